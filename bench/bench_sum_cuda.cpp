@@ -1,0 +1,133 @@
+// CUDA summation benchmarks: cudaEvents around each launch (UseManualTime), inputs rotated
+// across enough buffers to exceed the L2 cache, scratch sized before the timed region.
+// Baselines in the same run: cub::DeviceReduce::Sum (variant `cub`) and a device-to-device copy.
+#include <benchmark/benchmark.h>
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "bench_common.h"
+#include "cuda/cuda_check.h"
+#include "cuda/sum.cuh"
+#include "gpu.h"
+
+namespace driftlab::bench {
+namespace {
+
+const std::size_t kCudaSizes[] = {std::size_t(1) << 20, std::size_t(1) << 24, std::size_t(1) << 26,
+                                  std::size_t(1) << 28};
+
+// Enough copies of the input that one pass over all of them exceeds twice the L2 cache.
+struct DeviceInputs {
+  std::vector<void*> bufs;
+  void* d_out = nullptr;
+  void* d_temp = nullptr;
+  std::size_t temp_bytes = 0;
+  ~DeviceInputs() {
+    for (void* p : bufs) cudaFree(p);
+    cudaFree(d_out);
+    cudaFree(d_temp);
+  }
+};
+
+template <class T> void prepare(DeviceInputs& in, std::size_t n, SumVariant v) {
+  int dev = 0, l2 = 0;
+  CUDA_CHECK(cudaGetDevice(&dev));
+  CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dev));
+  const std::size_t bytes = n * sizeof(T);
+  const std::size_t copies = std::clamp<std::size_t>(2 * static_cast<std::size_t>(l2) / std::max<std::size_t>(bytes, 1) + 1, 1, 64);
+  const auto& host = cached_input(sizeof(T) == 4 ? DType::f32 : DType::f64, n).template values<T>();
+  for (std::size_t c = 0; c < copies; ++c) {
+    void* p = nullptr;
+    CUDA_CHECK(cudaMalloc(&p, bytes));
+    CUDA_CHECK(cudaMemcpy(p, host.data(), bytes, cudaMemcpyHostToDevice));
+    in.bufs.push_back(p);
+  }
+  CUDA_CHECK(cudaMalloc(&in.d_out, std::max<std::size_t>(bytes, sizeof(double))));  // the copy baseline writes n
+  in.temp_bytes = cuda::sum_temp_bytes<T>(v, n);
+  if (in.temp_bytes) CUDA_CHECK(cudaMalloc(&in.d_temp, in.temp_bytes));
+}
+
+template <class T> void run_sum(benchmark::State& state, SumVariant v) {
+  if (!gpu_status().usable) {
+    state.SkipWithError(gpu_status().reason.c_str());
+    return;
+  }
+  const std::size_t n = static_cast<std::size_t>(state.range(0));
+  DeviceInputs in;
+  prepare<T>(in, n, v);
+  cudaEvent_t start, stop;
+  CUDA_CHECK(cudaEventCreate(&start));
+  CUDA_CHECK(cudaEventCreate(&stop));
+  CUDA_CHECK(cuda::sum<T>(v, static_cast<const T*>(in.bufs[0]), n, static_cast<T*>(in.d_out), in.d_temp,
+                          in.temp_bytes, nullptr));  // warm-up: module load
+  CUDA_CHECK(cudaDeviceSynchronize());
+  std::size_t k = 0;
+  for (auto _ : state) {
+    const T* d_in = static_cast<const T*>(in.bufs[k++ % in.bufs.size()]);
+    CUDA_CHECK(cudaEventRecord(start));
+    CUDA_CHECK(cuda::sum<T>(v, d_in, n, static_cast<T*>(in.d_out), in.d_temp, in.temp_bytes, nullptr));
+    CUDA_CHECK(cudaEventRecord(stop));
+    CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    state.SetIterationTime(ms * 1e-3);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * n * sizeof(T)));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+}
+
+// Device-to-device copy: bytes_per_second counts bytes read plus bytes written.
+template <class T> void run_copy(benchmark::State& state) {
+  if (!gpu_status().usable) {
+    state.SkipWithError(gpu_status().reason.c_str());
+    return;
+  }
+  const std::size_t n = static_cast<std::size_t>(state.range(0));
+  DeviceInputs in;
+  prepare<T>(in, n, SumVariant::atomic);
+  cudaEvent_t start, stop;
+  CUDA_CHECK(cudaEventCreate(&start));
+  CUDA_CHECK(cudaEventCreate(&stop));
+  std::size_t k = 0;
+  for (auto _ : state) {
+    CUDA_CHECK(cudaEventRecord(start));
+    CUDA_CHECK(cudaMemcpyAsync(in.d_out, in.bufs[k++ % in.bufs.size()], n * sizeof(T), cudaMemcpyDeviceToDevice));
+    CUDA_CHECK(cudaEventRecord(stop));
+    CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    state.SetIterationTime(ms * 1e-3);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * 2 * n * sizeof(T)));
+}
+
+template <class T> void register_dtype(DType d) {
+  auto* copy = benchmark::RegisterBenchmark(sum_name("cuda", d, "d2d_copy").c_str(), run_copy<T>);
+  for (std::size_t n : kCudaSizes) copy->Arg(static_cast<std::int64_t>(n));
+  copy->UseManualTime()->Unit(benchmark::kMillisecond);
+  for (const auto& i : kSumVariants) {
+    if (!cuda::has_sum_variant(i.variant)) continue;
+    auto* b = benchmark::RegisterBenchmark(sum_name("cuda", d, i.name).c_str(),
+                                           [v = i.variant](benchmark::State& s) { run_sum<T>(s, v); });
+    for (std::size_t n : kCudaSizes) {
+      if (i.variant == SumVariant::atomic_element && n > (std::size_t(1) << 26) && sizeof(T) == 8) continue;
+      b->Arg(static_cast<std::int64_t>(n));
+    }
+    b->UseManualTime()->Unit(benchmark::kMillisecond);
+  }
+}
+
+}  // namespace
+
+void register_cuda_sum_benchmarks() {
+  register_dtype<float>(DType::f32);
+  register_dtype<double>(DType::f64);
+}
+
+}  // namespace driftlab::bench

@@ -1,0 +1,50 @@
+// Backends run one summation variant on an input they hold, and say what they are.
+// The CPU backend is the reference every other backend is compared with.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "array.h"
+#include "common/sum_variant.h"
+
+namespace driftlab {
+
+struct BackendError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct SumRun {
+  std::uint64_t bits = 0;  // the result's IEEE bits (float: low 32)
+  double ms = 0;           // time of this run (GPU: cudaEvents around the launches)
+};
+
+class SumBackend {
+ public:
+  virtual ~SumBackend() = default;
+  virtual std::string name() const = 0;    // "cpu" or "cuda"
+  virtual std::string device() const = 0;  // what it runs on
+  virtual bool has(SumVariant v) const = 0;
+  // How the atomic variants' order arises here: real threads, a seeded model, or the GPU.
+  virtual std::string atomic_note() const = 0;
+  // Takes (copies or uploads) the input once; runs reuse it.
+  virtual void set_input(const HostArray& input) = 0;
+  // One run of `v`; `run_index` picks the schedule of a seeded shuffle model.
+  virtual SumRun run(SumVariant v, std::uint64_t run_index) = 0;
+};
+
+struct CpuOptions {
+  int threads = 0;                            // 0: every hardware thread
+  std::optional<std::uint64_t> shuffle_seed;  // --schedule shuffle:SEED
+};
+
+std::unique_ptr<SumBackend> make_cpu_backend(const CpuOptions& opts);
+// Throws BackendError with the reason when CUDA is not built in or no GPU is usable.
+std::unique_ptr<SumBackend> make_cuda_backend();
+
+std::string cpu_model();
+
+}  // namespace driftlab

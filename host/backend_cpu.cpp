@@ -1,0 +1,69 @@
+#include <chrono>
+#include <fstream>
+
+#include "backend.h"
+#include "common/float_bits.h"
+#include "common/rng.h"
+#include "cpu/sum.h"
+
+namespace driftlab {
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  return "unknown CPU";
+}
+
+namespace {
+
+class CpuBackend final : public SumBackend {
+ public:
+  explicit CpuBackend(const CpuOptions& o) : opts_(o), pool_(o.threads) {}
+
+  std::string name() const override { return "cpu"; }
+  std::string device() const override {
+    return cpu_model() + ", " + std::to_string(pool_.size()) + " threads";
+  }
+  bool has(SumVariant v) const override { return v != SumVariant::cub; }
+  std::string atomic_note() const override {
+    if (opts_.shuffle_seed)
+      return "atomic order: MODEL -- block completions replayed in a seeded random order (shuffle:" +
+             std::to_string(*opts_.shuffle_seed) + "), reproducible";
+    return "atomic order: real atomic adds racing on " + std::to_string(pool_.size()) +
+           " threads -- depends on thread timing";
+  }
+  void set_input(const HostArray& input) override { input_ = &input; }
+
+  SumRun run(SumVariant v, std::uint64_t run_index) override {
+    if (!input_) throw BackendError("cpu backend: no input set");
+    cpu::SumContext ctx{&pool_, std::nullopt};
+    if (opts_.shuffle_seed) ctx.shuffle_seed = mix_seed(*opts_.shuffle_seed, run_index);
+    SumRun r;
+    const auto t0 = std::chrono::steady_clock::now();
+    if (input_->dtype == DType::f32) r.bits = to_bits(cpu::sum(v, input_->f32.data(), input_->f32.size(), ctx));
+    else r.bits = to_bits(cpu::sum(v, input_->f64.data(), input_->f64.size(), ctx));
+    r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    return r;
+  }
+
+ private:
+  CpuOptions opts_;
+  cpu::ThreadPool pool_;
+  const HostArray* input_ = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<SumBackend> make_cpu_backend(const CpuOptions& opts) { return std::make_unique<CpuBackend>(opts); }
+
+#if !DRIFTLAB_HAVE_CUDA
+std::unique_ptr<SumBackend> make_cuda_backend() {
+  throw BackendError("--backend cuda: this driftlab was built without CUDA (configure with -DDRIFTLAB_CUDA=ON)");
+}
+#endif
+
+}  // namespace driftlab

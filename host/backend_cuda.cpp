@@ -1,0 +1,116 @@
+// The CUDA backend: uploads the input once, sizes scratch outside the timed region, times each
+// run with cudaEvents around the launches.
+#include <cuda_runtime_api.h>
+
+#include "backend.h"
+#include "cuda/cuda_check.h"
+#include "cuda/sum.cuh"
+#include "gpu.h"
+
+namespace driftlab {
+namespace {
+
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  explicit DeviceBuffer(std::size_t bytes) : bytes_(bytes) {
+    if (bytes) CUDA_CHECK(cudaMalloc(&ptr_, bytes));
+  }
+  ~DeviceBuffer() {
+    if (ptr_) cudaFree(ptr_);
+  }
+  DeviceBuffer(DeviceBuffer&& o) noexcept : ptr_(o.ptr_), bytes_(o.bytes_) { o.ptr_ = nullptr; o.bytes_ = 0; }
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+    std::swap(ptr_, o.ptr_);
+    std::swap(bytes_, o.bytes_);
+    return *this;
+  }
+  void* get() const { return ptr_; }
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  void* ptr_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
+class CudaBackend final : public SumBackend {
+ public:
+  CudaBackend() {
+    CUDA_CHECK(cudaEventCreate(&start_));
+    CUDA_CHECK(cudaEventCreate(&stop_));
+  }
+  ~CudaBackend() override {
+    cudaEventDestroy(start_);
+    cudaEventDestroy(stop_);
+  }
+  std::string name() const override { return "cuda"; }
+  std::string device() const override { return gpu_status().name; }
+  bool has(SumVariant v) const override { return cuda::has_sum_variant(v); }
+  std::string atomic_note() const override {
+    return "atomic order: float atomics on the GPU -- the order is whatever the memory system serialises";
+  }
+
+  void set_input(const HostArray& input) override {
+    dtype_ = input.dtype;
+    n_ = input.size();
+    const std::size_t bytes = n_ * dtype_size(dtype_);
+    std::size_t free_bytes = 0, total = 0;
+    CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
+    if (bytes > free_bytes)
+      throw BackendError("n = " + std::to_string(n_) + " needs " + std::to_string(bytes >> 20) + " MiB on the GPU; " +
+                         std::to_string(free_bytes >> 20) + " MiB are free");
+    d_in_ = DeviceBuffer(bytes);
+    if (bytes) CUDA_CHECK(cudaMemcpy(d_in_.get(), input.data(), bytes, cudaMemcpyHostToDevice));
+    d_out_ = DeviceBuffer(sizeof(double));
+    std::size_t temp = 0;
+    for (const auto& i : kSumVariants)
+      if (has(i.variant)) temp = std::max(temp, dtype_ == DType::f32 ? cuda::sum_temp_bytes<float>(i.variant, n_)
+                                                                      : cuda::sum_temp_bytes<double>(i.variant, n_));
+    d_temp_ = DeviceBuffer(temp);
+  }
+
+  SumRun run(SumVariant v, std::uint64_t) override {
+    if (!has(v)) throw BackendError(std::string("variant '") + info(v).name + "' is not a cuda variant");
+    SumRun r;
+    CUDA_CHECK(cudaEventRecord(start_));
+    if (dtype_ == DType::f32)
+      CUDA_CHECK(cuda::sum<float>(v, static_cast<const float*>(d_in_.get()), n_, static_cast<float*>(d_out_.get()),
+                                  d_temp_.get(), d_temp_.bytes(), nullptr));
+    else
+      CUDA_CHECK(cuda::sum<double>(v, static_cast<const double*>(d_in_.get()), n_, static_cast<double*>(d_out_.get()),
+                                   d_temp_.get(), d_temp_.bytes(), nullptr));
+    CUDA_CHECK(cudaEventRecord(stop_));
+    CUDA_CHECK(cudaEventSynchronize(stop_));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
+    r.ms = ms;
+    if (dtype_ == DType::f32) {
+      std::uint32_t b = 0;
+      CUDA_CHECK(cudaMemcpy(&b, d_out_.get(), sizeof b, cudaMemcpyDeviceToHost));
+      r.bits = b;
+    } else {
+      CUDA_CHECK(cudaMemcpy(&r.bits, d_out_.get(), sizeof r.bits, cudaMemcpyDeviceToHost));
+    }
+    return r;
+  }
+
+ private:
+  cudaEvent_t start_{}, stop_{};
+  DType dtype_ = DType::f32;
+  std::size_t n_ = 0;
+  DeviceBuffer d_in_, d_out_, d_temp_;
+};
+
+}  // namespace
+
+std::unique_ptr<SumBackend> make_cuda_backend() {
+  const GpuStatus& s = gpu_status();
+  if (!s.usable) throw BackendError("--backend cuda: " + s.reason);
+  try {
+    return std::make_unique<CudaBackend>();
+  } catch (const cuda::CudaError& e) {
+    throw BackendError(std::string("--backend cuda: ") + e.what());
+  }
+}
+
+}  // namespace driftlab

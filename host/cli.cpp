@@ -1,0 +1,63 @@
+#include "cli.h"
+
+#include <exception>
+#include <new>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backend.h"
+#include "cli_args.h"
+#include "sum_command.h"
+
+namespace driftlab {
+namespace {
+
+const char* const kHelp = R"(usage: driftlab COMMAND [options]
+
+driftlab measures floating-point nondeterminism in reductions: why a model's predict can give
+different bits each time, and what it costs to stop it.
+
+commands:
+  sum       sum one input many times with each variant (atomic, tree, exact, ...) and report
+            drift (distinct results, ULPs, error vs the exact sum) and speed side by side
+  help      this text
+
+Run 'driftlab COMMAND --help' for a command's options.
+)";
+
+std::string one_line(std::string s) {
+  for (char& c : s)
+    if (c == '\n' || c == '\r') c = ' ';
+  return s;
+}
+
+}  // namespace
+
+int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  std::vector<std::string_view> args(argv + 1, argv + argc);
+  try {
+    if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+      out << kHelp;
+      return 0;
+    }
+    const std::string_view cmd = args[0];
+    const std::span<const std::string_view> rest(args.data() + 1, args.size() - 1);
+    if (cmd == "sum") return sum_main(rest, out);
+    throw UsageError("unknown command '" + std::string(cmd) + "' (see driftlab --help)");
+  } catch (const UsageError& e) {
+    err << "driftlab: " << one_line(e.what()) << "\n";
+    return 2;
+  } catch (const std::bad_alloc&) {
+    err << "driftlab: out of memory (try a smaller --n)\n";
+    return 1;
+  } catch (const std::exception& e) {
+    err << "driftlab: " << one_line(e.what()) << "\n";
+    return 1;
+  } catch (...) {
+    err << "driftlab: unexpected error\n";
+    return 1;
+  }
+}
+
+}  // namespace driftlab

@@ -1,0 +1,50 @@
+// Drift metrics over R runs of one computation on the same input.  Every later command reuses
+// these: distinct bit patterns, how often and how far results move, and how far from exact.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace driftlab {
+
+// ULP distance for pairs involving exactly one NaN: the two are not on the number line.
+inline constexpr std::uint64_t kUnorderedUlp = std::numeric_limits<std::uint64_t>::max();
+
+// Maps a float's bits to an integer whose order is the order of the values: -0.0 and +0.0 both
+// map to 0, the smallest subnormals to -1 and +1, so ULPs are counted across zero.
+std::int64_t ordered_int(float x);
+std::int64_t ordered_int(double x);
+
+// Number of representable values between a and b: 0 for equal values (including -0.0 vs +0.0,
+// and NaN vs NaN), kUnorderedUlp when exactly one is NaN.
+std::uint64_t ulp_distance(float a, float b);
+std::uint64_t ulp_distance(double a, double b);
+
+struct Drift {
+  std::size_t runs = 0;
+  std::size_t distinct_outputs = 0;  // distinct bit patterns among the runs
+  double ratio_non_equal = 0;        // fraction of runs whose bits differ from run 0
+  std::uint64_t max_ulp = 0;         // largest ULP distance between any two runs
+  double vs_max = 0;                 // max |1 - s_r / s_exact| (Shanmugavelu et al.'s Vs)
+  double max_abs_diff = 0;           // largest |s_i - s_j|
+  std::uint64_t error_ulp = 0;       // ULP distance of run 0 from the exact sum
+  double result = 0;                 // run 0's value
+  std::uint64_t result_bits = 0;     // run 0's IEEE bits
+};
+
+// results: one value per run (at least one).  exact: the correctly rounded sum.
+template <class T> Drift drift(std::span<const T> results, T exact);
+
+// Shortest decimal text that reads back to the same value ("inf", "-inf", "nan" for specials).
+std::string round_trip(float x);
+std::string round_trip(double x);
+// IEEE bits as 0x-prefixed hex of the type's width.
+std::string hex_bits(std::uint64_t bits, std::size_t bytes);
+
+double median(std::vector<double> v);
+
+}  // namespace driftlab

@@ -1,0 +1,310 @@
+#include "sum_command.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+
+#include "backend.h"
+#include "cli_args.h"
+#include "common/float_bits.h"
+#include "cpu/sum.h"
+#include "gpu.h"
+#include "json.h"
+#include "npy.h"
+
+namespace driftlab {
+
+const char* const kSumHelp = R"(usage: driftlab sum [options]
+
+Sums one input R times with each variant and measures how the result drifts.
+
+options:
+  --n N                 number of elements (decimal or 2^K; default 2^22; 0 is valid)
+  --variant NAME|all    serial, atomic_element, atomic, tree, exact, cub (CUDA only), or all
+                        (default: all the backend has)
+  --backend cpu|cuda|auto
+                        auto (default) picks cuda when a GPU is usable, else cpu
+  --runs R              runs per variant (default 20); drift is measured over these
+  --dtype f32|f64       element type (default f32); the result has the input's type
+  --dist uniform|normal|illcond
+                        uniform [0,1), standard normal, or ill-conditioned: heavy
+                        cancellation, exact sum tiny against the terms (default uniform)
+  --seed S              seed of the input distribution (default 1)
+  --input FILE.npy      sum a 1-D float32/float64 NumPy array instead of a distribution
+  --threads T           cpu backend: worker threads (default: every hardware thread)
+  --schedule shuffle:SEED
+                        cpu backend: replay block completions of the atomic variants in a
+                        seeded random order -- a reproducible MODEL of a GPU's scheduler --
+                        instead of racing real threads
+  --json FILE           also write the rows as JSON
+  --help                this text
+
+determinism levels:
+  serial          fixed order (std::accumulate's left-to-right fold)
+  atomic_element  none: every element is an atomic add; order follows timing
+  atomic          none: fixed in-block tree, then an atomic add per block
+  tree            run to run, across thread counts and devices: order is a function of n
+  exact           any order, any device: exact sum rounded once to nearest-even
+  cub             run to run on one GPU model (CUB's default guarantee)
+
+metrics (over the R runs): distinct_outputs, ratio_non_equal (runs differing from run 0),
+max_ulp (between any two runs), vs_max (max |1 - s/s_exact|), max_abs_diff, error_ulp (run 0
+vs exact), result (run 0, round-trip text), result_bits, median_ms, gbps, cost_vs_atomic.
+)";
+
+SumArgs parse_sum_args(std::span<const std::string_view> argv) {
+  SumArgs a;
+  ArgReader r(argv);
+  while (!r.done()) {
+    const std::string_view f = r.flag();
+    if (f == "--help" || f == "-h") {
+      a.help = true;
+    } else if (f == "--n") {
+      a.n = parse_count(r.value(), "--n");
+      a.n_given = true;
+    } else if (f == "--variant") {
+      a.variant = r.value();
+      if (a.variant != "all" && !parse_sum_variant(a.variant))
+        throw UsageError("--variant: unknown variant '" + a.variant +
+                         "' (serial, atomic_element, atomic, tree, exact, cub, all)");
+    } else if (f == "--backend") {
+      a.backend = r.value();
+      if (a.backend != "cpu" && a.backend != "cuda" && a.backend != "auto")
+        throw UsageError("--backend: expected cpu, cuda or auto, got '" + a.backend + "'");
+    } else if (f == "--runs") {
+      a.runs = parse_count(r.value(), "--runs");
+      if (a.runs < 1 || a.runs > 1000000) throw UsageError("--runs: expected 1 to 1000000");
+    } else if (f == "--dtype") {
+      const std::string_view v = r.value();
+      if (v == "f32") a.dtype = DType::f32;
+      else if (v == "f64") a.dtype = DType::f64;
+      else throw UsageError("--dtype: expected f32 or f64, got '" + std::string(v) + "'");
+      a.dtype_given = true;
+    } else if (f == "--dist") {
+      const std::string_view v = r.value();
+      const auto d = parse_dist(v);
+      if (!d) throw UsageError("--dist: expected uniform, normal or illcond, got '" + std::string(v) + "'");
+      a.dist = *d;
+    } else if (f == "--seed") {
+      a.seed = parse_count(r.value(), "--seed");
+    } else if (f == "--input") {
+      a.input = std::string(r.value());
+    } else if (f == "--threads") {
+      const auto t = parse_count(r.value(), "--threads");
+      if (t > 4096) throw UsageError("--threads: at most 4096");
+      a.threads = static_cast<int>(t);
+    } else if (f == "--schedule") {
+      const std::string_view v = r.value();
+      if (v.substr(0, 8) != "shuffle:")
+        throw UsageError("--schedule: expected shuffle:SEED, got '" + std::string(v) + "'");
+      a.shuffle_seed = parse_count(v.substr(8), "--schedule shuffle:SEED");
+    } else if (f == "--json") {
+      a.json = std::string(r.value());
+    } else {
+      throw UsageError("unknown option '" + std::string(f) + "' (see driftlab sum --help)");
+    }
+  }
+  if (a.input && a.n_given) throw UsageError("--n and --input cannot be used together");
+  return a;
+}
+
+namespace {
+
+std::size_t physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) : 0;
+}
+
+HostArray load_input(const SumArgs& a) {
+  if (a.input) {
+    HostArray x = npy::read(*a.input);
+    if (x.shape.size() != 1) {
+      std::string s;
+      for (std::size_t i = 0; i < x.shape.size(); ++i) s += (i ? ", " : "") + std::to_string(x.shape[i]);
+      throw UsageError("--input " + *a.input + ": expected a 1-D array, got shape (" + s + ")");
+    }
+    if (a.dtype_given && x.dtype != a.dtype)
+      throw UsageError("--input " + *a.input + " holds " + dtype_name(x.dtype) + " but --dtype says " +
+                       dtype_name(a.dtype));
+    return x;
+  }
+  const std::size_t mem = physical_memory_bytes();
+  const std::size_t item = dtype_size(a.dtype);
+  if (a.n > (mem / item) / 10 * 7)  // the input plus working room must fit in memory
+    throw UsageError("--n " + std::to_string(a.n) + ": needs " + std::to_string(a.n / (1 << 20) * item) +
+                     " MiB, more than this machine's memory allows (" + std::to_string(mem >> 20) + " MiB)");
+  return make_input(a.dist, a.dtype, a.n, a.seed);
+}
+
+template <class T> T from_run(const SumRun& r) {
+  return from_bits<T>(static_cast<typename FloatBits<T>::UInt>(r.bits));
+}
+
+template <class T>
+SumRow measure(SumBackend& b, SumVariant v, std::size_t runs, T exact, std::size_t bytes) {
+  b.run(v, runs);  // warm-up (first touch, module load), not counted
+  std::vector<T> results;
+  std::vector<double> ms;
+  results.reserve(runs);
+  ms.reserve(runs);
+  for (std::size_t r = 0; r < runs; ++r) {
+    const SumRun s = b.run(v, r);
+    results.push_back(from_run<T>(s));
+    ms.push_back(s.ms);
+  }
+  SumRow row{v, drift<T>(results, exact), median(ms), 0, std::nullopt};
+  row.gbps = row.median_ms > 0 ? static_cast<double>(bytes) / (row.median_ms * 1e-3) / 1e9 : 0;
+  return row;
+}
+
+std::string fmt(double v, int prec = 3) {
+  std::ostringstream s;
+  s << std::setprecision(prec) << v;
+  return s.str();
+}
+
+std::string ulp_text(std::uint64_t u) { return u == kUnorderedUlp ? "nan" : std::to_string(u); }
+
+}  // namespace
+
+SumReport run_sum(const SumArgs& a) {
+  std::unique_ptr<SumBackend> backend;
+  const bool cuda = a.backend == "cuda" || (a.backend == "auto" && gpu_status().usable);
+  if (cuda) {
+    if (a.shuffle_seed) throw UsageError("--schedule models a GPU scheduler on the cpu backend; use --backend cpu");
+    if (a.threads) throw UsageError("--threads applies to the cpu backend; use --backend cpu");
+    backend = make_cuda_backend();
+  } else {
+    backend = make_cpu_backend(CpuOptions{a.threads, a.shuffle_seed});
+  }
+
+  std::vector<SumVariant> variants;
+  if (a.variant == "all") {
+    for (const auto& i : kSumVariants)
+      if (backend->has(i.variant)) variants.push_back(i.variant);
+  } else {
+    const SumVariant v = *parse_sum_variant(a.variant);
+    if (!backend->has(v))
+      throw UsageError("variant '" + a.variant + "' is not available on the " + backend->name() + " backend" +
+                       (v == SumVariant::cub ? " (cub is CUDA only)" : ""));
+    variants.push_back(v);
+  }
+
+  const HostArray x = load_input(a);
+  backend->set_input(x);
+
+  SumReport rep;
+  rep.backend = backend->name();
+  rep.device = backend->device();
+  rep.atomic_note = backend->atomic_note();
+  rep.dtype = x.dtype;
+  rep.n = x.size();
+  rep.runs = a.runs;
+  rep.input = a.input ? *a.input : std::string(dist_name(a.dist)) + " (seed " + std::to_string(a.seed) + ")";
+
+  cpu::ThreadPool pool(a.threads);
+  const cpu::SumContext ctx{&pool, std::nullopt};
+  const std::size_t bytes = x.size() * dtype_size(x.dtype);
+  for (const SumVariant v : variants) {
+    if (x.dtype == DType::f32) {
+      const float exact = cpu::sum_exact(x.f32.data(), x.f32.size(), ctx);
+      rep.exact_bits = to_bits(exact);
+      rep.rows.push_back(measure<float>(*backend, v, a.runs, exact, bytes));
+    } else {
+      const double exact = cpu::sum_exact(x.f64.data(), x.f64.size(), ctx);
+      rep.exact_bits = to_bits(exact);
+      rep.rows.push_back(measure<double>(*backend, v, a.runs, exact, bytes));
+    }
+  }
+  const auto atomic = std::find_if(rep.rows.begin(), rep.rows.end(),
+                                   [](const SumRow& r) { return r.variant == SumVariant::atomic; });
+  if (a.variant == "all" && atomic != rep.rows.end() && atomic->median_ms > 0)
+    for (auto& r : rep.rows) r.cost_vs_atomic = r.median_ms / atomic->median_ms;
+  return rep;
+}
+
+namespace {
+std::string value_text(const SumReport& r, std::uint64_t bits) {
+  return r.dtype == DType::f32 ? round_trip(from_bits<float>(static_cast<std::uint32_t>(bits)))
+                               : round_trip(from_bits<double>(bits));
+}
+}  // namespace
+
+void print_sum_table(const SumReport& r, std::ostream& out) {
+  out << "driftlab sum: n=" << r.n << " " << dtype_name(r.dtype) << ", input " << r.input << ", " << r.runs
+      << " runs per variant\n"
+      << "backend " << r.backend << ": " << r.device << "\n"
+      << r.atomic_note << "\n"
+      << "exact sum: " << value_text(r, r.exact_bits) << " (" << hex_bits(r.exact_bits, dtype_size(r.dtype))
+      << ")\n\n";
+  out << std::left << std::setw(16) << "variant" << std::setw(40) << "determinism" << std::right << std::setw(9)
+      << "distinct" << std::setw(10) << "non_equal" << std::setw(9) << "max_ulp" << std::setw(10) << "error_ulp"
+      << std::setw(10) << "vs_max" << std::setw(26) << "result" << std::setw(11) << "median_ms" << std::setw(8)
+      << "GB/s" << std::setw(9) << "cost" << "\n";
+  for (const auto& row : r.rows) {
+    const auto& d = row.drift;
+    out << std::left << std::setw(16) << info(row.variant).name << std::setw(40) << info(row.variant).determinism
+        << std::right << std::setw(9) << d.distinct_outputs << std::setw(10) << fmt(d.ratio_non_equal, 2)
+        << std::setw(9) << ulp_text(d.max_ulp) << std::setw(10) << ulp_text(d.error_ulp) << std::setw(10)
+        << fmt(d.vs_max, 2) << std::setw(26) << value_text(r, d.result_bits) << std::setw(11)
+        << fmt(row.median_ms, 4) << std::setw(8) << fmt(row.gbps, 3) << std::setw(9)
+        << (row.cost_vs_atomic ? fmt(*row.cost_vs_atomic, 3) + "x" : std::string("-")) << "\n";
+  }
+  out << "\ncost = median time relative to atomic.  distinct = distinct bit patterns over the runs.\n";
+}
+
+void write_sum_json(const SumReport& r, std::ostream& out) {
+  JsonWriter j(out);
+  j.begin_object().field("command", "sum").key("rows").begin_array();
+  for (const auto& row : r.rows) {
+    const auto& d = row.drift;
+    j.begin_object()
+        .field("backend", r.backend)
+        .field("device", r.device)
+        .field("variant", info(row.variant).name)
+        .field("determinism", info(row.variant).determinism)
+        .field("dtype", dtype_name(r.dtype))
+        .field("n", static_cast<std::uint64_t>(r.n))
+        .field("runs", static_cast<std::uint64_t>(r.runs))
+        .field("input", r.input)
+        .field("atomic_note", r.atomic_note)
+        .field("distinct_outputs", static_cast<std::uint64_t>(d.distinct_outputs))
+        .field("ratio_non_equal", d.ratio_non_equal);
+    j.key("max_ulp");
+    d.max_ulp == kUnorderedUlp ? j.null() : j.value(d.max_ulp);
+    j.field("vs_max", d.vs_max).field("max_abs_diff", d.max_abs_diff).key("error_ulp");
+    d.error_ulp == kUnorderedUlp ? j.null() : j.value(d.error_ulp);
+    j.field("result", value_text(r, d.result_bits))
+        .field("result_bits", hex_bits(d.result_bits, dtype_size(r.dtype)))
+        .field("exact", value_text(r, r.exact_bits))
+        .field("median_ms", row.median_ms)
+        .field("gbps", row.gbps);
+    j.key("cost_vs_atomic");
+    row.cost_vs_atomic ? j.value(*row.cost_vs_atomic) : j.null();
+    j.end_object();
+  }
+  j.end_array().end_object();
+}
+
+int sum_main(std::span<const std::string_view> args, std::ostream& out) {
+  const SumArgs a = parse_sum_args(args);
+  if (a.help) {
+    out << kSumHelp;
+    return 0;
+  }
+  const SumReport rep = run_sum(a);
+  print_sum_table(rep, out);
+  if (a.json) {
+    std::ofstream f(*a.json);
+    if (!f) throw std::runtime_error("--json: cannot write " + *a.json);
+    write_sum_json(rep, f);
+    if (!f.flush()) throw std::runtime_error("--json: write to " + *a.json + " failed");
+  }
+  return 0;
+}
+
+}  // namespace driftlab

@@ -1,0 +1,238 @@
+// The exact sum: a fixed-point accumulator wide enough for every finite input, rounded once.
+//
+// Determinism level: any order, any device.  Integer addition is associative, so the bins hold
+// the same integers whatever the order, thread count or device, and the one rounding at the end
+// gives the same bits everywhere.
+//
+// Representation.  Every finite float is m * 2^k with an integer significand m.  We count in
+// units of the smallest subnormal, u = 2^(1 - bias - mantissa_bits).  A value with biased
+// exponent e and significand m (hidden bit included when e >= 1) equals m * 2^(max(e,1) - 1) u.
+// Bin b holds a signed 64-bit sum of such m for one exponent, with weight 2^(max(b,1) - 1) u.
+//   float:  bin = e (0..254), |m| < 2^24, so a bin takes 2^39 terms before it could overflow.
+//   double: m (53 bits) is split: lo = m mod 2^26 goes to bin max(e,1), hi = m >> 26 to bin
+//           max(e,1) + 26; |lo|, |hi| < 2^27, so a bin takes 2^36 terms.
+// Specials and signed zeros are flags: NaN, +Inf, -Inf, "some term was seen", "some term was
+// not -0.0".  Following IEEE 754: any NaN or +Inf with -Inf gives NaN; Infs of one sign give that
+// Inf; an exact zero is -0.0 only when every term was -0.0 (and there was at least one);
+// subnormals are exact; an exact sum beyond the range rounds to +-Inf (round to nearest even).
+#pragma once
+
+#include <cstdint>
+
+#include "float_bits.h"
+#include "hd.h"
+
+namespace driftlab::exact {
+
+enum : std::uint32_t {
+  kSeen = 1u,         // at least one term
+  kNotNegZero = 2u,   // at least one term that is not -0.0
+  kNaN = 4u,
+  kPosInf = 8u,
+  kNegInf = 16u,
+};
+
+template <class T> struct Layout;
+template <> struct Layout<float> {
+  static constexpr int kBins = 256;  // biased exponents 0..254 (255 is never stored)
+  static constexpr int kLimbs = 6;   // 384-bit two's complement: 24 + 253 + 39 bits + sign fit
+  static constexpr std::uint64_t kMaxTermsPerBin = 1ull << 39;
+};
+template <> struct Layout<double> {
+  static constexpr int kSplit = 26;
+  static constexpr int kBins = 2048 + kSplit;  // max(e,1) in 1..2046, plus 26 for hi parts
+  static constexpr int kLimbs = 34;             // 2176 bits: 27 + 2071 + 36 bits + sign fit
+  static constexpr std::uint64_t kMaxTermsPerBin = 1ull << 36;
+};
+
+// --- Decoding one term -----------------------------------------------------------------------
+
+// float: bin and signed significand.  For e == 255 (Inf/NaN) bin is 255 and m must be ignored;
+// callers test `is_special` and record flags with `special_flags`.
+struct TermF32 {
+  std::uint32_t bin;
+  std::int32_t m;
+};
+DL_HD TermF32 decode(float x) {
+  const std::uint32_t b = to_bits(x);
+  const std::uint32_t e = (b >> 23) & 0xffu;
+  const std::uint32_t f = b & 0x7fffffu;
+  const std::int32_t mag = static_cast<std::int32_t>(e ? (f | 0x800000u) : f);
+  return {e, (b >> 31) ? -mag : mag};
+}
+
+struct TermF64 {
+  std::uint32_t bin;  // lo goes to bin, hi to bin + kSplit
+  std::int64_t lo, hi;
+};
+DL_HD TermF64 decode(double x) {
+  const std::uint64_t b = to_bits(x);
+  const std::uint32_t e = static_cast<std::uint32_t>((b >> 52) & 0x7ffu);
+  const std::uint64_t f = b & 0xfffffffffffffull;
+  const std::uint64_t mag = e ? (f | (1ull << 52)) : f;
+  std::int64_t lo = static_cast<std::int64_t>(mag & ((1ull << Layout<double>::kSplit) - 1));
+  std::int64_t hi = static_cast<std::int64_t>(mag >> Layout<double>::kSplit);
+  if (b >> 63) { lo = -lo; hi = -hi; }
+  return {e ? e : 1u, lo, hi};
+}
+
+template <class T> DL_HD bool is_special(T x) {
+  using FB = FloatBits<T>;
+  return ((to_bits(x) >> FB::kMantissaBits) & FB::kExpMax) == FB::kExpMax;
+}
+
+// Flags one term contributes; cheap enough for every term of the slow path.
+template <class T> DL_HD std::uint32_t term_flags(T x) {
+  using FB = FloatBits<T>;
+  using U = typename FB::UInt;
+  const U b = to_bits(x);
+  const U sign = U(1) << (8 * sizeof(U) - 1);
+  std::uint32_t fl = kSeen | (b != sign ? kNotNegZero : 0u);
+  if (is_special(x)) {
+    if ((b & ((U(1) << FB::kMantissaBits) - 1)) != 0) fl |= kNaN;
+    else fl |= (b & sign) ? kNegInf : kPosInf;
+  }
+  return fl;
+}
+
+// Adds one finite term to the bins.
+DL_HD void add_term(std::int64_t* bins, float x) {
+  const TermF32 t = decode(x);
+  bins[t.bin] += t.m;
+}
+DL_HD void add_term(std::int64_t* bins, double x) {
+  const TermF64 t = decode(x);
+  bins[t.bin] += t.lo;
+  bins[t.bin + Layout<double>::kSplit] += t.hi;
+}
+
+// --- float fast path: packed bins --------------------------------------------------------------
+// One packed bin per (sign, biased exponent), indexed by the float's top 9 bits.  Each term adds
+// 2^40 + its 23-bit fraction: bits 40..63 count the terms, bits 0..39 sum the fractions, exact for
+// up to kPackedMaxTerms terms per bin between folds.  The hidden bits (count * 2^23), the signs,
+// the specials and the signed zeros are all recovered from the counts when folding, so the hot
+// loop does one shift, one mask, one add and one read-modify-write per term.
+inline constexpr int kPackedBinsF32 = 512;
+inline constexpr int kPackedCountShift = 40;
+inline constexpr std::uint64_t kPackedMaxTerms = 1ull << 17;
+
+DL_HD void add_packed(std::uint64_t* packed, float x) {
+  const std::uint32_t b = to_bits(x);
+  packed[b >> 23] += (1ull << kPackedCountShift) + (b & 0x7fffffu);
+}
+
+// Adds packed bins into the wide bins of Layout<float> and records the flags they imply.
+DL_HD void fold_packed(const std::uint64_t* packed, std::int64_t* bins, std::uint32_t& flags) {
+  constexpr std::uint64_t kFractionMask = (1ull << kPackedCountShift) - 1;
+  for (int idx = 0; idx < kPackedBinsF32; ++idx) {
+    const std::uint64_t v = packed[idx];
+    if (!v) continue;
+    const std::uint64_t count = v >> kPackedCountShift, fractions = v & kFractionMask;
+    const int e = idx & 0xff;
+    const bool negative = idx >> 8;
+    flags |= kSeen;
+    if (!(negative && e == 0 && fractions == 0)) flags |= kNotNegZero;  // else: only -0.0 terms
+    if (e == 0xff) {  // Inf has a zero fraction, NaN does not
+      flags |= fractions ? kNaN : (negative ? kNegInf : kPosInf);
+      continue;
+    }
+    const auto m = static_cast<std::int64_t>(fractions + (e ? count << 23 : 0));
+    bins[e] += negative ? -m : m;
+  }
+}
+
+// --- Rounding the bins once ------------------------------------------------------------------
+
+// limbs += v * 2^shift, two's complement over kLimbs 64-bit limbs.
+template <int kLimbs> DL_HD void add_shifted(std::uint64_t* limbs, std::int64_t v, int shift) {
+  const int word = shift / 64, bit = shift % 64;
+  const std::uint64_t ext = v < 0 ? ~0ull : 0ull;
+  const std::uint64_t lo = static_cast<std::uint64_t>(v) << bit;
+  const std::uint64_t hi = bit ? static_cast<std::uint64_t>(v >> (64 - bit)) : ext;
+  std::uint64_t carry = 0;
+  for (int k = word; k < kLimbs; ++k) {
+    const std::uint64_t add = k == word ? lo : (k == word + 1 ? hi : ext);
+    const std::uint64_t s1 = limbs[k] + add;
+    const std::uint64_t c1 = s1 < add;
+    const std::uint64_t s2 = s1 + carry;
+    carry = c1 | (s2 < s1);
+    limbs[k] = s2;
+  }
+}
+
+template <int kLimbs> DL_HD bool bit_at(const std::uint64_t* limbs, int pos) {
+  return (limbs[pos / 64] >> (pos % 64)) & 1u;
+}
+
+// Any bit below `pos` set?
+template <int kLimbs> DL_HD bool any_below(const std::uint64_t* limbs, int pos) {
+  for (int k = 0; k < pos / 64; ++k)
+    if (limbs[k]) return true;
+  const int bit = pos % 64;
+  return bit && (limbs[pos / 64] & ((1ull << bit) - 1));
+}
+
+// `width` (<= 64) bits starting at `pos`.
+template <int kLimbs> DL_HD std::uint64_t bits_at(const std::uint64_t* limbs, int pos, int width) {
+  const int word = pos / 64, bit = pos % 64;
+  std::uint64_t v = limbs[word] >> bit;
+  if (bit && word + 1 < kLimbs) v |= limbs[word + 1] << (64 - bit);
+  return width == 64 ? v : (v & ((1ull << width) - 1));
+}
+
+// The exact sum of everything added to `bins`, rounded once to nearest-even.
+template <class T> DL_HD T finalize(const std::int64_t* bins, std::uint32_t flags) {
+  using FB = FloatBits<T>;
+  using U = typename FB::UInt;
+  constexpr int M = FB::kMantissaBits;
+  constexpr int kLimbs = Layout<T>::kLimbs;
+  const U sign_bit = U(1) << (8 * sizeof(U) - 1);
+  const U inf = static_cast<U>(FB::kExpMax) << M;
+
+  if ((flags & kNaN) || ((flags & kPosInf) && (flags & kNegInf))) return from_bits<T>(FB::kQuietNaN);
+  if (flags & kPosInf) return from_bits<T>(inf);
+  if (flags & kNegInf) return from_bits<T>(inf | sign_bit);
+
+  std::uint64_t limbs[kLimbs];
+  for (int k = 0; k < kLimbs; ++k) limbs[k] = 0;
+  for (int b = 0; b < Layout<T>::kBins; ++b)
+    if (bins[b] != 0) add_shifted<kLimbs>(limbs, bins[b], (b > 1 ? b : 1) - 1);
+
+  const bool negative = limbs[kLimbs - 1] >> 63;
+  if (negative) {  // two's complement negation: invert and add one
+    std::uint64_t carry = 1;
+    for (int k = 0; k < kLimbs; ++k) {
+      const std::uint64_t v = ~limbs[k] + carry;
+      carry = carry && v == 0;
+      limbs[k] = v;
+    }
+  }
+  int top = -1;
+  for (int k = kLimbs - 1; k >= 0 && top < 0; --k)
+    if (limbs[k])
+      for (int bit = 63; bit >= 0; --bit)
+        if ((limbs[k] >> bit) & 1u) { top = 64 * k + bit; break; }
+
+  if (top < 0) {  // exact zero
+    const bool all_neg_zero = (flags & kSeen) && !(flags & kNotNegZero);
+    return from_bits<T>(all_neg_zero ? sign_bit : U(0));
+  }
+  U bits;
+  if (top <= M) {
+    // Below 2^(M+1) units the encoding of S units is S itself (subnormals and the first binade).
+    bits = static_cast<U>(limbs[0]);
+  } else {
+    int shift = top - M;
+    std::uint64_t keep = bits_at<kLimbs>(limbs, shift, M + 1);
+    const bool round = bit_at<kLimbs>(limbs, shift - 1);
+    const bool sticky = any_below<kLimbs>(limbs, shift - 1);
+    if (round && (sticky || (keep & 1u))) ++keep;
+    if (keep >> (M + 1)) { keep >>= 1; ++shift; }
+    const std::uint64_t biased = static_cast<std::uint64_t>(shift) + 1;
+    if (biased >= FB::kExpMax) bits = inf;
+    else bits = static_cast<U>((biased << M) | (keep & ((1ull << M) - 1)));
+  }
+  return from_bits<T>(negative ? (bits | sign_bit) : bits);
+}
+
+}  // namespace driftlab::exact

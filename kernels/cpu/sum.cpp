@@ -1,0 +1,203 @@
+// Summation on the CPU: serial, atomic_element, atomic, tree and exact, side by side.
+// Compiled with -ffp-contract=off (see CMakeLists.txt): every addition is one rounded addition.
+#include "sum.h"
+
+#include <algorithm>
+#include <atomic>
+#include <numeric>
+#include <stdexcept>
+#include <vector>
+
+#include "../common/exact.h"
+#include "../common/rng.h"
+#include "../common/sum_order.h"
+
+namespace driftlab::cpu {
+namespace {
+
+using order::kTileItems;
+
+// Runs fn(tile, worker) over the tiles of n elements on the pool (or inline).
+template <class Fn> void for_each_tile(const SumContext& ctx, std::size_t n, Fn&& fn) {
+  const std::size_t tiles = order::num_tiles(n);
+  if (ctx.pool) {
+    ctx.pool->parallel_for(tiles, [&](std::size_t t, int w) { fn(t, w); });
+  } else {
+    for (std::size_t t = 0; t < tiles; ++t) fn(t, 0);
+  }
+}
+
+int workers(const SumContext& ctx) { return ctx.pool ? ctx.pool->size() : 1; }
+
+std::size_t tile_count(std::size_t n, std::size_t t) { return std::min(kTileItems, n - t * kTileItems); }
+
+// A seeded Fisher-Yates permutation of 0..count-1.
+std::vector<std::uint32_t> permutation(std::size_t count, std::uint64_t seed) {
+  std::vector<std::uint32_t> p(count);
+  std::iota(p.begin(), p.end(), 0u);
+  SplitMix64 g(seed);
+  for (std::size_t i = count; i > 1; --i) std::swap(p[i - 1], p[g.below(i)]);
+  return p;
+}
+
+// Tree levels above the tiles: reduce the partials as if they were the input (step 4).
+template <class T> T reduce_levels(std::vector<T> level) {
+  while (level.size() > 1) {
+    std::vector<T> next(order::num_tiles(level.size()));
+    for (std::size_t t = 0; t < next.size(); ++t)
+      next[t] = order::reduce_tile(level.data() + t * kTileItems, tile_count(level.size(), t));
+    level.swap(next);
+  }
+  return level[0];
+}
+
+// --- exact: per-worker wide bins.  float terms go through packed bins (exact.h), several copies
+// so that consecutive terms of one exponent do not wait on each other's store; double terms are
+// added to the wide bins directly (two copies).
+constexpr int kCopies = 4;
+static_assert(kTileItems / kCopies <= exact::kPackedMaxTerms, "a tile must fit the packed bins' headroom");
+
+template <class T> struct ExactWorker {
+  std::int64_t bins[kCopies][exact::Layout<T>::kBins] = {};
+  std::uint64_t packed[kCopies][exact::kPackedBinsF32] = {};  // float only
+  std::uint32_t flags = 0;
+};
+
+void exact_tile(const float* x, std::size_t count, ExactWorker<float>& w) {
+  std::size_t i = 0;
+  for (; i + kCopies <= count; i += kCopies)
+    for (int c = 0; c < kCopies; ++c) exact::add_packed(w.packed[c], x[i + c]);
+  for (; i < count; ++i) exact::add_packed(w.packed[0], x[i]);
+  for (auto& p : w.packed) {
+    exact::fold_packed(p, w.bins[0], w.flags);
+    std::fill(std::begin(p), std::end(p), 0);
+  }
+}
+
+void exact_tile(const double* x, std::size_t count, ExactWorker<double>& w) {
+  using U = std::uint64_t;
+  constexpr U kNegZero = U(1) << 63;
+  U not_neg_zero = 0;  // OR of (bits ^ -0.0): nonzero once any term is not -0.0
+  bool special = false;
+  for (std::size_t i = 0; i < count; ++i) {
+    const double v = x[i];
+    not_neg_zero |= to_bits(v) ^ kNegZero;
+    special |= exact::is_special(v);
+    exact::add_term(w.bins[i % 2], v);  // specials add garbage to the Inf/NaN bins; the flags win
+  }
+  if (count) w.flags |= exact::kSeen;
+  if (not_neg_zero) w.flags |= exact::kNotNegZero;
+  if (special)
+    for (std::size_t k = 0; k < count; ++k) w.flags |= exact::term_flags(x[k]);
+}
+
+}  // namespace
+
+template <class T> T sum_serial(const T* x, std::size_t n) { return std::accumulate(x, x + n, T(0)); }
+
+template <class T> T sum_atomic_element(const T* x, std::size_t n, const SumContext& ctx) {
+  if (ctx.shuffle_seed) {
+    constexpr std::size_t kWarp = 32;
+    const std::size_t warps = (n + kWarp - 1) / kWarp;
+    T acc = T(0);
+    for (std::uint32_t w : permutation(warps, *ctx.shuffle_seed))
+      for (std::size_t i = w * kWarp, end = std::min(n, i + kWarp); i < end; ++i) acc += x[i];
+    return acc;
+  }
+  std::atomic<T> acc{T(0)};
+  for_each_tile(ctx, n, [&](std::size_t t, int) {
+    const T* tile = x + t * kTileItems;
+    for (std::size_t i = 0, c = tile_count(n, t); i < c; ++i) acc.fetch_add(tile[i], std::memory_order_relaxed);
+  });
+  return acc.load();
+}
+
+template <class T> T sum_atomic(const T* x, std::size_t n, const SumContext& ctx) {
+  if (ctx.shuffle_seed) {
+    std::vector<T> partials(order::num_tiles(n));
+    for_each_tile(ctx, n, [&](std::size_t t, int) {
+      partials[t] = order::reduce_tile(x + t * kTileItems, tile_count(n, t));
+    });
+    T acc = T(0);
+    for (std::uint32_t t : permutation(partials.size(), *ctx.shuffle_seed)) acc += partials[t];
+    return acc;
+  }
+  std::atomic<T> acc{T(0)};
+  for_each_tile(ctx, n, [&](std::size_t t, int) {
+    acc.fetch_add(order::reduce_tile(x + t * kTileItems, tile_count(n, t)), std::memory_order_relaxed);
+  });
+  return acc.load();
+}
+
+template <class T> T sum_tree(const T* x, std::size_t n, const SumContext& ctx) {
+  if (n == 0) return T(0);
+  std::vector<T> partials(order::num_tiles(n));
+  for_each_tile(ctx, n, [&](std::size_t t, int) {
+    partials[t] = order::reduce_tile(x + t * kTileItems, tile_count(n, t));
+  });
+  return reduce_levels(std::move(partials));
+}
+
+template <class T> T sum_exact(const T* x, std::size_t n, const SumContext& ctx) {
+  if (n >= exact::Layout<T>::kMaxTermsPerBin)
+    throw std::length_error("exact sum: n is beyond the accumulator's headroom");
+  std::vector<ExactWorker<T>> per_worker(static_cast<std::size_t>(workers(ctx)));
+  for_each_tile(ctx, n, [&](std::size_t t, int w) {
+    exact_tile(x + t * kTileItems, tile_count(n, t), per_worker[static_cast<std::size_t>(w)]);
+  });
+  std::vector<std::int64_t> bins(exact::Layout<T>::kBins, 0);
+  std::uint32_t flags = 0;
+  for (const auto& w : per_worker) {
+    flags |= w.flags;
+    for (int c = 0; c < kCopies; ++c)
+      for (int b = 0; b < exact::Layout<T>::kBins; ++b) bins[b] += w.bins[c][b];
+  }
+  return exact::finalize<T>(bins.data(), flags);
+}
+
+template <class T> T sum(SumVariant v, const T* x, std::size_t n, const SumContext& ctx) {
+  switch (v) {
+    case SumVariant::serial: return sum_serial(x, n);
+    case SumVariant::atomic_element: return sum_atomic_element(x, n, ctx);
+    case SumVariant::atomic: return sum_atomic(x, n, ctx);
+    case SumVariant::tree: return sum_tree(x, n, ctx);
+    case SumVariant::exact: return sum_exact(x, n, ctx);
+    case SumVariant::cub: break;
+  }
+  throw std::invalid_argument("variant 'cub' needs the cuda backend");
+}
+
+template <class T> std::uint64_t read_probe(const T* x, std::size_t n, const SumContext& ctx) {
+  using U = typename FloatBits<T>::UInt;
+  std::vector<U> per_worker(static_cast<std::size_t>(workers(ctx)), 0);
+  for_each_tile(ctx, n, [&](std::size_t t, int w) {
+    constexpr std::size_t kAcc = 16;
+    U acc[kAcc] = {};
+    const T* tile = x + t * kTileItems;
+    const std::size_t c = tile_count(n, t);
+    std::size_t i = 0;
+    for (; i + kAcc <= c; i += kAcc)
+      for (std::size_t k = 0; k < kAcc; ++k) acc[k] |= to_bits(tile[i + k]);
+    for (; i < c; ++i) acc[0] |= to_bits(tile[i]);
+    U r = 0;
+    for (U a : acc) r |= a;
+    per_worker[static_cast<std::size_t>(w)] |= r;
+  });
+  U r = 0;
+  for (U a : per_worker) r |= a;
+  return r;
+}
+
+#define DRIFTLAB_INSTANTIATE(T)                                                       \
+  template T sum_serial<T>(const T*, std::size_t);                                    \
+  template T sum_atomic_element<T>(const T*, std::size_t, const SumContext&);         \
+  template T sum_atomic<T>(const T*, std::size_t, const SumContext&);                 \
+  template T sum_tree<T>(const T*, std::size_t, const SumContext&);                   \
+  template T sum_exact<T>(const T*, std::size_t, const SumContext&);                  \
+  template T sum<T>(SumVariant, const T*, std::size_t, const SumContext&);            \
+  template std::uint64_t read_probe<T>(const T*, std::size_t, const SumContext&);
+DRIFTLAB_INSTANTIATE(float)
+DRIFTLAB_INSTANTIATE(double)
+#undef DRIFTLAB_INSTANTIATE
+
+}  // namespace driftlab::cpu

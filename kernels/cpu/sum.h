@@ -1,0 +1,49 @@
+// Summation on the CPU: every variant, and the CPU twins of the CUDA kernels in
+// kernels/cuda/sum.cu.  The deterministic order lives in kernels/common/sum_order.h and the
+// exact accumulator in kernels/common/exact.h; both backends include them.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+#include "../common/sum_variant.h"
+#include "thread_pool.h"
+
+namespace driftlab::cpu {
+
+struct SumContext {
+  ThreadPool* pool = nullptr;  // null: run on the calling thread alone
+  // Set: the atomic variants replay block (or warp) completions in an order drawn from this
+  // seed instead of racing real threads -- a reproducible model of a GPU block scheduler.
+  std::optional<std::uint64_t> shuffle_seed;
+};
+
+// serial -- determinism: fixed order.  ((0 + x0) + x1) + ...: std::accumulate(x, x+n, T(0)).
+template <class T> T sum_serial(const T* x, std::size_t n);
+
+// atomic_element -- determinism: none.  Each element is a real atomic add into one accumulator
+// (threads take 65536-element blocks); under a shuffle schedule, warps of 32 consecutive
+// elements land in a seeded random order, lanes of a warp in lane order.
+template <class T> T sum_atomic_element(const T* x, std::size_t n, const SumContext& ctx);
+
+// atomic -- determinism: none.  Each block reduces its tile by the fixed in-tile tree of
+// sum_order.h, then adds its partial atomically (a real atomic read-modify-write; under a shuffle
+// schedule, in a seeded random order of block completions).
+template <class T> T sum_atomic(const T* x, std::size_t n, const SumContext& ctx);
+
+// tree -- determinism: run to run, across thread counts and devices (order: sum_order.h).
+template <class T> T sum_tree(const T* x, std::size_t n, const SumContext& ctx);
+
+// exact -- determinism: any order, any device (exact.h).  Throws std::length_error when n is
+// beyond the accumulator's headroom (2^39 float or 2^36 double terms).
+template <class T> T sum_exact(const T* x, std::size_t n, const SumContext& ctx);
+
+// Dispatch by name; `cub` is not a CPU variant (throws std::invalid_argument).
+template <class T> T sum(SumVariant v, const T* x, std::size_t n, const SumContext& ctx);
+
+// Streaming-read probe: reads all n*sizeof(T) bytes with the pool's threads and the tiles of
+// the sums, folding the words with OR.  The bandwidth ceiling a sum is compared with.
+template <class T> std::uint64_t read_probe(const T* x, std::size_t n, const SumContext& ctx);
+
+}  // namespace driftlab::cpu

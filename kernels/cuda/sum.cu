@@ -1,0 +1,279 @@
+// Summation on CUDA: every variant side by side, with why each differs.
+//
+//   atomic_element  every element atomicAdd-ed into *d_out: float atomics ACCUMULATE -> order is
+//                   whatever the memory system serialises: determinism none.
+//   atomic          tile_kernel<kAtomic = true>: fixed in-tile tree, then one float atomicAdd of
+//                   the block's partial: determinism none (the order of partials is timing).
+//   tree            tile_kernel<kAtomic = false>: partials to d_partials[tile], then the same
+//                   kernel over the partials: no atomics at all; order of sum_order.h.
+//   exact           exact_kernel: integer atomics into exponent bins (associative, so the order
+//                   does not matter), then one rounding in exact_finalize_kernel.
+//   cub             cub::DeviceReduce::Sum: CUB's run-to-run guarantee on one GPU model.
+#include <cub/device/device_reduce.cuh>
+
+#include <cstdint>
+
+#include "../common/exact.h"
+#include "../common/sum_order.h"
+#include "cuda_check.h"
+#include "sum.cuh"
+
+namespace driftlab::cuda {
+namespace {
+
+using namespace driftlab::order;
+constexpr unsigned kFullMask = 0xffffffffu;
+constexpr int kWarp = 32;
+constexpr int kBlocksPerSm = 8;  // 8 x 256 threads fill an SM; the grid strides over tiles
+
+static_assert(kThreads == 256 && kLanesPerThread == 4, "the lane-to-thread mapping below assumes 256 x 4");
+
+std::size_t round_up(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
+
+int grid_for(std::size_t blocks_wanted) {
+  int device = 0, sms = 1;
+  if (cudaGetDevice(&device) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  const std::size_t cap = static_cast<std::size_t>(sms) * kBlocksPerSm;
+  return static_cast<int>(blocks_wanted < cap ? (blocks_wanted ? blocks_wanted : 1) : cap);
+}
+
+// Lanes 4i..4i+3 of one full row (16-byte loads).
+__device__ __forceinline__ void load_quad(const float* p, float (&v)[4]) {
+  const float4 q = __ldg(reinterpret_cast<const float4*>(p));
+  v[0] = q.x; v[1] = q.y; v[2] = q.z; v[3] = q.w;
+}
+__device__ __forceinline__ void load_quad(const double* p, double (&v)[4]) {
+  const double2 a = __ldg(reinterpret_cast<const double2*>(p));
+  const double2 b = __ldg(reinterpret_cast<const double2*>(p) + 1);
+  v[0] = a.x; v[1] = a.y; v[2] = b.x; v[3] = b.y;
+}
+
+// Steps 2 and 3 of sum_order.h for one tile of `count` elements, by one block of kThreads
+// threads.  Thread i owns lanes 4i..4i+3.  The result is valid in thread 0.
+template <class T>
+__device__ T block_reduce_tile(const T* tile, std::size_t count, T (*s_quads)[kLanesPerThread]) {
+  const int i = threadIdx.x;
+  T a[kLanesPerThread];
+#pragma unroll
+  for (int c = 0; c < kLanesPerThread; ++c) a[c] = identity<T>();
+
+  // Step 2: lane folds, rows in order.
+  const std::size_t full_rows = count / kLanes;
+  const T* p = tile + kLanesPerThread * i;
+#pragma unroll 8
+  for (std::size_t r = 0; r < full_rows; ++r) {
+    T v[kLanesPerThread];
+    load_quad(p + r * kLanes, v);
+#pragma unroll
+    for (int c = 0; c < kLanesPerThread; ++c) a[c] = add(a[c], v[c]);
+  }
+  const std::size_t rest = count - full_rows * kLanes;
+  const T* row = tile + full_rows * kLanes;
+#pragma unroll
+  for (int c = 0; c < kLanesPerThread; ++c) {
+    const std::size_t j = static_cast<std::size_t>(kLanesPerThread * i + c);
+    if (j < rest) a[c] = add(a[c], row[j]);
+  }
+
+  // Step 3, lane strides 512..128: thread strides 128..32 through shared memory.
+  for (int s = kThreads / 2; s >= kWarp; s /= 2) {
+    if (i >= s && i < 2 * s)
+      for (int c = 0; c < kLanesPerThread; ++c) s_quads[i - s][c] = a[c];
+    __syncthreads();
+    if (i < s) {
+      T b[kLanesPerThread];
+      for (int c = 0; c < kLanesPerThread; ++c) b[c] = s_quads[i][c];
+      quad_combine(a, b);
+    }
+    __syncthreads();
+  }
+  // Lane strides 64..4: thread strides 16..1 inside warp 0.
+  T result = T(0);
+  if (i < kWarp) {
+    for (int s = kWarp / 2; s >= 1; s /= 2) {
+      T b[kLanesPerThread];
+#pragma unroll
+      for (int c = 0; c < kLanesPerThread; ++c) b[c] = __shfl_down_sync(kFullMask, a[c], s);
+      quad_combine(a, b);
+    }
+    result = quad_finish(a);  // lane strides 2 and 1, inside thread 0
+  }
+  return result;
+}
+
+// One launch = one level of the tree (kAtomic = false) or the whole atomic variant (true).
+// Atomic use: kAtomic ACCUMULATES floats (nondeterministic); kAtomic = false uses none.
+template <class T, bool kAtomic>
+__global__ void __launch_bounds__(kThreads, kBlocksPerSm) tile_kernel(const T* d_in, std::size_t num_items, T* d_out) {
+  __shared__ T s_quads[kThreads / 2][kLanesPerThread];
+  const std::size_t tiles = num_tiles(num_items);
+  for (std::size_t t = blockIdx.x; t < tiles; t += gridDim.x) {
+    const std::size_t begin = t * kTileItems;
+    const std::size_t count = num_items - begin < kTileItems ? num_items - begin : kTileItems;
+    const T partial = block_reduce_tile(d_in + begin, count, s_quads);
+    if (threadIdx.x == 0) {
+      if constexpr (kAtomic) atomicAdd(d_out, partial);
+      else d_out[t] = partial;
+    }
+  }
+}
+
+// Atomic use: every element ACCUMULATED with a float atomic (the worst case).
+template <class T>
+__global__ void __launch_bounds__(kThreads) atomic_element_kernel(const T* d_in, std::size_t num_items, T* d_out) {
+  const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
+  for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < num_items; i += stride)
+    atomicAdd(d_out, d_in[i]);
+}
+
+// Exact: bins in shared memory, flushed with integer atomics (associative: order-free).
+// float: lanes of a warp holding the same exponent add their significands with one
+// __reduce_add_sync (|sum| < 32 * 2^24 fits in 32 bits) and one shared atomic per exponent.
+__device__ __forceinline__ void exact_add_warp(float v, bool valid, unsigned long long* s_bins,
+                                               std::uint32_t& flags) {
+  const exact::TermF32 t = exact::decode(v);
+  const bool special = t.bin == 0xffu;
+  if (valid) flags |= exact::term_flags(v);
+  const bool want = valid && !special;
+  const int lane = threadIdx.x % kWarp;
+  unsigned pending = __ballot_sync(kFullMask, want);
+  while (pending) {
+    const int src = __ffs(pending) - 1;
+    const unsigned key = __shfl_sync(kFullMask, t.bin, src);
+    const bool mine = want && t.bin == key;
+    const unsigned total = __reduce_add_sync(kFullMask, mine ? static_cast<unsigned>(t.m) : 0u);
+    if (lane == src)
+      atomicAdd(&s_bins[key], static_cast<unsigned long long>(static_cast<long long>(static_cast<int>(total))));
+    pending &= ~__ballot_sync(kFullMask, mine);
+  }
+}
+__device__ __forceinline__ void exact_add_warp(double v, bool valid, unsigned long long* s_bins,
+                                               std::uint32_t& flags) {
+  if (!valid) return;
+  flags |= exact::term_flags(v);
+  if (exact::is_special(v)) return;
+  const exact::TermF64 t = exact::decode(v);
+  atomicAdd(&s_bins[t.bin], static_cast<unsigned long long>(t.lo));
+  atomicAdd(&s_bins[t.bin + exact::Layout<double>::kSplit], static_cast<unsigned long long>(t.hi));
+}
+
+template <class T>
+__global__ void __launch_bounds__(kThreads)
+    exact_kernel(const T* d_in, std::size_t num_items, unsigned long long* d_bins, unsigned* d_flags) {
+  constexpr int kBins = exact::Layout<T>::kBins;
+  __shared__ unsigned long long s_bins[kBins];
+  __shared__ unsigned s_flags;
+  for (int b = threadIdx.x; b < kBins; b += blockDim.x) s_bins[b] = 0;
+  if (threadIdx.x == 0) s_flags = 0;
+  __syncthreads();
+
+  std::uint32_t flags = 0;
+  // The loop bound is block-uniform, so whole warps take part in the warp-wide intrinsics.
+  const std::size_t step = static_cast<std::size_t>(gridDim.x) * blockDim.x * kLanesPerThread;
+  for (std::size_t base = static_cast<std::size_t>(blockIdx.x) * blockDim.x * kLanesPerThread; base < num_items;
+       base += step) {
+    const std::size_t i = base + static_cast<std::size_t>(threadIdx.x) * kLanesPerThread;
+    T v[kLanesPerThread];
+    if (i + kLanesPerThread <= num_items) {
+      load_quad(d_in + i, v);
+    } else {
+      for (int c = 0; c < kLanesPerThread; ++c) v[c] = i + c < num_items ? d_in[i + c] : T(0);
+    }
+#pragma unroll
+    for (int c = 0; c < kLanesPerThread; ++c) exact_add_warp(v[c], i + c < num_items, s_bins, flags);
+  }
+  atomicOr(&s_flags, flags);
+  __syncthreads();
+  for (int b = threadIdx.x; b < kBins; b += blockDim.x)
+    if (s_bins[b]) atomicAdd(&d_bins[b], s_bins[b]);
+  if (threadIdx.x == 0) atomicOr(d_flags, s_flags);
+}
+
+template <class T>
+__global__ void exact_finalize_kernel(const unsigned long long* d_bins, const unsigned* d_flags, T* d_out) {
+  *d_out = exact::finalize<T>(reinterpret_cast<const std::int64_t*>(d_bins), *d_flags);
+}
+
+template <class T> std::size_t tree_level_items(std::size_t n, int level) {
+  std::size_t items = n;
+  for (int l = 0; l <= level; ++l) items = num_tiles(items);
+  return items;
+}
+
+}  // namespace
+
+bool has_sum_variant(SumVariant v) { return v != SumVariant::serial; }
+
+template <class T> std::size_t sum_temp_bytes(SumVariant v, std::size_t n) {
+  switch (v) {
+    case SumVariant::tree:  // two ping-pong levels of partials
+      return round_up(tree_level_items<T>(n, 0) * sizeof(T)) + round_up(tree_level_items<T>(n, 1) * sizeof(T));
+    case SumVariant::exact:
+      return round_up(exact::Layout<T>::kBins * sizeof(unsigned long long)) + round_up(sizeof(unsigned));
+    case SumVariant::cub: {
+      std::size_t bytes = 0;
+      cub::DeviceReduce::Sum(nullptr, bytes, static_cast<const T*>(nullptr), static_cast<T*>(nullptr),
+                             static_cast<std::int64_t>(n));
+      return bytes;
+    }
+    default:
+      return 0;
+  }
+}
+
+template <class T>
+cudaError_t sum(SumVariant v, const T* d_in, std::size_t n, T* d_out, void* d_temp, std::size_t temp_bytes,
+                cudaStream_t stream) {
+  if (reinterpret_cast<std::uintptr_t>(d_in) % 16 != 0) return cudaErrorMisalignedAddress;
+  if (temp_bytes < sum_temp_bytes<T>(v, n)) return cudaErrorInvalidValue;
+  switch (v) {
+    case SumVariant::atomic_element:
+      CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_out, 0, sizeof(T), stream));
+      if (n) atomic_element_kernel<T><<<grid_for((n + kThreads - 1) / kThreads), kThreads, 0, stream>>>(d_in, n, d_out);
+      return cudaGetLastError();
+    case SumVariant::atomic:
+      CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_out, 0, sizeof(T), stream));
+      if (n) tile_kernel<T, true><<<grid_for(num_tiles(n)), kThreads, 0, stream>>>(d_in, n, d_out);
+      return cudaGetLastError();
+    case SumVariant::tree: {
+      if (n == 0) return cudaMemsetAsync(d_out, 0, sizeof(T), stream);
+      T* bufs[2] = {static_cast<T*>(d_temp),
+                    reinterpret_cast<T*>(static_cast<char*>(d_temp) + round_up(num_tiles(n) * sizeof(T)))};
+      const T* src = d_in;
+      for (int level = 0;; ++level) {
+        const std::size_t tiles = num_tiles(n);
+        T* dst = tiles == 1 ? d_out : bufs[level % 2];
+        tile_kernel<T, false><<<grid_for(tiles), kThreads, 0, stream>>>(src, n, dst);
+        CUDA_RETURN_IF_ERROR(cudaGetLastError());
+        if (tiles == 1) return cudaSuccess;
+        src = dst;
+        n = tiles;
+      }
+    }
+    case SumVariant::exact: {
+      auto* d_bins = static_cast<unsigned long long*>(d_temp);
+      auto* d_flags = reinterpret_cast<unsigned*>(static_cast<char*>(d_temp) +
+                                                  round_up(exact::Layout<T>::kBins * sizeof(unsigned long long)));
+      if (n >= exact::Layout<T>::kMaxTermsPerBin) return cudaErrorInvalidValue;
+      CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_temp, 0, sum_temp_bytes<T>(v, n), stream));
+      if (n)
+        exact_kernel<T><<<grid_for((n + kThreads * kLanesPerThread - 1) / (kThreads * kLanesPerThread)), kThreads, 0,
+                          stream>>>(d_in, n, d_bins, d_flags);
+      CUDA_RETURN_IF_ERROR(cudaGetLastError());
+      exact_finalize_kernel<T><<<1, 1, 0, stream>>>(d_bins, d_flags, d_out);
+      return cudaGetLastError();
+    }
+    case SumVariant::cub:
+      return cub::DeviceReduce::Sum(d_temp, temp_bytes, d_in, d_out, static_cast<std::int64_t>(n), stream);
+    case SumVariant::serial:
+      break;
+  }
+  return cudaErrorNotSupported;
+}
+
+template std::size_t sum_temp_bytes<float>(SumVariant, std::size_t);
+template std::size_t sum_temp_bytes<double>(SumVariant, std::size_t);
+template cudaError_t sum<float>(SumVariant, const float*, std::size_t, float*, void*, std::size_t, cudaStream_t);
+template cudaError_t sum<double>(SumVariant, const double*, std::size_t, double*, void*, std::size_t, cudaStream_t);
+
+}  // namespace driftlab::cuda

@@ -1,0 +1,29 @@
+// Summation on CUDA: atomic_element, atomic, tree, exact and cub (kernels in sum.cu).
+// Host-callable from plain C++; no CUDA syntax here.
+//
+// Determinism levels: atomic_element and atomic none (float atomics), tree run to run and across
+// devices (the order of kernels/common/sum_order.h, bitwise the CPU twin's), exact any order and
+// any device (kernels/common/exact.h), cub run to run on one GPU model (CUB's default).
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+
+#include "../common/sum_variant.h"
+
+namespace driftlab::cuda {
+
+// True for the variants this backend has (not `serial`).
+bool has_sum_variant(SumVariant v);
+
+// Scratch bytes `sum` needs for this variant and size: query once, outside the timed region.
+template <class T> std::size_t sum_temp_bytes(SumVariant v, std::size_t n);
+
+// Writes the sum of d_in[0, n) to *d_out (device memory), asynchronously on `stream`.
+// d_in must be 16-byte aligned (cudaMalloc's pointers are).  Launch errors are returned.
+template <class T>
+cudaError_t sum(SumVariant v, const T* d_in, std::size_t n, T* d_out, void* d_temp, std::size_t temp_bytes,
+                cudaStream_t stream);
+
+}  // namespace driftlab::cuda

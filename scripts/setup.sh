@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what driftlab builds with, from Debian's packages, when it is missing.
+# Idempotent and quiet when everything is present; needs root (or sudo) only to install.
+set -euo pipefail
+
+need=()
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+for pkg in cmake g++ make libgtest-dev libbenchmark-dev; do
+  have_pkg "$pkg" || need+=("$pkg")
+done
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# CUDA is optional: without nvcc the CPU backend is built alone (DRIFTLAB_CUDA=AUTO).
+if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
+  echo "setup: nvcc is at /usr/local/cuda/bin but not on PATH; add it to build the CUDA backend"
+fi

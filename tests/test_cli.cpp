@@ -1,0 +1,180 @@
+// The command line on good and bad inputs: bad input ends in one line on stderr and a nonzero
+// exit, never a crash.  Most cases run in-process; a few run the real binary.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli.h"
+#include "gpu.h"
+#include "npy.h"
+
+namespace driftlab {
+namespace {
+
+struct Result {
+  int code;
+  std::string out, err;
+};
+
+Result cli(std::vector<std::string> args) {
+  args.insert(args.begin(), "driftlab");
+  std::vector<const char*> argv;
+  for (const auto& a : args) argv.push_back(a.c_str());
+  std::ostringstream out, err;
+  const int code = run_cli(static_cast<int>(argv.size()), argv.data(), out, err);
+  return {code, out.str(), err.str()};
+}
+
+std::string tmp(const std::string& name) { return std::string(DRIFTLAB_TEST_TMP) + "/cli_" + name; }
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f << bytes;
+}
+
+// A v1.0 .npy image with the given header dict and payload.
+std::string npy_image(const std::string& dict, const std::string& payload) {
+  std::string header = dict;
+  while ((10 + header.size() + 1) % 64) header += ' ';
+  header += '\n';
+  std::string s = "\x93NUMPY";
+  s += '\x01';
+  s += '\x00';
+  s += static_cast<char>(header.size() & 0xff);
+  s += static_cast<char>(header.size() >> 8);
+  return s + header + payload;
+}
+
+void expect_one_line_error(const Result& r, const std::string& needle) {
+  EXPECT_NE(r.code, 0);
+  ASSERT_FALSE(r.err.empty());
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "stderr is not one line: " << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << "stderr: " << r.err;
+}
+
+TEST(Cli, HelpExplainsEveryFlag) {
+  const Result r = cli({"sum", "--help"});
+  EXPECT_EQ(r.code, 0);
+  for (const char* flag : {"--n", "--variant", "--backend", "--runs", "--dtype", "--dist", "--seed", "--input",
+                           "--threads", "--schedule", "--json"})
+    EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
+  EXPECT_EQ(cli({"--help"}).code, 0);
+}
+
+TEST(Cli, BadCommandLines) {
+  expect_one_line_error(cli({"sum", "--bogus", "1"}), "unknown option '--bogus'");
+  expect_one_line_error(cli({"frobnicate"}), "unknown command");
+  expect_one_line_error(cli({"sum", "--variant", "fast"}), "unknown variant 'fast'");
+  expect_one_line_error(cli({"sum", "--variant", "cub", "--backend", "cpu", "--n", "10"}), "cub is CUDA only");
+  expect_one_line_error(cli({"sum", "--n", "ten"}), "--n");
+  expect_one_line_error(cli({"sum", "--n", "-5"}), "--n");
+  expect_one_line_error(cli({"sum", "--runs", "0"}), "--runs");
+  expect_one_line_error(cli({"sum", "--dtype", "f16"}), "--dtype");
+  expect_one_line_error(cli({"sum", "--dist", "cauchy"}), "--dist");
+  expect_one_line_error(cli({"sum", "--schedule", "random"}), "shuffle:SEED");
+  expect_one_line_error(cli({"sum", "--backend", "tpu"}), "--backend");
+  expect_one_line_error(cli({"sum", "--n"}), "needs a value");
+  expect_one_line_error(cli({"sum", "stray"}), "unexpected argument");
+}
+
+TEST(Cli, NBeyondMemoryIsAnErrorNotACrash) {
+  expect_one_line_error(cli({"sum", "--backend", "cpu", "--n", "2^50"}), "memory");
+}
+
+TEST(Cli, CudaBackendWithoutAGpuSaysWhy) {
+  if (gpu_status().usable) GTEST_SKIP() << "a GPU is usable here, so --backend cuda is valid";
+  const Result r = cli({"sum", "--backend", "cuda", "--n", "10"});
+  expect_one_line_error(r, "--backend cuda");
+}
+
+TEST(Cli, ZeroElementsSumToZero) {
+  const std::string json = tmp("zero.json");
+  const Result r = cli({"sum", "--backend", "cpu", "--n", "0", "--runs", "2", "--json", json});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::ifstream f(json);
+  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("\"result\": \"0\""), std::string::npos) << text;
+  EXPECT_EQ(text.find("\"result\": \"-0\""), std::string::npos) << text;
+}
+
+TEST(Cli, AllVariantsTableAndJson) {
+  const std::string json = tmp("all.json");
+  const Result r = cli({"sum", "--backend", "cpu", "--n", "100003", "--runs", "3", "--threads", "2", "--dist",
+                        "illcond", "--schedule", "shuffle:4", "--json", json});
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* v : {"serial", "atomic_element", "atomic", "tree", "exact"}) EXPECT_NE(r.out.find(v), std::string::npos);
+  EXPECT_NE(r.out.find("MODEL"), std::string::npos) << "a shuffle schedule must be labelled as a model";
+  std::ifstream f(json);
+  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  for (const char* key : {"\"backend\"", "\"device\"", "\"variant\"", "\"dtype\"", "\"n\"", "\"runs\"",
+                          "\"distinct_outputs\"", "\"ratio_non_equal\"", "\"max_ulp\"", "\"vs_max\"",
+                          "\"max_abs_diff\"", "\"error_ulp\"", "\"result\"", "\"result_bits\"", "\"median_ms\"",
+                          "\"gbps\"", "\"cost_vs_atomic\""})
+    EXPECT_NE(text.find(key), std::string::npos) << key;
+  // tree and exact: one output; exact's error is 0 ULP.
+  const auto exact_row = text.find("\"variant\": \"exact\"");
+  ASSERT_NE(exact_row, std::string::npos);
+  EXPECT_NE(text.find("\"distinct_outputs\": 1", exact_row), std::string::npos);
+  EXPECT_NE(text.find("\"error_ulp\": 0", exact_row), std::string::npos);
+}
+
+TEST(Cli, NpyInputGoodAndBad) {
+  HostArray a;
+  a.dtype = DType::f64;
+  a.f64 = {1.0, 1e100, 2.0, -1e100};
+  a.shape = {4};
+  const std::string good = tmp("good.npy");
+  npy::write(good, a);
+  const Result ok = cli({"sum", "--backend", "cpu", "--input", good, "--variant", "exact", "--runs", "1"});
+  ASSERT_EQ(ok.code, 0) << ok.err;
+  EXPECT_NE(ok.out.find("exact sum: 3 "), std::string::npos) << ok.out;
+
+  a.shape = {2, 2};
+  const std::string two_d = tmp("2d.npy");
+  npy::write(two_d, a);
+  expect_one_line_error(cli({"sum", "--backend", "cpu", "--input", two_d}), "1-D");
+
+  const std::string trunc = tmp("trunc.npy");
+  write_bytes(trunc, npy_image("{'descr': '<f4', 'fortran_order': False, 'shape': (10,), }", std::string(12, '\0')));
+  expect_one_line_error(cli({"sum", "--backend", "cpu", "--input", trunc}), trunc);
+
+  const std::string ints = tmp("ints.npy");
+  write_bytes(ints, npy_image("{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }", std::string(8, '\0')));
+  expect_one_line_error(cli({"sum", "--backend", "cpu", "--input", ints}), "i4");
+
+  const std::string junk = tmp("junk.npy");
+  write_bytes(junk, "this is not numpy");
+  expect_one_line_error(cli({"sum", "--backend", "cpu", "--input", junk}), junk);
+
+  expect_one_line_error(cli({"sum", "--backend", "cpu", "--input", tmp("missing.npy")}), "missing.npy");
+  expect_one_line_error(cli({"sum", "--input", good, "--n", "5"}), "--n and --input");
+  expect_one_line_error(cli({"sum", "--backend", "cpu", "--input", good, "--dtype", "f32"}), "holds f64");
+}
+
+// The real binary: exit status and stderr as a user sees them.
+TEST(Cli, RealProcessExitsNonzeroWithOneLine) {
+  const std::string err = tmp("stderr.txt");
+  const std::string cmd = std::string(DRIFTLAB_EXE) + " sum --variant nope 2>" + err + " >/dev/null";
+  const int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  std::ifstream f(err);
+  std::string line, extra;
+  std::getline(f, line);
+  EXPECT_NE(line.find("unknown variant"), std::string::npos);
+  EXPECT_FALSE(std::getline(f, extra)) << "more than one line on stderr";
+
+  const std::string ok = std::string(DRIFTLAB_EXE) + " sum --backend cpu --n 1000 --runs 2 >/dev/null 2>&1";
+  const int ok_status = std::system(ok.c_str());
+  ASSERT_TRUE(WIFEXITED(ok_status));
+  EXPECT_EQ(WEXITSTATUS(ok_status), 0);
+}
+
+}  // namespace
+}  // namespace driftlab

@@ -1,0 +1,797 @@
+// sum_exact against an independent oracle.
+//
+// The oracle here deliberately shares no code and no method with kernels/common/exact.h:
+//   * terms are decoded with std::frexp/std::ldexp (not by reading exponent/fraction bits);
+//   * the exact sum is kept as two sign-magnitude big naturals (positive and negative parts,
+//     std::vector<std::uint32_t> limbs, schoolbook add/subtract/compare), counted in units of
+//     the smallest subnormal (2^-149 for float, 2^-1074 for double), instead of per-exponent
+//     bins folded into two's complement;
+//   * rounding is decided by COMPARISON: a binary search over the bit patterns of T finds the two
+//     adjacent representable neighbours lo <= |S| < hi, then 2*(|S| - lo) is compared with
+//     hi - lo exactly, ties going to the even significand; no round/sticky bits are extracted.
+//
+// On top of the oracle, several checks need no oracle at all: a two-term sum must equal the
+// hardware's (correctly rounded) a + b; float inputs in a narrow window sum exactly in double and
+// then round once; subnormal sums are exact integers of units; constructed ties have answers
+// known by construction.  Every comparison is on bits (NaN: any NaN).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <ios>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "cpu/sum.h"
+#include "cpu/thread_pool.h"
+
+namespace {
+
+using driftlab::cpu::SumContext;
+using driftlab::cpu::ThreadPool;
+using driftlab::cpu::sum_exact;
+
+template <class T> using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+template <class T> Bits<T> bits_of(T x) { return std::bit_cast<Bits<T>>(x); }
+template <class T> T of_bits(Bits<T> b) { return std::bit_cast<T>(b); }
+
+template <class T> constexpr T kMax = std::numeric_limits<T>::max();
+template <class T> constexpr T kInf = std::numeric_limits<T>::infinity();
+template <class T> constexpr T kDenormMin = std::numeric_limits<T>::denorm_min();
+template <class T> constexpr int kDigits = std::numeric_limits<T>::digits;  // 24 / 53
+
+template <class T> const char* type_name() { return sizeof(T) == 4 ? "float" : "double"; }
+
+template <class T> std::string show(T x) {
+  std::ostringstream os;
+  os << std::hexfloat << x << " (bits 0x" << std::hex << +bits_of(x) << ")";
+  return os.str();
+}
+
+template <class T> ::testing::AssertionResult SameBits(T got, T want) {
+  if (std::isnan(got) && std::isnan(want)) return ::testing::AssertionSuccess();
+  if (bits_of(got) == bits_of(want)) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << type_name<T>() << ": got " << show(got) << ", want "
+                                       << show(want);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The oracle.
+
+template <class T> class Oracle {
+ public:
+  // |x| = M * 2^shift units, unit = 2^kUnitExp.
+  static constexpr int kUnitExp = std::numeric_limits<T>::min_exponent - kDigits<T>;  // -149 / -1074
+  // 2^kTopExp = MAX + ulp(MAX): the first power of two beyond the finite range.
+  static constexpr int kTopExp = std::numeric_limits<T>::max_exponent;  // 128 / 1024
+  static constexpr int kSpanBits = kTopExp - kUnitExp;                  // 277 / 2098
+  // The widest value ever held: n < 2^38 terms below 2^kSpanBits units each, doubled once.
+  static constexpr std::size_t kLimbs = (kSpanBits + 40) / 32 + 1;  // 11 / 67
+
+  using Nat = std::vector<std::uint32_t>;  // little-endian, fixed width kLimbs
+
+  static T sum(const std::vector<T>& x) { return sum(x.data(), x.size()); }
+
+  static T sum(const T* x, std::size_t n) {
+    bool nan = false, pos_inf = false, neg_inf = false, only_neg_zero = n > 0;
+    Nat pos(kLimbs, 0), neg(kLimbs, 0);
+    for (std::size_t i = 0; i < n; ++i) {
+      const T v = x[i];
+      if (std::isnan(v)) { nan = true; continue; }
+      if (std::isinf(v)) { (std::signbit(v) ? neg_inf : pos_inf) = true; continue; }
+      if (!(v == T(0) && std::signbit(v))) only_neg_zero = false;
+      if (v == T(0)) continue;
+      const auto [m, shift] = decompose(v);
+      add_shifted(std::signbit(v) ? neg : pos, m, shift);
+    }
+    if (nan || (pos_inf && neg_inf)) return std::numeric_limits<T>::quiet_NaN();
+    if (pos_inf) return kInf<T>;
+    if (neg_inf) return -kInf<T>;
+    const int c = compare(pos, neg);
+    if (c == 0) return only_neg_zero ? -T(0) : T(0);
+    const T mag = c > 0 ? round_magnitude(sub(pos, neg)) : round_magnitude(sub(neg, pos));
+    return c > 0 ? mag : -mag;
+  }
+
+  // Exact value, in units, of a finite nonnegative T.
+  static Nat value(T x) {
+    Nat r(kLimbs, 0);
+    if (x != T(0)) {
+      const auto [m, shift] = decompose(x);
+      add_shifted(r, m, shift);
+    }
+    return r;
+  }
+
+  static Nat pow2(int k) {
+    Nat r(kLimbs, 0);
+    r.at(static_cast<std::size_t>(k / 32)) = 1u << (k % 32);
+    return r;
+  }
+
+  static int compare(const Nat& a, const Nat& b) {
+    for (std::size_t k = kLimbs; k-- > 0;)
+      if (a[k] != b[k]) return a[k] < b[k] ? -1 : 1;
+    return 0;
+  }
+
+  // a - b for a >= b.
+  static Nat sub(const Nat& a, const Nat& b) {
+    Nat r(kLimbs, 0);
+    std::int64_t borrow = 0;
+    for (std::size_t k = 0; k < kLimbs; ++k) {
+      std::int64_t d = static_cast<std::int64_t>(a[k]) - static_cast<std::int64_t>(b[k]) - borrow;
+      borrow = d < 0;
+      if (d < 0) d += std::int64_t(1) << 32;
+      r[k] = static_cast<std::uint32_t>(d);
+    }
+    if (borrow) throw std::logic_error("oracle: negative difference");
+    return r;
+  }
+
+  static Nat twice(const Nat& a) {
+    Nat r(kLimbs, 0);
+    std::uint32_t carry = 0;
+    for (std::size_t k = 0; k < kLimbs; ++k) {
+      r[k] = (a[k] << 1) | carry;
+      carry = a[k] >> 31;
+    }
+    if (carry) throw std::overflow_error("oracle: width exceeded");
+    return r;
+  }
+
+ private:
+  // |x| = m * 2^shift units with shift >= 0, via frexp (x = f * 2^e, 0.5 <= f < 1).
+  static std::pair<std::uint64_t, int> decompose(T x) {
+    int e = 0;
+    const T f = std::frexp(std::fabs(x), &e);
+    std::uint64_t m = static_cast<std::uint64_t>(std::ldexp(f, kDigits<T>));  // exact, < 2^digits
+    int shift = e - kDigits<T> - kUnitExp;
+    if (shift < 0) {  // subnormal: the low -shift bits of m are zero
+      if (m & ((std::uint64_t(1) << -shift) - 1)) throw std::logic_error("oracle: inexact decode");
+      m >>= -shift;
+      shift = 0;
+    }
+    return {m, shift};
+  }
+
+  // acc += m * 2^shift; carries run as far as they must.
+  static void add_shifted(Nat& acc, std::uint64_t m, int shift) {
+    const int bit = shift % 32;
+    std::size_t k = static_cast<std::size_t>(shift / 32);
+    const std::uint64_t low = m << bit;                   // bits 0..63 of the shifted value
+    const std::uint64_t high = bit ? m >> (64 - bit) : 0;  // bits 64..95
+    const std::uint32_t words[3] = {static_cast<std::uint32_t>(low),
+                                    static_cast<std::uint32_t>(low >> 32),
+                                    static_cast<std::uint32_t>(high)};
+    std::uint64_t carry = 0;
+    for (int w = 0; w < 3 || carry; ++w, ++k) {
+      if (k >= kLimbs) {
+        if (w < 3 && words[w] == 0 && !carry) break;
+        throw std::overflow_error("oracle: width exceeded");
+      }
+      const std::uint64_t s = std::uint64_t(acc[k]) + (w < 3 ? words[w] : 0u) + carry;
+      acc[k] = static_cast<std::uint32_t>(s);
+      carry = s >> 32;
+    }
+  }
+
+  // Round a positive exact magnitude s (units) to T, nearest-even, overflow to +Inf.
+  static T round_magnitude(const Nat& s) {
+    using U = Bits<T>;
+    const Nat top = pow2(kSpanBits);  // 2^kTopExp: where the (unbounded) next binade starts
+    if (compare(s, top) >= 0) return kInf<T>;
+    // Positive finite bit patterns are ordered like their values.  Invariant: value(lo) <= s and
+    // s < value(hi), where the pattern of +Inf stands for 2^kTopExp (the successor of MAX if the
+    // exponent range were unbounded: MAX's bits + 1 == Inf's bits).
+    const U inf_bits = bits_of(kInf<T>);
+    U lo = 0, hi = inf_bits;
+    while (hi - lo > 1) {
+      const U mid = lo + (hi - lo) / 2;
+      if (compare(value(of_bits<T>(mid)), s) <= 0) lo = mid;
+      else hi = mid;
+    }
+    const Nat vlo = value(of_bits<T>(lo));
+    const Nat vhi = hi == inf_bits ? top : value(of_bits<T>(hi));
+    const int c = compare(twice(sub(s, vlo)), sub(vhi, vlo));
+    // The low bit of a pattern is the low bit of its significand.  At the top, lo = MAX has an
+    // odd significand, so a tie at MAX + ulp(MAX)/2 goes to hi, which is Inf.
+    const U pick = c < 0 ? lo : c > 0 ? hi : ((lo & 1u) ? hi : lo);
+    return of_bits<T>(pick);
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Helpers.
+
+template <class T> T exact(const std::vector<T>& x, ThreadPool* pool = nullptr,
+                           std::optional<std::uint64_t> seed = std::nullopt) {
+  SumContext ctx;
+  ctx.pool = pool;
+  ctx.shuffle_seed = seed;
+  return sum_exact<T>(x.data(), x.size(), ctx);
+}
+
+using Rng = std::mt19937_64;
+
+// Portable helpers (the std:: distributions are implementation-defined).
+std::uint64_t below(Rng& g, std::uint64_t n) { return g() % n; }
+int uniform_int(Rng& g, int lo, int hi) {  // [lo, hi]
+  return lo + static_cast<int>(below(g, static_cast<std::uint64_t>(hi - lo) + 1));
+}
+bool coin(Rng& g) { return g() & 1u; }
+template <class V> void shuffle(V& v, Rng& g) {
+  for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[below(g, i)]);
+}
+
+// A random value with a full significand and |x| in [2^e, 2^(e+1)) (before any underflow).
+template <class T> T random_with_exp(Rng& g, int e) {
+  const std::uint64_t m = (g() >> (64 - (kDigits<T> - 1))) | (std::uint64_t(1) << (kDigits<T> - 1));
+  const T x = std::ldexp(static_cast<T>(m), e - (kDigits<T> - 1));
+  return coin(g) ? -x : x;
+}
+
+template <class T> T random_finite_bits(Rng& g) {
+  for (;;) {
+    const T x = of_bits<T>(static_cast<Bits<T>>(g()));
+    if (std::isfinite(x)) return x;
+  }
+}
+
+template <class T> T random_subnormal(Rng& g) {
+  const Bits<T> frac_mask = (Bits<T>(1) << (kDigits<T> - 1)) - 1;
+  Bits<T> b = static_cast<Bits<T>>(g()) & frac_mask;
+  if (b == 0) b = 1;
+  if (coin(g)) b |= Bits<T>(1) << (8 * sizeof(T) - 1);
+  return of_bits<T>(b);
+}
+
+template <class T> T next_up(T x) { return std::nextafter(x, kInf<T>); }
+template <class T> T next_down(T x) { return std::nextafter(x, -kInf<T>); }
+
+// Distance from positive finite b to the next representable value above it, computed in T;
+// for MAX, the ulp of its binade.
+template <class T> T ulp_up(T b) { return b == kMax<T> ? kMax<T> - next_down(kMax<T>) : next_up(b) - b; }
+
+// ---------------------------------------------------------------------------------------------
+// Input generators.  Each returns n terms; `want` is set where the answer is known by
+// construction (independently of the oracle).
+
+template <class T> struct Case {
+  std::vector<T> x;
+  std::optional<T> want;
+};
+
+template <class T> int wide_exp_limit() { return sizeof(T) == 4 ? 100 : 1000; }  // ~1e±30 / 1e±300
+
+// x_i, then -x_i, plus a few tiny terms; shuffled.  Naive summation loses the tiny terms.
+template <class T> Case<T> gen_cancellation(Rng& g, std::size_t n) {
+  Case<T> c;
+  const int lim = wide_exp_limit<T>();
+  const std::size_t tiny = n % 2 ? 1 : (n >= 4 ? 2 : 0);
+  for (std::size_t i = 0; i < (n - tiny) / 2; ++i) {
+    const T v = random_with_exp<T>(g, uniform_int(g, -lim / 4, lim));
+    c.x.push_back(v);
+    c.x.push_back(-v);
+  }
+  for (std::size_t i = 0; i < tiny; ++i) c.x.push_back(random_with_exp<T>(g, uniform_int(g, -lim, -lim / 2)));
+  if (tiny == 0) c.want = T(0);        // everything cancels: +0.0
+  if (tiny == 1) c.want = c.x.back();  // everything else cancels exactly
+  shuffle(c.x, g);
+  return c;
+}
+
+// Random magnitudes over 2^±limit with random signs.
+template <class T> Case<T> gen_wide(Rng& g, std::size_t n) {
+  Case<T> c;
+  const int lim = wide_exp_limit<T>();
+  for (std::size_t i = 0; i < n; ++i) c.x.push_back(random_with_exp<T>(g, uniform_int(g, -lim, lim)));
+  return c;
+}
+
+// Subnormals mixed with small normals (around the subnormal/normal boundary).  Every other
+// input is instead mostly large cancelling pairs, with only a handful of such small terms, so
+// that the exact sum lands in the lowest binades themselves.
+template <class T> Case<T> gen_subnormal_mix(Rng& g, std::size_t n) {
+  Case<T> c;
+  const int emin = std::numeric_limits<T>::min_exponent;
+  const auto small = [&] {
+    return coin(g) ? random_subnormal<T>(g) : random_with_exp<T>(g, uniform_int(g, emin - 1, emin + 30));
+  };
+  if (n >= 8 && coin(g)) {
+    const std::size_t few = 1 + below(g, 4);
+    while (c.x.size() + few + 2 <= n) {
+      const T v = random_with_exp<T>(g, uniform_int(g, emin, wide_exp_limit<T>()));
+      c.x.push_back(v);
+      c.x.push_back(-v);
+    }
+    while (c.x.size() < n) c.x.push_back(small());
+    shuffle(c.x, g);
+    return c;
+  }
+  for (std::size_t i = 0; i < n; ++i) c.x.push_back(small());
+  return c;
+}
+
+// Any finite bit pattern: the whole range, including overflow of the exact sum.
+template <class T> Case<T> gen_random_bits(Rng& g, std::size_t n) {
+  Case<T> c;
+  for (std::size_t i = 0; i < n; ++i) c.x.push_back(random_finite_bits<T>(g));
+  return c;
+}
+
+// Near the top of the range: pairs (v, -v') with v, v' adjacent large values, plus a few
+// MAX-sized terms; partial sums overflow, the exact sum is close to (or beyond) MAX.
+template <class T> Case<T> gen_near_overflow(Rng& g, std::size_t n) {
+  Case<T> c;
+  const int top = std::numeric_limits<T>::max_exponent - 1;
+  while (c.x.size() + 2 <= n) {
+    const T v = std::fabs(random_with_exp<T>(g, uniform_int(g, top - 3, top)));
+    const T w = coin(g) ? next_down(v) : (v == kMax<T> ? v : next_up(v));
+    const bool flip = coin(g);
+    c.x.push_back(flip ? -v : v);
+    c.x.push_back(flip ? w : -w);
+  }
+  if (c.x.size() < n) c.x.push_back(coin(g) ? kMax<T> : -kMax<T>);
+  shuffle(c.x, g);
+  return c;
+}
+
+// A tie of rounding built from pieces: B + ulp(B)/2 split into several terms, big pairs that
+// cancel (and overflow a naive sum), tiny pairs that cancel, optionally a nudge just above or
+// below the tie.  Needs n >= 4 (smaller n falls back to random values, no known answer).
+template <class T> Case<T> gen_tie(Rng& g, std::size_t n) {
+  if (n < 4) return gen_wide<T>(g, n);
+  Case<T> c;
+  const int emax = std::numeric_limits<T>::max_exponent - 1;
+  const int emin = std::numeric_limits<T>::min_exponent + kDigits<T> + 8;
+  T b = std::fabs(random_with_exp<T>(g, uniform_int(g, emin, emax)));
+  if (below(g, 8) == 0) b = kMax<T>;  // the tie at the top of the range rounds to Inf
+  const T half = ulp_up(b) / 2;       // a power of two
+  std::vector<T> terms = {b};
+  // half = half/2 + half/4 + half/4 (or half itself)
+  if (n >= 6) terms.insert(terms.end(), {half / 2, half / 4, half / 4});
+  else terms.push_back(half);
+  const int nudge = n >= terms.size() + 1 ? uniform_int(g, -1, 1) : 0;
+  if (nudge) {
+    // Strictly inside (0, half): cannot reach another rounding boundary.
+    const int e = std::ilogb(half) - uniform_int(g, 1, kDigits<T> + 40);
+    const T eps = std::max(std::fabs(random_with_exp<T>(g, e)), kDenormMin<T>);
+    terms.push_back(nudge > 0 ? eps : -eps);
+  }
+  const int lim = wide_exp_limit<T>();
+  while (terms.size() + 2 <= n) {
+    const T v = coin(g) ? random_with_exp<T>(g, uniform_int(g, emax - 2, emax))   // big: overflows naive
+                        : random_with_exp<T>(g, uniform_int(g, -lim, lim));
+    terms.push_back(v);
+    terms.push_back(-v);
+  }
+  if (terms.size() < n) terms.push_back(T(0));
+  const T up = b == kMax<T> ? kInf<T> : next_up(b);
+  const T want = nudge > 0 ? up : nudge < 0 ? b : ((bits_of(b) & 1u) ? up : b);
+  const bool negate = coin(g);
+  for (T& t : terms) t = negate ? -t : t;
+  shuffle(terms, g);
+  c.x = std::move(terms);
+  c.want = negate ? -want : want;
+  return c;
+}
+
+template <class T> using Generator = Case<T> (*)(Rng&, std::size_t);
+
+template <class T> std::vector<std::pair<const char*, Generator<T>>> generators() {
+  return {{"cancellation", &gen_cancellation<T>}, {"wide", &gen_wide<T>},
+          {"subnormal_mix", &gen_subnormal_mix<T>}, {"random_bits", &gen_random_bits<T>},
+          {"near_overflow", &gen_near_overflow<T>}, {"tie", &gen_tie<T>}};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hand cases: exact answers known on paper, checked against sum_exact and the oracle.
+
+template <class T> void expect_sum(const std::vector<T>& x, T want, const char* what) {
+  SCOPED_TRACE(std::string(type_name<T>()) + ": " + what);
+  EXPECT_TRUE(SameBits(Oracle<T>::sum(x), want)) << "(oracle)";
+  EXPECT_TRUE(SameBits(exact(x), want)) << "(sum_exact, no pool)";
+  ThreadPool pool(3);
+  EXPECT_TRUE(SameBits(exact(x, &pool), want)) << "(sum_exact, 3 threads)";
+}
+
+template <class T> void check_zeros() {
+  const T nz = -T(0), pz = T(0);
+  {
+    SCOPED_TRACE(type_name<T>());
+    const std::vector<T> none;
+    const T got = exact(none);
+    EXPECT_EQ(bits_of(got), bits_of(pz)) << "n == 0 must give +0.0, got " << show(got);
+    EXPECT_EQ(bits_of(Oracle<T>::sum(none)), bits_of(pz));
+    EXPECT_EQ(bits_of(sum_exact<T>(nullptr, 0, SumContext{})), bits_of(pz));
+  }
+  expect_sum<T>({nz}, nz, "{-0}");
+  expect_sum<T>({nz, nz, nz}, nz, "{-0, -0, -0}");
+  expect_sum<T>({pz}, pz, "{+0}");
+  expect_sum<T>({nz, pz}, pz, "{-0, +0}");
+  expect_sum<T>({pz, nz}, pz, "{+0, -0}");
+  expect_sum<T>({T(1), T(-1)}, pz, "{1, -1}");
+  expect_sum<T>({T(-1), T(1)}, pz, "{-1, 1}");
+  expect_sum<T>({nz, T(-1), nz, T(1), nz}, pz, "{-0, -1, -0, 1, -0}");
+  expect_sum<T>({-kDenormMin<T>, kDenormMin<T>}, pz, "{-denorm_min, +denorm_min}");
+  expect_sum<T>({-kMax<T>, -kMax<T>, kMax<T>, kMax<T>}, pz, "{-MAX, -MAX, MAX, MAX}");
+  expect_sum<T>({nz, -kDenormMin<T>}, -kDenormMin<T>, "{-0, -denorm_min}");
+  // Many -0.0 across several tiles (and threads): still -0.0; one +0.0 anywhere makes it +0.0.
+  std::vector<T> many(200003, nz);
+  expect_sum<T>(many, nz, "200003 x -0");
+  many[131072] = pz;
+  expect_sum<T>(many, pz, "200002 x -0 and one +0 in the third tile");
+}
+
+template <class T> void check_ties() {
+  const int p = kDigits<T>;                    // 24 / 53
+  const T one = T(1), h = std::ldexp(one, -p);  // h = ulp(1)/2 = 2^-24 / 2^-53
+  const T tiny = std::ldexp(one, -p - 30);
+  // 1 + h lies halfway between 1 (even significand) and 1 + 2h (odd): ties to 1.
+  expect_sum<T>({one, h}, one, "1 + ulp/2 (tie, to even: 1)");
+  expect_sum<T>({h, one}, one, "ulp/2 + 1");
+  // Just above the half: rounds up; just below: rounds down.
+  expect_sum<T>({one, h, tiny}, one + 2 * h, "1 + ulp/2 + tiny");
+  expect_sum<T>({one, h, -tiny}, one, "1 + ulp/2 - tiny");
+  expect_sum<T>({one, h / 2, h / 2, tiny, -tiny / 2, -tiny / 2}, one, "1 + ulp/4 + ulp/4 + tiny - tiny");
+  // (1 + 2h) + h: halfway between 1 + 2h (odd) and 1 + 4h (even): ties up.
+  expect_sum<T>({one + 2 * h, h}, one + 4 * h, "(1 + ulp) + ulp/2 (tie, to even: up)");
+  // Binade edge from below: 1 - h/2 lies halfway between 1 - h (odd, all ones) and 1 (even).
+  expect_sum<T>({one, -h / 2}, one, "1 - ulp(below 1)/2 (tie, to even: 1)");
+  expect_sum<T>({one, -h / 2, -tiny}, one - h, "1 - ulp(below 1)/2 - tiny");
+  // Negative mirror.
+  expect_sum<T>({-one, -h}, -one, "-1 - ulp/2");
+  expect_sum<T>({-one, -h, -tiny}, -(one + 2 * h), "-1 - ulp/2 - tiny");
+  // A large tie with many far-away terms that cancel: 2^100 + 2^(100-p), with 2^(100-p+1) ulp.
+  const T big = std::ldexp(one, 100);
+  const T bh = std::ldexp(one, 100 - p);
+  expect_sum<T>({T(1e-30), big, T(-3), bh, T(3), T(-1e-30)}, big, "2^100 + ulp/2 with cancelling terms");
+  expect_sum<T>({big + 2 * bh, T(1e-30), bh, T(-1e-30)}, big + 4 * bh, "(2^100 + ulp) + ulp/2 (tie up)");
+}
+
+template <class T> void check_overflow() {
+  const T max = kMax<T>, inf = kInf<T>;
+  const T ulp = max - next_down(max);  // ulp(MAX) = 2^104 / 2^971
+  const T half = ulp / 2;
+  // Exact: MAX.  (Naive left to right: MAX + MAX = Inf, Inf - MAX = Inf.)
+  expect_sum<T>({max, max, -max}, max, "{MAX, MAX, -MAX}");
+  expect_sum<T>({-max, -max, max}, -max, "{-MAX, -MAX, MAX}");
+  // MAX + ulp(MAX)/2 is exactly halfway between MAX and 2^emax+1 = MAX + ulp(MAX) (the value
+  // the next pattern would have with an unbounded exponent).  MAX's significand is all ones (odd);
+  // 2^(emax+1)'s is even, so round-to-nearest-even picks 2^(emax+1), which exceeds MAX: +Inf.
+  // This is also what the hardware does: MAX + half rounds to Inf (checked below).
+  EXPECT_EQ(bits_of(max + half), bits_of(inf));
+  expect_sum<T>({max, half}, inf, "{MAX, ulp(MAX)/2} (tie, to even: Inf)");
+  expect_sum<T>({-max, -half}, -inf, "{-MAX, -ulp(MAX)/2}");
+  expect_sum<T>({max, half / 2, half / 2}, inf, "{MAX, ulp/4, ulp/4}");
+  expect_sum<T>({max, max, -max, half}, inf, "{MAX, MAX, -MAX, ulp/2}");
+  // Just below the tie: MAX.
+  expect_sum<T>({max, half, -kDenormMin<T>}, max, "{MAX, ulp/2, -denorm_min}");
+  expect_sum<T>({max, next_down(half)}, max, "{MAX, pred(ulp/2)}");
+  expect_sum<T>({max, max, -max, half, -kDenormMin<T>}, max, "{MAX, MAX, -MAX, ulp/2, -denorm_min}");
+  expect_sum<T>({max, max}, inf, "{MAX, MAX}");
+  expect_sum<T>({-max, -max}, -inf, "{-MAX, -MAX}");
+  // 1000 x MAX, 1000 x -MAX interleaved in blocks, and a 1: exactly 1.
+  std::vector<T> many;
+  for (int i = 0; i < 1000; ++i) many.push_back(max);
+  for (int i = 0; i < 1000; ++i) many.push_back(-max);
+  many.push_back(T(1));
+  expect_sum<T>(many, T(1), "1000 MAX, 1000 -MAX, 1");
+  // Sum far beyond the range but one term brings it back exactly to a finite value.
+  many.assign(70000, max);
+  many.push_back(-max * T(0.5));
+  for (int i = 0; i < 69999; ++i) many.push_back(-max);
+  expect_sum<T>(many, max * T(0.5), "70000 MAX, -MAX/2, 69999 -MAX");
+  // A huge exact sum of one sign (2^18 x MAX): the accumulator must not wrap around.
+  many.assign(262144, max);
+  expect_sum<T>(many, inf, "262144 x MAX");
+  for (T& v : many) v = -v;
+  many[7] = -next_down(max);
+  expect_sum<T>(many, -inf, "262143 x -MAX, one -pred(MAX)");
+}
+
+template <class T> void check_specials() {
+  const T inf = kInf<T>, nan = std::numeric_limits<T>::quiet_NaN();
+  expect_sum<T>({nan}, nan, "{NaN}");
+  expect_sum<T>({T(1), nan, T(2)}, nan, "{1, NaN, 2}");
+  expect_sum<T>({T(1), -nan}, nan, "{1, -NaN}");
+  expect_sum<T>({std::numeric_limits<T>::signaling_NaN(), T(1)}, nan, "{sNaN, 1}");
+  expect_sum<T>({inf, -inf}, nan, "{+Inf, -Inf}");
+  expect_sum<T>({-inf, T(3), inf}, nan, "{-Inf, 3, +Inf}");
+  expect_sum<T>({inf, nan}, nan, "{+Inf, NaN}");
+  expect_sum<T>({inf, T(1), inf}, inf, "{+Inf, 1, +Inf}");
+  expect_sum<T>({-inf, T(-1e30)}, -inf, "{-Inf, -1e30}");
+  expect_sum<T>({inf, -kMax<T>, -kMax<T>}, inf, "{+Inf, -MAX, -MAX}");
+  expect_sum<T>({-T(0), -inf}, -inf, "{-0, -Inf}");
+  // Specials deep inside a large input, in a later tile than the first.
+  std::vector<T> x(200003, T(1));
+  x[150001] = -inf;
+  expect_sum<T>(x, -inf, "-Inf at 150001 of 200003");
+  x[65536] = inf;
+  expect_sum<T>(x, nan, "+Inf at 65536, -Inf at 150001");
+  x[65536] = T(1);
+  x[150001] = nan;
+  expect_sum<T>(x, nan, "NaN at 150001");
+}
+
+template <class T> void check_subnormals(Rng& g) {
+  const T dmin = kDenormMin<T>, fmin = std::numeric_limits<T>::min();
+  const T dmax = next_down(fmin);
+  expect_sum<T>({dmin, dmin, dmin}, 3 * dmin, "3 x denorm_min");
+  expect_sum<T>({dmax, dmin}, fmin, "denorm_max + denorm_min = min normal");
+  expect_sum<T>({dmax, dmax}, 2 * dmax, "denorm_max + denorm_max");
+  expect_sum<T>({fmin, -dmin}, dmax, "min normal - denorm_min");
+  expect_sum<T>({T(1), dmin, T(-1)}, dmin, "1 + denorm_min - 1");
+  // Random subnormal sums: the exact total is an integer K of units, and K * 2^unit_exp rounded
+  // once is ldexp(T(K), unit_exp) (int64 -> T rounds to nearest even; the scaling is exact).
+  const std::size_t sizes[] = {1, 2, 3, 31, 32, 33, 1023, 1025, 65537, 100003};
+  for (std::size_t n : sizes) {
+    std::vector<T> x;
+    std::int64_t k = 0;
+    const bool one_sign = coin(g);
+    for (std::size_t i = 0; i < n; ++i) {
+      T v = random_subnormal<T>(g);
+      if (one_sign) v = std::fabs(v);
+      if constexpr (sizeof(T) == 8) {  // keep K within int64: 44-bit fractions when n is large
+        if (n > 1025) v = of_bits<T>(bits_of(v) & ((Bits<T>(1) << 63) | ((Bits<T>(1) << 44) - 1)));
+      }
+      x.push_back(v);
+      const auto units = static_cast<std::int64_t>(bits_of(std::fabs(v)));  // subnormal bits = units
+      k += std::signbit(v) ? -units : units;
+    }
+    const T want = std::ldexp(static_cast<T>(k), Oracle<T>::kUnitExp);
+    expect_sum<T>(x, want, ("random subnormals, n = " + std::to_string(n)).c_str());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests.
+
+TEST(ExactSum, EmptyAndSignedZeros) {
+  check_zeros<float>();
+  check_zeros<double>();
+}
+
+TEST(ExactSum, TiesToEven) {
+  check_ties<float>();
+  check_ties<double>();
+}
+
+TEST(ExactSum, OverflowAtTheTopOfTheRange) {
+  check_overflow<float>();
+  check_overflow<double>();
+}
+
+TEST(ExactSum, NaNAndInfinities) {
+  check_specials<float>();
+  check_specials<double>();
+}
+
+TEST(ExactSum, SubnormalsAreExact) {
+  Rng g(0x5eed0001);
+  check_subnormals<float>(g);
+  check_subnormals<double>(g);
+}
+
+// A single term and a two-term sum are rounded once by the hardware itself: x + y is the
+// correctly rounded exact sum (signed zeros, overflow, NaN and Inf per IEEE 754), so both the
+// oracle and sum_exact must match it bit for bit.
+template <class T> void check_pairs(Rng& g) {
+  const int rounds = 10000;
+  for (int i = 0; i < rounds; ++i) {
+    T a, b;
+    switch (i % 5) {
+      case 0: a = random_finite_bits<T>(g); b = random_finite_bits<T>(g); break;
+      case 1: {  // close magnitudes, often opposite signs: cancellation, ties
+        a = random_finite_bits<T>(g);
+        b = -a;
+        const T step = std::ldexp(T(1), std::ilogb(a) - uniform_int(g, 0, kDigits<T> + 2));
+        b += coin(g) ? step : -step;
+        if (!std::isfinite(b)) b = random_finite_bits<T>(g);
+        break;
+      }
+      case 2: a = random_subnormal<T>(g); b = coin(g) ? random_subnormal<T>(g) : random_with_exp<T>(g, std::numeric_limits<T>::min_exponent - 1); break;
+      case 3: {  // near the top
+        const int top = std::numeric_limits<T>::max_exponent - 1;
+        a = random_with_exp<T>(g, top); b = random_with_exp<T>(g, uniform_int(g, top - kDigits<T> - 2, top));
+        break;
+      }
+      default: {  // one side special or zero
+        const T pool[] = {T(0), -T(0), kInf<T>, -kInf<T>, std::numeric_limits<T>::quiet_NaN(), kMax<T>, -kMax<T>};
+        a = pool[below(g, 7)];
+        b = coin(g) ? pool[below(g, 7)] : random_finite_bits<T>(g);
+      }
+    }
+    const std::vector<T> x = {a, b};
+    const T want = a + b;
+    const T got_o = Oracle<T>::sum(x), got_e = exact(x);
+    const std::vector<T> one = {a};
+    if (!SameBits(got_o, want) || !SameBits(got_e, want) || !SameBits(exact(one), a) ||
+        !SameBits(Oracle<T>::sum(one), a)) {
+      ADD_FAILURE() << type_name<T>() << " pair " << show(a) << " + " << show(b) << ": hardware "
+                    << show(want) << ", oracle " << show(got_o) << ", sum_exact " << show(got_e);
+      return;
+    }
+  }
+}
+
+TEST(ExactSum, PairsMatchHardwareAddition) {
+  Rng g(0x5eed0002);
+  check_pairs<float>(g);
+  check_pairs<double>(g);
+}
+
+// float terms k * 2^-20 with |k| < 2^24 sum exactly in double (at most 41 + 17 bits), so
+// float(double sum) is the exact sum rounded once.  The double accumulator starts at -0.0 so
+// that signed zeros follow IEEE too.
+TEST(ExactSum, FloatMatchesExactDoubleSum) {
+  Rng g(0x5eed0003);
+  ThreadPool pool(4);
+  const std::size_t sizes[] = {1, 2, 3, 31, 32, 33, 1023, 1025, 65535, 65537, 100003};
+  for (std::size_t n : sizes) {
+    for (int rep = 0; rep < 4; ++rep) {
+      std::vector<float> x;
+      double acc = -0.0;
+      const int window = uniform_int(g, 1, 24);  // |k| < 2^window: exercises many magnitudes
+      for (std::size_t i = 0; i < n; ++i) {
+        const auto k = static_cast<std::int64_t>(below(g, std::uint64_t(1) << window));
+        const float v = std::ldexp(static_cast<float>(coin(g) ? -k : k), -20);
+        x.push_back(v);
+        acc += static_cast<double>(v);
+      }
+      const float want = static_cast<float>(acc);
+      EXPECT_TRUE(SameBits(exact(x, &pool), want)) << "n = " << n << " rep " << rep;
+      EXPECT_TRUE(SameBits(Oracle<float>::sum(x), want)) << "(oracle) n = " << n << " rep " << rep;
+    }
+  }
+}
+
+template <class T> void check_random_vs_oracle(Rng& g, ThreadPool& pool) {
+  const std::size_t sizes[] = {0, 1, 2, 3, 4, 5, 7, 31, 32, 33, 1023, 1025, 65535, 65536, 65537, 200003};
+  for (const auto& [name, gen] : generators<T>()) {
+    for (std::size_t n : sizes) {
+      const Case<T> c = gen(g, n);
+      ASSERT_EQ(c.x.size(), n) << name;
+      const T want = Oracle<T>::sum(c.x);
+      const std::string where = std::string(type_name<T>()) + " " + name + " n = " + std::to_string(n);
+      if (c.want) {
+        EXPECT_TRUE(SameBits(want, *c.want)) << "(oracle vs construction) " << where;
+      }
+      EXPECT_TRUE(SameBits(exact(c.x), want)) << "(no pool) " << where;
+      EXPECT_TRUE(SameBits(exact(c.x, &pool), want)) << "(pool) " << where;
+    }
+  }
+}
+
+TEST(ExactSum, RandomAdversarialInputsMatchOracle) {
+  Rng g(0x5eed0004);
+  ThreadPool pool(4);
+  check_random_vs_oracle<float>(g, pool);
+  check_random_vs_oracle<double>(g, pool);
+}
+
+// Many small constructed ties (answers known by construction), all sizes 4..40.
+template <class T> void check_constructed_ties(Rng& g) {
+  for (int rep = 0; rep < 3000; ++rep) {
+    const std::size_t n = 4 + below(g, 37);
+    const Case<T> c = gen_tie<T>(g, n);
+    ASSERT_TRUE(c.want.has_value());
+    const T got = exact(c.x), oracle = Oracle<T>::sum(c.x);
+    if (!SameBits(got, *c.want) || !SameBits(oracle, *c.want)) {
+      std::ostringstream os;
+      for (T v : c.x) os << show(v) << "\n";
+      ADD_FAILURE() << type_name<T>() << " tie rep " << rep << ": want " << show(*c.want) << ", sum_exact "
+                    << show(got) << ", oracle " << show(oracle) << "\ninputs:\n" << os.str();
+      return;
+    }
+  }
+}
+
+TEST(ExactSum, ConstructedTies) {
+  Rng g(0x5eed0005);
+  check_constructed_ties<float>(g);
+  check_constructed_ties<double>(g);
+}
+
+// One input mixing every kind of term, across many 65536-element tiles.
+template <class T> std::vector<T> mixed_input(Rng& g, std::size_t n) {
+  std::vector<T> x;
+  const int lim = wide_exp_limit<T>();
+  const int top = std::numeric_limits<T>::max_exponent - 1;
+  while (x.size() < n) {
+    switch (below(g, 6)) {
+      case 0: {  // cancelling pair, far apart after the shuffle
+        if (x.size() + 2 > n) break;
+        const T v = random_with_exp<T>(g, uniform_int(g, -lim, top));
+        x.push_back(v);
+        x.push_back(-v);
+        break;
+      }
+      case 1: x.push_back(random_with_exp<T>(g, uniform_int(g, -lim, lim))); break;
+      case 2: x.push_back(random_subnormal<T>(g)); break;
+      case 3: x.push_back(coin(g) ? T(0) : -T(0)); break;
+      case 4: x.push_back(random_with_exp<T>(g, uniform_int(g, -10, 10))); break;
+      default: x.push_back(random_with_exp<T>(g, uniform_int(g, top - 4, top))); break;
+    }
+  }
+  return x;
+}
+
+template <class T> void check_invariance(Rng& g) {
+  constexpr std::size_t n = 300001;  // 5 tiles: work really splits across threads
+  std::vector<std::vector<T>> inputs;
+  inputs.push_back(mixed_input<T>(g, n));
+  {
+    // Cancellation down to a result in the middle of a tie: exact answer known.
+    Case<T> c = gen_tie<T>(g, n);
+    inputs.push_back(std::move(c.x));
+  }
+  {
+    std::vector<T> x = gen_near_overflow<T>(g, n).x;
+    inputs.push_back(std::move(x));
+  }
+  std::vector<std::unique_ptr<ThreadPool>> owned;
+  for (int t = 1; t <= 8; ++t) owned.push_back(std::make_unique<ThreadPool>(t));
+  for (std::size_t which = 0; which < inputs.size(); ++which) {
+    std::vector<T> x = inputs[which];
+    const T ref = exact(x);
+    const T want = Oracle<T>::sum(x);
+    EXPECT_TRUE(SameBits(ref, want)) << type_name<T>() << " input " << which << " (vs oracle)";
+    for (int perm = 0; perm < 4; ++perm) {
+      if (perm > 0) shuffle(x, g);
+      for (int t = 1; t <= 8; ++t) {
+        ThreadPool& pool = *owned[static_cast<std::size_t>(t - 1)];
+        const T got = exact(x, &pool, perm == 3 ? std::optional<std::uint64_t>(42) : std::nullopt);
+        // Bits, not NaN-equivalence: the same input must give the very same bits.
+        EXPECT_EQ(bits_of(got), bits_of(ref))
+            << type_name<T>() << " input " << which << ", permutation " << perm << ", " << t
+            << " threads: got " << show(got) << ", serial " << show(ref);
+      }
+    }
+  }
+}
+
+TEST(ExactSum, BitwiseInvariantUnderPermutationsAndThreadCounts) {
+  Rng g(0x5eed0006);
+  check_invariance<float>(g);
+  check_invariance<double>(g);
+}
+
+TEST(ExactSum, OracleSelfChecks) {
+  // The oracle's arithmetic on values whose sums are known.
+  using O = Oracle<double>;
+  EXPECT_EQ(O::compare(O::value(1.0), O::pow2(1074)), 0);
+  EXPECT_EQ(O::compare(O::value(kDenormMin<double>), O::pow2(0)), 0);
+  EXPECT_EQ(O::compare(O::twice(O::value(0x1p-1)), O::value(1.0)), 0);
+  EXPECT_EQ(O::compare(O::sub(O::value(3.0), O::value(1.0)), O::value(2.0)), 0);
+  EXPECT_EQ(O::compare(O::value(kMax<double>), O::sub(O::pow2(2098), O::pow2(2098 - 53))), 0);
+  using OF = Oracle<float>;
+  EXPECT_EQ(OF::compare(OF::value(kMax<float>), OF::sub(OF::pow2(277), OF::pow2(277 - 24))), 0);
+  EXPECT_EQ(OF::compare(OF::value(std::numeric_limits<float>::min()), OF::pow2(23)), 0);
+  // Integer sums below 2^53 are exact in double: the oracle must agree with plain addition.
+  Rng g(0x5eed0007);
+  for (int rep = 0; rep < 200; ++rep) {
+    std::vector<double> x;
+    double acc = 0;
+    for (int i = 0; i < 100; ++i) {
+      const double v = static_cast<double>(static_cast<std::int64_t>(below(g, 1ull << 40)) - (1ll << 39));
+      x.push_back(v);
+      acc += v;
+    }
+    EXPECT_TRUE(SameBits(O::sum(x), acc));
+  }
+}
+
+}  // namespace

@@ -1,0 +1,137 @@
+// CPU summation variants: deterministic ones bitwise, atomic ones within the error bound, and
+// the seeded shuffle schedule showing (reproducibly) that atomic order changes the bits.
+#include <gtest/gtest.h>
+
+#include <numeric>
+#include <set>
+#include <vector>
+
+#include "common/sum_order.h"
+#include "cpu/sum.h"
+#include "data.h"
+#include "test_helpers.h"
+
+namespace driftlab {
+namespace {
+
+using testing::same_bits;
+using testing::sum_error_bound;
+
+const std::size_t kSizes[] = {0, 1, 31, 32, 33, 1023, 1025, 65535, 65536, 65537, (1u << 20) + 1, 3 * 65536 + 7};
+
+// An independent transcription of sum_order.h's steps 1-4, without the library's helpers.
+template <class T> T tree_by_the_book(std::vector<T> level) {
+  if (level.empty()) return T(0);
+  while (level.size() > 1) {
+    std::vector<T> next;
+    for (std::size_t begin = 0; begin < level.size(); begin += 65536) {
+      const std::size_t end = std::min(level.size(), begin + 65536);
+      std::vector<T> lanes(1024, T(-0.0));
+      for (std::size_t k = begin; k < end; ++k) lanes[(k - begin) % 1024] += level[k];
+      for (std::size_t s = 512; s >= 1; s /= 2)
+        for (std::size_t j = 0; j < s; ++j) lanes[j] += lanes[j + s];
+      next.push_back(lanes[0]);
+    }
+    level = next;
+  }
+  return level[0];
+}
+
+template <class T> std::vector<T> input(Dist d, std::size_t n, std::uint64_t seed = 3) {
+  return make_input(d, sizeof(T) == 4 ? DType::f32 : DType::f64, n, seed).template values<T>();
+}
+
+template <class T> void tree_checks() {
+  for (const Dist d : {Dist::uniform, Dist::illcond}) {
+    for (const std::size_t n : kSizes) {
+      const auto x = input<T>(d, n);
+      const T want = tree_by_the_book(x);
+      for (int threads = 1; threads <= 8; ++threads) {
+        cpu::ThreadPool pool(threads);
+        const cpu::SumContext ctx{&pool, std::nullopt};
+        for (int rep = 0; rep < 2; ++rep) {
+          const T got = cpu::sum_tree(x.data(), n, ctx);
+          ASSERT_TRUE(same_bits(want, got))
+              << dist_name(d) << " n=" << n << " threads=" << threads << ": " << want << " vs " << got;
+        }
+      }
+    }
+  }
+}
+
+TEST(SumCpu, TreeFollowsTheWrittenOrderAtEveryThreadCountF32) { tree_checks<float>(); }
+TEST(SumCpu, TreeFollowsTheWrittenOrderAtEveryThreadCountF64) { tree_checks<double>(); }
+
+TEST(SumCpu, SerialIsStdAccumulate) {
+  for (const std::size_t n : kSizes) {
+    const auto f = input<float>(Dist::illcond, n);
+    EXPECT_TRUE(same_bits(cpu::sum_serial(f.data(), n), std::accumulate(f.begin(), f.end(), 0.0f))) << n;
+    const auto d = input<double>(Dist::normal, n);
+    EXPECT_TRUE(same_bits(cpu::sum_serial(d.data(), n), std::accumulate(d.begin(), d.end(), 0.0))) << n;
+  }
+}
+
+TEST(SumCpu, EmptyInputSumsToPositiveZero) {
+  cpu::ThreadPool pool(3);
+  const cpu::SumContext ctx{&pool, std::nullopt};
+  for (const auto& i : kSumVariants) {
+    if (i.variant == SumVariant::cub) continue;
+    EXPECT_TRUE(same_bits(cpu::sum<float>(i.variant, nullptr, 0, ctx), 0.0f)) << i.name;
+    EXPECT_TRUE(same_bits(cpu::sum<double>(i.variant, nullptr, 0, ctx), 0.0)) << i.name;
+  }
+}
+
+TEST(SumCpu, CubIsNotACpuVariant) {
+  const float x = 1.0f;
+  EXPECT_THROW(cpu::sum<float>(SumVariant::cub, &x, 1, {}), std::invalid_argument);
+}
+
+// Seeded schedules: reproducible, so never flaky.  An ill-conditioned input over 32 tiles.
+template <class T> void shuffle_checks() {
+  const std::size_t n = 32 * 65536 + 5;
+  const auto x = input<T>(Dist::illcond, n, 11);
+  cpu::ThreadPool pool(2);
+  const T exact = cpu::sum_exact(x.data(), n, {&pool, std::nullopt});
+  const double bound = sum_error_bound(x);
+  for (const SumVariant v : {SumVariant::atomic, SumVariant::atomic_element, SumVariant::tree, SumVariant::exact}) {
+    std::set<std::uint64_t> bits;
+    for (std::uint64_t seed = 1; seed <= 8; ++seed) {
+      const cpu::SumContext ctx{&pool, seed};
+      const T s = cpu::sum(v, x.data(), n, ctx);
+      bits.insert(to_bits(s));
+      EXPECT_LE(std::fabs(static_cast<double>(s) - static_cast<double>(exact)), bound) << info(v).name;
+      EXPECT_TRUE(same_bits(s, cpu::sum(v, x.data(), n, ctx))) << info(v).name << ": a seeded schedule must repeat";
+    }
+    if (v == SumVariant::atomic || v == SumVariant::atomic_element)
+      EXPECT_GE(bits.size(), 2u) << info(v).name << " gave one result under 8 schedules";
+    else
+      EXPECT_EQ(bits.size(), 1u) << info(v).name << " changed with the schedule";
+  }
+}
+
+TEST(SumCpu, ShuffleSchedulesMoveAtomicsNotTreeOrExactF32) { shuffle_checks<float>(); }
+TEST(SumCpu, ShuffleSchedulesMoveAtomicsNotTreeOrExactF64) { shuffle_checks<double>(); }
+
+// Real threads: the drift is measured elsewhere; here only the error bound is asserted.
+TEST(SumCpu, RacingAtomicsStayWithinTheBound) {
+  const std::size_t n = 8 * 65536 + 3;
+  const auto x = input<float>(Dist::illcond, n, 5);
+  cpu::ThreadPool pool(4);
+  const cpu::SumContext ctx{&pool, std::nullopt};
+  const float exact = cpu::sum_exact(x.data(), n, ctx);
+  const double bound = sum_error_bound(x);
+  for (int r = 0; r < 5; ++r) {
+    EXPECT_LE(std::fabs(static_cast<double>(cpu::sum_atomic(x.data(), n, ctx)) - exact), bound);
+    EXPECT_LE(std::fabs(static_cast<double>(cpu::sum_atomic_element(x.data(), n, ctx)) - exact), bound);
+  }
+}
+
+TEST(SumCpu, ReadProbeSeesEveryWord) {
+  std::vector<float> x(3 * 65536 + 17, 0.0f);
+  x.back() = -0.0f;  // only the sign bit, in the last, short tile
+  cpu::ThreadPool pool(3);
+  EXPECT_EQ(cpu::read_probe(x.data(), x.size(), {&pool, std::nullopt}), 0x80000000u);
+}
+
+}  // namespace
+}  // namespace driftlab

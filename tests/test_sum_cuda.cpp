@@ -1,0 +1,81 @@
+// CUDA summation against the CPU backend (ggml's test-backend-ops idea): tree and exact must be
+// bitwise equal to the CPU twin; the atomic variants and cub within the error bound.
+// Skipped, with the reason, when there is no usable GPU or CUDA is not built in.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+#include <vector>
+
+#include "backend.h"
+#include "common/float_bits.h"
+#include "cpu/sum.h"
+#include "data.h"
+#include "gpu.h"
+#include "test_helpers.h"
+
+namespace driftlab {
+namespace {
+
+using testing::sum_error_bound;
+
+class CudaSum : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!gpu_status().usable) GTEST_SKIP() << gpu_status().reason;
+  }
+};
+
+const std::size_t kSizes[] = {0,         1,         31,        32,         33,           1023,
+                              1024,      1025,      65535,     65536,      65537,        (1u << 20) - 1,
+                              (1u << 20) + 1, 3 * 65536 + 7, 10000019, (1u << 26) + 3};
+
+template <class T> T value(const SumRun& r) { return from_bits<T>(static_cast<typename FloatBits<T>::UInt>(r.bits)); }
+
+template <class T> void parity(DType dtype) {
+  auto gpu = make_cuda_backend();
+  cpu::ThreadPool pool(0);
+  const cpu::SumContext ctx{&pool, std::nullopt};
+  for (const Dist d : {Dist::uniform, Dist::illcond}) {
+    for (const std::size_t n : kSizes) {
+      const HostArray x = make_input(d, dtype, n, 17 + n);
+      const auto& v = x.values<T>();
+      gpu->set_input(x);
+      const T cpu_tree = cpu::sum_tree(v.data(), n, ctx), cpu_exact = cpu::sum_exact(v.data(), n, ctx);
+      for (int rep = 0; rep < 3; ++rep) {
+        EXPECT_EQ(gpu->run(SumVariant::tree, rep).bits, to_bits(cpu_tree)) << dist_name(d) << " n=" << n;
+        EXPECT_EQ(gpu->run(SumVariant::exact, rep).bits, to_bits(cpu_exact)) << dist_name(d) << " n=" << n;
+      }
+      const double bound = sum_error_bound(v);
+      for (const SumVariant var : {SumVariant::atomic, SumVariant::atomic_element, SumVariant::cub}) {
+        if (var == SumVariant::atomic_element && n > (1u << 20) + 1) continue;  // slow by design
+        const T s = value<T>(gpu->run(var, 0));
+        EXPECT_LE(std::fabs(static_cast<double>(s) - static_cast<double>(cpu_exact)), bound)
+            << info(var).name << " " << dist_name(d) << " n=" << n;
+      }
+    }
+  }
+}
+
+TEST_F(CudaSum, TreeAndExactBitwiseEqualToCpuF32) { parity<float>(DType::f32); }
+TEST_F(CudaSum, TreeAndExactBitwiseEqualToCpuF64) { parity<double>(DType::f64); }
+
+TEST_F(CudaSum, ExactHandlesSpecialsAndSignedZerosLikeTheCpu) {
+  auto gpu = make_cuda_backend();
+  const float inf = INFINITY, nan = NAN;
+  const std::vector<std::vector<float>> cases = {
+      {-0.0f, -0.0f, -0.0f}, {-0.0f, 0.0f}, {1.0f, -1.0f}, {inf, 1.0f}, {inf, -inf}, {nan, 1.0f},
+      {3.4028235e38f, 3.4028235e38f, -3.4028235e38f}, {1e-45f, 1e-45f, -3e-45f}};
+  for (const auto& c : cases) {
+    HostArray x;
+    x.dtype = DType::f32;
+    x.f32 = c;
+    x.shape = {c.size()};
+    gpu->set_input(x);
+    const float want = cpu::sum_exact(c.data(), c.size(), {});
+    EXPECT_EQ(gpu->run(SumVariant::exact, 0).bits, to_bits(want)) << "case of size " << c.size();
+  }
+}
+
+}  // namespace
+}  // namespace driftlab
