@@ -468,10 +468,10 @@ template <class T> void check_overflow() {
   // Exact: MAX.  (Naive left to right: MAX + MAX = Inf, Inf - MAX = Inf.)
   expect_sum<T>({max, max, -max}, max, "{MAX, MAX, -MAX}");
   expect_sum<T>({-max, -max, max}, -max, "{-MAX, -MAX, MAX}");
-  // MAX + ulp(MAX)/2 is exactly halfway between MAX and 2^emax+1 = MAX + ulp(MAX) (the value
+  // MAX + ulp(MAX)/2 is exactly halfway between MAX and 2^(emax+1) = MAX + ulp(MAX) (the value
   // the next pattern would have with an unbounded exponent).  MAX's significand is all ones (odd);
   // 2^(emax+1)'s is even, so round-to-nearest-even picks 2^(emax+1), which exceeds MAX: +Inf.
-  // This is also what the hardware does: MAX + half rounds to Inf (checked below).
+  // This is also what the hardware does: MAX + half rounds to Inf (checked next).
   EXPECT_EQ(bits_of(max + half), bits_of(inf));
   expect_sum<T>({max, half}, inf, "{MAX, ulp(MAX)/2} (tie, to even: Inf)");
   expect_sum<T>({-max, -half}, -inf, "{-MAX, -ulp(MAX)/2}");
@@ -602,14 +602,20 @@ template <class T> void check_pairs(Rng& g) {
         if (!std::isfinite(b)) b = random_finite_bits<T>(g);
         break;
       }
-      case 2: a = random_subnormal<T>(g); b = coin(g) ? random_subnormal<T>(g) : random_with_exp<T>(g, std::numeric_limits<T>::min_exponent - 1); break;
+      case 2:  // subnormals, and the lowest normal binade
+        a = random_subnormal<T>(g);
+        b = coin(g) ? random_subnormal<T>(g)
+                    : random_with_exp<T>(g, std::numeric_limits<T>::min_exponent - 1);
+        break;
       case 3: {  // near the top
         const int top = std::numeric_limits<T>::max_exponent - 1;
-        a = random_with_exp<T>(g, top); b = random_with_exp<T>(g, uniform_int(g, top - kDigits<T> - 2, top));
+        a = random_with_exp<T>(g, top);
+        b = random_with_exp<T>(g, uniform_int(g, top - kDigits<T> - 2, top));
         break;
       }
       default: {  // one side special or zero
-        const T pool[] = {T(0), -T(0), kInf<T>, -kInf<T>, std::numeric_limits<T>::quiet_NaN(), kMax<T>, -kMax<T>};
+        const T pool[] = {T(0),     -T(0),   kInf<T>, -kInf<T>, std::numeric_limits<T>::quiet_NaN(),
+                          kMax<T>, -kMax<T>};
         a = pool[below(g, 7)];
         b = coin(g) ? pool[below(g, 7)] : random_finite_bits<T>(g);
       }
@@ -633,9 +639,9 @@ TEST(ExactSum, PairsMatchHardwareAddition) {
   check_pairs<double>(g);
 }
 
-// float terms k * 2^-20 with |k| < 2^24 sum exactly in double (at most 41 + 17 bits), so
-// float(double sum) is the exact sum rounded once.  The double accumulator starts at -0.0 so
-// that signed zeros follow IEEE too.
+// float terms k * 2^-20 with |k| < 2^24 sum exactly in double (n < 2^17 terms, so |sum| < 2^41
+// units of 2^-20), and float(double sum) is the exact sum rounded once.  The double accumulator
+// starts at -0.0 so that signed zeros follow IEEE too.
 TEST(ExactSum, FloatMatchesExactDoubleSum) {
   Rng g(0x5eed0003);
   ThreadPool pool(4);

@@ -2,11 +2,14 @@
 // the seeded shuffle schedule showing (reproducibly) that atomic order changes the bits.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <numeric>
 #include <set>
 #include <vector>
 
+#include "common/rng.h"
 #include "common/sum_order.h"
+#include "cpu/exact_simd.h"
 #include "cpu/sum.h"
 #include "data.h"
 #include "test_helpers.h"
@@ -123,6 +126,58 @@ TEST(SumCpu, RacingAtomicsStayWithinTheBound) {
   for (int r = 0; r < 5; ++r) {
     EXPECT_LE(std::fabs(static_cast<double>(cpu::sum_atomic(x.data(), n, ctx)) - exact), bound);
     EXPECT_LE(std::fabs(static_cast<double>(cpu::sum_atomic_element(x.data(), n, ctx)) - exact), bound);
+  }
+}
+
+// Many tiles of terms near the top of the vectorized window: a bin that took each tile's whole
+// window sum (up to ~2^54) would overflow after ~1000 tiles.  The oracle is integer arithmetic:
+// every term is k * 2^(j-24) with k < 2^24 and j < 16, an integer in units of 2^-24.
+TEST(SumCpu, ExactOverManyTilesMatchesAnIntegerOracle) {
+  const std::size_t n = (std::size_t(1) << 26) + 3;
+  std::vector<float> x(n);
+  SplitMix64 g(99);
+  __int128 units = 0;  // the exact sum in units of 2^-24
+  for (auto& v : x) {
+    const bool top = g.below(8) != 0;  // most terms in [2^14, 2^15): the top of their window
+    auto k = static_cast<std::int64_t>(g.next() >> 40) | (top ? (1 << 23) : 0);
+    const int j = top ? 15 : static_cast<int>(g.below(16));
+    if (!top && g.below(4) == 0) k = -k;
+    v = std::ldexp(static_cast<float>(k), j - 24);
+    units += static_cast<__int128>(k) << j;
+  }
+  const float want = std::ldexp(static_cast<float>(units), -24);  // __int128 -> float rounds once
+  cpu::ThreadPool pool(2);
+  for (const bool scalar : {false, true}) {
+    cpu::detail::force_scalar_exact(scalar);
+    const float got = cpu::sum_exact(x.data(), n, {&pool, std::nullopt});
+    EXPECT_TRUE(same_bits(got, want)) << (scalar ? "scalar" : "vector") << " path: " << got << " vs " << want;
+  }
+  cpu::detail::force_scalar_exact(false);
+}
+
+// The vectorized and scalar paths of exact agree bit for bit, specials and zeros included.
+TEST(SumCpu, ExactVectorAndScalarPathsAgree) {
+  cpu::ThreadPool pool(2);
+  std::vector<std::vector<float>> inputs;
+  for (const Dist d : {Dist::uniform, Dist::normal, Dist::illcond})
+    for (const std::size_t n : {std::size_t(0), std::size_t(7), std::size_t(513), std::size_t(65537), std::size_t(400009)})
+      inputs.push_back(input<float>(d, n, 5 + n));
+  std::vector<float> mixed = input<float>(Dist::normal, 200003, 8);
+  for (std::size_t i = 0; i < mixed.size(); i += 97) mixed[i] = 0.0f;
+  for (std::size_t i = 5; i < mixed.size(); i += 1013) mixed[i] = -0.0f;
+  for (std::size_t i = 11; i < mixed.size(); i += 4099) mixed[i] = 1e-42f;  // subnormal
+  for (std::size_t i = 13; i < mixed.size(); i += 7919) mixed[i] = 3e38f;
+  inputs.push_back(mixed);
+  mixed[70001] = INFINITY;
+  inputs.push_back(mixed);
+  inputs.push_back(std::vector<float>(100000, -0.0f));
+  inputs.push_back(std::vector<float>(100000, 0.0f));
+  for (const auto& x : inputs) {
+    cpu::detail::force_scalar_exact(true);
+    const float scalar = cpu::sum_exact(x.data(), x.size(), {&pool, std::nullopt});
+    cpu::detail::force_scalar_exact(false);
+    const float vec = cpu::sum_exact(x.data(), x.size(), {&pool, std::nullopt});
+    EXPECT_TRUE(same_bits(scalar, vec)) << "n=" << x.size() << ": scalar " << scalar << ", vector " << vec;
   }
 }
 

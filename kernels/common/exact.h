@@ -8,7 +8,8 @@
 // units of the smallest subnormal, u = 2^(1 - bias - mantissa_bits).  A value with biased
 // exponent e and significand m (hidden bit included when e >= 1) equals m * 2^(max(e,1) - 1) u.
 // Bin b holds a signed 64-bit sum of such m for one exponent, with weight 2^(max(b,1) - 1) u.
-//   float:  bin = e (0..254), |m| < 2^24, so a bin takes 2^39 terms before it could overflow.
+//   float:  bin = e (0..254), |m| < 2^24, so a bin takes 2^39 terms before it could overflow
+//           (bins 255..287 exist for the CPU's vectorized path; see Layout<float>).
 //   double: m (53 bits) is split: lo = m mod 2^26 goes to bin max(e,1), hi = m >> 26 to bin
 //           max(e,1) + 26; |lo|, |hi| < 2^27, so a bin takes 2^36 terms.
 // Specials and signed zeros are flags: NaN, +Inf, -Inf, "some term was seen", "some term was
@@ -34,8 +35,10 @@ enum : std::uint32_t {
 
 template <class T> struct Layout;
 template <> struct Layout<float> {
-  static constexpr int kBins = 256;  // biased exponents 0..254 (255 is never stored)
-  static constexpr int kLimbs = 6;   // 384-bit two's complement: 24 + 253 + 39 bits + sign fit
+  // Biased exponents 0..254 (255 is never stored), plus bins up to 287 for the high halves of the
+  // CPU's vectorized window sums (kernels/cpu/exact_simd.cpp), which land up to 32 bins higher.
+  static constexpr int kBins = 288;
+  static constexpr int kLimbs = 6;  // 384-bit two's complement: 24 + 286 + 39 bits + sign fit
   static constexpr std::uint64_t kMaxTermsPerBin = 1ull << 39;
 };
 template <> struct Layout<double> {

@@ -11,6 +11,7 @@
 #include "../common/exact.h"
 #include "../common/rng.h"
 #include "../common/sum_order.h"
+#include "exact_simd.h"
 
 namespace driftlab::cpu {
 namespace {
@@ -64,6 +65,12 @@ template <class T> struct ExactWorker {
 };
 
 void exact_tile(const float* x, std::size_t count, ExactWorker<float>& w) {
+  if (detail::exact_simd_available()) {
+    detail::exact_tile_f32_avx2(x, count, w.bins[0], w.packed[0], w.flags);
+    exact::fold_packed(w.packed[0], w.bins[0], w.flags);
+    std::fill(std::begin(w.packed[0]), std::end(w.packed[0]), 0);
+    return;
+  }
   std::size_t i = 0;
   for (; i + kCopies <= count; i += kCopies)
     for (int c = 0; c < kCopies; ++c) exact::add_packed(w.packed[c], x[i + c]);
