@@ -147,12 +147,14 @@ TEST(SumCpu, ExactOverManyTilesMatchesAnIntegerOracle) {
   }
   const float want = std::ldexp(static_cast<float>(units), -24);  // __int128 -> float rounds once
   cpu::ThreadPool pool(2);
-  for (const bool scalar : {false, true}) {
-    cpu::detail::force_scalar_exact(scalar);
+  using cpu::detail::ExactSimd;
+  for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2, ExactSimd::scalar}) {
+    cpu::detail::force_exact_simd(level);
     const float got = cpu::sum_exact(x.data(), n, {&pool, std::nullopt});
-    EXPECT_TRUE(same_bits(got, want)) << (scalar ? "scalar" : "vector") << " path: " << got << " vs " << want;
+    EXPECT_TRUE(same_bits(got, want)) << cpu::detail::exact_simd_name(cpu::detail::exact_simd_level())
+                                      << " path: " << got << " vs " << want;
   }
-  cpu::detail::force_scalar_exact(false);
+  cpu::detail::force_exact_simd(ExactSimd::avx512);
 }
 
 // The vectorized and scalar paths of exact agree bit for bit, specials and zeros included.
@@ -172,13 +174,18 @@ TEST(SumCpu, ExactVectorAndScalarPathsAgree) {
   inputs.push_back(mixed);
   inputs.push_back(std::vector<float>(100000, -0.0f));
   inputs.push_back(std::vector<float>(100000, 0.0f));
+  using cpu::detail::ExactSimd;
   for (const auto& x : inputs) {
-    cpu::detail::force_scalar_exact(true);
+    cpu::detail::force_exact_simd(ExactSimd::scalar);
     const float scalar = cpu::sum_exact(x.data(), x.size(), {&pool, std::nullopt});
-    cpu::detail::force_scalar_exact(false);
-    const float vec = cpu::sum_exact(x.data(), x.size(), {&pool, std::nullopt});
-    EXPECT_TRUE(same_bits(scalar, vec)) << "n=" << x.size() << ": scalar " << scalar << ", vector " << vec;
+    for (const ExactSimd level : {ExactSimd::avx2, ExactSimd::avx512}) {
+      cpu::detail::force_exact_simd(level);
+      const float vec = cpu::sum_exact(x.data(), x.size(), {&pool, std::nullopt});
+      EXPECT_TRUE(same_bits(scalar, vec)) << cpu::detail::exact_simd_name(cpu::detail::exact_simd_level())
+                                          << " n=" << x.size() << ": scalar " << scalar << ", vector " << vec;
+    }
   }
+  cpu::detail::force_exact_simd(ExactSimd::avx512);
 }
 
 TEST(SumCpu, ReadProbeSeesEveryWord) {

@@ -1,5 +1,6 @@
 #include "exact_simd.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 
@@ -14,28 +15,62 @@
 
 namespace driftlab::cpu::detail {
 namespace {
-std::atomic<bool> g_force_scalar{false};
-std::uint32_t exact_bits(float x) { return to_bits(x); }
+
+std::atomic<int> g_cap{static_cast<int>(ExactSimd::avx512)};
+
+// The window of a tile (see exact_simd.h).
+struct Window {
+  std::uint32_t lo, hi;
+};
+Window window_for(const float* x, std::size_t count) {
+  std::uint32_t top = 0;
+  for (std::size_t i = 0; i < std::min<std::size_t>(count, 512); ++i) {
+    const std::uint32_t e = (to_bits(x[i]) >> 23) & 0xffu;
+    if (e != 0xffu) top = std::max(top, e);
+  }
+  const std::uint32_t hi = std::min<std::uint32_t>(std::max<std::uint32_t>(top + 2, 17), 254);
+  return {hi - 16, hi};
 }
 
-void force_scalar_exact(bool on) { g_force_scalar.store(on); }
+// Lane sums are integers times 2^(lo-150) below 2^52: scale them to integers exactly.  Their
+// total (below 2^57) is split into 32-bit chunks at bins lo and lo+32, so that a bin grows by at
+// most 2^32 per tile and never overflows over 2^31 tiles.
+void add_lanes(const double* lanes, int count, std::uint32_t lo, std::int64_t* bins) {
+  std::int64_t window = 0;
+  for (int i = 0; i < count; ++i)
+    window += static_cast<std::int64_t>(std::ldexp(lanes[i], 150 - static_cast<int>(lo)));
+  bins[lo] += window & 0xffffffff;
+  bins[lo + 32] += window >> 32;  // arithmetic shift: window = (window >> 32) * 2^32 + low bits
+}
+
+}  // namespace
+
+void force_exact_simd(ExactSimd cap) { g_cap.store(static_cast<int>(cap)); }
+
+const char* exact_simd_name(ExactSimd level) {
+  switch (level) {
+    case ExactSimd::scalar: return "scalar";
+    case ExactSimd::avx2: return "avx2";
+    case ExactSimd::avx512: return "avx512";
+  }
+  return "?";
+}
 
 #if DRIFTLAB_X86
 
-bool exact_simd_available() {
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  return avx2 && !g_force_scalar.load(std::memory_order_relaxed);
+ExactSimd exact_simd_level() {
+  static const ExactSimd best = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")
+                                    ? ExactSimd::avx512
+                                    : (__builtin_cpu_supports("avx2") ? ExactSimd::avx2 : ExactSimd::scalar);
+  return static_cast<ExactSimd>(std::min(static_cast<int>(best), g_cap.load(std::memory_order_relaxed)));
 }
 
 // Eight terms: window terms (and zeros) into two double accumulators, the others to packed bins.
 __attribute__((target("avx2"), always_inline)) inline void window_step(const float* p, __m256i win_lo,
                                                                        __m256i win_span, std::uint64_t* packed,
-                                                                       __m256i& not_neg_zero, __m256d& a0,
-                                                                       __m256d& a1) {
-  const __m256i sign = _mm256_set1_epi32(static_cast<int>(0x80000000u));
+                                                                       __m256d& a0, __m256d& a1) {
   const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), zero = _mm256_setzero_si256();
   const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-  not_neg_zero = _mm256_or_si256(not_neg_zero, _mm256_xor_si256(b, sign));
   const __m256i a = _mm256_and_si256(b, abs_mask);
   const __m256i d = _mm256_sub_epi32(a, win_lo);  // in the window iff d <= span, unsigned
   const __m256i in = _mm256_or_si256(_mm256_cmpeq_epi32(_mm256_min_epu32(d, win_span), d),
@@ -51,52 +86,76 @@ __attribute__((target("avx2"), always_inline)) inline void window_step(const flo
 
 __attribute__((target("avx2"))) void exact_tile_f32_avx2(const float* x, std::size_t count, std::int64_t* bins,
                                                           std::uint64_t* packed, std::uint32_t& flags) {
+  const Window w = window_for(x, count);
+  const __m256i win_lo = _mm256_set1_epi32(static_cast<int>(w.lo << 23));
+  const __m256i win_span = _mm256_set1_epi32(static_cast<int>(((w.hi - w.lo) << 23) | 0x7fffffu));
+  __m256d acc0 = _mm256_setzero_pd(), acc1 = acc0, acc2 = acc0, acc3 = acc0;  // 16 lanes
   const std::size_t full = count / 8 * 8;
-  // The window: two binades above the largest exponent among the first 512 terms (Inf/NaN
-  // excluded), 16 below that.  A poor guess costs speed (more terms take the scalar path), never
-  // exactness.
-  std::uint32_t top = 0;
-  for (std::size_t i = 0; i < std::min<std::size_t>(count, 512); ++i) {
-    const std::uint32_t e = (exact_bits(x[i]) >> 23) & 0xffu;
-    if (e != 0xffu) top = std::max(top, e);
-  }
-  const std::uint32_t hi = std::min<std::uint32_t>(std::max<std::uint32_t>(top + 2, 17), 254);
-  const std::uint32_t lo = hi - 16;
-
-  const __m256i win_lo = _mm256_set1_epi32(static_cast<int>(lo << 23));
-  const __m256i win_span = _mm256_set1_epi32(static_cast<int>(((hi - lo) << 23) | 0x7fffffu));
-  __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd(), acc2 = _mm256_setzero_pd(),
-          acc3 = _mm256_setzero_pd();
-  __m256i not_neg_zero = _mm256_setzero_si256();
   std::size_t i = 0;
   for (; i + 16 <= full; i += 16) {
-    window_step(x + i, win_lo, win_span, packed, not_neg_zero, acc0, acc1);
-    window_step(x + i + 8, win_lo, win_span, packed, not_neg_zero, acc2, acc3);
+    window_step(x + i, win_lo, win_span, packed, acc0, acc1);
+    window_step(x + i + 8, win_lo, win_span, packed, acc2, acc3);
   }
-  if (i < full) window_step(x + i, win_lo, win_span, packed, not_neg_zero, acc0, acc1);
-  for (std::size_t i = full; i < count; ++i) exact::add_packed(packed, x[i]);
-
-  // Lane sums are integers times 2^(lo-150) below 2^52: scale them to integers exactly.  Their
-  // total (below 2^56) is split into 32-bit chunks at bins lo and lo+32, so that a bin grows by at
-  // most 2^32 per tile and never overflows over 2^31 tiles.
-  std::int64_t window = 0;
-  for (const __m256d a : {acc0, acc1, acc2, acc3}) {
-    alignas(32) double d[4];
-    _mm256_store_pd(d, a);
-    for (double v : d) window += static_cast<std::int64_t>(std::ldexp(v, 150 - static_cast<int>(lo)));
-  }
-  bins[lo] += window & 0xffffffff;
-  bins[lo + 32] += window >> 32;  // arithmetic shift: window = (window >> 32) * 2^32 + low bits
-  if (full) {
-    flags |= exact::kSeen;
-    if (!_mm256_testz_si256(not_neg_zero, not_neg_zero)) flags |= exact::kNotNegZero;
-  }
+  if (i < full) window_step(x + i, win_lo, win_span, packed, acc0, acc1);
+  for (i = full; i < count; ++i) exact::add_packed(packed, x[i]);
+  alignas(32) double lanes[16];
+  _mm256_store_pd(lanes, acc0);
+  _mm256_store_pd(lanes + 4, acc1);
+  _mm256_store_pd(lanes + 8, acc2);
+  _mm256_store_pd(lanes + 12, acc3);
+  add_lanes(lanes, 16, w.lo, bins);
+  if (count) flags |= exact::kSeen;
 }
+
+// GCC 12's AVX-512 headers build some results from _mm512_undefined_*(), which trips a false
+// -Wmaybe-uninitialized inside the headers themselves.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+// Sixteen terms, with mask registers: window terms (and zeros) into two accumulators.
+__attribute__((target("avx512f,avx512dq"), always_inline)) inline void window_step512(
+    const float* p, __m512i win_lo, __m512i win_span, std::uint64_t* packed, __m512d& a0, __m512d& a1) {
+  const __m512i b = _mm512_loadu_si512(p);
+  const __m512i a = _mm512_and_si512(b, _mm512_set1_epi32(0x7fffffff));
+  const __mmask16 in = _mm512_cmple_epu32_mask(_mm512_sub_epi32(a, win_lo), win_span) | _mm512_testn_epi32_mask(a, a);
+  if (in != 0xffff) [[unlikely]]
+    for (int k = 0; k < 16; ++k)
+      if (!((in >> k) & 1)) exact::add_packed(packed, p[k]);
+  const __m512 v = _mm512_castsi512_ps(b);
+  a0 = _mm512_mask_add_pd(a0, static_cast<__mmask8>(in), a0, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+  a1 = _mm512_mask_add_pd(a1, static_cast<__mmask8>(in >> 8), a1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
+}
+
+__attribute__((target("avx512f,avx512dq"))) void exact_tile_f32_avx512(const float* x, std::size_t count,
+                                                                        std::int64_t* bins, std::uint64_t* packed,
+                                                                        std::uint32_t& flags) {
+  const Window w = window_for(x, count);
+  const __m512i win_lo = _mm512_set1_epi32(static_cast<int>(w.lo << 23));
+  const __m512i win_span = _mm512_set1_epi32(static_cast<int>(((w.hi - w.lo) << 23) | 0x7fffffu));
+  __m512d acc0 = _mm512_setzero_pd(), acc1 = acc0, acc2 = acc0, acc3 = acc0;  // 32 lanes
+  const std::size_t full = count / 16 * 16;
+  std::size_t i = 0;
+  for (; i + 32 <= full; i += 32) {
+    window_step512(x + i, win_lo, win_span, packed, acc0, acc1);
+    window_step512(x + i + 16, win_lo, win_span, packed, acc2, acc3);
+  }
+  if (i < full) window_step512(x + i, win_lo, win_span, packed, acc0, acc1);
+  for (i = full; i < count; ++i) exact::add_packed(packed, x[i]);
+  alignas(64) double lanes[32];
+  _mm512_store_pd(lanes, acc0);
+  _mm512_store_pd(lanes + 8, acc1);
+  _mm512_store_pd(lanes + 16, acc2);
+  _mm512_store_pd(lanes + 24, acc3);
+  add_lanes(lanes, 32, w.lo, bins);
+  if (count) flags |= exact::kSeen;
+}
+#pragma GCC diagnostic pop
 
 #else
 
-bool exact_simd_available() { return false; }
+ExactSimd exact_simd_level() { return ExactSimd::scalar; }
 void exact_tile_f32_avx2(const float*, std::size_t, std::int64_t*, std::uint64_t*, std::uint32_t&) {}
+void exact_tile_f32_avx512(const float*, std::size_t, std::int64_t*, std::uint64_t*, std::uint32_t&) {}
 
 #endif
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <numeric>
 #include <stdexcept>
 #include <vector>
@@ -41,12 +42,23 @@ std::vector<std::uint32_t> permutation(std::size_t count, std::uint64_t seed) {
   return p;
 }
 
+// One tile of the tree order (sum_order.h).  Built twice, for AVX2 and for baseline x86-64, and
+// picked at load time: each lane's additions are the same IEEE additions at any vector width, so
+// both clones give the same bits; only the speed differs.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define DRIFTLAB_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define DRIFTLAB_CLONES
+#endif
+DRIFTLAB_CLONES float tile_sum(const float* x, std::size_t count) { return order::reduce_tile(x, count); }
+DRIFTLAB_CLONES double tile_sum(const double* x, std::size_t count) { return order::reduce_tile(x, count); }
+
 // Tree levels above the tiles: reduce the partials as if they were the input (step 4).
 template <class T> T reduce_levels(std::vector<T> level) {
   while (level.size() > 1) {
     std::vector<T> next(order::num_tiles(level.size()));
     for (std::size_t t = 0; t < next.size(); ++t)
-      next[t] = order::reduce_tile(level.data() + t * kTileItems, tile_count(level.size(), t));
+      next[t] = tile_sum(level.data() + t * kTileItems, tile_count(level.size(), t));
     level.swap(next);
   }
   return level[0];
@@ -65,8 +77,10 @@ template <class T> struct ExactWorker {
 };
 
 void exact_tile(const float* x, std::size_t count, ExactWorker<float>& w) {
-  if (detail::exact_simd_available()) {
-    detail::exact_tile_f32_avx2(x, count, w.bins[0], w.packed[0], w.flags);
+  const detail::ExactSimd level = detail::exact_simd_level();
+  if (level != detail::ExactSimd::scalar) {
+    if (level == detail::ExactSimd::avx512) detail::exact_tile_f32_avx512(x, count, w.bins[0], w.packed[0], w.flags);
+    else detail::exact_tile_f32_avx2(x, count, w.bins[0], w.packed[0], w.flags);
     exact::fold_packed(w.packed[0], w.bins[0], w.flags);
     std::fill(std::begin(w.packed[0]), std::end(w.packed[0]), 0);
     return;
@@ -123,7 +137,7 @@ template <class T> T sum_atomic(const T* x, std::size_t n, const SumContext& ctx
   if (ctx.shuffle_seed) {
     std::vector<T> partials(order::num_tiles(n));
     for_each_tile(ctx, n, [&](std::size_t t, int) {
-      partials[t] = order::reduce_tile(x + t * kTileItems, tile_count(n, t));
+      partials[t] = tile_sum(x + t * kTileItems, tile_count(n, t));
     });
     T acc = T(0);
     for (std::uint32_t t : permutation(partials.size(), *ctx.shuffle_seed)) acc += partials[t];
@@ -131,7 +145,7 @@ template <class T> T sum_atomic(const T* x, std::size_t n, const SumContext& ctx
   }
   std::atomic<T> acc{T(0)};
   for_each_tile(ctx, n, [&](std::size_t t, int) {
-    acc.fetch_add(order::reduce_tile(x + t * kTileItems, tile_count(n, t)), std::memory_order_relaxed);
+    acc.fetch_add(tile_sum(x + t * kTileItems, tile_count(n, t)), std::memory_order_relaxed);
   });
   return acc.load();
 }
@@ -140,7 +154,7 @@ template <class T> T sum_tree(const T* x, std::size_t n, const SumContext& ctx) 
   if (n == 0) return T(0);
   std::vector<T> partials(order::num_tiles(n));
   for_each_tile(ctx, n, [&](std::size_t t, int) {
-    partials[t] = order::reduce_tile(x + t * kTileItems, tile_count(n, t));
+    partials[t] = tile_sum(x + t * kTileItems, tile_count(n, t));
   });
   return reduce_levels(std::move(partials));
 }
@@ -159,7 +173,15 @@ template <class T> T sum_exact(const T* x, std::size_t n, const SumContext& ctx)
     for (int c = 0; c < kCopies; ++c)
       for (int b = 0; b < exact::Layout<T>::kBins; ++b) bins[b] += w.bins[c][b];
   }
-  return exact::finalize<T>(bins.data(), flags);
+  T result = exact::finalize<T>(bins.data(), flags);
+  // An exact zero is -0.0 only if every term was -0.0.  The vectorized path does not track that
+  // flag per term (it would cost the hot loop two instructions), so settle it here, rarely.
+  if (result == T(0) && (flags & exact::kSeen) && !(flags & exact::kNotNegZero)) {
+    const auto neg_zero = to_bits(T(-0.0));
+    if (std::any_of(x, x + n, [&](T v) { return to_bits(v) != neg_zero; }))
+      result = exact::finalize<T>(bins.data(), flags | exact::kNotNegZero);
+  }
+  return result;
 }
 
 template <class T> T sum(SumVariant v, const T* x, std::size_t n, const SumContext& ctx) {
@@ -174,24 +196,35 @@ template <class T> T sum(SumVariant v, const T* x, std::size_t n, const SumConte
   throw std::invalid_argument("variant 'cub' needs the cuda backend");
 }
 
+namespace {
+// The probe's tile: OR every 32-bit word into 16 accumulators (vectorized; AVX2 when present).
+// Words are read with memcpy (no aliasing games); compilers turn it into plain vector loads.
+DRIFTLAB_CLONES std::uint32_t probe_tile(const unsigned char* bytes, std::size_t words) {
+  constexpr std::size_t kAcc = 16;
+  std::uint32_t acc[kAcc] = {};
+  auto word = [&](std::size_t i) {
+    std::uint32_t v;
+    std::memcpy(&v, bytes + 4 * i, 4);
+    return v;
+  };
+  std::size_t i = 0;
+  for (; i + kAcc <= words; i += kAcc)
+    for (std::size_t k = 0; k < kAcc; ++k) acc[k] |= word(i + k);
+  for (; i < words; ++i) acc[0] |= word(i);
+  std::uint32_t r = 0;
+  for (std::uint32_t a : acc) r |= a;
+  return r;
+}
+}  // namespace
+
 template <class T> std::uint64_t read_probe(const T* x, std::size_t n, const SumContext& ctx) {
-  using U = typename FloatBits<T>::UInt;
-  std::vector<U> per_worker(static_cast<std::size_t>(workers(ctx)), 0);
+  std::vector<std::uint64_t> per_worker(static_cast<std::size_t>(workers(ctx)), 0);
   for_each_tile(ctx, n, [&](std::size_t t, int w) {
-    constexpr std::size_t kAcc = 16;
-    U acc[kAcc] = {};
-    const T* tile = x + t * kTileItems;
-    const std::size_t c = tile_count(n, t);
-    std::size_t i = 0;
-    for (; i + kAcc <= c; i += kAcc)
-      for (std::size_t k = 0; k < kAcc; ++k) acc[k] |= to_bits(tile[i + k]);
-    for (; i < c; ++i) acc[0] |= to_bits(tile[i]);
-    U r = 0;
-    for (U a : acc) r |= a;
-    per_worker[static_cast<std::size_t>(w)] |= r;
+    const auto* bytes = reinterpret_cast<const unsigned char*>(x + t * kTileItems);
+    per_worker[static_cast<std::size_t>(w)] |= probe_tile(bytes, tile_count(n, t) * (sizeof(T) / 4));
   });
-  U r = 0;
-  for (U a : per_worker) r |= a;
+  std::uint64_t r = 0;
+  for (std::uint64_t a : per_worker) r |= a;
   return r;
 }
 
