@@ -18,5 +18,7 @@ const HostArray& cached_input(DType d, std::size_t n);
 
 void register_cpu_sum_benchmarks();
 void register_cuda_sum_benchmarks();  // bench_sum_cuda.cpp, or a no-op without CUDA
+void register_cpu_dense_benchmarks();
+void register_cuda_dense_benchmarks();  // bench_dense_cuda.cpp, or a no-op without CUDA
 
 }  // namespace driftlab::bench

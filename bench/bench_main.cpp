@@ -23,6 +23,8 @@ const HostArray& cached_input(DType d, std::size_t n) {
 int main(int argc, char** argv) {
   driftlab::bench::register_cpu_sum_benchmarks();
   driftlab::bench::register_cuda_sum_benchmarks();
+  driftlab::bench::register_cpu_dense_benchmarks();
+  driftlab::bench::register_cuda_dense_benchmarks();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

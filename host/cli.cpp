@@ -8,6 +8,7 @@
 
 #include "backend.h"
 #include "cli_args.h"
+#include "predict_command.h"
 #include "sum_command.h"
 
 namespace driftlab {
@@ -21,6 +22,8 @@ different bits each time, and what it costs to stop it.
 commands:
   sum       sum one input many times with each variant (atomic, tree, exact, ...) and report
             drift (distinct results, ULPs, error vs the exact sum) and speed side by side
+  predict   run a Keras-like MLP's predict many times (in one process and in separate
+            processes) with each dense variant: drift, argmax flips, cost, batch invariance
   help      this text
 
 Run 'driftlab COMMAND --help' for a command's options.
@@ -44,6 +47,7 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     const std::string_view cmd = args[0];
     const std::span<const std::string_view> rest(args.data() + 1, args.size() - 1);
     if (cmd == "sum") return sum_main(rest, out);
+    if (cmd == "predict") return predict_main(rest, out);
     throw UsageError("unknown command '" + std::string(cmd) + "' (see driftlab --help)");
   } catch (const UsageError& e) {
     err << "driftlab: " << one_line(e.what()) << "\n";

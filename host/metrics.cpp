@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <string>
 #include <unordered_set>
 
 #include "common/float_bits.h"
@@ -100,6 +101,61 @@ template <class T> Drift drift(std::span<const T> results, T exact) {
 }
 
 template Drift drift<float>(std::span<const float>, float);
+
+namespace {
+std::size_t argmax_row(const std::vector<float>& y, std::size_t row, std::size_t N) {
+  std::size_t best = 0;
+  for (std::size_t j = 1; j < N; ++j)
+    if (y[row * N + j] > y[row * N + best]) best = j;  // first maximum, as numpy.argmax
+  return best;
+}
+}  // namespace
+
+OutputDrift output_drift(const std::vector<std::vector<float>>& outputs, std::size_t B, std::size_t N) {
+  OutputDrift d;
+  d.runs = outputs.size();
+  if (outputs.empty()) return d;
+  const std::size_t count = B * N;
+  std::unordered_set<std::string> patterns;
+  for (const auto& o : outputs) patterns.emplace(reinterpret_cast<const char*>(o.data()), o.size() * sizeof(float));
+  d.distinct_outputs = patterns.size();
+  const auto& first = outputs[0];
+  std::size_t differing = 0;
+  for (std::size_t r = 1; r < outputs.size(); ++r)
+    for (std::size_t e = 0; e < count; ++e) differing += to_bits(outputs[r][e]) != to_bits(first[e]);
+  d.ratio_non_equal =
+      outputs.size() > 1 ? static_cast<double>(differing) / static_cast<double>((outputs.size() - 1) * count) : 0.0;
+  for (std::size_t e = 0; e < count; ++e) {
+    float lo = first[e], hi = first[e];
+    bool nan = std::isnan(first[e]), number = !nan;
+    for (const auto& o : outputs) {
+      if (std::isnan(o[e])) { nan = true; continue; }
+      if (!number || o[e] < lo) lo = o[e];
+      if (!number || o[e] > hi) hi = o[e];
+      number = true;
+    }
+    d.max_ulp = std::max(d.max_ulp, nan && number ? kUnorderedUlp : (number ? ulps(lo, hi) : 0));
+    if (number) d.max_abs_diff = std::max(d.max_abs_diff, static_cast<double>(hi) - static_cast<double>(lo));
+  }
+  for (std::size_t i = 0; i < B && N > 0; ++i) {
+    const std::size_t a0 = argmax_row(first, i, N);
+    for (std::size_t r = 1; r < outputs.size(); ++r)
+      if (argmax_row(outputs[r], i, N) != a0) {
+        ++d.argmax_flips;
+        break;
+      }
+  }
+  return d;
+}
+
+double max_rel_err(const std::vector<float>& y, const std::vector<double>& ref) {
+  double err = 0, scale = 0;
+  for (std::size_t e = 0; e < y.size() && e < ref.size(); ++e) {
+    err = std::max(err, std::fabs(static_cast<double>(y[e]) - ref[e]));
+    scale = std::max(scale, std::fabs(ref[e]));
+  }
+  return scale > 0 ? err / scale : err;
+}
 template Drift drift<double>(std::span<const double>, double);
 
 }  // namespace driftlab

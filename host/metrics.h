@@ -47,4 +47,18 @@ std::string hex_bits(std::uint64_t bits, std::size_t bytes);
 
 double median(std::vector<double> v);
 
+// Drift of a whole output [B x N] over runs (runs of one process, then of the next).
+struct OutputDrift {
+  std::size_t runs = 0;
+  std::size_t distinct_outputs = 0;  // distinct bit patterns of the whole output
+  double ratio_non_equal = 0;        // output elements differing from run 0, over all compared
+  std::uint64_t max_ulp = 0;         // largest ULP distance of an element between any two runs
+  double max_abs_diff = 0;           // largest |difference| of an element between any two runs
+  std::size_t argmax_flips = 0;      // rows whose argmax differs from run 0's in some run
+};
+OutputDrift output_drift(const std::vector<std::vector<float>>& outputs, std::size_t B, std::size_t N);
+
+// max |y - ref| / max |ref| (normwise; the absolute error when ref is all zeros).
+double max_rel_err(const std::vector<float>& y, const std::vector<double>& ref);
+
 }  // namespace driftlab

@@ -5,7 +5,7 @@ set -euo pipefail
 
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for pkg in cmake g++ make libgtest-dev libbenchmark-dev; do
+for pkg in cmake g++ make pkg-config libgtest-dev libbenchmark-dev libzip-dev libopenblas-dev; do
   have_pkg "$pkg" || need+=("$pkg")
 done
 

@@ -1,0 +1,124 @@
+// CPU dense benchmarks: every dense variant at B x K x N with OpenBLAS's sgemm (same threads)
+// as the baseline in the same run, and predict throughput of the default and the wide MLP.
+#include <benchmark/benchmark.h>
+#include <cblas.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "bench_common.h"
+#include "cpu/dense.h"
+#include "data.h"
+#include "model.h"
+#include "model_backend.h"
+
+extern "C" void openblas_set_num_threads(int);
+
+namespace driftlab::bench {
+namespace {
+
+cpu::ThreadPool& pool() {
+  static cpu::ThreadPool p(0);
+  return p;
+}
+
+struct DenseInputs {
+  std::vector<float> x, W, b, y;
+};
+const DenseInputs& inputs(std::size_t B, std::size_t K, std::size_t N) {
+  static std::map<std::tuple<std::size_t, std::size_t, std::size_t>, DenseInputs> cache;
+  auto& d = cache[{B, K, N}];
+  if (d.x.empty()) {
+    d.x = make_input(Dist::normal, DType::f32, B * K, 1).f32;
+    d.W = make_input(Dist::normal, DType::f32, K * N, 2).f32;
+    d.b = make_input(Dist::normal, DType::f32, N, 3).f32;
+    d.y.resize(B * N);
+  }
+  return d;
+}
+
+void set_flops(benchmark::State& s, std::size_t B, std::size_t K, std::size_t N) {
+  s.counters["GFLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(B * K * N) * static_cast<double>(s.iterations()),
+                                             benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+  s.counters["threads"] = pool().size();
+}
+
+void run_dense(benchmark::State& s, DenseVariant v) {
+  const auto B = static_cast<std::size_t>(s.range(0)), K = static_cast<std::size_t>(s.range(1)),
+             N = static_cast<std::size_t>(s.range(2));
+  auto& d = const_cast<DenseInputs&>(inputs(B, K, N));
+  const cpu::DenseContext ctx{&pool(), std::nullopt, 0};
+  for (auto _ : s) {
+    cpu::dense(v, d.x.data(), d.W.data(), d.b.data(), d.y.data(), B, K, N, dense::Activation::relu, ctx);
+    benchmark::DoNotOptimize(d.y.data());
+  }
+  set_flops(s, B, K, N);
+  s.counters["slices"] = static_cast<double>(cpu::dense_slices(B, K, N, ctx));
+}
+
+// OpenBLAS sgemm (y = x W) plus the same bias+relu pass the variants do.
+void run_openblas(benchmark::State& s) {
+  const auto B = static_cast<std::size_t>(s.range(0)), K = static_cast<std::size_t>(s.range(1)),
+             N = static_cast<std::size_t>(s.range(2));
+  auto& d = const_cast<DenseInputs&>(inputs(B, K, N));
+  openblas_set_num_threads(pool().size());
+  for (auto _ : s) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(B), static_cast<int>(N),
+                static_cast<int>(K), 1.0f, d.x.data(), static_cast<int>(K), d.W.data(), static_cast<int>(N), 0.0f,
+                d.y.data(), static_cast<int>(N));
+    for (std::size_t e = 0; e < B * N; ++e) d.y[e] = dense::activate(d.y[e] + d.b[e % N], dense::Activation::relu);
+    benchmark::DoNotOptimize(d.y.data());
+  }
+  set_flops(s, B, K, N);
+}
+
+// predict of a whole model at one batch size: samples/s.
+void run_predict(benchmark::State& s, const std::vector<std::size_t>& sizes, DenseVariant v) {
+  const auto B = static_cast<std::size_t>(s.range(0));
+  static std::map<std::vector<std::size_t>, Model> models;
+  auto it = models.find(sizes);
+  if (it == models.end()) it = models.emplace(sizes, make_model(sizes, 0.5f, 1)).first;
+  static auto backend = make_cpu_model_backend(0);
+  backend->set_model(it->second);
+  const std::vector<float> x = make_input(Dist::uniform, DType::f32, B * sizes.front(), 4).f32;
+  std::vector<float> y(B * sizes.back());
+  for (auto _ : s) {
+    backend->predict({v, false, 0, 0, 0, std::nullopt}, x.data(), B, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  s.SetItemsProcessed(static_cast<std::int64_t>(s.iterations() * B));  // items = samples
+}
+
+std::string shape_name(const std::vector<std::size_t>& sizes) {
+  std::string s;
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    if (i) s += '-';
+    s += std::to_string(sizes[i]);
+  }
+  return s;
+}
+
+}  // namespace
+
+void register_cpu_dense_benchmarks() {
+  const std::vector<std::int64_t> square = {1024, 1024, 1024};
+  auto* blas = benchmark::RegisterBenchmark("dense/cpu/openblas", run_openblas);
+  blas->Args(square)->ArgNames({"B", "K", "N"})->Unit(benchmark::kMillisecond)->UseRealTime();
+  for (const auto& i : kDenseVariants) {
+    if (i.variant == DenseVariant::cublas) continue;
+    auto* b = benchmark::RegisterBenchmark((std::string("dense/cpu/") + i.name).c_str(),
+                                           [v = i.variant](benchmark::State& s) { run_dense(s, v); });
+    b->Args(square)->ArgNames({"B", "K", "N"})->Unit(benchmark::kMillisecond)->UseRealTime();
+  }
+  for (const auto& sizes : {std::vector<std::size_t>{10, 20, 10}, std::vector<std::size_t>{784, 4096, 4096, 10}})
+    for (const auto& i : kDenseVariants) {
+      if (i.variant == DenseVariant::cublas) continue;
+      auto* b = benchmark::RegisterBenchmark(("predict/cpu/" + shape_name(sizes) + "/" + i.name).c_str(),
+                                             [sizes, v = i.variant](benchmark::State& s) { run_predict(s, sizes, v); });
+      for (const int batch : {1, 64, 4096}) b->Arg(batch);
+      b->ArgName("batch")->Unit(benchmark::kMillisecond)->UseRealTime();
+    }
+}
+
+}  // namespace driftlab::bench

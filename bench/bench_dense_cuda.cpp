@@ -1,0 +1,124 @@
+// CUDA dense benchmarks: every dense variant at 4096^3 with cublasSgemm (FP32) in the same run,
+// cudaEvents around each call (UseManualTime), and predict throughput on the GPU.
+#include <benchmark/benchmark.h>
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "bench_common.h"
+#include "common/dense_order.h"
+#include "cuda/cuda_check.h"
+#include "cuda/dense.cuh"
+#include "data.h"
+#include "gpu.h"
+#include "model.h"
+#include "model_backend.h"
+
+namespace driftlab::bench {
+namespace {
+
+struct DeviceDense {
+  float *x = nullptr, *W = nullptr, *b = nullptr, *y = nullptr;
+  void* temp = nullptr;
+  std::size_t temp_bytes = 0;
+  cublasHandle_t handle{};
+  ~DeviceDense() {
+    cudaFree(x), cudaFree(W), cudaFree(b), cudaFree(y), cudaFree(temp);
+    if (handle) cublasDestroy(handle);
+  }
+};
+
+float* upload(const std::vector<float>& v) {
+  float* p = nullptr;
+  CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&p), v.size() * sizeof(float)));
+  CUDA_CHECK(cudaMemcpy(p, v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice));
+  return p;
+}
+
+void run_dense(benchmark::State& s, DenseVariant v) {
+  if (!gpu_status().usable) {
+    s.SkipWithError(gpu_status().reason.c_str());
+    return;
+  }
+  const auto B = static_cast<std::size_t>(s.range(0)), K = static_cast<std::size_t>(s.range(1)),
+             N = static_cast<std::size_t>(s.range(2));
+  DeviceDense d;
+  d.x = upload(make_input(Dist::normal, DType::f32, B * K, 1).f32);
+  d.W = upload(make_input(Dist::normal, DType::f32, K * N, 2).f32);
+  d.b = upload(make_input(Dist::normal, DType::f32, N, 3).f32);
+  CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&d.y), B * N * sizeof(float)));
+  const std::size_t S = dense::split_k(B, K, N);
+  d.temp_bytes = cuda::dense_temp_bytes(v, B, K, N, S);
+  if (d.temp_bytes) CUDA_CHECK(cudaMalloc(&d.temp, d.temp_bytes));
+  if (cublasCreate(&d.handle) != CUBLAS_STATUS_SUCCESS) {
+    s.SkipWithError("cublasCreate failed");
+    return;
+  }
+  auto call = [&] {
+    CUDA_CHECK(cuda::dense(v, d.x, d.W, d.b, d.y, B, K, N, dense::Activation::relu, S, d.temp, d.temp_bytes, d.handle,
+                           nullptr));
+  };
+  call();  // warm-up: module load, cuBLAS heuristics
+  CUDA_CHECK(cudaDeviceSynchronize());
+  cudaEvent_t start, stop;
+  CUDA_CHECK(cudaEventCreate(&start));
+  CUDA_CHECK(cudaEventCreate(&stop));
+  for (auto _ : s) {
+    CUDA_CHECK(cudaEventRecord(start));
+    call();
+    CUDA_CHECK(cudaEventRecord(stop));
+    CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    s.SetIterationTime(ms * 1e-3);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  s.counters["GFLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(B * K * N) * static_cast<double>(s.iterations()),
+                                             benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+  s.counters["slices"] = static_cast<double>(S);
+}
+
+void run_predict(benchmark::State& s, const std::vector<std::size_t>& sizes, DenseVariant v) {
+  if (!gpu_status().usable) {
+    s.SkipWithError(gpu_status().reason.c_str());
+    return;
+  }
+  const auto B = static_cast<std::size_t>(s.range(0));
+  const Model m = make_model(sizes, 0.5f, 1);
+  auto backend = make_cuda_model_backend();
+  backend->set_model(m);
+  const std::vector<float> x = make_input(Dist::uniform, DType::f32, B * sizes.front(), 4).f32;
+  std::vector<float> y(B * sizes.back());
+  backend->predict({v, false, 0, 0, 0, std::nullopt}, x.data(), B, y.data());  // warm-up
+  for (auto _ : s) s.SetIterationTime(backend->predict({v, false, 0, 0, 0, std::nullopt}, x.data(), B, y.data()) * 1e-3);
+  s.SetItemsProcessed(static_cast<std::int64_t>(s.iterations() * B));
+}
+
+}  // namespace
+
+void register_cuda_dense_benchmarks() {
+  for (const auto& i : kDenseVariants) {
+    auto* b = benchmark::RegisterBenchmark((std::string("dense/cuda/") + i.name).c_str(),
+                                           [v = i.variant](benchmark::State& s) { run_dense(s, v); });
+    b->Args({4096, 4096, 4096})->Args({1, 4096, 4096})->Args({64, 4096, 4096})->ArgNames({"B", "K", "N"});
+    b->UseManualTime()->Unit(benchmark::kMillisecond);
+  }
+  for (const auto& sizes : {std::vector<std::size_t>{10, 20, 10}, std::vector<std::size_t>{784, 4096, 4096, 10}})
+    for (const auto& i : kDenseVariants) {
+      std::string shape;
+      for (std::size_t k = 0; k < sizes.size(); ++k) {
+        if (k) shape += '-';
+        shape += std::to_string(sizes[k]);
+      }
+      auto* b = benchmark::RegisterBenchmark(("predict/cuda/" + shape + "/" + i.name).c_str(),
+                                             [sizes, v = i.variant](benchmark::State& s) { run_predict(s, sizes, v); });
+      for (const int batch : {1, 64, 4096}) b->Arg(batch);
+      b->ArgName("batch")->UseManualTime()->Unit(benchmark::kMillisecond);
+    }
+}
+
+}  // namespace driftlab::bench

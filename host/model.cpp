@@ -1,0 +1,136 @@
+#include "model.h"
+
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+
+#include "common/rng.h"
+#include "npz.h"
+
+namespace driftlab {
+
+std::string Model::shape_text() const {
+  std::string s = std::to_string(inputs());
+  for (const auto& l : layers) {
+    s += '-';
+    s += std::to_string(l.N);
+  }
+  return s;
+}
+
+std::vector<std::size_t> parse_sizes(const std::string& list) {
+  std::vector<std::size_t> out;
+  std::stringstream ss(list);
+  for (std::string item; std::getline(ss, item, ',');) {
+    std::size_t pos = 0;
+    unsigned long long v = 0;
+    try {
+      v = std::stoull(item, &pos);
+    } catch (const std::exception&) {
+      pos = 0;
+    }
+    if (pos != item.size() || item.empty() || item[0] == '-' || v == 0 || v > (1ull << 24))
+      throw std::invalid_argument("expected a comma-separated list of layer sizes (1 to 2^24), got '" + list + "'");
+    out.push_back(static_cast<std::size_t>(v));
+  }
+  if (out.size() < 2) throw std::invalid_argument("need at least an input and an output size, got '" + list + "'");
+  return out;
+}
+
+std::vector<std::string> parse_names(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream ss(list);
+  for (std::string item; std::getline(ss, item, ',');) out.push_back(item);
+  return out;
+}
+
+dense::Activation parse_activation(const std::string& s) {
+  if (s == "relu") return dense::Activation::relu;
+  if (s == "linear") return dense::Activation::linear;
+  throw std::invalid_argument("unknown activation '" + s + "' (relu or linear)");
+}
+
+Model make_model(const std::vector<std::size_t>& sizes, float dropout, std::uint64_t init_seed) {
+  Model m;
+  m.dropout = dropout;
+  SplitMix64 g(init_seed);
+  for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {
+    Layer l;
+    l.K = sizes[i];
+    l.N = sizes[i + 1];
+    const double limit = std::sqrt(6.0 / static_cast<double>(l.K + l.N));
+    l.W.resize(l.K * l.N);
+    for (auto& w : l.W) w = static_cast<float>((2.0 * g.uniform01() - 1.0) * limit);
+    l.b.assign(l.N, 0.0f);
+    l.act = i + 2 < sizes.size() ? dense::Activation::relu : dense::Activation::linear;
+    m.layers.push_back(std::move(l));
+  }
+  return m;
+}
+
+Model load_model(const std::string& path, const std::vector<std::string>& acts, float dropout) {
+  const auto arrays = npz::read(path);
+  Model m;
+  m.dropout = dropout;
+  m.origin = path;
+  std::size_t used = 0;
+  for (std::size_t i = 0;; ++i) {
+    const std::string index = std::to_string(i), w_name = std::string(1, 'W').append(index),
+                      b_name = std::string(1, 'b').append(index);
+    const auto w = arrays.find(w_name);
+    const auto b = arrays.find(b_name);
+    if (w == arrays.end() && b == arrays.end()) break;
+    const std::string where = path + ": layer " + index;
+    if (w == arrays.end() || b == arrays.end())
+      throw std::runtime_error(where + " needs both " + w_name + " and " + b_name);
+    if (w->second.dtype != DType::f32 || b->second.dtype != DType::f32)
+      throw std::runtime_error(where + ": weights must be float32");
+    if (w->second.shape.size() != 2) throw std::runtime_error(where + ": W must be 2-D [K x N]");
+    if (b->second.shape.size() != 1) throw std::runtime_error(where + ": b must be 1-D [N]");
+    Layer l;
+    l.K = w->second.shape[0];
+    l.N = w->second.shape[1];
+    if (b->second.shape[0] != l.N)
+      throw std::runtime_error(where + ": b has " + std::to_string(b->second.shape[0]) + " entries but W has " +
+                               std::to_string(l.N) + " columns");
+    if (!m.layers.empty() && m.layers.back().N != l.K)
+      throw std::runtime_error(where + ": W has " + std::to_string(l.K) + " rows but the previous layer has " +
+                               std::to_string(m.layers.back().N) + " outputs");
+    if (l.K == 0 || l.N == 0) throw std::runtime_error(where + ": empty layer");
+    l.W = w->second.f32;
+    l.b = b->second.f32;
+    m.layers.push_back(std::move(l));
+    used += 2;
+  }
+  if (m.layers.empty()) throw std::runtime_error(path + ": no arrays W0, b0 found");
+  if (used != arrays.size()) throw std::runtime_error(path + ": has arrays other than W0, b0, W1, b1, ... in sequence");
+  if (!acts.empty() && acts.size() != m.layers.size())
+    throw std::runtime_error("--act: " + std::to_string(acts.size()) + " activations for " +
+                             std::to_string(m.layers.size()) + " layers");
+  for (std::size_t i = 0; i < m.layers.size(); ++i)
+    m.layers[i].act = acts.empty() ? (i + 1 < m.layers.size() ? dense::Activation::relu : dense::Activation::linear)
+                                   : parse_activation(acts[i]);
+  return m;
+}
+
+std::vector<double> reference_forward(const Model& m, const float* x, std::size_t B,
+                                      const std::vector<DropoutMask>& masks) {
+  std::vector<double> a(x, x + B * m.inputs());
+  for (std::size_t li = 0; li < m.layers.size(); ++li) {
+    const Layer& l = m.layers[li];
+    std::vector<double> y(B * l.N);
+    for (std::size_t i = 0; i < B; ++i)
+      for (std::size_t j = 0; j < l.N; ++j) {
+        double acc = 0;
+        for (std::size_t k = 0; k < l.K; ++k) acc += a[i * l.K + k] * static_cast<double>(l.W[k * l.N + j]);
+        acc += l.b[j];
+        if (l.act == dense::Activation::relu && acc < 0) acc = 0;
+        if (li < masks.size() && !masks[li].factor.empty()) acc *= masks[li].factor[i * l.N + j];
+        y[i * l.N + j] = acc;
+      }
+    a.swap(y);
+  }
+  return a;
+}
+
+}  // namespace driftlab

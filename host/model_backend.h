@@ -1,0 +1,46 @@
+// Backends that run a Model's predict: every dense variant, dropout in training mode.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backend.h"
+#include "common/dense_variant.h"
+#include "model.h"
+
+namespace driftlab {
+
+struct PredictCall {
+  DenseVariant variant = DenseVariant::invariant;
+  bool training = false;            // dropout active (Keras's training=True)
+  std::uint64_t dropout_seed = 0;   // Philox key of the dropout masks
+  std::uint64_t call = 0;           // call number within the process: each call a new mask
+  std::size_t split_k = 0;          // 0: the shape heuristic (dense::split_k)
+  std::optional<std::uint64_t> schedule_seed;  // cpu: seeded shuffle model of this call's atomics
+};
+
+class ModelBackend {
+ public:
+  virtual ~ModelBackend() = default;
+  virtual std::string name() const = 0;
+  virtual std::string device() const = 0;
+  virtual bool has(DenseVariant v) const = 0;
+  virtual std::string atomic_note(bool shuffle) const = 0;
+  virtual void set_model(const Model& m) = 0;  // copies or uploads the weights once
+  // One call: out [B x outputs] from x [B x inputs]; returns the call's time in ms (CUDA: device
+  // time of the layers, cudaEvents; CPU: wall time).
+  virtual double predict(const PredictCall& c, const float* x, std::size_t B, float* out) = 0;
+};
+
+std::unique_ptr<ModelBackend> make_cpu_model_backend(int threads);
+std::unique_ptr<ModelBackend> make_cuda_model_backend();  // throws BackendError without a GPU
+
+// The dropout factors (0 or the keep scale) the backends apply to hidden layer `layer`'s output
+// in a call: for the float64 reference and for tests.
+DropoutMask dropout_mask(std::size_t count, float rate, std::uint64_t seed, std::uint64_t call, std::uint32_t layer);
+
+}  // namespace driftlab

@@ -1,0 +1,75 @@
+#include <chrono>
+
+#include "common/dropout.h"
+#include "cpu/dense.h"
+#include "model_backend.h"
+
+namespace driftlab {
+
+DropoutMask dropout_mask(std::size_t count, float rate, std::uint64_t seed, std::uint64_t call, std::uint32_t layer) {
+  DropoutMask m;
+  m.factor.resize(count);
+  const std::uint32_t thr = dropout::drop_threshold(rate);
+  const float scale = dropout::keep_scale(rate);
+  for (std::size_t e = 0; e < count; ++e) m.factor[e] = dropout::dropout_word(seed, call, layer, e) < thr ? 0.0f : scale;
+  return m;
+}
+
+namespace {
+
+class CpuModelBackend final : public ModelBackend {
+ public:
+  explicit CpuModelBackend(int threads) : pool_(threads) {}
+  std::string name() const override { return "cpu"; }
+  std::string device() const override { return cpu_model() + ", " + std::to_string(pool_.size()) + " threads"; }
+  bool has(DenseVariant v) const override { return v != DenseVariant::cublas; }
+  std::string atomic_note(bool shuffle) const override {
+    return shuffle ? "atomic order: MODEL -- slice partials added in a seeded random order per call, reproducible"
+                   : "atomic order: real atomic adds racing on " + std::to_string(pool_.size()) +
+                         " threads -- depends on thread timing";
+  }
+  void set_model(const Model& m) override { model_ = &m; }
+
+  double predict(const PredictCall& c, const float* x, std::size_t B, float* out) override {
+    const auto t0 = std::chrono::steady_clock::now();
+    const cpu::DenseContext ctx{&pool_, c.schedule_seed, c.split_k};
+    const float* in = x;
+    for (std::size_t li = 0; li < model_->layers.size(); ++li) {
+      const Layer& l = model_->layers[li];
+      const bool last = li + 1 == model_->layers.size();
+      float* y = out;
+      if (!last) {  // hidden activations ping-pong between two buffers
+        std::vector<float>& buf = li % 2 ? buf_b_ : buf_a_;
+        buf.resize(B * l.N);
+        y = buf.data();
+      }
+      cpu::dense(c.variant, in, l.W.data(), l.b.data(), y, B, l.K, l.N, l.act, ctx);
+      if (!last && c.training && model_->dropout > 0) {
+        const std::uint32_t thr = dropout::drop_threshold(model_->dropout);
+        const float scale = dropout::keep_scale(model_->dropout);
+        for (std::size_t e = 0; e < B * l.N; ++e)
+          y[e] = dropout::apply(y[e], dropout::dropout_word(c.dropout_seed, c.call, static_cast<std::uint32_t>(li), e),
+                                thr, scale);
+      }
+      in = y;
+    }
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
+
+ private:
+  cpu::ThreadPool pool_;
+  const Model* model_ = nullptr;
+  std::vector<float> buf_a_, buf_b_;
+};
+
+}  // namespace
+
+std::unique_ptr<ModelBackend> make_cpu_model_backend(int threads) { return std::make_unique<CpuModelBackend>(threads); }
+
+#if !DRIFTLAB_HAVE_CUDA
+std::unique_ptr<ModelBackend> make_cuda_model_backend() {
+  throw BackendError("--backend cuda: this driftlab was built without CUDA (configure with -DDRIFTLAB_CUDA=ON)");
+}
+#endif
+
+}  // namespace driftlab

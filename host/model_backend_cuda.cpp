@@ -1,0 +1,121 @@
+// The CUDA model backend: weights uploaded once; each call uploads x, runs the layers (and dropout)
+// on the device, and copies the output back.  The reported time is the device time of the
+// layers (cudaEvents), not the transfers.
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+
+#include "common/dense_order.h"
+#include "cuda/cuda_check.h"
+#include "cuda/dense.cuh"
+#include "gpu.h"
+#include "model_backend.h"
+
+namespace driftlab {
+namespace {
+
+struct DeviceFloats {
+  float* p = nullptr;
+  std::size_t count = 0;
+  DeviceFloats() = default;
+  DeviceFloats(const DeviceFloats&) = delete;
+  DeviceFloats& operator=(const DeviceFloats&) = delete;
+  DeviceFloats(DeviceFloats&& o) noexcept : p(o.p), count(o.count) { o.p = nullptr; o.count = 0; }
+  ~DeviceFloats() { cudaFree(p); }
+  void ensure(std::size_t n) {
+    if (n <= count) return;
+    cudaFree(p);
+    p = nullptr;
+    count = 0;
+    CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&p), std::max<std::size_t>(n, 1) * sizeof(float)));
+    count = n;
+  }
+  void upload(const std::vector<float>& v) {
+    ensure(v.size());
+    CUDA_CHECK(cudaMemcpy(p, v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice));
+  }
+};
+
+class CudaModelBackend final : public ModelBackend {
+ public:
+  CudaModelBackend() {
+    if (cublasCreate(&handle_) != CUBLAS_STATUS_SUCCESS) throw BackendError("--backend cuda: cublasCreate failed");
+    CUDA_CHECK(cudaEventCreate(&start_));
+    CUDA_CHECK(cudaEventCreate(&stop_));
+  }
+  ~CudaModelBackend() override {
+    cublasDestroy(handle_);
+    cudaEventDestroy(start_);
+    cudaEventDestroy(stop_);
+  }
+  std::string name() const override { return "cuda"; }
+  std::string device() const override { return gpu_status().name; }
+  bool has(DenseVariant) const override { return true; }
+  std::string atomic_note(bool) const override {
+    return "atomic order: float atomics on the GPU -- the order is whatever the memory system serialises";
+  }
+  void set_model(const Model& m) override {
+    model_ = &m;
+    weights_.resize(m.layers.size());
+    biases_.resize(m.layers.size());
+    for (std::size_t i = 0; i < m.layers.size(); ++i) {
+      weights_[i].upload(m.layers[i].W);
+      biases_[i].upload(m.layers[i].b);
+    }
+  }
+
+  double predict(const PredictCall& c, const float* x, std::size_t B, float* out) override {
+    const auto& layers = model_->layers;
+    std::size_t widest = model_->inputs(), temp = 0;
+    for (const auto& l : layers) {
+      widest = std::max(widest, l.N);
+      const std::size_t S = c.split_k ? c.split_k : dense::split_k(B, l.K, l.N);
+      temp = std::max(temp, cuda::dense_temp_bytes(c.variant, B, l.K, l.N, S));
+    }
+    act_[0].ensure(B * widest);
+    act_[1].ensure(B * widest);
+    temp_.ensure(temp / sizeof(float) + 1);
+    CUDA_CHECK(cudaMemcpy(act_[0].p, x, B * model_->inputs() * sizeof(float), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaEventRecord(start_));
+    for (std::size_t li = 0; li < layers.size(); ++li) {
+      const Layer& l = layers[li];
+      const std::size_t S = c.split_k ? c.split_k : dense::split_k(B, l.K, l.N);
+      float* in = act_[li % 2].p;
+      float* y = act_[(li + 1) % 2].p;
+      CUDA_CHECK(cuda::dense(c.variant, in, weights_[li].p, biases_[li].p, y, B, l.K, l.N, l.act, S, temp_.p,
+                             temp_.count * sizeof(float), handle_, nullptr));
+      if (li + 1 < layers.size() && c.training && model_->dropout > 0)
+        CUDA_CHECK(cuda::dropout(y, B * l.N, model_->dropout, c.dropout_seed, c.call, static_cast<std::uint32_t>(li),
+                                 nullptr));
+    }
+    CUDA_CHECK(cudaEventRecord(stop_));
+    CUDA_CHECK(cudaEventSynchronize(stop_));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
+    CUDA_CHECK(cudaMemcpy(out, act_[layers.size() % 2].p, B * model_->outputs() * sizeof(float),
+                          cudaMemcpyDeviceToHost));
+    return ms;
+  }
+
+ private:
+  cublasHandle_t handle_{};
+  cudaEvent_t start_{}, stop_{};
+  const Model* model_ = nullptr;
+  std::vector<DeviceFloats> weights_, biases_;
+  DeviceFloats act_[2], temp_;
+};
+
+}  // namespace
+
+std::unique_ptr<ModelBackend> make_cuda_model_backend() {
+  const GpuStatus& s = gpu_status();
+  if (!s.usable) throw BackendError("--backend cuda: " + s.reason);
+  try {
+    return std::make_unique<CudaModelBackend>();
+  } catch (const cuda::CudaError& e) {
+    throw BackendError(std::string("--backend cuda: ") + e.what());
+  }
+}
+
+}  // namespace driftlab

@@ -1,0 +1,31 @@
+// Dense layers on the CPU: atomic, tree and invariant side by side, the CPU twins of
+// kernels/cuda/dense.cu.  The order of each is written in kernels/common/dense_order.h.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+#include "../common/dense_order.h"
+#include "../common/dense_variant.h"
+#include "thread_pool.h"
+
+namespace driftlab::cpu {
+
+struct DenseContext {
+  ThreadPool* pool = nullptr;  // null: the calling thread alone
+  // Set: atomic partials are added in an order drawn from this seed (a reproducible model of a
+  // GPU's scheduler) instead of racing real threads.
+  std::optional<std::uint64_t> shuffle_seed;
+  std::size_t split_k = 0;  // 0: dense::split_k(B, K, N); else forced (1..kMaxSlices)
+};
+
+// y [B x N] = act(x [B x K] . W [K x N] + b [N]).  `cublas` is not a CPU variant
+// (std::invalid_argument); so is a forced split_k outside 1..kMaxSlices.
+void dense(DenseVariant v, const float* x, const float* W, const float* b, float* y, std::size_t B,
+           std::size_t K, std::size_t N, dense::Activation act, const DenseContext& ctx);
+
+// The S a split-K variant uses for this shape and context.
+std::size_t dense_slices(std::size_t B, std::size_t K, std::size_t N, const DenseContext& ctx);
+
+}  // namespace driftlab::cpu

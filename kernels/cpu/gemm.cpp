@@ -1,0 +1,383 @@
+#include "gemm.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define DRIFTLAB_X86 1
+#else
+#define DRIFTLAB_X86 0
+#endif
+
+// How the chain survives the blocking (see gemm.h for the contract):
+//  * every C element lives in one vector lane (or one scalar) of a microkernel accumulator and
+//    takes exactly one fma per k, in increasing k; lanes never mix;
+//  * the first k block starts its accumulators at +0.0f and always does the fma (never acc = a*b,
+//    which would differ for a -0.0 product); a later k block reloads the partial value from C,
+//    which is the same float the register held, and continues the chain;
+//  * zero padding in the packed panels feeds only lanes and rows that are never stored;
+//  * threads own disjoint blocks of C and every k block of a block is done by one parallel_for
+//    phase after the previous one ended, so k is never split.
+// Hence nothing but k_begin and k_end decides the order, and every ISA gives the same bits.
+
+namespace driftlab::cpu {
+namespace detail {
+namespace {
+
+std::atomic<int> g_cap{static_cast<int>(GemmIsa::avx512)};
+
+}  // namespace
+
+void force_gemm_isa(GemmIsa cap) { g_cap.store(static_cast<int>(cap)); }
+
+const char* gemm_isa_name(GemmIsa level) {
+  switch (level) {
+    case GemmIsa::scalar: return "scalar";
+    case GemmIsa::avx2: return "avx2";
+    case GemmIsa::avx512: return "avx512";
+  }
+  return "?";
+}
+
+GemmIsa gemm_isa() {
+#if DRIFTLAB_X86
+  static const GemmIsa best =
+      __builtin_cpu_supports("avx512f")                                     ? GemmIsa::avx512
+      : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? GemmIsa::avx2
+                                                                          : GemmIsa::scalar;
+#else
+  static const GemmIsa best = GemmIsa::scalar;
+#endif
+  return static_cast<GemmIsa>(std::min(static_cast<int>(best), g_cap.load(std::memory_order_relaxed)));
+}
+
+}  // namespace detail
+
+namespace {
+
+// A microkernel: rows x nr tile of C (rows <= mr of its ISA) over kc steps of k.
+//   Ap: packed A panel, Ap[k*mr + r];  Bp: packed B panel, Bp[k*nr + j] (zero padded to nr);
+//   C: the tile's top-left element; ncols <= nr columns are stored;
+//   load_c: continue the chain from C (a later k block) instead of from +0.0f.
+using Microkernel = void (*)(std::size_t kc, const float* Ap, const float* Bp, float* C, std::size_t ldc,
+                             std::size_t ncols, bool load_c);
+
+constexpr int kMaxMr = 16;
+
+struct KernelSet {
+  int mr, nr;
+  Microkernel full[kMaxMr + 1];  // by rows, ncols == nr
+  Microkernel edge[kMaxMr + 1];  // by rows, ncols < nr
+};
+
+template <int... R, class F> constexpr void for_rows(std::integer_sequence<int, R...>, F f) { (f.template operator()<R + 1>(), ...); }
+
+// --- Portable fallback: std::fma, mr = 4, nr = 16 -----------------------------------------------
+constexpr int kScalarMr = 4, kScalarNr = 16;
+
+template <int R>
+void ukr_scalar(std::size_t kc, const float* Ap, const float* Bp, float* C, std::size_t ldc, std::size_t ncols,
+                bool load_c) {
+  float acc[R][kScalarNr];
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < kScalarNr; ++j)
+      acc[r][j] = load_c && static_cast<std::size_t>(j) < ncols ? C[r * ldc + j] : 0.0f;
+  for (std::size_t k = 0; k < kc; ++k, Ap += kScalarMr, Bp += kScalarNr)
+    for (int r = 0; r < R; ++r)
+      for (int j = 0; j < kScalarNr; ++j) acc[r][j] = std::fma(Ap[r], Bp[j], acc[r][j]);
+  for (int r = 0; r < R; ++r)
+    for (std::size_t j = 0; j < ncols; ++j) C[r * ldc + j] = acc[r][j];
+}
+
+KernelSet scalar_kernels() {
+  KernelSet ks{kScalarMr, kScalarNr, {}, {}};
+  for_rows(std::make_integer_sequence<int, kScalarMr>{}, [&]<int R>() {
+    ks.full[R] = &ukr_scalar<R>;
+    ks.edge[R] = &ukr_scalar<R>;
+  });
+  return ks;
+}
+
+#if DRIFTLAB_X86
+
+// --- AVX2 + FMA: mr = 6, nr = 16 (12 ymm accumulators) ----------------------------------------
+constexpr int kAvx2Mr = 6, kAvx2Nr = 16;
+
+template <int R, bool Full>
+__attribute__((target("avx2,fma"))) void ukr_avx2(std::size_t kc, const float* Ap, const float* Bp, float* C,
+                                                  std::size_t ldc, std::size_t ncols, bool load_c) {
+  __m256i m0 = _mm256_set1_epi32(-1), m1 = m0;
+  if constexpr (!Full) {
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i n = _mm256_set1_epi32(static_cast<int>(ncols));
+    m0 = _mm256_cmpgt_epi32(n, idx);
+    m1 = _mm256_cmpgt_epi32(n, _mm256_add_epi32(idx, _mm256_set1_epi32(8)));
+  }
+  __m256 c0[R], c1[R];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    if (load_c) {
+      if constexpr (Full) {
+        c0[r] = _mm256_loadu_ps(C + r * ldc);
+        c1[r] = _mm256_loadu_ps(C + r * ldc + 8);
+      } else {
+        c0[r] = _mm256_maskload_ps(C + r * ldc, m0);
+        c1[r] = _mm256_maskload_ps(C + r * ldc + 8, m1);
+      }
+    } else {
+      c0[r] = _mm256_setzero_ps();
+      c1[r] = _mm256_setzero_ps();
+    }
+  }
+  for (std::size_t k = 0; k < kc; ++k, Ap += kAvx2Mr, Bp += kAvx2Nr) {
+    const __m256 b0 = _mm256_load_ps(Bp), b1 = _mm256_load_ps(Bp + 8);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const __m256 a = _mm256_broadcast_ss(Ap + r);
+      c0[r] = _mm256_fmadd_ps(a, b0, c0[r]);
+      c1[r] = _mm256_fmadd_ps(a, b1, c1[r]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    if constexpr (Full) {
+      _mm256_storeu_ps(C + r * ldc, c0[r]);
+      _mm256_storeu_ps(C + r * ldc + 8, c1[r]);
+    } else {
+      _mm256_maskstore_ps(C + r * ldc, m0, c0[r]);
+      _mm256_maskstore_ps(C + r * ldc + 8, m1, c1[r]);
+    }
+  }
+}
+
+KernelSet avx2_kernels() {
+  KernelSet ks{kAvx2Mr, kAvx2Nr, {}, {}};
+  for_rows(std::make_integer_sequence<int, kAvx2Mr>{}, [&]<int R>() {
+    ks.full[R] = &ukr_avx2<R, true>;
+    ks.edge[R] = &ukr_avx2<R, false>;
+  });
+  return ks;
+}
+
+// --- AVX-512: mr = 14, nr = 32 (28 zmm accumulators) -------------------------------------------
+constexpr int kAvx512Mr = 14, kAvx512Nr = 32;
+
+// GCC 12's AVX-512 headers build some results from _mm512_undefined_*(), which trips a false
+// -Wmaybe-uninitialized inside the headers themselves.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+template <int R, bool Full>
+__attribute__((target("avx512f"))) void ukr_avx512(std::size_t kc, const float* Ap, const float* Bp, float* C,
+                                                   std::size_t ldc, std::size_t ncols, bool load_c) {
+  __mmask16 m0 = 0xffff, m1 = 0xffff;
+  if constexpr (!Full) {
+    m0 = static_cast<__mmask16>(ncols >= 16 ? 0xffffu : (1u << ncols) - 1);
+    m1 = static_cast<__mmask16>(ncols >= 32 ? 0xffffu : ncols > 16 ? (1u << (ncols - 16)) - 1 : 0u);
+  }
+  __m512 c0[R], c1[R];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    if (load_c) {
+      c0[r] = _mm512_maskz_loadu_ps(m0, C + r * ldc);
+      c1[r] = _mm512_maskz_loadu_ps(m1, C + r * ldc + 16);
+    } else {
+      c0[r] = _mm512_setzero_ps();
+      c1[r] = _mm512_setzero_ps();
+    }
+  }
+#pragma GCC unroll 2
+  for (std::size_t k = 0; k < kc; ++k, Ap += kAvx512Mr, Bp += kAvx512Nr) {
+    const __m512 b0 = _mm512_load_ps(Bp), b1 = _mm512_load_ps(Bp + 16);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const __m512 a = _mm512_set1_ps(Ap[r]);
+      c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
+      c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    _mm512_mask_storeu_ps(C + r * ldc, m0, c0[r]);
+    _mm512_mask_storeu_ps(C + r * ldc + 16, m1, c1[r]);
+  }
+}
+
+#pragma GCC diagnostic pop
+
+KernelSet avx512_kernels() {
+  KernelSet ks{kAvx512Mr, kAvx512Nr, {}, {}};
+  for_rows(std::make_integer_sequence<int, kAvx512Mr>{}, [&]<int R>() {
+    ks.full[R] = &ukr_avx512<R, true>;
+    ks.edge[R] = &ukr_avx512<R, false>;
+  });
+  return ks;
+}
+
+#endif  // DRIFTLAB_X86
+
+const KernelSet& kernels_for(detail::GemmIsa isa) {
+  static const KernelSet scalar = scalar_kernels();
+#if DRIFTLAB_X86
+  static const KernelSet avx2 = avx2_kernels();
+  static const KernelSet avx512 = avx512_kernels();
+  if (isa == detail::GemmIsa::avx512) return avx512;
+  if (isa == detail::GemmIsa::avx2) return avx2;
+#else
+  (void)isa;
+#endif
+  return scalar;
+}
+
+// --- Blocking ---------------------------------------------------------------------------------
+// kc: one k block; A's packed block (<= mc rows x kc) stays in L2, a B micro-panel (kc x nr,
+// 32 KiB for AVX-512) in L1 while the microkernel sweeps the block's row panels.
+constexpr std::size_t kKc = 256;
+constexpr std::size_t kMaxMcRows = 288;             // row block cap (A block <= 288 KiB)
+constexpr std::size_t kMaxPackedB = std::size_t{1} << 21;  // floats of packed B per column chunk (8 MiB)
+constexpr std::size_t kSerialFmas = std::size_t{1} << 18;  // below this, the pool costs more than it gives
+
+// A 64-byte aligned scratch buffer that only grows; one per thread.
+class Scratch {
+ public:
+  Scratch() = default;
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  ~Scratch() { std::free(p_); }
+  float* get(std::size_t floats) {
+    if (floats > cap_) {
+      std::free(p_);
+      p_ = nullptr;
+      cap_ = 0;
+      const std::size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+      p_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+      if (!p_) throw std::bad_alloc();
+      cap_ = floats;
+    }
+    return p_;
+  }
+
+ private:
+  float* p_ = nullptr;
+  std::size_t cap_ = 0;
+};
+
+Scratch& a_scratch() {
+  thread_local Scratch s;
+  return s;
+}
+Scratch& b_scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+// B panel p of a chunk: columns [p*nr, p*nr + nr) of B (k from 0 to K), as Bp[k*nr + j], zero
+// padded past the last column.
+void pack_b_panel(const float* B, std::size_t ldb, std::size_t K, std::size_t cols, std::size_t nr, float* dst) {
+  for (std::size_t k = 0; k < K; ++k, B += ldb, dst += nr) {
+    std::memcpy(dst, B, cols * sizeof(float));
+    std::fill(dst + cols, dst + nr, 0.0f);
+  }
+}
+
+// Rows [0, rows) of A, k in [0, kc), as panels of mr rows: panel q at dst + q*mr*kc, Ap[k*mr + r].
+void pack_a_block(const float* A, std::size_t lda, std::size_t rows, std::size_t kc, std::size_t mr, float* dst) {
+  for (std::size_t q = 0; q * mr < rows; ++q, dst += mr * kc) {
+    const std::size_t r_end = std::min(mr, rows - q * mr);
+    for (std::size_t r = 0; r < r_end; ++r) {
+      const float* a = A + (q * mr + r) * lda;
+      for (std::size_t k = 0; k < kc; ++k) dst[k * mr + r] = a[k];
+    }
+    for (std::size_t r = r_end; r < mr; ++r)
+      for (std::size_t k = 0; k < kc; ++k) dst[k * mr + r] = 0.0f;
+  }
+}
+
+std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
+
+// Splits [0, n) into `parts` near-equal ranges; part i starts at n*i/parts.
+std::size_t part_begin(std::size_t n, std::size_t parts, std::size_t i) { return n * i / parts; }
+
+void gemm_run(const KernelSet& ks, const float* A, std::size_t lda, const float* B, std::size_t ldb, float* C,
+              std::size_t ldc, std::size_t M, std::size_t N, std::size_t K, ThreadPool* pool) {
+  const std::size_t mr = static_cast<std::size_t>(ks.mr), nr = static_cast<std::size_t>(ks.nr);
+  const bool parallel = pool && pool->size() > 1 && M * N * K >= kSerialFmas;
+  const std::size_t threads = parallel ? static_cast<std::size_t>(pool->size()) : 1;
+  auto for_tasks = [&](std::size_t n, const std::function<void(std::size_t, int)>& fn) {
+    if (parallel)
+      pool->parallel_for(n, fn);
+    else
+      for (std::size_t t = 0; t < n; ++t) fn(t, 0);
+  };
+
+  const std::size_t chunk_cols = std::max(nr, kMaxPackedB / K / nr * nr);
+  for (std::size_t j0 = 0; j0 < N; j0 += chunk_cols) {
+    const std::size_t cols = std::min(chunk_cols, N - j0);
+    const std::size_t np = ceil_div(cols, nr);
+    float* const Bpack = b_scratch().get(np * nr * K);
+
+    // Pack the chunk's B panels, a few panels per task.
+    const std::size_t pack_tasks = std::min(np, threads * 4);
+    for_tasks(pack_tasks, [&](std::size_t t, int) {
+      for (std::size_t p = part_begin(np, pack_tasks, t); p < part_begin(np, pack_tasks, t + 1); ++p)
+        pack_b_panel(B + j0 + p * nr, ldb, K, std::min(nr, cols - p * nr), nr, Bpack + p * nr * K);
+    });
+
+    // Blocks of C: row blocks of whole mr panels (<= kMaxMcRows rows), column blocks of whole
+    // nr panels; with several threads, split further (rows first) towards 4 tasks per thread.
+    const std::size_t mp = ceil_div(M, mr);
+    const std::size_t max_mc_panels = std::max<std::size_t>(1, kMaxMcRows / mr);
+    std::size_t rb = ceil_div(mp, max_mc_panels), cb = 1;
+    const std::size_t target = threads > 1 ? threads * 4 : 1;
+    while (rb * cb < target) {
+      if (mp / (rb + 1) >= 4)
+        ++rb;
+      else if (np / (cb + 1) >= 4)
+        ++cb;
+      else
+        break;
+    }
+    for_tasks(rb * cb, [&](std::size_t t, int) {
+      const std::size_t p0 = part_begin(np, cb, t % cb), p1 = part_begin(np, cb, t % cb + 1);
+      const std::size_t r0 = part_begin(mp, rb, t / cb) * mr, r1 = std::min(M, part_begin(mp, rb, t / cb + 1) * mr);
+      if (r0 >= r1 || p0 >= p1) return;
+      const std::size_t rows = r1 - r0, row_panels = ceil_div(rows, mr);
+      const std::size_t kc_max = std::min(kKc, K);
+      float* const Apack = a_scratch().get(row_panels * mr * kc_max);
+      for (std::size_t pc = 0; pc < K; pc += kKc) {
+        const std::size_t kc = std::min(kKc, K - pc);
+        pack_a_block(A + r0 * lda + pc, lda, rows, kc, mr, Apack);
+        for (std::size_t p = p0; p < p1; ++p) {
+          const std::size_t ncols = std::min(nr, cols - p * nr);
+          const float* const Bp = Bpack + p * nr * K + pc * nr;
+          float* const Ct = C + r0 * ldc + j0 + p * nr;
+          for (std::size_t q = 0; q < row_panels; ++q) {
+            const std::size_t r = std::min(mr, rows - q * mr);
+            const Microkernel ukr = ncols == nr ? ks.full[r] : ks.edge[r];
+            ukr(kc, Apack + q * mr * kc, Bp, Ct + q * mr * ldc, ldc, ncols, pc > 0);
+          }
+        }
+      }
+    });
+  }
+}
+
+}  // namespace
+
+void gemm_chain(const float* A, std::size_t lda, const float* B, std::size_t ldb, float* C, std::size_t ldc,
+                std::size_t M, std::size_t N, std::size_t k_begin, std::size_t k_end, ThreadPool* pool) {
+  if (M == 0 || N == 0) return;
+  if (k_end <= k_begin) {  // the empty chain
+    for (std::size_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.0f);
+    return;
+  }
+  gemm_run(kernels_for(detail::gemm_isa()), A + k_begin, lda, B + k_begin * ldb, ldb, C, ldc, M, N,
+           k_end - k_begin, pool);
+}
+
+}  // namespace driftlab::cpu

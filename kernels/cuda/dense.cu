@@ -1,0 +1,191 @@
+// Dense layers on CUDA, every variant side by side.
+//
+//   invariant  chain_gemm_kernel<Epilogue::bias_act>: one FMA chain over all of K per output
+//              (__fmaf_rn, increasing k), then + b and act.  No atomics.
+//   tree       chain_gemm_kernel<Epilogue::store> with one grid z-slice per K-slice, partials to
+//              d_temp; tree_combine_kernel adds them in dense_order.h's fixed tree.  No atomics.
+//   atomic     bias_rows_kernel (y = b), chain_gemm_kernel<Epilogue::atomic_add>: float atomics
+//              ACCUMULATE the slice partials -- nondeterministic order; then act_kernel.
+//   cublas     cublasSgemm (FP32) and bias_act_kernel.
+#include <cublas_v2.h>
+
+#include <cstdint>
+
+#include "../common/dropout.h"
+#include "cuda_check.h"
+#include "dense.cuh"
+
+namespace driftlab::cuda {
+namespace {
+
+using dense::Activation;
+
+enum class Epilogue { store, atomic_add, bias_act };
+
+// Block tile 128 x 128, k step 8, 256 threads, 8 x 8 outputs per thread at stride 16 (so that
+// shared-memory reads of a warp touch distinct banks and global stores coalesce).
+constexpr int kBM = 128, kBN = 128, kBK = 8, kThreads = 256, kTM = 8, kTN = 8;
+
+template <Epilogue kEp>
+__global__ void __launch_bounds__(kThreads)
+    chain_gemm_kernel(const float* __restrict__ A, const float* __restrict__ B, float* C, std::size_t M,
+                      std::size_t N, std::size_t K, std::size_t S, const float* __restrict__ bias, Activation act) {
+  __shared__ float As[kBK][kBM];
+  __shared__ float Bs[kBK][kBN];
+  const std::size_t s = blockIdx.z;
+  const std::size_t k0 = dense::slice_begin(K, S, s), k1 = dense::slice_end(K, S, s);
+  const std::size_t row0 = static_cast<std::size_t>(blockIdx.y) * kBM, col0 = static_cast<std::size_t>(blockIdx.x) * kBN;
+  const int tid = threadIdx.x, ty = tid / 16, tx = tid % 16;
+
+  float acc[kTM][kTN];
+#pragma unroll
+  for (int i = 0; i < kTM; ++i)
+#pragma unroll
+    for (int j = 0; j < kTN; ++j) acc[i][j] = 0.0f;
+
+  for (std::size_t kt = k0; kt < k1; kt += kBK) {
+#pragma unroll
+    for (int q = 0; q < kBM * kBK / kThreads; ++q) {  // A tile: 128 rows x 8 k
+      const int e = tid + kThreads * q, r = e / kBK, kk = e % kBK;
+      const std::size_t gr = row0 + r, gk = kt + kk;
+      As[kk][r] = (gr < M && gk < k1) ? A[gr * K + gk] : 0.0f;
+    }
+#pragma unroll
+    for (int q = 0; q < kBN * kBK / kThreads; ++q) {  // B tile: 8 k x 128 columns
+      const int e = tid + kThreads * q, kk = e / kBN, c = e % kBN;
+      const std::size_t gk = kt + kk, gc = col0 + c;
+      Bs[kk][c] = (gk < k1 && gc < N) ? B[gk * N + gc] : 0.0f;
+    }
+    __syncthreads();
+    // Only real k steps: an fma with padded zeros would turn an accumulated -0.0 into +0.0.
+    const int steps = k1 - kt < static_cast<std::size_t>(kBK) ? static_cast<int>(k1 - kt) : kBK;
+    for (int kk = 0; kk < steps; ++kk) {
+      float a[kTM], b[kTN];
+#pragma unroll
+      for (int i = 0; i < kTM; ++i) a[i] = As[kk][ty + 16 * i];
+#pragma unroll
+      for (int j = 0; j < kTN; ++j) b[j] = Bs[kk][tx + 16 * j];
+#pragma unroll
+      for (int i = 0; i < kTM; ++i)
+#pragma unroll
+        for (int j = 0; j < kTN; ++j) acc[i][j] = __fmaf_rn(a[i], b[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+
+  float* plane = C + (kEp == Epilogue::store ? s * M * N : 0);
+#pragma unroll
+  for (int i = 0; i < kTM; ++i) {
+    const std::size_t r = row0 + ty + 16 * i;
+    if (r >= M) continue;
+#pragma unroll
+    for (int j = 0; j < kTN; ++j) {
+      const std::size_t c = col0 + tx + 16 * j;
+      if (c >= N) continue;
+      if constexpr (kEp == Epilogue::store) plane[r * N + c] = acc[i][j];
+      else if constexpr (kEp == Epilogue::atomic_add) atomicAdd(&plane[r * N + c], acc[i][j]);
+      else plane[r * N + c] = dense::activate(dense::add(acc[i][j], bias[c]), act);
+    }
+  }
+}
+
+__global__ void bias_rows_kernel(float* y, const float* b, std::size_t count, std::size_t N) {
+  for (std::size_t e = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; e < count;
+       e += static_cast<std::size_t>(gridDim.x) * blockDim.x)
+    y[e] = b[e % N];
+}
+
+__global__ void act_kernel(float* y, std::size_t count, Activation act) {
+  for (std::size_t e = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; e < count;
+       e += static_cast<std::size_t>(gridDim.x) * blockDim.x)
+    y[e] = dense::activate(y[e], act);
+}
+
+__global__ void bias_act_kernel(float* y, const float* b, std::size_t count, std::size_t N, Activation act) {
+  for (std::size_t e = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; e < count;
+       e += static_cast<std::size_t>(gridDim.x) * blockDim.x)
+    y[e] = dense::activate(dense::add(y[e], b[e % N]), act);
+}
+
+__global__ void tree_combine_kernel(const float* p, float* y, const float* b, std::size_t count, std::size_t N,
+                                    std::size_t S, Activation act) {
+  for (std::size_t e = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; e < count;
+       e += static_cast<std::size_t>(gridDim.x) * blockDim.x)
+    y[e] = dense::activate(dense::add(dense::tree_combine(p + e, S, count), b[e % N]), act);
+}
+
+__global__ void dropout_kernel(float* y, std::size_t count, std::uint32_t threshold, float scale, std::uint64_t seed,
+                               std::uint64_t call, std::uint32_t layer) {
+  for (std::size_t e = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; e < count;
+       e += static_cast<std::size_t>(gridDim.x) * blockDim.x)
+    y[e] = dropout::apply(y[e], dropout::dropout_word(seed, call, layer, e), threshold, scale);
+}
+
+unsigned elementwise_grid(std::size_t count) {
+  const std::size_t blocks = (count + 255) / 256;
+  return static_cast<unsigned>(blocks < 65535 ? (blocks ? blocks : 1) : 65535);
+}
+
+dim3 gemm_grid(std::size_t M, std::size_t N, std::size_t slices) {
+  return dim3(static_cast<unsigned>((N + kBN - 1) / kBN), static_cast<unsigned>((M + kBM - 1) / kBM),
+              static_cast<unsigned>(slices));
+}
+
+}  // namespace
+
+std::size_t dense_temp_bytes(DenseVariant v, std::size_t B, std::size_t K, std::size_t N, std::size_t S) {
+  (void)K;
+  return v == DenseVariant::tree ? S * B * N * sizeof(float) : 0;
+}
+
+cudaError_t dense(DenseVariant v, const float* d_x, const float* d_W, const float* d_b, float* d_y, std::size_t B,
+                  std::size_t K, std::size_t N, Activation act, std::size_t S, void* d_temp, std::size_t temp_bytes,
+                  cublasHandle_t handle, cudaStream_t stream) {
+  const std::size_t count = B * N;
+  if (count == 0) return cudaSuccess;
+  if (S < 1 || S > dense::kMaxSlices) return cudaErrorInvalidValue;
+  switch (v) {
+    case DenseVariant::invariant:
+      chain_gemm_kernel<Epilogue::bias_act><<<gemm_grid(B, N, 1), kThreads, 0, stream>>>(d_x, d_W, d_y, B, N, K, 1, d_b, act);
+      return cudaGetLastError();
+    case DenseVariant::tree: {
+      if (temp_bytes < dense_temp_bytes(v, B, K, N, S)) return cudaErrorInvalidValue;
+      auto* d_p = static_cast<float*>(d_temp);
+      chain_gemm_kernel<Epilogue::store><<<gemm_grid(B, N, S), kThreads, 0, stream>>>(d_x, d_W, d_p, B, N, K, S, nullptr, act);
+      CUDA_RETURN_IF_ERROR(cudaGetLastError());
+      tree_combine_kernel<<<elementwise_grid(count), 256, 0, stream>>>(d_p, d_y, d_b, count, N, S, act);
+      return cudaGetLastError();
+    }
+    case DenseVariant::atomic:
+      bias_rows_kernel<<<elementwise_grid(count), 256, 0, stream>>>(d_y, d_b, count, N);
+      CUDA_RETURN_IF_ERROR(cudaGetLastError());
+      chain_gemm_kernel<Epilogue::atomic_add><<<gemm_grid(B, N, S), kThreads, 0, stream>>>(d_x, d_W, d_y, B, N, K, S, nullptr, act);
+      CUDA_RETURN_IF_ERROR(cudaGetLastError());
+      act_kernel<<<elementwise_grid(count), 256, 0, stream>>>(d_y, count, act);
+      return cudaGetLastError();
+    case DenseVariant::cublas: {
+      // Row-major y = x W is column-major y^T = W^T x^T: an (N x K) by (K x B) product.
+      if (cublasSetStream(handle, stream) != CUBLAS_STATUS_SUCCESS ||
+          cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH) != CUBLAS_STATUS_SUCCESS)
+        return cudaErrorUnknown;
+      const float one = 1.0f, zero = 0.0f;
+      if (cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(N), static_cast<int>(B), static_cast<int>(K),
+                      &one, d_W, static_cast<int>(N), d_x, static_cast<int>(K), &zero, d_y,
+                      static_cast<int>(N)) != CUBLAS_STATUS_SUCCESS)
+        return cudaErrorUnknown;
+      bias_act_kernel<<<elementwise_grid(count), 256, 0, stream>>>(d_y, d_b, count, N, act);
+      return cudaGetLastError();
+    }
+  }
+  return cudaErrorNotSupported;
+}
+
+cudaError_t dropout(float* d_y, std::size_t count, float rate, std::uint64_t seed, std::uint64_t call,
+                    std::uint32_t layer, cudaStream_t stream) {
+  if (count == 0) return cudaSuccess;
+  dropout_kernel<<<elementwise_grid(count), 256, 0, stream>>>(d_y, count, dropout::drop_threshold(rate),
+                                                             dropout::keep_scale(rate), seed, call, layer);
+  return cudaGetLastError();
+}
+
+}  // namespace driftlab::cuda

@@ -1,0 +1,32 @@
+// Dense layers on CUDA: atomic, tree, invariant and cublas (kernels in dense.cu), plus dropout.
+// Host-callable from plain C++.  Orders: kernels/common/dense_order.h; tree and invariant return
+// bitwise the CPU twin's result (kernels/cpu/dense.cpp).
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "../common/dense_order.h"
+#include "../common/dense_variant.h"
+
+namespace driftlab::cuda {
+
+// Scratch bytes `dense` needs (tree: the S partial planes).  Query outside the timed region.
+std::size_t dense_temp_bytes(DenseVariant v, std::size_t B, std::size_t K, std::size_t N, std::size_t S);
+
+// d_y [B x N] = act(d_x [B x K] . d_W [K x N] + d_b), asynchronously on `stream`.  S: the slices
+// of the split-K variants (dense::split_k or forced), ignored by invariant and cublas.
+// `handle` is only used by cublas (its math mode is set to CUBLAS_DEFAULT_MATH: FP32, no TF32).
+cudaError_t dense(DenseVariant v, const float* d_x, const float* d_W, const float* d_b, float* d_y, std::size_t B,
+                  std::size_t K, std::size_t N, dense::Activation act, std::size_t S, void* d_temp,
+                  std::size_t temp_bytes, cublasHandle_t handle, cudaStream_t stream);
+
+// Inverted dropout in place on d_y [count], Philox words of (seed, call, layer) as
+// kernels/common/dropout.h defines them: the same mask as the CPU's for the same arguments.
+cudaError_t dropout(float* d_y, std::size_t count, float rate, std::uint64_t seed, std::uint64_t call,
+                    std::uint32_t layer, cudaStream_t stream);
+
+}  // namespace driftlab::cuda

@@ -1,0 +1,269 @@
+// Dense layers: every variant near a float64 reference; tree and invariant following the written
+// order bit for bit; invariant batch-invariant; atomic moved by seeded schedules; and on a GPU
+// (skipped without one) tree and invariant bitwise equal to the CPU, cublas within the bound.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/dense_order.h"
+#include "common/rng.h"
+#include "cpu/dense.h"
+#include "gpu.h"
+#include "model.h"
+#include "model_backend.h"
+
+namespace driftlab {
+namespace {
+
+using dense::Activation;
+
+struct Problem {
+  std::size_t B, K, N;
+  std::vector<float> x, W, b;
+};
+
+Problem make_problem(std::size_t B, std::size_t K, std::size_t N, std::uint64_t seed) {
+  Problem p{B, K, N, std::vector<float>(B * K), std::vector<float>(K * N), std::vector<float>(N)};
+  SplitMix64 g(seed);
+  auto normal = [&] {
+    const double u1 = 1.0 - g.uniform01(), u2 = g.uniform01();
+    return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+  };
+  for (auto& v : p.x) v = static_cast<float>(normal());
+  for (auto& v : p.W) v = static_cast<float>(normal() / std::sqrt(static_cast<double>(K)));
+  for (auto& v : p.b) v = static_cast<float>(0.1 * normal());
+  return p;
+}
+
+std::vector<float> run(DenseVariant v, const Problem& p, Activation act, const cpu::DenseContext& ctx) {
+  std::vector<float> y(p.B * p.N);
+  cpu::dense(v, p.x.data(), p.W.data(), p.b.data(), y.data(), p.B, p.K, p.N, act, ctx);
+  return y;
+}
+
+bool same(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// Literal transcriptions of dense_order.h, for bitwise comparison.
+std::vector<float> invariant_by_the_book(const Problem& p, Activation act) {
+  std::vector<float> y(p.B * p.N);
+  for (std::size_t i = 0; i < p.B; ++i)
+    for (std::size_t j = 0; j < p.N; ++j) {
+      float acc = 0.0f;
+      for (std::size_t k = 0; k < p.K; ++k) acc = std::fma(p.x[i * p.K + k], p.W[k * p.N + j], acc);
+      acc = acc + p.b[j];
+      y[i * p.N + j] = (act == Activation::relu && acc < 0) ? 0.0f : acc;
+    }
+  return y;
+}
+
+std::vector<float> tree_by_the_book(const Problem& p, Activation act, std::size_t S) {
+  std::vector<float> y(p.B * p.N);
+  const std::size_t ks = (p.K + S - 1) / S;
+  for (std::size_t i = 0; i < p.B; ++i)
+    for (std::size_t j = 0; j < p.N; ++j) {
+      std::vector<float> part(S, 0.0f);
+      for (std::size_t s = 0; s < S; ++s)
+        for (std::size_t k = s * ks; k < std::min(p.K, (s + 1) * ks); ++k)
+          part[s] = std::fma(p.x[i * p.K + k], p.W[k * p.N + j], part[s]);
+      for (std::size_t stride = 1; stride < S; stride *= 2)
+        for (std::size_t s = 0; s + stride < S; s += 2 * stride) part[s] = part[s] + part[s + stride];
+      const float acc = part[0] + p.b[j];
+      y[i * p.N + j] = (act == Activation::relu && acc < 0) ? 0.0f : acc;
+    }
+  return y;
+}
+
+// |y - ref| <= gamma_{K+S+1} * (sum_k |x w| + |b|): any order of K products, S partials, a bias.
+void expect_near_reference(const std::vector<float>& y, const Problem& p, Activation act, std::size_t S,
+                           const std::string& what) {
+  const double u = std::ldexp(1.0, -24);
+  const double n = static_cast<double>(p.K + S + 1);
+  for (std::size_t i = 0; i < p.B; ++i)
+    for (std::size_t j = 0; j < p.N; ++j) {
+      double ref = p.b[j], mag = std::fabs(p.b[j]);
+      for (std::size_t k = 0; k < p.K; ++k) {
+        const double t = static_cast<double>(p.x[i * p.K + k]) * p.W[k * p.N + j];
+        ref += t;
+        mag += std::fabs(t);
+      }
+      if (act == Activation::relu && ref < 0) ref = 0;  // relu is 1-Lipschitz: the bound carries over
+      const double bound = n * u / (1 - n * u) * mag * 1.0001 + 1e-30;
+      ASSERT_LE(std::fabs(y[i * p.N + j] - ref), bound) << what << " B=" << p.B << " K=" << p.K << " N=" << p.N;
+    }
+}
+
+struct Shape {
+  std::size_t B, K, N;
+};
+const Shape kShapes[] = {{1, 10, 20}, {1, 20, 10}, {1, 1, 1}, {3, 1, 7}, {7, 33, 5},
+                         {64, 100, 31}, {17, 257, 129}, {1, 784, 130}, {130, 64, 3}};
+
+TEST(Dense, EveryVariantIsNearTheFloat64Reference) {
+  cpu::ThreadPool pool(3);
+  for (const auto& s : kShapes)
+    for (const Activation act : {Activation::linear, Activation::relu}) {
+      const Problem p = make_problem(s.B, s.K, s.N, s.B * 1000 + s.K + s.N);
+      for (const DenseVariant v : {DenseVariant::atomic, DenseVariant::tree, DenseVariant::invariant}) {
+        const cpu::DenseContext ctx{&pool, std::nullopt, 0};
+        expect_near_reference(run(v, p, act, ctx), p, act, cpu::dense_slices(s.B, s.K, s.N, ctx), info(v).name);
+      }
+    }
+}
+
+TEST(Dense, InvariantAndTreeFollowTheWrittenOrder) {
+  for (const auto& s : kShapes) {
+    const Problem p = make_problem(s.B, s.K, s.N, 7 + s.K);
+    for (int threads = 1; threads <= 4; ++threads) {
+      cpu::ThreadPool pool(threads);
+      const cpu::DenseContext ctx{&pool, std::nullopt, 0};
+      EXPECT_TRUE(same(run(DenseVariant::invariant, p, Activation::relu, ctx), invariant_by_the_book(p, Activation::relu)))
+          << "invariant B=" << s.B << " K=" << s.K << " N=" << s.N << " threads=" << threads;
+      const std::size_t S = cpu::dense_slices(s.B, s.K, s.N, ctx);
+      EXPECT_TRUE(same(run(DenseVariant::tree, p, Activation::linear, ctx), tree_by_the_book(p, Activation::linear, S)))
+          << "tree S=" << S << " B=" << s.B << " K=" << s.K << " N=" << s.N << " threads=" << threads;
+      for (const std::size_t forced : {std::size_t(3), std::size_t(32)}) {
+        const cpu::DenseContext f{&pool, std::nullopt, forced};
+        EXPECT_TRUE(same(run(DenseVariant::tree, p, Activation::linear, f), tree_by_the_book(p, Activation::linear, forced)));
+      }
+    }
+  }
+}
+
+TEST(Dense, InvariantIsBitwiseTheSameAcrossBatchSizesAndRowPositions) {
+  cpu::ThreadPool pool(2);
+  const cpu::DenseContext ctx{&pool, std::nullopt, 0};
+  const Problem big = make_problem(513, 300, 70, 99);
+  const std::vector<float> all = run(DenseVariant::invariant, big, Activation::relu, ctx);
+  for (const std::size_t row : {std::size_t(0), std::size_t(1), std::size_t(250), std::size_t(512)}) {
+    for (const std::size_t B : {std::size_t(1), std::size_t(7), std::size_t(64)}) {
+      Problem p = make_problem(B, 300, 70, 1234 + B);
+      p.W = big.W;
+      p.b = big.b;
+      const std::size_t at = B / 2;  // the row sits at another position in a batch of another size
+      std::copy(big.x.begin() + static_cast<std::ptrdiff_t>(row * 300),
+                big.x.begin() + static_cast<std::ptrdiff_t>((row + 1) * 300), p.x.begin() + static_cast<std::ptrdiff_t>(at * 300));
+      const std::vector<float> y = run(DenseVariant::invariant, p, Activation::relu, ctx);
+      EXPECT_EQ(std::memcmp(y.data() + at * 70, all.data() + row * 70, 70 * sizeof(float)), 0)
+          << "row " << row << " at position " << at << " of a batch of " << B;
+    }
+  }
+}
+
+TEST(Dense, SplitKHeuristicDependsOnTheBatchSize) {
+  EXPECT_GT(dense::split_k(1, 4096, 10), dense::split_k(4096, 4096, 10));
+  EXPECT_EQ(dense::split_k(4096, 4096, 4096), 1u);
+  EXPECT_EQ(dense::split_k(1, 3, 10), 1u);  // slices stay >= kMinSliceK long
+  EXPECT_LE(dense::split_k(1, 1 << 20, 1), dense::kMaxSlices);
+  // The article's model splits: that is where its atomic variant can drift at all.
+  EXPECT_EQ(dense::split_k(1, 10, 20), 2u);
+  EXPECT_EQ(dense::split_k(1, 20, 10), 5u);
+}
+
+TEST(Dense, TreeChangesBitsAcrossBatchSizesBecauseSDoes) {
+  // Not a promise, a demonstration: with S depending on B, some row's bits move.
+  const Problem big = make_problem(4096, 1024, 10, 5);
+  cpu::ThreadPool pool(2);
+  const cpu::DenseContext ctx{&pool, std::nullopt, 0};
+  const std::vector<float> y_big = run(DenseVariant::tree, big, Activation::linear, ctx);
+  Problem one = big;
+  one.B = 1;
+  one.x.resize(1024);
+  const std::vector<float> y_one = run(DenseVariant::tree, one, Activation::linear, ctx);
+  EXPECT_NE(cpu::dense_slices(1, 1024, 10, ctx), cpu::dense_slices(4096, 1024, 10, ctx));
+  EXPECT_NE(std::memcmp(y_one.data(), y_big.data(), 10 * sizeof(float)), 0);
+}
+
+TEST(Dense, SeededSchedulesMoveAtomicButNotTree) {
+  const Problem p = make_problem(130, 2048, 16, 77);
+  cpu::ThreadPool pool(2);
+  std::set<std::string> atomic, tree;
+  for (std::uint64_t seed = 1; seed <= 6; ++seed) {
+    const cpu::DenseContext ctx{&pool, seed, 16};
+    const auto a = run(DenseVariant::atomic, p, Activation::linear, ctx);
+    const auto t = run(DenseVariant::tree, p, Activation::linear, ctx);
+    atomic.emplace(reinterpret_cast<const char*>(a.data()), a.size() * 4);
+    tree.emplace(reinterpret_cast<const char*>(t.data()), t.size() * 4);
+    EXPECT_TRUE(same(a, run(DenseVariant::atomic, p, Activation::linear, ctx))) << "a seeded schedule must repeat";
+    expect_near_reference(a, p, Activation::linear, 16, "atomic (shuffled)");
+  }
+  EXPECT_GE(atomic.size(), 2u);
+  EXPECT_EQ(tree.size(), 1u);
+}
+
+TEST(Dense, CublasAndBadSplitsAreRejectedOnTheCpu) {
+  const Problem p = make_problem(2, 8, 3, 1);
+  std::vector<float> y(6);
+  EXPECT_THROW(cpu::dense(DenseVariant::cublas, p.x.data(), p.W.data(), p.b.data(), y.data(), 2, 8, 3,
+                          Activation::linear, {}),
+               std::invalid_argument);
+  cpu::DenseContext bad;
+  bad.split_k = 33;
+  EXPECT_THROW(cpu::dense(DenseVariant::tree, p.x.data(), p.W.data(), p.b.data(), y.data(), 2, 8, 3,
+                          Activation::linear, bad),
+               std::invalid_argument);
+}
+
+// The model backend: dropout per call, repeating per seed, inverted scaling; inference unmasked.
+TEST(Dense, ModelDropoutFollowsTheSeededCallSequence) {
+  const Model m = make_model({10, 20, 10}, 0.5f, 42);
+  const std::vector<float> x = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f, 0.9f, 1.0f};
+  auto calls = [&](bool training) {
+    auto b = make_cpu_model_backend(2);
+    b->set_model(m);
+    std::vector<std::vector<float>> outs;
+    for (std::uint64_t c = 0; c < 4; ++c) {
+      std::vector<float> y(10);
+      b->predict({DenseVariant::invariant, training, 7, c, 0, std::nullopt}, x.data(), 1, y.data());
+      outs.push_back(y);
+    }
+    return outs;
+  };
+  const auto a = calls(true), b = calls(true), inference = calls(false);
+  EXPECT_TRUE(same(a[0], b[0]) && same(a[3], b[3])) << "a seeded sequence must repeat in a new backend";
+  std::set<std::string> distinct;
+  for (const auto& o : a) distinct.emplace(reinterpret_cast<const char*>(o.data()), o.size() * 4);
+  EXPECT_GE(distinct.size(), 3u) << "each call must draw a new mask";
+  for (const auto& o : inference) EXPECT_TRUE(same(o, inference[0]));
+  // The float64 reference with the same mask agrees closely.
+  const auto mask = dropout_mask(20, 0.5f, 7, 2, 0);
+  const auto ref = reference_forward(m, x.data(), 1, {mask});
+  for (std::size_t j = 0; j < 10; ++j) EXPECT_NEAR(a[2][j], ref[j], 1e-5 * (1 + std::fabs(ref[j])));
+}
+
+// --- CUDA against the CPU twin -------------------------------------------------------------
+TEST(DenseCuda, TreeAndInvariantBitwiseEqualToCpuCublasWithinBound) {
+  if (!gpu_status().usable) GTEST_SKIP() << gpu_status().reason;
+  const Shape shapes[] = {{1, 10, 20}, {1, 1, 1}, {3, 1, 7}, {7, 33, 5}, {64, 100, 31}, {17, 257, 129},
+                          {1, 4096, 10}, {513, 784, 300}, {130, 1000, 3}};
+  auto gpu = make_cuda_model_backend();
+  auto cpu = make_cpu_model_backend(0);
+  for (const auto& s : shapes) {
+    Model m = make_model({s.K, s.N}, 0.0f, s.K * 31 + s.N);
+    for (auto& b : m.layers[0].b) b = 0.01f * static_cast<float>(&b - m.layers[0].b.data());
+    gpu->set_model(m);
+    cpu->set_model(m);
+    const Problem p = make_problem(s.B, s.K, s.N, s.B + s.K);
+    for (const DenseVariant v : {DenseVariant::tree, DenseVariant::invariant, DenseVariant::atomic, DenseVariant::cublas}) {
+      std::vector<float> yg(s.B * s.N), yc(s.B * s.N);
+      gpu->predict({v, false, 0, 0, 0, std::nullopt}, p.x.data(), s.B, yg.data());
+      if (v == DenseVariant::tree || v == DenseVariant::invariant) {
+        cpu->predict({v, false, 0, 0, 0, std::nullopt}, p.x.data(), s.B, yc.data());
+        EXPECT_TRUE(same(yg, yc)) << info(v).name << " B=" << s.B << " K=" << s.K << " N=" << s.N;
+      } else {
+        Problem q = p;
+        q.W = m.layers[0].W;
+        q.b = m.layers[0].b;
+        expect_near_reference(yg, q, Activation::linear, dense::split_k(s.B, s.K, s.N), info(v).name);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace driftlab

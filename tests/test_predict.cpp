@@ -1,0 +1,144 @@
+// `driftlab predict` as a user runs it: bad inputs end in one line; seeds behave as Keras's do
+// within a process and across real processes; weights from an .npz; row 0 across batch sizes.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli.h"
+#include "npy.h"
+#include "npz.h"
+
+namespace driftlab {
+namespace {
+
+struct Result {
+  int code;
+  std::string out, err;
+};
+
+Result cli(std::vector<std::string> args) {
+  args.insert(args.begin(), "driftlab");
+  std::vector<const char*> argv;
+  for (const auto& a : args) argv.push_back(a.c_str());
+  std::ostringstream out, err;
+  const int code = run_cli(static_cast<int>(argv.size()), argv.data(), out, err);
+  return {code, out.str(), err.str()};
+}
+
+std::string tmp(const std::string& name) { return std::string(DRIFTLAB_TEST_TMP) + "/predict_" + name; }
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+// The real binary (child processes need it), JSON rows back as variant -> text of its row.
+std::map<std::string, std::string> run_json(const std::string& args) {
+  // One file per test and call: ctest runs tests in parallel processes.
+  static int calls = 0;
+  const std::string json = tmp(std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
+                               std::to_string(++calls) + ".json");
+  std::remove(json.c_str());
+  const std::string cmd = std::string(DRIFTLAB_EXE) + " predict --backend cpu " + args + " --json " + json + " >/dev/null";
+  const int status = std::system(cmd.c_str());
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << cmd;
+  std::map<std::string, std::string> rows;
+  const std::string text = slurp(json);
+  const std::regex row("\\{[^{}]*\"variant\": \"([a-z]+)\"[^{}]*\\}");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), row); it != std::sregex_iterator(); ++it)
+    rows[(*it)[1]] = (*it)[0];
+  return rows;
+}
+
+std::uint64_t field(const std::string& row, const std::string& name) {
+  const std::regex re("\"" + name + "\": ([0-9]+)");
+  std::smatch m;
+  EXPECT_TRUE(std::regex_search(row, m, re)) << name << " in " << row;
+  return m.empty() ? 0 : std::stoull(m[1]);
+}
+
+void expect_one_line_error(const Result& r, const std::string& needle) {
+  EXPECT_NE(r.code, 0);
+  ASSERT_FALSE(r.err.empty());
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+}
+
+TEST(Predict, BadCommandLines) {
+  expect_one_line_error(cli({"predict", "--split-k", "0"}), "--split-k");
+  expect_one_line_error(cli({"predict", "--split-k", "33"}), "--split-k");
+  expect_one_line_error(cli({"predict", "--dropout", "1"}), "--dropout");
+  expect_one_line_error(cli({"predict", "--layers", "10"}), "--layers");
+  expect_one_line_error(cli({"predict", "--layers", "10,x,3"}), "--layers");
+  expect_one_line_error(cli({"predict", "--act", "relu"}), "--act");
+  expect_one_line_error(cli({"predict", "--act", "tanh,relu"}), "tanh");
+  expect_one_line_error(cli({"predict", "--variant", "gemm"}), "unknown variant");
+  expect_one_line_error(cli({"predict", "--backend", "cpu", "--variant", "cublas"}), "cublas is CUDA only");
+  expect_one_line_error(cli({"predict", "--processes", "0"}), "--processes");
+  expect_one_line_error(cli({"predict", "--batch-sweep", "1,,3"}), "--batch-sweep");
+  expect_one_line_error(cli({"predict", "--backend", "cpu", "--weights", tmp("missing.npz")}), "missing.npz");
+}
+
+TEST(Predict, WeightsFromAnNpzAndTheirMistakes) {
+  HostArray W0{DType::f32, {3, 4}, std::vector<float>(12, 0.5f), {}}, b0{DType::f32, {4}, {0.f, 1.f, 2.f, 3.f}, {}};
+  HostArray W1{DType::f32, {4, 2}, std::vector<float>(8, -1.0f), {}}, b1{DType::f32, {2}, {0.f, 0.f}, {}};
+  const std::string good = tmp("good.npz");
+  npz::write(good, {{"W0", W0}, {"b0", b0}, {"W1", W1}, {"b1", b1}}, true);
+  HostArray x{DType::f32, {2, 3}, {1, 1, 1, 2, 2, 2}, {}};
+  const std::string input = tmp("x.npy"), saved = tmp("y.npy");
+  npy::write(input, x);
+  const Result ok = cli({"predict", "--backend", "cpu", "--weights", good, "--input", input, "--variant", "invariant",
+                         "--runs", "2", "--save-output", saved});
+  ASSERT_EQ(ok.code, 0) << ok.err;
+  EXPECT_NE(ok.out.find("model 3-4-2"), std::string::npos) << ok.out;
+  // relu(x . 0.5 + b) . -1: row 0: h = 1.5 + [0,1,2,3] = [1.5, 2.5, 3.5, 4.5] -> y = -12 for both outputs.
+  const HostArray y = npy::read(saved);
+  ASSERT_EQ(y.shape, (std::vector<std::size_t>{2, 2}));
+  EXPECT_EQ(y.f32[0], -12.0f);
+  EXPECT_EQ(y.f32[2], -(3.0f * 4 + 6.0f));
+
+  const std::string mismatch = tmp("mismatch.npz");
+  HostArray W1bad{DType::f32, {5, 2}, std::vector<float>(10, 1.0f), {}};
+  npz::write(mismatch, {{"W0", W0}, {"b0", b0}, {"W1", W1bad}, {"b1", b1}}, false);
+  expect_one_line_error(cli({"predict", "--backend", "cpu", "--weights", mismatch}), "previous layer");
+  const std::string nobias = tmp("nobias.npz");
+  npz::write(nobias, {{"W0", W0}}, false);
+  expect_one_line_error(cli({"predict", "--backend", "cpu", "--weights", nobias}), "b0");
+  HostArray xbad{DType::f32, {2, 5}, std::vector<float>(10, 1.0f), {}};
+  const std::string badx = tmp("badx.npy");
+  npy::write(badx, xbad);
+  expect_one_line_error(cli({"predict", "--backend", "cpu", "--weights", good, "--input", badx}), "[B x 3]");
+}
+
+TEST(Predict, SeededDropoutRepeatsAcrossProcessesButNotAcrossCalls) {
+  // Keras's SeedGenerator semantics: each call a new mask; every process the same sequence.
+  auto rows = run_json("--training --dropout-seed 7 --init-seed 3 --runs 3 --processes 2 --variant invariant");
+  EXPECT_EQ(field(rows["invariant"], "distinct_outputs"), 3u);
+  rows = run_json("--training --init-seed 3 --runs 3 --processes 2 --variant invariant");
+  EXPECT_EQ(field(rows["invariant"], "distinct_outputs"), 6u) << "unseeded dropout: every call of every process differs";
+}
+
+TEST(Predict, InferenceIsStableButUnseededWeightsDifferAcrossProcesses) {
+  auto rows = run_json("--runs 3 --processes 2 --init-seed 11 --variant tree");
+  EXPECT_EQ(field(rows["tree"], "distinct_outputs"), 1u);
+  rows = run_json("--runs 3 --processes 2 --variant tree");
+  EXPECT_EQ(field(rows["tree"], "distinct_outputs"), 2u) << "each process draws its own weights";
+}
+
+TEST(Predict, BatchSweepSeparatesInvariantFromSplitK) {
+  auto rows = run_json("--layers 64,512,10 --init-seed 5 --runs 1 --batch-sweep 1,7,64,513 --threads 2");
+  EXPECT_EQ(field(rows["invariant"], "batch_distinct"), 1u);
+  EXPECT_EQ(field(rows["invariant"], "batch_max_ulp"), 0u);
+  EXPECT_GT(field(rows["tree"], "batch_distinct"), 1u) << "split-K changes S with the batch size";
+}
+
+}  // namespace
+}  // namespace driftlab
