@@ -9,17 +9,22 @@
 #include "backend.h"
 #include "cli_args.h"
 #include "predict_command.h"
+#include "scenarios.h"
 #include "sum_command.h"
 
 namespace driftlab {
 namespace {
 
-const char* const kHelp = R"(usage: driftlab COMMAND [options]
+const char* const kHelp = R"(usage: driftlab [COMMAND [options]]
 
 driftlab measures floating-point nondeterminism in reductions: why a model's predict can give
 different bits each time, and what it costs to stop it.
 
+With no command, driftlab runs `scenarios`: the article's claims, each measured.
+
 commands:
+  scenarios the article's claims (dropout at predict time, seeds, inference mode, weight init,
+            parallel reductions, batch size), each run for real, with measured verdicts
   sum       sum one input many times with each variant (atomic, tree, exact, ...) and report
             drift (distinct results, ULPs, error vs the exact sum) and speed side by side
   predict   run a Keras-like MLP's predict many times (in one process and in separate
@@ -40,7 +45,8 @@ std::string one_line(std::string s) {
 int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
   std::vector<std::string_view> args(argv + 1, argv + argc);
   try {
-    if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+    if (args.empty()) return scenarios_main({}, out);  // the main job: the article's claims, measured
+    if (args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
       out << kHelp;
       return 0;
     }
@@ -48,6 +54,7 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     const std::span<const std::string_view> rest(args.data() + 1, args.size() - 1);
     if (cmd == "sum") return sum_main(rest, out);
     if (cmd == "predict") return predict_main(rest, out);
+    if (cmd == "scenarios") return scenarios_main(rest, out);
     throw UsageError("unknown command '" + std::string(cmd) + "' (see driftlab --help)");
   } catch (const UsageError& e) {
     err << "driftlab: " << one_line(e.what()) << "\n";
