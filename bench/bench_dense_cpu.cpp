@@ -39,7 +39,7 @@ const DenseInputs& inputs(std::size_t B, std::size_t K, std::size_t N) {
 }
 
 void set_flops(benchmark::State& s, std::size_t B, std::size_t K, std::size_t N) {
-  s.counters["GFLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(B * K * N) * static_cast<double>(s.iterations()),
+  s.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(B * K * N) * static_cast<double>(s.iterations()),
                                              benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
   s.counters["threads"] = pool().size();
 }

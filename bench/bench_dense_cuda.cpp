@@ -77,7 +77,7 @@ void run_dense(benchmark::State& s, DenseVariant v) {
   }
   cudaEventDestroy(start);
   cudaEventDestroy(stop);
-  s.counters["GFLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(B * K * N) * static_cast<double>(s.iterations()),
+  s.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(B * K * N) * static_cast<double>(s.iterations()),
                                              benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
   s.counters["slices"] = static_cast<double>(S);
 }

@@ -4,8 +4,10 @@
 #   2. runs every test with the GPU tests active,
 #   3. runs the summation benchmarks (CUDA at 2^28 with cub and a copy as baselines; CPU at 2^26
 #      with the read probe) and `driftlab sum --variant all` on the GPU,
+#   3b. runs the dense benchmarks (4096^3 with cublasSgemm FP32 as the baseline; predict at batch
+#      1, 64, 4096) and `driftlab predict` / `driftlab scenarios` on the GPU,
 #   4. writes logs and JSON under OUTDIR and prints a summary table last.
-# Sized for an H200 with 16 cores: about 4-6 minutes.  GoogleTest/Google Benchmark are taken from
+# Sized for an H200 with 16 cores: about 5-7 minutes.  GoogleTest/Google Benchmark are taken from
 # the system, or from .deps/ (scripts/pack_gpu_deps.sh) when the machine lacks them.
 # usage: scripts/gpu_check.sh OUTDIR
 set -uo pipefail
@@ -55,6 +57,20 @@ step "driftlab sum --variant all on the GPU"
   --json "$out/sum_cuda_illcond.json" | tee "$out/sum_cuda_illcond.txt" || status=1
 "$build/driftlab" sum --variant all --backend cuda --n 2^24 --dtype f64 --dist illcond --runs 50 \
   --json "$out/sum_cuda_f64_illcond.json" >"$out/sum_cuda_f64_illcond.txt" || status=1
+
+step "dense and predict benchmarks"
+"$build/driftlab_bench" \
+  --benchmark_filter='^dense/cuda/|^predict/cuda/' \
+  --benchmark_min_time=0.2 --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
+  --benchmark_out="$out/bench_dense.json" --benchmark_out_format=json >"$out/bench_dense.log" 2>&1 || status=1
+tail -30 "$out/bench_dense.log"
+
+step "driftlab predict and scenarios on the GPU"
+"$build/driftlab" predict --backend cuda --runs 20 --processes 3 --json "$out/predict_default.json" \
+  | tee "$out/predict_default.txt" || status=1
+"$build/driftlab" predict --backend cuda --layers 784,4096,4096,10 --init-seed 1 --batch 64 --runs 20 \
+  --batch-sweep 1,7,64,513 --json "$out/predict_wide.json" | tee "$out/predict_wide.txt" || status=1
+"$build/driftlab" scenarios --backend cuda --json "$out/scenarios.json" | tee "$out/scenarios.txt" || status=1
 
 step "summary"
 python3 "$root/scripts/gpu_check_summary.py" "$out" || status=1

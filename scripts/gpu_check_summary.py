@@ -84,6 +84,55 @@ def main(out):
             if r["variant"] in ("tree", "exact", "cub") and r["distinct_outputs"] != 1:
                 print(f"  !! {r['variant']} gave {r['distinct_outputs']} distinct outputs")
                 ok = False
+    dense = load(os.path.join(out, "bench_dense.json"))
+    if dense:
+        rates = {}
+        for b in dense.get("benchmarks", []):
+            if b.get("aggregate_name", "median") != "median" or b.get("error_occurred"):
+                continue
+            name = b.get("run_name", b["name"])
+            rates[name] = (b["FLOP/s"] / 1e9 if b.get("FLOP/s") else None), b.get("items_per_second")
+        print(f"\n{'dense / predict benchmark (median)':52} {'GFLOP/s':>9} {'samples/s':>11}  vs cublas")
+        for name in sorted(rates):
+            gflops, items = rates[name]
+            ratio = ""
+            if name.startswith("dense/cuda/") and gflops:
+                shape = name.split("/", 3)[3] if name.count("/") >= 3 else ""
+                base = rates.get(f"dense/cuda/cublas/{shape}", (None, None))[0]
+                if base:
+                    ratio = f"{gflops / base:.3f}"
+                    if "invariant" in name and "B:4096" in name:
+                        met = gflops / base >= 0.80
+                        ratio += f" (>= 0.80: {'met' if met else 'MISSED'})"
+            print(f"{name:52} {gflops or 0:9.1f} {items or 0:11.4g}  {ratio}")
+
+    for fname in ("predict_default.json", "predict_wide.json"):
+        doc = load(os.path.join(out, fname))
+        if not doc:
+            ok = False
+            continue
+        rows = doc.get("rows", [])
+        if rows:
+            r0 = rows[0]
+            print(f"\ndriftlab predict ({fname}): model {r0['model']} batch {r0['batch']} "
+                  f"{r0['runs']} runs x {r0['processes']} processes")
+        for r in rows:
+            extra = f" batch_distinct={r['batch_distinct']}" if "batch_distinct" in r else ""
+            print(f"  {r['variant']:10} distinct={r['distinct_outputs']:<4} max_ulp={str(r['max_ulp']):<6} "
+                  f"argmax_flips={r['argmax_flips']:<3} samples/s={float(r['samples_per_s']):.4g}{extra}")
+            if r["variant"] in ("tree", "invariant") and r["distinct_outputs"] != 1:
+                ok = False
+            if r["variant"] == "invariant" and r.get("batch_distinct", 1) != 1:
+                ok = False
+
+    doc = load(os.path.join(out, "scenarios.json"))
+    if doc:
+        print("\nscenarios:")
+        for r in doc.get("rows", []):
+            print(f"  {r['id']}. {r['verdict']:16} {r['verdict_text'][:90]}")
+    else:
+        ok = False
+
     print("=" * 78)
     print("GPU check:", "OK" if ok else "PROBLEMS (see above)")
     return 0 if ok else 1

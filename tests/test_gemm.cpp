@@ -22,15 +22,19 @@ namespace {
 
 using detail::GemmIsa;
 
-// The contract, written out literally.
+// The contract, written out literally (B's columns copied out first, only so that the inner
+// loop walks memory in order).
 void reference_chain(const float* A, std::size_t lda, const float* B, std::size_t ldb, float* C, std::size_t ldc,
                      std::size_t M, std::size_t N, std::size_t k_begin, std::size_t k_end) {
-  for (std::size_t i = 0; i < M; ++i)
-    for (std::size_t j = 0; j < N; ++j) {
+  std::vector<float> column(k_end);
+  for (std::size_t j = 0; j < N; ++j) {
+    for (std::size_t k = k_begin; k < k_end; ++k) column[k] = B[k * ldb + j];
+    for (std::size_t i = 0; i < M; ++i) {
       float acc = +0.0f;
-      for (std::size_t k = k_begin; k < k_end; ++k) acc = std::fma(A[i * lda + k], B[k * ldb + j], acc);
+      for (std::size_t k = k_begin; k < k_end; ++k) acc = std::fma(A[i * lda + k], column[k], acc);
       C[i * ldc + j] = acc;
     }
+  }
 }
 
 // Standard normal scaled by 2^e, e uniform in [lo_exp, hi_exp]; a few +0.0 and -0.0.
@@ -80,8 +84,8 @@ std::string describe(const Shape& s, GemmIsa isa, int threads) {
 
 // Runs gemm_chain on one shape for every ISA and pool and compares with the reference bitwise,
 // including C's padding columns, which must keep the sentinel.  The scalar fallback (slow,
-// above all under sanitizers) runs with the first and the last pool only: the blocking and the
-// threading are the same code for every ISA.
+// above all under sanitizers) runs with the last pool only: the blocking and the threading are
+// the same code for every ISA.
 void check_shape(const Shape& s, const std::vector<ThreadPool*>& pools, std::mt19937_64& rng) {
   const std::size_t K = std::max(s.k_begin, s.k_end);
   const std::size_t lda = K + s.lda_pad, ldb = s.N + s.ldb_pad, ldc = s.N + s.ldc_pad;
@@ -93,7 +97,7 @@ void check_shape(const Shape& s, const std::vector<ThreadPool*>& pools, std::mt1
     detail::force_gemm_isa(isa);
     ASSERT_EQ(detail::gemm_isa(), isa);
     for (std::size_t p = 0; p < pools.size(); ++p) {
-      if (isa == GemmIsa::scalar && p != 0 && p + 1 != pools.size()) continue;
+      if (isa == GemmIsa::scalar && p + 1 != pools.size()) continue;
       ThreadPool* const pool = pools[p];
       std::vector<float> got(s.M * ldc, sentinel());
       gemm_chain(A.data(), lda, B.data(), ldb, got.data(), ldc, s.M, s.N, s.k_begin, s.k_end, pool);
