@@ -54,7 +54,7 @@ void run_dense(benchmark::State& s, DenseVariant v) {
     benchmark::DoNotOptimize(d.y.data());
   }
   set_flops(s, B, K, N);
-  s.counters["slices"] = static_cast<double>(cpu::dense_slices(B, K, N, ctx));
+  if (v != DenseVariant::invariant) s.counters["slices"] = static_cast<double>(cpu::dense_slices(B, K, N, ctx));
 }
 
 // OpenBLAS sgemm (y = x W) plus the same bias+relu pass the variants do.
@@ -101,15 +101,23 @@ std::string shape_name(const std::vector<std::size_t>& sizes) {
 
 }  // namespace
 
+// B x K x N points: the 1024^3 target, and batch 1 ... 4096 for the article's first layer
+// (10 x 20) and a wide one (4096 x 4096).
+void dense_args(benchmark::internal::Benchmark* b) {
+  b->Args({1024, 1024, 1024});
+  for (int B = 1; B <= 4096; B *= 4) {
+    b->Args({B, 10, 20});
+    b->Args({B, 4096, 4096});
+  }
+  b->ArgNames({"B", "K", "N"})->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
 void register_cpu_dense_benchmarks() {
-  const std::vector<std::int64_t> square = {1024, 1024, 1024};
-  auto* blas = benchmark::RegisterBenchmark("dense/cpu/openblas", run_openblas);
-  blas->Args(square)->ArgNames({"B", "K", "N"})->Unit(benchmark::kMillisecond)->UseRealTime();
+  dense_args(benchmark::RegisterBenchmark("dense/cpu/openblas", run_openblas));
   for (const auto& i : kDenseVariants) {
     if (i.variant == DenseVariant::cublas) continue;
-    auto* b = benchmark::RegisterBenchmark((std::string("dense/cpu/") + i.name).c_str(),
-                                           [v = i.variant](benchmark::State& s) { run_dense(s, v); });
-    b->Args(square)->ArgNames({"B", "K", "N"})->Unit(benchmark::kMillisecond)->UseRealTime();
+    dense_args(benchmark::RegisterBenchmark((std::string("dense/cpu/") + i.name).c_str(),
+                                            [v = i.variant](benchmark::State& s) { run_dense(s, v); }));
   }
   for (const auto& sizes : {std::vector<std::size_t>{10, 20, 10}, std::vector<std::size_t>{784, 4096, 4096, 10}})
     for (const auto& i : kDenseVariants) {

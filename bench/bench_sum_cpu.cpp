@@ -2,6 +2,8 @@
 // probe (the same threads and tiles, OR-folding the words) as the bandwidth ceiling.
 #include <benchmark/benchmark.h>
 
+#include <vector>
+
 #include "bench_common.h"
 #include "cpu/sum.h"
 
@@ -13,7 +15,12 @@ cpu::ThreadPool& pool() {
   return p;
 }
 
-const std::size_t kCpuSizes[] = {std::size_t(1) << 20, std::size_t(1) << 24, std::size_t(1) << 26};
+// n = 2^10 ... 2^26: from L1-resident to far beyond the caches.
+std::vector<std::size_t> cpu_sizes() {
+  std::vector<std::size_t> v;
+  for (int k = 10; k <= 26; k += 2) v.push_back(std::size_t(1) << k);
+  return v;
+}
 
 template <class T> void run_sum(benchmark::State& state, SumVariant v) {
   const std::size_t n = static_cast<std::size_t>(state.range(0));
@@ -37,13 +44,13 @@ template <class T> void run_probe(benchmark::State& state) {
 
 template <class T> void register_dtype(DType d) {
   auto* probe = benchmark::RegisterBenchmark(sum_name("cpu", d, "read_probe").c_str(), run_probe<T>);
-  for (std::size_t n : kCpuSizes) probe->Arg(static_cast<std::int64_t>(n));
+  for (std::size_t n : cpu_sizes()) probe->Arg(static_cast<std::int64_t>(n));
   probe->Unit(benchmark::kMillisecond)->UseRealTime();
   for (const auto& i : kSumVariants) {
     if (i.variant == SumVariant::cub) continue;
     auto* b = benchmark::RegisterBenchmark(sum_name("cpu", d, i.name).c_str(),
                                            [v = i.variant](benchmark::State& s) { run_sum<T>(s, v); });
-    for (std::size_t n : kCpuSizes) b->Arg(static_cast<std::int64_t>(n));
+    for (std::size_t n : cpu_sizes()) b->Arg(static_cast<std::int64_t>(n));
     b->Unit(benchmark::kMillisecond)->UseRealTime();
   }
 }

@@ -15,8 +15,12 @@
 namespace driftlab::bench {
 namespace {
 
-const std::size_t kCudaSizes[] = {std::size_t(1) << 20, std::size_t(1) << 24, std::size_t(1) << 26,
-                                  std::size_t(1) << 28};
+// n = 2^10 ... 2^28.
+std::vector<std::size_t> cuda_sizes() {
+  std::vector<std::size_t> v;
+  for (int k = 10; k <= 28; k += 2) v.push_back(std::size_t(1) << k);
+  return v;
+}
 
 // Enough copies of the input that one pass over all of them exceeds twice the L2 cache.
 struct DeviceInputs {
@@ -109,13 +113,13 @@ template <class T> void run_copy(benchmark::State& state) {
 
 template <class T> void register_dtype(DType d) {
   auto* copy = benchmark::RegisterBenchmark(sum_name("cuda", d, "d2d_copy").c_str(), run_copy<T>);
-  for (std::size_t n : kCudaSizes) copy->Arg(static_cast<std::int64_t>(n));
+  for (std::size_t n : cuda_sizes()) copy->Arg(static_cast<std::int64_t>(n));
   copy->UseManualTime()->Unit(benchmark::kMillisecond);
   for (const auto& i : kSumVariants) {
     if (!cuda::has_sum_variant(i.variant)) continue;
     auto* b = benchmark::RegisterBenchmark(sum_name("cuda", d, i.name).c_str(),
                                            [v = i.variant](benchmark::State& s) { run_sum<T>(s, v); });
-    for (std::size_t n : kCudaSizes) {
+    for (std::size_t n : cuda_sizes()) {
       if (i.variant == SumVariant::atomic_element && n > (std::size_t(1) << 26) && sizeof(T) == 8) continue;
       b->Arg(static_cast<std::int64_t>(n));
     }

@@ -9,6 +9,7 @@
 #include "backend.h"
 #include "cli_args.h"
 #include "predict_command.h"
+#include "report.h"
 #include "scenarios.h"
 #include "sum_command.h"
 
@@ -20,7 +21,8 @@ const char* const kHelp = R"(usage: driftlab [COMMAND [options]]
 driftlab measures floating-point nondeterminism in reductions: why a model's predict can give
 different bits each time, and what it costs to stop it.
 
-With no command, driftlab runs `scenarios`: the article's claims, each measured.
+With no command, driftlab runs the quick report (`report --quick`, about 2 minutes on 2 cores)
+and prints its headline tables; the files go to ./driftlab-report/.
 
 commands:
   scenarios the article's claims (dropout at predict time, seeds, inference mode, weight init,
@@ -29,6 +31,7 @@ commands:
             drift (distinct results, ULPs, error vs the exact sum) and speed side by side
   predict   run a Keras-like MLP's predict many times (in one process and in separate
             processes) with each dense variant: drift, argmax flips, cost, batch invariance
+  report    run the drift experiments and the benchmarks, write JSON, figures and REPORT.md
   help      this text
 
 Run 'driftlab COMMAND --help' for a command's options.
@@ -45,7 +48,12 @@ std::string one_line(std::string s) {
 int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
   std::vector<std::string_view> args(argv + 1, argv + argc);
   try {
-    if (args.empty()) return scenarios_main({}, out);  // the main job: the article's claims, measured
+    if (args.empty()) {  // the main job: the quick report's headline tables
+      ReportOptions o;
+      o.quick = true;
+      o.summary_only = true;
+      return run_report(o, out, err);
+    }
     if (args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
       out << kHelp;
       return 0;
@@ -55,6 +63,7 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     if (cmd == "sum") return sum_main(rest, out);
     if (cmd == "predict") return predict_main(rest, out);
     if (cmd == "scenarios") return scenarios_main(rest, out);
+    if (cmd == "report") return report_main(rest, out);
     throw UsageError("unknown command '" + std::string(cmd) + "' (see driftlab --help)");
   } catch (const UsageError& e) {
     err << "driftlab: " << one_line(e.what()) << "\n";

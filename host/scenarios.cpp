@@ -160,7 +160,7 @@ std::vector<ScenarioResult> run_scenarios(const ScenarioOptions& o, std::ostream
   {  // 3. Example 3: training=False, no seed at all.
     PredictArgs a = run.base();
     a.runs = calls;
-    a.layers = {784, 4096, 4096, 10};  // big enough for split-K atomics to have partials to race
+    a.layers = o.wide;  // big enough for split-K atomics to have partials to race
     a.batch = 16;
     a.variant = "all";
     const auto rep = run.predict(a, "Example 3: inference, unseeded, every kernel");
@@ -205,7 +205,7 @@ std::vector<ScenarioResult> run_scenarios(const ScenarioOptions& o, std::ostream
   {  // 5. Parallel reductions: how small is the drift, and does it flip predictions?
     PredictArgs a = run.base();
     a.runs = calls;
-    a.layers = {784, 4096, 4096, 10};
+    a.layers = o.wide;
     a.batch = 64;
     a.init_seed = 3;
     a.variant = "atomic";
@@ -225,7 +225,7 @@ std::vector<ScenarioResult> run_scenarios(const ScenarioOptions& o, std::ostream
   {  // 6. Batch size: the same row in batches of different sizes.
     PredictArgs a = run.base();
     a.runs = 1;
-    a.layers = {784, 4096, 4096, 10};
+    a.layers = o.wide;
     a.init_seed = 3;
     a.batch_sweep = {1, 7, 64, 513};
     a.variant = "all";
@@ -296,6 +296,7 @@ int scenarios_main(std::span<const std::string_view> args, std::ostream& out) {
       o.threads = static_cast<int>(parse_count(r.value(), "--threads"));
     } else if (f == "--quick") {
       o.quick = true;
+      o.wide = {256, 1024, 1024, 10};
     } else if (f == "--json") {
       json = std::string(r.value());
     } else {

@@ -156,7 +156,8 @@ SumRow measure(SumBackend& b, SumVariant v, std::size_t runs, T exact, std::size
     results.push_back(from_run<T>(s));
     ms.push_back(s.ms);
   }
-  SumRow row{v, drift<T>(results, exact), median(ms), 0, std::nullopt};
+  SumRow row{v, drift<T>(results, exact), median(ms), 0, std::nullopt, {}};
+  for (const T r : results) row.ulp_from_exact.push_back(ordered_int(r) - ordered_int(exact));
   row.gbps = row.median_ms > 0 ? static_cast<double>(bytes) / (row.median_ms * 1e-3) / 1e9 : 0;
   return row;
 }
@@ -205,6 +206,7 @@ SumReport run_sum(const SumArgs& a) {
   rep.n = x.size();
   rep.runs = a.runs;
   rep.input = a.input ? *a.input : std::string(dist_name(a.dist)) + " (seed " + std::to_string(a.seed) + ")";
+  rep.dist = a.input ? "file" : dist_name(a.dist);
 
   cpu::ThreadPool pool(a.threads);
   const cpu::SumContext ctx{&pool, std::nullopt};
@@ -270,6 +272,7 @@ void write_sum_json(const SumReport& r, std::ostream& out) {
         .field("dtype", dtype_name(r.dtype))
         .field("n", static_cast<std::uint64_t>(r.n))
         .field("runs", static_cast<std::uint64_t>(r.runs))
+        .field("dist", r.dist)
         .field("input", r.input)
         .field("atomic_note", r.atomic_note)
         .field("distinct_outputs", static_cast<std::uint64_t>(d.distinct_outputs))

@@ -42,6 +42,7 @@ struct SumRow {
   double median_ms = 0;
   double gbps = 0;
   std::optional<double> cost_vs_atomic;  // median time / atomic's, with --variant all
+  std::vector<std::int64_t> ulp_from_exact;  // per run: ordered(result) - ordered(exact)
 };
 
 struct SumReport {
@@ -49,6 +50,7 @@ struct SumReport {
   DType dtype = DType::f32;
   std::size_t n = 0, runs = 0;
   std::string input;  // distribution and seed, or the file
+  std::string dist;   // uniform, normal, illcond, or "file"
   std::uint64_t exact_bits = 0;
   std::vector<SumRow> rows;
 };

@@ -18,18 +18,28 @@ namespace {
 
 std::atomic<int> g_cap{static_cast<int>(ExactSimd::avx512)};
 
-// The window of a tile (see exact_simd.h).
+// The window of a tile (see exact_simd.h), and whether it is worth it: when more than an
+// eighth of the sampled terms fall outside (inputs spanning many binades), the per-term branch of
+// the vector loop costs more than the scalar packed loop.
 struct Window {
   std::uint32_t lo, hi;
+  bool worth_it;
 };
 Window window_for(const float* x, std::size_t count) {
+  const std::size_t sample = std::min<std::size_t>(count, 512);
   std::uint32_t top = 0;
-  for (std::size_t i = 0; i < std::min<std::size_t>(count, 512); ++i) {
+  for (std::size_t i = 0; i < sample; ++i) {
     const std::uint32_t e = (to_bits(x[i]) >> 23) & 0xffu;
     if (e != 0xffu) top = std::max(top, e);
   }
   const std::uint32_t hi = std::min<std::uint32_t>(std::max<std::uint32_t>(top + 2, 17), 254);
-  return {hi - 16, hi};
+  const std::uint32_t lo = hi - 16;
+  std::size_t outside = 0;
+  for (std::size_t i = 0; i < sample; ++i) {
+    const std::uint32_t b = to_bits(x[i]) & 0x7fffffffu, e = b >> 23;
+    outside += b != 0 && (e < lo || e > hi);
+  }
+  return {lo, hi, outside * 8 <= sample};
 }
 
 // Lane sums are integers times 2^(lo-150) below 2^52: scale them to integers exactly.  Their
@@ -84,9 +94,10 @@ __attribute__((target("avx2"), always_inline)) inline void window_step(const flo
   a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
 }
 
-__attribute__((target("avx2"))) void exact_tile_f32_avx2(const float* x, std::size_t count, std::int64_t* bins,
+__attribute__((target("avx2"))) bool exact_tile_f32_avx2(const float* x, std::size_t count, std::int64_t* bins,
                                                           std::uint64_t* packed, std::uint32_t& flags) {
   const Window w = window_for(x, count);
+  if (!w.worth_it) return false;
   const __m256i win_lo = _mm256_set1_epi32(static_cast<int>(w.lo << 23));
   const __m256i win_span = _mm256_set1_epi32(static_cast<int>(((w.hi - w.lo) << 23) | 0x7fffffu));
   __m256d acc0 = _mm256_setzero_pd(), acc1 = acc0, acc2 = acc0, acc3 = acc0;  // 16 lanes
@@ -105,6 +116,7 @@ __attribute__((target("avx2"))) void exact_tile_f32_avx2(const float* x, std::si
   _mm256_store_pd(lanes + 12, acc3);
   add_lanes(lanes, 16, w.lo, bins);
   if (count) flags |= exact::kSeen;
+  return true;
 }
 
 // GCC 12's AVX-512 headers build some results from _mm512_undefined_*(), which trips a false
@@ -126,10 +138,11 @@ __attribute__((target("avx512f,avx512dq"), always_inline)) inline void window_st
   a1 = _mm512_mask_add_pd(a1, static_cast<__mmask8>(in >> 8), a1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
 }
 
-__attribute__((target("avx512f,avx512dq"))) void exact_tile_f32_avx512(const float* x, std::size_t count,
+__attribute__((target("avx512f,avx512dq"))) bool exact_tile_f32_avx512(const float* x, std::size_t count,
                                                                         std::int64_t* bins, std::uint64_t* packed,
                                                                         std::uint32_t& flags) {
   const Window w = window_for(x, count);
+  if (!w.worth_it) return false;
   const __m512i win_lo = _mm512_set1_epi32(static_cast<int>(w.lo << 23));
   const __m512i win_span = _mm512_set1_epi32(static_cast<int>(((w.hi - w.lo) << 23) | 0x7fffffu));
   __m512d acc0 = _mm512_setzero_pd(), acc1 = acc0, acc2 = acc0, acc3 = acc0;  // 32 lanes
@@ -148,14 +161,15 @@ __attribute__((target("avx512f,avx512dq"))) void exact_tile_f32_avx512(const flo
   _mm512_store_pd(lanes + 24, acc3);
   add_lanes(lanes, 32, w.lo, bins);
   if (count) flags |= exact::kSeen;
+  return true;
 }
 #pragma GCC diagnostic pop
 
 #else
 
 ExactSimd exact_simd_level() { return ExactSimd::scalar; }
-void exact_tile_f32_avx2(const float*, std::size_t, std::int64_t*, std::uint64_t*, std::uint32_t&) {}
-void exact_tile_f32_avx512(const float*, std::size_t, std::int64_t*, std::uint64_t*, std::uint32_t&) {}
+bool exact_tile_f32_avx2(const float*, std::size_t, std::int64_t*, std::uint64_t*, std::uint32_t&) { return false; }
+bool exact_tile_f32_avx512(const float*, std::size_t, std::int64_t*, std::uint64_t*, std::uint32_t&) { return false; }
 
 #endif
 

@@ -25,9 +25,11 @@ const char* exact_simd_name(ExactSimd level);
 // Adds the tile's window terms to bins (Layout<float>), its other terms to packed (the caller
 // folds packed), and kSeen.  It does not track kNotNegZero for window terms: that flag only
 // matters when the exact sum is zero, and sum_exact then rescans the input.  count <= 65536.
-void exact_tile_f32_avx2(const float* x, std::size_t count, std::int64_t* bins, std::uint64_t* packed,
+// Returns false, having done nothing, when the tile's sample says most terms would miss the window
+// (inputs spanning many binades): the caller then takes the scalar packed path for the tile.
+bool exact_tile_f32_avx2(const float* x, std::size_t count, std::int64_t* bins, std::uint64_t* packed,
                          std::uint32_t& flags);
-void exact_tile_f32_avx512(const float* x, std::size_t count, std::int64_t* bins, std::uint64_t* packed,
+bool exact_tile_f32_avx512(const float* x, std::size_t count, std::int64_t* bins, std::uint64_t* packed,
                            std::uint32_t& flags);
 
 }  // namespace driftlab::cpu::detail

@@ -5,7 +5,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <new>
+#include <utility>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -60,8 +62,14 @@ GemmIsa gemm_isa() {
 
 namespace {
 
+// Packed A: rows of a row block, each at a fixed stride kAs (a k block of kKc and a pad that
+// spreads the rows over the L1 sets), so packing is a plain copy and the kernels address row r
+// at a constant offset.
+constexpr std::size_t kKc = 256;
+constexpr std::size_t kAs = kKc + 16;
+
 // A microkernel: rows x nr tile of C (rows <= mr of its ISA) over kc steps of k.
-//   Ap: packed A panel, Ap[k*mr + r];  Bp: packed B panel, Bp[k*nr + j] (zero padded to nr);
+//   Ap: packed A panel, Ap[r*kAs + k];  Bp: packed B panel, Bp[k*nr + j] (zero padded to nr);
 //   C: the tile's top-left element; ncols <= nr columns are stored;
 //   load_c: continue the chain from C (a later k block) instead of from +0.0f.
 using Microkernel = void (*)(std::size_t kc, const float* Ap, const float* Bp, float* C, std::size_t ldc,
@@ -87,9 +95,9 @@ void ukr_scalar(std::size_t kc, const float* Ap, const float* Bp, float* C, std:
   for (int r = 0; r < R; ++r)
     for (int j = 0; j < kScalarNr; ++j)
       acc[r][j] = load_c && static_cast<std::size_t>(j) < ncols ? C[r * ldc + j] : 0.0f;
-  for (std::size_t k = 0; k < kc; ++k, Ap += kScalarMr, Bp += kScalarNr)
+  for (std::size_t k = 0; k < kc; ++k, ++Ap, Bp += kScalarNr)
     for (int r = 0; r < R; ++r)
-      for (int j = 0; j < kScalarNr; ++j) acc[r][j] = std::fma(Ap[r], Bp[j], acc[r][j]);
+      for (int j = 0; j < kScalarNr; ++j) acc[r][j] = std::fma(Ap[r * kAs], Bp[j], acc[r][j]);
   for (int r = 0; r < R; ++r)
     for (std::size_t j = 0; j < ncols; ++j) C[r * ldc + j] = acc[r][j];
 }
@@ -127,18 +135,18 @@ __attribute__((target("avx2,fma"))) void ukr_avx2(std::size_t kc, const float* A
         c1[r] = _mm256_loadu_ps(C + r * ldc + 8);
       } else {
         c0[r] = _mm256_maskload_ps(C + r * ldc, m0);
-        c1[r] = _mm256_maskload_ps(C + r * ldc + 8, m1);
+        c1[r] = ncols > 8 ? _mm256_maskload_ps(C + r * ldc + 8, m1) : _mm256_setzero_ps();
       }
     } else {
       c0[r] = _mm256_setzero_ps();
       c1[r] = _mm256_setzero_ps();
     }
   }
-  for (std::size_t k = 0; k < kc; ++k, Ap += kAvx2Mr, Bp += kAvx2Nr) {
+  for (std::size_t k = 0; k < kc; ++k, ++Ap, Bp += kAvx2Nr) {
     const __m256 b0 = _mm256_load_ps(Bp), b1 = _mm256_load_ps(Bp + 8);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
-      const __m256 a = _mm256_broadcast_ss(Ap + r);
+      const __m256 a = _mm256_broadcast_ss(Ap + r * kAs);
       c0[r] = _mm256_fmadd_ps(a, b0, c0[r]);
       c1[r] = _mm256_fmadd_ps(a, b1, c1[r]);
     }
@@ -150,7 +158,7 @@ __attribute__((target("avx2,fma"))) void ukr_avx2(std::size_t kc, const float* A
       _mm256_storeu_ps(C + r * ldc + 8, c1[r]);
     } else {
       _mm256_maskstore_ps(C + r * ldc, m0, c0[r]);
-      _mm256_maskstore_ps(C + r * ldc + 8, m1, c1[r]);
+      if (ncols > 8) _mm256_maskstore_ps(C + r * ldc + 8, m1, c1[r]);
     }
   }
 }
@@ -176,6 +184,7 @@ template <int R, bool Full>
 __attribute__((target("avx512f"))) void ukr_avx512(std::size_t kc, const float* Ap, const float* Bp, float* C,
                                                    std::size_t ldc, std::size_t ncols, bool load_c) {
   __mmask16 m0 = 0xffff, m1 = 0xffff;
+  const bool hi = Full || ncols > 16;  // columns 16..31 exist (else C + 16 is not even formed)
   if constexpr (!Full) {
     m0 = static_cast<__mmask16>(ncols >= 16 ? 0xffffu : (1u << ncols) - 1);
     m1 = static_cast<__mmask16>(ncols >= 32 ? 0xffffu : ncols > 16 ? (1u << (ncols - 16)) - 1 : 0u);
@@ -185,18 +194,22 @@ __attribute__((target("avx512f"))) void ukr_avx512(std::size_t kc, const float* 
   for (int r = 0; r < R; ++r) {
     if (load_c) {
       c0[r] = _mm512_maskz_loadu_ps(m0, C + r * ldc);
-      c1[r] = _mm512_maskz_loadu_ps(m1, C + r * ldc + 16);
+      c1[r] = hi ? _mm512_maskz_loadu_ps(m1, C + r * ldc + 16) : _mm512_setzero_ps();
     } else {
       c0[r] = _mm512_setzero_ps();
       c1[r] = _mm512_setzero_ps();
     }
   }
 #pragma GCC unroll 2
-  for (std::size_t k = 0; k < kc; ++k, Ap += kAvx512Mr, Bp += kAvx512Nr) {
+  for (std::size_t k = 0; k < kc; ++k, ++Ap, Bp += kAvx512Nr) {
     const __m512 b0 = _mm512_load_ps(Bp), b1 = _mm512_load_ps(Bp + 16);
+    // B streams from L2: ask for it 8 steps (1 KiB) ahead (packed B has kBSlack floats of slack
+    // after its last panel, so the address stays inside the buffer).
+    _mm_prefetch(reinterpret_cast<const char*>(Bp + 8 * kAvx512Nr), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(Bp + 8 * kAvx512Nr + 16), _MM_HINT_T0);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
-      const __m512 a = _mm512_set1_ps(Ap[r]);
+      const __m512 a = _mm512_set1_ps(Ap[r * kAs]);
       c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
       c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
     }
@@ -204,7 +217,7 @@ __attribute__((target("avx512f"))) void ukr_avx512(std::size_t kc, const float* 
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
     _mm512_mask_storeu_ps(C + r * ldc, m0, c0[r]);
-    _mm512_mask_storeu_ps(C + r * ldc + 16, m1, c1[r]);
+    if (hi) _mm512_mask_storeu_ps(C + r * ldc + 16, m1, c1[r]);
   }
 }
 
@@ -235,12 +248,13 @@ const KernelSet& kernels_for(detail::GemmIsa isa) {
 }
 
 // --- Blocking ---------------------------------------------------------------------------------
-// kc: one k block; A's packed block (<= mc rows x kc) stays in L2, a B micro-panel (kc x nr,
-// 32 KiB for AVX-512) in L1 while the microkernel sweeps the block's row panels.
-constexpr std::size_t kKc = 256;
-constexpr std::size_t kMaxMcRows = 288;             // row block cap (A block <= 288 KiB)
+// kKc (above): one k block.  A task packs its row block of A (<= kMaxMcRows x kKc, in L2); for
+// each row panel (mr x kc, in L1) the microkernel sweeps the task's B panels (kc x nr each,
+// streamed from L2).
+constexpr std::size_t kMaxMcRows = 288;                    // row block cap (packed A <= 306 KiB)
 constexpr std::size_t kMaxPackedB = std::size_t{1} << 21;  // floats of packed B per column chunk (8 MiB)
 constexpr std::size_t kSerialFmas = std::size_t{1} << 18;  // below this, the pool costs more than it gives
+constexpr std::size_t kBSlack = 8 * 32;                    // floats past packed B that the prefetches reach
 
 // A 64-byte aligned scratch buffer that only grows; one per thread.
 class Scratch {
@@ -285,17 +299,9 @@ void pack_b_panel(const float* B, std::size_t ldb, std::size_t K, std::size_t co
   }
 }
 
-// Rows [0, rows) of A, k in [0, kc), as panels of mr rows: panel q at dst + q*mr*kc, Ap[k*mr + r].
-void pack_a_block(const float* A, std::size_t lda, std::size_t rows, std::size_t kc, std::size_t mr, float* dst) {
-  for (std::size_t q = 0; q * mr < rows; ++q, dst += mr * kc) {
-    const std::size_t r_end = std::min(mr, rows - q * mr);
-    for (std::size_t r = 0; r < r_end; ++r) {
-      const float* a = A + (q * mr + r) * lda;
-      for (std::size_t k = 0; k < kc; ++k) dst[k * mr + r] = a[k];
-    }
-    for (std::size_t r = r_end; r < mr; ++r)
-      for (std::size_t k = 0; k < kc; ++k) dst[k * mr + r] = 0.0f;
-  }
+// Rows [0, rows) of A, k in [0, kc), as dst[r*kAs + k].
+void pack_a_block(const float* A, std::size_t lda, std::size_t rows, std::size_t kc, float* dst) {
+  for (std::size_t r = 0; r < rows; ++r) std::memcpy(dst + r * kAs, A + r * lda, kc * sizeof(float));
 }
 
 std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
@@ -319,7 +325,7 @@ void gemm_run(const KernelSet& ks, const float* A, std::size_t lda, const float*
   for (std::size_t j0 = 0; j0 < N; j0 += chunk_cols) {
     const std::size_t cols = std::min(chunk_cols, N - j0);
     const std::size_t np = ceil_div(cols, nr);
-    float* const Bpack = b_scratch().get(np * nr * K);
+    float* const Bpack = b_scratch().get(np * nr * K + kBSlack);
 
     // Pack the chunk's B panels, a few panels per task.
     const std::size_t pack_tasks = std::min(np, threads * 4);
@@ -329,11 +335,12 @@ void gemm_run(const KernelSet& ks, const float* A, std::size_t lda, const float*
     });
 
     // Blocks of C: row blocks of whole mr panels (<= kMaxMcRows rows), column blocks of whole
-    // nr panels; with several threads, split further (rows first) towards 4 tasks per thread.
+    // nr panels; with several threads, split further (rows first) towards 8 tasks per thread
+    // (a timing-dependent share of the tasks never changes a result, only the balance).
     const std::size_t mp = ceil_div(M, mr);
     const std::size_t max_mc_panels = std::max<std::size_t>(1, kMaxMcRows / mr);
     std::size_t rb = ceil_div(mp, max_mc_panels), cb = 1;
-    const std::size_t target = threads > 1 ? threads * 4 : 1;
+    const std::size_t target = threads > 1 ? threads * 8 : 1;
     while (rb * cb < target) {
       if (mp / (rb + 1) >= 4)
         ++rb;
@@ -346,20 +353,22 @@ void gemm_run(const KernelSet& ks, const float* A, std::size_t lda, const float*
       const std::size_t p0 = part_begin(np, cb, t % cb), p1 = part_begin(np, cb, t % cb + 1);
       const std::size_t r0 = part_begin(mp, rb, t / cb) * mr, r1 = std::min(M, part_begin(mp, rb, t / cb + 1) * mr);
       if (r0 >= r1 || p0 >= p1) return;
-      const std::size_t rows = r1 - r0, row_panels = ceil_div(rows, mr);
-      const std::size_t kc_max = std::min(kKc, K);
-      float* const Apack = a_scratch().get(row_panels * mr * kc_max);
+      const std::size_t rows = r1 - r0;
+      float* const Apack = a_scratch().get(rows * kAs);
       for (std::size_t pc = 0; pc < K; pc += kKc) {
         const std::size_t kc = std::min(kKc, K - pc);
-        pack_a_block(A + r0 * lda + pc, lda, rows, kc, mr, Apack);
-        for (std::size_t p = p0; p < p1; ++p) {
-          const std::size_t ncols = std::min(nr, cols - p * nr);
-          const float* const Bp = Bpack + p * nr * K + pc * nr;
-          float* const Ct = C + r0 * ldc + j0 + p * nr;
-          for (std::size_t q = 0; q < row_panels; ++q) {
-            const std::size_t r = std::min(mr, rows - q * mr);
+        pack_a_block(A + r0 * lda + pc, lda, rows, kc, Apack);
+        for (std::size_t i = 0; i < rows; i += mr) {
+          const std::size_t r = std::min(mr, rows - i);
+          for (std::size_t p = p0; p < p1; ++p) {
+            const std::size_t ncols = std::min(nr, cols - p * nr);
+            float* const Ct = C + (r0 + i) * ldc + j0 + p * nr;
+            if (p + 1 < p1)  // the next tile's C, for writing, while this one computes
+              for (std::size_t ii = 0; ii < r; ++ii)
+                for (std::size_t jj = 0; jj < nr && jj < cols - (p + 1) * nr; jj += 16)
+                  __builtin_prefetch(Ct + ii * ldc + nr + jj, 1, 3);
             const Microkernel ukr = ncols == nr ? ks.full[r] : ks.edge[r];
-            ukr(kc, Apack + q * mr * kc, Bp, Ct + q * mr * ldc, ldc, ncols, pc > 0);
+            ukr(kc, Apack + i * kAs, Bpack + p * nr * K + pc * nr, Ct, ldc, ncols, pc > 0);
           }
         }
       }

@@ -78,9 +78,10 @@ template <class T> struct ExactWorker {
 
 void exact_tile(const float* x, std::size_t count, ExactWorker<float>& w) {
   const detail::ExactSimd level = detail::exact_simd_level();
-  if (level != detail::ExactSimd::scalar) {
-    if (level == detail::ExactSimd::avx512) detail::exact_tile_f32_avx512(x, count, w.bins[0], w.packed[0], w.flags);
-    else detail::exact_tile_f32_avx2(x, count, w.bins[0], w.packed[0], w.flags);
+  const bool vectorized =
+      (level == detail::ExactSimd::avx512 && detail::exact_tile_f32_avx512(x, count, w.bins[0], w.packed[0], w.flags)) ||
+      (level == detail::ExactSimd::avx2 && detail::exact_tile_f32_avx2(x, count, w.bins[0], w.packed[0], w.flags));
+  if (vectorized) {
     exact::fold_packed(w.packed[0], w.bins[0], w.flags);
     std::fill(std::begin(w.packed[0]), std::end(w.packed[0]), 0);
     return;

@@ -1,0 +1,482 @@
+#include "report.h"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <vector>
+
+#include "backend.h"
+#include "cli_args.h"
+#include "common/float_bits.h"
+#include "cpu/thread_pool.h"
+#include "data.h"
+#include "gpu.h"
+#include "json.h"
+#include "metrics.h"
+#include "model.h"
+#include "model_backend.h"
+#include "predict_command.h"
+#include "scenarios.h"
+#include "sum_command.h"
+
+extern char** environ;
+
+namespace driftlab {
+
+const char* const kReportHelp = R"(usage: driftlab report [--out DIR] [--quick] [--backend cpu|cuda|auto] [--threads T]
+
+Runs the drift experiments (summation across n and distributions, atomic results against the
+exact sum, batch invariance, predict, the article's scenarios) and the benchmarks on the backend
+at hand; writes their JSON under DIR (default driftlab-report), renders the figures into
+DIR/plots with plots/plot.py (matplotlib; scripts/setup.sh installs it) and writes DIR/REPORT.md
+with the headline tables, the figures and a description of the machine.
+
+  --quick   a small run: about 2 minutes on 2 CPU cores
+  (full)    sized for a GPU machine: several minutes there, longer on a CPU; it says how long
+)";
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+std::string mmss(double seconds) {
+  const int s = static_cast<int>(seconds + 0.5);
+  std::ostringstream o;
+  o << s / 60 << ":" << std::setw(2) << std::setfill('0') << s % 60;
+  return o.str();
+}
+
+// Progress: the step, the elapsed time and what remains (from each step's planned weight).
+class Progress {
+ public:
+  Progress(std::ostream& out, std::vector<std::pair<std::string, double>> steps)
+      : out_(out), steps_(std::move(steps)), t0_(Clock::now()) {
+    for (const auto& s : steps_) total_ += s.second;
+  }
+  void start(std::size_t i) {
+    const double elapsed = std::chrono::duration<double>(Clock::now() - t0_).count();
+    double left = 0;
+    for (std::size_t k = i; k < steps_.size(); ++k) left += steps_[k].second;
+    // Scale the plan by how fast the run has gone so far.
+    const double done_plan = total_ - left;
+    if (done_plan > 0 && elapsed > 0) left *= elapsed / done_plan;
+    out_ << "[" << i + 1 << "/" << steps_.size() << "] " << steps_[i].first << "  (elapsed " << mmss(elapsed)
+         << ", about " << mmss(left) << " left)\n"
+         << std::flush;
+  }
+  double elapsed() const { return std::chrono::duration<double>(Clock::now() - t0_).count(); }
+  double planned() const { return total_; }
+
+ private:
+  std::ostream& out_;
+  std::vector<std::pair<std::string, double>> steps_;
+  Clock::time_point t0_;
+  double total_ = 0;
+};
+
+std::string iso_date() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+std::string self_dir() {
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return ".";
+  return fs::path(std::string(buf, static_cast<std::size_t>(n))).parent_path().string();
+}
+
+// Runs a program, its output to `log`; returns the exit status (-1 if it could not start).
+int run_program(const std::vector<std::string>& args, const std::string& log) {
+  std::vector<std::string> a = args;
+  std::vector<char*> argv;
+  for (auto& s : a) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  pid_t pid = 0;
+  const int rc = posix_spawnp(&pid, a[0].c_str(), &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) return -1;
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string fmt(double v, int prec = 3) {
+  std::ostringstream s;
+  s << std::setprecision(prec) << v;
+  return s.str();
+}
+
+struct BatchInvariance {
+  std::string model, device, backend;
+  std::vector<std::size_t> sizes;
+  std::vector<std::pair<std::string, std::vector<std::uint64_t>>> variants;
+};
+
+// Row 0 of one input inside batches of each size: its largest ULP distance from the batch-1 output.
+BatchInvariance batch_invariance(ModelBackend& backend, const std::vector<std::size_t>& layers,
+                                 const std::vector<std::size_t>& sizes) {
+  BatchInvariance r;
+  const Model m = make_model(layers, 0.0f, 3);
+  backend.set_model(m);
+  r.model = m.shape_text();
+  r.device = backend.device();
+  r.backend = backend.name();
+  r.sizes = sizes;
+  const std::size_t K = m.inputs(), N = m.outputs();
+  const std::vector<float> row0 = make_input(Dist::uniform, DType::f32, K, 1).f32;
+  for (const auto& i : kDenseVariants) {
+    if (!backend.has(i.variant)) continue;
+    std::vector<float> base;
+    std::vector<std::uint64_t> dist;
+    for (const std::size_t bs : sizes) {
+      std::vector<float> x = make_input(Dist::uniform, DType::f32, bs * K, 1000 + bs).f32;
+      std::copy(row0.begin(), row0.end(), x.begin());
+      std::vector<float> y(bs * N);
+      backend.predict({i.variant, false, 0, 0, 0, std::nullopt}, x.data(), bs, y.data());
+      if (base.empty()) base.assign(y.begin(), y.begin() + static_cast<std::ptrdiff_t>(N));
+      std::uint64_t worst = 0;
+      for (std::size_t j = 0; j < N; ++j) worst = std::max(worst, ulp_distance(y[j], base[j]));
+      dist.push_back(worst);
+    }
+    r.variants.emplace_back(i.name, dist);
+  }
+  return r;
+}
+
+void write_json_file(const fs::path& p, const std::string& text) {
+  std::ofstream f(p);
+  f << text;
+  if (!f.flush()) throw std::runtime_error("cannot write " + p.string());
+}
+
+// --- The headline tables (REPORT.md and the terminal summary) ----------------------------------
+struct Headlines {
+  std::string sum, predict, batch, scenarios, bench;
+};
+
+std::string md_row(const std::vector<std::string>& cells) {
+  std::string s = "|";
+  for (const auto& c : cells) s += " " + c + " |";
+  return s + "\n";
+}
+
+}  // namespace
+
+int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress) {
+  const bool cuda = o.backend == "cuda" || (o.backend == "auto" && gpu_status().usable);
+  if (o.backend == "cuda" && !gpu_status().usable) throw BackendError("--backend cuda: " + gpu_status().reason);
+  const std::string backend = cuda ? "cuda" : "cpu";
+  const fs::path dir(o.out);
+  fs::create_directories(dir / "plots");
+
+  // Planned seconds per step (2 CPU cores, quick; the full run on a GPU machine).
+  const double k = o.quick ? 1.0 : (cuda ? 2.0 : 6.0);
+  Progress prog(progress, {{"machine description", 0.2},
+                           {"summation drift across n and distributions", 12 * k},
+                           {"atomic results against the exact sum (histogram)", 4 * k},
+                           {"batch invariance", 8 * k},
+                           {"predict", 4 * k},
+                           {"the article's scenarios", 30 * k},
+                           {"benchmarks (driftlab_bench)", 35 * k},
+                           {"figures (plots/plot.py)", 8},
+                           {"REPORT.md", 0.2}});
+  if (!o.quick)
+    progress << "full report on " << backend << ": expect about " << mmss(prog.planned())
+             << " (use --quick for a 2-minute run)\n";
+
+  // 1. machine
+  prog.start(0);
+  const std::string date = iso_date();
+  const std::string cpu_name = cpu_model();
+  const int threads = o.threads ? o.threads : cpu::ThreadPool::hardware_threads();
+  {
+    std::ostringstream s;
+    JsonWriter j(s);
+    j.begin_object().field("cpu", cpu_name).field("threads", threads).key("gpu");
+    gpu_status().usable ? j.value(gpu_status().name) : j.null();
+    j.field("gpu_note", gpu_status().usable ? std::string() : gpu_status().reason)
+        .field("date", date)
+        .field("driftlab_version", "0.1")
+        .field("quick", o.quick)
+        .field("backend", backend)
+        .end_object();
+    write_json_file(dir / "machine.json", s.str());
+  }
+  Headlines h;
+
+  // 2. summation drift across n and distributions
+  prog.start(1);
+  std::vector<SumReport> sums;
+  {
+    std::vector<std::size_t> ns;
+    for (int e = 10; e <= (o.quick ? 20 : (cuda ? 26 : 24)); e += 2) ns.push_back(std::size_t(1) << e);
+    for (const Dist d : {Dist::uniform, Dist::illcond})
+      for (const std::size_t n : ns) {
+        SumArgs a;
+        a.n = n;
+        a.n_given = true;
+        a.backend = backend;
+        a.runs = o.quick ? 8 : 30;
+        a.dist = d;
+        a.threads = cuda ? 0 : o.threads;
+        if (!cuda) a.shuffle_seed = 7;  // reproducible drift on 2 cores: the scheduler model
+        sums.push_back(run_sum(a));
+      }
+    std::ostringstream s;
+    JsonWriter j(s);
+    j.begin_object().field("command", "sum_sweep").key("rows").begin_array();
+    for (const auto& rep : sums) {
+      std::ostringstream one;
+      write_sum_json(rep, one);
+      // Re-use write_sum_json's rows: cut out its array body.
+      const std::string t = one.str();
+      const auto b = t.find('['), e = t.rfind(']');
+      if (b != std::string::npos && e > b + 1) {
+        std::string body = t.substr(b + 1, e - b - 1);
+        while (!body.empty() && (body.back() == '\n' || body.back() == ' ')) body.pop_back();
+        s << (&rep == &sums.front() ? "" : ",") << body;
+      }
+    }
+    j.end_array().end_object();
+    write_json_file(dir / "sum_drift.json", s.str());
+    // Headline: the illcond rows at the largest n.
+    const SumReport& top = sums.back();
+    h.sum = "Summation, n = " + std::to_string(top.n) + " f32, ill-conditioned input, " + std::to_string(top.runs) +
+            " runs on " + top.backend + " (" + top.atomic_note + ")\n\n";
+    h.sum += md_row({"variant", "determinism", "distinct", "max ULP", "error ULP", "GB/s", "cost vs atomic"});
+    h.sum += md_row({"---", "---", "---", "---", "---", "---", "---"});
+    for (const auto& r : top.rows)
+      h.sum += md_row({info(r.variant).name, info(r.variant).determinism, std::to_string(r.drift.distinct_outputs),
+                       std::to_string(r.drift.max_ulp), std::to_string(r.drift.error_ulp), fmt(r.gbps),
+                       r.cost_vs_atomic ? fmt(*r.cost_vs_atomic) + "x" : "-"});
+  }
+
+  // 3. atomic results against the exact sum, many runs
+  prog.start(2);
+  {
+    SumArgs a;
+    a.n = o.quick ? (std::size_t(1) << 16) : (std::size_t(1) << 22);
+    a.n_given = true;
+    a.backend = backend;
+    a.runs = o.quick ? 200 : 1000;
+    a.dist = Dist::illcond;
+    a.threads = cuda ? 0 : o.threads;
+    if (!cuda) a.shuffle_seed = 11;
+    std::ostringstream s;
+    JsonWriter j(s);
+    SumReport rep;
+    j.begin_object().field("command", "ulp_histogram");
+    std::vector<std::pair<std::string, std::vector<std::int64_t>>> series;
+    for (const char* v : {"atomic", "atomic_element"}) {
+      a.variant = v;
+      rep = run_sum(a);
+      series.emplace_back(v, rep.rows.at(0).ulp_from_exact);
+    }
+    j.field("backend", rep.backend).field("device", rep.device).field("dtype", dtype_name(rep.dtype))
+        .field("n", static_cast<std::uint64_t>(rep.n)).field("dist", "illcond")
+        .field("runs", static_cast<std::uint64_t>(rep.runs)).field("schedule", rep.atomic_note).key("variants")
+        .begin_object();
+    for (const auto& [name, v] : series) {
+      j.key(name).begin_array();
+      for (const auto u : v) j.value(u);
+      j.end_array();
+    }
+    j.end_object().end_object();
+    write_json_file(dir / "ulp_hist.json", s.str());
+  }
+
+  // 4. batch invariance
+  prog.start(3);
+  {
+    auto mb = cuda ? make_cuda_model_backend() : make_cpu_model_backend(o.threads);
+    std::vector<std::size_t> sizes;
+    for (std::size_t b = 1; b <= (o.quick ? 256u : 4096u); b *= 2) sizes.push_back(b);
+    const BatchInvariance bi =
+        batch_invariance(*mb, o.quick ? std::vector<std::size_t>{256, 1024, 10} : std::vector<std::size_t>{784, 4096, 4096, 10}, sizes);
+    std::ostringstream s;
+    JsonWriter j(s);
+    j.begin_object().field("command", "batch_invariance").field("backend", bi.backend).field("device", bi.device)
+        .field("model", bi.model).key("sizes").begin_array();
+    for (auto z : bi.sizes) j.value(static_cast<std::uint64_t>(z));
+    j.end_array().key("variants").begin_object();
+    for (const auto& [name, v] : bi.variants) {
+      j.key(name).begin_array();
+      for (auto u : v) j.value(u);
+      j.end_array();
+    }
+    j.end_object().end_object();
+    write_json_file(dir / "batch_invariance.json", s.str());
+    h.batch = "Row 0 of a " + bi.model + " model inside batches of 1 to " + std::to_string(sizes.back()) +
+              ": the largest ULP distance from its batch-1 output, on " + bi.backend + "\n\n";
+    std::vector<std::string> head = {"variant"}, sep = {"---"};
+    for (auto z : sizes) head.push_back("B=" + std::to_string(z)), sep.push_back("---");
+    h.batch += md_row(head) + md_row(sep);
+    for (const auto& [name, v] : bi.variants) {
+      std::vector<std::string> cells = {name};
+      for (auto u : v) cells.push_back(std::to_string(u));
+      h.batch += md_row(cells);
+    }
+  }
+
+  // 5. predict of the default model, many calls, inference
+  prog.start(4);
+  {
+    PredictArgs a;
+    a.backend = backend;
+    a.threads = cuda ? 0 : o.threads;
+    a.runs = o.quick ? 10 : 50;
+    a.batch = 64;
+    a.init_seed = 1;
+    const PredictReport rep = run_predict(a);
+    std::ostringstream s;
+    write_predict_json(rep, s);
+    write_json_file(dir / "predict.json", s.str());
+    h.predict = "predict of the " + rep.model + " model, batch " + std::to_string(rep.batch) + ", " +
+                std::to_string(rep.runs) + " calls, inference, on " + rep.backend + "\n\n";
+    h.predict += md_row({"variant", "determinism", "distinct", "max ULP", "argmax flips", "samples/s", "cost vs atomic"});
+    h.predict += md_row({"---", "---", "---", "---", "---", "---", "---"});
+    for (const auto& r : rep.rows)
+      h.predict += md_row({info(r.variant).name, info(r.variant).determinism, std::to_string(r.drift.distinct_outputs),
+                           std::to_string(r.drift.max_ulp), std::to_string(r.drift.argmax_flips), fmt(r.samples_per_s),
+                           r.cost_vs_atomic ? fmt(*r.cost_vs_atomic) + "x" : "-"});
+  }
+
+  // 6. scenarios
+  prog.start(5);
+  {
+    ScenarioOptions so;
+    so.backend = backend;
+    so.threads = cuda ? 0 : o.threads;
+    so.quick = o.quick;
+    if (o.quick) so.wide = {256, 1024, 1024, 10};
+    const auto rs = run_scenarios(so, nullptr);
+    std::ostringstream s;
+    write_scenarios_json(rs, s);
+    write_json_file(dir / "scenarios.json", s.str());
+    h.scenarios = md_row({"#", "verdict", "claim", "measured"}) + md_row({"---", "---", "---", "---"});
+    for (const auto& r : rs) h.scenarios += md_row({std::to_string(r.id), r.verdict_text, r.claim, r.measured});
+  }
+
+  // 7. benchmarks
+  prog.start(6);
+  std::string bench_note;
+  {
+    const fs::path bench = fs::path(self_dir()) / "driftlab_bench";
+    std::string filter, min_time = o.quick ? "0.05" : "0.3";
+    if (o.quick)
+      filter = "^sum/cpu/f32/(read_probe|serial|atomic_element|atomic|tree|exact)/(1024|65536|1048576|4194304)/|"
+               "^dense/cpu/(openblas|atomic|tree|invariant)/B:(1|64|1024)/K:(10|1024)/|"
+               "^predict/cpu/10-20-10/.*/batch:(1|64)/";
+    else
+      filter = "^(sum|dense|predict)/" + backend + "/";
+    if (!fs::exists(bench)) {
+      bench_note = "driftlab_bench was not found next to driftlab (" + bench.string() + "); no benchmarks ran.";
+    } else {
+      std::vector<std::string> args = {bench.string(), "--benchmark_filter=" + filter, "--benchmark_min_time=" + min_time,
+                                       "--benchmark_out=" + (dir / "bench.json").string(), "--benchmark_out_format=json"};
+      if (!o.quick) args.insert(args.end(), {"--benchmark_repetitions=3", "--benchmark_report_aggregates_only=true"});
+      const int rc = run_program(args, (dir / "bench.log").string());
+      bench_note = rc == 0 ? "" : "driftlab_bench exited with status " + std::to_string(rc) + " (see bench.log).";
+    }
+  }
+
+  // 8. figures
+  prog.start(7);
+  std::string plot_note;
+  {
+    const fs::path source(DRIFTLAB_SOURCE_DIR);
+    const fs::path venv_python = source / ".venv" / "bin" / "python";
+    const std::string python = fs::exists(venv_python) ? venv_python.string() : "python3";
+    const int rc = run_program({python, (source / "plots" / "plot.py").string(), "--in", dir.string(), "--out",
+                                (dir / "plots").string()},
+                               (dir / "plots.log").string());
+    if (rc != 0)
+      plot_note = "The figures could not be drawn (" + python + " plots/plot.py exited with " + std::to_string(rc) +
+                  "; see plots.log; scripts/setup.sh installs matplotlib).";
+  }
+
+  // 9. REPORT.md
+  prog.start(8);
+  {
+    std::ofstream md(dir / "REPORT.md");
+    md << "# driftlab report\n\n"
+       << (o.quick ? "A quick run" : "A full run") << " on " << backend << ", " << date << ", in " << mmss(prog.elapsed())
+       << ". Every number below was measured in this run; the JSON it came from is beside this file "
+          "(docs/report-files.md says what each holds).\n\n"
+       << "## Machine\n\n- CPU: " << cpu_name << ", " << threads << " threads\n- GPU: "
+       << (gpu_status().usable ? gpu_status().name : "none (" + gpu_status().reason + ")") << "\n\n"
+       << "## Summation: drift and its price\n\n" << h.sum << "\n"
+       << "## predict\n\n" << h.predict << "\n"
+       << "## Batch invariance\n\n" << h.batch << "\n"
+       << "## The article's claims\n\n" << h.scenarios << "\n"
+       << "## Figures\n\n";
+    if (!plot_note.empty()) md << plot_note << "\n\n";
+    if (!bench_note.empty()) md << bench_note << "\n\n";
+    for (const char* f : {"sum_throughput", "cost_of_determinism", "drift_vs_n", "ulp_histogram", "dense_gflops",
+                          "batch_invariance"})
+      if (fs::exists(dir / "plots" / (std::string(f) + ".png")))
+        md << "![" << f << "](plots/" << f << ".png)\n\n";
+  }
+
+  if (o.summary_only) {
+    out << "\ndriftlab quick report (" << backend << ", " << mmss(prog.elapsed()) << "); files in " << dir.string()
+        << "/ (REPORT.md, JSON, plots)\n\n"
+        << h.sum << "\n" << h.predict << "\n" << h.batch << "\n";
+    for (const auto& line : {h.scenarios}) out << line;
+  } else {
+    out << "report written to " << (dir / "REPORT.md").string() << " in " << mmss(prog.elapsed()) << "\n";
+  }
+  if (!plot_note.empty() || !bench_note.empty()) {
+    if (!plot_note.empty()) out << plot_note << "\n";
+    if (!bench_note.empty()) out << bench_note << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+int report_main(std::span<const std::string_view> args, std::ostream& out) {
+  ReportOptions o;
+  ArgReader r(args);
+  while (!r.done()) {
+    const std::string_view f = r.flag();
+    if (f == "--help" || f == "-h") {
+      out << kReportHelp;
+      return 0;
+    } else if (f == "--out") {
+      o.out = r.value();
+    } else if (f == "--quick") {
+      o.quick = true;
+    } else if (f == "--backend") {
+      o.backend = r.value();
+      if (o.backend != "cpu" && o.backend != "cuda" && o.backend != "auto")
+        throw UsageError("--backend: expected cpu, cuda or auto, got '" + o.backend + "'");
+    } else if (f == "--threads") {
+      o.threads = static_cast<int>(parse_count(r.value(), "--threads"));
+    } else {
+      throw UsageError("unknown option '" + std::string(f) + "' (see driftlab report --help)");
+    }
+  }
+  return run_report(o, out, std::cerr);
+}
+
+}  // namespace driftlab

@@ -1,0 +1,770 @@
+#!/usr/bin/env python3
+"""Draw driftlab's figures from the JSON files of `driftlab report` (docs/report-files.md).
+
+    python plots/plot.py --in DIR --out OUTDIR
+
+Reads only DIR/bench.json, sum_drift.json, ulp_hist.json, batch_invariance.json and
+machine.json; writes OUTDIR/<figure>.png and .svg for every figure its data allows, and
+OUTDIR/figures.json listing them ([{"name", "title", "png", "svg"}], file names relative to
+OUTDIR). A missing file (or a file without the data a figure needs) skips those figures with a
+one-line note on stderr. Exit status 0 when at least one figure was drawn; 1 with a message when
+a file is malformed (nothing is written then) or nothing at all could be drawn.
+
+Standard library + matplotlib (Agg backend) + numpy only; no network.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import statistics
+import sys
+import textwrap
+from pathlib import Path
+
+PROG = "plot.py"
+FILES = ("bench.json", "sum_drift.json", "ulp_hist.json", "batch_invariance.json", "machine.json")
+
+# One colour and marker per variant, the same in every figure. Baselines are black and dashed.
+COLOURS = {
+    "serial": "#7f7f7f",
+    "atomic_element": "#d62728",
+    "atomic": "#ff7f0e",
+    "tree": "#1f77b4",
+    "exact": "#2ca02c",
+    "invariant": "#2ca02c",
+    "cub": "#9467bd",
+    "cublas": "#000000",
+    "openblas": "#000000",
+    "read_probe": "#000000",
+    "d2d_copy": "#000000",
+}
+MARKERS = {"serial": "v", "atomic_element": "X", "atomic": "o", "tree": "s", "exact": "D",
+           "invariant": "D", "cub": "^", "cublas": "P", "openblas": "P"}
+ORDER = ["serial", "atomic_element", "atomic", "tree", "exact", "invariant", "cub", "openblas", "cublas"]
+DIST_STYLES = ["-", "--", ":", "-."]
+BACKEND_ORDER = ["cpu", "cuda"]
+DTYPE_NAMES = {"f32": "float32", "f64": "float64"}
+
+
+class Malformed(Exception):
+    """A report file that cannot be read as documented."""
+
+
+def note(msg: str) -> None:
+    print(f"{PROG}: {msg}", file=sys.stderr)
+
+
+def order_key(name: str):
+    return (ORDER.index(name) if name in ORDER else len(ORDER), name)
+
+
+def backend_key(name: str):
+    return (BACKEND_ORDER.index(name) if name in BACKEND_ORDER else len(BACKEND_ORDER), name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading and validating
+
+def read_json(path: Path):
+    """The parsed file, or None when it does not exist. Raises Malformed on bad JSON."""
+    if not path.exists():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise Malformed(f"{path}: cannot read: {e}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise Malformed(f"{path}: malformed JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+
+
+def number(v, where: str, allow_null: bool = False):
+    """A JSON number, or one of the strings "inf", "-inf", "nan" (docs/report-files.md)."""
+    if v is None and allow_null:
+        return None
+    if isinstance(v, bool):
+        raise Malformed(f"{where}: expected a number, got {v!r}")
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, str) and v in ("inf", "-inf", "nan"):
+        return float(v)
+    raise Malformed(f"{where}: expected a number, got {v!r}")
+
+
+def integer(v, where: str, allow_null: bool = False):
+    if v is None and allow_null:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not v.is_integer()):
+        raise Malformed(f"{where}: expected an integer{' or null' if allow_null else ''}, got {v!r}")
+    return int(v)
+
+
+def string(v, where: str, allow_null: bool = False):
+    if v is None and allow_null:
+        return None
+    if not isinstance(v, str):
+        raise Malformed(f"{where}: expected a string, got {v!r}")
+    return v
+
+
+def need(obj, key: str, where: str):
+    if not isinstance(obj, dict):
+        raise Malformed(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    if key not in obj:
+        raise Malformed(f"{where}: missing key {key!r}")
+    return obj[key]
+
+
+TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+# Name components Google Benchmark appends that are not part of driftlab's names.
+GB_SUFFIX = re.compile(r"^(real_time|manual_time|process_time|threads:\d+|iterations:\d+|repeats:\d+|"
+                       r"min_time:.*|min_warmup_time:.*)$")
+
+
+def parse_bench(doc, path: Path):
+    """{("sum", backend, dtype, variant, n) or ("dense", backend, variant, B, K, N):
+        {"time_s", "bytes_per_second" (or None), "flops" (or None)}} and the context."""
+    where = str(path)
+    benchmarks = need(doc, "benchmarks", where)
+    if not isinstance(benchmarks, list):
+        raise Malformed(f"{where}: 'benchmarks' must be a list")
+    context = doc.get("context", {})
+    if not isinstance(context, dict):
+        raise Malformed(f"{where}: 'context' must be an object")
+    medians: dict = {}
+    iterations: dict = {}
+    for i, e in enumerate(benchmarks):
+        w = f"{where}: benchmarks[{i}]"
+        if not isinstance(e, dict):
+            raise Malformed(f"{w}: expected an object")
+        name = string(need(e, "name", w), w + ".name")
+        if e.get("error_occurred"):
+            continue
+        agg = e.get("aggregate_name")
+        run_type = e.get("run_type", "aggregate" if agg else "iteration")
+        if run_type == "aggregate" and agg != "median":
+            continue
+        run_name = e.get("run_name")
+        if not isinstance(run_name, str):
+            run_name = name[: -len("_" + agg)] if agg and name.endswith("_" + agg) else name
+        parts = [p for p in run_name.split("/") if not GB_SUFFIX.match(p)]
+        key = bench_key(parts)
+        if key is None:
+            continue  # predict/..., other benchmarks: not drawn
+        unit = e.get("time_unit", "ns")
+        if unit not in TIME_UNITS:
+            raise Malformed(f"{w} ({name}): unknown time_unit {unit!r}")
+        t = number(need(e, "real_time", w), f"{w} ({name}).real_time") * TIME_UNITS[unit]
+        value = {
+            "time_s": t,
+            "bytes_per_second": number(e["bytes_per_second"], f"{w}.bytes_per_second") if "bytes_per_second" in e else None,
+            "flops": number(e["FLOP/s"], f"{w}.FLOP/s") if "FLOP/s" in e else None,
+        }
+        if run_type == "aggregate":
+            medians.setdefault(key, value)
+        else:
+            iterations.setdefault(key, []).append(value)
+    out = dict(medians)
+    for key, values in iterations.items():
+        if key in out:
+            continue
+        merged = {}
+        for field in ("time_s", "bytes_per_second", "flops"):
+            xs = [v[field] for v in values if v[field] is not None]
+            merged[field] = statistics.median(xs) if xs else None
+        out[key] = merged
+    # Fill rates a counter did not give from the time (the names say how much work a run is).
+    for key, v in out.items():
+        if not (v["time_s"] > 0 and math.isfinite(v["time_s"])):
+            continue
+        if key[0] == "sum" and v["bytes_per_second"] is None:
+            width = 8 if key[2] == "f64" else 4
+            moved = 2 if key[3] == "d2d_copy" else 1
+            v["bytes_per_second"] = moved * width * key[4] / v["time_s"]
+        if key[0] == "dense" and v["flops"] is None:
+            _, _, _, b, k, n = key
+            v["flops"] = 2.0 * b * k * n / v["time_s"]
+    return out, context
+
+
+def bench_key(parts):
+    if len(parts) == 5 and parts[0] == "sum" and parts[4].isdigit():
+        return ("sum", parts[1], parts[2], parts[3], int(parts[4]))
+    if len(parts) == 6 and parts[0] == "dense":
+        dims = {}
+        for p in parts[3:]:
+            m = re.fullmatch(r"([BKN]):(\d+)", p)
+            if not m:
+                return None
+            dims[m.group(1)] = int(m.group(2))
+        if set(dims) == {"B", "K", "N"}:
+            return ("dense", parts[1], parts[2], dims["B"], dims["K"], dims["N"])
+    return None
+
+
+def parse_sum_drift(doc, path: Path):
+    where = str(path)
+    rows = need(doc, "rows", where)
+    if not isinstance(rows, list):
+        raise Malformed(f"{where}: 'rows' must be a list")
+    out = []
+    for i, r in enumerate(rows):
+        w = f"{where}: rows[{i}]"
+        if not isinstance(r, dict):
+            raise Malformed(f"{w}: expected an object")
+        out.append({
+            "backend": string(need(r, "backend", w), w + ".backend"),
+            "device": string(r.get("device"), w + ".device", allow_null=True),
+            "variant": string(need(r, "variant", w), w + ".variant"),
+            "dtype": string(r.get("dtype", "f32"), w + ".dtype"),
+            "dist": string(r.get("dist", "unknown"), w + ".dist"),
+            "n": integer(need(r, "n", w), w + ".n"),
+            "runs": integer(r.get("runs"), w + ".runs", allow_null=True),
+            "distinct": integer(need(r, "distinct_outputs", w), w + ".distinct_outputs"),
+            "max_ulp": integer(need(r, "max_ulp", w), w + ".max_ulp", allow_null=True),
+        })
+    return out
+
+
+def parse_ulp_hist(doc, path: Path):
+    where = str(path)
+    variants = need(doc, "variants", where)
+    if not isinstance(variants, dict):
+        raise Malformed(f"{where}: 'variants' must be an object of lists")
+    out = {}
+    for v, xs in variants.items():
+        if not isinstance(xs, list):
+            raise Malformed(f"{where}: variants.{v} must be a list")
+        out[v] = [integer(x, f"{where}: variants.{v}[{j}]", allow_null=True) for j, x in enumerate(xs)]
+    return {
+        "variants": out,
+        "backend": string(doc.get("backend"), where + ": backend", allow_null=True),
+        "device": string(doc.get("device"), where + ": device", allow_null=True),
+        "dtype": string(doc.get("dtype"), where + ": dtype", allow_null=True),
+        "n": integer(doc.get("n"), where + ": n", allow_null=True),
+        "dist": string(doc.get("dist"), where + ": dist", allow_null=True),
+        "runs": integer(doc.get("runs"), where + ": runs", allow_null=True),
+        "schedule": string(doc.get("schedule"), where + ": schedule", allow_null=True),
+    }
+
+
+def parse_batch_invariance(doc, path: Path):
+    where = str(path)
+    sizes = need(doc, "sizes", where)
+    if not isinstance(sizes, list):
+        raise Malformed(f"{where}: 'sizes' must be a list")
+    sizes = [integer(s, f"{where}: sizes[{j}]") for j, s in enumerate(sizes)]
+    if any(s < 1 for s in sizes):
+        raise Malformed(f"{where}: sizes must be positive batch sizes")
+    variants = need(doc, "variants", where)
+    if not isinstance(variants, dict):
+        raise Malformed(f"{where}: 'variants' must be an object of lists")
+    out = {}
+    for v, xs in variants.items():
+        if not isinstance(xs, list) or len(xs) != len(sizes):
+            raise Malformed(f"{where}: variants.{v} must be a list as long as 'sizes' ({len(sizes)})")
+        out[v] = [integer(x, f"{where}: variants.{v}[{j}]", allow_null=True) for j, x in enumerate(xs)]
+    return {
+        "sizes": sizes,
+        "variants": out,
+        "backend": string(doc.get("backend"), where + ": backend", allow_null=True),
+        "device": string(doc.get("device"), where + ": device", allow_null=True),
+        "model": string(doc.get("model"), where + ": model", allow_null=True),
+    }
+
+
+def parse_machine(doc, path: Path):
+    where = str(path)
+    if not isinstance(doc, dict):
+        raise Malformed(f"{where}: expected a JSON object")
+    threads = doc.get("threads")
+    return {
+        "cpu": string(doc.get("cpu"), where + ": cpu", allow_null=True),
+        "threads": integer(threads, where + ": threads", allow_null=True),
+        "gpu": string(doc.get("gpu"), where + ": gpu", allow_null=True),
+        "date": string(doc.get("date"), where + ": date", allow_null=True),
+    }
+
+
+PARSERS = {"bench.json": parse_bench, "sum_drift.json": parse_sum_drift, "ulp_hist.json": parse_ulp_hist,
+           "batch_invariance.json": parse_batch_invariance, "machine.json": parse_machine}
+
+
+def load_all(indir: Path) -> dict:
+    data = {}
+    for f in FILES:
+        doc = read_json(indir / f)
+        data[f] = None if doc is None else PARSERS[f](doc, indir / f)
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# Device and date for the titles
+
+class Labels:
+    def __init__(self, data: dict):
+        self.machine = data["machine.json"] or {}
+        bench = data["bench.json"]
+        self.context = bench[1] if bench else {}
+        self.seen: dict = {}  # backend -> device, from the rows that name one
+        for r in data["sum_drift.json"] or []:
+            if r["device"]:
+                self.seen.setdefault(r["backend"], r["device"])
+        for f in ("ulp_hist.json", "batch_invariance.json"):
+            d = data[f]
+            if d and d["backend"] and d["device"]:
+                self.seen.setdefault(d["backend"], d["device"])
+
+    def device(self, backend: str) -> str:
+        m = self.machine
+        if backend == "cpu" and m.get("cpu"):
+            cpu = m["cpu"]
+            if m.get("threads") and "thread" not in cpu:
+                cpu += f", {m['threads']} threads"
+            return cpu
+        if backend == "cuda" and m.get("gpu"):
+            return m["gpu"]
+        if backend in self.seen:
+            return self.seen[backend]
+        if backend == "cpu" and self.context.get("host_name"):
+            cpus = self.context.get("num_cpus")
+            return f"host {self.context['host_name']}" + (f", {cpus} CPUs" if cpus else "")
+        return f"{backend} (device not recorded)"
+
+    def date(self) -> str:
+        for d in (self.machine.get("date"), self.context.get("date")):
+            if isinstance(d, str) and d:
+                return d[:10] if re.match(r"\d{4}-\d{2}-\d{2}", d) else d
+        return "date not recorded"
+
+    def stamp(self, devices) -> str:
+        devices = [d for d in dict.fromkeys(devices) if d]
+        return "  |  ".join(devices + [self.date()])
+
+
+# ---------------------------------------------------------------------------------------------
+# Drawing helpers
+
+def setup_matplotlib():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    plt.rcParams.update({
+        "font.size": 11, "axes.titlesize": 11.5, "axes.labelsize": 11, "legend.fontsize": 10,
+        "xtick.labelsize": 10, "ytick.labelsize": 10, "figure.titlesize": 13,
+        "axes.grid": True, "grid.alpha": 0.3, "grid.linewidth": 0.6,
+        "axes.spines.top": False, "axes.spines.right": False,
+        "lines.linewidth": 1.8, "lines.markersize": 6,
+        "savefig.dpi": 150, "svg.hashsalt": "driftlab", "svg.fonttype": "path",
+    })
+    return plt
+
+
+def spans_decades(values, factor: float = 10.0) -> bool:
+    pos = [v for v in values if v is not None and v > 0 and math.isfinite(v)]
+    return bool(pos) and max(pos) / min(pos) >= factor
+
+
+def pow2_label(v: float) -> str:
+    k = math.log2(v) if v > 0 else float("nan")
+    if math.isfinite(k) and abs(k - round(k)) < 1e-9:
+        return f"$2^{{{int(round(k))}}}$"
+    return f"{v:g}"
+
+
+def pow2_axis(ax, values, axis: str = "x", max_ticks: int = 9):
+    """Log base-2 axis with a tick at the values drawn (thinned to at most max_ticks)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+    vals = sorted({v for v in values if v > 0})
+    step = max(1, math.ceil(len(vals) / max_ticks))
+    ticks = vals[::step]
+    a = ax.xaxis if axis == "x" else ax.yaxis
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log", base=2)
+    a.set_major_locator(FixedLocator(ticks))
+    a.set_minor_locator(NullLocator())
+    if all(v >= 1 and float(v).is_integer() and v <= 4096 for v in ticks):
+        a.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    else:
+        a.set_major_formatter(FuncFormatter(lambda v, _: pow2_label(v)))
+    if len(vals) >= 1:
+        lo, hi = vals[0], vals[-1]
+        (ax.set_xlim if axis == "x" else ax.set_ylim)(lo / 2 ** 0.4, hi * 2 ** 0.4)
+
+
+def plain_log_y(ax):
+    """Log y with plain numbers (1, 10, 100) rather than 10^k where that reads better."""
+    from matplotlib.ticker import FuncFormatter
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+
+
+def symlog_y(ax, values):
+    from matplotlib.ticker import FuncFormatter, SymmetricalLogLocator
+    ax.set_yscale("symlog", linthresh=1, linscale=0.5)
+    ax.yaxis.set_major_locator(SymmetricalLogLocator(base=10, linthresh=1))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if abs(v) < 1e5 else f"{v:.0e}"))
+    finite = [v for v in values if v is not None]
+    top = max(finite) if finite else 1
+    ax.set_ylim(-0.3 if min(finite or [0]) >= 0 else None, max(2.0, top * 2.5))
+
+
+def style_of(variant: str, **kw):
+    d = {"color": COLOURS.get(variant, None), "marker": MARKERS.get(variant, "o")}
+    d.update(kw)
+    return d
+
+
+def grid_axes(plt, nrows: int, ncols: int, panel_w: float = 6.0, panel_h: float = 4.3, extra_h: float = 1.4, **kw):
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_w * ncols, panel_h * nrows + extra_h),
+                             layout="constrained", squeeze=False, **kw)
+    return fig, axes
+
+
+def title(fig, main: str, stamp: str, extra: str | None = None) -> str:
+    lines = [main, stamp] + ([extra] if extra else [])
+    fig.suptitle("\n".join(lines), fontsize=12.5)
+    return f"{main} -- {stamp}"
+
+
+def legend_below(fig, axes_list, ncol: int = 4, title_text: str | None = None, extra_handles=()):
+    handles, labels, seen = [], [], set()
+    for ax in axes_list:
+        for h, l in zip(*ax.get_legend_handles_labels()):
+            if l not in seen and not l.startswith("_"):
+                seen.add(l)
+                handles.append(h)
+                labels.append(l)
+    for h in extra_handles:
+        handles.append(h)
+        labels.append(h.get_label())
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(ncol, len(handles)),
+                   title=title_text, frameon=False)
+
+
+def save(fig, plt, out: Path, name: str, title_text: str, drawn: list):
+    png, svg = out / f"{name}.png", out / f"{name}.svg"
+    fig.savefig(png, metadata={"Software": None})
+    fig.savefig(svg, metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    drawn.append({"name": name, "title": title_text, "png": png.name, "svg": svg.name})
+
+
+# ---------------------------------------------------------------------------------------------
+# The figures. Each returns None when drawn, or the reason it was skipped.
+
+def fig_sum_throughput(plt, data, labels: Labels, out: Path, drawn: list):
+    bench = data["bench.json"][0]
+    sums = {k: v for k, v in bench.items() if k[0] == "sum" and k[2] == "f32"
+            and v["bytes_per_second"] is not None and v["bytes_per_second"] > 0}
+    if not sums:
+        return "bench.json has no f32 sum/<backend>/f32/<variant>/<n> entries"
+    backends = sorted({k[1] for k in sums}, key=backend_key)
+    fig, axes = grid_axes(plt, 1, len(backends))
+    for ax, be in zip(axes[0], backends):
+        series: dict = {}
+        for (_, b, _, variant, n), v in sums.items():
+            if b == be:
+                series.setdefault(variant, []).append((n, v["bytes_per_second"] / 1e9))
+        all_n, all_y = [], []
+        for variant in sorted(series, key=order_key):
+            pts = sorted(series[variant])
+            ns = [p[0] for p in pts]
+            ys = [p[1] for p in pts]
+            if variant == "read_probe":
+                ax.plot(ns, ys, linestyle="--", color="black", linewidth=1.6,
+                        label="read_probe: streaming read, bandwidth ceiling (cpu)")
+            elif variant == "d2d_copy":
+                ys = [y / 2 for y in ys]
+                ax.plot(ns, ys, linestyle="--", color="black", linewidth=1.6,
+                        label="d2d_copy read rate: bytes_per_second / 2 (cuda)")
+            else:
+                ax.plot(ns, ys, label=variant, **style_of(variant))
+            all_n += ns
+            all_y += ys
+        pow2_axis(ax, all_n)
+        ax.set_yscale("log")
+        ax.set_xlabel("n (float32 elements, 4 bytes each)")
+        ax.set_ylabel("throughput (GB/s, 1 GB = 10$^9$ bytes)")
+        ax.set_title(f"{be}: {labels.device(be)}")
+    t = title(fig, "Summation throughput, float32 only: median GB/s of input read against n",
+              labels.stamp(labels.device(b) for b in backends))
+    legend_below(fig, axes[0], ncol=4)
+    save(fig, plt, out, "sum_throughput", t, drawn)
+
+
+def fig_cost_of_determinism(plt, data, labels: Labels, out: Path, drawn: list):
+    bench = data["bench.json"][0]
+    sums = {k: v for k, v in bench.items() if k[0] == "sum" and k[2] == "f32" and v["time_s"] > 0}
+    backends = sorted({k[1] for k in sums if k[3] == "atomic"}, key=backend_key)
+    if not backends:
+        return "bench.json has no f32 sum/<backend>/f32/atomic/<n> entries to compare against"
+    fig, axes = grid_axes(plt, 1, len(backends))
+    for ax, be in zip(axes[0], backends):
+        atomic = {k[4]: v["time_s"] for k, v in sums.items() if k[1] == be and k[3] == "atomic"}
+        series: dict = {}
+        for (_, b, _, variant, n), v in sums.items():
+            if b == be and n in atomic and variant not in ("atomic", "read_probe", "d2d_copy"):
+                series.setdefault(variant, []).append((n, v["time_s"] / atomic[n]))
+        ax.axhline(1.0, color=COLOURS["atomic"], linewidth=2.2, label="atomic = 1 (the reference)")
+        all_y = [1.0]
+        for variant in sorted(series, key=order_key):
+            pts = sorted(series[variant])
+            ys = [p[1] for p in pts]
+            all_y += ys
+            ax.plot([p[0] for p in pts], ys, label=variant, **style_of(variant))
+        pow2_axis(ax, list(atomic))
+        if spans_decades(all_y, 8):
+            plain_log_y(ax)
+        ax.set_xlabel("n (float32 elements)")
+        ax.set_ylabel("median time / atomic's median time (×)")
+        ax.set_title(f"{be}: {labels.device(be)}")
+    t = title(fig, "Cost of determinism: each variant's median time relative to atomic at the same n (float32)",
+              labels.stamp(labels.device(b) for b in backends),
+              "above 1 = slower than atomic")
+    legend_below(fig, axes[0], ncol=4)
+    save(fig, plt, out, "cost_of_determinism", t, drawn)
+
+
+def fig_drift_vs_n(plt, data, labels: Labels, out: Path, drawn: list):
+    from matplotlib.lines import Line2D
+    rows = [r for r in data["sum_drift.json"] if r["variant"] in ("atomic", "atomic_element", "tree", "exact")]
+    if not any(r["variant"] in ("atomic", "atomic_element") for r in rows):
+        return "sum_drift.json has no atomic or atomic_element rows"
+    backends = sorted({r["backend"] for r in rows}, key=backend_key)
+    dists = list(dict.fromkeys(r["dist"] for r in rows))
+    dstyle = {d: DIST_STYLES[i % len(DIST_STYLES)] for i, d in enumerate(dists)}
+    dtypes = sorted({r["dtype"] for r in rows})
+    runs = sorted({r["runs"] for r in rows if r["runs"]})
+    fig, axes = grid_axes(plt, len(backends), 2, panel_h=4.2)
+    for (ax_d, ax_u), be in zip(axes, backends):
+        groups: dict = {}
+        for r in rows:
+            if r["backend"] == be:
+                groups.setdefault((r["variant"], r["dist"], r["dtype"]), {})[r["n"]] = r  # last row wins
+        all_n, all_d, all_u = [], [], []
+        for (variant, dist, dtype) in sorted(groups, key=lambda g: (order_key(g[0]), dists.index(g[1]), g[2])):
+            pts = sorted(groups[(variant, dist, dtype)].items())
+            ns = [n for n, _ in pts]
+            thin = variant in ("tree", "exact")
+            kw = style_of(variant, linestyle=dstyle[dist], label=variant,
+                          markerfacecolor="none" if variant == "exact" else None,
+                          markersize=8 if variant == "exact" else 6, linewidth=1.3 if thin else 1.9)
+            ax_d.plot(ns, [r["distinct"] for _, r in pts], **kw)
+            ulp = [(n, r["max_ulp"]) for n, r in pts if r["max_ulp"] is not None]
+            ax_u.plot([p[0] for p in ulp], [p[1] for p in ulp], **kw)
+            all_n += ns
+            all_d += [r["distinct"] for _, r in pts]
+            all_u += [p[1] for p in ulp]
+        for ax in (ax_d, ax_u):
+            pow2_axis(ax, all_n)
+            ax.set_xlabel("n (" + "/".join(DTYPE_NAMES.get(d, d) for d in dtypes) + " elements)")
+        if spans_decades(all_d):
+            plain_log_y(ax_d)
+        ax_d.set_ylim(bottom=0.8 if spans_decades(all_d) else 0)
+        run_txt = f"of {runs[0]} runs" if len(runs) == 1 else "over the runs"
+        ax_d.set_ylabel(f"distinct outputs ({run_txt}, count)")
+        ax_d.set_title(f"{be}: {labels.device(be)}\ndistinct bit patterns")
+        symlog_y(ax_u, all_u)
+        ax_u.set_ylabel("max ULP distance between runs (ULP)")
+        ax_u.set_title(f"{be}: {labels.device(be)}\nlargest spread between any two runs")
+    extra = []
+    if len(dists) > 1:
+        extra = [Line2D([], [], color="0.35", linestyle=dstyle[d], label=f"line style: {d} input") for d in dists]
+    legend_below(fig, [a for row in axes for a in row], ncol=4 if len(dists) <= 2 else 5,
+                 title_text="colour = variant" + (", line style = input distribution" if len(dists) > 1 else ""),
+                 extra_handles=extra)
+    devs = [labels.device(b) for b in backends]
+    t = title(fig, "Drift against n: how many different results, and how far apart (atomic variants; tree and exact for contrast)",
+              labels.stamp(devs), f"{run_txt.replace('of ', '')} per point; symlog ULP axis (0 is drawn)")
+    save(fig, plt, out, "drift_vs_n", t, drawn)
+
+
+def fig_ulp_histogram(plt, data, labels: Labels, out: Path, drawn: list):
+    h = data["ulp_hist.json"]
+    variants = {v: [x for x in xs if x is not None] for v, xs in h["variants"].items()}
+    variants = {v: xs for v, xs in variants.items() if xs}
+    if not variants:
+        return "ulp_hist.json has no runs"
+    names = sorted(variants, key=lambda v: (["atomic", "atomic_element"].index(v)
+                                            if v in ("atomic", "atomic_element") else 2, v))
+    fig, axes = grid_axes(plt, 1, len(names), panel_w=6.2, panel_h=4.2, extra_h=1.6)
+    for ax, v in zip(axes[0], names):
+        xs = variants[v]
+        lo, hi = min(xs), max(xs)
+        width = max(1, math.ceil((hi - lo + 1) / 50))
+        edges = [lo - 0.5 + width * i for i in range((hi - lo) // width + 2)]
+        ax.hist(xs, bins=edges, color=COLOURS.get(v, "C0"), edgecolor="white", linewidth=0.5,
+                label=f"{v}: {len(xs)} runs")
+        ax.axvline(0, color="black", linestyle="--", linewidth=1.2, label="exact sum (0 ULP)")
+        span = max(abs(lo), abs(hi), 3)
+        if lo >= 0 or hi <= 0 or width == 1:
+            ax.set_xlim(min(lo, 0) - width - 0.5, max(hi, 0) + width + 0.5)
+        else:
+            ax.set_xlim(-span * 1.08, span * 1.08) if span <= 3 * max(abs(lo), abs(hi)) else None
+        from matplotlib.ticker import MaxNLocator
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=9, integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("signed distance from the exact sum (ULP, result − exact)")
+        ax.set_ylabel(f"runs per {width}-ULP bin (count)" if width > 1 else "runs per ULP value (count)")
+        distinct = len(set(xs))
+        ax.set_title(f"{v}: {len(xs)} runs, {distinct} distinct, range [{lo}, {hi}] ULP,\n"
+                     f"median {statistics.median(xs):g} ULP, bin width {width} ULP")
+        dropped = len(h["variants"][v]) - len(xs)
+        if dropped:
+            ax.text(0.02, 0.97, f"{dropped} unordered (NaN) runs not shown", transform=ax.transAxes,
+                    va="top", fontsize=9)
+    dtype = DTYPE_NAMES.get(h["dtype"], h["dtype"] or "?")
+    n = h["n"]
+    n_txt = f"n = {n:,}" + (f" ($2^{{{int(math.log2(n))}}}$)" if n and n & (n - 1) == 0 else "") if n else "n = ?"
+    runs = h["runs"] or max(len(xs) for xs in variants.values())
+    main = f"Atomic sums against the exact sum: {runs} runs, {n_txt}, {dtype}, {h['dist'] or '?'} input"
+    dev = h["device"] or labels.device(h["backend"] or "cpu")
+    sched = "\n".join(textwrap.wrap("schedule: " + h["schedule"], 110)) if h["schedule"] else None
+    t = title(fig, main, labels.stamp([dev]), sched)
+    legend_below(fig, axes[0], ncol=4)
+    save(fig, plt, out, "ulp_histogram", t, drawn)
+
+
+def fig_dense_gflops(plt, data, labels: Labels, out: Path, drawn: list):
+    bench = data["bench.json"][0]
+    dense = {k: v for k, v in bench.items() if k[0] == "dense" and v["flops"] and v["flops"] > 0}
+    if not dense:
+        return "bench.json has no dense/<backend>/<variant>/B:<b>/K:<k>/N:<n> entries"
+    backends = sorted({k[1] for k in dense}, key=backend_key)
+    shapes = sorted({(k[4], k[5]) for k in dense}, key=lambda s: (s[0] * s[1], s))
+    panels = [(be, s) for be in backends for s in shapes if any(k[1] == be and (k[4], k[5]) == s for k in dense)]
+    ncols = max(sum(1 for p in panels if p[0] == be) for be in backends)
+    fig, axes = grid_axes(plt, len(backends), ncols, panel_w=5.4, panel_h=4.0)
+    for row, be in zip(axes, backends):
+        mine = [s for b, s in panels if b == be]
+        for ax in row[len(mine):]:
+            ax.set_visible(False)
+        for ax, (K, N) in zip(row, mine):
+            series: dict = {}
+            for (_, b, variant, B, k, n), v in dense.items():
+                if b == be and (k, n) == (K, N):
+                    series.setdefault(variant, []).append((B, v["flops"] / 1e9))
+            all_b = []
+            for variant in sorted(series, key=order_key):
+                pts = sorted(series[variant])
+                all_b += [p[0] for p in pts]
+                if variant in ("openblas", "cublas"):
+                    lab = "openblas sgemm (cpu baseline)" if variant == "openblas" else "cublasSgemm FP32 (cuda baseline)"
+                    ax.plot([p[0] for p in pts], [p[1] for p in pts], linestyle="--", label=lab,
+                            **style_of(variant))
+                else:
+                    ax.plot([p[0] for p in pts], [p[1] for p in pts], label=variant, **style_of(variant))
+            pow2_axis(ax, all_b)
+            ax.set_yscale("log")
+            ax.set_xlabel("batch size B (rows of x)")
+            ax.set_ylabel("GFLOP/s (2·B·K·N / median time / 10$^9$)")
+            ax.set_title(f"{be}, K × N = {K} × {N}\n{labels.device(be)}")
+    t = title(fig, "Dense layer y = act(xW + b): median GFLOP/s against batch size",
+              labels.stamp(labels.device(b) for b in backends), "vendor baselines dashed")
+    legend_below(fig, [a for row in axes for a in row], ncol=5)
+    save(fig, plt, out, "dense_gflops", t, drawn)
+
+
+def fig_batch_invariance(plt, data, labels: Labels, out: Path, drawn: list):
+    b = data["batch_invariance.json"]
+    if not b["sizes"] or not b["variants"]:
+        return "batch_invariance.json has no sizes or no variants"
+    sizes = b["sizes"]
+    fig, axes = grid_axes(plt, 1, 1, panel_w=8.5, panel_h=4.8, extra_h=1.2)
+    ax = axes[0][0]
+    all_y = []
+    names = sorted(b["variants"], key=order_key)
+    # invariant last and hollow, so that it stays visible when it lies on 0 with others
+    names = [v for v in names if v != "invariant"] + [v for v in names if v == "invariant"]
+    for v in names:
+        pts = [(s, y) for s, y in zip(sizes, b["variants"][v]) if y is not None]
+        ys = [p[1] for p in pts]
+        all_y += ys
+        kw = style_of(v, label=v)
+        if v == "cublas":
+            kw.update(linestyle="--", label="cublas (vendor baseline)")
+        if v == "invariant":
+            kw.update(markerfacecolor="none", markersize=10, markeredgewidth=1.8, linewidth=2.6, zorder=5)
+        ax.plot([p[0] for p in pts], ys, **kw)
+    pow2_axis(ax, sizes, max_ticks=13)
+    symlog_y(ax, all_y)
+    ax.set_xlabel("batch size (rows; row 0 is the same input in every batch)")
+    ax.set_ylabel("max ULP distance of row 0 from its batch-1 output (ULP)")
+    inv = b["variants"].get("invariant")
+    sub = None
+    if inv is not None:
+        vals = [y for y in inv if y is not None]
+        if vals and all(y == 0 for y in vals):
+            sub = "invariant stays at 0 ULP at every batch size: row 0's bits do not depend on its batch"
+        elif vals:
+            sub = f"note: invariant reaches {max(vals)} ULP -- it is expected to stay at 0"
+    model = f", model {b['model']}" if b["model"] else ""
+    dev = b["device"] or labels.device(b["backend"] or "cpu")
+    t = title(fig, f"Batch invariance: row 0's output inside batches of many sizes{model}",
+              labels.stamp([dev]), sub)
+    legend_below(fig, [ax], ncol=5)
+    save(fig, plt, out, "batch_invariance", t, drawn)
+
+
+FIGURES = [
+    ("sum_throughput", "bench.json", fig_sum_throughput),
+    ("cost_of_determinism", "bench.json", fig_cost_of_determinism),
+    ("drift_vs_n", "sum_drift.json", fig_drift_vs_n),
+    ("ulp_histogram", "ulp_hist.json", fig_ulp_histogram),
+    ("dense_gflops", "bench.json", fig_dense_gflops),
+    ("batch_invariance", "batch_invariance.json", fig_batch_invariance),
+]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    ap.add_argument("--in", dest="indir", required=True, type=Path, help="folder with the report's JSON files")
+    ap.add_argument("--out", dest="outdir", required=True, type=Path, help="folder for the figures (created)")
+    args = ap.parse_args(argv)
+    if not args.indir.is_dir():
+        note(f"error: --in {args.indir}: no such folder")
+        return 1
+    try:
+        data = load_all(args.indir)
+    except Malformed as e:
+        note(f"error: {e}")
+        return 1
+    if all(data[f] is None for f in FILES):
+        note(f"error: nothing to draw: none of {', '.join(FILES)} is in {args.indir}")
+        return 1
+    if data["machine.json"] is None:
+        note("no machine.json: device and date taken from the other files")
+    missing = {}
+    for name, f, _ in FIGURES:
+        if data[f] is None:
+            missing.setdefault(f, []).append(name)
+    for f, names in missing.items():
+        note(f"no {f} in {args.indir}: skipping {', '.join(names)}")
+    plt = setup_matplotlib()
+    labels = Labels(data)
+    try:
+        args.outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        note(f"error: --out {args.outdir}: {e}")
+        return 1
+    drawn: list = []
+    for name, f, draw in FIGURES:
+        if data[f] is None:
+            continue
+        why = draw(plt, data, labels, args.outdir, drawn)
+        if why:
+            note(f"{why}: skipping {name}")
+    if not drawn:
+        note(f"error: no figure could be drawn from {args.indir}")
+        return 1
+    (args.outdir / "figures.json").write_text(json.dumps(drawn, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"{PROG}: {len(drawn)} figure(s) in {args.outdir}: {', '.join(d['name'] for d in drawn)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
