@@ -78,7 +78,7 @@ def read_json(path: Path):
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise Malformed(f"{path}: malformed JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+        raise Malformed(f"{path}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
 
 
 def number(v, where: str, allow_null: bool = False):
@@ -363,6 +363,11 @@ def setup_matplotlib():
     return plt
 
 
+def good(v) -> bool:
+    """A positive finite number (rates and times that can go on a log axis)."""
+    return v is not None and math.isfinite(v) and v > 0
+
+
 def spans_decades(values, factor: float = 10.0) -> bool:
     pos = [v for v in values if v is not None and v > 0 and math.isfinite(v)]
     return bool(pos) and max(pos) / min(pos) >= factor
@@ -394,21 +399,48 @@ def pow2_axis(ax, values, axis: str = "x", max_ticks: int = 9):
         (ax.set_xlim if axis == "x" else ax.set_ylim)(lo / 2 ** 0.4, hi * 2 ** 0.4)
 
 
-def plain_log_y(ax):
-    """Log y with plain numbers (1, 10, 100) rather than 10^k where that reads better."""
-    from matplotlib.ticker import FuncFormatter
+def number_label(v: float) -> str:
+    """0.05, 2, 1,000, 50,000, then 10^6, 2×10^6 and up: short labels for tick marks."""
+    if v == 0:
+        return "0"
+    a = abs(v)
+    if 1e-3 <= a < 1e6:
+        return f"{v:,.0f}" if a >= 1 and float(v).is_integer() else f"{v:g}"
+    k = math.floor(math.log10(a) + 1e-9)
+    m = v / 10 ** k
+    return (f"$10^{{{k}}}$" if abs(m - 1) < 1e-9 else f"${m:g}\\times10^{{{k}}}$") if m > 0 else f"$-{-m:g}\\times10^{{{k}}}$"
+
+
+def log_y(ax, values):
+    """Log y. Over less than ~3 decades, ticks at 1, 2, 5 x 10^k so that values can be read off;
+    over more, one tick per decade."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
     ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    pos = [v for v in values if v is not None and v > 0 and math.isfinite(v)]
+    few = bool(pos) and max(pos) / min(pos) < 1000
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if few else (1.0,)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: number_label(v)))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def symlog_y(ax, values):
     from matplotlib.ticker import FuncFormatter, SymmetricalLogLocator
     ax.set_yscale("symlog", linthresh=1, linscale=0.5)
     ax.yaxis.set_major_locator(SymmetricalLogLocator(base=10, linthresh=1))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if abs(v) < 1e5 else f"{v:.0e}"))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: number_label(v)))
     finite = [v for v in values if v is not None]
     top = max(finite) if finite else 1
     ax.set_ylim(-0.3 if min(finite or [0]) >= 0 else None, max(2.0, top * 2.5))
+
+
+def nice_width(raw: float) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 50, ... ULP at least raw: integer histogram bins."""
+    w = 1
+    while True:
+        for m in (1, 2, 5):
+            if w * m >= raw:
+                return w * m
+        w *= 10
 
 
 def style_of(variant: str, **kw):
@@ -418,18 +450,24 @@ def style_of(variant: str, **kw):
 
 
 def grid_axes(plt, nrows: int, ncols: int, panel_w: float = 6.0, panel_h: float = 4.3, extra_h: float = 1.4, **kw):
-    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_w * ncols, panel_h * nrows + extra_h),
+    fig, axes = plt.subplots(nrows, ncols, figsize=(max(8.0, panel_w * ncols), panel_h * nrows + extra_h),
                              layout="constrained", squeeze=False, **kw)
     return fig, axes
 
 
 def title(fig, main: str, stamp: str, extra: str | None = None) -> str:
-    lines = [main, stamp] + ([extra] if extra else [])
+    """The figure's title: what it shows, then device(s) and date, then an optional note; wrapped
+    to the figure's width. Returns the one-line title for figures.json."""
+    chars = max(40, int(fig.get_figwidth() * 10.5))
+    lines = []
+    for part in [main, stamp] + ([extra] if extra else []):
+        lines += textwrap.wrap(part, chars) if "\n" not in part else part.split("\n")
     fig.suptitle("\n".join(lines), fontsize=12.5)
-    return f"{main} -- {stamp}"
+    plain = re.sub(r"\$([^$]*)\$", lambda m: re.sub(r"[{}\\]", "", m.group(1)), f"{main} -- {stamp}")
+    return plain
 
 
-def legend_below(fig, axes_list, ncol: int = 4, title_text: str | None = None, extra_handles=()):
+def legend_below(fig, axes_list, ncol: int = 4, title_text: str | None = None, extra_handles=(), sort: bool = True):
     handles, labels, seen = [], [], set()
     for ax in axes_list:
         for h, l in zip(*ax.get_legend_handles_labels()):
@@ -437,6 +475,12 @@ def legend_below(fig, axes_list, ncol: int = 4, title_text: str | None = None, e
                 seen.add(l)
                 handles.append(h)
                 labels.append(l)
+    # variants in their usual order first, then baselines and reference lines
+    def rank(item):
+        word = re.split(r"[ :]", item[1])[0]
+        return (0, ORDER.index(word)) if word in ORDER and word not in ("openblas", "cublas") else (1, 0)
+    pairs = sorted(zip(handles, labels), key=rank) if sort else list(zip(handles, labels))
+    handles, labels = [p[0] for p in pairs], [p[1] for p in pairs]
     for h in extra_handles:
         handles.append(h)
         labels.append(h.get_label())
@@ -447,8 +491,9 @@ def legend_below(fig, axes_list, ncol: int = 4, title_text: str | None = None, e
 
 def save(fig, plt, out: Path, name: str, title_text: str, drawn: list):
     png, svg = out / f"{name}.png", out / f"{name}.svg"
-    fig.savefig(png, metadata={"Software": None})
-    fig.savefig(svg, metadata={"Date": None, "Creator": None})
+    # bbox_inches="tight": the legend below the axes must never be clipped at the edges.
+    fig.savefig(png, metadata={"Software": None}, bbox_inches="tight", pad_inches=0.15)
+    fig.savefig(svg, metadata={"Date": None, "Creator": None}, bbox_inches="tight", pad_inches=0.15)
     plt.close(fig)
     drawn.append({"name": name, "title": title_text, "png": png.name, "svg": svg.name})
 
@@ -459,7 +504,7 @@ def save(fig, plt, out: Path, name: str, title_text: str, drawn: list):
 def fig_sum_throughput(plt, data, labels: Labels, out: Path, drawn: list):
     bench = data["bench.json"][0]
     sums = {k: v for k, v in bench.items() if k[0] == "sum" and k[2] == "f32"
-            and v["bytes_per_second"] is not None and v["bytes_per_second"] > 0}
+            and good(v["bytes_per_second"])}
     if not sums:
         return "bench.json has no f32 sum/<backend>/f32/<variant>/<n> entries"
     backends = sorted({k[1] for k in sums}, key=backend_key)
@@ -475,18 +520,18 @@ def fig_sum_throughput(plt, data, labels: Labels, out: Path, drawn: list):
             ns = [p[0] for p in pts]
             ys = [p[1] for p in pts]
             if variant == "read_probe":
-                ax.plot(ns, ys, linestyle="--", color="black", linewidth=1.6,
-                        label="read_probe: streaming read, bandwidth ceiling (cpu)")
+                ax.plot(ns, ys, linestyle="--", color="black", linewidth=1.6, marker="o", markersize=4,
+                        markerfacecolor="none", label="read_probe (streaming read: the bandwidth reference)")
             elif variant == "d2d_copy":
                 ys = [y / 2 for y in ys]
-                ax.plot(ns, ys, linestyle="--", color="black", linewidth=1.6,
-                        label="d2d_copy read rate: bytes_per_second / 2 (cuda)")
+                ax.plot(ns, ys, linestyle="--", color="black", linewidth=1.6, marker="o", markersize=4,
+                        markerfacecolor="none", label="d2d_copy read rate (bytes/s / 2)")
             else:
                 ax.plot(ns, ys, label=variant, **style_of(variant))
             all_n += ns
             all_y += ys
         pow2_axis(ax, all_n)
-        ax.set_yscale("log")
+        log_y(ax, all_y)
         ax.set_xlabel("n (float32 elements, 4 bytes each)")
         ax.set_ylabel("throughput (GB/s, 1 GB = 10$^9$ bytes)")
         ax.set_title(f"{be}: {labels.device(be)}")
@@ -498,7 +543,7 @@ def fig_sum_throughput(plt, data, labels: Labels, out: Path, drawn: list):
 
 def fig_cost_of_determinism(plt, data, labels: Labels, out: Path, drawn: list):
     bench = data["bench.json"][0]
-    sums = {k: v for k, v in bench.items() if k[0] == "sum" and k[2] == "f32" and v["time_s"] > 0}
+    sums = {k: v for k, v in bench.items() if k[0] == "sum" and k[2] == "f32" and good(v["time_s"])}
     backends = sorted({k[1] for k in sums if k[3] == "atomic"}, key=backend_key)
     if not backends:
         return "bench.json has no f32 sum/<backend>/f32/atomic/<n> entries to compare against"
@@ -518,7 +563,7 @@ def fig_cost_of_determinism(plt, data, labels: Labels, out: Path, drawn: list):
             ax.plot([p[0] for p in pts], ys, label=variant, **style_of(variant))
         pow2_axis(ax, list(atomic))
         if spans_decades(all_y, 8):
-            plain_log_y(ax)
+            log_y(ax, all_y)
         ax.set_xlabel("n (float32 elements)")
         ax.set_ylabel("median time / atomic's median time (×)")
         ax.set_title(f"{be}: {labels.device(be)}")
@@ -535,7 +580,9 @@ def fig_drift_vs_n(plt, data, labels: Labels, out: Path, drawn: list):
     if not any(r["variant"] in ("atomic", "atomic_element") for r in rows):
         return "sum_drift.json has no atomic or atomic_element rows"
     backends = sorted({r["backend"] for r in rows}, key=backend_key)
-    dists = list(dict.fromkeys(r["dist"] for r in rows))
+    known = ["uniform", "normal", "illcond", "file"]
+    dists = sorted(dict.fromkeys(r["dist"] for r in rows),
+                   key=lambda d: (known.index(d) if d in known else len(known), d))
     dstyle = {d: DIST_STYLES[i % len(DIST_STYLES)] for i, d in enumerate(dists)}
     dtypes = sorted({r["dtype"] for r in rows})
     runs = sorted({r["runs"] for r in rows if r["runs"]})
@@ -562,8 +609,11 @@ def fig_drift_vs_n(plt, data, labels: Labels, out: Path, drawn: list):
         for ax in (ax_d, ax_u):
             pow2_axis(ax, all_n)
             ax.set_xlabel("n (" + "/".join(DTYPE_NAMES.get(d, d) for d in dtypes) + " elements)")
+        if runs and max(all_d) >= max(runs) * 0.5:
+            ax_d.axhline(max(runs), color="0.5", linestyle=(0, (1, 2)), linewidth=1.2, zorder=0,
+                         label=f"every run different ({max(runs)} runs)" if len(runs) == 1 else "_nolegend_")
         if spans_decades(all_d):
-            plain_log_y(ax_d)
+            log_y(ax_d, all_d + list(runs))
         ax_d.set_ylim(bottom=0.8 if spans_decades(all_d) else 0)
         run_txt = f"of {runs[0]} runs" if len(runs) == 1 else "over the runs"
         ax_d.set_ylabel(f"distinct outputs ({run_txt}, count)")
@@ -595,43 +645,38 @@ def fig_ulp_histogram(plt, data, labels: Labels, out: Path, drawn: list):
     for ax, v in zip(axes[0], names):
         xs = variants[v]
         lo, hi = min(xs), max(xs)
-        width = max(1, math.ceil((hi - lo + 1) / 50))
-        edges = [lo - 0.5 + width * i for i in range((hi - lo) // width + 2)]
+        width = nice_width((hi - lo + 1) / 30)
+        first = (lo // width) * width  # bins [k*w, (k+1)*w - 1], edges half-way between integers
+        edges = [first - 0.5 + width * i for i in range((hi - first) // width + 2)]
         ax.hist(xs, bins=edges, color=COLOURS.get(v, "C0"), edgecolor="white", linewidth=0.5,
                 label=f"{v}: {len(xs)} runs")
-        ax.axvline(0, color="black", linestyle="--", linewidth=1.2, label="exact sum (0 ULP)")
-        span = max(abs(lo), abs(hi), 3)
-        if lo >= 0 or hi <= 0 or width == 1:
-            ax.set_xlim(min(lo, 0) - width - 0.5, max(hi, 0) + width + 0.5)
-        else:
-            ax.set_xlim(-span * 1.08, span * 1.08) if span <= 3 * max(abs(lo), abs(hi)) else None
+        ax.axvline(0, color="black", linestyle="--", linewidth=1.2, label="0 ULP = the exact sum")
+        ax.set_xlim(min(edges[0], -0.5) - width, max(edges[-1], 0.5) + width)
         from matplotlib.ticker import MaxNLocator
         ax.xaxis.set_major_locator(MaxNLocator(nbins=9, integer=True))
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("signed distance from the exact sum (ULP, result − exact)")
         ax.set_ylabel(f"runs per {width}-ULP bin (count)" if width > 1 else "runs per ULP value (count)")
         distinct = len(set(xs))
-        ax.set_title(f"{v}: {len(xs)} runs, {distinct} distinct, range [{lo}, {hi}] ULP,\n"
-                     f"median {statistics.median(xs):g} ULP, bin width {width} ULP")
         dropped = len(h["variants"][v]) - len(xs)
-        if dropped:
-            ax.text(0.02, 0.97, f"{dropped} unordered (NaN) runs not shown", transform=ax.transAxes,
-                    va="top", fontsize=9)
+        unordered = f" (+{dropped} NaN, not shown)" if dropped else ""
+        ax.set_title(f"{v}: {len(xs)} runs{unordered}, {distinct} distinct, range [{lo}, {hi}] ULP,\n"
+                     f"median {statistics.median(xs):g} ULP, bin width {width} ULP")
     dtype = DTYPE_NAMES.get(h["dtype"], h["dtype"] or "?")
     n = h["n"]
     n_txt = f"n = {n:,}" + (f" ($2^{{{int(math.log2(n))}}}$)" if n and n & (n - 1) == 0 else "") if n else "n = ?"
     runs = h["runs"] or max(len(xs) for xs in variants.values())
     main = f"Atomic sums against the exact sum: {runs} runs, {n_txt}, {dtype}, {h['dist'] or '?'} input"
     dev = h["device"] or labels.device(h["backend"] or "cpu")
-    sched = "\n".join(textwrap.wrap("schedule: " + h["schedule"], 110)) if h["schedule"] else None
+    sched = "schedule: " + h["schedule"] if h["schedule"] else None
     t = title(fig, main, labels.stamp([dev]), sched)
-    legend_below(fig, axes[0], ncol=4)
+    legend_below(fig, axes[0], ncol=4, sort=False)
     save(fig, plt, out, "ulp_histogram", t, drawn)
 
 
 def fig_dense_gflops(plt, data, labels: Labels, out: Path, drawn: list):
     bench = data["bench.json"][0]
-    dense = {k: v for k, v in bench.items() if k[0] == "dense" and v["flops"] and v["flops"] > 0}
+    dense = {k: v for k, v in bench.items() if k[0] == "dense" and good(v["flops"])}
     if not dense:
         return "bench.json has no dense/<backend>/<variant>/B:<b>/K:<k>/N:<n> entries"
     backends = sorted({k[1] for k in dense}, key=backend_key)
@@ -648,10 +693,11 @@ def fig_dense_gflops(plt, data, labels: Labels, out: Path, drawn: list):
             for (_, b, variant, B, k, n), v in dense.items():
                 if b == be and (k, n) == (K, N):
                     series.setdefault(variant, []).append((B, v["flops"] / 1e9))
-            all_b = []
+            all_b, all_y = [], []
             for variant in sorted(series, key=order_key):
                 pts = sorted(series[variant])
                 all_b += [p[0] for p in pts]
+                all_y += [p[1] for p in pts]
                 if variant in ("openblas", "cublas"):
                     lab = "openblas sgemm (cpu baseline)" if variant == "openblas" else "cublasSgemm FP32 (cuda baseline)"
                     ax.plot([p[0] for p in pts], [p[1] for p in pts], linestyle="--", label=lab,
@@ -659,12 +705,14 @@ def fig_dense_gflops(plt, data, labels: Labels, out: Path, drawn: list):
                 else:
                     ax.plot([p[0] for p in pts], [p[1] for p in pts], label=variant, **style_of(variant))
             pow2_axis(ax, all_b)
-            ax.set_yscale("log")
+            log_y(ax, all_y)
             ax.set_xlabel("batch size B (rows of x)")
-            ax.set_ylabel("GFLOP/s (2·B·K·N / median time / 10$^9$)")
+            ax.set_ylabel("GFLOP/s (10$^9$ FLOP/s, 2·B·K·N per call)")
             ax.set_title(f"{be}, K × N = {K} × {N}\n{labels.device(be)}")
+    has_baseline = any(k[2] in ("openblas", "cublas") for k in dense)
     t = title(fig, "Dense layer y = act(xW + b): median GFLOP/s against batch size",
-              labels.stamp(labels.device(b) for b in backends), "vendor baselines dashed")
+              labels.stamp(labels.device(b) for b in backends),
+              "vendor baselines dashed" if has_baseline else "no vendor baseline in bench.json")
     legend_below(fig, [a for row in axes for a in row], ncol=5)
     save(fig, plt, out, "dense_gflops", t, drawn)
 
@@ -680,8 +728,11 @@ def fig_batch_invariance(plt, data, labels: Labels, out: Path, drawn: list):
     names = sorted(b["variants"], key=order_key)
     # invariant last and hollow, so that it stays visible when it lies on 0 with others
     names = [v for v in names if v != "invariant"] + [v for v in names if v == "invariant"]
+    # Equal values (0 ULP, most often) would hide one another: each variant's points are nudged
+    # sideways by a small fraction of a doubling, the same for every batch size.
+    dodge = {v: 2 ** (0.07 * (i - (len(names) - 1) / 2)) for i, v in enumerate(names)}
     for v in names:
-        pts = [(s, y) for s, y in zip(sizes, b["variants"][v]) if y is not None]
+        pts = [(s * dodge[v], y) for s, y in zip(sizes, b["variants"][v]) if y is not None]
         ys = [p[1] for p in pts]
         all_y += ys
         kw = style_of(v, label=v)
@@ -692,7 +743,7 @@ def fig_batch_invariance(plt, data, labels: Labels, out: Path, drawn: list):
         ax.plot([p[0] for p in pts], ys, **kw)
     pow2_axis(ax, sizes, max_ticks=13)
     symlog_y(ax, all_y)
-    ax.set_xlabel("batch size (rows; row 0 is the same input in every batch)")
+    ax.set_xlabel("batch size (rows; row 0 is the same input in every batch; variants nudged apart sideways)")
     ax.set_ylabel("max ULP distance of row 0 from its batch-1 output (ULP)")
     inv = b["variants"].get("invariant")
     sub = None
@@ -731,7 +782,7 @@ def main(argv=None) -> int:
     try:
         data = load_all(args.indir)
     except Malformed as e:
-        note(f"error: {e}")
+        note(f"error: malformed report file: {e}")
         return 1
     if all(data[f] is None for f in FILES):
         note(f"error: nothing to draw: none of {', '.join(FILES)} is in {args.indir}")
@@ -744,7 +795,12 @@ def main(argv=None) -> int:
             missing.setdefault(f, []).append(name)
     for f, names in missing.items():
         note(f"no {f} in {args.indir}: skipping {', '.join(names)}")
-    plt = setup_matplotlib()
+    try:
+        plt = setup_matplotlib()
+    except ImportError as e:
+        note(f"error: matplotlib is not available to {sys.executable} ({e}); use the project's "
+             "virtualenv: python3 -m venv .venv && .venv/bin/pip install matplotlib==3.9.2")
+        return 1
     labels = Labels(data)
     try:
         args.outdir.mkdir(parents=True, exist_ok=True)

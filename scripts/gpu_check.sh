@@ -4,6 +4,7 @@
 #   2. runs every test with the GPU tests active,
 #   3. runs the summation benchmarks (CUDA at 2^28 with cub and a copy as baselines; CPU at 2^26
 #      with the read probe) and `driftlab sum --variant all` on the GPU,
+#   3c. writes the full `driftlab report` (JSON, figures, REPORT.md) under OUTDIR/report,
 #   3b. runs the dense benchmarks (4096^3 with cublasSgemm FP32 as the baseline; predict at batch
 #      1, 64, 4096) and `driftlab predict` / `driftlab scenarios` on the GPU,
 #   4. writes logs and JSON under OUTDIR and prints a summary table last.
@@ -71,6 +72,9 @@ step "driftlab predict and scenarios on the GPU"
 "$build/driftlab" predict --backend cuda --layers 784,4096,4096,10 --init-seed 1 --batch 64 --runs 20 \
   --batch-sweep 1,7,64,513 --json "$out/predict_wide.json" | tee "$out/predict_wide.txt" || status=1
 "$build/driftlab" scenarios --backend cuda --json "$out/scenarios.json" | tee "$out/scenarios.txt" || status=1
+
+step "the full report (JSON, figures, REPORT.md)"
+"$build/driftlab" report --backend cuda --out "$out/report" 2>&1 | tail -5 || status=1
 
 step "summary"
 python3 "$root/scripts/gpu_check_summary.py" "$out" || status=1

@@ -17,6 +17,19 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# matplotlib for plots/plot.py, in a virtualenv of the project's own (.venv, git-ignored).
+root=$(cd "$(dirname "$0")/.." && pwd)
+if ! "$root/.venv/bin/python" -c "import matplotlib" >/dev/null 2>&1; then
+  echo "setup: creating $root/.venv with matplotlib"
+  if ! python3 -m venv "$root/.venv" >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv "$root/.venv"
+  fi
+  "$root/.venv/bin/pip" install -q --disable-pip-version-check matplotlib==3.9.2
+fi
+
 # CUDA is optional: without nvcc the CPU backend is built alone (DRIFTLAB_CUDA=AUTO).
 if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
   echo "setup: nvcc is at /usr/local/cuda/bin but not on PATH; add it to build the CUDA backend"

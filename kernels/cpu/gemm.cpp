@@ -22,9 +22,9 @@
 //  * the first k block starts its accumulators at +0.0f and always does the fma (never acc = a*b,
 //    which would differ for a -0.0 product); a later k block reloads the partial value from C,
 //    which is the same float the register held, and continues the chain;
-//  * zero padding in the packed panels feeds only lanes and rows that are never stored;
-//  * threads own disjoint blocks of C and every k block of a block is done by one parallel_for
-//    phase after the previous one ended, so k is never split.
+//  * zero padding in the packed B panels feeds only lanes that are never stored;
+//  * a block of C is one task: one thread runs all its k blocks, in order; blocks are disjoint,
+//    so k is never split across threads, and which thread takes a block changes nothing.
 // Hence nothing but k_begin and k_end decides the order, and every ISA gives the same bits.
 
 namespace driftlab::cpu {
@@ -83,9 +83,13 @@ struct KernelSet {
   Microkernel edge[kMaxMr + 1];  // by rows, ncols < nr
 };
 
-template <int... R, class F> constexpr void for_rows(std::integer_sequence<int, R...>, F f) { (f.template operator()<R + 1>(), ...); }
+// Calls f.template operator()<R>() for R = 1 .. sizeof...(R0).
+template <int... R0, class F> constexpr void for_rows(std::integer_sequence<int, R0...>, F f) {
+  (f.template operator()<R0 + 1>(), ...);
+}
 
 // --- Portable fallback: std::fma, mr = 4, nr = 16 -----------------------------------------------
+// (Without -mfma std::fma is a libm call: correctly rounded on any CPU, and slow.)
 constexpr int kScalarMr = 4, kScalarNr = 16;
 
 template <int R>
@@ -175,11 +179,6 @@ KernelSet avx2_kernels() {
 // --- AVX-512: mr = 14, nr = 32 (28 zmm accumulators) -------------------------------------------
 constexpr int kAvx512Mr = 14, kAvx512Nr = 32;
 
-// GCC 12's AVX-512 headers build some results from _mm512_undefined_*(), which trips a false
-// -Wmaybe-uninitialized inside the headers themselves.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
 template <int R, bool Full>
 __attribute__((target("avx512f"))) void ukr_avx512(std::size_t kc, const float* Ap, const float* Bp, float* C,
                                                    std::size_t ldc, std::size_t ncols, bool load_c) {
@@ -221,8 +220,6 @@ __attribute__((target("avx512f"))) void ukr_avx512(std::size_t kc, const float* 
   }
 }
 
-#pragma GCC diagnostic pop
-
 KernelSet avx512_kernels() {
   KernelSet ks{kAvx512Mr, kAvx512Nr, {}, {}};
   for_rows(std::make_integer_sequence<int, kAvx512Mr>{}, [&]<int R>() {
@@ -254,7 +251,7 @@ const KernelSet& kernels_for(detail::GemmIsa isa) {
 constexpr std::size_t kMaxMcRows = 288;                    // row block cap (packed A <= 306 KiB)
 constexpr std::size_t kMaxPackedB = std::size_t{1} << 21;  // floats of packed B per column chunk (8 MiB)
 constexpr std::size_t kSerialFmas = std::size_t{1} << 18;  // below this, the pool costs more than it gives
-constexpr std::size_t kBSlack = 8 * 32;                    // floats past packed B that the prefetches reach
+constexpr std::size_t kBSlack = 8 * 32;                    // floats past packed B the AVX-512 prefetches reach
 
 // A 64-byte aligned scratch buffer that only grows; one per thread.
 class Scratch {

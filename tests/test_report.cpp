@@ -1,0 +1,93 @@
+// The report and the benchmark binary as users meet them: every benchmark family is listed, and
+// `driftlab report --quick` writes its JSON, figures and REPORT.md.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "common/dense_variant.h"
+#include "common/sum_variant.h"
+#include "gpu.h"
+
+namespace driftlab {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+int run(const std::string& cmd) {
+  const int status = std::system(cmd.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(Bench, ListsEveryFamily) {
+#ifndef DRIFTLAB_BENCH_EXE
+  GTEST_SKIP() << "built without the benchmark binary (DRIFTLAB_BUILD_BENCH=OFF)";
+#else
+  const std::string list = std::string(DRIFTLAB_TEST_TMP) + "/bench_list.txt";
+  ASSERT_EQ(run(std::string(DRIFTLAB_BENCH_EXE) + " --benchmark_list_tests > " + list + " 2>/dev/null"), 0);
+  const std::string text = slurp(list);
+  auto has = [&](const std::string& prefix) { return text.find(prefix) != std::string::npos; };
+  for (const char* dtype : {"f32", "f64"}) {
+    for (const auto& v : kSumVariants)
+      if (v.variant != SumVariant::cub) {
+        EXPECT_TRUE(has(std::string("sum/cpu/") + dtype + "/" + v.name + "/")) << v.name;
+      }
+    EXPECT_TRUE(has(std::string("sum/cpu/") + dtype + "/read_probe/1024/"));
+    EXPECT_TRUE(has(std::string("sum/cpu/") + dtype + "/tree/67108864/"));
+  }
+  for (const auto& v : kDenseVariants)
+    if (v.variant != DenseVariant::cublas) {
+      EXPECT_TRUE(has(std::string("dense/cpu/") + v.name + "/B:1024/K:1024/N:1024/")) << v.name;
+    }
+  EXPECT_TRUE(has("dense/cpu/openblas/B:4096/K:4096/N:4096/"));
+  EXPECT_TRUE(has("predict/cpu/10-20-10/invariant/batch:4096/"));
+  EXPECT_TRUE(has("predict/cpu/784-4096-4096-10/atomic/batch:1/"));
+  if (built_with_cuda()) {  // registered (and skipped with the reason when no GPU is there)
+    for (const auto& v : kSumVariants)
+      if (v.variant != SumVariant::serial) {
+        EXPECT_TRUE(has(std::string("sum/cuda/f32/") + v.name + "/268435456/")) << v.name;
+      }
+    EXPECT_TRUE(has("sum/cuda/f32/d2d_copy/"));
+    for (const auto& v : kDenseVariants) EXPECT_TRUE(has(std::string("dense/cuda/") + v.name + "/B:4096/K:4096/N:4096/")) << v.name;
+    EXPECT_TRUE(has("predict/cuda/784-4096-4096-10/cublas/batch:64/"));
+  }
+#endif
+}
+
+// The quick report end to end on the CPU (about 20 seconds).
+TEST(Report, EndToEndQuickReportWritesEverything) {
+  const fs::path out = fs::path(DRIFTLAB_TEST_TMP) / "report_quick";
+  fs::remove_all(out);
+  const std::string cmd =
+      std::string(DRIFTLAB_EXE) + " report --quick --backend cpu --out " + out.string() + " > " + (out.string() + ".log") + " 2>&1";
+  const int rc = run(cmd);
+  EXPECT_EQ(rc, 0) << slurp(out.string() + ".log");
+  for (const char* f : {"machine.json", "sum_drift.json", "ulp_hist.json", "batch_invariance.json", "predict.json",
+                        "scenarios.json", "REPORT.md"})
+    EXPECT_TRUE(fs::exists(out / f)) << f;
+  EXPECT_TRUE(fs::exists(out / "bench.json"));
+  const std::string md = slurp(out / "REPORT.md");
+  for (const char* section : {"## Machine", "## Summation", "## predict", "## Batch invariance", "## The article's claims"})
+    EXPECT_NE(md.find(section), std::string::npos) << section;
+  for (const char* fig : {"sum_throughput", "cost_of_determinism", "drift_vs_n", "ulp_histogram", "dense_gflops",
+                          "batch_invariance"}) {
+    EXPECT_TRUE(fs::exists(out / "plots" / (std::string(fig) + ".png"))) << fig;
+    EXPECT_NE(md.find(std::string("plots/") + fig + ".png"), std::string::npos) << fig;
+  }
+  // The batch-invariance experiment: invariant never moves, tree does somewhere.
+  const std::string bi = slurp(out / "batch_invariance.json");
+  EXPECT_NE(bi.find("\"invariant\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace driftlab
