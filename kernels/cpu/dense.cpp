@@ -42,10 +42,17 @@ void dense_invariant(const float* x, const float* W, const float* b, float* y, s
 
 void dense_tree(const float* x, const float* W, const float* b, float* y, std::size_t B, std::size_t K,
                 std::size_t N, std::size_t S, dense::Activation act, ThreadPool* pool) {
-  const std::vector<float> p = slice_partials(x, W, B, K, N, S, pool);
+  std::vector<float> p = slice_partials(x, W, B, K, N, S, pool);
+  // dense_order.h's pairwise tree, a whole plane at a time: every element sees the same additions
+  // in the same order as dense::tree_combine, and the planes vectorize.
   const std::size_t plane = B * N;
-  for (std::size_t e = 0; e < plane; ++e)
-    y[e] = activate(dense::add(dense::tree_combine(p.data() + e, S, plane), b[e % N]), act);
+  for (std::size_t stride = 1; stride < S; stride *= 2)
+    for (std::size_t s = 0; s + stride < S; s += 2 * stride) {
+      float* dst = p.data() + s * plane;
+      const float* src = p.data() + (s + stride) * plane;
+      for (std::size_t e = 0; e < plane; ++e) dst[e] = dense::add(dst[e], src[e]);
+    }
+  bias_act(p.data(), b, y, B, N, act);
 }
 
 void dense_atomic(const float* x, const float* W, const float* b, float* y, std::size_t B, std::size_t K,
