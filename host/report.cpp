@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -70,9 +71,9 @@ class Progress {
     const double elapsed = std::chrono::duration<double>(Clock::now() - t0_).count();
     double left = 0;
     for (std::size_t k = i; k < steps_.size(); ++k) left += steps_[k].second;
-    // Scale the plan by how fast the run has gone so far.
+    // Once a tenth of the plan is done, scale what is left by how fast the run has gone so far.
     const double done_plan = total_ - left;
-    if (done_plan > 0 && elapsed > 0) left *= elapsed / done_plan;
+    if (done_plan >= 0.1 * total_ && elapsed > 0) left *= std::clamp(elapsed / done_plan, 0.25, 4.0);
     out_ << "[" << i + 1 << "/" << steps_.size() << "] " << steps_[i].first << "  (elapsed " << mmss(elapsed)
          << ", about " << mmss(left) << " left)\n"
          << std::flush;
