@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <iomanip>
+#include <sstream>
 #include <string>
 #include <unordered_set>
 
@@ -49,6 +51,14 @@ std::string hex_bits(std::uint64_t bits, std::size_t bytes) {
   std::snprintf(buf, sizeof buf, "0x%0*llx", static_cast<int>(2 * bytes), static_cast<unsigned long long>(bits));
   return buf;
 }
+
+std::string sig(double v, int prec) {
+  std::ostringstream s;
+  s << std::setprecision(prec) << v;
+  return s.str();
+}
+
+std::string ulp_text(std::uint64_t u) { return u == kUnorderedUlp ? "nan" : std::to_string(u); }
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0;

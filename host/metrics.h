@@ -47,6 +47,10 @@ std::string hex_bits(std::uint64_t bits, std::size_t bytes);
 
 double median(std::vector<double> v);
 
+// Table text: `prec` significant digits; a ULP count, or "nan" for kUnorderedUlp.
+std::string sig(double v, int prec = 3);
+std::string ulp_text(std::uint64_t u);
+
 // Drift of a whole output [B x N] over runs (runs of one process, then of the next).
 struct OutputDrift {
   std::size_t runs = 0;

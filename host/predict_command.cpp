@@ -508,15 +508,6 @@ PredictReport run_predict(const PredictArgs& a) {
   return rep;
 }
 
-namespace {
-std::string fmt(double v, int prec = 3) {
-  std::ostringstream s;
-  s << std::setprecision(prec) << v;
-  return s.str();
-}
-std::string ulp_text(std::uint64_t u) { return u == kUnorderedUlp ? "nan" : std::to_string(u); }
-}  // namespace
-
 void print_predict_table(const PredictReport& r, std::ostream& out) {
   out << "driftlab predict: model " << r.model << " (" << r.origin << "), batch " << r.batch << ", "
       << (r.training ? "training=True (dropout active)" : "inference (training=False)") << "\n"
@@ -534,10 +525,10 @@ void print_predict_table(const PredictReport& r, std::ostream& out) {
     const auto& d = row.drift;
     out << std::left << std::setw(11) << info(row.variant).name << std::setw(44) << info(row.variant).determinism
         << std::setw(12) << (row.slices.empty() ? std::string("-") : join(row.slices, "/")) << std::right << std::setw(9) << d.distinct_outputs << std::setw(10)
-        << fmt(d.ratio_non_equal, 2) << std::setw(9) << ulp_text(d.max_ulp) << std::setw(11) << fmt(d.max_abs_diff, 2)
-        << std::setw(8) << d.argmax_flips << std::setw(10) << fmt(row.ref_max_rel_err, 2) << std::setw(11)
-        << fmt(row.median_ms, 4) << std::setw(11) << fmt(row.samples_per_s, 4) << std::setw(8)
-        << (row.cost_vs_atomic ? fmt(*row.cost_vs_atomic, 3) + "x" : std::string("-"));
+        << sig(d.ratio_non_equal, 2) << std::setw(9) << ulp_text(d.max_ulp) << std::setw(11) << sig(d.max_abs_diff, 2)
+        << std::setw(8) << d.argmax_flips << std::setw(10) << sig(row.ref_max_rel_err, 2) << std::setw(11)
+        << sig(row.median_ms, 4) << std::setw(11) << sig(row.samples_per_s, 4) << std::setw(8)
+        << (row.cost_vs_atomic ? sig(*row.cost_vs_atomic, 3) + "x" : std::string("-"));
     if (sweep) out << std::setw(10) << *row.batch_distinct << std::setw(10) << ulp_text(*row.batch_max_ulp);
     out << "\n";
   }

@@ -121,12 +121,6 @@ int run_program(const std::vector<std::string>& args, const std::string& log) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-std::string fmt(double v, int prec = 3) {
-  std::ostringstream s;
-  s << std::setprecision(prec) << v;
-  return s.str();
-}
-
 struct BatchInvariance {
   std::string model, device, backend;
   std::vector<std::size_t> sizes;
@@ -277,8 +271,8 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
     h.sum += md_row({"---", "---", "---", "---", "---", "---", "---"});
     for (const auto& r : top.rows)
       h.sum += md_row({info(r.variant).name, info(r.variant).determinism, std::to_string(r.drift.distinct_outputs),
-                       std::to_string(r.drift.max_ulp), std::to_string(r.drift.error_ulp), fmt(r.gbps),
-                       r.cost_vs_atomic ? fmt(*r.cost_vs_atomic) + "x" : "-"});
+                       std::to_string(r.drift.max_ulp), std::to_string(r.drift.error_ulp), sig(r.gbps),
+                       r.cost_vs_atomic ? sig(*r.cost_vs_atomic) + "x" : "-"});
   }
 
   // 3. atomic results against the exact sum, many runs
@@ -367,8 +361,8 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
     h.predict += md_row({"---", "---", "---", "---", "---", "---", "---"});
     for (const auto& r : rep.rows)
       h.predict += md_row({info(r.variant).name, info(r.variant).determinism, std::to_string(r.drift.distinct_outputs),
-                           std::to_string(r.drift.max_ulp), std::to_string(r.drift.argmax_flips), fmt(r.samples_per_s),
-                           r.cost_vs_atomic ? fmt(*r.cost_vs_atomic) + "x" : "-"});
+                           std::to_string(r.drift.max_ulp), std::to_string(r.drift.argmax_flips), sig(r.samples_per_s),
+                           r.cost_vs_atomic ? sig(*r.cost_vs_atomic) + "x" : "-"});
   }
 
   // 6. scenarios

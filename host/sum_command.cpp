@@ -162,14 +162,6 @@ SumRow measure(SumBackend& b, SumVariant v, std::size_t runs, T exact, std::size
   return row;
 }
 
-std::string fmt(double v, int prec = 3) {
-  std::ostringstream s;
-  s << std::setprecision(prec) << v;
-  return s.str();
-}
-
-std::string ulp_text(std::uint64_t u) { return u == kUnorderedUlp ? "nan" : std::to_string(u); }
-
 }  // namespace
 
 SumReport run_sum(const SumArgs& a) {
@@ -250,11 +242,11 @@ void print_sum_table(const SumReport& r, std::ostream& out) {
   for (const auto& row : r.rows) {
     const auto& d = row.drift;
     out << std::left << std::setw(16) << info(row.variant).name << std::setw(40) << info(row.variant).determinism
-        << std::right << std::setw(9) << d.distinct_outputs << std::setw(10) << fmt(d.ratio_non_equal, 2)
+        << std::right << std::setw(9) << d.distinct_outputs << std::setw(10) << sig(d.ratio_non_equal, 2)
         << std::setw(9) << ulp_text(d.max_ulp) << std::setw(10) << ulp_text(d.error_ulp) << std::setw(10)
-        << fmt(d.vs_max, 2) << std::setw(26) << value_text(r, d.result_bits) << std::setw(11)
-        << fmt(row.median_ms, 4) << std::setw(8) << fmt(row.gbps, 3) << std::setw(9)
-        << (row.cost_vs_atomic ? fmt(*row.cost_vs_atomic, 3) + "x" : std::string("-")) << "\n";
+        << sig(d.vs_max, 2) << std::setw(26) << value_text(r, d.result_bits) << std::setw(11)
+        << sig(row.median_ms, 4) << std::setw(8) << sig(row.gbps, 3) << std::setw(9)
+        << (row.cost_vs_atomic ? sig(*row.cost_vs_atomic, 3) + "x" : std::string("-")) << "\n";
   }
   out << "\ncost = median time relative to atomic.  distinct = distinct bit patterns over the runs.\n";
 }

@@ -11,25 +11,16 @@
 #include <vector>
 
 #include "cli.h"
+#include "cli_helpers.h"
 #include "gpu.h"
 #include "npy.h"
 
 namespace driftlab {
 namespace {
 
-struct Result {
-  int code;
-  std::string out, err;
-};
-
-Result cli(std::vector<std::string> args) {
-  args.insert(args.begin(), "driftlab");
-  std::vector<const char*> argv;
-  for (const auto& a : args) argv.push_back(a.c_str());
-  std::ostringstream out, err;
-  const int code = run_cli(static_cast<int>(argv.size()), argv.data(), out, err);
-  return {code, out.str(), err.str()};
-}
+using testing::cli;
+using testing::CliResult;
+using testing::expect_one_line_error;
 
 std::string tmp(const std::string& name) { return std::string(DRIFTLAB_TEST_TMP) + "/cli_" + name; }
 
@@ -51,15 +42,8 @@ std::string npy_image(const std::string& dict, const std::string& payload) {
   return s + header + payload;
 }
 
-void expect_one_line_error(const Result& r, const std::string& needle) {
-  EXPECT_NE(r.code, 0);
-  ASSERT_FALSE(r.err.empty());
-  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "stderr is not one line: " << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << "stderr: " << r.err;
-}
-
 TEST(Cli, HelpExplainsEveryFlag) {
-  const Result r = cli({"sum", "--help"});
+  const CliResult r = cli({"sum", "--help"});
   EXPECT_EQ(r.code, 0);
   for (const char* flag : {"--n", "--variant", "--backend", "--runs", "--dtype", "--dist", "--seed", "--input",
                            "--threads", "--schedule", "--json"})
@@ -89,13 +73,13 @@ TEST(Cli, NBeyondMemoryIsAnErrorNotACrash) {
 
 TEST(Cli, CudaBackendWithoutAGpuSaysWhy) {
   if (gpu_status().usable) GTEST_SKIP() << "a GPU is usable here, so --backend cuda is valid";
-  const Result r = cli({"sum", "--backend", "cuda", "--n", "10"});
+  const CliResult r = cli({"sum", "--backend", "cuda", "--n", "10"});
   expect_one_line_error(r, "--backend cuda");
 }
 
 TEST(Cli, ZeroElementsSumToZero) {
   const std::string json = tmp("zero.json");
-  const Result r = cli({"sum", "--backend", "cpu", "--n", "0", "--runs", "2", "--json", json});
+  const CliResult r = cli({"sum", "--backend", "cpu", "--n", "0", "--runs", "2", "--json", json});
   ASSERT_EQ(r.code, 0) << r.err;
   std::ifstream f(json);
   const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
@@ -105,7 +89,7 @@ TEST(Cli, ZeroElementsSumToZero) {
 
 TEST(Cli, AllVariantsTableAndJson) {
   const std::string json = tmp("all.json");
-  const Result r = cli({"sum", "--backend", "cpu", "--n", "100003", "--runs", "3", "--threads", "2", "--dist",
+  const CliResult r = cli({"sum", "--backend", "cpu", "--n", "100003", "--runs", "3", "--threads", "2", "--dist",
                         "illcond", "--schedule", "shuffle:4", "--json", json});
   ASSERT_EQ(r.code, 0) << r.err;
   for (const char* v : {"serial", "atomic_element", "atomic", "tree", "exact"}) EXPECT_NE(r.out.find(v), std::string::npos);
@@ -131,7 +115,7 @@ TEST(Cli, NpyInputGoodAndBad) {
   a.shape = {4};
   const std::string good = tmp("good.npy");
   npy::write(good, a);
-  const Result ok = cli({"sum", "--backend", "cpu", "--input", good, "--variant", "exact", "--runs", "1"});
+  const CliResult ok = cli({"sum", "--backend", "cpu", "--input", good, "--variant", "exact", "--runs", "1"});
   ASSERT_EQ(ok.code, 0) << ok.err;
   EXPECT_NE(ok.out.find("exact sum: 3 "), std::string::npos) << ok.out;
 

@@ -13,25 +13,16 @@
 #include <vector>
 
 #include "cli.h"
+#include "cli_helpers.h"
 #include "npy.h"
 #include "npz.h"
 
 namespace driftlab {
 namespace {
 
-struct Result {
-  int code;
-  std::string out, err;
-};
-
-Result cli(std::vector<std::string> args) {
-  args.insert(args.begin(), "driftlab");
-  std::vector<const char*> argv;
-  for (const auto& a : args) argv.push_back(a.c_str());
-  std::ostringstream out, err;
-  const int code = run_cli(static_cast<int>(argv.size()), argv.data(), out, err);
-  return {code, out.str(), err.str()};
-}
+using testing::cli;
+using testing::CliResult;
+using testing::expect_one_line_error;
 
 std::string tmp(const std::string& name) { return std::string(DRIFTLAB_TEST_TMP) + "/predict_" + name; }
 
@@ -65,13 +56,6 @@ std::uint64_t field(const std::string& row, const std::string& name) {
   return m.empty() ? 0 : std::stoull(m[1]);
 }
 
-void expect_one_line_error(const Result& r, const std::string& needle) {
-  EXPECT_NE(r.code, 0);
-  ASSERT_FALSE(r.err.empty());
-  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
-}
-
 TEST(Predict, BadCommandLines) {
   expect_one_line_error(cli({"predict", "--split-k", "0"}), "--split-k");
   expect_one_line_error(cli({"predict", "--split-k", "33"}), "--split-k");
@@ -95,7 +79,7 @@ TEST(Predict, WeightsFromAnNpzAndTheirMistakes) {
   HostArray x{DType::f32, {2, 3}, {1, 1, 1, 2, 2, 2}, {}};
   const std::string input = tmp("x.npy"), saved = tmp("y.npy");
   npy::write(input, x);
-  const Result ok = cli({"predict", "--backend", "cpu", "--weights", good, "--input", input, "--variant", "invariant",
+  const CliResult ok = cli({"predict", "--backend", "cpu", "--weights", good, "--input", input, "--variant", "invariant",
                          "--runs", "2", "--save-output", saved});
   ASSERT_EQ(ok.code, 0) << ok.err;
   EXPECT_NE(ok.out.find("model 3-4-2"), std::string::npos) << ok.out;
