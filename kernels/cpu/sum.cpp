@@ -45,7 +45,9 @@ std::vector<std::uint32_t> permutation(std::size_t count, std::uint64_t seed) {
 // One tile of the tree order (sum_order.h).  Built twice, for AVX2 and for baseline x86-64, and
 // picked at load time: each lane's additions are the same IEEE additions at any vector width, so
 // both clones give the same bits; only the speed differs.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// Not under ThreadSanitizer: the clones' resolver runs during relocation, before the TSan
+// runtime is up, and its instrumented code crashes there.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define DRIFTLAB_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define DRIFTLAB_CLONES
