@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <fstream>
+#include <stdexcept>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -37,5 +39,15 @@ class JsonWriter {
 };
 
 std::string json_escape(std::string_view s);
+
+// Writes a --json file through `write(stream)`; errors name the flag and the path.
+template <class Write> void write_json_file(const std::string& path, Write&& write);
+
+template <class Write> void write_json_file(const std::string& path, Write&& write) {
+  std::ofstream f(path);
+  if (!f) throw std::runtime_error("--json: cannot write " + path);
+  write(f);
+  if (!f.flush()) throw std::runtime_error("--json: write to " + path + " failed");
+}
 
 }  // namespace driftlab

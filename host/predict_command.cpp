@@ -592,12 +592,7 @@ int predict_main(std::span<const std::string_view> args, std::ostream& out) {
   }
   const PredictReport rep = run_predict(a);
   print_predict_table(rep, out);
-  if (a.json) {
-    std::ofstream f(*a.json);
-    if (!f) throw std::runtime_error("--json: cannot write " + *a.json);
-    write_predict_json(rep, f);
-    if (!f.flush()) throw std::runtime_error("--json: write to " + *a.json + " failed");
-  }
+  if (a.json) write_json_file(*a.json, [&](std::ostream& f) { write_predict_json(rep, f); });
   return 0;
 }
 

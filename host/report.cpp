@@ -158,7 +158,7 @@ BatchInvariance batch_invariance(ModelBackend& backend, const std::vector<std::s
   return r;
 }
 
-void write_json_file(const fs::path& p, const std::string& text) {
+void save_text(const fs::path& p, const std::string& text) {
   std::ofstream f(p);
   f << text;
   if (!f.flush()) throw std::runtime_error("cannot write " + p.string());
@@ -224,7 +224,7 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
         .field("quick", o.quick)
         .field("backend", backend)
         .end_object();
-    write_json_file(dir / "machine.json", s.str());
+    save_text(dir / "machine.json", s.str());
   }
   Headlines h;
 
@@ -262,7 +262,7 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
       }
     }
     j.end_array().end_object();
-    write_json_file(dir / "sum_drift.json", s.str());
+    save_text(dir / "sum_drift.json", s.str());
     // Headline: the illcond rows at the largest n.
     const SumReport& top = sums.back();
     h.sum = "Summation, n = " + std::to_string(top.n) + " f32, ill-conditioned input, " + std::to_string(top.runs) +
@@ -306,7 +306,7 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
       j.end_array();
     }
     j.end_object().end_object();
-    write_json_file(dir / "ulp_hist.json", s.str());
+    save_text(dir / "ulp_hist.json", s.str());
   }
 
   // 4. batch invariance
@@ -329,7 +329,7 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
       j.end_array();
     }
     j.end_object().end_object();
-    write_json_file(dir / "batch_invariance.json", s.str());
+    save_text(dir / "batch_invariance.json", s.str());
     h.batch = "Row 0 of a " + bi.model + " model inside batches of 1 to " + std::to_string(sizes.back()) +
               ": the largest ULP distance from its batch-1 output, on " + bi.backend + "\n\n";
     std::vector<std::string> head = {"variant"}, sep = {"---"};
@@ -354,7 +354,7 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
     const PredictReport rep = run_predict(a);
     std::ostringstream s;
     write_predict_json(rep, s);
-    write_json_file(dir / "predict.json", s.str());
+    save_text(dir / "predict.json", s.str());
     h.predict = "predict of the " + rep.model + " model, batch " + std::to_string(rep.batch) + ", " +
                 std::to_string(rep.runs) + " calls, inference, on " + rep.backend + "\n\n";
     h.predict += md_row({"variant", "determinism", "distinct", "max ULP", "argmax flips", "samples/s", "cost vs atomic"});
@@ -376,7 +376,7 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
     const auto rs = run_scenarios(so, nullptr);
     std::ostringstream s;
     write_scenarios_json(rs, s);
-    write_json_file(dir / "scenarios.json", s.str());
+    save_text(dir / "scenarios.json", s.str());
     h.scenarios = md_row({"#", "verdict", "claim", "measured"}) + md_row({"---", "---", "---", "---"});
     for (const auto& r : rs) h.scenarios += md_row({std::to_string(r.id), r.verdict_text, r.claim, r.measured});
   }

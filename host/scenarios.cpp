@@ -306,11 +306,7 @@ int scenarios_main(std::span<const std::string_view> args, std::ostream& out) {
   const auto rs = run_scenarios(o, &out);
   out << "\n";
   print_scenarios(rs, out);
-  if (json) {
-    std::ofstream f(*json);
-    if (!f) throw std::runtime_error("--json: cannot write " + *json);
-    write_scenarios_json(rs, f);
-  }
+  if (json) write_json_file(*json, [&](std::ostream& f) { write_scenarios_json(rs, f); });
   return 0;
 }
 

@@ -293,12 +293,7 @@ int sum_main(std::span<const std::string_view> args, std::ostream& out) {
   }
   const SumReport rep = run_sum(a);
   print_sum_table(rep, out);
-  if (a.json) {
-    std::ofstream f(*a.json);
-    if (!f) throw std::runtime_error("--json: cannot write " + *a.json);
-    write_sum_json(rep, f);
-    if (!f.flush()) throw std::runtime_error("--json: write to " + *a.json + " failed");
-  }
+  if (a.json) write_json_file(*a.json, [&](std::ostream& f) { write_sum_json(rep, f); });
   return 0;
 }
 

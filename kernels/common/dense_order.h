@@ -24,6 +24,7 @@
 #include <cstddef>
 
 #include "hd.h"
+#include "sum_order.h"
 
 namespace driftlab::dense {
 
@@ -31,13 +32,7 @@ enum class Activation { linear, relu };
 
 DL_HD float activate(float v, Activation a) { return (a == Activation::relu && v < 0.0f) ? 0.0f : v; }
 
-DL_HD float add(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
+using order::add;  // one rounded addition, never contracted (sum_order.h)
 
 // The split-K heuristic: double the slices until B*N*S reaches kTargetOutputs (enough parallel
 // work to fill a device), but keep slices at least kMinSliceK long and at most kMaxSlices.
