@@ -38,23 +38,6 @@ bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
-// Untrusted text made safe for a one-line message: control and non-ASCII bytes become \xNN and
-// long text is cut short.
-std::string printable(std::string_view s, std::size_t max_len = 60) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size() && i < max_len; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\x%02x", static_cast<unsigned>(c));
-      out += hex;
-    }
-  }
-  if (s.size() > max_len) out += "...";
-  return out;
-}
 
 // Python's repr of a tuple of ints: (), (5,), (2, 3).
 std::string python_tuple(const std::vector<std::size_t>& shape) {
@@ -522,6 +505,22 @@ void write(const std::string& path, const HostArray& a) {
   const int write_errno = errno;
   const bool closed = std::fclose(f.release()) == 0;  // flushes: a full disk may only show here
   if (!ok || !closed) fail(where + "cannot write: " + errno_text(ok ? errno : write_errno));
+}
+
+std::string printable(std::string_view s, std::size_t max_len) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size() && i < max_len; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", static_cast<unsigned>(c));
+      out += hex;
+    }
+  }
+  if (s.size() > max_len) out += "...";
+  return out;
 }
 
 }  // namespace driftlab::npy

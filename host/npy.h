@@ -6,6 +6,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include "array.h"
 
@@ -21,6 +22,10 @@ HostArray parse(std::span<const std::byte> bytes);
 
 // Reads and parses a file; the message names the file.
 HostArray read(const std::string& path);
+
+// Untrusted text (paths, header bytes, member names) made safe for a one-line message: control
+// and non-ASCII bytes become \xNN and long text is cut short.  Also used by npz.cpp.
+std::string printable(std::string_view s, std::size_t max_len = 60);
 
 // Writes `a` as a version 1.0 .npy in little-endian C order (shape from a.shape, or 1-D).
 void write(const std::string& path, const HostArray& a);

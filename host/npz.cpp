@@ -33,6 +33,8 @@
 namespace driftlab::npz {
 namespace {
 
+using npy::printable;
+
 constexpr std::string_view kSuffix = ".npy";
 constexpr std::uint64_t kMaxMemberBytes = std::uint64_t{16} << 30;  // 16 GiB
 // Deflate expands at most about 1032:1 (a 258-byte match costs at least two bits), so a deflated
@@ -41,23 +43,6 @@ constexpr std::uint64_t kMaxDeflateRatio = 1032;
 
 [[noreturn]] void fail(const std::string& message) { throw NpzError(message); }
 
-// Untrusted text (paths, member names) made safe for a one-line message: control and non-ASCII
-// bytes become \xNN and long text is cut short.
-std::string printable(std::string_view s, std::size_t max_len = 60) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size() && i < max_len; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\x%02x", static_cast<unsigned>(c));
-      out += hex;
-    }
-  }
-  if (s.size() > max_len) out += "...";
-  return out;
-}
 
 std::string errno_text(int err) { return err ? std::strerror(err) : "unknown error"; }
 
