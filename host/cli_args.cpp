@@ -21,6 +21,12 @@ std::uint64_t parse_count(std::string_view s, std::string_view what) {
   return v;
 }
 
+std::string parse_backend(std::string_view s) {
+  if (s != "cpu" && s != "cuda" && s != "auto")
+    throw UsageError("--backend: expected cpu, cuda or auto, got '" + std::string(s) + "'");
+  return std::string(s);
+}
+
 std::string_view ArgReader::flag() {
   const std::string_view a = args_[i_++];
   if (a.size() < 3 || a.substr(0, 2) != "--") throw UsageError("unexpected argument '" + std::string(a) + "'");

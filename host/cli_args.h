@@ -18,6 +18,9 @@ struct UsageError : std::runtime_error {
 // Unsigned integer: decimal, or 2^K.  `what` names the flag in the message.
 std::uint64_t parse_count(std::string_view s, std::string_view what);
 
+// --backend: cpu, cuda or auto.
+std::string parse_backend(std::string_view s);
+
 // Walks argv as "--flag value" pairs (or "--flag=value").
 class ArgReader {
  public:

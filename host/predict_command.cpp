@@ -114,9 +114,7 @@ PredictArgs parse_predict_args(std::span<const std::string_view> argv) {
       a.processes = parse_count(r.value(), "--processes");
       if (a.processes < 1 || a.processes > 256) throw UsageError("--processes: expected 1 to 256");
     } else if (f == "--backend") {
-      a.backend = r.value();
-      if (a.backend != "cpu" && a.backend != "cuda" && a.backend != "auto")
-        throw UsageError("--backend: expected cpu, cuda or auto, got '" + a.backend + "'");
+      a.backend = parse_backend(r.value());
     } else if (f == "--variant") {
       a.variant = r.value();
       if (a.variant != "all" && !parse_dense_variant(a.variant))

@@ -473,9 +473,7 @@ int report_main(std::span<const std::string_view> args, std::ostream& out) {
     } else if (f == "--quick") {
       o.quick = true;
     } else if (f == "--backend") {
-      o.backend = r.value();
-      if (o.backend != "cpu" && o.backend != "cuda" && o.backend != "auto")
-        throw UsageError("--backend: expected cpu, cuda or auto, got '" + o.backend + "'");
+      o.backend = parse_backend(r.value());
     } else if (f == "--threads") {
       o.threads = static_cast<int>(parse_count(r.value(), "--threads"));
     } else {

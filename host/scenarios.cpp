@@ -289,9 +289,7 @@ int scenarios_main(std::span<const std::string_view> args, std::ostream& out) {
       out << kScenariosHelp;
       return 0;
     } else if (f == "--backend") {
-      o.backend = r.value();
-      if (o.backend != "cpu" && o.backend != "cuda" && o.backend != "auto")
-        throw UsageError("--backend: expected cpu, cuda or auto, got '" + o.backend + "'");
+      o.backend = parse_backend(r.value());
     } else if (f == "--threads") {
       o.threads = static_cast<int>(parse_count(r.value(), "--threads"));
     } else if (f == "--quick") {

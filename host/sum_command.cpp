@@ -72,9 +72,7 @@ SumArgs parse_sum_args(std::span<const std::string_view> argv) {
         throw UsageError("--variant: unknown variant '" + a.variant +
                          "' (serial, atomic_element, atomic, tree, exact, cub, all)");
     } else if (f == "--backend") {
-      a.backend = r.value();
-      if (a.backend != "cpu" && a.backend != "cuda" && a.backend != "auto")
-        throw UsageError("--backend: expected cpu, cuda or auto, got '" + a.backend + "'");
+      a.backend = parse_backend(r.value());
     } else if (f == "--runs") {
       a.runs = parse_count(r.value(), "--runs");
       if (a.runs < 1 || a.runs > 1000000) throw UsageError("--runs: expected 1 to 1000000");
