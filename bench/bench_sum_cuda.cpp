@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bench_common.h"
+#include "rotation.h"
 #include "cuda/cuda_check.h"
 #include "cuda/sum.cuh"
 #include "gpu.h"
@@ -15,21 +16,27 @@
 namespace driftlab::bench {
 namespace {
 
-// n = 2^10 ... 2^28.
-std::vector<std::size_t> cuda_sizes(DType) {
+// n = 2^10 ... 2^28 (even powers), and 2^27 for f64: 1 GiB, the size the GPU check times.
+std::vector<std::size_t> cuda_sizes(DType d) {
   std::vector<std::size_t> v;
-  for (int k = 10; k <= 28; k += 2) v.push_back(std::size_t(1) << k);
+  for (int k = 10; k <= 28; k += 2) {
+    if (d == DType::f64 && k == 28) v.push_back(std::size_t(1) << 27);
+    v.push_back(std::size_t(1) << k);
+  }
   return v;
 }
 
-// Enough copies of the input that one pass over all of them exceeds twice the L2 cache.
+// Enough copies of the input, in one pool, that one pass over all of them exceeds twice the L2
+// cache (rotation.h); scratch sized once, before the timed region.
 struct DeviceInputs {
-  std::vector<void*> bufs;
+  void* d_pool = nullptr;
+  std::size_t copies = 0, stride = 0;
   void* d_out = nullptr;
   void* d_temp = nullptr;
   std::size_t temp_bytes = 0;
+  const void* copy(std::size_t k) const { return static_cast<const char*>(d_pool) + (k % copies) * stride; }
   ~DeviceInputs() {
-    for (void* p : bufs) cudaFree(p);
+    cudaFree(d_pool);
     cudaFree(d_out);
     cudaFree(d_temp);
   }
@@ -40,13 +47,16 @@ template <class T> void prepare(DeviceInputs& in, Dist dist, std::size_t n, SumV
   CUDA_CHECK(cudaGetDevice(&dev));
   CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dev));
   const std::size_t bytes = n * sizeof(T);
-  const std::size_t copies = std::clamp<std::size_t>(2 * static_cast<std::size_t>(l2) / std::max<std::size_t>(bytes, 1) + 1, 1, 64);
+  in.copies = rotation_copies(bytes, static_cast<std::size_t>(l2));
+  in.stride = rotation_stride(bytes);
   const auto& host = cached_input(sizeof(T) == 4 ? DType::f32 : DType::f64, dist, n).template values<T>();
-  for (std::size_t c = 0; c < copies; ++c) {
-    void* p = nullptr;
-    CUDA_CHECK(cudaMalloc(&p, bytes));
-    CUDA_CHECK(cudaMemcpy(p, host.data(), bytes, cudaMemcpyHostToDevice));
-    in.bufs.push_back(p);
+  CUDA_CHECK(cudaMalloc(&in.d_pool, in.copies * in.stride));
+  CUDA_CHECK(cudaMemcpy(in.d_pool, host.data(), bytes, cudaMemcpyHostToDevice));
+  for (std::size_t filled = 1; filled < in.copies;) {  // double the filled copies each step
+    const std::size_t m = std::min(filled, in.copies - filled);
+    CUDA_CHECK(cudaMemcpy(static_cast<char*>(in.d_pool) + filled * in.stride, in.d_pool, m * in.stride,
+                          cudaMemcpyDeviceToDevice));
+    filled += m;
   }
   CUDA_CHECK(cudaMalloc(&in.d_out, std::max<std::size_t>(bytes, sizeof(double))));  // the copy baseline writes n
   in.temp_bytes = cuda::sum_temp_bytes<T>(v, n);
@@ -64,12 +74,12 @@ template <class T> void run_sum(benchmark::State& state, Dist dist, SumVariant v
   cudaEvent_t start, stop;
   CUDA_CHECK(cudaEventCreate(&start));
   CUDA_CHECK(cudaEventCreate(&stop));
-  CUDA_CHECK(cuda::sum<T>(v, static_cast<const T*>(in.bufs[0]), n, static_cast<T*>(in.d_out), in.d_temp,
+  CUDA_CHECK(cuda::sum<T>(v, static_cast<const T*>(in.copy(0)), n, static_cast<T*>(in.d_out), in.d_temp,
                           in.temp_bytes, nullptr));  // warm-up: module load
   CUDA_CHECK(cudaDeviceSynchronize());
   std::size_t k = 0;
   for (auto _ : state) {
-    const T* d_in = static_cast<const T*>(in.bufs[k++ % in.bufs.size()]);
+    const T* d_in = static_cast<const T*>(in.copy(k++));
     CUDA_CHECK(cudaEventRecord(start));
     CUDA_CHECK(cuda::sum<T>(v, d_in, n, static_cast<T*>(in.d_out), in.d_temp, in.temp_bytes, nullptr));
     CUDA_CHECK(cudaEventRecord(stop));
@@ -99,7 +109,7 @@ template <class T> void run_copy(benchmark::State& state, Dist dist) {
   std::size_t k = 0;
   for (auto _ : state) {
     CUDA_CHECK(cudaEventRecord(start));
-    CUDA_CHECK(cudaMemcpyAsync(in.d_out, in.bufs[k++ % in.bufs.size()], n * sizeof(T), cudaMemcpyDeviceToDevice));
+    CUDA_CHECK(cudaMemcpyAsync(in.d_out, in.copy(k++), n * sizeof(T), cudaMemcpyDeviceToDevice));
     CUDA_CHECK(cudaEventRecord(stop));
     CUDA_CHECK(cudaEventSynchronize(stop));
     float ms = 0;

@@ -11,6 +11,7 @@
 
 #include "common/dense_order.h"
 #include "common/rng.h"
+#include "data.h"
 #include "cpu/dense.h"
 #include "gpu.h"
 #include "model.h"
@@ -260,6 +261,27 @@ TEST(DenseCuda, TreeAndInvariantBitwiseEqualToCpuCublasWithinBound) {
         q.W = m.layers[0].W;
         q.b = m.layers[0].b;
         expect_near_reference(yg, q, Activation::linear, dense::split_k(s.B, s.K, s.N), info(v).name);
+      }
+    }
+  }
+}
+
+// The GPU check's target: whole models, the article's and a wide one, at batch 1, 7, 64 and 513.
+TEST(DenseCuda, ModelsTreeAndInvariantBitwiseEqualToCpuAtBatches1_7_64_513) {
+  if (!gpu_status().usable) GTEST_SKIP() << gpu_status().reason;
+  auto gpu = make_cuda_model_backend();
+  auto cpu = make_cpu_model_backend(0);
+  for (const std::vector<std::size_t>& layers : {std::vector<std::size_t>{10, 20, 10}, std::vector<std::size_t>{784, 4096, 4096, 10}}) {
+    const Model m = make_model(layers, 0.0f, 7);
+    gpu->set_model(m);
+    cpu->set_model(m);
+    for (const std::size_t B : {1, 7, 64, 513}) {
+      const std::vector<float> x = make_input(Dist::uniform, DType::f32, B * m.inputs(), 100 + B).f32;
+      for (const DenseVariant v : {DenseVariant::tree, DenseVariant::invariant}) {
+        std::vector<float> yg(B * m.outputs()), yc(B * m.outputs());
+        gpu->predict({v, false, 0, 0, 0, std::nullopt}, x.data(), B, yg.data());
+        cpu->predict({v, false, 0, 0, 0, std::nullopt}, x.data(), B, yc.data());
+        EXPECT_TRUE(same(yg, yc)) << info(v).name << " " << m.shape_text() << " B=" << B;
       }
     }
   }

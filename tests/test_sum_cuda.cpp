@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <iterator>
 #include <set>
 #include <vector>
 
@@ -26,9 +27,14 @@ class CudaSum : public ::testing::Test {
   }
 };
 
-const std::size_t kSizes[] = {0,         1,         31,        32,         33,           1023,
-                              1024,      1025,      65535,     65536,      65537,        (1u << 20) - 1,
-                              (1u << 20) + 1, 3 * 65536 + 7, 10000019, (1u << 26) + 3};
+// 42 sizes: odd ones, the edges of a warp, a row (1024 lanes), a tile (65536) and of the second
+// level of the tree (1024 tiles = 2^26), and large odd ones.
+const std::size_t kSizes[] = {0, 1, 2, 3, 5, 7, 31, 32, 33, 63, 64, 65, 255, 256, 257, 1023, 1024, 1025, 1027,
+                              4095, 4096, 4097, 65535, 65536, 65537, 65536 + 1023, 65536 + 1024, 65536 + 1025,
+                              2 * 65536 - 1, 2 * 65536, 2 * 65536 + 1, 3 * 65536 + 7, 99991, (1u << 20) - 1,
+                              1u << 20, (1u << 20) + 1, 1000003, 10000019, (1u << 24) + 5, (1u << 26) - 1,
+                              (1u << 26) + 1, (1u << 26) + 3};
+static_assert(std::size(kSizes) >= 40, "the GPU check's target: tree and exact bitwise at 40 sizes or more");
 
 template <class T> T value(const SumRun& r) { return from_bits<T>(static_cast<typename FloatBits<T>::UInt>(r.bits)); }
 

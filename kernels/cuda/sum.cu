@@ -11,6 +11,7 @@
 //   cub             cub::DeviceReduce::Sum: CUB's run-to-run guarantee on one GPU model.
 #include <cub/device/device_reduce.cuh>
 
+#include <atomic>
 #include <cstdint>
 
 #include "../common/exact.h"
@@ -24,16 +25,33 @@ namespace {
 using namespace driftlab::order;
 constexpr unsigned kFullMask = 0xffffffffu;
 constexpr int kWarp = 32;
-constexpr int kBlocksPerSm = 8;  // 8 x 256 threads fill an SM; the grid strides over tiles
+// Resident blocks per SM the tile kernel is built for; the grid strides over tiles.  float: 8 x 256
+// threads fill an SM at 32 registers a thread.  double: 4, so that its lanes get 64 registers (at 8
+// it spilled; tests/check_spills.py holds that).
+template <class T> constexpr int kBlocksPerSm = sizeof(T) == 4 ? 8 : 4;
+constexpr int kStreamBlocksPerSm = 8;  // atomic_element and exact: grid-stride kernels
 
 static_assert(kThreads == 256 && kLanesPerThread == 4, "the lane-to-thread mapping below assumes 256 x 4");
 
 std::size_t round_up(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
 
-int grid_for(std::size_t blocks_wanted) {
-  int device = 0, sms = 1;
-  if (cudaGetDevice(&device) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-  const std::size_t cap = static_cast<std::size_t>(sms) * kBlocksPerSm;
+// The SM count of the current device, asked of the driver once per device (not on every call:
+// sum() runs inside timed regions).
+int sm_count() {
+  constexpr int kMaxDevices = 64;
+  static std::atomic<int> cached[kMaxDevices] = {};
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) return 1;
+  int sms = cached[device].load(std::memory_order_relaxed);
+  if (sms == 0) {
+    if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || sms < 1) sms = 1;
+    cached[device].store(sms, std::memory_order_relaxed);
+  }
+  return sms;
+}
+
+int grid_for(std::size_t blocks_wanted, int blocks_per_sm) {
+  const std::size_t cap = static_cast<std::size_t>(sm_count()) * static_cast<std::size_t>(blocks_per_sm);
   return static_cast<int>(blocks_wanted < cap ? (blocks_wanted ? blocks_wanted : 1) : cap);
 }
 
@@ -104,7 +122,7 @@ __device__ T block_reduce_tile(const T* tile, std::size_t count, T (*s_quads)[kL
 // One launch = one level of the tree (kAtomic = false) or the whole atomic variant (true).
 // Atomic use: kAtomic ACCUMULATES floats (nondeterministic); kAtomic = false uses none.
 template <class T, bool kAtomic>
-__global__ void __launch_bounds__(kThreads, kBlocksPerSm) tile_kernel(const T* d_in, std::size_t num_items, T* d_out) {
+__global__ void __launch_bounds__(kThreads, kBlocksPerSm<T>) tile_kernel(const T* d_in, std::size_t num_items, T* d_out) {
   __shared__ T s_quads[kThreads / 2][kLanesPerThread];
   const std::size_t tiles = num_tiles(num_items);
   for (std::size_t t = blockIdx.x; t < tiles; t += gridDim.x) {
@@ -225,15 +243,16 @@ template <class T>
 cudaError_t sum(SumVariant v, const T* d_in, std::size_t n, T* d_out, void* d_temp, std::size_t temp_bytes,
                 cudaStream_t stream) {
   if (reinterpret_cast<std::uintptr_t>(d_in) % 16 != 0) return cudaErrorMisalignedAddress;
-  if (temp_bytes < sum_temp_bytes<T>(v, n)) return cudaErrorInvalidValue;
+  // tree and exact size their scratch by arithmetic; CUB checks its own (no query in the timed region).
+  if (v != SumVariant::cub && temp_bytes < sum_temp_bytes<T>(v, n)) return cudaErrorInvalidValue;
   switch (v) {
     case SumVariant::atomic_element:
       CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_out, 0, sizeof(T), stream));
-      if (n) atomic_element_kernel<T><<<grid_for((n + kThreads - 1) / kThreads), kThreads, 0, stream>>>(d_in, n, d_out);
+      if (n) atomic_element_kernel<T><<<grid_for((n + kThreads - 1) / kThreads, kStreamBlocksPerSm), kThreads, 0, stream>>>(d_in, n, d_out);
       return cudaGetLastError();
     case SumVariant::atomic:
       CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_out, 0, sizeof(T), stream));
-      if (n) tile_kernel<T, true><<<grid_for(num_tiles(n)), kThreads, 0, stream>>>(d_in, n, d_out);
+      if (n) tile_kernel<T, true><<<grid_for(num_tiles(n), kBlocksPerSm<T>), kThreads, 0, stream>>>(d_in, n, d_out);
       return cudaGetLastError();
     case SumVariant::tree: {
       if (n == 0) return cudaMemsetAsync(d_out, 0, sizeof(T), stream);
@@ -243,7 +262,7 @@ cudaError_t sum(SumVariant v, const T* d_in, std::size_t n, T* d_out, void* d_te
       for (int level = 0;; ++level) {
         const std::size_t tiles = num_tiles(n);
         T* dst = tiles == 1 ? d_out : bufs[level % 2];
-        tile_kernel<T, false><<<grid_for(tiles), kThreads, 0, stream>>>(src, n, dst);
+        tile_kernel<T, false><<<grid_for(tiles, kBlocksPerSm<T>), kThreads, 0, stream>>>(src, n, dst);
         CUDA_RETURN_IF_ERROR(cudaGetLastError());
         if (tiles == 1) return cudaSuccess;
         src = dst;
@@ -257,7 +276,7 @@ cudaError_t sum(SumVariant v, const T* d_in, std::size_t n, T* d_out, void* d_te
       if (n >= exact::Layout<T>::kMaxTermsPerBin) return cudaErrorInvalidValue;
       CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_temp, 0, sum_temp_bytes<T>(v, n), stream));
       if (n)
-        exact_kernel<T><<<grid_for((n + kThreads * kLanesPerThread - 1) / (kThreads * kLanesPerThread)), kThreads, 0,
+        exact_kernel<T><<<grid_for((n + kThreads * kLanesPerThread - 1) / (kThreads * kLanesPerThread), kStreamBlocksPerSm), kThreads, 0,
                           stream>>>(d_in, n, d_bins, d_flags);
       CUDA_RETURN_IF_ERROR(cudaGetLastError());
       exact_finalize_kernel<T><<<1, 1, 0, stream>>>(d_bins, d_flags, d_out);
