@@ -37,6 +37,7 @@ extern char** environ;
 namespace driftlab {
 
 const char* const kReportHelp = R"(usage: driftlab report [--out DIR] [--quick] [--backend cpu|cuda|auto] [--threads T]
+                       [--bench-json FILE]
 
 Runs the drift experiments (summation across n and distributions, atomic results against the
 exact sum, batch invariance, predict, the article's scenarios) and the benchmarks on the backend
@@ -46,7 +47,21 @@ with the headline tables, the figures and a description of the machine.
 
   --quick   a small run: about 2 minutes on 2 CPU cores
   (full)    sized for a GPU machine: several minutes there, longer on a CPU; it says how long
+  --bench-json FILE
+            take the benchmarks from FILE (driftlab_bench's JSON, e.g. from the GPU check)
+            instead of timing them again
 )";
+
+std::string report_bench_filter(const std::string& be, bool quick) {
+  if (!quick) return "^sum/" + be + "/[^/]+/uniform/|^(dense|predict)/" + be + "/";  // figures draw uniform input
+  const bool cuda = be == "cuda";
+  const std::string sum_base = cuda ? "d2d_copy|cub" : "read_probe|serial", dense_base = cuda ? "cublas" : "openblas";
+  return "^sum/" + be + "/f32/uniform/(" + sum_base + "|atomic_element|atomic|tree|exact)/"
+         "(1024|4096|16384|65536|262144|1048576|4194304)/|"
+         "^dense/" + be + "/(" + dense_base + "|atomic|tree|invariant)/B:(1|4|16|64|256|1024)/K:10/|"
+         "^dense/" + be + "/(" + dense_base + "|atomic|tree|invariant)/B:(1|16)/K:4096/|"
+         "^predict/" + be + "/10-20-10/.*/batch:(1|64|4096)/";
+}
 
 namespace {
 
@@ -386,16 +401,14 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
   std::string bench_note;
   {
     const fs::path bench = fs::path(self_dir()) / "driftlab_bench";
-    std::string filter, min_time = o.quick ? "0.05" : "0.3";
-    if (o.quick)
-      filter = "^sum/cpu/f32/uniform/(read_probe|serial|atomic_element|atomic|tree|exact)/"
-               "(1024|4096|16384|65536|262144|1048576|4194304)/|"
-               "^dense/cpu/(openblas|atomic|tree|invariant)/B:(1|4|16|64|256|1024)/K:10/|"
-               "^dense/cpu/(openblas|atomic|tree|invariant)/B:(1|16)/K:4096/|"
-               "^predict/cpu/10-20-10/.*/batch:(1|64|4096)/";
-    else
-      filter = "^sum/" + backend + "/[^/]+/uniform/|^(dense|predict)/" + backend + "/";  // figures draw uniform input
-    if (!fs::exists(bench)) {
+    const std::string filter = report_bench_filter(backend, o.quick), min_time = o.quick ? "0.05" : "0.3";
+    if (!o.bench_json.empty()) {  // timed once already (the GPU check): reuse, never time twice
+      std::error_code ec;
+      if (fs::file_size(o.bench_json, ec) == 0 || ec)
+        bench_note = "--bench-json " + o.bench_json + " is missing or empty; no benchmarks in this report.";
+      else if (!fs::equivalent(o.bench_json, dir / "bench.json", ec))
+        fs::copy_file(o.bench_json, dir / "bench.json", fs::copy_options::overwrite_existing);
+    } else if (!fs::exists(bench)) {
       bench_note = "driftlab_bench was not found next to driftlab (" + bench.string() + "); no benchmarks ran.";
     } else {
       std::vector<std::string> args = {bench.string(), "--benchmark_filter=" + filter, "--benchmark_min_time=" + min_time,
@@ -410,10 +423,13 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
   prog.start(7);
   std::string plot_note;
   {
+    // plots/plot.py beside the binary (the GPU kit), else in the source tree it was built from.
+    const fs::path beside = fs::path(self_dir()) / "plots" / "plot.py";
     const fs::path source(DRIFTLAB_SOURCE_DIR);
+    const fs::path script = fs::exists(beside) ? beside : source / "plots" / "plot.py";
     const fs::path venv_python = source / ".venv" / "bin" / "python";
     const std::string python = fs::exists(venv_python) ? venv_python.string() : "python3";
-    const int rc = run_program({python, (source / "plots" / "plot.py").string(), "--in", dir.string(), "--out",
+    const int rc = run_program({python, script.string(), "--in", dir.string(), "--out",
                                 (dir / "plots").string()},
                                (dir / "plots.log").string());
     if (rc != 0)
@@ -476,6 +492,8 @@ int report_main(std::span<const std::string_view> args, std::ostream& out) {
       o.backend = parse_backend(r.value());
     } else if (f == "--threads") {
       o.threads = static_cast<int>(parse_count(r.value(), "--threads"));
+    } else if (f == "--bench-json") {
+      o.bench_json = r.value();
     } else {
       throw UsageError("unknown option '" + std::string(f) + "' (see driftlab report --help)");
     }

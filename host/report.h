@@ -15,7 +15,11 @@ struct ReportOptions {
   bool quick = false;  // within 2 minutes on 2 cores
   int threads = 0;
   bool summary_only = false;  // print the headline tables, not the file list (driftlab with no args)
+  std::string bench_json;     // reuse this driftlab_bench JSON instead of timing again (--bench-json)
 };
+
+// The --benchmark_filter the report runs driftlab_bench with: only `backend`'s benchmarks.
+std::string report_bench_filter(const std::string& backend, bool quick);
 
 int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress);
 int report_main(std::span<const std::string_view> args, std::ostream& out);

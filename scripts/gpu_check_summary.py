@@ -1,142 +1,400 @@
 #!/usr/bin/env python3
-"""Prints the GPU check's summary table from the files scripts/gpu_check.sh wrote (stdlib only)."""
+"""The GPU check's summary: reads what scripts/gpu_check.sh wrote, prints one table of checks
+(measured, target, verdict) and exits 1 when any check fails (standard library only).
+
+    gpu_check_summary.py [--mode device|rehearse] [--only SECTION] DIR [--md FILE] [--json FILE]
+
+A check fails when an expected result file is missing or empty, a benchmark it needs is absent
+(or errored), a test failed (or, on the device, a GPU test was skipped), a bitwise check failed
+(tree and exact against the CPU backend, dense tree and invariant against it: those are GPU
+tests; a deterministic variant with more than one distinct output), a speed target is missed, or
+a step ran out of time.  --mode rehearse (the CPU rehearsal) reads the same files, asks for the
+CPU benchmarks and baselines, accepts skipped GPU tests and shows the speed ratios without
+targets (a shared 2-core VM says nothing about an H200).  --only SECTION prints one section
+(tests, bench_sum, sum, bench_dense, predict, report) and always exits 0: the check script
+shows each step's part as it ends.
+"""
+import argparse
 import json
 import os
 import re
+import statistics
 import sys
 
+SECTIONS = ("tests", "bench_sum", "sum", "bench_dense", "predict", "report")
+GB_SUFFIX = re.compile(r"^(real_time|manual_time|process_time|threads:\d+|iterations:\d+|repeats:\d+|"
+                       r"min_time:.*|min_warmup_time:.*)$")
+F32_N = {"device": 268435456, "rehearse": 1048576}  # the size the speed targets are read at
+F64_N = {"device": 134217728, "rehearse": 1048576}
+# GPU tests that must run (not skip) and pass on the device: the bitwise targets.
+GPU_TESTS = ["CudaSum.TreeAndExactBitwiseEqualToCpuF32", "CudaSum.TreeAndExactBitwiseEqualToCpuF64",
+             "CudaSum.ExactHandlesSpecialsAndSignedZerosLikeTheCpu",
+             "DenseCuda.TreeAndInvariantBitwiseEqualToCpuCublasWithinBound",
+             "DenseCuda.ModelsTreeAndInvariantBitwiseEqualToCpuAtBatches1_7_64_513"]
 
-def load(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError) as e:
-        print(f"  (missing {os.path.basename(path)}: {e})")
+
+class Summary:
+    def __init__(self, out, mode):
+        self.out, self.mode = out, mode
+        self.rows = []  # (section, check, measured, target, verdict) verdict: "ok", "FAIL", "info"
+
+    def add(self, section, check, measured, target="", ok=None):
+        verdict = "info" if ok is None else ("ok" if ok else "FAIL")
+        self.rows.append({"section": section, "check": check, "measured": str(measured), "target": target,
+                          "verdict": verdict})
+        return ok
+
+    def fail(self, section, check, why):
+        return self.add(section, check, why, "", False)
+
+    @property
+    def ok(self):
+        return all(r["verdict"] != "FAIL" for r in self.rows)
+
+    def path(self, *parts):
+        return os.path.join(self.out, *parts)
+
+    def load_json(self, section, *parts):
+        """The parsed file, or None after a failed check saying it is missing, empty or malformed."""
+        p = self.path(*parts)
+        name = "/".join(parts)
+        if not os.path.isfile(p):
+            self.fail(section, name, "missing")
+            return None
+        if os.path.getsize(p) == 0:
+            self.fail(section, name, "empty")
+            return None
+        try:
+            with open(p) as f:
+                return json.load(f)
+        except ValueError as e:
+            self.fail(section, name, f"not JSON ({e})")
+            return None
+
+
+# --- Google Benchmark's JSON --------------------------------------------------------------------
+def bench_entries(s, section, fname):
+    """{name without Google Benchmark's suffixes: entry (the median)}; failures recorded."""
+    doc = s.load_json(section, fname)
+    if doc is None:
         return None
-
-
-def main(out):
-    ok = True
-    print("=" * 78)
-    print("driftlab GPU check summary")
-    try:
-        with open(os.path.join(out, "ctest.log")) as f:
-            log = f.read()
-        m = re.search(r"(\d+)% tests passed, (\d+) tests failed out of (\d+)", log)
-        skipped = len(re.findall(r"\*\*\*Skipped|Not Run|Disabled", log))
-        if m:
-            print(f"tests: {int(m.group(3)) - int(m.group(2))}/{m.group(3)} passed, "
-                  f"{m.group(2)} failed, {skipped} skipped")
-            ok &= m.group(2) == "0"
+    bench = doc.get("benchmarks") if isinstance(doc, dict) else None
+    if not isinstance(bench, list) or not bench:
+        s.fail(section, fname, "no benchmarks in it (a filter that matched nothing?)")
+        return None
+    medians, iters, errors = {}, {}, {}
+    for e in bench:
+        if not isinstance(e, dict) or not isinstance(e.get("name"), str):
+            continue
+        agg = e.get("aggregate_name")
+        run_name = e.get("run_name")
+        if not isinstance(run_name, str):
+            run_name = e["name"][: -len("_" + agg)] if agg and e["name"].endswith("_" + agg) else e["name"]
+        name = "/".join(p for p in run_name.split("/") if not GB_SUFFIX.match(p))
+        if e.get("error_occurred"):
+            errors[name] = e.get("error_message", "error")
+            continue
+        if e.get("run_type") == "aggregate" or agg:
+            if agg == "median":
+                medians[name] = e
         else:
-            print("tests: no ctest result line found")
-            ok = False
-    except OSError:
-        print("tests: ctest.log missing")
-        ok = False
+            iters.setdefault(name, []).append(e)
+    out = dict(medians)
+    for name, es in iters.items():
+        if name not in out:
+            out[name] = {k: statistics.median([x[k] for x in es if isinstance(x.get(k), (int, float))] or [0])
+                         for k in ("real_time", "bytes_per_second", "items_per_second", "FLOP/s")}
+            out[name]["time_unit"] = es[0].get("time_unit", "ns")
+    for name, msg in errors.items():
+        if name not in out:
+            out[name] = {"error": msg}
+    return out
 
-    bench = load(os.path.join(out, "bench_sum.json"))
-    if bench:
-        ctx = bench.get("context", {})
-        print(f"bench host: {ctx.get('host_name', '?')}, {ctx.get('num_cpus', '?')} CPUs, {ctx.get('date', '')}")
-        rates = {}
-        for b in bench.get("benchmarks", []):
-            if b.get("aggregate_name", "median") != "median" or b.get("error_occurred"):
-                continue
-            name = b["run_name"] if "run_name" in b else b["name"]
-            rates[name] = b.get("bytes_per_second", 0) / 1e9
-        targets = {  # variant: (baseline variant, minimum ratio) per the summation issue
-            "tree": ("cub", 0.95), "exact": ("cub", 0.80)}
-        cpu_targets = {"tree": ("read_probe", 0.90), "atomic": ("tree", 0.95), "exact": ("tree", 0.50)}
-        print(f"{'benchmark (median)':44} {'GB/s':>8} {'ratio':>8}  target")
-        for name in sorted(rates):
-            parts = name.split("/")
-            if len(parts) < 6:
-                continue
-            backend, dtype, dist, variant, n = parts[1], parts[2], parts[3], parts[4], parts[5]
-            t = (targets if backend == "cuda" else cpu_targets).get(variant)
-            ratio, target = "", ""
-            if t:
-                base = f"sum/{backend}/{dtype}/{dist}/{t[0]}/{n}"
-                if base in rates and rates[base] > 0:
-                    r = rates[name] / rates[base]
-                    met = r >= t[1]
-                    ok &= met or dtype != "f32"
-                    ratio = f"{r:.3f}"
-                    target = f">= {t[1]:.2f} x {t[0]}: {'met' if met else 'MISSED'}"
-            print(f"{name:44} {rates[name]:8.1f} {ratio:>8}  {target}")
 
-    for fname in ("sum_cuda_f32.json", "sum_cuda_illcond.json", "sum_cuda_f64_illcond.json"):
-        doc = load(os.path.join(out, fname))
-        if not doc:
-            ok = False
+def seconds(e):
+    return float(e.get("real_time", 0)) * {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}.get(e.get("time_unit", "ns"), 1e-9)
+
+
+def need_bench(s, section, entries, name):
+    """The entry, or None after a failed check (absent, errored or not timed)."""
+    e = entries.get(name)
+    if e is None:
+        s.fail(section, f"benchmark {name}", "absent")
+        return None
+    if "error" in e:
+        s.fail(section, f"benchmark {name}", f"error: {e['error']}")
+        return None
+    if not seconds(e) > 0:
+        s.fail(section, f"benchmark {name}", "no time")
+        return None
+    return e
+
+
+# --- sections -----------------------------------------------------------------------------------
+def check_tests(s):
+    sec = "tests"
+    tdir = s.path("tests")
+    shards = sorted(f for f in os.listdir(tdir) if re.fullmatch(r"tests_\d+\.json", f)) if os.path.isdir(tdir) else []
+    if not shards:
+        s.fail(sec, "tests/tests_*.json", "missing (the test binary wrote no result)")
+    results = {}
+    for f in shards:
+        doc = s.load_json(sec, "tests", f)
+        if doc is None:
             continue
-        rows = doc.get("rows", [])
-        if rows:
-            r0 = rows[0]
-            print(f"\ndriftlab sum ({fname}): {r0['dtype']} n={r0['n']} runs={r0['runs']} on {r0['device']}")
-        print(f"  {'variant':15} {'distinct':>8} {'max_ulp':>8} {'error_ulp':>9} {'GB/s':>8} {'cost':>7}")
-        for r in rows:
-            cost = r.get("cost_vs_atomic")
-            cost = f"{float(cost):.2f}x" if cost not in (None, "nan") else "-"
-            print(f"  {r['variant']:15} {r['distinct_outputs']:>8} {str(r['max_ulp']):>8} "
-                  f"{str(r['error_ulp']):>9} {float(r['gbps']):8.1f} {cost:>7}")
-            if r["variant"] in ("tree", "exact", "cub") and r["distinct_outputs"] != 1:
-                print(f"  !! {r['variant']} gave {r['distinct_outputs']} distinct outputs")
-                ok = False
-    dense = load(os.path.join(out, "bench_dense.json"))
-    if dense:
-        rates = {}
-        for b in dense.get("benchmarks", []):
-            if b.get("aggregate_name", "median") != "median" or b.get("error_occurred"):
-                continue
-            name = b.get("run_name", b["name"])
-            rates[name] = (b["FLOP/s"] / 1e9 if b.get("FLOP/s") else None), b.get("items_per_second")
-        print(f"\n{'dense / predict benchmark (median)':52} {'GFLOP/s':>9} {'samples/s':>11}  vs cublas")
-        for name in sorted(rates):
-            gflops, items = rates[name]
-            ratio = ""
-            if name.startswith("dense/cuda/") and gflops:
-                shape = name.split("/", 3)[3] if name.count("/") >= 3 else ""
-                base = rates.get(f"dense/cuda/cublas/{shape}", (None, None))[0]
-                if base:
-                    ratio = f"{gflops / base:.3f}"
-                    if "invariant" in name and "B:4096" in name:
-                        met = gflops / base >= 0.80
-                        ratio += f" (>= 0.80: {'met' if met else 'MISSED'})"
-            print(f"{name:52} {gflops or 0:9.1f} {items or 0:11.4g}  {ratio}")
-
-    for fname in ("predict_default.json", "predict_wide.json"):
-        doc = load(os.path.join(out, fname))
-        if not doc:
-            ok = False
-            continue
-        rows = doc.get("rows", [])
-        if rows:
-            r0 = rows[0]
-            print(f"\ndriftlab predict ({fname}): model {r0['model']} batch {r0['batch']} "
-                  f"{r0['runs']} runs x {r0['processes']} processes")
-        for r in rows:
-            extra = f" batch_distinct={r['batch_distinct']}" if "batch_distinct" in r else ""
-            print(f"  {r['variant']:10} distinct={r['distinct_outputs']:<4} max_ulp={str(r['max_ulp']):<6} "
-                  f"argmax_flips={r['argmax_flips']:<3} samples/s={float(r['samples_per_s']):.4g}{extra}")
-            if r["variant"] in ("tree", "invariant") and r["distinct_outputs"] != 1:
-                ok = False
-            if r["variant"] == "invariant" and r.get("batch_distinct", 1) != 1:
-                ok = False
-
-    doc = load(os.path.join(out, "scenarios.json"))
-    if doc:
-        print("\nscenarios:")
-        for r in doc.get("rows", []):
-            print(f"  {r['id']}. {r['verdict']:16} {r['verdict_text'][:90]}")
+        for suite in doc.get("testsuites", []):
+            for t in suite.get("testsuite", []):
+                full = f"{suite.get('name')}.{t.get('name')}"
+                if t.get("failures"):
+                    results[full] = "failed"
+                elif t.get("result") == "SKIPPED" or t.get("status") == "NOTRUN":
+                    results[full] = "skipped"
+                else:
+                    results[full] = "passed"
+    if shards:
+        counts = {k: sum(1 for v in results.values() if v == k) for k in ("passed", "failed", "skipped")}
+        s.add(sec, "tests run", f"{len(results)}: {counts['passed']} passed, {counts['failed']} failed, "
+              f"{counts['skipped']} skipped", "none failed", len(results) > 0 and counts["failed"] == 0)
+        for name, r in sorted(results.items()):
+            if r == "failed":
+                s.fail(sec, name, "failed")
+        if s.mode == "device":
+            for name in GPU_TESTS:
+                r = results.get(name, "absent")
+                s.add(sec, name, r, "ran on the GPU and passed", r == "passed")
+        else:
+            gpu = [n for n in results if n.split(".")[0] in ("CudaSum", "DenseCuda")]
+            s.add(sec, "GPU tests present (they skip without a GPU)", len(gpu), ">= 1", len(gpu) > 0)
+    log = s.path("tests", "check_plots.log")
+    if not os.path.isfile(log) or os.path.getsize(log) == 0:
+        s.fail(sec, "tests/check_plots.log", "missing or empty")
     else:
-        ok = False
+        with open(log) as f:
+            m = re.findall(r"(\d+) passed, (\d+) failed", f.read())
+        if not m:
+            s.fail(sec, "plot check", "no 'N passed, M failed' line")
+        else:
+            p, fl = map(int, m[-1])
+            s.add(sec, "plot check (plots/plot.py on the fixture)", f"{p} passed, {fl} failed", "none failed", fl == 0 and p > 0)
 
-    print("=" * 78)
-    print("GPU check:", "OK" if ok else "PROBLEMS (see above)")
-    return 0 if ok else 1
+
+def check_bench_sum(s):
+    sec = "bench_sum"
+    entries = bench_entries(s, sec, "bench_sum.json")
+    if entries is None:
+        return
+    device = s.mode == "device"
+    be = "cuda" if device else "cpu"
+    base = "cub" if device else "read_probe"
+    n32, n64 = F32_N[s.mode], F64_N[s.mode]
+    got = {}
+    for dtype, n, variants in (("f32", n32, ["atomic_element", "atomic", "tree", "exact", base]),
+                               ("f64", n64, ["tree", "exact", base])):
+        if device:
+            variants = variants + ["d2d_copy"]
+        for v in variants:
+            e = need_bench(s, sec, entries, f"sum/{be}/{dtype}/uniform/{v}/{n}")
+            if e is not None:
+                got[(dtype, v)] = e
+    if device:  # ill-conditioned input at 2^28: the speed of exact depends on the exponents it meets
+        for v in ("tree", "exact", "cub"):
+            need_bench(s, sec, entries, f"sum/cuda/f32/illcond/{v}/{n32}")
+    targets = {"tree": 0.95, "exact": 0.80}
+    for (dtype, v), e in sorted(got.items()):
+        gbps = float(e.get("bytes_per_second", 0)) / 1e9
+        b = got.get((dtype, base))
+        if v in (base, "d2d_copy") or b is None:
+            s.add(sec, f"{dtype} {v} n={n32 if dtype == 'f32' else n64}", f"{gbps:.1f} GB/s")
+            continue
+        ratio = seconds(b) / seconds(e)  # same bytes: the throughput ratio
+        target = targets.get(v) if dtype == "f32" and device else None
+        s.add(sec, f"{dtype} {v} / {base} n={n32 if dtype == 'f32' else n64}", f"{gbps:.1f} GB/s, {ratio:.3f}",
+              f">= {target:.2f}" if target else "", (ratio >= target) if target else None)
+
+
+def check_sum(s):
+    sec = "sum"
+    files = (("sum_f32.json", 1), ("sum_illcond.json", 100 if s.mode == "device" else 1),
+             ("sum_f64_illcond.json", 100 if s.mode == "device" else 1))
+    for fname, min_runs in files:
+        doc = s.load_json(sec, fname)
+        if doc is None:
+            continue
+        rows = {r.get("variant"): r for r in doc.get("rows", []) if isinstance(r, dict)}
+        wanted = ["atomic_element", "atomic", "tree", "exact"] + (["cub"] if s.mode == "device" else [])
+        for v in wanted:
+            r = rows.get(v)
+            if r is None:
+                s.fail(sec, f"{fname} {v}", "absent")
+                continue
+            what = f"{fname[:-5]} {r.get('dtype')} {r.get('dist', '')} n={r.get('n')} {v}"
+            runs = int(r.get("runs", 0))
+            if runs < min_runs:
+                s.fail(sec, what, f"{runs} runs (at least {min_runs} wanted)")
+            measured = f"{r.get('distinct_outputs')} distinct, max {r.get('max_ulp')} ULP over {runs} runs"
+            if v in ("tree", "exact", "cub"):
+                s.add(sec, what, measured, "1 distinct", r.get("distinct_outputs") == 1)
+            else:
+                s.add(sec, what + " (drift, measured)", measured)
+
+
+def check_bench_dense(s):
+    sec = "bench_dense"
+    entries = bench_entries(s, sec, "bench_dense.json")
+    if entries is None:
+        return
+    device = s.mode == "device"
+    be, base = ("cuda", "cublas") if device else ("cpu", "openblas")
+    shape = "K:4096/N:4096" if device else "K:10/N:20"
+    batches = (1, 64, 4096) if device else (1, 64)
+    for B in batches:
+        es = {v: need_bench(s, sec, entries, f"dense/{be}/{v}/B:{B}/{shape}") for v in (base, "atomic", "tree", "invariant")}
+        if es["atomic"] is not None:
+            for v in ("tree", "invariant", base):
+                if es[v] is not None:
+                    s.add(sec, f"dense {v} / atomic time, B={B} {shape}", f"{seconds(es[v]) / seconds(es['atomic']):.3f}x")
+        if es[base] is not None and es["invariant"] is not None:
+            ratio = seconds(es[base]) / seconds(es["invariant"])
+            gflops = float(es["invariant"].get("FLOP/s", 0)) / 1e9
+            big = device and B == 4096
+            s.add(sec, f"dense invariant / {base} throughput, B={B} {shape}", f"{gflops:.1f} GFLOP/s, {ratio:.3f}",
+                  ">= 0.80" if big else "", (ratio >= 0.80) if big else None)
+    model = "784-4096-4096-10" if device else "10-20-10"
+    for v in ("atomic", "invariant"):
+        e = need_bench(s, sec, entries, f"predict/{be}/{model}/{v}/batch:64")
+        if e is not None:
+            s.add(sec, f"predict {model} {v} batch 64", f"{float(e.get('items_per_second', 0)):.4g} samples/s")
+
+
+def check_predict(s):
+    sec = "predict"
+    for fname in ("predict_default.json", "predict_wide.json"):
+        doc = s.load_json(sec, fname)
+        if doc is None:
+            continue
+        rows = {r.get("variant"): r for r in doc.get("rows", []) if isinstance(r, dict)}
+        for v in ("atomic", "tree", "invariant"):
+            r = rows.get(v)
+            if r is None:
+                s.fail(sec, f"{fname} {v}", "absent")
+                continue
+            calls = int(r.get("runs", 0)) * max(1, int(r.get("processes", 1)))
+            what = f"{fname[:-5]} {r.get('model')} batch {r.get('batch')} {v}"
+            measured = f"{r.get('distinct_outputs')} distinct, max {r.get('max_ulp')} ULP over {calls} calls"
+            if s.mode == "device" and v == "atomic" and calls < 100:
+                s.fail(sec, what, f"{calls} calls (at least 100 wanted)")
+            if v == "atomic":
+                s.add(sec, what + " (drift, measured)", measured)
+            else:
+                s.add(sec, what, measured, "1 distinct", r.get("distinct_outputs") == 1)
+            if "batch_distinct" in r:
+                if v == "invariant":
+                    s.add(sec, f"{fname[:-5]} invariant across batches 1,7,64,513", f"{r['batch_distinct']} distinct",
+                          "1 distinct", r["batch_distinct"] == 1)
+                else:
+                    s.add(sec, f"{fname[:-5]} {v} across batches 1,7,64,513", f"{r['batch_distinct']} distinct")
+
+
+def check_report(s):
+    sec = "report"
+    for f in ("REPORT.md", "bench.json", "scenarios.json", "sum_drift.json"):
+        p = s.path("report", f)
+        if not os.path.isfile(p) or os.path.getsize(p) == 0:
+            s.fail(sec, f"report/{f}", "missing or empty")
+    s.add(sec, "report timed no benchmark again", "bench.log absent" if not os.path.exists(s.path("report", "bench.log"))
+          else "bench.log present: the report ran driftlab_bench", "reused", not os.path.exists(s.path("report", "bench.log")))
+    figs = [f for f in ("sum_throughput", "cost_of_determinism", "drift_vs_n", "ulp_histogram", "dense_gflops", "batch_invariance")
+            if os.path.isfile(s.path("report", "plots", f + ".png"))]
+    s.add(sec, "report figures", f"{len(figs)} of 6", "6", len(figs) == 6)
+    doc = s.load_json(sec, "report", "scenarios.json")
+    if doc is not None:
+        rows = doc.get("rows", [])
+        s.add(sec, "scenarios", f"{len(rows)} claims with verdicts", ">= 1", len(rows) > 0)
+        for r in rows:
+            s.add(sec, f"scenario {r.get('id')}", f"{r.get('verdict')}: {str(r.get('verdict_text', ''))[:70]}")
+
+
+def check_steps(s):
+    p = s.path("step_errors.txt")
+    if os.path.isfile(p) and os.path.getsize(p):
+        with open(p) as f:
+            for line in f.read().splitlines():
+                s.fail("steps", "step", line.replace("gpu_check: ", ""))
+
+
+CHECKS = {"tests": check_tests, "bench_sum": check_bench_sum, "sum": check_sum, "bench_dense": check_bench_dense,
+          "predict": check_predict, "report": check_report}
+
+
+def device_names_listed(s):
+    """Rehearsal with a CUDA build: the device's filters must select every benchmark it needs."""
+    p = s.path("device_bench_list.txt")
+    if not os.path.isfile(p):
+        return
+    with open(p) as f:
+        listed = {"/".join(x for x in line.strip().split("/") if not GB_SUFFIX.match(x)) for line in f if line.strip()}
+    need = [f"sum/cuda/f32/uniform/{v}/{F32_N['device']}" for v in ("atomic_element", "atomic", "tree", "exact", "cub", "d2d_copy")]
+    need += [f"sum/cuda/f64/uniform/{v}/{F64_N['device']}" for v in ("tree", "exact", "cub", "d2d_copy")]
+    need += [f"sum/cuda/f32/illcond/{v}/{F32_N['device']}" for v in ("tree", "exact", "cub")]
+    need += [f"dense/cuda/{v}/B:{b}/K:4096/N:4096" for v in ("cublas", "atomic", "tree", "invariant") for b in (1, 64, 4096)]
+    need += [f"predict/cuda/784-4096-4096-10/{v}/batch:64" for v in ("atomic", "invariant")]
+    missing = [n for n in need if n not in listed]
+    s.add("device filters", "benchmarks the device run needs, selected by its filters",
+          f"{len(need) - len(missing)} of {len(need)}" + (f" (missing: {', '.join(missing[:4])})" if missing else ""),
+          "all", not missing)
+
+
+def table(rows):
+    out = ["| section | check | measured | target | verdict |", "| --- | --- | --- | --- | --- |"]
+    for r in rows:
+        cells = [r[k].replace("|", "\\|") for k in ("section", "check", "measured", "target", "verdict")]
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("dir")
+    ap.add_argument("--mode", choices=("device", "rehearse"), default="device")
+    ap.add_argument("--only", choices=SECTIONS)
+    ap.add_argument("--md")
+    ap.add_argument("--json")
+    a = ap.parse_args(argv)
+    s = Summary(a.dir, a.mode)
+    if not os.path.isdir(a.dir):
+        print(f"gpu_check_summary: {a.dir} is not a folder", file=sys.stderr)
+        return 1
+    if a.only:
+        CHECKS[a.only](s)
+        for r in s.rows:
+            print(f"  [{r['verdict']:4}] {r['check']}: {r['measured']}" + (f"  (target {r['target']})" if r["target"] else ""))
+        return 0
+    check_steps(s)
+    for name in SECTIONS:
+        CHECKS[name](s)
+    if a.mode == "rehearse":
+        device_names_listed(s)
+    verdict = "PASSED" if s.ok else "FAILED"
+    fails = [r for r in s.rows if r["verdict"] == "FAIL"]
+    machine = ""
+    if os.path.isfile(s.path("machine.txt")):
+        with open(s.path("machine.txt")) as f:
+            gpu = re.search(r"NVIDIA [A-Z][\w -]*?(?=\s{2,}|\s+(On|Off)\b)", f.read())
+            machine = gpu.group(0).strip() if gpu else ""
+    md = (f"# driftlab GPU check ({a.mode}): {verdict}\n\n"
+          + (f"GPU: {machine}\n\n" if machine else "")
+          + f"{len(s.rows)} checks, {len(fails)} failed.\n\n" + table(s.rows) + "\n")
+    if fails:
+        md += "\nFailed:\n" + "".join(f"- {r['section']}: {r['check']}: {r['measured']}\n" for r in fails)
+    print(md)
+    if a.md:
+        with open(a.md, "w") as f:
+            f.write(md)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"mode": a.mode, "passed": s.ok, "gpu": machine or None, "checks": s.rows}, f, indent=1)
+    return 0 if s.ok else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "."))
+    sys.exit(main())

@@ -15,6 +15,7 @@
 #include "common/dense_variant.h"
 #include "common/sum_variant.h"
 #include "gpu.h"
+#include "report.h"
 
 namespace driftlab {
 namespace {
@@ -76,10 +77,27 @@ TEST(Bench, ListsEveryFamily) {
         EXPECT_TRUE(has(std::string("sum/cuda/f32/illcond/") + v.name + "/268435456/")) << v.name;
       }
     EXPECT_TRUE(has("sum/cuda/f32/uniform/d2d_copy/"));
+    for (const char* v : {"tree", "exact", "cub", "d2d_copy"})  // the GPU check's f64 size
+      EXPECT_TRUE(has(std::string("sum/cuda/f64/uniform/") + v + "/134217728/")) << v;
     for (const auto& v : kDenseVariants) EXPECT_TRUE(has(std::string("dense/cuda/") + v.name + "/B:4096/K:4096/N:4096/")) << v.name;
     EXPECT_TRUE(has("predict/cuda/784-4096-4096-10/cublas/batch:64/"));
   }
 #endif
+}
+
+// The report times only the backend it reports on (the quick filter once named cpu benchmarks
+// whatever the backend), and times the uniform input the figures draw.
+TEST(Report, BenchFilterNamesOnlyItsBackend) {
+  for (const bool quick : {true, false}) {
+    const std::string cuda = report_bench_filter("cuda", quick), cpu = report_bench_filter("cpu", quick);
+    EXPECT_EQ(cuda.find("/cpu/"), std::string::npos) << cuda;
+    EXPECT_EQ(cpu.find("/cuda/"), std::string::npos) << cpu;
+    EXPECT_NE(cuda.find("^sum/cuda/"), std::string::npos) << cuda;
+    EXPECT_NE(cuda.find("dense"), std::string::npos) << cuda;
+    EXPECT_NE(cuda.find("uniform"), std::string::npos) << cuda;
+    EXPECT_EQ(cuda.find("openblas"), std::string::npos) << cuda;
+    EXPECT_EQ(cuda.find("read_probe"), std::string::npos) << cuda;
+  }
 }
 
 // The quick report end to end on the CPU (about 20 seconds).

@@ -8,6 +8,7 @@
 #include <set>
 #include <vector>
 
+#include "../bench/rotation.h"
 #include "backend.h"
 #include "common/float_bits.h"
 #include "cpu/sum.h"
@@ -65,6 +66,21 @@ template <class T> void parity(DType dtype) {
 
 TEST_F(CudaSum, TreeAndExactBitwiseEqualToCpuF32) { parity<float>(DType::f32); }
 TEST_F(CudaSum, TreeAndExactBitwiseEqualToCpuF64) { parity<double>(DType::f64); }
+
+// The benchmarks' input rotation (no GPU needed): at every size a pass over the copies moves more
+// than twice an H200's 60 MB L2, so no timed call reads its input from the cache.
+TEST(CudaBenchRotation, EveryPassExceedsTwiceTheL2) {
+  const std::size_t l2 = 60u << 20;
+  for (int k = 10; k <= 28; ++k)
+    for (const std::size_t width : {4u, 8u}) {
+      const std::size_t bytes = (std::size_t(1) << k) * width;
+      const std::size_t copies = bench::rotation_copies(bytes, l2);
+      EXPECT_GT(copies * bytes, 2 * l2) << "n=2^" << k << " width " << width;
+      EXPECT_LE((copies - 1) * bytes, 2 * l2 + bytes) << "no more copies than needed";
+      EXPECT_EQ(bench::rotation_stride(bytes) % 256, 0u);
+      EXPECT_GE(bench::rotation_stride(bytes), bytes);
+    }
+}
 
 TEST_F(CudaSum, ExactHandlesSpecialsAndSignedZerosLikeTheCpu) {
   auto gpu = make_cuda_backend();

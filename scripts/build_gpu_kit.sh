@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Builds the GPU kit: one folder, ./kit/ (git-ignored, under 64 MiB), holding everything the GPU
+# check needs on a machine with a GPU, the CUDA 13 toolkit and python3, but no compiler run,
+# no network and maybe none of GoogleTest, Google Benchmark, libzip or OpenBLAS:
+#   kit/bin/      driftlab, driftlab_bench, driftlab_tests for sm_80 and sm_90 (stripped);
+#                 libstdc++/libgcc and GoogleTest linked statically; the other libraries they
+#                 need (Google Benchmark, libzip, OpenBLAS, ... -- whatever ldd names) copied
+#                 into kit/bin/lib, found through RPATH $ORIGIN/lib.  Never bundled: libc and
+#                 its kin, the driver (libcuda), the CUDA runtime and cuBLAS (the machine's own).
+#   kit/bin/plots/plot.py (driftlab report finds it beside the binary), kit/scripts/ (the check
+#   and its summary), kit/tests/ (the plot check and its fixture), kit/run.sh (the runner),
+#   kit/MANIFEST.txt (commit, sizes, libraries).
+# Then it proves the kit self-contained: every library the binaries load resolves into kit/bin/lib
+# or to the allowed system set, with LD_LIBRARY_PATH empty; and (unless --no-rehearse) it runs
+# the CPU rehearsal of the check from the kit's own binaries.
+# Needs nvcc (CUDA 13), the build dependencies (scripts/setup.sh) and about 10 minutes on 2 cores.
+# usage: scripts/build_gpu_kit.sh [--no-rehearse] [KITDIR]   (default ./kit)
+set -euo pipefail
+rehearse=1
+kit=""
+for a in "$@"; do
+  case "$a" in
+    --no-rehearse) rehearse=0 ;;
+    -*) echo "usage: scripts/build_gpu_kit.sh [--no-rehearse] [KITDIR]" >&2; exit 2 ;;
+    *) kit=$a ;;
+  esac
+done
+root=$(cd "$(dirname "$0")/.." && pwd)
+kit=${kit:-$root/kit}
+build="$root/build-kit"
+export PATH="/usr/local/cuda/bin:$PATH"
+command -v nvcc >/dev/null || { echo "build_gpu_kit: nvcc not found (CUDA 13 toolkit)" >&2; exit 1; }
+gen=()
+command -v ninja >/dev/null && gen=(-G Ninja)
+[ -f "$build/CMakeCache.txt" ] && ! grep -q "CMAKE_GENERATOR:INTERNAL=${gen[1]:-Unix Makefiles}" "$build/CMakeCache.txt" && rm -rf "$build"
+
+echo "== configure and build ($build)"
+mkdir -p "$build"
+# OpenBLAS linked statically where its archive exists (only the sgemm it needs comes along).
+blas=()
+for a in /usr/lib/x86_64-linux-gnu/libopenblas.a /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.a; do
+  [ -f "$a" ] && { blas=(-DOPENBLAS_LIBRARY="$a"); break; }
+done
+cmake -S "$root" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DDRIFTLAB_CUDA=ON \
+  -DCMAKE_CUDA_ARCHITECTURES="80-real;90-real" "${blas[@]}" \
+  -DCMAKE_EXE_LINKER_FLAGS="-static-libstdc++ -static-libgcc -Wl,--disable-new-dtags" \
+  -DCMAKE_BUILD_RPATH='$ORIGIN/lib' >"$build/kit-build.log" 2>&1 || { tail -30 "$build/kit-build.log"; exit 1; }
+cmake --build "$build" -j "$(nproc)" --target driftlab driftlab_bench driftlab_tests >>"$build/kit-build.log" 2>&1 ||
+  { tail -40 "$build/kit-build.log"; exit 1; }
+
+echo "== assemble $kit"
+rm -rf "$kit"
+mkdir -p "$kit/bin/lib" "$kit/bin/plots" "$kit/scripts" "$kit/tests/fixtures"
+for exe in driftlab driftlab_bench driftlab_tests; do
+  cp "$build/$exe" "$kit/bin/"
+  strip --strip-unneeded "$kit/bin/$exe"
+done
+# System libraries the image has (glibc's family) or must provide itself (driver, CUDA runtime, cuBLAS).
+allowed='^(linux-vdso\.so|libc\.so|libm\.so|libpthread\.so|libdl\.so|librt\.so|ld-linux-x86-64\.so|libcuda\.so|libcudart\.so|libcublas\.so|libcublasLt\.so)'
+bundle() {  # copies every non-allowed library that $1 loads into kit/bin/lib
+  ldd "$1" | awk '/=> \//{print $1, $3}' | while read -r name path; do
+    if ! [[ "$name" =~ $allowed ]] && [ ! -e "$kit/bin/lib/$name" ]; then
+      cp -L "$path" "$kit/bin/lib/$name"
+      strip --strip-unneeded "$kit/bin/lib/$name" 2>/dev/null || true
+    fi
+  done
+}
+for exe in "$kit"/bin/driftlab*; do bundle "$exe"; done
+for lib in "$kit"/bin/lib/*; do [ -e "$lib" ] && bundle "$lib"; done
+cp "$root/plots/plot.py" "$kit/bin/plots/"
+cp "$root/scripts/gpu_check.sh" "$root/scripts/gpu_check_summary.py" "$kit/scripts/"
+cp "$root/tests/check_plots.py" "$kit/tests/"
+cp -r "$root/tests/fixtures/report" "$kit/tests/fixtures/"
+cat >"$kit/run.sh" <<'EOF'
+#!/usr/bin/env bash
+# The GPU check from this kit: kit/run.sh OUTDIR (on the device machine: kit/run.sh "$OUT").
+# kit/run.sh --rehearse OUTDIR runs the CPU rehearsal with the same binaries.
+here=$(cd "$(dirname "$0")" && pwd)
+exec "$here/scripts/gpu_check.sh" --bin "$here/bin" "$@"
+EOF
+chmod +x "$kit/run.sh" "$kit/scripts/"*
+
+echo "== prove it self-contained (LD_LIBRARY_PATH empty)"
+problems=0
+for f in "$kit"/bin/driftlab* "$kit"/bin/lib/*; do
+  [ -e "$f" ] || continue
+  while read -r name arrow path _; do
+    [ "$arrow" = "=>" ] || continue
+    if [[ "$name" =~ $allowed ]]; then continue; fi
+    case "$path" in
+      "$kit/bin/lib/"*) ;;
+      *) echo "  $(basename "$f") loads $name from $path: outside the kit"; problems=1 ;;
+    esac
+  done < <(LD_LIBRARY_PATH="" ldd "$f" 2>&1)
+  LD_LIBRARY_PATH="" ldd "$f" 2>&1 | grep "not found" | grep -vE "libcuda\.so" && problems=1
+done
+glibc=$(objdump -T "$kit"/bin/driftlab* "$kit"/bin/lib/* 2>/dev/null | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
+size=$(du -sm "$kit" | cut -f1)
+{
+  echo "driftlab GPU kit"
+  echo "commit: $(git -C "$root" rev-parse HEAD 2>/dev/null)$(git -C "$root" diff --quiet 2>/dev/null || echo ' (plus uncommitted changes)')"
+  echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(. /etc/os-release && echo "$PRETTY_NAME"), nvcc $(nvcc --version | grep -o 'release [0-9.]*')"
+  echo "CUDA architectures: sm_80, sm_90 (real)"
+  echo "size: ${size} MiB"
+  echo "newest glibc symbol needed: $glibc"
+  echo "bundled in bin/lib: $(cd "$kit/bin/lib" && ls | tr '\n' ' ')"
+  echo "needed from the machine:"
+  for exe in "$kit"/bin/driftlab*; do
+    echo "  $(basename "$exe"): $(readelf -d "$exe" | awk '/NEEDED/{gsub(/[\[\]]/,"",$5); print $5}' | tr '\n' ' ')"
+  done
+  echo "RPATH: $(readelf -d "$kit/bin/driftlab" | awk '/RPATH|RUNPATH/{print $5}')"
+} >"$kit/MANIFEST.txt"
+cat "$kit/MANIFEST.txt"
+[ "$problems" -eq 0 ] || { echo "build_gpu_kit: the kit is not self-contained (above)"; exit 1; }
+[ "$size" -lt 60 ] || { echo "build_gpu_kit: the kit is ${size} MiB; with the working tree it must stay under 64 MiB"; exit 1; }
+echo "self-contained: every library resolves into kit/bin/lib or to libc/libcuda/libcudart/libcublas"
+
+if [ "$rehearse" -eq 1 ]; then
+  echo "== the CPU rehearsal from the kit's binaries"
+  "$kit/run.sh" --rehearse "$root/build-kit/rehearsal" | tail -5
+fi
+echo "build_gpu_kit: $kit ready (${size} MiB)"
