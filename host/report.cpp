@@ -423,8 +423,9 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
   prog.start(7);
   std::string plot_note;
   {
-    // plots/plot.py beside the binary (the GPU kit), else in the source tree it was built from.
-    const fs::path beside = fs::path(self_dir()) / "plots" / "plot.py";
+    // plots/plot.py one folder above the binary (the GPU kit: kit/bin/driftlab, kit/plots/plot.py),
+    // else in the source tree it was built from.
+    const fs::path beside = fs::path(self_dir()).parent_path() / "plots" / "plot.py";
     const fs::path source(DRIFTLAB_SOURCE_DIR);
     const fs::path script = fs::exists(beside) ? beside : source / "plots" / "plot.py";
     const fs::path venv_python = source / ".venv" / "bin" / "python";

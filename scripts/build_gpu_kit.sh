@@ -7,7 +7,7 @@
 #                 need (Google Benchmark, libzip, OpenBLAS, ... -- whatever ldd names) copied
 #                 into kit/bin/lib, found through RPATH $ORIGIN/lib.  Never bundled: libc and
 #                 its kin, the driver (libcuda), the CUDA runtime and cuBLAS (the machine's own).
-#   kit/bin/plots/plot.py (driftlab report finds it beside the binary), kit/scripts/ (the check
+#   kit/plots/plot.py (driftlab report finds it one folder above itself), kit/scripts/ (the check
 #   and its summary), kit/tests/ (the plot check and its fixture), kit/run.sh (the runner),
 #   kit/MANIFEST.txt (commit, sizes, libraries).
 # Then it proves the kit self-contained: every library the binaries load resolves into kit/bin/lib
@@ -50,7 +50,7 @@ cmake --build "$build" -j "$(nproc)" --target driftlab driftlab_bench driftlab_t
 
 echo "== assemble $kit"
 rm -rf "$kit"
-mkdir -p "$kit/bin/lib" "$kit/bin/plots" "$kit/scripts" "$kit/tests/fixtures"
+mkdir -p "$kit/bin/lib" "$kit/plots" "$kit/scripts" "$kit/tests/fixtures"
 for exe in driftlab driftlab_bench driftlab_tests; do
   cp "$build/$exe" "$kit/bin/"
   strip --strip-unneeded "$kit/bin/$exe"
@@ -67,7 +67,7 @@ bundle() {  # copies every non-allowed library that $1 loads into kit/bin/lib
 }
 for exe in "$kit"/bin/driftlab*; do bundle "$exe"; done
 for lib in "$kit"/bin/lib/*; do [ -e "$lib" ] && bundle "$lib"; done
-cp "$root/plots/plot.py" "$kit/bin/plots/"
+cp "$root/plots/plot.py" "$kit/plots/"
 cp "$root/scripts/gpu_check.sh" "$root/scripts/gpu_check_summary.py" "$kit/scripts/"
 cp "$root/tests/check_plots.py" "$kit/tests/"
 cp -r "$root/tests/fixtures/report" "$kit/tests/fixtures/"
@@ -81,19 +81,28 @@ EOF
 chmod +x "$kit/run.sh" "$kit/scripts/"*
 
 echo "== prove it self-contained (LD_LIBRARY_PATH empty)"
+# What each binary loads, everything it pulls in included, as the loader resolves it for that
+# binary.  libgcc_s is loaded for cuBLAS (its RUNPATH is its own folder): whatever machine has
+# cuBLAS has it, so it counts as the machine's; the kit's copy serves the bundled libraries.
 problems=0
-for f in "$kit"/bin/driftlab* "$kit"/bin/lib/*; do
-  [ -e "$f" ] || continue
+for f in "$kit"/bin/driftlab*; do
   while read -r name arrow path _; do
     [ "$arrow" = "=>" ] || continue
-    if [[ "$name" =~ $allowed ]]; then continue; fi
+    if [[ "$name" =~ $allowed ]] || [[ "$name" == libgcc_s.so.* ]]; then continue; fi
     case "$path" in
       "$kit/bin/lib/"*) ;;
       *) echo "  $(basename "$f") loads $name from $path: outside the kit"; problems=1 ;;
     esac
   done < <(LD_LIBRARY_PATH="" ldd "$f" 2>&1)
   LD_LIBRARY_PATH="" ldd "$f" 2>&1 | grep "not found" | grep -vE "libcuda\.so" && problems=1
+  # and it starts: lists its tests or benchmarks, or runs a small CPU sum
+  case "$(basename "$f")" in
+    driftlab) LD_LIBRARY_PATH="" "$f" sum --backend cpu --n 1000 --runs 2 >/dev/null ;;
+    driftlab_bench) LD_LIBRARY_PATH="" "$f" --benchmark_list_tests >/dev/null 2>&1 ;;
+    driftlab_tests) LD_LIBRARY_PATH="" "$f" --gtest_list_tests >/dev/null ;;
+  esac || { echo "  $(basename "$f") does not start from the kit"; problems=1; }
 done
+ldd_report=$(for f in "$kit"/bin/driftlab*; do echo "$(basename "$f"):"; LD_LIBRARY_PATH="" ldd "$f" | sed "s|$kit/||"; done)
 glibc=$(objdump -T "$kit"/bin/driftlab* "$kit"/bin/lib/* 2>/dev/null | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
 size=$(du -sm "$kit" | cut -f1)
 {
@@ -109,6 +118,8 @@ size=$(du -sm "$kit" | cut -f1)
     echo "  $(basename "$exe"): $(readelf -d "$exe" | awk '/NEEDED/{gsub(/[\[\]]/,"",$5); print $5}' | tr '\n' ' ')"
   done
   echo "RPATH: $(readelf -d "$kit/bin/driftlab" | awk '/RPATH|RUNPATH/{print $5}')"
+  echo "as the loader resolves them here (LD_LIBRARY_PATH empty):"
+  echo "$ldd_report"
 } >"$kit/MANIFEST.txt"
 cat "$kit/MANIFEST.txt"
 [ "$problems" -eq 0 ] || { echo "build_gpu_kit: the kit is not self-contained (above)"; exit 1; }
@@ -117,6 +128,8 @@ echo "self-contained: every library resolves into kit/bin/lib or to libc/libcuda
 
 if [ "$rehearse" -eq 1 ]; then
   echo "== the CPU rehearsal from the kit's binaries"
-  "$kit/run.sh" --rehearse "$root/build-kit/rehearsal" | tail -5
+  # matplotlib from the setup step's virtualenv here (the GPU image's python3 has its own)
+  [ -x "$root/.venv/bin/python" ] && export DRIFTLAB_PYTHON="$root/.venv/bin/python"
+  "$kit/run.sh" --rehearse "$build/rehearsal" | tail -5
 fi
 echo "build_gpu_kit: $kit ready (${size} MiB)"
