@@ -50,6 +50,7 @@ out=$(cd "$outdir" && pwd)
 w=$(mktemp -d "${TMPDIR:-/tmp}/driftlab-gpu-check.XXXXXX") || exit 1
 rm -f "$out/summary.md" "$out/summary.json" "$out/results.tar.gz" "$out/gpu_check.log"
 exec > >(tee "$out/gpu_check.log") 2>&1
+tee_pid=$!
 
 if [ -n "${DRIFTLAB_PYTHON:-}" ]; then py=$DRIFTLAB_PYTHON
 elif [ -x "$root/.venv/bin/python" ]; then py="$root/.venv/bin/python"
@@ -198,4 +199,6 @@ echo
 cat "$out/summary.md"
 echo
 echo "gpu_check ($mode): $([ $status -eq 0 ] && echo PASSED || echo FAILED) in $(( $(date +%s) - t0 ))s; files in $out"
+exec >&- 2>&-
+wait "$tee_pid" 2>/dev/null  # gpu_check.log complete before the call collects OUTDIR
 exit $status
