@@ -15,6 +15,7 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -37,6 +38,7 @@ extern char** environ;
 namespace driftlab {
 
 const char* const kReportHelp = R"(usage: driftlab report [--out DIR] [--quick] [--backend cpu|cuda|auto] [--threads T]
+                       [--keras FILE]
 
 Runs the drift experiments (summation across n and distributions, atomic results against the
 exact sum, batch invariance, predict, the article's scenarios) and the benchmarks on the backend
@@ -46,6 +48,8 @@ with the headline tables, the figures and a description of the machine.
 
   --quick   a small run: about 2 minutes on 2 CPU cores
   (full)    sized for a GPU machine: several minutes there, longer on a CPU; it says how long
+  --keras FILE  the Keras cross-check (scripts/keras_check.py --out FILE) to set beside the
+            scenarios' verdicts; default DIR/keras_check.json when that file exists
 )";
 
 namespace {
@@ -190,6 +194,11 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
   const std::string backend = cuda ? "cuda" : "cpu";
   const fs::path dir(o.out);
   fs::create_directories(dir / "plots");
+  // The Keras cross-check beside the scenarios: --keras FILE, else DIR/keras_check.json when it
+  // exists.  Read before anything runs, so a bad file stops the report at once.
+  const fs::path kpath = o.keras.empty() ? dir / "keras_check.json" : fs::path(o.keras);
+  std::optional<KerasCheck> k;
+  if (!o.keras.empty() || fs::exists(kpath)) k = load_keras_check(kpath.string());
 
   // Planned seconds per step (2 CPU cores, quick; the full run on a GPU machine).
   // Planned seconds per step: quick and full-CPU as measured on the 2-core development VM; the
@@ -373,12 +382,15 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
     so.threads = cuda ? 0 : o.threads;
     so.quick = o.quick;
     if (o.quick) so.wide = {256, 1024, 1024, 10};
-    const auto rs = run_scenarios(so, nullptr);
+    auto rs = run_scenarios(so, nullptr);
+    if (k) attach_keras(rs, *k);
     std::ostringstream s;
-    write_scenarios_json(rs, s);
+    write_scenarios_json(rs, s, k ? &*k : nullptr);
     save_text(dir / "scenarios.json", s.str());
-    h.scenarios = md_row({"#", "verdict", "claim", "measured"}) + md_row({"---", "---", "---", "---"});
-    for (const auto& r : rs) h.scenarios += md_row({std::to_string(r.id), r.verdict_text, r.claim, r.measured});
+    h.scenarios = scenarios_markdown(rs, k ? &*k : nullptr);
+    if (!k)
+      h.scenarios += "\nNo Keras cross-check beside these (scripts/keras_check.py --out " + kpath.string() +
+                     " adds one).\n";
   }
 
   // 7. benchmarks
@@ -476,6 +488,8 @@ int report_main(std::span<const std::string_view> args, std::ostream& out) {
       o.backend = parse_backend(r.value());
     } else if (f == "--threads") {
       o.threads = static_cast<int>(parse_count(r.value(), "--threads"));
+    } else if (f == "--keras") {
+      o.keras = r.value();
     } else {
       throw UsageError("unknown option '" + std::string(f) + "' (see driftlab report --help)");
     }

@@ -14,7 +14,8 @@ struct ReportOptions {
   std::string backend = "auto";
   bool quick = false;  // within 2 minutes on 2 cores
   int threads = 0;
-  bool summary_only = false;  // print the headline tables, not the file list (driftlab with no args)
+  bool summary_only = false;
+  std::string keras;  // the Keras cross-check's JSON; empty: DIR/keras_check.json when it exists  // print the headline tables, not the file list (driftlab with no args)
 };
 
 int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress);
