@@ -7,11 +7,12 @@ clean environment, and writes JSON: the versions, per scenario the counts it mea
 verdict computed from them by the same rules as driftlab's C++ (docs/verdicts.md; both
 implementations are tested on tests/fixtures/verdict_cases.json).
 
-usage: keras_check.py [--out FILE] [--processes P] [--calls C] [--layers 784,4096,4096,10]
+usage: keras_check.py [--out FILE] [--processes P] [--calls C] [--layers 784,4096,4096,10] [--jobs J]
        keras_check.py --self-test tests/fixtures/verdict_cases.json   (no TensorFlow needed)
 Exit: 0 written; 1 TensorFlow missing or a child failed; 2 bad command line.
 """
 import argparse
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -234,12 +235,15 @@ def distinct(xs):
 
 def measure(a, log):
     P, C, timeout = a.processes, a.calls, a.child_timeout
+    # The article's model: fresh processes, a.jobs at a time (each one is mostly TensorFlow's import).
+    plan = [(seeds, i) for seeds, n in (("none", P), ("article", P), ("article+python", 2), ("keras", P), ("init7", P))
+            for i in range(n)]
+    log(f"  {len(plan)} fresh processes with the article's model, {a.jobs} at a time")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=a.jobs) as pool:
+        results = list(pool.map(lambda p: child({"kind": "small", "seeds": p[0], "calls": C}, timeout), plan))
     small = {}
-    for seeds, n in (("none", P), ("article", P), ("article+python", 2), ("keras", P), ("init7", P)):
-        small[seeds] = []
-        for i in range(n):
-            log(f"  process {i + 1}/{n}: article's model, seeds={seeds}")
-            small[seeds].append(child({"kind": "small", "seeds": seeds, "calls": C}, timeout))
+    for (seeds, _), r in zip(plan, results):
+        small.setdefault(seeds, []).append(r)
     wide = {}
     for tag, threads in (("t1", 1), ("t2", 2), ("t2b", 2)):
         log(f"  process: wide model {a.layers}, intra-op threads {threads}")
@@ -316,6 +320,7 @@ def main():
     ap.add_argument("--calls", type=int, default=5)
     ap.add_argument("--layers", default="784,4096,4096,10")
     ap.add_argument("--child-timeout", type=float, default=180)
+    ap.add_argument("--jobs", type=int, default=2, help="fresh processes of the article's model run at a time")
     ap.add_argument("--self-test")
     ap.add_argument("--worker")
     a = ap.parse_args()
@@ -326,10 +331,10 @@ def main():
         return self_test(a.self_test)
     try:
         a.layers = [int(v) for v in a.layers.split(",")]
-        if len(a.layers) < 2 or min(a.layers) < 1 or a.processes < 2 or a.calls < 2:
+        if len(a.layers) < 2 or min(a.layers) < 1 or a.processes < 2 or a.calls < 2 or a.jobs < 1:
             raise ValueError
     except ValueError:
-        print("keras_check: --layers needs 2+ positive sizes, --processes and --calls at least 2", file=sys.stderr)
+        print("keras_check: --layers needs 2+ positive sizes, --processes and --calls at least 2, --jobs at least 1", file=sys.stderr)
         return 2
     try:
         import tensorflow as tf
