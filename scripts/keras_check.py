@@ -353,13 +353,17 @@ def main():
     doc = {"tool": "keras_check", "tensorflow": tf.__version__, "keras": keras.__version__,
            "numpy": np.__version__, "python": sys.version.split()[0], "processes": a.processes, "calls": a.calls,
            "layers": a.layers, "seconds": round(time.time() - t0, 1), "scenarios": scenarios}
-    tmp = a.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f, indent=2)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, a.out)
+    tmp = a.out + ".tmp"  # written whole, then renamed over --out: no partial file
+    try:
+        with open(tmp, "w") as f:
+            json.dump(doc, f, indent=2)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, a.out)
+    except OSError as e:
+        print(f"keras_check: --out {a.out}: {e.strerror}", file=sys.stderr)
+        return 1
     for s in scenarios:
         log(f"  {s['key']:28s} {s['verdict_text']}")
     log(f"keras_check: wrote {a.out} (TensorFlow {tf.__version__}, Keras {keras.__version__}, "
