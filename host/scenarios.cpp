@@ -197,6 +197,18 @@ KerasCheck load_keras_check(const std::string& path) {
     if (const JsonValue* nums = s.find("numbers"); nums && nums->is(JsonValue::Kind::object))
       for (const auto& [name, v] : nums->members)
         if (v.is(JsonValue::Kind::number)) r.numbers[name] = v.num;
+    // The Keras column is the check's own verdict; it must follow from the check's own counts.
+    const std::string rule = str(s, "rule");
+    VerdictText again{};
+    try {
+      again = verdict_by_rule(rule, r.numbers);
+    } catch (const std::invalid_argument& e) {
+      throw std::runtime_error(where + "scenario " + npy::printable(r.key) + ": " + e.what());
+    }
+    if (r.verdict != verdict_name(again.verdict))
+      throw std::runtime_error(where + "scenario " + npy::printable(r.key) + ": verdict '" + r.verdict +
+                               "' does not follow from its counts (rule " + npy::printable(rule) + " gives '" +
+                               verdict_name(again.verdict) + "')");
     k.rows[r.key] = std::move(r);
   }
   return k;

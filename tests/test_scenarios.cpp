@@ -145,8 +145,9 @@ std::string write_tmp(const std::string& name, const std::string& text) {
 
 TEST(Scenarios, KerasCheckFileIsReadStrictly) {
   const std::string good = write_tmp("kc_good.json", R"({"tool": "keras_check", "tensorflow": "2.21.0", "keras": "3.15.1",
-    "scenarios": [{"key": "drift", "source": "Explanation 3", "ran": "r", "verdict": "does not hold",
-                   "verdict_text": "does not hold here", "numbers": {"max_ulp": 0, "seen": [1, 2]}}]})");
+    "scenarios": [{"key": "drift", "source": "Explanation 3", "ran": "r", "verdict": "does not hold", "rule": "drift",
+                   "verdict_text": "does not hold here",
+                   "numbers": {"max_ulp": 0, "model_max_ulp": 0, "argmax_flips": 0, "seen": [1, 2]}}]})");
   const KerasCheck k = load_keras_check(good);
   EXPECT_EQ(k.tensorflow, "2.21.0");
   ASSERT_EQ(k.rows.count("drift"), 1u);
@@ -166,12 +167,22 @@ TEST(Scenarios, KerasCheckFileIsReadStrictly) {
            {"kc_tool.json", R"({"tool": "other", "tensorflow": "x", "keras": "y", "scenarios": []})"},
            {"kc_empty.json", R"({"tool": "keras_check", "tensorflow": "x", "keras": "y", "scenarios": []})"},
            {"kc_verdict.json", R"({"tool": "keras_check", "tensorflow": "x", "keras": "y", "scenarios": [
-              {"key": "a", "source": "s", "ran": "r", "verdict": "maybe", "verdict_text": "t"}]})"}}) {
+              {"key": "a", "source": "s", "ran": "r", "verdict": "maybe", "verdict_text": "t"}]})"},
+           // a verdict that does not follow from the counts beside it
+           {"kc_inconsistent.json", R"({"tool": "keras_check", "tensorflow": "x", "keras": "y", "scenarios": [
+              {"key": "a", "source": "s", "ran": "r", "rule": "remnant", "verdict": "holds", "verdict_text": "holds",
+               "numbers": {"distinct": 1}}]})"},
+           {"kc_rule.json", R"({"tool": "keras_check", "tensorflow": "x", "keras": "y", "scenarios": [
+              {"key": "a", "source": "s", "ran": "r", "rule": "nonsense", "verdict": "holds", "verdict_text": "holds",
+               "numbers": {}}]})"}}) {
     const std::string m = message(write_tmp(name, text));
     EXPECT_NE(m.find("--keras"), std::string::npos) << m;
     EXPECT_EQ(m.find('\n'), std::string::npos) << m;
   }
   EXPECT_NE(message("/nonexistent/kc.json").find("cannot read"), std::string::npos);
+  EXPECT_NE(message(std::string(DRIFTLAB_TEST_TMP) + "/kc_inconsistent.json").find("does not follow from its counts"),
+            std::string::npos);
+  EXPECT_NE(message(std::string(DRIFTLAB_TEST_TMP) + "/kc_rule.json").find("unknown verdict rule"), std::string::npos);
 }
 
 TEST(Scenarios, BadKerasFileOnTheCommandLine) {
