@@ -371,7 +371,8 @@ std::vector<ScenarioResult> run_scenarios(const ScenarioOptions& o, std::ostream
     const std::size_t w_as = run.distinct(a, std::string("Example 2 within a process, ") + what);
     a.training = true;
     const std::size_t w_tr = run.distinct(a, std::string("Example 2 within a process, training=True, ") + what);
-    add({0, std::string("example2_within_") + key, "", "", "", seeds_text + "; " + n(calls) + " calls as written and " + n(calls) + " with training=True, one process",
+    add({0, std::string("example2_within_") + key, "", "", "",
+         seeds_text + "; " + n(calls) + " calls as written and " + n(calls) + " with training=True, one process",
          "as written: " + n(w_as) + " distinct of " + n(calls) + "; training=True: " + n(w_tr) + " of " + n(calls), {}, "",
          {{"as_written", double(w_as)}, {"training_true", double(w_tr)}}, {}, ""});
     a.runs = 1;
@@ -380,7 +381,8 @@ std::vector<ScenarioResult> run_scenarios(const ScenarioOptions& o, std::ostream
     const std::size_t x_as = run.distinct(a, std::string("Example 2 across processes, ") + what);
     a.training = true;
     const std::size_t x_tr = run.distinct(a, std::string("Example 2 across processes, training=True, ") + what);
-    add({0, std::string("example2_across_") + key, "", "", "", seeds_text + "; the first call in " + n(procs) + " fresh processes, as written and with training=True",
+    add({0, std::string("example2_across_") + key, "", "", "",
+         seeds_text + "; the first call in " + n(procs) + " fresh processes, as written and with training=True",
          "as written: " + n(x_as) + " distinct of " + n(procs) + " processes; training=True: " + n(x_tr) + " of " + n(procs), {},
          "", {{"as_written", double(x_as)}, {"training_true", double(x_tr)}}, {}, ""});
   }
@@ -615,7 +617,12 @@ void write_scenarios_json(const std::vector<ScenarioResult>& rs, std::ostream& o
   JsonWriter j(out);
   j.begin_object().field("command", "scenarios");
   if (k)
-    j.key("keras_check").begin_object().field("path", k->path).field("tensorflow", k->tensorflow).field("keras", k->keras).end_object();
+    j.key("keras_check")
+        .begin_object()
+        .field("path", k->path)
+        .field("tensorflow", k->tensorflow)
+        .field("keras", k->keras)
+        .end_object();
   j.key("rows").begin_array();
   for (const auto& r : rs) {
     j.begin_object()

@@ -336,6 +336,7 @@ def main():
     except ValueError:
         print("keras_check: --layers needs 2+ positive sizes, --processes and --calls at least 2, --jobs at least 1", file=sys.stderr)
         return 2
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the versions only: no start-up notices
     try:
         import tensorflow as tf
         import keras
