@@ -26,7 +26,8 @@ and prints its headline tables; the files go to ./driftlab-report/.
 
 commands:
   scenarios the article's claims (dropout at predict time, seeds, inference mode, weight init,
-            parallel reductions, batch size), each run for real, with measured verdicts
+            parallel reductions, batch size, threads), each run for real, with measured verdicts;
+            --keras FILE sets real TensorFlow/Keras verdicts beside them (scripts/keras_check.py)
   sum       sum one input many times with each variant (atomic, tree, exact, ...) and report
             drift (distinct results, ULPs, error vs the exact sum) and speed side by side
   predict   run a Keras-like MLP's predict many times (in one process and in separate

@@ -15,6 +15,7 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -37,7 +38,7 @@ extern char** environ;
 namespace driftlab {
 
 const char* const kReportHelp = R"(usage: driftlab report [--out DIR] [--quick] [--backend cpu|cuda|auto] [--threads T]
-                       [--bench-json FILE]
+                       [--bench-json FILE] [--keras FILE]
 
 Runs the drift experiments (summation across n and distributions, atomic results against the
 exact sum, batch invariance, predict, the article's scenarios) and the benchmarks on the backend
@@ -50,6 +51,8 @@ with the headline tables, the figures and a description of the machine.
   --bench-json FILE
             take the benchmarks from FILE (driftlab_bench's JSON, e.g. from the GPU check)
             instead of timing them again
+  --keras FILE  the Keras cross-check (scripts/keras_check.py --out FILE) to set beside the
+            scenarios' verdicts; default DIR/keras_check.json when that file exists
 )";
 
 std::string report_bench_filter(const std::string& be, bool quick) {
@@ -205,13 +208,18 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
   const std::string backend = cuda ? "cuda" : "cpu";
   const fs::path dir(o.out);
   fs::create_directories(dir / "plots");
+  // The Keras cross-check beside the scenarios: --keras FILE, else DIR/keras_check.json when it
+  // exists.  Read before anything runs, so a bad file stops the report at once.
+  const fs::path kpath = o.keras.empty() ? dir / "keras_check.json" : fs::path(o.keras);
+  std::optional<KerasCheck> k;
+  if (!o.keras.empty() || fs::exists(kpath)) k = load_keras_check(kpath.string());
 
   // Planned seconds per step (2 CPU cores, quick; the full run on a GPU machine).
   // Planned seconds per step: quick and full-CPU as measured on the 2-core development VM; the
   // full GPU run is an estimate (no GPU run has timed it yet).
-  const std::vector<double> plan = o.quick ? std::vector<double>{0.2, 2, 1, 2, 0.5, 3, 5, 7, 0.2}
+  const std::vector<double> plan = o.quick ? std::vector<double>{0.2, 2, 1, 2, 0.5, 10, 5, 7, 0.2}
                                    : cuda  ? std::vector<double>{0.2, 30, 20, 10, 2, 30, 240, 10, 0.2}
-                                           : std::vector<double>{0.2, 8, 8, 6, 1, 25, 320, 10, 0.2};
+                                           : std::vector<double>{0.2, 8, 8, 6, 1, 120, 320, 10, 0.2};
   const char* const names[] = {"machine description", "summation drift across n and distributions",
                                "atomic results against the exact sum (histogram)", "batch invariance", "predict",
                                "the article's scenarios", "benchmarks (driftlab_bench)", "figures (plots/plot.py)",
@@ -388,12 +396,15 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
     so.threads = cuda ? 0 : o.threads;
     so.quick = o.quick;
     if (o.quick) so.wide = {256, 1024, 1024, 10};
-    const auto rs = run_scenarios(so, nullptr);
+    auto rs = run_scenarios(so, nullptr);
+    if (k) attach_keras(rs, *k);
     std::ostringstream s;
-    write_scenarios_json(rs, s);
+    write_scenarios_json(rs, s, k ? &*k : nullptr);
     save_text(dir / "scenarios.json", s.str());
-    h.scenarios = md_row({"#", "verdict", "claim", "measured"}) + md_row({"---", "---", "---", "---"});
-    for (const auto& r : rs) h.scenarios += md_row({std::to_string(r.id), r.verdict_text, r.claim, r.measured});
+    h.scenarios = scenarios_markdown(rs, k ? &*k : nullptr);
+    if (!k)
+      h.scenarios += "\nNo Keras cross-check beside these (scripts/keras_check.py --out " + kpath.string() +
+                     " adds one).\n";
   }
 
   // 7. benchmarks
@@ -495,6 +506,8 @@ int report_main(std::span<const std::string_view> args, std::ostream& out) {
       o.threads = static_cast<int>(parse_count(r.value(), "--threads"));
     } else if (f == "--bench-json") {
       o.bench_json = r.value();
+    } else if (f == "--keras") {
+      o.keras = r.value();
     } else {
       throw UsageError("unknown option '" + std::string(f) + "' (see driftlab report --help)");
     }

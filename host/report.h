@@ -16,6 +16,7 @@ struct ReportOptions {
   int threads = 0;
   bool summary_only = false;  // print the headline tables, not the file list (driftlab with no args)
   std::string bench_json;     // reuse this driftlab_bench JSON instead of timing again (--bench-json)
+  std::string keras;           // the Keras cross-check's JSON; empty: DIR/keras_check.json when it exists
 };
 
 // The --benchmark_filter the report runs driftlab_bench with: only `backend`'s benchmarks.

@@ -8,7 +8,7 @@
 #                 into kit/bin/lib, found through RPATH $ORIGIN/lib.  Never bundled: libc and
 #                 its kin, the driver (libcuda), the CUDA runtime and cuBLAS (the machine's own).
 #   kit/plots/plot.py (driftlab report finds it one folder above itself), kit/scripts/ (the check
-#   and its summary), kit/tests/ (the plot check and its fixture), kit/run.sh (the runner),
+#   and its summary), kit/tests/ (the plot check and the test fixtures), kit/run.sh (the runner),
 #   kit/MANIFEST.txt (commit, sizes, libraries).
 # Then it proves the kit self-contained: every library the binaries load resolves into kit/bin/lib
 # or to the allowed system set, with LD_LIBRARY_PATH empty; and (unless --no-rehearse) it runs
@@ -70,7 +70,7 @@ for lib in "$kit"/bin/lib/*; do [ -e "$lib" ] && bundle "$lib"; done
 cp "$root/plots/plot.py" "$kit/plots/"
 cp "$root/scripts/gpu_check.sh" "$root/scripts/gpu_check_summary.py" "$kit/scripts/"
 cp "$root/tests/check_plots.py" "$kit/tests/"
-cp -r "$root/tests/fixtures/report" "$kit/tests/fixtures/"
+cp -r "$root/tests/fixtures/." "$kit/tests/fixtures/"
 cat >"$kit/run.sh" <<'EOF'
 #!/usr/bin/env bash
 # The GPU check from this kit: kit/run.sh OUTDIR (on the device machine: kit/run.sh "$OUT").

@@ -118,6 +118,7 @@ pids=()
 for ((i = 0; i < jobs; i++)); do  # gtest shards side by side, each with its own scratch folder
   mkdir -p "$w/tests/tmp$i"
   (export DRIFTLAB_EXE="$bin/driftlab" DRIFTLAB_BENCH_EXE="$bin/driftlab_bench" DRIFTLAB_TEST_TMP="$w/tests/tmp$i" \
+          DRIFTLAB_SOURCE_DIR="$root" \
           GTEST_TOTAL_SHARDS=$jobs GTEST_SHARD_INDEX=$i
    limit 150 "$bin/driftlab_tests" --gtest_filter="$test_filter" --gtest_output="json:$w/tests/tests_$i.json" \
      >"$w/tests/tests_$i.log" 2>&1) &

@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # Installs what driftlab builds with, from Debian's packages, when it is missing.
 # Idempotent and quiet when everything is present; needs root (or sudo) only to install.
+# --keras: also installs the pinned TensorFlow (CPU) into .venv for scripts/keras_check.py.
 set -euo pipefail
+keras=0
+for arg in "$@"; do
+  case "$arg" in
+    --keras) keras=1 ;;
+    *) echo "setup: unknown option '$arg' (usage: setup.sh [--keras])" >&2; exit 2 ;;
+  esac
+done
 
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
@@ -28,6 +36,13 @@ if ! "$root/.venv/bin/python" -c "import matplotlib" >/dev/null 2>&1; then
     python3 -m venv "$root/.venv"
   fi
   "$root/.venv/bin/pip" install -q --disable-pip-version-check matplotlib==3.9.2
+fi
+
+# TensorFlow for the Keras cross-check (scripts/keras_check.py), only when asked: it is ~250 MB.
+# Pinned: the cross-check's numbers are for this version (Keras 3 comes with it).
+if [ "$keras" -eq 1 ] && ! "$root/.venv/bin/python" -c "import tensorflow" >/dev/null 2>&1; then
+  echo "setup: installing tensorflow-cpu==2.21.0 into $root/.venv"
+  "$root/.venv/bin/pip" install -q --disable-pip-version-check tensorflow-cpu==2.21.0
 fi
 
 # CUDA is optional: without nvcc the CPU backend is built alone (DRIFTLAB_CUDA=AUTO).

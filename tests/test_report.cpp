@@ -104,6 +104,9 @@ TEST(Report, BenchFilterNamesOnlyItsBackend) {
 TEST(Report, EndToEndQuickReportWritesEverything) {
   const fs::path out = fs::path(DRIFTLAB_TEST_TMP) / "report_quick";
   fs::remove_all(out);
+  // A recorded Keras cross-check at the default place (DIR/keras_check.json) is set beside the scenarios.
+  fs::create_directories(out);
+  fs::copy_file(fs::path(DRIFTLAB_SOURCE_DIR) / "tests/fixtures/keras_check.json", out / "keras_check.json");
   const std::string cmd =
       std::string(DRIFTLAB_EXE) + " report --quick --backend cpu --out " + out.string() + " > " + (out.string() + ".log") + " 2>&1";
   const int rc = run(cmd);
@@ -120,6 +123,8 @@ TEST(Report, EndToEndQuickReportWritesEverything) {
     EXPECT_TRUE(fs::exists(out / "plots" / (std::string(fig) + ".png"))) << fig;
     EXPECT_NE(md.find(std::string("plots/") + fig + ".png"), std::string::npos) << fig;
   }
+  EXPECT_NE(md.find("real TensorFlow 2.21.0 / Keras 3.15.1"), std::string::npos);
+  EXPECT_NE(slurp(out / "scenarios.json").find("\"keras\": {"), std::string::npos);
   // The batch-invariance experiment: invariant never moves, tree does somewhere.
   const std::string bi = slurp(out / "batch_invariance.json");
   EXPECT_NE(bi.find("\"invariant\""), std::string::npos);

@@ -1,67 +1,252 @@
-// Scenario verdicts are computed from measurements: each verdict function is shown both
-// outcomes, and one end-to-end run of the real binary checks the table's six rows.
+// Scenario verdicts are computed from measurements: every rule is shown every opening it has, on
+// the hand-made counts that scripts/keras_check.py's Python twin is tested on too; every quote is
+// found verbatim in the article; the Keras cross-check's file is read strictly; and one
+// end-to-end run of the real binary checks the table.
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <regex>
+#include <set>
+#include <sstream>
 #include <string>
 
+#include "cli_helpers.h"
+#include "json_read.h"
 #include "scenarios.h"
 
 namespace driftlab {
 namespace {
 
-TEST(Scenarios, VerdictsFollowTheMeasurements) {
-  EXPECT_EQ(verdict_dropout_varies(5).verdict, Verdict::holds);
-  EXPECT_EQ(verdict_dropout_varies(1).verdict, Verdict::does_not_hold);
-
-  EXPECT_EQ(verdict_fixed_seed(1, 1).verdict, Verdict::holds);
-  EXPECT_EQ(verdict_fixed_seed(5, 1).verdict, Verdict::holds_only_when);
-  EXPECT_NE(verdict_fixed_seed(5, 1).text.find("across processes"), std::string::npos);
-  EXPECT_EQ(verdict_fixed_seed(1, 3).verdict, Verdict::holds_only_when);
-  EXPECT_EQ(verdict_fixed_seed(4, 3).verdict, Verdict::does_not_hold);
-
-  EXPECT_EQ(verdict_inference(1, 1).verdict, Verdict::holds);
-  EXPECT_EQ(verdict_inference(1, 7).verdict, Verdict::holds_only_when);
-  EXPECT_EQ(verdict_inference(2, 7).verdict, Verdict::does_not_hold);
-
-  EXPECT_EQ(verdict_init(3, 1).verdict, Verdict::holds);
-  EXPECT_EQ(verdict_init(1, 1).verdict, Verdict::does_not_hold);
-  EXPECT_EQ(verdict_init(3, 3).verdict, Verdict::does_not_hold);
-
-  EXPECT_EQ(verdict_reduction_drift(0, 0, 0).verdict, Verdict::does_not_hold);
-  EXPECT_EQ(verdict_reduction_drift(12, 0, 1e-7).verdict, Verdict::holds);
-  EXPECT_EQ(verdict_reduction_drift(12, 2, 1e-3).verdict, Verdict::holds_only_when);
-
-  EXPECT_EQ(verdict_batch(3, 1).verdict, Verdict::holds);
-  EXPECT_EQ(verdict_batch(1, 1).verdict, Verdict::does_not_hold);
-  EXPECT_EQ(verdict_batch(3, 2).verdict, Verdict::does_not_hold);
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::ostringstream s;
+  s << f.rdbuf();
+  return s.str();
 }
 
-// The whole command as a user runs it (about half a minute on 2 cores).
+const std::string kSource = DRIFTLAB_SOURCE_DIR;
+
+TEST(Scenarios, SharedVerdictCases) {
+  const std::string text = slurp(kSource + "/tests/fixtures/verdict_cases.json");
+  ASSERT_FALSE(text.empty());
+  const JsonValue doc = parse_json(text);
+  const JsonValue* cases = doc.find("cases");
+  ASSERT_TRUE(cases && cases->is(JsonValue::Kind::array));
+  std::map<std::string, std::set<std::string>> openings;  // rule -> openings seen
+  for (const auto& c : cases->items) {
+    std::map<std::string, double> counts;
+    for (const auto& [k, v] : c.find("counts")->members) counts[k] = v.num;
+    const std::string rule = c.find("rule")->str, want = c.find("opening")->str;
+    const VerdictText v = verdict_by_rule(rule, counts);
+    EXPECT_EQ(verdict_name(v.verdict), want) << rule << ": " << v.text;
+    EXPECT_EQ(v.text.rfind(verdict_name(v.verdict), 0), 0u) << "text must start with its opening: " << v.text;
+    openings[rule].insert(want);
+  }
+  // Every rule the scenarios use is covered, and "holds" / "does not hold" for each.
+  for (const auto& c : scenario_claims()) {
+    EXPECT_TRUE(openings[c.rule].count("holds")) << c.rule;
+    EXPECT_TRUE(openings[c.rule].count("does not hold")) << c.rule;
+  }
+  EXPECT_THROW(verdict_by_rule("no_such_rule", {}), std::invalid_argument);
+  EXPECT_THROW(verdict_by_rule("remnant", {}), std::invalid_argument);
+}
+
+TEST(Scenarios, VerdictsOnHandMadeCounts) {
+  EXPECT_EQ(verdict_dropout_call(4, 4).verdict, Verdict::holds);
+  EXPECT_EQ(verdict_dropout_call(1, 4).verdict, Verdict::holds_only_when);
+  EXPECT_EQ(verdict_dropout_call(1, 1).verdict, Verdict::does_not_hold);
+  EXPECT_EQ(verdict_same_across(1, 3).text.rfind("holds only when dropout is off", 0), 0u);
+  EXPECT_EQ(verdict_drift(0, 9, 0).verdict, Verdict::holds_only_when);
+  EXPECT_NE(verdict_drift(0, 9, 0).text.find("9 ULP"), std::string::npos);
+  EXPECT_EQ(verdict_batch(3, 1).verdict, Verdict::holds_only_when);
+  EXPECT_EQ(verdict_batch(3, 0).verdict, Verdict::holds);  // 0: no invariant kernel measured (TensorFlow)
+  EXPECT_EQ(verdict_threads(1, 2).verdict, Verdict::holds_only_when);
+}
+
+// driftlab's model of Keras 3's seeds (measured by scripts/keras_check.py).
+TEST(Scenarios, KerasSeedModel) {
+  EXPECT_FALSE(keras_model_seeds(KerasSeeding::none, 42).init);
+  EXPECT_FALSE(keras_model_seeds(KerasSeeding::tf_and_numpy, 42).init);
+  EXPECT_FALSE(keras_model_seeds(KerasSeeding::tf_and_numpy, 42).dropout);
+  EXPECT_EQ(keras_model_seeds(KerasSeeding::set_random_seed, 42).init, std::optional<std::uint64_t>(42));
+  EXPECT_EQ(keras_model_seeds(KerasSeeding::set_random_seed, 42).dropout, std::optional<std::uint64_t>(42));
+}
+
+// The article as a reader sees it: whitespace collapsed, markdown emphasis (**, *, `) dropped.
+std::string plain(const std::string& s) {
+  std::string out;
+  for (const char c : s) {
+    if (c == '*' || c == '`') continue;
+    const bool space = c == ' ' || c == '\n' || c == '\t' || c == '\r';
+    if (space) {
+      if (!out.empty() && out.back() != ' ') out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+TEST(Scenarios, QuotesAreVerbatimFromTheArticle) {
+  const std::string fixture = kSource + "/tests/fixtures/article_000_214b84b0fabf931f.txt";
+  const std::string shared = kSource + "/../shared/seeds/000_214b84b0fabf931f.txt";
+  const std::string article = slurp(fixture);
+  ASSERT_GT(article.size(), 1000u) << fixture;
+  if (std::filesystem::exists(shared)) EXPECT_EQ(slurp(shared), article) << "the fixture is a copy of " << shared;
+  const std::string text = plain(article);
+  const std::set<std::string> sources = {"Example 1",     "Example 2",     "Example 3",         "Explanation 1",
+                                         "Explanation 2", "Explanation 3", "not in the article"};
+  std::set<std::string> keys;
+  for (const auto& c : scenario_claims()) {
+    EXPECT_TRUE(sources.count(c.source)) << c.key << ": source '" << c.source << "'";
+    EXPECT_TRUE(keys.insert(c.key).second) << "duplicate key " << c.key;
+    if (c.source == "not in the article") continue;
+    EXPECT_EQ(c.claim.find("..."), std::string::npos) << c.key << ": no ellipsis in a quote";
+    EXPECT_NE(text.find(plain(c.claim)), std::string::npos) << c.key << ": not in the article: " << c.claim;
+    // Whole sentences: the quote starts a sentence and ends one.
+    const auto at = text.find(plain(c.claim));
+    if (at != std::string::npos && at > 0) {
+      EXPECT_EQ(text[at - 1], ' ') << c.key;
+    }
+    EXPECT_TRUE(c.claim.back() == '.' || c.claim.back() == ')') << c.key << ": ends mid-sentence";
+  }
+  // The sources the issue asks for are all there.
+  std::set<std::string> seen;
+  for (const auto& c : scenario_claims()) seen.insert(c.source);
+  EXPECT_EQ(seen, sources);
+}
+
+TEST(Scenarios, JsonReader) {
+  const JsonValue v = parse_json(R"( {"a": [1, -2.5e1, true, false, null], "s": "x\"\u00e9\n", "o": {}} )");
+  ASSERT_TRUE(v.is(JsonValue::Kind::object));
+  ASSERT_EQ(v.find("a")->items.size(), 5u);
+  EXPECT_EQ(v.find("a")->items[1].num, -25.0);
+  EXPECT_TRUE(v.find("a")->items[2].b);
+  EXPECT_FALSE(v.find("a")->items[3].b);
+  EXPECT_TRUE(v.find("a")->items[4].is(JsonValue::Kind::null));
+  EXPECT_EQ(v.find("s")->str, "x\"\xc3\xa9\n");
+  EXPECT_EQ(v.find("missing"), nullptr);
+  for (const char* bad : {"", "{", "[1,]", "{\"a\" 1}", "\"abc", "tru", "1 2", "{\"a\":01x}", "[\"\x01\"]"})
+    EXPECT_THROW(parse_json(bad), JsonError) << bad;
+  std::string deep(100, '[');
+  EXPECT_THROW(parse_json(deep), JsonError);
+}
+
+std::string write_tmp(const std::string& name, const std::string& text) {
+  const std::string p = std::string(DRIFTLAB_TEST_TMP) + "/" + name;
+  std::ofstream(p) << text;
+  return p;
+}
+
+TEST(Scenarios, KerasCheckFileIsReadStrictly) {
+  const std::string good = write_tmp("kc_good.json", R"({"tool": "keras_check", "tensorflow": "2.21.0", "keras": "3.15.1",
+    "scenarios": [{"key": "drift", "source": "Explanation 3", "ran": "r", "verdict": "does not hold", "rule": "drift",
+                   "verdict_text": "does not hold here",
+                   "numbers": {"max_ulp": 0, "model_max_ulp": 0, "argmax_flips": 0, "seen": [1, 2]}}]})");
+  const KerasCheck k = load_keras_check(good);
+  EXPECT_EQ(k.tensorflow, "2.21.0");
+  ASSERT_EQ(k.rows.count("drift"), 1u);
+  EXPECT_EQ(k.rows.at("drift").numbers.count("max_ulp"), 1u);
+  EXPECT_EQ(k.rows.at("drift").numbers.count("seen"), 0u);  // only numbers are kept
+
+  auto message = [](const std::string& path) {
+    try {
+      load_keras_check(path);
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  for (const auto& [name, text] : std::vector<std::pair<std::string, std::string>>{
+           {"kc_notjson.json", "not json"},
+           {"kc_tool.json", R"({"tool": "other", "tensorflow": "x", "keras": "y", "scenarios": []})"},
+           {"kc_empty.json", R"({"tool": "keras_check", "tensorflow": "x", "keras": "y", "scenarios": []})"},
+           {"kc_verdict.json", R"({"tool": "keras_check", "tensorflow": "x", "keras": "y", "scenarios": [
+              {"key": "a", "source": "s", "ran": "r", "verdict": "maybe", "verdict_text": "t"}]})"},
+           // a verdict that does not follow from the counts beside it
+           {"kc_inconsistent.json", R"({"tool": "keras_check", "tensorflow": "x", "keras": "y", "scenarios": [
+              {"key": "a", "source": "s", "ran": "r", "rule": "remnant", "verdict": "holds", "verdict_text": "holds",
+               "numbers": {"distinct": 1}}]})"},
+           {"kc_rule.json", R"({"tool": "keras_check", "tensorflow": "x", "keras": "y", "scenarios": [
+              {"key": "a", "source": "s", "ran": "r", "rule": "nonsense", "verdict": "holds", "verdict_text": "holds",
+               "numbers": {}}]})"}}) {
+    const std::string m = message(write_tmp(name, text));
+    EXPECT_NE(m.find("--keras"), std::string::npos) << m;
+    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+  }
+  EXPECT_NE(message("/nonexistent/kc.json").find("cannot read"), std::string::npos);
+  EXPECT_NE(message(std::string(DRIFTLAB_TEST_TMP) + "/kc_inconsistent.json").find("does not follow from its counts"),
+            std::string::npos);
+  EXPECT_NE(message(std::string(DRIFTLAB_TEST_TMP) + "/kc_rule.json").find("unknown verdict rule"), std::string::npos);
+}
+
+TEST(Scenarios, BadKerasFileOnTheCommandLine) {
+  const auto missing = testing::cli({"scenarios", "--quick", "--backend", "cpu", "--keras", "/nonexistent/kc.json"});
+  EXPECT_EQ(missing.code, 1);
+  testing::expect_one_line_error(missing, "--keras");
+  const auto bad = testing::cli({"scenarios", "--quick", "--keras", write_tmp("kc_cli.json", "{\"tool\": 1}")});
+  EXPECT_EQ(bad.code, 1);
+  testing::expect_one_line_error(bad, "not a scripts/keras_check.py output");
+  const auto no_value = testing::cli({"scenarios", "--keras"});
+  EXPECT_EQ(no_value.code, 2);
+  testing::expect_one_line_error(no_value, "--keras");
+  const auto report = testing::cli({"report", "--quick", "--out", std::string(DRIFTLAB_TEST_TMP) + "/kc-report",
+                                    "--keras", "/nonexistent/kc.json"});
+  EXPECT_EQ(report.code, 1);
+  testing::expect_one_line_error(report, "--keras");
+}
+
+// The disagreement a reader sees is computed from the two sets of counts.
+TEST(Scenarios, DisagreementsAreExplained) {
+  ScenarioResult r;
+  r.key = "drift";
+  r.verdict = Verdict::holds_only_when;
+  r.verdict_text = "holds only when ...";
+  r.numbers = {{"max_ulp", 0}, {"model_max_ulp", 448}, {"distinct_fixed_order", 1}};
+  KerasRow k;
+  k.verdict = "does not hold";
+  k.numbers = {{"max_ulp", 0}};
+  const std::string why = explain_disagreement(r, k);
+  EXPECT_NE(why.find("448 ULP"), std::string::npos) << why;
+  EXPECT_NE(why.find("fixed-order"), std::string::npos) << why;
+  k.verdict = "holds only when";
+  EXPECT_EQ(explain_disagreement(r, k), "");
+}
+
+// The whole command as a user runs it (about ten seconds on 2 cores), with the Keras columns
+// from a recorded cross-check (tests/fixtures/keras_check.json, a real scripts/keras_check.py run).
 TEST(Scenarios, EndToEndQuickRunOnTheCpu) {
   const std::string json = std::string(DRIFTLAB_TEST_TMP) + "/scenarios.json";
-  const std::string cmd =
-      std::string(DRIFTLAB_EXE) + " scenarios --quick --backend cpu --json " + json + " >/dev/null 2>&1";
+  const std::string cmd = std::string(DRIFTLAB_EXE) + " scenarios --quick --backend cpu --keras " + kSource +
+                          "/tests/fixtures/keras_check.json --json " + json + " >/dev/null 2>&1";
   const int status = std::system(cmd.c_str());
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << cmd;
-  std::ifstream f(json);
-  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  const std::regex row("\"id\": ([0-9]+),[^}]*\"verdict\": \"([a-z ]+)\"");
-  std::map<int, std::string> verdicts;
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), row); it != std::sregex_iterator(); ++it)
-    verdicts[std::stoi((*it)[1])] = (*it)[2];
-  ASSERT_EQ(verdicts.size(), 6u) << text;
-  // Outcomes that do not depend on timing: seeded schedules, seeds, and separate processes.
-  EXPECT_EQ(verdicts[1], "holds");            // dropout at predict time varies the output
-  EXPECT_EQ(verdicts[2], "holds only when");  // a seed repeats across processes, not across calls
-  EXPECT_EQ(verdicts[3], "holds only when");  // deterministic kernels only
-  EXPECT_EQ(verdicts[4], "holds");            // unseeded init differs between processes
-  EXPECT_EQ(verdicts[6], "holds");            // split-K is not batch-invariant; invariant is
+  const JsonValue doc = parse_json(slurp(json));
+  const JsonValue* rows = doc.find("rows");
+  ASSERT_TRUE(rows && rows->is(JsonValue::Kind::array));
+  ASSERT_EQ(rows->items.size(), scenario_claims().size());
+  std::map<std::string, std::string> verdicts;
+  for (const auto& row : rows->items) {
+    const std::string key = row.find("key")->str;
+    verdicts[key] = row.find("verdict")->str;
+    EXPECT_TRUE(row.find("source") && row.find("claim")) << key;
+    const JsonValue* k = row.find("keras");
+    ASSERT_TRUE(k && k->find("verdict")) << key << ": no keras object";
+    // A disagreement is reported exactly when the openings differ.
+    EXPECT_EQ(row.find("disagreement") != nullptr, k->find("verdict")->str != verdicts[key]) << key;
+  }
+  // Outcomes that do not depend on timing: seeds, separate processes, and seeded schedules.
+  EXPECT_EQ(verdicts["example1"], "holds only when");  // as written it runs in inference mode
+  EXPECT_EQ(verdicts["example2_across_article"], "does not hold");  // tf+np seeds leave Keras's seeds fresh
+  EXPECT_EQ(verdicts["example2_across_keras_seed"], "holds");
+  EXPECT_EQ(verdicts["example3"], "holds only when");  // deterministic kernels only
+  EXPECT_EQ(verdicts["init"], "holds");
+  EXPECT_EQ(verdicts["batch"], "holds only when");  // split-K is not batch-invariant; invariant is
 }
 
 }  // namespace
