@@ -20,15 +20,16 @@ constexpr std::size_t kTile = at::kTile;
 
 // Step 2 for one chunk of n tokens (Kc, Vc point at its first token).  The tile is transposed so
 // that the 32 tokens' fma chains run side by side in vector lanes: each lane is still one chain
-// over i = 0 .. d-1 in order, so the clones below give the same bits at any vector width.
-// Not under ThreadSanitizer (sum.cpp explains: the clones' resolver runs before the TSan runtime).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
-#define DRIFTLAB_ATT_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+// over i = 0 .. d-1 in order, so the builds below (AVX-512, AVX2+FMA, baseline) give the same
+// bits at any vector width; only the speed differs.  They are picked by the CPU's features, as
+// gemm.cpp picks its microkernels (target_clones' arch= clones would test the CPU model instead).
+#if defined(__GNUC__)
+#define DRIFTLAB_ALWAYS_INLINE __attribute__((always_inline)) inline
 #else
-#define DRIFTLAB_ATT_CLONES
+#define DRIFTLAB_ALWAYS_INLINE inline
 #endif
-DRIFTLAB_ATT_CLONES void chunk_partial(const float* q, const float* Kc, const float* Vc, std::size_t n_tokens,
-                                       std::size_t d, float scale, float* m_out, float* l_out, float* acc) {
+DRIFTLAB_ALWAYS_INLINE void chunk_partial_body(const float* q, const float* Kc, const float* Vc, std::size_t n_tokens,
+                                               std::size_t d, float scale, float* m_out, float* l_out, float* acc) {
   alignas(64) float kt[at::kMaxHeadDim * kTile];
   alignas(64) float dot[kTile];
   float s[kTile];
@@ -68,6 +69,38 @@ DRIFTLAB_ATT_CLONES void chunk_partial(const float* q, const float* Kc, const fl
   }
   *m_out = m;
   *l_out = l;
+}
+
+using ChunkFn = void (*)(const float*, const float*, const float*, std::size_t, std::size_t, float, float*, float*, float*);
+
+void chunk_partial_baseline(const float* q, const float* Kc, const float* Vc, std::size_t n, std::size_t d, float scale,
+                            float* m, float* l, float* acc) {
+  chunk_partial_body(q, Kc, Vc, n, d, scale, m, l, acc);
+}
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target("avx2,fma"))) void chunk_partial_avx2(const float* q, const float* Kc, const float* Vc, std::size_t n,
+                                                            std::size_t d, float scale, float* m, float* l, float* acc) {
+  chunk_partial_body(q, Kc, Vc, n, d, scale, m, l, acc);
+}
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void chunk_partial_avx512(const float* q, const float* Kc,
+                                                                               const float* Vc, std::size_t n,
+                                                                               std::size_t d, float scale, float* m,
+                                                                               float* l, float* acc) {
+  chunk_partial_body(q, Kc, Vc, n, d, scale, m, l, acc);
+}
+ChunkFn pick_chunk_fn() {
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) return chunk_partial_avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return chunk_partial_avx2;
+  return chunk_partial_baseline;
+}
+#else
+ChunkFn pick_chunk_fn() { return chunk_partial_baseline; }
+#endif
+
+void chunk_partial(const float* q, const float* Kc, const float* Vc, std::size_t n, std::size_t d, float scale, float* m,
+                   float* l, float* acc) {
+  static const ChunkFn fn = pick_chunk_fn();
+  fn(q, Kc, Vc, n, d, scale, m, l, acc);
 }
 
 struct Plan {
