@@ -142,6 +142,8 @@ std::size_t chunk_of(AttentionVariant v, const AttentionInput& in, std::size_t s
   return cpu::attention_chunk(v, in.B, in.H, in.d, in.kv_len.data(), split_size, at::kNominalSms);
 }
 
+const char* detail_isa_name(cpu::detail::GemmIsa isa) { return cpu::detail::gemm_isa_name(isa); }
+
 TEST(Attention, ExpOfTheOrderIsWithinFourUlpsOfFloat64) {
   EXPECT_EQ(at::exp_nonpos(0.0f), 1.0f);
   EXPECT_EQ(at::exp_nonpos(-0.0f), 1.0f);
@@ -179,20 +181,29 @@ struct Case {
   std::size_t H, d;
 };
 
-TEST(Attention, CpuFollowsTheWrittenOrderBitForBit) {
+TEST(Attention, CpuFollowsTheWrittenOrderBitForBitAtEveryVectorWidth) {
   const Case cases[] = {{{1}, 2, 128}, {{33}, 3, 64}, {{257, 1, 600}, 2, 128}, {{1000, 31}, 2, 1}, {{300}, 1, 256},
                         {{70, 513}, 4, 33}};
-  for (const auto& c : cases) {
-    const AttentionInput in = make_attention_input(c.lens.size(), c.H, c.d, c.lens, 11 + c.d);
-    for (int threads = 1; threads <= 3; ++threads) {
-      cpu::ThreadPool pool(threads);
-      for (const AttentionVariant v : {AttentionVariant::single, AttentionVariant::fixed_split, AttentionVariant::split_count}) {
-        EXPECT_TRUE(same(run_cpu(v, in, &pool), by_the_book(in, chunk_of(v, in))))
-            << info(v).name << " d=" << c.d << " threads=" << threads;
+  using cpu::detail::GemmIsa;
+  cpu::detail::force_attention_isa(GemmIsa::avx512);
+  const GemmIsa best = cpu::detail::attention_isa();
+  for (const GemmIsa isa : {GemmIsa::scalar, GemmIsa::avx2, GemmIsa::avx512}) {
+    if (static_cast<int>(isa) > static_cast<int>(best)) continue;
+    cpu::detail::force_attention_isa(isa);
+    ASSERT_EQ(cpu::detail::attention_isa(), isa);
+    for (const auto& c : cases) {
+      const AttentionInput in = make_attention_input(c.lens.size(), c.H, c.d, c.lens, 11 + c.d);
+      for (int threads = 1; threads <= 3; ++threads) {
+        cpu::ThreadPool pool(threads);
+        for (const AttentionVariant v : {AttentionVariant::single, AttentionVariant::fixed_split, AttentionVariant::split_count}) {
+          EXPECT_TRUE(same(run_cpu(v, in, &pool), by_the_book(in, chunk_of(v, in))))
+              << info(v).name << " d=" << c.d << " threads=" << threads << " isa=" << detail_isa_name(isa);
+        }
+        EXPECT_TRUE(same(run_cpu(AttentionVariant::fixed_split, in, &pool, std::nullopt, 7), by_the_book(in, 7)));
       }
-      EXPECT_TRUE(same(run_cpu(AttentionVariant::fixed_split, in, &pool, std::nullopt, 7), by_the_book(in, 7)));
     }
   }
+  cpu::detail::force_attention_isa(GemmIsa::avx512);
 }
 
 // Sequence `src_b` of `big` placed at position `at` of a batch of B whose other sequences have KV
@@ -208,20 +219,21 @@ AttentionInput place(const AttentionInput& big, std::size_t src_b, std::size_t B
 
 TEST(Attention, FixedSplitAndSingleAreBitwiseBatchInvariant) {
   cpu::ThreadPool pool(2);
-  const AttentionInput big = make_attention_input(3, 4, 128, {1000, 257, 1}, 5);
+  const AttentionInput big = make_attention_input(3, 2, 128, {1000, 257, 1}, 5);
   const std::size_t hd = big.H * big.d;
-  for (const AttentionVariant v : {AttentionVariant::fixed_split, AttentionVariant::single}) {
-    const std::vector<float> ref = run_cpu(v, big, &pool);
-    for (std::size_t src = 0; src < 3; ++src)
-      for (const std::size_t B : {std::size_t(1), std::size_t(2), std::size_t(5), std::size_t(9)})
-        for (const std::size_t other : {std::size_t(1), std::size_t(300), std::size_t(2500)}) {
-          const std::size_t at = B / 2;
-          const AttentionInput in = place(big, src, B, at, other, 77 + B + other);
-          const std::vector<float> y = run_cpu(v, in, &pool);
-          EXPECT_TRUE(same(y.data() + at * hd, ref.data() + src * hd, hd))
-              << info(v).name << ": sequence " << src << " at " << at << " of " << B << ", others KV " << other;
+  const AttentionVariant variants[] = {AttentionVariant::fixed_split, AttentionVariant::single};
+  const std::vector<float> ref[] = {run_cpu(variants[0], big, &pool), run_cpu(variants[1], big, &pool)};
+  for (std::size_t src = 0; src < 3; ++src)
+    for (const std::size_t B : {std::size_t(1), std::size_t(2), std::size_t(5), std::size_t(9)})
+      for (const std::size_t other : {std::size_t(1), std::size_t(300), std::size_t(2500)}) {
+        const std::size_t at = B / 2;
+        const AttentionInput in = place(big, src, B, at, other, 77 + B + other);
+        for (int k = 0; k < 2; ++k) {
+          const std::vector<float> y = run_cpu(variants[k], in, &pool);
+          EXPECT_TRUE(same(y.data() + at * hd, ref[k].data() + src * hd, hd))
+              << info(variants[k]).name << ": sequence " << src << " at " << at << " of " << B << ", others KV " << other;
         }
-  }
+      }
 }
 
 TEST(Attention, SplitCountChangesBitsWithTheBatch) {

@@ -71,8 +71,6 @@ DRIFTLAB_ALWAYS_INLINE void chunk_partial_body(const float* q, const float* Kc, 
   *l_out = l;
 }
 
-using ChunkFn = void (*)(const float*, const float*, const float*, std::size_t, std::size_t, float, float*, float*, float*);
-
 void chunk_partial_baseline(const float* q, const float* Kc, const float* Vc, std::size_t n, std::size_t d, float scale,
                             float* m, float* l, float* acc) {
   chunk_partial_body(q, Kc, Vc, n, d, scale, m, l, acc);
@@ -88,19 +86,26 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"))) void chunk_partial_avx512(c
                                                                                float* l, float* acc) {
   chunk_partial_body(q, Kc, Vc, n, d, scale, m, l, acc);
 }
-ChunkFn pick_chunk_fn() {
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) return chunk_partial_avx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return chunk_partial_avx2;
-  return chunk_partial_baseline;
+detail::GemmIsa best_isa() {
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) return detail::GemmIsa::avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return detail::GemmIsa::avx2;
+  return detail::GemmIsa::scalar;
 }
 #else
-ChunkFn pick_chunk_fn() { return chunk_partial_baseline; }
+detail::GemmIsa best_isa() { return detail::GemmIsa::scalar; }
 #endif
+
+std::atomic<int> g_isa_cap{static_cast<int>(detail::GemmIsa::avx512)};
 
 void chunk_partial(const float* q, const float* Kc, const float* Vc, std::size_t n, std::size_t d, float scale, float* m,
                    float* l, float* acc) {
-  static const ChunkFn fn = pick_chunk_fn();
-  fn(q, Kc, Vc, n, d, scale, m, l, acc);
+  switch (detail::attention_isa()) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+    case detail::GemmIsa::avx512: return chunk_partial_avx512(q, Kc, Vc, n, d, scale, m, l, acc);
+    case detail::GemmIsa::avx2: return chunk_partial_avx2(q, Kc, Vc, n, d, scale, m, l, acc);
+#endif
+    default: return chunk_partial_baseline(q, Kc, Vc, n, d, scale, m, l, acc);
+  }
 }
 
 struct Plan {
@@ -211,6 +216,14 @@ void attention_atomic(const AttentionProblem& p, const Plan& plan, float* out, c
 }
 
 }  // namespace
+
+namespace detail {
+void force_attention_isa(GemmIsa cap) { g_isa_cap.store(static_cast<int>(cap)); }
+GemmIsa attention_isa() {
+  static const GemmIsa best = best_isa();
+  return static_cast<GemmIsa>(std::min(static_cast<int>(best), g_isa_cap.load(std::memory_order_relaxed)));
+}
+}  // namespace detail
 
 std::size_t attention_chunk(AttentionVariant v, std::size_t B, std::size_t H, std::size_t d, const std::size_t* kv_len,
                             std::size_t split_size, int num_sms) {

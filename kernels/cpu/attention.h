@@ -9,6 +9,7 @@
 
 #include "../common/attention_order.h"
 #include "../common/attention_variant.h"
+#include "gemm.h"
 #include "thread_pool.h"
 
 namespace driftlab::cpu {
@@ -38,5 +39,12 @@ std::size_t attention_chunk(AttentionVariant v, std::size_t B, std::size_t H, st
 // out [B][H][d].  Throws std::invalid_argument for d outside 1..kMaxHeadDim, a KV length of 0,
 // or a split size of 0.
 void attention(AttentionVariant v, const AttentionProblem& p, float* out, const AttentionContext& ctx);
+
+namespace detail {
+// Tests: cap the vector width of the tile code (gemm.h's levels) to check that every build
+// gives the same bits; the default is the best the CPU runs.
+void force_attention_isa(GemmIsa cap);
+GemmIsa attention_isa();
+}  // namespace detail
 
 }  // namespace driftlab::cpu
