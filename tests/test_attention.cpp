@@ -17,6 +17,7 @@
 
 #include "attention_backend.h"
 #include "attention_command.h"
+#include "attention_scenario.h"
 #include "cli_helpers.h"
 #include "common/attention_order.h"
 #include "cpu/attention.h"
@@ -375,6 +376,25 @@ TEST(AttentionCli, JsonRowsUsePredictsMetricNames) {
                           "\"batch_max_ulp\"", "\"median_ms\"", "\"gbps\"", "\"cost_vs_atomic\"", "\"sweep\"",
                           "\"fixed_split\"", "\"single\"", "\"atomic\""})
     EXPECT_NE(j.find(key), std::string::npos) << key;
+}
+
+// --- The scenario ---------------------------------------------------------------------------
+TEST(AttentionScenario, VerdictFollowsTheMeasurements) {
+  EXPECT_EQ(verdict_attention_batch(3, 1, 1).verdict, Verdict::holds_only_when);
+  EXPECT_EQ(verdict_attention_batch(1, 1, 1).verdict, Verdict::does_not_hold);
+  EXPECT_EQ(verdict_attention_batch(3, 2, 1).verdict, Verdict::does_not_hold);
+  EXPECT_EQ(verdict_attention_batch(3, 1, 2).verdict, Verdict::does_not_hold);
+}
+
+TEST(AttentionScenario, QuickRunOnTheCpu) {
+  const ScenarioResult r = attention_batch_scenario(7, "cpu", 0, true);
+  EXPECT_EQ(r.id, 7);
+  ASSERT_EQ(r.numbers.size(), 3u);
+  EXPECT_EQ(r.verdict, verdict_attention_batch(static_cast<std::size_t>(r.numbers[0].second),
+                                               static_cast<std::size_t>(r.numbers[1].second),
+                                               static_cast<std::size_t>(r.numbers[2].second)).verdict);
+  EXPECT_EQ(r.numbers[1].second, 1.0);  // fixed_split: one output in every batch
+  EXPECT_NE(r.measured.find("split_count"), std::string::npos);
 }
 
 // --- CUDA against the CPU twin -------------------------------------------------------------
