@@ -343,7 +343,7 @@ TEST(AttentionCli, BadInputEndsInOneLine) {
   }
 }
 
-TEST(AttentionCli, DefaultShapeShowsSplitCountMovingSequenceZero) {
+TEST(AttentionCli, EndToEndDefaultShapeShowsSplitCountMovingSequenceZero) {
   AttentionArgs a = parse_attention_args({});
   a.backend = "cpu";
   a.runs = 1;
