@@ -28,6 +28,48 @@ constexpr std::size_t kTile = at::kTile;
 #else
 #define DRIFTLAB_ALWAYS_INLINE inline
 #endif
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h>
+// GCC 12 warns that the intrinsics' internal undefined vectors may be used uninitialized (a known
+// false positive of _mm512_unpack*/shuffle_f32x4 at -O2 -Wall).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// dst row c (stride ld_dst) = column c of the 16 x 16 block at src (row stride ld_src).
+__attribute__((target("avx512f"))) void transpose16(const float* src, std::size_t ld_src, float* dst, std::size_t ld_dst) {
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * ld_src);
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+    r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+    r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+  }
+  for (int h = 0; h < 16; h += 8)
+    for (int i = 0; i < 4; ++i) {
+      t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0x88);
+      t[h + i + 4] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0xdd);
+    }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+  }
+  for (int i = 0; i < 16; ++i) _mm512_storeu_ps(dst + i * ld_dst, r[i]);
+}
+// A full tile of 32 keys (d a multiple of 16) into kt [d][32]: pure data movement, no arithmetic.
+__attribute__((target("avx512f"))) void transpose_tile_avx512(const float* k, std::size_t d, float* kt) {
+  for (std::size_t i0 = 0; i0 < d; i0 += 16)
+    for (std::size_t t0 = 0; t0 < kTile; t0 += 16) transpose16(k + t0 * d + i0, d, kt + i0 * kTile + t0, kTile);
+}
+#pragma GCC diagnostic pop
+#else
+void transpose_tile_avx512(const float*, std::size_t, float*) {}  // never called off x86
+#endif
+
+template <bool kAvx512Transpose>
 DRIFTLAB_ALWAYS_INLINE void chunk_partial_body(const float* q, const float* Kc, const float* Vc, std::size_t n_tokens,
                                                std::size_t d, float scale, float* m_out, float* l_out, float* acc) {
   alignas(64) float kt[at::kMaxHeadDim * kTile];
@@ -38,8 +80,10 @@ DRIFTLAB_ALWAYS_INLINE void chunk_partial_body(const float* q, const float* Kc, 
   for (std::size_t t0 = 0; t0 < n_tokens; t0 += kTile) {
     const std::size_t n = std::min(kTile, n_tokens - t0);
     const float* k = Kc + t0 * d;
-    for (std::size_t t = 0; t < n; ++t)
-      for (std::size_t i = 0; i < d; ++i) kt[i * kTile + t] = k[t * d + i];
+    if (kAvx512Transpose && n == kTile && d % 16 == 0) transpose_tile_avx512(k, d, kt);
+    else
+      for (std::size_t t = 0; t < n; ++t)
+        for (std::size_t i = 0; i < d; ++i) kt[i * kTile + t] = k[t * d + i];
     if (n < kTile)
       for (std::size_t i = 0; i < d; ++i)
         for (std::size_t t = n; t < kTile; ++t) kt[i * kTile + t] = 0.0f;
@@ -73,18 +117,18 @@ DRIFTLAB_ALWAYS_INLINE void chunk_partial_body(const float* q, const float* Kc, 
 
 void chunk_partial_baseline(const float* q, const float* Kc, const float* Vc, std::size_t n, std::size_t d, float scale,
                             float* m, float* l, float* acc) {
-  chunk_partial_body(q, Kc, Vc, n, d, scale, m, l, acc);
+  chunk_partial_body<false>(q, Kc, Vc, n, d, scale, m, l, acc);
 }
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target("avx2,fma"))) void chunk_partial_avx2(const float* q, const float* Kc, const float* Vc, std::size_t n,
                                                             std::size_t d, float scale, float* m, float* l, float* acc) {
-  chunk_partial_body(q, Kc, Vc, n, d, scale, m, l, acc);
+  chunk_partial_body<false>(q, Kc, Vc, n, d, scale, m, l, acc);
 }
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void chunk_partial_avx512(const float* q, const float* Kc,
                                                                                const float* Vc, std::size_t n,
                                                                                std::size_t d, float scale, float* m,
                                                                                float* l, float* acc) {
-  chunk_partial_body(q, Kc, Vc, n, d, scale, m, l, acc);
+  chunk_partial_body<true>(q, Kc, Vc, n, d, scale, m, l, acc);
 }
 detail::GemmIsa best_isa() {
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) return detail::GemmIsa::avx512;
