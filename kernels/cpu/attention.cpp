@@ -12,6 +12,10 @@
 
 #include "../common/rng.h"
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h>
+#endif
+
 namespace driftlab::cpu {
 namespace {
 
@@ -29,7 +33,6 @@ constexpr std::size_t kTile = at::kTile;
 #define DRIFTLAB_ALWAYS_INLINE inline
 #endif
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#include <immintrin.h>
 // GCC 12 warns that the intrinsics' internal undefined vectors may be used uninitialized (a known
 // false positive of _mm512_unpack*/shuffle_f32x4 at -O2 -Wall).
 #pragma GCC diagnostic push
@@ -64,7 +67,6 @@ __attribute__((target("avx512f"))) void transpose_tile_avx512(const float* k, st
   for (std::size_t i0 = 0; i0 < d; i0 += 16)
     for (std::size_t t0 = 0; t0 < kTile; t0 += 16) transpose16(k + t0 * d + i0, d, kt + i0 * kTile + t0, kTile);
 }
-#pragma GCC diagnostic pop
 #else
 void transpose_tile_avx512(const float*, std::size_t, float*) {}  // never called off x86
 #endif
@@ -130,6 +132,7 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"))) void chunk_partial_avx512(c
                                                                                float* l, float* acc) {
   chunk_partial_body<true>(q, Kc, Vc, n, d, scale, m, l, acc);
 }
+#pragma GCC diagnostic pop  // (pushed before transpose16, which is inlined up to here)
 detail::GemmIsa best_isa() {
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) return detail::GemmIsa::avx512;
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return detail::GemmIsa::avx2;
