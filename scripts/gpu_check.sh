@@ -73,6 +73,13 @@ step "driftlab predict and scenarios on the GPU"
   --batch-sweep 1,7,64,513 --json "$out/predict_wide.json" | tee "$out/predict_wide.txt" || status=1
 "$build/driftlab" scenarios --backend cuda --json "$out/scenarios.json" | tee "$out/scenarios.txt" || status=1
 
+step "attention decode on the GPU (issue 12)"
+"$build/driftlab_bench" --benchmark_filter='^attention/cuda/' --benchmark_min_time=0.2 --benchmark_repetitions=3 \
+  --benchmark_report_aggregates_only=true --benchmark_out="$out/bench_attention.json" --benchmark_out_format=json \
+  >"$out/bench_attention.log" 2>&1 || status=1
+tail -30 "$out/bench_attention.log"
+"$build/driftlab" attention --backend cuda --runs 20 --json "$out/attention_cuda.json" | tee "$out/attention_cuda.txt" || status=1
+
 step "the full report (JSON, figures, REPORT.md)"
 "$build/driftlab" report --backend cuda --out "$out/report" 2>&1 | tail -5 || status=1
 
