@@ -76,7 +76,10 @@ std::size_t bounded(std::string_view v, const char* flag, std::size_t lo, std::s
 
 std::string join(const std::vector<std::size_t>& v, const char* sep = ",") {
   std::string s;
-  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + std::to_string(v[i]);
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i) s += sep;
+    s += std::to_string(v[i]);
+  }
   return s;
 }
 
@@ -291,8 +294,9 @@ void print_attention_table(const AttentionReport& r, std::ostream& out) {
          "output over "
       << r.runs << " runs.\n";
   if (sweep) {
-    out << "batch_dst/batch_ulp: sequence 0 (KV " << r.kv_lens[0] << ") inside batches of " << join(r.batch_sweep);
-    if (!r.other_kv_lens.empty()) out << ", and in a batch of " << r.batch << " whose other sequences have KV " << join(r.other_kv_lens);
+    out << "batch_dst/batch_ulp: sequence 0 (KV " << r.kv_lens[0] << ")";
+    if (!r.batch_sweep.empty()) out << " inside batches of " << join(r.batch_sweep) << (r.other_kv_lens.empty() ? "" : ", and");
+    if (!r.other_kv_lens.empty()) out << " in a batch of " << r.batch << " whose other sequences have KV " << join(r.other_kv_lens);
     out << ".\n\nsequence 0 across the sweep: chunk / ULPs from the first point\n" << std::left << std::setw(13) << "variant";
     for (const auto& p : r.rows[0].sweep)
       out << std::right << std::setw(12) << ("B=" + std::to_string(p.batch) + (p.other_kv_len != r.kv_lens[0] ? ",L=" + std::to_string(p.other_kv_len) : ""));

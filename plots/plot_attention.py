@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The attention figure: sequence 0's ULP distance from its batch-1 output against the batch size,
+"""The attention figure: sequence 0's ULP distance from its output at the sweep's first point (batch 1
+by default) against the batch size,
 per variant (left), and against the other sequences' KV length (right).
 
 Reads one or more `driftlab attention --json` files (rows with a `sweep`); writes
@@ -65,7 +66,7 @@ def main(argv) -> int:
     right.set_xlabel("KV length of the other sequences (batch %d)" % r0["batch"])
     for ax in (left, right):
         ax.set_yscale("symlog", linthresh=1)
-        ax.set_ylabel("max ULP of sequence 0 vs batch 1")
+        ax.set_ylabel("max ULP of sequence 0 vs the first point")
         ax.set_ylim(bottom=-0.2)  # 0 ULP (the same bits) sits on the axis
         ax.grid(True, which="both", alpha=0.3)
     handles, labels = left.get_legend_handles_labels()
