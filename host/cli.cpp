@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "attention_command.h"
 #include "backend.h"
 #include "cli_args.h"
 #include "predict_command.h"
@@ -32,6 +33,8 @@ commands:
             drift (distinct results, ULPs, error vs the exact sum) and speed side by side
   predict   run a Keras-like MLP's predict many times (in one process and in separate
             processes) with each dense variant: drift, argmax flips, cost, batch invariance
+  attention one split-KV attention-decode step per variant (split_count, atomic, fixed_split,
+            single): drift, error vs float64, GB/s, and whether a sequence's bits depend on its batch
   report    run the drift experiments and the benchmarks, write JSON, figures and REPORT.md
   help      this text
 
@@ -65,6 +68,7 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     if (cmd == "predict") return predict_main(rest, out);
     if (cmd == "scenarios") return scenarios_main(rest, out);
     if (cmd == "report") return report_main(rest, out);
+    if (cmd == "attention") return attention_main(rest, out);
     throw UsageError("unknown command '" + std::string(cmd) + "' (see driftlab --help)");
   } catch (const UsageError& e) {
     err << "driftlab: " << one_line(e.what()) << "\n";

@@ -13,7 +13,8 @@
 # (f32 every size on uniform input, f32 2^28 on ill-conditioned input, f64 2^27, with cub and
 # d2d_copy as baselines); `driftlab sum --variant all` (>= 100 runs on ill-conditioned input);
 # dense and predict benchmarks (4096^3 and batch 1..4096, cublasSgemm FP32 the baseline);
-# `driftlab predict` (seeded weights, 3 processes; the wide model with the batch sweep); the full
+# `driftlab predict` (seeded weights, 3 processes; the wide model with the batch sweep); attention
+# decode benchmarks and `driftlab attention` (its batch sweep); the full
 # `driftlab report` with those benchmarks reused, never timed twice (it runs the scenarios);
 # then scripts/gpu_check_summary.py, which fails on any miss.  Each step's part of the summary
 # is printed as it ends, the whole summary again last.
@@ -72,6 +73,7 @@ if [ "$mode" = device ]; then
   sum_runs=(--n 2^28 --runs 20); drift_runs=(--n 2^24 --runs 100); f64_runs=(--n 2^24 --runs 100)
   predict_default=(--runs 40 --processes 3); predict_wide=(--layers 784,4096,4096,10 --batch 64 --runs 100)
   report_args=()
+  attention_filter='^attention/cuda/'; attention_runs=(--runs 20)
 else
   be=cpu; budget=280; jobs=1
   sum_filter='^sum/cpu/f32/uniform/(read_probe|atomic_element|atomic|tree|exact)/(16384|1048576)/|^sum/cpu/f64/uniform/(read_probe|tree|exact)/1048576/'
@@ -81,6 +83,7 @@ else
   sum_runs=(--n 2^16 --runs 10); drift_runs=(--n 2^16 --runs 20); f64_runs=(--n 2^14 --runs 20)
   predict_default=(--runs 5 --processes 2); predict_wide=(--layers 64,256,256,10 --batch 16 --runs 5)
   report_args=(--quick)
+  attention_filter='^attention/cpu/(read_probe|split_count|fixed_split)/B:(1|8)/H:8/d:128/L:1024/'; attention_runs=(--runs 3)
 fi
 
 t0=$(date +%s)
@@ -179,6 +182,14 @@ note_rc $? "driftlab report"
 rm -f "$w/bench_all.json"  # the same entries are in report/bench.json
 tail -3 "$w/report.log"
 show report
+
+step "attention decode (issue 12): benchmarks against the copy/probe, and driftlab attention"
+limit 45 "$bin/driftlab_bench" --benchmark_filter="$attention_filter" "${bench_args[@]}" \
+  --benchmark_out="$w/bench_attention.json" --benchmark_out_format=json >"$w/bench_attention.log" 2>&1
+note_rc $? "driftlab_bench (attention)"
+limit 40 "$bin/driftlab" attention --backend "$be" "${attention_runs[@]}" --json "$w/attention.json" >"$w/attention.txt" 2>&1
+note_rc $? "driftlab attention"
+tail -12 "$w/attention.txt"
 
 step "summary"
 "$py" "$summary" --mode "$mode" "$w" --md "$out/summary.md" --json "$out/summary.json" >"$w/summary.txt" 2>&1

@@ -1,0 +1,150 @@
+// CUDA attention-decode benchmarks: every variant at B x H x d x L (cudaEvents around the launches,
+// UseManualTime; scratch sized before the timed region) with a device-to-device copy of the same K
+// and V bytes as the roofline, in the same run.  bytes_per_second: K and V read (the copy: read
+// plus written).  K and V are filled by tiling one seeded normal block on the device (the values
+// do not change the traffic; they are never zeros).  Registered at load time.
+#include <benchmark/benchmark.h>
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "attention_backend.h"
+#include "cuda/attention.cuh"
+#include "cuda/cuda_check.h"
+#include "gpu.h"
+
+namespace driftlab::bench {
+namespace {
+
+struct DeviceAttention {
+  float *q = nullptr, *K = nullptr, *V = nullptr, *out = nullptr;
+  unsigned long long *len = nullptr, *off = nullptr;
+  void* temp = nullptr;
+  std::size_t kv_floats = 0;
+  ~DeviceAttention() {
+    for (void* p : {static_cast<void*>(q), static_cast<void*>(K), static_cast<void*>(V), static_cast<void*>(out),
+                    static_cast<void*>(len), static_cast<void*>(off), temp})
+      cudaFree(p);
+  }
+};
+
+template <class T> T* device_alloc(std::size_t bytes) {
+  void* p = nullptr;
+  CUDA_CHECK(cudaMalloc(&p, bytes));
+  return static_cast<T*>(p);
+}
+
+void fill(float* d_dst, std::size_t count, const std::vector<float>& block) {
+  for (std::size_t at = 0; at < count; at += block.size())
+    CUDA_CHECK(cudaMemcpy(d_dst + at, block.data(), std::min(block.size(), count - at) * sizeof(float), cudaMemcpyHostToDevice));
+}
+
+const std::vector<float>& block() {
+  static const std::vector<float> b = make_attention_input(1, 1, 1024, {4096}, 7).K;  // 4M normal floats
+  return b;
+}
+
+void prepare(DeviceAttention& a, std::size_t B, std::size_t H, std::size_t d, std::size_t L) {
+  a.kv_floats = B * H * L * d;
+  a.q = device_alloc<float>(B * H * d * sizeof(float));
+  a.out = device_alloc<float>(B * H * d * sizeof(float));
+  a.K = device_alloc<float>(a.kv_floats * sizeof(float));
+  a.V = device_alloc<float>(a.kv_floats * sizeof(float));
+  fill(a.q, B * H * d, block());
+  fill(a.K, a.kv_floats, block());
+  fill(a.V, a.kv_floats, block());
+  std::vector<unsigned long long> len(B, L), off(B);
+  for (std::size_t b = 0; b < B; ++b) off[b] = b * L;
+  a.len = device_alloc<unsigned long long>(B * sizeof(unsigned long long));
+  a.off = device_alloc<unsigned long long>(B * sizeof(unsigned long long));
+  CUDA_CHECK(cudaMemcpy(a.len, len.data(), B * sizeof(unsigned long long), cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaMemcpy(a.off, off.data(), B * sizeof(unsigned long long), cudaMemcpyHostToDevice));
+}
+
+template <class Launch> void timed(benchmark::State& s, Launch&& launch) {
+  cudaEvent_t start, stop;
+  CUDA_CHECK(cudaEventCreate(&start));
+  CUDA_CHECK(cudaEventCreate(&stop));
+  launch();  // warm-up: module load
+  CUDA_CHECK(cudaDeviceSynchronize());
+  for (auto _ : s) {
+    CUDA_CHECK(cudaEventRecord(start));
+    launch();
+    CUDA_CHECK(cudaEventRecord(stop));
+    CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    s.SetIterationTime(ms * 1e-3);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+}
+
+void run_variant(benchmark::State& s, AttentionVariant v) {
+  if (!gpu_status().usable) {
+    s.SkipWithError(gpu_status().reason.c_str());
+    return;
+  }
+  const auto B = static_cast<std::size_t>(s.range(0)), H = static_cast<std::size_t>(s.range(1)),
+             d = static_cast<std::size_t>(s.range(2)), L = static_cast<std::size_t>(s.range(3));
+  DeviceAttention a;
+  prepare(a, B, H, d, L);
+  int sms = 0;
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  cuda::AttentionDeviceArgs args;
+  args.d_q = a.q;
+  args.d_K = a.K;
+  args.d_V = a.V;
+  args.d_kv_len = a.len;
+  args.d_kv_off = a.off;
+  args.B = B;
+  args.H = H;
+  args.d = d;
+  args.chunk = attention::plan_chunk(v, B, H, d, L, attention::kDefaultSplitSize, sms);
+  args.max_chunks = attention::num_chunks(args.chunk, L);
+  const std::size_t temp = cuda::attention_temp_bytes(v, B, H, d, args.max_chunks);
+  if (temp) CUDA_CHECK(cudaMalloc(&a.temp, temp));
+  timed(s, [&] { CUDA_CHECK(cuda::attention(v, args, a.out, a.temp, temp, nullptr)); });
+  s.SetBytesProcessed(static_cast<std::int64_t>(s.iterations() * 2 * a.kv_floats * sizeof(float)));
+  s.counters["chunk"] = static_cast<double>(args.chunk ? args.chunk : L);
+}
+
+// K and V copied to a second buffer: bytes read plus written.
+void run_copy(benchmark::State& s) {
+  if (!gpu_status().usable) {
+    s.SkipWithError(gpu_status().reason.c_str());
+    return;
+  }
+  const auto B = static_cast<std::size_t>(s.range(0)), H = static_cast<std::size_t>(s.range(1)),
+             d = static_cast<std::size_t>(s.range(2)), L = static_cast<std::size_t>(s.range(3));
+  DeviceAttention a;
+  prepare(a, B, H, d, L);
+  float* dst = device_alloc<float>(a.kv_floats * sizeof(float));
+  timed(s, [&] {
+    CUDA_CHECK(cudaMemcpyAsync(dst, a.K, a.kv_floats * sizeof(float), cudaMemcpyDeviceToDevice));
+    CUDA_CHECK(cudaMemcpyAsync(dst, a.V, a.kv_floats * sizeof(float), cudaMemcpyDeviceToDevice));
+  });
+  cudaFree(dst);
+  s.SetBytesProcessed(static_cast<std::int64_t>(s.iterations() * 4 * a.kv_floats * sizeof(float)));
+}
+
+// The H200 sweep: H=32, d=128, B = 1..64 at L = 4096, and L up to 32768 at small B.
+void args(benchmark::internal::Benchmark* b) {
+  for (int B = 1; B <= 64; B *= 4) b->Args({B, 32, 128, 4096});
+  for (const int L : {8192, 16384, 32768}) b->Args({1, 32, 128, L});
+  b->Args({8, 32, 128, 32768});
+  b->ArgNames({"B", "H", "d", "L"})->UseManualTime()->Unit(benchmark::kMillisecond);
+}
+
+const bool registered = [] {
+  args(benchmark::RegisterBenchmark("attention/cuda/d2d_copy", run_copy));
+  for (const auto& i : kAttentionVariants)
+    args(benchmark::RegisterBenchmark((std::string("attention/cuda/") + i.name).c_str(),
+                                      [v = i.variant](benchmark::State& s) { run_variant(s, v); }));
+  return true;
+}();
+
+}  // namespace
+}  // namespace driftlab::bench

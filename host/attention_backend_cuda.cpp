@@ -1,0 +1,115 @@
+// The CUDA attention backend: the input uploaded once, scratch sized outside the timed region,
+// each run timed with cudaEvents around the launches.
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+
+#include "attention_backend.h"
+#include "cuda/attention.cuh"
+#include "cuda/cuda_check.h"
+#include "gpu.h"
+
+namespace driftlab {
+namespace {
+
+struct DeviceBytes {
+  void* p = nullptr;
+  std::size_t bytes = 0;
+  DeviceBytes() = default;
+  DeviceBytes(const DeviceBytes&) = delete;
+  DeviceBytes& operator=(const DeviceBytes&) = delete;
+  ~DeviceBytes() { cudaFree(p); }
+  void ensure(std::size_t n) {
+    if (n <= bytes && p) return;
+    cudaFree(p);
+    p = nullptr;
+    bytes = 0;
+    CUDA_CHECK(cudaMalloc(&p, std::max<std::size_t>(n, 4)));
+    bytes = n;
+  }
+  template <class T> void upload(const std::vector<T>& v) {
+    ensure(v.size() * sizeof(T));
+    CUDA_CHECK(cudaMemcpy(p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  template <class T> T* as() const { return static_cast<T*>(p); }
+};
+
+class CudaAttentionBackend final : public AttentionBackend {
+ public:
+  CudaAttentionBackend() {
+    CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, 0));
+    CUDA_CHECK(cudaEventCreate(&start_));
+    CUDA_CHECK(cudaEventCreate(&stop_));
+  }
+  ~CudaAttentionBackend() override {
+    cudaEventDestroy(start_);
+    cudaEventDestroy(stop_);
+  }
+  std::string name() const override { return "cuda"; }
+  std::string device() const override { return gpu_status().name; }
+  std::string atomic_note(bool) const override {
+    return "atomic order: float atomics on the GPU -- the order is whatever the memory system serialises";
+  }
+  int num_sms() const override { return sms_; }
+  void set_input(const AttentionInput& in) override {
+    in_ = &in;
+    q_.upload(in.q);
+    K_.upload(in.K);
+    V_.upload(in.V);
+    std::vector<unsigned long long> len(in.B), off(in.B);
+    unsigned long long o = 0;
+    for (std::size_t b = 0; b < in.B; ++b) {
+      len[b] = in.kv_len[b];
+      off[b] = o;
+      o += in.kv_len[b];
+    }
+    len_.upload(len);
+    off_.upload(off);
+    out_.ensure(in.B * in.H * in.d * sizeof(float));
+  }
+  double run(const AttentionCall& c, float* out) override {
+    const std::size_t max_len = *std::max_element(in_->kv_len.begin(), in_->kv_len.end());
+    cuda::AttentionDeviceArgs a;
+    a.d_q = q_.as<float>();
+    a.d_K = K_.as<float>();
+    a.d_V = V_.as<float>();
+    a.d_kv_len = len_.as<unsigned long long>();
+    a.d_kv_off = off_.as<unsigned long long>();
+    a.B = in_->B;
+    a.H = in_->H;
+    a.d = in_->d;
+    a.chunk = attention::plan_chunk(c.variant, in_->B, in_->H, in_->d, max_len, c.split_size, sms_);
+    a.max_chunks = 1;
+    for (const std::size_t L : in_->kv_len) a.max_chunks = std::max(a.max_chunks, attention::num_chunks(a.chunk, L));
+    const std::size_t temp = cuda::attention_temp_bytes(c.variant, a.B, a.H, a.d, a.max_chunks);
+    temp_.ensure(temp);
+    CUDA_CHECK(cudaEventRecord(start_));
+    CUDA_CHECK(cuda::attention(c.variant, a, out_.as<float>(), temp_.p, temp_.bytes, nullptr));
+    CUDA_CHECK(cudaEventRecord(stop_));
+    CUDA_CHECK(cudaEventSynchronize(stop_));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
+    CUDA_CHECK(cudaMemcpy(out, out_.p, in_->B * in_->H * in_->d * sizeof(float), cudaMemcpyDeviceToHost));
+    return ms;
+  }
+
+ private:
+  int sms_ = 0;
+  cudaEvent_t start_{}, stop_{};
+  const AttentionInput* in_ = nullptr;
+  DeviceBytes q_, K_, V_, len_, off_, out_, temp_;
+};
+
+}  // namespace
+
+std::unique_ptr<AttentionBackend> make_cuda_attention_backend() {
+  const GpuStatus& s = gpu_status();
+  if (!s.usable) throw BackendError("--backend cuda: " + s.reason);
+  try {
+    return std::make_unique<CudaAttentionBackend>();
+  } catch (const cuda::CudaError& e) {
+    throw BackendError(std::string("--backend cuda: ") + e.what());
+  }
+}
+
+}  // namespace driftlab

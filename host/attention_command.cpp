@@ -1,0 +1,376 @@
+#include "attention_command.h"
+
+#include <algorithm>
+#include <iomanip>
+#include <sstream>
+
+#include "attention_backend.h"
+#include "cli_args.h"
+#include "common/attention_order.h"
+#include "common/rng.h"
+#include "gpu.h"
+#include "json.h"
+
+namespace driftlab {
+
+const char* const kAttentionHelp = R"(usage: driftlab attention [options]
+
+One decode step of multi-head attention, out = softmax(q K^T / sqrt(d)) V per sequence and head,
+run many times with each split-KV variant: how the output drifts, how far it is from float64,
+what it costs (GB/s of K and V read), and whether sequence 0's bits depend on the batch it is in
+(the batch size, and the KV lengths of the other sequences).
+
+shape:
+  --batch B             sequences (default 4)
+  --heads H             heads (default 8)
+  --head-dim D          head dim, 1 to 256 (default 128)
+  --kv-len L            KV length of every sequence (default 1024)
+  --kv-lens L0,L1,...   one KV length per sequence (sets B)
+  --split-size S        fixed_split's chunk in tokens (default 256)
+  --seed S              seed of q, K, V (standard normal; default 1)
+runs:
+  --variant NAME|all    split_count, atomic, fixed_split, single, or all (default)
+  --runs R              calls per variant (default 5)
+  --backend cpu|cuda|auto
+  --threads T           cpu backend: worker threads (default: every hardware thread)
+  --schedule shuffle:SEED
+                        cpu backend: add atomic's chunk contributions in a seeded random order per
+                        run -- a reproducible MODEL of a GPU scheduler -- instead of racing threads
+  --batch-sweep LIST    run sequence 0 inside batches of these sizes (default 1,2,3,4,8,16; 'off'
+                        for none), the other sequences as long as sequence 0
+  --other-kv-lens LIST  and inside a batch of B whose other sequences have these KV lengths
+                        (default 1 and 4 L0)
+outputs:
+  --json FILE           the rows as JSON
+  --help                this text
+
+split_count plans its chunks as FlashAttention-2 does, from B*H, the SM count and the longest KV
+in the batch; the cpu backend plans with a nominal 132 SMs (an H100/H200), a GPU with its own.
+
+metrics per variant: chunk (tokens per chunk at this batch), distinct_outputs (distinct bit
+patterns of the whole output over the runs), ratio_non_equal, max_ulp, max_abs_diff,
+ref_max_rel_err (run 0 vs float64: max|y-ref|/max|ref|), median_ms, gbps (K and V bytes / median
+time), cost_vs_atomic; with the sweep, batch_distinct and batch_max_ulp of sequence 0's output.
+)";
+
+namespace {
+
+std::vector<std::size_t> parse_list(std::string_view v, const char* flag, std::size_t lo, std::size_t hi) {
+  std::vector<std::size_t> out;
+  std::stringstream ss{std::string(v)};
+  for (std::string item; std::getline(ss, item, ',');) {
+    const auto n = parse_count(item, flag);
+    if (n < lo || n > hi)
+      throw UsageError(std::string(flag) + ": values must be " + std::to_string(lo) + " to " + std::to_string(hi));
+    out.push_back(static_cast<std::size_t>(n));
+  }
+  if (out.empty()) throw UsageError(std::string(flag) + ": expected a comma-separated list");
+  return out;
+}
+
+std::size_t bounded(std::string_view v, const char* flag, std::size_t lo, std::size_t hi) {
+  const auto n = parse_count(v, flag);
+  if (n < lo || n > hi) throw UsageError(std::string(flag) + ": expected " + std::to_string(lo) + " to " + std::to_string(hi));
+  return static_cast<std::size_t>(n);
+}
+
+std::string join(const std::vector<std::size_t>& v, const char* sep = ",") {
+  std::string s;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i) s += sep;
+    s += std::to_string(v[i]);
+  }
+  return s;
+}
+
+constexpr std::size_t kMaxLen = std::size_t(1) << 24;
+
+}  // namespace
+
+std::vector<std::size_t> AttentionArgs::lens() const {
+  return kv_lens.empty() ? std::vector<std::size_t>(batch, kv_len) : kv_lens;
+}
+
+AttentionArgs parse_attention_args(std::span<const std::string_view> argv) {
+  AttentionArgs a;
+  ArgReader r(argv);
+  bool batch_given = false, len_given = false;
+  while (!r.done()) {
+    const std::string_view f = r.flag();
+    if (f == "--help" || f == "-h") a.help = true;
+    else if (f == "--batch") {
+      a.batch = bounded(r.value(), "--batch", 1, 4096);
+      batch_given = true;
+    } else if (f == "--heads") a.heads = bounded(r.value(), "--heads", 1, 1024);
+    else if (f == "--head-dim") a.head_dim = bounded(r.value(), "--head-dim", 1, attention::kMaxHeadDim);
+    else if (f == "--kv-len") {
+      a.kv_len = bounded(r.value(), "--kv-len", 1, kMaxLen);
+      len_given = true;
+    } else if (f == "--kv-lens") a.kv_lens = parse_list(r.value(), "--kv-lens", 1, kMaxLen);
+    else if (f == "--split-size") a.split_size = bounded(r.value(), "--split-size", 1, kMaxLen);
+    else if (f == "--seed") a.seed = parse_count(r.value(), "--seed");
+    else if (f == "--variant") {
+      a.variant = r.value();
+      if (a.variant != "all" && !parse_attention_variant(a.variant))
+        throw UsageError("--variant: unknown variant '" + a.variant + "' (split_count, atomic, fixed_split, single, all)");
+    } else if (f == "--runs") a.runs = bounded(r.value(), "--runs", 1, 10000);
+    else if (f == "--backend") a.backend = parse_backend(r.value());
+    else if (f == "--threads") a.threads = static_cast<int>(bounded(r.value(), "--threads", 0, 4096));
+    else if (f == "--schedule") {
+      const std::string_view v = r.value();
+      if (v.substr(0, 8) != "shuffle:") throw UsageError("--schedule: expected shuffle:SEED, got '" + std::string(v) + "'");
+      a.shuffle_seed = parse_count(v.substr(8), "--schedule shuffle:SEED");
+    } else if (f == "--batch-sweep") {
+      const std::string_view v = r.value();
+      a.batch_sweep = v == "off" ? std::vector<std::size_t>{} : parse_list(v, "--batch-sweep", 1, 4096);
+    } else if (f == "--other-kv-lens") a.other_kv_lens = parse_list(r.value(), "--other-kv-lens", 1, kMaxLen);
+    else if (f == "--json") a.json = std::string(r.value());
+    else throw UsageError("unknown option '" + std::string(f) + "' (see driftlab attention --help)");
+  }
+  if (!a.kv_lens.empty()) {
+    if (len_given) throw UsageError("--kv-len and --kv-lens cannot be used together");
+    if (batch_given && a.batch != a.kv_lens.size())
+      throw UsageError("--batch " + std::to_string(a.batch) + " but --kv-lens lists " + std::to_string(a.kv_lens.size()) +
+                       " lengths");
+    if (a.kv_lens.size() > 4096) throw UsageError("--kv-lens: at most 4096 sequences");
+    a.batch = a.kv_lens.size();
+  }
+  if (a.batch * a.heads > 65535) throw UsageError("--batch x --heads: at most 65535 (sequence, head) pairs");
+  for (const std::size_t bs : a.batch_sweep)
+    if (bs * a.heads > 65535) throw UsageError("--batch-sweep: batch x heads at most 65535");
+  return a;
+}
+
+namespace {
+
+std::unique_ptr<AttentionBackend> pick_backend(const AttentionArgs& a) {
+  const bool cuda = a.backend == "cuda" || (a.backend == "auto" && gpu_status().usable);
+  if (cuda) {
+    if (a.shuffle_seed) throw UsageError("--schedule models a GPU scheduler on the cpu backend; use --backend cpu");
+    if (a.threads) throw UsageError("--threads applies to the cpu backend; use --backend cpu");
+    return make_cuda_attention_backend();
+  }
+  return make_cpu_attention_backend(a.threads);
+}
+
+std::vector<AttentionVariant> pick_variants(const AttentionArgs& a) {
+  if (a.variant != "all") return {*parse_attention_variant(a.variant)};
+  std::vector<AttentionVariant> vs;
+  for (const auto& i : kAttentionVariants) vs.push_back(i.variant);
+  return vs;
+}
+
+std::uint64_t max_ulp_between(const float* a, const float* b, std::size_t n) {
+  std::uint64_t u = 0;
+  for (std::size_t e = 0; e < n; ++e) u = std::max(u, ulp_distance(a[e], b[e]));
+  return u;
+}
+
+std::size_t max_of(const std::vector<std::size_t>& v) { return *std::max_element(v.begin(), v.end()); }
+
+// Sequence 0 of `main` inside the sweep's batches; fills row.sweep, batch_distinct, batch_max_ulp.
+void batch_sweep(const AttentionArgs& a, const AttentionReport& rep, const AttentionInput& main, AttentionBackend& be,
+                 std::vector<AttentionRow>& rows) {
+  const std::size_t L0 = main.kv_len[0], hd = main.H * main.d;
+  struct Point {
+    std::size_t batch, other;
+  };
+  std::vector<Point> points;
+  for (const std::size_t bs : a.batch_sweep) points.push_back({bs, L0});
+  for (const std::size_t lo : rep.other_kv_lens) points.push_back({rep.batch, lo});
+  std::vector<std::vector<std::vector<float>>> row0(rows.size());
+  for (const Point& pt : points) {
+    std::vector<std::size_t> lens(pt.batch, pt.other);
+    lens[0] = L0;
+    AttentionInput in = make_attention_input(pt.batch, main.H, main.d, lens, a.seed + 1000003 * pt.batch + 7919 * pt.other);
+    copy_sequence(main, 0, in, 0);
+    be.set_input(in);
+    std::vector<float> out(pt.batch * hd);
+    for (std::size_t k = 0; k < rows.size(); ++k) {
+      AttentionCall c{rows[k].variant, a.split_size,
+                      a.shuffle_seed ? std::optional<std::uint64_t>(*a.shuffle_seed) : std::nullopt};
+      be.run(c, out.data());
+      row0[k].emplace_back(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(hd));
+      SweepPoint sp;
+      sp.batch = pt.batch;
+      sp.other_kv_len = pt.other;
+      sp.chunk = attention::plan_chunk(rows[k].variant, pt.batch, main.H, main.d, max_of(lens), a.split_size, be.num_sms());
+      sp.ulp_vs_first = max_ulp_between(row0[k].back().data(), row0[k].front().data(), hd);
+      rows[k].sweep.push_back(sp);
+    }
+  }
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    const OutputDrift d = output_drift(row0[k], 1, hd);
+    rows[k].batch_distinct = d.distinct_outputs;
+    rows[k].batch_max_ulp = d.max_ulp;
+  }
+}
+
+}  // namespace
+
+AttentionReport run_attention(const AttentionArgs& a) {
+  auto be = pick_backend(a);
+  AttentionReport rep;
+  rep.backend = be->name();
+  rep.device = be->device();
+  rep.atomic_note = be->atomic_note(a.shuffle_seed.has_value());
+  rep.num_sms = be->num_sms();
+  rep.kv_lens = a.lens();
+  rep.batch = rep.kv_lens.size();
+  rep.heads = a.heads;
+  rep.head_dim = a.head_dim;
+  rep.runs = a.runs;
+  rep.split_size = a.split_size;
+  rep.batch_sweep = a.batch_sweep;
+  const std::size_t L0 = rep.kv_lens[0];
+  rep.other_kv_lens = a.other_kv_lens;
+  if (rep.other_kv_lens.empty() && !a.batch_sweep.empty() && rep.batch > 1)
+    rep.other_kv_lens = {1, std::min<std::size_t>(4 * L0, std::max<std::size_t>(L0, 16384))};
+  if (rep.batch == 1) rep.other_kv_lens.clear();  // no other sequences
+
+  const AttentionInput in = make_attention_input(rep.batch, a.heads, a.head_dim, rep.kv_lens, a.seed);
+  rep.kv_bytes = 2.0 * static_cast<double>(in.kv_floats()) * sizeof(float);
+  const std::vector<double> ref = attention_reference(in);
+  be->set_input(in);
+  const std::size_t count = rep.batch * a.heads * a.head_dim;
+  for (const AttentionVariant v : pick_variants(a)) {
+    AttentionRow row;
+    row.variant = v;
+    row.chunk = attention::plan_chunk(v, rep.batch, a.heads, a.head_dim, max_of(rep.kv_lens), a.split_size, be->num_sms());
+    std::vector<std::vector<float>> outs;
+    std::vector<double> ms;
+    std::vector<float> out(count);
+    AttentionCall c{v, a.split_size, std::nullopt};
+    be->run(c, out.data());  // warm-up
+    for (std::size_t r = 0; r < a.runs; ++r) {
+      if (a.shuffle_seed) c.schedule_seed = mix_seed(*a.shuffle_seed, r);
+      ms.push_back(be->run(c, out.data()));
+      outs.push_back(out);
+    }
+    row.drift = output_drift(outs, rep.batch * a.heads, a.head_dim);
+    row.ref_max_rel_err = max_rel_err(outs[0], ref);
+    row.median_ms = median(ms);
+    row.gbps = row.median_ms > 0 ? rep.kv_bytes / (row.median_ms * 1e-3) / 1e9 : 0;
+    rep.rows.push_back(std::move(row));
+  }
+  const auto atomic = std::find_if(rep.rows.begin(), rep.rows.end(),
+                                   [](const AttentionRow& r) { return r.variant == AttentionVariant::atomic; });
+  if (atomic != rep.rows.end() && atomic->median_ms > 0 && rep.rows.size() > 1)
+    for (auto& r : rep.rows) r.cost_vs_atomic = r.median_ms / atomic->median_ms;
+  if (!a.batch_sweep.empty() || !rep.other_kv_lens.empty()) batch_sweep(a, rep, in, *be, rep.rows);
+  return rep;
+}
+
+namespace {
+std::string chunk_text(std::size_t c) { return c == 0 ? "L_b" : std::to_string(c); }
+}  // namespace
+
+void print_attention_table(const AttentionReport& r, std::ostream& out) {
+  const bool same_len = std::all_of(r.kv_lens.begin(), r.kv_lens.end(), [&](std::size_t L) { return L == r.kv_lens[0]; });
+  out << "driftlab attention: decode step, batch " << r.batch << ", " << r.heads << " heads, head dim " << r.head_dim
+      << ", KV length " << (same_len ? std::to_string(r.kv_lens[0]) : join(r.kv_lens)) << " (" << sig(r.kv_bytes / 1e6, 4)
+      << " MB of K and V), float32\n"
+      << r.runs << " runs per variant; split_count planned for " << r.num_sms << " SMs"
+      << (r.backend == "cpu" ? " (nominal: an H100/H200)" : "") << "; fixed_split " << r.split_size << " tokens\n"
+      << "backend " << r.backend << ": " << r.device << "\n"
+      << r.atomic_note << "\n\n";
+  const bool sweep = !r.rows.empty() && r.rows[0].batch_distinct.has_value();
+  out << std::left << std::setw(13) << "variant" << std::setw(42) << "determinism" << std::right << std::setw(7) << "chunk"
+      << std::setw(9) << "distinct" << std::setw(10) << "non_equal" << std::setw(9) << "max_ulp" << std::setw(10)
+      << "ref_err" << std::setw(11) << "median_ms" << std::setw(8) << "GB/s" << std::setw(8) << "cost";
+  if (sweep) out << std::setw(10) << "batch_dst" << std::setw(10) << "batch_ulp";
+  out << "\n";
+  for (const auto& row : r.rows) {
+    const auto& d = row.drift;
+    out << std::left << std::setw(13) << info(row.variant).name << std::setw(42) << info(row.variant).determinism
+        << std::right << std::setw(7) << chunk_text(row.chunk) << std::setw(9) << d.distinct_outputs << std::setw(10)
+        << sig(d.ratio_non_equal, 2) << std::setw(9) << ulp_text(d.max_ulp) << std::setw(10)
+        << sig(row.ref_max_rel_err, 2) << std::setw(11) << sig(row.median_ms, 4) << std::setw(8) << sig(row.gbps, 3)
+        << std::setw(8) << (row.cost_vs_atomic ? sig(*row.cost_vs_atomic, 3) + "x" : std::string("-"));
+    if (sweep) out << std::setw(10) << *row.batch_distinct << std::setw(10) << ulp_text(*row.batch_max_ulp);
+    out << "\n";
+  }
+  out << "\nchunk = tokens per chunk at this batch (L_b: the whole KV).  distinct = distinct bit patterns of the whole "
+         "output over "
+      << r.runs << " runs.\n";
+  if (sweep) {
+    out << "batch_dst/batch_ulp: sequence 0 (KV " << r.kv_lens[0] << ")";
+    if (!r.batch_sweep.empty()) out << " inside batches of " << join(r.batch_sweep) << (r.other_kv_lens.empty() ? "" : ", and");
+    if (!r.other_kv_lens.empty()) out << " in a batch of " << r.batch << " whose other sequences have KV " << join(r.other_kv_lens);
+    out << ".\n\nsequence 0 across the sweep: chunk / ULPs from the first point\n" << std::left << std::setw(13) << "variant";
+    for (const auto& p : r.rows[0].sweep)
+      out << std::right << std::setw(12) << ("B=" + std::to_string(p.batch) + (p.other_kv_len != r.kv_lens[0] ? ",L=" + std::to_string(p.other_kv_len) : ""));
+    out << "\n";
+    for (const auto& row : r.rows) {
+      out << std::left << std::setw(13) << info(row.variant).name;
+      for (const auto& p : row.sweep) out << std::right << std::setw(12) << (chunk_text(p.chunk) + "/" + ulp_text(p.ulp_vs_first));
+      out << "\n";
+    }
+  }
+}
+
+void write_attention_json(const AttentionReport& r, std::ostream& out) {
+  JsonWriter j(out);
+  j.begin_object().field("command", "attention").key("rows").begin_array();
+  for (const auto& row : r.rows) {
+    const auto& d = row.drift;
+    j.begin_object()
+        .field("backend", r.backend)
+        .field("device", r.device)
+        .field("variant", info(row.variant).name)
+        .field("determinism", info(row.variant).determinism)
+        .field("batch", static_cast<std::uint64_t>(r.batch))
+        .field("heads", static_cast<std::uint64_t>(r.heads))
+        .field("head_dim", static_cast<std::uint64_t>(r.head_dim))
+        .field("kv_lens", join(r.kv_lens))
+        .field("split_size", static_cast<std::uint64_t>(r.split_size))
+        .field("num_sms", static_cast<std::int64_t>(r.num_sms))
+        .field("chunk", static_cast<std::uint64_t>(row.chunk))
+        .field("runs", static_cast<std::uint64_t>(r.runs))
+        .field("distinct_outputs", static_cast<std::uint64_t>(d.distinct_outputs))
+        .field("ratio_non_equal", d.ratio_non_equal);
+    j.key("max_ulp");
+    d.max_ulp == kUnorderedUlp ? j.null() : j.value(d.max_ulp);
+    j.field("max_abs_diff", d.max_abs_diff)
+        .field("ref_max_rel_err", row.ref_max_rel_err)
+        .field("median_ms", row.median_ms)
+        .field("kv_bytes", r.kv_bytes)
+        .field("gbps", row.gbps);
+    j.key("cost_vs_atomic");
+    row.cost_vs_atomic ? j.value(*row.cost_vs_atomic) : j.null();
+    if (row.batch_distinct) {
+      j.field("batch_sizes", join(r.batch_sweep))
+          .field("other_kv_lens", join(r.other_kv_lens))
+          .field("batch_distinct", static_cast<std::uint64_t>(*row.batch_distinct))
+          .key("batch_max_ulp");
+      *row.batch_max_ulp == kUnorderedUlp ? j.null() : j.value(*row.batch_max_ulp);
+      j.key("sweep").begin_array();
+      for (const auto& p : row.sweep) {
+        j.begin_object()
+            .field("batch", static_cast<std::uint64_t>(p.batch))
+            .field("other_kv_len", static_cast<std::uint64_t>(p.other_kv_len))
+            .field("chunk", static_cast<std::uint64_t>(p.chunk))
+            .key("ulp_vs_first");
+        p.ulp_vs_first == kUnorderedUlp ? j.null() : j.value(p.ulp_vs_first);
+        j.end_object();
+      }
+      j.end_array();
+    }
+    j.end_object();
+  }
+  j.end_array().end_object();
+}
+
+int attention_main(std::span<const std::string_view> args, std::ostream& out) {
+  const AttentionArgs a = parse_attention_args(args);
+  if (a.help) {
+    out << kAttentionHelp;
+    return 0;
+  }
+  const AttentionReport rep = run_attention(a);
+  print_attention_table(rep, out);
+  if (a.json) write_json_file(*a.json, [&](std::ostream& f) { write_attention_json(rep, f); });
+  return 0;
+}
+
+}  // namespace driftlab

@@ -1,0 +1,57 @@
+#include "attention_scenario.h"
+
+#include <string>
+
+#include "attention_command.h"
+
+namespace driftlab {
+
+VerdictText verdict_attention_batch(std::size_t split_count, std::size_t fixed_split, std::size_t single) {
+  if (fixed_split > 1 || single > 1)
+    return {Verdict::does_not_hold, "does not hold as stated: a batch-invariant variant changed bits too"};
+  if (split_count > 1)
+    return {Verdict::holds_only_when,
+            "holds only when the split is chosen from the batch (split_count); a fixed split size (fixed_split) or one "
+            "pass (single) gives the same bits in every batch"};
+  return {Verdict::does_not_hold, "does not hold here: split_count gave sequence 0 the same bits in every batch"};
+}
+
+ScenarioResult attention_batch_scenario(int id, const std::string& backend, int threads, bool quick) {
+  AttentionArgs a;
+  a.backend = backend;
+  a.threads = threads;
+  a.runs = 1;
+  a.batch = 4;
+  a.heads = quick ? 2 : 8;
+  a.head_dim = quick ? 64 : 128;
+  a.kv_len = 1024;
+  a.batch_sweep = {1, 2, 3, 4, 8, 16};
+  const AttentionReport rep = run_attention(a);
+  std::size_t distinct[4] = {0, 0, 0, 0};
+  std::string per;
+  for (const auto& row : rep.rows) {
+    distinct[static_cast<int>(row.variant)] = *row.batch_distinct;
+    per += (per.empty() ? "" : ", ") + std::string(info(row.variant).name) + " " + std::to_string(*row.batch_distinct) +
+           " (" + std::to_string(*row.batch_max_ulp) + " ULP)";
+  }
+  const auto sc = distinct[static_cast<int>(AttentionVariant::split_count)];
+  const auto fs = distinct[static_cast<int>(AttentionVariant::fixed_split)];
+  const auto sg = distinct[static_cast<int>(AttentionVariant::single)];
+  std::string others;
+  for (const std::size_t L : rep.other_kv_lens) others += (others.empty() ? "" : ", ") + std::to_string(L);
+  ScenarioResult r;
+  r.id = id;
+  r.claim = "(not in the article; LLM serving) the batch you are served in changes your output";
+  r.ran = "attention decode, " + std::to_string(rep.heads) + " heads x " + std::to_string(rep.head_dim) +
+          ", sequence 0 (KV 1024) in batches of 1, 2, 3, 4, 8, 16 and beside sequences of KV " + others + ", " +
+          rep.backend + (rep.backend == "cpu" ? " (split planned for a nominal 132 SMs)" : "");
+  r.measured = "distinct sequence-0 outputs: " + per;
+  const VerdictText v = verdict_attention_batch(sc, fs, sg);
+  r.verdict = v.verdict;
+  r.verdict_text = v.text;
+  r.numbers = {{"split_count_batch_distinct", double(sc)}, {"fixed_split_batch_distinct", double(fs)},
+               {"single_batch_distinct", double(sg)}};
+  return r;
+}
+
+}  // namespace driftlab

@@ -1,0 +1,446 @@
+// Split-KV attention decode: the exp of the order header against float64; the CPU twin following
+// attention_order.h bit for bit; fixed_split and single batch-invariant (bitwise, over batch sizes,
+// positions and the other sequences' KV lengths); split_count changing bits with the batch; every
+// variant within a stated bound of float64 (KV lengths 1, one chunk + 1, long); large logits;
+// atomic under seeded schedules; the command line; and on a GPU (skipped without one) fixed_split
+// and single bitwise equal to the CPU.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "attention_backend.h"
+#include "attention_command.h"
+#include "attention_scenario.h"
+#include "cli_helpers.h"
+#include "common/attention_order.h"
+#include "cpu/attention.h"
+#include "gpu.h"
+
+namespace driftlab {
+namespace {
+
+namespace at = attention;
+using testing::cli;
+using testing::expect_one_line_error;
+
+std::vector<float> run_cpu(AttentionVariant v, const AttentionInput& in, cpu::ThreadPool* pool,
+                           std::optional<std::uint64_t> seed = std::nullopt, std::size_t split_size = 256) {
+  std::vector<float> out(in.B * in.H * in.d);
+  const cpu::AttentionProblem p{in.q.data(), in.K.data(), in.V.data(), in.B, in.H, in.d, in.kv_len.data()};
+  cpu::attention(v, p, out.data(), {pool, seed, split_size, at::kNominalSms});
+  return out;
+}
+
+bool same(const float* a, const float* b, std::size_t n) { return std::memcmp(a, b, n * sizeof(float)) == 0; }
+bool same(const std::vector<float>& a, const std::vector<float>& b) { return a.size() == b.size() && same(a.data(), b.data(), a.size()); }
+
+std::size_t seq_off(const AttentionInput& in, std::size_t b) {
+  std::size_t t = 0;
+  for (std::size_t i = 0; i < b; ++i) t += in.kv_len[i];
+  return t * in.H * in.d;
+}
+
+// A literal transcription of attention_order.h steps 1-3 (scalar, one token at a time, always
+// multiplying by alpha), for bitwise comparison with the vectorized CPU twin.
+std::vector<float> by_the_book(const AttentionInput& in, std::size_t C) {
+  const std::size_t d = in.d;
+  const float scale = at::softmax_scale(d);
+  std::vector<float> out(in.B * in.H * d);
+  for (std::size_t b = 0; b < in.B; ++b)
+    for (std::size_t h = 0; h < in.H; ++h) {
+      const std::size_t L = in.kv_len[b], Cb = at::chunk_len(C, L), n = at::num_chunks(C, L);
+      const float* q = in.q.data() + (b * in.H + h) * d;
+      const float* K = in.K.data() + seq_off(in, b) + h * L * d;
+      const float* V = in.V.data() + seq_off(in, b) + h * L * d;
+      std::vector<float> m(n, -INFINITY), l(n, 0.0f);
+      std::vector<std::vector<float>> acc(n, std::vector<float>(d, 0.0f));
+      for (std::size_t j = 0; j < n; ++j) {
+        const std::size_t t0 = j * Cb, t1 = std::min(L, t0 + Cb);
+        for (std::size_t tt = t0; tt < t1; tt += at::kTile) {
+          const std::size_t nt = std::min(at::kTile, t1 - tt);
+          std::vector<float> s(nt);
+          float m_new = m[j];
+          for (std::size_t t = 0; t < nt; ++t) {
+            s[t] = at::score(q, K + (tt + t) * d, d, scale);
+            m_new = at::max(m_new, s[t]);
+          }
+          const float alpha = at::rescale(m[j], m_new);
+          l[j] = at::mul(l[j], alpha);
+          for (auto& a : acc[j]) a = at::mul(a, alpha);
+          for (std::size_t t = 0; t < nt; ++t) {
+            const float p = at::weight(s[t], m_new);
+            l[j] = at::add(l[j], p);
+            for (std::size_t i = 0; i < d; ++i) acc[j][i] = std::fma(p, V[(tt + t) * d + i], acc[j][i]);
+          }
+          m[j] = m_new;
+        }
+      }
+      for (std::size_t stride = 1; stride < n; stride *= 2)
+        for (std::size_t j = 0; j + stride < n; j += 2 * stride) {
+          const auto f = at::merge_factors(m[j], m[j + stride]);
+          m[j] = f.m;
+          l[j] = at::merge_value(l[j], l[j + stride], f);
+          for (std::size_t i = 0; i < d; ++i) acc[j][i] = at::merge_value(acc[j][i], acc[j + stride][i], f);
+        }
+      for (std::size_t i = 0; i < d; ++i) out[(b * in.H + h) * d + i] = at::finish(acc[0][i], l[0]);
+    }
+  return out;
+}
+
+// The stated bound.  Per (b, h): a logit's error is at most eps = gamma_{d+2} * scale * sum_i |q_i
+// k_i| (d fmas, the scale's rounding and the mul); a weight's relative error at most
+// eta = 2 eps + u R + e_exp, R = max_t (m - s_t) <= 87, plus e_exp + u R + 2u per merge level; the
+// normalised weights then move by at most 2 eta / (1 - eta), and the sums of L weights and of L
+// weighted values add gamma_{L + 2 levels + 4}.  So
+//   |out_i - ref_i| <= (4 eta + 3 gamma_{L + 2 levels + 4}) * max_t |v_t,i| + L * 2^-125 * max|v|
+// (the last term: weights below e^-87 flushed to zero).  e_exp: exp_nonpos's measured bound, 4 u.
+void expect_within_bound(const std::vector<float>& y, const AttentionInput& in, std::size_t C, const std::string& what) {
+  const double u = std::ldexp(1.0, -24), e_exp = 4 * u;
+  auto gamma = [&](double k) { return k * u / (1 - k * u); };
+  const std::vector<double> ref = attention_reference(in);
+  const std::size_t d = in.d;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  for (std::size_t b = 0; b < in.B; ++b)
+    for (std::size_t h = 0; h < in.H; ++h) {
+      const std::size_t L = in.kv_len[b];
+      const float* q = in.q.data() + (b * in.H + h) * d;
+      const float* K = in.K.data() + seq_off(in, b) + h * L * d;
+      const float* V = in.V.data() + seq_off(in, b) + h * L * d;
+      double eps = 0, smax = -INFINITY, smin = INFINITY;
+      for (std::size_t t = 0; t < L; ++t) {
+        double mag = 0, s = 0;
+        for (std::size_t i = 0; i < d; ++i) {
+          mag += std::fabs(static_cast<double>(q[i]) * K[t * d + i]);
+          s += static_cast<double>(q[i]) * K[t * d + i];
+        }
+        eps = std::max(eps, gamma(static_cast<double>(d) + 2) * scale * mag);
+        smax = std::max(smax, s * scale);
+        smin = std::min(smin, s * scale);
+      }
+      const double R = std::min(87.0, smax - smin);
+      const double levels = std::ceil(std::log2(static_cast<double>(at::num_chunks(C, L)))) + 1;
+      const double eta = 2 * eps + u * R + e_exp + levels * (e_exp + u * R + 2 * u);
+      for (std::size_t i = 0; i < d; ++i) {
+        double vmax = 0;
+        for (std::size_t t = 0; t < L; ++t) vmax = std::max(vmax, std::fabs(static_cast<double>(V[t * d + i])));
+        const double bound = (4 * eta + 3 * gamma(static_cast<double>(L) + 2 * levels + 4)) * vmax +
+                             static_cast<double>(L) * std::ldexp(1.0, -125) * vmax;
+        const std::size_t e = (b * in.H + h) * d + i;
+        ASSERT_TRUE(std::isfinite(y[e])) << what << " b=" << b << " h=" << h << " i=" << i;
+        ASSERT_LE(std::fabs(y[e] - ref[e]), bound) << what << " L=" << L << " d=" << d << " b=" << b << " h=" << h << " i=" << i;
+      }
+    }
+}
+
+std::size_t chunk_of(AttentionVariant v, const AttentionInput& in, std::size_t split_size = 256) {
+  return cpu::attention_chunk(v, in.B, in.H, in.d, in.kv_len.data(), split_size, at::kNominalSms);
+}
+
+const char* detail_isa_name(cpu::detail::GemmIsa isa) { return cpu::detail::gemm_isa_name(isa); }
+
+TEST(Attention, ExpOfTheOrderIsWithinFourUlpsOfFloat64) {
+  EXPECT_EQ(at::exp_nonpos(0.0f), 1.0f);
+  EXPECT_EQ(at::exp_nonpos(-0.0f), 1.0f);
+  EXPECT_EQ(at::exp_nonpos(-INFINITY), 0.0f);
+  EXPECT_EQ(at::exp_nonpos(-87.5f), 0.0f);
+  EXPECT_TRUE(std::isnan(at::exp_nonpos(NAN)));
+  double worst = 0;
+  for (std::uint32_t k = 0; k <= (1u << 22); ++k) {
+    const float x = -87.0f * static_cast<float>(k) / static_cast<float>(1u << 22);
+    const double want = std::exp(static_cast<double>(x));
+    worst = std::max(worst, std::fabs(at::exp_nonpos(x) - want) / want);
+  }
+  for (float x = -1e-3f; x < -1e-30f; x *= 0.9f) {  // near 0, where r is tiny
+    const double want = std::exp(static_cast<double>(x));
+    worst = std::max(worst, std::fabs(at::exp_nonpos(x) - want) / want);
+  }
+  EXPECT_LE(worst, 4 * std::ldexp(1.0, -24)) << "measured max relative error " << worst;
+}
+
+TEST(Attention, SplitCountHeuristicIsFlashAttention2s) {
+  EXPECT_EQ(at::num_splits(200, 132, 64), 1);  // B*H fills the SMs
+  EXPECT_EQ(at::num_splits(64, 132, 32), 2);   // two waves of 128 blocks: 97% efficiency
+  EXPECT_EQ(at::num_splits(8, 132, 8), 8);     // few blocks: as many splits as there are key blocks
+  EXPECT_EQ(at::num_splits(24, 132, 8), 4);    // 5..7 splits would give the same split length as 4
+  EXPECT_EQ(at::block_n(64), 256u);
+  EXPECT_EQ(at::block_n(128), 128u);
+  EXPECT_EQ(at::block_n(256), 64u);
+  // The chunk depends on the batch size and on the longest KV in the batch.
+  EXPECT_NE(at::split_count_chunk(1, 8, 128, 1024, 132), at::split_count_chunk(3, 8, 128, 1024, 132));
+  EXPECT_NE(at::split_count_chunk(4, 8, 128, 1024, 132), at::split_count_chunk(4, 8, 128, 4096, 132));
+}
+
+struct Case {
+  std::vector<std::size_t> lens;
+  std::size_t H, d;
+};
+
+TEST(Attention, CpuFollowsTheWrittenOrderBitForBitAtEveryVectorWidth) {
+  const Case cases[] = {{{1}, 2, 128}, {{33}, 3, 64}, {{257, 1, 600}, 2, 128}, {{1000, 31}, 2, 1}, {{300}, 1, 256},
+                        {{70, 513}, 4, 33}};
+  using cpu::detail::GemmIsa;
+  cpu::detail::force_attention_isa(GemmIsa::avx512);
+  const GemmIsa best = cpu::detail::attention_isa();
+  for (const GemmIsa isa : {GemmIsa::scalar, GemmIsa::avx2, GemmIsa::avx512}) {
+    if (static_cast<int>(isa) > static_cast<int>(best)) continue;
+    cpu::detail::force_attention_isa(isa);
+    ASSERT_EQ(cpu::detail::attention_isa(), isa);
+    for (const auto& c : cases) {
+      const AttentionInput in = make_attention_input(c.lens.size(), c.H, c.d, c.lens, 11 + c.d);
+      for (int threads = 1; threads <= 3; ++threads) {
+        cpu::ThreadPool pool(threads);
+        for (const AttentionVariant v : {AttentionVariant::single, AttentionVariant::fixed_split, AttentionVariant::split_count}) {
+          EXPECT_TRUE(same(run_cpu(v, in, &pool), by_the_book(in, chunk_of(v, in))))
+              << info(v).name << " d=" << c.d << " threads=" << threads << " isa=" << detail_isa_name(isa);
+        }
+        EXPECT_TRUE(same(run_cpu(AttentionVariant::fixed_split, in, &pool, std::nullopt, 7), by_the_book(in, 7)));
+      }
+    }
+  }
+  cpu::detail::force_attention_isa(GemmIsa::avx512);
+}
+
+// Sequence `src_b` of `big` placed at position `at` of a batch of B whose other sequences have KV
+// length `other`.
+AttentionInput place(const AttentionInput& big, std::size_t src_b, std::size_t B, std::size_t at, std::size_t other,
+                     std::uint64_t seed) {
+  std::vector<std::size_t> lens(B, other);
+  lens[at] = big.kv_len[src_b];
+  AttentionInput in = make_attention_input(B, big.H, big.d, lens, seed);
+  copy_sequence(big, src_b, in, at);
+  return in;
+}
+
+TEST(Attention, FixedSplitAndSingleAreBitwiseBatchInvariant) {
+  cpu::ThreadPool pool(2);
+  const AttentionInput big = make_attention_input(3, 2, 128, {1000, 257, 1}, 5);
+  const std::size_t hd = big.H * big.d;
+  const AttentionVariant variants[] = {AttentionVariant::fixed_split, AttentionVariant::single};
+  const std::vector<float> ref[] = {run_cpu(variants[0], big, &pool), run_cpu(variants[1], big, &pool)};
+  for (std::size_t src = 0; src < 3; ++src)
+    for (const std::size_t B : {std::size_t(1), std::size_t(2), std::size_t(5), std::size_t(9)})
+      for (const std::size_t other : {std::size_t(1), std::size_t(300), std::size_t(2500)}) {
+        const std::size_t at = B / 2;
+        const AttentionInput in = place(big, src, B, at, other, 77 + B + other);
+        for (int k = 0; k < 2; ++k) {
+          const std::vector<float> y = run_cpu(variants[k], in, &pool);
+          EXPECT_TRUE(same(y.data() + at * hd, ref[k].data() + src * hd, hd))
+              << info(variants[k]).name << ": sequence " << src << " at " << at << " of " << B << ", others KV " << other;
+        }
+      }
+}
+
+TEST(Attention, SplitCountChangesBitsWithTheBatch) {
+  // Not a promise, a demonstration on a seeded case: the chunk follows B and the longest KV, and
+  // with it sequence 0's bits.
+  cpu::ThreadPool pool(2);
+  const AttentionInput one = make_attention_input(1, 8, 128, {1024}, 3);
+  const std::vector<float> y1 = run_cpu(AttentionVariant::split_count, one, &pool);
+  const std::size_t hd = one.H * one.d;
+  std::size_t changed = 0, chunk_changed = 0;
+  for (const std::size_t B : {std::size_t(2), std::size_t(3), std::size_t(4), std::size_t(8), std::size_t(16)}) {
+    const AttentionInput in = place(one, 0, B, 0, 1024, 100 + B);
+    chunk_changed += chunk_of(AttentionVariant::split_count, in) != chunk_of(AttentionVariant::split_count, one);
+    changed += !same(run_cpu(AttentionVariant::split_count, in, &pool).data(), y1.data(), hd);
+    // fixed_split on the same batches: unchanged (the contrast the variant exists for)
+    EXPECT_TRUE(same(run_cpu(AttentionVariant::fixed_split, in, &pool).data(),
+                     run_cpu(AttentionVariant::fixed_split, one, &pool).data(), hd));
+  }
+  EXPECT_GE(chunk_changed, 1u);
+  EXPECT_GE(changed, 1u) << "split_count gave sequence 0 the same bits at every batch size";
+  // Another sequence's length alone changes the plan too.
+  const AttentionInput longer = place(one, 0, 4, 0, 8192, 9);
+  const AttentionInput same_len = place(one, 0, 4, 0, 1024, 9);
+  EXPECT_NE(chunk_of(AttentionVariant::split_count, longer), chunk_of(AttentionVariant::split_count, same_len));
+  EXPECT_FALSE(same(run_cpu(AttentionVariant::split_count, longer, &pool).data(),
+                    run_cpu(AttentionVariant::split_count, same_len, &pool).data(), hd));
+}
+
+TEST(Attention, EveryVariantIsWithinTheStatedBoundOfFloat64) {
+  cpu::ThreadPool pool(2);
+  // KV lengths 1, 2, 31/32/33 (tile edges), 257 (fixed_split's chunk + 1), 129 (split_count's
+  // chunk of 128 at this shape, + 1) and long ones.
+  const Case cases[] = {{{1, 2, 31, 32, 33}, 2, 64}, {{257, 129, 256}, 4, 128}, {{6000}, 2, 128}, {{3000, 1}, 2, 256},
+                        {{100, 9}, 3, 1}};
+  for (const auto& c : cases) {
+    const AttentionInput in = make_attention_input(c.lens.size(), c.H, c.d, c.lens, 21 + c.d);
+    for (const auto& i : kAttentionVariants) {
+      expect_within_bound(run_cpu(i.variant, in, &pool), in, chunk_of(i.variant, in), i.name);
+      if (i.variant == AttentionVariant::atomic)
+        expect_within_bound(run_cpu(i.variant, in, &pool, 42), in, chunk_of(i.variant, in), "atomic (shuffled)");
+    }
+  }
+}
+
+TEST(Attention, LargeLogitsNeitherOverflowNorLoseTheBound) {
+  cpu::ThreadPool pool(2);
+  // q scaled by 300: logits of several thousand, where a naive exp(s) overflows float.
+  const AttentionInput in = make_attention_input(2, 2, 128, {700, 40}, 8, 300.0f);
+  double smax = 0;
+  for (std::size_t i = 0; i < 128; ++i) smax += std::fabs(in.q[i] * in.K[i]);
+  ASSERT_GT(smax / std::sqrt(128.0), 89.0) << "the case must have logits beyond expf's range";
+  for (const auto& i : kAttentionVariants) {
+    const std::vector<float> y = run_cpu(i.variant, in, &pool);
+    for (const float v : y) ASSERT_TRUE(std::isfinite(v)) << i.name;
+    expect_within_bound(y, in, chunk_of(i.variant, in), std::string(i.name) + " (large logits)");
+  }
+}
+
+TEST(Attention, SeededSchedulesMoveAtomicButRepeat) {
+  cpu::ThreadPool pool(2);
+  const AttentionInput in = make_attention_input(1, 2, 64, {4096}, 31);  // split_count: many chunks
+  ASSERT_GE(at::num_chunks(chunk_of(AttentionVariant::atomic, in), 4096), 4u);
+  std::set<std::string> atomic;
+  for (std::uint64_t seed = 1; seed <= 8; ++seed) {
+    const auto a = run_cpu(AttentionVariant::atomic, in, &pool, seed);
+    EXPECT_TRUE(same(a, run_cpu(AttentionVariant::atomic, in, &pool, seed))) << "a seeded schedule must repeat";
+    atomic.emplace(reinterpret_cast<const char*>(a.data()), a.size() * 4);
+  }
+  EXPECT_GE(atomic.size(), 2u);
+}
+
+TEST(Attention, BadShapesAreRejected) {
+  const AttentionInput in = make_attention_input(1, 1, 4, {3}, 1);
+  std::vector<float> out(4);
+  std::size_t zero = 0;
+  const cpu::AttentionProblem p{in.q.data(), in.K.data(), in.V.data(), 1, 1, 4, &zero};
+  EXPECT_THROW(cpu::attention(AttentionVariant::single, p, out.data(), {}), std::invalid_argument);
+  const cpu::AttentionProblem wide{in.q.data(), in.K.data(), in.V.data(), 1, 1, 257, in.kv_len.data()};
+  EXPECT_THROW(cpu::attention(AttentionVariant::single, wide, out.data(), {}), std::invalid_argument);
+}
+
+// --- The command line ---------------------------------------------------------------------
+TEST(AttentionCli, BadInputEndsInOneLine) {
+  auto r = cli({"attention", "--head-dim", "0"});
+  expect_one_line_error(r, "--head-dim");
+  EXPECT_EQ(r.code, 2);
+  r = cli({"attention", "--variant", "nope"});
+  expect_one_line_error(r, "unknown variant");
+  EXPECT_EQ(r.code, 2);
+  r = cli({"attention", "--kv-len", "0"});
+  expect_one_line_error(r, "--kv-len");
+  EXPECT_EQ(r.code, 2);
+  r = cli({"attention", "--batch", "2", "--kv-lens", "1,2,3"});
+  expect_one_line_error(r, "--kv-lens");
+  EXPECT_EQ(r.code, 2);
+  r = cli({"attention", "--batch-sweep", "1,x"});
+  expect_one_line_error(r, "--batch-sweep");
+  EXPECT_EQ(r.code, 2);
+  r = cli({"attention", "--frobnicate"});
+  expect_one_line_error(r, "unknown option");
+  EXPECT_EQ(r.code, 2);
+  if (!gpu_status().usable) {
+    r = cli({"attention", "--backend", "cuda", "--kv-len", "8", "--batch", "1", "--batch-sweep", "off"});
+    expect_one_line_error(r, "--backend cuda");
+    EXPECT_EQ(r.code, 1);
+  }
+}
+
+TEST(AttentionCli, EndToEndDefaultShapeShowsSplitCountMovingSequenceZero) {
+  AttentionArgs a = parse_attention_args({});
+  a.backend = "cpu";
+  a.runs = 1;
+  const AttentionReport rep = run_attention(a);
+  ASSERT_EQ(rep.rows.size(), 4u);
+  for (const auto& row : rep.rows) {
+    ASSERT_TRUE(row.batch_distinct.has_value());
+    if (row.variant == AttentionVariant::split_count) {
+      EXPECT_GE(*row.batch_distinct, 2u);
+    }
+    if (row.variant == AttentionVariant::fixed_split || row.variant == AttentionVariant::single) {
+      EXPECT_EQ(*row.batch_distinct, 1u) << info(row.variant).name;
+    }
+    EXPECT_LT(row.ref_max_rel_err, 1e-4) << info(row.variant).name;
+  }
+}
+
+TEST(AttentionCli, JsonRowsUsePredictsMetricNames) {
+  const std::string path = std::string(DRIFTLAB_TEST_TMP) + "/attention-test.json";
+  const auto r = cli({"attention", "--backend", "cpu", "--batch", "3", "--heads", "2", "--head-dim", "16", "--kv-len", "300",
+                      "--runs", "2", "--batch-sweep", "1,3", "--schedule", "shuffle:5", "--json", path});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("split_count"), std::string::npos);
+  EXPECT_NE(r.out.find("MODEL"), std::string::npos);
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const std::string j = ss.str();
+  for (const char* key : {"\"distinct_outputs\"", "\"max_ulp\"", "\"ref_max_rel_err\"", "\"batch_distinct\"",
+                          "\"batch_max_ulp\"", "\"median_ms\"", "\"gbps\"", "\"cost_vs_atomic\"", "\"sweep\"",
+                          "\"fixed_split\"", "\"single\"", "\"atomic\""})
+    EXPECT_NE(j.find(key), std::string::npos) << key;
+}
+
+// --- The scenario ---------------------------------------------------------------------------
+TEST(AttentionScenario, VerdictFollowsTheMeasurements) {
+  EXPECT_EQ(verdict_attention_batch(3, 1, 1).verdict, Verdict::holds_only_when);
+  EXPECT_EQ(verdict_attention_batch(1, 1, 1).verdict, Verdict::does_not_hold);
+  EXPECT_EQ(verdict_attention_batch(3, 2, 1).verdict, Verdict::does_not_hold);
+  EXPECT_EQ(verdict_attention_batch(3, 1, 2).verdict, Verdict::does_not_hold);
+}
+
+TEST(AttentionScenario, QuickRunOnTheCpu) {
+  const ScenarioResult r = attention_batch_scenario(7, "cpu", 0, true);
+  EXPECT_EQ(r.id, 7);
+  ASSERT_EQ(r.numbers.size(), 3u);
+  EXPECT_EQ(r.verdict, verdict_attention_batch(static_cast<std::size_t>(r.numbers[0].second),
+                                               static_cast<std::size_t>(r.numbers[1].second),
+                                               static_cast<std::size_t>(r.numbers[2].second)).verdict);
+  EXPECT_EQ(r.numbers[1].second, 1.0);  // fixed_split: one output in every batch
+  EXPECT_NE(r.measured.find("split_count"), std::string::npos);
+}
+
+// --- CUDA against the CPU twin -------------------------------------------------------------
+TEST(AttentionCuda, FixedSplitAndSingleBitwiseEqualToCpuOthersWithinBound) {
+  if (!gpu_status().usable) GTEST_SKIP() << gpu_status().reason;
+  auto gpu = make_cuda_attention_backend();
+  auto cpu = make_cpu_attention_backend(0);
+  const Case cases[] = {{{1}, 2, 128}, {{33, 257, 1}, 3, 64}, {{4096, 100}, 8, 128}, {{300}, 1, 256}, {{70, 513}, 4, 33},
+                        {{20000}, 2, 128}};
+  for (const auto& c : cases) {
+    const AttentionInput in = make_attention_input(c.lens.size(), c.H, c.d, c.lens, 41 + c.d);
+    gpu->set_input(in);
+    cpu->set_input(in);
+    std::vector<float> yg(in.B * in.H * in.d), yc(yg.size());
+    for (const auto& i : kAttentionVariants) {
+      for (const std::size_t split : {std::size_t(256), std::size_t(5)}) {
+        gpu->run({i.variant, split, std::nullopt}, yg.data());
+        if (i.variant == AttentionVariant::fixed_split || i.variant == AttentionVariant::single) {
+          cpu->run({i.variant, split, std::nullopt}, yc.data());
+          EXPECT_TRUE(same(yg, yc)) << i.name << " split " << split << " d=" << c.d;
+        } else {
+          const std::size_t C = at::plan_chunk(i.variant, in.B, in.H, in.d, *std::max_element(c.lens.begin(), c.lens.end()),
+                                               split, gpu->num_sms());
+          expect_within_bound(yg, in, C, std::string(i.name) + " (cuda)");
+        }
+      }
+    }
+  }
+}
+
+TEST(AttentionCuda, FixedSplitIsBatchInvariantOnTheGpu) {
+  if (!gpu_status().usable) GTEST_SKIP() << gpu_status().reason;
+  auto gpu = make_cuda_attention_backend();
+  const AttentionInput one = make_attention_input(1, 8, 128, {3000}, 12);
+  gpu->set_input(one);
+  std::vector<float> y1(8 * 128);
+  gpu->run({AttentionVariant::fixed_split, 256, std::nullopt}, y1.data());
+  for (const std::size_t B : {std::size_t(2), std::size_t(7), std::size_t(64)})
+    for (const std::size_t other : {std::size_t(1), std::size_t(9000)}) {
+      const AttentionInput in = place(one, 0, B, B - 1, other, B * 3 + other);
+      gpu->set_input(in);
+      std::vector<float> y(B * 8 * 128);
+      gpu->run({AttentionVariant::fixed_split, 256, std::nullopt}, y.data());
+      EXPECT_TRUE(same(y.data() + (B - 1) * 8 * 128, y1.data(), 8 * 128)) << "B=" << B << " other=" << other;
+    }
+}
+
+}  // namespace
+}  // namespace driftlab
