@@ -9,6 +9,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "attention_scenario.h"
 #include "cli_args.h"
 #include "gpu.h"
 #include "json.h"
@@ -301,6 +302,8 @@ const std::vector<ScenarioClaim>& scenario_claims() {
        "produce very slightly different output values in concurrent calculations."},
       {"batch", "not in the article", "batch", "the batch a row is predicted in changes its bits"},
       {"threads", "not in the article", "threads", "the number of threads changes a row's bits"},
+      {"attention_batch", "not in the article", "batch",
+       "(LLM serving) the batch you are served in changes your output: decode attention split by batch"},
   };
   return claims;
 }
@@ -529,6 +532,10 @@ std::vector<ScenarioResult> run_scenarios(const ScenarioOptions& o, std::ostream
          "distinct outputs across thread counts: " + per, {}, "",
          {{"kernels", double(kernels)}, {"atomic", double(atomic)}, {"threads_max_ulp", double(worst)}}, {}, ""});
   }
+  // Not in the article: the same question for LLM decode attention (issue 12), whose split is
+  // chosen from the batch; sequence 0 in batches of other sizes and beside other KV lengths.
+  if (progress) *progress << "  running: attention decode, sequence 0 across batches\n" << std::flush;
+  add(attention_batch_scenario(0, o.backend, o.threads, o.quick));
   return out;
 }
 
