@@ -14,7 +14,7 @@ namespace driftlab {
 
 // Runs the sweep on `backend` (cpu, cuda or auto) and returns scenario `id` with its numbers
 // (splitk, invariant, then each variant's count); run_scenarios sets the claim and the verdict.
-// quick: a smaller shape (2 heads of 64 instead of 8 of 128).
+// quick: a smaller head dimension (8 heads of 64 instead of 128).
 ScenarioResult attention_batch_scenario(int id, const std::string& backend, int threads, bool quick);
 
 }  // namespace driftlab
