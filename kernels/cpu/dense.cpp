@@ -24,25 +24,34 @@ void bias_act(const float* acc, const float* b, float* y, std::size_t B, std::si
     for (std::size_t j = 0; j < N; ++j) y[i * N + j] = activate(dense::add(acc[i * N + j], b[j]), act);
 }
 
+// x [rows x K] times W's k range into out (the chain of gemm.h), from the packed W when there is one.
+void chain(const float* x, const float* W, float* out, std::size_t rows, std::size_t K, std::size_t N,
+           std::size_t k_begin, std::size_t k_end, const PackedB* packed, ThreadPool* pool) {
+  if (packed)
+    gemm_chain(x, K, *packed, out, N, rows, k_begin, k_end, pool);
+  else
+    gemm_chain(x, K, W, N, out, N, rows, N, k_begin, k_end, pool);
+}
+
 // Partials p_s [S][B][N] of every slice (each a gemm_chain over the slice's k range).
 std::vector<float> slice_partials(const float* x, const float* W, std::size_t B, std::size_t K, std::size_t N,
-                                  std::size_t S, ThreadPool* pool) {
+                                  std::size_t S, const DenseContext& ctx) {
   std::vector<float> p(S * B * N);
   for (std::size_t s = 0; s < S; ++s)
-    gemm_chain(x, K, W, N, p.data() + s * B * N, N, B, N, dense::slice_begin(K, S, s), dense::slice_end(K, S, s),
-               pool);
+    chain(x, W, p.data() + s * B * N, B, K, N, dense::slice_begin(K, S, s), dense::slice_end(K, S, s), ctx.packed_W,
+          ctx.pool);
   return p;
 }
 
 void dense_invariant(const float* x, const float* W, const float* b, float* y, std::size_t B, std::size_t K,
-                     std::size_t N, dense::Activation act, ThreadPool* pool) {
-  gemm_chain(x, K, W, N, y, N, B, N, 0, K, pool);
+                     std::size_t N, dense::Activation act, const DenseContext& ctx) {
+  chain(x, W, y, B, K, N, 0, K, ctx.packed_W, ctx.pool);
   bias_act(y, b, y, B, N, act);
 }
 
 void dense_tree(const float* x, const float* W, const float* b, float* y, std::size_t B, std::size_t K,
-                std::size_t N, std::size_t S, dense::Activation act, ThreadPool* pool) {
-  std::vector<float> p = slice_partials(x, W, B, K, N, S, pool);
+                std::size_t N, std::size_t S, dense::Activation act, const DenseContext& ctx) {
+  std::vector<float> p = slice_partials(x, W, B, K, N, S, ctx);
   // dense_order.h's pairwise tree, a whole plane at a time: every element sees the same additions
   // in the same order as dense::tree_combine, and the planes vectorize.
   const std::size_t plane = B * N;
@@ -63,8 +72,8 @@ void dense_atomic(const float* x, const float* W, const float* b, float* y, std:
   auto partial = [&](std::size_t task, float* out) {  // out: the block's rows, [rows x N]
     const std::size_t s = task / row_blocks, r0 = (task % row_blocks) * kRowBlock;
     const std::size_t rows = std::min(kRowBlock, B - r0);
-    gemm_chain(x + r0 * K, K, W, N, out, N, rows, N, dense::slice_begin(K, S, s), dense::slice_end(K, S, s),
-               nullptr);
+    chain(x + r0 * K, W, out, rows, K, N, dense::slice_begin(K, S, s), dense::slice_end(K, S, s), ctx.packed_W,
+          nullptr);
     return std::make_pair(r0, rows);
   };
   if (ctx.shuffle_seed) {  // the model: every task's partial, then adds in a seeded order
@@ -108,9 +117,12 @@ std::size_t dense_slices(std::size_t B, std::size_t K, std::size_t N, const Dens
 
 void dense(DenseVariant v, const float* x, const float* W, const float* b, float* y, std::size_t B,
            std::size_t K, std::size_t N, dense::Activation act, const DenseContext& ctx) {
+  if (ctx.packed_W && (ctx.packed_W->source() != W || ctx.packed_W->rows() != K || ctx.packed_W->cols() != N ||
+                       ctx.packed_W->ldb() != N))
+    throw std::invalid_argument("dense: the packed W was packed from another matrix");
   switch (v) {
-    case DenseVariant::invariant: return dense_invariant(x, W, b, y, B, K, N, act, ctx.pool);
-    case DenseVariant::tree: return dense_tree(x, W, b, y, B, K, N, dense_slices(B, K, N, ctx), act, ctx.pool);
+    case DenseVariant::invariant: return dense_invariant(x, W, b, y, B, K, N, act, ctx);
+    case DenseVariant::tree: return dense_tree(x, W, b, y, B, K, N, dense_slices(B, K, N, ctx), act, ctx);
     case DenseVariant::atomic: return dense_atomic(x, W, b, y, B, K, N, dense_slices(B, K, N, ctx), act, ctx);
     case DenseVariant::cublas: break;
   }

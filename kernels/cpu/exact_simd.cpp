@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "../common/exact.h"
+#include "isa.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -72,7 +73,8 @@ ExactSimd exact_simd_level() {
   static const ExactSimd best = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")
                                     ? ExactSimd::avx512
                                     : (__builtin_cpu_supports("avx2") ? ExactSimd::avx2 : ExactSimd::scalar);
-  return static_cast<ExactSimd>(std::min(static_cast<int>(best), g_cap.load(std::memory_order_relaxed)));
+  return static_cast<ExactSimd>(
+      std::min({static_cast<int>(best), isa_ceiling(), g_cap.load(std::memory_order_relaxed)}));
 }
 
 // Eight terms: window terms (and zeros) into two double accumulators, the others to packed bins.
