@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <map>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include <cstdio>
@@ -16,11 +17,11 @@
 
 namespace driftlab::bench {
 
-const HostArray& cached_input(DType d, std::size_t n) {
-  static std::map<std::pair<int, std::size_t>, HostArray> cache;
-  auto key = std::make_pair(static_cast<int>(d), n);
+const HostArray& cached_input(DType d, Dist dist, std::size_t n) {
+  static std::map<std::tuple<int, int, std::size_t>, HostArray> cache;
+  auto key = std::make_tuple(static_cast<int>(d), static_cast<int>(dist), n);
   auto it = cache.find(key);
-  if (it == cache.end()) it = cache.emplace(key, make_input(Dist::uniform, d, n, 12345)).first;
+  if (it == cache.end()) it = cache.emplace(key, make_input(dist, d, n, 12345)).first;
   return it->second;
 }
 

@@ -22,9 +22,9 @@ std::vector<std::size_t> cpu_sizes() {
   return v;
 }
 
-template <class T> void run_sum(benchmark::State& state, SumVariant v) {
+template <class T> void run_sum(benchmark::State& state, Dist dist, SumVariant v) {
   const std::size_t n = static_cast<std::size_t>(state.range(0));
-  const auto& x = cached_input(sizeof(T) == 4 ? DType::f32 : DType::f64, n).template values<T>();
+  const auto& x = cached_input(sizeof(T) == 4 ? DType::f32 : DType::f64, dist, n).template values<T>();
   const cpu::SumContext ctx{&pool(), std::nullopt};
   for (auto _ : state) benchmark::DoNotOptimize(cpu::sum(v, x.data(), n, ctx));
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * n * sizeof(T)));
@@ -32,9 +32,9 @@ template <class T> void run_sum(benchmark::State& state, SumVariant v) {
   state.counters["threads"] = pool().size();
 }
 
-template <class T> void run_probe(benchmark::State& state) {
+template <class T> void run_probe(benchmark::State& state, Dist dist) {
   const std::size_t n = static_cast<std::size_t>(state.range(0));
-  const auto& x = cached_input(sizeof(T) == 4 ? DType::f32 : DType::f64, n).template values<T>();
+  const auto& x = cached_input(sizeof(T) == 4 ? DType::f32 : DType::f64, dist, n).template values<T>();
   const cpu::SumContext ctx{&pool(), std::nullopt};
   for (auto _ : state) benchmark::DoNotOptimize(cpu::read_probe(x.data(), n, ctx));
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * n * sizeof(T)));
@@ -42,15 +42,19 @@ template <class T> void run_probe(benchmark::State& state) {
   state.counters["threads"] = pool().size();
 }
 
-template <class T> void register_dtype(DType d) {
-  auto* probe = benchmark::RegisterBenchmark(sum_name("cpu", d, "read_probe").c_str(), run_probe<T>);
-  for (std::size_t n : cpu_sizes()) probe->Arg(static_cast<std::int64_t>(n));
+template <class T> void register_dtype(DType d, Dist dist) {
+  const std::size_t largest = cpu_sizes().back();
+  auto* probe = benchmark::RegisterBenchmark(sum_name("cpu", d, dist, "read_probe").c_str(),
+                                             [dist](benchmark::State& s) { run_probe<T>(s, dist); });
+  for (std::size_t n : cpu_sizes())
+    if (sum_dist_at(dist, n, largest)) probe->Arg(static_cast<std::int64_t>(n));
   probe->Unit(benchmark::kMillisecond)->UseRealTime();
   for (const auto& i : kSumVariants) {
     if (i.variant == SumVariant::cub) continue;
-    auto* b = benchmark::RegisterBenchmark(sum_name("cpu", d, i.name).c_str(),
-                                           [v = i.variant](benchmark::State& s) { run_sum<T>(s, v); });
-    for (std::size_t n : cpu_sizes()) b->Arg(static_cast<std::int64_t>(n));
+    auto* b = benchmark::RegisterBenchmark(sum_name("cpu", d, dist, i.name).c_str(),
+                                           [dist, v = i.variant](benchmark::State& s) { run_sum<T>(s, dist, v); });
+    for (std::size_t n : cpu_sizes())
+      if (sum_dist_at(dist, n, largest)) b->Arg(static_cast<std::int64_t>(n));
     b->Unit(benchmark::kMillisecond)->UseRealTime();
   }
 }
@@ -58,8 +62,10 @@ template <class T> void register_dtype(DType d) {
 }  // namespace
 
 void register_cpu_sum_benchmarks() {
-  register_dtype<float>(DType::f32);
-  register_dtype<double>(DType::f64);
+  for (const Dist dist : kSumDists) {
+    register_dtype<float>(DType::f32, dist);
+    register_dtype<double>(DType::f64, dist);
+  }
 }
 
 }  // namespace driftlab::bench

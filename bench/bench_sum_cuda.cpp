@@ -16,7 +16,7 @@ namespace driftlab::bench {
 namespace {
 
 // n = 2^10 ... 2^28.
-std::vector<std::size_t> cuda_sizes() {
+std::vector<std::size_t> cuda_sizes(DType) {
   std::vector<std::size_t> v;
   for (int k = 10; k <= 28; k += 2) v.push_back(std::size_t(1) << k);
   return v;
@@ -35,13 +35,13 @@ struct DeviceInputs {
   }
 };
 
-template <class T> void prepare(DeviceInputs& in, std::size_t n, SumVariant v) {
+template <class T> void prepare(DeviceInputs& in, Dist dist, std::size_t n, SumVariant v) {
   int dev = 0, l2 = 0;
   CUDA_CHECK(cudaGetDevice(&dev));
   CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dev));
   const std::size_t bytes = n * sizeof(T);
   const std::size_t copies = std::clamp<std::size_t>(2 * static_cast<std::size_t>(l2) / std::max<std::size_t>(bytes, 1) + 1, 1, 64);
-  const auto& host = cached_input(sizeof(T) == 4 ? DType::f32 : DType::f64, n).template values<T>();
+  const auto& host = cached_input(sizeof(T) == 4 ? DType::f32 : DType::f64, dist, n).template values<T>();
   for (std::size_t c = 0; c < copies; ++c) {
     void* p = nullptr;
     CUDA_CHECK(cudaMalloc(&p, bytes));
@@ -53,14 +53,14 @@ template <class T> void prepare(DeviceInputs& in, std::size_t n, SumVariant v) {
   if (in.temp_bytes) CUDA_CHECK(cudaMalloc(&in.d_temp, in.temp_bytes));
 }
 
-template <class T> void run_sum(benchmark::State& state, SumVariant v) {
+template <class T> void run_sum(benchmark::State& state, Dist dist, SumVariant v) {
   if (!gpu_status().usable) {
     state.SkipWithError(gpu_status().reason.c_str());
     return;
   }
   const std::size_t n = static_cast<std::size_t>(state.range(0));
   DeviceInputs in;
-  prepare<T>(in, n, v);
+  prepare<T>(in, dist, n, v);
   cudaEvent_t start, stop;
   CUDA_CHECK(cudaEventCreate(&start));
   CUDA_CHECK(cudaEventCreate(&stop));
@@ -85,14 +85,14 @@ template <class T> void run_sum(benchmark::State& state, SumVariant v) {
 }
 
 // Device-to-device copy: bytes_per_second counts bytes read plus bytes written.
-template <class T> void run_copy(benchmark::State& state) {
+template <class T> void run_copy(benchmark::State& state, Dist dist) {
   if (!gpu_status().usable) {
     state.SkipWithError(gpu_status().reason.c_str());
     return;
   }
   const std::size_t n = static_cast<std::size_t>(state.range(0));
   DeviceInputs in;
-  prepare<T>(in, n, SumVariant::atomic);
+  prepare<T>(in, dist, n, SumVariant::atomic);
   cudaEvent_t start, stop;
   CUDA_CHECK(cudaEventCreate(&start));
   CUDA_CHECK(cudaEventCreate(&stop));
@@ -111,18 +111,22 @@ template <class T> void run_copy(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * 2 * n * sizeof(T)));
 }
 
-template <class T> void register_dtype(DType d) {
-  auto* copy = benchmark::RegisterBenchmark(sum_name("cuda", d, "d2d_copy").c_str(), run_copy<T>);
-  for (std::size_t n : cuda_sizes()) copy->Arg(static_cast<std::int64_t>(n));
+template <class T> void register_dtype(DType d, Dist dist) {
+  const std::size_t largest = cuda_sizes(d).back();
+  auto* copy = benchmark::RegisterBenchmark(sum_name("cuda", d, dist, "d2d_copy").c_str(),
+                                            [dist](benchmark::State& s) { run_copy<T>(s, dist); });
+  for (std::size_t n : cuda_sizes(d))
+    if (sum_dist_at(dist, n, largest)) copy->Arg(static_cast<std::int64_t>(n));
   copy->UseManualTime()->Unit(benchmark::kMillisecond);
   for (const auto& i : kSumVariants) {
     if (!cuda::has_sum_variant(i.variant)) continue;
-    auto* b = benchmark::RegisterBenchmark(sum_name("cuda", d, i.name).c_str(),
-                                           [v = i.variant](benchmark::State& s) { run_sum<T>(s, v); });
-    for (std::size_t n : cuda_sizes()) {
-      if (i.variant == SumVariant::atomic_element && n > (std::size_t(1) << 26) && sizeof(T) == 8) continue;
-      b->Arg(static_cast<std::int64_t>(n));
-    }
+    std::vector<std::size_t> sizes;  // f64 atomic_element stops at 2^26 (double atomics: seconds per call)
+    for (std::size_t n : cuda_sizes(d))
+      if (!(i.variant == SumVariant::atomic_element && n > (std::size_t(1) << 26) && sizeof(T) == 8)) sizes.push_back(n);
+    auto* b = benchmark::RegisterBenchmark(sum_name("cuda", d, dist, i.name).c_str(),
+                                           [dist, v = i.variant](benchmark::State& s) { run_sum<T>(s, dist, v); });
+    for (std::size_t n : sizes)
+      if (sum_dist_at(dist, n, sizes.back())) b->Arg(static_cast<std::int64_t>(n));
     b->UseManualTime()->Unit(benchmark::kMillisecond);
   }
 }
@@ -130,8 +134,10 @@ template <class T> void register_dtype(DType d) {
 }  // namespace
 
 void register_cuda_sum_benchmarks() {
-  register_dtype<float>(DType::f32);
-  register_dtype<double>(DType::f64);
+  for (const Dist dist : kSumDists) {
+    register_dtype<float>(DType::f32, dist);
+    register_dtype<double>(DType::f64, dist);
+  }
 }
 
 }  // namespace driftlab::bench

@@ -388,13 +388,13 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
     const fs::path bench = fs::path(self_dir()) / "driftlab_bench";
     std::string filter, min_time = o.quick ? "0.05" : "0.3";
     if (o.quick)
-      filter = "^sum/cpu/f32/(read_probe|serial|atomic_element|atomic|tree|exact)/"
+      filter = "^sum/cpu/f32/uniform/(read_probe|serial|atomic_element|atomic|tree|exact)/"
                "(1024|4096|16384|65536|262144|1048576|4194304)/|"
                "^dense/cpu/(openblas|atomic|tree|invariant)/B:(1|4|16|64|256|1024)/K:10/|"
                "^dense/cpu/(openblas|atomic|tree|invariant)/B:(1|16)/K:4096/|"
                "^predict/cpu/10-20-10/.*/batch:(1|64|4096)/";
     else
-      filter = "^(sum|dense|predict)/" + backend + "/";
+      filter = "^sum/" + backend + "/[^/]+/uniform/|^(dense|predict)/" + backend + "/";  // figures draw uniform input
     if (!fs::exists(bench)) {
       bench_note = "driftlab_bench was not found next to driftlab (" + bench.string() + "); no benchmarks ran.";
     } else {

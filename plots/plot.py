@@ -191,8 +191,11 @@ def parse_bench(doc, path: Path):
 
 
 def bench_key(parts):
-    if len(parts) == 5 and parts[0] == "sum" and parts[4].isdigit():
-        return ("sum", parts[1], parts[2], parts[3], int(parts[4]))
+    # sum/<backend>/<dtype>/<dist>/<variant>/<n>: the figures draw the uniform input (every size)
+    if len(parts) == 6 and parts[0] == "sum" and parts[5].isdigit():
+        if parts[3] != "uniform":
+            return None
+        return ("sum", parts[1], parts[2], parts[4], int(parts[5]))
     if len(parts) == 6 and parts[0] == "dense":
         dims = {}
         for p in parts[3:]:
@@ -506,7 +509,7 @@ def fig_sum_throughput(plt, data, labels: Labels, out: Path, drawn: list):
     sums = {k: v for k, v in bench.items() if k[0] == "sum" and k[2] == "f32"
             and good(v["bytes_per_second"])}
     if not sums:
-        return "bench.json has no f32 sum/<backend>/f32/<variant>/<n> entries"
+        return "bench.json has no f32 sum/<backend>/f32/uniform/<variant>/<n> entries"
     backends = sorted({k[1] for k in sums}, key=backend_key)
     fig, axes = grid_axes(plt, 1, len(backends))
     for ax, be in zip(axes[0], backends):
@@ -546,7 +549,7 @@ def fig_cost_of_determinism(plt, data, labels: Labels, out: Path, drawn: list):
     sums = {k: v for k, v in bench.items() if k[0] == "sum" and k[2] == "f32" and good(v["time_s"])}
     backends = sorted({k[1] for k in sums if k[3] == "atomic"}, key=backend_key)
     if not backends:
-        return "bench.json has no f32 sum/<backend>/f32/atomic/<n> entries to compare against"
+        return "bench.json has no f32 sum/<backend>/f32/uniform/atomic/<n> entries to compare against"
     fig, axes = grid_axes(plt, 1, len(backends))
     for ax, be in zip(axes[0], backends):
         atomic = {k[4]: v["time_s"] for k, v in sums.items() if k[1] == be and k[3] == "atomic"}

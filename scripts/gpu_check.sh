@@ -46,7 +46,7 @@ grep -E "Skipped|SKIPPED" "$out/ctest.log" | head -5
 
 step "summation benchmarks"
 "$build/driftlab_bench" \
-  --benchmark_filter='^sum/cuda/f32/.*/268435456$|^sum/cuda/f64/(tree|exact|cub|d2d_copy)/134217728$|^sum/cpu/f32/(read_probe|atomic|tree|exact)/67108864$' \
+  --benchmark_filter='^sum/cuda/f32/uniform/.*/268435456$|^sum/cuda/f64/uniform/(tree|exact|cub|d2d_copy)/134217728$|^sum/cpu/f32/uniform/(read_probe|atomic|tree|exact)/67108864$' \
   --benchmark_min_time=0.5 --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
   --benchmark_out="$out/bench_sum.json" --benchmark_out_format=json >"$out/bench_sum.log" 2>&1 || status=1
 tail -25 "$out/bench_sum.log"

@@ -51,13 +51,13 @@ def main(out):
         print(f"{'benchmark (median)':44} {'GB/s':>8} {'ratio':>8}  target")
         for name in sorted(rates):
             parts = name.split("/")
-            if len(parts) < 5:
+            if len(parts) < 6:
                 continue
-            backend, dtype, variant, n = parts[1], parts[2], parts[3], parts[4]
+            backend, dtype, dist, variant, n = parts[1], parts[2], parts[3], parts[4], parts[5]
             t = (targets if backend == "cuda" else cpu_targets).get(variant)
             ratio, target = "", ""
             if t:
-                base = f"sum/{backend}/{dtype}/{t[0]}/{n}"
+                base = f"sum/{backend}/{dtype}/{dist}/{t[0]}/{n}"
                 if base in rates and rates[base] > 0:
                     r = rates[name] / rates[base]
                     met = r >= t[1]

@@ -8,7 +8,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "common/dense_variant.h"
 #include "common/sum_variant.h"
@@ -37,13 +39,28 @@ TEST(Bench, ListsEveryFamily) {
   ASSERT_EQ(run(std::string(DRIFTLAB_BENCH_EXE) + " --benchmark_list_tests > " + list + " 2>/dev/null"), 0);
   const std::string text = slurp(list);
   auto has = [&](const std::string& prefix) { return text.find(prefix) != std::string::npos; };
+  // Every summation name is sum/<backend>/<dtype>/<dist>/<variant>/<n>/<suffix>, n a number.
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("sum/", 0) != 0) continue;
+    std::vector<std::string> parts;
+    std::istringstream in(line);
+    for (std::string p; std::getline(in, p, '/');) parts.push_back(p);
+    ASSERT_EQ(parts.size(), 7u) << line;
+    EXPECT_TRUE(parts[3] == "uniform" || parts[3] == "normal" || parts[3] == "illcond") << line;
+    EXPECT_FALSE(parts[5].empty()) << line;
+    EXPECT_EQ(parts[5].find_first_not_of("0123456789"), std::string::npos) << line;
+  }
   for (const char* dtype : {"f32", "f64"}) {
     for (const auto& v : kSumVariants)
       if (v.variant != SumVariant::cub) {
-        EXPECT_TRUE(has(std::string("sum/cpu/") + dtype + "/" + v.name + "/")) << v.name;
+        EXPECT_TRUE(has(std::string("sum/cpu/") + dtype + "/uniform/" + v.name + "/1024/")) << v.name;
+        for (const char* dist : {"uniform", "normal", "illcond"})  // every input at the largest size
+          EXPECT_TRUE(has(std::string("sum/cpu/") + dtype + "/" + dist + "/" + v.name + "/67108864/")) << v.name;
       }
-    EXPECT_TRUE(has(std::string("sum/cpu/") + dtype + "/read_probe/1024/"));
-    EXPECT_TRUE(has(std::string("sum/cpu/") + dtype + "/tree/67108864/"));
+    EXPECT_TRUE(has(std::string("sum/cpu/") + dtype + "/uniform/read_probe/1024/"));
+    EXPECT_TRUE(has(std::string("sum/cpu/") + dtype + "/illcond/read_probe/67108864/"));
+    EXPECT_FALSE(has(std::string("sum/cpu/") + dtype + "/illcond/tree/1024/"));  // only the largest size
   }
   for (const auto& v : kDenseVariants)
     if (v.variant != DenseVariant::cublas) {
@@ -55,9 +72,10 @@ TEST(Bench, ListsEveryFamily) {
   if (built_with_cuda()) {  // registered (and skipped with the reason when no GPU is there)
     for (const auto& v : kSumVariants)
       if (v.variant != SumVariant::serial) {
-        EXPECT_TRUE(has(std::string("sum/cuda/f32/") + v.name + "/268435456/")) << v.name;
+        EXPECT_TRUE(has(std::string("sum/cuda/f32/uniform/") + v.name + "/268435456/")) << v.name;
+        EXPECT_TRUE(has(std::string("sum/cuda/f32/illcond/") + v.name + "/268435456/")) << v.name;
       }
-    EXPECT_TRUE(has("sum/cuda/f32/d2d_copy/"));
+    EXPECT_TRUE(has("sum/cuda/f32/uniform/d2d_copy/"));
     for (const auto& v : kDenseVariants) EXPECT_TRUE(has(std::string("dense/cuda/") + v.name + "/B:4096/K:4096/N:4096/")) << v.name;
     EXPECT_TRUE(has("predict/cuda/784-4096-4096-10/cublas/batch:64/"));
   }
