@@ -82,7 +82,7 @@ void run_openblas(benchmark::State& s) {
 double probe_bandwidth() {
   static const double bw = [] {
     const std::size_t n = std::size_t(1) << 26;
-    const auto& x = cached_input(DType::f32, n).f32;
+    const auto& x = cached_input(DType::f32, Dist::uniform, n).f32;
     const cpu::SumContext ctx{&pool(), std::nullopt};
     std::vector<double> secs;
     for (int r = 0; r < 5; ++r) {
