@@ -544,15 +544,23 @@ PackedB::PackedB(const float* B, std::size_t ldb, std::size_t K, std::size_t N)
   std::fill(p + np * nr_ * K, p + floats_, 0.0f);
 }
 
-void gemm_chain(const float* A, std::size_t lda, const PackedB& B, float* C, std::size_t ldc, std::size_t M,
-                std::size_t k_begin, std::size_t k_end, ThreadPool* pool) {
-  const std::size_t N = B.N_;
+void gemm_chain_cols(const float* A, std::size_t lda, const PackedB& B, std::size_t col_begin, std::size_t col_end,
+                     float* C, std::size_t ldc, std::size_t M, std::size_t k_begin, std::size_t k_end,
+                     ThreadPool* pool) {
+  if (B.nr_ == 0 || col_begin % B.nr_ != 0 || col_end > B.N_ || col_begin > col_end)
+    throw std::invalid_argument("gemm_chain_cols: the column range is not whole panels of the packed matrix");
+  const std::size_t N = col_end - col_begin;
   const detail::GemmIsa isa = detail::gemm_isa();
   if (M == 0 || N == 0 || k_end <= k_begin || M <= kGemvMaxRows || B.isa_ != static_cast<int>(isa))
-    return gemm_chain(A, lda, B.src_, B.ldb_, C, ldc, M, N, k_begin, k_end, pool);
+    return gemm_chain(A, lda, B.src_ + col_begin, B.ldb_, C, ldc, M, N, k_begin, k_end, pool);
   if (k_end > B.K_) throw std::out_of_range("gemm_chain: k_end beyond the packed matrix's rows");
   gemm_run(kernels_for(isa), A + k_begin, lda, nullptr, 0, C, ldc, M, N, k_end - k_begin, pool,
-           B.data_.get() + k_begin * B.nr_, B.nr_ * B.K_);
+           B.data_.get() + (col_begin / B.nr_) * B.nr_ * B.K_ + k_begin * B.nr_, B.nr_ * B.K_);
+}
+
+void gemm_chain(const float* A, std::size_t lda, const PackedB& B, float* C, std::size_t ldc, std::size_t M,
+                std::size_t k_begin, std::size_t k_end, ThreadPool* pool) {
+  gemm_chain_cols(A, lda, B, 0, B.cols(), C, ldc, M, k_begin, k_end, pool);
 }
 
 }  // namespace driftlab::cpu

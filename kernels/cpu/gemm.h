@@ -40,10 +40,12 @@ class PackedB {
   std::size_t rows() const { return K_; }
   std::size_t cols() const { return N_; }
   std::size_t bytes() const { return floats_ * sizeof(float); }
+  // Width of a packed panel: a column range that starts at a multiple of it is a set of whole panels.
+  std::size_t panel_cols() const { return nr_; }
 
  private:
-  friend void gemm_chain(const float*, std::size_t, const PackedB&, float*, std::size_t, std::size_t, std::size_t,
-                         std::size_t, ThreadPool*);
+  friend void gemm_chain_cols(const float*, std::size_t, const PackedB&, std::size_t, std::size_t, float*,
+                              std::size_t, std::size_t, std::size_t, std::size_t, ThreadPool*);
   std::shared_ptr<float> data_;
   const float* src_ = nullptr;
   std::size_t ldb_ = 0, K_ = 0, N_ = 0, nr_ = 0, floats_ = 0;
@@ -53,6 +55,12 @@ class PackedB {
 // gemm_chain with B = the packed matrix's source (N = its columns), bitwise the same result.
 void gemm_chain(const float* A, std::size_t lda, const PackedB& B, float* C, std::size_t ldc, std::size_t M,
                 std::size_t k_begin, std::size_t k_end, ThreadPool* pool);
+
+// The same for B's columns [col_begin, col_end) only (C points at the first of them); col_begin is a
+// multiple of B.panel_cols() (std::invalid_argument otherwise).
+void gemm_chain_cols(const float* A, std::size_t lda, const PackedB& B, std::size_t col_begin, std::size_t col_end,
+                     float* C, std::size_t ldc, std::size_t M, std::size_t k_begin, std::size_t k_end,
+                     ThreadPool* pool);
 
 // Rows up to this many take the GEMV path: B streamed row by row straight from memory (no
 // packing), four k steps per pass over the outputs, each output still one chain in increasing k.
