@@ -1,8 +1,12 @@
+#include <cblas.h>
+
 #include <chrono>
 
 #include "common/dropout.h"
 #include "cpu/dense.h"
 #include "model_backend.h"
+
+extern "C" void openblas_set_num_threads(int);
 
 namespace driftlab {
 
@@ -32,6 +36,29 @@ class CpuModelBackend final : public ModelBackend {
     model_ = &m;
     packs_.assign(m.layers.size(), {});
     for (std::size_t li = 0; li < m.layers.size(); ++li) packed(li);  // when the model is loaded, not in a call
+  }
+
+  std::string vendor() const override { return "openblas"; }
+  double vendor_predict(const float* x, std::size_t B, float* out) override {
+    openblas_set_num_threads(pool_.size());
+    const auto t0 = std::chrono::steady_clock::now();
+    const float* in = x;
+    for (std::size_t li = 0; li < model_->layers.size(); ++li) {
+      const Layer& l = model_->layers[li];
+      float* y = out;
+      if (li + 1 < model_->layers.size()) {
+        std::vector<float>& buf = li % 2 ? buf_b_ : buf_a_;
+        buf.resize(B * l.N);
+        y = buf.data();
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(B), static_cast<int>(l.N),
+                  static_cast<int>(l.K), 1.0f, in, static_cast<int>(l.K), l.W.data(), static_cast<int>(l.N), 0.0f, y,
+                  static_cast<int>(l.N));
+      for (std::size_t i = 0; i < B; ++i)
+        for (std::size_t j = 0; j < l.N; ++j) y[i * l.N + j] = dense::activate(y[i * l.N + j] + l.b[j], l.act);
+      in = y;
+    }
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
 
   double predict(const PredictCall& c, const float* x, std::size_t B, float* out) override {
