@@ -455,11 +455,16 @@ void gemm_run(const KernelSet& ks, const float* A, std::size_t lda, const float*
       for (std::size_t t = 0; t < n; ++t) fn(t, 0);
   };
 
-  const std::size_t chunk_cols = pre ? ceil_div(N, nr) * nr : std::max(nr, kMaxPackedB / K / nr * nr);
+  // Column chunks bound the B panels a k block sweeps (<= kMaxPackedB floats over all k: a k
+  // block's share stays in L2), prepacked or not.
+  const std::size_t chunk_cols = std::max(nr, kMaxPackedB / K / nr * nr);
+  // A B panel of a k block small enough to share L1 with the C tile (AVX2's 16 KiB; not AVX-512's
+  // 32 KiB): keep it there across the row panels.
+  const bool b_panel_in_l1 = kKc * nr * sizeof(float) <= 16384;
   for (std::size_t j0 = 0; j0 < N; j0 += chunk_cols) {
     const std::size_t cols = std::min(chunk_cols, N - j0);
     const std::size_t np = ceil_div(cols, nr);
-    const float* Bpack = pre;
+    const float* Bpack = pre ? pre + (j0 / nr) * pre_stride : nullptr;
     std::size_t panel_stride = pre_stride;
     if (!pre) {  // pack the chunk's B panels, a few panels per task
       float* const dst = b_scratch().get(np * nr * K + kBSlack);
@@ -496,17 +501,26 @@ void gemm_run(const KernelSet& ks, const float* A, std::size_t lda, const float*
       for (std::size_t pc = 0; pc < K; pc += kKc) {
         const std::size_t kc = std::min(kKc, K - pc);
         pack_a_block(A + r0 * lda + pc, lda, rows, kc, Apack);
-        for (std::size_t i = 0; i < rows; i += mr) {
+        auto tile = [&](std::size_t i, std::size_t p) {
           const std::size_t r = std::min(mr, rows - i);
-          for (std::size_t p = p0; p < p1; ++p) {
-            const std::size_t ncols = std::min(nr, cols - p * nr);
-            float* const Ct = C + (r0 + i) * ldc + j0 + p * nr;
-            if (p + 1 < p1)  // the next tile's C, for writing, while this one computes
-              for (std::size_t ii = 0; ii < r; ++ii)
-                for (std::size_t jj = 0; jj < nr && jj < cols - (p + 1) * nr; jj += 16)
-                  __builtin_prefetch(Ct + ii * ldc + nr + jj, 1, 3);
-            const Microkernel ukr = ncols == nr ? ks.full[r] : ks.edge[r];
-            ukr(kc, Apack + i * kAs, Bpack + p * panel_stride + pc * nr, Ct, ldc, ncols, pc > 0);
+          const std::size_t ncols = std::min(nr, cols - p * nr);
+          float* const Ct = C + (r0 + i) * ldc + j0 + p * nr;
+          const Microkernel ukr = ncols == nr ? ks.full[r] : ks.edge[r];
+          ukr(kc, Apack + i * kAs, Bpack + p * panel_stride + pc * nr, Ct, ldc, ncols, pc > 0);
+        };
+        if (b_panel_in_l1) {  // each B panel stays in L1 while the row panels of A stream from L2
+          for (std::size_t p = p0; p < p1; ++p)
+            for (std::size_t i = 0; i < rows; i += mr) tile(i, p);
+        } else {  // each A panel stays in L1 while the B panels stream from L2
+          for (std::size_t i = 0; i < rows; i += mr) {
+            const std::size_t r = std::min(mr, rows - i);
+            for (std::size_t p = p0; p < p1; ++p) {
+              if (p + 1 < p1)  // the next tile's C, for writing, while this one computes
+                for (std::size_t ii = 0; ii < r; ++ii)
+                  for (std::size_t jj = 0; jj < nr && jj < cols - (p + 1) * nr; jj += 16)
+                    __builtin_prefetch(C + (r0 + i + ii) * ldc + j0 + (p + 1) * nr + jj, 1, 3);
+              tile(i, p);
+            }
           }
         }
       }
