@@ -78,9 +78,9 @@ void run_openblas(benchmark::State& s) {
 }
 
 // The read probe's bandwidth (bytes/s) on this run's pool: the median of 5 passes over 256 MiB,
-// measured once per process, so a predict row's roofline comes from the same run.
+// measured right before each predict benchmark, so its roofline sees the same machine state.
 double probe_bandwidth() {
-  static const double bw = [] {
+  const double bw = [] {
     const std::size_t n = std::size_t(1) << 26;
     const auto& x = cached_input(DType::f32, Dist::uniform, n).f32;
     const cpu::SumContext ctx{&pool(), std::nullopt};
@@ -107,6 +107,7 @@ void run_predict(benchmark::State& s, const std::vector<std::size_t>& sizes, Den
   backend->set_model(it->second);
   const std::vector<float> x = make_input(Dist::uniform, DType::f32, B * sizes.front(), 4).f32;
   std::vector<float> y(B * sizes.back());
+  const double bw = probe_bandwidth();
   const auto t0 = std::chrono::steady_clock::now();
   for (auto _ : s) {
     backend->predict({v, false, 0, 0, 0, std::nullopt}, x.data(), B, y.data());
@@ -116,9 +117,9 @@ void run_predict(benchmark::State& s, const std::vector<std::size_t>& sizes, Den
   s.SetItemsProcessed(static_cast<std::int64_t>(s.iterations() * B));  // items = samples
   double weight_bytes = 0;
   for (const Layer& l : it->second.layers) weight_bytes += static_cast<double>((l.W.size() + l.b.size()) * sizeof(float));
-  const double roofline = static_cast<double>(B) * probe_bandwidth() / weight_bytes;
+  const double roofline = static_cast<double>(B) * bw / weight_bytes;
   s.counters["roofline_samples/s"] = roofline;
-  s.counters["probe_GB/s"] = probe_bandwidth() / 1e9;
+  s.counters["probe_GB/s"] = bw / 1e9;
   s.counters["of_roofline"] = static_cast<double>(s.iterations() * B) / secs / roofline;
 }
 
