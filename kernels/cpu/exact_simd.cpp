@@ -84,22 +84,21 @@ ExactSimd exact_simd_level() {
       std::min({static_cast<int>(best), isa_ceiling(), g_cap.load(std::memory_order_relaxed)}));
 }
 
-// Eight terms.  d = |bits| - (lo << 23): a term is in window d >> 27 when that is below W (a
-// 32-bit unsigned compare), and its value goes to that window's two double accumulators; zeros
+// Eight terms.  d = |bits| - (lo << 23), modulo 2^32: a term is in window d >> 27 when that is
+// below W, and its value goes to that window's two double accumulators; zeros
 // (d wraps to a window >= 16) add nothing; other terms go to the packed bins.
 template <int W>
-__attribute__((target("avx2"), always_inline)) inline void windows_step(const float* p, __m256i base, __m256i last,
+__attribute__((target("avx2"), always_inline)) inline void windows_step(const float* p, __m256i base, __m256i windows,
                                                                         std::uint64_t* packed, __m256d (&acc)[W][2]) {
   const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), zero = _mm256_setzero_si256();
   const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
   const __m256i a = _mm256_and_si256(b, abs_mask);
-  const __m256i d = _mm256_sub_epi32(a, base);
-  const __m256i in = _mm256_or_si256(_mm256_cmpeq_epi32(_mm256_min_epu32(d, last), d), _mm256_cmpeq_epi32(a, zero));
+  const __m256i idx = _mm256_srli_epi32(_mm256_sub_epi32(a, base), 27);  // 0..31
+  const __m256i in = _mm256_or_si256(_mm256_cmpgt_epi32(windows, idx), _mm256_cmpeq_epi32(a, zero));
   const int inside = _mm256_movemask_ps(_mm256_castsi256_ps(in));
   if (inside != 0xff) [[unlikely]]
     for (int k = 0; k < 8; ++k)
       if (!((inside >> k) & 1)) exact::add_packed(packed, p[k]);
-  const __m256i idx = _mm256_srli_epi32(d, 27);
 #pragma GCC unroll 4
   for (int w = 0; w < W; ++w) {
     const __m256i m = _mm256_cmpeq_epi32(idx, _mm256_set1_epi32(w));
@@ -113,16 +112,16 @@ template <int W>
 __attribute__((target("avx2"))) void windows_tile_avx2(const float* x, std::size_t count, std::uint32_t lo,
                                                        std::int64_t* bins, std::uint64_t* packed) {
   const __m256i base = _mm256_set1_epi32(static_cast<int>(lo << 23));
-  const __m256i last = _mm256_set1_epi32(static_cast<int>((static_cast<std::uint32_t>(W) << 27) - 1));
+  const __m256i windows = _mm256_set1_epi32(W);
   __m256d acc0[W][2], acc1[W][2];  // 16 lanes per window, at most 2^12 terms each
   for (int w = 0; w < W; ++w) acc0[w][0] = acc0[w][1] = acc1[w][0] = acc1[w][1] = _mm256_setzero_pd();
   const std::size_t full = count / 8 * 8;
   std::size_t i = 0;
   for (; i + 16 <= full; i += 16) {
-    windows_step<W>(x + i, base, last, packed, acc0);
-    windows_step<W>(x + i + 8, base, last, packed, acc1);
+    windows_step<W>(x + i, base, windows, packed, acc0);
+    windows_step<W>(x + i + 8, base, windows, packed, acc1);
   }
-  if (i < full) windows_step<W>(x + i, base, last, packed, acc0);
+  if (i < full) windows_step<W>(x + i, base, windows, packed, acc0);
   for (i = full; i < count; ++i) exact::add_packed(packed, x[i]);
   for (int w = 0; w < W; ++w) {
     alignas(32) double lanes[16];
