@@ -7,6 +7,7 @@
 #include "model_backend.h"
 
 extern "C" void openblas_set_num_threads(int);
+extern "C" char* openblas_get_corename(void);
 
 namespace driftlab {
 
@@ -38,7 +39,9 @@ class CpuModelBackend final : public ModelBackend {
     for (std::size_t li = 0; li < m.layers.size(); ++li) packed(li);  // when the model is loaded, not in a call
   }
 
-  std::string vendor() const override { return "openblas"; }
+  // With the kernel family OpenBLAS picked for this CPU: an old one (Debian's 0.3.21 takes its SSE3
+  // "Prescott" kernels on CPUs it does not know) makes a weak baseline; OPENBLAS_CORETYPE overrides.
+  std::string vendor() const override { return std::string("openblas ") + openblas_get_corename(); }
   double vendor_predict(const float* x, std::size_t B, float* out) override {
     openblas_set_num_threads(pool_.size());
     const auto t0 = std::chrono::steady_clock::now();
