@@ -34,14 +34,12 @@ void chain(const float* x, const float* W, float* out, std::size_t rows, std::si
     gemm_chain(x, K, W, N, out, N, rows, N, k_begin, k_end, pool);
 }
 
-// Partials p_s [S][B][N] of every slice (each a gemm_chain over the slice's k range).
-std::vector<float> slice_partials(const float* x, const float* W, std::size_t B, std::size_t K, std::size_t N,
-                                  std::size_t S, const DenseContext& ctx) {
-  std::vector<float> p(S * B * N);
-  for (std::size_t s = 0; s < S; ++s)
-    chain(x, W, p.data() + s * B * N, B, K, N, dense::slice_begin(K, S, s), dense::slice_end(K, S, s), ctx.packed_W,
-          ctx.pool);
-  return p;
+// Scratch for the partials of slices 1..S-1 (slice 0's goes to y): per thread, it only grows, so
+// a call does not pay for allocating and zeroing S planes.
+std::vector<float>& partials_scratch(std::size_t floats) {
+  thread_local std::vector<float> v;
+  if (v.size() < floats) v.resize(floats);
+  return v;
 }
 
 void dense_invariant(const float* x, const float* W, const float* b, float* y, std::size_t B, std::size_t K,
@@ -52,17 +50,21 @@ void dense_invariant(const float* x, const float* W, const float* b, float* y, s
 
 void dense_tree(const float* x, const float* W, const float* b, float* y, std::size_t B, std::size_t K,
                 std::size_t N, std::size_t S, dense::Activation act, const DenseContext& ctx) {
-  std::vector<float> p = slice_partials(x, W, B, K, N, S, ctx);
+  // Partial p_s of slice s (a gemm_chain over its k range): p_0 in y, the others in scratch.
+  const std::size_t plane = B * N;
+  float* const rest = S > 1 ? partials_scratch((S - 1) * plane).data() : nullptr;
+  auto partial = [&](std::size_t s) { return s == 0 ? y : rest + (s - 1) * plane; };
+  for (std::size_t s = 0; s < S; ++s)
+    chain(x, W, partial(s), B, K, N, dense::slice_begin(K, S, s), dense::slice_end(K, S, s), ctx.packed_W, ctx.pool);
   // dense_order.h's pairwise tree, a whole plane at a time: every element sees the same additions
   // in the same order as dense::tree_combine, and the planes vectorize.
-  const std::size_t plane = B * N;
   for (std::size_t stride = 1; stride < S; stride *= 2)
     for (std::size_t s = 0; s + stride < S; s += 2 * stride) {
-      float* dst = p.data() + s * plane;
-      const float* src = p.data() + (s + stride) * plane;
+      float* dst = partial(s);
+      const float* src = partial(s + stride);
       for (std::size_t e = 0; e < plane; ++e) dst[e] = dense::add(dst[e], src[e]);
     }
-  bias_act(p.data(), b, y, B, N, act);
+  bias_act(y, b, y, B, N, act);
 }
 
 // One atomic add of a float, by a compare-and-swap loop (x86 has no float atomic add).
