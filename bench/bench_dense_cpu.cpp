@@ -3,12 +3,15 @@
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
+#include <algorithm>
+#include <chrono>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "bench_common.h"
 #include "cpu/dense.h"
+#include "cpu/sum.h"
 #include "data.h"
 #include "model.h"
 #include "model_backend.h"
@@ -74,7 +77,27 @@ void run_openblas(benchmark::State& s) {
   set_flops(s, B, K, N);
 }
 
-// predict of a whole model at one batch size: samples/s.
+// The read probe's bandwidth (bytes/s) on this run's pool: the median of 5 passes over 256 MiB,
+// measured right before each predict benchmark, so its roofline sees the same machine state.
+double probe_bandwidth() {
+  const double bw = [] {
+    const std::size_t n = std::size_t(1) << 26;
+    const auto& x = cached_input(DType::f32, Dist::uniform, n).f32;
+    const cpu::SumContext ctx{&pool(), std::nullopt};
+    std::vector<double> secs;
+    for (int r = 0; r < 5; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      benchmark::DoNotOptimize(cpu::read_probe(x.data(), n, ctx));
+      secs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(secs.begin(), secs.end());
+    return static_cast<double>(n * sizeof(float)) / secs[2];
+  }();
+  return bw;
+}
+
+// predict of a whole model at one batch size: samples/s, and the weight-streaming roofline (a
+// call reads every weight and bias once: samples/s <= B * probe bandwidth / weight bytes).
 void run_predict(benchmark::State& s, const std::vector<std::size_t>& sizes, DenseVariant v) {
   const auto B = static_cast<std::size_t>(s.range(0));
   static std::map<std::vector<std::size_t>, Model> models;
@@ -84,11 +107,20 @@ void run_predict(benchmark::State& s, const std::vector<std::size_t>& sizes, Den
   backend->set_model(it->second);
   const std::vector<float> x = make_input(Dist::uniform, DType::f32, B * sizes.front(), 4).f32;
   std::vector<float> y(B * sizes.back());
+  const double bw = probe_bandwidth();
+  const auto t0 = std::chrono::steady_clock::now();
   for (auto _ : s) {
     backend->predict({v, false, 0, 0, 0, std::nullopt}, x.data(), B, y.data());
     benchmark::DoNotOptimize(y.data());
   }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   s.SetItemsProcessed(static_cast<std::int64_t>(s.iterations() * B));  // items = samples
+  double weight_bytes = 0;
+  for (const Layer& l : it->second.layers) weight_bytes += static_cast<double>((l.W.size() + l.b.size()) * sizeof(float));
+  const double roofline = static_cast<double>(B) * bw / weight_bytes;
+  s.counters["roofline_samples/s"] = roofline;
+  s.counters["probe_GB/s"] = bw / 1e9;
+  s.counters["of_roofline"] = static_cast<double>(s.iterations() * B) / secs / roofline;
 }
 
 std::string shape_name(const std::vector<std::size_t>& sizes) {

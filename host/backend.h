@@ -34,6 +34,10 @@ class SumBackend {
   virtual void set_input(const HostArray& input) = 0;
   // One run of `v`; `run_index` picks the schedule of a seeded shuffle model.
   virtual SumRun run(SumVariant v, std::uint64_t run_index) = 0;
+  // The vendor baseline every cost is also given against: the streaming read probe on the CPU
+  // (the memory system's ceiling for any sum), CUB's DeviceReduce on CUDA.  One timed run, in ms.
+  virtual std::string vendor() const = 0;
+  virtual double vendor_run_ms() = 0;
 };
 
 struct CpuOptions {

@@ -50,6 +50,16 @@ class CpuBackend final : public SumBackend {
     return r;
   }
 
+  std::string vendor() const override { return "read_probe"; }
+  double vendor_run_ms() override {
+    const cpu::SumContext ctx{&pool_, std::nullopt};
+    const auto t0 = std::chrono::steady_clock::now();
+    volatile std::uint64_t sink = input_->dtype == DType::f32 ? cpu::read_probe(input_->f32.data(), input_->f32.size(), ctx)
+                                                              : cpu::read_probe(input_->f64.data(), input_->f64.size(), ctx);
+    (void)sink;
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
+
  private:
   CpuOptions opts_;
   cpu::ThreadPool pool_;

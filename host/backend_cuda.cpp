@@ -94,6 +94,9 @@ class CudaBackend final : public SumBackend {
     return r;
   }
 
+  std::string vendor() const override { return "cub"; }
+  double vendor_run_ms() override { return run(SumVariant::cub, 0).ms; }
+
  private:
   cudaEvent_t start_{}, stop_{};
   DType dtype_ = DType::f32;

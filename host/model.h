@@ -17,6 +17,9 @@ struct Layer {
   std::vector<float> W;       // [K x N], Keras's kernel layout
   std::vector<float> b;       // [N]
   dense::Activation act = dense::Activation::linear;
+  // Bump after changing W in place: a backend that keeps W packed (the CPU one) repacks when
+  // this, W's address or its size differs from what it packed.
+  std::uint64_t weights_version = 0;
 };
 
 struct Model {

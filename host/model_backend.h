@@ -34,6 +34,10 @@ class ModelBackend {
   // One call: out [B x outputs] from x [B x inputs]; returns the call's time in ms (CUDA: device
   // time of the layers, cudaEvents; CPU: wall time).
   virtual double predict(const PredictCall& c, const float* x, std::size_t B, float* out) = 0;
+  // The vendor baseline every cost is also given against: the model's inference through OpenBLAS's
+  // sgemm on the CPU (same threads), cuBLAS on CUDA; one call, timed as predict is.
+  virtual std::string vendor() const = 0;
+  virtual double vendor_predict(const float* x, std::size_t B, float* out) = 0;
 };
 
 std::unique_ptr<ModelBackend> make_cpu_model_backend(int threads);

@@ -1,8 +1,13 @@
+#include <cblas.h>
+
 #include <chrono>
 
 #include "common/dropout.h"
 #include "cpu/dense.h"
 #include "model_backend.h"
+
+extern "C" void openblas_set_num_threads(int);
+extern "C" char* openblas_get_corename(void);
 
 namespace driftlab {
 
@@ -28,11 +33,40 @@ class CpuModelBackend final : public ModelBackend {
                    : "atomic order: real atomic adds racing on " + std::to_string(pool_.size()) +
                          " threads -- depends on thread timing";
   }
-  void set_model(const Model& m) override { model_ = &m; }
+  void set_model(const Model& m) override {
+    model_ = &m;
+    packs_.assign(m.layers.size(), {});
+    for (std::size_t li = 0; li < m.layers.size(); ++li) packed(li);  // when the model is loaded, not in a call
+  }
+
+  // With the kernel family OpenBLAS picked for this CPU: an old one (Debian's 0.3.21 takes its SSE3
+  // "Prescott" kernels on CPUs it does not know) makes a weak baseline; OPENBLAS_CORETYPE overrides.
+  std::string vendor() const override { return std::string("openblas ") + openblas_get_corename(); }
+  double vendor_predict(const float* x, std::size_t B, float* out) override {
+    openblas_set_num_threads(pool_.size());
+    const auto t0 = std::chrono::steady_clock::now();
+    const float* in = x;
+    for (std::size_t li = 0; li < model_->layers.size(); ++li) {
+      const Layer& l = model_->layers[li];
+      float* y = out;
+      if (li + 1 < model_->layers.size()) {
+        std::vector<float>& buf = li % 2 ? buf_b_ : buf_a_;
+        buf.resize(B * l.N);
+        y = buf.data();
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(B), static_cast<int>(l.N),
+                  static_cast<int>(l.K), 1.0f, in, static_cast<int>(l.K), l.W.data(), static_cast<int>(l.N), 0.0f, y,
+                  static_cast<int>(l.N));
+      for (std::size_t i = 0; i < B; ++i)
+        for (std::size_t j = 0; j < l.N; ++j) y[i * l.N + j] = dense::activate(y[i * l.N + j] + l.b[j], l.act);
+      in = y;
+    }
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
 
   double predict(const PredictCall& c, const float* x, std::size_t B, float* out) override {
     const auto t0 = std::chrono::steady_clock::now();
-    const cpu::DenseContext ctx{&pool_, c.schedule_seed, c.split_k};
+    cpu::DenseContext ctx{&pool_, c.schedule_seed, c.split_k};
     const float* in = x;
     for (std::size_t li = 0; li < model_->layers.size(); ++li) {
       const Layer& l = model_->layers[li];
@@ -43,6 +77,7 @@ class CpuModelBackend final : public ModelBackend {
         buf.resize(B * l.N);
         y = buf.data();
       }
+      ctx.packed_W = B > cpu::kGemvMaxRows ? &packed(li) : nullptr;  // small batches stream W unpacked
       cpu::dense(c.variant, in, l.W.data(), l.b.data(), y, B, l.K, l.N, l.act, ctx);
       if (!last && c.training && model_->dropout > 0) {
         const std::uint32_t thr = dropout::drop_threshold(model_->dropout);
@@ -57,8 +92,24 @@ class CpuModelBackend final : public ModelBackend {
   }
 
  private:
+  // Layer li's W, packed once per model and weights version: set_model packs every layer, and a
+  // call repacks a layer whose W moved, resized or changed version since.
+  struct Pack {
+    cpu::PackedB packed;
+    std::uint64_t version = 0;
+  };
+  const cpu::PackedB& packed(std::size_t li) {
+    const Layer& l = model_->layers[li];
+    Pack& p = packs_[li];
+    if (p.packed.empty() || p.packed.source() != l.W.data() || p.packed.rows() != l.K || p.packed.cols() != l.N ||
+        p.version != l.weights_version)
+      p = {cpu::PackedB(l.W.data(), l.N, l.K, l.N), l.weights_version};
+    return p.packed;
+  }
+
   cpu::ThreadPool pool_;
   const Model* model_ = nullptr;
+  std::vector<Pack> packs_;
   std::vector<float> buf_a_, buf_b_;
 };
 

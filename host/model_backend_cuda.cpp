@@ -98,6 +98,11 @@ class CudaModelBackend final : public ModelBackend {
     return ms;
   }
 
+  std::string vendor() const override { return "cublas"; }
+  double vendor_predict(const float* x, std::size_t B, float* out) override {
+    return predict({DenseVariant::cublas, false, 0, 0, 0, std::nullopt}, x, B, out);
+  }
+
  private:
   cublasHandle_t handle_{};
   cudaEvent_t start_{}, stop_{};

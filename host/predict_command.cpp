@@ -68,7 +68,8 @@ outputs:
 metrics per variant: distinct_outputs (distinct bit patterns of the whole output over all runs
 and processes), ratio_non_equal (output elements differing from run 0), max_ulp, max_abs_diff,
 argmax_flips (rows whose argmax differs from run 0's in some run), ref_max_rel_err (run 0 vs a
-float64 forward pass: max|y-ref|/max|ref|), median_ms, samples_per_s, cost_vs_atomic.
+float64 forward pass: max|y-ref|/max|ref|), median_ms, samples_per_s, cost_vs_atomic,
+cost_vs_vendor (relative to the model's inference through OpenBLAS on cpu, cuBLAS on cuda).
 )";
 
 namespace {
@@ -213,6 +214,8 @@ struct LocalResult {
   std::size_t B = 0, N = 0;
   std::vector<std::vector<std::size_t>> slices;  // per variant, per layer
   std::vector<VariantRuns> variants;
+  std::string vendor;
+  std::vector<double> vendor_ms;  // the vendor baseline's calls (ModelBackend::vendor_predict)
 };
 
 std::unique_ptr<ModelBackend> pick_backend(const PredictArgs& a) {
@@ -303,6 +306,10 @@ LocalResult run_local(const PredictArgs& a) {
     vr.ref_err = max_rel_err(vr.outputs[0], reference_forward(model, x.data(), B, masks));
     res.variants.push_back(std::move(vr));
   }
+  res.vendor = backend->vendor();
+  std::vector<float> out(B * model.outputs());
+  backend->vendor_predict(x.data(), B, out.data());  // warm-up
+  for (std::size_t r = 0; r < a.runs; ++r) res.vendor_ms.push_back(backend->vendor_predict(x.data(), B, out.data()));
   return res;
 }
 
@@ -346,6 +353,9 @@ void write_child(const LocalResult& r, const std::string& path) {
     }
     put<double>(o, v.ref_err);
   }
+  put_str(o, r.vendor);
+  put<std::uint64_t>(o, r.vendor_ms.size());
+  for (const double ms : r.vendor_ms) put<double>(o, ms);
   if (!o.flush()) throw std::runtime_error("cannot write child result " + path);
 }
 
@@ -376,6 +386,9 @@ LocalResult read_child(const std::string& path) {
     v.ref_err = get<double>(i);
     r.variants.push_back(std::move(v));
   }
+  r.vendor = get_str(i);
+  const auto nvendor = get<std::uint64_t>(i);
+  for (std::uint64_t run = 0; run < nvendor && run < 1000000; ++run) r.vendor_ms.push_back(get<double>(i));
   return r;
 }
 
@@ -486,6 +499,11 @@ PredictReport run_predict(const PredictArgs& a) {
                                    [](const PredictRow& r) { return r.variant == DenseVariant::atomic; });
   if (a.variant == "all" && atomic != rep.rows.end() && atomic->median_ms > 0)
     for (auto& r : rep.rows) r.cost_vs_atomic = r.median_ms / atomic->median_ms;
+  std::vector<double> vendor_ms;
+  for (const auto& p : parts) vendor_ms.insert(vendor_ms.end(), p.vendor_ms.begin(), p.vendor_ms.end());
+  rep.vendor = first.vendor;
+  if (const double v = vendor_ms.empty() ? 0.0 : median(vendor_ms); v > 0)
+    for (auto& r : rep.rows) r.cost_vs_vendor = r.median_ms / v;
   if (!a.batch_sweep.empty()) batch_sweep(a, rep);
 
   if (a.save_output) {
@@ -516,7 +534,7 @@ void print_predict_table(const PredictReport& r, std::ostream& out) {
   out << std::left << std::setw(11) << "variant" << std::setw(44) << "determinism" << std::setw(12) << "slices"
       << std::right << std::setw(9) << "distinct" << std::setw(10) << "non_equal" << std::setw(9) << "max_ulp"
       << std::setw(11) << "max_abs" << std::setw(8) << "argmax" << std::setw(10) << "ref_err" << std::setw(11)
-      << "median_ms" << std::setw(11) << "samples/s" << std::setw(8) << "cost";
+      << "median_ms" << std::setw(11) << "samples/s" << std::setw(8) << "cost" << std::setw(11) << "vs_vendor";
   if (sweep) out << std::setw(10) << "batch_dst" << std::setw(10) << "batch_ulp";
   out << "\n";
   for (const auto& row : r.rows) {
@@ -526,11 +544,13 @@ void print_predict_table(const PredictReport& r, std::ostream& out) {
         << sig(d.ratio_non_equal, 2) << std::setw(9) << ulp_text(d.max_ulp) << std::setw(11) << sig(d.max_abs_diff, 2)
         << std::setw(8) << d.argmax_flips << std::setw(10) << sig(row.ref_max_rel_err, 2) << std::setw(11)
         << sig(row.median_ms, 4) << std::setw(11) << sig(row.samples_per_s, 4) << std::setw(8)
-        << (row.cost_vs_atomic ? sig(*row.cost_vs_atomic, 3) + "x" : std::string("-"));
+        << (row.cost_vs_atomic ? sig(*row.cost_vs_atomic, 3) + "x" : std::string("-")) << std::setw(11)
+        << (row.cost_vs_vendor ? sig(*row.cost_vs_vendor, 3) + "x" : std::string("-"));
     if (sweep) out << std::setw(10) << *row.batch_distinct << std::setw(10) << ulp_text(*row.batch_max_ulp);
     out << "\n";
   }
-  out << "\nslices = split-K S per layer.  distinct = distinct bit patterns of the whole output over "
+  out << "\ncost = median time relative to atomic; vs_vendor = relative to " << r.vendor << " (inference, same threads)."
+      << "\nslices = split-K S per layer.  distinct = distinct bit patterns of the whole output over "
       << r.runs * r.processes << " runs.\nargmax = rows whose argmax changed from run 0.";
   if (sweep) out << "  batch_dst/batch_ulp: row 0 inside batches of " << join(r.batch_sweep) << ".";
   out << "\n";
@@ -565,6 +585,8 @@ void write_predict_json(const PredictReport& r, std::ostream& out) {
         .field("samples_per_s", row.samples_per_s);
     j.key("cost_vs_atomic");
     row.cost_vs_atomic ? j.value(*row.cost_vs_atomic) : j.null();
+    j.field("vendor", r.vendor).key("cost_vs_vendor");
+    row.cost_vs_vendor ? j.value(*row.cost_vs_vendor) : j.null();
     if (row.batch_distinct) {
       j.field("batch_sizes", join(r.batch_sweep))
           .field("batch_distinct", static_cast<std::uint64_t>(*row.batch_distinct))

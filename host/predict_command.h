@@ -50,6 +50,7 @@ struct PredictRow {
   std::optional<double> cost_vs_atomic;
   std::optional<std::size_t> batch_distinct;  // with --batch-sweep
   std::optional<std::uint64_t> batch_max_ulp;
+  std::optional<double> cost_vs_vendor;  // median time / the vendor baseline's (PredictReport::vendor)
 };
 
 struct PredictReport {
@@ -58,6 +59,7 @@ struct PredictReport {
   bool training = false;
   std::vector<std::size_t> batch_sweep;
   std::vector<PredictRow> rows;
+  std::string vendor;  // the baseline of cost_vs_vendor: openblas (cpu) or cublas (cuda)
 };
 
 PredictReport run_predict(const PredictArgs& args);

@@ -53,7 +53,8 @@ determinism levels:
 
 metrics (over the R runs): distinct_outputs, ratio_non_equal (runs differing from run 0),
 max_ulp (between any two runs), vs_max (max |1 - s/s_exact|), max_abs_diff, error_ulp (run 0
-vs exact), result (run 0, round-trip text), result_bits, median_ms, gbps, cost_vs_atomic.
+vs exact), result (run 0, round-trip text), result_bits, median_ms, gbps, cost_vs_atomic,
+cost_vs_vendor (median time relative to the read probe on cpu, CUB on cuda).
 )";
 
 SumArgs parse_sum_args(std::span<const std::string_view> argv) {
@@ -154,7 +155,7 @@ SumRow measure(SumBackend& b, SumVariant v, std::size_t runs, T exact, std::size
     results.push_back(from_run<T>(s));
     ms.push_back(s.ms);
   }
-  SumRow row{v, drift<T>(results, exact), median(ms), 0, std::nullopt, {}};
+  SumRow row{v, drift<T>(results, exact), median(ms), 0, std::nullopt, {}, std::nullopt};
   for (const T r : results) row.ulp_from_exact.push_back(ordered_int(r) - ordered_int(exact));
   row.gbps = row.median_ms > 0 ? static_cast<double>(bytes) / (row.median_ms * 1e-3) / 1e9 : 0;
   return row;
@@ -216,6 +217,11 @@ SumReport run_sum(const SumArgs& a) {
                                    [](const SumRow& r) { return r.variant == SumVariant::atomic; });
   if (a.variant == "all" && atomic != rep.rows.end() && atomic->median_ms > 0)
     for (auto& r : rep.rows) r.cost_vs_atomic = r.median_ms / atomic->median_ms;
+  std::vector<double> vendor_ms;  // the vendor baseline, timed as the variants are
+  for (std::size_t r = 0; r < a.runs; ++r) vendor_ms.push_back(backend->vendor_run_ms());
+  rep.vendor = backend->vendor();
+  if (const double v = median(vendor_ms); v > 0)
+    for (auto& r : rep.rows) r.cost_vs_vendor = r.median_ms / v;
   return rep;
 }
 
@@ -236,7 +242,7 @@ void print_sum_table(const SumReport& r, std::ostream& out) {
   out << std::left << std::setw(16) << "variant" << std::setw(40) << "determinism" << std::right << std::setw(9)
       << "distinct" << std::setw(10) << "non_equal" << std::setw(9) << "max_ulp" << std::setw(10) << "error_ulp"
       << std::setw(10) << "vs_max" << std::setw(26) << "result" << std::setw(11) << "median_ms" << std::setw(8)
-      << "GB/s" << std::setw(9) << "cost" << "\n";
+      << "GB/s" << std::setw(9) << "cost" << std::setw(11) << "vs_vendor" << "\n";
   for (const auto& row : r.rows) {
     const auto& d = row.drift;
     out << std::left << std::setw(16) << info(row.variant).name << std::setw(40) << info(row.variant).determinism
@@ -244,9 +250,11 @@ void print_sum_table(const SumReport& r, std::ostream& out) {
         << std::setw(9) << ulp_text(d.max_ulp) << std::setw(10) << ulp_text(d.error_ulp) << std::setw(10)
         << sig(d.vs_max, 2) << std::setw(26) << value_text(r, d.result_bits) << std::setw(11)
         << sig(row.median_ms, 4) << std::setw(8) << sig(row.gbps, 3) << std::setw(9)
-        << (row.cost_vs_atomic ? sig(*row.cost_vs_atomic, 3) + "x" : std::string("-")) << "\n";
+        << (row.cost_vs_atomic ? sig(*row.cost_vs_atomic, 3) + "x" : std::string("-")) << std::setw(11)
+        << (row.cost_vs_vendor ? sig(*row.cost_vs_vendor, 3) + "x" : std::string("-")) << "\n";
   }
-  out << "\ncost = median time relative to atomic.  distinct = distinct bit patterns over the runs.\n";
+  out << "\ncost = median time relative to atomic; vs_vendor = relative to " << r.vendor
+      << ".  distinct = distinct bit patterns over the runs.\n";
 }
 
 void write_sum_json(const SumReport& r, std::ostream& out) {
@@ -278,6 +286,8 @@ void write_sum_json(const SumReport& r, std::ostream& out) {
         .field("gbps", row.gbps);
     j.key("cost_vs_atomic");
     row.cost_vs_atomic ? j.value(*row.cost_vs_atomic) : j.null();
+    j.field("vendor", r.vendor).key("cost_vs_vendor");
+    row.cost_vs_vendor ? j.value(*row.cost_vs_vendor) : j.null();
     j.end_object();
   }
   j.end_array().end_object();

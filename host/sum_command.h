@@ -43,6 +43,7 @@ struct SumRow {
   double gbps = 0;
   std::optional<double> cost_vs_atomic;  // median time / atomic's, with --variant all
   std::vector<std::int64_t> ulp_from_exact;  // per run: ordered(result) - ordered(exact)
+  std::optional<double> cost_vs_vendor;  // median time / the vendor baseline's (SumReport::vendor)
 };
 
 struct SumReport {
@@ -52,6 +53,7 @@ struct SumReport {
   std::string input;  // distribution and seed, or the file
   std::string dist;   // uniform, normal, illcond, or "file"
   std::uint64_t exact_bits = 0;
+  std::string vendor;  // the baseline of cost_vs_vendor: read_probe (cpu) or cub (cuda)
   std::vector<SumRow> rows;
 };
 

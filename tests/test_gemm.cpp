@@ -12,6 +12,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cpu/thread_pool.h"
@@ -279,6 +280,54 @@ TEST(Gemm, BatchInvariantRowByRow) {
       if (first.empty()) first = batch;
       ASSERT_EQ(std::memcmp(first.data(), batch.data(), batch.size() * sizeof(float)), 0)
           << "isa=" << detail::gemm_isa_name(isa) << " threads=" << threads;
+    }
+  }
+}
+
+TEST(Gemm, GemvPathMatchesTheChainBitwise) {
+  // M <= kGemvMaxRows streams B unpacked, four k per pass: k counts that are not multiples of
+  // four, k_begin offsets, column counts off the vector widths, and wide N (several column chunks
+  // per thread) must all give the chain's bits on every ISA and pool.
+  const GemmPools pools;
+  std::mt19937_64 rng(8);
+  const std::vector<Shape> shapes = {
+      {1, 1, 0, 5},          {1, 15, 0, 3},       {2, 17, 1, 10},        {3, 31, 0, 4},
+      {4, 33, 2, 9},         {4, 16, 0, 1},       {1, 7000, 0, 37},      {4, 4100, 3, 70, 2, 9, 5},
+      {kGemvMaxRows, 1031, 0, 257},               {kGemvMaxRows + 1, 1031, 0, 257},
+  };
+  for (const Shape& s : shapes) check_shape(s, pools.all(), rng);
+}
+
+TEST(Gemm, PackedBMatchesTheChainBitwise) {
+  // B packed once gives the bits of the chain for any M (GEMV or blocked), any k range of it,
+  // any pool, and also when the ISA in use is not the one it was packed for (it falls back).
+  const GemmPools pools;
+  std::mt19937_64 rng(9);
+  const std::size_t K = 600, N = 203;
+  const std::vector<float> B = random_matrix(K * N, rng);
+  IsaGuard guard;
+  for (GemmIsa pack_isa : available_isas()) {
+    detail::force_gemm_isa(pack_isa);
+    const PackedB packed(B.data(), N, K, N);
+    ASSERT_EQ(packed.source(), B.data());
+    ASSERT_EQ(packed.rows(), K);
+    ASSERT_EQ(packed.cols(), N);
+    for (GemmIsa isa : available_isas()) {
+      detail::force_gemm_isa(isa);
+      for (const std::size_t M : {std::size_t(1), std::size_t(4), std::size_t(5), std::size_t(37)})
+        for (const auto& [k0, k1] : {std::pair<std::size_t, std::size_t>{0, K}, {7, 300}, {256, 600}, {5, 5}}) {
+          const std::vector<float> A = random_matrix(M * K, rng);
+          std::vector<float> want(M * N, sentinel());
+          reference_chain(A.data(), K, B.data(), N, want.data(), N, M, N, k0, k1);
+          for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), pools.get(3)}) {
+            if (isa == GemmIsa::scalar && pool) continue;  // slow, and the same code
+            std::vector<float> got(M * N, sentinel());
+            gemm_chain(A.data(), K, packed, got.data(), N, M, k0, k1, pool);
+            ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
+                << "M=" << M << " k=[" << k0 << "," << k1 << ") packed for " << detail::gemm_isa_name(pack_isa)
+                << " run on " << detail::gemm_isa_name(isa);
+          }
+        }
     }
   }
 }

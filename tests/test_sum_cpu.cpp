@@ -157,6 +157,34 @@ TEST(SumCpu, ExactOverManyTilesMatchesAnIntegerOracle) {
   cpu::detail::force_exact_simd(ExactSimd::avx512);
 }
 
+// Inputs spanning 8 to 80 binades: the vectorized path takes 1 to 4 exponent windows per tile, or
+// the scalar path; every level must give the integer oracle's bits.
+TEST(SumCpu, ExactOnWideRangesMatchesAnIntegerOracle) {
+  cpu::ThreadPool pool(2);
+  using cpu::detail::ExactSimd;
+  for (const int span : {8, 20, 30, 45, 60, 80}) {
+    const std::size_t n = (std::size_t(1) << 19) + 5;
+    std::vector<float> x(n);
+    SplitMix64 g(1000 + static_cast<std::uint64_t>(span));
+    __int128 units = 0;  // in units of 2^-40
+    for (auto& v : x) {
+      auto k = static_cast<std::int64_t>(g.next() >> 40);  // 24 bits
+      if (g.below(2)) k = -k;
+      const int j = static_cast<int>(g.below(static_cast<std::uint64_t>(span)));
+      v = std::ldexp(static_cast<float>(k), j - 40);
+      units += static_cast<__int128>(k) << j;
+    }
+    const float want = std::ldexp(static_cast<float>(units), -40);
+    for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2, ExactSimd::scalar}) {
+      cpu::detail::force_exact_simd(level);
+      const float got = cpu::sum_exact(x.data(), n, {&pool, std::nullopt});
+      EXPECT_TRUE(same_bits(got, want)) << cpu::detail::exact_simd_name(cpu::detail::exact_simd_level())
+                                        << " span " << span << ": " << got << " vs " << want;
+    }
+  }
+  cpu::detail::force_exact_simd(ExactSimd::avx512);
+}
+
 // The vectorized and scalar paths of exact agree bit for bit, specials and zeros included.
 TEST(SumCpu, ExactVectorAndScalarPathsAgree) {
   cpu::ThreadPool pool(2);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <numeric>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
@@ -24,52 +25,91 @@ void bias_act(const float* acc, const float* b, float* y, std::size_t B, std::si
     for (std::size_t j = 0; j < N; ++j) y[i * N + j] = activate(dense::add(acc[i * N + j], b[j]), act);
 }
 
-// Partials p_s [S][B][N] of every slice (each a gemm_chain over the slice's k range).
-std::vector<float> slice_partials(const float* x, const float* W, std::size_t B, std::size_t K, std::size_t N,
-                                  std::size_t S, ThreadPool* pool) {
-  std::vector<float> p(S * B * N);
-  for (std::size_t s = 0; s < S; ++s)
-    gemm_chain(x, K, W, N, p.data() + s * B * N, N, B, N, dense::slice_begin(K, S, s), dense::slice_end(K, S, s),
-               pool);
-  return p;
+// x [rows x K] times W's k range into out (the chain of gemm.h), from the packed W when there is one.
+void chain(const float* x, const float* W, float* out, std::size_t rows, std::size_t K, std::size_t N,
+           std::size_t k_begin, std::size_t k_end, const PackedB* packed, ThreadPool* pool) {
+  if (packed)
+    gemm_chain(x, K, *packed, out, N, rows, k_begin, k_end, pool);
+  else
+    gemm_chain(x, K, W, N, out, N, rows, N, k_begin, k_end, pool);
+}
+
+// Scratch for the partials of slices 1..S-1 (slice 0's goes to y): per thread, it only grows, so
+// a call does not pay for allocating and zeroing S planes.
+std::vector<float>& partials_scratch(std::size_t floats) {
+  thread_local std::vector<float> v;
+  if (v.size() < floats) v.resize(floats);
+  return v;
 }
 
 void dense_invariant(const float* x, const float* W, const float* b, float* y, std::size_t B, std::size_t K,
-                     std::size_t N, dense::Activation act, ThreadPool* pool) {
-  gemm_chain(x, K, W, N, y, N, B, N, 0, K, pool);
+                     std::size_t N, dense::Activation act, const DenseContext& ctx) {
+  chain(x, W, y, B, K, N, 0, K, ctx.packed_W, ctx.pool);
   bias_act(y, b, y, B, N, act);
 }
 
 void dense_tree(const float* x, const float* W, const float* b, float* y, std::size_t B, std::size_t K,
-                std::size_t N, std::size_t S, dense::Activation act, ThreadPool* pool) {
-  std::vector<float> p = slice_partials(x, W, B, K, N, S, pool);
+                std::size_t N, std::size_t S, dense::Activation act, const DenseContext& ctx) {
+  // Partial p_s of slice s (a gemm_chain over its k range): p_0 in y, the others in scratch.
+  const std::size_t plane = B * N;
+  float* const rest = S > 1 ? partials_scratch((S - 1) * plane).data() : nullptr;
+  auto partial = [&](std::size_t s) { return s == 0 ? y : rest + (s - 1) * plane; };
+  for (std::size_t s = 0; s < S; ++s)
+    chain(x, W, partial(s), B, K, N, dense::slice_begin(K, S, s), dense::slice_end(K, S, s), ctx.packed_W, ctx.pool);
   // dense_order.h's pairwise tree, a whole plane at a time: every element sees the same additions
   // in the same order as dense::tree_combine, and the planes vectorize.
-  const std::size_t plane = B * N;
   for (std::size_t stride = 1; stride < S; stride *= 2)
     for (std::size_t s = 0; s + stride < S; s += 2 * stride) {
-      float* dst = p.data() + s * plane;
-      const float* src = p.data() + (s + stride) * plane;
+      float* dst = partial(s);
+      const float* src = partial(s + stride);
       for (std::size_t e = 0; e < plane; ++e) dst[e] = dense::add(dst[e], src[e]);
     }
-  bias_act(p.data(), b, y, B, N, act);
+  bias_act(y, b, y, B, N, act);
 }
 
+// One atomic add of a float, by a compare-and-swap loop (x86 has no float atomic add).
+void atomic_add(float& dst, float v) { std::atomic_ref<float>(dst).fetch_add(v, std::memory_order_relaxed); }
+
+// split-K the way a GPU does it efficiently: a task is (slice, output tile); it computes its tile's
+// partial privately (a gemm_chain over the slice, from W packed once per call) and adds the tile to
+// y with one atomic add per element.  Tiles are whole packed panels wide, so no task packs W.
 void dense_atomic(const float* x, const float* W, const float* b, float* y, std::size_t B, std::size_t K,
                   std::size_t N, std::size_t S, dense::Activation act, const DenseContext& ctx) {
   for (std::size_t i = 0; i < B; ++i) std::copy(b, b + N, y + i * N);
+  std::optional<PackedB> own;
+  const PackedB* packed = ctx.packed_W;
+  if (!packed && B > kGemvMaxRows) packed = &own.emplace(W, N, K, N);  // small B streams W unpacked
+  const std::size_t threads = ctx.pool ? static_cast<std::size_t>(ctx.pool->size()) : 1;
   const std::size_t row_blocks = (B + kRowBlock - 1) / kRowBlock;
-  const std::size_t tasks = S * row_blocks;
-  auto partial = [&](std::size_t task, float* out) {  // out: the block's rows, [rows x N]
-    const std::size_t s = task / row_blocks, r0 = (task % row_blocks) * kRowBlock;
-    const std::size_t rows = std::min(kRowBlock, B - r0);
-    gemm_chain(x + r0 * K, K, W, N, out, N, rows, N, dense::slice_begin(K, S, s), dense::slice_end(K, S, s),
-               nullptr);
-    return std::make_pair(r0, rows);
+  // Column blocks of whole panels, enough tasks to balance the threads (4 per thread).
+  const std::size_t align = packed ? packed->panel_cols() : 16;
+  const std::size_t want_cb = std::max<std::size_t>(1, (threads * 4 + S * row_blocks - 1) / (S * row_blocks));
+  const std::size_t width = std::max(align, ((N + want_cb - 1) / want_cb + align - 1) / align * align);
+  const std::size_t col_blocks = (N + width - 1) / width;
+  const std::size_t tiles = row_blocks * col_blocks, tasks = S * tiles;
+  struct Tile {
+    std::size_t r0, rows, c0, cols;
   };
+  auto tile_of = [&](std::size_t task) {
+    const std::size_t t = task % tiles;
+    const std::size_t r0 = (t / col_blocks) * kRowBlock, c0 = (t % col_blocks) * width;
+    return Tile{r0, std::min(kRowBlock, B - r0), c0, std::min(width, N - c0)};
+  };
+  auto partial = [&](std::size_t task, float* out) {  // out: the tile, [rows x cols] at stride cols
+    const std::size_t s = task / tiles;
+    const Tile tl = tile_of(task);
+    if (packed)
+      gemm_chain_cols(x + tl.r0 * K, K, *packed, tl.c0, tl.c0 + tl.cols, out, tl.cols, tl.rows,
+                      dense::slice_begin(K, S, s), dense::slice_end(K, S, s), nullptr);
+    else
+      gemm_chain(x + tl.r0 * K, K, W + tl.c0, N, out, tl.cols, tl.rows, tl.cols, dense::slice_begin(K, S, s),
+                 dense::slice_end(K, S, s), nullptr);
+    return tl;
+  };
+  const std::size_t tile_floats = kRowBlock * width;
   if (ctx.shuffle_seed) {  // the model: every task's partial, then adds in a seeded order
-    std::vector<float> parts(tasks * kRowBlock * N);
-    auto run = [&](std::size_t t, int) { partial(t, parts.data() + t * kRowBlock * N); };
+    std::vector<float> parts(tasks * tile_floats);
+    auto run = [&](std::size_t t, int) { partial(t, parts.data() + t * tile_floats); };
     if (ctx.pool) ctx.pool->parallel_for(tasks, run);
     else for (std::size_t t = 0; t < tasks; ++t) run(t, 0);
     std::vector<std::size_t> order(tasks);
@@ -77,18 +117,22 @@ void dense_atomic(const float* x, const float* W, const float* b, float* y, std:
     SplitMix64 g(*ctx.shuffle_seed);
     for (std::size_t i = tasks; i > 1; --i) std::swap(order[i - 1], order[g.below(i)]);
     for (const std::size_t t : order) {
-      const std::size_t r0 = (t % row_blocks) * kRowBlock, rows = std::min(kRowBlock, B - r0);
-      const float* part = parts.data() + t * kRowBlock * N;
-      for (std::size_t e = 0; e < rows * N; ++e) y[r0 * N + e] = dense::add(y[r0 * N + e], part[e]);
+      const Tile tl = tile_of(t);
+      const float* part = parts.data() + t * tile_floats;
+      for (std::size_t i = 0; i < tl.rows; ++i)
+        for (std::size_t j = 0; j < tl.cols; ++j) {
+          float& dst = y[(tl.r0 + i) * N + tl.c0 + j];
+          dst = dense::add(dst, part[i * tl.cols + j]);
+        }
     }
-  } else {  // real atomics: each task adds its block as soon as it is done, racing the others
+  } else {  // real atomics: each task adds its tile as soon as it is done, racing the others
     const int workers = ctx.pool ? ctx.pool->size() : 1;
-    std::vector<std::vector<float>> scratch(static_cast<std::size_t>(workers), std::vector<float>(kRowBlock * N));
+    std::vector<std::vector<float>> scratch(static_cast<std::size_t>(workers), std::vector<float>(tile_floats));
     auto run = [&](std::size_t t, int w) {
       float* part = scratch[static_cast<std::size_t>(w)].data();
-      const auto [r0, rows] = partial(t, part);
-      for (std::size_t e = 0; e < rows * N; ++e)
-        std::atomic_ref<float>(y[r0 * N + e]).fetch_add(part[e], std::memory_order_relaxed);
+      const Tile tl = partial(t, part);
+      for (std::size_t i = 0; i < tl.rows; ++i)
+        for (std::size_t j = 0; j < tl.cols; ++j) atomic_add(y[(tl.r0 + i) * N + tl.c0 + j], part[i * tl.cols + j]);
     };
     if (ctx.pool) ctx.pool->parallel_for(tasks, run);
     else for (std::size_t t = 0; t < tasks; ++t) run(t, 0);
@@ -108,9 +152,12 @@ std::size_t dense_slices(std::size_t B, std::size_t K, std::size_t N, const Dens
 
 void dense(DenseVariant v, const float* x, const float* W, const float* b, float* y, std::size_t B,
            std::size_t K, std::size_t N, dense::Activation act, const DenseContext& ctx) {
+  if (ctx.packed_W && (ctx.packed_W->source() != W || ctx.packed_W->rows() != K || ctx.packed_W->cols() != N ||
+                       ctx.packed_W->ldb() != N))
+    throw std::invalid_argument("dense: the packed W was packed from another matrix");
   switch (v) {
-    case DenseVariant::invariant: return dense_invariant(x, W, b, y, B, K, N, act, ctx.pool);
-    case DenseVariant::tree: return dense_tree(x, W, b, y, B, K, N, dense_slices(B, K, N, ctx), act, ctx.pool);
+    case DenseVariant::invariant: return dense_invariant(x, W, b, y, B, K, N, act, ctx);
+    case DenseVariant::tree: return dense_tree(x, W, b, y, B, K, N, dense_slices(B, K, N, ctx), act, ctx);
     case DenseVariant::atomic: return dense_atomic(x, W, b, y, B, K, N, dense_slices(B, K, N, ctx), act, ctx);
     case DenseVariant::cublas: break;
   }

@@ -8,6 +8,7 @@
 
 #include "../common/dense_order.h"
 #include "../common/dense_variant.h"
+#include "gemm.h"
 #include "thread_pool.h"
 
 namespace driftlab::cpu {
@@ -18,6 +19,9 @@ struct DenseContext {
   // GPU's scheduler) instead of racing real threads.
   std::optional<std::uint64_t> shuffle_seed;
   std::size_t split_k = 0;  // 0: dense::split_k(B, K, N); else forced (1..kMaxSlices)
+  // Set: W already packed (its source must be the W passed to dense, K x N); saves packing W on
+  // every call.  Results are bitwise the same with or without it.
+  const PackedB* packed_W = nullptr;
 };
 
 // y [B x N] = act(x [B x K] . W [K x N] + b [N]).  `cublas` is not a CPU variant

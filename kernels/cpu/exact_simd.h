@@ -1,12 +1,14 @@
 // Vectorized float32 tile of the exact sum (x86-64 AVX2 or AVX-512, chosen at run time).
 //
-// Per tile: a window of exponents [lo, hi] with hi - lo = 16, lo >= 1, placed two binades above
-// the largest exponent among the tile's first 512 terms.  Terms in the window, and zeros, are
-// summed in double lanes: a term is a multiple of 2^(lo-150) below 2^(hi-126), so a lane's sum
-// of at most 2^12 terms stays below 2^(hi-lo+36) <= 2^52 grid steps -- every addition is exact.
-// The lane sums, scaled to integers, go to bins lo and lo+32.  Other terms (subnormals, specials,
-// terms more than 16 binades below hi) take the scalar packed path of exact.h.  A poor window
-// guess costs speed, never exactness.
+// Per tile: W (1 to 4) consecutive windows of 16 binades each, [lo + 16w, lo + 16w + 15], lo >= 1,
+// the top one ending two binades above the largest exponent among the tile's first 512 terms; W is
+// the fewest that leave at most 1/64 of those sampled terms outside, so inputs spanning many
+// binades (illcond) stay on the vector path.  A term's window is (|bits| - (lo << 23)) >> 27, one
+// shift; its value goes to that window's double lanes by a masked add.  Window w's terms are
+// multiples of 2^(lo_w-150) below 2^(lo_w-110), so a lane's sum of at most 2^12 terms stays below
+// 2^52 grid steps -- every addition is exact.  Each window's lane sums, scaled to integers, go to
+// bins lo_w and lo_w+32.  Other terms (subnormals, specials, terms outside every window) take the
+// scalar packed path of exact.h.  A poor window guess costs speed, never exactness.
 #pragma once
 
 #include <cstddef>
@@ -25,8 +27,8 @@ const char* exact_simd_name(ExactSimd level);
 // Adds the tile's window terms to bins (Layout<float>), its other terms to packed (the caller
 // folds packed), and kSeen.  It does not track kNotNegZero for window terms: that flag only
 // matters when the exact sum is zero, and sum_exact then rescans the input.  count <= 65536.
-// Returns false, having done nothing, when the tile's sample says most terms would miss the window
-// (inputs spanning many binades): the caller then takes the scalar packed path for the tile.
+// Returns false, having done nothing, when the tile's sample says more than an eighth of the terms
+// would miss even four windows (over 64 binades): the caller then takes the scalar packed path.
 bool exact_tile_f32_avx2(const float* x, std::size_t count, std::int64_t* bins, std::uint64_t* packed,
                          std::uint32_t& flags);
 bool exact_tile_f32_avx512(const float* x, std::size_t count, std::int64_t* bins, std::uint64_t* packed,

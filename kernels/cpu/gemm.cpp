@@ -7,7 +7,10 @@
 #include <cstring>
 #include <functional>
 #include <new>
+#include <stdexcept>
 #include <utility>
+
+#include "isa.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -55,7 +58,8 @@ GemmIsa gemm_isa() {
 #else
   static const GemmIsa best = GemmIsa::scalar;
 #endif
-  return static_cast<GemmIsa>(std::min(static_cast<int>(best), g_cap.load(std::memory_order_relaxed)));
+  return static_cast<GemmIsa>(
+      std::min({static_cast<int>(best), isa_ceiling(), g_cap.load(std::memory_order_relaxed)}));
 }
 
 }  // namespace detail
@@ -306,8 +310,141 @@ std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
 // Splits [0, n) into `parts` near-equal ranges; part i starts at n*i/parts.
 std::size_t part_begin(std::size_t n, std::size_t parts, std::size_t i) { return n * i / parts; }
 
-void gemm_run(const KernelSet& ks, const float* A, std::size_t lda, const float* B, std::size_t ldb, float* C,
+// --- GEMV path (M <= kGemvMaxRows) -------------------------------------------------------------
+// C[r][j0, j1) is the output itself: it starts at +0.0f and takes, per pass, the fmas of up to four
+// consecutive k (k, k+1, k+2, k+3 in that order) -- the chain of gemm.h, with one load and one
+// store of C per four fmas.  B's rows stream from memory in order; nothing is packed.
+// Kernel: rows M, columns [j0, j1) of C, k in [0, K).
+using GemvKernel = void (*)(const float* A, std::size_t lda, const float* B, std::size_t ldb, float* C,
+                            std::size_t ldc, std::size_t M, std::size_t j0, std::size_t j1, std::size_t K);
+
+// Scalar columns [j0, j1) for one pass of `steps` k (1..4) from k0: the chain, literally.
+inline void gemv_cols_scalar(const float* A, std::size_t lda, const float* B, std::size_t ldb, float* C,
+                             std::size_t ldc, std::size_t M, std::size_t j0, std::size_t j1, std::size_t k0,
+                             std::size_t steps) {
+  for (std::size_t r = 0; r < M; ++r)
+    for (std::size_t j = j0; j < j1; ++j) {
+      float c = C[r * ldc + j];
+      for (std::size_t s = 0; s < steps; ++s) c = std::fma(A[r * lda + k0 + s], B[(k0 + s) * ldb + j], c);
+      C[r * ldc + j] = c;
+    }
+}
+
+void gemv_scalar(const float* A, std::size_t lda, const float* B, std::size_t ldb, float* C, std::size_t ldc,
+                 std::size_t M, std::size_t j0, std::size_t j1, std::size_t K) {
+  for (std::size_t r = 0; r < M; ++r) std::fill(C + r * ldc + j0, C + r * ldc + j1, 0.0f);
+  for (std::size_t k = 0; k < K; k += 4) gemv_cols_scalar(A, lda, B, ldb, C, ldc, M, j0, j1, k, std::min<std::size_t>(4, K - k));
+}
+
+#if DRIFTLAB_X86
+
+template <int Steps>
+__attribute__((target("avx2,fma"))) void gemv_pass_avx2(const float* A, std::size_t lda, const float* B,
+                                                          std::size_t ldb, float* C, std::size_t ldc, std::size_t M,
+                                                          std::size_t j0, std::size_t j1, std::size_t k) {
+  __m256 a[kGemvMaxRows][4];
+  for (std::size_t r = 0; r < M; ++r)
+    for (int s = 0; s < Steps; ++s) a[r][s] = _mm256_broadcast_ss(A + r * lda + k + s);
+  const float* b = B + k * ldb;
+  std::size_t j = j0;
+  for (; j + 8 <= j1; j += 8) {
+    __m256 w[4];
+    for (int s = 0; s < Steps; ++s) w[s] = _mm256_loadu_ps(b + s * ldb + j);
+    for (std::size_t r = 0; r < M; ++r) {
+      __m256 c = _mm256_loadu_ps(C + r * ldc + j);
+      for (int s = 0; s < Steps; ++s) c = _mm256_fmadd_ps(a[r][s], w[s], c);
+      _mm256_storeu_ps(C + r * ldc + j, c);
+    }
+  }
+  if (j < j1) gemv_cols_scalar(A, lda, B, ldb, C, ldc, M, j, j1, k, Steps);
+}
+
+__attribute__((target("avx2,fma"))) void gemv_avx2(const float* A, std::size_t lda, const float* B, std::size_t ldb,
+                                                    float* C, std::size_t ldc, std::size_t M, std::size_t j0,
+                                                    std::size_t j1, std::size_t K) {
+  for (std::size_t r = 0; r < M; ++r) std::fill(C + r * ldc + j0, C + r * ldc + j1, 0.0f);
+  std::size_t k = 0;
+  for (; k + 4 <= K; k += 4) gemv_pass_avx2<4>(A, lda, B, ldb, C, ldc, M, j0, j1, k);
+  for (; k < K; ++k) gemv_pass_avx2<1>(A, lda, B, ldb, C, ldc, M, j0, j1, k);
+}
+
+template <int Steps>
+__attribute__((target("avx512f"))) void gemv_pass_avx512(const float* A, std::size_t lda, const float* B,
+                                                          std::size_t ldb, float* C, std::size_t ldc, std::size_t M,
+                                                          std::size_t j0, std::size_t j1, std::size_t k) {
+  __m512 a[kGemvMaxRows][4];
+  for (std::size_t r = 0; r < M; ++r)
+    for (int s = 0; s < Steps; ++s) a[r][s] = _mm512_set1_ps(A[r * lda + k + s]);
+  const float* b = B + k * ldb;
+  std::size_t j = j0;
+  for (; j + 16 <= j1; j += 16) {
+    __m512 w[4];
+    for (int s = 0; s < Steps; ++s) w[s] = _mm512_loadu_ps(b + s * ldb + j);
+    for (std::size_t r = 0; r < M; ++r) {
+      __m512 c = _mm512_loadu_ps(C + r * ldc + j);
+      for (int s = 0; s < Steps; ++s) c = _mm512_fmadd_ps(a[r][s], w[s], c);
+      _mm512_storeu_ps(C + r * ldc + j, c);
+    }
+  }
+  if (j < j1) {  // masked lanes are neither read nor written
+    const __mmask16 m = static_cast<__mmask16>((1u << (j1 - j)) - 1);
+    __m512 w[4];
+    for (int s = 0; s < Steps; ++s) w[s] = _mm512_maskz_loadu_ps(m, b + s * ldb + j);
+    for (std::size_t r = 0; r < M; ++r) {
+      __m512 c = _mm512_maskz_loadu_ps(m, C + r * ldc + j);
+      for (int s = 0; s < Steps; ++s) c = _mm512_fmadd_ps(a[r][s], w[s], c);
+      _mm512_mask_storeu_ps(C + r * ldc + j, m, c);
+    }
+  }
+}
+
+__attribute__((target("avx512f"))) void gemv_avx512(const float* A, std::size_t lda, const float* B,
+                                                     std::size_t ldb, float* C, std::size_t ldc, std::size_t M,
+                                                     std::size_t j0, std::size_t j1, std::size_t K) {
+  for (std::size_t r = 0; r < M; ++r) std::fill(C + r * ldc + j0, C + r * ldc + j1, 0.0f);
+  std::size_t k = 0;
+  for (; k + 4 <= K; k += 4) gemv_pass_avx512<4>(A, lda, B, ldb, C, ldc, M, j0, j1, k);
+  for (; k < K; ++k) gemv_pass_avx512<1>(A, lda, B, ldb, C, ldc, M, j0, j1, k);
+}
+
+#endif  // DRIFTLAB_X86
+
+GemvKernel gemv_for(detail::GemmIsa isa) {
+#if DRIFTLAB_X86
+  if (isa == detail::GemmIsa::avx512) return &gemv_avx512;
+  if (isa == detail::GemmIsa::avx2) return &gemv_avx2;
+#else
+  (void)isa;
+#endif
+  return &gemv_scalar;
+}
+
+// The outputs' footprint a GEMV task keeps in L1 while B streams past (floats).
+constexpr std::size_t kGemvFootprint = 4096;
+
+void gemv_run(GemvKernel kernel, const float* A, std::size_t lda, const float* B, std::size_t ldb, float* C,
               std::size_t ldc, std::size_t M, std::size_t N, std::size_t K, ThreadPool* pool) {
+  const bool parallel = pool && pool->size() > 1 && M * N * K >= kSerialFmas;
+  const std::size_t threads = parallel ? static_cast<std::size_t>(pool->size()) : 1;
+  // Column chunks of whole 16-column groups (64-byte lines of C), at least one per thread.
+  const std::size_t chunks = std::max(threads, ceil_div(M * N, kGemvFootprint));
+  const std::size_t width = ceil_div(ceil_div(N, chunks), 16) * 16;
+  const std::size_t tasks = ceil_div(N, width);
+  auto run = [&](std::size_t t, int) {
+    const std::size_t j0 = t * width, j1 = std::min(N, j0 + width);
+    kernel(A, lda, B, ldb, C, ldc, M, j0, j1, K);
+  };
+  if (parallel)
+    pool->parallel_for(tasks, run);
+  else
+    for (std::size_t t = 0; t < tasks; ++t) run(t, 0);
+}
+
+// pre: B prepacked (PackedB), pointing at panel 0's row k_begin, panels pre_stride floats apart;
+// null: pack B here, a column chunk at a time.
+void gemm_run(const KernelSet& ks, const float* A, std::size_t lda, const float* B, std::size_t ldb, float* C,
+              std::size_t ldc, std::size_t M, std::size_t N, std::size_t K, ThreadPool* pool,
+              const float* pre = nullptr, std::size_t pre_stride = 0) {
   const std::size_t mr = static_cast<std::size_t>(ks.mr), nr = static_cast<std::size_t>(ks.nr);
   const bool parallel = pool && pool->size() > 1 && M * N * K >= kSerialFmas;
   const std::size_t threads = parallel ? static_cast<std::size_t>(pool->size()) : 1;
@@ -318,18 +455,27 @@ void gemm_run(const KernelSet& ks, const float* A, std::size_t lda, const float*
       for (std::size_t t = 0; t < n; ++t) fn(t, 0);
   };
 
+  // Column chunks bound the B panels a k block sweeps (<= kMaxPackedB floats over all k: a k
+  // block's share stays in L2), prepacked or not.
   const std::size_t chunk_cols = std::max(nr, kMaxPackedB / K / nr * nr);
+  // A B panel of a k block small enough to share L1 with the C tile (AVX2's 16 KiB; not AVX-512's
+  // 32 KiB): keep it there across the row panels.
+  const bool b_panel_in_l1 = kKc * nr * sizeof(float) <= 16384;
   for (std::size_t j0 = 0; j0 < N; j0 += chunk_cols) {
     const std::size_t cols = std::min(chunk_cols, N - j0);
     const std::size_t np = ceil_div(cols, nr);
-    float* const Bpack = b_scratch().get(np * nr * K + kBSlack);
-
-    // Pack the chunk's B panels, a few panels per task.
-    const std::size_t pack_tasks = std::min(np, threads * 4);
-    for_tasks(pack_tasks, [&](std::size_t t, int) {
-      for (std::size_t p = part_begin(np, pack_tasks, t); p < part_begin(np, pack_tasks, t + 1); ++p)
-        pack_b_panel(B + j0 + p * nr, ldb, K, std::min(nr, cols - p * nr), nr, Bpack + p * nr * K);
-    });
+    const float* Bpack = pre ? pre + (j0 / nr) * pre_stride : nullptr;
+    std::size_t panel_stride = pre_stride;
+    if (!pre) {  // pack the chunk's B panels, a few panels per task
+      float* const dst = b_scratch().get(np * nr * K + kBSlack);
+      const std::size_t pack_tasks = std::min(np, threads * 4);
+      for_tasks(pack_tasks, [&](std::size_t t, int) {
+        for (std::size_t p = part_begin(np, pack_tasks, t); p < part_begin(np, pack_tasks, t + 1); ++p)
+          pack_b_panel(B + j0 + p * nr, ldb, K, std::min(nr, cols - p * nr), nr, dst + p * nr * K);
+      });
+      Bpack = dst;
+      panel_stride = nr * K;
+    }
 
     // Blocks of C: row blocks of whole mr panels (<= kMaxMcRows rows), column blocks of whole
     // nr panels; with several threads, split further (rows first) towards 8 tasks per thread
@@ -355,17 +501,26 @@ void gemm_run(const KernelSet& ks, const float* A, std::size_t lda, const float*
       for (std::size_t pc = 0; pc < K; pc += kKc) {
         const std::size_t kc = std::min(kKc, K - pc);
         pack_a_block(A + r0 * lda + pc, lda, rows, kc, Apack);
-        for (std::size_t i = 0; i < rows; i += mr) {
+        auto tile = [&](std::size_t i, std::size_t p) {
           const std::size_t r = std::min(mr, rows - i);
-          for (std::size_t p = p0; p < p1; ++p) {
-            const std::size_t ncols = std::min(nr, cols - p * nr);
-            float* const Ct = C + (r0 + i) * ldc + j0 + p * nr;
-            if (p + 1 < p1)  // the next tile's C, for writing, while this one computes
-              for (std::size_t ii = 0; ii < r; ++ii)
-                for (std::size_t jj = 0; jj < nr && jj < cols - (p + 1) * nr; jj += 16)
-                  __builtin_prefetch(Ct + ii * ldc + nr + jj, 1, 3);
-            const Microkernel ukr = ncols == nr ? ks.full[r] : ks.edge[r];
-            ukr(kc, Apack + i * kAs, Bpack + p * nr * K + pc * nr, Ct, ldc, ncols, pc > 0);
+          const std::size_t ncols = std::min(nr, cols - p * nr);
+          float* const Ct = C + (r0 + i) * ldc + j0 + p * nr;
+          const Microkernel ukr = ncols == nr ? ks.full[r] : ks.edge[r];
+          ukr(kc, Apack + i * kAs, Bpack + p * panel_stride + pc * nr, Ct, ldc, ncols, pc > 0);
+        };
+        if (b_panel_in_l1) {  // each B panel stays in L1 while the row panels of A stream from L2
+          for (std::size_t p = p0; p < p1; ++p)
+            for (std::size_t i = 0; i < rows; i += mr) tile(i, p);
+        } else {  // each A panel stays in L1 while the B panels stream from L2
+          for (std::size_t i = 0; i < rows; i += mr) {
+            const std::size_t r = std::min(mr, rows - i);
+            for (std::size_t p = p0; p < p1; ++p) {
+              if (p + 1 < p1)  // the next tile's C, for writing, while this one computes
+                for (std::size_t ii = 0; ii < r; ++ii)
+                  for (std::size_t jj = 0; jj < nr && jj < cols - (p + 1) * nr; jj += 16)
+                    __builtin_prefetch(C + (r0 + i + ii) * ldc + j0 + (p + 1) * nr + jj, 1, 3);
+              tile(i, p);
+            }
           }
         }
       }
@@ -382,8 +537,44 @@ void gemm_chain(const float* A, std::size_t lda, const float* B, std::size_t ldb
     for (std::size_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.0f);
     return;
   }
-  gemm_run(kernels_for(detail::gemm_isa()), A + k_begin, lda, B + k_begin * ldb, ldb, C, ldc, M, N,
-           k_end - k_begin, pool);
+  const detail::GemmIsa isa = detail::gemm_isa();
+  if (M <= kGemvMaxRows)
+    return gemv_run(gemv_for(isa), A + k_begin, lda, B + k_begin * ldb, ldb, C, ldc, M, N, k_end - k_begin, pool);
+  gemm_run(kernels_for(isa), A + k_begin, lda, B + k_begin * ldb, ldb, C, ldc, M, N, k_end - k_begin, pool);
+}
+
+PackedB::PackedB(const float* B, std::size_t ldb, std::size_t K, std::size_t N)
+    : src_(B), ldb_(ldb), K_(K), N_(N) {
+  const detail::GemmIsa isa = detail::gemm_isa();
+  isa_ = static_cast<int>(isa);
+  nr_ = static_cast<std::size_t>(kernels_for(isa).nr);
+  const std::size_t np = ceil_div(N, nr_);
+  floats_ = np * nr_ * K + kBSlack;
+  const std::size_t bytes = (floats_ * sizeof(float) + 63) / 64 * 64;
+  float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+  if (!p) throw std::bad_alloc();
+  data_.reset(p, [](float* q) { std::free(q); });
+  for (std::size_t q = 0; q < np; ++q) pack_b_panel(B + q * nr_, ldb, K, std::min(nr_, N - q * nr_), nr_, p + q * nr_ * K);
+  std::fill(p + np * nr_ * K, p + floats_, 0.0f);
+}
+
+void gemm_chain_cols(const float* A, std::size_t lda, const PackedB& B, std::size_t col_begin, std::size_t col_end,
+                     float* C, std::size_t ldc, std::size_t M, std::size_t k_begin, std::size_t k_end,
+                     ThreadPool* pool) {
+  if (B.nr_ == 0 || col_begin % B.nr_ != 0 || col_end > B.N_ || col_begin > col_end)
+    throw std::invalid_argument("gemm_chain_cols: the column range is not whole panels of the packed matrix");
+  const std::size_t N = col_end - col_begin;
+  const detail::GemmIsa isa = detail::gemm_isa();
+  if (M == 0 || N == 0 || k_end <= k_begin || M <= kGemvMaxRows || B.isa_ != static_cast<int>(isa))
+    return gemm_chain(A, lda, B.src_ + col_begin, B.ldb_, C, ldc, M, N, k_begin, k_end, pool);
+  if (k_end > B.K_) throw std::out_of_range("gemm_chain: k_end beyond the packed matrix's rows");
+  gemm_run(kernels_for(isa), A + k_begin, lda, nullptr, 0, C, ldc, M, N, k_end - k_begin, pool,
+           B.data_.get() + (col_begin / B.nr_) * B.nr_ * B.K_ + k_begin * B.nr_, B.nr_ * B.K_);
+}
+
+void gemm_chain(const float* A, std::size_t lda, const PackedB& B, float* C, std::size_t ldc, std::size_t M,
+                std::size_t k_begin, std::size_t k_end, ThreadPool* pool) {
+  gemm_chain_cols(A, lda, B, 0, B.cols(), C, ldc, M, k_begin, k_end, pool);
 }
 
 }  // namespace driftlab::cpu

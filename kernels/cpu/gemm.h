@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 
 #include "thread_pool.h"
 
@@ -24,15 +25,56 @@ namespace driftlab::cpu {
 void gemm_chain(const float* A, std::size_t lda, const float* B, std::size_t ldb, float* C, std::size_t ldc,
                 std::size_t M, std::size_t N, std::size_t k_begin, std::size_t k_end, ThreadPool* pool);
 
+// B packed once (a layer's weights): column panels of the microkernel's width over all rows, as
+// gemm_chain packs B on every call otherwise.  It keeps a pointer to its source and the ISA it
+// was packed for: the source must outlive it and must not change under it (a cache that owns one
+// repacks when the weights change), and gemm_chain falls back to the source when the ISA in use
+// differs.  The packing never changes a result, only who pays for it.
+class PackedB {
+ public:
+  PackedB() = default;
+  PackedB(const float* B, std::size_t ldb, std::size_t K, std::size_t N);  // for gemm_isa() now
+  bool empty() const { return !data_; }
+  const float* source() const { return src_; }
+  std::size_t ldb() const { return ldb_; }
+  std::size_t rows() const { return K_; }
+  std::size_t cols() const { return N_; }
+  std::size_t bytes() const { return floats_ * sizeof(float); }
+  // Width of a packed panel: a column range that starts at a multiple of it is a set of whole panels.
+  std::size_t panel_cols() const { return nr_; }
+
+ private:
+  friend void gemm_chain_cols(const float*, std::size_t, const PackedB&, std::size_t, std::size_t, float*,
+                              std::size_t, std::size_t, std::size_t, std::size_t, ThreadPool*);
+  std::shared_ptr<float> data_;
+  const float* src_ = nullptr;
+  std::size_t ldb_ = 0, K_ = 0, N_ = 0, nr_ = 0, floats_ = 0;
+  int isa_ = -1;
+};
+
+// gemm_chain with B = the packed matrix's source (N = its columns), bitwise the same result.
+void gemm_chain(const float* A, std::size_t lda, const PackedB& B, float* C, std::size_t ldc, std::size_t M,
+                std::size_t k_begin, std::size_t k_end, ThreadPool* pool);
+
+// The same for B's columns [col_begin, col_end) only (C points at the first of them); col_begin is a
+// multiple of B.panel_cols() (std::invalid_argument otherwise).
+void gemm_chain_cols(const float* A, std::size_t lda, const PackedB& B, std::size_t col_begin, std::size_t col_end,
+                     float* C, std::size_t ldc, std::size_t M, std::size_t k_begin, std::size_t k_end,
+                     ThreadPool* pool);
+
+// Rows up to this many take the GEMV path: B streamed row by row straight from memory (no
+// packing), four k steps per pass over the outputs, each output still one chain in increasing k.
+constexpr std::size_t kGemvMaxRows = 4;
+
 namespace detail {
 
 enum class GemmIsa { scalar, avx2, avx512 };
 
-// Caps the instruction set gemm_chain uses (tests run every level on one machine); the default
-// cap is avx512, i.e. the best the CPU runs.
+// Caps the instruction set gemm_chain uses (tests run every level on one machine), below the
+// DRIFTLAB_ISA ceiling (isa.h); the default cap is avx512, i.e. no cap.
 void force_gemm_isa(GemmIsa cap);
 // The level gemm_chain uses now: the best this CPU runs (avx512: avx512f; avx2: avx2 and fma),
-// capped by force_gemm_isa.
+// capped by DRIFTLAB_ISA and force_gemm_isa.
 GemmIsa gemm_isa();
 const char* gemm_isa_name(GemmIsa level);
 

@@ -78,8 +78,7 @@ template <class T> struct ExactWorker {
   std::uint32_t flags = 0;
 };
 
-void exact_tile(const float* x, std::size_t count, ExactWorker<float>& w) {
-  const detail::ExactSimd level = detail::exact_simd_level();
+void exact_tile(const float* x, std::size_t count, ExactWorker<float>& w, detail::ExactSimd level) {
   const bool vectorized =
       (level == detail::ExactSimd::avx512 && detail::exact_tile_f32_avx512(x, count, w.bins[0], w.packed[0], w.flags)) ||
       (level == detail::ExactSimd::avx2 && detail::exact_tile_f32_avx2(x, count, w.bins[0], w.packed[0], w.flags));
@@ -98,7 +97,7 @@ void exact_tile(const float* x, std::size_t count, ExactWorker<float>& w) {
   }
 }
 
-void exact_tile(const double* x, std::size_t count, ExactWorker<double>& w) {
+void exact_tile(const double* x, std::size_t count, ExactWorker<double>& w, detail::ExactSimd) {
   using U = std::uint64_t;
   constexpr U kNegZero = U(1) << 63;
   U not_neg_zero = 0;  // OR of (bits ^ -0.0): nonzero once any term is not -0.0
@@ -166,8 +165,9 @@ template <class T> T sum_exact(const T* x, std::size_t n, const SumContext& ctx)
   if (n >= exact::Layout<T>::kMaxTermsPerBin)
     throw std::length_error("exact sum: n is beyond the accumulator's headroom");
   std::vector<ExactWorker<T>> per_worker(static_cast<std::size_t>(workers(ctx)));
+  const detail::ExactSimd level = detail::exact_simd_level();  // on the caller's thread (DRIFTLAB_ISA)
   for_each_tile(ctx, n, [&](std::size_t t, int w) {
-    exact_tile(x + t * kTileItems, tile_count(n, t), per_worker[static_cast<std::size_t>(w)]);
+    exact_tile(x + t * kTileItems, tile_count(n, t), per_worker[static_cast<std::size_t>(w)], level);
   });
   std::vector<std::int64_t> bins(exact::Layout<T>::kBins, 0);
   std::uint32_t flags = 0;
