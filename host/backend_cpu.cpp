@@ -28,7 +28,7 @@ class CpuBackend final : public SumBackend {
   std::string device() const override {
     return cpu_model() + ", " + std::to_string(pool_.size()) + " threads";
   }
-  bool has(SumVariant v) const override { return v != SumVariant::cub; }
+  bool has(SumVariant v) const override { return !cuda_only(v); }
   std::string atomic_note() const override {
     if (opts_.shuffle_seed)
       return "atomic order: MODEL -- block completions replayed in a seeded random order (shuffle:" +

@@ -24,7 +24,7 @@ Sums one input R times with each variant and measures how the result drifts.
 
 options:
   --n N                 number of elements (decimal or 2^K; default 2^22; 0 is valid)
-  --variant NAME|all    serial, atomic_element, atomic, tree, exact, cub (CUDA only), or all
+  --variant NAME|all    serial, atomic_element, atomic, tree, exact, cub, thrust (CUDA only), or all
                         (default: all the backend has)
   --backend cpu|cuda|auto
                         auto (default) picks cuda when a GPU is usable, else cpu
@@ -50,6 +50,7 @@ determinism levels:
   tree            run to run, across thread counts and devices: order is a function of n
   exact           any order, any device: exact sum rounded once to nearest-even
   cub             run to run on one GPU model (CUB's default guarantee)
+  thrust          run to run on one GPU model as documented (thrust::reduce is built on CUB)
 
 metrics (over the R runs): distinct_outputs, ratio_non_equal (runs differing from run 0),
 max_ulp (between any two runs), vs_max (max |1 - s/s_exact|), max_abs_diff, error_ulp (run 0
@@ -71,7 +72,7 @@ SumArgs parse_sum_args(std::span<const std::string_view> argv) {
       a.variant = r.value();
       if (a.variant != "all" && !parse_sum_variant(a.variant))
         throw UsageError("--variant: unknown variant '" + a.variant +
-                         "' (serial, atomic_element, atomic, tree, exact, cub, all)");
+                         "' (serial, atomic_element, atomic, tree, exact, cub, thrust, all)");
     } else if (f == "--backend") {
       a.backend = parse_backend(r.value());
     } else if (f == "--runs") {
@@ -182,7 +183,7 @@ SumReport run_sum(const SumArgs& a) {
     const SumVariant v = *parse_sum_variant(a.variant);
     if (!backend->has(v))
       throw UsageError("variant '" + a.variant + "' is not available on the " + backend->name() + " backend" +
-                       (v == SumVariant::cub ? " (cub is CUDA only)" : ""));
+                       (cuda_only(v) ? " (" + a.variant + " is CUDA only)" : ""));
     variants.push_back(v);
   }
 

@@ -35,6 +35,7 @@ COLOURS = {
     "exact": "#2ca02c",
     "invariant": "#2ca02c",
     "cub": "#9467bd",
+    "thrust": "#bcbd22",
     "cublas": "#000000",
     "openblas": "#000000",
     "read_probe": "#000000",

@@ -66,7 +66,7 @@ done
 
 if [ "$mode" = device ]; then
   be=cuda; budget=345; jobs=4
-  sum_filter='^sum/cuda/f32/uniform/[a-z_0-9]+/[0-9]+/|^sum/cuda/f32/illcond/[a-z_0-9]+/268435456/|^sum/cuda/f64/uniform/(atomic|tree|exact|cub|d2d_copy)/134217728/'
+  sum_filter='^sum/cuda/f32/uniform/[a-z_0-9]+/[0-9]+/|^sum/cuda/f32/illcond/[a-z_0-9]+/268435456/|^sum/cuda/f64/uniform/(atomic|tree|exact|cub|thrust|d2d_copy)/134217728/'
   dense_filter='^dense/cuda/|^predict/cuda/'
   bench_args=(--benchmark_min_time=0.1 --benchmark_repetitions=3 --benchmark_report_aggregates_only=true)
   test_filter='*'
@@ -111,7 +111,7 @@ if [ "$mode" = rehearse ] && "$bin/driftlab_bench" --benchmark_list_tests 2>/dev
   # The device's filters against the names this build registers: a filter that selects nothing
   # fails CI here, not on the first GPU run.
   "$bin/driftlab_bench" --benchmark_list_tests \
-    --benchmark_filter='^sum/cuda/f32/uniform/[a-z_0-9]+/[0-9]+/|^sum/cuda/f32/illcond/[a-z_0-9]+/268435456/|^sum/cuda/f64/uniform/(atomic|tree|exact|cub|d2d_copy)/134217728/|^dense/cuda/|^predict/cuda/' \
+    --benchmark_filter='^sum/cuda/f32/uniform/[a-z_0-9]+/[0-9]+/|^sum/cuda/f32/illcond/[a-z_0-9]+/268435456/|^sum/cuda/f64/uniform/(atomic|tree|exact|cub|thrust|d2d_copy)/134217728/|^dense/cuda/|^predict/cuda/' \
     >"$w/device_bench_list.txt" 2>/dev/null
 fi
 

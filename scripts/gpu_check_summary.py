@@ -191,7 +191,7 @@ def check_bench_sum(s):
     for dtype, n, variants in (("f32", n32, ["atomic_element", "atomic", "tree", "exact", base]),
                                ("f64", n64, ["tree", "exact", base])):
         if device:
-            variants = variants + ["d2d_copy"]
+            variants = variants + ["thrust", "d2d_copy"]
         for v in variants:
             e = need_bench(s, sec, entries, f"sum/{be}/{dtype}/uniform/{v}/{n}")
             if e is not None:
@@ -221,7 +221,7 @@ def check_sum(s):
         if doc is None:
             continue
         rows = {r.get("variant"): r for r in doc.get("rows", []) if isinstance(r, dict)}
-        wanted = ["atomic_element", "atomic", "tree", "exact"] + (["cub"] if s.mode == "device" else [])
+        wanted = ["atomic_element", "atomic", "tree", "exact"] + (["cub", "thrust"] if s.mode == "device" else [])
         for v in wanted:
             r = rows.get(v)
             if r is None:
@@ -333,8 +333,8 @@ def device_names_listed(s):
         return
     with open(p) as f:
         listed = {"/".join(x for x in line.strip().split("/") if not GB_SUFFIX.match(x)) for line in f if line.strip()}
-    need = [f"sum/cuda/f32/uniform/{v}/{F32_N['device']}" for v in ("atomic_element", "atomic", "tree", "exact", "cub", "d2d_copy")]
-    need += [f"sum/cuda/f64/uniform/{v}/{F64_N['device']}" for v in ("tree", "exact", "cub", "d2d_copy")]
+    need = [f"sum/cuda/f32/uniform/{v}/{F32_N['device']}" for v in ("atomic_element", "atomic", "tree", "exact", "cub", "thrust", "d2d_copy")]
+    need += [f"sum/cuda/f64/uniform/{v}/{F64_N['device']}" for v in ("tree", "exact", "cub", "thrust", "d2d_copy")]
     need += [f"sum/cuda/f32/illcond/{v}/{F32_N['device']}" for v in ("tree", "exact", "cub")]
     need += [f"dense/cuda/{v}/B:{b}/K:4096/N:4096" for v in ("cublas", "atomic", "tree", "invariant") for b in (1, 64, 4096)]
     need += [f"predict/cuda/784-4096-4096-10/{v}/batch:64" for v in ("atomic", "invariant")]

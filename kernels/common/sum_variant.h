@@ -7,7 +7,7 @@
 
 namespace driftlab {
 
-enum class SumVariant { serial, atomic_element, atomic, tree, exact, cub };
+enum class SumVariant { serial, atomic_element, atomic, tree, exact, cub, thrust };
 
 struct SumVariantInfo {
   SumVariant variant;
@@ -29,7 +29,12 @@ inline constexpr SumVariantInfo kSumVariants[] = {
      "exact sum in a wide fixed-point accumulator, rounded once to nearest-even"},
     {SumVariant::cub, "cub", "run to run (same GPU model)",
      "cub::DeviceReduce::Sum, the vendor baseline (CUDA only)"},
+    {SumVariant::thrust, "thrust", "run to run (same GPU model; built on CUB)",
+     "thrust::reduce with thrust::plus: what CUDA users write first; returns to the host, allocates per call (CUDA only)"},
 };
+
+// The vendor-library variants: CUDA only.
+inline constexpr bool cuda_only(SumVariant v) { return v == SumVariant::cub || v == SumVariant::thrust; }
 
 inline const SumVariantInfo& info(SumVariant v) { return kSumVariants[static_cast<int>(v)]; }
 

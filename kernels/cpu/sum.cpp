@@ -7,6 +7,7 @@
 #include <cstring>
 #include <numeric>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "../common/exact.h"
@@ -194,9 +195,10 @@ template <class T> T sum(SumVariant v, const T* x, std::size_t n, const SumConte
     case SumVariant::atomic: return sum_atomic(x, n, ctx);
     case SumVariant::tree: return sum_tree(x, n, ctx);
     case SumVariant::exact: return sum_exact(x, n, ctx);
-    case SumVariant::cub: break;
+    case SumVariant::cub:
+    case SumVariant::thrust: break;
   }
-  throw std::invalid_argument("variant 'cub' needs the cuda backend");
+  throw std::invalid_argument(std::string("variant '") + info(v).name + "' needs the cuda backend");
 }
 
 namespace {

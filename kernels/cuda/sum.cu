@@ -9,7 +9,15 @@
 //   exact           exact_kernel: integer atomics into exponent bins (associative, so the order
 //                   does not matter), then one rounding in exact_finalize_kernel.
 //   cub             cub::DeviceReduce::Sum: CUB's run-to-run guarantee on one GPU model.
+//   thrust          thrust::reduce(par.on(stream), ..., thrust::plus): built on CUB's reduction, so
+//                   documented run to run on one GPU model; it returns the sum to the host (a stream
+//                   synchronisation) and allocates its scratch on every call: both are its real cost.
 #include <cub/device/device_reduce.cuh>
+#include <thrust/execution_policy.h>
+#include <thrust/functional.h>
+#include <thrust/reduce.h>
+#include <thrust/system/cuda/error.h>
+#include <thrust/system/system_error.h>
 
 #include <atomic>
 #include <cstdint>
@@ -284,6 +292,17 @@ cudaError_t sum(SumVariant v, const T* d_in, std::size_t n, T* d_out, void* d_te
     }
     case SumVariant::cub:
       return cub::DeviceReduce::Sum(d_temp, temp_bytes, d_in, d_out, static_cast<std::int64_t>(n), stream);
+    case SumVariant::thrust:
+      try {
+        const T s = thrust::reduce(thrust::cuda::par.on(stream), d_in, d_in + n, T(0), thrust::plus<T>());
+        // From pageable memory the copy returns once `s` is staged: safe for a local.
+        return cudaMemcpyAsync(d_out, &s, sizeof(T), cudaMemcpyHostToDevice, stream);
+      } catch (const thrust::system_error& e) {
+        return e.code().category() == thrust::cuda_category() ? static_cast<cudaError_t>(e.code().value())
+                                                              : cudaErrorUnknown;
+      } catch (const std::bad_alloc&) {
+        return cudaErrorMemoryAllocation;
+      }
     case SumVariant::serial:
       break;
   }

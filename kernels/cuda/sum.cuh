@@ -1,9 +1,10 @@
-// Summation on CUDA: atomic_element, atomic, tree, exact and cub (kernels in sum.cu).
+// Summation on CUDA: atomic_element, atomic, tree, exact, cub and thrust (kernels in sum.cu).
 // Host-callable from plain C++; no CUDA syntax here.
 //
 // Determinism levels: atomic_element and atomic none (float atomics), tree run to run and across
 // devices (the order of kernels/common/sum_order.h, bitwise the CPU twin's), exact any order and
-// any device (kernels/common/exact.h), cub run to run on one GPU model (CUB's default).
+// any device (kernels/common/exact.h), cub and thrust run to run on one GPU model (CUB's default;
+// thrust::reduce is built on it).
 #pragma once
 
 #include <cuda_runtime_api.h>
