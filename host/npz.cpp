@@ -7,6 +7,8 @@
 // read to its end so that libzip verifies the CRC and a stream longer than declared is caught.
 #include "npz.h"
 
+#include <sys/stat.h>
+
 #include <zip.h>
 
 #include <unistd.h>
@@ -82,6 +84,11 @@ bool starts_with_npy_magic(const std::string& path) {
 }
 
 Archive open_for_reading(const std::string& path) {
+  // A FIFO would block zip_open and a device never ends: only a regular file is opened.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    fail(S_ISDIR(st.st_mode) ? "is a folder, not a .npz file"
+                             : "not a regular file (a FIFO, device or socket); give a .npz file");
   int code = ZIP_ER_OK;
   errno = 0;
   Archive za(zip_open(path.c_str(), ZIP_RDONLY | ZIP_CHECKCONS, &code));

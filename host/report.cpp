@@ -18,6 +18,7 @@
 #include <sstream>
 #include <vector>
 
+#include "atomic_file.h"
 #include "backend.h"
 #include "cli_args.h"
 #include "common/float_bits.h"
@@ -158,11 +159,9 @@ BatchInvariance batch_invariance(ModelBackend& backend, const std::vector<std::s
   return r;
 }
 
-void save_text(const fs::path& p, const std::string& text) {
-  std::ofstream f(p);
-  f << text;
-  if (!f.flush()) throw std::runtime_error("cannot write " + p.string());
-}
+// Every report file is replaced atomically (atomic_file.h): a failed write is an error and
+// leaves the old file as it was.
+void save_text(const fs::path& p, const std::string& text) { write_file_atomic(p.string(), text, "report"); }
 
 // --- The headline tables (REPORT.md and the terminal summary) ----------------------------------
 struct Headlines {
@@ -403,6 +402,9 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
       if (!o.quick) args.insert(args.end(), {"--benchmark_repetitions=3", "--benchmark_report_aggregates_only=true"});
       const int rc = run_program(args, (dir / "bench.log").string());
       bench_note = rc == 0 ? "" : "driftlab_bench exited with status " + std::to_string(rc) + " (see bench.log).";
+      std::error_code ec;
+      if (rc == 0 && (!fs::is_regular_file(dir / "bench.json", ec) || fs::file_size(dir / "bench.json", ec) == 0))
+        bench_note = "driftlab_bench exited with status 0 but wrote no bench.json (see bench.log).";
     }
   }
 
@@ -424,7 +426,7 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
   // 9. REPORT.md
   prog.start(8);
   {
-    std::ofstream md(dir / "REPORT.md");
+    std::ostringstream md;
     md << "# driftlab report\n\n"
        << (o.quick ? "A quick run" : "A full run") << " on " << backend << ", " << date << ", in " << mmss(prog.elapsed())
        << ". Every number below was measured in this run; the JSON it came from is beside this file "
@@ -442,6 +444,7 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
                           "batch_invariance"})
       if (fs::exists(dir / "plots" / (std::string(f) + ".png")))
         md << "![" << f << "](plots/" << f << ".png)\n\n";
+    save_text(dir / "REPORT.md", md.str());
   }
 
   if (o.summary_only) {
@@ -470,12 +473,13 @@ int report_main(std::span<const std::string_view> args, std::ostream& out) {
       return 0;
     } else if (f == "--out") {
       o.out = r.value();
+      if (o.out.empty()) throw UsageError("--out: expected a folder name, got an empty one");
     } else if (f == "--quick") {
-      o.quick = true;
+      o.quick = r.bool_value();
     } else if (f == "--backend") {
       o.backend = parse_backend(r.value());
     } else if (f == "--threads") {
-      o.threads = static_cast<int>(parse_count(r.value(), "--threads"));
+      o.threads = parse_threads(r.value());
     } else {
       throw UsageError("unknown option '" + std::string(f) + "' (see driftlab report --help)");
     }
