@@ -56,6 +56,7 @@ std::string python_tuple(const std::vector<std::size_t>& shape) {
 // Product of the dimensions times `item_size`, or nullopt when it overflows size_t.  Like NumPy,
 // zero-length axes are skipped in the overflow check, so (huge, 0) is a valid empty shape.
 std::optional<std::size_t> byte_count(const std::vector<std::size_t>& shape, std::size_t item_size) {
+  if (std::find(shape.begin(), shape.end(), std::size_t{0}) != shape.end()) return 0;  // (2^62, 0) too
   std::size_t bytes = item_size;
   bool empty = false;
   for (std::size_t d : shape) {
