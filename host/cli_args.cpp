@@ -44,6 +44,8 @@ float parse_rate(std::string_view s, std::string_view what) {
   const float f = static_cast<float>(d);
   if (!(f < 1.0f))
     throw UsageError(std::string(what) + ": '" + v + "' rounds to 1 in float32 (at most 0.99999994)");
+  if (d > 0 && f == 0.0f)
+    throw UsageError(std::string(what) + ": '" + v + "' rounds to 0 in float32 (use 0 to turn it off)");
   return f;
 }
 

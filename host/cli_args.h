@@ -22,7 +22,8 @@ std::uint64_t parse_count(std::string_view s, std::string_view what);
 inline constexpr int kMaxThreads = 4096;
 int parse_threads(std::string_view s);
 
-// A rate in [0, 1) that stays below 1 as a float (0.99999999 rounds to 1.0f and is refused).
+// A rate in [0, 1) that stays below 1 as a float (0.99999999 rounds to 1.0f and is refused), and
+// above 0 when it was written above 0 (1e-50 would silently turn dropout off).
 // Decimal or hex-float text (what a parent passes to its children, so the bits round-trip).
 float parse_rate(std::string_view s, std::string_view what);
 // Hex-float text of f ("0x1.555556p-2"): parse_rate reads it back to the same bits.
