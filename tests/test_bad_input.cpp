@@ -148,6 +148,9 @@ TEST(BadInput, StrictFlagValues) {
   expect_refused("quick_word", "$DL scenarios --quick=yes", 2, "--quick: expected true or false");
   expect_refused("dropout_rounds_to_one", "$DL predict --dropout 0.99999999999", 2, "rounds to 1");
   expect_refused("dropout_rounds_to_zero", "$DL predict --dropout 1e-50", 2, "rounds to 0");
+  // The fuzzer's first finding: a newline inside a value, echoed in the message, made two lines.
+  expect_refused("newline_in_value", "$DL predict --dropout \"$(printf ',1\\nX')\"", 2, "',1\\x0aX'");
+  expect_refused("escape_in_value", "$DL sum --variant \"$(printf '\\033[2J')\"", 2, "\\x1b[2J");
   expect_refused("dropout_nan", "$DL predict --dropout nan", 2, "--dropout");
   expect_refused("dropout_negative", "$DL predict --dropout -0.1", 2, "--dropout");
   expect_refused("act_count_weights", "$DL predict --backend cpu --weights w.npz --act relu,relu,relu", 2, "--act",
