@@ -81,7 +81,8 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     err << "driftlab: " << one_line(e.what()) << "\n";
     return 2;
   } catch (const std::bad_alloc&) {
-    err << "driftlab: out of memory (try a smaller --n)\n";
+    // Each command refuses what cannot fit up front, naming its flag; this is the last resort.
+    err << "driftlab: out of memory (try smaller sizes: --n, --batch, --layers)\n";
     return 1;
   } catch (const std::exception& e) {
     err << "driftlab: " << one_line(e.what()) << "\n";
