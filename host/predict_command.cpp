@@ -55,14 +55,14 @@ input:
 runs:
   --runs R              predict calls per process (default 5)
   --processes P         P real child processes, each doing the same (default 1: this process)
-  --training            dropout active, as Keras's training=True
+  --training            dropout active, as Keras's training=True (--training=false: off)
   --dropout-seed S      seed the dropout masks: each call draws a new mask from the next counter,
                         every process repeats the same sequence (Keras's SeedGenerator);
                         unseeded: std::random_device per process
   --variant NAME|all    atomic, tree, invariant, cublas (CUDA only), or all (default)
   --split-k S           force S slices (1..32) for atomic and tree
   --backend cpu|cuda|auto
-  --threads T           cpu backend: worker threads (default: every hardware thread)
+  --threads T           cpu backend: worker threads, 0 to 4096 (default 0: every hardware thread)
   --schedule shuffle:SEED
                         cpu backend: add atomic partials in a seeded random order per call -- a
                         reproducible MODEL of a GPU scheduler -- instead of racing real threads
