@@ -397,14 +397,19 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
     if (!fs::exists(bench)) {
       bench_note = "driftlab_bench was not found next to driftlab (" + bench.string() + "); no benchmarks ran.";
     } else {
+      // The benchmark writes a hidden file beside bench.json, renamed over it only when the run
+      // succeeded: a failed run leaves the previous bench.json as it was.
+      const fs::path bench_tmp = dir / ".bench.json.tmp";
       std::vector<std::string> args = {bench.string(), "--benchmark_filter=" + filter, "--benchmark_min_time=" + min_time,
-                                       "--benchmark_out=" + (dir / "bench.json").string(), "--benchmark_out_format=json"};
+                                       "--benchmark_out=" + bench_tmp.string(), "--benchmark_out_format=json"};
       if (!o.quick) args.insert(args.end(), {"--benchmark_repetitions=3", "--benchmark_report_aggregates_only=true"});
       const int rc = run_program(args, (dir / "bench.log").string());
       bench_note = rc == 0 ? "" : "driftlab_bench exited with status " + std::to_string(rc) + " (see bench.log).";
       std::error_code ec;
-      if (rc == 0 && (!fs::is_regular_file(dir / "bench.json", ec) || fs::file_size(dir / "bench.json", ec) == 0))
+      if (rc == 0 && (!fs::is_regular_file(bench_tmp, ec) || fs::file_size(bench_tmp, ec) == 0))
         bench_note = "driftlab_bench exited with status 0 but wrote no bench.json (see bench.log).";
+      if (bench_note.empty()) fs::rename(bench_tmp, dir / "bench.json");  // throws, with the paths, on failure
+      fs::remove(bench_tmp, ec);
     }
   }
 
