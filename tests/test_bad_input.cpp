@@ -200,6 +200,19 @@ TEST(BadInput, OutputsAreNeverLostOrPartial) {
   expect_refused("report_out_file", "$DL report --quick --out REPORT.md", 1, "REPORT.md", old_file("REPORT.md"));
 }
 
+// A REPORT.md that cannot be written fails the report (it used to be reported as success).  The
+// quick report takes ~20 s and prints its progress on stderr, so this checks the exit code and
+// the last line; "EndToEnd" keeps it out of the sanitizer runs, as the other full report test.
+TEST(BadInput, EndToEndReportThatCannotWriteReportMdFails) {
+  const fs::path d = fresh_dir("report_md");
+  fs::create_directories(d / "out" / "REPORT.md");  // a folder where the file must go
+  const ProcessResult r = run_in(d, "$DL report --quick --out out");
+  EXPECT_EQ(r.code, 1) << r.err;
+  const std::string last = r.err.substr(r.err.rfind('\n', r.err.size() - 2) + 1);
+  EXPECT_NE(last.find("REPORT.md: is a folder"), std::string::npos) << r.err;
+  EXPECT_TRUE(fs::is_directory(d / "out" / "REPORT.md"));
+}
+
 TEST(BadInput, DerivedPathsStayInTheUsersFolder) {
   const fs::path d = fresh_dir("derived_paths");
   fs::create_directories(d / "out.npy.d");
