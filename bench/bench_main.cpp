@@ -2,6 +2,7 @@
 // ratio (tree vs read probe, exact vs tree, tree vs cub) can be read off one JSON file.
 #include <benchmark/benchmark.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -51,9 +52,29 @@ int main(int argc, char** argv) {
   driftlab::bench::register_cuda_sum_benchmarks();
   driftlab::bench::register_cpu_dense_benchmarks();
   driftlab::bench::register_cuda_dense_benchmarks();
+  std::string out_file;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind("--benchmark_out=", 0) == 0) out_file = a.substr(16);
+  }
+  struct stat before {};
+  const bool existed = !out_file.empty() && stat(out_file.c_str(), &before) == 0;
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
+  const std::size_t ran = benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
+  // Google Benchmark exits 0 when the filter matches nothing and when the output file was a device
+  // or was not rewritten; a caller (driftlab report) must see a failure in both cases.
+  if (!out_file.empty()) {
+    struct stat st {};
+    const bool found = stat(out_file.c_str(), &st) == 0;
+    const bool rewritten = !existed || st.st_mtim.tv_sec != before.st_mtim.tv_sec ||
+                           st.st_mtim.tv_nsec != before.st_mtim.tv_nsec || st.st_ino != before.st_ino;
+    if (!found || !S_ISREG(st.st_mode) || st.st_size == 0 || !rewritten) {
+      std::fprintf(stderr, "driftlab_bench: cannot write --benchmark_out=%s\n", out_file.c_str());
+      return 1;
+    }
+  }
+  if (ran == 0) return 1;  // Google Benchmark has said "Failed to match any benchmarks" on stderr
   return 0;
 }

@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include <cstdio>
 #include <exception>
 #include <new>
 #include <string>
@@ -41,10 +42,21 @@ commands:
 Run 'driftlab COMMAND --help' for a command's options.
 )";
 
-std::string one_line(std::string s) {
-  for (char& c : s)
-    if (c == '\n' || c == '\r') c = ' ';
-  return s;
+// The error as one line a terminal shows as it is: control bytes (a newline or an escape
+// sequence inside a user's value) become \xNN.
+std::string one_line(const std::string& s) {
+  std::string r;
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", static_cast<unsigned>(u));
+      r += hex;
+    } else {
+      r += c;
+    }
+  }
+  return r;
 }
 
 }  // namespace
@@ -74,7 +86,8 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     err << "driftlab: " << one_line(e.what()) << "\n";
     return 2;
   } catch (const std::bad_alloc&) {
-    err << "driftlab: out of memory (try a smaller --n)\n";
+    // Each command refuses what cannot fit up front, naming its flag; this is the last resort.
+    err << "driftlab: out of memory (try smaller sizes: --n, --batch, --layers)\n";
     return 1;
   } catch (const std::exception& e) {
     err << "driftlab: " << one_line(e.what()) << "\n";

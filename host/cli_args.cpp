@@ -1,6 +1,10 @@
 #include "cli_args.h"
 
 #include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 
 namespace driftlab {
 
@@ -21,6 +25,42 @@ std::uint64_t parse_count(std::string_view s, std::string_view what) {
   return v;
 }
 
+int parse_threads(std::string_view s) {
+  const std::uint64_t t = parse_count(s, "--threads");
+  if (t > static_cast<std::uint64_t>(kMaxThreads))
+    throw UsageError("--threads: expected 0 (every hardware thread) to " + std::to_string(kMaxThreads) + ", got '" +
+                     std::string(s) + "'");
+  return static_cast<int>(t);
+}
+
+float parse_rate(std::string_view s, std::string_view what) {
+  const std::string v(s);
+  auto bad = [&] { return UsageError(std::string(what) + ": expected a rate in [0, 1), got '" + v + "'"); };
+  // strtod reads decimal and hex floats; words like "nan" and "inf" and leading blanks are refused here.
+  if (v.empty() || !(std::isdigit(static_cast<unsigned char>(v[0])) || v[0] == '.')) throw bad();
+  char* end = nullptr;
+  const double d = std::strtod(v.c_str(), &end);
+  if (*end || !(d >= 0.0 && d < 1.0)) throw bad();
+  const float f = static_cast<float>(d);
+  if (!(f < 1.0f))
+    throw UsageError(std::string(what) + ": '" + v + "' rounds to 1 in float32 (at most 0.99999994)");
+  if (d > 0 && f == 0.0f)
+    throw UsageError(std::string(what) + ": '" + v + "' rounds to 0 in float32 (use 0 to turn it off)");
+  return f;
+}
+
+std::string float_text(float f) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%a", static_cast<double>(f));
+  return buf;
+}
+
+bool parse_bool(std::string_view s, std::string_view what) {
+  if (s == "true" || s == "1") return true;
+  if (s == "false" || s == "0") return false;
+  throw UsageError(std::string(what) + ": expected true or false, got '" + std::string(s) + "'");
+}
+
 std::string parse_backend(std::string_view s) {
   if (s != "cpu" && s != "cuda" && s != "auto")
     throw UsageError("--backend: expected cpu, cuda or auto, got '" + std::string(s) + "'");
@@ -35,6 +75,12 @@ std::string_view ArgReader::flag() {
   flag_ = has_inline_ ? a.substr(0, eq) : a;
   inline_value_ = has_inline_ ? a.substr(eq + 1) : std::string_view();
   return flag_;
+}
+
+bool ArgReader::bool_value() {
+  if (!has_inline_) return true;
+  has_inline_ = false;
+  return parse_bool(inline_value_, flag_);
 }
 
 std::string_view ArgReader::value() {

@@ -18,6 +18,20 @@ struct UsageError : std::runtime_error {
 // Unsigned integer: decimal, or 2^K.  `what` names the flag in the message.
 std::uint64_t parse_count(std::string_view s, std::string_view what);
 
+// --threads: 0 (every hardware thread) to kMaxThreads, the same bound for every command.
+inline constexpr int kMaxThreads = 4096;
+int parse_threads(std::string_view s);
+
+// A rate in [0, 1) that stays below 1 as a float (0.99999999 rounds to 1.0f and is refused), and
+// above 0 when it was written above 0 (1e-50 would silently turn dropout off).
+// Decimal or hex-float text (what a parent passes to its children, so the bits round-trip).
+float parse_rate(std::string_view s, std::string_view what);
+// Hex-float text of f ("0x1.555556p-2"): parse_rate reads it back to the same bits.
+std::string float_text(float f);
+
+// A boolean flag: "--flag" alone is true; "--flag=true|false|1|0" sets it; anything else is refused.
+bool parse_bool(std::string_view s, std::string_view what);
+
 // --backend: cpu, cuda or auto.
 std::string parse_backend(std::string_view s);
 
@@ -30,6 +44,8 @@ class ArgReader {
   std::string_view flag();
   // The value of the flag just read.
   std::string_view value();
+  // For a boolean flag: true for "--flag", or the value of "--flag=VALUE" (parse_bool).
+  bool bool_value();
 
  private:
   std::span<const std::string_view> args_;

@@ -3,12 +3,14 @@
 #pragma once
 
 #include <cstdint>
-#include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <ostream>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "atomic_file.h"
 
 namespace driftlab {
 
@@ -43,11 +45,12 @@ std::string json_escape(std::string_view s);
 // Writes a --json file through `write(stream)`; errors name the flag and the path.
 template <class Write> void write_json_file(const std::string& path, Write&& write);
 
+// The file is replaced atomically (atomic_file.h): a failed write leaves the old file as it was.
 template <class Write> void write_json_file(const std::string& path, Write&& write) {
-  std::ofstream f(path);
-  if (!f) throw std::runtime_error("--json: cannot write " + path);
-  write(f);
-  if (!f.flush()) throw std::runtime_error("--json: write to " + path + " failed");
+  std::ostringstream s;
+  write(s);
+  if (!s) throw std::runtime_error("--json: cannot format the results");
+  write_file_atomic(path, s.view(), "--json");
 }
 
 }  // namespace driftlab

@@ -7,7 +7,9 @@
 #include <iomanip>
 #include <sstream>
 #include <string>
+#include <stdexcept>
 #include <unordered_set>
+#include <utility>
 
 #include "common/float_bits.h"
 
@@ -121,49 +123,100 @@ std::size_t argmax_row(const std::vector<float>& y, std::size_t row, std::size_t
 }
 }  // namespace
 
-OutputDrift output_drift(const std::vector<std::vector<float>>& outputs, std::size_t B, std::size_t N) {
-  OutputDrift d;
-  d.runs = outputs.size();
-  if (outputs.empty()) return d;
-  const std::size_t count = B * N;
-  std::unordered_set<std::string> patterns;
-  for (const auto& o : outputs) patterns.emplace(reinterpret_cast<const char*>(o.data()), o.size() * sizeof(float));
-  d.distinct_outputs = patterns.size();
-  const auto& first = outputs[0];
-  std::size_t differing = 0;
-  for (std::size_t r = 1; r < outputs.size(); ++r)
-    for (std::size_t e = 0; e < count; ++e) differing += to_bits(outputs[r][e]) != to_bits(first[e]);
-  d.ratio_non_equal =
-      outputs.size() > 1 ? static_cast<double>(differing) / static_cast<double>((outputs.size() - 1) * count) : 0.0;
+namespace {
+// Two independent 64-bit hashes of the bytes (FNV-1a and a multiply-xorshift), read as one 128-bit
+// value: distinct outputs are counted by hash, and a collision among 10^5 runs has a probability
+// near 2^-95.
+std::pair<std::uint64_t, std::uint64_t> hash128(std::span<const float> v) {
+  std::uint64_t h1 = 0xcbf29ce484222325ull, h2 = 0x9e3779b97f4a7c15ull;
+  for (const float f : v) {
+    const std::uint32_t b = to_bits(f);
+    h1 = (h1 ^ b) * 0x100000001b3ull;
+    h2 = (h2 ^ b) * 0xff51afd7ed558ccdull;
+    h2 ^= h2 >> 32;
+  }
+  return {h1, h2 ^ v.size()};
+}
+}  // namespace
+
+OutputDriftStream::OutputDriftStream(std::size_t B, std::size_t N) : B_(B), N_(N) {}
+
+void OutputDriftStream::add(std::span<const float> o) {
+  const std::size_t count = B_ * N_;
+  if (o.size() != count) throw std::invalid_argument("output_drift: a run has the wrong size");
+  const auto h = hash128(o);
+  const auto at = std::lower_bound(hashes_.begin(), hashes_.end(), h);
+  if (at == hashes_.end() || *at != h) hashes_.insert(at, h);
+  if (runs_++ == 0) {
+    first_.assign(o.begin(), o.end());
+    lo_ = first_;
+    hi_ = first_;
+    nan_.assign(count, 0);
+    number_.assign(count, 0);
+    for (std::size_t e = 0; e < count; ++e) (std::isnan(o[e]) ? nan_ : number_)[e] = 1;
+    argmax0_.resize(B_);
+    flipped_.assign(B_, 0);
+    for (std::size_t i = 0; i < B_ && N_ > 0; ++i) argmax0_[i] = argmax_row(first_, i, N_);
+    return;
+  }
   for (std::size_t e = 0; e < count; ++e) {
-    float lo = first[e], hi = first[e];
-    bool nan = std::isnan(first[e]), number = !nan;
-    for (const auto& o : outputs) {
-      if (std::isnan(o[e])) { nan = true; continue; }
-      if (!number || o[e] < lo) lo = o[e];
-      if (!number || o[e] > hi) hi = o[e];
-      number = true;
+    const float x = o[e];
+    differing_ += to_bits(x) != to_bits(first_[e]);
+    if (std::isnan(x)) {
+      nan_[e] = 1;
+      continue;
     }
-    d.max_ulp = std::max(d.max_ulp, nan && number ? kUnorderedUlp : (number ? ulps(lo, hi) : 0));
-    if (number) d.max_abs_diff = std::max(d.max_abs_diff, static_cast<double>(hi) - static_cast<double>(lo));
+    if (!number_[e] || x < lo_[e]) lo_[e] = x;
+    if (!number_[e] || x > hi_[e]) hi_[e] = x;
+    number_[e] = 1;
   }
-  for (std::size_t i = 0; i < B && N > 0; ++i) {
-    const std::size_t a0 = argmax_row(first, i, N);
-    for (std::size_t r = 1; r < outputs.size(); ++r)
-      if (argmax_row(outputs[r], i, N) != a0) {
-        ++d.argmax_flips;
-        break;
-      }
+  for (std::size_t i = 0; i < B_ && N_ > 0; ++i) {
+    if (flipped_[i]) continue;
+    std::size_t best = 0;
+    for (std::size_t j = 1; j < N_; ++j)
+      if (o[i * N_ + j] > o[i * N_ + best]) best = j;  // first maximum, as numpy.argmax
+    flipped_[i] = best != argmax0_[i];
   }
+}
+
+OutputDrift OutputDriftStream::result() const {
+  OutputDrift d;
+  d.runs = runs_;
+  if (runs_ == 0) return d;
+  const std::size_t count = B_ * N_;
+  d.distinct_outputs = hashes_.size();
+  d.ratio_non_equal = runs_ > 1 && count ? static_cast<double>(differing_) / static_cast<double>((runs_ - 1) * count) : 0.0;
+  for (std::size_t e = 0; e < count; ++e) {
+    const bool nan = nan_[e], number = number_[e];
+    d.max_ulp = std::max(d.max_ulp, nan && number ? kUnorderedUlp : (number ? ulps(lo_[e], hi_[e]) : 0));
+    // An element that is NaN in some runs and a number in others has no distance: the metric says nan.
+    if (nan && number) d.max_abs_diff = NAN;
+    else if (number && lo_[e] != hi_[e] && !std::isnan(d.max_abs_diff))
+      d.max_abs_diff = std::max(d.max_abs_diff, static_cast<double>(hi_[e]) - static_cast<double>(lo_[e]));
+  }
+  for (std::size_t i = 0; i < B_; ++i) d.argmax_flips += flipped_[i];
   return d;
+}
+
+OutputDrift output_drift(const std::vector<std::vector<float>>& outputs, std::size_t B, std::size_t N) {
+  OutputDriftStream s(B, N);
+  for (const auto& o : outputs) s.add(o);
+  return s.result();
 }
 
 double max_rel_err(const std::vector<float>& y, const std::vector<double>& ref) {
   double err = 0, scale = 0;
+  bool nan = false;
   for (std::size_t e = 0; e < y.size() && e < ref.size(); ++e) {
-    err = std::max(err, std::fabs(static_cast<double>(y[e]) - ref[e]));
-    scale = std::max(scale, std::fabs(ref[e]));
+    const double a = static_cast<double>(y[e]), r = ref[e];
+    if (std::isnan(a) || std::isnan(r)) {  // a NaN output is never a match, even for a NaN reference
+      nan = true;
+      continue;
+    }
+    if (a != r) err = std::max(err, std::fabs(a - r));  // equal infinities are no error
+    if (!std::isinf(r)) scale = std::max(scale, std::fabs(r));
   }
+  if (nan) return NAN;
   return scale > 0 ? err / scale : err;
 }
 template Drift drift<double>(std::span<const double>, double);

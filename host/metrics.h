@@ -62,7 +62,27 @@ struct OutputDrift {
 };
 OutputDrift output_drift(const std::vector<std::vector<float>>& outputs, std::size_t B, std::size_t N);
 
-// max |y - ref| / max |ref| (normwise; the absolute error when ref is all zeros).
+// The same metrics computed as the runs arrive: run 0 is kept, each later run is compared with it
+// and folded into per-element extremes, so memory is a few copies of one output [B x N] plus 16
+// bytes per distinct bit pattern (a 128-bit hash of the whole output), whatever the run count.
+class OutputDriftStream {
+ public:
+  OutputDriftStream(std::size_t B, std::size_t N);
+  void add(std::span<const float> output);  // one run's [B x N] output
+  OutputDrift result() const;
+  const std::vector<float>& first() const { return first_; }  // run 0 (empty before it)
+  std::size_t runs() const { return runs_; }
+
+ private:
+  std::size_t B_, N_, runs_ = 0, differing_ = 0;
+  std::vector<float> first_, lo_, hi_;
+  std::vector<unsigned char> nan_, number_, flipped_;
+  std::vector<std::size_t> argmax0_;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> hashes_;  // sorted, distinct
+};
+
+// max |y - ref| / max |ref| (normwise; the absolute error when ref is all zeros).  NaN when any
+// y or ref is NaN (an all-NaN output is no match); Inf where an error is infinite.
 double max_rel_err(const std::vector<float>& y, const std::vector<double>& ref);
 
 }  // namespace driftlab

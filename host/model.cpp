@@ -105,7 +105,7 @@ Model load_model(const std::string& path, const std::vector<std::string>& acts, 
   if (m.layers.empty()) throw std::runtime_error(path + ": no arrays W0, b0 found");
   if (used != arrays.size()) throw std::runtime_error(path + ": has arrays other than W0, b0, W1, b1, ... in sequence");
   if (!acts.empty() && acts.size() != m.layers.size())
-    throw std::runtime_error("--act: " + std::to_string(acts.size()) + " activations for " +
+    throw std::invalid_argument("--act: " + std::to_string(acts.size()) + " activations for " +
                              std::to_string(m.layers.size()) + " layers");
   for (std::size_t i = 0; i < m.layers.size(); ++i)
     m.layers[i].act = acts.empty() ? (i + 1 < m.layers.size() ? dense::Activation::relu : dense::Activation::linear)

@@ -7,6 +7,12 @@
 // against the shape (with overflow checks) before anything is allocated.
 #include "npy.h"
 
+#include "atomic_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -50,6 +56,7 @@ std::string python_tuple(const std::vector<std::size_t>& shape) {
 // Product of the dimensions times `item_size`, or nullopt when it overflows size_t.  Like NumPy,
 // zero-length axes are skipped in the overflow check, so (huge, 0) is a valid empty shape.
 std::optional<std::size_t> byte_count(const std::vector<std::size_t>& shape, std::size_t item_size) {
+  if (std::find(shape.begin(), shape.end(), std::size_t{0}) != shape.end()) return 0;  // (2^62, 0) too
   std::size_t bytes = item_size;
   bool empty = false;
   for (std::size_t d : shape) {
@@ -409,20 +416,39 @@ using File = std::unique_ptr<std::FILE, FileCloser>;
 
 std::string errno_text(int err) { return err ? std::strerror(err) : "unknown error"; }
 
+// Only a regular file is read, and only as far as its size: a FIFO would block in open() and a
+// device such as /dev/zero never ends.  The magic string is checked before the rest is read.
 std::vector<std::byte> read_all(const std::string& path) {
   errno = 0;
-  File f(std::fopen(path.c_str(), "rb"));
-  if (!f) fail("cannot open for reading: " + errno_text(errno));
-  std::vector<std::byte> bytes;
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);  // only a hint, to avoid regrowing
-  if (!ec && size <= bytes.max_size()) bytes.reserve(static_cast<std::size_t>(size));
-  std::array<std::byte, 1 << 16> chunk;
-  std::size_t got;
-  while ((got = std::fread(chunk.data(), 1, chunk.size(), f.get())) > 0) {
-    bytes.insert(bytes.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(got));
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);  // a FIFO must not block here
+  if (fd < 0) fail("cannot open for reading: " + errno_text(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    const bool dir = S_ISDIR(st.st_mode);
+    ::close(fd);
+    fail(dir ? "is a folder, not a .npy file" : "not a regular file (a FIFO, device or socket); give a .npy file");
+  }
+  File f(::fdopen(fd, "rb"));
+  if (!f) {
+    ::close(fd);
+    fail("cannot open for reading: " + errno_text(errno));
+  }
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  std::vector<std::byte> bytes(static_cast<std::size_t>(std::min<std::uint64_t>(size, kMagic.size())));
+  if (std::fread(bytes.data(), 1, bytes.size(), f.get()) != bytes.size())
+    fail("cannot read: " + errno_text(errno));
+  if (bytes.size() < kMagic.size() || std::memcmp(bytes.data(), kMagic.data(), kMagic.size()) != 0)
+    fail("not a .npy file (it does not start with the magic string \\x93NUMPY)");
+  if (size > bytes.max_size()) fail("too large to read (" + std::to_string(size) + " bytes)");
+  bytes.resize(static_cast<std::size_t>(size));
+  std::size_t have = kMagic.size();
+  while (have < bytes.size()) {
+    const std::size_t got = std::fread(bytes.data() + have, 1, bytes.size() - have, f.get());
+    if (got == 0) break;
+    have += got;
   }
   if (std::ferror(f.get())) fail("cannot read: " + errno_text(errno));
+  bytes.resize(have);  // the file shrank while we read it: parse what is there
   return bytes;
 }
 
@@ -449,19 +475,13 @@ std::string file_header(const std::string& dict) {
 }
 
 template <class T>
-bool write_little_endian(std::FILE* f, const std::vector<T>& values) {
-  if (values.empty()) return true;  // data() may be null, which fwrite must not get
-  if constexpr (std::endian::native == std::endian::little) {
-    return std::fwrite(values.data(), sizeof(T), values.size(), f) == values.size();
-  } else {
-    for (const T& v : values) {
-      std::array<std::byte, sizeof(T)> element;
-      std::memcpy(element.data(), &v, sizeof(T));
-      std::reverse(element.begin(), element.end());
-      if (std::fwrite(element.data(), 1, sizeof(T), f) != sizeof(T)) return false;
-    }
-    return true;
-  }
+void append_little_endian(std::string& out, const std::vector<T>& values) {
+  if (values.empty()) return;  // data() may be null, which memcpy must not get
+  const std::size_t start = out.size();
+  out.resize(start + values.size() * sizeof(T));
+  std::memcpy(out.data() + start, values.data(), values.size() * sizeof(T));
+  if constexpr (std::endian::native != std::endian::little)
+    for (std::size_t i = start; i < out.size(); i += sizeof(T)) std::reverse(out.begin() + i, out.begin() + i + sizeof(T));
 }
 
 }  // namespace
@@ -497,14 +517,18 @@ void write(const std::string& path, const HostArray& a) {
   const std::string header =
       file_header("{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + python_tuple(shape) + ", }");
 
-  errno = 0;
-  File f(std::fopen(path.c_str(), "wb"));
-  if (!f) fail(where + "cannot open for writing: " + errno_text(errno));
-  bool ok = std::fwrite(header.data(), 1, header.size(), f.get()) == header.size();
-  ok = ok && (a.dtype == DType::f32 ? write_little_endian(f.get(), a.f32) : write_little_endian(f.get(), a.f64));
-  const int write_errno = errno;
-  const bool closed = std::fclose(f.release()) == 0;  // flushes: a full disk may only show here
-  if (!ok || !closed) fail(where + "cannot write: " + errno_text(ok ? errno : write_errno));
+  // Replaced atomically (atomic_file.h): a failed write leaves the old file as it was.
+  try {
+    std::string image = header;
+    image.reserve(header.size() + *bytes);
+    if (a.dtype == DType::f32) append_little_endian(image, a.f32);
+    else append_little_endian(image, a.f64);
+    write_file_atomic(path, image, "");
+  } catch (const FileWriteError& e) {
+    fail(e.what());
+  } catch (const std::bad_alloc&) {
+    fail(where + "out of memory while writing the file");
+  }
 }
 
 std::string printable(std::string_view s, std::size_t max_len) {

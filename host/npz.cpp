@@ -7,6 +7,10 @@
 // read to its end so that libzip verifies the CRC and a stream longer than declared is caught.
 #include "npz.h"
 
+#include "atomic_file.h"
+
+#include <sys/stat.h>
+
 #include <zip.h>
 
 #include <unistd.h>
@@ -82,6 +86,11 @@ bool starts_with_npy_magic(const std::string& path) {
 }
 
 Archive open_for_reading(const std::string& path) {
+  // A FIFO would block zip_open and a device never ends: only a regular file is opened.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    fail(S_ISDIR(st.st_mode) ? "is a folder, not a .npz file"
+                             : "not a regular file (a FIFO, device or socket); give a .npz file");
   int code = ZIP_ER_OK;
   errno = 0;
   Archive za(zip_open(path.c_str(), ZIP_RDONLY | ZIP_CHECKCONS, &code));
@@ -228,13 +237,11 @@ std::time_t fixed_member_time() {
 void write_empty_archive(const std::string& path) {
   std::string record("PK\x05\x06", 4);
   record.append(18, '\0');
-  errno = 0;
-  File f(std::fopen(path.c_str(), "wb"));
-  if (!f) fail("cannot open for writing: " + errno_text(errno));
-  const bool ok = std::fwrite(record.data(), 1, record.size(), f.get()) == record.size();
-  const int write_errno = errno;
-  const bool closed = std::fclose(f.release()) == 0;  // flushes: a full disk may only show here
-  if (!ok || !closed) fail("cannot write: " + errno_text(ok ? errno : write_errno));
+  try {
+    write_file_atomic(path, record, "");  // as libzip writes archives: a temporary file, then rename
+  } catch (const FileWriteError& e) {
+    fail(without_prefix(e.what(), path));
+  }
 }
 
 void add_member(zip_t* za, const std::string& name, const std::string& npy_path, bool compress) {

@@ -1,10 +1,16 @@
 #include "predict_command.h"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <iterator>
+#include <memory>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -13,6 +19,7 @@
 #include <set>
 #include <sstream>
 
+#include "atomic_file.h"
 #include "backend.h"
 #include "cli_args.h"
 #include "common/float_bits.h"
@@ -23,6 +30,7 @@
 #include "model.h"
 #include "model_backend.h"
 #include "npy.h"
+#include "progress.h"
 
 extern char** environ;
 
@@ -47,14 +55,14 @@ input:
 runs:
   --runs R              predict calls per process (default 5)
   --processes P         P real child processes, each doing the same (default 1: this process)
-  --training            dropout active, as Keras's training=True
+  --training            dropout active, as Keras's training=True (--training=false: off)
   --dropout-seed S      seed the dropout masks: each call draws a new mask from the next counter,
                         every process repeats the same sequence (Keras's SeedGenerator);
                         unseeded: std::random_device per process
   --variant NAME|all    atomic, tree, invariant, cublas (CUDA only), or all (default)
   --split-k S           force S slices (1..32) for atomic and tree
   --backend cpu|cuda|auto
-  --threads T           cpu backend: worker threads (default: every hardware thread)
+  --threads T           cpu backend: worker threads, 0 to 4096 (default 0: every hardware thread)
   --schedule shuffle:SEED
                         cpu backend: add atomic partials in a seeded random order per call -- a
                         reproducible MODEL of a GPU scheduler -- instead of racing real threads
@@ -125,14 +133,12 @@ PredictArgs parse_predict_args(std::span<const std::string_view> argv) {
       if (a.batch < 1 || a.batch > (1u << 20)) throw UsageError("--batch: expected 1 to 2^20");
       batch_given = true;
     } else if (f == "--batch-sweep") a.batch_sweep = parse_list(r.value(), "--batch-sweep");
-    else if (f == "--training") a.training = true;
+    else if (f == "--training") a.training = r.bool_value();
     else if (f == "--dropout-seed") a.dropout_seed = parse_seed(r.value(), "--dropout-seed");
     else if (f == "--init-seed") a.init_seed = parse_seed(r.value(), "--init-seed");
     else if (f == "--seed") a.seed = parse_seed(r.value(), "--seed");
     else if (f == "--threads") {
-      const auto t = parse_count(r.value(), "--threads");
-      if (t > 4096) throw UsageError("--threads: at most 4096");
-      a.threads = static_cast<int>(t);
+      a.threads = parse_threads(r.value());
     } else if (f == "--schedule") {
       const std::string_view v = r.value();
       if (v.substr(0, 8) != "shuffle:") throw UsageError("--schedule: expected shuffle:SEED, got '" + std::string(v) + "'");
@@ -148,11 +154,7 @@ PredictArgs parse_predict_args(std::span<const std::string_view> argv) {
         throw UsageError(std::string("--layers: ") + e.what());
       }
     } else if (f == "--dropout") {
-      const std::string v(r.value());
-      char* end = nullptr;
-      const double d = std::strtod(v.c_str(), &end);
-      if (v.empty() || *end || !(d >= 0.0 && d < 1.0)) throw UsageError("--dropout: expected a rate in [0, 1), got '" + v + "'");
-      a.dropout = static_cast<float>(d);
+      a.dropout = parse_rate(r.value(), "--dropout");
     } else if (f == "--act") {
       a.acts = parse_names(std::string(r.value()));
       for (const auto& s : a.acts)
@@ -160,8 +162,7 @@ PredictArgs parse_predict_args(std::span<const std::string_view> argv) {
     } else if (f == "--split-k") {
       a.split_k = parse_count(r.value(), "--split-k");
       if (a.split_k < 1 || a.split_k > dense::kMaxSlices) throw UsageError("--split-k: expected 1 to 32");
-    } else if (f == "--child-out") a.child_out = std::string(r.value());
-    else throw UsageError("unknown option '" + std::string(f) + "' (see driftlab predict --help)");
+    } else throw UsageError("unknown option '" + std::string(f) + "' (see driftlab predict --help)");
   }
   if (a.input && batch_given) throw UsageError("--batch and --input cannot be used together (the file sets B)");
   if (!a.acts.empty() && !a.weights && a.acts.size() != a.layers.size() - 1)
@@ -171,9 +172,10 @@ PredictArgs parse_predict_args(std::span<const std::string_view> argv) {
 }
 
 std::vector<std::string> to_argv(const PredictArgs& a) {
+  // --dropout as a hex float: the child reads back the parent's float bit for bit.
   std::vector<std::string> v = {"--runs", std::to_string(a.runs), "--backend", a.backend, "--variant", a.variant,
                                 "--seed", std::to_string(a.seed), "--layers", join(a.layers), "--dropout",
-                                std::to_string(a.dropout)};
+                                float_text(a.dropout)};
   auto opt = [&](const char* flag, const auto& o) {
     if (o) {
       v.push_back(flag);
@@ -201,21 +203,20 @@ std::vector<std::string> to_argv(const PredictArgs& a) {
 
 namespace {
 
-// What one process measured for one variant.
-struct VariantRuns {
-  DenseVariant variant{};
-  std::vector<std::vector<float>> outputs;  // per run: [B x N]
-  std::vector<double> ms;
-  double ref_err = 0;  // run 0 vs the float64 reference
-};
-
-struct LocalResult {
+// What one process reports, in order: begin (once), then per variant: variant, run (per run),
+// end_variant; then vendor (per run: the same inference through OpenBLAS or cuBLAS).  In one process the sink is the Collector; a child streams the same calls to its
+// parent through a pipe (ChildWriter), and the parent replays them into its Collector.
+struct LocalInfo {
   std::string backend, device, atomic_note, model, origin;
   std::size_t B = 0, N = 0;
-  std::vector<std::vector<std::size_t>> slices;  // per variant, per layer
-  std::vector<VariantRuns> variants;
-  std::string vendor;
-  std::vector<double> vendor_ms;  // the vendor baseline's calls (ModelBackend::vendor_predict)
+};
+struct RunSink {
+  virtual ~RunSink() = default;
+  virtual void begin(const LocalInfo& info) = 0;
+  virtual void variant(DenseVariant v, const std::vector<std::size_t>& slices) = 0;
+  virtual void run(std::span<const float> output, double ms) = 0;
+  virtual void end_variant(double ref_err) = 0;
+  virtual void vendor(const std::string& name, double ms) = 0;
 };
 
 std::unique_ptr<ModelBackend> pick_backend(const PredictArgs& a) {
@@ -242,8 +243,42 @@ std::vector<DenseVariant> pick_variants(const PredictArgs& a, const ModelBackend
   return {v};
 }
 
+std::size_t physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) : 0;
+}
+
+// Refuses up front, naming the flag and the amount, a model or batch that cannot fit in memory:
+// the weights, the activations of every layer (float, and double for the reference pass) and the
+// drift state (run 0 and per-element extremes).  Nothing here grows with --runs.
+void check_memory(const PredictArgs& a, const std::vector<std::size_t>& layers, std::size_t B, const char* batch_flag) {
+  double weights = 0, widths = 0;
+  for (std::size_t i = 0; i + 1 < layers.size(); ++i) {
+    weights += static_cast<double>(layers[i]) * static_cast<double>(layers[i + 1]) + static_cast<double>(layers[i + 1]);
+    widths += static_cast<double>(layers[i + 1]);
+  }
+  const double rows = static_cast<double>(std::max(B, a.batch_sweep.empty() ? B : *std::max_element(a.batch_sweep.begin(), a.batch_sweep.end())));
+  const double bytes = 4 * 2 * weights + rows * (static_cast<double>(layers.front()) + widths) * (4 * 2 + 8) +
+                       rows * static_cast<double>(layers.back()) * 4 * 4;
+  const double mem = static_cast<double>(physical_memory_bytes());
+  if (mem > 0 && bytes > 0.7 * mem) {
+    std::ostringstream s;
+    s << (a.weights ? std::string("--weights ") + *a.weights : "--layers " + join(layers)) << " with " << batch_flag
+      << " " << static_cast<std::uint64_t>(rows) << ": needs about " << static_cast<std::uint64_t>(bytes / (1 << 20))
+      << " MiB, more than this machine's memory allows (" << static_cast<std::uint64_t>(mem / (1 << 20)) << " MiB)";
+    throw UsageError(s.str());
+  }
+}
+
 Model build_model(const PredictArgs& a, std::uint64_t init_seed) {
-  if (a.weights) return load_model(*a.weights, a.acts, a.dropout);
+  if (a.weights) {
+    try {
+      return load_model(*a.weights, a.acts, a.dropout);
+    } catch (const std::invalid_argument& e) {  // --act does not fit the file: a command-line error
+      throw UsageError(e.what());
+    }
+  }
+  check_memory(a, a.layers, a.input ? 1 : a.batch, "--batch");
   Model m = make_model(a.layers, a.dropout, init_seed);
   for (std::size_t i = 0; i < a.acts.size() && i < m.layers.size(); ++i) m.layers[i].act = parse_activation(a.acts[i]);
   m.origin = std::string("glorot-uniform, init seed ") + (a.init_seed ? std::to_string(*a.init_seed) : "from std::random_device");
@@ -251,6 +286,8 @@ Model build_model(const PredictArgs& a, std::uint64_t init_seed) {
 }
 
 std::vector<float> build_input(const PredictArgs& a, const Model& m, std::size_t& B) {
+  std::vector<std::size_t> widths = {m.inputs()};
+  for (const auto& l : m.layers) widths.push_back(l.N);
   if (a.input) {
     HostArray x = npy::read(*a.input);
     if (x.dtype != DType::f32) throw UsageError("--input " + *a.input + ": expected float32, got " + dtype_name(x.dtype));
@@ -260,13 +297,15 @@ std::vector<float> build_input(const PredictArgs& a, const Model& m, std::size_t
                        m.shape_text() + " model");
     B = x.shape.size() == 2 ? x.shape[0] : 1;
     if (B == 0) throw UsageError("--input " + *a.input + ": no rows");
+    check_memory(a, widths, B, "--input rows");
     return x.f32;
   }
   B = a.batch;
+  check_memory(a, widths, B, "--batch");
   return make_input(Dist::uniform, DType::f32, B * m.inputs(), a.seed).f32;
 }
 
-LocalResult run_local(const PredictArgs& a) {
+void run_local(const PredictArgs& a, RunSink& sink) {
   auto backend = pick_backend(a);
   const Model model = build_model(a, a.init_seed ? *a.init_seed : entropy_seed());
   std::size_t B = 0;
@@ -274,122 +313,212 @@ LocalResult run_local(const PredictArgs& a) {
   backend->set_model(model);
   const std::uint64_t dropout_seed = a.dropout_seed ? *a.dropout_seed : entropy_seed();
 
-  LocalResult res;
-  res.backend = backend->name();
-  res.device = backend->device();
-  res.atomic_note = backend->atomic_note(a.shuffle_seed.has_value());
-  res.model = model.shape_text();
-  res.origin = model.origin;
-  res.B = B;
-  res.N = model.outputs();
+  sink.begin(LocalInfo{backend->name(), backend->device(), backend->atomic_note(a.shuffle_seed.has_value()),
+                       model.shape_text(), model.origin, B, model.outputs()});
   for (const DenseVariant v : pick_variants(a, *backend)) {
-    VariantRuns vr;
-    vr.variant = v;
     std::vector<std::size_t> slices;
     if (v == DenseVariant::atomic || v == DenseVariant::tree)
       for (const auto& l : model.layers) slices.push_back(a.split_k ? a.split_k : dense::split_k(B, l.K, l.N));
-    res.slices.push_back(slices);
+    sink.variant(v, slices);
     PredictCall c{v, a.training, dropout_seed, 0, a.split_k, std::nullopt};
-    std::vector<float> out(B * model.outputs());
+    std::vector<float> out(B * model.outputs()), first;
     c.call = std::uint64_t(1) << 40;  // warm-up on a call number no run uses
     backend->predict(c, x.data(), B, out.data());
     for (std::size_t r = 0; r < a.runs; ++r) {
       c.call = r;
       if (a.shuffle_seed) c.schedule_seed = mix_seed(*a.shuffle_seed, r);
-      vr.ms.push_back(backend->predict(c, x.data(), B, out.data()));
-      vr.outputs.push_back(out);
+      const double ms = backend->predict(c, x.data(), B, out.data());
+      if (r == 0) first = out;
+      sink.run(out, ms);
     }
     std::vector<DropoutMask> masks;
     if (a.training && model.dropout > 0)
       for (std::size_t li = 0; li + 1 < model.layers.size(); ++li)
         masks.push_back(dropout_mask(B * model.layers[li].N, model.dropout, dropout_seed, 0, static_cast<std::uint32_t>(li)));
-    vr.ref_err = max_rel_err(vr.outputs[0], reference_forward(model, x.data(), B, masks));
-    res.variants.push_back(std::move(vr));
+    sink.end_variant(max_rel_err(first, reference_forward(model, x.data(), B, masks)));
   }
-  res.vendor = backend->vendor();
+  // The vendor baseline of cost_vs_vendor: the same inference, same threads, as many calls.
+  const std::string vendor = backend->vendor();
   std::vector<float> out(B * model.outputs());
   backend->vendor_predict(x.data(), B, out.data());  // warm-up
-  for (std::size_t r = 0; r < a.runs; ++r) res.vendor_ms.push_back(backend->vendor_predict(x.data(), B, out.data()));
-  return res;
+  for (std::size_t r = 0; r < a.runs; ++r) sink.vendor(vendor, backend->vendor_predict(x.data(), B, out.data()));
 }
 
-// --- The parent/child protocol: a child writes its LocalResult in a small binary file.
-void put_str(std::ostream& o, const std::string& s) {
-  const std::uint64_t n = s.size();
-  o.write(reinterpret_cast<const char*>(&n), sizeof n).write(s.data(), static_cast<std::streamsize>(n));
-}
-std::string get_str(std::istream& i) {
-  std::uint64_t n = 0;
-  i.read(reinterpret_cast<char*>(&n), sizeof n);
-  if (!i || n > (1u << 20)) throw std::runtime_error("child result: corrupt");
-  std::string s(n, '\0');
-  i.read(s.data(), static_cast<std::streamsize>(n));
-  return s;
-}
-template <class T> void put(std::ostream& o, const T& v) { o.write(reinterpret_cast<const char*>(&v), sizeof v); }
-template <class T> T get(std::istream& i) {
-  T v{};
-  i.read(reinterpret_cast<char*>(&v), sizeof v);
-  if (!i) throw std::runtime_error("child result: truncated");
-  return v;
-}
+// What the parent keeps: per variant, run 0 and the streaming drift state, the times, and
+// process 0's reference error.  Memory does not grow with --runs (8 bytes a run for the times).
+struct VariantState {
+  DenseVariant variant{};
+  std::vector<std::size_t> slices;
+  std::optional<OutputDriftStream> drift;
+  std::vector<double> ms;
+  double ref_err = 0;
+};
 
-void write_child(const LocalResult& r, const std::string& path) {
-  std::ofstream o(path, std::ios::binary);
-  o.write("DLPR", 4);
-  for (const auto* s : {&r.backend, &r.device, &r.atomic_note, &r.model, &r.origin}) put_str(o, *s);
-  put<std::uint64_t>(o, r.B);
-  put<std::uint64_t>(o, r.N);
-  put<std::uint64_t>(o, r.variants.size());
-  for (std::size_t k = 0; k < r.variants.size(); ++k) {
-    const auto& v = r.variants[k];
-    put<std::int32_t>(o, static_cast<std::int32_t>(v.variant));
-    put<std::uint64_t>(o, r.slices[k].size());
-    for (auto s : r.slices[k]) put<std::uint64_t>(o, s);
-    put<std::uint64_t>(o, v.outputs.size());
-    for (std::size_t run = 0; run < v.outputs.size(); ++run) {
-      o.write(reinterpret_cast<const char*>(v.outputs[run].data()), static_cast<std::streamsize>(v.outputs[run].size() * 4));
-      put<double>(o, v.ms[run]);
-    }
-    put<double>(o, v.ref_err);
+class Collector : public RunSink {
+ public:
+  Collector(std::size_t total_runs) : progress_("driftlab predict: runs", total_runs) {}
+  void begin(const LocalInfo& info) override {
+    ++process_;
+    k_ = 0;
+    if (process_ == 1) info_ = info;
+    else if (info.B != info_.B || info.N != info_.N || info.model != info_.model)
+      throw std::runtime_error("child processes disagree on the model or batch");
   }
-  put_str(o, r.vendor);
-  put<std::uint64_t>(o, r.vendor_ms.size());
-  for (const double ms : r.vendor_ms) put<double>(o, ms);
-  if (!o.flush()) throw std::runtime_error("cannot write child result " + path);
-}
+  void variant(DenseVariant v, const std::vector<std::size_t>& slices) override {
+    if (process_ == 1) {
+      VariantState s;
+      s.variant = v;
+      s.slices = slices;
+      s.drift.emplace(info_.B, info_.N);
+      variants_.push_back(std::move(s));
+    } else if (k_ >= variants_.size() || variants_[k_].variant != v) {
+      throw std::runtime_error("child processes disagree on the variants");
+    }
+    cur_ = &variants_[k_++];
+  }
+  void run(std::span<const float> output, double ms) override {
+    if (!cur_) throw std::runtime_error("child result: a run before its variant");
+    cur_->drift->add(output);
+    cur_->ms.push_back(ms);
+    progress_.step(++done_);
+  }
+  void end_variant(double ref_err) override {
+    if (process_ == 1 && cur_) cur_->ref_err = ref_err;
+    cur_ = nullptr;
+  }
+  void vendor(const std::string& name, double ms) override {
+    vendor_ = name;
+    vendor_ms_.push_back(ms);
+  }
+  const LocalInfo& info() const { return info_; }
+  const std::vector<VariantState>& variants() const { return variants_; }
+  const std::string& vendor_name() const { return vendor_; }
+  const std::vector<double>& vendor_ms() const { return vendor_ms_; }
 
-LocalResult read_child(const std::string& path) {
-  std::ifstream i(path, std::ios::binary);
+ private:
+  LoopProgress progress_;
+  LocalInfo info_;
+  std::vector<VariantState> variants_;
+  VariantState* cur_ = nullptr;
+  std::string vendor_;
+  std::vector<double> vendor_ms_;  // 8 bytes a run, as the variants' times
+  std::size_t process_ = 0, k_ = 0;
+  std::uint64_t done_ = 0;
+};
+
+// --- The parent/child protocol: the child streams its sink calls through a pipe whose write end
+// is the descriptor named by kChildFdEnv.  Only the parent sets that variable (there is no
+// command-line flag for it), and the child checks that the descriptor is a pipe.
+constexpr const char* kChildFdEnv = "DRIFTLAB_PREDICT_CHILD_FD";
+constexpr int kChildFd = 3;
+enum class Tag : std::uint8_t { begin = 1, variant = 2, run = 3, end_variant = 4, done = 5, vendor = 6 };
+
+class ChildWriter : public RunSink {
+ public:
+  explicit ChildWriter(std::FILE* f) : f_(f) { put_raw("DLPR", 4); }
+  void begin(const LocalInfo& i) override {
+    put(Tag::begin);
+    for (const auto* s : {&i.backend, &i.device, &i.atomic_note, &i.model, &i.origin}) put_str(*s);
+    put<std::uint64_t>(i.B);
+    put<std::uint64_t>(i.N);
+  }
+  void variant(DenseVariant v, const std::vector<std::size_t>& slices) override {
+    put(Tag::variant);
+    put<std::int32_t>(static_cast<std::int32_t>(v));
+    put<std::uint64_t>(slices.size());
+    for (auto s : slices) put<std::uint64_t>(s);
+  }
+  void run(std::span<const float> output, double ms) override {
+    put(Tag::run);
+    put<double>(ms);
+    put_raw(output.data(), output.size() * sizeof(float));
+  }
+  void end_variant(double ref_err) override {
+    put(Tag::end_variant);
+    put<double>(ref_err);
+  }
+  void vendor(const std::string& name, double ms) override {
+    put(Tag::vendor);
+    put_str(name);
+    put<double>(ms);
+  }
+  void finish() {
+    put(Tag::done);
+    if (std::fflush(f_) != 0) throw std::runtime_error("cannot write the results to the parent process");
+  }
+
+ private:
+  void put_raw(const void* p, std::size_t n) {
+    if (n && std::fwrite(p, 1, n, f_) != n) throw std::runtime_error("cannot write the results to the parent process");
+  }
+  template <class T> void put(const T& v) { put_raw(&v, sizeof v); }
+  void put_str(const std::string& s) {
+    put<std::uint64_t>(s.size());
+    put_raw(s.data(), s.size());
+  }
+  std::FILE* f_;
+};
+
+struct ChildStreamError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Replays a child's stream into `sink`; every size is checked before it is used.
+void replay_child(std::FILE* f, RunSink& sink) {
+  auto raw = [&](void* p, std::size_t n) {
+    if (n && std::fread(p, 1, n, f) != n) throw ChildStreamError("its results ended early");
+  };
+  auto get = [&]<class T>(T v) {
+    raw(&v, sizeof v);
+    return v;
+  };
+  auto get_str = [&] {
+    const auto n = get(std::uint64_t{});
+    if (n > (1u << 16)) throw ChildStreamError("its results are corrupt");
+    std::string s(n, '\0');
+    raw(s.data(), n);
+    return s;
+  };
   char magic[4] = {};
-  i.read(magic, 4);
-  if (!i || std::memcmp(magic, "DLPR", 4) != 0) throw std::runtime_error("child result missing or corrupt: " + path);
-  LocalResult r;
-  for (auto* s : {&r.backend, &r.device, &r.atomic_note, &r.model, &r.origin}) *s = get_str(i);
-  r.B = get<std::uint64_t>(i);
-  r.N = get<std::uint64_t>(i);
-  if (r.B * r.N > (std::uint64_t(1) << 32)) throw std::runtime_error("child result: corrupt sizes");
-  const auto nv = get<std::uint64_t>(i);
-  for (std::uint64_t k = 0; k < nv && k < 16; ++k) {
-    VariantRuns v;
-    v.variant = static_cast<DenseVariant>(get<std::int32_t>(i));
-    std::vector<std::size_t> slices(get<std::uint64_t>(i) % 4096);
-    for (auto& s : slices) s = get<std::uint64_t>(i);
-    r.slices.push_back(slices);
-    const auto runs = get<std::uint64_t>(i);
-    for (std::uint64_t run = 0; run < runs && run < 1000000; ++run) {
-      std::vector<float> out(r.B * r.N);
-      i.read(reinterpret_cast<char*>(out.data()), static_cast<std::streamsize>(out.size() * 4));
-      v.outputs.push_back(std::move(out));
-      v.ms.push_back(get<double>(i));
+  raw(magic, 4);
+  if (std::memcmp(magic, "DLPR", 4) != 0) throw ChildStreamError("its results are corrupt");
+  std::size_t count = 0;
+  std::vector<float> out;
+  for (;;) {
+    const Tag t = get(Tag{});
+    if (t == Tag::done) return;
+    if (t == Tag::begin) {
+      LocalInfo i;
+      for (auto* s : {&i.backend, &i.device, &i.atomic_note, &i.model, &i.origin}) *s = get_str();
+      i.B = get(std::uint64_t{});
+      i.N = get(std::uint64_t{});
+      if (i.B == 0 || i.N == 0 || i.B > (std::uint64_t(1) << 20) || i.N > (std::uint64_t(1) << 24) || i.B * i.N > (std::uint64_t(1) << 32))
+        throw ChildStreamError("its results are corrupt (sizes)");
+      count = i.B * i.N;
+      out.assign(count, 0.0f);
+      sink.begin(i);
+    } else if (t == Tag::variant) {
+      const auto v = get(std::int32_t{});
+      if (v < 0 || v > static_cast<std::int32_t>(DenseVariant::cublas)) throw ChildStreamError("its results are corrupt (variant)");
+      const auto n = get(std::uint64_t{});
+      if (n > 4096) throw ChildStreamError("its results are corrupt (slices)");
+      std::vector<std::size_t> slices(n);
+      for (auto& s : slices) s = get(std::uint64_t{});
+      sink.variant(static_cast<DenseVariant>(v), slices);
+    } else if (t == Tag::run) {
+      if (!count) throw ChildStreamError("its results are corrupt (a run before the sizes)");
+      const double ms = get(double{});
+      raw(out.data(), count * sizeof(float));
+      sink.run(out, ms);
+    } else if (t == Tag::end_variant) {
+      sink.end_variant(get(double{}));
+    } else if (t == Tag::vendor) {
+      const std::string name = get_str();
+      sink.vendor(name, get(double{}));
+    } else {
+      throw ChildStreamError("its results are corrupt (tag)");
     }
-    v.ref_err = get<double>(i);
-    r.variants.push_back(std::move(v));
   }
-  r.vendor = get_str(i);
-  const auto nvendor = get<std::uint64_t>(i);
-  for (std::uint64_t run = 0; run < nvendor && run < 1000000; ++run) r.vendor_ms.push_back(get<double>(i));
-  return r;
 }
 
 std::string self_exe() {
@@ -399,34 +528,111 @@ std::string self_exe() {
   return std::string(buf, static_cast<std::size_t>(n));
 }
 
-// Runs `processes` children of this program, one after another, and collects their results.
-std::vector<LocalResult> run_children(const PredictArgs& a) {
+// The first line of what a failed child wrote on stderr, without its "driftlab: " prefix.
+std::string child_message(std::FILE* err) {
+  std::string text;
+  std::rewind(err);
+  for (int c; (c = std::fgetc(err)) != EOF && c != '\n' && text.size() < 500;) text += static_cast<char>(c);
+  if (text.starts_with("driftlab: ")) text = text.substr(10);
+  return text;
+}
+
+// Runs `processes` children of this program, one after another, and streams their results into
+// `sink`.  A child's stderr goes to an unlinked temporary file, so a failure is reported in one
+// line by the parent; nothing is left on disk.
+void run_children(const PredictArgs& a, RunSink& sink) {
   const std::string exe = self_exe();
-  std::vector<LocalResult> results;
-  char dir_template[] = "/tmp/driftlab-predict-XXXXXX";
-  const char* dir = mkdtemp(dir_template);
-  if (!dir) throw std::runtime_error("cannot create a temporary directory under /tmp");
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e)
+    if (!std::string_view(*e).starts_with(std::string(kChildFdEnv) + "=")) env_strings.emplace_back(*e);
+  env_strings.push_back(std::string(kChildFdEnv) + "=" + std::to_string(kChildFd));
+  std::vector<char*> envp;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> args = {exe, "predict"};
+  for (auto& s : to_argv(a)) args.push_back(s);
+  std::vector<char*> argv;
+  for (auto& s : args) argv.push_back(s.data());
+  argv.push_back(nullptr);
+
   for (std::size_t p = 0; p < a.processes; ++p) {
-    const std::string out = std::string(dir) + "/child" + std::to_string(p) + ".bin";
-    std::vector<std::string> args = {exe, "predict"};
-    for (auto& s : to_argv(a)) args.push_back(s);
-    args.insert(args.end(), {"--child-out", out});
-    std::vector<char*> argv;
-    for (auto& s : args) argv.push_back(s.data());
-    argv.push_back(nullptr);
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("cannot create a pipe for a child process");
+    // The descriptors the child gets by dup2 are moved above 2 and kChildFd first, so that no
+    // dup2 in the child overwrites the source of another.
+    auto high = [](int& fd) {
+      const int moved = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+      if (moved >= 0) {
+        close(fd);
+        fd = moved;
+      }
+    };
+    high(fds[1]);
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> err(std::tmpfile(), &std::fclose);
+    if (!err) {
+      close(fds[0]);
+      close(fds[1]);
+      throw std::runtime_error("cannot create a temporary file for a child process's messages");
+    }
+    int err_fd = fileno(err.get());
+    if (err_fd <= kChildFd) err_fd = fcntl(err_fd, F_DUPFD_CLOEXEC, 10);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], kChildFd);
+    posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     pid_t pid = 0;
-    if (posix_spawn(&pid, exe.c_str(), nullptr, nullptr, argv.data(), environ) != 0)
-      throw std::runtime_error("cannot start a child process");
+    const int rc = posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    if (err_fd != fileno(err.get())) close(err_fd);
+    if (rc != 0) {
+      close(fds[0]);
+      throw std::runtime_error("cannot start a child process: " + std::string(std::strerror(rc)));
+    }
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> in(fdopen(fds[0], "rb"), &std::fclose);
+    std::string stream_error;
+    try {
+      if (!in) throw ChildStreamError("cannot read its results");
+      replay_child(in.get(), sink);
+    } catch (const ChildStreamError& e) {
+      stream_error = e.what();
+    } catch (...) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+      throw;
+    }
+    in.reset();
+    // The read end is closed: a child still writing gets EPIPE and ends, so this wait is bounded.
     int status = 0;
     waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-      throw std::runtime_error("child process " + std::to_string(p) + " failed (exit status " +
-                               std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")");
-    results.push_back(read_child(out));
-    std::remove(out.c_str());
+    const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!ok || !stream_error.empty()) {
+      std::string why = child_message(err.get());
+      if (why.empty())
+        why = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+              : !ok               ? "exit status " + std::to_string(WEXITSTATUS(status))
+                                  : stream_error;
+      throw std::runtime_error("predict child process " + std::to_string(p) + " failed: " + why);
+    }
   }
-  rmdir(dir);
-  return results;
+}
+
+// The child's side: the descriptor must be the pipe its parent made.
+int child_main(const PredictArgs& a, const char* fd_text) {
+  const std::string v(fd_text);
+  unsetenv(kChildFdEnv);
+  struct stat st {};
+  if (v != std::to_string(kChildFd) || fstat(kChildFd, &st) != 0 || !S_ISFIFO(st.st_mode))
+    throw UsageError(std::string(kChildFdEnv) + " is set by driftlab predict --processes for its own children; unset it");
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(fdopen(kChildFd, "wb"), &std::fclose);
+  if (!f) throw std::runtime_error("cannot open the pipe to the parent process");
+  PredictArgs local = a;
+  local.processes = 1;
+  ChildWriter w(f.get());
+  run_local(local, w);
+  w.finish();
+  return 0;
 }
 
 // Row 0 of x inside batches of each size (the other rows random, seeded by the size).
@@ -439,7 +645,7 @@ void batch_sweep(const PredictArgs& a, PredictReport& rep) {
   const std::size_t K = model.inputs(), N = model.outputs();
   const std::uint64_t dropout_seed = a.dropout_seed ? *a.dropout_seed : entropy_seed();
   for (auto& row : rep.rows) {
-    std::vector<std::vector<float>> row0;
+    OutputDriftStream row0(1, N);
     for (const std::size_t bs : a.batch_sweep) {
       std::vector<float> xb = make_input(Dist::uniform, DType::f32, bs * K, a.seed + 1000003 * bs).f32;
       std::copy(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(K), xb.begin());
@@ -447,21 +653,32 @@ void batch_sweep(const PredictArgs& a, PredictReport& rep) {
       PredictCall c{row.variant, a.training, dropout_seed, 0, a.split_k,
                     a.shuffle_seed ? std::optional<std::uint64_t>(*a.shuffle_seed) : std::nullopt};
       backend->predict(c, xb.data(), bs, out.data());
-      row0.emplace_back(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(N));
+      row0.add(std::span<const float>(out.data(), N));
     }
-    const OutputDrift d = output_drift(row0, 1, N);
+    const OutputDrift d = row0.result();
     row.batch_distinct = d.distinct_outputs;
     row.batch_max_ulp = d.max_ulp;
   }
 }
 
+// --save-output FILE with several variants: FILE.<variant>.npy, always in FILE's own folder.
+std::string variant_path(const std::string& path, const char* variant) {
+  const std::string folder = parent_folder(path), name = file_name(path);
+  const std::string stem = name.size() > 4 && name.ends_with(".npy") ? name.substr(0, name.size() - 4) : name;
+  return (path.find('/') == std::string::npos ? std::string() : folder + (folder == "/" ? "" : "/")) + stem + "." +
+         variant + ".npy";
+}
+
 }  // namespace
 
 PredictReport run_predict(const PredictArgs& a) {
-  std::vector<LocalResult> parts;
-  if (a.processes > 1) parts = run_children(a);
-  else parts.push_back(run_local(a));
-  const LocalResult& first = parts.front();
+  if (a.save_output) check_output_path(*a.save_output, "--save-output");
+  if (a.json) check_output_path(*a.json, "--json");
+  Collector c(static_cast<std::uint64_t>(a.runs) * a.processes *
+              (a.variant == "all" ? std::size(kDenseVariants) : 1));
+  if (a.processes > 1) run_children(a, c);
+  else run_local(a, c);
+  const LocalInfo& first = c.info();
 
   PredictReport rep;
   rep.backend = first.backend;
@@ -477,21 +694,14 @@ PredictReport run_predict(const PredictArgs& a) {
   rep.batch_sweep = a.batch_sweep;
   rep.seeds = std::string("init ") + (a.init_seed ? std::to_string(*a.init_seed) : "unseeded") + ", dropout " +
               (a.dropout_seed ? std::to_string(*a.dropout_seed) : "unseeded") + ", input " + std::to_string(a.seed);
-  for (std::size_t k = 0; k < first.variants.size(); ++k) {
+  for (const VariantState& v : c.variants()) {
     PredictRow row;
-    row.variant = first.variants[k].variant;
-    row.slices = first.slices[k];
-    std::vector<std::vector<float>> all;
-    std::vector<double> ms;
-    for (const auto& p : parts) {
-      if (k >= p.variants.size() || p.B != first.B || p.N != first.N)
-        throw std::runtime_error("child processes disagree on the model or batch");
-      all.insert(all.end(), p.variants[k].outputs.begin(), p.variants[k].outputs.end());
-      ms.insert(ms.end(), p.variants[k].ms.begin(), p.variants[k].ms.end());
-    }
-    row.drift = output_drift(all, first.B, first.N);
-    row.ref_max_rel_err = first.variants[k].ref_err;
-    row.median_ms = median(ms);
+    row.variant = v.variant;
+    row.slices = v.slices;
+    if (v.drift->runs() != a.runs * a.processes) throw std::runtime_error("child processes returned too few runs");
+    row.drift = v.drift->result();
+    row.ref_max_rel_err = v.ref_err;
+    row.median_ms = median(v.ms);
     row.samples_per_s = row.median_ms > 0 ? static_cast<double>(first.B) / (row.median_ms * 1e-3) : 0;
     rep.rows.push_back(std::move(row));
   }
@@ -499,26 +709,23 @@ PredictReport run_predict(const PredictArgs& a) {
                                    [](const PredictRow& r) { return r.variant == DenseVariant::atomic; });
   if (a.variant == "all" && atomic != rep.rows.end() && atomic->median_ms > 0)
     for (auto& r : rep.rows) r.cost_vs_atomic = r.median_ms / atomic->median_ms;
-  std::vector<double> vendor_ms;
-  for (const auto& p : parts) vendor_ms.insert(vendor_ms.end(), p.vendor_ms.begin(), p.vendor_ms.end());
-  rep.vendor = first.vendor;
-  if (const double v = vendor_ms.empty() ? 0.0 : median(vendor_ms); v > 0)
+  rep.vendor = c.vendor_name();
+  if (const double v = c.vendor_ms().empty() ? 0.0 : median(c.vendor_ms()); v > 0)
     for (auto& r : rep.rows) r.cost_vs_vendor = r.median_ms / v;
   if (!a.batch_sweep.empty()) batch_sweep(a, rep);
 
   if (a.save_output) {
-    for (std::size_t k = 0; k < first.variants.size(); ++k) {
-      std::string path = *a.save_output;
-      if (first.variants.size() > 1) {
-        const auto dot = path.rfind(".npy");
-        const std::string tag = std::string(".") + info(first.variants[k].variant).name;
-        path = dot == std::string::npos ? path + tag : path.substr(0, dot) + tag + ".npy";
-      }
+    for (const VariantState& v : c.variants()) {
+      const std::string path = c.variants().size() > 1 ? variant_path(*a.save_output, info(v.variant).name) : *a.save_output;
       HostArray o;
       o.dtype = DType::f32;
       o.shape = {first.B, first.N};
-      o.f32 = first.variants[k].outputs[0];
-      npy::write(path, o);
+      o.f32 = v.drift->first();
+      try {
+        npy::write(path, o);
+      } catch (const npy::NpyError& e) {
+        throw std::runtime_error(std::string("--save-output ") + e.what());
+      }
     }
   }
   return rep;
@@ -604,12 +811,7 @@ int predict_main(std::span<const std::string_view> args, std::ostream& out) {
     out << kPredictHelp;
     return 0;
   }
-  if (a.child_out) {  // a child: measure, hand the results to the parent, print nothing
-    PredictArgs local = a;
-    local.processes = 1;
-    write_child(run_local(local), *a.child_out);
-    return 0;
-  }
+  if (const char* fd = std::getenv(kChildFdEnv)) return child_main(a, fd);  // a child of --processes
   const PredictReport rep = run_predict(a);
   print_predict_table(rep, out);
   if (a.json) write_json_file(*a.json, [&](std::ostream& f) { write_predict_json(rep, f); });

@@ -33,7 +33,6 @@ struct PredictArgs {
   std::vector<std::string> acts;
   std::size_t split_k = 0;
   std::uint64_t seed = 1;  // the input's seed (uniform [0,1), like np.random.rand)
-  std::optional<std::string> child_out;  // internal: a child writes its outputs here
   bool help = false;
 };
 

@@ -19,6 +19,7 @@
 #include <sstream>
 #include <vector>
 
+#include "atomic_file.h"
 #include "backend.h"
 #include "cli_args.h"
 #include "common/float_bits.h"
@@ -176,11 +177,9 @@ BatchInvariance batch_invariance(ModelBackend& backend, const std::vector<std::s
   return r;
 }
 
-void save_text(const fs::path& p, const std::string& text) {
-  std::ofstream f(p);
-  f << text;
-  if (!f.flush()) throw std::runtime_error("cannot write " + p.string());
-}
+// Every report file is replaced atomically (atomic_file.h): a failed write is an error and
+// leaves the old file as it was.
+void save_text(const fs::path& p, const std::string& text) { write_file_atomic(p.string(), text, "report"); }
 
 // --- The headline tables (REPORT.md and the terminal summary) ----------------------------------
 struct Headlines {
@@ -422,11 +421,19 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
     } else if (!fs::exists(bench)) {
       bench_note = "driftlab_bench was not found next to driftlab (" + bench.string() + "); no benchmarks ran.";
     } else {
+      // The benchmark writes a hidden file beside bench.json, renamed over it only when the run
+      // succeeded: a failed run leaves the previous bench.json as it was.
+      const fs::path bench_tmp = dir / ".bench.json.tmp";
       std::vector<std::string> args = {bench.string(), "--benchmark_filter=" + filter, "--benchmark_min_time=" + min_time,
-                                       "--benchmark_out=" + (dir / "bench.json").string(), "--benchmark_out_format=json"};
+                                       "--benchmark_out=" + bench_tmp.string(), "--benchmark_out_format=json"};
       if (!o.quick) args.insert(args.end(), {"--benchmark_repetitions=3", "--benchmark_report_aggregates_only=true"});
       const int rc = run_program(args, (dir / "bench.log").string());
       bench_note = rc == 0 ? "" : "driftlab_bench exited with status " + std::to_string(rc) + " (see bench.log).";
+      std::error_code ec;
+      if (rc == 0 && (!fs::is_regular_file(bench_tmp, ec) || fs::file_size(bench_tmp, ec) == 0))
+        bench_note = "driftlab_bench exited with status 0 but wrote no bench.json (see bench.log).";
+      if (bench_note.empty()) fs::rename(bench_tmp, dir / "bench.json");  // throws, with the paths, on failure
+      fs::remove(bench_tmp, ec);
     }
   }
 
@@ -452,7 +459,7 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
   // 9. REPORT.md
   prog.start(8);
   {
-    std::ofstream md(dir / "REPORT.md");
+    std::ostringstream md;
     md << "# driftlab report\n\n"
        << (o.quick ? "A quick run" : "A full run") << " on " << backend << ", " << date << ", in " << mmss(prog.elapsed())
        << ". Every number below was measured in this run; the JSON it came from is beside this file "
@@ -470,6 +477,7 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
                           "batch_invariance"})
       if (fs::exists(dir / "plots" / (std::string(f) + ".png")))
         md << "![" << f << "](plots/" << f << ".png)\n\n";
+    save_text(dir / "REPORT.md", md.str());
   }
 
   if (o.summary_only) {
@@ -498,12 +506,13 @@ int report_main(std::span<const std::string_view> args, std::ostream& out) {
       return 0;
     } else if (f == "--out") {
       o.out = r.value();
+      if (o.out.empty()) throw UsageError("--out: expected a folder name, got an empty one");
     } else if (f == "--quick") {
-      o.quick = true;
+      o.quick = r.bool_value();
     } else if (f == "--backend") {
       o.backend = parse_backend(r.value());
     } else if (f == "--threads") {
-      o.threads = static_cast<int>(parse_count(r.value(), "--threads"));
+      o.threads = parse_threads(r.value());
     } else if (f == "--bench-json") {
       o.bench_json = r.value();
     } else if (f == "--keras") {

@@ -700,8 +700,9 @@ int scenarios_main(std::span<const std::string_view> args, std::ostream& out) {
     } else if (f == "--backend") {
       o.backend = parse_backend(r.value());
     } else if (f == "--threads") {
-      o.threads = static_cast<int>(parse_count(r.value(), "--threads"));
+      o.threads = parse_threads(r.value());
     } else if (f == "--quick") {
+      if (!r.bool_value()) continue;
       o.quick = true;
       o.wide = {256, 1024, 1024, 10};
     } else if (f == "--json") {
@@ -712,6 +713,7 @@ int scenarios_main(std::span<const std::string_view> args, std::ostream& out) {
       throw UsageError("unknown option '" + std::string(f) + "' (see driftlab scenarios --help)");
     }
   }
+  if (json) check_output_path(*json, "--json");  // before the work, not after it
   std::optional<KerasCheck> k;
   if (keras) k = load_keras_check(*keras);  // before the runs: a bad file fails at once
   auto rs = run_scenarios(o, &out);

@@ -13,7 +13,9 @@
 #include "common/float_bits.h"
 #include "cpu/sum.h"
 #include "gpu.h"
+#include "atomic_file.h"
 #include "json.h"
+#include "progress.h"
 #include "npy.h"
 
 namespace driftlab {
@@ -94,9 +96,7 @@ SumArgs parse_sum_args(std::span<const std::string_view> argv) {
     } else if (f == "--input") {
       a.input = std::string(r.value());
     } else if (f == "--threads") {
-      const auto t = parse_count(r.value(), "--threads");
-      if (t > 4096) throw UsageError("--threads: at most 4096");
-      a.threads = static_cast<int>(t);
+      a.threads = parse_threads(r.value());
     } else if (f == "--schedule") {
       const std::string_view v = r.value();
       if (v.substr(0, 8) != "shuffle:")
@@ -151,7 +151,9 @@ SumRow measure(SumBackend& b, SumVariant v, std::size_t runs, T exact, std::size
   std::vector<double> ms;
   results.reserve(runs);
   ms.reserve(runs);
+  LoopProgress progress(std::string("driftlab sum: ") + info(v).name + " runs", runs);
   for (std::size_t r = 0; r < runs; ++r) {
+    progress.step(r);
     const SumRun s = b.run(v, r);
     results.push_back(from_run<T>(s));
     ms.push_back(s.ms);
@@ -300,6 +302,7 @@ int sum_main(std::span<const std::string_view> args, std::ostream& out) {
     out << kSumHelp;
     return 0;
   }
+  if (a.json) check_output_path(*a.json, "--json");  // before the work, not after it
   const SumReport rep = run_sum(a);
   print_sum_table(rep, out);
   if (a.json) write_json_file(*a.json, [&](std::ostream& f) { write_sum_json(rep, f); });

@@ -16,6 +16,12 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 for pkg in cmake g++ make pkg-config libgtest-dev libbenchmark-dev libzip-dev libopenblas-dev; do
   have_pkg "$pkg" || need+=("$pkg")
 done
+# --fuzz: also clang and its compiler runtime (libFuzzer, ASan, UBSan) for tests/fuzz/run.sh.
+if [ "${1:-}" = "--fuzz" ]; then
+  for pkg in clang libclang-rt-dev; do
+    have_pkg "$pkg" || need+=("$pkg")
+  done
+fi
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"

@@ -106,7 +106,9 @@ TEST(Predict, SeededDropoutRepeatsAcrossProcessesButNotAcrossCalls) {
   // Keras's SeedGenerator semantics: each call a new mask; every process the same sequence.
   auto rows = run_json("--training --dropout-seed 7 --init-seed 3 --runs 3 --processes 2 --variant invariant");
   EXPECT_EQ(field(rows["invariant"], "distinct_outputs"), 3u);
-  rows = run_json("--training --init-seed 3 --runs 3 --processes 2 --variant invariant");
+  // Batch 8: at batch 1 two random masks can give the same output (relu leaves only some of the
+  // 20 mask bits mattering; estimated ~1-2% of runs of this test), which made it flaky.
+  rows = run_json("--training --init-seed 3 --runs 3 --processes 2 --variant invariant --batch 8");
   EXPECT_EQ(field(rows["invariant"], "distinct_outputs"), 6u) << "unseeded dropout: every call of every process differs";
 }
 

@@ -1,5 +1,8 @@
 #include "thread_pool.h"
 
+#include <string>
+#include <system_error>
+
 namespace driftlab::cpu {
 
 int ThreadPool::hardware_threads() {
@@ -9,20 +12,42 @@ int ThreadPool::hardware_threads() {
 
 ThreadPool::ThreadPool(int threads) {
   const int total = threads > 0 ? threads : hardware_threads();
-  for (int w = 1; w < total; ++w) workers_.emplace_back([this, w] { work(w); });
+  try {
+    workers_.reserve(static_cast<std::size_t>(total - 1));
+    for (int w = 1; w < total; ++w) workers_.emplace_back([this, w] { work(w); });
+  } catch (const std::exception& e) {
+    // The workers already started wait on start_cv_: stop and join them before failing, or the
+    // destruction of the condition variables would block forever.
+    const std::size_t started = workers_.size();
+    stop_and_join();
+    throw ThreadPoolError("cannot start " + std::to_string(total) + " worker threads (started " +
+                          std::to_string(started + 1) + "): " + e.what() + "; try a smaller --threads");
+  }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::~ThreadPool() { stop_and_join(); }
+
+void ThreadPool::stop_and_join() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
   start_cv_.notify_all();
-  for (auto& t : workers_) t.join();
+  for (auto& t : workers_)
+    if (t.joinable()) t.join();
 }
 
 void ThreadPool::drain(int worker) {
-  for (std::size_t t; (t = next_.fetch_add(1, std::memory_order_relaxed)) < num_tasks_;) (*fn_)(t, worker);
+  for (std::size_t t; (t = next_.fetch_add(1, std::memory_order_relaxed)) < num_tasks_;) {
+    try {
+      (*fn_)(t, worker);
+    } catch (...) {
+      // Keep the first exception; the remaining tasks are skipped so the call ends soon.
+      std::lock_guard<std::mutex> lock(error_mu_);
+      if (!error_) error_ = std::current_exception();
+      next_.store(num_tasks_, std::memory_order_relaxed);
+    }
+  }
 }
 
 void ThreadPool::work(int worker) {
@@ -54,13 +79,21 @@ void ThreadPool::parallel_for(std::size_t num_tasks, const std::function<void(st
     num_tasks_ = num_tasks;
     next_.store(0, std::memory_order_relaxed);
     busy_ = static_cast<int>(workers_.size());
+    error_ = nullptr;
     ++generation_;
   }
   start_cv_.notify_all();
   drain(0);
-  std::unique_lock<std::mutex> lock(mu_);
-  done_cv_.wait(lock, [&] { return busy_ == 0; });
-  fn_ = nullptr;
+  std::exception_ptr error;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    done_cv_.wait(lock, [&] { return busy_ == 0; });
+    fn_ = nullptr;
+    std::lock_guard<std::mutex> elock(error_mu_);
+    error = error_;
+    error_ = nullptr;
+  }
+  if (error) std::rethrow_exception(error);  // a worker's exception reaches the caller
 }
 
 }  // namespace driftlab::cpu

@@ -1,0 +1,115 @@
+#include "atomic_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace driftlab {
+namespace {
+
+std::string shown(const std::string& path) {
+  std::string out;
+  for (std::size_t i = 0; i < path.size() && i < 4096; ++i) {
+    const auto c = static_cast<unsigned char>(path[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", static_cast<unsigned>(c));
+      out += hex;
+    }
+  }
+  if (path.size() > 4096) out += "...";
+  return out;
+}
+
+}  // namespace
+
+std::string parent_folder(const std::string& path) {
+  const auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+std::string file_name(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+void check_output_path(const std::string& path, std::string_view what) {
+  const std::string where = (what.empty() ? "" : std::string(what) + " ") + shown(path) + ": ";
+  auto fail = [&](const std::string& why) { throw FileWriteError(where + why); };
+  if (path.empty()) throw FileWriteError((what.empty() ? std::string("output") : std::string(what)) + ": the file name is empty");
+  if (path.back() == '/' || file_name(path) == "." || file_name(path) == "..")
+    fail("is a folder, expected a file name");
+  if (path.find('\0') != std::string::npos) fail("the file name contains a NUL byte");
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) fail("is a folder, expected a file name");
+    if (!S_ISREG(st.st_mode)) fail("exists and is not a regular file (a device, FIFO or socket); refusing to replace it");
+  } else if (errno != ENOENT) {
+    fail(std::string("cannot write: ") + std::strerror(errno));
+  }
+
+  const std::string folder = parent_folder(path);
+  if (::stat(folder.c_str(), &st) != 0) fail("cannot write into " + shown(folder) + ": " + std::strerror(errno));
+  if (!S_ISDIR(st.st_mode)) fail(shown(folder) + " is not a folder");
+}
+
+void write_file_atomic(const std::string& path, std::string_view bytes, std::string_view what) {
+  check_output_path(path, what);
+  const std::string where = (what.empty() ? "" : std::string(what) + " ") + shown(path) + ": ";
+  auto fail = [&](const std::string& why) { throw FileWriteError(where + why); };
+  struct stat st {};
+
+  // The temporary name is hidden and unique in the target's folder, so rename() is atomic.
+  std::string tmp = parent_folder(path) + "/." + file_name(path) + ".tmp-XXXXXX";
+  std::vector<char> name(tmp.begin(), tmp.end());
+  name.push_back('\0');
+  const int fd = ::mkstemp(name.data());
+  if (fd < 0) fail(std::string("cannot write: ") + std::strerror(errno));
+  tmp.assign(name.data());
+  auto abandon = [&](int err) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    fail(std::string("cannot write: ") + std::strerror(err));
+  };
+  // mkstemp creates 0600; give the new file the mode an ordinary create would (0666 & ~umask),
+  // or the mode of the file it replaces.
+  mode_t mode = 0;
+  if (::stat(path.c_str(), &st) == 0) {
+    mode = st.st_mode & 07777;
+  } else {
+    const mode_t mask = ::umask(0);
+    ::umask(mask);
+    mode = 0666 & ~mask;
+  }
+  if (::fchmod(fd, mode) != 0) abandon(errno);
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) abandon(n < 0 ? errno : EIO);
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) abandon(errno);
+  if (::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    fail(std::string("cannot write: ") + std::strerror(err));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    fail(std::string("cannot write: ") + std::strerror(err));
+  }
+}
+
+}  // namespace driftlab

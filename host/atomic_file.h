@@ -1,0 +1,30 @@
+// Output files that cannot be lost: written as git writes a ref.  The bytes go to a temporary
+// file in the target's folder, are flushed, fsync'ed and checked, and only then renamed over the
+// target.  On any failure the old file is left as it was and no temporary file remains.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace driftlab {
+
+struct FileWriteError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Replaces `path` with `bytes`.  `what` names the flag in messages ("--json"; empty: the path alone).
+// Refuses an empty path, a folder, and a target that exists but is not a regular file (a device
+// such as /dev/full, a FIFO): renaming over those would replace them, writing into them is not a
+// file the user can keep.  Throws FileWriteError with one line naming `what` and the path.
+void write_file_atomic(const std::string& path, std::string_view bytes, std::string_view what);
+
+// The checks write_file_atomic makes before writing, plus: the target's folder exists.  Commands
+// call it before they compute, so a bad output path costs nothing and prints only its one line.
+void check_output_path(const std::string& path, std::string_view what);
+
+// The folder part of `path` ("." when it has none) and the file name part.
+std::string parent_folder(const std::string& path);
+std::string file_name(const std::string& path);
+
+}  // namespace driftlab

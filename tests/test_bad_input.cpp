@@ -1,0 +1,347 @@
+// The bad-input suite: every class of hostile input found in issue 9, run through the real
+// binary as a user runs it.  Each case checks the exit code (2 for a bad command line, 1 for
+// anything else), exactly one line on stderr, no hang (a timeout), and that the folder it ran in
+// is left exactly as it was (same names, same bytes): no lost file, no partial file, no stray
+// temporary.  Plus the promises behind it: children compute bitwise what one process computes,
+// a worker's exception reaches the caller, memory does not grow with --runs.
+#include <gtest/gtest.h>
+
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <span>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "cpu/thread_pool.h"
+#include "metrics.h"
+#include "npy.h"
+#include "npz.h"
+
+namespace driftlab {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Address-space limits and peak-RSS comparisons measure the sanitizer runtime, not driftlab.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
+std::string read_text(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+// A fresh folder per case; the command runs inside it.
+fs::path fresh_dir(const std::string& name) {
+  const fs::path d = fs::path(DRIFTLAB_TEST_TMP) / "bad_input" / name;
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+// Every entry below `dir`: its relative name -> its bytes (or its kind, for non-files).
+std::map<std::string, std::string> snapshot(const fs::path& dir) {
+  std::map<std::string, std::string> s;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    const std::string name = fs::relative(e.path(), dir).string();
+    if (e.is_fifo()) s[name] = "<fifo>";
+    else if (e.is_directory()) s[name] = "<dir>";
+    else s[name] = read_text(e.path());
+  }
+  return s;
+}
+
+struct ProcessResult {
+  int code = -1;  // exit status; -1: killed (a hang ends in timeout's kill)
+  std::string out, err;
+  long max_rss_kib = 0;
+};
+
+// Runs `shell` (a /bin/sh line, $DL is the driftlab binary) in `dir` under a 120 s timeout.
+ProcessResult run_in(const fs::path& dir, const std::string& shell) {
+  const fs::path out = dir.string() + ".stdout", err = dir.string() + ".stderr";
+  const std::string line = "cd '" + dir.string() + "' && DL='" + DRIFTLAB_EXE + "' && " + shell + " >'" +
+                           out.string() + "' 2>'" + err.string() + "'";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execl("/usr/bin/timeout", "timeout", "-s", "KILL", "120", "/bin/sh", "-c", line.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  struct rusage ru {};
+  wait4(pid, &status, 0, &ru);
+  ProcessResult r;
+  r.code = WIFEXITED(status) && WEXITSTATUS(status) != 137 && WEXITSTATUS(status) != 124 ? WEXITSTATUS(status) : -1;
+  r.out = read_text(out);
+  r.err = read_text(err);
+  r.max_rss_kib = ru.ru_maxrss;
+  return r;
+}
+
+// The promise: exit `code`, one stderr line that mentions `needle`, and the folder unchanged.
+void expect_refused(const std::string& name, const std::string& shell, int code, const std::string& needle,
+                    const std::function<void(const fs::path&)>& setup = {}) {
+  SCOPED_TRACE(name + ": " + shell);
+  const fs::path dir = fresh_dir(name);
+  if (setup) setup(dir);
+  const auto before = snapshot(dir);
+  const ProcessResult r = run_in(dir, shell);
+  EXPECT_EQ(r.code, code) << "stderr: " << r.err;
+  ASSERT_FALSE(r.err.empty());
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "stderr is not exactly one line: " << r.err;
+  EXPECT_EQ(r.err.rfind("driftlab", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << "stderr: " << r.err;
+  EXPECT_EQ(snapshot(dir), before) << "the folder changed";
+}
+
+void write_npy(const fs::path& p, std::vector<std::size_t> shape, std::vector<float> v) {
+  HostArray a;
+  a.dtype = DType::f32;
+  a.shape = std::move(shape);
+  a.f32 = std::move(v);
+  npy::write(p.string(), a);
+}
+
+TEST(BadInput, ThreadsHaveOneParserAndOneBound) {
+  for (const char* cmd : {"sum --n 10", "predict", "scenarios", "report"}) {
+    expect_refused("threads_big", std::string("$DL ") + cmd + " --threads 100000", 2, "--threads: expected 0");
+    expect_refused("threads_wrap", std::string("$DL ") + cmd + " --threads 4294967297", 2, "--threads: expected 0");
+    expect_refused("threads_text", std::string("$DL ") + cmd + " --threads many", 2, "--threads");
+  }
+}
+
+TEST(BadInput, ThreadsThatCannotBeCreatedEndInOneLineNotAHang) {
+  if (kSanitized) GTEST_SKIP() << "a sanitizer's shadow memory does not fit under ulimit -v";
+  // 4096 threads of 8 MiB stacks in a 1 GiB address space: creation fails part way.
+  expect_refused("threads_cannot_start", "ulimit -v 1048576; $DL sum --backend cpu --n 1000 --runs 1 --threads 4096", 1,
+                 "cannot start 4096 worker threads");
+}
+
+TEST(BadInput, ThreadPoolHandsAWorkersExceptionToTheCaller) {
+  cpu::ThreadPool pool(3);
+  for (int round = 0; round < 3; ++round) {  // and stays usable afterwards
+    EXPECT_THROW(pool.parallel_for(64, [](std::size_t t, int) {
+      if (t == 17) throw std::runtime_error("task 17");
+    }), std::runtime_error);
+    std::atomic<int> n{0};
+    pool.parallel_for(64, [&](std::size_t, int) { ++n; });
+    EXPECT_EQ(n.load(), 64);
+  }
+}
+
+TEST(BadInput, StrictFlagValues) {
+  expect_refused("training_word", "$DL predict --training=maybe", 2, "--training: expected true or false");
+  expect_refused("quick_word", "$DL scenarios --quick=yes", 2, "--quick: expected true or false");
+  expect_refused("dropout_rounds_to_one", "$DL predict --dropout 0.99999999999", 2, "rounds to 1");
+  expect_refused("dropout_rounds_to_zero", "$DL predict --dropout 1e-50", 2, "rounds to 0");
+  // The fuzzer's first finding: a newline inside a value, echoed in the message, made two lines.
+  expect_refused("newline_in_value", "$DL predict --dropout \"$(printf ',1\\nX')\"", 2, "',1\\x0aX'");
+  expect_refused("escape_in_value", "$DL sum --variant \"$(printf '\\033[2J')\"", 2, "\\x1b[2J");
+  expect_refused("dropout_nan", "$DL predict --dropout nan", 2, "--dropout");
+  expect_refused("dropout_negative", "$DL predict --dropout -0.1", 2, "--dropout");
+  expect_refused("act_count_weights", "$DL predict --backend cpu --weights w.npz --act relu,relu,relu", 2, "--act",
+                 [](const fs::path& d) {
+                   HostArray W{DType::f32, {3, 2}, std::vector<float>(6, 1.0f), {}}, b{DType::f32, {2}, {0, 0}, {}};
+                   npz::write((d / "w.npz").string(), {{"W0", W}, {"b0", b}}, false);
+                 });
+  expect_refused("act_count_layers", "$DL predict --backend cpu --act relu,relu,relu", 2, "--act");
+  // --training=false means inference, not training.
+  const fs::path d = fresh_dir("training_false");
+  const ProcessResult r = run_in(d, "$DL predict --backend cpu --runs 1 --variant tree --training=false --init-seed 1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("inference (training=False)"), std::string::npos) << r.out;
+}
+
+TEST(BadInput, InternalFlagsAreNotACommandLine) {
+  expect_refused("child_out", "$DL predict --child-out victim.txt", 2, "unknown option '--child-out'",
+                 [](const fs::path& d) { std::ofstream(d / "victim.txt") << "keep me"; });
+  expect_refused("child_env", "DRIFTLAB_PREDICT_CHILD_FD=3 $DL predict --runs 1", 2, "DRIFTLAB_PREDICT_CHILD_FD");
+  expect_refused("child_env_file", "DRIFTLAB_PREDICT_CHILD_FD=3 $DL predict --runs 1 3>>victim.txt", 2,
+                 "DRIFTLAB_PREDICT_CHILD_FD", [](const fs::path& d) { std::ofstream(d / "victim.txt") << "keep me"; });
+}
+
+TEST(BadInput, OutputsAreNeverLostOrPartial) {
+  auto old_file = [](const char* name) {
+    return [name](const fs::path& d) { std::ofstream(d / name) << "the user's old file"; };
+  };
+  // A write that fails part way (the file size limit; SIGXFSZ ignored so write() reports EFBIG):
+  // the old file stays as it was and no temporary file remains.
+  expect_refused("save_output_efbig",
+                 "trap '' XFSZ; ulimit -f 1; $DL predict --backend cpu --runs 1 --batch 200 --variant tree "
+                 "--save-output out.npy",
+                 1, "out.npy", old_file("out.npy"));
+  expect_refused("json_efbig", "trap '' XFSZ; ulimit -f 1; $DL sum --backend cpu --n 1000 --runs 2 --json out.json", 1,
+                 "--json out.json", old_file("out.json"));
+  // Targets that are not a file are refused before any work, and left alone.
+  expect_refused("json_dev_full", "$DL sum --backend cpu --n 10 --runs 1 --json /dev/full", 1, "not a regular file");
+  EXPECT_TRUE(fs::is_character_file("/dev/full"));
+  expect_refused("json_folder", "$DL sum --backend cpu --n 10 --runs 1 --json sub/", 1, "is a folder",
+                 [](const fs::path& d) { fs::create_directory(d / "sub"); });
+  expect_refused("json_no_folder", "$DL predict --backend cpu --runs 1 --json missing/out.json", 1, "missing");
+  expect_refused("json_too_long", "$DL sum --backend cpu --n 10 --runs 1 --json " + std::string(300, 'x') + ".json", 1,
+                 "--json");
+  expect_refused("save_output_fifo", "$DL predict --backend cpu --runs 1 --save-output pipe.npy", 1,
+                 "not a regular file", [](const fs::path& d) { mkfifo((d / "pipe.npy").c_str(), 0644); });
+  expect_refused("report_out_empty", "$DL report --out ''", 2, "--out", old_file("REPORT.md"));
+  expect_refused("report_out_file", "$DL report --quick --out REPORT.md", 1, "REPORT.md", old_file("REPORT.md"));
+}
+
+// A REPORT.md that cannot be written fails the report (it used to be reported as success).  The
+// quick report takes ~20 s and prints its progress on stderr, so this checks the exit code and
+// the last line; "EndToEnd" keeps it out of the sanitizer runs, as the other full report test.
+TEST(BadInput, EndToEndReportThatCannotWriteReportMdFails) {
+  const fs::path d = fresh_dir("report_md");
+  fs::create_directories(d / "out" / "REPORT.md");  // a folder where the file must go
+  const ProcessResult r = run_in(d, "$DL report --quick --out out");
+  EXPECT_EQ(r.code, 1) << r.err;
+  const std::string last = r.err.substr(r.err.rfind('\n', r.err.size() - 2) + 1);
+  EXPECT_NE(last.find("REPORT.md: is a folder"), std::string::npos) << r.err;
+  EXPECT_TRUE(fs::is_directory(d / "out" / "REPORT.md"));
+}
+
+TEST(BadInput, DerivedPathsStayInTheUsersFolder) {
+  const fs::path d = fresh_dir("derived_paths");
+  fs::create_directories(d / "out.npy.d");
+  std::ofstream(d / "out.tree.npy") << "the user's file";
+  const ProcessResult r = run_in(d, "$DL predict --backend cpu --runs 1 --save-output out.npy.d/run --variant all");
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* v : {"atomic", "tree", "invariant"})
+    EXPECT_TRUE(fs::exists(d / "out.npy.d" / (std::string("run.") + v + ".npy"))) << v;
+  EXPECT_EQ(read_text(d / "out.tree.npy"), "the user's file");
+  std::size_t entries = 0;
+  for (const auto& e : fs::directory_iterator(d / "out.npy.d")) entries += e.is_regular_file();
+  EXPECT_EQ(entries, 3u) << "no temporary file may remain";
+}
+
+TEST(BadInput, InputsThatAreNotRegularFilesAreRefusedNotRead) {
+  auto fifo = [](const fs::path& d) { mkfifo((d / "pipe").c_str(), 0644); };
+  expect_refused("input_fifo_predict", "$DL predict --backend cpu --input pipe", 1, "not a regular file", fifo);
+  expect_refused("input_fifo_sum", "$DL sum --backend cpu --input pipe", 1, "not a regular file", fifo);
+  expect_refused("weights_fifo", "$DL predict --backend cpu --weights pipe", 1, "not a regular file", fifo);
+  expect_refused("input_dev_zero", "$DL sum --backend cpu --input /dev/zero", 1, "not a regular file");
+  expect_refused("input_folder", "$DL sum --backend cpu --input .", 1, "folder");
+  // The magic string is checked first: a large file that is not .npy is refused after 6 bytes.
+  expect_refused("input_not_npy", "$DL sum --backend cpu --input big.bin", 1, "not a .npy file",
+                 [](const fs::path& d) { fs::resize_file((std::ofstream(d / "big.bin"), d / "big.bin"), 1ull << 26); });
+}
+
+TEST(BadInput, MemoryIsRefusedUpFrontWithTheFlagsName) {
+  expect_refused("layers_too_big", "$DL predict --backend cpu --layers 16777216,16777216 --runs 1", 2, "--layers");
+  expect_refused("batch_too_big", "$DL predict --backend cpu --layers 10,16777216,10 --batch 1048576 --runs 1", 2,
+                 "MiB");
+  expect_refused("n_too_big", "$DL sum --backend cpu --n 2^50", 2, "--n");
+}
+
+TEST(BadInput, PredictMemoryDoesNotGrowWithRuns) {
+  if (kSanitized) GTEST_SKIP() << "a sanitizer's quarantine holds freed memory, so peak RSS measures it";
+  // 1024 x 10 floats a run: keeping every run of 3 variants would take 3 x 40 KiB x 1500 = 175 MiB.
+  const fs::path d = fresh_dir("streaming");
+  const ProcessResult few = run_in(d, "$DL predict --backend cpu --batch 1024 --runs 15 --init-seed 1 --threads 1");
+  const ProcessResult many = run_in(d, "$DL predict --backend cpu --batch 1024 --runs 1500 --init-seed 1 --threads 1");
+  ASSERT_EQ(few.code, 0) << few.err;
+  ASSERT_EQ(many.code, 0) << many.err;
+  EXPECT_LT(many.max_rss_kib, few.max_rss_kib + 16 * 1024)
+      << "peak RSS " << few.max_rss_kib << " KiB at 15 runs, " << many.max_rss_kib << " KiB at 1500 runs";
+}
+
+// The old protocol left a folder under /tmp behind; the pipe leaves nothing to leave.
+TEST(BadInput, AFailingChildGivesOneLine) {
+  expect_refused("child_fails", "$DL predict --backend cpu --processes 2 --input bad.npy", 1,
+                 "predict child process 0 failed: bad.npy: not a .npy file",
+                 [](const fs::path& d) { std::ofstream(d / "bad.npy") << "not numpy"; });
+}
+
+// --processes 2 computes bit for bit what one process computes: the same parameters reach the
+// children (the dropout rate as a hex float), for rates that six decimals would change.
+TEST(BadInput, ChildrenComputeExactlyWhatTheParentWould) {
+  const fs::path d = fresh_dir("children_bitwise");
+  for (const char* rate : {"0.3333333", "0.0000004", "0.9999999", "0.5"})
+    for (const char* seed : {"3", "12345678901"})
+      for (const char* variant : {"tree", "invariant", "atomic --schedule shuffle:5"}) {
+        const std::string flags = std::string("--backend cpu --runs 2 --batch 3 --layers 10,20,20,10 --training ") +
+                                  "--init-seed 1 --dropout " + rate + " --dropout-seed " + seed + " --variant " + variant;
+        SCOPED_TRACE(flags);
+        const ProcessResult one = run_in(d, "$DL predict " + flags + " --save-output one.npy --json one.json");
+        const ProcessResult two = run_in(d, "$DL predict " + flags + " --processes 2 --save-output two.npy --json two.json");
+        ASSERT_EQ(one.code, 0) << one.err;
+        ASSERT_EQ(two.code, 0) << two.err;
+        EXPECT_EQ(read_text(d / "one.npy"), read_text(d / "two.npy"));
+        // Each child repeats the parent's sequence of masks: as many distinct outputs in 2 x 2 runs as in 2.
+        auto distinct = [](const std::string& json) {
+          const auto at = json.find("\"distinct_outputs\": ");
+          return at == std::string::npos ? std::string("missing") : json.substr(at, json.find(',', at) - at);
+        };
+        EXPECT_EQ(distinct(read_text(d / "one.json")), distinct(read_text(d / "two.json")));
+      }
+}
+
+TEST(BadInput, NanAndInfAreReportedNotHidden) {
+  EXPECT_TRUE(std::isnan(max_rel_err({NAN, NAN}, {1.0, 2.0})));
+  EXPECT_TRUE(std::isnan(max_rel_err({NAN, NAN}, {NAN, NAN}))) << "an all-NaN output is no perfect match";
+  EXPECT_TRUE(std::isinf(max_rel_err({INFINITY, 1.0f}, {1.0, 1.0})));
+  EXPECT_EQ(max_rel_err({INFINITY, 1.0f}, {INFINITY, 1.0}), 0.0);
+  const OutputDrift mixed = output_drift({{1.0f, 2.0f}, {NAN, 2.0f}}, 1, 2);
+  EXPECT_TRUE(std::isnan(mixed.max_abs_diff));
+  EXPECT_EQ(mixed.max_ulp, kUnorderedUlp);
+  const OutputDrift inf = output_drift({{1.0f, INFINITY}, {1.0f, 3.0f}}, 1, 2);
+  EXPECT_TRUE(std::isinf(inf.max_abs_diff));
+  const OutputDrift same_inf = output_drift({{INFINITY}, {INFINITY}}, 1, 1);
+  EXPECT_EQ(same_inf.max_abs_diff, 0.0);
+
+  // Through the command line: NaN weights give ref_max_rel_err "nan", not 0.
+  const fs::path d = fresh_dir("nan_weights");
+  HostArray W{DType::f32, {10, 2}, std::vector<float>(20, NAN), {}}, b{DType::f32, {2}, {0, 0}, {}};
+  npz::write((d / "w.npz").string(), {{"W0", W}, {"b0", b}}, false);
+  const ProcessResult r = run_in(d, "$DL predict --backend cpu --weights w.npz --runs 2 --variant tree --json out.json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(read_text(d / "out.json").find("\"ref_max_rel_err\": \"nan\""), std::string::npos) << read_text(d / "out.json");
+}
+
+TEST(BadInput, EmptyShapeWithAHugeAxisIsAValidEmptyArray) {
+  const std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 0), }";
+  std::string header = dict;
+  while ((10 + header.size() + 1) % 64) header += ' ';
+  header += '\n';
+  std::string image = "\x93NUMPY\x01";
+  image += '\0';
+  image += static_cast<char>(header.size() & 0xff);
+  image += static_cast<char>(header.size() >> 8);
+  image += header;
+  const HostArray a = npy::parse(std::as_bytes(std::span<const char>(image.data(), image.size())));
+  EXPECT_EQ(a.size(), 0u);
+  EXPECT_EQ(a.shape, (std::vector<std::size_t>{std::size_t(1) << 62, 0}));
+}
+
+#ifdef DRIFTLAB_BENCH_EXE
+TEST(BadInput, BenchFailsWhenItMeasuresNothingOrCannotWrite) {
+  const fs::path d = fresh_dir("bench");
+  ProcessResult r = run_in(d, std::string("'") + DRIFTLAB_BENCH_EXE + "' --benchmark_filter=no_such_benchmark");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("no_such_benchmark"), std::string::npos) << r.err;
+  r = run_in(d, std::string("'") + DRIFTLAB_BENCH_EXE +
+                    "' --benchmark_filter=sum/cpu/f32/serial/1024/ --benchmark_min_time=0.01 --benchmark_out=missing/b.json");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("missing/b.json"), std::string::npos) << r.err;
+  r = run_in(d, std::string("'") + DRIFTLAB_BENCH_EXE +
+                    "' --benchmark_filter=sum/cpu/f32/serial/1024/ --benchmark_min_time=0.01 --benchmark_out=/dev/full");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("cannot write --benchmark_out=/dev/full"), std::string::npos) << r.err;
+}
+#endif
+
+}  // namespace
+}  // namespace driftlab
