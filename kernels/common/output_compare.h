@@ -1,5 +1,5 @@
 // Element-wise pieces of run-against-run drift of an output, shared by the host reference
-// (host/metrics.cpp's OutputDriftStream) and the device tracker (kernels/cuda/drift.cu), so that
+// (host/metrics/metrics.cpp's OutputDriftStream) and the device tracker (kernels/cuda/drift.cu), so that
 // both count the same things: the ULP distance on the ordered-integer mapping, the per-element
 // range of values over runs, and an order-free hash of a run's bits.
 //

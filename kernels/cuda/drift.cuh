@@ -1,7 +1,7 @@
 // Drift of a float output [B x N] over runs, computed on the GPU with Thrust: run 0 stays on the
 // device, each later run is compared with it where it was computed, and only a few numbers come
 // back per run (the differing count and a 128-bit hash). The host reference is
-// host/metrics.h's OutputDriftStream; both use kernels/common/output_compare.h, and tests feed
+// host/metrics/metrics.h's OutputDriftStream; both use kernels/common/output_compare.h, and tests feed
 // both the same outputs and assert equal metrics. Host-callable from plain C++.
 #pragma once
 
