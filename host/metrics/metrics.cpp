@@ -12,24 +12,13 @@
 #include <utility>
 
 #include "common/float_bits.h"
+#include "common/output_compare.h"
 
 namespace driftlab {
 namespace {
 
-template <class T> std::int64_t ordered(T x) {
-  using U = typename FloatBits<T>::UInt;
-  const U b = to_bits(x);
-  const U sign = U(1) << (8 * sizeof(U) - 1);
-  const auto mag = static_cast<std::int64_t>(b & ~sign);
-  return (b & sign) ? -mag : mag;
-}
-
-template <class T> std::uint64_t ulps(T a, T b) {
-  const bool na = std::isnan(a), nb = std::isnan(b);
-  if (na || nb) return na && nb ? 0 : kUnorderedUlp;
-  const std::int64_t x = ordered(a), y = ordered(b);
-  return x > y ? static_cast<std::uint64_t>(x - y) : static_cast<std::uint64_t>(y - x);
-}
+using compare::ordered;
+template <class T> std::uint64_t ulps(T a, T b) { return compare::ulp_distance(a, b); }
 
 template <class T> std::string shortest(T x) {
   if (std::isnan(x)) return "nan";
@@ -114,69 +103,36 @@ template <class T> Drift drift(std::span<const T> results, T exact) {
 
 template Drift drift<float>(std::span<const float>, float);
 
-namespace {
-std::size_t argmax_row(const std::vector<float>& y, std::size_t row, std::size_t N) {
-  std::size_t best = 0;
-  for (std::size_t j = 1; j < N; ++j)
-    if (y[row * N + j] > y[row * N + best]) best = j;  // first maximum, as numpy.argmax
-  return best;
-}
-}  // namespace
-
-namespace {
-// Two independent 64-bit hashes of the bytes (FNV-1a and a multiply-xorshift), read as one 128-bit
-// value: distinct outputs are counted by hash, and a collision among 10^5 runs has a probability
-// near 2^-95.
-std::pair<std::uint64_t, std::uint64_t> hash128(std::span<const float> v) {
-  std::uint64_t h1 = 0xcbf29ce484222325ull, h2 = 0x9e3779b97f4a7c15ull;
-  for (const float f : v) {
-    const std::uint32_t b = to_bits(f);
-    h1 = (h1 ^ b) * 0x100000001b3ull;
-    h2 = (h2 ^ b) * 0xff51afd7ed558ccdull;
-    h2 ^= h2 >> 32;
-  }
-  return {h1, h2 ^ v.size()};
-}
-}  // namespace
-
+// The element rules (ranges, ULPs, the hash, argmax) are kernels/common/output_compare.h's, which
+// the device tracker (kernels/cuda/drift.cu) uses too: both count the same things.
 OutputDriftStream::OutputDriftStream(std::size_t B, std::size_t N) : B_(B), N_(N) {}
 
 void OutputDriftStream::add(std::span<const float> o) {
   const std::size_t count = B_ * N_;
   if (o.size() != count) throw std::invalid_argument("output_drift: a run has the wrong size");
-  const auto h = hash128(o);
-  const auto at = std::lower_bound(hashes_.begin(), hashes_.end(), h);
-  if (at == hashes_.end() || *at != h) hashes_.insert(at, h);
-  if (runs_++ == 0) {
+  const bool run0 = runs_++ == 0;
+  if (run0) {
     first_.assign(o.begin(), o.end());
-    lo_ = first_;
-    hi_ = first_;
-    nan_.assign(count, 0);
-    number_.assign(count, 0);
-    for (std::size_t e = 0; e < count; ++e) (std::isnan(o[e]) ? nan_ : number_)[e] = 1;
+    lo_.assign(count, 0.0f);
+    hi_.assign(count, 0.0f);
+    seen_.assign(count, 0);
     argmax0_.resize(B_);
     flipped_.assign(B_, 0);
-    for (std::size_t i = 0; i < B_ && N_ > 0; ++i) argmax0_[i] = argmax_row(first_, i, N_);
-    return;
+    for (std::size_t i = 0; i < B_ && N_ > 0; ++i) argmax0_[i] = compare::argmax_row(first_.data() + i * N_, N_);
+  } else {
+    for (std::size_t i = 0; i < B_ && N_ > 0; ++i)
+      if (!flipped_[i]) flipped_[i] = compare::argmax_row(o.data() + i * N_, N_) != argmax0_[i];
   }
+  compare::Hash128 h;
   for (std::size_t e = 0; e < count; ++e) {
-    const float x = o[e];
-    differing_ += to_bits(x) != to_bits(first_[e]);
-    if (std::isnan(x)) {
-      nan_[e] = 1;
-      continue;
-    }
-    if (!number_[e] || x < lo_[e]) lo_[e] = x;
-    if (!number_[e] || x > hi_[e]) hi_[e] = x;
-    number_[e] = 1;
+    const std::uint32_t bits = to_bits(o[e]);
+    h = compare::hash_plus(h, compare::hash_element(e, bits));
+    if (!run0) differing_ += bits != to_bits(first_[e]);
+    compare::range_add(o[e], lo_[e], hi_[e], seen_[e]);
   }
-  for (std::size_t i = 0; i < B_ && N_ > 0; ++i) {
-    if (flipped_[i]) continue;
-    std::size_t best = 0;
-    for (std::size_t j = 1; j < N_; ++j)
-      if (o[i * N_ + j] > o[i * N_ + best]) best = j;  // first maximum, as numpy.argmax
-    flipped_[i] = best != argmax0_[i];
-  }
+  const std::pair<std::uint64_t, std::uint64_t> key{h.a, h.b ^ count};
+  const auto at = std::lower_bound(hashes_.begin(), hashes_.end(), key);
+  if (at == hashes_.end() || *at != key) hashes_.insert(at, key);
 }
 
 OutputDrift OutputDriftStream::result() const {
@@ -186,14 +142,11 @@ OutputDrift OutputDriftStream::result() const {
   const std::size_t count = B_ * N_;
   d.distinct_outputs = hashes_.size();
   d.ratio_non_equal = runs_ > 1 && count ? static_cast<double>(differing_) / static_cast<double>((runs_ - 1) * count) : 0.0;
-  for (std::size_t e = 0; e < count; ++e) {
-    const bool nan = nan_[e], number = number_[e];
-    d.max_ulp = std::max(d.max_ulp, nan && number ? kUnorderedUlp : (number ? ulps(lo_[e], hi_[e]) : 0));
-    // An element that is NaN in some runs and a number in others has no distance: the metric says nan.
-    if (nan && number) d.max_abs_diff = NAN;
-    else if (number && lo_[e] != hi_[e] && !std::isnan(d.max_abs_diff))
-      d.max_abs_diff = std::max(d.max_abs_diff, static_cast<double>(hi_[e]) - static_cast<double>(lo_[e]));
-  }
+  compare::RangeMetrics m;
+  for (std::size_t e = 0; e < count; ++e) m = compare::range_max(m, compare::range_metrics(lo_[e], hi_[e], seen_[e]));
+  d.max_ulp = m.max_ulp;
+  // An element that is NaN in some runs and a number in others has no distance: the metric says nan.
+  d.max_abs_diff = m.mixed ? NAN : m.max_abs_diff;
   for (std::size_t i = 0; i < B_; ++i) d.argmax_flips += flipped_[i];
   return d;
 }

@@ -9,10 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "common/output_compare.h"
+
 namespace driftlab {
 
 // ULP distance for pairs involving exactly one NaN: the two are not on the number line.
-inline constexpr std::uint64_t kUnorderedUlp = std::numeric_limits<std::uint64_t>::max();
+inline constexpr std::uint64_t kUnorderedUlp = compare::kUnorderedUlp;
 
 // Maps a float's bits to an integer whose order is the order of the values: -0.0 and +0.0 both
 // map to 0, the smallest subnormals to -1 and +1, so ULPs are counted across zero.
@@ -76,8 +78,8 @@ class OutputDriftStream {
  private:
   std::size_t B_, N_, runs_ = 0, differing_ = 0;
   std::vector<float> first_, lo_, hi_;
-  std::vector<unsigned char> nan_, number_, flipped_;
-  std::vector<std::size_t> argmax0_;
+  std::vector<std::uint8_t> seen_, flipped_;  // seen_: output_compare.h's kSawNaN | kSawNumber
+  std::vector<std::uint64_t> argmax0_;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> hashes_;  // sorted, distinct
 };
 
