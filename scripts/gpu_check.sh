@@ -73,7 +73,7 @@ if [ "$mode" = device ]; then
   sum_runs=(--n 2^28 --runs 20); drift_runs=(--n 2^24 --runs 100); f64_runs=(--n 2^24 --runs 100)
   predict_default=(--runs 40 --processes 3); predict_wide=(--layers 784,4096,4096,10 --batch 64 --runs 100)
   report_args=()
-  attention_filter='^attention/cuda/'; attention_runs=(--runs 20)
+  attention_filter='^attention/cuda/|^drift/cuda/'; attention_runs=(--runs 20)  # and drift metrics: host vs device
 else
   be=cpu; budget=280; jobs=1
   sum_filter='^sum/cpu/f32/uniform/(read_probe|atomic_element|atomic|tree|exact)/(16384|1048576)/|^sum/cpu/f64/uniform/(read_probe|tree|exact)/1048576/'
@@ -183,7 +183,7 @@ rm -f "$w/bench_all.json"  # the same entries are in report/bench.json
 tail -3 "$w/report.log"
 show report
 
-step "attention decode (issue 12): benchmarks against the copy/probe, and driftlab attention"
+step "attention decode (issue 12): benchmarks against the copy/probe, and driftlab attention; drift metrics host vs device (issue 13)"
 limit 45 "$bin/driftlab_bench" --benchmark_filter="$attention_filter" "${bench_args[@]}" \
   --benchmark_out="$w/bench_attention.json" --benchmark_out_format=json >"$w/bench_attention.log" 2>&1
 note_rc $? "driftlab_bench (attention)"

@@ -14,6 +14,8 @@
 #include "common/output_compare.h"
 #include "gpu.h"
 #include "metrics.h"
+#include "model.h"
+#include "model_backend.h"
 #if DRIFTLAB_HAVE_CUDA
 #include "cuda/cuda_check.h"
 #include "cuda/drift.cuh"
@@ -160,6 +162,37 @@ TEST_F(DriftCuda, RandomDriftOnALargeOutputGivesTheHostMetrics) {
   }
   expect_same_metrics(runs, B, N);
   expect_same_metrics({base}, B, N);  // one run: no drift at all
+}
+
+// predict's CUDA path: the backend's device tracker against the host stream, on the same calls
+// (atomic drifts on a GPU; the deterministic variants must give one output).
+TEST_F(DriftCuda, ModelBackendTrackerGivesTheHostMetricsOfTheSameCalls) {
+  const Model m = make_model({784, 1024, 1024, 10}, 0.5f, 3);
+  const std::size_t B = 64, N = m.outputs();
+  std::mt19937 gen(5);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  std::vector<float> x(B * m.inputs());
+  for (auto& v : x) v = u(gen);
+  auto backend = make_cuda_model_backend();
+  backend->set_model(m);
+  for (const DenseVariant v : {DenseVariant::atomic, DenseVariant::tree, DenseVariant::invariant}) {
+    OutputDriftStream host(B, N);
+    const auto tracker = backend->track_outputs(B, N);
+    ASSERT_NE(tracker, nullptr);
+    std::vector<float> out(B * N);
+    for (std::uint64_t r = 0; r < 30; ++r) {
+      backend->predict(PredictCall{v, true, 9, r % 2, 0, std::nullopt}, x.data(), B, out.data());
+      tracker->add_last_output();
+      host.add(out);
+    }
+    const OutputDrift h = host.result(), d = tracker->result();
+    EXPECT_EQ(d.runs, h.runs);
+    EXPECT_EQ(d.distinct_outputs, h.distinct_outputs) << info(v).name;
+    EXPECT_EQ(to_bits(d.ratio_non_equal), to_bits(h.ratio_non_equal)) << info(v).name;
+    EXPECT_EQ(d.max_ulp, h.max_ulp) << info(v).name;
+    EXPECT_EQ(d.argmax_flips, h.argmax_flips) << info(v).name;
+    if (v != DenseVariant::atomic) EXPECT_EQ(d.distinct_outputs, 2u) << "two dropout masks (calls 0 and 1), no drift";
+  }
 }
 #endif
 

@@ -10,6 +10,7 @@
 
 #include "backend.h"
 #include "common/dense_variant.h"
+#include "metrics.h"
 #include "model.h"
 
 namespace driftlab {
@@ -21,6 +22,17 @@ struct PredictCall {
   std::uint64_t call = 0;           // call number within the process: each call a new mask
   std::size_t split_k = 0;          // 0: the shape heuristic (dense::split_k)
   std::optional<std::uint64_t> schedule_seed;  // cpu: seeded shuffle model of this call's atomics
+  bool output_to_host = true;  // false: the output stays where it was computed (CUDA); `out` is not written
+};
+
+// Drift of one process's outputs, tracked where they are computed: the CUDA backend compares each
+// call's output with run 0's on the device (Thrust, kernels/cuda/drift.cuh) and copies back only
+// the numbers.  The host reference (OutputDriftStream) counts the same things.
+class OutputTracker {
+ public:
+  virtual ~OutputTracker() = default;
+  virtual void add_last_output() = 0;  // the output of the backend's last predict call
+  virtual OutputDrift result() const = 0;
 };
 
 class ModelBackend {
@@ -38,6 +50,8 @@ class ModelBackend {
   // sgemm on the CPU (same threads), cuBLAS on CUDA; one call, timed as predict is.
   virtual std::string vendor() const = 0;
   virtual double vendor_predict(const float* x, std::size_t B, float* out) = 0;
+  // A tracker of [B x N] outputs on the device; nullptr where outputs are on the host anyway.
+  virtual std::unique_ptr<OutputTracker> track_outputs(std::size_t /*B*/, std::size_t /*N*/) { return nullptr; }
 };
 
 std::unique_ptr<ModelBackend> make_cpu_model_backend(int threads);

@@ -1,14 +1,17 @@
 // The CUDA model backend: weights uploaded once; each call uploads x, runs the layers (and dropout)
-// on the device, and copies the output back.  The reported time is the device time of the
+// on the device, and copies the output back (unless the call keeps it there for the device
+// tracker, which compares it with run 0's on the GPU).  The reported time is the device time of the
 // layers (cudaEvents), not the transfers.
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "common/dense_order.h"
 #include "cuda/cuda_check.h"
 #include "cuda/dense.cuh"
+#include "cuda/drift.cuh"
 #include "gpu.h"
 #include "model_backend.h"
 
@@ -93,10 +96,14 @@ class CudaModelBackend final : public ModelBackend {
     CUDA_CHECK(cudaEventSynchronize(stop_));
     float ms = 0;
     CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
-    CUDA_CHECK(cudaMemcpy(out, act_[layers.size() % 2].p, B * model_->outputs() * sizeof(float),
-                          cudaMemcpyDeviceToHost));
+    last_ = act_[layers.size() % 2].p;
+    if (c.output_to_host)
+      CUDA_CHECK(cudaMemcpy(out, last_, B * model_->outputs() * sizeof(float), cudaMemcpyDeviceToHost));
     return ms;
   }
+
+  std::unique_ptr<OutputTracker> track_outputs(std::size_t B, std::size_t N) override;
+  const float* last_output() const { return last_; }
 
   std::string vendor() const override { return "cublas"; }
   double vendor_predict(const float* x, std::size_t B, float* out) override {
@@ -109,7 +116,37 @@ class CudaModelBackend final : public ModelBackend {
   const Model* model_ = nullptr;
   std::vector<DeviceFloats> weights_, biases_;
   DeviceFloats act_[2], temp_;
+  const float* last_ = nullptr;  // the last call's output, on the device
 };
+
+class DeviceTracker final : public OutputTracker {
+ public:
+  DeviceTracker(const CudaModelBackend& b, std::size_t B, std::size_t N) : backend_(b), drift_(B, N), count_(B * N) {}
+  void add_last_output() override {
+    if (!backend_.last_output()) throw std::logic_error("device tracker: no predict call yet");
+    drift_.add(backend_.last_output());
+  }
+  OutputDrift result() const override {
+    const cuda::DeviceDriftResult r = drift_.result();
+    OutputDrift d;
+    d.runs = r.runs;
+    d.distinct_outputs = r.distinct_outputs;
+    d.ratio_non_equal = r.runs > 1 && count_ ? static_cast<double>(r.differing) / static_cast<double>((r.runs - 1) * count_) : 0.0;
+    d.max_ulp = r.max_ulp;
+    d.max_abs_diff = r.max_abs_diff;
+    d.argmax_flips = r.argmax_flips;
+    return d;
+  }
+
+ private:
+  const CudaModelBackend& backend_;
+  cuda::DeviceOutputDrift drift_;
+  std::size_t count_;
+};
+
+std::unique_ptr<OutputTracker> CudaModelBackend::track_outputs(std::size_t B, std::size_t N) {
+  return std::make_unique<DeviceTracker>(*this, B, N);
+}
 
 }  // namespace
 

@@ -8,16 +8,17 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <iterator>
-#include <memory>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iomanip>
+#include <iterator>
+#include <memory>
 #include <random>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 
 #include "atomic_file.h"
 #include "backend.h"
@@ -217,6 +218,11 @@ struct RunSink {
   virtual void run(std::span<const float> output, double ms) = 0;
   virtual void end_variant(double ref_err) = 0;
   virtual void vendor(const std::string& name, double ms) = 0;
+  // One process on a backend whose outputs stay on the device (CUDA): runs after run 0 report
+  // only their time, and the variant's drift comes whole from the device tracker.
+  virtual bool wants_device_drift() const { return false; }
+  virtual void run_on_device(double /*ms*/) { throw std::logic_error("this sink takes host outputs only"); }
+  virtual void device_drift(const OutputDrift& /*d*/) { throw std::logic_error("this sink takes host outputs only"); }
 };
 
 std::unique_ptr<ModelBackend> pick_backend(const PredictArgs& a) {
@@ -324,13 +330,20 @@ void run_local(const PredictArgs& a, RunSink& sink) {
     std::vector<float> out(B * model.outputs()), first;
     c.call = std::uint64_t(1) << 40;  // warm-up on a call number no run uses
     backend->predict(c, x.data(), B, out.data());
+    // CUDA, one process: outputs are compared with run 0's on the device; only run 0 comes back
+    // (for the reference error and --save-output).
+    const auto tracker = sink.wants_device_drift() ? backend->track_outputs(B, model.outputs()) : nullptr;
     for (std::size_t r = 0; r < a.runs; ++r) {
       c.call = r;
       if (a.shuffle_seed) c.schedule_seed = mix_seed(*a.shuffle_seed, r);
+      c.output_to_host = !tracker || r == 0;
       const double ms = backend->predict(c, x.data(), B, out.data());
+      if (tracker) tracker->add_last_output();
       if (r == 0) first = out;
-      sink.run(out, ms);
+      if (c.output_to_host) sink.run(out, ms);
+      else sink.run_on_device(ms);
     }
+    if (tracker) sink.device_drift(tracker->result());
     std::vector<DropoutMask> masks;
     if (a.training && model.dropout > 0)
       for (std::size_t li = 0; li + 1 < model.layers.size(); ++li)
@@ -349,14 +362,17 @@ void run_local(const PredictArgs& a, RunSink& sink) {
 struct VariantState {
   DenseVariant variant{};
   std::vector<std::size_t> slices;
-  std::optional<OutputDriftStream> drift;
+  std::optional<OutputDriftStream> drift;  // run 0, and every run unless `device` is set
+  std::optional<OutputDrift> device;       // the whole drift from the device tracker (CUDA)
   std::vector<double> ms;
   double ref_err = 0;
 };
 
 class Collector : public RunSink {
  public:
-  Collector(std::size_t total_runs) : progress_("driftlab predict: runs", total_runs) {}
+  // device_drift: one process, so a backend that keeps outputs on the device may compare them there.
+  Collector(std::size_t total_runs, bool device_drift)
+      : progress_("driftlab predict: runs", total_runs), device_drift_(device_drift) {}
   void begin(const LocalInfo& info) override {
     ++process_;
     k_ = 0;
@@ -390,6 +406,15 @@ class Collector : public RunSink {
     vendor_ = name;
     vendor_ms_.push_back(ms);
   }
+  bool wants_device_drift() const override { return device_drift_; }
+  void run_on_device(double ms) override {
+    if (!cur_) throw std::runtime_error("a run before its variant");
+    cur_->ms.push_back(ms);
+    progress_.step(++done_);
+  }
+  void device_drift(const OutputDrift& d) override {
+    if (cur_) cur_->device = d;
+  }
   const LocalInfo& info() const { return info_; }
   const std::vector<VariantState>& variants() const { return variants_; }
   const std::string& vendor_name() const { return vendor_; }
@@ -404,6 +429,7 @@ class Collector : public RunSink {
   std::vector<double> vendor_ms_;  // 8 bytes a run, as the variants' times
   std::size_t process_ = 0, k_ = 0;
   std::uint64_t done_ = 0;
+  bool device_drift_ = false;
 };
 
 // --- The parent/child protocol: the child streams its sink calls through a pipe whose write end
@@ -674,8 +700,8 @@ std::string variant_path(const std::string& path, const char* variant) {
 PredictReport run_predict(const PredictArgs& a) {
   if (a.save_output) check_output_path(*a.save_output, "--save-output");
   if (a.json) check_output_path(*a.json, "--json");
-  Collector c(static_cast<std::uint64_t>(a.runs) * a.processes *
-              (a.variant == "all" ? std::size(kDenseVariants) : 1));
+  Collector c(static_cast<std::uint64_t>(a.runs) * a.processes * (a.variant == "all" ? std::size(kDenseVariants) : 1),
+              a.processes == 1);
   if (a.processes > 1) run_children(a, c);
   else run_local(a, c);
   const LocalInfo& first = c.info();
@@ -698,8 +724,8 @@ PredictReport run_predict(const PredictArgs& a) {
     PredictRow row;
     row.variant = v.variant;
     row.slices = v.slices;
-    if (v.drift->runs() != a.runs * a.processes) throw std::runtime_error("child processes returned too few runs");
-    row.drift = v.drift->result();
+    row.drift = v.device ? *v.device : v.drift->result();
+    if (row.drift.runs != a.runs * a.processes) throw std::runtime_error("child processes returned too few runs");
     row.ref_max_rel_err = v.ref_err;
     row.median_ms = median(v.ms);
     row.samples_per_s = row.median_ms > 0 ? static_cast<double>(first.B) / (row.median_ms * 1e-3) : 0;
