@@ -59,7 +59,7 @@ with the headline tables, the figures and a description of the machine.
 std::string report_bench_filter(const std::string& be, bool quick) {
   if (!quick) return "^sum/" + be + "/[^/]+/uniform/|^(dense|predict)/" + be + "/";  // figures draw uniform input
   const bool cuda = be == "cuda";
-  const std::string sum_base = cuda ? "d2d_copy|cub" : "read_probe|serial", dense_base = cuda ? "cublas" : "openblas";
+  const std::string sum_base = cuda ? "d2d_copy|cub|thrust" : "read_probe|serial", dense_base = cuda ? "cublas" : "openblas";
   return "^sum/" + be + "/f32/uniform/(" + sum_base + "|atomic_element|atomic|tree|exact)/"
          "(1024|4096|16384|65536|262144|1048576|4194304)/|"
          "^dense/" + be + "/(" + dense_base + "|atomic|tree|invariant)/B:(1|4|16|64|256|1024)/K:10/|"
