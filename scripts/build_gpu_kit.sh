@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the GPU kit: one folder, ./kit/ (git-ignored, under 64 MiB), holding everything the GPU
+# Builds the GPU kit: one folder, ./kit/ (git-ignored), packed into ./kit.tar.gz (git-ignored,
+# under 48 MiB: it travels to the device with the working tree, 64 MiB in all), holding everything the GPU
 # check needs on a machine with a GPU, the CUDA 13 toolkit and python3, but no compiler run,
 # no network and maybe none of GoogleTest, Google Benchmark, libzip or OpenBLAS:
 #   kit/bin/      driftlab, driftlab_bench, driftlab_tests for sm_80 and sm_90 (stripped);
@@ -123,8 +124,14 @@ size=$(du -sm "$kit" | cut -f1)
 } >"$kit/MANIFEST.txt"
 cat "$kit/MANIFEST.txt"
 [ "$problems" -eq 0 ] || { echo "build_gpu_kit: the kit is not self-contained (above)"; exit 1; }
-[ "$size" -lt 60 ] || { echo "build_gpu_kit: the kit is ${size} MiB; with the working tree it must stay under 64 MiB"; exit 1; }
 echo "self-contained: every library resolves into kit/bin/lib or to libc/libcuda/libcudart/libcublas"
+# What travels: the kit packed (each binary carries its own static OpenBLAS, which packs well).
+archive="$(dirname "$kit")/$(basename "$kit").tar.gz"
+tar -czf "$archive.tmp" -C "$(dirname "$kit")" "$(basename "$kit")" && mv "$archive.tmp" "$archive"
+packed=$(( $(stat -c %s "$archive") >> 20 ))
+tree_mb=$(( $(git -C "$root" ls-files -z --cached --others --exclude-standard | (cd "$root" && xargs -0 du -cb 2>/dev/null) | tail -1 | cut -f1) >> 20 ))
+echo "packed: $archive, ${packed} MiB (the kit unpacked: ${size} MiB; the working tree: ${tree_mb} MiB)"
+[ $((packed + tree_mb)) -lt 60 ] || { echo "build_gpu_kit: ${packed} MiB packed + ${tree_mb} MiB of working tree: over what a device call carries (64 MiB)"; exit 1; }
 
 if [ "$rehearse" -eq 1 ]; then
   echo "== the CPU rehearsal from the kit's binaries"
@@ -132,4 +139,4 @@ if [ "$rehearse" -eq 1 ]; then
   [ -x "$root/.venv/bin/python" ] && export DRIFTLAB_PYTHON="$root/.venv/bin/python"
   "$kit/run.sh" --rehearse "$build/rehearsal" | tail -5
 fi
-echo "build_gpu_kit: $kit ready (${size} MiB)"
+echo "build_gpu_kit: $kit ready (${size} MiB), packed as $archive (${packed} MiB)"
