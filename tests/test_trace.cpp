@@ -39,7 +39,7 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return true;
 }
 
-// A model where split-K depends on the batch: layer 0 (K 128, N 256) takes 16 slices at batch 1
+// A model where split-K depends on the batch: layer 0 (K 128, N 256) takes 32 slices at batch 1
 // and 1 at batch 64 (dense::split_k).
 const std::vector<std::string> kModel = {"--backend", "cpu", "--layers", "128,256,64,10", "--init-seed", "3",
                                          "--dropout", "0.25", "--training", "--dropout-seed", "9", "--threads", "2"};
@@ -64,20 +64,34 @@ TEST(Trace, CompareStageCountsBitsNotValues) {
 }
 
 TEST(Trace, InvariantNeverDivergesBetweenBatch1And64) {
-  for (const char* row : {"0", "5"}) {
-    const TraceReport r = trace(with({"--variant", "invariant", "--compare", "batch:1,64", "--row", row}));
-    EXPECT_FALSE(r.first) << "row " << row << ": layer " << r.first->layer << " " << stage_name(r.first->stage);
-    ASSERT_EQ(r.rows.size(), 3u * 3u - 1u);  // matmul, bias_act, dropout per hidden layer; no dropout on the last
-    for (const auto& d : r.rows) {
-      EXPECT_EQ(d.frac_differ, 0.0);
-      EXPECT_EQ(d.elements, std::vector<std::size_t>({256, 64, 10})[d.layer]);  // row R's outputs only
-    }
+  const TraceReport r = trace(with({"--variant", "invariant", "--compare", "batch:1,64"}));
+  EXPECT_FALSE(r.first) << "layer " << r.first->layer << " " << stage_name(r.first->stage);
+  ASSERT_EQ(r.rows.size(), 3u * 3u - 1u);  // matmul, bias_act, dropout per hidden layer; no dropout on the last
+  for (const auto& d : r.rows) {
+    EXPECT_EQ(d.frac_differ, 0.0);
+    EXPECT_EQ(d.elements, std::vector<std::size_t>({256, 64, 10})[d.layer]);  // row R's outputs only
   }
+}
+
+// Row 5 alone sits at position 0, inside the batch at position 5: the dense layers give it the
+// same bits, but the dropout mask is drawn per element position in the batch (dropout.h), so the
+// first bits that differ are layer 0's dropout stage -- what trace is for.
+TEST(Trace, ARowsDropoutMaskFollowsItsPositionInTheBatch) {
+  const TraceReport r = trace(with({"--variant", "invariant", "--compare", "batch:1,64", "--row", "5"}));
+  ASSERT_TRUE(r.first);
+  EXPECT_EQ(r.first->layer, 0u);
+  EXPECT_EQ(r.first->stage, TraceStage::dropout);
+  EXPECT_EQ(r.rows[0].frac_differ, 0.0);  // layer 0 matmul
+  EXPECT_EQ(r.rows[1].frac_differ, 0.0);  // layer 0 bias_act
+  // Without dropout the row's bits do not depend on its position at all.
+  std::vector<std::string> off = with({"--variant", "invariant", "--compare", "batch:1,64", "--row", "5"});
+  off.push_back("--training=false");
+  EXPECT_FALSE(trace(off).first);
 }
 
 TEST(Trace, TreeDivergesAtLayer0MatmulBetweenBatch1And64) {
   const TraceReport r = trace(with({"--variant", "tree", "--compare", "batch:1,64"}));
-  ASSERT_EQ(r.a.slices.front(), 16u);
+  ASSERT_EQ(r.a.slices.front(), 32u);
   ASSERT_EQ(r.b.slices.front(), 1u);
   ASSERT_TRUE(r.first);
   EXPECT_EQ(r.first->layer, 0u);
@@ -212,7 +226,7 @@ TEST(Trace, BadCommandLines) {
 
 TEST(Trace, BackendCudaWithoutAGpuIsOneLine) {
   if (gpu_status().usable) GTEST_SKIP() << "a GPU is present: see Trace.CpuAgainstCudaTreeAndInvariantAreBitwiseEqual";
-  const auto r = cli(with({"--compare", "backend:cpu,cuda"}));
+  const auto r = cli({"trace", "--layers", "128,256,10", "--init-seed", "3", "--compare", "backend:cpu,cuda"});
   expect_one_line_error(r, "cuda");
   EXPECT_EQ(r.code, 1);
 }
