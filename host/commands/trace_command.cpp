@@ -24,8 +24,9 @@ output at every stage -- after the matmul, after bias and activation, after drop
 the first layer and stage whose bits differ: where the drift starts.
 
 comparisons (--compare KIND:A,B):
-  batch:A,B             row R alone-ish vs inside a bigger batch: side A runs a batch of A rows,
-                        side B a batch of B rows, both holding row R (e.g. batch:1,64)
+  batch:A,B             row R inside a batch of A rows against inside a batch of B rows (e.g.
+                        batch:1,64: alone against among 64); each batch is consecutive input
+                        rows holding row R, only row R's outputs are compared
   runs:A,B              call A against call B of the same configuration (atomic drift; with
                         --training each call draws its own dropout mask, as predict's calls do)
   threads:A,B           cpu backend with A against B worker threads (0: every hardware thread)
