@@ -12,7 +12,10 @@
 #include <vector>
 
 #include "cli_helpers.h"
+#include "common/dropout.h"
 #include "gpu.h"
+#include "model.h"
+#include "model_backend.h"
 #include "npy.h"
 #include "npz.h"
 #include "trace_command.h"
@@ -61,6 +64,44 @@ TEST(Trace, CompareStageCountsBitsNotValues) {
   EXPECT_EQ(*d.first_index, 1u);
   EXPECT_DOUBLE_EQ(d.max_rel_diff, (std::nextafter(2.0f, 3.0f) - 2.0f) / 2.0);
   EXPECT_FALSE(compare_stage(a, a).first_index);
+}
+
+// The hook returns what the kernel computed: each layer's bias_act stage is its matmul stage
+// through the epilogue of dense_order.h, and its dropout stage is bias_act through the mask.
+TEST(Trace, StagesChainThroughTheEpilogueAndTheMask) {
+  const Model m = make_model({64, 96, 33, 10}, 0.3f, 5);
+  std::vector<float> x(7 * 64);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 37) % 101) / 50.0f - 1.0f;
+  auto backend = make_cpu_model_backend(2);
+  backend->set_model(m);
+  for (const DenseVariant v : {DenseVariant::invariant, DenseVariant::tree, DenseVariant::atomic}) {
+    const PredictCall c{v, true, 17, 2, 0, std::uint64_t{99}};
+    std::vector<float> out(7 * 10);
+    std::vector<LayerStages> st;
+    backend->predict_stages(c, x.data(), 7, out.data(), st);
+    ASSERT_EQ(st.size(), 3u);
+    for (std::size_t li = 0; li < 3; ++li) {
+      const Layer& l = m.layers[li];
+      ASSERT_EQ(st[li].size(), li < 2 ? 3u : 2u);
+      const auto& mm = st[li][0].values;
+      const auto& ba = st[li][1].values;
+      for (std::size_t e = 0; e < mm.size(); ++e) {
+        // atomic's accumulator starts at b: its matmul stage already holds the bias.
+        const float pre = v == DenseVariant::atomic ? mm[e] : dense::add(mm[e], l.b[e % l.N]);
+        ASSERT_EQ(std::bit_cast<std::uint32_t>(dense::activate(pre, l.act)), std::bit_cast<std::uint32_t>(ba[e]))
+            << info(v).name << " layer " << li << " element " << e;
+      }
+      if (li < 2) {
+        const auto& dr = st[li][2].values;
+        const std::uint32_t thr = dropout::drop_threshold(m.dropout);
+        for (std::size_t e = 0; e < dr.size(); ++e)
+          ASSERT_EQ(std::bit_cast<std::uint32_t>(dropout::apply(ba[e], dropout::dropout_word(17, 2, li, e), thr,
+                                                               dropout::keep_scale(m.dropout))),
+                    std::bit_cast<std::uint32_t>(dr[e]));
+      }
+    }
+    EXPECT_TRUE(same_bits(st[2][1].values, out));
+  }
 }
 
 TEST(Trace, InvariantNeverDivergesBetweenBatch1And64) {
