@@ -35,6 +35,18 @@ class OutputTracker {
   virtual OutputDrift result() const = 0;
 };
 
+// The stages a layer's output passes through in one call, in order (driftlab trace).  matmul: the
+// kernel's accumulator before its epilogue (x.W; atomic's starts at b, so x.W + b); bias_act:
+// the dense layer's output; dropout: after the mask (hidden layers in training mode only).  A
+// later stage (a 16-bit rounding) is added here, named in stage_name, and filled by both backends.
+enum class TraceStage { matmul, bias_act, dropout };
+const char* stage_name(TraceStage s);
+struct StageOutput {
+  TraceStage stage{};
+  std::vector<float> values;  // [B x N]
+};
+using LayerStages = std::vector<StageOutput>;  // one layer's stages, in order
+
 class ModelBackend {
  public:
   virtual ~ModelBackend() = default;
@@ -46,6 +58,10 @@ class ModelBackend {
   // One call: out [B x outputs] from x [B x inputs]; returns the call's time in ms (CUDA: device
   // time of the layers, cudaEvents; CPU: wall time).
   virtual double predict(const PredictCall& c, const float* x, std::size_t B, float* out) = 0;
+  // The trace hook: the same call as predict (same kernels, same order, same bits in `out`), that
+  // also keeps every layer's stages; stages is resized to the layer count.
+  virtual double predict_stages(const PredictCall& c, const float* x, std::size_t B, float* out,
+                                std::vector<LayerStages>& stages) = 0;
   // The vendor baseline every cost is also given against: the model's inference through OpenBLAS's
   // sgemm on the CPU (same threads), cuBLAS on CUDA; one call, timed as predict is.
   virtual std::string vendor() const = 0;

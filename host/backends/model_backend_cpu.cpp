@@ -11,6 +11,15 @@ extern "C" char* openblas_get_corename(void);
 
 namespace driftlab {
 
+const char* stage_name(TraceStage s) {
+  switch (s) {
+    case TraceStage::matmul: return "matmul";
+    case TraceStage::bias_act: return "bias_act";
+    case TraceStage::dropout: return "dropout";
+  }
+  return "?";
+}
+
 DropoutMask dropout_mask(std::size_t count, float rate, std::uint64_t seed, std::uint64_t call, std::uint32_t layer) {
   DropoutMask m;
   m.factor.resize(count);
@@ -65,6 +74,17 @@ class CpuModelBackend final : public ModelBackend {
   }
 
   double predict(const PredictCall& c, const float* x, std::size_t B, float* out) override {
+    return run(c, x, B, out, nullptr);
+  }
+  double predict_stages(const PredictCall& c, const float* x, std::size_t B, float* out,
+                        std::vector<LayerStages>& stages) override {
+    stages.assign(model_->layers.size(), {});
+    return run(c, x, B, out, &stages);
+  }
+
+ private:
+  // predict's one path; with `stages`, each layer's stages are copied out on the way.
+  double run(const PredictCall& c, const float* x, std::size_t B, float* out, std::vector<LayerStages>* stages) {
     const auto t0 = std::chrono::steady_clock::now();
     cpu::DenseContext ctx{&pool_, c.schedule_seed, c.split_k};
     const float* in = x;
@@ -78,20 +98,27 @@ class CpuModelBackend final : public ModelBackend {
         y = buf.data();
       }
       ctx.packed_W = B > cpu::kGemvMaxRows ? &packed(li) : nullptr;  // small batches stream W unpacked
+      LayerStages* st = stages ? &(*stages)[li] : nullptr;
+      if (st) {
+        st->push_back({TraceStage::matmul, std::vector<float>(B * l.N)});
+        ctx.matmul_out = st->back().values.data();
+      }
       cpu::dense(c.variant, in, l.W.data(), l.b.data(), y, B, l.K, l.N, l.act, ctx);
+      ctx.matmul_out = nullptr;
+      if (st) st->push_back({TraceStage::bias_act, std::vector<float>(y, y + B * l.N)});
       if (!last && c.training && model_->dropout > 0) {
         const std::uint32_t thr = dropout::drop_threshold(model_->dropout);
         const float scale = dropout::keep_scale(model_->dropout);
         for (std::size_t e = 0; e < B * l.N; ++e)
           y[e] = dropout::apply(y[e], dropout::dropout_word(c.dropout_seed, c.call, static_cast<std::uint32_t>(li), e),
                                 thr, scale);
+        if (st) st->push_back({TraceStage::dropout, std::vector<float>(y, y + B * l.N)});
       }
       in = y;
     }
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
 
- private:
   // Layer li's W, packed once per model and weights version: set_model packs every layer, and a
   // call repacks a layer whose W moved, resized or changed version since.
   struct Pack {

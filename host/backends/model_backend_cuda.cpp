@@ -69,6 +69,26 @@ class CudaModelBackend final : public ModelBackend {
   }
 
   double predict(const PredictCall& c, const float* x, std::size_t B, float* out) override {
+    return run(c, x, B, out, nullptr);
+  }
+  double predict_stages(const PredictCall& c, const float* x, std::size_t B, float* out,
+                        std::vector<LayerStages>& stages) override {
+    stages.assign(model_->layers.size(), {});
+    return run(c, x, B, out, &stages);
+  }
+
+  std::string vendor() const override { return "cublas"; }
+  double vendor_predict(const float* x, std::size_t B, float* out) override {
+    return predict({DenseVariant::cublas, false, 0, 0, 0, std::nullopt}, x, B, out);
+  }
+
+  std::unique_ptr<OutputTracker> track_outputs(std::size_t B, std::size_t N) override;
+  const float* last_output() const { return last_; }
+
+ private:
+  // predict's one path; with `stages`, each layer's stages are copied to the host on the way
+  // (synchronous copies between the layers: the device time then includes them).
+  double run(const PredictCall& c, const float* x, std::size_t B, float* out, std::vector<LayerStages>* stages) {
     const auto& layers = model_->layers;
     std::size_t widest = model_->inputs(), temp = 0;
     for (const auto& l : layers) {
@@ -79,6 +99,12 @@ class CudaModelBackend final : public ModelBackend {
     act_[0].ensure(B * widest);
     act_[1].ensure(B * widest);
     temp_.ensure(temp / sizeof(float) + 1);
+    if (stages) matmul_.ensure(B * widest);
+    auto keep = [&](std::size_t li, TraceStage stage, const float* d_src, std::size_t count) {
+      std::vector<float> v(count);
+      CUDA_CHECK(cudaMemcpy(v.data(), d_src, count * sizeof(float), cudaMemcpyDeviceToHost));
+      (*stages)[li].push_back({stage, std::move(v)});
+    };
     CUDA_CHECK(cudaMemcpy(act_[0].p, x, B * model_->inputs() * sizeof(float), cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaEventRecord(start_));
     for (std::size_t li = 0; li < layers.size(); ++li) {
@@ -87,10 +113,16 @@ class CudaModelBackend final : public ModelBackend {
       float* in = act_[li % 2].p;
       float* y = act_[(li + 1) % 2].p;
       CUDA_CHECK(cuda::dense(c.variant, in, weights_[li].p, biases_[li].p, y, B, l.K, l.N, l.act, S, temp_.p,
-                             temp_.count * sizeof(float), handle_, nullptr));
-      if (li + 1 < layers.size() && c.training && model_->dropout > 0)
+                             temp_.count * sizeof(float), handle_, nullptr, stages ? matmul_.p : nullptr));
+      if (stages) {
+        keep(li, TraceStage::matmul, matmul_.p, B * l.N);
+        keep(li, TraceStage::bias_act, y, B * l.N);
+      }
+      if (li + 1 < layers.size() && c.training && model_->dropout > 0) {
         CUDA_CHECK(cuda::dropout(y, B * l.N, model_->dropout, c.dropout_seed, c.call, static_cast<std::uint32_t>(li),
                                  nullptr));
+        if (stages) keep(li, TraceStage::dropout, y, B * l.N);
+      }
     }
     CUDA_CHECK(cudaEventRecord(stop_));
     CUDA_CHECK(cudaEventSynchronize(stop_));
@@ -102,20 +134,11 @@ class CudaModelBackend final : public ModelBackend {
     return ms;
   }
 
-  std::unique_ptr<OutputTracker> track_outputs(std::size_t B, std::size_t N) override;
-  const float* last_output() const { return last_; }
-
-  std::string vendor() const override { return "cublas"; }
-  double vendor_predict(const float* x, std::size_t B, float* out) override {
-    return predict({DenseVariant::cublas, false, 0, 0, 0, std::nullopt}, x, B, out);
-  }
-
- private:
   cublasHandle_t handle_{};
   cudaEvent_t start_{}, stop_{};
   const Model* model_ = nullptr;
   std::vector<DeviceFloats> weights_, biases_;
-  DeviceFloats act_[2], temp_;
+  DeviceFloats act_[2], temp_, matmul_;
   const float* last_ = nullptr;  // the last call's output, on the device
 };
 

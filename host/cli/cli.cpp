@@ -14,6 +14,7 @@
 #include "report.h"
 #include "scenarios.h"
 #include "sum_command.h"
+#include "trace_command.h"
 
 namespace driftlab {
 namespace {
@@ -36,6 +37,8 @@ commands:
             processes) with each dense variant: drift, argmax flips, cost, batch invariance
   attention one split-KV attention-decode step per variant (split_count, atomic, fixed_split,
             single): drift, error vs float64, GB/s, and whether a sequence's bits depend on its batch
+  trace     the same model under two configurations (batch sizes, runs, threads, variants,
+            backends), every layer's stages compared: the first layer and stage whose bits differ
   report    run the drift experiments and the benchmarks, write JSON, figures and REPORT.md
   help      this text
 
@@ -81,6 +84,7 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     if (cmd == "scenarios") return scenarios_main(rest, out);
     if (cmd == "report") return report_main(rest, out);
     if (cmd == "attention") return attention_main(rest, out);
+    if (cmd == "trace") return trace_main(rest, out);
     throw UsageError("unknown command '" + std::string(cmd) + "' (see driftlab --help)");
   } catch (const UsageError& e) {
     err << "driftlab: " << one_line(e.what()) << "\n";

@@ -103,12 +103,55 @@ std::string join(const std::vector<std::size_t>& v, const char* sep = ",") {
   return s;
 }
 
+}  // namespace
+
 std::uint64_t entropy_seed() {
   std::random_device rd;
   return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
 }
 
-}  // namespace
+bool parse_model_flag(std::string_view f, ArgReader& r, PredictArgs& a, bool& batch_given) {
+  if (f == "--backend") a.backend = parse_backend(r.value());
+  else if (f == "--batch") {
+    a.batch = parse_count(r.value(), "--batch");
+    if (a.batch < 1 || a.batch > (1u << 20)) throw UsageError("--batch: expected 1 to 2^20");
+    batch_given = true;
+  } else if (f == "--training") a.training = r.bool_value();
+  else if (f == "--dropout-seed") a.dropout_seed = parse_seed(r.value(), "--dropout-seed");
+  else if (f == "--init-seed") a.init_seed = parse_seed(r.value(), "--init-seed");
+  else if (f == "--seed") a.seed = parse_seed(r.value(), "--seed");
+  else if (f == "--threads") a.threads = parse_threads(r.value());
+  else if (f == "--schedule") {
+    const std::string_view v = r.value();
+    if (v.substr(0, 8) != "shuffle:") throw UsageError("--schedule: expected shuffle:SEED, got '" + std::string(v) + "'");
+    a.shuffle_seed = parse_count(v.substr(8), "--schedule shuffle:SEED");
+  } else if (f == "--weights") a.weights = std::string(r.value());
+  else if (f == "--input") a.input = std::string(r.value());
+  else if (f == "--layers") {
+    try {
+      a.layers = parse_sizes(std::string(r.value()));
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("--layers: ") + e.what());
+    }
+  } else if (f == "--dropout") {
+    a.dropout = parse_rate(r.value(), "--dropout");
+  } else if (f == "--act") {
+    a.acts = parse_names(std::string(r.value()));
+    for (const auto& s : a.acts)
+      if (s != "relu" && s != "linear") throw UsageError("--act: unknown activation '" + s + "' (relu or linear)");
+  } else if (f == "--split-k") {
+    a.split_k = parse_count(r.value(), "--split-k");
+    if (a.split_k < 1 || a.split_k > dense::kMaxSlices) throw UsageError("--split-k: expected 1 to 32");
+  } else return false;
+  return true;
+}
+
+void check_model_flags(const PredictArgs& a, bool batch_given) {
+  if (a.input && batch_given) throw UsageError("--batch and --input cannot be used together (the file sets B)");
+  if (!a.acts.empty() && !a.weights && a.acts.size() != a.layers.size() - 1)
+    throw UsageError("--act: " + std::to_string(a.acts.size()) + " activations for " + std::to_string(a.layers.size() - 1) +
+                     " layers");
+}
 
 PredictArgs parse_predict_args(std::span<const std::string_view> argv) {
   PredictArgs a;
@@ -117,58 +160,23 @@ PredictArgs parse_predict_args(std::span<const std::string_view> argv) {
   while (!r.done()) {
     const std::string_view f = r.flag();
     if (f == "--help" || f == "-h") a.help = true;
+    else if (parse_model_flag(f, r, a, batch_given)) continue;
     else if (f == "--runs") {
       a.runs = parse_count(r.value(), "--runs");
       if (a.runs < 1 || a.runs > 100000) throw UsageError("--runs: expected 1 to 100000");
     } else if (f == "--processes") {
       a.processes = parse_count(r.value(), "--processes");
       if (a.processes < 1 || a.processes > 256) throw UsageError("--processes: expected 1 to 256");
-    } else if (f == "--backend") {
-      a.backend = parse_backend(r.value());
     } else if (f == "--variant") {
       a.variant = r.value();
       if (a.variant != "all" && !parse_dense_variant(a.variant))
         throw UsageError("--variant: unknown variant '" + a.variant + "' (atomic, tree, invariant, cublas, all)");
-    } else if (f == "--batch") {
-      a.batch = parse_count(r.value(), "--batch");
-      if (a.batch < 1 || a.batch > (1u << 20)) throw UsageError("--batch: expected 1 to 2^20");
-      batch_given = true;
     } else if (f == "--batch-sweep") a.batch_sweep = parse_list(r.value(), "--batch-sweep");
-    else if (f == "--training") a.training = r.bool_value();
-    else if (f == "--dropout-seed") a.dropout_seed = parse_seed(r.value(), "--dropout-seed");
-    else if (f == "--init-seed") a.init_seed = parse_seed(r.value(), "--init-seed");
-    else if (f == "--seed") a.seed = parse_seed(r.value(), "--seed");
-    else if (f == "--threads") {
-      a.threads = parse_threads(r.value());
-    } else if (f == "--schedule") {
-      const std::string_view v = r.value();
-      if (v.substr(0, 8) != "shuffle:") throw UsageError("--schedule: expected shuffle:SEED, got '" + std::string(v) + "'");
-      a.shuffle_seed = parse_count(v.substr(8), "--schedule shuffle:SEED");
-    } else if (f == "--save-output") a.save_output = std::string(r.value());
+    else if (f == "--save-output") a.save_output = std::string(r.value());
     else if (f == "--json") a.json = std::string(r.value());
-    else if (f == "--weights") a.weights = std::string(r.value());
-    else if (f == "--input") a.input = std::string(r.value());
-    else if (f == "--layers") {
-      try {
-        a.layers = parse_sizes(std::string(r.value()));
-      } catch (const std::invalid_argument& e) {
-        throw UsageError(std::string("--layers: ") + e.what());
-      }
-    } else if (f == "--dropout") {
-      a.dropout = parse_rate(r.value(), "--dropout");
-    } else if (f == "--act") {
-      a.acts = parse_names(std::string(r.value()));
-      for (const auto& s : a.acts)
-        if (s != "relu" && s != "linear") throw UsageError("--act: unknown activation '" + s + "' (relu or linear)");
-    } else if (f == "--split-k") {
-      a.split_k = parse_count(r.value(), "--split-k");
-      if (a.split_k < 1 || a.split_k > dense::kMaxSlices) throw UsageError("--split-k: expected 1 to 32");
-    } else throw UsageError("unknown option '" + std::string(f) + "' (see driftlab predict --help)");
+    else throw UsageError("unknown option '" + std::string(f) + "' (see driftlab predict --help)");
   }
-  if (a.input && batch_given) throw UsageError("--batch and --input cannot be used together (the file sets B)");
-  if (!a.acts.empty() && !a.weights && a.acts.size() != a.layers.size() - 1)
-    throw UsageError("--act: " + std::to_string(a.acts.size()) + " activations for " + std::to_string(a.layers.size() - 1) +
-                     " layers");
+  check_model_flags(a, batch_given);
   return a;
 }
 
@@ -225,6 +233,8 @@ struct RunSink {
   virtual void device_drift(const OutputDrift& /*d*/) { throw std::logic_error("this sink takes host outputs only"); }
 };
 
+}  // namespace
+
 std::unique_ptr<ModelBackend> pick_backend(const PredictArgs& a) {
   const bool cuda = a.backend == "cuda" || (a.backend == "auto" && gpu_status().usable);
   if (cuda) {
@@ -234,6 +244,8 @@ std::unique_ptr<ModelBackend> pick_backend(const PredictArgs& a) {
   }
   return make_cpu_model_backend(a.threads);
 }
+
+namespace {
 
 std::vector<DenseVariant> pick_variants(const PredictArgs& a, const ModelBackend& b) {
   std::vector<DenseVariant> vs;
@@ -276,6 +288,8 @@ void check_memory(const PredictArgs& a, const std::vector<std::size_t>& layers, 
   }
 }
 
+}  // namespace
+
 Model build_model(const PredictArgs& a, std::uint64_t init_seed) {
   if (a.weights) {
     try {
@@ -310,6 +324,8 @@ std::vector<float> build_input(const PredictArgs& a, const Model& m, std::size_t
   check_memory(a, widths, B, "--batch");
   return make_input(Dist::uniform, DType::f32, B * m.inputs(), a.seed).f32;
 }
+
+namespace {
 
 void run_local(const PredictArgs& a, RunSink& sink) {
   auto backend = pick_backend(a);

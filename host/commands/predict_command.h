@@ -10,8 +10,11 @@
 #include <string_view>
 #include <vector>
 
+#include "cli_args.h"
 #include "common/dense_variant.h"
 #include "metrics.h"
+#include "model.h"
+#include "model_backend.h"
 
 namespace driftlab {
 
@@ -37,7 +40,22 @@ struct PredictArgs {
 };
 
 PredictArgs parse_predict_args(std::span<const std::string_view> args);  // throws UsageError
-std::vector<std::string> to_argv(const PredictArgs& a);  // the flags that reproduce `a`
+std::vector<std::string> to_argv(const PredictArgs& a);
+
+// The model, input and run flags every model command shares (predict, trace): --layers, --weights,
+// --act, --dropout, --init-seed, --input, --batch, --seed, --training, --dropout-seed, --split-k,
+// --backend, --threads, --schedule.  Reads flag f's value into `a` and returns true, or returns
+// false when f is none of them.  check_model_flags: the checks across them, after the last flag.
+bool parse_model_flag(std::string_view f, ArgReader& r, PredictArgs& a, bool& batch_given);
+void check_model_flags(const PredictArgs& a, bool batch_given);
+
+// What a model command runs, built as predict builds it: the backend (--backend, refusing cpu-only
+// flags on cuda), the model (--weights or --layers from init_seed), the input x [B x K] (--input
+// or uniform from --seed; refuses what does not fit the model or memory, naming the flag).
+std::unique_ptr<ModelBackend> pick_backend(const PredictArgs& a);
+Model build_model(const PredictArgs& a, std::uint64_t init_seed);
+std::vector<float> build_input(const PredictArgs& a, const Model& m, std::size_t& B);
+std::uint64_t entropy_seed();  // an unseeded run's seed: std::random_device  // the flags that reproduce `a`
 extern const char* const kPredictHelp;
 
 struct PredictRow {

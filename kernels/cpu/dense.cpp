@@ -45,6 +45,7 @@ std::vector<float>& partials_scratch(std::size_t floats) {
 void dense_invariant(const float* x, const float* W, const float* b, float* y, std::size_t B, std::size_t K,
                      std::size_t N, dense::Activation act, const DenseContext& ctx) {
   chain(x, W, y, B, K, N, 0, K, ctx.packed_W, ctx.pool);
+  if (ctx.matmul_out) std::copy(y, y + B * N, ctx.matmul_out);
   bias_act(y, b, y, B, N, act);
 }
 
@@ -64,6 +65,7 @@ void dense_tree(const float* x, const float* W, const float* b, float* y, std::s
       const float* src = partial(s + stride);
       for (std::size_t e = 0; e < plane; ++e) dst[e] = dense::add(dst[e], src[e]);
     }
+  if (ctx.matmul_out) std::copy(y, y + plane, ctx.matmul_out);
   bias_act(y, b, y, B, N, act);
 }
 
@@ -137,6 +139,7 @@ void dense_atomic(const float* x, const float* W, const float* b, float* y, std:
     if (ctx.pool) ctx.pool->parallel_for(tasks, run);
     else for (std::size_t t = 0; t < tasks; ++t) run(t, 0);
   }
+  if (ctx.matmul_out) std::copy(y, y + B * N, ctx.matmul_out);
   for (std::size_t e = 0; e < B * N; ++e) y[e] = activate(y[e], act);
 }
 

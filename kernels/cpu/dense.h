@@ -22,6 +22,10 @@ struct DenseContext {
   // Set: W already packed (its source must be the W passed to dense, K x N); saves packing W on
   // every call.  Results are bitwise the same with or without it.
   const PackedB* packed_W = nullptr;
+  // The trace hook (driftlab trace): set, it receives [B x N], the accumulator before the
+  // epilogue -- x.W in the variant's order (invariant, tree); atomic's accumulator starts at b
+  // (dense_order.h), so its copy is x.W + b before the activation.  Null: no copy, no cost.
+  float* matmul_out = nullptr;
 };
 
 // y [B x N] = act(x [B x K] . W [K x N] + b [N]).  `cublas` is not a CPU variant

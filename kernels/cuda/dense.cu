@@ -29,7 +29,8 @@ constexpr int kBM = 128, kBN = 128, kBK = 8, kThreads = 256, kTM = 8, kTN = 8;
 template <Epilogue kEp>
 __global__ void __launch_bounds__(kThreads)
     chain_gemm_kernel(const float* __restrict__ A, const float* __restrict__ B, float* C, std::size_t M,
-                      std::size_t N, std::size_t K, std::size_t S, const float* __restrict__ bias, Activation act) {
+                      std::size_t N, std::size_t K, std::size_t S, const float* __restrict__ bias, Activation act,
+                      float* matmul) {
   __shared__ float As[kBK][kBM];
   __shared__ float Bs[kBK][kBN];
   const std::size_t s = blockIdx.z;
@@ -84,7 +85,10 @@ __global__ void __launch_bounds__(kThreads)
       if (c >= N) continue;
       if constexpr (kEp == Epilogue::store) plane[r * N + c] = acc[i][j];
       else if constexpr (kEp == Epilogue::atomic_add) atomicAdd(&plane[r * N + c], acc[i][j]);
-      else plane[r * N + c] = dense::activate(dense::add(acc[i][j], bias[c]), act);
+      else {
+        if (matmul) matmul[r * N + c] = acc[i][j];  // the trace hook
+        plane[r * N + c] = dense::activate(dense::add(acc[i][j], bias[c]), act);
+      }
     }
   }
 }
@@ -108,10 +112,13 @@ __global__ void bias_act_kernel(float* y, const float* b, std::size_t count, std
 }
 
 __global__ void tree_combine_kernel(const float* p, float* y, const float* b, std::size_t count, std::size_t N,
-                                    std::size_t S, Activation act) {
+                                    std::size_t S, Activation act, float* matmul) {
   for (std::size_t e = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; e < count;
-       e += static_cast<std::size_t>(gridDim.x) * blockDim.x)
-    y[e] = dense::activate(dense::add(dense::tree_combine(p + e, S, count), b[e % N]), act);
+       e += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    const float v = dense::tree_combine(p + e, S, count);
+    if (matmul) matmul[e] = v;  // the trace hook
+    y[e] = dense::activate(dense::add(v, b[e % N]), act);
+  }
 }
 
 __global__ void dropout_kernel(float* y, std::size_t count, std::uint32_t threshold, float scale, std::uint64_t seed,
@@ -140,27 +147,29 @@ std::size_t dense_temp_bytes(DenseVariant v, std::size_t B, std::size_t K, std::
 
 cudaError_t dense(DenseVariant v, const float* d_x, const float* d_W, const float* d_b, float* d_y, std::size_t B,
                   std::size_t K, std::size_t N, Activation act, std::size_t S, void* d_temp, std::size_t temp_bytes,
-                  cublasHandle_t handle, cudaStream_t stream) {
+                  cublasHandle_t handle, cudaStream_t stream, float* d_matmul) {
   const std::size_t count = B * N;
   if (count == 0) return cudaSuccess;
   if (S < 1 || S > dense::kMaxSlices) return cudaErrorInvalidValue;
   switch (v) {
     case DenseVariant::invariant:
-      chain_gemm_kernel<Epilogue::bias_act><<<gemm_grid(B, N, 1), kThreads, 0, stream>>>(d_x, d_W, d_y, B, N, K, 1, d_b, act);
+      chain_gemm_kernel<Epilogue::bias_act><<<gemm_grid(B, N, 1), kThreads, 0, stream>>>(d_x, d_W, d_y, B, N, K, 1, d_b, act, d_matmul);
       return cudaGetLastError();
     case DenseVariant::tree: {
       if (temp_bytes < dense_temp_bytes(v, B, K, N, S)) return cudaErrorInvalidValue;
       auto* d_p = static_cast<float*>(d_temp);
-      chain_gemm_kernel<Epilogue::store><<<gemm_grid(B, N, S), kThreads, 0, stream>>>(d_x, d_W, d_p, B, N, K, S, nullptr, act);
+      chain_gemm_kernel<Epilogue::store><<<gemm_grid(B, N, S), kThreads, 0, stream>>>(d_x, d_W, d_p, B, N, K, S, nullptr, act, nullptr);
       CUDA_RETURN_IF_ERROR(cudaGetLastError());
-      tree_combine_kernel<<<elementwise_grid(count), 256, 0, stream>>>(d_p, d_y, d_b, count, N, S, act);
+      tree_combine_kernel<<<elementwise_grid(count), 256, 0, stream>>>(d_p, d_y, d_b, count, N, S, act, d_matmul);
       return cudaGetLastError();
     }
     case DenseVariant::atomic:
       bias_rows_kernel<<<elementwise_grid(count), 256, 0, stream>>>(d_y, d_b, count, N);
       CUDA_RETURN_IF_ERROR(cudaGetLastError());
-      chain_gemm_kernel<Epilogue::atomic_add><<<gemm_grid(B, N, S), kThreads, 0, stream>>>(d_x, d_W, d_y, B, N, K, S, nullptr, act);
+      chain_gemm_kernel<Epilogue::atomic_add><<<gemm_grid(B, N, S), kThreads, 0, stream>>>(d_x, d_W, d_y, B, N, K, S, nullptr, act, nullptr);
       CUDA_RETURN_IF_ERROR(cudaGetLastError());
+      if (d_matmul)
+        CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(d_matmul, d_y, count * sizeof(float), cudaMemcpyDeviceToDevice, stream));
       act_kernel<<<elementwise_grid(count), 256, 0, stream>>>(d_y, count, act);
       return cudaGetLastError();
     case DenseVariant::cublas: {
@@ -173,6 +182,8 @@ cudaError_t dense(DenseVariant v, const float* d_x, const float* d_W, const floa
                       &one, d_W, static_cast<int>(N), d_x, static_cast<int>(K), &zero, d_y,
                       static_cast<int>(N)) != CUBLAS_STATUS_SUCCESS)
         return cudaErrorUnknown;
+      if (d_matmul)
+        CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(d_matmul, d_y, count * sizeof(float), cudaMemcpyDeviceToDevice, stream));
       bias_act_kernel<<<elementwise_grid(count), 256, 0, stream>>>(d_y, d_b, count, N, act);
       return cudaGetLastError();
     }

@@ -20,9 +20,11 @@ std::size_t dense_temp_bytes(DenseVariant v, std::size_t B, std::size_t K, std::
 // d_y [B x N] = act(d_x [B x K] . d_W [K x N] + d_b), asynchronously on `stream`.  S: the slices
 // of the split-K variants (dense::split_k or forced), ignored by invariant and cublas.
 // `handle` is only used by cublas (its math mode is set to CUBLAS_DEFAULT_MATH: FP32, no TF32).
+// d_matmul (the trace hook, null: none): receives [B x N], the accumulator before the epilogue, as
+// the CPU's DenseContext::matmul_out does (x.W; atomic: x.W + b, its accumulator starts at b).
 cudaError_t dense(DenseVariant v, const float* d_x, const float* d_W, const float* d_b, float* d_y, std::size_t B,
                   std::size_t K, std::size_t N, dense::Activation act, std::size_t S, void* d_temp,
-                  std::size_t temp_bytes, cublasHandle_t handle, cudaStream_t stream);
+                  std::size_t temp_bytes, cublasHandle_t handle, cudaStream_t stream, float* d_matmul = nullptr);
 
 // Inverted dropout in place on d_y [count], Philox words of (seed, call, layer) as
 // kernels/common/dropout.h defines them: the same mask as the CPU's for the same arguments.

@@ -1,0 +1,82 @@
+// `driftlab trace`: the same model and input under two configurations, every layer's output
+// compared at every stage (matmul, bias_act, dropout), and the first layer and stage whose bits
+// differ -- where the drift starts.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model_backend.h"
+#include "predict_command.h"
+
+namespace driftlab {
+
+// What the two sides of a comparison differ in.  dtype (bf16/f16 against f32) is parsed and
+// refused until the 16-bit work lands; it will add a `rounded` TraceStage.
+enum class TraceKind { batch, runs, threads, variant, backend };
+
+struct TraceArgs {
+  PredictArgs model;        // the model, input and run flags, parsed by predict's parser
+  TraceKind kind = TraceKind::batch;
+  std::string a, b;         // the two sides as written after KIND:
+  std::string variant = "tree";
+  std::size_t row = 0;      // batch: the row compared (alone vs inside the batch)
+  std::optional<std::string> json;
+  bool help = false;
+};
+
+TraceArgs parse_trace_args(std::span<const std::string_view> args);  // throws UsageError
+extern const char* const kTraceHelp;
+
+// One layer's stage, side A against side B.
+struct StageDiff {
+  std::size_t layer = 0;
+  TraceStage stage{};
+  std::size_t elements = 0;
+  std::uint64_t max_ulp = 0;     // kUnorderedUlp when exactly one of a pair is NaN
+  double frac_differ = 0;        // elements whose bits differ / elements
+  double max_rel_diff = 0;       // max |a - b| / max |a| (the layer's scale; max |b| if A is all 0)
+  std::optional<std::size_t> first_index;  // the first element whose bits differ
+};
+StageDiff compare_stage(std::span<const float> a, std::span<const float> b);
+
+struct Divergence {
+  std::size_t layer = 0;
+  TraceStage stage{};
+  std::size_t index = 0;  // element of the compared [rows x N] (batch: row R's N elements)
+  std::size_t width = 0;  // N, to name the row and column
+  float a = 0, b = 0;
+};
+
+struct TraceSide {
+  std::string label;                 // "batch 1", "call 0", "tree", "cpu", "2 threads"
+  std::string backend, device;
+  std::string variant;
+  std::size_t batch = 0;
+  std::vector<std::size_t> slices;   // split-K S per layer (atomic, tree)
+};
+
+struct TraceReport {
+  std::string model, origin, compare, variant, seeds;
+  std::optional<std::size_t> row;    // batch: the row compared
+  TraceSide a, b;
+  std::vector<StageDiff> rows;       // per layer, per stage, in order
+  std::optional<Divergence> first;
+  std::vector<float> final_a, final_b;  // the last layer's last stage of each side, as compared
+  double predict_ms = 0;             // wall time of one plain predict call per side, summed
+  double trace_ms = 0;               // wall time of the two traced calls and the comparison
+};
+
+TraceReport run_trace(const TraceArgs& args);
+void print_trace_table(const TraceReport& r, std::ostream& out);
+void write_trace_json(const TraceReport& r, std::ostream& out);
+
+int trace_main(std::span<const std::string_view> args, std::ostream& out);
+
+}  // namespace driftlab

@@ -1,0 +1,286 @@
+// `driftlab trace`: where the bits start to move.  invariant never diverges across batch sizes;
+// tree does, at layer 0's matmul, when split-K depends on the batch; seeded atomic runs diverge;
+// the traced last stage is predict's output bit for bit; JSON keys; bad command lines.
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "cli_helpers.h"
+#include "common/dropout.h"
+#include "gpu.h"
+#include "model.h"
+#include "model_backend.h"
+#include "npy.h"
+#include "npz.h"
+#include "trace_command.h"
+
+namespace driftlab {
+namespace {
+
+using testing::cli;
+using testing::expect_one_line_error;
+
+std::string tmp(const std::string& name) { return std::string(DRIFTLAB_TEST_TMP) + "/trace_" + name; }
+
+std::vector<std::string_view> views(const std::vector<std::string>& v) { return {v.begin(), v.end()}; }
+
+TraceReport trace(const std::vector<std::string>& args) {
+  const auto v = views(args);
+  return run_trace(parse_trace_args(v));
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (std::bit_cast<std::uint32_t>(a[i]) != std::bit_cast<std::uint32_t>(b[i])) return false;
+  return true;
+}
+
+// A model where split-K depends on the batch: layer 0 (K 128, N 256) takes 32 slices at batch 1
+// and 1 at batch 64 (dense::split_k).
+const std::vector<std::string> kModel = {"--backend", "cpu", "--layers", "128,256,64,10", "--init-seed", "3",
+                                         "--dropout", "0.25", "--training", "--dropout-seed", "9", "--threads", "2"};
+
+std::vector<std::string> with(std::vector<std::string> extra) {
+  std::vector<std::string> v = kModel;
+  v.insert(v.end(), extra.begin(), extra.end());
+  return v;
+}
+
+TEST(Trace, CompareStageCountsBitsNotValues) {
+  const std::vector<float> a = {1.0f, 0.0f, 2.0f, std::nanf("")};
+  const std::vector<float> b = {1.0f, -0.0f, std::nextafter(2.0f, 3.0f), std::nanf("")};
+  const StageDiff d = compare_stage(a, b);
+  EXPECT_EQ(d.elements, 4u);
+  EXPECT_EQ(d.frac_differ, 0.5);      // -0.0 against +0.0 differs in bits
+  EXPECT_EQ(d.max_ulp, 1u);           // ... but is 0 ULPs apart; 2 and its successor are 1
+  ASSERT_TRUE(d.first_index);
+  EXPECT_EQ(*d.first_index, 1u);
+  EXPECT_DOUBLE_EQ(d.max_rel_diff, (std::nextafter(2.0f, 3.0f) - 2.0f) / 2.0);
+  EXPECT_FALSE(compare_stage(a, a).first_index);
+}
+
+// The hook returns what the kernel computed: each layer's bias_act stage is its matmul stage
+// through the epilogue of dense_order.h, and its dropout stage is bias_act through the mask.
+TEST(Trace, StagesChainThroughTheEpilogueAndTheMask) {
+  const Model m = make_model({64, 96, 33, 10}, 0.3f, 5);
+  std::vector<float> x(7 * 64);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 37) % 101) / 50.0f - 1.0f;
+  auto backend = make_cpu_model_backend(2);
+  backend->set_model(m);
+  for (const DenseVariant v : {DenseVariant::invariant, DenseVariant::tree, DenseVariant::atomic}) {
+    const PredictCall c{v, true, 17, 2, 0, std::uint64_t{99}};
+    std::vector<float> out(7 * 10);
+    std::vector<LayerStages> st;
+    backend->predict_stages(c, x.data(), 7, out.data(), st);
+    ASSERT_EQ(st.size(), 3u);
+    for (std::size_t li = 0; li < 3; ++li) {
+      const Layer& l = m.layers[li];
+      ASSERT_EQ(st[li].size(), li < 2 ? 3u : 2u);
+      const auto& mm = st[li][0].values;
+      const auto& ba = st[li][1].values;
+      for (std::size_t e = 0; e < mm.size(); ++e) {
+        // atomic's accumulator starts at b: its matmul stage already holds the bias.
+        const float pre = v == DenseVariant::atomic ? mm[e] : dense::add(mm[e], l.b[e % l.N]);
+        ASSERT_EQ(std::bit_cast<std::uint32_t>(dense::activate(pre, l.act)), std::bit_cast<std::uint32_t>(ba[e]))
+            << info(v).name << " layer " << li << " element " << e;
+      }
+      if (li < 2) {
+        const auto& dr = st[li][2].values;
+        const std::uint32_t thr = dropout::drop_threshold(m.dropout);
+        for (std::size_t e = 0; e < dr.size(); ++e)
+          ASSERT_EQ(std::bit_cast<std::uint32_t>(dropout::apply(ba[e], dropout::dropout_word(17, 2, li, e), thr,
+                                                               dropout::keep_scale(m.dropout))),
+                    std::bit_cast<std::uint32_t>(dr[e]));
+      }
+    }
+    EXPECT_TRUE(same_bits(st[2][1].values, out));
+  }
+}
+
+TEST(Trace, InvariantNeverDivergesBetweenBatch1And64) {
+  const TraceReport r = trace(with({"--variant", "invariant", "--compare", "batch:1,64"}));
+  EXPECT_FALSE(r.first) << "layer " << r.first->layer << " " << stage_name(r.first->stage);
+  ASSERT_EQ(r.rows.size(), 3u * 3u - 1u);  // matmul, bias_act, dropout per hidden layer; no dropout on the last
+  for (const auto& d : r.rows) {
+    EXPECT_EQ(d.frac_differ, 0.0);
+    EXPECT_EQ(d.elements, std::vector<std::size_t>({256, 64, 10})[d.layer]);  // row R's outputs only
+  }
+}
+
+// Row 5 alone sits at position 0, inside the batch at position 5: the dense layers give it the
+// same bits, but the dropout mask is drawn per element position in the batch (dropout.h), so the
+// first bits that differ are layer 0's dropout stage -- what trace is for.
+TEST(Trace, ARowsDropoutMaskFollowsItsPositionInTheBatch) {
+  const TraceReport r = trace(with({"--variant", "invariant", "--compare", "batch:1,64", "--row", "5"}));
+  ASSERT_TRUE(r.first);
+  EXPECT_EQ(r.first->layer, 0u);
+  EXPECT_EQ(r.first->stage, TraceStage::dropout);
+  EXPECT_EQ(r.rows[0].frac_differ, 0.0);  // layer 0 matmul
+  EXPECT_EQ(r.rows[1].frac_differ, 0.0);  // layer 0 bias_act
+  // Without dropout the row's bits do not depend on its position at all.
+  std::vector<std::string> off = with({"--variant", "invariant", "--compare", "batch:1,64", "--row", "5"});
+  off.push_back("--training=false");
+  EXPECT_FALSE(trace(off).first);
+}
+
+TEST(Trace, TreeDivergesAtLayer0MatmulBetweenBatch1And64) {
+  const TraceReport r = trace(with({"--variant", "tree", "--compare", "batch:1,64"}));
+  ASSERT_EQ(r.a.slices.front(), 32u);
+  ASSERT_EQ(r.b.slices.front(), 1u);
+  ASSERT_TRUE(r.first);
+  EXPECT_EQ(r.first->layer, 0u);
+  EXPECT_EQ(r.first->stage, TraceStage::matmul);
+  EXPECT_NE(std::bit_cast<std::uint32_t>(r.first->a), std::bit_cast<std::uint32_t>(r.first->b));
+  EXPECT_GT(r.rows.front().frac_differ, 0.0);
+  EXPECT_GT(r.rows.front().max_ulp, 0u);
+}
+
+TEST(Trace, TreeAgainstInvariantDivergesAtTheFirstMatmul) {
+  const TraceReport r = trace(with({"--batch", "4", "--compare", "variant:tree,invariant"}));
+  ASSERT_TRUE(r.first);
+  EXPECT_EQ(r.first->layer, 0u);
+  EXPECT_EQ(r.first->stage, TraceStage::matmul);
+  EXPECT_EQ(r.a.variant, "tree");
+  EXPECT_EQ(r.b.variant, "invariant");
+}
+
+TEST(Trace, SeededAtomicRunsDivergeAndReproduce) {
+  const auto args = with({"--batch", "4", "--variant", "atomic", "--schedule", "shuffle:7", "--compare", "runs:0,1"});
+  const TraceReport r = trace(args);
+  ASSERT_TRUE(r.first);  // two calls, two seeded orders of the slice partials
+  const TraceReport again = trace(args);  // the schedule is a seeded model: the same report
+  ASSERT_TRUE(again.first);
+  EXPECT_EQ(again.first->layer, r.first->layer);
+  EXPECT_EQ(again.first->index, r.first->index);
+  EXPECT_EQ(std::bit_cast<std::uint32_t>(again.first->b), std::bit_cast<std::uint32_t>(r.first->b));
+  ASSERT_EQ(again.rows.size(), r.rows.size());
+  for (std::size_t i = 0; i < r.rows.size(); ++i) EXPECT_EQ(again.rows[i].max_ulp, r.rows[i].max_ulp);
+  // The same call twice: the same order, the same mask, no divergence.
+  EXPECT_FALSE(trace(with({"--batch", "4", "--variant", "atomic", "--schedule", "shuffle:7", "--compare", "runs:3,3"})).first);
+}
+
+TEST(Trace, ThreadCountsDoNotMoveTree) {
+  const TraceReport r = trace({"--backend", "cpu", "--layers", "128,256,10", "--init-seed", "3", "--batch", "64",
+                               "--variant", "tree", "--compare", "threads:1,2"});
+  EXPECT_FALSE(r.first);
+}
+
+// The last stage trace compares is what predict returns for the same call, bit for bit.
+TEST(Trace, FinalStageIsPredictsOutput) {
+  struct Case {
+    std::string variant;
+    std::vector<std::string> extra;
+  };
+  for (const Case& c : {Case{"invariant", {}}, Case{"tree", {}}, Case{"atomic", {"--schedule", "shuffle:11"}}}) {
+    const std::string saved = tmp("predict_" + c.variant + ".npy");
+    std::vector<std::string> p = with({"--batch", "8", "--variant", c.variant, "--runs", "1", "--save-output", saved});
+    p.insert(p.end(), c.extra.begin(), c.extra.end());
+    p.insert(p.begin(), "predict");
+    const auto pr = cli(p);
+    ASSERT_EQ(pr.code, 0) << pr.err;
+    const HostArray y = npy::read(saved);
+    std::vector<std::string> t = with({"--batch", "8", "--variant", c.variant, "--compare", "runs:0,1"});
+    t.insert(t.end(), c.extra.begin(), c.extra.end());
+    const TraceReport r = trace(t);
+    ASSERT_EQ(y.f32.size(), 8u * 10u);
+    EXPECT_TRUE(same_bits(r.final_a, y.f32)) << c.variant;
+  }
+}
+
+TEST(Trace, UsersNpzModelAndNpyInput) {
+  HostArray W0{DType::f32, {3, 4}, {0.5f, -1, 2, 0.25f, 1, 1, -3, 0.5f, 0.125f, 2, 1, -1}, {}};
+  HostArray b0{DType::f32, {4}, {0.f, 1.f, -2.f, 3.f}, {}};
+  HostArray W1{DType::f32, {4, 2}, std::vector<float>(8, -1.0f), {}}, b1{DType::f32, {2}, {0.f, 0.5f}, {}};
+  const std::string model = tmp("model.npz"), input = tmp("x.npy"), json = tmp("npz.json");
+  npz::write(model, {{"W0", W0}, {"b0", b0}, {"W1", W1}, {"b1", b1}}, true);
+  npy::write(input, HostArray{DType::f32, {3, 3}, {1, 2, 3, 0.1f, 0.2f, 0.3f, -1, 0, 1}, {}});
+  const auto r = cli({"trace", "--backend", "cpu", "--weights", model, "--input", input, "--compare", "batch:1,3",
+                      "--row", "2", "--variant", "invariant", "--json", json});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("model 3-4-2"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("first divergence: none"), std::string::npos) << r.out;
+  // Too few rows in the file for the batch asked: a command-line error.
+  expect_one_line_error(cli({"trace", "--backend", "cpu", "--weights", model, "--input", input, "--compare",
+                             "batch:1,4"}),
+                        "needs 4");
+}
+
+TEST(Trace, JsonHasARowPerLayerAndStageAndTheFirstDivergence) {
+  const std::string json = tmp("keys.json");
+  std::remove(json.c_str());
+  std::vector<std::string> args = with({"--variant", "tree", "--compare", "batch:1,64", "--json", json});
+  args.insert(args.begin(), "trace");
+  const auto r = cli(args);
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::ifstream f(json);
+  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const std::regex row("\\{\\s*\"layer\": [0-9]+,\\s*\"stage\": \"(matmul|bias_act|dropout)\",\\s*\"elements\": [0-9]+,"
+                       "\\s*\"max_ulp\": [0-9]+,\\s*\"frac_differ\": [-0-9.e]+,\\s*\"max_rel_diff\": [-0-9.e]+\\s*\\}");
+  EXPECT_EQ(std::distance(std::sregex_iterator(text.begin(), text.end(), row), std::sregex_iterator()), 8) << text;
+  const std::regex first("\"first_divergence\": \\{\\s*\"layer\": 0,\\s*\"stage\": \"matmul\",\\s*\"index\": [0-9]+,"
+                         "\\s*\"a\": \"[^\"]+\",\\s*\"b\": \"[^\"]+\"");
+  EXPECT_TRUE(std::regex_search(text, first)) << text;
+
+  args = with({"--variant", "invariant", "--compare", "batch:1,64", "--json", json});
+  args.insert(args.begin(), "trace");
+  ASSERT_EQ(cli(args).code, 0);
+  std::ifstream g(json);
+  const std::string none((std::istreambuf_iterator<char>(g)), std::istreambuf_iterator<char>());
+  EXPECT_NE(none.find("\"first_divergence\": null"), std::string::npos) << none;
+}
+
+TEST(Trace, BadCommandLines) {
+  expect_one_line_error(cli({"trace", "--backend", "cpu"}), "--compare");
+  expect_one_line_error(cli({"trace", "--compare", "dtype:f32,bf16"}), "bf16");
+  expect_one_line_error(cli({"trace", "--compare", "colour:1,2"}), "--compare");
+  expect_one_line_error(cli({"trace", "--compare", "batch:1"}), "--compare");
+  expect_one_line_error(cli({"trace", "--compare", "batch:1,2,3"}), "--compare");
+  expect_one_line_error(cli({"trace", "--compare", "batch:0,64"}), "batch sizes");
+  expect_one_line_error(cli({"trace", "--compare", "batch:1,x"}), "--compare batch");
+  expect_one_line_error(cli({"trace", "--compare", "variant:tree,gemm"}), "gemm");
+  expect_one_line_error(cli({"trace", "--compare", "backend:cpu,tpu"}), "tpu");
+  expect_one_line_error(cli({"trace", "--compare", "threads:1,5000"}), "--threads");
+  expect_one_line_error(cli({"trace", "--compare", "runs:0,1", "--row", "3"}), "--row");
+  expect_one_line_error(cli({"trace", "--compare", "batch:1,64", "--batch", "8"}), "--batch");
+  expect_one_line_error(cli({"trace", "--compare", "variant:tree,atomic", "--variant", "tree"}), "--variant");
+  expect_one_line_error(cli({"trace", "--compare", "runs:0,1", "--variant", "fast"}), "fast");
+  expect_one_line_error(cli({"trace", "--compare", "runs:0,1", "--layers", "10"}), "--layers");
+  expect_one_line_error(cli({"trace", "--compare", "runs:0,1", "--backend", "cpu", "--variant", "cublas"}),
+                        "cublas is CUDA only");
+  expect_one_line_error(cli({"trace", "--compare", "runs:0,1", "--frobnicate"}), "--frobnicate");
+  expect_one_line_error(cli({"trace", "--compare", "runs:0,1", "--backend", "cpu", "--weights", tmp("missing.npz")}),
+                        "missing.npz");
+  expect_one_line_error(cli({"trace", "--compare", "runs:0,1", "--backend", "cpu", "--json", tmp("no/such/dir.json")}),
+                        "--json");
+  const auto dtype = cli({"trace", "--compare", "dtype:f32,bf16"});
+  EXPECT_EQ(dtype.code, 2);
+  const auto missing = cli({"trace", "--compare", "runs:0,1", "--backend", "cpu", "--weights", tmp("missing.npz")});
+  EXPECT_EQ(missing.code, 1);
+}
+
+TEST(Trace, BackendCudaWithoutAGpuIsOneLine) {
+  if (gpu_status().usable) GTEST_SKIP() << "a GPU is present: see Trace.CpuAgainstCudaTreeAndInvariantAreBitwiseEqual";
+  const auto r = cli({"trace", "--layers", "128,256,10", "--init-seed", "3", "--compare", "backend:cpu,cuda"});
+  expect_one_line_error(r, "cuda");
+  EXPECT_EQ(r.code, 1);
+}
+
+TEST(Trace, CpuAgainstCudaTreeAndInvariantAreBitwiseEqual) {
+  if (!gpu_status().usable) GTEST_SKIP() << gpu_status().reason;
+  for (const char* v : {"tree", "invariant"}) {
+    const TraceReport r = trace({"--layers", "128,256,64,10", "--init-seed", "3", "--dropout", "0.25", "--training",
+                                 "--dropout-seed", "9", "--batch", "33", "--variant", v, "--compare", "backend:cpu,cuda"});
+    EXPECT_FALSE(r.first) << v << ": layer " << r.first->layer << " " << stage_name(r.first->stage);
+    EXPECT_EQ(r.rows.size(), 8u);
+  }
+}
+
+}  // namespace
+}  // namespace driftlab
