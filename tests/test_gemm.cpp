@@ -285,7 +285,7 @@ TEST(Gemm, BatchInvariantRowByRow) {
 }
 
 TEST(Gemm, GemvPathMatchesTheChainBitwise) {
-  // M <= kGemvMaxRows streams B unpacked, four k per pass: k counts that are not multiples of
+  // M <= kGemvMaxRows streams B unpacked, four (AVX-512: eight) k per pass: k counts that are not multiples of
   // four, k_begin offsets, column counts off the vector widths, and wide N (several column chunks
   // per thread) must all give the chain's bits on every ISA and pool.
   const GemmPools pools;

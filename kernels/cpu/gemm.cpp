@@ -315,8 +315,8 @@ std::size_t part_begin(std::size_t n, std::size_t parts, std::size_t i) { return
 
 // --- GEMV path (M <= kGemvMaxRows) -------------------------------------------------------------
 // C[r][j0, j1) is the output itself: it starts at +0.0f and takes, per pass, the fmas of up to four
-// consecutive k (k, k+1, k+2, k+3 in that order) -- the chain of gemm.h, with one load and one
-// store of C per four fmas.  B's rows stream from memory in order; nothing is packed.
+// (AVX-512: eight) consecutive k (k, k+1, k+2, ... in that order) -- the chain of gemm.h, with one
+// load and one store of C per pass.  B's rows stream from memory in order; nothing is packed.
 // Kernel: rows M, columns [j0, j1) of C, k in [0, K).
 using GemvKernel = void (*)(const float* A, std::size_t lda, const float* B, std::size_t ldb, float* C,
                             std::size_t ldc, std::size_t M, std::size_t j0, std::size_t j1, std::size_t K);
@@ -375,13 +375,13 @@ template <int Steps>
 __attribute__((target("avx512f"))) void gemv_pass_avx512(const float* A, std::size_t lda, const float* B,
                                                           std::size_t ldb, float* C, std::size_t ldc, std::size_t M,
                                                           std::size_t j0, std::size_t j1, std::size_t k) {
-  __m512 a[kGemvMaxRows][4];
+  __m512 a[kGemvMaxRows][8];
   for (std::size_t r = 0; r < M; ++r)
     for (int s = 0; s < Steps; ++s) a[r][s] = _mm512_set1_ps(A[r * lda + k + s]);
   const float* b = B + k * ldb;
   std::size_t j = j0;
   for (; j + 16 <= j1; j += 16) {
-    __m512 w[4];
+    __m512 w[8];
     for (int s = 0; s < Steps; ++s) w[s] = _mm512_loadu_ps(b + s * ldb + j);
     for (std::size_t r = 0; r < M; ++r) {
       __m512 c = _mm512_loadu_ps(C + r * ldc + j);
@@ -391,7 +391,7 @@ __attribute__((target("avx512f"))) void gemv_pass_avx512(const float* A, std::si
   }
   if (j < j1) {  // masked lanes are neither read nor written
     const __mmask16 m = static_cast<__mmask16>((1u << (j1 - j)) - 1);
-    __m512 w[4];
+    __m512 w[8];
     for (int s = 0; s < Steps; ++s) w[s] = _mm512_maskz_loadu_ps(m, b + s * ldb + j);
     for (std::size_t r = 0; r < M; ++r) {
       __m512 c = _mm512_maskz_loadu_ps(m, C + r * ldc + j);
@@ -406,7 +406,13 @@ __attribute__((target("avx512f"))) void gemv_avx512(const float* A, std::size_t 
                                                      std::size_t j0, std::size_t j1, std::size_t K) {
   for (std::size_t r = 0; r < M; ++r) std::fill(C + r * ldc + j0, C + r * ldc + j1, 0.0f);
   std::size_t k = 0;
-  for (; k + 4 <= K; k += 4) gemv_pass_avx512<4>(A, lda, B, ldb, C, ldc, M, j0, j1, k);
+  // Eight rows of W per pass (eight streams per thread) kept W streaming at 0.78-0.90 of the read
+  // probe in predict at batch 1, four rows at 0.64 (docs/perf-notes.md).
+  for (; k + 8 <= K; k += 8) gemv_pass_avx512<8>(A, lda, B, ldb, C, ldc, M, j0, j1, k);
+  if (k + 4 <= K) {
+    gemv_pass_avx512<4>(A, lda, B, ldb, C, ldc, M, j0, j1, k);
+    k += 4;
+  }
   for (; k < K; ++k) gemv_pass_avx512<1>(A, lda, B, ldb, C, ldc, M, j0, j1, k);
 }
 
