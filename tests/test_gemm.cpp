@@ -285,9 +285,10 @@ TEST(Gemm, BatchInvariantRowByRow) {
 }
 
 TEST(Gemm, GemvPathMatchesTheChainBitwise) {
-  // M <= kGemvMaxRows streams B unpacked, four k per pass: k counts that are not multiples of
-  // four, k_begin offsets, column counts off the vector widths, and wide N (several column chunks
-  // per thread) must all give the chain's bits on every ISA and pool.
+  // M <= kGemvMaxRows streams B unpacked, eight k per pass (then four, then one; scalar: four):
+  // k counts that are not multiples of eight or four, k_begin offsets, column counts off the
+  // vector widths, and wide N (several column chunks per thread) must all give the chain's bits
+  // on every ISA and pool.
   const GemmPools pools;
   std::mt19937_64 rng(8);
   const std::vector<Shape> shapes = {

@@ -186,6 +186,34 @@ TEST(SumCpu, ExactOnWideRangesMatchesAnIntegerOracle) {
   cpu::detail::force_exact_simd(ExactSimd::avx512);
 }
 
+// The AVX2 path's windows are 24 binades wide and its double lanes are flushed to int64 lanes
+// every 16 terms, exact only while a lane stays below 2^51 units.  Worst case: seven of every
+// eight terms carry a full significand at the top of the lower of two windows, all of one sign,
+// so each lane ends a flush just under 2^51 units.  Oracle: integers in units of 2^-35.
+TEST(SumCpu, ExactAtTheTopOfWideWindowsMatchesAnIntegerOracle) {
+  const std::size_t n = (std::size_t(1) << 20) + 9;
+  cpu::ThreadPool pool(2);
+  using cpu::detail::ExactSimd;
+  for (const float sign : {1.0f, -1.0f}) {
+    std::vector<float> x(n);
+    __int128 units = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const bool big = i % 8 == 0;                  // 2^10: sets the top window [2^-11, 2^13)
+      const std::int64_t k = big ? (std::int64_t(1) << 45) : 0xffffff;  // else just below 2^-11
+      x[i] = sign * std::ldexp(static_cast<float>(k), -35);
+      units += k;
+    }
+    const float want = sign * std::ldexp(static_cast<float>(units), -35);
+    for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2, ExactSimd::scalar}) {
+      cpu::detail::force_exact_simd(level);
+      const float got = cpu::sum_exact(x.data(), n, {&pool, std::nullopt});
+      EXPECT_TRUE(same_bits(got, want)) << cpu::detail::exact_simd_name(cpu::detail::exact_simd_level())
+                                        << " sign " << sign << ": " << got << " vs " << want;
+    }
+  }
+  cpu::detail::force_exact_simd(ExactSimd::avx512);
+}
+
 // The vectorized and scalar paths of exact agree bit for bit, specials and zeros included.
 TEST(SumCpu, ExactVectorAndScalarPathsAgree) {
   cpu::ThreadPool pool(2);

@@ -1,14 +1,19 @@
 // Vectorized float32 tile of the exact sum (x86-64 AVX2 or AVX-512, chosen at run time).
 //
-// Per tile: W (1 to 4) consecutive windows of 16 binades each, [lo + 16w, lo + 16w + 15], lo >= 1,
-// the top one ending two binades above the largest exponent among the tile's first 512 terms; W is
-// the fewest that leave at most 1/64 of those sampled terms outside, so inputs spanning many
-// binades (illcond) stay on the vector path.  A term's window is (|bits| - (lo << 23)) >> 27, one
-// shift; its value goes to that window's double lanes by a masked add.  Window w's terms are
+// Per tile (AVX-512): W (1 to 4) consecutive windows of 16 binades each, [lo + 16w, lo + 16w + 15],
+// lo >= 1, the top one ending two binades above the largest exponent among the tile's first 512
+// terms; W is the fewest that leave at most 1/64 of those sampled terms outside, so inputs spanning
+// many binades (illcond) stay on the vector path.  A term's window is (|bits| - (lo << 23)) >> 27,
+// one shift; its value goes to that window's double lanes by a masked add.  Window w's terms are
 // multiples of 2^(lo_w-150) below 2^(lo_w-110), so a lane's sum of at most 2^12 terms stays below
 // 2^52 grid steps -- every addition is exact.  Each window's lane sums, scaled to integers, go to
-// bins lo_w and lo_w+32.  Other terms (subnormals, specials, terms outside every window) take the
-// scalar packed path of exact.h.  A poor window guess costs speed, never exactness.
+// bins lo_w and lo_w+32.
+// Per tile (AVX2): the same choice with W (1 to 3) windows of 24 binades, so illcond needs two
+// windows instead of three.  A term's window comes from W + 1 compares of |bits| with the window
+// starts; window w's terms are below 2^(lo_w-150+47), so a double lane is flushed to an int64 lane
+// every 16 terms (below 2^51 grid steps, where adding 1.5 * 2^52 converts it exactly).
+// Other terms (subnormals, specials, terms outside every window) take the scalar packed path of
+// exact.h.  A poor window guess costs speed, never exactness.
 #pragma once
 
 #include <cstddef>

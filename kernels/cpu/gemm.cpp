@@ -85,6 +85,7 @@ struct KernelSet {
   int mr, nr;
   Microkernel full[kMaxMr + 1];  // by rows, ncols == nr
   Microkernel edge[kMaxMr + 1];  // by rows, ncols < nr
+  std::size_t chunk_floats = std::size_t{1} << 21;  // packed B per column chunk (see gemm_run)
 };
 
 // Calls f.template operator()<R>() for R = 1 .. sizeof...(R0).
@@ -152,6 +153,8 @@ __attribute__((target("avx2,fma"))) void ukr_avx2(std::size_t kc, const float* A
   }
   for (std::size_t k = 0; k < kc; ++k, ++Ap, Bp += kAvx2Nr) {
     const __m256 b0 = _mm256_load_ps(Bp), b1 = _mm256_load_ps(Bp + 8);
+    // B's line 8 steps (512 bytes) ahead; packed B has kBSlack floats of slack past its end.
+    _mm_prefetch(reinterpret_cast<const char*>(Bp + 8 * kAvx2Nr), _MM_HINT_T0);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       const __m256 a = _mm256_broadcast_ss(Ap + r * kAs);
@@ -173,6 +176,7 @@ __attribute__((target("avx2,fma"))) void ukr_avx2(std::size_t kc, const float* A
 
 KernelSet avx2_kernels() {
   KernelSet ks{kAvx2Mr, kAvx2Nr, {}, {}};
+  ks.chunk_floats = std::size_t{1} << 20;
   for_rows(std::make_integer_sequence<int, kAvx2Mr>{}, [&]<int R>() {
     ks.full[R] = &ukr_avx2<R, true>;
     ks.edge[R] = &ukr_avx2<R, false>;
@@ -253,9 +257,8 @@ const KernelSet& kernels_for(detail::GemmIsa isa) {
 // each row panel (mr x kc, in L1) the microkernel sweeps the task's B panels (kc x nr each,
 // streamed from L2).
 constexpr std::size_t kMaxMcRows = 288;                    // row block cap (packed A <= 306 KiB)
-constexpr std::size_t kMaxPackedB = std::size_t{1} << 21;  // floats of packed B per column chunk (8 MiB)
 constexpr std::size_t kSerialFmas = std::size_t{1} << 18;  // below this, the pool costs more than it gives
-constexpr std::size_t kBSlack = 8 * 32;                    // floats past packed B the AVX-512 prefetches reach
+constexpr std::size_t kBSlack = 8 * 32;                    // floats past packed B the prefetches reach (8 steps of nr)
 
 // A 64-byte aligned scratch buffer that only grows; one per thread.
 class Scratch {
@@ -311,9 +314,9 @@ std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
 std::size_t part_begin(std::size_t n, std::size_t parts, std::size_t i) { return n * i / parts; }
 
 // --- GEMV path (M <= kGemvMaxRows) -------------------------------------------------------------
-// C[r][j0, j1) is the output itself: it starts at +0.0f and takes, per pass, the fmas of up to four
-// consecutive k (k, k+1, k+2, k+3 in that order) -- the chain of gemm.h, with one load and one
-// store of C per four fmas.  B's rows stream from memory in order; nothing is packed.
+// C[r][j0, j1) is the output itself: it starts at +0.0f and takes, per pass, the fmas of up to eight
+// (scalar: four) consecutive k (k, k+1, k+2, ... in that order) -- the chain of gemm.h, with one
+// load and one store of C per pass.  B's rows stream from memory in order; nothing is packed.
 // Kernel: rows M, columns [j0, j1) of C, k in [0, K).
 using GemvKernel = void (*)(const float* A, std::size_t lda, const float* B, std::size_t ldb, float* C,
                             std::size_t ldc, std::size_t M, std::size_t j0, std::size_t j1, std::size_t K);
@@ -342,13 +345,13 @@ template <int Steps>
 __attribute__((target("avx2,fma"))) void gemv_pass_avx2(const float* A, std::size_t lda, const float* B,
                                                           std::size_t ldb, float* C, std::size_t ldc, std::size_t M,
                                                           std::size_t j0, std::size_t j1, std::size_t k) {
-  __m256 a[kGemvMaxRows][4];
+  __m256 a[kGemvMaxRows][8];
   for (std::size_t r = 0; r < M; ++r)
     for (int s = 0; s < Steps; ++s) a[r][s] = _mm256_broadcast_ss(A + r * lda + k + s);
   const float* b = B + k * ldb;
   std::size_t j = j0;
   for (; j + 8 <= j1; j += 8) {
-    __m256 w[4];
+    __m256 w[8];
     for (int s = 0; s < Steps; ++s) w[s] = _mm256_loadu_ps(b + s * ldb + j);
     for (std::size_t r = 0; r < M; ++r) {
       __m256 c = _mm256_loadu_ps(C + r * ldc + j);
@@ -364,7 +367,12 @@ __attribute__((target("avx2,fma"))) void gemv_avx2(const float* A, std::size_t l
                                                     std::size_t j1, std::size_t K) {
   for (std::size_t r = 0; r < M; ++r) std::fill(C + r * ldc + j0, C + r * ldc + j1, 0.0f);
   std::size_t k = 0;
-  for (; k + 4 <= K; k += 4) gemv_pass_avx2<4>(A, lda, B, ldb, C, ldc, M, j0, j1, k);
+  // Eight rows of W per pass, as gemv_avx512 (B=1, K=N=4096: 2.7 ms instead of 3.4 ms).
+  for (; k + 8 <= K; k += 8) gemv_pass_avx2<8>(A, lda, B, ldb, C, ldc, M, j0, j1, k);
+  if (k + 4 <= K) {
+    gemv_pass_avx2<4>(A, lda, B, ldb, C, ldc, M, j0, j1, k);
+    k += 4;
+  }
   for (; k < K; ++k) gemv_pass_avx2<1>(A, lda, B, ldb, C, ldc, M, j0, j1, k);
 }
 
@@ -372,13 +380,13 @@ template <int Steps>
 __attribute__((target("avx512f"))) void gemv_pass_avx512(const float* A, std::size_t lda, const float* B,
                                                           std::size_t ldb, float* C, std::size_t ldc, std::size_t M,
                                                           std::size_t j0, std::size_t j1, std::size_t k) {
-  __m512 a[kGemvMaxRows][4];
+  __m512 a[kGemvMaxRows][8];
   for (std::size_t r = 0; r < M; ++r)
     for (int s = 0; s < Steps; ++s) a[r][s] = _mm512_set1_ps(A[r * lda + k + s]);
   const float* b = B + k * ldb;
   std::size_t j = j0;
   for (; j + 16 <= j1; j += 16) {
-    __m512 w[4];
+    __m512 w[8];
     for (int s = 0; s < Steps; ++s) w[s] = _mm512_loadu_ps(b + s * ldb + j);
     for (std::size_t r = 0; r < M; ++r) {
       __m512 c = _mm512_loadu_ps(C + r * ldc + j);
@@ -388,7 +396,7 @@ __attribute__((target("avx512f"))) void gemv_pass_avx512(const float* A, std::si
   }
   if (j < j1) {  // masked lanes are neither read nor written
     const __mmask16 m = static_cast<__mmask16>((1u << (j1 - j)) - 1);
-    __m512 w[4];
+    __m512 w[8];
     for (int s = 0; s < Steps; ++s) w[s] = _mm512_maskz_loadu_ps(m, b + s * ldb + j);
     for (std::size_t r = 0; r < M; ++r) {
       __m512 c = _mm512_maskz_loadu_ps(m, C + r * ldc + j);
@@ -403,7 +411,13 @@ __attribute__((target("avx512f"))) void gemv_avx512(const float* A, std::size_t 
                                                      std::size_t j0, std::size_t j1, std::size_t K) {
   for (std::size_t r = 0; r < M; ++r) std::fill(C + r * ldc + j0, C + r * ldc + j1, 0.0f);
   std::size_t k = 0;
-  for (; k + 4 <= K; k += 4) gemv_pass_avx512<4>(A, lda, B, ldb, C, ldc, M, j0, j1, k);
+  // Eight rows of W per pass (eight streams per thread) kept W streaming at 0.78-0.90 of the read
+  // probe in predict at batch 1, four rows at 0.64 (docs/perf-notes.md).
+  for (; k + 8 <= K; k += 8) gemv_pass_avx512<8>(A, lda, B, ldb, C, ldc, M, j0, j1, k);
+  if (k + 4 <= K) {
+    gemv_pass_avx512<4>(A, lda, B, ldb, C, ldc, M, j0, j1, k);
+    k += 4;
+  }
   for (; k < K; ++k) gemv_pass_avx512<1>(A, lda, B, ldb, C, ldc, M, j0, j1, k);
 }
 
@@ -455,12 +469,12 @@ void gemm_run(const KernelSet& ks, const float* A, std::size_t lda, const float*
       for (std::size_t t = 0; t < n; ++t) fn(t, 0);
   };
 
-  // Column chunks bound the B panels a k block sweeps (<= kMaxPackedB floats over all k: a k
-  // block's share stays in L2), prepacked or not.
-  const std::size_t chunk_cols = std::max(nr, kMaxPackedB / K / nr * nr);
-  // A B panel of a k block small enough to share L1 with the C tile (AVX2's 16 KiB; not AVX-512's
-  // 32 KiB): keep it there across the row panels.
-  const bool b_panel_in_l1 = kKc * nr * sizeof(float) <= 16384;
+  // Column chunks bound the B panels a k block sweeps (<= ks.chunk_floats over all k: a k block's
+  // share, kKc / K of it, streams from L2 beside the packed A), prepacked or not.  AVX2 takes
+  // 4 MiB chunks (a k block's share at most 256 KiB): at B=1024, K=N=4096 that measured 0.88x
+  // OpenBLAS instead of 0.80-0.84x with 8 MiB; AVX-512 keeps 8 MiB (no clear difference measured;
+  // docs/perf-notes.md).
+  const std::size_t chunk_cols = std::max(nr, ks.chunk_floats / K / nr * nr);
   for (std::size_t j0 = 0; j0 < N; j0 += chunk_cols) {
     const std::size_t cols = std::min(chunk_cols, N - j0);
     const std::size_t np = ceil_div(cols, nr);
@@ -508,19 +522,15 @@ void gemm_run(const KernelSet& ks, const float* A, std::size_t lda, const float*
           const Microkernel ukr = ncols == nr ? ks.full[r] : ks.edge[r];
           ukr(kc, Apack + i * kAs, Bpack + p * panel_stride + pc * nr, Ct, ldc, ncols, pc > 0);
         };
-        if (b_panel_in_l1) {  // each B panel stays in L1 while the row panels of A stream from L2
-          for (std::size_t p = p0; p < p1; ++p)
-            for (std::size_t i = 0; i < rows; i += mr) tile(i, p);
-        } else {  // each A panel stays in L1 while the B panels stream from L2
-          for (std::size_t i = 0; i < rows; i += mr) {
-            const std::size_t r = std::min(mr, rows - i);
-            for (std::size_t p = p0; p < p1; ++p) {
-              if (p + 1 < p1)  // the next tile's C, for writing, while this one computes
-                for (std::size_t ii = 0; ii < r; ++ii)
-                  for (std::size_t jj = 0; jj < nr && jj < cols - (p + 1) * nr; jj += 16)
-                    __builtin_prefetch(C + (r0 + i + ii) * ldc + j0 + (p + 1) * nr + jj, 1, 3);
-              tile(i, p);
-            }
+        // each A panel stays in L1 while the B panels stream from L2
+        for (std::size_t i = 0; i < rows; i += mr) {
+          const std::size_t r = std::min(mr, rows - i);
+          for (std::size_t p = p0; p < p1; ++p) {
+            if (p + 1 < p1)  // the next tile's C, for writing, while this one computes
+              for (std::size_t ii = 0; ii < r; ++ii)
+                for (std::size_t jj = 0; jj < nr && jj < cols - (p + 1) * nr; jj += 16)
+                  __builtin_prefetch(C + (r0 + i + ii) * ldc + j0 + (p + 1) * nr + jj, 1, 3);
+            tile(i, p);
           }
         }
       }
