@@ -2,12 +2,15 @@
 # Installs what driftlab builds with, from Debian's packages, when it is missing.
 # Idempotent and quiet when everything is present; needs root (or sudo) only to install.
 # --keras: also installs the pinned TensorFlow (CPU) into .venv for scripts/keras_check.py.
+# --fuzz: also clang and its compiler runtime (libFuzzer, ASan, UBSan) for tests/fuzz/run.sh.
 set -euo pipefail
 keras=0
+fuzz=0
 for arg in "$@"; do
   case "$arg" in
     --keras) keras=1 ;;
-    *) echo "setup: unknown option '$arg' (usage: setup.sh [--keras])" >&2; exit 2 ;;
+    --fuzz) fuzz=1 ;;
+    *) echo "setup: unknown option '$arg' (usage: setup.sh [--keras] [--fuzz])" >&2; exit 2 ;;
   esac
 done
 
@@ -16,8 +19,7 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 for pkg in cmake g++ make pkg-config libgtest-dev libbenchmark-dev libzip-dev libopenblas-dev; do
   have_pkg "$pkg" || need+=("$pkg")
 done
-# --fuzz: also clang and its compiler runtime (libFuzzer, ASan, UBSan) for tests/fuzz/run.sh.
-if [ "${1:-}" = "--fuzz" ]; then
+if [ "$fuzz" -eq 1 ]; then
   for pkg in clang libclang-rt-dev; do
     have_pkg "$pkg" || need+=("$pkg")
   done
