@@ -289,12 +289,14 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
     const SumReport& top = sums.back();
     h.sum = "Summation, n = " + std::to_string(top.n) + " f32, ill-conditioned input, " + std::to_string(top.runs) +
             " runs on " + top.backend + " (" + top.atomic_note + ")\n\n";
-    h.sum += md_row({"variant", "determinism", "distinct", "max ULP", "error ULP", "GB/s", "cost vs atomic"});
-    h.sum += md_row({"---", "---", "---", "---", "---", "---", "---"});
+    h.sum += md_row({"variant", "determinism", "distinct", "max ULP", "error ULP", "GB/s", "cost vs atomic",
+                     "cost vs " + top.vendor});
+    h.sum += md_row({"---", "---", "---", "---", "---", "---", "---", "---"});
     for (const auto& r : top.rows)
       h.sum += md_row({info(r.variant).name, info(r.variant).determinism, std::to_string(r.drift.distinct_outputs),
                        std::to_string(r.drift.max_ulp), std::to_string(r.drift.error_ulp), sig(r.gbps),
-                       r.cost_vs_atomic ? sig(*r.cost_vs_atomic) + "x" : "-"});
+                       r.cost_vs_atomic ? sig(*r.cost_vs_atomic) + "x" : "-",
+                       r.cost_vs_vendor ? sig(*r.cost_vs_vendor) + "x" : "-"});
   }
 
   // 3. atomic results against the exact sum, many runs
@@ -379,12 +381,14 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
     save_text(dir / "predict.json", s.str());
     h.predict = "predict of the " + rep.model + " model, batch " + std::to_string(rep.batch) + ", " +
                 std::to_string(rep.runs) + " calls, inference, on " + rep.backend + "\n\n";
-    h.predict += md_row({"variant", "determinism", "distinct", "max ULP", "argmax flips", "samples/s", "cost vs atomic"});
-    h.predict += md_row({"---", "---", "---", "---", "---", "---", "---"});
+    h.predict += md_row({"variant", "determinism", "distinct", "max ULP", "argmax flips", "samples/s", "cost vs atomic",
+                         "cost vs " + rep.vendor});
+    h.predict += md_row({"---", "---", "---", "---", "---", "---", "---", "---"});
     for (const auto& r : rep.rows)
       h.predict += md_row({info(r.variant).name, info(r.variant).determinism, std::to_string(r.drift.distinct_outputs),
                            std::to_string(r.drift.max_ulp), std::to_string(r.drift.argmax_flips), sig(r.samples_per_s),
-                           r.cost_vs_atomic ? sig(*r.cost_vs_atomic) + "x" : "-"});
+                           r.cost_vs_atomic ? sig(*r.cost_vs_atomic) + "x" : "-",
+                           r.cost_vs_vendor ? sig(*r.cost_vs_vendor) + "x" : "-"});
   }
 
   // 6. scenarios
