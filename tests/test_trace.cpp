@@ -246,7 +246,7 @@ TEST(Trace, BadCommandLines) {
   expect_one_line_error(cli({"trace", "--compare", "batch:1,x"}), "--compare batch");
   expect_one_line_error(cli({"trace", "--compare", "variant:tree,gemm"}), "gemm");
   expect_one_line_error(cli({"trace", "--compare", "backend:cpu,tpu"}), "tpu");
-  expect_one_line_error(cli({"trace", "--compare", "threads:1,5000"}), "--threads");
+  expect_one_line_error(cli({"trace", "--compare", "threads:1,5000"}), "--compare threads: expected 0");
   expect_one_line_error(cli({"trace", "--compare", "runs:0,1", "--row", "3"}), "--row");
   expect_one_line_error(cli({"trace", "--compare", "batch:1,64", "--batch", "8"}), "--batch");
   expect_one_line_error(cli({"trace", "--compare", "variant:tree,atomic", "--variant", "tree"}), "--variant");

@@ -25,10 +25,10 @@ std::uint64_t parse_count(std::string_view s, std::string_view what) {
   return v;
 }
 
-int parse_threads(std::string_view s) {
-  const std::uint64_t t = parse_count(s, "--threads");
+int parse_threads(std::string_view s, std::string_view what) {
+  const std::uint64_t t = parse_count(s, what);
   if (t > static_cast<std::uint64_t>(kMaxThreads))
-    throw UsageError("--threads: expected 0 (every hardware thread) to " + std::to_string(kMaxThreads) + ", got '" +
+    throw UsageError(std::string(what) + ": expected 0 (every hardware thread) to " + std::to_string(kMaxThreads) + ", got '" +
                      std::string(s) + "'");
   return static_cast<int>(t);
 }

@@ -20,7 +20,7 @@ std::uint64_t parse_count(std::string_view s, std::string_view what);
 
 // --threads: 0 (every hardware thread) to kMaxThreads, the same bound for every command.
 inline constexpr int kMaxThreads = 4096;
-int parse_threads(std::string_view s);
+int parse_threads(std::string_view s, std::string_view what = "--threads");  // `what` names the flag in errors
 
 // A rate in [0, 1) that stays below 1 as a float (0.99999999 rounds to 1.0f and is refused), and
 // above 0 when it was written above 0 (1e-50 would silently turn dropout off).

@@ -93,7 +93,7 @@ void parse_compare(std::string_view v, TraceArgs& t) {
       if (parse_count(s, what) >= kWarmupCall) throw UsageError(what + ": call numbers must be below 2^40");
   } else if (kind == "threads") {
     t.kind = TraceKind::threads;
-    for (const auto& s : {t.a, t.b}) parse_threads(s);
+    for (const auto& s : {t.a, t.b}) parse_threads(s, "--compare threads");
   } else if (kind == "variant") {
     t.kind = TraceKind::variant;
     for (const auto& s : {t.a, t.b})
