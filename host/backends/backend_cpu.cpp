@@ -44,8 +44,15 @@ class CpuBackend final : public SumBackend {
     if (opts_.shuffle_seed) ctx.shuffle_seed = mix_seed(*opts_.shuffle_seed, run_index);
     SumRun r;
     const auto t0 = std::chrono::steady_clock::now();
-    if (input_->dtype == DType::f32) r.bits = to_bits(cpu::sum(v, input_->f32.data(), input_->f32.size(), ctx));
-    else r.bits = to_bits(cpu::sum(v, input_->f64.data(), input_->f64.size(), ctx));
+    const auto* u16 = input_->u16.data();
+    const std::size_t n = input_->size();
+    switch (input_->dtype) {
+      case DType::f32: r.bits = to_bits(cpu::sum(v, input_->f32.data(), n, ctx)); break;
+      case DType::f64: r.bits = to_bits(cpu::sum(v, input_->f64.data(), n, ctx)); break;
+      // 16-bit inputs: a float32 result (the bits of a float).
+      case DType::bf16: r.bits = to_bits(cpu::sum_half(v, reinterpret_cast<const bf16*>(u16), n, ctx)); break;
+      case DType::f16: r.bits = to_bits(cpu::sum_half(v, reinterpret_cast<const f16*>(u16), n, ctx)); break;
+    }
     r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     return r;
   }
@@ -54,8 +61,12 @@ class CpuBackend final : public SumBackend {
   double vendor_run_ms() override {
     const cpu::SumContext ctx{&pool_, std::nullopt};
     const auto t0 = std::chrono::steady_clock::now();
-    volatile std::uint64_t sink = input_->dtype == DType::f32 ? cpu::read_probe(input_->f32.data(), input_->f32.size(), ctx)
-                                                              : cpu::read_probe(input_->f64.data(), input_->f64.size(), ctx);
+    const auto* u16 = input_->u16.data();
+    volatile std::uint64_t sink =
+        input_->dtype == DType::f32    ? cpu::read_probe(input_->f32.data(), input_->f32.size(), ctx)
+        : input_->dtype == DType::f64  ? cpu::read_probe(input_->f64.data(), input_->f64.size(), ctx)
+        : input_->dtype == DType::bf16 ? cpu::read_probe_half(reinterpret_cast<const bf16*>(u16), input_->u16.size(), ctx)
+                                       : cpu::read_probe_half(reinterpret_cast<const f16*>(u16), input_->u16.size(), ctx);
     (void)sink;
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }

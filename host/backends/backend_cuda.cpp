@@ -64,8 +64,7 @@ class CudaBackend final : public SumBackend {
     d_out_ = DeviceBuffer(sizeof(double));
     std::size_t temp = 0;
     for (const auto& i : kSumVariants)
-      if (has(i.variant)) temp = std::max(temp, dtype_ == DType::f32 ? cuda::sum_temp_bytes<float>(i.variant, n_)
-                                                                      : cuda::sum_temp_bytes<double>(i.variant, n_));
+      if (has(i.variant)) temp = std::max(temp, temp_bytes(i.variant));
     d_temp_ = DeviceBuffer(temp);
   }
 
@@ -73,18 +72,30 @@ class CudaBackend final : public SumBackend {
     if (!has(v)) throw BackendError(std::string("variant '") + info(v).name + "' is not a cuda variant");
     SumRun r;
     CUDA_CHECK(cudaEventRecord(start_));
-    if (dtype_ == DType::f32)
-      CUDA_CHECK(cuda::sum<float>(v, static_cast<const float*>(d_in_.get()), n_, static_cast<float*>(d_out_.get()),
-                                  d_temp_.get(), d_temp_.bytes(), nullptr));
-    else
-      CUDA_CHECK(cuda::sum<double>(v, static_cast<const double*>(d_in_.get()), n_, static_cast<double*>(d_out_.get()),
-                                   d_temp_.get(), d_temp_.bytes(), nullptr));
+    switch (dtype_) {
+      case DType::f32:
+        CUDA_CHECK(cuda::sum<float>(v, static_cast<const float*>(d_in_.get()), n_, static_cast<float*>(d_out_.get()),
+                                    d_temp_.get(), d_temp_.bytes(), nullptr));
+        break;
+      case DType::f64:
+        CUDA_CHECK(cuda::sum<double>(v, static_cast<const double*>(d_in_.get()), n_, static_cast<double*>(d_out_.get()),
+                                     d_temp_.get(), d_temp_.bytes(), nullptr));
+        break;
+      case DType::bf16:  // 16-bit input, float32 result
+        CUDA_CHECK(cuda::sum_half<bf16>(v, static_cast<const bf16*>(d_in_.get()), n_, static_cast<float*>(d_out_.get()),
+                                        d_temp_.get(), d_temp_.bytes(), nullptr));
+        break;
+      case DType::f16:
+        CUDA_CHECK(cuda::sum_half<f16>(v, static_cast<const f16*>(d_in_.get()), n_, static_cast<float*>(d_out_.get()),
+                                       d_temp_.get(), d_temp_.bytes(), nullptr));
+        break;
+    }
     CUDA_CHECK(cudaEventRecord(stop_));
     CUDA_CHECK(cudaEventSynchronize(stop_));
     float ms = 0;
     CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
     r.ms = ms;
-    if (dtype_ == DType::f32) {
+    if (dtype_ != DType::f64) {  // f32, and the float32 result of a 16-bit input
       std::uint32_t b = 0;
       CUDA_CHECK(cudaMemcpy(&b, d_out_.get(), sizeof b, cudaMemcpyDeviceToHost));
       r.bits = b;
@@ -95,6 +106,15 @@ class CudaBackend final : public SumBackend {
   }
 
   std::string vendor() const override { return "cub"; }
+  std::size_t temp_bytes(SumVariant v) const {
+    switch (dtype_) {
+      case DType::f32: return cuda::sum_temp_bytes<float>(v, n_);
+      case DType::f64: return cuda::sum_temp_bytes<double>(v, n_);
+      case DType::bf16: return cuda::sum_half_temp_bytes<bf16>(v, n_);
+      case DType::f16: return cuda::sum_half_temp_bytes<f16>(v, n_);
+    }
+    return 0;
+  }
   double vendor_run_ms() override { return run(SumVariant::cub, 0).ms; }
 
  private:

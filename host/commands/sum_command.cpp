@@ -11,6 +11,7 @@
 #include "backend.h"
 #include "cli_args.h"
 #include "common/float_bits.h"
+#include "cpu/half_convert.h"
 #include "cpu/sum.h"
 #include "gpu.h"
 #include "atomic_file.h"
@@ -31,12 +32,19 @@ options:
   --backend cpu|cuda|auto
                         auto (default) picks cuda when a GPU is usable, else cpu
   --runs R              runs per variant (default 20); drift is measured over these
-  --dtype f32|f64       element type (default f32); the result has the input's type
+  --dtype f32|f64|bf16|f16
+                        element type (default f32).  f32/f64: the result has the input's type.
+                        bf16/f16: the input is stored in the 16-bit type (generated inputs are
+                        drawn in float32, then rounded to nearest even; a float32 .npy is
+                        converted the same way); every variant widens each element and adds in
+                        float32 in its own order, so the result is float32.  A '<V2' .npy (how
+                        ml_dtypes saves bfloat16) is read only with --dtype bf16
   --dist uniform|normal|illcond
                         uniform [0,1), standard normal, or ill-conditioned: heavy
                         cancellation, exact sum tiny against the terms (default uniform)
   --seed S              seed of the input distribution (default 1)
-  --input FILE.npy      sum a 1-D float32/float64 NumPy array instead of a distribution
+  --input FILE.npy      sum a 1-D NumPy array instead of a distribution: float32, float64,
+                        float16 ('<f2'), or bfloat16 ('<V2' from ml_dtypes, with --dtype bf16)
   --threads T           cpu backend: worker threads (default: every hardware thread)
   --schedule shuffle:SEED
                         cpu backend: replay block completions of the atomic variants in a
@@ -84,7 +92,9 @@ SumArgs parse_sum_args(std::span<const std::string_view> argv) {
       const std::string_view v = r.value();
       if (v == "f32") a.dtype = DType::f32;
       else if (v == "f64") a.dtype = DType::f64;
-      else throw UsageError("--dtype: expected f32 or f64, got '" + std::string(v) + "'");
+      else if (v == "bf16") a.dtype = DType::bf16;
+      else if (v == "f16") a.dtype = DType::f16;
+      else throw UsageError("--dtype: expected f32, f64, bf16 or f16, got '" + std::string(v) + "'");
       a.dtype_given = true;
     } else if (f == "--dist") {
       const std::string_view v = r.value();
@@ -119,13 +129,29 @@ std::size_t physical_memory_bytes() {
   return pages > 0 && page > 0 ? static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) : 0;
 }
 
-HostArray load_input(const SumArgs& a) {
+// Rounds a float32 array to the 16-bit type (nearest even, cpu/half_convert.h).
+HostArray narrow_array(const HostArray& x, DType to) {
+  HostArray h;
+  h.dtype = to;
+  h.shape = x.shape;
+  h.u16.resize(x.f32.size());
+  if (to == DType::bf16) cpu::narrow_bf16(x.f32.data(), h.u16.data(), x.f32.size());
+  else cpu::narrow_f16(x.f32.data(), h.u16.data(), x.f32.size());
+  return h;
+}
+
+HostArray load_input(const SumArgs& a, std::string& conversion) {
   if (a.input) {
-    HostArray x = npy::read(*a.input);
+    // A '<V2' file is bfloat16 only when --dtype bf16 says so (npy.h: it cannot be told apart).
+    HostArray x = npy::read(*a.input, npy::ReadOptions{a.dtype_given && a.dtype == DType::bf16});
     if (x.shape.size() != 1) {
       std::string s;
       for (std::size_t i = 0; i < x.shape.size(); ++i) s += (i ? ", " : "") + std::to_string(x.shape[i]);
       throw UsageError("--input " + *a.input + ": expected a 1-D array, got shape (" + s + ")");
+    }
+    if (a.dtype_given && is_half(a.dtype) && x.dtype == DType::f32) {
+      conversion = std::string("float32 file rounded to ") + dtype_name(a.dtype) + " (nearest even)";
+      return narrow_array(x, a.dtype);
     }
     if (a.dtype_given && x.dtype != a.dtype)
       throw UsageError("--input " + *a.input + " holds " + dtype_name(x.dtype) + " but --dtype says " +
@@ -133,10 +159,13 @@ HostArray load_input(const SumArgs& a) {
     return x;
   }
   const std::size_t mem = physical_memory_bytes();
-  const std::size_t item = dtype_size(a.dtype);
+  // A 16-bit input is generated in float32 first: 2 + 4 bytes an element at the peak.
+  const std::size_t item = is_half(a.dtype) ? 6 : dtype_size(a.dtype);
   if (a.n > (mem / item) / 10 * 7)  // the input plus working room must fit in memory
     throw UsageError("--n " + std::to_string(a.n) + ": needs " + std::to_string(a.n / (1 << 20) * item) +
                      " MiB, more than this machine's memory allows (" + std::to_string(mem >> 20) + " MiB)");
+  if (is_half(a.dtype))
+    conversion = std::string("generated in float32, rounded to ") + dtype_name(a.dtype) + " (nearest even)";
   return make_input(a.dist, a.dtype, a.n, a.seed);
 }
 
@@ -189,7 +218,8 @@ SumReport run_sum(const SumArgs& a) {
     variants.push_back(v);
   }
 
-  const HostArray x = load_input(a);
+  std::string conversion;
+  const HostArray x = load_input(a, conversion);
   backend->set_input(x);
 
   SumReport rep;
@@ -201,6 +231,7 @@ SumReport run_sum(const SumArgs& a) {
   rep.runs = a.runs;
   rep.input = a.input ? *a.input : std::string(dist_name(a.dist)) + " (seed " + std::to_string(a.seed) + ")";
   rep.dist = a.input ? "file" : dist_name(a.dist);
+  rep.conversion = conversion;
 
   cpu::ThreadPool pool(a.threads);
   const cpu::SumContext ctx{&pool, std::nullopt};
@@ -208,6 +239,13 @@ SumReport run_sum(const SumArgs& a) {
   for (const SumVariant v : variants) {
     if (x.dtype == DType::f32) {
       const float exact = cpu::sum_exact(x.f32.data(), x.f32.size(), ctx);
+      rep.exact_bits = to_bits(exact);
+      rep.rows.push_back(measure<float>(*backend, v, a.runs, exact, bytes));
+    } else if (is_half(x.dtype)) {  // the exact sum of the 16-bit values, rounded once to float32
+      const float exact =
+          x.dtype == DType::bf16
+              ? cpu::sum_half(SumVariant::exact, reinterpret_cast<const bf16*>(x.u16.data()), x.u16.size(), ctx)
+              : cpu::sum_half(SumVariant::exact, reinterpret_cast<const f16*>(x.u16.data()), x.u16.size(), ctx);
       rep.exact_bits = to_bits(exact);
       rep.rows.push_back(measure<float>(*backend, v, a.runs, exact, bytes));
     } else {
@@ -229,18 +267,27 @@ SumReport run_sum(const SumArgs& a) {
 }
 
 namespace {
+// The result's type: the input's, or float32 for a 16-bit input (float32 accumulation).
+DType result_dtype(DType d) { return is_half(d) ? DType::f32 : d; }
+std::size_t result_size(const SumReport& r) { return dtype_size(result_dtype(r.dtype)); }
+
 std::string value_text(const SumReport& r, std::uint64_t bits) {
-  return r.dtype == DType::f32 ? round_trip(from_bits<float>(static_cast<std::uint32_t>(bits)))
+  return result_dtype(r.dtype) == DType::f32 ? round_trip(from_bits<float>(static_cast<std::uint32_t>(bits)))
                                : round_trip(from_bits<double>(bits));
 }
 }  // namespace
 
 void print_sum_table(const SumReport& r, std::ostream& out) {
   out << "driftlab sum: n=" << r.n << " " << dtype_name(r.dtype) << ", input " << r.input << ", " << r.runs
-      << " runs per variant\n"
+      << " runs per variant\n";
+  if (is_half(r.dtype))
+    out << "input stored as " << dtype_name(r.dtype)
+        << (r.conversion.empty() ? std::string() : ", " + r.conversion)
+        << "; every variant adds the widened values in float32: results are float32\n";
+  out
       << "backend " << r.backend << ": " << r.device << "\n"
       << r.atomic_note << "\n"
-      << "exact sum: " << value_text(r, r.exact_bits) << " (" << hex_bits(r.exact_bits, dtype_size(r.dtype))
+      << "exact sum: " << value_text(r, r.exact_bits) << " (" << hex_bits(r.exact_bits, result_size(r))
       << ")\n\n";
   out << std::left << std::setw(16) << "variant" << std::setw(40) << "determinism" << std::right << std::setw(9)
       << "distinct" << std::setw(10) << "non_equal" << std::setw(9) << "max_ulp" << std::setw(10) << "error_ulp"
@@ -275,7 +322,10 @@ void write_sum_json(const SumReport& r, std::ostream& out) {
         .field("runs", static_cast<std::uint64_t>(r.runs))
         .field("dist", r.dist)
         .field("input", r.input)
-        .field("atomic_note", r.atomic_note)
+        .field("atomic_note", r.atomic_note);
+    j.key("conversion");  // how a 16-bit input was made: rounded from float32, or null
+    r.conversion.empty() ? j.null() : j.value(r.conversion);
+    j
         .field("distinct_outputs", static_cast<std::uint64_t>(d.distinct_outputs))
         .field("ratio_non_equal", d.ratio_non_equal);
     j.key("max_ulp");
@@ -283,7 +333,8 @@ void write_sum_json(const SumReport& r, std::ostream& out) {
     j.field("vs_max", d.vs_max).field("max_abs_diff", d.max_abs_diff).key("error_ulp");
     d.error_ulp == kUnorderedUlp ? j.null() : j.value(d.error_ulp);
     j.field("result", value_text(r, d.result_bits))
-        .field("result_bits", hex_bits(d.result_bits, dtype_size(r.dtype)))
+        .field("result_bits", hex_bits(d.result_bits, result_size(r)))
+        .field("result_dtype", dtype_name(result_dtype(r.dtype)))
         .field("exact", value_text(r, r.exact_bits))
         .field("median_ms", row.median_ms)
         .field("gbps", row.gbps);

@@ -52,6 +52,7 @@ struct SumReport {
   std::size_t n = 0, runs = 0;
   std::string input;  // distribution and seed, or the file
   std::string dist;   // uniform, normal, illcond, or "file"
+  std::string conversion;  // 16-bit input made from float32 by rounding (nearest even): how; else ""
   std::uint64_t exact_bits = 0;
   std::string vendor;  // the baseline of cost_vs_vendor: read_probe (cpu) or cub (cuda)
   std::vector<SumRow> rows;

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "common/rng.h"
+#include "cpu/half_convert.h"
 
 namespace driftlab {
 
@@ -66,6 +67,12 @@ HostArray make_input(Dist dist, DType dtype, std::size_t n, std::uint64_t seed) 
   if (dtype == DType::f32) {
     a.f32.resize(n);
     fill(a.f32, dist, g);
+  } else if (is_half(dtype)) {  // generated in float32, then rounded to nearest even (half.h)
+    std::vector<float> x(n);
+    fill(x, dist, g);
+    a.u16.resize(n);
+    if (dtype == DType::bf16) cpu::narrow_bf16(x.data(), a.u16.data(), n);
+    else cpu::narrow_f16(x.data(), a.u16.data(), n);
   } else {
     a.f64.resize(n);
     fill(a.f64, dist, g);

@@ -18,6 +18,7 @@ std::optional<Dist> parse_dist(std::string_view s);
 // uniform: [0, 1).  normal: standard normal.  illcond: heavy cancellation -- half the terms are
 // N(0,1) * 2^k with k uniform in [-20, 20], the other half their negations each perturbed by a
 // N(0,1) * 1e-3 term, shuffled; the exact sum is tiny against sum |x| (condition number ~1e8+).
+// bf16/f16: generated as float32 (the same values as DType::f32), then rounded to nearest even.
 HostArray make_input(Dist dist, DType dtype, std::size_t n, std::uint64_t seed);
 
 }  // namespace driftlab

@@ -36,7 +36,8 @@ namespace {
 constexpr std::string_view kMagic{"\x93NUMPY", 6};
 constexpr std::size_t kAlign = 64;  // NumPy pads the header so the data starts 64-byte aligned
 constexpr int kMaxNesting = 32;     // bounds the recursive parser on input like "((((((((...."
-constexpr const char* kAccepted = "accepted: '<f4', '>f4', '<f8', '>f8'; '=' and '|' count as '<'";
+constexpr const char* kAccepted =
+    "accepted: '<f2', '>f2', '<f4', '>f4', '<f8', '>f8'; '=' and '|' count as '<'; '<V2' as bfloat16 when asked";
 
 [[noreturn]] void fail(const std::string& message) { throw NpyError(message); }
 
@@ -252,6 +253,7 @@ struct Header {
   bool fortran_order = false;
   std::vector<std::size_t> shape;
   std::string descr;
+  bool void2 = false;  // 2-byte void records ('<V2', '|V2'): bfloat16 only when the caller says so
 };
 
 void read_descr(const Value& v, Header& h) {
@@ -262,12 +264,13 @@ void read_descr(const Value& v, Header& h) {
     fail("'descr' must be a dtype string, found " + printable(v.text) + " (" + kAccepted + ")");
   }
   const std::string& s = v.str;
-  const bool ok = s.size() == 3 && std::string_view("<>=|").find(s[0]) != std::string_view::npos &&
-                  s[1] == 'f' && (s[2] == '4' || s[2] == '8');
+  const bool order_ok = s.size() == 3 && std::string_view("<>=|").find(s[0]) != std::string_view::npos;
+  const bool ok = order_ok && ((s[1] == 'f' && (s[2] == '2' || s[2] == '4' || s[2] == '8')) || (s[1] == 'V' && s[2] == '2'));
   if (!ok) fail("unsupported dtype '" + printable(s) + "' (" + kAccepted + ")");
   h.descr = s;
   h.big_endian = s[0] == '>';  // '=' (native) and '|' (not applicable) are taken as little-endian
-  h.dtype = s[2] == '4' ? DType::f32 : DType::f64;
+  h.void2 = s[1] == 'V';
+  h.dtype = s[2] == '2' ? (h.void2 ? DType::bf16 : DType::f16) : s[2] == '4' ? DType::f32 : DType::f64;
 }
 
 void read_fortran_order(const Value& v, Header& h) {
@@ -365,7 +368,7 @@ std::uint32_t read_le(std::span<const std::byte> bytes, std::size_t offset, std:
   return v;
 }
 
-HostArray parse_image(std::span<const std::byte> bytes) {
+HostArray parse_image(std::span<const std::byte> bytes, const ReadOptions& opts) {
   if (bytes.size() < kMagic.size() || std::memcmp(bytes.data(), kMagic.data(), kMagic.size()) != 0) {
     fail("not a .npy file (it does not start with the magic string \\x93NUMPY)");
   }
@@ -388,6 +391,11 @@ HostArray parse_image(std::span<const std::byte> bytes) {
   // outside string literals, so the bytes are read as they are.
   const std::string_view text(reinterpret_cast<const char*>(bytes.data()) + header_start, header_length);
   const Header h = interpret(LiteralParser(text).parse());
+  if (h.void2 && !opts.void2_as_bf16) {
+    fail("2-byte void records ('" + h.descr +
+         "'): ml_dtypes saves bfloat16 arrays this way, but any 2-byte record type looks the same, so "
+         "they are read as bfloat16 only when asked (driftlab sum: --dtype bf16)");
+  }
 
   const std::span<const std::byte> data = bytes.subspan(header_start + header_length);
   const std::optional<std::size_t> expected = byte_count(h.shape, dtype_size(h.dtype));
@@ -402,7 +410,8 @@ HostArray parse_image(std::span<const std::byte> bytes) {
   a.dtype = h.dtype;
   a.shape = h.shape;
   if (h.dtype == DType::f32) a.f32 = decode<float>(data, h);
-  else a.f64 = decode<double>(data, h);
+  else if (h.dtype == DType::f64) a.f64 = decode<double>(data, h);
+  else a.u16 = decode<std::uint16_t>(data, h);  // bit patterns, byte order fixed
   return a;
 }
 
@@ -486,18 +495,18 @@ void append_little_endian(std::string& out, const std::vector<T>& values) {
 
 }  // namespace
 
-HostArray parse(std::span<const std::byte> bytes) {
+HostArray parse(std::span<const std::byte> bytes, const ReadOptions& opts) {
   try {
-    return parse_image(bytes);
+    return parse_image(bytes, opts);
   } catch (const std::bad_alloc&) {
     fail("out of memory while reading the array");
   }
 }
 
-HostArray read(const std::string& path) {
+HostArray read(const std::string& path, const ReadOptions& opts) {
   const std::string where = printable(path, 4096) + ": ";
   try {
-    return parse(read_all(path));
+    return parse(read_all(path), opts);
   } catch (const NpyError& e) {
     fail(where + e.what());
   } catch (const std::bad_alloc&) {
@@ -513,7 +522,11 @@ void write(const std::string& path, const HostArray& a) {
     fail(where + "shape " + python_tuple(shape) + " does not match the " + std::to_string(a.size()) +
          " elements of the array");
   }
-  const std::string descr = a.dtype == DType::f32 ? "<f4" : "<f8";
+  // bf16 as ml_dtypes writes it ('<V2'); np.load returns void records: .view(ml_dtypes.bfloat16).
+  const std::string descr = a.dtype == DType::f32   ? "<f4"
+                            : a.dtype == DType::f64 ? "<f8"
+                            : a.dtype == DType::f16 ? "<f2"
+                                                    : "<V2";
   const std::string header =
       file_header("{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + python_tuple(shape) + ", }");
 
@@ -522,7 +535,8 @@ void write(const std::string& path, const HostArray& a) {
     std::string image = header;
     image.reserve(header.size() + *bytes);
     if (a.dtype == DType::f32) append_little_endian(image, a.f32);
-    else append_little_endian(image, a.f64);
+    else if (a.dtype == DType::f64) append_little_endian(image, a.f64);
+    else append_little_endian(image, a.u16);
     write_file_atomic(path, image, "");
   } catch (const FileWriteError& e) {
     fail(e.what());

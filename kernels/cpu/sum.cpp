@@ -14,6 +14,7 @@
 #include "../common/rng.h"
 #include "../common/sum_order.h"
 #include "exact_simd.h"
+#include "half_convert.h"
 
 namespace driftlab::cpu {
 namespace {
@@ -232,6 +233,142 @@ template <class T> std::uint64_t read_probe(const T* x, std::size_t n, const Sum
   for (std::uint64_t a : per_worker) r |= a;
   return r;
 }
+
+// ---- 16-bit inputs: widen a tile into this thread's float buffer, then the float code ----
+namespace {
+void widen_into(const bf16* x, std::size_t n, float* out) { widen(x, out, n); }
+void widen_into(const f16* x, std::size_t n, float* out) { widen(x, out, n); }
+
+// This thread's buffer of one tile's widened values.
+float* tile_buffer() {
+  thread_local std::vector<float> buf(kTileItems);
+  return buf.data();
+}
+
+template <class S> float serial_half(const S* x, std::size_t n) {
+  float acc = 0.0f;  // ((0 + w(x0)) + w(x1)) + ...: widening chunk by chunk keeps the order
+  float* buf = tile_buffer();
+  for (std::size_t begin = 0; begin < n; begin += kTileItems) {
+    const std::size_t count = std::min(kTileItems, n - begin);
+    widen_into(x + begin, count, buf);
+    for (std::size_t i = 0; i < count; ++i) acc += buf[i];
+  }
+  return acc;
+}
+
+template <class S> float atomic_element_half(const S* x, std::size_t n, const SumContext& ctx) {
+  if (ctx.shuffle_seed) {
+    constexpr std::size_t kWarp = 32;
+    const std::size_t warps = (n + kWarp - 1) / kWarp;
+    float acc = 0.0f;
+    for (std::uint32_t w : permutation(warps, *ctx.shuffle_seed))
+      for (std::size_t i = w * kWarp, end = std::min(n, i + kWarp); i < end; ++i) acc += widen(x[i]);
+    return acc;
+  }
+  std::atomic<float> acc{0.0f};
+  for_each_tile(ctx, n, [&](std::size_t t, int) {
+    float* buf = tile_buffer();
+    const std::size_t c = tile_count(n, t);
+    widen_into(x + t * kTileItems, c, buf);
+    for (std::size_t i = 0; i < c; ++i) acc.fetch_add(buf[i], std::memory_order_relaxed);
+  });
+  return acc.load();
+}
+
+// The tree order's tile partials (sum_order.h steps 2-3) of the widened input.
+template <class S> std::vector<float> tile_partials_half(const S* x, std::size_t n, const SumContext& ctx) {
+  std::vector<float> partials(order::num_tiles(n));
+  for_each_tile(ctx, n, [&](std::size_t t, int) {
+    float* buf = tile_buffer();
+    const std::size_t c = tile_count(n, t);
+    widen_into(x + t * kTileItems, c, buf);
+    partials[t] = tile_sum(buf, c);
+  });
+  return partials;
+}
+
+template <class S> float atomic_half(const S* x, std::size_t n, const SumContext& ctx) {
+  if (ctx.shuffle_seed) {
+    const std::vector<float> partials = tile_partials_half(x, n, ctx);
+    float acc = 0.0f;
+    for (std::uint32_t t : permutation(partials.size(), *ctx.shuffle_seed)) acc += partials[t];
+    return acc;
+  }
+  std::atomic<float> acc{0.0f};
+  for_each_tile(ctx, n, [&](std::size_t t, int) {
+    float* buf = tile_buffer();
+    const std::size_t c = tile_count(n, t);
+    widen_into(x + t * kTileItems, c, buf);
+    acc.fetch_add(tile_sum(buf, c), std::memory_order_relaxed);
+  });
+  return acc.load();
+}
+
+template <class S> float tree_half(const S* x, std::size_t n, const SumContext& ctx) {
+  if (n == 0) return 0.0f;
+  return reduce_levels(tile_partials_half(x, n, ctx));
+}
+
+template <class S> float exact_half(const S* x, std::size_t n, const SumContext& ctx) {
+  if (n >= exact::Layout<float>::kMaxTermsPerBin)
+    throw std::length_error("exact sum: n is beyond the accumulator's headroom");
+  std::vector<ExactWorker<float>> per_worker(static_cast<std::size_t>(workers(ctx)));
+  const detail::ExactSimd level = detail::exact_simd_level();
+  for_each_tile(ctx, n, [&](std::size_t t, int w) {
+    float* buf = tile_buffer();
+    const std::size_t c = tile_count(n, t);
+    widen_into(x + t * kTileItems, c, buf);
+    exact_tile(buf, c, per_worker[static_cast<std::size_t>(w)], level);
+  });
+  std::vector<std::int64_t> bins(exact::Layout<float>::kBins, 0);
+  std::uint32_t flags = 0;
+  for (const auto& w : per_worker) {
+    flags |= w.flags;
+    for (int c = 0; c < kCopies; ++c)
+      for (int b = 0; b < exact::Layout<float>::kBins; ++b) bins[b] += w.bins[c][b];
+  }
+  float result = exact::finalize<float>(bins.data(), flags);
+  // As sum_exact: an exact zero is -0.0 only if every term was -0.0 (bit pattern 0x8000 in both
+  // 16-bit formats).
+  if (result == 0.0f && (flags & exact::kSeen) && !(flags & exact::kNotNegZero)) {
+    if (std::any_of(x, x + n, [](S v) { return v.bits != 0x8000u; }))
+      result = exact::finalize<float>(bins.data(), flags | exact::kNotNegZero);
+  }
+  return result;
+}
+}  // namespace
+
+template <class S> float sum_half(SumVariant v, const S* x, std::size_t n, const SumContext& ctx) {
+  switch (v) {
+    case SumVariant::serial: return serial_half(x, n);
+    case SumVariant::atomic_element: return atomic_element_half(x, n, ctx);
+    case SumVariant::atomic: return atomic_half(x, n, ctx);
+    case SumVariant::tree: return tree_half(x, n, ctx);
+    case SumVariant::exact: return exact_half(x, n, ctx);
+    case SumVariant::cub:
+    case SumVariant::thrust: break;
+  }
+  throw std::invalid_argument(std::string("variant '") + info(v).name + "' needs the cuda backend");
+}
+
+template <class S> std::uint64_t read_probe_half(const S* x, std::size_t n, const SumContext& ctx) {
+  std::vector<std::uint64_t> per_worker(static_cast<std::size_t>(workers(ctx)), 0);
+  for_each_tile(ctx, n, [&](std::size_t t, int w) {
+    const auto* bytes = reinterpret_cast<const unsigned char*>(x + t * kTileItems);
+    const std::size_t c = tile_count(n, t);
+    std::uint64_t r = probe_tile(bytes, c / 2);  // whole 32-bit words
+    if (c % 2) r |= x[t * kTileItems + c - 1].bits;  // an odd tile's last 16-bit value
+    per_worker[static_cast<std::size_t>(w)] |= r;
+  });
+  std::uint64_t r = 0;
+  for (std::uint64_t a : per_worker) r |= a;
+  return r;
+}
+
+template float sum_half<bf16>(SumVariant, const bf16*, std::size_t, const SumContext&);
+template float sum_half<f16>(SumVariant, const f16*, std::size_t, const SumContext&);
+template std::uint64_t read_probe_half<bf16>(const bf16*, std::size_t, const SumContext&);
+template std::uint64_t read_probe_half<f16>(const f16*, std::size_t, const SumContext&);
 
 #define DRIFTLAB_INSTANTIATE(T)                                                       \
   template T sum_serial<T>(const T*, std::size_t);                                    \

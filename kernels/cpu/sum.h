@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "../common/half.h"
 #include "../common/sum_variant.h"
 #include "thread_pool.h"
 
@@ -45,5 +46,14 @@ template <class T> T sum(SumVariant v, const T* x, std::size_t n, const SumConte
 // Streaming-read probe: reads all n*sizeof(T) bytes with the pool's threads and the tiles of
 // the sums, folding the words with OR.  The bandwidth ceiling a sum is compared with.
 template <class T> std::uint64_t read_probe(const T* x, std::size_t n, const SumContext& ctx);
+
+// 16-bit inputs (S = bf16 or f16): every variant above, on the widened values (half.h; widening
+// is exact), accumulated in float32 in that variant's written order -- `tree` is sum_order.h's
+// tree with widened leaves, `exact` the exact sum of the 16-bit values rounded once to float32.
+// Determinism levels as for float.  Tiles are widened in bulk (cpu/half_convert.h) into a
+// per-thread buffer first: the same values in the same order, so the same bits.
+template <class S> float sum_half(SumVariant v, const S* x, std::size_t n, const SumContext& ctx);
+// The read probe over the 16-bit input's bytes (n * 2).
+template <class S> std::uint64_t read_probe_half(const S* x, std::size_t n, const SumContext& ctx);
 
 }  // namespace driftlab::cpu

@@ -12,17 +12,29 @@
 //   thrust          thrust::reduce(par.on(stream), ..., thrust::plus): built on CUB's reduction, so
 //                   documented run to run on one GPU model; it returns the sum to the host (a stream
 //                   synchronisation) and allocates its scratch on every call: both are its real cost.
+//
+// 16-bit inputs (storage S = bf16 or f16, accumulator A = float): the same kernels templated on S
+// and A.  Each kernel loads 16-bit words and widens them with half.h's __host__ __device__
+// functions; every addition is a float32 addition in the variant's order, so `tree` is bitwise
+// the CPU twin's (sum_order.h with widened leaves).  Only the first tree level reads S; the
+// levels above reduce float partials with the float kernel.  cub and thrust reduce over a
+// transform iterator that widens (cub::DeviceReduce::Sum, thrust::transform_reduce): the same
+// determinism as for float (run to run on one GPU model).
 #include <cub/device/device_reduce.cuh>
 #include <thrust/execution_policy.h>
 #include <thrust/functional.h>
+#include <thrust/iterator/transform_iterator.h>
+#include <thrust/transform_reduce.h>
 #include <thrust/reduce.h>
 #include <thrust/system/cuda/error.h>
 #include <thrust/system/system_error.h>
 
 #include <atomic>
 #include <cstdint>
+#include <type_traits>
 
 #include "../common/exact.h"
+#include "../common/half.h"
 #include "../common/sum_order.h"
 #include "cuda_check.h"
 #include "sum.cuh"
@@ -73,11 +85,28 @@ __device__ __forceinline__ void load_quad(const double* p, double (&v)[4]) {
   const double2 b = __ldg(reinterpret_cast<const double2*>(p) + 1);
   v[0] = a.x; v[1] = a.y; v[2] = b.x; v[3] = b.y;
 }
+// 16-bit storage: four 16-bit words in one 8-byte load, each widened (half.h).
+template <class S> __device__ __forceinline__ void load_quad(const S* p, float (&v)[4]) {
+  const uint2 q = __ldg(reinterpret_cast<const uint2*>(p));
+  v[0] = widen(S{static_cast<std::uint16_t>(q.x & 0xffffu)});
+  v[1] = widen(S{static_cast<std::uint16_t>(q.x >> 16)});
+  v[2] = widen(S{static_cast<std::uint16_t>(q.y & 0xffffu)});
+  v[3] = widen(S{static_cast<std::uint16_t>(q.y >> 16)});
+}
+
+// The accumulator of a storage type: float for float and the 16-bit types, double for double.
+template <class S> using Acc = decltype(widen(S{}));
+
+// Widening functor for CUB's and Thrust's transform iterators.
+template <class S> struct WidenOp {
+  __host__ __device__ float operator()(S h) const { return widen(h); }
+};
 
 // Steps 2 and 3 of sum_order.h for one tile of `count` elements, by one block of kThreads
-// threads.  Thread i owns lanes 4i..4i+3.  The result is valid in thread 0.
-template <class T>
-__device__ T block_reduce_tile(const T* tile, std::size_t count, T (*s_quads)[kLanesPerThread]) {
+// threads.  Thread i owns lanes 4i..4i+3.  The result is valid in thread 0.  S is the stored
+// type, T the accumulator (T = S, or float for a 16-bit S).
+template <class S, class T = Acc<S>>
+__device__ T block_reduce_tile(const S* tile, std::size_t count, T (*s_quads)[kLanesPerThread]) {
   const int i = threadIdx.x;
   T a[kLanesPerThread];
 #pragma unroll
@@ -85,7 +114,7 @@ __device__ T block_reduce_tile(const T* tile, std::size_t count, T (*s_quads)[kL
 
   // Step 2: lane folds, rows in order.
   const std::size_t full_rows = count / kLanes;
-  const T* p = tile + kLanesPerThread * i;
+  const S* p = tile + kLanesPerThread * i;
 #pragma unroll 8
   for (std::size_t r = 0; r < full_rows; ++r) {
     T v[kLanesPerThread];
@@ -94,11 +123,11 @@ __device__ T block_reduce_tile(const T* tile, std::size_t count, T (*s_quads)[kL
     for (int c = 0; c < kLanesPerThread; ++c) a[c] = add(a[c], v[c]);
   }
   const std::size_t rest = count - full_rows * kLanes;
-  const T* row = tile + full_rows * kLanes;
+  const S* row = tile + full_rows * kLanes;
 #pragma unroll
   for (int c = 0; c < kLanesPerThread; ++c) {
     const std::size_t j = static_cast<std::size_t>(kLanesPerThread * i + c);
-    if (j < rest) a[c] = add(a[c], row[j]);
+    if (j < rest) a[c] = add(a[c], widen(row[j]));
   }
 
   // Step 3, lane strides 512..128: thread strides 128..32 through shared memory.
@@ -129,8 +158,8 @@ __device__ T block_reduce_tile(const T* tile, std::size_t count, T (*s_quads)[kL
 
 // One launch = one level of the tree (kAtomic = false) or the whole atomic variant (true).
 // Atomic use: kAtomic ACCUMULATES floats (nondeterministic); kAtomic = false uses none.
-template <class T, bool kAtomic>
-__global__ void __launch_bounds__(kThreads, kBlocksPerSm<T>) tile_kernel(const T* d_in, std::size_t num_items, T* d_out) {
+template <class S, bool kAtomic, class T = Acc<S>>
+__global__ void __launch_bounds__(kThreads, kBlocksPerSm<T>) tile_kernel(const S* d_in, std::size_t num_items, T* d_out) {
   __shared__ T s_quads[kThreads / 2][kLanesPerThread];
   const std::size_t tiles = num_tiles(num_items);
   for (std::size_t t = blockIdx.x; t < tiles; t += gridDim.x) {
@@ -145,11 +174,11 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm<T>) tile_kernel(const T
 }
 
 // Atomic use: every element ACCUMULATED with a float atomic (the worst case).
-template <class T>
-__global__ void __launch_bounds__(kThreads) atomic_element_kernel(const T* d_in, std::size_t num_items, T* d_out) {
+template <class S, class T = Acc<S>>
+__global__ void __launch_bounds__(kThreads) atomic_element_kernel(const S* d_in, std::size_t num_items, T* d_out) {
   const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
   for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < num_items; i += stride)
-    atomicAdd(d_out, d_in[i]);
+    atomicAdd(d_out, widen(d_in[i]));
 }
 
 // Exact: bins in shared memory, flushed with integer atomics (associative: order-free).
@@ -183,9 +212,9 @@ __device__ __forceinline__ void exact_add_warp(double v, bool valid, unsigned lo
   atomicAdd(&s_bins[t.bin + exact::Layout<double>::kSplit], static_cast<unsigned long long>(t.hi));
 }
 
-template <class T>
+template <class S, class T = Acc<S>>
 __global__ void __launch_bounds__(kThreads)
-    exact_kernel(const T* d_in, std::size_t num_items, unsigned long long* d_bins, unsigned* d_flags) {
+    exact_kernel(const S* d_in, std::size_t num_items, unsigned long long* d_bins, unsigned* d_flags) {
   constexpr int kBins = exact::Layout<T>::kBins;
   __shared__ unsigned long long s_bins[kBins];
   __shared__ unsigned s_flags;
@@ -203,7 +232,7 @@ __global__ void __launch_bounds__(kThreads)
     if (i + kLanesPerThread <= num_items) {
       load_quad(d_in + i, v);
     } else {
-      for (int c = 0; c < kLanesPerThread; ++c) v[c] = i + c < num_items ? d_in[i + c] : T(0);
+      for (int c = 0; c < kLanesPerThread; ++c) v[c] = i + c < num_items ? widen(d_in[i + c]) : T(0);
     }
 #pragma unroll
     for (int c = 0; c < kLanesPerThread; ++c) exact_add_warp(v[c], i + c < num_items, s_bins, flags);
@@ -226,11 +255,14 @@ template <class T> std::size_t tree_level_items(std::size_t n, int level) {
   return items;
 }
 
-}  // namespace
+// What CUB and Thrust read: the input itself, or a widening view of a 16-bit input.
+template <class S> auto input_iter(const S* p) {
+  if constexpr (std::is_same_v<S, Acc<S>>) return p;
+  else return thrust::make_transform_iterator(p, WidenOp<S>{});
+}
 
-bool has_sum_variant(SumVariant v) { return v != SumVariant::serial; }
-
-template <class T> std::size_t sum_temp_bytes(SumVariant v, std::size_t n) {
+template <class S> std::size_t temp_bytes_impl(SumVariant v, std::size_t n) {
+  using T = Acc<S>;
   switch (v) {
     case SumVariant::tree:  // two ping-pong levels of partials
       return round_up(tree_level_items<T>(n, 0) * sizeof(T)) + round_up(tree_level_items<T>(n, 1) * sizeof(T));
@@ -238,7 +270,7 @@ template <class T> std::size_t sum_temp_bytes(SumVariant v, std::size_t n) {
       return round_up(exact::Layout<T>::kBins * sizeof(unsigned long long)) + round_up(sizeof(unsigned));
     case SumVariant::cub: {
       std::size_t bytes = 0;
-      cub::DeviceReduce::Sum(nullptr, bytes, static_cast<const T*>(nullptr), static_cast<T*>(nullptr),
+      cub::DeviceReduce::Sum(nullptr, bytes, input_iter(static_cast<const S*>(nullptr)), static_cast<T*>(nullptr),
                              static_cast<std::int64_t>(n));
       return bytes;
     }
@@ -247,29 +279,37 @@ template <class T> std::size_t sum_temp_bytes(SumVariant v, std::size_t n) {
   }
 }
 
-template <class T>
-cudaError_t sum(SumVariant v, const T* d_in, std::size_t n, T* d_out, void* d_temp, std::size_t temp_bytes,
-                cudaStream_t stream) {
+// S is the stored type, T = Acc<S> the accumulator and result type.
+template <class S, class T = Acc<S>>
+cudaError_t sum_impl(SumVariant v, const S* d_in, std::size_t n, T* d_out, void* d_temp, std::size_t temp_bytes,
+                     cudaStream_t stream) {
   if (reinterpret_cast<std::uintptr_t>(d_in) % 16 != 0) return cudaErrorMisalignedAddress;
   // tree and exact size their scratch by arithmetic; CUB checks its own (no query in the timed region).
-  if (v != SumVariant::cub && temp_bytes < sum_temp_bytes<T>(v, n)) return cudaErrorInvalidValue;
+  if (v != SumVariant::cub && temp_bytes < temp_bytes_impl<S>(v, n)) return cudaErrorInvalidValue;
   switch (v) {
     case SumVariant::atomic_element:
       CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_out, 0, sizeof(T), stream));
-      if (n) atomic_element_kernel<T><<<grid_for((n + kThreads - 1) / kThreads, kStreamBlocksPerSm), kThreads, 0, stream>>>(d_in, n, d_out);
+      if (n) atomic_element_kernel<S><<<grid_for((n + kThreads - 1) / kThreads, kStreamBlocksPerSm), kThreads, 0, stream>>>(d_in, n, d_out);
       return cudaGetLastError();
     case SumVariant::atomic:
       CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_out, 0, sizeof(T), stream));
-      if (n) tile_kernel<T, true><<<grid_for(num_tiles(n), kBlocksPerSm<T>), kThreads, 0, stream>>>(d_in, n, d_out);
+      if (n) tile_kernel<S, true><<<grid_for(num_tiles(n), kBlocksPerSm<T>), kThreads, 0, stream>>>(d_in, n, d_out);
       return cudaGetLastError();
     case SumVariant::tree: {
       if (n == 0) return cudaMemsetAsync(d_out, 0, sizeof(T), stream);
       T* bufs[2] = {static_cast<T*>(d_temp),
                     reinterpret_cast<T*>(static_cast<char*>(d_temp) + round_up(num_tiles(n) * sizeof(T)))};
-      const T* src = d_in;
-      for (int level = 0;; ++level) {
-        const std::size_t tiles = num_tiles(n);
-        T* dst = tiles == 1 ? d_out : bufs[level % 2];
+      // Level 0 reads the stored type; the levels above reduce T partials.
+      std::size_t tiles = num_tiles(n);
+      T* dst = tiles == 1 ? d_out : bufs[0];
+      tile_kernel<S, false><<<grid_for(tiles, kBlocksPerSm<T>), kThreads, 0, stream>>>(d_in, n, dst);
+      CUDA_RETURN_IF_ERROR(cudaGetLastError());
+      if (tiles == 1) return cudaSuccess;
+      const T* src = dst;
+      n = tiles;
+      for (int level = 1;; ++level) {
+        tiles = num_tiles(n);
+        dst = tiles == 1 ? d_out : bufs[level % 2];
         tile_kernel<T, false><<<grid_for(tiles, kBlocksPerSm<T>), kThreads, 0, stream>>>(src, n, dst);
         CUDA_RETURN_IF_ERROR(cudaGetLastError());
         if (tiles == 1) return cudaSuccess;
@@ -282,19 +322,23 @@ cudaError_t sum(SumVariant v, const T* d_in, std::size_t n, T* d_out, void* d_te
       auto* d_flags = reinterpret_cast<unsigned*>(static_cast<char*>(d_temp) +
                                                   round_up(exact::Layout<T>::kBins * sizeof(unsigned long long)));
       if (n >= exact::Layout<T>::kMaxTermsPerBin) return cudaErrorInvalidValue;
-      CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_temp, 0, sum_temp_bytes<T>(v, n), stream));
+      CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_temp, 0, temp_bytes_impl<S>(v, n), stream));
       if (n)
-        exact_kernel<T><<<grid_for((n + kThreads * kLanesPerThread - 1) / (kThreads * kLanesPerThread), kStreamBlocksPerSm), kThreads, 0,
+        exact_kernel<S><<<grid_for((n + kThreads * kLanesPerThread - 1) / (kThreads * kLanesPerThread), kStreamBlocksPerSm), kThreads, 0,
                           stream>>>(d_in, n, d_bins, d_flags);
       CUDA_RETURN_IF_ERROR(cudaGetLastError());
       exact_finalize_kernel<T><<<1, 1, 0, stream>>>(d_bins, d_flags, d_out);
       return cudaGetLastError();
     }
     case SumVariant::cub:
-      return cub::DeviceReduce::Sum(d_temp, temp_bytes, d_in, d_out, static_cast<std::int64_t>(n), stream);
+      return cub::DeviceReduce::Sum(d_temp, temp_bytes, input_iter(d_in), d_out, static_cast<std::int64_t>(n), stream);
     case SumVariant::thrust:
       try {
-        const T s = thrust::reduce(thrust::cuda::par.on(stream), d_in, d_in + n, T(0), thrust::plus<T>());
+        T s;
+        if constexpr (std::is_same_v<S, T>)
+          s = thrust::reduce(thrust::cuda::par.on(stream), d_in, d_in + n, T(0), thrust::plus<T>());
+        else
+          s = thrust::transform_reduce(thrust::cuda::par.on(stream), d_in, d_in + n, WidenOp<S>{}, T(0), thrust::plus<T>());
         // From pageable memory the copy returns once `s` is staged: safe for a local.
         return cudaMemcpyAsync(d_out, &s, sizeof(T), cudaMemcpyHostToDevice, stream);
       } catch (const thrust::system_error& e) {
@@ -309,9 +353,33 @@ cudaError_t sum(SumVariant v, const T* d_in, std::size_t n, T* d_out, void* d_te
   return cudaErrorNotSupported;
 }
 
+}  // namespace
+
+bool has_sum_variant(SumVariant v) { return v != SumVariant::serial; }
+
+template <class T> std::size_t sum_temp_bytes(SumVariant v, std::size_t n) { return temp_bytes_impl<T>(v, n); }
+
+template <class T>
+cudaError_t sum(SumVariant v, const T* d_in, std::size_t n, T* d_out, void* d_temp, std::size_t temp_bytes,
+                cudaStream_t stream) {
+  return sum_impl<T>(v, d_in, n, d_out, d_temp, temp_bytes, stream);
+}
+
+template <class S> std::size_t sum_half_temp_bytes(SumVariant v, std::size_t n) { return temp_bytes_impl<S>(v, n); }
+
+template <class S>
+cudaError_t sum_half(SumVariant v, const S* d_in, std::size_t n, float* d_out, void* d_temp, std::size_t temp_bytes,
+                     cudaStream_t stream) {
+  return sum_impl<S>(v, d_in, n, d_out, d_temp, temp_bytes, stream);
+}
+
 template std::size_t sum_temp_bytes<float>(SumVariant, std::size_t);
 template std::size_t sum_temp_bytes<double>(SumVariant, std::size_t);
 template cudaError_t sum<float>(SumVariant, const float*, std::size_t, float*, void*, std::size_t, cudaStream_t);
 template cudaError_t sum<double>(SumVariant, const double*, std::size_t, double*, void*, std::size_t, cudaStream_t);
+template std::size_t sum_half_temp_bytes<bf16>(SumVariant, std::size_t);
+template std::size_t sum_half_temp_bytes<f16>(SumVariant, std::size_t);
+template cudaError_t sum_half<bf16>(SumVariant, const bf16*, std::size_t, float*, void*, std::size_t, cudaStream_t);
+template cudaError_t sum_half<f16>(SumVariant, const f16*, std::size_t, float*, void*, std::size_t, cudaStream_t);
 
 }  // namespace driftlab::cuda

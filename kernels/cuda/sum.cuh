@@ -11,6 +11,7 @@
 
 #include <cstddef>
 
+#include "../common/half.h"
 #include "../common/sum_variant.h"
 
 namespace driftlab::cuda {
@@ -26,5 +27,13 @@ template <class T> std::size_t sum_temp_bytes(SumVariant v, std::size_t n);
 template <class T>
 cudaError_t sum(SumVariant v, const T* d_in, std::size_t n, T* d_out, void* d_temp, std::size_t temp_bytes,
                 cudaStream_t stream);
+
+// 16-bit inputs (S = bf16 or f16; the device holds their 16-bit patterns): every variant above
+// on the widened values, accumulated in float32 in its order; the float32 result to *d_out.
+// Determinism levels as for float; tree is bitwise cpu::sum_half's tree.
+template <class S> std::size_t sum_half_temp_bytes(SumVariant v, std::size_t n);
+template <class S>
+cudaError_t sum_half(SumVariant v, const S* d_in, std::size_t n, float* d_out, void* d_temp, std::size_t temp_bytes,
+                     cudaStream_t stream);
 
 }  // namespace driftlab::cuda

@@ -1,0 +1,398 @@
+// 16-bit inputs (bf16, f16) for `sum`: the CPU variants on widened values in their written
+// order (tree bitwise across thread counts and against an independent transcription; exact equal
+// to an integer reference), the CUDA twins bitwise (skipped without a GPU), .npy files, and the
+// command line's answers to bad input.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "backend.h"
+#include "cli_helpers.h"
+#include "common/float_bits.h"
+#include "common/half.h"
+#include "cpu/sum.h"
+#include "data.h"
+#include "gpu.h"
+#include "metrics.h"
+#include "npy.h"
+#include "test_helpers.h"
+
+namespace driftlab {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::cli;
+using testing::expect_one_line_error;
+using testing::same_bits;
+
+const std::size_t kSizes[] = {0, 1, 31, 32, 33, 1023, 1025, 65535, 65536, 65537, 3 * 65536 + 7, (1u << 20) + 1};
+
+// Widening by half.h one element at a time (the library's bulk path is not used here).
+std::vector<float> widened(const HostArray& x) {
+  std::vector<float> w(x.u16.size());
+  for (std::size_t i = 0; i < w.size(); ++i)
+    w[i] = x.dtype == DType::bf16 ? bf16_to_f32(x.u16[i]) : f16_to_f32(x.u16[i]);
+  return w;
+}
+
+// An independent transcription of sum_order.h's steps 1-4 on float values.
+float tree_by_the_book(std::vector<float> level) {
+  if (level.empty()) return 0.0f;
+  while (level.size() > 1) {
+    std::vector<float> next;
+    for (std::size_t begin = 0; begin < level.size(); begin += 65536) {
+      const std::size_t end = std::min(level.size(), begin + 65536);
+      std::vector<float> lanes(1024, -0.0f);
+      for (std::size_t k = begin; k < end; ++k) lanes[(k - begin) % 1024] += level[k];
+      for (std::size_t s = 512; s >= 1; s /= 2)
+        for (std::size_t j = 0; j < s; ++j) lanes[j] += lanes[j + s];
+      next.push_back(lanes[0]);
+    }
+    level = next;
+  }
+  return level[0];
+}
+
+float half_sum(SumVariant v, const HostArray& x, const cpu::SumContext& ctx) {
+  return x.dtype == DType::bf16 ? cpu::sum_half(v, reinterpret_cast<const bf16*>(x.u16.data()), x.u16.size(), ctx)
+                                : cpu::sum_half(v, reinterpret_cast<const f16*>(x.u16.data()), x.u16.size(), ctx);
+}
+
+HostArray half_array(DType d, std::vector<std::uint16_t> bits) {
+  HostArray a;
+  a.dtype = d;
+  a.shape = {bits.size()};
+  a.u16 = std::move(bits);
+  return a;
+}
+
+TEST(HalfInput, GeneratedInputIsTheFloat32InputRoundedToNearestEven) {
+  const HostArray f = make_input(Dist::normal, DType::f32, 5000, 9);
+  for (const DType d : {DType::bf16, DType::f16}) {
+    const HostArray h = make_input(Dist::normal, d, 5000, 9);
+    ASSERT_EQ(h.dtype, d);
+    ASSERT_EQ(h.u16.size(), 5000u);
+    EXPECT_TRUE(h.f64.empty() && h.f32.empty());
+    for (std::size_t i = 0; i < 5000; ++i)
+      ASSERT_EQ(h.u16[i], d == DType::bf16 ? f32_to_bf16(f.f32[i]) : f32_to_f16(f.f32[i])) << i;
+  }
+}
+
+TEST(HalfSumCpu, TreeIsTheWrittenOrderOnWidenedValuesAtAnyThreadCount) {
+  for (const DType d : {DType::bf16, DType::f16})
+    for (const Dist dist : {Dist::uniform, Dist::illcond})
+      for (const std::size_t n : kSizes) {
+        const HostArray x = make_input(dist, d, n, 5 + n);
+        const float want = tree_by_the_book(widened(x));
+        for (const int threads : {1, 2, 5}) {
+          cpu::ThreadPool pool(threads);
+          const float got = half_sum(SumVariant::tree, x, cpu::SumContext{&pool, std::nullopt});
+          ASSERT_TRUE(same_bits(want, got)) << dtype_name(d) << " " << dist_name(dist) << " n=" << n
+                                            << " threads=" << threads << ": " << want << " vs " << got;
+        }
+      }
+}
+
+TEST(HalfSumCpu, FixedOrderVariantsAreTheirFoldsOnWidenedValues) {
+  for (const DType d : {DType::bf16, DType::f16})
+    for (const std::size_t n : {std::size_t{0}, std::size_t{33}, std::size_t{65537}, std::size_t{3 * 65536 + 7}}) {
+      const HostArray x = make_input(Dist::normal, d, n, 11);
+      const std::vector<float> w = widened(x);
+      float fold = 0.0f;  // std::accumulate's order from +0
+      for (float v : w) fold += v;
+      const cpu::SumContext inline_ctx{};  // one thread, tiles in order: the atomics cannot race
+      EXPECT_TRUE(same_bits(fold, half_sum(SumVariant::serial, x, inline_ctx))) << dtype_name(d) << " n=" << n;
+      EXPECT_TRUE(same_bits(fold, half_sum(SumVariant::atomic_element, x, inline_ctx))) << dtype_name(d) << " n=" << n;
+      // atomic: each tile's partial by the tree order, the partials added in tile order from +0.
+      float partials = 0.0f;
+      for (std::size_t b = 0; b < n; b += 65536)
+        partials += tree_by_the_book(std::vector<float>(w.begin() + b, w.begin() + std::min(n, b + 65536)));
+      EXPECT_TRUE(same_bits(partials, half_sum(SumVariant::atomic, x, inline_ctx))) << dtype_name(d) << " n=" << n;
+      // A seeded shuffle schedule is reproducible.
+      cpu::ThreadPool pool(3);
+      const cpu::SumContext shuffled{&pool, 42};
+      EXPECT_TRUE(same_bits(half_sum(SumVariant::atomic, x, shuffled), half_sum(SumVariant::atomic, x, shuffled)));
+      EXPECT_TRUE(same_bits(half_sum(SumVariant::atomic_element, x, shuffled),
+                            half_sum(SumVariant::atomic_element, x, shuffled)));
+    }
+}
+
+// The exact sum of 16-bit values as an integer count of their finest step, rounded once to float.
+// f16: every finite value is a multiple of 2^-24 below 2^16, so n <= 2^20 values sum below 2^60
+// steps: int64 holds it exactly, and int64 -> float is one rounding to nearest even.
+float f16_exact_reference(const std::vector<std::uint16_t>& bits) {
+  std::int64_t steps = 0;
+  for (std::uint16_t h : bits) {
+    const std::int64_t v = static_cast<std::int64_t>(std::ldexp(static_cast<double>(f16_to_f32(h)), 24));
+    steps += v;
+  }
+  return std::ldexp(static_cast<float>(steps), -24);  // the scaling is exact (|result| >= 2^-24 or 0)
+}
+
+TEST(HalfSumCpu, ExactIsTheExactSumRoundedOnceToFloat32) {
+  std::mt19937 rng(7);
+  for (const std::size_t n : {std::size_t{1}, std::size_t{1000}, std::size_t{65537}, std::size_t{1} << 20}) {
+    // f16: random finite patterns, subnormals included, both signs: heavy cancellation.
+    std::vector<std::uint16_t> bits(n);
+    for (auto& b : bits) {
+      do b = static_cast<std::uint16_t>(rng()); while ((b & 0x7c00u) == 0x7c00u);
+    }
+    const HostArray x = half_array(DType::f16, bits);
+    const float want = f16_exact_reference(bits);
+    for (const int threads : {1, 2, 5}) {
+      cpu::ThreadPool pool(threads);
+      const float got = half_sum(SumVariant::exact, x, cpu::SumContext{&pool, std::nullopt});
+      ASSERT_TRUE(same_bits(want, got)) << "f16 n=" << n << " threads=" << threads << ": " << want << " vs " << got;
+    }
+    // bf16 with exponents in [-20, 12]: multiples of 2^-27 below 2^13, so int64 again.
+    for (auto& b : bits) {
+      const unsigned e = 127 - 20 + static_cast<unsigned>(rng() % 33);
+      b = static_cast<std::uint16_t>((rng() & 0x8000u) | (e << 7) | (rng() & 0x7fu));
+    }
+    std::int64_t steps = 0;
+    for (std::uint16_t h : bits) steps += static_cast<std::int64_t>(std::ldexp(static_cast<double>(bf16_to_f32(h)), 27));
+    const float want_bf16 = std::ldexp(static_cast<float>(steps), -27);
+    HostArray y = half_array(DType::bf16, bits);
+    cpu::ThreadPool pool(5);
+    const cpu::SumContext ctx{&pool, std::nullopt};
+    ASSERT_TRUE(same_bits(want_bf16, half_sum(SumVariant::exact, y, ctx))) << "bf16 n=" << n;
+    // Order-free: a permutation gives the same bits.
+    std::shuffle(y.u16.begin(), y.u16.end(), rng);
+    ASSERT_TRUE(same_bits(want_bf16, half_sum(SumVariant::exact, y, ctx))) << "bf16 permuted n=" << n;
+  }
+  // Signed zeros and specials follow exact.h's rules on the widened values.
+  const cpu::SumContext one{};
+  EXPECT_TRUE(same_bits(-0.0f, half_sum(SumVariant::exact, half_array(DType::bf16, {0x8000, 0x8000}), one)));
+  EXPECT_TRUE(same_bits(0.0f, half_sum(SumVariant::exact, half_array(DType::f16, {0x8000, 0x0000}), one)));
+  EXPECT_TRUE(same_bits(0.0f, half_sum(SumVariant::exact, half_array(DType::f16, {0x3c00, 0xbc00}), one)));
+  EXPECT_TRUE(std::isnan(half_sum(SumVariant::exact, half_array(DType::f16, {0x7c00, 0xfc00}), one)));
+  EXPECT_TRUE(same_bits(INFINITY, half_sum(SumVariant::exact, half_array(DType::bf16, {0x7f80, 0x3f80}), one)));
+  // f16 sums pass 65504 (f16's largest) without overflow: the accumulator is float32.
+  EXPECT_EQ(half_sum(SumVariant::exact, half_array(DType::f16, {0x7bff, 0x7bff}), one), 131008.0f);
+  EXPECT_EQ(half_sum(SumVariant::tree, half_array(DType::f16, {0x7bff, 0x7bff}), one), 131008.0f);
+}
+
+TEST(HalfSumCpu, ReadProbeReadsEveryByte) {
+  for (const std::size_t n : {std::size_t{1}, std::size_t{7}, std::size_t{65537}, std::size_t{3 * 65536 + 5}}) {
+    std::vector<std::uint16_t> bits(n, 0);
+    bits[n - 1] = 0x0100;                // the last value of an odd-length input
+    if (n > 2) bits[n / 2 | 1] = 0x0002;  // an odd index: the high half of its word
+    std::uint64_t want = 0;
+    for (std::size_t i = 0; i < n; i += 2) want |= bits[i] | (i + 1 < n ? std::uint32_t{bits[i + 1]} << 16 : 0u);
+    cpu::ThreadPool pool(2);
+    EXPECT_EQ(cpu::read_probe_half(reinterpret_cast<const bf16*>(bits.data()), n, cpu::SumContext{&pool, std::nullopt}),
+              want)
+        << "n=" << n;
+  }
+}
+
+TEST(HalfSumCpu, CubAndThrustAreNotCpuVariants) {
+  const HostArray x = half_array(DType::bf16, {0x3f80});
+  EXPECT_THROW(half_sum(SumVariant::cub, x, cpu::SumContext{}), std::invalid_argument);
+}
+
+// ---- CUDA: the twins bitwise; the rest within the error bound (skipped without a GPU) ----
+class CudaHalfSum : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!gpu_status().usable) GTEST_SKIP() << gpu_status().reason;
+  }
+};
+
+TEST_F(CudaHalfSum, TreeAndExactBitwiseEqualToTheCpuTwin) {
+  auto gpu = make_cuda_backend();
+  cpu::ThreadPool pool(0);
+  const cpu::SumContext ctx{&pool, std::nullopt};
+  const std::size_t sizes[] = {0, 1, 3, 31, 32, 33, 1023, 1024, 1025, 65535, 65536, 65537, 3 * 65536 + 7,
+                               (1u << 20) + 1, 10000019, (1u << 26) + 3};
+  for (const DType d : {DType::bf16, DType::f16})
+    for (const Dist dist : {Dist::uniform, Dist::illcond})
+      for (const std::size_t n : sizes) {
+        const HostArray x = make_input(dist, d, n, 23 + n);
+        gpu->set_input(x);
+        const float tree = half_sum(SumVariant::tree, x, ctx), exact = half_sum(SumVariant::exact, x, ctx);
+        for (int rep = 0; rep < 2; ++rep) {
+          EXPECT_EQ(gpu->run(SumVariant::tree, rep).bits, to_bits(tree)) << dtype_name(d) << " " << dist_name(dist) << " n=" << n;
+          EXPECT_EQ(gpu->run(SumVariant::exact, rep).bits, to_bits(exact)) << dtype_name(d) << " " << dist_name(dist) << " n=" << n;
+        }
+        const std::vector<float> w = widened(x);
+        const double bound = testing::sum_error_bound(w);
+        for (const SumVariant v : {SumVariant::atomic, SumVariant::atomic_element, SumVariant::cub, SumVariant::thrust}) {
+          if (v == SumVariant::atomic_element && n > (1u << 20) + 1) continue;  // slow by design
+          const float s = from_bits<float>(static_cast<std::uint32_t>(gpu->run(v, 0).bits));
+          EXPECT_LE(std::fabs(static_cast<double>(s) - static_cast<double>(exact)), bound)
+              << info(v).name << " " << dtype_name(d) << " n=" << n;
+        }
+      }
+}
+
+// ---- .npy ----
+fs::path tmp_dir(const std::string& name) {
+  const fs::path d = fs::path(DRIFTLAB_TEST_TMP) / "half_sum" / name;
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+const fs::path kFixtures = fs::path(DRIFTLAB_SOURCE_DIR) / "tests/fixtures/half";
+
+TEST(HalfNpy, ReadsWhatNumpyAndMlDtypesWrite) {
+  // tests/fixtures/half/make_half.py: np.save of float16 ('<f2', '>f2') and ml_dtypes.bfloat16.
+  const std::vector<std::uint16_t> f16_bits = {0x3c00, 0xc100, 0x0001, 0x7bff, 0x2e66};
+  for (const char* name : {"f16_numpy.npy", "f16_big_endian.npy"}) {
+    const HostArray a = npy::read((kFixtures / name).string());
+    EXPECT_EQ(a.dtype, DType::f16) << name;
+    EXPECT_EQ(a.shape, std::vector<std::size_t>{5}) << name;
+    EXPECT_EQ(a.u16, f16_bits) << name;
+  }
+  EXPECT_EQ(f16_to_f32(f16_bits[4]), static_cast<float>(static_cast<_Float16>(0.1)));  // numpy's 0.1 as float16
+  // '<V2' is refused unless the caller says the records are bfloat16.
+  try {
+    npy::read((kFixtures / "bf16_ml_dtypes.npy").string());
+    ADD_FAILURE() << "a '<V2' file was read without being asked";
+  } catch (const npy::NpyError& e) {
+    EXPECT_NE(std::string(e.what()).find("'<V2'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("--dtype bf16"), std::string::npos) << e.what();
+  }
+  const HostArray b = npy::read((kFixtures / "bf16_ml_dtypes.npy").string(), npy::ReadOptions{true});
+  EXPECT_EQ(b.dtype, DType::bf16);
+  EXPECT_EQ(b.u16, (std::vector<std::uint16_t>{0x3f80, 0xc020, 0x0018, 0x4780, 0x3dcd}));
+  EXPECT_EQ(bf16_to_f32(b.u16[2]), std::ldexp(3.0f, -130));  // a subnormal, kept
+}
+
+TEST(HalfNpy, WriteAndReadBackBitForBit) {
+  const fs::path d = tmp_dir("roundtrip");
+  std::vector<std::uint16_t> all(65536);
+  for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<std::uint16_t>(i);  // NaN payloads too
+  for (const DType dt : {DType::f16, DType::bf16}) {
+    HostArray a = half_array(dt, all);
+    a.shape = {256, 256};
+    const fs::path p = d / (std::string(dtype_name(dt)) + ".npy");
+    npy::write(p.string(), a);
+    const std::string bytes = slurp(p);
+    EXPECT_NE(bytes.find(dt == DType::f16 ? "'descr': '<f2'" : "'descr': '<V2'"), std::string::npos);
+    EXPECT_EQ(bytes.size() % 64, 0u);  // header padded to 64, then 2 * 65536 bytes
+    const HostArray back = npy::read(p.string(), npy::ReadOptions{dt == DType::bf16});
+    EXPECT_EQ(back.dtype, dt);
+    EXPECT_EQ(back.shape, a.shape);
+    EXPECT_EQ(back.u16, all);
+  }
+}
+
+std::string npy_image(const std::string& descr, const std::string& data, const std::string& shape = "(2,)") {
+  std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
+  while ((10 + header.size() + 1) % 64) header += ' ';
+  header += '\n';
+  std::string img = std::string("\x93NUMPY\x01\x00", 8);
+  img += static_cast<char>(header.size() & 0xff);
+  img += static_cast<char>(header.size() >> 8);
+  return img + header + data;
+}
+HostArray parse_text(const std::string& img, npy::ReadOptions o = {}) {
+  return npy::parse(std::span(reinterpret_cast<const std::byte*>(img.data()), img.size()), o);
+}
+
+TEST(HalfNpy, ByteOrdersAndRefusals) {
+  const std::string le("\x00\x3c\x00\xc1", 4), be("\x3c\x00\xc1\x00", 4);
+  for (const auto& [descr, data] : {std::pair{"<f2", le}, {"=f2", le}, {"|f2", le}, {">f2", be}}) {
+    const HostArray a = parse_text(npy_image(descr, data));
+    EXPECT_EQ(a.dtype, DType::f16) << descr;
+    EXPECT_EQ(a.u16, (std::vector<std::uint16_t>{0x3c00, 0xc100})) << descr;
+  }
+  EXPECT_EQ(parse_text(npy_image("|V2", le), {true}).dtype, DType::bf16);
+  EXPECT_THROW(parse_text(npy_image("|V2", le)), npy::NpyError);
+  EXPECT_THROW(parse_text(npy_image("<V4", le + le), {true}), npy::NpyError);  // not 2-byte records
+  EXPECT_THROW(parse_text(npy_image("<i2", le)), npy::NpyError);
+  EXPECT_THROW(parse_text(npy_image("<f2", le.substr(0, 3))), npy::NpyError);  // truncated
+  EXPECT_THROW(parse_text(npy_image("<f2", le + "x")), npy::NpyError);         // trailing byte
+  // Fortran order: the 16-bit bits reordered like any element.
+  const HostArray f = parse_text(npy_image("<f2", std::string("\x01\x00\x02\x00\x03\x00\x04\x00", 8), "(2, 2)").replace(
+      npy_image("<f2", "", "(2, 2)").find("False"), 5, "True "));
+  EXPECT_EQ(f.u16, (std::vector<std::uint16_t>{1, 3, 2, 4}));
+}
+
+// ---- the command line ----
+TEST(HalfSumCli, SumSaysTheInputIs16BitAndTheResultFloat32) {
+  const fs::path d = tmp_dir("cli");
+  const std::string json = (d / "sum.json").string();
+  const auto r = cli({"sum", "--backend", "cpu", "--dtype", "bf16", "--n", "70001", "--runs", "2", "--threads", "2",
+                      "--json", json});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("n=70001 bf16"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("generated in float32, rounded to bf16 (nearest even)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("results are float32"), std::string::npos) << r.out;
+  const std::string j = slurp(json);
+  EXPECT_NE(j.find("\"dtype\": \"bf16\""), std::string::npos) << j;
+  EXPECT_NE(j.find("\"result_dtype\": \"f32\""), std::string::npos) << j;
+  // The exact row's result is the library's exact sum of the same 16-bit input, as float32 bits.
+  const HostArray x = make_input(Dist::uniform, DType::bf16, 70001, 1);
+  const float exact = half_sum(SumVariant::exact, x, cpu::SumContext{});
+  char hex[16];
+  std::snprintf(hex, sizeof hex, "0x%08x", to_bits(exact));
+  EXPECT_NE(j.find(std::string("\"result_bits\": \"") + hex + "\""), std::string::npos) << hex << "\n" << j;
+}
+
+TEST(HalfSumCli, Float32FileIsRoundedWhenAskedAndHalfFilesAreRead) {
+  const fs::path d = tmp_dir("files");
+  HostArray f32;
+  f32.dtype = DType::f32;
+  f32.shape = {3};
+  f32.f32 = {1.0f, 0.1f, 3.0f};
+  npy::write((d / "x32.npy").string(), f32);
+  auto r = cli({"sum", "--backend", "cpu", "--variant", "exact", "--runs", "1", "--dtype", "f16", "--input",
+                (d / "x32.npy").string()});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("float32 file rounded to f16 (nearest even)"), std::string::npos) << r.out;
+  const float want = 1.0f + f16_to_f32(f32_to_f16(0.1f)) + 3.0f;  // exact here: few bits
+  EXPECT_NE(r.out.find(round_trip(want)), std::string::npos) << round_trip(want) << "\n" << r.out;
+
+  r = cli({"sum", "--backend", "cpu", "--variant", "tree", "--runs", "1", "--input", (kFixtures / "f16_numpy.npy").string()});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("n=5 f16"), std::string::npos) << r.out;
+  r = cli({"sum", "--backend", "cpu", "--variant", "tree", "--runs", "1", "--dtype", "bf16", "--input",
+           (kFixtures / "bf16_ml_dtypes.npy").string()});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("n=5 bf16"), std::string::npos) << r.out;
+}
+
+TEST(HalfSumCli, BadInputIsOneLineAndTheRightExitCode) {
+  auto r = cli({"sum", "--dtype", "bf17"});
+  expect_one_line_error(r, "--dtype: expected f32, f64, bf16 or f16, got 'bf17'");
+  EXPECT_EQ(r.code, 2);
+  const fs::path v2 = kFixtures / "bf16_ml_dtypes.npy", f2 = kFixtures / "f16_numpy.npy";
+  r = cli({"sum", "--backend", "cpu", "--runs", "1", "--input", v2.string()});  // '<V2' without --dtype bf16
+  expect_one_line_error(r, "--dtype bf16");
+  EXPECT_EQ(r.code, 1);
+  r = cli({"sum", "--backend", "cpu", "--runs", "1", "--dtype", "f16", "--input", v2.string()});
+  expect_one_line_error(r, "'<V2'");
+  EXPECT_EQ(r.code, 1);
+  r = cli({"sum", "--backend", "cpu", "--runs", "1", "--dtype", "f32", "--input", f2.string()});
+  expect_one_line_error(r, "holds f16 but --dtype says f32");
+  EXPECT_EQ(r.code, 2);
+  r = cli({"sum", "--backend", "cpu", "--runs", "1", "--dtype", "bf16", "--input", f2.string()});
+  expect_one_line_error(r, "holds f16 but --dtype says bf16");
+  EXPECT_EQ(r.code, 2);
+  // A float64 file is not rounded to 16 bits (that would round twice, via float32): refused.
+  const fs::path d = tmp_dir("bad");
+  HostArray f64;
+  f64.dtype = DType::f64;
+  f64.f64 = {1.0, 2.0};
+  npy::write((d / "x64.npy").string(), f64);
+  r = cli({"sum", "--backend", "cpu", "--runs", "1", "--dtype", "bf16", "--input", (d / "x64.npy").string()});
+  expect_one_line_error(r, "holds f64 but --dtype says bf16");
+  EXPECT_EQ(r.code, 2);
+}
+
+}  // namespace
+}  // namespace driftlab
