@@ -42,6 +42,45 @@ template <class T> void run_probe(benchmark::State& state, Dist dist) {
   state.counters["threads"] = pool().size();
 }
 
+// 16-bit inputs (bf16, f16): the input stored in the 16-bit type, every variant widening and
+// adding in float32 (cpu::sum_half); bytes processed are the 16-bit input's.
+template <class S> void run_sum_half(benchmark::State& state, DType d, Dist dist, SumVariant v) {
+  const std::size_t n = static_cast<std::size_t>(state.range(0));
+  const auto* x = reinterpret_cast<const S*>(cached_input(d, dist, n).u16.data());
+  const cpu::SumContext ctx{&pool(), std::nullopt};
+  for (auto _ : state) benchmark::DoNotOptimize(cpu::sum_half(v, x, n, ctx));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * n * sizeof(S)));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+  state.counters["threads"] = pool().size();
+}
+
+template <class S> void run_probe_half(benchmark::State& state, DType d, Dist dist) {
+  const std::size_t n = static_cast<std::size_t>(state.range(0));
+  const auto* x = reinterpret_cast<const S*>(cached_input(d, dist, n).u16.data());
+  const cpu::SumContext ctx{&pool(), std::nullopt};
+  for (auto _ : state) benchmark::DoNotOptimize(cpu::read_probe_half(x, n, ctx));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * n * sizeof(S)));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+  state.counters["threads"] = pool().size();
+}
+
+template <class S> void register_half(DType d, Dist dist) {
+  const std::size_t largest = cpu_sizes().back();
+  auto* probe = benchmark::RegisterBenchmark(sum_name("cpu", d, dist, "read_probe").c_str(),
+                                             [d, dist](benchmark::State& s) { run_probe_half<S>(s, d, dist); });
+  for (std::size_t n : cpu_sizes())
+    if (sum_dist_at(dist, n, largest)) probe->Arg(static_cast<std::int64_t>(n));
+  probe->Unit(benchmark::kMillisecond)->UseRealTime();
+  for (const auto& i : kSumVariants) {
+    if (cuda_only(i.variant)) continue;
+    auto* b = benchmark::RegisterBenchmark(sum_name("cpu", d, dist, i.name).c_str(),
+                                           [d, dist, v = i.variant](benchmark::State& s) { run_sum_half<S>(s, d, dist, v); });
+    for (std::size_t n : cpu_sizes())
+      if (sum_dist_at(dist, n, largest)) b->Arg(static_cast<std::int64_t>(n));
+    b->Unit(benchmark::kMillisecond)->UseRealTime();
+  }
+}
+
 template <class T> void register_dtype(DType d, Dist dist) {
   const std::size_t largest = cpu_sizes().back();
   auto* probe = benchmark::RegisterBenchmark(sum_name("cpu", d, dist, "read_probe").c_str(),
@@ -50,7 +89,7 @@ template <class T> void register_dtype(DType d, Dist dist) {
     if (sum_dist_at(dist, n, largest)) probe->Arg(static_cast<std::int64_t>(n));
   probe->Unit(benchmark::kMillisecond)->UseRealTime();
   for (const auto& i : kSumVariants) {
-    if (i.variant == SumVariant::cub) continue;
+    if (cuda_only(i.variant)) continue;  // cub and thrust (registering thrust here crashed the run)
     auto* b = benchmark::RegisterBenchmark(sum_name("cpu", d, dist, i.name).c_str(),
                                            [dist, v = i.variant](benchmark::State& s) { run_sum<T>(s, dist, v); });
     for (std::size_t n : cpu_sizes())
@@ -65,6 +104,10 @@ void register_cpu_sum_benchmarks() {
   for (const Dist dist : kSumDists) {
     register_dtype<float>(DType::f32, dist);
     register_dtype<double>(DType::f64, dist);
+  }
+  for (const Dist dist : kSumDists) {  // after f32/f64, so their order in the listing is unchanged
+    register_half<bf16>(DType::bf16, dist);
+    register_half<f16>(DType::f16, dist);
   }
 }
 

@@ -5,6 +5,7 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "bench_common.h"
@@ -42,6 +43,24 @@ struct DeviceInputs {
   }
 };
 
+// The host bytes of the cached input: its float/double values, or a 16-bit input's bit patterns.
+template <class T> const void* host_bytes(Dist dist, std::size_t n) {
+  if constexpr (std::is_same_v<T, bf16>) return cached_input(DType::bf16, dist, n).u16.data();
+  else if constexpr (std::is_same_v<T, f16>) return cached_input(DType::f16, dist, n).u16.data();
+  else return cached_input(sizeof(T) == 4 ? DType::f32 : DType::f64, dist, n).template values<T>().data();
+}
+template <class T> std::size_t temp_bytes(SumVariant v, std::size_t n) {
+  if constexpr (std::is_same_v<T, bf16> || std::is_same_v<T, f16>) return cuda::sum_half_temp_bytes<T>(v, n);
+  else return cuda::sum_temp_bytes<T>(v, n);
+}
+// One launch of variant v; T is the stored type (a 16-bit input sums into a float).
+template <class T>
+cudaError_t launch(SumVariant v, const T* d_in, std::size_t n, void* d_out, void* d_temp, std::size_t temp_bytes) {
+  if constexpr (std::is_same_v<T, bf16> || std::is_same_v<T, f16>)
+    return cuda::sum_half<T>(v, d_in, n, static_cast<float*>(d_out), d_temp, temp_bytes, nullptr);
+  else return cuda::sum<T>(v, d_in, n, static_cast<T*>(d_out), d_temp, temp_bytes, nullptr);
+}
+
 template <class T> void prepare(DeviceInputs& in, Dist dist, std::size_t n, SumVariant v) {
   int dev = 0, l2 = 0;
   CUDA_CHECK(cudaGetDevice(&dev));
@@ -49,9 +68,9 @@ template <class T> void prepare(DeviceInputs& in, Dist dist, std::size_t n, SumV
   const std::size_t bytes = n * sizeof(T);
   in.copies = rotation_copies(bytes, static_cast<std::size_t>(l2));
   in.stride = rotation_stride(bytes);
-  const auto& host = cached_input(sizeof(T) == 4 ? DType::f32 : DType::f64, dist, n).template values<T>();
+  const void* host = host_bytes<T>(dist, n);
   CUDA_CHECK(cudaMalloc(&in.d_pool, in.copies * in.stride));
-  CUDA_CHECK(cudaMemcpy(in.d_pool, host.data(), bytes, cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaMemcpy(in.d_pool, host, bytes, cudaMemcpyHostToDevice));
   for (std::size_t filled = 1; filled < in.copies;) {  // double the filled copies each step
     const std::size_t m = std::min(filled, in.copies - filled);
     CUDA_CHECK(cudaMemcpy(static_cast<char*>(in.d_pool) + filled * in.stride, in.d_pool, m * in.stride,
@@ -59,7 +78,7 @@ template <class T> void prepare(DeviceInputs& in, Dist dist, std::size_t n, SumV
     filled += m;
   }
   CUDA_CHECK(cudaMalloc(&in.d_out, std::max<std::size_t>(bytes, sizeof(double))));  // the copy baseline writes n
-  in.temp_bytes = cuda::sum_temp_bytes<T>(v, n);
+  in.temp_bytes = temp_bytes<T>(v, n);
   if (in.temp_bytes) CUDA_CHECK(cudaMalloc(&in.d_temp, in.temp_bytes));
 }
 
@@ -74,14 +93,13 @@ template <class T> void run_sum(benchmark::State& state, Dist dist, SumVariant v
   cudaEvent_t start, stop;
   CUDA_CHECK(cudaEventCreate(&start));
   CUDA_CHECK(cudaEventCreate(&stop));
-  CUDA_CHECK(cuda::sum<T>(v, static_cast<const T*>(in.copy(0)), n, static_cast<T*>(in.d_out), in.d_temp,
-                          in.temp_bytes, nullptr));  // warm-up: module load
+  CUDA_CHECK(launch<T>(v, static_cast<const T*>(in.copy(0)), n, in.d_out, in.d_temp, in.temp_bytes));  // warm-up: module load
   CUDA_CHECK(cudaDeviceSynchronize());
   std::size_t k = 0;
   for (auto _ : state) {
     const T* d_in = static_cast<const T*>(in.copy(k++));
     CUDA_CHECK(cudaEventRecord(start));
-    CUDA_CHECK(cuda::sum<T>(v, d_in, n, static_cast<T*>(in.d_out), in.d_temp, in.temp_bytes, nullptr));
+    CUDA_CHECK(launch<T>(v, d_in, n, in.d_out, in.d_temp, in.temp_bytes));
     CUDA_CHECK(cudaEventRecord(stop));
     CUDA_CHECK(cudaEventSynchronize(stop));
     float ms = 0;
@@ -147,6 +165,10 @@ void register_cuda_sum_benchmarks() {
   for (const Dist dist : kSumDists) {
     register_dtype<float>(DType::f32, dist);
     register_dtype<double>(DType::f64, dist);
+  }
+  for (const Dist dist : kSumDists) {  // 16-bit inputs, float32 sums (cuda::sum_half)
+    register_dtype<bf16>(DType::bf16, dist);
+    register_dtype<f16>(DType::f16, dist);
   }
 }
 

@@ -46,7 +46,7 @@ MARKERS = {"serial": "v", "atomic_element": "X", "atomic": "o", "tree": "s", "ex
 ORDER = ["serial", "atomic_element", "atomic", "tree", "exact", "invariant", "cub", "openblas", "cublas"]
 DIST_STYLES = ["-", "--", ":", "-."]
 BACKEND_ORDER = ["cpu", "cuda"]
-DTYPE_NAMES = {"f32": "float32", "f64": "float64"}
+DTYPE_NAMES = {"f32": "float32", "f64": "float64", "bf16": "bfloat16", "f16": "float16"}
 
 
 class Malformed(Exception):
@@ -182,7 +182,7 @@ def parse_bench(doc, path: Path):
         if not (v["time_s"] > 0 and math.isfinite(v["time_s"])):
             continue
         if key[0] == "sum" and v["bytes_per_second"] is None:
-            width = 8 if key[2] == "f64" else 4
+            width = {"f64": 8, "bf16": 2, "f16": 2}.get(key[2], 4)
             moved = 2 if key[3] == "d2d_copy" else 1
             v["bytes_per_second"] = moved * width * key[4] / v["time_s"]
         if key[0] == "dense" and v["flops"] is None:

@@ -66,7 +66,7 @@ done
 
 if [ "$mode" = device ]; then
   be=cuda; budget=345; jobs=4
-  sum_filter='^sum/cuda/f32/uniform/[a-z_0-9]+/[0-9]+/|^sum/cuda/f32/illcond/[a-z_0-9]+/268435456/|^sum/cuda/f64/uniform/(atomic|tree|exact|cub|thrust|d2d_copy)/134217728/'
+  sum_filter='^sum/cuda/f32/uniform/[a-z_0-9]+/[0-9]+/|^sum/cuda/f32/illcond/[a-z_0-9]+/268435456/|^sum/cuda/f64/uniform/(atomic|tree|exact|cub|thrust|d2d_copy)/134217728/|^sum/cuda/bf16/uniform/(tree|exact|cub|thrust|d2d_copy)/268435456/'
   dense_filter='^dense/cuda/|^predict/cuda/'
   bench_args=(--benchmark_min_time=0.1 --benchmark_repetitions=3 --benchmark_report_aggregates_only=true)
   test_filter='*'
@@ -76,10 +76,10 @@ if [ "$mode" = device ]; then
   attention_filter='^attention/cuda/|^drift/cuda/'; attention_runs=(--runs 20)  # and drift metrics: host vs device
 else
   be=cpu; budget=280; jobs=1
-  sum_filter='^sum/cpu/f32/uniform/(read_probe|atomic_element|atomic|tree|exact)/(16384|1048576)/|^sum/cpu/f64/uniform/(read_probe|tree|exact)/1048576/'
+  sum_filter='^sum/cpu/f32/uniform/(read_probe|atomic_element|atomic|tree|exact)/(16384|1048576)/|^sum/cpu/f64/uniform/(read_probe|tree|exact)/1048576/|^sum/cpu/bf16/uniform/(read_probe|tree|exact)/1048576/'
   dense_filter='^dense/cpu/(openblas|atomic|tree|invariant)/B:(1|64)/K:10/|^dense/cpu/(openblas|atomic|tree|invariant)/B:1/K:4096/|^predict/cpu/10-20-10/[a-z]+/batch:(1|64)/'
   bench_args=(--benchmark_min_time=0.02 --benchmark_repetitions=3 --benchmark_report_aggregates_only=true)
-  test_filter='CudaSum.*:DenseCuda.*:Bench.*'   # the GPU tests skip here; the step and its parsing run
+  test_filter='CudaSum.*:CudaHalfSum.*:DenseCuda.*:Bench.*'   # the GPU tests skip here; the step and its parsing run
   sum_runs=(--n 2^16 --runs 10); drift_runs=(--n 2^16 --runs 20); f64_runs=(--n 2^14 --runs 20)
   predict_default=(--runs 5 --processes 2); predict_wide=(--layers 64,256,256,10 --batch 16 --runs 5)
   report_args=(--quick)
@@ -111,7 +111,7 @@ if [ "$mode" = rehearse ] && "$bin/driftlab_bench" --benchmark_list_tests 2>/dev
   # The device's filters against the names this build registers: a filter that selects nothing
   # fails CI here, not on the first GPU run.
   "$bin/driftlab_bench" --benchmark_list_tests \
-    --benchmark_filter='^sum/cuda/f32/uniform/[a-z_0-9]+/[0-9]+/|^sum/cuda/f32/illcond/[a-z_0-9]+/268435456/|^sum/cuda/f64/uniform/(atomic|tree|exact|cub|thrust|d2d_copy)/134217728/|^dense/cuda/|^predict/cuda/' \
+    --benchmark_filter='^sum/cuda/f32/uniform/[a-z_0-9]+/[0-9]+/|^sum/cuda/f32/illcond/[a-z_0-9]+/268435456/|^sum/cuda/f64/uniform/(atomic|tree|exact|cub|thrust|d2d_copy)/134217728/|^sum/cuda/bf16/uniform/(tree|exact|cub|thrust|d2d_copy)/268435456/|^dense/cuda/|^predict/cuda/' \
     >"$w/device_bench_list.txt" 2>/dev/null
 fi
 

@@ -29,6 +29,7 @@ F64_N = {"device": 134217728, "rehearse": 1048576}
 # GPU tests that must run (not skip) and pass on the device: the bitwise targets.
 GPU_TESTS = ["CudaSum.TreeAndExactBitwiseEqualToCpuF32", "CudaSum.TreeAndExactBitwiseEqualToCpuF64",
              "CudaSum.ExactHandlesSpecialsAndSignedZerosLikeTheCpu",
+             "CudaHalfSum.TreeAndExactBitwiseEqualToTheCpuTwin",
              "DenseCuda.TreeAndInvariantBitwiseEqualToCpuCublasWithinBound",
              "DenseCuda.ModelsTreeAndInvariantBitwiseEqualToCpuAtBatches1_7_64_513"]
 
@@ -188,8 +189,10 @@ def check_bench_sum(s):
     base = "cub" if device else "read_probe"
     n32, n64 = F32_N[s.mode], F64_N[s.mode]
     got = {}
+    # bf16: 16-bit input, float32 sums -- measured, no target (half the bytes of f32)
     for dtype, n, variants in (("f32", n32, ["atomic_element", "atomic", "tree", "exact", base]),
-                               ("f64", n64, ["tree", "exact", base])):
+                               ("f64", n64, ["tree", "exact", base]),
+                               ("bf16", n32, ["tree", "exact", base])):
         if device:
             variants = variants + ["thrust", "d2d_copy"]
         for v in variants:
@@ -204,11 +207,11 @@ def check_bench_sum(s):
         gbps = float(e.get("bytes_per_second", 0)) / 1e9
         b = got.get((dtype, base))
         if v in (base, "d2d_copy") or b is None:
-            s.add(sec, f"{dtype} {v} n={n32 if dtype == 'f32' else n64}", f"{gbps:.1f} GB/s")
+            s.add(sec, f"{dtype} {v} n={n64 if dtype == 'f64' else n32}", f"{gbps:.1f} GB/s")
             continue
         ratio = seconds(b) / seconds(e)  # same bytes: the throughput ratio
         target = targets.get(v) if dtype == "f32" and device else None
-        s.add(sec, f"{dtype} {v} / {base} n={n32 if dtype == 'f32' else n64}", f"{gbps:.1f} GB/s, {ratio:.3f}",
+        s.add(sec, f"{dtype} {v} / {base} n={n64 if dtype == 'f64' else n32}", f"{gbps:.1f} GB/s, {ratio:.3f}",
               f">= {target:.2f}" if target else "", (ratio >= target) if target else None)
 
 
@@ -336,6 +339,7 @@ def device_names_listed(s):
     need = [f"sum/cuda/f32/uniform/{v}/{F32_N['device']}" for v in ("atomic_element", "atomic", "tree", "exact", "cub", "thrust", "d2d_copy")]
     need += [f"sum/cuda/f64/uniform/{v}/{F64_N['device']}" for v in ("tree", "exact", "cub", "thrust", "d2d_copy")]
     need += [f"sum/cuda/f32/illcond/{v}/{F32_N['device']}" for v in ("tree", "exact", "cub")]
+    need += [f"sum/cuda/bf16/uniform/{v}/{F32_N['device']}" for v in ("tree", "exact", "cub", "thrust", "d2d_copy")]
     need += [f"dense/cuda/{v}/B:{b}/K:4096/N:4096" for v in ("cublas", "atomic", "tree", "invariant") for b in (1, 64, 4096)]
     need += [f"predict/cuda/784-4096-4096-10/{v}/batch:64" for v in ("atomic", "invariant")]
     missing = [n for n in need if n not in listed]
