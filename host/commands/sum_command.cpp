@@ -155,7 +155,10 @@ HostArray load_input(const SumArgs& a, std::string& conversion) {
     }
     if (a.dtype_given && x.dtype != a.dtype)
       throw UsageError("--input " + *a.input + " holds " + dtype_name(x.dtype) + " but --dtype says " +
-                       dtype_name(a.dtype));
+                       dtype_name(a.dtype) +
+                       (is_half(a.dtype) && x.dtype == DType::f64
+                            ? " (only a float32 file is rounded to 16 bits: from float64 it would round twice)"
+                            : ""));
     return x;
   }
   const std::size_t mem = physical_memory_bytes();
