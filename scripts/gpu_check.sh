@@ -147,6 +147,8 @@ limit 40 "$bin/driftlab" sum --variant all --backend "$be" --dist illcond "${dri
 note_rc $? "driftlab sum (f32 illcond)"
 limit 40 "$bin/driftlab" sum --variant all --backend "$be" --dtype f64 --dist illcond "${f64_runs[@]}" --json "$w/sum_f64_illcond.json" >"$w/sum_f64_illcond.txt" 2>&1
 note_rc $? "driftlab sum (f64 illcond)"
+limit 40 "$bin/driftlab" sum --variant all --backend "$be" --dtype bf16 --dist illcond "${drift_runs[@]}" --json "$w/sum_bf16_illcond.json" >"$w/sum_bf16_illcond.txt" 2>&1
+note_rc $? "driftlab sum (bf16 illcond)"
 show sum
 
 step "dense and predict benchmarks"

@@ -218,7 +218,8 @@ def check_bench_sum(s):
 def check_sum(s):
     sec = "sum"
     files = (("sum_f32.json", 1), ("sum_illcond.json", 100 if s.mode == "device" else 1),
-             ("sum_f64_illcond.json", 100 if s.mode == "device" else 1))
+             ("sum_f64_illcond.json", 100 if s.mode == "device" else 1),
+             ("sum_bf16_illcond.json", 100 if s.mode == "device" else 1))  # bf16 input, float32 sums
     for fname, min_runs in files:
         doc = s.load_json(sec, fname)
         if doc is None:
