@@ -18,6 +18,7 @@
 #include "cli_helpers.h"
 #include "common/float_bits.h"
 #include "common/half.h"
+#include "cpu/half_convert.h"
 #include "cpu/sum.h"
 #include "data.h"
 #include "gpu.h"
@@ -178,6 +179,30 @@ TEST(HalfSumCpu, ExactIsTheExactSumRoundedOnceToFloat32) {
   // f16 sums pass 65504 (f16's largest) without overflow: the accumulator is float32.
   EXPECT_EQ(half_sum(SumVariant::exact, half_array(DType::f16, {0x7bff, 0x7bff}), one), 131008.0f);
   EXPECT_EQ(half_sum(SumVariant::tree, half_array(DType::f16, {0x7bff, 0x7bff}), one), 131008.0f);
+}
+
+// The conversion level (cpu/half_convert.h) changes speed only: every variant's bits are the same.
+TEST(HalfSumCpu, EveryConversionLevelGivesTheSameSums) {
+  using cpu::detail::HalfIsa;
+  cpu::ThreadPool pool(2);
+  const cpu::SumContext ctx{&pool, std::nullopt}, inline_ctx{};
+  for (const DType d : {DType::bf16, DType::f16}) {
+    const HostArray x = make_input(Dist::illcond, d, 3 * 65536 + 1029, 31);
+    auto sums = [&] {
+      return std::vector<float>{half_sum(SumVariant::tree, x, ctx), half_sum(SumVariant::exact, x, ctx),
+                                half_sum(SumVariant::serial, x, inline_ctx), half_sum(SumVariant::atomic, x, inline_ctx),
+                                half_sum(SumVariant::atomic_element, x, inline_ctx)};
+    };
+    cpu::detail::force_half_isa(HalfIsa::scalar);
+    const std::vector<float> want = sums();
+    for (const HalfIsa level : {HalfIsa::avx2, HalfIsa::avx512}) {
+      cpu::detail::force_half_isa(level);
+      const std::vector<float> got = sums();
+      for (std::size_t k = 0; k < want.size(); ++k)
+        EXPECT_TRUE(same_bits(want[k], got[k])) << dtype_name(d) << " " << cpu::detail::half_isa_name(level) << " sum " << k;
+    }
+  }
+  cpu::detail::force_half_isa(HalfIsa::avx512);
 }
 
 TEST(HalfSumCpu, ReadProbeReadsEveryByte) {
