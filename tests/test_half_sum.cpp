@@ -24,6 +24,7 @@
 #include "gpu.h"
 #include "metrics.h"
 #include "npy.h"
+#include "npz.h"
 #include "test_helpers.h"
 
 namespace driftlab {
@@ -313,6 +314,24 @@ TEST(HalfNpy, WriteAndReadBackBitForBit) {
     EXPECT_EQ(back.shape, a.shape);
     EXPECT_EQ(back.u16, all);
   }
+}
+
+TEST(HalfNpy, NpzMembersFollowTheSameRules) {
+  const fs::path p = tmp_dir("npz") / "m.npz";
+  npz::write(p.string(), {{"h", half_array(DType::f16, {0x3c00, 0x0001})}, {"b", half_array(DType::bf16, {0x3f80, 0x0018})}},
+             true);
+  try {
+    npz::read(p.string());
+    ADD_FAILURE() << "a '<V2' member was read without being asked";
+  } catch (const npz::NpzError& e) {
+    EXPECT_NE(std::string(e.what()).find("'<V2'"), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+  }
+  const auto m = npz::read(p.string(), npy::ReadOptions{true});
+  EXPECT_EQ(m.at("h").dtype, DType::f16);
+  EXPECT_EQ(m.at("h").u16, (std::vector<std::uint16_t>{0x3c00, 0x0001}));
+  EXPECT_EQ(m.at("b").dtype, DType::bf16);
+  EXPECT_EQ(m.at("b").u16, (std::vector<std::uint16_t>{0x3f80, 0x0018}));
 }
 
 std::string npy_image(const std::string& descr, const std::string& data, const std::string& shape = "(2,)") {

@@ -160,7 +160,7 @@ std::vector<std::byte> read_member(zip_t* za, zip_uint64_t index, const zip_stat
   return bytes;
 }
 
-std::map<std::string, HostArray> read_archive(const std::string& path) {
+std::map<std::string, HostArray> read_archive(const std::string& path, const npy::ReadOptions& opts) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) fail("is a directory, not a .npz file");
   const std::uintmax_t archive_bytes = std::filesystem::file_size(path, ec);
@@ -185,7 +185,7 @@ std::map<std::string, HostArray> read_archive(const std::string& path) {
     if (arrays.contains(key)) fail(member + "the archive holds two members with this name");
     try {
       check_member_sizes(st, archive_bytes);
-      arrays.emplace(std::move(key), npy::parse(read_member(za.get(), i, st)));
+      arrays.emplace(std::move(key), npy::parse(read_member(za.get(), i, st), opts));
     } catch (const npy::NpyError& e) {
       fail(member + e.what());
     } catch (const NpzError& e) {
@@ -291,10 +291,10 @@ void write_archive(const std::string& path, const std::map<std::string, HostArra
 
 }  // namespace
 
-std::map<std::string, HostArray> read(const std::string& path) {
+std::map<std::string, HostArray> read(const std::string& path, const npy::ReadOptions& opts) {
   const std::string where = printable(path, 4096) + ": ";
   try {
-    return read_archive(path);
+    return read_archive(path, opts);
   } catch (const NpzError& e) {
     fail(where + e.what());
   } catch (const std::bad_alloc&) {

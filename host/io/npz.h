@@ -12,6 +12,7 @@
 #include <string>
 
 #include "array.h"
+#include "npy.h"
 
 namespace driftlab::npz {
 
@@ -23,8 +24,9 @@ struct NpzError : std::runtime_error {
 // missing or unreadable file, a file that is not a zip archive or is corrupt (truncated, bad CRC,
 // broken deflate stream), a member not named *.npy, a member whose declared size is implausible
 // (over 16 GiB, or more than its compressed size allows), duplicate names, or a member that
-// npy::parse rejects (the message names the member).
-std::map<std::string, HostArray> read(const std::string& path);
+// npy::parse rejects (the message names the member).  opts as for npy::read: float16 members are
+// read as DType::f16; '<V2' members (ml_dtypes' bfloat16) only with opts.void2_as_bf16.
+std::map<std::string, HostArray> read(const std::string& path, const npy::ReadOptions& opts = {});
 
 // Writes each array as the member "NAME.npy" in the format npy::write produces, deflated when
 // `compress` is true, else stored; replaces `path`.  numpy.load reads the result.  Temporary files
