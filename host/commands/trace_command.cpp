@@ -376,10 +376,10 @@ void print_trace_table(const TraceReport& r, std::ostream& out) {
         << ")" << (s->slices.empty() ? std::string() : ", split-K slices per layer " + join(s->slices, "/")) << "\n";
   out << "\n"
       << std::left << std::setw(7) << "layer" << std::setw(10) << "stage" << std::right << std::setw(10) << "elements"
-      << std::setw(10) << "max_ulp" << std::setw(13) << "frac_differ" << std::setw(14) << "max_rel_diff" << "\n";
+      << std::setw(12) << "max_ulp" << std::setw(13) << "frac_differ" << std::setw(14) << "max_rel_diff" << "\n";
   for (const StageDiff& d : r.rows)
     out << std::left << std::setw(7) << d.layer << std::setw(10) << stage_name(d.stage) << std::right << std::setw(10)
-        << d.elements << std::setw(10) << ulp_text(d.max_ulp) << std::setw(13) << sig(d.frac_differ, 3) << std::setw(14)
+        << d.elements << std::setw(12) << ulp_text(d.max_ulp) << std::setw(13) << sig(d.frac_differ, 3) << std::setw(14)
         << sig(d.max_rel_diff, 3) << "\n";
   out << "\n";
   if (!r.first) {
