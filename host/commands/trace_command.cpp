@@ -325,26 +325,30 @@ TraceReport run_trace(const TraceArgs& t) {
   const auto t0 = Clock::now();
   for (Side& side : sides) side.backend->predict_stages(side.call, side.x, side.B, side.out.data(), side.stages);
   // dtype:A,B: an f32 side has no round stage; its stored output (its last stage) stands in for
-  // it, so every layer compares the values the next layer reads.
-  if (by_dtype)
-    for (Side& side : sides)
-      for (LayerStages& st : side.stages)
-        if (!st.empty() && st.back().stage != TraceStage::round) st.push_back({TraceStage::round, st.back().values});
+  // it (no copy: the same values), so every layer compares the values the next layer reads.
+  auto stage_at = [&](const LayerStages& st, std::size_t k) -> const StageOutput& {
+    return k < st.size() ? st[k] : st.back();
+  };
   for (std::size_t li = 0; li < model.layers.size(); ++li) {
     const LayerStages& sa = sides[0].stages[li];
     const LayerStages& sb = sides[1].stages[li];
-    if (sa.size() != sb.size()) throw std::logic_error("trace: the two sides kept different stages");
+    const bool pad = by_dtype && !sa.empty() && !sb.empty() &&
+                     (sa.back().stage == TraceStage::round) != (sb.back().stage == TraceStage::round);
+    if (sa.size() != sb.size() && !pad) throw std::logic_error("trace: the two sides kept different stages");
+    const std::size_t stages = std::max(sa.size(), sb.size());
     const std::size_t N = model.layers[li].N;
-    for (std::size_t k = 0; k < sa.size(); ++k) {
-      const std::span<const float> va(sa[k].values.data() + sides[0].first_row * N, sides[0].rows * N);
-      const std::span<const float> vb(sb[k].values.data() + sides[1].first_row * N, sides[1].rows * N);
+    for (std::size_t k = 0; k < stages; ++k) {
+      const StageOutput& oa = stage_at(sa, k);
+      const StageOutput& ob = stage_at(sb, k);
+      const std::span<const float> va(oa.values.data() + sides[0].first_row * N, sides[0].rows * N);
+      const std::span<const float> vb(ob.values.data() + sides[1].first_row * N, sides[1].rows * N);
       StageDiff d = compare_stage(va, vb);
       d.layer = li;
-      d.stage = sa[k].stage;
+      d.stage = k + 1 == stages && pad ? TraceStage::round : oa.stage;
       if (d.first_index && !rep.first)
         rep.first = Divergence{li, d.stage, *d.first_index, N, va[*d.first_index], vb[*d.first_index]};
       rep.rows.push_back(d);
-      if (li + 1 == model.layers.size() && k + 1 == sa.size()) {
+      if (li + 1 == model.layers.size() && k + 1 == stages) {
         rep.final_a.assign(va.begin(), va.end());
         rep.final_b.assign(vb.begin(), vb.end());
       }
