@@ -20,8 +20,8 @@ namespace driftlab {
 const char* const kTraceHelp = R"(usage: driftlab trace [model and input flags] --compare KIND:A,B [options]
 
 Runs the same model and input under two configurations, A and B, and compares every layer's
-output at every stage -- after the matmul, after bias and activation, after dropout -- and names
-the first layer and stage whose bits differ: where the drift starts.
+output at every stage -- after the matmul, after bias and activation, after dropout, after the
+16-bit rounding -- and names the first layer and stage whose bits differ: where the drift starts.
 
 comparisons (--compare KIND:A,B):
   batch:A,B             row R inside a batch of A rows against inside a batch of B rows (e.g.
@@ -42,15 +42,16 @@ options:
   --help                this text
 model and input flags, as for predict: --layers, --weights, --act, --dropout, --init-seed,
   --input, --batch, --seed, --training, --dropout-seed, --split-k, --backend, --threads,
-  --schedule shuffle:SEED, --dtype (both sides; not with dtype:A,B) (see driftlab predict --help).  Without --init-seed or --dropout-seed
-  one random seed is drawn and both sides use it.
+  --schedule shuffle:SEED, --dtype (both sides; not with dtype:A,B) (see driftlab predict
+  --help).  Without --init-seed or --dropout-seed one random seed is drawn and both sides use it.
 
 stages: matmul = the kernel's accumulator before its epilogue (x.W; for atomic, whose
 accumulator starts at b, x.W + b); bias_act = the dense layer's output; dropout = after the mask
 (hidden layers, --training only); round = a 16-bit model's output rounded to its type (after
 dropout), widened -- with dtype:A,B an f32 side's round stage is its stored output, unrounded.
-max_ulp is in float32 ULPs throughout (16-bit values compared widened).  The stages come from the kernels predict runs (a hook in
-the model backends), and the last stage is bitwise predict's output for the same call.
+max_ulp is in float32 ULPs throughout (16-bit values compared widened).  The stages come from
+the kernels predict runs (a hook in the model backends), and the last stage is bitwise
+predict's output for the same call.
 per layer and stage: max_ulp, frac_differ (elements whose bits differ), max_rel_diff
 (max |a - b| / max |a|, the layer's scale).
 )";
