@@ -862,7 +862,10 @@ void print_predict_table(const PredictReport& r, std::ostream& out) {
     if (sweep) out << std::setw(10) << *row.batch_distinct << std::setw(10) << ulp_text(*row.batch_max_ulp);
     out << "\n";
   }
-  out << "\ncost = median time relative to atomic; vs_vendor = relative to " << r.vendor << " (inference, same threads)."
+  out << "\ncost = median time relative to atomic; vs_vendor = relative to " << r.vendor << " (inference, same threads"
+      << (r.dtype == DType::f32   ? ")."
+          : r.backend == "cuda" ? "; cublasGemmEx with 16-bit inputs and float32 accumulation)."
+                                : "; sgemm on the widened weights, float32 throughout).")
       << "\nslices = split-K S per layer.  distinct = distinct bit patterns of the whole output over "
       << r.runs * r.processes << " runs.\nargmax = rows whose argmax changed from run 0.";
   if (sweep) out << "  batch_dst/batch_ulp: row 0 inside batches of " << join(r.batch_sweep) << ".";
