@@ -11,6 +11,7 @@
 
 #include "bench_common.h"
 #include "cpu/dense.h"
+#include "cpu/dense_half.h"
 #include "cpu/sum.h"
 #include "data.h"
 #include "model.h"
@@ -60,6 +61,27 @@ void run_dense(benchmark::State& s, DenseVariant v) {
   if (v != DenseVariant::invariant) s.counters["slices"] = static_cast<double>(cpu::dense_slices(B, K, N, ctx));
 }
 
+// 16-bit storage (bf16/f16), float32 accumulation: the same inputs rounded to S.  Every call
+// widens x and W and packs W (as the float32 benchmark packs W every call), then narrows y.
+template <class S> void run_dense_half(benchmark::State& s, DenseVariant v, std::size_t B, std::size_t K, std::size_t N) {
+  const DenseInputs& d = inputs(B, K, N);
+  auto narrow_all = [](const std::vector<float>& f) {
+    std::vector<std::uint16_t> h(f.size());
+    cpu::narrow_into<S>(f.data(), h.data(), f.size());
+    return h;
+  };
+  const std::vector<std::uint16_t> x = narrow_all(d.x), W = narrow_all(d.W), b = narrow_all(d.b);
+  std::vector<float> y32(B * N);
+  std::vector<std::uint16_t> y(B * N);
+  const cpu::DenseContext ctx{&pool(), std::nullopt, 0};
+  for (auto _ : s) {
+    cpu::dense_half<S>(v, x.data(), W.data(), b.data(), y32.data(), y.data(), B, K, N, dense::Activation::relu, ctx);
+    benchmark::DoNotOptimize(y.data());
+  }
+  set_flops(s, B, K, N);
+  if (v != DenseVariant::invariant) s.counters["slices"] = static_cast<double>(cpu::dense_slices(B, K, N, ctx));
+}
+
 // OpenBLAS sgemm (y = x W) plus the same bias+relu pass the variants do.
 void run_openblas(benchmark::State& s) {
   const auto B = static_cast<std::size_t>(s.range(0)), K = static_cast<std::size_t>(s.range(1)),
@@ -98,11 +120,15 @@ double probe_bandwidth() {
 
 // predict of a whole model at one batch size: samples/s, and the weight-streaming roofline (a
 // call reads every weight and bias once: samples/s <= B * probe bandwidth / weight bytes).
-void run_predict(benchmark::State& s, const std::vector<std::size_t>& sizes, DenseVariant v) {
+void run_predict(benchmark::State& s, const std::vector<std::size_t>& sizes, DenseVariant v, DType dtype = DType::f32) {
   const auto B = static_cast<std::size_t>(s.range(0));
-  static std::map<std::vector<std::size_t>, Model> models;
-  auto it = models.find(sizes);
-  if (it == models.end()) it = models.emplace(sizes, make_model(sizes, 0.5f, 1)).first;
+  static std::map<std::pair<std::vector<std::size_t>, DType>, Model> models;
+  auto it = models.find({sizes, dtype});
+  if (it == models.end()) {
+    Model m = make_model(sizes, 0.5f, 1);
+    round_model(m, dtype);  // bf16/f16: weights stored in 16 bits, widened and packed once by set_model
+    it = models.emplace(std::make_pair(sizes, dtype), std::move(m)).first;
+  }
   static auto backend = make_cpu_model_backend(0);
   backend->set_model(it->second);
   const std::vector<float> x = make_input(Dist::uniform, DType::f32, B * sizes.front(), 4).f32;
@@ -116,7 +142,8 @@ void run_predict(benchmark::State& s, const std::vector<std::size_t>& sizes, Den
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   s.SetItemsProcessed(static_cast<std::int64_t>(s.iterations() * B));  // items = samples
   double weight_bytes = 0;
-  for (const Layer& l : it->second.layers) weight_bytes += static_cast<double>((l.W.size() + l.b.size()) * sizeof(float));
+  const double elem = dtype == DType::f32 ? sizeof(float) : sizeof(std::uint16_t);  // the stored weights
+  for (const Layer& l : it->second.layers) weight_bytes += static_cast<double>(l.W.size() + l.b.size()) * elem;
   const double roofline = static_cast<double>(B) * bw / weight_bytes;
   s.counters["roofline_samples/s"] = roofline;
   s.counters["probe_GB/s"] = bw / 1e9;
@@ -160,6 +187,32 @@ void register_cpu_dense_benchmarks() {
       for (const int batch : {1, 64, 4096}) b->Arg(batch);
       b->ArgName("batch")->Unit(benchmark::kMillisecond)->UseRealTime();
     }
+  // 16-bit storage (issue 11): names end in a dtype component, so the float32 names stay as they
+  // were and a filter on ".../N:1024/" pairs the two dtypes in one run.
+  struct Shape {
+    std::size_t B, K, N;
+  };
+  for (const Shape sh : {Shape{1024, 1024, 1024}, Shape{64, 4096, 4096}})
+    for (const auto& i : kDenseVariants) {
+      if (i.variant == DenseVariant::cublas) continue;
+      const std::string dims = "/B:" + std::to_string(sh.B) + "/K:" + std::to_string(sh.K) + "/N:" + std::to_string(sh.N);
+      benchmark::RegisterBenchmark((std::string("dense/cpu/") + i.name + dims + "/dtype:bf16").c_str(),
+                                   [v = i.variant, sh](benchmark::State& s) { run_dense_half<bf16>(s, v, sh.B, sh.K, sh.N); })
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+      if (i.variant == DenseVariant::invariant && sh.B == 1024)
+        benchmark::RegisterBenchmark((std::string("dense/cpu/") + i.name + dims + "/dtype:f16").c_str(),
+                                     [v = i.variant, sh](benchmark::State& s) { run_dense_half<f16>(s, v, sh.B, sh.K, sh.N); })
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
+    }
+  const std::vector<std::size_t> wide{784, 4096, 4096, 10};
+  for (const DenseVariant v : {DenseVariant::atomic, DenseVariant::invariant}) {
+    auto* b = benchmark::RegisterBenchmark(("predict/cpu/" + shape_name(wide) + "/" + info(v).name + "/dtype:bf16").c_str(),
+                                           [wide, v](benchmark::State& s) { run_predict(s, wide, v, DType::bf16); });
+    for (const int batch : {1, 64}) b->Arg(batch);
+    b->ArgName("batch")->Unit(benchmark::kMillisecond)->UseRealTime();
+  }
 }
 
 }  // namespace driftlab::bench

@@ -10,6 +10,7 @@
 
 #include "bench_common.h"
 #include "common/dense_order.h"
+#include "common/half.h"
 #include "cuda/cuda_check.h"
 #include "cuda/dense.cuh"
 #include "data.h"
@@ -82,13 +83,76 @@ void run_dense(benchmark::State& s, DenseVariant v) {
   if (v == DenseVariant::atomic || v == DenseVariant::tree) s.counters["slices"] = static_cast<double>(S);
 }
 
-void run_predict(benchmark::State& s, const std::vector<std::size_t>& sizes, DenseVariant v) {
+// 16-bit storage (bf16), float32 accumulation: cuda::dense_half (tiles widen the bf16 bits,
+// float32 chains, output narrowed); for cublas, cublasGemmEx with CUDA_R_16BF inputs and
+// CUBLAS_COMPUTE_32F.  The float32 output buffer and the narrowing are inside the timed call.
+void run_dense_bf16(benchmark::State& s, DenseVariant v, std::size_t B, std::size_t K, std::size_t N) {
+  if (!gpu_status().usable) {
+    s.SkipWithError(gpu_status().reason.c_str());
+    return;
+  }
+  auto bits = [](const std::vector<float>& f) {
+    std::vector<std::uint16_t> h(f.size());
+    for (std::size_t i = 0; i < f.size(); ++i) h[i] = f32_to_bf16(f[i]);
+    return h;
+  };
+  auto upload16 = [](const std::vector<std::uint16_t>& h) {
+    std::uint16_t* p = nullptr;
+    CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&p), h.size() * sizeof(std::uint16_t)));
+    CUDA_CHECK(cudaMemcpy(p, h.data(), h.size() * sizeof(std::uint16_t), cudaMemcpyHostToDevice));
+    return p;
+  };
+  std::uint16_t* x = upload16(bits(make_input(Dist::normal, DType::f32, B * K, 1).f32));
+  std::uint16_t* W = upload16(bits(make_input(Dist::normal, DType::f32, K * N, 2).f32));
+  std::uint16_t* b = upload16(bits(make_input(Dist::normal, DType::f32, N, 3).f32));
+  std::uint16_t* y = nullptr;
+  float* y32 = nullptr;
+  void* temp = nullptr;
+  CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&y), B * N * sizeof(std::uint16_t)));
+  CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&y32), B * N * sizeof(float)));
+  const std::size_t S = dense::split_k(B, K, N);
+  const std::size_t temp_bytes = cuda::dense_temp_bytes(v, B, K, N, S);
+  if (temp_bytes) CUDA_CHECK(cudaMalloc(&temp, temp_bytes));
+  cublasHandle_t handle{};
+  if (cublasCreate(&handle) != CUBLAS_STATUS_SUCCESS) {
+    s.SkipWithError("cublasCreate failed");
+    return;
+  }
+  auto call = [&] {
+    CUDA_CHECK(cuda::dense_half<bf16>(v, x, W, b, y32, y, B, K, N, dense::Activation::relu, S, temp, temp_bytes, handle,
+                                      nullptr));
+  };
+  call();  // warm-up
+  CUDA_CHECK(cudaDeviceSynchronize());
+  cudaEvent_t start, stop;
+  CUDA_CHECK(cudaEventCreate(&start));
+  CUDA_CHECK(cudaEventCreate(&stop));
+  for (auto _ : s) {
+    CUDA_CHECK(cudaEventRecord(start));
+    call();
+    CUDA_CHECK(cudaEventRecord(stop));
+    CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    s.SetIterationTime(ms * 1e-3);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  cublasDestroy(handle);
+  cudaFree(x), cudaFree(W), cudaFree(b), cudaFree(y), cudaFree(y32), cudaFree(temp);
+  s.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(B * K * N) * static_cast<double>(s.iterations()),
+                                             benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+  if (v == DenseVariant::atomic || v == DenseVariant::tree) s.counters["slices"] = static_cast<double>(S);
+}
+
+void run_predict(benchmark::State& s, const std::vector<std::size_t>& sizes, DenseVariant v, DType dtype = DType::f32) {
   if (!gpu_status().usable) {
     s.SkipWithError(gpu_status().reason.c_str());
     return;
   }
   const auto B = static_cast<std::size_t>(s.range(0));
-  const Model m = make_model(sizes, 0.5f, 1);
+  Model m = make_model(sizes, 0.5f, 1);
+  round_model(m, dtype);
   auto backend = make_cuda_model_backend();
   backend->set_model(m);
   const std::vector<float> x = make_input(Dist::uniform, DType::f32, B * sizes.front(), 4).f32;
@@ -120,6 +184,22 @@ void register_cuda_dense_benchmarks() {
       for (const int batch : {1, 64, 4096}) b->Arg(batch);
       b->ArgName("batch")->UseManualTime()->Unit(benchmark::kMillisecond);
     }
+  // bf16 storage at 4096^3 (issue 11): invariant against cublasGemmEx bf16, beside the float32
+  // names above (unchanged); the dtype is the last component.
+  // (Only these two: every benchmark here runs in the GPU check's time budget.)
+  for (const DenseVariant v : {DenseVariant::invariant, DenseVariant::cublas})
+    benchmark::RegisterBenchmark((std::string("dense/cuda/") + info(v).name + "/B:4096/K:4096/N:4096/dtype:bf16").c_str(),
+                                 [v](benchmark::State& s) { run_dense_bf16(s, v, 4096, 4096, 4096); })
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+  const std::vector<std::size_t> wide{784, 4096, 4096, 10};
+  for (const DenseVariant v : {DenseVariant::atomic, DenseVariant::invariant})
+    benchmark::RegisterBenchmark(("predict/cuda/784-4096-4096-10/" + std::string(info(v).name) + "/dtype:bf16").c_str(),
+                                 [wide, v](benchmark::State& s) { run_predict(s, wide, v, DType::bf16); })
+        ->Arg(64)
+        ->ArgName("batch")
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
 }
 
 }  // namespace driftlab::bench

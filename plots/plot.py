@@ -24,7 +24,7 @@ import textwrap
 from pathlib import Path
 
 PROG = "plot.py"
-FILES = ("bench.json", "sum_drift.json", "ulp_hist.json", "batch_invariance.json", "machine.json")
+FILES = ("bench.json", "sum_drift.json", "ulp_hist.json", "batch_invariance.json", "machine.json", "predict_bf16.json")
 
 # One colour and marker per variant, the same in every figure. Baselines are black and dashed.
 COLOURS = {
@@ -293,8 +293,41 @@ def parse_machine(doc, path: Path):
     }
 
 
+def parse_predict_bf16(doc, path: Path):
+    """`driftlab predict --dtype bf16 --json`: per variant, the drift of the same runs before the
+    final rounding (the last layer's float32 output) and after it (the stored bf16 output)."""
+    where = str(path)
+    rows = need(doc, "rows", where)
+    if not isinstance(rows, list) or not rows:
+        raise Malformed(f"{where}: 'rows' must be a non-empty list")
+    out = []
+    for i, r in enumerate(rows):
+        w = f"{where}: rows[{i}]"
+        b = need(r, "before_rounding", w)
+
+        def drift(o, wo):
+            return {"distinct": integer(need(o, "distinct_outputs", wo), wo + ".distinct_outputs"),
+                    "frac": number(need(o, "ratio_non_equal", wo), wo + ".ratio_non_equal"),
+                    "argmax": integer(need(o, "argmax_flips", wo), wo + ".argmax_flips"),
+                    "max_ulp": integer(need(o, "max_ulp", wo), wo + ".max_ulp", allow_null=True)}
+        out.append({
+            "variant": string(need(r, "variant", w), w + ".variant"),
+            "dtype": string(need(r, "dtype", w), w + ".dtype"),
+            "backend": string(need(r, "backend", w), w + ".backend"),
+            "device": string(r.get("device"), w + ".device", allow_null=True),
+            "model": string(r.get("model"), w + ".model", allow_null=True),
+            "batch": integer(need(r, "batch", w), w + ".batch"),
+            "runs": integer(need(r, "runs", w), w + ".runs") * integer(r.get("processes", 1), w + ".processes"),
+            "slices": string(r.get("slices", "-"), w + ".slices"),
+            "after": drift(r, w),
+            "before": drift(b, w + ".before_rounding"),
+        })
+    return out
+
+
 PARSERS = {"bench.json": parse_bench, "sum_drift.json": parse_sum_drift, "ulp_hist.json": parse_ulp_hist,
-           "batch_invariance.json": parse_batch_invariance, "machine.json": parse_machine}
+           "batch_invariance.json": parse_batch_invariance, "machine.json": parse_machine,
+           "predict_bf16.json": parse_predict_bf16}
 
 
 def load_all(indir: Path) -> dict:
@@ -765,6 +798,39 @@ def fig_batch_invariance(plt, data, labels: Labels, out: Path, drawn: list):
     save(fig, plt, out, "batch_invariance", t, drawn)
 
 
+def fig_bf16_rounding(plt, data, labels: Labels, out: Path, drawn: list):
+    """The same runs of a bf16 model, before and after the final rounding to bf16 (issue 11):
+    distinct outputs, elements that differ from run 0, rows whose argmax changed."""
+    rows = sorted(data["predict_bf16.json"], key=lambda r: order_key(r["variant"]))
+    panels = [("distinct", "distinct outputs over the runs"), ("frac", "fraction of elements ≠ run 0"),
+              ("argmax", "rows whose argmax changed")]
+    fig, axes = grid_axes(plt, 1, len(panels), panel_w=4.2, panel_h=4.0, extra_h=1.6)
+    names = [r["variant"] for r in rows]
+    width = 0.38
+    for ax, (k, ylabel) in zip(axes[0], panels):
+        before = [r["before"][k] for r in rows]
+        after = [r["after"][k] for r in rows]
+        xs = range(len(rows))
+        b1 = ax.bar([x - width / 2 for x in xs], before, width, color="#9e9e9e", label="float32, before rounding")
+        b2 = ax.bar([x + width / 2 for x in xs], after, width, color="#1f77b4", label=f"{rows[0]['dtype']}, stored output")
+        for bars in (b1, b2):
+            ax.bar_label(bars, labels=[number_label(v) if k != "frac" else f"{v:.2g}" for v in bars.datavalues],
+                         fontsize=7, padding=2)
+        ax.set_xticks(list(xs), names)
+        ax.set_ylabel(ylabel)
+        top = max(before + after)
+        ax.set_ylim(0, (top if top > 0 else (1 if k != "frac" else 0.01)) * 1.18)  # all zero: an axis from 0 up
+        ax.grid(True, axis="y", alpha=0.3)
+    r0 = rows[0]
+    dev = r0["device"] or labels.device(r0["backend"])
+    ulps = ", ".join(f"{r['variant']} {r['before']['max_ulp']} f32 ULP → {r['after']['max_ulp']} {r['dtype']} ULP"
+                     for r in rows)
+    t = title(fig, f"What rounding the output to {r0['dtype']} does to drift: model {r0['model']}, batch {r0['batch']}, "
+                   f"{r0['runs']} runs, split-K {r0['slices']}", labels.stamp([dev]), "max ULP: " + ulps)
+    legend_below(fig, [axes[0][0]], ncol=2, sort=False)
+    save(fig, plt, out, "bf16_rounding", t, drawn)
+
+
 FIGURES = [
     ("sum_throughput", "bench.json", fig_sum_throughput),
     ("cost_of_determinism", "bench.json", fig_cost_of_determinism),
@@ -772,6 +838,7 @@ FIGURES = [
     ("ulp_histogram", "ulp_hist.json", fig_ulp_histogram),
     ("dense_gflops", "bench.json", fig_dense_gflops),
     ("batch_invariance", "batch_invariance.json", fig_batch_invariance),
+    ("bf16_rounding", "predict_bf16.json", fig_bf16_rounding),
 ]
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The trace figure: where the bits start to move.  Max ULP distance between the two sides of a
-`driftlab trace` comparison at every layer and stage (matmul, bias_act, dropout), one line per
+`driftlab trace` comparison at every layer and stage (matmul, bias_act, dropout, round), one line per
 configuration (one trace JSON each); the first divergence of each is circled.
 
 Usage: plot_trace.py OUT FILE.json [FILE.json ...]; writes OUT/trace_ulp.png and .svg.
@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-STAGES = ["matmul", "bias_act", "dropout"]
+STAGES = ["matmul", "bias_act", "dropout", "round"]
 
 
 def fail(msg: str) -> None:

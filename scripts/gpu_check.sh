@@ -77,7 +77,7 @@ if [ "$mode" = device ]; then
 else
   be=cpu; budget=280; jobs=1
   sum_filter='^sum/cpu/f32/uniform/(read_probe|atomic_element|atomic|tree|exact)/(16384|1048576)/|^sum/cpu/f64/uniform/(read_probe|tree|exact)/1048576/|^sum/cpu/bf16/uniform/(read_probe|tree|exact)/1048576/'
-  dense_filter='^dense/cpu/(openblas|atomic|tree|invariant)/B:(1|64)/K:10/|^dense/cpu/(openblas|atomic|tree|invariant)/B:1/K:4096/|^predict/cpu/10-20-10/[a-z]+/batch:(1|64)/'
+  dense_filter='^dense/cpu/(openblas|atomic|tree|invariant)/B:(1|64)/K:10/|^dense/cpu/(openblas|atomic|tree|invariant)/B:1/K:4096/|^predict/cpu/10-20-10/[a-z]+/batch:(1|64)/|^dense/cpu/invariant/B:1024/K:1024/N:1024/'
   bench_args=(--benchmark_min_time=0.02 --benchmark_repetitions=3 --benchmark_report_aggregates_only=true)
   test_filter='CudaSum.*:CudaHalfSum.*:DenseCuda.*:Bench.*'   # the GPU tests skip here; the step and its parsing run
   sum_runs=(--n 2^16 --runs 10); drift_runs=(--n 2^16 --runs 20); f64_runs=(--n 2^14 --runs 20)

@@ -31,7 +31,9 @@ GPU_TESTS = ["CudaSum.TreeAndExactBitwiseEqualToCpuF32", "CudaSum.TreeAndExactBi
              "CudaSum.ExactHandlesSpecialsAndSignedZerosLikeTheCpu",
              "CudaHalfSum.TreeAndExactBitwiseEqualToTheCpuTwin",
              "DenseCuda.TreeAndInvariantBitwiseEqualToCpuCublasWithinBound",
-             "DenseCuda.ModelsTreeAndInvariantBitwiseEqualToCpuAtBatches1_7_64_513"]
+             "DenseCuda.ModelsTreeAndInvariantBitwiseEqualToCpuAtBatches1_7_64_513",
+             # bf16 and f16 storage (issue 11): tree and invariant give the CPU twin's bits
+             "DenseHalf/0.CudaTreeAndInvariantMatchTheCpuBitwise", "DenseHalf/1.CudaTreeAndInvariantMatchTheCpuBitwise"]
 
 
 class Summary:
@@ -263,6 +265,28 @@ def check_bench_dense(s):
             big = device and B == 4096
             s.add(sec, f"dense invariant / {base} throughput, B={B} {shape}", f"{gflops:.1f} GFLOP/s, {ratio:.3f}",
                   ">= 0.80" if big else "", (ratio >= 0.80) if big else None)
+    # bf16 storage, float32 accumulation (issue 11): measured, not asserted.  Device: invariant
+    # against cublasGemmEx bf16 at 4096^3, the float32 ratio beside it; rehearsal: the CPU's bf16
+    # invariant against its own float32 at 1024^3.
+    if device:
+        f32 = {v: entries.get(f"dense/cuda/{v}/B:4096/K:4096/N:4096") for v in ("cublas", "invariant")}
+        eb = {v: need_bench(s, sec, entries, f"dense/cuda/{v}/B:4096/K:4096/N:4096/dtype:bf16") for v in ("cublas", "invariant")}
+        if eb["cublas"] is not None and eb["invariant"] is not None:
+            ratio = seconds(eb["cublas"]) / seconds(eb["invariant"])
+            gflops = float(eb["invariant"].get("FLOP/s", 0)) / 1e9
+            beside = (f"; float32 {seconds(f32['cublas']) / seconds(f32['invariant']):.3f}"
+                      if f32["cublas"] and f32["invariant"] and seconds(f32["invariant"]) > 0 else "")
+            s.add(sec, "dense invariant bf16 / cublasGemmEx bf16 throughput, B=4096 K:4096/N:4096 (measured)",
+                  f"{gflops:.1f} GFLOP/s, {ratio:.3f}{beside}")
+        e = need_bench(s, sec, entries, "predict/cuda/784-4096-4096-10/invariant/dtype:bf16/batch:64")
+        if e is not None:
+            s.add(sec, "predict 784-4096-4096-10 invariant bf16 batch 64", f"{float(e.get('items_per_second', 0)):.4g} samples/s")
+    else:
+        e32 = need_bench(s, sec, entries, "dense/cpu/invariant/B:1024/K:1024/N:1024")
+        e16 = need_bench(s, sec, entries, "dense/cpu/invariant/B:1024/K:1024/N:1024/dtype:bf16")
+        if e32 is not None and e16 is not None:
+            s.add(sec, "dense invariant bf16 / float32 throughput, cpu 1024^3 (measured)",
+                  f"{float(e16.get('FLOP/s', 0)) / 1e9:.1f} GFLOP/s, {seconds(e32) / seconds(e16):.3f}")
     model = "784-4096-4096-10" if device else "10-20-10"
     for v in ("atomic", "invariant"):
         e = need_bench(s, sec, entries, f"predict/{be}/{model}/{v}/batch:64")
@@ -307,9 +331,10 @@ def check_report(s):
             s.fail(sec, f"report/{f}", "missing or empty")
     s.add(sec, "report timed no benchmark again", "bench.log absent" if not os.path.exists(s.path("report", "bench.log"))
           else "bench.log present: the report ran driftlab_bench", "reused", not os.path.exists(s.path("report", "bench.log")))
-    figs = [f for f in ("sum_throughput", "cost_of_determinism", "drift_vs_n", "ulp_histogram", "dense_gflops", "batch_invariance")
-            if os.path.isfile(s.path("report", "plots", f + ".png"))]
-    s.add(sec, "report figures", f"{len(figs)} of 6", "6", len(figs) == 6)
+    names = ("sum_throughput", "cost_of_determinism", "drift_vs_n", "ulp_histogram", "dense_gflops", "batch_invariance",
+             "bf16_rounding")
+    figs = [f for f in names if os.path.isfile(s.path("report", "plots", f + ".png"))]
+    s.add(sec, "report figures", f"{len(figs)} of {len(names)}", str(len(names)), len(figs) == len(names))
     doc = s.load_json(sec, "report", "scenarios.json")
     if doc is not None:
         rows = doc.get("rows", [])
@@ -343,6 +368,8 @@ def device_names_listed(s):
     need += [f"sum/cuda/bf16/uniform/{v}/{F32_N['device']}" for v in ("tree", "exact", "cub", "thrust", "d2d_copy")]
     need += [f"dense/cuda/{v}/B:{b}/K:4096/N:4096" for v in ("cublas", "atomic", "tree", "invariant") for b in (1, 64, 4096)]
     need += [f"predict/cuda/784-4096-4096-10/{v}/batch:64" for v in ("atomic", "invariant")]
+    need += [f"dense/cuda/{v}/B:4096/K:4096/N:4096/dtype:bf16" for v in ("cublas", "invariant")]
+    need += ["predict/cuda/784-4096-4096-10/invariant/dtype:bf16/batch:64"]
     missing = [n for n in need if n not in listed]
     s.add("device filters", "benchmarks the device run needs, selected by its filters",
           f"{len(need) - len(missing)} of {len(need)}" + (f" (missing: {', '.join(missing[:4])})" if missing else ""),

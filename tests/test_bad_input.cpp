@@ -289,6 +289,45 @@ TEST(BadInput, ChildrenComputeExactlyWhatTheParentWould) {
       }
 }
 
+// 16-bit models (issue 11): the dtype flags refuse what they do not know in one line, and children
+// of a bf16/f16 predict compute bit for bit what one process computes (the dtype reaches them).
+TEST(BadInput, DtypeFlags) {
+  expect_refused("dtype_bf17", "$DL predict --dtype bf17", 2, "--dtype: expected f32, bf16 or f16, got 'bf17'");
+  expect_refused("dtype_f64", "$DL predict --dtype f64", 2, "--dtype: expected f32, bf16 or f16, got 'f64'");
+  expect_refused("dtype_empty", "$DL predict --dtype ''", 2, "--dtype");
+  expect_refused("trace_dtype_same", "$DL trace --compare dtype:f32,f32", 2, "the two sides must differ in dtype");
+  expect_refused("trace_dtype_unknown", "$DL trace --compare dtype:f32,bf17", 2, "expected f32, bf16 or f16, got 'bf17'");
+  expect_refused("trace_dtype_one_side", "$DL trace --compare dtype:bf16", 2, "--compare: expected KIND:A,B");
+  expect_refused("trace_dtype_both", "$DL trace --compare dtype:f32,bf16 --dtype f16", 2,
+                 "--dtype and --compare dtype:A,B cannot be used together");
+  expect_refused("trace_dtype_bad_flag", "$DL trace --compare batch:1,4 --dtype half", 2, "--dtype");
+}
+
+TEST(BadInput, HalfChildrenComputeExactlyWhatTheParentWould) {
+  const fs::path d = fresh_dir("children_half");
+  for (const char* dtype : {"bf16", "f16"})
+    for (const char* variant : {"tree", "atomic --schedule shuffle:5"}) {
+      const std::string flags = std::string("--backend cpu --runs 2 --batch 3 --layers 10,20,20,10 --training ") +
+                                "--init-seed 1 --dropout-seed 3 --dtype " + dtype + " --variant " + variant;
+      SCOPED_TRACE(flags);
+      const ProcessResult one = run_in(d, "$DL predict " + flags + " --save-output one.npy --json one.json");
+      const ProcessResult two = run_in(d, "$DL predict " + flags + " --processes 2 --save-output two.npy --json two.json");
+      ASSERT_EQ(one.code, 0) << one.err;
+      ASSERT_EQ(two.code, 0) << two.err;
+      EXPECT_EQ(read_text(d / "one.npy"), read_text(d / "two.npy"));
+      const std::string j1 = read_text(d / "one.json"), j2 = read_text(d / "two.json");
+      EXPECT_NE(j2.find(std::string("\"dtype\": \"") + dtype + "\""), std::string::npos) << j2;
+      EXPECT_NE(j2.find("\"before_rounding\""), std::string::npos) << j2;
+      auto field = [](const std::string& json, const std::string& key, std::size_t from = 0) {
+        const auto at = json.find("\"" + key + "\": ", from);
+        return at == std::string::npos ? std::string("missing") : json.substr(at, json.find_first_of(",}", at) - at);
+      };
+      EXPECT_EQ(field(j1, "distinct_outputs"), field(j2, "distinct_outputs"));
+      const auto b1 = j1.find("before_rounding"), b2 = j2.find("before_rounding");
+      EXPECT_EQ(field(j1, "distinct_outputs", b1), field(j2, "distinct_outputs", b2));
+    }
+}
+
 TEST(BadInput, NanAndInfAreReportedNotHidden) {
   EXPECT_TRUE(std::isnan(max_rel_err({NAN, NAN}, {1.0, 2.0})));
   EXPECT_TRUE(std::isnan(max_rel_err({NAN, NAN}, {NAN, NAN}))) << "an all-NaN output is no perfect match";

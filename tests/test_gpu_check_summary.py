@@ -90,6 +90,7 @@ BROKEN = [  # (what, change(folder), text the output must hold)
     ("exact with 3 distinct outputs (f64)", lambda d: edit_json(d / "sum_f64_illcond.json", set_row("exact", "distinct_outputs", 3)), "exact"),
     ("drift over 20 runs only", lambda d: edit_json(d / "sum_illcond.json", set_row("atomic", "runs", 20)), "at least 100"),
     ("a slow dense invariant (0.5 x cublas)", lambda d: edit_json(d / "bench_dense.json", slow("invariant/B:4096/", 1.7)), "invariant / cublas"),
+    ("an absent bf16 cublasGemmEx baseline", lambda d: edit_json(d / "bench_dense.json", drop("cublas/B:4096/K:4096/N:4096/dtype:bf16")), "absent"),
     ("predict invariant drifting", lambda d: edit_json(d / "predict_default.json", set_row("invariant", "distinct_outputs", 2)), "invariant"),
     ("invariant moving across batch sizes", lambda d: edit_json(d / "predict_wide.json", set_row("invariant", "batch_distinct", 2)), "across batches"),
     ("a skipped GPU test", lambda d: edit_json(d / "tests" / "tests_0.json", skip_test("CudaSum", "TreeAndExactBitwiseEqualToCpuF32")), "skipped"),
@@ -97,7 +98,7 @@ BROKEN = [  # (what, change(folder), text the output must hold)
     ("no test results", lambda d: (d / "tests" / "tests_0.json").unlink(), "missing"),
     ("a failed plot check", lambda d: (d / "tests" / "check_plots.log").write_text("48 passed, 1 failed\n"), "1 failed"),
     ("a report that timed the benchmarks again", lambda d: (d / "report" / "bench.log").write_text("x"), "bench.log present"),
-    ("a missing figure", lambda d: (d / "report" / "plots" / "dense_gflops.png").unlink(), "5 of 6"),
+    ("a missing figure", lambda d: (d / "report" / "plots" / "dense_gflops.png").unlink(), "6 of 7"),
     ("a step that timed out", lambda d: (d / "step_errors.txt").write_text("gpu_check: driftlab report exited with status 124\n"), "status 124"),
 ]
 

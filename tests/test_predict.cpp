@@ -4,6 +4,7 @@
 
 #include <sys/wait.h>
 
+#include <bit>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -16,6 +17,7 @@
 #include "cli_helpers.h"
 #include "npy.h"
 #include "npz.h"
+#include "common/half.h"
 
 namespace driftlab {
 namespace {
@@ -124,6 +126,48 @@ TEST(Predict, BatchSweepSeparatesInvariantFromSplitK) {
   EXPECT_EQ(field(rows["invariant"], "batch_distinct"), 1u);
   EXPECT_EQ(field(rows["invariant"], "batch_max_ulp"), 0u);
   EXPECT_GT(field(rows["tree"], "batch_distinct"), 1u) << "split-K changes S with the batch size";
+}
+
+}  // namespace
+}  // namespace driftlab
+
+namespace driftlab {
+namespace {
+
+// --dtype bf16/f16 (issue 11): the output is the 16-bit output (widened), the JSON says the dtype
+// and ULP unit and carries the same runs' drift before the rounding.  Rounding is a function of
+// the float32 output, so it can only merge distinct outputs, never split them.
+TEST(Predict, HalfDtypeReportsDriftBeforeAndAfterRounding) {
+  for (const char* dtype : {"bf16", "f16"}) {
+    SCOPED_TRACE(dtype);
+    const std::string json = tmp(std::string("half_") + dtype + ".json"), saved = tmp(std::string("half_") + dtype + ".npy");
+    const auto r = cli({"predict", "--backend", "cpu", "--dtype", dtype, "--variant", "atomic", "--schedule", "shuffle:3",
+                        "--runs", "12", "--layers", "64,512,10", "--batch", "4", "--init-seed", "2", "--json", json,
+                        "--save-output", saved});
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find(std::string("rounded to ") + dtype + " (round to nearest even)"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(std::string("before rounding to ") + dtype), std::string::npos) << r.out;
+    const std::string text = slurp(json);
+    EXPECT_NE(text.find(std::string("\"dtype\": \"") + dtype + "\""), std::string::npos) << text;
+    EXPECT_NE(text.find(std::string("\"ulp_unit\": \"") + dtype + "\""), std::string::npos) << text;
+    const auto before = text.find("\"before_rounding\"");
+    ASSERT_NE(before, std::string::npos) << text;
+    const std::string after_part = text.substr(0, before), before_part = text.substr(before);
+    const std::uint64_t d_after = field(after_part, "distinct_outputs"), d_before = field(before_part, "distinct_outputs");
+    EXPECT_GE(d_after, 1u);
+    EXPECT_LE(d_after, d_before);
+    EXPECT_GT(d_before, 1u) << "the seeded schedules should move the float32 output";  // layer 1 (K 512): 32 slices at batch 4
+    const HostArray y = npy::read(saved);
+    ASSERT_EQ(y.f32.size(), 40u);
+    for (float v : y.f32) {  // widened 16-bit values: narrowing them back is exact
+      const float back = std::string(dtype) == "bf16" ? bf16_to_f32(f32_to_bf16(v)) : f16_to_f32(f32_to_f16(v));
+      EXPECT_EQ(std::bit_cast<std::uint32_t>(back), std::bit_cast<std::uint32_t>(v));
+    }
+  }
+  // The default is float32, unchanged: no dtype rows.
+  const auto r = cli({"predict", "--backend", "cpu", "--variant", "tree", "--runs", "1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.find("before rounding"), std::string::npos) << r.out;
 }
 
 }  // namespace

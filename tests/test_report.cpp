@@ -112,14 +112,14 @@ TEST(Report, EndToEndQuickReportWritesEverything) {
   const int rc = run(cmd);
   EXPECT_EQ(rc, 0) << slurp(out.string() + ".log");
   for (const char* f : {"machine.json", "sum_drift.json", "ulp_hist.json", "batch_invariance.json", "predict.json",
-                        "scenarios.json", "REPORT.md"})
+                        "predict_bf16.json", "scenarios.json", "REPORT.md"})
     EXPECT_TRUE(fs::exists(out / f)) << f;
   EXPECT_TRUE(fs::exists(out / "bench.json"));
   const std::string md = slurp(out / "REPORT.md");
   for (const char* section : {"## Machine", "## Summation", "## predict", "## Batch invariance", "## The article's claims"})
     EXPECT_NE(md.find(section), std::string::npos) << section;
   for (const char* fig : {"sum_throughput", "cost_of_determinism", "drift_vs_n", "ulp_histogram", "dense_gflops",
-                          "batch_invariance"}) {
+                          "batch_invariance", "bf16_rounding"}) {
     EXPECT_TRUE(fs::exists(out / "plots" / (std::string(fig) + ".png"))) << fig;
     EXPECT_NE(md.find(std::string("plots/") + fig + ".png"), std::string::npos) << fig;
   }

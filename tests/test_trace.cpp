@@ -238,7 +238,8 @@ TEST(Trace, JsonHasARowPerLayerAndStageAndTheFirstDivergence) {
 
 TEST(Trace, BadCommandLines) {
   expect_one_line_error(cli({"trace", "--backend", "cpu"}), "--compare");
-  expect_one_line_error(cli({"trace", "--compare", "dtype:f32,bf16"}), "bf16");
+  expect_one_line_error(cli({"trace", "--compare", "dtype:f32,f32"}), "must differ in dtype");
+  expect_one_line_error(cli({"trace", "--compare", "dtype:bf16,fp8"}), "fp8");
   expect_one_line_error(cli({"trace", "--compare", "colour:1,2"}), "--compare");
   expect_one_line_error(cli({"trace", "--compare", "batch:1"}), "--compare");
   expect_one_line_error(cli({"trace", "--compare", "batch:1,2,3"}), "--compare");
@@ -259,10 +260,54 @@ TEST(Trace, BadCommandLines) {
                         "missing.npz");
   expect_one_line_error(cli({"trace", "--compare", "runs:0,1", "--backend", "cpu", "--json", tmp("no/such/dir.json")}),
                         "--json");
-  const auto dtype = cli({"trace", "--compare", "dtype:f32,bf16"});
+  const auto dtype = cli({"trace", "--compare", "dtype:f32,f32"});
   EXPECT_EQ(dtype.code, 2);
   const auto missing = cli({"trace", "--compare", "runs:0,1", "--backend", "cpu", "--weights", tmp("missing.npz")});
   EXPECT_EQ(missing.code, 1);
+}
+
+// dtype:A,B -- the same float32 model and input, rounded to each side's type.  Rounding the input
+// and weights moves layer 0's matmul already; every layer has a round stage; the last stage of
+// the bf16 side is predict --dtype bf16's output bit for bit.
+TEST(Trace, DtypeComparisonStartsAtLayer0AndEndsOnPredictsOutput) {
+  const std::string saved = tmp("predict_bf16.npy"), json = tmp("dtype.json");
+  std::vector<std::string> p = with({"--batch", "8", "--variant", "tree", "--runs", "1", "--dtype", "bf16", "--save-output", saved});
+  p.insert(p.begin(), "predict");
+  const auto pr = cli(p);
+  ASSERT_EQ(pr.code, 0) << pr.err;
+  const HostArray y = npy::read(saved);
+  std::vector<std::string> t = with({"--batch", "8", "--variant", "tree", "--compare", "dtype:f32,bf16", "--json", json});
+  const TraceReport r = trace(t);
+  EXPECT_TRUE(same_bits(r.final_b, y.f32));
+  for (float v : r.final_b) EXPECT_EQ(std::bit_cast<std::uint32_t>(v) & 0xffffu, 0u);  // widened bf16
+  ASSERT_TRUE(r.first);
+  EXPECT_EQ(r.first->layer, 0u);
+  EXPECT_EQ(r.first->stage, TraceStage::matmul);
+  std::size_t rounds = 0;
+  for (const StageDiff& d : r.rows) rounds += d.stage == TraceStage::round;
+  EXPECT_EQ(rounds, 3u);
+  EXPECT_EQ(r.dtype, "f32 vs bf16");
+  t.insert(t.begin(), "trace");
+  const auto c = cli(t);
+  ASSERT_EQ(c.code, 0) << c.err;
+  std::ifstream f(json);
+  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("\"ulp_unit\": \"f32\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"stage\": \"round\""), std::string::npos) << text;
+  EXPECT_NE(c.out.find("max_ulp in f32 ULPs"), std::string::npos) << c.out;
+}
+
+// --dtype with another kind: both sides 16-bit; invariant never diverges between batch 1 and 64,
+// round stage included, and tree does (at layer 0's matmul, as in float32).
+TEST(Trace, Bf16BatchComparisonKeepsTheDeterminismLevels) {
+  const TraceReport inv = trace(with({"--variant", "invariant", "--compare", "batch:1,64", "--dtype", "bf16"}));
+  EXPECT_FALSE(inv.first);
+  ASSERT_FALSE(inv.rows.empty());
+  EXPECT_EQ(inv.rows.back().stage, TraceStage::round);
+  const TraceReport tree = trace(with({"--variant", "tree", "--compare", "batch:1,64", "--dtype", "f16"}));
+  ASSERT_TRUE(tree.first);
+  EXPECT_EQ(tree.first->layer, 0u);
+  EXPECT_EQ(tree.first->stage, TraceStage::matmul);
 }
 
 TEST(Trace, BackendCudaWithoutAGpuIsOneLine) {

@@ -23,6 +23,9 @@ struct PredictCall {
   std::size_t split_k = 0;          // 0: the shape heuristic (dense::split_k)
   std::optional<std::uint64_t> schedule_seed;  // cpu: seeded shuffle model of this call's atomics
   bool output_to_host = true;  // false: the output stays where it was computed (CUDA); `out` is not written
+  // A 16-bit model (Model::dtype): set, it receives [B x outputs], the last layer's float32 output
+  // BEFORE the rounding to the 16-bit type (`out` holds the rounded output, widened).  Ignored for f32.
+  float* pre_round = nullptr;
 };
 
 // Drift of one process's outputs, tracked where they are computed: the CUDA backend compares each
@@ -39,7 +42,9 @@ class OutputTracker {
 // kernel's accumulator before its epilogue (x.W; atomic's starts at b, so x.W + b); bias_act:
 // the dense layer's output; dropout: after the mask (hidden layers in training mode only).  A
 // later stage (a 16-bit rounding) is added here, named in stage_name, and filled by both backends.
-enum class TraceStage { matmul, bias_act, dropout };
+// round: a 16-bit model's layer output rounded to its type (after dropout), widened; f32 models
+// have no round stage.
+enum class TraceStage { matmul, bias_act, dropout, round };
 const char* stage_name(TraceStage s);
 struct StageOutput {
   TraceStage stage{};
@@ -54,7 +59,9 @@ class ModelBackend {
   virtual std::string device() const = 0;
   virtual bool has(DenseVariant v) const = 0;
   virtual std::string atomic_note(bool shuffle) const = 0;
-  virtual void set_model(const Model& m) = 0;  // copies or uploads the weights once
+  // Copies or uploads the weights once; a 16-bit model (m.dtype) runs with its 16-bit W16/b16,
+  // x rounded to its type on entry, and float32 accumulation (kernels/cpu/dense_half.h).
+  virtual void set_model(const Model& m) = 0;
   // One call: out [B x outputs] from x [B x inputs]; returns the call's time in ms (CUDA: device
   // time of the layers, cudaEvents; CPU: wall time).
   virtual double predict(const PredictCall& c, const float* x, std::size_t B, float* out) = 0;

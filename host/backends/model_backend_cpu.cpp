@@ -4,6 +4,7 @@
 
 #include "common/dropout.h"
 #include "cpu/dense.h"
+#include "cpu/dense_half.h"
 #include "model_backend.h"
 
 extern "C" void openblas_set_num_threads(int);
@@ -16,6 +17,7 @@ const char* stage_name(TraceStage s) {
     case TraceStage::matmul: return "matmul";
     case TraceStage::bias_act: return "bias_act";
     case TraceStage::dropout: return "dropout";
+    case TraceStage::round: return "round";
   }
   return "?";
 }
@@ -45,7 +47,11 @@ class CpuModelBackend final : public ModelBackend {
   void set_model(const Model& m) override {
     model_ = &m;
     packs_.assign(m.layers.size(), {});
-    for (std::size_t li = 0; li < m.layers.size(); ++li) packed(li);  // when the model is loaded, not in a call
+    halves_.assign(m.layers.size(), {});
+    for (std::size_t li = 0; li < m.layers.size(); ++li) {  // when the model is loaded, not in a call
+      if (m.dtype == DType::f32) packed(li);
+      else widened(li);
+    }
   }
 
   // With the kernel family OpenBLAS picked for this CPU: an old one (Debian's 0.3.21 takes its SSE3
@@ -74,15 +80,85 @@ class CpuModelBackend final : public ModelBackend {
   }
 
   double predict(const PredictCall& c, const float* x, std::size_t B, float* out) override {
-    return run(c, x, B, out, nullptr);
+    return dispatch(c, x, B, out, nullptr);
   }
   double predict_stages(const PredictCall& c, const float* x, std::size_t B, float* out,
                         std::vector<LayerStages>& stages) override {
     stages.assign(model_->layers.size(), {});
-    return run(c, x, B, out, &stages);
+    return dispatch(c, x, B, out, &stages);
   }
 
  private:
+  double dispatch(const PredictCall& c, const float* x, std::size_t B, float* out, std::vector<LayerStages>* stages) {
+    switch (model_->dtype) {
+      case DType::bf16: return run_half<bf16>(c, x, B, out, stages);
+      case DType::f16: return run_half<f16>(c, x, B, out, stages);
+      default: return run(c, x, B, out, stages);
+    }
+  }
+
+  // A 16-bit model's path: x rounded to S once; each layer dense_half (float32 chains over the
+  // widened 16-bit values, W widened and packed once per weights version), dropout in float32,
+  // then the output rounded to S -- the next layer's input, or the model's output.
+  template <class S>
+  double run_half(const PredictCall& c, const float* x, std::size_t B, float* out, std::vector<LayerStages>* stages) {
+    const auto t0 = std::chrono::steady_clock::now();
+    cpu::DenseContext ctx{&pool_, c.schedule_seed, c.split_k};
+    h_in_.resize(B * model_->inputs());
+    cpu::narrow_into<S>(x, h_in_.data(), h_in_.size());
+    for (std::size_t li = 0; li < model_->layers.size(); ++li) {
+      const Layer& l = model_->layers[li];
+      const bool last = li + 1 == model_->layers.size();
+      const std::size_t count = B * l.N;
+      y32_.resize(count);
+      h_out_.resize(count);
+      LayerStages* st = stages ? &(*stages)[li] : nullptr;
+      if (st) {
+        st->push_back({TraceStage::matmul, std::vector<float>(count)});
+        ctx.matmul_out = st->back().values.data();
+      }
+      cpu::dense_half<S>(c.variant, h_in_.data(), l.W16.data(), l.b16.data(), y32_.data(), nullptr, B, l.K, l.N, l.act,
+                         ctx, &widened(li));
+      ctx.matmul_out = nullptr;
+      if (st) st->push_back({TraceStage::bias_act, y32_});
+      if (!last && c.training && model_->dropout > 0) {
+        const std::uint32_t thr = dropout::drop_threshold(model_->dropout);
+        const float scale = dropout::keep_scale(model_->dropout);
+        for (std::size_t e = 0; e < count; ++e)
+          y32_[e] = dropout::apply(y32_[e], dropout::dropout_word(c.dropout_seed, c.call, static_cast<std::uint32_t>(li), e),
+                                   thr, scale);
+        if (st) st->push_back({TraceStage::dropout, y32_});
+      }
+      cpu::narrow_into<S>(y32_.data(), h_out_.data(), count);
+      if (st) {
+        st->push_back({TraceStage::round, std::vector<float>(count)});
+        cpu::widen_into<S>(h_out_.data(), st->back().values.data(), count);
+      }
+      if (last) {
+        if (c.pre_round) std::copy(y32_.begin(), y32_.end(), c.pre_round);
+        cpu::widen_into<S>(h_out_.data(), out, count);
+      }
+      h_in_.swap(h_out_);
+    }
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
+
+  // Layer li's 16-bit W widened to float32 and packed, once per model and weights version.
+  struct Widened {
+    cpu::WidenedW w;
+    std::uint64_t version = 0;
+  };
+  const cpu::WidenedW& widened(std::size_t li) {
+    const Layer& l = model_->layers[li];
+    Widened& h = halves_[li];
+    if (h.w.source != l.W16.data() || h.w.K != l.K || h.w.N != l.N || h.version != l.weights_version) {
+      if (model_->dtype == DType::bf16) cpu::widen_weights<bf16>(l.W16.data(), l.K, l.N, h.w);
+      else cpu::widen_weights<f16>(l.W16.data(), l.K, l.N, h.w);
+      h.version = l.weights_version;
+    }
+    return h.w;
+  }
+
   // predict's one path; with `stages`, each layer's stages are copied out on the way.
   double run(const PredictCall& c, const float* x, std::size_t B, float* out, std::vector<LayerStages>* stages) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -137,7 +213,9 @@ class CpuModelBackend final : public ModelBackend {
   cpu::ThreadPool pool_;
   const Model* model_ = nullptr;
   std::vector<Pack> packs_;
-  std::vector<float> buf_a_, buf_b_;
+  std::vector<Widened> halves_;
+  std::vector<float> buf_a_, buf_b_, y32_;
+  std::vector<std::uint16_t> h_in_, h_out_;  // a 16-bit model's activations
 };
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "common/dense_order.h"
+#include "common/half.h"
 #include "cuda/cuda_check.h"
 #include "cuda/dense.cuh"
 #include "cuda/drift.cuh"
@@ -38,6 +39,13 @@ struct DeviceFloats {
     ensure(v.size());
     CUDA_CHECK(cudaMemcpy(p, v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice));
   }
+  // 16-bit patterns in the same allocation (two to a float slot).
+  std::uint16_t* u16() { return reinterpret_cast<std::uint16_t*>(p); }
+  void ensure16(std::size_t n) { ensure((n + 1) / 2); }
+  void upload16(const std::vector<std::uint16_t>& v) {
+    ensure16(v.size());
+    CUDA_CHECK(cudaMemcpy(p, v.data(), v.size() * sizeof(std::uint16_t), cudaMemcpyHostToDevice));
+  }
 };
 
 class CudaModelBackend final : public ModelBackend {
@@ -63,18 +71,23 @@ class CudaModelBackend final : public ModelBackend {
     weights_.resize(m.layers.size());
     biases_.resize(m.layers.size());
     for (std::size_t i = 0; i < m.layers.size(); ++i) {
-      weights_[i].upload(m.layers[i].W);
-      biases_[i].upload(m.layers[i].b);
+      if (m.dtype == DType::f32) {
+        weights_[i].upload(m.layers[i].W);
+        biases_[i].upload(m.layers[i].b);
+      } else {  // the 16-bit model's own bits
+        weights_[i].upload16(m.layers[i].W16);
+        biases_[i].upload16(m.layers[i].b16);
+      }
     }
   }
 
   double predict(const PredictCall& c, const float* x, std::size_t B, float* out) override {
-    return run(c, x, B, out, nullptr);
+    return model_->dtype == DType::f32 ? run(c, x, B, out, nullptr) : run_half(c, x, B, out, nullptr);
   }
   double predict_stages(const PredictCall& c, const float* x, std::size_t B, float* out,
                         std::vector<LayerStages>& stages) override {
     stages.assign(model_->layers.size(), {});
-    return run(c, x, B, out, &stages);
+    return model_->dtype == DType::f32 ? run(c, x, B, out, &stages) : run_half(c, x, B, out, &stages);
   }
 
   std::string vendor() const override { return "cublas"; }
@@ -134,11 +147,77 @@ class CudaModelBackend final : public ModelBackend {
     return ms;
   }
 
+  // A 16-bit model: x rounded to the type on the host (half.h) and uploaded as bits; each layer
+  // cuda::dense_half into a float32 buffer, dropout there, then cuda::narrow into the 16-bit
+  // activations (the next layer's input).  The output comes back widened (and, with pre_round,
+  // the last layer's float32 output).  Outputs always come back to the host here.
+  double run_half(const PredictCall& c, const float* x, std::size_t B, float* out, std::vector<LayerStages>* stages) {
+    const auto& layers = model_->layers;
+    const bool bf = model_->dtype == DType::bf16;
+    std::size_t widest = model_->inputs(), temp = 0;
+    for (const auto& l : layers) {
+      widest = std::max(widest, l.N);
+      const std::size_t S = c.split_k ? c.split_k : dense::split_k(B, l.K, l.N);
+      temp = std::max(temp, cuda::dense_temp_bytes(c.variant, B, l.K, l.N, S));
+    }
+    act_[0].ensure16(B * widest);
+    act_[1].ensure16(B * widest);
+    y32_.ensure(B * widest);
+    temp_.ensure(temp / sizeof(float) + 1);
+    if (stages) matmul_.ensure(B * widest);
+    std::vector<std::uint16_t> h16(B * model_->inputs());
+    for (std::size_t e = 0; e < h16.size(); ++e) h16[e] = bf ? f32_to_bf16(x[e]) : f32_to_f16(x[e]);
+    auto keep = [&](std::size_t li, TraceStage stage, const float* d_src, std::size_t count) {
+      std::vector<float> v(count);
+      CUDA_CHECK(cudaMemcpy(v.data(), d_src, count * sizeof(float), cudaMemcpyDeviceToHost));
+      (*stages)[li].push_back({stage, std::move(v)});
+    };
+    auto widened = [&](const std::uint16_t* d_src, std::size_t count, float* dst) {
+      std::vector<std::uint16_t> bits(count);
+      CUDA_CHECK(cudaMemcpy(bits.data(), d_src, count * sizeof(std::uint16_t), cudaMemcpyDeviceToHost));
+      for (std::size_t e = 0; e < count; ++e) dst[e] = bf ? bf16_to_f32(bits[e]) : f16_to_f32(bits[e]);
+    };
+    CUDA_CHECK(cudaMemcpy(act_[0].u16(), h16.data(), h16.size() * sizeof(std::uint16_t), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaEventRecord(start_));
+    for (std::size_t li = 0; li < layers.size(); ++li) {
+      const Layer& l = layers[li];
+      const std::size_t S = c.split_k ? c.split_k : dense::split_k(B, l.K, l.N), count = B * l.N;
+      const std::uint16_t* in = act_[li % 2].u16();
+      std::uint16_t* y = act_[(li + 1) % 2].u16();
+      auto* dense_fn = bf ? &cuda::dense_half<bf16> : &cuda::dense_half<f16>;
+      CUDA_CHECK(dense_fn(c.variant, in, weights_[li].u16(), biases_[li].u16(), y32_.p, nullptr, B, l.K, l.N, l.act, S,
+                          temp_.p, temp_.count * sizeof(float), handle_, nullptr, stages ? matmul_.p : nullptr));
+      if (stages) {
+        keep(li, TraceStage::matmul, matmul_.p, count);
+        keep(li, TraceStage::bias_act, y32_.p, count);
+      }
+      if (li + 1 < layers.size() && c.training && model_->dropout > 0) {
+        CUDA_CHECK(cuda::dropout(y32_.p, count, model_->dropout, c.dropout_seed, c.call, static_cast<std::uint32_t>(li),
+                                 nullptr));
+        if (stages) keep(li, TraceStage::dropout, y32_.p, count);
+      }
+      CUDA_CHECK(cuda::narrow(y32_.p, y, count, bf, nullptr));
+      if (stages) {
+        (*stages)[li].push_back({TraceStage::round, std::vector<float>(count)});
+        widened(y, count, (*stages)[li].back().values.data());
+      }
+    }
+    CUDA_CHECK(cudaEventRecord(stop_));
+    CUDA_CHECK(cudaEventSynchronize(stop_));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
+    last_ = nullptr;  // no device tracker for 16-bit outputs
+    const std::size_t n_out = B * model_->outputs();
+    widened(act_[layers.size() % 2].u16(), n_out, out);
+    if (c.pre_round) CUDA_CHECK(cudaMemcpy(c.pre_round, y32_.p, n_out * sizeof(float), cudaMemcpyDeviceToHost));
+    return ms;
+  }
+
   cublasHandle_t handle_{};
   cudaEvent_t start_{}, stop_{};
   const Model* model_ = nullptr;
   std::vector<DeviceFloats> weights_, biases_;
-  DeviceFloats act_[2], temp_, matmul_;
+  DeviceFloats act_[2], temp_, matmul_, y32_;
   const float* last_ = nullptr;  // the last call's output, on the device
 };
 

@@ -48,6 +48,12 @@ model:
   --dropout RATE        Dropout after every hidden layer (default 0.5; 0 for none)
   --weights FILE.npz    a user's model: arrays W0,b0,W1,b1,... (kernel [K x N], bias [N])
   --act A0,A1,...       activations per layer (relu|linear; default relu hidden, linear last)
+  --dtype f32|bf16|f16  storage of weights, input and activations (default f32).  bf16/f16: the
+                        weights (init or .npz) and the input are rounded once to the type (round
+                        to nearest even), every variant accumulates in float32 in its own order,
+                        and each layer's output is rounded to the type after dropout, the final
+                        output too; drift is reported after the rounding (ULPs of the 16-bit
+                        type) and before it (the last layer's float32 output)
   --init-seed S         seed of the Glorot-uniform initialisation (unseeded: std::random_device,
                         so every process gets different weights)
 input:
@@ -139,6 +145,11 @@ bool parse_model_flag(std::string_view f, ArgReader& r, PredictArgs& a, bool& ba
     a.acts = parse_names(std::string(r.value()));
     for (const auto& s : a.acts)
       if (s != "relu" && s != "linear") throw UsageError("--act: unknown activation '" + s + "' (relu or linear)");
+  } else if (f == "--dtype") {
+    const std::string_view v = r.value();
+    const auto d = parse_model_dtype(v);
+    if (!d) throw UsageError("--dtype: expected f32, bf16 or f16, got '" + std::string(v) + "'");
+    a.dtype = *d;
   } else if (f == "--split-k") {
     a.split_k = parse_count(r.value(), "--split-k");
     if (a.split_k < 1 || a.split_k > dense::kMaxSlices) throw UsageError("--split-k: expected 1 to 32");
@@ -207,6 +218,7 @@ std::vector<std::string> to_argv(const PredictArgs& a) {
     v.insert(v.end(), {"--act", s});
   }
   if (a.split_k) v.insert(v.end(), {"--split-k", std::to_string(a.split_k)});
+  if (a.dtype != DType::f32) v.insert(v.end(), {"--dtype", dtype_name(a.dtype)});
   return v;
 }
 
@@ -224,6 +236,8 @@ struct RunSink {
   virtual void begin(const LocalInfo& info) = 0;
   virtual void variant(DenseVariant v, const std::vector<std::size_t>& slices) = 0;
   virtual void run(std::span<const float> output, double ms) = 0;
+  // A 16-bit model: the run's float32 output before the rounding, just before its run().
+  virtual void run_before(std::span<const float> output) = 0;
   virtual void end_variant(double ref_err) = 0;
   virtual void vendor(const std::string& name, double ms) = 0;
   // One process on a backend whose outputs stay on the device (CUDA): runs after run 0 report
@@ -290,10 +304,21 @@ void check_memory(const PredictArgs& a, const std::vector<std::size_t>& layers, 
 
 }  // namespace
 
+namespace {
+// A 16-bit model says so where it says where its weights came from.
+void round_model_noted(Model& m, DType d) {
+  if (d == DType::f32) return;
+  round_model(m, d);
+  m.origin += std::string("; weights and input rounded to ") + dtype_name(d) + " (round to nearest even)";
+}
+}  // namespace
+
 Model build_model(const PredictArgs& a, std::uint64_t init_seed) {
   if (a.weights) {
     try {
-      return load_model(*a.weights, a.acts, a.dropout);
+      Model m = load_model(*a.weights, a.acts, a.dropout);
+      round_model_noted(m, a.dtype);
+      return m;
     } catch (const std::invalid_argument& e) {  // --act does not fit the file: a command-line error
       throw UsageError(e.what());
     }
@@ -302,6 +327,7 @@ Model build_model(const PredictArgs& a, std::uint64_t init_seed) {
   Model m = make_model(a.layers, a.dropout, init_seed);
   for (std::size_t i = 0; i < a.acts.size() && i < m.layers.size(); ++i) m.layers[i].act = parse_activation(a.acts[i]);
   m.origin = std::string("glorot-uniform, init seed ") + (a.init_seed ? std::to_string(*a.init_seed) : "from std::random_device");
+  round_model_noted(m, a.dtype);
   return m;
 }
 
@@ -318,11 +344,14 @@ std::vector<float> build_input(const PredictArgs& a, const Model& m, std::size_t
     B = x.shape.size() == 2 ? x.shape[0] : 1;
     if (B == 0) throw UsageError("--input " + *a.input + ": no rows");
     check_memory(a, widths, B, "--input rows");
+    round_values(x.f32, m.dtype);
     return x.f32;
   }
   B = a.batch;
   check_memory(a, widths, B, "--batch");
-  return make_input(Dist::uniform, DType::f32, B * m.inputs(), a.seed).f32;
+  std::vector<float> x = make_input(Dist::uniform, DType::f32, B * m.inputs(), a.seed).f32;
+  round_values(x, m.dtype);
+  return x;
 }
 
 namespace {
@@ -343,12 +372,18 @@ void run_local(const PredictArgs& a, RunSink& sink) {
       for (const auto& l : model.layers) slices.push_back(a.split_k ? a.split_k : dense::split_k(B, l.K, l.N));
     sink.variant(v, slices);
     PredictCall c{v, a.training, dropout_seed, 0, a.split_k, std::nullopt};
-    std::vector<float> out(B * model.outputs()), first;
+    std::vector<float> out(B * model.outputs()), first, pre;
+    const bool half = model.dtype != DType::f32;
+    if (half) {
+      pre.resize(out.size());
+      c.pre_round = pre.data();
+    }
     c.call = std::uint64_t(1) << 40;  // warm-up on a call number no run uses
     backend->predict(c, x.data(), B, out.data());
     // CUDA, one process: outputs are compared with run 0's on the device; only run 0 comes back
     // (for the reference error and --save-output).
-    const auto tracker = sink.wants_device_drift() ? backend->track_outputs(B, model.outputs()) : nullptr;
+    // (16-bit outputs always come back: their drift is counted on the host, before and after rounding.)
+    const auto tracker = sink.wants_device_drift() && !half ? backend->track_outputs(B, model.outputs()) : nullptr;
     for (std::size_t r = 0; r < a.runs; ++r) {
       c.call = r;
       if (a.shuffle_seed) c.schedule_seed = mix_seed(*a.shuffle_seed, r);
@@ -356,6 +391,7 @@ void run_local(const PredictArgs& a, RunSink& sink) {
       const double ms = backend->predict(c, x.data(), B, out.data());
       if (tracker) tracker->add_last_output();
       if (r == 0) first = out;
+      if (half) sink.run_before(pre);
       if (c.output_to_host) sink.run(out, ms);
       else sink.run_on_device(ms);
     }
@@ -379,6 +415,7 @@ struct VariantState {
   DenseVariant variant{};
   std::vector<std::size_t> slices;
   std::optional<OutputDriftStream> drift;  // run 0, and every run unless `device` is set
+  std::optional<OutputDriftStream> before;  // a 16-bit model: the float32 outputs before rounding
   std::optional<OutputDrift> device;       // the whole drift from the device tracker (CUDA)
   std::vector<double> ms;
   double ref_err = 0;
@@ -387,8 +424,8 @@ struct VariantState {
 class Collector : public RunSink {
  public:
   // device_drift: one process, so a backend that keeps outputs on the device may compare them there.
-  Collector(std::size_t total_runs, bool device_drift)
-      : progress_("driftlab predict: runs", total_runs), device_drift_(device_drift) {}
+  Collector(std::size_t total_runs, bool device_drift, bool half)
+      : progress_("driftlab predict: runs", total_runs), device_drift_(device_drift), half_(half) {}
   void begin(const LocalInfo& info) override {
     ++process_;
     k_ = 0;
@@ -402,6 +439,7 @@ class Collector : public RunSink {
       s.variant = v;
       s.slices = slices;
       s.drift.emplace(info_.B, info_.N);
+      if (half_) s.before.emplace(info_.B, info_.N);
       variants_.push_back(std::move(s));
     } else if (k_ >= variants_.size() || variants_[k_].variant != v) {
       throw std::runtime_error("child processes disagree on the variants");
@@ -413,6 +451,10 @@ class Collector : public RunSink {
     cur_->drift->add(output);
     cur_->ms.push_back(ms);
     progress_.step(++done_);
+  }
+  void run_before(std::span<const float> output) override {
+    if (!cur_ || !cur_->before) throw std::runtime_error("child result: an unexpected pre-rounding output");
+    cur_->before->add(output);
   }
   void end_variant(double ref_err) override {
     if (process_ == 1 && cur_) cur_->ref_err = ref_err;
@@ -445,7 +487,7 @@ class Collector : public RunSink {
   std::vector<double> vendor_ms_;  // 8 bytes a run, as the variants' times
   std::size_t process_ = 0, k_ = 0;
   std::uint64_t done_ = 0;
-  bool device_drift_ = false;
+  bool device_drift_ = false, half_ = false;
 };
 
 // --- The parent/child protocol: the child streams its sink calls through a pipe whose write end
@@ -453,7 +495,7 @@ class Collector : public RunSink {
 // command-line flag for it), and the child checks that the descriptor is a pipe.
 constexpr const char* kChildFdEnv = "DRIFTLAB_PREDICT_CHILD_FD";
 constexpr int kChildFd = 3;
-enum class Tag : std::uint8_t { begin = 1, variant = 2, run = 3, end_variant = 4, done = 5, vendor = 6 };
+enum class Tag : std::uint8_t { begin = 1, variant = 2, run = 3, end_variant = 4, done = 5, vendor = 6, run_before = 7 };
 
 class ChildWriter : public RunSink {
  public:
@@ -473,6 +515,10 @@ class ChildWriter : public RunSink {
   void run(std::span<const float> output, double ms) override {
     put(Tag::run);
     put<double>(ms);
+    put_raw(output.data(), output.size() * sizeof(float));
+  }
+  void run_before(std::span<const float> output) override {
+    put(Tag::run_before);
     put_raw(output.data(), output.size() * sizeof(float));
   }
   void end_variant(double ref_err) override {
@@ -552,6 +598,10 @@ void replay_child(std::FILE* f, RunSink& sink) {
       const double ms = get(double{});
       raw(out.data(), count * sizeof(float));
       sink.run(out, ms);
+    } else if (t == Tag::run_before) {
+      if (!count) throw ChildStreamError("its results are corrupt (a run before the sizes)");
+      raw(out.data(), count * sizeof(float));
+      sink.run_before(out);
     } else if (t == Tag::end_variant) {
       sink.end_variant(get(double{}));
     } else if (t == Tag::vendor) {
@@ -677,6 +727,9 @@ int child_main(const PredictArgs& a, const char* fd_text) {
   return 0;
 }
 
+// The ULP unit of a 16-bit model's outputs.
+std::uint64_t (*ulp16_of(DType d))(float, float) { return d == DType::bf16 ? &ulp_distance_bf16 : &ulp_distance_f16; }
+
 // Row 0 of x inside batches of each size (the other rows random, seeded by the size).
 void batch_sweep(const PredictArgs& a, PredictReport& rep) {
   auto backend = pick_backend(a);
@@ -690,6 +743,7 @@ void batch_sweep(const PredictArgs& a, PredictReport& rep) {
     OutputDriftStream row0(1, N);
     for (const std::size_t bs : a.batch_sweep) {
       std::vector<float> xb = make_input(Dist::uniform, DType::f32, bs * K, a.seed + 1000003 * bs).f32;
+      round_values(xb, model.dtype);
       std::copy(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(K), xb.begin());
       std::vector<float> out(bs * N);
       PredictCall c{row.variant, a.training, dropout_seed, 0, a.split_k,
@@ -699,7 +753,7 @@ void batch_sweep(const PredictArgs& a, PredictReport& rep) {
     }
     const OutputDrift d = row0.result();
     row.batch_distinct = d.distinct_outputs;
-    row.batch_max_ulp = d.max_ulp;
+    row.batch_max_ulp = a.dtype == DType::f32 ? d.max_ulp : row0.max_ulp_by(ulp16_of(a.dtype));
   }
 }
 
@@ -717,7 +771,7 @@ PredictReport run_predict(const PredictArgs& a) {
   if (a.save_output) check_output_path(*a.save_output, "--save-output");
   if (a.json) check_output_path(*a.json, "--json");
   Collector c(static_cast<std::uint64_t>(a.runs) * a.processes * (a.variant == "all" ? std::size(kDenseVariants) : 1),
-              a.processes == 1);
+              a.processes == 1, a.dtype != DType::f32);
   if (a.processes > 1) run_children(a, c);
   else run_local(a, c);
   const LocalInfo& first = c.info();
@@ -734,6 +788,7 @@ PredictReport run_predict(const PredictArgs& a) {
   rep.processes = a.processes;
   rep.training = a.training;
   rep.batch_sweep = a.batch_sweep;
+  rep.dtype = a.dtype;
   rep.seeds = std::string("init ") + (a.init_seed ? std::to_string(*a.init_seed) : "unseeded") + ", dropout " +
               (a.dropout_seed ? std::to_string(*a.dropout_seed) : "unseeded") + ", input " + std::to_string(a.seed);
   for (const VariantState& v : c.variants()) {
@@ -742,6 +797,11 @@ PredictReport run_predict(const PredictArgs& a) {
     row.slices = v.slices;
     row.drift = v.device ? *v.device : v.drift->result();
     if (row.drift.runs != a.runs * a.processes) throw std::runtime_error("child processes returned too few runs");
+    if (v.before) {  // a 16-bit model: ULPs of its type after the rounding, float32 ULPs before
+      row.drift.max_ulp = v.drift->max_ulp_by(ulp16_of(a.dtype));
+      row.before = v.before->result();
+      if (row.before->runs != row.drift.runs) throw std::runtime_error("child processes returned too few runs");
+    }
     row.ref_max_rel_err = v.ref_err;
     row.median_ms = median(v.ms);
     row.samples_per_s = row.median_ms > 0 ? static_cast<double>(first.B) / (row.median_ms * 1e-3) : 0;
@@ -778,7 +838,11 @@ void print_predict_table(const PredictReport& r, std::ostream& out) {
       << (r.training ? "training=True (dropout active)" : "inference (training=False)") << "\n"
       << r.runs << " calls x " << r.processes << (r.processes > 1 ? " processes" : " process") << "; seeds: " << r.seeds
       << "\nbackend " << r.backend << ": " << r.device << "\n"
-      << r.atomic_note << "\n\n";
+      << r.atomic_note << "\n";
+  if (r.dtype != DType::f32)
+    out << "dtype " << dtype_name(r.dtype) << ": 16-bit weights, input and activations, float32 accumulation; "
+        << "the table is the " << dtype_name(r.dtype) << " output (max_ulp in " << dtype_name(r.dtype) << " ULPs)\n";
+  out << "\n";
   const bool sweep = !r.batch_sweep.empty();
   out << std::left << std::setw(11) << "variant" << std::setw(44) << "determinism" << std::setw(12) << "slices"
       << std::right << std::setw(9) << "distinct" << std::setw(10) << "non_equal" << std::setw(9) << "max_ulp"
@@ -798,11 +862,30 @@ void print_predict_table(const PredictReport& r, std::ostream& out) {
     if (sweep) out << std::setw(10) << *row.batch_distinct << std::setw(10) << ulp_text(*row.batch_max_ulp);
     out << "\n";
   }
-  out << "\ncost = median time relative to atomic; vs_vendor = relative to " << r.vendor << " (inference, same threads)."
+  out << "\ncost = median time relative to atomic; vs_vendor = relative to " << r.vendor << " (inference, same threads"
+      << (r.dtype == DType::f32   ? ")."
+          : r.backend == "cuda" ? "; cublasGemmEx with 16-bit inputs and float32 accumulation)."
+                                : "; sgemm on the widened weights, float32 throughout).")
       << "\nslices = split-K S per layer.  distinct = distinct bit patterns of the whole output over "
       << r.runs * r.processes << " runs.\nargmax = rows whose argmax changed from run 0.";
   if (sweep) out << "  batch_dst/batch_ulp: row 0 inside batches of " << join(r.batch_sweep) << ".";
   out << "\n";
+  if (r.dtype == DType::f32) return;
+  // What the rounding did to the same runs' drift: the last layer's float32 output before it.
+  out << "\nbefore rounding to " << dtype_name(r.dtype) << " (the last layer's float32 output, float32 ULPs) -> after:\n"
+      << std::left << std::setw(11) << "variant" << std::right << std::setw(16) << "distinct" << std::setw(18)
+      << "non_equal" << std::setw(22) << "max_ulp" << std::setw(12) << "argmax" << "\n";
+  for (const auto& row : r.rows) {
+    if (!row.before) continue;
+    const auto& b = *row.before;
+    const auto& d = row.drift;
+    auto pair = [](const std::string& x, const std::string& y) { return x + " -> " + y; };
+    out << std::left << std::setw(11) << info(row.variant).name << std::right << std::setw(16)
+        << pair(std::to_string(b.distinct_outputs), std::to_string(d.distinct_outputs)) << std::setw(18)
+        << pair(sig(b.ratio_non_equal, 2), sig(d.ratio_non_equal, 2)) << std::setw(22)
+        << pair(ulp_text(b.max_ulp), ulp_text(d.max_ulp)) << std::setw(12)
+        << pair(std::to_string(b.argmax_flips), std::to_string(d.argmax_flips)) << "\n";
+  }
 }
 
 void write_predict_json(const PredictReport& r, std::ostream& out) {
@@ -821,6 +904,8 @@ void write_predict_json(const PredictReport& r, std::ostream& out) {
         .field("runs", static_cast<std::uint64_t>(r.runs))
         .field("processes", static_cast<std::uint64_t>(r.processes))
         .field("training", r.training)
+        .field("dtype", dtype_name(r.dtype))
+        .field("ulp_unit", dtype_name(r.dtype))
         .field("seeds", r.seeds)
         .field("slices", row.slices.empty() ? std::string("-") : join(row.slices, "/"))
         .field("distinct_outputs", static_cast<std::uint64_t>(d.distinct_outputs))
@@ -836,6 +921,17 @@ void write_predict_json(const PredictReport& r, std::ostream& out) {
     row.cost_vs_atomic ? j.value(*row.cost_vs_atomic) : j.null();
     j.field("vendor", r.vendor).key("cost_vs_vendor");
     row.cost_vs_vendor ? j.value(*row.cost_vs_vendor) : j.null();
+    if (row.before) {  // a 16-bit model: the same runs' float32 output before the rounding
+      const auto& b = *row.before;
+      j.key("before_rounding")
+          .begin_object()
+          .field("ulp_unit", "f32")
+          .field("distinct_outputs", static_cast<std::uint64_t>(b.distinct_outputs))
+          .field("ratio_non_equal", b.ratio_non_equal);
+      j.key("max_ulp");
+      b.max_ulp == kUnorderedUlp ? j.null() : j.value(b.max_ulp);
+      j.field("max_abs_diff", b.max_abs_diff).field("argmax_flips", static_cast<std::uint64_t>(b.argmax_flips)).end_object();
+    }
     if (row.batch_distinct) {
       j.field("batch_sizes", join(r.batch_sweep))
           .field("batch_distinct", static_cast<std::uint64_t>(*row.batch_distinct))

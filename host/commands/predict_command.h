@@ -36,6 +36,7 @@ struct PredictArgs {
   std::vector<std::string> acts;
   std::size_t split_k = 0;
   std::uint64_t seed = 1;  // the input's seed (uniform [0,1), like np.random.rand)
+  DType dtype = DType::f32;  // storage of weights and activations (bf16/f16: float32 accumulation)
   bool help = false;
 };
 
@@ -44,7 +45,7 @@ std::vector<std::string> to_argv(const PredictArgs& a);
 
 // The model, input and run flags every model command shares (predict, trace): --layers, --weights,
 // --act, --dropout, --init-seed, --input, --batch, --seed, --training, --dropout-seed, --split-k,
-// --backend, --threads, --schedule.  Reads flag f's value into `a` and returns true, or returns
+// --backend, --threads, --schedule, --dtype.  Reads flag f's value into `a` and returns true, or returns
 // false when f is none of them.  check_model_flags: the checks across them, after the last flag.
 bool parse_model_flag(std::string_view f, ArgReader& r, PredictArgs& a, bool& batch_given);
 void check_model_flags(const PredictArgs& a, bool batch_given);
@@ -68,6 +69,9 @@ struct PredictRow {
   std::optional<std::size_t> batch_distinct;  // with --batch-sweep
   std::optional<std::uint64_t> batch_max_ulp;
   std::optional<double> cost_vs_vendor;  // median time / the vendor baseline's (PredictReport::vendor)
+  // A 16-bit model: `drift` is the rounded output's (max_ulp and batch_max_ulp in ULPs of the
+  // 16-bit type), `before` the last layer's float32 output before the rounding (float32 ULPs).
+  std::optional<OutputDrift> before;
 };
 
 struct PredictReport {
@@ -77,6 +81,7 @@ struct PredictReport {
   std::vector<std::size_t> batch_sweep;
   std::vector<PredictRow> rows;
   std::string vendor;  // the baseline of cost_vs_vendor: openblas (cpu) or cublas (cuda)
+  DType dtype = DType::f32;
 };
 
 PredictReport run_predict(const PredictArgs& args);

@@ -217,9 +217,10 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
   // Planned seconds per step (2 CPU cores, quick; the full run on a GPU machine).
   // Planned seconds per step: quick and full-CPU as measured on the 2-core development VM; the
   // full GPU run is an estimate (no GPU run has timed it yet).
-  const std::vector<double> plan = o.quick ? std::vector<double>{0.2, 2, 1, 2, 0.5, 10, 5, 7, 0.2}
-                                   : cuda  ? std::vector<double>{0.2, 30, 20, 10, 2, 30, 240, 10, 0.2}
-                                           : std::vector<double>{0.2, 8, 8, 6, 1, 120, 320, 10, 0.2};
+  // (predict includes the bf16 model's runs of issue 11: about 2 s quick, 10 s full on the CPU.)
+  const std::vector<double> plan = o.quick ? std::vector<double>{0.2, 2, 1, 2, 2.5, 10, 5, 7, 0.2}
+                                   : cuda  ? std::vector<double>{0.2, 30, 20, 10, 4, 30, 240, 10, 0.2}
+                                           : std::vector<double>{0.2, 8, 8, 6, 11, 120, 320, 10, 0.2};
   const char* const names[] = {"machine description", "summation drift across n and distributions",
                                "atomic results against the exact sum (histogram)", "batch invariance", "predict",
                                "the article's scenarios", "benchmarks (driftlab_bench)", "figures (plots/plot.py)",
@@ -391,6 +392,35 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
                            r.cost_vs_atomic ? sig(*r.cost_vs_atomic) + "x" : "-",
                            r.cost_vs_vendor ? sig(*r.cost_vs_vendor) + "x" : "-"});
   }
+  {  // The same question in bf16 (issue 11): the drift of the same runs before and after the final
+     // rounding to bf16, every variant, every layer split 8 ways (plots: bf16_rounding).
+    PredictArgs a;
+    a.backend = backend;
+    a.threads = cuda ? 0 : o.threads;
+    a.runs = o.quick ? 10 : 50;
+    a.batch = 64;
+    a.init_seed = 3;
+    a.split_k = 8;
+    a.dtype = DType::bf16;
+    a.layers = o.quick ? std::vector<std::size_t>{256, 1024, 1024, 10} : std::vector<std::size_t>{784, 4096, 4096, 10};
+    if (!cuda) a.shuffle_seed = 7;  // reproducible drift on 2 cores: the scheduler model
+    const PredictReport rep = run_predict(a);
+    std::ostringstream s;
+    write_predict_json(rep, s);
+    save_text(dir / "predict_bf16.json", s.str());
+    h.predict += "\nThe same question with bf16 storage (float32 accumulation), model " + rep.model + ", batch " +
+                 std::to_string(rep.batch) + ", split-K 8 on every layer, " + std::to_string(rep.runs) +
+                 " calls: the last layer's float32 output before the rounding -> the stored bf16 output\n\n";
+    h.predict += md_row({"variant", "distinct", "elements differing", "max ULP (f32 -> bf16)", "argmax flips"});
+    h.predict += md_row({"---", "---", "---", "---", "---"});
+    for (const auto& r : rep.rows)
+      if (r.before)
+        h.predict += md_row({info(r.variant).name,
+                             std::to_string(r.before->distinct_outputs) + " -> " + std::to_string(r.drift.distinct_outputs),
+                             sig(r.before->ratio_non_equal) + " -> " + sig(r.drift.ratio_non_equal),
+                             ulp_text(r.before->max_ulp) + " -> " + ulp_text(r.drift.max_ulp),
+                             std::to_string(r.before->argmax_flips) + " -> " + std::to_string(r.drift.argmax_flips)});
+  }
 
   // 6. scenarios
   prog.start(5);
@@ -479,7 +509,7 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
     if (!plot_note.empty()) md << plot_note << "\n\n";
     if (!bench_note.empty()) md << bench_note << "\n\n";
     for (const char* f : {"sum_throughput", "cost_of_determinism", "drift_vs_n", "ulp_histogram", "dense_gflops",
-                          "batch_invariance"})
+                          "batch_invariance", "bf16_rounding"})
       if (fs::exists(dir / "plots" / (std::string(f) + ".png")))
         md << "![" << f << "](plots/" << f << ".png)\n\n";
     save_text(dir / "REPORT.md", md.str());

@@ -20,8 +20,8 @@ namespace driftlab {
 const char* const kTraceHelp = R"(usage: driftlab trace [model and input flags] --compare KIND:A,B [options]
 
 Runs the same model and input under two configurations, A and B, and compares every layer's
-output at every stage -- after the matmul, after bias and activation, after dropout -- and names
-the first layer and stage whose bits differ: where the drift starts.
+output at every stage -- after the matmul, after bias and activation, after dropout, after the
+16-bit rounding -- and names the first layer and stage whose bits differ: where the drift starts.
 
 comparisons (--compare KIND:A,B):
   batch:A,B             row R inside a batch of A rows against inside a batch of B rows (e.g.
@@ -32,7 +32,9 @@ comparisons (--compare KIND:A,B):
   threads:A,B           cpu backend with A against B worker threads (0: every hardware thread)
   variant:A,B           dense variant A against B (atomic, tree, invariant, cublas)
   backend:A,B           cpu against cuda (cuda: needs a GPU)
-  dtype                 not yet: it awaits the bf16/f16 work of issue 11
+  dtype:A,B             storage dtype A against B (f32, bf16, f16; e.g. dtype:f32,bf16): the same
+                        float32 weights and input, rounded to each side's type; values are
+                        compared as float32 (16-bit ones widened), max_ulp in float32 ULPs
 options:
   --variant NAME        the dense variant of both sides (default tree; not with variant:A,B)
   --row R               batch: the row compared (default 0)
@@ -40,13 +42,16 @@ options:
   --help                this text
 model and input flags, as for predict: --layers, --weights, --act, --dropout, --init-seed,
   --input, --batch, --seed, --training, --dropout-seed, --split-k, --backend, --threads,
-  --schedule shuffle:SEED (see driftlab predict --help).  Without --init-seed or --dropout-seed
-  one random seed is drawn and both sides use it.
+  --schedule shuffle:SEED, --dtype (both sides; not with dtype:A,B) (see driftlab predict
+  --help).  Without --init-seed or --dropout-seed one random seed is drawn and both sides use it.
 
 stages: matmul = the kernel's accumulator before its epilogue (x.W; for atomic, whose
 accumulator starts at b, x.W + b); bias_act = the dense layer's output; dropout = after the mask
-(hidden layers, --training only).  The stages come from the kernels predict runs (a hook in
-the model backends), and the last stage is bitwise predict's output for the same call.
+(hidden layers, --training only); round = a 16-bit model's output rounded to its type (after
+dropout), widened -- with dtype:A,B an f32 side's round stage is its stored output, unrounded.
+max_ulp is in float32 ULPs throughout (16-bit values compared widened).  The stages come from
+the kernels predict runs (a hook in the model backends), and the last stage is bitwise
+predict's output for the same call.
 per layer and stage: max_ulp, frac_differ (elements whose bits differ), max_rel_diff
 (max |a - b| / max |a|, the layer's scale).
 )";
@@ -60,6 +65,7 @@ const char* kind_name(TraceKind k) {
     case TraceKind::threads: return "threads";
     case TraceKind::variant: return "variant";
     case TraceKind::backend: return "backend";
+    case TraceKind::dtype: return "dtype";
   }
   return "?";
 }
@@ -70,9 +76,7 @@ constexpr std::uint64_t kWarmupCall = std::uint64_t(1) << 40;
 void parse_compare(std::string_view v, TraceArgs& t) {
   const auto colon = v.find(':');
   const std::string_view kind = v.substr(0, colon);
-  if (kind == "dtype")
-    throw UsageError("--compare dtype: awaits the bf16/f16 work of issue 11 (not in this driftlab yet)");
-  const std::string bad = "--compare: expected KIND:A,B with KIND batch, runs, threads, variant or backend, got '" +
+  const std::string bad = "--compare: expected KIND:A,B with KIND batch, runs, threads, variant, backend or dtype, got '" +
                           std::string(v) + "'";
   if (colon == std::string_view::npos) throw UsageError(bad);
   const std::string_view sides = v.substr(colon + 1);
@@ -99,6 +103,11 @@ void parse_compare(std::string_view v, TraceArgs& t) {
     for (const auto& s : {t.a, t.b})
       if (!parse_dense_variant(s))
         throw UsageError(what + ": unknown variant '" + s + "' (atomic, tree, invariant, cublas)");
+  } else if (kind == "dtype") {
+    t.kind = TraceKind::dtype;
+    for (const auto& s : {t.a, t.b})
+      if (!parse_model_dtype(s)) throw UsageError(what + ": expected f32, bf16 or f16, got '" + s + "'");
+    if (t.a == t.b) throw UsageError(what + ":" + t.a + "," + t.b + ": the two sides must differ in dtype");
   } else if (kind == "backend") {
     t.kind = TraceKind::backend;
     for (const auto& s : {t.a, t.b})
@@ -165,6 +174,8 @@ TraceArgs parse_trace_args(std::span<const std::string_view> argv) {
     if (t.model.threads) throw UsageError("--threads and --compare threads:A,B cannot be used together");
     if (t.model.backend == "cuda") throw UsageError("--compare threads:A,B compares cpu thread counts; use --backend cpu");
   }
+  if (t.kind == TraceKind::dtype && t.model.dtype != DType::f32)
+    throw UsageError("--dtype and --compare dtype:A,B cannot be used together (the sides set the dtype)");
   if (t.kind == TraceKind::backend) {
     if (t.model.backend != "auto") throw UsageError("--backend and --compare backend:A,B cannot be used together");
     if (t.model.shuffle_seed && (t.a == "cuda" || t.b == "cuda"))
@@ -202,6 +213,17 @@ TraceReport run_trace(const TraceArgs& t) {
   if (t.json) check_output_path(*t.json, "--json");
   const PredictArgs& p = t.model;
   const Model model = build_model(p, p.init_seed ? *p.init_seed : entropy_seed());
+  // dtype:A,B: `model` is the float32 one (p.dtype is f32 there); each side gets it rounded to its
+  // type, and the input likewise (models[s], xs[s]).
+  Model models[2];
+  const bool by_dtype = t.kind == TraceKind::dtype;
+  if (by_dtype)
+    for (int s = 0; s < 2; ++s) {
+      models[s] = model;
+      const DType d = *parse_model_dtype(s == 0 ? t.a : t.b);
+      round_model(models[s], d);
+      if (d != DType::f32) models[s].origin += std::string("; rounded to ") + dtype_name(d) + " (round to nearest even)";
+    }
   const std::uint64_t dropout_seed = p.dropout_seed ? *p.dropout_seed : entropy_seed();
 
   // The input: batch needs max(A, B, R + 1) rows; the other kinds run the whole input on both sides.
@@ -220,6 +242,12 @@ TraceReport run_trace(const TraceArgs& t) {
     x = build_input(p, model, rows);
   }
   const std::size_t K = model.inputs();
+  std::vector<float> xs[2];
+  if (by_dtype)
+    for (int s = 0; s < 2; ++s) {
+      xs[s] = x;
+      round_values(xs[s], models[s].dtype);
+    }
 
   Side sides[2];
   const std::string names[2] = {t.a, t.b};
@@ -231,6 +259,7 @@ TraceReport run_trace(const TraceArgs& t) {
     if (t.kind == TraceKind::threads) side.own = make_cpu_model_backend(static_cast<int>(parse_count(v, "")));
     else if (t.kind == TraceKind::backend)
       side.own = v == "cuda" ? make_cuda_model_backend() : make_cpu_model_backend(p.threads);
+    else if (by_dtype) side.own = pick_backend(p);  // a backend holds one model: one per dtype
     else if (!shared) shared = pick_backend(p);
     side.backend = side.own ? side.own.get() : shared.get();
     const std::string variant = t.kind == TraceKind::variant ? v : t.variant;
@@ -249,7 +278,7 @@ TraceReport run_trace(const TraceArgs& t) {
       side.rows = 1;
     } else {
       side.B = rows;
-      side.x = x.data();
+      side.x = by_dtype ? xs[s].data() : x.data();
       side.first_row = 0;
       side.rows = rows;
     }
@@ -262,6 +291,7 @@ TraceReport run_trace(const TraceArgs& t) {
       case TraceKind::threads: label << (v == "0" ? std::string("every hardware thread") : v + " threads"); break;
       case TraceKind::variant: label << v; break;
       case TraceKind::backend: label << v; break;
+      case TraceKind::dtype: label << v << (v == "f32" ? "" : " (float32 accumulation)"); break;
     }
     side.info.label = label.str();
     side.info.backend = side.backend->name();
@@ -271,8 +301,12 @@ TraceReport run_trace(const TraceArgs& t) {
     if (dv == DenseVariant::atomic || dv == DenseVariant::tree)
       for (const auto& l : model.layers) side.info.slices.push_back(p.split_k ? p.split_k : dense::split_k(side.B, l.K, l.N));
   }
-  for (auto* b : {sides[0].own.get(), sides[1].own.get(), shared.get()})
-    if (b) b->set_model(model);
+  if (by_dtype) {
+    for (int s = 0; s < 2; ++s) sides[s].backend->set_model(models[s]);
+  } else {
+    for (auto* b : {sides[0].own.get(), sides[1].own.get(), shared.get()})
+      if (b) b->set_model(model);
+  }
 
   // Per side: a warm-up call (as predict makes one), then the plain call predict makes, timed.
   using Clock = std::chrono::steady_clock;
@@ -291,21 +325,31 @@ TraceReport run_trace(const TraceArgs& t) {
   // The traced calls and the comparison.
   const auto t0 = Clock::now();
   for (Side& side : sides) side.backend->predict_stages(side.call, side.x, side.B, side.out.data(), side.stages);
+  // dtype:A,B: an f32 side has no round stage; its stored output (its last stage) stands in for
+  // it (no copy: the same values), so every layer compares the values the next layer reads.
+  auto stage_at = [&](const LayerStages& st, std::size_t k) -> const StageOutput& {
+    return k < st.size() ? st[k] : st.back();
+  };
   for (std::size_t li = 0; li < model.layers.size(); ++li) {
     const LayerStages& sa = sides[0].stages[li];
     const LayerStages& sb = sides[1].stages[li];
-    if (sa.size() != sb.size()) throw std::logic_error("trace: the two sides kept different stages");
+    const bool pad = by_dtype && !sa.empty() && !sb.empty() &&
+                     (sa.back().stage == TraceStage::round) != (sb.back().stage == TraceStage::round);
+    if (sa.size() != sb.size() && !pad) throw std::logic_error("trace: the two sides kept different stages");
+    const std::size_t stages = std::max(sa.size(), sb.size());
     const std::size_t N = model.layers[li].N;
-    for (std::size_t k = 0; k < sa.size(); ++k) {
-      const std::span<const float> va(sa[k].values.data() + sides[0].first_row * N, sides[0].rows * N);
-      const std::span<const float> vb(sb[k].values.data() + sides[1].first_row * N, sides[1].rows * N);
+    for (std::size_t k = 0; k < stages; ++k) {
+      const StageOutput& oa = stage_at(sa, k);
+      const StageOutput& ob = stage_at(sb, k);
+      const std::span<const float> va(oa.values.data() + sides[0].first_row * N, sides[0].rows * N);
+      const std::span<const float> vb(ob.values.data() + sides[1].first_row * N, sides[1].rows * N);
       StageDiff d = compare_stage(va, vb);
       d.layer = li;
-      d.stage = sa[k].stage;
+      d.stage = k + 1 == stages && pad ? TraceStage::round : oa.stage;
       if (d.first_index && !rep.first)
         rep.first = Divergence{li, d.stage, *d.first_index, N, va[*d.first_index], vb[*d.first_index]};
       rep.rows.push_back(d);
-      if (li + 1 == model.layers.size() && k + 1 == sa.size()) {
+      if (li + 1 == model.layers.size() && k + 1 == stages) {
         rep.final_a.assign(va.begin(), va.end());
         rep.final_b.assign(vb.begin(), vb.end());
       }
@@ -315,6 +359,7 @@ TraceReport run_trace(const TraceArgs& t) {
 
   rep.model = model.shape_text();
   rep.origin = model.origin;
+  rep.dtype = by_dtype ? t.a + " vs " + t.b : dtype_name(model.dtype);
   rep.compare = std::string(kind_name(t.kind)) + ":" + t.a + "," + t.b;
   rep.variant = t.kind == TraceKind::variant ? t.a + " vs " + t.b : t.variant;
   if (t.kind == TraceKind::batch) rep.row = t.row;
@@ -329,16 +374,17 @@ TraceReport run_trace(const TraceArgs& t) {
 
 void print_trace_table(const TraceReport& r, std::ostream& out) {
   out << "driftlab trace: model " << r.model << " (" << r.origin << "), variant " << r.variant << ", compare "
-      << r.compare << "\nseeds: " << r.seeds << "\n";
+      << r.compare << "\ndtype " << r.dtype << "; max_ulp in " << r.ulp_unit
+      << " ULPs (16-bit values compared widened to float32)\nseeds: " << r.seeds << "\n";
   for (const TraceSide* s : {&r.a, &r.b})
     out << (s == &r.a ? "A: " : "B: ") << s->label << ", " << s->variant << " on " << s->backend << " (" << s->device
         << ")" << (s->slices.empty() ? std::string() : ", split-K slices per layer " + join(s->slices, "/")) << "\n";
   out << "\n"
       << std::left << std::setw(7) << "layer" << std::setw(10) << "stage" << std::right << std::setw(10) << "elements"
-      << std::setw(10) << "max_ulp" << std::setw(13) << "frac_differ" << std::setw(14) << "max_rel_diff" << "\n";
+      << std::setw(12) << "max_ulp" << std::setw(13) << "frac_differ" << std::setw(14) << "max_rel_diff" << "\n";
   for (const StageDiff& d : r.rows)
     out << std::left << std::setw(7) << d.layer << std::setw(10) << stage_name(d.stage) << std::right << std::setw(10)
-        << d.elements << std::setw(10) << ulp_text(d.max_ulp) << std::setw(13) << sig(d.frac_differ, 3) << std::setw(14)
+        << d.elements << std::setw(12) << ulp_text(d.max_ulp) << std::setw(13) << sig(d.frac_differ, 3) << std::setw(14)
         << sig(d.max_rel_diff, 3) << "\n";
   out << "\n";
   if (!r.first) {
@@ -363,6 +409,8 @@ void write_trace_json(const TraceReport& r, std::ostream& out) {
       .field("origin", r.origin)
       .field("compare", r.compare)
       .field("variant", r.variant)
+      .field("dtype", r.dtype)
+      .field("ulp_unit", r.ulp_unit)
       .field("seeds", r.seeds);
   j.key("row");
   r.row ? j.value(static_cast<std::uint64_t>(*r.row)) : j.null();

@@ -19,7 +19,7 @@ namespace driftlab {
 
 // What the two sides of a comparison differ in.  dtype (bf16/f16 against f32) is parsed and
 // refused until the 16-bit work lands; it will add a `rounded` TraceStage.
-enum class TraceKind { batch, runs, threads, variant, backend };
+enum class TraceKind { batch, runs, threads, variant, backend, dtype };
 
 struct TraceArgs {
   PredictArgs model;        // the model, input and run flags, parsed by predict's parser
@@ -64,6 +64,8 @@ struct TraceSide {
 
 struct TraceReport {
   std::string model, origin, compare, variant, seeds;
+  std::string dtype = "f32";         // both sides' (--dtype), or "A vs B" (dtype:A,B)
+  std::string ulp_unit = "f32";      // max_ulp's unit: float32 ULPs, 16-bit values widened
   std::optional<std::size_t> row;    // batch: the row compared
   TraceSide a, b;
   std::vector<StageDiff> rows;       // per layer, per stage, in order

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "common/float_bits.h"
+#include "common/half.h"
 #include "common/output_compare.h"
 
 namespace driftlab {
@@ -150,6 +151,33 @@ OutputDrift OutputDriftStream::result() const {
   for (std::size_t i = 0; i < B_; ++i) d.argmax_flips += flipped_[i];
   return d;
 }
+
+std::uint64_t OutputDriftStream::max_ulp_by(std::uint64_t (*ulp)(float, float)) const {
+  std::uint64_t m = 0;
+  for (std::size_t e = 0; e < lo_.size(); ++e) {
+    const bool nan = seen_[e] & compare::kSawNaN, number = seen_[e] & compare::kSawNumber;
+    const std::uint64_t u = nan && number ? kUnorderedUlp : number ? ulp(lo_[e], hi_[e]) : 0;
+    m = std::max(m, u);
+  }
+  return m;
+}
+
+namespace {
+template <class S> std::uint64_t ulp16(float a, float b) {
+  const bool na = a != a, nb = b != b;
+  if (na || nb) return na && nb ? 0 : kUnorderedUlp;
+  auto ord = [](float x) {
+    const std::uint16_t h = Narrow<S>::from(x).bits;
+    const auto mag = static_cast<std::int64_t>(h & 0x7fffu);
+    return (h & 0x8000u) ? -mag : mag;
+  };
+  const std::int64_t x = ord(a), y = ord(b);
+  return x > y ? static_cast<std::uint64_t>(x - y) : static_cast<std::uint64_t>(y - x);
+}
+}  // namespace
+
+std::uint64_t ulp_distance_bf16(float a, float b) { return ulp16<bf16>(a, b); }
+std::uint64_t ulp_distance_f16(float a, float b) { return ulp16<f16>(a, b); }
 
 OutputDrift output_drift(const std::vector<std::vector<float>>& outputs, std::size_t B, std::size_t N) {
   OutputDriftStream s(B, N);

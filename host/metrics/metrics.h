@@ -26,6 +26,11 @@ std::int64_t ordered_int(double x);
 std::uint64_t ulp_distance(float a, float b);
 std::uint64_t ulp_distance(double a, double b);
 
+// ULP distance counted in a 16-bit type: a and b are 16-bit values widened to float (each is
+// narrowed back exactly), ordered as ordered_int orders floats; NaN rules as ulp_distance.
+std::uint64_t ulp_distance_bf16(float a, float b);
+std::uint64_t ulp_distance_f16(float a, float b);
+
 struct Drift {
   std::size_t runs = 0;
   std::size_t distinct_outputs = 0;  // distinct bit patterns among the runs
@@ -74,6 +79,8 @@ class OutputDriftStream {
   OutputDrift result() const;
   const std::vector<float>& first() const { return first_; }  // run 0 (empty before it)
   std::size_t runs() const { return runs_; }
+  // result().max_ulp with another ULP unit (e.g. ulp_distance_bf16 for widened bf16 outputs).
+  std::uint64_t max_ulp_by(std::uint64_t (*ulp)(float, float)) const;
 
  private:
   std::size_t B_, N_, runs_ = 0, differing_ = 0;

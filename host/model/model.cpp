@@ -4,6 +4,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "common/half.h"
 #include "common/rng.h"
 #include "npz.h"
 
@@ -111,6 +112,43 @@ Model load_model(const std::string& path, const std::vector<std::string>& acts, 
     m.layers[i].act = acts.empty() ? (i + 1 < m.layers.size() ? dense::Activation::relu : dense::Activation::linear)
                                    : parse_activation(acts[i]);
   return m;
+}
+
+namespace {
+
+template <class S> std::vector<std::uint16_t> narrow_all(std::vector<float>& v) {
+  std::vector<std::uint16_t> bits(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    bits[i] = Narrow<S>::from(v[i]).bits;
+    v[i] = widen(S{bits[i]});
+  }
+  return bits;
+}
+
+}  // namespace
+
+std::optional<DType> parse_model_dtype(std::string_view s) {
+  if (s == "f32") return DType::f32;
+  if (s == "bf16") return DType::bf16;
+  if (s == "f16") return DType::f16;
+  return std::nullopt;
+}
+
+void round_values(std::vector<float>& x, DType d) {
+  if (d == DType::bf16) narrow_all<bf16>(x);
+  else if (d == DType::f16) narrow_all<f16>(x);
+  else if (d != DType::f32) throw std::invalid_argument("a model's dtype is f32, bf16 or f16");
+}
+
+void round_model(Model& m, DType d) {
+  if (d == DType::f32) return;
+  if (!is_half(d)) throw std::invalid_argument("a model's dtype is f32, bf16 or f16");
+  for (Layer& l : m.layers) {
+    l.W16 = d == DType::bf16 ? narrow_all<bf16>(l.W) : narrow_all<f16>(l.W);
+    l.b16 = d == DType::bf16 ? narrow_all<bf16>(l.b) : narrow_all<f16>(l.b);
+    ++l.weights_version;
+  }
+  m.dtype = d;
 }
 
 std::vector<double> reference_forward(const Model& m, const float* x, std::size_t B,

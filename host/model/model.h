@@ -6,8 +6,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "array.h"
 #include "common/dense_order.h"
 
 namespace driftlab {
@@ -20,12 +22,19 @@ struct Layer {
   // Bump after changing W in place: a backend that keeps W packed (the CPU one) repacks when
   // this, W's address or its size differs from what it packed.
   std::uint64_t weights_version = 0;
+  // A 16-bit model (Model::dtype bf16 or f16): W and b as stored, their bit patterns; W and b above
+  // then hold the same values widened (exact), for the float64 reference and the vendor baseline.
+  std::vector<std::uint16_t> W16, b16;
 };
 
 struct Model {
   std::vector<Layer> layers;
   float dropout = 0.0f;  // rate of the Dropout after every hidden layer (0: none)
   std::string origin;    // how it was made: "glorot-uniform (init seed 42)", "weights.npz", ...
+  // Storage of weights and activations: f32, or bf16/f16 with float32 accumulation (every
+  // variant's float32 chain over widened values; hidden outputs rounded to the 16-bit type after
+  // dropout, the final output too).  Set by round_model.
+  DType dtype = DType::f32;
 
   std::size_t inputs() const { return layers.empty() ? 0 : layers.front().K; }
   std::size_t outputs() const { return layers.empty() ? 0 : layers.back().N; }
@@ -41,6 +50,15 @@ Model make_model(const std::vector<std::size_t>& sizes, float dropout, std::uint
 // relu on hidden layers and linear on the last.  Throws std::runtime_error with one line on
 // shape mismatches, missing or extra arrays, and non-float32 data.
 Model load_model(const std::string& npz_path, const std::vector<std::string>& acts, float dropout);
+
+// Makes m a 16-bit model (d = bf16 or f16): every weight and bias rounded once to d (round to
+// nearest, ties to even; kernels/common/half.h), layers' W16/b16 set and W/b replaced by the
+// widened values.  d = f32 leaves m as it is.  Throws std::invalid_argument for f64.
+void round_model(Model& m, DType d);
+// x rounded to d and widened back in place (the input a 16-bit model sees); f32: unchanged.
+void round_values(std::vector<float>& x, DType d);
+// Parses "f32", "bf16", "f16"; nullopt otherwise.
+std::optional<DType> parse_model_dtype(std::string_view s);
 
 // Parses "784,4096,4096,10" or "relu,linear"; throws std::invalid_argument.
 std::vector<std::size_t> parse_sizes(const std::string& list);

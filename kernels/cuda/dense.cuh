@@ -11,6 +11,7 @@
 
 #include "../common/dense_order.h"
 #include "../common/dense_variant.h"
+#include "../common/half.h"
 
 namespace driftlab::cuda {
 
@@ -25,6 +26,19 @@ std::size_t dense_temp_bytes(DenseVariant v, std::size_t B, std::size_t K, std::
 cudaError_t dense(DenseVariant v, const float* d_x, const float* d_W, const float* d_b, float* d_y, std::size_t B,
                   std::size_t K, std::size_t N, dense::Activation act, std::size_t S, void* d_temp,
                   std::size_t temp_bytes, cublasHandle_t handle, cudaStream_t stream, float* d_matmul = nullptr);
+
+// 16-bit storage (S = driftlab::bf16 or driftlab::f16, raw bit patterns in uint16_t): d_y32 [B x N]
+// = the float32 result of `dense` over the widened d_x, d_W, d_b (same kernels, same order, same
+// bits), then d_y (optional, null: not written) = d_y32 rounded to S (half.h's RNE).  cublas:
+// cublasGemmEx with 16-bit inputs and CUBLAS_COMPUTE_32F.  The CPU twin: kernels/cpu/dense_half.h.
+template <class S>
+cudaError_t dense_half(DenseVariant v, const std::uint16_t* d_x, const std::uint16_t* d_W, const std::uint16_t* d_b,
+                       float* d_y32, std::uint16_t* d_y, std::size_t B, std::size_t K, std::size_t N,
+                       dense::Activation act, std::size_t S_slices, void* d_temp, std::size_t temp_bytes,
+                       cublasHandle_t handle, cudaStream_t stream, float* d_matmul = nullptr);
+
+// d_y [count] = d_y32 rounded to bf16 (to_bf16) or f16, half.h's rules (a model's rounding after dropout).
+cudaError_t narrow(const float* d_y32, std::uint16_t* d_y, std::size_t count, bool to_bf16, cudaStream_t stream);
 
 // Inverted dropout in place on d_y [count], Philox words of (seed, call, layer) as
 // kernels/common/dropout.h defines them: the same mask as the CPU's for the same arguments.
