@@ -396,7 +396,7 @@ TEST(Npy, RejectsTrailingBytes) {
 TEST(Npy, RejectsUnsupportedDtypes) {
   EXPECT_PARSE_ERROR(dtype_image("'<i4'"), "unsupported dtype '<i4'");
   EXPECT_PARSE_ERROR(dtype_image("'<i2'"), "unsupported dtype '<i2'");  // '<f2' is float16: read (test_half_sum.cpp)
-  EXPECT_PARSE_ERROR(dtype_image("'<V2'"), "read as bfloat16 only when asked");  // ml_dtypes' bf16, unless told
+  EXPECT_PARSE_ERROR(dtype_image("'<V2'"), "read as bfloat16 only with --dtype bf16");  // ml_dtypes' bf16, unless told
   EXPECT_PARSE_ERROR(dtype_image("'<V4'"), "unsupported dtype '<V4'");
   EXPECT_PARSE_ERROR(dtype_image("'|O'"), "unsupported dtype '|O'");
   EXPECT_PARSE_ERROR(dtype_image("'|b1'"), "'<f4', '>f4', '<f8', '>f8'");

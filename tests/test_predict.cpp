@@ -18,6 +18,7 @@
 #include "npy.h"
 #include "npz.h"
 #include "common/half.h"
+#include "common/rng.h"
 
 namespace driftlab {
 namespace {
@@ -102,6 +103,57 @@ TEST(Predict, WeightsFromAnNpzAndTheirMistakes) {
   const std::string badx = tmp("badx.npy");
   npy::write(badx, xbad);
   expect_one_line_error(cli({"predict", "--backend", "cpu", "--weights", good, "--input", badx}), "[B x 3]");
+}
+
+// A user's 16-bit files: float16 and bfloat16 (ml_dtypes' '<V2', read as such only with --dtype
+// bf16) weights and input are widened exactly, so they compute the same bits as the float32 files
+// rounded to the same type by --dtype.  float64 is refused: it would be rounded, not widened.
+TEST(Predict, SixteenBitWeightsAndInputEqualFloat32FilesRoundedByDtype) {
+  SplitMix64 rng{42};
+  auto f32 = [&](std::vector<std::size_t> shape) {
+    HostArray a{DType::f32, shape, {}, {}};
+    std::size_t n = 1;
+    for (std::size_t d : shape) n *= d;
+    for (std::size_t i = 0; i < n; ++i) a.f32.push_back(static_cast<float>(rng.uniform01() - 0.5));
+    return a;
+  };
+  auto narrowed = [](const HostArray& a, DType d) {
+    HostArray h{d, a.shape, {}, {}, {}};
+    for (float v : a.f32) h.u16.push_back(d == DType::bf16 ? f32_to_bf16(v) : f32_to_f16(v));
+    return h;
+  };
+  const HostArray W0 = f32({24, 16}), b0 = f32({16}), W1 = f32({16, 5}), b1 = f32({5}), x = f32({3, 24});
+  const std::string w32 = tmp("w32.npz"), x32 = tmp("x32.npy");
+  npz::write(w32, {{"W0", W0}, {"b0", b0}, {"W1", W1}, {"b1", b1}}, false);
+  npy::write(x32, x);
+  auto saved = [&](const std::string& w, const std::string& in, const char* dtype) {
+    const std::string out = tmp(std::string("y_") + dtype + ".npy");
+    const CliResult r = cli({"predict", "--backend", "cpu", "--weights", w, "--input", in, "--variant", "invariant",
+                             "--runs", "1", "--dtype", dtype, "--save-output", out});
+    EXPECT_EQ(r.code, 0) << r.err;
+    const HostArray y = npy::read(out, npy::ReadOptions{true});
+    EXPECT_FALSE(y.size() == 0);
+    return std::vector<std::uint8_t>(static_cast<const std::uint8_t*>(y.data()),
+                                     static_cast<const std::uint8_t*>(y.data()) + y.size() * dtype_size(y.dtype));
+  };
+  for (DType d : {DType::bf16, DType::f16}) {
+    const std::string tag = dtype_name(d);
+    const std::string w16 = tmp("w_" + tag + ".npz"), x16 = tmp("x_" + tag + ".npy");
+    npz::write(w16, {{"W0", narrowed(W0, d)}, {"b0", narrowed(b0, d)}, {"W1", narrowed(W1, d)}, {"b1", narrowed(b1, d)}},
+               false);
+    npy::write(x16, narrowed(x, d));
+    const auto from32 = saved(w32, x32, dtype_name(d));
+    EXPECT_EQ(saved(w16, x16, dtype_name(d)), from32) << tag;
+    EXPECT_EQ(saved(w16, x32, dtype_name(d)), from32) << tag;
+    EXPECT_EQ(saved(w32, x16, dtype_name(d)), from32) << tag;
+  }
+  // ml_dtypes' bfloat16 records without --dtype bf16: refused, and the message says how.
+  const std::string wbf = tmp("w_bf16.npz");
+  expect_one_line_error(cli({"predict", "--backend", "cpu", "--weights", wbf}), "--dtype bf16");
+  HostArray x64{DType::f64, {3, 24}, {}, std::vector<double>(72, 0.25)};
+  const std::string xf64 = tmp("x64.npy");
+  npy::write(xf64, x64);
+  expect_one_line_error(cli({"predict", "--backend", "cpu", "--weights", w32, "--input", xf64}), "f64");
 }
 
 TEST(Predict, SeededDropoutRepeatsAcrossProcessesButNotAcrossCalls) {

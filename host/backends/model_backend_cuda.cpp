@@ -10,6 +10,7 @@
 
 #include "common/dense_order.h"
 #include "common/half.h"
+#include "cpu/half_convert.h"
 #include "cuda/cuda_check.h"
 #include "cuda/dense.cuh"
 #include "cuda/drift.cuh"
@@ -166,7 +167,8 @@ class CudaModelBackend final : public ModelBackend {
     temp_.ensure(temp / sizeof(float) + 1);
     if (stages) matmul_.ensure(B * widest);
     std::vector<std::uint16_t> h16(B * model_->inputs());
-    for (std::size_t e = 0; e < h16.size(); ++e) h16[e] = bf ? f32_to_bf16(x[e]) : f32_to_f16(x[e]);
+    if (bf) cpu::narrow_bf16(x, h16.data(), h16.size());
+    else cpu::narrow_f16(x, h16.data(), h16.size());
     auto keep = [&](std::size_t li, TraceStage stage, const float* d_src, std::size_t count) {
       std::vector<float> v(count);
       CUDA_CHECK(cudaMemcpy(v.data(), d_src, count * sizeof(float), cudaMemcpyDeviceToHost));

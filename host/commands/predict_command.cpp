@@ -46,7 +46,8 @@ bits depend on the batch it is in.
 model:
   --layers L0,L1,...    layer sizes (default 10,20,10: the article's model)
   --dropout RATE        Dropout after every hidden layer (default 0.5; 0 for none)
-  --weights FILE.npz    a user's model: arrays W0,b0,W1,b1,... (kernel [K x N], bias [N])
+  --weights FILE.npz    a user's model: arrays W0,b0,W1,b1,... (kernel [K x N], bias [N]), float32,
+                        float16 or bfloat16 (as --input)
   --act A0,A1,...       activations per layer (relu|linear; default relu hidden, linear last)
   --dtype f32|bf16|f16  storage of weights, input and activations (default f32).  bf16/f16: the
                         weights (init or .npz) and the input are rounded once to the type (round
@@ -58,7 +59,8 @@ model:
                         so every process gets different weights)
 input:
   --batch B             rows per call (default 1); input uniform [0,1) from --seed (default 1)
-  --input FILE.npy      x [B x K] float32 instead
+  --input FILE.npy      x [B x K] instead: float32, float16, or bfloat16 (ml_dtypes' <V2, with
+                        --dtype bf16); 16-bit values are widened exactly, then rounded to --dtype
 runs:
   --runs R              predict calls per process (default 5)
   --processes P         P real child processes, each doing the same (default 1: this process)
@@ -316,7 +318,7 @@ void round_model_noted(Model& m, DType d) {
 Model build_model(const PredictArgs& a, std::uint64_t init_seed) {
   if (a.weights) {
     try {
-      Model m = load_model(*a.weights, a.acts, a.dropout);
+      Model m = load_model(*a.weights, a.acts, a.dropout, a.dtype == DType::bf16);
       round_model_noted(m, a.dtype);
       return m;
     } catch (const std::invalid_argument& e) {  // --act does not fit the file: a command-line error
@@ -335,8 +337,9 @@ std::vector<float> build_input(const PredictArgs& a, const Model& m, std::size_t
   std::vector<std::size_t> widths = {m.inputs()};
   for (const auto& l : m.layers) widths.push_back(l.N);
   if (a.input) {
-    HostArray x = npy::read(*a.input);
-    if (x.dtype != DType::f32) throw UsageError("--input " + *a.input + ": expected float32, got " + dtype_name(x.dtype));
+    HostArray x = npy::read(*a.input, npy::ReadOptions{a.dtype == DType::bf16});
+    if (x.dtype == DType::f64)
+      throw UsageError("--input " + *a.input + ": expected float32, float16 or bfloat16, got f64");
     const std::size_t K = x.shape.size() == 2 ? x.shape[1] : (x.shape.size() == 1 ? x.shape[0] : 0);
     if (K != m.inputs() || x.shape.size() > 2 || x.shape.empty())
       throw UsageError("--input " + *a.input + ": expected shape [B x " + std::to_string(m.inputs()) + "] for a " +
@@ -344,8 +347,9 @@ std::vector<float> build_input(const PredictArgs& a, const Model& m, std::size_t
     B = x.shape.size() == 2 ? x.shape[0] : 1;
     if (B == 0) throw UsageError("--input " + *a.input + ": no rows");
     check_memory(a, widths, B, "--input rows");
-    round_values(x.f32, m.dtype);
-    return x.f32;
+    std::vector<float> v = float32_values(x, "--input " + *a.input);  // 16-bit: widened exactly
+    round_values(v, m.dtype);
+    return v;
   }
   B = a.batch;
   check_memory(a, widths, B, "--batch");

@@ -394,7 +394,7 @@ HostArray parse_image(std::span<const std::byte> bytes, const ReadOptions& opts)
   if (h.void2 && !opts.void2_as_bf16) {
     fail("2-byte void records ('" + h.descr +
          "'): ml_dtypes saves bfloat16 arrays this way, but any 2-byte record type looks the same, so "
-         "they are read as bfloat16 only when asked (e.g. driftlab sum --dtype bf16)");
+         "they are read as bfloat16 only with --dtype bf16");
   }
 
   const std::span<const std::byte> data = bytes.subspan(header_start + header_length);

@@ -6,6 +6,7 @@
 
 #include "common/half.h"
 #include "common/rng.h"
+#include "cpu/half_convert.h"
 #include "npz.h"
 
 namespace driftlab {
@@ -69,8 +70,26 @@ Model make_model(const std::vector<std::size_t>& sizes, float dropout, std::uint
   return m;
 }
 
-Model load_model(const std::string& path, const std::vector<std::string>& acts, float dropout) {
-  const auto arrays = npz::read(path);
+std::vector<float> float32_values(const HostArray& a, const std::string& what) {
+  switch (a.dtype) {
+    case DType::f32: return a.f32;
+    case DType::bf16: {
+      std::vector<float> v(a.u16.size());
+      cpu::widen_bf16(a.u16.data(), v.data(), v.size());
+      return v;
+    }
+    case DType::f16: {
+      std::vector<float> v(a.u16.size());
+      cpu::widen_f16(a.u16.data(), v.data(), v.size());
+      return v;
+    }
+    case DType::f64: break;
+  }
+  throw std::runtime_error(what + ": float64 is not read (it would be rounded, not widened); save it as float32, float16 or bfloat16");
+}
+
+Model load_model(const std::string& path, const std::vector<std::string>& acts, float dropout, bool void2_as_bf16) {
+  const auto arrays = npz::read(path, npy::ReadOptions{void2_as_bf16});
   Model m;
   m.dropout = dropout;
   m.origin = path;
@@ -84,8 +103,6 @@ Model load_model(const std::string& path, const std::vector<std::string>& acts, 
     const std::string where = path + ": layer " + index;
     if (w == arrays.end() || b == arrays.end())
       throw std::runtime_error(where + " needs both " + w_name + " and " + b_name);
-    if (w->second.dtype != DType::f32 || b->second.dtype != DType::f32)
-      throw std::runtime_error(where + ": weights must be float32");
     if (w->second.shape.size() != 2) throw std::runtime_error(where + ": W must be 2-D [K x N]");
     if (b->second.shape.size() != 1) throw std::runtime_error(where + ": b must be 1-D [N]");
     Layer l;
@@ -98,8 +115,8 @@ Model load_model(const std::string& path, const std::vector<std::string>& acts, 
       throw std::runtime_error(where + ": W has " + std::to_string(l.K) + " rows but the previous layer has " +
                                std::to_string(m.layers.back().N) + " outputs");
     if (l.K == 0 || l.N == 0) throw std::runtime_error(where + ": empty layer");
-    l.W = w->second.f32;
-    l.b = b->second.f32;
+    l.W = float32_values(w->second, where + " " + w_name);
+    l.b = float32_values(b->second, where + " " + b_name);
     m.layers.push_back(std::move(l));
     used += 2;
   }
@@ -118,10 +135,8 @@ namespace {
 
 template <class S> std::vector<std::uint16_t> narrow_all(std::vector<float>& v) {
   std::vector<std::uint16_t> bits(v.size());
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    bits[i] = Narrow<S>::from(v[i]).bits;
-    v[i] = widen(S{bits[i]});
-  }
+  cpu::narrow(v.data(), reinterpret_cast<S*>(bits.data()), v.size());
+  cpu::widen(reinterpret_cast<const S*>(bits.data()), v.data(), v.size());
   return bits;
 }
 

@@ -48,8 +48,16 @@ Model make_model(const std::vector<std::size_t>& sizes, float dropout, std::uint
 // A user's model from an .npz holding W0, b0, W1, b1, ... (layer i's kernel [K x N] and bias
 // [N]); layer sizes come from the arrays.  acts: one per layer ("relu"/"linear"), or empty for
 // relu on hidden layers and linear on the last.  Throws std::runtime_error with one line on
-// shape mismatches, missing or extra arrays, and non-float32 data.
-Model load_model(const std::string& npz_path, const std::vector<std::string>& acts, float dropout);
+// shape mismatches, missing or extra arrays, and float64 data.  float16 and bfloat16 arrays are
+// widened exactly (bfloat16: '<V2' members, read as such only when void2_as_bf16 -- npy.h says
+// why); round_model then decides what the model computes in.
+Model load_model(const std::string& npz_path, const std::vector<std::string>& acts, float dropout,
+                 bool void2_as_bf16 = false);
+
+// The values of a float32, float16 or bfloat16 array as float32 (16-bit ones widened exactly, by
+// the vectorized conversions of kernels/cpu/half_convert.h).  Throws std::runtime_error naming
+// `what` for float64, which would be rounded, not widened.
+std::vector<float> float32_values(const HostArray& a, const std::string& what);
 
 // Makes m a 16-bit model (d = bf16 or f16): every weight and bias rounded once to d (round to
 // nearest, ties to even; kernels/common/half.h), layers' W16/b16 set and W/b replaced by the

@@ -18,16 +18,17 @@
 
 #include "../common/half.h"
 #include "dense.h"
+#include "half_convert.h"
 
 namespace driftlab::cpu {
 
-// The bulk conversions of this file, one call each.  (Scalar half.h for now: the vectorized
-// cpu::widen/narrow of kernels/cpu/half_convert.h give the same bits and can replace the bodies.)
+// The bulk conversions of this file, one call each: the vectorized cpu::widen / cpu::narrow of
+// half_convert.h (the same bits as half.h's rules on every ISA level).
 template <class S> void widen_into(const std::uint16_t* src, float* dst, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) dst[i] = widen(S{src[i]});
+  widen(reinterpret_cast<const S*>(src), dst, n);
 }
 template <class S> void narrow_into(const float* src, std::uint16_t* dst, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) dst[i] = Narrow<S>::from(src[i]).bits;
+  narrow(src, reinterpret_cast<S*>(dst), n);
 }
 
 // A layer's 16-bit W [K x N] widened to float32 once and packed into the f32 panels: what a layer
