@@ -23,7 +23,7 @@ namespace driftlab {
 const char* const kScenariosHelp = R"(usage: driftlab scenarios [--backend cpu|cuda|auto] [--threads T] [--quick] [--json FILE]
                           [--keras FILE]
 
-Runs the article's claims (Examples 1-3, Explanations 1-3) and two that are not in it, each for
+Runs the article's claims (Examples 1-3, Explanations 1-3) and others that are not in it, each for
 real -- calls within one process and separate child processes -- and prints the claim as the
 article words it, where it comes from, what was run, the measured counts and a verdict computed
 from them (holds / does not hold / holds only when ...; rules in docs/verdicts.md).
