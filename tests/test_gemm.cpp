@@ -228,6 +228,10 @@ TEST(Gemm, LargeShapeMatchesTheChainBitwise) {
   check_shape({257, 1000, 0, 333}, {nullptr, pools.get(2), pools.get(3)}, rng, /*with_scalar=*/false);
   // Long k: several k blocks continued through C, and more than one packed column chunk of B.
   check_shape({5, 1100, 7, 2107, 1, 3, 5}, {pools.get(4)}, rng);
+  // k longer than AVX2's longest k block (4096: two blocks of 2299 here, the second continued
+  // through C) and N over two of its 16 MiB column chunks (912 columns at this K), edge rows and
+  // columns included.
+  check_shape({13, 1000, 3, 4600, 2, 0, 1}, {nullptr, pools.get(2)}, rng);
 }
 
 TEST(Gemm, ConcurrentCallsInsidePoolTasks) {
