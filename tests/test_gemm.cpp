@@ -306,14 +306,21 @@ TEST(Gemm, GemvPathMatchesTheChainBitwise) {
 TEST(Gemm, PackedBMatchesTheChainBitwise) {
   // B packed once gives the bits of the chain for any M (GEMV or blocked), any k range of it,
   // any pool, and also when the ISA in use is not the one it was packed for (it falls back).
+  // Packed alone or by a pool, each time into the storage a packing of a NaN matrix left behind
+  // (so a panel left unpacked would show).
   const GemmPools pools;
   std::mt19937_64 rng(9);
   const std::size_t K = 600, N = 203;
   const std::vector<float> B = random_matrix(K * N, rng);
   IsaGuard guard;
-  for (GemmIsa pack_isa : available_isas()) {
+  for (GemmIsa pack_isa : available_isas())
+  for (ThreadPool* pack_pool : {static_cast<ThreadPool*>(nullptr), pools.get(2)}) {
     detail::force_gemm_isa(pack_isa);
-    const PackedB packed(B.data(), N, K, N);
+    {
+      const std::vector<float> junk(K * N, sentinel());
+      const PackedB scrap(junk.data(), N, K, N);
+    }
+    const PackedB packed(B.data(), N, K, N, pack_pool);
     ASSERT_EQ(packed.source(), B.data());
     ASSERT_EQ(packed.rows(), K);
     ASSERT_EQ(packed.cols(), N);
@@ -330,6 +337,7 @@ TEST(Gemm, PackedBMatchesTheChainBitwise) {
             gemm_chain(A.data(), K, packed, got.data(), N, M, k0, k1, pool);
             ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
                 << "M=" << M << " k=[" << k0 << "," << k1 << ") packed for " << detail::gemm_isa_name(pack_isa)
+                << (pack_pool ? " by a pool" : "")
                 << " run on " << detail::gemm_isa_name(isa);
           }
         }

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <mutex>
 #include <new>
 #include <stdexcept>
 #include <utility>
@@ -611,18 +612,66 @@ void gemm_chain(const float* A, std::size_t lda, const float* B, std::size_t ldb
   gemm_run(kernels_for(isa), A + k_begin, lda, B + k_begin * ldb, ldb, C, ldc, M, N, k_end - k_begin, pool);
 }
 
-PackedB::PackedB(const float* B, std::size_t ldb, std::size_t K, std::size_t N)
+namespace {
+
+// One spare packed-B buffer: a dying PackedB leaves its storage here and the next one that fits
+// takes it, so a caller that packs W on every call (dense atomic) does not fault in fresh pages
+// each time (64 MiB for a 4096 x 4096 W).  Never destroyed: a PackedB may die after exit starts.
+struct SpareStorage {
+  std::mutex m;
+  float* p = nullptr;
+  std::size_t bytes = 0;
+};
+SpareStorage& spare_storage() {
+  static SpareStorage* s = new SpareStorage;
+  return *s;
+}
+
+float* take_storage(std::size_t bytes, std::size_t& got) {
+  {
+    SpareStorage& s = spare_storage();
+    const std::lock_guard<std::mutex> lock(s.m);
+    if (s.p && s.bytes >= bytes) {
+      got = s.bytes;
+      return std::exchange(s.p, nullptr);
+    }
+  }
+  float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+  if (!p) throw std::bad_alloc();
+  got = bytes;
+  return p;
+}
+
+void leave_storage(float* p, std::size_t bytes) {
+  SpareStorage& s = spare_storage();
+  const std::lock_guard<std::mutex> lock(s.m);
+  if (s.p && s.bytes >= bytes) return std::free(p);  // keep the larger one
+  std::free(s.p);
+  s.p = p;
+  s.bytes = bytes;
+}
+
+}  // namespace
+
+PackedB::PackedB(const float* B, std::size_t ldb, std::size_t K, std::size_t N, ThreadPool* pool)
     : src_(B), ldb_(ldb), K_(K), N_(N) {
   const detail::GemmIsa isa = detail::gemm_isa();
   isa_ = static_cast<int>(isa);
   nr_ = static_cast<std::size_t>(kernels_for(isa).nr);
   const std::size_t np = ceil_div(N, nr_);
   floats_ = np * nr_ * K + kBSlack;
-  const std::size_t bytes = (floats_ * sizeof(float) + 63) / 64 * 64;
-  float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
-  if (!p) throw std::bad_alloc();
-  data_.reset(p, [](float* q) { std::free(q); });
-  for (std::size_t q = 0; q < np; ++q) pack_b_panel(B + q * nr_, ldb, K, std::min(nr_, N - q * nr_), nr_, p + q * nr_ * K);
+  std::size_t got = 0;
+  float* const p = take_storage((floats_ * sizeof(float) + 63) / 64 * 64, got);
+  data_.reset(p, [got](float* q) { leave_storage(q, got); });
+  const std::size_t tasks = pool && pool->size() > 1 ? std::min(np, static_cast<std::size_t>(pool->size()) * 4) : 1;
+  auto pack = [&](std::size_t t, int) {
+    for (std::size_t q = part_begin(np, tasks, t); q < part_begin(np, tasks, t + 1); ++q)
+      pack_b_panel(B + q * nr_, ldb, K, std::min(nr_, N - q * nr_), nr_, p + q * nr_ * K);
+  };
+  if (tasks > 1)
+    pool->parallel_for(tasks, pack);
+  else
+    pack(0, 0);
   std::fill(p + np * nr_ * K, p + floats_, 0.0f);
 }
 
