@@ -132,8 +132,10 @@ KernelSet scalar_kernels() {
 // --- AVX2 + FMA: mr = 6, nr = 16 (12 ymm accumulators) ----------------------------------------
 // A is packed k-major (Ap[k*6 + r]): the six broadcasts of a step read 24 consecutive bytes, and
 // a task's A panels are one stream.  In L1 this loop runs at the core's peak (2 FMAs per cycle:
-// 116 GFLOP/s on one Zen 4 core, measured); what it loses in a GEMM is the C tile's reload at
-// the start of every k block (the fmas wait for it), hence the long k blocks (docs/perf-notes.md).
+// 116 GFLOP/s on one Zen 4 core, measured).  In a GEMM it lost more the more k blocks there were
+// (each stores C and the next reloads it before its first fma): one thread at K=4096 ran at
+// 0.80x OpenBLAS with k blocks of 128, 0.88x at 256, 0.93x at 512, 0.96x at 1024, 1.00x at 4096,
+// hence the long k blocks (docs/perf-notes.md).
 constexpr int kAvx2Mr = 6, kAvx2Nr = 16;
 
 template <int R, bool Full>
@@ -271,7 +273,7 @@ const KernelSet& kernels_for(detail::GemmIsa isa) {
 // streamed from L2).  AVX2 (KernelSet::a_kmajor) inverts the sweep and takes k blocks of up to
 // 4096: each B panel (up to 256 KiB, in L2) meets the task's A panels, which stream in one
 // sequence; C is reloaded once per k block, i.e. once for K <= 4096.
-constexpr std::size_t kMaxMcRows = 288;                    // row block cap (packed A <= 306 KiB)
+constexpr std::size_t kMaxMcRows = 288;  // row block cap (packed A <= 306 KiB; AVX2 at kc 4096: 4.5 MiB)
 constexpr std::size_t kSerialFmas = std::size_t{1} << 18;  // below this, the pool costs more than it gives
 constexpr std::size_t kBSlack = 8 * 32;                    // floats past packed B the prefetches reach (8 steps of nr)
 
