@@ -228,6 +228,10 @@ TEST(Gemm, LargeShapeMatchesTheChainBitwise) {
   check_shape({257, 1000, 0, 333}, {nullptr, pools.get(2), pools.get(3)}, rng, /*with_scalar=*/false);
   // Long k: several k blocks continued through C, and more than one packed column chunk of B.
   check_shape({5, 1100, 7, 2107, 1, 3, 5}, {pools.get(4)}, rng);
+  // k longer than AVX2's longest k block (4096: two blocks of 2299 here, the second continued
+  // through C) and N over two of its 16 MiB column chunks (912 columns at this K), edge rows and
+  // columns included.
+  check_shape({13, 1000, 3, 4600, 2, 0, 1}, {nullptr, pools.get(2)}, rng);
 }
 
 TEST(Gemm, ConcurrentCallsInsidePoolTasks) {
@@ -302,14 +306,21 @@ TEST(Gemm, GemvPathMatchesTheChainBitwise) {
 TEST(Gemm, PackedBMatchesTheChainBitwise) {
   // B packed once gives the bits of the chain for any M (GEMV or blocked), any k range of it,
   // any pool, and also when the ISA in use is not the one it was packed for (it falls back).
+  // Packed alone or by a pool, each time into the storage a packing of a NaN matrix left behind
+  // (so a panel left unpacked would show).
   const GemmPools pools;
   std::mt19937_64 rng(9);
   const std::size_t K = 600, N = 203;
   const std::vector<float> B = random_matrix(K * N, rng);
   IsaGuard guard;
-  for (GemmIsa pack_isa : available_isas()) {
+  for (GemmIsa pack_isa : available_isas())
+  for (ThreadPool* pack_pool : {static_cast<ThreadPool*>(nullptr), pools.get(2)}) {
     detail::force_gemm_isa(pack_isa);
-    const PackedB packed(B.data(), N, K, N);
+    {
+      const std::vector<float> junk(K * N, sentinel());
+      const PackedB scrap(junk.data(), N, K, N);
+    }
+    const PackedB packed(B.data(), N, K, N, pack_pool);
     ASSERT_EQ(packed.source(), B.data());
     ASSERT_EQ(packed.rows(), K);
     ASSERT_EQ(packed.cols(), N);
@@ -326,6 +337,7 @@ TEST(Gemm, PackedBMatchesTheChainBitwise) {
             gemm_chain(A.data(), K, packed, got.data(), N, M, k0, k1, pool);
             ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
                 << "M=" << M << " k=[" << k0 << "," << k1 << ") packed for " << detail::gemm_isa_name(pack_isa)
+                << (pack_pool ? " by a pool" : "")
                 << " run on " << detail::gemm_isa_name(isa);
           }
         }

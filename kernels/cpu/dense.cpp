@@ -80,7 +80,7 @@ void dense_atomic(const float* x, const float* W, const float* b, float* y, std:
   for (std::size_t i = 0; i < B; ++i) std::copy(b, b + N, y + i * N);
   std::optional<PackedB> own;
   const PackedB* packed = ctx.packed_W;
-  if (!packed && B > kGemvMaxRows) packed = &own.emplace(W, N, K, N);  // small B streams W unpacked
+  if (!packed && B > kGemvMaxRows) packed = &own.emplace(W, N, K, N, ctx.pool);  // small B streams W unpacked
   const std::size_t threads = ctx.pool ? static_cast<std::size_t>(ctx.pool->size()) : 1;
   const std::size_t row_blocks = (B + kRowBlock - 1) / kRowBlock;
   // Column blocks of whole panels, enough tasks to balance the threads (4 per thread).

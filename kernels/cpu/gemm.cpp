@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <mutex>
 #include <new>
 #include <stdexcept>
 #include <utility>
@@ -86,6 +87,12 @@ struct KernelSet {
   Microkernel full[kMaxMr + 1];  // by rows, ncols == nr
   Microkernel edge[kMaxMr + 1];  // by rows, ncols < nr
   std::size_t chunk_floats = std::size_t{1} << 21;  // packed B per column chunk (see gemm_run)
+  // false: A panel row r at Ap[r*kAs + k], k blocks of kKc; each A panel stays in L1 while the
+  // B panels stream from L2.
+  // true: A panel packed k-major (Ap[k*mr + r], one contiguous stream), k blocks of at most
+  // kc_max (near-equal); each B panel is swept by all the task's A panels before the next.
+  bool a_kmajor = false;
+  std::size_t kc_max = 0;  // a_kmajor only
 };
 
 // Calls f.template operator()<R>() for R = 1 .. sizeof...(R0).
@@ -123,6 +130,12 @@ KernelSet scalar_kernels() {
 #if DRIFTLAB_X86
 
 // --- AVX2 + FMA: mr = 6, nr = 16 (12 ymm accumulators) ----------------------------------------
+// A is packed k-major (Ap[k*6 + r]): the six broadcasts of a step read 24 consecutive bytes, and
+// a task's A panels are one stream.  In L1 this loop runs at the core's peak (2 FMAs per cycle:
+// 116 GFLOP/s on one Zen 4 core, measured).  In a GEMM it lost more the more k blocks there were
+// (each stores C and the next reloads it before its first fma): one thread at K=4096 ran at
+// 0.80x OpenBLAS with k blocks of 128, 0.88x at 256, 0.93x at 512, 0.96x at 1024, 1.00x at 4096,
+// hence the long k blocks (docs/perf-notes.md).
 constexpr int kAvx2Mr = 6, kAvx2Nr = 16;
 
 template <int R, bool Full>
@@ -151,13 +164,13 @@ __attribute__((target("avx2,fma"))) void ukr_avx2(std::size_t kc, const float* A
       c1[r] = _mm256_setzero_ps();
     }
   }
-  for (std::size_t k = 0; k < kc; ++k, ++Ap, Bp += kAvx2Nr) {
+  for (std::size_t k = 0; k < kc; ++k, Ap += kAvx2Mr, Bp += kAvx2Nr) {
     const __m256 b0 = _mm256_load_ps(Bp), b1 = _mm256_load_ps(Bp + 8);
-    // B's line 8 steps (512 bytes) ahead; packed B has kBSlack floats of slack past its end.
-    _mm_prefetch(reinterpret_cast<const char*>(Bp + 8 * kAvx2Nr), _MM_HINT_T0);
+    // A's stream 16 steps (384 bytes) ahead (a hint: past the block's end it reads nothing).
+    _mm_prefetch(reinterpret_cast<const char*>(Ap + 16 * kAvx2Mr), _MM_HINT_T0);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
-      const __m256 a = _mm256_broadcast_ss(Ap + r * kAs);
+      const __m256 a = _mm256_broadcast_ss(Ap + r);
       c0[r] = _mm256_fmadd_ps(a, b0, c0[r]);
       c1[r] = _mm256_fmadd_ps(a, b1, c1[r]);
     }
@@ -176,7 +189,9 @@ __attribute__((target("avx2,fma"))) void ukr_avx2(std::size_t kc, const float* A
 
 KernelSet avx2_kernels() {
   KernelSet ks{kAvx2Mr, kAvx2Nr, {}, {}};
-  ks.chunk_floats = std::size_t{1} << 20;
+  ks.chunk_floats = std::size_t{1} << 22;
+  ks.a_kmajor = true;
+  ks.kc_max = 4096;
   for_rows(std::make_integer_sequence<int, kAvx2Mr>{}, [&]<int R>() {
     ks.full[R] = &ukr_avx2<R, true>;
     ks.edge[R] = &ukr_avx2<R, false>;
@@ -255,8 +270,10 @@ const KernelSet& kernels_for(detail::GemmIsa isa) {
 // --- Blocking ---------------------------------------------------------------------------------
 // kKc (above): one k block.  A task packs its row block of A (<= kMaxMcRows x kKc, in L2); for
 // each row panel (mr x kc, in L1) the microkernel sweeps the task's B panels (kc x nr each,
-// streamed from L2).
-constexpr std::size_t kMaxMcRows = 288;                    // row block cap (packed A <= 306 KiB)
+// streamed from L2).  AVX2 (KernelSet::a_kmajor) inverts the sweep and takes k blocks of up to
+// 4096: each B panel (up to 256 KiB, in L2) meets the task's A panels, which stream in one
+// sequence; C is reloaded once per k block, i.e. once for K <= 4096.
+constexpr std::size_t kMaxMcRows = 288;  // row block cap (packed A <= 306 KiB; AVX2 at kc 4096: 4.5 MiB)
 constexpr std::size_t kSerialFmas = std::size_t{1} << 18;  // below this, the pool costs more than it gives
 constexpr std::size_t kBSlack = 8 * 32;                    // floats past packed B the prefetches reach (8 steps of nr)
 
@@ -296,7 +313,13 @@ Scratch& b_scratch() {
 
 // B panel p of a chunk: columns [p*nr, p*nr + nr) of B (k from 0 to K), as Bp[k*nr + j], zero
 // padded past the last column.
+template <std::size_t NR> void pack_b_panel_full(const float* B, std::size_t ldb, std::size_t K, float* dst) {
+  for (std::size_t k = 0; k < K; ++k, B += ldb, dst += NR) std::memcpy(dst, B, NR * sizeof(float));  // inlined
+}
+
 void pack_b_panel(const float* B, std::size_t ldb, std::size_t K, std::size_t cols, std::size_t nr, float* dst) {
+  if (cols == nr && nr == 16) return pack_b_panel_full<16>(B, ldb, K, dst);
+  if (cols == nr && nr == 32) return pack_b_panel_full<32>(B, ldb, K, dst);
   for (std::size_t k = 0; k < K; ++k, B += ldb, dst += nr) {
     std::memcpy(dst, B, cols * sizeof(float));
     std::fill(dst + cols, dst + nr, 0.0f);
@@ -306,6 +329,27 @@ void pack_b_panel(const float* B, std::size_t ldb, std::size_t K, std::size_t co
 // Rows [0, rows) of A, k in [0, kc), as dst[r*kAs + k].
 void pack_a_block(const float* A, std::size_t lda, std::size_t rows, std::size_t kc, float* dst) {
   for (std::size_t r = 0; r < rows; ++r) std::memcpy(dst + r * kAs, A + r * lda, kc * sizeof(float));
+}
+
+// Rows [0, rows) of A, k in [0, kc), k-major per panel of mr rows: row i*mr + r at
+// dst[i*mr*kc + k*mr + r]; the rows past `rows` in the last panel are zero (never stored).
+void pack_a_block_kmajor(const float* A, std::size_t lda, std::size_t rows, std::size_t kc, std::size_t mr,
+                         float* dst) {
+  for (std::size_t i = 0; i < rows; i += mr, dst += mr * kc) {
+    const std::size_t r_n = std::min(mr, rows - i);
+    if (r_n == 6 && mr == 6) {  // the common case, with the row count known
+      const float* src = A + i * lda;
+      for (std::size_t k = 0; k < kc; ++k)
+        for (std::size_t r = 0; r < 6; ++r) dst[k * 6 + r] = src[r * lda + k];
+      continue;
+    }
+    for (std::size_t r = 0; r < r_n; ++r) {
+      const float* src = A + (i + r) * lda;
+      for (std::size_t k = 0; k < kc; ++k) dst[k * mr + r] = src[k];
+    }
+    for (std::size_t r = r_n; r < mr; ++r)
+      for (std::size_t k = 0; k < kc; ++k) dst[k * mr + r] = 0.0f;
+  }
 }
 
 std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
@@ -470,10 +514,10 @@ void gemm_run(const KernelSet& ks, const float* A, std::size_t lda, const float*
   };
 
   // Column chunks bound the B panels a k block sweeps (<= ks.chunk_floats over all k: a k block's
-  // share, kKc / K of it, streams from L2 beside the packed A), prepacked or not.  AVX2 takes
-  // 4 MiB chunks (a k block's share at most 256 KiB): at B=1024, K=N=4096 that measured 0.88x
-  // OpenBLAS instead of 0.80-0.84x with 8 MiB; AVX-512 keeps 8 MiB (no clear difference measured;
-  // docs/perf-notes.md).
+  // share, kKc / K of it, streams from L2 beside the packed A), prepacked or not.  AVX-512 keeps
+  // 8 MiB (no clear difference measured against 4 MiB).  AVX2 (k-major A, long k blocks) takes
+  // 16 MiB: the A row block is packed once per chunk, so fewer chunks pack it fewer times
+  // (docs/perf-notes.md).
   const std::size_t chunk_cols = std::max(nr, ks.chunk_floats / K / nr * nr);
   for (std::size_t j0 = 0; j0 < N; j0 += chunk_cols) {
     const std::size_t cols = std::min(chunk_cols, N - j0);
@@ -511,17 +555,34 @@ void gemm_run(const KernelSet& ks, const float* A, std::size_t lda, const float*
       const std::size_t r0 = part_begin(mp, rb, t / cb) * mr, r1 = std::min(M, part_begin(mp, rb, t / cb + 1) * mr);
       if (r0 >= r1 || p0 >= p1) return;
       const std::size_t rows = r1 - r0;
-      float* const Apack = a_scratch().get(rows * kAs);
-      for (std::size_t pc = 0; pc < K; pc += kKc) {
-        const std::size_t kc = std::min(kKc, K - pc);
-        pack_a_block(A + r0 * lda + pc, lda, rows, kc, Apack);
+      const std::size_t kcb = ks.a_kmajor ? ceil_div(K, ceil_div(K, ks.kc_max)) : kKc;
+      float* const Apack = a_scratch().get(ceil_div(rows, mr) * mr * std::max(kAs, kcb));
+      for (std::size_t pc = 0; pc < K; pc += kcb) {
+        const std::size_t kc = std::min(kcb, K - pc);
+        if (ks.a_kmajor)
+          pack_a_block_kmajor(A + r0 * lda + pc, lda, rows, kc, mr, Apack);
+        else
+          pack_a_block(A + r0 * lda + pc, lda, rows, kc, Apack);
         auto tile = [&](std::size_t i, std::size_t p) {
           const std::size_t r = std::min(mr, rows - i);
           const std::size_t ncols = std::min(nr, cols - p * nr);
           float* const Ct = C + (r0 + i) * ldc + j0 + p * nr;
           const Microkernel ukr = ncols == nr ? ks.full[r] : ks.edge[r];
-          ukr(kc, Apack + i * kAs, Bpack + p * panel_stride + pc * nr, Ct, ldc, ncols, pc > 0);
+          ukr(kc, Apack + i * (ks.a_kmajor ? kc : kAs), Bpack + p * panel_stride + pc * nr, Ct, ldc, ncols, pc > 0);
         };
+        if (ks.a_kmajor) {  // each B panel (kc x nr, in L1 or L2) meets all the task's A panels in turn
+          for (std::size_t p = p0; p < p1; ++p)
+            for (std::size_t i = 0; i < rows; i += mr) {
+              // the next tile's C (the chain continues from it: its loads would stall the fmas)
+              const std::size_t ni = i + mr < rows ? i + mr : 0, np_ = i + mr < rows ? p : p + 1;
+              if (np_ < p1)
+                for (std::size_t ii = 0; ii < std::min(mr, rows - ni); ++ii)
+                  for (std::size_t jj = 0; jj < nr && jj < cols - np_ * nr; jj += 16)
+                    __builtin_prefetch(C + (r0 + ni + ii) * ldc + j0 + np_ * nr + jj, 1, 3);
+              tile(i, p);
+            }
+          continue;
+        }
         // each A panel stays in L1 while the B panels stream from L2
         for (std::size_t i = 0; i < rows; i += mr) {
           const std::size_t r = std::min(mr, rows - i);
@@ -553,18 +614,66 @@ void gemm_chain(const float* A, std::size_t lda, const float* B, std::size_t ldb
   gemm_run(kernels_for(isa), A + k_begin, lda, B + k_begin * ldb, ldb, C, ldc, M, N, k_end - k_begin, pool);
 }
 
-PackedB::PackedB(const float* B, std::size_t ldb, std::size_t K, std::size_t N)
+namespace {
+
+// One spare packed-B buffer: a dying PackedB leaves its storage here and the next one that fits
+// takes it, so a caller that packs W on every call (dense atomic) does not fault in fresh pages
+// each time (64 MiB for a 4096 x 4096 W).  Never destroyed: a PackedB may die after exit starts.
+struct SpareStorage {
+  std::mutex m;
+  float* p = nullptr;
+  std::size_t bytes = 0;
+};
+SpareStorage& spare_storage() {
+  static SpareStorage* s = new SpareStorage;
+  return *s;
+}
+
+float* take_storage(std::size_t bytes, std::size_t& got) {
+  {
+    SpareStorage& s = spare_storage();
+    const std::lock_guard<std::mutex> lock(s.m);
+    if (s.p && s.bytes >= bytes) {
+      got = s.bytes;
+      return std::exchange(s.p, nullptr);
+    }
+  }
+  float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+  if (!p) throw std::bad_alloc();
+  got = bytes;
+  return p;
+}
+
+void leave_storage(float* p, std::size_t bytes) {
+  SpareStorage& s = spare_storage();
+  const std::lock_guard<std::mutex> lock(s.m);
+  if (s.p && s.bytes >= bytes) return std::free(p);  // keep the larger one
+  std::free(s.p);
+  s.p = p;
+  s.bytes = bytes;
+}
+
+}  // namespace
+
+PackedB::PackedB(const float* B, std::size_t ldb, std::size_t K, std::size_t N, ThreadPool* pool)
     : src_(B), ldb_(ldb), K_(K), N_(N) {
   const detail::GemmIsa isa = detail::gemm_isa();
   isa_ = static_cast<int>(isa);
   nr_ = static_cast<std::size_t>(kernels_for(isa).nr);
   const std::size_t np = ceil_div(N, nr_);
   floats_ = np * nr_ * K + kBSlack;
-  const std::size_t bytes = (floats_ * sizeof(float) + 63) / 64 * 64;
-  float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
-  if (!p) throw std::bad_alloc();
-  data_.reset(p, [](float* q) { std::free(q); });
-  for (std::size_t q = 0; q < np; ++q) pack_b_panel(B + q * nr_, ldb, K, std::min(nr_, N - q * nr_), nr_, p + q * nr_ * K);
+  std::size_t got = 0;
+  float* const p = take_storage((floats_ * sizeof(float) + 63) / 64 * 64, got);
+  data_.reset(p, [got](float* q) { leave_storage(q, got); });
+  const std::size_t tasks = pool && pool->size() > 1 ? std::min(np, static_cast<std::size_t>(pool->size()) * 4) : 1;
+  auto pack = [&](std::size_t t, int) {
+    for (std::size_t q = part_begin(np, tasks, t); q < part_begin(np, tasks, t + 1); ++q)
+      pack_b_panel(B + q * nr_, ldb, K, std::min(nr_, N - q * nr_), nr_, p + q * nr_ * K);
+  };
+  if (tasks > 1)
+    pool->parallel_for(tasks, pack);
+  else
+    pack(0, 0);
   std::fill(p + np * nr_ * K, p + floats_, 0.0f);
 }
 

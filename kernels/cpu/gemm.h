@@ -33,7 +33,8 @@ void gemm_chain(const float* A, std::size_t lda, const float* B, std::size_t ldb
 class PackedB {
  public:
   PackedB() = default;
-  PackedB(const float* B, std::size_t ldb, std::size_t K, std::size_t N);  // for gemm_isa() now
+  // For gemm_isa() now; with a pool, the panels are packed in parallel.
+  PackedB(const float* B, std::size_t ldb, std::size_t K, std::size_t N, ThreadPool* pool = nullptr);
   bool empty() const { return !data_; }
   const float* source() const { return src_; }
   std::size_t ldb() const { return ldb_; }
