@@ -6,6 +6,7 @@
 #include "isa.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
 #include <immintrin.h>
 #define DRIFTLAB_X86 1
 #else
@@ -29,11 +30,19 @@ const char* half_isa_name(HalfIsa level) {
   return "?";
 }
 
+#if DRIFTLAB_X86
+// F16C by CPUID leaf 1, ECX bit 29 (clang 14's __builtin_cpu_supports does not know "f16c").
+bool cpu_has_f16c() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+}
+#endif
+
 HalfIsa half_isa_level() {
 #if DRIFTLAB_X86
-  static const HalfIsa best = __builtin_cpu_supports("avx512f")                                   ? HalfIsa::avx512
-                              : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) ? HalfIsa::avx2
-                                                                                                  : HalfIsa::scalar;
+  static const HalfIsa best = __builtin_cpu_supports("avx512f")                   ? HalfIsa::avx512
+                              : (__builtin_cpu_supports("avx2") && cpu_has_f16c()) ? HalfIsa::avx2
+                                                                                  : HalfIsa::scalar;
   return static_cast<HalfIsa>(
       std::min({static_cast<int>(best), isa_ceiling(), g_half_cap.load(std::memory_order_relaxed)}));
 #else
