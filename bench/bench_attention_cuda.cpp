@@ -13,6 +13,7 @@
 #include "attention_backend.h"
 #include "cuda/attention.cuh"
 #include "cuda/cuda_check.h"
+#include "cuda_timed.h"
 #include "gpu.h"
 
 namespace driftlab::bench {
@@ -61,25 +62,6 @@ void prepare(DeviceAttention& a, std::size_t B, std::size_t H, std::size_t d, st
   a.off = device_alloc<unsigned long long>(B * sizeof(unsigned long long));
   CUDA_CHECK(cudaMemcpy(a.len, len.data(), B * sizeof(unsigned long long), cudaMemcpyHostToDevice));
   CUDA_CHECK(cudaMemcpy(a.off, off.data(), B * sizeof(unsigned long long), cudaMemcpyHostToDevice));
-}
-
-template <class Launch> void timed(benchmark::State& s, Launch&& launch) {
-  cudaEvent_t start, stop;
-  CUDA_CHECK(cudaEventCreate(&start));
-  CUDA_CHECK(cudaEventCreate(&stop));
-  launch();  // warm-up: module load
-  CUDA_CHECK(cudaDeviceSynchronize());
-  for (auto _ : s) {
-    CUDA_CHECK(cudaEventRecord(start));
-    launch();
-    CUDA_CHECK(cudaEventRecord(stop));
-    CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    s.SetIterationTime(ms * 1e-3);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
 }
 
 void run_variant(benchmark::State& s, AttentionVariant v) {

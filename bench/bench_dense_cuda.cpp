@@ -12,6 +12,7 @@
 #include "common/dense_order.h"
 #include "common/half.h"
 #include "cuda/cuda_check.h"
+#include "cuda_timed.h"
 #include "cuda/dense.cuh"
 #include "data.h"
 #include "gpu.h"
@@ -62,22 +63,7 @@ void run_dense(benchmark::State& s, DenseVariant v) {
     CUDA_CHECK(cuda::dense(v, d.x, d.W, d.b, d.y, B, K, N, dense::Activation::relu, S, d.temp, d.temp_bytes, d.handle,
                            nullptr));
   };
-  call();  // warm-up: module load, cuBLAS heuristics
-  CUDA_CHECK(cudaDeviceSynchronize());
-  cudaEvent_t start, stop;
-  CUDA_CHECK(cudaEventCreate(&start));
-  CUDA_CHECK(cudaEventCreate(&stop));
-  for (auto _ : s) {
-    CUDA_CHECK(cudaEventRecord(start));
-    call();
-    CUDA_CHECK(cudaEventRecord(stop));
-    CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    s.SetIterationTime(ms * 1e-3);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
+  timed(s, call);  // a warm-up call, then event-timed iterations (cuda_timed.h)
   s.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(B * K * N) * static_cast<double>(s.iterations()),
                                              benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
   if (v == DenseVariant::atomic || v == DenseVariant::tree) s.counters["slices"] = static_cast<double>(S);
@@ -122,22 +108,7 @@ void run_dense_bf16(benchmark::State& s, DenseVariant v, std::size_t B, std::siz
     CUDA_CHECK(cuda::dense_half<bf16>(v, x, W, b, y32, y, B, K, N, dense::Activation::relu, S, temp, temp_bytes, handle,
                                       nullptr));
   };
-  call();  // warm-up
-  CUDA_CHECK(cudaDeviceSynchronize());
-  cudaEvent_t start, stop;
-  CUDA_CHECK(cudaEventCreate(&start));
-  CUDA_CHECK(cudaEventCreate(&stop));
-  for (auto _ : s) {
-    CUDA_CHECK(cudaEventRecord(start));
-    call();
-    CUDA_CHECK(cudaEventRecord(stop));
-    CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    s.SetIterationTime(ms * 1e-3);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
+  timed(s, call);  // a warm-up call, then event-timed iterations (cuda_timed.h)
   cublasDestroy(handle);
   cudaFree(x), cudaFree(W), cudaFree(b), cudaFree(y), cudaFree(y32), cudaFree(temp);
   s.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(B * K * N) * static_cast<double>(s.iterations()),
