@@ -29,5 +29,6 @@ void register_cpu_sum_benchmarks();
 void register_cuda_sum_benchmarks();  // bench_sum_cuda.cpp, or a no-op without CUDA
 void register_cpu_dense_benchmarks();
 void register_cuda_dense_benchmarks();  // bench_dense_cuda.cpp, or a no-op without CUDA
+void register_cpu_trace_benchmarks();   // bench_trace_cpu.cpp
 
 }  // namespace driftlab::bench

@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   driftlab::bench::register_cuda_sum_benchmarks();
   driftlab::bench::register_cpu_dense_benchmarks();
   driftlab::bench::register_cuda_dense_benchmarks();
+  driftlab::bench::register_cpu_trace_benchmarks();
   std::string out_file;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];

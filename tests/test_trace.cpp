@@ -66,6 +66,77 @@ TEST(Trace, CompareStageCountsBitsNotValues) {
   EXPECT_FALSE(compare_stage(a, a).first_index);
 }
 
+// compare_stage is branch-free integer work per element; this is the plain definition it must
+// equal on every input: NaNs of several payloads, infinities, signed zeros, subnormals, numbers.
+StageDiff reference_compare(const std::vector<float>& a, const std::vector<float>& b) {
+  StageDiff d;
+  d.elements = a.size();
+  std::size_t differ = 0;
+  double scale_a = 0, scale_b = 0, max_abs = 0;
+  bool unordered = false;
+  for (std::size_t e = 0; e < a.size(); ++e) {
+    if (std::isfinite(a[e])) scale_a = std::max(scale_a, std::fabs(static_cast<double>(a[e])));
+    if (std::isfinite(b[e])) scale_b = std::max(scale_b, std::fabs(static_cast<double>(b[e])));
+    if (std::bit_cast<std::uint32_t>(a[e]) == std::bit_cast<std::uint32_t>(b[e])) continue;
+    if (!d.first_index) d.first_index = e;
+    ++differ;
+    d.max_ulp = std::max(d.max_ulp, ulp_distance(a[e], b[e]));
+    const double diff = std::fabs(static_cast<double>(a[e]) - static_cast<double>(b[e]));
+    if (std::isnan(diff)) unordered = true;
+    else max_abs = std::max(max_abs, diff);
+  }
+  d.frac_differ = a.empty() ? 0.0 : static_cast<double>(differ) / static_cast<double>(a.size());
+  const double scale = scale_a > 0 ? scale_a : scale_b;
+  d.max_rel_diff = unordered ? std::nan("") : (scale > 0 ? max_abs / scale : max_abs);
+  return d;
+}
+
+TEST(Trace, CompareStageEqualsItsPlainDefinition) {
+  const float specials[] = {0.0f, -0.0f, INFINITY, -INFINITY, std::nanf(""), -std::nanf(""),
+                            std::bit_cast<float>(0x7f800001u), std::bit_cast<float>(0xffc00123u), 1e-45f, -1e-45f,
+                            1.17549435e-38f, 3.4028235e38f, -3.4028235e38f, 1.0f, -1.0f};
+  std::uint64_t state = 12345;
+  auto next = [&] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<std::uint32_t>(state >> 32);
+  };
+  auto pick = [&](float like) -> float {
+    switch (next() % 6) {
+      case 0: return specials[next() % std::size(specials)];
+      case 1: return std::bit_cast<float>(next());                              // any bits
+      case 2: return like;                                                       // the same bits
+      case 3: return std::nextafter(like, next() % 2 ? INFINITY : -INFINITY);    // 1 ULP away
+      case 4: return std::bit_cast<float>(std::bit_cast<std::uint32_t>(like) ^ (1u << (next() % 32)));
+      default: return static_cast<float>(static_cast<int>(next() % 2001) - 1000) / 7.0f;
+    }
+  };
+  std::size_t with_nan = 0, with_diff = 0;
+  for (int trial = 0; trial < 3000; ++trial) {
+    const std::size_t n = next() % 40;
+    std::vector<float> a(n), b(n);
+    const bool mostly_equal = trial % 3 == 0;
+    for (std::size_t e = 0; e < n; ++e) {
+      a[e] = pick(static_cast<float>(e) - 3.5f);
+      b[e] = mostly_equal && next() % 8 ? a[e] : pick(a[e]);
+    }
+    const StageDiff got = compare_stage(a, b), want = reference_compare(a, b);
+    ASSERT_EQ(got.elements, want.elements);
+    ASSERT_EQ(got.max_ulp, want.max_ulp) << "trial " << trial;
+    ASSERT_EQ(got.frac_differ, want.frac_differ) << "trial " << trial;
+    ASSERT_EQ(got.first_index, want.first_index) << "trial " << trial;
+    if (std::isnan(want.max_rel_diff)) {
+      ASSERT_TRUE(std::isnan(got.max_rel_diff)) << "trial " << trial;
+      ++with_nan;
+    } else {
+      ASSERT_EQ(std::bit_cast<std::uint64_t>(got.max_rel_diff), std::bit_cast<std::uint64_t>(want.max_rel_diff))
+          << "trial " << trial;
+      with_diff += want.max_rel_diff > 0;
+    }
+  }
+  EXPECT_GT(with_nan, 100u);   // both outcomes were exercised
+  EXPECT_GT(with_diff, 100u);
+}
+
 // The hook returns what the kernel computed: each layer's bias_act stage is its matmul stage
 // through the epilogue of dense_order.h, and its dropout stage is bias_act through the mask.
 TEST(Trace, StagesChainThroughTheEpilogueAndTheMask) {

@@ -52,6 +52,18 @@ struct StageOutput {
 };
 using LayerStages = std::vector<StageOutput>;  // one layer's stages, in order
 
+// A layer's next stage in predict_stages, its buffer reused from call to call (a trace repeats its
+// calls to time them; once the shapes have been seen, keeping a stage allocates nothing): st[k]
+// becomes `stage` with `count` values, returned for the caller to write, and k advances.  After
+// the layer's last stage the backend truncates st to k.
+inline float* next_stage(LayerStages& st, std::size_t& k, TraceStage stage, std::size_t count) {
+  if (k == st.size()) st.emplace_back();
+  StageOutput& o = st[k++];
+  o.stage = stage;
+  o.values.resize(count);
+  return o.values.data();
+}
+
 class ModelBackend {
  public:
   virtual ~ModelBackend() = default;
@@ -66,7 +78,7 @@ class ModelBackend {
   // time of the layers, cudaEvents; CPU: wall time).
   virtual double predict(const PredictCall& c, const float* x, std::size_t B, float* out) = 0;
   // The trace hook: the same call as predict (same kernels, same order, same bits in `out`), that
-  // also keeps every layer's stages; stages is resized to the layer count.
+  // also keeps every layer's stages; stages is resized to the layer count, its buffers reused.
   virtual double predict_stages(const PredictCall& c, const float* x, std::size_t B, float* out,
                                 std::vector<LayerStages>& stages) = 0;
   // The vendor baseline every cost is also given against: the model's inference through OpenBLAS's

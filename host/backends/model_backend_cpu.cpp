@@ -84,7 +84,7 @@ class CpuModelBackend final : public ModelBackend {
   }
   double predict_stages(const PredictCall& c, const float* x, std::size_t B, float* out,
                         std::vector<LayerStages>& stages) override {
-    stages.assign(model_->layers.size(), {});
+    stages.resize(model_->layers.size());
     return dispatch(c, x, B, out, &stages);
   }
 
@@ -113,26 +113,24 @@ class CpuModelBackend final : public ModelBackend {
       y32_.resize(count);
       h_out_.resize(count);
       LayerStages* st = stages ? &(*stages)[li] : nullptr;
-      if (st) {
-        st->push_back({TraceStage::matmul, std::vector<float>(count)});
-        ctx.matmul_out = st->back().values.data();
-      }
+      std::size_t k = 0;
+      if (st) ctx.matmul_out = next_stage(*st, k, TraceStage::matmul, count);
       cpu::dense_half<S>(c.variant, h_in_.data(), l.W16.data(), l.b16.data(), y32_.data(), nullptr, B, l.K, l.N, l.act,
                          ctx, &widened(li));
       ctx.matmul_out = nullptr;
-      if (st) st->push_back({TraceStage::bias_act, y32_});
+      if (st) std::copy(y32_.begin(), y32_.end(), next_stage(*st, k, TraceStage::bias_act, count));
       if (!last && c.training && model_->dropout > 0) {
         const std::uint32_t thr = dropout::drop_threshold(model_->dropout);
         const float scale = dropout::keep_scale(model_->dropout);
         for (std::size_t e = 0; e < count; ++e)
           y32_[e] = dropout::apply(y32_[e], dropout::dropout_word(c.dropout_seed, c.call, static_cast<std::uint32_t>(li), e),
                                    thr, scale);
-        if (st) st->push_back({TraceStage::dropout, y32_});
+        if (st) std::copy(y32_.begin(), y32_.end(), next_stage(*st, k, TraceStage::dropout, count));
       }
       cpu::narrow_into<S>(y32_.data(), h_out_.data(), count);
       if (st) {
-        st->push_back({TraceStage::round, std::vector<float>(count)});
-        cpu::widen_into<S>(h_out_.data(), st->back().values.data(), count);
+        cpu::widen_into<S>(h_out_.data(), next_stage(*st, k, TraceStage::round, count), count);
+        st->resize(k);
       }
       if (last) {
         if (c.pre_round) std::copy(y32_.begin(), y32_.end(), c.pre_round);
@@ -159,7 +157,8 @@ class CpuModelBackend final : public ModelBackend {
     return h.w;
   }
 
-  // predict's one path; with `stages`, each layer's stages are copied out on the way.
+  // predict's one path; with `stages`, each layer's stages are copied out on the way (into buffers
+  // kept from the last traced call).
   double run(const PredictCall& c, const float* x, std::size_t B, float* out, std::vector<LayerStages>* stages) {
     const auto t0 = std::chrono::steady_clock::now();
     cpu::DenseContext ctx{&pool_, c.schedule_seed, c.split_k};
@@ -175,21 +174,20 @@ class CpuModelBackend final : public ModelBackend {
       }
       ctx.packed_W = B > cpu::kGemvMaxRows ? &packed(li) : nullptr;  // small batches stream W unpacked
       LayerStages* st = stages ? &(*stages)[li] : nullptr;
-      if (st) {
-        st->push_back({TraceStage::matmul, std::vector<float>(B * l.N)});
-        ctx.matmul_out = st->back().values.data();
-      }
+      std::size_t k = 0;
+      if (st) ctx.matmul_out = next_stage(*st, k, TraceStage::matmul, B * l.N);
       cpu::dense(c.variant, in, l.W.data(), l.b.data(), y, B, l.K, l.N, l.act, ctx);
       ctx.matmul_out = nullptr;
-      if (st) st->push_back({TraceStage::bias_act, std::vector<float>(y, y + B * l.N)});
+      if (st) std::copy(y, y + B * l.N, next_stage(*st, k, TraceStage::bias_act, B * l.N));
       if (!last && c.training && model_->dropout > 0) {
         const std::uint32_t thr = dropout::drop_threshold(model_->dropout);
         const float scale = dropout::keep_scale(model_->dropout);
         for (std::size_t e = 0; e < B * l.N; ++e)
           y[e] = dropout::apply(y[e], dropout::dropout_word(c.dropout_seed, c.call, static_cast<std::uint32_t>(li), e),
                                 thr, scale);
-        if (st) st->push_back({TraceStage::dropout, std::vector<float>(y, y + B * l.N)});
+        if (st) std::copy(y, y + B * l.N, next_stage(*st, k, TraceStage::dropout, B * l.N));
       }
+      if (st) st->resize(k);
       in = y;
     }
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

@@ -87,7 +87,7 @@ class CudaModelBackend final : public ModelBackend {
   }
   double predict_stages(const PredictCall& c, const float* x, std::size_t B, float* out,
                         std::vector<LayerStages>& stages) override {
-    stages.assign(model_->layers.size(), {});
+    stages.resize(model_->layers.size());
     return model_->dtype == DType::f32 ? run(c, x, B, out, &stages) : run_half(c, x, B, out, &stages);
   }
 
@@ -114,10 +114,10 @@ class CudaModelBackend final : public ModelBackend {
     act_[1].ensure(B * widest);
     temp_.ensure(temp / sizeof(float) + 1);
     if (stages) matmul_.ensure(B * widest);
+    std::size_t k = 0;  // the current layer's next stage
     auto keep = [&](std::size_t li, TraceStage stage, const float* d_src, std::size_t count) {
-      std::vector<float> v(count);
-      CUDA_CHECK(cudaMemcpy(v.data(), d_src, count * sizeof(float), cudaMemcpyDeviceToHost));
-      (*stages)[li].push_back({stage, std::move(v)});
+      float* dst = next_stage((*stages)[li], k, stage, count);
+      CUDA_CHECK(cudaMemcpy(dst, d_src, count * sizeof(float), cudaMemcpyDeviceToHost));
     };
     CUDA_CHECK(cudaMemcpy(act_[0].p, x, B * model_->inputs() * sizeof(float), cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaEventRecord(start_));
@@ -128,6 +128,7 @@ class CudaModelBackend final : public ModelBackend {
       float* y = act_[(li + 1) % 2].p;
       CUDA_CHECK(cuda::dense(c.variant, in, weights_[li].p, biases_[li].p, y, B, l.K, l.N, l.act, S, temp_.p,
                              temp_.count * sizeof(float), handle_, nullptr, stages ? matmul_.p : nullptr));
+      k = 0;
       if (stages) {
         keep(li, TraceStage::matmul, matmul_.p, B * l.N);
         keep(li, TraceStage::bias_act, y, B * l.N);
@@ -137,6 +138,7 @@ class CudaModelBackend final : public ModelBackend {
                                  nullptr));
         if (stages) keep(li, TraceStage::dropout, y, B * l.N);
       }
+      if (stages) (*stages)[li].resize(k);
     }
     CUDA_CHECK(cudaEventRecord(stop_));
     CUDA_CHECK(cudaEventSynchronize(stop_));
@@ -169,10 +171,10 @@ class CudaModelBackend final : public ModelBackend {
     std::vector<std::uint16_t> h16(B * model_->inputs());
     if (bf) cpu::narrow_bf16(x, h16.data(), h16.size());
     else cpu::narrow_f16(x, h16.data(), h16.size());
+    std::size_t k = 0;  // the current layer's next stage
     auto keep = [&](std::size_t li, TraceStage stage, const float* d_src, std::size_t count) {
-      std::vector<float> v(count);
-      CUDA_CHECK(cudaMemcpy(v.data(), d_src, count * sizeof(float), cudaMemcpyDeviceToHost));
-      (*stages)[li].push_back({stage, std::move(v)});
+      float* dst = next_stage((*stages)[li], k, stage, count);
+      CUDA_CHECK(cudaMemcpy(dst, d_src, count * sizeof(float), cudaMemcpyDeviceToHost));
     };
     auto widened = [&](const std::uint16_t* d_src, std::size_t count, float* dst) {
       std::vector<std::uint16_t> bits(count);
@@ -189,6 +191,7 @@ class CudaModelBackend final : public ModelBackend {
       auto* dense_fn = bf ? &cuda::dense_half<bf16> : &cuda::dense_half<f16>;
       CUDA_CHECK(dense_fn(c.variant, in, weights_[li].u16(), biases_[li].u16(), y32_.p, nullptr, B, l.K, l.N, l.act, S,
                           temp_.p, temp_.count * sizeof(float), handle_, nullptr, stages ? matmul_.p : nullptr));
+      k = 0;
       if (stages) {
         keep(li, TraceStage::matmul, matmul_.p, count);
         keep(li, TraceStage::bias_act, y32_.p, count);
@@ -200,8 +203,8 @@ class CudaModelBackend final : public ModelBackend {
       }
       CUDA_CHECK(cuda::narrow(y32_.p, y, count, bf, nullptr));
       if (stages) {
-        (*stages)[li].push_back({TraceStage::round, std::vector<float>(count)});
-        widened(y, count, (*stages)[li].back().values.data());
+        widened(y, count, next_stage((*stages)[li], k, TraceStage::round, count));
+        (*stages)[li].resize(k);
       }
     }
     CUDA_CHECK(cudaEventRecord(stop_));

@@ -12,6 +12,7 @@
 #include "backend.h"
 #include "cli_args.h"
 #include "common/rng.h"
+#include "cpu/bit_compare.h"
 #include "json.h"
 #include "metrics.h"
 
@@ -56,6 +57,25 @@ per layer and stage: max_ulp, frac_differ (elements whose bits differ), max_rel_
 (max |a - b| / max |a|, the layer's scale).
 )";
 
+namespace trace_detail {
+
+// One side of the comparison, ready to run.
+struct Side {
+  std::unique_ptr<ModelBackend> own;
+  ModelBackend* backend = nullptr;
+  PredictCall call;
+  const float* x = nullptr;
+  std::size_t B = 0;
+  std::size_t first_row = 0, rows = 0;  // the rows compared
+  TraceSide info;
+  std::vector<LayerStages> stages;
+  std::vector<float> out;
+};
+
+
+}  // namespace trace_detail
+using trace_detail::Side;
+
 namespace {
 
 const char* kind_name(TraceKind k) {
@@ -72,6 +92,11 @@ const char* kind_name(TraceKind k) {
 
 // The warm-up call's number: predict's, one no compared call uses.
 constexpr std::uint64_t kWarmupCall = std::uint64_t(1) << 40;
+
+// Timing: repetitions of (plain pair, traced pair and comparison) until their time reaches the
+// budget; one when a single repetition exceeds it.
+constexpr double kTimingBudgetMs = 20;
+constexpr std::size_t kMaxTimingReps = 1001;
 
 void parse_compare(std::string_view v, TraceArgs& t) {
   const auto colon = v.find(':');
@@ -123,19 +148,6 @@ std::string join(const std::vector<std::size_t>& v, const char* sep) {
   return s;
 }
 
-// One side of the comparison, ready to run.
-struct Side {
-  std::unique_ptr<ModelBackend> own;
-  ModelBackend* backend = nullptr;
-  PredictCall call;
-  const float* x = nullptr;
-  std::size_t B = 0;
-  std::size_t first_row = 0, rows = 0;  // the rows compared
-  TraceSide info;
-  std::vector<LayerStages> stages;
-  std::vector<float> out;
-};
-
 }  // namespace
 
 TraceArgs parse_trace_args(std::span<const std::string_view> argv) {
@@ -184,39 +196,89 @@ TraceArgs parse_trace_args(std::span<const std::string_view> argv) {
   return t;
 }
 
+// The element work is cpu::compare_bits (kernels/cpu/bit_compare.h: vectorized, the same result at
+// every ISA level); here its integers become the row's numbers.
 StageDiff compare_stage(std::span<const float> a, std::span<const float> b) {
   StageDiff d;
   d.elements = a.size();
   if (a.size() != b.size()) throw std::logic_error("trace: the two sides' stages differ in size");
-  std::size_t differ = 0;
-  double scale_a = 0, scale_b = 0, max_abs = 0;
-  bool unordered = false;
-  for (std::size_t e = 0; e < a.size(); ++e) {
-    if (std::isfinite(a[e])) scale_a = std::max(scale_a, std::fabs(static_cast<double>(a[e])));
-    if (std::isfinite(b[e])) scale_b = std::max(scale_b, std::fabs(static_cast<double>(b[e])));
-    if (std::bit_cast<std::uint32_t>(a[e]) == std::bit_cast<std::uint32_t>(b[e])) continue;
-    if (!d.first_index) d.first_index = e;
-    ++differ;
-    const std::uint64_t u = ulp_distance(a[e], b[e]);
-    d.max_ulp = std::max(d.max_ulp, u);
-    const double diff = std::fabs(static_cast<double>(a[e]) - static_cast<double>(b[e]));
-    if (std::isnan(diff)) unordered = true;
-    else max_abs = std::max(max_abs, diff);
-  }
-  d.frac_differ = a.empty() ? 0.0 : static_cast<double>(differ) / static_cast<double>(a.size());
-  const double scale = scale_a > 0 ? scale_a : scale_b;
-  d.max_rel_diff = unordered ? std::nan("") : (scale > 0 ? max_abs / scale : max_abs);
+  const std::size_t n = a.size();
+  const cpu::BitCompare c = cpu::compare_bits(a.data(), b.data(), n);
+  if (c.differ) d.first_index = c.first;
+  d.max_ulp = c.one_nan ? kUnorderedUlp : c.max_ulp;
+  d.frac_differ = n == 0 ? 0.0 : static_cast<double>(c.differ) / static_cast<double>(n);
+  const double sa = std::bit_cast<float>(c.scale_a), sb = std::bit_cast<float>(c.scale_b);
+  const double scale = sa > 0 ? sa : sb;
+  const double max_abs = std::bit_cast<double>(c.max_diff_bits);
+  d.max_rel_diff = c.max_diff_bits > 0x7ff0000000000000ull ? std::nan("") : (scale > 0 ? max_abs / scale : max_abs);
   return d;
 }
 
-TraceReport run_trace(const TraceArgs& t) {
-  if (t.json) check_output_path(*t.json, "--json");
+namespace {
+
+// The two sides' kept stages, layer by layer and stage by stage, into rep's rows, first divergence
+// and final values (each cleared first: a trace compares once per timing repetition).
+void compare_sides(const Side (&sides)[2], const std::vector<Layer>& layers, bool by_dtype, TraceReport& rep) {
+  rep.rows.clear();
+  rep.first.reset();
+  // dtype:A,B: an f32 side has no round stage; its stored output (its last stage) stands in for
+  // it (no copy: the same values), so every layer compares the values the next layer reads.
+  auto stage_at = [&](const LayerStages& st, std::size_t k) -> const StageOutput& {
+    return k < st.size() ? st[k] : st.back();
+  };
+  for (std::size_t li = 0; li < layers.size(); ++li) {
+    const LayerStages& sa = sides[0].stages[li];
+    const LayerStages& sb = sides[1].stages[li];
+    const bool pad = by_dtype && !sa.empty() && !sb.empty() &&
+                     (sa.back().stage == TraceStage::round) != (sb.back().stage == TraceStage::round);
+    if (sa.size() != sb.size() && !pad) throw std::logic_error("trace: the two sides kept different stages");
+    const std::size_t stages = std::max(sa.size(), sb.size());
+    const std::size_t N = layers[li].N;
+    for (std::size_t k = 0; k < stages; ++k) {
+      const StageOutput& oa = stage_at(sa, k);
+      const StageOutput& ob = stage_at(sb, k);
+      const std::span<const float> va(oa.values.data() + sides[0].first_row * N, sides[0].rows * N);
+      const std::span<const float> vb(ob.values.data() + sides[1].first_row * N, sides[1].rows * N);
+      StageDiff d = compare_stage(va, vb);
+      d.layer = li;
+      d.stage = k + 1 == stages && pad ? TraceStage::round : oa.stage;
+      if (d.first_index && !rep.first)
+        rep.first = Divergence{li, d.stage, *d.first_index, N, va[*d.first_index], vb[*d.first_index]};
+      rep.rows.push_back(d);
+      if (li + 1 == layers.size() && k + 1 == stages) {
+        rep.final_a.assign(va.begin(), va.end());
+        rep.final_b.assign(vb.begin(), vb.end());
+      }
+    }
+  }
+}
+
+}  // namespace
+
+// Everything a trace holds between its calls: the model (and its rounded copies), the input, the
+// backends and the two sides.
+struct TraceRun::State {
+  Model model;
+  Model models[2];
+  bool by_dtype = false;
+  std::vector<float> x, xs[2];
+  std::unique_ptr<ModelBackend> shared;
+  Side sides[2];
+  TraceReport header;
+};
+
+TraceRun::~TraceRun() = default;
+
+TraceRun::TraceRun(const TraceArgs& t) : st_(std::make_unique<State>()) {
+  State& S = *st_;
   const PredictArgs& p = t.model;
-  const Model model = build_model(p, p.init_seed ? *p.init_seed : entropy_seed());
+  S.model = build_model(p, p.init_seed ? *p.init_seed : entropy_seed());
+  const Model& model = S.model;
   // dtype:A,B: `model` is the float32 one (p.dtype is f32 there); each side gets it rounded to its
   // type, and the input likewise (models[s], xs[s]).
-  Model models[2];
-  const bool by_dtype = t.kind == TraceKind::dtype;
+  Model (&models)[2] = S.models;
+  S.by_dtype = t.kind == TraceKind::dtype;
+  const bool by_dtype = S.by_dtype;
   if (by_dtype)
     for (int s = 0; s < 2; ++s) {
       models[s] = model;
@@ -228,7 +290,7 @@ TraceReport run_trace(const TraceArgs& t) {
 
   // The input: batch needs max(A, B, R + 1) rows; the other kinds run the whole input on both sides.
   std::size_t rows = 0;
-  std::vector<float> x;
+  std::vector<float>& x = S.x;
   std::size_t need = 0;
   if (t.kind == TraceKind::batch) {
     need = std::max<std::size_t>({parse_count(t.a, ""), parse_count(t.b, ""), t.row + 1});
@@ -242,16 +304,16 @@ TraceReport run_trace(const TraceArgs& t) {
     x = build_input(p, model, rows);
   }
   const std::size_t K = model.inputs();
-  std::vector<float> xs[2];
+  std::vector<float> (&xs)[2] = S.xs;
   if (by_dtype)
     for (int s = 0; s < 2; ++s) {
       xs[s] = x;
       round_values(xs[s], models[s].dtype);
     }
 
-  Side sides[2];
+  Side (&sides)[2] = S.sides;
   const std::string names[2] = {t.a, t.b};
-  std::unique_ptr<ModelBackend> shared;
+  std::unique_ptr<ModelBackend>& shared = S.shared;
   for (int s = 0; s < 2; ++s) {
     Side& side = sides[s];
     const std::string& v = names[s];
@@ -308,62 +370,18 @@ TraceReport run_trace(const TraceArgs& t) {
       if (b) b->set_model(model);
   }
 
-  // Per side: a warm-up call (as predict makes one), then the plain call predict makes, timed.
-  using Clock = std::chrono::steady_clock;
-  auto ms_since = [](Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); };
-  TraceReport rep;
+  // Per side: a warm-up call (as predict makes one), plain and traced (the first traced call of a
+  // process sizes every stage's buffer; that is not what tracing costs per call).
   for (Side& side : sides) {
     side.out.resize(side.B * model.outputs());
     PredictCall warm = side.call;
     warm.call = kWarmupCall;
     warm.schedule_seed.reset();
     side.backend->predict(warm, side.x, side.B, side.out.data());
-    const auto t0 = Clock::now();
-    side.backend->predict(side.call, side.x, side.B, side.out.data());
-    rep.predict_ms += ms_since(t0);
-  }
-  // The traced calls and the comparison, warmed up as the plain calls are (the first traced call
-  // of a process allocates every stage's buffer; that is not what tracing costs per call).
-  for (Side& side : sides) {
-    PredictCall warm = side.call;
-    warm.call = kWarmupCall;
-    warm.schedule_seed.reset();
     side.backend->predict_stages(warm, side.x, side.B, side.out.data(), side.stages);
   }
-  const auto t0 = Clock::now();
-  for (Side& side : sides) side.backend->predict_stages(side.call, side.x, side.B, side.out.data(), side.stages);
-  // dtype:A,B: an f32 side has no round stage; its stored output (its last stage) stands in for
-  // it (no copy: the same values), so every layer compares the values the next layer reads.
-  auto stage_at = [&](const LayerStages& st, std::size_t k) -> const StageOutput& {
-    return k < st.size() ? st[k] : st.back();
-  };
-  for (std::size_t li = 0; li < model.layers.size(); ++li) {
-    const LayerStages& sa = sides[0].stages[li];
-    const LayerStages& sb = sides[1].stages[li];
-    const bool pad = by_dtype && !sa.empty() && !sb.empty() &&
-                     (sa.back().stage == TraceStage::round) != (sb.back().stage == TraceStage::round);
-    if (sa.size() != sb.size() && !pad) throw std::logic_error("trace: the two sides kept different stages");
-    const std::size_t stages = std::max(sa.size(), sb.size());
-    const std::size_t N = model.layers[li].N;
-    for (std::size_t k = 0; k < stages; ++k) {
-      const StageOutput& oa = stage_at(sa, k);
-      const StageOutput& ob = stage_at(sb, k);
-      const std::span<const float> va(oa.values.data() + sides[0].first_row * N, sides[0].rows * N);
-      const std::span<const float> vb(ob.values.data() + sides[1].first_row * N, sides[1].rows * N);
-      StageDiff d = compare_stage(va, vb);
-      d.layer = li;
-      d.stage = k + 1 == stages && pad ? TraceStage::round : oa.stage;
-      if (d.first_index && !rep.first)
-        rep.first = Divergence{li, d.stage, *d.first_index, N, va[*d.first_index], vb[*d.first_index]};
-      rep.rows.push_back(d);
-      if (li + 1 == model.layers.size() && k + 1 == stages) {
-        rep.final_a.assign(va.begin(), va.end());
-        rep.final_b.assign(vb.begin(), vb.end());
-      }
-    }
-  }
-  rep.trace_ms = ms_since(t0);
 
+  TraceReport& rep = S.header;
   rep.model = model.shape_text();
   rep.origin = model.origin;
   rep.dtype = by_dtype ? t.a + " vs " + t.b : dtype_name(model.dtype);
@@ -376,6 +394,45 @@ TraceReport run_trace(const TraceArgs& t) {
               (p.shuffle_seed ? ", schedule shuffle:" + std::to_string(*p.shuffle_seed) : std::string());
   rep.a = sides[0].info;
   rep.b = sides[1].info;
+}
+
+
+void TraceRun::plain() {
+  for (Side& side : st_->sides) side.backend->predict(side.call, side.x, side.B, side.out.data());
+}
+
+void TraceRun::traced(TraceReport& rep) {
+  for (Side& side : st_->sides) side.backend->predict_stages(side.call, side.x, side.B, side.out.data(), side.stages);
+  compare_sides(st_->sides, st_->model.layers, st_->by_dtype, rep);
+}
+
+const TraceReport& TraceRun::header() const { return st_->header; }
+
+TraceReport run_trace(const TraceArgs& t) {
+  if (t.json) check_output_path(*t.json, "--json");
+  TraceRun run(t);
+  TraceReport rep = run.header();
+  // One repetition: the two plain calls predict makes, then the two traced calls and the
+  // comparison, each pair timed.  Calls far shorter than a millisecond are repeated, interleaved,
+  // and each pair's median taken (a single sub-microsecond call is mostly clock noise); the report
+  // is the last repetition's comparison.
+  using Clock = std::chrono::steady_clock;
+  auto ms_since = [](Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); };
+  std::vector<double> plain_ms, traced_ms;
+  double spent = 0;
+  while (true) {
+    auto t0 = Clock::now();
+    run.plain();
+    plain_ms.push_back(ms_since(t0));
+    t0 = Clock::now();
+    run.traced(rep);
+    traced_ms.push_back(ms_since(t0));
+    spent += plain_ms.back() + traced_ms.back();
+    if (spent >= kTimingBudgetMs || plain_ms.size() >= kMaxTimingReps) break;
+  }
+  rep.predict_ms = median(plain_ms);
+  rep.trace_ms = median(traced_ms);
+  rep.timing_reps = plain_ms.size();
   return rep;
 }
 
@@ -404,7 +461,8 @@ void print_trace_table(const TraceReport& r, std::ostream& out) {
         << " (" << hex_bits(std::bit_cast<std::uint32_t>(f.b), 4) << "), " << ulp_text(ulp_distance(f.a, f.b))
         << " ulp\n";
   }
-  out << "time: the two plain predict calls " << sig(r.predict_ms, 3) << " ms; the two traced calls and the comparison "
+  out << "time" << (r.timing_reps > 1 ? " (medians of " + std::to_string(r.timing_reps) + " interleaved repetitions)" : std::string())
+      << ": the two plain predict calls " << sig(r.predict_ms, 3) << " ms; the two traced calls and the comparison "
       << sig(r.trace_ms, 3) << " ms (" << sig(r.predict_ms > 0 ? r.trace_ms / r.predict_ms : 0, 3) << "x)\n";
 }
 
@@ -457,7 +515,10 @@ void write_trace_json(const TraceReport& r, std::ostream& out) {
         .field("b_bits", hex_bits(std::bit_cast<std::uint32_t>(f.b), 4))
         .end_object();
   }
-  j.field("predict_ms", r.predict_ms).field("trace_ms", r.trace_ms).end_object();
+  j.field("predict_ms", r.predict_ms)
+      .field("trace_ms", r.trace_ms)
+      .field("timing_reps", static_cast<std::uint64_t>(r.timing_reps))
+      .end_object();
 }
 
 int trace_main(std::span<const std::string_view> args, std::ostream& out) {

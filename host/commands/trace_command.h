@@ -71,8 +71,26 @@ struct TraceReport {
   std::vector<StageDiff> rows;       // per layer, per stage, in order
   std::optional<Divergence> first;
   std::vector<float> final_a, final_b;  // the last layer's last stage of each side, as compared
-  double predict_ms = 0;             // wall time of one plain predict call per side, summed
-  double trace_ms = 0;               // wall time of the two traced calls and the comparison
+  // Wall times, each the median over timing_reps interleaved repetitions (1 for calls of 20 ms and up):
+  double predict_ms = 0;             // one plain predict call per side, summed
+  double trace_ms = 0;               // the two traced calls and the comparison
+  std::size_t timing_reps = 0;
+};
+
+// A trace set up: model, input, both sides' backends, each warmed up (a plain and a traced call).
+// run_trace times plain() against traced(); bench/bench_trace_cpu.cpp times the same two calls.
+class TraceRun {
+ public:
+  explicit TraceRun(const TraceArgs& args);  // throws UsageError, BackendError
+  ~TraceRun();
+  TraceRun(const TraceRun&) = delete;
+  TraceRun& operator=(const TraceRun&) = delete;
+  void plain();                    // the two plain predict calls
+  void traced(TraceReport& rep);   // the two traced calls and the comparison: rep's rows, first, final_a/b
+  const TraceReport& header() const;  // model, sides, seeds; no rows, no times
+ private:
+  struct State;
+  std::unique_ptr<State> st_;
 };
 
 TraceReport run_trace(const TraceArgs& args);
