@@ -35,6 +35,7 @@ constexpr TraceCase kCases[] = {
     {"10,20,10", "variant:tree,invariant", "", "1", false},
     {"10,20,10", "dtype:f32,bf16", "invariant", "1", false},
     {"10,20,10", "batch:1,64", "tree", "", false},
+    {"10,20,10", "dtype:f32,bf16", "invariant", "64", false},
     {"10,20,10", "dtype:f32,bf16", "invariant", "64", true},
     {"10,20,10", "runs:0,1", "atomic", "64", true},
     {"784,4096,4096,10", "batch:1,64", "tree", "", false},

@@ -70,6 +70,7 @@ TEST(Bench, ListsEveryFamily) {
   EXPECT_TRUE(has("dense/cpu/openblas/B:4096/K:4096/N:4096/"));
   EXPECT_TRUE(has("predict/cpu/10-20-10/invariant/batch:4096/"));
   EXPECT_TRUE(has("predict/cpu/784-4096-4096-10/atomic/batch:1/"));
+  EXPECT_TRUE(has("trace/cpu/784-4096-4096-10/batch:1,64/tree/batch:1,64/traced/"));
   if (built_with_cuda()) {  // registered (and skipped with the reason when no GPU is there)
     for (const auto& v : kSumVariants)
       if (v.variant != SumVariant::serial) {
@@ -82,6 +83,39 @@ TEST(Bench, ListsEveryFamily) {
     for (const auto& v : kDenseVariants) EXPECT_TRUE(has(std::string("dense/cuda/") + v.name + "/B:4096/K:4096/N:4096/")) << v.name;
     EXPECT_TRUE(has("predict/cuda/784-4096-4096-10/cublas/batch:64/"));
   }
+#endif
+}
+
+// The trace cost pairs (bench/bench_trace_cpu.cpp): every case has a plain and a traced
+// benchmark, and the tiny model's pairs run (each builds a TraceRun from trace's own parser).
+TEST(Bench, TraceCostPairsRun) {
+#ifndef DRIFTLAB_BENCH_EXE
+  GTEST_SKIP() << "built without the benchmark binary (DRIFTLAB_BUILD_BENCH=OFF)";
+#else
+  const std::string out = std::string(DRIFTLAB_TEST_TMP) + "/bench_trace.txt";
+  ASSERT_EQ(run(std::string(DRIFTLAB_BENCH_EXE) +
+                " --benchmark_filter='^trace/cpu/10-20-10/' --benchmark_min_time=0.01 --benchmark_format=console > " +
+                out + " 2>&1"),
+            0);
+  const std::string text = slurp(out);
+  EXPECT_EQ(text.find("ERROR"), std::string::npos) << text;
+  std::size_t plain = 0, traced = 0;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("trace/cpu/10-20-10/", 0) != 0) continue;
+    const std::string name = line.substr(0, line.find(' '));
+    if (name.find("/plain/") != std::string::npos) {
+      ++plain;
+      std::string partner = name;
+      partner.replace(partner.find("/plain/"), 7, "/traced/");
+      EXPECT_NE(text.find(partner), std::string::npos) << name;
+    } else if (name.find("/traced/") != std::string::npos) {
+      ++traced;
+      EXPECT_NE(line.find("stages="), std::string::npos) << line;
+    }
+  }
+  EXPECT_GE(plain, 5u) << text;
+  EXPECT_EQ(plain, traced) << text;
 #endif
 }
 

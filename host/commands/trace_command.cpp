@@ -55,6 +55,9 @@ the kernels predict runs (a hook in the model backends), and the last stage is b
 predict's output for the same call.
 per layer and stage: max_ulp, frac_differ (elements whose bits differ), max_rel_diff
 (max |a - b| / max |a|, the layer's scale).
+time: the two plain predict calls against the two traced calls and the comparison, wall time
+after a warm-up of each; pairs far below a millisecond are repeated, interleaved, for 20 ms, and
+the line gives medians and the count (the report is the last repetition's comparison).
 )";
 
 namespace trace_detail {
