@@ -340,6 +340,22 @@ TEST(Trace, BadCommandLines) {
 // dtype:A,B -- the same float32 model and input, rounded to each side's type.  Rounding the input
 // and weights moves layer 0's matmul already; every layer has a round stage; the last stage of
 // the bf16 side is predict --dtype bf16's output bit for bit.
+// A trace keeps every stage of both sides: more than predict holds for the same batch.  A batch
+// that predict's own check lets through but whose trace cannot fit is refused in one line before
+// anything large is allocated (the size is set from this machine's memory).
+TEST(Trace, RefusesATraceThatCannotFitInMemory) {
+  const double mem = static_cast<double>(physical_memory_bytes());
+  if (mem <= 0) GTEST_SKIP() << "this machine's memory size is unknown";
+  const double widths = 4096 + 4096 + 10, predict_per_row = (784 + widths) * 16;
+  const double trace_per_row = widths * 4 * 2 * 2 + 4096 * 4 * 3 * 2;  // 2 stages, 2 sides; activations
+  const auto rows = static_cast<std::size_t>(0.7 * mem / trace_per_row * 1.1);
+  ASSERT_LT(static_cast<double>(rows) * predict_per_row, 0.7 * mem);  // predict alone would run it
+  const auto r = cli({"trace", "--backend", "cpu", "--layers", "784,4096,4096,10", "--init-seed", "1", "--batch",
+                      std::to_string(rows), "--compare", "variant:tree,invariant"});
+  expect_one_line_error(r, "both sides' stages need about");
+  EXPECT_EQ(r.code, 2);
+}
+
 TEST(Trace, DtypeComparisonStartsAtLayer0AndEndsOnPredictsOutput) {
   const std::string saved = tmp("predict_bf16.npy"), json = tmp("dtype.json");
   std::vector<std::string> p = with({"--batch", "8", "--variant", "tree", "--runs", "1", "--dtype", "bf16", "--save-output", saved});

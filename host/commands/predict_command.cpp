@@ -261,6 +261,11 @@ std::unique_ptr<ModelBackend> pick_backend(const PredictArgs& a) {
   return make_cpu_model_backend(a.threads);
 }
 
+std::size_t physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) : 0;
+}
+
 namespace {
 
 std::vector<DenseVariant> pick_variants(const PredictArgs& a, const ModelBackend& b) {
@@ -275,11 +280,6 @@ std::vector<DenseVariant> pick_variants(const PredictArgs& a, const ModelBackend
     throw UsageError("variant '" + a.variant + "' is not available on the " + b.name() + " backend" +
                      (v == DenseVariant::cublas ? " (cublas is CUDA only)" : ""));
   return {v};
-}
-
-std::size_t physical_memory_bytes() {
-  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-  return pages > 0 && page > 0 ? static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) : 0;
 }
 
 // Refuses up front, naming the flag and the amount, a model or batch that cannot fit in memory:

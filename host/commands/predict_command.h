@@ -56,6 +56,7 @@ void check_model_flags(const PredictArgs& a, bool batch_given);
 std::unique_ptr<ModelBackend> pick_backend(const PredictArgs& a);
 Model build_model(const PredictArgs& a, std::uint64_t init_seed);
 std::vector<float> build_input(const PredictArgs& a, const Model& m, std::size_t& B);
+std::size_t physical_memory_bytes();  // 0 when unknown
 std::uint64_t entropy_seed();  // an unseeded run's seed: std::random_device  // the flags that reproduce `a`
 extern const char* const kPredictHelp;
 

@@ -258,6 +258,36 @@ void compare_sides(const Side (&sides)[2], const std::vector<Layer>& layers, boo
 
 }  // namespace
 
+namespace {
+
+// Refuses up front, in one line, a trace that cannot fit in memory: both sides keep every stage of
+// every layer (up to four: matmul, bias_act, dropout, round) besides their activations, and each
+// backend holds the weights packed (and widened, for 16-bit models) beside the model's own.
+void check_trace_memory(const TraceArgs& t, const Model& model, std::size_t rows, std::size_t input_values) {
+  double widths = 0, weights = 0, widest = static_cast<double>(model.inputs());
+  for (const auto& l : model.layers) {
+    widths += static_cast<double>(l.N);
+    widest = std::max(widest, static_cast<double>(l.N));
+    weights += static_cast<double>(l.K) * static_cast<double>(l.N);
+  }
+  const bool sixteen = t.kind == TraceKind::dtype || model.dtype != DType::f32;
+  const double stages = 2 + (t.model.training && model.dropout > 0 ? 1 : 0) + (sixteen ? 1 : 0);
+  double bytes = 4.0 * static_cast<double>(input_values) * (t.kind == TraceKind::dtype ? 3 : 1) + 4 * 4 * weights;
+  for (const std::string& side : {t.a, t.b}) {
+    const double B = static_cast<double>(t.kind == TraceKind::batch ? parse_count(side, "") : rows);
+    bytes += B * widths * 4 * stages + B * widest * 4 * 3;
+  }
+  const double mem = static_cast<double>(physical_memory_bytes());
+  if (mem > 0 && bytes > 0.7 * mem)
+    throw UsageError("trace: model " + model.shape_text() + " with " +
+                     (t.kind == TraceKind::batch ? "batches " + t.a + " and " + t.b : std::to_string(rows) + " rows") +
+                     ": both sides' stages need about " + std::to_string(static_cast<std::uint64_t>(bytes / (1 << 20))) +
+                     " MiB, more than this machine's memory allows (" +
+                     std::to_string(static_cast<std::uint64_t>(mem / (1 << 20))) + " MiB)");
+}
+
+}  // namespace
+
 // Everything a trace holds between its calls: the model (and its rounded copies), the input, the
 // backends and the two sides.
 struct TraceRun::State {
@@ -314,6 +344,7 @@ TraceRun::TraceRun(const TraceArgs& t) : st_(std::make_unique<State>()) {
       round_values(xs[s], models[s].dtype);
     }
 
+  check_trace_memory(t, model, rows, x.size());
   Side (&sides)[2] = S.sides;
   const std::string names[2] = {t.a, t.b};
   std::unique_ptr<ModelBackend>& shared = S.shared;
