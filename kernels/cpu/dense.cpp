@@ -25,13 +25,25 @@ void bias_act(const float* acc, const float* b, float* y, std::size_t B, std::si
     for (std::size_t j = 0; j < N; ++j) y[i * N + j] = activate(dense::add(acc[i * N + j], b[j]), act);
 }
 
+// x [rows x K] times columns [c0, c0 + cols) of W's k range into out [rows x cols] at stride ldo
+// (the chain of gemm.h), unpacked: a GEMV over the 16-bit W when there is one (gemv_half.h, the
+// same chains), else gemm_chain over the float32 W.
+void chain_unpacked(const float* x, const float* W, std::size_t c0, std::size_t cols, float* out, std::size_t ldo,
+                    std::size_t rows, std::size_t K, std::size_t N, std::size_t k_begin, std::size_t k_end,
+                    const DenseContext& ctx, ThreadPool* pool) {
+  if (ctx.W16 && rows <= kGemvMaxRows)
+    gemv_chain_half(ctx.W16_kind, x, K, ctx.W16 + c0, N, out, ldo, rows, cols, k_begin, k_end, pool);
+  else
+    gemm_chain(x, K, W + c0, N, out, ldo, rows, cols, k_begin, k_end, pool);
+}
+
 // x [rows x K] times W's k range into out (the chain of gemm.h), from the packed W when there is one.
 void chain(const float* x, const float* W, float* out, std::size_t rows, std::size_t K, std::size_t N,
-           std::size_t k_begin, std::size_t k_end, const PackedB* packed, ThreadPool* pool) {
-  if (packed)
-    gemm_chain(x, K, *packed, out, N, rows, k_begin, k_end, pool);
+           std::size_t k_begin, std::size_t k_end, const DenseContext& ctx) {
+  if (ctx.packed_W)
+    gemm_chain(x, K, *ctx.packed_W, out, N, rows, k_begin, k_end, ctx.pool);
   else
-    gemm_chain(x, K, W, N, out, N, rows, N, k_begin, k_end, pool);
+    chain_unpacked(x, W, 0, N, out, N, rows, K, N, k_begin, k_end, ctx, ctx.pool);
 }
 
 // Scratch for the partials of slices 1..S-1 (slice 0's goes to y): per thread, it only grows, so
@@ -44,7 +56,7 @@ std::vector<float>& partials_scratch(std::size_t floats) {
 
 void dense_invariant(const float* x, const float* W, const float* b, float* y, std::size_t B, std::size_t K,
                      std::size_t N, dense::Activation act, const DenseContext& ctx) {
-  chain(x, W, y, B, K, N, 0, K, ctx.packed_W, ctx.pool);
+  chain(x, W, y, B, K, N, 0, K, ctx);
   if (ctx.matmul_out) std::copy(y, y + B * N, ctx.matmul_out);
   bias_act(y, b, y, B, N, act);
 }
@@ -56,7 +68,7 @@ void dense_tree(const float* x, const float* W, const float* b, float* y, std::s
   float* const rest = S > 1 ? partials_scratch((S - 1) * plane).data() : nullptr;
   auto partial = [&](std::size_t s) { return s == 0 ? y : rest + (s - 1) * plane; };
   for (std::size_t s = 0; s < S; ++s)
-    chain(x, W, partial(s), B, K, N, dense::slice_begin(K, S, s), dense::slice_end(K, S, s), ctx.packed_W, ctx.pool);
+    chain(x, W, partial(s), B, K, N, dense::slice_begin(K, S, s), dense::slice_end(K, S, s), ctx);
   // dense_order.h's pairwise tree, a whole plane at a time: every element sees the same additions
   // in the same order as dense::tree_combine, and the planes vectorize.
   for (std::size_t stride = 1; stride < S; stride *= 2)
@@ -105,8 +117,8 @@ void dense_atomic(const float* x, const float* W, const float* b, float* y, std:
       gemm_chain_cols(x + tl.r0 * K, K, *packed, tl.c0, tl.c0 + tl.cols, out, tl.cols, tl.rows,
                       dense::slice_begin(K, S, s), dense::slice_end(K, S, s), nullptr);
     else
-      gemm_chain(x + tl.r0 * K, K, W + tl.c0, N, out, tl.cols, tl.rows, tl.cols, dense::slice_begin(K, S, s),
-                 dense::slice_end(K, S, s), nullptr);
+      chain_unpacked(x + tl.r0 * K, W, tl.c0, tl.cols, out, tl.cols, tl.rows, K, N, dense::slice_begin(K, S, s),
+                     dense::slice_end(K, S, s), ctx, nullptr);
     return tl;
   };
   const std::size_t tile_floats = kRowBlock * width;

@@ -9,6 +9,7 @@
 #include "../common/dense_order.h"
 #include "../common/dense_variant.h"
 #include "gemm.h"
+#include "gemv_half.h"
 #include "thread_pool.h"
 
 namespace driftlab::cpu {
@@ -26,6 +27,11 @@ struct DenseContext {
   // epilogue -- x.W in the variant's order (invariant, tree); atomic's accumulator starts at b
   // (dense_order.h), so its copy is x.W + b before the activation.  Null: no copy, no cost.
   float* matmul_out = nullptr;
+  // Set (dense_half, 16-bit models): W's 16-bit source [K x N] of kind W16_kind.  Batches of up to
+  // kGemvMaxRows then stream it, widened in registers (gemv_half.h), instead of the float32 W:
+  // half the bytes, bitwise the same chains.  The float32 W must still be given (larger batches).
+  const std::uint16_t* W16 = nullptr;
+  HalfKind W16_kind = HalfKind::bf16;
 };
 
 // y [B x N] = act(x [B x K] . W [K x N] + b [N]).  `cublas` is not a CPU variant

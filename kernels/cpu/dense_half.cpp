@@ -3,6 +3,7 @@
 #include "dense_half.h"
 
 #include <stdexcept>
+#include <type_traits>
 
 namespace driftlab::cpu {
 namespace {
@@ -36,16 +37,23 @@ void dense_half(DenseVariant v, const std::uint16_t* x, const std::uint16_t* W, 
   widen_into<S>(x, x32, B * K);
   float* const b32 = scratch(1, N).data();
   widen_into<S>(b, b32, N);
+  DenseContext c = ctx;
+  c.packed_W = w && B > kGemvMaxRows ? &w->packed : nullptr;
+  // Small batches stream the 16-bit W itself (gemv_half.h: widened in registers, the same chains),
+  // so a float32 copy is read only by larger ones.
+  const bool stream16 = B <= kGemvMaxRows;
+  if (stream16) {
+    c.W16 = W;
+    c.W16_kind = std::is_same_v<S, bf16> ? HalfKind::bf16 : HalfKind::f16;
+  }
   const float* W32 = nullptr;
   if (w) {
     W32 = w->W32.data();
-  } else {
+  } else if (!stream16) {
     float* own = scratch(2, K * N).data();
     widen_into<S>(W, own, K * N);
     W32 = own;
   }
-  DenseContext c = ctx;
-  c.packed_W = w && B > kGemvMaxRows ? &w->packed : nullptr;
   std::vector<float> local;
   float* out = y32;
   if (!out) {
