@@ -38,13 +38,14 @@ struct WidenedW {
   const std::uint16_t* source = nullptr;
   std::size_t K = 0, N = 0;
   std::vector<float> W32;  // [K x N]
-  PackedB packed;          // of W32 (for B > kGemvMaxRows; the GEMV path streams W32)
+  PackedB packed;          // of W32 (for B > kGemvMaxRows; the GEMV path streams the 16-bit W itself)
 };
 template <class S> void widen_weights(const std::uint16_t* W, std::size_t K, std::size_t N, WidenedW& out);
 
 // y32 [B x N] (optional, null: not kept) = act(widen(x) . widen(W) + widen(b)) in float32, the
 // variant's order; y [B x N] (optional) = y32 rounded to S.  w: W widened and packed
-// (widen_weights, source must be W), or null (widened here, every call).  ctx.packed_W must be
+// (widen_weights, source must be W), or null (widened here, every call, for B > kGemvMaxRows;
+// batches of up to kGemvMaxRows stream the 16-bit W, gemv_half.h, and read no float32 copy).  ctx.packed_W must be
 // null (std::invalid_argument): the packing of a 16-bit W is w's.  ctx.matmul_out as for dense.
 template <class S>
 void dense_half(DenseVariant v, const std::uint16_t* x, const std::uint16_t* W, const std::uint16_t* b, float* y32,
