@@ -132,6 +132,12 @@ struct IsaGuard {
   ~IsaGuard() { cpu::detail::force_gemm_isa(GemmIsa::avx512); }
 };
 
+cpu::DenseContext on(cpu::ThreadPool* pool) {
+  cpu::DenseContext c;
+  c.pool = pool;
+  return c;
+}
+
 template <class S> class DenseHalf : public ::testing::Test {};
 using Storages = ::testing::Types<bf16, f16>;
 TYPED_TEST_SUITE(DenseHalf, Storages);
@@ -146,7 +152,7 @@ TYPED_TEST(DenseHalf, EveryVariantIsTheFloat32VariantOnWidenedInputsThenNarrowed
   for (const auto& sh : kShapes)
     for (Activation act : {Activation::linear, Activation::relu}) {
       const Problem16 p = make_problem<S>(sh[0], sh[1], sh[2], seed++);
-      cpu::DenseContext ctx{&pool};
+      cpu::DenseContext ctx = on(&pool);
       ctx.shuffle_seed = 7;  // atomic under a seeded schedule is reproducible: comparable bitwise
       cpu::WidenedW w;
       cpu::widen_weights<S>(p.W.data(), p.K, p.N, w);
@@ -208,14 +214,14 @@ TYPED_TEST(DenseHalf, InvariantIsBatchInvariantAndTreeDependsOnTheBatchOnlyThrou
   cpu::ThreadPool pool(2);
   cpu::WidenedW w;
   cpu::widen_weights<S>(big.W.data(), K, N, w);
-  const Out16 all = run16<S>(DenseVariant::invariant, big, Activation::relu, {&pool}, &w);
+  const Out16 all = run16<S>(DenseVariant::invariant, big, Activation::relu, on(&pool), &w);
   for (std::size_t B : {1, 2, 4, 5, 7, 33, 63}) {
     for (std::size_t start : {std::size_t(0), 64 - B}) {
       Problem16 part{B, K, N, std::vector<std::uint16_t>(big.x.begin() + start * K, big.x.begin() + (start + B) * K), big.W,
                      big.b};
       cpu::WidenedW wp;  // the part's own copy of W
       cpu::widen_weights<S>(part.W.data(), K, N, wp);
-      const Out16 o = run16<S>(DenseVariant::invariant, part, Activation::relu, {&pool}, &wp);
+      const Out16 o = run16<S>(DenseVariant::invariant, part, Activation::relu, on(&pool), &wp);
       ASSERT_TRUE(same(o.y.data(), all.y.data() + start * N, B * N * 2)) << "B=" << B << " start=" << start;
       ASSERT_TRUE(same(o.y32.data(), all.y32.data() + start * N, B * N * 4)) << "B=" << B << " start=" << start;
     }
@@ -224,8 +230,8 @@ TYPED_TEST(DenseHalf, InvariantIsBatchInvariantAndTreeDependsOnTheBatchOnlyThrou
   // tree with the same S, whatever the batch.
   Problem16 one{1, K, N, std::vector<std::uint16_t>(big.x.begin(), big.x.begin() + K), big.W, big.b};
   ASSERT_NE(dense::split_k(1, K, N), dense::split_k(64, K, N));
-  const Out16 t1 = run16<S>(DenseVariant::tree, one, Activation::relu, {&pool});
-  const std::vector<float> t1_32 = run32<S>(DenseVariant::tree, one, Activation::relu, {&pool});
+  const Out16 t1 = run16<S>(DenseVariant::tree, one, Activation::relu, on(&pool));
+  const std::vector<float> t1_32 = run32<S>(DenseVariant::tree, one, Activation::relu, on(&pool));
   EXPECT_TRUE(same(t1.y32.data(), t1_32.data(), N * 4));
 }
 
@@ -243,7 +249,7 @@ TYPED_TEST(DenseHalf, ThreadCountsAndIsaLevelsChangeNoBit) {
         for (cpu::ThreadPool* pp : {static_cast<cpu::ThreadPool*>(nullptr), pool.get()}) {
           cpu::WidenedW w;  // packed for the ISA in force
           cpu::widen_weights<S>(p.W.data(), p.K, p.N, w);
-          const Out16 o = run16<S>(v, p, Activation::linear, {pp}, &w);
+          const Out16 o = run16<S>(v, p, Activation::linear, on(pp), &w);
           if (!ref) ref = o;
           ASSERT_TRUE(same(o.y.data(), ref->y.data(), o.y.size() * 2))
               << info(v).name << " isa " << cpu::detail::gemm_isa_name(isa) << " threads " << (pp ? pp->size() : 0);

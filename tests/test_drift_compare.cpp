@@ -191,7 +191,9 @@ TEST_F(DriftCuda, ModelBackendTrackerGivesTheHostMetricsOfTheSameCalls) {
     EXPECT_EQ(to_bits(d.ratio_non_equal), to_bits(h.ratio_non_equal)) << info(v).name;
     EXPECT_EQ(d.max_ulp, h.max_ulp) << info(v).name;
     EXPECT_EQ(d.argmax_flips, h.argmax_flips) << info(v).name;
-    if (v != DenseVariant::atomic) EXPECT_EQ(d.distinct_outputs, 2u) << "two dropout masks (calls 0 and 1), no drift";
+    if (v != DenseVariant::atomic) {
+      EXPECT_EQ(d.distinct_outputs, 2u) << "two dropout masks (calls 0 and 1), no drift";
+    }
   }
 }
 #endif
