@@ -146,14 +146,16 @@ TEST(Report, EndToEndQuickReportWritesEverything) {
   const int rc = run(cmd);
   EXPECT_EQ(rc, 0) << slurp(out.string() + ".log");
   for (const char* f : {"machine.json", "sum_drift.json", "ulp_hist.json", "batch_invariance.json", "predict.json",
-                        "predict_bf16.json", "scenarios.json", "REPORT.md"})
+                        "predict_bf16.json", "trace_tree_batch.json", "trace_invariant_batch.json", "trace_bf16.json",
+                        "scenarios.json", "REPORT.md"})
     EXPECT_TRUE(fs::exists(out / f)) << f;
   EXPECT_TRUE(fs::exists(out / "bench.json"));
   const std::string md = slurp(out / "REPORT.md");
-  for (const char* section : {"## Machine", "## Summation", "## predict", "## Batch invariance", "## The article's claims"})
+  for (const char* section : {"## Machine", "## Summation", "## predict", "## Batch invariance",
+                              "## Where the bits start to move", "## The article's claims"})
     EXPECT_NE(md.find(section), std::string::npos) << section;
   for (const char* fig : {"sum_throughput", "cost_of_determinism", "drift_vs_n", "ulp_histogram", "dense_gflops",
-                          "batch_invariance", "bf16_rounding"}) {
+                          "batch_invariance", "bf16_rounding", "trace_ulp"}) {
     EXPECT_TRUE(fs::exists(out / "plots" / (std::string(fig) + ".png"))) << fig;
     EXPECT_NE(md.find(std::string("plots/") + fig + ".png"), std::string::npos) << fig;
   }
@@ -162,6 +164,11 @@ TEST(Report, EndToEndQuickReportWritesEverything) {
   // The batch-invariance experiment: invariant never moves, tree does somewhere.
   const std::string bi = slurp(out / "batch_invariance.json");
   EXPECT_NE(bi.find("\"invariant\""), std::string::npos);
+  // The traces: invariant keeps its bits between batch 1 and 64; the bf16 comparison starts at
+  // layer 0's matmul (the rounded input and weights).
+  EXPECT_NE(slurp(out / "trace_invariant_batch.json").find("\"first_divergence\": null"), std::string::npos);
+  EXPECT_EQ(slurp(out / "trace_bf16.json").find("\"first_divergence\": null"), std::string::npos);
+  EXPECT_NE(md.find("| dtype:f32,bf16 | invariant | layer 0, matmul |"), std::string::npos) << md;
 }
 
 }  // namespace

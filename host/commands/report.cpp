@@ -33,6 +33,7 @@
 #include "predict_command.h"
 #include "scenarios.h"
 #include "sum_command.h"
+#include "trace_command.h"
 
 extern char** environ;
 
@@ -184,7 +185,7 @@ void save_text(const fs::path& p, const std::string& text) { write_file_atomic(p
 
 // --- The headline tables (REPORT.md and the terminal summary) ----------------------------------
 struct Headlines {
-  std::string sum, predict, batch, scenarios, bench;
+  std::string sum, predict, batch, trace, scenarios, bench;
 };
 
 std::string md_row(const std::vector<std::string>& cells) {
@@ -218,13 +219,14 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
   // Planned seconds per step: quick and full-CPU as measured on the 2-core development VM; the
   // full GPU run is an estimate (no GPU run has timed it yet).
   // (predict includes the bf16 model's runs of issue 11: about 2 s quick, 10 s full on the CPU.)
-  const std::vector<double> plan = o.quick ? std::vector<double>{0.2, 2, 1, 2, 2.5, 10, 5, 7, 0.2}
-                                   : cuda  ? std::vector<double>{0.2, 30, 20, 10, 4, 30, 240, 10, 0.2}
-                                           : std::vector<double>{0.2, 8, 8, 6, 11, 120, 320, 10, 0.2};
+  // (trace: three comparisons on the batch-invariance model; about 1 s quick, 5 s full on the CPU.)
+  const std::vector<double> plan = o.quick ? std::vector<double>{0.2, 2, 1, 2, 2.5, 1, 10, 5, 8, 0.2}
+                                   : cuda  ? std::vector<double>{0.2, 30, 20, 10, 4, 5, 30, 240, 11, 0.2}
+                                           : std::vector<double>{0.2, 8, 8, 6, 11, 5, 120, 320, 11, 0.2};
   const char* const names[] = {"machine description", "summation drift across n and distributions",
                                "atomic results against the exact sum (histogram)", "batch invariance", "predict",
-                               "the article's scenarios", "benchmarks (driftlab_bench)", "figures (plots/plot.py)",
-                               "REPORT.md"};
+                               "where the bits start to move (trace)", "the article's scenarios",
+                               "benchmarks (driftlab_bench)", "figures (plots/plot.py)", "REPORT.md"};
   std::vector<std::pair<std::string, double>> steps;
   for (std::size_t i = 0; i < plan.size(); ++i) steps.emplace_back(names[i], plan[i]);
   Progress prog(progress, steps);
@@ -422,8 +424,47 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
                              std::to_string(r.before->argmax_flips) + " -> " + std::to_string(r.drift.argmax_flips)});
   }
 
-  // 6. scenarios
+  // 6. where the bits start to move: driftlab trace on the batch-invariance model -- tree and
+  // invariant, row 0 alone against inside a batch of 64, and float32 against bf16 storage.
   prog.start(5);
+  std::vector<fs::path> trace_files;
+  {
+    const std::string layers = o.quick ? "256,1024,1024,10" : "784,4096,4096,10";
+    struct TraceCase {
+      const char* file;
+      std::vector<std::string> flags;
+    };
+    const TraceCase cases[] = {
+        {"trace_tree_batch.json", {"--variant", "tree", "--compare", "batch:1,64"}},
+        {"trace_invariant_batch.json", {"--variant", "invariant", "--compare", "batch:1,64"}},
+        {"trace_bf16.json", {"--variant", "invariant", "--batch", "64", "--compare", "dtype:f32,bf16"}},
+    };
+    h.trace = "driftlab trace on the " + std::string(o.quick ? "256-1024-1024-10" : "784-4096-4096-10") +
+              " model (init seed 1) on " + backend +
+              ": every layer's output compared at every stage, and the first layer and stage whose bits differ\n\n";
+    h.trace += md_row({"compare", "variant", "first divergence", "output: max ULP", "output: max |diff| / scale",
+                       "output: elements differing"});
+    h.trace += md_row({"---", "---", "---", "---", "---", "---"});
+    for (const TraceCase& c : cases) {
+      std::vector<std::string> args = {"--backend", backend, "--layers", layers, "--init-seed", "1"};
+      if (!cuda) args.insert(args.end(), {"--threads", std::to_string(o.threads)});
+      args.insert(args.end(), c.flags.begin(), c.flags.end());
+      const std::vector<std::string_view> views(args.begin(), args.end());
+      const TraceReport r = run_trace(parse_trace_args(views));
+      std::ostringstream s;
+      write_trace_json(r, s);
+      save_text(dir / c.file, s.str());
+      trace_files.push_back(dir / c.file);
+      const StageDiff& last = r.rows.back();
+      const std::string first =
+          r.first ? "layer " + std::to_string(r.first->layer) + ", " + stage_name(r.first->stage) : "none: the same bits";
+      h.trace += md_row({r.compare, r.variant, first, ulp_text(last.max_ulp) + " (" + r.ulp_unit + ")",
+                         sig(last.max_rel_diff), sig(last.frac_differ)});
+    }
+  }
+
+  // 7. scenarios
+  prog.start(6);
   {
     ScenarioOptions so;
     so.backend = backend;
@@ -441,8 +482,8 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
                      " adds one).\n";
   }
 
-  // 7. benchmarks
-  prog.start(6);
+  // 8. benchmarks
+  prog.start(7);
   std::string bench_note;
   {
     const fs::path bench = fs::path(self_dir()) / "driftlab_bench";
@@ -472,8 +513,8 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
     }
   }
 
-  // 8. figures
-  prog.start(7);
+  // 9. figures
+  prog.start(8);
   std::string plot_note;
   {
     // plots/plot.py one folder above the binary (the GPU kit: kit/bin/driftlab, kit/plots/plot.py),
@@ -489,10 +530,17 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
     if (rc != 0)
       plot_note = "The figures could not be drawn (" + python + " plots/plot.py exited with " + std::to_string(rc) +
                   "; see plots.log; scripts/setup.sh installs matplotlib).";
+    // The trace figure: plots/plot_trace.py beside plot.py, over the trace JSON of step 6.
+    std::vector<std::string> targs = {python, (script.parent_path() / "plot_trace.py").string(), (dir / "plots").string()};
+    for (const fs::path& f : trace_files) targs.push_back(f.string());
+    const int trc = run_program(targs, (dir / "plot_trace.log").string());
+    if (trc != 0 && plot_note.empty())
+      plot_note = "The trace figure could not be drawn (" + python + " plots/plot_trace.py exited with " +
+                  std::to_string(trc) + "; see plot_trace.log).";
   }
 
-  // 9. REPORT.md
-  prog.start(8);
+  // 10. REPORT.md
+  prog.start(9);
   {
     std::ostringstream md;
     md << "# driftlab report\n\n"
@@ -504,12 +552,13 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
        << "## Summation: drift and its price\n\n" << h.sum << "\n"
        << "## predict\n\n" << h.predict << "\n"
        << "## Batch invariance\n\n" << h.batch << "\n"
+       << "## Where the bits start to move\n\n" << h.trace << "\n"
        << "## The article's claims\n\n" << h.scenarios << "\n"
        << "## Figures\n\n";
     if (!plot_note.empty()) md << plot_note << "\n\n";
     if (!bench_note.empty()) md << bench_note << "\n\n";
     for (const char* f : {"sum_throughput", "cost_of_determinism", "drift_vs_n", "ulp_histogram", "dense_gflops",
-                          "batch_invariance", "bf16_rounding"})
+                          "batch_invariance", "bf16_rounding", "trace_ulp"})
       if (fs::exists(dir / "plots" / (std::string(f) + ".png")))
         md << "![" << f << "](plots/" << f << ".png)\n\n";
     save_text(dir / "REPORT.md", md.str());
@@ -518,7 +567,7 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
   if (o.summary_only) {
     out << "\ndriftlab quick report (" << backend << ", " << mmss(prog.elapsed()) << "); files in " << dir.string()
         << "/ (REPORT.md, JSON, plots)\n\n"
-        << h.sum << "\n" << h.predict << "\n" << h.batch << "\n";
+        << h.sum << "\n" << h.predict << "\n" << h.batch << "\n" << h.trace << "\n";
     for (const auto& line : {h.scenarios}) out << line;
   } else {
     out << "report written to " << (dir / "REPORT.md").string() << " in " << mmss(prog.elapsed()) << "\n";
