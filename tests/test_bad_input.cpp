@@ -200,9 +200,8 @@ TEST(BadInput, OutputsAreNeverLostOrPartial) {
   expect_refused("report_out_file", "$DL report --quick --out REPORT.md", 1, "REPORT.md", old_file("REPORT.md"));
 }
 
-// A REPORT.md that cannot be written fails the report (it used to be reported as success).  The
-// quick report takes ~20 s and prints its progress on stderr, so this checks the exit code and
-// the last line; "EndToEnd" keeps it out of the sanitizer runs, as the other full report test.
+// A REPORT.md that cannot be written fails the report (it used to be reported as success), now
+// before anything runs: one line, exit 1, the folder left alone.
 TEST(BadInput, EndToEndReportThatCannotWriteReportMdFails) {
   const fs::path d = fresh_dir("report_md");
   fs::create_directories(d / "out" / "REPORT.md");  // a folder where the file must go
@@ -211,6 +210,28 @@ TEST(BadInput, EndToEndReportThatCannotWriteReportMdFails) {
   const std::string last = r.err.substr(r.err.rfind('\n', r.err.size() - 2) + 1);
   EXPECT_NE(last.find("REPORT.md: is a folder"), std::string::npos) << r.err;
   EXPECT_TRUE(fs::is_directory(d / "out" / "REPORT.md"));
+}
+
+// A report that could not produce everything (here: --bench-json names an empty file) changes no
+// file of its folder: what it did produce goes to DIR/incomplete/, and it says so.  A quick report
+// (~20 s): "EndToEnd" keeps it out of the sanitizer runs.
+TEST(BadInput, EndToEndIncompleteReportLeavesTheFolderAsItWas) {
+  const fs::path d = fresh_dir("report_incomplete");
+  fs::create_directories(d / "out" / "plots");
+  std::ofstream(d / "out" / "REPORT.md") << "the user's old report";
+  std::ofstream(d / "out" / "predict.json") << "{}";
+  std::ofstream(d / "empty.json");
+  fs::create_directories(d / "out" / ".report-999999999" / "plots");  // a killed report's, long gone
+  const ProcessResult r = run_in(d, "$DL report --quick --backend cpu --bench-json empty.json --out out");
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.out.find("The report is incomplete"), std::string::npos) << r.out;
+  EXPECT_EQ(read_text(d / "out" / "REPORT.md"), "the user's old report");
+  EXPECT_EQ(read_text(d / "out" / "predict.json"), "{}");
+  EXPECT_FALSE(fs::exists(d / "out" / "trace_bf16.json"));
+  EXPECT_TRUE(fs::exists(d / "out" / "incomplete" / "predict.json"));
+  EXPECT_NE(read_text(d / "out" / "incomplete" / "REPORT.md").find("empty.json is missing or empty"), std::string::npos);
+  for (const auto& e : fs::directory_iterator(d / "out"))  // no staging folder left behind
+    EXPECT_NE(e.path().filename().string().rfind(".report-", 0), 0u) << e.path();
 }
 
 TEST(BadInput, DerivedPathsStayInTheUsersFolder) {

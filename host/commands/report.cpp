@@ -183,6 +183,57 @@ BatchInvariance batch_invariance(ModelBackend& backend, const std::vector<std::s
 // leaves the old file as it was.
 void save_text(const fs::path& p, const std::string& text) { write_file_atomic(p.string(), text, "report"); }
 
+// Every file of a report is written into a folder of its own inside DIR (.report-<pid>) and moved
+// into DIR only when the whole report succeeded: a report that stops on an error, is killed, or
+// could not produce its benchmarks or figures leaves DIR's files as they were.  (In the last case
+// the finished files are kept in DIR/incomplete/ and the report says so.)
+class Staging {
+ public:
+  explicit Staging(const fs::path& dir) : stage_(dir / (".report-" + std::to_string(getpid()))) {
+    // A report that was killed left its folder behind: removed once its process is gone.
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind(".report-", 0) != 0 || name.find_first_not_of("0123456789", 8) != std::string::npos) continue;
+      if (!fs::exists("/proc/" + name.substr(8), ec)) fs::remove_all(e.path(), ec);
+    }
+    fs::remove_all(stage_);
+    fs::create_directories(stage_ / "plots");
+  }
+  ~Staging() {
+    std::error_code ec;
+    fs::remove_all(stage_, ec);
+  }
+  Staging(const Staging&) = delete;
+  Staging& operator=(const Staging&) = delete;
+  const fs::path& path() const { return stage_; }
+
+  // The report's files into `into` (DIR, or DIR/incomplete), all or none: every target is checked
+  // first (none may be a folder where a file goes, or a file where a folder goes), then each file
+  // is renamed over its target (atomic per file), REPORT.md last.
+  void publish(const fs::path& into) {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::recursive_directory_iterator(stage_))
+      if (e.is_regular_file()) files.push_back(fs::relative(e.path(), stage_));
+    std::stable_partition(files.begin(), files.end(), [](const fs::path& f) { return f != "REPORT.md"; });
+    for (const fs::path& f : files) {
+      const fs::path target = into / f;
+      std::error_code ec;
+      if (fs::is_directory(target, ec)) throw FileWriteError("report: " + target.string() + ": is a folder");
+      for (fs::path up = target.parent_path(); up != into && !up.empty(); up = up.parent_path())
+        if (fs::exists(up, ec) && !fs::is_directory(up, ec))
+          throw FileWriteError("report: " + up.string() + ": is a file, not a folder");
+    }
+    for (const fs::path& f : files) {
+      fs::create_directories((into / f).parent_path());
+      fs::rename(stage_ / f, into / f);
+    }
+  }
+
+ private:
+  fs::path stage_;
+};
+
 // --- The headline tables (REPORT.md and the terminal summary) ----------------------------------
 struct Headlines {
   std::string sum, predict, batch, trace, scenarios, bench;
@@ -207,11 +258,20 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
   const bool cuda = o.backend == "cuda" || (o.backend == "auto" && gpu_status().usable);
   if (o.backend == "cuda" && !gpu_status().usable) throw BackendError("--backend cuda: " + gpu_status().reason);
   const std::string backend = cuda ? "cuda" : "cpu";
-  const fs::path dir(o.out);
-  fs::create_directories(dir / "plots");
+  const fs::path out_dir(o.out);
+  fs::create_directories(out_dir);
+  // A target that cannot be replaced by a file is refused before anything runs.
+  for (const char* f : {"REPORT.md", "machine.json", "sum_drift.json", "ulp_hist.json", "batch_invariance.json",
+                        "predict.json", "predict_bf16.json", "trace_tree_batch.json", "trace_invariant_batch.json",
+                        "trace_bf16.json", "scenarios.json", "bench.json", "bench.log", "plots.log", "plot_trace.log"})
+    if (fs::is_directory(out_dir / f)) throw FileWriteError("report: " + (out_dir / f).string() + ": is a folder");
+  if (fs::exists(out_dir / "plots") && !fs::is_directory(out_dir / "plots"))
+    throw FileWriteError("report: " + (out_dir / "plots").string() + ": is a file, not a folder");
+  Staging staging(out_dir);
+  const fs::path& dir = staging.path();  // where every file is written; published at the end
   // The Keras cross-check beside the scenarios: --keras FILE, else DIR/keras_check.json when it
   // exists.  Read before anything runs, so a bad file stops the report at once.
-  const fs::path kpath = o.keras.empty() ? dir / "keras_check.json" : fs::path(o.keras);
+  const fs::path kpath = o.keras.empty() ? out_dir / "keras_check.json" : fs::path(o.keras);
   std::optional<KerasCheck> k;
   if (!o.keras.empty() || fs::exists(kpath)) k = load_keras_check(kpath.string());
 
@@ -492,7 +552,7 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
       std::error_code ec;
       if (fs::file_size(o.bench_json, ec) == 0 || ec)
         bench_note = "--bench-json " + o.bench_json + " is missing or empty; no benchmarks in this report.";
-      else if (!fs::equivalent(o.bench_json, dir / "bench.json", ec))
+      else
         fs::copy_file(o.bench_json, dir / "bench.json", fs::copy_options::overwrite_existing);
     } else if (!fs::exists(bench)) {
       bench_note = "driftlab_bench was not found next to driftlab (" + bench.string() + "); no benchmarks ran.";
@@ -564,17 +624,23 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
     save_text(dir / "REPORT.md", md.str());
   }
 
+  // Publish: into DIR when everything was produced, else into DIR/incomplete, DIR left as it was.
+  const bool complete = plot_note.empty() && bench_note.empty();
+  const fs::path into = complete ? out_dir : out_dir / "incomplete";
+  staging.publish(into);
   if (o.summary_only) {
-    out << "\ndriftlab quick report (" << backend << ", " << mmss(prog.elapsed()) << "); files in " << dir.string()
+    out << "\ndriftlab quick report (" << backend << ", " << mmss(prog.elapsed()) << "); files in " << into.string()
         << "/ (REPORT.md, JSON, plots)\n\n"
         << h.sum << "\n" << h.predict << "\n" << h.batch << "\n" << h.trace << "\n";
     for (const auto& line : {h.scenarios}) out << line;
   } else {
-    out << "report written to " << (dir / "REPORT.md").string() << " in " << mmss(prog.elapsed()) << "\n";
+    out << "report written to " << (into / "REPORT.md").string() << " in " << mmss(prog.elapsed()) << "\n";
   }
-  if (!plot_note.empty() || !bench_note.empty()) {
+  if (!complete) {
     if (!plot_note.empty()) out << plot_note << "\n";
     if (!bench_note.empty()) out << bench_note << "\n";
+    out << "The report is incomplete: its files are in " << into.string() << "/; the files in " << out_dir.string()
+        << "/ were left as they were.\n";
     return 1;
   }
   return 0;
