@@ -538,10 +538,10 @@ void gemm_run(const KernelSet& ks, const float* A, std::size_t lda, const float*
 
   // Column chunks bound the B panels a k block sweeps (<= ks.chunk_floats over all k: a k block's
   // share, kKc / K of it, streams from L2 beside the packed A), prepacked or not.  The scalar
-  // fallback keeps 8 MiB (AVX-512's choice for this order: no clear difference against 4 MiB).  AVX2 (k-major A, long k blocks) takes
-  // 16 MiB: the A row block is packed once per chunk, so fewer chunks pack it fewer times
-  // (docs/perf-notes.md).  AVX-512 (A packed once per call) takes 16 MiB too (8 MiB measured ~3%
-  // slower at K=N=4096, one thread).
+  // fallback keeps 8 MiB (AVX-512's choice for this order: no clear difference against 4 MiB).
+  // AVX2 (k-major A, long k blocks) takes 16 MiB: the A row block is packed once per chunk, so
+  // fewer chunks pack it fewer times (docs/perf-notes.md).  AVX-512 (A packed once per call)
+  // takes 16 MiB too (8 MiB measured ~3% slower at K=N=4096, one thread).
   const std::size_t chunk_cols = std::max(nr, ks.chunk_floats / K / nr * nr);
   const float* Aall = nullptr;  // a_once: all of A, packed here, a few panels per task
   if (ks.a_once) {
@@ -550,7 +550,8 @@ void gemm_run(const KernelSet& ks, const float* A, std::size_t lda, const float*
     const std::size_t pack_tasks = std::min(mp, threads * 4);
     for_tasks(pack_tasks, [&](std::size_t t, int) {
       const std::size_t q0 = part_begin(mp, pack_tasks, t), q1 = part_begin(mp, pack_tasks, t + 1);
-      if (q0 < q1) pack_a_block_kmajor(A + q0 * mr * lda, lda, std::min(M, q1 * mr) - q0 * mr, K, mr, dst + q0 * mr * K);
+      if (q0 < q1)
+        pack_a_block_kmajor(A + q0 * mr * lda, lda, std::min(M, q1 * mr) - q0 * mr, K, mr, dst + q0 * mr * K);
     });
     Aall = dst;
   }
