@@ -232,6 +232,11 @@ TEST(Gemm, LargeShapeMatchesTheChainBitwise) {
   // through C) and N over two of its 16 MiB column chunks (912 columns at this K), edge rows and
   // columns included.
   check_shape({13, 1000, 3, 4600, 2, 0, 1}, {nullptr, pools.get(2)}, rng);
+  // The same boundaries for AVX-512 (k blocks of up to 4096 from A packed once per call, every
+  // 14-row panel k-major over all of K; 16 MiB column chunks, 864 columns at this K), with several
+  // row panels and a partial one (31 rows), packed by one, two and three threads, and k_begin > 0
+  // with a padded A, so a second k block starts inside each packed panel.
+  check_shape({31, 1000, 5, 4700, 3, 0, 2}, {nullptr, pools.get(2), pools.get(3)}, rng, /*with_scalar=*/false);
 }
 
 TEST(Gemm, ConcurrentCallsInsidePoolTasks) {

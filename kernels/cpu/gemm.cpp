@@ -93,6 +93,10 @@ struct KernelSet {
   // kc_max (near-equal); each B panel is swept by all the task's A panels before the next.
   bool a_kmajor = false;
   std::size_t kc_max = 0;  // a_kmajor only
+  // a_kmajor only: all of A packed once per call (each mr-row panel k-major over all of K, in the
+  // calling thread's scratch) before the column chunks, instead of each task's row block once per
+  // chunk; a k block of a panel is then a contiguous piece of it.
+  bool a_once = false;
 };
 
 // Calls f.template operator()<R>() for R = 1 .. sizeof...(R0).
@@ -200,6 +204,10 @@ KernelSet avx2_kernels() {
 }
 
 // --- AVX-512: mr = 14, nr = 32 (28 zmm accumulators) -------------------------------------------
+// A packed k-major as AVX2 (Ap[k*14 + r]), all of A once per call (KernelSet::a_once), k blocks of
+// up to 4096.  Until session 3 it took A row panels (Ap[r*kAs + k]) in L1 and k blocks of 256;
+// one thread at B=1024, K=N=4096 went from ~0.95x to ~1.05x OpenBLAS (docs/perf-notes.md, "AVX-512
+// long k blocks").
 constexpr int kAvx512Mr = 14, kAvx512Nr = 32;
 
 template <int R, bool Full>
@@ -223,15 +231,14 @@ __attribute__((target("avx512f"))) void ukr_avx512(std::size_t kc, const float* 
     }
   }
 #pragma GCC unroll 2
-  for (std::size_t k = 0; k < kc; ++k, ++Ap, Bp += kAvx512Nr) {
+  for (std::size_t k = 0; k < kc; ++k, Ap += kAvx512Mr, Bp += kAvx512Nr) {
     const __m512 b0 = _mm512_load_ps(Bp), b1 = _mm512_load_ps(Bp + 16);
-    // B streams from L2: ask for it 8 steps (1 KiB) ahead (packed B has kBSlack floats of slack
-    // after its last panel, so the address stays inside the buffer).
-    _mm_prefetch(reinterpret_cast<const char*>(Bp + 8 * kAvx512Nr), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(Bp + 8 * kAvx512Nr + 16), _MM_HINT_T0);
+    // A's stream 16 steps (896 bytes) ahead, as AVX2 (a hint: past the end it reads nothing).
+    // (B prefetches, 8 steps ahead, measured no better: the B panel sits in L2.)
+    _mm_prefetch(reinterpret_cast<const char*>(Ap + 16 * kAvx512Mr), _MM_HINT_T0);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
-      const __m512 a = _mm512_set1_ps(Ap[r * kAs]);
+      const __m512 a = _mm512_set1_ps(Ap[r]);
       c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
       c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
     }
@@ -245,6 +252,10 @@ __attribute__((target("avx512f"))) void ukr_avx512(std::size_t kc, const float* 
 
 KernelSet avx512_kernels() {
   KernelSet ks{kAvx512Mr, kAvx512Nr, {}, {}};
+  ks.chunk_floats = std::size_t{1} << 22;
+  ks.a_kmajor = true;
+  ks.kc_max = 4096;
+  ks.a_once = true;
   for_rows(std::make_integer_sequence<int, kAvx512Mr>{}, [&]<int R>() {
     ks.full[R] = &ukr_avx512<R, true>;
     ks.edge[R] = &ukr_avx512<R, false>;
@@ -270,9 +281,11 @@ const KernelSet& kernels_for(detail::GemmIsa isa) {
 // --- Blocking ---------------------------------------------------------------------------------
 // kKc (above): one k block.  A task packs its row block of A (<= kMaxMcRows x kKc, in L2); for
 // each row panel (mr x kc, in L1) the microkernel sweeps the task's B panels (kc x nr each,
-// streamed from L2).  AVX2 (KernelSet::a_kmajor) inverts the sweep and takes k blocks of up to
-// 4096: each B panel (up to 256 KiB, in L2) meets the task's A panels, which stream in one
-// sequence; C is reloaded once per k block, i.e. once for K <= 4096.
+// streamed from L2); only the scalar fallback still does this.  AVX2 and AVX-512
+// (KernelSet::a_kmajor) invert the sweep and take k blocks of up to 4096: each B panel (up to 256
+// KiB for AVX2, 512 KiB for AVX-512, in L2) meets the task's A panels, which stream in one
+// sequence; C is reloaded once per k block, i.e. once for K <= 4096.  AVX-512 packs all of A once
+// per call (KernelSet::a_once: M x K floats, rows padded to 14, in the calling thread's scratch).
 constexpr std::size_t kMaxMcRows = 288;  // row block cap (packed A <= 306 KiB; AVX2 at kc 4096: 4.5 MiB)
 constexpr std::size_t kSerialFmas = std::size_t{1} << 18;  // below this, the pool costs more than it gives
 constexpr std::size_t kBSlack = 8 * 32;                    // floats past packed B the prefetches reach (8 steps of nr)
@@ -310,6 +323,10 @@ Scratch& b_scratch() {
   thread_local Scratch s;
   return s;
 }
+Scratch& a_all_scratch() {
+  thread_local Scratch s;
+  return s;
+}
 
 // B panel p of a chunk: columns [p*nr, p*nr + nr) of B (k from 0 to K), as Bp[k*nr + j], zero
 // padded past the last column.
@@ -341,6 +358,12 @@ void pack_a_block_kmajor(const float* A, std::size_t lda, std::size_t rows, std:
       const float* src = A + i * lda;
       for (std::size_t k = 0; k < kc; ++k)
         for (std::size_t r = 0; r < 6; ++r) dst[k * 6 + r] = src[r * lda + k];
+      continue;
+    }
+    if (r_n == 14 && mr == 14) {
+      const float* src = A + i * lda;
+      for (std::size_t k = 0; k < kc; ++k)
+        for (std::size_t r = 0; r < 14; ++r) dst[k * 14 + r] = src[r * lda + k];
       continue;
     }
     for (std::size_t r = 0; r < r_n; ++r) {
@@ -514,11 +537,24 @@ void gemm_run(const KernelSet& ks, const float* A, std::size_t lda, const float*
   };
 
   // Column chunks bound the B panels a k block sweeps (<= ks.chunk_floats over all k: a k block's
-  // share, kKc / K of it, streams from L2 beside the packed A), prepacked or not.  AVX-512 keeps
-  // 8 MiB (no clear difference measured against 4 MiB).  AVX2 (k-major A, long k blocks) takes
-  // 16 MiB: the A row block is packed once per chunk, so fewer chunks pack it fewer times
-  // (docs/perf-notes.md).
+  // share, kKc / K of it, streams from L2 beside the packed A), prepacked or not.  The scalar
+  // fallback keeps 8 MiB (AVX-512's choice for this order: no clear difference against 4 MiB).
+  // AVX2 (k-major A, long k blocks) takes 16 MiB: the A row block is packed once per chunk, so
+  // fewer chunks pack it fewer times (docs/perf-notes.md).  AVX-512 (A packed once per call)
+  // takes 16 MiB too (8 MiB measured ~3% slower at K=N=4096, one thread).
   const std::size_t chunk_cols = std::max(nr, ks.chunk_floats / K / nr * nr);
+  const float* Aall = nullptr;  // a_once: all of A, packed here, a few panels per task
+  if (ks.a_once) {
+    const std::size_t mp = ceil_div(M, mr);
+    float* const dst = a_all_scratch().get(mp * mr * K);
+    const std::size_t pack_tasks = std::min(mp, threads * 4);
+    for_tasks(pack_tasks, [&](std::size_t t, int) {
+      const std::size_t q0 = part_begin(mp, pack_tasks, t), q1 = part_begin(mp, pack_tasks, t + 1);
+      if (q0 < q1)
+        pack_a_block_kmajor(A + q0 * mr * lda, lda, std::min(M, q1 * mr) - q0 * mr, K, mr, dst + q0 * mr * K);
+    });
+    Aall = dst;
+  }
   for (std::size_t j0 = 0; j0 < N; j0 += chunk_cols) {
     const std::size_t cols = std::min(chunk_cols, N - j0);
     const std::size_t np = ceil_div(cols, nr);
@@ -556,19 +592,23 @@ void gemm_run(const KernelSet& ks, const float* A, std::size_t lda, const float*
       if (r0 >= r1 || p0 >= p1) return;
       const std::size_t rows = r1 - r0;
       const std::size_t kcb = ks.a_kmajor ? ceil_div(K, ceil_div(K, ks.kc_max)) : kKc;
-      float* const Apack = a_scratch().get(ceil_div(rows, mr) * mr * std::max(kAs, kcb));
+      float* const Apack = Aall ? nullptr : a_scratch().get(ceil_div(rows, mr) * mr * std::max(kAs, kcb));
       for (std::size_t pc = 0; pc < K; pc += kcb) {
         const std::size_t kc = std::min(kcb, K - pc);
-        if (ks.a_kmajor)
+        if (Aall) {
+          // packed before the chunks: panel (r0 + i) / mr at Aall + (r0 + i) * K, k-major
+        } else if (ks.a_kmajor) {
           pack_a_block_kmajor(A + r0 * lda + pc, lda, rows, kc, mr, Apack);
-        else
+        } else {
           pack_a_block(A + r0 * lda + pc, lda, rows, kc, Apack);
+        }
         auto tile = [&](std::size_t i, std::size_t p) {
           const std::size_t r = std::min(mr, rows - i);
           const std::size_t ncols = std::min(nr, cols - p * nr);
           float* const Ct = C + (r0 + i) * ldc + j0 + p * nr;
           const Microkernel ukr = ncols == nr ? ks.full[r] : ks.edge[r];
-          ukr(kc, Apack + i * (ks.a_kmajor ? kc : kAs), Bpack + p * panel_stride + pc * nr, Ct, ldc, ncols, pc > 0);
+          const float* const Ap = Aall ? Aall + (r0 + i) * K + pc * mr : Apack + i * (ks.a_kmajor ? kc : kAs);
+          ukr(kc, Ap, Bpack + p * panel_stride + pc * nr, Ct, ldc, ncols, pc > 0);
         };
         if (ks.a_kmajor) {  // each B panel (kc x nr, in L1 or L2) meets all the task's A panels in turn
           for (std::size_t p = p0; p < p1; ++p)
