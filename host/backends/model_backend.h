@@ -40,10 +40,9 @@ class OutputTracker {
 
 // The stages a layer's output passes through in one call, in order (driftlab trace).  matmul: the
 // kernel's accumulator before its epilogue (x.W; atomic's starts at b, so x.W + b); bias_act:
-// the dense layer's output; dropout: after the mask (hidden layers in training mode only).  A
-// later stage (a 16-bit rounding) is added here, named in stage_name, and filled by both backends.
-// round: a 16-bit model's layer output rounded to its type (after dropout), widened; f32 models
-// have no round stage.
+// the dense layer's output; dropout: after the mask (hidden layers in training mode only); round:
+// a 16-bit model's layer output rounded to its type (after dropout), widened (f32 models have no
+// round stage).  A new stage is added here, named in stage_name, and filled by both backends.
 enum class TraceStage { matmul, bias_act, dropout, round };
 const char* stage_name(TraceStage s);
 struct StageOutput {

@@ -1,6 +1,6 @@
 // `driftlab trace`: the same model and input under two configurations, every layer's output
-// compared at every stage (matmul, bias_act, dropout), and the first layer and stage whose bits
-// differ -- where the drift starts.
+// compared at every stage (matmul, bias_act, dropout, round), and the first layer and stage whose
+// bits differ -- where the drift starts.
 #pragma once
 
 #include <cstddef>
@@ -17,8 +17,8 @@
 
 namespace driftlab {
 
-// What the two sides of a comparison differ in.  dtype (bf16/f16 against f32) is parsed and
-// refused until the 16-bit work lands; it will add a `rounded` TraceStage.
+// What the two sides of a comparison differ in (dtype: the storage type, f32, bf16 or f16, whose
+// 16-bit side adds a `round` TraceStage).
 enum class TraceKind { batch, runs, threads, variant, backend, dtype };
 
 struct TraceArgs {
