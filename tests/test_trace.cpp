@@ -266,12 +266,12 @@ TEST(Trace, FinalStageIsPredictsOutput) {
 }
 
 TEST(Trace, UsersNpzModelAndNpyInput) {
-  HostArray W0{DType::f32, {3, 4}, {0.5f, -1, 2, 0.25f, 1, 1, -3, 0.5f, 0.125f, 2, 1, -1}, {}};
-  HostArray b0{DType::f32, {4}, {0.f, 1.f, -2.f, 3.f}, {}};
-  HostArray W1{DType::f32, {4, 2}, std::vector<float>(8, -1.0f), {}}, b1{DType::f32, {2}, {0.f, 0.5f}, {}};
+  HostArray W0{DType::f32, {3, 4}, {0.5f, -1, 2, 0.25f, 1, 1, -3, 0.5f, 0.125f, 2, 1, -1}, {}, {}};
+  HostArray b0{DType::f32, {4}, {0.f, 1.f, -2.f, 3.f}, {}, {}};
+  HostArray W1{DType::f32, {4, 2}, std::vector<float>(8, -1.0f), {}, {}}, b1{DType::f32, {2}, {0.f, 0.5f}, {}, {}};
   const std::string model = tmp("model.npz"), input = tmp("x.npy"), json = tmp("npz.json");
   npz::write(model, {{"W0", W0}, {"b0", b0}, {"W1", W1}, {"b1", b1}}, true);
-  npy::write(input, HostArray{DType::f32, {3, 3}, {1, 2, 3, 0.1f, 0.2f, 0.3f, -1, 0, 1}, {}});
+  npy::write(input, HostArray{DType::f32, {3, 3}, {1, 2, 3, 0.1f, 0.2f, 0.3f, -1, 0, 1}, {}, {}});
   const auto r = cli({"trace", "--backend", "cpu", "--weights", model, "--input", input, "--compare", "batch:1,3",
                       "--row", "2", "--variant", "invariant", "--json", json});
   ASSERT_EQ(r.code, 0) << r.err;
