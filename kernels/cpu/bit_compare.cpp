@@ -6,11 +6,11 @@
 
 #include "isa.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define DRIFTLAB_X86 1
-#else
-#define DRIFTLAB_X86 0
+// GCC 12's AVX-512 intrinsics (conversions, extracts, reductions) start from _mm512_undefined_*
+// and warn that it "is used uninitialized": a known false positive of the header, silenced here.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
 namespace driftlab::cpu {

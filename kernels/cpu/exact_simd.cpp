@@ -7,13 +7,6 @@
 #include "../common/exact.h"
 #include "isa.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define DRIFTLAB_X86 1
-#else
-#define DRIFTLAB_X86 0
-#endif
-
 namespace driftlab::cpu::detail {
 namespace {
 

@@ -13,13 +13,6 @@
 
 #include "isa.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define DRIFTLAB_X86 1
-#else
-#define DRIFTLAB_X86 0
-#endif
-
 // How the chain survives the blocking (see gemm.h for the contract):
 //  * every C element lives in one vector lane (or one scalar) of a microkernel accumulator and
 //    takes exactly one fma per k, in increasing k; lanes never mix;
@@ -62,6 +55,7 @@ GemmIsa gemm_isa() {
   return static_cast<GemmIsa>(
       std::min({static_cast<int>(best), isa_ceiling(), g_cap.load(std::memory_order_relaxed)}));
 }
+
 
 }  // namespace detail
 
@@ -500,25 +494,33 @@ GemvKernel gemv_for(detail::GemmIsa isa) {
   return &gemv_scalar;
 }
 
+}  // namespace
+
+namespace detail {
 // The outputs' footprint a GEMV task keeps in L1 while B streams past (floats).
 constexpr std::size_t kGemvFootprint = 4096;
 
-void gemv_run(GemvKernel kernel, const float* A, std::size_t lda, const float* B, std::size_t ldb, float* C,
-              std::size_t ldc, std::size_t M, std::size_t N, std::size_t K, ThreadPool* pool) {
+void gemv_split(std::size_t M, std::size_t N, std::size_t K, ThreadPool* pool,
+                const std::function<void(std::size_t, std::size_t)>& run) {
   const bool parallel = pool && pool->size() > 1 && M * N * K >= kSerialFmas;
   const std::size_t threads = parallel ? static_cast<std::size_t>(pool->size()) : 1;
   // Column chunks of whole 16-column groups (64-byte lines of C), at least one per thread.
-  const std::size_t chunks = std::max(threads, ceil_div(M * N, kGemvFootprint));
-  const std::size_t width = ceil_div(ceil_div(N, chunks), 16) * 16;
-  const std::size_t tasks = ceil_div(N, width);
-  auto run = [&](std::size_t t, int) {
-    const std::size_t j0 = t * width, j1 = std::min(N, j0 + width);
-    kernel(A, lda, B, ldb, C, ldc, M, j0, j1, K);
-  };
+  const std::size_t chunks = std::max(threads, (M * N + kGemvFootprint - 1) / kGemvFootprint);
+  const std::size_t width = ((N + chunks - 1) / chunks + 15) / 16 * 16;
+  const std::size_t tasks = (N + width - 1) / width;
+  auto task = [&](std::size_t t, int) { run(t * width, std::min(N, t * width + width)); };
   if (parallel)
-    pool->parallel_for(tasks, run);
+    pool->parallel_for(tasks, task);
   else
-    for (std::size_t t = 0; t < tasks; ++t) run(t, 0);
+    for (std::size_t t = 0; t < tasks; ++t) task(t, 0);
+}
+}  // namespace detail
+
+namespace {
+
+void gemv_run(GemvKernel kernel, const float* A, std::size_t lda, const float* B, std::size_t ldb, float* C,
+              std::size_t ldc, std::size_t M, std::size_t N, std::size_t K, ThreadPool* pool) {
+  detail::gemv_split(M, N, K, pool, [&](std::size_t j0, std::size_t j1) { kernel(A, lda, B, ldb, C, ldc, M, j0, j1, K); });
 }
 
 // pre: B prepacked (PackedB), pointing at panel 0's row k_begin, panels pre_stride floats apart;

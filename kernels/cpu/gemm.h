@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 
 #include "thread_pool.h"
@@ -78,6 +79,12 @@ void force_gemm_isa(GemmIsa cap);
 // capped by DRIFTLAB_ISA and force_gemm_isa.
 GemmIsa gemm_isa();
 const char* gemm_isa_name(GemmIsa level);
+
+// The GEMV path's split over threads (gemm_chain's and gemv_half.h's): column chunks [j0, j1) of
+// whole 16-column groups, small enough that M rows of outputs stay in L1 while B streams past, at
+// least one per thread; run(j0, j1) on each, on the pool when M * N * K is large enough.
+void gemv_split(std::size_t M, std::size_t N, std::size_t K, ThreadPool* pool,
+                const std::function<void(std::size_t, std::size_t)>& run);
 
 }  // namespace detail
 }  // namespace driftlab::cpu

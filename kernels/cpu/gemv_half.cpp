@@ -7,17 +7,18 @@
 #include "../common/half.h"
 #include "gemm.h"
 #include "half_convert.h"
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define DRIFTLAB_X86 1
-#else
-#define DRIFTLAB_X86 0
-#endif
+#include "isa.h"
 
 // The passes are gemm.cpp's GEMV passes with the loads of B replaced by widening loads: C[r][j0, j1)
 // starts at +0.0f and takes, per pass, the fmas of up to eight consecutive k in order; B's rows
 // stream from memory in order.  The chain per element is the same whatever the pass grouping.
+
+// GCC 12's AVX-512 intrinsics (conversions, extracts, reductions) start from _mm512_undefined_*
+// and warn that it "is used uninitialized": a known false positive of the header, silenced here.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace driftlab::cpu {
 namespace {
@@ -148,11 +149,6 @@ template <HalfKind Kind> Kernel kernel_for() {
   return &gemv_scalar<Kind>;
 }
 
-// gemm.cpp's split of a GEMV over threads: column chunks of whole 16-column groups, each chunk's
-// outputs small enough to stay in L1 while B streams past, at least one chunk per thread.
-constexpr std::size_t kFootprint = 4096;
-constexpr std::size_t kSerialFmas = std::size_t{1} << 18;
-
 }  // namespace
 
 void gemv_chain_half(HalfKind kind, const float* A, std::size_t lda, const std::uint16_t* B, std::size_t ldb, float* C,
@@ -164,19 +160,9 @@ void gemv_chain_half(HalfKind kind, const float* A, std::size_t lda, const std::
   const Kernel kernel = kind == HalfKind::bf16 ? kernel_for<HalfKind::bf16>() : kernel_for<HalfKind::f16>();
   A += k_begin;
   B += k_begin * ldb;
-  const bool parallel = pool && pool->size() > 1 && M * N * K >= kSerialFmas;
-  const std::size_t threads = parallel ? static_cast<std::size_t>(pool->size()) : 1;
-  const std::size_t chunks = std::max(threads, (M * N + kFootprint - 1) / kFootprint);
-  const std::size_t width = ((N + chunks - 1) / chunks + 15) / 16 * 16;
-  const std::size_t tasks = (N + width - 1) / width;
-  auto run = [&](std::size_t t, int) {
-    const std::size_t j0 = t * width, j1 = std::min(N, j0 + width);
+  detail::gemv_split(M, N, K, pool, [&](std::size_t j0, std::size_t j1) {
     kernel(A, lda, B, ldb, C, ldc, M, j0, j1, K);  // K = 0: C = +0.0, the empty chain
-  };
-  if (parallel)
-    pool->parallel_for(tasks, run);
-  else
-    for (std::size_t t = 0; t < tasks; ++t) run(t, 0);
+  });
 }
 
 }  // namespace driftlab::cpu

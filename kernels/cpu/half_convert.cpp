@@ -5,12 +5,8 @@
 
 #include "isa.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if DRIFTLAB_X86
 #include <cpuid.h>
-#include <immintrin.h>
-#define DRIFTLAB_X86 1
-#else
-#define DRIFTLAB_X86 0
 #endif
 
 namespace driftlab::cpu {
