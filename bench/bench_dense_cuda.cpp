@@ -1,5 +1,8 @@
 // CUDA dense benchmarks: every dense variant at 4096^3 with cublasSgemm (FP32) in the same run,
-// cudaEvents around each call (UseManualTime), and predict throughput on the GPU.
+// cudaEvents around each call (UseManualTime), and predict throughput on the GPU.  x, W and b
+// are N(0,1) values made on the device (bench_inputs.h), not uploaded; predict keeps its host
+// input (what the model backend takes).  A CUDA error skips the benchmark with its message
+// (cuda_timed.h's guarded), never a terminate.
 #include <benchmark/benchmark.h>
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
@@ -9,6 +12,7 @@
 #include <vector>
 
 #include "bench_common.h"
+#include "bench_inputs.h"
 #include "common/dense_order.h"
 #include "common/half.h"
 #include "cuda/cuda_check.h"
@@ -33,11 +37,15 @@ struct DeviceDense {
   }
 };
 
-float* upload(const std::vector<float>& v) {
-  float* p = nullptr;
-  CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&p), v.size() * sizeof(float)));
-  CUDA_CHECK(cudaMemcpy(p, v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice));
-  return p;
+// n values N(0,1) (float32, or bf16 bits) made on the device with `seed`.
+template <class T> T* device_normal(std::size_t n, GenType t, std::uint64_t seed) {
+  void* p = nullptr;
+  CUDA_CHECK(cudaMalloc(&p, n * sizeof(T)));
+  if (const cudaError_t e = device_fill(p, t, GenDist::normal, n, seed); e != cudaSuccess) {
+    cudaFree(p);
+    CUDA_CHECK(e);
+  }
+  return static_cast<T*>(p);
 }
 
 void run_dense(benchmark::State& s, DenseVariant v) {
@@ -48,9 +56,9 @@ void run_dense(benchmark::State& s, DenseVariant v) {
   const auto B = static_cast<std::size_t>(s.range(0)), K = static_cast<std::size_t>(s.range(1)),
              N = static_cast<std::size_t>(s.range(2));
   DeviceDense d;
-  d.x = upload(make_input(Dist::normal, DType::f32, B * K, 1).f32);
-  d.W = upload(make_input(Dist::normal, DType::f32, K * N, 2).f32);
-  d.b = upload(make_input(Dist::normal, DType::f32, N, 3).f32);
+  d.x = device_normal<float>(B * K, GenType::f32, 1);
+  d.W = device_normal<float>(K * N, GenType::f32, 2);
+  d.b = device_normal<float>(N, GenType::f32, 3);
   CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&d.y), B * N * sizeof(float)));
   const std::size_t S = dense::split_k(B, K, N);
   d.temp_bytes = cuda::dense_temp_bytes(v, B, K, N, S);
@@ -77,40 +85,33 @@ void run_dense_bf16(benchmark::State& s, DenseVariant v, std::size_t B, std::siz
     s.SkipWithError(gpu_status().reason.c_str());
     return;
   }
-  auto bits = [](const std::vector<float>& f) {
-    std::vector<std::uint16_t> h(f.size());
-    for (std::size_t i = 0; i < f.size(); ++i) h[i] = f32_to_bf16(f[i]);
-    return h;
-  };
-  auto upload16 = [](const std::vector<std::uint16_t>& h) {
-    std::uint16_t* p = nullptr;
-    CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&p), h.size() * sizeof(std::uint16_t)));
-    CUDA_CHECK(cudaMemcpy(p, h.data(), h.size() * sizeof(std::uint16_t), cudaMemcpyHostToDevice));
-    return p;
-  };
-  std::uint16_t* x = upload16(bits(make_input(Dist::normal, DType::f32, B * K, 1).f32));
-  std::uint16_t* W = upload16(bits(make_input(Dist::normal, DType::f32, K * N, 2).f32));
-  std::uint16_t* b = upload16(bits(make_input(Dist::normal, DType::f32, N, 3).f32));
-  std::uint16_t* y = nullptr;
-  float* y32 = nullptr;
-  void* temp = nullptr;
-  CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&y), B * N * sizeof(std::uint16_t)));
-  CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&y32), B * N * sizeof(float)));
+  struct Buffers {  // freed on every path
+    std::uint16_t *x = nullptr, *W = nullptr, *b = nullptr, *y = nullptr;
+    float* y32 = nullptr;
+    void* temp = nullptr;
+    cublasHandle_t handle{};
+    ~Buffers() {
+      cudaFree(x), cudaFree(W), cudaFree(b), cudaFree(y), cudaFree(y32), cudaFree(temp);
+      if (handle) cublasDestroy(handle);
+    }
+  } d;
+  d.x = device_normal<std::uint16_t>(B * K, GenType::bf16, 1);
+  d.W = device_normal<std::uint16_t>(K * N, GenType::bf16, 2);
+  d.b = device_normal<std::uint16_t>(N, GenType::bf16, 3);
+  CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&d.y), B * N * sizeof(std::uint16_t)));
+  CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&d.y32), B * N * sizeof(float)));
   const std::size_t S = dense::split_k(B, K, N);
   const std::size_t temp_bytes = cuda::dense_temp_bytes(v, B, K, N, S);
-  if (temp_bytes) CUDA_CHECK(cudaMalloc(&temp, temp_bytes));
-  cublasHandle_t handle{};
-  if (cublasCreate(&handle) != CUBLAS_STATUS_SUCCESS) {
+  if (temp_bytes) CUDA_CHECK(cudaMalloc(&d.temp, temp_bytes));
+  if (cublasCreate(&d.handle) != CUBLAS_STATUS_SUCCESS) {
     s.SkipWithError("cublasCreate failed");
     return;
   }
   auto call = [&] {
-    CUDA_CHECK(cuda::dense_half<bf16>(v, x, W, b, y32, y, B, K, N, dense::Activation::relu, S, temp, temp_bytes, handle,
-                                      nullptr));
+    CUDA_CHECK(cuda::dense_half<bf16>(v, d.x, d.W, d.b, d.y32, d.y, B, K, N, dense::Activation::relu, S, d.temp,
+                                      temp_bytes, d.handle, nullptr));
   };
   timed(s, call);  // a warm-up call, then event-timed iterations (cuda_timed.h)
-  cublasDestroy(handle);
-  cudaFree(x), cudaFree(W), cudaFree(b), cudaFree(y), cudaFree(y32), cudaFree(temp);
   s.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(B * K * N) * static_cast<double>(s.iterations()),
                                              benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
   if (v == DenseVariant::atomic || v == DenseVariant::tree) s.counters["slices"] = static_cast<double>(S);
@@ -138,7 +139,7 @@ void run_predict(benchmark::State& s, const std::vector<std::size_t>& sizes, Den
 void register_cuda_dense_benchmarks() {
   for (const auto& i : kDenseVariants) {
     auto* b = benchmark::RegisterBenchmark((std::string("dense/cuda/") + i.name).c_str(),
-                                           [v = i.variant](benchmark::State& s) { run_dense(s, v); });
+                                           guarded([v = i.variant](benchmark::State& s) { run_dense(s, v); }));
     for (int B = 1; B <= 4096; B *= 4) b->Args({B, 10, 20})->Args({B, 4096, 4096});
     b->ArgNames({"B", "K", "N"});
     b->UseManualTime()->Unit(benchmark::kMillisecond);
@@ -151,7 +152,7 @@ void register_cuda_dense_benchmarks() {
         shape += std::to_string(sizes[k]);
       }
       auto* b = benchmark::RegisterBenchmark(("predict/cuda/" + shape + "/" + i.name).c_str(),
-                                             [sizes, v = i.variant](benchmark::State& s) { run_predict(s, sizes, v); });
+                                             guarded([sizes, v = i.variant](benchmark::State& s) { run_predict(s, sizes, v); }));
       for (const int batch : {1, 64, 4096}) b->Arg(batch);
       b->ArgName("batch")->UseManualTime()->Unit(benchmark::kMillisecond);
     }
@@ -160,13 +161,13 @@ void register_cuda_dense_benchmarks() {
   // (Only these two: every benchmark here runs in the GPU check's time budget.)
   for (const DenseVariant v : {DenseVariant::invariant, DenseVariant::cublas})
     benchmark::RegisterBenchmark((std::string("dense/cuda/") + info(v).name + "/B:4096/K:4096/N:4096/dtype:bf16").c_str(),
-                                 [v](benchmark::State& s) { run_dense_bf16(s, v, 4096, 4096, 4096); })
+                                 guarded([v](benchmark::State& s) { run_dense_bf16(s, v, 4096, 4096, 4096); }))
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);
   const std::vector<std::size_t> wide{784, 4096, 4096, 10};
   for (const DenseVariant v : {DenseVariant::atomic, DenseVariant::invariant})
     benchmark::RegisterBenchmark(("predict/cuda/784-4096-4096-10/" + std::string(info(v).name) + "/dtype:bf16").c_str(),
-                                 [wide, v](benchmark::State& s) { run_predict(s, wide, v, DType::bf16); })
+                                 guarded([wide, v](benchmark::State& s) { run_predict(s, wide, v, DType::bf16); }))
         ->Arg(64)
         ->ArgName("batch")
         ->UseManualTime()

@@ -2,7 +2,8 @@
 // later run of a [B x N] output compared with run 0 -- `host` copies the output back and folds it
 // into the host stream (OutputDriftStream, what predict did on every backend), `device` folds it
 // into the Thrust tracker on the GPU (kernels/cuda/drift.cuh), which returns a few numbers.
-// Wall time per comparison (both end synchronised with the device).  Registered at load time.
+// Wall time per comparison (both end synchronised with the device).  A CUDA error skips the
+// benchmark with its message (cuda_timed.h's guarded).  Registered at load time.
 #include <benchmark/benchmark.h>
 #include <cuda_runtime_api.h>
 
@@ -12,6 +13,7 @@
 
 #include "cuda/cuda_check.h"
 #include "cuda/drift.cuh"
+#include "cuda_timed.h"
 #include "gpu.h"
 #include "metrics.h"
 
@@ -74,7 +76,7 @@ void run(benchmark::State& state, bool device) {
 const bool registered = [] {
   for (const bool device : {false, true})
     benchmark::RegisterBenchmark((std::string("drift/cuda/") + (device ? "device" : "host")).c_str(),
-                                 [device](benchmark::State& s) { run(s, device); })
+                                 guarded([device](benchmark::State& s) { run(s, device); }))
         ->Args({4096, 4096})
         ->ArgNames({"B", "N"})
         ->Unit(benchmark::kMillisecond)

@@ -3,15 +3,21 @@
 (measured, target, verdict) and exits 1 when any check fails (standard library only).
 
     gpu_check_summary.py [--mode device|rehearse] [--only SECTION] DIR [--md FILE] [--json FILE]
+    gpu_check_summary.py --merge-bench OUT DIR   (every benchmark step's entries in one JSON)
 
 A check fails when an expected result file is missing or empty, a benchmark it needs is absent
 (or errored), a test failed (or, on the device, a GPU test was skipped), a bitwise check failed
 (tree and exact against the CPU backend, dense tree and invariant against it: those are GPU
 tests; a deterministic variant with more than one distinct output), a speed target is missed, or
-a step ran out of time.  --mode rehearse (the CPU rehearsal) reads the same files, asks for the
+a step ran out of time.  Each benchmark group is its own step and file (bench_sum_headline.json and
+bench_sum.json, bench_dense_headline.json and bench_dense.json, bench_attention.json,
+bench_drift.json); a step cut by its limit leaves no file but its line-buffered stream
+(NAME.stream.json), from which the finished benchmarks are recovered (and the cut still fails).
+Every benchmark that reports an error (a CUDA error becomes SkipWithError) fails, as does a
+test shard without its result.  --mode rehearse (the CPU rehearsal) reads the same files, asks for the
 CPU benchmarks and baselines, accepts skipped GPU tests and shows the speed ratios without
 targets (a shared 2-core VM says nothing about an H200).  --only SECTION prints one section
-(tests, bench_sum, sum, bench_dense, predict, report) and always exits 0: the check script
+(tests, bench_sum, sum, bench_dense, predict, attention, drift, report) and always exits 0: the check script
 shows each step's part as it ends.
 """
 import argparse
@@ -21,7 +27,10 @@ import re
 import statistics
 import sys
 
-SECTIONS = ("tests", "bench_sum", "sum", "bench_dense", "predict", "report")
+SECTIONS = ("tests", "bench_sum", "sum", "bench_dense", "predict", "attention", "drift", "report")
+# The benchmark steps' files, per section (scripts/gpu_check.sh writes them in this order).
+BENCH_FILES = {"bench_sum": ("bench_sum_headline", "bench_sum"), "bench_dense": ("bench_dense_headline", "bench_dense"),
+               "attention": ("bench_attention",), "drift": ("bench_drift",)}
 GB_SUFFIX = re.compile(r"^(real_time|manual_time|process_time|threads:\d+|iterations:\d+|repeats:\d+|"
                        r"min_time:.*|min_warmup_time:.*)$")
 F32_N = {"device": 268435456, "rehearse": 1048576}  # the size the speed targets are read at
@@ -33,12 +42,16 @@ GPU_TESTS = ["CudaSum.TreeAndExactBitwiseEqualToCpuF32", "CudaSum.TreeAndExactBi
              "DenseCuda.TreeAndInvariantBitwiseEqualToCpuCublasWithinBound",
              "DenseCuda.ModelsTreeAndInvariantBitwiseEqualToCpuAtBatches1_7_64_513",
              # bf16 and f16 storage (issue 11): tree and invariant give the CPU twin's bits
-             "DenseHalf/0.CudaTreeAndInvariantMatchTheCpuBitwise", "DenseHalf/1.CudaTreeAndInvariantMatchTheCpuBitwise"]
+             "DenseHalf/0.CudaTreeAndInvariantMatchTheCpuBitwise", "DenseHalf/1.CudaTreeAndInvariantMatchTheCpuBitwise",
+             # attention decode (issue 12): fixed_split and single give the CPU twin's bits
+             "AttentionCuda.FixedSplitAndSingleBitwiseEqualToCpuOthersWithinBound",
+             "AttentionCuda.FixedSplitIsBatchInvariantOnTheGpu"]
 
 
 class Summary:
     def __init__(self, out, mode):
         self.out, self.mode = out, mode
+        self.only = False  # --only: printing one step's part while the check runs
         self.rows = []  # (section, check, measured, target, verdict) verdict: "ok", "FAIL", "info"
 
     def add(self, section, check, measured, target="", ok=None):
@@ -76,14 +89,51 @@ class Summary:
 
 
 # --- Google Benchmark's JSON --------------------------------------------------------------------
-def bench_entries(s, section, fname):
-    """{name without Google Benchmark's suffixes: entry (the median)}; failures recorded."""
-    doc = s.load_json(section, fname)
-    if doc is None:
+def recover_stream(text):
+    """Google Benchmark's JSON as streamed to stdout, cut anywhere: the context and every
+    benchmark entry that was closed, or None."""
+    at = text.rfind("\n    }")
+    if at < 0 or '"benchmarks": [' not in text[:at]:
         return None
-    bench = doc.get("benchmarks") if isinstance(doc, dict) else None
-    if not isinstance(bench, list) or not bench:
-        s.fail(section, fname, "no benchmarks in it (a filter that matched nothing?)")
+    try:
+        return json.loads(text[: at + 6] + "\n  ]\n}\n")
+    except ValueError:
+        return None
+
+
+def load_bench_doc(s, section, step):
+    """STEP.json, or what STEP.stream.json recovers (a failed check says the step was cut)."""
+    p = s.path(step + ".json")
+    if os.path.isfile(p) and os.path.getsize(p) > 0:
+        return s.load_json(section, step + ".json")
+    sp = s.path(step + ".stream.json")
+    if os.path.isfile(sp):
+        with open(sp, errors="replace") as f:
+            doc = recover_stream(f.read())
+        n = len(doc.get("benchmarks", [])) if doc else 0
+        s.fail(section, step + ".json", f"missing: the step was cut; {n} entries recovered from {step}.stream.json")
+        return doc
+    if s.only:  # a step's progress print: the section's later steps have not run yet
+        s.add(section, step + ".json", "not yet run")
+        return None
+    s.fail(section, step + ".json", "missing (the step did not run or wrote nothing)")
+    return None
+
+
+def bench_entries(s, section, steps=None):
+    """{name without Google Benchmark's suffixes: entry (the median)} over the section's steps;
+    failures recorded (a missing file, a cut step, every benchmark that reported an error)."""
+    bench = []
+    for step in steps or BENCH_FILES[section]:
+        doc = load_bench_doc(s, section, step)
+        if doc is None:
+            continue
+        b = doc.get("benchmarks") if isinstance(doc, dict) else None
+        if not isinstance(b, list) or not b:
+            s.fail(section, step + ".json", "no benchmarks in it (a filter that matched nothing?)")
+            continue
+        bench += b
+    if not bench:
         return None
     medians, iters, errors = {}, {}, {}
     for e in bench:
@@ -108,10 +158,25 @@ def bench_entries(s, section, fname):
             out[name] = {k: statistics.median([x[k] for x in es if isinstance(x.get(k), (int, float))] or [0])
                          for k in ("real_time", "bytes_per_second", "items_per_second", "FLOP/s")}
             out[name]["time_unit"] = es[0].get("time_unit", "ns")
-    for name, msg in errors.items():
+    for name, msg in sorted(errors.items()):
         if name not in out:
             out[name] = {"error": msg}
+            s.fail(section, f"benchmark {name}", f"error: {msg}")
     return out
+
+
+def merge_bench(out_path, d):
+    """Every benchmark step's entries (complete or recovered) in one Google Benchmark JSON, for
+    `driftlab report --bench-json`.  Returns 0 when it wrote something."""
+    s = Summary(d, "device")
+    docs = [doc for steps in BENCH_FILES.values() for step in steps
+            if (doc := load_bench_doc(s, "merge", step)) is not None]
+    if not docs:
+        return 1
+    merged = {"context": docs[0].get("context", {}), "benchmarks": [b for doc in docs for b in doc.get("benchmarks", [])]}
+    with open(out_path, "w") as f:
+        json.dump(merged, f, indent=1)
+    return 0
 
 
 def seconds(e):
@@ -124,8 +189,7 @@ def need_bench(s, section, entries, name):
     if e is None:
         s.fail(section, f"benchmark {name}", "absent")
         return None
-    if "error" in e:
-        s.fail(section, f"benchmark {name}", f"error: {e['error']}")
+    if "error" in e:  # already failed by bench_entries
         return None
     if not seconds(e) > 0:
         s.fail(section, f"benchmark {name}", "no time")
@@ -140,6 +204,16 @@ def check_tests(s):
     shards = sorted(f for f in os.listdir(tdir) if re.fullmatch(r"tests_\d+\.json", f)) if os.path.isdir(tdir) else []
     if not shards:
         s.fail(sec, "tests/tests_*.json", "missing (the test binary wrote no result)")
+    try:  # every shard the script started must have written its result
+        with open(s.path("tests", "shards.txt")) as f:
+            started = int(f.read().strip())
+    except (OSError, ValueError):
+        started = None
+        s.fail(sec, "tests/shards.txt", "missing (how many shards ran is unknown)")
+    if started is not None:
+        for i in range(started):
+            if f"tests_{i}.json" not in shards:
+                s.fail(sec, f"tests/tests_{i}.json", "missing: shard {i} wrote no result (cut or crashed)".format(i=i))
     results = {}
     for f in shards:
         doc = s.load_json(sec, "tests", f)
@@ -166,7 +240,7 @@ def check_tests(s):
                 r = results.get(name, "absent")
                 s.add(sec, name, r, "ran on the GPU and passed", r == "passed")
         else:
-            gpu = [n for n in results if n.split(".")[0] in ("CudaSum", "DenseCuda")]
+            gpu = [n for n in results if n.split(".")[0] in ("CudaSum", "DenseCuda", "AttentionCuda")]
             s.add(sec, "GPU tests present (they skip without a GPU)", len(gpu), ">= 1", len(gpu) > 0)
     log = s.path("tests", "check_plots.log")
     if not os.path.isfile(log) or os.path.getsize(log) == 0:
@@ -183,7 +257,7 @@ def check_tests(s):
 
 def check_bench_sum(s):
     sec = "bench_sum"
-    entries = bench_entries(s, sec, "bench_sum.json")
+    entries = bench_entries(s, sec)
     if entries is None:
         return
     device = s.mode == "device"
@@ -246,7 +320,7 @@ def check_sum(s):
 
 def check_bench_dense(s):
     sec = "bench_dense"
-    entries = bench_entries(s, sec, "bench_dense.json")
+    entries = bench_entries(s, sec)
     if entries is None:
         return
     device = s.mode == "device"
@@ -323,6 +397,72 @@ def check_predict(s):
                     s.add(sec, f"{fname[:-5]} {v} across batches 1,7,64,513", f"{r['batch_distinct']} distinct")
 
 
+def check_attention(s):
+    """Attention decode (issue 12): fixed_split against the copy's bandwidth (device: >= 0.7 at
+    B >= 16) and against split_count (device: >= 0.9 at every B); the CLI's drift rows
+    (fixed_split and single: one distinct output, run to run and across batches)."""
+    sec = "attention"
+    device = s.mode == "device"
+    be, base = ("cuda", "d2d_copy") if device else ("cpu", "read_probe")
+    entries = bench_entries(s, sec)
+    if entries is not None:
+        shapes = sorted({n.split("/", 3)[3] for n in entries if n.startswith(f"attention/{be}/fixed_split/")},
+                        key=lambda x: [int(p.split(":")[1]) for p in x.split("/") if ":" in p])
+        if not shapes:
+            s.fail(sec, f"benchmark attention/{be}/fixed_split/*", "absent")
+        for shape in shapes:
+            B = int(re.search(r"B:(\d+)", shape).group(1))
+            fx = need_bench(s, sec, entries, f"attention/{be}/fixed_split/{shape}")
+            sc = need_bench(s, sec, entries, f"attention/{be}/split_count/{shape}")
+            cp = need_bench(s, sec, entries, f"attention/{be}/{base}/{shape}")
+            if fx is None:
+                continue
+            gbps = float(fx.get("bytes_per_second", 0)) / 1e9
+            if cp is not None:
+                bw = float(fx.get("bytes_per_second", 0)) / max(float(cp.get("bytes_per_second", 0)), 1e-30)
+                big = device and B >= 16
+                s.add(sec, f"fixed_split / {base} bandwidth, {shape}", f"{gbps:.1f} GB/s, {bw:.3f}",
+                      ">= 0.70" if big else "", (bw >= 0.70) if big else None)
+            if sc is not None:
+                r = seconds(sc) / seconds(fx)
+                s.add(sec, f"fixed_split / split_count throughput, {shape}", f"{r:.3f}",
+                      ">= 0.90" if device else "", (r >= 0.90) if device else None)
+    doc = s.load_json(sec, "attention.json")
+    if doc is not None:
+        rows = {r.get("variant"): r for r in doc.get("rows", []) if isinstance(r, dict)}
+        for v in ("split_count", "atomic", "fixed_split", "single"):
+            r = rows.get(v)
+            if r is None:
+                s.fail(sec, f"attention.json {v}", "absent")
+                continue
+            what = f"driftlab attention B={r.get('batch')} {v}"
+            measured = (f"{r.get('distinct_outputs')} distinct over {r.get('runs')} runs; "
+                        f"{r.get('batch_distinct')} across batches {r.get('batch_sizes')}")
+            if v in ("fixed_split", "single"):
+                s.add(sec, what, measured, "1 distinct, 1 across batches",
+                      r.get("distinct_outputs") == 1 and r.get("batch_distinct") == 1)
+            else:
+                s.add(sec, what + " (drift, measured)", measured)
+
+
+def check_drift(s):
+    """Drift metrics of a 4096 x 4096 output (issue 13): on the device (Thrust) against the host
+    stream; both must run without error, the ratio is measured."""
+    sec = "drift"
+    if s.mode != "device":
+        s.add(sec, "drift/cuda benchmarks", "device only (no CPU twin to rehearse)")
+        return
+    entries = bench_entries(s, sec)
+    if entries is None:
+        return
+    es = {w: need_bench(s, sec, entries, f"drift/cuda/{w}/B:4096/N:4096") for w in ("host", "device")}
+    for w, e in es.items():
+        if e is not None:
+            s.add(sec, f"drift metrics on the {w}, 4096 x 4096 output", f"{seconds(e) * 1e3:.3f} ms per comparison")
+    if es["host"] is not None and es["device"] is not None:
+        s.add(sec, "drift metrics: host time / device time", f"{seconds(es['host']) / seconds(es['device']):.2f}x")
+
+
 def check_report(s):
     sec = "report"
     for f in ("REPORT.md", "bench.json", "scenarios.json", "sum_drift.json"):
@@ -352,7 +492,7 @@ def check_steps(s):
 
 
 CHECKS = {"tests": check_tests, "bench_sum": check_bench_sum, "sum": check_sum, "bench_dense": check_bench_dense,
-          "predict": check_predict, "report": check_report}
+          "predict": check_predict, "attention": check_attention, "drift": check_drift, "report": check_report}
 
 
 def device_names_listed(s):
@@ -370,6 +510,9 @@ def device_names_listed(s):
     need += [f"predict/cuda/784-4096-4096-10/{v}/batch:64" for v in ("atomic", "invariant")]
     need += [f"dense/cuda/{v}/B:4096/K:4096/N:4096/dtype:bf16" for v in ("cublas", "invariant")]
     need += ["predict/cuda/784-4096-4096-10/invariant/dtype:bf16/batch:64"]
+    need += [f"attention/cuda/{v}/B:{b}/H:32/d:128/L:4096" for v in ("d2d_copy", "split_count", "fixed_split", "single")
+             for b in (1, 4, 16, 64)]
+    need += [f"drift/cuda/{w}/B:4096/N:4096" for w in ("host", "device")]
     missing = [n for n in need if n not in listed]
     s.add("device filters", "benchmarks the device run needs, selected by its filters",
           f"{len(need) - len(missing)} of {len(need)}" + (f" (missing: {', '.join(missing[:4])})" if missing else ""),
@@ -387,6 +530,7 @@ def table(rows):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("dir")
+    ap.add_argument("--merge-bench", metavar="OUT")
     ap.add_argument("--mode", choices=("device", "rehearse"), default="device")
     ap.add_argument("--only", choices=SECTIONS)
     ap.add_argument("--md")
@@ -396,7 +540,10 @@ def main(argv=None):
     if not os.path.isdir(a.dir):
         print(f"gpu_check_summary: {a.dir} is not a folder", file=sys.stderr)
         return 1
+    if a.merge_bench:
+        return merge_bench(a.merge_bench, a.dir)
     if a.only:
+        s.only = True
         CHECKS[a.only](s)
         for r in s.rows:
             print(f"  [{r['verdict']:4}] {r['check']}: {r['measured']}" + (f"  (target {r['target']})" if r["target"] else ""))
