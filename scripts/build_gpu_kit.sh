@@ -42,8 +42,10 @@ blas=()
 for a in /usr/lib/x86_64-linux-gnu/libopenblas.a /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.a; do
   [ -f "$a" ] && { blas=(-DOPENBLAS_LIBRARY="$a"); break; }
 done
+launcher=()  # ccache when there is one (a shared cache makes a rebuild mostly hits)
+command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
 cmake -S "$root" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DDRIFTLAB_CUDA=ON \
-  -DCMAKE_CUDA_ARCHITECTURES="80-real;90-real" "${blas[@]}" \
+  -DCMAKE_CUDA_ARCHITECTURES="80-real;90-real" "${blas[@]}" "${launcher[@]}" \
   -DCMAKE_EXE_LINKER_FLAGS="-static-libstdc++ -static-libgcc -Wl,--disable-new-dtags" \
   -DCMAKE_BUILD_RPATH='$ORIGIN/lib' >"$build/kit-build.log" 2>&1 || { tail -30 "$build/kit-build.log"; exit 1; }
 cmake --build "$build" -j "$(nproc)" --target driftlab driftlab_bench driftlab_tests >>"$build/kit-build.log" 2>&1 ||

@@ -92,11 +92,11 @@ class Summary:
 def recover_stream(text):
     """Google Benchmark's JSON as streamed to stdout, cut anywhere: the context and every
     benchmark entry that was closed, or None."""
-    at = text.rfind("\n    }")
-    if at < 0 or '"benchmarks": [' not in text[:at]:
+    start, at = text.find("{"), text.rfind("\n    }")  # Google Benchmark's layout: entries at 4 spaces
+    if start < 0 or at < 0 or '"benchmarks": [' not in text[start:at]:
         return None
     try:
-        return json.loads(text[: at + 6] + "\n  ]\n}\n")
+        return json.loads(text[start: at + 6] + "\n  ]\n}\n")
     except ValueError:
         return None
 
