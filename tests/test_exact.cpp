@@ -819,14 +819,17 @@ struct MagnitudeReplay {
   std::uint64_t carries_seen = 0;  // wraps counted, over all blocks
 };
 
-template <class T> void add_one(std::uint32_t* words, std::uint32_t* carries, T x) {
+// One term as exact_add adds it (Inf and NaN too, with magnitude 0); true for an Inf or NaN.
+template <class T> bool add_one(std::uint32_t* words, std::uint32_t* carries, T x) {
   if constexpr (sizeof(T) == 4) {
     const ex::MagnitudeF32 t = ex::decode_magnitude(x);
     ex::add_magnitude(words, carries, t.word, t.mag);
+    return ex::is_special_word(t);
   } else {
     const ex::MagnitudeF64 t = ex::decode_magnitude(x);
     ex::add_magnitude(words, carries, t.word_lo, t.mag_lo);
     ex::add_magnitude(words, carries, t.word_hi, t.mag_hi);
+    return ex::is_special_word(t);
   }
 }
 
@@ -838,27 +841,30 @@ template <class T> T replay_gpu_exact(const std::vector<T>& x, int blocks, int c
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
   Rng g(seed);
   std::shuffle(order.begin(), order.end(), g);
+  const int stride = kWords + 1;  // sum.cu's kExactStride
   std::vector<std::int64_t> bins(ex::Layout<T>::kBins, 0);  // the global bins (two's complement)
-  std::uint32_t flags = 0;
-  std::vector<std::uint32_t> words(static_cast<std::size_t>(copies) * kWords), carries(kWords);
+  std::uint32_t flags = x.empty() ? 0u : static_cast<std::uint32_t>(ex::kSeen);  // the kernel's kSeen
+  typename driftlab::FloatBits<T>::UInt not_neg_zero = 0;
+  std::vector<std::uint32_t> words(static_cast<std::size_t>(copies) * stride), carries(kWords);
   for (int b = 0; b < blocks; ++b) {
     std::fill(words.begin(), words.end(), 0u);
     std::fill(carries.begin(), carries.end(), 0u);
     for (std::size_t k = b; k < order.size(); k += blocks) {  // this block's terms
       const T v = x[order[k]];
-      flags |= ex::term_flags(v);
-      if (ex::is_special(v)) continue;
-      const int warp = static_cast<int>(below(g, static_cast<std::uint64_t>(copies)));
-      add_one(words.data() + static_cast<std::size_t>(warp) * kWords, carries.data(), v);
+      not_neg_zero |= ex::not_neg_zero_bits(v);
+      const int lane_set = static_cast<int>(below(g, static_cast<std::uint64_t>(copies)));
+      if (add_one(words.data() + static_cast<std::size_t>(lane_set) * stride, carries.data(), v))
+        flags |= ex::term_flags(v);  // the kernel's slow path for a batch with an Inf or NaN
     }
     for (int w = 0; w < kWords; ++w) {
       if (stats) stats->carries_seen += carries[w];
-      const std::uint64_t total = ex::magnitude_total(words.data() + w, copies, kWords, drop_carries ? 0u : carries[w]);
+      const std::uint64_t total = ex::magnitude_total(words.data() + w, copies, stride, drop_carries ? 0u : carries[w]);
       if (!total) continue;
       const ex::WideAdd a = ex::wide_add<T>(w, total);
       bins[a.bin] = static_cast<std::int64_t>(static_cast<std::uint64_t>(bins[a.bin]) + static_cast<std::uint64_t>(a.value));
     }
   }
+  if (not_neg_zero) flags |= ex::kNotNegZero;
   return ex::finalize<T>(bins.data(), flags);
 }
 
@@ -878,8 +884,23 @@ template <class T> void check_single_terms(Rng& g) {
   std::vector<T> cases = {T(0), -T(0), kDenormMin<T>, -kDenormMin<T>, std::numeric_limits<T>::min(), kMax<T>, -kMax<T>,
                           T(1), T(-1.5)};
   for (int i = 0; i < 2000; ++i) cases.push_back(of_bits<T>(static_cast<Bits<T>>(g())));
+  cases.push_back(kInf<T>);
+  cases.push_back(-kInf<T>);
+  cases.push_back(std::numeric_limits<T>::quiet_NaN());
   for (T v : cases) {
-    if (ex::is_special(v)) continue;
+    // The hot loop's flags pieces give term_flags: kSeen, kNotNegZero by not_neg_zero_bits, the
+    // rest by term_flags for the terms decode_magnitude marks special.
+    std::uint32_t pieces = ex::kSeen | (ex::not_neg_zero_bits(v) ? static_cast<std::uint32_t>(ex::kNotNegZero) : 0u);
+    const bool special = ex::is_special_word(ex::decode_magnitude(v));
+    EXPECT_EQ(special, ex::is_special(v)) << show(v);
+    if (special) pieces |= ex::term_flags(v);
+    EXPECT_EQ(pieces, ex::term_flags(v)) << type_name<T>() << " term " << show(v);
+    if (ex::is_special(v)) {  // adds magnitude 0
+      std::vector<std::uint32_t> words(ex::Magnitude<T>::kWords, 0), carries(ex::Magnitude<T>::kWords, 0);
+      add_one(words.data(), carries.data(), v);
+      EXPECT_TRUE(std::all_of(words.begin(), words.end(), [](std::uint32_t w) { return w == 0; })) << show(v);
+      continue;
+    }
     std::vector<std::int64_t> want(ex::Layout<T>::kBins, 0), got(ex::Layout<T>::kBins, 0);
     ex::add_term(want.data(), v);
     std::vector<std::uint32_t> words(ex::Magnitude<T>::kWords, 0), carries(ex::Magnitude<T>::kWords, 0);

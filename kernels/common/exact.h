@@ -163,7 +163,9 @@ template <> struct Magnitude<double> {
   static constexpr int kWords = 2 * kHalf;
 };
 
-// One finite float: its word (top 9 bits) and magnitude (hidden bit included, < 2^24).
+// One float: its word (top 9 bits) and magnitude (hidden bit included, < 2^24).  Inf and NaN get
+// magnitude 0 (their words, e = 255, stay 0 and are never folded), so that a hot loop adds every
+// term without a branch and records the specials with flags_after_seen.
 struct MagnitudeF32 {
   std::uint32_t word, mag;
 };
@@ -171,9 +173,10 @@ DL_HD MagnitudeF32 decode_magnitude(float x) {
   const std::uint32_t b = to_bits(x);
   const std::uint32_t e = (b >> 23) & 0xffu;
   const std::uint32_t f = b & 0x7fffffu;
-  return {b >> 23, e ? (f | 0x800000u) : f};
+  return {b >> 23, e == 0xffu ? 0u : (e ? (f | 0x800000u) : f)};
 }
-// One finite double: two words and magnitudes (< 2^26 and < 2^27), as decode(double) splits it.
+// One double: two words and magnitudes (< 2^26 and < 2^27), as decode(double) splits it; Inf and
+// NaN get magnitudes 0 as for float.
 struct MagnitudeF64 {
   std::uint32_t word_lo, word_hi, mag_lo, mag_hi;
 };
@@ -181,12 +184,27 @@ DL_HD MagnitudeF64 decode_magnitude(double x) {
   const std::uint64_t b = to_bits(x);
   const std::uint32_t e = static_cast<std::uint32_t>((b >> 52) & 0x7ffu);
   const std::uint64_t f = b & 0xfffffffffffffull;
-  const std::uint64_t mag = e ? (f | (1ull << 52)) : f;
+  const std::uint64_t mag = e == 0x7ffu ? 0ull : (e ? (f | (1ull << 52)) : f);
   const std::uint32_t bin = e ? e : 1u;
   const std::uint32_t half = (b >> 63) ? static_cast<std::uint32_t>(Magnitude<double>::kHalf) : 0u;
   return {half + bin, half + bin + static_cast<std::uint32_t>(Layout<double>::kSplit),
           static_cast<std::uint32_t>(mag & ((1ull << Layout<double>::kSplit) - 1)),
           static_cast<std::uint32_t>(mag >> Layout<double>::kSplit)};
+}
+
+// term_flags for a hot loop, in pieces: kSeen once for all terms; kNotNegZero from an OR of
+// not_neg_zero_bits over the terms (nonzero iff some term is not -0.0: one instruction a term);
+// the special flags by term_flags, only for the terms of a batch in which decode_magnitude saw
+// an Inf or NaN (is_special_word).  The OR of these equals the OR of term_flags.
+template <class T> DL_HD typename FloatBits<T>::UInt not_neg_zero_bits(T x) {
+  using U = typename FloatBits<T>::UInt;
+  return to_bits(x) ^ (U(1) << (8 * sizeof(U) - 1));
+}
+
+// True for the word of an Inf or NaN (biased exponent all ones).
+DL_HD bool is_special_word(const MagnitudeF32& t) { return (t.word & 0xffu) == 0xffu; }
+DL_HD bool is_special_word(const MagnitudeF64& t) {
+  return t.word_lo == 0x7ffu || t.word_lo == static_cast<std::uint32_t>(Magnitude<double>::kHalf) + 0x7ffu;
 }
 
 // 1 when adding `mag` to a 32-bit word holding `old` wrapped (one carry of 2^32), else 0.

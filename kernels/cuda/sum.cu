@@ -56,10 +56,13 @@ template <class T> constexpr int kBlocksPerSm = 4;
 // double, 16 x 8 for the 16-bit types: 128 bytes in flight per thread, 128 KiB per SM.
 template <class S> constexpr int kBatchRows = sizeof(S) == 4 ? 8 : (sizeof(S) == 8 ? 4 : 16);
 constexpr int kStreamBlocksPerSm = 8;  // atomic_element: a grid-stride kernel
-// exact: float keeps a set of 512 words per warp (16 KiB + 2 KiB a block), so 8 blocks fit an SM;
-// double one set of 4148 words a block plus its carries (33 KiB), so 4.
+// exact: float keeps 8 sets of its 512 words, lane l of every warp adding to set l % 8, so that at
+// most 4 lanes of a warp instruction hit one address (same-address shared atomics serialise); sets
+// kWords + 1 words apart, so that one word's 8 copies lie in 8 banks.  16 KiB + 2 KiB a block: 8
+// blocks fit an SM.  double: one set of 4148 words plus its carries (33 KiB), so 4 blocks.
 template <class T> constexpr int kExactBlocksPerSm = sizeof(T) == 4 ? 8 : 4;
-template <class T> constexpr int kExactCopies = sizeof(T) == 4 ? kThreads / kWarp : 1;  // word sets a block
+template <class T> constexpr int kExactCopies = sizeof(T) == 4 ? 8 : 1;
+template <class T> constexpr int kExactStride = exact::Magnitude<T>::kWords + 1;
 constexpr int kExactQuads = 2;  // quads a thread loads per step (two 16-byte loads in flight)
 
 static_assert(kThreads == 256 && kLanesPerThread == 4, "the lane-to-thread mapping below assumes 256 x 4");
@@ -219,28 +222,29 @@ __global__ void __launch_bounds__(kThreads) atomic_element_kernel(const S* d_in,
     atomicAdd(d_out, widen(d_in[i]));
 }
 
-// Exact: 32-bit magnitude words in shared memory (exact.h's Magnitude layout), one set per warp
-// for float so that warps never contend; each add is one native 32-bit shared atomic (no 64-bit
-// compare-and-swap loop), and the rare lane whose add wrapped its word counts a carry.  At the end
-// each word's total (partials + carries * 2^32) goes to the 64-bit global bins with one integer
-// atomic (native on global memory).  Integer addition is associative: order-free.
-__device__ __forceinline__ void exact_add(float v, std::uint32_t* s_words, std::uint32_t* s_carries,
-                                          std::uint32_t& flags) {
-  flags |= exact::term_flags(v);
-  if (exact::is_special(v)) return;
+// Exact: 32-bit magnitude words in shared memory (exact.h's Magnitude layout, kExactCopies sets);
+// each add is one native 32-bit shared atomic (no 64-bit compare-and-swap loop), and the rare lane
+// whose add wrapped its word counts a carry.  At the end each word's total (its sets' partials +
+// carries * 2^32) goes to the 64-bit global bins with one integer atomic (native on global memory).
+// Integer addition is associative: order-free.  `words` is this lane's set.  No branch but the rare
+// carry: Inf and NaN add magnitude 0 and are reported (true) for the caller's flags (exact.h).
+template <class U>
+__device__ __forceinline__ bool exact_add(float v, std::uint32_t* words, std::uint32_t* carries, U& not_neg_zero) {
+  not_neg_zero |= exact::not_neg_zero_bits(v);
   const exact::MagnitudeF32 t = exact::decode_magnitude(v);
-  const std::uint32_t old = atomicAdd(&s_words[t.word], t.mag);
-  if (exact::add_carry(old, t.mag)) atomicAdd(&s_carries[t.word], 1u);
+  const std::uint32_t old = atomicAdd(&words[t.word], t.mag);
+  if (exact::add_carry(old, t.mag)) atomicAdd(&carries[t.word], 1u);
+  return exact::is_special_word(t);
 }
-__device__ __forceinline__ void exact_add(double v, std::uint32_t* s_words, std::uint32_t* s_carries,
-                                          std::uint32_t& flags) {
-  flags |= exact::term_flags(v);
-  if (exact::is_special(v)) return;
+template <class U>
+__device__ __forceinline__ bool exact_add(double v, std::uint32_t* words, std::uint32_t* carries, U& not_neg_zero) {
+  not_neg_zero |= exact::not_neg_zero_bits(v);
   const exact::MagnitudeF64 t = exact::decode_magnitude(v);
-  const std::uint32_t old_lo = atomicAdd(&s_words[t.word_lo], t.mag_lo);
-  if (exact::add_carry(old_lo, t.mag_lo)) atomicAdd(&s_carries[t.word_lo], 1u);
-  const std::uint32_t old_hi = atomicAdd(&s_words[t.word_hi], t.mag_hi);
-  if (exact::add_carry(old_hi, t.mag_hi)) atomicAdd(&s_carries[t.word_hi], 1u);
+  const std::uint32_t old_lo = atomicAdd(&words[t.word_lo], t.mag_lo);
+  if (exact::add_carry(old_lo, t.mag_lo)) atomicAdd(&carries[t.word_lo], 1u);
+  const std::uint32_t old_hi = atomicAdd(&words[t.word_hi], t.mag_hi);
+  if (exact::add_carry(old_hi, t.mag_hi)) atomicAdd(&carries[t.word_hi], 1u);
+  return exact::is_special_word(t);
 }
 
 template <class S, class T = Acc<S>>
@@ -248,43 +252,55 @@ __global__ void __launch_bounds__(kThreads, kExactBlocksPerSm<T>)
     exact_kernel(const S* d_in, std::size_t num_items, unsigned long long* d_bins, unsigned* d_flags) {
   constexpr int kWords = exact::Magnitude<T>::kWords;
   constexpr int kCopies = kExactCopies<T>;
-  __shared__ std::uint32_t s_words[kCopies * kWords];
+  constexpr int kStride = kExactStride<T>;
+  __shared__ std::uint32_t s_words[kCopies * kStride];
   __shared__ std::uint32_t s_carries[kWords];
   __shared__ unsigned s_flags;
-  for (int w = threadIdx.x; w < kCopies * kWords; w += blockDim.x) s_words[w] = 0;
+  for (int w = threadIdx.x; w < kCopies * kStride; w += blockDim.x) s_words[w] = 0;
   for (int w = threadIdx.x; w < kWords; w += blockDim.x) s_carries[w] = 0;
   if (threadIdx.x == 0) s_flags = 0;
   __syncthreads();
 
-  std::uint32_t* my_words = s_words + (kCopies > 1 ? static_cast<int>(threadIdx.x) / kWarp : 0) * kWords;
+  std::uint32_t* my_words = s_words + (static_cast<int>(threadIdx.x) % kWarp) % kCopies * kStride;
   std::uint32_t flags = 0;
+  typename FloatBits<T>::UInt not_neg_zero = 0;
   // Each step a block reads kExactQuads consecutive spans of blockDim.x quads (coalesced), every
-  // load of the step issued before the first add.
+  // load of the step issued before the first add.  Steps wholly inside the input skip the bounds.
   const std::size_t span = static_cast<std::size_t>(blockDim.x) * kLanesPerThread;
   const std::size_t step = static_cast<std::size_t>(gridDim.x) * span * kExactQuads;
-  for (std::size_t base = static_cast<std::size_t>(blockIdx.x) * span * kExactQuads; base < num_items; base += step) {
+  const std::size_t first = static_cast<std::size_t>(blockIdx.x) * span * kExactQuads;
+  const std::size_t mine = static_cast<std::size_t>(threadIdx.x) * kLanesPerThread;
+  if (first < num_items) flags = exact::kSeen;  // OR-ed over the grid: set iff num_items > 0
+  std::size_t base = first;
+  for (; base + kExactQuads * span <= num_items; base += step) {
     T v[kExactQuads][kLanesPerThread];
 #pragma unroll
-    for (int q = 0; q < kExactQuads; ++q) {
-      const std::size_t i = base + q * span + static_cast<std::size_t>(threadIdx.x) * kLanesPerThread;
-      if (i + kLanesPerThread <= num_items) {
-        load_quad(d_in + i, v[q]);
-      } else {
-        for (int c = 0; c < kLanesPerThread; ++c) v[q][c] = i + c < num_items ? widen(d_in[i + c]) : T(0);
-      }
-    }
+    for (int q = 0; q < kExactQuads; ++q) load_quad(d_in + base + q * span + mine, v[q]);
+    bool special = false;
 #pragma unroll
-    for (int q = 0; q < kExactQuads; ++q) {
-      const std::size_t i = base + q * span + static_cast<std::size_t>(threadIdx.x) * kLanesPerThread;
+    for (int q = 0; q < kExactQuads; ++q)
 #pragma unroll
+      for (int c = 0; c < kLanesPerThread; ++c) special |= exact_add(v[q][c], my_words, s_carries, not_neg_zero);
+    if (special)  // rare: an Inf or NaN in this step; read again (keeping v alive would spill)
+#pragma unroll 1
+      for (int k = 0; k < kExactQuads * kLanesPerThread; ++k)
+        flags |= exact::term_flags(widen(d_in[base + k / kLanesPerThread * span + mine + k % kLanesPerThread]));
+  }
+  if (base < num_items) {  // the block's last, partial step (only one block has one)
+    for (int q = 0; q < kExactQuads; ++q) {
+      const std::size_t i = base + q * span + mine;
       for (int c = 0; c < kLanesPerThread; ++c)
-        if (i + c < num_items) exact_add(v[q][c], my_words, s_carries, flags);
+        if (i + c < num_items) {
+          const T x = widen(d_in[i + c]);
+          if (exact_add(x, my_words, s_carries, not_neg_zero)) flags |= exact::term_flags(x);
+        }
     }
   }
+  if (not_neg_zero) flags |= exact::kNotNegZero;
   atomicOr(&s_flags, flags);
   __syncthreads();
   for (int w = threadIdx.x; w < kWords; w += blockDim.x) {
-    const std::uint64_t total = exact::magnitude_total(s_words + w, kCopies, kWords, s_carries[w]);
+    const std::uint64_t total = exact::magnitude_total(s_words + w, kCopies, kStride, s_carries[w]);
     if (total) {
       const exact::WideAdd a = exact::wide_add<T>(w, total);
       atomicAdd(&d_bins[a.bin], static_cast<unsigned long long>(a.value));
