@@ -17,7 +17,8 @@ Families and what each asserts (kernels are picked by name, mangled or demangled
              body, so a software-pipelined loop counts too).
   exact      every exact_kernel (f32, f64, bf16, f16: at least 4): no shared-memory
              compare-and-swap (ATOMS.CAS*, ATOMS.CAST*).
-  dense      the dense `invariant` kernel (a kernel whose name contains "invariant"; failing that,
+  dense      the dense `invariant` kernel (a kernel of dense.cu whose name contains "invariant",
+             not a 16-bit or tensor-core one (bf16/f16/half/_tc/tensor in its name); failing that,
              chain_gemm_kernel<Epilogue::bias_act, float>): its inner loop (the innermost loop with the
              most FFMA) uses LDS.128 for at least half of its shared loads, and the kernel uses no local
              memory (no LDL/STL).
@@ -25,6 +26,7 @@ Families and what each asserts (kernels are picked by name, mangled or demangled
              merge/finish/combine): at least 2 16-byte global loads (LDG.E.128 or
              LDGSTS.*.128) inside loops (K and V), and __launch_bounds__ of >= 128 threads
              (4 warps), read from the cubin's EIATTR_MAX_THREADS / EIATTR_REQNTID.
+--kernel REGEX (with one --only) picks the family's kernels by name instead.
 """
 import argparse
 import glob
@@ -155,7 +157,18 @@ def is_ldg128(op):
 
 
 def short(k):
-    return k.pretty if len(k.pretty) < 110 else k.pretty[:107] + "..."
+    """The kernel's demangled name without return type, namespaces and parameter list."""
+    name = k.pretty
+    if name != k.name:
+        depth, cut = 0, len(name)
+        for i in range(len(name) - 1, -1, -1):  # the parameter list: the last top-level (...)
+            depth += {")": 1, "(": -1}.get(name[i], 0)
+            if depth == 0 and name[i] == "(":
+                cut = i
+                break
+        name = name[:cut].removeprefix("void ")
+        name = re.sub(r"\(anonymous namespace\)::|driftlab::(cuda::)?", "", name)
+    return name if len(name) < 110 else name[:107] + "..."
 
 
 class Report:
@@ -183,8 +196,8 @@ def loads_before_add(k, head, tail, load=is_ldg128, add=lambda op: op.startswith
     return min(best, sum(1 for op in body if load(op)))
 
 
-def check_sum(kernels, rep):
-    tree = pick(kernels, r"tile_kernelIfLb0Ef|tile_kernel<float, false, float>")
+def check_sum(kernels, rep, only=None):
+    tree = pick(kernels, only or r"tile_kernelIfLb0Ef|tile_kernel<float, false, float>")
     if not tree:
         rep.fail("sum", "no f32 tree kernel (tile_kernel<float, false, float>) in the object")
         return
@@ -209,8 +222,8 @@ def check_sum(kernels, rep):
             print(f"info sum: {short(k)}: {n} global loads before an add in its main loop")
 
 
-def check_exact(kernels, rep):
-    exact = pick(kernels, r"exact_kernel")
+def check_exact(kernels, rep, only=None):
+    exact = pick(kernels, only or r"exact_kernel")
     exact = [k for k in exact if "finalize" not in k.name]
     if len(exact) < 4:
         rep.fail("exact", f"{len(exact)} exact kernels found, want the 4 (f32, f64, bf16, f16)")
@@ -225,8 +238,12 @@ DENSE_INVARIANT = r"invariant"
 DENSE_FALLBACK = r"chain_gemm_kernelILNS1_8EpilogueE2EfE|chain_gemm_kernel<\([^)]*Epilogue\)2, float>"
 
 
-def check_dense(kernels, rep):
-    dense = [k for k in pick(kernels, DENSE_INVARIANT) if "dense_cu" in k.name or "dense" in k.pretty]
+def check_dense(kernels, rep, only=None):
+    if only:
+        dense = pick(kernels, only)
+    else:  # the float32 invariant kernel: not a 16-bit or tensor-core instantiation
+        dense = [k for k in pick(kernels, DENSE_INVARIANT)
+                 if "dense_cu" in k.name and not re.search(r"bf16|f16|half|_tc|tensor", k.pretty)]
     if not dense:
         dense = pick(kernels, DENSE_FALLBACK)
     if not dense:
@@ -250,9 +267,9 @@ def check_dense(kernels, rep):
         (rep.ok if good else rep.fail)("dense", msg)
 
 
-def check_attention(kernels, max_threads, rep):
+def check_attention(kernels, max_threads, rep, only=None):
     att = [k for k in kernels.values() if "attention_cu" in k.name]
-    kv = [k for k in att if not re.search(r"merge|finish|combine", k.name)]
+    kv = pick(kernels, only) if only else [k for k in att if not re.search(r"merge|finish|combine", k.name)]
     if not kv:
         rep.fail("attention", "no K/V kernel of attention.cu (a kernel there without merge/finish/combine in its name)")
         return
@@ -276,6 +293,9 @@ def main(argv):
     ap.add_argument("object", nargs="?", default="",
                     help="object, archive or binary with sm_90 code (none or empty: the CUDA backend is off, skip)")
     ap.add_argument("--only", choices=FAMILIES, action="append", help="check only this family (repeatable)")
+    ap.add_argument("--kernel", metavar="REGEX",
+                    help="pick the checked kernels of the family by this regex (mangled or demangled name) "
+                         "instead of the defaults; use with one --only")
     args = ap.parse_args(argv[1:])
     if not args.object:
         print("check_sass: skipped: no CUDA object (the CUDA backend is off)")
@@ -298,20 +318,23 @@ def main(argv):
         print(f"check_sass: no {ARCH} kernel in {args.object}")
         return 1
     families = args.only or list(FAMILIES)
+    if args.kernel and len(families) != 1:
+        print("check_sass: --kernel needs exactly one --only family")
+        return 2
     rep = Report()
     if "sum" in families:
-        check_sum(kernels, rep)
+        check_sum(kernels, rep, args.kernel)
     if "exact" in families:
-        check_exact(kernels, rep)
+        check_exact(kernels, rep, args.kernel)
     if "dense" in families:
-        check_dense(kernels, rep)
+        check_dense(kernels, rep, args.kernel)
     if "attention" in families:
         e = subprocess.run([tool, "-elf", "-arch", ARCH, args.object], capture_output=True, text=True)
         if e.returncode != 0:
             print(e.stderr[-2000:])
             rep.fail("attention", f"{tool} -elf failed on {args.object}")
         else:
-            check_attention(kernels, parse_max_threads(e.stdout), rep)
+            check_attention(kernels, parse_max_threads(e.stdout), rep, args.kernel)
     print(f"check_sass: {len(kernels)} {ARCH} kernels read, families {', '.join(families)}: "
           f"{'all assertions hold' if not rep.failed else f'{rep.failed} failed'}")
     return 1 if rep.failed else 0
