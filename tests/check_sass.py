@@ -288,15 +288,71 @@ def check_attention(kernels, max_threads, rep, only=None):
                 "attention", f"{short(k)}: __launch_bounds__ {threads} threads ({threads // 32} warps; want >= 4)")
 
 
+# --self-test: the parsers and assertions on hand-written SASS in cuobjdump's format, each family
+# once passing and once failing, so the checks are known to fail when the structure is missing.
+def _sass(name, body):
+    lines = [f"\t\tFunction : {name}"]
+    for i, ins in enumerate(body):
+        lines.append(f"        /*{16 * i:04x}*/                   {ins} ;")
+    return "\n".join(lines) + "\n"
+
+
+def self_test():
+    tree_good = ["MOV R1, c[0x0][0x28]"] + [f"LDG.E.128.CONSTANT R{4 * i}, desc[UR4][R2.64+0x{i}000]" for i in range(8)] + \
+        [f"FADD R40, R40, R{i}" for i in range(32)] + ["@P0 BRA 0x10", "EXIT"]
+    tree_bad = ["MOV R1, c[0x0][0x28]"] + sum(([f"LDG.E.128.CONSTANT R{4 * i}, desc[UR4][R2.64]", "FADD R40, R40, R0"]
+                                               for i in range(8)), []) + ["@P0 BRA 0x10", "EXIT"]
+    # Software-pipelined: the loop's loads sit after its adds; counted cyclically they are 6 in a row.
+    tree_piped = ["MOV R1, RZ", "FADD R40, R40, R0"] + [f"LDG.E.128 R{4 * i}, desc[UR4][R2.64]" for i in range(6)] + \
+        ["@P0 BRA 0x10", "EXIT"]
+    exact_good = ["ATOMS.ADD R3, [R4], R5", "ATOMS.POPC.INC.32 RZ, [R4+URZ]", "EXIT"]
+    exact_bad = ["ATOMS.CAST.SPIN.64 P0, [R4], R6, R8", "EXIT"]
+    dense_good = ["MOV R1, RZ", "LDS.128 R4, [R2]", "LDS.128 R8, [R2+0x10]", "FFMA R20, R4, R8, R20", "@P0 BRA 0x10", "EXIT"]
+    dense_bad = ["MOV R1, RZ", "LDS R4, [R2]", "LDS R8, [R2+0x4]", "FFMA R20, R4, R8, R20", "STL [R1], R20", "@P0 BRA 0x10", "EXIT"]
+    att = "_ZN8driftlab4cuda12_attention_cu_6kernelEv"
+    att_good = ["MOV R1, RZ", "LDG.E.128 R4, desc[UR4][R2.64]", "LDG.E.128 R8, desc[UR4][R6.64]", "@P0 BRA 0x10", "EXIT"]
+    att_bad = ["MOV R1, RZ", "LDG.E R4, desc[UR4][R2.64]", "@P0 BRA 0x10", "EXIT"]
+    elf = lambda n, t: f".nv.info.{n}\n\t<0x1>\n\tAttribute:\tEIATTR_MAX_THREADS\n\tFormat:\tEIFMT_SVAL\n\tValue:\t0x{t:x} 0x1 0x1 \n"
+    cases = [
+        ("sum", {"tile_kernelIfLb0Ef": tree_good}, None, 0),
+        ("sum", {"tile_kernelIfLb0Ef": tree_bad}, None, 1),
+        ("sum", {"tile_kernelIfLb0Ef": tree_piped}, None, 0),
+        ("exact", {f"exact_kernel{i}": exact_good for i in range(4)}, None, 0),
+        ("exact", {**{f"exact_kernel{i}": exact_good for i in range(3)}, "exact_kernel3": exact_bad}, None, 1),
+        ("exact", {f"exact_kernel{i}": exact_good for i in range(3)}, None, 1),  # one of the 4 missing
+        ("dense", {"dense_cu_invariant_kernel": dense_good}, None, 0),
+        ("dense", {"dense_cu_invariant_kernel": dense_bad}, None, 2),
+        ("attention", {att: att_good}, elf(att, 128), 0),
+        ("attention", {att: att_good}, elf(att, 32), 1),
+        ("attention", {att: att_bad}, elf(att, 256), 1),
+        ("attention", {att: att_good}, "", 1),  # no __launch_bounds__
+    ]
+    bad = 0
+    for family, funcs, elf_text, want_fails in cases:
+        kernels = parse_sass("".join(_sass(n, b) for n, b in funcs.items()))
+        rep = Report()
+        {"sum": lambda: check_sum(kernels, rep), "exact": lambda: check_exact(kernels, rep),
+         "dense": lambda: check_dense(kernels, rep),
+         "attention": lambda: check_attention(kernels, parse_max_threads(elf_text), rep)}[family]()
+        if rep.failed != want_fails:
+            bad += 1
+            print(f"SELF-TEST MISMATCH {family} {list(funcs)}: {rep.failed} failures, want {want_fails}")
+    print(f"check_sass --self-test: {len(cases)} cases, {bad} wrong")
+    return 1 if bad else 0
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("object", nargs="?", default="",
                     help="object, archive or binary with sm_90 code (none or empty: the CUDA backend is off, skip)")
     ap.add_argument("--only", choices=FAMILIES, action="append", help="check only this family (repeatable)")
+    ap.add_argument("--self-test", action="store_true", help="check the checker on hand-written SASS (no cuobjdump)")
     ap.add_argument("--kernel", metavar="REGEX",
                     help="pick the checked kernels of the family by this regex (mangled or demangled name) "
                          "instead of the defaults; use with one --only")
     args = ap.parse_args(argv[1:])
+    if args.object == "--self-test" or args.self_test:
+        return self_test()
     if not args.object:
         print("check_sass: skipped: no CUDA object (the CUDA backend is off)")
         return SKIP
