@@ -7,7 +7,7 @@
 //   tree            tile_kernel<kAtomic = false>: partials to d_partials[tile], then the same
 //                   kernel over the partials: no atomics at all; order of sum_order.h.
 //   exact           exact_kernel: 32-bit integer atomics into (sign, exponent) magnitude words in
-//                   shared memory (one set per warp for float), their wraps counted as carries
+//                   shared memory (8 sets by lane for float), their wraps counted as carries
 //                   (exact.h), folded into 64-bit exponent bins; integer addition is associative,
 //                   so the order does not matter; then one rounding in exact_finalize_kernel.
 //   cub             cub::DeviceReduce::Sum: CUB's run-to-run guarantee on one GPU model.
