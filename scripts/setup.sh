@@ -57,3 +57,13 @@ fi
 if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
   echo "setup: nvcc is at /usr/local/cuda/bin but not on PATH; add it to build the CUDA backend"
 fi
+
+# cuobjdump and nvdisasm for tests/check_sass.py (the SASS structure of the CUDA kernels), for CUDA
+# builds only: some toolkits (this machine's CUDA 13 among them) ship without them; PyPI's NVIDIA
+# packages carry the binaries (found by check_sass.py under .venv's site-packages/nvidia/*/bin).
+if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
+  if ! "$root/.venv/bin/python" -c "import glob, sys; sys.exit(not glob.glob(sys.prefix + '/lib/python*/site-packages/nvidia/*/bin/cuobjdump'))" >/dev/null 2>&1; then
+    echo "setup: installing cuobjdump and nvdisasm (nvidia-cuda-cuobjdump, nvidia-cuda-nvdisasm) into $root/.venv"
+    "$root/.venv/bin/pip" install -q --disable-pip-version-check "nvidia-cuda-cuobjdump>=13,<14" "nvidia-cuda-nvdisasm>=13,<14"
+  fi
+fi

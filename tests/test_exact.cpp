@@ -801,3 +801,192 @@ TEST(ExactSum, OracleSelfChecks) {
 }
 
 }  // namespace
+
+// --- The CUDA exact kernel's 32-bit magnitude words, replayed on the CPU ---------------------------
+// kernels/cuda/sum.cu's exact_kernel adds each term's magnitude to an unsigned 32-bit word per (sign,
+// bin) with a native shared atomic (one word set per warp for float), counts the adds that wrapped as
+// carries, and folds each word's total (partials + carries * 2^32) into the 64-bit bins.  These tests
+// run that arithmetic (exact.h's add_magnitude = atomicAdd + add_carry, magnitude_total, wide_add)
+// with the terms dealt to warps and blocks in a shuffled order, as the atomics may serve them, and
+// require the bits of the plain accumulator (add_term + finalize) and of cpu::sum_exact.
+#include "common/exact.h"
+
+namespace {
+
+namespace ex = driftlab::exact;
+
+struct MagnitudeReplay {
+  std::uint64_t carries_seen = 0;  // wraps counted, over all blocks
+};
+
+// One term as exact_add adds it (Inf and NaN too, with magnitude 0); true for an Inf or NaN.
+template <class T> bool add_one(std::uint32_t* words, std::uint32_t* carries, T x) {
+  if constexpr (sizeof(T) == 4) {
+    const ex::MagnitudeF32 t = ex::decode_magnitude(x);
+    ex::add_magnitude(words, carries, t.word, t.mag);
+    return ex::is_special_word(t);
+  } else {
+    const ex::MagnitudeF64 t = ex::decode_magnitude(x);
+    ex::add_magnitude(words, carries, t.word_lo, t.mag_lo);
+    ex::add_magnitude(words, carries, t.word_hi, t.mag_hi);
+    return ex::is_special_word(t);
+  }
+}
+
+// The GPU's exact sum of x: `blocks` blocks of `copies` word sets each; term order shuffled by `seed`.
+template <class T> T replay_gpu_exact(const std::vector<T>& x, int blocks, int copies, std::uint64_t seed,
+                                      MagnitudeReplay* stats = nullptr, bool drop_carries = false) {
+  constexpr int kWords = ex::Magnitude<T>::kWords;
+  std::vector<std::size_t> order(x.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  Rng g(seed);
+  std::shuffle(order.begin(), order.end(), g);
+  const int stride = kWords + 1;  // sum.cu's kExactStride
+  std::vector<std::int64_t> bins(ex::Layout<T>::kBins, 0);  // the global bins (two's complement)
+  std::uint32_t flags = x.empty() ? 0u : static_cast<std::uint32_t>(ex::kSeen);  // the kernel's kSeen
+  typename driftlab::FloatBits<T>::UInt not_neg_zero = 0;
+  std::vector<std::uint32_t> words(static_cast<std::size_t>(copies) * stride), carries(kWords);
+  for (int b = 0; b < blocks; ++b) {
+    std::fill(words.begin(), words.end(), 0u);
+    std::fill(carries.begin(), carries.end(), 0u);
+    for (std::size_t k = b; k < order.size(); k += blocks) {  // this block's terms
+      const T v = x[order[k]];
+      not_neg_zero |= ex::not_neg_zero_bits(v);
+      const int lane_set = static_cast<int>(below(g, static_cast<std::uint64_t>(copies)));
+      if (add_one(words.data() + static_cast<std::size_t>(lane_set) * stride, carries.data(), v))
+        flags |= ex::term_flags(v);  // the kernel's slow path for a batch with an Inf or NaN
+    }
+    for (int w = 0; w < kWords; ++w) {
+      if (stats) stats->carries_seen += carries[w];
+      const std::uint64_t total = ex::magnitude_total(words.data() + w, copies, stride, drop_carries ? 0u : carries[w]);
+      if (!total) continue;
+      const ex::WideAdd a = ex::wide_add<T>(w, total);
+      bins[a.bin] = static_cast<std::int64_t>(static_cast<std::uint64_t>(bins[a.bin]) + static_cast<std::uint64_t>(a.value));
+    }
+  }
+  if (not_neg_zero) flags |= ex::kNotNegZero;
+  return ex::finalize<T>(bins.data(), flags);
+}
+
+// The plain accumulator: signed 64-bit bins, one add_term per finite term.
+template <class T> T plain_exact(const std::vector<T>& x) {
+  std::vector<std::int64_t> bins(ex::Layout<T>::kBins, 0);
+  std::uint32_t flags = 0;
+  for (T v : x) {
+    flags |= ex::term_flags(v);
+    if (!ex::is_special(v)) ex::add_term(bins.data(), v);
+  }
+  return ex::finalize<T>(bins.data(), flags);
+}
+
+// One term folded through its magnitude words equals the term in the signed bins.
+template <class T> void check_single_terms(Rng& g) {
+  std::vector<T> cases = {T(0), -T(0), kDenormMin<T>, -kDenormMin<T>, std::numeric_limits<T>::min(), kMax<T>, -kMax<T>,
+                          T(1), T(-1.5)};
+  for (int i = 0; i < 2000; ++i) cases.push_back(of_bits<T>(static_cast<Bits<T>>(g())));
+  cases.push_back(kInf<T>);
+  cases.push_back(-kInf<T>);
+  cases.push_back(std::numeric_limits<T>::quiet_NaN());
+  for (T v : cases) {
+    // The hot loop's flags pieces give term_flags: kSeen, kNotNegZero by not_neg_zero_bits, the
+    // rest by term_flags for the terms decode_magnitude marks special.
+    std::uint32_t pieces = ex::kSeen | (ex::not_neg_zero_bits(v) ? static_cast<std::uint32_t>(ex::kNotNegZero) : 0u);
+    const bool special = ex::is_special_word(ex::decode_magnitude(v));
+    EXPECT_EQ(special, ex::is_special(v)) << show(v);
+    if (special) pieces |= ex::term_flags(v);
+    EXPECT_EQ(pieces, ex::term_flags(v)) << type_name<T>() << " term " << show(v);
+    if (ex::is_special(v)) {  // adds magnitude 0
+      std::vector<std::uint32_t> words(ex::Magnitude<T>::kWords, 0), carries(ex::Magnitude<T>::kWords, 0);
+      add_one(words.data(), carries.data(), v);
+      EXPECT_TRUE(std::all_of(words.begin(), words.end(), [](std::uint32_t w) { return w == 0; })) << show(v);
+      continue;
+    }
+    std::vector<std::int64_t> want(ex::Layout<T>::kBins, 0), got(ex::Layout<T>::kBins, 0);
+    ex::add_term(want.data(), v);
+    std::vector<std::uint32_t> words(ex::Magnitude<T>::kWords, 0), carries(ex::Magnitude<T>::kWords, 0);
+    add_one(words.data(), carries.data(), v);
+    for (int w = 0; w < ex::Magnitude<T>::kWords; ++w)
+      ex::fold_magnitude<T>(got.data(), w, ex::magnitude_total(words.data() + w, 1, 0, carries[w]));
+    EXPECT_EQ(want, got) << type_name<T>() << " term " << show(v);
+  }
+}
+
+TEST(ExactMagnitudeWords, SingleTermsFoldToTheirBins) {
+  Rng g(0x5eed0101);
+  check_single_terms<float>(g);
+  check_single_terms<double>(g);
+}
+
+TEST(ExactMagnitudeWords, AddCarryIsTheWrap) {
+  EXPECT_EQ(ex::add_carry(0u, 0xffffffu), 0u);
+  EXPECT_EQ(ex::add_carry(0xffffffffu, 0u), 0u);
+  EXPECT_EQ(ex::add_carry(0xffffffffu, 1u), 1u);
+  EXPECT_EQ(ex::add_carry(0xff000001u, 0xffffffu), 1u);  // lands on exactly 2^32: wraps to 0
+  EXPECT_EQ(ex::add_carry(0xff000000u, 0xffffffu), 0u);  // 0xffffffff: no wrap
+  std::uint32_t word = 0, carry = 0;
+  std::uint64_t sum = 0;
+  for (int i = 0; i < 100000; ++i) {
+    ex::add_magnitude(&word, &carry, 0, 0xfffffeu - static_cast<std::uint32_t>(i % 7));
+    sum += 0xfffffeu - static_cast<std::uint32_t>(i % 7);
+  }
+  EXPECT_EQ(ex::magnitude_total(&word, 1, 0, carry), sum);
+  EXPECT_EQ(carry, sum >> 32);
+}
+
+// Many terms of one (sign, exponent): the words wrap hundreds of times per block; the result must
+// still be the plain accumulator's, and dropping the carries must change it (the carries matter).
+template <class T> void check_hot_words(Rng& g) {
+  std::vector<T> x;
+  const T big = sizeof(T) == 4 ? T(0x1.fffffep0) : T(0x1.fffffffffffffp0);
+  for (int i = 0; i < 60000; ++i) x.push_back(i % 3 ? big : -big * T(0.75));
+  for (int i = 0; i < 20000; ++i) x.push_back(static_cast<T>(std::ldexp(static_cast<double>(below(g, 1u << 20)) + 1, -18)));
+  x.push_back(T(0x1p-60));  // a tiny term, so rounding depends on every bit
+  const T want = plain_exact(x);
+  ASSERT_TRUE(SameBits(want, sum_exact(x.data(), x.size(), SumContext{}))) << type_name<T>();
+  for (int blocks : {1, 3, 16})
+    for (int copies : {1, 8}) {
+      MagnitudeReplay stats;
+      const T got = replay_gpu_exact(x, blocks, copies, 0x5eed0200 + blocks * 10 + copies, &stats);
+      EXPECT_TRUE(SameBits(want, got)) << type_name<T>() << " blocks " << blocks << " copies " << copies << ": want "
+                                       << show(want) << ", replay " << show(got);
+      EXPECT_GT(stats.carries_seen, 100u) << "the test must wrap the 32-bit words";
+    }
+  EXPECT_FALSE(SameBits(want, replay_gpu_exact(x, 1, 1, 1, nullptr, /*drop_carries=*/true)));
+}
+
+TEST(ExactMagnitudeWords, WrappingWordsGiveThePlainExactSum) {
+  Rng g(0x5eed0102);
+  check_hot_words<float>(g);
+  check_hot_words<double>(g);
+}
+
+// Random adversarial inputs (every exponent, both signs, specials, signed zeros): the replay at any
+// block and warp count equals the plain accumulator and cpu::sum_exact bit for bit.
+template <class T> void check_random_replays(Rng& g) {
+  for (int rep = 0; rep < 40; ++rep) {
+    std::vector<T> x;
+    const std::size_t n = 1 + below(g, 3000);
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint64_t kind = below(g, 100);
+      if (kind < 2 && rep % 4 == 0) x.push_back(kind ? kInf<T> : -kInf<T>);
+      else if (kind < 4) x.push_back(rep % 2 ? -T(0) : T(0));
+      else if (kind < 40) x.push_back(of_bits<T>(static_cast<Bits<T>>(g())));  // any pattern (NaN too)
+      else x.push_back(static_cast<T>(std::ldexp(static_cast<double>(below(g, 1u << 24)) * (kind % 2 ? 1 : -1), static_cast<int>(below(g, 80)) - 40)));
+    }
+    const T want = plain_exact(x);
+    const T lib = sum_exact(x.data(), x.size(), SumContext{});
+    EXPECT_TRUE(SameBits(want, lib)) << type_name<T>() << " rep " << rep;
+    const int blocks = 1 + static_cast<int>(below(g, 20)), copies = rep % 2 ? 8 : 1;
+    const T got = replay_gpu_exact(x, blocks, copies, g());
+    EXPECT_TRUE(SameBits(want, got)) << type_name<T>() << " rep " << rep << ": want " << show(want) << ", replay "
+                                     << show(got);
+  }
+}
+
+TEST(ExactMagnitudeWords, RandomReplaysMatchPlainAndCpu) {
+  Rng g(0x5eed0103);
+  check_random_replays<float>(g);
+  check_random_replays<double>(g);
+}
+
+}  // namespace

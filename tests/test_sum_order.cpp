@@ -16,15 +16,28 @@ namespace {
 using namespace order;
 using testing::same_bits;
 
-// Mirrors block_reduce_tile in kernels/cuda/sum.cu: thread i holds lanes 4i..4i+3; halving
-// steps at thread strides 128, 64, 32 (shared memory) and 16..1 (shuffles), then quad_finish.
-template <class T> T replay_gpu_block(const T* tile, std::size_t count) {
+// Mirrors block_reduce_tile in kernels/cuda/sum.cu: thread i holds lanes 4i..4i+3 and reads the
+// full rows in batches of `batch` rows (all loaded, then added row by row with quad_combine; the
+// rows left over, fewer than a batch, one by one); halving steps at thread strides 128, 64, 32
+// (shared memory) and 16..1 (shuffles), then quad_finish.
+template <class T> T replay_gpu_block(const T* tile, std::size_t count, std::size_t batch) {
   std::vector<std::array<T, kLanesPerThread>> a(kThreads);
   for (auto& q : a) q.fill(identity<T>());
   const std::size_t full_rows = count / kLanes;
-  for (std::size_t r = 0; r < full_rows; ++r)
-    for (int i = 0; i < kThreads; ++i)
-      for (int c = 0; c < kLanesPerThread; ++c) a[i][c] = add(a[i][c], tile[r * kLanes + kLanesPerThread * i + c]);
+  const std::size_t batched_rows = full_rows / batch * batch;
+  auto add_row = [&](int i, const T (&v)[kLanesPerThread]) {
+    quad_combine(*reinterpret_cast<T(*)[kLanesPerThread]>(a[i].data()), v);
+  };
+  for (int i = 0; i < kThreads; ++i) {
+    for (std::size_t r = 0; r < batched_rows; r += batch) {
+      std::vector<std::array<T, kLanesPerThread>> loaded(batch);  // the batch's loads
+      for (std::size_t b = 0; b < batch; ++b)
+        for (int c = 0; c < kLanesPerThread; ++c) loaded[b][c] = tile[(r + b) * kLanes + kLanesPerThread * i + c];
+      for (std::size_t b = 0; b < batch; ++b) add_row(i, *reinterpret_cast<const T(*)[kLanesPerThread]>(loaded[b].data()));
+    }
+    for (std::size_t r = batched_rows; r < full_rows; ++r)
+      add_row(i, *reinterpret_cast<const T(*)[kLanesPerThread]>(&tile[r * kLanes + kLanesPerThread * i]));
+  }
   const std::size_t rest = count - full_rows * kLanes;
   for (int i = 0; i < kThreads; ++i)
     for (int c = 0; c < kLanesPerThread; ++c) {
@@ -49,10 +62,13 @@ template <class T> void check_mapping() {
   for (auto& v : x) v = static_cast<T>(std::ldexp(normal(g), expo(g)));
   for (std::size_t count : {std::size_t(0), std::size_t(1), std::size_t(3), std::size_t(4), std::size_t(5),
                             std::size_t(1023), std::size_t(1024), std::size_t(1025), std::size_t(4097),
-                            std::size_t(65535), kTileItems}) {
+                            std::size_t(9 * 1024 + 5), std::size_t(17 * 1024 - 1), std::size_t(65535), kTileItems}) {
     const T want = reduce_tile(x.data(), count);
-    const T got = replay_gpu_block(x.data(), count);
-    EXPECT_TRUE(same_bits(want, got)) << "count " << count << ": lane order " << want << ", GPU mapping " << got;
+    for (std::size_t batch : {1, 4, 8, 16}) {  // sum.cu's kBatchRows: 8 float, 4 double, 16 for 16-bit
+      const T got = replay_gpu_block(x.data(), count, batch);
+      EXPECT_TRUE(same_bits(want, got)) << "count " << count << " batch " << batch << ": lane order " << want
+                                        << ", GPU mapping " << got;
+    }
   }
 }
 

@@ -144,6 +144,103 @@ DL_HD void fold_packed(const std::uint64_t* packed, std::int64_t* bins, std::uin
   }
 }
 
+// --- 32-bit magnitude bins with carries (the CUDA exact kernel's shared-memory form) -----------
+// GPUs have a native 32-bit shared-memory atomic add but only a compare-and-swap loop for 64 bits.
+// So the kernel keeps one UNSIGNED 32-bit word per (sign, bin) and adds magnitudes only: a word
+// only grows, and an add wraps (old + mag < old, at most once per add since mag < 2^32) exactly
+// when the true sum passed another multiple of 2^32.  The lane whose atomic add wrapped counts one
+// carry of 2^32 in a second word.  The word's true total is then words + carries * 2^32, whatever
+// the order of the adds (each atomic returns the exact old value), and it folds into the signed
+// bins above.  Layout of the index: [0, kMagnitudeHalf) positive terms, [kMagnitudeHalf, 2x)
+// negative, each half indexed by the wide bin (float: e; double: max(e,1) for lo, + kSplit for hi).
+template <class T> struct Magnitude;
+template <> struct Magnitude<float> {
+  static constexpr int kHalf = 256;  // the float's top 9 bits are the index: sign, biased exponent
+  static constexpr int kWords = 2 * kHalf;
+};
+template <> struct Magnitude<double> {
+  static constexpr int kHalf = Layout<double>::kBins;  // 2074
+  static constexpr int kWords = 2 * kHalf;
+};
+
+// One float: its word (top 9 bits) and magnitude (hidden bit included, < 2^24).  Inf and NaN get
+// magnitude 0 (their words, e = 255, stay 0 and are never folded), so that a hot loop adds every
+// term without a branch and records the specials with flags_after_seen.
+struct MagnitudeF32 {
+  std::uint32_t word, mag;
+};
+DL_HD MagnitudeF32 decode_magnitude(float x) {
+  const std::uint32_t b = to_bits(x);
+  const std::uint32_t e = (b >> 23) & 0xffu;
+  const std::uint32_t f = b & 0x7fffffu;
+  return {b >> 23, e == 0xffu ? 0u : (e ? (f | 0x800000u) : f)};
+}
+// One double: two words and magnitudes (< 2^26 and < 2^27), as decode(double) splits it; Inf and
+// NaN get magnitudes 0 as for float.
+struct MagnitudeF64 {
+  std::uint32_t word_lo, word_hi, mag_lo, mag_hi;
+};
+DL_HD MagnitudeF64 decode_magnitude(double x) {
+  const std::uint64_t b = to_bits(x);
+  const std::uint32_t e = static_cast<std::uint32_t>((b >> 52) & 0x7ffu);
+  const std::uint64_t f = b & 0xfffffffffffffull;
+  const std::uint64_t mag = e == 0x7ffu ? 0ull : (e ? (f | (1ull << 52)) : f);
+  const std::uint32_t bin = e ? e : 1u;
+  const std::uint32_t half = (b >> 63) ? static_cast<std::uint32_t>(Magnitude<double>::kHalf) : 0u;
+  return {half + bin, half + bin + static_cast<std::uint32_t>(Layout<double>::kSplit),
+          static_cast<std::uint32_t>(mag & ((1ull << Layout<double>::kSplit) - 1)),
+          static_cast<std::uint32_t>(mag >> Layout<double>::kSplit)};
+}
+
+// term_flags for a hot loop, in pieces: kSeen once for all terms; kNotNegZero from an OR of
+// not_neg_zero_bits over the terms (nonzero iff some term is not -0.0: one instruction a term);
+// the special flags by term_flags, only for the terms of a batch in which decode_magnitude saw
+// an Inf or NaN (is_special_word).  The OR of these equals the OR of term_flags.
+template <class T> DL_HD typename FloatBits<T>::UInt not_neg_zero_bits(T x) {
+  using U = typename FloatBits<T>::UInt;
+  return to_bits(x) ^ (U(1) << (8 * sizeof(U) - 1));
+}
+
+// True for the word of an Inf or NaN (biased exponent all ones).
+DL_HD bool is_special_word(const MagnitudeF32& t) { return (t.word & 0xffu) == 0xffu; }
+DL_HD bool is_special_word(const MagnitudeF64& t) {
+  return t.word_lo == 0x7ffu || t.word_lo == static_cast<std::uint32_t>(Magnitude<double>::kHalf) + 0x7ffu;
+}
+
+// 1 when adding `mag` to a 32-bit word holding `old` wrapped (one carry of 2^32), else 0.
+DL_HD std::uint32_t add_carry(std::uint32_t old, std::uint32_t mag) {
+  return static_cast<std::uint32_t>(old + mag) < old ? 1u : 0u;
+}
+
+// A serial 32-bit add with its carry counted: what one atomicAdd and its carry check do.
+DL_HD void add_magnitude(std::uint32_t* words, std::uint32_t* carries, std::uint32_t word, std::uint32_t mag) {
+  const std::uint32_t old = words[word];
+  words[word] = old + mag;
+  carries[word] += add_carry(old, mag);
+}
+
+// What one word's true total (the sum of its partial words, plus carries * 2^32; < 2^63) adds to
+// the signed bins of Layout<T>: word b is +total to bin b, word kHalf + b is -total to bin b.
+struct WideAdd {
+  int bin;
+  std::int64_t value;
+};
+template <class T> DL_HD WideAdd wide_add(int word, std::uint64_t total) {
+  const int half = Magnitude<T>::kHalf;
+  const auto v = static_cast<std::int64_t>(total);
+  return word < half ? WideAdd{word, v} : WideAdd{word - half, -v};
+}
+template <class T> DL_HD void fold_magnitude(std::int64_t* bins, int word, std::uint64_t total) {
+  const WideAdd a = wide_add<T>(word, total);
+  bins[a.bin] += a.value;
+}
+// The true total of a word from `parts` partial words (e.g. one per warp) and its carry count.
+DL_HD std::uint64_t magnitude_total(const std::uint32_t* partials, int parts, int stride, std::uint32_t carries) {
+  std::uint64_t total = static_cast<std::uint64_t>(carries) << 32;
+  for (int p = 0; p < parts; ++p) total += partials[p * stride];
+  return total;
+}
+
 // --- Rounding the bins once ------------------------------------------------------------------
 
 // limbs += v * 2^shift, two's complement over kLimbs 64-bit limbs.

@@ -6,8 +6,10 @@
 //                   the block's partial: determinism none (the order of partials is timing).
 //   tree            tile_kernel<kAtomic = false>: partials to d_partials[tile], then the same
 //                   kernel over the partials: no atomics at all; order of sum_order.h.
-//   exact           exact_kernel: integer atomics into exponent bins (associative, so the order
-//                   does not matter), then one rounding in exact_finalize_kernel.
+//   exact           exact_kernel: 32-bit integer atomics into (sign, exponent) magnitude words in
+//                   shared memory (8 sets by lane for float), their wraps counted as carries
+//                   (exact.h), folded into 64-bit exponent bins; integer addition is associative,
+//                   so the order does not matter; then one rounding in exact_finalize_kernel.
 //   cub             cub::DeviceReduce::Sum: CUB's run-to-run guarantee on one GPU model.
 //   thrust          thrust::reduce(par.on(stream), ..., thrust::plus): built on CUB's reduction, so
 //                   documented run to run on one GPU model; it returns the sum to the host (a stream
@@ -45,11 +47,23 @@ namespace {
 using namespace driftlab::order;
 constexpr unsigned kFullMask = 0xffffffffu;
 constexpr int kWarp = 32;
-// Resident blocks per SM the tile kernel is built for; the grid strides over tiles.  float: 8 x 256
-// threads fill an SM at 32 registers a thread.  double: 4, so that its lanes get 64 registers (at 8
-// it spilled; tests/check_spills.py holds that).
-template <class T> constexpr int kBlocksPerSm = sizeof(T) == 4 ? 8 : 4;
-constexpr int kStreamBlocksPerSm = 8;  // atomic_element and exact: grid-stride kernels
+// Resident blocks per SM the tile kernel is built for; the grid strides over tiles.  4 x 256
+// threads at up to 64 registers a thread: room for a batch of rows in flight (kBatchRows below;
+// at 8 blocks, 32 registers, the loop held one load at a time).  tests/check_spills.py and
+// tests/check_sass.py hold the registers and the loads in flight.
+template <class T> constexpr int kBlocksPerSm = 4;
+// Rows a thread loads before it adds them (in row order): 8 x 16 bytes for float, 4 x 32 for
+// double, 16 x 8 for the 16-bit types: 128 bytes in flight per thread, 128 KiB per SM.
+template <class S> constexpr int kBatchRows = sizeof(S) == 4 ? 8 : (sizeof(S) == 8 ? 4 : 16);
+constexpr int kStreamBlocksPerSm = 8;  // atomic_element: a grid-stride kernel
+// exact: float keeps 8 sets of its 512 words, lane l of every warp adding to set l % 8, so that at
+// most 4 lanes of a warp instruction hit one address (same-address shared atomics serialise); sets
+// kWords + 1 words apart, so that one word's 8 copies lie in 8 banks.  16 KiB + 2 KiB a block: 8
+// blocks fit an SM.  double: one set of 4148 words plus its carries (33 KiB), so 4 blocks.
+template <class T> constexpr int kExactBlocksPerSm = sizeof(T) == 4 ? 8 : 4;
+template <class T> constexpr int kExactCopies = sizeof(T) == 4 ? 8 : 1;
+template <class T> constexpr int kExactStride = exact::Magnitude<T>::kWords + 1;
+constexpr int kExactQuads = 2;  // quads a thread loads per step (two 16-byte loads in flight)
 
 static_assert(kThreads == 256 && kLanesPerThread == 4, "the lane-to-thread mapping below assumes 256 x 4");
 
@@ -75,23 +89,36 @@ int grid_for(std::size_t blocks_wanted, int blocks_per_sm) {
   return static_cast<int>(blocks_wanted < cap ? (blocks_wanted ? blocks_wanted : 1) : cap);
 }
 
-// Lanes 4i..4i+3 of one full row (16-byte loads).
-__device__ __forceinline__ void load_quad(const float* p, float (&v)[4]) {
-  const float4 q = __ldg(reinterpret_cast<const float4*>(p));
+// Lanes 4i..4i+3 of one full row, as loaded (16-byte loads; 8 bytes for 16-bit storage), and
+// as values: a batch of rows is loaded raw, then unpacked (widened) row by row as it is added.
+struct RawQuadF64 {
+  double2 a, b;
+};
+template <class S> using RawQuad = std::conditional_t<sizeof(S) == 4, float4, std::conditional_t<sizeof(S) == 8, RawQuadF64, uint2>>;
+__device__ __forceinline__ float4 load_raw(const float* p) { return __ldg(reinterpret_cast<const float4*>(p)); }
+__device__ __forceinline__ RawQuadF64 load_raw(const double* p) {
+  return {__ldg(reinterpret_cast<const double2*>(p)), __ldg(reinterpret_cast<const double2*>(p) + 1)};
+}
+template <class S> __device__ __forceinline__ uint2 load_raw(const S* p) { return __ldg(reinterpret_cast<const uint2*>(p)); }
+__device__ __forceinline__ void unpack(const float4& q, float (&v)[4]) {
   v[0] = q.x; v[1] = q.y; v[2] = q.z; v[3] = q.w;
 }
-__device__ __forceinline__ void load_quad(const double* p, double (&v)[4]) {
-  const double2 a = __ldg(reinterpret_cast<const double2*>(p));
-  const double2 b = __ldg(reinterpret_cast<const double2*>(p) + 1);
-  v[0] = a.x; v[1] = a.y; v[2] = b.x; v[3] = b.y;
+__device__ __forceinline__ void unpack(const RawQuadF64& q, double (&v)[4]) {
+  v[0] = q.a.x; v[1] = q.a.y; v[2] = q.b.x; v[3] = q.b.y;
 }
-// 16-bit storage: four 16-bit words in one 8-byte load, each widened (half.h).
-template <class S> __device__ __forceinline__ void load_quad(const S* p, float (&v)[4]) {
-  const uint2 q = __ldg(reinterpret_cast<const uint2*>(p));
+// 16-bit storage: four 16-bit words, each widened (half.h).
+template <class S> __device__ __forceinline__ void unpack(const uint2& q, float (&v)[4]) {
   v[0] = widen(S{static_cast<std::uint16_t>(q.x & 0xffffu)});
   v[1] = widen(S{static_cast<std::uint16_t>(q.x >> 16)});
   v[2] = widen(S{static_cast<std::uint16_t>(q.y & 0xffffu)});
   v[3] = widen(S{static_cast<std::uint16_t>(q.y >> 16)});
+}
+template <class S, class T> __device__ __forceinline__ void unpack_quad(const RawQuad<S>& q, T (&v)[4]) {
+  if constexpr (sizeof(S) == 2) unpack<S>(q, v);
+  else unpack(q, v);
+}
+template <class S, class T> __device__ __forceinline__ void load_quad(const S* p, T (&v)[4]) {
+  unpack_quad<S>(load_raw(p), v);
 }
 
 // The accumulator of a storage type: float for float and the 16-bit types, double for double.
@@ -112,15 +139,29 @@ __device__ T block_reduce_tile(const S* tile, std::size_t count, T (*s_quads)[kL
 #pragma unroll
   for (int c = 0; c < kLanesPerThread; ++c) a[c] = identity<T>();
 
-  // Step 2: lane folds, rows in order.
+  // Step 2: lane folds, rows in order.  A batch of kBatchRows rows is loaded first (independent
+  // loads, all in flight together), then added row by row: the order of sum_order.h unchanged.
+  constexpr int kBatch = kBatchRows<S>;
   const std::size_t full_rows = count / kLanes;
+  const std::size_t batched_rows = full_rows / kBatch * kBatch;
   const S* p = tile + kLanesPerThread * i;
-#pragma unroll 8
-  for (std::size_t r = 0; r < full_rows; ++r) {
+#pragma unroll 1
+  for (std::size_t r = 0; r < batched_rows; r += kBatch) {
+    RawQuad<S> raw[kBatch];
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) raw[b] = load_raw(p + (r + b) * kLanes);
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      T v[kLanesPerThread];
+      unpack_quad<S>(raw[b], v);
+      quad_combine(a, v);
+    }
+  }
+#pragma unroll 1
+  for (std::size_t r = batched_rows; r < full_rows; ++r) {  // fewer than kBatch rows of a short tile
     T v[kLanesPerThread];
     load_quad(p + r * kLanes, v);
-#pragma unroll
-    for (int c = 0; c < kLanesPerThread; ++c) a[c] = add(a[c], v[c]);
+    quad_combine(a, v);
   }
   const std::size_t rest = count - full_rows * kLanes;
   const S* row = tile + full_rows * kLanes;
@@ -181,66 +222,90 @@ __global__ void __launch_bounds__(kThreads) atomic_element_kernel(const S* d_in,
     atomicAdd(d_out, widen(d_in[i]));
 }
 
-// Exact: bins in shared memory, flushed with integer atomics (associative: order-free).
-// float: lanes of a warp holding the same exponent add their significands with one
-// __reduce_add_sync (|sum| < 32 * 2^24 fits in 32 bits) and one shared atomic per exponent.
-__device__ __forceinline__ void exact_add_warp(float v, bool valid, unsigned long long* s_bins,
-                                               std::uint32_t& flags) {
-  const exact::TermF32 t = exact::decode(v);
-  const bool special = t.bin == 0xffu;
-  if (valid) flags |= exact::term_flags(v);
-  const bool want = valid && !special;
-  const int lane = threadIdx.x % kWarp;
-  unsigned pending = __ballot_sync(kFullMask, want);
-  while (pending) {
-    const int src = __ffs(pending) - 1;
-    const unsigned key = __shfl_sync(kFullMask, t.bin, src);
-    const bool mine = want && t.bin == key;
-    const unsigned total = __reduce_add_sync(kFullMask, mine ? static_cast<unsigned>(t.m) : 0u);
-    if (lane == src)
-      atomicAdd(&s_bins[key], static_cast<unsigned long long>(static_cast<long long>(static_cast<int>(total))));
-    pending &= ~__ballot_sync(kFullMask, mine);
-  }
+// Exact: 32-bit magnitude words in shared memory (exact.h's Magnitude layout, kExactCopies sets);
+// each add is one native 32-bit shared atomic (no 64-bit compare-and-swap loop), and the rare lane
+// whose add wrapped its word counts a carry.  At the end each word's total (its sets' partials +
+// carries * 2^32) goes to the 64-bit global bins with one integer atomic (native on global memory).
+// Integer addition is associative: order-free.  `words` is this lane's set.  No branch but the rare
+// carry: Inf and NaN add magnitude 0 and are reported (true) for the caller's flags (exact.h).
+template <class U>
+__device__ __forceinline__ bool exact_add(float v, std::uint32_t* words, std::uint32_t* carries, U& not_neg_zero) {
+  not_neg_zero |= exact::not_neg_zero_bits(v);
+  const exact::MagnitudeF32 t = exact::decode_magnitude(v);
+  const std::uint32_t old = atomicAdd(&words[t.word], t.mag);
+  if (exact::add_carry(old, t.mag)) atomicAdd(&carries[t.word], 1u);
+  return exact::is_special_word(t);
 }
-__device__ __forceinline__ void exact_add_warp(double v, bool valid, unsigned long long* s_bins,
-                                               std::uint32_t& flags) {
-  if (!valid) return;
-  flags |= exact::term_flags(v);
-  if (exact::is_special(v)) return;
-  const exact::TermF64 t = exact::decode(v);
-  atomicAdd(&s_bins[t.bin], static_cast<unsigned long long>(t.lo));
-  atomicAdd(&s_bins[t.bin + exact::Layout<double>::kSplit], static_cast<unsigned long long>(t.hi));
+template <class U>
+__device__ __forceinline__ bool exact_add(double v, std::uint32_t* words, std::uint32_t* carries, U& not_neg_zero) {
+  not_neg_zero |= exact::not_neg_zero_bits(v);
+  const exact::MagnitudeF64 t = exact::decode_magnitude(v);
+  const std::uint32_t old_lo = atomicAdd(&words[t.word_lo], t.mag_lo);
+  if (exact::add_carry(old_lo, t.mag_lo)) atomicAdd(&carries[t.word_lo], 1u);
+  const std::uint32_t old_hi = atomicAdd(&words[t.word_hi], t.mag_hi);
+  if (exact::add_carry(old_hi, t.mag_hi)) atomicAdd(&carries[t.word_hi], 1u);
+  return exact::is_special_word(t);
 }
 
 template <class S, class T = Acc<S>>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kExactBlocksPerSm<T>)
     exact_kernel(const S* d_in, std::size_t num_items, unsigned long long* d_bins, unsigned* d_flags) {
-  constexpr int kBins = exact::Layout<T>::kBins;
-  __shared__ unsigned long long s_bins[kBins];
+  constexpr int kWords = exact::Magnitude<T>::kWords;
+  constexpr int kCopies = kExactCopies<T>;
+  constexpr int kStride = kExactStride<T>;
+  __shared__ std::uint32_t s_words[kCopies * kStride];
+  __shared__ std::uint32_t s_carries[kWords];
   __shared__ unsigned s_flags;
-  for (int b = threadIdx.x; b < kBins; b += blockDim.x) s_bins[b] = 0;
+  for (int w = threadIdx.x; w < kCopies * kStride; w += blockDim.x) s_words[w] = 0;
+  for (int w = threadIdx.x; w < kWords; w += blockDim.x) s_carries[w] = 0;
   if (threadIdx.x == 0) s_flags = 0;
   __syncthreads();
 
+  std::uint32_t* my_words = s_words + (static_cast<int>(threadIdx.x) % kWarp) % kCopies * kStride;
   std::uint32_t flags = 0;
-  // The loop bound is block-uniform, so whole warps take part in the warp-wide intrinsics.
-  const std::size_t step = static_cast<std::size_t>(gridDim.x) * blockDim.x * kLanesPerThread;
-  for (std::size_t base = static_cast<std::size_t>(blockIdx.x) * blockDim.x * kLanesPerThread; base < num_items;
-       base += step) {
-    const std::size_t i = base + static_cast<std::size_t>(threadIdx.x) * kLanesPerThread;
-    T v[kLanesPerThread];
-    if (i + kLanesPerThread <= num_items) {
-      load_quad(d_in + i, v);
-    } else {
-      for (int c = 0; c < kLanesPerThread; ++c) v[c] = i + c < num_items ? widen(d_in[i + c]) : T(0);
-    }
+  typename FloatBits<T>::UInt not_neg_zero = 0;
+  // Each step a block reads kExactQuads consecutive spans of blockDim.x quads (coalesced), every
+  // load of the step issued before the first add.  Steps wholly inside the input skip the bounds.
+  const std::size_t span = static_cast<std::size_t>(blockDim.x) * kLanesPerThread;
+  const std::size_t step = static_cast<std::size_t>(gridDim.x) * span * kExactQuads;
+  const std::size_t first = static_cast<std::size_t>(blockIdx.x) * span * kExactQuads;
+  const std::size_t mine = static_cast<std::size_t>(threadIdx.x) * kLanesPerThread;
+  if (first < num_items) flags = exact::kSeen;  // OR-ed over the grid: set iff num_items > 0
+  std::size_t base = first;
+  for (; base + kExactQuads * span <= num_items; base += step) {
+    T v[kExactQuads][kLanesPerThread];
 #pragma unroll
-    for (int c = 0; c < kLanesPerThread; ++c) exact_add_warp(v[c], i + c < num_items, s_bins, flags);
+    for (int q = 0; q < kExactQuads; ++q) load_quad(d_in + base + q * span + mine, v[q]);
+    bool special = false;
+#pragma unroll
+    for (int q = 0; q < kExactQuads; ++q)
+#pragma unroll
+      for (int c = 0; c < kLanesPerThread; ++c) special |= exact_add(v[q][c], my_words, s_carries, not_neg_zero);
+    if (special)  // rare: an Inf or NaN in this step; read again (keeping v alive would spill)
+#pragma unroll 1
+      for (int k = 0; k < kExactQuads * kLanesPerThread; ++k)
+        flags |= exact::term_flags(widen(d_in[base + k / kLanesPerThread * span + mine + k % kLanesPerThread]));
   }
+  if (base < num_items) {  // the block's last, partial step (only one block has one)
+    for (int q = 0; q < kExactQuads; ++q) {
+      const std::size_t i = base + q * span + mine;
+      for (int c = 0; c < kLanesPerThread; ++c)
+        if (i + c < num_items) {
+          const T x = widen(d_in[i + c]);
+          if (exact_add(x, my_words, s_carries, not_neg_zero)) flags |= exact::term_flags(x);
+        }
+    }
+  }
+  if (not_neg_zero) flags |= exact::kNotNegZero;
   atomicOr(&s_flags, flags);
   __syncthreads();
-  for (int b = threadIdx.x; b < kBins; b += blockDim.x)
-    if (s_bins[b]) atomicAdd(&d_bins[b], s_bins[b]);
+  for (int w = threadIdx.x; w < kWords; w += blockDim.x) {
+    const std::uint64_t total = exact::magnitude_total(s_words + w, kCopies, kStride, s_carries[w]);
+    if (total) {
+      const exact::WideAdd a = exact::wide_add<T>(w, total);
+      atomicAdd(&d_bins[a.bin], static_cast<unsigned long long>(a.value));
+    }
+  }
   if (threadIdx.x == 0) atomicOr(d_flags, s_flags);
 }
 
@@ -324,8 +389,9 @@ cudaError_t sum_impl(SumVariant v, const S* d_in, std::size_t n, T* d_out, void*
       if (n >= exact::Layout<T>::kMaxTermsPerBin) return cudaErrorInvalidValue;
       CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_temp, 0, temp_bytes_impl<S>(v, n), stream));
       if (n)
-        exact_kernel<S><<<grid_for((n + kThreads * kLanesPerThread - 1) / (kThreads * kLanesPerThread), kStreamBlocksPerSm), kThreads, 0,
-                          stream>>>(d_in, n, d_bins, d_flags);
+        exact_kernel<S><<<grid_for((n + kThreads * kLanesPerThread * kExactQuads - 1) / (kThreads * kLanesPerThread * kExactQuads),
+                                   kExactBlocksPerSm<T>),
+                          kThreads, 0, stream>>>(d_in, n, d_bins, d_flags);
       CUDA_RETURN_IF_ERROR(cudaGetLastError());
       exact_finalize_kernel<T><<<1, 1, 0, stream>>>(d_bins, d_flags, d_out);
       return cudaGetLastError();

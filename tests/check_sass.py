@@ -1,0 +1,400 @@
+#!/usr/bin/env python3
+"""Reads the sm_90 SASS of driftlab's built CUDA kernels and asserts the structure their speed
+depends on (issue 18), the way check_spills.py asserts "no spills": evidence without a GPU.
+
+    python3 tests/check_sass.py OBJECT [--only sum|exact|dense|attention]...
+
+OBJECT: anything cuobjdump reads that holds sm_90 code of the kernels (the kernels' static library
+build/kernels/libdriftlab_kernels_cuda.a, one of its .o files, or a linked binary).  Exit 0 when
+every checked assertion holds, 1 when one fails (each failure is one FAIL line with the figures),
+77 (skipped, with the reason) when cuobjdump is not found or OBJECT is missing or empty (the CUDA
+backend is off).  cuobjdump is looked for in $CUOBJDUMP, on PATH, in /usr/local/cuda/bin and in the NVIDIA
+PyPI packages of the project's .venv (scripts/setup.sh installs nvidia-cuda-cuobjdump there).
+
+Families and what each asserts (kernels are picked by name, mangled or demangled):
+  sum        tile_kernel<float, false> (the f32 `tree`): its main loop (the innermost loop with the
+             most LDG.E.128) issues >= 4 LDG.E.128 before an FADD (counted cyclically over the loop
+             body, so a software-pipelined loop counts too).
+  exact      every exact_kernel (f32, f64, bf16, f16: at least 4): no shared-memory
+             compare-and-swap (ATOMS.CAS*, ATOMS.CAST*).
+  dense      the dense `invariant` kernel (a kernel of dense.cu whose name contains "invariant",
+             not a 16-bit or tensor-core one (bf16/f16/half/_tc/tensor in its name); failing that,
+             chain_gemm_kernel<Epilogue::bias_act, float>): its inner loop (the innermost loop with the
+             most FFMA) uses LDS.128 for at least half of its shared loads, and the kernel uses no local
+             memory (no LDL/STL).
+  attention  the K/V kernels of attention.cu (every kernel there whose name has none of
+             merge/finish/combine): at least 2 16-byte global loads (LDG.E.128 or
+             LDGSTS.*.128) inside loops (K and V), and __launch_bounds__ of >= 128 threads
+             (4 warps), read from the cubin's EIATTR_MAX_THREADS / EIATTR_REQNTID.
+--kernel REGEX (with one --only) picks the family's kernels by name instead.
+"""
+import argparse
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+SKIP = 77
+FAMILIES = ("sum", "exact", "dense", "attention")
+ARCH = "sm_90"
+
+
+def find_cuobjdump():
+    env = os.environ.get("CUOBJDUMP")
+    if env and os.access(env, os.X_OK):
+        return env
+    on_path = shutil.which("cuobjdump")
+    if on_path:
+        return on_path
+    candidates = ["/usr/local/cuda/bin/cuobjdump"]
+    root = Path(__file__).resolve().parents[1]
+    for prefix in (str(root / ".venv"), sys.prefix):
+        candidates += sorted(glob.glob(f"{prefix}/lib/python3*/site-packages/nvidia/*/bin/cuobjdump"))
+        candidates += sorted(glob.glob(f"{prefix}/lib/python3*/site-packages/nvidia/cuda_cuobjdump/bin/cuobjdump"))
+    for c in candidates:
+        if os.access(c, os.X_OK):
+            return c
+    return None
+
+
+def demangle(names):
+    """Demangled names by c++filt when it is there (the mangled names otherwise)."""
+    tool = shutil.which("c++filt")
+    if not tool or not names:
+        return {n: n for n in names}
+    r = subprocess.run([tool], input="\n".join(names), capture_output=True, text=True)
+    out = r.stdout.splitlines()
+    if r.returncode != 0 or len(out) != len(names):
+        return {n: n for n in names}
+    return dict(zip(names, out))
+
+
+INSTR = re.compile(r"^\s*/\*([0-9a-f]{4,})\*/\s+(@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_.]*)\s*([^;]*);")
+
+
+class Kernel:
+    def __init__(self, name):
+        self.name = name
+        self.pretty = name
+        self.instrs = []  # (address, opcode, operands)
+
+    def ops(self, lo=0, hi=None):
+        return [op for addr, op, _ in self.instrs if addr >= lo and (hi is None or addr <= hi)]
+
+    def loops(self, innermost=False):
+        """(head, tail) address pairs of backward branches: loop bodies [head, tail]; innermost:
+        only the loops that hold no other loop."""
+        out = []
+        for addr, op, args in self.instrs:
+            if op.startswith("BRA"):
+                m = re.search(r"0x([0-9a-f]+)", args)
+                if m and int(m.group(1), 16) <= addr:
+                    out.append((int(m.group(1), 16), addr))
+        if innermost:
+            out = [(h, t) for h, t in out
+                   if not any((h2, t2) != (h, t) and h <= h2 and t2 <= t for h2, t2 in out)]
+        return out
+
+
+def parse_sass(text):
+    kernels, cur = {}, None
+    for line in text.splitlines():
+        m = re.search(r"Function : (\S+)", line)
+        if m:
+            cur = kernels.setdefault(m.group(1), Kernel(m.group(1)))
+            if cur.instrs:  # the same kernel in a second object of an archive: keep the first
+                cur = Kernel(m.group(1))
+            continue
+        if cur is None:
+            continue
+        m = INSTR.match(line)
+        if m:
+            cur.instrs.append((int(m.group(1), 16), m.group(3), m.group(4)))
+    names = demangle(list(kernels))
+    for k in kernels.values():
+        k.pretty = names.get(k.name, k.name)
+    return kernels
+
+
+def parse_max_threads(text):
+    """kernel name -> threads per block promised by __launch_bounds__ (or .reqntid), from -elf."""
+    out, cur, attr = {}, None, None
+    for line in text.splitlines():
+        m = re.match(r"^\.nv\.info\.(\S+)\s*$", line)
+        if m:
+            cur, attr = m.group(1), None
+            continue
+        if line and not line[0].isspace():
+            cur = None
+            continue
+        if cur is None:
+            continue
+        m = re.search(r"Attribute:\s+(\S+)", line)
+        if m:
+            attr = m.group(1)
+            continue
+        m = re.search(r"Value:\s+(.*)", line)
+        if m and attr in ("EIATTR_MAX_THREADS", "EIATTR_REQNTID"):
+            dims = [int(v, 16) for v in re.findall(r"0x[0-9a-f]+", m.group(1))]
+            if dims:
+                total = 1
+                for d in dims:
+                    total *= d
+                out[cur] = max(out.get(cur, 0), total)
+    return out
+
+
+def pick(kernels, pattern):
+    rx = re.compile(pattern)
+    return [k for k in kernels.values() if rx.search(k.name) or rx.search(k.pretty)]
+
+
+def is_ldg128(op):
+    return (op.startswith("LDG") and ".128" in op) or (op.startswith("LDGSTS") and ".128" in op)
+
+
+def short(k):
+    """The kernel's demangled name without return type, namespaces and parameter list."""
+    name = k.pretty
+    if name != k.name:
+        depth, cut = 0, len(name)
+        for i in range(len(name) - 1, -1, -1):  # the parameter list: the last top-level (...)
+            depth += {")": 1, "(": -1}.get(name[i], 0)
+            if depth == 0 and name[i] == "(":
+                cut = i
+                break
+        name = name[:cut].removeprefix("void ")
+        name = re.sub(r"\(anonymous namespace\)::|driftlab::(cuda::)?", "", name)
+    return name if len(name) < 110 else name[:107] + "..."
+
+
+class Report:
+    def __init__(self):
+        self.failed = 0
+
+    def ok(self, family, msg):
+        print(f"PASS {family}: {msg}")
+
+    def fail(self, family, msg):
+        self.failed += 1
+        print(f"FAIL {family}: {msg}")
+
+
+def loads_before_add(k, head, tail, load=is_ldg128, add=lambda op: op.startswith("FADD")):
+    """Longest run of loads with no add between them, over the loop body taken cyclically."""
+    body = k.ops(head, tail)
+    best = run = 0
+    for op in body + body:
+        if add(op):
+            run = 0
+        elif load(op):
+            run += 1
+            best = max(best, run)
+    return min(best, sum(1 for op in body if load(op)))
+
+
+def check_sum(kernels, rep, only=None):
+    tree = pick(kernels, only or r"tile_kernelIfLb0Ef|tile_kernel<float, false, float>")
+    if not tree:
+        rep.fail("sum", "no f32 tree kernel (tile_kernel<float, false, float>) in the object")
+        return
+    for k in tree:
+        loops = [(h, t) for h, t in k.loops(innermost=True) if any(is_ldg128(op) for op in k.ops(h, t))]
+        if not loops:
+            rep.fail("sum", f"{short(k)}: no loop with LDG.E.128")
+            continue
+        head, tail = max(loops, key=lambda ht: sum(1 for op in k.ops(*ht) if is_ldg128(op)))
+        n = loads_before_add(k, head, tail)
+        total = sum(1 for op in k.ops(head, tail) if is_ldg128(op))
+        msg = (f"{short(k)}: main loop [{head:#x}, {tail:#x}] issues {n} LDG.E.128 before an FADD "
+               f"({total} in the loop; want >= 4)")
+        (rep.ok if n >= 4 else rep.fail)("sum", msg)
+    # Informational: the other tree instantiations.
+    for k in pick(kernels, r"tile_kernelI(d|NS_4bf16E|NS_3f16E)Lb0E"):
+        loops = [(h, t) for h, t in k.loops(innermost=True) if any(op.startswith("LDG") for op in k.ops(h, t))]
+        if loops:
+            head, tail = max(loops, key=lambda ht: sum(1 for op in k.ops(*ht) if op.startswith("LDG")))
+            n = loads_before_add(k, head, tail, load=lambda op: op.startswith("LDG"),
+                                 add=lambda op: op.startswith(("FADD", "DADD")))
+            print(f"info sum: {short(k)}: {n} global loads before an add in its main loop")
+
+
+def check_exact(kernels, rep, only=None):
+    exact = pick(kernels, only or r"exact_kernel")
+    exact = [k for k in exact if "finalize" not in k.name]
+    if len(exact) < 4:
+        rep.fail("exact", f"{len(exact)} exact kernels found, want the 4 (f32, f64, bf16, f16)")
+    for k in exact:
+        cas = [op for op in k.ops() if op.startswith("ATOMS") and ("CAS" in op)]
+        atoms = sorted(set(op for op in k.ops() if op.startswith("ATOMS")))
+        msg = f"{short(k)}: {len(cas)} shared compare-and-swap ({', '.join(atoms) or 'no ATOMS'})"
+        (rep.fail if cas else rep.ok)("exact", msg)
+
+
+DENSE_INVARIANT = r"invariant"
+DENSE_FALLBACK = r"chain_gemm_kernelILNS1_8EpilogueE2EfE|chain_gemm_kernel<\([^)]*Epilogue\)2, float>"
+
+
+def check_dense(kernels, rep, only=None):
+    if only:
+        dense = pick(kernels, only)
+    else:  # the float32 invariant kernel: not a 16-bit or tensor-core instantiation
+        dense = [k for k in pick(kernels, DENSE_INVARIANT)
+                 if "dense_cu" in k.name and not re.search(r"bf16|f16|half|_tc|tensor", k.pretty)]
+    if not dense:
+        dense = pick(kernels, DENSE_FALLBACK)
+    if not dense:
+        rep.fail("dense", "no dense invariant kernel (a name with 'invariant', or chain_gemm_kernel<bias_act, float>)")
+        return
+    for k in dense:
+        local = [op for op in k.ops() if op.startswith(("LDL", "STL"))]
+        (rep.fail if local else rep.ok)("dense", f"{short(k)}: {len(local)} local-memory instructions (LDL/STL; want 0)")
+        loops = [(h, t) for h, t in k.loops(innermost=True) if any(op.startswith("FFMA") for op in k.ops(h, t))]
+        if not loops:
+            rep.fail("dense", f"{short(k)}: no loop with FFMA")
+            continue
+        head, tail = max(loops, key=lambda ht: (sum(1 for op in k.ops(*ht) if op.startswith("FFMA")), -(ht[1] - ht[0])))
+        body = k.ops(head, tail)
+        lds = [op for op in body if op.startswith("LDS")]
+        lds128 = [op for op in lds if ".128" in op]
+        ffma = sum(1 for op in body if op.startswith("FFMA"))
+        msg = (f"{short(k)}: inner loop [{head:#x}, {tail:#x}]: {ffma} FFMA, {len(lds)} shared loads of which "
+               f"{len(lds128)} LDS.128 (want LDS.128 >= 1 and >= half)")
+        good = lds128 and 2 * len(lds128) >= len(lds)
+        (rep.ok if good else rep.fail)("dense", msg)
+
+
+def check_attention(kernels, max_threads, rep, only=None):
+    att = [k for k in kernels.values() if "attention_cu" in k.name]
+    kv = pick(kernels, only) if only else [k for k in att if not re.search(r"merge|finish|combine", k.name)]
+    if not kv:
+        rep.fail("attention", "no K/V kernel of attention.cu (a kernel there without merge/finish/combine in its name)")
+        return
+    for k in kv:
+        in_loops = set()
+        for head, tail in k.loops():
+            in_loops.update(addr for addr, op, _ in k.instrs if head <= addr <= tail and is_ldg128(op))
+        scalar = sum(1 for _, op, _ in k.instrs if op.startswith("LDG") and not re.search(r"\.(64|128)", op))
+        msg = f"{short(k)}: {len(in_loops)} 16-byte global loads inside loops (want >= 2: K and V; {scalar} narrower LDG in all)"
+        (rep.ok if len(in_loops) >= 2 else rep.fail)("attention", msg)
+        threads = max_threads.get(k.name)
+        if threads is None:
+            rep.fail("attention", f"{short(k)}: no __launch_bounds__ in the cubin: declare __launch_bounds__(>= 128)")
+        else:
+            (rep.ok if threads >= 128 else rep.fail)(
+                "attention", f"{short(k)}: __launch_bounds__ {threads} threads ({threads // 32} warps; want >= 4)")
+
+
+# --self-test: the parsers and assertions on hand-written SASS in cuobjdump's format, each family
+# once passing and once failing, so the checks are known to fail when the structure is missing.
+def _sass(name, body):
+    lines = [f"\t\tFunction : {name}"]
+    for i, ins in enumerate(body):
+        lines.append(f"        /*{16 * i:04x}*/                   {ins} ;")
+    return "\n".join(lines) + "\n"
+
+
+def self_test():
+    tree_good = ["MOV R1, c[0x0][0x28]"] + [f"LDG.E.128.CONSTANT R{4 * i}, desc[UR4][R2.64+0x{i}000]" for i in range(8)] + \
+        [f"FADD R40, R40, R{i}" for i in range(32)] + ["@P0 BRA 0x10", "EXIT"]
+    tree_bad = ["MOV R1, c[0x0][0x28]"] + sum(([f"LDG.E.128.CONSTANT R{4 * i}, desc[UR4][R2.64]", "FADD R40, R40, R0"]
+                                               for i in range(8)), []) + ["@P0 BRA 0x10", "EXIT"]
+    # Software-pipelined: the loop's loads sit after its adds; counted cyclically they are 6 in a row.
+    tree_piped = ["MOV R1, RZ", "FADD R40, R40, R0"] + [f"LDG.E.128 R{4 * i}, desc[UR4][R2.64]" for i in range(6)] + \
+        ["@P0 BRA 0x10", "EXIT"]
+    exact_good = ["ATOMS.ADD R3, [R4], R5", "ATOMS.POPC.INC.32 RZ, [R4+URZ]", "EXIT"]
+    exact_bad = ["ATOMS.CAST.SPIN.64 P0, [R4], R6, R8", "EXIT"]
+    dense_good = ["MOV R1, RZ", "LDS.128 R4, [R2]", "LDS.128 R8, [R2+0x10]", "FFMA R20, R4, R8, R20", "@P0 BRA 0x10", "EXIT"]
+    dense_bad = ["MOV R1, RZ", "LDS R4, [R2]", "LDS R8, [R2+0x4]", "FFMA R20, R4, R8, R20", "STL [R1], R20", "@P0 BRA 0x10", "EXIT"]
+    att = "_ZN8driftlab4cuda12_attention_cu_6kernelEv"
+    att_good = ["MOV R1, RZ", "LDG.E.128 R4, desc[UR4][R2.64]", "LDG.E.128 R8, desc[UR4][R6.64]", "@P0 BRA 0x10", "EXIT"]
+    att_bad = ["MOV R1, RZ", "LDG.E R4, desc[UR4][R2.64]", "@P0 BRA 0x10", "EXIT"]
+    elf = lambda n, t: f".nv.info.{n}\n\t<0x1>\n\tAttribute:\tEIATTR_MAX_THREADS\n\tFormat:\tEIFMT_SVAL\n\tValue:\t0x{t:x} 0x1 0x1 \n"
+    cases = [
+        ("sum", {"tile_kernelIfLb0Ef": tree_good}, None, 0),
+        ("sum", {"tile_kernelIfLb0Ef": tree_bad}, None, 1),
+        ("sum", {"tile_kernelIfLb0Ef": tree_piped}, None, 0),
+        ("exact", {f"exact_kernel{i}": exact_good for i in range(4)}, None, 0),
+        ("exact", {**{f"exact_kernel{i}": exact_good for i in range(3)}, "exact_kernel3": exact_bad}, None, 1),
+        ("exact", {f"exact_kernel{i}": exact_good for i in range(3)}, None, 1),  # one of the 4 missing
+        ("dense", {"dense_cu_invariant_kernel": dense_good}, None, 0),
+        ("dense", {"dense_cu_invariant_kernel": dense_bad}, None, 2),
+        ("attention", {att: att_good}, elf(att, 128), 0),
+        ("attention", {att: att_good}, elf(att, 32), 1),
+        ("attention", {att: att_bad}, elf(att, 256), 1),
+        ("attention", {att: att_good}, "", 1),  # no __launch_bounds__
+    ]
+    bad = 0
+    for family, funcs, elf_text, want_fails in cases:
+        kernels = parse_sass("".join(_sass(n, b) for n, b in funcs.items()))
+        rep = Report()
+        {"sum": lambda: check_sum(kernels, rep), "exact": lambda: check_exact(kernels, rep),
+         "dense": lambda: check_dense(kernels, rep),
+         "attention": lambda: check_attention(kernels, parse_max_threads(elf_text), rep)}[family]()
+        if rep.failed != want_fails:
+            bad += 1
+            print(f"SELF-TEST MISMATCH {family} {list(funcs)}: {rep.failed} failures, want {want_fails}")
+    print(f"check_sass --self-test: {len(cases)} cases, {bad} wrong")
+    return 1 if bad else 0
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("object", nargs="?", default="",
+                    help="object, archive or binary with sm_90 code (none or empty: the CUDA backend is off, skip)")
+    ap.add_argument("--only", choices=FAMILIES, action="append", help="check only this family (repeatable)")
+    ap.add_argument("--self-test", action="store_true", help="check the checker on hand-written SASS (no cuobjdump)")
+    ap.add_argument("--kernel", metavar="REGEX",
+                    help="pick the checked kernels of the family by this regex (mangled or demangled name) "
+                         "instead of the defaults; use with one --only")
+    args = ap.parse_args(argv[1:])
+    if args.object == "--self-test" or args.self_test:
+        return self_test()
+    if not args.object:
+        print("check_sass: skipped: no CUDA object (the CUDA backend is off)")
+        return SKIP
+    if not Path(args.object).is_file():
+        print(f"check_sass: {args.object}: no such file")
+        return 1
+    tool = find_cuobjdump()
+    if not tool:
+        print("check_sass: skipped: cuobjdump not found (scripts/setup.sh installs it into .venv for CUDA builds; "
+              "or set CUOBJDUMP)")
+        return SKIP
+    r = subprocess.run([tool, "-sass", "-arch", ARCH, args.object], capture_output=True, text=True)
+    if r.returncode != 0:
+        print(r.stderr[-2000:])
+        print(f"check_sass: {tool} -sass failed on {args.object}")
+        return 1
+    kernels = parse_sass(r.stdout)
+    if not kernels:
+        print(f"check_sass: no {ARCH} kernel in {args.object}")
+        return 1
+    families = args.only or list(FAMILIES)
+    if args.kernel and len(families) != 1:
+        print("check_sass: --kernel needs exactly one --only family")
+        return 2
+    rep = Report()
+    if "sum" in families:
+        check_sum(kernels, rep, args.kernel)
+    if "exact" in families:
+        check_exact(kernels, rep, args.kernel)
+    if "dense" in families:
+        check_dense(kernels, rep, args.kernel)
+    if "attention" in families:
+        e = subprocess.run([tool, "-elf", "-arch", ARCH, args.object], capture_output=True, text=True)
+        if e.returncode != 0:
+            print(e.stderr[-2000:])
+            rep.fail("attention", f"{tool} -elf failed on {args.object}")
+        else:
+            check_attention(kernels, parse_max_threads(e.stdout), rep, args.kernel)
+    print(f"check_sass: {len(kernels)} {ARCH} kernels read, families {', '.join(families)}: "
+          f"{'all assertions hold' if not rep.failed else f'{rep.failed} failed'}")
+    return 1 if rep.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
