@@ -124,7 +124,7 @@ AttentionArgs parse_attention_args(std::span<const std::string_view> argv) {
       const std::string_view v = r.value();
       a.batch_sweep = v == "off" ? std::vector<std::size_t>{} : parse_list(v, "--batch-sweep", 1, 4096);
     } else if (f == "--other-kv-lens") a.other_kv_lens = parse_list(r.value(), "--other-kv-lens", 1, kMaxLen);
-    else if (f == "--json") a.json = std::string(r.value());
+    else if (f == "--json") a.json = parse_path(r.value(), "--json");
     else throw UsageError("unknown option '" + std::string(f) + "' (see driftlab attention --help)");
   }
   if (!a.kv_lens.empty()) {

@@ -23,6 +23,7 @@
 #include "atomic_file.h"
 #include "backend.h"
 #include "cli_args.h"
+#include "memory_bound.h"
 #include "common/float_bits.h"
 #include "common/rng.h"
 #include "data.h"
@@ -133,8 +134,8 @@ bool parse_model_flag(std::string_view f, ArgReader& r, PredictArgs& a, bool& ba
     const std::string_view v = r.value();
     if (v.substr(0, 8) != "shuffle:") throw UsageError("--schedule: expected shuffle:SEED, got '" + std::string(v) + "'");
     a.shuffle_seed = parse_count(v.substr(8), "--schedule shuffle:SEED");
-  } else if (f == "--weights") a.weights = std::string(r.value());
-  else if (f == "--input") a.input = std::string(r.value());
+  } else if (f == "--weights") a.weights = parse_path(r.value(), "--weights");
+  else if (f == "--input") a.input = parse_path(r.value(), "--input");
   else if (f == "--layers") {
     try {
       a.layers = parse_sizes(std::string(r.value()));
@@ -185,8 +186,8 @@ PredictArgs parse_predict_args(std::span<const std::string_view> argv) {
       if (a.variant != "all" && !parse_dense_variant(a.variant))
         throw UsageError("--variant: unknown variant '" + a.variant + "' (atomic, tree, invariant, cublas, all)");
     } else if (f == "--batch-sweep") a.batch_sweep = parse_list(r.value(), "--batch-sweep");
-    else if (f == "--save-output") a.save_output = std::string(r.value());
-    else if (f == "--json") a.json = std::string(r.value());
+    else if (f == "--save-output") a.save_output = parse_path(r.value(), "--save-output");
+    else if (f == "--json") a.json = parse_path(r.value(), "--json");
     else throw UsageError("unknown option '" + std::string(f) + "' (see driftlab predict --help)");
   }
   check_model_flags(a, batch_given);
@@ -261,10 +262,8 @@ std::unique_ptr<ModelBackend> pick_backend(const PredictArgs& a) {
   return make_cpu_model_backend(a.threads);
 }
 
-std::size_t physical_memory_bytes() {
-  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-  return pages > 0 && page > 0 ? static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) : 0;
-}
+// The one memory bound (memory_bound.h): physical memory capped by ulimit -v / -d.
+std::size_t physical_memory_bytes() { return usable_memory_bytes(); }
 
 namespace {
 

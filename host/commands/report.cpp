@@ -655,8 +655,7 @@ int report_main(std::span<const std::string_view> args, std::ostream& out) {
       out << kReportHelp;
       return 0;
     } else if (f == "--out") {
-      o.out = r.value();
-      if (o.out.empty()) throw UsageError("--out: expected a folder name, got an empty one");
+      o.out = parse_path(r.value(), "--out");
     } else if (f == "--quick") {
       o.quick = r.bool_value();
     } else if (f == "--backend") {
@@ -664,9 +663,9 @@ int report_main(std::span<const std::string_view> args, std::ostream& out) {
     } else if (f == "--threads") {
       o.threads = parse_threads(r.value());
     } else if (f == "--bench-json") {
-      o.bench_json = r.value();
+      o.bench_json = parse_path(r.value(), "--bench-json");
     } else if (f == "--keras") {
-      o.keras = r.value();
+      o.keras = parse_path(r.value(), "--keras");
     } else {
       throw UsageError("unknown option '" + std::string(f) + "' (see driftlab report --help)");
     }

@@ -767,9 +767,9 @@ int scenarios_main(std::span<const std::string_view> args, std::ostream& out) {
       o.quick = true;
       o.wide = {256, 1024, 1024, 10};
     } else if (f == "--json") {
-      json = std::string(r.value());
+      json = parse_path(r.value(), "--json");
     } else if (f == "--keras") {
-      keras = std::string(r.value());
+      keras = parse_path(r.value(), "--keras");
     } else {
       throw UsageError("unknown option '" + std::string(f) + "' (see driftlab scenarios --help)");
     }

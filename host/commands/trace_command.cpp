@@ -172,7 +172,7 @@ TraceArgs parse_trace_args(std::span<const std::string_view> argv) {
     } else if (f == "--row") {
       t.row = parse_count(r.value(), "--row");
       row_given = true;
-    } else if (f == "--json") t.json = std::string(r.value());
+    } else if (f == "--json") t.json = parse_path(r.value(), "--json");
     else throw UsageError("unknown option '" + std::string(f) + "' (see driftlab trace --help)");
   }
   if (t.help) return t;
