@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -13,6 +14,7 @@
 #include "cli_args.h"
 #include "gpu.h"
 #include "json.h"
+#include "input_file.h"
 #include "json_read.h"
 #include "metrics.h"
 #include "npy.h"
@@ -158,22 +160,23 @@ ModelSeeds keras_model_seeds(KerasSeeding s, std::uint64_t seed) {
 
 // --- The Keras cross-check's file ------------------------------------------------------------
 KerasCheck load_keras_check(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::runtime_error("--keras " + npy::printable(path) + ": cannot read the file");
-  std::ostringstream ss;
-  ss << f.rdbuf();
+  // The one input-file check (input_file.h): a FIFO, a device or a folder is refused at once; the
+  // file is read only up to its size, and keras_check.py writes a few kB.
+  const std::string text = read_input_file(path, "--keras", std::uint64_t(16) << 20);
   const std::string where = "--keras " + npy::printable(path) + ": ";
   JsonValue doc;
   try {
-    doc = parse_json(ss.str());
+    doc = parse_json(text);
   } catch (const JsonError& e) {
     throw std::runtime_error(where + e.what());
   }
+  // Text from the file reaches the terminal, REPORT.md and JSON: control bytes (an escape
+  // sequence) are shown as \xNN, never sent raw.
   auto str = [&](const JsonValue& o, const char* k) {
     const JsonValue* v = o.find(k);
     if (!v || !v->is(JsonValue::Kind::string))
       throw std::runtime_error(where + "not a scripts/keras_check.py output (no string \"" + k + "\")");
-    return v->str;
+    return shown_path(v->str);
   };
   const JsonValue* tool = doc.find("tool");
   if (!tool || !tool->is(JsonValue::Kind::string) || tool->str != "keras_check")
@@ -195,9 +198,18 @@ KerasCheck load_keras_check(const std::string& path) {
     if (r.verdict != "holds" && r.verdict != "holds only when" && r.verdict != "does not hold")
       throw std::runtime_error(where + "scenario " + npy::printable(r.key) + ": unknown verdict '" +
                                npy::printable(r.verdict) + "'");
+    const auto& claims = scenario_claims();
+    if (std::none_of(claims.begin(), claims.end(), [&](const ScenarioClaim& c) { return c.key == r.key; }))
+      throw std::runtime_error(where + "scenario '" + r.key + "' is not one of driftlab's scenarios (see driftlab scenarios)");
+    // The counts are whole numbers: 1.9 or 1e999 (read as inf) would become another count unseen.
     if (const JsonValue* nums = s.find("numbers"); nums && nums->is(JsonValue::Kind::object))
-      for (const auto& [name, v] : nums->members)
-        if (v.is(JsonValue::Kind::number)) r.numbers[name] = v.num;
+      for (const auto& [name, v] : nums->members) {
+        if (!v.is(JsonValue::Kind::number)) continue;
+        if (!(v.num >= 0 && v.num <= 9007199254740992.0 && v.num == std::floor(v.num)))
+          throw std::runtime_error(where + "scenario " + r.key + ": count '" + shown_path(name) + "' is " + sig(v.num, 6) +
+                                   ", expected a whole number from 0 to 2^53");
+        r.numbers[shown_path(name)] = v.num;
+      }
     // The Keras column is the check's own verdict; it must follow from the check's own counts.
     const std::string rule = str(s, "rule");
     VerdictText again{};
