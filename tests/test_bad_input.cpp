@@ -516,6 +516,40 @@ TEST(BadInput, KerasFileIsARegularFileReadStrictly) {
   EXPECT_NE(k.rows.at("example1").verdict_text.find("\\x1b[2J"), std::string::npos);
 }
 
+// Issue 20, class 7: results that would silently change meaning are read as meant, or refused.
+TEST(BadInput, InputsKeepTheirMeaning) {
+  // '>V2': a void record has no byte order; NumPy reads the bytes as '|V2', and so does driftlab.
+  const fs::path d = fresh_dir("big_void");
+  auto npy_v2 = [&](const char* name, const char* descr) {
+    std::string dict = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (2,), }";
+    dict.append(64 - (10 + dict.size() + 1) % 64, ' ');
+    dict += '\n';
+    std::string file = std::string("\x93NUMPY\x01\x00", 8);
+    file += static_cast<char>(dict.size() & 0xff);
+    file += static_cast<char>(dict.size() >> 8);
+    file += dict;
+    file += std::string("\x80\x3f\x00\x40", 4);  // bf16 1.0 and 2.0, as ml_dtypes writes them
+    std::ofstream(d / name, std::ios::binary) << file;
+  };
+  npy_v2("big.npy", ">V2");
+  npy_v2("little.npy", "<V2");
+  const ProcessResult big = run_in(d, "$DL sum --backend cpu --input big.npy --dtype bf16 --runs 1 --variant serial");
+  const ProcessResult little = run_in(d, "$DL sum --backend cpu --input little.npy --dtype bf16 --runs 1 --variant serial");
+  ASSERT_EQ(big.code, 0) << big.err;
+  EXPECT_NE(big.out.find("exact sum: 3 "), std::string::npos) << big.out;
+  EXPECT_NE(little.out.find("exact sum: 3 "), std::string::npos) << little.out;
+  // A float32 weight that float16 cannot hold is refused, not turned into inf.
+  auto big_weight = [](const fs::path& p) {
+    HostArray W{DType::f32, {2, 2}, {1.0f, 1e6f, 0.5f, 0.25f}, {}}, b{DType::f32, {2}, {0, 0}, {}};
+    npz::write((p / "w.npz").string(), {{"W0", W}, {"b0", b}}, false);
+  };
+  expect_refused("f16_overflow", "$DL predict --backend cpu --weights w.npz --dtype f16 --runs 1", 2, "overflows f16",
+                 big_weight);
+  expect_refused("f16_overflow_trace", "$DL trace --backend cpu --weights w.npz --compare dtype:f32,f16", 2,
+                 "overflows f16", big_weight);
+  expect_refused("act_empty", "$DL predict --act ''", 2, "--act: expected relu or linear");
+}
+
 // Issue 20, classes 7 and 9: one rule for every output path.
 TEST(BadInput, OutputPathsFollowOneRule) {
   // A valid 254-byte file name works (its temporary name stays within 255 bytes).

@@ -31,7 +31,7 @@ int open_input_file(const std::string& path, std::string_view what, std::uint64_
   if (path.empty()) throw InputFileError(std::string(what.empty() ? "input" : what) + ": expected a file name, got an empty one");
   // O_NONBLOCK: opening a FIFO with no writer returns at once (and is refused below).
   const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) throw InputFileError(where + "cannot open for reading: " + std::strerror(errno));
+  if (fd < 0) throw InputFileError(where + "cannot read the file: " + std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     const bool dir = S_ISDIR(st.st_mode);

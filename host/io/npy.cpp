@@ -268,7 +268,9 @@ void read_descr(const Value& v, Header& h) {
   const bool ok = order_ok && ((s[1] == 'f' && (s[2] == '2' || s[2] == '4' || s[2] == '8')) || (s[1] == 'V' && s[2] == '2'));
   if (!ok) fail("unsupported dtype '" + printable(s) + "' (" + kAccepted + ")");
   h.descr = s;
-  h.big_endian = s[0] == '>';  // '=' (native) and '|' (not applicable) are taken as little-endian
+  // '=' (native) and '|' (not applicable) are taken as little-endian.  A void record has no byte
+  // order (NumPy reads '>V2' as '|V2': the same bytes), so its order character is not applied.
+  h.big_endian = s[0] == '>' && s[1] != 'V';
   h.void2 = s[1] == 'V';
   h.dtype = s[2] == '2' ? (h.void2 ? DType::bf16 : DType::f16) : s[2] == '4' ? DType::f32 : DType::f64;
 }
