@@ -308,16 +308,19 @@ class Staging {
       if (e.is_regular_file()) files.push_back(fs::relative(e.path(), stage_));
     std::stable_partition(files.begin(), files.end(), [](const fs::path& f) { return f != "REPORT.md"; });
     for (const fs::path& f : files) {
-      const fs::path target = into / f;
+      const fs::path target = resolved_output((into / f).string());
       std::error_code ec;
       if (fs::is_directory(target, ec)) throw FileWriteError("report: " + target.string() + ": is a folder");
+      if (fs::exists(target, ec) && !fs::is_regular_file(target, ec))
+        throw FileWriteError("report: " + target.string() + ": exists and is not a regular file; refusing to replace it");
       for (fs::path up = target.parent_path(); up != into && !up.empty(); up = up.parent_path())
         if (fs::exists(up, ec) && !fs::is_directory(up, ec))
           throw FileWriteError("report: " + up.string() + ": is a file, not a folder");
     }
     for (const fs::path& f : files) {
       fs::create_directories((into / f).parent_path());
-      fs::rename(stage_ / f, into / f);
+      // The rule of every output (atomic_file.h): a symbolic link is followed, the link kept.
+      fs::rename(stage_ / f, resolved_output((into / f).string()));
     }
   }
 

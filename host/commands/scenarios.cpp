@@ -162,7 +162,10 @@ ModelSeeds keras_model_seeds(KerasSeeding s, std::uint64_t seed) {
 KerasCheck load_keras_check(const std::string& path) {
   // The one input-file check (input_file.h): a FIFO, a device or a folder is refused at once; the
   // file is read only up to its size, and keras_check.py writes a few kB.
-  const std::string text = read_input_file(path, "--keras", std::uint64_t(16) << 20);
+  return parse_keras_check(read_input_file(path, "--keras", std::uint64_t(16) << 20), path);
+}
+
+KerasCheck parse_keras_check(std::string_view text, const std::string& path) {
   const std::string where = "--keras " + npy::printable(path) + ": ";
   JsonValue doc;
   try {
