@@ -26,25 +26,36 @@ std::string shown_path(std::string_view path) {
   return out;
 }
 
-int open_input_file(const std::string& path, std::string_view what, std::uint64_t max_bytes, std::uint64_t* size) {
-  const std::string where = (what.empty() ? "" : std::string(what) + " ") + shown_path(path) + ": ";
-  if (path.empty()) throw InputFileError(std::string(what.empty() ? "input" : what) + ": expected a file name, got an empty one");
+int open_regular_file(const std::string& path, std::uint64_t* size) {
   // O_NONBLOCK: opening a FIFO with no writer returns at once (and is refused below).
   const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) throw InputFileError(where + "cannot read the file: " + std::strerror(errno));
+  if (fd < 0) throw InputFileError(std::string("cannot open, cannot read: ") + std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     const bool dir = S_ISDIR(st.st_mode);
     ::close(fd);
-    throw InputFileError(where + (dir ? "is a folder, expected a file" : "not a regular file (a FIFO, device or socket)"));
+    throw InputFileError(dir ? "is a folder, expected a file" : "not a regular file (a FIFO, device or socket)");
   }
-  const auto bytes = static_cast<std::uint64_t>(st.st_size);
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags != -1) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  if (size) *size = static_cast<std::uint64_t>(st.st_size);
+  return fd;
+}
+
+int open_input_file(const std::string& path, std::string_view what, std::uint64_t max_bytes, std::uint64_t* size) {
+  const std::string where = (what.empty() ? "" : std::string(what) + " ") + shown_path(path) + ": ";
+  if (path.empty()) throw InputFileError(std::string(what.empty() ? "input" : what) + ": expected a file name, got an empty one");
+  std::uint64_t bytes = 0;
+  int fd = -1;
+  try {
+    fd = open_regular_file(path, &bytes);
+  } catch (const InputFileError& e) {
+    throw InputFileError(where + e.what());
+  }
   if (bytes > max_bytes) {
     ::close(fd);
     throw InputFileError(where + "too large (" + std::to_string(bytes) + " bytes; at most " + std::to_string(max_bytes) + ")");
   }
-  const int flags = ::fcntl(fd, F_GETFL);
-  if (flags != -1) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
   if (size) *size = bytes;
   return fd;
 }

@@ -14,6 +14,11 @@ struct InputFileError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The check itself, for readers with their own message prefix (npy.cpp, npz.cpp): opens `path`
+// read-only and without blocking when it is a regular file; else throws InputFileError whose
+// message is the reason alone ("is a folder, ...", "not a regular file (...)", "cannot read ...").
+int open_regular_file(const std::string& path, std::uint64_t* size);
+
 // Opens `path` read-only when it is a regular file and returns the descriptor (the caller closes
 // it) and its size.  Refuses a missing file, a folder, a FIFO, device or socket, and a file larger
 // than `max_bytes`.  Errors are one line: "WHAT PATH: reason" (`what` names the flag).
