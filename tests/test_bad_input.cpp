@@ -548,6 +548,13 @@ TEST(BadInput, InputsKeepTheirMeaning) {
   expect_refused("f16_overflow_trace", "$DL trace --backend cpu --weights w.npz --compare dtype:f32,f16", 2,
                  "overflows f16", big_weight);
   expect_refused("act_empty", "$DL predict --act ''", 2, "--act: expected relu or linear");
+  // A bf16 ('<V2') model cannot be dtype-traced: the advice names what works, not --dtype bf16.
+  auto bf16_model = [](const fs::path& p) {
+    HostArray W{DType::bf16, {2, 2}, {}, {}, {0x3f80, 0x3f00, 0x3e80, 0x4000}}, b{DType::bf16, {2}, {}, {}, {0, 0}};
+    npz::write((p / "bf.npz").string(), {{"W0", W}, {"b0", b}}, false);
+  };
+  expect_refused("bf16_trace_dtype", "$DL trace --backend cpu --weights bf.npz --compare dtype:f32,bf16", 2,
+                 "save the model as float32", bf16_model);
 }
 
 // Issue 20, classes 7 and 9: one rule for every output path.
