@@ -232,21 +232,24 @@ TEST(BadInput, EndToEndReportThatCannotWriteReportMdFails) {
 // A report that could not produce everything (here: --bench-json names an empty file) changes no
 // file of its folder: what it did produce goes to DIR/incomplete/, and it says so.  A quick report
 // (~20 s): "EndToEnd" keeps it out of the sanitizer runs.
-TEST(BadInput, DISABLED_EndToEndIncompleteReportLeavesTheFolderAsItWas) {  // issue 20: an empty --bench-json is now refused up front (ReportRefusesBeforeItCreatesAnything...)
+TEST(BadInput, EndToEndIncompleteReportLeavesTheFolderAsItWas) {
+  // (An empty --bench-json is refused up front now; a malformed one stops the figures instead.)
   const fs::path d = fresh_dir("report_incomplete");
   fs::create_directories(d / "out" / "plots");
   std::ofstream(d / "out" / "REPORT.md") << "the user's old report";
   std::ofstream(d / "out" / "predict.json") << "{}";
-  std::ofstream(d / "empty.json");
+  std::ofstream(d / "bad.json") << "not json";
   fs::create_directories(d / "out" / ".report-999999999" / "plots");  // a killed report's, long gone
-  const ProcessResult r = run_in(d, "$DL report --quick --backend cpu --bench-json empty.json --out out");
+  const ProcessResult r = run_in(d, "$DL report --quick --backend cpu --bench-json bad.json --out out");
   EXPECT_EQ(r.code, 1) << r.err;
-  EXPECT_NE(r.out.find("The report is incomplete"), std::string::npos) << r.out;
+  // The reason is the last stderr line (the lines before it are the progress).
+  const std::string last = r.err.substr(r.err.rfind('\n', r.err.size() - 2) + 1);
+  EXPECT_NE(last.find("driftlab: report incomplete"), std::string::npos) << r.err;
   EXPECT_EQ(read_text(d / "out" / "REPORT.md"), "the user's old report");
   EXPECT_EQ(read_text(d / "out" / "predict.json"), "{}");
   EXPECT_FALSE(fs::exists(d / "out" / "trace_bf16.json"));
   EXPECT_TRUE(fs::exists(d / "out" / "incomplete" / "predict.json"));
-  EXPECT_NE(read_text(d / "out" / "incomplete" / "REPORT.md").find("empty.json is missing or empty"), std::string::npos);
+  EXPECT_NE(read_text(d / "out" / "incomplete" / "REPORT.md").find("could not be drawn"), std::string::npos);
   for (const auto& e : fs::directory_iterator(d / "out"))  // no staging folder left behind
     EXPECT_NE(e.path().filename().string().rfind(".report-", 0), 0u) << e.path();
 }
