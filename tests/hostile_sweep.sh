@@ -173,6 +173,8 @@ case_ 1 '' '$BENCH --benchmark_filter=sum/cpu/f32/uniform/serial/1024/ --benchma
 case_ 1 'mkdir d' '$BENCH --benchmark_filter=sum/cpu/f32/uniform/serial/1024/ --benchmark_out=d'
 case_ 0 'echo old > b.json' '$BENCH --benchmark_filter=sum/cpu/f32/uniform/serial/1024/ --benchmark_min_time=0.01 --benchmark_out=b.json >/dev/null && ! grep -q old b.json && ! ls -a | grep -q tmp' changes
 case_ 0 '' "\$BENCH --benchmark_filter=sum/cpu/f32/uniform/serial/1024/ --benchmark_min_time=0.01 --benchmark_out=$(printf 'z%.0s' $(seq 254)) >/dev/null" changes
+case_ 2 'echo old > b.json' '$BENCH --benchmark_out b.json --benchmark_filter=nomatch'
+case_ 2 '' '$BENCH --bogus "$(printf "\033[2J")"'
 # --- driftlab_cpu_probe ---------------------------------------------------------------------
 case_ 2 '' 'ulimit -v 4000000; $PROBE gemm 1048576 1048576 1 1'
 case_ 2 '' '$PROBE gemm 1048576 1048576 1048576 1'

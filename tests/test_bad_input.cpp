@@ -428,6 +428,7 @@ TEST(BadInput, BenchOutputIsKeptWhenNothingRanOrTheRunWasStopped) {
   const std::string bench = std::string("'") + DRIFTLAB_BENCH_EXE + "'";
   auto old = [](const fs::path& d) { std::ofstream(d / "b.json") << "{\"k\":1}\n"; };
   expect_refused_by("bench_nomatch", bench + " --benchmark_filter=nomatch --benchmark_out=b.json", 1, "nomatch", old);
+  expect_refused_by("bench_bad_flag", bench + " --benchmark_out b.json", 2, "unrecognized argument '--benchmark_out'", old);
   const fs::path d = fresh_dir("bench_sigint");
   old(d);
   const auto before = snapshot(d);
