@@ -179,7 +179,7 @@ KerasCheck parse_keras_check(std::string_view text, const std::string& path) {
     const JsonValue* v = o.find(k);
     if (!v || !v->is(JsonValue::Kind::string))
       throw std::runtime_error(where + "not a scripts/keras_check.py output (no string \"" + k + "\")");
-    return shown_path(v->str);
+    return shown_path(v->str, v->str.size());  // escaped, never shortened
   };
   const JsonValue* tool = doc.find("tool");
   if (!tool || !tool->is(JsonValue::Kind::string) || tool->str != "keras_check")

@@ -10,9 +10,9 @@
 
 namespace driftlab {
 
-std::string shown_path(std::string_view path) {
+std::string shown_path(std::string_view path, std::size_t limit) {
   std::string out;
-  for (std::size_t i = 0; i < path.size() && i < 4096; ++i) {
+  for (std::size_t i = 0; i < path.size() && i < limit; ++i) {
     const auto c = static_cast<unsigned char>(path[i]);
     if (c >= 0x20 && c != 0x7f) {
       out += static_cast<char>(c);
@@ -22,7 +22,7 @@ std::string shown_path(std::string_view path) {
       out += hex;
     }
   }
-  if (path.size() > 4096) out += "...";
+  if (path.size() > limit) out += "...";
   return out;
 }
 

@@ -3,6 +3,7 @@
 // only as far as its size and a stated bound (a device such as /dev/zero never ends).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -30,7 +31,7 @@ std::string read_input_file(const std::string& path, std::string_view what, std:
 // open_input_file's checks without reading: for a file used later in the run (checked up front).
 void check_input_file(const std::string& path, std::string_view what, std::uint64_t max_bytes, bool nonempty = false);
 
-// `path` as a terminal shows it: control bytes as \xNN, at most 4096 bytes.
-std::string shown_path(std::string_view path);
+// `path` as a terminal shows it: control bytes as \xNN, at most `limit` bytes (then "...").
+std::string shown_path(std::string_view path, std::size_t limit = 4096);
 
 }  // namespace driftlab
