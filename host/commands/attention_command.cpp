@@ -237,7 +237,10 @@ void check_attention_memory(const AttentionArgs& a, AttentionReport& rep) {
   const double bytes = kv + rep.sweep_kv_bytes + count * (4 + 8 + 4 * 5);
   std::ostringstream what;
   what << "attention --batch " << rep.batch << " --heads " << a.heads << " --head-dim " << a.head_dim
-       << (a.kv_lens.empty() ? " --kv-len " + std::to_string(a.kv_len) : " --kv-lens " + join(a.kv_lens))
+       << (a.kv_lens.empty()       ? " --kv-len " + std::to_string(a.kv_len)
+           : a.kv_lens.size() <= 8 ? " --kv-lens " + join(a.kv_lens)
+                                   : " --kv-lens (" + std::to_string(a.kv_lens.size()) + " lengths, " +
+                                         std::to_string(static_cast<std::uint64_t>(tokens)) + " tokens)")
        << (rep.sweep_kv_bytes > 0 ? " (with the batch sweep: --batch-sweep, --other-kv-lens)" : "");
   if (const auto refusal = memory_refusal(bytes, what.str())) throw UsageError(*refusal);
 }
