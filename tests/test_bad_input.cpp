@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "npy.h"
 #include "npz.h"
+#include "predict_command.h"
 #include "scenarios.h"
 
 namespace driftlab {
@@ -559,6 +560,31 @@ TEST(BadInput, InputsKeepTheirMeaning) {
   };
   expect_refused("bf16_trace_dtype", "$DL trace --backend cpu --weights bf.npz --compare dtype:f32,bf16", 2,
                  "save the model as float32", bf16_model);
+}
+
+// Issue 20, class 11: a value wider than its column never runs into its neighbour.
+TEST(BadInput, PredictTableColumnsNeverCollide) {
+  PredictReport r;
+  r.backend = "cpu";
+  r.runs = 1;
+  PredictRow row;
+  row.variant = DenseVariant::tree;
+  row.median_ms = 123456.789;
+  row.samples_per_s = 2.148e6;
+  row.cost_vs_atomic = 0.00823456;
+  row.cost_vs_vendor = 123456.0;
+  row.ref_max_rel_err = 1.234e-300;
+  row.drift.max_abs_diff = -1.5e-300;
+  row.batch_distinct = 123456789012;
+  row.batch_max_ulp = 123456789012;
+  r.batch_sweep = {1, 2};
+  r.rows = {row};
+  std::ostringstream out;
+  print_predict_table(r, out);
+  const std::string t = out.str();
+  for (const char* glued : {"e+060.", "0.00823x1", "e-300-", "012123"})
+    EXPECT_EQ(t.find(glued), std::string::npos) << glued << " in\n" << t;
+  EXPECT_NE(t.find("2.148e+06 0.00823x"), std::string::npos) << t;
 }
 
 // Issue 20, classes 7 and 9: one rule for every output path.
