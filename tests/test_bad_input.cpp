@@ -476,6 +476,12 @@ TEST(BadInput, ReportRefusesBeforeItCreatesAnythingAndCleansUpWhenKilled) {
                    fs::create_directory(d / "out");
                    std::ofstream(d / "out" / "incomplete") << "mine";
                  });
+  if (getuid() == 0 && fs::exists("/usr/bin/setpriv")) {  // a read-only --out names the user's folder
+    expect_refused("report_read_only",
+                   "{ mkdir -p ro; chmod 555 ro; setpriv --reuid=65534 --regid=65534 --clear-groups $DL report --quick "
+                   "--backend cpu --out ro; rc=$?; chmod 755 ro; exit $rc; }",
+                   1, "--out ro: cannot write into it", [](const fs::path& d) { fs::create_directory(d / "ro"); });
+  }
   for (const char* sig : {"INT", "TERM"}) {
     SCOPED_TRACE(sig);
     const fs::path d = fresh_dir(std::string("report_killed_") + sig);
