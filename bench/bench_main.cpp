@@ -5,7 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <string>
 #include <tuple>
@@ -14,6 +17,8 @@
 #include <cstdio>
 
 #include "bench_common.h"
+#include "atomic_file.h"
+#include "input_file.h"
 #include "data.h"
 
 namespace driftlab::bench {
@@ -45,37 +50,96 @@ static void use_best_openblas_kernels(char** argv) {
   execv("/proc/self/exe", argv);
 }
 
+// --benchmark_out gets driftlab's output treatment (atomic_file.h): Google Benchmark writes a
+// temporary file in the target's folder, renamed over the target only when benchmarks ran and the
+// file was written; a filter that matches nothing, a failure or a signal (SIGINT, SIGTERM, SIGHUP)
+// leaves an existing file as it was and no temporary behind.
+namespace {
+
+char g_tmp[4096];  // the temporary's name, for the signal handler
+
+void remove_tmp_and_die(int sig) {
+  if (g_tmp[0]) ::unlink(g_tmp);
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+[[noreturn]] void die(const std::string& line) {
+  if (g_tmp[0]) ::unlink(g_tmp);
+  std::fprintf(stderr, "driftlab_bench: %s\n", line.c_str());
+  std::exit(1);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   use_best_openblas_kernels(argv);
+  std::string out_file, tmp_arg;
+  int out_index = -1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind("--benchmark_out=", 0) == 0) out_file = a.substr(16), out_index = i;
+  }
+  if (out_index >= 0) {
+    try {
+      driftlab::check_output_path(out_file, "--benchmark_out");
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "driftlab_bench: %s\n", e.what());
+      return 1;
+    }
+    const std::string target = driftlab::resolved_output(out_file);
+    const std::string base = driftlab::file_name(target);
+    std::string tmp = driftlab::parent_folder(target) + "/." + (base.size() + 12 <= 255 ? base : std::string("driftlab")) +
+                      ".tmp-XXXXXX";
+    if (tmp.size() >= sizeof g_tmp) die("--benchmark_out " + out_file + ": the path is too long");
+    std::memcpy(g_tmp, tmp.c_str(), tmp.size() + 1);
+    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) ::signal(sig, remove_tmp_and_die);
+    const int fd = ::mkstemp(g_tmp);
+    if (fd < 0) {
+      g_tmp[0] = 0;
+      die("--benchmark_out " + out_file + ": cannot write: " + std::strerror(errno));
+    }
+    ::close(fd);
+    tmp_arg = std::string("--benchmark_out=") + g_tmp;
+    argv[out_index] = tmp_arg.data();
+  }
   benchmark::AddCustomContext("openblas_core", openblas_get_corename());
   driftlab::bench::register_cpu_sum_benchmarks();
   driftlab::bench::register_cuda_sum_benchmarks();
   driftlab::bench::register_cpu_dense_benchmarks();
   driftlab::bench::register_cuda_dense_benchmarks();
   driftlab::bench::register_cpu_trace_benchmarks();
-  std::string out_file;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a.rfind("--benchmark_out=", 0) == 0) out_file = a.substr(16);
-  }
-  struct stat before {};
-  const bool existed = !out_file.empty() && stat(out_file.c_str(), &before) == 0;
   benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  if (argc > 1) {  // what Initialize left is not a flag it knows: a bad command line, one line, exit 2
+    if (g_tmp[0]) ::unlink(g_tmp);
+    std::fprintf(stderr, "driftlab_bench: unrecognized argument '%s'%s (see --help)\n", driftlab::shown_path(argv[1]).c_str(),
+                 argc > 2 ? " and more" : "");
+    return 2;
+  }
   const std::size_t ran = benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
-  // Google Benchmark exits 0 when the filter matches nothing and when the output file was a device
-  // or was not rewritten; a caller (driftlab report) must see a failure in both cases.
-  if (!out_file.empty()) {
-    struct stat st {};
-    const bool found = stat(out_file.c_str(), &st) == 0;
-    const bool rewritten = !existed || st.st_mtim.tv_sec != before.st_mtim.tv_sec ||
-                           st.st_mtim.tv_nsec != before.st_mtim.tv_nsec || st.st_ino != before.st_ino;
-    if (!found || !S_ISREG(st.st_mode) || st.st_size == 0 || !rewritten) {
-      std::fprintf(stderr, "driftlab_bench: cannot write --benchmark_out=%s\n", out_file.c_str());
-      return 1;
-    }
+  // Google Benchmark exits 0 when the filter matches nothing; a caller (driftlab report) must see
+  // a failure, and the old output must stay.
+  if (ran == 0) {  // Google Benchmark has said "Failed to match any benchmarks" on stderr: one line
+    if (g_tmp[0]) ::unlink(g_tmp);
+    return 1;
   }
-  if (ran == 0) return 1;  // Google Benchmark has said "Failed to match any benchmarks" on stderr
+  if (out_index >= 0) {
+    struct stat st {};
+    if (::stat(g_tmp, &st) != 0 || st.st_size == 0) die("--benchmark_out " + out_file + ": nothing was written");
+    const std::string target = driftlab::resolved_output(out_file);
+    struct stat old {};
+    mode_t mode = 0;
+    if (::stat(target.c_str(), &old) == 0) {
+      mode = old.st_mode & 07777;
+    } else {
+      const mode_t mask = ::umask(0);
+      ::umask(mask);
+      mode = 0666 & ~mask;
+    }
+    ::chmod(g_tmp, mode);
+    if (::rename(g_tmp, target.c_str()) != 0) die("--benchmark_out " + out_file + ": cannot write: " + std::strerror(errno));
+    g_tmp[0] = 0;
+  }
   return 0;
 }

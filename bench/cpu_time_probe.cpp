@@ -12,12 +12,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "cpu/dense.h"
 #include "cpu/gemm.h"
+#include "memory_bound.h"
 
 extern "C" void openblas_set_num_threads(int);
 
@@ -44,6 +46,8 @@ double median(std::vector<double> v) {
 
 }  // namespace
 
+int run(const std::string& mode, std::size_t B, std::size_t K, std::size_t N, std::size_t reps);
+
 int main(int argc, char** argv) {
   using namespace driftlab;
   std::size_t B = 0, K = 0, N = 0, reps = 5;
@@ -53,6 +57,22 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: driftlab_cpu_probe gemm|dense B K N [repetitions] (sizes 1..2^20)\n");
     return 2;
   }
+  // The one memory bound of every driftlab binary (memory_bound.h), before anything is allocated.
+  const double floats = static_cast<double>(B) * K + static_cast<double>(K) * N + N + 2.0 * static_cast<double>(B) * N;
+  if (const auto refusal = memory_refusal(4 * floats, "driftlab_cpu_probe " + mode + " " + argv[2] + " " + argv[3] + " " + argv[4])) {
+    std::fprintf(stderr, "%s\n", refusal->c_str());
+    return 2;
+  }
+  try {
+    return run(mode, B, K, N, reps);
+  } catch (const std::bad_alloc&) {  // the last resort: memory taken by others since the check
+    std::fprintf(stderr, "driftlab_cpu_probe: out of memory for B=%zu K=%zu N=%zu\n", B, K, N);
+    return 1;
+  }
+}
+
+int run(const std::string& mode, std::size_t B, std::size_t K, std::size_t N, std::size_t reps) {
+  using namespace driftlab;
   std::vector<float> x(B * K), W(K * N), b(N), y(B * N), y2(B * N);
   std::mt19937 g(1);
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);

@@ -27,6 +27,8 @@
 #include "metrics.h"
 #include "npy.h"
 #include "npz.h"
+#include "predict_command.h"
+#include "scenarios.h"
 
 namespace driftlab {
 namespace {
@@ -104,6 +106,22 @@ void expect_refused(const std::string& name, const std::string& shell, int code,
   ASSERT_FALSE(r.err.empty());
   EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "stderr is not exactly one line: " << r.err;
   EXPECT_EQ(r.err.rfind("driftlab", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << "stderr: " << r.err;
+  EXPECT_EQ(snapshot(dir), before) << "the folder changed";
+}
+
+// expect_refused for the other binaries (driftlab_bench, driftlab_cpu_probe): the line need not
+// start with "driftlab".
+void expect_refused_by(const std::string& name, const std::string& shell, int code, const std::string& needle,
+                       const std::function<void(const fs::path&)>& setup = {}) {
+  SCOPED_TRACE(name + ": " + shell);
+  const fs::path dir = fresh_dir(name);
+  if (setup) setup(dir);
+  const auto before = snapshot(dir);
+  const ProcessResult r = run_in(dir, shell);
+  EXPECT_EQ(r.code, code) << "stderr: " << r.err;
+  ASSERT_FALSE(r.err.empty());
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "stderr is not exactly one line: " << r.err;
   EXPECT_NE(r.err.find(needle), std::string::npos) << "stderr: " << r.err;
   EXPECT_EQ(snapshot(dir), before) << "the folder changed";
 }
@@ -216,20 +234,23 @@ TEST(BadInput, EndToEndReportThatCannotWriteReportMdFails) {
 // file of its folder: what it did produce goes to DIR/incomplete/, and it says so.  A quick report
 // (~20 s): "EndToEnd" keeps it out of the sanitizer runs.
 TEST(BadInput, EndToEndIncompleteReportLeavesTheFolderAsItWas) {
+  // (An empty --bench-json is refused up front now; a malformed one stops the figures instead.)
   const fs::path d = fresh_dir("report_incomplete");
   fs::create_directories(d / "out" / "plots");
   std::ofstream(d / "out" / "REPORT.md") << "the user's old report";
   std::ofstream(d / "out" / "predict.json") << "{}";
-  std::ofstream(d / "empty.json");
+  std::ofstream(d / "bad.json") << "not json";
   fs::create_directories(d / "out" / ".report-999999999" / "plots");  // a killed report's, long gone
-  const ProcessResult r = run_in(d, "$DL report --quick --backend cpu --bench-json empty.json --out out");
+  const ProcessResult r = run_in(d, "$DL report --quick --backend cpu --bench-json bad.json --out out");
   EXPECT_EQ(r.code, 1) << r.err;
-  EXPECT_NE(r.out.find("The report is incomplete"), std::string::npos) << r.out;
+  // The reason is the last stderr line (the lines before it are the progress).
+  const std::string last = r.err.substr(r.err.rfind('\n', r.err.size() - 2) + 1);
+  EXPECT_NE(last.find("driftlab: report incomplete"), std::string::npos) << r.err;
   EXPECT_EQ(read_text(d / "out" / "REPORT.md"), "the user's old report");
   EXPECT_EQ(read_text(d / "out" / "predict.json"), "{}");
   EXPECT_FALSE(fs::exists(d / "out" / "trace_bf16.json"));
   EXPECT_TRUE(fs::exists(d / "out" / "incomplete" / "predict.json"));
-  EXPECT_NE(read_text(d / "out" / "incomplete" / "REPORT.md").find("empty.json is missing or empty"), std::string::npos);
+  EXPECT_NE(read_text(d / "out" / "incomplete" / "REPORT.md").find("could not be drawn"), std::string::npos);
   for (const auto& e : fs::directory_iterator(d / "out"))  // no staging folder left behind
     EXPECT_NE(e.path().filename().string().rfind(".report-", 0), 0u) << e.path();
 }
@@ -399,9 +420,223 @@ TEST(BadInput, BenchFailsWhenItMeasuresNothingOrCannotWrite) {
   r = run_in(d, std::string("'") + DRIFTLAB_BENCH_EXE +
                     "' --benchmark_filter=sum/cpu/f32/serial/1024/ --benchmark_min_time=0.01 --benchmark_out=/dev/full");
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.err.find("cannot write --benchmark_out=/dev/full"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--benchmark_out /dev/full"), std::string::npos) << r.err;
+}
+
+// Issue 20, class 1: --benchmark_out is written as every driftlab output is (a temporary renamed
+// over it): a filter that matches nothing, or SIGINT mid-run, leaves the old file as it was.
+TEST(BadInput, BenchOutputIsKeptWhenNothingRanOrTheRunWasStopped) {
+  const std::string bench = std::string("'") + DRIFTLAB_BENCH_EXE + "'";
+  auto old = [](const fs::path& d) { std::ofstream(d / "b.json") << "{\"k\":1}\n"; };
+  expect_refused_by("bench_nomatch", bench + " --benchmark_filter=nomatch --benchmark_out=b.json", 1, "nomatch", old);
+  expect_refused_by("bench_bad_flag", bench + " --benchmark_out b.json", 2, "unrecognized argument '--benchmark_out'", old);
+  const fs::path d = fresh_dir("bench_sigint");
+  old(d);
+  const auto before = snapshot(d);
+  const ProcessResult r = run_in(d, "{ " + bench + " --benchmark_filter=sum/cpu --benchmark_min_time=0.05 --benchmark_out=b.json & "
+                                            "sleep 2; kill -INT $!; wait $!; }");
+  EXPECT_NE(r.code, 0);
+  EXPECT_EQ(snapshot(d), before) << "the old --benchmark_out file or a temporary changed";
 }
 #endif
+
+// Issue 20, class 2: driftlab_cpu_probe has the one memory bound, up front.
+TEST(BadInput, CpuProbeRefusesWhatCannotFit) {
+  if (kSanitized) GTEST_SKIP() << "a sanitizer's shadow memory does not fit under ulimit -v";
+  const std::string probe = (fs::path(DRIFTLAB_EXE).parent_path() / "driftlab_cpu_probe").string();
+  if (!fs::exists(probe)) GTEST_SKIP() << "driftlab_cpu_probe not built";
+  expect_refused_by("probe_mem", "ulimit -v 4000000; '" + probe + "' gemm 1048576 1048576 1 1", 2, "needs about");
+}
+
+// Issue 20, class 3: attention's memory bound names its own flags; --json is checked before the
+// run; --other-kv-lens at batch 1 is refused; memory does not grow with --runs.
+TEST(BadInput, AttentionBoundsItsMemoryAndChecksItsOutputFirst) {
+  expect_refused("attn_huge", "$DL attention --backend cpu --batch 4000 --heads 16 --head-dim 256 --kv-len 16777216", 2,
+                 "attention --batch 4000 --heads 16");
+  expect_refused("attn_json_first", "$DL attention --backend cpu --json missing/out.json", 1, "--json missing/out.json");
+  expect_refused("attn_other_b1", "$DL attention --backend cpu --batch 1 --other-kv-lens 5", 2, "--other-kv-lens");
+  if (kSanitized) return;
+  const fs::path d = fresh_dir("attn_runs");
+  const std::string cmd = "$DL attention --backend cpu --batch 16 --heads 64 --head-dim 256 --kv-len 1 --batch-sweep off --runs ";
+  const ProcessResult few = run_in(d, cmd + "2"), many = run_in(d, cmd + "300");
+  ASSERT_EQ(few.code, 0) << few.err;
+  ASSERT_EQ(many.code, 0) << many.err;
+  // 300 kept outputs would be 300 x 1 MiB; streamed, the peak stays within a few MiB.
+  EXPECT_LT(many.max_rss_kib, few.max_rss_kib + 40 * 1024) << few.max_rss_kib << " vs " << many.max_rss_kib;
+}
+
+// Issue 20, classes 5 and 6: a refused or killed report leaves DIR exactly as it was.
+TEST(BadInput, ReportRefusesBeforeItCreatesAnythingAndCleansUpWhenKilled) {
+  expect_refused("report_bench_missing", "$DL report --quick --backend cpu --bench-json missing.json --out out", 1,
+                 "--bench-json missing.json");
+  expect_refused("report_bench_empty", "$DL report --quick --backend cpu --bench-json empty.json --out out", 1,
+                 "the file is empty", [](const fs::path& d) { std::ofstream(d / "empty.json"); });
+  expect_refused("report_incomplete_file", "$DL report --quick --backend cpu --out out", 1, "incomplete is a file",
+                 [](const fs::path& d) {
+                   fs::create_directory(d / "out");
+                   std::ofstream(d / "out" / "incomplete") << "mine";
+                 });
+  if (getuid() == 0 && fs::exists("/usr/bin/setpriv")) {  // a read-only --out names the user's folder
+    expect_refused("report_read_only",
+                   "{ mkdir -p ro; chmod 555 ro; setpriv --reuid=65534 --regid=65534 --clear-groups $DL report --quick "
+                   "--backend cpu --out ro; rc=$?; chmod 755 ro; exit $rc; }",
+                   1, "--out ro: cannot write into it", [](const fs::path& d) { fs::create_directory(d / "ro"); });
+  }
+  for (const char* sig : {"INT", "TERM"}) {
+    SCOPED_TRACE(sig);
+    const fs::path d = fresh_dir(std::string("report_killed_") + sig);
+    fs::create_directory(d / "out");
+    std::ofstream(d / "out" / "REPORT.md") << "the user's old report";
+    const auto before = snapshot(d);
+    const ProcessResult r = run_in(d, std::string("{ $DL report --quick --backend cpu --out out & sleep 4; kill -") + sig +
+                                          " $!; wait $!; $DL report --quick --backend cpu --out fresh & sleep 3; kill -" +
+                                          sig + " $!; wait $!; }");
+    EXPECT_EQ(snapshot(d), before) << "a killed report left something behind";
+  }
+}
+
+// Issue 20, classes 7, 8, 11: --keras goes through the one input-file check and is read strictly.
+TEST(BadInput, KerasFileIsARegularFileReadStrictly) {
+  expect_refused("keras_zero", "$DL scenarios --keras /dev/zero", 1, "not a regular file");
+  expect_refused("keras_fifo", "$DL scenarios --keras pipe", 1, "not a regular file",
+                 [](const fs::path& d) { mkfifo((d / "pipe").c_str(), 0644); });
+  expect_refused("keras_folder", "$DL scenarios --keras sub", 1, "is a folder",
+                 [](const fs::path& d) { fs::create_directory(d / "sub"); });
+  expect_refused("keras_empty_path", "$DL scenarios --keras ''", 2, "--keras");
+  const std::string fixture = read_text(fs::path(DRIFTLAB_SOURCE_DIR) / "tests" / "fixtures" / "keras_check.json");
+  auto variant = [&](std::string from, std::string to) {
+    return [=](const fs::path& d) {
+      std::string t = fixture;
+      const auto at = t.find(from);
+      ASSERT_NE(at, std::string::npos) << from;
+      t.replace(at, from.size(), to);
+      std::ofstream(d / "k.json") << t;
+    };
+  };
+  expect_refused("keras_inf", "$DL scenarios --keras k.json", 1, "expected a whole number",
+                 variant("\"training_true\": 5", "\"training_true\": 1e999"));
+  expect_refused("keras_fraction", "$DL scenarios --keras k.json", 1, "expected a whole number",
+                 variant("\"training_true\": 5", "\"training_true\": 1.9"));
+  expect_refused("keras_key", "$DL scenarios --keras k.json", 1, "not one of driftlab's scenarios",
+                 variant("\"key\": \"example1\"", "\"key\": \"no_such_key\""));
+  // An escape sequence in a verdict_text is kept as text, never sent raw to a terminal.
+  const fs::path d = fresh_dir("keras_escape");
+  variant("\"verdict_text\": \"holds only when", "\"verdict_text\": \"\\u001b[2Jholds only when")(d);
+  const KerasCheck k = load_keras_check((d / "k.json").string());
+  for (const auto& [key, row] : k.rows) EXPECT_EQ(row.verdict_text.find('\x1b'), std::string::npos) << key;
+  EXPECT_NE(k.rows.at("example1").verdict_text.find("\\x1b[2J"), std::string::npos);
+}
+
+// Issue 20, class 7: results that would silently change meaning are read as meant, or refused.
+TEST(BadInput, InputsKeepTheirMeaning) {
+  // '>V2': a void record has no byte order; NumPy reads the bytes as '|V2', and so does driftlab.
+  const fs::path d = fresh_dir("big_void");
+  auto npy_v2 = [&](const char* name, const char* descr) {
+    std::string dict = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (2,), }";
+    dict.append(64 - (10 + dict.size() + 1) % 64, ' ');
+    dict += '\n';
+    std::string file = std::string("\x93NUMPY\x01\x00", 8);
+    file += static_cast<char>(dict.size() & 0xff);
+    file += static_cast<char>(dict.size() >> 8);
+    file += dict;
+    file += std::string("\x80\x3f\x00\x40", 4);  // bf16 1.0 and 2.0, as ml_dtypes writes them
+    std::ofstream(d / name, std::ios::binary) << file;
+  };
+  npy_v2("big.npy", ">V2");
+  npy_v2("little.npy", "<V2");
+  const ProcessResult big = run_in(d, "$DL sum --backend cpu --input big.npy --dtype bf16 --runs 1 --variant serial");
+  const ProcessResult little = run_in(d, "$DL sum --backend cpu --input little.npy --dtype bf16 --runs 1 --variant serial");
+  ASSERT_EQ(big.code, 0) << big.err;
+  EXPECT_NE(big.out.find("exact sum: 3 "), std::string::npos) << big.out;
+  EXPECT_NE(little.out.find("exact sum: 3 "), std::string::npos) << little.out;
+  // A float32 weight that float16 cannot hold is refused, not turned into inf.
+  auto big_weight = [](const fs::path& p) {
+    HostArray W{DType::f32, {2, 2}, {1.0f, 1e6f, 0.5f, 0.25f}, {}}, b{DType::f32, {2}, {0, 0}, {}};
+    npz::write((p / "w.npz").string(), {{"W0", W}, {"b0", b}}, false);
+  };
+  expect_refused("f16_overflow", "$DL predict --backend cpu --weights w.npz --dtype f16 --runs 1", 2, "overflows f16",
+                 big_weight);
+  expect_refused("f16_overflow_trace", "$DL trace --backend cpu --weights w.npz --compare dtype:f32,f16", 2,
+                 "overflows f16", big_weight);
+  expect_refused("act_empty", "$DL predict --act ''", 2, "--act: expected relu or linear");
+  // A bf16 ('<V2') model cannot be dtype-traced: the advice names what works, not --dtype bf16.
+  auto bf16_model = [](const fs::path& p) {
+    HostArray W{DType::bf16, {2, 2}, {}, {}, {0x3f80, 0x3f00, 0x3e80, 0x4000}}, b{DType::bf16, {2}, {}, {}, {0, 0}};
+    npz::write((p / "bf.npz").string(), {{"W0", W}, {"b0", b}}, false);
+  };
+  expect_refused("bf16_trace_dtype", "$DL trace --backend cpu --weights bf.npz --compare dtype:f32,bf16", 2,
+                 "save the model as float32", bf16_model);
+}
+
+// Issue 20, class 11: a value wider than its column never runs into its neighbour.
+TEST(BadInput, PredictTableColumnsNeverCollide) {
+  PredictReport r;
+  r.backend = "cpu";
+  r.runs = 1;
+  PredictRow row;
+  row.variant = DenseVariant::tree;
+  row.median_ms = 123456.789;
+  row.samples_per_s = 2.148e6;
+  row.cost_vs_atomic = 0.00823456;
+  row.cost_vs_vendor = 123456.0;
+  row.ref_max_rel_err = 1.234e-300;
+  row.drift.max_abs_diff = -1.5e-300;
+  row.batch_distinct = 123456789012;
+  row.batch_max_ulp = 123456789012;
+  r.batch_sweep = {1, 2};
+  r.rows = {row};
+  std::ostringstream out;
+  print_predict_table(r, out);
+  const std::string t = out.str();
+  for (const char* glued : {"e+060.", "0.00823x1", "e-300-", "012123"})
+    EXPECT_EQ(t.find(glued), std::string::npos) << glued << " in\n" << t;
+  EXPECT_NE(t.find("2.148e+06 0.00823x"), std::string::npos) << t;
+}
+
+// Issue 20, classes 7 and 9: one rule for every output path.
+TEST(BadInput, OutputPathsFollowOneRule) {
+  // A valid 254-byte file name works (its temporary name stays within 255 bytes).
+  const fs::path d = fresh_dir("long_name");
+  const std::string name(249, 'x');
+  ProcessResult r = run_in(d, "$DL sum --backend cpu --n 10 --runs 1 --json " + name + ".json");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(fs::is_regular_file(d / (name + ".json")));
+  // A symlinked --json is followed: the file it names is replaced, the link stays a link.
+  const fs::path l = fresh_dir("symlink_json");
+  std::ofstream(l / "real.json") << "old";
+  fs::create_symlink("real.json", l / "link.json");
+  r = run_in(l, "$DL sum --backend cpu --n 10 --runs 1 --json link.json");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(fs::is_symlink(l / "link.json"));
+  EXPECT_NE(read_text(l / "real.json").find("\"command\""), std::string::npos);
+  // A link to a device is refused as the device is.
+  expect_refused("symlink_dev", "$DL attention --backend cpu --json null.json", 1, "not a regular file",
+                 [](const fs::path& p) { fs::create_symlink("/dev/null", p / "null.json"); });
+  expect_refused("empty_input", "$DL sum --input ''", 2, "--input: expected a file name");
+  expect_refused("empty_json", "$DL trace --compare batch:1,2 --json ''", 2, "--json: expected a file name");
+  if (getuid() == 0 && fs::exists("/usr/bin/setpriv")) {  // root writes anywhere: ask as nobody
+    expect_refused("unwritable", "{ chmod 555 .; setpriv --reuid=65534 --regid=65534 --clear-groups $DL sum --backend cpu "
+                   "--n 10 --runs 1 --json out.json; rc=$?; chmod 755 .; exit $rc; }", 1, "cannot write into");
+  }
+}
+
+// Issue 20, classes 10 and 12: -h everywhere; a table that cannot be written is a failure; OpenBLAS
+// under a process limit of 1.
+TEST(BadInput, HelpTableAndProcessLimit) {
+  const fs::path d = fresh_dir("dash_h");
+  for (const char* cmd : {"sum", "predict", "trace", "attention", "scenarios", "report"}) {
+    const ProcessResult r = run_in(d, std::string("$DL ") + cmd + " -h");
+    EXPECT_EQ(r.code, 0) << cmd << ": " << r.err;
+    EXPECT_EQ(r.out.rfind(std::string("usage: driftlab ") + cmd, 0), 0u) << cmd;
+  }
+  expect_refused("dev_full", "{ $DL sum --backend cpu --n 10 --runs 1 >/dev/full; }", 1, "cannot write to standard output");
+  expect_refused("stdout_closed", "{ $DL sum --backend cpu --n 10 --runs 1 --json out.json >&-; }", 1, "standard output");
+  if (getuid() == 0 && fs::exists("/usr/bin/setpriv") && fs::exists("/bin/bash")) {
+    const ProcessResult r = run_in(d, "setpriv --reuid=65534 --regid=65534 --clear-groups /bin/bash -c \"ulimit -u 1; exec $DL --help\"");
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(r.out.rfind("usage: driftlab", 0), 0u) << r.err;
+  }
+}
 
 }  // namespace
 }  // namespace driftlab

@@ -160,5 +160,34 @@ TEST(Cli, RealProcessExitsNonzeroWithOneLine) {
   EXPECT_EQ(WEXITSTATUS(ok_status), 0);
 }
 
+// Issue 20: -h is --help for every command (one flag parser); an empty path names its flag.
+TEST(Cli, DashHAndEmptyPaths) {
+  for (const char* cmd : {"sum", "predict", "trace", "attention", "scenarios", "report"}) {
+    const auto r = testing::cli({cmd, "-h"});
+    EXPECT_EQ(r.code, 0) << cmd << ": " << r.err;
+    EXPECT_EQ(r.out.rfind(std::string("usage: driftlab ") + cmd, 0), 0u) << cmd;
+  }
+  for (const auto& [cmd, flag] : std::vector<std::pair<std::string, std::string>>{
+           {"sum", "--input"}, {"sum", "--json"}, {"predict", "--weights"}, {"predict", "--save-output"},
+           {"attention", "--json"}, {"scenarios", "--keras"}, {"report", "--bench-json"}, {"report", "--out"}}) {
+    const auto r = testing::cli({cmd, flag, ""});
+    EXPECT_EQ(r.code, 2) << cmd << " " << flag;
+    testing::expect_one_line_error(r, flag + ": expected a file name");
+  }
+}
+
+// Issue 20: the table is the result; a stream that cannot take it is a failure, in one line.
+TEST(Cli, UnwritableOutputIsAFailure) {
+  struct Full : std::streambuf {
+    int overflow(int) override { return traits_type::eof(); }
+  } full;
+  std::ostream out(&full);
+  std::ostringstream err;
+  const char* argv[] = {"driftlab", "--help"};
+  EXPECT_EQ(run_cli(2, argv, out, err), 1);
+  EXPECT_NE(err.str().find("cannot write to standard output"), std::string::npos) << err.str();
+  EXPECT_EQ(err.str().find('\n'), err.str().size() - 1) << err.str();
+}
+
 }  // namespace
 }  // namespace driftlab

@@ -1,6 +1,11 @@
 #include "cli.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <new>
 #include <string>
@@ -64,9 +69,9 @@ std::string one_line(const std::string& s) {
 
 }  // namespace
 
-int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
-  std::vector<std::string_view> args(argv + 1, argv + argc);
-  try {
+namespace {
+int dispatch(const std::vector<std::string_view>& args, std::ostream& out, std::ostream& err) {
+  {
     if (args.empty()) {  // the main job: the quick report's headline tables
       ReportOptions o;
       o.quick = true;
@@ -86,12 +91,46 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     if (cmd == "attention") return attention_main(rest, out);
     if (cmd == "trace") return trace_main(rest, out);
     throw UsageError("unknown command '" + std::string(cmd) + "' (see driftlab --help)");
+  }
+}
+}  // namespace
+
+bool standard_fds_open() {
+  bool out_open = true;
+  for (const int fd : {0, 1, 2}) {
+    if (::fcntl(fd, F_GETFD) != -1) continue;
+    if (fd == 1) out_open = false;
+    // Hold the slot, so no file the command opens (a --json temporary) becomes "standard output".
+    const int null = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    if (null >= 0 && null != fd) ::close(null);
+  }
+  return out_open;
+}
+
+namespace {
+// The table is the command's result: when it cannot be written (/dev/full, a closed pipe), the
+// command failed.
+int flushed(int code, std::ostream& out) {
+  errno = 0;
+  out.flush();
+  if (!out) {
+    const int err = errno;
+    throw std::runtime_error(std::string("cannot write to standard output") + (err ? std::string(": ") + std::strerror(err) : ""));
+  }
+  return code;
+}
+}  // namespace
+
+int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  std::vector<std::string_view> args(argv + 1, argv + argc);
+  try {
+    return flushed(dispatch(args, out, err), out);
   } catch (const UsageError& e) {
     err << "driftlab: " << one_line(e.what()) << "\n";
     return 2;
   } catch (const std::bad_alloc&) {
     // Each command refuses what cannot fit up front, naming its flag; this is the last resort.
-    err << "driftlab: out of memory (try smaller sizes: --n, --batch, --layers)\n";
+    err << "driftlab: out of memory (try smaller sizes; see the command's --help)\n";
     return 1;
   } catch (const std::exception& e) {
     err << "driftlab: " << one_line(e.what()) << "\n";
@@ -101,5 +140,6 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     return 1;
   }
 }
+
 
 }  // namespace driftlab

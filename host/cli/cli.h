@@ -6,6 +6,10 @@
 
 namespace driftlab {
 
+// Before anything else in main: a closed standard descriptor (0, 1, 2) is held with /dev/null, so
+// no file the command opens takes its number.  False when standard output was closed.
+bool standard_fds_open();
+
 int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& err);
 
 }  // namespace driftlab

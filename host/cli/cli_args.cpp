@@ -67,8 +67,18 @@ std::string parse_backend(std::string_view s) {
   return std::string(s);
 }
 
+std::string parse_path(std::string_view s, std::string_view what) {
+  if (s.empty()) throw UsageError(std::string(what) + ": expected a file name, got an empty one");
+  if (s.find('\0') != std::string_view::npos) throw UsageError(std::string(what) + ": the file name contains a NUL byte");
+  return std::string(s);
+}
+
 std::string_view ArgReader::flag() {
   const std::string_view a = args_[i_++];
+  if (a == "-h") {  // the one short flag: -h is --help for every command
+    has_inline_ = false;
+    return flag_ = "--help";
+  }
   if (a.size() < 3 || a.substr(0, 2) != "--") throw UsageError("unexpected argument '" + std::string(a) + "'");
   const auto eq = a.find('=');
   has_inline_ = eq != std::string_view::npos;

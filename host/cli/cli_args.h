@@ -32,6 +32,9 @@ std::string float_text(float f);
 // A boolean flag: "--flag" alone is true; "--flag=true|false|1|0" sets it; anything else is refused.
 bool parse_bool(std::string_view s, std::string_view what);
 
+// A file or folder name (--json, --input, --keras, --out, ...): refuses an empty one, naming the flag.
+std::string parse_path(std::string_view s, std::string_view what);
+
 // --backend: cpu, cuda or auto.
 std::string parse_backend(std::string_view s);
 
@@ -40,7 +43,7 @@ class ArgReader {
  public:
   explicit ArgReader(std::span<const std::string_view> args) : args_(args) {}
   bool done() const { return i_ >= args_.size(); }
-  // The next flag; throws UsageError if the next word is not a flag.
+  // The next flag; throws UsageError if the next word is not a flag.  "-h" reads as "--help".
   std::string_view flag();
   // The value of the flag just read.
   std::string_view value();

@@ -10,6 +10,7 @@
 #include "common/rng.h"
 #include "gpu.h"
 #include "json.h"
+#include "memory_bound.h"
 
 namespace driftlab {
 
@@ -124,7 +125,7 @@ AttentionArgs parse_attention_args(std::span<const std::string_view> argv) {
       const std::string_view v = r.value();
       a.batch_sweep = v == "off" ? std::vector<std::size_t>{} : parse_list(v, "--batch-sweep", 1, 4096);
     } else if (f == "--other-kv-lens") a.other_kv_lens = parse_list(r.value(), "--other-kv-lens", 1, kMaxLen);
-    else if (f == "--json") a.json = std::string(r.value());
+    else if (f == "--json") a.json = parse_path(r.value(), "--json");
     else throw UsageError("unknown option '" + std::string(f) + "' (see driftlab attention --help)");
   }
   if (!a.kv_lens.empty()) {
@@ -136,6 +137,8 @@ AttentionArgs parse_attention_args(std::span<const std::string_view> argv) {
     a.batch = a.kv_lens.size();
   }
   if (a.batch * a.heads > 65535) throw UsageError("--batch x --heads: at most 65535 (sequence, head) pairs");
+  if (!a.other_kv_lens.empty() && a.batch == 1)
+    throw UsageError("--other-kv-lens: a batch of 1 has no other sequences (give --batch 2 or more, or --kv-lens)");
   for (const std::size_t bs : a.batch_sweep)
     if (bs * a.heads > 65535) throw UsageError("--batch-sweep: batch x heads at most 65535");
   return a;
@@ -178,7 +181,7 @@ void batch_sweep(const AttentionArgs& a, const AttentionReport& rep, const Atten
   std::vector<Point> points;
   for (const std::size_t bs : a.batch_sweep) points.push_back({bs, L0});
   for (const std::size_t lo : rep.other_kv_lens) points.push_back({rep.batch, lo});
-  std::vector<std::vector<std::vector<float>>> row0(rows.size());
+  std::vector<OutputDriftStream> row0(rows.size(), OutputDriftStream(1, hd));  // sequence 0, streamed
   for (const Point& pt : points) {
     std::vector<std::size_t> lens(pt.batch, pt.other);
     lens[0] = L0;
@@ -190,20 +193,56 @@ void batch_sweep(const AttentionArgs& a, const AttentionReport& rep, const Atten
       AttentionCall c{rows[k].variant, a.split_size,
                       a.shuffle_seed ? std::optional<std::uint64_t>(*a.shuffle_seed) : std::nullopt};
       be.run(c, out.data());
-      row0[k].emplace_back(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(hd));
+      const std::span<const float> seq0(out.data(), hd);
+      row0[k].add(seq0);
       SweepPoint sp;
       sp.batch = pt.batch;
       sp.other_kv_len = pt.other;
       sp.chunk = attention::plan_chunk(rows[k].variant, pt.batch, main.H, main.d, max_of(lens), a.split_size, be.num_sms());
-      sp.ulp_vs_first = max_ulp_between(row0[k].back().data(), row0[k].front().data(), hd);
+      sp.ulp_vs_first = max_ulp_between(seq0.data(), row0[k].first().data(), hd);
       rows[k].sweep.push_back(sp);
     }
   }
   for (std::size_t k = 0; k < rows.size(); ++k) {
-    const OutputDrift d = output_drift(row0[k], 1, hd);
+    const OutputDrift d = row0[k].result();
     rows[k].batch_distinct = d.distinct_outputs;
     rows[k].batch_max_ulp = d.max_ulp;
   }
+}
+
+}  // namespace
+
+namespace {
+
+// The points of the batch sweep: sequence 0 inside batches of --batch-sweep sizes (the others as
+// long as it), then inside the command's batch with the other sequences at --other-kv-lens.
+std::vector<std::pair<std::size_t, std::size_t>> sweep_points(const AttentionArgs& a, const AttentionReport& rep) {
+  std::vector<std::pair<std::size_t, std::size_t>> points;
+  for (const std::size_t bs : a.batch_sweep) points.emplace_back(bs, rep.kv_lens[0]);
+  for (const std::size_t lo : rep.other_kv_lens) points.emplace_back(rep.batch, lo);
+  return points;
+}
+
+// The one memory bound (memory_bound.h), naming attention's own flags: K and V (float32) of the
+// batch, q, the float64 reference, the drift state (run 0, per-element extremes, one run), and the
+// largest sweep point's K and V, which is alive beside the batch's.  Sets rep.sweep_kv_bytes.
+void check_attention_memory(const AttentionArgs& a, AttentionReport& rep) {
+  const double hd = static_cast<double>(a.heads) * static_cast<double>(a.head_dim);
+  double tokens = 0;
+  for (const std::size_t L : rep.kv_lens) tokens += static_cast<double>(L);
+  const double kv = 2 * 4 * tokens * hd, count = static_cast<double>(rep.batch) * hd;
+  for (const auto& [bs, other] : sweep_points(a, rep))
+    rep.sweep_kv_bytes = std::max(rep.sweep_kv_bytes, 2 * 4 * (static_cast<double>(rep.kv_lens[0]) +
+                                                                static_cast<double>(bs - 1) * static_cast<double>(other)) * hd);
+  const double bytes = kv + rep.sweep_kv_bytes + count * (4 + 8 + 4 * 5);
+  std::ostringstream what;
+  what << "attention --batch " << rep.batch << " --heads " << a.heads << " --head-dim " << a.head_dim
+       << (a.kv_lens.empty()       ? " --kv-len " + std::to_string(a.kv_len)
+           : a.kv_lens.size() <= 8 ? " --kv-lens " + join(a.kv_lens)
+                                   : " --kv-lens (" + std::to_string(a.kv_lens.size()) + " lengths, " +
+                                         std::to_string(static_cast<std::uint64_t>(tokens)) + " tokens)")
+       << (rep.sweep_kv_bytes > 0 ? " (with the batch sweep: --batch-sweep, --other-kv-lens)" : "");
+  if (const auto refusal = memory_refusal(bytes, what.str())) throw UsageError(*refusal);
 }
 
 }  // namespace
@@ -228,6 +267,7 @@ AttentionReport run_attention(const AttentionArgs& a) {
     rep.other_kv_lens = {1, std::min<std::size_t>(4 * L0, std::max<std::size_t>(L0, 16384))};
   if (rep.batch == 1) rep.other_kv_lens.clear();  // no other sequences
 
+  check_attention_memory(a, rep);  // before anything is allocated
   const AttentionInput in = make_attention_input(rep.batch, a.heads, a.head_dim, rep.kv_lens, a.seed);
   rep.kv_bytes = 2.0 * static_cast<double>(in.kv_floats()) * sizeof(float);
   const std::vector<double> ref = attention_reference(in);
@@ -237,7 +277,8 @@ AttentionReport run_attention(const AttentionArgs& a) {
     AttentionRow row;
     row.variant = v;
     row.chunk = attention::plan_chunk(v, rep.batch, a.heads, a.head_dim, max_of(rep.kv_lens), a.split_size, be->num_sms());
-    std::vector<std::vector<float>> outs;
+    // Each run is compared with run 0 as it arrives (metrics.h): memory does not grow with --runs.
+    OutputDriftStream drift(rep.batch * a.heads, a.head_dim);
     std::vector<double> ms;
     std::vector<float> out(count);
     AttentionCall c{v, a.split_size, std::nullopt};
@@ -245,10 +286,10 @@ AttentionReport run_attention(const AttentionArgs& a) {
     for (std::size_t r = 0; r < a.runs; ++r) {
       if (a.shuffle_seed) c.schedule_seed = mix_seed(*a.shuffle_seed, r);
       ms.push_back(be->run(c, out.data()));
-      outs.push_back(out);
+      drift.add(out);
     }
-    row.drift = output_drift(outs, rep.batch * a.heads, a.head_dim);
-    row.ref_max_rel_err = max_rel_err(outs[0], ref);
+    row.drift = drift.result();
+    row.ref_max_rel_err = max_rel_err(drift.first(), ref);
     row.median_ms = median(ms);
     row.gbps = row.median_ms > 0 ? rep.kv_bytes / (row.median_ms * 1e-3) / 1e9 : 0;
     rep.rows.push_back(std::move(row));
@@ -273,7 +314,11 @@ void print_attention_table(const AttentionReport& r, std::ostream& out) {
       << r.runs << " runs per variant; split_count planned for " << r.num_sms << " SMs"
       << (r.backend == "cpu" ? " (nominal: an H100/H200)" : "") << "; fixed_split " << r.split_size << " tokens\n"
       << "backend " << r.backend << ": " << r.device << "\n"
-      << r.atomic_note << "\n\n";
+      << r.atomic_note << "\n";
+  if (r.sweep_kv_bytes > 0)
+    out << "the batch sweep's largest point holds " << sig(r.sweep_kv_bytes / 1e6, 4)
+        << " MB of K and V beside these (--batch-sweep off and --other-kv-lens set it)\n";
+  out << "\n";
   const bool sweep = !r.rows.empty() && r.rows[0].batch_distinct.has_value();
   out << std::left << std::setw(13) << "variant" << std::setw(42) << "determinism" << std::right << std::setw(7) << "chunk"
       << std::setw(9) << "distinct" << std::setw(10) << "non_equal" << std::setw(9) << "max_ulp" << std::setw(10)
@@ -367,6 +412,7 @@ int attention_main(std::span<const std::string_view> args, std::ostream& out) {
     out << kAttentionHelp;
     return 0;
   }
+  if (a.json) check_output_path(*a.json, "--json");  // before the work, not after it
   const AttentionReport rep = run_attention(a);
   print_attention_table(rep, out);
   if (a.json) write_json_file(*a.json, [&](std::ostream& f) { write_attention_json(rep, f); });

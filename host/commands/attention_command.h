@@ -62,6 +62,7 @@ struct AttentionReport {
   std::size_t batch = 0, heads = 0, head_dim = 0, runs = 0, split_size = 0;
   std::vector<std::size_t> kv_lens, batch_sweep, other_kv_lens;
   double kv_bytes = 0;
+  double sweep_kv_bytes = 0;  // K and V of the batch sweep's largest point (0: no sweep)
   std::vector<AttentionRow> rows;
 };
 

@@ -23,6 +23,7 @@
 #include "atomic_file.h"
 #include "backend.h"
 #include "cli_args.h"
+#include "memory_bound.h"
 #include "common/float_bits.h"
 #include "common/rng.h"
 #include "data.h"
@@ -133,8 +134,8 @@ bool parse_model_flag(std::string_view f, ArgReader& r, PredictArgs& a, bool& ba
     const std::string_view v = r.value();
     if (v.substr(0, 8) != "shuffle:") throw UsageError("--schedule: expected shuffle:SEED, got '" + std::string(v) + "'");
     a.shuffle_seed = parse_count(v.substr(8), "--schedule shuffle:SEED");
-  } else if (f == "--weights") a.weights = std::string(r.value());
-  else if (f == "--input") a.input = std::string(r.value());
+  } else if (f == "--weights") a.weights = parse_path(r.value(), "--weights");
+  else if (f == "--input") a.input = parse_path(r.value(), "--input");
   else if (f == "--layers") {
     try {
       a.layers = parse_sizes(std::string(r.value()));
@@ -144,7 +145,9 @@ bool parse_model_flag(std::string_view f, ArgReader& r, PredictArgs& a, bool& ba
   } else if (f == "--dropout") {
     a.dropout = parse_rate(r.value(), "--dropout");
   } else if (f == "--act") {
-    a.acts = parse_names(std::string(r.value()));
+    const std::string_view v = r.value();
+    if (v.empty()) throw UsageError("--act: expected relu or linear per layer, got an empty list");
+    a.acts = parse_names(std::string(v));
     for (const auto& s : a.acts)
       if (s != "relu" && s != "linear") throw UsageError("--act: unknown activation '" + s + "' (relu or linear)");
   } else if (f == "--dtype") {
@@ -185,8 +188,8 @@ PredictArgs parse_predict_args(std::span<const std::string_view> argv) {
       if (a.variant != "all" && !parse_dense_variant(a.variant))
         throw UsageError("--variant: unknown variant '" + a.variant + "' (atomic, tree, invariant, cublas, all)");
     } else if (f == "--batch-sweep") a.batch_sweep = parse_list(r.value(), "--batch-sweep");
-    else if (f == "--save-output") a.save_output = std::string(r.value());
-    else if (f == "--json") a.json = std::string(r.value());
+    else if (f == "--save-output") a.save_output = parse_path(r.value(), "--save-output");
+    else if (f == "--json") a.json = parse_path(r.value(), "--json");
     else throw UsageError("unknown option '" + std::string(f) + "' (see driftlab predict --help)");
   }
   check_model_flags(a, batch_given);
@@ -261,10 +264,8 @@ std::unique_ptr<ModelBackend> pick_backend(const PredictArgs& a) {
   return make_cpu_model_backend(a.threads);
 }
 
-std::size_t physical_memory_bytes() {
-  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-  return pages > 0 && page > 0 ? static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) : 0;
-}
+// The one memory bound (memory_bound.h): physical memory capped by ulimit -v / -d.
+std::size_t physical_memory_bytes() { return usable_memory_bytes(); }
 
 namespace {
 
@@ -306,10 +307,34 @@ void check_memory(const PredictArgs& a, const std::vector<std::size_t>& layers, 
 
 }  // namespace
 
+void check_model_fits(const Model& m, DType d, std::string_view what) {
+  if (!is_half(d)) return;
+  // The smallest magnitude that rounds (nearest even) to infinity: f16 65520, bf16 0x1.ffp127.
+  const float limit = d == DType::f16 ? 65520.0f : 0x1.ffp127f;
+  for (std::size_t l = 0; l < m.layers.size(); ++l)
+    for (const auto* v : {&m.layers[l].W, &m.layers[l].b})
+      for (std::size_t i = 0; i < v->size(); ++i) {
+        const float x = (*v)[i];
+        if (std::isfinite(x) && std::fabs(x) >= limit)
+          throw UsageError(std::string(what) + " " + dtype_name(d) + ": " + (v == &m.layers[l].W ? "W" : "b") +
+                           std::to_string(l) + "[" + std::to_string(i) + "] = " + round_trip(x) + " overflows " +
+                           dtype_name(d) + " (it would become inf); keep this model in f32" +
+                           (d == DType::f16 ? " or use bf16" : ""));
+      }
+}
+
 namespace {
+// A right-aligned table column of width w that always keeps one blank before its text, so a value
+// wider than its column pushes the row right instead of running into its neighbour.
+struct Col {
+  int w;
+};
+std::ostream& operator<<(std::ostream& o, Col c) { return o << ' ' << std::setw(c.w - 1); }
+
 // A 16-bit model says so where it says where its weights came from.
 void round_model_noted(Model& m, DType d) {
   if (d == DType::f32) return;
+  check_model_fits(m, d, "--dtype");
   round_model(m, d);
   m.origin += std::string("; weights and input rounded to ") + dtype_name(d) + " (round to nearest even)";
 }
@@ -849,21 +874,21 @@ void print_predict_table(const PredictReport& r, std::ostream& out) {
   out << "\n";
   const bool sweep = !r.batch_sweep.empty();
   out << std::left << std::setw(11) << "variant" << std::setw(44) << "determinism" << std::setw(12) << "slices"
-      << std::right << std::setw(9) << "distinct" << std::setw(10) << "non_equal" << std::setw(9) << "max_ulp"
-      << std::setw(11) << "max_abs" << std::setw(8) << "argmax" << std::setw(10) << "ref_err" << std::setw(11)
-      << "median_ms" << std::setw(11) << "samples/s" << std::setw(8) << "cost" << std::setw(11) << "vs_vendor";
-  if (sweep) out << std::setw(10) << "batch_dst" << std::setw(10) << "batch_ulp";
+      << std::right << Col{9} << "distinct" << Col{10} << "non_equal" << Col{9} << "max_ulp"
+      << Col{11} << "max_abs" << Col{8} << "argmax" << Col{10} << "ref_err" << Col{11}
+      << "median_ms" << Col{11} << "samples/s" << Col{8} << "cost" << Col{11} << "vs_vendor";
+  if (sweep) out << Col{10} << "batch_dst" << Col{10} << "batch_ulp";
   out << "\n";
   for (const auto& row : r.rows) {
     const auto& d = row.drift;
     out << std::left << std::setw(11) << info(row.variant).name << std::setw(44) << info(row.variant).determinism
-        << std::setw(12) << (row.slices.empty() ? std::string("-") : join(row.slices, "/")) << std::right << std::setw(9) << d.distinct_outputs << std::setw(10)
-        << sig(d.ratio_non_equal, 2) << std::setw(9) << ulp_text(d.max_ulp) << std::setw(11) << sig(d.max_abs_diff, 2)
-        << std::setw(8) << d.argmax_flips << std::setw(10) << sig(row.ref_max_rel_err, 2) << std::setw(11)
-        << sig(row.median_ms, 4) << std::setw(11) << sig(row.samples_per_s, 4) << std::setw(8)
-        << (row.cost_vs_atomic ? sig(*row.cost_vs_atomic, 3) + "x" : std::string("-")) << std::setw(11)
+        << std::setw(12) << (row.slices.empty() ? std::string("-") : join(row.slices, "/")) << std::right << Col{9} << d.distinct_outputs << Col{10}
+        << sig(d.ratio_non_equal, 2) << Col{9} << ulp_text(d.max_ulp) << Col{11} << sig(d.max_abs_diff, 2)
+        << Col{8} << d.argmax_flips << Col{10} << sig(row.ref_max_rel_err, 2) << Col{11}
+        << sig(row.median_ms, 4) << Col{11} << sig(row.samples_per_s, 4) << Col{8}
+        << (row.cost_vs_atomic ? sig(*row.cost_vs_atomic, 3) + "x" : std::string("-")) << Col{11}
         << (row.cost_vs_vendor ? sig(*row.cost_vs_vendor, 3) + "x" : std::string("-"));
-    if (sweep) out << std::setw(10) << *row.batch_distinct << std::setw(10) << ulp_text(*row.batch_max_ulp);
+    if (sweep) out << Col{10} << *row.batch_distinct << Col{10} << ulp_text(*row.batch_max_ulp);
     out << "\n";
   }
   out << "\ncost = median time relative to atomic; vs_vendor = relative to " << r.vendor << " (inference, same threads"
@@ -877,17 +902,17 @@ void print_predict_table(const PredictReport& r, std::ostream& out) {
   if (r.dtype == DType::f32) return;
   // What the rounding did to the same runs' drift: the last layer's float32 output before it.
   out << "\nbefore rounding to " << dtype_name(r.dtype) << " (the last layer's float32 output, float32 ULPs) -> after:\n"
-      << std::left << std::setw(11) << "variant" << std::right << std::setw(16) << "distinct" << std::setw(18)
-      << "non_equal" << std::setw(22) << "max_ulp" << std::setw(12) << "argmax" << "\n";
+      << std::left << std::setw(11) << "variant" << std::right << Col{16} << "distinct" << Col{18}
+      << "non_equal" << Col{22} << "max_ulp" << Col{12} << "argmax" << "\n";
   for (const auto& row : r.rows) {
     if (!row.before) continue;
     const auto& b = *row.before;
     const auto& d = row.drift;
     auto pair = [](const std::string& x, const std::string& y) { return x + " -> " + y; };
-    out << std::left << std::setw(11) << info(row.variant).name << std::right << std::setw(16)
-        << pair(std::to_string(b.distinct_outputs), std::to_string(d.distinct_outputs)) << std::setw(18)
-        << pair(sig(b.ratio_non_equal, 2), sig(d.ratio_non_equal, 2)) << std::setw(22)
-        << pair(ulp_text(b.max_ulp), ulp_text(d.max_ulp)) << std::setw(12)
+    out << std::left << std::setw(11) << info(row.variant).name << std::right << Col{16}
+        << pair(std::to_string(b.distinct_outputs), std::to_string(d.distinct_outputs)) << Col{18}
+        << pair(sig(b.ratio_non_equal, 2), sig(d.ratio_non_equal, 2)) << Col{22}
+        << pair(ulp_text(b.max_ulp), ulp_text(d.max_ulp)) << Col{12}
         << pair(std::to_string(b.argmax_flips), std::to_string(d.argmax_flips)) << "\n";
   }
 }

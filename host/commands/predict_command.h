@@ -57,6 +57,9 @@ std::unique_ptr<ModelBackend> pick_backend(const PredictArgs& a);
 Model build_model(const PredictArgs& a, std::uint64_t init_seed);
 std::vector<float> build_input(const PredictArgs& a, const Model& m, std::size_t& B);
 std::size_t physical_memory_bytes();  // 0 when unknown
+// Refuses (UsageError naming `what`) a model with a finite weight or bias that rounding to the
+// 16-bit type `d` would turn into infinity.  Nothing for f32.
+void check_model_fits(const Model& m, DType d, std::string_view what);
 std::uint64_t entropy_seed();  // an unseeded run's seed: std::random_device  // the flags that reproduce `a`
 extern const char* const kPredictHelp;
 

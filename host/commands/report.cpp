@@ -1,13 +1,19 @@
 #include "report.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <csignal>
+#include <cstring>
 #include <cmath>
 #include <ctime>
 #include <filesystem>
@@ -26,6 +32,7 @@
 #include "cpu/thread_pool.h"
 #include "data.h"
 #include "gpu.h"
+#include "input_file.h"
 #include "json.h"
 #include "metrics.h"
 #include "model.h"
@@ -124,6 +131,8 @@ std::string self_dir() {
 }
 
 // Runs a program, its output to `log`; returns the exit status (-1 if it could not start).
+volatile sig_atomic_t g_child = 0;  // the child run_program waits for (the signal handler stops it)
+
 int run_program(const std::vector<std::string>& args, const std::string& log) {
   std::vector<std::string> a = args;
   std::vector<char*> argv;
@@ -137,8 +146,11 @@ int run_program(const std::vector<std::string>& args, const std::string& log) {
   const int rc = posix_spawnp(&pid, a[0].c_str(), &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) return -1;
+  g_child = pid;  // stopped by on_signal if the report is killed meanwhile
   int status = 0;
-  waitpid(pid, &status, 0);
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  g_child = 0;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -183,13 +195,88 @@ BatchInvariance batch_invariance(ModelBackend& backend, const std::vector<std::s
 // leaves the old file as it was.
 void save_text(const fs::path& p, const std::string& text) { write_file_atomic(p.string(), text, "report"); }
 
+// --- Cleanup on SIGINT, SIGTERM, SIGHUP --------------------------------------------------------
+// A killed report leaves DIR exactly as it was: the handler stops the child it waits for, removes
+// the staging folder (async-signal-safe calls only: openat, getdents64, unlinkat) and DIR when
+// this report created it, then dies of the signal as it would have.
+char g_stage[4096], g_created[4096];
+
+void remove_tree_at(int parent, const char* name, int depth) {
+  if (depth > 8) return;
+  const int fd = ::openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    ::unlinkat(parent, name, 0);
+    return;
+  }
+  alignas(8) char buf[4096];
+  for (;;) {
+    const long n = ::syscall(SYS_getdents64, fd, buf, sizeof buf);
+    if (n <= 0) break;
+    for (long off = 0; off < n;) {
+      const auto* d = reinterpret_cast<const struct dirent64*>(buf + off);
+      off += d->d_reclen;
+      if (std::strcmp(d->d_name, ".") == 0 || std::strcmp(d->d_name, "..") == 0) continue;
+      if (d->d_type == DT_DIR) remove_tree_at(fd, d->d_name, depth + 1);
+      else ::unlinkat(fd, d->d_name, 0);
+    }
+  }
+  ::close(fd);
+  ::unlinkat(parent, name, AT_REMOVEDIR);
+}
+
+void on_signal(int sig) {
+  if (g_child > 0) ::kill(static_cast<pid_t>(g_child), SIGTERM);
+  if (g_stage[0]) remove_tree_at(AT_FDCWD, g_stage, 0);
+  if (g_created[0]) ::rmdir(g_created);  // only when empty: DIR as it was (absent)
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+void copy_name(char (&to)[4096], const std::string& from) {
+  const std::size_t n = from.size() < sizeof to - 1 ? from.size() : 0;  // too long: not cleaned up
+  std::memcpy(to, from.data(), n);
+  to[n] = 0;
+}
+
+void signal_cleanup_arm(const std::string& stage) {
+  copy_name(g_stage, stage);
+  if (!stage.empty())
+    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) ::signal(sig, on_signal);
+}
+
+// DIR for the report: created when missing (and removed again, if still empty, when the report
+// fails or is killed); errors name --out.  A folder the user cannot write into is found here.
+class OutFolder {
+ public:
+  OutFolder(const fs::path& dir, const std::string& flag_value) : dir_(dir) {
+    std::error_code ec;
+    created_ = !fs::exists(dir, ec);
+    if (!fs::create_directories(dir, ec) && ec)
+      throw FileWriteError("--out " + shown_path(flag_value) + ": cannot create the folder: " + ec.message());
+    if (::access(dir.c_str(), W_OK | X_OK) != 0)
+      throw FileWriteError("--out " + shown_path(flag_value) + ": cannot write into it: " + std::strerror(errno));
+    if (created_) copy_name(g_created, dir.string());
+  }
+  ~OutFolder() {
+    g_created[0] = 0;
+    std::error_code ec;
+    if (created_ && fs::is_empty(dir_, ec)) fs::remove(dir_, ec);
+  }
+  OutFolder(const OutFolder&) = delete;
+  OutFolder& operator=(const OutFolder&) = delete;
+
+ private:
+  fs::path dir_;
+  bool created_ = false;
+};
+
 // Every file of a report is written into a folder of its own inside DIR (.report-<pid>) and moved
 // into DIR only when the whole report succeeded: a report that stops on an error, is killed, or
 // could not produce its benchmarks or figures leaves DIR's files as they were.  (In the last case
 // the finished files are kept in DIR/incomplete/ and the report says so.)
 class Staging {
  public:
-  explicit Staging(const fs::path& dir) : stage_(dir / (".report-" + std::to_string(getpid()))) {
+  Staging(const fs::path& dir, const std::string& flag_value) : stage_(dir / (".report-" + std::to_string(getpid()))) {
     // A report that was killed left its folder behind: removed once its process is gone.
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(dir, ec)) {
@@ -197,10 +284,14 @@ class Staging {
       if (name.rfind(".report-", 0) != 0 || name.find_first_not_of("0123456789", 8) != std::string::npos) continue;
       if (!fs::exists("/proc/" + name.substr(8), ec)) fs::remove_all(e.path(), ec);
     }
-    fs::remove_all(stage_);
-    fs::create_directories(stage_ / "plots");
+    fs::remove_all(stage_, ec);
+    // Errors name the user's folder, not the staging folder inside it.
+    if (!fs::create_directories(stage_ / "plots", ec) && ec)
+      throw FileWriteError("--out " + shown_path(flag_value) + ": cannot write into it: " + ec.message());
+    signal_cleanup_arm(stage_.string());
   }
   ~Staging() {
+    signal_cleanup_arm("");
     std::error_code ec;
     fs::remove_all(stage_, ec);
   }
@@ -217,16 +308,19 @@ class Staging {
       if (e.is_regular_file()) files.push_back(fs::relative(e.path(), stage_));
     std::stable_partition(files.begin(), files.end(), [](const fs::path& f) { return f != "REPORT.md"; });
     for (const fs::path& f : files) {
-      const fs::path target = into / f;
+      const fs::path target = resolved_output((into / f).string());
       std::error_code ec;
       if (fs::is_directory(target, ec)) throw FileWriteError("report: " + target.string() + ": is a folder");
+      if (fs::exists(target, ec) && !fs::is_regular_file(target, ec))
+        throw FileWriteError("report: " + target.string() + ": exists and is not a regular file; refusing to replace it");
       for (fs::path up = target.parent_path(); up != into && !up.empty(); up = up.parent_path())
         if (fs::exists(up, ec) && !fs::is_directory(up, ec))
           throw FileWriteError("report: " + up.string() + ": is a file, not a folder");
     }
     for (const fs::path& f : files) {
       fs::create_directories((into / f).parent_path());
-      fs::rename(stage_ / f, into / f);
+      // The rule of every output (atomic_file.h): a symbolic link is followed, the link kept.
+      fs::rename(stage_ / f, resolved_output((into / f).string()));
     }
   }
 
@@ -259,7 +353,17 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
   if (o.backend == "cuda" && !gpu_status().usable) throw BackendError("--backend cuda: " + gpu_status().reason);
   const std::string backend = cuda ? "cuda" : "cpu";
   const fs::path out_dir(o.out);
-  fs::create_directories(out_dir);
+  // Everything that can refuse the report is checked before DIR is created: a refused report
+  // leaves no DIR behind, and says why in one line on stderr.
+  if (!o.bench_json.empty()) check_input_file(o.bench_json, "--bench-json", std::uint64_t(1) << 30, true);
+  {
+    std::error_code ec;
+    if (fs::exists(out_dir, ec) && !fs::is_directory(out_dir, ec))
+      throw FileWriteError("--out " + shown_path(o.out) + ": is a file, not a folder");
+    if (fs::exists(out_dir / "incomplete", ec) && !fs::is_directory(out_dir / "incomplete", ec))
+      throw FileWriteError("--out " + shown_path(o.out) + ": " + shown_path((out_dir / "incomplete").string()) +
+                           " is a file, not a folder (an incomplete report goes there)");
+  }
   // A target that cannot be replaced by a file is refused before anything runs.
   for (const char* f : {"REPORT.md", "machine.json", "sum_drift.json", "ulp_hist.json", "batch_invariance.json",
                         "predict.json", "predict_bf16.json", "trace_tree_batch.json", "trace_invariant_batch.json",
@@ -267,13 +371,14 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
     if (fs::is_directory(out_dir / f)) throw FileWriteError("report: " + (out_dir / f).string() + ": is a folder");
   if (fs::exists(out_dir / "plots") && !fs::is_directory(out_dir / "plots"))
     throw FileWriteError("report: " + (out_dir / "plots").string() + ": is a file, not a folder");
-  Staging staging(out_dir);
-  const fs::path& dir = staging.path();  // where every file is written; published at the end
   // The Keras cross-check beside the scenarios: --keras FILE, else DIR/keras_check.json when it
   // exists.  Read before anything runs, so a bad file stops the report at once.
   const fs::path kpath = o.keras.empty() ? out_dir / "keras_check.json" : fs::path(o.keras);
   std::optional<KerasCheck> k;
   if (!o.keras.empty() || fs::exists(kpath)) k = load_keras_check(kpath.string());
+  const OutFolder folder(out_dir, o.out);  // DIR, created now (and removed again if the report fails)
+  Staging staging(out_dir, o.out);
+  const fs::path& dir = staging.path();  // where every file is written; published at the end
 
   // Planned seconds per step (2 CPU cores, quick; the full run on a GPU machine).
   // Planned seconds per step: quick and full-CPU as measured on the 2-core development VM; the
@@ -549,11 +654,8 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
     const fs::path bench = fs::path(self_dir()) / "driftlab_bench";
     const std::string filter = report_bench_filter(backend, o.quick), min_time = o.quick ? "0.05" : "0.3";
     if (!o.bench_json.empty()) {  // timed once already (the GPU check): reuse, never time twice
-      std::error_code ec;
-      if (fs::file_size(o.bench_json, ec) == 0 || ec)
-        bench_note = "--bench-json " + o.bench_json + " is missing or empty; no benchmarks in this report.";
-      else
-        fs::copy_file(o.bench_json, dir / "bench.json", fs::copy_options::overwrite_existing);
+      // Checked up front (a regular, non-empty file); read through the same check again here.
+      save_text(dir / "bench.json", read_input_file(o.bench_json, "--bench-json", std::uint64_t(1) << 30, true));
     } else if (!fs::exists(bench)) {
       bench_note = "driftlab_bench was not found next to driftlab (" + bench.string() + "); no benchmarks ran.";
     } else {
@@ -639,9 +741,9 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
   if (!complete) {
     if (!plot_note.empty()) out << plot_note << "\n";
     if (!bench_note.empty()) out << bench_note << "\n";
-    out << "The report is incomplete: its files are in " << into.string() << "/; the files in " << out_dir.string()
-        << "/ were left as they were.\n";
-    return 1;
+    throw std::runtime_error("report incomplete (" + std::string(!bench_note.empty() ? "benchmarks" : "figures") +
+                             "): its files are in " + into.string() + "/; the files in " + out_dir.string() +
+                             "/ were left as they were");
   }
   return 0;
 }
@@ -655,8 +757,7 @@ int report_main(std::span<const std::string_view> args, std::ostream& out) {
       out << kReportHelp;
       return 0;
     } else if (f == "--out") {
-      o.out = r.value();
-      if (o.out.empty()) throw UsageError("--out: expected a folder name, got an empty one");
+      o.out = parse_path(r.value(), "--out");
     } else if (f == "--quick") {
       o.quick = r.bool_value();
     } else if (f == "--backend") {
@@ -664,9 +765,9 @@ int report_main(std::span<const std::string_view> args, std::ostream& out) {
     } else if (f == "--threads") {
       o.threads = parse_threads(r.value());
     } else if (f == "--bench-json") {
-      o.bench_json = r.value();
+      o.bench_json = parse_path(r.value(), "--bench-json");
     } else if (f == "--keras") {
-      o.keras = r.value();
+      o.keras = parse_path(r.value(), "--keras");
     } else {
       throw UsageError("unknown option '" + std::string(f) + "' (see driftlab report --help)");
     }

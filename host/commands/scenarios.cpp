@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -13,6 +14,7 @@
 #include "cli_args.h"
 #include "gpu.h"
 #include "json.h"
+#include "input_file.h"
 #include "json_read.h"
 #include "metrics.h"
 #include "npy.h"
@@ -158,22 +160,26 @@ ModelSeeds keras_model_seeds(KerasSeeding s, std::uint64_t seed) {
 
 // --- The Keras cross-check's file ------------------------------------------------------------
 KerasCheck load_keras_check(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::runtime_error("--keras " + npy::printable(path) + ": cannot read the file");
-  std::ostringstream ss;
-  ss << f.rdbuf();
+  // The one input-file check (input_file.h): a FIFO, a device or a folder is refused at once; the
+  // file is read only up to its size, and keras_check.py writes a few kB.
+  return parse_keras_check(read_input_file(path, "--keras", std::uint64_t(16) << 20), path);
+}
+
+KerasCheck parse_keras_check(std::string_view text, const std::string& path) {
   const std::string where = "--keras " + npy::printable(path) + ": ";
   JsonValue doc;
   try {
-    doc = parse_json(ss.str());
+    doc = parse_json(text);
   } catch (const JsonError& e) {
     throw std::runtime_error(where + e.what());
   }
+  // Text from the file reaches the terminal, REPORT.md and JSON: control bytes (an escape
+  // sequence) are shown as \xNN, never sent raw.
   auto str = [&](const JsonValue& o, const char* k) {
     const JsonValue* v = o.find(k);
     if (!v || !v->is(JsonValue::Kind::string))
       throw std::runtime_error(where + "not a scripts/keras_check.py output (no string \"" + k + "\")");
-    return v->str;
+    return shown_path(v->str, v->str.size());  // escaped, never shortened
   };
   const JsonValue* tool = doc.find("tool");
   if (!tool || !tool->is(JsonValue::Kind::string) || tool->str != "keras_check")
@@ -195,9 +201,15 @@ KerasCheck load_keras_check(const std::string& path) {
     if (r.verdict != "holds" && r.verdict != "holds only when" && r.verdict != "does not hold")
       throw std::runtime_error(where + "scenario " + npy::printable(r.key) + ": unknown verdict '" +
                                npy::printable(r.verdict) + "'");
+    // The counts are whole numbers: 1.9 or 1e999 (read as inf) would become another count unseen.
     if (const JsonValue* nums = s.find("numbers"); nums && nums->is(JsonValue::Kind::object))
-      for (const auto& [name, v] : nums->members)
-        if (v.is(JsonValue::Kind::number)) r.numbers[name] = v.num;
+      for (const auto& [name, v] : nums->members) {
+        if (!v.is(JsonValue::Kind::number)) continue;
+        if (!(v.num >= 0 && v.num <= 9007199254740992.0 && v.num == std::floor(v.num)))
+          throw std::runtime_error(where + "scenario " + r.key + ": count '" + shown_path(name) + "' is " + sig(v.num, 6) +
+                                   ", expected a whole number from 0 to 2^53");
+        r.numbers[shown_path(name)] = v.num;
+      }
     // The Keras column is the check's own verdict; it must follow from the check's own counts.
     const std::string rule = str(s, "rule");
     VerdictText again{};
@@ -210,6 +222,10 @@ KerasCheck load_keras_check(const std::string& path) {
       throw std::runtime_error(where + "scenario " + npy::printable(r.key) + ": verdict '" + r.verdict +
                                "' does not follow from its counts (rule " + npy::printable(rule) + " gives '" +
                                verdict_name(again.verdict) + "')");
+    // A key driftlab does not run would leave its row "(not run)" unseen.
+    const auto& claims = scenario_claims();
+    if (std::none_of(claims.begin(), claims.end(), [&](const ScenarioClaim& c) { return c.key == r.key; }))
+      throw std::runtime_error(where + "scenario '" + r.key + "' is not one of driftlab's scenarios (see driftlab scenarios)");
     k.rows[r.key] = std::move(r);
   }
   return k;
@@ -767,9 +783,9 @@ int scenarios_main(std::span<const std::string_view> args, std::ostream& out) {
       o.quick = true;
       o.wide = {256, 1024, 1024, 10};
     } else if (f == "--json") {
-      json = std::string(r.value());
+      json = parse_path(r.value(), "--json");
     } else if (f == "--keras") {
-      keras = std::string(r.value());
+      keras = parse_path(r.value(), "--keras");
     } else {
       throw UsageError("unknown option '" + std::string(f) + "' (see driftlab scenarios --help)");
     }

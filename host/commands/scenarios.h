@@ -69,6 +69,8 @@ struct KerasCheck {
 // Throws std::runtime_error with one line naming the file when it is missing or not a
 // keras_check.py output.
 KerasCheck load_keras_check(const std::string& path);
+// The same from the file's text (`path` names it in messages); tests/fuzz/fuzz_keras.cpp.
+KerasCheck parse_keras_check(std::string_view text, const std::string& path);
 
 // The claims, in the order they are run: key (as in keras_check.py), source, verdict rule, and
 // the article's sentence(s) verbatim (driftlab's own words when the source is "not in the article").

@@ -10,6 +10,7 @@
 
 #include "backend.h"
 #include "cli_args.h"
+#include "memory_bound.h"
 #include "common/float_bits.h"
 #include "cpu/half_convert.h"
 #include "cpu/sum.h"
@@ -104,7 +105,7 @@ SumArgs parse_sum_args(std::span<const std::string_view> argv) {
     } else if (f == "--seed") {
       a.seed = parse_count(r.value(), "--seed");
     } else if (f == "--input") {
-      a.input = std::string(r.value());
+      a.input = parse_path(r.value(), "--input");
     } else if (f == "--threads") {
       a.threads = parse_threads(r.value());
     } else if (f == "--schedule") {
@@ -113,7 +114,7 @@ SumArgs parse_sum_args(std::span<const std::string_view> argv) {
         throw UsageError("--schedule: expected shuffle:SEED, got '" + std::string(v) + "'");
       a.shuffle_seed = parse_count(v.substr(8), "--schedule shuffle:SEED");
     } else if (f == "--json") {
-      a.json = std::string(r.value());
+      a.json = parse_path(r.value(), "--json");
     } else {
       throw UsageError("unknown option '" + std::string(f) + "' (see driftlab sum --help)");
     }
@@ -124,10 +125,8 @@ SumArgs parse_sum_args(std::span<const std::string_view> argv) {
 
 namespace {
 
-std::size_t physical_memory_bytes() {
-  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-  return pages > 0 && page > 0 ? static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) : 0;
-}
+// The one memory bound (memory_bound.h): physical memory capped by ulimit -v / -d.
+std::size_t physical_memory_bytes() { return usable_memory_bytes(); }
 
 // Rounds a float32 array to the 16-bit type (nearest even, cpu/half_convert.h).
 HostArray narrow_array(const HostArray& x, DType to) {

@@ -172,7 +172,7 @@ TraceArgs parse_trace_args(std::span<const std::string_view> argv) {
     } else if (f == "--row") {
       t.row = parse_count(r.value(), "--row");
       row_given = true;
-    } else if (f == "--json") t.json = std::string(r.value());
+    } else if (f == "--json") t.json = parse_path(r.value(), "--json");
     else throw UsageError("unknown option '" + std::string(f) + "' (see driftlab trace --help)");
   }
   if (t.help) return t;
@@ -305,7 +305,17 @@ TraceRun::~TraceRun() = default;
 TraceRun::TraceRun(const TraceArgs& t) : st_(std::make_unique<State>()) {
   State& S = *st_;
   const PredictArgs& p = t.model;
-  S.model = build_model(p, p.init_seed ? *p.init_seed : entropy_seed());
+  try {
+    S.model = build_model(p, p.init_seed ? *p.init_seed : entropy_seed());
+  } catch (const std::exception& e) {
+    // A bf16 file ('<V2' records) is read only with --dtype bf16, which --compare dtype cannot take:
+    // say what does work instead of advising a flag that is then refused.
+    if (t.kind == TraceKind::dtype && std::string_view(e.what()).find("only with --dtype bf16") != std::string_view::npos)
+      throw UsageError(std::string(e.what()) + "; --compare dtype:A,B starts from float32 weights and cannot take "
+                       "--dtype: save the model as float32 (the bf16 values widen exactly), or trace the bf16 model "
+                       "with --dtype bf16 and another --compare kind");
+    throw;
+  }
   const Model& model = S.model;
   // dtype:A,B: `model` is the float32 one (p.dtype is f32 there); each side gets it rounded to its
   // type, and the input likewise (models[s], xs[s]).
@@ -316,6 +326,7 @@ TraceRun::TraceRun(const TraceArgs& t) : st_(std::make_unique<State>()) {
     for (int s = 0; s < 2; ++s) {
       models[s] = model;
       const DType d = *parse_model_dtype(s == 0 ? t.a : t.b);
+      check_model_fits(models[s], d, "--compare dtype");
       round_model(models[s], d);
       if (d != DType::f32) models[s].origin += std::string("; rounded to ") + dtype_name(d) + " (round to nearest even)";
     }

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -43,13 +44,33 @@ std::string file_name(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-void check_output_path(const std::string& path, std::string_view what) {
-  const std::string where = (what.empty() ? "" : std::string(what) + " ") + shown(path) + ": ";
+// One rule for every output that is a symbolic link: it is followed, and the file it names is
+// what gets checked and replaced (the link stays a link), as an editor saving through a link does.
+// A link to a device is then refused as the device itself is.
+std::string resolved_output(const std::string& path) {
+  struct stat st {};
+  if (path.empty() || ::lstat(path.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return path;
+  std::string target = path;
+  for (int hops = 0; hops < 40; ++hops) {
+    if (::lstat(target.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return target;
+    std::vector<char> buf(4096);
+    const ssize_t n = ::readlink(target.c_str(), buf.data(), buf.size());
+    if (n <= 0 || static_cast<std::size_t>(n) >= buf.size()) return target;
+    const std::string link(buf.data(), static_cast<std::size_t>(n));
+    target = link.front() == '/' ? link : parent_folder(target) + "/" + link;
+  }
+  return target;  // a loop: stat() below reports ELOOP
+}
+
+void check_output_path(const std::string& given, std::string_view what) {
+  const std::string where = (what.empty() ? "" : std::string(what) + " ") + shown(given) + ": ";
   auto fail = [&](const std::string& why) { throw FileWriteError(where + why); };
-  if (path.empty()) throw FileWriteError((what.empty() ? std::string("output") : std::string(what)) + ": the file name is empty");
+  if (given.empty()) throw FileWriteError((what.empty() ? std::string("output") : std::string(what)) + ": the file name is empty");
+  if (given.find('\0') != std::string::npos) fail("the file name contains a NUL byte");
+  const std::string path = resolved_output(given);
   if (path.back() == '/' || file_name(path) == "." || file_name(path) == "..")
     fail("is a folder, expected a file name");
-  if (path.find('\0') != std::string::npos) fail("the file name contains a NUL byte");
+  if (file_name(path).size() > NAME_MAX) fail("the file name is longer than " + std::to_string(NAME_MAX) + " bytes");
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0) {
     if (S_ISDIR(st.st_mode)) fail("is a folder, expected a file name");
@@ -61,16 +82,22 @@ void check_output_path(const std::string& path, std::string_view what) {
   const std::string folder = parent_folder(path);
   if (::stat(folder.c_str(), &st) != 0) fail("cannot write into " + shown(folder) + ": " + std::strerror(errno));
   if (!S_ISDIR(st.st_mode)) fail(shown(folder) + " is not a folder");
+  // The temporary file is created in that folder: a folder the user cannot write into is found
+  // here, before the work, not when the results are written.
+  if (::access(folder.c_str(), W_OK | X_OK) != 0) fail("cannot write into " + shown(folder) + ": " + std::strerror(errno));
 }
 
-void write_file_atomic(const std::string& path, std::string_view bytes, std::string_view what) {
-  check_output_path(path, what);
-  const std::string where = (what.empty() ? "" : std::string(what) + " ") + shown(path) + ": ";
+void write_file_atomic(const std::string& given, std::string_view bytes, std::string_view what) {
+  check_output_path(given, what);
+  const std::string path = resolved_output(given);
+  const std::string where = (what.empty() ? "" : std::string(what) + " ") + shown(given) + ": ";
   auto fail = [&](const std::string& why) { throw FileWriteError(where + why); };
   struct stat st {};
 
-  // The temporary name is hidden and unique in the target's folder, so rename() is atomic.
-  std::string tmp = parent_folder(path) + "/." + file_name(path) + ".tmp-XXXXXX";
+  // The temporary name is hidden and unique in the target's folder, so rename() is atomic; it
+  // stays within NAME_MAX bytes (a valid 255-byte file name gets a short temporary name).
+  const std::string base = file_name(path);
+  std::string tmp = parent_folder(path) + "/." + (base.size() + 12 <= NAME_MAX ? base : std::string("driftlab")) + ".tmp-XXXXXX";
   std::vector<char> name(tmp.begin(), tmp.end());
   name.push_back('\0');
   const int fd = ::mkstemp(name.data());

@@ -21,7 +21,13 @@ void write_file_atomic(const std::string& path, std::string_view bytes, std::str
 
 // The checks write_file_atomic makes before writing, plus: the target's folder exists.  Commands
 // call it before they compute, so a bad output path costs nothing and prints only its one line.
+// Also refused up front: a file name over NAME_MAX bytes, a folder the user cannot write into.
 void check_output_path(const std::string& path, std::string_view what);
+
+// An output that is a symbolic link is followed: the file it names is checked and replaced, the
+// link kept (one rule for every output: --json, --save-output, the report's files).  `path`
+// itself when it is not a link.
+std::string resolved_output(const std::string& path);
 
 // The folder part of `path` ("." when it has none) and the file name part.
 std::string parent_folder(const std::string& path);

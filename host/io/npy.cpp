@@ -8,6 +8,7 @@
 #include "npy.h"
 
 #include "atomic_file.h"
+#include "input_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -268,7 +269,9 @@ void read_descr(const Value& v, Header& h) {
   const bool ok = order_ok && ((s[1] == 'f' && (s[2] == '2' || s[2] == '4' || s[2] == '8')) || (s[1] == 'V' && s[2] == '2'));
   if (!ok) fail("unsupported dtype '" + printable(s) + "' (" + kAccepted + ")");
   h.descr = s;
-  h.big_endian = s[0] == '>';  // '=' (native) and '|' (not applicable) are taken as little-endian
+  // '=' (native) and '|' (not applicable) are taken as little-endian.  A void record has no byte
+  // order (NumPy reads '>V2' as '|V2': the same bytes), so its order character is not applied.
+  h.big_endian = s[0] == '>' && s[1] != 'V';
   h.void2 = s[1] == 'V';
   h.dtype = s[2] == '2' ? (h.void2 ? DType::bf16 : DType::f16) : s[2] == '4' ? DType::f32 : DType::f64;
 }
@@ -428,21 +431,20 @@ std::string errno_text(int err) { return err ? std::strerror(err) : "unknown err
 // Only a regular file is read, and only as far as its size: a FIFO would block in open() and a
 // device such as /dev/zero never ends.  The magic string is checked before the rest is read.
 std::vector<std::byte> read_all(const std::string& path) {
-  errno = 0;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);  // a FIFO must not block here
-  if (fd < 0) fail("cannot open for reading: " + errno_text(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    const bool dir = S_ISDIR(st.st_mode);
-    ::close(fd);
-    fail(dir ? "is a folder, not a .npy file" : "not a regular file (a FIFO, device or socket); give a .npy file");
+  // The one input-file check (input_file.h).
+  std::uint64_t file_size = 0;
+  int fd = -1;
+  try {
+    fd = open_regular_file(path, &file_size);
+  } catch (const InputFileError& e) {
+    fail(std::string(e.what()) + "; give a .npy file");
   }
   File f(::fdopen(fd, "rb"));
   if (!f) {
     ::close(fd);
     fail("cannot open for reading: " + errno_text(errno));
   }
-  const auto size = static_cast<std::uint64_t>(st.st_size);
+  const std::uint64_t size = file_size;
   std::vector<std::byte> bytes(static_cast<std::size_t>(std::min<std::uint64_t>(size, kMagic.size())));
   if (std::fread(bytes.data(), 1, bytes.size(), f.get()) != bytes.size())
     fail("cannot read: " + errno_text(errno));

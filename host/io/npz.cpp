@@ -8,6 +8,7 @@
 #include "npz.h"
 
 #include "atomic_file.h"
+#include "input_file.h"
 
 #include <sys/stat.h>
 
@@ -86,11 +87,16 @@ bool starts_with_npy_magic(const std::string& path) {
 }
 
 Archive open_for_reading(const std::string& path) {
-  // A FIFO would block zip_open and a device never ends: only a regular file is opened.
+  // A FIFO would block zip_open and a device never ends: only a regular file is opened (the one
+  // input-file check, input_file.h).  A missing file is left to zip_open's own message.
   struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
-    fail(S_ISDIR(st.st_mode) ? "is a folder, not a .npz file"
-                             : "not a regular file (a FIFO, device or socket); give a .npz file");
+  if (::stat(path.c_str(), &st) == 0) {
+    try {
+      ::close(open_regular_file(path, nullptr));
+    } catch (const InputFileError& e) {
+      fail(std::string(e.what()) + "; give a .npz file");
+    }
+  }
   int code = ZIP_ER_OK;
   errno = 0;
   Archive za(zip_open(path.c_str(), ZIP_RDONLY | ZIP_CHECKCONS, &code));

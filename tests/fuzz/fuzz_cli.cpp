@@ -1,5 +1,5 @@
 // libFuzzer target: the command-line parsers.  The input is split at NUL bytes into argv words
-// and given to predict's and sum's parsers and to the shared value parsers.  The promise: a
+// and given to predict's, sum's, attention's and trace's parsers and to the shared value parsers.  The promise: a
 // UsageError (run_cli prints it as one line, control bytes escaped; its first finding was a
 // newline inside a value echoed in the message), or arguments that reproduce themselves -- predict's to_argv
 // (what a parent passes to its children) parses back to the same values, the dropout rate bit
@@ -12,9 +12,11 @@
 #include <string_view>
 #include <vector>
 
+#include "attention_command.h"
 #include "cli_args.h"
 #include "predict_command.h"
 #include "sum_command.h"
+#include "trace_command.h"
 
 namespace {
 
@@ -53,6 +55,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     });
   }
   expect_usage([&] { driftlab::parse_sum_args(args); });
+  expect_usage([&] {
+    const driftlab::AttentionArgs a = driftlab::parse_attention_args(args);
+    // What the parser accepts fits its bounds: the run may rely on them.
+    if (a.batch < 1 || a.batch > 4096 || a.heads < 1 || a.batch * a.heads > 65535 || a.runs < 1 ||
+        (!a.other_kv_lens.empty() && a.batch == 1) || (a.json && a.json->empty()))
+      std::abort();
+  });
+  expect_usage([&] {
+    const driftlab::TraceArgs t = driftlab::parse_trace_args(args);
+    if (t.json && t.json->empty()) std::abort();
+  });
+  expect_usage([&] { driftlab::parse_path(args.empty() ? std::string_view() : args[0], "--json"); });
   expect_usage([&] {
     const driftlab::PredictArgs a = driftlab::parse_predict_args(args);
     const std::vector<std::string> child = driftlab::to_argv(a);
