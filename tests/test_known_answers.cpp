@@ -20,9 +20,12 @@
 
 #include "attention_backend.h"
 #include "backend.h"
+#include "common/attention_order.h"
+#include "common/dense_order.h"
 #include "common/dropout.h"
 #include "common/float_bits.h"
 #include "common/half.h"
+#include "common/sum_order.h"
 #include "cpu/attention.h"
 #include "cpu/dense.h"
 #include "cpu/exact_simd.h"
@@ -294,6 +297,51 @@ TEST(KnownAnswers, DropoutPhiloxMapping) {
   for (const JsonValue& s : member(d, "keep_scales").items) {
     const float rate = from_bits<float>(static_cast<std::uint32_t>(hex(member(s, "rate"))));
     EXPECT_TRUE(same(member(s, "scale").str, dropout::keep_scale(rate))) << "rate " << member(s, "rate").str;
+  }
+}
+
+// ---- header functions only the CUDA kernels call ------------------------------------------------
+// The CPU twins do this arithmetic in their own loops (vector lanes, whole planes), so these
+// functions are checked directly: a change to them shows here without a GPU.
+
+float f32(const JsonValue& v, const char* k) { return from_bits<float>(static_cast<std::uint32_t>(hex(member(v, k)))); }
+
+TEST(KnownAnswers, HeaderFunctionsTheGpuCalls) {
+  const JsonValue& fn = member(fixture(), "functions");
+  ASSERT_GE(member(fn, "exp_nonpos").items.size(), 40u);
+  for (const JsonValue& e : member(fn, "exp_nonpos").items)
+    EXPECT_TRUE(same(member(e, "y").str, attention::exp_nonpos(f32(e, "x")))) << "exp_nonpos(" << member(e, "x").str << ")";
+  for (const JsonValue& c : member(fn, "score").items) {
+    const auto q = floats(member(c, "q")), k = floats(member(c, "k"));
+    const std::size_t d = count(c, "d");
+    EXPECT_TRUE(same(member(c, "scale").str, attention::softmax_scale(d))) << "softmax_scale(" << d << ")";
+    EXPECT_TRUE(same(member(c, "s").str, attention::score(q.data(), k.data(), d, f32(c, "scale")))) << "score, d = " << d;
+  }
+  for (const JsonValue& c : member(fn, "merge").items) {
+    const attention::MergeFactors f = attention::merge_factors(f32(c, "m_a"), f32(c, "m_b"));
+    const std::string what = "merge of m_a " + member(c, "m_a").str + ", m_b " + member(c, "m_b").str;
+    EXPECT_TRUE(same(member(c, "M").str, f.m)) << what;
+    EXPECT_TRUE(same(member(c, "ca").str, f.ca)) << what;
+    EXPECT_TRUE(same(member(c, "cb").str, f.cb)) << what;
+    const float l = attention::merge_value(f32(c, "l_a"), f32(c, "l_b"), f);
+    const float acc = attention::merge_value(f32(c, "acc_a"), f32(c, "acc_b"), f);
+    EXPECT_TRUE(same(member(c, "l").str, l)) << what;
+    EXPECT_TRUE(same(member(c, "acc").str, acc)) << what;
+    EXPECT_TRUE(same(member(c, "out").str, attention::finish(acc, l))) << what;
+  }
+  for (const JsonValue& c : member(fn, "finish").items)
+    EXPECT_TRUE(same(member(c, "out").str, attention::finish(f32(c, "acc"), f32(c, "l"))))
+        << "finish(" << member(c, "acc").str << ", " << member(c, "l").str << ")";
+  const auto partials = floats(member(fn, "tree_partials"));
+  for (const JsonValue& c : member(fn, "tree_combine").items) {
+    const std::size_t S = count(c, "S"), stride = count(c, "stride");
+    ASSERT_LE((S - 1) * stride, partials.size() - 1);
+    EXPECT_TRUE(same(member(c, "out").str, dense::tree_combine(partials.data(), S, stride))) << "tree_combine S = " << S;
+  }
+  for (const JsonValue& c : member(fn, "quad_finish").items) {
+    float a[order::kLanesPerThread];
+    for (int i = 0; i < order::kLanesPerThread; ++i) a[i] = from_bits<float>(static_cast<std::uint32_t>(hex(member(c, "a").items.at(i))));
+    EXPECT_TRUE(same(member(c, "out").str, order::quad_finish(a))) << "quad_finish of " << member(c, "a").items[0].str << "...";
   }
 }
 

@@ -539,6 +539,71 @@ def dropout_cases():
     return {"words": words, "thresholds": thresholds, "keep_scales": scales}
 
 
+def function_cases():
+    """The header functions only the CUDA kernels call (the CPU twins do the same arithmetic in
+    their own loops), checked one by one so that a change to them shows on a machine without a GPU:
+    attention's exp_nonpos, score, rescale, merge and finish; dense's tree_combine; the sum tree's
+    last in-thread halvings (quad_finish)."""
+    xs = ["00000000", "80000000", "bf800000", "c2ae0000", "c2adffff", "c2ae0001", "c2b00000", "ff800000",
+          "3f000000", "bf317218", "c1200000", "be000000", "c2a00000", "b3800000", "80000001", "c2aa0000"]
+    xs += ["%08x" % (u | 0x80000000) for u in gen_bits({"seed": 13, "n": 48, "bmin": 100, "brange": 33}, "f32")]
+    xs = [h for h in xs if not (f32_from(int(h, 16)) > 0)]  # exp_nonpos takes x <= 0 (and NaN)
+    exps = [{"x": h, "y": hx32(exp_nonpos(f32_from(int(h, 16))))} for h in xs]
+    scores = []
+    for n, d in enumerate((1, 5, 8, 33)):
+        qs = {"gen": {"seed": 700 + n, "n": d, "bmin": 122, "brange": 10}}
+        ks = {"gen": {"seed": 800 + n, "n": d, "bmin": 122, "brange": 10}}
+        q, k = widen(input_bits(qs, "f32"), "f32"), widen(input_bits(ks, "f32"), "f32")
+        scale = F32(F32(1.0) / np.sqrt(F32(d)))
+        dot = F32(0.0)
+        for i in range(d):
+            dot = fma32(q[i], k[i], dot)
+        scores.append({"d": d, "q": qs, "k": ks, "scale": hx32(scale), "s": hx32(F32(dot * scale))})
+    # merges: (m_a, m_b, l_a, l_b, acc_a, acc_b); -inf maxima are empty partials
+    merges = []
+    for ma, mb, la, lb, aa, ab in (("40a00000", "40400000", "40000000", "3fc00000", "3f8ccccd", "bf99999a"),
+                                   ("c0000000", "41200000", "3f800000", "40800000", "40490fdb", "3e4ccccd"),
+                                   ("ff800000", "3f800000", "00000000", "40000000", "00000000", "3f000000"),
+                                   ("42c80000", "00000000", "3f800000", "3f800000", "3f800000", "3f800000"),
+                                   ("3f800000", "3f800000", "3f99999a", "3fb33333", "bdcccccd", "3e99999a")):
+        v = {k: f32_from(int(h, 16)) for k, h in (("ma", ma), ("mb", mb), ("la", la), ("lb", lb), ("aa", aa), ("ab", ab))}
+        M = fmax(v["ma"], v["mb"])
+        ca, cb = rescale(v["ma"], M), rescale(v["mb"], M)
+        l = F32(F32(v["la"] * ca) + F32(v["lb"] * cb))
+        acc = F32(F32(v["aa"] * ca) + F32(v["ab"] * cb))
+        merges.append({"m_a": ma, "m_b": mb, "l_a": la, "l_b": lb, "acc_a": aa, "acc_b": ab,
+                       "M": hx32(M), "ca": hx32(ca), "cb": hx32(cb), "l": hx32(l), "acc": hx32(acc),
+                       "out": hx32(F32(0.0) if l == 0 else F32(acc / l))})
+    finishes = []
+    for a, l in (("3f800000", "40400000"), ("40490fdb", "3fb504f3"), ("bf800000", "41300000"), ("3f800000", "00000000"),
+                 ("3e4ccccd", "3f7ffffe"), ("00000001", "3f000000"), ("7f7fffff", "3e800000"), ("80000000", "40000000")):
+        va, vl = f32_from(int(a, 16)), f32_from(int(l, 16))
+        finishes.append({"acc": a, "l": l, "out": hx32(F32(0.0) if vl == 0 else F32(va / vl))})
+    trees = []
+    ps = widen(gen_bits({"seed": 14, "n": 32 * 3, "bmin": 110, "brange": 30}, "f32"), "f32")
+    for S in range(1, 33):
+        for stride in (1, 3):
+            v = [ps[s * stride] for s in range(S)]
+            st = 1
+            while st < S:
+                for s in range(0, S - st, 2 * st):
+                    v[s] = F32(v[s] + v[s + st])
+                st *= 2
+            trees.append({"S": S, "stride": stride, "out": hx32(v[0])})
+    quads = []
+    qv = gen_bits({"seed": 15, "n": 40, "bmin": 100, "brange": 40}, "f32")
+    for i in range(0, 40, 4):
+        a = [f32_from(u) for u in qv[i:i + 4]]
+        lanes = list(a)
+        for s in (2, 1):  # sum_order.h step 3's last two halvings
+            for j in range(s):
+                lanes[j] = F32(lanes[j] + lanes[j + s])
+        quads.append({"a": ["%08x" % u for u in qv[i:i + 4]], "out": hx32(lanes[0])})
+    quads.append({"a": ["80000000"] * 4, "out": hx32(F32(F32(F32(-0.0) + F32(-0.0)) + F32(F32(-0.0) + F32(-0.0))))})
+    return {"exp_nonpos": exps, "score": scores, "merge": merges, "finish": finishes, "tree_combine": trees,
+            "tree_partials": {"gen": {"seed": 14, "n": 96, "bmin": 110, "brange": 30}}, "quad_finish": quads}
+
+
 def build():
     return {
         "generator": "tests/kat/make_kat.py (NumPy float scalars, Fraction fma and rounding; no C++)",
@@ -547,6 +612,7 @@ def build():
         "dense": dense_cases(),
         "attention": attention_cases(),
         "dropout": dropout_cases(),
+        "functions": function_cases(),
     }
 
 
