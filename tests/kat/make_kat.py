@@ -485,6 +485,7 @@ def dense_cases():
         ("tree_s8_k37", "tree", 2, 37, 3, 8, "linear"),
         ("tree_s32_k37_empty_slices", "tree", 2, 37, 3, 32, "linear"),
         ("tree_s6_k61", "tree", 4, 61, 7, 6, "relu"),
+        ("tree_s6_k48_even_slices", "tree", 2, 48, 3, 6, "linear"),
     ]
     out = []
     for n, (name, variant, B, K, N, S, a) in enumerate(base):
