@@ -551,9 +551,12 @@ def function_cases():
     xs = [h for h in xs if not (f32_from(int(h, 16)) > 0)]  # exp_nonpos takes x <= 0 (and NaN)
     exps = [{"x": h, "y": hx32(exp_nonpos(f32_from(int(h, 16))))} for h in xs]
     scores = []
-    for n, d in enumerate((1, 5, 8, 33)):
-        qs = {"gen": {"seed": 700 + n, "n": d, "bmin": 122, "brange": 10}}
-        ks = {"gen": {"seed": 800 + n, "n": d, "bmin": 122, "brange": 10}}
+    # (d, biased exponent range): a narrow range makes the products alike in size, so that a
+    # rounding of one of them (mul + add instead of fma) reaches the sum
+    for n, (d, bmin, brange) in enumerate(((1, 122, 10), (5, 122, 10), (8, 122, 10), (33, 122, 10), (5, 126, 2),
+                                            (16, 126, 2), (64, 126, 2), (128, 126, 2))):
+        qs = {"gen": {"seed": 700 + n, "n": d, "bmin": bmin, "brange": brange}}
+        ks = {"gen": {"seed": 800 + n, "n": d, "bmin": bmin, "brange": brange}}
         q, k = widen(input_bits(qs, "f32"), "f32"), widen(input_bits(ks, "f32"), "f32")
         scale = F32(F32(1.0) / np.sqrt(F32(d)))
         dot = F32(0.0)
@@ -561,12 +564,20 @@ def function_cases():
             dot = fma32(q[i], k[i], dot)
         scores.append({"d": d, "q": qs, "k": ks, "scale": hx32(scale), "s": hx32(F32(dot * scale))})
     # merges: (m_a, m_b, l_a, l_b, acc_a, acc_b); -inf maxima are empty partials
-    merges = []
+    merges, merge_inputs = [], []
     for ma, mb, la, lb, aa, ab in (("40a00000", "40400000", "40000000", "3fc00000", "3f8ccccd", "bf99999a"),
                                    ("c0000000", "41200000", "3f800000", "40800000", "40490fdb", "3e4ccccd"),
                                    ("ff800000", "3f800000", "00000000", "40000000", "00000000", "3f000000"),
                                    ("42c80000", "00000000", "3f800000", "3f800000", "3f800000", "3f800000"),
                                    ("3f800000", "3f800000", "3f99999a", "3fb33333", "bdcccccd", "3e99999a")):
+        merge_inputs.append((ma, mb, la, lb, aa, ab))
+    # generated pairs whose maxima are close (both factors well inside (0, 1]), either one larger
+    g = gen_bits({"seed": 16, "n": 6 * 24, "bmin": 124, "brange": 4}, "f32")
+    for i in range(24):
+        ma, delta, la, lb, aa, ab = (f32_from(u) for u in g[6 * i:6 * i + 6])
+        mb = F32(ma + abs(delta)) if i % 2 else F32(ma - abs(delta))
+        merge_inputs.append(tuple(hx32(v) for v in (ma, mb, abs(la), abs(lb), aa, ab)))
+    for ma, mb, la, lb, aa, ab in merge_inputs:
         v = {k: f32_from(int(h, 16)) for k, h in (("ma", ma), ("mb", mb), ("la", la), ("lb", lb), ("aa", aa), ("ab", ab))}
         M = fmax(v["ma"], v["mb"])
         ca, cb = rescale(v["ma"], M), rescale(v["mb"], M)
