@@ -82,18 +82,26 @@ MUTANTS = [
      "  return static_cast<std::uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);",
      "  return static_cast<std::uint16_t>((u + 0x8000u) >> 16);",
      "bf16 narrowing: ties away from zero instead of to even"),
-    ("H15", "kernels/common/dropout.h",
+    ("H15", "kernels/common/half.h",
+     "    const std::uint32_t r = (a - 0x38000000u + 0xfffu + ((a >> 13) & 1u)) >> 13;",
+     "    const std::uint32_t r = (a - 0x38000000u + 0x1000u) >> 13;",
+     "f16 narrowing: ties away from zero instead of to even"),
+    ("H16", "kernels/common/dropout.h",
      "      (static_cast<std::uint32_t>(call >> 32) & 0xffffu) | (layer << 16),",
      "      (static_cast<std::uint32_t>(call >> 32) & 0xffffu) | (layer << 15),",
      "dropout: the layer packed at bit 15 of the counter instead of 16"),
-    ("H16", "kernels/common/philox.h",
+    ("H17", "kernels/common/philox.h",
      "    k1 += kW1;", "    k1 += kW0;",
      "Philox: the second key word bumped by the first Weyl constant"),
     ("K1", "kernels/cpu/gemm.cpp",
      "      for (std::size_t s = 0; s < steps; ++s) c = std::fma(A[r * lda + k0 + s], B[(k0 + s) * ldb + j], c);",
      "      for (std::size_t s = 0; s < steps; ++s) c = A[r * lda + k0 + s] * B[(k0 + s) * ldb + j] + c;",
      "cpu dense chain (scalar GEMV): mul + add instead of fma"),
-    ("K2", "kernels/cpu/attention.cpp",
+    ("K2", "kernels/cpu/sum.cpp",
+     "  for (std::size_t r = 0; r < full_rows; ++r) {",
+     "  for (std::size_t r = full_rows; r-- > 0;) {",
+     "cpu sum tree, 16-bit leaves: a tile's rows added last to first"),
+    ("K3", "kernels/cpu/attention.cpp",
      "      for (std::size_t i = 0; i < d; ++i) acc[i] = std::fma(p, v[i], acc[i]);",
      "      for (std::size_t i = 0; i < d; ++i) acc[i] = p * v[i] + acc[i];",
      "cpu attention (all ISA levels): mul + add instead of fma into acc"),
@@ -121,8 +129,19 @@ def restore_leftovers():
 
 
 def run(cmd, log):
+    """Runs cmd in a process group of its own; on an interruption the whole group (make and its
+    compilers too) is ended before the sources are restored."""
     with open(log, "w") as f:
-        return subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT).returncode
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            return proc.wait()
+        except BaseException:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+            raise
 
 
 def configure():
