@@ -2,7 +2,8 @@
 // (kernels/cpu/attention.cpp) and the CUDA kernels (kernels/cuda/attention.cu).
 //
 // One decode step: B sequences, H heads, head dim d; sequence b has its own KV length L_b >= 1.
-// For every (b, h): out = softmax(q . K^T * scale) . V, scale = 1/sqrt(d) rounded to float once
+// For every (b, h): out = softmax(q . K^T * scale) . V, scale = 1/sqrt(d) as two float
+// operations, each correctly rounded (sqrt of float(d), then its reciprocal), computed once on the host
 // (on the host, `softmax_scale`).  Every operation below is one IEEE float operation with
 // round-to-nearest: mul, add, sub, div and fma (one rounding), never contracted or reordered.
 //
@@ -132,7 +133,8 @@ DL_HD float score(const float* q, const float* k, std::size_t d, float scale) {
   return mul(dot, scale);
 }
 
-// 1/sqrt(d) rounded once (correctly rounded sqrt and division on the host).
+// 1/sqrt(d): float sqrt of float(d), then a float division, each correctly rounded (so not
+// always the once-rounded 1/sqrt(d): d = 6, 7, 17, ... differ); computed on the host.
 inline float softmax_scale(std::size_t d) { return 1.0f / std::sqrt(static_cast<float>(d)); }
 
 // FlashAttention-2's block_n for the split-KV kernel: 256, 128 or 64 keys by head dim.
