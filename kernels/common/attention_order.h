@@ -3,7 +3,7 @@
 //
 // One decode step: B sequences, H heads, head dim d; sequence b has its own KV length L_b >= 1.
 // For every (b, h): out = softmax(q . K^T * scale) . V, scale = 1/sqrt(d) as two float
-// operations, each correctly rounded (sqrt of float(d), then its reciprocal),
+// operations, each correctly rounded (sqrt of float(d), then its reciprocal), computed once
 // (on the host, `softmax_scale`).  Every operation below is one IEEE float operation with
 // round-to-nearest: mul, add, sub, div and fma (one rounding), never contracted or reordered.
 //
