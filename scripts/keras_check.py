@@ -88,7 +88,7 @@ def v_inference(deterministic, atomic, wide="the wide model"):
     if deterministic == 1:
         return "holds", ("holds for the article's model: its training=False calls gave identical bits" +
                          ("; not for kernels that add partial sums with atomics in a changing order: "
-                          f"{atomic} distinct outputs under the seeded GPU-scheduler model on {wide}"
+                          f"{atomic} distinct outputs on {wide}"
                           if atomic > 1 else ""))
     return "does not hold", f"does not hold: {deterministic} distinct outputs with training=False and no seed"
 

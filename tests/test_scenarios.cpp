@@ -69,9 +69,11 @@ TEST(Scenarios, VerdictsOnHandMadeCounts) {
   EXPECT_EQ(verdict_constant_within(1, 5).text.rfind("holds as written", 0), 0u);
   EXPECT_EQ(verdict_same_across(1, 3).text.rfind("holds only when dropout is off", 0), 0u);
   // Example 3: the article's model decides the opening; atomics are named with their origin and model.
-  const VerdictText ex3 = verdict_inference(1, 7, "the 784-4096-4096-10 model");
+  const VerdictText ex3 = verdict_inference(1, 7, "the 784-4096-4096-10 model under the seeded GPU-scheduler model");
   EXPECT_EQ(ex3.verdict, Verdict::holds);
-  EXPECT_NE(ex3.text.find("seeded GPU-scheduler model on the 784-4096-4096-10 model"), std::string::npos) << ex3.text;
+  EXPECT_NE(ex3.text.find("7 distinct outputs on the 784-4096-4096-10 model under the seeded GPU-scheduler model"),
+            std::string::npos)
+      << ex3.text;
   EXPECT_EQ(verdict_inference(1, 0).text.find("atomic"), std::string::npos);
   // Remnant dropout: driftlab's model cannot test it, and says so.
   EXPECT_NE(verdict_remnant(0).text.find("cannot test"), std::string::npos);
@@ -129,7 +131,9 @@ TEST(Scenarios, QuotesAreVerbatimFromTheArticle) {
   const std::string shared = kSource + "/../shared/seeds/000_214b84b0fabf931f.txt";
   const std::string article = slurp(fixture);
   ASSERT_GT(article.size(), 1000u) << fixture;
-  if (std::filesystem::exists(shared)) EXPECT_EQ(slurp(shared), article) << "the fixture is a copy of " << shared;
+  if (std::filesystem::exists(shared)) {
+    EXPECT_EQ(slurp(shared), article) << "the fixture is a copy of " << shared;
+  }
   const std::string text = collapse_whitespace(article);
   const std::vector<std::string> sections = {"Example 1",     "Example 2",     "Example 3", "Explanation 1",
                                              "Explanation 2", "Explanation 3", "Conclusion"};
@@ -152,7 +156,9 @@ TEST(Scenarios, QuotesAreVerbatimFromTheArticle) {
     EXPECT_NE(at, std::string::npos) << c.key << ": not in the article: " << c.claim;
     // One bullet or sentence group: it starts a sentence (after a space) and ends one, and no
     // bullet marker or heading is inside it.
-    if (at != std::string::npos && at > 0) EXPECT_EQ(text[at - 1], ' ') << c.key;
+    if (at != std::string::npos && at > 0) {
+      EXPECT_EQ(text[at - 1], ' ') << c.key;
+    }
     EXPECT_TRUE(c.claim.back() == '.' || c.claim.back() == ')') << c.key << ": ends mid-sentence";
     EXPECT_EQ(quote.find(" * "), std::string::npos) << c.key << ": joins two bullets";
     EXPECT_EQ(quote.find("**"), std::string::npos) << c.key << ": crosses a heading";

@@ -134,7 +134,7 @@ VerdictText verdict_inference(std::size_t deterministic, std::size_t atomic, con
     return {Verdict::holds,
             "holds for the article's model: its training=False calls gave identical bits" +
                 (atomic > 1 ? "; not for kernels that add partial sums with atomics in a changing order: " + n(atomic) +
-                                  " distinct outputs under the seeded GPU-scheduler model on " + or_wide(wide)
+                                  " distinct outputs on " + or_wide(wide)
                             : std::string())};
   return {Verdict::does_not_hold, "does not hold: " + n(deterministic) + " distinct outputs with training=False and no seed"};
 }
@@ -364,16 +364,12 @@ struct Runner {
   }
 };
 
-std::string ran_text(const PredictArgs& a, const PredictReport& r) {
-  std::ostringstream s;
-  s << r.model << ", batch " << r.batch << ", " << (a.training ? "training=True" : "training=False") << ", "
-    << a.runs << " calls x " << a.processes << (a.processes > 1 ? " processes" : " process") << ", " << r.backend;
-  return s.str();
-}
-
 std::string join_sizes(const std::vector<std::size_t>& v) {
   std::string s;
-  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? "-" : "") + std::to_string(v[i]);
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i) s += '-';
+    s += std::to_string(v[i]);
+  }
   return s;
 }
 
@@ -495,7 +491,7 @@ std::vector<ScenarioResult> run_scenarios(const ScenarioOptions& o, std::ostream
   const std::string wide = "the " + join_sizes(o.wide) + " model";
   const bool cpu_backend = o.backend == "cpu" || (o.backend == "auto" && !gpu_status().usable);
   std::vector<ScenarioResult> out;
-  auto add = [&](ScenarioResult r) {
+  auto add = [&](ScenarioResult r, const std::string& context = "") {
     const auto& cs = scenario_claims();
     const auto c = std::find_if(cs.begin(), cs.end(), [&](const ScenarioClaim& x) { return x.key == r.key; });
     if (c == cs.end()) throw std::logic_error("scenario " + r.key + " has no claim");
@@ -503,7 +499,7 @@ std::vector<ScenarioResult> run_scenarios(const ScenarioOptions& o, std::ostream
     r.claim = c->claim;
     r.rule = c->rule;
     std::map<std::string, double> counts(r.numbers.begin(), r.numbers.end());
-    const VerdictText v = verdict_by_rule(r.rule, counts, wide);
+    const VerdictText v = verdict_by_rule(r.rule, counts, context.empty() ? wide : context);
     r.id = static_cast<int>(out.size()) + 1;
     r.verdict = v.verdict;
     r.verdict_text = v.text;
@@ -638,7 +634,8 @@ std::vector<ScenarioResult> run_scenarios(const ScenarioOptions& o, std::ostream
           {"atomic", double(model_distinct)},
           {"article_model_atomic_real_distinct", double(small_atomic)},
           {"wide_atomic_real_distinct", double(real.drift.distinct_outputs)}},
-         {}, ""});
+         {}, ""},
+        wide + (cpu_backend ? " under the seeded GPU-scheduler model" : " in real GPU runs"));
   }
   std::size_t unseeded = 0;
   {  // Weights restored from a saved file in fresh processes (Explanation 2, sentence 1).
