@@ -187,7 +187,7 @@ VerdictText verdict_drift(std::uint64_t max_ulp, std::uint64_t model_max_ulp, st
     return {Verdict::holds_only_when,
             "holds only when the accumulation order changes between runs: up to " + std::to_string(model_max_ulp) +
                 " ULP under the seeded GPU-scheduler model (atomics, " + or_wide(wide) +
-                "); the real runs counted gave identical bits"};
+                "); no real run counted here drifted (real 2-core atomic races depend on timing: reported, not counted)"};
   return {Verdict::does_not_hold, "does not hold here: identical bits in every real run"};
 }
 
@@ -608,6 +608,7 @@ std::vector<ScenarioResult> run_scenarios(const ScenarioOptions& o, std::ostream
     w.runs = calls;
     w.layers = o.wide;  // big enough for split-K atomics to have partials to race
     w.batch = 16;
+    w.init_seed = 3;  // seeded, so that the scheduler model's count is the same every run
     w.variant = "atomic";
     const auto wrep = run.predict(w, "Example 3 on the wide model: atomic kernels, real runs");
     const PredictRow real = only_row(wrep, DenseVariant::atomic);
@@ -627,7 +628,7 @@ std::vector<ScenarioResult> run_scenarios(const ScenarioOptions& o, std::ostream
     }
     add({0, "example3", "", "", "",
          "the article's model as written (10-20-10, training=False, no seed, " + n(4 * calls) + " calls, tree, invariant, "
-             "atomic, " + rep.backend + "); " + wide + ", batch 16, " + n(calls) + " calls, atomic kernels" +
+             "atomic, " + rep.backend + "); " + wide + " (init seed 3), batch 16, " + n(calls) + " calls, atomic kernels" +
              (cpu_backend ? ", real and under the seeded scheduler model" : ""),
          measured, {}, "",
          {{"deterministic", double(det)},
