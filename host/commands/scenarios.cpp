@@ -26,7 +26,8 @@ namespace driftlab {
 const char* const kScenariosHelp = R"(usage: driftlab scenarios [--backend cpu|cuda|auto] [--threads T] [--quick] [--json FILE]
                           [--keras FILE]
 
-Runs the article's claims (Examples 1-3, Explanations 1-3) and others that are not in it, each for
+Runs the article's claims (Examples 1-3, Explanations 1-3, the Conclusion; one row per bullet or
+sentence group, quoted verbatim with where it is) and others that are not in it, each for
 real -- calls within one process and separate child processes -- and prints the claim as the
 article words it, where it comes from, what was run, the measured counts and a verdict computed
 from them (holds / does not hold / holds only when ...; rules in docs/verdicts.md).
@@ -41,7 +42,7 @@ np.random.seed do not fix (Keras 3 uses Python's random), keras.utils.set_random
                 report the real races beside it; the thread-count row always runs on the CPU.
   --threads T   worker threads of the CPU backend (default 0: one per core)
   --quick       fewer calls (4, not 10) and processes (3, not 4), and a smaller wide model
-                (256-1024-1024-10, not 784-4096-4096-10): about ten seconds on 2 cores
+                (256-1024-1024-10, not 784-4096-4096-10): about 10 s of CPU time on 2 cores
   --json FILE   also write the rows (claim, source, rule, what ran, counts, verdict) as JSON
   --keras FILE  the output of scripts/keras_check.py (real TensorFlow/Keras): its verdict is
                 printed beside driftlab's, and where they disagree, why; the rows only real
