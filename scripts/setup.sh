@@ -52,6 +52,11 @@ if [ "$keras" -eq 1 ] && ! "$root/.venv/bin/python" -c "import tensorflow" >/dev
   echo "setup: installing tensorflow-cpu==2.21.0 into $root/.venv"
   "$root/.venv/bin/pip" install -q --disable-pip-version-check tensorflow-cpu==2.21.0
 fi
+# tf_keras (Keras 2, TF_USE_LEGACY_KERAS=1): the article's seeds are also checked on the legacy Keras.
+if [ "$keras" -eq 1 ] && ! "$root/.venv/bin/python" -c "import tf_keras" >/dev/null 2>&1; then
+  echo "setup: installing tf_keras==2.21.0 into $root/.venv"
+  "$root/.venv/bin/pip" install -q --disable-pip-version-check tf_keras==2.21.0
+fi
 
 # CUDA is optional: without nvcc the CPU backend is built alone (DRIFTLAB_CUDA=AUTO).
 if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then

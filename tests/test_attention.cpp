@@ -385,13 +385,13 @@ TEST(AttentionScenario, QuickRunOnTheCpu) {
   EXPECT_EQ(r.id, 7);
   EXPECT_EQ(r.key, "attention_batch");
   ASSERT_EQ(r.numbers.size(), 5u);
-  EXPECT_EQ(r.numbers[0].first, "splitk");
+  EXPECT_EQ(r.numbers[0].first, "splitkv");
   EXPECT_EQ(r.numbers[1].first, "invariant");
   EXPECT_EQ(r.numbers[1].second, 1.0);  // fixed_split and single: one output in every batch
   EXPECT_GT(r.numbers[0].second, 1.0);  // split_count: the quick shape shows the effect
-  // run_scenarios gives it the shared `batch` rule's verdict on these counts.
+  // run_scenarios gives it the `split_kv` rule's verdict on these counts (split-KV, sequence 0).
   const std::map<std::string, double> counts(r.numbers.begin(), r.numbers.end());
-  EXPECT_EQ(verdict_by_rule("batch", counts).verdict, Verdict::holds_only_when);
+  EXPECT_EQ(verdict_by_rule("split_kv", counts).verdict, Verdict::holds_only_when);
   EXPECT_NE(r.measured.find("split_count"), std::string::npos);
 }
 

@@ -36,7 +36,7 @@ ScenarioResult attention_batch_scenario(int id, const std::string& backend, int 
           ", sequence 0 (KV 1024) in batches of 1, 2, 3, 4, 8, 16 and beside sequences of KV " + others + ", " +
           rep.backend + (rep.backend == "cpu" ? " (split planned for a nominal 132 SMs)" : "");
   r.measured = "distinct sequence-0 outputs: " + per;
-  r.numbers = {{"splitk", double(sc)}, {"invariant", double(fs > sg ? fs : sg)}, {"split_count", double(sc)},
+  r.numbers = {{"splitkv", double(sc)}, {"invariant", double(fs > sg ? fs : sg)}, {"split_count", double(sc)},
                {"fixed_split", double(fs)}, {"single", double(sg)}};
   return r;
 }

@@ -24,27 +24,32 @@ struct VerdictText {
   Verdict verdict;
   std::string text;  // starts with verdict_name(verdict)
 };
-// Repeated calls vary (dropout): as written (no training argument) vs with training=True.
+// Each rule's openings and words are in docs/verdicts.md.  `wide`: the wide model's name, for the
+// rules whose text names it ("" -> "the wide model").
 VerdictText verdict_dropout_call(std::size_t as_written, std::size_t training_true);
-// Calls within one process stay constant (a fixed seed): as written vs with training=True.
+VerdictText verdict_predict(std::size_t predict);
 VerdictText verdict_constant_within(std::size_t as_written, std::size_t training_true);
-// Fresh processes give the same bits (a fixed seed): as written vs with training=True.
 VerdictText verdict_same_across(std::size_t as_written, std::size_t training_true);
-// training=False is deterministic without a seed: fixed-order kernels vs atomic kernels.
-VerdictText verdict_inference(std::size_t deterministic, std::size_t atomic);
-// training=False still has remnant dropout.
-VerdictText verdict_remnant(std::size_t distinct);
-// Re-initialising without a seed changes the outputs (processes unseeded vs seeded).
+VerdictText verdict_outside_graph(std::size_t input, std::size_t weights);
+VerdictText verdict_disables(std::size_t training_false, std::size_t training_true);
+VerdictText verdict_inference(std::size_t deterministic, std::size_t atomic, const std::string& wide = "");
+VerdictText verdict_remnant(std::size_t distinct);  // 0: not testable (driftlab's model)
 VerdictText verdict_init(std::size_t unseeded, std::size_t seeded);
-// Parallel reductions drift run to run: measured, under the scheduler model (0: not run).
-VerdictText verdict_drift(std::uint64_t max_ulp, std::uint64_t model_max_ulp, std::size_t argmax_flips);
-// Row 0's bits change with the batch size: kernels that split K by batch shape vs invariant.
+VerdictText verdict_restored(std::size_t restored, std::size_t rebuilt);
+VerdictText verdict_lesser(std::size_t backend_flips, std::size_t dropout_flips, std::size_t weights_flips,
+                           std::size_t backend_rel_ppb, std::size_t dropout_rel_ppb, std::size_t weights_rel_ppb,
+                           const std::string& wide = "");
+VerdictText verdict_drift(std::uint64_t max_ulp, std::uint64_t model_max_ulp, std::size_t argmax_flips,
+                          const std::string& wide = "");
 VerdictText verdict_batch(std::size_t splitk, std::size_t invariant);
-// A row's bits change with the thread count: fixed-order kernels vs atomic kernels.
+VerdictText verdict_split_kv(std::size_t splitkv, std::size_t invariant);
 VerdictText verdict_threads(std::size_t kernels, std::size_t atomic);
+VerdictText verdict_changes(std::size_t distinct, std::uint64_t max_ulp);
+VerdictText verdict_method_param(std::size_t predict_takes_training, std::size_t distinct);
 // The rule named `rule` (docs/verdicts.md) on counts by name; throws std::invalid_argument for
 // an unknown rule or a missing count.
-VerdictText verdict_by_rule(std::string_view rule, const std::map<std::string, double>& counts);
+VerdictText verdict_by_rule(std::string_view rule, const std::map<std::string, double>& counts,
+                            const std::string& wide = "");
 
 // --- driftlab's model of where Keras 3 takes the seeds of layers built without one ----------
 // Measured with scripts/keras_check.py (TensorFlow 2.21.0, Keras 3.15.1): the article's
@@ -78,11 +83,14 @@ struct ScenarioClaim {
   std::string key, source, rule, claim;
 };
 const std::vector<ScenarioClaim>& scenario_claims();
+// Rows that only real TensorFlow measures (scripts/keras_check.py): driftlab has no oneDNN, no
+// op-determinism switch, no legacy Keras.  Printed after driftlab's rows with --keras.
+const std::vector<ScenarioClaim>& keras_only_claims();
 
 struct ScenarioResult {
   int id = 0;
   std::string key;       // matches keras_check.py's scenario key
-  std::string source;    // "Example 1".."Example 3", "Explanation 1".."Explanation 3", "not in the article"
+  std::string source;    // "Example 2, commentary bullet 1", "Explanation 3, sentence 2", ..., "not in the article"
   std::string claim;     // the article's sentence(s) verbatim; driftlab's own words when not in the article
   std::string rule;      // the verdict rule (docs/verdicts.md)
   std::string ran;       // what was run
