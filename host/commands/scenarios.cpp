@@ -335,8 +335,11 @@ KerasCheck parse_keras_check(std::string_view text, const std::string& path) {
                                "' does not follow from its counts (rule " + npy::printable(rule) + " gives '" +
                                verdict_name(again.verdict) + "')");
     // A key driftlab does not run would leave its row "(not run)" unseen.
-    const auto& claims = scenario_claims();
-    if (std::none_of(claims.begin(), claims.end(), [&](const ScenarioClaim& c) { return c.key == r.key; }))
+    // Keys of the claims only TensorFlow measures (keras_only_claims) are rows of their own.
+    auto named = [&](const std::vector<ScenarioClaim>& claims) {
+      return std::any_of(claims.begin(), claims.end(), [&](const ScenarioClaim& c) { return c.key == r.key; });
+    };
+    if (!named(scenario_claims()) && !named(keras_only_claims()))
       throw std::runtime_error(where + "scenario '" + r.key + "' is not one of driftlab's scenarios (see driftlab scenarios)");
     k.rows[r.key] = std::move(r);
   }
