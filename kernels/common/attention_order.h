@@ -227,6 +227,9 @@ DL_HD void tile_update(float& l, float (&acc)[kDimsPerThread], float alpha, cons
                        const float* Vs, std::size_t ldv, std::size_t d, int tid) {
   l = mul(l, alpha);
   for (int c = 0; c < kDimsPerThread; ++c) acc[c] = mul(acc[c], alpha);
+#if defined(__CUDA_ARCH__)
+#pragma unroll 4
+#endif
   for (std::size_t t = 0; t < n; ++t) {
     const float pt = p[t];
     l = add(l, pt);

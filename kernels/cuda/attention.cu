@@ -1,7 +1,7 @@
 // Split-KV attention decode on CUDA, every variant side by side.
 //
 //   single       partial_kernel with one chunk per (b, h), writing out = acc / l directly.
-//   fixed_split  partial_kernel, one warp per (b, h, chunk), partials to d_temp;
+//   fixed_split  partial_kernel, one block of 4 warps per (b, h, chunk), partials to d_temp;
 //   split_count  tree_merge_kernel merges them by attention_order.h's fixed tree.  No atomics.
 //   atomic       partial_kernel, then atomic_merge_kernel: float atomics ACCUMULATE the rescaled
 //                partials into out and L in completion order -- nondeterministic; finish_kernel.
