@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -438,6 +439,139 @@ TEST(AttentionCuda, FixedSplitIsBatchInvariantOnTheGpu) {
       gpu->run({AttentionVariant::fixed_split, 256, std::nullopt}, y.data());
       EXPECT_TRUE(same(y.data() + (B - 1) * 8 * 128, y1.data(), 8 * 128)) << "B=" << B << " other=" << other;
     }
+}
+
+}  // namespace
+}  // namespace driftlab
+
+// ---- The CUDA partial kernel's block mapping replayed on the CPU (attention_order.h's block::) ----
+// partial_kernel (kernels/cuda/attention.cu) is replayed chunk by chunk with its own per-thread
+// functions: the tile's pieces fill the padded shared K and V rows (each slot once), lane t of
+// warp 0 computes token t's score and weight with the kernel's butterfly max, lane 0's alpha and
+// m_new are shared, and each of the 128 threads runs block::tile_update on its dims.  The partials
+// merged by the written tree must equal the literal order (by_the_book) bit for bit.
+namespace driftlab {
+namespace {
+
+namespace ab = attention::block;
+
+struct Partial {
+  float m, l;
+  std::vector<float> acc;
+};
+
+Partial replay_partial_block(const AttentionInput& in, std::size_t b, std::size_t h, std::size_t t0, std::size_t t1,
+                             bool vec) {
+  const std::size_t d = in.d, L = in.kv_len[b], ldk = ab::k_ld(d), ldv = ab::v_ld(d);
+  const float scale = at::softmax_scale(d);
+  const float* q = in.q.data() + (b * in.H + h) * d;
+  const float* K = in.K.data() + seq_off(in, b) + h * L * d;
+  const float* V = in.V.data() + seq_off(in, b) + h * L * d;
+  std::vector<float> Ks(at::kTile * ldk), Vs(at::kTile * ldv);
+  std::vector<int> k_hits(Ks.size()), v_hits(Vs.size());
+  std::vector<float> m(ab::kThreads, -INFINITY), l(ab::kThreads, 0.0f);
+  std::vector<std::array<float, ab::kDimsPerThread>> acc(ab::kThreads);
+  for (auto& a : acc) a.fill(0.0f);
+  for (std::size_t tt = t0; tt < t1; tt += at::kTile) {
+    const std::size_t n = std::min(at::kTile, t1 - tt), width = vec ? 4 : 1;
+    std::fill(k_hits.begin(), k_hits.end(), 0);
+    std::fill(v_hits.begin(), v_hits.end(), 0);
+    for (std::size_t e = 0; e < n * d / width; ++e) {  // the kernel's threads take e = tid, tid + 128, ...
+      std::size_t t, i;
+      ab::tile_piece(e, d, width, t, i);
+      for (std::size_t w = 0; w < width; ++w) {
+        Ks[t * ldk + i + w] = K[(tt * d) + width * e + w];
+        Vs[t * ldv + i + w] = V[(tt * d) + width * e + w];
+        ++k_hits[t * ldk + i + w];
+        ++v_hits[t * ldv + i + w];
+      }
+    }
+    for (std::size_t t = 0; t < n; ++t)
+      for (std::size_t i = 0; i < d; ++i) {
+        EXPECT_EQ(k_hits[t * ldk + i], 1);
+        EXPECT_EQ(v_hits[t * ldv + i], 1);
+      }
+    // Warp 0.
+    float sc[32], mx[32], p[32];
+    for (std::size_t lane = 0; lane < 32; ++lane) mx[lane] = sc[lane] = lane < n ? at::score(q, &Ks[lane * ldk], d, scale) : -INFINITY;
+    for (int off = 16; off > 0; off /= 2) {
+      float next[32];
+      for (int lane = 0; lane < 32; ++lane) next[lane] = at::max(mx[lane], mx[lane ^ off]);
+      std::copy(next, next + 32, mx);
+    }
+    float m_new[32];
+    for (std::size_t lane = 0; lane < 32; ++lane) {
+      m_new[lane] = at::max(m[0], mx[lane]);
+      p[lane] = lane < n ? at::weight(sc[lane], m_new[lane]) : 0.0f;
+    }
+    const float alpha = at::rescale(m[0], m_new[0]);
+    for (int tid = 0; tid < ab::kThreads; ++tid) {
+      float a[ab::kDimsPerThread];
+      std::copy(acc[tid].begin(), acc[tid].end(), a);
+      ab::tile_update(l[tid], a, alpha, p, n, Vs.data(), ldv, d, tid);
+      std::copy(a, a + ab::kDimsPerThread, acc[tid].begin());
+      m[tid] = m_new[0];
+    }
+  }
+  Partial out{m[0], l[0], std::vector<float>(d)};
+  for (int tid = 0; tid < ab::kThreads; ++tid) {
+    EXPECT_EQ(std::memcmp(&l[tid], &l[0], sizeof(float)), 0);  // every thread's l is the same
+    for (int c = 0; c < ab::kDimsPerThread; ++c) {
+      const std::size_t i = tid + static_cast<std::size_t>(ab::kThreads) * c;
+      if (i < d) out.acc[i] = acc[tid][c];
+    }
+  }
+  return out;
+}
+
+std::vector<float> replay_attention_kernel(const AttentionInput& in, std::size_t C, bool vec) {
+  const std::size_t d = in.d;
+  std::vector<float> out(in.B * in.H * d);
+  for (std::size_t b = 0; b < in.B; ++b)
+    for (std::size_t h = 0; h < in.H; ++h) {
+      const std::size_t L = in.kv_len[b], Cb = at::chunk_len(C, L), n = at::num_chunks(C, L);
+      std::vector<Partial> P;
+      for (std::size_t j = 0; j < n; ++j) P.push_back(replay_partial_block(in, b, h, j * Cb, std::min(L, (j + 1) * Cb), vec));
+      for (std::size_t stride = 1; stride < n; stride *= 2)
+        for (std::size_t j = 0; j + stride < n; j += 2 * stride) {
+          const auto f = at::merge_factors(P[j].m, P[j + stride].m);
+          for (std::size_t i = 0; i < d; ++i) P[j].acc[i] = at::merge_value(P[j].acc[i], P[j + stride].acc[i], f);
+          P[j].l = at::merge_value(P[j].l, P[j + stride].l, f);
+          P[j].m = f.m;
+        }
+      for (std::size_t i = 0; i < d; ++i) out[(b * in.H + h) * d + i] = at::finish(P[0].acc[i], P[0].l);
+    }
+  return out;
+}
+
+TEST(AttentionBlockReplay, KernelThreadStepsGiveTheWrittenOrderBitForBit) {
+  for (const std::size_t d : {std::size_t{128}, std::size_t{256}, std::size_t{64}, std::size_t{6}, std::size_t{33}}) {
+    for (const float q_scale : {1.0f, 8.0f}) {
+      const AttentionInput in = make_attention_input(2, 2, d, {300, 33}, 77 + d, q_scale);
+      for (const std::size_t C : {std::size_t{0}, std::size_t{256}, std::size_t{64}}) {  // single, fixed_split sizes
+        const std::vector<float> want = by_the_book(in, C);
+        for (const bool vec : {false, true}) {
+          if (vec && d % 4 != 0) continue;  // the kernel copies 16-byte pieces only when d % 4 == 0
+          EXPECT_TRUE(same(replay_attention_kernel(in, C, vec), want)) << "d=" << d << " C=" << C << " vec=" << vec
+                                                                       << " q_scale=" << q_scale;
+        }
+      }
+    }
+  }
+}
+
+// The kernel's 16-byte score reads: the 8 lanes of each quarter warp read 16-byte pieces of 8
+// distinct bank groups (row stride k_ld(d)), and V rows start 16-byte aligned.
+TEST(AttentionBlockReplay, PaddedKRowsGiveConflictFreeScoreReads) {
+  for (const std::size_t d : {std::size_t{64}, std::size_t{128}, std::size_t{256}}) {
+    EXPECT_EQ(ab::k_ld(d) % 4, 0u);
+    EXPECT_EQ(ab::v_ld(d) % 4, 0u);
+    for (std::size_t quarter = 0; quarter < 4; ++quarter) {
+      std::set<std::size_t> groups;
+      for (std::size_t lane = 8 * quarter; lane < 8 * quarter + 8; ++lane) groups.insert((lane * ab::k_ld(d) / 4) % 8);
+      EXPECT_EQ(groups.size(), 8u) << "d=" << d;
+    }
+  }
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // (skipped without one) tree and invariant bitwise equal to the CPU, cublas within the bound.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <set>
@@ -343,6 +344,147 @@ TEST(DenseCuda, ModelsTreeAndInvariantBitwiseEqualToCpuAtBatches1_7_64_513) {
         gpu->predict({v, false, 0, 0, 0, std::nullopt}, x.data(), B, yg.data());
         cpu->predict({v, false, 0, 0, 0, std::nullopt}, x.data(), B, yc.data());
         EXPECT_TRUE(same(yg, yc)) << info(v).name << " " << m.shape_text() << " B=" << B;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace driftlab
+
+// ---- The CUDA chain kernel's thread mapping replayed on the CPU (dense_order.h's tile::) ----
+// chain_gemm_kernel (kernels/cuda/dense.cu) is replayed block by block with its own per-thread
+// functions: every thread's copies fill the shared tiles (each slot exactly once, conflict-free
+// banks), then every thread runs tile::fma_step over the real k steps of each tile and stores its
+// outputs at tile::thread_row / thread_col.  The planes must equal the plain chain bit for bit.
+namespace driftlab {
+namespace {
+
+namespace tl = dense::tile;
+
+// The slice partials [S][B][N] as the kernel computes them (vec_b: B tiles by 16-byte copies).
+std::vector<float> replay_chain_kernel(const Problem& p, std::size_t S, bool vec_b) {
+  const std::size_t M = p.B, N = p.N, K = p.K;
+  std::vector<float> planes(S * M * N, std::nanf(""));
+  std::vector<float> As(tl::kBK * tl::kLdA), Bs(tl::kBK * tl::kBN);
+  std::vector<int> a_hits(As.size()), b_hits(Bs.size());
+  std::vector<float> acc(static_cast<std::size_t>(tl::kThreads) * tl::kTM * tl::kTN);
+  for (std::size_t s = 0; s < S; ++s)
+    for (std::size_t row0 = 0; row0 < M; row0 += tl::kBM)
+      for (std::size_t col0 = 0; col0 < N; col0 += tl::kBN) {
+        const std::size_t k0 = dense::slice_begin(K, S, s), k1 = dense::slice_end(K, S, s);
+        std::fill(acc.begin(), acc.end(), 0.0f);
+        for (std::size_t kt = k0; kt < k1; kt += tl::kBK) {
+          std::fill(a_hits.begin(), a_hits.end(), 0);
+          std::fill(b_hits.begin(), b_hits.end(), 0);
+          for (int tid = 0; tid < tl::kThreads; ++tid) {
+            for (int q = 0; q < tl::kACopies; ++q) {
+              int r, kk;
+              tl::a_copy(tid, q, r, kk);
+              const std::size_t gr = row0 + r, gk = kt + kk;
+              As[kk * tl::kLdA + r] = (gr < M && gk < k1) ? p.x[gr * K + gk] : 0.0f;
+              ++a_hits[kk * tl::kLdA + r];
+            }
+            if (vec_b) {
+              for (int q = 0; q < tl::kBCopiesVec; ++q) {
+                int kk, c;
+                tl::b_copy_vec(tid, q, kk, c);
+                EXPECT_EQ(c % 4, 0);
+                for (int e = 0; e < 4; ++e) {
+                  const std::size_t gk = kt + kk, gc = col0 + c + e;
+                  Bs[kk * tl::kBN + c + e] = (gk < k1 && col0 + c < N) ? p.W[gk * N + gc] : 0.0f;
+                  ++b_hits[kk * tl::kBN + c + e];
+                }
+              }
+            } else {
+              for (int q = 0; q < tl::kBCopies; ++q) {
+                int kk, c;
+                tl::b_copy(tid, q, kk, c);
+                const std::size_t gk = kt + kk, gc = col0 + c;
+                Bs[kk * tl::kBN + c] = (gk < k1 && gc < N) ? p.W[gk * N + gc] : 0.0f;
+                ++b_hits[kk * tl::kBN + c];
+              }
+            }
+          }
+          for (int kk = 0; kk < tl::kBK; ++kk) {
+            for (int r = 0; r < tl::kBM; ++r) EXPECT_EQ(a_hits[kk * tl::kLdA + r], 1) << "A slot " << kk << "," << r;
+            for (int c = 0; c < tl::kBN; ++c) EXPECT_EQ(b_hits[kk * tl::kBN + c], 1) << "B slot " << kk << "," << c;
+          }
+          const int n = tl::steps(kt, k1);
+          for (int tid = 0; tid < tl::kThreads; ++tid) {
+            auto& t_acc = *reinterpret_cast<float(*)[tl::kTM][tl::kTN]>(&acc[static_cast<std::size_t>(tid) * tl::kTM * tl::kTN]);
+            for (int kk = 0; kk < n; ++kk) {
+              float a[tl::kTM], b[tl::kTN];
+              for (int i = 0; i < tl::kTM; ++i) a[i] = As[kk * tl::kLdA + tl::thread_row(tid, i)];
+              for (int j = 0; j < tl::kTN; ++j) b[j] = Bs[kk * tl::kBN + tl::thread_col(tid, j)];
+              tl::fma_step(t_acc, a, b);
+            }
+          }
+        }
+        for (int tid = 0; tid < tl::kThreads; ++tid)
+          for (int i = 0; i < tl::kTM; ++i)
+            for (int j = 0; j < tl::kTN; ++j) {
+              const std::size_t r = row0 + tl::thread_row(tid, i), c = col0 + tl::thread_col(tid, j);
+              if (r < M && c < N) planes[(s * M + r) * N + c] = acc[(static_cast<std::size_t>(tid) * tl::kTM + i) * tl::kTN + j];
+            }
+      }
+  return planes;
+}
+
+// The kernel reads a thread's 8 rows (columns) as two 16-byte runs of 4; the threads cover the
+// block tile once; a warp's transposing A copies and its B fragment reads are bank-conflict-free.
+TEST(DenseTileReplay, ThreadMappingCoversTheTileInRunsOfFourWithoutBankConflicts) {
+  std::vector<int> hits(tl::kBM * tl::kBN, 0);
+  for (int tid = 0; tid < tl::kThreads; ++tid)
+    for (int i = 0; i < tl::kTM; ++i) {
+      EXPECT_EQ(tl::thread_row(tid, i), tl::thread_row(tid, i / 4 * 4) + i % 4);
+      EXPECT_EQ(tl::thread_col(tid, i), tl::thread_col(tid, i / 4 * 4) + i % 4);
+      EXPECT_EQ(tl::thread_row(tid, i / 4 * 4) % 4, 0);
+      EXPECT_EQ(tl::thread_col(tid, i / 4 * 4) % 4, 0);
+      for (int j = 0; j < tl::kTN; ++j) ++hits[tl::thread_row(tid, i) * tl::kBN + tl::thread_col(tid, j)];
+    }
+  for (const int h : hits) ASSERT_EQ(h, 1);
+  EXPECT_EQ(tl::kLdA % 4, 0);  // 16-byte aligned rows of As
+  for (int w = 0; w < tl::kThreads / 32; ++w)
+    for (int q = 0; q < tl::kACopies; ++q) {
+      std::set<int> banks;
+      for (int lane = 0; lane < 32; ++lane) {
+        int r, kk;
+        tl::a_copy(32 * w + lane, q, r, kk);
+        banks.insert((kk * tl::kLdA + r) % 32);
+      }
+      EXPECT_EQ(banks.size(), 32u) << "warp " << w << " copy " << q;
+    }
+  // B fragment reads of a warp: each quarter warp (8 lanes x 16 bytes) reads 128 distinct bytes.
+  for (int w = 0; w < tl::kThreads / 32; ++w)
+    for (int part = 0; part < 2; ++part)
+      for (int quarter = 0; quarter < 4; ++quarter) {
+        std::set<int> banks;
+        for (int lane = 8 * quarter; lane < 8 * quarter + 8; ++lane)
+          for (int e = 0; e < 4; ++e) banks.insert((tl::thread_col(32 * w + lane, 4 * part) + e) % 32);
+        EXPECT_EQ(banks.size(), 32u);
+      }
+}
+
+TEST(DenseTileReplay, KernelThreadStepsGiveThePlainChainBitForBit) {
+  const Shape shapes[] = {{1, 1, 1}, {1, 37, 129}, {3, 17, 5}, {130, 33, 131}, {5, 64, 260}, {2, 16, 8}, {129, 40, 4}};
+  for (const Shape& sh : shapes) {
+    const Problem p = make_problem(sh.B, sh.K, sh.N, 4242 + sh.K);
+    for (const std::size_t S : {std::size_t{1}, dense::split_k(sh.B, sh.K, sh.N), std::size_t{3}}) {
+      for (const bool vec_b : {false, true}) {
+        if (vec_b && sh.N % 4 != 0) continue;  // the kernel copies B by 16 bytes only when N % 4 == 0
+        const std::vector<float> planes = replay_chain_kernel(p, S, vec_b);
+        for (std::size_t s = 0; s < S; ++s)
+          for (std::size_t i = 0; i < p.B; ++i)
+            for (std::size_t j = 0; j < p.N; ++j) {
+              float want = 0.0f;
+              for (std::size_t k = dense::slice_begin(p.K, S, s); k < dense::slice_end(p.K, S, s); ++k)
+                want = std::fma(p.x[i * p.K + k], p.W[k * p.N + j], want);
+              const float got = planes[(s * p.B + i) * p.N + j];
+              ASSERT_EQ(std::memcmp(&got, &want, sizeof(float)), 0)
+                  << "B=" << p.B << " K=" << p.K << " N=" << p.N << " S=" << S << " vec_b=" << vec_b << " (" << i
+                  << ", " << j << ") slice " << s;
+            }
       }
     }
   }

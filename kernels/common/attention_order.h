@@ -62,7 +62,7 @@
 namespace driftlab::attention {
 
 inline constexpr std::size_t kTile = 32;         // tokens per tile (one per lane of a warp)
-inline constexpr std::size_t kMaxHeadDim = 256;  // the CUDA kernel keeps d / 32 <= 8 values per lane
+inline constexpr std::size_t kMaxHeadDim = 256;  // the CUDA kernel keeps d / 128 <= 2 values per thread
 inline constexpr std::size_t kDefaultSplitSize = 256;
 inline constexpr int kMaxSplits = 128;           // FlashAttention-2's cap
 // The SM count the CPU backend plans split_count with: a stated, fixed nominal device (an H100
@@ -203,5 +203,44 @@ DL_HD MergeFactors merge_factors(float m_a, float m_b) {
 DL_HD float merge_value(float a, float b, const MergeFactors& f) { return add(mul(a, f.ca), mul(b, f.cb)); }
 
 DL_HD float finish(float acc, float l) { return l == 0.0f ? 0.0f : div(acc, l); }
+
+// The CUDA partial kernel's block mapping (kernels/cuda/attention.cu), written here so that the CPU
+// tests replay the kernel's own per-thread steps (tests/test_attention.cpp, AttentionBlockReplay).
+// It changes no order: one block of kThreads threads runs one chunk's step 2 tile by tile; lane t
+// of warp 0 computes token t's score chain and weight, and thread tid owns dims tid + kThreads * c
+// (c < kDimsPerThread), whose values run step 2c-2d in the written order.  A tile's K and V rows
+// are contiguous in memory and copied to shared memory in 16-byte pieces (4-byte when d % 4 != 0):
+// piece e of the tile is token e / (d/4), dims 4 * (e % (d/4)) .. +3.  K rows are padded to
+// k_ld(d) floats (a warp's 16-byte score reads of 32 rows hit distinct banks), V rows to v_ld(d).
+namespace block {
+inline constexpr int kThreads = 128;  // 4 warps
+inline constexpr int kDimsPerThread = static_cast<int>(kMaxHeadDim) / kThreads;  // 2
+DL_HD std::size_t v_ld(std::size_t d) { return (d + 3) / 4 * 4; }
+DL_HD std::size_t k_ld(std::size_t d) { return v_ld(d) + 4; }
+// Piece e (of `width` floats: 4 or 1) of a tile: its token and first dim.
+DL_HD void tile_piece(std::size_t e, std::size_t d, std::size_t width, std::size_t& t, std::size_t& i) {
+  const auto per_row = static_cast<std::uint32_t>(d / width), ue = static_cast<std::uint32_t>(e);  // < 2^13
+  t = ue / per_row;
+  i = width * (ue % per_row);
+}
+// Steps 2c-2d of one tile for thread tid's dims: alpha and the n weights p[0..n) are the tile's
+// (computed by warp 0); Vs holds the tile's V rows at stride ldv.
+DL_HD void tile_update(float& l, float (&acc)[kDimsPerThread], float alpha, const float* p, std::size_t n,
+                       const float* Vs, std::size_t ldv, std::size_t d, int tid) {
+  l = mul(l, alpha);
+  for (int c = 0; c < kDimsPerThread; ++c) acc[c] = mul(acc[c], alpha);
+#if defined(__CUDA_ARCH__)
+#pragma unroll 4
+#endif
+  for (std::size_t t = 0; t < n; ++t) {
+    const float pt = p[t];
+    l = add(l, pt);
+    for (int c = 0; c < kDimsPerThread; ++c) {
+      const std::size_t i = static_cast<std::size_t>(tid) + kThreads * static_cast<std::size_t>(c);
+      if (i < d) acc[c] = fma(pt, Vs[t * ldv + i], acc[c]);
+    }
+  }
+}
+}  // namespace block
 
 }  // namespace driftlab::attention

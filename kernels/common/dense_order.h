@@ -21,6 +21,7 @@
 // act: linear, or relu(v) = (v < 0 ? +0 : v) (NaN and -0.0 pass through unchanged).
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 
 #include "hd.h"
@@ -64,5 +65,75 @@ DL_HD float tree_combine(const float* p, std::size_t S, std::size_t stride_elems
     for (std::size_t s = 0; s + stride < S; s += 2 * stride) v[s] = add(v[s], v[s + stride]);
   return v[0];
 }
+
+// One rounded fused multiply-add, the chain's step (the same bits on host and device).
+DL_HD float fma(float a, float b, float c) {
+#if defined(__CUDA_ARCH__)
+  return __fmaf_rn(a, b, c);
+#else
+  return std::fma(a, b, c);
+#endif
+}
+
+// The CUDA chain kernel's thread mapping (kernels/cuda/dense.cu), written here so that the CPU
+// tests replay the kernel's own per-thread steps (tests/test_dense.cpp, DenseTileReplay) against
+// the chain above.  None of it changes the order: every output is still chain(i, j, k0, k1), one
+// fma per k in increasing k; the mapping only says which thread runs which chains and which
+// thread copies which element of a tile into shared memory.
+//
+// Block tile kBM x kBN outputs, k tiles of kBK, kThreads threads, each owning kTM x kTN outputs
+// as 2 x 2 sub-tiles of 4 x 4 (rows ty*4 + {0..3} and 64 + ty*4 + {0..3}, ty = tid / 16; columns
+// likewise with tx = tid % 16): a thread reads its 8 A values and 8 B values of one k as four
+// 16-byte shared loads.  Shared tiles are k-major: As[kk][kLdA] (A transposed, padded by 4 so the
+// transposing copies of a warp hit 32 distinct banks), Bs[kk][kBN].
+namespace tile {
+inline constexpr int kBM = 128, kBN = 128, kBK = 16, kThreads = 256, kTM = 8, kTN = 8;
+inline constexpr int kLdA = kBM + 4;
+inline constexpr int kACopies = kBM * kBK / kThreads;        // 4-byte copies of A per thread per tile (8)
+inline constexpr int kBCopiesVec = kBN * kBK / 4 / kThreads;  // 16-byte copies of B per thread per tile (2)
+inline constexpr int kBCopies = kBN * kBK / kThreads;        // 4-byte copies of B (unaligned shapes) (8)
+
+// Row (within the block tile) of a thread's output i (0 .. kTM-1); column of its output j.
+DL_HD int thread_row(int tid, int i) { return (i / 4) * (kBM / 2) + (tid / 16) * 4 + i % 4; }
+DL_HD int thread_col(int tid, int j) { return (j / 4) * (kBN / 2) + (tid % 16) * 4 + j % 4; }
+
+// Copy q of A by thread tid: element (row r, k kk) of the tile.  A warp covers 4 rows x 8 k: one
+// 32-byte sector per row in global memory, banks 4*kk + r (all distinct) in As.
+DL_HD void a_copy(int tid, int q, int& r, int& kk) {
+  const int w = tid / 32, lane = tid % 32;
+  r = 32 * (q / 2) + 4 * w + lane / 8;
+  kk = 8 * (q % 2) + lane % 8;
+}
+// Copy q of B by thread tid, 16 bytes: row kk, columns c .. c+3 (a warp: one 512-byte row).
+DL_HD void b_copy_vec(int tid, int q, int& kk, int& c) {
+  const int e = tid + kThreads * q;
+  kk = e / (kBN / 4);
+  c = 4 * (e % (kBN / 4));
+}
+// Copy q of B by thread tid, 4 bytes (N not a multiple of 4 or an unaligned W).
+DL_HD void b_copy(int tid, int q, int& kk, int& c) {
+  const int e = tid + kThreads * q;
+  kk = e / kBN;
+  c = e % kBN;
+}
+
+// The k steps of the tile starting at kt in a chain ending at k1: kBK, or fewer in the last
+// tile.  Only these are run (an fma with a padded zero would turn an accumulated -0.0 into +0.0).
+DL_HD int steps(std::size_t kt, std::size_t k1) {
+  return k1 - kt < static_cast<std::size_t>(kBK) ? static_cast<int>(k1 - kt) : kBK;
+}
+
+// One k step of a thread's outputs: acc[i][j] = fma(a[i], b[j], acc[i][j]).
+DL_HD void fma_step(float (&acc)[kTM][kTN], const float (&a)[kTM], const float (&b)[kTN]) {
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+  for (int i = 0; i < kTM; ++i)
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+    for (int j = 0; j < kTN; ++j) acc[i][j] = fma(a[i], b[j], acc[i][j]);
+}
+}  // namespace tile
 
 }  // namespace driftlab::dense

@@ -1,15 +1,18 @@
 // Split-KV attention decode on CUDA, every variant side by side.
 //
 //   single       partial_kernel with one chunk per (b, h), writing out = acc / l directly.
-//   fixed_split  partial_kernel, one warp per (b, h, chunk), partials to d_temp;
+//   fixed_split  partial_kernel, one block of 4 warps per (b, h, chunk), partials to d_temp;
 //   split_count  tree_merge_kernel merges them by attention_order.h's fixed tree.  No atomics.
 //   atomic       partial_kernel, then atomic_merge_kernel: float atomics ACCUMULATE the rescaled
 //                partials into out and L in completion order -- nondeterministic; finish_kernel.
 //
-// partial_kernel is attention_order.h step 2 with lane t of a warp owning token t of a tile: the
-// tile's K rows go to shared memory (coalesced), each lane runs its token's fma chain over d, the
-// tile max is a butterfly of exact maxes, and the tokens' weights are broadcast in increasing t
-// to every lane, which updates its dims i = lane, lane + 32, ... -- the CPU twin's order exactly.
+// partial_kernel is attention_order.h step 2 with a block of 4 warps per chunk: K and V tiles of 32
+// tokens copied to shared memory in 16-byte pieces (cp.async, double-buffered), lane t of warp 0
+// running token t's score chain, the tile max a butterfly of exact maxes, the weights shared, and
+// every thread updating its dims tid, tid + 128 in increasing t -- the CPU twin's order exactly
+// (the block mapping: attention_order.h's attention::block).
+#include <cstdint>
+
 #include "../common/float_bits.h"
 #include "attention.cuh"
 #include "cuda_check.h"
@@ -18,9 +21,11 @@ namespace driftlab::cuda {
 namespace {
 
 namespace at = attention;
+namespace ab = attention::block;
 constexpr int kWarp = 32;
-constexpr int kDimsPerLane = static_cast<int>(at::kMaxHeadDim) / kWarp;  // 8
-static_assert(at::kTile == kWarp, "one token per lane");
+constexpr int kThreads = ab::kThreads;  // 4 warps
+constexpr int kDims = ab::kDimsPerThread;
+static_assert(at::kTile == kWarp, "one token per lane of warp 0");
 
 struct Seq {
   std::size_t L, C, n, base_tokens;  // length, chunk length, chunks, token offset of (b, h)
@@ -31,68 +36,131 @@ __device__ Seq seq_of(const AttentionDeviceArgs& a, std::size_t bh) {
   return {L, at::chunk_len(a.chunk, L), at::num_chunks(a.chunk, L), a.d_kv_off[b] * a.H + h * L};
 }
 
-// grid (max_chunks, B*H), one warp per block.  Shared: q [d], K tile [32][d + 1].
-__global__ void __launch_bounds__(kWarp) partial_kernel(AttentionDeviceArgs a, float scale, float* d_m, float* d_l,
-                                                        float* d_acc, float* d_out) {
-  extern __shared__ float smem[];
+__device__ __forceinline__ void cp_async4(float* dst, const float* src) {
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(d), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cp_async16(float* dst, const float* src) {
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+
+// at::score with 16-byte shared loads (d % 4 == 0, 16-byte aligned rows): the same fma chain.
+__device__ __forceinline__ float score_vec4(const float* q, const float* k, std::size_t d, float scale) {
+  float dot = 0.0f;
+  for (std::size_t i = 0; i < d; i += 4) {
+    const float4 qv = *reinterpret_cast<const float4*>(q + i);
+    const float4 kv = *reinterpret_cast<const float4*>(k + i);
+    dot = at::fma(qv.x, kv.x, dot);
+    dot = at::fma(qv.y, kv.y, dot);
+    dot = at::fma(qv.z, kv.z, dot);
+    dot = at::fma(qv.w, kv.w, dot);
+  }
+  return at::mul(dot, scale);
+}
+
+// Shared floats of partial_kernel: q, the tile's weights, alpha and m_new, two stages of K and V.
+std::size_t partial_smem_floats(std::size_t d) {
+  return ab::v_ld(d) + kWarp + 4 + 2 * at::kTile * (ab::k_ld(d) + ab::v_ld(d));
+}
+
+// grid (max_chunks, B*H), 128 threads (4 warps) per (b, h, chunk).  The chunk's tiles of 32
+// tokens are copied K and V at once (contiguous rows, cp.async 16 bytes when vec: d % 4 == 0 and
+// K, V 16-byte aligned) into two shared stages, tile t+1 while tile t is computed.  Per tile:
+// warp 0 computes the 32 scores (lane t: token t's chain, 16-byte shared reads), the tile max (a
+// butterfly of exact maxes), alpha and the weights into shared memory; then every thread runs
+// ab::tile_update on its dims -- the CPU twin's order exactly.
+__global__ void __launch_bounds__(kThreads) partial_kernel(AttentionDeviceArgs a, float scale, float* d_m, float* d_l,
+                                                           float* d_acc, float* d_out, bool vec) {
+  extern __shared__ __align__(16) float smem[];
   const std::size_t d = a.d, bh = blockIdx.y, j = blockIdx.x;
   const Seq s = seq_of(a, bh);
   if (j >= s.n) return;
-  const int lane = threadIdx.x;
+  const int tid = threadIdx.x, lane = tid % kWarp, warp = tid / kWarp;
+  const std::size_t ldk = ab::k_ld(d), ldv = ab::v_ld(d);
   float* q = smem;
-  float* kt = smem + d;
-  const std::size_t ld = d + 1;  // padded: lane t reads row t, distinct banks
-  for (std::size_t i = lane; i < d; i += kWarp) q[i] = a.d_q[bh * d + i];
+  float* p_s = q + ldv;
+  float* f_s = p_s + kWarp;  // [0] alpha, [1] m_new
+  float* Ks = f_s + 4;
+  float* Vs = Ks + 2 * at::kTile * ldk;
+  for (std::size_t i = tid; i < d; i += kThreads) q[i] = a.d_q[bh * d + i];
   const std::size_t t0 = j * s.C, t1 = t0 + s.C < s.L ? t0 + s.C : s.L;
   const float* K = a.d_K + s.base_tokens * d;
   const float* V = a.d_V + s.base_tokens * d;
-  float m = -INFINITY, l = 0.0f, acc[kDimsPerLane];
-#pragma unroll
-  for (int c = 0; c < kDimsPerLane; ++c) acc[c] = 0.0f;
-  for (std::size_t tt = t0; tt < t1; tt += kWarp) {
-    const std::size_t n = t1 - tt < static_cast<std::size_t>(kWarp) ? t1 - tt : kWarp;
-    __syncwarp();
-    for (std::size_t t = 0; t < n; ++t)
-      for (std::size_t i = lane; i < d; i += kWarp) kt[t * ld + i] = K[(tt + t) * d + i];
-    __syncwarp();
-    const float sc = static_cast<std::size_t>(lane) < n ? at::score(q, kt + lane * ld, d, scale) : -INFINITY;
-    float mx = sc;
-#pragma unroll
-    for (int off = kWarp / 2; off > 0; off /= 2) mx = at::max(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-    const float m_new = at::max(m, mx);
-    const float alpha = at::rescale(m, m_new);
-    l = at::mul(l, alpha);
-#pragma unroll
-    for (int c = 0; c < kDimsPerLane; ++c) acc[c] = at::mul(acc[c], alpha);
-    const float p_mine = static_cast<std::size_t>(lane) < n ? at::weight(sc, m_new) : 0.0f;
-    for (std::size_t t = 0; t < n; ++t) {
-      const float p = __shfl_sync(0xffffffffu, p_mine, static_cast<int>(t));
-      l = at::add(l, p);
-      const float* v = V + (tt + t) * d;
-#pragma unroll
-      for (int c = 0; c < kDimsPerLane; ++c) {
-        const std::size_t i = lane + kWarp * c;
-        if (i < d) acc[c] = at::fma(p, v[i], acc[c]);
+
+  auto load = [&](int st, std::size_t tt) {  // the tile from token tt into stage st
+    const std::size_t n = t1 - tt < at::kTile ? t1 - tt : at::kTile;
+    const float* kg = K + tt * d;
+    const float* vg = V + tt * d;
+    float* kd = Ks + st * at::kTile * ldk;
+    float* vd = Vs + st * at::kTile * ldv;
+    const std::size_t width = vec ? 4 : 1, pieces = n * d / width;
+    for (std::size_t e = tid; e < pieces; e += kThreads) {
+      std::size_t t, i;
+      ab::tile_piece(e, d, width, t, i);
+      if (vec) {
+        cp_async16(kd + t * ldk + i, kg + 4 * e);
+        cp_async16(vd + t * ldv + i, vg + 4 * e);
+      } else {
+        cp_async4(kd + t * ldk + i, kg + e);
+        cp_async4(vd + t * ldv + i, vg + e);
       }
     }
-    m = m_new;
+  };
+
+  float m = -INFINITY, l = 0.0f, acc[kDims];
+#pragma unroll
+  for (int c = 0; c < kDims; ++c) acc[c] = 0.0f;
+  const std::size_t tiles = (t1 - t0 + at::kTile - 1) / at::kTile;
+  load(0, t0);
+  cp_async_commit();
+  for (std::size_t tile = 0; tile < tiles; ++tile) {
+    cp_async_wait_all();
+    __syncthreads();  // tile `tile` (and q) in place for everyone; everyone done with the last tile
+    const int cur = static_cast<int>(tile & 1);
+    if (tile + 1 < tiles) load(cur ^ 1, t0 + (tile + 1) * at::kTile);
+    cp_async_commit();
+    const std::size_t tt = t0 + tile * at::kTile;
+    const std::size_t n = t1 - tt < at::kTile ? t1 - tt : at::kTile;
+    const float* kt = Ks + cur * at::kTile * ldk;
+    const float* vt = Vs + cur * at::kTile * ldv;
+    if (warp == 0) {
+      const bool mine = static_cast<std::size_t>(lane) < n;
+      const float sc = !mine ? -INFINITY
+                       : vec ? score_vec4(q, kt + lane * ldk, d, scale)
+                             : at::score(q, kt + lane * ldk, d, scale);
+      float mx = sc;
+#pragma unroll
+      for (int off = kWarp / 2; off > 0; off /= 2) mx = at::max(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+      const float m_new = at::max(m, mx);
+      p_s[lane] = mine ? at::weight(sc, m_new) : 0.0f;
+      if (lane == 0) {
+        f_s[0] = at::rescale(m, m_new);
+        f_s[1] = m_new;
+      }
+    }
+    __syncthreads();  // the weights, alpha and m_new
+    ab::tile_update(l, acc, f_s[0], p_s, n, vt, ldv, d, tid);
+    m = f_s[1];
   }
   if (d_out) {  // single: the only partial is the result
 #pragma unroll
-    for (int c = 0; c < kDimsPerLane; ++c) {
-      const std::size_t i = lane + kWarp * c;
+    for (int c = 0; c < kDims; ++c) {
+      const std::size_t i = tid + static_cast<std::size_t>(kThreads) * c;
       if (i < d) d_out[bh * d + i] = at::finish(acc[c], l);
     }
     return;
   }
   const std::size_t slot = bh * a.max_chunks + j;
-  if (lane == 0) {
+  if (tid == 0) {
     d_m[slot] = m;
     d_l[slot] = l;
   }
 #pragma unroll
-  for (int c = 0; c < kDimsPerLane; ++c) {
-    const std::size_t i = lane + kWarp * c;
+  for (int c = 0; c < kDims; ++c) {
+    const std::size_t i = tid + static_cast<std::size_t>(kThreads) * c;
     if (i < d) d_acc[slot * d + i] = acc[c];
   }
 }
@@ -155,19 +223,21 @@ cudaError_t attention(AttentionVariant v, const AttentionDeviceArgs& a, float* d
   if (a.d == 0 || a.d > at::kMaxHeadDim || a.max_chunks == 0 || BH > 65535u) return cudaErrorInvalidValue;
   if (temp_bytes < attention_temp_bytes(v, a.B, a.H, a.d, a.max_chunks)) return cudaErrorInvalidValue;
   const float scale = at::softmax_scale(a.d);
-  const std::size_t smem = (a.d + kWarp * (a.d + 1)) * sizeof(float);
+  const std::size_t smem = partial_smem_floats(a.d) * sizeof(float);
   if (smem > 48 * 1024) CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(partial_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                                   static_cast<int>(smem)));
+  const bool vec = a.d % 4 == 0 && reinterpret_cast<std::uintptr_t>(a.d_K) % 16 == 0 &&
+                   reinterpret_cast<std::uintptr_t>(a.d_V) % 16 == 0;
   const dim3 grid(static_cast<unsigned>(a.max_chunks), static_cast<unsigned>(BH));
   if (v == AttentionVariant::single) {
-    partial_kernel<<<grid, kWarp, smem, stream>>>(a, scale, nullptr, nullptr, nullptr, d_out);
+    partial_kernel<<<grid, kThreads, smem, stream>>>(a, scale, nullptr, nullptr, nullptr, d_out, vec);
     return cudaGetLastError();
   }
   const std::size_t slots = BH * a.max_chunks;
   float* d_m = static_cast<float*>(d_temp);
   float* d_l = d_m + slots;
   float* d_acc = d_l + slots;
-  partial_kernel<<<grid, kWarp, smem, stream>>>(a, scale, d_m, d_l, d_acc, nullptr);
+  partial_kernel<<<grid, kThreads, smem, stream>>>(a, scale, d_m, d_l, d_acc, nullptr, vec);
   CUDA_RETURN_IF_ERROR(cudaGetLastError());
   if (v == AttentionVariant::atomic) {
     float* d_L = d_acc + slots * a.d;

@@ -1,7 +1,8 @@
 // Dense layers on CUDA, every variant side by side.
 //
 //   invariant  chain_gemm_kernel<Epilogue::bias_act>: one FMA chain over all of K per output
-//              (__fmaf_rn, increasing k), then + b and act.  No atomics.
+//              (__fmaf_rn, increasing k), then + b and act.  No atomics.  The kernel: register
+//              tiles of 8 x 8, 16-byte shared loads, k unrolled by 16, cp.async double buffering.
 //   tree       chain_gemm_kernel<Epilogue::store> with one grid z-slice per K-slice, partials to
 //              d_temp; tree_combine_kernel adds them in dense_order.h's fixed tree.  No atomics.
 //   atomic     bias_rows_kernel (y = b), chain_gemm_kernel<Epilogue::atomic_add>: float atomics
@@ -29,22 +30,86 @@ using dense::Activation;
 
 enum class Epilogue { store, atomic_add, bias_act };
 
-// Block tile 128 x 128, k step 8, 256 threads, 8 x 8 outputs per thread at stride 16 (so that
-// shared-memory reads of a warp touch distinct banks and global stores coalesce).
-constexpr int kBM = 128, kBN = 128, kBK = 8, kThreads = 256, kTM = 8, kTN = 8;
+namespace tl = dense::tile;
+constexpr int kBM = tl::kBM, kBN = tl::kBN, kBK = tl::kBK, kThreads = tl::kThreads, kTM = tl::kTM, kTN = tl::kTN;
+static_assert(kTM == 8 && kTN == 8 && kThreads == 256 && kBM == 128 && kBN == 128, "the 2 x 2 sub-tiles of 4 x 4");
 
-// T: the storage type of A, B and bias (float, bf16 or f16); every load is widened to float32.
+// cp.async: 4 or 16 bytes from global to shared without a register round trip; src_bytes 0
+// writes zeros (a padded element) and reads nothing.
+__device__ __forceinline__ void cp_async4(float* dst, const void* src, bool valid) {
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 4 : 0) : "memory");
+}
+__device__ __forceinline__ void cp_async16(float* dst, const void* src, bool valid) {
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 16 : 0) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+
+// The tiled core of every chain variant.  Block tile 128 x 128 outputs, k tiles of 16, 256
+// threads of 8 x 8 outputs each (dense_order.h's tile:: mapping); two shared stages: tile t+1 is
+// copied (cp.async) while tile t is computed, one barrier per tile.  Per k step a thread reads
+// its 8 A and 8 B values with four 16-byte shared loads (conflict-free: a warp reads 2 A vectors,
+// broadcast, and 16 consecutive B vectors) and runs 64 fmas; full tiles are unrolled by kBK.
+// Each output is one fma chain over [k0, k1) in increasing k: dense_order.h's chain.
+// T: the storage type of A, B and bias (float, bf16 or f16).  float tiles are copied with
+// cp.async (A 4 bytes, transposed; B 16 bytes when vec_b: N % 4 == 0 and B 16-byte aligned);
+// 16-bit tiles are loaded, widened (exact) and stored by the threads.
 template <Epilogue kEp, class T = float>
 __global__ void __launch_bounds__(kThreads)
     chain_gemm_kernel(const T* __restrict__ A, const T* __restrict__ B, float* C, std::size_t M,
                       std::size_t N, std::size_t K, std::size_t S, const T* __restrict__ bias, Activation act,
-                      float* matmul) {
-  __shared__ float As[kBK][kBM];
-  __shared__ float Bs[kBK][kBN];
+                      float* matmul, bool vec_b) {
+  __shared__ __align__(16) float As[2][kBK][tl::kLdA];
+  __shared__ __align__(16) float Bs[2][kBK][kBN];
   const std::size_t s = blockIdx.z;
   const std::size_t k0 = dense::slice_begin(K, S, s), k1 = dense::slice_end(K, S, s);
   const std::size_t row0 = static_cast<std::size_t>(blockIdx.y) * kBM, col0 = static_cast<std::size_t>(blockIdx.x) * kBN;
-  const int tid = threadIdx.x, ty = tid / 16, tx = tid % 16;
+  const int tid = threadIdx.x;
+
+  // The copies' sources (dense_order.h's tile::a_copy and b_copy*): copy q of A reads row
+  // ra0 + 32 * (q / 2), k ka0 + 8 * (q % 2) of the tile; rows are checked once, k per tile.
+  int ra_first, ka0;
+  tl::a_copy(tid, 0, ra_first, ka0);
+  const std::size_t a_rows = 32 * K;
+  bool row_ok[tl::kACopies / 2];
+#pragma unroll
+  for (int p = 0; p < tl::kACopies / 2; ++p) row_ok[p] = row0 + ra_first + 32 * p < M;
+  const T* a_src = A + (row0 + ra_first) * K + ka0;  // + (q / 2) * a_rows + 8 * (q % 2) + kt
+
+  // Stage `st` <- the tile of k [kt, kt + kBK): rows beyond M, columns beyond N, k beyond k1 are 0.
+  auto load_tile = [&](int st, std::size_t kt) {
+#pragma unroll
+    for (int q = 0; q < tl::kACopies; ++q) {
+      int r, kk;
+      tl::a_copy(tid, q, r, kk);  // = (ra_first + 32 * (q / 2), ka0 + 8 * (q % 2))
+      const bool ok = row_ok[q / 2] && kt + kk < k1;
+      const T* src = a_src + (q / 2) * a_rows + (8 * (q % 2) + kt);
+      if constexpr (std::is_same_v<T, float>) cp_async4(&As[st][kk][r], ok ? src : A, ok);
+      else As[st][kk][r] = ok ? widen(*src) : 0.0f;
+    }
+    if (std::is_same_v<T, float> && vec_b) {
+#pragma unroll
+      for (int q = 0; q < tl::kBCopiesVec; ++q) {
+        int kk, c;
+        tl::b_copy_vec(tid, q, kk, c);
+        const std::size_t gk = kt + kk, gc = col0 + c;
+        const bool ok = gk < k1 && gc < N;  // N % 4 == 0: the 4 columns are all in or all out
+        cp_async16(&Bs[st][kk][c], ok ? B + gk * N + gc : B, ok);
+      }
+    } else {
+#pragma unroll
+      for (int q = 0; q < tl::kBCopies; ++q) {
+        int kk, c;
+        tl::b_copy(tid, q, kk, c);
+        const std::size_t gk = kt + kk, gc = col0 + c;
+        const bool ok = gk < k1 && gc < N;
+        if constexpr (std::is_same_v<T, float>) cp_async4(&Bs[st][kk][c], ok ? B + gk * N + gc : B, ok);
+        else Bs[st][kk][c] = ok ? widen(B[gk * N + gc]) : 0.0f;
+      }
+    }
+  };
 
   float acc[kTM][kTN];
 #pragma unroll
@@ -52,44 +117,47 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int j = 0; j < kTN; ++j) acc[i][j] = 0.0f;
 
-  for (std::size_t kt = k0; kt < k1; kt += kBK) {
+  // The fragments: rows thread_row(tid, 0..3) and (tid, 4..7) are two runs of 4 (likewise columns).
+  const int ra0 = tl::thread_row(tid, 0), ra1 = tl::thread_row(tid, 4);
+  const int cb0 = tl::thread_col(tid, 0), cb1 = tl::thread_col(tid, 4);
+  auto step = [&](int st, int kk) {
+    const float4 a0 = *reinterpret_cast<const float4*>(&As[st][kk][ra0]);
+    const float4 a1 = *reinterpret_cast<const float4*>(&As[st][kk][ra1]);
+    const float4 b0 = *reinterpret_cast<const float4*>(&Bs[st][kk][cb0]);
+    const float4 b1 = *reinterpret_cast<const float4*>(&Bs[st][kk][cb1]);
+    const float a[kTM] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+    const float b[kTN] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+    tl::fma_step(acc, a, b);
+  };
+
+  const std::size_t tiles = (k1 - k0 + kBK - 1) / kBK;
+  if (tiles > 0) load_tile(0, k0);
+  cp_async_commit();
+  for (std::size_t t = 0; t < tiles; ++t) {
+    cp_async_wait_all();
+    __syncthreads();  // tile t is in stage t % 2 for everyone; everyone is done with tile t - 1
+    const int cur = static_cast<int>(t & 1);
+    if (t + 1 < tiles) load_tile(cur ^ 1, k0 + (t + 1) * kBK);
+    cp_async_commit();
+    const std::size_t kt = k0 + t * kBK;
+    if (k1 - kt >= static_cast<std::size_t>(kBK)) {
 #pragma unroll
-    for (int q = 0; q < kBM * kBK / kThreads; ++q) {  // A tile: 128 rows x 8 k
-      const int e = tid + kThreads * q, r = e / kBK, kk = e % kBK;
-      const std::size_t gr = row0 + r, gk = kt + kk;
-      As[kk][r] = (gr < M && gk < k1) ? widen(A[gr * K + gk]) : 0.0f;
+      for (int kk = 0; kk < kBK; ++kk) step(cur, kk);
+    } else {  // the last, short tile: only its real k steps
+      const int n = tl::steps(kt, k1);
+#pragma unroll 1
+      for (int kk = 0; kk < n; ++kk) step(cur, kk);
     }
-#pragma unroll
-    for (int q = 0; q < kBN * kBK / kThreads; ++q) {  // B tile: 8 k x 128 columns
-      const int e = tid + kThreads * q, kk = e / kBN, c = e % kBN;
-      const std::size_t gk = kt + kk, gc = col0 + c;
-      Bs[kk][c] = (gk < k1 && gc < N) ? widen(B[gk * N + gc]) : 0.0f;
-    }
-    __syncthreads();
-    // Only real k steps: an fma with padded zeros would turn an accumulated -0.0 into +0.0.
-    const int steps = k1 - kt < static_cast<std::size_t>(kBK) ? static_cast<int>(k1 - kt) : kBK;
-    for (int kk = 0; kk < steps; ++kk) {
-      float a[kTM], b[kTN];
-#pragma unroll
-      for (int i = 0; i < kTM; ++i) a[i] = As[kk][ty + 16 * i];
-#pragma unroll
-      for (int j = 0; j < kTN; ++j) b[j] = Bs[kk][tx + 16 * j];
-#pragma unroll
-      for (int i = 0; i < kTM; ++i)
-#pragma unroll
-        for (int j = 0; j < kTN; ++j) acc[i][j] = __fmaf_rn(a[i], b[j], acc[i][j]);
-    }
-    __syncthreads();
   }
 
   float* plane = C + (kEp == Epilogue::store ? s * M * N : 0);
 #pragma unroll
   for (int i = 0; i < kTM; ++i) {
-    const std::size_t r = row0 + ty + 16 * i;
+    const std::size_t r = row0 + tl::thread_row(tid, i);
     if (r >= M) continue;
 #pragma unroll
     for (int j = 0; j < kTN; ++j) {
-      const std::size_t c = col0 + tx + 16 * j;
+      const std::size_t c = col0 + tl::thread_col(tid, j);
       if (c >= N) continue;
       if constexpr (kEp == Epilogue::store) plane[r * N + c] = acc[i][j];
       else if constexpr (kEp == Epilogue::atomic_add) atomicAdd(&plane[r * N + c], acc[i][j]);
@@ -152,6 +220,12 @@ unsigned elementwise_grid(std::size_t count) {
   return static_cast<unsigned>(blocks < 65535 ? (blocks ? blocks : 1) : 65535);
 }
 
+// B tiles by 16-byte copies: float storage, rows of a multiple of 4 floats, a 16-byte aligned W.
+template <class T>
+bool vec_b(const T* d_W, std::size_t N) {
+  return std::is_same_v<T, float> && N % 4 == 0 && reinterpret_cast<std::uintptr_t>(d_W) % 16 == 0;
+}
+
 dim3 gemm_grid(std::size_t M, std::size_t N, std::size_t slices) {
   return dim3(static_cast<unsigned>((N + kBN - 1) / kBN), static_cast<unsigned>((M + kBM - 1) / kBM),
               static_cast<unsigned>(slices));
@@ -176,12 +250,12 @@ cudaError_t dense_any(DenseVariant v, const T* d_x, const T* d_W, const T* d_b, 
   if (S < 1 || S > dense::kMaxSlices) return cudaErrorInvalidValue;
   switch (v) {
     case DenseVariant::invariant:
-      chain_gemm_kernel<Epilogue::bias_act, T><<<gemm_grid(B, N, 1), kThreads, 0, stream>>>(d_x, d_W, d_y, B, N, K, 1, d_b, act, d_matmul);
+      chain_gemm_kernel<Epilogue::bias_act, T><<<gemm_grid(B, N, 1), kThreads, 0, stream>>>(d_x, d_W, d_y, B, N, K, 1, d_b, act, d_matmul, vec_b(d_W, N));
       return cudaGetLastError();
     case DenseVariant::tree: {
       if (temp_bytes < dense_temp_bytes(v, B, K, N, S)) return cudaErrorInvalidValue;
       auto* d_p = static_cast<float*>(d_temp);
-      chain_gemm_kernel<Epilogue::store, T><<<gemm_grid(B, N, S), kThreads, 0, stream>>>(d_x, d_W, d_p, B, N, K, S, nullptr, act, nullptr);
+      chain_gemm_kernel<Epilogue::store, T><<<gemm_grid(B, N, S), kThreads, 0, stream>>>(d_x, d_W, d_p, B, N, K, S, nullptr, act, nullptr, vec_b(d_W, N));
       CUDA_RETURN_IF_ERROR(cudaGetLastError());
       tree_combine_kernel<<<elementwise_grid(count), 256, 0, stream>>>(d_p, d_y, d_b, count, N, S, act, d_matmul);
       return cudaGetLastError();
@@ -189,7 +263,7 @@ cudaError_t dense_any(DenseVariant v, const T* d_x, const T* d_W, const T* d_b, 
     case DenseVariant::atomic:
       bias_rows_kernel<<<elementwise_grid(count), 256, 0, stream>>>(d_y, d_b, count, N);
       CUDA_RETURN_IF_ERROR(cudaGetLastError());
-      chain_gemm_kernel<Epilogue::atomic_add, T><<<gemm_grid(B, N, S), kThreads, 0, stream>>>(d_x, d_W, d_y, B, N, K, S, nullptr, act, nullptr);
+      chain_gemm_kernel<Epilogue::atomic_add, T><<<gemm_grid(B, N, S), kThreads, 0, stream>>>(d_x, d_W, d_y, B, N, K, S, nullptr, act, nullptr, vec_b(d_W, N));
       CUDA_RETURN_IF_ERROR(cudaGetLastError());
       if (d_matmul)
         CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(d_matmul, d_y, count * sizeof(float), cudaMemcpyDeviceToDevice, stream));
