@@ -14,6 +14,7 @@
 #include <cstdio>
 
 #include "bench_common.h"
+#include "cpu/isa.h"
 #include "data.h"
 
 namespace driftlab::bench {
@@ -46,7 +47,13 @@ static void use_best_openblas_kernels(char** argv) {
 }
 
 int main(int argc, char** argv) {
+  // DRIFTLAB_ISA caps every CPU kernel (kernels/cpu/isa.h): checked before any work or output.
+  if (const auto isa_error = driftlab::cpu::isa_env_error()) {
+    std::fprintf(stderr, "driftlab_bench: %s\n", isa_error->c_str());
+    return 2;
+  }
   use_best_openblas_kernels(argv);
+  benchmark::AddCustomContext("driftlab_isa", driftlab::cpu::isa_name(driftlab::cpu::isa_level()));
   benchmark::AddCustomContext("openblas_core", openblas_get_corename());
   driftlab::bench::register_cpu_sum_benchmarks();
   driftlab::bench::register_cuda_sum_benchmarks();

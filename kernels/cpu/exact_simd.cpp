@@ -5,12 +5,10 @@
 #include <cmath>
 
 #include "../common/exact.h"
-#include "isa.h"
+#include "simd.h"
 
 namespace driftlab::cpu::detail {
 namespace {
-
-std::atomic<int> g_cap{static_cast<int>(ExactSimd::avx512)};
 
 // The windows of a tile (see exact_simd.h): W consecutive windows of `binades` binades each
 // (16 on AVX-512, 24 on AVX2), the top one ending two binades above the largest exponent among the
@@ -72,26 +70,7 @@ void add_int_lanes(const std::int64_t* lanes, int count, std::uint32_t lo, std::
 
 }  // namespace
 
-void force_exact_simd(ExactSimd cap) { g_cap.store(static_cast<int>(cap)); }
-
-const char* exact_simd_name(ExactSimd level) {
-  switch (level) {
-    case ExactSimd::scalar: return "scalar";
-    case ExactSimd::avx2: return "avx2";
-    case ExactSimd::avx512: return "avx512";
-  }
-  return "?";
-}
-
 #if DRIFTLAB_X86
-
-ExactSimd exact_simd_level() {
-  static const ExactSimd best = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")
-                                    ? ExactSimd::avx512
-                                    : (__builtin_cpu_supports("avx2") ? ExactSimd::avx2 : ExactSimd::scalar);
-  return static_cast<ExactSimd>(
-      std::min({static_cast<int>(best), isa_ceiling(), g_cap.load(std::memory_order_relaxed)}));
-}
 
 // Eight terms, W windows of 24 binades.  g[w] = (|bits| > ((lo + 24w) << 23) - 1), i.e. the term's
 // exponent is at least window w's first one; the term is in window w when g[w] and not g[w+1],
@@ -265,7 +244,6 @@ __attribute__((target("avx512f,avx512dq"))) bool exact_tile_f32_avx512(const flo
 
 #else
 
-ExactSimd exact_simd_level() { return ExactSimd::scalar; }
 bool exact_tile_f32_avx2(const float*, std::size_t, std::int64_t*, std::uint64_t*, std::uint32_t&) { return false; }
 bool exact_tile_f32_avx512(const float*, std::size_t, std::int64_t*, std::uint64_t*, std::uint32_t&) { return false; }
 

@@ -19,15 +19,16 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "isa.h"
+
 namespace driftlab::cpu::detail {
 
-enum class ExactSimd { scalar, avx2, avx512 };
+using ExactSimd = Isa;  // the one dispatcher's levels (isa.h)
 
-// The best level this CPU runs, capped by force_exact_simd.
-ExactSimd exact_simd_level();
+// The level the exact sum uses: isa_level() capped by force_exact_simd.
+inline ExactSimd exact_simd_level() { return isa_level(IsaFamily::exact); }
 // Caps the level (tests check every level against the scalar path on one machine).
-void force_exact_simd(ExactSimd cap);
-const char* exact_simd_name(ExactSimd level);
+inline void force_exact_simd(ExactSimd cap) { force_isa(IsaFamily::exact, cap); }
 
 // Adds the tile's window terms to bins (Layout<float>), its other terms to packed (the caller
 // folds packed), and kSeen.  It does not track kNotNegZero for window terms: that flag only
