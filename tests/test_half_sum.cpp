@@ -207,9 +207,10 @@ TEST(HalfSumCpu, EveryConversionLevelGivesTheSameSums) {
   cpu::detail::force_half_isa(HalfIsa::avx512);
 }
 
-// exact reads the 16-bit bits directly (packed bins by sign and exponent, no float32 buffer): the
-// same bits as the float exact sum of the widened values, on every 16-bit pattern (subnormals,
-// signed zeros, Inf, NaN) and across the packed bins' fold every 256 tiles of one worker.
+// exact reads the 16-bit bits directly (AVX-512: int64 lanes per group of binades; else packed bins
+// by sign and exponent; no float32 buffer): at every level, the same bits as the float exact sum of
+// the widened values, on every 16-bit pattern (subnormals, signed zeros, Inf, NaN), on odd lengths
+// (the vector loop's tail) and across the packed bins' fold every 256 tiles of one worker.
 TEST(HalfSumCpu, ExactOnTheBitsEqualsExactOnTheWidenedValues) {
   const cpu::SumContext one{};
   cpu::ThreadPool pool(2);
@@ -218,8 +219,14 @@ TEST(HalfSumCpu, ExactOnTheBitsEqualsExactOnTheWidenedValues) {
       std::vector<float> wide(bits.size());
       for (std::size_t i = 0; i < bits.size(); ++i) wide[i] = d == DType::bf16 ? bf16_to_f32(bits[i]) : f16_to_f32(bits[i]);
       const float want = cpu::sum_exact(wide.data(), wide.size(), ctx);
-      const float got = half_sum(SumVariant::exact, half_array(d, bits), ctx);
-      EXPECT_TRUE(same_bits(want, got)) << dtype_name(d) << " " << what << ": " << want << " vs " << got;
+      const HostArray h = half_array(d, bits);
+      for (int l = 0; l <= static_cast<int>(cpu::isa_level()); ++l) {  // AVX-512's group lanes, the packed bins
+        cpu::detail::force_isa(cpu::detail::IsaFamily::exact, static_cast<cpu::Isa>(l));
+        const float got = half_sum(SumVariant::exact, h, ctx);
+        EXPECT_TRUE(same_bits(want, got)) << dtype_name(d) << " " << what << " " << cpu::isa_name(static_cast<cpu::Isa>(l))
+                                          << ": " << want << " vs " << got;
+      }
+      cpu::detail::force_isa(cpu::detail::IsaFamily::exact, cpu::Isa::avx512);
     };
     std::vector<std::uint16_t> finite;  // every finite pattern once, then each alone with its negation
     for (std::uint32_t b = 0; b < 65536; ++b) {
@@ -233,6 +240,11 @@ TEST(HalfSumCpu, ExactOnTheBitsEqualsExactOnTheWidenedValues) {
                                                                   {inf, 0x3c00}, {static_cast<std::uint16_t>(inf | 0x8000), inf},
                                                                   {nan, 0x0000}, {static_cast<std::uint16_t>(inf | 0x8000)}})
       check(v, one, "specials");
+    std::vector<std::uint16_t> odd(finite.begin(), finite.begin() + 1021);  // 127 vectors of 8 and a tail of 5
+    odd[1017] = inf;
+    check(odd, one, "a tail with Inf");
+    odd[3] = nan;
+    check(odd, one, "NaN in the vector loop");
     // One worker, 257 tiles and a short one: the packed bins fold after 256 tiles and at the end.
     std::vector<std::uint16_t> many(257 * 65536 + 3);
     SplitMix64 g(5);

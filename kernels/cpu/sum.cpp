@@ -304,8 +304,10 @@ constexpr int kHalfFoldTiles = 256;    // a copy's fractions stay below 2^32 ove
 template <class S> struct ExactHalfWorker {
   std::uint64_t packed[kHalfCopies][Half16<S>::kPacked] = {};
   std::int64_t bins[exact::Layout<float>::kBins] = {};
+  std::uint64_t fpacked[exact::kPackedBinsF32] = {};  // the float windows' terms outside them
   std::uint32_t flags = 0;
   int tiles = 0;
+  bool track_neg_zero = true;  // false once a tile took the windows, which skip kNotNegZero
   void fold() {
     using H = Half16<S>;
     for (int idx = 0; idx < H::kPacked; ++idx) {
@@ -331,7 +333,24 @@ template <class S> struct ExactHalfWorker {
   }
 };
 
-template <class S> void exact_tile_half(const S* x, std::size_t count, ExactHalfWorker<S>& w) {
+void exact_tile_half_avx512(const bf16* x, std::size_t count, ExactHalfWorker<bf16>& w) {
+  // The float windows on bf16 bits when the tile's range suits them, else the int64 groups.
+  if (detail::exact_tile_bf16_windows_avx512(x, count, w.bins, w.fpacked, w.flags)) {
+    exact::fold_packed(w.fpacked, w.bins, w.flags);
+    std::fill(std::begin(w.fpacked), std::end(w.fpacked), 0);
+    w.track_neg_zero = false;
+    return;
+  }
+  detail::exact_tile_bf16_avx512(reinterpret_cast<const std::uint16_t*>(x), count, w.bins, w.flags);
+}
+void exact_tile_half_avx512(const f16* x, std::size_t count, ExactHalfWorker<f16>& w) {
+  detail::exact_tile_f16_avx512(reinterpret_cast<const std::uint16_t*>(x), count, w.bins, w.flags);
+}
+
+// One tile: AVX-512's int64 group lanes (exact_simd.h), else the packed bins below.  Both add the
+// same exact value to the bins, so every level gives the same bits.
+template <class S> void exact_tile_half(const S* x, std::size_t count, ExactHalfWorker<S>& w, Isa level) {
+  if (level == Isa::avx512) return exact_tile_half_avx512(x, count, w);
   constexpr int F = Half16<S>::kFracBits;
   constexpr std::uint64_t kOne = std::uint64_t(1) << 32, kFrac = (1u << F) - 1;
   std::size_t i = 0;
@@ -348,17 +367,27 @@ template <class S> float exact_half(const S* x, std::size_t n, const SumContext&
   if (n >= exact::Layout<float>::kMaxTermsPerBin)
     throw std::length_error("exact sum: n is beyond the accumulator's headroom");
   std::vector<ExactHalfWorker<S>> per_worker(static_cast<std::size_t>(workers(ctx)));
+  const Isa level = detail::exact_simd_level();  // on the caller's thread (DRIFTLAB_ISA)
   for_each_tile(ctx, n, [&](std::size_t t, int w) {
-    exact_tile_half(x + t * kTileItems, tile_count(n, t), per_worker[static_cast<std::size_t>(w)]);
+    exact_tile_half(x + t * kTileItems, tile_count(n, t), per_worker[static_cast<std::size_t>(w)], level);
   });
   std::vector<std::int64_t> bins(exact::Layout<float>::kBins, 0);
   std::uint32_t flags = 0;
+  bool rescan = false;
   for (auto& w : per_worker) {
     w.fold();
     flags |= w.flags;
+    rescan |= !w.track_neg_zero;
     for (int b = 0; b < exact::Layout<float>::kBins; ++b) bins[b] += w.bins[b];
   }
-  return exact::finalize<float>(bins.data(), flags);  // the packed bins track every flag exactly
+  float result = exact::finalize<float>(bins.data(), flags);
+  // As sum_exact: an exact zero is -0.0 only if every term was -0.0 (0x8000 in both formats); the
+  // float windows do not track that, so settle it here, rarely.
+  if (rescan && result == 0.0f && (flags & exact::kSeen) && !(flags & exact::kNotNegZero)) {
+    if (std::any_of(x, x + n, [](S v) { return v.bits != 0x8000u; }))
+      result = exact::finalize<float>(bins.data(), flags | exact::kNotNegZero);
+  }
+  return result;
 }
 }  // namespace
 
