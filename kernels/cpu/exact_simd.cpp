@@ -143,6 +143,7 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const float* x, std::size
   while (i + 16 <= full) {
     const std::size_t end = std::min(full / 16 * 16, i + kFlushTerms);
     for (; i < end; i += 16) {
+      _mm_prefetch(reinterpret_cast<const char*>(x + i) + 2048, _MM_HINT_T0);  // as the AVX-512 loop
       windows_step<W>(x + i, starts, packed, acc0);
       windows_step<W>(x + i + 8, starts, packed, acc1);
     }
