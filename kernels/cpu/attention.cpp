@@ -26,7 +26,7 @@ constexpr std::size_t kTile = at::kTile;
 // that the 32 tokens' fma chains run side by side in vector lanes: each lane is still one chain
 // over i = 0 .. d-1 in order, so the builds below (AVX-512, AVX2+FMA, baseline) give the same
 // bits at any vector width; only the speed differs.  They are picked by the CPU's features, as
-// gemm.cpp picks its microkernels (target_clones' arch= clones would test the CPU model instead).
+// every CPU kernel picks its path: through the one dispatcher, isa.h (DRIFTLAB_ISA caps it).
 #if defined(__GNUC__)
 #define DRIFTLAB_ALWAYS_INLINE __attribute__((always_inline)) inline
 #else
