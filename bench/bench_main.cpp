@@ -18,6 +18,7 @@
 
 #include "bench_common.h"
 #include "atomic_file.h"
+#include "cpu/isa.h"
 #include "input_file.h"
 #include "data.h"
 
@@ -73,6 +74,11 @@ void remove_tmp_and_die(int sig) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // DRIFTLAB_ISA caps every CPU kernel (kernels/cpu/isa.h): checked before any work or output.
+  if (const auto isa_error = driftlab::cpu::isa_env_error()) {
+    std::fprintf(stderr, "driftlab_bench: %s\n", isa_error->c_str());
+    return 2;
+  }
   use_best_openblas_kernels(argv);
   std::string out_file, tmp_arg;
   int out_index = -1;
@@ -103,6 +109,7 @@ int main(int argc, char** argv) {
     tmp_arg = std::string("--benchmark_out=") + g_tmp;
     argv[out_index] = tmp_arg.data();
   }
+  benchmark::AddCustomContext("driftlab_isa", driftlab::cpu::isa_name(driftlab::cpu::isa_level()));
   benchmark::AddCustomContext("openblas_core", openblas_get_corename());
   driftlab::bench::register_cpu_sum_benchmarks();
   driftlab::bench::register_cuda_sum_benchmarks();

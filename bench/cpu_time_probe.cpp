@@ -19,6 +19,7 @@
 
 #include "cpu/dense.h"
 #include "cpu/gemm.h"
+#include "cpu/isa.h"
 #include "memory_bound.h"
 
 extern "C" void openblas_set_num_threads(int);
@@ -50,6 +51,10 @@ int run(const std::string& mode, std::size_t B, std::size_t K, std::size_t N, st
 
 int main(int argc, char** argv) {
   using namespace driftlab;
+  if (const auto isa_error = cpu::isa_env_error()) {  // DRIFTLAB_ISA, checked before any work
+    std::fprintf(stderr, "driftlab_cpu_probe: %s\n", isa_error->c_str());
+    return 2;
+  }
   std::size_t B = 0, K = 0, N = 0, reps = 5;
   const std::string mode = argc > 1 ? argv[1] : "";
   if ((argc != 5 && argc != 6) || (mode != "gemm" && mode != "dense") || !parse(argv[2], B) || !parse(argv[3], K) ||
@@ -110,7 +115,7 @@ int run(const std::string& mode, std::size_t B, std::size_t K, std::size_t N, st
   const char* n1 = mode == "gemm" ? "invariant" : "atomic";
   const char* n2 = mode == "gemm" ? "openblas" : "tree";
   std::printf("%s B=%zu K=%zu N=%zu isa=%s: %s %.2f ms (%.1f GFLOP/s), %s %.2f ms (%.1f GFLOP/s), %s speed / %s speed %.3f\n",
-              mode.c_str(), B, K, N, cpu::detail::gemm_isa_name(cpu::detail::gemm_isa()), n1, m1 * 1e3, flops / m1 * 1e-9,
+              mode.c_str(), B, K, N, cpu::isa_name(cpu::detail::gemm_isa()), n1, m1 * 1e3, flops / m1 * 1e-9,
               n2, m2 * 1e3, flops / m2 * 1e-9, n1, n2, m2 / m1);
   return 0;
 }

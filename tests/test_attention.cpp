@@ -145,7 +145,7 @@ std::size_t chunk_of(AttentionVariant v, const AttentionInput& in, std::size_t s
   return cpu::attention_chunk(v, in.B, in.H, in.d, in.kv_len.data(), split_size, at::kNominalSms);
 }
 
-const char* detail_isa_name(cpu::detail::GemmIsa isa) { return cpu::detail::gemm_isa_name(isa); }
+const char* detail_isa_name(cpu::detail::GemmIsa isa) { return cpu::isa_name(isa); }
 
 TEST(Attention, ExpOfTheOrderIsWithinFourUlpsOfFloat64) {
   EXPECT_EQ(at::exp_nonpos(0.0f), 1.0f);

@@ -642,5 +642,27 @@ TEST(BadInput, HelpTableAndProcessLimit) {
   }
 }
 
+// ---- DRIFTLAB_ISA (issue 20 item 4/5, issue 22's one dispatcher): read and checked once at startup,
+// before any work; a bad value is one line and exit 2 with the folder unchanged, for every command
+// (report included: no staging folder, no DIR) and for the benchmark binaries.
+TEST(BadInput, BadIsaIsRefusedBeforeAnyWork) {
+  const std::string isa = "DRIFTLAB_ISA=garbage ";
+  expect_refused("isa_sum", isa + "$DL sum --backend cpu --variant tree --n 1000 --json s.json", 2, "DRIFTLAB_ISA");
+  expect_refused("isa_attention", isa + "$DL attention --backend cpu --json a.json", 2, "DRIFTLAB_ISA");
+  expect_refused("isa_report", isa + "$DL report --quick --out rep", 2, "DRIFTLAB_ISA");
+  expect_refused("isa_report_existing", isa + "$DL report --quick --out rep", 2, "DRIFTLAB_ISA",
+                 [](const fs::path& d) {
+                   fs::create_directories(d / "rep");
+                   std::ofstream(d / "rep" / "REPORT.md") << "old\n";
+                 });
+  expect_refused("isa_avx", "DRIFTLAB_ISA=avx $DL sum --backend cpu --n 10", 2, "got 'avx'");
+  expect_refused("isa_case", "DRIFTLAB_ISA=AVX2 $DL sum --backend cpu --n 10", 2, "got 'AVX2'");
+#ifdef DRIFTLAB_BENCH_EXE
+  const std::string bench = std::string("'") + DRIFTLAB_BENCH_EXE + "'";
+  expect_refused("isa_bench", isa + bench + " --benchmark_filter=sum/cpu/f32/uniform/tree/1024/ --benchmark_out=b.json", 2,
+                 "DRIFTLAB_ISA", [](const fs::path& d) { std::ofstream(d / "b.json") << "{\"k\":1}\n"; });
+#endif
+}
+
 }  // namespace
 }  // namespace driftlab

@@ -90,7 +90,7 @@ TEST(BitCompare, EveryLevelEqualsThePlainDefinition) {
     one_nans += want.one_nan;
     for (CompareIsa l : levels()) {
       expect_same(cpu::detail::compare_bits_at(l, a.data(), b.data(), n), want,
-                  std::string(cpu::detail::compare_isa_name(l)) + " trial " + std::to_string(trial));
+                  std::string(cpu::isa_name(l)) + " trial " + std::to_string(trial));
       ++checked;
     }
     if (HasFailure()) return;
@@ -102,7 +102,7 @@ TEST(BitCompare, EveryLevelEqualsThePlainDefinition) {
 
 TEST(BitCompare, KnownPairs) {
   for (CompareIsa l : levels()) {
-    const std::string where = cpu::detail::compare_isa_name(l);
+    const std::string where = cpu::isa_name(l);
     // 17 elements: one full AVX-512 vector and a tail, two AVX2 vectors and a tail.
     std::vector<float> a(17, 1.0f), b(17, 1.0f);
     b[3] = -0.0f, a[3] = 0.0f;                          // bits differ, 0 ULPs apart

@@ -252,7 +252,7 @@ TYPED_TEST(DenseHalf, ThreadCountsAndIsaLevelsChangeNoBit) {
           const Out16 o = run16<S>(v, p, Activation::linear, on(pp), &w);
           if (!ref) ref = o;
           ASSERT_TRUE(same(o.y.data(), ref->y.data(), o.y.size() * 2))
-              << info(v).name << " isa " << cpu::detail::gemm_isa_name(isa) << " threads " << (pp ? pp->size() : 0);
+              << info(v).name << " isa " << cpu::isa_name(isa) << " threads " << (pp ? pp->size() : 0);
           ASSERT_TRUE(same(o.y32.data(), ref->y32.data(), o.y32.size() * 4));
         }
       }

@@ -79,7 +79,7 @@ struct Shape {
 std::string describe(const Shape& s, GemmIsa isa, int threads) {
   return "M=" + std::to_string(s.M) + " N=" + std::to_string(s.N) + " k=[" + std::to_string(s.k_begin) + "," +
          std::to_string(s.k_end) + ") pads=" + std::to_string(s.lda_pad) + "/" + std::to_string(s.ldb_pad) + "/" +
-         std::to_string(s.ldc_pad) + " isa=" + detail::gemm_isa_name(isa) + " threads=" + std::to_string(threads);
+         std::to_string(s.ldc_pad) + " isa=" + isa_name(isa) + " threads=" + std::to_string(threads);
 }
 
 // Runs gemm_chain on one shape for every ISA and pool and compares with the reference bitwise,
@@ -126,15 +126,15 @@ class GemmPools {
 
 TEST(Gemm, IsaNamesAndCap) {
   IsaGuard guard;
-  EXPECT_STREQ(detail::gemm_isa_name(GemmIsa::scalar), "scalar");
-  EXPECT_STREQ(detail::gemm_isa_name(GemmIsa::avx2), "avx2");
-  EXPECT_STREQ(detail::gemm_isa_name(GemmIsa::avx512), "avx512");
+  EXPECT_STREQ(isa_name(GemmIsa::scalar), "scalar");
+  EXPECT_STREQ(isa_name(GemmIsa::avx2), "avx2");
+  EXPECT_STREQ(isa_name(GemmIsa::avx512), "avx512");
   detail::force_gemm_isa(GemmIsa::scalar);
   EXPECT_EQ(detail::gemm_isa(), GemmIsa::scalar);
   const std::vector<GemmIsa> isas = available_isas();
   ASSERT_FALSE(isas.empty());
   EXPECT_EQ(detail::gemm_isa(), isas.back());  // available_isas lifts the cap again
-  std::printf("gemm ISA levels on this machine up to: %s\n", detail::gemm_isa_name(isas.back()));
+  std::printf("gemm ISA levels on this machine up to: %s\n", isa_name(isas.back()));
 }
 
 TEST(Gemm, EdgeShapesMatchTheChainBitwise) {
@@ -175,7 +175,7 @@ TEST(Gemm, ZeroProductsGivePositiveZero) {
   for (GemmIsa isa : available_isas()) {
     detail::force_gemm_isa(isa);
     gemm_chain(A.data(), K, B.data(), N, got.data(), N, M, N, 0, K, nullptr);
-    ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << detail::gemm_isa_name(isa);
+    ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << isa_name(isa);
     EXPECT_FALSE(std::signbit(got[0]));
   }
 }
@@ -197,7 +197,7 @@ TEST(Gemm, SubnormalsAreNotFlushed) {
     for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), pools.get(3)}) {
       std::vector<float> got(M * N, sentinel());
       gemm_chain(A.data(), K, B.data(), N, got.data(), N, M, N, 0, K, pool);
-      ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << detail::gemm_isa_name(isa);
+      ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << isa_name(isa);
     }
   }
 }
@@ -256,7 +256,7 @@ TEST(Gemm, ConcurrentCallsInsidePoolTasks) {
       const std::size_t r0 = t * kRows, rows = std::min(kRows, M - r0);
       gemm_chain(A.data() + r0 * K, K, B.data(), N, got.data() + r0 * N, N, rows, N, 0, K, nullptr);
     });
-    ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << detail::gemm_isa_name(isa);
+    ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << isa_name(isa);
   }
 }
 
@@ -279,7 +279,7 @@ TEST(Gemm, BatchInvariantRowByRow) {
         gemm_chain(A.data() + r * lda, lda, B.data(), ldb, alone.data(), N, 1, N, k_begin, k_end,
                    pools.get(threads));
         ASSERT_EQ(std::memcmp(alone.data(), batch.data() + r * N, N * sizeof(float)), 0)
-            << "row " << r << " isa=" << detail::gemm_isa_name(isa) << " threads=" << threads;
+            << "row " << r << " isa=" << isa_name(isa) << " threads=" << threads;
       }
       // A sub-batch starting mid-way gives the same rows again.
       std::vector<float> sub(17 * N);
@@ -288,7 +288,7 @@ TEST(Gemm, BatchInvariantRowByRow) {
       // And every ISA and pool gives the bits of the first.
       if (first.empty()) first = batch;
       ASSERT_EQ(std::memcmp(first.data(), batch.data(), batch.size() * sizeof(float)), 0)
-          << "isa=" << detail::gemm_isa_name(isa) << " threads=" << threads;
+          << "isa=" << isa_name(isa) << " threads=" << threads;
     }
   }
 }
@@ -341,9 +341,9 @@ TEST(Gemm, PackedBMatchesTheChainBitwise) {
             std::vector<float> got(M * N, sentinel());
             gemm_chain(A.data(), K, packed, got.data(), N, M, k0, k1, pool);
             ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
-                << "M=" << M << " k=[" << k0 << "," << k1 << ") packed for " << detail::gemm_isa_name(pack_isa)
+                << "M=" << M << " k=[" << k0 << "," << k1 << ") packed for " << isa_name(pack_isa)
                 << (pack_pool ? " by a pool" : "")
-                << " run on " << detail::gemm_isa_name(isa);
+                << " run on " << isa_name(isa);
           }
         }
     }

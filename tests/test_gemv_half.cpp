@@ -72,8 +72,8 @@ TEST(GemvHalf, IsGemmChainOnTheWidenedBAtEveryLevel) {
             cpu::gemv_chain_half(kind, A.data(), sh.K, B.data(), sh.N, got.data(), sh.N, sh.M, sh.N, sh.k_begin, sh.k_end, p);
             ASSERT_EQ(std::memcmp(got.data(), want.data(), want.size() * 4), 0)
                 << (kind == HalfKind::bf16 ? "bf16" : "f16") << " M=" << sh.M << " K=" << sh.K << " N=" << sh.N
-                << " k=[" << sh.k_begin << "," << sh.k_end << ") gemm " << cpu::detail::gemm_isa_name(gl) << " half "
-                << cpu::detail::half_isa_name(hl) << (p ? " pool" : "");
+                << " k=[" << sh.k_begin << "," << sh.k_end << ") gemm " << cpu::isa_name(gl) << " half "
+                << cpu::isa_name(hl) << (p ? " pool" : "");
             ++checked;
           }
     }

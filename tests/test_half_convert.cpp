@@ -150,7 +150,7 @@ class HalfConvertLevels : public ::testing::TestWithParam<HalfIsa> {
   void SetUp() override {
     cpu::detail::force_half_isa(GetParam());
     if (cpu::detail::half_isa_level() != GetParam())
-      GTEST_SKIP() << "this CPU (or DRIFTLAB_ISA) does not run " << cpu::detail::half_isa_name(GetParam());
+      GTEST_SKIP() << "this CPU (or DRIFTLAB_ISA) does not run " << cpu::isa_name(GetParam());
   }
   void TearDown() override { cpu::detail::force_half_isa(HalfIsa::avx512); }
 };
@@ -191,7 +191,7 @@ TEST_P(HalfConvertLevels, NarrowDenseAndRandomFloatsBitwiseAsHalfH) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Levels, HalfConvertLevels, ::testing::Values(HalfIsa::scalar, HalfIsa::avx2, HalfIsa::avx512),
-                         [](const auto& info) { return std::string(cpu::detail::half_isa_name(info.param)); });
+                         [](const auto& info) { return std::string(cpu::isa_name(info.param)); });
 
 }  // namespace
 }  // namespace driftlab

@@ -18,6 +18,7 @@
 #include "cli_helpers.h"
 #include "common/float_bits.h"
 #include "common/half.h"
+#include "common/rng.h"
 #include "cpu/half_convert.h"
 #include "cpu/sum.h"
 #include "data.h"
@@ -200,10 +201,84 @@ TEST(HalfSumCpu, EveryConversionLevelGivesTheSameSums) {
       cpu::detail::force_half_isa(level);
       const std::vector<float> got = sums();
       for (std::size_t k = 0; k < want.size(); ++k)
-        EXPECT_TRUE(same_bits(want[k], got[k])) << dtype_name(d) << " " << cpu::detail::half_isa_name(level) << " sum " << k;
+        EXPECT_TRUE(same_bits(want[k], got[k])) << dtype_name(d) << " " << cpu::isa_name(level) << " sum " << k;
     }
   }
   cpu::detail::force_half_isa(HalfIsa::avx512);
+}
+
+// exact reads the 16-bit bits directly (AVX-512: int64 lanes per group of binades; else packed bins
+// by sign and exponent; no float32 buffer): at every level, the same bits as the float exact sum of
+// the widened values, on every 16-bit pattern (subnormals, signed zeros, Inf, NaN), on odd lengths
+// (the vector loop's tail) and across the packed bins' fold every 256 tiles of one worker.
+TEST(HalfSumCpu, ExactOnTheBitsEqualsExactOnTheWidenedValues) {
+  const cpu::SumContext one{};
+  cpu::ThreadPool pool(2);
+  for (const DType d : {DType::bf16, DType::f16}) {
+    auto check = [&](const std::vector<std::uint16_t>& bits, const cpu::SumContext& ctx, const std::string& what) {
+      std::vector<float> wide(bits.size());
+      for (std::size_t i = 0; i < bits.size(); ++i) wide[i] = d == DType::bf16 ? bf16_to_f32(bits[i]) : f16_to_f32(bits[i]);
+      const float want = cpu::sum_exact(wide.data(), wide.size(), ctx);
+      const HostArray h = half_array(d, bits);
+      for (int l = 0; l <= static_cast<int>(cpu::isa_level()); ++l) {  // AVX-512's group lanes, the packed bins
+        cpu::detail::force_isa(cpu::detail::IsaFamily::exact, static_cast<cpu::Isa>(l));
+        const float got = half_sum(SumVariant::exact, h, ctx);
+        EXPECT_TRUE(same_bits(want, got)) << dtype_name(d) << " " << what << " " << cpu::isa_name(static_cast<cpu::Isa>(l))
+                                          << ": " << want << " vs " << got;
+      }
+      cpu::detail::force_isa(cpu::detail::IsaFamily::exact, cpu::Isa::avx512);
+    };
+    std::vector<std::uint16_t> finite;  // every finite pattern once, then each alone with its negation
+    for (std::uint32_t b = 0; b < 65536; ++b) {
+      const std::uint32_t e = d == DType::bf16 ? (b >> 7) & 0xff : (b >> 10) & 0x1f;
+      if (e != (d == DType::bf16 ? 0xffu : 0x1fu)) finite.push_back(static_cast<std::uint16_t>(b));
+    }
+    check(finite, one, "every finite pattern");
+    check(finite, cpu::SumContext{&pool, std::nullopt}, "every finite pattern, 2 threads");
+    const std::uint16_t inf = d == DType::bf16 ? 0x7f80 : 0x7c00, nan = d == DType::bf16 ? 0x7fc1 : 0x7e01;
+    for (const auto& v : std::vector<std::vector<std::uint16_t>>{{0x8000}, {0x8000, 0x8000}, {0x8000, 0x0000}, {0x0001, 0x8001},
+                                                                  {inf, 0x3c00}, {static_cast<std::uint16_t>(inf | 0x8000), inf},
+                                                                  {nan, 0x0000}, {static_cast<std::uint16_t>(inf | 0x8000)}})
+      check(v, one, "specials");
+    std::vector<std::uint16_t> odd(finite.begin(), finite.begin() + 1021);  // 127 vectors of 8 and a tail of 5
+    odd[1017] = inf;
+    check(odd, one, "a tail with Inf");
+    odd[3] = nan;
+    check(odd, one, "NaN in the vector loop");
+    // One worker, 257 tiles and a short one: the packed bins fold after 256 tiles and at the end.
+    std::vector<std::uint16_t> many(257 * 65536 + 3);
+    SplitMix64 g(5);
+    for (auto& b : many) {
+      b = static_cast<std::uint16_t>(g.next());
+      const std::uint32_t e = d == DType::bf16 ? (b >> 7) & 0xff : (b >> 10) & 0x1f;
+      if (e == (d == DType::bf16 ? 0xffu : 0x1fu)) b ^= d == DType::bf16 ? 0x0080 : 0x0400;  // finite
+    }
+    check(many, one, "257 tiles on one worker");
+  }
+}
+
+// The tree and atomic tiles of 16-bit inputs at every ISA level (isa.h): the widening is inline in
+// the register-blocked passes, and each level gives the bits of the plain (scalar) tile.
+TEST(HalfSumCpu, EverySumIsaLevelGivesTheSameTreeAndAtomicBits) {
+  using cpu::detail::IsaFamily;
+  cpu::ThreadPool pool(3);
+  const cpu::SumContext ctx{&pool, std::nullopt}, shuffled{&pool, std::uint64_t{9}};
+  for (const DType d : {DType::bf16, DType::f16}) {
+    for (const std::size_t n : {std::size_t{1}, std::size_t{1025}, std::size_t{65535}, std::size_t{65537},
+                                std::size_t{2 * 65536 + 1}, std::size_t{3 * 65536 + 1029}}) {
+      const HostArray x = make_input(Dist::illcond, d, n, 17 + n);
+      cpu::detail::force_isa(IsaFamily::sum, cpu::Isa::scalar);
+      const float want_tree = half_sum(SumVariant::tree, x, ctx), want_atomic = half_sum(SumVariant::atomic, x, shuffled);
+      for (int l = 1; l <= static_cast<int>(cpu::isa_level()); ++l) {
+        cpu::detail::force_isa(IsaFamily::sum, static_cast<cpu::Isa>(l));
+        EXPECT_TRUE(same_bits(want_tree, half_sum(SumVariant::tree, x, ctx)))
+            << dtype_name(d) << " n=" << n << " " << cpu::isa_name(static_cast<cpu::Isa>(l));
+        EXPECT_TRUE(same_bits(want_atomic, half_sum(SumVariant::atomic, x, shuffled)))
+            << dtype_name(d) << " n=" << n << " " << cpu::isa_name(static_cast<cpu::Isa>(l));
+      }
+    }
+  }
+  cpu::detail::force_isa(IsaFamily::sum, cpu::Isa::avx512);
 }
 
 TEST(HalfSumCpu, ReadProbeReadsEveryByte) {

@@ -1,6 +1,6 @@
-// DRIFTLAB_ISA: the ceiling every CPU dispatcher reads once per process.  Run the real binary
-// under each ceiling this CPU allows and compare the deterministic outputs bit for bit; a bad
-// value is one line on stderr and exit status 1.
+// DRIFTLAB_ISA: the ceiling the one CPU dispatcher (kernels/cpu/isa.h) reads once per process.
+// Run the real binary under each ceiling this CPU allows and compare the deterministic outputs bit
+// for bit; a bad value is one line on stderr and exit status 2, before any work.
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
@@ -12,6 +12,8 @@
 #include <regex>
 #include <string>
 #include <vector>
+
+#include "cpu/isa.h"
 
 namespace driftlab {
 namespace {
@@ -29,11 +31,8 @@ int run(const std::string& cmd) {
 }
 
 std::vector<std::string> ceilings() {
-  std::vector<std::string> v = {"scalar"};
-#if defined(__x86_64__)
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) v.push_back("avx2");
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) v.push_back("avx512");
-#endif
+  std::vector<std::string> v;
+  for (int l = 0; l <= static_cast<int>(cpu::isa_detected()); ++l) v.push_back(cpu::isa_name(static_cast<cpu::Isa>(l)));
   return v;
 }
 
@@ -70,13 +69,56 @@ TEST(Isa, EveryCeilingGivesTheSameBits) {
   }
 }
 
-TEST(Isa, BadValueIsOneLineAndExitOne) {
+TEST(Isa, BadValueIsOneLineAndExitTwo) {
   const std::string err = tmp("bad_stderr.txt");
   const std::string cmd = std::string("DRIFTLAB_ISA=sse9 ") + DRIFTLAB_EXE + " sum --backend cpu --variant exact --n 1000 --runs 1 >/dev/null 2>" + err;
-  EXPECT_EQ(run(cmd), 1);
+  EXPECT_EQ(run(cmd), 2);
   const std::string text = slurp(err);
-  EXPECT_NE(text.find("DRIFTLAB_ISA"), std::string::npos) << text;
+  EXPECT_NE(text.find("DRIFTLAB_ISA must be avx512, avx2 or scalar, got 'sse9'"), std::string::npos) << text;
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+}
+
+// The dispatcher itself: the names round-trip, the level never exceeds what the CPU runs, and the
+// family caps (the tests' hooks) lower one family only.
+TEST(Isa, NamesLevelsAndFamilyCaps) {
+  for (cpu::Isa l : {cpu::Isa::scalar, cpu::Isa::avx2, cpu::Isa::avx512}) {
+    ASSERT_TRUE(cpu::parse_isa(cpu::isa_name(l)).has_value());
+    EXPECT_EQ(*cpu::parse_isa(cpu::isa_name(l)), l);
+  }
+  for (const char* bad : {"", "AVX512", "avx512 ", "sse2", "avx"}) EXPECT_FALSE(cpu::parse_isa(bad).has_value()) << bad;
+  EXPECT_FALSE(cpu::parse_isa(nullptr).has_value());
+  if (cpu::isa_env_error()) GTEST_SKIP() << "this process runs under a bad DRIFTLAB_ISA";
+  const cpu::Isa level = cpu::isa_level();
+  EXPECT_LE(static_cast<int>(level), static_cast<int>(cpu::isa_detected()));
+  using cpu::detail::IsaFamily;
+  cpu::detail::force_isa(IsaFamily::sum, cpu::Isa::scalar);
+  EXPECT_EQ(cpu::detail::isa_level(IsaFamily::sum), cpu::Isa::scalar);
+  EXPECT_EQ(cpu::detail::isa_level(IsaFamily::gemm), level);
+  cpu::detail::force_isa(IsaFamily::sum, cpu::Isa::avx512);
+  EXPECT_EQ(cpu::detail::isa_level(IsaFamily::sum), level);
+}
+
+// Every command and every CPU kernel family obeys it: attention (which had its own dispatcher and
+// ignored DRIFTLAB_ISA) is refused before any work, and each level gives the same output (seen
+// through ref_max_rel_err, a function of every output bit; test_attention.cpp checks the bits).
+TEST(Isa, AttentionObeysTheCeiling) {
+  const std::string err = tmp("attn_bad_stderr.txt");
+  EXPECT_EQ(run(std::string("DRIFTLAB_ISA=garbage ") + DRIFTLAB_EXE + " attention --backend cpu >/dev/null 2>" + err), 2);
+  EXPECT_NE(slurp(err).find("DRIFTLAB_ISA"), std::string::npos) << slurp(err);
+  std::string first;
+  for (const std::string& isa : ceilings()) {
+    const std::string json = tmp(isa + "_attn.json");
+    std::remove(json.c_str());
+    const std::string cmd = "DRIFTLAB_ISA=" + isa + " " + DRIFTLAB_EXE +
+                            " attention --backend cpu --variant fixed_split --runs 1 --batch-sweep off --json " + json +
+                            " >/dev/null";
+    ASSERT_EQ(run(cmd), 0) << cmd;
+    std::smatch m;
+    const std::string text = slurp(json);
+    ASSERT_TRUE(std::regex_search(text, m, std::regex("\"ref_max_rel_err\": ([^,]+),"))) << text.substr(0, 400);
+    if (first.empty()) first = m[1];
+    EXPECT_EQ(m[1], first) << "attention under DRIFTLAB_ISA=" << isa;
+  }
 }
 
 }  // namespace

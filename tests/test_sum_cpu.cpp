@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <set>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "common/rng.h"
 #include "common/sum_order.h"
 #include "cpu/exact_simd.h"
+#include "cpu/isa.h"
 #include "cpu/sum.h"
 #include "data.h"
 #include "test_helpers.h"
@@ -152,7 +154,7 @@ TEST(SumCpu, ExactOverManyTilesMatchesAnIntegerOracle) {
   for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2, ExactSimd::scalar}) {
     cpu::detail::force_exact_simd(level);
     const float got = cpu::sum_exact(x.data(), n, {&pool, std::nullopt});
-    EXPECT_TRUE(same_bits(got, want)) << cpu::detail::exact_simd_name(cpu::detail::exact_simd_level())
+    EXPECT_TRUE(same_bits(got, want)) << cpu::isa_name(cpu::detail::exact_simd_level())
                                       << " path: " << got << " vs " << want;
   }
   cpu::detail::force_exact_simd(ExactSimd::avx512);
@@ -179,7 +181,7 @@ TEST(SumCpu, ExactOnWideRangesMatchesAnIntegerOracle) {
     for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2, ExactSimd::scalar}) {
       cpu::detail::force_exact_simd(level);
       const float got = cpu::sum_exact(x.data(), n, {&pool, std::nullopt});
-      EXPECT_TRUE(same_bits(got, want)) << cpu::detail::exact_simd_name(cpu::detail::exact_simd_level())
+      EXPECT_TRUE(same_bits(got, want)) << cpu::isa_name(cpu::detail::exact_simd_level())
                                         << " span " << span << ": " << got << " vs " << want;
     }
   }
@@ -207,7 +209,7 @@ TEST(SumCpu, ExactAtTheTopOfWideWindowsMatchesAnIntegerOracle) {
     for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2, ExactSimd::scalar}) {
       cpu::detail::force_exact_simd(level);
       const float got = cpu::sum_exact(x.data(), n, {&pool, std::nullopt});
-      EXPECT_TRUE(same_bits(got, want)) << cpu::detail::exact_simd_name(cpu::detail::exact_simd_level())
+      EXPECT_TRUE(same_bits(got, want)) << cpu::isa_name(cpu::detail::exact_simd_level())
                                         << " sign " << sign << ": " << got << " vs " << want;
     }
   }
@@ -238,12 +240,68 @@ TEST(SumCpu, ExactVectorAndScalarPathsAgree) {
     for (const ExactSimd level : {ExactSimd::avx2, ExactSimd::avx512}) {
       cpu::detail::force_exact_simd(level);
       const float vec = cpu::sum_exact(x.data(), x.size(), {&pool, std::nullopt});
-      EXPECT_TRUE(same_bits(scalar, vec)) << cpu::detail::exact_simd_name(cpu::detail::exact_simd_level())
+      EXPECT_TRUE(same_bits(scalar, vec)) << cpu::isa_name(cpu::detail::exact_simd_level())
                                           << " n=" << x.size() << ": scalar " << scalar << ", vector " << vec;
     }
   }
   cpu::detail::force_exact_simd(ExactSimd::avx512);
 }
+
+// The tree and atomic tiles and the read probe at every ISA level this CPU runs (isa.h): the same
+// bits as the transcription of the order, on sizes around the rows and tiles (odd n, 65536*k +- 1,
+// short rows) and on inputs with signed zeros, infinities and NaN.
+std::vector<cpu::Isa> sum_levels() {
+  std::vector<cpu::Isa> v;
+  for (int l = 0; l <= static_cast<int>(cpu::isa_level()); ++l) v.push_back(static_cast<cpu::Isa>(l));
+  return v;
+}
+
+template <class T> void tree_levels_checks() {
+  using cpu::detail::IsaFamily;
+  const std::size_t sizes[] = {1, 7, 1023, 1024, 1025, 2047, 65535, 65536, 65537, 2 * 65536 - 1, 2 * 65536 + 1,
+                               3 * 65536 + 1029, 5 * 65536 - 1};
+  std::vector<std::vector<T>> inputs;
+  for (const std::size_t n : sizes) {
+    inputs.push_back(input<T>(Dist::illcond, n, 7 + n));
+    std::vector<T> zeros(n, T(-0.0));  // all -0.0 sums to -0.0; one +0.0 makes it +0.0
+    inputs.push_back(zeros);
+    zeros[n / 2] = T(0.0);
+    inputs.push_back(zeros);
+  }
+  std::vector<T> special = input<T>(Dist::uniform, 3 * 65536 + 1, 11);
+  special[5] = std::numeric_limits<T>::infinity();
+  inputs.push_back(special);  // +inf
+  special[70000] = -std::numeric_limits<T>::infinity();
+  inputs.push_back(special);  // inf - inf: NaN
+  special[5] = special[70000] = T(1);
+  special[131071] = std::numeric_limits<T>::quiet_NaN();
+  inputs.push_back(special);
+  cpu::ThreadPool pool(3);
+  const cpu::SumContext ctx{&pool, std::nullopt}, shuffled{&pool, std::uint64_t{42}};
+  for (const auto& x : inputs) {
+    const T want = tree_by_the_book(x);
+    T want_atomic{};
+    std::uint64_t want_probe = 0;
+    for (const cpu::Isa level : sum_levels()) {
+      cpu::detail::force_isa(IsaFamily::sum, level);
+      ASSERT_EQ(cpu::detail::isa_level(IsaFamily::sum), level);
+      const T got = cpu::sum_tree(x.data(), x.size(), ctx);
+      EXPECT_TRUE(same_bits(want, got)) << "n=" << x.size() << " " << cpu::isa_name(level) << ": " << want << " vs " << got;
+      const T atomic = cpu::sum_atomic(x.data(), x.size(), shuffled);  // a seeded schedule: reproducible
+      const std::uint64_t probe = cpu::read_probe(x.data(), x.size(), ctx);
+      if (level == cpu::Isa::scalar) {
+        want_atomic = atomic;
+        want_probe = probe;
+      }
+      EXPECT_TRUE(same_bits(want_atomic, atomic)) << "atomic n=" << x.size() << " " << cpu::isa_name(level);
+      EXPECT_EQ(want_probe, probe) << "probe n=" << x.size() << " " << cpu::isa_name(level);
+    }
+  }
+  cpu::detail::force_isa(IsaFamily::sum, cpu::Isa::avx512);
+}
+
+TEST(SumCpu, TreeAtomicAndProbeGiveTheSameBitsAtEveryIsaLevelF32) { tree_levels_checks<float>(); }
+TEST(SumCpu, TreeAtomicAndProbeGiveTheSameBitsAtEveryIsaLevelF64) { tree_levels_checks<double>(); }
 
 TEST(SumCpu, ReadProbeSeesEveryWord) {
   std::vector<float> x(3 * 65536 + 17, 0.0f);

@@ -15,6 +15,7 @@
 #include "attention_command.h"
 #include "backend.h"
 #include "cli_args.h"
+#include "cpu/isa.h"
 #include "predict_command.h"
 #include "report.h"
 #include "scenarios.h"
@@ -123,6 +124,12 @@ int flushed(int code, std::ostream& out) {
 
 int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
   std::vector<std::string_view> args(argv + 1, argv + argc);
+  // DRIFTLAB_ISA is read and checked once, here, before any work: a bad value is one line and
+  // exit 2, with no file touched (the kernels would throw the same message later).
+  if (const auto isa_error = cpu::isa_env_error()) {
+    err << "driftlab: " << *isa_error << "\n";
+    return 2;
+  }
   try {
     return flushed(dispatch(args, out, err), out);
   } catch (const UsageError& e) {

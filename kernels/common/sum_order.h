@@ -75,7 +75,9 @@ template <class T> inline T lanes_tree(T* lanes) {
   return lanes[0];
 }
 
-// Steps 2 and 3 for one tile of `count` <= kTileItems elements (the CPU twin's form).
+// Steps 2 and 3 for one tile of `count` <= kTileItems elements (the CPU twin's plain form; its
+// vector paths, kernels/cpu/sum_tile.cpp, make the same additions a block of lanes at a time,
+// each block held in registers across every row, and are tested bitwise against this order).
 template <class T> inline T reduce_tile(const T* x, std::size_t count) {
   alignas(64) T lanes[kLanes];
   for (std::size_t j = 0; j < kLanes; ++j) lanes[j] = identity<T>();

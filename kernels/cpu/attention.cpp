@@ -26,7 +26,7 @@ constexpr std::size_t kTile = at::kTile;
 // that the 32 tokens' fma chains run side by side in vector lanes: each lane is still one chain
 // over i = 0 .. d-1 in order, so the builds below (AVX-512, AVX2+FMA, baseline) give the same
 // bits at any vector width; only the speed differs.  They are picked by the CPU's features, as
-// gemm.cpp picks its microkernels (target_clones' arch= clones would test the CPU model instead).
+// every CPU kernel picks its path: through the one dispatcher, isa.h (DRIFTLAB_ISA caps it).
 #if defined(__GNUC__)
 #define DRIFTLAB_ALWAYS_INLINE __attribute__((always_inline)) inline
 #else
@@ -133,16 +133,7 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"))) void chunk_partial_avx512(c
   chunk_partial_body<true>(q, Kc, Vc, n, d, scale, m, l, acc);
 }
 #pragma GCC diagnostic pop  // (pushed before transpose16, which is inlined up to here)
-detail::GemmIsa best_isa() {
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) return detail::GemmIsa::avx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return detail::GemmIsa::avx2;
-  return detail::GemmIsa::scalar;
-}
-#else
-detail::GemmIsa best_isa() { return detail::GemmIsa::scalar; }
 #endif
-
-std::atomic<int> g_isa_cap{static_cast<int>(detail::GemmIsa::avx512)};
 
 void chunk_partial(const float* q, const float* Kc, const float* Vc, std::size_t n, std::size_t d, float scale, float* m,
                    float* l, float* acc) {
@@ -264,14 +255,6 @@ void attention_atomic(const AttentionProblem& p, const Plan& plan, float* out, c
 
 }  // namespace
 
-namespace detail {
-void force_attention_isa(GemmIsa cap) { g_isa_cap.store(static_cast<int>(cap)); }
-GemmIsa attention_isa() {
-  static const GemmIsa best = best_isa();
-  return static_cast<GemmIsa>(std::min(static_cast<int>(best), g_isa_cap.load(std::memory_order_relaxed)));
-}
-}  // namespace detail
-
 std::size_t attention_chunk(AttentionVariant v, std::size_t B, std::size_t H, std::size_t d, const std::size_t* kv_len,
                             std::size_t split_size, int num_sms) {
   const std::size_t max_len = B ? *std::max_element(kv_len, kv_len + B) : 0;
@@ -280,6 +263,7 @@ std::size_t attention_chunk(AttentionVariant v, std::size_t B, std::size_t H, st
 
 void attention(AttentionVariant v, const AttentionProblem& p, float* out, const AttentionContext& ctx) {
   if (p.B == 0 || p.H == 0) return;
+  (void)detail::attention_isa();  // a bad DRIFTLAB_ISA throws here, on the caller's thread
   const Plan plan = make_plan(v, p, ctx);
   if (v == AttentionVariant::atomic) attention_atomic(p, plan, out, ctx);
   else attention_tree(p, plan, out, ctx);

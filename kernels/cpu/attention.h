@@ -43,8 +43,9 @@ void attention(AttentionVariant v, const AttentionProblem& p, float* out, const 
 namespace detail {
 // Tests: cap the vector width of the tile code (gemm.h's levels) to check that every build
 // gives the same bits; the default is the best the CPU runs.
-void force_attention_isa(GemmIsa cap);
-GemmIsa attention_isa();
+// One family of the dispatcher (isa.h): attention_isa() is isa_level() capped by this.
+inline void force_attention_isa(GemmIsa cap) { force_isa(IsaFamily::attention, cap); }
+inline GemmIsa attention_isa() { return isa_level(IsaFamily::attention); }
 }  // namespace detail
 
 }  // namespace driftlab::cpu

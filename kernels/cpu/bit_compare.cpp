@@ -4,7 +4,7 @@
 #include <bit>
 #include <cstring>
 
-#include "isa.h"
+#include "simd.h"
 
 // GCC 12's AVX-512 intrinsics (conversions, extracts, reductions) start from _mm512_undefined_*
 // and warn that it "is used uninitialized": a known false positive of the header, silenced here.
@@ -152,26 +152,6 @@ std::size_t first_difference(const float* a, const float* b, std::size_t n) {
 }  // namespace
 
 namespace detail {
-
-CompareIsa compare_isa_level() {
-#if DRIFTLAB_X86
-  static const CompareIsa best = __builtin_cpu_supports("avx512f") ? CompareIsa::avx512
-                                 : __builtin_cpu_supports("avx2")  ? CompareIsa::avx2
-                                                                   : CompareIsa::scalar;
-  return static_cast<CompareIsa>(std::min(static_cast<int>(best), isa_ceiling()));
-#else
-  return CompareIsa::scalar;
-#endif
-}
-
-const char* compare_isa_name(CompareIsa level) {
-  switch (level) {
-    case CompareIsa::scalar: return "scalar";
-    case CompareIsa::avx2: return "avx2";
-    case CompareIsa::avx512: return "avx512";
-  }
-  return "?";
-}
 
 BitCompare compare_bits_at(CompareIsa level, const float* a, const float* b, std::size_t n) {
   level = static_cast<CompareIsa>(std::min(static_cast<int>(level), static_cast<int>(compare_isa_level())));

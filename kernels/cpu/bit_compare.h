@@ -23,6 +23,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "isa.h"
+
 namespace driftlab::cpu {
 
 struct BitCompare {
@@ -37,9 +39,8 @@ struct BitCompare {
 BitCompare compare_bits(const float* a, const float* b, std::size_t n);
 
 namespace detail {
-enum class CompareIsa { scalar = 0, avx2 = 1, avx512 = 2 };
-CompareIsa compare_isa_level();  // the best this CPU runs, under DRIFTLAB_ISA
-const char* compare_isa_name(CompareIsa level);
+using CompareIsa = Isa;  // the one dispatcher's levels (isa.h)
+inline CompareIsa compare_isa_level() { return isa_level(IsaFamily::compare); }
 // One level forced (tests): a level above compare_isa_level() runs the best available instead.
 BitCompare compare_bits_at(CompareIsa level, const float* a, const float* b, std::size_t n);
 }  // namespace detail

@@ -19,15 +19,17 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../common/half.h"
+#include "isa.h"
+
 namespace driftlab::cpu::detail {
 
-enum class ExactSimd { scalar, avx2, avx512 };
+using ExactSimd = Isa;  // the one dispatcher's levels (isa.h)
 
-// The best level this CPU runs, capped by force_exact_simd.
-ExactSimd exact_simd_level();
+// The level the exact sum uses: isa_level() capped by force_exact_simd.
+inline ExactSimd exact_simd_level() { return isa_level(IsaFamily::exact); }
 // Caps the level (tests check every level against the scalar path on one machine).
-void force_exact_simd(ExactSimd cap);
-const char* exact_simd_name(ExactSimd level);
+inline void force_exact_simd(ExactSimd cap) { force_isa(IsaFamily::exact, cap); }
 
 // Adds the tile's window terms to bins (Layout<float>), its other terms to packed (the caller
 // folds packed), and kSeen.  It does not track kNotNegZero for window terms: that flag only
@@ -38,5 +40,17 @@ bool exact_tile_f32_avx2(const float* x, std::size_t count, std::int64_t* bins, 
                          std::uint32_t& flags);
 bool exact_tile_f32_avx512(const float* x, std::size_t count, std::int64_t* bins, std::uint64_t* packed,
                            std::uint32_t& flags);
+
+// 16-bit inputs (bf16, f16) straight from their bits, no float32 buffer: adds every finite term
+// of the tile to bins (Layout<float>) exactly, in int64 lanes per group of 32 binades (bf16's 8-bit
+// exponent picks its group and shift directly; f16's 5-bit exponent needs one group), and the
+// tile's flags (kSeen, kNotNegZero, Inf, NaN) to flags.  AVX-512 only; call it at that level.
+void exact_tile_bf16_avx512(const std::uint16_t* x, std::size_t count, std::int64_t* bins, std::uint32_t& flags);
+// bf16 through the float windows above, its bits widened by a shift in registers (no buffer): as
+// exact_tile_f32_avx512 (packed takes the terms outside the windows; no kNotNegZero; false when the
+// windows are not worth it).
+bool exact_tile_bf16_windows_avx512(const bf16* x, std::size_t count, std::int64_t* bins, std::uint64_t* packed,
+                                    std::uint32_t& flags);
+void exact_tile_f16_avx512(const std::uint16_t* x, std::size_t count, std::int64_t* bins, std::uint32_t& flags);
 
 }  // namespace driftlab::cpu::detail

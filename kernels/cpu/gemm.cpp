@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <utility>
 
-#include "isa.h"
+#include "simd.h"
 
 // How the chain survives the blocking (see gemm.h for the contract):
 //  * every C element lives in one vector lane (or one scalar) of a microkernel accumulator and
@@ -25,40 +25,6 @@
 // Hence nothing but k_begin and k_end decides the order, and every ISA gives the same bits.
 
 namespace driftlab::cpu {
-namespace detail {
-namespace {
-
-std::atomic<int> g_cap{static_cast<int>(GemmIsa::avx512)};
-
-}  // namespace
-
-void force_gemm_isa(GemmIsa cap) { g_cap.store(static_cast<int>(cap)); }
-
-const char* gemm_isa_name(GemmIsa level) {
-  switch (level) {
-    case GemmIsa::scalar: return "scalar";
-    case GemmIsa::avx2: return "avx2";
-    case GemmIsa::avx512: return "avx512";
-  }
-  return "?";
-}
-
-GemmIsa gemm_isa() {
-#if DRIFTLAB_X86
-  static const GemmIsa best =
-      __builtin_cpu_supports("avx512f")                                     ? GemmIsa::avx512
-      : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? GemmIsa::avx2
-                                                                          : GemmIsa::scalar;
-#else
-  static const GemmIsa best = GemmIsa::scalar;
-#endif
-  return static_cast<GemmIsa>(
-      std::min({static_cast<int>(best), isa_ceiling(), g_cap.load(std::memory_order_relaxed)}));
-}
-
-
-}  // namespace detail
-
 namespace {
 
 // Packed A: rows of a row block, each at a fixed stride kAs (a k block of kKc and a pad that

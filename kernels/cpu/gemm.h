@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 
+#include "isa.h"
 #include "thread_pool.h"
 
 namespace driftlab::cpu {
@@ -70,15 +71,14 @@ constexpr std::size_t kGemvMaxRows = 4;
 
 namespace detail {
 
-enum class GemmIsa { scalar, avx2, avx512 };
+using GemmIsa = Isa;  // the one dispatcher's levels (isa.h)
 
-// Caps the instruction set gemm_chain uses (tests run every level on one machine), below the
-// DRIFTLAB_ISA ceiling (isa.h); the default cap is avx512, i.e. no cap.
-void force_gemm_isa(GemmIsa cap);
-// The level gemm_chain uses now: the best this CPU runs (avx512: avx512f; avx2: avx2 and fma),
-// capped by DRIFTLAB_ISA and force_gemm_isa.
-GemmIsa gemm_isa();
-const char* gemm_isa_name(GemmIsa level);
+// Caps the instruction set gemm_chain uses (tests run every level on one machine), below
+// isa_level(); the default cap is avx512, i.e. no cap.
+inline void force_gemm_isa(GemmIsa cap) { force_isa(IsaFamily::gemm, cap); }
+// The level gemm_chain uses now: isa_level() capped by force_gemm_isa.  Throws
+// std::invalid_argument on a bad DRIFTLAB_ISA.
+inline GemmIsa gemm_isa() { return isa_level(IsaFamily::gemm); }
 
 // The GEMV path's split over threads (gemm_chain's and gemv_half.h's): column chunks [j0, j1) of
 // whole 16-column groups, small enough that M rows of outputs stay in L1 while B streams past, at

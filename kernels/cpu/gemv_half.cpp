@@ -7,7 +7,7 @@
 #include "../common/half.h"
 #include "gemm.h"
 #include "half_convert.h"
-#include "isa.h"
+#include "simd.h"
 
 // The passes are gemm.cpp's GEMV passes with the loads of B replaced by widening loads: C[r][j0, j1)
 // starts at +0.0f and takes, per pass, the fmas of up to eight consecutive k in order; B's rows

@@ -3,50 +3,9 @@
 #include <algorithm>
 #include <atomic>
 
-#include "isa.h"
-
-#if DRIFTLAB_X86
-#include <cpuid.h>
-#endif
+#include "simd.h"
 
 namespace driftlab::cpu {
-namespace detail {
-namespace {
-std::atomic<int> g_half_cap{static_cast<int>(HalfIsa::avx512)};
-}  // namespace
-
-void force_half_isa(HalfIsa cap) { g_half_cap.store(static_cast<int>(cap)); }
-
-const char* half_isa_name(HalfIsa level) {
-  switch (level) {
-    case HalfIsa::scalar: return "scalar";
-    case HalfIsa::avx2: return "avx2";
-    case HalfIsa::avx512: return "avx512";
-  }
-  return "?";
-}
-
-#if DRIFTLAB_X86
-// F16C by CPUID leaf 1, ECX bit 29 (clang 14's __builtin_cpu_supports does not know "f16c").
-bool cpu_has_f16c() {
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
-}
-#endif
-
-HalfIsa half_isa_level() {
-#if DRIFTLAB_X86
-  static const HalfIsa best = __builtin_cpu_supports("avx512f")                   ? HalfIsa::avx512
-                              : (__builtin_cpu_supports("avx2") && cpu_has_f16c()) ? HalfIsa::avx2
-                                                                                  : HalfIsa::scalar;
-  return static_cast<HalfIsa>(
-      std::min({static_cast<int>(best), isa_ceiling(), g_half_cap.load(std::memory_order_relaxed)}));
-#else
-  return HalfIsa::scalar;
-#endif
-}
-}  // namespace detail
-
 namespace {
 using detail::HalfIsa;
 

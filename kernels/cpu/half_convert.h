@@ -20,6 +20,7 @@
 #include <cstdint>
 
 #include "../common/half.h"
+#include "isa.h"
 
 namespace driftlab::cpu {
 
@@ -44,13 +45,11 @@ inline void narrow(const float* in, f16* out, std::size_t n) {
 }
 
 namespace detail {
-enum class HalfIsa { scalar, avx2, avx512 };
-// The best level this CPU runs (avx512: AVX-512F; avx2: AVX2 and F16C), capped by DRIFTLAB_ISA
-// and by force_half_isa.
-HalfIsa half_isa_level();
+using HalfIsa = Isa;  // the one dispatcher's levels (isa.h)
+// The level the conversions use: isa_level() capped by force_half_isa.
+inline HalfIsa half_isa_level() { return isa_level(IsaFamily::half); }
 // Caps the level (tests check every level against half.h on one machine).
-void force_half_isa(HalfIsa cap);
-const char* half_isa_name(HalfIsa level);
+inline void force_half_isa(HalfIsa cap) { force_isa(IsaFamily::half, cap); }
 }  // namespace detail
 
 }  // namespace driftlab::cpu

@@ -1,21 +1,96 @@
 #include "isa.h"
 
-#include <cstdio>
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
+
+#if DRIFTLAB_X86
+#include <cpuid.h>
+#endif
 
 namespace driftlab::cpu {
+namespace {
 
-int isa_ceiling() {
-  static const int ceiling = [] {
+struct EnvSetting {
+  Isa cap = Isa::avx512;
+  std::optional<std::string> error;
+};
+
+const EnvSetting& env_setting() {
+  static const EnvSetting s = [] {
+    EnvSetting r;
     const char* v = std::getenv("DRIFTLAB_ISA");
-    if (!v || !*v || std::strcmp(v, "avx512") == 0) return 2;
-    if (std::strcmp(v, "avx2") == 0) return 1;
-    if (std::strcmp(v, "scalar") == 0) return 0;
-    std::fprintf(stderr, "driftlab: DRIFTLAB_ISA must be avx512, avx2 or scalar, got '%s'\n", v);
-    std::exit(1);
+    if (!v || !*v) return r;
+    if (const auto level = parse_isa(v)) {
+      r.cap = *level;
+    } else {
+      std::string shown(v, strnlen(v, 64));
+      for (char& c : shown)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';  // one line, no escapes
+      r.error = "DRIFTLAB_ISA must be avx512, avx2 or scalar, got '" + shown + (std::strlen(v) > 64 ? "...'" : "'");
+    }
+    return r;
   }();
-  return ceiling;
+  return s;
 }
+
+std::atomic<int> g_caps[static_cast<int>(detail::IsaFamily::count)] = {
+    2, 2, 2, 2, 2, 2};
+static_assert(static_cast<int>(detail::IsaFamily::count) == 6, "one initial cap per family");
+
+}  // namespace
+
+const char* isa_name(Isa level) {
+  switch (level) {
+    case Isa::scalar: return "scalar";
+    case Isa::avx2: return "avx2";
+    case Isa::avx512: return "avx512";
+  }
+  return "?";
+}
+
+std::optional<Isa> parse_isa(const char* text) {
+  if (!text) return std::nullopt;
+  for (Isa l : {Isa::scalar, Isa::avx2, Isa::avx512})
+    if (std::strcmp(text, isa_name(l)) == 0) return l;
+  return std::nullopt;
+}
+
+Isa isa_detected() {
+#if DRIFTLAB_X86
+  static const Isa best = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    const bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;  // clang 14 lacks "f16c"
+    // __builtin_cpu_supports also checks that the OS saves the vector registers (XGETBV).
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                      __builtin_cpu_supports("popcnt") && f16c;
+    const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                        __builtin_cpu_supports("avx512vl");
+    return avx512 ? Isa::avx512 : avx2 ? Isa::avx2 : Isa::scalar;
+  }();
+  return best;
+#else
+  return Isa::scalar;
+#endif
+}
+
+std::optional<std::string> isa_env_error() { return env_setting().error; }
+
+Isa isa_level() {
+  const EnvSetting& s = env_setting();
+  if (s.error) throw std::invalid_argument(*s.error);
+  return std::min(isa_detected(), s.cap);
+}
+
+namespace detail {
+void force_isa(IsaFamily family, Isa cap) { g_caps[static_cast<int>(family)].store(static_cast<int>(cap)); }
+
+Isa isa_level(IsaFamily family) {
+  const Isa cap = static_cast<Isa>(g_caps[static_cast<int>(family)].load(std::memory_order_relaxed));
+  return std::min(cpu::isa_level(), cap);
+}
+}  // namespace detail
 
 }  // namespace driftlab::cpu

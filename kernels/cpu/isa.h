@@ -1,22 +1,54 @@
-// The instruction-set ceiling every CPU dispatcher obeys (gemm_chain, the exact sum's window
-// path): DRIFTLAB_ISA=avx512|avx2|scalar, read once per process.  Unset means no ceiling (the
-// best the CPU runs).  It lets one AVX-512 machine measure and test the AVX2 and scalar paths;
-// every path gives the same bits, so the ceiling changes speed only.
+// The one CPU instruction-set dispatcher (after highway's hwy/targets.h): one enum, one CPUID
+// detection, one reading of DRIFTLAB_ISA, one name function.  Every CPU kernel with vector paths
+// (gemm, gemv_half, half_convert, the sum's tree/atomic/probe tiles, the exact sum's windows,
+// bit_compare, attention) asks isa_level() which path to run.  Every path gives the same bits, so
+// the level changes speed only; DRIFTLAB_ISA=avx512|avx2|scalar caps it, so one AVX-512 machine
+// measures and tests the AVX2 and scalar paths too.  Unset (or empty) means no cap.
 #pragma once
 
 // DRIFTLAB_X86: 1 where the x86 vector paths are compiled (x86-64 with GCC or Clang, which take
-// per-function target attributes), with the intrinsics included; 0 elsewhere (scalar only).
+// per-function target attributes); 0 elsewhere (scalar only).  The kernels' sources include
+// simd.h, which adds the intrinsics.
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
 #define DRIFTLAB_X86 1
 #else
 #define DRIFTLAB_X86 0
 #endif
 
+#include <optional>
+#include <string>
+
 namespace driftlab::cpu {
 
-// 0 = scalar, 1 = avx2, 2 = avx512 (the order of detail::GemmIsa and detail::ExactSimd).
-// A value other than the three names: one line on stderr and exit status 1.
-int isa_ceiling();
+// Ordered: a level runs every path of the levels below it.
+//   avx512: AVX-512 F, DQ and VL (and everything avx2 needs);
+//   avx2:   AVX2, FMA, F16C and POPCNT;
+//   scalar: baseline x86-64 (SSE2) or any other CPU.
+enum class Isa { scalar = 0, avx2 = 1, avx512 = 2 };
+
+const char* isa_name(Isa level);  // "scalar", "avx2", "avx512"
+
+// Parses a DRIFTLAB_ISA value; nullopt for anything but the three names.
+std::optional<Isa> parse_isa(const char* text);
+
+// The best level this CPU (and its OS) runs, detected once.
+Isa isa_detected();
+
+// DRIFTLAB_ISA, read once per process: the one-line message for a bad value, nullopt when it is
+// unset or valid.  The programs call this at startup, before any work, and exit 2 on a message.
+std::optional<std::string> isa_env_error();
+
+// The level the kernels run: the lower of isa_detected() and DRIFTLAB_ISA.  A bad DRIFTLAB_ISA
+// throws std::invalid_argument with isa_env_error()'s message (never exits the process).
+Isa isa_level();
+
+namespace detail {
+// Test hooks: each kernel family can be capped below isa_level() on its own, so the tests run
+// every path on one machine (and cross the levels of two families, as gemv_half's tests do).
+// The default cap is avx512 (no cap).  A family's level is min(isa_level(), its cap).
+enum class IsaFamily { gemm, half, exact, sum, compare, attention, count };
+void force_isa(IsaFamily family, Isa cap);
+Isa isa_level(IsaFamily family);
+}  // namespace detail
 
 }  // namespace driftlab::cpu

@@ -15,6 +15,7 @@
 #include "../common/sum_order.h"
 #include "exact_simd.h"
 #include "half_convert.h"
+#include "sum_tile.h"
 
 namespace driftlab::cpu {
 namespace {
@@ -44,25 +45,19 @@ std::vector<std::uint32_t> permutation(std::size_t count, std::uint64_t seed) {
   return p;
 }
 
-// One tile of the tree order (sum_order.h).  Built twice, for AVX2 and for baseline x86-64, and
-// picked at load time: each lane's additions are the same IEEE additions at any vector width, so
-// both clones give the same bits; only the speed differs.
-// Not under ThreadSanitizer: the clones' resolver runs during relocation, before the TSan
-// runtime is up, and its instrumented code crashes there.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
-#define DRIFTLAB_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define DRIFTLAB_CLONES
-#endif
-DRIFTLAB_CLONES float tile_sum(const float* x, std::size_t count) { return order::reduce_tile(x, count); }
-DRIFTLAB_CLONES double tile_sum(const double* x, std::size_t count) { return order::reduce_tile(x, count); }
+// The ISA level of the tree, atomic and probe tiles (isa.h), read on the caller's thread: a bad
+// DRIFTLAB_ISA throws there.  Every level gives the same bits (sum_tile.h).
+Isa sum_isa() { return detail::isa_level(detail::IsaFamily::sum); }
+
+// One tile of the tree order (sum_order.h steps 2-3), at the given ISA level.
+template <class S> auto tile_sum(const S* x, std::size_t count, Isa isa) { return detail::tree_tile(x, count, isa); }
 
 // Tree levels above the tiles: reduce the partials as if they were the input (step 4).
-template <class T> T reduce_levels(std::vector<T> level) {
+template <class T> T reduce_levels(std::vector<T> level, Isa isa) {
   while (level.size() > 1) {
     std::vector<T> next(order::num_tiles(level.size()));
     for (std::size_t t = 0; t < next.size(); ++t)
-      next[t] = tile_sum(level.data() + t * kTileItems, tile_count(level.size(), t));
+      next[t] = tile_sum(level.data() + t * kTileItems, tile_count(level.size(), t), isa);
     level.swap(next);
   }
   return level[0];
@@ -138,10 +133,11 @@ template <class T> T sum_atomic_element(const T* x, std::size_t n, const SumCont
 }
 
 template <class T> T sum_atomic(const T* x, std::size_t n, const SumContext& ctx) {
+  const Isa isa = sum_isa();
   if (ctx.shuffle_seed) {
     std::vector<T> partials(order::num_tiles(n));
     for_each_tile(ctx, n, [&](std::size_t t, int) {
-      partials[t] = tile_sum(x + t * kTileItems, tile_count(n, t));
+      partials[t] = tile_sum(x + t * kTileItems, tile_count(n, t), isa);
     });
     T acc = T(0);
     for (std::uint32_t t : permutation(partials.size(), *ctx.shuffle_seed)) acc += partials[t];
@@ -149,18 +145,19 @@ template <class T> T sum_atomic(const T* x, std::size_t n, const SumContext& ctx
   }
   std::atomic<T> acc{T(0)};
   for_each_tile(ctx, n, [&](std::size_t t, int) {
-    acc.fetch_add(tile_sum(x + t * kTileItems, tile_count(n, t)), std::memory_order_relaxed);
+    acc.fetch_add(tile_sum(x + t * kTileItems, tile_count(n, t), isa), std::memory_order_relaxed);
   });
   return acc.load();
 }
 
 template <class T> T sum_tree(const T* x, std::size_t n, const SumContext& ctx) {
+  const Isa isa = sum_isa();
   if (n == 0) return T(0);
   std::vector<T> partials(order::num_tiles(n));
   for_each_tile(ctx, n, [&](std::size_t t, int) {
-    partials[t] = tile_sum(x + t * kTileItems, tile_count(n, t));
+    partials[t] = tile_sum(x + t * kTileItems, tile_count(n, t), isa);
   });
-  return reduce_levels(std::move(partials));
+  return reduce_levels(std::move(partials), isa);
 }
 
 template <class T> T sum_exact(const T* x, std::size_t n, const SumContext& ctx) {
@@ -202,32 +199,13 @@ template <class T> T sum(SumVariant v, const T* x, std::size_t n, const SumConte
   throw std::invalid_argument(std::string("variant '") + info(v).name + "' needs the cuda backend");
 }
 
-namespace {
-// The probe's tile: OR every 32-bit word into 16 accumulators (vectorized; AVX2 when present).
-// Words are read with memcpy (no aliasing games); compilers turn it into plain vector loads.
-DRIFTLAB_CLONES std::uint32_t probe_tile(const unsigned char* bytes, std::size_t words) {
-  constexpr std::size_t kAcc = 16;
-  std::uint32_t acc[kAcc] = {};
-  auto word = [&](std::size_t i) {
-    std::uint32_t v;
-    std::memcpy(&v, bytes + 4 * i, 4);
-    return v;
-  };
-  std::size_t i = 0;
-  for (; i + kAcc <= words; i += kAcc)
-    for (std::size_t k = 0; k < kAcc; ++k) acc[k] |= word(i + k);
-  for (; i < words; ++i) acc[0] |= word(i);
-  std::uint32_t r = 0;
-  for (std::uint32_t a : acc) r |= a;
-  return r;
-}
-}  // namespace
-
+// The probe's tile (sum_tile.h): OR every 32-bit word, at the same ISA level as the tree's tile.
 template <class T> std::uint64_t read_probe(const T* x, std::size_t n, const SumContext& ctx) {
+  const Isa isa = sum_isa();
   std::vector<std::uint64_t> per_worker(static_cast<std::size_t>(workers(ctx)), 0);
   for_each_tile(ctx, n, [&](std::size_t t, int w) {
     const auto* bytes = reinterpret_cast<const unsigned char*>(x + t * kTileItems);
-    per_worker[static_cast<std::size_t>(w)] |= probe_tile(bytes, tile_count(n, t) * (sizeof(T) / 4));
+    per_worker[static_cast<std::size_t>(w)] |= detail::probe_tile(bytes, tile_count(n, t) * (sizeof(T) / 4), isa);
   });
   std::uint64_t r = 0;
   for (std::uint64_t a : per_worker) r |= a;
@@ -244,26 +222,6 @@ float* tile_buffer() {
   thread_local std::vector<float> buf(kTileItems);
   return buf.data();
 }
-
-// One tile of the tree order on widened values, a row (kLanes values) widened at a time into an
-// L1-resident buffer: the same additions in the same order as order::reduce_tile on the widened
-// tile, so the same bits, without a trip through L2.  Clones as tile_sum.
-template <class S> [[gnu::always_inline]] inline float tile_sum_rows(const S* x, std::size_t count) {
-  alignas(64) float lanes[order::kLanes];
-  alignas(64) float row[order::kLanes];
-  for (std::size_t j = 0; j < order::kLanes; ++j) lanes[j] = order::identity<float>();
-  const std::size_t full_rows = count / order::kLanes;
-  for (std::size_t r = 0; r < full_rows; ++r) {
-    widen_into(x + r * order::kLanes, order::kLanes, row);
-    for (std::size_t j = 0; j < order::kLanes; ++j) lanes[j] = order::add(lanes[j], row[j]);
-  }
-  const std::size_t rest = count - full_rows * order::kLanes;
-  widen_into(x + full_rows * order::kLanes, rest, row);
-  for (std::size_t j = 0; j < rest; ++j) lanes[j] = order::add(lanes[j], row[j]);
-  return order::lanes_tree(lanes);
-}
-DRIFTLAB_CLONES float tile_sum(const bf16* x, std::size_t count) { return tile_sum_rows(x, count); }
-DRIFTLAB_CLONES float tile_sum(const f16* x, std::size_t count) { return tile_sum_rows(x, count); }
 
 template <class S> float serial_half(const S* x, std::size_t n) {
   float acc = 0.0f;  // ((0 + w(x0)) + w(x1)) + ...: widening chunk by chunk keeps the order
@@ -296,53 +254,147 @@ template <class S> float atomic_element_half(const S* x, std::size_t n, const Su
 }
 
 // The tree order's tile partials (sum_order.h steps 2-3) of the widened input.
-template <class S> std::vector<float> tile_partials_half(const S* x, std::size_t n, const SumContext& ctx) {
+template <class S> std::vector<float> tile_partials_half(const S* x, std::size_t n, const SumContext& ctx, Isa isa) {
   std::vector<float> partials(order::num_tiles(n));
-  for_each_tile(ctx, n, [&](std::size_t t, int) { partials[t] = tile_sum(x + t * kTileItems, tile_count(n, t)); });
+  for_each_tile(ctx, n, [&](std::size_t t, int) { partials[t] = tile_sum(x + t * kTileItems, tile_count(n, t), isa); });
   return partials;
 }
 
 template <class S> float atomic_half(const S* x, std::size_t n, const SumContext& ctx) {
+  const Isa isa = sum_isa();
   if (ctx.shuffle_seed) {
-    const std::vector<float> partials = tile_partials_half(x, n, ctx);
+    const std::vector<float> partials = tile_partials_half(x, n, ctx, isa);
     float acc = 0.0f;
     for (std::uint32_t t : permutation(partials.size(), *ctx.shuffle_seed)) acc += partials[t];
     return acc;
   }
   std::atomic<float> acc{0.0f};
   for_each_tile(ctx, n, [&](std::size_t t, int) {
-    acc.fetch_add(tile_sum(x + t * kTileItems, tile_count(n, t)), std::memory_order_relaxed);
+    acc.fetch_add(tile_sum(x + t * kTileItems, tile_count(n, t), isa), std::memory_order_relaxed);
   });
   return acc.load();
 }
 
 template <class S> float tree_half(const S* x, std::size_t n, const SumContext& ctx) {
+  const Isa isa = sum_isa();
   if (n == 0) return 0.0f;
-  return reduce_levels(tile_partials_half(x, n, ctx));
+  return reduce_levels(tile_partials_half(x, n, ctx, isa), isa);
+}
+
+// --- exact on 16-bit inputs, straight from the 16-bit bits (no float32 buffer).  A 16-bit value is
+// (sign, exponent e, fraction f): its magnitude is M * 2^(max(e,1) - bias - F) with M = f plus the
+// hidden bit when e != 0.  Packed bins indexed by the value's top bits (sign and exponent: 512
+// for bf16, 64 for f16) count the terms (bits 32..63) and sum the fractions (bits 0..31); folding
+// adds count * hidden + fractions, signed and scaled, into the float bins of exact.h, where the
+// same value lands as it would through widening -- so the same bits, from finalize.
+template <class S> struct Half16;
+template <> struct Half16<bf16> {  // 8 exponent bits: the float bin is the exponent itself
+  static constexpr int kFracBits = 7, kExpMax = 0xff, kPacked = 512;
+  static int bin(int e) { return e; }
+  static constexpr int kScale = 16;  // M in units of the float bin's 2^-23 steps
+};
+template <> struct Half16<f16> {  // 5 exponent bits: max(e,1) - 25 = (bin - 1) - 149
+  static constexpr int kFracBits = 10, kExpMax = 0x1f, kPacked = 64;
+  static int bin(int e) { return (e > 1 ? e : 1) + 125; }
+  static constexpr int kScale = 0;
+};
+constexpr int kHalfCopies = 8;         // consecutive terms go to 8 copies: no store-to-load chain
+constexpr int kHalfFoldTiles = 256;    // a copy's fractions stay below 2^32 over 256 tiles
+
+template <class S> struct ExactHalfWorker {
+  std::uint64_t packed[kHalfCopies][Half16<S>::kPacked] = {};
+  std::int64_t bins[exact::Layout<float>::kBins] = {};
+  std::uint64_t fpacked[exact::kPackedBinsF32] = {};  // the float windows' terms outside them
+  std::uint32_t flags = 0;
+  int tiles = 0;
+  bool track_neg_zero = true;  // false once a tile took the windows, which skip kNotNegZero
+  void fold() {
+    using H = Half16<S>;
+    for (int idx = 0; idx < H::kPacked; ++idx) {
+      std::uint64_t count = 0, fractions = 0;
+      for (auto& copy : packed) {
+        count += copy[idx] >> 32;
+        fractions += copy[idx] & 0xffffffffu;
+        copy[idx] = 0;
+      }
+      if (!count) continue;
+      const int e = idx & H::kExpMax;
+      const bool negative = idx >> (15 - H::kFracBits);
+      flags |= exact::kSeen;
+      if (!(negative && e == 0 && fractions == 0)) flags |= exact::kNotNegZero;  // else: only -0.0 terms
+      if (e == H::kExpMax) {  // Inf has a zero fraction, NaN does not
+        flags |= fractions ? exact::kNaN : (negative ? exact::kNegInf : exact::kPosInf);
+        continue;
+      }
+      const auto m = static_cast<std::int64_t>((fractions + (e ? count << H::kFracBits : 0)) << H::kScale);
+      bins[H::bin(e)] += negative ? -m : m;
+    }
+    tiles = 0;
+  }
+};
+
+void exact_tile_half_avx512(const bf16* x, std::size_t count, ExactHalfWorker<bf16>& w) {
+  // The float windows on bf16 bits when the tile's range suits them, else the int64 groups.
+  if (detail::exact_tile_bf16_windows_avx512(x, count, w.bins, w.fpacked, w.flags)) {
+    exact::fold_packed(w.fpacked, w.bins, w.flags);
+    std::fill(std::begin(w.fpacked), std::end(w.fpacked), 0);
+    w.track_neg_zero = false;
+    return;
+  }
+  detail::exact_tile_bf16_avx512(reinterpret_cast<const std::uint16_t*>(x), count, w.bins, w.flags);
+}
+void exact_tile_half_avx512(const f16* x, std::size_t count, ExactHalfWorker<f16>& w) {
+  detail::exact_tile_f16_avx512(reinterpret_cast<const std::uint16_t*>(x), count, w.bins, w.flags);
+}
+
+// One tile: AVX-512 reads the 16-bit bits (exact_simd.h); AVX2 widens into a buffer and takes the
+// float windows; else (or when the windows do not fit) the packed bins below.  All add the same
+// exact value to the bins, so every level gives the same bits.
+template <class S> void exact_tile_half(const S* x, std::size_t count, ExactHalfWorker<S>& w, Isa level) {
+  if (level == Isa::avx512) return exact_tile_half_avx512(x, count, w);
+  if (level == Isa::avx2) {  // AVX2 still widens the tile into this thread's float buffer (L2)
+    float* buf = tile_buffer();
+    widen_into(x, count, buf);
+    if (detail::exact_tile_f32_avx2(buf, count, w.bins, w.fpacked, w.flags)) {
+      exact::fold_packed(w.fpacked, w.bins, w.flags);
+      std::fill(std::begin(w.fpacked), std::end(w.fpacked), 0);
+      w.track_neg_zero = false;
+      return;
+    }
+  }
+  constexpr int F = Half16<S>::kFracBits;
+  constexpr std::uint64_t kOne = std::uint64_t(1) << 32, kFrac = (1u << F) - 1;
+  std::size_t i = 0;
+  for (; i + kHalfCopies <= count; i += kHalfCopies)
+    for (int c = 0; c < kHalfCopies; ++c) {
+      const std::uint32_t b = x[i + c].bits;
+      w.packed[c][b >> F] += kOne + (b & kFrac);
+    }
+  for (; i < count; ++i) w.packed[0][x[i].bits >> F] += kOne + (x[i].bits & kFrac);
+  if (++w.tiles == kHalfFoldTiles) w.fold();
 }
 
 template <class S> float exact_half(const S* x, std::size_t n, const SumContext& ctx) {
   if (n >= exact::Layout<float>::kMaxTermsPerBin)
     throw std::length_error("exact sum: n is beyond the accumulator's headroom");
-  std::vector<ExactWorker<float>> per_worker(static_cast<std::size_t>(workers(ctx)));
-  const detail::ExactSimd level = detail::exact_simd_level();
+  std::vector<ExactHalfWorker<S>> per_worker(static_cast<std::size_t>(workers(ctx)));
+  const Isa level = detail::exact_simd_level();  // on the caller's thread (DRIFTLAB_ISA)
   for_each_tile(ctx, n, [&](std::size_t t, int w) {
-    float* buf = tile_buffer();
-    const std::size_t c = tile_count(n, t);
-    widen_into(x + t * kTileItems, c, buf);
-    exact_tile(buf, c, per_worker[static_cast<std::size_t>(w)], level);
+    exact_tile_half(x + t * kTileItems, tile_count(n, t), per_worker[static_cast<std::size_t>(w)], level);
   });
   std::vector<std::int64_t> bins(exact::Layout<float>::kBins, 0);
   std::uint32_t flags = 0;
-  for (const auto& w : per_worker) {
+  bool rescan = false;
+  for (auto& w : per_worker) {
+    w.fold();
     flags |= w.flags;
-    for (int c = 0; c < kCopies; ++c)
-      for (int b = 0; b < exact::Layout<float>::kBins; ++b) bins[b] += w.bins[c][b];
+    rescan |= !w.track_neg_zero;
+    for (int b = 0; b < exact::Layout<float>::kBins; ++b) bins[b] += w.bins[b];
   }
   float result = exact::finalize<float>(bins.data(), flags);
-  // As sum_exact: an exact zero is -0.0 only if every term was -0.0 (bit pattern 0x8000 in both
-  // 16-bit formats).
-  if (result == 0.0f && (flags & exact::kSeen) && !(flags & exact::kNotNegZero)) {
+  // As sum_exact: an exact zero is -0.0 only if every term was -0.0 (0x8000 in both formats); the
+  // float windows do not track that, so settle it here, rarely.
+  if (rescan && result == 0.0f && (flags & exact::kSeen) && !(flags & exact::kNotNegZero)) {
     if (std::any_of(x, x + n, [](S v) { return v.bits != 0x8000u; }))
       result = exact::finalize<float>(bins.data(), flags | exact::kNotNegZero);
   }
@@ -364,11 +416,12 @@ template <class S> float sum_half(SumVariant v, const S* x, std::size_t n, const
 }
 
 template <class S> std::uint64_t read_probe_half(const S* x, std::size_t n, const SumContext& ctx) {
+  const Isa isa = sum_isa();
   std::vector<std::uint64_t> per_worker(static_cast<std::size_t>(workers(ctx)), 0);
   for_each_tile(ctx, n, [&](std::size_t t, int w) {
     const auto* bytes = reinterpret_cast<const unsigned char*>(x + t * kTileItems);
     const std::size_t c = tile_count(n, t);
-    std::uint64_t r = probe_tile(bytes, c / 2);  // whole 32-bit words
+    std::uint64_t r = detail::probe_tile(bytes, c / 2, isa);  // whole 32-bit words
     if (c % 2) r |= x[t * kTileItems + c - 1].bits;  // an odd tile's last 16-bit value
     per_worker[static_cast<std::size_t>(w)] |= r;
   });

@@ -1,0 +1,233 @@
+// The tree order's tile and the read probe's tile at each ISA level (see sum_tile.h).
+// Compiled with -ffp-contract=off like the rest: every addition is one rounded addition.
+#include "sum_tile.h"
+
+#include <cstring>
+
+#include "../common/sum_order.h"
+#include "simd.h"
+
+namespace driftlab::cpu::detail {
+namespace {
+
+using order::kLanes;
+
+// ---- the plain form (the scalar level and every non-x86 build) ----
+float widen1(float x) { return x; }
+double widen1(double x) { return x; }
+float widen1(bf16 x) { return widen(x); }
+float widen1(f16 x) { return widen(x); }
+
+template <class S> using Acc = decltype(widen1(S{}));
+
+template <class S> Acc<S> tree_tile_plain(const S* x, std::size_t count) {
+  using T = Acc<S>;
+  alignas(64) T lanes[kLanes];
+  for (std::size_t j = 0; j < kLanes; ++j) lanes[j] = order::identity<T>();
+  const std::size_t full_rows = count / kLanes;
+  for (std::size_t r = 0; r < full_rows; ++r) {
+    const S* row = x + r * kLanes;
+    for (std::size_t j = 0; j < kLanes; ++j) lanes[j] = order::add(lanes[j], widen1(row[j]));
+  }
+  const std::size_t rest = count - full_rows * kLanes;
+  const S* row = x + full_rows * kLanes;
+  for (std::size_t j = 0; j < rest; ++j) lanes[j] = order::add(lanes[j], widen1(row[j]));
+  return order::lanes_tree(lanes);
+}
+
+// 16 OR accumulators: compilers turn it into plain vector loads at the baseline width.
+std::uint32_t probe_tile_plain(const unsigned char* bytes, std::size_t words) {
+  constexpr std::size_t kAcc = 16;
+  std::uint32_t acc[kAcc] = {};
+  auto word = [&](std::size_t i) {
+    std::uint32_t v;
+    std::memcpy(&v, bytes + 4 * i, 4);
+    return v;
+  };
+  std::size_t i = 0;
+  for (; i + kAcc <= words; i += kAcc)
+    for (std::size_t k = 0; k < kAcc; ++k) acc[k] |= word(i + k);
+  for (; i < words; ++i) acc[0] |= word(i);
+  std::uint32_t r = 0;
+  for (std::uint32_t a : acc) r |= a;
+  return r;
+}
+
+#if DRIFTLAB_X86
+// GCC 12's AVX-512 headers trip a false -Wmaybe-uninitialized (see half_convert.cpp).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+// The register-blocked form.  L loads W input elements widened into one vector V of the
+// accumulation type (acc = acc + load: the lane sum is the left operand, as in reduce_tile);
+// NV vectors are one block of W * NV lanes, held in registers across every full row.  Written once
+// as a macro and expanded inside each level's `#pragma GCC target` region, so that the intrinsics
+// and the template share that level's target.
+#define DRIFTLAB_TREE_TILE_BLOCKED                                                                   \
+  template <class L, int NV, class S> Acc<S> tree_tile_blocked(const S* x, std::size_t count) {      \
+    using T = Acc<S>;                                                                                \
+    using V = typename L::V;                                                                         \
+    constexpr std::size_t kBlock = L::W * NV;                                                        \
+    static_assert(kLanes % kBlock == 0, "a block divides the lanes");                                \
+    alignas(64) T lanes[kLanes];                                                                     \
+    const std::size_t full_rows = count / kLanes;                                                    \
+    for (std::size_t j0 = 0; j0 < kLanes; j0 += kBlock) {                                            \
+      V acc[NV];                                                                                     \
+      _Pragma("GCC unroll 32") for (int v = 0; v < NV; ++v) acc[v] = L::identity();                 \
+      const S* p = x + j0;                                                                           \
+      for (std::size_t r = 0; r < full_rows; ++r, p += kLanes) {                                     \
+        _Pragma("GCC unroll 32") for (int v = 0; v < NV; ++v) acc[v] = acc[v] + L::load(p + v * L::W); \
+      }                                                                                              \
+      _Pragma("GCC unroll 32") for (int v = 0; v < NV; ++v)                                         \
+          std::memcpy(lanes + j0 + v * L::W, &acc[v], sizeof(V));                                    \
+    }                                                                                                \
+    const std::size_t rest = count - full_rows * kLanes; /* the short last row */                   \
+    const S* row = x + full_rows * kLanes;                                                           \
+    for (std::size_t j = 0; j < rest; ++j) lanes[j] = order::add(lanes[j], widen1(row[j]));          \
+    return order::lanes_tree(lanes);                                                                 \
+  }
+
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+namespace a512 {
+DRIFTLAB_TREE_TILE_BLOCKED
+struct F32 {
+  using V = __m512;
+  static constexpr std::size_t W = 16;
+  static V identity() { return _mm512_set1_ps(-0.0f); }
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+};
+struct F64 {
+  using V = __m512d;
+  static constexpr std::size_t W = 8;
+  static V identity() { return _mm512_set1_pd(-0.0); }
+  static V load(const double* p) { return _mm512_loadu_pd(p); }
+};
+struct Bf16 {
+  using V = __m512;
+  static constexpr std::size_t W = 16;
+  static V identity() { return _mm512_set1_ps(-0.0f); }
+  static V load(const bf16* p) {  // bits << 16: exact, as half.h's bf16_to_f32
+    const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+  }
+};
+struct F16 {
+  using V = __m512;
+  static constexpr std::size_t W = 16;
+  static V identity() { return _mm512_set1_ps(-0.0f); }
+  static V load(const f16* p) {  // as half_convert's widen_f16 (tested bitwise against half.h)
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+};
+// 32 zmm hold 512 float lanes (the adds take the row from memory, no temporaries); the widening
+// loads need temporaries, so the 16-bit paths take half that.
+float tree_tile(const float* x, std::size_t c) { return tree_tile_blocked<F32, 32>(x, c); }
+double tree_tile(const double* x, std::size_t c) { return tree_tile_blocked<F64, 32>(x, c); }
+float tree_tile(const bf16* x, std::size_t c) { return tree_tile_blocked<Bf16, 16>(x, c); }
+float tree_tile(const f16* x, std::size_t c) { return tree_tile_blocked<F16, 16>(x, c); }
+
+std::uint32_t probe_tile(const unsigned char* bytes, std::size_t words) {
+  __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+  std::size_t i = 0;
+  for (; i + 64 <= words; i += 64)
+    for (int k = 0; k < 4; ++k) acc[k] = _mm512_or_si512(acc[k], _mm512_loadu_si512(bytes + 4 * i + 64 * k));
+  const __m512i all = _mm512_or_si512(_mm512_or_si512(acc[0], acc[1]), _mm512_or_si512(acc[2], acc[3]));
+  alignas(64) std::uint32_t w[16];
+  _mm512_store_si512(w, all);
+  std::uint32_t r = probe_tile_plain(bytes + 4 * i, words - i);
+  for (std::uint32_t v : w) r |= v;
+  return r;
+}
+}  // namespace a512
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx2,f16c")
+namespace a2 {
+DRIFTLAB_TREE_TILE_BLOCKED
+struct F32 {
+  using V = __m256;
+  static constexpr std::size_t W = 8;
+  static V identity() { return _mm256_set1_ps(-0.0f); }
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+};
+struct F64 {
+  using V = __m256d;
+  static constexpr std::size_t W = 4;
+  static V identity() { return _mm256_set1_pd(-0.0); }
+  static V load(const double* p) { return _mm256_loadu_pd(p); }
+};
+struct Bf16 {
+  using V = __m256;
+  static constexpr std::size_t W = 8;
+  static V identity() { return _mm256_set1_ps(-0.0f); }
+  static V load(const bf16* p) {
+    const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+  }
+};
+struct F16 {
+  using V = __m256;
+  static constexpr std::size_t W = 8;
+  static V identity() { return _mm256_set1_ps(-0.0f); }
+  static V load(const f16* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+};
+// 16 ymm hold 128 float lanes; the 16-bit paths take half that.
+float tree_tile(const float* x, std::size_t c) { return tree_tile_blocked<F32, 16>(x, c); }
+double tree_tile(const double* x, std::size_t c) { return tree_tile_blocked<F64, 16>(x, c); }
+float tree_tile(const bf16* x, std::size_t c) { return tree_tile_blocked<Bf16, 8>(x, c); }
+float tree_tile(const f16* x, std::size_t c) { return tree_tile_blocked<F16, 8>(x, c); }
+
+std::uint32_t probe_tile(const unsigned char* bytes, std::size_t words) {
+  __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+  std::size_t i = 0;
+  for (; i + 32 <= words; i += 32)
+    for (int k = 0; k < 4; ++k)
+      acc[k] = _mm256_or_si256(acc[k], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bytes + 4 * i + 32 * k)));
+  const __m256i all = _mm256_or_si256(_mm256_or_si256(acc[0], acc[1]), _mm256_or_si256(acc[2], acc[3]));
+  alignas(32) std::uint32_t w[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(w), all);
+  std::uint32_t r = probe_tile_plain(bytes + 4 * i, words - i);
+  for (std::uint32_t v : w) r |= v;
+  return r;
+}
+}  // namespace a2
+#pragma GCC pop_options
+#pragma GCC diagnostic pop
+#endif
+
+template <class S> Acc<S> dispatch(const S* x, std::size_t count, Isa level) {
+#if DRIFTLAB_X86
+  switch (level) {
+    case Isa::avx512: return a512::tree_tile(x, count);
+    case Isa::avx2: return a2::tree_tile(x, count);
+    case Isa::scalar: break;
+  }
+#else
+  (void)level;
+#endif
+  return tree_tile_plain(x, count);
+}
+
+}  // namespace
+
+float tree_tile(const float* x, std::size_t count, Isa level) { return dispatch(x, count, level); }
+double tree_tile(const double* x, std::size_t count, Isa level) { return dispatch(x, count, level); }
+float tree_tile(const bf16* x, std::size_t count, Isa level) { return dispatch(x, count, level); }
+float tree_tile(const f16* x, std::size_t count, Isa level) { return dispatch(x, count, level); }
+
+std::uint32_t probe_tile(const unsigned char* bytes, std::size_t words, Isa level) {
+#if DRIFTLAB_X86
+  switch (level) {
+    case Isa::avx512: return a512::probe_tile(bytes, words);
+    case Isa::avx2: return a2::probe_tile(bytes, words);
+    case Isa::scalar: break;
+  }
+#else
+  (void)level;
+#endif
+  return probe_tile_plain(bytes, words);
+}
+
+}  // namespace driftlab::cpu::detail

@@ -1,0 +1,29 @@
+// One tile of the tree order (kernels/common/sum_order.h steps 2-3) and the read probe's tile, at
+// each level of the ISA dispatcher (isa.h).  Used by sum.cpp's tree and atomic variants.
+//
+// The vector paths walk a tile in passes over blocks of lanes that fit in registers: lane j only
+// ever adds elements j, j + kLanes, j + 2*kLanes, ... (rows in increasing order), lanes are
+// independent until the halving combine, so a pass keeps a block of lanes in registers across
+// every full row of the tile and stores them once.  The additions are the same IEEE additions in
+// the same order as order::reduce_tile, so every level gives the same bits; only the speed differs
+// (no load-add-store of the lane sums through L1 per element, as the plain form has).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "../common/half.h"
+#include "isa.h"
+
+namespace driftlab::cpu::detail {
+
+// Steps 2-3 for one tile of count <= kTileItems elements; 16-bit inputs are widened to float.
+float tree_tile(const float* x, std::size_t count, Isa level);
+double tree_tile(const double* x, std::size_t count, Isa level);
+float tree_tile(const bf16* x, std::size_t count, Isa level);
+float tree_tile(const f16* x, std::size_t count, Isa level);
+
+// OR of `words` 32-bit words at bytes (the read probe's tile: every byte read once, no arithmetic).
+std::uint32_t probe_tile(const unsigned char* bytes, std::size_t words, Isa level);
+
+}  // namespace driftlab::cpu::detail
