@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
+#include <initializer_list>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -73,12 +75,60 @@ void remove_tmp_and_die(int sig) {
 
 }  // namespace
 
+// Google Benchmark 1.7 answers a bad flag value in its own ways: a bad format prints its usage and
+// exits 0, a bad number prints a warning and runs with the default, a bad boolean counts as true.
+// driftlab_bench checks the values first, so a bad one is one line and exit 2, like driftlab's flags.
+static std::string bad_benchmark_flag(const std::string& arg) {
+  const auto eq = arg.find('=');
+  const std::string name = arg.substr(0, eq), value = eq == std::string::npos ? "" : arg.substr(eq + 1);
+  const bool has_value = eq != std::string::npos;
+  auto one_of = [&](std::initializer_list<const char*> ok) {
+    for (const char* o : ok)
+      if (value == o) return true;
+    return false;
+  };
+  auto number = [&](double lo, bool whole) {
+    char* end = nullptr;
+    errno = 0;
+    const double v = std::strtod(value.c_str(), &end);
+    return !value.empty() && end && *end == 0 && errno == 0 && std::isfinite(v) && v >= lo &&
+           (!whole || (v == std::floor(v) && v <= 2147483647.0));
+  };
+  std::string expected;
+  if (name == "--benchmark_list_tests" || name == "--benchmark_enable_random_interleaving" ||
+      name == "--benchmark_report_aggregates_only" || name == "--benchmark_display_aggregates_only" ||
+      name == "--benchmark_counters_tabular") {
+    if (has_value && !one_of({"true", "false", "1", "0", "yes", "no", "on", "off"})) expected = "true or false";
+  } else if (name == "--benchmark_format" || name == "--benchmark_out_format") {
+    if (!one_of({"console", "json", "csv"})) expected = "console, json or csv";
+  } else if (name == "--benchmark_color") {
+    if (has_value && !one_of({"auto", "true", "false", "yes", "no", "on", "off", "1", "0"})) expected = "auto, true or false";
+  } else if (name == "--benchmark_time_unit") {
+    if (!one_of({"ns", "us", "ms", "s"})) expected = "ns, us, ms or s";
+  } else if (name == "--benchmark_min_time") {
+    if (!number(1e-9, false)) expected = "a positive number of seconds (this Google Benchmark takes no 's' suffix)";
+  } else if (name == "--benchmark_min_warmup_time") {
+    if (!number(0, false)) expected = "a non-negative number of seconds";
+  } else if (name == "--benchmark_repetitions") {
+    if (!number(1, true)) expected = "a whole number from 1 to 2^31 - 1";
+  } else if (name == "--v") {
+    if (!number(0, true)) expected = "a whole number from 0 to 2^31 - 1";
+  }
+  if (expected.empty()) return "";
+  return name + ": expected " + expected + ", got '" + driftlab::shown_path(value) + "'";
+}
+
 int main(int argc, char** argv) {
   // DRIFTLAB_ISA caps every CPU kernel (kernels/cpu/isa.h): checked before any work or output.
   if (const auto isa_error = driftlab::cpu::isa_env_error()) {
     std::fprintf(stderr, "driftlab_bench: %s\n", isa_error->c_str());
     return 2;
   }
+  for (int i = 1; i < argc; ++i)
+    if (const std::string bad = bad_benchmark_flag(argv[i]); !bad.empty()) {
+      std::fprintf(stderr, "driftlab_bench: %s\n", bad.c_str());
+      return 2;
+    }
   use_best_openblas_kernels(argv);
   std::string out_file, tmp_arg;
   int out_index = -1;

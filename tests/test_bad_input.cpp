@@ -664,5 +664,23 @@ TEST(BadInput, BadIsaIsRefusedBeforeAnyWork) {
 #endif
 }
 
+#ifdef DRIFTLAB_BENCH_EXE
+// Google Benchmark's own flags keep the promise too: a bad value is one line and exit 2, never its
+// usage text with exit 0 (a bad format) or a silent default (a bad number, a bad boolean).
+TEST(BadInput, BenchFlagValuesAreChecked) {
+  const std::string bench = std::string("'") + DRIFTLAB_BENCH_EXE + "' --benchmark_filter=sum/cpu/f32/uniform/tree/1024/ ";
+  const std::pair<const char*, const char*> cases[] = {
+      {"--benchmark_out_format=bogus", "console, json or csv"},  {"--benchmark_format=", "console, json or csv"},
+      {"--benchmark_min_time=0.01s", "no 's' suffix"},           {"--benchmark_min_time=-1", "positive"},
+      {"--benchmark_repetitions=abc", "whole number"},           {"--benchmark_repetitions=0", "whole number"},
+      {"--benchmark_list_tests=maybe", "true or false"},         {"--benchmark_time_unit=xs", "ns, us, ms or s"},
+      {"--benchmark_color=purple", "auto, true or false"},       {"--v=-1", "whole number"}};
+  int i = 0;
+  for (const auto& [flag, needle] : cases)
+    expect_refused("bench_flag_" + std::to_string(i++), bench + flag + " --benchmark_out=b.json", 2, needle,
+                   [](const fs::path& d) { std::ofstream(d / "b.json") << "{\"k\":1}\n"; });
+}
+#endif
+
 }  // namespace
 }  // namespace driftlab
