@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 namespace driftlab {
 
@@ -14,5 +15,10 @@ struct GpuStatus {
 
 bool built_with_cuda();
 const GpuStatus& gpu_status();  // probed once per process
+
+// The one resolution of --backend: "cuda", or "auto" when a GPU is usable (probed only for "auto").
+inline bool use_cuda(std::string_view backend) {
+  return backend == "cuda" || (backend == "auto" && gpu_status().usable);
+}
 
 }  // namespace driftlab

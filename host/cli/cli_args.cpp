@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <sstream>
 #include <string>
 
 namespace driftlab {
@@ -100,6 +101,28 @@ std::string_view ArgReader::value() {
   }
   if (i_ >= args_.size()) throw UsageError(std::string(flag_) + " needs a value");
   return args_[i_++];
+}
+
+std::vector<std::size_t> parse_list(std::string_view v, const char* flag, std::size_t lo, std::size_t hi,
+                                    std::string_view out_of_range) {
+  std::vector<std::size_t> out;
+  std::stringstream ss{std::string(v)};
+  for (std::string item; std::getline(ss, item, ',');) {
+    const auto n = parse_count(item, flag);
+    if (n < lo || n > hi)
+      throw UsageError(std::string(flag) + ": " +
+                       (out_of_range.empty() ? "values must be " + std::to_string(lo) + " to " + std::to_string(hi)
+                                             : std::string(out_of_range)));
+    out.push_back(static_cast<std::size_t>(n));
+  }
+  if (out.empty()) throw UsageError(std::string(flag) + ": expected a comma-separated list");
+  return out;
+}
+
+std::string join(const std::vector<std::size_t>& v, const char* sep) {
+  std::string s;
+  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + std::to_string(v[i]);
+  return s;
 }
 
 }  // namespace driftlab

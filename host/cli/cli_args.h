@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace driftlab {
 
@@ -37,6 +38,14 @@ std::string parse_path(std::string_view s, std::string_view what);
 
 // --backend: cpu, cuda or auto.
 std::string parse_backend(std::string_view s);
+
+// A comma-separated list of counts, each in [lo, hi].  Errors name `flag`; a value out of range says
+// "<flag>: <out_of_range>", by default "values must be <lo> to <hi>".
+std::vector<std::size_t> parse_list(std::string_view v, const char* flag, std::size_t lo, std::size_t hi,
+                                    std::string_view out_of_range = {});
+
+// "1,7,64" from {1, 7, 64}; `sep` between the numbers.
+std::string join(const std::vector<std::size_t>& v, const char* sep = ",");
 
 // Walks argv as "--flag value" pairs (or "--flag=value").
 class ArgReader {

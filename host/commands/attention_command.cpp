@@ -56,32 +56,10 @@ time), cost_vs_atomic; with the sweep, batch_distinct and batch_max_ulp of seque
 
 namespace {
 
-std::vector<std::size_t> parse_list(std::string_view v, const char* flag, std::size_t lo, std::size_t hi) {
-  std::vector<std::size_t> out;
-  std::stringstream ss{std::string(v)};
-  for (std::string item; std::getline(ss, item, ',');) {
-    const auto n = parse_count(item, flag);
-    if (n < lo || n > hi)
-      throw UsageError(std::string(flag) + ": values must be " + std::to_string(lo) + " to " + std::to_string(hi));
-    out.push_back(static_cast<std::size_t>(n));
-  }
-  if (out.empty()) throw UsageError(std::string(flag) + ": expected a comma-separated list");
-  return out;
-}
-
 std::size_t bounded(std::string_view v, const char* flag, std::size_t lo, std::size_t hi) {
   const auto n = parse_count(v, flag);
   if (n < lo || n > hi) throw UsageError(std::string(flag) + ": expected " + std::to_string(lo) + " to " + std::to_string(hi));
   return static_cast<std::size_t>(n);
-}
-
-std::string join(const std::vector<std::size_t>& v, const char* sep = ",") {
-  std::string s;
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    if (i) s += sep;
-    s += std::to_string(v[i]);
-  }
-  return s;
 }
 
 constexpr std::size_t kMaxLen = std::size_t(1) << 24;
@@ -147,7 +125,7 @@ AttentionArgs parse_attention_args(std::span<const std::string_view> argv) {
 namespace {
 
 std::unique_ptr<AttentionBackend> pick_backend(const AttentionArgs& a) {
-  const bool cuda = a.backend == "cuda" || (a.backend == "auto" && gpu_status().usable);
+  const bool cuda = use_cuda(a.backend);
   if (cuda) {
     if (a.shuffle_seed) throw UsageError("--schedule models a GPU scheduler on the cpu backend; use --backend cpu");
     if (a.threads) throw UsageError("--threads applies to the cpu backend; use --backend cpu");
@@ -375,20 +353,20 @@ void write_attention_json(const AttentionReport& r, std::ostream& out) {
         .field("distinct_outputs", static_cast<std::uint64_t>(d.distinct_outputs))
         .field("ratio_non_equal", d.ratio_non_equal);
     j.key("max_ulp");
-    d.max_ulp == kUnorderedUlp ? j.null() : j.value(d.max_ulp);
+    j.value_or_null(d.max_ulp, kUnorderedUlp);
     j.field("max_abs_diff", d.max_abs_diff)
         .field("ref_max_rel_err", row.ref_max_rel_err)
         .field("median_ms", row.median_ms)
         .field("kv_bytes", r.kv_bytes)
         .field("gbps", row.gbps);
     j.key("cost_vs_atomic");
-    row.cost_vs_atomic ? j.value(*row.cost_vs_atomic) : j.null();
+    j.value_or_null(row.cost_vs_atomic);
     if (row.batch_distinct) {
       j.field("batch_sizes", join(r.batch_sweep))
           .field("other_kv_lens", join(r.other_kv_lens))
           .field("batch_distinct", static_cast<std::uint64_t>(*row.batch_distinct))
           .key("batch_max_ulp");
-      *row.batch_max_ulp == kUnorderedUlp ? j.null() : j.value(*row.batch_max_ulp);
+      j.value_or_null(*row.batch_max_ulp, kUnorderedUlp);
       j.key("sweep").begin_array();
       for (const auto& p : row.sweep) {
         j.begin_object()
@@ -396,7 +374,7 @@ void write_attention_json(const AttentionReport& r, std::ostream& out) {
             .field("other_kv_len", static_cast<std::uint64_t>(p.other_kv_len))
             .field("chunk", static_cast<std::uint64_t>(p.chunk))
             .key("ulp_vs_first");
-        p.ulp_vs_first == kUnorderedUlp ? j.null() : j.value(p.ulp_vs_first);
+        j.value_or_null(p.ulp_vs_first, kUnorderedUlp);
         j.end_object();
       }
       j.end_array();

@@ -94,24 +94,6 @@ namespace {
 
 std::uint64_t parse_seed(std::string_view v, const char* flag) { return parse_count(v, flag); }
 
-std::vector<std::size_t> parse_list(std::string_view v, const char* flag) {
-  std::vector<std::size_t> out;
-  std::stringstream ss{std::string(v)};
-  for (std::string item; std::getline(ss, item, ',');) {
-    const auto n = parse_count(item, flag);
-    if (n == 0 || n > (1u << 20)) throw UsageError(std::string(flag) + ": sizes must be 1 to 2^20");
-    out.push_back(static_cast<std::size_t>(n));
-  }
-  if (out.empty()) throw UsageError(std::string(flag) + ": expected a comma-separated list");
-  return out;
-}
-
-std::string join(const std::vector<std::size_t>& v, const char* sep = ",") {
-  std::string s;
-  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + std::to_string(v[i]);
-  return s;
-}
-
 }  // namespace
 
 std::uint64_t entropy_seed() {
@@ -187,7 +169,7 @@ PredictArgs parse_predict_args(std::span<const std::string_view> argv) {
       a.variant = r.value();
       if (a.variant != "all" && !parse_dense_variant(a.variant))
         throw UsageError("--variant: unknown variant '" + a.variant + "' (atomic, tree, invariant, cublas, all)");
-    } else if (f == "--batch-sweep") a.batch_sweep = parse_list(r.value(), "--batch-sweep");
+    } else if (f == "--batch-sweep") a.batch_sweep = parse_list(r.value(), "--batch-sweep", 1, std::size_t(1) << 20, "sizes must be 1 to 2^20");
     else if (f == "--save-output") a.save_output = parse_path(r.value(), "--save-output");
     else if (f == "--json") a.json = parse_path(r.value(), "--json");
     else throw UsageError("unknown option '" + std::string(f) + "' (see driftlab predict --help)");
@@ -255,7 +237,7 @@ struct RunSink {
 }  // namespace
 
 std::unique_ptr<ModelBackend> pick_backend(const PredictArgs& a) {
-  const bool cuda = a.backend == "cuda" || (a.backend == "auto" && gpu_status().usable);
+  const bool cuda = use_cuda(a.backend);
   if (cuda) {
     if (a.shuffle_seed) throw UsageError("--schedule models a GPU scheduler on the cpu backend; use --backend cpu");
     if (a.threads) throw UsageError("--threads applies to the cpu backend; use --backend cpu");
@@ -940,16 +922,16 @@ void write_predict_json(const PredictReport& r, std::ostream& out) {
         .field("distinct_outputs", static_cast<std::uint64_t>(d.distinct_outputs))
         .field("ratio_non_equal", d.ratio_non_equal);
     j.key("max_ulp");
-    d.max_ulp == kUnorderedUlp ? j.null() : j.value(d.max_ulp);
+    j.value_or_null(d.max_ulp, kUnorderedUlp);
     j.field("max_abs_diff", d.max_abs_diff)
         .field("argmax_flips", static_cast<std::uint64_t>(d.argmax_flips))
         .field("ref_max_rel_err", row.ref_max_rel_err)
         .field("median_ms", row.median_ms)
         .field("samples_per_s", row.samples_per_s);
     j.key("cost_vs_atomic");
-    row.cost_vs_atomic ? j.value(*row.cost_vs_atomic) : j.null();
+    j.value_or_null(row.cost_vs_atomic);
     j.field("vendor", r.vendor).key("cost_vs_vendor");
-    row.cost_vs_vendor ? j.value(*row.cost_vs_vendor) : j.null();
+    j.value_or_null(row.cost_vs_vendor);
     if (row.before) {  // a 16-bit model: the same runs' float32 output before the rounding
       const auto& b = *row.before;
       j.key("before_rounding")
@@ -958,14 +940,14 @@ void write_predict_json(const PredictReport& r, std::ostream& out) {
           .field("distinct_outputs", static_cast<std::uint64_t>(b.distinct_outputs))
           .field("ratio_non_equal", b.ratio_non_equal);
       j.key("max_ulp");
-      b.max_ulp == kUnorderedUlp ? j.null() : j.value(b.max_ulp);
+      j.value_or_null(b.max_ulp, kUnorderedUlp);
       j.field("max_abs_diff", b.max_abs_diff).field("argmax_flips", static_cast<std::uint64_t>(b.argmax_flips)).end_object();
     }
     if (row.batch_distinct) {
       j.field("batch_sizes", join(r.batch_sweep))
           .field("batch_distinct", static_cast<std::uint64_t>(*row.batch_distinct))
           .key("batch_max_ulp");
-      *row.batch_max_ulp == kUnorderedUlp ? j.null() : j.value(*row.batch_max_ulp);
+      j.value_or_null(*row.batch_max_ulp, kUnorderedUlp);
     }
     j.end_object();
   }

@@ -349,7 +349,7 @@ std::string md_row(const std::vector<std::string>& cells) {
 }  // namespace
 
 int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress) {
-  const bool cuda = o.backend == "cuda" || (o.backend == "auto" && gpu_status().usable);
+  const bool cuda = use_cuda(o.backend);
   if (o.backend == "cuda" && !gpu_status().usable) throw BackendError("--backend cuda: " + gpu_status().reason);
   const std::string backend = cuda ? "cuda" : "cpu";
   const fs::path out_dir(o.out);

@@ -383,15 +383,6 @@ struct Runner {
   }
 };
 
-std::string join_sizes(const std::vector<std::size_t>& v) {
-  std::string s;
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    if (i) s += '-';
-    s += std::to_string(v[i]);
-  }
-  return s;
-}
-
 std::string g2(double v) {
   std::ostringstream s;
   s << std::setprecision(2) << v;
@@ -507,7 +498,7 @@ std::pair<std::size_t, std::size_t> effect(const std::vector<float>& ref, const 
 std::vector<ScenarioResult> run_scenarios(const ScenarioOptions& o, std::ostream* progress) {
   const Runner run{o, progress};
   const std::size_t calls = o.quick ? 4 : 10, procs = o.quick ? 3 : 4;
-  const std::string wide = "the " + join_sizes(o.wide) + " model";
+  const std::string wide = "the " + join(o.wide, "-") + " model";
   const bool cpu_backend = o.backend == "cpu" || (o.backend == "auto" && !gpu_status().usable);
   std::vector<ScenarioResult> out;
   auto add = [&](ScenarioResult r, const std::string& context = "") {
@@ -882,7 +873,7 @@ std::vector<ScenarioResult> run_scenarios(const ScenarioOptions& o, std::ostream
              " -> " + n(d.argmax_flips) + " of 64 rows";
     };
     add({0, "bf16_rounding", "", "", "",
-         "a bf16 " + join_sizes(o.wide) + " model (weights and input rounded once, every layer's output rounded), "
+         "a bf16 " + join(o.wide, "-") + " model (weights and input rounded once, every layer's output rounded), "
              "batch 64, training=False, split-K 8 on every layer, " + n(a.runs) + " calls, atomic kernels on " +
              (cpu_backend ? "cpu, real runs and the seeded scheduler model" : "cuda") +
              "; beside it the float32 model under the same schedules",

@@ -199,7 +199,7 @@ SumRow measure(SumBackend& b, SumVariant v, std::size_t runs, T exact, std::size
 
 SumReport run_sum(const SumArgs& a) {
   std::unique_ptr<SumBackend> backend;
-  const bool cuda = a.backend == "cuda" || (a.backend == "auto" && gpu_status().usable);
+  const bool cuda = use_cuda(a.backend);
   if (cuda) {
     if (a.shuffle_seed) throw UsageError("--schedule models a GPU scheduler on the cpu backend; use --backend cpu");
     if (a.threads) throw UsageError("--threads applies to the cpu backend; use --backend cpu");
@@ -331,9 +331,9 @@ void write_sum_json(const SumReport& r, std::ostream& out) {
         .field("distinct_outputs", static_cast<std::uint64_t>(d.distinct_outputs))
         .field("ratio_non_equal", d.ratio_non_equal);
     j.key("max_ulp");
-    d.max_ulp == kUnorderedUlp ? j.null() : j.value(d.max_ulp);
+    j.value_or_null(d.max_ulp, kUnorderedUlp);
     j.field("vs_max", d.vs_max).field("max_abs_diff", d.max_abs_diff).key("error_ulp");
-    d.error_ulp == kUnorderedUlp ? j.null() : j.value(d.error_ulp);
+    j.value_or_null(d.error_ulp, kUnorderedUlp);
     j.field("result", value_text(r, d.result_bits))
         .field("result_bits", hex_bits(d.result_bits, result_size(r)))
         .field("result_dtype", dtype_name(result_dtype(r.dtype)))
@@ -341,9 +341,9 @@ void write_sum_json(const SumReport& r, std::ostream& out) {
         .field("median_ms", row.median_ms)
         .field("gbps", row.gbps);
     j.key("cost_vs_atomic");
-    row.cost_vs_atomic ? j.value(*row.cost_vs_atomic) : j.null();
+    j.value_or_null(row.cost_vs_atomic);
     j.field("vendor", r.vendor).key("cost_vs_vendor");
-    row.cost_vs_vendor ? j.value(*row.cost_vs_vendor) : j.null();
+    j.value_or_null(row.cost_vs_vendor);
     j.end_object();
   }
   j.end_array().end_object();

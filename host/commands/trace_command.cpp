@@ -145,12 +145,6 @@ void parse_compare(std::string_view v, TraceArgs& t) {
   }
 }
 
-std::string join(const std::vector<std::size_t>& v, const char* sep) {
-  std::string s;
-  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + std::to_string(v[i]);
-  return s;
-}
-
 }  // namespace
 
 TraceArgs parse_trace_args(std::span<const std::string_view> argv) {
@@ -542,7 +536,7 @@ void write_trace_json(const TraceReport& r, std::ostream& out) {
         .field("stage", stage_name(d.stage))
         .field("elements", static_cast<std::uint64_t>(d.elements))
         .key("max_ulp");
-    d.max_ulp == kUnorderedUlp ? j.null() : j.value(d.max_ulp);
+    j.value_or_null(d.max_ulp, kUnorderedUlp);
     j.field("frac_differ", d.frac_differ).field("max_rel_diff", d.max_rel_diff).end_object();
   }
   j.end_array().key("first_divergence");

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <ostream>
 #include <string>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -31,6 +32,12 @@ class JsonWriter {
   JsonWriter& value(bool v);
   JsonWriter& null();
   template <class V> JsonWriter& field(std::string_view k, const V& v) { return key(k).value(v); }
+  // null for an empty optional, else its value.
+  template <class V> JsonWriter& value_or_null(const std::optional<V>& v) { return v ? value(*v) : null(); }
+  // null when v equals the sentinel `null_when` (e.g. kUnorderedUlp), else v.
+  template <class V, class N> JsonWriter& value_or_null(const V& v, const N& null_when) {
+    return v == null_when ? null() : value(v);
+  }
 
  private:
   void separator();
