@@ -167,49 +167,76 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const float* x, std::size
   constexpr std::size_t kFlushTerms = 16 * 16;  // 16 step pairs of 16 terms
   const std::size_t full = count / 8 * 8;
   std::size_t i = 0;
-  const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), ones = _mm256_set1_epi32(-1);
-  int skip = 0, backoff = 1;  // blocks to take the per-term path after a block missed one window
+  {
+    // Four streams, one per quarter of the tile, read side by side (as the AVX-512 loop): a block
+    // is 64 terms of each stream, 16 terms per double lane (below 2^51 units: windows_flush).
+    constexpr std::size_t kChunk = 64;
+    const std::size_t q = full / (4 * kChunk) * kChunk;
+    const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), ones = _mm256_set1_epi32(-1);
+    int skip = 0, backoff = 1;  // blocks to take the per-term path after a block missed one window
+    for (std::size_t c = 0; c < q; c += kChunk) {
+      const float* xs[4] = {x + c, x + q + c, x + 2 * q + c, x + 3 * q + c};
+      if (skip == 0) {
+        // Fast block (see exact_simd.h): every term into one set of double lanes, unmasked, with
+        // the block's largest |bits| and smallest nonzero |bits| - 1; kept only when the whole
+        // block lies in one window.
+        __m256d t[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
+        __m256i mx = _mm256_setzero_si256(), mn = ones;
+        for (std::size_t j = 0; j < kChunk; j += 16) {
+#pragma GCC unroll 4
+          for (int k = 0; k < 4; ++k) {
+            const float* f = xs[k] + j;
+            _mm_prefetch(reinterpret_cast<const char*>(f) + 2048, _MM_HINT_T0);
+            const __m256i a0 = _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(f)), abs_mask);
+            const __m256i a1 = _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(f + 8)), abs_mask);
+            mx = _mm256_max_epu32(mx, _mm256_max_epu32(a0, a1));
+            mn = _mm256_min_epu32(mn, _mm256_min_epu32(_mm256_add_epi32(a0, ones), _mm256_add_epi32(a1, ones)));
+            __m256d& u0 = t[2 * (k & 1)];
+            __m256d& u1 = t[2 * (k & 1) + 1];
+            u0 = _mm256_add_pd(u0, _mm256_cvtps_pd(_mm_loadu_ps(f)));
+            u1 = _mm256_add_pd(u1, _mm256_cvtps_pd(_mm_loadu_ps(f + 4)));
+            u0 = _mm256_add_pd(u0, _mm256_cvtps_pd(_mm_loadu_ps(f + 8)));
+            u1 = _mm256_add_pd(u1, _mm256_cvtps_pd(_mm_loadu_ps(f + 12)));
+          }
+        }
+        const std::uint32_t top = hmax_epu32(mx), low = hmin_epu32(mn);  // low: min nonzero |bits| - 1
+        const int bw = block_window(top, low, lo, kWindowBinades2, W);
+        if (bw >= 0) {
+#pragma GCC unroll 4
+          for (int w = 0; w < W; ++w)
+            if (w == bw) {
+              __m256d a0[1][2] = {{t[0], t[1]}}, a1[1][2] = {{t[2], t[3]}};
+              __m256i s0[1][2] = {{total0[w][0], total0[w][1]}}, s1[1][2] = {{total1[w][0], total1[w][1]}};
+              const __m256d m[1] = {magic[w]};
+              windows_flush<1>(m, a0, s0);
+              windows_flush<1>(m, a1, s1);
+              total0[w][0] = s0[0][0];
+              total0[w][1] = s0[0][1];
+              total1[w][0] = s1[0][0];
+              total1[w][1] = s1[0][1];
+            }
+          backoff = 1;
+          continue;
+        }
+        skip = backoff;  // redo this block term by term; skip the next backoff - 1 blocks' try
+        backoff = std::min(backoff * 2, 64);
+      }
+      --skip;
+      for (std::size_t j = 0; j < kChunk; j += 8) {
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+          if (j % 16 == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + 2048, _MM_HINT_T0);
+          if (k & 1) windows_step<W>(xs[k] + j, starts, packed, acc1);
+          else windows_step<W>(xs[k] + j, starts, packed, acc0);
+        }
+      }
+      windows_flush<W>(magic, acc0, total0);
+      windows_flush<W>(magic, acc1, total1);
+    }
+    i = 4 * q;
+  }
   while (i + 16 <= full) {
     const std::size_t end = std::min(full / 16 * 16, i + kFlushTerms);
-    if (end - i == kFlushTerms && skip == 0) {
-      // Fast block (see exact_simd.h): every term into one set of double lanes, unmasked, with
-      // the block's largest |bits| and smallest nonzero |bits| - 1; kept only when the whole
-      // block lies in one window (16 terms per lane: below 2^51 units, as windows_flush needs).
-      __m256d t[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
-      __m256i mx = _mm256_setzero_si256(), mn = ones;
-      for (std::size_t j = i; j < end; j += 16) {
-        _mm_prefetch(reinterpret_cast<const char*>(x + j) + 2048, _MM_HINT_T0);
-        const __m256i a0 = _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + j)), abs_mask);
-        const __m256i a1 = _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + j + 8)), abs_mask);
-        mx = _mm256_max_epu32(mx, _mm256_max_epu32(a0, a1));
-        mn = _mm256_min_epu32(mn, _mm256_min_epu32(_mm256_add_epi32(a0, ones), _mm256_add_epi32(a1, ones)));
-        t[0] = _mm256_add_pd(t[0], _mm256_cvtps_pd(_mm_loadu_ps(x + j)));
-        t[1] = _mm256_add_pd(t[1], _mm256_cvtps_pd(_mm_loadu_ps(x + j + 4)));
-        t[2] = _mm256_add_pd(t[2], _mm256_cvtps_pd(_mm_loadu_ps(x + j + 8)));
-        t[3] = _mm256_add_pd(t[3], _mm256_cvtps_pd(_mm_loadu_ps(x + j + 12)));
-      }
-      const std::uint32_t top = hmax_epu32(mx), low = hmin_epu32(mn);  // low: min nonzero |bits| - 1
-      const int bw = block_window(top, low, lo, kWindowBinades2, W);
-      if (bw >= 0) {
-#pragma GCC unroll 4
-        for (int w = 0; w < W; ++w)
-          if (w == bw) {
-            __m256d a0[1][2] = {{t[0], t[1]}}, a1[1][2] = {{t[2], t[3]}};
-            __m256i s0[1][2] = {{total0[w][0], total0[w][1]}}, s1[1][2] = {{total1[w][0], total1[w][1]}};
-            const __m256d m[1] = {magic[w]};
-            windows_flush<1>(m, a0, s0);
-            windows_flush<1>(m, a1, s1);
-            total0[w][0] = s0[0][0]; total0[w][1] = s0[0][1];
-            total1[w][0] = s1[0][0]; total1[w][1] = s1[0][1];
-          }
-        i = end;
-        backoff = 1;
-        continue;
-      }
-      skip = backoff;  // redo this block term by term below; skip the next backoff - 1 blocks' try
-      backoff = std::min(backoff * 2, 64);
-    }
-    if (skip > 0) --skip;
     for (; i < end; i += 16) {
       _mm_prefetch(reinterpret_cast<const char*>(x + i) + 2048, _MM_HINT_T0);  // as the AVX-512 loop
       windows_step<W>(x + i, starts, packed, acc0);
