@@ -110,10 +110,17 @@ __attribute__((target("avx2"))) inline std::uint32_t hmin_epu32(__m256i v) {
 // and its value goes to that window's two double accumulators.  Zeros (no g set) add nothing;
 // other terms not in a window (below lo, above the top window, subnormals, specials) go to the
 // packed bins.
-template <int W>
-__attribute__((target("avx2"), always_inline)) inline void windows_step(const float* p, const __m256i (&starts)[W + 1],
+__attribute__((target("avx2"), always_inline)) inline __m256i load_bits8(const float* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+__attribute__((target("avx2"), always_inline)) inline __m256i load_bits8(const bf16* p) {  // widened: a shift
+  return _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16);
+}
+
+template <int W, class S>
+__attribute__((target("avx2"), always_inline)) inline void windows_step(const S* p, const __m256i (&starts)[W + 1],
                                                                         std::uint64_t* packed, __m256d (&acc)[W][2]) {
-  const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  const __m256i b = load_bits8(p);
   const __m256i a = _mm256_and_si256(b, _mm256_set1_epi32(0x7fffffff));
   __m256i g[W + 1];
 #pragma GCC unroll 4
@@ -122,7 +129,7 @@ __attribute__((target("avx2"), always_inline)) inline void windows_step(const fl
   const int inside = _mm256_movemask_ps(_mm256_castsi256_ps(in));
   if (inside != 0xff) [[unlikely]]
     for (int k = 0; k < 8; ++k)
-      if (!((inside >> k) & 1)) exact::add_packed(packed, p[k]);
+      if (!((inside >> k) & 1)) exact::add_packed(packed, term_value(p[k]));
 #pragma GCC unroll 4
   for (int w = 0; w < W; ++w) {
     const __m256i m = _mm256_xor_si256(g[w], g[w + 1]);  // g[w + 1] implies g[w]
@@ -148,8 +155,8 @@ __attribute__((target("avx2"), always_inline)) inline void windows_flush(const _
 // A window-w term is a multiple of 2^(lo_w-150) below 2^(lo_w-150+47); a double lane takes 16 of
 // them (below 2^51 units, where windows_flush is exact) before it is flushed to its int64 lane,
 // which takes at most 2^12 terms per tile (below 2^59).
-template <int W>
-__attribute__((target("avx2"))) void windows_tile_avx2(const float* x, std::size_t count, std::uint32_t lo,
+template <int W, class S>
+__attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t count, std::uint32_t lo,
                                                        std::int64_t* bins, std::uint64_t* packed) {
   __m256i starts[W + 1];
   for (int w = 0; w <= W; ++w)
@@ -175,7 +182,7 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const float* x, std::size
     const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), ones = _mm256_set1_epi32(-1);
     int skip = 0, backoff = 1;  // blocks to take the per-term path after a block missed one window
     for (std::size_t c = 0; c < q; c += kChunk) {
-      const float* xs[4] = {x + c, x + q + c, x + 2 * q + c, x + 3 * q + c};
+      const S* xs[4] = {x + c, x + q + c, x + 2 * q + c, x + 3 * q + c};
       if (skip == 0) {
         // Fast block (see exact_simd.h): every term into one set of double lanes, unmasked, with
         // the block's largest |bits| and smallest nonzero |bits| - 1; kept only when the whole
@@ -185,18 +192,27 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const float* x, std::size
         for (std::size_t j = 0; j < kChunk; j += 16) {
 #pragma GCC unroll 4
           for (int k = 0; k < 4; ++k) {
-            const float* f = xs[k] + j;
-            _mm_prefetch(reinterpret_cast<const char*>(f) + 2048, _MM_HINT_T0);
-            const __m256i a0 = _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(f)), abs_mask);
-            const __m256i a1 = _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(f + 8)), abs_mask);
+            const S* f = xs[k] + j;
+            if (sizeof(S) == 4 || j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(f) + 2048, _MM_HINT_T0);
+            const __m256i b0 = load_bits8(f), b1 = load_bits8(f + 8);
+            const __m256i a0 = _mm256_and_si256(b0, abs_mask), a1 = _mm256_and_si256(b1, abs_mask);
             mx = _mm256_max_epu32(mx, _mm256_max_epu32(a0, a1));
             mn = _mm256_min_epu32(mn, _mm256_min_epu32(_mm256_add_epi32(a0, ones), _mm256_add_epi32(a1, ones)));
             __m256d& u0 = t[2 * (k & 1)];
             __m256d& u1 = t[2 * (k & 1) + 1];
-            u0 = _mm256_add_pd(u0, _mm256_cvtps_pd(_mm_loadu_ps(f)));
-            u1 = _mm256_add_pd(u1, _mm256_cvtps_pd(_mm_loadu_ps(f + 4)));
-            u0 = _mm256_add_pd(u0, _mm256_cvtps_pd(_mm_loadu_ps(f + 8)));
-            u1 = _mm256_add_pd(u1, _mm256_cvtps_pd(_mm_loadu_ps(f + 12)));
+            if constexpr (sizeof(S) == 4) {  // the loads fold into the conversions
+              const float* g = reinterpret_cast<const float*>(f);
+              u0 = _mm256_add_pd(u0, _mm256_cvtps_pd(_mm_loadu_ps(g)));
+              u1 = _mm256_add_pd(u1, _mm256_cvtps_pd(_mm_loadu_ps(g + 4)));
+              u0 = _mm256_add_pd(u0, _mm256_cvtps_pd(_mm_loadu_ps(g + 8)));
+              u1 = _mm256_add_pd(u1, _mm256_cvtps_pd(_mm_loadu_ps(g + 12)));
+            } else {
+              const __m256 v0 = _mm256_castsi256_ps(b0), v1 = _mm256_castsi256_ps(b1);
+              u0 = _mm256_add_pd(u0, _mm256_cvtps_pd(_mm256_castps256_ps128(v0)));
+              u1 = _mm256_add_pd(u1, _mm256_cvtps_pd(_mm256_extractf128_ps(v0, 1)));
+              u0 = _mm256_add_pd(u0, _mm256_cvtps_pd(_mm256_castps256_ps128(v1)));
+              u1 = _mm256_add_pd(u1, _mm256_cvtps_pd(_mm256_extractf128_ps(v1, 1)));
+            }
           }
         }
         const std::uint32_t top = hmax_epu32(mx), low = hmin_epu32(mn);  // low: min nonzero |bits| - 1
@@ -225,7 +241,7 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const float* x, std::size
       for (std::size_t j = 0; j < kChunk; j += 8) {
 #pragma GCC unroll 4
         for (int k = 0; k < 4; ++k) {
-          if (j % 16 == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + 2048, _MM_HINT_T0);
+          if (j % (64 / sizeof(S)) == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + 2048, _MM_HINT_T0);
           if (k & 1) windows_step<W>(xs[k] + j, starts, packed, acc1);
           else windows_step<W>(xs[k] + j, starts, packed, acc0);
         }
@@ -249,7 +265,7 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const float* x, std::size
     windows_step<W>(x + i, starts, packed, acc0);
     windows_flush<W>(magic, acc0, total0);
   }
-  for (i = full; i < count; ++i) exact::add_packed(packed, x[i]);
+  for (i = full; i < count; ++i) exact::add_packed(packed, term_value(x[i]));
   for (int w = 0; w < W; ++w) {
     alignas(32) std::int64_t lanes[16];
     _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), total0[w][0]);
@@ -260,8 +276,9 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const float* x, std::size
   }
 }
 
-__attribute__((target("avx2"))) bool exact_tile_f32_avx2(const float* x, std::size_t count, std::int64_t* bins,
-                                                          std::uint64_t* packed, std::uint32_t& flags) {
+template <class S>
+__attribute__((target("avx2"))) bool exact_tile_windows_avx2(const S* x, std::size_t count, std::int64_t* bins,
+                                                             std::uint64_t* packed, std::uint32_t& flags) {
   const Windows w = windows_for(x, count, kWindowBinades2, kMaxWindows2);
   switch (w.count) {
     case 1: windows_tile_avx2<1>(x, count, w.lo, bins, packed); break;
@@ -271,6 +288,15 @@ __attribute__((target("avx2"))) bool exact_tile_f32_avx2(const float* x, std::si
   }
   if (count) flags |= exact::kSeen;
   return true;
+}
+
+__attribute__((target("avx2"))) bool exact_tile_f32_avx2(const float* x, std::size_t count, std::int64_t* bins,
+                                                          std::uint64_t* packed, std::uint32_t& flags) {
+  return exact_tile_windows_avx2(x, count, bins, packed, flags);
+}
+__attribute__((target("avx2"))) bool exact_tile_bf16_windows_avx2(const bf16* x, std::size_t count, std::int64_t* bins,
+                                                                   std::uint64_t* packed, std::uint32_t& flags) {
+  return exact_tile_windows_avx2(x, count, bins, packed, flags);
 }
 
 // GCC 12's AVX-512 headers build some results from _mm512_undefined_*(), which trips a false
@@ -558,6 +584,7 @@ __attribute__((target("avx512f"))) void exact_tile_f16_avx512(const std::uint16_
 #else
 
 bool exact_tile_f32_avx2(const float*, std::size_t, std::int64_t*, std::uint64_t*, std::uint32_t&) { return false; }
+bool exact_tile_bf16_windows_avx2(const bf16*, std::size_t, std::int64_t*, std::uint64_t*, std::uint32_t&) { return false; }
 bool exact_tile_f32_avx512(const float*, std::size_t, std::int64_t*, std::uint64_t*, std::uint32_t&) { return false; }
 bool exact_tile_bf16_windows_avx512(const bf16*, std::size_t, std::int64_t*, std::uint64_t*, std::uint32_t&) { return false; }
 void exact_tile_bf16_avx512(const std::uint16_t*, std::size_t, std::int64_t*, std::uint32_t&) {}

@@ -51,6 +51,11 @@ void exact_tile_bf16_avx512(const std::uint16_t* x, std::size_t count, std::int6
 // windows are not worth it).
 bool exact_tile_bf16_windows_avx512(const bf16* x, std::size_t count, std::int64_t* bins, std::uint64_t* packed,
                                     std::uint32_t& flags);
+// bf16 through the AVX2 float windows, its bits widened by a shift in registers (no buffer): as
+// exact_tile_f32_avx2 (packed takes the terms outside the windows; no kNotNegZero; false when the
+// windows are not worth it).
+bool exact_tile_bf16_windows_avx2(const bf16* x, std::size_t count, std::int64_t* bins, std::uint64_t* packed,
+                                  std::uint32_t& flags);
 void exact_tile_f16_avx512(const std::uint16_t* x, std::size_t count, std::int64_t* bins, std::uint32_t& flags);
 
 }  // namespace driftlab::cpu::detail

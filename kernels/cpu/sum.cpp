@@ -8,6 +8,7 @@
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../common/exact.h"
@@ -352,7 +353,16 @@ void exact_tile_half_avx512(const f16* x, std::size_t count, ExactHalfWorker<f16
 // exact value to the bins, so every level gives the same bits.
 template <class S> void exact_tile_half(const S* x, std::size_t count, ExactHalfWorker<S>& w, Isa level) {
   if (level == Isa::avx512) return exact_tile_half_avx512(x, count, w);
-  if (level == Isa::avx2) {  // AVX2 still widens the tile into this thread's float buffer (L2)
+  if constexpr (std::is_same_v<S, bf16>)
+    if (level == Isa::avx2) {  // bf16 bits through the AVX2 windows, no buffer
+      if (detail::exact_tile_bf16_windows_avx2(x, count, w.bins, w.fpacked, w.flags)) {
+        exact::fold_packed(w.fpacked, w.bins, w.flags);
+        std::fill(std::begin(w.fpacked), std::end(w.fpacked), 0);
+        w.track_neg_zero = false;
+        return;
+      }
+    }
+  if (level == Isa::avx2 && !std::is_same_v<S, bf16>) {  // f16 still widens into this thread's float buffer (L2)
     float* buf = tile_buffer();
     widen_into(x, count, buf);
     if (detail::exact_tile_f32_avx2(buf, count, w.bins, w.fpacked, w.flags)) {
