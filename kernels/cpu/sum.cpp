@@ -348,8 +348,8 @@ void exact_tile_half_avx512(const f16* x, std::size_t count, ExactHalfWorker<f16
   detail::exact_tile_f16_avx512(reinterpret_cast<const std::uint16_t*>(x), count, w.bins, w.flags);
 }
 
-// One tile: AVX-512 reads the 16-bit bits (exact_simd.h); AVX2 widens into a buffer and takes the
-// float windows; else (or when the windows do not fit) the packed bins below.  All add the same
+// One tile: AVX-512 reads the 16-bit bits (exact_simd.h); AVX2 reads bf16 bits through the float
+// windows and widens f16 into a buffer for them; else (or when the windows do not fit) the packed bins below.  All add the same
 // exact value to the bins, so every level gives the same bits.
 template <class S> void exact_tile_half(const S* x, std::size_t count, ExactHalfWorker<S>& w, Isa level) {
   if (level == Isa::avx512) return exact_tile_half_avx512(x, count, w);
