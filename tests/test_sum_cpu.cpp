@@ -216,6 +216,72 @@ TEST(SumCpu, ExactAtTheTopOfWideWindowsMatchesAnIntegerOracle) {
   cpu::detail::force_exact_simd(ExactSimd::avx512);
 }
 
+// The window tiles' fast blocks (exact_simd.cpp): each tile is read as four quarter streams, a
+// block of 128 (AVX-512) or 64 (AVX2) terms per stream is kept when every term lies in one window
+// and redone term by term otherwise.  Here the scale depends on the position inside a quarter, so
+// whole blocks land in window 0 or in a higher window (the tile's sample spans 25 binades: two
+// windows at both levels), and the sprinkled terms (below every window, subnormal, above every
+// window, zeros-only runs) make single blocks fall back.  Every level against an integer oracle
+// (clean input) and against the scalar packed path (sprinkled).
+TEST(SumCpu, ExactFastBlocksInEveryWindowAndTheirFallbacks) {
+  cpu::ThreadPool pool(2);
+  using cpu::detail::ExactSimd;
+  constexpr std::size_t T = order::kTileItems, Q = T / 4;
+  const std::size_t n = 3 * T + 12345;
+  SplitMix64 rng{2121};
+  std::vector<float> x(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const int scale = static_cast<int>((i % T % Q / 128 + i / T) % 3) * 12;  // 2^0, 2^12, 2^24
+    const std::int64_t m = (std::int64_t(1) << 23) + static_cast<std::int64_t>(rng.below(1u << 23));
+    x[i] = std::ldexp(static_cast<float>(rng.below(2) ? -m : m), scale - 23);
+  }
+  // Quarters 1 and 3 of every full tile are quarters 0 and 2 negated, term by term (the same
+  // blocks), and the tail cancels pairwise: the clean sum is zero, so every sprinkled term below
+  // shows in the result.
+  for (std::size_t t = 0; t < 3; ++t)
+    for (std::size_t p = 0; p < Q; ++p) {
+      x[t * T + Q + p] = -x[t * T + p];
+      x[t * T + 3 * Q + p] = -x[t * T + 2 * Q + p];
+    }
+  for (std::size_t i = 3 * T; i + 1 < n; i += 2) x[i + 1] = -x[i];
+  x[n - 1] = 0.0f;
+  auto oracle = [](const std::vector<float>& v) {
+    __int128 units = 0;  // in units of 2^-23
+    for (float f : v) units += static_cast<std::int64_t>(std::ldexp(static_cast<double>(f), 23));
+    return std::ldexp(static_cast<float>(units), -23);  // one rounding (|units| < 2^70)
+  };
+  for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2, ExactSimd::scalar}) {
+    cpu::detail::force_exact_simd(level);
+    const float got = cpu::sum_exact(x.data(), n, {&pool, std::nullopt});
+    EXPECT_TRUE(same_bits(got, oracle(x))) << cpu::isa_name(cpu::detail::exact_simd_level()) << ": " << got;
+  }
+  // Sprinkled terms in quarter 0 (their partners in quarter 1 zeroed): below every window, a
+  // subnormal, a canceling pair above every window, a zeros-only run; each makes its block fall back.
+  std::vector<float> sprinkled = x;
+  for (std::size_t t = 0; t < 3; ++t)
+    for (std::size_t p = 1000; p < Q; p += 3001) {
+      const int kind = static_cast<int>(p / 3001 % 3);
+      sprinkled[t * T + p] = kind == 0 ? 0x1p-40f : (kind == 1 ? -1e-42f : 0x1.8p70f);
+      sprinkled[t * T + Q + p] = kind == 2 ? -0x1.8p70f : 0.0f;
+    }
+  for (std::size_t i = T + 2 * Q; i < T + 2 * Q + 1024; ++i) sprinkled[i] = sprinkled[i + Q] = i % 2 ? 0.0f : -0.0f;
+  std::vector<std::vector<float>> cases = {sprinkled};
+  sprinkled[100000] = -INFINITY;
+  cases.push_back(sprinkled);
+  for (const auto& c : cases) {
+    cpu::detail::force_exact_simd(ExactSimd::scalar);
+    const float scalar = cpu::sum_exact(c.data(), c.size(), {&pool, std::nullopt});
+    EXPECT_NE(scalar, 0.0f);
+    for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2}) {
+      cpu::detail::force_exact_simd(level);
+      const float vec = cpu::sum_exact(c.data(), c.size(), {&pool, std::nullopt});
+      EXPECT_TRUE(same_bits(scalar, vec)) << cpu::isa_name(cpu::detail::exact_simd_level()) << ": scalar " << scalar
+                                          << ", vector " << vec;
+    }
+  }
+  cpu::detail::force_exact_simd(ExactSimd::avx512);
+}
+
 // The vectorized and scalar paths of exact agree bit for bit, specials and zeros included.
 TEST(SumCpu, ExactVectorAndScalarPathsAgree) {
   cpu::ThreadPool pool(2);

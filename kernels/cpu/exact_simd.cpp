@@ -78,15 +78,49 @@ void add_int_lanes(const std::int64_t* lanes, int count, std::uint32_t lo, std::
 
 #if DRIFTLAB_X86
 
+// The window (0..W-1) that holds every nonzero term of a block, from the block's largest |bits|
+// (top) and smallest nonzero |bits| minus one (low; 0xffffffff when all are zero), or -1 when
+// there is none.  Inf and NaN (exponent 255) are above every window (the top one ends at 254);
+// subnormals are below every window (lo >= 1).
+inline int block_window(std::uint32_t top, std::uint32_t low, std::uint32_t lo, std::uint32_t binades, int W) {
+  if (top == 0) return 0;  // only zeros: every lane sum stays zero
+  const std::uint32_t e = top >> 23;
+  if (e < lo) return -1;
+  const std::uint32_t w = (e - lo) / binades;
+  if (w >= static_cast<std::uint32_t>(W)) return -1;
+  const std::uint32_t start = (lo + w * binades) << 23;  // |bits| of the window's smallest normal
+  return low >= start - 1 ? static_cast<int>(w) : -1;
+}
+
+__attribute__((target("avx2"))) inline std::uint32_t hmax_epu32(__m256i v) {
+  __m128i m = _mm_max_epu32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  m = _mm_max_epu32(m, _mm_shuffle_epi32(m, 0x4e));
+  m = _mm_max_epu32(m, _mm_shuffle_epi32(m, 0xb1));
+  return static_cast<std::uint32_t>(_mm_cvtsi128_si32(m));
+}
+__attribute__((target("avx2"))) inline std::uint32_t hmin_epu32(__m256i v) {
+  __m128i m = _mm_min_epu32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  m = _mm_min_epu32(m, _mm_shuffle_epi32(m, 0x4e));
+  m = _mm_min_epu32(m, _mm_shuffle_epi32(m, 0xb1));
+  return static_cast<std::uint32_t>(_mm_cvtsi128_si32(m));
+}
+
 // Eight terms, W windows of 24 binades.  g[w] = (|bits| > ((lo + 24w) << 23) - 1), i.e. the term's
 // exponent is at least window w's first one; the term is in window w when g[w] and not g[w+1],
 // and its value goes to that window's two double accumulators.  Zeros (no g set) add nothing;
 // other terms not in a window (below lo, above the top window, subnormals, specials) go to the
 // packed bins.
-template <int W>
-__attribute__((target("avx2"), always_inline)) inline void windows_step(const float* p, const __m256i (&starts)[W + 1],
+__attribute__((target("avx2"), always_inline)) inline __m256i load_bits8(const float* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+__attribute__((target("avx2"), always_inline)) inline __m256i load_bits8(const bf16* p) {  // widened: a shift
+  return _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16);
+}
+
+template <int W, class S>
+__attribute__((target("avx2"), always_inline)) inline void windows_step(const S* p, const __m256i (&starts)[W + 1],
                                                                         std::uint64_t* packed, __m256d (&acc)[W][2]) {
-  const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  const __m256i b = load_bits8(p);
   const __m256i a = _mm256_and_si256(b, _mm256_set1_epi32(0x7fffffff));
   __m256i g[W + 1];
 #pragma GCC unroll 4
@@ -95,7 +129,7 @@ __attribute__((target("avx2"), always_inline)) inline void windows_step(const fl
   const int inside = _mm256_movemask_ps(_mm256_castsi256_ps(in));
   if (inside != 0xff) [[unlikely]]
     for (int k = 0; k < 8; ++k)
-      if (!((inside >> k) & 1)) exact::add_packed(packed, p[k]);
+      if (!((inside >> k) & 1)) exact::add_packed(packed, term_value(p[k]));
 #pragma GCC unroll 4
   for (int w = 0; w < W; ++w) {
     const __m256i m = _mm256_xor_si256(g[w], g[w + 1]);  // g[w + 1] implies g[w]
@@ -121,8 +155,8 @@ __attribute__((target("avx2"), always_inline)) inline void windows_flush(const _
 // A window-w term is a multiple of 2^(lo_w-150) below 2^(lo_w-150+47); a double lane takes 16 of
 // them (below 2^51 units, where windows_flush is exact) before it is flushed to its int64 lane,
 // which takes at most 2^12 terms per tile (below 2^59).
-template <int W>
-__attribute__((target("avx2"))) void windows_tile_avx2(const float* x, std::size_t count, std::uint32_t lo,
+template <int W, class S>
+__attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t count, std::uint32_t lo,
                                                        std::int64_t* bins, std::uint64_t* packed) {
   __m256i starts[W + 1];
   for (int w = 0; w <= W; ++w)
@@ -140,6 +174,83 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const float* x, std::size
   constexpr std::size_t kFlushTerms = 16 * 16;  // 16 step pairs of 16 terms
   const std::size_t full = count / 8 * 8;
   std::size_t i = 0;
+  {
+    // Four streams, one per quarter of the tile, read side by side (as the AVX-512 loop): a block
+    // is 64 terms of each stream, 16 terms per double lane (below 2^51 units: windows_flush).
+    constexpr std::size_t kChunk = 64;
+    const std::size_t q = full / (4 * kChunk) * kChunk;
+    const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), ones = _mm256_set1_epi32(-1);
+    int skip = 0, backoff = 1;  // blocks to take the per-term path after a block missed one window
+    for (std::size_t c = 0; c < q; c += kChunk) {
+      const S* xs[4] = {x + c, x + q + c, x + 2 * q + c, x + 3 * q + c};
+      if (skip == 0) {
+        // Fast block (see exact_simd.h): every term into one set of double lanes, unmasked, with
+        // the block's largest |bits| and smallest nonzero |bits| - 1; kept only when the whole
+        // block lies in one window.
+        __m256d t[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
+        __m256i mx = _mm256_setzero_si256(), mn = ones;
+        for (std::size_t j = 0; j < kChunk; j += 16) {
+#pragma GCC unroll 4
+          for (int k = 0; k < 4; ++k) {
+            const S* f = xs[k] + j;
+            if (sizeof(S) == 4 || j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(f) + 2048, _MM_HINT_T0);
+            const __m256i b0 = load_bits8(f), b1 = load_bits8(f + 8);
+            const __m256i a0 = _mm256_and_si256(b0, abs_mask), a1 = _mm256_and_si256(b1, abs_mask);
+            mx = _mm256_max_epu32(mx, _mm256_max_epu32(a0, a1));
+            mn = _mm256_min_epu32(mn, _mm256_min_epu32(_mm256_add_epi32(a0, ones), _mm256_add_epi32(a1, ones)));
+            __m256d& u0 = t[2 * (k & 1)];
+            __m256d& u1 = t[2 * (k & 1) + 1];
+            if constexpr (sizeof(S) == 4) {  // the loads fold into the conversions
+              const float* g = reinterpret_cast<const float*>(f);
+              u0 = _mm256_add_pd(u0, _mm256_cvtps_pd(_mm_loadu_ps(g)));
+              u1 = _mm256_add_pd(u1, _mm256_cvtps_pd(_mm_loadu_ps(g + 4)));
+              u0 = _mm256_add_pd(u0, _mm256_cvtps_pd(_mm_loadu_ps(g + 8)));
+              u1 = _mm256_add_pd(u1, _mm256_cvtps_pd(_mm_loadu_ps(g + 12)));
+            } else {
+              const __m256 v0 = _mm256_castsi256_ps(b0), v1 = _mm256_castsi256_ps(b1);
+              u0 = _mm256_add_pd(u0, _mm256_cvtps_pd(_mm256_castps256_ps128(v0)));
+              u1 = _mm256_add_pd(u1, _mm256_cvtps_pd(_mm256_extractf128_ps(v0, 1)));
+              u0 = _mm256_add_pd(u0, _mm256_cvtps_pd(_mm256_castps256_ps128(v1)));
+              u1 = _mm256_add_pd(u1, _mm256_cvtps_pd(_mm256_extractf128_ps(v1, 1)));
+            }
+          }
+        }
+        const std::uint32_t top = hmax_epu32(mx), low = hmin_epu32(mn);  // low: min nonzero |bits| - 1
+        const int bw = block_window(top, low, lo, kWindowBinades2, W);
+        if (bw >= 0) {
+#pragma GCC unroll 4
+          for (int w = 0; w < W; ++w)
+            if (w == bw) {
+              __m256d a0[1][2] = {{t[0], t[1]}}, a1[1][2] = {{t[2], t[3]}};
+              __m256i s0[1][2] = {{total0[w][0], total0[w][1]}}, s1[1][2] = {{total1[w][0], total1[w][1]}};
+              const __m256d m[1] = {magic[w]};
+              windows_flush<1>(m, a0, s0);
+              windows_flush<1>(m, a1, s1);
+              total0[w][0] = s0[0][0];
+              total0[w][1] = s0[0][1];
+              total1[w][0] = s1[0][0];
+              total1[w][1] = s1[0][1];
+            }
+          backoff = 1;
+          continue;
+        }
+        skip = backoff;  // redo this block term by term; skip the next backoff - 1 blocks' try
+        backoff = std::min(backoff * 2, 64);
+      }
+      --skip;
+      for (std::size_t j = 0; j < kChunk; j += 8) {
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+          if (j % (64 / sizeof(S)) == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + 2048, _MM_HINT_T0);
+          if (k & 1) windows_step<W>(xs[k] + j, starts, packed, acc1);
+          else windows_step<W>(xs[k] + j, starts, packed, acc0);
+        }
+      }
+      windows_flush<W>(magic, acc0, total0);
+      windows_flush<W>(magic, acc1, total1);
+    }
+    i = 4 * q;
+  }
   while (i + 16 <= full) {
     const std::size_t end = std::min(full / 16 * 16, i + kFlushTerms);
     for (; i < end; i += 16) {
@@ -154,7 +265,7 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const float* x, std::size
     windows_step<W>(x + i, starts, packed, acc0);
     windows_flush<W>(magic, acc0, total0);
   }
-  for (i = full; i < count; ++i) exact::add_packed(packed, x[i]);
+  for (i = full; i < count; ++i) exact::add_packed(packed, term_value(x[i]));
   for (int w = 0; w < W; ++w) {
     alignas(32) std::int64_t lanes[16];
     _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), total0[w][0]);
@@ -165,8 +276,9 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const float* x, std::size
   }
 }
 
-__attribute__((target("avx2"))) bool exact_tile_f32_avx2(const float* x, std::size_t count, std::int64_t* bins,
-                                                          std::uint64_t* packed, std::uint32_t& flags) {
+template <class S>
+__attribute__((target("avx2"))) bool exact_tile_windows_avx2(const S* x, std::size_t count, std::int64_t* bins,
+                                                             std::uint64_t* packed, std::uint32_t& flags) {
   const Windows w = windows_for(x, count, kWindowBinades2, kMaxWindows2);
   switch (w.count) {
     case 1: windows_tile_avx2<1>(x, count, w.lo, bins, packed); break;
@@ -176,6 +288,15 @@ __attribute__((target("avx2"))) bool exact_tile_f32_avx2(const float* x, std::si
   }
   if (count) flags |= exact::kSeen;
   return true;
+}
+
+__attribute__((target("avx2"))) bool exact_tile_f32_avx2(const float* x, std::size_t count, std::int64_t* bins,
+                                                          std::uint64_t* packed, std::uint32_t& flags) {
+  return exact_tile_windows_avx2(x, count, bins, packed, flags);
+}
+__attribute__((target("avx2"))) bool exact_tile_bf16_windows_avx2(const bf16* x, std::size_t count, std::int64_t* bins,
+                                                                   std::uint64_t* packed, std::uint32_t& flags) {
+  return exact_tile_windows_avx2(x, count, bins, packed, flags);
 }
 
 // GCC 12's AVX-512 headers build some results from _mm512_undefined_*(), which trips a false
@@ -189,6 +310,29 @@ __attribute__((target("avx512f"), always_inline)) inline __m512i load_bits16(con
 }
 __attribute__((target("avx512f"), always_inline)) inline __m512i load_bits16(const bf16* p) {  // widened: a shift
   return _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16);
+}
+
+// Sixteen terms of a fast block: |bits| into the block's max and (min - 1), the values into two
+// double lane vectors.
+__attribute__((target("avx512f,avx512dq"), always_inline)) inline void fast_step512(const float* p, __m512i abs_mask,
+                                                                                   __m512i ones, __m512i& mx, __m512i& mn,
+                                                                                   __m512d& t0, __m512d& t1) {
+  const __m512i a = _mm512_and_si512(_mm512_loadu_si512(p), abs_mask);
+  mx = _mm512_max_epu32(mx, a);
+  mn = _mm512_min_epu32(mn, _mm512_add_epi32(a, ones));
+  t0 = _mm512_add_pd(t0, _mm512_cvtps_pd(_mm256_loadu_ps(p)));  // the loads fold into the conversions
+  t1 = _mm512_add_pd(t1, _mm512_cvtps_pd(_mm256_loadu_ps(p + 8)));
+}
+__attribute__((target("avx512f,avx512dq"), always_inline)) inline void fast_step512(const bf16* p, __m512i abs_mask,
+                                                                                   __m512i ones, __m512i& mx, __m512i& mn,
+                                                                                   __m512d& t0, __m512d& t1) {
+  const __m512i b = load_bits16(p);
+  const __m512i a = _mm512_and_si512(b, abs_mask);
+  mx = _mm512_max_epu32(mx, a);
+  mn = _mm512_min_epu32(mn, _mm512_add_epi32(a, ones));
+  const __m512 v = _mm512_castsi512_ps(b);
+  t0 = _mm512_add_pd(t0, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+  t1 = _mm512_add_pd(t1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
 }
 
 template <int W, class S>
@@ -224,6 +368,58 @@ __attribute__((target("avx512f,avx512dq"))) void windows_tile_avx512(const S* x,
   for (int w = 0; w < W; ++w) acc0[w][0] = acc0[w][1] = acc1[w][0] = acc1[w][1] = _mm512_setzero_pd();
   const std::size_t full = count / 16 * 16;
   std::size_t i = 0;
+  {
+    // Four streams, one per quarter of the tile, read side by side (as the tree's 32 rows): one
+    // sequential stream per thread keeps too few lines in flight (measured: the loop stalls on
+    // its loads).  A block is 128 terms of each stream: 16 terms per double lane.
+    constexpr std::size_t kChunk = 128;
+    const std::size_t q = full / (4 * kChunk) * kChunk;
+    const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff), ones = _mm512_set1_epi32(-1);
+    int skip = 0, backoff = 1;  // blocks to take the per-term path after a block missed one window
+    for (std::size_t c = 0; c < q; c += kChunk) {
+      const S* xs[4] = {x + c, x + q + c, x + 2 * q + c, x + 3 * q + c};
+      if (skip == 0) {
+        // Fast block (see exact_simd.h): every term into one set of double lanes, unmasked, with
+        // the block's largest |bits| and smallest nonzero |bits| - 1; kept only when the whole
+        // block lies in one window.
+        __m512d t[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
+        __m512i mx = _mm512_setzero_si512(), mn = ones;
+        for (std::size_t j = 0; j < kChunk; j += 16) {
+#pragma GCC unroll 4
+          for (int k = 0; k < 4; ++k) {
+            const S* f = xs[k] + j;
+            if (sizeof(S) == 4 || j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(f) + 2048, _MM_HINT_T0);
+            fast_step512(f, abs_mask, ones, mx, mn, t[2 * (k & 1)], t[2 * (k & 1) + 1]);
+          }
+        }
+        const int bw = block_window(_mm512_reduce_max_epu32(mx), _mm512_reduce_min_epu32(mn), lo, kWindowBinades, W);
+        if (bw >= 0) {
+#pragma GCC unroll 4
+          for (int w = 0; w < W; ++w)
+            if (w == bw) {
+              acc0[w][0] = _mm512_add_pd(acc0[w][0], t[0]);
+              acc0[w][1] = _mm512_add_pd(acc0[w][1], t[1]);
+              acc1[w][0] = _mm512_add_pd(acc1[w][0], t[2]);
+              acc1[w][1] = _mm512_add_pd(acc1[w][1], t[3]);
+            }
+          backoff = 1;
+          continue;
+        }
+        skip = backoff;  // redo this block term by term; skip the next backoff - 1 blocks' try
+        backoff = std::min(backoff * 2, 64);
+      }
+      --skip;
+      for (std::size_t j = 0; j < kChunk; j += 16) {
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+          if (sizeof(S) == 4 || j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + 2048, _MM_HINT_T0);
+          if (k & 1) windows_step512<W>(xs[k] + j, base, limit, packed, acc1);
+          else windows_step512<W>(xs[k] + j, base, limit, packed, acc0);
+        }
+      }
+    }
+    i = 4 * q;
+  }
   for (; i + 32 <= full; i += 32) {
     // Software prefetch 2 KiB ahead: this loop's misses alone keep too few lines in flight.
     const char* ahead = reinterpret_cast<const char*>(x + i) + 2048;
@@ -388,6 +584,7 @@ __attribute__((target("avx512f"))) void exact_tile_f16_avx512(const std::uint16_
 #else
 
 bool exact_tile_f32_avx2(const float*, std::size_t, std::int64_t*, std::uint64_t*, std::uint32_t&) { return false; }
+bool exact_tile_bf16_windows_avx2(const bf16*, std::size_t, std::int64_t*, std::uint64_t*, std::uint32_t&) { return false; }
 bool exact_tile_f32_avx512(const float*, std::size_t, std::int64_t*, std::uint64_t*, std::uint32_t&) { return false; }
 bool exact_tile_bf16_windows_avx512(const bf16*, std::size_t, std::int64_t*, std::uint64_t*, std::uint32_t&) { return false; }
 void exact_tile_bf16_avx512(const std::uint16_t*, std::size_t, std::int64_t*, std::uint32_t&) {}

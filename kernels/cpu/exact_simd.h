@@ -14,6 +14,11 @@
 // every 16 terms (below 2^51 grid steps, where adding 1.5 * 2^52 converts it exactly).
 // Other terms (subnormals, specials, terms outside every window) take the scalar packed path of
 // exact.h.  A poor window guess costs speed, never exactness.
+// Both levels read a tile as four quarter streams side by side (one stream kept too few lines in
+// flight), in blocks of 128 (AVX-512) or 64 (AVX2) terms per stream.  A fast block adds every term
+// unmasked to one set of double lanes while tracking the block's largest and smallest nonzero
+// |bits|; it is kept when every nonzero term lies in one window, else the block is redone term by
+// term as above (and the next 1, 2, 4 .. 64 blocks skip the try).
 #pragma once
 
 #include <cstddef>
@@ -51,6 +56,11 @@ void exact_tile_bf16_avx512(const std::uint16_t* x, std::size_t count, std::int6
 // windows are not worth it).
 bool exact_tile_bf16_windows_avx512(const bf16* x, std::size_t count, std::int64_t* bins, std::uint64_t* packed,
                                     std::uint32_t& flags);
+// bf16 through the AVX2 float windows, its bits widened by a shift in registers (no buffer): as
+// exact_tile_f32_avx2 (packed takes the terms outside the windows; no kNotNegZero; false when the
+// windows are not worth it).
+bool exact_tile_bf16_windows_avx2(const bf16* x, std::size_t count, std::int64_t* bins, std::uint64_t* packed,
+                                  std::uint32_t& flags);
 void exact_tile_f16_avx512(const std::uint16_t* x, std::size_t count, std::int64_t* bins, std::uint32_t& flags);
 
 }  // namespace driftlab::cpu::detail

@@ -8,6 +8,7 @@
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../common/exact.h"
@@ -347,12 +348,21 @@ void exact_tile_half_avx512(const f16* x, std::size_t count, ExactHalfWorker<f16
   detail::exact_tile_f16_avx512(reinterpret_cast<const std::uint16_t*>(x), count, w.bins, w.flags);
 }
 
-// One tile: AVX-512 reads the 16-bit bits (exact_simd.h); AVX2 widens into a buffer and takes the
-// float windows; else (or when the windows do not fit) the packed bins below.  All add the same
+// One tile: AVX-512 reads the 16-bit bits (exact_simd.h); AVX2 reads bf16 bits through the float
+// windows and widens f16 into a buffer for them; else (or when the windows do not fit) the packed bins below.  All add the same
 // exact value to the bins, so every level gives the same bits.
 template <class S> void exact_tile_half(const S* x, std::size_t count, ExactHalfWorker<S>& w, Isa level) {
   if (level == Isa::avx512) return exact_tile_half_avx512(x, count, w);
-  if (level == Isa::avx2) {  // AVX2 still widens the tile into this thread's float buffer (L2)
+  if constexpr (std::is_same_v<S, bf16>)
+    if (level == Isa::avx2) {  // bf16 bits through the AVX2 windows, no buffer
+      if (detail::exact_tile_bf16_windows_avx2(x, count, w.bins, w.fpacked, w.flags)) {
+        exact::fold_packed(w.fpacked, w.bins, w.flags);
+        std::fill(std::begin(w.fpacked), std::end(w.fpacked), 0);
+        w.track_neg_zero = false;
+        return;
+      }
+    }
+  if (level == Isa::avx2 && !std::is_same_v<S, bf16>) {  // f16 still widens into this thread's float buffer (L2)
     float* buf = tile_buffer();
     widen_into(x, count, buf);
     if (detail::exact_tile_f32_avx2(buf, count, w.bins, w.fpacked, w.flags)) {
