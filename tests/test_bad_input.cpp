@@ -126,14 +126,6 @@ void expect_refused_by(const std::string& name, const std::string& shell, int co
   EXPECT_EQ(snapshot(dir), before) << "the folder changed";
 }
 
-void write_npy(const fs::path& p, std::vector<std::size_t> shape, std::vector<float> v) {
-  HostArray a;
-  a.dtype = DType::f32;
-  a.shape = std::move(shape);
-  a.f32 = std::move(v);
-  npy::write(p.string(), a);
-}
-
 TEST(BadInput, ThreadsHaveOneParserAndOneBound) {
   for (const char* cmd : {"sum --n 10", "predict", "scenarios", "report"}) {
     expect_refused("threads_big", std::string("$DL ") + cmd + " --threads 100000", 2, "--threads: expected 0");
@@ -173,7 +165,7 @@ TEST(BadInput, StrictFlagValues) {
   expect_refused("dropout_negative", "$DL predict --dropout -0.1", 2, "--dropout");
   expect_refused("act_count_weights", "$DL predict --backend cpu --weights w.npz --act relu,relu,relu", 2, "--act",
                  [](const fs::path& d) {
-                   HostArray W{DType::f32, {3, 2}, std::vector<float>(6, 1.0f), {}}, b{DType::f32, {2}, {0, 0}, {}};
+                   HostArray W{DType::f32, {3, 2}, std::vector<float>(6, 1.0f), {}, {}}, b{DType::f32, {2}, {0, 0}, {}, {}};
                    npz::write((d / "w.npz").string(), {{"W0", W}, {"b0", b}}, false);
                  });
   expect_refused("act_count_layers", "$DL predict --backend cpu --act relu,relu,relu", 2, "--act");
@@ -385,7 +377,7 @@ TEST(BadInput, NanAndInfAreReportedNotHidden) {
 
   // Through the command line: NaN weights give ref_max_rel_err "nan", not 0.
   const fs::path d = fresh_dir("nan_weights");
-  HostArray W{DType::f32, {10, 2}, std::vector<float>(20, NAN), {}}, b{DType::f32, {2}, {0, 0}, {}};
+  HostArray W{DType::f32, {10, 2}, std::vector<float>(20, NAN), {}, {}}, b{DType::f32, {2}, {0, 0}, {}, {}};
   npz::write((d / "w.npz").string(), {{"W0", W}, {"b0", b}}, false);
   const ProcessResult r = run_in(d, "$DL predict --backend cpu --weights w.npz --runs 2 --variant tree --json out.json");
   ASSERT_EQ(r.code, 0) << r.err;
@@ -555,7 +547,7 @@ TEST(BadInput, InputsKeepTheirMeaning) {
   EXPECT_NE(little.out.find("exact sum: 3 "), std::string::npos) << little.out;
   // A float32 weight that float16 cannot hold is refused, not turned into inf.
   auto big_weight = [](const fs::path& p) {
-    HostArray W{DType::f32, {2, 2}, {1.0f, 1e6f, 0.5f, 0.25f}, {}}, b{DType::f32, {2}, {0, 0}, {}};
+    HostArray W{DType::f32, {2, 2}, {1.0f, 1e6f, 0.5f, 0.25f}, {}, {}}, b{DType::f32, {2}, {0, 0}, {}, {}};
     npz::write((p / "w.npz").string(), {{"W0", W}, {"b0", b}}, false);
   };
   expect_refused("f16_overflow", "$DL predict --backend cpu --weights w.npz --dtype f16 --runs 1", 2, "overflows f16",
