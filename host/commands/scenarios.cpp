@@ -948,8 +948,9 @@ std::string explain_disagreement(const ScenarioResult& r, const KerasRow& k) {
 
 std::vector<const KerasRow*> keras_only_rows(const std::vector<ScenarioResult>& rs, const KerasCheck& k) {
   std::vector<const KerasRow*> out;
-  for (const auto& [key, row] : k.rows)
-    if (std::none_of(rs.begin(), rs.end(), [&](const ScenarioResult& r) { return r.key == key; })) out.push_back(&row);
+  for (const auto& entry : k.rows)  // not a structured binding: clang 14 cannot capture one
+    if (std::none_of(rs.begin(), rs.end(), [&](const ScenarioResult& r) { return r.key == entry.first; }))
+      out.push_back(&entry.second);
   return out;
 }
 

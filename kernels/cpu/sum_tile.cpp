@@ -56,7 +56,9 @@ std::uint32_t probe_tile_plain(const unsigned char* bytes, std::size_t words) {
 #if DRIFTLAB_X86
 // GCC 12's AVX-512 headers trip a false -Wmaybe-uninitialized (see half_convert.cpp).
 #pragma GCC diagnostic push
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 // The register-blocked form.  L loads W input elements widened into one vector V of the
 // accumulation type (acc = acc + load: the lane sum is the left operand, as in reduce_tile);
@@ -87,8 +89,12 @@ std::uint32_t probe_tile_plain(const unsigned char* bytes, std::size_t words) {
     return order::lanes_tree(lanes);                                                                 \
   }
 
+#if defined(__clang__)  // clang has no GCC target pragmas: the same target as an attribute
+#pragma clang attribute push(__attribute__((target("avx512f"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f")
+#endif
 namespace a512 {
 DRIFTLAB_TREE_TILE_BLOCKED
 struct F32 {
@@ -140,10 +146,18 @@ std::uint32_t probe_tile(const unsigned char* bytes, std::size_t words) {
   return r;
 }
 }  // namespace a512
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
+#if defined(__clang__)  // clang has no GCC target pragmas: the same target as an attribute
+#pragma clang attribute push(__attribute__((target("avx2,f16c"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,f16c")
+#endif
 namespace a2 {
 DRIFTLAB_TREE_TILE_BLOCKED
 struct F32 {
@@ -193,7 +207,11 @@ std::uint32_t probe_tile(const unsigned char* bytes, std::size_t words) {
   return r;
 }
 }  // namespace a2
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 #pragma GCC diagnostic pop
 #endif
 
