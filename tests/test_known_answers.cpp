@@ -118,11 +118,9 @@ template <class T> ::testing::AssertionResult same(const std::string& expect, T 
 // the attention tiles, the exact sum's windows, the 16-bit conversions).  DRIFTLAB_ISA, read once
 // per process, still caps all of them from above.
 const char* const kIsaNames[] = {"scalar", "avx2", "avx512"};
-void force_cpu_isa(int level) {  // 0 scalar, 1 avx2, 2 avx512 (the best this CPU runs)
-  cpu::detail::force_gemm_isa(static_cast<cpu::detail::GemmIsa>(level));
-  cpu::detail::force_attention_isa(static_cast<cpu::detail::GemmIsa>(level));
-  cpu::detail::force_exact_simd(static_cast<cpu::detail::ExactSimd>(level));
-  cpu::detail::force_half_isa(static_cast<cpu::detail::HalfIsa>(level));
+void force_cpu_isa(int level) {  // 0 scalar, 1 avx2, 2 avx512 (the best this CPU runs): every family
+  for (int f = 0; f < static_cast<int>(cpu::detail::IsaFamily::count); ++f)
+    cpu::detail::force_isa(static_cast<cpu::detail::IsaFamily>(f), static_cast<cpu::Isa>(level));
 }
 struct IsaReset {
   ~IsaReset() { force_cpu_isa(2); }
