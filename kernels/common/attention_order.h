@@ -78,13 +78,7 @@ DL_HD float mul(float a, float b) {
   return a * b;
 #endif
 }
-DL_HD float fma(float a, float b, float c) {
-#if defined(__CUDA_ARCH__)
-  return __fmaf_rn(a, b, c);
-#else
-  return std::fma(a, b, c);
-#endif
-}
+using fp::fma;  // one rounded fused multiply-add (hd.h)
 DL_HD float div(float a, float b) {
 #if defined(__CUDA_ARCH__)
   return __fdiv_rn(a, b);

@@ -66,14 +66,8 @@ DL_HD float tree_combine(const float* p, std::size_t S, std::size_t stride_elems
   return v[0];
 }
 
-// One rounded fused multiply-add, the chain's step (the same bits on host and device).
-DL_HD float fma(float a, float b, float c) {
-#if defined(__CUDA_ARCH__)
-  return __fmaf_rn(a, b, c);
-#else
-  return std::fma(a, b, c);
-#endif
-}
+// One rounded fused multiply-add, the chain's step (the same bits on host and device; hd.h).
+using fp::fma;
 
 // The CUDA chain kernel's thread mapping (kernels/cuda/dense.cu), written here so that the CPU
 // tests replay the kernel's own per-thread steps (tests/test_dense.cpp, DenseTileReplay) against
