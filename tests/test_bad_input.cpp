@@ -94,9 +94,10 @@ ProcessResult run_in(const fs::path& dir, const std::string& shell) {
   return r;
 }
 
-// The promise: exit `code`, one stderr line that mentions `needle`, and the folder unchanged.
-void expect_refused(const std::string& name, const std::string& shell, int code, const std::string& needle,
-                    const std::function<void(const fs::path&)>& setup = {}) {
+// The promise for any binary (driftlab_bench, driftlab_cpu_probe too): exit `code`, one stderr
+// line that starts with `prefix` and mentions `needle`, and the folder unchanged.
+void expect_refused_by(const std::string& name, const std::string& shell, int code, const std::string& needle,
+                       const std::function<void(const fs::path&)>& setup = {}, const char* prefix = "") {
   SCOPED_TRACE(name + ": " + shell);
   const fs::path dir = fresh_dir(name);
   if (setup) setup(dir);
@@ -105,25 +106,16 @@ void expect_refused(const std::string& name, const std::string& shell, int code,
   EXPECT_EQ(r.code, code) << "stderr: " << r.err;
   ASSERT_FALSE(r.err.empty());
   EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "stderr is not exactly one line: " << r.err;
-  EXPECT_EQ(r.err.rfind("driftlab", 0), 0u) << r.err;
+  EXPECT_EQ(r.err.rfind(prefix, 0), 0u) << r.err;
   EXPECT_NE(r.err.find(needle), std::string::npos) << "stderr: " << r.err;
   EXPECT_EQ(snapshot(dir), before) << "the folder changed";
 }
 
-// expect_refused for the other binaries (driftlab_bench, driftlab_cpu_probe): the line need not
-// start with "driftlab".
-void expect_refused_by(const std::string& name, const std::string& shell, int code, const std::string& needle,
-                       const std::function<void(const fs::path&)>& setup = {}) {
-  SCOPED_TRACE(name + ": " + shell);
-  const fs::path dir = fresh_dir(name);
-  if (setup) setup(dir);
-  const auto before = snapshot(dir);
-  const ProcessResult r = run_in(dir, shell);
-  EXPECT_EQ(r.code, code) << "stderr: " << r.err;
-  ASSERT_FALSE(r.err.empty());
-  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "stderr is not exactly one line: " << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << "stderr: " << r.err;
-  EXPECT_EQ(snapshot(dir), before) << "the folder changed";
+// The promise: exit `code`, one stderr line that mentions `needle` (from driftlab), and the
+// folder unchanged.
+void expect_refused(const std::string& name, const std::string& shell, int code, const std::string& needle,
+                    const std::function<void(const fs::path&)>& setup = {}) {
+  expect_refused_by(name, shell, code, needle, setup, "driftlab");
 }
 
 TEST(BadInput, ThreadsHaveOneParserAndOneBound) {
