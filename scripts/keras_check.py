@@ -36,7 +36,7 @@ def v_dropout_call(as_written, training_true):
     if training_true > 1:
         return ("does not hold", "does not hold as written: calls without a training argument run in inference "
                 "mode and gave identical bits; the outputs vary only with training=True "
-                f"({training_true} distinct outputs)")
+                "(a new dropout mask each call)")
     return "does not hold", "does not hold: identical bits with and without training=True"
 
 
@@ -51,8 +51,7 @@ def v_constant_within(as_written, training_true):
     if as_written == 1:
         return "holds", ("holds as written: calls without a training argument run in inference mode (no dropout), so "
                          "every call gave identical bits" +
-                         (f"; with training=True each call drew a new mask ({training_true} distinct outputs)"
-                          if training_true > 1 else ""))
+                         ("; with training=True each call drew a new mask" if training_true > 1 else ""))
     return "does not hold", f"does not hold: {as_written} distinct outputs from calls as written"
 
 
@@ -61,7 +60,7 @@ def v_same_across(as_written, training_true):
         return "holds", "holds: every fresh process gave the same bits, with and without dropout"
     if as_written == 1:
         return ("holds only when", "holds only when dropout is off: the weights repeat across processes, the "
-                f"first dropout mask does not ({training_true} distinct outputs)")
+                "first dropout mask does not")
     return ("does not hold", f"does not hold: {as_written} distinct outputs across processes even without "
             "dropout (the weights differ)")
 
@@ -79,8 +78,7 @@ def v_outside_graph(input, weights):
 def v_disables(training_false, training_true):
     if training_false == 1:
         return "holds", ("holds: calls with training=False gave identical bits" +
-                         (f"; with training=True {training_true} distinct outputs (dropout on)"
-                          if training_true > 1 else ""))
+                         ("; with training=True the outputs vary (dropout on)" if training_true > 1 else ""))
     return "does not hold", f"does not hold: {training_false} distinct outputs with training=False"
 
 

@@ -61,7 +61,13 @@ TEST(Scenarios, VerdictsOnHandMadeCounts) {
   EXPECT_EQ(verdict_dropout_call(4, 4).verdict, Verdict::holds);
   // Example 1 as written gives identical outputs: the opening says so, then what makes it vary.
   EXPECT_EQ(verdict_dropout_call(1, 4).text.rfind("does not hold as written", 0), 0u);
-  EXPECT_NE(verdict_dropout_call(1, 4).text.find("training=True (4 distinct"), std::string::npos);
+  EXPECT_NE(verdict_dropout_call(1, 4).text.find("vary only with training=True"), std::string::npos);
+  // How many of the unseeded training=True calls drew distinct masks is chance (a 20-unit layer's
+  // masks can coincide): the count is in the measured text, never in the verdict's (issue 19).
+  EXPECT_EQ(verdict_dropout_call(1, 4).text, verdict_dropout_call(1, 3).text);
+  EXPECT_EQ(verdict_constant_within(1, 4).text, verdict_constant_within(1, 3).text);
+  EXPECT_EQ(verdict_same_across(1, 4).text, verdict_same_across(1, 3).text);
+  EXPECT_EQ(verdict_disables(1, 4).text, verdict_disables(1, 3).text);
   EXPECT_EQ(verdict_dropout_call(1, 1).verdict, Verdict::does_not_hold);
   // model.predict has no training argument: identical predict calls do not hold the claim.
   EXPECT_EQ(verdict_predict(1).verdict, Verdict::does_not_hold);
