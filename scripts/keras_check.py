@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-# --- Verdict rules: the Python twin of host/commands/scenarios.cpp (docs/verdicts.md) -------------------
+# --- Verdict rules: the Python twin of host/scenarios/verdicts.cpp (docs/verdicts.md) -----------------
 # Each takes counts (and, for some, the name of the wide model) and returns (opening, text); the
 # text starts with the opening.  A count of 0 means "not measured" (a distinct count is at least 1
 # whenever something was measured).

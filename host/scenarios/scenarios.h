@@ -87,19 +87,20 @@ const std::vector<ScenarioClaim>& scenario_claims();
 // op-determinism switch, no legacy Keras.  Printed after driftlab's rows with --keras.
 const std::vector<ScenarioClaim>& keras_only_claims();
 
+// Rows are built with named fields (run_scenarios.cpp): every member has a default.
 struct ScenarioResult {
   int id = 0;
-  std::string key;       // matches keras_check.py's scenario key
-  std::string source;    // "Example 2, commentary bullet 1", "Explanation 3, sentence 2", ..., "not in the article"
-  std::string claim;     // the article's sentence(s) verbatim; driftlab's own words when not in the article
-  std::string rule;      // the verdict rule (docs/verdicts.md)
-  std::string ran;       // what was run
-  std::string measured;  // the numbers in words
+  std::string key{};       // matches keras_check.py's scenario key
+  std::string source{};    // "Example 2, commentary bullet 1", "Explanation 3, sentence 2", ..., "not in the article"
+  std::string claim{};     // the article's sentence(s) verbatim; driftlab's own words when not in the article
+  std::string rule{};      // the verdict rule (docs/verdicts.md)
+  std::string ran{};       // what was run
+  std::string measured{};  // the numbers in words
   Verdict verdict = Verdict::does_not_hold;
-  std::string verdict_text;
-  std::vector<std::pair<std::string, double>> numbers;  // the rule's counts first, then extras
-  std::optional<KerasRow> keras;                        // with --keras
-  std::string disagreement;                             // with --keras, when the openings differ
+  std::string verdict_text{};
+  std::vector<std::pair<std::string, double>> numbers{};  // the rule's counts first, then extras
+  std::optional<KerasRow> keras{};                        // with --keras
+  std::string disagreement{};                             // with --keras, when the openings differ
 };
 
 struct ScenarioOptions {
