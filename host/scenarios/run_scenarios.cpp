@@ -1,5 +1,7 @@
 // The scenarios' runs: each row group runs driftlab's predict (and attention) as the claim needs,
-// and the row's verdict is computed from its counts by the rule the claim names.
+// and the row's verdict is computed from its counts by the rule the claim names.  Over 500 lines
+// on purpose: one table of row groups that share counts (Example 1's runs serve three rows), read
+// top to bottom in the order the rows are printed.
 #include "scenarios.h"
 #include <unistd.h>
 
