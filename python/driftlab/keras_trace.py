@@ -303,7 +303,7 @@ def keras_trace(model, x, compare="batch:1,64", row=0, training=False, reps=3, j
                 m.save(model_path)
             x_path = os.path.join(tmp, "x.npy")
             np.save(x_path, x)
-            labels = {"threads": lambda v: "TensorFlow's default intra-op threads" if v == "0" else f"{v} intra-op threads",
+            labels = {"threads": lambda v: "TensorFlow's default intra-op threads" if v == "0" else f"{v} intra-op thread{'' if v == '1' else 's'}",
                       "onednn": lambda v: f"oneDNN {v} (TF_ENABLE_ONEDNN_OPTS={1 if v == 'on' else 0})",
                       "determinism": lambda v: f"op determinism {v}"}[kind]
             sides = [_fresh_side(kind, v, labels(v) + (" (A)" if s == 0 else " (B)"), model_path, x_path, training,
