@@ -8,8 +8,9 @@
     driftlab.dense(x2d, W, b, variant="invariant")                    # a batch-invariant dense layer
     driftlab.keras_trace(model, x, compare="batch:1,64")              # a Keras model's first divergent layer
 
-Arrays are read in place, never copied silently: they must be C-contiguous NumPy arrays of the
-right dtype (np.ascontiguousarray makes one).  Errors are ValueError (a bad value, with the
+Arrays are read in place, never copied silently: they must be C-contiguous NumPy arrays (or CPU
+tensors of another library, read through DLPack without a copy) of the right dtype
+(np.ascontiguousarray makes one).  Errors are ValueError (a bad value, with the
 command line's message) or TypeError (a bad dtype).  The CPU backend only.
 """
 
@@ -33,6 +34,11 @@ _ACCEPTED = "accepted: float16, float32, float64 and ml_dtypes.bfloat16"
 
 def _array(x, name):
     """x as the C++ side reads it: a C-contiguous ndarray (never copied here)."""
+    if not isinstance(x, np.ndarray) and hasattr(x, "__dlpack__"):
+        try:  # a CPU tensor of another library (PyTorch, JAX, ...): a view of its memory, no copy
+            x = np.from_dlpack(x)
+        except (BufferError, TypeError, RuntimeError) as e:
+            raise TypeError(f"{name}: cannot read it through DLPack ({e}); give a NumPy array")
     if not isinstance(x, np.ndarray):
         if hasattr(x, "__array__") or isinstance(x, (list, tuple)):
             raise TypeError(f"{name}: expected a NumPy array, got {type(x).__name__} "

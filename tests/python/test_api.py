@@ -196,6 +196,23 @@ raises(TypeError, lambda: driftlab.dense(X[:2].astype(np.float64), W0, b0), cont
 raises(ValueError, lambda: driftlab.dense(X[:2], W0, b0, act="tanh"), contains="unknown activation 'tanh'")
 raises(ValueError, lambda: driftlab.compare(x, x[:10]), contains="differ in shape")
 raises(TypeError, lambda: driftlab.compare(x.astype(np.float64), x.astype(np.float64)), contains="float64")
+
+
+class Tensor:  # another library's CPU tensor: only the DLPack protocol
+    def __init__(self, a):
+        self.a = a
+
+    def __dlpack__(self, **kwargs):
+        return self.a.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self.a.__dlpack_device__()
+
+
+check(driftlab.sum(Tensor(x), variant="tree")["result_bits"] == driftlab.sum(x, variant="tree")["result_bits"],
+      "sum through DLPack differs")
+check(np.array_equal(bits(driftlab.dense(Tensor(X[:3]), Tensor(W0), Tensor(b0), variant="tree")),
+                     bits(driftlab.dense(X[:3], W0, b0, variant="tree"))), "dense through DLPack differs")
 print("bad inputs: checked")
 
 # --- the GIL is released during a long call ---------------------------------------------------
