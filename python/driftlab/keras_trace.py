@@ -1,6 +1,6 @@
 """Where a Keras model's bits first move: every layer's output under two configurations, compared.
 
-    python -m driftlab.keras_trace MODEL.keras INPUT.npy --compare batch:1,64 [--row R] [--json FILE]
+    python -m driftlab.keras_trace MODEL.keras INPUT.npy --compare batch:1,64 [--row R] [--json FILE] [--figure DIR]
     driftlab.keras_trace(model_or_path, x, compare="batch:1,64")
 
 The Keras counterpart of `driftlab trace`: the model (a Keras 3 `.keras` file or a model object,
@@ -23,6 +23,8 @@ The last layer's output of each side is checked against the plain model.predict 
 (final_matches_predict): exposing every layer must not change the model's own bits.
 time: the two plain predict calls against the two traced calls (every layer exposed) and the
 comparison, each after a warm-up; medians of --reps interleaved repetitions (default 3).
+--figure DIR: the max ULP per layer, the first divergence circled (keras_trace_ulp.png and .svg),
+drawn as `driftlab trace`'s figure (plots/plot_trace.py).
 """
 
 import json
@@ -273,12 +275,14 @@ def _row_values(a):
     return a
 
 
-def keras_trace(model, x, compare="batch:1,64", row=0, training=False, reps=3, json_path=None, verbose=False):
+def keras_trace(model, x, compare="batch:1,64", row=0, training=False, reps=3, json_path=None, verbose=False,
+                figure=None):
     """Runs `model` (a keras.Model or a .keras path) on `x` under the two sides of `compare` and
     compares every layer's output.  Returns a dict shaped like `driftlab trace --json`: rows (one per
     layer: name, class, shape, elements, max_ulp, frac_differ, max_rel_diff), first_divergence
     (None: every layer has the same bits), final_matches_predict, predict_ms, trace_ms, sides a and b.
-    json_path: also write it there (atomically).  verbose: print the table."""
+    json_path: also write it there (atomically).  verbose: print the table.  figure: a folder for
+    the figure (keras_trace_ulp.png and .svg, as `driftlab trace`'s; needs matplotlib)."""
     import driftlab
     kind, va, vb = parse_compare(compare)
     if isinstance(x, (str, os.PathLike)):
@@ -372,9 +376,47 @@ def keras_trace(model, x, compare="batch:1,64", row=0, training=False, reps=3, j
     }
     if json_path:
         _write_json_atomically(json_path, report)
+    if figure:
+        report["figure"] = write_figure(report, os.fspath(figure))
     if verbose:
         print_table(report)
     return report
+
+
+def write_figure(report, out_dir):
+    """The figure of `driftlab trace` (plots/plot_trace.py) for a keras_trace report: max ULP between
+    A and B at every layer, in run order, the first divergence circled.  Writes
+    OUT_DIR/keras_trace_ulp.png and .svg (each to a temporary name, then renamed); returns the PNG's path."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    os.makedirs(out_dir, exist_ok=True)
+    rows = report["rows"]
+    xs = list(range(len(rows)))
+    ys = [float("nan") if r["max_ulp"] is None else r["max_ulp"] for r in rows]
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.7 * len(rows) + 2), 4.8), layout="constrained")
+    line, = ax.plot(xs, ys, "-o", label=f'{report["compare"]} ({report["framework"]})', zorder=3, alpha=0.85)
+    f = report["first_divergence"]
+    if f:
+        ax.plot([f["index_layer"]], [ys[f["index_layer"]]], "o", ms=14, mfc="none", mec=line.get_color(), mew=2,
+                zorder=4)
+    ax.set_xticks(xs, [r["layer"] for r in rows], rotation=30, ha="right")
+    ax.set_yscale("symlog", linthresh=1)
+    ax.set_ylim(bottom=-0.2)  # 0 ULP (the same bits) sits on the axis
+    ax.set_ylabel("max ULP distance, side A vs side B")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_ylim(top=max(10.0, ax.get_ylim()[1] * 4))
+    fig.legend(loc="outside lower center", fontsize=8, frameon=False)
+    ax.set_title(f"driftlab keras_trace: max ULP per layer (circled: the first bits that differ)\nmodel "
+                 f"{report['model']}", fontsize=10)
+    for ext in ("png", "svg"):
+        final = os.path.join(out_dir, f"keras_trace_ulp.{ext}")
+        tmp = os.path.join(out_dir, f".keras_trace_ulp.tmp.{ext}")
+        fig.savefig(tmp, bbox_inches="tight", pad_inches=0.15, format=ext,
+                    metadata={"Software": None} if ext == "png" else {"Date": None, "Creator": None})
+        os.replace(tmp, final)
+    plt.close(fig)
+    return os.path.join(out_dir, "keras_trace_ulp.png")
 
 
 def _write_json_atomically(path, obj):
@@ -424,7 +466,7 @@ def print_table(r, out=sys.stdout):
 
 
 USAGE = ("usage: python -m driftlab.keras_trace MODEL.keras INPUT.npy --compare KIND:A,B [--row R] [--training] "
-         "[--reps N] [--json FILE]")
+         "[--reps N] [--json FILE] [--figure DIR]")
 
 
 def main(argv=None):
@@ -457,15 +499,17 @@ _REAL_STDERR = [2]
 
 def _main(argv):
     try:
-        if not argv or argv[0] in ("-h", "--help"):
-            print(USAGE + "\n\n" + __doc__.split("\n\n", 1)[1])
+        if not argv:
+            raise UsageError(USAGE + " (--help: every option)")
+        if argv[0] in ("-h", "--help"):
+            print(USAGE + "\n\n" + __doc__.split("\n\n", 2)[2])
             return 0
-        pos, opts, i = [], {"compare": None, "row": "0", "reps": "3", "json": None, "training": False}, 0
+        pos, opts, i = [], {"compare": None, "row": "0", "reps": "3", "json": None, "figure": None, "training": False}, 0
         while i < len(argv):
             a = argv[i]
             if a == "--training":
                 opts["training"] = True
-            elif a.startswith("--") and a[2:] in ("compare", "row", "reps", "json"):
+            elif a.startswith("--") and a[2:] in ("compare", "row", "reps", "json", "figure"):
                 if i + 1 >= len(argv):
                     raise UsageError(f"{a}: needs a value")
                 opts[a[2:]] = argv[i + 1]
@@ -486,12 +530,19 @@ def _main(argv):
             d = os.path.dirname(os.path.abspath(opts["json"]))
             if not os.path.isdir(d):
                 raise UsageError(f"--json {opts['json']}: no such folder")
+        if opts["figure"] is not None:
+            try:
+                import matplotlib  # noqa: F401
+            except ImportError:
+                raise UsageError("--figure needs matplotlib (scripts/setup.sh installs it into .venv)")
+            if os.path.exists(opts["figure"]) and not os.path.isdir(opts["figure"]):
+                raise UsageError(f"--figure {opts['figure']}: not a folder")
         try:
             x = np.load(pos[1])
         except Exception as e:  # noqa: BLE001
             raise UsageError(f"INPUT {pos[1]}: not a .npy array ({type(e).__name__})")
         keras_trace(pos[0], x, compare=opts["compare"], row=opts["row"], training=opts["training"],
-                    reps=opts["reps"], json_path=opts["json"], verbose=True)
+                    reps=opts["reps"], json_path=opts["json"], verbose=True, figure=opts["figure"])
         return 0
     except UsageError as e:
         return _fail(str(e).splitlines()[0] if str(e) else "bad arguments", 2)

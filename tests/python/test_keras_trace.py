@@ -13,7 +13,7 @@ scripts/setup.sh --python --keras).
   - "none" when A and B are the same configuration (batch:64,64; runs:0,0);
   - runs:0,1 with training=True: the first divergence is the Dropout layer (a new mask per call);
   - determinism:off,on, threads:1,2 and onednn:on,off (fresh processes) on the article's model;
-  - bad arguments: exit 2 and exactly one line on stderr.
+  - the figure (--figure DIR) is a PNG; bad arguments: exit 2 and exactly one line on stderr.
 """
 import json
 import os
@@ -118,12 +118,15 @@ named = 0
 for name, (m, x) in models.items():
     mp, xp = paths[name]
     jp = os.path.join(WORK, name + "_batch.json")
-    p = run_cli(mp, xp, "--compare", "batch:1,64", "--json", jp, "--reps", "5")
+    fig = os.path.join(WORK, name + "_figure")
+    p = run_cli(mp, xp, "--compare", "batch:1,64", "--json", jp, "--reps", "5", "--figure", fig)
     print(p.stdout)
     check(p.returncode == 0 and p.stderr == "", f"{name}: exit {p.returncode}, stderr {p.stderr!r}")
     if p.returncode != 0:
         continue
     r = json.load(open(jp))
+    png = os.path.join(fig, "keras_trace_ulp.png")
+    check(os.path.isfile(png) and open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n", f"{name}: no PNG figure at {png}")
     got = consistent(r, name)
     want = oracle(keras.models.load_model(mp), x)
     first_want = next((k for k, v in want.items() if v), None)
