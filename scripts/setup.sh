@@ -22,6 +22,9 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 for pkg in cmake g++ make pkg-config libgtest-dev libbenchmark-dev libzip-dev libopenblas-dev; do
   have_pkg "$pkg" || need+=("$pkg")
 done
+if [ "$python" -eq 1 ]; then  # Python.h for the module (nanobind builds against the interpreter's headers)
+  have_pkg python3-dev || need+=(python3-dev)
+fi
 if [ "$fuzz" -eq 1 ]; then
   for pkg in clang libclang-rt-dev; do
     have_pkg "$pkg" || need+=("$pkg")
