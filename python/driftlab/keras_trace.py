@@ -374,10 +374,10 @@ def keras_trace(model, x, compare="batch:1,64", row=0, training=False, reps=3, j
         "predict_ms": predict_ms, "trace_ms": trace_ms, "compare_ms": compare_ms, "timing_reps": reps,
         "wall_s": time.perf_counter() - t_start,
     }
+    if figure:  # the figure first: matplotlib is likelier to fail than a JSON write
+        report["figure"] = write_figure(report, os.fspath(figure))
     if json_path:
         _write_json_atomically(json_path, report)
-    if figure:
-        report["figure"] = write_figure(report, os.fspath(figure))
     if verbose:
         print_table(report)
     return report
