@@ -45,6 +45,11 @@ class UsageError(ValueError):
     """A bad argument: one line, exit 2 on the command line."""
 
 
+class FileError(ValueError):
+    """A model or input file that is missing or cannot be read: one line, exit 1 (as the command line's
+    files)."""
+
+
 # --- parsing --------------------------------------------------------------------------------------
 
 def _count(s, what, lo=0, hi=1 << 40):
@@ -98,13 +103,13 @@ def load_model(model):
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
         if not os.path.isfile(path):
-            raise UsageError(f"MODEL {path}: no such file")
+            raise FileError(f"MODEL {path}: no such file")
         if not path.endswith(".keras"):
             raise UsageError(f"MODEL {path}: expected a Keras 3 .keras file")
         try:
             return keras.models.load_model(path, compile=False), path
         except Exception as e:  # noqa: BLE001 -- any loader failure is one line
-            raise UsageError(f"MODEL {path}: cannot load ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+            raise FileError(f"MODEL {path}: cannot load ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
     if not isinstance(model, keras.Model):
         raise UsageError(f"model: expected a keras.Model or a .keras path, got {type(model).__name__}")
     return model, "(model object)"
@@ -525,7 +530,7 @@ def _main(argv):
             raise UsageError("--compare KIND:A,B is required")
         parse_compare(opts["compare"])
         if not os.path.isfile(pos[1]):
-            raise UsageError(f"INPUT {pos[1]}: no such file")
+            raise FileError(f"INPUT {pos[1]}: no such file")
         if opts["json"] is not None:
             d = os.path.dirname(os.path.abspath(opts["json"]))
             if not os.path.isdir(d):
@@ -540,7 +545,7 @@ def _main(argv):
         try:
             x = np.load(pos[1])
         except Exception as e:  # noqa: BLE001
-            raise UsageError(f"INPUT {pos[1]}: not a .npy array ({type(e).__name__})")
+            raise FileError(f"INPUT {pos[1]}: not a .npy array ({type(e).__name__})")
         keras_trace(pos[0], x, compare=opts["compare"], row=opts["row"], training=opts["training"],
                     reps=opts["reps"], json_path=opts["json"], verbose=True, figure=opts["figure"])
         return 0

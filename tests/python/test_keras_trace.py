@@ -13,7 +13,8 @@ scripts/setup.sh --python --keras).
   - "none" when A and B are the same configuration (batch:64,64; runs:0,0);
   - runs:0,1 with training=True: the first divergence is the Dropout layer (a new mask per call);
   - determinism:off,on, threads:1,2 and onednn:on,off (fresh processes) on the article's model;
-  - the figure (--figure DIR) is a PNG; bad arguments: exit 2 and exactly one line on stderr.
+  - the figure (--figure DIR) is a PNG; bad arguments: exit 2 and exactly one line on stderr (a missing
+    or unreadable file: exit 1).
 """
 import json
 import os
@@ -173,26 +174,29 @@ for kind in ("determinism:off,on", "threads:1,2", "onednn:on,off"):
 # Bad arguments: exit 2, one line on stderr, no JSON written.
 mp, xp = paths["article"]
 bad_json = os.path.join(WORK, "never.json")
-for args, part in (([mp, xp, "--compare", "batch:1"], "--compare: expected KIND:A,B"),
-                   ([mp, xp, "--compare", "sideways:1,2"], "--compare: expected KIND:A,B"),
-                   ([mp, xp, "--compare", "batch:0,64"], "batch sizes"),
-                   ([mp, xp, "--compare", "onednn:yes,no"], "expected on or off"),
-                   ([mp, xp, "--compare", "batch:1,65", "--json", bad_json], "needs 65"),
-                   ([mp, xp, "--compare", "runs:0,1", "--row", "3"], "--row applies"),
-                   ([os.path.join(WORK, "missing.keras"), xp, "--compare", "batch:1,64"], "no such file"),
-                   ([xp, xp, "--compare", "batch:1,64"], "expected a Keras 3 .keras file"),
-                   ([mp, os.path.join(WORK, "missing.npy"), "--compare", "batch:1,64"], "no such file"),
-                   ([mp, xp], "--compare KIND:A,B is required"),
-                   ([mp, xp, "--compare", "batch:1,64", "--bogus"], "unknown option")):
+for args, part, code in (([mp, xp, "--compare", "batch:1"], "--compare: expected KIND:A,B", 2),
+                         ([mp, xp, "--compare", "sideways:1,2"], "--compare: expected KIND:A,B", 2),
+                         ([mp, xp, "--compare", "batch:0,64"], "batch sizes", 2),
+                         ([mp, xp, "--compare", "onednn:yes,no"], "expected on or off", 2),
+                         ([mp, xp, "--compare", "batch:1,65", "--json", bad_json], "needs 65", 2),
+                         ([mp, xp, "--compare", "runs:0,1", "--row", "3"], "--row applies", 2),
+                         ([xp, xp, "--compare", "batch:1,64"], "expected a Keras 3 .keras file", 2),
+                         ([mp, xp], "--compare KIND:A,B is required", 2),
+                         ([mp, xp, "--compare", "batch:1,64", "--bogus"], "unknown option", 2),
+                         ([], "usage:", 2),
+                         # a file that is missing or cannot be read: 1, as the command line's files
+                         ([os.path.join(WORK, "missing.keras"), xp, "--compare", "batch:1,64"], "no such file", 1),
+                         ([mp, os.path.join(WORK, "missing.npy"), "--compare", "batch:1,64"], "no such file", 1)):
     p = run_cli(*args)
     lines = p.stderr.splitlines()
-    check(p.returncode == 2 and len(lines) == 1 and part in p.stderr,
-          f"keras_trace {' '.join(args)}: exit {p.returncode}, stderr {p.stderr!r} (expected 2 and one line with {part!r})")
+    check(p.returncode == code and len(lines) == 1 and part in p.stderr,
+          f"keras_trace {' '.join(args)}: exit {p.returncode}, stderr {p.stderr!r} (expected {code} and one line "
+          f"with {part!r})")
 check(not os.path.exists(bad_json), "a refused run wrote its JSON")
 corrupt = os.path.join(WORK, "corrupt.keras")
 open(corrupt, "wb").write(b"not a zip")
 p = run_cli(corrupt, xp, "--compare", "batch:1,64")
-check(p.returncode == 2 and len(p.stderr.splitlines()) == 1 and "cannot load" in p.stderr,
+check(p.returncode == 1 and len(p.stderr.splitlines()) == 1 and "cannot load" in p.stderr,
       f"a corrupt .keras file: exit {p.returncode}, stderr {p.stderr!r}")
 
 if failures:
