@@ -4,8 +4,8 @@ Python.KerasTraceEndToEnd).
 usage: test_keras_trace.py WORKDIR
 Exit 0: passed; 1: a check failed; 77: skipped (the driftlab package or TensorFlow is not installed:
 scripts/setup.sh --python --keras).
-  - batch:1,64 on the article's model (10-20-10 with Dropout, as scripts/keras_check.py builds it), a
-    small CNN with BatchNormalization and a small Transformer block (MultiHeadAttention,
+  - batch:1,64 on the article's model (10-20-10 with Dropout, as scripts/keras_check.py builds it), the
+    same layers on 784 inputs (784-256-10), a small CNN with BatchNormalization and a small Transformer block (MultiHeadAttention,
     LayerNormalization), through `python -m driftlab.keras_trace`: the first divergent layer is the one
     an independent oracle finds (a plain keras.Model per layer, predict at batch 1 and 64, row 0's
     bits), every layer's "differs" agrees with it, at least one model names a layer, the last layer is
@@ -57,6 +57,11 @@ def article():  # scripts/keras_check.py's small_model, with its input shape
                              keras.layers.Dropout(0.5), keras.layers.Dense(10)], name="article")
 
 
+def article_wide():  # the article's layers at scripts/keras_check.py's wide input width (784), narrower inside
+    return keras.Sequential([keras.Input((784,)), keras.layers.Dense(256, activation="relu"),
+                             keras.layers.Dropout(0.5), keras.layers.Dense(10)], name="article_wide")
+
+
 def cnn():
     i = keras.Input((16, 16, 3))
     h = keras.layers.Conv2D(16, 3, padding="same")(i)
@@ -85,6 +90,7 @@ def transformer():
 
 
 models = {"article": (article(), rng.random((64, 10)).astype(np.float32)),
+          "article_wide": (article_wide(), rng.random((64, 784)).astype(np.float32)),
           "cnn": (cnn(), rng.random((64, 16, 16, 3)).astype(np.float32)),
           "transformer": (transformer(), rng.standard_normal((64, 16, 64)).astype(np.float32))}
 paths = {}
