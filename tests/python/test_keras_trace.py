@@ -1,4 +1,4 @@
-"""driftlab.keras_trace on three real Keras models, each saved as .keras here (ctest:
+"""driftlab.keras_trace on four real Keras models, each saved as .keras here (ctest:
 Python.KerasTraceEndToEnd).
 
 usage: test_keras_trace.py WORKDIR
