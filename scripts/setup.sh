@@ -2,15 +2,18 @@
 # Installs what driftlab builds with, from Debian's packages, when it is missing.
 # Idempotent and quiet when everything is present; needs root (or sudo) only to install.
 # --keras: also installs the pinned TensorFlow (CPU) into .venv for scripts/keras_check.py.
+# --python: also builds driftlab's Python package (pyproject.toml: nanobind, CPU backend) into .venv.
 # --fuzz: also clang and its compiler runtime (libFuzzer, ASan, UBSan) for tests/fuzz/run.sh.
 set -euo pipefail
 keras=0
 fuzz=0
+python=0
 for arg in "$@"; do
   case "$arg" in
     --keras) keras=1 ;;
     --fuzz) fuzz=1 ;;
-    *) echo "setup: unknown option '$arg' (usage: setup.sh [--keras] [--fuzz])" >&2; exit 2 ;;
+    --python) python=1 ;;
+    *) echo "setup: unknown option '$arg' (usage: setup.sh [--keras] [--fuzz] [--python])" >&2; exit 2 ;;
   esac
 done
 
@@ -19,6 +22,9 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 for pkg in cmake g++ make pkg-config libgtest-dev libbenchmark-dev libzip-dev libopenblas-dev; do
   have_pkg "$pkg" || need+=("$pkg")
 done
+if [ "$python" -eq 1 ]; then  # Python.h for the module (nanobind builds against the interpreter's headers)
+  have_pkg python3-dev || need+=(python3-dev)
+fi
 if [ "$fuzz" -eq 1 ]; then
   for pkg in clang libclang-rt-dev; do
     have_pkg "$pkg" || need+=("$pkg")
@@ -56,6 +62,14 @@ fi
 if [ "$keras" -eq 1 ] && ! "$root/.venv/bin/python" -c "import tf_keras" >/dev/null 2>&1; then
   echo "setup: installing tf_keras==2.21.0 into $root/.venv"
   "$root/.venv/bin/pip" install -q --disable-pip-version-check tf_keras==2.21.0
+fi
+
+# The Python package (import driftlab): built from this tree's C++ by pip (scikit-build-core, nanobind,
+# fetched into pip's isolated build environment), CPU backend only; ml_dtypes for bfloat16 arrays.
+# Rebuilt every time it is asked for (the build folder build-python/ keeps it incremental).
+if [ "$python" -eq 1 ]; then
+  echo "setup: building the driftlab Python package into $root/.venv (pip install $root)"
+  "$root/.venv/bin/pip" install -q --disable-pip-version-check "$root"
 fi
 
 # CUDA is optional: without nvcc the CPU backend is built alone (DRIFTLAB_CUDA=AUTO).

@@ -85,6 +85,7 @@ StageDiff reference_compare(const std::vector<float>& a, const std::vector<float
     if (std::isnan(diff)) unordered = true;
     else max_abs = std::max(max_abs, diff);
   }
+  d.differ = differ;
   d.frac_differ = a.empty() ? 0.0 : static_cast<double>(differ) / static_cast<double>(a.size());
   const double scale = scale_a > 0 ? scale_a : scale_b;
   d.max_rel_diff = unordered ? std::nan("") : (scale > 0 ? max_abs / scale : max_abs);
@@ -123,6 +124,7 @@ TEST(Trace, CompareStageEqualsItsPlainDefinition) {
     ASSERT_EQ(got.elements, want.elements);
     ASSERT_EQ(got.max_ulp, want.max_ulp) << "trial " << trial;
     ASSERT_EQ(got.frac_differ, want.frac_differ) << "trial " << trial;
+    ASSERT_EQ(got.differ, want.differ) << "trial " << trial;
     ASSERT_EQ(got.first_index, want.first_index) << "trial " << trial;
     if (std::isnan(want.max_rel_diff)) {
       ASSERT_TRUE(std::isnan(got.max_rel_diff)) << "trial " << trial;

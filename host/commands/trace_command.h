@@ -39,6 +39,7 @@ struct StageDiff {
   std::size_t layer = 0;
   TraceStage stage{};
   std::size_t elements = 0;
+  std::size_t differ = 0;        // elements whose bits differ
   std::uint64_t max_ulp = 0;     // kUnorderedUlp when exactly one of a pair is NaN
   double frac_differ = 0;        // elements whose bits differ / elements
   double max_rel_diff = 0;       // max |a - b| / max |a| (the layer's scale; max |b| if A is all 0)
