@@ -19,6 +19,10 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 for pkg in cmake g++ make pkg-config libgtest-dev libbenchmark-dev libzip-dev libopenblas-dev; do
   have_pkg "$pkg" || need+=("$pkg")
 done
+# Open MPI for `driftlab allreduce` (mpirun and the C library; the build works without it).
+for pkg in openmpi-bin libopenmpi-dev; do
+  have_pkg "$pkg" || need+=("$pkg")
+done
 if [ "$fuzz" -eq 1 ]; then
   for pkg in clang libclang-rt-dev; do
     have_pkg "$pkg" || need+=("$pkg")

@@ -4,15 +4,25 @@
 // values; ring and tree move with the rank count on ordinary data.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <limits>
+#include <map>
 #include <random>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "allreduce_mpi.h"
 #include "allreduce_sim.h"
+#include "cli_helpers.h"
+#include "json_read.h"
 #include "common/allreduce_order.h"
 #include "common/exact.h"
 #include "test_helpers.h"
@@ -205,6 +215,131 @@ TEST(AllreduceDrift, RingMovesWithChannelsAndFusionFromThreeRanks) {
 TEST(AllreduceSim, MpiIsNotSimulated) {
   const Data d = allreduce::make_data(Dist::uniform, 8, 2, 1);
   EXPECT_THROW(allreduce::simulate(Variant::mpi, d, SimConfig{}), std::invalid_argument);
+}
+
+// --- the command -----------------------------------------------------------------------------
+
+struct Proc {
+  int code;
+  std::string out, err;
+};
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+// Runs the driftlab binary (a real process: mpirun starts the same binary as the ranks).
+Proc run_driftlab(const std::string& args, const std::string& env = "") {
+  const std::string base = std::string(DRIFTLAB_TEST_TMP) + "/allreduce-" + std::to_string(::getpid());
+  const std::string cmd = env + " timeout 120 '" + DRIFTLAB_EXE + "' allreduce " + args + " >'" + base + ".out' 2>'" + base + ".err'";
+  const int st = std::system(cmd.c_str());
+  Proc p{WIFEXITED(st) ? WEXITSTATUS(st) : -1, slurp(base + ".out"), slurp(base + ".err")};
+  std::filesystem::remove(base + ".out");
+  std::filesystem::remove(base + ".err");
+  return p;
+}
+
+// Why an MPI test cannot run here, or "" when it can.
+std::string mpi_skip_reason() {
+  if (!allreduce::mpi_built()) return "built without MPI (scripts/setup.sh installs Open MPI; then reconfigure)";
+  if (::access(allreduce::mpirun_path().c_str(), X_OK) != 0) return "no mpirun at " + allreduce::mpirun_path();
+  return "";
+}
+
+TEST(AllreduceCli, SimulateReportsDriftAndExactAtThousandRanks) {
+  const std::string json = std::string(DRIFTLAB_TEST_TMP) + "/allreduce-sim.json";
+  const auto r = testing::cli({"allreduce", "--simulate", "--ranks", "1,3,1024", "--channels", "1,32", "--n", "512",
+                               "--json", json});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const JsonValue j = parse_json(slurp(json));
+  std::map<std::string, const JsonValue*> rows;
+  for (const auto& row : j.find("rows")->items) rows[row.find("variant")->str] = &row;
+  ASSERT_EQ(rows.size(), 3u);  // no mpi row: it is measured, not simulated
+  EXPECT_EQ(rows["exact"]->find("distinct_outputs")->num, 1);
+  EXPECT_TRUE(rows["exact"]->find("equals_exact")->b);
+  EXPECT_GT(rows["ring"]->find("ranks_distinct")->num, 1);
+  EXPECT_GT(rows["ring"]->find("ranks_max_ulp")->num, 0);
+  EXPECT_GT(rows["tree"]->find("ranks_distinct")->num, 1);
+  EXPECT_TRUE(rows["ring"]->find("median_ms")->is(JsonValue::Kind::null));
+  std::filesystem::remove(json);
+}
+
+TEST(AllreduceCli, BadInputIsOneLine) {
+  testing::expect_one_line_error(testing::cli({"allreduce", "--ranks", "0"}), "--ranks");
+  testing::expect_one_line_error(testing::cli({"allreduce", "--ranks", "1,x"}), "--ranks");
+  testing::expect_one_line_error(testing::cli({"allreduce", "--ranks", "300"}), "256");
+  testing::expect_one_line_error(testing::cli({"allreduce", "--variant", "nccl"}), "--variant");
+  testing::expect_one_line_error(testing::cli({"allreduce", "--channels", "0"}), "--channels");
+  testing::expect_one_line_error(testing::cli({"allreduce", "--mpi-algorithm", "bruck"}), "--mpi-algorithm");
+  testing::expect_one_line_error(testing::cli({"allreduce", "--simulate", "--variant", "mpi"}), "simulated");
+  testing::expect_one_line_error(testing::cli({"allreduce", "--shards", "0"}), "--shards");
+  EXPECT_EQ(testing::cli({"allreduce", "--ranks", "0"}).code, 2);
+}
+
+TEST(AllreduceCli, WithoutMpiSaysWhy) {
+  if (allreduce::mpi_built()) GTEST_SKIP() << "this build has MPI (the message is allreduce_no_mpi.cpp's)";
+  const auto r = testing::cli({"allreduce", "--ranks", "2"});
+  EXPECT_EQ(r.code, 1);
+  testing::expect_one_line_error(r, "without MPI");
+}
+
+// Every MPI execution of ring, tree and exact equals its simulation bit for bit, over rank counts,
+// channel counts and fusion sizes; exact is one output, equal to the exact sum.
+TEST(AllreduceMpi, EveryExecutionEqualsItsSimulation) {
+  if (const auto why = mpi_skip_reason(); !why.empty()) GTEST_SKIP() << why;
+  const std::string json = std::string(DRIFTLAB_TEST_TMP) + "/allreduce-mpi.json";
+  const auto r = run_driftlab("--ranks 1,3,4 --n 3000 --runs 2 --channels 1,3 --fusion 0,1100 --dist normal --json '" + json + "'");
+  ASSERT_EQ(r.code, 0) << r.err << r.out;
+  const JsonValue j = parse_json(slurp(json));
+  std::map<std::string, const JsonValue*> rows;
+  for (const auto& row : j.find("rows")->items) rows[row.find("variant")->str] = &row;
+  ASSERT_EQ(rows.size(), 4u);
+  for (const char* v : {"ring", "tree", "exact"}) {
+    EXPECT_EQ(rows[v]->find("executions")->num, 12) << v;
+    EXPECT_EQ(rows[v]->find("matches_simulation")->num, 12) << v;
+    EXPECT_EQ(rows[v]->find("runs_non_equal")->num, 0) << v;
+  }
+  EXPECT_EQ(rows["exact"]->find("distinct_outputs")->num, 1);
+  EXPECT_TRUE(rows["exact"]->find("equals_exact")->b);
+  EXPECT_GT(rows["ring"]->find("ranks_distinct")->num, 1);
+  EXPECT_GT(rows["mpi"]->find("ranks_distinct")->num, 1);  // the local sums alone move the bits
+  std::filesystem::remove(json);
+}
+
+// exact under every algorithm Open MPI has, forced through the MCA parameters, at 3 ranks.
+TEST(AllreduceMpi, ExactIsOneOutputUnderEveryMpiAlgorithm) {
+  if (const auto why = mpi_skip_reason(); !why.empty()) GTEST_SKIP() << why;
+  const std::string json = std::string(DRIFTLAB_TEST_TMP) + "/allreduce-alg.json";
+  const auto ok = run_driftlab("--ranks 3 --n 2000 --runs 1 --variant exact,mpi --mpi-algorithm all --dist illcond --json '" + json + "'");
+  ASSERT_EQ(ok.code, 0) << ok.err;
+  const JsonValue j = parse_json(slurp(json));
+  for (const auto& row : j.find("rows")->items) {
+    EXPECT_EQ(row.find("executions")->num, 6);
+    if (row.find("variant")->str == "exact") {
+      EXPECT_EQ(row.find("distinct_outputs")->num, 1);
+      EXPECT_TRUE(row.find("equals_exact")->b);
+      EXPECT_EQ(row.find("matches_simulation")->num, 6);
+      EXPECT_GT(row.find("exact_fallback_elements")->num, 0);  // illcond exercises the fallback
+    }
+  }
+  std::filesystem::remove(json);
+}
+
+TEST(AllreduceMpi, MissingMpirunIsOneLine) {
+  if (!allreduce::mpi_built()) GTEST_SKIP() << "built without MPI";
+  const auto r = run_driftlab("--ranks 2 --n 100", "DRIFTLAB_MPIRUN=/nonexistent/mpirun");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find("mpirun not found"), std::string::npos) << r.err;
+}
+
+TEST(AllreduceMpi, TimeoutKillsTheJob) {
+  if (const auto why = mpi_skip_reason(); !why.empty()) GTEST_SKIP() << why;
+  const auto r = run_driftlab("--ranks 2 --n 2^20 --runs 100000 --variant tree --timeout 2");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find("did not finish within --timeout 2 s"), std::string::npos) << r.err;
 }
 
 }  // namespace
