@@ -191,6 +191,24 @@ void exact(Rank& rk, const std::vector<const float*>& mine, std::size_t n, std::
   }
 }
 
+}  // namespace
+
+std::uint64_t allreduce_once(Variant v, const std::vector<const float*>& mine, const std::vector<float>& x,
+                             std::size_t shards, std::size_t channels, std::size_t fusion, std::vector<float>& out) {
+  Rank rk;
+  check(MPI_Comm_rank(MPI_COMM_WORLD, &rk.rank), "MPI_Comm_rank");
+  check(MPI_Comm_size(MPI_COMM_WORLD, &rk.size), "MPI_Comm_size");
+  switch (v) {
+    case Variant::mpi: out.resize(x.size()); mpi_float(rk, x, out, fusion); break;
+    case Variant::ring: ring(rk, x, out, channels, fusion); break;
+    case Variant::tree: tree(rk, x, out); break;
+    case Variant::exact: exact(rk, mine, x.size(), shards, out, fusion); break;
+  }
+  return rk.sent;
+}
+
+namespace {
+
 int worker(const WorkerArgs& a, std::ostream& os) {
   Rank rk;
   check(MPI_Comm_rank(MPI_COMM_WORLD, &rk.rank), "MPI_Comm_rank");
@@ -208,17 +226,11 @@ int worker(const WorkerArgs& a, std::ostream& os) {
     WorkerResult res{v, 0, 0, 0, {}};
     std::vector<double> ms;
     for (std::size_t run = 0; run < a.runs; ++run) {
-      rk.sent = 0;
       check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
       const double t0 = MPI_Wtime();
-      switch (v) {
-        case Variant::mpi: out.resize(a.n); mpi_float(rk, x, out, a.fusion); break;
-        case Variant::ring: ring(rk, x, out, a.channels, a.fusion); break;
-        case Variant::tree: tree(rk, x, out); break;
-        case Variant::exact: exact(rk, mine, a.n, a.shards, out, a.fusion); break;
-      }
+      const std::uint64_t sent = allreduce_once(v, mine, x, a.shards, a.channels, a.fusion, out);
       double dt = (MPI_Wtime() - t0) * 1e3, slowest = 0;
-      std::uint64_t sent = rk.sent, most = 0;
+      std::uint64_t most = 0;
       check(MPI_Reduce(&dt, &slowest, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD), "MPI_Reduce");
       check(MPI_Reduce(&sent, &most, 1, MPI_UINT64_T, MPI_MAX, 0, MPI_COMM_WORLD), "MPI_Reduce");
       ms.push_back(slowest);

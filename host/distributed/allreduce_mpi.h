@@ -45,6 +45,12 @@ struct WorkerFile {
 // Runs the variants under MPI (MPI_Init to MPI_Finalize); returns the exit code.
 int run_worker(const WorkerArgs& a, std::ostream& out);
 
+// One all-reduce of this rank's data under v, between MPI_Init and MPI_Finalize (the worker and
+// the benchmark call it): mine = this rank's shards (rank_shards), x = their local_sum per element,
+// shards = M.  Returns the bytes this rank handed to MPI.  Every rank must call it alike.
+std::uint64_t allreduce_once(Variant v, const std::vector<const float*>& mine, const std::vector<float>& x,
+                             std::size_t shards, std::size_t channels, std::size_t fusion, std::vector<float>& out);
+
 // The result file rank 0 writes, read back by the launching process (throws on a bad file).
 std::string encode_worker_file(const WorkerFile& f);
 WorkerFile decode_worker_file(const std::string& bytes);

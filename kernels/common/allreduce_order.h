@@ -182,36 +182,20 @@ inline bool add_fixed(std::int64_t& acc, float x, int lsb) {
   return true;
 }
 
-// v * 2^lsb u rounded once to the nearest float, ties to even (v != 0); the same rounding as
-// exact::finalize.
+// v * 2^lsb u rounded once to the nearest float, ties to even (v != 0): exact::finalize's
+// rounding, computed through a double.  |v| is first cut to 53 bits by rounding to odd (the bits
+// shifted out are ORed into the lowest kept bit), which is exact in a double; scaling by a power
+// of two is exact; the one rounding to float is then correct, because 53 >= 2 * 24 + 2 bits
+// (rounding to odd first makes a second rounding innocuous: Boldo & Melquiond, 2008).
 inline float round_fixed(std::int64_t v, int lsb) {
   const bool neg = v < 0;
   const std::uint64_t a = neg ? 0 - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v);
-  const int top = 63 - std::countl_zero(a) + lsb;  // the highest set bit's weight, in units u
-  std::uint32_t bits;
-  if (top <= 23) {  // below 2^24 u the encoding of S units is S itself
-    bits = static_cast<std::uint32_t>(a << lsb);
-  } else {
-    int shift = top - 23;  // the weight of the lowest kept bit
-    const int s = shift - lsb;
-    std::uint64_t keep;
-    bool round = false, sticky = false;
-    if (s <= 0) {
-      keep = a << -s;
-    } else {
-      keep = a >> s;
-      round = (a >> (s - 1)) & 1u;
-      sticky = s >= 2 && (a & ((std::uint64_t(1) << (s - 1)) - 1)) != 0;
-    }
-    if (round && (sticky || (keep & 1u))) ++keep;
-    if (keep >> 24) {
-      keep >>= 1;
-      ++shift;
-    }
-    const std::uint64_t biased = static_cast<std::uint64_t>(shift) + 1;
-    bits = biased >= 255 ? 0x7f800000u : static_cast<std::uint32_t>((biased << 23) | (keep & 0x7fffffu));
-  }
-  return from_bits<float>(neg ? (bits | 0x80000000u) : bits);
+  const int k = std::max(0, 64 - std::countl_zero(a) - 53);
+  const std::uint64_t t = (a >> k) | ((a & ((std::uint64_t(1) << k) - 1)) != 0 ? 1u : 0u);
+  // 2^(k + lsb - 149): k + lsb is at most 11 + 254, so the exponent stays in double's normal range.
+  const double scale = from_bits<double>(static_cast<std::uint64_t>(k + lsb - 149 + 1023) << 52);
+  const float r = static_cast<float>(static_cast<double>(t) * scale);
+  return neg ? -r : r;
 }
 
 // The result of an element from step 2 (not flagged): E from step 1, v the combined integer.
