@@ -12,6 +12,8 @@
 // time.  Rank 0 reports; the other ranks run with a reporter that prints nothing and never write
 // --benchmark_out.  n = 2^22 floats per rank (DRIFTLAB_BENCH_ALLREDUCE_N overrides), one shard per
 // rank (M = P), uniform [0,1) data; DRIFTLAB_BENCH_ALLREDUCE_ROUNDS rounds (default 5).
+// allreduce/exact_collectives/... times exact's two collectives alone (no local work): the floor
+// its bytes set.
 #include <benchmark/benchmark.h>
 #include <mpi.h>
 
@@ -55,6 +57,24 @@ void bench_allreduce(benchmark::State& st, Variant v) {
   st.counters["payload_bytes"] = static_cast<double>(bytes);
 }
 
+// exact's two collectives alone (MPI_MAX on n bytes, MPI_SUM on n + 1 int64s, in place), no
+// local work: the floor of exact's time set by its bytes on this machine.
+void bench_exact_collectives(benchmark::State& st) {
+  State& s = *g_state;
+  std::vector<std::uint8_t> e(s.x.size(), 1);
+  std::vector<std::int64_t> q(s.x.size() + 1, 1);
+  for (auto _ : st) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    const double t0 = MPI_Wtime();
+    MPI_Allreduce(MPI_IN_PLACE, e.data(), static_cast<int>(e.size()), MPI_UNSIGNED_CHAR, MPI_MAX, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, q.data(), static_cast<int>(q.size()), MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+    double dt = MPI_Wtime() - t0, slowest = 0;
+    MPI_Allreduce(&dt, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    st.SetIterationTime(slowest);
+  }
+  st.counters["payload_bytes"] = static_cast<double>(e.size() + q.size() * sizeof(std::int64_t));
+}
+
 class Silent : public benchmark::BenchmarkReporter {
  public:
   bool ReportContext(const Context&) override { return true; }
@@ -96,14 +116,19 @@ int main(int argc, char** argv) {
   g_state = &s;
 
   const std::string tail = "/n:" + std::to_string(n) + "/ranks:" + std::to_string(size);
-  for (std::size_t r = 0; r < rounds; ++r)
+  for (std::size_t r = 0; r < rounds; ++r) {
+    const std::string round = "/round:" + std::to_string(r);
     for (const Variant v : {Variant::mpi, Variant::exact})
-      benchmark::RegisterBenchmark(
-          ("allreduce/" + std::string(driftlab::allreduce::info(v).name) + tail + "/round:" + std::to_string(r)).c_str(),
-          bench_allreduce, v)
+      benchmark::RegisterBenchmark(("allreduce/" + std::string(driftlab::allreduce::info(v).name) + tail + round).c_str(),
+                                   bench_allreduce, v)
           ->Iterations(kIterations)
           ->UseManualTime()
           ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("allreduce/exact_collectives" + tail + round).c_str(), bench_exact_collectives)
+        ->Iterations(kIterations)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+  }
 
   // Only rank 0 reports and writes --benchmark_out; the others drop the flag and print nothing.
   std::vector<char*> args;

@@ -122,13 +122,15 @@ void tree(Rank& rk, const std::vector<float>& x, std::vector<float>& out) {
 void exact(Rank& rk, const std::vector<const float*>& mine, std::size_t n, std::size_t M, std::vector<float>& out,
            std::size_t fusion) {
   const int W = window_bits(M);
-  out.assign(n, 0.0f);
-  std::vector<std::uint8_t> E, flag;
-  std::vector<std::int64_t> acc;
-  std::vector<std::size_t> flagged;
+  out.resize(n);  // every element is written below
+  // Scratch kept between calls: fresh pages on every call would cost page faults that mpi's
+  // MPI_Allreduce (which reuses the caller's buffers) does not pay.
+  static thread_local std::vector<std::uint8_t> E, flag;
+  static thread_local std::vector<std::int64_t> acc;
+  static thread_local std::vector<std::size_t> flagged;
   constexpr std::size_t kBatch = 1024;
-  std::vector<std::int64_t> bins;
-  std::vector<std::uint32_t> flags;
+  static thread_local std::vector<std::int64_t> bins;
+  static thread_local std::vector<std::uint32_t> flags;
   for (std::size_t s = 0; s < n; s += (fusion ? fusion : n)) {
     const Bucket b = bucket_of(s, n, fusion);
     // Step 1: the exponent bytes, MPI_MAX.
