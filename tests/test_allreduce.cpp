@@ -275,6 +275,14 @@ TEST(AllreduceCli, BadInputIsOneLine) {
   testing::expect_one_line_error(testing::cli({"allreduce", "--simulate", "--variant", "mpi"}), "simulated");
   testing::expect_one_line_error(testing::cli({"allreduce", "--shards", "0"}), "--shards");
   EXPECT_EQ(testing::cli({"allreduce", "--ranks", "0"}).code, 2);
+  // An output that cannot be written is found before the work: one line, exit 1, nothing made.
+  const std::string missing = std::string(DRIFTLAB_TEST_TMP) + "/no-such-folder/a.json";
+  const auto r = testing::cli({"allreduce", "--simulate", "--n", "8", "--json", missing});
+  EXPECT_EQ(r.code, 1);
+  testing::expect_one_line_error(r, "--json");
+  EXPECT_FALSE(std::filesystem::exists(missing));
+  // What cannot fit in memory is refused up front, naming the flags.
+  testing::expect_one_line_error(testing::cli({"allreduce", "--simulate", "--n", "2^28", "--shards", "2^20"}), "--n");
 }
 
 TEST(AllreduceCli, WithoutMpiSaysWhy) {

@@ -141,11 +141,12 @@ void exact(Rank& rk, const std::vector<const float*>& mine, std::size_t n, std::
           "MPI_Allreduce(MPI_MAX)");
     rk.sent += b.count;
     // Step 2: the fixed-point integers and the count of flagged elements, MPI_SUM.
-    acc.assign(b.count + 1, 0);
+    acc.resize(b.count + 1);  // every entry is written below (no separate zero fill)
     flag.assign(b.count, 0);
     std::int64_t local_flagged = 0;
     for (std::size_t o = 0; o < b.count; ++o) {
       const std::uint8_t e = E[o];
+      acc[o] = 0;
       if (e == 0) continue;  // every value is -0.0
       bool ok = e != 255;
       const int lsb = ok ? window_lsb(e, W) : 0;
