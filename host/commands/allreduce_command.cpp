@@ -11,8 +11,10 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <map>
@@ -20,6 +22,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 #include "allreduce_mpi.h"
 #include "atomic_file.h"
@@ -219,9 +222,37 @@ struct TempDir {
     path = tmpl;
   }
   ~TempDir() {
-    for (const char* f : {"/result", "/log"}) ::unlink((path + f).c_str());
-    ::rmdir(path.c_str());
+    std::error_code ec;  // the result, the log, and a temporary a killed rank may have left
+    std::filesystem::remove_all(path, ec);
   }
+};
+
+// The running mpirun's process group: a SIGINT, SIGTERM or SIGHUP to driftlab takes it down too
+// (it runs in a group of its own, so the terminal's Ctrl-C does not reach it).
+volatile sig_atomic_t g_child_group = 0;
+char g_dir[3][4200];  // the temporary folder, its log and its result, removed on a signal
+void kill_child_and_die(int sig) {
+  if (g_child_group > 0) ::kill(-static_cast<pid_t>(g_child_group), SIGTERM);  // mpirun then ends its ranks
+  ::unlink(g_dir[1]);
+  ::unlink(g_dir[2]);
+  ::rmdir(g_dir[0]);
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+struct ChildGuard {
+  ChildGuard(pid_t pid, const std::string& dir) {
+    const std::string names[3] = {dir, dir + "/log", dir + "/result"};
+    for (int i = 0; i < 3; ++i) std::snprintf(g_dir[i], sizeof g_dir[i], "%s", names[i].c_str());
+    g_child_group = pid;
+    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) old[n++] = {sig, ::signal(sig, kill_child_and_die)};
+  }
+  ~ChildGuard() {
+    for (int i = 0; i < n; ++i) ::signal(old[i].first, old[i].second);
+    g_child_group = 0;
+    for (auto& d : g_dir) d[0] = 0;
+  }
+  std::pair<int, void (*)(int)> old[3];
+  int n = 0;
 };
 
 std::string last_line(const std::string& file) {
@@ -285,6 +316,7 @@ allreduce::WorkerFile launch(const AllreduceArgs& a, std::size_t P, const std::s
   posix_spawnattr_destroy(&at);
   if (rc != 0) throw std::runtime_error("cannot start " + mpirun + ": " + std::strerror(rc));
 
+  const ChildGuard guard(pid, dir.path);
   const std::string what = "mpirun -np " + std::to_string(P) + (algorithm == "default" ? "" : " (" + algorithm + ")");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(a.timeout_s);
   int status = 0;
