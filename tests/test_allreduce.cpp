@@ -23,6 +23,7 @@
 #include "allreduce_sim.h"
 #include "cli_helpers.h"
 #include "json_read.h"
+#include "npy.h"
 #include "common/allreduce_order.h"
 #include "common/exact.h"
 #include "test_helpers.h"
@@ -177,6 +178,32 @@ TEST(AllreduceExact, IllConditionedDataUsesBothPaths) {
   const std::size_t f = allreduce::exact_fallback_count(d);
   EXPECT_GT(f, 0u);
   EXPECT_LT(f, d.n);
+}
+
+std::string slurp(const std::string& path);
+
+// The promise in the user's terms: an element's exact all-reduce is what `driftlab sum --variant
+// exact` prints for that element's M values (saved as a .npy), bit for bit.
+TEST(AllreduceExact, EqualsDriftlabSumExactOfTheElementsValues) {
+  const Data d = allreduce::make_data(Dist::illcond, 64, 7, 9);
+  const auto out = allreduce::simulate(Variant::exact, d, SimConfig{3, 2, 10, IntOrder::ring});
+  for (std::size_t i : {0u, 17u, 63u}) {
+    HostArray col;
+    col.dtype = DType::f32;
+    col.shape = {d.shards};
+    for (std::size_t k = 0; k < d.shards; ++k) col.f32.push_back(d.shard_ptrs[k][i]);
+    const std::string npy = std::string(DRIFTLAB_TEST_TMP) + "/allreduce-col.npy";
+    const std::string json = std::string(DRIFTLAB_TEST_TMP) + "/allreduce-col.json";
+    npy::write(npy, col);
+    const auto r = testing::cli({"sum", "--input", npy, "--variant", "exact", "--backend", "cpu", "--runs", "1", "--json", json});
+    ASSERT_EQ(r.code, 0) << r.err;
+    const JsonValue j = parse_json(slurp(json));
+    char want[16];
+    std::snprintf(want, sizeof want, "0x%08x", to_bits(out[i]));
+    EXPECT_EQ(j.find("rows")->items.at(0).find("result_bits")->str, want) << "element " << i;
+    std::filesystem::remove(npy);
+    std::filesystem::remove(json);
+  }
 }
 
 std::size_t distinct_over_ranks(Variant v, const Data& d, std::size_t C, std::size_t F) {
