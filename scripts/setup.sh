@@ -25,6 +25,10 @@ done
 if [ "$python" -eq 1 ]; then  # Python.h for the module (nanobind builds against the interpreter's headers)
   have_pkg python3-dev || need+=(python3-dev)
 fi
+# Open MPI for `driftlab allreduce` (mpirun and the C library; the build works without it).
+for pkg in openmpi-bin libopenmpi-dev; do
+  have_pkg "$pkg" || need+=("$pkg")
+done
 if [ "$fuzz" -eq 1 ]; then
   for pkg in clang libclang-rt-dev; do
     have_pkg "$pkg" || need+=("$pkg")

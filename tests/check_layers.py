@@ -9,7 +9,7 @@ import os
 import re
 import sys
 
-ORDER = ["cli", "report", "scenarios", "commands", "backends", "model", "metrics", "io", "common"]
+ORDER = ["cli", "report", "scenarios", "commands", "distributed", "backends", "model", "metrics", "io", "common"]
 CLI_FILES = {"main.cpp", "cli.cpp", "cli.h", "openblas_guard.cpp"}
 
 

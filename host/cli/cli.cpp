@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "allreduce_command.h"
 #include "attention_command.h"
 #include "backend.h"
 #include "cli_args.h"
@@ -43,6 +44,9 @@ commands:
             processes) with each dense variant: drift, argmax flips, cost, batch invariance
   attention one split-KV attention-decode step per variant (split_count, atomic, fixed_split,
             single): drift, error vs float64, GB/s, and whether a sequence's bits depend on its batch
+  allreduce the all-reduce of M gradient shards over P ranks on Open MPI (mpi, ring, tree, exact):
+            how the bits move with the rank count, algorithm, channels and fusion size, and an exact
+            all-reduce whose bits do not; --simulate evaluates the orders at any rank count, no MPI
   trace     the same model under two configurations (batch sizes, runs, threads, variants,
             backends), every layer's stages compared: the first layer and stage whose bits differ
   report    run the drift experiments and the benchmarks, write JSON, figures and REPORT.md
@@ -91,6 +95,7 @@ int dispatch(const std::vector<std::string_view>& args, std::ostream& out, std::
     if (cmd == "report") return report_main(rest, out);
     if (cmd == "attention") return attention_main(rest, out);
     if (cmd == "trace") return trace_main(rest, out);
+    if (cmd == "allreduce") return allreduce_main(rest, out);
     throw UsageError("unknown command '" + std::string(cmd) + "' (see driftlab --help)");
   }
 }

@@ -1,0 +1,155 @@
+// driftlab_bench_mpi: the all-reduce variants timed on Open MPI, `mpi` beside `exact` in one run.
+//
+//   mpirun -np 2 [--oversubscribe --allow-run-as-root] build/driftlab_bench_mpi [Google Benchmark flags]
+//
+// Why a binary of its own, not driftlab_bench: every rank runs the same Google Benchmark loop and
+// every iteration is a collective, so all ranks must run the same benchmarks in the same order
+// with the same iteration counts.  Google Benchmark picks iteration counts from each process's
+// own timings and shuffles --benchmark_enable_random_interleaving with a seed of its own, so here
+// iterations are fixed (kIterations) and the interleaving is by registration: round 0 of mpi,
+// round 0 of exact, round 1 of mpi, ...  (names .../round:K; take the median over rounds).
+// Each iteration's time is the slowest rank's (MPI_MAX of MPI_Wtime differences), set as manual
+// time.  Rank 0 reports; the other ranks run with a reporter that prints nothing and never write
+// --benchmark_out.  n = 2^22 floats per rank (DRIFTLAB_BENCH_ALLREDUCE_N overrides), one shard per
+// rank (M = P), uniform [0,1) data; DRIFTLAB_BENCH_ALLREDUCE_ROUNDS rounds (default 5).
+// allreduce/exact_collectives/... times exact's two collectives alone (no local work): the floor
+// its bytes set.
+#include <benchmark/benchmark.h>
+#include <mpi.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "allreduce_mpi.h"
+#include "allreduce_sim.h"
+#include "cli_args.h"
+#include "common/allreduce_order.h"
+
+namespace {
+
+constexpr int kIterations = 10;
+
+using driftlab::allreduce::Variant;
+
+struct State {
+  driftlab::allreduce::Data data;
+  std::vector<const float*> mine;
+  std::vector<float> x, out;
+  std::size_t shards = 0;
+  driftlab::allreduce::ShardRange range{0, 0};  // this rank's shards, relative to mine
+};
+State* g_state = nullptr;
+
+void bench_allreduce(benchmark::State& st, Variant v) {
+  State& s = *g_state;
+  std::uint64_t bytes = 0;
+  for (auto _ : st) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    const double t0 = MPI_Wtime();
+    // Each rank's local accumulation is timed for both, as in `driftlab allreduce` (one shard per
+    // rank here, so for mpi it is a copy).
+    if (v != Variant::exact)
+      for (std::size_t i = 0; i < s.x.size(); ++i) s.x[i] = driftlab::allreduce::local_sum(s.mine.data(), s.range, i);
+    bytes = driftlab::allreduce::allreduce_once(v, s.mine, s.x, s.shards, 1, 0, s.out);
+    double dt = MPI_Wtime() - t0, slowest = 0;
+    MPI_Allreduce(&dt, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    st.SetIterationTime(slowest);
+    benchmark::DoNotOptimize(s.out.data());
+  }
+  st.SetBytesProcessed(static_cast<std::int64_t>(st.iterations()) * static_cast<std::int64_t>(s.x.size() * sizeof(float)));
+  st.counters["payload_bytes"] = static_cast<double>(bytes);
+}
+
+// exact's two collectives alone (MPI_MAX on n bytes, MPI_SUM on n + 1 int64s, in place), no
+// local work: the floor of exact's time set by its bytes on this machine.
+void bench_exact_collectives(benchmark::State& st) {
+  State& s = *g_state;
+  std::vector<std::uint8_t> e(s.x.size(), 1);
+  std::vector<std::int64_t> q(s.x.size() + 1, 1);
+  for (auto _ : st) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    const double t0 = MPI_Wtime();
+    MPI_Allreduce(MPI_IN_PLACE, e.data(), static_cast<int>(e.size()), MPI_UNSIGNED_CHAR, MPI_MAX, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, q.data(), static_cast<int>(q.size()), MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+    double dt = MPI_Wtime() - t0, slowest = 0;
+    MPI_Allreduce(&dt, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    st.SetIterationTime(slowest);
+  }
+  st.counters["payload_bytes"] = static_cast<double>(e.size() + q.size() * sizeof(std::int64_t));
+}
+
+class Silent : public benchmark::BenchmarkReporter {
+ public:
+  bool ReportContext(const Context&) override { return true; }
+  void ReportRuns(const std::vector<Run>&) override {}
+};
+
+std::size_t env_count(const char* name, std::size_t dflt) {
+  const char* e = std::getenv(name);
+  if (!e || !*e) return dflt;
+  try {
+    return driftlab::parse_count(e, name);
+  } catch (const std::exception& ex) {
+    std::fprintf(stderr, "driftlab_bench_mpi: %s\n", ex.what());
+    std::exit(2);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (!driftlab::allreduce::under_mpirun()) {
+    std::fprintf(stderr, "driftlab_bench_mpi: run it under mpirun, e.g. mpirun -np 2 %s\n", argv[0]);
+    return 2;
+  }
+  MPI_Init(&argc, &argv);
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  const std::size_t n = env_count("DRIFTLAB_BENCH_ALLREDUCE_N", std::size_t(1) << 22);
+  const std::size_t rounds = env_count("DRIFTLAB_BENCH_ALLREDUCE_ROUNDS", 5);
+  State s;
+  s.shards = static_cast<std::size_t>(size);
+  s.data = driftlab::allreduce::make_data(driftlab::Dist::uniform, n, s.shards, 12345);
+  const auto g = driftlab::allreduce::rank_shards(s.shards, s.shards, static_cast<std::size_t>(rank));
+  s.mine.assign(s.data.shard_ptrs.begin() + static_cast<std::ptrdiff_t>(g.first),
+                s.data.shard_ptrs.begin() + static_cast<std::ptrdiff_t>(g.first + g.count));
+  s.range = {0, g.count};
+  s.x.resize(n);
+  for (std::size_t i = 0; i < n; ++i) s.x[i] = driftlab::allreduce::local_sum(s.data.shard_ptrs.data(), g, i);
+  g_state = &s;
+
+  const std::string tail = "/n:" + std::to_string(n) + "/ranks:" + std::to_string(size);
+  for (std::size_t r = 0; r < rounds; ++r) {
+    const std::string round = "/round:" + std::to_string(r);
+    for (const Variant v : {Variant::mpi, Variant::exact})
+      benchmark::RegisterBenchmark(("allreduce/" + std::string(driftlab::allreduce::info(v).name) + tail + round).c_str(),
+                                   bench_allreduce, v)
+          ->Iterations(kIterations)
+          ->UseManualTime()
+          ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("allreduce/exact_collectives" + tail + round).c_str(), bench_exact_collectives)
+        ->Iterations(kIterations)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+  }
+
+  // Only rank 0 reports and writes --benchmark_out; the others drop the flag and print nothing.
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i)
+    if (rank == 0 || std::string(argv[i]).rfind("--benchmark_out", 0) != 0) args.push_back(argv[i]);
+  int count = static_cast<int>(args.size());
+  benchmark::Initialize(&count, args.data());
+  if (rank == 0) {
+    benchmark::AddCustomContext("mpi_ranks", std::to_string(size));
+    benchmark::RunSpecifiedBenchmarks();
+  } else {
+    Silent silent;
+    benchmark::RunSpecifiedBenchmarks(&silent);
+  }
+  benchmark::Shutdown();
+  MPI_Finalize();
+  return 0;
+}

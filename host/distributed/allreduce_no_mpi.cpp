@@ -1,0 +1,17 @@
+// Built without MPI: `driftlab allreduce` runs only --simulate, and says why otherwise.
+#include <stdexcept>
+
+#include "allreduce_mpi.h"
+
+namespace driftlab::allreduce {
+
+bool mpi_built() { return false; }
+const char* mpi_missing_reason() {
+  return "this driftlab was built without MPI (install Open MPI with scripts/setup.sh and rebuild); "
+         "--simulate runs the orders in one process";
+}
+std::string mpirun_path() { return {}; }
+bool under_mpirun() { return false; }
+int run_worker(const WorkerArgs&, std::ostream&) { throw std::runtime_error(mpi_missing_reason()); }
+
+}  // namespace driftlab::allreduce
