@@ -21,6 +21,7 @@
 #include "scenarios.h"
 #include "sum_command.h"
 #include "trace_command.h"
+#include "variants_command.h"
 
 namespace driftlab {
 namespace {
@@ -45,6 +46,7 @@ commands:
             single): drift, error vs float64, GB/s, and whether a sequence's bits depend on its batch
   trace     the same model under two configurations (batch sizes, runs, threads, variants,
             backends), every layer's stages compared: the first layer and stage whose bits differ
+  variants  the variant tables: names, determinism levels, backends (--json for plots/ and scripts/)
   report    run the drift experiments and the benchmarks, write JSON, figures and REPORT.md
   help      this text
 
@@ -91,6 +93,7 @@ int dispatch(const std::vector<std::string_view>& args, std::ostream& out, std::
     if (cmd == "report") return report_main(rest, out);
     if (cmd == "attention") return attention_main(rest, out);
     if (cmd == "trace") return trace_main(rest, out);
+    if (cmd == "variants") return variants_main(rest, out);
     throw UsageError("unknown command '" + std::string(cmd) + "' (see driftlab --help)");
   }
 }

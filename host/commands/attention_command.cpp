@@ -11,10 +11,11 @@
 #include "gpu.h"
 #include "json.h"
 #include "memory_bound.h"
+#include "variants_command.h"
 
 namespace driftlab {
 
-const char* const kAttentionHelp = R"(usage: driftlab attention [options]
+const std::string kAttentionHelp = std::string(R"(usage: driftlab attention [options]
 
 One decode step of multi-head attention, out = softmax(q K^T / sqrt(d)) V per sequence and head,
 run many times with each split-KV variant: how the output drifts, how far it is from float64,
@@ -30,7 +31,7 @@ shape:
   --split-size S        fixed_split's chunk in tokens (default 256)
   --seed S              seed of q, K, V (standard normal; default 1)
 runs:
-  --variant NAME|all    split_count, atomic, fixed_split, single, or all (default)
+  --variant NAME|all    )") + variant_choices(kAttentionVariants) + R"(, or all (default)
   --runs R              calls per variant (default 5)
   --backend cpu|cuda|auto
   --threads T           cpu backend: worker threads (default: every hardware thread)
@@ -91,7 +92,7 @@ AttentionArgs parse_attention_args(std::span<const std::string_view> argv) {
     else if (f == "--variant") {
       a.variant = r.value();
       if (a.variant != "all" && !parse_attention_variant(a.variant))
-        throw UsageError("--variant: unknown variant '" + a.variant + "' (split_count, atomic, fixed_split, single, all)");
+        throw UsageError("--variant: unknown variant '" + a.variant + "' (" + variant_names(kAttentionVariants) + ", all)");
     } else if (f == "--runs") a.runs = bounded(r.value(), "--runs", 1, 10000);
     else if (f == "--backend") a.backend = parse_backend(r.value());
     else if (f == "--threads") a.threads = static_cast<int>(bounded(r.value(), "--threads", 0, 4096));

@@ -33,12 +33,13 @@
 #include "model_backend.h"
 #include "npy.h"
 #include "progress.h"
+#include "variants_command.h"
 
 extern char** environ;
 
 namespace driftlab {
 
-const char* const kPredictHelp = R"(usage: driftlab predict [options]
+const std::string kPredictHelp = std::string(R"(usage: driftlab predict [options]
 
 Runs a small Keras-like MLP's predict many times -- in one process and in separate processes --
 with each dense variant, and measures how its output drifts, what it costs, and whether a row's
@@ -69,7 +70,7 @@ runs:
   --dropout-seed S      seed the dropout masks: each call draws a new mask from the next counter,
                         every process repeats the same sequence (Keras's SeedGenerator);
                         unseeded: std::random_device per process
-  --variant NAME|all    atomic, tree, invariant, cublas (CUDA only), or all (default)
+  --variant NAME|all    )") + variant_choices(kDenseVariants) + R"(, or all (default)
   --split-k S           force S slices (1..32) for atomic and tree
   --backend cpu|cuda|auto
   --threads T           cpu backend: worker threads, 0 to 4096 (default 0: every hardware thread)
@@ -168,7 +169,7 @@ PredictArgs parse_predict_args(std::span<const std::string_view> argv) {
     } else if (f == "--variant") {
       a.variant = r.value();
       if (a.variant != "all" && !parse_dense_variant(a.variant))
-        throw UsageError("--variant: unknown variant '" + a.variant + "' (atomic, tree, invariant, cublas, all)");
+        throw UsageError("--variant: unknown variant '" + a.variant + "' (" + variant_names(kDenseVariants) + ", all)");
     } else if (f == "--batch-sweep") a.batch_sweep = parse_list(r.value(), "--batch-sweep", 1, std::size_t(1) << 20, "sizes must be 1 to 2^20");
     else if (f == "--save-output") a.save_output = parse_path(r.value(), "--save-output");
     else if (f == "--json") a.json = parse_path(r.value(), "--json");
@@ -260,8 +261,7 @@ std::vector<DenseVariant> pick_variants(const PredictArgs& a, const ModelBackend
   }
   const DenseVariant v = *parse_dense_variant(a.variant);
   if (!b.has(v))
-    throw UsageError("variant '" + a.variant + "' is not available on the " + b.name() + " backend" +
-                     (v == DenseVariant::cublas ? " (cublas is CUDA only)" : ""));
+    throw UsageError(unavailable(info(v), b.name()));
   return {v};
 }
 
@@ -379,7 +379,7 @@ void run_local(const PredictArgs& a, RunSink& sink) {
                        model.shape_text(), model.origin, B, model.outputs()});
   for (const DenseVariant v : pick_variants(a, *backend)) {
     std::vector<std::size_t> slices;
-    if (v == DenseVariant::atomic || v == DenseVariant::tree)
+    if (splits_k(v))
       for (const auto& l : model.layers) slices.push_back(a.split_k ? a.split_k : dense::split_k(B, l.K, l.N));
     sink.variant(v, slices);
     PredictCall c{v, a.training, dropout_seed, 0, a.split_k, std::nullopt};
@@ -598,7 +598,7 @@ void replay_child(std::FILE* f, RunSink& sink) {
       sink.begin(i);
     } else if (t == Tag::variant) {
       const auto v = get(std::int32_t{});
-      if (v < 0 || v > static_cast<std::int32_t>(DenseVariant::cublas)) throw ChildStreamError("its results are corrupt (variant)");
+      if (v < 0 || v >= static_cast<std::int32_t>(std::size(kDenseVariants))) throw ChildStreamError("its results are corrupt (variant)");
       const auto n = get(std::uint64_t{});
       if (n > 4096) throw ChildStreamError("its results are corrupt (slices)");
       std::vector<std::size_t> slices(n);

@@ -15,10 +15,11 @@
 #include "cpu/bit_compare.h"
 #include "json.h"
 #include "metrics.h"
+#include "variants_command.h"
 
 namespace driftlab {
 
-const char* const kTraceHelp = R"(usage: driftlab trace [model and input flags] --compare KIND:A,B [options]
+const std::string kTraceHelp = std::string(R"(usage: driftlab trace [model and input flags] --compare KIND:A,B [options]
 
 Runs the same model and input under two configurations, A and B, and compares every layer's
 output at every stage -- after the matmul, after bias and activation, after dropout, after the
@@ -31,7 +32,7 @@ comparisons (--compare KIND:A,B):
   runs:A,B              call A against call B of the same configuration (atomic drift; with
                         --training each call draws its own dropout mask, as predict's calls do)
   threads:A,B           cpu backend with A against B worker threads (0: every hardware thread)
-  variant:A,B           dense variant A against B (atomic, tree, invariant, cublas)
+  variant:A,B           dense variant A against B ()") + variant_names(kDenseVariants) + R"()
   backend:A,B           cpu against cuda (cuda: needs a GPU)
   dtype:A,B             storage dtype A against B (f32, bf16, f16; e.g. dtype:f32,bf16): the same
                         float32 weights and input, rounded to each side's type; values are
@@ -130,7 +131,7 @@ void parse_compare(std::string_view v, TraceArgs& t) {
     t.kind = TraceKind::variant;
     for (const auto& s : {t.a, t.b})
       if (!parse_dense_variant(s))
-        throw UsageError(what + ": unknown variant '" + s + "' (atomic, tree, invariant, cublas)");
+        throw UsageError(what + ": unknown variant '" + s + "' (" + variant_names(kDenseVariants) + ")");
   } else if (kind == "dtype") {
     t.kind = TraceKind::dtype;
     for (const auto& s : {t.a, t.b})
@@ -161,7 +162,7 @@ TraceArgs parse_trace_args(std::span<const std::string_view> argv) {
     } else if (f == "--variant") {
       t.variant = std::string(r.value());
       if (!parse_dense_variant(t.variant))
-        throw UsageError("--variant: unknown variant '" + t.variant + "' (atomic, tree, invariant, cublas)");
+        throw UsageError("--variant: unknown variant '" + t.variant + "' (" + variant_names(kDenseVariants) + ")");
       variant_given = true;
     } else if (f == "--row") {
       t.row = parse_count(r.value(), "--row");
@@ -366,8 +367,7 @@ TraceRun::TraceRun(const TraceArgs& t) : st_(std::make_unique<State>()) {
     const std::string variant = t.kind == TraceKind::variant ? v : t.variant;
     const DenseVariant dv = *parse_dense_variant(variant);
     if (!side.backend->has(dv))
-      throw UsageError("variant '" + variant + "' is not available on the " + side.backend->name() + " backend" +
-                       (dv == DenseVariant::cublas ? " (cublas is CUDA only)" : ""));
+      throw UsageError(unavailable(info(dv), side.backend->name()));
     const std::uint64_t call = t.kind == TraceKind::runs ? parse_count(v, "") : 0;
     side.call = PredictCall{dv, p.training, dropout_seed, call, p.split_k, std::nullopt};
     if (p.shuffle_seed && side.backend->name() == "cpu") side.call.schedule_seed = mix_seed(*p.shuffle_seed, call);
@@ -399,7 +399,7 @@ TraceRun::TraceRun(const TraceArgs& t) : st_(std::make_unique<State>()) {
     side.info.device = side.backend->device();
     side.info.variant = variant;
     side.info.batch = side.B;
-    if (dv == DenseVariant::atomic || dv == DenseVariant::tree)
+    if (splits_k(dv))
       for (const auto& l : model.layers) side.info.slices.push_back(p.split_k ? p.split_k : dense::split_k(side.B, l.K, l.N));
   }
   if (by_dtype) {

@@ -32,7 +32,7 @@ struct TraceArgs {
 };
 
 TraceArgs parse_trace_args(std::span<const std::string_view> args);  // throws UsageError
-extern const char* const kTraceHelp;
+extern const std::string kTraceHelp;
 
 // One layer's stage, side A against side B.
 struct StageDiff {
