@@ -27,6 +27,40 @@ import re
 import statistics
 import sys
 
+def load_variants():
+    """The variant tables (`driftlab variants --json`), from plots/variants.json: one folder up
+    from this script in the repository and in the GPU kit (kit/scripts, kit/plots)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "plots", "variants.json")
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+        return {op: {r["name"]: r for r in doc[op]} for op in ("sum", "dense", "attention")}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        sys.exit(f"gpu_check_summary: {path}: cannot read the variant tables ({e})")
+
+
+VARIANTS = load_variants()
+LEVELS = ("none", "documented", "run_to_run", "batch_invariant", "any_order")  # weakest first
+
+
+def at_least(op, name, level):
+    """Whether the table promises `level` or more for a variant (what the checks assert bitwise)."""
+    return LEVELS.index(VARIANTS[op][name]["level"]) >= LEVELS.index(level)
+
+
+def on(op, backend):
+    """The names of an op's variants that `backend` runs, in table order."""
+    return [n for n, r in VARIANTS[op].items() if backend in r["backends"]]
+
+
+# The sum check leaves out serial, the textbook reference (its bits are fixed by its order).
+SUM_UNCHECKED = ("serial",)
+
+
+def sum_checked(backend):
+    return [v for v in on("sum", backend) if v not in SUM_UNCHECKED]
+
+
 SECTIONS = ("tests", "bench_sum", "sum", "bench_dense", "predict", "attention", "drift", "report")
 # The benchmark steps' files, per section (scripts/gpu_check.sh writes them in this order).
 BENCH_FILES = {"bench_sum": ("bench_sum_headline", "bench_sum"), "bench_dense": ("bench_dense_headline", "bench_dense"),
@@ -269,11 +303,14 @@ def check_bench_sum(s):
     n32, n64 = F32_N[s.mode], F64_N[s.mode]
     got = {}
     # bf16: 16-bit input, float32 sums -- measured, no target (half the bytes of f32)
-    for dtype, n, variants in (("f32", n32, ["atomic_element", "atomic", "tree", "exact", base]),
+    # f32: every checked variant the backend runs, its baseline after those both backends run;
+    # f64 and bf16: tree and exact against the baseline (the check's plan, as gpu_check.sh's filters)
+    both = [v for v in sum_checked("cpu") if v in on("sum", "cuda")]
+    for dtype, n, variants in (("f32", n32, both + [base]),
                                ("f64", n64, ["tree", "exact", base]),
                                ("bf16", n32, ["tree", "exact", base])):
         if device:
-            variants = variants + ["thrust", "d2d_copy"]
+            variants = variants + [v for v in sum_checked("cuda") if v not in on("sum", "cpu") + variants] + ["d2d_copy"]
         for v in variants:
             e = need_bench(s, sec, entries, f"sum/{be}/{dtype}/uniform/{v}/{n}")
             if e is not None:
@@ -304,7 +341,7 @@ def check_sum(s):
         if doc is None:
             continue
         rows = {r.get("variant"): r for r in doc.get("rows", []) if isinstance(r, dict)}
-        wanted = ["atomic_element", "atomic", "tree", "exact"] + (["cub", "thrust"] if s.mode == "device" else [])
+        wanted = sum_checked("cuda" if s.mode == "device" else "cpu")
         for v in wanted:
             r = rows.get(v)
             if r is None:
@@ -315,7 +352,7 @@ def check_sum(s):
             if runs < min_runs:
                 s.fail(sec, what, f"{runs} runs (at least {min_runs} wanted)")
             measured = f"{r.get('distinct_outputs')} distinct, max {r.get('max_ulp')} ULP over {runs} runs"
-            if v in ("tree", "exact", "cub"):
+            if at_least("sum", v, "run_to_run"):
                 s.add(sec, what, measured, "1 distinct", r.get("distinct_outputs") == 1)
             else:
                 s.add(sec, what + " (drift, measured)", measured)
@@ -331,7 +368,7 @@ def check_bench_dense(s):
     shape = "K:4096/N:4096" if device else "K:10/N:20"
     batches = (1, 64, 4096) if device else (1, 64)
     for B in batches:
-        es = {v: need_bench(s, sec, entries, f"dense/{be}/{v}/B:{B}/{shape}") for v in (base, "atomic", "tree", "invariant")}
+        es = {v: need_bench(s, sec, entries, f"dense/{be}/{v}/B:{B}/{shape}") for v in [base] + on("dense", "cpu")}
         if es["atomic"] is not None:
             for v in ("tree", "invariant", base):
                 if es[v] is not None:
@@ -378,7 +415,7 @@ def check_predict(s):
         if doc is None:
             continue
         rows = {r.get("variant"): r for r in doc.get("rows", []) if isinstance(r, dict)}
-        for v in ("atomic", "tree", "invariant"):
+        for v in on("dense", "cpu"):
             r = rows.get(v)
             if r is None:
                 s.fail(sec, f"{fname} {v}", "absent")
@@ -386,14 +423,15 @@ def check_predict(s):
             calls = int(r.get("runs", 0)) * max(1, int(r.get("processes", 1)))
             what = f"{fname[:-5]} {r.get('model')} batch {r.get('batch')} {v}"
             measured = f"{r.get('distinct_outputs')} distinct, max {r.get('max_ulp')} ULP over {calls} calls"
-            if s.mode == "device" and v == "atomic" and calls < 100:
+            drifts = not at_least("dense", v, "run_to_run")
+            if s.mode == "device" and drifts and calls < 100:
                 s.fail(sec, what, f"{calls} calls (at least 100 wanted)")
-            if v == "atomic":
+            if drifts:
                 s.add(sec, what + " (drift, measured)", measured)
             else:
                 s.add(sec, what, measured, "1 distinct", r.get("distinct_outputs") == 1)
             if "batch_distinct" in r:
-                if v == "invariant":
+                if at_least("dense", v, "batch_invariant"):
                     s.add(sec, f"{fname[:-5]} invariant across batches 1,7,64,513", f"{r['batch_distinct']} distinct",
                           "1 distinct", r["batch_distinct"] == 1)
                 else:
@@ -433,7 +471,7 @@ def check_attention(s):
     doc = s.load_json(sec, "attention.json")
     if doc is not None:
         rows = {r.get("variant"): r for r in doc.get("rows", []) if isinstance(r, dict)}
-        for v in ("split_count", "atomic", "fixed_split", "single"):
+        for v in on("attention", "cpu"):
             r = rows.get(v)
             if r is None:
                 s.fail(sec, f"attention.json {v}", "absent")
@@ -441,7 +479,7 @@ def check_attention(s):
             what = f"driftlab attention B={r.get('batch')} {v}"
             measured = (f"{r.get('distinct_outputs')} distinct over {r.get('runs')} runs; "
                         f"{r.get('batch_distinct')} across batches {r.get('batch_sizes')}")
-            if v in ("fixed_split", "single"):
+            if at_least("attention", v, "batch_invariant"):
                 s.add(sec, what, measured, "1 distinct, 1 across batches",
                       r.get("distinct_outputs") == 1 and r.get("batch_distinct") == 1)
             else:
@@ -505,11 +543,11 @@ def device_names_listed(s):
         return
     with open(p) as f:
         listed = {"/".join(x for x in line.strip().split("/") if not GB_SUFFIX.match(x)) for line in f if line.strip()}
-    need = [f"sum/cuda/f32/uniform/{v}/{F32_N['device']}" for v in ("atomic_element", "atomic", "tree", "exact", "cub", "thrust", "d2d_copy")]
+    need = [f"sum/cuda/f32/uniform/{v}/{F32_N['device']}" for v in sum_checked("cuda") + ["d2d_copy"]]
     need += [f"sum/cuda/f64/uniform/{v}/{F64_N['device']}" for v in ("tree", "exact", "cub", "thrust", "d2d_copy")]
     need += [f"sum/cuda/f32/illcond/{v}/{F32_N['device']}" for v in ("tree", "exact", "cub")]
     need += [f"sum/cuda/bf16/uniform/{v}/{F32_N['device']}" for v in ("tree", "exact", "cub", "thrust", "d2d_copy")]
-    need += [f"dense/cuda/{v}/B:{b}/K:4096/N:4096" for v in ("cublas", "atomic", "tree", "invariant") for b in (1, 64, 4096)]
+    need += [f"dense/cuda/{v}/B:{b}/K:4096/N:4096" for v in ["cublas"] + on("dense", "cpu") for b in (1, 64, 4096)]
     need += [f"predict/cuda/784-4096-4096-10/{v}/batch:64" for v in ("atomic", "invariant")]
     need += [f"dense/cuda/{v}/B:4096/K:4096/N:4096/dtype:bf16" for v in ("cublas", "invariant")]
     need += ["predict/cuda/784-4096-4096-10/invariant/dtype:bf16/batch:64"]
