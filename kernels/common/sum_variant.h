@@ -27,7 +27,7 @@ struct SumVariantInfo {
 inline constexpr SumVariantInfo kSumVariants[] = {
     {SumVariant::serial, "serial", "fixed order",
      "left-to-right fold from +0, std::accumulate's order: the textbook reference",
-     Level::run_to_run, kBoth, {"#7f7f7f", "v", 0}, "fixed order (std::accumulate's left-to-right fold)"},
+     Level::run_to_run, kCpu, {"#7f7f7f", "v", 0}, "fixed order (std::accumulate's left-to-right fold)"},
     {SumVariant::atomic_element, "atomic_element", "none",
      "every element atomically added to one accumulator: the worst case",
      Level::none, kBoth, {"#d62728", "X", 1}, "none: every element is an atomic add; order follows timing"},
