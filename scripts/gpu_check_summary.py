@@ -61,6 +61,9 @@ def sum_checked(backend):
     return [v for v in on("sum", backend) if v not in SUM_UNCHECKED]
 
 
+# What the tables drive here: which variants the drift rows of `driftlab sum/predict/attention`
+# must hold (every one the backend runs) and which of them are asserted bitwise (their level).
+# Which benchmarks must exist stays the check's plan: scripts/gpu_check.sh's filters name them.
 SECTIONS = ("tests", "bench_sum", "sum", "bench_dense", "predict", "attention", "drift", "report")
 # The benchmark steps' files, per section (scripts/gpu_check.sh writes them in this order).
 BENCH_FILES = {"bench_sum": ("bench_sum_headline", "bench_sum"), "bench_dense": ("bench_dense_headline", "bench_dense"),
@@ -303,14 +306,12 @@ def check_bench_sum(s):
     n32, n64 = F32_N[s.mode], F64_N[s.mode]
     got = {}
     # bf16: 16-bit input, float32 sums -- measured, no target (half the bytes of f32)
-    # f32: every checked variant the backend runs, its baseline after those both backends run;
-    # f64 and bf16: tree and exact against the baseline (the check's plan, as gpu_check.sh's filters)
-    both = [v for v in sum_checked("cpu") if v in on("sum", "cuda")]
-    for dtype, n, variants in (("f32", n32, both + [base]),
+    # The benchmarks are gpu_check.sh's plan (its filters name them), not the variant tables.
+    for dtype, n, variants in (("f32", n32, ["atomic_element", "atomic", "tree", "exact", base]),
                                ("f64", n64, ["tree", "exact", base]),
                                ("bf16", n32, ["tree", "exact", base])):
         if device:
-            variants = variants + [v for v in sum_checked("cuda") if v not in on("sum", "cpu") + variants] + ["d2d_copy"]
+            variants = variants + ["thrust", "d2d_copy"]
         for v in variants:
             e = need_bench(s, sec, entries, f"sum/{be}/{dtype}/uniform/{v}/{n}")
             if e is not None:
@@ -368,7 +369,7 @@ def check_bench_dense(s):
     shape = "K:4096/N:4096" if device else "K:10/N:20"
     batches = (1, 64, 4096) if device else (1, 64)
     for B in batches:
-        es = {v: need_bench(s, sec, entries, f"dense/{be}/{v}/B:{B}/{shape}") for v in [base] + on("dense", "cpu")}
+        es = {v: need_bench(s, sec, entries, f"dense/{be}/{v}/B:{B}/{shape}") for v in (base, "atomic", "tree", "invariant")}
         if es["atomic"] is not None:
             for v in ("tree", "invariant", base):
                 if es[v] is not None:
@@ -543,11 +544,11 @@ def device_names_listed(s):
         return
     with open(p) as f:
         listed = {"/".join(x for x in line.strip().split("/") if not GB_SUFFIX.match(x)) for line in f if line.strip()}
-    need = [f"sum/cuda/f32/uniform/{v}/{F32_N['device']}" for v in sum_checked("cuda") + ["d2d_copy"]]
+    need = [f"sum/cuda/f32/uniform/{v}/{F32_N['device']}" for v in ("atomic_element", "atomic", "tree", "exact", "cub", "thrust", "d2d_copy")]
     need += [f"sum/cuda/f64/uniform/{v}/{F64_N['device']}" for v in ("tree", "exact", "cub", "thrust", "d2d_copy")]
     need += [f"sum/cuda/f32/illcond/{v}/{F32_N['device']}" for v in ("tree", "exact", "cub")]
     need += [f"sum/cuda/bf16/uniform/{v}/{F32_N['device']}" for v in ("tree", "exact", "cub", "thrust", "d2d_copy")]
-    need += [f"dense/cuda/{v}/B:{b}/K:4096/N:4096" for v in ["cublas"] + on("dense", "cpu") for b in (1, 64, 4096)]
+    need += [f"dense/cuda/{v}/B:{b}/K:4096/N:4096" for v in ("cublas", "atomic", "tree", "invariant") for b in (1, 64, 4096)]
     need += [f"predict/cuda/784-4096-4096-10/{v}/batch:64" for v in ("atomic", "invariant")]
     need += [f"dense/cuda/{v}/B:4096/K:4096/N:4096/dtype:bf16" for v in ("cublas", "invariant")]
     need += ["predict/cuda/784-4096-4096-10/invariant/dtype:bf16/batch:64"]
