@@ -11,7 +11,7 @@
 
 namespace driftlab {
 
-enum class SumVariant { serial, atomic_element, atomic, tree, exact, kahan, cub, thrust };
+enum class SumVariant { serial, atomic_element, atomic, tree, exact, cub, thrust };
 
 struct SumVariantInfo {
   SumVariant variant;
@@ -40,9 +40,6 @@ inline constexpr SumVariantInfo kSumVariants[] = {
     {SumVariant::exact, "exact", "any order, any device",
      "exact sum in a wide fixed-point accumulator, rounded once to nearest-even",
      Level::any_order, kBoth, {"#2ca02c", "D", 4}, "any order, any device: exact sum rounded once to nearest-even"},
-    {SumVariant::kahan, "kahan", "fixed order",
-     "left-to-right compensated (Kahan) sum from +0: the serial order with the rounding error carried",
-     Level::run_to_run, kCpu, {"#8c564b", "p", 9}, "fixed order (serial's order, compensated)"},
     {SumVariant::cub, "cub", "run to run (same GPU model)",
      "cub::DeviceReduce::Sum, the vendor baseline (CUDA only)",
      Level::run_to_run, kCuda, {"#9467bd", "^", 6}, "run to run on one GPU model (CUB's default guarantee)"},

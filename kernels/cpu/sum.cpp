@@ -116,18 +116,6 @@ void exact_tile(const double* x, std::size_t count, ExactWorker<double>& w, deta
 
 template <class T> T sum_serial(const T* x, std::size_t n) { return std::accumulate(x, x + n, T(0)); }
 
-// Kahan: the serial order, each step's rounding error carried into the next (no fma, no contraction).
-template <class T> T sum_kahan(const T* x, std::size_t n) {
-  T s = 0, c = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const T y = x[i] - c;
-    const T t = s + y;
-    c = (t - s) - y;
-    s = t;
-  }
-  return s;
-}
-
 template <class T> T sum_atomic_element(const T* x, std::size_t n, const SumContext& ctx) {
   if (ctx.shuffle_seed) {
     constexpr std::size_t kWarp = 32;
@@ -202,7 +190,6 @@ template <class T> T sum_exact(const T* x, std::size_t n, const SumContext& ctx)
 template <class T> T sum(SumVariant v, const T* x, std::size_t n, const SumContext& ctx) {
   switch (v) {
     case SumVariant::serial: return sum_serial(x, n);
-    case SumVariant::kahan: return sum_kahan(x, n);
     case SumVariant::atomic_element: return sum_atomic_element(x, n, ctx);
     case SumVariant::atomic: return sum_atomic(x, n, ctx);
     case SumVariant::tree: return sum_tree(x, n, ctx);
@@ -428,7 +415,6 @@ template <class S> float exact_half(const S* x, std::size_t n, const SumContext&
 template <class S> float sum_half(SumVariant v, const S* x, std::size_t n, const SumContext& ctx) {
   switch (v) {
     case SumVariant::serial: return serial_half(x, n);
-    case SumVariant::kahan: break;  // float32 inputs only in this sketch
     case SumVariant::atomic_element: return atomic_element_half(x, n, ctx);
     case SumVariant::atomic: return atomic_half(x, n, ctx);
     case SumVariant::tree: return tree_half(x, n, ctx);

@@ -414,7 +414,6 @@ cudaError_t sum_impl(SumVariant v, const S* d_in, std::size_t n, T* d_out, void*
         return cudaErrorMemoryAllocation;
       }
     case SumVariant::serial:
-    case SumVariant::kahan:
       break;
   }
   return cudaErrorNotSupported;
