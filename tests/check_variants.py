@@ -60,6 +60,10 @@ def main(argv):
               f"{plot.COLOURS.get(r['name'])} against {r['colour']}")
         check(plot.MARKERS.get(r["name"], "") == r["marker"], f"plot.py marker of {r['name']}",
               f"{plot.MARKERS.get(r['name'])} against {r['marker']}")
+    orders = [o for _, _, o in shared.values() if o is not None and o >= 0] + \
+             [o for _, _, o in plot.BASELINES.values() if o is not None]
+    check(len(orders) == len(set(orders)), "no two names of sum, dense and the baselines share a plot_order",
+          str(sorted(orders)))
     ordered = sorted([(o, n) for n, (_, _, o) in shared.items() if o is not None] +
                      [(o, n) for n, (_, _, o) in plot.BASELINES.items() if o is not None])
     check(plot.ORDER == [n for _, n in ordered], "plot.py ORDER is the tables' plot_order with the baselines",

@@ -25,16 +25,16 @@ inline constexpr AttentionVariantInfo kAttentionVariants[] = {
     {AttentionVariant::split_count, "split_count", "run to run (not batch-invariant)",
      "KV cut into S chunks, S from B*H, the SM count and the longest KV (FlashAttention-2's heuristic); "
      "partials merged by a fixed tree",
-     Level::run_to_run, kBoth, {"tab:red", "o", 0}},
+     Level::run_to_run, kBoth, {"tab:red", "o", 10}},
     {AttentionVariant::atomic, "atomic", "none",
      "split_count's chunks, rescaled partials added into the output with atomics in completion order",
-     Level::none, kBoth, {"tab:orange", "x", 1}},
+     Level::none, kBoth, {"tab:orange", "x", 20}},
     {AttentionVariant::fixed_split, "fixed_split", "run to run, batch-invariant, CPU = GPU",
      "chunks of a fixed size (default 256 tokens) whatever the batch, merged by a fixed tree",
-     Level::batch_invariant, kBoth, {"tab:blue", "s", 2}},
+     Level::batch_invariant, kBoth, {"tab:blue", "s", 30}},
     {AttentionVariant::single, "single", "run to run, batch-invariant, CPU = GPU",
      "one pass over the whole KV per sequence and head: the reference order",
-     Level::batch_invariant, kBoth, {"tab:green", "^", 3}},
+     Level::batch_invariant, kBoth, {"tab:green", "^", 40}},
 };
 
 static_assert(table_in_enum_order(kAttentionVariants), "kAttentionVariants lists its enum in order");

@@ -25,16 +25,16 @@ struct DenseVariantInfo {
 inline constexpr DenseVariantInfo kDenseVariants[] = {
     {DenseVariant::atomic, "atomic", "none",
      "split-K: slice partials atomically added into an output that starts as the bias",
-     Level::none, kBoth, true, {"#ff7f0e", "o", 2}},
+     Level::none, kBoth, true, {"#ff7f0e", "o", 30}},
     {DenseVariant::tree, "tree", "run to run (not batch-invariant)",
      "split-K, partials combined by a fixed pairwise tree; S depends on the batch size",
-     Level::run_to_run, kBoth, true, {"#1f77b4", "s", 3}},
+     Level::run_to_run, kBoth, true, {"#1f77b4", "s", 40}},
     {DenseVariant::invariant, "invariant", "run to run, across batch sizes and devices",
      "one fused multiply-add chain over k per output: the order depends on K alone",
-     Level::batch_invariant, kBoth, false, {"#2ca02c", "D", 5}},
+     Level::batch_invariant, kBoth, false, {"#2ca02c", "D", 60}},
     {DenseVariant::cublas, "cublas", "run to run on one GPU model",
      "cublasSgemm in FP32 (no TF32), the vendor baseline (CUDA only)",
-     Level::run_to_run, kCuda, false, {"#000000", "P", 8}},
+     Level::run_to_run, kCuda, false, {"#000000", "P", 90}},
 };
 
 static_assert(table_in_enum_order(kDenseVariants), "kDenseVariants lists its enum in order");

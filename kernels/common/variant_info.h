@@ -28,7 +28,8 @@ inline constexpr unsigned kCpu = 1, kCuda = 2, kBoth = kCpu | kCuda;
 
 // How the figures draw a variant: a matplotlib colour and marker ("" for the default), and its
 // place in legends (-1: after the ordered names, alphabetically).  The orders of the sum and
-// dense tables share one scale, as they share figures.
+// dense tables share one scale, as they share figures, with plots/plot.py's baselines (openblas:
+// 80); steps of 10 leave room for a new variant between two, and no two names share an order.
 struct PlotStyle {
   const char* colour;
   const char* marker;
