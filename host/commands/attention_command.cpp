@@ -11,6 +11,7 @@
 #include "gpu.h"
 #include "json.h"
 #include "memory_bound.h"
+#include "row_json.h"
 #include "variants_command.h"
 
 namespace driftlab {
@@ -338,11 +339,7 @@ void write_attention_json(const AttentionReport& r, std::ostream& out) {
   j.begin_object().field("command", "attention").key("rows").begin_array();
   for (const auto& row : r.rows) {
     const auto& d = row.drift;
-    j.begin_object()
-        .field("backend", r.backend)
-        .field("device", r.device)
-        .field("variant", info(row.variant).name)
-        .field("determinism", info(row.variant).determinism)
+    row_header(j.begin_object(), r.backend, r.device, info(row.variant))
         .field("batch", static_cast<std::uint64_t>(r.batch))
         .field("heads", static_cast<std::uint64_t>(r.heads))
         .field("head_dim", static_cast<std::uint64_t>(r.head_dim))
@@ -350,12 +347,9 @@ void write_attention_json(const AttentionReport& r, std::ostream& out) {
         .field("split_size", static_cast<std::uint64_t>(r.split_size))
         .field("num_sms", static_cast<std::int64_t>(r.num_sms))
         .field("chunk", static_cast<std::uint64_t>(row.chunk))
-        .field("runs", static_cast<std::uint64_t>(r.runs))
-        .field("distinct_outputs", static_cast<std::uint64_t>(d.distinct_outputs))
-        .field("ratio_non_equal", d.ratio_non_equal);
-    j.key("max_ulp");
-    j.value_or_null(d.max_ulp, kUnorderedUlp);
-    j.field("max_abs_diff", d.max_abs_diff)
+        .field("runs", static_cast<std::uint64_t>(r.runs));
+    drift_fields(j, d)
+        .field("max_abs_diff", d.max_abs_diff)
         .field("ref_max_rel_err", row.ref_max_rel_err)
         .field("median_ms", row.median_ms)
         .field("kv_bytes", r.kv_bytes)

@@ -19,6 +19,7 @@
 #include "json.h"
 #include "progress.h"
 #include "npy.h"
+#include "row_json.h"
 #include "variants_command.h"
 
 namespace driftlab {
@@ -319,11 +320,7 @@ void write_sum_json(const SumReport& r, std::ostream& out) {
   j.begin_object().field("command", "sum").key("rows").begin_array();
   for (const auto& row : r.rows) {
     const auto& d = row.drift;
-    j.begin_object()
-        .field("backend", r.backend)
-        .field("device", r.device)
-        .field("variant", info(row.variant).name)
-        .field("determinism", info(row.variant).determinism)
+    row_header(j.begin_object(), r.backend, r.device, info(row.variant))
         .field("dtype", dtype_name(r.dtype))
         .field("n", static_cast<std::uint64_t>(r.n))
         .field("runs", static_cast<std::uint64_t>(r.runs))
@@ -332,11 +329,7 @@ void write_sum_json(const SumReport& r, std::ostream& out) {
         .field("atomic_note", r.atomic_note);
     j.key("conversion");  // how a 16-bit input was made: rounded from float32, or null
     r.conversion.empty() ? j.null() : j.value(r.conversion);
-    j
-        .field("distinct_outputs", static_cast<std::uint64_t>(d.distinct_outputs))
-        .field("ratio_non_equal", d.ratio_non_equal);
-    j.key("max_ulp");
-    j.value_or_null(d.max_ulp, kUnorderedUlp);
+    drift_fields(j, d);
     j.field("vs_max", d.vs_max).field("max_abs_diff", d.max_abs_diff).key("error_ulp");
     j.value_or_null(d.error_ulp, kUnorderedUlp);
     j.field("result", value_text(r, d.result_bits))
@@ -345,11 +338,7 @@ void write_sum_json(const SumReport& r, std::ostream& out) {
         .field("exact", value_text(r, r.exact_bits))
         .field("median_ms", row.median_ms)
         .field("gbps", row.gbps);
-    j.key("cost_vs_atomic");
-    j.value_or_null(row.cost_vs_atomic);
-    j.field("vendor", r.vendor).key("cost_vs_vendor");
-    j.value_or_null(row.cost_vs_vendor);
-    j.end_object();
+    cost_fields(j, row.cost_vs_atomic, r.vendor, row.cost_vs_vendor).end_object();
   }
   j.end_array().end_object();
 }
