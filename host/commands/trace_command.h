@@ -77,6 +77,9 @@ struct TraceReport {
   std::size_t timing_reps = 0;
 };
 
+// The warm-up call's number: predict's, one no compared call uses (--compare runs:A,B refuses it).
+inline constexpr std::uint64_t kWarmupCall = std::uint64_t(1) << 40;
+
 // A trace set up: model, input, both sides' backends, each warmed up (a plain and a traced call).
 // run_trace times plain() against traced(); bench/bench_trace_cpu.cpp times the same two calls.
 class TraceRun {
