@@ -39,7 +39,6 @@ struct RunSink {
   virtual void device_drift(const OutputDrift& /*d*/) { throw std::logic_error("this sink takes host outputs only"); }
 };
 
-
 // What the parent keeps: per variant, run 0 and the streaming drift state, the times, and
 // process 0's reference error.  Memory does not grow with --runs (8 bytes a run for the times).
 struct VariantState {
