@@ -101,8 +101,8 @@ void run_copy(benchmark::State& s) {
   prepare(a, B, H, d, L);
   DeviceBuffer dst(a.kv_floats * sizeof(float));
   timed(s, [&] {
-    CUDA_CHECK(cudaMemcpyAsync(dst.p, a.K, a.kv_floats * sizeof(float), cudaMemcpyDeviceToDevice));
-    CUDA_CHECK(cudaMemcpyAsync(dst.p, a.V, a.kv_floats * sizeof(float), cudaMemcpyDeviceToDevice));
+    CUDA_CHECK(cudaMemcpyAsync(dst.get(), a.K, a.kv_floats * sizeof(float), cudaMemcpyDeviceToDevice));
+    CUDA_CHECK(cudaMemcpyAsync(dst.get(), a.V, a.kv_floats * sizeof(float), cudaMemcpyDeviceToDevice));
   });
   s.SetBytesProcessed(static_cast<std::int64_t>(s.iterations() * 4 * a.kv_floats * sizeof(float)));
 }

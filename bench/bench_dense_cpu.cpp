@@ -175,13 +175,13 @@ void dense_args(benchmark::internal::Benchmark* b) {
 void register_cpu_dense_benchmarks() {
   dense_args(benchmark::RegisterBenchmark("dense/cpu/openblas", run_openblas));
   for (const auto& i : kDenseVariants) {
-    if (i.variant == DenseVariant::cublas) continue;
+    if (cuda_only(i)) continue;
     dense_args(benchmark::RegisterBenchmark((std::string("dense/cpu/") + i.name).c_str(),
                                             [v = i.variant](benchmark::State& s) { run_dense(s, v); }));
   }
   for (const auto& sizes : {std::vector<std::size_t>{10, 20, 10}, std::vector<std::size_t>{784, 4096, 4096, 10}})
     for (const auto& i : kDenseVariants) {
-      if (i.variant == DenseVariant::cublas) continue;
+      if (cuda_only(i)) continue;
       auto* b = benchmark::RegisterBenchmark(("predict/cpu/" + shape_name(sizes) + "/" + i.name).c_str(),
                                              [sizes, v = i.variant](benchmark::State& s) { run_predict(s, sizes, v); });
       for (const int batch : {1, 64, 4096}) b->Arg(batch);
@@ -194,7 +194,7 @@ void register_cpu_dense_benchmarks() {
   };
   for (const Shape sh : {Shape{1024, 1024, 1024}, Shape{64, 4096, 4096}})
     for (const auto& i : kDenseVariants) {
-      if (i.variant == DenseVariant::cublas) continue;
+      if (cuda_only(i)) continue;
       const std::string dims = "/B:" + std::to_string(sh.B) + "/K:" + std::to_string(sh.K) + "/N:" + std::to_string(sh.N);
       benchmark::RegisterBenchmark((std::string("dense/cpu/") + i.name + dims + "/dtype:bf16").c_str(),
                                    [v = i.variant, sh](benchmark::State& s) { run_dense_half<bf16>(s, v, sh.B, sh.K, sh.N); })

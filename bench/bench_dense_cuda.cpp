@@ -74,7 +74,7 @@ void run_dense(benchmark::State& s, DenseVariant v) {
   timed(s, call);  // a warm-up call, then event-timed iterations (cuda_timed.h)
   s.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(B * K * N) * static_cast<double>(s.iterations()),
                                              benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
-  if (v == DenseVariant::atomic || v == DenseVariant::tree) s.counters["slices"] = static_cast<double>(S);
+  if (splits_k(v)) s.counters["slices"] = static_cast<double>(S);
 }
 
 // 16-bit storage (bf16), float32 accumulation: cuda::dense_half (tiles widen the bf16 bits,
@@ -114,7 +114,7 @@ void run_dense_bf16(benchmark::State& s, DenseVariant v, std::size_t B, std::siz
   timed(s, call);  // a warm-up call, then event-timed iterations (cuda_timed.h)
   s.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(B * K * N) * static_cast<double>(s.iterations()),
                                              benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
-  if (v == DenseVariant::atomic || v == DenseVariant::tree) s.counters["slices"] = static_cast<double>(S);
+  if (splits_k(v)) s.counters["slices"] = static_cast<double>(S);
 }
 
 void run_predict(benchmark::State& s, const std::vector<std::size_t>& sizes, DenseVariant v, DType dtype = DType::f32) {

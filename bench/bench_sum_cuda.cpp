@@ -103,9 +103,9 @@ template <class T> void run_sum(benchmark::State& state, Dist dist, SumVariant v
   std::size_t k = 0;
   for (auto _ : state) {
     const T* d_in = static_cast<const T*>(in.copy(k++));
-    CUDA_CHECK(cudaEventRecord(ev.start));
+    ev.record_start();
     CUDA_CHECK(launch<T>(v, d_in, n, in.d_out, in.d_temp, in.temp_bytes));
-    CUDA_CHECK(cudaEventRecord(ev.stop));
+    ev.record_stop();
     state.SetIterationTime(ev.seconds());
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * n * sizeof(T)));
@@ -124,9 +124,9 @@ template <class T> void run_copy(benchmark::State& state, Dist dist) {
   EventPair ev;
   std::size_t k = 0;
   for (auto _ : state) {
-    CUDA_CHECK(cudaEventRecord(ev.start));
+    ev.record_start();
     CUDA_CHECK(cudaMemcpyAsync(in.d_out, in.copy(k++), n * sizeof(T), cudaMemcpyDeviceToDevice));
-    CUDA_CHECK(cudaEventRecord(ev.stop));
+    ev.record_stop();
     state.SetIterationTime(ev.seconds());
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * 2 * n * sizeof(T)));

@@ -14,52 +14,22 @@
 #include <string>
 
 #include "cuda/cuda_check.h"
+#include "cuda/device.h"
 
 namespace driftlab::bench {
 
-// Two CUDA events, destroyed on every path (an exception included).
-struct EventPair {
-  cudaEvent_t start{}, stop{};
-  EventPair() {
-    CUDA_CHECK(cudaEventCreate(&start));
-    if (const cudaError_t e = cudaEventCreate(&stop); e != cudaSuccess) {
-      cudaEventDestroy(start);
-      CUDA_CHECK(e);
-    }
-  }
-  ~EventPair() {
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-  }
-  EventPair(const EventPair&) = delete;
-  EventPair& operator=(const EventPair&) = delete;
-  double seconds() const {  // after stop was recorded
-    CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    return ms * 1e-3;
-  }
-};
-
-// Device memory freed on every path.
-struct DeviceBuffer {
-  void* p = nullptr;
-  DeviceBuffer() = default;
-  explicit DeviceBuffer(std::size_t bytes) { CUDA_CHECK(cudaMalloc(&p, bytes ? bytes : 1)); }
-  ~DeviceBuffer() { cudaFree(p); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  template <class T> T* as() const { return static_cast<T*>(p); }
-};
+// Events and device memory freed on every path: kernels/cuda/device.h, shared with the backends.
+using cuda::DeviceBuffer;
+using cuda::EventPair;
 
 template <class Launch> void timed(benchmark::State& s, Launch&& launch) {
   EventPair ev;
   launch();
   CUDA_CHECK(cudaDeviceSynchronize());
   for (auto _ : s) {
-    CUDA_CHECK(cudaEventRecord(ev.start));
+    ev.record_start();
     launch();
-    CUDA_CHECK(cudaEventRecord(ev.stop));
+    ev.record_stop();
     s.SetIterationTime(ev.seconds());
   }
 }

@@ -26,24 +26,30 @@ from pathlib import Path
 PROG = "plot.py"
 FILES = ("bench.json", "sum_drift.json", "ulp_hist.json", "batch_invariance.json", "machine.json", "predict_bf16.json")
 
-# One colour and marker per variant, the same in every figure. Baselines are black and dashed.
-COLOURS = {
-    "serial": "#7f7f7f",
-    "atomic_element": "#d62728",
-    "atomic": "#ff7f0e",
-    "tree": "#1f77b4",
-    "exact": "#2ca02c",
-    "invariant": "#2ca02c",
-    "cub": "#9467bd",
-    "thrust": "#bcbd22",
-    "cublas": "#000000",
-    "openblas": "#000000",
-    "read_probe": "#000000",
-    "d2d_copy": "#000000",
-}
-MARKERS = {"serial": "v", "atomic_element": "X", "atomic": "o", "tree": "s", "exact": "D",
-           "invariant": "D", "cub": "^", "cublas": "P", "openblas": "P"}
-ORDER = ["serial", "atomic_element", "atomic", "tree", "exact", "invariant", "cub", "openblas", "cublas"]
+# One colour and marker per variant, the same in every figure, and the legend order: from the
+# variant tables (variants.json beside this file, written by `driftlab variants --json`; a test
+# checks it against the binary).  Baselines are not variants: black and dashed, listed here.
+BASELINES = {"openblas": ("#000000", "P", 80), "read_probe": ("#000000", "", None), "d2d_copy": ("#000000", "", None)}
+
+
+def variant_styles():
+    """(COLOURS, MARKERS, ORDER) of the sum and dense tables and the baselines above."""
+    try:
+        tables = json.loads((Path(__file__).resolve().parent / "variants.json").read_text())
+        rows = [(r["name"], r["colour"], r["marker"], r["plot_order"]) for op in ("sum", "dense") for r in tables[op]]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        print(f"{PROG}: variants.json beside plot.py cannot be read ({e}); regenerate it with "
+              "`driftlab variants --json > plots/variants.json`", file=sys.stderr)
+        sys.exit(1)
+    rows += [(name, c, m, o) for name, (c, m, o) in BASELINES.items()]
+    colours = {name: c for name, c, _, _ in rows}
+    markers = {name: m for name, _, m, _ in rows if m}
+    ordered = {name: o for name, _, _, o in rows if o is not None and o >= 0}  # null: after these, by name
+    order = sorted(ordered, key=ordered.get)
+    return colours, markers, order
+
+
+COLOURS, MARKERS, ORDER = variant_styles()
 DIST_STYLES = ["-", "--", ":", "-."]
 BACKEND_ORDER = ["cpu", "cuda"]
 DTYPE_NAMES = {"f32": "float32", "f64": "float64", "bf16": "bfloat16", "f16": "float16"}

@@ -10,10 +10,6 @@ import json
 import sys
 from pathlib import Path
 
-ORDER = ["split_count", "atomic", "fixed_split", "single"]
-STYLE = {"split_count": ("tab:red", "o"), "atomic": ("tab:orange", "x"), "fixed_split": ("tab:blue", "s"),
-         "single": ("tab:green", "^")}
-
 
 def fail(msg: str) -> None:
     print(f"plot_attention: {msg}", file=sys.stderr)
@@ -31,6 +27,20 @@ def load(path: Path):
     if not rows:
         fail(f"{path}: no rows with a batch sweep (run without --batch-sweep off)")
     return rows
+
+
+def attention_styles():
+    """The attention table's legend order and (colour, marker) per variant, from variants.json beside
+    this file (`driftlab variants --json`)."""
+    try:
+        rows = json.loads((Path(__file__).resolve().parent / "variants.json").read_text())["attention"]
+        ordered = sorted((r for r in rows if r["plot_order"] is not None), key=lambda r: r["plot_order"])
+        return [r["name"] for r in ordered], {r["name"]: (r["colour"], r["marker"] or ".") for r in rows}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        fail(f"variants.json beside plot_attention.py cannot be read ({e})")
+
+
+ORDER, STYLE = attention_styles()
 
 
 def main(argv) -> int:

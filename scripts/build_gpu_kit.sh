@@ -70,7 +70,7 @@ bundle() {  # copies every non-allowed library that $1 loads into kit/bin/lib
 }
 for exe in "$kit"/bin/driftlab*; do bundle "$exe"; done
 for lib in "$kit"/bin/lib/*; do [ -e "$lib" ] && bundle "$lib"; done
-cp "$root"/plots/*.py "$kit/plots/"
+cp "$root"/plots/*.py "$root/plots/variants.json" "$kit/plots/"  # variants.json: the variant tables (plots and summary)
 cp "$root/scripts/gpu_check.sh" "$root/scripts/gpu_check_summary.py" "$kit/scripts/"
 cp "$root/tests/check_plots.py" "$kit/tests/"
 cp -r "$root/tests/fixtures/." "$kit/tests/fixtures/"

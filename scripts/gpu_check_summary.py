@@ -27,6 +27,43 @@ import re
 import statistics
 import sys
 
+def load_variants():
+    """The variant tables (`driftlab variants --json`), from plots/variants.json: one folder up
+    from this script in the repository and in the GPU kit (kit/scripts, kit/plots)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "plots", "variants.json")
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+        return {op: {r["name"]: r for r in doc[op]} for op in ("sum", "dense", "attention")}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        sys.exit(f"gpu_check_summary: {path}: cannot read the variant tables ({e})")
+
+
+VARIANTS = load_variants()
+LEVELS = ("none", "documented", "run_to_run", "batch_invariant", "any_order")  # weakest first
+
+
+def at_least(op, name, level):
+    """Whether the table promises `level` or more for a variant (what the checks assert bitwise)."""
+    return LEVELS.index(VARIANTS[op][name]["level"]) >= LEVELS.index(level)
+
+
+def on(op, backend):
+    """The names of an op's variants that `backend` runs, in table order."""
+    return [n for n, r in VARIANTS[op].items() if backend in r["backends"]]
+
+
+# The sum check leaves out serial, the textbook reference (its bits are fixed by its order).
+SUM_UNCHECKED = ("serial",)
+
+
+def sum_checked(backend):
+    return [v for v in on("sum", backend) if v not in SUM_UNCHECKED]
+
+
+# What the tables drive here: which variants the drift rows of `driftlab sum/predict/attention`
+# must hold (every one the backend runs) and which of them are asserted bitwise (their level).
+# Which benchmarks must exist stays the check's plan: scripts/gpu_check.sh's filters name them.
 SECTIONS = ("tests", "bench_sum", "sum", "bench_dense", "predict", "attention", "drift", "report")
 # The benchmark steps' files, per section (scripts/gpu_check.sh writes them in this order).
 BENCH_FILES = {"bench_sum": ("bench_sum_headline", "bench_sum"), "bench_dense": ("bench_dense_headline", "bench_dense"),
@@ -269,6 +306,7 @@ def check_bench_sum(s):
     n32, n64 = F32_N[s.mode], F64_N[s.mode]
     got = {}
     # bf16: 16-bit input, float32 sums -- measured, no target (half the bytes of f32)
+    # The benchmarks are gpu_check.sh's plan (its filters name them), not the variant tables.
     for dtype, n, variants in (("f32", n32, ["atomic_element", "atomic", "tree", "exact", base]),
                                ("f64", n64, ["tree", "exact", base]),
                                ("bf16", n32, ["tree", "exact", base])):
@@ -304,7 +342,7 @@ def check_sum(s):
         if doc is None:
             continue
         rows = {r.get("variant"): r for r in doc.get("rows", []) if isinstance(r, dict)}
-        wanted = ["atomic_element", "atomic", "tree", "exact"] + (["cub", "thrust"] if s.mode == "device" else [])
+        wanted = sum_checked("cuda" if s.mode == "device" else "cpu")
         for v in wanted:
             r = rows.get(v)
             if r is None:
@@ -315,7 +353,7 @@ def check_sum(s):
             if runs < min_runs:
                 s.fail(sec, what, f"{runs} runs (at least {min_runs} wanted)")
             measured = f"{r.get('distinct_outputs')} distinct, max {r.get('max_ulp')} ULP over {runs} runs"
-            if v in ("tree", "exact", "cub"):
+            if at_least("sum", v, "run_to_run"):
                 s.add(sec, what, measured, "1 distinct", r.get("distinct_outputs") == 1)
             else:
                 s.add(sec, what + " (drift, measured)", measured)
@@ -378,7 +416,7 @@ def check_predict(s):
         if doc is None:
             continue
         rows = {r.get("variant"): r for r in doc.get("rows", []) if isinstance(r, dict)}
-        for v in ("atomic", "tree", "invariant"):
+        for v in on("dense", "cpu"):
             r = rows.get(v)
             if r is None:
                 s.fail(sec, f"{fname} {v}", "absent")
@@ -386,14 +424,15 @@ def check_predict(s):
             calls = int(r.get("runs", 0)) * max(1, int(r.get("processes", 1)))
             what = f"{fname[:-5]} {r.get('model')} batch {r.get('batch')} {v}"
             measured = f"{r.get('distinct_outputs')} distinct, max {r.get('max_ulp')} ULP over {calls} calls"
-            if s.mode == "device" and v == "atomic" and calls < 100:
+            drifts = not at_least("dense", v, "run_to_run")
+            if s.mode == "device" and drifts and calls < 100:
                 s.fail(sec, what, f"{calls} calls (at least 100 wanted)")
-            if v == "atomic":
+            if drifts:
                 s.add(sec, what + " (drift, measured)", measured)
             else:
                 s.add(sec, what, measured, "1 distinct", r.get("distinct_outputs") == 1)
             if "batch_distinct" in r:
-                if v == "invariant":
+                if at_least("dense", v, "batch_invariant"):
                     s.add(sec, f"{fname[:-5]} invariant across batches 1,7,64,513", f"{r['batch_distinct']} distinct",
                           "1 distinct", r["batch_distinct"] == 1)
                 else:
@@ -433,7 +472,7 @@ def check_attention(s):
     doc = s.load_json(sec, "attention.json")
     if doc is not None:
         rows = {r.get("variant"): r for r in doc.get("rows", []) if isinstance(r, dict)}
-        for v in ("split_count", "atomic", "fixed_split", "single"):
+        for v in on("attention", "cpu"):
             r = rows.get(v)
             if r is None:
                 s.fail(sec, f"attention.json {v}", "absent")
@@ -441,7 +480,7 @@ def check_attention(s):
             what = f"driftlab attention B={r.get('batch')} {v}"
             measured = (f"{r.get('distinct_outputs')} distinct over {r.get('runs')} runs; "
                         f"{r.get('batch_distinct')} across batches {r.get('batch_sizes')}")
-            if v in ("fixed_split", "single"):
+            if at_least("attention", v, "batch_invariant"):
                 s.add(sec, what, measured, "1 distinct, 1 across batches",
                       r.get("distinct_outputs") == 1 and r.get("batch_distinct") == 1)
             else:

@@ -7,43 +7,22 @@
 #include "attention_backend.h"
 #include "cuda/attention.cuh"
 #include "cuda/cuda_check.h"
+#include "cuda/device.h"
 #include "gpu.h"
 
 namespace driftlab {
 namespace {
 
-struct DeviceBytes {
-  void* p = nullptr;
-  std::size_t bytes = 0;
-  DeviceBytes() = default;
-  DeviceBytes(const DeviceBytes&) = delete;
-  DeviceBytes& operator=(const DeviceBytes&) = delete;
-  ~DeviceBytes() { cudaFree(p); }
-  void ensure(std::size_t n) {
-    if (n <= bytes && p) return;
-    cudaFree(p);
-    p = nullptr;
-    bytes = 0;
-    CUDA_CHECK(cudaMalloc(&p, std::max<std::size_t>(n, 4)));
-    bytes = n;
-  }
-  template <class T> void upload(const std::vector<T>& v) {
-    ensure(v.size() * sizeof(T));
-    CUDA_CHECK(cudaMemcpy(p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
-  }
-  template <class T> T* as() const { return static_cast<T*>(p); }
+// Scratch and inputs: at least 4 bytes allocated, whatever the request.
+struct DeviceBytes : cuda::DeviceBuffer {
+  void ensure(std::size_t n) { DeviceBuffer::ensure(n, 4); }
+  template <class T> void upload(const std::vector<T>& v) { DeviceBuffer::upload(v, 4); }
 };
 
 class CudaAttentionBackend final : public AttentionBackend {
  public:
   CudaAttentionBackend() {
     CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, 0));
-    CUDA_CHECK(cudaEventCreate(&start_));
-    CUDA_CHECK(cudaEventCreate(&stop_));
-  }
-  ~CudaAttentionBackend() override {
-    cudaEventDestroy(start_);
-    cudaEventDestroy(stop_);
   }
   std::string name() const override { return "cuda"; }
   std::string device() const override { return gpu_status().name; }
@@ -83,19 +62,17 @@ class CudaAttentionBackend final : public AttentionBackend {
     for (const std::size_t L : in_->kv_len) a.max_chunks = std::max(a.max_chunks, attention::num_chunks(a.chunk, L));
     const std::size_t temp = cuda::attention_temp_bytes(c.variant, a.B, a.H, a.d, a.max_chunks);
     temp_.ensure(temp);
-    CUDA_CHECK(cudaEventRecord(start_));
-    CUDA_CHECK(cuda::attention(c.variant, a, out_.as<float>(), temp_.p, temp_.bytes, nullptr));
-    CUDA_CHECK(cudaEventRecord(stop_));
-    CUDA_CHECK(cudaEventSynchronize(stop_));
-    float ms = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
-    CUDA_CHECK(cudaMemcpy(out, out_.p, in_->B * in_->H * in_->d * sizeof(float), cudaMemcpyDeviceToHost));
+    events_.record_start();
+    CUDA_CHECK(cuda::attention(c.variant, a, out_.as<float>(), temp_.get(), temp_.bytes(), nullptr));
+    events_.record_stop();
+    const float ms = events_.ms();
+    CUDA_CHECK(cudaMemcpy(out, out_.get(), in_->B * in_->H * in_->d * sizeof(float), cudaMemcpyDeviceToHost));
     return ms;
   }
 
  private:
   int sms_ = 0;
-  cudaEvent_t start_{}, stop_{};
+  cuda::EventPair events_;  // around the timed launches
   const AttentionInput* in_ = nullptr;
   DeviceBytes q_, K_, V_, len_, off_, out_, temp_;
 };

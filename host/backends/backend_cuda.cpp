@@ -4,45 +4,17 @@
 
 #include "backend.h"
 #include "cuda/cuda_check.h"
+#include "cuda/device.h"
 #include "cuda/sum.cuh"
 #include "gpu.h"
 
 namespace driftlab {
 namespace {
 
-class DeviceBuffer {
- public:
-  DeviceBuffer() = default;
-  explicit DeviceBuffer(std::size_t bytes) : bytes_(bytes) {
-    if (bytes) CUDA_CHECK(cudaMalloc(&ptr_, bytes));
-  }
-  ~DeviceBuffer() {
-    if (ptr_) cudaFree(ptr_);
-  }
-  DeviceBuffer(DeviceBuffer&& o) noexcept : ptr_(o.ptr_), bytes_(o.bytes_) { o.ptr_ = nullptr; o.bytes_ = 0; }
-  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
-    std::swap(ptr_, o.ptr_);
-    std::swap(bytes_, o.bytes_);
-    return *this;
-  }
-  void* get() const { return ptr_; }
-  std::size_t bytes() const { return bytes_; }
-
- private:
-  void* ptr_ = nullptr;
-  std::size_t bytes_ = 0;
-};
+using cuda::DeviceBuffer;
 
 class CudaBackend final : public SumBackend {
  public:
-  CudaBackend() {
-    CUDA_CHECK(cudaEventCreate(&start_));
-    CUDA_CHECK(cudaEventCreate(&stop_));
-  }
-  ~CudaBackend() override {
-    cudaEventDestroy(start_);
-    cudaEventDestroy(stop_);
-  }
   std::string name() const override { return "cuda"; }
   std::string device() const override { return gpu_status().name; }
   bool has(SumVariant v) const override { return cuda::has_sum_variant(v); }
@@ -71,7 +43,7 @@ class CudaBackend final : public SumBackend {
   SumRun run(SumVariant v, std::uint64_t) override {
     if (!has(v)) throw BackendError(std::string("variant '") + info(v).name + "' is not a cuda variant");
     SumRun r;
-    CUDA_CHECK(cudaEventRecord(start_));
+    events_.record_start();
     switch (dtype_) {
       case DType::f32:
         CUDA_CHECK(cuda::sum<float>(v, static_cast<const float*>(d_in_.get()), n_, static_cast<float*>(d_out_.get()),
@@ -90,10 +62,8 @@ class CudaBackend final : public SumBackend {
                                        d_temp_.get(), d_temp_.bytes(), nullptr));
         break;
     }
-    CUDA_CHECK(cudaEventRecord(stop_));
-    CUDA_CHECK(cudaEventSynchronize(stop_));
-    float ms = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
+    events_.record_stop();
+    const float ms = events_.ms();
     r.ms = ms;
     if (dtype_ != DType::f64) {  // f32, and the float32 result of a 16-bit input
       std::uint32_t b = 0;
@@ -118,7 +88,7 @@ class CudaBackend final : public SumBackend {
   double vendor_run_ms() override { return run(SumVariant::cub, 0).ms; }
 
  private:
-  cudaEvent_t start_{}, stop_{};
+  cuda::EventPair events_;  // around the timed launches
   DType dtype_ = DType::f32;
   std::size_t n_ = 0;
   DeviceBuffer d_in_, d_out_, d_temp_;

@@ -38,7 +38,7 @@ class CpuModelBackend final : public ModelBackend {
   explicit CpuModelBackend(int threads) : pool_(threads) {}
   std::string name() const override { return "cpu"; }
   std::string device() const override { return cpu_model() + ", " + std::to_string(pool_.size()) + " threads"; }
-  bool has(DenseVariant v) const override { return v != DenseVariant::cublas; }
+  bool has(DenseVariant v) const override { return !cuda_only(v); }
   std::string atomic_note(bool shuffle) const override {
     return shuffle ? "atomic order: MODEL -- slice partials added in a seeded random order per call, reproducible"
                    : "atomic order: real atomic adds racing on " + std::to_string(pool_.size()) +

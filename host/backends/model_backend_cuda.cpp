@@ -12,6 +12,7 @@
 #include "common/half.h"
 #include "cpu/half_convert.h"
 #include "cuda/cuda_check.h"
+#include "cuda/device.h"
 #include "cuda/dense.cuh"
 #include "cuda/drift.cuh"
 #include "gpu.h"
@@ -53,13 +54,9 @@ class CudaModelBackend final : public ModelBackend {
  public:
   CudaModelBackend() {
     if (cublasCreate(&handle_) != CUBLAS_STATUS_SUCCESS) throw BackendError("--backend cuda: cublasCreate failed");
-    CUDA_CHECK(cudaEventCreate(&start_));
-    CUDA_CHECK(cudaEventCreate(&stop_));
   }
   ~CudaModelBackend() override {
     cublasDestroy(handle_);
-    cudaEventDestroy(start_);
-    cudaEventDestroy(stop_);
   }
   std::string name() const override { return "cuda"; }
   std::string device() const override { return gpu_status().name; }
@@ -120,7 +117,7 @@ class CudaModelBackend final : public ModelBackend {
       CUDA_CHECK(cudaMemcpy(dst, d_src, count * sizeof(float), cudaMemcpyDeviceToHost));
     };
     CUDA_CHECK(cudaMemcpy(act_[0].p, x, B * model_->inputs() * sizeof(float), cudaMemcpyHostToDevice));
-    CUDA_CHECK(cudaEventRecord(start_));
+    events_.record_start();
     for (std::size_t li = 0; li < layers.size(); ++li) {
       const Layer& l = layers[li];
       const std::size_t S = c.split_k ? c.split_k : dense::split_k(B, l.K, l.N);
@@ -140,10 +137,8 @@ class CudaModelBackend final : public ModelBackend {
       }
       if (stages) (*stages)[li].resize(k);
     }
-    CUDA_CHECK(cudaEventRecord(stop_));
-    CUDA_CHECK(cudaEventSynchronize(stop_));
-    float ms = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
+    events_.record_stop();
+    const float ms = events_.ms();
     last_ = act_[layers.size() % 2].p;
     if (c.output_to_host)
       CUDA_CHECK(cudaMemcpy(out, last_, B * model_->outputs() * sizeof(float), cudaMemcpyDeviceToHost));
@@ -182,7 +177,7 @@ class CudaModelBackend final : public ModelBackend {
       for (std::size_t e = 0; e < count; ++e) dst[e] = bf ? bf16_to_f32(bits[e]) : f16_to_f32(bits[e]);
     };
     CUDA_CHECK(cudaMemcpy(act_[0].u16(), h16.data(), h16.size() * sizeof(std::uint16_t), cudaMemcpyHostToDevice));
-    CUDA_CHECK(cudaEventRecord(start_));
+    events_.record_start();
     for (std::size_t li = 0; li < layers.size(); ++li) {
       const Layer& l = layers[li];
       const std::size_t S = c.split_k ? c.split_k : dense::split_k(B, l.K, l.N), count = B * l.N;
@@ -207,10 +202,8 @@ class CudaModelBackend final : public ModelBackend {
         (*stages)[li].resize(k);
       }
     }
-    CUDA_CHECK(cudaEventRecord(stop_));
-    CUDA_CHECK(cudaEventSynchronize(stop_));
-    float ms = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
+    events_.record_stop();
+    const float ms = events_.ms();
     last_ = nullptr;  // no device tracker for 16-bit outputs
     const std::size_t n_out = B * model_->outputs();
     widened(act_[layers.size() % 2].u16(), n_out, out);
@@ -219,7 +212,7 @@ class CudaModelBackend final : public ModelBackend {
   }
 
   cublasHandle_t handle_{};
-  cudaEvent_t start_{}, stop_{};
+  cuda::EventPair events_;  // around the timed launches
   const Model* model_ = nullptr;
   std::vector<DeviceFloats> weights_, biases_;
   DeviceFloats act_[2], temp_, matmul_, y32_;

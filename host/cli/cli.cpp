@@ -22,6 +22,7 @@
 #include "scenarios.h"
 #include "sum_command.h"
 #include "trace_command.h"
+#include "variants_command.h"
 
 namespace driftlab {
 namespace {
@@ -49,6 +50,7 @@ commands:
             all-reduce whose bits do not; --simulate evaluates the orders at any rank count, no MPI
   trace     the same model under two configurations (batch sizes, runs, threads, variants,
             backends), every layer's stages compared: the first layer and stage whose bits differ
+  variants  the variant tables: names, determinism levels, backends (--json for plots/ and scripts/)
   report    run the drift experiments and the benchmarks, write JSON, figures and REPORT.md
   help      this text
 
@@ -96,6 +98,7 @@ int dispatch(const std::vector<std::string_view>& args, std::ostream& out, std::
     if (cmd == "attention") return attention_main(rest, out);
     if (cmd == "trace") return trace_main(rest, out);
     if (cmd == "allreduce") return allreduce_main(rest, out);
+    if (cmd == "variants") return variants_main(rest, out);
     throw UsageError("unknown command '" + std::string(cmd) + "' (see driftlab --help)");
   }
 }

@@ -11,10 +11,12 @@
 #include "gpu.h"
 #include "json.h"
 #include "memory_bound.h"
+#include "row_json.h"
+#include "variants_command.h"
 
 namespace driftlab {
 
-const char* const kAttentionHelp = R"(usage: driftlab attention [options]
+const std::string kAttentionHelp = std::string(R"(usage: driftlab attention [options]
 
 One decode step of multi-head attention, out = softmax(q K^T / sqrt(d)) V per sequence and head,
 run many times with each split-KV variant: how the output drifts, how far it is from float64,
@@ -30,7 +32,7 @@ shape:
   --split-size S        fixed_split's chunk in tokens (default 256)
   --seed S              seed of q, K, V (standard normal; default 1)
 runs:
-  --variant NAME|all    split_count, atomic, fixed_split, single, or all (default)
+  --variant NAME|all    )") + variant_choices(kAttentionVariants) + R"(, or all (default)
   --runs R              calls per variant (default 5)
   --backend cpu|cuda|auto
   --threads T           cpu backend: worker threads (default: every hardware thread)
@@ -91,7 +93,7 @@ AttentionArgs parse_attention_args(std::span<const std::string_view> argv) {
     else if (f == "--variant") {
       a.variant = r.value();
       if (a.variant != "all" && !parse_attention_variant(a.variant))
-        throw UsageError("--variant: unknown variant '" + a.variant + "' (split_count, atomic, fixed_split, single, all)");
+        throw UsageError("--variant: unknown variant '" + a.variant + "' (" + variant_names(kAttentionVariants) + ", all)");
     } else if (f == "--runs") a.runs = bounded(r.value(), "--runs", 1, 10000);
     else if (f == "--backend") a.backend = parse_backend(r.value());
     else if (f == "--threads") a.threads = static_cast<int>(bounded(r.value(), "--threads", 0, 4096));
@@ -337,11 +339,7 @@ void write_attention_json(const AttentionReport& r, std::ostream& out) {
   j.begin_object().field("command", "attention").key("rows").begin_array();
   for (const auto& row : r.rows) {
     const auto& d = row.drift;
-    j.begin_object()
-        .field("backend", r.backend)
-        .field("device", r.device)
-        .field("variant", info(row.variant).name)
-        .field("determinism", info(row.variant).determinism)
+    row_header(j.begin_object(), r.backend, r.device, info(row.variant))
         .field("batch", static_cast<std::uint64_t>(r.batch))
         .field("heads", static_cast<std::uint64_t>(r.heads))
         .field("head_dim", static_cast<std::uint64_t>(r.head_dim))
@@ -349,12 +347,9 @@ void write_attention_json(const AttentionReport& r, std::ostream& out) {
         .field("split_size", static_cast<std::uint64_t>(r.split_size))
         .field("num_sms", static_cast<std::int64_t>(r.num_sms))
         .field("chunk", static_cast<std::uint64_t>(row.chunk))
-        .field("runs", static_cast<std::uint64_t>(r.runs))
-        .field("distinct_outputs", static_cast<std::uint64_t>(d.distinct_outputs))
-        .field("ratio_non_equal", d.ratio_non_equal);
-    j.key("max_ulp");
-    j.value_or_null(d.max_ulp, kUnorderedUlp);
-    j.field("max_abs_diff", d.max_abs_diff)
+        .field("runs", static_cast<std::uint64_t>(r.runs));
+    drift_fields(j, d)
+        .field("max_abs_diff", d.max_abs_diff)
         .field("ref_max_rel_err", row.ref_max_rel_err)
         .field("median_ms", row.median_ms)
         .field("kv_bytes", r.kv_bytes)

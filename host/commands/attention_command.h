@@ -35,7 +35,7 @@ struct AttentionArgs {
 };
 
 AttentionArgs parse_attention_args(std::span<const std::string_view> args);  // throws UsageError
-extern const char* const kAttentionHelp;
+extern const std::string kAttentionHelp;
 
 // One point of the batch sweep: row 0 (sequence 0) inside a batch of `batch` sequences whose other
 // sequences have KV length `other_kv_len`.

@@ -61,7 +61,7 @@ std::size_t physical_memory_bytes();  // 0 when unknown
 // 16-bit type `d` would turn into infinity.  Nothing for f32.
 void check_model_fits(const Model& m, DType d, std::string_view what);
 std::uint64_t entropy_seed();  // an unseeded run's seed: std::random_device  // the flags that reproduce `a`
-extern const char* const kPredictHelp;
+extern const std::string kPredictHelp;
 
 struct PredictRow {
   DenseVariant variant{};

@@ -19,16 +19,31 @@
 #include "json.h"
 #include "progress.h"
 #include "npy.h"
+#include "row_json.h"
+#include "variants_command.h"
 
 namespace driftlab {
+namespace {
 
-const char* const kSumHelp = R"(usage: driftlab sum [options]
+// The help's "determinism levels" lines, from the table.
+std::string sum_levels() {
+  std::string s;
+  for (const auto& i : kSumVariants) {
+    const std::string name = i.name;  // in a column of 16, or followed by two spaces when longer
+    s += "  " + name + std::string(name.size() < 14 ? 16 - name.size() : 2, ' ') + i.help + "\n";
+  }
+  return s;
+}
+
+}  // namespace
+
+const std::string kSumHelp = std::string(R"(usage: driftlab sum [options]
 
 Sums one input R times with each variant and measures how the result drifts.
 
 options:
   --n N                 number of elements (decimal or 2^K; default 2^22; 0 is valid)
-  --variant NAME|all    serial, atomic_element, atomic, tree, exact, cub, thrust (CUDA only), or all
+  --variant NAME|all    )") + variant_choices(kSumVariants) + R"(, or all
                         (default: all the backend has)
   --backend cpu|cuda|auto
                         auto (default) picks cuda when a GPU is usable, else cpu
@@ -55,14 +70,7 @@ options:
   --help                this text
 
 determinism levels:
-  serial          fixed order (std::accumulate's left-to-right fold)
-  atomic_element  none: every element is an atomic add; order follows timing
-  atomic          none: fixed in-block tree, then an atomic add per block
-  tree            run to run, across thread counts and devices: order is a function of n
-  exact           any order, any device: exact sum rounded once to nearest-even
-  cub             run to run on one GPU model (CUB's default guarantee)
-  thrust          run to run on one GPU model as documented (thrust::reduce is built on CUB)
-
+)" + sum_levels() + R"(
 metrics (over the R runs): distinct_outputs, ratio_non_equal (runs differing from run 0),
 max_ulp (between any two runs), vs_max (max |1 - s/s_exact|), max_abs_diff, error_ulp (run 0
 vs exact), result (run 0, round-trip text), result_bits, median_ms, gbps, cost_vs_atomic,
@@ -82,8 +90,7 @@ SumArgs parse_sum_args(std::span<const std::string_view> argv) {
     } else if (f == "--variant") {
       a.variant = r.value();
       if (a.variant != "all" && !parse_sum_variant(a.variant))
-        throw UsageError("--variant: unknown variant '" + a.variant +
-                         "' (serial, atomic_element, atomic, tree, exact, cub, thrust, all)");
+        throw UsageError("--variant: unknown variant '" + a.variant + "' (" + variant_names(kSumVariants) + ", all)");
     } else if (f == "--backend") {
       a.backend = parse_backend(r.value());
     } else if (f == "--runs") {
@@ -215,8 +222,7 @@ SumReport run_sum(const SumArgs& a) {
   } else {
     const SumVariant v = *parse_sum_variant(a.variant);
     if (!backend->has(v))
-      throw UsageError("variant '" + a.variant + "' is not available on the " + backend->name() + " backend" +
-                       (cuda_only(v) ? " (" + a.variant + " is CUDA only)" : ""));
+      throw UsageError(unavailable(info(v), backend->name()));
     variants.push_back(v);
   }
 
@@ -314,11 +320,7 @@ void write_sum_json(const SumReport& r, std::ostream& out) {
   j.begin_object().field("command", "sum").key("rows").begin_array();
   for (const auto& row : r.rows) {
     const auto& d = row.drift;
-    j.begin_object()
-        .field("backend", r.backend)
-        .field("device", r.device)
-        .field("variant", info(row.variant).name)
-        .field("determinism", info(row.variant).determinism)
+    row_header(j.begin_object(), r.backend, r.device, info(row.variant))
         .field("dtype", dtype_name(r.dtype))
         .field("n", static_cast<std::uint64_t>(r.n))
         .field("runs", static_cast<std::uint64_t>(r.runs))
@@ -327,11 +329,7 @@ void write_sum_json(const SumReport& r, std::ostream& out) {
         .field("atomic_note", r.atomic_note);
     j.key("conversion");  // how a 16-bit input was made: rounded from float32, or null
     r.conversion.empty() ? j.null() : j.value(r.conversion);
-    j
-        .field("distinct_outputs", static_cast<std::uint64_t>(d.distinct_outputs))
-        .field("ratio_non_equal", d.ratio_non_equal);
-    j.key("max_ulp");
-    j.value_or_null(d.max_ulp, kUnorderedUlp);
+    drift_fields(j, d);
     j.field("vs_max", d.vs_max).field("max_abs_diff", d.max_abs_diff).key("error_ulp");
     j.value_or_null(d.error_ulp, kUnorderedUlp);
     j.field("result", value_text(r, d.result_bits))
@@ -340,11 +338,7 @@ void write_sum_json(const SumReport& r, std::ostream& out) {
         .field("exact", value_text(r, r.exact_bits))
         .field("median_ms", row.median_ms)
         .field("gbps", row.gbps);
-    j.key("cost_vs_atomic");
-    j.value_or_null(row.cost_vs_atomic);
-    j.field("vendor", r.vendor).key("cost_vs_vendor");
-    j.value_or_null(row.cost_vs_vendor);
-    j.end_object();
+    cost_fields(j, row.cost_vs_atomic, r.vendor, row.cost_vs_vendor).end_object();
   }
   j.end_array().end_object();
 }

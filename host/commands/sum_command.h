@@ -34,7 +34,7 @@ struct SumArgs {
 };
 
 SumArgs parse_sum_args(std::span<const std::string_view> args);  // throws UsageError
-extern const char* const kSumHelp;
+extern const std::string kSumHelp;
 
 struct SumRow {
   SumVariant variant;

@@ -1,3 +1,5 @@
+// `driftlab trace`: the two sides built from the model flags, run plain and traced, every stage
+// compared, timed.  Flags: trace_args.cpp; the table and JSON: trace_output.cpp.
 #include "trace_command.h"
 
 #include <algorithm>
@@ -15,50 +17,9 @@
 #include "cpu/bit_compare.h"
 #include "json.h"
 #include "metrics.h"
+#include "variants_command.h"
 
 namespace driftlab {
-
-const char* const kTraceHelp = R"(usage: driftlab trace [model and input flags] --compare KIND:A,B [options]
-
-Runs the same model and input under two configurations, A and B, and compares every layer's
-output at every stage -- after the matmul, after bias and activation, after dropout, after the
-16-bit rounding -- and names the first layer and stage whose bits differ: where the drift starts.
-
-comparisons (--compare KIND:A,B):
-  batch:A,B             row R inside a batch of A rows against inside a batch of B rows (e.g.
-                        batch:1,64: alone against among 64); each batch is consecutive input
-                        rows holding row R, only row R's outputs are compared
-  runs:A,B              call A against call B of the same configuration (atomic drift; with
-                        --training each call draws its own dropout mask, as predict's calls do)
-  threads:A,B           cpu backend with A against B worker threads (0: every hardware thread)
-  variant:A,B           dense variant A against B (atomic, tree, invariant, cublas)
-  backend:A,B           cpu against cuda (cuda: needs a GPU)
-  dtype:A,B             storage dtype A against B (f32, bf16, f16; e.g. dtype:f32,bf16): the same
-                        float32 weights and input, rounded to each side's type; values are
-                        compared as float32 (16-bit ones widened), max_ulp in float32 ULPs
-options:
-  --variant NAME        the dense variant of both sides (default tree; not with variant:A,B)
-  --row R               batch: the row compared (default 0)
-  --json FILE           one row per layer and stage, and first_divergence (null: no bit differs)
-  --help                this text
-model and input flags, as for predict: --layers, --weights, --act, --dropout, --init-seed,
-  --input, --batch, --seed, --training, --dropout-seed, --split-k, --backend, --threads,
-  --schedule shuffle:SEED, --dtype (both sides; not with dtype:A,B) (see driftlab predict
-  --help).  Without --init-seed or --dropout-seed one random seed is drawn and both sides use it.
-
-stages: matmul = the kernel's accumulator before its epilogue (x.W; for atomic, whose
-accumulator starts at b, x.W + b); bias_act = the dense layer's output; dropout = after the mask
-(hidden layers, --training only); round = a 16-bit model's output rounded to its type (after
-dropout), widened -- with dtype:A,B an f32 side's round stage is its stored output, unrounded.
-max_ulp is in float32 ULPs throughout (16-bit values compared widened).  The stages come from
-the kernels predict runs (a hook in the model backends), and the last stage is bitwise
-predict's output for the same call.
-per layer and stage: max_ulp, frac_differ (elements whose bits differ), max_rel_diff
-(max |a - b| / max |a|, the layer's scale).
-time: the two plain predict calls against the two traced calls and the comparison, wall time
-after a warm-up of each; pairs far below a millisecond are repeated, interleaved, for 20 ms, and
-the line gives medians and the count (the report is the last repetition's comparison).
-)";
 
 namespace trace_detail {
 
@@ -93,105 +54,12 @@ const char* kind_name(TraceKind k) {
   return "?";
 }
 
-// The warm-up call's number: predict's, one no compared call uses.
-constexpr std::uint64_t kWarmupCall = std::uint64_t(1) << 40;
-
 // Timing: repetitions of (plain pair, traced pair and comparison) until their time reaches the
 // budget; one when a single repetition exceeds it.
 constexpr double kTimingBudgetMs = 20;
 constexpr std::size_t kMaxTimingReps = 1001;
 
-void parse_compare(std::string_view v, TraceArgs& t) {
-  const auto colon = v.find(':');
-  const std::string_view kind = v.substr(0, colon);
-  const std::string bad = "--compare: expected KIND:A,B with KIND batch, runs, threads, variant, backend or dtype, got '" +
-                          std::string(v) + "'";
-  if (colon == std::string_view::npos) throw UsageError(bad);
-  const std::string_view sides = v.substr(colon + 1);
-  const auto comma = sides.find(',');
-  if (comma == std::string_view::npos || sides.find(',', comma + 1) != std::string_view::npos) throw UsageError(bad);
-  t.a = std::string(sides.substr(0, comma));
-  t.b = std::string(sides.substr(comma + 1));
-  const std::string what = "--compare " + std::string(kind);
-  if (kind == "batch") {
-    t.kind = TraceKind::batch;
-    for (const auto& s : {t.a, t.b}) {
-      const auto n = parse_count(s, what);
-      if (n < 1 || n > (1u << 20)) throw UsageError(what + ": batch sizes must be 1 to 2^20, got '" + s + "'");
-    }
-  } else if (kind == "runs") {
-    t.kind = TraceKind::runs;
-    for (const auto& s : {t.a, t.b})
-      if (parse_count(s, what) >= kWarmupCall) throw UsageError(what + ": call numbers must be below 2^40");
-  } else if (kind == "threads") {
-    t.kind = TraceKind::threads;
-    for (const auto& s : {t.a, t.b}) parse_threads(s, "--compare threads");
-  } else if (kind == "variant") {
-    t.kind = TraceKind::variant;
-    for (const auto& s : {t.a, t.b})
-      if (!parse_dense_variant(s))
-        throw UsageError(what + ": unknown variant '" + s + "' (atomic, tree, invariant, cublas)");
-  } else if (kind == "dtype") {
-    t.kind = TraceKind::dtype;
-    for (const auto& s : {t.a, t.b})
-      if (!parse_model_dtype(s)) throw UsageError(what + ": expected f32, bf16 or f16, got '" + s + "'");
-    if (t.a == t.b) throw UsageError(what + ":" + t.a + "," + t.b + ": the two sides must differ in dtype");
-  } else if (kind == "backend") {
-    t.kind = TraceKind::backend;
-    for (const auto& s : {t.a, t.b})
-      if (s != "cpu" && s != "cuda") throw UsageError(what + ": expected cpu or cuda, got '" + s + "'");
-  } else {
-    throw UsageError(bad);
-  }
-}
-
 }  // namespace
-
-TraceArgs parse_trace_args(std::span<const std::string_view> argv) {
-  TraceArgs t;
-  ArgReader r(argv);
-  bool batch_given = false, compare_given = false, row_given = false, variant_given = false;
-  while (!r.done()) {
-    const std::string_view f = r.flag();
-    if (f == "--help" || f == "-h") t.help = true;
-    else if (parse_model_flag(f, r, t.model, batch_given)) continue;
-    else if (f == "--compare") {
-      parse_compare(r.value(), t);
-      compare_given = true;
-    } else if (f == "--variant") {
-      t.variant = std::string(r.value());
-      if (!parse_dense_variant(t.variant))
-        throw UsageError("--variant: unknown variant '" + t.variant + "' (atomic, tree, invariant, cublas)");
-      variant_given = true;
-    } else if (f == "--row") {
-      t.row = parse_count(r.value(), "--row");
-      row_given = true;
-    } else if (f == "--json") t.json = parse_path(r.value(), "--json");
-    else throw UsageError("unknown option '" + std::string(f) + "' (see driftlab trace --help)");
-  }
-  if (t.help) return t;
-  check_model_flags(t.model, batch_given);
-  if (!compare_given) throw UsageError("--compare KIND:A,B is required (see driftlab trace --help)");
-  if (row_given && t.kind != TraceKind::batch) throw UsageError("--row applies to --compare batch:A,B");
-  if (t.kind == TraceKind::batch) {
-    if (batch_given) throw UsageError("--batch and --compare batch:A,B cannot be used together (the sides set B)");
-    if (t.row >= (1u << 20)) throw UsageError("--row: expected 0 to 2^20 - 1");
-  }
-  if (t.kind == TraceKind::variant && variant_given)
-    throw UsageError("--variant and --compare variant:A,B cannot be used together (the sides set the variant)");
-  if (t.kind == TraceKind::threads) {
-    if (t.model.threads) throw UsageError("--threads and --compare threads:A,B cannot be used together");
-    if (t.model.backend == "cuda") throw UsageError("--compare threads:A,B compares cpu thread counts; use --backend cpu");
-  }
-  if (t.kind == TraceKind::dtype && t.model.dtype != DType::f32)
-    throw UsageError("--dtype and --compare dtype:A,B cannot be used together (the sides set the dtype)");
-  if (t.kind == TraceKind::backend) {
-    if (t.model.backend != "auto") throw UsageError("--backend and --compare backend:A,B cannot be used together");
-    if (t.model.shuffle_seed && (t.a == "cuda" || t.b == "cuda"))
-      throw UsageError("--schedule models a GPU scheduler on the cpu backend; it cannot apply to a cuda side");
-  }
-  return t;
-}
 
 // The element work is cpu::compare_bits (kernels/cpu/bit_compare.h: vectorized, the same result at
 // every ISA level); here its integers become the row's numbers.
@@ -367,8 +235,7 @@ TraceRun::TraceRun(const TraceArgs& t) : st_(std::make_unique<State>()) {
     const std::string variant = t.kind == TraceKind::variant ? v : t.variant;
     const DenseVariant dv = *parse_dense_variant(variant);
     if (!side.backend->has(dv))
-      throw UsageError("variant '" + variant + "' is not available on the " + side.backend->name() + " backend" +
-                       (dv == DenseVariant::cublas ? " (cublas is CUDA only)" : ""));
+      throw UsageError(unavailable(info(dv), side.backend->name()));
     const std::uint64_t call = t.kind == TraceKind::runs ? parse_count(v, "") : 0;
     side.call = PredictCall{dv, p.training, dropout_seed, call, p.split_k, std::nullopt};
     if (p.shuffle_seed && side.backend->name() == "cpu") side.call.schedule_seed = mix_seed(*p.shuffle_seed, call);
@@ -400,7 +267,7 @@ TraceRun::TraceRun(const TraceArgs& t) : st_(std::make_unique<State>()) {
     side.info.device = side.backend->device();
     side.info.variant = variant;
     side.info.batch = side.B;
-    if (dv == DenseVariant::atomic || dv == DenseVariant::tree)
+    if (splits_k(dv))
       for (const auto& l : model.layers) side.info.slices.push_back(p.split_k ? p.split_k : dense::split_k(side.B, l.K, l.N));
   }
   if (by_dtype) {
@@ -474,91 +341,6 @@ TraceReport run_trace(const TraceArgs& t) {
   rep.trace_ms = median(traced_ms);
   rep.timing_reps = plain_ms.size();
   return rep;
-}
-
-void print_trace_table(const TraceReport& r, std::ostream& out) {
-  out << "driftlab trace: model " << r.model << " (" << r.origin << "), variant " << r.variant << ", compare "
-      << r.compare << "\ndtype " << r.dtype << "; max_ulp in " << r.ulp_unit
-      << " ULPs (16-bit values compared widened to float32)\nseeds: " << r.seeds << "\n";
-  for (const TraceSide* s : {&r.a, &r.b})
-    out << (s == &r.a ? "A: " : "B: ") << s->label << ", " << s->variant << " on " << s->backend << " (" << s->device
-        << ")" << (s->slices.empty() ? std::string() : ", split-K slices per layer " + join(s->slices, "/")) << "\n";
-  out << "\n"
-      << std::left << std::setw(7) << "layer" << std::setw(10) << "stage" << std::right << std::setw(10) << "elements"
-      << std::setw(12) << "max_ulp" << std::setw(13) << "frac_differ" << std::setw(14) << "max_rel_diff" << "\n";
-  for (const StageDiff& d : r.rows)
-    out << std::left << std::setw(7) << d.layer << std::setw(10) << stage_name(d.stage) << std::right << std::setw(10)
-        << d.elements << std::setw(12) << ulp_text(d.max_ulp) << std::setw(13) << sig(d.frac_differ, 3) << std::setw(14)
-        << sig(d.max_rel_diff, 3) << "\n";
-  out << "\n";
-  if (!r.first) {
-    out << "first divergence: none -- every stage of every layer has the same bits in A and B\n";
-  } else {
-    const Divergence& f = *r.first;
-    out << "first divergence: layer " << f.layer << ", stage " << stage_name(f.stage) << ", index " << f.index
-        << " (row " << (r.row ? *r.row : f.index / f.width) << ", column " << f.index % f.width << "): A = "
-        << round_trip(f.a) << " (" << hex_bits(std::bit_cast<std::uint32_t>(f.a), 4) << "), B = " << round_trip(f.b)
-        << " (" << hex_bits(std::bit_cast<std::uint32_t>(f.b), 4) << "), " << ulp_text(ulp_distance(f.a, f.b))
-        << " ulp\n";
-  }
-  out << "time" << (r.timing_reps > 1 ? " (medians of " + std::to_string(r.timing_reps) + " interleaved repetitions)" : std::string())
-      << ": the two plain predict calls " << sig(r.predict_ms, 3) << " ms; the two traced calls and the comparison "
-      << sig(r.trace_ms, 3) << " ms (" << sig(r.predict_ms > 0 ? r.trace_ms / r.predict_ms : 0, 3) << "x)\n";
-}
-
-void write_trace_json(const TraceReport& r, std::ostream& out) {
-  JsonWriter j(out);
-  j.begin_object()
-      .field("command", "trace")
-      .field("model", r.model)
-      .field("origin", r.origin)
-      .field("compare", r.compare)
-      .field("variant", r.variant)
-      .field("dtype", r.dtype)
-      .field("ulp_unit", r.ulp_unit)
-      .field("seeds", r.seeds);
-  j.key("row");
-  r.row ? j.value(static_cast<std::uint64_t>(*r.row)) : j.null();
-  for (const TraceSide* s : {&r.a, &r.b}) {
-    j.key(s == &r.a ? "a" : "b")
-        .begin_object()
-        .field("label", s->label)
-        .field("backend", s->backend)
-        .field("device", s->device)
-        .field("variant", s->variant)
-        .field("batch", static_cast<std::uint64_t>(s->batch))
-        .field("slices", s->slices.empty() ? std::string("-") : join(s->slices, "/"))
-        .end_object();
-  }
-  j.key("rows").begin_array();
-  for (const StageDiff& d : r.rows) {
-    j.begin_object()
-        .field("layer", static_cast<std::uint64_t>(d.layer))
-        .field("stage", stage_name(d.stage))
-        .field("elements", static_cast<std::uint64_t>(d.elements))
-        .key("max_ulp");
-    j.value_or_null(d.max_ulp, kUnorderedUlp);
-    j.field("frac_differ", d.frac_differ).field("max_rel_diff", d.max_rel_diff).end_object();
-  }
-  j.end_array().key("first_divergence");
-  if (!r.first) {
-    j.null();
-  } else {
-    const Divergence& f = *r.first;
-    j.begin_object()
-        .field("layer", static_cast<std::uint64_t>(f.layer))
-        .field("stage", stage_name(f.stage))
-        .field("index", static_cast<std::uint64_t>(f.index))
-        .field("a", round_trip(f.a))
-        .field("b", round_trip(f.b))
-        .field("a_bits", hex_bits(std::bit_cast<std::uint32_t>(f.a), 4))
-        .field("b_bits", hex_bits(std::bit_cast<std::uint32_t>(f.b), 4))
-        .end_object();
-  }
-  j.field("predict_ms", r.predict_ms)
-      .field("trace_ms", r.trace_ms)
-      .field("timing_reps", static_cast<std::uint64_t>(r.timing_reps))
-      .end_object();
 }
 
 int trace_main(std::span<const std::string_view> args, std::ostream& out) {

@@ -32,7 +32,7 @@ struct TraceArgs {
 };
 
 TraceArgs parse_trace_args(std::span<const std::string_view> args);  // throws UsageError
-extern const char* const kTraceHelp;
+extern const std::string kTraceHelp;
 
 // One layer's stage, side A against side B.
 struct StageDiff {
@@ -77,6 +77,9 @@ struct TraceReport {
   double trace_ms = 0;               // the two traced calls and the comparison
   std::size_t timing_reps = 0;
 };
+
+// The warm-up call's number: predict's, one no compared call uses (--compare runs:A,B refuses it).
+inline constexpr std::uint64_t kWarmupCall = std::uint64_t(1) << 40;
 
 // A trace set up: model, input, both sides' backends, each warmed up (a plain and a traced call).
 // run_trace times plain() against traced(); bench/bench_trace_cpu.cpp times the same two calls.
