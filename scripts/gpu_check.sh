@@ -98,9 +98,9 @@ if [ "$mode" = device ]; then
   test_filter='CudaSum.*:CudaHalfSum.*:DenseCuda.*:DenseHalf/*.Cuda*:AttentionCuda.*:DriftCuda.*'; test_est=75
   # 100 runs at 2^22: atomic_element's one-address atomics cost ~n x 2-10 ns a call
   sum_runs=(--n 2^26 --runs 20); drift_runs=(--n 2^22 --runs 100); f64_runs=(--n 2^22 --runs 100)
-  predict_default=(--runs 40 --processes 3); predict_wide=(--layers 784,4096,4096,10 --batch 64 --runs 100)
+  predict_default=(--runs 40 --processes 3); predict_wide=(--layers 784,4096,4096,10 --batch 64 --runs 20)
   attention_runs=(--runs 20)
-  cli_est=(10 8 8 8 10 20 10); report_est=50
+  cli_est=(10 8 8 8 10 40 10); report_est=35
 else
   be=cpu; budget=280; plan_limit=250; jobs=1
   bench_steps=(

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -46,10 +47,10 @@ std::vector<float> widened(const HostArray& x) {
   return w;
 }
 
-// An independent transcription of sum_order.h's steps 1-4 on float values.
+// An independent transcription of sum_order.h's steps 1-5 on float values.
 float tree_by_the_book(std::vector<float> level) {
   if (level.empty()) return 0.0f;
-  while (level.size() > 1) {
+  do {  // one pass at least: a lone element is a tile too (step 5 applies to it)
     std::vector<float> next;
     for (std::size_t begin = 0; begin < level.size(); begin += 65536) {
       const std::size_t end = std::min(level.size(), begin + 65536);
@@ -57,10 +58,11 @@ float tree_by_the_book(std::vector<float> level) {
       for (std::size_t k = begin; k < end; ++k) lanes[(k - begin) % 1024] += level[k];
       for (std::size_t s = 512; s >= 1; s /= 2)
         for (std::size_t j = 0; j < s; ++j) lanes[j] += lanes[j + s];
-      next.push_back(lanes[0]);
+      // Step 5: a NaN partial is the canonical quiet NaN (0x7fc00000 / 0x7ff8000000000000).
+      next.push_back(std::isnan(lanes[0]) ? std::numeric_limits<float>::quiet_NaN() : lanes[0]);
     }
     level = next;
-  }
+  } while (level.size() > 1);
   return level[0];
 }
 

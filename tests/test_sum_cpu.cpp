@@ -27,7 +27,7 @@ const std::size_t kSizes[] = {0, 1, 31, 32, 33, 1023, 1025, 65535, 65536, 65537,
 // An independent transcription of sum_order.h's steps 1-4, without the library's helpers.
 template <class T> T tree_by_the_book(std::vector<T> level) {
   if (level.empty()) return T(0);
-  while (level.size() > 1) {
+  do {  // one pass at least: a lone element is a tile too (step 5 applies to it)
     std::vector<T> next;
     for (std::size_t begin = 0; begin < level.size(); begin += 65536) {
       const std::size_t end = std::min(level.size(), begin + 65536);
@@ -35,10 +35,11 @@ template <class T> T tree_by_the_book(std::vector<T> level) {
       for (std::size_t k = begin; k < end; ++k) lanes[(k - begin) % 1024] += level[k];
       for (std::size_t s = 512; s >= 1; s /= 2)
         for (std::size_t j = 0; j < s; ++j) lanes[j] += lanes[j + s];
-      next.push_back(lanes[0]);
+      // Step 5: a NaN partial is the canonical quiet NaN (0x7fc00000 / 0x7ff8000000000000).
+      next.push_back(std::isnan(lanes[0]) ? std::numeric_limits<T>::quiet_NaN() : lanes[0]);
     }
     level = next;
-  }
+  } while (level.size() > 1);
   return level[0];
 }
 
@@ -66,6 +67,38 @@ template <class T> void tree_checks() {
 
 TEST(SumCpu, TreeFollowsTheWrittenOrderAtEveryThreadCountF32) { tree_checks<float>(); }
 TEST(SumCpu, TreeFollowsTheWrittenOrderAtEveryThreadCountF64) { tree_checks<double>(); }
+
+// Step 5 of sum_order.h: whatever NaN the hardware makes (x86: 0xffc00000 from inf - inf, an
+// operand's payload from NaN + x; NVIDIA: 0x7fffffff), tree returns the canonical quiet NaN, at
+// every size (one tile, several tiles, the tail) and every ISA level.  The first GPU run found
+// f16 inputs overflowing to +-inf giving the two hardware NaNs.
+template <class T> void canonical_nan_checks() {
+  const T inf = std::numeric_limits<T>::infinity();
+  const T payload_nan = from_bits<T>(static_cast<typename FloatBits<T>::UInt>(to_bits(-std::numeric_limits<T>::quiet_NaN()) | 5u));
+  cpu::ThreadPool pool(2);
+  for (const std::size_t n : {std::size_t{2}, std::size_t{1025}, order::kTileItems + 3, 3 * order::kTileItems}) {
+    for (const int kind : {0, 1}) {
+      std::vector<T> x(n, T(1));
+      if (kind == 0) {
+        x[n / 3] = inf;
+        x[n - 1] = -inf;
+      } else {
+        x[n / 2] = payload_nan;
+      }
+      for (const cpu::Isa isa : {cpu::Isa::scalar, cpu::Isa::avx2, cpu::Isa::avx512}) {
+        cpu::detail::force_isa(cpu::detail::IsaFamily::sum, isa);  // capped at what the CPU runs
+        const T r = cpu::sum_tree(x.data(), n, cpu::SumContext{&pool, std::nullopt});
+        EXPECT_EQ(to_bits(r), to_bits(order::canonical_nan(std::numeric_limits<T>::quiet_NaN())))
+            << "n=" << n << (kind ? " a NaN with a payload" : " inf - inf") << " at " << cpu::isa_name(isa);
+      }
+      cpu::detail::force_isa(cpu::detail::IsaFamily::sum, cpu::Isa::avx512);  // no cap
+    }
+  }
+  EXPECT_EQ(to_bits(order::canonical_nan(T(1.5))), to_bits(T(1.5)));
+  EXPECT_EQ(to_bits(order::canonical_nan(-inf)), to_bits(-inf));
+}
+TEST(SumCpu, TreeReturnsTheCanonicalNaNF32) { canonical_nan_checks<float>(); }
+TEST(SumCpu, TreeReturnsTheCanonicalNaNF64) { canonical_nan_checks<double>(); }
 
 TEST(SumCpu, SerialIsStdAccumulate) {
   for (const std::size_t n : kSizes) {

@@ -14,6 +14,11 @@
 //      lane j += lane j+s for every j < s.  Lane 0 is the tile's partial.
 //   4. Tile partials.  If there is more than one tile, the partials p_0 ... p_{P-1} are reduced
 //      by steps 1-3 as if they were the input, until one value remains.
+//   5. NaN.  A tile partial that is a NaN is written as the canonical quiet NaN (sign 0, quiet
+//      bit, zero payload: 0x7fc00000, 0x7ff8000000000000), so the result is too.  IEEE 754 fixes
+//      that inf - inf and NaN + x give a NaN, not which one: x86 makes 0xffc00000 from inf - inf
+//      and passes an operand's payload on, NVIDIA GPUs make 0x7fffffff.  The first GPU run
+//      (H200, 2026-12-04) found f16 inputs that overflow to +-inf giving those two NaNs.
 //   n == 0 gives +0.0.
 //
 // The GPU maps lanes to threads as kThreads threads x kLanesPerThread lanes: thread i owns
@@ -26,6 +31,7 @@
 
 #include <cstddef>
 
+#include "float_bits.h"
 #include "hd.h"
 
 namespace driftlab::order {
@@ -53,6 +59,10 @@ DL_HD double add(double a, double b) {
 }
 
 template <class T> DL_HD T identity() { return T(-0.0); }
+
+// Step 5: a NaN partial becomes the canonical quiet NaN; every other value is kept bit for bit.
+DL_HD float canonical_nan(float v) { return v != v ? from_bits<float>(0x7fc00000u) : v; }
+DL_HD double canonical_nan(double v) { return v != v ? from_bits<double>(0x7ff8000000000000ull) : v; }
 
 DL_HD constexpr std::size_t num_tiles(std::size_t n) { return (n + kTileItems - 1) / kTileItems; }
 

@@ -51,7 +51,10 @@ std::vector<std::uint32_t> permutation(std::size_t count, std::uint64_t seed) {
 Isa sum_isa() { return detail::isa_level(detail::IsaFamily::sum); }
 
 // One tile of the tree order (sum_order.h steps 2-3), at the given ISA level.
-template <class S> auto tile_sum(const S* x, std::size_t count, Isa isa) { return detail::tree_tile(x, count, isa); }
+// A tile's partial in the written order, a NaN made canonical (sum_order.h, step 5).
+template <class S> auto tile_sum(const S* x, std::size_t count, Isa isa) {
+  return order::canonical_nan(detail::tree_tile(x, count, isa));
+}
 
 // Tree levels above the tiles: reduce the partials as if they were the input (step 4).
 template <class T> T reduce_levels(std::vector<T> level, Isa isa) {

@@ -206,7 +206,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm<T>) tile_kernel(const S
   for (std::size_t t = blockIdx.x; t < tiles; t += gridDim.x) {
     const std::size_t begin = t * kTileItems;
     const std::size_t count = num_items - begin < kTileItems ? num_items - begin : kTileItems;
-    const T partial = block_reduce_tile(d_in + begin, count, s_quads);
+    const T partial = order::canonical_nan(block_reduce_tile(d_in + begin, count, s_quads));  // step 5
     if (threadIdx.x == 0) {
       if constexpr (kAtomic) atomicAdd(d_out, partial);
       else d_out[t] = partial;
