@@ -425,8 +425,10 @@ def check_predict(s):
             what = f"{fname[:-5]} {r.get('model')} batch {r.get('batch')} {v}"
             measured = f"{r.get('distinct_outputs')} distinct, max {r.get('max_ulp')} ULP over {calls} calls"
             drifts = not at_least("dense", v, "run_to_run")
-            if s.mode == "device" and drifts and calls < 100:
-                s.fail(sec, what, f"{calls} calls (at least 100 wanted)")
+            # the wide model's 20 calls (gpu_check.sh: 100 took over 40 s on the first H200 run)
+            min_calls = 20 if fname == "predict_wide.json" else 100
+            if s.mode == "device" and drifts and calls < min_calls:
+                s.fail(sec, what, f"{calls} calls (at least {min_calls} wanted)")
             if drifts:
                 s.add(sec, what + " (drift, measured)", measured)
             else:
