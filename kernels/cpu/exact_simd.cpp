@@ -20,8 +20,9 @@ constexpr std::uint32_t kWindowBinades = 16;
 constexpr int kMaxWindows2 = 3;            // AVX2: 24-binade windows, up to 72 binades
 constexpr std::uint32_t kWindowBinades2 = 24;
 struct Windows {
-  std::uint32_t lo;  // biased exponent where window 0 starts; window w is [lo + bw, lo + bw + b - 1]
-  int count;         // 0: not worth it
+  std::uint32_t lo;   // biased exponent where window 0 starts; window w is [lo + bw, lo + bw + b - 1]
+  int count;          // 0: not worth it
+  std::uint32_t top;  // the largest finite exponent among the sampled terms
 };
 // A term's float bits: bf16 widens exactly by a shift (windows then read bf16 tiles directly).
 std::uint32_t term_bits(float x) { return to_bits(x); }
@@ -45,9 +46,9 @@ template <class S> Windows windows_for(const S* x, std::size_t count, std::uint3
       const std::uint32_t b = term_bits(x[i]) & 0x7fffffffu, e = b >> 23;
       outside += b != 0 && (e < lo || e > hi);
     }
-    if (outside * 64 <= sample || (w == max_windows && outside * 8 <= sample)) return {lo, w};
+    if (outside * 64 <= sample || (w == max_windows && outside * 8 <= sample)) return {lo, w, top};
   }
-  return {0, 0};
+  return {0, 0, top};
 }
 
 // A window's total (an integer number of 2^(lo-150) units, |total| < 2^63) is split into 32-bit
@@ -59,11 +60,11 @@ void add_window(std::int64_t window, std::uint32_t lo, std::int64_t* bins) {
 }
 
 // Lane sums are integers times 2^(lo-150) below 2^52: scale them to integers exactly (their total
-// is below 2^57).
+// is below 2^57) by one power of two (2^-104 .. 2^149, a normal double: the products are exact).
 void add_lanes(const double* lanes, int count, std::uint32_t lo, std::int64_t* bins) {
+  const double scale = std::ldexp(1.0, 150 - static_cast<int>(lo));
   std::int64_t window = 0;
-  for (int i = 0; i < count; ++i)
-    window += static_cast<std::int64_t>(std::ldexp(lanes[i], 150 - static_cast<int>(lo)));
+  for (int i = 0; i < count; ++i) window += static_cast<std::int64_t>(lanes[i] * scale);
   add_window(window, lo, bins);
 }
 
@@ -87,13 +88,9 @@ struct Span {
   int k;                   // y = x * 2^k
   std::uint32_t e_lo, e_hi;
 };
-template <class S> Span span_for(const S* x, std::size_t count, int T, int G) {
+// `top`: the sample's largest finite exponent (Windows::top).
+template <class S> Span span_for(const S* x, std::size_t count, std::uint32_t top, int T, int G) {
   const std::size_t sample = std::min<std::size_t>(count, 512);
-  std::uint32_t top = 0;
-  for (std::size_t i = 0; i < sample; ++i) {
-    const std::uint32_t e = (term_bits(x[i]) >> 23) & 0xffu;
-    if (e != 0xffu) top = std::max(top, e);
-  }
   const auto binades = static_cast<std::uint32_t>(T + G - 23);
   const std::uint32_t e_hi = std::clamp<std::uint32_t>(top + 2, binades, 254);  // e_lo >= 1
   const std::uint32_t e_lo = e_hi + 1 - binades;
@@ -404,7 +401,7 @@ template <class S>
 __attribute__((target("avx2"))) bool exact_tile_windows_avx2(const S* x, std::size_t count, std::int64_t* bins,
                                                              std::uint64_t* packed, std::uint32_t& flags) {
   const Windows w = windows_for(x, count, kWindowBinades2, kMaxWindows2);
-  Span sp = span_for(x, count, kSpanT2, kSpanG2);
+  Span sp = span_for(x, count, w.top, kSpanT2, kSpanG2);
   sp.ok = sp.ok && span_rounds_to_nearest();
   switch (w.count) {
     case 1: windows_tile_avx2<1>(x, count, w.lo, sp, bins, packed); break;
@@ -636,7 +633,7 @@ __attribute__((target("avx512f,avx512dq"))) bool exact_tile_windows_avx512(const
                                                                             std::int64_t* bins, std::uint64_t* packed,
                                                                             std::uint32_t& flags) {
   const Windows w = windows_for(x, count, kWindowBinades, kMaxWindows);
-  const Span sp = span_for(x, count, kSpanT512, kSpanG512);
+  const Span sp = span_for(x, count, w.top, kSpanT512, kSpanG512);
   switch (w.count) {
     case 1: windows_tile_avx512<1>(x, count, w.lo, sp, bins, packed); break;
     case 2: windows_tile_avx512<2>(x, count, w.lo, sp, bins, packed); break;
