@@ -333,11 +333,12 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
         // streams 1 and 3 (16 terms a lane).
         __m256i h[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
         __m256d l[4] = {smagic, smagic, smagic, smagic};
-        for (std::size_t j = 0; j < kChunk; j += 8) {
+        for (std::size_t j = 0; j < kChunk; j += 16) {
 #pragma GCC unroll 4
           for (int k = 0; k < 4; ++k) {
-            if (j % (64 / sizeof(S)) == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + 2048, _MM_HINT_T0);
+            if (sizeof(S) == 4 || j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + 2048, _MM_HINT_T0);
             span_step(xs[k] + j, sbias, slimit, scale, packed, h[k & 1], l[2 * (k & 1)], l[2 * (k & 1) + 1]);
+            span_step(xs[k] + j + 8, sbias, slimit, scale, packed, h[k & 1], l[2 * (k & 1)], l[2 * (k & 1) + 1]);
           }
         }
 #pragma GCC unroll 2
