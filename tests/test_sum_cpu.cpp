@@ -315,6 +315,186 @@ TEST(SumCpu, ExactFastBlocksInEveryWindowAndTheirFallbacks) {
   cpu::detail::force_exact_simd(ExactSimd::avx512);
 }
 
+// The split span (exact_simd.cpp, the fallback for blocks that miss one window) at its edges.
+// Each tile's first 512 terms set its top exponent E (the span is [E + 2 - 53, E + 2] at AVX-512,
+// [E + 2 - 51, E + 2] at AVX2); the rest of the tile spans 50 binades below E, so no block fits
+// one window.  Quarter 1 and 3 negate quarters 0 and 2 term by term, so the sum is that of the
+// unpaired terms put in afterwards: each edge and each low bit shows in the result.
+float bits_float(std::uint32_t e, std::uint32_t mant, bool negative) {
+  return from_bits<float>((negative ? 0x80000000u : 0u) | (e << 23) | mant);
+}
+// The exact sum of finite terms, rounded once: an integer count of units of the smallest ulp.
+float oracle_sum(const std::vector<float>& x) {
+  int emin = 255, emax = 0;
+  for (float v : x) {
+    const std::uint32_t e = (to_bits(v) >> 23) & 0xffu;
+    if ((to_bits(v) & 0x7fffffffu) == 0) continue;
+    emin = std::min(emin, static_cast<int>(std::max(e, 1u)));
+    emax = std::max(emax, static_cast<int>(e));
+  }
+  EXPECT_LT(emax - emin + 24 + 20, 126) << "the oracle's 128 bits would not hold this input";
+  __int128 units = 0;
+  for (float v : x) {
+    const std::uint32_t b = to_bits(v), e = (b >> 23) & 0xffu;
+    const __int128 m = static_cast<__int128>((b & 0x7fffffu) | (e ? 0x800000u : 0u)) << (std::max(e, 1u) - emin);
+    units += (b >> 31) ? -m : m;
+  }
+  return std::ldexp(static_cast<float>(units), emin - 150);  // one rounding; the sums here stay normal
+}
+TEST(SumCpu, ExactSplitSpanEdgesMatchTheScalarPathAndAnOracle) {
+  cpu::ThreadPool pool(2);
+  using cpu::detail::ExactSimd;
+  constexpr std::size_t T = order::kTileItems, Q = T / 4;
+  SplitMix64 rng{2103};
+  // One tile with top exponent E: random terms in [E - 50, E] (not below 1), quarters 1 and 3
+  // negating 0 and 2.
+  auto tile = [&](std::vector<float>& x, std::size_t t, int E) {
+    for (std::size_t p = 0; p < Q; ++p)
+      for (std::size_t h : {std::size_t(0), 2 * Q}) {
+        const auto e = static_cast<std::uint32_t>(std::max(E - static_cast<int>(rng.below(51)), 1));
+        x[t * T + h + p] = bits_float(p == 0 ? static_cast<std::uint32_t>(E) : e, static_cast<std::uint32_t>(rng.below(1u << 23)), rng.below(2));
+        x[t * T + h + Q + p] = -x[t * T + h + p];
+      }
+  };
+  // Unpaired terms at the span's edges, after each tile's sample (the sample sets E).
+  // (Exponents outside 0..254 are left out; a top below 52 clamps the span to start at 1.)
+  auto edges = [&](std::vector<float>& x, std::size_t t, int E) {
+    std::size_t p = t * T + 1000;
+    const int e_hi = std::max(E + 2, 54), e_hi2 = std::max(E + 2, 52);  // AVX-512, AVX2
+    auto term = [](int e, std::uint32_t mant, bool negative) {
+      return e < 0 || e > 254 ? 0.0f : bits_float(static_cast<std::uint32_t>(e), mant, negative);
+    };
+    for (const int e : {e_hi, e_hi + 1, e_hi - 53, e_hi - 54, e_hi2 - 51, e_hi2 - 52, e_hi - 16, e_hi - 17})
+      for (const std::uint32_t mant : {0u, 0x7fffffu, 1u, 0x400000u}) {
+        x[p] = term(e, mant, rng.below(2));
+        x[p + Q] = 0.0f;  // its partner, so that the term stays unpaired
+        p += 37;
+      }
+    // Eight terms of the largest magnitude in the span, one sign, in one lane of one stream's block
+    // (AVX-512: 16 terms apart) and the same in quarter 2 (AVX2 adds streams 0 and 2 in one lane):
+    // the int32 hi lanes at their headroom.  The block also holds smaller terms, so it misses one
+    // window.  Their partners in quarters 1 and 3 cancel them in the end, lane by lane elsewhere.
+    for (std::size_t h : {std::size_t(0), 2 * Q})
+      for (std::size_t k = 0; k < 8; ++k) {
+        x[t * T + h + 4096 + 16 * k + 3] = term(E + 2, 0x7fffffu, false);
+        x[t * T + h + Q + 4096 + 16 * k + 3] = term(E + 2, 0x7fffffu, true);
+      }
+    // Ties of y = x * 2^k at 1/2 (the lo parts at their bound) and odd units at the finest grid,
+    // eight a lane, one sign, unpaired.
+    for (std::size_t k = 0; k < 8; ++k) {
+      x[t * T + 8192 + 16 * k + 5] = term(e_hi - 27, 0x400000u, false);  // y = 1.5 at AVX-512
+      x[t * T + Q + 8192 + 16 * k + 5] = 0.0f;
+      x[t * T + 8192 + 16 * k + 6] = term(e_hi - 53, 0x7fffffu, false);
+      x[t * T + Q + 8192 + 16 * k + 6] = 0.0f;
+      x[t * T + 8192 + 16 * k + 7] = term(e_hi2 - 26, 0x400000u, false);  // y = 1.5 at AVX2
+      x[t * T + Q + 8192 + 16 * k + 7] = 0.0f;
+      x[t * T + 8192 + 16 * k + 8] = term(e_hi2 - 51, 0x7fffffu, false);
+      x[t * T + Q + 8192 + 16 * k + 8] = 0.0f;
+    }
+  };
+  const std::size_t n = 4 * T + 777;
+  std::vector<float> base(n, 0.0f);
+  const int tops[] = {149, 127, 135, 140};  // 77 binades in all, edges included: the oracle holds them
+  for (std::size_t t = 0; t < 4; ++t) tile(base, t, tops[t]);
+  for (std::size_t i = 4 * T; i + 1 < n; i += 2) {  // the odd tail: pairs that cancel
+    base[i] = bits_float(110 + static_cast<std::uint32_t>(i % 40), 12345u, i % 4 == 0);
+    base[i + 1] = -base[i];
+  }
+  std::vector<float> a = base;
+  for (std::size_t t = 0; t < 4; ++t) edges(a, t, tops[t]);
+  auto check = [&](const std::vector<float>& x, bool with_oracle, const char* what) {
+    cpu::detail::force_exact_simd(ExactSimd::scalar);
+    const float scalar = cpu::sum_exact(x.data(), x.size(), {&pool, std::nullopt});
+    if (with_oracle) {
+      EXPECT_TRUE(same_bits(scalar, oracle_sum(x))) << what << ": scalar " << scalar;
+    }
+    for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2}) {
+      cpu::detail::force_exact_simd(level);
+      const float vec = cpu::sum_exact(x.data(), x.size(), {&pool, std::nullopt});
+      EXPECT_TRUE(same_bits(scalar, vec)) << what << ", " << cpu::isa_name(cpu::detail::exact_simd_level())
+                                          << ": scalar " << scalar << ", vector " << vec;
+    }
+  };
+  check(a, true, "edges");
+  // One unpaired term on a sum that cancels exactly, so the result is that term: each side of each
+  // edge of tile 0's span (E = 149) at both levels, with the finest and the coarsest fraction.
+  for (const int e : {152, 151, 98, 97, 100, 99})
+    for (const std::uint32_t mant : {1u, 0x7fffffu}) {
+      std::vector<float> probe = base;
+      probe[10000] = bits_float(static_cast<std::uint32_t>(e), mant, e % 2);  // quarter 0
+      probe[Q + 10000] = 0.0f;
+      check(probe, true, "probe");
+      EXPECT_TRUE(same_bits(oracle_sum(probe), probe[10000]));
+    }
+  // The int32 hi lanes at their headroom: sixteen terms of the span's largest magnitude, one sign,
+  // in one lane (AVX-512: 8 in one stream's block and 8 in another's; AVX2: 16 in one lane of
+  // streams 0 and 2), canceled by one term above the span (the packed bins take it), so that a
+  // lane that wrapped shows; plus 2^-40 to show.
+  {
+    std::vector<float> lanes = base;
+    for (std::size_t h : {std::size_t(0), 2 * Q})
+      for (std::size_t k = 0; k < 8; ++k) {
+        lanes[h + 4096 + 16 * k + 3] = bits_float(151, 0x7fffffu, false);
+        lanes[h + Q + 4096 + 16 * k + 3] = 0.0f;
+      }
+    lanes[Q + 12000] = bits_float(155, 0x7fffffu, true);  // -16 * (2 - 2^-23) * 2^24
+    lanes[12000] = 0.0f;
+    lanes[4 * T] = 0x1p-40f;
+    lanes[4 * T + 1] = 0.0f;
+    check(lanes, true, "hi lanes");
+    EXPECT_TRUE(same_bits(oracle_sum(lanes), 0x1p-40f));
+  }
+  // Tiles at the ends of the range: top 253 (the span ends at 254, below Inf and NaN), top 20 (the
+  // span is clamped to start at exponent 1; subnormals and zeros of both signs go around it), in
+  // place of tiles 2 and 3.
+  std::vector<float> b = a;
+  tile(b, 2, 253);
+  edges(b, 2, 253);
+  tile(b, 3, 20);
+  edges(b, 3, 20);
+  for (std::size_t p = 3 * T + 700; p < 3 * T + Q; p += 1001) {
+    b[p] = p % 2 ? 1e-42f : -0x1p-149f;
+    b[p + Q] = p % 3 ? -0.0f : 0.0f;
+  }
+  check(b, false, "range ends");
+  for (const float special : {INFINITY, NAN}) {
+    std::vector<float> c = b;
+    c[2 * T + 3000] = special;  // in the tile whose span ends at 254
+    c[2 * T + Q + 3000] = 0.0f;
+    check(c, false, "special at the top");
+  }
+  // Specials inside span blocks: each decides the result.
+  for (const float special : {INFINITY, -INFINITY, NAN}) {
+    std::vector<float> c = a;
+    c[T + 2 * Q + 5000] = special;
+    c[T + 3 * Q + 5000] = 0.0f;
+    check(c, false, "special");
+  }
+  std::vector<float> both = a;
+  both[5000] = INFINITY;
+  both[2 * T + 9000] = -INFINITY;
+  check(both, false, "+inf and -inf");
+  // Spans too wide: a tile whose sample spans 120 binades (the windows or the scalar path take
+  // it), and a tile whose sample fits the span but whose later terms spread over 150 binades (every
+  // block sends terms around the span).
+  std::vector<float> wide = a;
+  for (std::size_t p = 0; p < Q; ++p)
+    for (std::size_t h : {std::size_t(0), 2 * Q}) {
+      const std::size_t i = T + h + p;
+      const auto e = static_cast<std::uint32_t>(p < 512 ? 60 + rng.below(121) : 20 + rng.below(151));
+      wide[i] = bits_float(e, static_cast<std::uint32_t>(rng.below(1u << 23)), rng.below(2));
+      wide[i + Q] = -wide[i];
+      const std::size_t j = 2 * T + h + p;
+      const auto f = static_cast<std::uint32_t>(p < 512 ? 140 : 20 + rng.below(151));
+      wide[j] = bits_float(f, static_cast<std::uint32_t>(rng.below(1u << 23)), rng.below(2));
+      wide[j + Q] = -wide[j];
+    }
+  wide[T + 777] = 0x1p-60f;  // unpaired, so that the canceled rest must be exact to show it
+  wide[T + Q + 777] = 0.0f;
+  check(wide, false, "wide");
+  cpu::detail::force_exact_simd(ExactSimd::avx512);
+}
+
 // The vectorized and scalar paths of exact agree bit for bit, specials and zeros included.
 TEST(SumCpu, ExactVectorAndScalarPathsAgree) {
   cpu::ThreadPool pool(2);

@@ -20,8 +20,9 @@ constexpr std::uint32_t kWindowBinades = 16;
 constexpr int kMaxWindows2 = 3;            // AVX2: 24-binade windows, up to 72 binades
 constexpr std::uint32_t kWindowBinades2 = 24;
 struct Windows {
-  std::uint32_t lo;  // biased exponent where window 0 starts; window w is [lo + bw, lo + bw + b - 1]
-  int count;         // 0: not worth it
+  std::uint32_t lo;   // biased exponent where window 0 starts; window w is [lo + bw, lo + bw + b - 1]
+  int count;          // 0: not worth it
+  std::uint32_t top;  // the largest finite exponent among the sampled terms
 };
 // A term's float bits: bf16 widens exactly by a shift (windows then read bf16 tiles directly).
 std::uint32_t term_bits(float x) { return to_bits(x); }
@@ -45,9 +46,9 @@ template <class S> Windows windows_for(const S* x, std::size_t count, std::uint3
       const std::uint32_t b = term_bits(x[i]) & 0x7fffffffu, e = b >> 23;
       outside += b != 0 && (e < lo || e > hi);
     }
-    if (outside * 64 <= sample || (w == max_windows && outside * 8 <= sample)) return {lo, w};
+    if (outside * 64 <= sample || (w == max_windows && outside * 8 <= sample)) return {lo, w, top};
   }
-  return {0, 0};
+  return {0, 0, top};
 }
 
 // A window's total (an integer number of 2^(lo-150) units, |total| < 2^63) is split into 32-bit
@@ -59,11 +60,11 @@ void add_window(std::int64_t window, std::uint32_t lo, std::int64_t* bins) {
 }
 
 // Lane sums are integers times 2^(lo-150) below 2^52: scale them to integers exactly (their total
-// is below 2^57).
+// is below 2^57) by one power of two (2^-104 .. 2^149, a normal double: the products are exact).
 void add_lanes(const double* lanes, int count, std::uint32_t lo, std::int64_t* bins) {
+  const double scale = std::ldexp(1.0, 150 - static_cast<int>(lo));
   std::int64_t window = 0;
-  for (int i = 0; i < count; ++i)
-    window += static_cast<std::int64_t>(std::ldexp(lanes[i], 150 - static_cast<int>(lo)));
+  for (int i = 0; i < count; ++i) window += static_cast<std::int64_t>(lanes[i] * scale);
   add_window(window, lo, bins);
 }
 
@@ -72,6 +73,56 @@ void add_int_lanes(const std::int64_t* lanes, int count, std::uint32_t lo, std::
   std::int64_t window = 0;
   for (int i = 0; i < count; ++i) window += lanes[i];
   add_window(window, lo, bins);
+}
+
+// The split span (exact_simd.h), the fallback for blocks that miss one window: y = x * 2^k
+// (exact), hi = round(y) to nearest (an int32), lo = y - hi (exact, |lo| <= 1/2).  With |y| < 2^T
+// an int32 lane takes 2^(31-T) hi parts; lo parts are multiples of 2^-G when ulp(y) >= 2^-G, so a
+// double lane that starts at M = 1.5 * 2^52 such steps stays exact (its bits minus M's bits are
+// then its integer sum) while its lo parts add up to at most 2^51 steps: 2^(52-G) of them.  Each
+// level's constants say how many terms a lane takes per block.  The span covers biased exponents
+// [e_lo, e_hi], T + G - 23 binades; hi counts units of 2^-k (bin hb = 150 - k), lo units of
+// 2^(-G-k) (bin hb - G = e_lo).
+struct Span {
+  bool ok;
+  int k;                   // y = x * 2^k
+  std::uint32_t e_lo, e_hi;
+};
+// `top`: the sample's largest finite exponent (Windows::top).
+template <class S> Span span_for(const S* x, std::size_t count, std::uint32_t top, int T, int G) {
+  const std::size_t sample = std::min<std::size_t>(count, 512);
+  const auto binades = static_cast<std::uint32_t>(T + G - 23);
+  const std::uint32_t e_hi = std::clamp<std::uint32_t>(top + 2, binades, 254);  // e_lo >= 1
+  const std::uint32_t e_lo = e_hi + 1 - binades;
+  std::size_t outside = 0;
+  for (std::size_t i = 0; i < sample; ++i) {
+    const std::uint32_t b = term_bits(x[i]) & 0x7fffffffu, e = b >> 23;
+    outside += b != 0 && (e < e_lo || e > e_hi);
+  }
+  return {outside * 64 <= sample, 126 + T - static_cast<int>(e_hi), e_lo, e_hi};
+}
+
+// A signed 128-bit total in units of 2^(lo-150), in 32-bit chunks at bins lo, lo+32 and lo+64.
+void add_window128(__int128 v, std::uint32_t lo, std::int64_t* bins) {
+  bins[lo] += static_cast<std::int64_t>(v & 0xffffffff);
+  v >>= 32;  // arithmetic: v = (v >> 32) * 2^32 + low bits
+  bins[lo + 32] += static_cast<std::int64_t>(v & 0xffffffff);
+  bins[lo + 64] += static_cast<std::int64_t>(v >> 32);
+}
+
+// The span's totals: hi lanes (int64, exact) and lo lanes (int64 sums of the bits of doubles
+// that started at the magic value M = 1.5 * 2^52 units each flush, `bias` = flushes per lane times
+// the bits of M, which the wrapping lane sums subtract modulo 2^64).
+void add_span(const std::int64_t* hi, int hi_count, const std::int64_t* lo, int lo_count, std::uint64_t bias,
+              const Span& sp, int G, std::int64_t* bins) {
+  std::int64_t h = 0;  // below 2^47
+  for (int i = 0; i < hi_count; ++i) h += hi[i];
+  __int128 l = 0;
+  for (int i = 0; i < lo_count; ++i)
+    l += static_cast<std::int64_t>(static_cast<std::uint64_t>(lo[i]) - bias);  // each below 2^61
+  const auto hb = static_cast<std::uint32_t>(150 - sp.k);
+  add_window(h, hb, bins);
+  add_window128(l, hb - static_cast<std::uint32_t>(G), bins);
 }
 
 }  // namespace
@@ -139,6 +190,38 @@ __attribute__((target("avx2"), always_inline)) inline void windows_step(const S*
   }
 }
 
+// AVX2 span (see Span): T = 27, G = 48.  A block gives each int32 lane 16 hi parts (below
+// 16 * 2^27) and each double lane 16 lo parts (at most 8 = 2^51 steps of 2^-48): 52 binades.  AVX2
+// has no rounding in the instruction: hi is rounded by MXCSR, so a tile takes the span only when
+// MXCSR rounds to nearest (the default; span_rounds_to_nearest).
+constexpr int kSpanT2 = 27, kSpanG2 = 48;
+inline bool span_rounds_to_nearest() { return (_mm_getcsr() & 0x6000u) == 0; }
+
+// Eight terms of a span block, as span_step512.
+template <class S>
+__attribute__((target("avx2"), always_inline)) inline void span_step(const S* p, __m256i bias, __m256i limit,
+                                                                    __m256 scale, std::uint64_t* packed, __m256i& h,
+                                                                    __m256d& l0, __m256d& l1) {
+  __m256i b = load_bits8(p);
+  const __m256i a = _mm256_and_si256(b, _mm256_set1_epi32(0x7fffffff));
+  // (a - base) <u limit, as a signed compare: bias = 2^31 - base, limit = (e_hi + 1 - e_lo) << 23 - 2^31.
+  const __m256i in = _mm256_cmpgt_epi32(limit, _mm256_add_epi32(a, bias));
+  const int inside = _mm256_movemask_ps(_mm256_castsi256_ps(in));
+  if (inside != 0xff) [[unlikely]] {
+    const int zero = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(a, _mm256_setzero_si256())));
+    const int out = ~(inside | zero) & 0xff;
+    for (int k = 0; k < 8; ++k)
+      if ((out >> k) & 1) exact::add_packed(packed, term_value(p[k]));
+    b = _mm256_and_si256(b, in);
+  }
+  const __m256 y = _mm256_mul_ps(_mm256_castsi256_ps(b), scale);
+  const __m256i hi = _mm256_cvtps_epi32(y);  // to nearest (MXCSR, checked per tile)
+  h = _mm256_add_epi32(h, hi);
+  const __m256 lo = _mm256_sub_ps(y, _mm256_cvtepi32_ps(hi));  // exact: hi is y's nearest integer
+  l0 = _mm256_add_pd(l0, _mm256_cvtps_pd(_mm256_castps256_ps128(lo)));
+  l1 = _mm256_add_pd(l1, _mm256_cvtps_pd(_mm256_extractf128_ps(lo, 1)));
+}
+
 // Moves double lane sums (integers times 2^(lo_w-150), below 2^51 of them) into int64 lanes and
 // zeroes them: adding 1.5 * 2^52 units is exact and leaves the integer in the low mantissa bits.
 template <int W>
@@ -157,7 +240,7 @@ __attribute__((target("avx2"), always_inline)) inline void windows_flush(const _
 // which takes at most 2^12 terms per tile (below 2^59).
 template <int W, class S>
 __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t count, std::uint32_t lo,
-                                                       std::int64_t* bins, std::uint64_t* packed) {
+                                                       const Span& sp, std::int64_t* bins, std::uint64_t* packed) {
   __m256i starts[W + 1];
   for (int w = 0; w <= W; ++w)
     starts[w] = _mm256_set1_epi32(static_cast<int>(((lo + kWindowBinades2 * static_cast<std::uint32_t>(w)) << 23) - 1));
@@ -180,6 +263,13 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
     constexpr std::size_t kChunk = 64;
     const std::size_t q = full / (4 * kChunk) * kChunk;
     const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), ones = _mm256_set1_epi32(-1);
+    // The span (when sp.ok): its constants, its per-tile int64 totals and how often they took a block.
+    const __m256i sbias = _mm256_set1_epi32(static_cast<int>(0x80000000u - (sp.e_lo << 23)));
+    const __m256i slimit = _mm256_set1_epi32(static_cast<int>(((sp.e_hi + 1 - sp.e_lo) << 23) - 0x80000000u));
+    const __m256 scale = _mm256_set1_ps(std::ldexp(1.0f, sp.k));
+    const __m256d smagic = _mm256_set1_pd(std::ldexp(1.5, 52 - kSpanG2));
+    __m256i span_hi = _mm256_setzero_si256(), span_lo[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+    std::uint64_t span_blocks = 0;
     int skip = 0, backoff = 1;  // blocks to take the per-term path after a block missed one window
     for (std::size_t c = 0; c < q; c += kChunk) {
       const S* xs[4] = {x + c, x + q + c, x + 2 * q + c, x + 3 * q + c};
@@ -238,6 +328,29 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
         backoff = std::min(backoff * 2, 64);
       }
       --skip;
+      if (sp.ok) {
+        // Span block: streams 0 and 2 share one int32 hi vector and two double lo vectors, as do
+        // streams 1 and 3 (16 terms a lane).
+        __m256i h[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+        __m256d l[4] = {smagic, smagic, smagic, smagic};
+        for (std::size_t j = 0; j < kChunk; j += 16) {
+#pragma GCC unroll 4
+          for (int k = 0; k < 4; ++k) {
+            if (sizeof(S) == 4 || j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + 2048, _MM_HINT_T0);
+            span_step(xs[k] + j, sbias, slimit, scale, packed, h[k & 1], l[2 * (k & 1)], l[2 * (k & 1) + 1]);
+            span_step(xs[k] + j + 8, sbias, slimit, scale, packed, h[k & 1], l[2 * (k & 1)], l[2 * (k & 1) + 1]);
+          }
+        }
+#pragma GCC unroll 2
+        for (int k = 0; k < 2; ++k) {
+          span_hi = _mm256_add_epi64(span_hi, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(h[k])));
+          span_hi = _mm256_add_epi64(span_hi, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(h[k], 1)));
+          span_lo[0] = _mm256_add_epi64(span_lo[0], _mm256_castpd_si256(l[2 * k]));
+          span_lo[1] = _mm256_add_epi64(span_lo[1], _mm256_castpd_si256(l[2 * k + 1]));
+        }
+        ++span_blocks;
+        continue;
+      }
       for (std::size_t j = 0; j < kChunk; j += 8) {
 #pragma GCC unroll 4
         for (int k = 0; k < 4; ++k) {
@@ -248,6 +361,15 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
       }
       windows_flush<W>(magic, acc0, total0);
       windows_flush<W>(magic, acc1, total1);
+    }
+    if (span_blocks) {
+      alignas(32) std::int64_t hi_lanes[4], lo_lanes[8];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(hi_lanes), span_hi);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(lo_lanes), span_lo[0]);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(lo_lanes + 4), span_lo[1]);
+      // Each lo lane took 2 doubles per span block, each starting at the magic value.
+      const std::uint64_t bias = 2 * span_blocks * to_bits(std::ldexp(1.5, 52 - kSpanG2));
+      add_span(hi_lanes, 4, lo_lanes, 8, bias, sp, kSpanG2, bins);
     }
     i = 4 * q;
   }
@@ -280,10 +402,12 @@ template <class S>
 __attribute__((target("avx2"))) bool exact_tile_windows_avx2(const S* x, std::size_t count, std::int64_t* bins,
                                                              std::uint64_t* packed, std::uint32_t& flags) {
   const Windows w = windows_for(x, count, kWindowBinades2, kMaxWindows2);
+  Span sp = span_for(x, count, w.top, kSpanT2, kSpanG2);
+  sp.ok = sp.ok && span_rounds_to_nearest();
   switch (w.count) {
-    case 1: windows_tile_avx2<1>(x, count, w.lo, bins, packed); break;
-    case 2: windows_tile_avx2<2>(x, count, w.lo, bins, packed); break;
-    case 3: windows_tile_avx2<3>(x, count, w.lo, bins, packed); break;
+    case 1: windows_tile_avx2<1>(x, count, w.lo, sp, bins, packed); break;
+    case 2: windows_tile_avx2<2>(x, count, w.lo, sp, bins, packed); break;
+    case 3: windows_tile_avx2<3>(x, count, w.lo, sp, bins, packed); break;
     default: return false;
   }
   if (count) flags |= exact::kSeen;
@@ -358,10 +482,37 @@ __attribute__((target("avx512f,avx512dq"), always_inline)) inline void windows_s
   }
 }
 
+// AVX-512 span (see Span): T = 28, G = 49.  A block gives each int32 lane 8 hi parts (below
+// 8 * 2^28) and each double lane 8 lo parts (at most 4 = 2^51 steps of 2^-49): 54 binades.
+constexpr int kSpanT512 = 28, kSpanG512 = 49;
+
+// Sixteen terms of a span block: the terms outside the span (zeros aside) go to the packed bins
+// and are zeroed; hi rounded with the rounding given in the instruction (MXCSR plays no part).
+template <class S>
+__attribute__((target("avx512f,avx512dq"), always_inline)) inline void span_step512(const S* p, __m512i base,
+                                                                                   __m512i limit, __m512 scale,
+                                                                                   std::uint64_t* packed, __m512i& h,
+                                                                                   __m512d& l0, __m512d& l1) {
+  const __m512i b = load_bits16(p);
+  const __m512i a = _mm512_and_si512(b, _mm512_set1_epi32(0x7fffffff));
+  const __mmask16 in = _mm512_cmplt_epu32_mask(_mm512_sub_epi32(a, base), limit);
+  if (in != 0xffff) [[unlikely]] {
+    const auto out = static_cast<unsigned>(static_cast<__mmask16>(~in) & _mm512_test_epi32_mask(a, a));
+    for (int k = 0; k < 16; ++k)
+      if ((out >> k) & 1) exact::add_packed(packed, term_value(p[k]));
+  }
+  const __m512 y = _mm512_maskz_mul_ps(in, _mm512_castsi512_ps(b), scale);
+  const __m512i hi = _mm512_cvt_roundps_epi32(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  h = _mm512_add_epi32(h, hi);
+  const __m512 lo = _mm512_sub_ps(y, _mm512_cvtepi32_ps(hi));  // exact: hi is y's nearest integer
+  l0 = _mm512_add_pd(l0, _mm512_cvtps_pd(_mm512_castps512_ps256(lo)));
+  l1 = _mm512_add_pd(l1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(lo, 1)));
+}
+
 template <int W, class S>
 __attribute__((target("avx512f,avx512dq"))) void windows_tile_avx512(const S* x, std::size_t count,
-                                                                     std::uint32_t lo, std::int64_t* bins,
-                                                                     std::uint64_t* packed) {
+                                                                     std::uint32_t lo, const Span& sp,
+                                                                     std::int64_t* bins, std::uint64_t* packed) {
   const __m512i base = _mm512_set1_epi32(static_cast<int>(lo << 23));
   const __m512i limit = _mm512_set1_epi32(static_cast<int>(static_cast<std::uint32_t>(W) << 27));
   __m512d acc0[W][2], acc1[W][2];  // 32 lanes per window, at most 2^11 terms each
@@ -375,6 +526,13 @@ __attribute__((target("avx512f,avx512dq"))) void windows_tile_avx512(const S* x,
     constexpr std::size_t kChunk = 128;
     const std::size_t q = full / (4 * kChunk) * kChunk;
     const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff), ones = _mm512_set1_epi32(-1);
+    // The span (when sp.ok): its constants, its per-tile int64 totals and how often they took a block.
+    const __m512i sbase = _mm512_set1_epi32(static_cast<int>(sp.e_lo << 23));
+    const __m512i slimit = _mm512_set1_epi32(static_cast<int>((sp.e_hi + 1 - sp.e_lo) << 23));
+    const __m512 scale = _mm512_set1_ps(std::ldexp(1.0f, sp.k));
+    const __m512d magic = _mm512_set1_pd(std::ldexp(1.5, 52 - kSpanG512));
+    __m512i span_hi = _mm512_setzero_si512(), span_lo[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+    std::uint64_t span_blocks = 0;
     int skip = 0, backoff = 1;  // blocks to take the per-term path after a block missed one window
     for (std::size_t c = 0; c < q; c += kChunk) {
       const S* xs[4] = {x + c, x + q + c, x + 2 * q + c, x + 3 * q + c};
@@ -409,6 +567,28 @@ __attribute__((target("avx512f,avx512dq"))) void windows_tile_avx512(const S* x,
         backoff = std::min(backoff * 2, 64);
       }
       --skip;
+      if (sp.ok) {
+        // Span block: per stream one int32 hi vector and two double lo vectors (8 terms a lane).
+        __m512i h[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+        __m512d l[8];
+        for (auto& v : l) v = magic;
+        for (std::size_t j = 0; j < kChunk; j += 16) {
+#pragma GCC unroll 4
+          for (int k = 0; k < 4; ++k) {
+            if (sizeof(S) == 4 || j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + 2048, _MM_HINT_T0);
+            span_step512(xs[k] + j, sbase, slimit, scale, packed, h[k], l[2 * k], l[2 * k + 1]);
+          }
+        }
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+          span_hi = _mm512_add_epi64(span_hi, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(h[k])));
+          span_hi = _mm512_add_epi64(span_hi, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(h[k], 1)));
+          span_lo[0] = _mm512_add_epi64(span_lo[0], _mm512_castpd_si512(l[2 * k]));
+          span_lo[1] = _mm512_add_epi64(span_lo[1], _mm512_castpd_si512(l[2 * k + 1]));
+        }
+        ++span_blocks;
+        continue;
+      }
       for (std::size_t j = 0; j < kChunk; j += 16) {
 #pragma GCC unroll 4
         for (int k = 0; k < 4; ++k) {
@@ -417,6 +597,15 @@ __attribute__((target("avx512f,avx512dq"))) void windows_tile_avx512(const S* x,
           else windows_step512<W>(xs[k] + j, base, limit, packed, acc0);
         }
       }
+    }
+    if (span_blocks) {
+      alignas(64) std::int64_t hi_lanes[8], lo_lanes[16];
+      _mm512_store_si512(hi_lanes, span_hi);
+      _mm512_store_si512(lo_lanes, span_lo[0]);
+      _mm512_store_si512(lo_lanes + 8, span_lo[1]);
+      // Each lo lane took 4 doubles per span block, each starting at the magic value.
+      const std::uint64_t bias = 4 * span_blocks * to_bits(std::ldexp(1.5, 52 - kSpanG512));
+      add_span(hi_lanes, 8, lo_lanes, 16, bias, sp, kSpanG512, bins);
     }
     i = 4 * q;
   }
@@ -445,11 +634,12 @@ __attribute__((target("avx512f,avx512dq"))) bool exact_tile_windows_avx512(const
                                                                             std::int64_t* bins, std::uint64_t* packed,
                                                                             std::uint32_t& flags) {
   const Windows w = windows_for(x, count, kWindowBinades, kMaxWindows);
+  const Span sp = span_for(x, count, w.top, kSpanT512, kSpanG512);
   switch (w.count) {
-    case 1: windows_tile_avx512<1>(x, count, w.lo, bins, packed); break;
-    case 2: windows_tile_avx512<2>(x, count, w.lo, bins, packed); break;
-    case 3: windows_tile_avx512<3>(x, count, w.lo, bins, packed); break;
-    case 4: windows_tile_avx512<4>(x, count, w.lo, bins, packed); break;
+    case 1: windows_tile_avx512<1>(x, count, w.lo, sp, bins, packed); break;
+    case 2: windows_tile_avx512<2>(x, count, w.lo, sp, bins, packed); break;
+    case 3: windows_tile_avx512<3>(x, count, w.lo, sp, bins, packed); break;
+    case 4: windows_tile_avx512<4>(x, count, w.lo, sp, bins, packed); break;
     default: return false;
   }
   if (count) flags |= exact::kSeen;
