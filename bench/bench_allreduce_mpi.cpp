@@ -22,10 +22,10 @@
 #include <string>
 #include <vector>
 
-#include "allreduce_mpi.h"
-#include "allreduce_sim.h"
-#include "cli_args.h"
-#include "common/allreduce_order.h"
+#include "host/distributed/allreduce_mpi.h"
+#include "host/distributed/allreduce_sim.h"
+#include "host/common/cli_args.h"
+#include "kernels/common/allreduce_order.h"
 
 namespace {
 

@@ -9,9 +9,9 @@
 #include <tuple>
 #include <vector>
 
-#include "attention_backend.h"
-#include "cpu/attention.h"
-#include "cpu/sum.h"
+#include "host/backends/attention_backend.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/sum.h"
 
 namespace driftlab::bench {
 namespace {

@@ -11,12 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "attention_backend.h"
-#include "bench_inputs.h"
-#include "cuda/attention.cuh"
-#include "cuda/cuda_check.h"
-#include "cuda_timed.h"
-#include "gpu.h"
+#include "host/backends/attention_backend.h"
+#include "bench/bench_inputs.h"
+#include "kernels/cuda/attention.cuh"
+#include "kernels/cuda/cuda_check.h"
+#include "bench/cuda_timed.h"
+#include "host/backends/gpu.h"
 
 namespace driftlab::bench {
 namespace {

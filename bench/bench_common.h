@@ -5,8 +5,8 @@
 #include <cstddef>
 #include <string>
 
-#include "array.h"
-#include "data.h"
+#include "host/io/array.h"
+#include "host/io/data.h"
 
 namespace driftlab::bench {
 

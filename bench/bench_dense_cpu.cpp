@@ -9,13 +9,13 @@
 #include <string>
 #include <vector>
 
-#include "bench_common.h"
-#include "cpu/dense.h"
-#include "cpu/dense_half.h"
-#include "cpu/sum.h"
-#include "data.h"
-#include "model.h"
-#include "model_backend.h"
+#include "bench/bench_common.h"
+#include "kernels/cpu/dense.h"
+#include "kernels/cpu/dense_half.h"
+#include "kernels/cpu/sum.h"
+#include "host/io/data.h"
+#include "host/model/model.h"
+#include "host/backends/model_backend.h"
 
 extern "C" void openblas_set_num_threads(int);
 

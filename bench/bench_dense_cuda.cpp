@@ -11,17 +11,17 @@
 #include <string>
 #include <vector>
 
-#include "bench_common.h"
-#include "bench_inputs.h"
-#include "common/dense_order.h"
-#include "common/half.h"
-#include "cuda/cuda_check.h"
-#include "cuda_timed.h"
-#include "cuda/dense.cuh"
-#include "data.h"
-#include "gpu.h"
-#include "model.h"
-#include "model_backend.h"
+#include "bench/bench_common.h"
+#include "bench/bench_inputs.h"
+#include "kernels/common/dense_order.h"
+#include "kernels/common/half.h"
+#include "kernels/cuda/cuda_check.h"
+#include "bench/cuda_timed.h"
+#include "kernels/cuda/dense.cuh"
+#include "host/io/data.h"
+#include "host/backends/gpu.h"
+#include "host/model/model.h"
+#include "host/backends/model_backend.h"
 
 namespace driftlab::bench {
 namespace {

@@ -11,11 +11,11 @@
 #include <string>
 #include <vector>
 
-#include "cuda/cuda_check.h"
-#include "cuda/drift.cuh"
-#include "cuda_timed.h"
-#include "gpu.h"
-#include "metrics.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/drift.cuh"
+#include "bench/cuda_timed.h"
+#include "host/backends/gpu.h"
+#include "host/metrics/metrics.h"
 
 namespace driftlab::bench {
 namespace {

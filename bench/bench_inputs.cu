@@ -2,9 +2,9 @@
 // writes them, for this kernel and for the host test).
 #include <cstdint>
 
-#include "bench_inputs.h"
-#include "bench_inputs_law.h"
-#include "common/half.h"
+#include "bench/bench_inputs.h"
+#include "bench/bench_inputs_law.h"
+#include "kernels/common/half.h"
 
 namespace driftlab::bench {
 namespace {

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "common/hd.h"
+#include "kernels/common/hd.h"
 
 namespace driftlab::bench::law {
 

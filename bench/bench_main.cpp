@@ -18,11 +18,11 @@
 
 #include <cstdio>
 
-#include "bench_common.h"
-#include "atomic_file.h"
-#include "cpu/isa.h"
-#include "input_file.h"
-#include "data.h"
+#include "bench/bench_common.h"
+#include "host/io/atomic_file.h"
+#include "kernels/cpu/isa.h"
+#include "host/io/input_file.h"
+#include "host/io/data.h"
 
 namespace driftlab::bench {
 

@@ -3,7 +3,7 @@
 // as a line of its own on stderr (stderr carries one line, and only for an error).
 #include <benchmark/benchmark.h>
 
-#include "bench_common.h"
+#include "bench/bench_common.h"
 
 namespace driftlab::bench {
 void register_cuda_sum_benchmarks() { benchmark::AddCustomContext("cuda", "not built: CUDA benchmarks are not registered"); }

@@ -4,8 +4,8 @@
 
 #include <vector>
 
-#include "bench_common.h"
-#include "cpu/sum.h"
+#include "bench/bench_common.h"
+#include "kernels/cpu/sum.h"
 
 namespace driftlab::bench {
 namespace {

@@ -11,13 +11,13 @@
 #include <type_traits>
 #include <vector>
 
-#include "bench_common.h"
-#include "bench_inputs.h"
-#include "cuda_timed.h"
-#include "rotation.h"
-#include "cuda/cuda_check.h"
-#include "cuda/sum.cuh"
-#include "gpu.h"
+#include "bench/bench_common.h"
+#include "bench/bench_inputs.h"
+#include "bench/cuda_timed.h"
+#include "bench/rotation.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/sum.cuh"
+#include "host/backends/gpu.h"
 
 namespace driftlab::bench {
 namespace {

@@ -15,8 +15,8 @@
 #include <string_view>
 #include <vector>
 
-#include "bench_common.h"
-#include "trace_command.h"
+#include "bench/bench_common.h"
+#include "host/commands/trace_command.h"
 
 namespace driftlab::bench {
 namespace {

@@ -17,10 +17,10 @@
 #include <string>
 #include <vector>
 
-#include "cpu/dense.h"
-#include "cpu/gemm.h"
-#include "cpu/isa.h"
-#include "memory_bound.h"
+#include "kernels/cpu/dense.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/isa.h"
+#include "host/common/memory_bound.h"
 
 extern "C" void openblas_set_num_threads(int);
 

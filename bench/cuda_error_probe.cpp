@@ -5,7 +5,7 @@
 #include <benchmark/benchmark.h>
 #include <cuda_runtime_api.h>
 
-#include "cuda_timed.h"
+#include "bench/cuda_timed.h"
 
 namespace {
 

@@ -13,8 +13,8 @@
 #include <exception>
 #include <string>
 
-#include "cuda/cuda_check.h"
-#include "cuda/device.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/device.h"
 
 namespace driftlab::bench {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "cli.h"
+#include "host/cli/cli.h"
 
 namespace driftlab::testing {
 

@@ -19,14 +19,14 @@
 #include <string>
 #include <vector>
 
-#include "allreduce_mpi.h"
-#include "allreduce_sim.h"
-#include "cli_helpers.h"
-#include "json_read.h"
-#include "npy.h"
-#include "common/allreduce_order.h"
-#include "common/exact.h"
-#include "test_helpers.h"
+#include "host/distributed/allreduce_mpi.h"
+#include "host/distributed/allreduce_sim.h"
+#include "tests/cli_helpers.h"
+#include "host/io/json_read.h"
+#include "host/io/npy.h"
+#include "kernels/common/allreduce_order.h"
+#include "kernels/common/exact.h"
+#include "tests/test_helpers.h"
 
 namespace driftlab {
 namespace {

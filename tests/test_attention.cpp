@@ -17,13 +17,13 @@
 #include <string>
 #include <vector>
 
-#include "attention_backend.h"
-#include "attention_command.h"
-#include "attention_scenario.h"
-#include "cli_helpers.h"
-#include "common/attention_order.h"
-#include "cpu/attention.h"
-#include "gpu.h"
+#include "host/backends/attention_backend.h"
+#include "host/commands/attention_command.h"
+#include "host/scenarios/attention_scenario.h"
+#include "tests/cli_helpers.h"
+#include "kernels/common/attention_order.h"
+#include "kernels/cpu/attention.h"
+#include "host/backends/gpu.h"
 
 namespace driftlab {
 namespace {

@@ -23,12 +23,12 @@
 #include <string>
 #include <vector>
 
-#include "cpu/thread_pool.h"
-#include "metrics.h"
-#include "npy.h"
-#include "npz.h"
-#include "predict_command.h"
-#include "scenarios.h"
+#include "kernels/cpu/thread_pool.h"
+#include "host/metrics/metrics.h"
+#include "host/io/npy.h"
+#include "host/io/npz.h"
+#include "host/commands/predict_command.h"
+#include "host/scenarios/scenarios.h"
 
 namespace driftlab {
 namespace {

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "../bench/bench_inputs_law.h"
+#include "bench/bench_inputs_law.h"
 
 namespace law = driftlab::bench::law;
 

@@ -10,8 +10,8 @@
 #include <random>
 #include <vector>
 
-#include "common/output_compare.h"
-#include "cpu/bit_compare.h"
+#include "kernels/common/output_compare.h"
+#include "kernels/cpu/bit_compare.h"
 
 namespace driftlab {
 namespace {

@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "cli.h"
-#include "cli_helpers.h"
-#include "gpu.h"
-#include "npy.h"
+#include "host/cli/cli.h"
+#include "tests/cli_helpers.h"
+#include "host/backends/gpu.h"
+#include "host/io/npy.h"
 
 namespace driftlab {
 namespace {

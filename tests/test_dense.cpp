@@ -10,13 +10,13 @@
 #include <string>
 #include <vector>
 
-#include "common/dense_order.h"
-#include "common/rng.h"
-#include "data.h"
-#include "cpu/dense.h"
-#include "gpu.h"
-#include "model.h"
-#include "model_backend.h"
+#include "kernels/common/dense_order.h"
+#include "kernels/common/rng.h"
+#include "host/io/data.h"
+#include "kernels/cpu/dense.h"
+#include "host/backends/gpu.h"
+#include "host/model/model.h"
+#include "host/backends/model_backend.h"
 
 namespace driftlab {
 namespace {

@@ -12,16 +12,16 @@
 #include <string>
 #include <vector>
 
-#include "common/half.h"
-#include "common/rng.h"
-#include "cpu/dense.h"
-#include "cpu/dense_half.h"
-#include "cpu/gemm.h"
-#include "cpu/thread_pool.h"
-#include "gpu.h"
-#include "metrics.h"
-#include "model.h"
-#include "model_backend.h"
+#include "kernels/common/half.h"
+#include "kernels/common/rng.h"
+#include "kernels/cpu/dense.h"
+#include "kernels/cpu/dense_half.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/thread_pool.h"
+#include "host/backends/gpu.h"
+#include "host/metrics/metrics.h"
+#include "host/model/model.h"
+#include "host/backends/model_backend.h"
 
 namespace driftlab {
 namespace {

@@ -10,15 +10,15 @@
 #include <random>
 #include <vector>
 
-#include "common/float_bits.h"
-#include "common/output_compare.h"
-#include "gpu.h"
-#include "metrics.h"
-#include "model.h"
-#include "model_backend.h"
+#include "kernels/common/float_bits.h"
+#include "kernels/common/output_compare.h"
+#include "host/backends/gpu.h"
+#include "host/metrics/metrics.h"
+#include "host/model/model.h"
+#include "host/backends/model_backend.h"
 #if DRIFTLAB_HAVE_CUDA
-#include "cuda/cuda_check.h"
-#include "cuda/drift.cuh"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/drift.cuh"
 #endif
 
 namespace driftlab {

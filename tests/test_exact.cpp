@@ -33,8 +33,8 @@
 #include <utility>
 #include <vector>
 
-#include "cpu/sum.h"
-#include "cpu/thread_pool.h"
+#include "kernels/cpu/sum.h"
+#include "kernels/cpu/thread_pool.h"
 
 namespace {
 
@@ -809,7 +809,7 @@ TEST(ExactSum, OracleSelfChecks) {
 // run that arithmetic (exact.h's add_magnitude = atomicAdd + add_carry, magnitude_total, wide_add)
 // with the terms dealt to warps and blocks in a shuffled order, as the atomics may serve them, and
 // require the bits of the plain accumulator (add_term + finalize) and of cpu::sum_exact.
-#include "common/exact.h"
+#include "kernels/common/exact.h"
 
 namespace {
 

@@ -1,6 +1,6 @@
 // gemm_chain against the literal fused multiply-add chain, bit for bit, on every instruction set
 // this machine runs, with and without thread pools.
-#include "cpu/gemm.h"
+#include "kernels/cpu/gemm.h"
 
 #include <gtest/gtest.h>
 
@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "cpu/thread_pool.h"
+#include "kernels/cpu/thread_pool.h"
 
 namespace driftlab::cpu {
 namespace {

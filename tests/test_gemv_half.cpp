@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "common/half.h"
-#include "cpu/gemm.h"
-#include "cpu/gemv_half.h"
-#include "cpu/half_convert.h"
+#include "kernels/common/half.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/gemv_half.h"
+#include "kernels/cpu/half_convert.h"
 
 namespace driftlab {
 namespace {

@@ -9,9 +9,9 @@
 #include <random>
 #include <vector>
 
-#include "common/float_bits.h"
-#include "common/half.h"
-#include "cpu/half_convert.h"
+#include "kernels/common/float_bits.h"
+#include "kernels/common/half.h"
+#include "kernels/cpu/half_convert.h"
 
 namespace driftlab {
 namespace {

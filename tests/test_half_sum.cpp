@@ -15,19 +15,19 @@
 #include <string>
 #include <vector>
 
-#include "backend.h"
-#include "cli_helpers.h"
-#include "common/float_bits.h"
-#include "common/half.h"
-#include "common/rng.h"
-#include "cpu/half_convert.h"
-#include "cpu/sum.h"
-#include "data.h"
-#include "gpu.h"
-#include "metrics.h"
-#include "npy.h"
-#include "npz.h"
-#include "test_helpers.h"
+#include "host/backends/backend.h"
+#include "tests/cli_helpers.h"
+#include "kernels/common/float_bits.h"
+#include "kernels/common/half.h"
+#include "kernels/common/rng.h"
+#include "kernels/cpu/half_convert.h"
+#include "kernels/cpu/sum.h"
+#include "host/io/data.h"
+#include "host/backends/gpu.h"
+#include "host/metrics/metrics.h"
+#include "host/io/npy.h"
+#include "host/io/npz.h"
+#include "tests/test_helpers.h"
 
 namespace driftlab {
 namespace {

@@ -7,7 +7,7 @@
 #include <limits>
 #include <vector>
 
-#include "common/float_bits.h"
+#include "kernels/common/float_bits.h"
 
 namespace driftlab::testing {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "cpu/isa.h"
+#include "kernels/cpu/isa.h"
 
 namespace driftlab {
 namespace {

@@ -18,22 +18,22 @@
 #include <string>
 #include <vector>
 
-#include "attention_backend.h"
-#include "backend.h"
-#include "common/attention_order.h"
-#include "common/dense_order.h"
-#include "common/dropout.h"
-#include "common/float_bits.h"
-#include "common/half.h"
-#include "common/sum_order.h"
-#include "cpu/attention.h"
-#include "cpu/dense.h"
-#include "cpu/exact_simd.h"
-#include "cpu/gemm.h"
-#include "cpu/half_convert.h"
-#include "cpu/sum.h"
-#include "gpu.h"
-#include "json_read.h"
+#include "host/backends/attention_backend.h"
+#include "host/backends/backend.h"
+#include "kernels/common/attention_order.h"
+#include "kernels/common/dense_order.h"
+#include "kernels/common/dropout.h"
+#include "kernels/common/float_bits.h"
+#include "kernels/common/half.h"
+#include "kernels/common/sum_order.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/dense.h"
+#include "kernels/cpu/exact_simd.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/half_convert.h"
+#include "kernels/cpu/sum.h"
+#include "host/backends/gpu.h"
+#include "host/io/json_read.h"
 
 namespace driftlab {
 namespace {

@@ -7,7 +7,7 @@
 #include <limits>
 #include <vector>
 
-#include "metrics.h"
+#include "host/metrics/metrics.h"
 
 namespace driftlab {
 namespace {

@@ -1,6 +1,6 @@
 // Tests of the .npy reader and writer: round trips, hand-built images of every accepted variant,
 // and malformed input, which must always give a one-line NpyError.
-#include "npy.h"
+#include "host/io/npy.h"
 
 #include <gtest/gtest.h>
 

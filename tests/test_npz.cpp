@@ -1,6 +1,6 @@
 // Tests of the .npz reader and writer: round trips, archives numpy itself wrote, and broken
 // archives, which must always give a one-line NpzError that names the file.
-#include "npz.h"
+#include "host/io/npz.h"
 
 #include <gtest/gtest.h>
 #include <zip.h>
@@ -21,7 +21,7 @@
 #include <utility>
 #include <vector>
 
-#include "npy.h"
+#include "host/io/npy.h"
 
 #ifndef DRIFTLAB_TEST_TMP
 #define DRIFTLAB_TEST_TMP "/tmp"

@@ -7,9 +7,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "common/dropout.h"
-#include "common/philox.h"
-#include "test_helpers.h"
+#include "kernels/common/dropout.h"
+#include "kernels/common/philox.h"
+#include "tests/test_helpers.h"
 
 namespace driftlab {
 namespace {

@@ -13,12 +13,12 @@
 #include <string>
 #include <vector>
 
-#include "cli.h"
-#include "cli_helpers.h"
-#include "npy.h"
-#include "npz.h"
-#include "common/half.h"
-#include "common/rng.h"
+#include "host/cli/cli.h"
+#include "tests/cli_helpers.h"
+#include "host/io/npy.h"
+#include "host/io/npz.h"
+#include "kernels/common/half.h"
+#include "kernels/common/rng.h"
 
 namespace driftlab {
 namespace {

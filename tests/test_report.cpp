@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "common/dense_variant.h"
-#include "common/sum_variant.h"
-#include "gpu.h"
-#include "report.h"
+#include "kernels/common/dense_variant.h"
+#include "kernels/common/sum_variant.h"
+#include "host/backends/gpu.h"
+#include "host/report/report.h"
 
 namespace driftlab {
 namespace {

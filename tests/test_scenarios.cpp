@@ -16,9 +16,9 @@
 #include <sstream>
 #include <string>
 
-#include "cli_helpers.h"
-#include "json_read.h"
-#include "scenarios.h"
+#include "tests/cli_helpers.h"
+#include "host/io/json_read.h"
+#include "host/scenarios/scenarios.h"
 
 namespace driftlab {
 namespace {

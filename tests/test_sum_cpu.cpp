@@ -8,13 +8,13 @@
 #include <set>
 #include <vector>
 
-#include "common/rng.h"
-#include "common/sum_order.h"
-#include "cpu/exact_simd.h"
-#include "cpu/isa.h"
-#include "cpu/sum.h"
-#include "data.h"
-#include "test_helpers.h"
+#include "kernels/common/rng.h"
+#include "kernels/common/sum_order.h"
+#include "kernels/cpu/exact_simd.h"
+#include "kernels/cpu/isa.h"
+#include "kernels/cpu/sum.h"
+#include "host/io/data.h"
+#include "tests/test_helpers.h"
 
 namespace driftlab {
 namespace {

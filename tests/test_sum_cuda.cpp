@@ -10,13 +10,13 @@
 #include <string>
 #include <vector>
 
-#include "../bench/rotation.h"
-#include "backend.h"
-#include "common/float_bits.h"
-#include "cpu/sum.h"
-#include "data.h"
-#include "gpu.h"
-#include "test_helpers.h"
+#include "bench/rotation.h"
+#include "host/backends/backend.h"
+#include "kernels/common/float_bits.h"
+#include "kernels/cpu/sum.h"
+#include "host/io/data.h"
+#include "host/backends/gpu.h"
+#include "tests/test_helpers.h"
 
 namespace driftlab {
 namespace {

@@ -7,8 +7,8 @@
 #include <random>
 #include <vector>
 
-#include "common/sum_order.h"
-#include "test_helpers.h"
+#include "kernels/common/sum_order.h"
+#include "tests/test_helpers.h"
 
 namespace driftlab {
 namespace {

@@ -11,14 +11,14 @@
 #include <string>
 #include <vector>
 
-#include "cli_helpers.h"
-#include "common/dropout.h"
-#include "gpu.h"
-#include "model.h"
-#include "model_backend.h"
-#include "npy.h"
-#include "npz.h"
-#include "trace_command.h"
+#include "tests/cli_helpers.h"
+#include "kernels/common/dropout.h"
+#include "host/backends/gpu.h"
+#include "host/model/model.h"
+#include "host/backends/model_backend.h"
+#include "host/io/npy.h"
+#include "host/io/npz.h"
+#include "host/commands/trace_command.h"
 
 namespace driftlab {
 namespace {

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "backend.h"
-#include "common/attention_variant.h"
+#include "host/backends/backend.h"
+#include "kernels/common/attention_variant.h"
 
 namespace driftlab {
 

@@ -3,9 +3,9 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "attention_backend.h"
-#include "common/rng.h"
-#include "cpu/attention.h"
+#include "host/backends/attention_backend.h"
+#include "kernels/common/rng.h"
+#include "kernels/cpu/attention.h"
 
 namespace driftlab {
 

@@ -4,11 +4,11 @@
 
 #include <algorithm>
 
-#include "attention_backend.h"
-#include "cuda/attention.cuh"
-#include "cuda/cuda_check.h"
-#include "cuda/device.h"
-#include "gpu.h"
+#include "host/backends/attention_backend.h"
+#include "kernels/cuda/attention.cuh"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/device.h"
+#include "host/backends/gpu.h"
 
 namespace driftlab {
 namespace {

@@ -8,8 +8,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "array.h"
-#include "common/sum_variant.h"
+#include "host/io/array.h"
+#include "kernels/common/sum_variant.h"
 
 namespace driftlab {
 

@@ -1,10 +1,10 @@
 #include <chrono>
 #include <fstream>
 
-#include "backend.h"
-#include "common/float_bits.h"
-#include "common/rng.h"
-#include "cpu/sum.h"
+#include "host/backends/backend.h"
+#include "kernels/common/float_bits.h"
+#include "kernels/common/rng.h"
+#include "kernels/cpu/sum.h"
 
 namespace driftlab {
 

@@ -2,11 +2,11 @@
 // run with cudaEvents around the launches.
 #include <cuda_runtime_api.h>
 
-#include "backend.h"
-#include "cuda/cuda_check.h"
-#include "cuda/device.h"
-#include "cuda/sum.cuh"
-#include "gpu.h"
+#include "host/backends/backend.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/device.h"
+#include "kernels/cuda/sum.cuh"
+#include "host/backends/gpu.h"
 
 namespace driftlab {
 namespace {

@@ -1,4 +1,4 @@
-#include "gpu.h"
+#include "host/backends/gpu.h"
 
 #if DRIFTLAB_HAVE_CUDA
 #include <cuda_runtime_api.h>

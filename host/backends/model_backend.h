@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "backend.h"
-#include "common/dense_variant.h"
-#include "metrics.h"
-#include "model.h"
+#include "host/backends/backend.h"
+#include "kernels/common/dense_variant.h"
+#include "host/metrics/metrics.h"
+#include "host/model/model.h"
 
 namespace driftlab {
 

@@ -2,10 +2,10 @@
 
 #include <chrono>
 
-#include "common/dropout.h"
-#include "cpu/dense.h"
-#include "cpu/dense_half.h"
-#include "model_backend.h"
+#include "kernels/common/dropout.h"
+#include "kernels/cpu/dense.h"
+#include "kernels/cpu/dense_half.h"
+#include "host/backends/model_backend.h"
 
 extern "C" void openblas_set_num_threads(int);
 extern "C" char* openblas_get_corename(void);

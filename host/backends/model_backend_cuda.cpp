@@ -8,15 +8,15 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "common/dense_order.h"
-#include "common/half.h"
-#include "cpu/half_convert.h"
-#include "cuda/cuda_check.h"
-#include "cuda/device.h"
-#include "cuda/dense.cuh"
-#include "cuda/drift.cuh"
-#include "gpu.h"
-#include "model_backend.h"
+#include "kernels/common/dense_order.h"
+#include "kernels/common/half.h"
+#include "kernels/cpu/half_convert.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/device.h"
+#include "kernels/cuda/dense.cuh"
+#include "kernels/cuda/drift.cuh"
+#include "host/backends/gpu.h"
+#include "host/backends/model_backend.h"
 
 namespace driftlab {
 namespace {

@@ -1,4 +1,4 @@
-#include "cli.h"
+#include "host/cli/cli.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -12,17 +12,17 @@
 #include <string_view>
 #include <vector>
 
-#include "allreduce_command.h"
-#include "attention_command.h"
-#include "backend.h"
-#include "cli_args.h"
-#include "cpu/isa.h"
-#include "predict_command.h"
-#include "report.h"
-#include "scenarios.h"
-#include "sum_command.h"
-#include "trace_command.h"
-#include "variants_command.h"
+#include "host/commands/allreduce_command.h"
+#include "host/commands/attention_command.h"
+#include "host/backends/backend.h"
+#include "host/common/cli_args.h"
+#include "kernels/cpu/isa.h"
+#include "host/commands/predict_command.h"
+#include "host/report/report.h"
+#include "host/scenarios/scenarios.h"
+#include "host/commands/sum_command.h"
+#include "host/commands/trace_command.h"
+#include "host/commands/variants_command.h"
 
 namespace driftlab {
 namespace {

@@ -1,6 +1,6 @@
 #include <iostream>
 
-#include "cli.h"
+#include "host/cli/cli.h"
 
 int main(int argc, char** argv) {
   if (!driftlab::standard_fds_open()) {  // the table would be lost: refuse before any work

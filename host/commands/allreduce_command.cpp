@@ -1,4 +1,4 @@
-#include "allreduce_command.h"
+#include "host/commands/allreduce_command.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -24,13 +24,13 @@
 #include <thread>
 #include <utility>
 
-#include "allreduce_mpi.h"
-#include "atomic_file.h"
-#include "cli_args.h"
-#include "common/allreduce_order.h"
-#include "json.h"
-#include "memory_bound.h"
-#include "metrics.h"
+#include "host/distributed/allreduce_mpi.h"
+#include "host/io/atomic_file.h"
+#include "host/common/cli_args.h"
+#include "kernels/common/allreduce_order.h"
+#include "host/io/json.h"
+#include "host/common/memory_bound.h"
+#include "host/metrics/metrics.h"
 
 extern char** environ;
 

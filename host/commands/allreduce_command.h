@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
-#include "allreduce_sim.h"
-#include "data.h"
+#include "host/distributed/allreduce_sim.h"
+#include "host/io/data.h"
 
 namespace driftlab {
 

@@ -1,18 +1,18 @@
-#include "attention_command.h"
+#include "host/commands/attention_command.h"
 
 #include <algorithm>
 #include <iomanip>
 #include <sstream>
 
-#include "attention_backend.h"
-#include "cli_args.h"
-#include "common/attention_order.h"
-#include "common/rng.h"
-#include "gpu.h"
-#include "json.h"
-#include "memory_bound.h"
-#include "row_json.h"
-#include "variants_command.h"
+#include "host/backends/attention_backend.h"
+#include "host/common/cli_args.h"
+#include "kernels/common/attention_order.h"
+#include "kernels/common/rng.h"
+#include "host/backends/gpu.h"
+#include "host/io/json.h"
+#include "host/common/memory_bound.h"
+#include "host/commands/row_json.h"
+#include "host/commands/variants_command.h"
 
 namespace driftlab {
 

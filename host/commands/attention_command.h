@@ -11,8 +11,8 @@
 #include <string_view>
 #include <vector>
 
-#include "common/attention_variant.h"
-#include "metrics.h"
+#include "kernels/common/attention_variant.h"
+#include "host/metrics/metrics.h"
 
 namespace driftlab {
 

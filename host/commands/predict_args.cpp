@@ -4,11 +4,11 @@
 #include <sstream>
 #include <string>
 
-#include "cli_args.h"
-#include "common/dense_variant.h"
-#include "data.h"
-#include "predict_command.h"
-#include "variants_command.h"
+#include "host/common/cli_args.h"
+#include "kernels/common/dense_variant.h"
+#include "host/io/data.h"
+#include "host/commands/predict_command.h"
+#include "host/commands/variants_command.h"
 
 namespace driftlab {
 

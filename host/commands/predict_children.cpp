@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "cli_args.h"
-#include "predict_runs.h"
+#include "host/common/cli_args.h"
+#include "host/commands/predict_runs.h"
 
 extern char** environ;
 

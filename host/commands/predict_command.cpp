@@ -2,7 +2,7 @@
 // children), collects the drift, times, reference error and batch sweep into a PredictReport.
 // Flags: predict_args.cpp; model setup: predict_model.cpp; the child protocol:
 // predict_children.cpp; the table and JSON: predict_output.cpp.
-#include "predict_command.h"
+#include "host/commands/predict_command.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -12,15 +12,15 @@
 #include <string>
 #include <vector>
 
-#include "cli_args.h"
-#include "common/rng.h"
-#include "data.h"
-#include "json.h"
-#include "model.h"
-#include "model_backend.h"
-#include "npy.h"
-#include "predict_runs.h"
-#include "variants_command.h"
+#include "host/common/cli_args.h"
+#include "kernels/common/rng.h"
+#include "host/io/data.h"
+#include "host/io/json.h"
+#include "host/model/model.h"
+#include "host/backends/model_backend.h"
+#include "host/io/npy.h"
+#include "host/commands/predict_runs.h"
+#include "host/commands/variants_command.h"
 
 namespace driftlab {
 namespace {

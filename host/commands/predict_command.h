@@ -10,11 +10,11 @@
 #include <string_view>
 #include <vector>
 
-#include "cli_args.h"
-#include "common/dense_variant.h"
-#include "metrics.h"
-#include "model.h"
-#include "model_backend.h"
+#include "host/common/cli_args.h"
+#include "kernels/common/dense_variant.h"
+#include "host/metrics/metrics.h"
+#include "host/model/model.h"
+#include "host/backends/model_backend.h"
 
 namespace driftlab {
 

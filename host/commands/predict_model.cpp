@@ -7,14 +7,14 @@
 #include <sstream>
 #include <string>
 
-#include "cli_args.h"
-#include "data.h"
-#include "gpu.h"
-#include "memory_bound.h"
-#include "model.h"
-#include "model_backend.h"
-#include "npy.h"
-#include "predict_command.h"
+#include "host/common/cli_args.h"
+#include "host/io/data.h"
+#include "host/backends/gpu.h"
+#include "host/common/memory_bound.h"
+#include "host/model/model.h"
+#include "host/backends/model_backend.h"
+#include "host/io/npy.h"
+#include "host/commands/predict_command.h"
 
 namespace driftlab {
 

@@ -3,11 +3,11 @@
 #include <iomanip>
 #include <string>
 
-#include "cli_args.h"
-#include "data.h"
-#include "json.h"
-#include "predict_command.h"
-#include "row_json.h"
+#include "host/common/cli_args.h"
+#include "host/io/data.h"
+#include "host/io/json.h"
+#include "host/commands/predict_command.h"
+#include "host/commands/row_json.h"
 
 namespace driftlab {
 namespace {

@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "common/dense_variant.h"
-#include "metrics.h"
-#include "predict_command.h"
-#include "progress.h"
+#include "kernels/common/dense_variant.h"
+#include "host/metrics/metrics.h"
+#include "host/commands/predict_command.h"
+#include "host/common/progress.h"
 
 namespace driftlab {
 

@@ -8,8 +8,8 @@
 #include <optional>
 #include <string_view>
 
-#include "json.h"
-#include "metrics.h"
+#include "host/io/json.h"
+#include "host/metrics/metrics.h"
 
 namespace driftlab {
 

@@ -1,4 +1,4 @@
-#include "sum_command.h"
+#include "host/commands/sum_command.h"
 
 #include <unistd.h>
 
@@ -8,19 +8,19 @@
 #include <iomanip>
 #include <sstream>
 
-#include "backend.h"
-#include "cli_args.h"
-#include "memory_bound.h"
-#include "common/float_bits.h"
-#include "cpu/half_convert.h"
-#include "cpu/sum.h"
-#include "gpu.h"
-#include "atomic_file.h"
-#include "json.h"
-#include "progress.h"
-#include "npy.h"
-#include "row_json.h"
-#include "variants_command.h"
+#include "host/backends/backend.h"
+#include "host/common/cli_args.h"
+#include "host/common/memory_bound.h"
+#include "kernels/common/float_bits.h"
+#include "kernels/cpu/half_convert.h"
+#include "kernels/cpu/sum.h"
+#include "host/backends/gpu.h"
+#include "host/io/atomic_file.h"
+#include "host/io/json.h"
+#include "host/common/progress.h"
+#include "host/io/npy.h"
+#include "host/commands/row_json.h"
+#include "host/commands/variants_command.h"
 
 namespace driftlab {
 namespace {

@@ -9,10 +9,10 @@
 #include <string_view>
 #include <vector>
 
-#include "array.h"
-#include "common/sum_variant.h"
-#include "data.h"
-#include "metrics.h"
+#include "host/io/array.h"
+#include "kernels/common/sum_variant.h"
+#include "host/io/data.h"
+#include "host/metrics/metrics.h"
 
 namespace driftlab {
 

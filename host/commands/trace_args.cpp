@@ -1,11 +1,11 @@
 // `driftlab trace`'s flags: the help, --compare KIND:A,B and the model flags it shares with predict.
 #include <string>
 
-#include "cli_args.h"
-#include "common/dense_variant.h"
-#include "data.h"
-#include "trace_command.h"
-#include "variants_command.h"
+#include "host/common/cli_args.h"
+#include "kernels/common/dense_variant.h"
+#include "host/io/data.h"
+#include "host/commands/trace_command.h"
+#include "host/commands/variants_command.h"
 
 namespace driftlab {
 

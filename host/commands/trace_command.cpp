@@ -1,6 +1,6 @@
 // `driftlab trace`: the two sides built from the model flags, run plain and traced, every stage
 // compared, timed.  Flags: trace_args.cpp; the table and JSON: trace_output.cpp.
-#include "trace_command.h"
+#include "host/commands/trace_command.h"
 
 #include <algorithm>
 #include <bit>
@@ -10,14 +10,14 @@
 #include <memory>
 #include <sstream>
 
-#include "atomic_file.h"
-#include "backend.h"
-#include "cli_args.h"
-#include "common/rng.h"
-#include "cpu/bit_compare.h"
-#include "json.h"
-#include "metrics.h"
-#include "variants_command.h"
+#include "host/io/atomic_file.h"
+#include "host/backends/backend.h"
+#include "host/common/cli_args.h"
+#include "kernels/common/rng.h"
+#include "kernels/cpu/bit_compare.h"
+#include "host/io/json.h"
+#include "host/metrics/metrics.h"
+#include "host/commands/variants_command.h"
 
 namespace driftlab {
 

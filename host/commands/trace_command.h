@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
-#include "model_backend.h"
-#include "predict_command.h"
+#include "host/backends/model_backend.h"
+#include "host/commands/predict_command.h"
 
 namespace driftlab {
 

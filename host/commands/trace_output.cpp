@@ -4,10 +4,10 @@
 #include <sstream>
 #include <string>
 
-#include "cli_args.h"
-#include "json.h"
-#include "metrics.h"
-#include "trace_command.h"
+#include "host/common/cli_args.h"
+#include "host/io/json.h"
+#include "host/metrics/metrics.h"
+#include "host/commands/trace_command.h"
 
 namespace driftlab {
 

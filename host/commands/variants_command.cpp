@@ -1,12 +1,12 @@
-#include "variants_command.h"
+#include "host/commands/variants_command.h"
 
 #include <iomanip>
 
-#include "cli_args.h"
-#include "common/attention_variant.h"
-#include "common/dense_variant.h"
-#include "common/sum_variant.h"
-#include "json.h"
+#include "host/common/cli_args.h"
+#include "kernels/common/attention_variant.h"
+#include "kernels/common/dense_variant.h"
+#include "kernels/common/sum_variant.h"
+#include "host/io/json.h"
 
 namespace driftlab {
 namespace {

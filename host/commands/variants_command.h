@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "common/variant_info.h"
+#include "kernels/common/variant_info.h"
 
 namespace driftlab {
 

@@ -1,4 +1,4 @@
-#include "cli_args.h"
+#include "host/common/cli_args.h"
 
 #include <charconv>
 #include <cmath>

@@ -2,7 +2,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "allreduce_mpi.h"
+#include "host/distributed/allreduce_mpi.h"
 
 namespace driftlab::allreduce {
 

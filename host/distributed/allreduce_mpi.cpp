@@ -2,7 +2,7 @@
 // ring and tree are written with point-to-point messages in exactly that order, exact with
 // MPI_MAX, MPI_SUM and MPI_BOR collectives on integers (any algorithm gives the same integers),
 // mpi is MPI_Allreduce on floats as Open MPI chooses (or as --mca coll_tuned_* forces).
-#include "allreduce_mpi.h"
+#include "host/distributed/allreduce_mpi.h"
 
 #include <mpi.h>
 
@@ -13,9 +13,9 @@
 #include <iomanip>
 #include <stdexcept>
 
-#include "atomic_file.h"
-#include "common/allreduce_order.h"
-#include "metrics.h"
+#include "host/io/atomic_file.h"
+#include "kernels/common/allreduce_order.h"
+#include "host/metrics/metrics.h"
 
 #ifndef DRIFTLAB_MPIRUN
 #define DRIFTLAB_MPIRUN "mpirun"

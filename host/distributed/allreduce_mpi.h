@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "allreduce_sim.h"
+#include "host/distributed/allreduce_sim.h"
 
 namespace driftlab::allreduce {
 

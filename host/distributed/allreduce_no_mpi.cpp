@@ -1,7 +1,7 @@
 // Built without MPI: `driftlab allreduce` runs only --simulate, and says why otherwise.
 #include <stdexcept>
 
-#include "allreduce_mpi.h"
+#include "host/distributed/allreduce_mpi.h"
 
 namespace driftlab::allreduce {
 

@@ -1,9 +1,9 @@
-#include "allreduce_sim.h"
+#include "host/distributed/allreduce_sim.h"
 
 #include <stdexcept>
 
-#include "common/allreduce_order.h"
-#include "cpu/sum.h"
+#include "kernels/common/allreduce_order.h"
+#include "kernels/cpu/sum.h"
 
 namespace driftlab::allreduce {
 

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "data.h"
+#include "host/io/data.h"
 
 namespace driftlab::allreduce {
 

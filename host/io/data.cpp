@@ -1,10 +1,10 @@
-#include "data.h"
+#include "host/io/data.h"
 
 #include <cmath>
 #include <utility>
 
-#include "common/rng.h"
-#include "cpu/half_convert.h"
+#include "kernels/common/rng.h"
+#include "kernels/cpu/half_convert.h"
 
 namespace driftlab {
 

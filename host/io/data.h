@@ -6,7 +6,7 @@
 #include <optional>
 #include <string_view>
 
-#include "array.h"
+#include "host/io/array.h"
 
 namespace driftlab {
 

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "atomic_file.h"
+#include "host/io/atomic_file.h"
 
 namespace driftlab {
 

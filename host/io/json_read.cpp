@@ -1,4 +1,4 @@
-#include "json_read.h"
+#include "host/io/json_read.h"
 
 #include <cmath>
 #include <cstdlib>

@@ -6,10 +6,10 @@
 // then a Python dict literal padded with spaces and ending in '\n', then the raw data.
 // Every input byte is untrusted: each read is bounds-checked and the data size is checked
 // against the shape (with overflow checks) before anything is allocated.
-#include "npy.h"
+#include "host/io/npy.h"
 
-#include "atomic_file.h"
-#include "input_file.h"
+#include "host/io/atomic_file.h"
+#include "host/io/input_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

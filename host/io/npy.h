@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "array.h"
+#include "host/io/array.h"
 
 namespace driftlab::npy {
 

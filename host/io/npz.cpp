@@ -5,10 +5,10 @@
 // Every archive byte is untrusted: a member's declared size is checked against a hard cap and
 // against what its compressed size can expand to before anything is allocated, and each member is
 // read to its end so that libzip verifies the CRC and a stream longer than declared is caught.
-#include "npz.h"
+#include "host/io/npz.h"
 
-#include "atomic_file.h"
-#include "input_file.h"
+#include "host/io/atomic_file.h"
+#include "host/io/input_file.h"
 
 #include <sys/stat.h>
 
@@ -33,7 +33,7 @@
 #include <utility>
 #include <vector>
 
-#include "npy.h"
+#include "host/io/npy.h"
 
 namespace driftlab::npz {
 namespace {

@@ -11,8 +11,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "array.h"
-#include "npy.h"
+#include "host/io/array.h"
+#include "host/io/npy.h"
 
 namespace driftlab::npz {
 

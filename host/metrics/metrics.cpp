@@ -1,4 +1,4 @@
-#include "metrics.h"
+#include "host/metrics/metrics.h"
 
 #include <algorithm>
 #include <charconv>
@@ -11,9 +11,9 @@
 #include <unordered_set>
 #include <utility>
 
-#include "common/float_bits.h"
-#include "common/half.h"
-#include "common/output_compare.h"
+#include "kernels/common/float_bits.h"
+#include "kernels/common/half.h"
+#include "kernels/common/output_compare.h"
 
 namespace driftlab {
 namespace {

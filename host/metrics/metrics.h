@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "common/output_compare.h"
+#include "kernels/common/output_compare.h"
 
 namespace driftlab {
 

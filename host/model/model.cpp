@@ -1,13 +1,13 @@
-#include "model.h"
+#include "host/model/model.h"
 
 #include <cmath>
 #include <sstream>
 #include <stdexcept>
 
-#include "common/half.h"
-#include "common/rng.h"
-#include "cpu/half_convert.h"
-#include "npz.h"
+#include "kernels/common/half.h"
+#include "kernels/common/rng.h"
+#include "kernels/cpu/half_convert.h"
+#include "host/io/npz.h"
 
 namespace driftlab {
 

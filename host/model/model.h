@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "array.h"
-#include "common/dense_order.h"
+#include "host/io/array.h"
+#include "kernels/common/dense_order.h"
 
 namespace driftlab {
 

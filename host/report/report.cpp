@@ -1,4 +1,4 @@
-#include "report.h"
+#include "host/report/report.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -26,22 +26,22 @@
 #include <sstream>
 #include <vector>
 
-#include "atomic_file.h"
-#include "backend.h"
-#include "cli_args.h"
-#include "common/float_bits.h"
-#include "cpu/thread_pool.h"
-#include "data.h"
-#include "gpu.h"
-#include "input_file.h"
-#include "json.h"
-#include "metrics.h"
-#include "model.h"
-#include "model_backend.h"
-#include "predict_command.h"
-#include "scenarios.h"
-#include "sum_command.h"
-#include "trace_command.h"
+#include "host/io/atomic_file.h"
+#include "host/backends/backend.h"
+#include "host/common/cli_args.h"
+#include "kernels/common/float_bits.h"
+#include "kernels/cpu/thread_pool.h"
+#include "host/io/data.h"
+#include "host/backends/gpu.h"
+#include "host/io/input_file.h"
+#include "host/io/json.h"
+#include "host/metrics/metrics.h"
+#include "host/model/model.h"
+#include "host/backends/model_backend.h"
+#include "host/commands/predict_command.h"
+#include "host/scenarios/scenarios.h"
+#include "host/commands/sum_command.h"
+#include "host/commands/trace_command.h"
 
 extern char** environ;
 

@@ -1,8 +1,8 @@
-#include "attention_scenario.h"
+#include "host/scenarios/attention_scenario.h"
 
 #include <string>
 
-#include "attention_command.h"
+#include "host/commands/attention_command.h"
 
 namespace driftlab {
 

@@ -8,7 +8,7 @@
 #include <cstddef>
 #include <string>
 
-#include "scenarios.h"
+#include "host/scenarios/scenarios.h"
 
 namespace driftlab {
 

@@ -1,6 +1,6 @@
 // The article's claims, quoted verbatim (tests/test_scenarios.cpp finds each in the article), and
 // the rows only real TensorFlow measures.
-#include "scenarios.h"
+#include "host/scenarios/scenarios.h"
 
 
 namespace driftlab {

@@ -1,15 +1,15 @@
 // The Keras cross-check's file (scripts/keras_check.py --out FILE): read, checked, set beside
 // driftlab's rows, and why the two disagree where they do.
-#include "scenarios.h"
+#include "host/scenarios/scenarios.h"
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
 
-#include "input_file.h"
-#include "json_read.h"
-#include "metrics.h"
-#include "npy.h"
+#include "host/io/input_file.h"
+#include "host/io/json_read.h"
+#include "host/metrics/metrics.h"
+#include "host/io/npy.h"
 
 namespace driftlab {
 

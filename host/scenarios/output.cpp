@@ -1,12 +1,12 @@
 // `driftlab scenarios`'s table, JSON and markdown (REPORT.md), with Keras's verdicts beside.
-#include "scenarios.h"
+#include "host/scenarios/scenarios.h"
 #include <algorithm>
 #include <cctype>
 #include <iomanip>
 #include <sstream>
 
-#include "json.h"
-#include "metrics.h"
+#include "host/io/json.h"
+#include "host/metrics/metrics.h"
 
 namespace driftlab {
 

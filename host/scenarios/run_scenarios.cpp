@@ -2,7 +2,7 @@
 // and the row's verdict is computed from its counts by the rule the claim names.  Over 500 lines
 // on purpose: one table of row groups that share counts (Example 1's runs serve three rows), read
 // top to bottom in the order the rows are printed.
-#include "scenarios.h"
+#include "host/scenarios/scenarios.h"
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,14 +13,14 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "attention_scenario.h"
-#include "cli_args.h"
-#include "gpu.h"
-#include "metrics.h"
-#include "model.h"
-#include "npy.h"
-#include "npz.h"
-#include "predict_command.h"
+#include "host/scenarios/attention_scenario.h"
+#include "host/common/cli_args.h"
+#include "host/backends/gpu.h"
+#include "host/metrics/metrics.h"
+#include "host/model/model.h"
+#include "host/io/npy.h"
+#include "host/io/npz.h"
+#include "host/commands/predict_command.h"
 
 namespace driftlab {
 

@@ -1,9 +1,9 @@
 // `driftlab scenarios`: its flags and help, then the run, the table and the JSON.
-#include "scenarios.h"
+#include "host/scenarios/scenarios.h"
 #include <optional>
 
-#include "cli_args.h"
-#include "json.h"
+#include "host/common/cli_args.h"
+#include "host/io/json.h"
 
 namespace driftlab {
 

@@ -1,6 +1,6 @@
 // The verdict rules of `driftlab scenarios`: pure functions of counts (docs/verdicts.md; the
 // Python twin is in scripts/keras_check.py), and where driftlab's model of Keras 3 takes seeds.
-#include "scenarios.h"
+#include "host/scenarios/scenarios.h"
 #include <iomanip>
 #include <sstream>
 #include <stdexcept>

@@ -69,8 +69,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "exact.h"
-#include "float_bits.h"
+#include "kernels/common/exact.h"
+#include "kernels/common/float_bits.h"
 
 namespace driftlab::allreduce {
 

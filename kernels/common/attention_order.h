@@ -54,10 +54,10 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "attention_variant.h"
-#include "float_bits.h"
-#include "hd.h"
-#include "sum_order.h"
+#include "kernels/common/attention_variant.h"
+#include "kernels/common/float_bits.h"
+#include "kernels/common/hd.h"
+#include "kernels/common/sum_order.h"
 
 namespace driftlab::attention {
 

@@ -24,8 +24,8 @@
 #include <cmath>
 #include <cstddef>
 
-#include "hd.h"
-#include "sum_order.h"
+#include "kernels/common/hd.h"
+#include "kernels/common/sum_order.h"
 
 namespace driftlab::dense {
 

@@ -21,8 +21,8 @@
 
 #include <cstdint>
 
-#include "hd.h"
-#include "philox.h"
+#include "kernels/common/hd.h"
+#include "kernels/common/philox.h"
 
 namespace driftlab::dropout {
 

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "hd.h"
+#include "kernels/common/hd.h"
 
 namespace driftlab {
 

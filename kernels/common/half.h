@@ -15,8 +15,8 @@
 
 #include <cstdint>
 
-#include "float_bits.h"
-#include "hd.h"
+#include "kernels/common/float_bits.h"
+#include "kernels/common/hd.h"
 
 namespace driftlab {
 

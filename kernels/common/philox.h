@@ -12,7 +12,7 @@
 
 #include <cstdint>
 
-#include "hd.h"
+#include "kernels/common/hd.h"
 
 namespace driftlab::philox {
 

@@ -31,8 +31,8 @@
 
 #include <cstddef>
 
-#include "float_bits.h"
-#include "hd.h"
+#include "kernels/common/float_bits.h"
+#include "kernels/common/hd.h"
 
 namespace driftlab::order {
 

@@ -7,7 +7,7 @@
 #include <optional>
 #include <string_view>
 
-#include "common/variant_info.h"
+#include "kernels/common/variant_info.h"
 
 namespace driftlab {
 

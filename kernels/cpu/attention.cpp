@@ -1,7 +1,7 @@
 // Split-KV attention decode on the CPU.  Every variant computes its chunks' partials with the same
 // tile code (chunk_partial, attention_order.h step 2); they differ only in how long the chunks are
 // and how the partials are combined -- which is the point.
-#include "attention.h"
+#include "kernels/cpu/attention.h"
 
 #include <algorithm>
 #include <atomic>
@@ -10,7 +10,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "../common/rng.h"
+#include "kernels/common/rng.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #include <immintrin.h>

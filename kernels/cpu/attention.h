@@ -7,10 +7,10 @@
 #include <cstdint>
 #include <optional>
 
-#include "../common/attention_order.h"
-#include "../common/attention_variant.h"
-#include "gemm.h"
-#include "thread_pool.h"
+#include "kernels/common/attention_order.h"
+#include "kernels/common/attention_variant.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/thread_pool.h"
 
 namespace driftlab::cpu {
 

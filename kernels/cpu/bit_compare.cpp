@@ -1,10 +1,10 @@
-#include "bit_compare.h"
+#include "kernels/cpu/bit_compare.h"
 
 #include <algorithm>
 #include <bit>
 #include <cstring>
 
-#include "simd.h"
+#include "kernels/cpu/simd.h"
 
 // GCC 12's AVX-512 intrinsics (conversions, extracts, reductions) start from _mm512_undefined_*
 // and warn that it "is used uninitialized": a known false positive of the header, silenced here.

@@ -23,7 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "isa.h"
+#include "kernels/cpu/isa.h"
 
 namespace driftlab::cpu {
 

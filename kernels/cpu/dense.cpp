@@ -1,7 +1,7 @@
 // Dense layers on the CPU: atomic, tree and invariant.  Every partial product is a fused
 // multiply-add chain in increasing k (gemm_chain), so the only thing that differs between the
 // variants is how the chains are cut and combined -- which is the point.
-#include "dense.h"
+#include "kernels/cpu/dense.h"
 
 #include <algorithm>
 #include <mutex>
@@ -10,8 +10,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include "../common/rng.h"
-#include "gemm.h"
+#include "kernels/common/rng.h"
+#include "kernels/cpu/gemm.h"
 
 namespace driftlab::cpu {
 namespace {

@@ -6,11 +6,11 @@
 #include <cstdint>
 #include <optional>
 
-#include "../common/dense_order.h"
-#include "../common/dense_variant.h"
-#include "gemm.h"
-#include "gemv_half.h"
-#include "thread_pool.h"
+#include "kernels/common/dense_order.h"
+#include "kernels/common/dense_variant.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/gemv_half.h"
+#include "kernels/cpu/thread_pool.h"
 
 namespace driftlab::cpu {
 

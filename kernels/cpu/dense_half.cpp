@@ -1,6 +1,6 @@
 // Dense layers with 16-bit storage on the CPU: the float32 variants of dense.cpp over widened
 // inputs, then the output narrowed (dense_half.h says why that is the whole definition).
-#include "dense_half.h"
+#include "kernels/cpu/dense_half.h"
 
 #include <stdexcept>
 #include <type_traits>

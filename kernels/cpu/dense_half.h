@@ -16,9 +16,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "../common/half.h"
-#include "dense.h"
-#include "half_convert.h"
+#include "kernels/common/half.h"
+#include "kernels/cpu/dense.h"
+#include "kernels/cpu/half_convert.h"
 
 namespace driftlab::cpu {
 

@@ -1,11 +1,11 @@
-#include "exact_simd.h"
+#include "kernels/cpu/exact_simd.h"
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 
-#include "../common/exact.h"
-#include "simd.h"
+#include "kernels/common/exact.h"
+#include "kernels/cpu/simd.h"
 
 namespace driftlab::cpu::detail {
 namespace {

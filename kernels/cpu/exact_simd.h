@@ -24,8 +24,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "../common/half.h"
-#include "isa.h"
+#include "kernels/common/half.h"
+#include "kernels/cpu/isa.h"
 
 namespace driftlab::cpu::detail {
 

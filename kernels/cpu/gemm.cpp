@@ -1,4 +1,4 @@
-#include "gemm.h"
+#include "kernels/cpu/gemm.h"
 
 #include <algorithm>
 #include <atomic>
@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <utility>
 
-#include "simd.h"
+#include "kernels/cpu/simd.h"
 
 // How the chain survives the blocking (see gemm.h for the contract):
 //  * every C element lives in one vector lane (or one scalar) of a microkernel accumulator and

@@ -12,8 +12,8 @@
 #include <functional>
 #include <memory>
 
-#include "isa.h"
-#include "thread_pool.h"
+#include "kernels/cpu/isa.h"
+#include "kernels/cpu/thread_pool.h"
 
 namespace driftlab::cpu {
 

@@ -1,13 +1,13 @@
-#include "gemv_half.h"
+#include "kernels/cpu/gemv_half.h"
 
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
-#include "../common/half.h"
-#include "gemm.h"
-#include "half_convert.h"
-#include "simd.h"
+#include "kernels/common/half.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/half_convert.h"
+#include "kernels/cpu/simd.h"
 
 // The passes are gemm.cpp's GEMV passes with the loads of B replaced by widening loads: C[r][j0, j1)
 // starts at +0.0f and takes, per pass, the fmas of up to eight consecutive k in order; B's rows

@@ -14,7 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "thread_pool.h"
+#include "kernels/cpu/thread_pool.h"
 
 namespace driftlab::cpu {
 

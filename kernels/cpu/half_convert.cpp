@@ -1,9 +1,9 @@
-#include "half_convert.h"
+#include "kernels/cpu/half_convert.h"
 
 #include <algorithm>
 #include <atomic>
 
-#include "simd.h"
+#include "kernels/cpu/simd.h"
 
 namespace driftlab::cpu {
 namespace {

@@ -1,4 +1,4 @@
-#include "isa.h"
+#include "kernels/cpu/isa.h"
 
 #include <algorithm>
 #include <atomic>

@@ -2,7 +2,7 @@
 // the kernels' sources only, so that headers the host includes stay free of <immintrin.h>.
 #pragma once
 
-#include "isa.h"
+#include "kernels/cpu/isa.h"
 
 #if DRIFTLAB_X86
 #include <immintrin.h>

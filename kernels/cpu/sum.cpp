@@ -1,6 +1,6 @@
 // Summation on the CPU: serial, atomic_element, atomic, tree and exact, side by side.
 // Compiled with -ffp-contract=off (see CMakeLists.txt): every addition is one rounded addition.
-#include "sum.h"
+#include "kernels/cpu/sum.h"
 
 #include <algorithm>
 #include <atomic>
@@ -11,12 +11,12 @@
 #include <type_traits>
 #include <vector>
 
-#include "../common/exact.h"
-#include "../common/rng.h"
-#include "../common/sum_order.h"
-#include "exact_simd.h"
-#include "half_convert.h"
-#include "sum_tile.h"
+#include "kernels/common/exact.h"
+#include "kernels/common/rng.h"
+#include "kernels/common/sum_order.h"
+#include "kernels/cpu/exact_simd.h"
+#include "kernels/cpu/half_convert.h"
+#include "kernels/cpu/sum_tile.h"
 
 namespace driftlab::cpu {
 namespace {

@@ -7,9 +7,9 @@
 #include <cstdint>
 #include <optional>
 
-#include "../common/half.h"
-#include "../common/sum_variant.h"
-#include "thread_pool.h"
+#include "kernels/common/half.h"
+#include "kernels/common/sum_variant.h"
+#include "kernels/cpu/thread_pool.h"
 
 namespace driftlab::cpu {
 

@@ -1,11 +1,11 @@
 // The tree order's tile and the read probe's tile at each ISA level (see sum_tile.h).
 // Compiled with -ffp-contract=off like the rest: every addition is one rounded addition.
-#include "sum_tile.h"
+#include "kernels/cpu/sum_tile.h"
 
 #include <cstring>
 
-#include "../common/sum_order.h"
-#include "simd.h"
+#include "kernels/common/sum_order.h"
+#include "kernels/cpu/simd.h"
 
 namespace driftlab::cpu::detail {
 namespace {

@@ -1,4 +1,4 @@
-#include "thread_pool.h"
+#include "kernels/cpu/thread_pool.h"
 
 #include <string>
 #include <system_error>

@@ -13,9 +13,9 @@
 // (the block mapping: attention_order.h's attention::block).
 #include <cstdint>
 
-#include "../common/float_bits.h"
-#include "attention.cuh"
-#include "cuda_check.h"
+#include "kernels/common/float_bits.h"
+#include "kernels/cuda/attention.cuh"
+#include "kernels/cuda/cuda_check.h"
 
 namespace driftlab::cuda {
 namespace {

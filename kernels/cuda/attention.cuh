@@ -7,8 +7,8 @@
 
 #include <cstddef>
 
-#include "../common/attention_order.h"
-#include "../common/attention_variant.h"
+#include "kernels/common/attention_order.h"
+#include "kernels/common/attention_variant.h"
 
 namespace driftlab::cuda {
 

@@ -18,10 +18,10 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "../common/dropout.h"
-#include "../common/half.h"
-#include "cuda_check.h"
-#include "dense.cuh"
+#include "kernels/common/dropout.h"
+#include "kernels/common/half.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/dense.cuh"
 
 namespace driftlab::cuda {
 namespace {

@@ -9,9 +9,9 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "../common/dense_order.h"
-#include "../common/dense_variant.h"
-#include "../common/half.h"
+#include "kernels/common/dense_order.h"
+#include "kernels/common/dense_variant.h"
+#include "kernels/common/half.h"
 
 namespace driftlab::cuda {
 

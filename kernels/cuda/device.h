@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "cuda/cuda_check.h"
+#include "kernels/cuda/cuda_check.h"
 
 namespace driftlab::cuda {
 

@@ -9,9 +9,9 @@
 
 #include <algorithm>
 
-#include "../common/output_compare.h"
-#include "cuda_check.h"
-#include "drift.cuh"
+#include "kernels/common/output_compare.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/drift.cuh"
 
 namespace driftlab::cuda {
 namespace {

@@ -35,11 +35,11 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "../common/exact.h"
-#include "../common/half.h"
-#include "../common/sum_order.h"
-#include "cuda_check.h"
-#include "sum.cuh"
+#include "kernels/common/exact.h"
+#include "kernels/common/half.h"
+#include "kernels/common/sum_order.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/sum.cuh"
 
 namespace driftlab::cuda {
 namespace {

@@ -11,8 +11,8 @@
 
 #include <cstddef>
 
-#include "../common/half.h"
-#include "../common/sum_variant.h"
+#include "kernels/common/half.h"
+#include "kernels/common/sum_variant.h"
 
 namespace driftlab::cuda {
 

@@ -19,20 +19,20 @@
 #include <string_view>
 #include <vector>
 
-#include "array.h"
-#include "cli_args.h"
-#include "common/dense_variant.h"
-#include "common/float_bits.h"
-#include "common/half.h"
-#include "common/sum_variant.h"
-#include "cpu/dense.h"
-#include "cpu/sum.h"
-#include "cpu/thread_pool.h"
-#include "metrics.h"
-#include "model.h"
-#include "predict_command.h"
-#include "sum_command.h"
-#include "trace_command.h"
+#include "host/io/array.h"
+#include "host/common/cli_args.h"
+#include "kernels/common/dense_variant.h"
+#include "kernels/common/float_bits.h"
+#include "kernels/common/half.h"
+#include "kernels/common/sum_variant.h"
+#include "kernels/cpu/dense.h"
+#include "kernels/cpu/sum.h"
+#include "kernels/cpu/thread_pool.h"
+#include "host/metrics/metrics.h"
+#include "host/model/model.h"
+#include "host/commands/predict_command.h"
+#include "host/commands/sum_command.h"
+#include "host/commands/trace_command.h"
 
 namespace nb = nanobind;
 using namespace nb::literals;

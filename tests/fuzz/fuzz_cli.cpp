@@ -12,11 +12,11 @@
 #include <string_view>
 #include <vector>
 
-#include "attention_command.h"
-#include "cli_args.h"
-#include "predict_command.h"
-#include "sum_command.h"
-#include "trace_command.h"
+#include "host/commands/attention_command.h"
+#include "host/common/cli_args.h"
+#include "host/commands/predict_command.h"
+#include "host/commands/sum_command.h"
+#include "host/commands/trace_command.h"
 
 namespace {
 

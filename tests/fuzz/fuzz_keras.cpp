@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "scenarios.h"
+#include "host/scenarios/scenarios.h"
 
 namespace {
 

@@ -7,7 +7,7 @@
 #include <span>
 #include <string>
 
-#include "npy.h"
+#include "host/io/npy.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   try {

@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "npz.h"
+#include "host/io/npz.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static const int fd = memfd_create("fuzz_npz", 0);
