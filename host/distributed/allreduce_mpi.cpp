@@ -1,12 +1,13 @@
 // The all-reduce variants on Open MPI, one rank's side.  The orders are allreduce_order.h's:
 // ring and tree are written with point-to-point messages in exactly that order, exact with
-// MPI_MAX, MPI_SUM and MPI_BOR collectives on integers (any algorithm gives the same integers),
+// MPI_MAX, MPI_SUM and MPI_BOR collectives on integers and bitmaps (any algorithm gives the same integers),
 // mpi is MPI_Allreduce on floats as Open MPI chooses (or as --mca coll_tuned_* forces).
 #include "allreduce_mpi.h"
 
 #include <mpi.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -118,78 +119,179 @@ void tree(Rank& rk, const std::vector<float>& x, std::vector<float>& out) {
   rk.sent += n * sizeof(float);
 }
 
-// exact: steps 1-3 of allreduce_order.h, per buffer.
+// exact: passes 1-5 of allreduce_order.h, per buffer.
+//
+// The local passes are written for speed on one rank's shards (the simulation in allreduce_sim.cpp
+// is the plain statement of the same order, and the tests compare the two bit for bit): pass 2's
+// int32 of a value is its significand shifted by the block's constant, with branch-free escapes.
+
+// Pass 1 on one block of this rank's values: the largest block_byte.
+std::uint8_t block_max(const std::vector<const float*>& mine, std::size_t first, std::size_t count) {
+  std::uint32_t e = 0;
+  for (const float* sh : mine)
+    for (std::size_t o = 0; o < count; ++o) {
+      const std::uint32_t b = to_bits(sh[first + o]);
+      const std::uint32_t x = (b >> 23) & 0xffu;
+      // block_byte: max(x, 1) for finite nonzero, 0 for zeros, Inf and NaN.
+      const std::uint32_t v = (b & 0x7fffffffu) == 0 || x == 0xffu ? 0u : (x ? x : 1u);
+      e = std::max(e, v);
+    }
+  return static_cast<std::uint8_t>(e);
+}
+
+// Pass 2 on one block: adds each value's multiple of 2^lsb1 u into acc[o] (acc zeroed by the
+// caller); returns a mask of the elements this rank escapes (bit o), the same test as narrow_add.
+std::uint64_t narrow_block(const float* x, std::size_t count, int lsb1, std::int32_t* acc) {
+  std::uint64_t esc = 0;
+  for (std::size_t o = 0; o < count; ++o) {
+    const std::uint32_t b = to_bits(x[o]);
+    const std::uint32_t e = (b >> 23) & 0xffu;
+    const std::uint32_t m = (b & 0x7fffffu) | (e ? 0x800000u : 0u);
+    const int shift = static_cast<int>(e ? e : 1u) - 1 - lsb1;
+    // Left shifts stay below W1 - 23 <= 8 for a finite value of the block (block_byte <= E); an
+    // Inf or NaN is escaped whatever its shift.  Shifts are capped at 31: a right shift of 31
+    // leaves 0 of a 24-bit significand.
+    const std::uint32_t sl = static_cast<std::uint32_t>(shift > 0 ? (shift < 31 ? shift : 31) : 0);
+    const std::uint32_t sr = static_cast<std::uint32_t>(shift < 0 ? (-shift < 31 ? -shift : 31) : 0);
+    const std::uint32_t v = (m >> sr) << sl;
+    const bool lost = (v >> sl) << sr != m;  // a bit below lsb1
+    const bool bad = lost || e == 0xffu;
+    const std::int32_t sv = static_cast<std::int32_t>(bad ? 0u : v);
+    acc[o] += (b >> 31) ? -sv : sv;
+    esc |= static_cast<std::uint64_t>(bad) << o;
+  }
+  return esc;
+}
+
+// v * 2^lsb u rounded once to float for an int32 v: exact in a double, then one rounding
+// (round_fixed with no bits to cut).  scale = 2^(lsb - 149).
+inline float round_narrow(std::int32_t v, double scale) {
+  return static_cast<float>(static_cast<double>(v) * scale);
+}
+
 void exact(Rank& rk, const std::vector<const float*>& mine, std::size_t n, std::size_t M, std::vector<float>& out,
            std::size_t fusion) {
-  const int W = window_bits(M);
+  const int W1 = narrow_window_bits(M), W2 = window_bits(M);
   out.resize(n);  // every element is written below
   // Scratch kept between calls: fresh pages on every call would cost page faults that mpi's
   // MPI_Allreduce (which reuses the caller's buffers) does not pay.
-  static thread_local std::vector<std::uint8_t> E, flag;
-  static thread_local std::vector<std::int64_t> acc;
-  static thread_local std::vector<std::size_t> flagged;
-  constexpr std::size_t kBatch = 1024;
+  static thread_local std::vector<std::uint8_t> E, escbits, flag, nz;
+  static thread_local std::vector<std::int32_t> acc;
+  static thread_local std::vector<std::int64_t> wide;
+  static thread_local std::vector<std::size_t> escaped, flagged, zeros;
+  constexpr std::size_t kBatch = 1024, B = kExactBlock;
   static thread_local std::vector<std::int64_t> bins;
   static thread_local std::vector<std::uint32_t> flags;
   for (std::size_t s = 0; s < n; s += (fusion ? fusion : n)) {
     const Bucket b = bucket_of(s, n, fusion);
-    // Step 1: the exponent bytes, MPI_MAX.
-    E.assign(b.count, 0);
-    for (const float* sh : mine)
-      for (std::size_t o = 0; o < b.count; ++o) E[o] = std::max(E[o], exponent_byte(sh[b.start + o]));
-    check(MPI_Allreduce(MPI_IN_PLACE, E.data(), icount(b.count), MPI_UNSIGNED_CHAR, MPI_MAX, MPI_COMM_WORLD),
+    const std::size_t nb = (b.count + B - 1) / B;
+    // Pass 1: the block bytes, MPI_MAX.
+    E.resize(nb);
+    for (std::size_t j = 0; j < nb; ++j) E[j] = block_max(mine, b.start + j * B, std::min(B, b.count - j * B));
+    check(MPI_Allreduce(MPI_IN_PLACE, E.data(), icount(nb), MPI_UNSIGNED_CHAR, MPI_MAX, MPI_COMM_WORLD),
           "MPI_Allreduce(MPI_MAX)");
-    rk.sent += b.count;
-    // Step 2: the fixed-point integers and the count of flagged elements, MPI_SUM.
-    acc.resize(b.count + 1);  // every entry is written below (no separate zero fill)
-    flag.assign(b.count, 0);
-    std::int64_t local_flagged = 0;
-    for (std::size_t o = 0; o < b.count; ++o) {
-      const std::uint8_t e = E[o];
-      acc[o] = 0;
-      if (e == 0) continue;  // every value is -0.0
-      bool ok = e != 255;
-      const int lsb = ok ? window_lsb(e, W) : 0;
-      for (std::size_t k = 0; k < mine.size() && ok; ++k) ok = add_fixed(acc[o], mine[k][b.start + o], lsb);
-      if (!ok) {
-        flag[o] = 1;
-        ++local_flagged;
+    rk.sent += nb;
+    // Pass 2: the int32s (MPI_SUM) and the escape bitmap (MPI_BOR).
+    acc.resize(b.count);
+    escbits.resize((b.count + 7) / 8);
+    for (std::size_t j = 0; j < nb; ++j) {
+      const std::size_t o0 = j * B, c = std::min(B, b.count - o0);
+      const int lsb1 = window_lsb(E[j], W1);
+      std::fill(acc.begin() + static_cast<std::ptrdiff_t>(o0), acc.begin() + static_cast<std::ptrdiff_t>(o0 + c), 0);
+      std::uint64_t esc = 0;
+      for (const float* sh : mine) esc |= narrow_block(sh + b.start + o0, c, lsb1, acc.data() + o0);
+      for (std::size_t q = 0; q < (c + 7) / 8; ++q) escbits[o0 / 8 + q] = static_cast<std::uint8_t>(esc >> (8 * q));
+    }
+    check(MPI_Allreduce(MPI_IN_PLACE, acc.data(), icount(b.count), MPI_INT32_T, MPI_SUM, MPI_COMM_WORLD),
+          "MPI_Allreduce(MPI_SUM)");
+    check(MPI_Allreduce(MPI_IN_PLACE, escbits.data(), icount(escbits.size()), MPI_UNSIGNED_CHAR, MPI_BOR,
+                        MPI_COMM_WORLD),
+          "MPI_Allreduce(MPI_BOR)");
+    rk.sent += b.count * sizeof(std::int32_t) + escbits.size();
+    // Results of pass 2; the escaped and zero-sum elements are listed (and overwritten later).
+    escaped.clear();
+    zeros.clear();
+    for (std::size_t j = 0; j < nb; ++j) {
+      const std::size_t o0 = j * B, c = std::min(B, b.count - o0);
+      const int lsb1 = window_lsb(E[j], W1);
+      const double scale = from_bits<double>(static_cast<std::uint64_t>(lsb1 - 149 + 1023) << 52);
+      float* dst = out.data() + b.start + o0;
+      const std::int32_t* a = acc.data() + o0;
+      for (std::size_t o = 0; o < c; ++o) dst[o] = round_narrow(a[o], scale);
+      std::uint64_t esc = 0, zero = 0;
+      for (std::size_t q = 0; q < (c + 7) / 8; ++q) esc |= static_cast<std::uint64_t>(escbits[o0 / 8 + q]) << (8 * q);
+      for (std::size_t o = 0; o < c; ++o) zero |= static_cast<std::uint64_t>(a[o] == 0) << o;
+      zero &= ~esc;
+      for (; esc; esc &= esc - 1) escaped.push_back(o0 + static_cast<std::size_t>(std::countr_zero(esc)));
+      for (; zero; zero &= zero - 1) zeros.push_back(o0 + static_cast<std::size_t>(std::countr_zero(zero)));
+    }
+    // Pass 3: the escaped elements' int64s and the count of flagged ones, MPI_SUM.
+    if (!escaped.empty()) {
+      const std::size_t ne = escaped.size();
+      wide.assign(ne + 1, 0);
+      flag.assign(ne, 0);
+      for (std::size_t q = 0; q < ne; ++q) {
+        const std::size_t o = escaped[q];
+        const int lsb2 = window_lsb(E[o / B], W2);
+        bool ok = true;
+        for (std::size_t k = 0; k < mine.size() && ok; ++k) ok = wide_add(wide[q], mine[k][b.start + o], lsb2);
+        if (!ok) {
+          flag[q] = 1;
+          wide[q] = 0;
+          ++wide[ne];
+        }
+      }
+      check(MPI_Allreduce(MPI_IN_PLACE, wide.data(), icount(ne + 1), MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD),
+            "MPI_Allreduce(MPI_SUM)");
+      rk.sent += (ne + 1) * sizeof(std::int64_t);
+      const bool any_flagged = wide[ne] != 0;
+      if (any_flagged) {
+        check(MPI_Allreduce(MPI_IN_PLACE, flag.data(), icount(ne), MPI_UNSIGNED_CHAR, MPI_BOR, MPI_COMM_WORLD),
+              "MPI_Allreduce(MPI_BOR)");
+        rk.sent += ne;
+      }
+      flagged.clear();
+      for (std::size_t q = 0; q < ne; ++q) {
+        const std::size_t o = escaped[q];
+        if (any_flagged && flag[q]) flagged.push_back(b.start + o);
+        else if (wide[q] == 0) zeros.push_back(o);
+        else out[b.start + o] = fixed_result(wide[q], window_lsb(E[o / B], W2));
+      }
+      // Pass 4: the flagged elements' full accumulators.
+      for (std::size_t f0 = 0; f0 < flagged.size(); f0 += kBatch) {
+        const std::size_t m = std::min(kBatch, flagged.size() - f0);
+        bins.assign(m * kFallbackBins, 0);
+        flags.assign(m, 0);
+        for (std::size_t j = 0; j < m; ++j) {
+          Fallback f;
+          for (const float* sh : mine) fallback_add(f, sh[flagged[f0 + j]]);
+          std::copy(f.bins, f.bins + kFallbackBins, bins.begin() + static_cast<std::ptrdiff_t>(j * kFallbackBins));
+          flags[j] = f.flags;
+        }
+        check(MPI_Allreduce(MPI_IN_PLACE, bins.data(), icount(bins.size()), MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD),
+              "MPI_Allreduce(MPI_SUM)");
+        check(MPI_Allreduce(MPI_IN_PLACE, flags.data(), icount(m), MPI_UINT32_T, MPI_BOR, MPI_COMM_WORLD),
+              "MPI_Allreduce(MPI_BOR)");
+        rk.sent += bins.size() * sizeof(std::int64_t) + m * sizeof(std::uint32_t);
+        for (std::size_t j = 0; j < m; ++j) {
+          Fallback f;
+          std::copy(bins.begin() + static_cast<std::ptrdiff_t>(j * kFallbackBins),
+                    bins.begin() + static_cast<std::ptrdiff_t>((j + 1) * kFallbackBins), f.bins);
+          f.flags = flags[j];
+          out[flagged[f0 + j]] = fallback_result(f);
+        }
       }
     }
-    acc[b.count] = local_flagged;
-    check(MPI_Allreduce(MPI_IN_PLACE, acc.data(), icount(acc.size()), MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD),
-          "MPI_Allreduce(MPI_SUM)");
-    rk.sent += acc.size() * sizeof(std::int64_t);
-    for (std::size_t o = 0; o < b.count; ++o) out[b.start + o] = exact_result(E[o], acc[o], W);
-    if (acc[b.count] == 0) continue;
-    // Step 3: which elements some rank flagged (MPI_BOR), then their full accumulators.
-    check(MPI_Allreduce(MPI_IN_PLACE, flag.data(), icount(b.count), MPI_UNSIGNED_CHAR, MPI_BOR, MPI_COMM_WORLD),
-          "MPI_Allreduce(MPI_BOR)");
-    rk.sent += b.count;
-    flagged.clear();
-    for (std::size_t o = 0; o < b.count; ++o)
-      if (flag[o]) flagged.push_back(b.start + o);
-    for (std::size_t f0 = 0; f0 < flagged.size(); f0 += kBatch) {
-      const std::size_t m = std::min(kBatch, flagged.size() - f0);
-      bins.assign(m * kFallbackBins, 0);
-      flags.assign(m, 0);
-      for (std::size_t j = 0; j < m; ++j) {
-        Fallback f;
-        for (const float* sh : mine) fallback_add(f, sh[flagged[f0 + j]]);
-        std::copy(f.bins, f.bins + kFallbackBins, bins.begin() + j * kFallbackBins);
-        flags[j] = f.flags;
-      }
-      check(MPI_Allreduce(MPI_IN_PLACE, bins.data(), icount(bins.size()), MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD),
-            "MPI_Allreduce(MPI_SUM)");
-      check(MPI_Allreduce(MPI_IN_PLACE, flags.data(), icount(m), MPI_UINT32_T, MPI_BOR, MPI_COMM_WORLD),
-            "MPI_Allreduce(MPI_BOR)");
-      rk.sent += bins.size() * sizeof(std::int64_t) + m * sizeof(std::uint32_t);
-      for (std::size_t j = 0; j < m; ++j) {
-        Fallback f;
-        std::copy(bins.begin() + j * kFallbackBins, bins.begin() + (j + 1) * kFallbackBins, f.bins);
-        f.flags = flags[j];
-        out[flagged[f0 + j]] = fallback_result(f);
-      }
+    // Pass 5: the sign of the zero sums, MPI_MAX.  zeros lists pass 2's then pass 3's elements;
+    // every rank lists them alike (the order within the collective only has to agree).
+    if (!zeros.empty()) {
+      nz.assign(zeros.size(), 0);
+      for (std::size_t q = 0; q < zeros.size(); ++q)
+        for (const float* sh : mine) nz[q] |= not_neg_zero(sh[b.start + zeros[q]]) ? 1 : 0;
+      check(MPI_Allreduce(MPI_IN_PLACE, nz.data(), icount(nz.size()), MPI_UNSIGNED_CHAR, MPI_MAX, MPI_COMM_WORLD),
+            "MPI_Allreduce(MPI_MAX)");
+      rk.sent += nz.size();
+      for (std::size_t q = 0; q < zeros.size(); ++q) out[b.start + zeros[q]] = zero_result(nz[q] != 0);
     }
   }
 }
