@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include "atomic_file.h"
+#include "allreduce_exact_local.h"
 #include "common/allreduce_order.h"
 #include "metrics.h"
 
@@ -121,57 +122,13 @@ void tree(Rank& rk, const std::vector<float>& x, std::vector<float>& out) {
 
 // exact: passes 1-5 of allreduce_order.h, per buffer.
 //
-// The local passes are written for speed on one rank's shards (the simulation in allreduce_sim.cpp
-// is the plain statement of the same order, and the tests compare the two bit for bit): pass 2's
-// int32 of a value is its significand shifted by the block's constant, with branch-free escapes.
-
-// Pass 1 on one block of this rank's values: the largest block_byte.
-std::uint8_t block_max(const std::vector<const float*>& mine, std::size_t first, std::size_t count) {
-  std::uint32_t e = 0;
-  for (const float* sh : mine)
-    for (std::size_t o = 0; o < count; ++o) {
-      const std::uint32_t b = to_bits(sh[first + o]);
-      const std::uint32_t x = (b >> 23) & 0xffu;
-      // block_byte: max(x, 1) for finite nonzero, 0 for zeros, Inf and NaN.
-      const std::uint32_t v = (b & 0x7fffffffu) == 0 || x == 0xffu ? 0u : (x ? x : 1u);
-      e = std::max(e, v);
-    }
-  return static_cast<std::uint8_t>(e);
-}
-
-// Pass 2 on one block: adds each value's multiple of 2^lsb1 u into acc[o] (acc zeroed by the
-// caller); returns a mask of the elements this rank escapes (bit o), the same test as narrow_add.
-std::uint64_t narrow_block(const float* x, std::size_t count, int lsb1, std::int32_t* acc) {
-  std::uint64_t esc = 0;
-  for (std::size_t o = 0; o < count; ++o) {
-    const std::uint32_t b = to_bits(x[o]);
-    const std::uint32_t e = (b >> 23) & 0xffu;
-    const std::uint32_t m = (b & 0x7fffffu) | (e ? 0x800000u : 0u);
-    const int shift = static_cast<int>(e ? e : 1u) - 1 - lsb1;
-    // Left shifts stay below W1 - 23 <= 8 for a finite value of the block (block_byte <= E); an
-    // Inf or NaN is escaped whatever its shift.  Shifts are capped at 31: a right shift of 31
-    // leaves 0 of a 24-bit significand.
-    const std::uint32_t sl = static_cast<std::uint32_t>(shift > 0 ? (shift < 31 ? shift : 31) : 0);
-    const std::uint32_t sr = static_cast<std::uint32_t>(shift < 0 ? (-shift < 31 ? -shift : 31) : 0);
-    const std::uint32_t v = (m >> sr) << sl;
-    const bool lost = (v >> sl) << sr != m;  // a bit below lsb1
-    const bool bad = lost || e == 0xffu;
-    const std::int32_t sv = static_cast<std::int32_t>(bad ? 0u : v);
-    acc[o] += (b >> 31) ? -sv : sv;
-    esc |= static_cast<std::uint64_t>(bad) << o;
-  }
-  return esc;
-}
-
-// v * 2^lsb u rounded once to float for an int32 v: exact in a double, then one rounding
-// (round_fixed with no bits to cut).  scale = 2^(lsb - 149).
-inline float round_narrow(std::int32_t v, double scale) {
-  return static_cast<float>(static_cast<double>(v) * scale);
-}
+// The local passes are allreduce_exact_local.h's (scalar or AVX2, same integers); the simulation
+// in allreduce_sim.cpp is the plain statement of the same order, and the tests compare the two.
 
 void exact(Rank& rk, const std::vector<const float*>& mine, std::size_t n, std::size_t M, std::vector<float>& out,
            std::size_t fusion) {
   const int W1 = narrow_window_bits(M), W2 = window_bits(M);
+  const cpu::Isa isa = cpu::isa_level();
   out.resize(n);  // every element is written below
   // Scratch kept between calls: fresh pages on every call would cost page faults that mpi's
   // MPI_Allreduce (which reuses the caller's buffers) does not pay.
@@ -187,7 +144,11 @@ void exact(Rank& rk, const std::vector<const float*>& mine, std::size_t n, std::
     const std::size_t nb = (b.count + B - 1) / B;
     // Pass 1: the block bytes, MPI_MAX.
     E.resize(nb);
-    for (std::size_t j = 0; j < nb; ++j) E[j] = block_max(mine, b.start + j * B, std::min(B, b.count - j * B));
+    for (std::size_t j = 0; j < nb; ++j) {
+      std::uint32_t e = 0;
+      for (const float* sh : mine) e = std::max(e, local::block_max(isa, sh + b.start + j * B, std::min(B, b.count - j * B)));
+      E[j] = static_cast<std::uint8_t>(e);
+    }
     check(MPI_Allreduce(MPI_IN_PLACE, E.data(), icount(nb), MPI_UNSIGNED_CHAR, MPI_MAX, MPI_COMM_WORLD),
           "MPI_Allreduce(MPI_MAX)");
     rk.sent += nb;
@@ -199,7 +160,7 @@ void exact(Rank& rk, const std::vector<const float*>& mine, std::size_t n, std::
       const int lsb1 = window_lsb(E[j], W1);
       std::fill(acc.begin() + static_cast<std::ptrdiff_t>(o0), acc.begin() + static_cast<std::ptrdiff_t>(o0 + c), 0);
       std::uint64_t esc = 0;
-      for (const float* sh : mine) esc |= narrow_block(sh + b.start + o0, c, lsb1, acc.data() + o0);
+      for (const float* sh : mine) esc |= local::narrow(isa, sh + b.start + o0, c, lsb1, acc.data() + o0);
       for (std::size_t q = 0; q < (c + 7) / 8; ++q) escbits[o0 / 8 + q] = static_cast<std::uint8_t>(esc >> (8 * q));
     }
     check(MPI_Allreduce(MPI_IN_PLACE, acc.data(), icount(b.count), MPI_INT32_T, MPI_SUM, MPI_COMM_WORLD),
@@ -214,13 +175,8 @@ void exact(Rank& rk, const std::vector<const float*>& mine, std::size_t n, std::
     for (std::size_t j = 0; j < nb; ++j) {
       const std::size_t o0 = j * B, c = std::min(B, b.count - o0);
       const int lsb1 = window_lsb(E[j], W1);
-      const double scale = from_bits<double>(static_cast<std::uint64_t>(lsb1 - 149 + 1023) << 52);
-      float* dst = out.data() + b.start + o0;
-      const std::int32_t* a = acc.data() + o0;
-      for (std::size_t o = 0; o < c; ++o) dst[o] = round_narrow(a[o], scale);
-      std::uint64_t esc = 0, zero = 0;
+      std::uint64_t zero = local::round_block(isa, acc.data() + o0, c, lsb1, out.data() + b.start + o0), esc = 0;
       for (std::size_t q = 0; q < (c + 7) / 8; ++q) esc |= static_cast<std::uint64_t>(escbits[o0 / 8 + q]) << (8 * q);
-      for (std::size_t o = 0; o < c; ++o) zero |= static_cast<std::uint64_t>(a[o] == 0) << o;
       zero &= ~esc;
       for (; esc; esc &= esc - 1) escaped.push_back(o0 + static_cast<std::size_t>(std::countr_zero(esc)));
       for (; zero; zero &= zero - 1) zeros.push_back(o0 + static_cast<std::size_t>(std::countr_zero(zero)));
