@@ -195,7 +195,7 @@ TEST(AllreduceExact, BlockEdgesAreExact) {
   // int32 window (escape to int64) and, for tiny values, below the int64 window too (fallback).
   for (std::size_t k = 0; k < 5; ++k) at(k, 3) = 0x1p20f * static_cast<float>(k + 1);
   at(0, 4) = 1.0f + 0x1p-23f;                              // escapes pass 2, fits pass 3
-  at(1, 5) = 1e-20f;                                       // below the int64 window: fallback
+  at(1, 5) = 1e-20f;                                       // spans more than W2 itself: fallback
   for (std::size_t k = 0; k < 5; ++k) at(k, 6) = -0.0f;    // all -0.0 in a wide block: -0.0
   at(0, 7) = 0x1p10f; at(1, 7) = -0x1p10f;                 // an exact zero in a wide block: +0.0
   for (std::size_t k = 2; k < 5; ++k) at(k, 7) = -0.0f;
@@ -228,16 +228,26 @@ TEST(AllreduceExact, BlockEdgesAreExact) {
   std::uint8_t E0 = 0;
   for (std::size_t k = 0; k < 5; ++k)
     for (std::size_t i = 0; i < B; ++i) E0 = std::max(E0, allreduce::block_byte(at(k, i)));
+  auto own = [&](std::size_t i) {  // pass 3's byte: the element's own
+    std::uint8_t e = 0;
+    for (std::size_t k = 0; k < 5; ++k) e = std::max(e, allreduce::block_byte(at(k, i)));
+    return e;
+  };
   std::int32_t a32 = 0;
   std::int64_t a64 = 0;
   EXPECT_FALSE(allreduce::narrow_add(a32, at(0, 4), allreduce::window_lsb(E0, W1)));
-  EXPECT_TRUE(allreduce::wide_add(a64, at(0, 4), allreduce::window_lsb(E0, W2)));
-  EXPECT_FALSE(allreduce::wide_add(a64, at(1, 5), allreduce::window_lsb(E0, W2)));
+  EXPECT_TRUE(allreduce::wide_add(a64, at(0, 4), allreduce::window_lsb(own(4), W2)));
+  // The block's byte alone would send element 4 to the fallback when the block holds 2^60.
+  EXPECT_FALSE(allreduce::wide_add(a64, at(0, 4), allreduce::window_lsb(E0 + 40, W2)));
+  a32 = 0;
+  bool escapes = false;
+  for (std::size_t k = 0; k < 5; ++k) escapes |= !allreduce::narrow_add(a32, at(k, 5), allreduce::window_lsb(E0, W1));
+  EXPECT_TRUE(escapes);
+  EXPECT_FALSE(allreduce::wide_add(a64, at(1, 5), allreduce::window_lsb(own(5), W2)));
   const std::size_t fallbacks = allreduce::exact_fallback_count(d);
-  // Elements 5, B+1, B+2, B+3, n-2 at least; and any ordinary element of
-  // block 0 below 2^-13 or so (3e10 sets that block's window).
-  EXPECT_GE(fallbacks, 5u);
-  EXPECT_LT(fallbacks, n);
+  // The specials B+1, B+2, B+3 and the elements whose own values (with the other shards' normal
+  // values) span more than W2: 5, B-1, 2B-2, 2B, n-2, n-1.  Every other element fits.
+  EXPECT_EQ(fallbacks, 9u);
   for (std::size_t P : {1u, 2u, 3u, 5u, 7u})
     for (std::size_t F : {0u, 64u, 100u, 129u})
       for (const IntOrder o : {IntOrder::ring, IntOrder::tree, IntOrder::linear}) {

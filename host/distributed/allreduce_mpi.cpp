@@ -132,7 +132,7 @@ void exact(Rank& rk, const std::vector<const float*>& mine, std::size_t n, std::
   out.resize(n);  // every element is written below
   // Scratch kept between calls: fresh pages on every call would cost page faults that mpi's
   // MPI_Allreduce (which reuses the caller's buffers) does not pay.
-  static thread_local std::vector<std::uint8_t> E, escbits, flag, nz;
+  static thread_local std::vector<std::uint8_t> E, Ee, escbits, flag, nz;
   static thread_local std::vector<std::int32_t> acc;
   static thread_local std::vector<std::int64_t> wide;
   static thread_local std::vector<std::size_t> escaped, flagged, zeros;
@@ -181,14 +181,24 @@ void exact(Rank& rk, const std::vector<const float*>& mine, std::size_t n, std::
       for (; esc; esc &= esc - 1) escaped.push_back(o0 + static_cast<std::size_t>(std::countr_zero(esc)));
       for (; zero; zero &= zero - 1) zeros.push_back(o0 + static_cast<std::size_t>(std::countr_zero(zero)));
     }
-    // Pass 3: the escaped elements' int64s and the count of flagged ones, MPI_SUM.
+    // Pass 3: the escaped elements' own bytes (MPI_MAX), then their int64s and the count of
+    // flagged ones (MPI_SUM).
     if (!escaped.empty()) {
       const std::size_t ne = escaped.size();
+      Ee.resize(ne);
+      for (std::size_t q = 0; q < ne; ++q) {
+        std::uint8_t e = 0;
+        for (const float* sh : mine) e = std::max(e, block_byte(sh[b.start + escaped[q]]));
+        Ee[q] = e;
+      }
+      check(MPI_Allreduce(MPI_IN_PLACE, Ee.data(), icount(ne), MPI_UNSIGNED_CHAR, MPI_MAX, MPI_COMM_WORLD),
+            "MPI_Allreduce(MPI_MAX)");
+      rk.sent += ne;
       wide.assign(ne + 1, 0);
       flag.assign(ne, 0);
       for (std::size_t q = 0; q < ne; ++q) {
         const std::size_t o = escaped[q];
-        const int lsb2 = window_lsb(E[o / B], W2);
+        const int lsb2 = window_lsb(Ee[q], W2);
         bool ok = true;
         for (std::size_t k = 0; k < mine.size() && ok; ++k) ok = wide_add(wide[q], mine[k][b.start + o], lsb2);
         if (!ok) {
@@ -211,7 +221,7 @@ void exact(Rank& rk, const std::vector<const float*>& mine, std::size_t n, std::
         const std::size_t o = escaped[q];
         if (any_flagged && flag[q]) flagged.push_back(b.start + o);
         else if (wide[q] == 0) zeros.push_back(o);
-        else out[b.start + o] = fixed_result(wide[q], window_lsb(E[o / B], W2));
+        else out[b.start + o] = fixed_result(wide[q], window_lsb(Ee[q], W2));
       }
       // Pass 4: the flagged elements' full accumulators.
       for (std::size_t f0 = 0; f0 < flagged.size(); f0 += kBatch) {

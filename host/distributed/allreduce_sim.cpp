@@ -85,7 +85,7 @@ void simulate_exact(const Data& d, const SimConfig& c, std::vector<float>& out, 
           for (std::size_t o = o0; o < o0 + cnt; ++o) e = std::max(e, block_byte(d.shard_ptrs[k][bk.start + o]));
         E = std::max(E, e);
       }
-      const int lsb1 = window_lsb(E, W1), lsb2 = window_lsb(E, W2);
+      const int lsb1 = window_lsb(E, W1);
       for (std::size_t o = o0; o < o0 + cnt; ++o) {
         const std::size_t i = bk.start + o;
         // Pass 2: each rank's int32 and escape bit; pass 3 for an escaped element.
@@ -101,6 +101,10 @@ void simulate_exact(const Data& d, const SimConfig& c, std::vector<float>& out, 
         if (!escaped) {
           total = combine_ints(acc32, c, o, bk.count);
         } else {
+          // Pass 3: the element's own byte (each rank's MAX, then the MAX over ranks).
+          std::uint8_t Ee = 0;
+          for (std::size_t k = 0; k < d.shards; ++k) Ee = std::max(Ee, block_byte(d.shard_ptrs[k][i]));
+          const int lsb2 = window_lsb(Ee, W2);
           for (std::size_t r = 0; r < P; ++r) {
             std::int64_t a = 0;
             for (std::size_t k = groups[r].first; k < groups[r].first + groups[r].count; ++k)

@@ -57,10 +57,12 @@
 //             escaped by that rank: one bit per element in an escape bitmap.  The ranks combine
 //             the int32s with MPI_SUM and the bitmaps (ceil(count/8) bytes) with MPI_BOR.
 //          3. Wide pass (only when some element escaped): for the escaped elements, in buffer
-//             order, the same with int64s: W2 = 63 - h, lsb2 = max(0, E - 1 + 24 - W2); an
-//             escaped element with an Inf or NaN, or a value with a bit below lsb2, is flagged
-//             by the rank that holds it; a count of flagged elements rides as one more int64 in
-//             the same MPI_SUM.
+//             order, first the element's own byte Ee (block_byte, MPI_MAX over ranks: the
+//             maximum over its M values), then the same as pass 2 with int64s: W2 = 63 - h,
+//             lsb2 = max(0, Ee - 1 + 24 - W2); an escaped element with an Inf or NaN, or a value
+//             with a bit below lsb2 (its own values span more binades than W2), is flagged by the
+//             rank that holds it; a count of flagged elements rides as one more int64 in the same
+//             MPI_SUM.
 //          4. Fallback (only when the count is nonzero): a byte per escaped element (1:
 //             flagged) combined with MPI_BOR, and for the flagged elements every rank fills
 //             exact.h's full accumulator (255 int64 bins and IEEE flags), combined with MPI_SUM
@@ -77,8 +79,8 @@
 //          every rank makes the same collectives.  The same integers come out of every
 //          combination order, so the simulation may add them in ring, tree or linear order:
 //          it does, and the tests check that it does not matter.  Bytes per element handed to
-//          MPI: 4 + 1/8 + 1/64 (against mpi's 4), plus 8 per escaped element (and 1 more when some
-//          is flagged), 255 * 8 + 4 per flagged element and 1 per zero-sum element.
+//          MPI: 4 + 1/8 + 1/64 (against mpi's 4), plus 1 + 8 per escaped element (and 1 more when
+//          some is flagged), 255 * 8 + 4 per flagged element and 1 per zero-sum element.
 #pragma once
 
 #include <algorithm>
@@ -187,7 +189,7 @@ inline int window_lsb(std::uint8_t E, int W) { return std::max(0, static_cast<in
 
 // Adds finite x as a multiple of 2^lsb u to acc (std::int32_t in pass 2, std::int64_t in pass 3);
 // false (and acc untouched) when x has bits below lsb.  x must be finite with block_byte(x) <= the
-// block's E and lsb = window_lsb(E, W) for the W of acc's type.
+// byte E (the block's, or in pass 3 the element's) and lsb = window_lsb(E, W) for acc's W.
 template <class Int> bool add_fixed(Int& acc, float x, int lsb) {
   const exact::TermF32 t = exact::decode(x);
   if (t.m == 0) return true;
