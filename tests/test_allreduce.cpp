@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "host/distributed/allreduce_exact_local.h"
 #include "host/distributed/allreduce_mpi.h"
 #include "host/distributed/allreduce_sim.h"
 #include "tests/cli_helpers.h"
@@ -178,6 +179,128 @@ TEST(AllreduceExact, IllConditionedDataUsesBothPaths) {
   const std::size_t f = allreduce::exact_fallback_count(d);
   EXPECT_GT(f, 0u);
   EXPECT_LT(f, d.n);
+}
+
+// The block edges of the exact design (allreduce_order.h, exact): a block whose elements span many
+// binades (small elements escape to the int64 pass, or to the fallback), zeros and specials beside
+// ordinary elements of one block, elements on both sides of block and buffer boundaries, n and
+// buffer sizes that are not multiples of the block: every element equals the exact sum.
+TEST(AllreduceExact, BlockEdgesAreExact) {
+  constexpr std::size_t B = allreduce::kExactBlock;
+  const std::size_t n = 3 * B + 37;  // not a multiple of the block
+  Data d = allreduce::make_data(Dist::normal, n, 5, 21);
+  auto at = [&](std::size_t k, std::size_t i) -> float& { return d.values[k * d.n + i]; };
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  // Block 0: a large element (and 3e10 on its last) raises the block's byte; its neighbours' low bits fall below the
+  // int32 window (escape to int64) and, for tiny values, below the int64 window too (fallback).
+  for (std::size_t k = 0; k < 5; ++k) at(k, 3) = 0x1p20f * static_cast<float>(k + 1);
+  at(0, 4) = 1.0f + 0x1p-23f;                              // escapes pass 2, fits pass 3
+  at(1, 5) = 1e-20f;                                       // spans more than W2 itself: fallback
+  for (std::size_t k = 0; k < 5; ++k) at(k, 6) = -0.0f;    // all -0.0 in a wide block: -0.0
+  at(0, 7) = 0x1p10f; at(1, 7) = -0x1p10f;                 // an exact zero in a wide block: +0.0
+  for (std::size_t k = 2; k < 5; ++k) at(k, 7) = -0.0f;
+  // Block 1: specials beside ordinary elements; signed zeros in a narrow block.
+  at(2, B + 1) = inf;
+  at(0, B + 2) = inf; at(3, B + 2) = -inf;
+  at(4, B + 3) = nan;
+  for (std::size_t k = 0; k < 5; ++k) at(k, B + 4) = -0.0f;
+  for (std::size_t k = 0; k < 5; ++k) at(k, B + 5) = k == 4 ? 0.0f : -0.0f;
+  at(0, B + 6) = 1.5f; at(1, B + 6) = -1.5f; at(2, B + 6) = 0x1p-10f; at(3, B + 6) = -0x1p-10f; at(4, B + 6) = -0.0f;
+  // Block and buffer boundaries: a wide span on the last element of a block, the first of the
+  // next, and in the short last block.
+  at(0, B - 1) = 3e10f; at(1, B - 1) = 1.0f + 0x1p-23f;
+  at(0, B) = 3e10f;
+  at(0, 2 * B - 2) = 0x1p100f; at(1, 2 * B) = 0x1p-100f + 0x1p-120f;
+  at(0, n - 1) = std::numeric_limits<float>::max(); at(1, n - 1) = std::numeric_limits<float>::max();
+  at(2, n - 2) = std::numeric_limits<float>::denorm_min();
+  // Block 2: subnormals and -0.0 beside one small normal value (its first element): the windows
+  // start at u or just above (the subnormals escape pass 2 and fit pass 3).
+  for (std::size_t k = 0; k < 5; ++k)
+    for (std::size_t i = 2 * B + 2; i < 2 * B + 40; ++i) at(k, i) = (i % 3 == 0) ? -0.0f : static_cast<float>(i) * 0x1p-140f * (k % 2 ? -1.0f : 1.0f);
+  const auto ref = allreduce::exact_reference(d);
+  ASSERT_TRUE(std::signbit(ref[6]));
+  ASSERT_FALSE(std::signbit(ref[7]));
+  ASSERT_TRUE(std::signbit(ref[B + 4]));
+  ASSERT_FALSE(std::signbit(ref[B + 5]));
+  ASSERT_TRUE(std::isinf(ref[n - 1]));
+  // The paths are taken: element 4 escapes pass 2 but not pass 3, element 5 takes the fallback.
+  const int W1 = allreduce::narrow_window_bits(5), W2 = allreduce::window_bits(5);
+  std::uint8_t E0 = 0;
+  for (std::size_t k = 0; k < 5; ++k)
+    for (std::size_t i = 0; i < B; ++i) E0 = std::max(E0, allreduce::block_byte(at(k, i)));
+  auto own = [&](std::size_t i) {  // pass 3's byte: the element's own
+    std::uint8_t e = 0;
+    for (std::size_t k = 0; k < 5; ++k) e = std::max(e, allreduce::block_byte(at(k, i)));
+    return e;
+  };
+  std::int32_t a32 = 0;
+  std::int64_t a64 = 0;
+  EXPECT_FALSE(allreduce::narrow_add(a32, at(0, 4), allreduce::window_lsb(E0, W1)));
+  EXPECT_TRUE(allreduce::wide_add(a64, at(0, 4), allreduce::window_lsb(own(4), W2)));
+  // The block's byte alone would send element 4 to the fallback when the block holds 2^60.
+  EXPECT_FALSE(allreduce::wide_add(a64, at(0, 4), allreduce::window_lsb(E0 + 40, W2)));
+  a32 = 0;
+  bool escapes = false;
+  for (std::size_t k = 0; k < 5; ++k) escapes |= !allreduce::narrow_add(a32, at(k, 5), allreduce::window_lsb(E0, W1));
+  EXPECT_TRUE(escapes);
+  EXPECT_FALSE(allreduce::wide_add(a64, at(1, 5), allreduce::window_lsb(own(5), W2)));
+  const std::size_t fallbacks = allreduce::exact_fallback_count(d);
+  // The specials B+1, B+2, B+3 and the elements whose own values (with the other shards' normal
+  // values) span more than W2: 5, B-1, 2B-2, 2B, n-2, n-1.  Every other element fits.
+  EXPECT_EQ(fallbacks, 9u);
+  for (std::size_t P : {1u, 2u, 3u, 5u, 7u})
+    for (std::size_t F : {0u, 64u, 100u, 129u})
+      for (const IntOrder o : {IntOrder::ring, IntOrder::tree, IntOrder::linear}) {
+        const auto out = allreduce::simulate(Variant::exact, d, SimConfig{P, 2, F, o});
+        ASSERT_TRUE(same_vector(out, ref)) << "P=" << P << " F=" << F << " first diff at " << first_diff(out, ref);
+      }
+}
+
+// The MPI execution's local passes (allreduce_exact_local.h): the scalar and the AVX2 paths give
+// the integers, escape masks, block bytes, results and zero masks of the plain statement
+// (block_byte, narrow_add, round_fixed), on values of every kind and block lengths 1-64.
+TEST(AllreduceExact, LocalPassesMatchTheOrderOnEveryPath) {
+  std::mt19937_64 g(5);
+  const float specials[] = {0.0f, -0.0f, std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                            std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::denorm_min(),
+                            -std::numeric_limits<float>::max(), std::numeric_limits<float>::min(), 1.0f, -3.0f};
+  std::vector<cpu::Isa> paths = {cpu::Isa::scalar};
+  if (cpu::isa_detected() >= cpu::Isa::avx2) paths.push_back(cpu::Isa::avx2);
+  for (int trial = 0; trial < 400; ++trial) {
+    const std::size_t count = 1 + trial % 64;
+    std::vector<float> x(count);
+    const int spread = 1 + static_cast<int>(g() % 60), centre = static_cast<int>(g() % 250) - 125;
+    for (auto& v : x) {
+      if (g() % 8 == 0) v = specials[g() % std::size(specials)];
+      else v = std::ldexp(static_cast<float>(static_cast<std::int32_t>(g() >> 40) - (1 << 23)) * 0x1p-23f,
+                          centre - static_cast<int>(g() % static_cast<unsigned>(spread)));
+      if (g() % 4 == 0) v = from_bits<float>(to_bits(v) & ~0xfffu);  // fewer low bits: fits more often
+    }
+    std::uint8_t E = 0;
+    for (const float v : x) E = std::max(E, allreduce::block_byte(v));
+    const std::size_t M = 1 + g() % 8;
+    const int lsb1 = allreduce::window_lsb(E, allreduce::narrow_window_bits(M));
+    std::vector<std::int32_t> want(count, 0);
+    std::uint64_t want_esc = 0, want_zero = 0;
+    for (std::size_t o = 0; o < count; ++o) {
+      if (!allreduce::narrow_add(want[o], x[o], lsb1)) want_esc |= std::uint64_t(1) << o, want[o] = 0;
+      want_zero |= static_cast<std::uint64_t>(want[o] == 0) << o;
+    }
+    for (const cpu::Isa isa : paths) {
+      EXPECT_EQ(allreduce::local::block_max(isa, x.data(), count), E) << cpu::isa_name(isa);
+      std::vector<std::int32_t> acc(count, 0);
+      EXPECT_EQ(allreduce::local::narrow(isa, x.data(), count, lsb1, acc.data()), want_esc) << cpu::isa_name(isa);
+      ASSERT_EQ(acc, want) << cpu::isa_name(isa) << " trial " << trial;
+      // Accumulating a second shard adds to acc (the int32s of a rank with several shards).
+      allreduce::local::narrow(isa, x.data(), count, lsb1, acc.data());
+      for (std::size_t o = 0; o < count; ++o) ASSERT_EQ(acc[o], 2 * want[o]);
+      std::vector<float> out(count);
+      EXPECT_EQ(allreduce::local::round_block(isa, want.data(), count, lsb1, out.data()), want_zero);
+      for (std::size_t o = 0; o < count; ++o)
+        if (want[o] != 0)
+          ASSERT_TRUE(testing::same_bits(out[o], allreduce::round_fixed(want[o], lsb1))) << cpu::isa_name(isa);
+    }
+  }
 }
 
 std::string slurp(const std::string& path);
@@ -358,6 +481,23 @@ TEST(AllreduceMpi, ExactIsOneOutputUnderEveryMpiAlgorithm) {
       EXPECT_GT(row.find("exact_fallback_elements")->num, 0);  // illcond exercises the fallback
     }
   }
+  std::filesystem::remove(json);
+}
+
+// The MPI execution's scalar local passes (DRIFTLAB_ISA=scalar) as well as the vector ones: equal
+// to the simulation and the exact sum, on data that escapes and falls back.
+TEST(AllreduceMpi, ExactScalarPathEqualsItsSimulation) {
+  if (const auto why = mpi_skip_reason(); !why.empty()) GTEST_SKIP() << why;
+  const std::string json = std::string(DRIFTLAB_TEST_TMP) + "/allreduce-scalar.json";
+  const auto r = run_driftlab("--ranks 2,3 --n 1000 --runs 1 --variant exact --fusion 0,333 --dist illcond --json '" + json + "'",
+                              "DRIFTLAB_ISA=scalar");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const JsonValue j = parse_json(slurp(json));
+  const auto& row = j.find("rows")->items.at(0);
+  EXPECT_EQ(row.find("matches_simulation")->num, 4);
+  EXPECT_EQ(row.find("distinct_outputs")->num, 1);
+  EXPECT_TRUE(row.find("equals_exact")->b);
+  EXPECT_GT(row.find("exact_fallback_elements")->num, 0);
   std::filesystem::remove(json);
 }
 

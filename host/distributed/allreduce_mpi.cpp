@@ -1,12 +1,13 @@
 // The all-reduce variants on Open MPI, one rank's side.  The orders are allreduce_order.h's:
 // ring and tree are written with point-to-point messages in exactly that order, exact with
-// MPI_MAX, MPI_SUM and MPI_BOR collectives on integers (any algorithm gives the same integers),
+// MPI_MAX, MPI_SUM and MPI_BOR collectives on integers and bitmaps (any algorithm gives the same integers),
 // mpi is MPI_Allreduce on floats as Open MPI chooses (or as --mca coll_tuned_* forces).
 #include "host/distributed/allreduce_mpi.h"
 
 #include <mpi.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -14,6 +15,7 @@
 #include <stdexcept>
 
 #include "host/io/atomic_file.h"
+#include "host/distributed/allreduce_exact_local.h"
 #include "kernels/common/allreduce_order.h"
 #include "host/metrics/metrics.h"
 
@@ -118,78 +120,144 @@ void tree(Rank& rk, const std::vector<float>& x, std::vector<float>& out) {
   rk.sent += n * sizeof(float);
 }
 
-// exact: steps 1-3 of allreduce_order.h, per buffer.
+// exact: passes 1-5 of allreduce_order.h, per buffer.
+//
+// The local passes are allreduce_exact_local.h's (scalar or AVX2, same integers); the simulation
+// in allreduce_sim.cpp is the plain statement of the same order, and the tests compare the two.
+
 void exact(Rank& rk, const std::vector<const float*>& mine, std::size_t n, std::size_t M, std::vector<float>& out,
            std::size_t fusion) {
-  const int W = window_bits(M);
+  const int W1 = narrow_window_bits(M), W2 = window_bits(M);
+  const cpu::Isa isa = cpu::isa_level();
   out.resize(n);  // every element is written below
   // Scratch kept between calls: fresh pages on every call would cost page faults that mpi's
   // MPI_Allreduce (which reuses the caller's buffers) does not pay.
-  static thread_local std::vector<std::uint8_t> E, flag;
-  static thread_local std::vector<std::int64_t> acc;
-  static thread_local std::vector<std::size_t> flagged;
-  constexpr std::size_t kBatch = 1024;
+  static thread_local std::vector<std::uint8_t> E, Ee, escbits, flag, nz;
+  static thread_local std::vector<std::int32_t> acc;
+  static thread_local std::vector<std::int64_t> wide;
+  static thread_local std::vector<std::size_t> escaped, flagged, zeros;
+  constexpr std::size_t kBatch = 1024, B = kExactBlock;
   static thread_local std::vector<std::int64_t> bins;
   static thread_local std::vector<std::uint32_t> flags;
   for (std::size_t s = 0; s < n; s += (fusion ? fusion : n)) {
     const Bucket b = bucket_of(s, n, fusion);
-    // Step 1: the exponent bytes, MPI_MAX.
-    E.assign(b.count, 0);
-    for (const float* sh : mine)
-      for (std::size_t o = 0; o < b.count; ++o) E[o] = std::max(E[o], exponent_byte(sh[b.start + o]));
-    check(MPI_Allreduce(MPI_IN_PLACE, E.data(), icount(b.count), MPI_UNSIGNED_CHAR, MPI_MAX, MPI_COMM_WORLD),
+    const std::size_t nb = (b.count + B - 1) / B;
+    // Pass 1: the block bytes, MPI_MAX.
+    E.resize(nb);
+    for (std::size_t j = 0; j < nb; ++j) {
+      std::uint32_t e = 0;
+      for (const float* sh : mine) e = std::max(e, local::block_max(isa, sh + b.start + j * B, std::min(B, b.count - j * B)));
+      E[j] = static_cast<std::uint8_t>(e);
+    }
+    check(MPI_Allreduce(MPI_IN_PLACE, E.data(), icount(nb), MPI_UNSIGNED_CHAR, MPI_MAX, MPI_COMM_WORLD),
           "MPI_Allreduce(MPI_MAX)");
-    rk.sent += b.count;
-    // Step 2: the fixed-point integers and the count of flagged elements, MPI_SUM.
-    acc.resize(b.count + 1);  // every entry is written below (no separate zero fill)
-    flag.assign(b.count, 0);
-    std::int64_t local_flagged = 0;
-    for (std::size_t o = 0; o < b.count; ++o) {
-      const std::uint8_t e = E[o];
-      acc[o] = 0;
-      if (e == 0) continue;  // every value is -0.0
-      bool ok = e != 255;
-      const int lsb = ok ? window_lsb(e, W) : 0;
-      for (std::size_t k = 0; k < mine.size() && ok; ++k) ok = add_fixed(acc[o], mine[k][b.start + o], lsb);
-      if (!ok) {
-        flag[o] = 1;
-        ++local_flagged;
+    rk.sent += nb;
+    // Pass 2: the int32s (MPI_SUM) and the escape bitmap (MPI_BOR).
+    acc.resize(b.count);
+    escbits.resize((b.count + 7) / 8);
+    for (std::size_t j = 0; j < nb; ++j) {
+      const std::size_t o0 = j * B, c = std::min(B, b.count - o0);
+      const int lsb1 = window_lsb(E[j], W1);
+      std::fill(acc.begin() + static_cast<std::ptrdiff_t>(o0), acc.begin() + static_cast<std::ptrdiff_t>(o0 + c), 0);
+      std::uint64_t esc = 0;
+      for (const float* sh : mine) esc |= local::narrow(isa, sh + b.start + o0, c, lsb1, acc.data() + o0);
+      for (std::size_t q = 0; q < (c + 7) / 8; ++q) escbits[o0 / 8 + q] = static_cast<std::uint8_t>(esc >> (8 * q));
+    }
+    check(MPI_Allreduce(MPI_IN_PLACE, acc.data(), icount(b.count), MPI_INT32_T, MPI_SUM, MPI_COMM_WORLD),
+          "MPI_Allreduce(MPI_SUM)");
+    check(MPI_Allreduce(MPI_IN_PLACE, escbits.data(), icount(escbits.size()), MPI_UNSIGNED_CHAR, MPI_BOR,
+                        MPI_COMM_WORLD),
+          "MPI_Allreduce(MPI_BOR)");
+    rk.sent += b.count * sizeof(std::int32_t) + escbits.size();
+    // Results of pass 2; the escaped and zero-sum elements are listed (and overwritten later).
+    escaped.clear();
+    zeros.clear();
+    for (std::size_t j = 0; j < nb; ++j) {
+      const std::size_t o0 = j * B, c = std::min(B, b.count - o0);
+      const int lsb1 = window_lsb(E[j], W1);
+      std::uint64_t zero = local::round_block(isa, acc.data() + o0, c, lsb1, out.data() + b.start + o0), esc = 0;
+      for (std::size_t q = 0; q < (c + 7) / 8; ++q) esc |= static_cast<std::uint64_t>(escbits[o0 / 8 + q]) << (8 * q);
+      zero &= ~esc;
+      for (; esc; esc &= esc - 1) escaped.push_back(o0 + static_cast<std::size_t>(std::countr_zero(esc)));
+      for (; zero; zero &= zero - 1) zeros.push_back(o0 + static_cast<std::size_t>(std::countr_zero(zero)));
+    }
+    // Pass 3: the escaped elements' own bytes (MPI_MAX), then their int64s and the count of
+    // flagged ones (MPI_SUM).
+    if (!escaped.empty()) {
+      const std::size_t ne = escaped.size();
+      Ee.resize(ne);
+      for (std::size_t q = 0; q < ne; ++q) {
+        std::uint8_t e = 0;
+        for (const float* sh : mine) e = std::max(e, block_byte(sh[b.start + escaped[q]]));
+        Ee[q] = e;
+      }
+      check(MPI_Allreduce(MPI_IN_PLACE, Ee.data(), icount(ne), MPI_UNSIGNED_CHAR, MPI_MAX, MPI_COMM_WORLD),
+            "MPI_Allreduce(MPI_MAX)");
+      rk.sent += ne;
+      wide.assign(ne + 1, 0);
+      flag.assign(ne, 0);
+      for (std::size_t q = 0; q < ne; ++q) {
+        const std::size_t o = escaped[q];
+        const int lsb2 = window_lsb(Ee[q], W2);
+        bool ok = true;
+        for (std::size_t k = 0; k < mine.size() && ok; ++k) ok = wide_add(wide[q], mine[k][b.start + o], lsb2);
+        if (!ok) {
+          flag[q] = 1;
+          wide[q] = 0;
+          ++wide[ne];
+        }
+      }
+      check(MPI_Allreduce(MPI_IN_PLACE, wide.data(), icount(ne + 1), MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD),
+            "MPI_Allreduce(MPI_SUM)");
+      rk.sent += (ne + 1) * sizeof(std::int64_t);
+      const bool any_flagged = wide[ne] != 0;
+      if (any_flagged) {
+        check(MPI_Allreduce(MPI_IN_PLACE, flag.data(), icount(ne), MPI_UNSIGNED_CHAR, MPI_BOR, MPI_COMM_WORLD),
+              "MPI_Allreduce(MPI_BOR)");
+        rk.sent += ne;
+      }
+      flagged.clear();
+      for (std::size_t q = 0; q < ne; ++q) {
+        const std::size_t o = escaped[q];
+        if (any_flagged && flag[q]) flagged.push_back(b.start + o);
+        else if (wide[q] == 0) zeros.push_back(o);
+        else out[b.start + o] = fixed_result(wide[q], window_lsb(Ee[q], W2));
+      }
+      // Pass 4: the flagged elements' full accumulators.
+      for (std::size_t f0 = 0; f0 < flagged.size(); f0 += kBatch) {
+        const std::size_t m = std::min(kBatch, flagged.size() - f0);
+        bins.assign(m * kFallbackBins, 0);
+        flags.assign(m, 0);
+        for (std::size_t j = 0; j < m; ++j) {
+          Fallback f;
+          for (const float* sh : mine) fallback_add(f, sh[flagged[f0 + j]]);
+          std::copy(f.bins, f.bins + kFallbackBins, bins.begin() + static_cast<std::ptrdiff_t>(j * kFallbackBins));
+          flags[j] = f.flags;
+        }
+        check(MPI_Allreduce(MPI_IN_PLACE, bins.data(), icount(bins.size()), MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD),
+              "MPI_Allreduce(MPI_SUM)");
+        check(MPI_Allreduce(MPI_IN_PLACE, flags.data(), icount(m), MPI_UINT32_T, MPI_BOR, MPI_COMM_WORLD),
+              "MPI_Allreduce(MPI_BOR)");
+        rk.sent += bins.size() * sizeof(std::int64_t) + m * sizeof(std::uint32_t);
+        for (std::size_t j = 0; j < m; ++j) {
+          Fallback f;
+          std::copy(bins.begin() + static_cast<std::ptrdiff_t>(j * kFallbackBins),
+                    bins.begin() + static_cast<std::ptrdiff_t>((j + 1) * kFallbackBins), f.bins);
+          f.flags = flags[j];
+          out[flagged[f0 + j]] = fallback_result(f);
+        }
       }
     }
-    acc[b.count] = local_flagged;
-    check(MPI_Allreduce(MPI_IN_PLACE, acc.data(), icount(acc.size()), MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD),
-          "MPI_Allreduce(MPI_SUM)");
-    rk.sent += acc.size() * sizeof(std::int64_t);
-    for (std::size_t o = 0; o < b.count; ++o) out[b.start + o] = exact_result(E[o], acc[o], W);
-    if (acc[b.count] == 0) continue;
-    // Step 3: which elements some rank flagged (MPI_BOR), then their full accumulators.
-    check(MPI_Allreduce(MPI_IN_PLACE, flag.data(), icount(b.count), MPI_UNSIGNED_CHAR, MPI_BOR, MPI_COMM_WORLD),
-          "MPI_Allreduce(MPI_BOR)");
-    rk.sent += b.count;
-    flagged.clear();
-    for (std::size_t o = 0; o < b.count; ++o)
-      if (flag[o]) flagged.push_back(b.start + o);
-    for (std::size_t f0 = 0; f0 < flagged.size(); f0 += kBatch) {
-      const std::size_t m = std::min(kBatch, flagged.size() - f0);
-      bins.assign(m * kFallbackBins, 0);
-      flags.assign(m, 0);
-      for (std::size_t j = 0; j < m; ++j) {
-        Fallback f;
-        for (const float* sh : mine) fallback_add(f, sh[flagged[f0 + j]]);
-        std::copy(f.bins, f.bins + kFallbackBins, bins.begin() + j * kFallbackBins);
-        flags[j] = f.flags;
-      }
-      check(MPI_Allreduce(MPI_IN_PLACE, bins.data(), icount(bins.size()), MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD),
-            "MPI_Allreduce(MPI_SUM)");
-      check(MPI_Allreduce(MPI_IN_PLACE, flags.data(), icount(m), MPI_UINT32_T, MPI_BOR, MPI_COMM_WORLD),
-            "MPI_Allreduce(MPI_BOR)");
-      rk.sent += bins.size() * sizeof(std::int64_t) + m * sizeof(std::uint32_t);
-      for (std::size_t j = 0; j < m; ++j) {
-        Fallback f;
-        std::copy(bins.begin() + j * kFallbackBins, bins.begin() + (j + 1) * kFallbackBins, f.bins);
-        f.flags = flags[j];
-        out[flagged[f0 + j]] = fallback_result(f);
-      }
+    // Pass 5: the sign of the zero sums, MPI_MAX.  zeros lists pass 2's then pass 3's elements;
+    // every rank lists them alike (the order within the collective only has to agree).
+    if (!zeros.empty()) {
+      nz.assign(zeros.size(), 0);
+      for (std::size_t q = 0; q < zeros.size(); ++q)
+        for (const float* sh : mine) nz[q] |= not_neg_zero(sh[b.start + zeros[q]]) ? 1 : 0;
+      check(MPI_Allreduce(MPI_IN_PLACE, nz.data(), icount(nz.size()), MPI_UNSIGNED_CHAR, MPI_MAX, MPI_COMM_WORLD),
+            "MPI_Allreduce(MPI_MAX)");
+      rk.sent += nz.size();
+      for (std::size_t q = 0; q < zeros.size(); ++q) out[b.start + zeros[q]] = zero_result(nz[q] != 0);
     }
   }
 }

@@ -1,5 +1,6 @@
 #include "host/distributed/allreduce_sim.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "kernels/common/allreduce_order.h"
@@ -51,57 +52,90 @@ void simulate_float(Variant v, const Data& d, const SimConfig& c, std::vector<fl
   }
 }
 
-void simulate_exact(const Data& d, const SimConfig& c, std::vector<float>& out) {
+// The P rank integers of one element combined in the configured order (the result must not care).
+template <class Int>
+Int combine_ints(std::vector<Int>& acc, const SimConfig& c, std::size_t o, std::size_t count) {
   const std::size_t P = c.ranks;
-  const int W = window_bits(d.shards);
+  if (c.exact_order == IntOrder::ring) return ring_value(acc.data(), P, o, count, c.channels);
+  if (c.exact_order == IntOrder::tree) return tree_combine(acc.data(), P);
+  Int total = 0;
+  for (std::size_t r = 0; r < P; ++r) total += acc[r];
+  return total;
+}
+
+// How an element ends (allreduce_order.h, exact): its pass and, for passes 2 and 3, the integer.
+enum class ExactPath { narrow, wide, fallback };
+
+void simulate_exact(const Data& d, const SimConfig& c, std::vector<float>& out, std::size_t* fallback_count) {
+  const std::size_t P = c.ranks, B = kExactBlock;
+  const int W1 = narrow_window_bits(d.shards), W2 = window_bits(d.shards);
   std::vector<ShardRange> groups(P);
   for (std::size_t r = 0; r < P; ++r) groups[r] = rank_shards(d.shards, P, r);
-  std::vector<std::uint8_t> ebyte(P);
-  std::vector<std::int64_t> acc(P);
-  for (std::size_t i = 0; i < d.n; ++i) {
-    // Step 1: each rank's MAX of its bytes, then the MAX over ranks.
-    std::uint8_t E = 0;
-    for (std::size_t r = 0; r < P; ++r) {
-      std::uint8_t e = 0;
-      for (std::size_t k = groups[r].first; k < groups[r].first + groups[r].count; ++k)
-        e = std::max(e, exponent_byte(d.shard_ptrs[k][i]));
-      ebyte[r] = e;
-      E = std::max(E, e);
-    }
-    // Step 2: each rank's integer and flag.
-    bool flagged = E == 255;
-    const int lsb = flagged ? 0 : window_lsb(E, W);
-    for (std::size_t r = 0; r < P && !flagged; ++r) {
-      std::int64_t a = 0;
-      for (std::size_t k = groups[r].first; k < groups[r].first + groups[r].count; ++k) {
-        const float x = d.shard_ptrs[k][i];
-        if (E != 0 && !add_fixed(a, x, lsb)) flagged = true;
+  std::vector<std::int32_t> acc32(P);
+  std::vector<std::int64_t> acc64(P);
+  for (std::size_t s = 0; s < d.n; s += (c.fusion ? c.fusion : d.n)) {
+    const Bucket bk = bucket_of(s, d.n, c.fusion);
+    for (std::size_t o0 = 0; o0 < bk.count; o0 += B) {
+      const std::size_t cnt = std::min(B, bk.count - o0);
+      // Pass 1: each rank's MAX of its block bytes, then the MAX over ranks.
+      std::uint8_t E = 0;
+      for (std::size_t r = 0; r < P; ++r) {
+        std::uint8_t e = 0;
+        for (std::size_t k = groups[r].first; k < groups[r].first + groups[r].count; ++k)
+          for (std::size_t o = o0; o < o0 + cnt; ++o) e = std::max(e, block_byte(d.shard_ptrs[k][bk.start + o]));
+        E = std::max(E, e);
       }
-      acc[r] = a;
-    }
-    if (!flagged) {
-      std::int64_t total;
-      if (c.exact_order == IntOrder::ring) {
-        const Bucket b = bucket_of(i, d.n, c.fusion);
-        total = ring_value(acc.data(), P, i - b.start, b.count, c.channels);
-      } else if (c.exact_order == IntOrder::tree) {
-        total = tree_combine(acc.data(), P);
-      } else {
-        total = 0;
-        for (std::size_t r = 0; r < P; ++r) total += acc[r];
+      const int lsb1 = window_lsb(E, W1);
+      for (std::size_t o = o0; o < o0 + cnt; ++o) {
+        const std::size_t i = bk.start + o;
+        // Pass 2: each rank's int32 and escape bit; pass 3 for an escaped element.
+        bool escaped = false, flagged = false;
+        for (std::size_t r = 0; r < P; ++r) {
+          std::int32_t a = 0;
+          for (std::size_t k = groups[r].first; k < groups[r].first + groups[r].count; ++k)
+            if (!narrow_add(a, d.shard_ptrs[k][i], lsb1)) escaped = true;
+          acc32[r] = a;
+        }
+        std::int64_t total = 0;
+        int lsb = lsb1;
+        if (!escaped) {
+          total = combine_ints(acc32, c, o, bk.count);
+        } else {
+          // Pass 3: the element's own byte (each rank's MAX, then the MAX over ranks).
+          std::uint8_t Ee = 0;
+          for (std::size_t k = 0; k < d.shards; ++k) Ee = std::max(Ee, block_byte(d.shard_ptrs[k][i]));
+          const int lsb2 = window_lsb(Ee, W2);
+          for (std::size_t r = 0; r < P; ++r) {
+            std::int64_t a = 0;
+            for (std::size_t k = groups[r].first; k < groups[r].first + groups[r].count; ++k)
+              if (!wide_add(a, d.shard_ptrs[k][i], lsb2)) flagged = true;
+            acc64[r] = a;
+          }
+          if (!flagged) total = combine_ints(acc64, c, o, bk.count);
+          lsb = lsb2;
+        }
+        if (flagged) {
+          // Pass 4: every rank's full accumulator, added bin by bin.
+          if (fallback_count) ++*fallback_count;
+          Fallback f_total;
+          for (std::size_t r = 0; r < P; ++r) {
+            Fallback f;
+            for (std::size_t k = groups[r].first; k < groups[r].first + groups[r].count; ++k)
+              fallback_add(f, d.shard_ptrs[k][i]);
+            for (int b = 0; b < kFallbackBins; ++b) f_total.bins[b] += f.bins[b];
+            f_total.flags |= f.flags;
+          }
+          out[i] = fallback_result(f_total);
+        } else if (total != 0) {
+          out[i] = fixed_result(total, lsb);
+        } else {
+          // Pass 5: whether any rank holds a value other than -0.0.
+          bool any = false;
+          for (std::size_t k = 0; k < d.shards; ++k) any = any || not_neg_zero(d.shard_ptrs[k][i]);
+          out[i] = zero_result(any);
+        }
       }
-      out[i] = exact_result(E, total, W);
-      continue;
     }
-    // Step 3: every rank's full accumulator, added bin by bin.
-    Fallback total;
-    for (std::size_t r = 0; r < P; ++r) {
-      Fallback f;
-      for (std::size_t k = groups[r].first; k < groups[r].first + groups[r].count; ++k) fallback_add(f, d.shard_ptrs[k][i]);
-      for (int b = 0; b < kFallbackBins; ++b) total.bins[b] += f.bins[b];
-      total.flags |= f.flags;
-    }
-    out[i] = fallback_result(total);
   }
 }
 
@@ -114,7 +148,7 @@ std::vector<float> simulate(Variant v, const Data& d, const SimConfig& c) {
     case Variant::mpi: throw std::invalid_argument("the mpi variant's order is Open MPI's: it is measured, not simulated");
     case Variant::ring:
     case Variant::tree: simulate_float(v, d, c, out); break;
-    case Variant::exact: simulate_exact(d, c, out); break;
+    case Variant::exact: simulate_exact(d, c, out, nullptr); break;
   }
   return out;
 }
@@ -129,18 +163,10 @@ std::vector<float> exact_reference(const Data& d) {
   return out;
 }
 
-std::size_t exact_fallback_count(const Data& d) {
-  const int W = window_bits(d.shards);
+std::size_t exact_fallback_count(const Data& d, std::size_t fusion) {
+  std::vector<float> out(d.n);
   std::size_t count = 0;
-  for (std::size_t i = 0; i < d.n; ++i) {
-    std::uint8_t E = 0;
-    for (std::size_t k = 0; k < d.shards; ++k) E = std::max(E, exponent_byte(d.shard_ptrs[k][i]));
-    bool flagged = E == 255;
-    std::int64_t a = 0;
-    for (std::size_t k = 0; k < d.shards && !flagged && E != 0; ++k)
-      flagged = !add_fixed(a, d.shard_ptrs[k][i], window_lsb(E, W));
-    count += flagged;
-  }
+  simulate_exact(d, SimConfig{1, 1, fusion, IntOrder::linear}, out, &count);
   return count;
 }
 

@@ -30,7 +30,7 @@ inline constexpr VariantInfo kVariants[] = {
     {Variant::tree, "tree", "run to run (one rank count)",
      "fixed binomial tree to rank 0, then broadcast"},
     {Variant::exact, "exact", "any rank count, algorithm, channels, size",
-     "exponent MAX, then int64 fixed point with MPI_SUM, exact fallback; rounded once"},
+     "block exponent MAX, then int32 fixed point with MPI_SUM; int64 and exact fallbacks; rounded once"},
 };
 inline const VariantInfo& info(Variant v) { return kVariants[static_cast<int>(v)]; }
 std::optional<Variant> parse_variant(std::string_view s);
@@ -59,7 +59,9 @@ std::vector<float> simulate(Variant v, const Data& d, const SimConfig& c);
 // Per element, the exact sum of its M values rounded once: cpu::sum_exact of those M floats.
 std::vector<float> exact_reference(const Data& d);
 
-// How many elements of the exact variant took the fallback (step 3), for the table.
-std::size_t exact_fallback_count(const Data& d);
+// How many elements of the exact variant take the fallback (pass 4) with buffers of `fusion`
+// elements (0: one buffer), for the table.  Independent of the rank count: whether an element is
+// flagged depends on its M values and its block's byte only.
+std::size_t exact_fallback_count(const Data& d, std::size_t fusion = 0);
 
 }  // namespace driftlab::allreduce

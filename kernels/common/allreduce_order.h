@@ -38,30 +38,49 @@
 //                                         x_r = x_r + x_{r+s}
 //          the result is x_0.  Determinism: run to run and across channel counts and buffer
 //          sizes, for one rank count; P still changes the tree, hence the bits.
-//   exact  The exact sum of the element's M shard values, rounded once to nearest-even: bitwise
+//   exact  The exact sum of the element's M shard values rounded once to nearest-even: bitwise
 //          what `driftlab sum --variant exact` gives for those M values.  Determinism: any rank
-//          count, algorithm, channel count, fusion size and device.  How:
-//          1. Exponent pass: every rank reduces, per element, one byte with MPI_MAX:
-//             exponent_byte(v) over its values v: 0 for -0.0, 255 for Inf/NaN, else
-//             max(biased exponent, 1).  E = the maximum over all M values.
-//             E == 0: every value is -0.0, the result is -0.0.
-//          2. Fixed-point pass: the window of an element is W = 63 - ceil(log2 M) bits whose
-//             least significant bit weighs 2^lsb units of the smallest subnormal u = 2^-149,
-//             lsb = max(0, E - 1 + 24 - W).  Every finite value whose bits all lie at or above
-//             lsb is an integer multiple of 2^lsb u below 2^W in magnitude; each rank adds its
-//             values' multiples into one int64 per element (M of them stay below 2^63, so no
-//             sum of any subset overflows), and the ranks combine the int64s with MPI_SUM.
-//             Integer addition is associative: every algorithm, rank count and order gives the
-//             same integer.  It is rounded once (round_fixed below) to the float nearest-even.
-//          3. Fallback: an element with E == 255 (an Inf or NaN) or with a value whose low bits
-//             fall below lsb (the values span more binades than the window holds) is flagged by
-//             the rank that holds that value; a count of flagged elements rides in the same
-//             MPI_SUM, a bitmap of them is combined with MPI_BOR, and for the flagged elements
-//             every rank fills exact.h's full accumulator (255 int64 bins and IEEE flags),
-//             combined with MPI_SUM and MPI_BOR and rounded by exact::finalize.
-//          The same integers come out of every combination order, so the simulation may add
-//          them in ring, tree or linear order: it does, and the tests check that it does not
-//          matter.
+//          count, algorithm, channel count, fusion size and device.  How, per buffer (fusion):
+//          the buffer is cut into blocks of kExactBlock = 64 consecutive elements (the last one
+//          shorter when the buffer's count is not a multiple of 64), h = ceil(log2 M).
+//          1. Block pass: every rank reduces, per block, one byte with MPI_MAX: block_byte(v)
+//             over its values v of the block's elements: max(biased exponent, 1) for a finite
+//             nonzero v, 0 for +-0.0, Inf and NaN.  E = the maximum over all the block's values
+//             of all M shards (1/64 byte per element).
+//          2. Narrow pass: a window of W1 = 31 - h bits whose lowest bit weighs 2^lsb1 units of
+//             the smallest subnormal u = 2^-149, lsb1 = max(0, E - 1 + 24 - W1).  Every finite
+//             value of the block whose bits all lie at or above lsb1 is an integer multiple of
+//             2^lsb1 u below 2^W1 in magnitude; each rank adds its values' multiples into one
+//             int32 per element (M of them stay below 2^31, so no sum of any subset overflows).
+//             An element for which a rank holds an Inf or NaN, or a value with a bit below lsb1
+//             (its values span more binades than W1 relative to its block's maximum), is
+//             escaped by that rank: one bit per element in an escape bitmap.  The ranks combine
+//             the int32s with MPI_SUM and the bitmaps (ceil(count/8) bytes) with MPI_BOR.
+//          3. Wide pass (only when some element escaped): for the escaped elements, in buffer
+//             order, first the element's own byte Ee (block_byte, MPI_MAX over ranks: the
+//             maximum over its M values), then the same as pass 2 with int64s: W2 = 63 - h,
+//             lsb2 = max(0, Ee - 1 + 24 - W2); an escaped element with an Inf or NaN, or a value
+//             with a bit below lsb2 (its own values span more binades than W2), is flagged by the
+//             rank that holds it; a count of flagged elements rides as one more int64 in the same
+//             MPI_SUM.
+//          4. Fallback (only when the count is nonzero): a byte per escaped element (1:
+//             flagged) combined with MPI_BOR, and for the flagged elements every rank fills
+//             exact.h's full accumulator (255 int64 bins and IEEE flags), combined with MPI_SUM
+//             and MPI_BOR and rounded by exact::finalize.
+//          An element's integer from pass 2 (not escaped) or 3 (escaped, not flagged) is the
+//          exact sum in units of 2^lsb u: integer addition is associative, so every algorithm,
+//          rank count and order gives the same integer.  A nonzero one is rounded once
+//          (round_fixed below) to the float nearest-even.
+//          5. Zero pass (only when some such integer is 0): for those elements, one byte
+//             (1: the rank holds a value other than -0.0) with MPI_MAX; the result is -0.0 when
+//             every value was -0.0, else +0.0 (IEEE's sign of an exact zero sum under round to
+//             nearest).
+//          Which passes run and which elements they carry depend only on combined results, so
+//          every rank makes the same collectives.  The same integers come out of every
+//          combination order, so the simulation may add them in ring, tree or linear order:
+//          it does, and the tests check that it does not matter.  Bytes per element handed to
+//          MPI: 4 + 1/8 + 1/64 (against mpi's 4), plus 1 + 8 per escaped element (and 1 more when
+//          some is flagged), 255 * 8 + 4 per flagged element and 1 per zero-sum element.
 #pragma once
 
 #include <algorithm>
@@ -127,7 +146,7 @@ inline RingPlace ring_place(std::size_t o, std::size_t count, std::size_t P, std
 }
 
 // The ring's value of one element from the P rank partials v[0..P-1] (any type with +: float,
-// or the exact variant's int64 limbs), for the chunk that finishes at rank k.
+// or the exact variant's int32 and int64 integers), for the chunk that finishes at rank k.
 template <class T> T ring_combine(const T* v, std::size_t P, std::size_t k) {
   T acc = v[(k + 1) % P];
   for (std::size_t j = 2; j <= P; ++j) acc = acc + v[(k + j) % P];
@@ -145,27 +164,33 @@ template <class T> T tree_combine(T* v, std::size_t P) {
 
 // --- exact --------------------------------------------------------------------------------
 
-inline constexpr std::size_t kMaxShards = std::size_t(1) << 20;  // keeps the window >= 43 bits
+inline constexpr std::size_t kMaxShards = std::size_t(1) << 20;  // keeps W2 >= 43 bits (W1 >= 11)
+inline constexpr std::size_t kExactBlock = 64;                    // elements per block byte
 
-// Step 1's byte: 0 for -0.0, 255 for Inf/NaN, else max(biased exponent, 1).
-inline std::uint8_t exponent_byte(float x) {
+// Pass 1's byte: max(biased exponent, 1) for a finite nonzero x; 0 for +-0.0, Inf and NaN.
+inline std::uint8_t block_byte(float x) {
   const std::uint32_t b = to_bits(x);
-  if (b == 0x80000000u) return 0;
   const std::uint32_t e = (b >> 23) & 0xffu;
+  if (e == 0xffu || (b & 0x7fffffffu) == 0) return 0;
   return static_cast<std::uint8_t>(e ? e : 1u);
 }
+// False for -0.0 only (pass 5's byte).
+inline bool not_neg_zero(float x) { return to_bits(x) != 0x80000000u; }
 
-inline int window_bits(std::size_t M) {
+inline int ceil_log2(std::size_t M) {
   int h = 0;
-  while ((std::size_t(1) << h) < M) ++h;  // ceil(log2 M)
-  return 63 - h;
+  while ((std::size_t(1) << h) < M) ++h;
+  return h;
 }
-// The weight (a power of two in units u) of the window's lowest bit, for E in 1..254.
+inline int window_bits(std::size_t M) { return 63 - ceil_log2(M); }         // W2 (int64)
+inline int narrow_window_bits(std::size_t M) { return 31 - ceil_log2(M); }  // W1 (int32)
+// The weight (a power of two in units u) of the window's lowest bit, for a block byte E in 0..254.
 inline int window_lsb(std::uint8_t E, int W) { return std::max(0, static_cast<int>(E) - 1 + 24 - W); }
 
-// Adds finite x as a multiple of 2^lsb u to acc; false (and acc untouched) when x has bits
-// below lsb.  x must be finite with exponent_byte(x) <= the element's E.
-inline bool add_fixed(std::int64_t& acc, float x, int lsb) {
+// Adds finite x as a multiple of 2^lsb u to acc (std::int32_t in pass 2, std::int64_t in pass 3);
+// false (and acc untouched) when x has bits below lsb.  x must be finite with block_byte(x) <= the
+// byte E (the block's, or in pass 3 the element's) and lsb = window_lsb(E, W) for acc's W.
+template <class Int> bool add_fixed(Int& acc, float x, int lsb) {
   const exact::TermF32 t = exact::decode(x);
   if (t.m == 0) return true;
   const int pos = static_cast<int>(t.bin > 1 ? t.bin : 1) - 1;  // the significand's weight: 2^pos u
@@ -178,8 +203,18 @@ inline bool add_fixed(std::int64_t& acc, float x, int lsb) {
     if (-shift >= 25 || (mag & ((std::int64_t(1) << -shift) - 1)) != 0) return false;
     v = mag >> -shift;
   }
-  acc += t.m < 0 ? -v : v;
+  acc += static_cast<Int>(t.m < 0 ? -v : v);
   return true;
+}
+
+// Adds one of a rank's values of an element to its pass-2 int32: false when the rank escapes the
+// element (x is an Inf or NaN, or has a bit below lsb1).
+inline bool narrow_add(std::int32_t& acc, float x, int lsb1) {
+  return !exact::is_special(x) && add_fixed(acc, x, lsb1);
+}
+// The same for pass 3's int64: false when the rank flags the element.
+inline bool wide_add(std::int64_t& acc, float x, int lsb2) {
+  return !exact::is_special(x) && add_fixed(acc, x, lsb2);
 }
 
 // v * 2^lsb u rounded once to the nearest float, ties to even (v != 0): exact::finalize's
@@ -192,20 +227,19 @@ inline float round_fixed(std::int64_t v, int lsb) {
   const std::uint64_t a = neg ? 0 - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v);
   const int k = std::max(0, 64 - std::countl_zero(a) - 53);
   const std::uint64_t t = (a >> k) | ((a & ((std::uint64_t(1) << k) - 1)) != 0 ? 1u : 0u);
-  // 2^(k + lsb - 149): k + lsb is at most 11 + 254, so the exponent stays in double's normal range.
+  // 2^(k + lsb - 149): k + lsb is at most 11 + 234 (int64)
+  // or 0 + 266 (int32), so the exponent stays in double's normal range.
   const double scale = from_bits<double>(static_cast<std::uint64_t>(k + lsb - 149 + 1023) << 52);
   const float r = static_cast<float>(static_cast<double>(t) * scale);
   return neg ? -r : r;
 }
 
-// The result of an element from step 2 (not flagged): E from step 1, v the combined integer.
-inline float exact_result(std::uint8_t E, std::int64_t v, int W) {
-  if (E == 0) return -0.0f;  // every value was -0.0
-  if (v == 0) return 0.0f;   // an exact zero with some value not -0.0
-  return round_fixed(v, window_lsb(E, W));
-}
+// The result of an element whose combined integer v (pass 2 or 3) is not 0.  v == 0 takes pass 5:
+// zero_result(whether any value was not -0.0).
+inline float fixed_result(std::int64_t v, int lsb) { return round_fixed(v, lsb); }
+inline float zero_result(bool any_not_neg_zero) { return any_not_neg_zero ? 0.0f : -0.0f; }
 
-// Step 3: the full accumulator of one flagged element (what every rank fills and the ranks add).
+// Pass 4: the full accumulator of one flagged element (what every rank fills and the ranks add).
 inline constexpr int kFallbackBins = 255;  // bins 0..254: every finite float's exponent
 struct Fallback {
   std::int64_t bins[exact::Layout<float>::kBins] = {};
