@@ -336,6 +336,7 @@ float oracle_sum(const std::vector<float>& x) {
   __int128 units = 0;
   for (float v : x) {
     const std::uint32_t b = to_bits(v), e = (b >> 23) & 0xffu;
+    if ((b & 0x7fffffffu) == 0) continue;  // a zero adds nothing (and max(e, 1) - emin could be negative)
     const __int128 m = static_cast<__int128>((b & 0x7fffffu) | (e ? 0x800000u : 0u)) << (std::max(e, 1u) - emin);
     units += (b >> 31) ? -m : m;
   }

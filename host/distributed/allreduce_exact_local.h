@@ -104,7 +104,8 @@ __attribute__((target("avx2"))) inline std::uint64_t narrow_avx2(const float* x,
     _mm256_storeu_si256(a, _mm256_add_epi32(_mm256_loadu_si256(a), _mm256_sub_epi32(_mm256_xor_si256(sv, neg), neg)));
     esc |= static_cast<std::uint64_t>(static_cast<std::uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(bad)))) << o;
   }
-  return esc | (narrow_scalar(x + o, count - o, lsb1, acc + o) << o);
+  // o == 64 (a whole block done by the vectors): shifting a 64-bit word by 64 is undefined.
+  return o == count ? esc : esc | (narrow_scalar(x + o, count - o, lsb1, acc + o) << o);
 }
 
 __attribute__((target("avx2"))) inline std::uint64_t round_avx2(const std::int32_t* a, std::size_t count, int lsb1,
@@ -117,7 +118,7 @@ __attribute__((target("avx2"))) inline std::uint64_t round_avx2(const std::int32
     _mm_storeu_ps(out + o, _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtepi32_pd(v), scale)));
     zero |= static_cast<std::uint64_t>(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(v, _mm_setzero_si128())))) << o;
   }
-  return zero | (round_scalar(a + o, count - o, lsb1, out + o) << o);
+  return o == count ? zero : zero | (round_scalar(a + o, count - o, lsb1, out + o) << o);
 }
 #endif
 
