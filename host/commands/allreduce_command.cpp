@@ -160,10 +160,7 @@ AllreduceArgs parse_allreduce_args(std::span<const std::string_view> argv) {
           throw UsageError("--variant: unknown variant '" + item + "' (mpi, ring, tree, exact, all, or a list)");
       if (a.variant.empty() || a.variant.back() == ',') throw UsageError("--variant: expected a name or a list");
     } else if (f == "--dist") {
-      const std::string_view v = r.value();
-      const auto d = parse_dist(v);
-      if (!d) throw UsageError("--dist: expected uniform, normal or illcond, got '" + std::string(v) + "'");
-      a.dist = *d;
+      a.dist = parse_dist_flag(r.value());
     } else if (f == "--seed") {
       a.seed = parse_count(r.value(), "--seed");
     } else if (f == "--runs") {

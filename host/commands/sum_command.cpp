@@ -105,10 +105,7 @@ SumArgs parse_sum_args(std::span<const std::string_view> argv) {
       else throw UsageError("--dtype: expected f32, f64, bf16 or f16, got '" + std::string(v) + "'");
       a.dtype_given = true;
     } else if (f == "--dist") {
-      const std::string_view v = r.value();
-      const auto d = parse_dist(v);
-      if (!d) throw UsageError("--dist: expected uniform, normal or illcond, got '" + std::string(v) + "'");
-      a.dist = *d;
+      a.dist = parse_dist_flag(r.value());
     } else if (f == "--seed") {
       a.seed = parse_count(r.value(), "--seed");
     } else if (f == "--input") {

@@ -1,8 +1,10 @@
 #include "host/io/data.h"
 
 #include <cmath>
+#include <string>
 #include <utility>
 
+#include "host/common/cli_args.h"
 #include "kernels/common/rng.h"
 #include "kernels/cpu/half_convert.h"
 
@@ -21,6 +23,12 @@ std::optional<Dist> parse_dist(std::string_view s) {
   for (Dist d : {Dist::uniform, Dist::normal, Dist::illcond})
     if (s == dist_name(d)) return d;
   return std::nullopt;
+}
+
+Dist parse_dist_flag(std::string_view s) {
+  const auto d = parse_dist(s);
+  if (!d) throw UsageError("--dist: expected uniform, normal or illcond, got '" + std::string(s) + "'");
+  return *d;
 }
 
 namespace {

@@ -14,6 +14,8 @@ enum class Dist { uniform, normal, illcond };
 
 const char* dist_name(Dist d);
 std::optional<Dist> parse_dist(std::string_view s);
+// The --dist flag of every command: the Dist, or a UsageError in one line naming the three.
+Dist parse_dist_flag(std::string_view s);
 
 // uniform: [0, 1).  normal: standard normal.  illcond: heavy cancellation -- half the terms are
 // N(0,1) * 2^k with k uniform in [-20, 20], the other half their negations each perturbed by a
