@@ -30,25 +30,44 @@ std::uint32_t term_bits(bf16 x) { return std::uint32_t{x.bits} << 16; }
 float term_value(float x) { return x; }
 float term_value(bf16 x) { return widen(x); }
 
-template <class S> Windows windows_for(const S* x, std::size_t count, std::uint32_t binades, int max_windows) {
-  const std::size_t sample = std::min<std::size_t>(count, 512);
-  std::uint32_t top = 0;
-  for (std::size_t i = 0; i < sample; ++i) {
-    const std::uint32_t e = (term_bits(x[i]) >> 23) & 0xffu;
-    if (e != 0xffu) top = std::max(top, e);
+// The exponents of a tile's first 512 terms, read once: how many nonzero terms (by |bits|) have
+// each biased exponent, as prefix sums, and the largest finite exponent.  windows_for and span_for
+// choose from it (one pass over the sample, where each candidate used to rescan it).
+struct Sample {
+  std::size_t size = 0;          // terms sampled
+  std::uint32_t top = 0;         // the largest finite exponent among them (0 when none)
+  std::uint16_t below[257] = {}; // below[e]: nonzero terms with exponent < e
+  // Nonzero terms with an exponent outside [lo, hi] (1 <= lo <= hi <= 254).
+  std::size_t outside(std::uint32_t lo, std::uint32_t hi) const {
+    return below[256] - (below[hi + 1] - below[lo]);
   }
+};
+template <class S> Sample sample_of(const S* x, std::size_t count) {
+  Sample s;
+  s.size = std::min<std::size_t>(count, 512);
+  std::uint16_t hist[256] = {};
+  for (std::size_t i = 0; i < s.size; ++i) {
+    const std::uint32_t b = term_bits(x[i]) & 0x7fffffffu;
+    hist[b >> 23] += b != 0;
+  }
+  for (std::uint32_t e = 0; e < 256; ++e) s.below[e + 1] = static_cast<std::uint16_t>(s.below[e] + hist[e]);
+  for (std::uint32_t e = 254; e > 0; --e)
+    if (hist[e]) {
+      s.top = e;
+      break;
+    }
+  return s;
+}
+
+inline Windows windows_for(const Sample& s, std::uint32_t binades, int max_windows) {
   for (int w = 1; w <= max_windows; ++w) {
     const std::uint32_t span = binades * static_cast<std::uint32_t>(w);
-    const std::uint32_t hi = std::min<std::uint32_t>(std::max<std::uint32_t>(top + 2, span), 254);
+    const std::uint32_t hi = std::min<std::uint32_t>(std::max<std::uint32_t>(s.top + 2, span), 254);
     const std::uint32_t lo = hi + 1 - span;  // >= 1: window sums are on the grid of normal floats
-    std::size_t outside = 0;
-    for (std::size_t i = 0; i < sample; ++i) {
-      const std::uint32_t b = term_bits(x[i]) & 0x7fffffffu, e = b >> 23;
-      outside += b != 0 && (e < lo || e > hi);
-    }
-    if (outside * 64 <= sample || (w == max_windows && outside * 8 <= sample)) return {lo, w, top};
+    const std::size_t outside = s.outside(lo, hi);
+    if (outside * 64 <= s.size || (w == max_windows && outside * 8 <= s.size)) return {lo, w, s.top};
   }
-  return {0, 0, top};
+  return {0, 0, s.top};
 }
 
 // A window's total (an integer number of 2^(lo-150) units, |total| < 2^63) is split into 32-bit
@@ -89,17 +108,11 @@ struct Span {
   std::uint32_t e_lo, e_hi;
 };
 // `top`: the sample's largest finite exponent (Windows::top).
-template <class S> Span span_for(const S* x, std::size_t count, std::uint32_t top, int T, int G) {
-  const std::size_t sample = std::min<std::size_t>(count, 512);
+inline Span span_for(const Sample& s, int T, int G) {
   const auto binades = static_cast<std::uint32_t>(T + G - 23);
-  const std::uint32_t e_hi = std::clamp<std::uint32_t>(top + 2, binades, 254);  // e_lo >= 1
+  const std::uint32_t e_hi = std::clamp<std::uint32_t>(s.top + 2, binades, 254);  // e_lo >= 1
   const std::uint32_t e_lo = e_hi + 1 - binades;
-  std::size_t outside = 0;
-  for (std::size_t i = 0; i < sample; ++i) {
-    const std::uint32_t b = term_bits(x[i]) & 0x7fffffffu, e = b >> 23;
-    outside += b != 0 && (e < e_lo || e > e_hi);
-  }
-  return {outside * 64 <= sample, 126 + T - static_cast<int>(e_hi), e_lo, e_hi};
+  return {s.outside(e_lo, e_hi) * 64 <= s.size, 126 + T - static_cast<int>(e_hi), e_lo, e_hi};
 }
 
 // A signed 128-bit total in units of 2^(lo-150), in 32-bit chunks at bins lo, lo+32 and lo+64.
@@ -401,8 +414,9 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
 template <class S>
 __attribute__((target("avx2"))) bool exact_tile_windows_avx2(const S* x, std::size_t count, std::int64_t* bins,
                                                              std::uint64_t* packed, std::uint32_t& flags) {
-  const Windows w = windows_for(x, count, kWindowBinades2, kMaxWindows2);
-  Span sp = span_for(x, count, w.top, kSpanT2, kSpanG2);
+  const Sample sample = sample_of(x, count);
+  const Windows w = windows_for(sample, kWindowBinades2, kMaxWindows2);
+  Span sp = span_for(sample, kSpanT2, kSpanG2);
   sp.ok = sp.ok && span_rounds_to_nearest();
   switch (w.count) {
     case 1: windows_tile_avx2<1>(x, count, w.lo, sp, bins, packed); break;
@@ -504,7 +518,9 @@ __attribute__((target("avx512f,avx512dq"), always_inline)) inline void span_step
   const __m512 y = _mm512_maskz_mul_ps(in, _mm512_castsi512_ps(b), scale);
   const __m512i hi = _mm512_cvt_roundps_epi32(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   h = _mm512_add_epi32(h, hi);
-  const __m512 lo = _mm512_sub_ps(y, _mm512_cvtepi32_ps(hi));  // exact: hi is y's nearest integer
+  // lo = y - (y rounded to nearest-even integer): VREDUCEPS with M = 0 and the same rounding as hi,
+  // one instruction for cvtdq2ps + subps (exact: hi is y's nearest integer, so |lo| <= 1/2).
+  const __m512 lo = _mm512_reduce_round_ps(y, _MM_FROUND_TO_NEAREST_INT, _MM_FROUND_NO_EXC);
   l0 = _mm512_add_pd(l0, _mm512_cvtps_pd(_mm512_castps512_ps256(lo)));
   l1 = _mm512_add_pd(l1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(lo, 1)));
 }
@@ -633,8 +649,9 @@ template <class S>
 __attribute__((target("avx512f,avx512dq"))) bool exact_tile_windows_avx512(const S* x, std::size_t count,
                                                                             std::int64_t* bins, std::uint64_t* packed,
                                                                             std::uint32_t& flags) {
-  const Windows w = windows_for(x, count, kWindowBinades, kMaxWindows);
-  const Span sp = span_for(x, count, w.top, kSpanT512, kSpanG512);
+  const Sample sample = sample_of(x, count);
+  const Windows w = windows_for(sample, kWindowBinades, kMaxWindows);
+  const Span sp = span_for(sample, kSpanT512, kSpanG512);
   switch (w.count) {
     case 1: windows_tile_avx512<1>(x, count, w.lo, sp, bins, packed); break;
     case 2: windows_tile_avx512<2>(x, count, w.lo, sp, bins, packed); break;
