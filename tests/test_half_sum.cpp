@@ -247,6 +247,15 @@ TEST(HalfSumCpu, ExactOnTheBitsEqualsExactOnTheWidenedValues) {
     check(odd, one, "a tail with Inf");
     odd[3] = nan;
     check(odd, one, "NaN in the vector loop");
+    std::vector<std::uint16_t> vec(finite.begin(), finite.begin() + 1021);  // specials only before the tail
+    vec[40] = inf;
+    check(vec, one, "Inf in the vector loop, a finite tail");
+    vec[41] = static_cast<std::uint16_t>(inf | 0x8000);
+    check(vec, one, "+Inf and -Inf in the vector loop");
+    vec[40] = finite[40];
+    vec[41] = finite[41];
+    vec[900] = nan;
+    check(vec, one, "NaN alone in the vector loop");
     // One worker, 257 tiles and a short one: the packed bins fold after 256 tiles and at the end.
     std::vector<std::uint16_t> many(257 * 65536 + 3);
     SplitMix64 g(5);

@@ -62,5 +62,8 @@ bool exact_tile_bf16_windows_avx512(const bf16* x, std::size_t count, std::int64
 bool exact_tile_bf16_windows_avx2(const bf16* x, std::size_t count, std::int64_t* bins, std::uint64_t* packed,
                                   std::uint32_t& flags);
 void exact_tile_f16_avx512(const std::uint16_t* x, std::size_t count, std::int64_t* bins, std::uint32_t& flags);
+// f16 at AVX2 (F16C) in double lanes, no buffer: as exact_tile_f16_avx512, but returns false,
+// having changed nothing, when the tile holds an Inf or NaN (the caller's packed path takes it).
+bool exact_tile_f16_avx2(const std::uint16_t* x, std::size_t count, std::int64_t* bins, std::uint32_t& flags);
 
 }  // namespace driftlab::cpu::detail

@@ -352,7 +352,7 @@ void exact_tile_half_avx512(const f16* x, std::size_t count, ExactHalfWorker<f16
 }
 
 // One tile: AVX-512 reads the 16-bit bits (exact_simd.h); AVX2 reads bf16 bits through the float
-// windows and widens f16 into a buffer for them; else (or when the windows do not fit) the packed bins below.  All add the same
+// windows and f16 in double lanes; else (or when the windows do not fit) the packed bins below.  All add the same
 // exact value to the bins, so every level gives the same bits.
 template <class S> void exact_tile_half(const S* x, std::size_t count, ExactHalfWorker<S>& w, Isa level) {
   if (level == Isa::avx512) return exact_tile_half_avx512(x, count, w);
@@ -365,16 +365,9 @@ template <class S> void exact_tile_half(const S* x, std::size_t count, ExactHalf
         return;
       }
     }
-  if (level == Isa::avx2 && !std::is_same_v<S, bf16>) {  // f16 still widens into this thread's float buffer (L2)
-    float* buf = tile_buffer();
-    widen_into(x, count, buf);
-    if (detail::exact_tile_f32_avx2(buf, count, w.bins, w.fpacked, w.flags)) {
-      exact::fold_packed(w.fpacked, w.bins, w.flags);
-      std::fill(std::begin(w.fpacked), std::end(w.fpacked), 0);
-      w.track_neg_zero = false;
-      return;
-    }
-  }
+  if constexpr (std::is_same_v<S, f16>)
+    if (level == Isa::avx2 && detail::exact_tile_f16_avx2(reinterpret_cast<const std::uint16_t*>(x), count, w.bins, w.flags))
+      return;  // f16 in double lanes, no buffer (a tile with Inf or NaN goes on below)
   constexpr int F = Half16<S>::kFracBits;
   constexpr std::uint64_t kOne = std::uint64_t(1) << 32, kFrac = (1u << F) - 1;
   std::size_t i = 0;
