@@ -50,8 +50,10 @@ template <class T> std::uint64_t read_probe(const T* x, std::size_t n, const Sum
 // 16-bit inputs (S = bf16 or f16): every variant above, on the widened values (half.h; widening
 // is exact), accumulated in float32 in that variant's written order -- `tree` is sum_order.h's
 // tree with widened leaves, `exact` the exact sum of the 16-bit values rounded once to float32.
-// Determinism levels as for float.  Tiles are widened in bulk (cpu/half_convert.h) into a
-// per-thread buffer first: the same values in the same order, so the same bits.
+// Determinism levels as for float.  tree, atomic and exact read the 16-bit values and widen them
+// in registers (exact_simd.h, sum_tile.cpp); serial and atomic_element widen a tile in bulk
+// (cpu/half_convert.h) into a per-thread buffer first: the same values in the same order either
+// way, so the same bits.
 template <class S> float sum_half(SumVariant v, const S* x, std::size_t n, const SumContext& ctx);
 // The read probe over the 16-bit input's bytes (n * 2).
 template <class S> std::uint64_t read_probe_half(const S* x, std::size_t n, const SumContext& ctx);
