@@ -67,6 +67,14 @@ def _shape_text(shape):
     return "(" + ", ".join(str(d) for d in shape) + ")"
 
 
+def _int(v, name):
+    """An integer argument as the command line's text; a bool, float or string is a TypeError
+    (str(v) would let "2" or 2.0 through)."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{name}: expected an integer, got {type(v).__name__} {v!r}")
+    return str(int(v))
+
+
 def sum(x, variant="tree", runs=1, threads=0):
     """Sums the 1-D array x `runs` times with one variant; the drift metrics of `driftlab sum`.
 
@@ -81,7 +89,7 @@ def sum(x, variant="tree", runs=1, threads=0):
     if x.ndim != 1:
         raise ValueError(f"x: expected a 1-D array, got shape {_shape_text(x.shape)}")
     view, kind = _float_view(x, "x")
-    return _driftlab._sum(view, kind, str(variant), str(runs), str(threads))
+    return _driftlab._sum(view, kind, str(variant), _int(runs, "runs"), _int(threads, "threads"))
 
 
 def exact_sum(x):
@@ -137,7 +145,7 @@ def dense(x, W, b, variant="invariant", act="linear", threads=0):
     for arr, name in ((x, "x"), (W, "W"), (b, "b")):
         if arr.dtype != np.float32:
             raise TypeError(f"{name}: unsupported dtype '{arr.dtype.str}' (accepted: float32)")
-    return _driftlab._dense(x, W, b, str(variant), str(act), str(threads))
+    return _driftlab._dense(x, W, b, str(variant), str(act), _int(threads, "threads"))
 
 
 def __getattr__(name):

@@ -171,6 +171,11 @@ raises(ValueError, lambda: driftlab.sum(x, variant="cub"),
 raises(ValueError, lambda: driftlab.sum(x, runs=0), cli_error("sum", "--input", xp, "--runs", "0"))
 raises(ValueError, lambda: driftlab.sum(x, threads=-1), cli_error("sum", "--input", xp, "--threads", "-1"))
 raises(ValueError, lambda: driftlab.sum(x, variant="all"))
+for bad in ("2", 2.0, True, None):  # integers only: str() would pass "2" and 2.0 would read as text
+    raises(TypeError, lambda: driftlab.sum(x, threads=bad), contains="threads: expected an integer")
+    raises(TypeError, lambda: driftlab.sum(x, runs=bad), contains="runs: expected an integer")
+    raises(TypeError, lambda: driftlab.dense(X[:2], W0, b0, threads=bad), contains="threads: expected an integer")
+check(driftlab.sum(x, runs=np.int64(2), threads=np.int32(1))["runs"] == 2, "NumPy integers are integers")
 m2 = os.path.join(WORK, "m2.npy")
 np.save(m2, np.ones((2, 3), np.float32))
 shape_msg = cli_error("sum", "--input", m2)  # "--input FILE: expected a 1-D array, got shape (2, 3)"
