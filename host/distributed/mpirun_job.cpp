@@ -6,6 +6,7 @@
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -57,15 +58,30 @@ struct TempDir {
 };
 
 // The running mpirun's process group: a SIGINT, SIGTERM or SIGHUP to driftlab takes it down too
-// (it runs in a group of its own, so the terminal's Ctrl-C does not reach it).
+// (it runs in a group of its own, so the terminal's Ctrl-C does not reach it).  Then the handler
+// that was there before runs (the signal, raised again, is delivered when this one returns): a
+// caller's own cleanup, e.g. `driftlab report`'s staging folder, still happens; with none, the
+// process dies of the signal as it would have.
 volatile sig_atomic_t g_child_group = 0;
 char g_dir[3][4200];  // the temporary folder, its log and its result, removed on a signal
+void (*g_before[NSIG])(int) = {};  // each signal's handler before ChildGuard's
 void kill_child_and_die(int sig) {
-  if (g_child_group > 0) ::kill(-static_cast<pid_t>(g_child_group), SIGTERM);  // mpirun then ends its ranks
+  if (g_child_group > 0) {
+    const pid_t group = static_cast<pid_t>(g_child_group);
+    ::kill(-group, SIGTERM);  // mpirun then ends its ranks
+    // An mpirun signalled while it starts its ranks can hang after they are gone (seen with Open
+    // MPI 4.1): up to a second for it to exit, then SIGKILL, as the timeout does.
+    for (int i = 0; i < 100 && ::waitpid(group, nullptr, WNOHANG) == 0; ++i) {
+      const struct timespec ten_ms = {0, 10 * 1000 * 1000};
+      ::nanosleep(&ten_ms, nullptr);
+    }
+    ::kill(-group, SIGKILL);
+  }
   ::unlink(g_dir[1]);
   ::unlink(g_dir[2]);
   ::rmdir(g_dir[0]);
-  ::signal(sig, SIG_DFL);
+  void (*before)(int) = g_before[sig];
+  ::signal(sig, before && before != SIG_ERR && before != SIG_IGN ? before : SIG_DFL);
   ::raise(sig);
 }
 struct ChildGuard {
@@ -73,7 +89,12 @@ struct ChildGuard {
     const std::string names[3] = {dir, dir + "/log", dir + "/result"};
     for (int i = 0; i < 3; ++i) std::snprintf(g_dir[i], sizeof g_dir[i], "%s", names[i].c_str());
     g_child_group = pid;
-    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) old[n++] = {sig, ::signal(sig, kill_child_and_die)};
+    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
+      struct sigaction now {};
+      ::sigaction(sig, nullptr, &now);  // known before ours is in place
+      g_before[sig] = (now.sa_flags & SA_SIGINFO) ? SIG_DFL : now.sa_handler;
+      old[n++] = {sig, ::signal(sig, kill_child_and_die)};
+    }
   }
   ~ChildGuard() {
     for (int i = 0; i < n; ++i) ::signal(old[i].first, old[i].second);

@@ -7,6 +7,8 @@
 #include "host/backends/backend.h"
 #include "host/backends/gpu.h"
 #include "host/backends/model_backend.h"
+#include "host/common/cli_args.h"
+#include "host/commands/allreduce_command.h"
 #include "host/commands/predict_command.h"
 #include "host/commands/sum_command.h"
 #include "host/commands/trace_command.h"
@@ -286,6 +288,39 @@ void ReportRun::trace(const Progress&) {
     h.trace += md_row({r.compare, r.variant, first, ulp_text(last.max_ulp) + " (" + r.ulp_unit + ")",
                        sig(last.max_rel_diff), sig(last.frac_differ)});
   }
+}
+
+// 6b. the all-reduce across rank counts (issue 23): the same gradient shards over 1, 2, 3, 4 and 8
+// ranks, on Open MPI when this build has it and mpirun runs, else simulated (the section says why).
+// The ranks run on the CPU whatever the backend.
+void ReportRun::allreduce(const Progress&) {
+  AllreduceArgs a;
+  a.ranks = {1, 2, 3, 4, 8};
+  a.shards = 8;
+  a.n = o.quick ? 4096 : 65536;
+  a.runs = o.quick ? 1 : 3;
+  a.timeout_s = 60;
+  const AllreduceAcrossRanks x = allreduce_across_ranks(a);
+  const AllreduceReport& r = x.mpi ? *x.mpi : x.simulated;
+  std::ostringstream s;
+  write_allreduce_json(r, s);
+  save_text(dir / "allreduce.json", s.str());
+  h.allreduce = std::to_string(a.shards) + " gradient shards of " + std::to_string(a.n) +
+                " uniform floats (seed 1) all-reduced over " + join(a.ranks, ", ") + " ranks, " +
+                (x.mpi ? "on Open MPI (one mpirun per rank count, oversubscribed), " + std::to_string(a.runs) +
+                             " run(s) each"
+                       : "simulated in one process (no Open MPI execution: " + x.mpi_why + ")") +
+                "\n\n";
+  h.allreduce += md_row({"variant", "determinism", "distinct across rank counts", "max ULP across rank counts",
+                         "error ULP", "equals the exact sum", "equals its simulation", "median ms", "cost vs mpi"});
+  h.allreduce += md_row({"---", "---", "---", "---", "---", "---", "---", "---", "---"});
+  for (const auto& row : r.rows)
+    h.allreduce += md_row({allreduce::info(row.variant).name, allreduce::info(row.variant).determinism,
+                           std::to_string(row.ranks_distinct), ulp_text(row.ranks_max_ulp), ulp_text(row.error_ulp),
+                           row.equals_exact ? "yes" : "no",
+                           row.sim_equal ? std::to_string(*row.sim_equal) + " of " + std::to_string(row.configs) : "-",
+                           row.median_ms ? sig(*row.median_ms, 4) : "-",
+                           row.cost_vs_mpi ? sig(*row.cost_vs_mpi, 3) + "x" : "-"});
 }
 
 // 7. scenarios
