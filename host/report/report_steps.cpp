@@ -305,8 +305,8 @@ void ReportRun::allreduce(const Progress&) {
   std::ostringstream s;
   write_allreduce_json(r, s);
   save_text(dir / "allreduce.json", s.str());
-  h.allreduce = std::to_string(a.shards) + " gradient shards of " + std::to_string(a.n) +
-                " uniform floats (seed 1) all-reduced over " + join(a.ranks, ", ") + " ranks, " +
+  h.allreduce = std::to_string(a.shards) + " gradient shards of " + std::to_string(a.n) + " " + dist_name(a.dist) +
+                " floats (seed " + std::to_string(a.seed) + ") all-reduced over " + join(a.ranks, ", ") + " ranks, " +
                 (x.mpi ? "on Open MPI (one mpirun per rank count, oversubscribed), " + std::to_string(a.runs) +
                              " run(s) each"
                        : "simulated in one process (no Open MPI execution: " + x.mpi_why + ")") +

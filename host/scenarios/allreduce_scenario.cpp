@@ -40,8 +40,9 @@ ScenarioResult allreduce_ranks_scenario(bool quick) {
 
   ScenarioResult r;
   r.key = "allreduce_ranks";
-  const std::string data = std::to_string(a.shards) + " gradient shards of " + std::to_string(a.n) +
-                           " uniform floats (seed 1), all-reduced over " + join(a.ranks, ", ") + " ranks";
+  const std::string data = std::to_string(a.shards) + " gradient shards of " + std::to_string(a.n) + " " +
+                           dist_name(a.dist) + " floats (seed " + std::to_string(a.seed) + "), all-reduced over " +
+                           join(a.ranks, ", ") + " ranks";
   r.ran = data + ": the in-process simulation of ring, tree and exact (driftlab allreduce --simulate), and " +
           (x.mpi ? std::string("on Open MPI (one mpirun per rank count, oversubscribed) mpi, ring, tree and exact; the "
                                "verdict counts the MPI executions")
