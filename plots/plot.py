@@ -3,8 +3,8 @@
 
     python plots/plot.py --in DIR --out OUTDIR
 
-Reads only DIR/bench.json, sum_drift.json, ulp_hist.json, batch_invariance.json and
-machine.json; writes OUTDIR/<figure>.png and .svg for every figure its data allows, and
+Reads only DIR/bench.json, sum_drift.json, ulp_hist.json, batch_invariance.json,
+predict_bf16.json, allreduce.json and machine.json; writes OUTDIR/<figure>.png and .svg for every figure its data allows, and
 OUTDIR/figures.json listing them ([{"name", "title", "png", "svg"}], file names relative to
 OUTDIR). A missing file (or a file without the data a figure needs) skips those figures with a
 one-line note on stderr. Exit status 0 when at least one figure was drawn; 1 with a message when
@@ -24,7 +24,8 @@ import textwrap
 from pathlib import Path
 
 PROG = "plot.py"
-FILES = ("bench.json", "sum_drift.json", "ulp_hist.json", "batch_invariance.json", "machine.json", "predict_bf16.json")
+FILES = ("bench.json", "sum_drift.json", "ulp_hist.json", "batch_invariance.json", "machine.json", "predict_bf16.json",
+         "allreduce.json")
 
 # One colour and marker per variant, the same in every figure, and the legend order: from the
 # variant tables (variants.json beside this file, written by `driftlab variants --json`; a test
@@ -50,6 +51,22 @@ def variant_styles():
 
 
 COLOURS, MARKERS, ORDER = variant_styles()
+
+
+def allreduce_styles():
+    """{name: (colour, marker)} and the legend order of the all-reduce table (its own figure)."""
+    try:
+        rows = json.loads((Path(__file__).resolve().parent / "variants.json").read_text())["allreduce"]
+        styles = {r["name"]: (r["colour"], r["marker"]) for r in rows}
+        order = [r["name"] for r in sorted(rows, key=lambda r: r["plot_order"])]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        print(f"{PROG}: variants.json beside plot.py has no readable allreduce table ({e}); regenerate it with "
+              "`driftlab variants --json > plots/variants.json`", file=sys.stderr)
+        sys.exit(1)
+    return styles, order
+
+
+ALLREDUCE_STYLES, ALLREDUCE_ORDER = allreduce_styles()
 DIST_STYLES = ["-", "--", ":", "-."]
 BACKEND_ORDER = ["cpu", "cuda"]
 DTYPE_NAMES = {"f32": "float32", "f64": "float64", "bf16": "bfloat16", "f16": "float16"}
@@ -331,9 +348,38 @@ def parse_predict_bf16(doc, path: Path):
     return out
 
 
+def parse_allreduce(doc, path: Path):
+    """`driftlab allreduce --json`: one row per variant with its distinct results and largest ULP
+    distance across the rank counts it ran (ranks_distinct, ranks_max_ulp)."""
+    where = str(path)
+    rows = need(doc, "rows", where)
+    if not isinstance(rows, list) or not rows:
+        raise Malformed(f"{where}: 'rows' must be a non-empty list")
+    out = []
+    for i, r in enumerate(rows):
+        w = f"{where}: rows[{i}]"
+        ranks = need(r, "ranks", w)
+        if not isinstance(ranks, list) or not ranks:
+            raise Malformed(f"{w}: 'ranks' must be a non-empty list")
+        out.append({
+            "variant": string(need(r, "variant", w), w + ".variant"),
+            "mode": string(need(r, "mode", w), w + ".mode"),
+            "n": integer(need(r, "n", w), w + ".n"),
+            "shards": integer(need(r, "shards", w), w + ".shards"),
+            "dist": string(need(r, "dist", w), w + ".dist"),
+            "ranks": [integer(x, f"{w}.ranks[{j}]") for j, x in enumerate(ranks)],
+            "ranks_distinct": integer(need(r, "ranks_distinct", w), w + ".ranks_distinct"),
+            "ranks_max_ulp": integer(need(r, "ranks_max_ulp", w), w + ".ranks_max_ulp"),
+            "error_ulp": integer(need(r, "error_ulp", w), w + ".error_ulp"),
+            "matches_simulation": integer(r.get("matches_simulation"), w + ".matches_simulation", allow_null=True),
+            "executions": integer(need(r, "executions", w), w + ".executions"),
+        })
+    return out
+
+
 PARSERS = {"bench.json": parse_bench, "sum_drift.json": parse_sum_drift, "ulp_hist.json": parse_ulp_hist,
            "batch_invariance.json": parse_batch_invariance, "machine.json": parse_machine,
-           "predict_bf16.json": parse_predict_bf16}
+           "predict_bf16.json": parse_predict_bf16, "allreduce.json": parse_allreduce}
 
 
 def load_all(indir: Path) -> dict:
@@ -837,6 +883,40 @@ def fig_bf16_rounding(plt, data, labels: Labels, out: Path, drawn: list):
     save(fig, plt, out, "bf16_rounding", t, drawn)
 
 
+def fig_allreduce_ranks(plt, data, labels: Labels, out: Path, drawn: list):
+    """The same gradient shards all-reduced over several rank counts: per variant, the distinct
+    results across the rank counts and the largest ULP distance of one element between two."""
+    order = {v: i for i, v in enumerate(ALLREDUCE_ORDER)}
+    rows = sorted(data["allreduce.json"], key=lambda r: (order.get(r["variant"], len(order)), r["variant"]))
+    panels = [("ranks_distinct", "distinct results across rank counts"),
+              ("ranks_max_ulp", "max ULP between two rank counts")]
+    fig, axes = grid_axes(plt, 1, len(panels), panel_w=4.6, panel_h=4.0, extra_h=1.4)
+    names = [r["variant"] for r in rows]
+    xs = list(range(len(rows)))
+    for ax, (k, ylabel) in zip(axes[0], panels):
+        vals = [r[k] for r in rows]
+        bars = ax.bar(xs, vals, 0.6, color=[ALLREDUCE_STYLES.get(v, ("#7f7f7f", ""))[0] for v in names])
+        ax.bar_label(bars, labels=[number_label(v) for v in vals], fontsize=9, padding=2)
+        ax.set_xticks(xs, names)
+        ax.set_ylabel(ylabel)
+        top = max(vals)
+        ax.set_ylim(0, (top if top > 0 else 1) * 1.18)
+        ax.yaxis.get_major_locator().set_params(integer=True)  # counts and ULPs: whole numbers
+        ax.grid(True, axis="y", alpha=0.3)
+    r0 = rows[0]
+    how = "on Open MPI (one mpirun per rank count)" if r0["mode"] == "mpi" else "simulated in one process"
+    ranks = ", ".join(str(p) for p in r0["ranks"])
+    exact = [r for r in rows if r["variant"] == "exact"]
+    sub = None
+    if exact and exact[0]["ranks_distinct"] == 1:
+        sub = "exact: one result at every rank count, the exact sum of each element's shard values rounded once"
+    elif exact:
+        sub = f"note: exact gave {exact[0]['ranks_distinct']} results -- it is expected to give 1"
+    t = title(fig, f"The number of ranks changes the bits: {r0['shards']} shards of {r0['n']} {r0['dist']} floats "
+                   f"all-reduced over {ranks} ranks, {how}", labels.stamp([labels.device("cpu")]), sub)
+    save(fig, plt, out, "allreduce_ranks", t, drawn)
+
+
 FIGURES = [
     ("sum_throughput", "bench.json", fig_sum_throughput),
     ("cost_of_determinism", "bench.json", fig_cost_of_determinism),
@@ -845,6 +925,7 @@ FIGURES = [
     ("dense_gflops", "bench.json", fig_dense_gflops),
     ("batch_invariance", "batch_invariance.json", fig_batch_invariance),
     ("bf16_rounding", "predict_bf16.json", fig_bf16_rounding),
+    ("allreduce_ranks", "allreduce.json", fig_allreduce_ranks),
 ]
 
 

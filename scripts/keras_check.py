@@ -167,6 +167,15 @@ def v_threads(kernels, atomic):
     return "does not hold", "does not hold: the same bits at every thread count"
 
 
+def v_ranks(order, exact):
+    if order > 1 and exact == 1:
+        return ("holds only when", "holds only when the all-reduce adds the ranks' partial sums in an order that "
+                "follows the rank count: the exact all-reduce kept every element's bits at every rank count")
+    if order > 1 or exact > 1:
+        return "holds", f"holds: the all-reduced vector took {max(order, exact)} distinct values across rank counts"
+    return "does not hold", "does not hold: the all-reduce gave the same bits at every rank count"
+
+
 def v_changes(distinct, max_ulp):
     if distinct > 1:
         return "holds", f"holds: {distinct} distinct outputs, up to {max_ulp} ULP apart"
@@ -200,6 +209,7 @@ RULES = {
     "batch": (v_batch, ["splitk", "invariant"]),
     "split_kv": (v_split_kv, ["splitkv", "invariant"]),
     "threads": (v_threads, ["kernels", "atomic"]),
+    "ranks": (v_ranks, ["order", "exact"]),
     "changes": (v_changes, ["distinct", "max_ulp"]),
     "method_param": (v_method_param, ["predict_takes_training", "distinct"]),
 }

@@ -76,6 +76,14 @@ def main(argv):
     check(att.STYLE == {r["name"]: (r["colour"], r["marker"]) for r in tables["attention"]},
           "plot_attention.py STYLE is the attention table's", str(att.STYLE))
 
+    # The all-reduce's figure (plot.py's allreduce_ranks) draws the allreduce table's styles and order.
+    ar = doc.get("allreduce") or []
+    check(bool(ar), "the allreduce table has rows")
+    check(plot.ALLREDUCE_STYLES == {r["name"]: (r["colour"], r["marker"]) for r in ar},
+          "plot.py ALLREDUCE_STYLES is the allreduce table's", str(plot.ALLREDUCE_STYLES))
+    check(plot.ALLREDUCE_ORDER == [r["name"] for r in sorted(ar, key=lambda r: r["plot_order"])],
+          "plot.py ALLREDUCE_ORDER is the allreduce table's plot_order", str(plot.ALLREDUCE_ORDER))
+
     summary = load("gpu_check_summary", ROOT / "scripts" / "gpu_check_summary.py")
     for op, rows in tables.items():
         for be in ("cpu", "cuda"):

@@ -147,15 +147,16 @@ TEST(Report, EndToEndQuickReportWritesEverything) {
   EXPECT_EQ(rc, 0) << slurp(out.string() + ".log");
   for (const char* f : {"machine.json", "sum_drift.json", "ulp_hist.json", "batch_invariance.json", "predict.json",
                         "predict_bf16.json", "trace_tree_batch.json", "trace_invariant_batch.json", "trace_bf16.json",
-                        "scenarios.json", "REPORT.md"})
+                        "allreduce.json", "scenarios.json", "REPORT.md"})
     EXPECT_TRUE(fs::exists(out / f)) << f;
   EXPECT_TRUE(fs::exists(out / "bench.json"));
   const std::string md = slurp(out / "REPORT.md");
   for (const char* section : {"## Machine", "## Summation", "## predict", "## Batch invariance",
-                              "## Where the bits start to move", "## The article's claims"})
+                              "## Where the bits start to move", "## The all-reduce across rank counts",
+                              "## The article's claims"})
     EXPECT_NE(md.find(section), std::string::npos) << section;
   for (const char* fig : {"sum_throughput", "cost_of_determinism", "drift_vs_n", "ulp_histogram", "dense_gflops",
-                          "batch_invariance", "bf16_rounding", "trace_ulp"}) {
+                          "batch_invariance", "bf16_rounding", "trace_ulp", "allreduce_ranks"}) {
     EXPECT_TRUE(fs::exists(out / "plots" / (std::string(fig) + ".png"))) << fig;
     EXPECT_NE(md.find(std::string("plots/") + fig + ".png"), std::string::npos) << fig;
   }
@@ -169,6 +170,10 @@ TEST(Report, EndToEndQuickReportWritesEverything) {
   EXPECT_NE(slurp(out / "trace_invariant_batch.json").find("\"first_divergence\": null"), std::string::npos);
   EXPECT_EQ(slurp(out / "trace_bf16.json").find("\"first_divergence\": null"), std::string::npos);
   EXPECT_NE(md.find("| dtype:f32,bf16 | invariant | layer 0, matmul |"), std::string::npos) << md;
+  // The all-reduce: exact is one result at every rank count, the exact sum; ring and tree move.
+  EXPECT_NE(md.find("| exact | any rank count, algorithm, channels, size | 1 | 0 | 0 | yes |"), std::string::npos) << md;
+  EXPECT_EQ(md.find("| ring | run to run (one rank count, channels, size) | 1 |"), std::string::npos) << md;
+  EXPECT_NE(slurp(out / "allreduce.json").find("\"ranks_distinct\""), std::string::npos);
 }
 
 }  // namespace

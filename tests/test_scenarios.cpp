@@ -18,6 +18,7 @@
 
 #include "tests/cli_helpers.h"
 #include "host/io/json_read.h"
+#include "host/scenarios/allreduce_scenario.h"
 #include "host/scenarios/scenarios.h"
 
 namespace driftlab {
@@ -106,6 +107,42 @@ TEST(Scenarios, VerdictsOnHandMadeCounts) {
   EXPECT_NE(verdict_method_param(0, 1).text.find("TypeError"), std::string::npos);
   EXPECT_EQ(verdict_outside_graph(1, 3).verdict, Verdict::does_not_hold);
   EXPECT_EQ(verdict_changes(2, 1536).text, "holds: 2 distinct outputs, up to 1536 ULP apart");
+  // The all-reduce across rank counts: an order that follows the rank count moves the bits, the
+  // exact all-reduce does not; the opening says so without naming counts that depend on the run.
+  EXPECT_EQ(verdict_ranks(5, 1).verdict, Verdict::holds_only_when);
+  EXPECT_EQ(verdict_ranks(5, 1).text.rfind("holds only when the all-reduce adds the ranks' partial sums in an order that "
+                                           "follows the rank count",
+                                           0),
+            0u)
+      << verdict_ranks(5, 1).text;
+  EXPECT_NE(verdict_ranks(5, 1).text.find("exact all-reduce kept every element's bits"), std::string::npos);
+  EXPECT_EQ(verdict_ranks(5, 1).text, verdict_ranks(4, 1).text);
+  EXPECT_EQ(verdict_ranks(5, 0).text, "holds: the all-reduced vector took 5 distinct values across rank counts");
+  EXPECT_EQ(verdict_ranks(1, 3).verdict, Verdict::holds);  // an exact all-reduce that moved: never hidden
+  EXPECT_EQ(verdict_ranks(1, 1).text, "does not hold: the all-reduce gave the same bits at every rank count");
+  EXPECT_EQ(verdict_ranks(0, 0).verdict, Verdict::does_not_hold);
+}
+
+// The all-reduce row without Open MPI (mpirun not where DRIFTLAB_MPIRUN points): the simulation
+// counts, and the row says so and why.  In-process and cheap (milliseconds).
+TEST(Scenarios, AllreduceRanksRowFallsBackToTheSimulationAndSaysWhy) {
+  const char* old = std::getenv("DRIFTLAB_MPIRUN");
+  const std::string saved = old ? old : "";
+  ::setenv("DRIFTLAB_MPIRUN", "/no/such/mpirun", 1);
+  const ScenarioResult r = allreduce_ranks_scenario(true);
+  if (old) ::setenv("DRIFTLAB_MPIRUN", saved.c_str(), 1);
+  else ::unsetenv("DRIFTLAB_MPIRUN");
+  EXPECT_EQ(r.key, "allreduce_ranks");
+  EXPECT_NE(r.ran.find("no Open MPI execution ("), std::string::npos) << r.ran;
+  EXPECT_NE(r.ran.find("the verdict counts the simulation"), std::string::npos) << r.ran;
+  std::map<std::string, double> c(r.numbers.begin(), r.numbers.end());
+  EXPECT_EQ(c.at("mpi_executed"), 0);
+  EXPECT_GT(c.at("order"), 1);  // ring and tree move with the rank count (5 and 4 distinct at 1, 2, 3, 4, 8 ranks)
+  EXPECT_EQ(c.at("exact"), 1);
+  EXPECT_EQ(c.at("order"), std::max(c.at("sim_ring_ranks_distinct"), c.at("sim_tree_ranks_distinct")));
+  EXPECT_EQ(c.count("mpi_mpi_ranks_distinct"), 0u);
+  EXPECT_NE(r.measured.find("simulated: ring "), std::string::npos) << r.measured;
+  EXPECT_EQ(verdict_by_rule("ranks", c).verdict, Verdict::holds_only_when);
 }
 
 // driftlab's model of Keras 3's seeds (measured by scripts/keras_check.py).
@@ -291,8 +328,8 @@ TEST(Scenarios, EndToEndQuickRunOnTheCpu) {
     verdicts[key] = row.find("verdict")->str;
     EXPECT_TRUE(row.find("source") && row.find("claim")) << key;
     const JsonValue* k = row.find("keras");
-    // keras_check.py has no counterpart: its models have no attention, and run in float32.
-    if (key == "attention_batch" || key == "bf16_rounding") {
+    // keras_check.py has no counterpart: its models have no attention, run in float32 on one process.
+    if (key == "attention_batch" || key == "bf16_rounding" || key == "allreduce_ranks") {
       EXPECT_EQ(k, nullptr) << key;
       continue;
     }
@@ -317,6 +354,24 @@ TEST(Scenarios, EndToEndQuickRunOnTheCpu) {
   EXPECT_EQ(verdicts["conclusion_training_false"], "holds only when");
   EXPECT_EQ(verdicts["batch"], "holds only when");  // split-K is not batch-invariant; invariant is
   EXPECT_EQ(verdicts["threads"], "does not hold");  // fixed-order kernels; atomics' real races not counted
+  EXPECT_EQ(verdicts["allreduce_ranks"], "holds only when");  // ring and tree move with the rank count, exact does not
+  // The all-reduce row in the JSON: its counts, and on Open MPI (when it ran) every execution of
+  // ring, tree and exact equal to its simulation; when it did not run, the row says why.
+  for (const auto& row : rows->items) {
+    if (row.find("key")->str != "allreduce_ranks") continue;
+    const JsonValue* nums = row.find("numbers");
+    ASSERT_TRUE(nums) << "allreduce_ranks: no numbers";
+    EXPECT_GT(nums->find("order")->num, 1);
+    EXPECT_EQ(nums->find("exact")->num, 1);
+    EXPECT_EQ(row.find("rule")->str, "ranks");
+    if (nums->find("mpi_executed")->num == 1) {
+      EXPECT_GT(nums->find("mpi_checked_against_simulation")->num, 0);
+      EXPECT_EQ(nums->find("mpi_matches_simulation")->num, nums->find("mpi_checked_against_simulation")->num);
+      EXPECT_EQ(nums->find("mpi_exact_ranks_distinct")->num, 1);
+    } else {
+      EXPECT_NE(row.find("ran")->str.find("no Open MPI execution ("), std::string::npos) << row.find("ran")->str;
+    }
+  }
   // The rows only real TensorFlow measures follow, with their claims.
   const JsonValue* only = doc.find("keras_only");
   ASSERT_TRUE(only && only->is(JsonValue::Kind::array));

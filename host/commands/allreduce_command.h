@@ -69,6 +69,18 @@ AllreduceReport run_allreduce(const AllreduceArgs& a);
 void print_allreduce_table(const AllreduceReport& r, std::ostream& out);
 void write_allreduce_json(const AllreduceReport& r, std::ostream& out);
 
+// The all-reduce across rank counts as `driftlab scenarios` and `driftlab report` run it (a, with
+// its ranks, n, shards, dist, seed and runs): the simulation of ring, tree and exact always (in
+// one process, milliseconds), and the Open MPI execution of every variant when this build has MPI
+// and mpirun runs (one mpirun per rank count, each limited to a.timeout_s); otherwise `mpi_why`
+// says in one line why only the simulation ran.
+struct AllreduceAcrossRanks {
+  AllreduceReport simulated;
+  std::optional<AllreduceReport> mpi;
+  std::string mpi_why;  // empty when `mpi` is set
+};
+AllreduceAcrossRanks allreduce_across_ranks(const AllreduceArgs& a);
+
 int allreduce_main(std::span<const std::string_view> args, std::ostream& out);
 
 }  // namespace driftlab

@@ -6,6 +6,7 @@
 #include "kernels/common/attention_variant.h"
 #include "kernels/common/dense_variant.h"
 #include "kernels/common/sum_variant.h"
+#include "host/distributed/allreduce_sim.h"
 #include "host/io/json.h"
 
 namespace driftlab {
@@ -13,8 +14,8 @@ namespace {
 
 const char* const kVariantsHelp = R"(usage: driftlab variants [--json]
 
-Prints the variant tables (sum, dense, attention): name, determinism level, backends, whether
-it splits K (dense), and how the figures draw it.  --json prints them as JSON on standard
+Prints the variant tables (sum, dense, attention, allreduce): name, determinism level, backends,
+whether it splits K (dense), and how the figures draw it.  --json prints them as JSON on standard
 output: plots/variants.json is that output, which plots/ and scripts/ read.
 
 levels, weakest first: none (order follows timing), documented (run to run as its library
@@ -63,6 +64,7 @@ void write_variants_json(std::ostream& out) {
   write_table(j, "sum", kSumVariants);
   write_table(j, "dense", kDenseVariants);
   write_table(j, "attention", kAttentionVariants);
+  write_table(j, "allreduce", allreduce::kVariants);
   j.end_object();
   out << "\n";
 }
@@ -88,6 +90,8 @@ int variants_main(std::span<const std::string_view> args, std::ostream& out) {
   print_table(out, "dense", kDenseVariants);
   out << "\n";
   print_table(out, "attention", kAttentionVariants);
+  out << "\n";
+  print_table(out, "allreduce", allreduce::kVariants);
   return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "host/io/data.h"
+#include "kernels/common/variant_info.h"
 
 namespace driftlab::allreduce {
 
@@ -21,17 +22,24 @@ struct VariantInfo {
   const char* name;
   const char* determinism;
   const char* what;
+  Level level;        // as the other tables (kernels/common/variant_info.h); mpi: as Open MPI documents it
+  unsigned backends;  // the ranks run on the CPU (a GPU mapping is in docs/distributed.md)
+  PlotStyle plot;     // how plots/plot.py draws it (its own figure: an order scale of its own)
 };
 inline constexpr VariantInfo kVariants[] = {
     {Variant::mpi, "mpi", "run to run (one rank count, algorithm, size)",
-     "MPI_Allreduce(MPI_FLOAT, MPI_SUM): Open MPI picks the order (measured, not simulated)"},
+     "MPI_Allreduce(MPI_FLOAT, MPI_SUM): Open MPI picks the order (measured, not simulated)", Level::documented, kCpu,
+     {"#ff7f0e", "o", 10}},
     {Variant::ring, "ring", "run to run (one rank count, channels, size)",
-     "NCCL's ring: reduce-scatter from rank chunk+1 around the ring, then all-gather"},
+     "NCCL's ring: reduce-scatter from rank chunk+1 around the ring, then all-gather", Level::run_to_run, kCpu,
+     {"#9467bd", "^", 20}},
     {Variant::tree, "tree", "run to run (one rank count)",
-     "fixed binomial tree to rank 0, then broadcast"},
+     "fixed binomial tree to rank 0, then broadcast", Level::run_to_run, kCpu, {"#1f77b4", "s", 30}},
     {Variant::exact, "exact", "any rank count, algorithm, channels, size",
-     "block exponent MAX, then int32 fixed point with MPI_SUM; int64 and exact fallbacks; rounded once"},
+     "block exponent MAX, then int32 fixed point with MPI_SUM; int64 and exact fallbacks; rounded once",
+     Level::any_order, kCpu, {"#2ca02c", "D", 40}},
 };
+static_assert(table_in_enum_order(kVariants));
 inline const VariantInfo& info(Variant v) { return kVariants[static_cast<int>(v)]; }
 std::optional<Variant> parse_variant(std::string_view s);
 

@@ -60,6 +60,9 @@ const std::vector<ScenarioClaim>& scenario_claims() {
       {"bf16_rounding", "not in the article", "drift",
        "(bf16 inference) float32 drift survives rounding the output to bfloat16: weights and activations in bf16, "
        "float32 accumulation, atomic kernels"},
+      {"allreduce_ranks", "not in the article", "ranks",
+       "(data-parallel training, tensor-parallel inference) the number of ranks changes the bits: the same gradient "
+       "shards all-reduced over 1, 2, 3, 4 or 8 ranks"},
   };
   return claims;
 }

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "host/scenarios/allreduce_scenario.h"
 #include "host/scenarios/attention_scenario.h"
 #include "host/common/cli_args.h"
 #include "host/backends/gpu.h"
@@ -528,13 +529,20 @@ struct Scenarios {
                   {"real_distinct_after", double(real.drift.distinct_outputs)},
                   {"real_max_ulp_after", double(real.drift.max_ulp)}}});
   }
+
+  // Not in the article: the same question one level up, where data-parallel training and
+  // tensor-parallel inference meet it (issue 23): the all-reduce over 1, 2, 3, 4 and 8 ranks.
+  void ranks() {
+    if (progress) *progress << "  running: all-reduce across rank counts (simulated; Open MPI when it runs)\n" << std::flush;
+    add(allreduce_ranks_scenario(o.quick));
+  }
 };
 
 // The row groups, in the order the rows are printed.  A group may use counts an earlier one set.
 constexpr void (Scenarios::*kGroups[])() = {
     &Scenarios::example1, &Scenarios::example2, &Scenarios::example3, &Scenarios::restored,
     &Scenarios::init,     &Scenarios::drift_and_lesser, &Scenarios::conclusion, &Scenarios::batch,
-    &Scenarios::threads,  &Scenarios::attention, &Scenarios::bf16};
+    &Scenarios::threads,  &Scenarios::attention, &Scenarios::bf16,   &Scenarios::ranks};
 
 }  // namespace
 

@@ -44,6 +44,9 @@ VerdictText verdict_drift(std::uint64_t max_ulp, std::uint64_t model_max_ulp, st
 VerdictText verdict_batch(std::size_t splitk, std::size_t invariant);
 VerdictText verdict_split_kv(std::size_t splitkv, std::size_t invariant);
 VerdictText verdict_threads(std::size_t kernels, std::size_t atomic);
+// `order`: the most distinct all-reduce results across rank counts of a variant whose order follows
+// the rank count (mpi, ring, tree); `exact`: the exact all-reduce's (0: not measured).
+VerdictText verdict_ranks(std::size_t order, std::size_t exact);
 VerdictText verdict_changes(std::size_t distinct, std::uint64_t max_ulp);
 VerdictText verdict_method_param(std::size_t predict_takes_training, std::size_t distinct);
 // The rule named `rule` (docs/verdicts.md) on counts by name; throws std::invalid_argument for

@@ -1,6 +1,7 @@
 // The verdict rules of `driftlab scenarios`: pure functions of counts (docs/verdicts.md; the
 // Python twin is in scripts/keras_check.py), and where driftlab's model of Keras 3 takes seeds.
 #include "host/scenarios/scenarios.h"
+#include <algorithm>
 #include <iomanip>
 #include <sstream>
 #include <stdexcept>
@@ -170,6 +171,17 @@ VerdictText verdict_threads(std::size_t kernels, std::size_t atomic) {
   return {Verdict::does_not_hold, "does not hold: the same bits at every thread count"};
 }
 
+VerdictText verdict_ranks(std::size_t order, std::size_t exact) {
+  if (order > 1 && exact == 1)
+    return {Verdict::holds_only_when,
+            "holds only when the all-reduce adds the ranks' partial sums in an order that follows the rank count: the "
+            "exact all-reduce kept every element's bits at every rank count"};
+  if (order > 1 || exact > 1)
+    return {Verdict::holds, "holds: the all-reduced vector took " + n(std::max(order, exact)) +
+                                " distinct values across rank counts"};
+  return {Verdict::does_not_hold, "does not hold: the all-reduce gave the same bits at every rank count"};
+}
+
 VerdictText verdict_changes(std::size_t distinct, std::uint64_t max_ulp) {
   if (distinct > 1)
     return {Verdict::holds, "holds: " + n(distinct) + " distinct outputs, up to " + std::to_string(max_ulp) + " ULP apart"};
@@ -210,6 +222,7 @@ VerdictText verdict_by_rule(std::string_view rule, const std::map<std::string, d
   if (rule == "batch") return verdict_batch(get("splitk"), get("invariant"));
   if (rule == "split_kv") return verdict_split_kv(get("splitkv"), get("invariant"));
   if (rule == "threads") return verdict_threads(get("kernels"), get("atomic"));
+  if (rule == "ranks") return verdict_ranks(get("order"), get("exact"));
   if (rule == "changes") return verdict_changes(get("distinct"), get("max_ulp"));
   if (rule == "method_param") return verdict_method_param(get("predict_takes_training"), get("distinct"));
   throw std::invalid_argument("unknown verdict rule '" + std::string(rule) + "'");
