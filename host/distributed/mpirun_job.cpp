@@ -1,0 +1,178 @@
+// One `mpirun` of this same binary, with a limit (mpirun_job.h).
+#include "host/distributed/mpirun_job.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+#include <utility>
+
+#include "host/distributed/allreduce_mpi.h"
+
+extern char** environ;
+
+namespace driftlab::mpirun {
+
+int mpi_algorithm_id(const std::string& name) {
+  for (const auto& a : kMpiAlgorithms)
+    if (name == a.name) return a.id;
+  return -1;
+}
+
+std::string job_text(const Job& job) {
+  return "mpirun -np " + std::to_string(job.ranks) + (job.algorithm == "default" ? "" : " (" + job.algorithm + ")");
+}
+
+namespace {
+
+// --- one mpirun, with a limit ---------------------------------------------------------------
+
+struct TempDir {
+  std::string path;
+  explicit TempDir(const std::string& name) {
+    const char* t = std::getenv("TMPDIR");
+    std::string tmpl = std::string(t && *t ? t : "/tmp") + "/driftlab-" + name + "-XXXXXX";
+    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("cannot make a temporary folder in " + tmpl + ": " + std::strerror(errno));
+    path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;  // the result, the log, and a temporary a killed rank may have left
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+// The running mpirun's process group: a SIGINT, SIGTERM or SIGHUP to driftlab takes it down too
+// (it runs in a group of its own, so the terminal's Ctrl-C does not reach it).
+volatile sig_atomic_t g_child_group = 0;
+char g_dir[3][4200];  // the temporary folder, its log and its result, removed on a signal
+void kill_child_and_die(int sig) {
+  if (g_child_group > 0) ::kill(-static_cast<pid_t>(g_child_group), SIGTERM);  // mpirun then ends its ranks
+  ::unlink(g_dir[1]);
+  ::unlink(g_dir[2]);
+  ::rmdir(g_dir[0]);
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+struct ChildGuard {
+  ChildGuard(pid_t pid, const std::string& dir) {
+    const std::string names[3] = {dir, dir + "/log", dir + "/result"};
+    for (int i = 0; i < 3; ++i) std::snprintf(g_dir[i], sizeof g_dir[i], "%s", names[i].c_str());
+    g_child_group = pid;
+    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) old[n++] = {sig, ::signal(sig, kill_child_and_die)};
+  }
+  ~ChildGuard() {
+    for (int i = 0; i < n; ++i) ::signal(old[i].first, old[i].second);
+    g_child_group = 0;
+    for (auto& d : g_dir) d[0] = 0;
+  }
+  std::pair<int, void (*)(int)> old[3];
+  int n = 0;
+};
+
+std::string last_line(const std::string& file) {
+  std::ifstream in(file);
+  std::string line, last;
+  while (std::getline(in, line))
+    if (std::any_of(line.begin(), line.end(), [](unsigned char c) { return std::isalpha(c); })) last = line;  // not a ---- rule
+  return last;
+}
+
+std::string self_exe() {
+  char buf[4096];
+  const ssize_t k = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (k <= 0) throw std::runtime_error("cannot find this program's path (/proc/self/exe) to hand to mpirun");
+  return std::string(buf, static_cast<std::size_t>(k));
+}
+
+}  // namespace
+
+std::string run_job(const Job& job) {
+  const std::string mpirun = allreduce::mpirun_path();
+  if (::access(mpirun.c_str(), X_OK) != 0)
+    throw std::runtime_error("mpirun not found at " + mpirun + " (install Open MPI: scripts/setup.sh)");
+  TempDir dir(job.name);
+  std::vector<std::string> args = {mpirun};
+  if (::geteuid() == 0) args.push_back("--allow-run-as-root");
+  for (const char* s : {"--oversubscribe", "--bind-to", "none", "--mca", "btl", "self,vader", "--mca",
+                        "btl_vader_single_copy_mechanism", "none"})
+    args.push_back(s);
+  if (const int id = mpi_algorithm_id(job.algorithm); id > 0) {
+    for (const char* s : {"--mca", "coll_tuned_use_dynamic_rules", "1", "--mca", "coll_tuned_allreduce_algorithm"})
+      args.push_back(s);
+    args.push_back(std::to_string(id));
+  }
+  args.push_back("-np");
+  args.push_back(std::to_string(job.ranks));
+  args.push_back(self_exe());
+  args.insert(args.end(), job.args.begin(), job.args.end());
+  args.push_back(job.result_flag);
+  args.push_back(dir.path + "/result");
+  std::vector<char*> argv;
+  for (auto& s : args) argv.push_back(s.data());
+  argv.push_back(nullptr);
+
+  const std::string log = dir.path + "/log";
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  posix_spawnattr_t at;
+  posix_spawnattr_init(&at);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);  // its own group: a timeout kills every rank
+  posix_spawnattr_setpgroup(&at, 0);
+  pid_t pid = 0;
+  const int rc = ::posix_spawn(&pid, mpirun.c_str(), &fa, &at, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  if (rc != 0) throw std::runtime_error("cannot start " + mpirun + ": " + std::strerror(rc));
+
+  const ChildGuard guard(pid, dir.path);
+  const std::string what = job_text(job);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(job.timeout_s);
+  int status = 0;
+  for (;;) {
+    const pid_t w = ::waitpid(pid, &status, WNOHANG);
+    if (w == pid) break;
+    if (w < 0 && errno != EINTR) throw std::runtime_error(what + ": waitpid failed: " + std::strerror(errno));
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(-pid, SIGTERM);
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      ::kill(-pid, SIGKILL);
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      throw std::runtime_error(what + " did not finish within --timeout " + std::to_string(static_cast<long>(job.timeout_s)) +
+                               " s; killed");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    const std::string last = last_line(log);
+    throw std::runtime_error(what + " failed (" +
+                             (WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
+                                                : "signal " + std::to_string(WTERMSIG(status))) +
+                             ")" + (last.empty() ? std::string() : ": " + last));
+  }
+  std::ifstream in(dir.path + "/result", std::ios::binary);
+  if (!in) throw std::runtime_error(what + " wrote no result (a rank ended early?)");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace driftlab::mpirun
