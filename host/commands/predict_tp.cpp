@@ -107,7 +107,8 @@ TpReport run_predict_tp(const PredictArgs& a) {
   rep.outputs = N;
   rep.runs = a.runs;
   rep.tp = a.tp;
-  const std::vector<float> single = tp::invariant_forward(m, x, B);
+  const bool has_invariant = std::find(variants.begin(), variants.end(), tp::TpVariant::invariant) != variants.end();
+  const std::vector<float> single = has_invariant ? tp::invariant_forward(m, x, B) : std::vector<float>{};
   const std::vector<double> ref = reference_forward(m, x.data(), B, {});
 
   std::vector<OutputDriftStream> drift(variants.size(), OutputDriftStream(B, N));
