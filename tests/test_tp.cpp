@@ -71,6 +71,18 @@ TEST(TpOrder, ChunksDoNotDependOnP) {
   EXPECT_EQ(covered, 5u);
 }
 
+// partials interleaves the chains across j; each output must still be chain's bits.
+TEST(TpOrder, PartialsAreTheChains) {
+  const Case c = make_case(true);
+  const Layer& l = c.m.layers[0];
+  const tp::KRange r = tp::rank_k_range(l.K, 3, 1);
+  std::vector<float> p(c.B * l.N), q(c.B * l.N);
+  tp::partials(c.x.data(), l.W.data(), c.B, l.K, l.N, r, p.data());
+  for (std::size_t i = 0; i < c.B; ++i)
+    for (std::size_t j = 0; j < l.N; ++j) q[i * l.N + j] = tp::chain(c.x.data(), l.W.data(), l.K, l.N, i, j, r);
+  EXPECT_TRUE(same_bits(p, q));
+}
+
 // The core promise: the same bits at TP 1..8, bitwise the single-process order.
 TEST(TpOrder, InvariantEqualsSingleProcessAtTp1To8) {
   for (const bool wild : {false, true}) {

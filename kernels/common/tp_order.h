@@ -72,10 +72,19 @@ inline float chain(const float* x, const float* W, std::size_t K, std::size_t N,
   return acc;
 }
 
-// Every output's partial [B x N] over range r into p.
+// Every output's partial [B x N] over range r into p: chain(i, j, r) for every (i, j), its steps
+// interleaved across j (k outer, j inner) so that W is read row by row; each output's chain is
+// still one fma per k in increasing k from +0.0, so the bits are chain's.
 inline void partials(const float* x, const float* W, std::size_t B, std::size_t K, std::size_t N, KRange r, float* p) {
-  for (std::size_t i = 0; i < B; ++i)
-    for (std::size_t j = 0; j < N; ++j) p[i * N + j] = chain(x, W, K, N, i, j, r);
+  for (std::size_t i = 0; i < B; ++i) {
+    float* acc = p + i * N;
+    for (std::size_t j = 0; j < N; ++j) acc[j] = 0.0f;
+    for (std::size_t k = r.begin; k < r.end; ++k) {
+      const float xk = x[i * K + k];
+      const float* w = W + k * N;
+      for (std::size_t j = 0; j < N; ++j) acc[j] = dense::fma(xk, w[j], acc[j]);
+    }
+  }
 }
 
 // y = act(s + b[j]) in place over s [B x N].
