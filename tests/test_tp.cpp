@@ -190,6 +190,8 @@ TEST(TpCli, BadInputIsOneLine) {
     EXPECT_EQ(r.code, 2) << extra[0];
     expect_one_line_error(r, "does not combine with --tp");
   }
+  // What cannot fit in memory is refused up front, naming the flags.
+  expect_one_line_error(cli({"predict", "--tp", "4096", "--simulate", "--layers", "4,10000,1", "--batch", "1000"}), "--tp");
   // An output that cannot be written is found before the work: one line, exit 1, nothing made.
   const std::string missing = std::string(DRIFTLAB_TEST_TMP) + "/no-such-folder/tp.json";
   const auto r = cli({"predict", "--tp", "2", "--simulate", "--json", missing});

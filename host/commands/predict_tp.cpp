@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "host/common/cli_args.h"
+#include "host/common/memory_bound.h"
 #include "host/distributed/allreduce_mpi.h"
 #include "host/distributed/mpirun_job.h"
 #include "host/distributed/tp_mpi.h"
@@ -14,6 +15,7 @@
 #include "host/io/json.h"
 #include "host/metrics/metrics.h"
 #include "host/model/model.h"
+#include "kernels/common/tp_order.h"
 
 namespace driftlab {
 
@@ -97,6 +99,15 @@ TpReport run_predict_tp(const PredictArgs& a) {
   std::size_t B = 0;
   const std::vector<float> x = build_input(seeded, m, B);
   const std::size_t N = m.outputs();
+  // Every layer's all-reduce holds max(P, chunks) vectors of B * N partials (the simulation all at
+  // once), and a copy: refused up front when that cannot fit, naming the flags.
+  double shards = static_cast<double>(*std::max_element(a.tp.begin(), a.tp.end())), widest = 0;
+  for (const Layer& l : m.layers) {
+    shards = std::max(shards, static_cast<double>(tp::chunk_count(l.K)));
+    widest = std::max(widest, static_cast<double>(l.N));
+  }
+  if (const auto refusal = memory_refusal(8.0 * shards * static_cast<double>(B) * widest, "--tp x --batch x --layers"))
+    throw UsageError(*refusal);
 
   TpReport rep;
   rep.mode = a.simulate ? "simulate" : "mpi";
