@@ -181,6 +181,9 @@ TEST(TpCli, BadInputIsOneLine) {
   expect_one_line_error(cli({"predict", "--tp", "2", "--tp-variant", "ring,"}), "--tp-variant");
   expect_one_line_error(cli({"predict", "--tp-variant", "invariant"}), "--tp");
   expect_one_line_error(cli({"predict", "--tp", "2", "--simulate", "--tp-variant", "mpi"}), "simulated");
+  expect_one_line_error(cli({"predict", "--tp", "2", "--mpi-algorithm", "bruck"}), "--mpi-algorithm");
+  expect_one_line_error(cli({"predict", "--tp", "2", "--simulate", "--mpi-algorithm", "ring"}), "--simulate");
+  expect_one_line_error(cli({"predict", "--mpi-algorithm", "ring"}), "--tp");
   for (const std::vector<std::string>& extra :
        {std::vector<std::string>{"--processes", "2"}, {"--batch-sweep", "1,2"}, {"--backend", "cuda"}, {"--dtype", "bf16"},
         {"--training"}, {"--variant", "tree"}, {"--split-k", "2"}, {"--threads", "2"}}) {
@@ -261,6 +264,23 @@ TEST(TpMpi, InvariantIsOneOutputAtTp1To8AndEveryExecutionEqualsItsSimulation) {
   EXPECT_TRUE(rows["invariant"].find("equals_single_process")->b);
   EXPECT_GT(rows["ring"].find("tp_distinct")->num, 1);
   EXPECT_EQ(rows["mpi"].find("median_ms")->items.size(), 8u);
+  std::filesystem::remove(json);
+}
+
+// exact and invariant under every algorithm Open MPI has, forced through the MCA parameters: one
+// output each at one TP size (their integer all-reduces are associative).
+TEST(TpMpi, ExactAndInvariantAreOneOutputUnderEveryMpiAlgorithm) {
+  if (const auto why = mpi_skip_reason(); !why.empty()) GTEST_SKIP() << why;
+  const std::string json = std::string(DRIFTLAB_TEST_TMP) + "/tp-alg.json";
+  const auto r = run_sh("", "--tp 3 --mpi-algorithm all --tp-variant exact,invariant --layers 600,40,10 --init-seed 4 "
+                            "--runs 1 --json '" + json + "'");
+  ASSERT_EQ(r.code, 0) << r.err << r.out;
+  auto rows = rows_of(json);
+  for (const char* v : {"exact", "invariant"}) {
+    EXPECT_EQ(rows[v].find("tp_distinct")->num, 1) << v;
+    EXPECT_EQ(rows[v].find("matches_simulation")->num, 6) << v;
+    EXPECT_EQ(rows[v].find("median_ms")->items.size(), 6u) << v;
+  }
   std::filesystem::remove(json);
 }
 

@@ -61,6 +61,9 @@ tensor parallelism (Open MPI; cpu, f32, inference only; kernels/common/tp_order.
                         invariant: K cut into 256-chunks whatever P, chunk partials summed exactly
   --simulate            with --tp: the orders in one process, no MPI (mpi is then not run)
   --timeout SECONDS     with --tp: limit for each mpirun (default 120)
+  --mpi-algorithm LIST  with --tp: default, linear, recursive_doubling, ring, segmented_ring,
+                        rabenseifner, or all: Open MPI's all-reduce algorithm, forced through the
+                        MCA parameters, each run at every TP size
                         Under your own `mpirun -np P driftlab predict --tp P --init-seed S ...`
                         rank 0 prints the table of that one size.  --tp refuses --processes,
                         --batch-sweep, --training, --dropout-seed, --variant, --split-k,

@@ -41,8 +41,9 @@ struct PredictArgs {
   // internal: this process is one rank of a job that `predict --tp` launched, rank 0 writes --tp-out.
   std::vector<std::size_t> tp;
   std::string tp_variant = "all";
-  bool tp_variant_given = false, simulate = false, timeout_given = false, tp_worker = false;
+  bool tp_variant_given = false, simulate = false, timeout_given = false, tp_worker = false, algorithms_given = false;
   double tp_timeout_s = 120;
+  std::vector<std::string> tp_algorithms = {"default"};  // Open MPI's allreduce algorithms (mpirun_job.h)
   std::optional<std::string> tp_out;
   bool help = false;
 };

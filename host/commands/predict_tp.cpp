@@ -34,6 +34,25 @@ bool parse_tp_flag(std::string_view f, ArgReader& r, PredictArgs& a) {
     if (t < 1 || t > 86400) throw UsageError("--timeout: expected 1 to 86400 seconds");
     a.tp_timeout_s = static_cast<double>(t);
     a.timeout_given = true;
+  } else if (f == "--mpi-algorithm") {
+    a.tp_algorithms.clear();
+    const std::string v(r.value());
+    std::size_t pos = 0;
+    while (true) {
+      const std::size_t comma = v.find(',', pos);
+      const std::string item = v.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+      if (item == "all") {
+        for (const auto& m : mpirun::kMpiAlgorithms) a.tp_algorithms.push_back(m.name);
+      } else if (mpirun::mpi_algorithm_id(item) >= 0) {
+        a.tp_algorithms.push_back(item);
+      } else {
+        throw UsageError("--mpi-algorithm: unknown algorithm '" + item +
+                         "' (default, linear, recursive_doubling, ring, segmented_ring, rabenseifner, all)");
+      }
+      if (comma == std::string::npos) break;
+      pos = comma + 1;
+    }
+    a.algorithms_given = true;
   } else if (f == "--tp-worker") {
     a.tp_worker = r.bool_value();
   } else if (f == "--tp-out") {
@@ -47,8 +66,8 @@ bool parse_tp_flag(std::string_view f, ArgReader& r, PredictArgs& a) {
 void check_tp_flags(const PredictArgs& a) {
   if (a.help) return;
   if (a.tp.empty()) {
-    if (a.tp_variant_given || a.simulate || a.timeout_given || a.tp_worker || a.tp_out)
-      throw UsageError("--tp-variant, --simulate and --timeout go with --tp LIST (tensor parallelism)");
+    if (a.tp_variant_given || a.simulate || a.timeout_given || a.tp_worker || a.tp_out || a.algorithms_given)
+      throw UsageError("--tp-variant, --simulate, --timeout and --mpi-algorithm go with --tp LIST (tensor parallelism)");
     return;
   }
   // One refusal per flag that does not combine with --tp: TP runs the f32 model's inference on
@@ -69,6 +88,8 @@ void check_tp_flags(const PredictArgs& a) {
   const std::size_t most = *std::max_element(a.tp.begin(), a.tp.end());
   if (!a.simulate && !a.tp_worker && most > 256)
     throw UsageError("--tp: MPI executions take 1 to 256 ranks (--simulate takes up to 4096)");
+  if (a.simulate && a.algorithms_given)
+    throw UsageError("--mpi-algorithm chooses Open MPI's algorithm; --simulate runs no MPI");
   if (a.simulate && a.tp_variant_given && a.tp_variant.find("mpi") != std::string::npos)
     throw UsageError("--tp-variant mpi: Open MPI's order is measured, not simulated (drop --simulate)");
 }
@@ -118,6 +139,7 @@ TpReport run_predict_tp(const PredictArgs& a) {
   rep.outputs = N;
   rep.runs = a.runs;
   rep.tp = a.tp;
+  if (!a.simulate) rep.algorithms = a.tp_algorithms;
   const bool has_invariant = std::find(variants.begin(), variants.end(), tp::TpVariant::invariant) != variants.end();
   const std::vector<float> single = has_invariant ? tp::invariant_forward(m, x, B) : std::vector<float>{};
   const std::vector<double> ref = reference_forward(m, x.data(), B, {});
@@ -139,32 +161,38 @@ TpReport run_predict_tp(const PredictArgs& a) {
       for (std::size_t k = 0; k < variants.size(); ++k) record(k, tp::simulate_tp(variants[k], m, x, B, P));
       continue;
     }
-    mpirun::Job job;
-    job.name = "predict-tp";
-    job.ranks = P;
-    job.args = {"predict"};
-    for (const auto& s : to_argv(seeded)) job.args.push_back(s);
-    for (const std::string& s : {std::string("--tp"), std::to_string(P), std::string("--tp-variant"), variant_list(variants),
-                                 std::string("--tp-worker")})
-      job.args.push_back(s);
-    job.result_flag = "--tp-out";
-    job.timeout_s = a.tp_timeout_s;
-    const tp::TpFile f = tp::decode_tp_file(mpirun::run_job(job));
-    if (f.ranks != P || f.n != B * N || f.results.size() != variants.size())
-      throw std::runtime_error(mpirun::job_text(job) + ": its result does not match the request");
-    for (std::size_t k = 0; k < variants.size(); ++k) {
-      const tp::TpResult& res = f.results[k];
-      if (res.variant != variants[k]) throw std::runtime_error(mpirun::job_text(job) + ": its result does not match the request");
-      record(k, res.out);
-      rep.rows[k].median_ms.push_back(res.median_ms);
-      rep.rows[k].runs_non_equal += res.runs_non_equal;
-      if (res.variant == tp::TpVariant::mpi) continue;
-      const std::vector<float> sim = tp::simulate_tp(res.variant, m, x, B, P);
-      const std::size_t i = first_difference(sim, res.out);
-      if (i == sim.size()) ++sim_equal[k];
-      else
-        rep.mismatches.push_back(std::string(tp::info(res.variant).name) + " at TP " + std::to_string(P) + ": element " +
-                                 std::to_string(i) + " differs from its simulation");
+    // The simulation does not depend on the MPI algorithm: once per TP size.
+    std::vector<std::vector<float>> sims(variants.size());
+    for (std::size_t k = 0; k < variants.size(); ++k)
+      if (variants[k] != tp::TpVariant::mpi) sims[k] = tp::simulate_tp(variants[k], m, x, B, P);
+    for (const std::string& alg : a.tp_algorithms) {
+      mpirun::Job job;
+      job.name = "predict-tp";
+      job.ranks = P;
+      job.algorithm = alg;
+      job.args = {"predict"};
+      for (const auto& s : to_argv(seeded)) job.args.push_back(s);
+      for (const std::string& s : {std::string("--tp"), std::to_string(P), std::string("--tp-variant"), variant_list(variants),
+                                   std::string("--tp-worker")})
+        job.args.push_back(s);
+      job.result_flag = "--tp-out";
+      job.timeout_s = a.tp_timeout_s;
+      const tp::TpFile f = tp::decode_tp_file(mpirun::run_job(job));
+      if (f.ranks != P || f.n != B * N || f.results.size() != variants.size())
+        throw std::runtime_error(mpirun::job_text(job) + ": its result does not match the request");
+      for (std::size_t k = 0; k < variants.size(); ++k) {
+        const tp::TpResult& res = f.results[k];
+        if (res.variant != variants[k]) throw std::runtime_error(mpirun::job_text(job) + ": its result does not match the request");
+        record(k, res.out);
+        rep.rows[k].median_ms.push_back(res.median_ms);
+        rep.rows[k].runs_non_equal += res.runs_non_equal;
+        if (res.variant == tp::TpVariant::mpi) continue;
+        const std::size_t i = first_difference(sims[k], res.out);
+        if (i == sims[k].size()) ++sim_equal[k];
+        else
+          rep.mismatches.push_back(std::string(tp::info(res.variant).name) + " at " + mpirun::job_text(job) + ": element " +
+                                   std::to_string(i) + " differs from its simulation");
+      }
     }
   }
   for (std::size_t k = 0; k < variants.size(); ++k) {

@@ -16,7 +16,7 @@
 
 namespace driftlab {
 
-// Reads a --tp flag (--tp, --tp-variant, --simulate, --timeout, --tp-worker, --tp-out) into `a`
+// Reads a --tp flag (--tp, --tp-variant, --simulate, --timeout, --mpi-algorithm, --tp-worker, --tp-out) into `a`
 // and returns true, or returns false when f is none of them.  check_tp_flags: after the last flag,
 // the refusals of what does not combine with --tp (UsageError, one line).
 bool parse_tp_flag(std::string_view f, ArgReader& r, PredictArgs& a);
@@ -24,12 +24,12 @@ void check_tp_flags(const PredictArgs& a);
 
 struct TpRow {
   tp::TpVariant variant{};
-  OutputDrift drift;                    // over the TP sizes: distinct_outputs is tp_distinct
+  OutputDrift drift;                    // over the executions (TP sizes x algorithms): tp_distinct
   double ref_max_rel_err = 0;           // largest over the TP sizes, against the float64 forward pass
   std::optional<bool> equals_single;    // invariant: every TP size bitwise equal to invariant_forward
   std::optional<std::size_t> sim_equal; // MPI executions bitwise equal to their simulation (not mpi)
   std::size_t runs_non_equal = 0;       // MPI runs differing from their execution's run 0
-  std::vector<double> median_ms;        // MPI: per TP size, the median of the slowest rank's time
+  std::vector<double> median_ms;        // MPI: per execution (TP size major), the slowest rank's median
 };
 
 struct TpReport {
@@ -38,6 +38,7 @@ struct TpReport {
   std::uint64_t init_seed = 0;
   std::size_t batch = 0, outputs = 0, runs = 0;
   std::vector<std::size_t> tp;
+  std::vector<std::string> algorithms;  // MPI: Open MPI's algorithms run at every TP size
   std::vector<TpRow> rows;
   std::vector<std::string> mismatches;  // "ring at TP 3: element i differs from its simulation"
 };
