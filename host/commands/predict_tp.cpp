@@ -207,6 +207,9 @@ int predict_tp_main(const PredictArgs& a, std::ostream& out) {
   if (a.tp_worker || (!a.simulate && allreduce::under_mpirun())) {
     if (!allreduce::mpi_built()) throw std::runtime_error(allreduce::mpi_missing_reason());
     if (a.tp.size() != 1) throw UsageError("--tp: one rank count under mpirun (the job's size)");
+    if (!a.tp_worker && (a.json || a.algorithms_given))
+      throw UsageError("--json and --mpi-algorithm: under your own mpirun rank 0 prints one table; `driftlab predict --tp "
+                       "LIST` launches mpirun itself and writes JSON");
     if (!a.init_seed && !a.weights)
       throw UsageError("--tp under your own mpirun needs --init-seed S or --weights FILE (every rank builds the same model)");
     const Model m = build_model(a, a.init_seed.value_or(0));
