@@ -8,6 +8,7 @@
 #include "kernels/common/dense_variant.h"
 #include "host/io/data.h"
 #include "host/commands/predict_command.h"
+#include "host/commands/predict_tp.h"
 #include "host/commands/variants_command.h"
 
 namespace driftlab {
@@ -52,6 +53,21 @@ runs:
                         reproducible MODEL of a GPU scheduler -- instead of racing real threads
   --batch-sweep LIST    also run row 0 inside batches of these sizes (e.g. 1,7,64,513) and report
                         batch_distinct and batch_max_ulp for row 0's output
+tensor parallelism (Open MPI; cpu, f32, inference only; kernels/common/tp_order.h):
+  --tp LIST             TP sizes, e.g. 1,2,3,4,8: each dense layer's K split over P ranks, the
+                        partial outputs all-reduced (one mpirun per size, launched by driftlab;
+                        1 to 256, --simulate: 1 to 4096); reports tp_distinct and tp_max_ulp
+  --tp-variant NAME|all mpi, ring, exact, invariant, a comma-separated list, or all (default).
+                        invariant: K cut into 256-chunks whatever P, chunk partials summed exactly
+  --simulate            with --tp: the orders in one process, no MPI (mpi is then not run)
+  --timeout SECONDS     with --tp: limit for each mpirun (default 120)
+  --mpi-algorithm LIST  with --tp: default, linear, recursive_doubling, ring, segmented_ring,
+                        rabenseifner, or all: Open MPI's all-reduce algorithm, forced through the
+                        MCA parameters, each run at every TP size
+                        Under your own `mpirun -np P driftlab predict --tp P --init-seed S ...`
+                        rank 0 prints the table of that one size.  --tp refuses --processes,
+                        --batch-sweep, --training, --dropout-seed, --variant, --split-k,
+                        --schedule, --threads, --save-output, --backend cuda and --dtype bf16/f16
 outputs:
   --save-output FILE.npy  run 0's output [B x N] (with --variant all: FILE.<variant>.npy)
   --json FILE           the rows as JSON
@@ -146,9 +162,11 @@ PredictArgs parse_predict_args(std::span<const std::string_view> argv) {
     } else if (f == "--batch-sweep") a.batch_sweep = parse_list(r.value(), "--batch-sweep", 1, std::size_t(1) << 20, "sizes must be 1 to 2^20");
     else if (f == "--save-output") a.save_output = parse_path(r.value(), "--save-output");
     else if (f == "--json") a.json = parse_path(r.value(), "--json");
+    else if (parse_tp_flag(f, r, a)) continue;
     else throw UsageError("unknown option '" + std::string(f) + "' (see driftlab predict --help)");
   }
   check_model_flags(a, batch_given);
+  check_tp_flags(a);
   return a;
 }
 

@@ -20,6 +20,7 @@
 #include "host/backends/model_backend.h"
 #include "host/io/npy.h"
 #include "host/commands/predict_runs.h"
+#include "host/commands/predict_tp.h"
 #include "host/commands/variants_command.h"
 
 namespace driftlab {
@@ -207,6 +208,7 @@ int predict_main(std::span<const std::string_view> args, std::ostream& out) {
     out << kPredictHelp;
     return 0;
   }
+  if (!a.tp.empty()) return predict_tp_main(a, out);  // tensor parallelism: predict_tp.cpp
   if (const char* fd = std::getenv(kChildFdEnv)) return child_main(a, fd);  // a child of --processes
   const PredictReport rep = run_predict(a);
   print_predict_table(rep, out);

@@ -37,6 +37,14 @@ struct PredictArgs {
   std::size_t split_k = 0;
   std::uint64_t seed = 1;  // the input's seed (uniform [0,1), like np.random.rand)
   DType dtype = DType::f32;  // storage of weights and activations (bf16/f16: float32 accumulation)
+  // Tensor parallelism (predict_tp.h): the TP sizes, the variants, simulation only, mpirun's limit;
+  // internal: this process is one rank of a job that `predict --tp` launched, rank 0 writes --tp-out.
+  std::vector<std::size_t> tp;
+  std::string tp_variant = "all";
+  bool tp_variant_given = false, simulate = false, timeout_given = false, tp_worker = false, algorithms_given = false;
+  double tp_timeout_s = 120;
+  std::vector<std::string> tp_algorithms = {"default"};  // Open MPI's allreduce algorithms (mpirun_job.h)
+  std::optional<std::string> tp_out;
   bool help = false;
 };
 
