@@ -1,3 +1,8 @@
+// The exact sum's vector tiles (exact_simd.h): the float windows, the split span and the 16-bit
+// paths, at AVX2 and at AVX-512.  Over 500 lines on purpose: each ISA level's tile has the same
+// shape as the other's (block loop, fast block, span, windows, flush), and keeping them side by side
+// in one file is how a change to one is checked against the other; the bins they fill are integers,
+// so every path gives the same bits (SumCpu.Exact*, HalfSumCpu.Exact* at every level).
 #include "kernels/cpu/exact_simd.h"
 
 #include <algorithm>

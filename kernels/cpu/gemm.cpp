@@ -1,3 +1,7 @@
+// The CPU dense kernels (gemm.h): the fma-chain GEMM and GEMV of dense_order.h, register-blocked,
+// at the scalar, AVX2 and AVX-512 levels.  Over 500 lines on purpose: the three levels evaluate the
+// same chains and sit side by side so that their blocking can be compared line by line; the
+// blocking, packing, the GEMV path and the threading that all levels share are written once below.
 #include "kernels/cpu/gemm.h"
 
 #include <algorithm>
