@@ -34,18 +34,16 @@ std::vector<std::size_t> cuda_sizes(DType d) {
 
 // Enough copies of the input, in one pool, that one pass over all of them exceeds twice the L2
 // cache (rotation.h); scratch sized once, before the timed region.
+// Device memory freed on every path (device.h's DeviceBuffer).
 struct DeviceInputs {
-  void* d_pool = nullptr;
+  DeviceBuffer pool;
   std::size_t copies = 0, stride = 0;
-  void* d_out = nullptr;
-  void* d_temp = nullptr;
+  DeviceBuffer out;
+  DeviceBuffer temp;  // null when the variant needs no scratch
   std::size_t temp_bytes = 0;
-  const void* copy(std::size_t k) const { return static_cast<const char*>(d_pool) + (k % copies) * stride; }
-  ~DeviceInputs() {
-    cudaFree(d_pool);
-    cudaFree(d_out);
-    cudaFree(d_temp);
-  }
+  const void* copy(std::size_t k) const { return pool.as<const char>() + (k % copies) * stride; }
+  void* d_out() const { return out.get(); }
+  void* d_temp() const { return temp.get(); }
 };
 
 // The generator's type and law for stored type T and input dist.
@@ -76,17 +74,17 @@ template <class T> void prepare(DeviceInputs& in, Dist dist, std::size_t n, SumV
   const std::size_t bytes = n * sizeof(T);
   in.copies = rotation_copies(bytes, static_cast<std::size_t>(l2));
   in.stride = rotation_stride(bytes);
-  CUDA_CHECK(cudaMalloc(&in.d_pool, in.copies * in.stride));
-  CUDA_CHECK(device_fill(in.d_pool, gen_type<T>(), gen_dist(dist), n, 12345));
+  in.pool.ensure(in.copies * in.stride);
+  CUDA_CHECK(device_fill(in.pool.get(), gen_type<T>(), gen_dist(dist), n, 12345));
   for (std::size_t filled = 1; filled < in.copies;) {  // double the filled copies each step
     const std::size_t m = std::min(filled, in.copies - filled);
-    CUDA_CHECK(cudaMemcpy(static_cast<char*>(in.d_pool) + filled * in.stride, in.d_pool, m * in.stride,
+    CUDA_CHECK(cudaMemcpy(in.pool.as<char>() + filled * in.stride, in.pool.get(), m * in.stride,
                           cudaMemcpyDeviceToDevice));
     filled += m;
   }
-  CUDA_CHECK(cudaMalloc(&in.d_out, std::max<std::size_t>(bytes, sizeof(double))));  // the copy baseline writes n
+  in.out.ensure(std::max<std::size_t>(bytes, sizeof(double)));  // the copy baseline writes n
   in.temp_bytes = temp_bytes<T>(v, n);
-  if (in.temp_bytes) CUDA_CHECK(cudaMalloc(&in.d_temp, in.temp_bytes));
+  if (in.temp_bytes) in.temp.ensure(in.temp_bytes);
 }
 
 template <class T> void run_sum(benchmark::State& state, Dist dist, SumVariant v) {
@@ -98,13 +96,13 @@ template <class T> void run_sum(benchmark::State& state, Dist dist, SumVariant v
   DeviceInputs in;
   prepare<T>(in, dist, n, v);
   EventPair ev;
-  CUDA_CHECK(launch<T>(v, static_cast<const T*>(in.copy(0)), n, in.d_out, in.d_temp, in.temp_bytes));  // warm-up: module load
+  CUDA_CHECK(launch<T>(v, static_cast<const T*>(in.copy(0)), n, in.d_out(), in.d_temp(), in.temp_bytes));  // warm-up: module load
   CUDA_CHECK(cudaDeviceSynchronize());
   std::size_t k = 0;
   for (auto _ : state) {
     const T* d_in = static_cast<const T*>(in.copy(k++));
     ev.record_start();
-    CUDA_CHECK(launch<T>(v, d_in, n, in.d_out, in.d_temp, in.temp_bytes));
+    CUDA_CHECK(launch<T>(v, d_in, n, in.d_out(), in.d_temp(), in.temp_bytes));
     ev.record_stop();
     state.SetIterationTime(ev.seconds());
   }
@@ -125,7 +123,7 @@ template <class T> void run_copy(benchmark::State& state, Dist dist) {
   std::size_t k = 0;
   for (auto _ : state) {
     ev.record_start();
-    CUDA_CHECK(cudaMemcpyAsync(in.d_out, in.copy(k++), n * sizeof(T), cudaMemcpyDeviceToDevice));
+    CUDA_CHECK(cudaMemcpyAsync(in.d_out(), in.copy(k++), n * sizeof(T), cudaMemcpyDeviceToDevice));
     ev.record_stop();
     state.SetIterationTime(ev.seconds());
   }
