@@ -1,6 +1,7 @@
 // CUDA summation benchmarks: cudaEvents around each launch (UseManualTime), inputs rotated
 // across enough buffers to exceed the L2 cache, scratch sized before the timed region.
-// Baselines in the same run: cub::DeviceReduce::Sum (variant `cub`) and a device-to-device copy.
+// Baselines in the same run: cub::DeviceReduce::Sum (variant `cub`) and a device-to-device copy;
+// for f32 at the largest size also `exact_prev`, the previous exact kernel (benchmark-only).
 // Inputs are made on the device (bench_inputs.h: make_input's laws, other values; the 2^28
 // ill-conditioned input in milliseconds instead of ~37 s of host shuffle).  A CUDA error skips
 // the benchmark with its message (cuda_timed.h's guarded), never a terminate.
@@ -87,7 +88,9 @@ template <class T> void prepare(DeviceInputs& in, Dist dist, std::size_t n, SumV
   if (in.temp_bytes) in.temp.ensure(in.temp_bytes);
 }
 
-template <class T> void run_sum(benchmark::State& state, Dist dist, SumVariant v) {
+// exact_prev (float only): the previous exact kernel, benchmark-only (sum.cuh's sum_exact_prev),
+// measured beside `exact` in the same run.
+template <class T> void run_sum(benchmark::State& state, Dist dist, SumVariant v, bool exact_prev = false) {
   if (!gpu_status().usable) {
     state.SkipWithError(gpu_status().reason.c_str());
     return;
@@ -95,14 +98,19 @@ template <class T> void run_sum(benchmark::State& state, Dist dist, SumVariant v
   const std::size_t n = static_cast<std::size_t>(state.range(0));
   DeviceInputs in;
   prepare<T>(in, dist, n, v);
+  auto call = [&](const T* d_in) {
+    if constexpr (std::is_same_v<T, float>)
+      if (exact_prev) return cuda::sum_exact_prev(d_in, n, static_cast<float*>(in.d_out()), in.d_temp(), in.temp_bytes, nullptr);
+    return launch<T>(v, d_in, n, in.d_out(), in.d_temp(), in.temp_bytes);
+  };
   EventPair ev;
-  CUDA_CHECK(launch<T>(v, static_cast<const T*>(in.copy(0)), n, in.d_out(), in.d_temp(), in.temp_bytes));  // warm-up: module load
+  CUDA_CHECK(call(static_cast<const T*>(in.copy(0))));  // warm-up: module load
   CUDA_CHECK(cudaDeviceSynchronize());
   std::size_t k = 0;
   for (auto _ : state) {
     const T* d_in = static_cast<const T*>(in.copy(k++));
     ev.record_start();
-    CUDA_CHECK(launch<T>(v, d_in, n, in.d_out(), in.d_temp(), in.temp_bytes));
+    CUDA_CHECK(call(d_in));
     ev.record_stop();
     state.SetIterationTime(ev.seconds());
   }
@@ -147,6 +155,11 @@ template <class T> void register_dtype(DType d, Dist dist) {
     for (std::size_t n : sizes)
       if (sum_dist_at(dist, n, sizes.back())) b->Arg(static_cast<std::int64_t>(n));
     b->UseManualTime()->Unit(benchmark::kMillisecond);
+  }
+  if constexpr (std::is_same_v<T, float>) {  // the previous exact kernel, at the largest size only
+    auto* b = benchmark::RegisterBenchmark(sum_name("cuda", d, dist, "exact_prev").c_str(),
+                                           guarded([dist](benchmark::State& s) { run_sum<T>(s, dist, SumVariant::exact, true); }));
+    b->Arg(static_cast<std::int64_t>(largest))->UseManualTime()->Unit(benchmark::kMillisecond);
   }
 }
 

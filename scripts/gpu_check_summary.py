@@ -224,6 +224,12 @@ def seconds(e):
     return float(e.get("real_time", 0)) * {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}.get(e.get("time_unit", "ns"), 1e-9)
 
 
+def find_bench(entries, name):
+    """The entry when present and timed without error, else None (no check: for measured extras)."""
+    e = entries.get(name)
+    return e if e is not None and "error" not in e and seconds(e) > 0 else None
+
+
 def need_bench(s, section, entries, name):
     """The entry, or None after a failed check (absent, errored or not timed)."""
     e = entries.get(name)
@@ -335,6 +341,12 @@ def check_bench_sum(s):
     if device:  # ill-conditioned input at 2^28: the speed of exact depends on the exponents it meets
         for v in ("tree", "exact", "cub"):
             need_bench(s, sec, entries, f"sum/cuda/f32/illcond/{v}/{n32}")
+        # the previous f32 exact kernel beside the new one (measured, no target; absent in older kits)
+        for dist in ("uniform",):
+            new, prev, cub = (find_bench(entries, f"sum/cuda/f32/{dist}/{v}/{n32}") for v in ("exact", "exact_prev", "cub"))
+            if new is not None and prev is not None and cub is not None:
+                s.add(sec, f"f32 {dist} exact / exact_prev (the previous kernel) n={n32}",
+                      f"{seconds(prev) / seconds(new):.3f} (exact_prev / cub {seconds(cub) / seconds(prev):.3f})")
     targets = {"tree": 0.95, "exact": 0.80}
     for (dtype, v), e in sorted(got.items()):
         gbps = float(e.get("bytes_per_second", 0)) / 1e9
@@ -563,6 +575,7 @@ def device_names_listed(s):
     with open(p) as f:
         listed = {"/".join(x for x in line.strip().split("/") if not GB_SUFFIX.match(x)) for line in f if line.strip()}
     need = [f"sum/cuda/f32/uniform/{v}/{F32_N['device']}" for v in ("atomic_element", "atomic", "tree", "exact", "cub", "thrust", "d2d_copy")]
+    need += [f"sum/cuda/f32/uniform/exact_prev/{F32_N['device']}"]
     need += [f"sum/cuda/f64/uniform/{v}/{F64_N['device']}" for v in ("tree", "exact", "cub", "thrust", "d2d_copy")]
     need += [f"sum/cuda/f32/illcond/{v}/{F32_N['device']}" for v in ("tree", "exact", "cub")]
     need += [f"sum/cuda/bf16/uniform/{v}/{F32_N['device']}" for v in ("tree", "exact", "cub", "thrust", "d2d_copy")]
