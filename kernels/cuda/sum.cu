@@ -442,6 +442,21 @@ __global__ void __launch_bounds__(kThreads, kExactLanesBlocksPerSm)
   if (threadIdx.x == 0) atomicOr(d_flags, s_flags);
 }
 
+// Over 48 KiB of dynamic shared memory: exact_lanes_kernel<S> must be allowed it, once per device
+// (a host call; not repeated inside timed regions, where host time before a launch would count).
+template <class S> cudaError_t allow_exact_lanes_smem() {
+  constexpr int kMaxDevices = 64;
+  static std::atomic<unsigned long long> allowed{0};  // bit d: done on device d
+  int device = 0;
+  CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
+  const unsigned long long bit = device >= 0 && device < kMaxDevices ? 1ull << device : 0ull;
+  if (bit && (allowed.load(std::memory_order_relaxed) & bit)) return cudaSuccess;
+  const cudaError_t e = cudaFuncSetAttribute(exact_lanes_kernel<S>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             static_cast<int>(kExactLanesSmem));
+  if (e == cudaSuccess && bit) allowed.fetch_or(bit, std::memory_order_relaxed);
+  return e;
+}
+
 template <class T>
 __global__ void exact_finalize_kernel(const unsigned long long* d_bins, const unsigned* d_flags, T* d_out) {
   *d_out = exact::finalize<T>(reinterpret_cast<const std::int64_t*>(d_bins), *d_flags);
@@ -528,9 +543,7 @@ cudaError_t sum_impl(SumVariant v, const S* d_in, std::size_t n, T* d_out, void*
             exact_kernel<S><<<grid_for(ceil_div(n, kThreads * kLanesPerThread * kExactQuads), kExactBlocksPerSm<T>),
                               kThreads, 0, stream>>>(d_in, n, d_bins, d_flags);
           } else {
-            // Over 48 KiB of dynamic shared memory: the kernel must be allowed it (a host call).
-            CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(exact_lanes_kernel<S>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                      static_cast<int>(kExactLanesSmem)));
+            CUDA_RETURN_IF_ERROR(allow_exact_lanes_smem<S>());
             exact_lanes_kernel<S><<<grid_for(ceil_div(n, kThreads * kLanesPerThread * kExactLanesQuads),
                                              kExactLanesBlocksPerSm),
                                     kThreads, kExactLanesSmem, stream>>>(d_in, n, d_bins, d_flags);
