@@ -1,4 +1,5 @@
-// Summation on CUDA: every variant side by side, with why each differs.
+// Summation on CUDA: every variant side by side, with why each differs (one file on purpose, so
+// over 500 lines: a reader sees every sum kernel and its reason in one place; STYLE.md, 1).
 //
 //   atomic_element  every element atomicAdd-ed into *d_out: float atomics ACCUMULATE -> order is
 //                   whatever the memory system serialises: determinism none.
