@@ -21,23 +21,11 @@
 namespace driftlab::bench {
 namespace {
 
+// Device memory freed on every path (device.h's DeviceBuffer).
 struct DeviceAttention {
-  float *q = nullptr, *K = nullptr, *V = nullptr, *out = nullptr;
-  unsigned long long *len = nullptr, *off = nullptr;
-  void* temp = nullptr;
+  DeviceBuffer q, K, V, out, len, off, temp;  // len, off: unsigned long long per row; temp null when unused
   std::size_t kv_floats = 0;
-  ~DeviceAttention() {
-    for (void* p : {static_cast<void*>(q), static_cast<void*>(K), static_cast<void*>(V), static_cast<void*>(out),
-                    static_cast<void*>(len), static_cast<void*>(off), temp})
-      cudaFree(p);
-  }
 };
-
-template <class T> T* device_alloc(std::size_t bytes) {
-  void* p = nullptr;
-  CUDA_CHECK(cudaMalloc(&p, bytes));
-  return static_cast<T*>(p);
-}
 
 void fill(float* d_dst, std::size_t count, std::uint64_t seed) {
   CUDA_CHECK(device_fill(d_dst, GenType::f32, GenDist::normal, count, seed));
@@ -45,19 +33,17 @@ void fill(float* d_dst, std::size_t count, std::uint64_t seed) {
 
 void prepare(DeviceAttention& a, std::size_t B, std::size_t H, std::size_t d, std::size_t L) {
   a.kv_floats = B * H * L * d;
-  a.q = device_alloc<float>(B * H * d * sizeof(float));
-  a.out = device_alloc<float>(B * H * d * sizeof(float));
-  a.K = device_alloc<float>(a.kv_floats * sizeof(float));
-  a.V = device_alloc<float>(a.kv_floats * sizeof(float));
-  fill(a.q, B * H * d, 7);
-  fill(a.K, a.kv_floats, 8);
-  fill(a.V, a.kv_floats, 9);
+  a.q.ensure(B * H * d * sizeof(float));
+  a.out.ensure(B * H * d * sizeof(float));
+  a.K.ensure(a.kv_floats * sizeof(float));
+  a.V.ensure(a.kv_floats * sizeof(float));
+  fill(a.q.as<float>(), B * H * d, 7);
+  fill(a.K.as<float>(), a.kv_floats, 8);
+  fill(a.V.as<float>(), a.kv_floats, 9);
   std::vector<unsigned long long> len(B, L), off(B);
   for (std::size_t b = 0; b < B; ++b) off[b] = b * L;
-  a.len = device_alloc<unsigned long long>(B * sizeof(unsigned long long));
-  a.off = device_alloc<unsigned long long>(B * sizeof(unsigned long long));
-  CUDA_CHECK(cudaMemcpy(a.len, len.data(), B * sizeof(unsigned long long), cudaMemcpyHostToDevice));
-  CUDA_CHECK(cudaMemcpy(a.off, off.data(), B * sizeof(unsigned long long), cudaMemcpyHostToDevice));
+  a.len.upload(len);
+  a.off.upload(off);
 }
 
 void run_variant(benchmark::State& s, AttentionVariant v) {
@@ -72,19 +58,19 @@ void run_variant(benchmark::State& s, AttentionVariant v) {
   int sms = 0;
   CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   cuda::AttentionDeviceArgs args;
-  args.d_q = a.q;
-  args.d_K = a.K;
-  args.d_V = a.V;
-  args.d_kv_len = a.len;
-  args.d_kv_off = a.off;
+  args.d_q = a.q.as<float>();
+  args.d_K = a.K.as<float>();
+  args.d_V = a.V.as<float>();
+  args.d_kv_len = a.len.as<unsigned long long>();
+  args.d_kv_off = a.off.as<unsigned long long>();
   args.B = B;
   args.H = H;
   args.d = d;
   args.chunk = attention::plan_chunk(v, B, H, d, L, attention::kDefaultSplitSize, sms);
   args.max_chunks = attention::num_chunks(args.chunk, L);
   const std::size_t temp = cuda::attention_temp_bytes(v, B, H, d, args.max_chunks);
-  if (temp) CUDA_CHECK(cudaMalloc(&a.temp, temp));
-  timed(s, [&] { CUDA_CHECK(cuda::attention(v, args, a.out, a.temp, temp, nullptr)); });
+  if (temp) a.temp.ensure(temp);
+  timed(s, [&] { CUDA_CHECK(cuda::attention(v, args, a.out.as<float>(), a.temp.get(), temp, nullptr)); });
   s.SetBytesProcessed(static_cast<std::int64_t>(s.iterations() * 2 * a.kv_floats * sizeof(float)));
   s.counters["chunk"] = static_cast<double>(args.chunk ? args.chunk : L);
 }
@@ -101,8 +87,8 @@ void run_copy(benchmark::State& s) {
   prepare(a, B, H, d, L);
   DeviceBuffer dst(a.kv_floats * sizeof(float));
   timed(s, [&] {
-    CUDA_CHECK(cudaMemcpyAsync(dst.get(), a.K, a.kv_floats * sizeof(float), cudaMemcpyDeviceToDevice));
-    CUDA_CHECK(cudaMemcpyAsync(dst.get(), a.V, a.kv_floats * sizeof(float), cudaMemcpyDeviceToDevice));
+    CUDA_CHECK(cudaMemcpyAsync(dst.get(), a.K.get(), a.kv_floats * sizeof(float), cudaMemcpyDeviceToDevice));
+    CUDA_CHECK(cudaMemcpyAsync(dst.get(), a.V.get(), a.kv_floats * sizeof(float), cudaMemcpyDeviceToDevice));
   });
   s.SetBytesProcessed(static_cast<std::int64_t>(s.iterations() * 4 * a.kv_floats * sizeof(float)));
 }

@@ -26,26 +26,24 @@
 namespace driftlab::bench {
 namespace {
 
+// Device memory freed on every path (device.h's DeviceBuffer); the cuBLAS handle likewise.
 struct DeviceDense {
-  float *x = nullptr, *W = nullptr, *b = nullptr, *y = nullptr;
-  void* temp = nullptr;
+  DeviceBuffer x, W, b, y, y32, temp;  // y32: the float32 output of a 16-bit call; temp null when unused
   std::size_t temp_bytes = 0;
   cublasHandle_t handle{};
+  DeviceDense() = default;
+  DeviceDense(const DeviceDense&) = delete;
+  DeviceDense& operator=(const DeviceDense&) = delete;
   ~DeviceDense() {
-    cudaFree(x), cudaFree(W), cudaFree(b), cudaFree(y), cudaFree(temp);
     if (handle) cublasDestroy(handle);
   }
 };
 
 // n values N(0,1) (float32, or bf16 bits) made on the device with `seed`.
-template <class T> T* device_normal(std::size_t n, GenType t, std::uint64_t seed) {
-  void* p = nullptr;
-  CUDA_CHECK(cudaMalloc(&p, n * sizeof(T)));
-  if (const cudaError_t e = device_fill(p, t, GenDist::normal, n, seed); e != cudaSuccess) {
-    cudaFree(p);
-    CUDA_CHECK(e);
-  }
-  return static_cast<T*>(p);
+template <class T> DeviceBuffer device_normal(std::size_t n, GenType t, std::uint64_t seed) {
+  DeviceBuffer p(n * sizeof(T));
+  CUDA_CHECK(device_fill(p.get(), t, GenDist::normal, n, seed));
+  return p;
 }
 
 void run_dense(benchmark::State& s, DenseVariant v) {
@@ -59,17 +57,17 @@ void run_dense(benchmark::State& s, DenseVariant v) {
   d.x = device_normal<float>(B * K, GenType::f32, 1);
   d.W = device_normal<float>(K * N, GenType::f32, 2);
   d.b = device_normal<float>(N, GenType::f32, 3);
-  CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&d.y), B * N * sizeof(float)));
+  d.y.ensure(B * N * sizeof(float));
   const std::size_t S = dense::split_k(B, K, N);
   d.temp_bytes = cuda::dense_temp_bytes(v, B, K, N, S);
-  if (d.temp_bytes) CUDA_CHECK(cudaMalloc(&d.temp, d.temp_bytes));
+  if (d.temp_bytes) d.temp.ensure(d.temp_bytes);
   if (cublasCreate(&d.handle) != CUBLAS_STATUS_SUCCESS) {
     s.SkipWithError("cublasCreate failed");
     return;
   }
   auto call = [&] {
-    CUDA_CHECK(cuda::dense(v, d.x, d.W, d.b, d.y, B, K, N, dense::Activation::relu, S, d.temp, d.temp_bytes, d.handle,
-                           nullptr));
+    CUDA_CHECK(cuda::dense(v, d.x.as<float>(), d.W.as<float>(), d.b.as<float>(), d.y.as<float>(), B, K, N,
+                           dense::Activation::relu, S, d.temp.get(), d.temp_bytes, d.handle, nullptr));
   };
   timed(s, call);  // a warm-up call, then event-timed iterations (cuda_timed.h)
   s.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(B * K * N) * static_cast<double>(s.iterations()),
@@ -85,31 +83,23 @@ void run_dense_bf16(benchmark::State& s, DenseVariant v, std::size_t B, std::siz
     s.SkipWithError(gpu_status().reason.c_str());
     return;
   }
-  struct Buffers {  // freed on every path
-    std::uint16_t *x = nullptr, *W = nullptr, *b = nullptr, *y = nullptr;
-    float* y32 = nullptr;
-    void* temp = nullptr;
-    cublasHandle_t handle{};
-    ~Buffers() {
-      cudaFree(x), cudaFree(W), cudaFree(b), cudaFree(y), cudaFree(y32), cudaFree(temp);
-      if (handle) cublasDestroy(handle);
-    }
-  } d;
+  DeviceDense d;
   d.x = device_normal<std::uint16_t>(B * K, GenType::bf16, 1);
   d.W = device_normal<std::uint16_t>(K * N, GenType::bf16, 2);
   d.b = device_normal<std::uint16_t>(N, GenType::bf16, 3);
-  CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&d.y), B * N * sizeof(std::uint16_t)));
-  CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&d.y32), B * N * sizeof(float)));
+  d.y.ensure(B * N * sizeof(std::uint16_t));
+  d.y32.ensure(B * N * sizeof(float));
   const std::size_t S = dense::split_k(B, K, N);
-  const std::size_t temp_bytes = cuda::dense_temp_bytes(v, B, K, N, S);
-  if (temp_bytes) CUDA_CHECK(cudaMalloc(&d.temp, temp_bytes));
+  d.temp_bytes = cuda::dense_temp_bytes(v, B, K, N, S);
+  if (d.temp_bytes) d.temp.ensure(d.temp_bytes);
   if (cublasCreate(&d.handle) != CUBLAS_STATUS_SUCCESS) {
     s.SkipWithError("cublasCreate failed");
     return;
   }
   auto call = [&] {
-    CUDA_CHECK(cuda::dense_half<bf16>(v, d.x, d.W, d.b, d.y32, d.y, B, K, N, dense::Activation::relu, S, d.temp,
-                                      temp_bytes, d.handle, nullptr));
+    CUDA_CHECK(cuda::dense_half<bf16>(v, d.x.as<std::uint16_t>(), d.W.as<std::uint16_t>(), d.b.as<std::uint16_t>(),
+                                      d.y32.as<float>(), d.y.as<std::uint16_t>(), B, K, N, dense::Activation::relu, S,
+                                      d.temp.get(), d.temp_bytes, d.handle, nullptr));
   };
   timed(s, call);  // a warm-up call, then event-timed iterations (cuda_timed.h)
   s.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(B * K * N) * static_cast<double>(s.iterations()),

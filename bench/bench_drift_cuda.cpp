@@ -21,13 +21,12 @@ namespace driftlab::bench {
 namespace {
 
 // Two device outputs: run 0, and a copy with a few ULPs of drift on one element in 64.
+// Device memory freed on every path (device.h's DeviceBuffer).
 struct Outputs {
-  float *d_run0 = nullptr, *d_run1 = nullptr;
+  DeviceBuffer run0_dev, run1_dev;
   std::vector<float> run0;
-  ~Outputs() {
-    cudaFree(d_run0);
-    cudaFree(d_run1);
-  }
+  const float* d_run0() const { return run0_dev.as<const float>(); }
+  const float* d_run1() const { return run1_dev.as<const float>(); }
 };
 
 void prepare(Outputs& o, std::size_t count) {
@@ -37,13 +36,8 @@ void prepare(Outputs& o, std::size_t count) {
   for (auto& v : o.run0) v = normal(gen);
   std::vector<float> run1 = o.run0;
   for (std::size_t e = 0; e < count; e += 64) run1[e] = std::nextafter(run1[e], 10.0f);
-  void* p = nullptr;
-  CUDA_CHECK(cudaMalloc(&p, count * sizeof(float)));
-  o.d_run0 = static_cast<float*>(p);
-  CUDA_CHECK(cudaMalloc(&p, count * sizeof(float)));
-  o.d_run1 = static_cast<float*>(p);
-  CUDA_CHECK(cudaMemcpy(o.d_run0, o.run0.data(), count * sizeof(float), cudaMemcpyHostToDevice));
-  CUDA_CHECK(cudaMemcpy(o.d_run1, run1.data(), count * sizeof(float), cudaMemcpyHostToDevice));
+  o.run0_dev.upload(o.run0);
+  o.run1_dev.upload(run1);
 }
 
 void run(benchmark::State& state, bool device) {
@@ -56,15 +50,15 @@ void run(benchmark::State& state, bool device) {
   prepare(o, B * N);
   if (device) {
     cuda::DeviceOutputDrift d(B, N);
-    d.add(o.d_run0);
-    for (auto _ : state) d.add(o.d_run1);
+    d.add(o.d_run0());
+    for (auto _ : state) d.add(o.d_run1());
     benchmark::DoNotOptimize(d.result().max_ulp);
   } else {
     OutputDriftStream s(B, N);
     s.add(o.run0);
     std::vector<float> host(B * N);
     for (auto _ : state) {
-      CUDA_CHECK(cudaMemcpy(host.data(), o.d_run1, host.size() * sizeof(float), cudaMemcpyDeviceToHost));
+      CUDA_CHECK(cudaMemcpy(host.data(), o.d_run1(), host.size() * sizeof(float), cudaMemcpyDeviceToHost));
       s.add(host);
     }
     benchmark::DoNotOptimize(s.result().max_ulp);

@@ -1,6 +1,7 @@
 // CUDA summation benchmarks: cudaEvents around each launch (UseManualTime), inputs rotated
 // across enough buffers to exceed the L2 cache, scratch sized before the timed region.
-// Baselines in the same run: cub::DeviceReduce::Sum (variant `cub`) and a device-to-device copy.
+// Baselines in the same run: cub::DeviceReduce::Sum (variant `cub`) and a device-to-device copy;
+// for f32 at the largest size also `exact_prev`, the previous exact kernel (benchmark-only).
 // Inputs are made on the device (bench_inputs.h: make_input's laws, other values; the 2^28
 // ill-conditioned input in milliseconds instead of ~37 s of host shuffle).  A CUDA error skips
 // the benchmark with its message (cuda_timed.h's guarded), never a terminate.
@@ -34,18 +35,16 @@ std::vector<std::size_t> cuda_sizes(DType d) {
 
 // Enough copies of the input, in one pool, that one pass over all of them exceeds twice the L2
 // cache (rotation.h); scratch sized once, before the timed region.
+// Device memory freed on every path (device.h's DeviceBuffer).
 struct DeviceInputs {
-  void* d_pool = nullptr;
+  DeviceBuffer pool;
   std::size_t copies = 0, stride = 0;
-  void* d_out = nullptr;
-  void* d_temp = nullptr;
+  DeviceBuffer out;
+  DeviceBuffer temp;  // null when the variant needs no scratch
   std::size_t temp_bytes = 0;
-  const void* copy(std::size_t k) const { return static_cast<const char*>(d_pool) + (k % copies) * stride; }
-  ~DeviceInputs() {
-    cudaFree(d_pool);
-    cudaFree(d_out);
-    cudaFree(d_temp);
-  }
+  const void* copy(std::size_t k) const { return pool.as<const char>() + (k % copies) * stride; }
+  void* d_out() const { return out.get(); }
+  void* d_temp() const { return temp.get(); }
 };
 
 // The generator's type and law for stored type T and input dist.
@@ -76,20 +75,22 @@ template <class T> void prepare(DeviceInputs& in, Dist dist, std::size_t n, SumV
   const std::size_t bytes = n * sizeof(T);
   in.copies = rotation_copies(bytes, static_cast<std::size_t>(l2));
   in.stride = rotation_stride(bytes);
-  CUDA_CHECK(cudaMalloc(&in.d_pool, in.copies * in.stride));
-  CUDA_CHECK(device_fill(in.d_pool, gen_type<T>(), gen_dist(dist), n, 12345));
+  in.pool.ensure(in.copies * in.stride);
+  CUDA_CHECK(device_fill(in.pool.get(), gen_type<T>(), gen_dist(dist), n, 12345));
   for (std::size_t filled = 1; filled < in.copies;) {  // double the filled copies each step
     const std::size_t m = std::min(filled, in.copies - filled);
-    CUDA_CHECK(cudaMemcpy(static_cast<char*>(in.d_pool) + filled * in.stride, in.d_pool, m * in.stride,
+    CUDA_CHECK(cudaMemcpy(in.pool.as<char>() + filled * in.stride, in.pool.get(), m * in.stride,
                           cudaMemcpyDeviceToDevice));
     filled += m;
   }
-  CUDA_CHECK(cudaMalloc(&in.d_out, std::max<std::size_t>(bytes, sizeof(double))));  // the copy baseline writes n
+  in.out.ensure(std::max<std::size_t>(bytes, sizeof(double)));  // the copy baseline writes n
   in.temp_bytes = temp_bytes<T>(v, n);
-  if (in.temp_bytes) CUDA_CHECK(cudaMalloc(&in.d_temp, in.temp_bytes));
+  if (in.temp_bytes) in.temp.ensure(in.temp_bytes);
 }
 
-template <class T> void run_sum(benchmark::State& state, Dist dist, SumVariant v) {
+// exact_prev (float only): the previous exact kernel, benchmark-only (sum.cuh's sum_exact_prev),
+// measured beside `exact` in the same run.
+template <class T> void run_sum(benchmark::State& state, Dist dist, SumVariant v, bool exact_prev = false) {
   if (!gpu_status().usable) {
     state.SkipWithError(gpu_status().reason.c_str());
     return;
@@ -97,14 +98,19 @@ template <class T> void run_sum(benchmark::State& state, Dist dist, SumVariant v
   const std::size_t n = static_cast<std::size_t>(state.range(0));
   DeviceInputs in;
   prepare<T>(in, dist, n, v);
+  auto call = [&](const T* d_in) {
+    if constexpr (std::is_same_v<T, float>)
+      if (exact_prev) return cuda::sum_exact_prev(d_in, n, static_cast<float*>(in.d_out()), in.d_temp(), in.temp_bytes, nullptr);
+    return launch<T>(v, d_in, n, in.d_out(), in.d_temp(), in.temp_bytes);
+  };
   EventPair ev;
-  CUDA_CHECK(launch<T>(v, static_cast<const T*>(in.copy(0)), n, in.d_out, in.d_temp, in.temp_bytes));  // warm-up: module load
+  CUDA_CHECK(call(static_cast<const T*>(in.copy(0))));  // warm-up: module load
   CUDA_CHECK(cudaDeviceSynchronize());
   std::size_t k = 0;
   for (auto _ : state) {
     const T* d_in = static_cast<const T*>(in.copy(k++));
     ev.record_start();
-    CUDA_CHECK(launch<T>(v, d_in, n, in.d_out, in.d_temp, in.temp_bytes));
+    CUDA_CHECK(call(d_in));
     ev.record_stop();
     state.SetIterationTime(ev.seconds());
   }
@@ -125,7 +131,7 @@ template <class T> void run_copy(benchmark::State& state, Dist dist) {
   std::size_t k = 0;
   for (auto _ : state) {
     ev.record_start();
-    CUDA_CHECK(cudaMemcpyAsync(in.d_out, in.copy(k++), n * sizeof(T), cudaMemcpyDeviceToDevice));
+    CUDA_CHECK(cudaMemcpyAsync(in.d_out(), in.copy(k++), n * sizeof(T), cudaMemcpyDeviceToDevice));
     ev.record_stop();
     state.SetIterationTime(ev.seconds());
   }
@@ -149,6 +155,11 @@ template <class T> void register_dtype(DType d, Dist dist) {
     for (std::size_t n : sizes)
       if (sum_dist_at(dist, n, sizes.back())) b->Arg(static_cast<std::int64_t>(n));
     b->UseManualTime()->Unit(benchmark::kMillisecond);
+  }
+  if constexpr (std::is_same_v<T, float>) {  // the previous exact kernel, at the largest size only
+    auto* b = benchmark::RegisterBenchmark(sum_name("cuda", d, dist, "exact_prev").c_str(),
+                                           guarded([dist](benchmark::State& s) { run_sum<T>(s, dist, SumVariant::exact, true); }));
+    b->Arg(static_cast<std::int64_t>(largest))->UseManualTime()->Unit(benchmark::kMillisecond);
   }
 }
 

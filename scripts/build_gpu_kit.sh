@@ -3,7 +3,8 @@
 # under 48 MiB: it travels to the device with the working tree, 64 MiB in all), holding everything the GPU
 # check needs on a machine with a GPU, the CUDA 13 toolkit and python3, but no compiler run,
 # no network and maybe none of GoogleTest, Google Benchmark, libzip or OpenBLAS:
-#   kit/bin/      driftlab, driftlab_bench, driftlab_tests for sm_80 and sm_90 (stripped);
+#   kit/bin/      driftlab, driftlab_bench, driftlab_tests, driftlab_kat_tests (the known answers,
+#                 KnownAnswersCuda.* run on the GPU) for sm_80 and sm_90 (stripped);
 #                 libstdc++/libgcc and GoogleTest linked statically; the other libraries they
 #                 need (Google Benchmark, libzip, OpenBLAS, ... -- whatever ldd names) copied
 #                 into kit/bin/lib, found through RPATH $ORIGIN/lib.  Never bundled: libc and
@@ -49,13 +50,13 @@ cmake -S "$root" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DDRIFTLAB_C
   -DCMAKE_CUDA_ARCHITECTURES="80-real;90-real" "${blas[@]}" "${launcher[@]}" -DCMAKE_DISABLE_FIND_PACKAGE_MPI=ON \
   -DCMAKE_EXE_LINKER_FLAGS="-static-libstdc++ -static-libgcc -Wl,--disable-new-dtags" \
   -DCMAKE_BUILD_RPATH='$ORIGIN/lib' >"$build/kit-build.log" 2>&1 || { tail -30 "$build/kit-build.log"; exit 1; }
-cmake --build "$build" -j "$(nproc)" --target driftlab driftlab_bench driftlab_tests >>"$build/kit-build.log" 2>&1 ||
+cmake --build "$build" -j "$(nproc)" --target driftlab driftlab_bench driftlab_tests driftlab_kat_tests >>"$build/kit-build.log" 2>&1 ||
   { tail -40 "$build/kit-build.log"; exit 1; }
 
 echo "== assemble $kit"
 rm -rf "$kit"
 mkdir -p "$kit/bin/lib" "$kit/plots" "$kit/scripts" "$kit/tests/fixtures"
-for exe in driftlab driftlab_bench driftlab_tests; do
+for exe in driftlab driftlab_bench driftlab_tests driftlab_kat_tests; do
   cp "$build/$exe" "$kit/bin/"
   strip --strip-unneeded "$kit/bin/$exe"
 done
@@ -103,7 +104,7 @@ for f in "$kit"/bin/driftlab*; do
   case "$(basename "$f")" in
     driftlab) LD_LIBRARY_PATH="" "$f" sum --backend cpu --n 1000 --runs 2 >/dev/null ;;
     driftlab_bench) LD_LIBRARY_PATH="" "$f" --benchmark_list_tests >/dev/null 2>&1 ;;
-    driftlab_tests) LD_LIBRARY_PATH="" "$f" --gtest_list_tests >/dev/null ;;
+    driftlab_tests|driftlab_kat_tests) LD_LIBRARY_PATH="" "$f" --gtest_list_tests >/dev/null ;;
   esac || { echo "  $(basename "$f") does not start from the kit"; problems=1; }
 done
 ldd_report=$(for f in "$kit"/bin/driftlab*; do echo "$(basename "$f"):"; LD_LIBRARY_PATH="" ldd "$f" | sed "s|$kit/||"; done)

@@ -8,13 +8,14 @@
 #   scripts/gpu_check.sh --rehearse [--bin DIR] OUTDIR   the same steps on the CPU, small sizes
 #                                                        (CI runs it: under 5 minutes on 2 cores)
 #
-# --bin DIR holds driftlab, driftlab_bench and driftlab_tests (default: kit/bin of this
-# repository when it exists -- scripts/build_gpu_kit.sh makes it -- else build/).
+# --bin DIR holds driftlab, driftlab_bench, driftlab_tests and driftlab_kat_tests (default: kit/bin
+# of this repository when it exists -- scripts/build_gpu_kit.sh makes it -- else build/).
 # Steps, ordered by value (each its own process and JSON, so a cut step loses only itself):
 #   preflight   GPU, driver, glibc, `ldd` of every binary; a missing libcudart/libcublas/libcublasLt
 #               .so.13 looked up in the image's Python nvidia/*/lib folders (LD_LIBRARY_PATH set)
 #   tests_gpu   the GPU bitwise tests (sum tree/exact f32 f64 bf16 f16, dense tree/invariant,
-#               attention fixed_split/single, drift) in 4 gtest shards
+#               attention fixed_split/single, drift) in 4 gtest shards, and the CUDA known
+#               answers (driftlab_kat_tests, KnownAnswersCuda.*) beside them
 #   bench_sum_headline / bench_dense_headline   sum f32 2^28 tree, exact vs cub (uniform and
 #               ill-conditioned); dense 4096^3 invariant vs cublasSgemm FP32
 #   bench_attention, bench_sum (f64, bf16, a trimmed size sweep), bench_dense (B 1, 64, 4096, bf16,
@@ -35,7 +36,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --rehearse) mode=rehearse ;;
     --bin) [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }; bin=$2; shift ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     -*) echo "gpu_check: unknown option '$1' ($usage)" >&2; exit 2 ;;
     *) [ -z "$outdir" ] || { echo "$usage" >&2; exit 2; }; outdir=$1 ;;
   esac
@@ -48,7 +49,7 @@ if [ -z "$bin" ]; then
   if [ -x "$root/kit/bin/driftlab" ]; then bin="$root/kit/bin"; elif [ -x "$root/bin/driftlab" ]; then bin="$root/bin"; else bin="$root/build"; fi
 fi
 bin=$(cd "$bin" 2>/dev/null && pwd) || { echo "gpu_check: no binary folder '$bin'" >&2; exit 2; }
-for exe in driftlab driftlab_bench driftlab_tests; do
+for exe in driftlab driftlab_bench driftlab_tests driftlab_kat_tests; do
   [ -x "$bin/$exe" ] || { echo "gpu_check: $bin/$exe is missing (build it, or scripts/build_gpu_kit.sh)" >&2; exit 2; }
 done
 mkdir -p "$outdir" || exit 1
@@ -72,7 +73,9 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
 done
 
 # The device's benchmark filters (also listed in the rehearsal, which checks them and the plan).
-d_sum_head='^sum/cuda/f32/uniform/(tree|exact|cub|d2d_copy)/268435456/|^sum/cuda/f32/illcond/(tree|exact|cub)/268435456/'
+# exact_prev: the previous f32 exact kernel, measured beside exact on uniform input (issue 18: the
+# GPU decides; uniform only, so that the device plan stays within its 300 s)
+d_sum_head='^sum/cuda/f32/uniform/(tree|exact|exact_prev|cub|d2d_copy)/268435456/|^sum/cuda/f32/illcond/(tree|exact|cub)/268435456/'
 d_dense_head='^dense/cuda/(cublas|invariant)/B:4096/K:4096/N:4096/manual_time'
 d_attention='^attention/cuda/'
 # the rest of the sum: the other f32 variants at 2^28, a sweep of 3 sizes for the figures, f64 2^27, bf16 2^28
@@ -80,6 +83,11 @@ d_sum_rest='^sum/cuda/f32/uniform/(atomic_element|atomic|thrust)/268435456/|^sum
 d_dense_rest='^dense/cuda/[a-z]+/B:(1|64)/K:4096/N:4096/manual_time|^dense/cuda/(atomic|tree)/B:4096/K:4096/N:4096/manual_time|^dense/cuda/(cublas|invariant)/B:4096/K:4096/N:4096/dtype:bf16/|^predict/cuda/784-4096-4096-10/(atomic|invariant)/(dtype:bf16/)?batch:64/'
 d_drift='^drift/cuda/'
 d_plan_limit=300
+# The device's fixed estimates (seconds): the tests step, the 7 CLI commands in their order, the
+# report.  The device run and the rehearsal's check of the device plan both read these.
+d_test_est=75
+d_cli_est=(10 8 8 8 10 40 10)
+d_report_est=35
 # Each benchmark step: NAME|FILTER|REPETITIONS|MIN_TIME|OVERHEAD (estimated seconds per
 # repetition besides 1.6 x min_time: Google Benchmark's trial runs, each with its own set-up).
 d_bench_steps=(
@@ -95,12 +103,13 @@ if [ "$mode" = device ]; then
   bench_steps=("${d_bench_steps[@]}")
   # the GPU bitwise tests (and the other GPU tests); the CPU tests run in CI
   # (their host side dominates: make_input's ill-conditioned inputs up to 2^26 elements, ~30 s a test)
-  test_filter='CudaSum.*:CudaHalfSum.*:DenseCuda.*:DenseHalf/*.Cuda*:AttentionCuda.*:DriftCuda.*'; test_est=75
+  test_filter='CudaSum.*:CudaHalfSum.*:DenseCuda.*:DenseHalf/*.Cuda*:AttentionCuda.*:DriftCuda.*'; test_est=$d_test_est
+  kat_filter='KnownAnswersCuda.*'  # the CPU known answers run in CI
   # 100 runs at 2^22: atomic_element's one-address atomics cost ~n x 2-10 ns a call
   sum_runs=(--n 2^26 --runs 20); drift_runs=(--n 2^22 --runs 100); f64_runs=(--n 2^22 --runs 100)
   predict_default=(--runs 40 --processes 3); predict_wide=(--layers 784,4096,4096,10 --batch 64 --runs 20)
   attention_runs=(--runs 20)
-  cli_est=(10 8 8 8 10 40 10); report_est=35
+  cli_est=("${d_cli_est[@]}"); report_est=$d_report_est
 else
   be=cpu; budget=280; plan_limit=250; jobs=1
   bench_steps=(
@@ -111,6 +120,7 @@ else
     "bench_dense|^dense/cpu/(openblas|atomic|tree|invariant)/B:(1|64)/K:10/|^dense/cpu/(openblas|atomic|tree|invariant)/B:1/K:4096/|^predict/cpu/10-20-10/[a-z]+/batch:(1|64)/|3|0.02|0.05"
   )
   test_filter='CudaSum.*:CudaHalfSum.*:DenseCuda.*:DenseHalf/*.Cuda*:AttentionCuda.*:DriftCuda.*:Bench.*'; test_est=40
+  kat_filter='KnownAnswersCuda.*'  # they skip here (no GPU): the rehearsal proves the binary, filter and JSON
   sum_runs=(--n 2^16 --runs 10); drift_runs=(--n 2^16 --runs 20); f64_runs=(--n 2^14 --runs 20)
   predict_default=(--runs 5 --processes 2); predict_wide=(--layers 64,256,256,10 --batch 16 --runs 5)
   attention_runs=(--runs 3)
@@ -183,7 +193,7 @@ if [ "$mode" = device ]; then
   nvidia-smi >>"$w/machine.txt" 2>&1; note_rc $? "nvidia-smi"
 fi
 cat "$w/machine.txt"
-missing_libs() { for exe in "$bin"/driftlab "$bin"/driftlab_bench "$bin"/driftlab_tests; do ldd "$exe" 2>&1; done |
+missing_libs() { for exe in "$bin"/driftlab "$bin"/driftlab_bench "$bin"/driftlab_tests "$bin"/driftlab_kat_tests; do ldd "$exe" 2>&1; done |
                  awk '/not found/ { print $1 }' | sort -u; }
 miss=$(missing_libs)
 if [ -n "$miss" ]; then
@@ -201,7 +211,7 @@ if [ -n "$miss" ]; then
   done
   miss=$(missing_libs)
 fi
-for exe in driftlab driftlab_bench driftlab_tests; do echo "ldd $exe:"; ldd "$bin/$exe" 2>&1 | sed 's/^/  /'; done >"$w/needed_libs.txt"
+for exe in driftlab driftlab_bench driftlab_tests driftlab_kat_tests; do echo "ldd $exe:"; ldd "$bin/$exe" 2>&1 | sed 's/^/  /'; done >"$w/needed_libs.txt"
 echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}" >>"$w/needed_libs.txt"
 cat "$w/needed_libs.txt"
 [ -z "$miss" ] || note_rc 1 "preflight: still not found: $(echo $miss)"
@@ -224,7 +234,7 @@ if [ "$mode" = rehearse ] && "$bin/driftlab_bench" --benchmark_list_tests 2>/dev
     --benchmark_filter="$d_sum_head|$d_dense_head|$d_attention|$d_sum_rest|$d_dense_rest|$d_drift" \
     >"$w/device_bench_list.txt" 2>/dev/null
   echo "the device's plan:"
-  ( mode=device; test_est=75; jobs=4; test_filter='(GPU tests)'; cli_est=(10 8 8 8 10 20 10); report_est=50
+  ( mode=device; test_est=$d_test_est; jobs=4; test_filter='(GPU tests)'; cli_est=("${d_cli_est[@]}"); report_est=$d_report_est
     plan_limit=$d_plan_limit; budget=330; plan_of "${d_bench_steps[@]}" ) | tee "$w/device_plan.txt"
   dtotal=$(awk '/^  total:/ { print $2 }' "$w/device_plan.txt")
   if [ "$dtotal" -gt "$d_plan_limit" ] || grep -q "selects no benchmark" "$w/device_plan.txt"; then
@@ -232,7 +242,7 @@ if [ "$mode" = rehearse ] && "$bin/driftlab_bench" --benchmark_list_tests 2>/dev
   fi
 fi
 
-step "tests_gpu ($([ "$mode" = device ] && echo "the GPU tests active" || echo "the GPU tests skip here"), $jobs shards: $test_filter; limit $(hard "$test_est")s)"
+step "tests_gpu ($([ "$mode" = device ] && echo "the GPU tests active" || echo "the GPU tests skip here"), $jobs shards: $test_filter, and $kat_filter; limit $(hard "$test_est")s)"
 mkdir -p "$w/tests"
 pids=()
 for ((i = 0; i < jobs; i++)); do  # gtest shards side by side, each with its own scratch folder
@@ -244,13 +254,21 @@ for ((i = 0; i < jobs; i++)); do  # gtest shards side by side, each with its own
      >"$w/tests/tests_$i.log" 2>&1) &
   pids+=($!)
 done
+# the CUDA known answers (tests/fixtures/kat/kat.json, computed without the C++ code): a process of
+# their own beside the shards, seconds of work (they skip without a GPU)
+mkdir -p "$w/tests/tmp_kat"
+(export DRIFTLAB_EXE="$bin/driftlab" DRIFTLAB_TEST_TMP="$w/tests/tmp_kat" DRIFTLAB_SOURCE_DIR="$root"
+ limit "$(hard "$test_est")" "$bin/driftlab_kat_tests" --gtest_filter="$kat_filter" --gtest_output="json:$w/tests/kat.json" \
+   >"$w/tests/kat.log" 2>&1) &
+kat_pid=$!
 # the plot check beside them (CPU only; the tests are mostly GPU- or single-thread-bound)
 limit "$([ "$mode" = device ] && echo 60 || echo 120)" "$py" "$tests_dir/check_plots.py" "$tests_dir/fixtures/report" \
   "$w/tests/plots-check" >"$w/tests/check_plots.log" 2>&1
 note_rc $? "check_plots.py"
 rm -rf "$w/tests/plots-check"
 for ((i = 0; i < jobs; i++)); do wait "${pids[$i]}"; note_rc $? "driftlab_tests shard $i"; done
-echo "$jobs" >"$w/tests/shards.txt"  # the summary fails on any shard without its JSON
+wait "$kat_pid"; note_rc $? "driftlab_kat_tests"
+echo "$jobs" >"$w/tests/shards.txt"  # the summary fails on any shard without its JSON (and on a missing kat.json)
 rm -rf "$w/tests"/tmp*
 show tests
 

@@ -14,7 +14,8 @@ bench_sum.json, bench_dense_headline.json and bench_dense.json, bench_attention.
 bench_drift.json); a step cut by its limit leaves no file but its line-buffered stream
 (NAME.stream.json), from which the finished benchmarks are recovered (and the cut still fails).
 Every benchmark that reports an error (a CUDA error becomes SkipWithError) fails, as does a
-test shard without its result.  --mode rehearse (the CPU rehearsal) reads the same files, asks for the
+test shard without its result or a missing tests/kat.json (driftlab_kat_tests' KnownAnswersCuda.*);
+the tests section lists every test that ran, each with its verdict.  --mode rehearse (the CPU rehearsal) reads the same files, asks for the
 CPU benchmarks and baselines, accepts skipped GPU tests and shows the speed ratios without
 targets (a shared 2-core VM says nothing about an H200).  --only SECTION prints one section
 (tests, bench_sum, sum, bench_dense, predict, attention, drift, report) and always exits 0: the check script
@@ -223,6 +224,12 @@ def seconds(e):
     return float(e.get("real_time", 0)) * {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}.get(e.get("time_unit", "ns"), 1e-9)
 
 
+def find_bench(entries, name):
+    """The entry when present and timed without error, else None (no check: for measured extras)."""
+    e = entries.get(name)
+    return e if e is not None and "error" not in e and seconds(e) > 0 else None
+
+
 def need_bench(s, section, entries, name):
     """The entry, or None after a failed check (absent, errored or not timed)."""
     e = entries.get(name)
@@ -254,11 +261,8 @@ def check_tests(s):
         for i in range(started):
             if f"tests_{i}.json" not in shards:
                 s.fail(sec, f"tests/tests_{i}.json", "missing: shard {i} wrote no result (cut or crashed)".format(i=i))
-    results = {}
-    for f in shards:
-        doc = s.load_json(sec, "tests", f)
-        if doc is None:
-            continue
+    results = {}  # every test that ran: "Suite.Name" -> passed / failed / skipped
+    def read_results(doc):
         for suite in doc.get("testsuites", []):
             for t in suite.get("testsuite", []):
                 full = f"{suite.get('name')}.{t.get('name')}"
@@ -268,19 +272,37 @@ def check_tests(s):
                     results[full] = "skipped"
                 else:
                     results[full] = "passed"
+    for f in shards:
+        doc = s.load_json(sec, "tests", f)
+        if doc is not None:
+            read_results(doc)
+    # the CUDA known answers: driftlab_kat_tests beside the shards (a missing result fails)
+    kat = s.load_json(sec, "tests", "kat.json")
+    kat_names = set()
+    if kat is not None:
+        before = set(results)
+        read_results(kat)
+        kat_names = set(results) - before
     if shards:
         counts = {k: sum(1 for v in results.values() if v == k) for k in ("passed", "failed", "skipped")}
         s.add(sec, "tests run", f"{len(results)}: {counts['passed']} passed, {counts['failed']} failed, "
               f"{counts['skipped']} skipped", "none failed", len(results) > 0 and counts["failed"] == 0)
+        # one row per test that ran, each with its verdict: on the device every selected test is a
+        # GPU test and must run and pass; in the rehearsal the GPU tests skip (no GPU)
         for name, r in sorted(results.items()):
-            if r == "failed":
-                s.fail(sec, name, "failed")
-        if s.mode == "device":
-            for name in GPU_TESTS:
-                r = results.get(name, "absent")
+            if s.mode == "device":
                 s.add(sec, name, r, "ran on the GPU and passed", r == "passed")
+            else:
+                s.add(sec, name, r, "passed, or skipped without a GPU", r != "failed")
+        if s.mode == "device":
+            for name in GPU_TESTS:  # the bitwise targets: absent is a miss too
+                if name not in results:
+                    s.add(sec, name, "absent", "ran on the GPU and passed", False)
+            kat_cuda = [n for n in kat_names if n.startswith("KnownAnswersCuda.")]
+            s.add(sec, "KnownAnswersCuda.* (driftlab_kat_tests) ran", len(kat_cuda), ">= 1",
+                  len(kat_cuda) > 0 if kat is not None else False)
         else:
-            gpu = [n for n in results if n.split(".")[0] in ("CudaSum", "DenseCuda", "AttentionCuda")]
+            gpu = [n for n in results if n.split(".")[0] in ("CudaSum", "DenseCuda", "AttentionCuda", "KnownAnswersCuda")]
             s.add(sec, "GPU tests present (they skip without a GPU)", len(gpu), ">= 1", len(gpu) > 0)
     log = s.path("tests", "check_plots.log")
     if not os.path.isfile(log) or os.path.getsize(log) == 0:
@@ -319,6 +341,12 @@ def check_bench_sum(s):
     if device:  # ill-conditioned input at 2^28: the speed of exact depends on the exponents it meets
         for v in ("tree", "exact", "cub"):
             need_bench(s, sec, entries, f"sum/cuda/f32/illcond/{v}/{n32}")
+        # the previous f32 exact kernel beside the new one (measured, no target; absent in older kits)
+        for dist in ("uniform",):
+            new, prev, cub = (find_bench(entries, f"sum/cuda/f32/{dist}/{v}/{n32}") for v in ("exact", "exact_prev", "cub"))
+            if new is not None and prev is not None and cub is not None:
+                s.add(sec, f"f32 {dist} exact / exact_prev (the previous kernel) n={n32}",
+                      f"{seconds(prev) / seconds(new):.3f} (exact_prev / cub {seconds(cub) / seconds(prev):.3f})")
     targets = {"tree": 0.95, "exact": 0.80}
     for (dtype, v), e in sorted(got.items()):
         gbps = float(e.get("bytes_per_second", 0)) / 1e9
@@ -547,6 +575,7 @@ def device_names_listed(s):
     with open(p) as f:
         listed = {"/".join(x for x in line.strip().split("/") if not GB_SUFFIX.match(x)) for line in f if line.strip()}
     need = [f"sum/cuda/f32/uniform/{v}/{F32_N['device']}" for v in ("atomic_element", "atomic", "tree", "exact", "cub", "thrust", "d2d_copy")]
+    need += [f"sum/cuda/f32/uniform/exact_prev/{F32_N['device']}"]
     need += [f"sum/cuda/f64/uniform/{v}/{F64_N['device']}" for v in ("tree", "exact", "cub", "thrust", "d2d_copy")]
     need += [f"sum/cuda/f32/illcond/{v}/{F32_N['device']}" for v in ("tree", "exact", "cub")]
     need += [f"sum/cuda/bf16/uniform/{v}/{F32_N['device']}" for v in ("tree", "exact", "cub", "thrust", "d2d_copy")]

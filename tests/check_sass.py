@@ -15,8 +15,13 @@ Families and what each asserts (kernels are picked by name, mangled or demangled
   sum        tile_kernel<float, false> (the f32 `tree`): its main loop (the innermost loop with the
              most LDG.E.128) issues >= 4 LDG.E.128 before an FADD (counted cyclically over the loop
              body, so a software-pipelined loop counts too).
-  exact      every exact_kernel (f32, f64, bf16, f16: at least 4): no shared-memory
-             compare-and-swap (ATOMS.CAS*, ATOMS.CAST*).
+  exact      every exact kernel (exact_kernel and exact_lanes_kernel: at least 4): no shared-memory
+             compare-and-swap (ATOMS.CAS*, ATOMS.CAST*).  And the f32 exact kernel
+             (exact_lanes_kernel<float>): no local memory; its main loop (the loop with the most
+             LDG.E.128) issues >= 4 LDG.E.128 before an ATOMS, and >= 8 ATOMS.ADD in a row with no
+             branch between them (BRA/BSSY/BSYNC: a carry test between two atomics waits for the
+             first one's result, leaving one shared atomic in flight per thread).  The same figures
+             of the previous f32 kernel (exact_kernel<float>, benchmark-only exact_prev) are printed.
   dense      the dense `invariant` kernel (a kernel of dense.cu whose name contains "invariant",
              not a 16-bit or tensor-core one (bf16/f16/half/_tc/tensor in its name); failing that,
              chain_gemm_kernel<Epilogue::bias_act, float>): its inner loop (the innermost loop with the
@@ -222,8 +227,46 @@ def check_sum(kernels, rep, only=None):
             print(f"info sum: {short(k)}: {n} global loads before an add in its main loop")
 
 
+EXACT_F32 = r"exact_lanes_kernelIfE|exact_lanes_kernel<float>"
+EXACT_F32_PREV = r"exact_kernelIffE|exact_kernel<float, float>"
+
+
+def is_branch(op):
+    return op.startswith(("BRA", "BSSY", "BSYNC", "BRX", "CALL", "RET", "WARPSYNC"))
+
+
+def atomics_in_a_row(k, head, tail):
+    """Longest run of ATOMS.ADD with no branch between them, over the loop body taken cyclically."""
+    body = k.ops(head, tail)
+    best = run = 0
+    for op in body + body:
+        if is_branch(op):
+            run = 0
+        elif op == "ATOMS.ADD":
+            run += 1
+            best = max(best, run)
+    return min(best, sum(1 for op in body if op == "ATOMS.ADD"))
+
+
+def exact_main_loop(k):
+    """The loop with the most LDG.E.128 (the shortest of those): the exact kernels' streaming loop."""
+    loops = [(h, t) for h, t in k.loops() if any(is_ldg128(op) for op in k.ops(h, t))]
+    if not loops:
+        return None
+    return max(loops, key=lambda ht: (sum(1 for op in k.ops(*ht) if is_ldg128(op)), -(ht[1] - ht[0])))
+
+
+def exact_figures(k):
+    loop = exact_main_loop(k)
+    if loop is None:
+        return None
+    head, tail = loop
+    loads = loads_before_add(k, head, tail, add=lambda op: op.startswith("ATOMS"))
+    return head, tail, loads, atomics_in_a_row(k, head, tail)
+
+
 def check_exact(kernels, rep, only=None):
-    exact = pick(kernels, only or r"exact_kernel")
+    exact = pick(kernels, only or r"exact_kernel|exact_lanes_kernel")
     exact = [k for k in exact if "finalize" not in k.name]
     if len(exact) < 4:
         rep.fail("exact", f"{len(exact)} exact kernels found, want the 4 (f32, f64, bf16, f16)")
@@ -232,6 +275,29 @@ def check_exact(kernels, rep, only=None):
         atoms = sorted(set(op for op in k.ops() if op.startswith("ATOMS")))
         msg = f"{short(k)}: {len(cas)} shared compare-and-swap ({', '.join(atoms) or 'no ATOMS'})"
         (rep.fail if cas else rep.ok)("exact", msg)
+    if only:
+        return
+    f32 = pick(kernels, EXACT_F32)
+    if not f32:
+        rep.fail("exact", "no f32 exact kernel (exact_lanes_kernel<float>) in the object")
+    for k in f32:
+        local = [op for op in k.ops() if op.startswith(("LDL", "STL"))]
+        (rep.fail if local else rep.ok)("exact", f"{short(k)}: {len(local)} local-memory instructions (LDL/STL; want 0)")
+        fig = exact_figures(k)
+        if fig is None:
+            rep.fail("exact", f"{short(k)}: no loop with LDG.E.128")
+            continue
+        head, tail, loads, atomics = fig
+        (rep.ok if loads >= 4 else rep.fail)(
+            "exact", f"{short(k)}: main loop [{head:#x}, {tail:#x}] issues {loads} LDG.E.128 before an ATOMS (want >= 4)")
+        (rep.ok if atomics >= 8 else rep.fail)(
+            "exact", f"{short(k)}: main loop issues {atomics} ATOMS.ADD in a row with no branch between them "
+                     f"(want >= 8: the atomics of a step in flight together)")
+    for k in pick(kernels, EXACT_F32_PREV):
+        fig = exact_figures(k)
+        if fig:
+            print(f"info exact: {short(k)} (the previous f32 kernel, exact_prev): {fig[2]} LDG.E.128 before an ATOMS, "
+                  f"{fig[3]} ATOMS.ADD in a row")
 
 
 DENSE_INVARIANT = r"invariant"
@@ -307,6 +373,16 @@ def self_test():
         ["@P0 BRA 0x10", "EXIT"]
     exact_good = ["ATOMS.ADD R3, [R4], R5", "ATOMS.POPC.INC.32 RZ, [R4+URZ]", "EXIT"]
     exact_bad = ["ATOMS.CAST.SPIN.64 P0, [R4], R6, R8", "EXIT"]
+    # the f32 kernel: 4 loads, then 16 atomics back to back, then the carry branch
+    lanes_good = ["MOV R1, RZ"] + [f"LDG.E.128.CONSTANT R{4 * i}, desc[UR6][R20.64]" for i in range(4)] + \
+        [f"ATOMS.ADD R{30 + i}, [R{50 + i}], R{i}" for i in range(16)] + \
+        ["ISETP.GE.U32.AND P0, PT, R30, R0, PT", "@P0 BRA 0x200", "ATOMS.POPC.INC.32 RZ, [R50+URZ]", "@P1 BRA 0x10", "EXIT"]
+    # the previous kernel's shape: each atomic's carry branch before the next atomic
+    lanes_serial = ["MOV R1, RZ"] + [f"LDG.E.128.CONSTANT R{4 * i}, desc[UR6][R20.64]" for i in range(2)] + \
+        sum(([f"ATOMS.ADD R{30 + i}, [R{50 + i}], R{i}", "BSSY B0, 0x300", "@P0 BRA 0x300",
+              "ATOMS.POPC.INC.32 RZ, [R50+URZ]", "BSYNC B0"] for i in range(8)), []) + ["@P1 BRA 0x10", "EXIT"]
+    lanes_local = lanes_good[:-1] + ["STL [R1], R30", "EXIT"]
+    f32 = "exact_lanes_kernelIfE"
     dense_good = ["MOV R1, RZ", "LDS.128 R4, [R2]", "LDS.128 R8, [R2+0x10]", "FFMA R20, R4, R8, R20", "@P0 BRA 0x10", "EXIT"]
     dense_bad = ["MOV R1, RZ", "LDS R4, [R2]", "LDS R8, [R2+0x4]", "FFMA R20, R4, R8, R20", "STL [R1], R20", "@P0 BRA 0x10", "EXIT"]
     att = "_ZN8driftlab4cuda12_attention_cu_6kernelEv"
@@ -317,9 +393,12 @@ def self_test():
         ("sum", {"tile_kernelIfLb0Ef": tree_good}, None, 0),
         ("sum", {"tile_kernelIfLb0Ef": tree_bad}, None, 1),
         ("sum", {"tile_kernelIfLb0Ef": tree_piped}, None, 0),
-        ("exact", {f"exact_kernel{i}": exact_good for i in range(4)}, None, 0),
-        ("exact", {**{f"exact_kernel{i}": exact_good for i in range(3)}, "exact_kernel3": exact_bad}, None, 1),
-        ("exact", {f"exact_kernel{i}": exact_good for i in range(3)}, None, 1),  # one of the 4 missing
+        ("exact", {**{f"exact_kernel{i}": exact_good for i in range(3)}, f32: lanes_good}, None, 0),
+        ("exact", {**{f"exact_kernel{i}": exact_good for i in range(2)}, "exact_kernel3": exact_bad, f32: lanes_good}, None, 1),
+        ("exact", {**{f"exact_kernel{i}": exact_good for i in range(2)}, f32: lanes_good}, None, 1),  # one of the 4 missing
+        ("exact", {f"exact_kernel{i}": exact_good for i in range(4)}, None, 1),  # no f32 lanes kernel
+        ("exact", {**{f"exact_kernel{i}": exact_good for i in range(3)}, f32: lanes_serial}, None, 2),  # 2 loads, 1 in a row
+        ("exact", {**{f"exact_kernel{i}": exact_good for i in range(3)}, f32: lanes_local}, None, 1),
         ("dense", {"dense_cu_invariant_kernel": dense_good}, None, 0),
         ("dense", {"dense_cu_invariant_kernel": dense_bad}, None, 2),
         ("attention", {att: att_good}, elf(att, 128), 0),

@@ -18,6 +18,7 @@
 #include "host/backends/model_backend.h"
 #if DRIFTLAB_HAVE_CUDA
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/device.h"
 #include "kernels/cuda/drift.cuh"
 #endif
 
@@ -101,14 +102,12 @@ TEST(DriftCompare, HashIsASumSoAnySplitOfTheOutputGivesTheSameHash) {
 void expect_same_metrics(const std::vector<std::vector<float>>& runs, std::size_t B, std::size_t N) {
   const OutputDrift host = output_drift(runs, B, N);
   cuda::DeviceOutputDrift dev(B, N);
-  void* d_mem = nullptr;
-  CUDA_CHECK(cudaMalloc(&d_mem, std::max<std::size_t>(B * N, 1) * sizeof(float)));
-  auto* d_y = static_cast<float*>(d_mem);
+  cuda::DeviceBuffer d_mem;  // freed on a throw too
+  d_mem.ensure(B * N * sizeof(float), sizeof(float));
   for (const auto& r : runs) {
-    CUDA_CHECK(cudaMemcpy(d_y, r.data(), r.size() * sizeof(float), cudaMemcpyHostToDevice));
-    dev.add(d_y);
+    d_mem.upload(r);
+    dev.add(d_mem.as<float>());
   }
-  CUDA_CHECK(cudaFree(d_y));
   const cuda::DeviceDriftResult d = dev.result();
   EXPECT_EQ(d.runs, host.runs);
   EXPECT_EQ(d.distinct_outputs, host.distinct_outputs);

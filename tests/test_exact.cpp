@@ -868,6 +868,48 @@ template <class T> T replay_gpu_exact(const std::vector<T>& x, int blocks, int c
   return ex::finalize<T>(bins.data(), flags);
 }
 
+// The CUDA float kernel's lane-private layout (sum.cu's exact_lanes_kernel): `blocks` blocks, each
+// term added by a random lane to that lane's copy of its word (exact.h's lane_word_index), the
+// carries counted per word; then each word's 32 copies summed with its carries, as the kernel's
+// warp shuffle does.  Term order shuffled by `seed`.
+float replay_gpu_exact_lanes(const std::vector<float>& x, int blocks, std::uint64_t seed,
+                             MagnitudeReplay* stats = nullptr, bool drop_carries = false) {
+  constexpr int kWords = ex::Magnitude<float>::kWords;
+  std::vector<std::size_t> order(x.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  Rng g(seed);
+  std::shuffle(order.begin(), order.end(), g);
+  std::vector<std::int64_t> bins(ex::Layout<float>::kBins, 0);
+  std::uint32_t flags = x.empty() ? 0u : static_cast<std::uint32_t>(ex::kSeen);
+  std::uint32_t not_neg_zero = 0;
+  std::vector<std::uint32_t> words(static_cast<std::size_t>(kWords) * ex::kLaneCopies), carries(kWords);
+  for (int b = 0; b < blocks; ++b) {
+    std::fill(words.begin(), words.end(), 0u);
+    std::fill(carries.begin(), carries.end(), 0u);
+    for (std::size_t k = b; k < order.size(); k += blocks) {
+      const float v = x[order[k]];
+      not_neg_zero |= ex::not_neg_zero_bits(v);
+      const int lane = static_cast<int>(below(g, ex::kLaneCopies));
+      const ex::MagnitudeF32 t = ex::decode_magnitude(v);
+      std::uint32_t& w = words[static_cast<std::size_t>(ex::lane_word_index(static_cast<int>(t.word), lane))];
+      const std::uint32_t old = w;
+      w = old + t.mag;
+      carries[t.word] += ex::add_carry(old, t.mag);
+      if (ex::is_special_word(t)) flags |= ex::term_flags(v);
+    }
+    for (int w = 0; w < kWords; ++w) {
+      if (stats) stats->carries_seen += carries[w];
+      std::uint64_t total = drop_carries ? 0u : static_cast<std::uint64_t>(carries[w]) << 32;
+      for (int lane = 0; lane < ex::kLaneCopies; ++lane) total += words[static_cast<std::size_t>(ex::lane_word_index(w, lane))];
+      if (!total) continue;
+      const ex::WideAdd a = ex::wide_add<float>(w, total);
+      bins[a.bin] = static_cast<std::int64_t>(static_cast<std::uint64_t>(bins[a.bin]) + static_cast<std::uint64_t>(a.value));
+    }
+  }
+  if (not_neg_zero) flags |= ex::kNotNegZero;
+  return ex::finalize<float>(bins.data(), flags);
+}
+
 // The plain accumulator: signed 64-bit bins, one add_term per finite term.
 template <class T> T plain_exact(const std::vector<T>& x) {
   std::vector<std::int64_t> bins(ex::Layout<T>::kBins, 0);
@@ -952,6 +994,15 @@ template <class T> void check_hot_words(Rng& g) {
       EXPECT_GT(stats.carries_seen, 100u) << "the test must wrap the 32-bit words";
     }
   EXPECT_FALSE(SameBits(want, replay_gpu_exact(x, 1, 1, 1, nullptr, /*drop_carries=*/true)));
+  if constexpr (sizeof(T) == 4) {  // the lane-private layout of the CUDA float kernel
+    for (int blocks : {1, 3}) {
+      MagnitudeReplay stats;
+      const T got = replay_gpu_exact_lanes(x, blocks, 0x5eed0300 + blocks, &stats);
+      EXPECT_TRUE(SameBits(want, got)) << "lanes, blocks " << blocks << ": want " << show(want) << ", replay " << show(got);
+      EXPECT_GT(stats.carries_seen, 0u) << "the test must wrap the lane-private words";
+    }
+    EXPECT_FALSE(SameBits(want, replay_gpu_exact_lanes(x, 1, 1, nullptr, /*drop_carries=*/true)));
+  }
 }
 
 TEST(ExactMagnitudeWords, WrappingWordsGiveThePlainExactSum) {
@@ -980,7 +1031,28 @@ template <class T> void check_random_replays(Rng& g) {
     const T got = replay_gpu_exact(x, blocks, copies, g());
     EXPECT_TRUE(SameBits(want, got)) << type_name<T>() << " rep " << rep << ": want " << show(want) << ", replay "
                                      << show(got);
+    if constexpr (sizeof(T) == 4) {
+      const T lanes = replay_gpu_exact_lanes(x, blocks, g());
+      EXPECT_TRUE(SameBits(want, lanes)) << "lanes rep " << rep << ": want " << show(want) << ", replay " << show(lanes);
+    }
   }
+}
+
+// The CUDA float kernel's layout: a warp's 32 lanes always hit 32 distinct banks (bank = index mod
+// 32 = the lane), whatever words they add to, and the copies of all words are distinct and in range.
+TEST(ExactMagnitudeWords, LanePrivateWordsPutEachLaneInItsOwnBank) {
+  constexpr int kWords = ex::Magnitude<float>::kWords;
+  std::vector<int> seen(static_cast<std::size_t>(kWords) * ex::kLaneCopies, 0);
+  for (int w = 0; w < kWords; ++w)
+    for (int lane = 0; lane < ex::kLaneCopies; ++lane) {
+      const int i = ex::lane_word_index(w, lane);
+      ASSERT_GE(i, 0);
+      ASSERT_LT(i, kWords * ex::kLaneCopies);
+      EXPECT_EQ(i % 32, lane) << "word " << w << " lane " << lane;
+      ++seen[static_cast<std::size_t>(i)];
+    }
+  EXPECT_TRUE(std::all_of(seen.begin(), seen.end(), [](int c) { return c == 1; }));
+  EXPECT_EQ(ex::kLaneCopies, 32);
 }
 
 TEST(ExactMagnitudeWords, RandomReplaysMatchPlainAndCpu) {

@@ -21,32 +21,18 @@
 namespace driftlab {
 namespace {
 
-struct DeviceFloats {
-  float* p = nullptr;
-  std::size_t count = 0;
-  DeviceFloats() = default;
-  DeviceFloats(const DeviceFloats&) = delete;
-  DeviceFloats& operator=(const DeviceFloats&) = delete;
-  DeviceFloats(DeviceFloats&& o) noexcept : p(o.p), count(o.count) { o.p = nullptr; o.count = 0; }
-  ~DeviceFloats() { cudaFree(p); }
-  void ensure(std::size_t n) {
-    if (n <= count) return;
-    cudaFree(p);
-    p = nullptr;
-    count = 0;
-    CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&p), std::max<std::size_t>(n, 1) * sizeof(float)));
-    count = n;
-  }
-  void upload(const std::vector<float>& v) {
-    ensure(v.size());
-    CUDA_CHECK(cudaMemcpy(p, v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice));
-  }
-  // 16-bit patterns in the same allocation (two to a float slot).
-  std::uint16_t* u16() { return reinterpret_cast<std::uint16_t*>(p); }
+// Floats (or 16-bit patterns, two to a float slot) in device memory: the one DeviceBuffer
+// (kernels/cuda/device.h), counted in floats.  Never null once ensured (an empty request takes
+// one float).
+struct DeviceFloats : cuda::DeviceBuffer {
+  float* f() const { return as<float>(); }
+  std::uint16_t* u16() const { return as<std::uint16_t>(); }
+  void ensure(std::size_t n) { DeviceBuffer::ensure(n * sizeof(float), sizeof(float)); }
+  void upload(const std::vector<float>& v) { DeviceBuffer::upload(v, sizeof(float)); }
   void ensure16(std::size_t n) { ensure((n + 1) / 2); }
   void upload16(const std::vector<std::uint16_t>& v) {
     ensure16(v.size());
-    CUDA_CHECK(cudaMemcpy(p, v.data(), v.size() * sizeof(std::uint16_t), cudaMemcpyHostToDevice));
+    if (!v.empty()) CUDA_CHECK(cudaMemcpy(get(), v.data(), v.size() * sizeof(std::uint16_t), cudaMemcpyHostToDevice));
   }
 };
 
@@ -116,18 +102,18 @@ class CudaModelBackend final : public ModelBackend {
       float* dst = next_stage((*stages)[li], k, stage, count);
       CUDA_CHECK(cudaMemcpy(dst, d_src, count * sizeof(float), cudaMemcpyDeviceToHost));
     };
-    CUDA_CHECK(cudaMemcpy(act_[0].p, x, B * model_->inputs() * sizeof(float), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(act_[0].f(), x, B * model_->inputs() * sizeof(float), cudaMemcpyHostToDevice));
     events_.record_start();
     for (std::size_t li = 0; li < layers.size(); ++li) {
       const Layer& l = layers[li];
       const std::size_t S = c.split_k ? c.split_k : dense::split_k(B, l.K, l.N);
-      float* in = act_[li % 2].p;
-      float* y = act_[(li + 1) % 2].p;
-      CUDA_CHECK(cuda::dense(c.variant, in, weights_[li].p, biases_[li].p, y, B, l.K, l.N, l.act, S, temp_.p,
-                             temp_.count * sizeof(float), handle_, nullptr, stages ? matmul_.p : nullptr));
+      float* in = act_[li % 2].f();
+      float* y = act_[(li + 1) % 2].f();
+      CUDA_CHECK(cuda::dense(c.variant, in, weights_[li].f(), biases_[li].f(), y, B, l.K, l.N, l.act, S, temp_.f(),
+                             temp_.bytes(), handle_, nullptr, stages ? matmul_.f() : nullptr));
       k = 0;
       if (stages) {
-        keep(li, TraceStage::matmul, matmul_.p, B * l.N);
+        keep(li, TraceStage::matmul, matmul_.f(), B * l.N);
         keep(li, TraceStage::bias_act, y, B * l.N);
       }
       if (li + 1 < layers.size() && c.training && model_->dropout > 0) {
@@ -139,7 +125,7 @@ class CudaModelBackend final : public ModelBackend {
     }
     events_.record_stop();
     const float ms = events_.ms();
-    last_ = act_[layers.size() % 2].p;
+    last_ = act_[layers.size() % 2].f();
     if (c.output_to_host)
       CUDA_CHECK(cudaMemcpy(out, last_, B * model_->outputs() * sizeof(float), cudaMemcpyDeviceToHost));
     return ms;
@@ -184,19 +170,19 @@ class CudaModelBackend final : public ModelBackend {
       const std::uint16_t* in = act_[li % 2].u16();
       std::uint16_t* y = act_[(li + 1) % 2].u16();
       auto* dense_fn = bf ? &cuda::dense_half<bf16> : &cuda::dense_half<f16>;
-      CUDA_CHECK(dense_fn(c.variant, in, weights_[li].u16(), biases_[li].u16(), y32_.p, nullptr, B, l.K, l.N, l.act, S,
-                          temp_.p, temp_.count * sizeof(float), handle_, nullptr, stages ? matmul_.p : nullptr));
+      CUDA_CHECK(dense_fn(c.variant, in, weights_[li].u16(), biases_[li].u16(), y32_.f(), nullptr, B, l.K, l.N, l.act, S,
+                          temp_.f(), temp_.bytes(), handle_, nullptr, stages ? matmul_.f() : nullptr));
       k = 0;
       if (stages) {
-        keep(li, TraceStage::matmul, matmul_.p, count);
-        keep(li, TraceStage::bias_act, y32_.p, count);
+        keep(li, TraceStage::matmul, matmul_.f(), count);
+        keep(li, TraceStage::bias_act, y32_.f(), count);
       }
       if (li + 1 < layers.size() && c.training && model_->dropout > 0) {
-        CUDA_CHECK(cuda::dropout(y32_.p, count, model_->dropout, c.dropout_seed, c.call, static_cast<std::uint32_t>(li),
+        CUDA_CHECK(cuda::dropout(y32_.f(), count, model_->dropout, c.dropout_seed, c.call, static_cast<std::uint32_t>(li),
                                  nullptr));
-        if (stages) keep(li, TraceStage::dropout, y32_.p, count);
+        if (stages) keep(li, TraceStage::dropout, y32_.f(), count);
       }
-      CUDA_CHECK(cuda::narrow(y32_.p, y, count, bf, nullptr));
+      CUDA_CHECK(cuda::narrow(y32_.f(), y, count, bf, nullptr));
       if (stages) {
         widened(y, count, next_stage((*stages)[li], k, TraceStage::round, count));
         (*stages)[li].resize(k);
@@ -207,7 +193,7 @@ class CudaModelBackend final : public ModelBackend {
     last_ = nullptr;  // no device tracker for 16-bit outputs
     const std::size_t n_out = B * model_->outputs();
     widened(act_[layers.size() % 2].u16(), n_out, out);
-    if (c.pre_round) CUDA_CHECK(cudaMemcpy(c.pre_round, y32_.p, n_out * sizeof(float), cudaMemcpyDeviceToHost));
+    if (c.pre_round) CUDA_CHECK(cudaMemcpy(c.pre_round, y32_.f(), n_out * sizeof(float), cudaMemcpyDeviceToHost));
     return ms;
   }
 

@@ -241,6 +241,15 @@ DL_HD std::uint64_t magnitude_total(const std::uint32_t* partials, int parts, in
   return total;
 }
 
+// --- Lane-private words: the CUDA float exact kernel's shared-memory layout --------------------
+// 32 copies of the 512 magnitude words of Magnitude<float>, one per lane of a warp: word w of lane
+// l at index w * 32 + l (64 KiB).  Shared memory has 32 banks of 4-byte words, bank = index mod
+// 32 = l: the 32 atomic adds of one warp instruction always fall in 32 distinct banks and never
+// on one address, whatever the data.  Which copy a term goes to changes no word's total (integer
+// addition; see magnitude_total), so the bins, and the result, are those of any other layout.
+inline constexpr int kLaneCopies = 32;
+DL_HD constexpr int lane_word_index(int word, int lane) { return word * kLaneCopies + lane; }
+
 // --- Rounding the bins once ------------------------------------------------------------------
 
 // limbs += v * 2^shift, two's complement over kLimbs 64-bit limbs.

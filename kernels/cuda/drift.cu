@@ -77,42 +77,17 @@ struct Plus64 {
   __host__ __device__ std::uint64_t operator()(std::uint64_t x, std::uint64_t y) const { return x + y; }
 };
 
-template <class T> T* device_alloc(std::size_t count) {
-  void* p = nullptr;
-  CUDA_CHECK(cudaMalloc(&p, std::max<std::size_t>(count, 1) * sizeof(T)));
-  return static_cast<T*>(p);
-}
-
 }  // namespace
 
 DeviceOutputDrift::DeviceOutputDrift(std::size_t B, std::size_t N, cudaStream_t stream)
     : B_(B), N_(N), stream_(stream) {
   const std::size_t n = B * N;
-  try {
-    d_first_ = device_alloc<float>(n);
-    d_lo_ = device_alloc<float>(n);
-    d_hi_ = device_alloc<float>(n);
-    d_seen_ = device_alloc<std::uint8_t>(n);
-    d_flipped_ = device_alloc<std::uint8_t>(B);
-    d_argmax0_ = device_alloc<std::uint64_t>(B);
-  } catch (...) {
-    free_all();
-    throw;
-  }
-}
-
-DeviceOutputDrift::~DeviceOutputDrift() { free_all(); }
-
-void DeviceOutputDrift::free_all() {
-  cudaFree(d_first_);
-  cudaFree(d_lo_);
-  cudaFree(d_hi_);
-  cudaFree(d_seen_);
-  cudaFree(d_flipped_);
-  cudaFree(d_argmax0_);
-  d_first_ = d_lo_ = d_hi_ = nullptr;
-  d_seen_ = d_flipped_ = nullptr;
-  d_argmax0_ = nullptr;
+  first_.ensure(n * sizeof(float), sizeof(float));
+  lo_.ensure(n * sizeof(float), sizeof(float));
+  hi_.ensure(n * sizeof(float), sizeof(float));
+  seen_.ensure(n);
+  flipped_.ensure(B);
+  argmax0_.ensure(B * sizeof(std::uint64_t), sizeof(std::uint64_t));
 }
 
 void DeviceOutputDrift::add(const float* d_y) {
@@ -120,17 +95,23 @@ void DeviceOutputDrift::add(const float* d_y) {
   const auto policy = thrust::cuda::par.on(stream_);
   const thrust::counting_iterator<Index> first(0);
   const bool run0 = runs_ == 0;
+  float* d_first = first_.as<float>();
+  std::uint8_t* d_seen = seen_.as<std::uint8_t>();
+  std::uint8_t* d_flipped = flipped_.as<std::uint8_t>();
+  std::uint64_t* d_argmax0 = argmax0_.as<std::uint64_t>();
+  float* d_lo = lo_.as<float>();
+  float* d_hi = hi_.as<float>();
   if (run0) {
-    CUDA_CHECK(cudaMemcpyAsync(d_first_, d_y, n * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
-    CUDA_CHECK(cudaMemsetAsync(d_seen_, 0, std::max<Index>(n, 1), stream_));
-    CUDA_CHECK(cudaMemsetAsync(d_flipped_, 0, std::max<std::size_t>(B_, 1), stream_));
-    if (N_ > 0) thrust::for_each(policy, first, first + B_, ArgmaxFirst{d_y, N_, d_argmax0_});
+    CUDA_CHECK(cudaMemcpyAsync(d_first, d_y, n * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
+    CUDA_CHECK(cudaMemsetAsync(d_seen, 0, std::max<Index>(n, 1), stream_));
+    CUDA_CHECK(cudaMemsetAsync(d_flipped, 0, std::max<std::size_t>(B_, 1), stream_));
+    if (N_ > 0) thrust::for_each(policy, first, first + B_, ArgmaxFirst{d_y, N_, d_argmax0});
   } else if (N_ > 0) {
-    thrust::for_each(policy, first, first + B_, ArgmaxFlip{d_y, N_, d_argmax0_, d_flipped_});
+    thrust::for_each(policy, first, first + B_, ArgmaxFlip{d_y, N_, d_argmax0, d_flipped});
   }
-  thrust::for_each(policy, first, first + n, RangeUpdate{d_y, d_lo_, d_hi_, d_seen_});
+  thrust::for_each(policy, first, first + n, RangeUpdate{d_y, d_lo, d_hi, d_seen});
   // transform_reduce returns to the host: the only numbers that come back for this run.
-  const Differ d = thrust::transform_reduce(policy, first, first + n, DifferOf{d_y, run0 ? nullptr : d_first_},
+  const Differ d = thrust::transform_reduce(policy, first, first + n, DifferOf{d_y, run0 ? nullptr : d_first},
                                             Differ{0, Hash128{}}, DifferPlus{});
   CUDA_CHECK(cudaGetLastError());
   differing_ += d.differing;
@@ -147,14 +128,16 @@ DeviceDriftResult DeviceOutputDrift::result() const {
   const Index n = static_cast<Index>(B_) * N_;
   const auto policy = thrust::cuda::par.on(stream_);
   const thrust::counting_iterator<Index> first(0);
-  const RangeMetrics m =
-      thrust::transform_reduce(policy, first, first + n, RangeOf{d_lo_, d_hi_, d_seen_}, RangeMetrics{}, RangeMax{});
+  const std::uint8_t* d_flipped = flipped_.as<std::uint8_t>();
+  const RangeMetrics m = thrust::transform_reduce(
+      policy, first, first + n, RangeOf{lo_.as<float>(), hi_.as<float>(), seen_.as<std::uint8_t>()}, RangeMetrics{},
+      RangeMax{});
   r.distinct_outputs = hashes_.size();
   r.differing = differing_;
   r.max_ulp = m.max_ulp;
   r.max_abs_diff = m.mixed ? static_cast<double>(NAN) : m.max_abs_diff;
   r.argmax_flips = N_ > 0 ? static_cast<std::size_t>(thrust::transform_reduce(
-                                policy, d_flipped_, d_flipped_ + B_, ToCount{}, std::uint64_t(0), Plus64{}))
+                                policy, d_flipped, d_flipped + B_, ToCount{}, std::uint64_t(0), Plus64{}))
                           : 0;
   CUDA_CHECK(cudaGetLastError());
   return r;

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/cuda/device.h"
+
 namespace driftlab::cuda {
 
 struct DeviceDriftResult {
@@ -27,7 +29,6 @@ class DeviceOutputDrift {
  public:
   // Device memory: 3 floats and 1 byte per element, 9 bytes per row. Throws CudaError.
   DeviceOutputDrift(std::size_t B, std::size_t N, cudaStream_t stream = nullptr);
-  ~DeviceOutputDrift();
   DeviceOutputDrift(const DeviceOutputDrift&) = delete;
   DeviceOutputDrift& operator=(const DeviceOutputDrift&) = delete;
 
@@ -36,12 +37,13 @@ class DeviceOutputDrift {
   DeviceDriftResult result() const;
 
  private:
-  void free_all();
   std::size_t B_, N_, runs_ = 0;
   cudaStream_t stream_;
-  float *d_first_ = nullptr, *d_lo_ = nullptr, *d_hi_ = nullptr;
-  std::uint8_t *d_seen_ = nullptr, *d_flipped_ = nullptr;
-  std::uint64_t* d_argmax0_ = nullptr;
+  // Freed on every path, a throw from the constructor included (device.h).
+  DeviceBuffer first_, lo_, hi_;  // floats, B*N each
+  DeviceBuffer seen_;             // bytes, B*N
+  DeviceBuffer flipped_;          // bytes, B
+  DeviceBuffer argmax0_;          // uint64, B
   std::uint64_t differing_ = 0;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> hashes_;  // sorted, distinct
 };

@@ -1,4 +1,5 @@
-// Summation on CUDA: every variant side by side, with why each differs.
+// Summation on CUDA: every variant side by side, with why each differs (one file on purpose, so
+// over 500 lines: a reader sees every sum kernel and its reason in one place; STYLE.md, 1).
 //
 //   atomic_element  every element atomicAdd-ed into *d_out: float atomics ACCUMULATE -> order is
 //                   whatever the memory system serialises: determinism none.
@@ -6,10 +7,13 @@
 //                   the block's partial: determinism none (the order of partials is timing).
 //   tree            tile_kernel<kAtomic = false>: partials to d_partials[tile], then the same
 //                   kernel over the partials: no atomics at all; order of sum_order.h.
-//   exact           exact_kernel: 32-bit integer atomics into (sign, exponent) magnitude words in
-//                   shared memory (8 sets by lane for float), their wraps counted as carries
-//                   (exact.h), folded into 64-bit exponent bins; integer addition is associative,
-//                   so the order does not matter; then one rounding in exact_finalize_kernel.
+//   exact           32-bit integer atomics into (sign, exponent) magnitude words in shared memory,
+//                   their wraps counted as carries (exact.h), folded into 64-bit exponent bins;
+//                   integer addition is associative, so the order does not matter; then one
+//                   rounding in exact_finalize_kernel.  Float accumulators (f32, bf16, f16 input):
+//                   exact_lanes_kernel (one private copy of the words per lane: conflict-free, every
+//                   atomic of a step in flight together); double: exact_kernel.  The previous float
+//                   kernel (exact_kernel<float>) stays, benchmark-only, as sum_exact_prev.
 //   cub             cub::DeviceReduce::Sum: CUB's run-to-run guarantee on one GPU model.
 //   thrust          thrust::reduce(par.on(stream), ..., thrust::plus): built on CUB's reduction, so
 //                   documented run to run on one GPU model; it returns the sum to the host (a stream
@@ -64,10 +68,18 @@ template <class T> constexpr int kExactBlocksPerSm = sizeof(T) == 4 ? 8 : 4;
 template <class T> constexpr int kExactCopies = sizeof(T) == 4 ? 8 : 1;
 template <class T> constexpr int kExactStride = exact::Magnitude<T>::kWords + 1;
 constexpr int kExactQuads = 2;  // quads a thread loads per step (two 16-byte loads in flight)
+// exact_lanes_kernel (float accumulators): 32 lane-private copies of the 512 words (exact.h's
+// lane_word_index), 64 KiB of dynamic shared memory a block (+ 2 KiB of carries), so 3 blocks an
+// SM on sm_90 (228 KiB); 4 quads (four 16-byte loads, 16 atomics) in flight per thread per step.
+constexpr int kExactLanesBlocksPerSm = 3;
+constexpr int kExactLanesQuads = 4;
+constexpr std::size_t kExactLanesSmem =
+    static_cast<std::size_t>(exact::Magnitude<float>::kWords) * exact::kLaneCopies * sizeof(std::uint32_t);
 
 static_assert(kThreads == 256 && kLanesPerThread == 4, "the lane-to-thread mapping below assumes 256 x 4");
 
 std::size_t round_up(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
+std::size_t ceil_div(std::size_t n, std::size_t d) { return (n + d - 1) / d; }
 
 // The SM count of the current device, asked of the driver once per device (not on every call:
 // sum() runs inside timed regions).
@@ -309,6 +321,143 @@ __global__ void __launch_bounds__(kThreads, kExactBlocksPerSm<T>)
   if (threadIdx.x == 0) atomicOr(d_flags, s_flags);
 }
 
+// Exact, float accumulators: the same words, adds and carries as exact_kernel, laid out and
+// issued so that the shared atomics run at full rate.  What the sm_90 SASS of exact_kernel<float>
+// showed (tests/check_sass.py, family exact_lanes; docs/gpu-roofline.md):
+//   1. each ATOMS.ADD's returned value feeds the carry test and its branch (BSSY ... BRA ... BSYNC)
+//      before the next ATOMS.ADD issues: one shared atomic in flight per thread, so each thread
+//      waits out a shared-memory round trip per element;
+//   2. the 8 sets of 513 words by lane % 8 put lanes with neighbouring exponents in one bank
+//      (bank = set + word mod 32): for uniform [0,1) input about 6 lanes meet on the busiest bank
+//      of each warp's atomic (a 6-way replay), about 3.7 for the ill-conditioned input (a
+//      Monte-Carlo count of the layout, not a measurement).
+// Here: (1) a step's 16 terms are decoded, then its 16 atomics issued back to back (no result read
+// in between), then the carries of all 16 tested at once, with one rarely taken branch;
+// (2) each lane has its own copy of the words, word w of lane l at w * 32 + l: every atomic of a
+// warp instruction in its own bank (bank = lane), whatever the data.
+// Same result, bit for bit: every term adds the same magnitude to the same word (its top 9 bits)
+// as in exact_kernel; only the copy differs.  A copy's 32-bit word wraps at most once per add
+// (magnitude < 2^24) and the adding lane sees the wrap in the exact old value its atomic returns,
+// so for every word, (its 32 copies summed) + 2^32 * (its carries) is the exact integer sum of the
+// magnitudes added to it, whatever the copy and the order of each add.  So each word's total, the
+// 64-bit global bins (integer atomics), the flags (the same OR) and the one rounding are those of
+// exact_kernel and of the CPU's sum_exact (CudaSum.* and CudaHalfSum.* assert it bitwise on a GPU;
+// tests/test_exact.cpp's ExactMagnitudeWords replays this layout on the CPU).
+template <class U>
+__device__ __forceinline__ bool exact_add_lane(float v, std::uint32_t* s_words, int lane, std::uint32_t* carries,
+                                               U& not_neg_zero) {
+  not_neg_zero |= exact::not_neg_zero_bits(v);
+  const exact::MagnitudeF32 t = exact::decode_magnitude(v);
+  const std::uint32_t old = atomicAdd(&s_words[exact::lane_word_index(static_cast<int>(t.word), lane)], t.mag);
+  if (exact::add_carry(old, t.mag)) atomicAdd(&carries[t.word], 1u);
+  return exact::is_special_word(t);
+}
+
+template <class S>
+__global__ void __launch_bounds__(kThreads, kExactLanesBlocksPerSm)
+    exact_lanes_kernel(const S* d_in, std::size_t num_items, unsigned long long* d_bins, unsigned* d_flags) {
+  static_assert(std::is_same_v<Acc<S>, float>, "the lane-private layout is Magnitude<float>'s");
+  constexpr int kWords = exact::Magnitude<float>::kWords;
+  constexpr int kQuads = kExactLanesQuads;
+  constexpr int kTerms = kQuads * kLanesPerThread;
+  extern __shared__ uint4 s_dynamic[];  // kExactLanesSmem bytes: kWords x 32 lane copies
+  std::uint32_t* s_words = reinterpret_cast<std::uint32_t*>(s_dynamic);
+  __shared__ std::uint32_t s_carries[kWords];
+  __shared__ unsigned s_flags;
+  for (int i = threadIdx.x; i < static_cast<int>(kExactLanesSmem / sizeof(uint4)); i += blockDim.x)
+    s_dynamic[i] = make_uint4(0u, 0u, 0u, 0u);
+  for (int w = threadIdx.x; w < kWords; w += blockDim.x) s_carries[w] = 0;
+  if (threadIdx.x == 0) s_flags = 0;
+  __syncthreads();
+
+  const int lane = static_cast<int>(threadIdx.x) % kWarp;
+  std::uint32_t flags = 0;
+  std::uint32_t not_neg_zero = 0;
+  // As exact_kernel: each step a block reads kQuads consecutive spans of blockDim.x quads
+  // (coalesced), every load of the step issued before the first add.
+  const std::size_t span = static_cast<std::size_t>(blockDim.x) * kLanesPerThread;
+  const std::size_t step = static_cast<std::size_t>(gridDim.x) * span * kQuads;
+  const std::size_t first = static_cast<std::size_t>(blockIdx.x) * span * kQuads;
+  const std::size_t mine = static_cast<std::size_t>(threadIdx.x) * kLanesPerThread;
+  if (first < num_items) flags = exact::kSeen;  // OR-ed over the grid: set iff num_items > 0
+  std::size_t base = first;
+  for (; base + kQuads * span <= num_items; base += step) {
+    float v[kQuads][kLanesPerThread];
+#pragma unroll
+    for (int q = 0; q < kQuads; ++q) load_quad(d_in + base + q * span + mine, v[q]);
+    std::uint32_t word[kTerms], mag[kTerms], old[kTerms];
+    bool special = false;
+#pragma unroll
+    for (int k = 0; k < kTerms; ++k) {
+      const float x = v[k / kLanesPerThread][k % kLanesPerThread];
+      not_neg_zero |= exact::not_neg_zero_bits(x);
+      const exact::MagnitudeF32 t = exact::decode_magnitude(x);
+      word[k] = t.word;
+      mag[k] = t.mag;
+      special |= exact::is_special_word(t);
+    }
+#pragma unroll
+    for (int k = 0; k < kTerms; ++k)  // all 16 atomics in flight: no returned value read yet
+      old[k] = atomicAdd(&s_words[exact::lane_word_index(static_cast<int>(word[k]), lane)], mag[k]);
+    std::uint32_t carry = 0;
+#pragma unroll
+    for (int k = 0; k < kTerms; ++k) carry |= exact::add_carry(old[k], mag[k]) << k;
+    if (carry) {  // rare: some copy passed a multiple of 2^32 (unrolled: word[] stays in registers)
+#pragma unroll
+      for (int k = 0; k < kTerms; ++k)
+        if ((carry >> k) & 1u) atomicAdd(&s_carries[word[k]], 1u);
+    }
+    if (special)  // rare: an Inf or NaN in this step; read again (keeping v alive would spill)
+#pragma unroll 1
+      for (int k = 0; k < kTerms; ++k)
+        flags |= exact::term_flags(widen(d_in[base + k / kLanesPerThread * span + mine + k % kLanesPerThread]));
+  }
+  if (base < num_items) {  // the block's last, partial step (only one block has one)
+    for (int q = 0; q < kQuads; ++q) {
+      const std::size_t i = base + q * span + mine;
+      for (int c = 0; c < kLanesPerThread; ++c)
+        if (i + c < num_items) {
+          const float x = widen(d_in[i + c]);
+          if (exact_add_lane(x, s_words, lane, s_carries, not_neg_zero)) flags |= exact::term_flags(x);
+        }
+    }
+  }
+  if (not_neg_zero) flags |= exact::kNotNegZero;
+  atomicOr(&s_flags, flags);
+  __syncthreads();
+  // Each warp folds whole words: lane l reads copy l (32 banks), a shuffle tree sums the 32
+  // copies in 64 bits (integers: exact), and lane 0 adds the carries and the global bin.
+  const int warp = static_cast<int>(threadIdx.x) / kWarp, warps = static_cast<int>(blockDim.x) / kWarp;
+  for (int w = warp; w < kWords; w += warps) {
+    unsigned long long part = s_words[exact::lane_word_index(w, lane)];
+#pragma unroll
+    for (int o = kWarp / 2; o > 0; o /= 2) part += __shfl_xor_sync(kFullMask, part, o);
+    if (lane == 0) {
+      const std::uint64_t total = part + (static_cast<std::uint64_t>(s_carries[w]) << 32);
+      if (total) {
+        const exact::WideAdd a = exact::wide_add<float>(w, total);
+        atomicAdd(&d_bins[a.bin], static_cast<unsigned long long>(a.value));
+      }
+    }
+  }
+  if (threadIdx.x == 0) atomicOr(d_flags, s_flags);
+}
+
+// Over 48 KiB of dynamic shared memory: exact_lanes_kernel<S> must be allowed it, once per device
+// (a host call; not repeated inside timed regions, where host time before a launch would count).
+template <class S> cudaError_t allow_exact_lanes_smem() {
+  constexpr int kMaxDevices = 64;
+  static std::atomic<unsigned long long> allowed{0};  // bit d: done on device d
+  int device = 0;
+  CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
+  const unsigned long long bit = device >= 0 && device < kMaxDevices ? 1ull << device : 0ull;
+  if (bit && (allowed.load(std::memory_order_relaxed) & bit)) return cudaSuccess;
+  const cudaError_t e = cudaFuncSetAttribute(exact_lanes_kernel<S>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             static_cast<int>(kExactLanesSmem));
+  if (e == cudaSuccess && bit) allowed.fetch_or(bit, std::memory_order_relaxed);
+  return e;
+}
+
 template <class T>
 __global__ void exact_finalize_kernel(const unsigned long long* d_bins, const unsigned* d_flags, T* d_out) {
   *d_out = exact::finalize<T>(reinterpret_cast<const std::int64_t*>(d_bins), *d_flags);
@@ -345,9 +494,10 @@ template <class S> std::size_t temp_bytes_impl(SumVariant v, std::size_t n) {
 }
 
 // S is the stored type, T = Acc<S> the accumulator and result type.
+// exact_prev: for v == exact with a float accumulator, the previous kernel (benchmark-only).
 template <class S, class T = Acc<S>>
 cudaError_t sum_impl(SumVariant v, const S* d_in, std::size_t n, T* d_out, void* d_temp, std::size_t temp_bytes,
-                     cudaStream_t stream) {
+                     cudaStream_t stream, bool exact_prev = false) {
   if (reinterpret_cast<std::uintptr_t>(d_in) % 16 != 0) return cudaErrorMisalignedAddress;
   // tree and exact size their scratch by arithmetic; CUB checks its own (no query in the timed region).
   if (v != SumVariant::cub && temp_bytes < temp_bytes_impl<S>(v, n)) return cudaErrorInvalidValue;
@@ -388,10 +538,22 @@ cudaError_t sum_impl(SumVariant v, const S* d_in, std::size_t n, T* d_out, void*
                                                   round_up(exact::Layout<T>::kBins * sizeof(unsigned long long)));
       if (n >= exact::Layout<T>::kMaxTermsPerBin) return cudaErrorInvalidValue;
       CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_temp, 0, temp_bytes_impl<S>(v, n), stream));
-      if (n)
-        exact_kernel<S><<<grid_for((n + kThreads * kLanesPerThread * kExactQuads - 1) / (kThreads * kLanesPerThread * kExactQuads),
-                                   kExactBlocksPerSm<T>),
-                          kThreads, 0, stream>>>(d_in, n, d_bins, d_flags);
+      if (n) {
+        if constexpr (std::is_same_v<T, float>) {
+          if (exact_prev) {
+            exact_kernel<S><<<grid_for(ceil_div(n, kThreads * kLanesPerThread * kExactQuads), kExactBlocksPerSm<T>),
+                              kThreads, 0, stream>>>(d_in, n, d_bins, d_flags);
+          } else {
+            CUDA_RETURN_IF_ERROR(allow_exact_lanes_smem<S>());
+            exact_lanes_kernel<S><<<grid_for(ceil_div(n, kThreads * kLanesPerThread * kExactLanesQuads),
+                                             kExactLanesBlocksPerSm),
+                                    kThreads, kExactLanesSmem, stream>>>(d_in, n, d_bins, d_flags);
+          }
+        } else {
+          exact_kernel<S><<<grid_for(ceil_div(n, kThreads * kLanesPerThread * kExactQuads), kExactBlocksPerSm<T>),
+                            kThreads, 0, stream>>>(d_in, n, d_bins, d_flags);
+        }
+      }
       CUDA_RETURN_IF_ERROR(cudaGetLastError());
       exact_finalize_kernel<T><<<1, 1, 0, stream>>>(d_bins, d_flags, d_out);
       return cudaGetLastError();
@@ -429,6 +591,11 @@ template <class T>
 cudaError_t sum(SumVariant v, const T* d_in, std::size_t n, T* d_out, void* d_temp, std::size_t temp_bytes,
                 cudaStream_t stream) {
   return sum_impl<T>(v, d_in, n, d_out, d_temp, temp_bytes, stream);
+}
+
+cudaError_t sum_exact_prev(const float* d_in, std::size_t n, float* d_out, void* d_temp, std::size_t temp_bytes,
+                           cudaStream_t stream) {
+  return sum_impl<float>(SumVariant::exact, d_in, n, d_out, d_temp, temp_bytes, stream, /*exact_prev=*/true);
 }
 
 template <class S> std::size_t sum_half_temp_bytes(SumVariant v, std::size_t n) { return temp_bytes_impl<S>(v, n); }

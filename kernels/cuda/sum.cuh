@@ -28,6 +28,13 @@ template <class T>
 cudaError_t sum(SumVariant v, const T* d_in, std::size_t n, T* d_out, void* d_temp, std::size_t temp_bytes,
                 cudaStream_t stream);
 
+// Benchmark-only (issue 18): `exact` on float input by the previous kernel (8 shared sets of the
+// words by lane % 8, one atomic in flight per thread), so that one GPU run measures both kernels
+// side by side (bench name sum/cuda/f32/<dist>/exact_prev/<n>).  Same bits as sum(exact); the
+// same scratch (sum_temp_bytes<float>(exact, n)).
+cudaError_t sum_exact_prev(const float* d_in, std::size_t n, float* d_out, void* d_temp, std::size_t temp_bytes,
+                           cudaStream_t stream);
+
 // 16-bit inputs (S = bf16 or f16; the device holds their 16-bit patterns): every variant above
 // on the widened values, accumulated in float32 in its order; the float32 result to *d_out.
 // Determinism levels as for float; tree is bitwise cpu::sum_half's tree.
