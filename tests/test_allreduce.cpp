@@ -449,6 +449,18 @@ TEST(AllreduceCli, BadInputIsOneLine) {
   testing::expect_one_line_error(testing::cli({"allreduce", "--simulate", "--n", "2^28", "--shards", "2^20"}), "--n");
 }
 
+// Internal flags used directly: --mpi-out without --mpi-worker, and --mpi-worker outside mpirun.
+TEST(AllreduceCli, InternalFlagsOutsideMpirunAreRefused) {
+  const auto out = testing::cli({"allreduce", "--mpi-out", std::string(DRIFTLAB_TEST_TMP) + "/never.bin"});
+  EXPECT_EQ(out.code, 2);
+  testing::expect_one_line_error(out, "--mpi-out");
+  EXPECT_FALSE(std::filesystem::exists(std::string(DRIFTLAB_TEST_TMP) + "/never.bin"));
+  if (!allreduce::mpi_built()) GTEST_SKIP() << "built without MPI: --mpi-worker says why (WithoutMpiSaysWhy)";
+  const auto worker = testing::cli({"allreduce", "--mpi-worker", "--n", "8"});
+  EXPECT_EQ(worker.code, 2);
+  testing::expect_one_line_error(worker, "internal");
+}
+
 TEST(AllreduceCli, WithoutMpiSaysWhy) {
   if (allreduce::mpi_built()) GTEST_SKIP() << "this build has MPI (the message is allreduce_no_mpi.cpp's)";
   const auto r = testing::cli({"allreduce", "--ranks", "2"});

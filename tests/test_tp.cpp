@@ -301,6 +301,26 @@ TEST(TpMpi, UnderTheUsersOwnMpirun) {
   EXPECT_NE(bad.err.find("--init-seed"), std::string::npos) << bad.err;
 }
 
+// The internal worker flag outside mpirun, and a TP size that is not the job's size under a
+// user's mpirun: one line from driftlab, before MPI_Init (no MPI_ABORT banner, no line per rank).
+TEST(TpMpi, WorkerFlagOutsideMpirunAndMismatchedJobSizeAreOneLine) {
+  if (const auto why = mpi_skip_reason(); !why.empty()) GTEST_SKIP() << why;
+  const auto direct = testing::cli({"predict", "--tp", "2", "--tp-worker", "--init-seed", "1"});
+  EXPECT_EQ(direct.code, 2);
+  testing::expect_one_line_error(direct, "internal");
+  const std::string mpirun = "'" + allreduce::mpirun_path() + "'" + (::geteuid() == 0 ? " --allow-run-as-root" : "") +
+                             " --oversubscribe --bind-to none -np 3";
+  for (const std::string& args : {std::string("--tp 2 --init-seed 1 --runs 1"), std::string("--tp 2,3 --init-seed 1"),
+                                  std::string("--tp 3 --init-seed 1 --json x.json")}) {
+    const auto r = run_sh(mpirun, args);
+    EXPECT_EQ(r.code, 2) << args << r.err;
+    std::size_t lines = 0;
+    for (std::size_t at = r.err.find("driftlab: "); at != std::string::npos; at = r.err.find("driftlab: ", at + 1)) ++lines;
+    EXPECT_EQ(lines, 1u) << args << r.err;  // rank 0's line; mpirun's own banner follows it
+    EXPECT_EQ(r.err.find("MPI_ABORT"), std::string::npos) << args << r.err;
+  }
+}
+
 TEST(TpMpi, TimeoutKillsTheJob) {
   if (const auto why = mpi_skip_reason(); !why.empty()) GTEST_SKIP() << why;
   const auto r = run_sh("", "--tp 2 --layers 1024,1024,10 --batch 32 --runs 100000 --tp-variant ring --init-seed 1 --timeout 2");

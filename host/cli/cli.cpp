@@ -22,6 +22,7 @@
 #include "host/scenarios/scenarios.h"
 #include "host/commands/sum_command.h"
 #include "host/commands/trace_command.h"
+#include "host/distributed/allreduce_mpi.h"
 #include "host/commands/variants_command.h"
 
 namespace driftlab {
@@ -141,7 +142,8 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
   try {
     return flushed(dispatch(args, out, err), out);
   } catch (const UsageError& e) {
-    err << "driftlab: " << one_line(e.what()) << "\n";
+    // Under a user's own mpirun every rank reads the same command line: rank 0 says it, once.
+    if (allreduce::mpirun_rank() == 0) err << "driftlab: " << one_line(e.what()) << "\n";
     return 2;
   } catch (const std::bad_alloc&) {
     // Each command refuses what cannot fit up front, naming its flag; this is the last resort.

@@ -134,6 +134,7 @@ AllreduceArgs parse_allreduce_args(std::span<const std::string_view> argv) {
     }
   }
   if (a.help) return a;
+  if (a.mpi_out && !a.mpi_worker) throw UsageError("--mpi-out is internal: it goes with --mpi-worker");
   const std::size_t max_ranks = *std::max_element(a.ranks.begin(), a.ranks.end());
   if (!a.simulate && !a.mpi_worker && max_ranks > 256)
     throw UsageError("--ranks: MPI executions take 1 to 256 ranks (--simulate takes up to 65536)");

@@ -227,6 +227,8 @@ int allreduce_main(std::span<const std::string_view> args, std::ostream& out) {
   }
   if (a.mpi_worker || (!a.simulate && allreduce::under_mpirun())) {
     if (!allreduce::mpi_built()) throw std::runtime_error(allreduce::mpi_missing_reason());
+    if (!allreduce::under_mpirun())
+      throw UsageError("--mpi-worker is internal: `driftlab allreduce --ranks LIST` starts its ranks under mpirun itself");
     allreduce::WorkerArgs w;
     w.dist = a.dist;
     w.n = a.n;

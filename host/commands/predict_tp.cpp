@@ -206,7 +206,14 @@ int predict_tp_main(const PredictArgs& a, std::ostream& out) {
   const std::vector<tp::TpVariant> variants = *tp::parse_tp_variants(a.tp_variant, a.simulate);
   if (a.tp_worker || (!a.simulate && allreduce::under_mpirun())) {
     if (!allreduce::mpi_built()) throw std::runtime_error(allreduce::mpi_missing_reason());
+    if (!allreduce::under_mpirun())
+      throw UsageError("--tp-worker is internal: `driftlab predict --tp LIST` starts its ranks under mpirun itself");
+    // Refusals every rank reaches alike, before MPI_Init (no MPI_Abort and its banner); run_cli
+    // has rank 0 alone print a refused command line.
     if (a.tp.size() != 1) throw UsageError("--tp: one rank count under mpirun (the job's size)");
+    if (a.tp[0] != allreduce::mpirun_world_size())
+      throw UsageError("--tp " + std::to_string(a.tp[0]) + " but mpirun started " +
+                       std::to_string(allreduce::mpirun_world_size()) + " ranks (mpirun -np P driftlab predict --tp P)");
     if (!a.tp_worker && (a.json || a.algorithms_given))
       throw UsageError("--json and --mpi-algorithm: under your own mpirun rank 0 prints one table; `driftlab predict --tp "
                        "LIST` launches mpirun itself and writes JSON");

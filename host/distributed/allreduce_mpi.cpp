@@ -32,6 +32,14 @@ std::string mpirun_path() {
   return env && *env ? env : DRIFTLAB_MPIRUN;
 }
 bool under_mpirun() { return std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr; }
+namespace {
+std::size_t env_count(const char* name, std::size_t fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? static_cast<std::size_t>(std::strtoull(v, nullptr, 10)) : fallback;
+}
+}  // namespace
+std::size_t mpirun_rank() { return env_count("OMPI_COMM_WORLD_RANK", 0); }
+std::size_t mpirun_world_size() { return env_count("OMPI_COMM_WORLD_SIZE", 1); }
 
 namespace {
 

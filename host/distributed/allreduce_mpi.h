@@ -20,6 +20,10 @@ std::string mpirun_path();
 
 // True when this process was started by mpirun (Open MPI sets OMPI_COMM_WORLD_SIZE).
 bool under_mpirun();
+// This process's rank and the job's size as mpirun set them (OMPI_COMM_WORLD_RANK/SIZE), read
+// before MPI_Init; 0 and 1 outside mpirun.
+std::size_t mpirun_rank();
+std::size_t mpirun_world_size();
 
 struct WorkerArgs {
   Dist dist = Dist::uniform;

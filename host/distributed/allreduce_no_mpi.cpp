@@ -12,6 +12,8 @@ const char* mpi_missing_reason() {
 }
 std::string mpirun_path() { return {}; }
 bool under_mpirun() { return false; }
+std::size_t mpirun_rank() { return 0; }
+std::size_t mpirun_world_size() { return 1; }
 int run_worker(const WorkerArgs&, std::ostream&) { throw std::runtime_error(mpi_missing_reason()); }
 
 }  // namespace driftlab::allreduce
