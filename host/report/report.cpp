@@ -75,7 +75,7 @@ constexpr Step kSteps[] = {
     {"where the bits start to move (trace)", 1, 5, 5, &ReportRun::trace},
     {"the all-reduce across rank counts", 3, 3.5, 3.5, &ReportRun::allreduce},
     {"tensor parallelism across TP sizes", 3, 3.5, 3.5, &ReportRun::tp},
-    {"the article's scenarios", 13, 123, 33, &ReportRun::scenarios},
+    {"the article's scenarios", 16, 126, 36, &ReportRun::scenarios},
     {"benchmarks (driftlab_bench)", 5, 320, 240, &ReportRun::benchmarks},
     {"figures (plots/plot.py)", 8, 11, 11, &ReportRun::figures},
     {"REPORT.md", 0.2, 0.2, 0.2, &ReportRun::report_md},
