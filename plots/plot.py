@@ -25,7 +25,7 @@ from pathlib import Path
 
 PROG = "plot.py"
 FILES = ("bench.json", "sum_drift.json", "ulp_hist.json", "batch_invariance.json", "machine.json", "predict_bf16.json",
-         "allreduce.json")
+         "allreduce.json", "tp.json")
 
 # One colour and marker per variant, the same in every figure, and the legend order: from the
 # variant tables (variants.json beside this file, written by `driftlab variants --json`; a test
@@ -53,20 +53,22 @@ def variant_styles():
 COLOURS, MARKERS, ORDER = variant_styles()
 
 
-def allreduce_styles():
-    """{name: (colour, marker)} and the legend order of the all-reduce table (its own figure)."""
+def allreduce_styles(table="allreduce"):
+    """{name: (colour, marker)} and the legend order of the all-reduce table, or of the tp table
+    (each its own figure)."""
     try:
-        rows = json.loads((Path(__file__).resolve().parent / "variants.json").read_text())["allreduce"]
+        rows = json.loads((Path(__file__).resolve().parent / "variants.json").read_text())[table]
         styles = {r["name"]: (r["colour"], r["marker"]) for r in rows}
         order = [r["name"] for r in sorted(rows, key=lambda r: r["plot_order"])]
     except (OSError, ValueError, KeyError, TypeError) as e:
-        print(f"{PROG}: variants.json beside plot.py has no readable allreduce table ({e}); regenerate it with "
+        print(f"{PROG}: variants.json beside plot.py has no readable {table} table ({e}); regenerate it with "
               "`driftlab variants --json > plots/variants.json`", file=sys.stderr)
         sys.exit(1)
     return styles, order
 
 
 ALLREDUCE_STYLES, ALLREDUCE_ORDER = allreduce_styles()
+TP_STYLES, TP_ORDER = allreduce_styles("tp")
 DIST_STYLES = ["-", "--", ":", "-."]
 BACKEND_ORDER = ["cpu", "cuda"]
 DTYPE_NAMES = {"f32": "float32", "f64": "float64", "bf16": "bfloat16", "f16": "float16"}
@@ -377,9 +379,34 @@ def parse_allreduce(doc, path: Path):
     return out
 
 
+def parse_tp(doc, path: Path):
+    """`driftlab predict --tp LIST --json`: one row per tp-variant with its distinct outputs and
+    largest ULP distance across the TP sizes it ran (tp_distinct, tp_max_ulp)."""
+    where = str(path)
+    rows = need(doc, "rows", where)
+    if not isinstance(rows, list) or not rows:
+        raise Malformed(f"{where}: 'rows' must be a non-empty list")
+    out = []
+    for i, r in enumerate(rows):
+        w = f"{where}: rows[{i}]"
+        sizes = need(r, "tp", w)
+        if not isinstance(sizes, list) or not sizes:
+            raise Malformed(f"{w}: 'tp' must be a non-empty list")
+        out.append({
+            "tp_variant": string(need(r, "tp_variant", w), w + ".tp_variant"),
+            "mode": string(need(r, "mode", w), w + ".mode"),
+            "model": string(need(r, "model", w), w + ".model"),
+            "batch": integer(need(r, "batch", w), w + ".batch"),
+            "tp": [integer(x, f"{w}.tp[{j}]") for j, x in enumerate(sizes)],
+            "tp_distinct": integer(need(r, "tp_distinct", w), w + ".tp_distinct"),
+            "tp_max_ulp": integer(need(r, "tp_max_ulp", w), w + ".tp_max_ulp"),
+        })
+    return out
+
+
 PARSERS = {"bench.json": parse_bench, "sum_drift.json": parse_sum_drift, "ulp_hist.json": parse_ulp_hist,
            "batch_invariance.json": parse_batch_invariance, "machine.json": parse_machine,
-           "predict_bf16.json": parse_predict_bf16, "allreduce.json": parse_allreduce}
+           "predict_bf16.json": parse_predict_bf16, "allreduce.json": parse_allreduce, "tp.json": parse_tp}
 
 
 def load_all(indir: Path) -> dict:
@@ -917,6 +944,40 @@ def fig_allreduce_ranks(plt, data, labels: Labels, out: Path, drawn: list):
     save(fig, plt, out, "allreduce_ranks", t, drawn)
 
 
+def fig_tp_ranks(plt, data, labels: Labels, out: Path, drawn: list):
+    """predict with every dense layer's K split over several TP sizes: per tp-variant, the distinct
+    outputs across the TP sizes and the largest ULP distance of one element between two."""
+    order = {v: i for i, v in enumerate(TP_ORDER)}
+    rows = sorted(data["tp.json"], key=lambda r: (order.get(r["tp_variant"], len(order)), r["tp_variant"]))
+    panels = [("tp_distinct", "distinct outputs across TP sizes"),
+              ("tp_max_ulp", "max ULP between two TP sizes")]
+    fig, axes = grid_axes(plt, 1, len(panels), panel_w=4.6, panel_h=4.0, extra_h=1.4)
+    names = [r["tp_variant"] for r in rows]
+    xs = list(range(len(rows)))
+    for ax, (k, ylabel) in zip(axes[0], panels):
+        vals = [r[k] for r in rows]
+        bars = ax.bar(xs, vals, 0.6, color=[TP_STYLES.get(v, ("#7f7f7f", ""))[0] for v in names])
+        ax.bar_label(bars, labels=[number_label(v) for v in vals], fontsize=9, padding=2)
+        ax.set_xticks(xs, names)
+        ax.set_ylabel(ylabel)
+        top = max(vals)
+        ax.set_ylim(0, (top if top > 0 else 1) * 1.18)
+        ax.yaxis.get_major_locator().set_params(integer=True)  # counts and ULPs: whole numbers
+        ax.grid(True, axis="y", alpha=0.3)
+    r0 = rows[0]
+    how = "on Open MPI (one mpirun per TP size)" if r0["mode"] == "mpi" else "simulated in one process"
+    sizes = ", ".join(str(p) for p in r0["tp"])
+    inv = [r for r in rows if r["tp_variant"] == "invariant"]
+    sub = None
+    if inv and inv[0]["tp_distinct"] == 1:
+        sub = "invariant: one output at every TP size (K cut into fixed chunks whatever the TP size, combined exactly)"
+    elif inv:
+        sub = f"note: invariant gave {inv[0]['tp_distinct']} outputs -- it is expected to give 1"
+    t = title(fig, f"Splitting a layer over more GPUs changes predict's output: model {r0['model']}, batch {r0['batch']}, "
+                   f"K split over {sizes} ranks, {how}", labels.stamp([labels.device("cpu")]), sub)
+    save(fig, plt, out, "tp_ranks", t, drawn)
+
+
 FIGURES = [
     ("sum_throughput", "bench.json", fig_sum_throughput),
     ("cost_of_determinism", "bench.json", fig_cost_of_determinism),
@@ -926,6 +987,7 @@ FIGURES = [
     ("batch_invariance", "batch_invariance.json", fig_batch_invariance),
     ("bf16_rounding", "predict_bf16.json", fig_bf16_rounding),
     ("allreduce_ranks", "allreduce.json", fig_allreduce_ranks),
+    ("tp_ranks", "tp.json", fig_tp_ranks),
 ]
 
 

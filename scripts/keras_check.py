@@ -176,6 +176,15 @@ def v_ranks(order, exact):
     return "does not hold", "does not hold: the all-reduce gave the same bits at every rank count"
 
 
+def v_tp(order, invariant):
+    if order > 1 and invariant == 1:
+        return ("holds only when", "holds only when each GPU's share of a layer's sum follows the TP size: the "
+                "invariant split (fixed K chunks, combined exactly) kept every output's bits at every TP size")
+    if order > 1 or invariant > 1:
+        return "holds", f"holds: predict's output took {max(order, invariant)} distinct values across TP sizes"
+    return "does not hold", "does not hold: predict gave the same bits at every TP size"
+
+
 def v_changes(distinct, max_ulp):
     if distinct > 1:
         return "holds", f"holds: {distinct} distinct outputs, up to {max_ulp} ULP apart"
@@ -210,6 +219,7 @@ RULES = {
     "split_kv": (v_split_kv, ["splitkv", "invariant"]),
     "threads": (v_threads, ["kernels", "atomic"]),
     "ranks": (v_ranks, ["order", "exact"]),
+    "tp": (v_tp, ["order", "invariant"]),
     "changes": (v_changes, ["distinct", "max_ulp"]),
     "method_param": (v_method_param, ["predict_takes_training", "distinct"]),
 }

@@ -45,7 +45,7 @@ res = json.load(open(rows_json))
 rows, only = res["rows"], res["keras_only"]
 # keras_check.py has no counterpart for these: its models have no attention, run in float32, in one process
 # (no all-reduce).
-no_counterpart = {"attention_batch", "bf16_rounding", "allreduce_ranks"}
+no_counterpart = {"attention_batch", "bf16_rounding", "allreduce_ranks", "tp_ranks"}
 missing = [r["key"] for r in rows if "keras" not in r and r["key"] not in no_counterpart]
 assert not missing, f"driftlab scenarios without a Keras counterpart: {missing}"
 assert set(by_key) == {r["key"] for r in rows} - no_counterpart | {r["key"] for r in only}, \

@@ -21,7 +21,7 @@ from pathlib import Path
 
 PLOT = Path(__file__).resolve().parent.parent / "plots" / "plot.py"
 FIGURES = ["sum_throughput", "cost_of_determinism", "drift_vs_n", "ulp_histogram", "dense_gflops",
-           "batch_invariance", "bf16_rounding", "allreduce_ranks"]
+           "batch_invariance", "bf16_rounding", "allreduce_ranks", "tp_ranks"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 passed = 0

@@ -84,6 +84,15 @@ def main(argv):
     check(plot.ALLREDUCE_ORDER == [r["name"] for r in sorted(ar, key=lambda r: r["plot_order"])],
           "plot.py ALLREDUCE_ORDER is the allreduce table's plot_order", str(plot.ALLREDUCE_ORDER))
 
+    # The TP figure (plot.py's tp_ranks) draws the tp table's styles and order.
+    tpt = doc.get("tp") or []
+    check([r["name"] for r in tpt] == ["mpi", "ring", "exact", "invariant"], "the tp table lists predict --tp's variants",
+          str([r["name"] for r in tpt]))
+    check(plot.TP_STYLES == {r["name"]: (r["colour"], r["marker"]) for r in tpt},
+          "plot.py TP_STYLES is the tp table's", str(plot.TP_STYLES))
+    check(plot.TP_ORDER == [r["name"] for r in sorted(tpt, key=lambda r: r["plot_order"])],
+          "plot.py TP_ORDER is the tp table's plot_order", str(plot.TP_ORDER))
+
     summary = load("gpu_check_summary", ROOT / "scripts" / "gpu_check_summary.py")
     for op, rows in tables.items():
         for be in ("cpu", "cuda"):

@@ -147,16 +147,16 @@ TEST(Report, EndToEndQuickReportWritesEverything) {
   EXPECT_EQ(rc, 0) << slurp(out.string() + ".log");
   for (const char* f : {"machine.json", "sum_drift.json", "ulp_hist.json", "batch_invariance.json", "predict.json",
                         "predict_bf16.json", "trace_tree_batch.json", "trace_invariant_batch.json", "trace_bf16.json",
-                        "allreduce.json", "scenarios.json", "REPORT.md"})
+                        "allreduce.json", "tp.json", "scenarios.json", "REPORT.md"})
     EXPECT_TRUE(fs::exists(out / f)) << f;
   EXPECT_TRUE(fs::exists(out / "bench.json"));
   const std::string md = slurp(out / "REPORT.md");
   for (const char* section : {"## Machine", "## Summation", "## predict", "## Batch invariance",
                               "## Where the bits start to move", "## The all-reduce across rank counts",
-                              "## The article's claims"})
+                              "## Tensor parallelism across TP sizes", "## The article's claims"})
     EXPECT_NE(md.find(section), std::string::npos) << section;
   for (const char* fig : {"sum_throughput", "cost_of_determinism", "drift_vs_n", "ulp_histogram", "dense_gflops",
-                          "batch_invariance", "bf16_rounding", "trace_ulp", "allreduce_ranks"}) {
+                          "batch_invariance", "bf16_rounding", "trace_ulp", "allreduce_ranks", "tp_ranks"}) {
     EXPECT_TRUE(fs::exists(out / "plots" / (std::string(fig) + ".png"))) << fig;
     EXPECT_NE(md.find(std::string("plots/") + fig + ".png"), std::string::npos) << fig;
   }
@@ -174,6 +174,12 @@ TEST(Report, EndToEndQuickReportWritesEverything) {
   EXPECT_NE(md.find("| exact | any rank count, algorithm, channels, size | 1 | 0 | 0 | yes |"), std::string::npos) << md;
   EXPECT_EQ(md.find("| ring | run to run (one rank count, channels, size) | 1 |"), std::string::npos) << md;
   EXPECT_NE(slurp(out / "allreduce.json").find("\"ranks_distinct\""), std::string::npos);
+  // Tensor parallelism: invariant is one output at every TP size and equals the single process;
+  // ring and exact move with the TP size.
+  EXPECT_NE(md.find("| invariant | any TP size, algorithm, device | 1 | 0 | "), std::string::npos) << md;
+  EXPECT_EQ(md.find("| ring | run to run (one TP size) | 1 |"), std::string::npos) << md;
+  EXPECT_EQ(md.find("| exact | one TP size, any MPI algorithm | 1 |"), std::string::npos) << md;
+  EXPECT_NE(slurp(out / "tp.json").find("\"tp_distinct\""), std::string::npos);
 }
 
 }  // namespace

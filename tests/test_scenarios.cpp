@@ -19,6 +19,7 @@
 #include "tests/cli_helpers.h"
 #include "host/io/json_read.h"
 #include "host/scenarios/allreduce_scenario.h"
+#include "host/scenarios/tp_scenario.h"
 #include "host/scenarios/scenarios.h"
 
 namespace driftlab {
@@ -121,6 +122,42 @@ TEST(Scenarios, VerdictsOnHandMadeCounts) {
   EXPECT_EQ(verdict_ranks(1, 3).verdict, Verdict::holds);  // an exact all-reduce that moved: never hidden
   EXPECT_EQ(verdict_ranks(1, 1).text, "does not hold: the all-reduce gave the same bits at every rank count");
   EXPECT_EQ(verdict_ranks(0, 0).verdict, Verdict::does_not_hold);
+  // Tensor parallelism across TP sizes: hand-made counts.  Partials that follow the TP size move
+  // the output, the invariant split does not; the opening names the condition, not the counts.
+  EXPECT_EQ(verdict_tp(4, 1).verdict, Verdict::holds_only_when);
+  EXPECT_EQ(verdict_tp(4, 1).text.rfind("holds only when each GPU's share of a layer's sum follows the TP size", 0), 0u)
+      << verdict_tp(4, 1).text;
+  EXPECT_NE(verdict_tp(4, 1).text.find("invariant split"), std::string::npos);
+  EXPECT_EQ(verdict_tp(4, 1).text, verdict_tp(3, 1).text);
+  EXPECT_EQ(verdict_tp(4, 0).text, "holds: predict's output took 4 distinct values across TP sizes");
+  EXPECT_EQ(verdict_tp(1, 2).verdict, Verdict::holds);  // an invariant split that moved: never hidden
+  EXPECT_EQ(verdict_tp(1, 2).text, "holds: predict's output took 2 distinct values across TP sizes");
+  EXPECT_EQ(verdict_tp(1, 1).text, "does not hold: predict gave the same bits at every TP size");
+  EXPECT_EQ(verdict_tp(0, 0).verdict, Verdict::does_not_hold);
+  EXPECT_EQ(verdict_by_rule("tp", {{"order", 5}, {"invariant", 1}}).text, verdict_tp(5, 1).text);
+}
+
+// The TP row without Open MPI: the simulation counts (ring and exact move across TP 1-8, invariant
+// does not), and the row says so and why.  In-process and cheap.
+TEST(Scenarios, TpRanksRowFallsBackToTheSimulationAndSaysWhy) {
+  const char* old = std::getenv("DRIFTLAB_MPIRUN");
+  const std::string saved = old ? old : "";
+  ::setenv("DRIFTLAB_MPIRUN", "/no/such/mpirun", 1);
+  const ScenarioResult r = tp_ranks_scenario(true);
+  if (old) ::setenv("DRIFTLAB_MPIRUN", saved.c_str(), 1);
+  else ::unsetenv("DRIFTLAB_MPIRUN");
+  EXPECT_EQ(r.key, "tp_ranks");
+  EXPECT_NE(r.ran.find("no Open MPI execution ("), std::string::npos) << r.ran;
+  EXPECT_NE(r.ran.find("the verdict counts the simulation"), std::string::npos) << r.ran;
+  std::map<std::string, double> c(r.numbers.begin(), r.numbers.end());
+  EXPECT_EQ(c.at("mpi_executed"), 0);
+  EXPECT_GT(c.at("order"), 1);
+  EXPECT_EQ(c.at("invariant"), 1);
+  EXPECT_EQ(c.at("sim_invariant_tp_max_ulp"), 0);
+  EXPECT_EQ(c.at("order"), std::max(c.at("sim_ring_tp_distinct"), c.at("sim_exact_tp_distinct")));
+  EXPECT_EQ(c.count("mpi_mpi_tp_distinct"), 0u);
+  EXPECT_NE(r.measured.find("simulated: ring "), std::string::npos) << r.measured;
+  EXPECT_EQ(verdict_by_rule("tp", c).verdict, Verdict::holds_only_when);
 }
 
 // The all-reduce row without Open MPI (mpirun not where DRIFTLAB_MPIRUN points): the simulation
@@ -329,7 +366,7 @@ TEST(Scenarios, EndToEndQuickRunOnTheCpu) {
     EXPECT_TRUE(row.find("source") && row.find("claim")) << key;
     const JsonValue* k = row.find("keras");
     // keras_check.py has no counterpart: its models have no attention, run in float32 on one process.
-    if (key == "attention_batch" || key == "bf16_rounding" || key == "allreduce_ranks") {
+    if (key == "attention_batch" || key == "bf16_rounding" || key == "allreduce_ranks" || key == "tp_ranks") {
       EXPECT_EQ(k, nullptr) << key;
       continue;
     }
@@ -368,6 +405,22 @@ TEST(Scenarios, EndToEndQuickRunOnTheCpu) {
       EXPECT_GT(nums->find("mpi_checked_against_simulation")->num, 0);
       EXPECT_EQ(nums->find("mpi_matches_simulation")->num, nums->find("mpi_checked_against_simulation")->num);
       EXPECT_EQ(nums->find("mpi_exact_ranks_distinct")->num, 1);
+    } else {
+      EXPECT_NE(row.find("ran")->str.find("no Open MPI execution ("), std::string::npos) << row.find("ran")->str;
+    }
+  }
+  EXPECT_EQ(verdicts["tp_ranks"], "holds only when");  // ring and exact move with the TP size, invariant does not
+  for (const auto& row : rows->items) {
+    if (row.find("key")->str != "tp_ranks") continue;
+    const JsonValue* nums = row.find("numbers");
+    ASSERT_TRUE(nums) << "tp_ranks: no numbers";
+    EXPECT_GT(nums->find("order")->num, 1);
+    EXPECT_EQ(nums->find("invariant")->num, 1);
+    EXPECT_EQ(row.find("rule")->str, "tp");
+    if (nums->find("mpi_executed")->num == 1) {
+      EXPECT_GT(nums->find("mpi_checked_against_simulation")->num, 0);
+      EXPECT_EQ(nums->find("mpi_matches_simulation")->num, nums->find("mpi_checked_against_simulation")->num);
+      EXPECT_EQ(nums->find("mpi_invariant_tp_distinct")->num, 1);
     } else {
       EXPECT_NE(row.find("ran")->str.find("no Open MPI execution ("), std::string::npos) << row.find("ran")->str;
     }

@@ -7,6 +7,7 @@
 #include "kernels/common/dense_variant.h"
 #include "kernels/common/sum_variant.h"
 #include "host/distributed/allreduce_sim.h"
+#include "host/distributed/tp_sim.h"
 #include "host/io/json.h"
 
 namespace driftlab {
@@ -14,7 +15,7 @@ namespace {
 
 const char* const kVariantsHelp = R"(usage: driftlab variants [--json]
 
-Prints the variant tables (sum, dense, attention, allreduce): name, determinism level, backends,
+Prints the variant tables (sum, dense, attention, allreduce, tp): name, determinism level, backends,
 whether it splits K (dense), and how the figures draw it.  --json prints them as JSON on standard
 output: plots/variants.json is that output, which plots/ and scripts/ read.
 
@@ -65,6 +66,7 @@ void write_variants_json(std::ostream& out) {
   write_table(j, "dense", kDenseVariants);
   write_table(j, "attention", kAttentionVariants);
   write_table(j, "allreduce", allreduce::kVariants);
+  write_table(j, "tp", tp::kTpVariants);
   j.end_object();
   out << "\n";
 }
@@ -92,6 +94,8 @@ int variants_main(std::span<const std::string_view> args, std::ostream& out) {
   print_table(out, "attention", kAttentionVariants);
   out << "\n";
   print_table(out, "allreduce", allreduce::kVariants);
+  out << "\n";
+  print_table(out, "tp", tp::kTpVariants);
   return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "host/model/model.h"
+#include "kernels/common/variant_info.h"
 
 namespace driftlab::tp {
 
@@ -22,15 +23,22 @@ struct TpVariantInfo {
   const char* name;
   const char* determinism;
   const char* what;
+  Level level;        // as the other tables (kernels/common/variant_info.h); mpi: as Open MPI documents it
+  unsigned backends;  // the ranks run on the CPU (a GPU mapping is in docs/distributed.md)
+  PlotStyle plot;     // how plots/plot.py's tp_ranks draws it (an order scale of its own)
 };
 inline constexpr TpVariantInfo kTpVariants[] = {
-    {TpVariant::mpi, "mpi", "run to run (one TP size)", "K split over P ranks; partials by MPI_Allreduce(MPI_FLOAT, MPI_SUM)"},
-    {TpVariant::ring, "ring", "run to run (one TP size)", "K split over P ranks; partials by NCCL's ring order"},
+    {TpVariant::mpi, "mpi", "run to run (one TP size)", "K split over P ranks; partials by MPI_Allreduce(MPI_FLOAT, MPI_SUM)",
+     Level::documented, kCpu, {"#ff7f0e", "o", 10}},
+    {TpVariant::ring, "ring", "run to run (one TP size)", "K split over P ranks; partials by NCCL's ring order",
+     Level::run_to_run, kCpu, {"#9467bd", "^", 20}},
     {TpVariant::exact, "exact", "one TP size, any MPI algorithm",
-     "K split over P ranks; the P partials' exact sum rounded once"},
+     "K split over P ranks; the P partials' exact sum rounded once", Level::run_to_run, kCpu, {"#2ca02c", "D", 30}},
     {TpVariant::invariant, "invariant", "any TP size, algorithm, device",
-     "K cut into 256-chunks whatever P; the chunk partials' exact sum rounded once"},
+     "K cut into 256-chunks whatever P; the chunk partials' exact sum rounded once", Level::any_order, kCpu,
+     {"#17becf", "P", 40}},
 };
+static_assert(table_in_enum_order(kTpVariants));
 inline const TpVariantInfo& info(TpVariant v) { return kTpVariants[static_cast<int>(v)]; }
 std::optional<TpVariant> parse_tp_variant(std::string_view s);
 // "all" (every variant; without mpi when `simulate`), a name, or a comma-separated list; nullopt

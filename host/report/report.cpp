@@ -58,7 +58,9 @@ namespace {
 // run is an estimate (no GPU run has timed it yet).  (predict includes the bf16 model's runs of
 // issue 11: about 2 s quick, 10 s full on the CPU; trace: three comparisons on the
 // batch-invariance model, about 1 s quick, 5 s full on the CPU; the all-reduce: five mpirun
-// launches, about 3 s whatever the size, which the scenarios' all-reduce row spends again.)
+// launches, about 3 s whatever the size, which the scenarios' all-reduce row spends again;
+// tensor parallelism: five more mpirun launches of predict --tp, about 2-3 s, spent again by the
+// scenarios' tp_ranks row.)
 struct Step {
   const char* name;
   double quick, cpu, cuda;
@@ -72,7 +74,8 @@ constexpr Step kSteps[] = {
     {"predict", 2.5, 11, 4, &ReportRun::predict},
     {"where the bits start to move (trace)", 1, 5, 5, &ReportRun::trace},
     {"the all-reduce across rank counts", 3, 3.5, 3.5, &ReportRun::allreduce},
-    {"the article's scenarios", 13, 123, 33, &ReportRun::scenarios},
+    {"tensor parallelism across TP sizes", 3, 3.5, 3.5, &ReportRun::tp},
+    {"the article's scenarios", 16, 126, 36, &ReportRun::scenarios},
     {"benchmarks (driftlab_bench)", 5, 320, 240, &ReportRun::benchmarks},
     {"figures (plots/plot.py)", 8, 11, 11, &ReportRun::figures},
     {"REPORT.md", 0.2, 0.2, 0.2, &ReportRun::report_md},
@@ -99,7 +102,7 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
   // A target that cannot be replaced by a file is refused before anything runs.
   for (const char* f : {"REPORT.md", "machine.json", "sum_drift.json", "ulp_hist.json", "batch_invariance.json",
                         "predict.json", "predict_bf16.json", "trace_tree_batch.json", "trace_invariant_batch.json",
-                        "trace_bf16.json", "allreduce.json", "scenarios.json", "bench.json", "bench.log", "plots.log",
+                        "trace_bf16.json", "allreduce.json", "tp.json", "scenarios.json", "bench.json", "bench.log", "plots.log",
                         "plot_trace.log"})
     if (fs::is_directory(out_dir / f)) throw FileWriteError("report: " + (out_dir / f).string() + ": is a folder");
   if (fs::exists(out_dir / "plots") && !fs::is_directory(out_dir / "plots"))

@@ -34,12 +34,13 @@ void ReportRun::report_md(const Progress& prog) {
      << "## Batch invariance\n\n" << h.batch << "\n"
      << "## Where the bits start to move\n\n" << h.trace << "\n"
      << "## The all-reduce across rank counts\n\n" << h.allreduce << "\n"
+     << "## Tensor parallelism across TP sizes\n\n" << h.tp << "\n"
      << "## The article's claims\n\n" << h.scenarios << "\n"
      << "## Figures\n\n";
   if (!plot_note.empty()) md << plot_note << "\n\n";
   if (!bench_note.empty()) md << bench_note << "\n\n";
   for (const char* f : {"sum_throughput", "cost_of_determinism", "drift_vs_n", "ulp_histogram", "dense_gflops",
-                        "batch_invariance", "bf16_rounding", "trace_ulp", "allreduce_ranks"})
+                        "batch_invariance", "bf16_rounding", "trace_ulp", "allreduce_ranks", "tp_ranks"})
     if (fs::exists(dir / "plots" / (std::string(f) + ".png")))
       md << "![" << f << "](plots/" << f << ".png)\n\n";
   save_text(dir / "REPORT.md", md.str());

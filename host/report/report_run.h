@@ -89,7 +89,7 @@ class Staging {
 
 // --- The headline tables (REPORT.md and the terminal summary) ----------------------------------
 struct Headlines {
-  std::string sum, predict, batch, trace, allreduce, scenarios, bench;
+  std::string sum, predict, batch, trace, allreduce, tp, scenarios, bench;
 };
 
 std::string md_row(const std::vector<std::string>& cells);
@@ -119,6 +119,7 @@ struct ReportRun {
   void predict(const Progress&);
   void trace(const Progress&);
   void allreduce(const Progress&);
+  void tp(const Progress&);
   void scenarios(const Progress&);
   void benchmarks(const Progress&);     // report_tools.cpp
   void figures(const Progress&);

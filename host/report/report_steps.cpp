@@ -17,6 +17,7 @@
 #include "host/metrics/metrics.h"
 #include "host/model/model.h"
 #include "host/report/report_run.h"
+#include "host/scenarios/tp_scenario.h"
 #include "kernels/common/float_bits.h"
 #include "kernels/cpu/thread_pool.h"
 
@@ -321,6 +322,31 @@ void ReportRun::allreduce(const Progress&) {
                            row.sim_equal ? std::to_string(*row.sim_equal) + " of " + std::to_string(row.configs) : "-",
                            row.median_ms ? sig(*row.median_ms, 4) : "-",
                            row.cost_vs_mpi ? sig(*row.cost_vs_mpi, 3) + "x" : "-"});
+}
+
+// 6c. tensor parallelism across TP sizes (issue 23): predict with every dense layer's K split over
+// 1, 2, 3, 4 and 8 ranks (the scenario tp_ranks' model and input), on Open MPI when this build has
+// it and mpirun runs, else simulated (the section says why).  The ranks run on the CPU.
+void ReportRun::tp(const Progress&) {
+  const TpAcrossSizes x = tp_across_sizes(o.quick);
+  const TpReport& r = x.mpi ? *x.mpi : x.simulated;
+  std::ostringstream s;
+  write_tp_json(r, s);
+  save_text(dir / "tp.json", s.str());
+  h.tp = "The " + r.model + " MLP (init seed " + std::to_string(r.init_seed) + "), batch " + std::to_string(r.batch) +
+         ", every dense layer's K split over " + join(r.tp, ", ") + " ranks and the partial outputs all-reduced, " +
+         (x.mpi ? std::string("on Open MPI (one mpirun per TP size, oversubscribed)")
+                : "simulated in one process (no Open MPI execution: " + x.mpi_why + ")") +
+         "\n\n";
+  h.tp += md_row({"tp-variant", "determinism", "distinct across TP sizes", "max ULP across TP sizes",
+                  "max rel. error vs float64", "equals its simulation", "equals the single process"});
+  h.tp += md_row({"---", "---", "---", "---", "---", "---", "---"});
+  const std::size_t execs = r.tp.size() * std::max<std::size_t>(1, r.algorithms.size());
+  for (const auto& row : r.rows)
+    h.tp += md_row({tp::info(row.variant).name, tp::info(row.variant).determinism,
+                    std::to_string(row.drift.distinct_outputs), ulp_text(row.drift.max_ulp), sig(row.ref_max_rel_err, 3),
+                    row.sim_equal ? std::to_string(*row.sim_equal) + " of " + std::to_string(execs) : "-",
+                    row.equals_single ? (*row.equals_single ? "yes" : "no") : "-"});
 }
 
 // 7. scenarios

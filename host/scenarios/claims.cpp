@@ -63,6 +63,9 @@ const std::vector<ScenarioClaim>& scenario_claims() {
       {"allreduce_ranks", "not in the article", "ranks",
        "(data-parallel training, tensor-parallel inference) the number of ranks changes the bits: the same gradient "
        "shards all-reduced over 1, 2, 3, 4 or 8 ranks"},
+      {"tp_ranks", "not in the article", "tp",
+       "(tensor-parallel inference) splitting a layer over more GPUs changes predict's output: each dense layer's K "
+       "split over 1, 2, 3, 4 or 8 ranks and the partial outputs all-reduced"},
   };
   return claims;
 }

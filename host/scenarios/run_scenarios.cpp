@@ -14,6 +14,7 @@
 #include <stdexcept>
 
 #include "host/scenarios/allreduce_scenario.h"
+#include "host/scenarios/tp_scenario.h"
 #include "host/scenarios/attention_scenario.h"
 #include "host/common/cli_args.h"
 #include "host/backends/gpu.h"
@@ -535,6 +536,8 @@ struct Scenarios {
   void ranks() {
     if (progress) *progress << "  running: all-reduce across rank counts (simulated; Open MPI when it runs)\n" << std::flush;
     add(allreduce_ranks_scenario(o.quick));
+    if (progress) *progress << "  running: predict across TP sizes (simulated; Open MPI when it runs)\n" << std::flush;
+    add(tp_ranks_scenario(o.quick));
   }
 };
 

@@ -47,6 +47,9 @@ VerdictText verdict_threads(std::size_t kernels, std::size_t atomic);
 // `order`: the most distinct all-reduce results across rank counts of a variant whose order follows
 // the rank count (mpi, ring, tree); `exact`: the exact all-reduce's (0: not measured).
 VerdictText verdict_ranks(std::size_t order, std::size_t exact);
+// `order`: the most distinct outputs of predict --tp across TP sizes among mpi, ring and exact
+// (whose per-rank partials follow the TP size); `invariant`: the invariant split's (0: not measured).
+VerdictText verdict_tp(std::size_t order, std::size_t invariant);
 VerdictText verdict_changes(std::size_t distinct, std::uint64_t max_ulp);
 VerdictText verdict_method_param(std::size_t predict_takes_training, std::size_t distinct);
 // The rule named `rule` (docs/verdicts.md) on counts by name; throws std::invalid_argument for

@@ -182,6 +182,16 @@ VerdictText verdict_ranks(std::size_t order, std::size_t exact) {
   return {Verdict::does_not_hold, "does not hold: the all-reduce gave the same bits at every rank count"};
 }
 
+VerdictText verdict_tp(std::size_t order, std::size_t invariant) {
+  if (order > 1 && invariant == 1)
+    return {Verdict::holds_only_when,
+            "holds only when each GPU's share of a layer's sum follows the TP size: the invariant split (fixed K chunks, "
+            "combined exactly) kept every output's bits at every TP size"};
+  if (order > 1 || invariant > 1)
+    return {Verdict::holds, "holds: predict's output took " + n(std::max(order, invariant)) + " distinct values across TP sizes"};
+  return {Verdict::does_not_hold, "does not hold: predict gave the same bits at every TP size"};
+}
+
 VerdictText verdict_changes(std::size_t distinct, std::uint64_t max_ulp) {
   if (distinct > 1)
     return {Verdict::holds, "holds: " + n(distinct) + " distinct outputs, up to " + std::to_string(max_ulp) + " ULP apart"};
@@ -223,6 +233,7 @@ VerdictText verdict_by_rule(std::string_view rule, const std::map<std::string, d
   if (rule == "split_kv") return verdict_split_kv(get("splitkv"), get("invariant"));
   if (rule == "threads") return verdict_threads(get("kernels"), get("atomic"));
   if (rule == "ranks") return verdict_ranks(get("order"), get("exact"));
+  if (rule == "tp") return verdict_tp(get("order"), get("invariant"));
   if (rule == "changes") return verdict_changes(get("distinct"), get("max_ulp"));
   if (rule == "method_param") return verdict_method_param(get("predict_takes_training"), get("distinct"));
   throw std::invalid_argument("unknown verdict rule '" + std::string(rule) + "'");
