@@ -479,6 +479,24 @@ TEST(BadInput, ReportRefusesBeforeItCreatesAnythingAndCleansUpWhenKilled) {
   }
 }
 
+// A scenarios run (alone or inside a report) keeps its files in $TMPDIR/driftlab-scenarios-PID:
+// removed when a SIGINT or SIGTERM ends it, and a folder left by a SIGKILLed run (its PID gone)
+// removed by the next run.
+TEST(BadInput, ScenariosKilledLeaveNoTemporaryFolder) {
+  for (const char* sig : {"INT", "TERM"}) {
+    SCOPED_TRACE(sig);
+    const fs::path d = fresh_dir(std::string("scenarios_killed_") + sig);
+    fs::create_directories(d / "tmp" / "driftlab-scenarios-999999999");  // a PID no process has
+    std::ofstream(d / "tmp" / "driftlab-scenarios-999999999" / "restored.npz") << "left by a SIGKILL";
+    const ProcessResult r = run_in(d, std::string("{ TMPDIR=\"$PWD/tmp\" $DL scenarios --quick --backend cpu & sleep 2; "
+                                                  "ls tmp > seen.txt; kill -") + sig + " $!; wait $!; }");
+    const std::string seen = read_text(d / "seen.txt");
+    EXPECT_NE(seen.find("driftlab-scenarios-"), std::string::npos) << "the run had not made its folder: " << seen;
+    EXPECT_EQ(seen.find("999999999"), std::string::npos) << "the dead run's folder was kept: " << seen;
+    EXPECT_TRUE(fs::is_empty(d / "tmp")) << "a killed scenarios run left its folder behind";
+  }
+}
+
 // Issue 20, classes 7, 8, 11: --keras goes through the one input-file check and is read strictly.
 TEST(BadInput, KerasFileIsARegularFileReadStrictly) {
   expect_refused("keras_zero", "$DL scenarios --keras /dev/zero", 1, "not a regular file");

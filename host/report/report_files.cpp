@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "host/common/cli_args.h"
+#include "host/common/remove_tree.h"
 #include "host/io/atomic_file.h"
 #include "host/io/input_file.h"
 #include "host/report/report_run.h"
@@ -96,32 +97,9 @@ namespace {
 // this report created it, then dies of the signal as it would have.
 char g_stage[4096], g_created[4096];
 
-void remove_tree_at(int parent, const char* name, int depth) {
-  if (depth > 8) return;
-  const int fd = ::openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) {
-    ::unlinkat(parent, name, 0);
-    return;
-  }
-  alignas(8) char buf[4096];
-  for (;;) {
-    const long n = ::syscall(SYS_getdents64, fd, buf, sizeof buf);
-    if (n <= 0) break;
-    for (long off = 0; off < n;) {
-      const auto* d = reinterpret_cast<const struct dirent64*>(buf + off);
-      off += d->d_reclen;
-      if (std::strcmp(d->d_name, ".") == 0 || std::strcmp(d->d_name, "..") == 0) continue;
-      if (d->d_type == DT_DIR) remove_tree_at(fd, d->d_name, depth + 1);
-      else ::unlinkat(fd, d->d_name, 0);
-    }
-  }
-  ::close(fd);
-  ::unlinkat(parent, name, AT_REMOVEDIR);
-}
-
 void on_signal(int sig) {
   if (g_child > 0) ::kill(static_cast<pid_t>(g_child), SIGTERM);
-  if (g_stage[0]) remove_tree_at(AT_FDCWD, g_stage, 0);
+  if (g_stage[0]) signal_safe::remove_tree_at(AT_FDCWD, g_stage);
   if (g_created[0]) ::rmdir(g_created);  // only when empty: DIR as it was (absent)
   ::signal(sig, SIG_DFL);
   ::raise(sig);

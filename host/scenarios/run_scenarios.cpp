@@ -17,6 +17,7 @@
 #include "host/scenarios/tp_scenario.h"
 #include "host/scenarios/attention_scenario.h"
 #include "host/common/cli_args.h"
+#include "host/common/temp_folder.h"
 #include "host/backends/gpu.h"
 #include "host/metrics/metrics.h"
 #include "host/model/model.h"
@@ -551,15 +552,8 @@ constexpr void (Scenarios::*kGroups[])() = {
 
 std::vector<ScenarioResult> run_scenarios(const ScenarioOptions& o, std::ostream* progress) {
   Scenarios s{o, progress};
-  s.tmp = std::filesystem::temp_directory_path() / ("driftlab-scenarios-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(s.tmp);
-  struct Cleanup {
-    std::filesystem::path p;
-    ~Cleanup() {
-      std::error_code ec;
-      std::filesystem::remove_all(p, ec);
-    }
-  } cleanup{s.tmp};
+  const TempFolder tmp("scenarios");  // removed at the end, and on SIGINT, SIGTERM, SIGHUP
+  s.tmp = tmp.path();
   for (const auto group : kGroups) (s.*group)();
   return std::move(s.out);
 }

@@ -1,0 +1,72 @@
+#include "host/common/temp_folder.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <system_error>
+
+#include "host/common/remove_tree.h"
+
+namespace driftlab {
+namespace {
+
+constexpr int kSignals[3] = {SIGINT, SIGTERM, SIGHUP};
+char g_path[4096];                  // the folder a signal removes ("" when none)
+void (*g_before[NSIG])(int) = {};  // each signal's handler before ours
+
+void remove_and_chain(int sig) {
+  if (g_path[0]) signal_safe::remove_tree_at(AT_FDCWD, g_path);
+  void (*before)(int) = g_before[sig];
+  ::signal(sig, before && before != SIG_ERR && before != SIG_IGN ? before : SIG_DFL);
+  ::raise(sig);  // delivered when this handler returns: the handler before, or death by the signal
+}
+
+std::filesystem::path temp_root() {
+  const char* t = std::getenv("TMPDIR");
+  return t && *t ? std::filesystem::path(t) : std::filesystem::path("/tmp");
+}
+
+}  // namespace
+
+TempFolder::TempFolder(const std::string& name) {
+  namespace fs = std::filesystem;
+  const fs::path root = temp_root();
+  const std::string prefix = "driftlab-" + name + "-";
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(root, ec)) {  // left by a process that is gone
+    const std::string f = e.path().filename().string();
+    if (f.rfind(prefix, 0) != 0 || f.size() == prefix.size() ||
+        f.find_first_not_of("0123456789", prefix.size()) != std::string::npos)
+      continue;
+    if (!fs::exists("/proc/" + f.substr(prefix.size()), ec)) fs::remove_all(e.path(), ec);
+  }
+  path_ = root / (prefix + std::to_string(::getpid()));
+  fs::remove_all(path_, ec);
+  if (!fs::create_directories(path_, ec) || ec)
+    throw std::runtime_error("cannot make the temporary folder " + path_.string() + ": " +
+                             (ec ? ec.message() : std::string("it exists")));
+  if (path_.string().size() < sizeof g_path) {
+    std::snprintf(g_path, sizeof g_path, "%s", path_.c_str());
+    for (int i = 0; i < 3; ++i) {
+      struct sigaction now {};
+      ::sigaction(kSignals[i], nullptr, &now);
+      g_before[kSignals[i]] = (now.sa_flags & SA_SIGINFO) ? SIG_DFL : now.sa_handler;
+      old_[i] = ::signal(kSignals[i], remove_and_chain);
+    }
+  }
+}
+
+TempFolder::~TempFolder() {
+  for (int i = 0; i < 3; ++i)
+    if (old_[i]) ::signal(kSignals[i], old_[i]);
+  g_path[0] = 0;
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+}  // namespace driftlab
