@@ -87,7 +87,7 @@ d_plan_limit=300
 # report.  The device run and the rehearsal's check of the device plan both read these.
 d_test_est=75
 d_cli_est=(10 8 8 8 10 40 10)
-d_report_est=35
+d_report_est=35  # its all-reduce and TP steps are simulations in the kit (built without MPI): 0.1 s each
 # Each benchmark step: NAME|FILTER|REPETITIONS|MIN_TIME|OVERHEAD (estimated seconds per
 # repetition besides 1.6 x min_time: Google Benchmark's trial runs, each with its own set-up).
 d_bench_steps=(

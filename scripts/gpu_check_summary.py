@@ -544,7 +544,7 @@ def check_report(s):
     s.add(sec, "report timed no benchmark again", "bench.log absent" if not os.path.exists(s.path("report", "bench.log"))
           else "bench.log present: the report ran driftlab_bench", "reused", not os.path.exists(s.path("report", "bench.log")))
     names = ("sum_throughput", "cost_of_determinism", "drift_vs_n", "ulp_histogram", "dense_gflops", "batch_invariance",
-             "bf16_rounding", "trace_ulp")
+             "bf16_rounding", "trace_ulp", "allreduce_ranks", "tp_ranks")  # the last two: simulated when the kit has no MPI
     figs = [f for f in names if os.path.isfile(s.path("report", "plots", f + ".png"))]
     s.add(sec, "report figures", f"{len(figs)} of {len(names)}", str(len(names)), len(figs) == len(names))
     doc = s.load_json(sec, "report", "scenarios.json")
