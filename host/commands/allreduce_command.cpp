@@ -200,21 +200,13 @@ AllreduceAcrossRanks allreduce_across_ranks(const AllreduceArgs& a) {
   r.simulated = run_allreduce(s);
   AllreduceArgs m = s;
   m.simulate = false;
-  if (!allreduce::mpi_built()) {
-    r.mpi_why = allreduce::mpi_missing_reason();
-  } else if (::access(allreduce::mpirun_path().c_str(), X_OK) != 0) {
-    r.mpi_why = "no mpirun at " + allreduce::mpirun_path() + " (install Open MPI: scripts/setup.sh)";
-  } else {
-#if defined(__SANITIZE_THREAD__)
-    r.mpi_why = "this driftlab is built with ThreadSanitizer, and Open MPI's ranks are not (its progress threads report "
-                "races of their own)";
-#else
+  r.mpi_why = mpirun::why_no_mpirun();
+  if (r.mpi_why.empty()) {
     try {
       r.mpi = run_allreduce(m);
     } catch (const std::exception& e) {
       r.mpi_why = e.what();
     }
-#endif
   }
   return r;
 }

@@ -122,6 +122,18 @@ std::string self_exe() {
 
 }  // namespace
 
+std::string why_no_mpirun() {
+  if (!allreduce::mpi_built()) return allreduce::mpi_missing_reason();
+  if (::access(allreduce::mpirun_path().c_str(), X_OK) != 0)
+    return "no mpirun at " + allreduce::mpirun_path() + " (install Open MPI: scripts/setup.sh)";
+#if defined(__SANITIZE_THREAD__)
+  return "this driftlab is built with ThreadSanitizer, and Open MPI's ranks are not (its progress threads report "
+         "races of their own)";
+#else
+  return "";
+#endif
+}
+
 std::string run_job(const Job& job) {
   const std::string mpirun = allreduce::mpirun_path();
   if (::access(mpirun.c_str(), X_OK) != 0)

@@ -43,4 +43,9 @@ std::string job_text(const Job& job);
 // (result and log) is removed in every case.
 std::string run_job(const Job& job);
 
+// Empty when this driftlab can run its own ranks here (built with MPI, mpirun executable, not a
+// ThreadSanitizer build, whose checks Open MPI's progress threads would trip); else why not, as
+// one line.  The scenario rows and report steps that run Open MPI when it runs ask this first.
+std::string why_no_mpirun();
+
 }  // namespace driftlab::mpirun

@@ -8,6 +8,7 @@
 
 #include "host/common/cli_args.h"
 #include "host/distributed/allreduce_mpi.h"
+#include "host/distributed/mpirun_job.h"
 
 namespace driftlab {
 
@@ -41,21 +42,13 @@ TpAcrossSizes tp_across_sizes(bool quick) {
   PredictArgs m = a;
   m.simulate = false;
   m.tp_variant = "all";
-  if (!allreduce::mpi_built()) {
-    r.mpi_why = allreduce::mpi_missing_reason();
-  } else if (::access(allreduce::mpirun_path().c_str(), X_OK) != 0) {
-    r.mpi_why = "no mpirun at " + allreduce::mpirun_path() + " (install Open MPI: scripts/setup.sh)";
-  } else {
-#if defined(__SANITIZE_THREAD__)
-    r.mpi_why = "this driftlab is built with ThreadSanitizer, and Open MPI's ranks are not (its progress threads report "
-                "races of their own)";
-#else
+  r.mpi_why = mpirun::why_no_mpirun();
+  if (r.mpi_why.empty()) {
     try {
       r.mpi = run_predict_tp(m);
     } catch (const std::exception& e) {
       r.mpi_why = e.what();
     }
-#endif
   }
   return r;
 }
