@@ -23,9 +23,11 @@ import sys
 import textwrap
 from pathlib import Path
 
-from plot_data import *  # noqa: F401,F403 -- the parsers, styles and labels (plot_data.py)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling modules, however plot.py is loaded
+from plot_data import *  # noqa: E402,F401,F403 -- the parsers, styles and labels (plot_data.py)
 from plot_data import FILES, PROG, Labels, Malformed, load_all, note  # noqa: F401 -- named for readers
-from plot_style import *  # noqa: F401,F403 -- the drawing helpers (plot_style.py)
+from plot_style import *  # noqa: E402,F401,F403 -- the drawing helpers (plot_style.py)
+
 # ---------------------------------------------------------------------------------------------
 # The figures. Each returns None when drawn, or the reason it was skipped.
 
