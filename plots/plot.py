@@ -324,19 +324,14 @@ def fig_bf16_rounding(plt, data, labels: Labels, out: Path, drawn: list):
     save(fig, plt, out, "bf16_rounding", t, drawn)
 
 
-def fig_allreduce_ranks(plt, data, labels: Labels, out: Path, drawn: list):
-    """The same gradient shards all-reduced over several rank counts: per variant, the distinct
-    results across the rank counts and the largest ULP distance of one element between two."""
-    order = {v: i for i, v in enumerate(ALLREDUCE_ORDER)}
-    rows = sorted(data["allreduce.json"], key=lambda r: (order.get(r["variant"], len(order)), r["variant"]))
-    panels = [("ranks_distinct", "distinct results across rank counts"),
-              ("ranks_max_ulp", "max ULP between two rank counts")]
+def count_bars(plt, rows, names, panels, styles):
+    """One bar panel per (key, ylabel) in panels: each row's whole-number count under its name,
+    coloured by styles; the figure of the all-reduce and TP figures."""
     fig, axes = grid_axes(plt, 1, len(panels), panel_w=4.6, panel_h=4.0, extra_h=1.4)
-    names = [r["variant"] for r in rows]
     xs = list(range(len(rows)))
     for ax, (k, ylabel) in zip(axes[0], panels):
         vals = [r[k] for r in rows]
-        bars = ax.bar(xs, vals, 0.6, color=[ALLREDUCE_STYLES.get(v, ("#7f7f7f", ""))[0] for v in names])
+        bars = ax.bar(xs, vals, 0.6, color=[styles.get(v, ("#7f7f7f", ""))[0] for v in names])
         ax.bar_label(bars, labels=[number_label(v) for v in vals], fontsize=9, padding=2)
         ax.set_xticks(xs, names)
         ax.set_ylabel(ylabel)
@@ -344,6 +339,17 @@ def fig_allreduce_ranks(plt, data, labels: Labels, out: Path, drawn: list):
         ax.set_ylim(0, (top if top > 0 else 1) * 1.18)
         ax.yaxis.get_major_locator().set_params(integer=True)  # counts and ULPs: whole numbers
         ax.grid(True, axis="y", alpha=0.3)
+    return fig
+
+
+def fig_allreduce_ranks(plt, data, labels: Labels, out: Path, drawn: list):
+    """The same gradient shards all-reduced over several rank counts: per variant, the distinct
+    results across the rank counts and the largest ULP distance of one element between two."""
+    order = {v: i for i, v in enumerate(ALLREDUCE_ORDER)}
+    rows = sorted(data["allreduce.json"], key=lambda r: (order.get(r["variant"], len(order)), r["variant"]))
+    panels = [("ranks_distinct", "distinct results across rank counts"),
+              ("ranks_max_ulp", "max ULP between two rank counts")]
+    fig = count_bars(plt, rows, [r["variant"] for r in rows], panels, ALLREDUCE_STYLES)
     r0 = rows[0]
     how = "on Open MPI (one mpirun per rank count)" if r0["mode"] == "mpi" else "simulated in one process"
     ranks = ", ".join(str(p) for p in r0["ranks"])
@@ -365,19 +371,7 @@ def fig_tp_ranks(plt, data, labels: Labels, out: Path, drawn: list):
     rows = sorted(data["tp.json"], key=lambda r: (order.get(r["tp_variant"], len(order)), r["tp_variant"]))
     panels = [("tp_distinct", "distinct outputs across TP sizes"),
               ("tp_max_ulp", "max ULP between two TP sizes")]
-    fig, axes = grid_axes(plt, 1, len(panels), panel_w=4.6, panel_h=4.0, extra_h=1.4)
-    names = [r["tp_variant"] for r in rows]
-    xs = list(range(len(rows)))
-    for ax, (k, ylabel) in zip(axes[0], panels):
-        vals = [r[k] for r in rows]
-        bars = ax.bar(xs, vals, 0.6, color=[TP_STYLES.get(v, ("#7f7f7f", ""))[0] for v in names])
-        ax.bar_label(bars, labels=[number_label(v) for v in vals], fontsize=9, padding=2)
-        ax.set_xticks(xs, names)
-        ax.set_ylabel(ylabel)
-        top = max(vals)
-        ax.set_ylim(0, (top if top > 0 else 1) * 1.18)
-        ax.yaxis.get_major_locator().set_params(integer=True)  # counts and ULPs: whole numbers
-        ax.grid(True, axis="y", alpha=0.3)
+    fig = count_bars(plt, rows, [r["tp_variant"] for r in rows], panels, TP_STYLES)
     r0 = rows[0]
     how = "on Open MPI (one mpirun per TP size)" if r0["mode"] == "mpi" else "simulated in one process"
     sizes = ", ".join(str(p) for p in r0["tp"])
