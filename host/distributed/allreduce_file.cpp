@@ -3,27 +3,13 @@
 #include <stdexcept>
 
 #include "host/distributed/allreduce_mpi.h"
+#include "host/distributed/result_bytes.h"
 
 namespace driftlab::allreduce {
 
 namespace {
 constexpr char kMagic[8] = {'D', 'L', 'A', 'R', '1', '\n', 0, 0};
-
-template <class T> void put(std::string& s, const T& v) { s.append(reinterpret_cast<const char*>(&v), sizeof v); }
-struct Reader {
-  const std::string& s;
-  std::size_t pos = 0;
-  template <class T> T get() {
-    T v;
-    take(&v, sizeof v);
-    return v;
-  }
-  void take(void* p, std::size_t bytes) {
-    if (s.size() - pos < bytes) throw std::runtime_error("allreduce: the MPI result file is truncated");
-    std::memcpy(p, s.data() + pos, bytes);
-    pos += bytes;
-  }
-};
+using result_bytes::put;
 }  // namespace
 
 std::string encode_worker_file(const WorkerFile& f) {
@@ -42,7 +28,7 @@ std::string encode_worker_file(const WorkerFile& f) {
 }
 
 WorkerFile decode_worker_file(const std::string& bytes) {
-  Reader rd{bytes};
+  result_bytes::Reader rd{bytes, "allreduce"};
   char magic[sizeof kMagic];
   rd.take(magic, sizeof magic);
   if (std::memcmp(magic, kMagic, sizeof kMagic) != 0) throw std::runtime_error("allreduce: not an MPI result file");

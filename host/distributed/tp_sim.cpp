@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "host/distributed/allreduce_sim.h"
+#include "host/distributed/result_bytes.h"
 #include "kernels/common/tp_order.h"
 
 namespace driftlab::tp {
@@ -87,21 +88,7 @@ std::vector<float> invariant_forward(const Model& m, const std::vector<float>& x
 
 namespace {
 constexpr char kMagic[8] = {'D', 'L', 'T', 'P', '1', '\n', 0, 0};
-template <class T> void put(std::string& s, const T& v) { s.append(reinterpret_cast<const char*>(&v), sizeof v); }
-struct Reader {
-  const std::string& s;
-  std::size_t pos = 0;
-  void take(void* p, std::size_t bytes) {
-    if (s.size() - pos < bytes) throw std::runtime_error("predict --tp: the MPI result file is truncated");
-    std::memcpy(p, s.data() + pos, bytes);
-    pos += bytes;
-  }
-  template <class T> T get() {
-    T v;
-    take(&v, sizeof v);
-    return v;
-  }
-};
+using result_bytes::put;
 }  // namespace
 
 std::string encode_tp_file(const TpFile& f) {
@@ -119,7 +106,7 @@ std::string encode_tp_file(const TpFile& f) {
 }
 
 TpFile decode_tp_file(const std::string& bytes) {
-  Reader rd{bytes};
+  result_bytes::Reader rd{bytes, "predict --tp"};
   char magic[sizeof kMagic];
   rd.take(magic, sizeof magic);
   if (std::memcmp(magic, kMagic, sizeof kMagic) != 0) throw std::runtime_error("predict --tp: not an MPI result file");
