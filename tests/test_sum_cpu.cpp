@@ -1,6 +1,7 @@
 // CPU summation variants: deterministic ones bitwise, atomic ones within the error bound, and
 // the seeded shuffle schedule showing (reproducibly) that atomic order changes the bits.
 #include <gtest/gtest.h>
+#include <xmmintrin.h>
 
 #include <cmath>
 #include <limits>
@@ -494,6 +495,80 @@ TEST(SumCpu, ExactSplitSpanEdgesMatchTheScalarPathAndAnOracle) {
   wide[T + Q + 777] = 0.0f;
   check(wide, false, "wide");
   cpu::detail::force_exact_simd(ExactSimd::avx512);
+}
+
+// The AVX2 span's flag check (exact_simd.cpp, span_step_flags): a span block goes in unmasked and
+// is kept only when it raised no MXCSR flag.  One tile whose terms lie in 40 binades below its
+// top E = 149 (the AVX2 span is [100, 151]; every block takes it), quarters 1 and 3 negating 0 and
+// 2; then one kind of term the flags must catch, unpaired, so that a block wrongly kept shows:
+// below the span off the 2^-48 grid (inexact), sixteen above it in one int32 lane (overflow:
+// they would wrap), a subnormal, Inf.  Each against the expected sum.  Then MXCSR: flags the
+// caller had set stay set and its control bits are unchanged; under denormals-are-zero and
+// flush-to-zero the tile takes the masked span and still gives the same bits.
+TEST(SumCpu, ExactFlagCheckedSpanCatchesWhatTheRangeCheckDid) {
+  using cpu::detail::ExactSimd;
+  constexpr std::size_t T = order::kTileItems, Q = T / 4;
+  SplitMix64 rng{77};
+  std::vector<float> base(T);
+  for (std::size_t p = 0; p < Q; ++p)
+    for (std::size_t h : {std::size_t(0), 2 * Q}) {
+      const auto e = static_cast<std::uint32_t>(p == 0 ? 149 : 149 - rng.below(40));
+      base[h + p] = bits_float(e, static_cast<std::uint32_t>(rng.below(1u << 23)), rng.below(2));
+      base[h + Q + p] = -base[h + p];
+    }
+  const cpu::SumContext alone{};  // the calling thread: its MXCSR is the one the test sets
+  auto exact_at = [&](const std::vector<float>& x, ExactSimd level) {
+    cpu::detail::force_exact_simd(level);
+    const float r = cpu::sum_exact(x.data(), x.size(), alone);
+    cpu::detail::force_exact_simd(ExactSimd::avx512);
+    return r;
+  };
+  auto unpaired = [&](std::size_t at, float v) {
+    std::vector<float> x = base;
+    x[at] = v;
+    x[at + Q] = 0.0f;
+    return x;
+  };
+  ASSERT_TRUE(same_bits(exact_at(base, ExactSimd::avx2), 0.0f));
+  // Below the span, off its grid: y = x * 2^2 = 2^-26 + 2^-49.
+  for (const std::uint32_t e : {99u, 90u}) {
+    const float t = bits_float(e, 1u, false);
+    EXPECT_TRUE(same_bits(exact_at(unpaired(5000, t), ExactSimd::avx2), t)) << "exponent " << e;
+  }
+  // Sixteen terms of (2 - 2^-23) * 2^28 (y just below 2^31) in one lane: 8 in stream 0 and 8 in
+  // stream 2 of one block, 8 terms apart.
+  {
+    std::vector<float> x = base;
+    const float big = bits_float(155, 0x7fffffu, false);
+    for (std::size_t h : {std::size_t(0), 2 * Q})
+      for (std::size_t k = 0; k < 8; ++k) {
+        x[h + 4096 + 8 * k + 3] = big;
+        x[h + Q + 4096 + 8 * k + 3] = 0.0f;
+      }
+    EXPECT_TRUE(same_bits(exact_at(x, ExactSimd::avx2), 16.0f * big));
+  }
+  EXPECT_TRUE(same_bits(exact_at(unpaired(7000, 0x1p-149f), ExactSimd::avx2), 0x1p-149f));
+  EXPECT_EQ(exact_at(unpaired(7000, INFINITY), ExactSimd::avx2), INFINITY);
+  // MXCSR: the caller's flags (overflow, here) survive; its control bits are unchanged.
+  const std::uint32_t csr = _mm_getcsr();
+  const std::vector<float> mixed = unpaired(6000, bits_float(90, 1u, true));
+  const float want = exact_at(mixed, ExactSimd::scalar);
+  _mm_setcsr((csr & ~0x3fu) | 0x08u);
+  const float got = exact_at(mixed, ExactSimd::avx2);
+  const std::uint32_t after = _mm_getcsr();
+  _mm_setcsr(csr);
+  EXPECT_TRUE(same_bits(got, want));
+  EXPECT_EQ(after & 0x08u, 0x08u) << std::hex << after;
+  EXPECT_EQ(after & ~0x3fu, csr & ~0x3fu) << std::hex << after;
+  // Denormals-are-zero and flush-to-zero (which would drop a subnormal term from the unmasked
+  // block without a flag): the masked span, the same bits.
+  {
+    const std::vector<float> x = unpaired(8000, -0x1p-140f);
+    _mm_setcsr(csr | 0x8040u);
+    const float r = exact_at(x, ExactSimd::avx2);
+    _mm_setcsr(csr);
+    EXPECT_TRUE(same_bits(r, -0x1p-140f)) << "under DAZ and FTZ: " << r;
+  }
 }
 
 // The vectorized and scalar paths of exact agree bit for bit, specials and zeros included.

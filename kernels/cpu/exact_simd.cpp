@@ -240,6 +240,44 @@ __attribute__((target("avx2"), always_inline)) inline void span_step(const S* p,
   l1 = _mm256_add_pd(l1, _mm256_cvtps_pd(_mm256_extractf128_ps(lo, 1)));
 }
 
+// The flag-checked span block (AVX2): its terms go into hi and lo unmasked and the block is kept
+// only when it raised no MXCSR flag; otherwise it is redone masked (span_step).  hi = round(y) by
+// VROUNDPS, which raises no inexact flag, so that inexact can only come from a lo part off the
+// 2^-G grid (a term below the span; an on-grid one is exact wherever it lies), overflow from the
+// probe y * 2^(128 - T) of a term at or above 2^T, invalid from Inf or NaN in the conversion, and
+// denormal from a subnormal operand.  It saves the range check's four vector uops and its branch.
+// Taken only when MXCSR is the default but for its flags (every exception masked, round to
+// nearest, no flush-to-zero, no denormals-are-zero: DAZ would drop subnormal terms silently); the
+// tile leaves MXCSR as it found it.
+constexpr std::uint32_t kCsrFlags = 0x3fu;
+inline std::uint32_t read_csr() { return _mm_getcsr(); }
+inline bool csr_is_default(std::uint32_t csr) { return (csr & ~kCsrFlags) == 0x1f80u; }
+
+template <class S>
+__attribute__((target("avx2"), always_inline)) inline void span_step_flags(const S* p, __m256 scale, __m256 probe,
+                                                                          __m256i& h, __m256d& l0, __m256d& l1,
+                                                                          __m256& sink) {
+  const __m256 y = _mm256_mul_ps(_mm256_castsi256_ps(load_bits8(p)), scale);
+  sink = _mm256_mul_ps(y, probe);  // overflows (a flag) when |y| >= 2^T
+  const __m256 r = _mm256_round_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  h = _mm256_add_epi32(h, _mm256_cvtps_epi32(r));  // exact: r is an integer below 2^T
+  const __m256 lo = _mm256_sub_ps(y, r);            // exact, |lo| <= 1/2
+  l0 = _mm256_add_pd(l0, _mm256_cvtps_pd(_mm256_castps256_ps128(lo)));
+  l1 = _mm256_add_pd(l1, _mm256_cvtps_pd(_mm256_extractf128_ps(lo, 1)));
+}
+
+// A span block's int32 hi lanes and lo doubles into the tile's int64 totals.
+__attribute__((target("avx2"), always_inline)) inline void span_block_add(const __m256i (&h)[2], const __m256d (&l)[4],
+                                                                          __m256i& hi, __m256i (&lo)[2]) {
+#pragma GCC unroll 2
+  for (int k = 0; k < 2; ++k) {
+    hi = _mm256_add_epi64(hi, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(h[k])));
+    hi = _mm256_add_epi64(hi, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(h[k], 1)));
+    lo[0] = _mm256_add_epi64(lo[0], _mm256_castpd_si256(l[2 * k]));
+    lo[1] = _mm256_add_epi64(lo[1], _mm256_castpd_si256(l[2 * k + 1]));
+  }
+}
+
 // Moves double lane sums (integers times 2^(lo_w-150), below 2^51 of them) into int64 lanes and
 // zeroes them: adding 1.5 * 2^52 units is exact and leaves the integer in the low mantissa bits.
 template <int W>
@@ -288,7 +326,16 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
     const __m256d smagic = _mm256_set1_pd(std::ldexp(1.5, 52 - kSpanG2));
     __m256i span_hi = _mm256_setzero_si256(), span_lo[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
     std::uint64_t span_blocks = 0;
-    int skip = 0, backoff = 1;  // blocks to take the per-term path after a block missed one window
+    // Blocks to take the per-term path after a block missed one window.  When the tile's sample
+    // already needs more than one window (W > 1) a block of 256 terms rarely fits in one, so the
+    // first try waits as long as the longest backoff (each failed try costs most of a block).
+    int skip = W > 1 ? 64 : 0, backoff = W > 1 ? 64 : 1;
+    // The flag-checked span (span_step_flags): MXCSR as found, the same without flags, and the
+    // blocks to take the masked span after a flagged one, as skip and backoff.
+    const std::uint32_t csr = sp.ok ? read_csr() : 0u, clean_csr = csr & ~kCsrFlags;
+    const bool flag_span = sp.ok && csr_is_default(csr);
+    const __m256 probe = _mm256_set1_ps(std::ldexp(1.0f, 128 - kSpanT2));
+    int span_skip = 0, span_backoff = 1;
     for (std::size_t c = 0; c < q; c += kChunk) {
       const S* xs[4] = {x + c, x + q + c, x + 2 * q + c, x + 3 * q + c};
       if (skip == 0) {
@@ -351,6 +398,42 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
         // streams 1 and 3 (16 terms a lane).
         __m256i h[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
         __m256d l[4] = {smagic, smagic, smagic, smagic};
+        if (flag_span) {
+          if (span_skip == 0) {
+            // The flags are cleared before the block's first multiply and read after its last
+            // add: the asm statements take the vectors those depend on, so nothing moves across.
+            __m256 fscale = scale, fprobe = probe, sink = _mm256_setzero_ps();
+            __asm__ volatile("ldmxcsr %2" : "+x"(fscale), "+x"(fprobe) : "m"(clean_csr));
+            for (std::size_t j = 0; j < kChunk; j += 16) {
+#pragma GCC unroll 4
+              for (int k = 0; k < 4; ++k) {
+                if (sizeof(S) == 4 || j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + 2048, _MM_HINT_T0);
+                __m256i& hk = h[k & 1];
+                __m256d &l0 = l[2 * (k & 1)], &l1 = l[2 * (k & 1) + 1];
+                span_step_flags(xs[k] + j, fscale, fprobe, hk, l0, l1, sink);
+                span_step_flags(xs[k] + j + 8, fscale, fprobe, hk, l0, l1, sink);
+                // Keeps GCC from hoisting later steps' conversions above these adds (it then
+                // spills them); no arithmetic changes.
+                __asm__("" : "+x"(hk), "+x"(l0), "+x"(l1), "+x"(sink));
+              }
+            }
+            std::uint32_t after;
+            __asm__ volatile("stmxcsr %0"
+                             : "=m"(after)
+                             : "x"(h[0]), "x"(h[1]), "x"(l[0]), "x"(l[1]), "x"(l[2]), "x"(l[3]), "x"(sink));
+            if ((after & kCsrFlags) == 0) {
+              span_block_add(h, l, span_hi, span_lo);
+              ++span_blocks;
+              span_backoff = 1;
+              continue;
+            }
+            span_skip = span_backoff;  // redo this block masked; skip the next tries as the windows do
+            span_backoff = std::min(span_backoff * 2, 64);
+            h[0] = h[1] = _mm256_setzero_si256();
+            l[0] = l[1] = l[2] = l[3] = smagic;
+          }
+          --span_skip;
+        }
         for (std::size_t j = 0; j < kChunk; j += 16) {
 #pragma GCC unroll 4
           for (int k = 0; k < 4; ++k) {
@@ -359,13 +442,7 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
             span_step(xs[k] + j + 8, sbias, slimit, scale, packed, h[k & 1], l[2 * (k & 1)], l[2 * (k & 1) + 1]);
           }
         }
-#pragma GCC unroll 2
-        for (int k = 0; k < 2; ++k) {
-          span_hi = _mm256_add_epi64(span_hi, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(h[k])));
-          span_hi = _mm256_add_epi64(span_hi, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(h[k], 1)));
-          span_lo[0] = _mm256_add_epi64(span_lo[0], _mm256_castpd_si256(l[2 * k]));
-          span_lo[1] = _mm256_add_epi64(span_lo[1], _mm256_castpd_si256(l[2 * k + 1]));
-        }
+        span_block_add(h, l, span_hi, span_lo);
         ++span_blocks;
         continue;
       }
@@ -380,6 +457,7 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
       windows_flush<W>(magic, acc0, total0);
       windows_flush<W>(magic, acc1, total1);
     }
+    if (flag_span) __asm__ volatile("ldmxcsr %0" : : "m"(csr));  // MXCSR as the tile found it
     if (span_blocks) {
       alignas(32) std::int64_t hi_lanes[4], lo_lanes[8];
       _mm256_store_si256(reinterpret_cast<__m256i*>(hi_lanes), span_hi);
