@@ -632,7 +632,7 @@ __attribute__((target("avx512f,avx512dq"))) void windows_tile_avx512(const S* x,
     const __m512d magic = _mm512_set1_pd(std::ldexp(1.5, 52 - kSpanG512));
     __m512i span_hi = _mm512_setzero_si512(), span_lo[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
     std::uint64_t span_blocks = 0;
-    int skip = 0, backoff = 1;  // blocks to take the per-term path after a block missed one window
+    int skip = W > 1 ? 64 : 0, backoff = W > 1 ? 64 : 1;  // as the AVX2 loop
     for (std::size_t c = 0; c < q; c += kChunk) {
       const S* xs[4] = {x + c, x + q + c, x + 2 * q + c, x + 3 * q + c};
       if (skip == 0) {
