@@ -18,7 +18,12 @@
 // flight), in blocks of 128 (AVX-512) or 64 (AVX2) terms per stream.  A fast block adds every term
 // unmasked to one set of double lanes while tracking the block's largest and smallest nonzero
 // |bits|; it is kept when every nonzero term lies in one window, else the block is redone term by
-// term as above (and the next 1, 2, 4 .. 64 blocks skip the try).
+// term as above (and the next 1, 2, 4 .. 64 blocks skip the try; when the sample already needs
+// more than one window, the first try waits 64 blocks).  A block that misses one window takes the
+// split span when the sample allows (exact_simd.cpp): y = x * 2^k, hi = round(y) in int32 lanes,
+// lo = y - hi in double lanes.  At AVX2 a span block goes in unmasked and is kept only when it
+// raised no MXCSR flag (a term off the span's grid is inexact, one too large overflows a probe),
+// else it is redone with a range check per term.
 #pragma once
 
 #include <cstddef>
