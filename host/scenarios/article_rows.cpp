@@ -146,8 +146,10 @@ void Scenarios::restored() {
   std::map<std::string, HostArray> arrays;
   for (std::size_t i = 0; i < m.layers.size(); ++i) {
     const Layer& l = m.layers[i];
-    arrays["W" + std::to_string(i)] = HostArray{DType::f32, {l.K, l.N}, l.W, {}, {}};
-    arrays["b" + std::to_string(i)] = HostArray{DType::f32, {l.N}, l.b, {}, {}};
+    // "W" + a named string, never + a temporary: GCC 12 at -O3 misreads the latter (-Wrestrict, GCC PR 105329).
+    const std::string index = std::to_string(i);
+    arrays["W" + index] = HostArray{DType::f32, {l.K, l.N}, l.W, {}, {}};
+    arrays["b" + index] = HostArray{DType::f32, {l.N}, l.b, {}, {}};
   }
   const std::string path = (tmp / "restored.npz").string();
   npz::write(path, arrays, false);

@@ -137,13 +137,14 @@ void Scenarios::threads() {
     a.batch = 64;
     a.init_seed = 3;
     a.variant = "all";
-    const std::string stem = (tmp / ("t" + std::to_string(t) + ".npy")).string();
-    a.save_output = stem;
+    // "t" + a named string, never + a temporary: GCC 12 at -O3 misreads the latter (-Wrestrict, GCC PR 105329).
+    const std::string count = std::to_string(t);
+    a.save_output = (tmp / ("t" + count + ".npy")).string();
     const auto rep = run.predict(a, "thread count: cpu backend, " + std::to_string(t) + " thread(s)");
     model = rep.model;
     for (const auto& row : rep.rows) {
       const std::string name = info(row.variant).name;
-      outs[name].push_back(take_npy((tmp / ("t" + std::to_string(t) + "." + name + ".npy")).string()));
+      outs[name].push_back(take_npy((tmp / ("t" + count + "." + name + ".npy")).string()));
     }
   }
   std::size_t kernels = 1, atomic = 1;
