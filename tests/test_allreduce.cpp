@@ -298,9 +298,11 @@ TEST(AllreduceExact, LocalPassesMatchTheOrderOnEveryPath) {
         ASSERT_EQ(acc[o], static_cast<std::int32_t>(2u * static_cast<std::uint32_t>(want[o])));
       std::vector<float> out(count);
       EXPECT_EQ(allreduce::local::round_block(isa, want.data(), count, lsb1, out.data()), want_zero);
-      for (std::size_t o = 0; o < count; ++o)
-        if (want[o] != 0)
+      for (std::size_t o = 0; o < count; ++o) {
+        if (want[o] != 0) {
           ASSERT_TRUE(testing::same_bits(out[o], allreduce::round_fixed(want[o], lsb1))) << cpu::isa_name(isa);
+        }
+      }
     }
   }
 }

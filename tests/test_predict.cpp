@@ -75,11 +75,11 @@ TEST(Predict, BadCommandLines) {
 }
 
 TEST(Predict, WeightsFromAnNpzAndTheirMistakes) {
-  HostArray W0{DType::f32, {3, 4}, std::vector<float>(12, 0.5f), {}}, b0{DType::f32, {4}, {0.f, 1.f, 2.f, 3.f}, {}};
-  HostArray W1{DType::f32, {4, 2}, std::vector<float>(8, -1.0f), {}}, b1{DType::f32, {2}, {0.f, 0.f}, {}};
+  HostArray W0{DType::f32, {3, 4}, std::vector<float>(12, 0.5f), {}, {}}, b0{DType::f32, {4}, {0.f, 1.f, 2.f, 3.f}, {}, {}};
+  HostArray W1{DType::f32, {4, 2}, std::vector<float>(8, -1.0f), {}, {}}, b1{DType::f32, {2}, {0.f, 0.f}, {}, {}};
   const std::string good = tmp("good.npz");
   npz::write(good, {{"W0", W0}, {"b0", b0}, {"W1", W1}, {"b1", b1}}, true);
-  HostArray x{DType::f32, {2, 3}, {1, 1, 1, 2, 2, 2}, {}};
+  HostArray x{DType::f32, {2, 3}, {1, 1, 1, 2, 2, 2}, {}, {}};
   const std::string input = tmp("x.npy"), saved = tmp("y.npy");
   npy::write(input, x);
   const CliResult ok = cli({"predict", "--backend", "cpu", "--weights", good, "--input", input, "--variant", "invariant",
@@ -93,13 +93,13 @@ TEST(Predict, WeightsFromAnNpzAndTheirMistakes) {
   EXPECT_EQ(y.f32[2], -(3.0f * 4 + 6.0f));
 
   const std::string mismatch = tmp("mismatch.npz");
-  HostArray W1bad{DType::f32, {5, 2}, std::vector<float>(10, 1.0f), {}};
+  HostArray W1bad{DType::f32, {5, 2}, std::vector<float>(10, 1.0f), {}, {}};
   npz::write(mismatch, {{"W0", W0}, {"b0", b0}, {"W1", W1bad}, {"b1", b1}}, false);
   expect_one_line_error(cli({"predict", "--backend", "cpu", "--weights", mismatch}), "previous layer");
   const std::string nobias = tmp("nobias.npz");
   npz::write(nobias, {{"W0", W0}}, false);
   expect_one_line_error(cli({"predict", "--backend", "cpu", "--weights", nobias}), "b0");
-  HostArray xbad{DType::f32, {2, 5}, std::vector<float>(10, 1.0f), {}};
+  HostArray xbad{DType::f32, {2, 5}, std::vector<float>(10, 1.0f), {}, {}};
   const std::string badx = tmp("badx.npy");
   npy::write(badx, xbad);
   expect_one_line_error(cli({"predict", "--backend", "cpu", "--weights", good, "--input", badx}), "[B x 3]");
@@ -111,7 +111,7 @@ TEST(Predict, WeightsFromAnNpzAndTheirMistakes) {
 TEST(Predict, SixteenBitWeightsAndInputEqualFloat32FilesRoundedByDtype) {
   SplitMix64 rng{42};
   auto f32 = [&](std::vector<std::size_t> shape) {
-    HostArray a{DType::f32, shape, {}, {}};
+    HostArray a{DType::f32, shape, {}, {}, {}};
     std::size_t n = 1;
     for (std::size_t d : shape) n *= d;
     for (std::size_t i = 0; i < n; ++i) a.f32.push_back(static_cast<float>(rng.uniform01() - 0.5));
@@ -150,7 +150,7 @@ TEST(Predict, SixteenBitWeightsAndInputEqualFloat32FilesRoundedByDtype) {
   // ml_dtypes' bfloat16 records without --dtype bf16: refused, and the message says how.
   const std::string wbf = tmp("w_bf16.npz");
   expect_one_line_error(cli({"predict", "--backend", "cpu", "--weights", wbf}), "--dtype bf16");
-  HostArray x64{DType::f64, {3, 24}, {}, std::vector<double>(72, 0.25)};
+  HostArray x64{DType::f64, {3, 24}, {}, std::vector<double>(72, 0.25), {}};
   const std::string xf64 = tmp("x64.npy");
   npy::write(xf64, x64);
   expect_one_line_error(cli({"predict", "--backend", "cpu", "--weights", w32, "--input", xf64}), "f64");
