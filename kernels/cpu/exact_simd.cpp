@@ -259,6 +259,7 @@ __attribute__((target("avx2"), always_inline)) inline void span_step_flags(const
                                                                           __m256& sink) {
   const __m256 y = _mm256_mul_ps(_mm256_castsi256_ps(load_bits8(p)), scale);
   sink = _mm256_mul_ps(y, probe);  // overflows (a flag) when |y| >= 2^T
+  __asm__ volatile("" : "+x"(sink));  // each step's probe is live (the next step overwrites sink)
   const __m256 r = _mm256_round_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   h = _mm256_add_epi32(h, _mm256_cvtps_epi32(r));  // exact: r is an integer below 2^T
   const __m256 lo = _mm256_sub_ps(y, r);            // exact, |lo| <= 1/2
