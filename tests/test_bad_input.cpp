@@ -28,6 +28,7 @@
 #include "host/io/npy.h"
 #include "host/io/npz.h"
 #include "host/commands/predict_command.h"
+#include "host/distributed/mpirun_job.h"
 #include "host/scenarios/scenarios.h"
 
 namespace driftlab {
@@ -666,6 +667,42 @@ TEST(BadInput, BadIsaIsRefusedBeforeAnyWork) {
   expect_refused("isa_bench", isa + bench + " --benchmark_filter=sum/cpu/f32/uniform/tree/1024/ --benchmark_out=b.json", 2,
                  "DRIFTLAB_ISA", [](const fs::path& d) { std::ofstream(d / "b.json") << "{\"k\":1}\n"; });
 #endif
+}
+
+// ---- Session 7's hostile pass (docs/bad-input-session7.md).
+
+// A 3-4-2 model in w.npz: what --weights reads.
+void write_small_model(const fs::path& d) {
+  HostArray W0{DType::f32, {3, 4}, std::vector<float>(12, 0.25f), {}, {}}, b0{DType::f32, {4}, std::vector<float>(4, 0.0f), {}, {}};
+  HostArray W1{DType::f32, {4, 2}, std::vector<float>(8, -0.5f), {}, {}}, b1{DType::f32, {2}, {0.125f, 0.0f}, {}, {}};
+  npz::write((d / "w.npz").string(), {{"W0", W0}, {"b0", b0}, {"W1", W1}, {"b1", b1}}, false);
+}
+
+// --weights sets the layer sizes: a --layers beside it was ignored silently; now it is refused by
+// every command that reads --weights (predict, predict --tp, trace), even when it names the file's
+// own shape.  What a parent hands its children (--processes, --tp's ranks) no longer carries a
+// --layers beside --weights, so they still run.
+TEST(BadInput, LayersAndWeightsAreRefusedTogether) {
+  const char* needle = "--layers and --weights cannot be used together";
+  expect_refused("weights_layers_predict", "$DL predict --backend cpu --weights w.npz --layers 4,4 --json out.json", 2, needle,
+                 write_small_model);
+  expect_refused("weights_layers_same_shape", "$DL predict --backend cpu --layers 3,4,2 --weights w.npz", 2, needle,
+                 write_small_model);
+  expect_refused("weights_layers_tp", "$DL predict --tp 1,2 --simulate --weights w.npz --layers 4,4", 2, needle,
+                 write_small_model);
+  expect_refused("weights_layers_trace", "$DL trace --compare runs:0,1 --backend cpu --weights w.npz --layers 4,4", 2, needle,
+                 write_small_model);
+  const fs::path d = fresh_dir("weights_children");
+  write_small_model(d);
+  ProcessResult r = run_in(d, "$DL predict --backend cpu --weights w.npz --processes 2 --runs 1 --variant tree");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("3-4-2"), std::string::npos) << r.out;
+  r = run_in(d, "$DL predict --tp 1,2 --simulate --weights w.npz --runs 1");
+  EXPECT_EQ(r.code, 0) << r.err;
+  if (mpirun::why_no_mpirun().empty()) {  // the ranks get the parent's flags
+    r = run_in(d, "$DL predict --tp 1,2 --weights w.npz --runs 1");
+    EXPECT_EQ(r.code, 0) << r.err;
+  }
 }
 
 #ifdef DRIFTLAB_BENCH_EXE
