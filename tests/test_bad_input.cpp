@@ -705,6 +705,44 @@ TEST(BadInput, LayersAndWeightsAreRefusedTogether) {
   }
 }
 
+// One rule for every list flag (cli_args.h: split_list, refuse_repeats): an empty entry is refused
+// anywhere (a trailing comma was accepted, a leading one refused); an entry given twice is refused
+// where each entry chooses a run (--tp 2,2 ran TP 2 twice, --variant ring,ring dropped one silently),
+// and kept where entries describe one model or batch (--layers, --act, --kv-lens).
+TEST(BadInput, ListFlagsFollowOneRule) {
+  const std::pair<const char*, const char*> twice[] = {
+      {"predict --tp 2,2 --simulate", "--tp: 2 appears twice"},
+      {"predict --tp 2,2^1 --simulate", "--tp: 2 appears twice"},
+      {"allreduce --ranks 2,2 --simulate", "--ranks: 2 appears twice"},
+      {"allreduce --channels 1,2,1 --simulate", "--channels: 1 appears twice"},
+      {"allreduce --fusion 0,0 --simulate", "--fusion: 0 appears twice"},
+      {"allreduce --variant ring,ring --simulate", "--variant: ring appears twice"},
+      {"allreduce --mpi-algorithm all,ring", "--mpi-algorithm: ring appears twice"},
+      {"predict --tp 2 --mpi-algorithm ring,ring", "--mpi-algorithm: ring appears twice"},
+      {"predict --tp 2 --simulate --tp-variant exact,exact", "--tp-variant: exact appears twice"},
+      {"predict --batch-sweep 1,7,7", "--batch-sweep: 7 appears twice"},
+      {"attention --batch-sweep 2,2", "--batch-sweep: 2 appears twice"},
+      {"attention --batch 2 --other-kv-lens 4,4", "--other-kv-lens: 4 appears twice"},
+      {"predict --tp 1, --simulate", "--tp: an empty entry in '1,'"},
+      {"allreduce --ranks 1,,2 --simulate", "--ranks: an empty entry"},
+      {"allreduce --mpi-algorithm ring,", "--mpi-algorithm: an empty entry"},
+      {"predict --tp 2 --simulate --tp-variant ring,", "--tp-variant: an empty entry"},
+      {"predict --layers 10,20,", "--layers: an empty entry"},
+      {"predict --act relu,", "--act: an empty entry"},
+      {"attention --kv-lens 4,", "--kv-lens: an empty entry"}};
+  int i = 0;
+  for (const auto& [args, needle] : twice)
+    expect_refused("list_" + std::to_string(i++), std::string("$DL ") + args + " --json out.json", 2, needle,
+                   [](const fs::path& d) { std::ofstream(d / "out.json") << "{\"mine\":1}\n"; });
+  // Repetition that means something is kept.
+  const fs::path d = fresh_dir("list_repeats_kept");
+  for (const char* ok : {"predict --backend cpu --runs 1 --variant tree --init-seed 1 --layers 10,10,10 --act relu,relu",
+                         "attention --backend cpu --runs 1 --variant fixed_split --heads 1 --head-dim 4 --kv-lens 8,8 --batch-sweep off"}) {
+    const ProcessResult r = run_in(d, std::string("$DL ") + ok);
+    EXPECT_EQ(r.code, 0) << ok << ": " << r.err;
+  }
+}
+
 #ifdef DRIFTLAB_BENCH_EXE
 // Google Benchmark's own flags keep the promise too: a bad value is one line and exit 2, never its
 // usage text with exit 0 (a bad format) or a silent default (a bad number, a bad boolean).

@@ -111,7 +111,9 @@ bool parse_model_flag(std::string_view f, ArgReader& r, PredictArgs& a, bool& ba
   else if (f == "--input") a.input = parse_path(r.value(), "--input");
   else if (f == "--layers") {
     try {
-      a.layers = parse_sizes(std::string(r.value()));
+      const std::string_view v = r.value();
+      split_list(v, "--layers");  // the list rule; sizes may repeat
+      a.layers = parse_sizes(std::string(v));
       a.layers_given = true;
     } catch (const std::invalid_argument& e) {
       throw UsageError(std::string("--layers: ") + e.what());
@@ -121,7 +123,7 @@ bool parse_model_flag(std::string_view f, ArgReader& r, PredictArgs& a, bool& ba
   } else if (f == "--act") {
     const std::string_view v = r.value();
     if (v.empty()) throw UsageError("--act: expected relu or linear per layer, got an empty list");
-    a.acts = parse_names(std::string(v));
+    a.acts = split_list(v, "--act");  // one per layer: they may repeat
     for (const auto& s : a.acts)
       if (s != "relu" && s != "linear") throw UsageError("--act: unknown activation '" + s + "' (relu or linear)");
   } else if (f == "--dtype") {

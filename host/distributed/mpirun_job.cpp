@@ -23,6 +23,7 @@
 #include <thread>
 #include <utility>
 
+#include "host/common/cli_args.h"
 #include "host/distributed/allreduce_mpi.h"
 
 extern char** environ;
@@ -33,6 +34,22 @@ int mpi_algorithm_id(const std::string& name) {
   for (const auto& a : kMpiAlgorithms)
     if (name == a.name) return a.id;
   return -1;
+}
+
+std::vector<std::string> parse_algorithms(std::string_view v) {
+  std::vector<std::string> out;
+  for (const std::string& item : split_list(v, "--mpi-algorithm")) {
+    if (item == "all") {
+      for (const auto& a : kMpiAlgorithms) out.push_back(a.name);
+    } else if (mpi_algorithm_id(item) >= 0) {
+      out.push_back(item);
+    } else {
+      throw UsageError("--mpi-algorithm: unknown algorithm '" + item +
+                       "' (default, linear, recursive_doubling, ring, segmented_ring, rabenseifner, all)");
+    }
+  }
+  refuse_repeats(out, "--mpi-algorithm");
+  return out;
 }
 
 std::string job_text(const Job& job) {

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace driftlab::mpirun {
@@ -20,6 +21,9 @@ struct MpiAlgorithm {
 inline constexpr MpiAlgorithm kMpiAlgorithms[] = {{"default", 0},        {"linear", 1},         {"recursive_doubling", 3},
                                                   {"ring", 4},           {"segmented_ring", 5}, {"rabenseifner", 6}};
 int mpi_algorithm_id(const std::string& name);  // -1: not a kMpiAlgorithms name
+// --mpi-algorithm LIST (allreduce and predict --tp): kMpiAlgorithms names or all, each once
+// (split_list and refuse_repeats: "all,ring" names ring twice); throws UsageError.
+std::vector<std::string> parse_algorithms(std::string_view v);
 
 struct Job {
   std::string name = "allreduce";  // names the temporary folder: $TMPDIR/driftlab-<name>-XXXXXX
