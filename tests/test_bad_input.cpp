@@ -28,6 +28,7 @@
 #include "host/io/npy.h"
 #include "host/io/npz.h"
 #include "host/commands/predict_command.h"
+#include "host/distributed/allreduce_mpi.h"
 #include "host/distributed/mpirun_job.h"
 #include "host/scenarios/scenarios.h"
 
@@ -740,6 +741,23 @@ TEST(BadInput, ListFlagsFollowOneRule) {
                          "attention --backend cpu --runs 1 --variant fixed_split --heads 1 --head-dim 4 --kv-lens 8,8 --batch-sweep off"}) {
     const ProcessResult r = run_in(d, std::string("$DL ") + ok);
     EXPECT_EQ(r.code, 0) << ok << ": " << r.err;
+  }
+}
+
+// DRIFTLAB_MPIRUN that names something driftlab cannot run says what it is (it said "not found" for
+// a file without an execute bit): one line, exit 1, --json unchanged, for allreduce and predict --tp.
+TEST(BadInput, MpirunThatCannotRunSaysWhy) {
+  if (!allreduce::mpi_built()) GTEST_SKIP() << "built without MPI: " << allreduce::mpi_missing_reason();
+  auto setup = [](const fs::path& d) {
+    std::ofstream(d / "out.json") << "{\"mine\":1}\n";
+    std::ofstream(d / "mpirun") << "#!/bin/sh\nexit 0\n";  // no execute bit
+    fs::create_directory(d / "folder");
+  };
+  for (const char* cmd : {"allreduce --ranks 2 --n 100 --runs 1", "predict --tp 2 --runs 1 --init-seed 1"}) {
+    const std::string c = std::string(" $DL ") + cmd + " --json out.json";
+    expect_refused("mpirun_not_x", "DRIFTLAB_MPIRUN=\"$PWD/mpirun\"" + c, 1, "/mpirun (DRIFTLAB_MPIRUN) is not executable", setup);
+    expect_refused("mpirun_folder", "DRIFTLAB_MPIRUN=\"$PWD/folder\"" + c, 1, "is a folder, not a program", setup);
+    expect_refused("mpirun_missing", "DRIFTLAB_MPIRUN=\"$PWD/none\"" + c, 1, "mpirun not found at", setup);
   }
 }
 

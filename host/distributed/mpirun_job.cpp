@@ -139,10 +139,23 @@ std::string self_exe() {
 
 }  // namespace
 
+std::string mpirun_path_problem() {
+  const std::string path = allreduce::mpirun_path();
+  const char* env = std::getenv("DRIFTLAB_MPIRUN");
+  const std::string from = env && *env ? " (DRIFTLAB_MPIRUN)" : " (install Open MPI: scripts/setup.sh)";
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return errno == ENOENT || errno == ENOTDIR ? "mpirun not found at " + path + from
+                                               : "mpirun at " + path + from + ": " + std::strerror(errno);
+  if (S_ISDIR(st.st_mode)) return "mpirun at " + path + from + " is a folder, not a program";
+  if (!S_ISREG(st.st_mode) || ::access(path.c_str(), X_OK) != 0)
+    return "mpirun at " + path + from + " is not executable";
+  return "";
+}
+
 std::string why_no_mpirun() {
   if (!allreduce::mpi_built()) return allreduce::mpi_missing_reason();
-  if (::access(allreduce::mpirun_path().c_str(), X_OK) != 0)
-    return "no mpirun at " + allreduce::mpirun_path() + " (install Open MPI: scripts/setup.sh)";
+  if (std::string why = mpirun_path_problem(); !why.empty()) return why;
 #if defined(__SANITIZE_THREAD__)
   return "this driftlab is built with ThreadSanitizer, and Open MPI's ranks are not (its progress threads report "
          "races of their own)";
@@ -153,8 +166,7 @@ std::string why_no_mpirun() {
 
 std::string run_job(const Job& job) {
   const std::string mpirun = allreduce::mpirun_path();
-  if (::access(mpirun.c_str(), X_OK) != 0)
-    throw std::runtime_error("mpirun not found at " + mpirun + " (install Open MPI: scripts/setup.sh)");
+  if (const std::string why = mpirun_path_problem(); !why.empty()) throw std::runtime_error(why);
   TempDir dir(job.name);
   std::vector<std::string> args = {mpirun};
   if (::geteuid() == 0) args.push_back("--allow-run-as-root");

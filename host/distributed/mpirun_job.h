@@ -47,6 +47,10 @@ std::string job_text(const Job& job);
 // (result and log) is removed in every case.
 std::string run_job(const Job& job);
 
+// Empty when the mpirun driftlab would start (allreduce::mpirun_path(), DRIFTLAB_MPIRUN when set) is
+// a program it may run; else why not, as one line: not found, a folder, or not executable.
+std::string mpirun_path_problem();
+
 // Empty when this driftlab can run its own ranks here (built with MPI, mpirun executable, not a
 // ThreadSanitizer build, whose checks Open MPI's progress threads would trip); else why not, as
 // one line.  The scenario rows and report steps that run Open MPI when it runs ask this first.
