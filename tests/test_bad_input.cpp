@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <csignal>
 #include <atomic>
 #include <filesystem>
 #include <functional>
@@ -759,6 +760,44 @@ TEST(BadInput, MpirunThatCannotRunSaysWhy) {
     expect_refused("mpirun_folder", "DRIFTLAB_MPIRUN=\"$PWD/folder\"" + c, 1, "is a folder, not a program", setup);
     expect_refused("mpirun_missing", "DRIFTLAB_MPIRUN=\"$PWD/none\"" + c, 1, "mpirun not found at", setup);
   }
+}
+
+// A DRIFTLAB_MPIRUN that misbehaves: hangs, fails with escape bytes in its last line, writes garbage
+// where the result goes, or leaves a process behind when it exits.  One line, exit 1, the folder as
+// it was, and nothing of the job left running (a stray in mpirun's group outlived it before).
+TEST(BadInput, HostileMpirunIsOneLineAndLeavesNothingRunning) {
+  if (!allreduce::mpi_built()) GTEST_SKIP() << "built without MPI: " << allreduce::mpi_missing_reason();
+  const fs::path pid_file = fs::path(DRIFTLAB_TEST_TMP) / "bad_input" / "stray.pid";
+  fs::remove(pid_file);
+  auto script = [](const std::string& body) {
+    return [body](const fs::path& d) {
+      std::ofstream(d / "out.json") << "{\"mine\":1}\n";
+      std::ofstream(d / "m.sh") << "#!/bin/sh\n" << body << "\n";
+      fs::permissions(d / "m.sh", fs::perms::owner_all);
+    };
+  };
+  const std::string last = "for a; do last=$a; done; ";
+  const struct {
+    const char* name;
+    std::string body, needle;
+  } cases[] = {
+      {"mpirun_hangs", "sleep 1000", "did not finish within --timeout 2 s; killed"},
+      {"mpirun_fails", "printf 'x\\nBOOM \\033[2J\\n' >&2; exit 3", "failed (exit 3): BOOM \\x1b[2J"},
+      {"mpirun_garbage", last + "head -c 5000 /dev/urandom > \"$last\"", "not an MPI result file"},
+      {"mpirun_stray", "sleep 1000 & echo $! > '" + pid_file.string() + "'; exit 0", "wrote no result"}};
+  for (const auto& c : cases)
+    for (const char* cmd : {"allreduce --ranks 2 --n 100 --runs 1", "predict --tp 2 --runs 1 --init-seed 1"})
+      expect_refused(c.name, std::string("DRIFTLAB_MPIRUN=\"$PWD/m.sh\" $DL ") + cmd + " --timeout 2 --json out.json", 1, c.needle,
+                     script(c.body));
+  // The stray sleep of the last run is gone (reaped by init after the kill: allow it a moment).
+  const pid_t stray = static_cast<pid_t>(std::stol(read_text(pid_file)));
+  bool alive = true;
+  for (int i = 0; i < 100 && alive; ++i) {
+    alive = ::kill(stray, 0) == 0 && read_text("/proc/" + std::to_string(stray) + "/stat").find(") Z") == std::string::npos;
+    if (alive) ::usleep(20000);
+  }
+  EXPECT_FALSE(alive) << "the process mpirun left behind is still running (pid " << stray << ")";
+  if (alive) ::kill(stray, SIGKILL);
 }
 
 #ifdef DRIFTLAB_BENCH_EXE

@@ -223,6 +223,9 @@ std::string run_job(const Job& job) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  // mpirun is gone; what it left in its group (a rank or helper it did not reap) goes with it.  Safe:
+  // the group's number is not handed to a new process while any member holds it.
+  ::kill(-pid, SIGKILL);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     const std::string last = last_line(log);
     throw std::runtime_error(what + " failed (" +
