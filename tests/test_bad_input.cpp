@@ -420,7 +420,8 @@ TEST(BadInput, BenchOutputIsKeptWhenNothingRanOrTheRunWasStopped) {
   const fs::path d = fresh_dir("bench_sigint");
   old(d);
   const auto before = snapshot(d);
-  const ProcessResult r = run_in(d, "{ " + bench + " --benchmark_filter=sum/cpu --benchmark_min_time=0.05 --benchmark_out=b.json & "
+  // env --default-signal: sh starts a background job with SIGINT ignored, and an ignored signal stays ignored.
+  const ProcessResult r = run_in(d, "{ env --default-signal=INT " + bench + " --benchmark_filter=sum/cpu --benchmark_min_time=0.05 --benchmark_out=b.json & "
                                             "sleep 2; kill -INT $!; wait $!; }");
   EXPECT_NE(r.code, 0);
   EXPECT_EQ(snapshot(d), before) << "the old --benchmark_out file or a temporary changed";
@@ -475,8 +476,9 @@ TEST(BadInput, ReportRefusesBeforeItCreatesAnythingAndCleansUpWhenKilled) {
     fs::create_directory(d / "out");
     std::ofstream(d / "out" / "REPORT.md") << "the user's old report";
     const auto before = snapshot(d);
-    const ProcessResult r = run_in(d, std::string("{ $DL report --quick --backend cpu --out out & sleep 4; kill -") + sig +
-                                          " $!; wait $!; $DL report --quick --backend cpu --out fresh & sleep 3; kill -" +
+    // env --default-signal: sh starts a background job with SIGINT ignored, and an ignored signal stays ignored.
+    const ProcessResult r = run_in(d, std::string("{ env --default-signal=INT $DL report --quick --backend cpu --out out & sleep 4; kill -") + sig +
+                                          " $!; wait $!; env --default-signal=INT $DL report --quick --backend cpu --out fresh & sleep 3; kill -" +
                                           sig + " $!; wait $!; }");
     EXPECT_EQ(snapshot(d), before) << "a killed report left something behind";
   }
@@ -491,7 +493,7 @@ TEST(BadInput, ScenariosKilledLeaveNoTemporaryFolder) {
     const fs::path d = fresh_dir(std::string("scenarios_killed_") + sig);
     fs::create_directories(d / "tmp" / "driftlab-scenarios-999999999");  // a PID no process has
     std::ofstream(d / "tmp" / "driftlab-scenarios-999999999" / "restored.npz") << "left by a SIGKILL";
-    const ProcessResult r = run_in(d, std::string("{ TMPDIR=\"$PWD/tmp\" $DL scenarios --quick --backend cpu & sleep 2; "
+    const ProcessResult r = run_in(d, std::string("{ TMPDIR=\"$PWD/tmp\" env --default-signal=INT $DL scenarios --quick --backend cpu & sleep 2; "
                                                   "ls tmp > seen.txt; kill -") + sig + " $!; wait $!; }");
     const std::string seen = read_text(d / "seen.txt");
     EXPECT_NE(seen.find("driftlab-scenarios-"), std::string::npos) << "the run had not made its folder: " << seen;
@@ -798,6 +800,25 @@ TEST(BadInput, HostileMpirunIsOneLineAndLeavesNothingRunning) {
   }
   EXPECT_FALSE(alive) << "the process mpirun left behind is still running (pid " << stray << ")";
   if (alive) ::kill(stray, SIGKILL);
+}
+
+// A signal ignored when driftlab starts stays ignored (signals.h): under nohup a SIGHUP ended an
+// allreduce or predict --tp while an mpirun ran (its cleanup handler replaced SIG_IGN, then died of
+// the signal it chained to).  A SIGTERM still ends it, with nothing left behind.
+TEST(BadInput, IgnoredSignalsStayIgnored) {
+  if (const std::string why = mpirun::why_no_mpirun(); !why.empty()) GTEST_SKIP() << why;
+  const fs::path d = fresh_dir("nohup_allreduce");
+  ProcessResult r = run_in(d, "{ (trap '' HUP; exec $DL allreduce --ranks 1,2,3,4 --n 1000 --runs 300 --json out.json) & "
+                              "sleep 1.5; kill -HUP $!; wait $!; }");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(fs::is_regular_file(d / "out.json")) << "the run did not finish";
+  const fs::path t = fresh_dir("term_allreduce");
+  std::ofstream(t / "out.json") << "mine";
+  const auto before = snapshot(t);
+  r = run_in(t, "{ (trap '' HUP; exec $DL allreduce --ranks 1,2,3,4 --n 1000 --runs 300 --json out.json) & "
+                "sleep 1.5; kill -TERM $!; wait $!; }");
+  EXPECT_EQ(r.code, 128 + SIGTERM) << r.err;
+  EXPECT_EQ(snapshot(t), before);
 }
 
 #ifdef DRIFTLAB_BENCH_EXE

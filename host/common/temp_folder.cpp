@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "host/common/remove_tree.h"
+#include "host/common/signals.h"
 
 namespace driftlab {
 namespace {
@@ -53,6 +54,7 @@ TempFolder::TempFolder(const std::string& name) {
   if (path_.string().size() < sizeof g_path) {
     std::snprintf(g_path, sizeof g_path, "%s", path_.c_str());
     for (int i = 0; i < 3; ++i) {
+      if (signal_ignored(kSignals[i])) continue;  // stays ignored (signals.h)
       struct sigaction now {};
       ::sigaction(kSignals[i], nullptr, &now);
       g_before[kSignals[i]] = (now.sa_flags & SA_SIGINFO) ? SIG_DFL : now.sa_handler;

@@ -24,6 +24,7 @@
 #include <utility>
 
 #include "host/common/cli_args.h"
+#include "host/common/signals.h"
 #include "host/distributed/allreduce_mpi.h"
 
 extern char** environ;
@@ -107,6 +108,7 @@ struct ChildGuard {
     for (int i = 0; i < 3; ++i) std::snprintf(g_dir[i], sizeof g_dir[i], "%s", names[i].c_str());
     g_child_group = pid;
     for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
+      if (signal_ignored(sig)) continue;  // nohup's SIGHUP stays ignored (signals.h)
       struct sigaction now {};
       ::sigaction(sig, nullptr, &now);  // known before ours is in place
       g_before[sig] = (now.sa_flags & SA_SIGINFO) ? SIG_DFL : now.sa_handler;
