@@ -24,6 +24,7 @@
 #include <utility>
 
 #include "host/common/cli_args.h"
+#include "host/common/remove_tree.h"
 #include "host/common/signals.h"
 #include "host/distributed/allreduce_mpi.h"
 
@@ -81,7 +82,7 @@ struct TempDir {
 // caller's own cleanup, e.g. `driftlab report`'s staging folder, still happens; with none, the
 // process dies of the signal as it would have.
 volatile sig_atomic_t g_child_group = 0;
-char g_dir[3][4200];  // the temporary folder, its log and its result, removed on a signal
+char g_dir[4200];  // the temporary folder (result, log, Open MPI's session folder), removed on a signal
 void (*g_before[NSIG])(int) = {};  // each signal's handler before ChildGuard's
 void kill_child_and_die(int sig) {
   if (g_child_group > 0) {
@@ -95,17 +96,14 @@ void kill_child_and_die(int sig) {
     }
     ::kill(-group, SIGKILL);
   }
-  ::unlink(g_dir[1]);
-  ::unlink(g_dir[2]);
-  ::rmdir(g_dir[0]);
+  if (g_dir[0]) signal_safe::remove_tree_at(AT_FDCWD, g_dir);
   void (*before)(int) = g_before[sig];
   ::signal(sig, before && before != SIG_ERR && before != SIG_IGN ? before : SIG_DFL);
   ::raise(sig);
 }
 struct ChildGuard {
   ChildGuard(pid_t pid, const std::string& dir) {
-    const std::string names[3] = {dir, dir + "/log", dir + "/result"};
-    for (int i = 0; i < 3; ++i) std::snprintf(g_dir[i], sizeof g_dir[i], "%s", names[i].c_str());
+    if (dir.size() < sizeof g_dir) std::snprintf(g_dir, sizeof g_dir, "%s", dir.c_str());
     g_child_group = pid;
     for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
       if (signal_ignored(sig)) continue;  // nohup's SIGHUP stays ignored (signals.h)
@@ -118,7 +116,7 @@ struct ChildGuard {
   ~ChildGuard() {
     for (int i = 0; i < n; ++i) ::signal(old[i].first, old[i].second);
     g_child_group = 0;
-    for (auto& d : g_dir) d[0] = 0;
+    g_dir[0] = 0;
   }
   std::pair<int, void (*)(int)> old[3];
   int n = 0;
@@ -200,8 +198,17 @@ std::string run_job(const Job& job) {
   posix_spawnattr_init(&at);
   posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);  // its own group: a timeout kills every rank
   posix_spawnattr_setpgroup(&at, 0);
+  // Open MPI keeps its session folder in $TMPDIR: inside ours, so that a job killed with driftlab
+  // (a signal, the timeout) leaves none behind in the user's $TMPDIR.
+  std::vector<std::string> env_text;
+  for (char** e = environ; *e; ++e)
+    if (std::strncmp(*e, "TMPDIR=", 7) != 0) env_text.emplace_back(*e);
+  env_text.push_back("TMPDIR=" + dir.path);
+  std::vector<char*> envp;
+  for (auto& s : env_text) envp.push_back(s.data());
+  envp.push_back(nullptr);
   pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, mpirun.c_str(), &fa, &at, argv.data(), environ);
+  const int rc = ::posix_spawn(&pid, mpirun.c_str(), &fa, &at, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&at);
   if (rc != 0) throw std::runtime_error("cannot start " + mpirun + ": " + std::strerror(rc));
