@@ -217,16 +217,17 @@ TEST(BadInput, EndToEndReportThatCannotWriteReportMdFails) {
   EXPECT_TRUE(fs::is_directory(d / "out" / "REPORT.md"));
 }
 
-// A report that could not produce everything (here: --bench-json names an empty file) changes no
+// A report that could not produce everything (here: --bench-json entries the figures cannot read) changes no
 // file of its folder: what it did produce goes to DIR/incomplete/, and it says so.  A quick report
 // (~20 s): "EndToEnd" keeps it out of the sanitizer runs.
 TEST(BadInput, EndToEndIncompleteReportLeavesTheFolderAsItWas) {
-  // (An empty --bench-json is refused up front now; a malformed one stops the figures instead.)
+  // (An empty --bench-json, or one that is not JSON or has no "benchmarks" list, is refused up front
+  // now; one whose entries are malformed stops the figures instead.)
   const fs::path d = fresh_dir("report_incomplete");
   fs::create_directories(d / "out" / "plots");
   std::ofstream(d / "out" / "REPORT.md") << "the user's old report";
   std::ofstream(d / "out" / "predict.json") << "{}";
-  std::ofstream(d / "bad.json") << "not json";
+  std::ofstream(d / "bad.json") << "{\"benchmarks\": [5]}";
   fs::create_directories(d / "out" / ".report-999999999" / "plots");  // a killed report's, long gone
   const ProcessResult r = run_in(d, "$DL report --quick --backend cpu --bench-json bad.json --out out");
   EXPECT_EQ(r.code, 1) << r.err;
@@ -457,6 +458,11 @@ TEST(BadInput, AttentionBoundsItsMemoryAndChecksItsOutputFirst) {
 TEST(BadInput, ReportRefusesBeforeItCreatesAnythingAndCleansUpWhenKilled) {
   expect_refused("report_bench_missing", "$DL report --quick --backend cpu --bench-json missing.json --out out", 1,
                  "--bench-json missing.json");
+  // Not driftlab_bench's JSON: refused before the work (it failed the figures step at the end of the run).
+  expect_refused("report_bench_not_json", "$DL report --quick --backend cpu --bench-json b.json --out out", 1,
+                 "--bench-json b.json: invalid JSON", [](const fs::path& d) { std::ofstream(d / "b.json") << "not json"; });
+  expect_refused("report_bench_no_list", "$DL report --quick --backend cpu --bench-json b.json --out out", 1,
+                 "no \"benchmarks\" list", [](const fs::path& d) { std::ofstream(d / "b.json") << "{\"benchmarks\": 5}"; });
   expect_refused("report_bench_empty", "$DL report --quick --backend cpu --bench-json empty.json --out out", 1,
                  "the file is empty", [](const fs::path& d) { std::ofstream(d / "empty.json"); });
   expect_refused("report_incomplete_file", "$DL report --quick --backend cpu --out out", 1, "incomplete is a file",
@@ -824,6 +830,13 @@ TEST(BadInput, IgnoredSignalsStayIgnored) {
   std::string names;  // the names only: Open MPI's session files are binary
   for (const auto& [name, bytes] : after) names += name + " ";
   EXPECT_TRUE(after == before) << "the folder changed; it holds: " << names;
+}
+
+// A $TMPDIR that does not exist is an error, not a folder to make: scenarios made it (and its
+// parents) and ran; mpirun's jobs (mkdtemp) already refused it.
+TEST(BadInput, MissingTmpdirIsAnErrorNotMade) {
+  expect_refused("tmpdir_missing", "TMPDIR=\"$PWD/none/deeper\" $DL scenarios --quick --backend cpu --json out.json", 1,
+                 "cannot make the temporary folder", [](const fs::path& d) { std::ofstream(d / "out.json") << "mine"; });
 }
 
 #ifdef DRIFTLAB_BENCH_EXE

@@ -48,7 +48,7 @@ TempFolder::TempFolder(const std::string& name) {
   }
   path_ = root / (prefix + std::to_string(::getpid()));
   fs::remove_all(path_, ec);
-  if (!fs::create_directories(path_, ec) || ec)
+  if (!fs::create_directory(path_, ec) || ec)
     throw std::runtime_error("cannot make the temporary folder " + path_.string() + ": " +
                              (ec ? ec.message() : std::string("it exists")));
   if (path_.string().size() < sizeof g_path) {
