@@ -739,7 +739,9 @@ TEST(BadInput, ListFlagsFollowOneRule) {
       {"predict --tp 2 --simulate --tp-variant ring,", "--tp-variant: an empty entry"},
       {"predict --layers 10,20,", "--layers: an empty entry"},
       {"predict --act relu,", "--act: an empty entry"},
-      {"attention --kv-lens 4,", "--kv-lens: an empty entry"}};
+      {"attention --kv-lens 4,", "--kv-lens: an empty entry"},
+      {"allreduce --variant all,ring --simulate", "--variant: all stands alone"},
+      {"predict --tp 2 --simulate --tp-variant ring,all", "--tp-variant: all stands alone"}};
   int i = 0;
   for (const auto& [args, needle] : twice)
     expect_refused("list_" + std::to_string(i++), std::string("$DL ") + args + " --json out.json", 2, needle,

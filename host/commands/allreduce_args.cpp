@@ -79,7 +79,8 @@ AllreduceArgs parse_allreduce_args(std::span<const std::string_view> argv) {
       if (a.variant != "all") {
         const std::vector<std::string> names = split_list(a.variant, "--variant");
         for (const std::string& item : names)
-          if (!allreduce::parse_variant(item))
+          if (item == "all") throw UsageError("--variant: all stands alone, not in a list");
+          else if (!allreduce::parse_variant(item))
             throw UsageError("--variant: unknown variant '" + item + "' (mpi, ring, tree, exact, all, or a list)");
         refuse_repeats(names, "--variant");
       }

@@ -25,7 +25,12 @@ bool parse_tp_flag(std::string_view f, ArgReader& r, PredictArgs& a) {
   } else if (f == "--tp-variant") {
     a.tp_variant = r.value();
     a.tp_variant_given = true;
-    if (a.tp_variant != "all") refuse_repeats(split_list(a.tp_variant, "--tp-variant"), "--tp-variant");
+    if (a.tp_variant != "all") {
+      const std::vector<std::string> names = split_list(a.tp_variant, "--tp-variant");
+      if (std::find(names.begin(), names.end(), "all") != names.end())
+        throw UsageError("--tp-variant: all stands alone, not in a list");
+      refuse_repeats(names, "--tp-variant");
+    }
     if (!tp::parse_tp_variants(a.tp_variant, false))
       throw UsageError("--tp-variant: unknown variant in '" + a.tp_variant + "' (mpi, ring, exact, invariant, all, or a list)");
   } else if (f == "--simulate") {
