@@ -1,8 +1,9 @@
 // One `mpirun` of this same binary, launched by driftlab: P ranks on this machine (as root and
 // with more ranks than cores where needed), a time limit, the job in a process group of its own
 // (a timeout, or a SIGINT/SIGTERM/SIGHUP to driftlab, takes every rank down), the ranks' output
-// in a log whose last line goes into the error.  Rank 0 writes its result to a file the launcher
-// names and reads back.  `driftlab allreduce` runs one job per rank count and setting; any
+// in a log whose last line goes into the error; what is left in the group when mpirun exits is
+// killed, and Open MPI's session folder ($TMPDIR for mpirun) is inside the job's temporary folder,
+// so nothing outlives the job.  Rank 0 writes its result to a file the launcher names and reads back.  `driftlab allreduce` runs one job per rank count and setting; any
 // command that runs its own ranks (e.g. predict --tp) can do the same.
 #pragma once
 
