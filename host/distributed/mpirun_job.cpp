@@ -228,7 +228,7 @@ std::string run_job(const Job& job) {
       while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
       throw std::runtime_error(what + " did not finish within --timeout " + std::to_string(static_cast<long>(job.timeout_s)) +
-                               " s; killed");
+                               " s; killed (a longer run needs a larger --timeout)");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
