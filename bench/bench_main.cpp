@@ -19,6 +19,7 @@
 #include <cstdio>
 
 #include "bench/bench_common.h"
+#include "host/common/signals.h"
 #include "host/io/atomic_file.h"
 #include "kernels/cpu/isa.h"
 #include "host/io/input_file.h"
@@ -149,7 +150,8 @@ int main(int argc, char** argv) {
                       ".tmp-XXXXXX";
     if (tmp.size() >= sizeof g_tmp) die("--benchmark_out " + out_file + ": the path is too long");
     std::memcpy(g_tmp, tmp.c_str(), tmp.size() + 1);
-    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) ::signal(sig, remove_tmp_and_die);
+    for (const int sig : {SIGINT, SIGTERM, SIGHUP})
+      if (!driftlab::signal_ignored(sig)) ::signal(sig, remove_tmp_and_die);  // an ignored one stays ignored
     const int fd = ::mkstemp(g_tmp);
     if (fd < 0) {
       g_tmp[0] = 0;

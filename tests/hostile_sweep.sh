@@ -160,13 +160,13 @@ case_ 1 'mkdir out; echo x > out/incomplete' '$DL report --quick --backend cpu -
 case_ 1 'echo x > out' '$DL report --quick --backend cpu --out out'
 case_ 1 'mkdir -p out/REPORT.md' '$DL report --quick --backend cpu --out out'
 case_ 1 '' '$DL report --quick --backend cpu --out /proc/nope'
-case_ 130 'mkdir out; echo mine > out/REPORT.md' '$DL report --quick --backend cpu --out out & sleep 4; kill -INT $!; wait $!; exit $?' 
+case_ 130 'mkdir out; echo mine > out/REPORT.md' 'env --default-signal=INT $DL report --quick --backend cpu --out out & sleep 4; kill -INT $!; wait $!; exit $?' 
 case_ 143 '' '$DL report --quick --backend cpu --out fresh & sleep 3; kill -TERM $!; wait $!; exit $?'
 case_ 129 'mkdir out' '$DL report --quick --backend cpu --out out & sleep 3; kill -HUP $!; wait $!; exit $?'
 # --- driftlab_bench -------------------------------------------------------------------------
 case_ 1 'echo "{\"k\":1}" > b.json' '$BENCH --benchmark_filter=nomatch --benchmark_out=b.json'
 case_ 1 'echo "{\"k\":1}" > b.json' '$BENCH --benchmark_filter=nomatch --benchmark_out=b.json --benchmark_out_format=csv'
-case_ 130 'echo "{\"k\":1}" > b.json' '$BENCH --benchmark_filter=sum/cpu --benchmark_min_time=0.05 --benchmark_out=b.json >/dev/null & sleep 2; kill -INT $!; wait $!; exit $?'
+case_ 130 'echo "{\"k\":1}" > b.json' 'env --default-signal=INT $BENCH --benchmark_filter=sum/cpu --benchmark_min_time=0.05 --benchmark_out=b.json >/dev/null & sleep 2; kill -INT $!; wait $!; exit $?'
 case_ 143 'echo "{\"k\":1}" > b.json' '$BENCH --benchmark_filter=sum/cpu --benchmark_min_time=0.05 --benchmark_out=b.json >/dev/null & sleep 2; kill -TERM $!; wait $!; exit $?'
 case_ 1 '' '$BENCH --benchmark_filter=sum/cpu/f32/uniform/serial/1024/ --benchmark_out=missing/b.json'
 case_ 1 '' '$BENCH --benchmark_filter=sum/cpu/f32/uniform/serial/1024/ --benchmark_out=/dev/full'
@@ -206,6 +206,18 @@ case_ 1 '' '$DL sum --backend cpu --input /dev/zero'
 case_ 1 'mkfifo f.npy' '$DL sum --backend cpu --input f.npy'
 case_ 1 'mkdir d.npy' '$DL predict --backend cpu --input d.npy'
 case_ 1 'mkfifo w.npz' '$DL predict --backend cpu --weights w.npz'
+
+# --- session 7 (docs/bad-input-session7.md): lists, --layers with --weights, DRIFTLAB_MPIRUN ------
+for l in "predict --tp 2,2 --simulate" "predict --tp 1, --simulate" "allreduce --simulate --ranks 2,2^1" \
+         "allreduce --simulate --variant ring,ring" "allreduce --mpi-algorithm all,ring" "predict --layers 10,20," \
+         "attention --batch-sweep 2,2"; do
+  case_ 2 'echo mine > out.json' "\$DL $l --json out.json"
+done
+case_ 0 '' '$DL attention --backend cpu --runs 1 --variant single --heads 1 --head-dim 4 --kv-lens 8,8 --batch-sweep off'
+case_ 2 'python3 -c "open(\"w.npz\",\"wb\")"' '$DL predict --backend cpu --weights w.npz --layers 4,4'
+case_ 1 'echo mine > out.json; printf "#!/bin/sh\nexit 0\n" > m; chmod 644 m' 'DRIFTLAB_MPIRUN=$PWD/m $DL allreduce --ranks 2 --n 100 --json out.json'
+case_ 1 'echo mine > out.json; printf "#!/bin/sh\nsleep 100\n" > m; chmod 755 m' 'DRIFTLAB_MPIRUN=$PWD/m $DL predict --tp 2 --init-seed 1 --timeout 1 --json out.json'
+case_ 1 'echo mine > out.json' 'TMPDIR=$PWD/none $DL scenarios --quick --backend cpu --json out.json'
 
 echo "hostile sweep: $n cases, $pass kept the promise, $fail broke it"
 [ "$fail" = 0 ]

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <csignal>
 #include <atomic>
 #include <filesystem>
 #include <functional>
@@ -28,6 +29,8 @@
 #include "host/io/npy.h"
 #include "host/io/npz.h"
 #include "host/commands/predict_command.h"
+#include "host/distributed/allreduce_mpi.h"
+#include "host/distributed/mpirun_job.h"
 #include "host/scenarios/scenarios.h"
 
 namespace driftlab {
@@ -214,16 +217,17 @@ TEST(BadInput, EndToEndReportThatCannotWriteReportMdFails) {
   EXPECT_TRUE(fs::is_directory(d / "out" / "REPORT.md"));
 }
 
-// A report that could not produce everything (here: --bench-json names an empty file) changes no
+// A report that could not produce everything (here: --bench-json entries the figures cannot read) changes no
 // file of its folder: what it did produce goes to DIR/incomplete/, and it says so.  A quick report
 // (~20 s): "EndToEnd" keeps it out of the sanitizer runs.
 TEST(BadInput, EndToEndIncompleteReportLeavesTheFolderAsItWas) {
-  // (An empty --bench-json is refused up front now; a malformed one stops the figures instead.)
+  // (An empty --bench-json, or one that is not JSON or has no "benchmarks" list, is refused up front
+  // now; one whose entries are malformed stops the figures instead.)
   const fs::path d = fresh_dir("report_incomplete");
   fs::create_directories(d / "out" / "plots");
   std::ofstream(d / "out" / "REPORT.md") << "the user's old report";
   std::ofstream(d / "out" / "predict.json") << "{}";
-  std::ofstream(d / "bad.json") << "not json";
+  std::ofstream(d / "bad.json") << "{\"benchmarks\": [5]}";
   fs::create_directories(d / "out" / ".report-999999999" / "plots");  // a killed report's, long gone
   const ProcessResult r = run_in(d, "$DL report --quick --backend cpu --bench-json bad.json --out out");
   EXPECT_EQ(r.code, 1) << r.err;
@@ -417,7 +421,8 @@ TEST(BadInput, BenchOutputIsKeptWhenNothingRanOrTheRunWasStopped) {
   const fs::path d = fresh_dir("bench_sigint");
   old(d);
   const auto before = snapshot(d);
-  const ProcessResult r = run_in(d, "{ " + bench + " --benchmark_filter=sum/cpu --benchmark_min_time=0.05 --benchmark_out=b.json & "
+  // env --default-signal: sh starts a background job with SIGINT ignored, and an ignored signal stays ignored.
+  const ProcessResult r = run_in(d, "{ env --default-signal=INT " + bench + " --benchmark_filter=sum/cpu --benchmark_min_time=0.05 --benchmark_out=b.json & "
                                             "sleep 2; kill -INT $!; wait $!; }");
   EXPECT_NE(r.code, 0);
   EXPECT_EQ(snapshot(d), before) << "the old --benchmark_out file or a temporary changed";
@@ -453,6 +458,11 @@ TEST(BadInput, AttentionBoundsItsMemoryAndChecksItsOutputFirst) {
 TEST(BadInput, ReportRefusesBeforeItCreatesAnythingAndCleansUpWhenKilled) {
   expect_refused("report_bench_missing", "$DL report --quick --backend cpu --bench-json missing.json --out out", 1,
                  "--bench-json missing.json");
+  // Not driftlab_bench's JSON: refused before the work (it failed the figures step at the end of the run).
+  expect_refused("report_bench_not_json", "$DL report --quick --backend cpu --bench-json b.json --out out", 1,
+                 "--bench-json b.json: invalid JSON", [](const fs::path& d) { std::ofstream(d / "b.json") << "not json"; });
+  expect_refused("report_bench_no_list", "$DL report --quick --backend cpu --bench-json b.json --out out", 1,
+                 "no \"benchmarks\" list", [](const fs::path& d) { std::ofstream(d / "b.json") << "{\"benchmarks\": 5}"; });
   expect_refused("report_bench_empty", "$DL report --quick --backend cpu --bench-json empty.json --out out", 1,
                  "the file is empty", [](const fs::path& d) { std::ofstream(d / "empty.json"); });
   expect_refused("report_incomplete_file", "$DL report --quick --backend cpu --out out", 1, "incomplete is a file",
@@ -472,8 +482,9 @@ TEST(BadInput, ReportRefusesBeforeItCreatesAnythingAndCleansUpWhenKilled) {
     fs::create_directory(d / "out");
     std::ofstream(d / "out" / "REPORT.md") << "the user's old report";
     const auto before = snapshot(d);
-    const ProcessResult r = run_in(d, std::string("{ $DL report --quick --backend cpu --out out & sleep 4; kill -") + sig +
-                                          " $!; wait $!; $DL report --quick --backend cpu --out fresh & sleep 3; kill -" +
+    // env --default-signal: sh starts a background job with SIGINT ignored, and an ignored signal stays ignored.
+    const ProcessResult r = run_in(d, std::string("{ env --default-signal=INT $DL report --quick --backend cpu --out out & sleep 4; kill -") + sig +
+                                          " $!; wait $!; env --default-signal=INT $DL report --quick --backend cpu --out fresh & sleep 3; kill -" +
                                           sig + " $!; wait $!; }");
     EXPECT_EQ(snapshot(d), before) << "a killed report left something behind";
   }
@@ -488,7 +499,7 @@ TEST(BadInput, ScenariosKilledLeaveNoTemporaryFolder) {
     const fs::path d = fresh_dir(std::string("scenarios_killed_") + sig);
     fs::create_directories(d / "tmp" / "driftlab-scenarios-999999999");  // a PID no process has
     std::ofstream(d / "tmp" / "driftlab-scenarios-999999999" / "restored.npz") << "left by a SIGKILL";
-    const ProcessResult r = run_in(d, std::string("{ TMPDIR=\"$PWD/tmp\" $DL scenarios --quick --backend cpu & sleep 2; "
+    const ProcessResult r = run_in(d, std::string("{ TMPDIR=\"$PWD/tmp\" env --default-signal=INT $DL scenarios --quick --backend cpu & sleep 2; "
                                                   "ls tmp > seen.txt; kill -") + sig + " $!; wait $!; }");
     const std::string seen = read_text(d / "seen.txt");
     EXPECT_NE(seen.find("driftlab-scenarios-"), std::string::npos) << "the run had not made its folder: " << seen;
@@ -666,6 +677,168 @@ TEST(BadInput, BadIsaIsRefusedBeforeAnyWork) {
   expect_refused("isa_bench", isa + bench + " --benchmark_filter=sum/cpu/f32/uniform/tree/1024/ --benchmark_out=b.json", 2,
                  "DRIFTLAB_ISA", [](const fs::path& d) { std::ofstream(d / "b.json") << "{\"k\":1}\n"; });
 #endif
+}
+
+// ---- Session 7's hostile pass (docs/bad-input-session7.md).
+
+// A 3-4-2 model in w.npz: what --weights reads.
+void write_small_model(const fs::path& d) {
+  HostArray W0{DType::f32, {3, 4}, std::vector<float>(12, 0.25f), {}, {}}, b0{DType::f32, {4}, std::vector<float>(4, 0.0f), {}, {}};
+  HostArray W1{DType::f32, {4, 2}, std::vector<float>(8, -0.5f), {}, {}}, b1{DType::f32, {2}, {0.125f, 0.0f}, {}, {}};
+  npz::write((d / "w.npz").string(), {{"W0", W0}, {"b0", b0}, {"W1", W1}, {"b1", b1}}, false);
+}
+
+// --weights sets the layer sizes: a --layers beside it was ignored silently; now it is refused by
+// every command that reads --weights (predict, predict --tp, trace), even when it names the file's
+// own shape.  What a parent hands its children (--processes, --tp's ranks) no longer carries a
+// --layers beside --weights, so they still run.
+TEST(BadInput, LayersAndWeightsAreRefusedTogether) {
+  const char* needle = "--layers and --weights cannot be used together";
+  expect_refused("weights_layers_predict", "$DL predict --backend cpu --weights w.npz --layers 4,4 --json out.json", 2, needle,
+                 write_small_model);
+  expect_refused("weights_layers_same_shape", "$DL predict --backend cpu --layers 3,4,2 --weights w.npz", 2, needle,
+                 write_small_model);
+  expect_refused("weights_layers_tp", "$DL predict --tp 1,2 --simulate --weights w.npz --layers 4,4", 2, needle,
+                 write_small_model);
+  expect_refused("weights_layers_trace", "$DL trace --compare runs:0,1 --backend cpu --weights w.npz --layers 4,4", 2, needle,
+                 write_small_model);
+  const fs::path d = fresh_dir("weights_children");
+  write_small_model(d);
+  ProcessResult r = run_in(d, "$DL predict --backend cpu --weights w.npz --processes 2 --runs 1 --variant tree");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("3-4-2"), std::string::npos) << r.out;
+  r = run_in(d, "$DL predict --tp 1,2 --simulate --weights w.npz --runs 1");
+  EXPECT_EQ(r.code, 0) << r.err;
+  if (mpirun::why_no_mpirun().empty()) {  // the ranks get the parent's flags
+    r = run_in(d, "$DL predict --tp 1,2 --weights w.npz --runs 1");
+    EXPECT_EQ(r.code, 0) << r.err;
+  }
+}
+
+// One rule for every list flag (cli_args.h: split_list, refuse_repeats): an empty entry is refused
+// anywhere (a trailing comma was accepted, a leading one refused); an entry given twice is refused
+// where each entry chooses a run (--tp 2,2 ran TP 2 twice, --variant ring,ring dropped one silently),
+// and kept where entries describe one model or batch (--layers, --act, --kv-lens).
+TEST(BadInput, ListFlagsFollowOneRule) {
+  const std::pair<const char*, const char*> twice[] = {
+      {"predict --tp 2,2 --simulate", "--tp: 2 appears twice"},
+      {"predict --tp 2,2^1 --simulate", "--tp: 2 appears twice"},
+      {"allreduce --ranks 2,2 --simulate", "--ranks: 2 appears twice"},
+      {"allreduce --channels 1,2,1 --simulate", "--channels: 1 appears twice"},
+      {"allreduce --fusion 0,0 --simulate", "--fusion: 0 appears twice"},
+      {"allreduce --variant ring,ring --simulate", "--variant: ring appears twice"},
+      {"allreduce --mpi-algorithm all,ring", "--mpi-algorithm: ring appears twice"},
+      {"predict --tp 2 --mpi-algorithm ring,ring", "--mpi-algorithm: ring appears twice"},
+      {"predict --tp 2 --simulate --tp-variant exact,exact", "--tp-variant: exact appears twice"},
+      {"predict --batch-sweep 1,7,7", "--batch-sweep: 7 appears twice"},
+      {"attention --batch-sweep 2,2", "--batch-sweep: 2 appears twice"},
+      {"attention --batch 2 --other-kv-lens 4,4", "--other-kv-lens: 4 appears twice"},
+      {"predict --tp 1, --simulate", "--tp: an empty entry in '1,'"},
+      {"allreduce --ranks 1,,2 --simulate", "--ranks: an empty entry"},
+      {"allreduce --mpi-algorithm ring,", "--mpi-algorithm: an empty entry"},
+      {"predict --tp 2 --simulate --tp-variant ring,", "--tp-variant: an empty entry"},
+      {"predict --layers 10,20,", "--layers: an empty entry"},
+      {"predict --act relu,", "--act: an empty entry"},
+      {"attention --kv-lens 4,", "--kv-lens: an empty entry"},
+      {"allreduce --variant all,ring --simulate", "--variant: all stands alone"},
+      {"predict --tp 2 --simulate --tp-variant ring,all", "--tp-variant: all stands alone"}};
+  int i = 0;
+  for (const auto& [args, needle] : twice)
+    expect_refused("list_" + std::to_string(i++), std::string("$DL ") + args + " --json out.json", 2, needle,
+                   [](const fs::path& d) { std::ofstream(d / "out.json") << "{\"mine\":1}\n"; });
+  // Repetition that means something is kept.
+  const fs::path d = fresh_dir("list_repeats_kept");
+  for (const char* ok : {"predict --backend cpu --runs 1 --variant tree --init-seed 1 --layers 10,10,10 --act relu,relu",
+                         "attention --backend cpu --runs 1 --variant fixed_split --heads 1 --head-dim 4 --kv-lens 8,8 --batch-sweep off"}) {
+    const ProcessResult r = run_in(d, std::string("$DL ") + ok);
+    EXPECT_EQ(r.code, 0) << ok << ": " << r.err;
+  }
+}
+
+// DRIFTLAB_MPIRUN that names something driftlab cannot run says what it is (it said "not found" for
+// a file without an execute bit): one line, exit 1, --json unchanged, for allreduce and predict --tp.
+TEST(BadInput, MpirunThatCannotRunSaysWhy) {
+  if (!allreduce::mpi_built()) GTEST_SKIP() << "built without MPI: " << allreduce::mpi_missing_reason();
+  auto setup = [](const fs::path& d) {
+    std::ofstream(d / "out.json") << "{\"mine\":1}\n";
+    std::ofstream(d / "mpirun") << "#!/bin/sh\nexit 0\n";  // no execute bit
+    fs::create_directory(d / "folder");
+  };
+  for (const char* cmd : {"allreduce --ranks 2 --n 100 --runs 1", "predict --tp 2 --runs 1 --init-seed 1"}) {
+    const std::string c = std::string(" $DL ") + cmd + " --json out.json";
+    expect_refused("mpirun_not_x", "DRIFTLAB_MPIRUN=\"$PWD/mpirun\"" + c, 1, "/mpirun (DRIFTLAB_MPIRUN) is not executable", setup);
+    expect_refused("mpirun_folder", "DRIFTLAB_MPIRUN=\"$PWD/folder\"" + c, 1, "is a folder, not a program", setup);
+    expect_refused("mpirun_missing", "DRIFTLAB_MPIRUN=\"$PWD/none\"" + c, 1, "mpirun not found at", setup);
+  }
+}
+
+// A DRIFTLAB_MPIRUN that misbehaves: hangs, fails with escape bytes in its last line, writes garbage
+// where the result goes, or leaves a process behind when it exits.  One line, exit 1, the folder as
+// it was, and nothing of the job left running (a stray in mpirun's group outlived it before).
+TEST(BadInput, HostileMpirunIsOneLineAndLeavesNothingRunning) {
+  if (!allreduce::mpi_built()) GTEST_SKIP() << "built without MPI: " << allreduce::mpi_missing_reason();
+  const fs::path pid_file = fs::path(DRIFTLAB_TEST_TMP) / "bad_input" / "stray.pid";
+  fs::remove(pid_file);
+  auto script = [](const std::string& body) {
+    return [body](const fs::path& d) {
+      std::ofstream(d / "out.json") << "{\"mine\":1}\n";
+      std::ofstream(d / "m.sh") << "#!/bin/sh\n" << body << "\n";
+      fs::permissions(d / "m.sh", fs::perms::owner_all);
+    };
+  };
+  const std::string last = "for a; do last=$a; done; ";
+  const struct {
+    const char* name;
+    std::string body, needle;
+  } cases[] = {
+      {"mpirun_hangs", "sleep 1000", "did not finish within --timeout 2 s; killed"},
+      {"mpirun_fails", "printf 'x\\nBOOM \\033[2J\\n' >&2; exit 3", "failed (exit 3): BOOM \\x1b[2J"},
+      {"mpirun_garbage", last + "head -c 5000 /dev/urandom > \"$last\"", "not an MPI result file"},
+      {"mpirun_stray", "sleep 1000 & echo $! > '" + pid_file.string() + "'; exit 0", "wrote no result"}};
+  for (const auto& c : cases)
+    for (const char* cmd : {"allreduce --ranks 2 --n 100 --runs 1", "predict --tp 2 --runs 1 --init-seed 1"})
+      expect_refused(c.name, std::string("DRIFTLAB_MPIRUN=\"$PWD/m.sh\" $DL ") + cmd + " --timeout 2 --json out.json", 1, c.needle,
+                     script(c.body));
+  // The stray sleep of the last run is gone (reaped by init after the kill: allow it a moment).
+  const pid_t stray = static_cast<pid_t>(std::stol(read_text(pid_file)));
+  bool alive = true;
+  for (int i = 0; i < 100 && alive; ++i) {
+    alive = ::kill(stray, 0) == 0 && read_text("/proc/" + std::to_string(stray) + "/stat").find(") Z") == std::string::npos;
+    if (alive) ::usleep(20000);
+  }
+  EXPECT_FALSE(alive) << "the process mpirun left behind is still running (pid " << stray << ")";
+  if (alive) ::kill(stray, SIGKILL);
+}
+
+// A signal ignored when driftlab starts stays ignored (signals.h): under nohup a SIGHUP ended an
+// allreduce or predict --tp while an mpirun ran (its cleanup handler replaced SIG_IGN, then died of
+// the signal it chained to).  A SIGTERM still ends it, with nothing left behind: not even Open MPI's
+// session folder, which a killed mpirun left in $TMPDIR (4 runs in 5; it now lives in driftlab's).
+TEST(BadInput, IgnoredSignalsStayIgnored) {
+  if (const std::string why = mpirun::why_no_mpirun(); !why.empty()) GTEST_SKIP() << why;
+  const fs::path d = fresh_dir("nohup_allreduce");
+  ProcessResult r = run_in(d, "{ (trap '' HUP; exec $DL allreduce --ranks 1,2,3,4 --n 1000 --runs 300 --json out.json) & "
+                              "sleep 1.5; kill -HUP $!; wait $!; }");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(fs::is_regular_file(d / "out.json")) << "the run did not finish";
+  const fs::path t = fresh_dir("term_allreduce");
+  std::ofstream(t / "out.json") << "mine";
+  fs::create_directory(t / "tmp");
+  const auto before = snapshot(t);
+  r = run_in(t, "{ (trap '' HUP; TMPDIR=\"$PWD/tmp\" exec $DL allreduce --ranks 1,2,3,4,8 --runs 2000 --json out.json) & "
+                "sleep 1.2; kill -TERM $!; wait $!; }");
+  EXPECT_EQ(r.code, 128 + SIGTERM) << r.err;
+  const auto after = snapshot(t);
+  std::string names;  // the names only: Open MPI's session files are binary
+  for (const auto& [name, bytes] : after) names += name + " ";
+  EXPECT_TRUE(after == before) << "the folder changed; it holds: " << names;
+}
+
+// A $TMPDIR that does not exist is an error, not a folder to make: scenarios made it (and its
+// parents) and ran; mpirun's jobs (mkdtemp) already refused it.
+TEST(BadInput, MissingTmpdirIsAnErrorNotMade) {
+  expect_refused("tmpdir_missing", "TMPDIR=\"$PWD/none/deeper\" $DL scenarios --quick --backend cpu --json out.json", 1,
+                 "cannot make the temporary folder", [](const fs::path& d) { std::ofstream(d / "out.json") << "mine"; });
 }
 
 #ifdef DRIFTLAB_BENCH_EXE

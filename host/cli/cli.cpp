@@ -5,11 +5,13 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <chrono>
 #include <cstring>
 #include <exception>
 #include <new>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "host/commands/allreduce_command.h"
@@ -142,8 +144,11 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
   try {
     return flushed(dispatch(args, out, err), out);
   } catch (const UsageError& e) {
-    // Under a user's own mpirun every rank reads the same command line: rank 0 says it, once.
+    // Under a user's own mpirun every rank reads the same command line: rank 0 says it, once.  The
+    // others wait before they fail: the first rank to exit non-zero makes mpirun end the job, and
+    // rank 0 could be killed before its line is out (seen on 2 busy cores).
     if (allreduce::mpirun_rank() == 0) err << "driftlab: " << one_line(e.what()) << "\n";
+    else std::this_thread::sleep_for(std::chrono::seconds(2));
     return 2;
   } catch (const std::bad_alloc&) {
     // Each command refuses what cannot fit up front, naming its flag; this is the last resort.

@@ -1,6 +1,5 @@
 // `driftlab allreduce`'s flags and help (allreduce_command.h).
 #include <algorithm>
-#include <sstream>
 
 #include "host/commands/allreduce_command.h"
 #include "host/common/cli_args.h"
@@ -55,27 +54,6 @@ rank); bytes = most bytes one rank hands to MPI per all-reduce; cost = median ti
 Bad input: one line on stderr, exit 2 (command line) or 1 (MPI missing, mpirun failed or timed out).
 )";
 
-namespace {
-
-std::vector<std::string> parse_algorithms(std::string_view v) {
-  std::vector<std::string> out;
-  std::stringstream ss{std::string(v)};
-  for (std::string item; std::getline(ss, item, ',');) {
-    if (item == "all") {
-      for (const auto& a : mpirun::kMpiAlgorithms) out.push_back(a.name);
-      continue;
-    }
-    if (mpirun::mpi_algorithm_id(item) < 0)
-      throw UsageError("--mpi-algorithm: unknown algorithm '" + item +
-                       "' (default, linear, recursive_doubling, ring, segmented_ring, rabenseifner, all)");
-    out.push_back(item);
-  }
-  if (out.empty()) throw UsageError("--mpi-algorithm: expected a comma-separated list");
-  return out;
-}
-
-}  // namespace
-
 AllreduceArgs parse_allreduce_args(std::span<const std::string_view> argv) {
   AllreduceArgs a;
   ArgReader r(argv);
@@ -98,11 +76,14 @@ AllreduceArgs parse_allreduce_args(std::span<const std::string_view> argv) {
       a.ranks = parse_list(ranks_text, "--ranks", 1, 65536);
     } else if (f == "--variant") {
       a.variant = r.value();
-      std::stringstream ss{a.variant};
-      for (std::string item; std::getline(ss, item, ',');)
-        if (a.variant != "all" && !allreduce::parse_variant(item))
-          throw UsageError("--variant: unknown variant '" + item + "' (mpi, ring, tree, exact, all, or a list)");
-      if (a.variant.empty() || a.variant.back() == ',') throw UsageError("--variant: expected a name or a list");
+      if (a.variant != "all") {
+        const std::vector<std::string> names = split_list(a.variant, "--variant");
+        for (const std::string& item : names)
+          if (item == "all") throw UsageError("--variant: all stands alone, not in a list");
+          else if (!allreduce::parse_variant(item))
+            throw UsageError("--variant: unknown variant '" + item + "' (mpi, ring, tree, exact, all, or a list)");
+        refuse_repeats(names, "--variant");
+      }
     } else if (f == "--dist") {
       a.dist = parse_dist_flag(r.value());
     } else if (f == "--seed") {
@@ -115,7 +96,7 @@ AllreduceArgs parse_allreduce_args(std::span<const std::string_view> argv) {
     } else if (f == "--fusion") {
       a.fusion = parse_list(r.value(), "--fusion", 0, std::size_t(1) << 28);
     } else if (f == "--mpi-algorithm") {
-      a.algorithms = parse_algorithms(r.value());
+      a.algorithms = mpirun::parse_algorithms(r.value());
       algorithms_given = true;
     } else if (f == "--simulate") {
       a.simulate = r.bool_value();

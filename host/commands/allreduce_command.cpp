@@ -128,9 +128,7 @@ AllreduceReport run_allreduce(const AllreduceArgs& a) {
   const std::vector<Variant> variants = chosen_variants(a);
   if (!a.simulate) {
     if (!allreduce::mpi_built()) throw std::runtime_error(allreduce::mpi_missing_reason());
-    const std::string mpirun = allreduce::mpirun_path();
-    if (::access(mpirun.c_str(), X_OK) != 0)
-      throw std::runtime_error("mpirun not found at " + mpirun + " (install Open MPI: scripts/setup.sh)");
+    if (const std::string why = mpirun::mpirun_path_problem(); !why.empty()) throw std::runtime_error(why);
   }
   const allreduce::Data d = allreduce::make_data(a.dist, a.n, a.shards, a.seed);
   const std::vector<float> exact = allreduce::exact_reference(d);

@@ -87,7 +87,7 @@ AttentionArgs parse_attention_args(std::span<const std::string_view> argv) {
     else if (f == "--kv-len") {
       a.kv_len = bounded(r.value(), "--kv-len", 1, kMaxLen);
       len_given = true;
-    } else if (f == "--kv-lens") a.kv_lens = parse_list(r.value(), "--kv-lens", 1, kMaxLen);
+    } else if (f == "--kv-lens") a.kv_lens = parse_list(r.value(), "--kv-lens", 1, kMaxLen, {}, Repeats::allowed);
     else if (f == "--split-size") a.split_size = bounded(r.value(), "--split-size", 1, kMaxLen);
     else if (f == "--seed") a.seed = parse_count(r.value(), "--seed");
     else if (f == "--variant") {

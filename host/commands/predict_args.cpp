@@ -23,7 +23,8 @@ model:
   --layers L0,L1,...    layer sizes (default 10,20,10: the article's model)
   --dropout RATE        Dropout after every hidden layer (default 0.5; 0 for none)
   --weights FILE.npz    a user's model: arrays W0,b0,W1,b1,... (kernel [K x N], bias [N]), float32,
-                        float16 or bfloat16 (as --input)
+                        float16 or bfloat16 (as --input); the file sets the layer sizes (not
+                        with --layers)
   --act A0,A1,...       activations per layer (relu|linear; default relu hidden, linear last)
   --dtype f32|bf16|f16  storage of weights, input and activations (default f32).  bf16/f16: the
                         weights (init or .npz) and the input are rounded once to the type (round
@@ -110,7 +111,10 @@ bool parse_model_flag(std::string_view f, ArgReader& r, PredictArgs& a, bool& ba
   else if (f == "--input") a.input = parse_path(r.value(), "--input");
   else if (f == "--layers") {
     try {
-      a.layers = parse_sizes(std::string(r.value()));
+      const std::string_view v = r.value();
+      split_list(v, "--layers");  // the list rule; sizes may repeat
+      a.layers = parse_sizes(std::string(v));
+      a.layers_given = true;
     } catch (const std::invalid_argument& e) {
       throw UsageError(std::string("--layers: ") + e.what());
     }
@@ -119,7 +123,7 @@ bool parse_model_flag(std::string_view f, ArgReader& r, PredictArgs& a, bool& ba
   } else if (f == "--act") {
     const std::string_view v = r.value();
     if (v.empty()) throw UsageError("--act: expected relu or linear per layer, got an empty list");
-    a.acts = parse_names(std::string(v));
+    a.acts = split_list(v, "--act");  // one per layer: they may repeat
     for (const auto& s : a.acts)
       if (s != "relu" && s != "linear") throw UsageError("--act: unknown activation '" + s + "' (relu or linear)");
   } else if (f == "--dtype") {
@@ -136,6 +140,8 @@ bool parse_model_flag(std::string_view f, ArgReader& r, PredictArgs& a, bool& ba
 
 void check_model_flags(const PredictArgs& a, bool batch_given) {
   if (a.input && batch_given) throw UsageError("--batch and --input cannot be used together (the file sets B)");
+  if (a.weights && a.layers_given)
+    throw UsageError("--layers and --weights cannot be used together (the file sets the layer sizes)");
   if (!a.acts.empty() && !a.weights && a.acts.size() != a.layers.size() - 1)
     throw UsageError("--act: " + std::to_string(a.acts.size()) + " activations for " + std::to_string(a.layers.size() - 1) +
                      " layers");
@@ -173,8 +179,8 @@ PredictArgs parse_predict_args(std::span<const std::string_view> argv) {
 std::vector<std::string> to_argv(const PredictArgs& a) {
   // --dropout as a hex float: the child reads back the parent's float bit for bit.
   std::vector<std::string> v = {"--runs", std::to_string(a.runs), "--backend", a.backend, "--variant", a.variant,
-                                "--seed", std::to_string(a.seed), "--layers", join(a.layers), "--dropout",
-                                float_text(a.dropout)};
+                                "--seed", std::to_string(a.seed), "--dropout", float_text(a.dropout)};
+  if (!a.weights) v.insert(v.end(), {"--layers", join(a.layers)});  // with --weights the file sets them
   auto opt = [&](const char* flag, const auto& o) {
     if (o) {
       v.push_back(flag);

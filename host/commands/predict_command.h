@@ -32,6 +32,7 @@ struct PredictArgs {
   std::optional<std::uint64_t> shuffle_seed;
   std::optional<std::string> save_output, json, weights, input;
   std::vector<std::size_t> layers = {10, 20, 10};  // the article's model
+  bool layers_given = false;  // --layers on the command line (refused with --weights: the file sets them)
   float dropout = 0.5f;
   std::vector<std::string> acts;
   std::size_t split_k = 0;

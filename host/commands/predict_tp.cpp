@@ -25,6 +25,12 @@ bool parse_tp_flag(std::string_view f, ArgReader& r, PredictArgs& a) {
   } else if (f == "--tp-variant") {
     a.tp_variant = r.value();
     a.tp_variant_given = true;
+    if (a.tp_variant != "all") {
+      const std::vector<std::string> names = split_list(a.tp_variant, "--tp-variant");
+      if (std::find(names.begin(), names.end(), "all") != names.end())
+        throw UsageError("--tp-variant: all stands alone, not in a list");
+      refuse_repeats(names, "--tp-variant");
+    }
     if (!tp::parse_tp_variants(a.tp_variant, false))
       throw UsageError("--tp-variant: unknown variant in '" + a.tp_variant + "' (mpi, ring, exact, invariant, all, or a list)");
   } else if (f == "--simulate") {
@@ -35,23 +41,7 @@ bool parse_tp_flag(std::string_view f, ArgReader& r, PredictArgs& a) {
     a.tp_timeout_s = static_cast<double>(t);
     a.timeout_given = true;
   } else if (f == "--mpi-algorithm") {
-    a.tp_algorithms.clear();
-    const std::string v(r.value());
-    std::size_t pos = 0;
-    while (true) {
-      const std::size_t comma = v.find(',', pos);
-      const std::string item = v.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-      if (item == "all") {
-        for (const auto& m : mpirun::kMpiAlgorithms) a.tp_algorithms.push_back(m.name);
-      } else if (mpirun::mpi_algorithm_id(item) >= 0) {
-        a.tp_algorithms.push_back(item);
-      } else {
-        throw UsageError("--mpi-algorithm: unknown algorithm '" + item +
-                         "' (default, linear, recursive_doubling, ring, segmented_ring, rabenseifner, all)");
-      }
-      if (comma == std::string::npos) break;
-      pos = comma + 1;
-    }
+    a.tp_algorithms = mpirun::parse_algorithms(r.value());
     a.algorithms_given = true;
   } else if (f == "--tp-worker") {
     a.tp_worker = r.bool_value();

@@ -35,7 +35,7 @@ options:
 model and input flags, as for predict: --layers, --weights, --act, --dropout, --init-seed,
   --input, --batch, --seed, --training, --dropout-seed, --split-k, --backend, --threads,
   --schedule shuffle:SEED, --dtype (both sides; not with dtype:A,B) (see driftlab predict
-  --help).  Without --init-seed or --dropout-seed one random seed is drawn and both sides use it.
+  --help; --weights sets the layer sizes, not with --layers).  Without --init-seed or --dropout-seed one random seed is drawn and both sides use it.
 
 stages: matmul = the kernel's accumulator before its epilogue (x.W; for atomic, whose
 accumulator starts at b, x.W + b); bias_act = the dense layer's output; dropout = after the mask

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <sstream>
 #include <string>
 
 namespace driftlab {
@@ -103,11 +102,29 @@ std::string_view ArgReader::value() {
   return args_[i_++];
 }
 
+std::vector<std::string> split_list(std::string_view v, std::string_view flag) {
+  if (v.empty()) throw UsageError(std::string(flag) + ": expected a comma-separated list, got an empty one");
+  std::vector<std::string> out;
+  for (std::size_t pos = 0;;) {
+    const std::size_t comma = v.find(',', pos);
+    out.emplace_back(v.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos));
+    if (out.back().empty())
+      throw UsageError(std::string(flag) + ": an empty entry in '" + std::string(v) + "' (a comma too many?)");
+    if (comma == std::string_view::npos) return out;
+    pos = comma + 1;
+  }
+}
+
+void refuse_repeats(const std::vector<std::string>& names, std::string_view flag) {
+  for (std::size_t i = 0; i < names.size(); ++i)
+    for (std::size_t j = 0; j < i; ++j)
+      if (names[i] == names[j]) throw UsageError(std::string(flag) + ": " + names[i] + " appears twice");
+}
+
 std::vector<std::size_t> parse_list(std::string_view v, const char* flag, std::size_t lo, std::size_t hi,
-                                    std::string_view out_of_range) {
+                                    std::string_view out_of_range, Repeats repeats) {
   std::vector<std::size_t> out;
-  std::stringstream ss{std::string(v)};
-  for (std::string item; std::getline(ss, item, ',');) {
+  for (const std::string& item : split_list(v, flag)) {
     const auto n = parse_count(item, flag);
     if (n < lo || n > hi)
       throw UsageError(std::string(flag) + ": " +
@@ -115,7 +132,11 @@ std::vector<std::size_t> parse_list(std::string_view v, const char* flag, std::s
                                              : std::string(out_of_range)));
     out.push_back(static_cast<std::size_t>(n));
   }
-  if (out.empty()) throw UsageError(std::string(flag) + ": expected a comma-separated list");
+  if (repeats == Repeats::refused) {  // by value: 2 and 2^1 are the same run
+    std::vector<std::string> values;
+    for (const std::size_t n : out) values.push_back(std::to_string(n));
+    refuse_repeats(values, flag);
+  }
   return out;
 }
 

@@ -39,10 +39,23 @@ std::string parse_path(std::string_view s, std::string_view what);
 // --backend: cpu, cuda or auto.
 std::string parse_backend(std::string_view s);
 
-// A comma-separated list of counts, each in [lo, hi].  Errors name `flag`; a value out of range says
-// "<flag>: <out_of_range>", by default "values must be <lo> to <hi>".
+// The one rule for every comma-separated list flag: no empty entry ("", "1,", ",1" and "1,,2" are
+// refused, naming `flag`), no blanks (an entry is read as it is: " 2" is not a number).
+std::vector<std::string> split_list(std::string_view v, std::string_view flag);
+
+// Lists whose entries each choose a run (--tp, --ranks, --channels, --fusion, --batch-sweep,
+// --other-kv-lens, --variant and --tp-variant lists, --mpi-algorithm) refuse an entry given twice
+// ("--tp: 2 appears twice"): it would run the same thing again, or be dropped silently.  Lists that
+// describe one model or batch entry by entry (--layers, --act, --kv-lens) repeat freely.
+enum class Repeats { refused, allowed };
+// Throws "<flag>: <name> appears twice" for the first entry of `names` that repeats an earlier one.
+void refuse_repeats(const std::vector<std::string>& names, std::string_view flag);
+
+// A comma-separated list of counts, each in [lo, hi] (split_list's rule).  Errors name `flag`; a value
+// out of range says "<flag>: <out_of_range>", by default "values must be <lo> to <hi>"; a value given
+// twice (2 and 2^1 too) is refused unless `repeats` allows it.
 std::vector<std::size_t> parse_list(std::string_view v, const char* flag, std::size_t lo, std::size_t hi,
-                                    std::string_view out_of_range = {});
+                                    std::string_view out_of_range = {}, Repeats repeats = Repeats::refused);
 
 // "1,7,64" from {1, 7, 64}; `sep` between the numbers.
 std::string join(const std::vector<std::size_t>& v, const char* sep = ",");

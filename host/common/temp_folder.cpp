@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "host/common/remove_tree.h"
+#include "host/common/signals.h"
 
 namespace driftlab {
 namespace {
@@ -47,12 +48,13 @@ TempFolder::TempFolder(const std::string& name) {
   }
   path_ = root / (prefix + std::to_string(::getpid()));
   fs::remove_all(path_, ec);
-  if (!fs::create_directories(path_, ec) || ec)
+  if (!fs::create_directory(path_, ec) || ec)
     throw std::runtime_error("cannot make the temporary folder " + path_.string() + ": " +
                              (ec ? ec.message() : std::string("it exists")));
   if (path_.string().size() < sizeof g_path) {
     std::snprintf(g_path, sizeof g_path, "%s", path_.c_str());
     for (int i = 0; i < 3; ++i) {
+      if (signal_ignored(kSignals[i])) continue;  // stays ignored (signals.h)
       struct sigaction now {};
       ::sigaction(kSignals[i], nullptr, &now);
       g_before[kSignals[i]] = (now.sa_flags & SA_SIGINFO) ? SIG_DFL : now.sa_handler;

@@ -1,5 +1,6 @@
-// A command's temporary folder that never outlives it: $TMPDIR (or /tmp) /driftlab-<name>-<pid>,
-// removed when the TempFolder is destroyed and also when a SIGINT, SIGTERM or SIGHUP ends the
+// A command's temporary folder that never outlives it: $TMPDIR (or /tmp) /driftlab-<name>-<pid>
+// (a $TMPDIR that does not exist is an error; it is not made), removed when the TempFolder is
+// destroyed and also when a SIGINT, SIGTERM or SIGHUP ends the
 // process (the handler removes it with async-signal-safe calls, then hands the signal to the
 // handler that was there before, e.g. `driftlab report`'s cleanup, or dies of it).  Folders of
 // the same name whose process is gone (a SIGKILL leaves one) are removed when the next one is made.

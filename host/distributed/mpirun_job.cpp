@@ -23,6 +23,9 @@
 #include <thread>
 #include <utility>
 
+#include "host/common/cli_args.h"
+#include "host/common/remove_tree.h"
+#include "host/common/signals.h"
 #include "host/distributed/allreduce_mpi.h"
 
 extern char** environ;
@@ -33,6 +36,22 @@ int mpi_algorithm_id(const std::string& name) {
   for (const auto& a : kMpiAlgorithms)
     if (name == a.name) return a.id;
   return -1;
+}
+
+std::vector<std::string> parse_algorithms(std::string_view v) {
+  std::vector<std::string> out;
+  for (const std::string& item : split_list(v, "--mpi-algorithm")) {
+    if (item == "all") {
+      for (const auto& a : kMpiAlgorithms) out.push_back(a.name);
+    } else if (mpi_algorithm_id(item) >= 0) {
+      out.push_back(item);
+    } else {
+      throw UsageError("--mpi-algorithm: unknown algorithm '" + item +
+                       "' (default, linear, recursive_doubling, ring, segmented_ring, rabenseifner, all)");
+    }
+  }
+  refuse_repeats(out, "--mpi-algorithm");
+  return out;
 }
 
 std::string job_text(const Job& job) {
@@ -63,7 +82,7 @@ struct TempDir {
 // caller's own cleanup, e.g. `driftlab report`'s staging folder, still happens; with none, the
 // process dies of the signal as it would have.
 volatile sig_atomic_t g_child_group = 0;
-char g_dir[3][4200];  // the temporary folder, its log and its result, removed on a signal
+char g_dir[4200];  // the temporary folder (result, log, Open MPI's session folder), removed on a signal
 void (*g_before[NSIG])(int) = {};  // each signal's handler before ChildGuard's
 void kill_child_and_die(int sig) {
   if (g_child_group > 0) {
@@ -77,19 +96,17 @@ void kill_child_and_die(int sig) {
     }
     ::kill(-group, SIGKILL);
   }
-  ::unlink(g_dir[1]);
-  ::unlink(g_dir[2]);
-  ::rmdir(g_dir[0]);
+  if (g_dir[0]) signal_safe::remove_tree_at(AT_FDCWD, g_dir);
   void (*before)(int) = g_before[sig];
   ::signal(sig, before && before != SIG_ERR && before != SIG_IGN ? before : SIG_DFL);
   ::raise(sig);
 }
 struct ChildGuard {
   ChildGuard(pid_t pid, const std::string& dir) {
-    const std::string names[3] = {dir, dir + "/log", dir + "/result"};
-    for (int i = 0; i < 3; ++i) std::snprintf(g_dir[i], sizeof g_dir[i], "%s", names[i].c_str());
+    if (dir.size() < sizeof g_dir) std::snprintf(g_dir, sizeof g_dir, "%s", dir.c_str());
     g_child_group = pid;
     for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
+      if (signal_ignored(sig)) continue;  // nohup's SIGHUP stays ignored (signals.h)
       struct sigaction now {};
       ::sigaction(sig, nullptr, &now);  // known before ours is in place
       g_before[sig] = (now.sa_flags & SA_SIGINFO) ? SIG_DFL : now.sa_handler;
@@ -99,7 +116,7 @@ struct ChildGuard {
   ~ChildGuard() {
     for (int i = 0; i < n; ++i) ::signal(old[i].first, old[i].second);
     g_child_group = 0;
-    for (auto& d : g_dir) d[0] = 0;
+    g_dir[0] = 0;
   }
   std::pair<int, void (*)(int)> old[3];
   int n = 0;
@@ -122,10 +139,23 @@ std::string self_exe() {
 
 }  // namespace
 
+std::string mpirun_path_problem() {
+  const std::string path = allreduce::mpirun_path();
+  const char* env = std::getenv("DRIFTLAB_MPIRUN");
+  const std::string from = env && *env ? " (DRIFTLAB_MPIRUN)" : " (install Open MPI: scripts/setup.sh)";
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return errno == ENOENT || errno == ENOTDIR ? "mpirun not found at " + path + from
+                                               : "mpirun at " + path + from + ": " + std::strerror(errno);
+  if (S_ISDIR(st.st_mode)) return "mpirun at " + path + from + " is a folder, not a program";
+  if (!S_ISREG(st.st_mode) || ::access(path.c_str(), X_OK) != 0)
+    return "mpirun at " + path + from + " is not executable";
+  return "";
+}
+
 std::string why_no_mpirun() {
   if (!allreduce::mpi_built()) return allreduce::mpi_missing_reason();
-  if (::access(allreduce::mpirun_path().c_str(), X_OK) != 0)
-    return "no mpirun at " + allreduce::mpirun_path() + " (install Open MPI: scripts/setup.sh)";
+  if (std::string why = mpirun_path_problem(); !why.empty()) return why;
 #if defined(__SANITIZE_THREAD__)
   return "this driftlab is built with ThreadSanitizer, and Open MPI's ranks are not (its progress threads report "
          "races of their own)";
@@ -136,8 +166,7 @@ std::string why_no_mpirun() {
 
 std::string run_job(const Job& job) {
   const std::string mpirun = allreduce::mpirun_path();
-  if (::access(mpirun.c_str(), X_OK) != 0)
-    throw std::runtime_error("mpirun not found at " + mpirun + " (install Open MPI: scripts/setup.sh)");
+  if (const std::string why = mpirun_path_problem(); !why.empty()) throw std::runtime_error(why);
   TempDir dir(job.name);
   std::vector<std::string> args = {mpirun};
   if (::geteuid() == 0) args.push_back("--allow-run-as-root");
@@ -169,8 +198,17 @@ std::string run_job(const Job& job) {
   posix_spawnattr_init(&at);
   posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);  // its own group: a timeout kills every rank
   posix_spawnattr_setpgroup(&at, 0);
+  // Open MPI keeps its session folder in $TMPDIR: inside ours, so that a job killed with driftlab
+  // (a signal, the timeout) leaves none behind in the user's $TMPDIR.
+  std::vector<std::string> env_text;
+  for (char** e = environ; *e; ++e)
+    if (std::strncmp(*e, "TMPDIR=", 7) != 0) env_text.emplace_back(*e);
+  env_text.push_back("TMPDIR=" + dir.path);
+  std::vector<char*> envp;
+  for (auto& s : env_text) envp.push_back(s.data());
+  envp.push_back(nullptr);
   pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, mpirun.c_str(), &fa, &at, argv.data(), environ);
+  const int rc = ::posix_spawn(&pid, mpirun.c_str(), &fa, &at, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&at);
   if (rc != 0) throw std::runtime_error("cannot start " + mpirun + ": " + std::strerror(rc));
@@ -190,10 +228,13 @@ std::string run_job(const Job& job) {
       while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
       throw std::runtime_error(what + " did not finish within --timeout " + std::to_string(static_cast<long>(job.timeout_s)) +
-                               " s; killed");
+                               " s; killed (a longer run needs a larger --timeout)");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  // mpirun is gone; what it left in its group (a rank or helper it did not reap) goes with it.  Safe:
+  // the group's number is not handed to a new process while any member holds it.
+  ::kill(-pid, SIGKILL);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     const std::string last = last_line(log);
     throw std::runtime_error(what + " failed (" +

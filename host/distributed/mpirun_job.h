@@ -1,13 +1,15 @@
 // One `mpirun` of this same binary, launched by driftlab: P ranks on this machine (as root and
 // with more ranks than cores where needed), a time limit, the job in a process group of its own
 // (a timeout, or a SIGINT/SIGTERM/SIGHUP to driftlab, takes every rank down), the ranks' output
-// in a log whose last line goes into the error.  Rank 0 writes its result to a file the launcher
-// names and reads back.  `driftlab allreduce` runs one job per rank count and setting; any
+// in a log whose last line goes into the error; what is left in the group when mpirun exits is
+// killed, and Open MPI's session folder ($TMPDIR for mpirun) is inside the job's temporary folder,
+// so nothing outlives the job.  Rank 0 writes its result to a file the launcher names and reads back.  `driftlab allreduce` runs one job per rank count and setting; any
 // command that runs its own ranks (e.g. predict --tp) can do the same.
 #pragma once
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace driftlab::mpirun {
@@ -20,6 +22,9 @@ struct MpiAlgorithm {
 inline constexpr MpiAlgorithm kMpiAlgorithms[] = {{"default", 0},        {"linear", 1},         {"recursive_doubling", 3},
                                                   {"ring", 4},           {"segmented_ring", 5}, {"rabenseifner", 6}};
 int mpi_algorithm_id(const std::string& name);  // -1: not a kMpiAlgorithms name
+// --mpi-algorithm LIST (allreduce and predict --tp): kMpiAlgorithms names or all, each once
+// (split_list and refuse_repeats: "all,ring" names ring twice); throws UsageError.
+std::vector<std::string> parse_algorithms(std::string_view v);
 
 struct Job {
   std::string name = "allreduce";  // names the temporary folder: $TMPDIR/driftlab-<name>-XXXXXX
@@ -42,6 +47,10 @@ std::string job_text(const Job& job);
 // <the log's last line>"), outlives its timeout, or leaves no result.  The temporary folder
 // (result and log) is removed in every case.
 std::string run_job(const Job& job);
+
+// Empty when the mpirun driftlab would start (allreduce::mpirun_path(), DRIFTLAB_MPIRUN when set) is
+// a program it may run; else why not, as one line: not found, a folder, or not executable.
+std::string mpirun_path_problem();
 
 // Empty when this driftlab can run its own ranks here (built with MPI, mpirun executable, not a
 // ThreadSanitizer build, whose checks Open MPI's progress threads would trip); else why not, as

@@ -14,6 +14,7 @@
 #include "host/common/cli_args.h"
 #include "host/io/atomic_file.h"
 #include "host/io/input_file.h"
+#include "host/io/json_read.h"
 #include "host/report/report_run.h"
 #include "host/scenarios/scenarios.h"
 
@@ -90,7 +91,20 @@ int run_report(const ReportOptions& o, std::ostream& out, std::ostream& progress
   const fs::path out_dir(o.out);
   // Everything that can refuse the report is checked before DIR is created: a refused report
   // leaves no DIR behind, and says why in one line on stderr.
-  if (!o.bench_json.empty()) check_input_file(o.bench_json, "--bench-json", std::uint64_t(1) << 30, true);
+  if (!o.bench_json.empty()) {
+    // driftlab_bench's JSON, or refused now: a file of another shape failed the figures step at
+    // the end of the run (after the work, the report left incomplete).
+    const std::string where = "--bench-json " + shown_path(o.bench_json) + ": ";
+    JsonValue doc;
+    try {
+      doc = parse_json(read_input_file(o.bench_json, "--bench-json", std::uint64_t(1) << 30, true));
+    } catch (const JsonError& e) {
+      throw std::runtime_error(where + e.what());
+    }
+    const JsonValue* b = doc.find("benchmarks");
+    if (!doc.is(JsonValue::Kind::object) || !b || !b->is(JsonValue::Kind::array))
+      throw std::runtime_error(where + "not driftlab_bench's JSON (no \"benchmarks\" list)");
+  }
   {
     std::error_code ec;
     if (fs::exists(out_dir, ec) && !fs::is_directory(out_dir, ec))

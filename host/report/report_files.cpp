@@ -19,6 +19,7 @@
 
 #include "host/common/cli_args.h"
 #include "host/common/remove_tree.h"
+#include "host/common/signals.h"
 #include "host/io/atomic_file.h"
 #include "host/io/input_file.h"
 #include "host/report/report_run.h"
@@ -114,7 +115,8 @@ void copy_name(char (&to)[4096], const std::string& from) {
 void signal_cleanup_arm(const std::string& stage) {
   copy_name(g_stage, stage);
   if (!stage.empty())
-    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) ::signal(sig, on_signal);
+    for (const int sig : {SIGINT, SIGTERM, SIGHUP})
+      if (!signal_ignored(sig)) ::signal(sig, on_signal);  // an ignored one stays ignored (signals.h)
 }
 
 }  // namespace
