@@ -62,10 +62,13 @@ namespace {
 
 char g_tmp[4096];  // the temporary's name, for the signal handler
 
+void (*g_before[NSIG])(int) = {};  // each signal's handler before ours: the stop line (signals.h)
+
 void remove_tmp_and_die(int sig) {
   if (g_tmp[0]) ::unlink(g_tmp);
-  ::signal(sig, SIG_DFL);
-  ::raise(sig);
+  void (*before)(int) = g_before[sig];
+  ::signal(sig, before && before != SIG_ERR && before != SIG_IGN ? before : SIG_DFL);
+  ::raise(sig);  // delivered when this handler returns: one line and exit 1
 }
 
 [[noreturn]] void die(const std::string& line) {
@@ -131,6 +134,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   use_best_openblas_kernels(argv);
+  driftlab::install_stop_line("driftlab_bench");  // a signal: one line, exit 1 (signals.h)
   std::string out_file, tmp_arg;
   int out_index = -1;
   for (int i = 1; i < argc; ++i) {
@@ -150,8 +154,13 @@ int main(int argc, char** argv) {
                       ".tmp-XXXXXX";
     if (tmp.size() >= sizeof g_tmp) die("--benchmark_out " + out_file + ": the path is too long");
     std::memcpy(g_tmp, tmp.c_str(), tmp.size() + 1);
-    for (const int sig : {SIGINT, SIGTERM, SIGHUP})
-      if (!driftlab::signal_ignored(sig)) ::signal(sig, remove_tmp_and_die);  // an ignored one stays ignored
+    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
+      if (driftlab::signal_ignored(sig)) continue;  // an ignored one stays ignored
+      struct sigaction now {};
+      ::sigaction(sig, nullptr, &now);
+      g_before[sig] = (now.sa_flags & SA_SIGINFO) ? SIG_DFL : now.sa_handler;
+      ::signal(sig, remove_tmp_and_die);
+    }
     const int fd = ::mkstemp(g_tmp);
     if (fd < 0) {
       g_tmp[0] = 0;

@@ -95,15 +95,18 @@ namespace {
 // --- Cleanup on SIGINT, SIGTERM, SIGHUP --------------------------------------------------------
 // A killed report leaves DIR exactly as it was: the handler stops the child it waits for, removes
 // the staging folder (async-signal-safe calls only: openat, getdents64, unlinkat) and DIR when
-// this report created it, then dies of the signal as it would have.
+// this report created it, then chains to the handler before it (signals.h: one line, exit 1), or
+// dies of the signal when there was none.
 char g_stage[4096], g_created[4096];
+void (*g_before[NSIG])(int) = {};  // each signal's handler before on_signal
 
 void on_signal(int sig) {
   if (g_child > 0) ::kill(static_cast<pid_t>(g_child), SIGTERM);
   if (g_stage[0]) signal_safe::remove_tree_at(AT_FDCWD, g_stage);
   if (g_created[0]) ::rmdir(g_created);  // only when empty: DIR as it was (absent)
-  ::signal(sig, SIG_DFL);
-  ::raise(sig);
+  void (*before)(int) = g_before[sig];
+  ::signal(sig, before && before != SIG_ERR && before != SIG_IGN && before != on_signal ? before : SIG_DFL);
+  ::raise(sig);  // delivered when this handler returns
 }
 
 void copy_name(char (&to)[4096], const std::string& from) {
@@ -115,8 +118,13 @@ void copy_name(char (&to)[4096], const std::string& from) {
 void signal_cleanup_arm(const std::string& stage) {
   copy_name(g_stage, stage);
   if (!stage.empty())
-    for (const int sig : {SIGINT, SIGTERM, SIGHUP})
-      if (!signal_ignored(sig)) ::signal(sig, on_signal);  // an ignored one stays ignored (signals.h)
+    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
+      if (signal_ignored(sig)) continue;  // an ignored one stays ignored (signals.h)
+      struct sigaction now {};
+      ::sigaction(sig, nullptr, &now);
+      if (now.sa_handler != on_signal) g_before[sig] = (now.sa_flags & SA_SIGINFO) ? SIG_DFL : now.sa_handler;
+      ::signal(sig, on_signal);
+    }
 }
 
 }  // namespace
