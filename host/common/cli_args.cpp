@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <unordered_set>
 
 namespace driftlab {
 
@@ -116,9 +117,9 @@ std::vector<std::string> split_list(std::string_view v, std::string_view flag) {
 }
 
 void refuse_repeats(const std::vector<std::string>& names, std::string_view flag) {
-  for (std::size_t i = 0; i < names.size(); ++i)
-    for (std::size_t j = 0; j < i; ++j)
-      if (names[i] == names[j]) throw UsageError(std::string(flag) + ": " + names[i] + " appears twice");
+  std::unordered_set<std::string_view> seen;  // the first entry given before: O(n), a list can be 128 KiB long
+  for (const std::string& name : names)
+    if (!seen.insert(name).second) throw UsageError(std::string(flag) + ": " + name + " appears twice");
 }
 
 std::vector<std::size_t> parse_list(std::string_view v, const char* flag, std::size_t lo, std::size_t hi,
