@@ -22,6 +22,7 @@
 #include "host/distributed/allreduce_exact_local.h"
 #include "host/distributed/allreduce_mpi.h"
 #include "host/distributed/allreduce_sim.h"
+#include "tests/mpi_skip.h"
 #include "tests/cli_helpers.h"
 #include "host/io/json_read.h"
 #include "host/io/npy.h"
@@ -31,6 +32,8 @@
 
 namespace driftlab {
 namespace {
+
+using testing::mpi_skip_reason;
 
 using allreduce::Data;
 using allreduce::IntOrder;
@@ -392,25 +395,6 @@ Proc run_driftlab(const std::string& args, const std::string& env = "") {
   std::filesystem::remove(base + ".out");
   std::filesystem::remove(base + ".err");
   return p;
-}
-
-// Why an MPI test cannot run here, or "" when it can.
-std::string mpi_skip_reason() {
-  if (!allreduce::mpi_built()) return "built without MPI (scripts/setup.sh installs Open MPI; then reconfigure)";
-  if (::access(allreduce::mpirun_path().c_str(), X_OK) != 0) return "no mpirun at " + allreduce::mpirun_path();
-#if defined(__SANITIZE_THREAD__)
-  return "Open MPI is not built for ThreadSanitizer (its progress threads report races of their own); the mpirun "
-         "tests run unsanitized and under AddressSanitizer";
-#elif defined(__SANITIZE_ADDRESS__)
-  // Open MPI leaks at exit by design (LeakSanitizer: ompi_op_base_op_select and its unloaded
-  // components), which makes every sanitized rank exit 1.  Leak checks off for the ranks (mpirun
-  // hands its environment to local ranks); every other AddressSanitizer/UBSan check stays on.
-  const char* old = std::getenv("ASAN_OPTIONS");
-  const std::string opts = std::string(old ? old : "");
-  if (opts.find("detect_leaks=0") == std::string::npos)
-    ::setenv("ASAN_OPTIONS", (opts.empty() ? std::string("detect_leaks=0") : opts + ":detect_leaks=0").c_str(), 1);
-#endif
-  return "";
 }
 
 TEST(AllreduceCli, SimulateReportsDriftAndExactAtThousandRanks) {

@@ -32,6 +32,7 @@
 #include "host/commands/predict_command.h"
 #include "host/distributed/allreduce_mpi.h"
 #include "host/distributed/mpirun_job.h"
+#include "tests/mpi_skip.h"
 #include "host/scenarios/scenarios.h"
 
 namespace driftlab {
@@ -45,22 +46,6 @@ constexpr bool kSanitized = true;
 #else
 constexpr bool kSanitized = false;
 #endif
-
-// Why a real mpirun run of driftlab cannot be tested here, or "" (as tests/test_tp.cpp decides):
-// Open MPI is not built for ThreadSanitizer; under AddressSanitizer its ranks leak at exit by
-// design, so leak checks are turned off for them (mpirun hands its environment to local ranks).
-std::string real_mpirun_skip_reason() {
-  if (std::string why = mpirun::why_no_mpirun(); !why.empty()) return why;
-#if defined(__SANITIZE_THREAD__)
-  return "Open MPI is not built for ThreadSanitizer (the mpirun tests run unsanitized and under AddressSanitizer)";
-#elif defined(__SANITIZE_ADDRESS__)
-  const char* old = std::getenv("ASAN_OPTIONS");
-  const std::string opts = old ? old : "";
-  if (opts.find("detect_leaks=0") == std::string::npos)
-    ::setenv("ASAN_OPTIONS", (opts.empty() ? std::string("detect_leaks=0") : opts + ":detect_leaks=0").c_str(), 1);
-#endif
-  return "";
-}
 
 std::string read_text(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
@@ -726,7 +711,7 @@ TEST(BadInput, LayersAndWeightsAreRefusedTogether) {
   EXPECT_NE(r.out.find("3-4-2"), std::string::npos) << r.out;
   r = run_in(d, "$DL predict --tp 1,2 --simulate --weights w.npz --runs 1");
   EXPECT_EQ(r.code, 0) << r.err;
-  if (real_mpirun_skip_reason().empty()) {  // the ranks get the parent's flags
+  if (testing::mpi_skip_reason().empty()) {  // the ranks get the parent's flags
     r = run_in(d, "$DL predict --tp 1,2 --weights w.npz --runs 1");
     EXPECT_EQ(r.code, 0) << r.err;
   }
@@ -833,7 +818,7 @@ TEST(BadInput, HostileMpirunIsOneLineAndLeavesNothingRunning) {
 // session folder, which a killed mpirun left in $TMPDIR (4 runs in 5; it now lives in driftlab's),
 // and with the one line of every signal.
 TEST(BadInput, IgnoredSignalsStayIgnored) {
-  if (const std::string why = real_mpirun_skip_reason(); !why.empty()) GTEST_SKIP() << why;
+  if (const std::string why = testing::mpi_skip_reason(); !why.empty()) GTEST_SKIP() << why;
   const fs::path d = fresh_dir("nohup_allreduce");
   ProcessResult r = run_in(d, "{ (trap '' HUP; exec $DL allreduce --ranks 1,2,3,4 --n 1000 --runs 300 --json out.json) & "
                               "sleep 1.5; kill -HUP $!; wait $!; }");

@@ -23,10 +23,13 @@
 #include "host/model/model.h"
 #include "kernels/common/tp_order.h"
 #include "kernels/cpu/sum.h"
+#include "tests/mpi_skip.h"
 #include "tests/cli_helpers.h"
 
 namespace driftlab {
 namespace {
+
+using testing::mpi_skip_reason;
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
@@ -226,25 +229,6 @@ Proc run_sh(const std::string& prefix, const std::string& args, const std::strin
   std::filesystem::remove(base + ".out");
   std::filesystem::remove(base + ".err");
   return p;
-}
-
-// Why an MPI test cannot run here, or "" when it can (as tests/test_allreduce.cpp decides).
-std::string mpi_skip_reason() {
-  if (!allreduce::mpi_built()) return "built without MPI (scripts/setup.sh installs Open MPI; then reconfigure)";
-  if (::access(allreduce::mpirun_path().c_str(), X_OK) != 0) return "no mpirun at " + allreduce::mpirun_path();
-#if defined(__SANITIZE_THREAD__)
-  return "Open MPI is not built for ThreadSanitizer (its progress threads report races of their own); the mpirun "
-         "tests run unsanitized and under AddressSanitizer";
-#elif defined(__SANITIZE_ADDRESS__)
-  // Open MPI leaks at exit by design (LeakSanitizer: ompi_op_base_op_select and its unloaded
-  // components), which makes every sanitized rank exit 1.  Leak checks off for the ranks (mpirun
-  // hands its environment to local ranks); every other AddressSanitizer/UBSan check stays on.
-  const char* old = std::getenv("ASAN_OPTIONS");
-  const std::string opts = std::string(old ? old : "");
-  if (opts.find("detect_leaks=0") == std::string::npos)
-    ::setenv("ASAN_OPTIONS", (opts.empty() ? std::string("detect_leaks=0") : opts + ":detect_leaks=0").c_str(), 1);
-#endif
-  return "";
 }
 
 // Every MPI execution of ring, exact and invariant equals its simulation; invariant is one output
