@@ -1,4 +1,5 @@
-// CUDA dense benchmarks: every dense variant at 4096^3 with cublasSgemm (FP32) in the same run,
+// CUDA dense benchmarks: every dense variant at 4096^3 with cublasSgemm (FP32) in the same run
+// (and invariant_prev, the invariant kernel of the first H200 run, at 4096^3: benchmark-only),
 // cudaEvents around each call (UseManualTime), and predict throughput on the GPU.  x, W and b
 // are N(0,1) values made on the device (bench_inputs.h), not uploaded; predict keeps its host
 // input (what the model backend takes).  A CUDA error skips the benchmark with its message
@@ -46,7 +47,9 @@ template <class T> DeviceBuffer device_normal(std::size_t n, GenType t, std::uin
   return p;
 }
 
-void run_dense(benchmark::State& s, DenseVariant v) {
+// prev (invariant only): the kernel of the first H200 run (dense.cuh's dense_invariant_prev),
+// benchmark-only, timed beside today's in the same step.
+void run_dense(benchmark::State& s, DenseVariant v, bool prev = false) {
   if (!gpu_status().usable) {
     s.SkipWithError(gpu_status().reason.c_str());
     return;
@@ -66,8 +69,12 @@ void run_dense(benchmark::State& s, DenseVariant v) {
     return;
   }
   auto call = [&] {
-    CUDA_CHECK(cuda::dense(v, d.x.as<float>(), d.W.as<float>(), d.b.as<float>(), d.y.as<float>(), B, K, N,
-                           dense::Activation::relu, S, d.temp.get(), d.temp_bytes, d.handle, nullptr));
+    if (prev)
+      CUDA_CHECK(cuda::dense_invariant_prev(d.x.as<float>(), d.W.as<float>(), d.b.as<float>(), d.y.as<float>(), B, K, N,
+                                            dense::Activation::relu, nullptr));
+    else
+      CUDA_CHECK(cuda::dense(v, d.x.as<float>(), d.W.as<float>(), d.b.as<float>(), d.y.as<float>(), B, K, N,
+                             dense::Activation::relu, S, d.temp.get(), d.temp_bytes, d.handle, nullptr));
   };
   timed(s, call);  // a warm-up call, then event-timed iterations (cuda_timed.h)
   s.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(B * K * N) * static_cast<double>(s.iterations()),
@@ -134,6 +141,12 @@ void register_cuda_dense_benchmarks() {
     b->ArgNames({"B", "K", "N"});
     b->UseManualTime()->Unit(benchmark::kMillisecond);
   }
+  benchmark::RegisterBenchmark("dense/cuda/invariant_prev",
+                               guarded([](benchmark::State& s) { run_dense(s, DenseVariant::invariant, /*prev=*/true); }))
+      ->Args({4096, 4096, 4096})
+      ->ArgNames({"B", "K", "N"})
+      ->UseManualTime()
+      ->Unit(benchmark::kMillisecond);
   for (const auto& sizes : {std::vector<std::size_t>{10, 20, 10}, std::vector<std::size_t>{784, 4096, 4096, 10}})
     for (const auto& i : kDenseVariants) {
       std::string shape;

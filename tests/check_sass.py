@@ -24,9 +24,12 @@ Families and what each asserts (kernels are picked by name, mangled or demangled
              of the previous f32 kernel (exact_kernel<float>, benchmark-only exact_prev) are printed.
   dense      the dense `invariant` kernel (a kernel of dense.cu whose name contains "invariant",
              not a 16-bit or tensor-core one (bf16/f16/half/_tc/tensor in its name); failing that,
-             chain_gemm_kernel<Epilogue::bias_act, float>): its inner loop (the innermost loop with the
-             most FFMA) uses LDS.128 for at least half of its shared loads, and the kernel uses no local
-             memory (no LDL/STL).
+             chain_gemm_vec_kernel<Epilogue::bias_act>, then chain_gemm_kernel<Epilogue::bias_act,
+             float>): no local memory (no LDL/STL); in its k-tile loop (the smallest loop holding a
+             BAR.SYNC and FFMA, not counting the loops nested in it: the short last tile's), LDS.128 for
+             at least half of the shared loads, every tile copy (LDGSTS) 16 bytes wide, and FFMA at
+             least 80% of the instructions.  The same figures of the previous kernel
+             (chain_gemm_kernel<bias_act, float>, benchmark-only invariant_prev) are printed.
   attention  the K/V kernels of attention.cu (every kernel there whose name has none of
              merge/finish/combine): at least 2 16-byte global loads (LDG.E.128 or
              LDGSTS.*.128) inside loops (K and V), and __launch_bounds__ of >= 128 threads
@@ -301,7 +304,22 @@ def check_exact(kernels, rep, only=None):
 
 
 DENSE_INVARIANT = r"invariant"
+DENSE_VEC = r"chain_gemm_vec_kernelILNS1_8EpilogueE2EE|chain_gemm_vec_kernel<\([^)]*Epilogue\)2>"
 DENSE_FALLBACK = r"chain_gemm_kernelILNS1_8EpilogueE2EfE|chain_gemm_kernel<\([^)]*Epilogue\)2, float>"
+DENSE_MIN_FFMA_SHARE = 0.80
+
+
+def dense_figures(k):
+    """The k-tile loop (the smallest loop holding a BAR.SYNC and FFMA) and its instructions outside
+    the loops nested in it (the short last tile's loop): (head, tail, ops) or None."""
+    loops = [(h, t) for h, t in k.loops()
+             if any(op.startswith("BAR.SYNC") for op in k.ops(h, t)) and any(op.startswith("FFMA") for op in k.ops(h, t))]
+    if not loops:
+        return None
+    head, tail = min(loops, key=lambda ht: ht[1] - ht[0])
+    nested = [(h, t) for h, t in k.loops() if (h, t) != (head, tail) and head <= h and t <= tail]
+    ops = [op for addr, op, _ in k.instrs if head <= addr <= tail and not any(h <= addr <= t for h, t in nested)]
+    return head, tail, ops
 
 
 def check_dense(kernels, rep, only=None):
@@ -310,27 +328,40 @@ def check_dense(kernels, rep, only=None):
     else:  # the float32 invariant kernel: not a 16-bit or tensor-core instantiation
         dense = [k for k in pick(kernels, DENSE_INVARIANT)
                  if "dense_cu" in k.name and not re.search(r"bf16|f16|half|_tc|tensor", k.pretty)]
+        if not dense:
+            dense = pick(kernels, DENSE_VEC)
     if not dense:
         dense = pick(kernels, DENSE_FALLBACK)
     if not dense:
-        rep.fail("dense", "no dense invariant kernel (a name with 'invariant', or chain_gemm_kernel<bias_act, float>)")
+        rep.fail("dense", "no dense invariant kernel (a name with 'invariant', chain_gemm_vec_kernel<bias_act> "
+                          "or chain_gemm_kernel<bias_act, float>)")
         return
-    for k in dense:
+    prev = [] if only else [k for k in pick(kernels, DENSE_FALLBACK) if k not in dense]
+    for k in dense + prev:
+        checked = k in dense
+        say = (lambda good, msg: (rep.ok if good else rep.fail)("dense", msg)) if checked else \
+            (lambda good, msg: print(f"info dense: (the previous kernel, benchmark-only invariant_prev) {msg}"))
         local = [op for op in k.ops() if op.startswith(("LDL", "STL"))]
-        (rep.fail if local else rep.ok)("dense", f"{short(k)}: {len(local)} local-memory instructions (LDL/STL; want 0)")
-        loops = [(h, t) for h, t in k.loops(innermost=True) if any(op.startswith("FFMA") for op in k.ops(h, t))]
-        if not loops:
-            rep.fail("dense", f"{short(k)}: no loop with FFMA")
+        say(not local, f"{short(k)}: {len(local)} local-memory instructions (LDL/STL; want 0)")
+        fig = dense_figures(k)
+        if fig is None:
+            say(False, f"{short(k)}: no k-tile loop (a loop with BAR.SYNC and FFMA)")
             continue
-        head, tail = max(loops, key=lambda ht: (sum(1 for op in k.ops(*ht) if op.startswith("FFMA")), -(ht[1] - ht[0])))
-        body = k.ops(head, tail)
+        head, tail, body = fig
         lds = [op for op in body if op.startswith("LDS")]
         lds128 = [op for op in lds if ".128" in op]
+        copies = [op for op in body if op.startswith("LDGSTS")]
+        copies128 = [op for op in copies if ".128" in op]
         ffma = sum(1 for op in body if op.startswith("FFMA"))
-        msg = (f"{short(k)}: inner loop [{head:#x}, {tail:#x}]: {ffma} FFMA, {len(lds)} shared loads of which "
-               f"{len(lds128)} LDS.128 (want LDS.128 >= 1 and >= half)")
-        good = lds128 and 2 * len(lds128) >= len(lds)
-        (rep.ok if good else rep.fail)("dense", msg)
+        share = ffma / len(body)
+        say(bool(lds128) and 2 * len(lds128) >= len(lds),
+            f"{short(k)}: k-tile loop [{head:#x}, {tail:#x}]: {len(lds)} shared loads of which {len(lds128)} LDS.128 "
+            f"(want LDS.128 >= 1 and >= half)")
+        say(bool(copies) and len(copies128) == len(copies),
+            f"{short(k)}: {len(copies)} tile copies (LDGSTS) in the k-tile loop, {len(copies128)} of 16 bytes (want all)")
+        say(share >= DENSE_MIN_FFMA_SHARE,
+            f"{short(k)}: k-tile loop: {ffma} FFMA of {len(body)} instructions outside its nested loops "
+            f"= {share:.3f} (want >= {DENSE_MIN_FFMA_SHARE}; both tile-copy paths counted)")
 
 
 def check_attention(kernels, max_threads, rep, only=None):
@@ -383,8 +414,16 @@ def self_test():
               "ATOMS.POPC.INC.32 RZ, [R50+URZ]", "BSYNC B0"] for i in range(8)), []) + ["@P1 BRA 0x10", "EXIT"]
     lanes_local = lanes_good[:-1] + ["STL [R1], R30", "EXIT"]
     f32 = "exact_lanes_kernelIfE"
-    dense_good = ["MOV R1, RZ", "LDS.128 R4, [R2]", "LDS.128 R8, [R2+0x10]", "FFMA R20, R4, R8, R20", "@P0 BRA 0x10", "EXIT"]
-    dense_bad = ["MOV R1, RZ", "LDS R4, [R2]", "LDS R8, [R2+0x4]", "FFMA R20, R4, R8, R20", "STL [R1], R20", "@P0 BRA 0x10", "EXIT"]
+    # a k-tile loop at 0x10: barrier, two 16-byte copies, two LDS.128 and 32 FFMA, a nested short-tile loop
+    tile = ["BAR.SYNC.DEFER_BLOCKING 0x0", "LDGSTS.E.BYPASS.128 [R9], desc[UR16][R4.64], P1",
+            "LDGSTS.E.BYPASS.128 [R11], desc[UR16][R6.64], P0", "LDS.128 R4, [R2]", "LDS.128 R8, [R2+0x10]"] + \
+        ["FFMA R20, R4, R8, R20"] * 32
+    short_loop = ["LDS R4, [R2]", "FFMA R20, R4, R8, R20", f"@P1 BRA 0x{16 * (len(tile) + 1):x}"]
+    dense_good = ["MOV R1, RZ"] + tile + short_loop + ["@P0 BRA 0x10", "EXIT"]
+    dense_bad = ["MOV R1, RZ", "BAR.SYNC.DEFER_BLOCKING 0x0", "LDGSTS.E [R9], desc[UR16][R4.64], P1", "LDS R4, [R2]",
+                 "LDS R8, [R2+0x4]", "FFMA R20, R4, R8, R20", "STL [R1], R20", "@P0 BRA 0x10", "EXIT"]
+    dense_thin = ["MOV R1, RZ"] + tile[:5] + ["FFMA R20, R4, R8, R20"] * 4 + ["IADD3 R2, R2, 0x4, RZ"] * 4 + \
+        ["@P0 BRA 0x10", "EXIT"]
     att = "_ZN8driftlab4cuda12_attention_cu_6kernelEv"
     att_good = ["MOV R1, RZ", "LDG.E.128 R4, desc[UR4][R2.64]", "LDG.E.128 R8, desc[UR4][R6.64]", "@P0 BRA 0x10", "EXIT"]
     att_bad = ["MOV R1, RZ", "LDG.E R4, desc[UR4][R2.64]", "@P0 BRA 0x10", "EXIT"]
@@ -400,7 +439,8 @@ def self_test():
         ("exact", {**{f"exact_kernel{i}": exact_good for i in range(3)}, f32: lanes_serial}, None, 2),  # 2 loads, 1 in a row
         ("exact", {**{f"exact_kernel{i}": exact_good for i in range(3)}, f32: lanes_local}, None, 1),
         ("dense", {"dense_cu_invariant_kernel": dense_good}, None, 0),
-        ("dense", {"dense_cu_invariant_kernel": dense_bad}, None, 2),
+        ("dense", {"dense_cu_invariant_kernel": dense_bad}, None, 4),  # local, LDS, 4-byte copy, FFMA share
+        ("dense", {"dense_cu_invariant_kernel": dense_thin}, None, 1),  # 4 FFMA of 13
         ("attention", {att: att_good}, elf(att, 128), 0),
         ("attention", {att: att_good}, elf(att, 32), 1),
         ("attention", {att: att_bad}, elf(att, 256), 1),

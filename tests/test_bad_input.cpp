@@ -717,6 +717,34 @@ TEST(BadInput, LayersAndWeightsAreRefusedTogether) {
   }
 }
 
+// A flag given twice is refused by every command (cli_args.h's ArgReader): the last one counted,
+// silently, so "--runs 5 ... --runs 500" ran 500.  --init-seed beside --weights is refused (the file
+// sets the weights, the seed was accepted and unused); the children and ranks of --weights get no seed.
+TEST(BadInput, FlagGivenTwiceAndUnusedSeedAreRefused) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"sum --n 1000 --n 2000 --backend cpu", "--n given twice"},
+      {"sum --runs=2 --runs 3 --backend cpu", "--runs given twice"},
+      {"sum -h --help", "--help given twice"},
+      {"predict --backend cpu --backend cpu", "--backend given twice"},
+      {"predict --init-seed 1 --init-seed 1", "--init-seed given twice"},
+      {"trace --compare runs:0,1 --batch 2 --batch 3", "--batch given twice"},
+      {"attention --heads 1 --heads 2", "--heads given twice"},
+      {"allreduce --simulate --ranks 2 --ranks 3", "--ranks given twice"},
+      {"variants --json=true", "--json given twice"},
+      {"scenarios --threads 1 --threads 2", "--threads given twice"},
+      {"report --quick --quick", "--quick given twice"},
+      {"predict --backend cpu --weights w.npz --init-seed 3", "--init-seed and --weights cannot be used together"},
+      {"predict --tp 1,2 --simulate --init-seed 3 --weights w.npz", "--init-seed and --weights cannot be used together"},
+      {"trace --compare runs:0,1 --backend cpu --weights w.npz --init-seed 3", "--init-seed and --weights cannot be used together"}};
+  int i = 0;
+  for (const auto& [args, needle] : cases)
+    expect_refused("twice_" + std::to_string(i++), std::string("$DL ") + args + " --json out.json", 2, needle,
+                   [](const fs::path& d) {
+                     std::ofstream(d / "out.json") << "{\"mine\":1}\n";
+                     write_small_model(d);
+                   });
+}
+
 // One rule for every list flag (cli_args.h: split_list, refuse_repeats): an empty entry is refused
 // anywhere (a trailing comma was accepted, a leading one refused); an entry given twice is refused
 // where each entry chooses a run (--tp 2,2 ran TP 2 twice, --variant ring,ring dropped one silently),

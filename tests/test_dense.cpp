@@ -362,11 +362,14 @@ namespace {
 
 namespace tl = dense::tile;
 
-// The slice partials [S][B][N] as the kernel computes them (vec_b: B tiles by 16-byte copies).
-std::vector<float> replay_chain_kernel(const Problem& p, std::size_t S, bool vec_b) {
+// The slice partials [S][B][N] as the kernel computes them (vec_b: B tiles by 16-byte copies;
+// vec_a: chain_gemm_vec_kernel, A and B by 16-byte copies, A's tile row-major).
+std::vector<float> replay_chain_kernel(const Problem& p, std::size_t S, bool vec_b, bool vec_a = false) {
   const std::size_t M = p.B, N = p.N, K = p.K;
   std::vector<float> planes(S * M * N, std::nanf(""));
-  std::vector<float> As(tl::kBK * tl::kLdA), Bs(tl::kBK * tl::kBN);
+  // A's slot of (row r, k kk): transposed As[kk][kLdA], or row-major As[r][kLdAr] (vec_a).
+  auto a_slot = [&](int r, int kk) { return vec_a ? r * tl::kLdAr + kk : kk * tl::kLdA + r; };
+  std::vector<float> As(std::max(tl::kBK * tl::kLdA, tl::kBM * tl::kLdAr)), Bs(tl::kBK * tl::kBN);
   std::vector<int> a_hits(As.size()), b_hits(Bs.size());
   std::vector<float> acc(static_cast<std::size_t>(tl::kThreads) * tl::kTM * tl::kTN);
   for (std::size_t s = 0; s < S; ++s)
@@ -377,13 +380,31 @@ std::vector<float> replay_chain_kernel(const Problem& p, std::size_t S, bool vec
         for (std::size_t kt = k0; kt < k1; kt += tl::kBK) {
           std::fill(a_hits.begin(), a_hits.end(), 0);
           std::fill(b_hits.begin(), b_hits.end(), 0);
+          const int real = tl::steps(kt, k1);
           for (int tid = 0; tid < tl::kThreads; ++tid) {
-            for (int q = 0; q < tl::kACopies; ++q) {
-              int r, kk;
-              tl::a_copy(tid, q, r, kk);
-              const std::size_t gr = row0 + r, gk = kt + kk;
-              As[kk * tl::kLdA + r] = (gr < M && gk < k1) ? p.x[gr * K + gk] : 0.0f;
-              ++a_hits[kk * tl::kLdA + r];
+            if (vec_a) {  // 16 bytes: k .. k+3 of one row, copied when the row is in and k < k1
+              for (int q = 0; q < tl::kACopiesVec; ++q) {
+                int r, kk;
+                tl::a_copy_vec(tid, q, r, kk);
+                EXPECT_EQ(kk % 4, 0);
+                const std::size_t gr = row0 + r, gk = kt + kk;
+                const bool ok = gr < M && kk < real;
+                if (ok) {
+                  EXPECT_LE(gk + 4, k1) << "a 16-byte copy straddles the slice end";
+                }
+                for (int e = 0; e < 4; ++e) {
+                  As[a_slot(r, kk + e)] = ok ? p.x[gr * K + gk + e] : 0.0f;
+                  ++a_hits[a_slot(r, kk + e)];
+                }
+              }
+            } else {
+              for (int q = 0; q < tl::kACopies; ++q) {
+                int r, kk;
+                tl::a_copy(tid, q, r, kk);
+                const std::size_t gr = row0 + r, gk = kt + kk;
+                As[a_slot(r, kk)] = (gr < M && gk < k1) ? p.x[gr * K + gk] : 0.0f;
+                ++a_hits[a_slot(r, kk)];
+              }
             }
             if (vec_b) {
               for (int q = 0; q < tl::kBCopiesVec; ++q) {
@@ -407,15 +428,15 @@ std::vector<float> replay_chain_kernel(const Problem& p, std::size_t S, bool vec
             }
           }
           for (int kk = 0; kk < tl::kBK; ++kk) {
-            for (int r = 0; r < tl::kBM; ++r) EXPECT_EQ(a_hits[kk * tl::kLdA + r], 1) << "A slot " << kk << "," << r;
+            for (int r = 0; r < tl::kBM; ++r) EXPECT_EQ(a_hits[a_slot(r, kk)], 1) << "A slot " << kk << "," << r;
             for (int c = 0; c < tl::kBN; ++c) EXPECT_EQ(b_hits[kk * tl::kBN + c], 1) << "B slot " << kk << "," << c;
           }
-          const int n = tl::steps(kt, k1);
+          const int n = real;
           for (int tid = 0; tid < tl::kThreads; ++tid) {
             auto& t_acc = *reinterpret_cast<float(*)[tl::kTM][tl::kTN]>(&acc[static_cast<std::size_t>(tid) * tl::kTM * tl::kTN]);
             for (int kk = 0; kk < n; ++kk) {
               float a[tl::kTM], b[tl::kTN];
-              for (int i = 0; i < tl::kTM; ++i) a[i] = As[kk * tl::kLdA + tl::thread_row(tid, i)];
+              for (int i = 0; i < tl::kTM; ++i) a[i] = As[a_slot(tl::thread_row(tid, i), kk)];
               for (int j = 0; j < tl::kTN; ++j) b[j] = Bs[kk * tl::kBN + tl::thread_col(tid, j)];
               tl::fma_step(t_acc, a, b);
             }
@@ -455,6 +476,26 @@ TEST(DenseTileReplay, ThreadMappingCoversTheTileInRunsOfFourWithoutBankConflicts
       }
       EXPECT_EQ(banks.size(), 32u) << "warp " << w << " copy " << q;
     }
+  // The 16-byte path (chain_gemm_vec_kernel): each quarter warp's A copies write 128 distinct bytes
+  // of banks, and its 8 lanes read one A vector (the same row and k: a broadcast).
+  EXPECT_EQ(tl::kLdAr % 4, 0);
+  for (int w = 0; w < tl::kThreads / 32; ++w)
+    for (int quarter = 0; quarter < 4; ++quarter) {
+      for (int q = 0; q < tl::kACopiesVec; ++q) {
+        std::set<int> banks;
+        for (int lane = 8 * quarter; lane < 8 * quarter + 8; ++lane) {
+          int r, kk;
+          tl::a_copy_vec(32 * w + lane, q, r, kk);
+          for (int e = 0; e < 4; ++e) banks.insert((r * tl::kLdAr + kk + e) % 32);
+        }
+        EXPECT_EQ(banks.size(), 32u) << "warp " << w << " quarter " << quarter << " copy " << q;
+      }
+      for (int i = 0; i < tl::kTM; ++i) {
+        std::set<int> rows;
+        for (int lane = 8 * quarter; lane < 8 * quarter + 8; ++lane) rows.insert(tl::thread_row(32 * w + lane, i));
+        EXPECT_EQ(rows.size(), 1u) << "warp " << w << " quarter " << quarter << " row " << i;
+      }
+    }
   // B fragment reads of a warp: each quarter warp (8 lanes x 16 bytes) reads 128 distinct bytes.
   for (int w = 0; w < tl::kThreads / 32; ++w)
     for (int part = 0; part < 2; ++part)
@@ -467,13 +508,18 @@ TEST(DenseTileReplay, ThreadMappingCoversTheTileInRunsOfFourWithoutBankConflicts
 }
 
 TEST(DenseTileReplay, KernelThreadStepsGiveThePlainChainBitForBit) {
-  const Shape shapes[] = {{1, 1, 1}, {1, 37, 129}, {3, 17, 5}, {130, 33, 131}, {5, 64, 260}, {2, 16, 8}, {129, 40, 4}};
+  const Shape shapes[] = {{1, 1, 1}, {1, 37, 129}, {3, 17, 5}, {130, 33, 131}, {5, 64, 260}, {2, 16, 8}, {129, 40, 4},
+                          {131, 52, 136}, {3, 4, 4}, {7, 80, 12}};
+  int vec_runs = 0;
   for (const Shape& sh : shapes) {
     const Problem p = make_problem(sh.B, sh.K, sh.N, 4242 + sh.K);
-    for (const std::size_t S : {std::size_t{1}, dense::split_k(sh.B, sh.K, sh.N), std::size_t{3}}) {
-      for (const bool vec_b : {false, true}) {
+    for (const std::size_t S : {std::size_t{1}, dense::split_k(sh.B, sh.K, sh.N), std::size_t{3}, std::size_t{4}}) {
+      for (const int path : {0, 1, 2}) {  // B by 4 bytes; B by 16; A and B by 16 (chain_gemm_vec_kernel)
+        const bool vec_b = path >= 1, vec_a = path == 2;
         if (vec_b && sh.N % 4 != 0) continue;  // the kernel copies B by 16 bytes only when N % 4 == 0
-        const std::vector<float> planes = replay_chain_kernel(p, S, vec_b);
+        if (vec_a && !tl::vec_copies(sh.K, sh.N, S, true)) continue;
+        vec_runs += vec_a;
+        const std::vector<float> planes = replay_chain_kernel(p, S, vec_b, vec_a);
         for (std::size_t s = 0; s < S; ++s)
           for (std::size_t i = 0; i < p.B; ++i)
             for (std::size_t j = 0; j < p.N; ++j) {
@@ -482,12 +528,13 @@ TEST(DenseTileReplay, KernelThreadStepsGiveThePlainChainBitForBit) {
                 want = std::fma(p.x[i * p.K + k], p.W[k * p.N + j], want);
               const float got = planes[(s * p.B + i) * p.N + j];
               ASSERT_EQ(std::memcmp(&got, &want, sizeof(float)), 0)
-                  << "B=" << p.B << " K=" << p.K << " N=" << p.N << " S=" << S << " vec_b=" << vec_b << " (" << i
+                  << "B=" << p.B << " K=" << p.K << " N=" << p.N << " S=" << S << " vec_b=" << vec_b << " vec_a=" << vec_a << " (" << i
                   << ", " << j << ") slice " << s;
             }
       }
     }
   }
+  EXPECT_GE(vec_runs, 8);  // the 16-byte path ran: one slice, 4 slices, a short last tile of 4 k
 }
 
 }  // namespace

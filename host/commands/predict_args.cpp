@@ -142,6 +142,8 @@ void check_model_flags(const PredictArgs& a, bool batch_given) {
   if (a.input && batch_given) throw UsageError("--batch and --input cannot be used together (the file sets B)");
   if (a.weights && a.layers_given)
     throw UsageError("--layers and --weights cannot be used together (the file sets the layer sizes)");
+  if (a.weights && a.init_seed)
+    throw UsageError("--init-seed and --weights cannot be used together (the file sets the weights)");
   if (!a.acts.empty() && !a.weights && a.acts.size() != a.layers.size() - 1)
     throw UsageError("--act: " + std::to_string(a.acts.size()) + " activations for " + std::to_string(a.layers.size() - 1) +
                      " layers");
@@ -192,7 +194,7 @@ std::vector<std::string> to_argv(const PredictArgs& a) {
   if (!a.input) v.insert(v.end(), {"--batch", std::to_string(a.batch)});
   if (a.training) v.push_back("--training");
   opt("--dropout-seed", a.dropout_seed);
-  opt("--init-seed", a.init_seed);
+  if (!a.weights) opt("--init-seed", a.init_seed);  // with --weights the file sets the weights
   opt("--weights", a.weights);
   opt("--input", a.input);
   if (a.threads) v.insert(v.end(), {"--threads", std::to_string(a.threads)});

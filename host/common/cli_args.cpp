@@ -78,13 +78,16 @@ std::string_view ArgReader::flag() {
   const std::string_view a = args_[i_++];
   if (a == "-h") {  // the one short flag: -h is --help for every command
     has_inline_ = false;
-    return flag_ = "--help";
+    flag_ = "--help";
+    if (!seen_.insert(flag_).second) throw UsageError("--help given twice");
+    return flag_;
   }
   if (a.size() < 3 || a.substr(0, 2) != "--") throw UsageError("unexpected argument '" + std::string(a) + "'");
   const auto eq = a.find('=');
   has_inline_ = eq != std::string_view::npos;
   flag_ = has_inline_ ? a.substr(0, eq) : a;
   inline_value_ = has_inline_ ? a.substr(eq + 1) : std::string_view();
+  if (!seen_.insert(flag_).second) throw UsageError(std::string(flag_) + " given twice");
   return flag_;
 }
 

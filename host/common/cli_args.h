@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 namespace driftlab {
@@ -60,7 +61,8 @@ std::vector<std::size_t> parse_list(std::string_view v, const char* flag, std::s
 // "1,7,64" from {1, 7, 64}; `sep` between the numbers.
 std::string join(const std::vector<std::size_t>& v, const char* sep = ",");
 
-// Walks argv as "--flag value" pairs (or "--flag=value").
+// Walks argv as "--flag value" pairs (or "--flag=value").  A flag given twice is refused ("--runs
+// given twice"): which one counts would be a guess (-h and --help are one flag).
 class ArgReader {
  public:
   explicit ArgReader(std::span<const std::string_view> args) : args_(args) {}
@@ -77,6 +79,7 @@ class ArgReader {
   std::size_t i_ = 0;
   std::string_view flag_, inline_value_;
   bool has_inline_ = false;
+  std::unordered_set<std::string_view> seen_;
 };
 
 }  // namespace driftlab

@@ -111,6 +111,26 @@ DL_HD void b_copy(int tid, int q, int& kk, int& c) {
   c = e % kBN;
 }
 
+// The 16-byte path (chain_gemm_vec_kernel, since session 8): float storage, K and N multiples of 4,
+// x and W 16-byte aligned, every slice starting at a multiple of 4 (vec_copies below).  A's tile is
+// then kept row-major, As[r][kLdAr], and copied 16 bytes (4 k of one row) at a time, like B's; a
+// thread reads its 8 rows' next 4 k values as eight 16-byte loads, then runs those 4 k steps, each
+// one fma_step in increasing k: the same chains, the same bits.  A quarter warp (8 lanes) copies 2
+// rows x 16 k, 128 distinct bytes of banks; the 8 lanes of a quarter warp read one A vector
+// (one row: a broadcast), so neither side has a bank conflict, with no padding.
+inline constexpr int kLdAr = kBK;                               // row-major A: one row of kBK floats
+inline constexpr int kACopiesVec = kBM * kBK / 4 / kThreads;    // 16-byte copies of A per thread per tile (2)
+DL_HD void a_copy_vec(int tid, int q, int& r, int& kk) {
+  const int e = tid + kThreads * q;
+  r = e / (kBK / 4);
+  kk = 4 * (e % (kBK / 4));
+}
+// Whether a product takes the 16-byte path (aligned16: x and W start on 16-byte boundaries): a
+// 16-byte copy of A holds k .. k+3 of one slice only when every slice starts at a multiple of 4.
+DL_HD bool vec_copies(std::size_t K, std::size_t N, std::size_t S, bool aligned16) {
+  return aligned16 && K % 4 == 0 && N % 4 == 0 && (S == 1 || slice_len(K, S) % 4 == 0);
+}
+
 // The k steps of the tile starting at kt in a chain ending at k1: kBK, or fewer in the last
 // tile.  Only these are run (an fma with a padded zero would turn an accumulated -0.0 into +0.0).
 DL_HD int steps(std::size_t kt, std::size_t k1) {

@@ -1,8 +1,11 @@
 // Dense layers on CUDA, every variant side by side.
 //
-//   invariant  chain_gemm_kernel<Epilogue::bias_act>: one FMA chain over all of K per output
-//              (__fmaf_rn, increasing k), then + b and act.  No atomics.  The kernel: register
-//              tiles of 8 x 8, 16-byte shared loads, k unrolled by 16, cp.async double buffering.
+//   invariant  chain_gemm_vec_kernel<Epilogue::bias_act> (float, K and N multiples of 4, aligned)
+//              or chain_gemm_kernel<Epilogue::bias_act>: one FMA chain over all of K per output
+//              (__fmaf_rn, increasing k), then + b and act.  No atomics.  The kernels: register
+//              tiles of 8 x 8, 16-byte shared loads, k unrolled by 16, cp.async double buffering;
+//              the first copies A and B by 16 bytes (A row-major in shared memory), the second A
+//              by 4 bytes (transposed).  dense_invariant_prev: the second alone (benchmark-only).
 //   tree       chain_gemm_kernel<Epilogue::store> with one grid z-slice per K-slice, partials to
 //              d_temp; tree_combine_kernel adds them in dense_order.h's fixed tree.  No atomics.
 //   atomic     bias_rows_kernel (y = b), chain_gemm_kernel<Epilogue::atomic_add>: float atomics
@@ -44,8 +47,38 @@ __device__ __forceinline__ void cp_async16(float* dst, const void* src, bool val
   const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 16 : 0) : "memory");
 }
+// The same with the byte count in a register: 16 (a copy) or 0 (zeros; the source is not read).
+__device__ __forceinline__ void cp_async16n(float* dst, const void* src, int src_bytes) {
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(src_bytes) : "memory");
+}
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+
+// A thread's kTM x kTN outputs of the block tile at (row0, col0), slice s: stored to its plane
+// (store), atomically added (atomic_add), or + bias and act (bias_act, with the trace hook).
+template <Epilogue kEp, class T>
+__device__ __forceinline__ void write_outputs(const float (&acc)[kTM][kTN], float* C, std::size_t M, std::size_t N,
+                                              std::size_t s, std::size_t row0, std::size_t col0, int tid,
+                                              const T* __restrict__ bias, Activation act, float* matmul) {
+  float* plane = C + (kEp == Epilogue::store ? s * M * N : 0);
+#pragma unroll
+  for (int i = 0; i < kTM; ++i) {
+    const std::size_t r = row0 + tl::thread_row(tid, i);
+    if (r >= M) continue;
+#pragma unroll
+    for (int j = 0; j < kTN; ++j) {
+      const std::size_t c = col0 + tl::thread_col(tid, j);
+      if (c >= N) continue;
+      if constexpr (kEp == Epilogue::store) plane[r * N + c] = acc[i][j];
+      else if constexpr (kEp == Epilogue::atomic_add) atomicAdd(&plane[r * N + c], acc[i][j]);
+      else {
+        if (matmul) matmul[r * N + c] = acc[i][j];  // the trace hook
+        plane[r * N + c] = dense::activate(dense::add(acc[i][j], widen(bias[c])), act);
+      }
+    }
+  }
+}
 
 // The tiled core of every chain variant.  Block tile 128 x 128 outputs, k tiles of 16, 256
 // threads of 8 x 8 outputs each (dense_order.h's tile:: mapping); two shared stages: tile t+1 is
@@ -150,23 +183,146 @@ __global__ void __launch_bounds__(kThreads)
     }
   }
 
-  float* plane = C + (kEp == Epilogue::store ? s * M * N : 0);
+  write_outputs<kEp>(acc, C, M, N, s, row0, col0, tid, bias, act, matmul);
+}
+
+// The 16-byte path (dense_order.h's tile::vec_copies: float, K and N multiples of 4, aligned, slices
+// starting at multiples of 4): the kernel above with A's tile row-major, As[r][kLdAr], so that A is
+// copied like B, by 16-byte cp.async (2 of A and 2 of B per thread per tile, was 8 + 2: the copies'
+// address arithmetic was about 150 of the 1300 instructions of a tile).  Per 4 k a thread reads its
+// 8 rows' 4 k values (eight 16-byte loads, each a broadcast to its quarter warp) and its B vectors,
+// then runs the 4 fma_steps in increasing k.  Same chains as chain_gemm_kernel: the same bits.
+// The copies' sources advance by kBK (A) and kBK rows (B) a tile from pointers made once.
+template <Epilogue kEp>
+__global__ void __launch_bounds__(kThreads)
+    chain_gemm_vec_kernel(const float* __restrict__ A, const float* __restrict__ B, float* C, std::size_t M,
+                          std::size_t N, std::size_t K, std::size_t S, const float* __restrict__ bias, Activation act,
+                          float* matmul) {
+  constexpr int kLd = tl::kLdAr;
+  __shared__ __align__(16) float As[2][kBM][kLd];
+  __shared__ __align__(16) float Bs[2][kBK][kBN];
+  const std::size_t s = blockIdx.z;
+  const std::size_t k0 = dense::slice_begin(K, S, s), k1 = dense::slice_end(K, S, s);
+  const std::size_t row0 = static_cast<std::size_t>(blockIdx.y) * kBM, col0 = static_cast<std::size_t>(blockIdx.x) * kBN;
+  const int tid = threadIdx.x;
+
+  // Copy q: A row ar[q], k ak[q] .. +3 (dense_order.h's a_copy_vec); B row bk[q], columns bc[q] .. +3.
+  // A row beyond M or B columns beyond N are never read: 0 bytes copied (zeros), from a source that
+  // stays inside x and W in every full tile (row 0 of A; columns 0..3 of B; N % 4 == 0 so N >= 4).
+  int ar[tl::kACopiesVec], ak[tl::kACopiesVec], bk[tl::kBCopiesVec], bc[tl::kBCopiesVec];
+  const float* a_src[tl::kACopiesVec];
+  const float* b_src[tl::kBCopiesVec];
+  int a_bytes[tl::kACopiesVec], b_bytes[tl::kBCopiesVec];
 #pragma unroll
-  for (int i = 0; i < kTM; ++i) {
-    const std::size_t r = row0 + tl::thread_row(tid, i);
-    if (r >= M) continue;
+  for (int q = 0; q < tl::kACopiesVec; ++q) {
+    tl::a_copy_vec(tid, q, ar[q], ak[q]);
+    const bool in = row0 + ar[q] < M;
+    a_bytes[q] = in ? 16 : 0;
+    a_src[q] = A + (in ? (row0 + ar[q]) * K : 0) + k0 + ak[q];
+  }
 #pragma unroll
-    for (int j = 0; j < kTN; ++j) {
-      const std::size_t c = col0 + tl::thread_col(tid, j);
-      if (c >= N) continue;
-      if constexpr (kEp == Epilogue::store) plane[r * N + c] = acc[i][j];
-      else if constexpr (kEp == Epilogue::atomic_add) atomicAdd(&plane[r * N + c], acc[i][j]);
-      else {
-        if (matmul) matmul[r * N + c] = acc[i][j];  // the trace hook
-        plane[r * N + c] = dense::activate(dense::add(acc[i][j], widen(bias[c])), act);
+  for (int q = 0; q < tl::kBCopiesVec; ++q) {
+    tl::b_copy_vec(tid, q, bk[q], bc[q]);
+    const bool in = col0 + bc[q] < N;  // N % 4 == 0: the 4 columns are all in or all out
+    b_bytes[q] = in ? 16 : 0;
+    b_src[q] = B + (k0 + bk[q]) * N + (in ? col0 + bc[q] : 0);
+  }
+  const std::size_t b_step = static_cast<std::size_t>(kBK) * N;
+
+  // Stage `st` <- tile t, k [k0 + t kBK, +kBK).  A full tile (the common case) copies with no test;
+  // the last, short one copies 0 bytes (zeros, from x or W itself) at k >= k1: a 16-byte chunk
+  // never straddles k1 (every slice starts and ends at a multiple of 4).
+  auto load_tile = [&](int st, std::size_t t) {
+    const int real = tl::steps(k0 + t * kBK, k1);
+    if (real == kBK) {
+#pragma unroll
+      for (int q = 0; q < tl::kACopiesVec; ++q) cp_async16n(&As[st][ar[q]][ak[q]], a_src[q] + t * kBK, a_bytes[q]);
+#pragma unroll
+      for (int q = 0; q < tl::kBCopiesVec; ++q) cp_async16n(&Bs[st][bk[q]][bc[q]], b_src[q] + t * b_step, b_bytes[q]);
+    } else {
+#pragma unroll
+      for (int q = 0; q < tl::kACopiesVec; ++q) {
+        const bool ok = a_bytes[q] != 0 && ak[q] < real;
+        cp_async16(&As[st][ar[q]][ak[q]], ok ? a_src[q] + t * kBK : A, ok);
+      }
+#pragma unroll
+      for (int q = 0; q < tl::kBCopiesVec; ++q) {
+        const bool ok = b_bytes[q] != 0 && bk[q] < real;
+        cp_async16(&Bs[st][bk[q]][bc[q]], ok ? b_src[q] + t * b_step : B, ok);
+      }
+    }
+  };
+
+  float acc[kTM][kTN];
+#pragma unroll
+  for (int i = 0; i < kTM; ++i)
+#pragma unroll
+    for (int j = 0; j < kTN; ++j) acc[i][j] = 0.0f;
+
+  int rows[kTM];
+#pragma unroll
+  for (int i = 0; i < kTM; ++i) rows[i] = tl::thread_row(tid, i);
+  const int cb0 = tl::thread_col(tid, 0), cb1 = tl::thread_col(tid, 4);
+  auto b_step_k = [&](int st, int kk, const float (&a)[kTM]) {
+    const float4 b0 = *reinterpret_cast<const float4*>(&Bs[st][kk][cb0]);
+    const float4 b1 = *reinterpret_cast<const float4*>(&Bs[st][kk][cb1]);
+    const float b[kTN] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+    tl::fma_step(acc, a, b);
+  };
+
+  const std::size_t tiles = (k1 - k0 + kBK - 1) / kBK;
+  if (tiles > 0) load_tile(0, 0);
+  cp_async_commit();
+  for (std::size_t t = 0; t < tiles; ++t) {
+    cp_async_wait_all();
+    __syncthreads();  // tile t is in stage t % 2 for everyone; everyone is done with tile t - 1
+    const int cur = static_cast<int>(t & 1);
+    if (t + 1 < tiles) load_tile(cur ^ 1, t + 1);
+    cp_async_commit();
+    const std::size_t kt = k0 + t * kBK;
+    if (k1 - kt >= static_cast<std::size_t>(kBK)) {
+#pragma unroll
+      for (int k4 = 0; k4 < kBK; k4 += 4) {
+        float4 a4[kTM];
+#pragma unroll
+        for (int i = 0; i < kTM; ++i) a4[i] = *reinterpret_cast<const float4*>(&As[cur][rows[i]][k4]);
+        {
+          float a[kTM];
+#pragma unroll
+          for (int i = 0; i < kTM; ++i) a[i] = a4[i].x;
+          b_step_k(cur, k4, a);
+        }
+        {
+          float a[kTM];
+#pragma unroll
+          for (int i = 0; i < kTM; ++i) a[i] = a4[i].y;
+          b_step_k(cur, k4 + 1, a);
+        }
+        {
+          float a[kTM];
+#pragma unroll
+          for (int i = 0; i < kTM; ++i) a[i] = a4[i].z;
+          b_step_k(cur, k4 + 2, a);
+        }
+        {
+          float a[kTM];
+#pragma unroll
+          for (int i = 0; i < kTM; ++i) a[i] = a4[i].w;
+          b_step_k(cur, k4 + 3, a);
+        }
+      }
+    } else {  // the last, short tile: only its real k steps
+      const int n = tl::steps(kt, k1);
+#pragma unroll 1
+      for (int kk = 0; kk < n; ++kk) {
+        float a[kTM];
+#pragma unroll
+        for (int i = 0; i < kTM; ++i) a[i] = As[cur][rows[i]][kk];
+        b_step_k(cur, kk, a);
       }
     }
   }
+  write_outputs<kEp>(acc, C, M, N, s, row0, col0, tid, bias, act, matmul);
 }
 
 template <class T>
@@ -231,6 +387,24 @@ dim3 gemm_grid(std::size_t M, std::size_t N, std::size_t slices) {
               static_cast<unsigned>(slices));
 }
 
+bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+
+// One chain product of any epilogue: the 16-byte path when dense_order.h's tile::vec_copies allows it
+// (float storage), else chain_gemm_kernel; `prev` forces the latter (benchmark-only: the kernel of
+// the first H200 run, kept to be timed beside the new one).
+template <Epilogue kEp, class T>
+cudaError_t launch_chain(const T* A, const T* B, float* C, std::size_t M, std::size_t N, std::size_t K, std::size_t S,
+                         const T* bias, Activation act, float* matmul, cudaStream_t stream, bool prev = false) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (!prev && tl::vec_copies(K, N, S, aligned16(A) && aligned16(B))) {
+      chain_gemm_vec_kernel<kEp><<<gemm_grid(M, N, S), kThreads, 0, stream>>>(A, B, C, M, N, K, S, bias, act, matmul);
+      return cudaGetLastError();
+    }
+  }
+  chain_gemm_kernel<kEp, T><<<gemm_grid(M, N, S), kThreads, 0, stream>>>(A, B, C, M, N, K, S, bias, act, matmul, vec_b(B, N));
+  return cudaGetLastError();
+}
+
 }  // namespace
 
 std::size_t dense_temp_bytes(DenseVariant v, std::size_t B, std::size_t K, std::size_t N, std::size_t S) {
@@ -250,21 +424,18 @@ cudaError_t dense_any(DenseVariant v, const T* d_x, const T* d_W, const T* d_b, 
   if (S < 1 || S > dense::kMaxSlices) return cudaErrorInvalidValue;
   switch (v) {
     case DenseVariant::invariant:
-      chain_gemm_kernel<Epilogue::bias_act, T><<<gemm_grid(B, N, 1), kThreads, 0, stream>>>(d_x, d_W, d_y, B, N, K, 1, d_b, act, d_matmul, vec_b(d_W, N));
-      return cudaGetLastError();
+      return launch_chain<Epilogue::bias_act>(d_x, d_W, d_y, B, N, K, 1, d_b, act, d_matmul, stream);
     case DenseVariant::tree: {
       if (temp_bytes < dense_temp_bytes(v, B, K, N, S)) return cudaErrorInvalidValue;
       auto* d_p = static_cast<float*>(d_temp);
-      chain_gemm_kernel<Epilogue::store, T><<<gemm_grid(B, N, S), kThreads, 0, stream>>>(d_x, d_W, d_p, B, N, K, S, nullptr, act, nullptr, vec_b(d_W, N));
-      CUDA_RETURN_IF_ERROR(cudaGetLastError());
+      CUDA_RETURN_IF_ERROR((launch_chain<Epilogue::store, T>(d_x, d_W, d_p, B, N, K, S, nullptr, act, nullptr, stream)));
       tree_combine_kernel<<<elementwise_grid(count), 256, 0, stream>>>(d_p, d_y, d_b, count, N, S, act, d_matmul);
       return cudaGetLastError();
     }
     case DenseVariant::atomic:
       bias_rows_kernel<<<elementwise_grid(count), 256, 0, stream>>>(d_y, d_b, count, N);
       CUDA_RETURN_IF_ERROR(cudaGetLastError());
-      chain_gemm_kernel<Epilogue::atomic_add, T><<<gemm_grid(B, N, S), kThreads, 0, stream>>>(d_x, d_W, d_y, B, N, K, S, nullptr, act, nullptr, vec_b(d_W, N));
-      CUDA_RETURN_IF_ERROR(cudaGetLastError());
+      CUDA_RETURN_IF_ERROR((launch_chain<Epilogue::atomic_add, T>(d_x, d_W, d_y, B, N, K, S, nullptr, act, nullptr, stream)));
       if (d_matmul)
         CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(d_matmul, d_y, count * sizeof(float), cudaMemcpyDeviceToDevice, stream));
       act_kernel<<<elementwise_grid(count), 256, 0, stream>>>(d_y, count, act);
@@ -302,6 +473,12 @@ cudaError_t dense(DenseVariant v, const float* d_x, const float* d_W, const floa
                   std::size_t K, std::size_t N, Activation act, std::size_t S, void* d_temp, std::size_t temp_bytes,
                   cublasHandle_t handle, cudaStream_t stream, float* d_matmul) {
   return dense_any(v, d_x, d_W, d_b, d_y, B, K, N, act, S, d_temp, temp_bytes, handle, stream, d_matmul);
+}
+
+cudaError_t dense_invariant_prev(const float* d_x, const float* d_W, const float* d_b, float* d_y, std::size_t B,
+                                 std::size_t K, std::size_t N, Activation act, cudaStream_t stream) {
+  if (B * N == 0) return cudaSuccess;
+  return launch_chain<Epilogue::bias_act>(d_x, d_W, d_y, B, N, K, 1, d_b, act, nullptr, stream, /*prev=*/true);
 }
 
 template <class S16>

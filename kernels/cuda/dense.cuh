@@ -27,6 +27,12 @@ cudaError_t dense(DenseVariant v, const float* d_x, const float* d_W, const floa
                   std::size_t K, std::size_t N, dense::Activation act, std::size_t S, void* d_temp,
                   std::size_t temp_bytes, cublasHandle_t handle, cudaStream_t stream, float* d_matmul = nullptr);
 
+// Benchmark-only: `dense(invariant)` run by the kernel of the first H200 run (chain_gemm_kernel, A
+// copied by 4 bytes; 0.752x cuBLAS at 4096^3), timed beside today's (bench name
+// dense/cuda/invariant_prev/...).  Same order, same bits.
+cudaError_t dense_invariant_prev(const float* d_x, const float* d_W, const float* d_b, float* d_y, std::size_t B,
+                                 std::size_t K, std::size_t N, dense::Activation act, cudaStream_t stream);
+
 // 16-bit storage (S = driftlab::bf16 or driftlab::f16, raw bit patterns in uint16_t): d_y32 [B x N]
 // = the float32 result of `dense` over the widened d_x, d_W, d_b (same kernels, same order, same
 // bits), then d_y (optional, null: not written) = d_y32 rounded to S (half.h's RNE).  cublas:
