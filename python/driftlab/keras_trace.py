@@ -510,8 +510,13 @@ def _main(argv):
             print(USAGE + "\n\n" + __doc__.split("\n\n", 2)[2])
             return 0
         pos, opts, i = [], {"compare": None, "row": "0", "reps": "3", "json": None, "figure": None, "training": False}, 0
+        seen = set()  # a flag is given once, as driftlab's own commands take them (cli_args.h)
         while i < len(argv):
             a = argv[i]
+            if a.startswith("--"):
+                if a in seen:
+                    raise UsageError(f"{a} given twice")
+                seen.add(a)
             if a == "--training":
                 opts["training"] = True
             elif a.startswith("--") and a[2:] in ("compare", "row", "reps", "json", "figure"):

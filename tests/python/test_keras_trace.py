@@ -189,6 +189,8 @@ for args, part, code in (([mp, xp, "--compare", "batch:1"], "--compare: expected
                          ([xp, xp, "--compare", "batch:1,64"], "expected a Keras 3 .keras file", 2),
                          ([mp, xp], "--compare KIND:A,B is required", 2),
                          ([mp, xp, "--compare", "batch:1,64", "--bogus"], "unknown option", 2),
+                         ([mp, xp, "--compare", "batch:1,64", "--reps", "1", "--reps", "2"], "--reps given twice", 2),
+                         ([mp, xp, "--training", "--compare", "batch:1,64", "--training"], "--training given twice", 2),
                          ([], "usage:", 2),
                          # a file that is missing or cannot be read: 1, as the command line's files
                          ([os.path.join(WORK, "missing.keras"), xp, "--compare", "batch:1,64"], "no such file", 1),
