@@ -29,7 +29,9 @@ Families and what each asserts (kernels are picked by name, mangled or demangled
              BAR.SYNC and FFMA, not counting the loops nested in it: the short last tile's), LDS.128 for
              at least half of the shared loads, every tile copy (LDGSTS) 16 bytes wide, and FFMA at
              least 80% of the instructions.  The same figures of the previous kernel
-             (chain_gemm_kernel<bias_act, float>, benchmark-only invariant_prev) are printed.
+             (chain_gemm_kernel<bias_act, float>, benchmark-only invariant_prev) are printed.  And the
+             small-batch kernels (every chain_skinny_kernel): no local memory, every stage copy
+             (LDGSTS) 16 bytes wide.
   attention  the K/V kernels of attention.cu (every kernel there whose name has none of
              merge/finish/combine): at least 2 16-byte global loads (LDG.E.128 or
              LDGSTS.*.128) inside loops (K and V), and __launch_bounds__ of >= 128 threads
@@ -307,6 +309,7 @@ DENSE_INVARIANT = r"invariant"
 DENSE_VEC = r"chain_gemm_vec_kernelILNS1_8EpilogueE2EE|chain_gemm_vec_kernel<\([^)]*Epilogue\)2>"
 DENSE_FALLBACK = r"chain_gemm_kernelILNS1_8EpilogueE2EfE|chain_gemm_kernel<\([^)]*Epilogue\)2, float>"
 DENSE_MIN_FFMA_SHARE = 0.80
+DENSE_SKINNY = r"chain_skinny_kernel"
 
 
 def dense_figures(k):
@@ -362,6 +365,20 @@ def check_dense(kernels, rep, only=None):
         say(share >= DENSE_MIN_FFMA_SHARE,
             f"{short(k)}: k-tile loop: {ffma} FFMA of {len(body)} instructions outside its nested loops "
             f"= {share:.3f} (want >= {DENSE_MIN_FFMA_SHARE}; both tile-copy paths counted)")
+    if only:
+        return
+    # the small-batch kernels (chain_skinny_kernel, every epilogue and rows per warp)
+    skinny = pick(kernels, DENSE_SKINNY)
+    if not skinny:
+        rep.fail("dense", "no small-batch kernel (chain_skinny_kernel)")
+    for k in skinny:
+        local = [op for op in k.ops() if op.startswith(("LDL", "STL"))]
+        copies = [op for op in k.ops() if op.startswith("LDGSTS")]
+        wide = [op for op in copies if ".128" in op]
+        good = not local and copies and len(wide) == len(copies)
+        (rep.ok if good else rep.fail)(
+            "dense", f"{short(k)}: {len(local)} local-memory instructions, {len(copies)} stage copies (LDGSTS) of which "
+                     f"{len(wide)} of 16 bytes (want 0 local, every copy 16 bytes)")
 
 
 def check_attention(kernels, max_threads, rep, only=None):
@@ -422,6 +439,10 @@ def self_test():
     dense_good = ["MOV R1, RZ"] + tile + short_loop + ["@P0 BRA 0x10", "EXIT"]
     dense_bad = ["MOV R1, RZ", "BAR.SYNC.DEFER_BLOCKING 0x0", "LDGSTS.E [R9], desc[UR16][R4.64], P1", "LDS R4, [R2]",
                  "LDS R8, [R2+0x4]", "FFMA R20, R4, R8, R20", "STL [R1], R20", "@P0 BRA 0x10", "EXIT"]
+    skinny_good = ["MOV R1, RZ", "LDGSTS.E.BYPASS.128 [R9], desc[UR16][R4.64], P1", "BAR.SYNC.DEFER_BLOCKING 0x0",
+                   "LDS R4, [R2]", "FFMA R20, R4, R8, R20", "@P0 BRA 0x10", "EXIT"]
+    skinny_bad = ["MOV R1, RZ", "LDGSTS.E [R9], desc[UR16][R4.64], P1", "BAR.SYNC.DEFER_BLOCKING 0x0",
+                  "LDS R4, [R2]", "FFMA R20, R4, R8, R20", "@P0 BRA 0x10", "EXIT"]
     dense_thin = ["MOV R1, RZ"] + tile[:5] + ["FFMA R20, R4, R8, R20"] * 4 + ["IADD3 R2, R2, 0x4, RZ"] * 4 + \
         ["@P0 BRA 0x10", "EXIT"]
     att = "_ZN8driftlab4cuda12_attention_cu_6kernelEv"
@@ -438,9 +459,12 @@ def self_test():
         ("exact", {f"exact_kernel{i}": exact_good for i in range(4)}, None, 1),  # no f32 lanes kernel
         ("exact", {**{f"exact_kernel{i}": exact_good for i in range(3)}, f32: lanes_serial}, None, 2),  # 2 loads, 1 in a row
         ("exact", {**{f"exact_kernel{i}": exact_good for i in range(3)}, f32: lanes_local}, None, 1),
-        ("dense", {"dense_cu_invariant_kernel": dense_good}, None, 0),
-        ("dense", {"dense_cu_invariant_kernel": dense_bad}, None, 4),  # local, LDS, 4-byte copy, FFMA share
-        ("dense", {"dense_cu_invariant_kernel": dense_thin}, None, 1),  # 4 FFMA of 13
+        ("dense", {"dense_cu_invariant_kernel": dense_good, "chain_skinny_kernel1": skinny_good}, None, 0),
+        ("dense", {"dense_cu_invariant_kernel": dense_bad, "chain_skinny_kernel1": skinny_good}, None, 4),  # local, LDS, 4-byte copy, FFMA share
+        ("dense", {"dense_cu_invariant_kernel": dense_thin, "chain_skinny_kernel1": skinny_good}, None, 1),  # 4 FFMA of 13
+        ("dense", {"dense_cu_invariant_kernel": dense_good}, None, 1),  # no small-batch kernel
+        ("dense", {"dense_cu_invariant_kernel": dense_good, "chain_skinny_kernel1": skinny_good,
+                   "chain_skinny_kernel2": skinny_bad}, None, 1),  # one with a 4-byte copy
         ("attention", {att: att_good}, elf(att, 128), 0),
         ("attention", {att: att_good}, elf(att, 32), 1),
         ("attention", {att: att_bad}, elf(att, 256), 1),

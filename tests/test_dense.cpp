@@ -302,8 +302,11 @@ TEST(Dense, ModelBackendRepacksWhenTheWeightsChange) {
 // --- CUDA against the CPU twin -------------------------------------------------------------
 TEST(DenseCuda, TreeAndInvariantBitwiseEqualToCpuCublasWithinBound) {
   if (!gpu_status().usable) GTEST_SKIP() << gpu_status().reason;
+  // ... and the kernels' paths: chain_skinny_kernel (B <= 32 on the 16-byte path: 1, 2 and 4 warps,
+  // split-K slices of a multiple of 4), chain_gemm_vec_kernel (B = 33 and 513 at K, N multiples of 4).
   const Shape shapes[] = {{1, 10, 20}, {1, 1, 1}, {3, 1, 7}, {7, 33, 5}, {64, 100, 31}, {17, 257, 129},
-                          {1, 4096, 10}, {513, 784, 300}, {130, 1000, 3}};
+                          {1, 4096, 10}, {513, 784, 300}, {130, 1000, 3}, {1, 4096, 4096}, {2, 36, 40}, {9, 36, 40},
+                          {32, 260, 4}, {33, 64, 132}, {8, 1024, 256}};
   auto gpu = make_cuda_model_backend();
   auto cpu = make_cpu_model_backend(0);
   for (const auto& s : shapes) {
@@ -535,6 +538,118 @@ TEST(DenseTileReplay, KernelThreadStepsGiveThePlainChainBitForBit) {
     }
   }
   EXPECT_GE(vec_runs, 8);  // the 16-byte path ran: one slice, 4 slices, a short last tile of 4 k
+}
+
+// chain_skinny_kernel (small batches) replayed the same way: per block (kCols columns, `rows`
+// rows, one slice), its stage ring of kStages buffers is filled by every thread's copies in the
+// kernel's order (the first kStages - 1 stages, then stage t + kStages - 1 while t is computed,
+// into a buffer that is not t's), each slot exactly once a stage; each thread then runs its R
+// chains over the stage's real k.  The planes must equal the plain chain bit for bit.
+namespace sk = dense::skinny;
+
+std::vector<float> replay_skinny_kernel(const Problem& p, std::size_t S) {
+  const std::size_t M = p.B, N = p.N, K = p.K;
+  const int R = sk::rows_per_warp(M), warps = sk::warps(M), threads = 32 * warps, rows = warps * R;
+  EXPECT_LE(sk::smem_bytes(rows), 48u * 1024u);  // no opt-in needed for the dynamic shared memory
+  std::vector<float> planes(S * M * N, std::nanf(""));
+  std::vector<float> Ws(sk::kStages * sk::kSK * sk::kCols), Xs(sk::kStages * rows * sk::kSK);
+  std::vector<long> holds(sk::kStages, -1);  // the stage each buffer holds
+  std::vector<float> acc(static_cast<std::size_t>(threads) * R);
+  for (std::size_t s = 0; s < S; ++s)
+    for (std::size_t row0 = 0; row0 < M; row0 += rows)
+      for (std::size_t col0 = 0; col0 < N; col0 += sk::kCols) {
+        const std::size_t k0 = dense::slice_begin(K, S, s), k1 = dense::slice_end(K, S, s);
+        const std::size_t stages = (k1 - k0 + sk::kSK - 1) / sk::kSK;
+        std::fill(holds.begin(), holds.end(), -1);
+        auto load = [&](std::size_t t) {
+          const int st = static_cast<int>(t % sk::kStages);
+          const std::size_t kt = k0 + t * sk::kSK;
+          const int real = sk::steps(kt, k1);
+          std::vector<int> w_hits(sk::kSK * sk::kCols), x_hits(rows * sk::kSK);
+          for (int tid = 0; tid < threads; ++tid) {
+            for (int e = tid; e < sk::kSK * sk::kCols / 4; e += threads) {
+              int kk, c;
+              sk::w_copy(e, kk, c);
+              const bool ok = kk < real && col0 + c < N;
+              for (int q = 0; q < 4; ++q) {
+                Ws[(st * sk::kSK + kk) * sk::kCols + c + q] = ok ? p.W[(kt + kk) * N + col0 + c + q] : 0.0f;
+                ++w_hits[kk * sk::kCols + c + q];
+              }
+            }
+            for (int e = tid; e < rows * sk::kSK / 4; e += threads) {
+              int r, kk;
+              sk::x_copy(e, r, kk);
+              const bool ok = row0 + r < M && kk < real;
+              if (ok) {
+                EXPECT_LE(kt + kk + 4, k1) << "a 16-byte copy straddles the slice end";
+              }
+              for (int q = 0; q < 4; ++q) {
+                Xs[(st * rows + r) * sk::kSK + kk + q] = ok ? p.x[(row0 + r) * K + kt + kk + q] : 0.0f;
+                ++x_hits[r * sk::kSK + kk + q];
+              }
+            }
+          }
+          EXPECT_EQ(std::count(w_hits.begin(), w_hits.end(), 1), static_cast<long>(w_hits.size())) << "W slots copied once";
+          EXPECT_EQ(std::count(x_hits.begin(), x_hits.end(), 1), static_cast<long>(x_hits.size())) << "x slots copied once";
+          holds[st] = static_cast<long>(t);
+        };
+        std::fill(acc.begin(), acc.end(), 0.0f);
+        for (std::size_t t = 0; t + 1 < sk::kStages && t < stages; ++t) load(t);
+        for (std::size_t t = 0; t < stages; ++t) {
+          const int st = static_cast<int>(t % sk::kStages);
+          const std::size_t next = t + sk::kStages - 1;
+          if (next < stages) {
+            EXPECT_NE(static_cast<int>(next % sk::kStages), st) << "a stage refilled while it is read";
+            load(next);
+          }
+          EXPECT_EQ(holds[st], static_cast<long>(t)) << "stage " << t << " is not in its buffer";
+          const int n = sk::steps(k0 + t * sk::kSK, k1);
+          for (int tid = 0; tid < threads; ++tid) {
+            const int lane = tid % 32, w = tid / 32;
+            for (int kk = 0; kk < n; ++kk)
+              for (int r = 0; r < R; ++r) {
+                float& a = acc[static_cast<std::size_t>(tid) * R + r];
+                a = dense::fma(Xs[(st * rows + w * R + r) * sk::kSK + kk], Ws[(st * sk::kSK + kk) * sk::kCols + lane], a);
+              }
+          }
+        }
+        for (int tid = 0; tid < threads; ++tid)
+          for (int r = 0; r < R; ++r) {
+            const std::size_t i = row0 + (tid / 32) * R + r, c = col0 + tid % 32;
+            if (i < M && c < N) planes[(s * M + i) * N + c] = acc[static_cast<std::size_t>(tid) * R + r];
+          }
+      }
+  return planes;
+}
+
+TEST(DenseTileReplay, SkinnyKernelGivesThePlainChainBitForBit) {
+  EXPECT_TRUE(sk::use(1, 4096, 4096, 1, true));
+  EXPECT_TRUE(sk::use(32, 4096, 4096, 1, true));
+  EXPECT_FALSE(sk::use(33, 4096, 4096, 1, true));  // the 128 x 128 tiles from 33 rows
+  EXPECT_FALSE(sk::use(1, 4096, 4096, 1, false));  // unaligned: the 4-byte kernel
+  EXPECT_FALSE(sk::use(1, 10, 20, 1, true));       // K % 4 != 0
+  const Shape shapes[] = {{1, 64, 64}, {2, 4, 4}, {3, 100, 36}, {5, 200, 68}, {8, 32, 8}, {9, 36, 40}, {17, 96, 44},
+                          {32, 260, 4}, {31, 16, 36}};
+  int runs = 0;
+  for (const Shape& sh : shapes) {
+    const Problem p = make_problem(sh.B, sh.K, sh.N, 777 + sh.K);
+    for (const std::size_t S : {std::size_t{1}, dense::split_k(sh.B, sh.K, sh.N), std::size_t{2}, std::size_t{5}}) {
+      if (!sk::use(sh.B, sh.K, sh.N, S, true)) continue;
+      ++runs;
+      const std::vector<float> planes = replay_skinny_kernel(p, S);
+      for (std::size_t s = 0; s < S; ++s)
+        for (std::size_t i = 0; i < p.B; ++i)
+          for (std::size_t j = 0; j < p.N; ++j) {
+            float want = 0.0f;
+            for (std::size_t k = dense::slice_begin(p.K, S, s); k < dense::slice_end(p.K, S, s); ++k)
+              want = std::fma(p.x[i * p.K + k], p.W[k * p.N + j], want);
+            const float got = planes[(s * p.B + i) * p.N + j];
+            ASSERT_EQ(std::memcmp(&got, &want, sizeof(float)), 0)
+                << "B=" << p.B << " K=" << p.K << " N=" << p.N << " S=" << S << " (" << i << ", " << j << ") slice " << s;
+          }
+    }
+  }
+  EXPECT_GE(runs, 12);
 }
 
 }  // namespace

@@ -150,4 +150,40 @@ DL_HD void fma_step(float (&acc)[kTM][kTN], const float (&a)[kTM], const float (
 }
 }  // namespace tile
 
+// The CUDA kernel of small batches (chain_skinny_kernel, kernels/cuda/dense.cu): M <= kMaxRows
+// rows on the 16-byte path (tile::vec_copies).  A 128 x 128 block tile wastes 127/128 of its work
+// at B = 1 and leaves most SMs idle (32 blocks at N = 4096); here a thread owns ONE column and
+// R rows (1, 2, 4 or 8: rows_per_warp), a warp 32 columns, a block 1 to 4 warps stacked over the
+// rows (warps), so B = 1 runs N threads, each reading its column of W once for its R rows.  The
+// chains are still chain(i, j, k0, k1), one fma per k in increasing k: the same bits.
+// k moves through shared memory in stages of kSK, kStages of them in flight (cp.async, 16 bytes:
+// W rows of kCols floats, x rows of kSK floats).  Copy e of a stage (e = tid, tid + threads, ...):
+// W row kk, columns c .. c+3 (w_copy); x row r, k kk .. kk+3 (x_copy).  A quarter warp copies one
+// 128-byte row (conflict-free); a warp reads 32 consecutive W floats of one k and broadcasts x.
+namespace skinny {
+inline constexpr int kCols = 32, kSK = 32, kStages = 6, kMaxWarps = 4;
+inline constexpr int kMaxRows = 8 * kMaxWarps;  // 32
+DL_HD int rows_per_warp(std::size_t M) { return M <= 1 ? 1 : M <= 2 ? 2 : M <= 4 ? 4 : 8; }
+DL_HD int warps(std::size_t M) { return M <= 8 ? 1 : static_cast<int>((M + 7) / 8); }
+DL_HD void w_copy(int e, int& kk, int& c) {
+  kk = e / (kCols / 4);
+  c = 4 * (e % (kCols / 4));
+}
+DL_HD void x_copy(int e, int& r, int& kk) {
+  r = e / (kSK / 4);
+  kk = 4 * (e % (kSK / 4));
+}
+// The shared bytes of a block of `rows` rows (warps x rows_per_warp): kStages x (W + x stage).
+DL_HD std::size_t smem_bytes(int rows) {
+  return static_cast<std::size_t>(kStages) * (kSK * kCols + rows * kSK) * sizeof(float);
+}
+DL_HD bool use(std::size_t M, std::size_t K, std::size_t N, std::size_t S, bool aligned16) {
+  return M >= 1 && M <= static_cast<std::size_t>(kMaxRows) && tile::vec_copies(K, N, S, aligned16);
+}
+// The k steps of the stage starting at kt in a chain ending at k1.
+DL_HD int steps(std::size_t kt, std::size_t k1) {
+  return k1 - kt < static_cast<std::size_t>(kSK) ? static_cast<int>(k1 - kt) : kSK;
+}
+}  // namespace skinny
+
 }  // namespace driftlab::dense

@@ -325,6 +325,112 @@ __global__ void __launch_bounds__(kThreads)
   write_outputs<kEp>(acc, C, M, N, s, row0, col0, tid, bias, act, matmul);
 }
 
+// Small batches (dense_order.h's skinny::, M <= 32 on the 16-byte path): a thread owns one column
+// and R rows, a warp 32 columns, a block `warps` warps stacked over the rows; k streams through
+// kStages shared stages of kSK (cp.async, 16 bytes), refilled one stage ahead of the oldest.  Per
+// k a thread reads its W value (32 consecutive floats a warp) and, per 4 k, its rows' x vectors
+// (a broadcast), then one fma per row in increasing k: chain(i, j, k0, k1), the same bits.
+namespace sk = dense::skinny;
+
+template <int kPending>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory"); }
+
+template <Epilogue kEp, int R>
+__global__ void __launch_bounds__(sk::kMaxWarps * 32)
+    chain_skinny_kernel(const float* __restrict__ A, const float* __restrict__ B, float* C, std::size_t M,
+                        std::size_t N, std::size_t K, std::size_t S, const float* __restrict__ bias, Activation act,
+                        float* matmul) {
+  extern __shared__ __align__(16) float sk_smem[];
+  const int threads = static_cast<int>(blockDim.x), rows = threads / 32 * R;
+  float* Ws = sk_smem;                                     // [kStages][kSK][kCols]
+  float* Xs = sk_smem + sk::kStages * sk::kSK * sk::kCols;  // [kStages][rows][kSK]
+  const std::size_t s = blockIdx.z;
+  const std::size_t k0 = dense::slice_begin(K, S, s), k1 = dense::slice_end(K, S, s);
+  const std::size_t row0 = static_cast<std::size_t>(blockIdx.y) * rows, col0 = static_cast<std::size_t>(blockIdx.x) * sk::kCols;
+  const int tid = threadIdx.x, lane = tid % 32, w = tid / 32;
+
+  // Stage st <- k [kt, kt + kSK): W rows beyond k1 or columns beyond N, x rows beyond M or k
+  // beyond k1 are zeros (0 bytes copied; a 16-byte copy never straddles k1: tile::vec_copies).
+  auto load = [&](int st, std::size_t kt) {
+    const int real = sk::steps(kt, k1);
+    for (int e = tid; e < sk::kSK * sk::kCols / 4; e += threads) {
+      int kk, c;
+      sk::w_copy(e, kk, c);
+      const bool ok = kk < real && col0 + c < N;
+      cp_async16(&Ws[(st * sk::kSK + kk) * sk::kCols + c], ok ? B + (kt + kk) * N + col0 + c : B, ok);
+    }
+    for (int e = tid; e < rows * sk::kSK / 4; e += threads) {
+      int r, kk;
+      sk::x_copy(e, r, kk);
+      const bool ok = row0 + r < M && kk < real;
+      cp_async16(&Xs[(st * rows + r) * sk::kSK + kk], ok ? A + (row0 + r) * K + kt + kk : A, ok);
+    }
+  };
+
+  const std::size_t stages = (k1 - k0 + sk::kSK - 1) / sk::kSK;
+#pragma unroll
+  for (int t = 0; t < sk::kStages - 1; ++t) {  // the first kStages - 1 stages in flight
+    if (static_cast<std::size_t>(t) < stages) load(t, k0 + static_cast<std::size_t>(t) * sk::kSK);
+    cp_async_commit();
+  }
+  float acc[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r) acc[r] = 0.0f;
+  for (std::size_t t = 0; t < stages; ++t) {
+    cp_async_wait<sk::kStages - 2>();  // this thread's copies of stage t have landed
+    __syncthreads();                   // everyone's have; everyone is done with stage t - 1
+    const std::size_t next = t + sk::kStages - 1;  // into stage t - 1's buffer
+    if (next < stages) load(static_cast<int>(next % sk::kStages), k0 + next * sk::kSK);
+    cp_async_commit();
+    const int st = static_cast<int>(t % sk::kStages);
+    const float* wv = &Ws[st * sk::kSK * sk::kCols + lane];
+    const float* xv = &Xs[(st * rows + w * R) * sk::kSK];
+    const std::size_t kt = k0 + t * sk::kSK;
+    if (k1 - kt >= static_cast<std::size_t>(sk::kSK)) {
+#pragma unroll
+      for (int k4 = 0; k4 < sk::kSK; k4 += 4) {
+        float4 x4[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) x4[r] = *reinterpret_cast<const float4*>(&xv[r * sk::kSK + k4]);
+        const float w0 = wv[(k4 + 0) * sk::kCols], w1 = wv[(k4 + 1) * sk::kCols], w2 = wv[(k4 + 2) * sk::kCols],
+                    w3 = wv[(k4 + 3) * sk::kCols];
+#pragma unroll
+        for (int r = 0; r < R; ++r) acc[r] = dense::fma(x4[r].x, w0, acc[r]);
+#pragma unroll
+        for (int r = 0; r < R; ++r) acc[r] = dense::fma(x4[r].y, w1, acc[r]);
+#pragma unroll
+        for (int r = 0; r < R; ++r) acc[r] = dense::fma(x4[r].z, w2, acc[r]);
+#pragma unroll
+        for (int r = 0; r < R; ++r) acc[r] = dense::fma(x4[r].w, w3, acc[r]);
+      }
+    } else {  // the last, short stage: only its real k steps
+      const int n = sk::steps(kt, k1);
+#pragma unroll 1
+      for (int kk = 0; kk < n; ++kk) {
+        const float wk = wv[kk * sk::kCols];
+#pragma unroll
+        for (int r = 0; r < R; ++r) acc[r] = dense::fma(xv[r * sk::kSK + kk], wk, acc[r]);
+      }
+    }
+  }
+  cp_async_wait<0>();  // no copy outlives the block (the last groups are empty)
+
+  const std::size_t c = col0 + lane;
+  if (c >= N) return;
+  float* plane = C + (kEp == Epilogue::store ? s * M * N : 0);
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    const std::size_t i = row0 + w * R + r;
+    if (i >= M) break;
+    if constexpr (kEp == Epilogue::store) plane[i * N + c] = acc[r];
+    else if constexpr (kEp == Epilogue::atomic_add) atomicAdd(&plane[i * N + c], acc[r]);
+    else {
+      if (matmul) matmul[i * N + c] = acc[r];  // the trace hook
+      plane[i * N + c] = dense::activate(dense::add(acc[r], bias[c]), act);
+    }
+  }
+}
+
 template <class T>
 __global__ void bias_rows_kernel(float* y, const T* b, std::size_t count, std::size_t N) {
   for (std::size_t e = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; e < count;
@@ -389,13 +495,27 @@ dim3 gemm_grid(std::size_t M, std::size_t N, std::size_t slices) {
 
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
-// One chain product of any epilogue: the 16-byte path when dense_order.h's tile::vec_copies allows it
-// (float storage), else chain_gemm_kernel; `prev` forces the latter (benchmark-only: the kernel of
-// the first H200 run, kept to be timed beside the new one).
+// One chain product of any epilogue, float storage on the 16-byte path (dense_order.h's
+// tile::vec_copies): chain_skinny_kernel for at most skinny::kMaxRows rows, chain_gemm_vec_kernel
+// above; else (and for 16-bit storage) chain_gemm_kernel.  `prev` forces the latter (benchmark-only:
+// the kernel of the first H200 run, kept to be timed beside the new one).
 template <Epilogue kEp, class T>
 cudaError_t launch_chain(const T* A, const T* B, float* C, std::size_t M, std::size_t N, std::size_t K, std::size_t S,
                          const T* bias, Activation act, float* matmul, cudaStream_t stream, bool prev = false) {
   if constexpr (std::is_same_v<T, float>) {
+    if (!prev && sk::use(M, K, N, S, aligned16(A) && aligned16(B))) {
+      const int R = sk::rows_per_warp(M), warps = sk::warps(M);
+      const dim3 grid(static_cast<unsigned>((N + sk::kCols - 1) / sk::kCols),
+                      static_cast<unsigned>((M + warps * R - 1) / (warps * R)), static_cast<unsigned>(S));
+      const std::size_t smem = sk::smem_bytes(warps * R);
+      switch (R) {
+        case 1: chain_skinny_kernel<kEp, 1><<<grid, 32 * warps, smem, stream>>>(A, B, C, M, N, K, S, bias, act, matmul); break;
+        case 2: chain_skinny_kernel<kEp, 2><<<grid, 32 * warps, smem, stream>>>(A, B, C, M, N, K, S, bias, act, matmul); break;
+        case 4: chain_skinny_kernel<kEp, 4><<<grid, 32 * warps, smem, stream>>>(A, B, C, M, N, K, S, bias, act, matmul); break;
+        default: chain_skinny_kernel<kEp, 8><<<grid, 32 * warps, smem, stream>>>(A, B, C, M, N, K, S, bias, act, matmul); break;
+      }
+      return cudaGetLastError();
+    }
     if (!prev && tl::vec_copies(K, N, S, aligned16(A) && aligned16(B))) {
       chain_gemm_vec_kernel<kEp><<<gemm_grid(M, N, S), kThreads, 0, stream>>>(A, B, C, M, N, K, S, bias, act, matmul);
       return cudaGetLastError();
