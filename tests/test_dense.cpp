@@ -302,11 +302,11 @@ TEST(Dense, ModelBackendRepacksWhenTheWeightsChange) {
 // --- CUDA against the CPU twin -------------------------------------------------------------
 TEST(DenseCuda, TreeAndInvariantBitwiseEqualToCpuCublasWithinBound) {
   if (!gpu_status().usable) GTEST_SKIP() << gpu_status().reason;
-  // ... and the kernels' paths: chain_skinny_kernel (B <= 32 on the 16-byte path: 1, 2 and 4 warps,
-  // split-K slices of a multiple of 4), chain_gemm_vec_kernel (B = 33 and 513 at K, N multiples of 4).
+  // ... and the kernels' paths: chain_skinny_kernel (B <= 64 on the 16-byte path: 1 to 8
+  // warps, split-K slices of a multiple of 4), chain_gemm_vec_kernel (B = 65 and 513 at K, N multiples of 4).
   const Shape shapes[] = {{1, 10, 20}, {1, 1, 1}, {3, 1, 7}, {7, 33, 5}, {64, 100, 31}, {17, 257, 129},
                           {1, 4096, 10}, {513, 784, 300}, {130, 1000, 3}, {1, 4096, 4096}, {2, 36, 40}, {9, 36, 40},
-                          {32, 260, 4}, {33, 64, 132}, {8, 1024, 256}};
+                          {32, 260, 4}, {33, 64, 132}, {64, 512, 4096}, {65, 64, 132}, {8, 1024, 256}};
   auto gpu = make_cuda_model_backend();
   auto cpu = make_cpu_model_backend(0);
   for (const auto& s : shapes) {
@@ -550,7 +550,7 @@ namespace sk = dense::skinny;
 std::vector<float> replay_skinny_kernel(const Problem& p, std::size_t S) {
   const std::size_t M = p.B, N = p.N, K = p.K;
   const int R = sk::rows_per_warp(M), warps = sk::warps(M), threads = 32 * warps, rows = warps * R;
-  EXPECT_LE(sk::smem_bytes(rows), 48u * 1024u);  // no opt-in needed for the dynamic shared memory
+  EXPECT_LE(sk::smem_bytes(rows), 96u * 1024u);  // fits an SM of sm_80 (163 KiB) and sm_90 (227 KiB) twice
   std::vector<float> planes(S * M * N, std::nanf(""));
   std::vector<float> Ws(sk::kStages * sk::kSK * sk::kCols), Xs(sk::kStages * rows * sk::kSK);
   std::vector<long> holds(sk::kStages, -1);  // the stage each buffer holds
@@ -624,12 +624,12 @@ std::vector<float> replay_skinny_kernel(const Problem& p, std::size_t S) {
 
 TEST(DenseTileReplay, SkinnyKernelGivesThePlainChainBitForBit) {
   EXPECT_TRUE(sk::use(1, 4096, 4096, 1, true));
-  EXPECT_TRUE(sk::use(32, 4096, 4096, 1, true));
-  EXPECT_FALSE(sk::use(33, 4096, 4096, 1, true));  // the 128 x 128 tiles from 33 rows
+  EXPECT_TRUE(sk::use(64, 4096, 4096, 1, true));
+  EXPECT_FALSE(sk::use(65, 4096, 4096, 1, true));  // the 128 x 128 tiles from 65 rows
   EXPECT_FALSE(sk::use(1, 4096, 4096, 1, false));  // unaligned: the 4-byte kernel
   EXPECT_FALSE(sk::use(1, 10, 20, 1, true));       // K % 4 != 0
   const Shape shapes[] = {{1, 64, 64}, {2, 4, 4}, {3, 100, 36}, {5, 200, 68}, {8, 32, 8}, {9, 36, 40}, {17, 96, 44},
-                          {32, 260, 4}, {31, 16, 36}};
+                          {32, 260, 4}, {31, 16, 36}, {64, 72, 36}, {57, 40, 68}};
   int runs = 0;
   for (const Shape& sh : shapes) {
     const Problem p = make_problem(sh.B, sh.K, sh.N, 777 + sh.K);

@@ -150,10 +150,10 @@ DL_HD void fma_step(float (&acc)[kTM][kTN], const float (&a)[kTM], const float (
 }
 }  // namespace tile
 
-// The CUDA kernel of small batches (chain_skinny_kernel, kernels/cuda/dense.cu): M <= kMaxRows
+// The CUDA kernel of small batches (chain_skinny_kernel, kernels/cuda/dense.cu): M <= kMaxRows (64)
 // rows on the 16-byte path (tile::vec_copies).  A 128 x 128 block tile wastes 127/128 of its work
 // at B = 1 and leaves most SMs idle (32 blocks at N = 4096); here a thread owns ONE column and
-// R rows (1, 2, 4 or 8: rows_per_warp), a warp 32 columns, a block 1 to 4 warps stacked over the
+// R rows (1, 2, 4 or 8: rows_per_warp), a warp 32 columns, a block 1 to 8 warps stacked over the
 // rows (warps), so B = 1 runs N threads, each reading its column of W once for its R rows.  The
 // chains are still chain(i, j, k0, k1), one fma per k in increasing k: the same bits.
 // k moves through shared memory in stages of kSK, kStages of them in flight (cp.async, 16 bytes:
@@ -161,8 +161,8 @@ DL_HD void fma_step(float (&acc)[kTM][kTN], const float (&a)[kTM], const float (
 // W row kk, columns c .. c+3 (w_copy); x row r, k kk .. kk+3 (x_copy).  A quarter warp copies one
 // 128-byte row (conflict-free); a warp reads 32 consecutive W floats of one k and broadcasts x.
 namespace skinny {
-inline constexpr int kCols = 32, kSK = 32, kStages = 6, kMaxWarps = 4;
-inline constexpr int kMaxRows = 8 * kMaxWarps;  // 32
+inline constexpr int kCols = 32, kSK = 32, kStages = 6, kMaxWarps = 8;
+inline constexpr int kMaxRows = 8 * kMaxWarps;  // 64
 DL_HD int rows_per_warp(std::size_t M) { return M <= 1 ? 1 : M <= 2 ? 2 : M <= 4 ? 4 : 8; }
 DL_HD int warps(std::size_t M) { return M <= 8 ? 1 : static_cast<int>((M + 7) / 8); }
 DL_HD void w_copy(int e, int& kk, int& c) {
@@ -173,7 +173,8 @@ DL_HD void x_copy(int e, int& r, int& kk) {
   r = e / (kSK / 4);
   kk = 4 * (e % (kSK / 4));
 }
-// The shared bytes of a block of `rows` rows (warps x rows_per_warp): kStages x (W + x stage).
+// The shared bytes of a block of `rows` rows (warps x rows_per_warp): kStages x (W + x stage);
+// 48 KiB at 32 rows, 72 KiB at 64 (the kernel's launch raises the 48 KiB default when needed).
 DL_HD std::size_t smem_bytes(int rows) {
   return static_cast<std::size_t>(kStages) * (kSK * kCols + rows * kSK) * sizeof(float);
 }

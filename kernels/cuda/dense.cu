@@ -325,7 +325,7 @@ __global__ void __launch_bounds__(kThreads)
   write_outputs<kEp>(acc, C, M, N, s, row0, col0, tid, bias, act, matmul);
 }
 
-// Small batches (dense_order.h's skinny::, M <= 32 on the 16-byte path): a thread owns one column
+// Small batches (dense_order.h's skinny::, M <= 64 on the 16-byte path): a thread owns one column
 // and R rows, a warp 32 columns, a block `warps` warps stacked over the rows; k streams through
 // kStages shared stages of kSK (cp.async, 16 bytes), refilled one stage ahead of the oldest.  Per
 // k a thread reads its W value (32 consecutive floats a warp) and, per 4 k, its rows' x vectors
@@ -508,13 +508,18 @@ cudaError_t launch_chain(const T* A, const T* B, float* C, std::size_t M, std::s
       const dim3 grid(static_cast<unsigned>((N + sk::kCols - 1) / sk::kCols),
                       static_cast<unsigned>((M + warps * R - 1) / (warps * R)), static_cast<unsigned>(S));
       const std::size_t smem = sk::smem_bytes(warps * R);
+      auto go = [&](auto kernel) {
+        if (smem > 48 * 1024)  // above the default dynamic shared memory of a block: opt in (per device)
+          CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+        kernel<<<grid, 32 * warps, smem, stream>>>(A, B, C, M, N, K, S, bias, act, matmul);
+        return cudaGetLastError();
+      };
       switch (R) {
-        case 1: chain_skinny_kernel<kEp, 1><<<grid, 32 * warps, smem, stream>>>(A, B, C, M, N, K, S, bias, act, matmul); break;
-        case 2: chain_skinny_kernel<kEp, 2><<<grid, 32 * warps, smem, stream>>>(A, B, C, M, N, K, S, bias, act, matmul); break;
-        case 4: chain_skinny_kernel<kEp, 4><<<grid, 32 * warps, smem, stream>>>(A, B, C, M, N, K, S, bias, act, matmul); break;
-        default: chain_skinny_kernel<kEp, 8><<<grid, 32 * warps, smem, stream>>>(A, B, C, M, N, K, S, bias, act, matmul); break;
+        case 1: return go(chain_skinny_kernel<kEp, 1>);
+        case 2: return go(chain_skinny_kernel<kEp, 2>);
+        case 4: return go(chain_skinny_kernel<kEp, 4>);
+        default: return go(chain_skinny_kernel<kEp, 8>);
       }
-      return cudaGetLastError();
     }
     if (!prev && tl::vec_copies(K, N, S, aligned16(A) && aligned16(B))) {
       chain_gemm_vec_kernel<kEp><<<gemm_grid(M, N, S), kThreads, 0, stream>>>(A, B, C, M, N, K, S, bias, act, matmul);
