@@ -306,7 +306,7 @@ TEST(DenseCuda, TreeAndInvariantBitwiseEqualToCpuCublasWithinBound) {
   // warps, split-K slices of a multiple of 4), chain_gemm_vec_kernel (B = 65 and 513 at K, N multiples of 4).
   const Shape shapes[] = {{1, 10, 20}, {1, 1, 1}, {3, 1, 7}, {7, 33, 5}, {64, 100, 31}, {17, 257, 129},
                           {1, 4096, 10}, {513, 784, 300}, {130, 1000, 3}, {1, 4096, 4096}, {2, 36, 40}, {9, 36, 40},
-                          {32, 260, 4}, {33, 64, 132}, {64, 512, 4096}, {65, 64, 132}, {8, 1024, 256}};
+                          {32, 260, 4}, {33, 64, 132}, {64, 512, 4096}, {65, 64, 132}, {8, 1024, 256}, {64, 4096, 10}};
   auto gpu = make_cuda_model_backend();
   auto cpu = make_cpu_model_backend(0);
   for (const auto& s : shapes) {
@@ -547,7 +547,7 @@ TEST(DenseTileReplay, KernelThreadStepsGiveThePlainChainBitForBit) {
 // chains over the stage's real k.  The planes must equal the plain chain bit for bit.
 namespace sk = dense::skinny;
 
-std::vector<float> replay_skinny_kernel(const Problem& p, std::size_t S) {
+std::vector<float> replay_skinny_kernel(const Problem& p, std::size_t S, bool vec_w) {
   const std::size_t M = p.B, N = p.N, K = p.K;
   const int R = sk::rows_per_warp(M), warps = sk::warps(M), threads = 32 * warps, rows = warps * R;
   EXPECT_LE(sk::smem_bytes(rows), 96u * 1024u);  // fits an SM of sm_80 (163 KiB) and sm_90 (227 KiB) twice
@@ -567,11 +567,13 @@ std::vector<float> replay_skinny_kernel(const Problem& p, std::size_t S) {
           const int real = sk::steps(kt, k1);
           std::vector<int> w_hits(sk::kSK * sk::kCols), x_hits(rows * sk::kSK);
           for (int tid = 0; tid < threads; ++tid) {
-            for (int e = tid; e < sk::kSK * sk::kCols / 4; e += threads) {
+            const int wide = vec_w ? 4 : 1;  // bytes / 4 of a W copy
+            for (int e = tid; e < sk::kSK * sk::kCols / wide; e += threads) {
               int kk, c;
-              sk::w_copy(e, kk, c);
+              if (vec_w) sk::w_copy(e, kk, c);
+              else sk::w_copy4(e, kk, c);
               const bool ok = kk < real && col0 + c < N;
-              for (int q = 0; q < 4; ++q) {
+              for (int q = 0; q < wide; ++q) {
                 Ws[(st * sk::kSK + kk) * sk::kCols + c + q] = ok ? p.W[(kt + kk) * N + col0 + c + q] : 0.0f;
                 ++w_hits[kk * sk::kCols + c + q];
               }
@@ -623,20 +625,25 @@ std::vector<float> replay_skinny_kernel(const Problem& p, std::size_t S) {
 }
 
 TEST(DenseTileReplay, SkinnyKernelGivesThePlainChainBitForBit) {
-  EXPECT_TRUE(sk::use(1, 4096, 4096, 1, true));
-  EXPECT_TRUE(sk::use(64, 4096, 4096, 1, true));
-  EXPECT_FALSE(sk::use(65, 4096, 4096, 1, true));  // the 128 x 128 tiles from 65 rows
-  EXPECT_FALSE(sk::use(1, 4096, 4096, 1, false));  // unaligned: the 4-byte kernel
-  EXPECT_FALSE(sk::use(1, 10, 20, 1, true));       // K % 4 != 0
+  EXPECT_TRUE(sk::use(1, 4096, 1, true));
+  EXPECT_TRUE(sk::use(64, 4096, 1, true));
+  EXPECT_FALSE(sk::use(65, 4096, 1, true));  // the 128 x 128 tiles from 65 rows
+  EXPECT_FALSE(sk::use(1, 4096, 1, false));  // x unaligned: the 4-byte kernel
+  EXPECT_FALSE(sk::use(1, 10, 1, true));     // K % 4 != 0
+  EXPECT_FALSE(sk::use(1, 4096, 3, true));   // slices of 1366: a 16-byte copy of x would straddle them
+  EXPECT_TRUE(sk::vec_w(4096, true));
+  EXPECT_FALSE(sk::vec_w(10, true));  // a layer of 10 outputs: W by 4 bytes
   const Shape shapes[] = {{1, 64, 64}, {2, 4, 4}, {3, 100, 36}, {5, 200, 68}, {8, 32, 8}, {9, 36, 40}, {17, 96, 44},
-                          {32, 260, 4}, {31, 16, 36}, {64, 72, 36}, {57, 40, 68}};
-  int runs = 0;
+                          {32, 260, 4}, {31, 16, 36}, {64, 72, 36}, {57, 40, 68}, {64, 96, 10}, {1, 36, 1}, {7, 40, 33}};
+  int runs = 0, runs4 = 0;
   for (const Shape& sh : shapes) {
     const Problem p = make_problem(sh.B, sh.K, sh.N, 777 + sh.K);
     for (const std::size_t S : {std::size_t{1}, dense::split_k(sh.B, sh.K, sh.N), std::size_t{2}, std::size_t{5}}) {
-      if (!sk::use(sh.B, sh.K, sh.N, S, true)) continue;
+      if (!sk::use(sh.B, sh.K, S, true)) continue;
+      const bool vec_w = sk::vec_w(sh.N, true);
       ++runs;
-      const std::vector<float> planes = replay_skinny_kernel(p, S);
+      runs4 += !vec_w;
+      const std::vector<float> planes = replay_skinny_kernel(p, S, vec_w);
       for (std::size_t s = 0; s < S; ++s)
         for (std::size_t i = 0; i < p.B; ++i)
           for (std::size_t j = 0; j < p.N; ++j) {
@@ -649,7 +656,8 @@ TEST(DenseTileReplay, SkinnyKernelGivesThePlainChainBitForBit) {
           }
     }
   }
-  EXPECT_GE(runs, 12);
+  EXPECT_GE(runs, 16);
+  EXPECT_GE(runs4, 3);  // W by 4 bytes
 }
 
 }  // namespace

@@ -151,13 +151,13 @@ DL_HD void fma_step(float (&acc)[kTM][kTN], const float (&a)[kTM], const float (
 }  // namespace tile
 
 // The CUDA kernel of small batches (chain_skinny_kernel, kernels/cuda/dense.cu): M <= kMaxRows (64)
-// rows on the 16-byte path (tile::vec_copies).  A 128 x 128 block tile wastes 127/128 of its work
+// rows, float storage, x copied by 16 bytes (use below).  A 128 x 128 block tile wastes 127/128 of its work
 // at B = 1 and leaves most SMs idle (32 blocks at N = 4096); here a thread owns ONE column and
 // R rows (1, 2, 4 or 8: rows_per_warp), a warp 32 columns, a block 1 to 8 warps stacked over the
 // rows (warps), so B = 1 runs N threads, each reading its column of W once for its R rows.  The
 // chains are still chain(i, j, k0, k1), one fma per k in increasing k: the same bits.
-// k moves through shared memory in stages of kSK, kStages of them in flight (cp.async, 16 bytes:
-// W rows of kCols floats, x rows of kSK floats).  Copy e of a stage (e = tid, tid + threads, ...):
+// k moves through shared memory in stages of kSK, kStages of them in flight (cp.async: W rows of
+// kCols floats by 16 bytes, or 4 (vec_w); x rows of kSK floats by 16 bytes).  Copy e of a stage (e = tid, tid + threads, ...):
 // W row kk, columns c .. c+3 (w_copy); x row r, k kk .. kk+3 (x_copy).  A quarter warp copies one
 // 128-byte row (conflict-free); a warp reads 32 consecutive W floats of one k and broadcasts x.
 namespace skinny {
@@ -169,6 +169,11 @@ DL_HD void w_copy(int e, int& kk, int& c) {
   kk = e / (kCols / 4);
   c = 4 * (e % (kCols / 4));
 }
+// W by 4 bytes (N not a multiple of 4, or W unaligned): copy e is row kk, column c.
+DL_HD void w_copy4(int e, int& kk, int& c) {
+  kk = e / kCols;
+  c = e % kCols;
+}
 DL_HD void x_copy(int e, int& r, int& kk) {
   r = e / (kSK / 4);
   kk = 4 * (e % (kSK / 4));
@@ -178,9 +183,13 @@ DL_HD void x_copy(int e, int& r, int& kk) {
 DL_HD std::size_t smem_bytes(int rows) {
   return static_cast<std::size_t>(kStages) * (kSK * kCols + rows * kSK) * sizeof(float);
 }
-DL_HD bool use(std::size_t M, std::size_t K, std::size_t N, std::size_t S, bool aligned16) {
-  return M >= 1 && M <= static_cast<std::size_t>(kMaxRows) && tile::vec_copies(K, N, S, aligned16);
+// x is copied by 16 bytes (K a multiple of 4, x aligned, every slice starting at a multiple of 4);
+// W by 16 bytes when vec_w (N a multiple of 4, W aligned), else by 4 (a layer of 10 outputs).
+DL_HD bool use(std::size_t M, std::size_t K, std::size_t S, bool x_aligned16) {
+  return M >= 1 && M <= static_cast<std::size_t>(kMaxRows) && x_aligned16 && K % 4 == 0 &&
+         (S == 1 || slice_len(K, S) % 4 == 0);
 }
+DL_HD bool vec_w(std::size_t N, bool w_aligned16) { return w_aligned16 && N % 4 == 0; }
 // The k steps of the stage starting at kt in a chain ending at k1.
 DL_HD int steps(std::size_t kt, std::size_t k1) {
   return k1 - kt < static_cast<std::size_t>(kSK) ? static_cast<int>(k1 - kt) : kSK;

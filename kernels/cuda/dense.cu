@@ -325,9 +325,9 @@ __global__ void __launch_bounds__(kThreads)
   write_outputs<kEp>(acc, C, M, N, s, row0, col0, tid, bias, act, matmul);
 }
 
-// Small batches (dense_order.h's skinny::, M <= 64 on the 16-byte path): a thread owns one column
+// Small batches (dense_order.h's skinny::, M <= 64, x copied by 16 bytes): a thread owns one column
 // and R rows, a warp 32 columns, a block `warps` warps stacked over the rows; k streams through
-// kStages shared stages of kSK (cp.async, 16 bytes), refilled one stage ahead of the oldest.  Per
+// kStages shared stages of kSK (cp.async: x by 16 bytes, W by 16 or 4), refilled one stage ahead.  Per
 // k a thread reads its W value (32 consecutive floats a warp) and, per 4 k, its rows' x vectors
 // (a broadcast), then one fma per row in increasing k: chain(i, j, k0, k1), the same bits.
 namespace sk = dense::skinny;
@@ -339,7 +339,7 @@ template <Epilogue kEp, int R>
 __global__ void __launch_bounds__(sk::kMaxWarps * 32)
     chain_skinny_kernel(const float* __restrict__ A, const float* __restrict__ B, float* C, std::size_t M,
                         std::size_t N, std::size_t K, std::size_t S, const float* __restrict__ bias, Activation act,
-                        float* matmul) {
+                        float* matmul, bool vec_w) {
   extern __shared__ __align__(16) float sk_smem[];
   const int threads = static_cast<int>(blockDim.x), rows = threads / 32 * R;
   float* Ws = sk_smem;                                     // [kStages][kSK][kCols]
@@ -353,11 +353,20 @@ __global__ void __launch_bounds__(sk::kMaxWarps * 32)
   // beyond k1 are zeros (0 bytes copied; a 16-byte copy never straddles k1: tile::vec_copies).
   auto load = [&](int st, std::size_t kt) {
     const int real = sk::steps(kt, k1);
-    for (int e = tid; e < sk::kSK * sk::kCols / 4; e += threads) {
-      int kk, c;
-      sk::w_copy(e, kk, c);
-      const bool ok = kk < real && col0 + c < N;
-      cp_async16(&Ws[(st * sk::kSK + kk) * sk::kCols + c], ok ? B + (kt + kk) * N + col0 + c : B, ok);
+    if (vec_w) {
+      for (int e = tid; e < sk::kSK * sk::kCols / 4; e += threads) {
+        int kk, c;
+        sk::w_copy(e, kk, c);
+        const bool ok = kk < real && col0 + c < N;  // N % 4 == 0: the 4 columns are all in or all out
+        cp_async16(&Ws[(st * sk::kSK + kk) * sk::kCols + c], ok ? B + (kt + kk) * N + col0 + c : B, ok);
+      }
+    } else {
+      for (int e = tid; e < sk::kSK * sk::kCols; e += threads) {
+        int kk, c;
+        sk::w_copy4(e, kk, c);
+        const bool ok = kk < real && col0 + c < N;
+        cp_async4(&Ws[(st * sk::kSK + kk) * sk::kCols + c], ok ? B + (kt + kk) * N + col0 + c : B, ok);
+      }
     }
     for (int e = tid; e < rows * sk::kSK / 4; e += threads) {
       int r, kk;
@@ -495,15 +504,16 @@ dim3 gemm_grid(std::size_t M, std::size_t N, std::size_t slices) {
 
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
-// One chain product of any epilogue, float storage on the 16-byte path (dense_order.h's
-// tile::vec_copies): chain_skinny_kernel for at most skinny::kMaxRows rows, chain_gemm_vec_kernel
-// above; else (and for 16-bit storage) chain_gemm_kernel.  `prev` forces the latter (benchmark-only:
+// One chain product of any epilogue, float storage: chain_skinny_kernel for at most
+// skinny::kMaxRows rows (skinny::use), else chain_gemm_vec_kernel on the 16-byte path
+// (tile::vec_copies); else (and for 16-bit storage) chain_gemm_kernel.  `prev` forces the latter (benchmark-only:
 // the kernel of the first H200 run, kept to be timed beside the new one).
 template <Epilogue kEp, class T>
 cudaError_t launch_chain(const T* A, const T* B, float* C, std::size_t M, std::size_t N, std::size_t K, std::size_t S,
                          const T* bias, Activation act, float* matmul, cudaStream_t stream, bool prev = false) {
   if constexpr (std::is_same_v<T, float>) {
-    if (!prev && sk::use(M, K, N, S, aligned16(A) && aligned16(B))) {
+    if (!prev && sk::use(M, K, S, aligned16(A))) {
+      const bool vec_w = sk::vec_w(N, aligned16(B));
       const int R = sk::rows_per_warp(M), warps = sk::warps(M);
       const dim3 grid(static_cast<unsigned>((N + sk::kCols - 1) / sk::kCols),
                       static_cast<unsigned>((M + warps * R - 1) / (warps * R)), static_cast<unsigned>(S));
@@ -511,7 +521,7 @@ cudaError_t launch_chain(const T* A, const T* B, float* C, std::size_t M, std::s
       auto go = [&](auto kernel) {
         if (smem > 48 * 1024)  // above the default dynamic shared memory of a block: opt in (per device)
           CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-        kernel<<<grid, 32 * warps, smem, stream>>>(A, B, C, M, N, K, S, bias, act, matmul);
+        kernel<<<grid, 32 * warps, smem, stream>>>(A, B, C, M, N, K, S, bias, act, matmul, vec_w);
         return cudaGetLastError();
       };
       switch (R) {
