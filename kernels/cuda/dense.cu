@@ -1,14 +1,18 @@
 // Dense layers on CUDA, every variant side by side.
 //
-//   invariant  chain_gemm_vec_kernel<Epilogue::bias_act> (float, K and N multiples of 4, aligned)
-//              or chain_gemm_kernel<Epilogue::bias_act>: one FMA chain over all of K per output
-//              (__fmaf_rn, increasing k), then + b and act.  No atomics.  The kernels: register
-//              tiles of 8 x 8, 16-byte shared loads, k unrolled by 16, cp.async double buffering;
-//              the first copies A and B by 16 bytes (A row-major in shared memory), the second A
-//              by 4 bytes (transposed).  dense_invariant_prev: the second alone (benchmark-only).
-//   tree       chain_gemm_kernel<Epilogue::store> with one grid z-slice per K-slice, partials to
+//   invariant  a chain kernel with Epilogue::bias_act: one FMA chain over all of K per output
+//              (__fmaf_rn, increasing k), then + b and act.  No atomics.  The chain kernels
+//              (launch_chain picks one; every one runs dense_order.h's chains, the same bits):
+//              chain_skinny_kernel  float, B <= 64, K % 4 == 0: a thread a column and 1-8 rows,
+//                                   k streamed through 6 cp.async stages (small batches);
+//              chain_gemm_vec_kernel  float, K and N multiples of 4, aligned: 128 x 128 tiles of
+//                                   8 x 8 a thread, A and B copied by 16 bytes (A row-major);
+//              chain_gemm_kernel    anything else (and 16-bit storage): the same tiles, A copied
+//                                   by 4 bytes (transposed).  dense_invariant_prev forces it
+//                                   (benchmark-only: the kernel of the first H200 run).
+//   tree       a chain kernel with Epilogue::store, one grid z-slice per K-slice, partials to
 //              d_temp; tree_combine_kernel adds them in dense_order.h's fixed tree.  No atomics.
-//   atomic     bias_rows_kernel (y = b), chain_gemm_kernel<Epilogue::atomic_add>: float atomics
+//   atomic     bias_rows_kernel (y = b), a chain kernel with Epilogue::atomic_add: float atomics
 //              ACCUMULATE the slice partials -- nondeterministic order; then act_kernel.
 //   cublas     cublasSgemm (FP32) and bias_act_kernel.
 //
