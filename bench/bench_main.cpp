@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -128,11 +129,18 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "driftlab_bench: %s\n", isa_error->c_str());
     return 2;
   }
-  for (int i = 1; i < argc; ++i)
+  std::set<std::string> seen;  // a flag given twice is refused, as driftlab's (Google Benchmark took the last)
+  for (int i = 1; i < argc; ++i) {
     if (const std::string bad = bad_benchmark_flag(argv[i]); !bad.empty()) {
       std::fprintf(stderr, "driftlab_bench: %s\n", bad.c_str());
       return 2;
     }
+    const std::string a = argv[i];
+    if (a.rfind("--", 0) == 0 && !seen.insert(a.substr(0, a.find('='))).second) {
+      std::fprintf(stderr, "driftlab_bench: %s given twice\n", driftlab::shown_path(a.substr(0, a.find('='))).c_str());
+      return 2;
+    }
+  }
   use_best_openblas_kernels(argv);
   driftlab::install_stop_line("driftlab_bench");  // a signal: one line, exit 1 (signals.h)
   std::string out_file, tmp_arg;

@@ -420,6 +420,12 @@ TEST(BadInput, BenchOutputIsKeptWhenNothingRanOrTheRunWasStopped) {
   auto old = [](const fs::path& d) { std::ofstream(d / "b.json") << "{\"k\":1}\n"; };
   expect_refused_by("bench_nomatch", bench + " --benchmark_filter=nomatch --benchmark_out=b.json", 1, "nomatch", old);
   expect_refused_by("bench_bad_flag", bench + " --benchmark_out b.json", 2, "unrecognized argument '--benchmark_out'", old);
+  // A flag given twice: Google Benchmark took the last (--benchmark_out=b.json then another file
+  // wrote the other); refused like driftlab's own.
+  expect_refused_by("bench_twice", bench + " --benchmark_filter=nomatch --benchmark_out=b.json --benchmark_out=c.json", 2,
+                    "--benchmark_out given twice", old);
+  expect_refused_by("bench_twice_filter", bench + " --benchmark_filter=a --benchmark_filter=b --benchmark_out=b.json", 2,
+                    "--benchmark_filter given twice", old);
   const fs::path d = fresh_dir("bench_sigint");
   old(d);
   const auto before = snapshot(d);
