@@ -5,12 +5,28 @@ benchmarks would then blame on the variant).
 
     python3 tests/check_spills.py NVCC SOURCE.cu INCLUDE_DIR [ARCH]   (ARCH default sm_90)
 
-Prints each kernel's registers and spill bytes; exit 1 on a spill or a failed compile."""
+Prints each kernel's registers and spill bytes; exit 1 on a spill or a failed compile.  One
+kernel may spill a stated number of bytes (ALLOWED, with the reason); more fails it."""
 import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+
+# name pattern -> (spill store bytes, spill load bytes) at most, and why.
+ALLOWED = {
+    r"chain_gemm_vec_kernel": (32, 32, "two blocks an SM at 128 registers (__launch_bounds__(256, 2)): ptxas keeps "
+                                       "the tile copies' pointers in local memory, 4 L1 loads a tile outside the k "
+                                       "steps (tests/check_sass.py asserts where)"),
+}
+
+
+def allowance(name):
+    for pattern, (st, ld, why) in ALLOWED.items():
+        if re.search(pattern, name):
+            return st, ld, why
+    return 0, 0, ""
 
 
 def main(argv):
@@ -41,9 +57,12 @@ def main(argv):
         print(r.stderr[-4000:])
         print("check_spills: no kernel found in ptxas's report")
         return 1
-    bad = [k for k in kernels if k[1] or k[2]]
+    bad = [k for k in kernels if k[1] > allowance(k[0])[0] or k[2] > allowance(k[0])[1]]
     for name, st, ld in kernels:
-        print(f"{'SPILL' if st or ld else 'ok   '} {name}: {st} bytes spill stores, {ld} bytes spill loads")
+        max_st, max_ld, why = allowance(name)
+        verdict = "SPILL" if st > max_st or ld > max_ld else "ok   "
+        note = f" (allowed up to {max_st}/{max_ld}: {why})" if (st or ld) and why else ""
+        print(f"{verdict} {name}: {st} bytes spill stores, {ld} bytes spill loads{note}")
     print(f"check_spills: {len(kernels)} kernels for {arch}, {len(bad)} spilling")
     return 1 if bad else 0
 

@@ -218,47 +218,53 @@ __global__ void __launch_bounds__(kThreads, 2)
   // A row beyond M or B columns beyond N are never read: 0 bytes copied (zeros), from a source that
   // stays inside x and W in every full tile (row 0 of A; columns 0..3 of B; N % 4 == 0 so N >= 4).
   int ar[tl::kACopiesVec], ak[tl::kACopiesVec], bk[tl::kBCopiesVec], bc[tl::kBCopiesVec];
-  const float* a_src[tl::kACopiesVec];
+  const float* a_src[tl::kACopiesVec];  // the next tile's sources: advanced by kBK (A), kBK rows (B)
   const float* b_src[tl::kBCopiesVec];
-  int a_bytes[tl::kACopiesVec], b_bytes[tl::kBCopiesVec];
+  unsigned in_mask = 0;  // bit q: A copy q's row is < M; bit kACopiesVec + q: B copy q's columns are < N
 #pragma unroll
   for (int q = 0; q < tl::kACopiesVec; ++q) {
     tl::a_copy_vec(tid, q, ar[q], ak[q]);
     const bool in = row0 + ar[q] < M;
-    a_bytes[q] = in ? 16 : 0;
+    in_mask |= in ? 1u << q : 0u;
     a_src[q] = A + (in ? (row0 + ar[q]) * K : 0) + k0 + ak[q];
   }
 #pragma unroll
   for (int q = 0; q < tl::kBCopiesVec; ++q) {
     tl::b_copy_vec(tid, q, bk[q], bc[q]);
     const bool in = col0 + bc[q] < N;  // N % 4 == 0: the 4 columns are all in or all out
-    b_bytes[q] = in ? 16 : 0;
+    in_mask |= in ? 1u << (tl::kACopiesVec + q) : 0u;
     b_src[q] = B + (k0 + bk[q]) * N + (in ? col0 + bc[q] : 0);
   }
   const std::size_t b_step = static_cast<std::size_t>(kBK) * N;
 
-  // Stage `st` <- tile t, k [k0 + t kBK, +kBK).  A full tile (the common case) copies with no test;
-  // the last, short one copies 0 bytes (zeros, from x or W itself) at k >= k1: a 16-byte chunk
-  // never straddles k1 (every slice starts and ends at a multiple of 4).
-  auto load_tile = [&](int st, std::size_t t) {
-    const int real = tl::steps(k0 + t * kBK, k1);
+  // Stage `st` <- the next tile, k [kt, kt + kBK), then the sources advance.  A full tile (the
+  // common case) copies with no test; the last, short one copies 0 bytes (zeros, from x or W
+  // itself) at k >= k1: a 16-byte chunk never straddles k1 (every slice starts and ends at a
+  // multiple of 4).
+  auto load_tile = [&](int st, std::size_t kt) {
+    const int real = tl::steps(kt, k1);
     if (real == kBK) {
 #pragma unroll
-      for (int q = 0; q < tl::kACopiesVec; ++q) cp_async16n(&As[st][ar[q]][ak[q]], a_src[q] + t * kBK, a_bytes[q]);
+      for (int q = 0; q < tl::kACopiesVec; ++q) cp_async16n(&As[st][ar[q]][ak[q]], a_src[q], in_mask >> q & 1 ? 16 : 0);
 #pragma unroll
-      for (int q = 0; q < tl::kBCopiesVec; ++q) cp_async16n(&Bs[st][bk[q]][bc[q]], b_src[q] + t * b_step, b_bytes[q]);
+      for (int q = 0; q < tl::kBCopiesVec; ++q)
+        cp_async16n(&Bs[st][bk[q]][bc[q]], b_src[q], in_mask >> (tl::kACopiesVec + q) & 1 ? 16 : 0);
     } else {
 #pragma unroll
       for (int q = 0; q < tl::kACopiesVec; ++q) {
-        const bool ok = a_bytes[q] != 0 && ak[q] < real;
-        cp_async16(&As[st][ar[q]][ak[q]], ok ? a_src[q] + t * kBK : A, ok);
+        const bool ok = (in_mask >> q & 1) && ak[q] < real;
+        cp_async16(&As[st][ar[q]][ak[q]], ok ? a_src[q] : A, ok);
       }
 #pragma unroll
       for (int q = 0; q < tl::kBCopiesVec; ++q) {
-        const bool ok = b_bytes[q] != 0 && bk[q] < real;
-        cp_async16(&Bs[st][bk[q]][bc[q]], ok ? b_src[q] + t * b_step : B, ok);
+        const bool ok = (in_mask >> (tl::kACopiesVec + q) & 1) && bk[q] < real;
+        cp_async16(&Bs[st][bk[q]][bc[q]], ok ? b_src[q] : B, ok);
       }
     }
+#pragma unroll
+    for (int q = 0; q < tl::kACopiesVec; ++q) a_src[q] += kBK;
+#pragma unroll
+    for (int q = 0; q < tl::kBCopiesVec; ++q) b_src[q] += b_step;
   };
 
   float acc[kTM][kTN];
@@ -279,13 +285,13 @@ __global__ void __launch_bounds__(kThreads, 2)
   };
 
   const std::size_t tiles = (k1 - k0 + kBK - 1) / kBK;
-  if (tiles > 0) load_tile(0, 0);
+  if (tiles > 0) load_tile(0, k0);
   cp_async_commit();
   for (std::size_t t = 0; t < tiles; ++t) {
     cp_async_wait_all();
     __syncthreads();  // tile t is in stage t % 2 for everyone; everyone is done with tile t - 1
     const int cur = static_cast<int>(t & 1);
-    if (t + 1 < tiles) load_tile(cur ^ 1, t + 1);
+    if (t + 1 < tiles) load_tile(cur ^ 1, k0 + (t + 1) * kBK);
     cp_async_commit();
     const std::size_t kt = k0 + t * kBK;
     if (k1 - kt >= static_cast<std::size_t>(kBK)) {
