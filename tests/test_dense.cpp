@@ -365,6 +365,22 @@ namespace {
 
 namespace tl = dense::tile;
 
+// Whether the slice partials [S][B][N] of a replay are the plain chains (dense_order.h), bit for bit.
+testing::AssertionResult planes_are_the_chains(const Problem& p, std::size_t S, const std::vector<float>& planes) {
+  for (std::size_t s = 0; s < S; ++s)
+    for (std::size_t i = 0; i < p.B; ++i)
+      for (std::size_t j = 0; j < p.N; ++j) {
+        float want = 0.0f;
+        for (std::size_t k = dense::slice_begin(p.K, S, s); k < dense::slice_end(p.K, S, s); ++k)
+          want = std::fma(p.x[i * p.K + k], p.W[k * p.N + j], want);
+        const float got = planes[(s * p.B + i) * p.N + j];
+        if (std::memcmp(&got, &want, sizeof(float)) != 0)
+          return testing::AssertionFailure() << "B=" << p.B << " K=" << p.K << " N=" << p.N << " S=" << S << " (" << i
+                                             << ", " << j << ") slice " << s << ": " << got << ", want " << want;
+      }
+  return testing::AssertionSuccess();
+}
+
 // The slice partials [S][B][N] as the kernel computes them (vec_b: B tiles by 16-byte copies;
 // vec_a: chain_gemm_vec_kernel, A and B by 16-byte copies, A's tile row-major).
 std::vector<float> replay_chain_kernel(const Problem& p, std::size_t S, bool vec_b, bool vec_a = false) {
@@ -522,18 +538,8 @@ TEST(DenseTileReplay, KernelThreadStepsGiveThePlainChainBitForBit) {
         if (vec_b && sh.N % 4 != 0) continue;  // the kernel copies B by 16 bytes only when N % 4 == 0
         if (vec_a && !tl::vec_copies(sh.K, sh.N, S, true)) continue;
         vec_runs += vec_a;
-        const std::vector<float> planes = replay_chain_kernel(p, S, vec_b, vec_a);
-        for (std::size_t s = 0; s < S; ++s)
-          for (std::size_t i = 0; i < p.B; ++i)
-            for (std::size_t j = 0; j < p.N; ++j) {
-              float want = 0.0f;
-              for (std::size_t k = dense::slice_begin(p.K, S, s); k < dense::slice_end(p.K, S, s); ++k)
-                want = std::fma(p.x[i * p.K + k], p.W[k * p.N + j], want);
-              const float got = planes[(s * p.B + i) * p.N + j];
-              ASSERT_EQ(std::memcmp(&got, &want, sizeof(float)), 0)
-                  << "B=" << p.B << " K=" << p.K << " N=" << p.N << " S=" << S << " vec_b=" << vec_b << " vec_a=" << vec_a << " (" << i
-                  << ", " << j << ") slice " << s;
-            }
+        ASSERT_TRUE(planes_are_the_chains(p, S, replay_chain_kernel(p, S, vec_b, vec_a)))
+            << "vec_b=" << vec_b << " vec_a=" << vec_a;
       }
     }
   }
@@ -643,17 +649,7 @@ TEST(DenseTileReplay, SkinnyKernelGivesThePlainChainBitForBit) {
       const bool vec_w = sk::vec_w(sh.N, true);
       ++runs;
       runs4 += !vec_w;
-      const std::vector<float> planes = replay_skinny_kernel(p, S, vec_w);
-      for (std::size_t s = 0; s < S; ++s)
-        for (std::size_t i = 0; i < p.B; ++i)
-          for (std::size_t j = 0; j < p.N; ++j) {
-            float want = 0.0f;
-            for (std::size_t k = dense::slice_begin(p.K, S, s); k < dense::slice_end(p.K, S, s); ++k)
-              want = std::fma(p.x[i * p.K + k], p.W[k * p.N + j], want);
-            const float got = planes[(s * p.B + i) * p.N + j];
-            ASSERT_EQ(std::memcmp(&got, &want, sizeof(float)), 0)
-                << "B=" << p.B << " K=" << p.K << " N=" << p.N << " S=" << S << " (" << i << ", " << j << ") slice " << s;
-          }
+      ASSERT_TRUE(planes_are_the_chains(p, S, replay_skinny_kernel(p, S, vec_w))) << "vec_w=" << vec_w;
     }
   }
   EXPECT_GE(runs, 16);
