@@ -4,6 +4,8 @@
 #include <xmmintrin.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <set>
@@ -598,6 +600,63 @@ TEST(SumCpu, ExactVectorAndScalarPathsAgree) {
       const float vec = cpu::sum_exact(x.data(), x.size(), {&pool, std::nullopt});
       EXPECT_TRUE(same_bits(scalar, vec)) << cpu::isa_name(cpu::detail::exact_simd_level())
                                           << " n=" << x.size() << ": scalar " << scalar << ", vector " << vec;
+    }
+  }
+  cpu::detail::force_exact_simd(ExactSimd::avx512);
+}
+
+// A caller that unmasks floating-point exceptions (feenableexcept, or MXCSR as here; inexact
+// included) gets the exact sum's bits and no SIGFPE: the vector tiles raise and discard flags, so
+// exact_simd.h sends such a caller to the integer-only scalar path.  Run in a child process: a trap
+// kills the child, not the test binary.  (Before the check, AVX2's f32 tile trapped on inexact.)
+TEST(SumCpuDeathTest, ExactSumTrapsNoExceptionTheCallerUnmasked) {
+  using cpu::detail::ExactSimd;
+  std::vector<std::vector<float>> floats;
+  for (const Dist d : {Dist::normal, Dist::illcond}) floats.push_back(input<float>(d, 3 * 65536 + 11, 41));
+  floats.push_back(floats[0]);
+  for (std::size_t i = 0; i < floats[2].size(); i += 1009) floats[2][i] = 1e-42f;  // subnormals
+  floats.back()[77777] = INFINITY;
+  std::vector<std::vector<bf16>> bf16s;
+  std::vector<std::vector<f16>> f16s;
+  std::vector<std::vector<double>> doubles;
+  for (const auto& x : floats) {
+    bf16s.emplace_back();
+    f16s.emplace_back();
+    for (const float v : x) {
+      bf16s.back().push_back(Narrow<bf16>::from(v));
+      f16s.back().push_back(Narrow<f16>::from(v * 1e-3f));
+    }
+    doubles.emplace_back(x.begin(), x.end());
+  }
+  // The bits every level gives with exceptions masked, on the calling thread alone (the pool's
+  // workers keep their own MXCSR).
+  const cpu::SumContext alone{};
+  const auto run_all = [&](ExactSimd level) {
+    cpu::detail::force_exact_simd(level);
+    std::vector<std::uint64_t> r;
+    for (std::size_t k = 0; k < floats.size(); ++k) {
+      r.push_back(to_bits(cpu::sum_exact(floats[k].data(), floats[k].size(), alone)));
+      r.push_back(to_bits(cpu::sum_half(SumVariant::exact, bf16s[k].data(), bf16s[k].size(), alone)));
+      r.push_back(to_bits(cpu::sum_half(SumVariant::exact, f16s[k].data(), f16s[k].size(), alone)));
+      std::uint64_t d;
+      const double s = cpu::sum_exact(doubles[k].data(), doubles[k].size(), alone);
+      std::memcpy(&d, &s, sizeof d);
+      r.push_back(d);
+    }
+    return r;
+  };
+  const std::vector<std::uint64_t> want = run_all(ExactSimd::scalar);
+  for (const ExactSimd level : {ExactSimd::scalar, ExactSimd::avx2, ExactSimd::avx512}) {
+    EXPECT_EQ(run_all(level), want) << "masked, at " << cpu::isa_name(level);
+    // Every exception unmasked, then each alone (inexact, overflow, invalid).
+    for (const std::uint32_t unmask : {0x1f80u, 0x1000u, 0x0400u, 0x0080u}) {
+      EXPECT_EXIT(
+          {
+            _mm_setcsr(_mm_getcsr() & ~unmask);
+            std::exit(run_all(level) == want ? 0 : 3);
+          },
+          ::testing::ExitedWithCode(0), "")
+          << "at " << cpu::isa_name(level) << ", MXCSR mask bits 0x" << std::hex << unmask << " cleared";
     }
   }
   cpu::detail::force_exact_simd(ExactSimd::avx512);
