@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/common/dense_order.h"
+#include "kernels/common/half.h"
 #include "kernels/common/rng.h"
 #include "host/io/data.h"
 #include "kernels/cpu/dense.h"
@@ -553,12 +554,21 @@ TEST(DenseTileReplay, KernelThreadStepsGiveThePlainChainBitForBit) {
 // chains over the stage's real k.  The planes must equal the plain chain bit for bit.
 namespace sk = dense::skinny;
 
-std::vector<float> replay_skinny_kernel(const Problem& p, std::size_t S, bool vec_w) {
+// half16: the 16-bit path (skinny::use16) on p's values as bf16 bits (p must hold bf16 values):
+// copies of 8 values (w_copy16, x_copy16) into a ring of bits, each stage widened into one float
+// stage (the kernel's Ws, Xs at stage 0) before its k steps.
+std::vector<float> replay_skinny_kernel(const Problem& p, std::size_t S, bool vec_w, bool half16 = false) {
   const std::size_t M = p.B, N = p.N, K = p.K;
   const int R = sk::rows_per_warp(M), warps = sk::warps(M), threads = 32 * warps, rows = warps * R;
-  EXPECT_LE(sk::smem_bytes(rows), 96u * 1024u);  // fits an SM of sm_80 (163 KiB) and sm_90 (227 KiB) twice
+  EXPECT_LE(half16 ? sk::smem_bytes16(rows) : sk::smem_bytes(rows), 96u * 1024u);  // fits an SM of sm_80 (163 KiB) and sm_90 (227 KiB) twice
   std::vector<float> planes(S * M * N, std::nanf(""));
   std::vector<float> Ws(sk::kStages * sk::kSK * sk::kCols), Xs(sk::kStages * rows * sk::kSK);
+  // The 16-bit ring (bits) and the sources' bits.
+  std::vector<std::uint16_t> Wr(Ws.size()), Xr(Xs.size()), W16(p.W.size()), x16(p.x.size());
+  if (half16) {
+    for (std::size_t e = 0; e < p.W.size(); ++e) W16[e] = f32_to_bf16(p.W[e]);
+    for (std::size_t e = 0; e < p.x.size(); ++e) x16[e] = f32_to_bf16(p.x[e]);
+  }
   std::vector<long> holds(sk::kStages, -1);  // the stage each buffer holds
   std::vector<float> acc(static_cast<std::size_t>(threads) * R);
   for (std::size_t s = 0; s < S; ++s)
@@ -573,26 +583,41 @@ std::vector<float> replay_skinny_kernel(const Problem& p, std::size_t S, bool ve
           const int real = sk::steps(kt, k1);
           std::vector<int> w_hits(sk::kSK * sk::kCols), x_hits(rows * sk::kSK);
           for (int tid = 0; tid < threads; ++tid) {
-            const int wide = vec_w ? 4 : 1;  // bytes / 4 of a W copy
+            const int wide = half16 ? 8 : vec_w ? 4 : 1;  // values in a W copy
             for (int e = tid; e < sk::kSK * sk::kCols / wide; e += threads) {
               int kk, c;
-              if (vec_w) sk::w_copy(e, kk, c);
+              if (half16) sk::w_copy16(e, kk, c);
+              else if (vec_w) sk::w_copy(e, kk, c);
               else sk::w_copy4(e, kk, c);
+              if (kk < 0 || kk >= sk::kSK || c < 0 || c + wide > sk::kCols) {
+                ADD_FAILURE() << "W copy " << e << " lands outside the stage: k " << kk << ", column " << c;
+                continue;
+              }
               const bool ok = kk < real && col0 + c < N;
               for (int q = 0; q < wide; ++q) {
-                Ws[(st * sk::kSK + kk) * sk::kCols + c + q] = ok ? p.W[(kt + kk) * N + col0 + c + q] : 0.0f;
+                const std::size_t slot = (st * sk::kSK + kk) * sk::kCols + c + q, src = (kt + kk) * N + col0 + c + q;
+                if (half16) Wr[slot] = ok ? W16[src] : std::uint16_t{0};
+                else Ws[slot] = ok ? p.W[src] : 0.0f;
                 ++w_hits[kk * sk::kCols + c + q];
               }
             }
-            for (int e = tid; e < rows * sk::kSK / 4; e += threads) {
+            const int xwide = half16 ? 8 : 4;  // values in an x copy (16 bytes)
+            for (int e = tid; e < rows * sk::kSK / xwide; e += threads) {
               int r, kk;
-              sk::x_copy(e, r, kk);
+              if (half16) sk::x_copy16(e, r, kk);
+              else sk::x_copy(e, r, kk);
+              if (r < 0 || r >= rows || kk < 0 || kk + xwide > sk::kSK) {
+                ADD_FAILURE() << "x copy " << e << " lands outside the stage: row " << r << ", k " << kk;
+                continue;
+              }
               const bool ok = row0 + r < M && kk < real;
               if (ok) {
-                EXPECT_LE(kt + kk + 4, k1) << "a 16-byte copy straddles the slice end";
+                EXPECT_LE(kt + kk + xwide, k1) << "a 16-byte copy straddles the slice end";
               }
-              for (int q = 0; q < 4; ++q) {
-                Xs[(st * rows + r) * sk::kSK + kk + q] = ok ? p.x[(row0 + r) * K + kt + kk + q] : 0.0f;
+              for (int q = 0; q < xwide; ++q) {
+                const std::size_t slot = (st * rows + r) * sk::kSK + kk + q, src = (row0 + r) * K + kt + kk + q;
+                if (half16) Xr[slot] = ok ? x16[src] : std::uint16_t{0};
+                else Xs[slot] = ok ? p.x[src] : 0.0f;
                 ++x_hits[r * sk::kSK + kk + q];
               }
             }
@@ -604,13 +629,18 @@ std::vector<float> replay_skinny_kernel(const Problem& p, std::size_t S, bool ve
         std::fill(acc.begin(), acc.end(), 0.0f);
         for (std::size_t t = 0; t + 1 < sk::kStages && t < stages; ++t) load(t);
         for (std::size_t t = 0; t < stages; ++t) {
-          const int st = static_cast<int>(t % sk::kStages);
+          int st = static_cast<int>(t % sk::kStages);
           const std::size_t next = t + sk::kStages - 1;
           if (next < stages) {
             EXPECT_NE(static_cast<int>(next % sk::kStages), st) << "a stage refilled while it is read";
             load(next);
           }
           EXPECT_EQ(holds[st], static_cast<long>(t)) << "stage " << t << " is not in its buffer";
+          if (half16) {  // the stage's bits widened, position by position, into the float stage (0)
+            for (int e = 0; e < sk::kSK * sk::kCols; ++e) Ws[e] = widen(bf16{Wr[st * sk::kSK * sk::kCols + e]});
+            for (int e = 0; e < rows * sk::kSK; ++e) Xs[e] = widen(bf16{Xr[st * rows * sk::kSK + e]});
+            st = 0;
+          }
           const int n = sk::steps(k0 + t * sk::kSK, k1);
           for (int tid = 0; tid < threads; ++tid) {
             const int lane = tid % 32, w = tid / 32;
@@ -654,6 +684,36 @@ TEST(DenseTileReplay, SkinnyKernelGivesThePlainChainBitForBit) {
   }
   EXPECT_GE(runs, 16);
   EXPECT_GE(runs4, 3);  // W by 4 bytes
+}
+
+// The 16-bit path (skinny::use16): bf16 bits copied 8 values at a time, each stage widened into
+// the float stage; the planes equal the plain chains on the widened values bit for bit.
+TEST(DenseTileReplay, SkinnyKernelOn16BitStorageGivesThePlainChainBitForBit) {
+  EXPECT_TRUE(sk::use16(1, 4096, 4096, 1, true, true));
+  EXPECT_TRUE(sk::use16(64, 784, 4096, 1, true, true));
+  EXPECT_FALSE(sk::use16(65, 4096, 4096, 1, true, true));  // the 128 x 128 tiles from 65 rows
+  EXPECT_FALSE(sk::use16(1, 4096, 10, 1, true, true));     // N % 8 != 0: no 2-byte cp.async for W
+  EXPECT_FALSE(sk::use16(1, 4092, 4096, 1, true, true));   // K % 8 != 0
+  EXPECT_FALSE(sk::use16(1, 4096, 4096, 1, false, true));  // x unaligned
+  EXPECT_FALSE(sk::use16(1, 4096, 4096, 1, true, false));  // W unaligned
+  EXPECT_FALSE(sk::use16(1, 48, 8, 4, true, true));        // slices of 12: a copy of 8 would straddle them
+  EXPECT_EQ(sk::smem_bytes16(64), 48u * 1024u);           // no opt-in above the default 48 KiB
+  const Shape shapes[] = {{1, 64, 64}, {2, 8, 8}, {3, 104, 40}, {5, 200, 72}, {8, 32, 8}, {9, 40, 40},
+                          {17, 96, 48}, {32, 264, 8}, {31, 16, 40}, {64, 72, 40}, {57, 40, 72}, {1, 40, 8}};
+  int runs = 0, sliced = 0;
+  for (const Shape& sh : shapes) {
+    Problem p = make_problem(sh.B, sh.K, sh.N, 901 + sh.K);
+    for (auto& v : p.x) v = round_through<bf16>(v);
+    for (auto& v : p.W) v = round_through<bf16>(v);
+    for (const std::size_t S : {std::size_t{1}, dense::split_k(sh.B, sh.K, sh.N), std::size_t{2}, std::size_t{5}}) {
+      if (!sk::use16(sh.B, sh.K, sh.N, S, true, true)) continue;
+      ++runs;
+      sliced += S > 1;
+      ASSERT_TRUE(planes_are_the_chains(p, S, replay_skinny_kernel(p, S, true, true))) << "S=" << S;
+    }
+  }
+  EXPECT_GE(runs, 16);
+  EXPECT_GE(sliced, 6);
 }
 
 }  // namespace

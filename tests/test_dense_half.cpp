@@ -352,32 +352,36 @@ TYPED_TEST(DenseHalf, CudaTreeAndInvariantMatchTheCpuBitwise) {
   using S = TypeParam;
   if (!gpu_status().usable) GTEST_SKIP() << gpu_status().reason;
   const DType d = std::is_same_v<S, bf16> ? DType::bf16 : DType::f16;
-  Model m = make_model({300, 257, 33}, 0.0f, 8);
-  round_model(m, d);
-  auto cpu = make_cpu_model_backend(2);
-  auto gpu = make_cuda_model_backend();
-  cpu->set_model(m);
-  gpu->set_model(m);
-  for (std::size_t B : {1, 5, 64, 129}) {
-    std::vector<float> x(B * m.inputs());
-    SplitMix64 g(B);
-    for (auto& v : x) v = static_cast<float>(g.uniform01() - 0.5);
-    for (DenseVariant v : {DenseVariant::invariant, DenseVariant::tree}) {
-      std::vector<float> yc(B * m.outputs()), yg(yc.size()), pc(yc.size()), pg(yc.size());
-      PredictCall c{v, false, 0, 0, 0, std::nullopt};
-      c.pre_round = pc.data();
-      cpu->predict(c, x.data(), B, yc.data());
-      c.pre_round = pg.data();
-      gpu->predict(c, x.data(), B, yg.data());
-      ASSERT_TRUE(same(yc.data(), yg.data(), yc.size() * 4)) << info(v).name << " B=" << B;
-      ASSERT_TRUE(same(pc.data(), pg.data(), pc.size() * 4)) << info(v).name << " B=" << B;
+  // The first model takes the 128 x 128 tiles (K, N not multiples of 8); the second the 16-bit
+  // small-batch kernel at B <= 64 (dense_order.h's skinny::use16; slices of 8 in tree at B = 1).
+  for (const std::vector<std::size_t>& dims : {std::vector<std::size_t>{300, 257, 33}, std::vector<std::size_t>{256, 64, 40}}) {
+    Model m = make_model(dims, 0.0f, 8);
+    round_model(m, d);
+    auto cpu = make_cpu_model_backend(2);
+    auto gpu = make_cuda_model_backend();
+    cpu->set_model(m);
+    gpu->set_model(m);
+    for (std::size_t B : {1, 5, 64, 129}) {
+      std::vector<float> x(B * m.inputs());
+      SplitMix64 g(B);
+      for (auto& v : x) v = static_cast<float>(g.uniform01() - 0.5);
+      for (DenseVariant v : {DenseVariant::invariant, DenseVariant::tree}) {
+        std::vector<float> yc(B * m.outputs()), yg(yc.size()), pc(yc.size()), pg(yc.size());
+        PredictCall c{v, false, 0, 0, 0, std::nullopt};
+        c.pre_round = pc.data();
+        cpu->predict(c, x.data(), B, yc.data());
+        c.pre_round = pg.data();
+        gpu->predict(c, x.data(), B, yg.data());
+        ASSERT_TRUE(same(yc.data(), yg.data(), yc.size() * 4)) << info(v).name << " B=" << B << " K=" << dims[0];
+        ASSERT_TRUE(same(pc.data(), pg.data(), pc.size() * 4)) << info(v).name << " B=" << B;
+      }
+      // cublasGemmEx with 16-bit inputs runs (its order is cuBLAS's: near, not bitwise).
+      std::vector<float> yb(B * m.outputs()), yi(yb.size());
+      gpu->predict({DenseVariant::cublas, false, 0, 0, 0, std::nullopt}, x.data(), B, yb.data());
+      gpu->predict({DenseVariant::invariant, false, 0, 0, 0, std::nullopt}, x.data(), B, yi.data());
+      for (std::size_t e = 0; e < yb.size(); ++e)
+        EXPECT_LE(d == DType::bf16 ? ulp_distance_bf16(yb[e], yi[e]) : ulp_distance_f16(yb[e], yi[e]), 64u) << e;
     }
-    // cublasGemmEx with 16-bit inputs runs (its order is cuBLAS's: near, not bitwise).
-    std::vector<float> yb(B * m.outputs()), yi(yb.size());
-    gpu->predict({DenseVariant::cublas, false, 0, 0, 0, std::nullopt}, x.data(), B, yb.data());
-    gpu->predict({DenseVariant::invariant, false, 0, 0, 0, std::nullopt}, x.data(), B, yi.data());
-    for (std::size_t e = 0; e < yb.size(); ++e)
-      EXPECT_LE(d == DType::bf16 ? ulp_distance_bf16(yb[e], yi[e]) : ulp_distance_f16(yb[e], yi[e]), 64u) << e;
   }
 }
 

@@ -151,7 +151,7 @@ DL_HD void fma_step(float (&acc)[kTM][kTN], const float (&a)[kTM], const float (
 }  // namespace tile
 
 // The CUDA kernel of small batches (chain_skinny_kernel, kernels/cuda/dense.cu): M <= kMaxRows (64)
-// rows, float storage, x copied by 16 bytes (use below).  A 128 x 128 block tile wastes 127/128 of its work
+// rows, float storage with x copied by 16 bytes (use below), or 16-bit storage (use16, at the end).  A 128 x 128 block tile wastes 127/128 of its work
 // at B = 1 and leaves most SMs idle (32 blocks at N = 4096); here a thread owns ONE column and
 // R rows (1, 2, 4 or 8: rows_per_warp), a warp 32 columns, a block 1 to 8 warps stacked over the
 // rows (warps), so B = 1 runs N threads, each reading its column of W once for its R rows.  The
@@ -193,6 +193,32 @@ DL_HD bool vec_w(std::size_t N, bool w_aligned16) { return w_aligned16 && N % 4 
 // The k steps of the stage starting at kt in a chain ending at k1.
 DL_HD int steps(std::size_t kt, std::size_t k1) {
   return k1 - kt < static_cast<std::size_t>(kSK) ? static_cast<int>(k1 - kt) : kSK;
+}
+
+// 16-bit storage (bf16, f16; since session 9): the same kernel on the raw bits.  A 16-byte copy
+// holds 8 values: W row kk, columns c .. c+7 (w_copy16); x row r, k kk .. kk+7 (x_copy16).  The
+// ring of kStages holds the bits; when a stage has landed (and every thread is past the previous
+// stage), the threads widen it (half.h, exact) into ONE float stage, element by element at the
+// same positions, and after a second barrier run the float kernel's k steps on it: the same
+// chains, the same bits as the CPU twin's widened values.  There is no 2-byte cp.async, so W needs
+// N % 8 == 0 (else the 128 x 128 tile kernel), and x K % 8 == 0 with every slice starting at a
+// multiple of 8 (a copy never straddles a slice end).
+DL_HD void w_copy16(int e, int& kk, int& c) {
+  kk = e / (kCols / 8);
+  c = 8 * (e % (kCols / 8));
+}
+DL_HD void x_copy16(int e, int& r, int& kk) {
+  r = e / (kSK / 8);
+  kk = 8 * (e % (kSK / 8));
+}
+DL_HD bool use16(std::size_t M, std::size_t K, std::size_t N, std::size_t S, bool x_aligned16, bool w_aligned16) {
+  return M >= 1 && M <= static_cast<std::size_t>(kMaxRows) && x_aligned16 && w_aligned16 && K % 8 == 0 &&
+         N % 8 == 0 && (S == 1 || slice_len(K, S) % 8 == 0);
+}
+// The ring of bits (2 bytes a value) and the one float stage: 48 KiB at 64 rows.
+DL_HD std::size_t smem_bytes16(int rows) {
+  const std::size_t stage = static_cast<std::size_t>(kSK * kCols + rows * kSK);
+  return static_cast<std::size_t>(kStages) * stage * 2 + stage * sizeof(float);
 }
 }  // namespace skinny
 

@@ -3,8 +3,9 @@
 //   invariant  a chain kernel with Epilogue::bias_act: one FMA chain over all of K per output
 //              (__fmaf_rn, increasing k), then + b and act.  No atomics.  The chain kernels
 //              (launch_chain picks one; every one runs dense_order.h's chains, the same bits):
-//              chain_skinny_kernel  float, B <= 64, K % 4 == 0: a thread a column and 1-8 rows,
-//                                   k streamed through 6 cp.async stages (small batches);
+//              chain_skinny_kernel  B <= 64, K % 4 == 0 (16-bit: K, N % 8 == 0): a thread a column
+//                                   and 1-8 rows, k streamed through 6 cp.async stages (small
+//                                   batches; 16-bit stages widened into a float stage);
 //              chain_gemm_vec_kernel  float, K and N multiples of 4, aligned: 128 x 128 tiles of
 //                                   8 x 8 a thread, A and B copied by 16 bytes (A row-major);
 //              chain_gemm_kernel    anything else (and 16-bit storage): the same tiles, A copied
@@ -18,7 +19,8 @@
 //
 // 16-bit storage (dense_half: bf16 or f16 x, W, b): the same kernels, instantiated on the storage
 // type S; tiles load the 16-bit bits and widen them with half.h (exact), the chains are the float32
-// ones above, and narrow_kernel rounds the float32 output to S (half.h's RNE).  cublas becomes
+// ones above, and narrow_kernel rounds the float32 output to S (half.h's RNE).  chain_skinny_kernel
+// copies the bits by 16 bytes (skinny::use16); chain_gemm_kernel loads and widens them by 2 bytes.  cublas becomes
 // cublasGemmEx with CUDA_R_16BF / CUDA_R_16F inputs, a float32 output and CUBLAS_COMPUTE_32F.
 #include <cublas_v2.h>
 
@@ -47,7 +49,7 @@ __device__ __forceinline__ void cp_async4(float* dst, const void* src, bool vali
   const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 4 : 0) : "memory");
 }
-__device__ __forceinline__ void cp_async16(float* dst, const void* src, bool valid) {
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
   const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 16 : 0) : "memory");
 }
@@ -349,15 +351,37 @@ namespace sk = dense::skinny;
 template <int kPending>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory"); }
 
-template <Epilogue kEp, int R>
+// 16 bits (T = bf16, f16; dense_order.h's skinny::use16): the ring holds the bits (W and x by 16
+// bytes, 8 values); a landed stage is widened into one float stage (Wf, Xf) between two barriers,
+// and the k steps below read that: the float kernel's steps on the same values.
+template <class T>
+__device__ __forceinline__ void widen8(const T* __restrict__ src, float* __restrict__ dst) {
+  const uint4 v = *reinterpret_cast<const uint4*>(src);
+  const unsigned w[4] = {v.x, v.y, v.z, v.w};
+  float f[8];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    f[2 * i] = widen(T{static_cast<std::uint16_t>(w[i] & 0xffffu)});
+    f[2 * i + 1] = widen(T{static_cast<std::uint16_t>(w[i] >> 16)});
+  }
+  reinterpret_cast<float4*>(dst)[0] = make_float4(f[0], f[1], f[2], f[3]);
+  reinterpret_cast<float4*>(dst)[1] = make_float4(f[4], f[5], f[6], f[7]);
+}
+
+template <Epilogue kEp, int R, class T = float>
 __global__ void __launch_bounds__(sk::kMaxWarps * 32)
-    chain_skinny_kernel(const float* __restrict__ A, const float* __restrict__ B, float* C, std::size_t M,
-                        std::size_t N, std::size_t K, std::size_t S, const float* __restrict__ bias, Activation act,
+    chain_skinny_kernel(const T* __restrict__ A, const T* __restrict__ B, float* C, std::size_t M,
+                        std::size_t N, std::size_t K, std::size_t S, const T* __restrict__ bias, Activation act,
                         float* matmul, bool vec_w) {
+  constexpr bool kHalf = !std::is_same_v<T, float>;
   extern __shared__ __align__(16) float sk_smem[];
   const int threads = static_cast<int>(blockDim.x), rows = threads / 32 * R;
-  float* Ws = sk_smem;                                     // [kStages][kSK][kCols]
-  float* Xs = sk_smem + sk::kStages * sk::kSK * sk::kCols;  // [kStages][rows][kSK]
+  // float: the ring, read in place.  16 bits: the float stage first (Wf [kSK][kCols], Xf [rows][kSK]),
+  // then the ring of bits (Wr [kStages][kSK][kCols], Xr [kStages][rows][kSK]); every part 16-byte aligned.
+  float* Ws = sk_smem;                                                    // float: [kStages][kSK][kCols]
+  float* Xs = sk_smem + (kHalf ? 1 : sk::kStages) * sk::kSK * sk::kCols;  // float: [kStages][rows][kSK]
+  T* Wr = reinterpret_cast<T*>(Xs + rows * sk::kSK);
+  T* Xr = Wr + sk::kStages * sk::kSK * sk::kCols;
   const std::size_t s = blockIdx.z;
   const std::size_t k0 = dense::slice_begin(K, S, s), k1 = dense::slice_end(K, S, s);
   const std::size_t row0 = static_cast<std::size_t>(blockIdx.y) * rows, col0 = static_cast<std::size_t>(blockIdx.x) * sk::kCols;
@@ -367,26 +391,41 @@ __global__ void __launch_bounds__(sk::kMaxWarps * 32)
   // beyond k1 are zeros (0 bytes copied; a 16-byte copy never straddles k1: tile::vec_copies).
   auto load = [&](int st, std::size_t kt) {
     const int real = sk::steps(kt, k1);
-    if (vec_w) {
-      for (int e = tid; e < sk::kSK * sk::kCols / 4; e += threads) {
+    if constexpr (kHalf) {  // N % 8 == 0: the 8 columns are all in or all out
+      for (int e = tid; e < sk::kSK * sk::kCols / 8; e += threads) {
         int kk, c;
-        sk::w_copy(e, kk, c);
-        const bool ok = kk < real && col0 + c < N;  // N % 4 == 0: the 4 columns are all in or all out
-        cp_async16(&Ws[(st * sk::kSK + kk) * sk::kCols + c], ok ? B + (kt + kk) * N + col0 + c : B, ok);
+        sk::w_copy16(e, kk, c);
+        const bool ok = kk < real && col0 + c < N;
+        cp_async16(&Wr[(st * sk::kSK + kk) * sk::kCols + c], ok ? B + (kt + kk) * N + col0 + c : B, ok);
+      }
+      for (int e = tid; e < rows * sk::kSK / 8; e += threads) {
+        int r, kk;
+        sk::x_copy16(e, r, kk);
+        const bool ok = row0 + r < M && kk < real;
+        cp_async16(&Xr[(st * rows + r) * sk::kSK + kk], ok ? A + (row0 + r) * K + kt + kk : A, ok);
       }
     } else {
-      for (int e = tid; e < sk::kSK * sk::kCols; e += threads) {
-        int kk, c;
-        sk::w_copy4(e, kk, c);
-        const bool ok = kk < real && col0 + c < N;
-        cp_async4(&Ws[(st * sk::kSK + kk) * sk::kCols + c], ok ? B + (kt + kk) * N + col0 + c : B, ok);
+      if (vec_w) {
+        for (int e = tid; e < sk::kSK * sk::kCols / 4; e += threads) {
+          int kk, c;
+          sk::w_copy(e, kk, c);
+          const bool ok = kk < real && col0 + c < N;  // N % 4 == 0: the 4 columns are all in or all out
+          cp_async16(&Ws[(st * sk::kSK + kk) * sk::kCols + c], ok ? B + (kt + kk) * N + col0 + c : B, ok);
+        }
+      } else {
+        for (int e = tid; e < sk::kSK * sk::kCols; e += threads) {
+          int kk, c;
+          sk::w_copy4(e, kk, c);
+          const bool ok = kk < real && col0 + c < N;
+          cp_async4(&Ws[(st * sk::kSK + kk) * sk::kCols + c], ok ? B + (kt + kk) * N + col0 + c : B, ok);
+        }
       }
-    }
-    for (int e = tid; e < rows * sk::kSK / 4; e += threads) {
-      int r, kk;
-      sk::x_copy(e, r, kk);
-      const bool ok = row0 + r < M && kk < real;
-      cp_async16(&Xs[(st * rows + r) * sk::kSK + kk], ok ? A + (row0 + r) * K + kt + kk : A, ok);
+      for (int e = tid; e < rows * sk::kSK / 4; e += threads) {
+        int r, kk;
+        sk::x_copy(e, r, kk);
+        const bool ok = row0 + r < M && kk < real;
+        cp_async16(&Xs[(st * rows + r) * sk::kSK + kk], ok ? A + (row0 + r) * K + kt + kk : A, ok);
+      }
     }
   };
 
@@ -405,7 +444,13 @@ __global__ void __launch_bounds__(sk::kMaxWarps * 32)
     const std::size_t next = t + sk::kStages - 1;  // into stage t - 1's buffer
     if (next < stages) load(static_cast<int>(next % sk::kStages), k0 + next * sk::kSK);
     cp_async_commit();
-    const int st = static_cast<int>(t % sk::kStages);
+    int st = static_cast<int>(t % sk::kStages);
+    if constexpr (kHalf) {  // stage t's bits, landed for everyone, widened into the float stage
+      for (int e = tid; e < sk::kSK * sk::kCols / 8; e += threads) widen8(&Wr[st * sk::kSK * sk::kCols + 8 * e], &Ws[8 * e]);
+      for (int e = tid; e < rows * sk::kSK / 8; e += threads) widen8(&Xr[st * rows * sk::kSK + 8 * e], &Xs[8 * e]);
+      __syncthreads();
+      st = 0;
+    }
     const float* wv = &Ws[st * sk::kSK * sk::kCols + lane];
     const float* xv = &Xs[(st * rows + w * R) * sk::kSK];
     const std::size_t kt = k0 + t * sk::kSK;
@@ -449,7 +494,7 @@ __global__ void __launch_bounds__(sk::kMaxWarps * 32)
     else if constexpr (kEp == Epilogue::atomic_add) atomicAdd(&plane[i * N + c], acc[r]);
     else {
       if (matmul) matmul[i * N + c] = acc[r];  // the trace hook
-      plane[i * N + c] = dense::activate(dense::add(acc[r], bias[c]), act);
+      plane[i * N + c] = dense::activate(dense::add(acc[r], widen(bias[c])), act);
     }
   }
 }
@@ -518,37 +563,46 @@ dim3 gemm_grid(std::size_t M, std::size_t N, std::size_t slices) {
 
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
-// One chain product of any epilogue, float storage: chain_skinny_kernel for at most
-// skinny::kMaxRows rows (skinny::use), else chain_gemm_vec_kernel on the 16-byte path
-// (tile::vec_copies); else (and for 16-bit storage) chain_gemm_kernel.  `prev` forces the latter (benchmark-only:
-// the kernel of the first H200 run, kept to be timed beside the new one).
+// The small-batch kernel (dense_order.h's skinny::): float (x by 16 bytes, W by 16 or 4: vec_w) or
+// 16-bit storage (both by 16 bytes; vec_w unused).
+template <Epilogue kEp, class T>
+cudaError_t launch_skinny(const T* A, const T* B, float* C, std::size_t M, std::size_t N, std::size_t K, std::size_t S,
+                          const T* bias, Activation act, float* matmul, cudaStream_t stream, bool vec_w) {
+  const int R = sk::rows_per_warp(M), warps = sk::warps(M);
+  const dim3 grid(static_cast<unsigned>((N + sk::kCols - 1) / sk::kCols),
+                  static_cast<unsigned>((M + warps * R - 1) / (warps * R)), static_cast<unsigned>(S));
+  const std::size_t smem = std::is_same_v<T, float> ? sk::smem_bytes(warps * R) : sk::smem_bytes16(warps * R);
+  auto go = [&](auto kernel) {
+    if (smem > 48 * 1024)  // above the default dynamic shared memory of a block: opt in (per device)
+      CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+    kernel<<<grid, 32 * warps, smem, stream>>>(A, B, C, M, N, K, S, bias, act, matmul, vec_w);
+    return cudaGetLastError();
+  };
+  switch (R) {
+    case 1: return go(chain_skinny_kernel<kEp, 1, T>);
+    case 2: return go(chain_skinny_kernel<kEp, 2, T>);
+    case 4: return go(chain_skinny_kernel<kEp, 4, T>);
+    default: return go(chain_skinny_kernel<kEp, 8, T>);
+  }
+}
+
+// One chain product of any epilogue: chain_skinny_kernel for at most skinny::kMaxRows rows
+// (skinny::use for float, skinny::use16 for 16-bit storage), else for float chain_gemm_vec_kernel
+// on the 16-byte path (tile::vec_copies); else chain_gemm_kernel.  `prev` forces the latter
+// (benchmark-only: the kernel of the first H200 run, kept to be timed beside the new one).
 template <Epilogue kEp, class T>
 cudaError_t launch_chain(const T* A, const T* B, float* C, std::size_t M, std::size_t N, std::size_t K, std::size_t S,
                          const T* bias, Activation act, float* matmul, cudaStream_t stream, bool prev = false) {
   if constexpr (std::is_same_v<T, float>) {
-    if (!prev && sk::use(M, K, S, aligned16(A))) {
-      const bool vec_w = sk::vec_w(N, aligned16(B));
-      const int R = sk::rows_per_warp(M), warps = sk::warps(M);
-      const dim3 grid(static_cast<unsigned>((N + sk::kCols - 1) / sk::kCols),
-                      static_cast<unsigned>((M + warps * R - 1) / (warps * R)), static_cast<unsigned>(S));
-      const std::size_t smem = sk::smem_bytes(warps * R);
-      auto go = [&](auto kernel) {
-        if (smem > 48 * 1024)  // above the default dynamic shared memory of a block: opt in (per device)
-          CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-        kernel<<<grid, 32 * warps, smem, stream>>>(A, B, C, M, N, K, S, bias, act, matmul, vec_w);
-        return cudaGetLastError();
-      };
-      switch (R) {
-        case 1: return go(chain_skinny_kernel<kEp, 1>);
-        case 2: return go(chain_skinny_kernel<kEp, 2>);
-        case 4: return go(chain_skinny_kernel<kEp, 4>);
-        default: return go(chain_skinny_kernel<kEp, 8>);
-      }
-    }
+    if (!prev && sk::use(M, K, S, aligned16(A)))
+      return launch_skinny<kEp>(A, B, C, M, N, K, S, bias, act, matmul, stream, sk::vec_w(N, aligned16(B)));
     if (!prev && tl::vec_copies(K, N, S, aligned16(A) && aligned16(B))) {
       chain_gemm_vec_kernel<kEp><<<gemm_grid(M, N, S), kThreads, 0, stream>>>(A, B, C, M, N, K, S, bias, act, matmul);
       return cudaGetLastError();
     }
+  } else {
+    if (!prev && sk::use16(M, K, N, S, aligned16(A), aligned16(B)))
+      return launch_skinny<kEp>(A, B, C, M, N, K, S, bias, act, matmul, stream, true);
   }
   chain_gemm_kernel<kEp, T><<<gemm_grid(M, N, S), kThreads, 0, stream>>>(A, B, C, M, N, K, S, bias, act, matmul, vec_b(B, N));
   return cudaGetLastError();
