@@ -138,12 +138,14 @@ void register_cuda_dense_benchmarks() {
     auto* b = benchmark::RegisterBenchmark((std::string("dense/cuda/") + i.name).c_str(),
                                            guarded([v = i.variant](benchmark::State& s) { run_dense(s, v); }));
     for (int B = 1; B <= 4096; B *= 4) b->Args({B, 10, 20})->Args({B, 4096, 4096});
+    b->Args({128, 4096, 4096});  // a mid batch: the small-batch kernel when the tiles fill <= 1/4 of the SMs
     b->ArgNames({"B", "K", "N"});
     b->UseManualTime()->Unit(benchmark::kMillisecond);
   }
   benchmark::RegisterBenchmark("dense/cuda/invariant_prev",
                                guarded([](benchmark::State& s) { run_dense(s, DenseVariant::invariant, /*prev=*/true); }))
       ->Args({4096, 4096, 4096})
+      ->Args({128, 4096, 4096})  // the tile kernel where `invariant` takes the small-batch one (not in the device plan)
       ->ArgNames({"B", "K", "N"})
       ->UseManualTime()
       ->Unit(benchmark::kMillisecond);

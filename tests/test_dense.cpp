@@ -304,10 +304,13 @@ TEST(Dense, ModelBackendRepacksWhenTheWeightsChange) {
 TEST(DenseCuda, TreeAndInvariantBitwiseEqualToCpuCublasWithinBound) {
   if (!gpu_status().usable) GTEST_SKIP() << gpu_status().reason;
   // ... and the kernels' paths: chain_skinny_kernel (B <= 64 on the 16-byte path: 1 to 8
-  // warps, split-K slices of a multiple of 4), chain_gemm_vec_kernel (B = 65 and 513 at K, N multiples of 4).
+  // warps, split-K slices of a multiple of 4; B = 65-128 when the tiles would fill <= 1/4 of the
+  // SMs: 65 x 132, 100 x 40, 128 x 256 on any GPU of 32 SMs or more), chain_gemm_vec_kernel (B = 513,
+  // and 128 x 8192: 64 tiles) at K, N multiples of 4.
   const Shape shapes[] = {{1, 10, 20}, {1, 1, 1}, {3, 1, 7}, {7, 33, 5}, {64, 100, 31}, {17, 257, 129},
                           {1, 4096, 10}, {513, 784, 300}, {130, 1000, 3}, {1, 4096, 4096}, {2, 36, 40}, {9, 36, 40},
-                          {32, 260, 4}, {33, 64, 132}, {64, 512, 4096}, {65, 64, 132}, {8, 1024, 256}, {64, 4096, 10}};
+                          {32, 260, 4}, {33, 64, 132}, {64, 512, 4096}, {65, 64, 132}, {8, 1024, 256}, {64, 4096, 10},
+                          {100, 36, 40}, {128, 512, 256}, {128, 64, 8192}};
   auto gpu = make_cuda_model_backend();
   auto cpu = make_cpu_model_backend(0);
   for (const auto& s : shapes) {
@@ -661,29 +664,36 @@ std::vector<float> replay_skinny_kernel(const Problem& p, std::size_t S, bool ve
 }
 
 TEST(DenseTileReplay, SkinnyKernelGivesThePlainChainBitForBit) {
-  EXPECT_TRUE(sk::use(1, 4096, 1, true));
-  EXPECT_TRUE(sk::use(64, 4096, 1, true));
-  EXPECT_FALSE(sk::use(65, 4096, 1, true));  // the 128 x 128 tiles from 65 rows
-  EXPECT_FALSE(sk::use(1, 4096, 1, false));  // x unaligned: the 4-byte kernel
-  EXPECT_FALSE(sk::use(1, 10, 1, true));     // K % 4 != 0
-  EXPECT_FALSE(sk::use(1, 4096, 3, true));   // slices of 1366: a 16-byte copy of x would straddle them
+  EXPECT_TRUE(sk::use(1, 4096, 4096, 1, true));
+  EXPECT_TRUE(sk::use(64, 4096, 4096, 1, true));
+  EXPECT_FALSE(sk::use(65, 4096, 4096, 1, true));  // the 128 x 128 tiles from 65 rows (no SM count) ...
+  EXPECT_TRUE(sk::use(65, 4096, 4096, 1, true, 132));    // ... unless they fill <= 1/4 of the SMs:
+  EXPECT_TRUE(sk::use(128, 4096, 4096, 1, true, 132));   // 32 tiles, 132 SMs
+  EXPECT_FALSE(sk::use(129, 4096, 4096, 1, true, 132));  // over kMaxMidRows
+  EXPECT_FALSE(sk::use(128, 4096, 8192, 1, true, 132));  // 64 tiles: half the SMs
+  EXPECT_FALSE(sk::use(128, 4096, 4096, 1, true, 127));  // 32 tiles: over a quarter of 127
+  EXPECT_EQ(sk::warps(128), sk::kMaxWarps);              // 8 warps of 8 rows, 2 row blocks
+  EXPECT_FALSE(sk::use(1, 4096, 4096, 1, false));  // x unaligned: the 4-byte kernel
+  EXPECT_FALSE(sk::use(1, 10, 4096, 1, true));     // K % 4 != 0
+  EXPECT_FALSE(sk::use(1, 4096, 4096, 3, true));   // slices of 1366: a 16-byte copy of x would straddle them
   EXPECT_TRUE(sk::vec_w(4096, true));
   EXPECT_FALSE(sk::vec_w(10, true));  // a layer of 10 outputs: W by 4 bytes
   const Shape shapes[] = {{1, 64, 64}, {2, 4, 4}, {3, 100, 36}, {5, 200, 68}, {8, 32, 8}, {9, 36, 40}, {17, 96, 44},
-                          {32, 260, 4}, {31, 16, 36}, {64, 72, 36}, {57, 40, 68}, {64, 96, 10}, {1, 36, 1}, {7, 40, 33}};
+                          {32, 260, 4}, {31, 16, 36}, {64, 72, 36}, {57, 40, 68}, {64, 96, 10}, {1, 36, 1}, {7, 40, 33},
+                          {65, 36, 40}, {100, 72, 36}, {128, 40, 10}};  // mid batches: 2 row blocks of 64
   int runs = 0, runs4 = 0;
   for (const Shape& sh : shapes) {
     const Problem p = make_problem(sh.B, sh.K, sh.N, 777 + sh.K);
     for (const std::size_t S : {std::size_t{1}, dense::split_k(sh.B, sh.K, sh.N), std::size_t{2}, std::size_t{5}}) {
-      if (!sk::use(sh.B, sh.K, S, true)) continue;
+      if (!sk::use(sh.B, sh.K, sh.N, S, true, 132)) continue;
       const bool vec_w = sk::vec_w(sh.N, true);
       ++runs;
       runs4 += !vec_w;
       ASSERT_TRUE(planes_are_the_chains(p, S, replay_skinny_kernel(p, S, vec_w))) << "vec_w=" << vec_w;
     }
   }
-  EXPECT_GE(runs, 16);
-  EXPECT_GE(runs4, 3);  // W by 4 bytes
+  EXPECT_GE(runs, 22);
+  EXPECT_GE(runs4, 4);  // W by 4 bytes
 }
 
 // The 16-bit path (skinny::use16): bf16 bits copied 8 values at a time, each stage widened into
@@ -699,14 +709,14 @@ TEST(DenseTileReplay, SkinnyKernelOn16BitStorageGivesThePlainChainBitForBit) {
   EXPECT_FALSE(sk::use16(1, 48, 8, 4, true, true));        // slices of 12: a copy of 8 would straddle them
   EXPECT_EQ(sk::smem_bytes16(64), 48u * 1024u);           // no opt-in above the default 48 KiB
   const Shape shapes[] = {{1, 64, 64}, {2, 8, 8}, {3, 104, 40}, {5, 200, 72}, {8, 32, 8}, {9, 40, 40},
-                          {17, 96, 48}, {32, 264, 8}, {31, 16, 40}, {64, 72, 40}, {57, 40, 72}, {1, 40, 8}};
+                          {17, 96, 48}, {32, 264, 8}, {31, 16, 40}, {64, 72, 40}, {57, 40, 72}, {1, 40, 8}, {96, 48, 40}};
   int runs = 0, sliced = 0;
   for (const Shape& sh : shapes) {
     Problem p = make_problem(sh.B, sh.K, sh.N, 901 + sh.K);
     for (auto& v : p.x) v = round_through<bf16>(v);
     for (auto& v : p.W) v = round_through<bf16>(v);
     for (const std::size_t S : {std::size_t{1}, dense::split_k(sh.B, sh.K, sh.N), std::size_t{2}, std::size_t{5}}) {
-      if (!sk::use16(sh.B, sh.K, sh.N, S, true, true)) continue;
+      if (!sk::use16(sh.B, sh.K, sh.N, S, true, true, 132)) continue;
       ++runs;
       sliced += S > 1;
       ASSERT_TRUE(planes_are_the_chains(p, S, replay_skinny_kernel(p, S, true, true))) << "S=" << S;

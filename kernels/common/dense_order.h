@@ -164,7 +164,17 @@ namespace skinny {
 inline constexpr int kCols = 32, kSK = 32, kStages = 6, kMaxWarps = 8;
 inline constexpr int kMaxRows = 8 * kMaxWarps;  // 64
 DL_HD int rows_per_warp(std::size_t M) { return M <= 1 ? 1 : M <= 2 ? 2 : M <= 4 ? 4 : 8; }
-DL_HD int warps(std::size_t M) { return M <= 8 ? 1 : static_cast<int>((M + 7) / 8); }
+DL_HD int warps(std::size_t M) { return M <= 8 ? 1 : M >= 8u * kMaxWarps ? kMaxWarps : static_cast<int>((M + 7) / 8); }
+// Mid batches (since session 9): 64 < M <= kMaxMidRows rows take this kernel too, in row blocks of
+// 64 (grid.y = ceil(M / 64)), when the 128 x 128 tiles would give at most a quarter of the device's
+// `sms` SMs a block: B = 128 at N = 4096 is 32 tiles for an H200's 132 SMs, and 256 blocks here.
+// Which kernel runs never changes the bits (both run the chains above); sms = 0: never.
+inline constexpr int kMaxMidRows = 128;
+DL_HD bool rows_fit(std::size_t M, std::size_t N, std::size_t S, int sms) {
+  if (M >= 1 && M <= static_cast<std::size_t>(kMaxRows)) return true;
+  const std::size_t tiles = (M + 127) / 128 * ((N + 127) / 128) * S;
+  return M <= static_cast<std::size_t>(kMaxMidRows) && sms > 0 && tiles * 4 <= static_cast<std::size_t>(sms);
+}
 DL_HD void w_copy(int e, int& kk, int& c) {
   kk = e / (kCols / 4);
   c = 4 * (e % (kCols / 4));
@@ -185,9 +195,8 @@ DL_HD std::size_t smem_bytes(int rows) {
 }
 // x is copied by 16 bytes (K a multiple of 4, x aligned, every slice starting at a multiple of 4);
 // W by 16 bytes when vec_w (N a multiple of 4, W aligned), else by 4 (a layer of 10 outputs).
-DL_HD bool use(std::size_t M, std::size_t K, std::size_t S, bool x_aligned16) {
-  return M >= 1 && M <= static_cast<std::size_t>(kMaxRows) && x_aligned16 && K % 4 == 0 &&
-         (S == 1 || slice_len(K, S) % 4 == 0);
+DL_HD bool use(std::size_t M, std::size_t K, std::size_t N, std::size_t S, bool x_aligned16, int sms = 0) {
+  return rows_fit(M, N, S, sms) && x_aligned16 && K % 4 == 0 && (S == 1 || slice_len(K, S) % 4 == 0);
 }
 DL_HD bool vec_w(std::size_t N, bool w_aligned16) { return w_aligned16 && N % 4 == 0; }
 // The k steps of the stage starting at kt in a chain ending at k1.
@@ -211,9 +220,10 @@ DL_HD void x_copy16(int e, int& r, int& kk) {
   r = e / (kSK / 8);
   kk = 8 * (e % (kSK / 8));
 }
-DL_HD bool use16(std::size_t M, std::size_t K, std::size_t N, std::size_t S, bool x_aligned16, bool w_aligned16) {
-  return M >= 1 && M <= static_cast<std::size_t>(kMaxRows) && x_aligned16 && w_aligned16 && K % 8 == 0 &&
-         N % 8 == 0 && (S == 1 || slice_len(K, S) % 8 == 0);
+DL_HD bool use16(std::size_t M, std::size_t K, std::size_t N, std::size_t S, bool x_aligned16, bool w_aligned16,
+                 int sms = 0) {
+  return rows_fit(M, N, S, sms) && x_aligned16 && w_aligned16 && K % 8 == 0 && N % 8 == 0 &&
+         (S == 1 || slice_len(K, S) % 8 == 0);
 }
 // The ring of bits (2 bytes a value) and the one float stage: 48 KiB at 64 rows.
 DL_HD std::size_t smem_bytes16(int rows) {

@@ -3,7 +3,8 @@
 //   invariant  a chain kernel with Epilogue::bias_act: one FMA chain over all of K per output
 //              (__fmaf_rn, increasing k), then + b and act.  No atomics.  The chain kernels
 //              (launch_chain picks one; every one runs dense_order.h's chains, the same bits):
-//              chain_skinny_kernel  B <= 64, K % 4 == 0 (16-bit: K, N % 8 == 0): a thread a column
+//              chain_skinny_kernel  B <= 64 (<= 128 when 128 x 128 tiles would fill <= 1/4 of the SMs),
+//                                   K % 4 == 0 (16-bit: K, N % 8 == 0): a thread a column
 //                                   and 1-8 rows, k streamed through 6 cp.async stages (small
 //                                   batches; 16-bit stages widened into a float stage);
 //              chain_gemm_vec_kernel  float, K and N multiples of 4, aligned: 128 x 128 tiles of
@@ -563,6 +564,17 @@ dim3 gemm_grid(std::size_t M, std::size_t N, std::size_t slices) {
 
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
+// The current device's SM count (skinny::rows_fit's mid batches), 0 when it cannot be read (the
+// failed query's error is cleared, so that the launch after it reports its own).
+int sm_count() {
+  int dev = 0, n = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
+
 // The small-batch kernel (dense_order.h's skinny::): float (x by 16 bytes, W by 16 or 4: vec_w) or
 // 16-bit storage (both by 16 bytes; vec_w unused).
 template <Epilogue kEp, class T>
@@ -586,22 +598,24 @@ cudaError_t launch_skinny(const T* A, const T* B, float* C, std::size_t M, std::
   }
 }
 
-// One chain product of any epilogue: chain_skinny_kernel for at most skinny::kMaxRows rows
-// (skinny::use for float, skinny::use16 for 16-bit storage), else for float chain_gemm_vec_kernel
+// One chain product of any epilogue: chain_skinny_kernel for at most skinny::kMaxRows rows, or
+// kMaxMidRows when the tiles would leave most SMs idle (skinny::use for float, skinny::use16 for
+// 16-bit storage), else for float chain_gemm_vec_kernel
 // on the 16-byte path (tile::vec_copies); else chain_gemm_kernel.  `prev` forces the latter
 // (benchmark-only: the kernel of the first H200 run, kept to be timed beside the new one).
 template <Epilogue kEp, class T>
 cudaError_t launch_chain(const T* A, const T* B, float* C, std::size_t M, std::size_t N, std::size_t K, std::size_t S,
                          const T* bias, Activation act, float* matmul, cudaStream_t stream, bool prev = false) {
+  const int sms = M > static_cast<std::size_t>(sk::kMaxRows) && M <= static_cast<std::size_t>(sk::kMaxMidRows) ? sm_count() : 0;
   if constexpr (std::is_same_v<T, float>) {
-    if (!prev && sk::use(M, K, S, aligned16(A)))
+    if (!prev && sk::use(M, K, N, S, aligned16(A), sms))
       return launch_skinny<kEp>(A, B, C, M, N, K, S, bias, act, matmul, stream, sk::vec_w(N, aligned16(B)));
     if (!prev && tl::vec_copies(K, N, S, aligned16(A) && aligned16(B))) {
       chain_gemm_vec_kernel<kEp><<<gemm_grid(M, N, S), kThreads, 0, stream>>>(A, B, C, M, N, K, S, bias, act, matmul);
       return cudaGetLastError();
     }
   } else {
-    if (!prev && sk::use16(M, K, N, S, aligned16(A), aligned16(B)))
+    if (!prev && sk::use16(M, K, N, S, aligned16(A), aligned16(B), sms))
       return launch_skinny<kEp>(A, B, C, M, N, K, S, bias, act, matmul, stream, true);
   }
   chain_gemm_kernel<kEp, T><<<gemm_grid(M, N, S), kThreads, 0, stream>>>(A, B, C, M, N, K, S, bias, act, matmul, vec_b(B, N));
