@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/fp_env.h"
 #include "host/distributed/allreduce_mpi.h"
 #include "host/distributed/allreduce_sim.h"
 #include "host/common/cli_args.h"
@@ -104,6 +105,7 @@ std::size_t env_count(const char* name, std::size_t dflt) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  driftlab::cpu::set_default_fp_env();  // whatever this process inherited (kernels/cpu/fp_env.h)
   if (!driftlab::allreduce::under_mpirun()) {
     std::fprintf(stderr, "driftlab_bench_mpi: run it under mpirun, e.g. mpirun -np 2 %s\n", argv[0]);
     return 2;

@@ -19,6 +19,7 @@
 
 #include <cstdio>
 
+#include "kernels/cpu/fp_env.h"
 #include "bench/bench_common.h"
 #include "host/common/signals.h"
 #include "host/io/atomic_file.h"
@@ -124,6 +125,7 @@ static std::string bad_benchmark_flag(const std::string& arg) {
 }
 
 int main(int argc, char** argv) {
+  driftlab::cpu::set_default_fp_env();  // whatever this process inherited (kernels/cpu/fp_env.h)
   // DRIFTLAB_ISA caps every CPU kernel (kernels/cpu/isa.h): checked before any work or output.
   if (const auto isa_error = driftlab::cpu::isa_env_error()) {
     std::fprintf(stderr, "driftlab_bench: %s\n", isa_error->c_str());

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/fp_env.h"
 #include "host/common/signals.h"
 #include "kernels/cpu/dense.h"
 #include "kernels/cpu/gemm.h"
@@ -52,6 +53,7 @@ int run(const std::string& mode, std::size_t B, std::size_t K, std::size_t N, st
 
 int main(int argc, char** argv) {
   using namespace driftlab;
+  cpu::set_default_fp_env();  // whatever this process inherited (kernels/cpu/fp_env.h)
   install_stop_line("driftlab_cpu_probe");  // a signal: one line, exit 1 (signals.h)
   if (const auto isa_error = cpu::isa_env_error()) {  // DRIFTLAB_ISA, checked before any work
     std::fprintf(stderr, "driftlab_cpu_probe: %s\n", isa_error->c_str());

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/cpu/fp_env.h"
 #include "host/commands/allreduce_command.h"
 #include "host/commands/attention_command.h"
 #include "host/backends/backend.h"
@@ -134,6 +135,8 @@ int flushed(int code, std::ostream& out) {
 }  // namespace
 
 int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  // The default floating-point environment, whatever this process inherited (kernels/cpu/fp_env.h).
+  cpu::set_default_fp_env();
   std::vector<std::string_view> args(argv + 1, argv + argc);
   // DRIFTLAB_ISA is read and checked once, here, before any work: a bad value is one line and
   // exit 2, with no file touched (the kernels would throw the same message later).

@@ -1,5 +1,7 @@
 #include "kernels/cpu/thread_pool.h"
 
+#include "kernels/cpu/fp_env.h"
+
 #include <string>
 #include <system_error>
 
@@ -14,7 +16,12 @@ ThreadPool::ThreadPool(int threads) {
   const int total = threads > 0 ? threads : hardware_threads();
   try {
     workers_.reserve(static_cast<std::size_t>(total - 1));
-    for (int w = 1; w < total; ++w) workers_.emplace_back([this, w] { work(w); });
+    // A worker computes in the default floating-point environment, whatever its creator's (fp_env.h).
+    for (int w = 1; w < total; ++w)
+      workers_.emplace_back([this, w] {
+        set_default_fp_env();
+        work(w);
+      });
   } catch (const std::exception& e) {
     // The workers already started wait on start_cv_: stop and join them before failing, or the
     // destruction of the condition variables would block forever.

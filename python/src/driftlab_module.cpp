@@ -26,6 +26,7 @@
 #include "kernels/common/half.h"
 #include "kernels/common/sum_variant.h"
 #include "kernels/cpu/dense.h"
+#include "kernels/cpu/fp_env.h"
 #include "kernels/cpu/sum.h"
 #include "kernels/cpu/thread_pool.h"
 #include "host/metrics/metrics.h"
@@ -107,6 +108,7 @@ nb::dict sum_result(SumVariant v, DType dt, std::size_t n, std::vector<R>&& resu
 // driftlab.sum: `runs` runs of one variant, the drift metrics of `driftlab sum` over them.
 nb::dict py_sum(const In& x, std::string_view kind, const std::string& variant, const std::string& runs,
                 const std::string& threads) {
+  const cpu::DefaultFpEnv fp_env;  // the default for this call, the caller's after (fp_env.h)
   const std::string_view argv[] = {"--variant", variant, "--runs", runs, "--threads", threads};
   const SumArgs a = parse_sum_args(argv);
   if (a.variant == "all")
@@ -159,6 +161,7 @@ nb::dict py_sum(const In& x, std::string_view kind, const std::string& variant, 
 
 // driftlab.exact_sum: the correctly rounded sum (float32 for 16-bit inputs, as `driftlab sum`).
 double py_exact_sum(const In& x, std::string_view kind) {
+  const cpu::DefaultFpEnv fp_env;  // the default for this call, the caller's after (fp_env.h)
   const DType dt = dtype_of(x, kind, "x");
   const std::size_t n = x.size();
   PoolSlot& ps = pool_for(0);
@@ -176,6 +179,7 @@ double py_exact_sum(const In& x, std::string_view kind) {
 
 // driftlab.compare: `driftlab trace`'s per-stage comparison (compare_stage) of two float32 arrays.
 nb::dict py_compare(const In& a, const In& b) {
+  const cpu::DefaultFpEnv fp_env;  // the default for this call, the caller's after (fp_env.h)
   if (a.dtype() != nb::dtype<float>() || b.dtype() != nb::dtype<float>())
     throw nb::type_error("compare: expected float32 arrays");
   if (a.size() != b.size()) throw UsageError("compare: the two arrays differ in size");
@@ -214,6 +218,7 @@ nb::dict py_compare(const In& a, const In& b) {
 // cpu::dense, the call predict's CPU backend makes for each layer.
 nb::object py_dense(const In& x, const In& W, const In& b, const std::string& variant, const std::string& act,
                     const std::string& threads) {
+  const cpu::DefaultFpEnv fp_env;  // the default for this call, the caller's after (fp_env.h)
   const std::string_view argv[] = {"--variant", variant, "--threads", threads, "--backend", "cpu"};
   const PredictArgs a = parse_predict_args(argv);
   if (a.variant == "all")

@@ -144,6 +144,28 @@ check(c2["differ"] == 2 and c2["max_ulp"] is None and c2["first_difference"]["in
       f"compare: -0 vs +0 differs in bits, one NaN has no ULP distance: {c2}")
 print("compare: checked against driftlab trace")
 
+# --- the caller's floating-point environment (kernels/cpu/fp_env.h) ---------------------------
+# A call computes in IEEE's default whatever the caller set (upward rounding here would change the
+# serial and tree bits), and gives the caller its own environment back.
+import ctypes
+import ctypes.util
+
+libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+FE_TONEAREST, FE_UPWARD = 0x000, 0x800  # x86-64 glibc
+xs = rng.standard_normal(100003).astype(np.float32)
+env_want = [driftlab.sum(xs, variant=v, threads=2)["result_bits"] for v in ("serial", "tree", "exact")]
+env_want.append(bits(driftlab.dense(X[:3], W0, b0, variant="invariant", act="relu", threads=2)).tobytes())
+check(libm.fesetround(FE_UPWARD) == 0 and libm.fegetround() == FE_UPWARD, "fesetround(FE_UPWARD) did not take")
+try:
+    env_got = [driftlab.sum(xs, variant=v, threads=2)["result_bits"] for v in ("serial", "tree", "exact")]
+    env_got.append(bits(driftlab.dense(X[:3], W0, b0, variant="invariant", act="relu", threads=2)).tobytes())
+    after = libm.fegetround()
+finally:
+    libm.fesetround(FE_TONEAREST)
+check(env_got == env_want, "a call under the caller's upward rounding gave other bits than under the default")
+check(after == FE_UPWARD, f"the caller's rounding mode is not back after a call: {after:#x}")
+print("floating-point environment: the default inside a call, the caller's after")
+
 # --- bad inputs: the command line's messages --------------------------------------------------
 x = rng.random(1000).astype(np.float32)
 np.save(os.path.join(WORK, "x.npy"), x)
