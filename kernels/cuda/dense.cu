@@ -21,8 +21,8 @@
 // 16-bit storage (dense_half: bf16 or f16 x, W, b): the same kernels, instantiated on the storage
 // type S; tiles load the 16-bit bits and widen them with half.h (exact), the chains are the float32
 // ones above, and narrow_kernel rounds the float32 output to S (half.h's RNE).  chain_skinny_kernel
-// copies the bits by 16 bytes (skinny::use16); chain_gemm_kernel loads and widens them by 2 bytes.  cublas becomes
-// cublasGemmEx with CUDA_R_16BF / CUDA_R_16F inputs, a float32 output and CUBLAS_COMPUTE_32F.
+// copies the bits by 16 bytes (skinny::use16); chain_gemm_kernel loads and widens them by 2 bytes.
+// cublas becomes cublasGemmEx with CUDA_R_16BF / CUDA_R_16F inputs, a float32 output and CUBLAS_COMPUTE_32F.
 #include <cublas_v2.h>
 
 #include <cstdint>
@@ -353,7 +353,7 @@ template <int kPending>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory"); }
 
 // 16 bits (T = bf16, f16; dense_order.h's skinny::use16): the ring holds the bits (W and x by 16
-// bytes, 8 values); a landed stage is widened into one float stage (Wf, Xf) between two barriers,
+// bytes, 8 values); a landed stage is widened into one float stage (Ws, Xs) between two barriers,
 // and the k steps below read that: the float kernel's steps on the same values.
 template <class T>
 __device__ __forceinline__ void widen8(const T* __restrict__ src, float* __restrict__ dst) {
@@ -377,7 +377,7 @@ __global__ void __launch_bounds__(sk::kMaxWarps * 32)
   constexpr bool kHalf = !std::is_same_v<T, float>;
   extern __shared__ __align__(16) float sk_smem[];
   const int threads = static_cast<int>(blockDim.x), rows = threads / 32 * R;
-  // float: the ring, read in place.  16 bits: the float stage first (Wf [kSK][kCols], Xf [rows][kSK]),
+  // float: the ring, read in place.  16 bits: the float stage first (Ws [kSK][kCols], Xs [rows][kSK]),
   // then the ring of bits (Wr [kStages][kSK][kCols], Xr [kStages][rows][kSK]); every part 16-byte aligned.
   float* Ws = sk_smem;                                                    // float: [kStages][kSK][kCols]
   float* Xs = sk_smem + (kHalf ? 1 : sk::kStages) * sk::kSK * sk::kCols;  // float: [kStages][rows][kSK]
