@@ -250,7 +250,6 @@ __attribute__((target("avx2"), always_inline)) inline void span_step(const S* p,
 // nearest, no flush-to-zero, no denormals-are-zero: DAZ would drop subnormal terms silently); the
 // tile leaves MXCSR as it found it.
 constexpr std::uint32_t kCsrFlags = 0x3fu;
-inline std::uint32_t read_csr() { return _mm_getcsr(); }
 inline bool csr_is_default(std::uint32_t csr) { return (csr & ~kCsrFlags) == 0x1f80u; }
 
 template <class S>
@@ -333,7 +332,7 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
     int skip = W > 1 ? 64 : 0, backoff = W > 1 ? 64 : 1;
     // The flag-checked span (span_step_flags): MXCSR as found, the same without flags, and the
     // blocks to take the masked span after a flagged one, as skip and backoff.
-    const std::uint32_t csr = sp.ok ? read_csr() : 0u, clean_csr = csr & ~kCsrFlags;
+    const std::uint32_t csr = sp.ok ? _mm_getcsr() : 0u, clean_csr = csr & ~kCsrFlags;
     const bool flag_span = sp.ok && csr_is_default(csr);
     const __m256 probe = _mm256_set1_ps(std::ldexp(1.0f, 128 - kSpanT2));
     int span_skip = 0, span_backoff = 1;
