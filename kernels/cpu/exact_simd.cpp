@@ -920,11 +920,8 @@ __attribute__((target("avx2,f16c"))) bool exact_tile_f16_avx2(const std::uint16_
   return true;
 }
 
-bool fp_exceptions_masked() { return (_mm_getcsr() & 0x1f80u) == 0x1f80u; }
-
 #else
 
-bool fp_exceptions_masked() { return true; }
 bool exact_tile_f32_avx2(const float*, std::size_t, std::int64_t*, std::uint64_t*, std::uint32_t&) { return false; }
 bool exact_tile_bf16_windows_avx2(const bf16*, std::size_t, std::int64_t*, std::uint64_t*, std::uint32_t&) { return false; }
 bool exact_tile_f32_avx512(const float*, std::size_t, std::int64_t*, std::uint64_t*, std::uint32_t&) { return false; }

@@ -41,13 +41,11 @@ inline ExactSimd exact_simd_level() { return isa_level(IsaFamily::exact); }
 // Caps the level (tests check every level against the scalar path on one machine).
 inline void force_exact_simd(ExactSimd cap) { force_isa(IsaFamily::exact, cap); }
 
-// True when every floating-point exception is masked on the calling thread (MXCSR's default; true
-// off x86).  The vector tiles below add terms in double or float lanes and redo a block whose adds
-// were not exact, so they raise and discard inexact (and the span's probe, overflow): with an
-// exception unmasked (a caller's feenableexcept) that would be a SIGFPE from a sum whose result is
-// exact.  The exact sum then takes its scalar path, integer arithmetic only: the same bits.
-bool fp_exceptions_masked();
-
+// The vector tiles below add terms in double or float lanes and redo a block whose adds were not
+// exact, so they raise and discard inexact (and the span's probe, overflow): with an exception
+// unmasked on the calling thread (a library caller's feenableexcept; fp_env.h's
+// fp_exceptions_masked) that would be a SIGFPE from a sum whose result is exact, so the exact sum
+// then takes its scalar path, integer arithmetic only: the same bits.
 // Adds the tile's window terms to bins (Layout<float>), its other terms to packed (the caller
 // folds packed), and kSeen.  It does not track kNotNegZero for window terms: that flag only
 // matters when the exact sum is zero, and sum_exact then rescans the input.  count <= 65536.

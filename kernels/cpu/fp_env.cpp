@@ -11,6 +11,7 @@ namespace {
 #if DRIFTLAB_FP_ENV_X86
 constexpr unsigned kCsrDefault = 0x1f80u;  // every exception masked, round to nearest, no FTZ/DAZ
 constexpr unsigned kCsrFlags = 0x3fu;
+constexpr unsigned kCsrMasks = 0x1f80u;  // the six exception mask bits
 // The x87 control word's default (glibc's _FPU_DEFAULT): every exception masked, extended precision,
 // round to nearest.  long double arithmetic (none in driftlab's kernels) would use it.
 constexpr unsigned short kX87Default = 0x037f;
@@ -26,6 +27,14 @@ bool fp_env_is_default() {
   return cw == kX87Default;
 #else
   return true;
+#endif
+}
+
+bool fp_exceptions_masked() {
+#if DRIFTLAB_FP_ENV_X86
+  return (_mm_getcsr() & kCsrMasks) == kCsrMasks;
+#else
+  return true;  // no vector tile traps off x86 (exact_simd.cpp builds none)
 #endif
 }
 

@@ -22,6 +22,8 @@ namespace driftlab::cpu {
 bool fp_env_is_default();
 // Puts the default in place on the calling thread (flags cleared).
 void set_default_fp_env();
+// Whether every exception is masked on the calling thread (no trap), whatever the rest.
+bool fp_exceptions_masked();
 
 // The default for a scope; the caller's environment (and its raised flags) restored at the end.
 class DefaultFpEnv {

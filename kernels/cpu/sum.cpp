@@ -15,6 +15,7 @@
 #include "kernels/common/rng.h"
 #include "kernels/common/sum_order.h"
 #include "kernels/cpu/exact_simd.h"
+#include "kernels/cpu/fp_env.h"
 #include "kernels/cpu/half_convert.h"
 #include "kernels/cpu/sum_tile.h"
 
@@ -80,7 +81,7 @@ template <class T> struct ExactWorker {
 };
 
 void exact_tile(const float* x, std::size_t count, ExactWorker<float>& w, detail::ExactSimd level) {
-  if (!detail::fp_exceptions_masked()) level = detail::ExactSimd::scalar;  // exact_simd.h: no trap
+  if (!fp_exceptions_masked()) level = detail::ExactSimd::scalar;  // exact_simd.h: no trap
   const bool vectorized =
       (level == detail::ExactSimd::avx512 && detail::exact_tile_f32_avx512(x, count, w.bins[0], w.packed[0], w.flags)) ||
       (level == detail::ExactSimd::avx2 && detail::exact_tile_f32_avx2(x, count, w.bins[0], w.packed[0], w.flags));
@@ -356,7 +357,7 @@ void exact_tile_half_avx512(const f16* x, std::size_t count, ExactHalfWorker<f16
 // windows and f16 in double lanes; else (or when the windows do not fit) the packed bins below.  All add the same
 // exact value to the bins, so every level gives the same bits.
 template <class S> void exact_tile_half(const S* x, std::size_t count, ExactHalfWorker<S>& w, Isa level) {
-  if (!detail::fp_exceptions_masked()) level = Isa::scalar;  // exact_simd.h: no trap
+  if (!fp_exceptions_masked()) level = Isa::scalar;  // exact_simd.h: no trap
   if (level == Isa::avx512) return exact_tile_half_avx512(x, count, w);
   if constexpr (std::is_same_v<S, bf16>)
     if (level == Isa::avx2) {  // bf16 bits through the AVX2 windows, no buffer

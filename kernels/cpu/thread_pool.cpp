@@ -1,9 +1,9 @@
 #include "kernels/cpu/thread_pool.h"
 
-#include "kernels/cpu/fp_env.h"
-
 #include <string>
 #include <system_error>
+
+#include "kernels/cpu/fp_env.h"
 
 namespace driftlab::cpu {
 
