@@ -390,7 +390,7 @@ def check_dense(kernels, rep, only=None):
         (rep.ok if good else rep.fail)(
             "dense", f"{short(k)}: {len(local)} local-memory instructions, {len(copies)} stage copies (LDGSTS) of which "
                      f"{len(wide)} of 16 bytes (want 0 local, 16-byte copies of x and W; the 4-byte ones are W's "
-                     f"path for N % 4 != 0)")
+                     f"path for N % 4 != 0, 16-bit N % 8 != 0)")
 
 
 def check_attention(kernels, max_threads, rep, only=None):

@@ -558,11 +558,16 @@ TEST(DenseTileReplay, KernelThreadStepsGiveThePlainChainBitForBit) {
 namespace sk = dense::skinny;
 
 // half16: the 16-bit path (skinny::use16) on p's values as bf16 bits (p must hold bf16 values):
-// copies of 8 values (w_copy16, x_copy16) into a ring of bits, each stage widened into one float
-// stage (the kernel's Ws, Xs at stage 0) before its k steps.
-std::vector<float> replay_skinny_kernel(const Problem& p, std::size_t S, bool vec_w, bool half16 = false) {
+// copies of 8 values (x_copy16; W: w_copy16 when vec_w, else w_copy16_2's 2 values) into a ring of
+// bits, each stage widened into one float stage (the kernel's Ws, Xs at stage 0) before its k steps.
+// sms: the device's SM count skinny::launch shapes the grid by (0: by M alone).
+std::vector<float> replay_skinny_kernel(const Problem& p, std::size_t S, bool vec_w, bool half16 = false, int sms = 0) {
   const std::size_t M = p.B, N = p.N, K = p.K;
-  const int R = sk::rows_per_warp(M), warps = sk::warps(M), threads = 32 * warps, rows = warps * R;
+  const sk::Launch l = sk::launch(M, N, S, sms);
+  const int R = l.R, warps = l.warps, threads = 32 * warps, rows = warps * R;
+  EXPECT_EQ(l.row_blocks, (M + rows - 1) / rows);
+  EXPECT_LE(static_cast<std::size_t>(rows), M + R - 1) << "a whole warp of padding rows";
+  std::size_t blocks_run = 0;
   EXPECT_LE(half16 ? sk::smem_bytes16(rows) : sk::smem_bytes(rows), 96u * 1024u);  // fits an SM of sm_80 (163 KiB) and sm_90 (227 KiB) twice
   std::vector<float> planes(S * M * N, std::nanf(""));
   std::vector<float> Ws(sk::kStages * sk::kSK * sk::kCols), Xs(sk::kStages * rows * sk::kSK);
@@ -577,6 +582,7 @@ std::vector<float> replay_skinny_kernel(const Problem& p, std::size_t S, bool ve
   for (std::size_t s = 0; s < S; ++s)
     for (std::size_t row0 = 0; row0 < M; row0 += rows)
       for (std::size_t col0 = 0; col0 < N; col0 += sk::kCols) {
+        blocks_run += s == 0 && col0 == 0;
         const std::size_t k0 = dense::slice_begin(K, S, s), k1 = dense::slice_end(K, S, s);
         const std::size_t stages = (k1 - k0 + sk::kSK - 1) / sk::kSK;
         std::fill(holds.begin(), holds.end(), -1);
@@ -586,10 +592,11 @@ std::vector<float> replay_skinny_kernel(const Problem& p, std::size_t S, bool ve
           const int real = sk::steps(kt, k1);
           std::vector<int> w_hits(sk::kSK * sk::kCols), x_hits(rows * sk::kSK);
           for (int tid = 0; tid < threads; ++tid) {
-            const int wide = half16 ? 8 : vec_w ? 4 : 1;  // values in a W copy
+            const int wide = half16 ? (vec_w ? 8 : 2) : vec_w ? 4 : 1;  // values in a W copy
             for (int e = tid; e < sk::kSK * sk::kCols / wide; e += threads) {
               int kk, c;
-              if (half16) sk::w_copy16(e, kk, c);
+              if (half16 && vec_w) sk::w_copy16(e, kk, c);
+              else if (half16) sk::w_copy16_2(e, kk, c);
               else if (vec_w) sk::w_copy(e, kk, c);
               else sk::w_copy4(e, kk, c);
               if (kk < 0 || kk >= sk::kSK || c < 0 || c + wide > sk::kCols) {
@@ -597,6 +604,11 @@ std::vector<float> replay_skinny_kernel(const Problem& p, std::size_t S, bool ve
                 continue;
               }
               const bool ok = kk < real && col0 + c < N;
+              if (ok) {
+                EXPECT_LE(col0 + c + wide, N) << "a W copy straddles the last column";
+                EXPECT_EQ(((kt + kk) * N + col0 + c) * (half16 ? 2 : 4) % (wide * (half16 ? 2 : 4)), 0u)
+                    << "a W copy's source is not aligned to its size";
+              }
               for (int q = 0; q < wide; ++q) {
                 const std::size_t slot = (st * sk::kSK + kk) * sk::kCols + c + q, src = (kt + kk) * N + col0 + c + q;
                 if (half16) Wr[slot] = ok ? W16[src] : std::uint16_t{0};
@@ -660,6 +672,7 @@ std::vector<float> replay_skinny_kernel(const Problem& p, std::size_t S, bool ve
             if (i < M && c < N) planes[(s * M + i) * N + c] = acc[static_cast<std::size_t>(tid) * R + r];
           }
       }
+  EXPECT_EQ(blocks_run, l.row_blocks) << "the grid's row blocks";
   return planes;
 }
 
@@ -687,13 +700,50 @@ TEST(DenseTileReplay, SkinnyKernelGivesThePlainChainBitForBit) {
     for (const std::size_t S : {std::size_t{1}, dense::split_k(sh.B, sh.K, sh.N), std::size_t{2}, std::size_t{5}}) {
       if (!sk::use(sh.B, sh.K, sh.N, S, true, 132)) continue;
       const bool vec_w = sk::vec_w(sh.N, true);
-      ++runs;
-      runs4 += !vec_w;
-      ASSERT_TRUE(planes_are_the_chains(p, S, replay_skinny_kernel(p, S, vec_w))) << "vec_w=" << vec_w;
+      for (const int sms : {0, 132}) {  // by M alone; the launch of a device of 132 SMs (R may halve)
+        ++runs;
+        runs4 += !vec_w;
+        ASSERT_TRUE(planes_are_the_chains(p, S, replay_skinny_kernel(p, S, vec_w, false, sms))) << "vec_w=" << vec_w << " sms=" << sms;
+      }
     }
   }
-  EXPECT_GE(runs, 22);
-  EXPECT_GE(runs4, 4);  // W by 4 bytes
+  EXPECT_GE(runs, 44);
+  EXPECT_GE(runs4, 8);  // W by 4 bytes
+}
+
+// skinny::launch: by M alone, unless the grid would leave more than half of the SMs without a block.
+TEST(DenseTileReplay, SkinnyLaunchSpreadsASmallGridOverTheSms) {
+  auto shape = [](std::size_t M, std::size_t N, std::size_t S, int sms) {
+    const sk::Launch l = sk::launch(M, N, S, sms);
+    return std::vector<std::size_t>{static_cast<std::size_t>(l.R), static_cast<std::size_t>(l.warps), l.row_blocks};
+  };
+  using V = std::vector<std::size_t>;
+  EXPECT_EQ(shape(64, 10, 1, 0), (V{8, 8, 1}));       // by M alone: one block of 64 rows
+  EXPECT_EQ(shape(64, 10, 1, 132), (V{1, 8, 8}));     // 8 blocks of 8 rows (one column block)
+  EXPECT_EQ(shape(64, 4096, 1, 132), (V{8, 8, 1}));   // 128 column blocks: by M alone
+  EXPECT_EQ(shape(64, 1024, 1, 132), (V{2, 8, 4}));   // 32 column blocks x 4 = 128 >= 66
+  EXPECT_EQ(shape(64, 1024, 4, 132), (V{8, 8, 1}));   // 4 slices: 128 blocks
+  EXPECT_EQ(shape(128, 1024, 1, 132), (V{4, 8, 4}));  // mid batches: 32 x 4
+  EXPECT_EQ(shape(5, 10, 1, 132), (V{1, 5, 1}));      // 5 rows: one warp each, one block
+  EXPECT_EQ(shape(1, 10, 1, 132), (V{1, 1, 1}));
+  EXPECT_EQ(shape(20, 10, 1, 132), (V{1, 8, 3}));     // the last block has 4 rows
+  for (std::size_t M = 1; M <= 128; ++M)
+    for (const std::size_t N : {std::size_t{1}, std::size_t{10}, std::size_t{100}, std::size_t{4096}})
+      for (const int sms : {0, 1, 132, 100000}) {
+        const sk::Launch l = sk::launch(M, N, 1, sms);
+        const std::size_t rows = static_cast<std::size_t>(l.warps) * l.R;
+        ASSERT_TRUE(l.R == 1 || l.R == 2 || l.R == 4 || l.R == 8) << M;
+        ASSERT_TRUE(l.warps >= 1 && l.warps <= sk::kMaxWarps) << M;
+        ASSERT_EQ(l.row_blocks, (M + rows - 1) / rows) << M;
+        if (M < rows) {
+          ASSERT_LT(rows - M, static_cast<std::size_t>(l.R)) << "a block with an idle warp, M " << M;
+        }
+        if (sms == 0) {
+          ASSERT_EQ(l.R, sk::rows_per_warp(M));
+          ASSERT_EQ(l.warps, sk::warps(M));
+        }
+        ASSERT_LE(sk::smem_bytes(static_cast<int>(rows)), sk::smem_bytes(sk::kMaxRows));
+      }
 }
 
 // The 16-bit path (skinny::use16): bf16 bits copied 8 values at a time, each stage widened into
@@ -702,28 +752,39 @@ TEST(DenseTileReplay, SkinnyKernelOn16BitStorageGivesThePlainChainBitForBit) {
   EXPECT_TRUE(sk::use16(1, 4096, 4096, 1, true, true));
   EXPECT_TRUE(sk::use16(64, 784, 4096, 1, true, true));
   EXPECT_FALSE(sk::use16(65, 4096, 4096, 1, true, true));  // the 128 x 128 tiles from 65 rows
-  EXPECT_FALSE(sk::use16(1, 4096, 10, 1, true, true));     // N % 8 != 0: no 2-byte cp.async for W
+  EXPECT_TRUE(sk::use16(64, 4096, 10, 1, true, true));     // N % 8 != 0, even: W by 4 bytes (2 values) ...
+  EXPECT_FALSE(sk::vec_w16(10, true));
+  EXPECT_TRUE(sk::vec_w16(4096, true));
+  EXPECT_FALSE(sk::vec_w16(4096, false));                  // W 4-byte aligned only: the 4-byte copies
+  EXPECT_FALSE(sk::use16(1, 4096, 33, 1, true, true));     // ... an odd N: no 2-byte cp.async, the tiles
   EXPECT_FALSE(sk::use16(1, 4092, 4096, 1, true, true));   // K % 8 != 0
   EXPECT_FALSE(sk::use16(1, 4096, 4096, 1, false, true));  // x unaligned
-  EXPECT_FALSE(sk::use16(1, 4096, 4096, 1, true, false));  // W unaligned
+  EXPECT_FALSE(sk::use16(1, 4096, 4096, 1, true, false));  // W not even 4-byte aligned
   EXPECT_FALSE(sk::use16(1, 48, 8, 4, true, true));        // slices of 12: a copy of 8 would straddle them
   EXPECT_EQ(sk::smem_bytes16(64), 48u * 1024u);           // no opt-in above the default 48 KiB
   const Shape shapes[] = {{1, 64, 64}, {2, 8, 8}, {3, 104, 40}, {5, 200, 72}, {8, 32, 8}, {9, 40, 40},
-                          {17, 96, 48}, {32, 264, 8}, {31, 16, 40}, {64, 72, 40}, {57, 40, 72}, {1, 40, 8}, {96, 48, 40}};
-  int runs = 0, sliced = 0;
+                          {17, 96, 48}, {32, 264, 8}, {31, 16, 40}, {64, 72, 40}, {57, 40, 72}, {1, 40, 8}, {96, 48, 40},
+                          {64, 96, 10}, {1, 64, 2}, {9, 40, 34}, {33, 72, 70}, {128, 40, 10}};  // N % 8 != 0: W by 4 bytes
+  int runs = 0, sliced = 0, runs2 = 0;
   for (const Shape& sh : shapes) {
     Problem p = make_problem(sh.B, sh.K, sh.N, 901 + sh.K);
     for (auto& v : p.x) v = round_through<bf16>(v);
     for (auto& v : p.W) v = round_through<bf16>(v);
     for (const std::size_t S : {std::size_t{1}, dense::split_k(sh.B, sh.K, sh.N), std::size_t{2}, std::size_t{5}}) {
       if (!sk::use16(sh.B, sh.K, sh.N, S, true, true, 132)) continue;
-      ++runs;
-      sliced += S > 1;
-      ASSERT_TRUE(planes_are_the_chains(p, S, replay_skinny_kernel(p, S, true, true))) << "S=" << S;
+      for (const bool aligned16 : {true, false}) {  // a W at 4 bytes past a 16-byte boundary
+        const bool vec_w = sk::vec_w16(sh.N, aligned16);
+        ++runs;
+        sliced += S > 1;
+        runs2 += !vec_w;
+        ASSERT_TRUE(planes_are_the_chains(p, S, replay_skinny_kernel(p, S, vec_w, true, aligned16 ? 132 : 0)))
+            << "S=" << S << " vec_w=" << vec_w;
+      }
     }
   }
-  EXPECT_GE(runs, 16);
-  EXPECT_GE(sliced, 6);
+  EXPECT_GE(runs, 32);
+  EXPECT_GE(sliced, 12);
+  EXPECT_GE(runs2, 20);  // W by 4 bytes
 }
 
 }  // namespace

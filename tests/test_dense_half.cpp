@@ -353,8 +353,10 @@ TYPED_TEST(DenseHalf, CudaTreeAndInvariantMatchTheCpuBitwise) {
   if (!gpu_status().usable) GTEST_SKIP() << gpu_status().reason;
   const DType d = std::is_same_v<S, bf16> ? DType::bf16 : DType::f16;
   // The first model takes the 128 x 128 tiles (K, N not multiples of 8); the second the 16-bit
-  // small-batch kernel at B <= 64 (dense_order.h's skinny::use16; slices of 8 in tree at B = 1).
-  for (const std::vector<std::size_t>& dims : {std::vector<std::size_t>{300, 257, 33}, std::vector<std::size_t>{256, 64, 40}}) {
+  // small-batch kernel at B <= 64 (dense_order.h's skinny::use16; slices of 8 in tree at B = 1);
+  // the third's last layer (N = 10) too, with W copied by 4 bytes (skinny::vec_w16 false).
+  for (const std::vector<std::size_t>& dims : {std::vector<std::size_t>{300, 257, 33}, std::vector<std::size_t>{256, 64, 40},
+                                              std::vector<std::size_t>{256, 64, 10}}) {
     Model m = make_model(dims, 0.0f, 8);
     round_model(m, d);
     auto cpu = make_cpu_model_backend(2);

@@ -164,7 +164,33 @@ namespace skinny {
 inline constexpr int kCols = 32, kSK = 32, kStages = 6, kMaxWarps = 8;
 inline constexpr int kMaxRows = 8 * kMaxWarps;  // 64
 DL_HD int rows_per_warp(std::size_t M) { return M <= 1 ? 1 : M <= 2 ? 2 : M <= 4 ? 4 : 8; }
-DL_HD int warps(std::size_t M) { return M <= 8 ? 1 : M >= 8u * kMaxWarps ? kMaxWarps : static_cast<int>((M + 7) / 8); }
+// Warps of R rows a block: enough for M rows, at most kMaxWarps (at least 1).
+DL_HD int warps(std::size_t M, int R) {
+  const std::size_t w = (M + R - 1) / R;
+  return w <= 1 ? 1 : w >= static_cast<std::size_t>(kMaxWarps) ? kMaxWarps : static_cast<int>(w);
+}
+DL_HD int warps(std::size_t M) { return warps(M, rows_per_warp(M)); }
+// The launch: R rows a warp, `warps` warps a block, `row_blocks` blocks over the rows (grid.y).
+// By M alone (rows_per_warp, warps), unless that grid would give fewer than half of the device's
+// `sms` SMs a block (since session 10): then R halves, down to 1, and the row blocks multiply.  A
+// layer of 10 outputs at B = 64 is one block of 64 rows by M alone (one SM runs all 640 chains
+// of K fmas) and 8 blocks of 8 rows here.  R never changes the bits: every thread runs whole
+// chains, whichever rows it holds.  sms = 0: by M alone.
+struct Launch {
+  int R, warps;
+  std::size_t row_blocks;
+};
+DL_HD Launch launch(std::size_t M, std::size_t N, std::size_t S, int sms) {
+  const std::size_t col_blocks = (N + kCols - 1) / kCols * S;
+  Launch l{rows_per_warp(M), 1, 1};
+  for (;;) {
+    l.warps = warps(M, l.R);
+    const std::size_t rows = static_cast<std::size_t>(l.warps) * l.R;
+    l.row_blocks = M == 0 ? 1 : (M + rows - 1) / rows;
+    if (l.R == 1 || sms <= 0 || 2 * col_blocks * l.row_blocks >= static_cast<std::size_t>(sms)) return l;
+    l.R /= 2;
+  }
+}
 // Mid batches (since session 9): 64 < M <= kMaxMidRows rows take this kernel too, in row blocks of
 // 64 (grid.y = ceil(M / 64)), when the 128 x 128 tiles would give at most a quarter of the device's
 // `sms` SMs a block: B = 128 at N = 4096 is 32 tiles for an H200's 132 SMs, and 256 blocks here.
@@ -209,22 +235,29 @@ DL_HD int steps(std::size_t kt, std::size_t k1) {
 // ring of kStages holds the bits; when a stage has landed (and every thread is past the previous
 // stage), the threads widen it (half.h, exact) into ONE float stage, element by element at the
 // same positions, and after a second barrier run the float kernel's k steps on it: the same
-// chains, the same bits as the CPU twin's widened values.  There is no 2-byte cp.async, so W needs
-// N % 8 == 0 (else the 128 x 128 tile kernel), and x K % 8 == 0 with every slice starting at a
-// multiple of 8 (a copy never straddles a slice end).
+// chains, the same bits as the CPU twin's widened values.  x needs K % 8 == 0 with every slice
+// starting at a multiple of 8 (a copy never straddles a slice end).  W is copied by 16 bytes when
+// vec_w16 (N % 8 == 0, W 16-byte aligned), else by 4 bytes, 2 values (w_copy16_2; since session
+// 10: a layer of 10 outputs), which needs N even and W 4-byte aligned; an odd N (there is no
+// 2-byte cp.async) takes the 128 x 128 tile kernel.
 DL_HD void w_copy16(int e, int& kk, int& c) {
   kk = e / (kCols / 8);
   c = 8 * (e % (kCols / 8));
+}
+DL_HD void w_copy16_2(int e, int& kk, int& c) {
+  kk = e / (kCols / 2);
+  c = 2 * (e % (kCols / 2));
 }
 DL_HD void x_copy16(int e, int& r, int& kk) {
   r = e / (kSK / 8);
   kk = 8 * (e % (kSK / 8));
 }
-DL_HD bool use16(std::size_t M, std::size_t K, std::size_t N, std::size_t S, bool x_aligned16, bool w_aligned16,
+DL_HD bool use16(std::size_t M, std::size_t K, std::size_t N, std::size_t S, bool x_aligned16, bool w_aligned4,
                  int sms = 0) {
-  return rows_fit(M, N, S, sms) && x_aligned16 && w_aligned16 && K % 8 == 0 && N % 8 == 0 &&
+  return rows_fit(M, N, S, sms) && x_aligned16 && w_aligned4 && K % 8 == 0 && N % 2 == 0 &&
          (S == 1 || slice_len(K, S) % 8 == 0);
 }
+DL_HD bool vec_w16(std::size_t N, bool w_aligned16) { return w_aligned16 && N % 8 == 0; }
 // The ring of bits (2 bytes a value) and the one float stage: 48 KiB at 64 rows.
 DL_HD std::size_t smem_bytes16(int rows) {
   const std::size_t stage = static_cast<std::size_t>(kSK * kCols + rows * kSK);

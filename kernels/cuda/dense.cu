@@ -4,7 +4,7 @@
 //              (__fmaf_rn, increasing k), then + b and act.  No atomics.  The chain kernels
 //              (launch_chain picks one; every one runs dense_order.h's chains, the same bits):
 //              chain_skinny_kernel  B <= 64 (<= 128 when 128 x 128 tiles would fill <= 1/4 of the SMs),
-//                                   K % 4 == 0 (16-bit: K, N % 8 == 0): a thread a column
+//                                   K % 4 == 0 (16-bit: K % 8 == 0, N even): a thread a column
 //                                   and 1-8 rows, k streamed through 6 cp.async stages (small
 //                                   batches; 16-bit stages widened into a float stage);
 //              chain_gemm_vec_kernel  float, K and N multiples of 4, aligned: 128 x 128 tiles of
@@ -21,7 +21,8 @@
 // 16-bit storage (dense_half: bf16 or f16 x, W, b): the same kernels, instantiated on the storage
 // type S; tiles load the 16-bit bits and widen them with half.h (exact), the chains are the float32
 // ones above, and narrow_kernel rounds the float32 output to S (half.h's RNE).  chain_skinny_kernel
-// copies the bits by 16 bytes (skinny::use16); chain_gemm_kernel loads and widens them by 2 bytes.
+// copies the bits by 16 bytes (skinny::use16; W by 4 bytes when N % 8 != 0, N even); chain_gemm_kernel
+// loads and widens them by 2 bytes.
 // cublas becomes cublasGemmEx with CUDA_R_16BF / CUDA_R_16F inputs, a float32 output and CUBLAS_COMPUTE_32F.
 #include <cublas_v2.h>
 
@@ -46,7 +47,7 @@ static_assert(kTM == 8 && kTN == 8 && kThreads == 256 && kBM == 128 && kBN == 12
 
 // cp.async: 4 or 16 bytes from global to shared without a register round trip; src_bytes 0
 // writes zeros (a padded element) and reads nothing.
-__device__ __forceinline__ void cp_async4(float* dst, const void* src, bool valid) {
+__device__ __forceinline__ void cp_async4(void* dst, const void* src, bool valid) {
   const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 4 : 0) : "memory");
 }
@@ -352,8 +353,8 @@ namespace sk = dense::skinny;
 template <int kPending>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory"); }
 
-// 16 bits (T = bf16, f16; dense_order.h's skinny::use16): the ring holds the bits (W and x by 16
-// bytes, 8 values); a landed stage is widened into one float stage (Ws, Xs) between two barriers,
+// 16 bits (T = bf16, f16; dense_order.h's skinny::use16): the ring holds the bits (x by 16 bytes,
+// 8 values; W by 16, or by 4 bytes, 2 values, when !vec_w: vec_w16); a landed stage is widened into one float stage (Ws, Xs) between two barriers,
 // and the k steps below read that: the float kernel's steps on the same values.
 template <class T>
 __device__ __forceinline__ void widen8(const T* __restrict__ src, float* __restrict__ dst) {
@@ -392,12 +393,21 @@ __global__ void __launch_bounds__(sk::kMaxWarps * 32)
   // beyond k1 are zeros (0 bytes copied; a 16-byte copy never straddles k1: tile::vec_copies).
   auto load = [&](int st, std::size_t kt) {
     const int real = sk::steps(kt, k1);
-    if constexpr (kHalf) {  // N % 8 == 0: the 8 columns are all in or all out
-      for (int e = tid; e < sk::kSK * sk::kCols / 8; e += threads) {
-        int kk, c;
-        sk::w_copy16(e, kk, c);
-        const bool ok = kk < real && col0 + c < N;
-        cp_async16(&Wr[(st * sk::kSK + kk) * sk::kCols + c], ok ? B + (kt + kk) * N + col0 + c : B, ok);
+    if constexpr (kHalf) {
+      if (vec_w) {  // N % 8 == 0: the 8 columns are all in or all out
+        for (int e = tid; e < sk::kSK * sk::kCols / 8; e += threads) {
+          int kk, c;
+          sk::w_copy16(e, kk, c);
+          const bool ok = kk < real && col0 + c < N;
+          cp_async16(&Wr[(st * sk::kSK + kk) * sk::kCols + c], ok ? B + (kt + kk) * N + col0 + c : B, ok);
+        }
+      } else {  // N even: the 2 columns are all in or all out
+        for (int e = tid; e < sk::kSK * sk::kCols / 2; e += threads) {
+          int kk, c;
+          sk::w_copy16_2(e, kk, c);
+          const bool ok = kk < real && col0 + c < N;
+          cp_async4(&Wr[(st * sk::kSK + kk) * sk::kCols + c], ok ? B + (kt + kk) * N + col0 + c : B, ok);
+        }
       }
       for (int e = tid; e < rows * sk::kSK / 8; e += threads) {
         int r, kk;
@@ -576,13 +586,14 @@ int sm_count() {
 }
 
 // The small-batch kernel (dense_order.h's skinny::): float (x by 16 bytes, W by 16 or 4: vec_w) or
-// 16-bit storage (both by 16 bytes; vec_w unused).
+// 16-bit storage (x by 16 bytes, W by 16 or 4: vec_w16).
 template <Epilogue kEp, class T>
 cudaError_t launch_skinny(const T* A, const T* B, float* C, std::size_t M, std::size_t N, std::size_t K, std::size_t S,
-                          const T* bias, Activation act, float* matmul, cudaStream_t stream, bool vec_w) {
-  const int R = sk::rows_per_warp(M), warps = sk::warps(M);
-  const dim3 grid(static_cast<unsigned>((N + sk::kCols - 1) / sk::kCols),
-                  static_cast<unsigned>((M + warps * R - 1) / (warps * R)), static_cast<unsigned>(S));
+                          const T* bias, Activation act, float* matmul, cudaStream_t stream, bool vec_w, int sms) {
+  const sk::Launch l = sk::launch(M, N, S, sms);
+  const int R = l.R, warps = l.warps;
+  const dim3 grid(static_cast<unsigned>((N + sk::kCols - 1) / sk::kCols), static_cast<unsigned>(l.row_blocks),
+                  static_cast<unsigned>(S));
   const std::size_t smem = std::is_same_v<T, float> ? sk::smem_bytes(warps * R) : sk::smem_bytes16(warps * R);
   auto go = [&](auto kernel) {
     if (smem > 48 * 1024)  // above the default dynamic shared memory of a block: opt in (per device)
@@ -606,17 +617,22 @@ cudaError_t launch_skinny(const T* A, const T* B, float* C, std::size_t M, std::
 template <Epilogue kEp, class T>
 cudaError_t launch_chain(const T* A, const T* B, float* C, std::size_t M, std::size_t N, std::size_t K, std::size_t S,
                          const T* bias, Activation act, float* matmul, cudaStream_t stream, bool prev = false) {
-  const int sms = M > static_cast<std::size_t>(sk::kMaxRows) && M <= static_cast<std::size_t>(sk::kMaxMidRows) ? sm_count() : 0;
+  // the SM count: for mid batches (skinny::rows_fit) and small grids (skinny::launch)
+  const std::size_t col_blocks = (N + sk::kCols - 1) / sk::kCols * S;
+  const int sms = M <= static_cast<std::size_t>(sk::kMaxMidRows) &&
+                          (M > static_cast<std::size_t>(sk::kMaxRows) || (M > 1 && col_blocks < 1024))
+                      ? sm_count()
+                      : 0;
   if constexpr (std::is_same_v<T, float>) {
     if (!prev && sk::use(M, K, N, S, aligned16(A), sms))
-      return launch_skinny<kEp>(A, B, C, M, N, K, S, bias, act, matmul, stream, sk::vec_w(N, aligned16(B)));
+      return launch_skinny<kEp>(A, B, C, M, N, K, S, bias, act, matmul, stream, sk::vec_w(N, aligned16(B)), sms);
     if (!prev && tl::vec_copies(K, N, S, aligned16(A) && aligned16(B))) {
       chain_gemm_vec_kernel<kEp><<<gemm_grid(M, N, S), kThreads, 0, stream>>>(A, B, C, M, N, K, S, bias, act, matmul);
       return cudaGetLastError();
     }
   } else {
-    if (!prev && sk::use16(M, K, N, S, aligned16(A), aligned16(B), sms))
-      return launch_skinny<kEp>(A, B, C, M, N, K, S, bias, act, matmul, stream, true);
+    if (!prev && sk::use16(M, K, N, S, aligned16(A), reinterpret_cast<std::uintptr_t>(B) % 4 == 0, sms))
+      return launch_skinny<kEp>(A, B, C, M, N, K, S, bias, act, matmul, stream, sk::vec_w16(N, aligned16(B)), sms);
   }
   chain_gemm_kernel<kEp, T><<<gemm_grid(M, N, S), kThreads, 0, stream>>>(A, B, C, M, N, K, S, bias, act, matmul, vec_b(B, N));
   return cudaGetLastError();
