@@ -1,5 +1,6 @@
 // CUDA dense benchmarks: every dense variant at 4096^3 with cublasSgemm (FP32) in the same run
-// (and invariant_prev, the invariant kernel of the first H200 run, at 4096^3: benchmark-only),
+// (and invariant_prev, the invariant kernel of the first H200 run, at 4096^3: benchmark-only;
+// invariant_tc, the tensor-core variant of 16-bit storage, beside cublasGemmEx bf16),
 // cudaEvents around each call (UseManualTime), and predict throughput on the GPU.  x, W and b
 // are N(0,1) values made on the device (bench_inputs.h), not uploaded; predict keeps its host
 // input (what the model backend takes).  A CUDA error skips the benchmark with its message
@@ -114,6 +115,29 @@ void run_dense_bf16(benchmark::State& s, DenseVariant v, std::size_t B, std::siz
   if (splits_k(v)) s.counters["slices"] = static_cast<double>(S);
 }
 
+// invariant_tc (dense_tc.cu; optional in issue 18, measured only): tensor cores, bf16 x, W, b,
+// float32 accumulators, the same float32 output and narrowing as run_dense_bf16's, timed the same way.
+void run_dense_tc_bf16(benchmark::State& s, std::size_t B, std::size_t K, std::size_t N) {
+  if (!gpu_status().usable) {
+    s.SkipWithError(gpu_status().reason.c_str());
+    return;
+  }
+  DeviceDense d;
+  d.x = device_normal<std::uint16_t>(B * K, GenType::bf16, 1);
+  d.W = device_normal<std::uint16_t>(K * N, GenType::bf16, 2);
+  d.b = device_normal<std::uint16_t>(N, GenType::bf16, 3);
+  d.y.ensure(B * N * sizeof(std::uint16_t));
+  d.y32.ensure(B * N * sizeof(float));
+  auto call = [&] {
+    CUDA_CHECK(cuda::dense_invariant_tc<bf16>(d.x.as<std::uint16_t>(), d.W.as<std::uint16_t>(), d.b.as<std::uint16_t>(),
+                                              d.y32.as<float>(), d.y.as<std::uint16_t>(), B, K, N, dense::Activation::relu,
+                                              nullptr));
+  };
+  timed(s, call);
+  s.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(B * K * N) * static_cast<double>(s.iterations()),
+                                             benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+}
+
 void run_predict(benchmark::State& s, const std::vector<std::size_t>& sizes, DenseVariant v, DType dtype = DType::f32) {
   if (!gpu_status().usable) {
     s.SkipWithError(gpu_status().reason.c_str());
@@ -163,10 +187,17 @@ void register_cuda_dense_benchmarks() {
     }
   // bf16 storage at 4096^3 (issue 11): invariant against cublasGemmEx bf16, beside the float32
   // names above (unchanged); the dtype is the last component.
-  // (Only these two: every benchmark here runs in the GPU check's time budget.)
+  // (Only these two at 4096^3 in 16 bits, and invariant_tc below: the GPU check times them all.)
   for (const DenseVariant v : {DenseVariant::invariant, DenseVariant::cublas})
     benchmark::RegisterBenchmark((std::string("dense/cuda/") + info(v).name + "/B:4096/K:4096/N:4096/dtype:bf16").c_str(),
                                  guarded([v](benchmark::State& s) { run_dense_bf16(s, v, 4096, 4096, 4096); }))
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+  // invariant_tc beside them (batch-invariant on one GPU model, not the CPU's bits; B = 64 is
+  // registered for a GPU session to time, outside the device plan)
+  for (const std::size_t B : {std::size_t{4096}, std::size_t{64}})
+    benchmark::RegisterBenchmark(("dense/cuda/invariant_tc/B:" + std::to_string(B) + "/K:4096/N:4096/dtype:bf16").c_str(),
+                                 guarded([B](benchmark::State& s) { run_dense_tc_bf16(s, B, 4096, 4096); }))
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);
   const std::vector<std::size_t> wide{784, 4096, 4096, 10};

@@ -80,7 +80,7 @@ d_dense_head='^dense/cuda/(cublas|invariant|invariant_prev)/B:4096/K:4096/N:4096
 d_attention='^attention/cuda/'
 # the rest of the sum: the other f32 variants at 2^28, a sweep of 3 sizes for the figures, f64 2^27, bf16 2^28
 d_sum_rest='^sum/cuda/f32/uniform/(atomic_element|atomic|thrust)/268435456/|^sum/cuda/f32/uniform/(atomic|tree|exact|cub|d2d_copy)/(65536|1048576|16777216)/|^sum/cuda/f64/uniform/(atomic|tree|exact|cub|thrust|d2d_copy)/134217728/|^sum/cuda/bf16/uniform/(tree|exact|cub|thrust|d2d_copy)/268435456/'
-d_dense_rest='^dense/cuda/[a-z]+/B:(1|64)/K:4096/N:4096/manual_time|^dense/cuda/(atomic|tree)/B:4096/K:4096/N:4096/manual_time|^dense/cuda/(cublas|invariant)/B:4096/K:4096/N:4096/dtype:bf16/|^predict/cuda/784-4096-4096-10/(atomic|invariant)/(dtype:bf16/)?batch:64/'
+d_dense_rest='^dense/cuda/[a-z]+/B:(1|64)/K:4096/N:4096/manual_time|^dense/cuda/(atomic|tree)/B:4096/K:4096/N:4096/manual_time|^dense/cuda/(cublas|invariant|invariant_tc)/B:4096/K:4096/N:4096/dtype:bf16/|^predict/cuda/784-4096-4096-10/(atomic|invariant)/(dtype:bf16/)?batch:64/'
 d_drift='^drift/cuda/'
 d_plan_limit=300
 # The device's fixed estimates (seconds): the tests step, the 7 CLI commands in their order, the

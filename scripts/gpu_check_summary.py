@@ -427,6 +427,14 @@ def check_bench_dense(s):
                       if f32["cublas"] and f32["invariant"] and seconds(f32["invariant"]) > 0 else "")
             s.add(sec, "dense invariant bf16 / cublasGemmEx bf16 throughput, B=4096 K:4096/N:4096 (measured)",
                   f"{gflops:.1f} GFLOP/s, {ratio:.3f}{beside}")
+        # invariant_tc (optional in issue 18, measured only): tensor cores, batch-invariant on one
+        # GPU model, not the CPU's bits; beside the same cublasGemmEx bf16 and the CUDA-core invariant
+        tc = need_bench(s, sec, entries, "dense/cuda/invariant_tc/B:4096/K:4096/N:4096/dtype:bf16")
+        if tc is not None and eb["cublas"] is not None and seconds(tc) > 0:
+            inv = (f"; {seconds(eb['invariant']) / seconds(tc):.2f}x the CUDA-core invariant's speed"
+                   if eb["invariant"] is not None else "")
+            s.add(sec, "dense invariant_tc bf16 / cublasGemmEx bf16 throughput, B=4096 K:4096/N:4096 (measured)",
+                  f"{float(tc.get('FLOP/s', 0)) / 1e9:.1f} GFLOP/s, {seconds(eb['cublas']) / seconds(tc):.3f}{inv}")
         e = need_bench(s, sec, entries, "predict/cuda/784-4096-4096-10/invariant/dtype:bf16/batch:64")
         if e is not None:
             s.add(sec, "predict 784-4096-4096-10 invariant bf16 batch 64", f"{float(e.get('items_per_second', 0)):.4g} samples/s")

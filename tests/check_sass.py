@@ -312,6 +312,7 @@ DENSE_FALLBACK = r"chain_gemm_kernelILNS1_8EpilogueE2EfE|chain_gemm_kernel<\([^)
 DENSE_MIN_FFMA_SHARE = 0.78
 DENSE_MAX_TILE_LDL = 4
 DENSE_SKINNY = r"chain_skinny_kernel"
+DENSE_TC = r"invariant_tc_kernel"
 
 
 def dense_figures(k):
@@ -378,6 +379,25 @@ def check_dense(kernels, rep, only=None):
             f"= {share:.3f} (want >= {DENSE_MIN_FFMA_SHARE}; both tile-copy paths counted)")
     if only:
         return
+    # invariant_tc (dense_tc.cu: tensor cores, optional in issue 18): its k-tile loop multiplies on
+    # the tensor cores (HMMA, with .BF16 for the bf16 instantiation), feeds them by ldmatrix (LDSM),
+    # copies the tiles by 16 bytes, and nothing goes to local memory.
+    tcs = pick(kernels, DENSE_TC)
+    if not tcs:
+        rep.fail("dense", "no tensor-core kernel (invariant_tc_kernel)")
+    for k in tcs:
+        ops = k.ops()
+        hmma = [op for op in ops if op.startswith("HMMA")]
+        ldsm = [op for op in ops if op.startswith("LDSM")]
+        copies = [op for op in ops if op.startswith("LDGSTS")]
+        local = [op for op in ops if op.startswith(("LDL", "STL"))]
+        bf16 = "bf16" in k.pretty or "bfloat16" in k.pretty
+        typed = [op for op in hmma if ".BF16" in op] if bf16 else hmma
+        good = len(hmma) >= 32 and len(typed) >= 16 and ldsm and copies and all(".128" in op for op in copies) and not local
+        (rep.ok if good else rep.fail)(
+            "dense", f"{short(k)}: {len(hmma)} HMMA ({len(typed)} {'.BF16' if bf16 else 'of the type'}), {len(ldsm)} LDSM, "
+                     f"{len(copies)} tile copies (LDGSTS, all 16 bytes: {all('.128' in op for op in copies)}), "
+                     f"{len(local)} local-memory instructions (want >= 32 HMMA a k tile, LDSM, 16-byte copies, no local)")
     # the small-batch kernels (chain_skinny_kernel, every epilogue and rows per warp)
     skinny = pick(kernels, DENSE_SKINNY)
     if not skinny:
@@ -464,6 +484,10 @@ def self_test():
         ["@P0 BRA 0x10", "EXIT"]
     dense_thin = ["MOV R1, RZ"] + tile[:5] + ["FFMA R20, R4, R8, R20"] * 4 + ["IADD3 R2, R2, 0x4, RZ"] * 4 + \
         ["@P0 BRA 0x10", "EXIT"]
+    tc_good = ["MOV R1, RZ", "LDGSTS.E.BYPASS.128 [R9], desc[UR16][R4.64], P1", "BAR.SYNC.DEFER_BLOCKING 0x0",
+               "LDSM.16.M88.4 R8, [R2]"] + ["HMMA.16816.F32 R16, R8, R12, R16"] * 32 + ["@P0 BRA 0x10", "EXIT"]
+    tc_local = tc_good[:-2] + ["STL [R1], R16"] + tc_good[-2:]
+    tc_generic = [op for op in tc_good if not op.startswith("LDSM")] + ["LD.E R8, [R2.64]"]  # wmma's bf16 loads
     att = "_ZN8driftlab4cuda12_attention_cu_6kernelEv"
     att_good = ["MOV R1, RZ", "LDG.E.128 R4, desc[UR4][R2.64]", "LDG.E.128 R8, desc[UR4][R6.64]", "@P0 BRA 0x10", "EXIT"]
     att_bad = ["MOV R1, RZ", "LDG.E R4, desc[UR4][R2.64]", "@P0 BRA 0x10", "EXIT"]
@@ -478,13 +502,18 @@ def self_test():
         ("exact", {f"exact_kernel{i}": exact_good for i in range(4)}, None, 1),  # no f32 lanes kernel
         ("exact", {**{f"exact_kernel{i}": exact_good for i in range(3)}, f32: lanes_serial}, None, 2),  # 2 loads, 1 in a row
         ("exact", {**{f"exact_kernel{i}": exact_good for i in range(3)}, f32: lanes_local}, None, 1),
-        ("dense", {"dense_cu_invariant_kernel": dense_good, "chain_skinny_kernel1": skinny_good}, None, 0),
-        ("dense", {"dense_cu_invariant_kernel": dense_bad, "chain_skinny_kernel1": skinny_good}, None, 4),  # local, LDS, 4-byte copy, FFMA share
-        ("dense", {"dense_cu_invariant_kernel": dense_thin, "chain_skinny_kernel1": skinny_good}, None, 1),  # 4 FFMA of 13
-        ("dense", {"dense_cu_invariant_kernel": dense_ldl, "chain_skinny_kernel1": skinny_good}, None, 1),  # LDL in the k steps
-        ("dense", {"dense_cu_invariant_kernel": dense_tile_ldl, "chain_skinny_kernel1": skinny_good}, None, 0),  # 2 a tile
-        ("dense", {"dense_cu_invariant_kernel": dense_good}, None, 1),  # no small-batch kernel
-        ("dense", {"dense_cu_invariant_kernel": dense_good, "chain_skinny_kernel1": skinny_good,
+        ("dense", {"invariant_tc_kernel1": tc_good, "dense_cu_invariant_kernel": dense_good, "chain_skinny_kernel1": skinny_good}, None, 0),
+        ("dense", {"invariant_tc_kernel1": tc_good, "dense_cu_invariant_kernel": dense_bad, "chain_skinny_kernel1": skinny_good}, None, 4),  # local, LDS, 4-byte copy, FFMA share
+        ("dense", {"invariant_tc_kernel1": tc_good, "dense_cu_invariant_kernel": dense_thin, "chain_skinny_kernel1": skinny_good}, None, 1),  # 4 FFMA of 13
+        ("dense", {"invariant_tc_kernel1": tc_good, "dense_cu_invariant_kernel": dense_ldl, "chain_skinny_kernel1": skinny_good}, None, 1),  # LDL in the k steps
+        ("dense", {"invariant_tc_kernel1": tc_good, "dense_cu_invariant_kernel": dense_tile_ldl, "chain_skinny_kernel1": skinny_good}, None, 0),  # 2 a tile
+        ("dense", {"invariant_tc_kernel1": tc_good, "dense_cu_invariant_kernel": dense_good}, None, 1),  # no small-batch kernel
+        ("dense", {"dense_cu_invariant_kernel": dense_good, "chain_skinny_kernel1": skinny_good}, None, 1),  # no tensor-core kernel
+        ("dense", {"invariant_tc_kernel1": tc_local, "dense_cu_invariant_kernel": dense_good, "chain_skinny_kernel1": skinny_good},
+         None, 1),  # a spill
+        ("dense", {"invariant_tc_kernel1": tc_generic, "dense_cu_invariant_kernel": dense_good, "chain_skinny_kernel1": skinny_good},
+         None, 1),  # no ldmatrix
+        ("dense", {"invariant_tc_kernel1": tc_good, "dense_cu_invariant_kernel": dense_good, "chain_skinny_kernel1": skinny_good,
                    "chain_skinny_kernel2": skinny_bad}, None, 1),  # one with a 4-byte copy
         ("attention", {att: att_good}, elf(att, 128), 0),
         ("attention", {att: att_good}, elf(att, 32), 1),

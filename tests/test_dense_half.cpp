@@ -6,12 +6,16 @@
 // without one) tree and invariant give the CPU's bits.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
+#include <iostream>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "kernels/common/float_bits.h"
 #include "kernels/common/half.h"
 #include "kernels/common/rng.h"
 #include "kernels/cpu/dense.h"
@@ -385,6 +389,197 @@ TYPED_TEST(DenseHalf, CudaTreeAndInvariantMatchTheCpuBitwise) {
         EXPECT_LE(d == DType::bf16 ? ulp_distance_bf16(yb[e], yi[e]) : ulp_distance_f16(yb[e], yi[e]), 64u) << e;
     }
   }
+}
+
+// --- invariant_tc (tensor cores; optional in issue 18, measured only) ------------------------------
+namespace tc = dense::tc;
+
+// The tile's copies fill every slot of both tiles once and stay inside them; the padded rows put
+// the 8 rows of each ldmatrix phase (16 bytes a row) in 8 different groups of 4 banks, and every
+// row an ldmatrix reads starts 16-byte aligned.
+TEST(DenseTc, TileCopiesAndSharedLayoutAreSound) {
+  std::vector<int> a_hits(tc::kBM * tc::kBK), b_hits(tc::kBK * tc::kBN);
+  for (int e = 0; e < tc::kCopies * tc::kThreads; ++e) {
+    int r, c, kk, cb;
+    tc::a_copy(e, r, c);
+    tc::b_copy(e, kk, cb);
+    ASSERT_TRUE(r >= 0 && r < tc::kBM && c >= 0 && c + 8 <= tc::kBK && c % 8 == 0) << e;
+    ASSERT_TRUE(kk >= 0 && kk < tc::kBK && cb >= 0 && cb + 8 <= tc::kBN && cb % 8 == 0) << e;
+    for (int q = 0; q < 8; ++q) {
+      ++a_hits[r * tc::kBK + c + q];
+      ++b_hits[kk * tc::kBN + cb + q];
+    }
+  }
+  EXPECT_EQ(std::count(a_hits.begin(), a_hits.end(), 1), static_cast<long>(a_hits.size()));
+  EXPECT_EQ(std::count(b_hits.begin(), b_hits.end(), 1), static_cast<long>(b_hits.size()));
+  EXPECT_EQ(tc::kLdA * 2 % 16, 0);  // rows (and so every 8-value ldmatrix row) 16-byte aligned
+  EXPECT_EQ(tc::kLdB * 2 % 16, 0);
+  EXPECT_EQ(tc::kStages * tc::kBM * tc::kLdA * 2 % 128, 0);  // B's stages start aligned after A's
+  for (const int pitch : {tc::kLdA * 2, tc::kLdB * 2}) {
+    std::vector<int> quads;
+    for (int row = 0; row < 8; ++row) quads.push_back((row * pitch / 16) % 8);  // 16-byte bank group of the row
+    std::sort(quads.begin(), quads.end());
+    EXPECT_EQ(std::unique(quads.begin(), quads.end()) - quads.begin(), 8) << "pitch " << pitch << " bytes: bank conflicts";
+  }
+  EXPECT_LE(2 * tc::kSmemBytes, 227u * 1024u);  // two blocks an SM on sm_90
+  alignas(16) static const std::uint16_t p[16] = {};
+  EXPECT_TRUE(tc::supports(1, 8, 8, p, p));
+  EXPECT_TRUE(tc::supports(4096, 4096, 4096, p, p));
+  EXPECT_FALSE(tc::supports(0, 8, 8, p, p));
+  EXPECT_FALSE(tc::supports(1, 10, 8, p, p));  // K % 8
+  EXPECT_FALSE(tc::supports(1, 8, 12, p, p));  // N % 8
+  EXPECT_FALSE(tc::supports(1, 8, 8, p + 1, p));
+  EXPECT_FALSE(tc::supports(1, 8, 8, p, p + 4));
+  EXPECT_FALSE(tc::supports(1, 8, 8, nullptr, p));
+}
+
+// The warp's fragments replayed by the PTX ISA's layouts (ldmatrix .x4 and .x4.trans; mma.m16n8k16
+// .row.col): lanes give the row addresses tc::ldsm_a / ldsm_b say, the kernel's register choices are
+// followed, and the accumulators read back through tc::acc_at must be the tile's product.  Small
+// integers: every order gives the exact sum, so only the layout is tested.
+namespace tcreplay {
+using Regs = std::array<std::array<std::array<int, 2>, 4>, 32>;  // [lane][register][low, high half]
+// ldmatrix .x4: matrix m's 8 rows come from lanes 8m .. 8m+7 (each lane one row address, 8 values);
+// lane t receives, of matrix m, row t / 4, values 2 (t % 4) and + 1; with .trans, the transposed
+// matrix's: stored rows 2 (t % 4) and + 1, column t / 4.
+Regs ldsm(const std::array<const int*, 32>& rows, bool trans) {
+  Regs r{};
+  for (int t = 0; t < 32; ++t)
+    for (int m = 0; m < 4; ++m)
+      for (int h = 0; h < 2; ++h)
+        r[t][m][h] = trans ? rows[8 * m + 2 * (t % 4) + h][t / 4] : rows[8 * m + t / 4][2 * (t % 4) + h];
+  return r;
+}
+// mma.m16n8k16 row.col: lane t (g = t / 4, q = t % 4) holds a0 = A[g][2q, 2q+1], a1 = A[g+8][..],
+// a2 = A[g][2q+8, ..], a3 = A[g+8][2q+8, ..]; b0 = B[2q, 2q+1][g], b1 = B[2q+8, ..][g];
+// c0, c1 = C[g][2q, 2q+1], c2, c3 = C[g+8][..].
+void mma(std::array<std::array<long, 4>, 32>& c, const Regs& a, const Regs& b, int b0i, int b1i) {
+  int A[16][16], B[16][8];
+  for (int t = 0; t < 32; ++t) {
+    const int g = t / 4, q = t % 4;
+    for (int h = 0; h < 2; ++h) {
+      A[g][2 * q + h] = a[t][0][h];
+      A[g + 8][2 * q + h] = a[t][1][h];
+      A[g][2 * q + 8 + h] = a[t][2][h];
+      A[g + 8][2 * q + 8 + h] = a[t][3][h];
+      B[2 * q + h][g] = b[t][b0i][h];
+      B[2 * q + 8 + h][g] = b[t][b1i][h];
+    }
+  }
+  for (int t = 0; t < 32; ++t)
+    for (int reg = 0; reg < 4; ++reg) {
+      const int row = t / 4 + 8 * (reg / 2), col = 2 * (t % 4) + reg % 2;
+      for (int k = 0; k < 16; ++k) c[t][reg] += static_cast<long>(A[row][k]) * B[k][col];
+    }
+}
+}  // namespace tcreplay
+
+TEST(DenseTc, WarpFragmentsByThePtxLayoutsGiveTheTileProduct) {
+  // one stage, small integers at the kernel's padded pitches
+  std::vector<int> As(tc::kBM * tc::kLdA), Bs(tc::kBK * tc::kLdB);
+  SplitMix64 g(77);
+  for (auto& v : As) v = static_cast<int>(g.next() % 7) - 3;
+  for (auto& v : Bs) v = static_cast<int>(g.next() % 7) - 3;
+  std::vector<int> hits(tc::kBM * tc::kBN);
+  for (int warp = 0; warp < tc::kWarps; ++warp) {
+    const int wm = warp / tc::kWarpsN, wn = warp % tc::kWarpsN;
+    std::array<std::array<std::array<long, 4>, 32>, tc::kTilesM * tc::kTilesN> acc{};
+    for (int kk = 0; kk < tc::kBK; kk += 16) {
+      std::array<tcreplay::Regs, tc::kTilesM> fa;
+      std::array<tcreplay::Regs, tc::kTilesN / 2> fb;
+      for (int i = 0; i < tc::kTilesM; ++i) {
+        std::array<const int*, 32> rows;
+        for (int lane = 0; lane < 32; ++lane) {
+          int ar, ak;
+          tc::ldsm_a(lane, ar, ak);
+          rows[lane] = &As[(wm * tc::kWarpM + ar + i * 16) * tc::kLdA + ak + kk];
+        }
+        fa[i] = tcreplay::ldsm(rows, false);
+      }
+      for (int j2 = 0; j2 < tc::kTilesN / 2; ++j2) {
+        std::array<const int*, 32> rows;
+        for (int lane = 0; lane < 32; ++lane) {
+          int bk, bn;
+          tc::ldsm_b(lane, bk, bn);
+          rows[lane] = &Bs[(bk + kk) * tc::kLdB + wn * tc::kWarpN + bn + j2 * 16];
+        }
+        fb[j2] = tcreplay::ldsm(rows, true);
+      }
+      for (int i = 0; i < tc::kTilesM; ++i)
+        for (int j = 0; j < tc::kTilesN; ++j)
+          tcreplay::mma(acc[i * tc::kTilesN + j], fa[i], fb[j / 2], 2 * (j % 2), 2 * (j % 2) + 1);
+    }
+    for (int i = 0; i < tc::kTilesM; ++i)
+      for (int j = 0; j < tc::kTilesN; ++j)
+        for (int lane = 0; lane < 32; ++lane)
+          for (int c = 0; c < 4; ++c) {
+            int r, n;
+            tc::acc_at(lane, c, r, n);
+            const int row = wm * tc::kWarpM + i * 16 + r, col = wn * tc::kWarpN + j * 8 + n;
+            long want = 0;
+            for (int k = 0; k < tc::kBK; ++k) want += static_cast<long>(As[row * tc::kLdA + k]) * Bs[k * tc::kLdB + col];
+            ASSERT_EQ(acc[i * tc::kTilesN + j][lane][c], want) << "warp " << warp << " tile " << i << "," << j << " lane " << lane;
+            ++hits[row * tc::kBN + col];
+          }
+  }
+  EXPECT_EQ(std::count(hits.begin(), hits.end(), 1), static_cast<long>(hits.size()));  // every output of the block once
+}
+
+TEST(DenseTc, RefusesABadShapeBeforeAnyGpuWork) {
+  const std::vector<std::uint16_t> x(10), W(100), b(10);
+  try {
+    dense_invariant_tc(DType::bf16, x, W, b, 1, 10, 10, false);
+    FAIL() << "K = 10 was taken";
+  } catch (const BackendError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(built_with_cuda() ? "refused shape" : "without CUDA"), std::string::npos) << what;
+  }
+  EXPECT_THROW(dense_invariant_tc(DType::f32, x, W, b, 1, 10, 10, false), BackendError);
+  EXPECT_THROW(dense_invariant_tc(DType::bf16, x, W, b, 2, 8, 8, false), BackendError);  // sizes disagree
+}
+
+// On a GPU: the same bits run to run and at every batch size (row i of a batch of B is row i of the
+// batch of 300), for bf16 and f16; near the float64 product (each of the two roundings' worth of
+// error per term, generously); relu is max(linear, 0).  K = 520 ends in a short k tile of 8, N = 200
+// in a short column block of 72.
+TYPED_TEST(DenseHalf, CudaInvariantTcIsBatchInvariantAndNearTheProduct) {
+  using S = TypeParam;
+  if (!gpu_status().usable) GTEST_SKIP() << gpu_status().reason;
+  const DType d = std::is_same_v<S, bf16> ? DType::bf16 : DType::f16;
+  const std::size_t Bmax = 300, K = 520, N = 200;
+  SplitMix64 g(5150);
+  auto bits = [&](std::size_t n) {
+    std::vector<std::uint16_t> v(n);
+    for (auto& e : v) e = Narrow<S>::from(static_cast<float>(g.uniform01() * 2.0 - 1.0)).bits;
+    return v;
+  };
+  const std::vector<std::uint16_t> x = bits(Bmax * K), W = bits(K * N), b = bits(N);
+  const std::vector<float> y = dense_invariant_tc(d, x, W, b, Bmax, K, N, false);
+  ASSERT_TRUE(same(y.data(), dense_invariant_tc(d, x, W, b, Bmax, K, N, false).data(), y.size() * 4)) << "run to run";
+  for (const std::size_t B : {1, 7, 128, 129, 257}) {
+    const std::vector<std::uint16_t> xb(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(B * K));
+    const std::vector<float> yb = dense_invariant_tc(d, xb, W, b, B, K, N, false);
+    ASSERT_TRUE(same(yb.data(), y.data(), yb.size() * 4)) << "batch " << B << " against the batch of " << Bmax;
+  }
+  const std::vector<float> yr = dense_invariant_tc(d, x, W, b, Bmax, K, N, true);
+  for (std::size_t e = 0; e < y.size(); ++e) ASSERT_EQ(to_bits(yr[e]), to_bits(y[e] < 0.0f ? 0.0f : y[e])) << e;
+  auto w16 = [](std::uint16_t h) { return widen(S{h}); };
+  double worst = 0;
+  for (std::size_t i = 0; i < Bmax; ++i)
+    for (std::size_t j = 0; j < N; ++j) {
+      double exact = 0, mag = 0;
+      for (std::size_t k = 0; k < K; ++k) {
+        const double t = static_cast<double>(w16(x[i * K + k])) * w16(W[k * N + j]);
+        exact += t;
+        mag += std::fabs(t);
+      }
+      exact += w16(b[j]);
+      mag += std::fabs(w16(b[j]));
+      const double err = std::fabs(y[i * N + j] - exact), bound = (2.0 * K + 8) * std::ldexp(1.0, -24) * mag;
+      ASSERT_LE(err, bound) << "row " << i << " column " << j;
+      worst = std::max(worst, err / bound);
+    }
+  std::cout << "invariant_tc " << (d == DType::bf16 ? "bf16" : "f16") << ": worst error " << worst << " of the bound\n";
 }
 
 }  // namespace

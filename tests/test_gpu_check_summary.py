@@ -122,6 +122,8 @@ BROKEN = [  # (what, change(folder), text the output must hold)
     ("an absent attention GPU test", lambda d: edit_json(d / "tests" / "tests_0.json", drop_suite("AttentionCuda")), "AttentionCuda"),
     ("a test shard without its result", lambda d: (d / "tests" / "shards.txt").write_text("2\n"), "tests_1.json | missing"),
     ("an absent bf16 cublasGemmEx baseline", lambda d: edit_json(d / "bench_dense.json", drop("cublas/B:4096/K:4096/N:4096/dtype:bf16")), "absent"),
+    ("an absent invariant_tc benchmark", lambda d: edit_json(d / "bench_dense.json", drop("invariant_tc/B:4096/")),
+     "invariant_tc/B:4096/K:4096/N:4096/dtype:bf16 | absent"),
     ("predict invariant drifting", lambda d: edit_json(d / "predict_default.json", set_row("invariant", "distinct_outputs", 2)), "invariant"),
     ("invariant moving across batch sizes", lambda d: edit_json(d / "predict_wide.json", set_row("invariant", "batch_distinct", 2)), "across batches"),
     ("a skipped GPU test", lambda d: edit_json(d / "tests" / "tests_0.json", skip_test("CudaSum", "TreeAndExactBitwiseEqualToCpuF32")), "skipped"),

@@ -91,6 +91,15 @@ class ModelBackend {
 std::unique_ptr<ModelBackend> make_cpu_model_backend(int threads);
 std::unique_ptr<ModelBackend> make_cuda_model_backend();  // throws BackendError without a GPU
 
+// invariant_tc (kernels/cuda/dense_tc.cu; optional in issue 18, tests and benchmarks only): one
+// dense layer act(x . W + b) on tensor cores from host arrays of 16-bit bits (dtype bf16 or f16;
+// x [B x K], W [K x N], b [N]), its float32 output [B x N] back to the host.  Batch-invariant and
+// run to run on one GPU model; NOT the CPU twin's bits.  Throws BackendError without CUDA or a
+// usable GPU, for a refused shape (dense::tc::supports), or on a CUDA error.
+std::vector<float> dense_invariant_tc(DType dtype, const std::vector<std::uint16_t>& x, const std::vector<std::uint16_t>& W,
+                                      const std::vector<std::uint16_t>& b, std::size_t B, std::size_t K, std::size_t N,
+                                      bool relu);
+
 // The dropout factors (0 or the keep scale) the backends apply to hidden layer `layer`'s output
 // in a call: for the float64 reference and for tests.
 DropoutMask dropout_mask(std::size_t count, float rate, std::uint64_t seed, std::uint64_t call, std::uint32_t layer);

@@ -224,6 +224,10 @@ std::unique_ptr<ModelBackend> make_cpu_model_backend(int threads) { return std::
 std::unique_ptr<ModelBackend> make_cuda_model_backend() {
   throw BackendError("--backend cuda: this driftlab was built without CUDA (configure with -DDRIFTLAB_CUDA=ON)");
 }
+std::vector<float> dense_invariant_tc(DType, const std::vector<std::uint16_t>&, const std::vector<std::uint16_t>&,
+                                      const std::vector<std::uint16_t>&, std::size_t, std::size_t, std::size_t, bool) {
+  throw BackendError("invariant_tc: this driftlab was built without CUDA (configure with -DDRIFTLAB_CUDA=ON)");
+}
 #endif
 
 }  // namespace driftlab

@@ -236,6 +236,37 @@ std::unique_ptr<OutputTracker> CudaModelBackend::track_outputs(std::size_t B, st
 
 }  // namespace
 
+std::vector<float> dense_invariant_tc(DType dtype, const std::vector<std::uint16_t>& x, const std::vector<std::uint16_t>& W,
+                                      const std::vector<std::uint16_t>& b, std::size_t B, std::size_t K, std::size_t N,
+                                      bool relu) {
+  if (dtype != DType::bf16 && dtype != DType::f16) throw BackendError("invariant_tc: 16-bit storage only (bf16, f16)");
+  if (x.size() != B * K || W.size() != K * N || b.size() != N)
+    throw BackendError("invariant_tc: x, W and b must hold B x K, K x N and N values");
+  // the shape test first, with stand-in aligned pointers: a refused shape never touches the GPU
+  alignas(16) static const std::uint16_t probe[8] = {};
+  if (!dense::tc::supports(B, K, N, probe, probe))
+    throw BackendError("invariant_tc: refused shape B=" + std::to_string(B) + " K=" + std::to_string(K) + " N=" +
+                       std::to_string(N) + " (K and N must be multiples of 8)");
+  const GpuStatus& s = gpu_status();
+  if (!s.usable) throw BackendError("invariant_tc: " + s.reason);
+  try {
+    DeviceFloats dx, dW, db, dy;
+    dx.upload16(x);
+    dW.upload16(W);
+    db.upload16(b);
+    dy.ensure(B * N);
+    const auto act = relu ? dense::Activation::relu : dense::Activation::linear;
+    CUDA_CHECK(dtype == DType::bf16
+                   ? cuda::dense_invariant_tc<bf16>(dx.u16(), dW.u16(), db.u16(), dy.f(), nullptr, B, K, N, act, nullptr)
+                   : cuda::dense_invariant_tc<f16>(dx.u16(), dW.u16(), db.u16(), dy.f(), nullptr, B, K, N, act, nullptr));
+    std::vector<float> y(B * N);
+    CUDA_CHECK(cudaMemcpy(y.data(), dy.f(), y.size() * sizeof(float), cudaMemcpyDeviceToHost));
+    return y;
+  } catch (const cuda::CudaError& e) {
+    throw BackendError(std::string("invariant_tc: ") + e.what());
+  }
+}
+
 std::unique_ptr<ModelBackend> make_cuda_model_backend() {
   const GpuStatus& s = gpu_status();
   if (!s.usable) throw BackendError("--backend cuda: " + s.reason);

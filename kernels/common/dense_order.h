@@ -23,6 +23,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 
 #include "kernels/common/hd.h"
 #include "kernels/common/sum_order.h"
@@ -264,5 +265,60 @@ DL_HD std::size_t smem_bytes16(int rows) {
   return static_cast<std::size_t>(kStages) * stage * 2 + stage * sizeof(float);
 }
 }  // namespace skinny
+
+// invariant_tc (kernels/cuda/dense_tc.cu: tensor cores, 16-bit storage; benchmark- and test-only,
+// not in the variant table).  It has NO order here: inside one tensor-core instruction the order of
+// the products is the hardware's.  What is fixed is everything around it, by K and N alone: block
+// tiles of kBM x kBN outputs, no split-K, k tiles of kBK in increasing k, so each output is computed
+// by the same instructions at every batch size (batch-invariant and run-to-run on one GPU model,
+// not equal to the CPU).  Here: the tile's shape, its copies, its shared layout and the warp's
+// fragment addressing (ldmatrix, mma.m16n8k16), which the CPU tests replay against the PTX ISA's
+// fragment layouts (every slot copied once; rows padded by 16 bytes; the fragments give x . W).
+namespace tc {
+inline constexpr int kBM = 128, kBN = 128, kBK = 32, kWarpsM = 2, kWarpsN = 4, kWarps = kWarpsM * kWarpsN;
+inline constexpr int kThreads = 32 * kWarps, kStages = 3;
+inline constexpr int kWarpM = kBM / kWarpsM, kWarpN = kBN / kWarpsN;  // 64 x 32 outputs a warp
+inline constexpr int kTilesM = kWarpM / 16, kTilesN = kWarpN / 8;     // 4 x 4 mma tiles of 16 x 8
+inline constexpr int kLdA = kBK + 8, kLdB = kBN + 8;                  // row pitches (values), 16 bytes of padding
+inline constexpr int kCopies = kBM * kBK / 8 / kThreads;              // 16-byte copies of A (and of B) a thread a tile
+static_assert(kBM * kBK == kBK * kBN && kCopies * kThreads * 8 == kBM * kBK, "whole copies of both tiles");
+// Copy e (0 .. kCopies x kThreads) of A: row r, k c .. c+7; of B: k row kk, columns c .. c+7.
+DL_HD void a_copy(int e, int& r, int& c) {
+  r = e / (kBK / 8);
+  c = 8 * (e % (kBK / 8));
+}
+DL_HD void b_copy(int e, int& kk, int& c) {
+  kk = e / (kBN / 8);
+  c = 8 * (e % (kBN / 8));
+}
+// A warp's fragments, a k step of 16 (PTX ISA, mma.m16n8k16 with 16-bit inputs and ldmatrix .x4):
+// - A, 16 x 16 from rows m0, k k0 (ldmatrix.x4): lane l gives the address of row m0 + l % 16, k
+//   k0 + 8 (l / 16): its 4 registers are then a0..a3 (rows +0/+8, k +0/+8);
+// - B, k 16 x n 16 from k k0, column n0 (ldmatrix.x4.trans): lane l gives k row k0 + l % 16, column
+//   n0 + 8 (l / 16): registers 0, 1 are b0, b1 of the 16 x 8 tile at n0, registers 2, 3 those at n0 + 8;
+// - the float32 accumulator of a 16 x 8 tile: register c of lane l holds row l / 4 + 8 (c / 2),
+//   column 2 (l % 4) + c % 2.
+DL_HD void ldsm_a(int lane, int& r, int& k) {
+  r = lane % 16;
+  k = 8 * (lane / 16);
+}
+DL_HD void ldsm_b(int lane, int& k, int& n) {
+  k = lane % 16;
+  n = 8 * (lane / 16);
+}
+DL_HD void acc_at(int lane, int c, int& r, int& n) {
+  r = lane / 4 + 8 * (c / 2);
+  n = 2 * (lane % 4) + c % 2;
+}
+// Dynamic shared bytes: kStages stages of A and B, 2 bytes a value (56 KiB: opted in at launch).
+inline constexpr std::size_t kSmemBytes = static_cast<std::size_t>(kStages) * (kBM * kLdA + kBK * kLdB) * 2;
+// The shapes it takes: K and N multiples of 8 (a 16-byte copy is all in or all out), x and W
+// 16-byte aligned, at most 65535 row blocks.
+inline bool supports(std::size_t B, std::size_t K, std::size_t N, const void* x, const void* W) {
+  const auto a16 = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
+  return B >= 1 && K >= 8 && N >= 8 && K % 8 == 0 && N % 8 == 0 && (B + kBM - 1) / kBM <= 65535 && x && W && a16(x) &&
+         a16(W);
+}
+}  // namespace tc
 
 }  // namespace driftlab::dense

@@ -43,6 +43,16 @@ cudaError_t dense_half(DenseVariant v, const std::uint16_t* d_x, const std::uint
                        dense::Activation act, std::size_t S_slices, void* d_temp, std::size_t temp_bytes,
                        cublasHandle_t handle, cudaStream_t stream, float* d_matmul = nullptr);
 
+// invariant_tc (dense_tc.cu; optional in issue 18, benchmark- and test-only): d_y32 [B x N] =
+// act(x . W + b) on tensor cores from 16-bit x, W, b (S = bf16 or f16), float32 accumulators, then
+// d_y (optional) = d_y32 rounded to S.  Batch-invariant and run to run on one GPU model (fixed
+// tiles, no split-K: dense_order.h's dense::tc); NOT the CPU twin's bits.  cudaErrorInvalidValue
+// for a shape or pointer dense::tc::supports refuses (K or N not a multiple of 8, unaligned).
+template <class S>
+cudaError_t dense_invariant_tc(const std::uint16_t* d_x, const std::uint16_t* d_W, const std::uint16_t* d_b, float* d_y32,
+                               std::uint16_t* d_y, std::size_t B, std::size_t K, std::size_t N, dense::Activation act,
+                               cudaStream_t stream);
+
 // d_y [count] = d_y32 rounded to bf16 (to_bf16) or f16, half.h's rules (a model's rounding after dropout).
 cudaError_t narrow(const float* d_y32, std::uint16_t* d_y, std::size_t count, bool to_bf16, cudaStream_t stream);
 
