@@ -86,7 +86,9 @@ void run_dense(benchmark::State& s, DenseVariant v, bool prev = false) {
 // 16-bit storage (bf16), float32 accumulation: cuda::dense_half (tiles widen the bf16 bits,
 // float32 chains, output narrowed); for cublas, cublasGemmEx with CUDA_R_16BF inputs and
 // CUBLAS_COMPUTE_32F.  The float32 output buffer and the narrowing are inside the timed call.
-void run_dense_bf16(benchmark::State& s, DenseVariant v, std::size_t B, std::size_t K, std::size_t N) {
+// tc: invariant_tc instead (dense_tc.cu; optional in issue 18, measured only): tensor cores, the
+// same inputs, float32 output and narrowing, timed the same way (v unused).
+void run_dense_bf16(benchmark::State& s, DenseVariant v, std::size_t B, std::size_t K, std::size_t N, bool tc = false) {
   if (!gpu_status().usable) {
     s.SkipWithError(gpu_status().reason.c_str());
     return;
@@ -97,45 +99,27 @@ void run_dense_bf16(benchmark::State& s, DenseVariant v, std::size_t B, std::siz
   d.b = device_normal<std::uint16_t>(N, GenType::bf16, 3);
   d.y.ensure(B * N * sizeof(std::uint16_t));
   d.y32.ensure(B * N * sizeof(float));
-  const std::size_t S = dense::split_k(B, K, N);
-  d.temp_bytes = cuda::dense_temp_bytes(v, B, K, N, S);
+  const std::size_t S = tc ? 1 : dense::split_k(B, K, N);
+  d.temp_bytes = tc ? 0 : cuda::dense_temp_bytes(v, B, K, N, S);
   if (d.temp_bytes) d.temp.ensure(d.temp_bytes);
-  if (cublasCreate(&d.handle) != CUBLAS_STATUS_SUCCESS) {
+  if (!tc && cublasCreate(&d.handle) != CUBLAS_STATUS_SUCCESS) {
     s.SkipWithError("cublasCreate failed");
     return;
   }
   auto call = [&] {
-    CUDA_CHECK(cuda::dense_half<bf16>(v, d.x.as<std::uint16_t>(), d.W.as<std::uint16_t>(), d.b.as<std::uint16_t>(),
-                                      d.y32.as<float>(), d.y.as<std::uint16_t>(), B, K, N, dense::Activation::relu, S,
-                                      d.temp.get(), d.temp_bytes, d.handle, nullptr));
+    if (tc)
+      CUDA_CHECK(cuda::dense_invariant_tc<bf16>(d.x.as<std::uint16_t>(), d.W.as<std::uint16_t>(), d.b.as<std::uint16_t>(),
+                                                d.y32.as<float>(), d.y.as<std::uint16_t>(), B, K, N,
+                                                dense::Activation::relu, nullptr));
+    else
+      CUDA_CHECK(cuda::dense_half<bf16>(v, d.x.as<std::uint16_t>(), d.W.as<std::uint16_t>(), d.b.as<std::uint16_t>(),
+                                        d.y32.as<float>(), d.y.as<std::uint16_t>(), B, K, N, dense::Activation::relu, S,
+                                        d.temp.get(), d.temp_bytes, d.handle, nullptr));
   };
   timed(s, call);  // a warm-up call, then event-timed iterations (cuda_timed.h)
   s.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(B * K * N) * static_cast<double>(s.iterations()),
                                              benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
-  if (splits_k(v)) s.counters["slices"] = static_cast<double>(S);
-}
-
-// invariant_tc (dense_tc.cu; optional in issue 18, measured only): tensor cores, bf16 x, W, b,
-// float32 accumulators, the same float32 output and narrowing as run_dense_bf16's, timed the same way.
-void run_dense_tc_bf16(benchmark::State& s, std::size_t B, std::size_t K, std::size_t N) {
-  if (!gpu_status().usable) {
-    s.SkipWithError(gpu_status().reason.c_str());
-    return;
-  }
-  DeviceDense d;
-  d.x = device_normal<std::uint16_t>(B * K, GenType::bf16, 1);
-  d.W = device_normal<std::uint16_t>(K * N, GenType::bf16, 2);
-  d.b = device_normal<std::uint16_t>(N, GenType::bf16, 3);
-  d.y.ensure(B * N * sizeof(std::uint16_t));
-  d.y32.ensure(B * N * sizeof(float));
-  auto call = [&] {
-    CUDA_CHECK(cuda::dense_invariant_tc<bf16>(d.x.as<std::uint16_t>(), d.W.as<std::uint16_t>(), d.b.as<std::uint16_t>(),
-                                              d.y32.as<float>(), d.y.as<std::uint16_t>(), B, K, N, dense::Activation::relu,
-                                              nullptr));
-  };
-  timed(s, call);
-  s.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(B * K * N) * static_cast<double>(s.iterations()),
-                                             benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+  if (!tc && splits_k(v)) s.counters["slices"] = static_cast<double>(S);
 }
 
 void run_predict(benchmark::State& s, const std::vector<std::size_t>& sizes, DenseVariant v, DType dtype = DType::f32) {
@@ -197,7 +181,7 @@ void register_cuda_dense_benchmarks() {
   // registered for a GPU session to time, outside the device plan)
   for (const std::size_t B : {std::size_t{4096}, std::size_t{64}})
     benchmark::RegisterBenchmark(("dense/cuda/invariant_tc/B:" + std::to_string(B) + "/K:4096/N:4096/dtype:bf16").c_str(),
-                                 guarded([B](benchmark::State& s) { run_dense_tc_bf16(s, B, 4096, 4096); }))
+                                 guarded([B](benchmark::State& s) { run_dense_bf16(s, DenseVariant::invariant, B, 4096, 4096, /*tc=*/true); }))
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);
   const std::vector<std::size_t> wide{784, 4096, 4096, 10};
