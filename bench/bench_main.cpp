@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <regex>
 #include <set>
 #include <string>
 #include <tuple>
@@ -119,6 +120,17 @@ static std::string bad_benchmark_flag(const std::string& arg) {
     if (!number(1, true)) expected = "a whole number from 1 to 2^31 - 1";
   } else if (name == "--v") {
     if (!number(0, true)) expected = "a whole number from 0 to 2^31 - 1";
+  } else if (name == "--benchmark_filter") {
+    // compiled as Google Benchmark 1.7 compiles it (a leading '-' negates; "all" is "."), which
+    // otherwise prints "Could not compile benchmark re" and runs nothing: exit 1, not a usage error
+    const std::string spec = !value.empty() && value[0] == '-' ? value.substr(1) : value;
+    if (!value.empty() && value != "all") {
+      try {
+        const std::regex re(spec, std::regex_constants::extended);
+      } catch (const std::regex_error& e) {
+        expected = std::string("an extended regular expression (") + e.what() + ")";
+      }
+    }
   }
   if (expected.empty()) return "";
   return name + ": expected " + expected + ", got '" + driftlab::shown_path(value) + "'";

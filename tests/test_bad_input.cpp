@@ -935,6 +935,11 @@ TEST(BadInput, BenchFlagValuesAreChecked) {
   for (const auto& [flag, needle] : cases)
     expect_refused("bench_flag_" + std::to_string(i++), bench + flag + " --benchmark_out=b.json", 2, needle,
                    [](const fs::path& d) { std::ofstream(d / "b.json") << "{\"k\":1}\n"; });
+  // a filter Google Benchmark cannot compile (it said so and ran nothing: exit 1, as if no name matched)
+  for (const char* filter : {"'--benchmark_filter=sum/cpu/f32/uniform/tree/(1024'", "'--benchmark_filter=-[a-'"})
+    expect_refused("bench_flag_" + std::to_string(i++),
+                   std::string("'") + DRIFTLAB_BENCH_EXE + "' " + filter + " --benchmark_out=b.json", 2,
+                   "extended regular expression", [](const fs::path& d) { std::ofstream(d / "b.json") << "{\"k\":1}\n"; });
 }
 #endif
 
