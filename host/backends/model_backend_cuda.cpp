@@ -242,9 +242,7 @@ std::vector<float> dense_invariant_tc(DType dtype, const std::vector<std::uint16
   if (dtype != DType::bf16 && dtype != DType::f16) throw BackendError("invariant_tc: 16-bit storage only (bf16, f16)");
   if (x.size() != B * K || W.size() != K * N || b.size() != N)
     throw BackendError("invariant_tc: x, W and b must hold B x K, K x N and N values");
-  // the shape test first, with stand-in aligned pointers: a refused shape never touches the GPU
-  alignas(16) static const std::uint16_t probe[8] = {};
-  if (!dense::tc::supports(B, K, N, probe, probe))
+  if (!dense::tc::shape_ok(B, K, N))  // before any GPU work
     throw BackendError("invariant_tc: refused shape B=" + std::to_string(B) + " K=" + std::to_string(K) + " N=" +
                        std::to_string(N) + " (K and N must be multiples of 8)");
   const GpuStatus& s = gpu_status();

@@ -312,12 +312,14 @@ DL_HD void acc_at(int lane, int c, int& r, int& n) {
 }
 // Dynamic shared bytes: kStages stages of A and B, 2 bytes a value (56 KiB: opted in at launch).
 inline constexpr std::size_t kSmemBytes = static_cast<std::size_t>(kStages) * (kBM * kLdA + kBK * kLdB) * 2;
-// The shapes it takes: K and N multiples of 8 (a 16-byte copy is all in or all out), x and W
-// 16-byte aligned, at most 65535 row blocks.
+// The shapes it takes: K and N multiples of 8 (a 16-byte copy is all in or all out), at most 65535
+// row blocks; and the pointers: x and W 16-byte aligned.
+inline bool shape_ok(std::size_t B, std::size_t K, std::size_t N) {
+  return B >= 1 && K >= 8 && N >= 8 && K % 8 == 0 && N % 8 == 0 && (B + kBM - 1) / kBM <= 65535;
+}
 inline bool supports(std::size_t B, std::size_t K, std::size_t N, const void* x, const void* W) {
-  const auto a16 = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
-  return B >= 1 && K >= 8 && N >= 8 && K % 8 == 0 && N % 8 == 0 && (B + kBM - 1) / kBM <= 65535 && x && W && a16(x) &&
-         a16(W);
+  const auto a16 = [](const void* p) { return p && reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
+  return shape_ok(B, K, N) && a16(x) && a16(W);
 }
 }  // namespace tc
 

@@ -394,20 +394,16 @@ __global__ void __launch_bounds__(sk::kMaxWarps * 32)
   auto load = [&](int st, std::size_t kt) {
     const int real = sk::steps(kt, k1);
     if constexpr (kHalf) {
-      if (vec_w) {  // N % 8 == 0: the 8 columns are all in or all out
-        for (int e = tid; e < sk::kSK * sk::kCols / 8; e += threads) {
-          int kk, c;
-          sk::w_copy16(e, kk, c);
-          const bool ok = kk < real && col0 + c < N;
-          cp_async16(&Wr[(st * sk::kSK + kk) * sk::kCols + c], ok ? B + (kt + kk) * N + col0 + c : B, ok);
-        }
-      } else {  // N even: the 2 columns are all in or all out
-        for (int e = tid; e < sk::kSK * sk::kCols / 2; e += threads) {
-          int kk, c;
-          sk::w_copy16_2(e, kk, c);
-          const bool ok = kk < real && col0 + c < N;
-          cp_async4(&Wr[(st * sk::kSK + kk) * sk::kCols + c], ok ? B + (kt + kk) * N + col0 + c : B, ok);
-        }
+      // W: copies of 8 values (vec_w: N % 8 == 0) or 2 (N even); a copy's columns are all in or all out
+      for (int e = tid; e < sk::kSK * sk::kCols / (vec_w ? 8 : 2); e += threads) {
+        int kk, c;
+        if (vec_w) sk::w_copy16(e, kk, c);
+        else sk::w_copy16_2(e, kk, c);
+        const bool ok = kk < real && col0 + c < N;
+        T* dst = &Wr[(st * sk::kSK + kk) * sk::kCols + c];
+        const T* src = ok ? B + (kt + kk) * N + col0 + c : B;
+        if (vec_w) cp_async16(dst, src, ok);
+        else cp_async4(dst, src, ok);
       }
       for (int e = tid; e < rows * sk::kSK / 8; e += threads) {
         int r, kk;
@@ -573,6 +569,7 @@ dim3 gemm_grid(std::size_t M, std::size_t N, std::size_t slices) {
 }
 
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+bool aligned4(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 4 == 0; }
 
 // The current device's SM count (skinny::rows_fit's mid batches), 0 when it cannot be read (the
 // failed query's error is cleared, so that the launch after it reports its own).
@@ -618,11 +615,7 @@ template <Epilogue kEp, class T>
 cudaError_t launch_chain(const T* A, const T* B, float* C, std::size_t M, std::size_t N, std::size_t K, std::size_t S,
                          const T* bias, Activation act, float* matmul, cudaStream_t stream, bool prev = false) {
   // the SM count: for mid batches (skinny::rows_fit) and small grids (skinny::launch)
-  const std::size_t col_blocks = (N + sk::kCols - 1) / sk::kCols * S;
-  const int sms = M <= static_cast<std::size_t>(sk::kMaxMidRows) &&
-                          (M > static_cast<std::size_t>(sk::kMaxRows) || (M > 1 && col_blocks < 1024))
-                      ? sm_count()
-                      : 0;
+  const int sms = M > 1 && M <= static_cast<std::size_t>(sk::kMaxMidRows) ? sm_count() : 0;
   if constexpr (std::is_same_v<T, float>) {
     if (!prev && sk::use(M, K, N, S, aligned16(A), sms))
       return launch_skinny<kEp>(A, B, C, M, N, K, S, bias, act, matmul, stream, sk::vec_w(N, aligned16(B)), sms);
@@ -631,7 +624,7 @@ cudaError_t launch_chain(const T* A, const T* B, float* C, std::size_t M, std::s
       return cudaGetLastError();
     }
   } else {
-    if (!prev && sk::use16(M, K, N, S, aligned16(A), reinterpret_cast<std::uintptr_t>(B) % 4 == 0, sms))
+    if (!prev && sk::use16(M, K, N, S, aligned16(A), aligned4(B), sms))
       return launch_skinny<kEp>(A, B, C, M, N, K, S, bias, act, matmul, stream, sk::vec_w16(N, aligned16(B)), sms);
   }
   chain_gemm_kernel<kEp, T><<<gemm_grid(M, N, S), kThreads, 0, stream>>>(A, B, C, M, N, K, S, bias, act, matmul, vec_b(B, N));
