@@ -21,6 +21,7 @@
 #include "host/commands/attention_command.h"
 #include "host/scenarios/attention_scenario.h"
 #include "tests/cli_helpers.h"
+#include "tests/test_helpers.h"
 #include "kernels/common/attention_order.h"
 #include "kernels/cpu/attention.h"
 #include "host/backends/gpu.h"
@@ -557,6 +558,27 @@ TEST(AttentionBlockReplay, KernelThreadStepsGiveTheWrittenOrderBitForBit) {
         }
       }
     }
+  }
+}
+
+// The kernel carves its shared floats by block::smem and asks for smem(d).end of them: q, the
+// weights, alpha and m_new, and two stages of K and V rows must be apart and inside at every head
+// dim; where it copies and reads 16 bytes (d % 4 == 0), q, K and V start 16-byte aligned (and
+// their rows: k_ld and v_ld are multiples of 4).
+TEST(AttentionBlockReplay, SharedMemoryPartsAreDisjointAlignedAndInside) {
+  using testing::Part;
+  for (std::size_t d = 1; d <= at::kMaxHeadDim; ++d) {
+    const ab::Smem L = ab::smem(d);
+    const std::size_t a = d % 4 == 0 ? 4 : 1;  // floats: 16 bytes
+    const std::vector<Part> parts = {{"q", L.q, d, a},
+                                     {"weights", L.p, at::kTile, 1},
+                                     {"alpha, m_new", L.f, 2, 1},
+                                     {"K stages", L.k, 2 * at::kTile * ab::k_ld(d), a},
+                                     {"V stages", L.v, 2 * at::kTile * ab::v_ld(d), a}};
+    EXPECT_EQ(testing::layout_fault(parts, L.end), "") << "d=" << d;
+    EXPECT_GE(ab::k_ld(d), d);
+    EXPECT_GE(ab::v_ld(d), d);
+    EXPECT_LE(L.end * 4, 227u * 1024u) << "d=" << d;  // within an sm_90 block's shared memory
   }
 }
 

@@ -18,6 +18,7 @@
 #include "host/backends/gpu.h"
 #include "host/model/model.h"
 #include "host/backends/model_backend.h"
+#include "tests/test_helpers.h"
 
 namespace driftlab {
 namespace {
@@ -370,7 +371,7 @@ namespace {
 namespace tl = dense::tile;
 
 // Whether the slice partials [S][B][N] of a replay are the plain chains (dense_order.h), bit for bit.
-testing::AssertionResult planes_are_the_chains(const Problem& p, std::size_t S, const std::vector<float>& planes) {
+::testing::AssertionResult planes_are_the_chains(const Problem& p, std::size_t S, const std::vector<float>& planes) {
   for (std::size_t s = 0; s < S; ++s)
     for (std::size_t i = 0; i < p.B; ++i)
       for (std::size_t j = 0; j < p.N; ++j) {
@@ -379,10 +380,10 @@ testing::AssertionResult planes_are_the_chains(const Problem& p, std::size_t S, 
           want = std::fma(p.x[i * p.K + k], p.W[k * p.N + j], want);
         const float got = planes[(s * p.B + i) * p.N + j];
         if (std::memcmp(&got, &want, sizeof(float)) != 0)
-          return testing::AssertionFailure() << "B=" << p.B << " K=" << p.K << " N=" << p.N << " S=" << S << " (" << i
+          return ::testing::AssertionFailure() << "B=" << p.B << " K=" << p.K << " N=" << p.N << " S=" << S << " (" << i
                                              << ", " << j << ") slice " << s << ": " << got << ", want " << want;
       }
-  return testing::AssertionSuccess();
+  return ::testing::AssertionSuccess();
 }
 
 // The slice partials [S][B][N] as the kernel computes them (vec_b: B tiles by 16-byte copies;
@@ -748,6 +749,33 @@ TEST(DenseTileReplay, SkinnyLaunchSpreadsASmallGridOverTheSms) {
 
 // The 16-bit path (skinny::use16): bf16 bits copied 8 values at a time, each stage widened into
 // the float stage; the planes equal the plain chains on the widened values bit for bit.
+// The kernel carves its shared memory by skinny::smem and asks for smem(...).end bytes: every part
+// it copies into (16 bytes at a time) and reads must be 16-byte aligned, inside, and apart from the
+// others, at every block height the launches use; the float ring of kStages stages in place, or
+// the one float stage plus the ring of 16-bit bits.
+TEST(DenseTileReplay, SkinnySharedMemoryPartsAreDisjointAlignedAndInside) {
+  using testing::Part;
+  const std::size_t w = sk::kSK * sk::kCols;  // values of a W stage
+  for (int rows = 1; rows <= sk::kMaxRows; ++rows) {
+    const std::size_t x = static_cast<std::size_t>(rows) * sk::kSK;  // values of an x stage
+    const sk::Smem f = sk::smem(rows, false), h = sk::smem(rows, true);
+    const std::vector<Part> fp = {{"W ring", f.ws, sk::kStages * w * 4, 16}, {"x ring", f.xs, sk::kStages * x * 4, 16}};
+    const std::vector<Part> hp = {{"W stage", h.ws, w * 4, 16}, {"x stage", h.xs, x * 4, 16},
+                                  {"W ring of bits", h.wr, sk::kStages * w * 2, 16},
+                                  {"x ring of bits", h.xr, sk::kStages * x * 2, 16}};
+    EXPECT_EQ(testing::layout_fault(fp, f.end), "") << "float, rows " << rows;
+    EXPECT_EQ(testing::layout_fault(hp, h.end), "") << "16-bit, rows " << rows;
+    EXPECT_EQ(sk::smem_bytes(rows), f.end);
+    EXPECT_EQ(sk::smem_bytes16(rows), h.end);
+    EXPECT_LE(f.end, sk::kStages * (w + x) * 4) << "rows " << rows << ": more than the parts need";
+  }
+  // A fault is found where there is one (the check itself).
+  EXPECT_NE(testing::layout_fault({{"a", 0, 32, 16}, {"b", 16, 32, 16}}, 64), "");
+  EXPECT_NE(testing::layout_fault({{"a", 0, 32, 16}, {"b", 36, 16, 16}}, 64), "");
+  EXPECT_NE(testing::layout_fault({{"a", 0, 32, 16}, {"b", 32, 48, 16}}, 64), "");
+  EXPECT_EQ(testing::layout_fault({{"a", 0, 32, 16}, {"b", 32, 32, 16}}, 64), "");
+}
+
 TEST(DenseTileReplay, SkinnyKernelOn16BitStorageGivesThePlainChainBitForBit) {
   EXPECT_TRUE(sk::use16(1, 4096, 4096, 1, true, true));
   EXPECT_TRUE(sk::use16(64, 784, 4096, 1, true, true));

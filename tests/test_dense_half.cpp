@@ -26,6 +26,7 @@
 #include "host/metrics/metrics.h"
 #include "host/model/model.h"
 #include "host/backends/model_backend.h"
+#include "tests/test_helpers.h"
 
 namespace driftlab {
 namespace {
@@ -422,6 +423,12 @@ TEST(DenseTc, TileCopiesAndSharedLayoutAreSound) {
     EXPECT_EQ(std::unique(quads.begin(), quads.end()) - quads.begin(), 8) << "pitch " << pitch << " bytes: bank conflicts";
   }
   EXPECT_LE(2 * tc::kSmemBytes, 227u * 1024u);  // two blocks an SM on sm_90
+  // The kernel carves As and Bs at kSmemA and kSmemB of kSmemBytes: its stages of A and of B,
+  // 128-byte aligned (cp.async 16 bytes, ldmatrix rows of 16), apart and inside.
+  EXPECT_EQ(testing::layout_fault({{"A stages", tc::kSmemA, std::size_t{tc::kStages} * tc::kBM * tc::kLdA * 2, 128},
+                                   {"B stages", tc::kSmemB, std::size_t{tc::kStages} * tc::kBK * tc::kLdB * 2, 128}},
+                                  tc::kSmemBytes),
+            "");
   alignas(16) static const std::uint16_t p[16] = {};
   EXPECT_TRUE(tc::supports(1, 8, 8, p, p));
   EXPECT_TRUE(tc::supports(4096, 4096, 4096, p, p));

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "kernels/common/float_bits.h"
@@ -24,6 +25,28 @@ template <class T> double sum_error_bound(const std::vector<T>& x) {
   for (T v : x) abs_sum += std::fabs(static_cast<double>(v));
   const double k = x.empty() ? 0.0 : static_cast<double>(x.size() - 1);
   return (std::expm1(k * std::log1p(u)) + 2 * u) * abs_sum * (1 + 1e-9);
+}
+
+// A kernel's shared-memory layout, part by part: start and length (bytes, or any one unit), and
+// the alignment its accesses need.  layout_fault gives the first fault -- a part not aligned, past
+// `end`, or overlapping another -- or "" when there is none.  The lengths are the tests' own (what
+// the kernel reads and writes), not the layout's.
+struct Part {
+  const char* name;
+  std::size_t start, len, align;
+};
+inline std::string layout_fault(const std::vector<Part>& parts, std::size_t end) {
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const Part& a = parts[i];
+    if (a.align && a.start % a.align != 0) return std::string(a.name) + " is not aligned";
+    if (a.start + a.len > end) return std::string(a.name) + " ends past the end";
+    for (std::size_t j = 0; j < i; ++j) {
+      const Part& b = parts[j];
+      if (a.len && b.len && a.start < b.start + b.len && b.start < a.start + a.len)
+        return std::string(a.name) + " overlaps " + b.name;
+    }
+  }
+  return "";
 }
 
 }  // namespace driftlab::testing

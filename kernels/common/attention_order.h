@@ -211,6 +211,17 @@ inline constexpr int kThreads = 128;  // 4 warps
 inline constexpr int kDimsPerThread = static_cast<int>(kMaxHeadDim) / kThreads;  // 2
 DL_HD std::size_t v_ld(std::size_t d) { return (d + 3) / 4 * 4; }
 DL_HD std::size_t k_ld(std::size_t d) { return v_ld(d) + 4; }
+// A block's shared memory, in floats from its start; the kernel carves it by this, and its size is
+// `end` (the tests check that the parts are disjoint, inside it, and 16-byte aligned where the kernel
+// reads or copies 16 bytes): q (d floats), the tile's weights p (kTile), f (alpha and m_new; 4
+// floats, so that K starts 16-byte aligned), two stages of K (kTile rows of k_ld(d)) and of V (v_ld).
+struct Smem {
+  std::size_t q, p, f, k, v, end;
+};
+DL_HD Smem smem(std::size_t d) {
+  const std::size_t p = v_ld(d), f = p + kTile, k = f + 4, v = k + 2 * kTile * k_ld(d);
+  return {0, p, f, k, v, v + 2 * kTile * v_ld(d)};
+}
 // Piece e (of `width` floats: 4 or 1) of a tile: its token and first dim.
 DL_HD void tile_piece(std::size_t e, std::size_t d, std::size_t width, std::size_t& t, std::size_t& i) {
   const auto per_row = static_cast<std::uint32_t>(d / width), ue = static_cast<std::uint32_t>(e);  // < 2^13

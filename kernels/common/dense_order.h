@@ -215,11 +215,22 @@ DL_HD void x_copy(int e, int& r, int& kk) {
   r = e / (kSK / 4);
   kk = 4 * (e % (kSK / 4));
 }
-// The shared bytes of a block of `rows` rows (warps x rows_per_warp): kStages x (W + x stage);
-// 48 KiB at 32 rows, 72 KiB at 64 (the kernel's launch raises the 48 KiB default when needed).
-DL_HD std::size_t smem_bytes(int rows) {
-  return static_cast<std::size_t>(kStages) * (kSK * kCols + rows * kSK) * sizeof(float);
+// A block's shared memory for `rows` rows (warps x rows_per_warp), in bytes from its start; the
+// kernel carves it by this, and its size is `end` (the tests check that the parts are disjoint,
+// 16-byte aligned and inside it).  Float storage: the ring of kStages stages, read in place (ws:
+// W [kStages][kSK][kCols], xs: x [kStages][rows][kSK]).  16-bit storage (use16 below): ONE float
+// stage (ws: W [kSK][kCols], xs: x [rows][kSK]), then the ring of bits (wr: W
+// [kStages][kSK][kCols], xr: x [kStages][rows][kSK], 2 bytes a value).
+struct Smem {
+  std::size_t ws, xs, wr, xr, end;
+};
+DL_HD Smem smem(int rows, bool half) {
+  const std::size_t w = static_cast<std::size_t>(kSK) * kCols, x = static_cast<std::size_t>(rows) * kSK;  // a stage
+  const std::size_t float_stages = half ? 1 : kStages, bits = float_stages * (w + x) * sizeof(float);
+  return {0, float_stages * w * sizeof(float), bits, bits + kStages * w * 2, bits + (half ? kStages * (w + x) * 2 : 0)};
 }
+// 48 KiB at 32 rows, 72 KiB at 64 (the kernel's launch raises the 48 KiB default when needed).
+DL_HD std::size_t smem_bytes(int rows) { return smem(rows, false).end; }
 // x is copied by 16 bytes (K a multiple of 4, x aligned, every slice starting at a multiple of 4);
 // W by 16 bytes when vec_w (N a multiple of 4, W aligned), else by 4 (a layer of 10 outputs).
 DL_HD bool use(std::size_t M, std::size_t K, std::size_t N, std::size_t S, bool x_aligned16, int sms = 0) {
@@ -260,10 +271,7 @@ DL_HD bool use16(std::size_t M, std::size_t K, std::size_t N, std::size_t S, boo
 }
 DL_HD bool vec_w16(std::size_t N, bool w_aligned16) { return w_aligned16 && N % 8 == 0; }
 // The ring of bits (2 bytes a value) and the one float stage: 48 KiB at 64 rows.
-DL_HD std::size_t smem_bytes16(int rows) {
-  const std::size_t stage = static_cast<std::size_t>(kSK * kCols + rows * kSK);
-  return static_cast<std::size_t>(kStages) * stage * 2 + stage * sizeof(float);
-}
+DL_HD std::size_t smem_bytes16(int rows) { return smem(rows, true).end; }
 }  // namespace skinny
 
 // invariant_tc (kernels/cuda/dense_tc.cu: tensor cores, 16-bit storage; benchmark- and test-only,
@@ -310,8 +318,11 @@ DL_HD void acc_at(int lane, int c, int& r, int& n) {
   r = lane / 4 + 8 * (c / 2);
   n = 2 * (lane % 4) + c % 2;
 }
-// Dynamic shared bytes: kStages stages of A and B, 2 bytes a value (56 KiB: opted in at launch).
-inline constexpr std::size_t kSmemBytes = static_cast<std::size_t>(kStages) * (kBM * kLdA + kBK * kLdB) * 2;
+// Dynamic shared memory, in bytes from its start: kStages stages of A ([kStages][kBM][kLdA]), then
+// of B ([kStages][kBK][kLdB]), 2 bytes a value; kSmemBytes in all (56 KiB: opted in at launch).
+inline constexpr std::size_t kSmemA = 0;
+inline constexpr std::size_t kSmemB = kSmemA + static_cast<std::size_t>(kStages) * kBM * kLdA * 2;
+inline constexpr std::size_t kSmemBytes = kSmemB + static_cast<std::size_t>(kStages) * kBK * kLdB * 2;
 // The shapes it takes: K and N multiples of 8 (a 16-byte copy is all in or all out), at most 65535
 // row blocks; and the pointers: x and W 16-byte aligned.
 inline bool shape_ok(std::size_t B, std::size_t K, std::size_t N) {

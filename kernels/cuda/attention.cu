@@ -16,6 +16,7 @@
 #include "kernels/common/float_bits.h"
 #include "kernels/cuda/attention.cuh"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/launch.h"
 
 namespace driftlab::cuda {
 namespace {
@@ -61,10 +62,6 @@ __device__ __forceinline__ float score_vec4(const float* q, const float* k, std:
   return at::mul(dot, scale);
 }
 
-// Shared floats of partial_kernel: q, the tile's weights, alpha and m_new, two stages of K and V.
-std::size_t partial_smem_floats(std::size_t d) {
-  return ab::v_ld(d) + kWarp + 4 + 2 * at::kTile * (ab::k_ld(d) + ab::v_ld(d));
-}
 
 // grid (max_chunks, B*H), 128 threads (4 warps) per (b, h, chunk).  The chunk's tiles of 32
 // tokens are copied K and V at once (contiguous rows, cp.async 16 bytes when vec: d % 4 == 0 and
@@ -80,11 +77,12 @@ __global__ void __launch_bounds__(kThreads) partial_kernel(AttentionDeviceArgs a
   if (j >= s.n) return;
   const int tid = threadIdx.x, lane = tid % kWarp, warp = tid / kWarp;
   const std::size_t ldk = ab::k_ld(d), ldv = ab::v_ld(d);
-  float* q = smem;
-  float* p_s = q + ldv;
-  float* f_s = p_s + kWarp;  // [0] alpha, [1] m_new
-  float* Ks = f_s + 4;
-  float* Vs = Ks + 2 * at::kTile * ldk;
+  const ab::Smem L = ab::smem(d);  // q, the tile's weights, alpha and m_new, two stages of K and V
+  float* q = smem + L.q;
+  float* p_s = smem + L.p;
+  float* f_s = smem + L.f;  // [0] alpha, [1] m_new
+  float* Ks = smem + L.k;
+  float* Vs = smem + L.v;
   for (std::size_t i = tid; i < d; i += kThreads) q[i] = a.d_q[bh * d + i];
   const std::size_t t0 = j * s.C, t1 = t0 + s.C < s.L ? t0 + s.C : s.L;
   const float* K = a.d_K + s.base_tokens * d;
@@ -223,9 +221,8 @@ cudaError_t attention(AttentionVariant v, const AttentionDeviceArgs& a, float* d
   if (a.d == 0 || a.d > at::kMaxHeadDim || a.max_chunks == 0 || BH > 65535u) return cudaErrorInvalidValue;
   if (temp_bytes < attention_temp_bytes(v, a.B, a.H, a.d, a.max_chunks)) return cudaErrorInvalidValue;
   const float scale = at::softmax_scale(a.d);
-  const std::size_t smem = partial_smem_floats(a.d) * sizeof(float);
-  if (smem > 48 * 1024) CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(partial_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                                  static_cast<int>(smem)));
+  const std::size_t smem = ab::smem(a.d).end * sizeof(float);
+  CUDA_RETURN_IF_ERROR(allow_dynamic_smem(partial_kernel, smem));  // over 48 KiB (large d): opt in, once per device
   const bool vec = a.d % 4 == 0 && reinterpret_cast<std::uintptr_t>(a.d_K) % 16 == 0 &&
                    reinterpret_cast<std::uintptr_t>(a.d_V) % 16 == 0;
   const dim3 grid(static_cast<unsigned>(a.max_chunks), static_cast<unsigned>(BH));

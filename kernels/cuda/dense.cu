@@ -33,6 +33,7 @@
 #include "kernels/common/half.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/dense.cuh"
+#include "kernels/cuda/launch.h"
 
 namespace driftlab::cuda {
 namespace {
@@ -379,11 +380,13 @@ __global__ void __launch_bounds__(sk::kMaxWarps * 32)
   extern __shared__ __align__(16) float sk_smem[];
   const int threads = static_cast<int>(blockDim.x), rows = threads / 32 * R;
   // float: the ring, read in place.  16 bits: the float stage first (Ws [kSK][kCols], Xs [rows][kSK]),
-  // then the ring of bits (Wr [kStages][kSK][kCols], Xr [kStages][rows][kSK]); every part 16-byte aligned.
-  float* Ws = sk_smem;                                                    // float: [kStages][kSK][kCols]
-  float* Xs = sk_smem + (kHalf ? 1 : sk::kStages) * sk::kSK * sk::kCols;  // float: [kStages][rows][kSK]
-  T* Wr = reinterpret_cast<T*>(Xs + rows * sk::kSK);
-  T* Xr = Wr + sk::kStages * sk::kSK * sk::kCols;
+  // then the ring of bits (Wr [kStages][kSK][kCols], Xr [kStages][rows][kSK]).  skinny::smem.
+  const sk::Smem L = sk::smem(rows, kHalf);
+  unsigned char* base = reinterpret_cast<unsigned char*>(sk_smem);
+  float* Ws = reinterpret_cast<float*>(base + L.ws);
+  float* Xs = reinterpret_cast<float*>(base + L.xs);
+  T* Wr = reinterpret_cast<T*>(base + L.wr);
+  T* Xr = reinterpret_cast<T*>(base + L.xr);
   const std::size_t s = blockIdx.z;
   const std::size_t k0 = dense::slice_begin(K, S, s), k1 = dense::slice_end(K, S, s);
   const std::size_t row0 = static_cast<std::size_t>(blockIdx.y) * rows, col0 = static_cast<std::size_t>(blockIdx.x) * sk::kCols;
@@ -571,17 +574,6 @@ dim3 gemm_grid(std::size_t M, std::size_t N, std::size_t slices) {
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 bool aligned4(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 4 == 0; }
 
-// The current device's SM count (skinny::rows_fit's mid batches), 0 when it cannot be read (the
-// failed query's error is cleared, so that the launch after it reports its own).
-int sm_count() {
-  int dev = 0, n = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return 0;
-  }
-  return n;
-}
-
 // The small-batch kernel (dense_order.h's skinny::): float (x by 16 bytes, W by 16 or 4: vec_w) or
 // 16-bit storage (x by 16 bytes, W by 16 or 4: vec_w16).
 template <Epilogue kEp, class T>
@@ -591,10 +583,9 @@ cudaError_t launch_skinny(const T* A, const T* B, float* C, std::size_t M, std::
   const int R = l.R, warps = l.warps;
   const dim3 grid(static_cast<unsigned>((N + sk::kCols - 1) / sk::kCols), static_cast<unsigned>(l.row_blocks),
                   static_cast<unsigned>(S));
-  const std::size_t smem = std::is_same_v<T, float> ? sk::smem_bytes(warps * R) : sk::smem_bytes16(warps * R);
+  const std::size_t smem = sk::smem(warps * R, !std::is_same_v<T, float>).end;
   auto go = [&](auto kernel) {
-    if (smem > 48 * 1024)  // above the default dynamic shared memory of a block: opt in (per device)
-      CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+    CUDA_RETURN_IF_ERROR(allow_dynamic_smem(kernel, smem));  // over 48 KiB (33-64 rows): opt in, once per device
     kernel<<<grid, 32 * warps, smem, stream>>>(A, B, C, M, N, K, S, bias, act, matmul, vec_w);
     return cudaGetLastError();
   };
@@ -614,7 +605,7 @@ cudaError_t launch_skinny(const T* A, const T* B, float* C, std::size_t M, std::
 template <Epilogue kEp, class T>
 cudaError_t launch_chain(const T* A, const T* B, float* C, std::size_t M, std::size_t N, std::size_t K, std::size_t S,
                          const T* bias, Activation act, float* matmul, cudaStream_t stream, bool prev = false) {
-  // the SM count: for mid batches (skinny::rows_fit) and small grids (skinny::launch)
+  // the SM count (launch.h; 0 if unknown): for mid batches (skinny::rows_fit) and small grids (skinny::launch)
   const int sms = M > 1 && M <= static_cast<std::size_t>(sk::kMaxMidRows) ? sm_count() : 0;
   if constexpr (std::is_same_v<T, float>) {
     if (!prev && sk::use(M, K, N, S, aligned16(A), sms))

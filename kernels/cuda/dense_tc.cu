@@ -26,6 +26,7 @@
 #include "kernels/common/half.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/dense.cuh"
+#include "kernels/cuda/launch.h"
 
 namespace driftlab::cuda {
 namespace {
@@ -74,8 +75,8 @@ __global__ void __launch_bounds__(tc::kThreads, 2)
                         std::size_t M, std::size_t N, std::size_t K, const std::uint16_t* __restrict__ bias,
                         Activation act) {
   extern __shared__ __align__(128) std::uint16_t tc_smem[];
-  std::uint16_t* As = tc_smem;                               // [kStages][kBM][kLdA]
-  std::uint16_t* Bs = tc_smem + tc::kStages * tc::kBM * tc::kLdA;  // [kStages][kBK][kLdB]
+  std::uint16_t* As = tc_smem + tc::kSmemA / 2;  // [kStages][kBM][kLdA]
+  std::uint16_t* Bs = tc_smem + tc::kSmemB / 2;  // [kStages][kBK][kLdB]
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int wm = warp / tc::kWarpsN, wn = warp % tc::kWarpsN;
   const std::size_t row0 = static_cast<std::size_t>(blockIdx.y) * tc::kBM, col0 = static_cast<std::size_t>(blockIdx.x) * tc::kBN;
@@ -163,9 +164,8 @@ cudaError_t dense_invariant_tc(const std::uint16_t* d_x, const std::uint16_t* d_
   static_assert(std::is_same_v<S, bf16> || std::is_same_v<S, f16>, "16-bit storage only");
   if (!tc::supports(B, K, N, d_x, d_W) || !d_b || !d_y32) return cudaErrorInvalidValue;
   const dim3 grid(static_cast<unsigned>((N + tc::kBN - 1) / tc::kBN), static_cast<unsigned>((B + tc::kBM - 1) / tc::kBM));
-  // above the default 48 KiB of dynamic shared memory: opt in (per device)
-  CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(invariant_tc_kernel<S>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            static_cast<int>(tc::kSmemBytes)));
+  // above the default 48 KiB of dynamic shared memory: opt in, once per device (launch.h)
+  CUDA_RETURN_IF_ERROR(allow_dynamic_smem(invariant_tc_kernel<S>, tc::kSmemBytes));
   invariant_tc_kernel<S><<<grid, tc::kThreads, tc::kSmemBytes, stream>>>(d_x, d_W, d_y32, B, N, K, d_b, act);
   CUDA_RETURN_IF_ERROR(cudaGetLastError());
   return d_y ? narrow(d_y32, d_y, B * N, std::is_same_v<S, bf16>, stream) : cudaSuccess;

@@ -35,6 +35,7 @@
 #include <thrust/system/cuda/error.h>
 #include <thrust/system/system_error.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <type_traits>
@@ -43,6 +44,7 @@
 #include "kernels/common/half.h"
 #include "kernels/common/sum_order.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/launch.h"
 #include "kernels/cuda/sum.cuh"
 
 namespace driftlab::cuda {
@@ -81,23 +83,9 @@ static_assert(kThreads == 256 && kLanesPerThread == 4, "the lane-to-thread mappi
 std::size_t round_up(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
 std::size_t ceil_div(std::size_t n, std::size_t d) { return (n + d - 1) / d; }
 
-// The SM count of the current device, asked of the driver once per device (not on every call:
-// sum() runs inside timed regions).
-int sm_count() {
-  constexpr int kMaxDevices = 64;
-  static std::atomic<int> cached[kMaxDevices] = {};
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) return 1;
-  int sms = cached[device].load(std::memory_order_relaxed);
-  if (sms == 0) {
-    if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || sms < 1) sms = 1;
-    cached[device].store(sms, std::memory_order_relaxed);
-  }
-  return sms;
-}
-
 int grid_for(std::size_t blocks_wanted, int blocks_per_sm) {
-  const std::size_t cap = static_cast<std::size_t>(sm_count()) * static_cast<std::size_t>(blocks_per_sm);
+  // the SM count (launch.h: asked once per device; sum() runs inside timed regions), 1 if unknown
+  const std::size_t cap = static_cast<std::size_t>(std::max(1, sm_count())) * static_cast<std::size_t>(blocks_per_sm);
   return static_cast<int>(blocks_wanted < cap ? (blocks_wanted ? blocks_wanted : 1) : cap);
 }
 
@@ -443,21 +431,6 @@ __global__ void __launch_bounds__(kThreads, kExactLanesBlocksPerSm)
   if (threadIdx.x == 0) atomicOr(d_flags, s_flags);
 }
 
-// Over 48 KiB of dynamic shared memory: exact_lanes_kernel<S> must be allowed it, once per device
-// (a host call; not repeated inside timed regions, where host time before a launch would count).
-template <class S> cudaError_t allow_exact_lanes_smem() {
-  constexpr int kMaxDevices = 64;
-  static std::atomic<unsigned long long> allowed{0};  // bit d: done on device d
-  int device = 0;
-  CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
-  const unsigned long long bit = device >= 0 && device < kMaxDevices ? 1ull << device : 0ull;
-  if (bit && (allowed.load(std::memory_order_relaxed) & bit)) return cudaSuccess;
-  const cudaError_t e = cudaFuncSetAttribute(exact_lanes_kernel<S>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                             static_cast<int>(kExactLanesSmem));
-  if (e == cudaSuccess && bit) allowed.fetch_or(bit, std::memory_order_relaxed);
-  return e;
-}
-
 template <class T>
 __global__ void exact_finalize_kernel(const unsigned long long* d_bins, const unsigned* d_flags, T* d_out) {
   *d_out = exact::finalize<T>(reinterpret_cast<const std::int64_t*>(d_bins), *d_flags);
@@ -544,7 +517,7 @@ cudaError_t sum_impl(SumVariant v, const S* d_in, std::size_t n, T* d_out, void*
             exact_kernel<S><<<grid_for(ceil_div(n, kThreads * kLanesPerThread * kExactQuads), kExactBlocksPerSm<T>),
                               kThreads, 0, stream>>>(d_in, n, d_bins, d_flags);
           } else {
-            CUDA_RETURN_IF_ERROR(allow_exact_lanes_smem<S>());
+            CUDA_RETURN_IF_ERROR(allow_dynamic_smem(exact_lanes_kernel<S>, kExactLanesSmem));
             exact_lanes_kernel<S><<<grid_for(ceil_div(n, kThreads * kLanesPerThread * kExactLanesQuads),
                                              kExactLanesBlocksPerSm),
                                     kThreads, kExactLanesSmem, stream>>>(d_in, n, d_bins, d_flags);

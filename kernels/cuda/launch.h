@@ -1,0 +1,70 @@
+// Per-device launch facts, asked of the driver once and kept (host code, for the .cu files): the
+// SM count, and a kernel's opt-in to more than the default 48 KiB of dynamic shared memory.  Not
+// asked again on every launch: launches run inside timed regions, where host time counts.
+// Neither changes an order: the SM count sizes grids (sum) and picks between kernels that run
+// the same chains (dense's skinny::launch and rows_fit).
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <atomic>
+#include <cstddef>
+#include <mutex>
+#include <vector>
+
+namespace driftlab::cuda {
+
+inline constexpr int kMaxDevices = 64;
+inline constexpr std::size_t kDefaultDynamicSmem = 48 * 1024;
+
+// The current device's SM count; 0 when it cannot be read (the failed query's error is cleared, so
+// that the launch after it reports its own).
+inline int sm_count() {
+  static std::atomic<int> cached[kMaxDevices] = {};
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  int sms = cached[device].load(std::memory_order_relaxed);
+  if (sms > 0) return sms;
+  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || sms < 1) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  cached[device].store(sms, std::memory_order_relaxed);
+  return sms;
+}
+
+// Lets `kernel` (a __global__ function) use `bytes` of dynamic shared memory on the current device:
+// nothing at or under the default 48 KiB; above it, cudaFuncSetAttribute once per kernel, device and
+// new maximum, under a lock (so that two threads never leave a smaller maximum than the one kept).
+inline cudaError_t allow_dynamic_smem(const void* kernel, std::size_t bytes) {
+  if (bytes <= kDefaultDynamicSmem) return cudaSuccess;
+  int device = 0;
+  if (const cudaError_t e = cudaGetDevice(&device); e != cudaSuccess) return e;
+  struct Allowed {
+    const void* kernel;
+    int device;
+    std::size_t bytes;
+  };
+  static std::mutex mu;
+  static std::vector<Allowed> allowed;
+  const std::lock_guard<std::mutex> lock(mu);
+  Allowed* found = nullptr;
+  for (Allowed& a : allowed)
+    if (a.kernel == kernel && a.device == device) found = &a;
+  if (found && found->bytes >= bytes) return cudaSuccess;
+  const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+  if (e != cudaSuccess) return e;
+  if (found)
+    found->bytes = bytes;
+  else
+    allowed.push_back({kernel, device, bytes});
+  return cudaSuccess;
+}
+template <class... Args> cudaError_t allow_dynamic_smem(void (*kernel)(Args...), std::size_t bytes) {
+  return allow_dynamic_smem(reinterpret_cast<const void*>(kernel), bytes);
+}
+
+}  // namespace driftlab::cuda
