@@ -15,6 +15,7 @@ Exit status: 0 when every mutant was killed, 1 when one survived or the unmutate
 2 for a bad command line.
 """
 import argparse
+import fcntl
 import os
 import re
 import shutil
@@ -27,9 +28,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build-mutation"
 BACKUP = BUILD / "mutation-backup"
-TARGET = "driftlab_kat_tests"
+# Which tests judge a mutant: its group names a test binary and a gtest filter.
+#  kat:    the known-answer tests (the orders themselves, against tests/kat/make_kat.py's bits);
+#  replay: the CPU replays of the CUDA kernels' own per-thread steps (the GPU-only mapping
+#          functions: tile copies, fragment addresses, lane-private words, launch shapes), which
+#          are the only evidence for them on a machine without a GPU.
+GROUPS = {
+    "kat": ("driftlab_kat_tests", "KnownAnswers.*"),
+    "replay": ("driftlab_tests", "DenseTileReplay.*:DenseTc.*:ExactMagnitudeWords.*:AttentionBlockReplay.*"),
+}
 
-# (id, file, the line's text as it is, what it becomes, what the change means)
+# (id, file, the line's text as it is, what it becomes, what the change means[, group]); group "kat"
+# unless given.
 MUTANTS = [
     ("H1", "kernels/common/sum_order.h",
      "inline constexpr std::size_t kLanes = 1024;", "inline constexpr std::size_t kLanes = 512;",
@@ -105,6 +115,117 @@ MUTANTS = [
      "      for (std::size_t i = 0; i < d; ++i) acc[i] = std::fma(p, v[i], acc[i]);",
      "      for (std::size_t i = 0; i < d; ++i) acc[i] = p * v[i] + acc[i];",
      "cpu attention (all ISA levels): mul + add instead of fma into acc"),
+    ("K4", "kernels/cpu/sum_tile.cpp",
+     "  for (std::size_t j = 0; j < rest; ++j) lanes[j] = order::add(lanes[j], widen1(row[j]));",
+     "  for (std::size_t j = 0; j < rest; ++j) lanes[kLanes - rest + j] = order::add(lanes[kLanes - rest + j], widen1(row[j]));",
+     "cpu sum tree, the scalar tile: a short last row goes to the last lanes"),
+    ("K5", "kernels/cpu/sum_tile.cpp",
+     '    for (std::size_t j = 0; j < rest; ++j) lanes[j] = order::add(lanes[j], widen1(row[j]));          \\',
+     '    for (std::size_t j = 0; j < rest; ++j) lanes[kLanes - rest + j] = order::add(lanes[kLanes - rest + j], widen1(row[j]));          \\',
+     "cpu sum tree, the avx2/avx512 tiles: a short last row goes to the last lanes"),
+    # The GPU-only mapping functions (since session 11): a wrong copy, fragment address, word index or
+    # launch shape breaks only the CUDA kernel's bits or speed; the CPU replay tests must see it.
+    ("D1", "kernels/common/dense_order.h",
+     "DL_HD int thread_row(int tid, int i) { return (i / 4) * (kBM / 2) + (tid / 16) * 4 + i % 4; }",
+     "DL_HD int thread_row(int tid, int i) { return (i / 4) * (kBM / 2) + (tid / 16) * 4 + i % 2; }",
+     "dense tile: a thread's rows i and i+2 are the same row (half the tile's rows unwritten)", "replay"),
+    ("D2", "kernels/common/dense_order.h",
+     "  kk = 4 * (e % (kBK / 4));", "  kk = 4 * (e % (kBK / 8));",
+     "dense tile, 16-byte A copies: k 8..15 of a tile never copied", "replay"),
+    ("D3", "kernels/common/dense_order.h",
+     "  c = 4 * (e % (kBN / 4));", "  c = 4 * (e % (kBN / 8));",
+     "dense tile, 16-byte B copies: columns 64..127 never copied", "replay"),
+    ("D4", "kernels/common/dense_order.h",
+     "  return k1 - kt < static_cast<std::size_t>(kBK) ? static_cast<int>(k1 - kt) : kBK;",
+     "  return kBK;",
+     "dense tile: the short last k tile runs all 16 steps (fmas with padded zeros)", "replay"),
+    ("D5", "kernels/common/dense_order.h",
+     "    for (int j = 0; j < kTN; ++j) acc[i][j] = fma(a[i], b[j], acc[i][j]);",
+     "    for (int j = 0; j < kTN; ++j) acc[i][j] = a[i] * b[j] + acc[i][j];",
+     "dense tile k step: mul + add instead of fma (GPU-only function)", "replay"),
+    ("D6", "kernels/common/dense_order.h",
+     "    if (l.R == 1 || sms <= 0 || 2 * col_blocks * l.row_blocks >= static_cast<std::size_t>(sms)) return l;",
+     "    if (l.R == 1 || sms >= 0 || 2 * col_blocks * l.row_blocks >= static_cast<std::size_t>(sms)) return l;",
+     "skinny launch: a small grid is never spread over the SMs (speed only)", "replay"),
+    ("D7", "kernels/common/dense_order.h",
+     "  return M <= static_cast<std::size_t>(kMaxMidRows) && sms > 0 && tiles * 4 <= static_cast<std::size_t>(sms);",
+     "  return M <= static_cast<std::size_t>(kMaxMidRows) && sms > 0 && tiles <= static_cast<std::size_t>(sms);",
+     "skinny kernel: mid batches taken when the tiles fill a whole wave, not a quarter (speed only)", "replay"),
+    ("D8", "kernels/common/dense_order.h",
+     "  c = e % kCols;", "  c = e % (kCols / 2);",
+     "skinny, 4-byte W copies: columns 16..31 never copied", "replay"),
+    ("D9", "kernels/common/dense_order.h",
+     "  c = 2 * (e % (kCols / 2));", "  c = 2 * (e % (kCols / 4));",
+     "skinny, 16-bit W copied 2 values at a time: columns 16..31 never copied", "replay"),
+    ("D10", "kernels/common/dense_order.h",
+     "  kk = 8 * (e % (kSK / 8));", "  kk = 8 * (e % (kSK / 16));",
+     "skinny, 16-bit x copies: k 16..31 of a stage never copied", "replay"),
+    ("D11", "kernels/common/dense_order.h",
+     "  return k1 - kt < static_cast<std::size_t>(kSK) ? static_cast<int>(k1 - kt) : kSK;",
+     "  return kSK;",
+     "skinny: the short last stage runs all 32 steps (fmas with padded zeros)", "replay"),
+    ("D12", "kernels/common/dense_order.h",
+     "  k = 8 * (lane / 16);", "  k = 8 * ((lane / 8) % 2);",
+     "tensor cores, ldmatrix A: lanes 8..15 give the k + 8 half instead of lanes 16..31", "replay"),
+    ("D13", "kernels/common/dense_order.h",
+     "  n = 2 * (lane % 4) + c % 2;", "  n = 2 * (lane % 4) + c / 2;",
+     "tensor cores, accumulator: register c's column by c / 2 instead of c % 2", "replay"),
+    ("D14", "kernels/common/dense_order.h",
+     "  c = 8 * (e % (kBN / 8));", "  c = 8 * (e % (kBN / 16));",
+     "tensor cores, B copies: columns 64..127 never copied", "replay"),
+    ("D15", "kernels/common/exact.h",
+     "DL_HD constexpr int lane_word_index(int word, int lane) { return word * kLaneCopies + lane; }",
+     "DL_HD constexpr int lane_word_index(int word, int lane) { return word * kLaneCopies + lane % 16; }",
+     "exact, lane-private words: lanes 16..31 share lanes 0..15's words (bank conflicts; speed only)", "replay"),
+    ("D16", "kernels/common/exact.h",
+     "  return static_cast<std::uint32_t>(old + mag) < old ? 1u : 0u;",
+     "  return static_cast<std::uint32_t>(old + mag) <= old ? 1u : 0u;",
+     "exact, 32-bit words: adding 0 counted as a carry", "replay"),
+    ("D17", "kernels/common/exact.h",
+     "  for (int p = 0; p < parts; ++p) total += partials[p * stride];",
+     "  for (int p = 1; p < parts; ++p) total += partials[p * stride];",
+     "exact, a word's total: the first partial word dropped", "replay"),
+    ("D18", "kernels/common/attention_order.h",
+     "DL_HD std::size_t k_ld(std::size_t d) { return v_ld(d) + 4; }",
+     "DL_HD std::size_t k_ld(std::size_t d) { return v_ld(d); }",
+     "attention block: K rows unpadded in shared memory (bank conflicts; speed only)", "replay"),
+    ("D19", "kernels/common/attention_order.h",
+     "  i = width * (ue % per_row);", "  i = width * (ue % per_row) / 2;",
+     "attention block: a tile's pieces land at half their dims", "replay"),
+    ("D20", "kernels/common/attention_order.h",
+     "  for (int c = 0; c < kDimsPerThread; ++c) acc[c] = mul(acc[c], alpha);",
+     "  for (int c = 0; c < kDimsPerThread; ++c) acc[c] = acc[c];",
+     "attention block: a thread's accumulators not rescaled when the running max moves", "replay"),
+    ("D21", "kernels/common/dense_order.h",
+     "inline constexpr int kLdA = kBM + 4;", "inline constexpr int kLdA = kBM;",
+     "dense tile: the transposed A tile unpadded (bank conflicts on its stores; speed only)", "replay"),
+    ("D22", "kernels/common/dense_order.h",
+     "  r = 32 * (q / 2) + 4 * w + lane / 8;", "  r = 32 * (q / 2) + 4 * w + lane / 16;",
+     "dense tile, 4-byte A copies: half of a warp's rows never copied", "replay"),
+    ("D23", "kernels/common/dense_order.h",
+     "DL_HD int rows_per_warp(std::size_t M) { return M <= 1 ? 1 : M <= 2 ? 2 : M <= 4 ? 4 : 8; }",
+     "DL_HD int rows_per_warp(std::size_t M) { return M <= 1 ? 1 : M <= 2 ? 2 : 4; }",
+     "skinny: at most 4 rows a thread (W read twice as often at B = 5-64; speed only)", "replay"),
+    ("D24", "kernels/common/dense_order.h",
+     "  return {0, float_stages * w * sizeof(float), bits, bits + kStages * w * 2, bits + (half ? kStages * (w + x) * 2 : 0)};",
+     "  return {0, float_stages * w * sizeof(float), bits, bits + kStages * w * 2, bits + (half ? kStages * (w + x) : 0)};",
+     "skinny, 16-bit: a block asks for half the bytes of its ring of bits (out of bounds on a GPU)", "replay"),
+    ("D25", "kernels/common/dense_order.h",
+     "inline constexpr int kLdA = kBK + 8, kLdB = kBN + 8;                  // row pitches (values), 16 bytes of padding",
+     "inline constexpr int kLdA = kBK, kLdB = kBN + 8;                  // row pitches (values), 16 bytes of padding",
+     "tensor cores: A's rows unpadded (8-way bank conflicts on ldmatrix; speed only)", "replay"),
+    ("D26", "kernels/common/attention_order.h",
+     "  const std::size_t p = v_ld(d), f = p + kTile, k = f + 4, v = k + 2 * kTile * k_ld(d);",
+     "  const std::size_t p = v_ld(d), f = p + kTile, k = f + 2, v = k + 2 * kTile * k_ld(d);",
+     "attention block: K's stages start 8 bytes after alpha and m_new (misaligned 16-byte copies)", "replay"),
+    ("D27", "kernels/common/dense_order.h",
+     "  return {0, float_stages * w * sizeof(float), bits, bits + kStages * w * 2, bits + (half ? kStages * (w + x) * 2 : 0)};",
+     "  return {0, float_stages * w * sizeof(float), bits, bits + kStages * w, bits + (half ? kStages * (w + x) * 2 : 0)};",
+     "skinny, 16-bit: the x ring of bits starts inside the W ring (values counted as bytes)", "replay"),
+    ("D28", "kernels/common/dense_order.h",
+     "inline constexpr std::size_t kSmemB = kSmemA + static_cast<std::size_t>(kStages) * kBM * kLdA * 2;",
+     "inline constexpr std::size_t kSmemB = kSmemA + static_cast<std::size_t>(kStages) * kBM * kLdA;",
+     "tensor cores: B's stages start inside A's (values counted as bytes)", "replay"),
 ]
 
 
@@ -154,14 +275,18 @@ def configure():
     return run(cmd, BUILD / "configure.log")
 
 
-def build(jobs):
-    return run(["cmake", "--build", str(BUILD), "-j", str(jobs), "--target", TARGET], BUILD / "build.log")
+def build(jobs, target):
+    return run(["cmake", "--build", str(BUILD), "-j", str(jobs), "--target", target], BUILD / "build.log")
 
 
-def test(gtest_filter):
+def group_of(mutant):
+    return mutant[5] if len(mutant) > 5 else "kat"
+
+
+def test(target, gtest_filter):
     """(passed, names of the failing tests)."""
     log = BUILD / "test.log"
-    rc = run([str(BUILD / TARGET), "--gtest_filter=" + gtest_filter, "--gtest_brief=1"], log)
+    rc = run([str(BUILD / target), "--gtest_filter=" + gtest_filter, "--gtest_brief=1"], log)
     failed = sorted(set(re.findall(r"\[  FAILED  \] (\S+?)[, ]", log.read_text(errors="replace") + " ")))
     return rc == 0, [f for f in failed if "." in f]
 
@@ -177,45 +302,78 @@ def apply(path, old, new):
     return "\n".join(lines)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A bad command line is one line on stderr and exit status 2 (not argparse's usage block)."""
+
+    def error(self, message):
+        print("mutation_check: %s (see --help)" % message, file=sys.stderr)
+        sys.exit(2)
+
+
+def jobs_count(text):
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a whole number: %r" % text)
+    if not 1 <= n <= 256:
+        raise argparse.ArgumentTypeError("%d is not in 1-256" % n)
+    return n
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = OneLineParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", help="comma-separated mutant ids")
     ap.add_argument("--list", action="store_true")
-    ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--filter", default="KnownAnswers.*", help="gtest filter (default: KnownAnswers.*)")
+    ap.add_argument("--jobs", type=jobs_count, default=2, help="build jobs, 1-256 (default 2)")
+    ap.add_argument("--filter", help="gtest filter for the known-answer group (default: KnownAnswers.*)")
     args = ap.parse_args()
     chosen = MUTANTS
-    if args.only:
+    if args.only is not None:  # "" names no mutant: an error, not "all of them"
         ids = args.only.split(",")
         unknown = [i for i in ids if i not in {m[0] for m in MUTANTS}]
         if unknown:
-            print("mutation_check: unknown mutant %s" % ",".join(unknown), file=sys.stderr)
+            print("mutation_check: unknown mutant %s (see --list)" % ", ".join(repr(i) for i in unknown), file=sys.stderr)
             return 2
         chosen = [m for m in MUTANTS if m[0] in ids]
     if args.list:
-        for mid, f, _, _, what in chosen:
-            print("%-4s %-34s %s" % (mid, f, what))
+        for m in chosen:
+            print("%-4s %-6s %-34s %s" % (m[0], group_of(m), m[1], m[4]))
         return 0
 
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, on_signal)
     BUILD.mkdir(exist_ok=True)
+    # One run at a time: a second one would mutate the same sources and share the backups.
+    lock = open(BUILD / "mutation.lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        print("mutation_check: another run holds %s; wait for it to end" % (BUILD / "mutation.lock"), file=sys.stderr)
+        return 1
     restore_leftovers()
     if configure() != 0:
         print("mutation_check: cmake configure failed (see %s)" % BUILD, file=sys.stderr)
         return 1
+    groups = dict(GROUPS)
+    if args.filter:
+        groups["kat"] = (groups["kat"][0], args.filter)
     t0 = time.time()
-    if build(args.jobs) != 0:
-        print("mutation_check: the unmutated build fails (see %s)" % (BUILD / "build.log"), file=sys.stderr)
-        return 1
-    ok, failed = test(args.filter)
-    if not ok:
-        print("mutation_check: the unmutated tests fail (%s); nothing to measure" % " ".join(failed), file=sys.stderr)
-        return 1
+    for g in sorted({group_of(m) for m in chosen}):
+        target, gtest_filter = groups[g]
+        if build(args.jobs, target) != 0:
+            print("mutation_check: the unmutated build fails (see %s)" % (BUILD / "build.log"), file=sys.stderr)
+            return 1
+        ok, failed = test(target, gtest_filter)
+        if not ok:
+            print("mutation_check: the unmutated tests fail (%s); nothing to measure" % " ".join(failed),
+                  file=sys.stderr)
+            return 1
     print("mutation_check: baseline built and passing (%.0f s)" % (time.time() - t0), file=sys.stderr)
 
     rows = []
-    for mid, rel, old, new, what in chosen:
+    for m in chosen:
+        mid, rel, old, new, what = m[:5]
+        target, gtest_filter = groups[group_of(m)]
         path = ROOT / rel
         backup = BACKUP / rel
         t = time.time()
@@ -224,10 +382,10 @@ def main():
         shutil.copyfile(path, backup)
         try:
             path.write_text(mutated)
-            if build(args.jobs) != 0:
+            if build(args.jobs, target) != 0:
                 verdict, by = "killed (does not compile)", []
             else:
-                ok, failed = test(args.filter)
+                ok, failed = test(target, gtest_filter)
                 verdict, by = ("SURVIVED", []) if ok else ("killed", failed)
         finally:
             shutil.copyfile(backup, path)  # a new mtime: the next build recompiles what it touched

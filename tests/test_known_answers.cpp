@@ -9,6 +9,7 @@
 // changes of the orders (docs/mutation.md).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -174,6 +175,42 @@ TEST(KnownAnswers, SumTreeAndExactOnTheCpu) {
     }
   });
   EXPECT_GE(checked, 3u * 4u * 60u);
+}
+
+// The header's own plain form of the tree order (order::reduce_tile and the steps around it,
+// sum_order.h 1-5): the reference that tests/test_sum_order.cpp holds the GPU's block mapping to and
+// that sum_tile's vector paths are compared with.  The CPU twin runs sum_tile.cpp, so nothing above
+// runs this form; it is held to the known answers here (mutation check H4: a short last row added
+// to the last lanes survived the known-answer tests once the CPU tiles moved to sum_tile.cpp).
+template <class T> T header_tree_sum(const std::vector<std::uint64_t>& bits) {
+  std::vector<T> level;
+  for (const std::uint64_t b : bits) level.push_back(from_bits<T>(static_cast<typename FloatBits<T>::UInt>(b)));
+  if (level.empty()) return T(0);
+  for (;;) {  // steps 1-3 and 5 on each tile, then step 4 on the partials
+    std::vector<T> next(order::num_tiles(level.size()));
+    for (std::size_t t = 0; t < next.size(); ++t) {
+      const std::size_t begin = t * order::kTileItems, count = std::min(order::kTileItems, level.size() - begin);
+      next[t] = order::canonical_nan(order::reduce_tile(level.data() + begin, count));
+    }
+    if (next.size() == 1) return next[0];
+    level.swap(next);
+  }
+}
+
+TEST(KnownAnswers, SumTreeByTheHeadersPlainForm) {
+  std::size_t checked = 0, short_rows = 0;
+  for (const JsonValue& c : member(fixture(), "sum").items) {
+    const std::string dtype = member(c, "dtype").str;
+    if (member(c, "variant").str != "tree" || (dtype != "f32" && dtype != "f64")) continue;
+    const auto bits = input_bits(member(c, "input"), dtype);
+    const std::string what = "tree " + dtype + " " + member(c, "name").str + " (order::reduce_tile)";
+    if (dtype == "f32") EXPECT_TRUE(same(member(c, "expect").str, header_tree_sum<float>(bits))) << what;
+    else EXPECT_TRUE(same(member(c, "expect").str, header_tree_sum<double>(bits))) << what;
+    ++checked;
+    short_rows += bits.size() % order::kLanes != 0;
+  }
+  EXPECT_GE(checked, 20u);  // 17 f32 and 4 f64 cases in the fixture
+  EXPECT_GE(short_rows, 8u) << "the fixture's short last rows";
 }
 
 // ---- half.h: narrowing to bf16 / f16 ------------------------------------------------------------
