@@ -8,22 +8,7 @@
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DL=${DL:-$ROOT/build/driftlab}
 BENCH=${BENCH:-$ROOT/build/driftlab_bench}
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-cd "$W" || exit 1
-pass=0 fail=0
-# want RC LINES DESC -- CMD...: LINES is "1" (exactly one stderr line) or "any"
-want() {
-  local rc=$1 lines=$2 desc=$3; shift 4
-  timeout 120 "$@" >out.txt 2>err.txt
-  local got=$? n; n=$(wc -l <err.txt)
-  if [ "$got" -eq "$rc" ] && { [ "$lines" = any ] || [ "$n" -eq "$lines" ]; }; then
-    pass=$((pass + 1)); printf 'ok   %-70s rc=%d stderr=%d line(s)\n' "$desc" "$got" "$n"
-  else
-    fail=$((fail + 1)); printf 'FAIL %-70s rc=%d (want %d) stderr=%d line(s) (want %s)\n' "$desc" "$got" "$rc" "$n" "$lines"
-    head -3 err.txt | sed 's/^/     /'
-  fi
-}
+. "$ROOT/tests/sweep_lib.sh"  # scratch folder, counts, want RC LINES DESC -- CMD...
 # the benchmark binary: invariant_tc's names, bad flags around them
 want 0 any "bench: invariant_tc listed" -- "$BENCH" --benchmark_list_tests --benchmark_filter=invariant_tc
 grep -q '^dense/cuda/invariant_tc/B:4096/K:4096/N:4096/dtype:bf16' out.txt && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL invariant_tc 4096 not listed"; }

@@ -10,22 +10,7 @@
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DL=${DL:-$ROOT/build/driftlab}
 MC="$ROOT/scripts/mutation_check.py"
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-cd "$W" || exit 1
-pass=0 fail=0
-# want RC LINES DESC -- CMD...: LINES is "1" (exactly one stderr line) or "any"
-want() {
-  local rc=$1 lines=$2 desc=$3; shift 4
-  timeout 120 "$@" >out.txt 2>err.txt
-  local got=$? n; n=$(wc -l <err.txt)
-  if [ "$got" -eq "$rc" ] && { [ "$lines" = any ] || [ "$n" -eq "$lines" ]; }; then
-    pass=$((pass + 1)); printf 'ok   %-70s rc=%d stderr=%d line(s)\n' "$desc" "$got" "$n"
-  else
-    fail=$((fail + 1)); printf 'FAIL %-70s rc=%d (want %d) stderr=%d line(s) (want %s)\n' "$desc" "$got" "$rc" "$n" "$lines"
-    head -3 err.txt | sed 's/^/     /'
-  fi
-}
+. "$ROOT/tests/sweep_lib.sh"  # scratch folder, counts, want RC LINES DESC -- CMD...
 # scripts/mutation_check.py: every bad command line ends before anything is built or mutated
 want 2 1 "mutation_check --only '' (was: every mutant, a 30-minute run)" -- python3 "$MC" --only ''
 want 2 1 "mutation_check --only ' '" -- python3 "$MC" --only ' '
