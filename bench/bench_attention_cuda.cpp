@@ -15,6 +15,7 @@
 #include "bench/bench_inputs.h"
 #include "kernels/cuda/attention.cuh"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/launch.h"
 #include "bench/cuda_timed.h"
 #include "host/backends/gpu.h"
 
@@ -55,8 +56,11 @@ void run_variant(benchmark::State& s, AttentionVariant v) {
              d = static_cast<std::size_t>(s.range(2)), L = static_cast<std::size_t>(s.range(3));
   DeviceAttention a;
   prepare(a, B, H, d, L);
-  int sms = 0;
-  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  const int sms = cuda::sm_count();  // the current device's
+  if (sms < 1) {
+    s.SkipWithError("CUDA: the current device's SM count could not be read");
+    return;
+  }
   cuda::AttentionDeviceArgs args;
   args.d_q = a.q.as<float>();
   args.d_K = a.K.as<float>();

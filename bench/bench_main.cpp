@@ -27,6 +27,7 @@
 #include "kernels/cpu/isa.h"
 #include "host/io/input_file.h"
 #include "host/io/data.h"
+#include "host/backends/openblas_kernels.h"
 
 namespace driftlab::bench {
 
@@ -39,23 +40,6 @@ const HostArray& cached_input(DType d, Dist dist, std::size_t n) {
 }
 
 }  // namespace driftlab::bench
-
-extern "C" char* openblas_get_corename(void);
-
-// OpenBLAS picks its kernels by CPU model; Debian's 0.3.21 does not know newer Xeons and falls
-// back to its SSE3 "Prescott" kernels, a baseline 7x too slow to compare with honestly.  Then we
-// restart with OPENBLAS_CORETYPE naming the best kernel family the CPU runs, and say so.
-static void use_best_openblas_kernels(char** argv) {
-  if (std::getenv("OPENBLAS_CORETYPE")) return;
-  const std::string core = openblas_get_corename();
-  if (core != "Prescott" && core != "Core2" && core != "Nehalem" && core != "Sandybridge") return;
-  const char* best = __builtin_cpu_supports("avx512f") ? "SkylakeX" : (__builtin_cpu_supports("avx2") ? "Haswell" : nullptr);
-  if (!best) return;
-  std::fprintf(stderr, "driftlab_bench: OpenBLAS chose its '%s' kernels for this CPU; restarting with OPENBLAS_CORETYPE=%s\n",
-               core.c_str(), best);
-  setenv("OPENBLAS_CORETYPE", best, 1);
-  execv("/proc/self/exe", argv);
-}
 
 // --benchmark_out gets driftlab's output treatment (atomic_file.h): Google Benchmark writes a
 // temporary file in the target's folder, renamed over the target only when benchmarks ran and the
@@ -155,7 +139,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  use_best_openblas_kernels(argv);
+  driftlab::restart_with_best_openblas_kernels(argv);  // the fair CPU baseline (openblas_kernels.h)
   driftlab::install_stop_line("driftlab_bench");  // a signal: one line, exit 1 (signals.h)
   std::string out_file, tmp_arg;
   int out_index = -1;
@@ -193,7 +177,7 @@ int main(int argc, char** argv) {
     argv[out_index] = tmp_arg.data();
   }
   benchmark::AddCustomContext("driftlab_isa", driftlab::cpu::isa_name(driftlab::cpu::isa_level()));
-  benchmark::AddCustomContext("openblas_core", openblas_get_corename());
+  benchmark::AddCustomContext("openblas_core", driftlab::openblas_core());
   driftlab::bench::register_cpu_sum_benchmarks();
   driftlab::bench::register_cuda_sum_benchmarks();
   driftlab::bench::register_cpu_dense_benchmarks();

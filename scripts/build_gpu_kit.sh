@@ -114,7 +114,7 @@ size=$(du -sm "$kit" | cut -f1)
   echo "driftlab GPU kit"
   echo "commit: $(git -C "$root" rev-parse HEAD 2>/dev/null)$(git -C "$root" diff --quiet 2>/dev/null || echo ' (plus uncommitted changes)')"
   echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(. /etc/os-release && echo "$PRETTY_NAME"), nvcc $(nvcc --version | grep -o 'release [0-9.]*')"
-  echo "CUDA architectures: sm_80, sm_90 (real)"
+  echo "CUDA architectures: sm_80, sm_90 (real; no PTX: a GPU newer than sm_90 needs a kit built for it)"
   echo "size: ${size} MiB"
   echo "newest glibc symbol needed: $glibc"
   echo "bundled in bin/lib: $(cd "$kit/bin/lib" && ls | tr '\n' ' ')"

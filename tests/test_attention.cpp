@@ -582,6 +582,27 @@ TEST(AttentionBlockReplay, SharedMemoryPartsAreDisjointAlignedAndInside) {
   }
 }
 
+// Which head dims a GPU's shared memory takes (the CUDA backend refuses the rest with this number):
+// every one on H100/H200 (227 KiB a block) and A100 (163 KiB), up to 192 where a block gets 99 KiB
+// (compute capability 8.6, 8.9, 12.0); the sizes grow with d, so the answer is a prefix.
+TEST(AttentionBlockReplay, LargestHeadDimForEachGpusSharedMemory) {
+  const auto bytes = [](std::size_t d) { return ab::smem(d).end * sizeof(float); };
+  for (std::size_t d = 2; d <= at::kMaxHeadDim; ++d) EXPECT_GE(bytes(d), bytes(d - 1)) << d;
+  EXPECT_EQ(ab::max_head_dim(227u * 1024u), at::kMaxHeadDim);
+  EXPECT_EQ(ab::max_head_dim(163u * 1024u), at::kMaxHeadDim);
+  EXPECT_EQ(ab::max_head_dim(99u * 1024u), 192u);
+  EXPECT_LE(bytes(192), 99u * 1024u);
+  EXPECT_GT(bytes(193), 99u * 1024u);
+  EXPECT_EQ(ab::max_head_dim(0), 0u);
+  for (const std::size_t limit : {48u * 1024u, 64u * 1024u, 99u * 1024u}) {
+    const std::size_t most = ab::max_head_dim(limit);
+    EXPECT_LE(bytes(most), limit);
+    if (most < at::kMaxHeadDim) {
+      EXPECT_GT(bytes(most + 1), limit);
+    }
+  }
+}
+
 // The kernel's 16-byte score reads: the 8 lanes of each quarter warp read 16-byte pieces of 8
 // distinct bank groups (row stride k_ld(d)), and V rows start 16-byte aligned.
 TEST(AttentionBlockReplay, PaddedKRowsGiveConflictFreeScoreReads) {

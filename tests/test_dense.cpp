@@ -531,6 +531,27 @@ TEST(DenseTileReplay, ThreadMappingCoversTheTileInRunsOfFourWithoutBankConflicts
       }
 }
 
+// The tile kernels' grid (tile::grid, the launch's own arithmetic): every output row and column
+// has a block, and the device's limits (65535 blocks on y and z) are where fits() says: 8388480
+// rows launch, one more is refused before any launch (dense_any), which the CUDA backend names.
+TEST(DenseTileReplay, GridCoversTheOutputAndFitsTheDeviceLimits) {
+  for (const std::size_t M : {1ul, 127ul, 128ul, 129ul, 4096ul, tl::kMaxRows})
+    for (const std::size_t N : {1ul, 128ul, 130ul, 4096ul}) {
+      const tl::Grid g = tl::grid(M, N, 3);
+      EXPECT_GE(g.y * tl::kBM, M);
+      EXPECT_LT((g.y - 1) * tl::kBM, M);
+      EXPECT_GE(g.x * tl::kBN, N);
+      EXPECT_LT((g.x - 1) * tl::kBN, N);
+      EXPECT_EQ(g.z, 3u);
+      EXPECT_TRUE(g.fits()) << M << " x " << N;
+    }
+  EXPECT_EQ(tl::kMaxRows, 8388480u);
+  EXPECT_FALSE(tl::grid(tl::kMaxRows + 1, 10, 1).fits());
+  EXPECT_FALSE(tl::grid(10, 10, 65536).fits());
+  EXPECT_TRUE(tl::grid(10, 10, 65535).fits());
+  EXPECT_FALSE(tl::grid(10, 10, 0).fits());
+}
+
 TEST(DenseTileReplay, KernelThreadStepsGiveThePlainChainBitForBit) {
   const Shape shapes[] = {{1, 1, 1}, {1, 37, 129}, {3, 17, 5}, {130, 33, 131}, {5, 64, 260}, {2, 16, 8}, {129, 40, 4},
                           {131, 52, 136}, {3, 4, 4}, {7, 80, 12}};

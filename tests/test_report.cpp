@@ -86,6 +86,37 @@ TEST(Bench, ListsEveryFamily) {
 #endif
 }
 
+// OpenBLAS's kernels (bench_main.cpp): on a CPU with AVX2 the baseline never runs OpenBLAS's old
+// SSE-era families (Debian's 0.3.21 picks "Prescott" on Xeons it does not know; the benchmark then
+// restarts itself with OPENBLAS_CORETYPE), the context says which family ran and why, and a run
+// that succeeds writes nothing of driftlab_bench's own to stderr (a failing one must stay one line).
+TEST(Bench, OpenBlasRunsAModernKernelFamilyAndSaysWhy) {
+#ifndef DRIFTLAB_BENCH_EXE
+  GTEST_SKIP() << "built without the benchmark binary (DRIFTLAB_BUILD_BENCH=OFF)";
+#else
+  const std::string out = std::string(DRIFTLAB_TEST_TMP) + "/bench_openblas.json";
+  const std::string err = std::string(DRIFTLAB_TEST_TMP) + "/bench_openblas.err";
+  ASSERT_EQ(run("env -u OPENBLAS_CORETYPE -u DRIFTLAB_OPENBLAS_CHOSE " + std::string(DRIFTLAB_BENCH_EXE) +
+                " --benchmark_filter='^sum/cpu/f32/uniform/tree/1024/' --benchmark_min_time=0.001 --benchmark_format=json > " +
+                out + " 2> " + err),
+            0)
+      << slurp(err);
+  const std::string json = slurp(out);
+  const std::string key = "\"openblas_core\": \"";
+  const std::size_t at = json.find(key);
+  ASSERT_NE(at, std::string::npos) << json.substr(0, 2000);
+  const std::string core = json.substr(at + key.size(), json.find('"', at + key.size()) - at - key.size());
+  if (__builtin_cpu_supports("avx2")) {
+    for (const char* old : {"Prescott", "Core2", "Nehalem", "Sandybridge"})
+      EXPECT_NE(core.rfind(old, 0), 0u) << core;
+  }
+  if (core.find("set by driftlab") != std::string::npos) {
+    EXPECT_NE(core.find("OpenBLAS chose "), std::string::npos) << core;
+  }
+  EXPECT_EQ(slurp(err).find("driftlab_bench:"), std::string::npos) << slurp(err);
+#endif
+}
+
 // The trace cost pairs (bench/bench_trace_cpu.cpp): every case has a plain and a traced
 // benchmark, and the tiny model's pairs run (each builds a TraceRun from trace's own parser).
 TEST(Bench, TraceCostPairsRun) {

@@ -3,11 +3,15 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 
 #include "host/backends/attention_backend.h"
+#include "kernels/common/attention_order.h"
 #include "kernels/cuda/attention.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device.h"
+#include "kernels/cuda/launch.h"
 #include "host/backends/gpu.h"
 
 namespace driftlab {
@@ -22,7 +26,8 @@ struct DeviceBytes : cuda::DeviceBuffer {
 class CudaAttentionBackend final : public AttentionBackend {
  public:
   CudaAttentionBackend() {
-    CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, 0));
+    sms_ = cuda::sm_count();  // the current device's, as the sum and dense launches read it
+    if (sms_ < 1) throw std::runtime_error("CUDA: the current device's SM count could not be read");
   }
   std::string name() const override { return "cuda"; }
   std::string device() const override { return gpu_status().name; }
@@ -31,6 +36,7 @@ class CudaAttentionBackend final : public AttentionBackend {
   }
   int num_sms() const override { return sms_; }
   void set_input(const AttentionInput& in) override {
+    check_shared_memory(in.d);
     in_ = &in;
     q_.upload(in.q);
     K_.upload(in.K);
@@ -71,6 +77,17 @@ class CudaAttentionBackend final : public AttentionBackend {
   }
 
  private:
+  // The block's shared memory (attention::block::smem) grows with d: 133 KiB at d = 256, more than
+  // GPUs of compute capability 8.6, 8.9 and 12.0 let a block have (about 99 KiB).  Said before any
+  // upload, with the largest d this GPU takes, rather than as the opt-in's bare CUDA error.
+  static void check_shared_memory(std::size_t d) {
+    const std::size_t limit = cuda::max_dynamic_smem();
+    if (limit == 0 || d == 0 || d > attention::kMaxHeadDim || d <= attention::block::max_head_dim(limit)) return;
+    throw std::runtime_error("attention: head dim " + std::to_string(d) + " needs " +
+                             std::to_string(attention::block::smem(d).end * sizeof(float)) +
+                             " bytes of shared memory a block; this GPU allows " + std::to_string(limit) + " (head dims up to " +
+                             std::to_string(attention::block::max_head_dim(limit)) + "; --backend cpu has no such limit)");
+  }
   int sms_ = 0;
   cuda::EventPair events_;  // around the timed launches
   const AttentionInput* in_ = nullptr;

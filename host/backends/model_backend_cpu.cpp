@@ -54,8 +54,8 @@ class CpuModelBackend final : public ModelBackend {
     }
   }
 
-  // With the kernel family OpenBLAS picked for this CPU: an old one (Debian's 0.3.21 takes its SSE3
-  // "Prescott" kernels on CPUs it does not know) makes a weak baseline; OPENBLAS_CORETYPE overrides.
+  // With the kernel family OpenBLAS runs (openblas_kernels.h: never an SSE-era one on an AVX2 CPU
+  // when the process started through driftlab's main).
   std::string vendor() const override { return std::string("openblas ") + openblas_get_corename(); }
   double vendor_predict(const float* x, std::size_t B, float* out) override {
     openblas_set_num_threads(pool_.size());

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <string>
 
 #include "kernels/common/dense_order.h"
 #include "kernels/common/half.h"
@@ -66,10 +67,12 @@ class CudaModelBackend final : public ModelBackend {
   }
 
   double predict(const PredictCall& c, const float* x, std::size_t B, float* out) override {
+    check_batch(B);
     return model_->dtype == DType::f32 ? run(c, x, B, out, nullptr) : run_half(c, x, B, out, nullptr);
   }
   double predict_stages(const PredictCall& c, const float* x, std::size_t B, float* out,
                         std::vector<LayerStages>& stages) override {
+    check_batch(B);
     stages.resize(model_->layers.size());
     return model_->dtype == DType::f32 ? run(c, x, B, out, &stages) : run_half(c, x, B, out, &stages);
   }
@@ -83,6 +86,14 @@ class CudaModelBackend final : public ModelBackend {
   const float* last_output() const { return last_; }
 
  private:
+  // The tile kernels' grid takes at most dense::tile::kMaxRows rows a call (65535 row blocks of 128);
+  // the CPU backend has no such limit.
+  static void check_batch(std::size_t B) {
+    if (B > dense::tile::kMaxRows)
+      throw std::runtime_error("the CUDA backend takes at most " + std::to_string(dense::tile::kMaxRows) +
+                               " rows a call (65535 row blocks of 128); this batch has " + std::to_string(B) +
+                               " (--backend cpu has no such limit)");
+  }
   // predict's one path; with `stages`, each layer's stages are copied to the host on the way
   // (synchronous copies between the layers: the device time then includes them).
   double run(const PredictCall& c, const float* x, std::size_t B, float* out, std::vector<LayerStages>* stages) {

@@ -222,6 +222,14 @@ DL_HD Smem smem(std::size_t d) {
   const std::size_t p = v_ld(d), f = p + kTile, k = f + 4, v = k + 2 * kTile * k_ld(d);
   return {0, p, f, k, v, v + 2 * kTile * v_ld(d)};
 }
+// The largest head dim whose block fits `bytes` of shared memory (0 if none): 256 on H100/H200
+// (227 KiB) and A100 (163 KiB), 192 where a block gets about 99 KiB (compute capability 8.6, 8.9, 12.0).
+inline std::size_t max_head_dim(std::size_t bytes) {
+  std::size_t most = 0;
+  for (std::size_t d = 1; d <= kMaxHeadDim; ++d)
+    if (smem(d).end * sizeof(float) <= bytes) most = d;
+  return most;
+}
 // Piece e (of `width` floats: 4 or 1) of a tile: its token and first dim.
 DL_HD void tile_piece(std::size_t e, std::size_t d, std::size_t width, std::size_t& t, std::size_t& i) {
   const auto per_row = static_cast<std::uint32_t>(d / width), ue = static_cast<std::uint32_t>(e);  // < 2^13

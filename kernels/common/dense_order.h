@@ -138,6 +138,19 @@ DL_HD int steps(std::size_t kt, std::size_t k1) {
   return k1 - kt < static_cast<std::size_t>(kBK) ? static_cast<int>(k1 - kt) : kBK;
 }
 
+// The grid of the 128 x 128 tile kernels (chain_gemm_kernel, chain_gemm_vec_kernel): x the column
+// blocks, y the row blocks, z the k slices.  The y and z axes take at most 65535 blocks on every
+// CUDA device, so a call takes at most kMaxRows rows (8388480): fits() says whether a shape launches.
+// The block order changes no chain; only this limit is the GPU's own (the CPU twins have none).
+struct Grid {
+  std::size_t x, y, z;
+  DL_HD bool fits() const { return x >= 1 && x <= 2147483647u && y >= 1 && y <= 65535u && z >= 1 && z <= 65535u; }
+};
+DL_HD Grid grid(std::size_t M, std::size_t N, std::size_t S) {
+  return {(N + kBN - 1) / kBN, (M + kBM - 1) / kBM, S};
+}
+inline constexpr std::size_t kMaxRows = 65535u * static_cast<std::size_t>(kBM);
+
 // One k step of a thread's outputs: acc[i][j] = fma(a[i], b[j], acc[i][j]).
 DL_HD void fma_step(float (&acc)[kTM][kTN], const float (&a)[kTM], const float (&b)[kTN]) {
 #if defined(__CUDA_ARCH__)

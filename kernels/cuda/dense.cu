@@ -26,6 +26,8 @@
 // cublas becomes cublasGemmEx with CUDA_R_16BF / CUDA_R_16F inputs, a float32 output and CUBLAS_COMPUTE_32F.
 #include <cublas_v2.h>
 
+#include <algorithm>
+#include <climits>
 #include <cstdint>
 #include <type_traits>
 
@@ -566,9 +568,10 @@ bool vec_b(const T* d_W, std::size_t N) {
   return std::is_same_v<T, float> && N % 4 == 0 && reinterpret_cast<std::uintptr_t>(d_W) % 16 == 0;
 }
 
+// tile::grid: checked by dense_any (tile::Grid::fits) before any launch.
 dim3 gemm_grid(std::size_t M, std::size_t N, std::size_t slices) {
-  return dim3(static_cast<unsigned>((N + kBN - 1) / kBN), static_cast<unsigned>((M + kBM - 1) / kBM),
-              static_cast<unsigned>(slices));
+  const tl::Grid g = tl::grid(M, N, slices);
+  return dim3(static_cast<unsigned>(g.x), static_cast<unsigned>(g.y), static_cast<unsigned>(g.z));
 }
 
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
@@ -639,6 +642,9 @@ cudaError_t dense_any(DenseVariant v, const T* d_x, const T* d_W, const T* d_b, 
   const std::size_t count = B * N;
   if (count == 0) return cudaSuccess;
   if (S < 1 || S > dense::kMaxSlices) return cudaErrorInvalidValue;
+  // The tile kernels' grid (more than tile::kMaxRows rows: 65535 row blocks), and cuBLAS's int sizes.
+  if (v != DenseVariant::cublas && !tl::grid(B, N, S).fits()) return cudaErrorInvalidValue;
+  if (v == DenseVariant::cublas && (B > INT_MAX || K > INT_MAX || N > INT_MAX)) return cudaErrorInvalidValue;
   switch (v) {
     case DenseVariant::invariant:
       return launch_chain<Epilogue::bias_act>(d_x, d_W, d_y, B, N, K, 1, d_b, act, d_matmul, stream);
@@ -665,13 +671,13 @@ cudaError_t dense_any(DenseVariant v, const T* d_x, const T* d_W, const T* d_b, 
       const float one = 1.0f, zero = 0.0f;
       if constexpr (std::is_same_v<T, float>) {
         if (cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(N), static_cast<int>(B), static_cast<int>(K),
-                        &one, d_W, static_cast<int>(N), d_x, static_cast<int>(K), &zero, d_y,
+                        &one, d_W, static_cast<int>(N), d_x, static_cast<int>(std::max<std::size_t>(K, 1)), &zero, d_y,
                         static_cast<int>(N)) != CUBLAS_STATUS_SUCCESS)
           return cudaErrorUnknown;
       } else {  // 16-bit inputs, float32 output and accumulation
         const cudaDataType_t in = std::is_same_v<T, bf16> ? CUDA_R_16BF : CUDA_R_16F;
         if (cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(N), static_cast<int>(B), static_cast<int>(K),
-                         &one, d_W, in, static_cast<int>(N), d_x, in, static_cast<int>(K), &zero, d_y, CUDA_R_32F,
+                         &one, d_W, in, static_cast<int>(N), d_x, in, static_cast<int>(std::max<std::size_t>(K, 1)), &zero, d_y, CUDA_R_32F,
                          static_cast<int>(N), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) != CUBLAS_STATUS_SUCCESS)
           return cudaErrorUnknown;
       }
@@ -695,6 +701,7 @@ cudaError_t dense(DenseVariant v, const float* d_x, const float* d_W, const floa
 cudaError_t dense_invariant_prev(const float* d_x, const float* d_W, const float* d_b, float* d_y, std::size_t B,
                                  std::size_t K, std::size_t N, Activation act, cudaStream_t stream) {
   if (B * N == 0) return cudaSuccess;
+  if (!tl::grid(B, N, 1).fits()) return cudaErrorInvalidValue;
   return launch_chain<Epilogue::bias_act>(d_x, d_W, d_y, B, N, K, 1, d_b, act, nullptr, stream, /*prev=*/true);
 }
 

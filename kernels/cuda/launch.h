@@ -17,23 +17,32 @@ namespace driftlab::cuda {
 inline constexpr int kMaxDevices = 64;
 inline constexpr std::size_t kDefaultDynamicSmem = 48 * 1024;
 
-// The current device's SM count; 0 when it cannot be read (the failed query's error is cleared, so
-// that the launch after it reports its own).
-inline int sm_count() {
+// An attribute of the current device, asked once per device and kept; 0 when it cannot be read
+// (the failed query's error is cleared, so that the launch after it reports its own).
+template <cudaDeviceAttr kAttr> int device_attribute() {
   static std::atomic<int> cached[kMaxDevices] = {};
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) {
     (void)cudaGetLastError();
     return 0;
   }
-  int sms = cached[device].load(std::memory_order_relaxed);
-  if (sms > 0) return sms;
-  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || sms < 1) {
+  int value = cached[device].load(std::memory_order_relaxed);
+  if (value > 0) return value;
+  if (cudaDeviceGetAttribute(&value, kAttr, device) != cudaSuccess || value < 1) {
     (void)cudaGetLastError();
     return 0;
   }
-  cached[device].store(sms, std::memory_order_relaxed);
-  return sms;
+  cached[device].store(value, std::memory_order_relaxed);
+  return value;
+}
+
+// The current device's SM count; 0 when it cannot be read.
+inline int sm_count() { return device_attribute<cudaDevAttrMultiProcessorCount>(); }
+
+// The current device's most dynamic shared memory a block can opt in to (227 KiB on H100/H200,
+// 163 KiB on A100, about 99 KiB on sm_86/89/120); 0 when it cannot be read.
+inline std::size_t max_dynamic_smem() {
+  return static_cast<std::size_t>(device_attribute<cudaDevAttrMaxSharedMemoryPerBlockOptin>());
 }
 
 // Lets `kernel` (a __global__ function) use `bytes` of dynamic shared memory on the current device:

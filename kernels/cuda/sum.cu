@@ -474,6 +474,8 @@ cudaError_t sum_impl(SumVariant v, const S* d_in, std::size_t n, T* d_out, void*
   if (reinterpret_cast<std::uintptr_t>(d_in) % 16 != 0) return cudaErrorMisalignedAddress;
   // tree and exact size their scratch by arithmetic; CUB checks its own (no query in the timed region).
   if (v != SumVariant::cub && temp_bytes < temp_bytes_impl<S>(v, n)) return cudaErrorInvalidValue;
+  // CUB takes a null scratch as a size query and sums nothing: *d_out would keep its old bits.
+  if (v == SumVariant::cub && d_temp == nullptr) return cudaErrorInvalidValue;
   switch (v) {
     case SumVariant::atomic_element:
       CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_out, 0, sizeof(T), stream));
