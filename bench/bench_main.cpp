@@ -19,6 +19,9 @@
 #include <utility>
 
 #include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
 
 #include "kernels/cpu/fp_env.h"
 #include "bench/bench_common.h"
@@ -27,6 +30,7 @@
 #include "kernels/cpu/isa.h"
 #include "host/io/input_file.h"
 #include "host/io/data.h"
+#include "host/io/json_read.h"
 #include "host/backends/openblas_kernels.h"
 
 namespace driftlab::bench {
@@ -143,9 +147,13 @@ int main(int argc, char** argv) {
   driftlab::install_stop_line("driftlab_bench");  // a signal: one line, exit 1 (signals.h)
   std::string out_file, tmp_arg;
   int out_index = -1;
+  bool out_format_json = true;  // Google Benchmark's default for --benchmark_out
+  std::string filter = ".";     // Google Benchmark's default
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a.rfind("--benchmark_out=", 0) == 0) out_file = a.substr(16), out_index = i;
+    if (a.rfind("--benchmark_out_format=", 0) == 0) out_format_json = a.substr(23) == "json";
+    if (a.rfind("--benchmark_filter=", 0) == 0) filter = a.substr(19);
   }
   if (out_index >= 0) {
     try {
@@ -190,17 +198,34 @@ int main(int argc, char** argv) {
                  argc > 2 ? " and more" : "");
     return 2;
   }
+  // Google Benchmark writes its context (the machine, "***WARNING***" lines) and its "Failed to
+  // match" to std::cerr: sent to standard output with the table, so that stderr holds only a
+  // failure's one line (this file's die(), in C stdio, which this does not touch).
+  std::streambuf* const cerr_buf = std::cerr.rdbuf(std::cout.rdbuf());
   const std::size_t ran = benchmark::RunSpecifiedBenchmarks();
+  std::cerr.rdbuf(cerr_buf);
   benchmark::Shutdown();
   // Google Benchmark exits 0 when the filter matches nothing; a caller (driftlab report) must see
   // a failure, and the old output must stay.
-  if (ran == 0) {  // Google Benchmark has said "Failed to match any benchmarks" on stderr: one line
-    if (g_tmp[0]) ::unlink(g_tmp);
-    return 1;
-  }
+  if (ran == 0) die("no benchmark matches --benchmark_filter=" + driftlab::shown_path(filter) + " (see --benchmark_list_tests)");
+  // The console table is a result too (/dev/full, a closed pipe: SIGPIPE is a failed write here, signals.h).
+  std::fflush(stdout);
+  std::cout.flush();
+  if (!std::cout || std::ferror(stdout)) die("cannot write to standard output");
   if (out_index >= 0) {
     struct stat st {};
     if (::stat(g_tmp, &st) != 0 || st.st_size == 0) die("--benchmark_out " + out_file + ": nothing was written");
+    // Google Benchmark does not say when its file write failed (a full disk, `ulimit -f`): a file
+    // that does not parse is never renamed over the old one.
+    if (out_format_json) {
+      std::ifstream f(g_tmp, std::ios::binary);
+      const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      try {
+        (void)driftlab::parse_json(text);
+      } catch (const std::exception& e) {
+        die("--benchmark_out " + out_file + ": the file was not written whole (" + e.what() + ")");
+      }
+    }
     const std::string target = driftlab::resolved_output(out_file);
     struct stat old {};
     mode_t mode = 0;

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -35,6 +36,7 @@ double thread_seconds() {
 }
 
 bool parse(const char* s, std::size_t& v) {
+  if (*s < '0' || *s > '9') return false;  // digits only: no sign, space or "0x" (strtoull takes them)
   char* end = nullptr;
   const unsigned long long x = std::strtoull(s, &end, 10);
   if (!*s || *end || x == 0 || x > (1u << 20)) return false;
@@ -121,5 +123,9 @@ int run(const std::string& mode, std::size_t B, std::size_t K, std::size_t N, st
   std::printf("%s B=%zu K=%zu N=%zu isa=%s: %s %.2f ms (%.1f GFLOP/s), %s %.2f ms (%.1f GFLOP/s), %s speed / %s speed %.3f\n",
               mode.c_str(), B, K, N, cpu::isa_name(cpu::detail::gemm_isa()), n1, m1 * 1e3, flops / m1 * 1e-9,
               n2, m2 * 1e3, flops / m2 * 1e-9, n1, n2, m2 / m1);
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {  // the line is the result: /dev/full, a closed pipe
+    std::fprintf(stderr, "driftlab_cpu_probe: cannot write to standard output: %s\n", std::strerror(errno));
+    return 1;
+  }
   return 0;
 }

@@ -645,6 +645,71 @@ TEST(BadInput, OutputPathsFollowOneRule) {
   }
 }
 
+// Session 12's hostile pass (docs/bad-input-session12.md): a write that fails for a resource
+// (`ulimit -f`, a full device, a closed pipe) or a stop in the middle of one changes no file and
+// leaves no temporary; two outputs naming one file are refused; OpenBLAS under `ulimit -v` does
+// not hang.
+TEST(BadInput, WriteFailuresAndStopsChangeNoFile) {
+  auto old_json = [](const fs::path& d) { std::ofstream(d / "existing.json") << "{\"old\":1}\n"; };
+  // SIGXFSZ ended the process with no line and a partial hidden file: now EFBIG, one line.
+  expect_refused("ulimit_f_json", "{ ulimit -f 1; $DL sum --backend cpu --n 1000 --runs 2 --json existing.json >/dev/null; }", 1,
+                 "File too large", old_json);
+  expect_refused("ulimit_f_npy",
+                 "{ ulimit -f 1; $DL predict --backend cpu --runs 1 --batch 200 --variant tree --save-output o.npy >/dev/null; }", 1,
+                 "File too large");
+  // The table could not be written (a full device): the JSON written before it is not kept.
+  expect_refused("dev_full_json", "{ $DL sum --backend cpu --n 1000 --runs 2 --json existing.json >/dev/full; }", 1,
+                 "cannot write to standard output", old_json);
+  // A closed pipe (the reader's end closed before driftlab starts: no race): SIGPIPE ended the
+  // process with no line and the JSON replaced.
+  expect_refused("closed_pipe",
+                 "python3 -c 'import os, subprocess, sys; r, w = os.pipe(); os.close(r); "
+                 "sys.exit(subprocess.run(sys.argv[1:], stdout=w).returncode)' "
+                 "$DL sum --backend cpu --n 1000 --runs 2 --json existing.json",
+                 1, "cannot write to standard output: Broken pipe", old_json);
+  // --json and --save-output naming one file (also FILE.<variant>.npy of --variant all): exit 2.
+  expect_refused("same_file", "$DL predict --backend cpu --runs 1 --variant tree --json same.out --save-output same.out", 2,
+                 "name the same file");
+  expect_refused("same_variant_file", "$DL predict --backend cpu --runs 1 --json o.tree.npy --save-output o.npy", 2,
+                 "name the same file");
+  // Every variant's --save-output file is checked before the first is written.
+  expect_refused("variant_file_folder", "$DL predict --backend cpu --runs 1 --save-output o.npy", 1, "is a folder",
+                 [](const fs::path& d) {
+                   std::ofstream(d / "o.atomic.npy") << "OLD";
+                   fs::create_directories(d / "o.tree.npy");
+                 });
+  // A stop while a 200 MB output is being written: one line, the old file kept, no temporary left.
+  expect_refused("stop_mid_write",
+                 "{ $DL predict --backend cpu --runs 1 --variant invariant --layers 10,1000 --batch 50000 "
+                 "--init-seed 1 --save-output out.npy >/dev/null & p=$!; i=0; "
+                 "while [ $i -lt 4000 ] && ! ls -A | grep -q '^[.]out[.]npy[.]tmp'; do sleep 0.005; i=$((i+1)); done; "
+                 "kill -TERM $p; wait $p; }",
+                 1, "stopped by SIGTERM", [](const fs::path& d) { std::ofstream(d / "out.npy") << "OLD"; });
+  // driftlab_cpu_probe's result line is its output: a full device is a failure.
+  const fs::path probe = fs::path(DRIFTLAB_EXE).parent_path() / "driftlab_cpu_probe";
+  if (fs::exists(probe)) {
+    expect_refused_by("probe_dev_full", "{ '" + probe.string() + "' dense 4 4 4 2 >/dev/full; }", 1,
+                      "cannot write to standard output");
+    expect_refused_by("probe_plus", "'" + probe.string() + "' dense +4 4 4 2", 2, "usage");
+  }
+  // OpenBLAS 0.3.21's threads under `ulimit -v` retried a failed 128 MiB allocation forever and the
+  // process hung at exit (even `sum`): now it ends, with its result or one line.  Not under a
+  // sanitizer (their shadow memory needs the address space).
+  if (!kSanitized) {
+    for (const char* cmd : {"sum --n 4 --runs 1", "predict --runs 1"})
+      for (const char* limit : {"800000", "1000000", "1300000"}) {
+        SCOPED_TRACE(std::string(cmd) + " under ulimit -v " + limit);
+        const fs::path d = fresh_dir("ulimit_v");
+        const ProcessResult r = run_in(d, std::string("{ ulimit -v ") + limit + "; timeout -s KILL 60 $DL " + cmd +
+                                              " --backend cpu; }");
+        EXPECT_TRUE(r.code == 0 || r.code == 1 || r.code == 127) << "exit " << r.code << ": " << r.err;  // 127: the loader
+        if (r.code == 1) {
+          EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+        }
+      }
+  }
+}
+
 // Issue 20, classes 10 and 12: -h everywhere; a table that cannot be written is a failure; OpenBLAS
 // under a process limit of 1.
 TEST(BadInput, HelpTableAndProcessLimit) {

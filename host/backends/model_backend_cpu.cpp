@@ -6,9 +6,8 @@
 #include "kernels/cpu/dense.h"
 #include "kernels/cpu/dense_half.h"
 #include "host/backends/model_backend.h"
+#include "host/backends/openblas_kernels.h"
 
-extern "C" void openblas_set_num_threads(int);
-extern "C" char* openblas_get_corename(void);
 
 namespace driftlab {
 
@@ -56,9 +55,9 @@ class CpuModelBackend final : public ModelBackend {
 
   // With the kernel family OpenBLAS runs (openblas_kernels.h: never an SSE-era one on an AVX2 CPU
   // when the process started through driftlab's main).
-  std::string vendor() const override { return std::string("openblas ") + openblas_get_corename(); }
+  std::string vendor() const override { return "openblas " + openblas_core_name(); }
   double vendor_predict(const float* x, std::size_t B, float* out) override {
-    openblas_set_num_threads(pool_.size());
+    set_openblas_threads(static_cast<int>(pool_.size()));  // or a one-line error under a tight ulimit -v
     const auto t0 = std::chrono::steady_clock::now();
     const float* in = x;
     for (std::size_t li = 0; li < model_->layers.size(); ++li) {

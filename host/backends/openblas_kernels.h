@@ -10,6 +10,7 @@
 // Children and MPI ranks inherit OPENBLAS_CORETYPE, so they run the parent's family and never restart.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 namespace driftlab {
@@ -22,6 +23,18 @@ void restart_with_best_openblas_kernels(char** argv);
 // The family OpenBLAS runs: "Haswell", or "SkylakeX (OPENBLAS_CORETYPE set by driftlab; OpenBLAS
 // chose Prescott for this CPU)" in a process the call above restarted.
 std::string openblas_core();
+// The family alone ("SkylakeX"), as a table's footer names the vendor.
+std::string openblas_core_name();
+
+// openblas_set_num_threads(n), when the process's limits leave room for n OpenBLAS threads: under
+// a finite address-space or data limit (`ulimit -v`, `ulimit -d`) each thread needs about
+// kOpenBlasThreadBytes (its 128 MiB buffer, and the 128 MiB glibc maps to align a new malloc arena),
+// and OpenBLAS 0.3.21 does not
+// fail when it cannot have them: the thread retries forever and the call (or the exit) hangs.  So
+// the room is tried first (a mapping of n x kOpenBlasThreadBytes, unmapped at once), and its
+// absence is a std::runtime_error that names the limit.  Without such limits: no check.
+inline constexpr std::size_t kOpenBlasThreadBytes = std::size_t(256) << 20;
+void set_openblas_threads(int n);
 
 // The SSE-era families that restart_with_best_openblas_kernels replaces ("Prescott", "Core2",
 // "Nehalem", "Sandybridge"), for tests.

@@ -1,4 +1,5 @@
 #include "host/cli/cli.h"
+#include "host/io/atomic_file.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -132,6 +133,23 @@ int flushed(int code, std::ostream& out) {
   }
   return code;
 }
+
+// write_file_atomic's last check (set_before_commit): a file replaces an old one only once the
+// table printed so far has reached standard output.
+std::ostream* g_table = nullptr;
+void table_written() {
+  if (g_table) flushed(0, *g_table);
+}
+struct TableCheck {
+  explicit TableCheck(std::ostream& out) {
+    g_table = &out;
+    set_before_commit(table_written);
+  }
+  ~TableCheck() {
+    set_before_commit(nullptr);
+    g_table = nullptr;
+  }
+};
 }  // namespace
 
 int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
@@ -145,6 +163,7 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     return 2;
   }
   try {
+    const TableCheck table_check(out);
     return flushed(dispatch(args, out, err), out);
   } catch (const UsageError& e) {
     // Under a user's own mpirun every rank reads the same command line: rank 0 says it, once.  The

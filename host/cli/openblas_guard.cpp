@@ -9,7 +9,11 @@
 //
 // It runs from .preinit_array (before any library's constructor) and restarts only when the
 // process limit is finite and below kTightProcessLimit (the default limits of Linux
-// distributions are higher; a user who set OPENBLAS_NUM_THREADS keeps their value).
+// distributions are higher; a user who set OPENBLAS_NUM_THREADS keeps their value), or when the
+// address space or the data segment is limited (`ulimit -v`, `ulimit -d`): there a worker thread
+// of OpenBLAS 0.3.21 whose 128 MiB buffer cannot be allocated retries forever, and the process
+// hangs at exit joining it, even a command that never calls OpenBLAS.  Threads OpenBLAS starts
+// later go through set_openblas_threads (host/backends/openblas_kernels.h), which checks the room first.
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -24,8 +28,13 @@ constexpr const char* kMarker = "DRIFTLAB_OPENBLAS_RESTARTED=1";
 bool starts_with(const char* s, const char* prefix) { return std::strncmp(s, prefix, std::strlen(prefix)) == 0; }
 
 void restart_with_one_openblas_thread(int, char** argv, char** envp) {
-  struct rlimit rl {};
-  if (getrlimit(RLIMIT_NPROC, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= kTightProcessLimit) return;
+  const auto limited = [](int resource, rlim_t below) {
+    struct rlimit rl {};
+    return getrlimit(resource, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < below;
+  };
+  if (!limited(RLIMIT_NPROC, kTightProcessLimit) && !limited(RLIMIT_AS, RLIM_INFINITY) &&
+      !limited(RLIMIT_DATA, RLIM_INFINITY))
+    return;
   std::size_t n = 0;
   for (; envp && envp[n]; ++n)
     if (starts_with(envp[n], "OPENBLAS_NUM_THREADS=") || starts_with(envp[n], "DRIFTLAB_OPENBLAS_RESTARTED=")) return;

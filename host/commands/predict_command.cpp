@@ -15,6 +15,7 @@
 #include "host/common/cli_args.h"
 #include "kernels/common/rng.h"
 #include "host/io/data.h"
+#include "host/io/input_file.h"
 #include "host/io/json.h"
 #include "host/model/model.h"
 #include "host/backends/model_backend.h"
@@ -139,6 +140,14 @@ std::string variant_path(const std::string& path, const char* variant) {
 PredictReport run_predict(const PredictArgs& a) {
   if (a.save_output) check_output_path(*a.save_output, "--save-output");
   if (a.json) check_output_path(*a.json, "--json");
+  if (a.save_output && a.json) {  // FILE, or FILE.<variant>.npy for each variant of --variant all
+    std::vector<std::string> saved = {*a.save_output};
+    if (a.variant == "all")
+      for (const auto& v : kDenseVariants) saved.push_back(variant_path(*a.save_output, v.name));
+    for (const std::string& p : saved)
+      if (same_output(p, *a.json))
+        throw UsageError("--json and --save-output name the same file (" + shown_path(p) + "): one would replace the other");
+  }
   Collector c(static_cast<std::uint64_t>(a.runs) * a.processes * (a.variant == "all" ? std::size(kDenseVariants) : 1),
               a.processes == 1, a.dtype != DType::f32);
   if (a.processes > 1) run_children(a, c);
@@ -186,8 +195,14 @@ PredictReport run_predict(const PredictArgs& a) {
   if (!a.batch_sweep.empty()) batch_sweep(a, rep);
 
   if (a.save_output) {
+    // Every variant's file checked before the first is written: a folder in the way of the third
+    // must not leave the first two replaced.
+    const auto path_of = [&](const VariantState& v) {
+      return c.variants().size() > 1 ? variant_path(*a.save_output, info(v.variant).name) : *a.save_output;
+    };
+    for (const VariantState& v : c.variants()) check_output_path(path_of(v), "--save-output");
     for (const VariantState& v : c.variants()) {
-      const std::string path = c.variants().size() > 1 ? variant_path(*a.save_output, info(v.variant).name) : *a.save_output;
+      const std::string path = path_of(v);
       HostArray o;
       o.dtype = DType::f32;
       o.shape = {first.B, first.N};

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 
@@ -25,11 +26,23 @@ inline bool signal_ignored(int sig) {
 }
 
 namespace stop_line_detail {
+// Temporary files being written (atomic_file.cpp's, between mkstemp and rename): a stop removes
+// them, so that a signal leaves no hidden partial file behind (a 200 MB .out.npy.tmp-* once).
+// Slots: 0 free, 1 being filled, 2 a name the handler may unlink.  Lock-free atomics only.
+inline constexpr int kTempSlots = 16;
+inline char g_temp[kTempSlots][4096];
+inline std::atomic<int> g_temp_state[kTempSlots];
+static_assert(std::atomic<int>::is_always_lock_free, "async-signal-safe slots");
+inline void remove_temps() {
+  for (int i = 0; i < kTempSlots; ++i)
+    if (g_temp_state[i].load() == 2) ::unlink(g_temp[i]);
+}
 inline constexpr int kSignals[3] = {SIGINT, SIGTERM, SIGHUP};
 inline constexpr const char* kNames[3] = {"SIGINT", "SIGTERM", "SIGHUP"};
 inline char g_line[3][128];  // "PROGRAM: stopped by SIGxxx\n", made before any signal can come
 inline std::size_t g_size[3];
 inline void on_stop(int sig) {
+  remove_temps();
   for (int i = 0; i < 3; ++i)
     if (kSignals[i] == sig) {
       const ssize_t written = ::write(2, g_line[i], g_size[i]);  // async-signal-safe
@@ -39,8 +52,40 @@ inline void on_stop(int sig) {
 }
 }  // namespace stop_line_detail
 
+// A temporary file that a stop (install_stop_line's handler) removes until forget_temp(slot);
+// returns the slot, or -1 when none is free or the name is too long (then it is not removed).
+inline int remember_temp(const char* path) {
+  using namespace stop_line_detail;
+  if (std::strlen(path) >= sizeof g_temp[0]) return -1;
+  for (int i = 0; i < kTempSlots; ++i) {
+    int expected = 0;
+    if (g_temp_state[i].compare_exchange_strong(expected, 1)) {
+      std::memcpy(g_temp[i], path, std::strlen(path) + 1);
+      g_temp_state[i].store(2);
+      return i;
+    }
+  }
+  return -1;
+}
+inline void forget_temp(int slot) {
+  if (slot >= 0 && slot < stop_line_detail::kTempSlots) stop_line_detail::g_temp_state[slot].store(0);
+}
+
+// SIGPIPE (standard output into a closed pipe) and SIGXFSZ (a file past `ulimit -f`) would end the
+// process silently, and SIGXFSZ with a partial file left; caught by a handler that does nothing,
+// the write fails instead (EPIPE, EFBIG) and the command says so in its one line.  A handler, not
+// SIG_IGN: it goes back to the default in the programs driftlab starts (exec resets it).
+inline void write_errors_not_signals() {
+  struct sigaction sa {};
+  sa.sa_handler = [](int) {};
+  sigemptyset(&sa.sa_mask);
+  for (const int sig : {SIGPIPE, SIGXFSZ})
+    if (!signal_ignored(sig)) ::sigaction(sig, &sa, nullptr);
+}
+
 inline void install_stop_line(const char* program) {
   using namespace stop_line_detail;
+  write_errors_not_signals();
   for (int i = 0; i < 3; ++i) {
     std::snprintf(g_line[i], sizeof g_line[i], "%s: stopped by %s\n", program, kNames[i]);
     g_size[i] = std::strlen(g_line[i]);

@@ -1,4 +1,5 @@
 #include "host/io/atomic_file.h"
+#include "host/common/signals.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <vector>
 
 namespace driftlab {
@@ -87,6 +89,21 @@ void check_output_path(const std::string& given, std::string_view what) {
   if (::access(folder.c_str(), W_OK | X_OK) != 0) fail("cannot write into " + shown(folder) + ": " + std::strerror(errno));
 }
 
+namespace {
+void (*g_before_commit)() = nullptr;
+}  // namespace
+
+void set_before_commit(void (*check)()) { g_before_commit = check; }
+
+bool same_output(const std::string& a, const std::string& b) {
+  const std::string ra = resolved_output(a), rb = resolved_output(b);
+  struct stat sa {}, sb {};
+  if (::stat(ra.c_str(), &sa) == 0 && ::stat(rb.c_str(), &sb) == 0) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  std::error_code ea, eb;
+  const std::filesystem::path ca = std::filesystem::weakly_canonical(ra, ea), cb = std::filesystem::weakly_canonical(rb, eb);
+  return !ea && !eb ? ca == cb : ra == rb;
+}
+
 void write_file_atomic(const std::string& given, std::string_view bytes, std::string_view what) {
   check_output_path(given, what);
   const std::string path = resolved_output(given);
@@ -103,6 +120,11 @@ void write_file_atomic(const std::string& given, std::string_view bytes, std::st
   const int fd = ::mkstemp(name.data());
   if (fd < 0) fail(std::string("cannot write: ") + std::strerror(errno));
   tmp.assign(name.data());
+  // Removed by a stop (SIGINT, SIGTERM, SIGHUP: signals.h) until it is renamed or unlinked here.
+  struct Remembered {
+    int slot;
+    ~Remembered() { forget_temp(slot); }
+  } remembered{remember_temp(tmp.c_str())};
   auto abandon = [&](int err) {
     ::close(fd);
     ::unlink(tmp.c_str());
@@ -131,6 +153,16 @@ void write_file_atomic(const std::string& given, std::string_view bytes, std::st
     const int err = errno;
     ::unlink(tmp.c_str());
     fail(std::string("cannot write: ") + std::strerror(err));
+  }
+  // The command's own last check before the file replaces an old one (cli.cpp: its table reached
+  // standard output): a command that fails changes no file.
+  if (g_before_commit) {
+    try {
+      g_before_commit();
+    } catch (...) {
+      ::unlink(tmp.c_str());
+      throw;
+    }
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;

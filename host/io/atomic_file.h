@@ -19,6 +19,10 @@ struct FileWriteError : std::runtime_error {
 // file the user can keep.  Throws FileWriteError with one line naming `what` and the path.
 void write_file_atomic(const std::string& path, std::string_view bytes, std::string_view what);
 
+// A check write_file_atomic makes after the temporary is written and before it replaces the target
+// (nullptr: none); what it throws leaves the target as it was.  The command line sets one that
+// flushes standard output and throws when the table could not be written there (cli.cpp).
+void set_before_commit(void (*check)());
 // The checks write_file_atomic makes before writing, plus: the target's folder exists.  Commands
 // call it before they compute, so a bad output path costs nothing and prints only its one line.
 // Also refused up front: a file name over NAME_MAX bytes, a folder the user cannot write into.
@@ -29,6 +33,9 @@ void check_output_path(const std::string& path, std::string_view what);
 // itself when it is not a link.
 std::string resolved_output(const std::string& path);
 
+// Whether two output paths name one file (after links, `.` and `..`; a file that exists by its
+// device and inode): a command with two outputs refuses that, or the second would replace the first.
+bool same_output(const std::string& a, const std::string& b);
 // The folder part of `path` ("." when it has none) and the file name part.
 std::string parent_folder(const std::string& path);
 std::string file_name(const std::string& path);
