@@ -153,6 +153,8 @@ TEST(BadInput, ThreadPoolHandsAWorkersExceptionToTheCaller) {
 TEST(BadInput, StrictFlagValues) {
   expect_refused("training_word", "$DL predict --training=maybe", 2, "--training: expected true or false");
   expect_refused("quick_word", "$DL scenarios --quick=yes", 2, "--quick: expected true or false");
+  expect_refused("help_value", "$DL sum --help=false", 2, "--help takes no value");
+  expect_refused("help_value_predict", "$DL predict --help=maybe", 2, "--help takes no value");
   expect_refused("dropout_rounds_to_one", "$DL predict --dropout 0.99999999999", 2, "rounds to 1");
   expect_refused("dropout_rounds_to_zero", "$DL predict --dropout 1e-50", 2, "rounds to 0");
   // The fuzzer's first finding: a newline inside a value, echoed in the message, made two lines.

@@ -59,7 +59,7 @@ std::string float_text(float f) {
 bool parse_bool(std::string_view s, std::string_view what) {
   if (s == "true" || s == "1") return true;
   if (s == "false" || s == "0") return false;
-  throw UsageError(std::string(what) + ": expected true or false, got '" + std::string(s) + "'");
+  throw UsageError(std::string(what) + ": expected true or false (or 1 or 0), got '" + std::string(s) + "'");
 }
 
 std::string parse_backend(std::string_view s) {
@@ -88,6 +88,8 @@ std::string_view ArgReader::flag() {
   flag_ = has_inline_ ? a.substr(0, eq) : a;
   inline_value_ = has_inline_ ? a.substr(eq + 1) : std::string_view();
   if (!seen_.insert(flag_).second) throw UsageError(std::string(flag_) + " given twice");
+  if (flag_ == "--help" && has_inline_)  // --help=false printed the help: a value here is a mistake
+    throw UsageError("--help takes no value, got '" + std::string(inline_value_) + "'");
   return flag_;
 }
 
