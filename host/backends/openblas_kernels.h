@@ -37,7 +37,7 @@ inline constexpr std::size_t kOpenBlasThreadBytes = std::size_t(256) << 20;
 void set_openblas_threads(int n);
 
 // The SSE-era families that restart_with_best_openblas_kernels replaces ("Prescott", "Core2",
-// "Nehalem", "Sandybridge"), for tests.
+// "Nehalem", "Sandybridge"); the tests hold the benchmark's context and predict's vendor to it.
 bool openblas_core_is_old(const std::string& core);
 
 }  // namespace driftlab
