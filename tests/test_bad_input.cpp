@@ -29,6 +29,7 @@
 #include "host/metrics/metrics.h"
 #include "host/io/npy.h"
 #include "host/io/npz.h"
+#include "host/io/atomic_file.h"
 #include "host/commands/predict_command.h"
 #include "host/distributed/allreduce_mpi.h"
 #include "host/distributed/mpirun_job.h"
@@ -659,6 +660,20 @@ TEST(BadInput, WriteFailuresAndStopsChangeNoFile) {
   expect_refused("ulimit_f_npy",
                  "{ ulimit -f 1; $DL predict --backend cpu --runs 1 --batch 200 --variant tree --save-output o.npy >/dev/null; }", 1,
                  "File too large");
+  // Session 13: predict's outputs are replaced together.  The .npy files fit under `ulimit -f 1`, the
+  // --json after them does not: the .npy files written first are not kept either.
+  expect_refused("ulimit_f_json_after_npy",
+                 "{ ulimit -f 1; $DL predict --backend cpu --runs 1 --batch 2 --variant all --save-output o.npy "
+                 "--json existing.json >/dev/null; }",
+                 1, "File too large", [](const fs::path& d) {
+                   std::ofstream(d / "existing.json") << "{\"old\":1}\n";
+                   std::ofstream(d / "o.tree.npy") << "OLD";
+                   std::ofstream(d / "o.invariant.npy") << "OLD";
+                 });
+  // Nor when the table cannot be written after them (a full device).
+  expect_refused("dev_full_npy",
+                 "{ $DL predict --backend cpu --runs 1 --batch 2 --variant tree --save-output o.npy >/dev/full; }", 1,
+                 "cannot write to standard output", [](const fs::path& d) { std::ofstream(d / "o.npy") << "OLD"; });
   // The table could not be written (a full device): the JSON written before it is not kept.
   expect_refused("dev_full_json", "{ $DL sum --backend cpu --n 1000 --runs 2 --json existing.json >/dev/full; }", 1,
                  "cannot write to standard output", old_json);
@@ -712,6 +727,35 @@ TEST(BadInput, WriteFailuresAndStopsChangeNoFile) {
         }
       }
   }
+}
+
+// OutputGroup (atomic_file.h): the files written while a group is open replace their targets only
+// at commit(), together; a group that ends uncommitted leaves every target and no temporary.
+TEST(BadInput, OutputGroupReplacesAllOrNone) {
+  const fs::path d = fresh_dir("output_group");
+  std::ofstream(d / "a") << "old a";
+  const auto before = snapshot(d);
+  {
+    OutputGroup g;
+    write_file_atomic((d / "a").string(), "new a", "");
+    write_file_atomic((d / "b").string(), "new b", "");
+    EXPECT_EQ(read_text(d / "a"), "old a");  // written, not yet in place
+    EXPECT_FALSE(fs::exists(d / "b"));
+    EXPECT_THROW(write_file_atomic((d / "no_folder" / "c").string(), "c", ""), FileWriteError);
+  }  // not committed: as if nothing ran
+  EXPECT_EQ(snapshot(d), before);
+  {
+    OutputGroup g;
+    write_file_atomic((d / "a").string(), "new a", "");
+    write_file_atomic((d / "b").string(), "new b", "");
+    EXPECT_THROW(OutputGroup{}, std::logic_error);  // groups do not nest
+    g.commit();
+    write_file_atomic((d / "c").string(), "c", "");  // after commit: replaced at once
+    EXPECT_EQ(read_text(d / "c"), "c");
+  }
+  EXPECT_EQ(read_text(d / "a"), "new a");
+  EXPECT_EQ(read_text(d / "b"), "new b");
+  EXPECT_EQ(snapshot(d).size(), 3u);  // a, b, c and no temporary
 }
 
 // Issue 20, classes 10 and 12: -h everywhere; a table that cannot be written is a failure; OpenBLAS

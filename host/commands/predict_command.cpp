@@ -225,9 +225,13 @@ int predict_main(std::span<const std::string_view> args, std::ostream& out) {
   }
   if (!a.tp.empty()) return predict_tp_main(a, out);  // tensor parallelism: predict_tp.cpp
   if (const char* fd = std::getenv(kChildFdEnv)) return child_main(a, fd);  // a child of --processes
+  // --save-output's files and --json are replaced together or not at all (atomic_file.h): a --json
+  // that fails after the .npy files were written must not leave them replaced.
+  OutputGroup outputs;
   const PredictReport rep = run_predict(a);
   print_predict_table(rep, out);
   if (a.json) write_json_file(*a.json, [&](std::ostream& f) { write_predict_json(rep, f); });
+  outputs.commit();
   return 0;
 }
 

@@ -91,9 +91,75 @@ void check_output_path(const std::string& given, std::string_view what) {
 
 namespace {
 void (*g_before_commit)() = nullptr;
+
+// A written temporary waiting for OutputGroup::commit: its stop slot (signals.h) held until then.
+struct Pending {
+  std::string tmp, path, where;
+  int slot;
+};
+struct Group {
+  std::vector<Pending> pending;
+};
+Group* g_group = nullptr;
+
+void drop(Pending& p) {
+  ::unlink(p.tmp.c_str());
+  forget_temp(p.slot);
+}
+
+void run_before_commit(const std::string& tmp) {
+  if (!g_before_commit) return;
+  try {
+    g_before_commit();
+  } catch (...) {
+    if (!tmp.empty()) ::unlink(tmp.c_str());
+    throw;
+  }
+}
+
+void rename_into_place(const std::string& tmp, const std::string& path, const std::string& where) {
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw FileWriteError(where + "cannot write: " + std::strerror(err));
+  }
+}
 }  // namespace
 
 void set_before_commit(void (*check)()) { g_before_commit = check; }
+
+OutputGroup::OutputGroup() {
+  if (g_group) throw std::logic_error("OutputGroup: groups do not nest");
+  g_group = new Group;
+}
+
+OutputGroup::~OutputGroup() {
+  if (!g_group) return;
+  for (Pending& p : g_group->pending) drop(p);
+  delete g_group;
+  g_group = nullptr;
+}
+
+void OutputGroup::commit() {
+  Group* const group = g_group;
+  if (!group) return;
+  g_group = nullptr;  // what follows writes at once; the destructor has nothing left to do
+  struct Owned {
+    Group* group;
+    std::size_t next = 0;
+    ~Owned() {  // the temporaries not renamed (a check or a rename failed) are removed
+      for (std::size_t i = next; i < group->pending.size(); ++i) drop(group->pending[i]);
+      delete group;
+    }
+  } owned{group};
+  run_before_commit("");
+  for (; owned.next < group->pending.size(); ++owned.next) {
+    Pending& p = group->pending[owned.next];
+    rename_into_place(p.tmp, p.path, p.where);
+    forget_temp(p.slot);
+    p.slot = -1;
+  }
+}
 
 bool same_output(const std::string& a, const std::string& b) {
   const std::string ra = resolved_output(a), rb = resolved_output(b);
@@ -154,21 +220,22 @@ void write_file_atomic(const std::string& given, std::string_view bytes, std::st
     ::unlink(tmp.c_str());
     fail(std::string("cannot write: ") + std::strerror(err));
   }
-  // The command's own last check before the file replaces an old one (cli.cpp: its table reached
-  // standard output): a command that fails changes no file.
-  if (g_before_commit) {
+  // In an open group, the rename waits for OutputGroup::commit; the temporary stays removable by a
+  // stop until then.
+  if (g_group) {
     try {
-      g_before_commit();
+      g_group->pending.push_back({tmp, path, where, remembered.slot});
     } catch (...) {
       ::unlink(tmp.c_str());
       throw;
     }
+    remembered.slot = -1;
+    return;
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    fail(std::string("cannot write: ") + std::strerror(err));
-  }
+  // The command's own last check before the file replaces an old one (cli.cpp: its table reached
+  // standard output): a command that fails changes no file.
+  run_before_commit(tmp);
+  rename_into_place(tmp, path, where);
 }
 
 }  // namespace driftlab

@@ -23,6 +23,22 @@ void write_file_atomic(const std::string& path, std::string_view bytes, std::str
 // (nullptr: none); what it throws leaves the target as it was.  The command line sets one that
 // flushes standard output and throws when the table could not be written there (cli.cpp).
 void set_before_commit(void (*check)());
+
+// The outputs of one command, replaced together (predict: --save-output's files and --json).  While
+// a group is open, write_file_atomic writes, flushes and checks each temporary as usual but
+// leaves the rename to commit(), which runs the before-commit check once and then renames them
+// all, in the order written.  A group destroyed uncommitted (a later output failed, or the command
+// threw) removes every temporary: no target is changed.  Groups do not nest; a write made with none
+// open replaces its target at once.  After the checks, the renames are within each target's own
+// folder, so only a failing file system stops one midway (then it and the rest are not replaced).
+class OutputGroup {
+ public:
+  OutputGroup();
+  ~OutputGroup();
+  OutputGroup(const OutputGroup&) = delete;
+  OutputGroup& operator=(const OutputGroup&) = delete;
+  void commit();
+};
 // The checks write_file_atomic makes before writing, plus: the target's folder exists.  Commands
 // call it before they compute, so a bad output path costs nothing and prints only its one line.
 // Also refused up front: a file name over NAME_MAX bytes, a folder the user cannot write into.
