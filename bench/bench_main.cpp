@@ -47,7 +47,7 @@ const HostArray& cached_input(DType d, Dist dist, std::size_t n) {
 
 // --benchmark_out gets driftlab's output treatment (atomic_file.h): Google Benchmark writes a
 // temporary file in the target's folder, renamed over the target only when benchmarks ran and the
-// file was written; a filter that matches nothing, a failure or a signal (SIGINT, SIGTERM, SIGHUP)
+// file was written; a filter that matches nothing, a failure or a stop signal (signals.h)
 // leaves an existing file as it was and no temporary behind.
 namespace {
 
@@ -57,9 +57,7 @@ void (*g_before[NSIG])(int) = {};  // each signal's handler before ours: the sto
 
 void remove_tmp_and_die(int sig) {
   if (g_tmp[0]) ::unlink(g_tmp);
-  void (*before)(int) = g_before[sig];
-  ::signal(sig, before && before != SIG_ERR && before != SIG_IGN ? before : SIG_DFL);
-  ::raise(sig);  // delivered when this handler returns: one line and exit 1
+  driftlab::chain_to_before(sig, remove_tmp_and_die, g_before);  // one line and exit 1
 }
 
 [[noreturn]] void die(const std::string& line) {
@@ -168,13 +166,7 @@ int main(int argc, char** argv) {
                       ".tmp-XXXXXX";
     if (tmp.size() >= sizeof g_tmp) die("--benchmark_out " + out_file + ": the path is too long");
     std::memcpy(g_tmp, tmp.c_str(), tmp.size() + 1);
-    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
-      if (driftlab::signal_ignored(sig)) continue;  // an ignored one stays ignored
-      struct sigaction now {};
-      ::sigaction(sig, nullptr, &now);
-      g_before[sig] = (now.sa_flags & SA_SIGINFO) ? SIG_DFL : now.sa_handler;
-      ::signal(sig, remove_tmp_and_die);
-    }
+    driftlab::chain_cleanup_handler(remove_tmp_and_die, g_before);  // an ignored one stays ignored
     const int fd = ::mkstemp(g_tmp);
     if (fd < 0) {
       g_tmp[0] = 0;

@@ -1004,6 +1004,14 @@ TEST(BadInput, SignalsEndInOneLineAndExitOne) {
        "driftlab: stopped by SIGINT"},
       {"sig_sum_hup", "$DL sum --backend cpu --n 4000000 --runs 100000 --variant exact", "HUP",
        "driftlab: stopped by SIGHUP"},
+      // Session 13: every signal whose default ends a process silently (signals.h's kStopSignals).
+      {"sig_sum_usr1", "$DL sum --backend cpu --n 4000000 --runs 100000 --variant tree --json out.json", "USR1",
+       "driftlab: stopped by SIGUSR1"},
+      {"sig_predict_quit", "$DL predict --backend cpu --runs 100000 --batch 64 --save-output out.json", "QUIT",
+       "driftlab: stopped by SIGQUIT"},
+      // scenarios' temporary folder (TMPDIR=tmp, inside the snapshot) is removed on SIGALRM too
+      {"sig_scenarios_alrm", "env TMPDIR=\"$PWD/tmp\" $DL scenarios --backend cpu --json out.json", "ALRM",
+       "driftlab: stopped by SIGALRM"},
   };
 #ifdef DRIFTLAB_BENCH_EXE
   cases.push_back({"sig_bench", std::string("'") + DRIFTLAB_BENCH_EXE + "' --benchmark_filter=sum/cpu --benchmark_min_time=0.05 --benchmark_out=b.json",
@@ -1014,9 +1022,10 @@ TEST(BadInput, SignalsEndInOneLineAndExitOne) {
     const fs::path d = fresh_dir(c.name);
     std::ofstream(d / "out.json") << "mine";
     std::ofstream(d / "b.json") << "{\"k\":1}";
+    fs::create_directories(d / "tmp");
     const auto before = snapshot(d);
-    const ProcessResult r = run_in(d, "{ setsid env --default-signal=INT " + c.cmd + " >/dev/null & sleep 1.5; kill -" + c.sig +
-                                          " -$!; wait $!; }");
+    const ProcessResult r = run_in(d, "{ setsid env --default-signal=INT,QUIT " + c.cmd + " >/dev/null & sleep 1.5; kill -" +
+                                          c.sig + " -$!; wait $!; }");
     EXPECT_EQ(r.code, 1) << c.name << ": " << r.err;
     // driftlab_bench's stderr opens with Google Benchmark's context (the machine, the load): the
     // one line is its last, and the only one of driftlab_bench's own.
@@ -1024,6 +1033,18 @@ TEST(BadInput, SignalsEndInOneLineAndExitOne) {
     EXPECT_EQ(err, c.line + "\n") << c.name << ": " << r.err;
     EXPECT_EQ(snapshot(d), before) << c.name << ": a file changed";
   }
+  // The CPU time limit is a resource: its soft limit's SIGXCPU ended the run with a core dump and no
+  // line.  (`ulimit -t` alone sets the hard limit too, whose SIGKILL no program can catch.)
+  expect_refused("sig_xcpu", "{ ulimit -S -t 1; $DL sum --backend cpu --n 4000000 --runs 100000 --json out.json >/dev/null; }", 1,
+                   "stopped by SIGXCPU (the CPU time limit)", [](const fs::path& d) { std::ofstream(d / "out.json") << "mine"; });
+}
+
+// An Open MPI variable left behind in a shell is not an mpirun job: a usage error is still said.  It
+// made driftlab act as a rank other than 0 and exit 2 with no line.
+TEST(BadInput, LeftoverMpiVariablesAreNotAJob) {
+  expect_refused("ompi_rank_left", "OMPI_COMM_WORLD_RANK=1 $DL sum --bogus", 2, "--bogus");
+  expect_refused("ompi_rank_size_left", "OMPI_COMM_WORLD_RANK=1 OMPI_COMM_WORLD_SIZE=2 $DL sum --n x", 2, "--n");
+  expect_refused("ompi_rank_garbage", "OMPI_COMM_WORLD_RANK=1x OMPI_COMM_WORLD_SIZE=2 PMIX_RANK=1x $DL sum --n x", 2, "--n");
 }
 
 // A $TMPDIR that does not exist is an error, not a folder to make: scenarios made it (and its

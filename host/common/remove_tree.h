@@ -1,6 +1,6 @@
 // Removing a folder and everything in it from a signal handler: async-signal-safe calls only
 // (openat, getdents64, unlinkat, close), no allocation.  Used by `driftlab report` (its staging
-// folder) and `driftlab scenarios` (its temporary folder) when a SIGINT, SIGTERM or SIGHUP ends
+// folder) and `driftlab scenarios` (its temporary folder) when a stop signal (signals.h) ends
 // them, so that a killed command leaves no folder behind.
 #pragma once
 

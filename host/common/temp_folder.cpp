@@ -16,15 +16,12 @@
 namespace driftlab {
 namespace {
 
-constexpr int kSignals[3] = {SIGINT, SIGTERM, SIGHUP};
 char g_path[4096];                  // the folder a signal removes ("" when none)
 void (*g_before[NSIG])(int) = {};  // each signal's handler before ours
 
 void remove_and_chain(int sig) {
   if (g_path[0]) signal_safe::remove_tree_at(AT_FDCWD, g_path);
-  void (*before)(int) = g_before[sig];
-  ::signal(sig, before && before != SIG_ERR && before != SIG_IGN ? before : SIG_DFL);
-  ::raise(sig);  // delivered when this handler returns: the handler before, or death by the signal
+  chain_to_before(sig, remove_and_chain, g_before);  // the handler before, or death by the signal
 }
 
 std::filesystem::path temp_root() {
@@ -53,19 +50,12 @@ TempFolder::TempFolder(const std::string& name) {
                              (ec ? ec.message() : std::string("it exists")));
   if (path_.string().size() < sizeof g_path) {
     std::snprintf(g_path, sizeof g_path, "%s", path_.c_str());
-    for (int i = 0; i < 3; ++i) {
-      if (signal_ignored(kSignals[i])) continue;  // stays ignored (signals.h)
-      struct sigaction now {};
-      ::sigaction(kSignals[i], nullptr, &now);
-      g_before[kSignals[i]] = (now.sa_flags & SA_SIGINFO) ? SIG_DFL : now.sa_handler;
-      old_[i] = ::signal(kSignals[i], remove_and_chain);
-    }
+    n_old_ = chain_cleanup_handler(remove_and_chain, g_before, old_);  // ignored ones stay ignored
   }
 }
 
 TempFolder::~TempFolder() {
-  for (int i = 0; i < 3; ++i)
-    if (old_[i]) ::signal(kSignals[i], old_[i]);
+  for (int i = 0; i < n_old_; ++i) ::signal(old_[i].first, old_[i].second);
   g_path[0] = 0;
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);

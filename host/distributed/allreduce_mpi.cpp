@@ -10,6 +10,7 @@
 #include <bit>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <cstring>
 #include <iomanip>
 #include <stdexcept>
@@ -31,15 +32,30 @@ std::string mpirun_path() {
   const char* env = std::getenv("DRIFTLAB_MPIRUN");
   return env && *env ? env : DRIFTLAB_MPIRUN;
 }
-bool under_mpirun() { return std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr; }
 namespace {
-std::size_t env_count(const char* name, std::size_t fallback) {
+// A count mpirun wrote: digits only, below 2^31.
+std::optional<std::size_t> env_count(const char* name) {
   const char* v = std::getenv(name);
-  return v && *v ? static_cast<std::size_t>(std::strtoull(v, nullptr, 10)) : fallback;
+  if (!v || !*v || std::strlen(v) > 9) return std::nullopt;
+  for (const char* c = v; *c; ++c)
+    if (*c < '0' || *c > '9') return std::nullopt;
+  return static_cast<std::size_t>(std::strtoull(v, nullptr, 10));
+}
+// The rank and size Open MPI's launcher gave this process, read before MPI_Init.  All three
+// variables it sets must agree: one left behind in a shell (OMPI_COMM_WORLD_RANK=1 alone) is not a
+// job, and must not make a usage error silent as a rank other than 0 is.
+struct Placement {
+  std::size_t rank = 0, size = 1;
+};
+std::optional<Placement> mpirun_placement() {
+  const auto rank = env_count("OMPI_COMM_WORLD_RANK"), size = env_count("OMPI_COMM_WORLD_SIZE"), pmix = env_count("PMIX_RANK");
+  if (!rank || !size || !pmix || *size == 0 || *rank >= *size || *pmix != *rank) return std::nullopt;
+  return Placement{*rank, *size};
 }
 }  // namespace
-std::size_t mpirun_rank() { return env_count("OMPI_COMM_WORLD_RANK", 0); }
-std::size_t mpirun_world_size() { return env_count("OMPI_COMM_WORLD_SIZE", 1); }
+bool under_mpirun() { return mpirun_placement().has_value(); }
+std::size_t mpirun_rank() { return mpirun_placement().value_or(Placement{}).rank; }
+std::size_t mpirun_world_size() { return mpirun_placement().value_or(Placement{}).size; }
 
 namespace {
 

@@ -18,10 +18,11 @@ const char* mpi_missing_reason();
 // The mpirun found at build time (DRIFTLAB_MPIRUN in the environment overrides it).
 std::string mpirun_path();
 
-// True when this process was started by mpirun (Open MPI sets OMPI_COMM_WORLD_SIZE).
+// True when this process was started by mpirun: Open MPI's OMPI_COMM_WORLD_RANK, _SIZE and PMIX_RANK
+// are all set and agree (a variable left behind in a shell alone is not a job).
 bool under_mpirun();
-// This process's rank and the job's size as mpirun set them (OMPI_COMM_WORLD_RANK/SIZE), read
-// before MPI_Init; 0 and 1 outside mpirun.
+// This process's rank and the job's size as mpirun set them, read before MPI_Init; 0 and 1
+// outside mpirun.
 std::size_t mpirun_rank();
 std::size_t mpirun_world_size();
 

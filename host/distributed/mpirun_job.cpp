@@ -76,7 +76,7 @@ struct TempDir {
   }
 };
 
-// The running mpirun's process group: a SIGINT, SIGTERM or SIGHUP to driftlab takes it down too
+// The running mpirun's process group: a stop signal to driftlab (signals.h) takes it down too
 // (it runs in a group of its own, so the terminal's Ctrl-C does not reach it).  Then the handler
 // that was there before runs (the signal, raised again, is delivered when this one returns): a
 // caller's own cleanup, e.g. `driftlab report`'s staging folder, still happens; with none, the
@@ -97,28 +97,20 @@ void kill_child_and_die(int sig) {
     ::kill(-group, SIGKILL);
   }
   if (g_dir[0]) signal_safe::remove_tree_at(AT_FDCWD, g_dir);
-  void (*before)(int) = g_before[sig];
-  ::signal(sig, before && before != SIG_ERR && before != SIG_IGN ? before : SIG_DFL);
-  ::raise(sig);
+  chain_to_before(sig, kill_child_and_die, g_before);
 }
 struct ChildGuard {
   ChildGuard(pid_t pid, const std::string& dir) {
     if (dir.size() < sizeof g_dir) std::snprintf(g_dir, sizeof g_dir, "%s", dir.c_str());
     g_child_group = pid;
-    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
-      if (signal_ignored(sig)) continue;  // nohup's SIGHUP stays ignored (signals.h)
-      struct sigaction now {};
-      ::sigaction(sig, nullptr, &now);  // known before ours is in place
-      g_before[sig] = (now.sa_flags & SA_SIGINFO) ? SIG_DFL : now.sa_handler;
-      old[n++] = {sig, ::signal(sig, kill_child_and_die)};
-    }
+    n = chain_cleanup_handler(kill_child_and_die, g_before, old);  // nohup's SIGHUP stays ignored
   }
   ~ChildGuard() {
     for (int i = 0; i < n; ++i) ::signal(old[i].first, old[i].second);
     g_child_group = 0;
     g_dir[0] = 0;
   }
-  std::pair<int, void (*)(int)> old[3];
+  std::pair<int, void (*)(int)> old[kStopCount];
   int n = 0;
 };
 

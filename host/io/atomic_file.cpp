@@ -186,7 +186,7 @@ void write_file_atomic(const std::string& given, std::string_view bytes, std::st
   const int fd = ::mkstemp(name.data());
   if (fd < 0) fail(std::string("cannot write: ") + std::strerror(errno));
   tmp.assign(name.data());
-  // Removed by a stop (SIGINT, SIGTERM, SIGHUP: signals.h) until it is renamed or unlinked here.
+  // Removed by a stop signal (signals.h) until it is renamed or unlinked here.
   struct Remembered {
     int slot;
     ~Remembered() { forget_temp(slot); }

@@ -92,7 +92,7 @@ int run_program(const std::vector<std::string>& args, const std::string& log) {
 }
 
 namespace {
-// --- Cleanup on SIGINT, SIGTERM, SIGHUP --------------------------------------------------------
+// --- Cleanup on a stop signal (signals.h) --------------------------------------------------------
 // A killed report leaves DIR exactly as it was: the handler stops the child it waits for, removes
 // the staging folder (async-signal-safe calls only: openat, getdents64, unlinkat) and DIR when
 // this report created it, then chains to the handler before it (signals.h: one line, exit 1), or
@@ -104,9 +104,7 @@ void on_signal(int sig) {
   if (g_child > 0) ::kill(static_cast<pid_t>(g_child), SIGTERM);
   if (g_stage[0]) signal_safe::remove_tree_at(AT_FDCWD, g_stage);
   if (g_created[0]) ::rmdir(g_created);  // only when empty: DIR as it was (absent)
-  void (*before)(int) = g_before[sig];
-  ::signal(sig, before && before != SIG_ERR && before != SIG_IGN && before != on_signal ? before : SIG_DFL);
-  ::raise(sig);  // delivered when this handler returns
+  chain_to_before(sig, on_signal, g_before);
 }
 
 void copy_name(char (&to)[4096], const std::string& from) {
@@ -117,14 +115,7 @@ void copy_name(char (&to)[4096], const std::string& from) {
 
 void signal_cleanup_arm(const std::string& stage) {
   copy_name(g_stage, stage);
-  if (!stage.empty())
-    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
-      if (signal_ignored(sig)) continue;  // an ignored one stays ignored (signals.h)
-      struct sigaction now {};
-      ::sigaction(sig, nullptr, &now);
-      if (now.sa_handler != on_signal) g_before[sig] = (now.sa_flags & SA_SIGINFO) ? SIG_DFL : now.sa_handler;
-      ::signal(sig, on_signal);
-    }
+  if (!stage.empty()) chain_cleanup_handler(on_signal, g_before);  // an ignored one stays ignored
 }
 
 }  // namespace

@@ -45,7 +45,7 @@ std::string iso_date();
 std::string self_dir();  // the folder of this program's binary
 
 // Runs a program, its output to `log`; returns the exit status (-1 if it could not start).  A
-// SIGINT, SIGTERM or SIGHUP to the report (once a Staging folder is armed) stops it too.
+// A stop signal (signals.h) to the report (once a Staging folder is armed) stops it too.
 int run_program(const std::vector<std::string>& args, const std::string& log);
 
 // Every report file is replaced atomically (atomic_file.h): a failed write is an error and

@@ -94,7 +94,7 @@ constexpr void (Scenarios::*kGroups[])() = {
 
 std::vector<ScenarioResult> run_scenarios(const ScenarioOptions& o, std::ostream* progress) {
   Scenarios s{o, progress};
-  const TempFolder tmp("scenarios");  // removed at the end, and on SIGINT, SIGTERM, SIGHUP
+  const TempFolder tmp("scenarios");  // removed at the end, and on a stop signal (signals.h)
   s.tmp = tmp.path();
   for (const auto group : kGroups) (s.*group)();
   return std::move(s.out);
