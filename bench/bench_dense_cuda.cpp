@@ -6,10 +6,11 @@
 // input (what the model backend takes).  A CUDA error skips the benchmark with its message
 // (cuda_timed.h's guarded), never a terminate.
 #include <benchmark/benchmark.h>
-#include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
 #include <map>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "bench/bench_inputs.h"
 #include "kernels/common/dense_order.h"
 #include "kernels/common/half.h"
+#include "kernels/cuda/cublas_loader.h"
 #include "kernels/cuda/cuda_check.h"
 #include "bench/cuda_timed.h"
 #include "kernels/cuda/dense.cuh"
@@ -32,12 +34,19 @@ namespace {
 struct DeviceDense {
   DeviceBuffer x, W, b, y, y32, temp;  // y32: the float32 output of a 16-bit call; temp null when unused
   std::size_t temp_bytes = 0;
-  cublasHandle_t handle{};
-  DeviceDense() = default;
-  DeviceDense(const DeviceDense&) = delete;
-  DeviceDense& operator=(const DeviceDense&) = delete;
-  ~DeviceDense() {
-    if (handle) cublasDestroy(handle);
+  std::optional<cuda::CublasHandle> blas;  // the cublas variant's only (cublas_loader.h)
+  cublasHandle_t handle() const { return blas ? blas->get() : nullptr; }
+  // cuBLAS loaded and its handle made for the cublas variant; false (the benchmark skipped with the
+  // reason) when it cannot be.
+  bool cublas_for(benchmark::State& s, DenseVariant v) {
+    if (v != DenseVariant::cublas) return true;
+    try {
+      blas.emplace();
+      return true;
+    } catch (const std::runtime_error& e) {
+      s.SkipWithError(e.what());
+      return false;
+    }
   }
 };
 
@@ -65,17 +74,14 @@ void run_dense(benchmark::State& s, DenseVariant v, bool prev = false) {
   const std::size_t S = dense::split_k(B, K, N);
   d.temp_bytes = cuda::dense_temp_bytes(v, B, K, N, S);
   if (d.temp_bytes) d.temp.ensure(d.temp_bytes);
-  if (cublasCreate(&d.handle) != CUBLAS_STATUS_SUCCESS) {
-    s.SkipWithError("cublasCreate failed");
-    return;
-  }
+  if (!d.cublas_for(s, v)) return;
   auto call = [&] {
     if (prev)
       CUDA_CHECK(cuda::dense_invariant_prev(d.x.as<float>(), d.W.as<float>(), d.b.as<float>(), d.y.as<float>(), B, K, N,
                                             dense::Activation::relu, nullptr));
     else
       CUDA_CHECK(cuda::dense(v, d.x.as<float>(), d.W.as<float>(), d.b.as<float>(), d.y.as<float>(), B, K, N,
-                             dense::Activation::relu, S, d.temp.get(), d.temp_bytes, d.handle, nullptr));
+                             dense::Activation::relu, S, d.temp.get(), d.temp_bytes, d.handle(), nullptr));
   };
   timed(s, call);  // a warm-up call, then event-timed iterations (cuda_timed.h)
   s.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(B * K * N) * static_cast<double>(s.iterations()),
@@ -102,10 +108,7 @@ void run_dense_bf16(benchmark::State& s, DenseVariant v, std::size_t B, std::siz
   const std::size_t S = tc ? 1 : dense::split_k(B, K, N);
   d.temp_bytes = tc ? 0 : cuda::dense_temp_bytes(v, B, K, N, S);
   if (d.temp_bytes) d.temp.ensure(d.temp_bytes);
-  if (!tc && cublasCreate(&d.handle) != CUBLAS_STATUS_SUCCESS) {
-    s.SkipWithError("cublasCreate failed");
-    return;
-  }
+  if (!tc && !d.cublas_for(s, v)) return;
   auto call = [&] {
     if (tc)
       CUDA_CHECK(cuda::dense_invariant_tc<bf16>(d.x.as<std::uint16_t>(), d.W.as<std::uint16_t>(), d.b.as<std::uint16_t>(),
@@ -114,7 +117,7 @@ void run_dense_bf16(benchmark::State& s, DenseVariant v, std::size_t B, std::siz
     else
       CUDA_CHECK(cuda::dense_half<bf16>(v, d.x.as<std::uint16_t>(), d.W.as<std::uint16_t>(), d.b.as<std::uint16_t>(),
                                         d.y32.as<float>(), d.y.as<std::uint16_t>(), B, K, N, dense::Activation::relu, S,
-                                        d.temp.get(), d.temp_bytes, d.handle, nullptr));
+                                        d.temp.get(), d.temp_bytes, d.handle(), nullptr));
   };
   timed(s, call);  // a warm-up call, then event-timed iterations (cuda_timed.h)
   s.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(B * K * N) * static_cast<double>(s.iterations()),

@@ -11,8 +11,9 @@
 # --bin DIR holds driftlab, driftlab_bench, driftlab_tests and driftlab_kat_tests (default: kit/bin
 # of this repository when it exists -- scripts/build_gpu_kit.sh makes it -- else build/).
 # Steps, ordered by value (each its own process and JSON, so a cut step loses only itself):
-#   preflight   GPU, driver, glibc, `ldd` of every binary; a missing libcudart/libcublas/libcublasLt
-#               .so.13 looked up in the image's Python nvidia/*/lib folders (LD_LIBRARY_PATH set)
+#   preflight   GPU, driver, glibc, `ldd` of every binary and cuBLAS (loaded on first use: not in ldd's
+#               list); a missing libcudart/libcublas/libcublasLt .so.13 looked up in the image's
+#               Python nvidia/*/lib folders (LD_LIBRARY_PATH set)
 #   tests_gpu   the GPU bitwise tests (sum tree/exact f32 f64 bf16 f16, dense tree/invariant,
 #               attention fixed_split/single, drift) in 4 gtest shards, and the CUDA known
 #               answers (driftlab_kat_tests, KnownAnswersCuda.*) beside them
@@ -193,8 +194,20 @@ if [ "$mode" = device ]; then
   nvidia-smi >>"$w/machine.txt" 2>&1; note_rc $? "nvidia-smi"
 fi
 cat "$w/machine.txt"
-missing_libs() { for exe in "$bin"/driftlab "$bin"/driftlab_bench "$bin"/driftlab_tests "$bin"/driftlab_kat_tests; do ldd "$exe" 2>&1; done |
-                 awk '/not found/ { print $1 }' | sort -u; }
+# cuBLAS is loaded when the cublas baseline first runs (kernels/cuda/cublas_loader.h), so ldd does not
+# list it: it is looked for as dlopen from the kit's binaries would (their RPATH, LD_LIBRARY_PATH, the
+# loader's cache, the default folders).
+lazy_libs="libcublas.so.13 libcublasLt.so.13"
+dlopen_finds() {
+  local d
+  for d in "$bin/lib" /usr/local/cuda/lib $(echo "${LD_LIBRARY_PATH:-}" | tr ':' ' ') /lib/x86_64-linux-gnu /usr/lib/x86_64-linux-gnu /lib /usr/lib; do
+    [ -e "$d/$1" ] && return 0
+  done
+  { ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null; } | grep -q "^[[:space:]]*$1 "
+}
+missing_libs() { { for exe in "$bin"/driftlab "$bin"/driftlab_bench "$bin"/driftlab_tests "$bin"/driftlab_kat_tests; do ldd "$exe" 2>&1; done |
+                   awk '/not found/ { print $1 }'
+                   for lib in $lazy_libs; do dlopen_finds "$lib" || echo "$lib"; done; } | sort -u; }
 miss=$(missing_libs)
 if [ -n "$miss" ]; then
   echo "not found: $(echo $miss); looking in the image's Python nvidia/*/lib folders"
@@ -211,7 +224,9 @@ if [ -n "$miss" ]; then
   done
   miss=$(missing_libs)
 fi
-for exe in driftlab driftlab_bench driftlab_tests driftlab_kat_tests; do echo "ldd $exe:"; ldd "$bin/$exe" 2>&1 | sed 's/^/  /'; done >"$w/needed_libs.txt"
+{ for exe in driftlab driftlab_bench driftlab_tests driftlab_kat_tests; do echo "ldd $exe:"; ldd "$bin/$exe" 2>&1 | sed 's/^/  /'; done
+  for lib in $lazy_libs; do dlopen_finds "$lib" && echo "$lib (loaded on first use): found" || echo "$lib (loaded on first use): not found"; done
+} >"$w/needed_libs.txt"
 echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}" >>"$w/needed_libs.txt"
 cat "$w/needed_libs.txt"
 [ -z "$miss" ] || note_rc 1 "preflight: still not found: $(echo $miss)"

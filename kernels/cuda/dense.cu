@@ -33,6 +33,7 @@
 
 #include "kernels/common/dropout.h"
 #include "kernels/common/half.h"
+#include "kernels/cuda/cublas_loader.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/dense.cuh"
 #include "kernels/cuda/launch.h"
@@ -665,18 +666,21 @@ cudaError_t dense_any(DenseVariant v, const T* d_x, const T* d_W, const T* d_b, 
       return cudaGetLastError();
     case DenseVariant::cublas: {
       // Row-major y = x W is column-major y^T = W^T x^T: an (N x K) by (K x B) product.
-      if (cublasSetStream(handle, stream) != CUBLAS_STATUS_SUCCESS ||
-          cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH) != CUBLAS_STATUS_SUCCESS)
+      // cuBLAS is loaded on first use (cublas_loader.h): a handle made there means it is.
+      const CublasApi* blas = cublas_api();
+      if (!handle || !blas) return cudaErrorInvalidValue;
+      if (blas->set_stream(handle, stream) != CUBLAS_STATUS_SUCCESS ||
+          blas->set_math_mode(handle, CUBLAS_DEFAULT_MATH) != CUBLAS_STATUS_SUCCESS)
         return cudaErrorUnknown;
       const float one = 1.0f, zero = 0.0f;
       if constexpr (std::is_same_v<T, float>) {
-        if (cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(N), static_cast<int>(B), static_cast<int>(K),
+        if (blas->sgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(N), static_cast<int>(B), static_cast<int>(K),
                         &one, d_W, static_cast<int>(N), d_x, static_cast<int>(std::max<std::size_t>(K, 1)), &zero, d_y,
                         static_cast<int>(N)) != CUBLAS_STATUS_SUCCESS)
           return cudaErrorUnknown;
       } else {  // 16-bit inputs, float32 output and accumulation
         const cudaDataType_t in = std::is_same_v<T, bf16> ? CUDA_R_16BF : CUDA_R_16F;
-        if (cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(N), static_cast<int>(B), static_cast<int>(K),
+        if (blas->gemm_ex(handle, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(N), static_cast<int>(B), static_cast<int>(K),
                          &one, d_W, in, static_cast<int>(N), d_x, in, static_cast<int>(std::max<std::size_t>(K, 1)), &zero, d_y, CUDA_R_32F,
                          static_cast<int>(N), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) != CUBLAS_STATUS_SUCCESS)
           return cudaErrorUnknown;
