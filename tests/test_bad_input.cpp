@@ -510,7 +510,10 @@ TEST(BadInput, ScenariosKilledLeaveNoTemporaryFolder) {
     const fs::path d = fresh_dir(std::string("scenarios_killed_") + sig);
     fs::create_directories(d / "tmp" / "driftlab-scenarios-999999999");  // a PID no process has
     std::ofstream(d / "tmp" / "driftlab-scenarios-999999999" / "restored.npz") << "left by a SIGKILL";
-    const ProcessResult r = run_in(d, std::string("{ TMPDIR=\"$PWD/tmp\" env --default-signal=INT $DL scenarios --quick --backend cpu & sleep 2; "
+    // Waits (up to 60 s) for the run's own folder, not a fixed time: a loaded machine was slower than 2 s.
+    const ProcessResult r = run_in(d, std::string("{ TMPDIR=\"$PWD/tmp\" env --default-signal=INT $DL scenarios --quick --backend cpu & "
+                                                  "i=0; while [ $i -lt 1200 ] && ! ls tmp | grep -v 999999999 | grep -q driftlab-scenarios-; "
+                                                  "do sleep 0.05; i=$((i+1)); done; "
                                                   "ls tmp > seen.txt; kill -") + sig + " $!; wait $!; }");
     const std::string seen = read_text(d / "seen.txt");
     EXPECT_NE(seen.find("driftlab-scenarios-"), std::string::npos) << "the run had not made its folder: " << seen;
