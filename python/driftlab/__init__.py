@@ -75,6 +75,14 @@ def _int(v, name):
     return str(int(v))
 
 
+def _str(v, name):
+    """A name argument (variant, act); anything but a str is a TypeError (str(v) would turn None
+    into the variant 'None')."""
+    if not isinstance(v, str):
+        raise TypeError(f"{name}: expected a string, got {type(v).__name__} {v!r}")
+    return v
+
+
 def sum(x, variant="tree", runs=1, threads=0):
     """Sums the 1-D array x `runs` times with one variant; the drift metrics of `driftlab sum`.
 
@@ -89,7 +97,7 @@ def sum(x, variant="tree", runs=1, threads=0):
     if x.ndim != 1:
         raise ValueError(f"x: expected a 1-D array, got shape {_shape_text(x.shape)}")
     view, kind = _float_view(x, "x")
-    return _driftlab._sum(view, kind, str(variant), _int(runs, "runs"), _int(threads, "threads"))
+    return _driftlab._sum(view, kind, _str(variant, "variant"), _int(runs, "runs"), _int(threads, "threads"))
 
 
 def exact_sum(x):
@@ -145,7 +153,7 @@ def dense(x, W, b, variant="invariant", act="linear", threads=0):
     for arr, name in ((x, "x"), (W, "W"), (b, "b")):
         if arr.dtype != np.float32:
             raise TypeError(f"{name}: unsupported dtype '{arr.dtype.str}' (accepted: float32)")
-    return _driftlab._dense(x, W, b, str(variant), str(act), _int(threads, "threads"))
+    return _driftlab._dense(x, W, b, _str(variant, "variant"), _str(act, "act"), _int(threads, "threads"))
 
 
 def __getattr__(name):

@@ -197,6 +197,10 @@ for bad in ("2", 2.0, True, None):  # integers only: str() would pass "2" and 2.
     raises(TypeError, lambda: driftlab.sum(x, threads=bad), contains="threads: expected an integer")
     raises(TypeError, lambda: driftlab.sum(x, runs=bad), contains="runs: expected an integer")
     raises(TypeError, lambda: driftlab.dense(X[:2], W0, b0, threads=bad), contains="threads: expected an integer")
+for bad in (None, 1, b"tree"):  # names are strings: str() turned None into the variant 'None'
+    raises(TypeError, lambda: driftlab.sum(x, variant=bad), contains="variant: expected a string")
+    raises(TypeError, lambda: driftlab.dense(X[:2], W0, b0, variant=bad), contains="variant: expected a string")
+    raises(TypeError, lambda: driftlab.dense(X[:2], W0, b0, act=bad), contains="act: expected a string")
 check(driftlab.sum(x, runs=np.int64(2), threads=np.int32(1))["runs"] == 2, "NumPy integers are integers")
 m2 = os.path.join(WORK, "m2.npy")
 np.save(m2, np.ones((2, 3), np.float32))
