@@ -145,7 +145,8 @@ def dense(x, W, b, variant="invariant", act="linear", threads=0):
 
     variant: atomic (split-K, atomic adds: no determinism), tree (split-K, fixed tree: run to
     run, not batch-invariant), invariant (one fma chain per output: batch-invariant); cublas is
-    CUDA only.  act: linear or relu.  Returns y [B x N] float32 (a new array).
+    CUDA only.  act: linear or relu.  Returns y [B x N] float32 (a new array); for a 1-D x [K],
+    y [N], as NumPy's x @ W + b.
     """
     x = _array(x, "x")
     W = _array(W, "W")
@@ -153,7 +154,8 @@ def dense(x, W, b, variant="invariant", act="linear", threads=0):
     for arr, name in ((x, "x"), (W, "W"), (b, "b")):
         if arr.dtype != np.float32:
             raise TypeError(f"{name}: unsupported dtype '{arr.dtype.str}' (accepted: float32)")
-    return _driftlab._dense(x, W, b, _str(variant, "variant"), _str(act, "act"), _int(threads, "threads"))
+    y = _driftlab._dense(x, W, b, _str(variant, "variant"), _str(act, "act"), _int(threads, "threads"))
+    return y.reshape(-1) if x.ndim == 1 else y  # one row in, one row out (NumPy's shape)
 
 
 def __getattr__(name):

@@ -197,6 +197,9 @@ for bad in ("2", 2.0, True, None):  # integers only: str() would pass "2" and 2.
     raises(TypeError, lambda: driftlab.sum(x, threads=bad), contains="threads: expected an integer")
     raises(TypeError, lambda: driftlab.sum(x, runs=bad), contains="runs: expected an integer")
     raises(TypeError, lambda: driftlab.dense(X[:2], W0, b0, threads=bad), contains="threads: expected an integer")
+y1 = driftlab.dense(X[0], W0, b0)  # a 1-D x is one row, and gives a 1-D y, as NumPy's x @ W + b
+check(y1.shape == (W0.shape[1],), f"1-D x gave shape {y1.shape}")
+check(np.array_equal(bits(y1), bits(driftlab.dense(X[:1], W0, b0)[0])), "1-D x: the first row's bits")
 for bad in (None, 1, b"tree"):  # names are strings: str() turned None into the variant 'None'
     raises(TypeError, lambda: driftlab.sum(x, variant=bad), contains="variant: expected a string")
     raises(TypeError, lambda: driftlab.dense(X[:2], W0, b0, variant=bad), contains="variant: expected a string")
