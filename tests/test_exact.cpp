@@ -1061,4 +1061,90 @@ TEST(ExactMagnitudeWords, RandomReplaysMatchPlainAndCpu) {
   check_random_replays<double>(g);
 }
 
+// ---- sum_bins, finalize's exact sum (session 13: positives and negatives summed apart, carries
+// stopped where they end).  The reference is the accumulation it replaced, kept here: every signed
+// bin added into one two's complement number, its sign extended through every limb above it.  The
+// limbs must be equal, bit for bit.
+template <class T> std::vector<std::uint64_t> sum_bins_reference(const std::vector<std::int64_t>& bins) {
+  constexpr int kLimbs = ex::Layout<T>::kLimbs;
+  std::vector<std::uint64_t> limbs(kLimbs, 0);
+  for (int b = 0; b < ex::Layout<T>::kBins; ++b) {
+    const std::int64_t v = bins[static_cast<std::size_t>(b)];
+    if (v == 0) continue;
+    const int shift = (b > 1 ? b : 1) - 1, word = shift / 64, bit = shift % 64;
+    const std::uint64_t ext = v < 0 ? ~0ull : 0ull;
+    const std::uint64_t lo = static_cast<std::uint64_t>(v) << bit;
+    const std::uint64_t hi = bit ? static_cast<std::uint64_t>(v >> (64 - bit)) : ext;
+    std::uint64_t carry = 0;
+    for (int k = word; k < kLimbs; ++k) {
+      const std::uint64_t add = k == word ? lo : (k == word + 1 ? hi : ext);
+      const std::uint64_t s1 = limbs[static_cast<std::size_t>(k)] + add;
+      const std::uint64_t c1 = s1 < add;
+      const std::uint64_t s2 = s1 + carry;
+      carry = c1 | (s2 < s1);
+      limbs[static_cast<std::size_t>(k)] = s2;
+    }
+  }
+  return limbs;
+}
+
+template <class T> void check_random_bins(Rng& g) {
+  constexpr int kBins = ex::Layout<T>::kBins;
+  const std::int64_t extremes[] = {std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max(), -1, 1,
+                                   std::int64_t(1) << 62, -(std::int64_t(1) << 62)};
+  for (int round = 0; round < 3000; ++round) {
+    std::vector<std::int64_t> bins(kBins, 0);
+    const int kind = round % 5;
+    const int count = 1 + static_cast<int>(below(g, kind == 4 ? static_cast<std::uint64_t>(kBins) : 40));
+    // Bins near each other (a data set's exponent range), magnitudes of every width, the extremes,
+    // cancelling neighbours, or bins all over the layout.
+    const int centre = static_cast<int>(below(g, kBins));
+    for (int i = 0; i < count; ++i) {
+      const int b = kind == 0 ? std::clamp(centre + static_cast<int>(below(g, 60)) - 30, 0, kBins - 1)
+                              : static_cast<int>(below(g, kBins));
+      std::int64_t v = static_cast<std::int64_t>(g());
+      if (kind == 1) v >>= below(g, 64);
+      if (kind == 2) v = extremes[below(g, std::size(extremes))];
+      if (kind == 3 && b + 1 < kBins) {  // bin b+1 weighs twice bin b: -v/2 there cancels v here
+        v &= ~std::int64_t(1);
+        bins[static_cast<std::size_t>(b + 1)] = -(v / 2);
+      }
+      bins[static_cast<std::size_t>(b)] = v;
+    }
+    std::vector<std::uint64_t> got(ex::Layout<T>::kLimbs);
+    ex::sum_bins<T>(bins.data(), got.data());
+    ASSERT_EQ(got, sum_bins_reference<T>(bins)) << type_name<T>() << ", round " << round << ", kind " << kind;
+    // sum.cu's exact_finalize_kernel: the nonzero bins listed in the order its threads' atomic count
+    // gave them (any order), added one by one with add_bin, then subtracted: the same limbs.
+    std::vector<int> listed;
+    for (int b = 0; b < kBins; ++b)
+      if (bins[static_cast<std::size_t>(b)] != 0) listed.push_back(b);
+    std::shuffle(listed.begin(), listed.end(), g);
+    std::vector<std::uint64_t> pos(ex::Layout<T>::kLimbs, 0), neg(ex::Layout<T>::kLimbs, 0);
+    for (const int b : listed) ex::add_bin<T>(pos.data(), neg.data(), b, bins[static_cast<std::size_t>(b)]);
+    ex::subtract_limbs<ex::Layout<T>::kLimbs>(pos.data(), neg.data());
+    ASSERT_EQ(pos, got) << type_name<T>() << ", round " << round << ": the listed bins in another order";
+    std::vector<std::uint64_t> rounded = got;
+    ASSERT_TRUE(SameBits(ex::round_limbs<T>(rounded.data(), ex::kSeen | ex::kNotNegZero),
+                         ex::finalize<T>(bins.data(), ex::kSeen | ex::kNotNegZero)));
+  }
+  // What finalize makes of a sum that cancels exactly: +0, or -0 when every term was -0.
+  std::vector<std::int64_t> bins(kBins, 0);
+  bins[100] = 6;
+  bins[101] = -3;
+  EXPECT_TRUE(SameBits(ex::finalize<T>(bins.data(), ex::kSeen | ex::kNotNegZero), T(0)));
+  EXPECT_TRUE(SameBits(ex::finalize<T>(bins.data(), ex::kSeen), -T(0)));
+  // And of one bin's INT64_MIN: -2^63 units at the bin's weight, exactly.
+  bins.assign(kBins, 0);
+  bins[1] = std::numeric_limits<std::int64_t>::min();
+  EXPECT_TRUE(SameBits(ex::finalize<T>(bins.data(), ex::kSeen | ex::kNotNegZero),
+                       static_cast<T>(-std::ldexp(1.0L, 63 + std::numeric_limits<T>::min_exponent - kDigits<T>))));
+}
+
+TEST(ExactFinalize, SignedBinsSummedApartInAnyOrderEqualTheTwosComplementSum) {
+  Rng g(0x5eed0013);
+  check_random_bins<float>(g);
+  check_random_bins<double>(g);
+}
+
 }  // namespace

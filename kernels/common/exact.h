@@ -252,20 +252,18 @@ DL_HD constexpr int lane_word_index(int word, int lane) { return word * kLaneCop
 
 // --- Rounding the bins once ------------------------------------------------------------------
 
-// limbs += v * 2^shift, two's complement over kLimbs 64-bit limbs.
-template <int kLimbs> DL_HD void add_shifted(std::uint64_t* limbs, std::int64_t v, int shift) {
-  const int word = shift / 64, bit = shift % 64;
-  const std::uint64_t ext = v < 0 ? ~0ull : 0ull;
-  const std::uint64_t lo = static_cast<std::uint64_t>(v) << bit;
-  const std::uint64_t hi = bit ? static_cast<std::uint64_t>(v >> (64 - bit)) : ext;
-  std::uint64_t carry = 0;
-  for (int k = word; k < kLimbs; ++k) {
-    const std::uint64_t add = k == word ? lo : (k == word + 1 ? hi : ext);
+// limbs += v * 2^shift for an unsigned v, over kLimbs 64-bit limbs (mod 2^(64 kLimbs)); the carry
+// runs only as far as it must (one to three limbs, almost always).
+template <int kLimbs> DL_HD void add_shifted(std::uint64_t* limbs, std::uint64_t v, int shift) {
+  const int bit = shift % 64;
+  std::uint64_t add = v << bit, next = bit ? v >> (64 - bit) : 0, carry = 0;
+  for (int k = shift / 64; k < kLimbs && (add | next | carry); ++k) {
     const std::uint64_t s1 = limbs[k] + add;
-    const std::uint64_t c1 = s1 < add;
     const std::uint64_t s2 = s1 + carry;
-    carry = c1 | (s2 < s1);
+    carry = static_cast<std::uint64_t>(s1 < add) | static_cast<std::uint64_t>(s2 < s1);
     limbs[k] = s2;
+    add = next;
+    next = 0;
   }
 }
 
@@ -289,8 +287,47 @@ template <int kLimbs> DL_HD std::uint64_t bits_at(const std::uint64_t* limbs, in
   return width == 64 ? v : (v & ((1ull << width) - 1));
 }
 
-// The exact sum of everything added to `bins`, rounded once to nearest-even.
-template <class T> DL_HD T finalize(const std::int64_t* bins, std::uint32_t flags) {
+// One bin (bin b weighs 2^(max(b,1)-1) units) into the sum of the positive bins or into the sum
+// of the negative bins' magnitudes: sum_bins' step.  sum.cu's exact_finalize_kernel calls it on
+// the nonzero bins only, in whatever order its threads listed them.
+template <class T> DL_HD void add_bin(std::uint64_t* pos, std::uint64_t* neg, int b, std::int64_t v) {
+  const int shift = (b > 1 ? b : 1) - 1;
+  if (v > 0) add_shifted<Layout<T>::kLimbs>(pos, static_cast<std::uint64_t>(v), shift);
+  else if (v < 0) add_shifted<Layout<T>::kLimbs>(neg, 0ull - static_cast<std::uint64_t>(v), shift);
+}
+
+// pos -= neg over kLimbs limbs: the signed sum, two's complement.
+// On the GPU the loop stays a loop: unrolled over the 34 limbs of the f64 layout, it held both
+// numbers in registers and spilled (tests/check_spills.py).
+template <int kLimbs> DL_HD void subtract_limbs(std::uint64_t* pos, const std::uint64_t* neg) {
+  std::uint64_t borrow = 0;
+#if defined(__CUDA_ARCH__)
+#pragma unroll 1
+#endif
+  for (int k = 0; k < kLimbs; ++k) {
+    const std::uint64_t d1 = pos[k] - neg[k];
+    const std::uint64_t d2 = d1 - borrow;
+    borrow = static_cast<std::uint64_t>(pos[k] < neg[k]) | static_cast<std::uint64_t>(d1 < borrow);
+    pos[k] = d2;
+  }
+}
+
+// The exact sum of the bins as a two's complement number of Layout<T>::kLimbs 64-bit limbs.  The
+// positive bins and the magnitudes of the negative ones are summed apart, so that no add carries a
+// sign extension through every limb above it (the f64 layout has 34 limbs), then subtracted.
+// Integer arithmetic mod 2^(64 kLimbs): the same limbs whatever the grouping or the order.
+template <class T> DL_HD void sum_bins(const std::int64_t* bins, std::uint64_t* limbs) {
+  constexpr int kLimbs = Layout<T>::kLimbs;
+  std::uint64_t neg[kLimbs];
+  for (int k = 0; k < kLimbs; ++k) limbs[k] = neg[k] = 0;
+  for (int b = 0; b < Layout<T>::kBins; ++b)
+    if (bins[b] != 0) add_bin<T>(limbs, neg, b, bins[b]);
+  subtract_limbs<kLimbs>(limbs, neg);
+}
+
+// The specials (from flags), else sum_bins' number rounded once to nearest-even; `limbs` is
+// used up.
+template <class T> DL_HD T round_limbs(std::uint64_t* limbs, std::uint32_t flags) {
   using FB = FloatBits<T>;
   using U = typename FB::UInt;
   constexpr int M = FB::kMantissaBits;
@@ -301,11 +338,6 @@ template <class T> DL_HD T finalize(const std::int64_t* bins, std::uint32_t flag
   if ((flags & kNaN) || ((flags & kPosInf) && (flags & kNegInf))) return from_bits<T>(FB::kQuietNaN);
   if (flags & kPosInf) return from_bits<T>(inf);
   if (flags & kNegInf) return from_bits<T>(inf | sign_bit);
-
-  std::uint64_t limbs[kLimbs];
-  for (int k = 0; k < kLimbs; ++k) limbs[k] = 0;
-  for (int b = 0; b < Layout<T>::kBins; ++b)
-    if (bins[b] != 0) add_shifted<kLimbs>(limbs, bins[b], (b > 1 ? b : 1) - 1);
 
   const bool negative = limbs[kLimbs - 1] >> 63;
   if (negative) {  // two's complement negation: invert and add one
@@ -342,6 +374,13 @@ template <class T> DL_HD T finalize(const std::int64_t* bins, std::uint32_t flag
     else bits = static_cast<U>((biased << M) | (keep & ((1ull << M) - 1)));
   }
   return from_bits<T>(negative ? (bits | sign_bit) : bits);
+}
+
+// The exact sum of everything added to `bins`, rounded once to nearest-even.
+template <class T> DL_HD T finalize(const std::int64_t* bins, std::uint32_t flags) {
+  std::uint64_t limbs[Layout<T>::kLimbs];
+  sum_bins<T>(bins, limbs);
+  return round_limbs<T>(limbs, flags);
 }
 
 }  // namespace driftlab::exact

@@ -10,7 +10,8 @@
 //   exact           32-bit integer atomics into (sign, exponent) magnitude words in shared memory,
 //                   their wraps counted as carries (exact.h), folded into 64-bit exponent bins;
 //                   integer addition is associative, so the order does not matter; then one
-//                   rounding in exact_finalize_kernel.  Float accumulators (f32, bf16, f16 input):
+//                   rounding in exact_finalize_kernel (one block lists the nonzero bins, one
+//                   thread adds them and rounds).  Float accumulators (f32, bf16, f16 input):
 //                   exact_lanes_kernel (one private copy of the words per lane: conflict-free, every
 //                   atomic of a step in flight together); double: exact_kernel.  The previous float
 //                   kernel (exact_kernel<float>) stays, benchmark-only, as sum_exact_prev.
@@ -431,9 +432,40 @@ __global__ void __launch_bounds__(kThreads, kExactLanesBlocksPerSm)
   if (threadIdx.x == 0) atomicOr(d_flags, s_flags);
 }
 
+// The one rounding, by one block.  Every thread reads the bins once (coalesced) and lists the
+// nonzero ones in shared memory (an atomic count: the list's order varies from run to run, the
+// integer sums of exact.h's add_bin do not); then one thread adds the listed bins into its limbs
+// and rounds (exact::round_limbs), the CPU's finalize split at the same seams.  It was one thread
+// walking every bin in global memory: a dependent L2 load a bin, 288 of them for a float
+// accumulator and 2074 for double (about 40 and 300 us, estimated from the SASS: docs/gpu-roofline.md).
+inline constexpr int kFinalizeThreads = 256;
 template <class T>
-__global__ void exact_finalize_kernel(const unsigned long long* d_bins, const unsigned* d_flags, T* d_out) {
-  *d_out = exact::finalize<T>(reinterpret_cast<const std::int64_t*>(d_bins), *d_flags);
+__global__ void __launch_bounds__(kFinalizeThreads)
+    exact_finalize_kernel(const unsigned long long* d_bins, const unsigned* d_flags, T* d_out) {
+  constexpr int kBins = exact::Layout<T>::kBins;
+  constexpr int kLimbs = exact::Layout<T>::kLimbs;
+  __shared__ std::int64_t s_value[kBins];
+  __shared__ std::uint16_t s_bin[kBins];
+  __shared__ int s_count;
+  if (threadIdx.x == 0) s_count = 0;
+  __syncthreads();
+  for (int b = static_cast<int>(threadIdx.x); b < kBins; b += kFinalizeThreads) {
+    const auto v = static_cast<std::int64_t>(d_bins[b]);
+    if (v != 0) {
+      const int at = atomicAdd(&s_count, 1);
+      s_value[at] = v;
+      s_bin[at] = static_cast<std::uint16_t>(b);
+    }
+  }
+  __syncthreads();
+  if (threadIdx.x != 0) return;
+  std::uint64_t limbs[kLimbs], neg[kLimbs];
+#pragma unroll 1
+  for (int k = 0; k < kLimbs; ++k) limbs[k] = neg[k] = 0;
+#pragma unroll 1
+  for (int i = 0; i < s_count; ++i) exact::add_bin<T>(limbs, neg, s_bin[i], s_value[i]);
+  exact::subtract_limbs<kLimbs>(limbs, neg);
+  *d_out = exact::round_limbs<T>(limbs, *d_flags);
 }
 
 template <class T> std::size_t tree_level_items(std::size_t n, int level) {
@@ -530,7 +562,7 @@ cudaError_t sum_impl(SumVariant v, const S* d_in, std::size_t n, T* d_out, void*
         }
       }
       CUDA_RETURN_IF_ERROR(cudaGetLastError());
-      exact_finalize_kernel<T><<<1, 1, 0, stream>>>(d_bins, d_flags, d_out);
+      exact_finalize_kernel<T><<<1, kFinalizeThreads, 0, stream>>>(d_bins, d_flags, d_out);
       return cudaGetLastError();
     }
     case SumVariant::cub:
