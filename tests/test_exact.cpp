@@ -1115,14 +1115,15 @@ template <class T> void check_random_bins(Rng& g) {
     ex::sum_bins<T>(bins.data(), got.data());
     ASSERT_EQ(got, sum_bins_reference<T>(bins)) << type_name<T>() << ", round " << round << ", kind " << kind;
     // sum.cu's exact_finalize_kernel: the nonzero bins listed in the order its threads' atomic count
-    // gave them (any order), added one by one with add_bin, then subtracted: the same limbs.
-    std::vector<int> listed;
+    // gave them (any order), summed by sum_listed_bins: the same limbs.
+    std::vector<std::uint16_t> listed;
     for (int b = 0; b < kBins; ++b)
-      if (bins[static_cast<std::size_t>(b)] != 0) listed.push_back(b);
+      if (bins[static_cast<std::size_t>(b)] != 0) listed.push_back(static_cast<std::uint16_t>(b));
     std::shuffle(listed.begin(), listed.end(), g);
-    std::vector<std::uint64_t> pos(ex::Layout<T>::kLimbs, 0), neg(ex::Layout<T>::kLimbs, 0);
-    for (const int b : listed) ex::add_bin<T>(pos.data(), neg.data(), b, bins[static_cast<std::size_t>(b)]);
-    ex::subtract_limbs<ex::Layout<T>::kLimbs>(pos.data(), neg.data());
+    std::vector<std::int64_t> values;
+    for (const std::uint16_t b : listed) values.push_back(bins[b]);
+    std::vector<std::uint64_t> pos(ex::Layout<T>::kLimbs);
+    ex::sum_listed_bins<T>(values.data(), listed.data(), static_cast<int>(listed.size()), pos.data());
     ASSERT_EQ(pos, got) << type_name<T>() << ", round " << round << ": the listed bins in another order";
     std::vector<std::uint64_t> rounded = got;
     ASSERT_TRUE(SameBits(ex::round_limbs<T>(rounded.data(), ex::kSeen | ex::kNotNegZero),

@@ -33,7 +33,7 @@ std::string mpirun_path() {
   return env && *env ? env : DRIFTLAB_MPIRUN;
 }
 namespace {
-// A count mpirun wrote: digits only, below 2^31.
+// A count mpirun wrote: digits only, at most 9 of them.
 std::optional<std::size_t> env_count(const char* name) {
   const char* v = std::getenv(name);
   if (!v || !*v || std::strlen(v) > 9) return std::nullopt;

@@ -97,10 +97,8 @@ struct Pending {
   std::string tmp, path, where;
   int slot;
 };
-struct Group {
-  std::vector<Pending> pending;
-};
-Group* g_group = nullptr;
+using Group = std::vector<Pending>;
+Group* g_group = nullptr;  // the open OutputGroup's writes
 
 void drop(Pending& p) {
   ::unlink(p.tmp.c_str());
@@ -135,7 +133,7 @@ OutputGroup::OutputGroup() {
 
 OutputGroup::~OutputGroup() {
   if (!g_group) return;
-  for (Pending& p : g_group->pending) drop(p);
+  for (Pending& p : *g_group) drop(p);
   delete g_group;
   g_group = nullptr;
 }
@@ -148,13 +146,13 @@ void OutputGroup::commit() {
     Group* group;
     std::size_t next = 0;
     ~Owned() {  // the temporaries not renamed (a check or a rename failed) are removed
-      for (std::size_t i = next; i < group->pending.size(); ++i) drop(group->pending[i]);
+      for (std::size_t i = next; i < group->size(); ++i) drop((*group)[i]);
       delete group;
     }
   } owned{group};
   run_before_commit("");
-  for (; owned.next < group->pending.size(); ++owned.next) {
-    Pending& p = group->pending[owned.next];
+  for (; owned.next < group->size(); ++owned.next) {
+    Pending& p = (*group)[owned.next];
     rename_into_place(p.tmp, p.path, p.where);
     forget_temp(p.slot);
     p.slot = -1;
@@ -224,7 +222,7 @@ void write_file_atomic(const std::string& given, std::string_view bytes, std::st
   // stop until then.
   if (g_group) {
     try {
-      g_group->pending.push_back({tmp, path, where, remembered.slot});
+      g_group->push_back({tmp, path, where, remembered.slot});
     } catch (...) {
       ::unlink(tmp.c_str());
       throw;

@@ -288,8 +288,7 @@ template <int kLimbs> DL_HD std::uint64_t bits_at(const std::uint64_t* limbs, in
 }
 
 // One bin (bin b weighs 2^(max(b,1)-1) units) into the sum of the positive bins or into the sum
-// of the negative bins' magnitudes: sum_bins' step.  sum.cu's exact_finalize_kernel calls it on
-// the nonzero bins only, in whatever order its threads listed them.
+// of the negative bins' magnitudes: the step of sum_bins and sum_listed_bins.
 template <class T> DL_HD void add_bin(std::uint64_t* pos, std::uint64_t* neg, int b, std::int64_t v) {
   const int shift = (b > 1 ? b : 1) - 1;
   if (v > 0) add_shifted<Layout<T>::kLimbs>(pos, static_cast<std::uint64_t>(v), shift);
@@ -322,6 +321,24 @@ template <class T> DL_HD void sum_bins(const std::int64_t* bins, std::uint64_t* 
   for (int k = 0; k < kLimbs; ++k) limbs[k] = neg[k] = 0;
   for (int b = 0; b < Layout<T>::kBins; ++b)
     if (bins[b] != 0) add_bin<T>(limbs, neg, b, bins[b]);
+  subtract_limbs<kLimbs>(limbs, neg);
+}
+
+// sum_bins over a list of the nonzero bins (`values[i]` in bin `bins[i]`, any order): what sum.cu's
+// exact_finalize_kernel gives the one thread that rounds.  On the GPU the limb loops stay loops (see
+// subtract_limbs).
+template <class T> DL_HD void sum_listed_bins(const std::int64_t* values, const std::uint16_t* bins, int count,
+                                              std::uint64_t* limbs) {
+  constexpr int kLimbs = Layout<T>::kLimbs;
+  std::uint64_t neg[kLimbs];
+#if defined(__CUDA_ARCH__)
+#pragma unroll 1
+#endif
+  for (int k = 0; k < kLimbs; ++k) limbs[k] = neg[k] = 0;
+#if defined(__CUDA_ARCH__)
+#pragma unroll 1
+#endif
+  for (int i = 0; i < count; ++i) add_bin<T>(limbs, neg, bins[i], values[i]);
   subtract_limbs<kLimbs>(limbs, neg);
 }
 

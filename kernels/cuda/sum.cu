@@ -434,10 +434,10 @@ __global__ void __launch_bounds__(kThreads, kExactLanesBlocksPerSm)
 
 // The one rounding, by one block.  Every thread reads the bins once (coalesced) and lists the
 // nonzero ones in shared memory (an atomic count: the list's order varies from run to run, the
-// integer sums of exact.h's add_bin do not); then one thread adds the listed bins into its limbs
-// and rounds (exact::round_limbs), the CPU's finalize split at the same seams.  It was one thread
+// integer sums do not); then one thread adds the listed bins (exact::sum_listed_bins) and rounds
+// (exact::round_limbs), the CPU's finalize split at the same seams.  It was one thread
 // walking every bin in global memory: a dependent L2 load a bin, 288 of them for a float
-// accumulator and 2074 for double (about 40 and 300 us, estimated from the SASS: docs/gpu-roofline.md).
+// accumulator and 2074 for double (about 40 and 290 us, estimated from the SASS: docs/gpu-roofline.md).
 inline constexpr int kFinalizeThreads = 256;
 template <class T>
 __global__ void __launch_bounds__(kFinalizeThreads)
@@ -459,12 +459,8 @@ __global__ void __launch_bounds__(kFinalizeThreads)
   }
   __syncthreads();
   if (threadIdx.x != 0) return;
-  std::uint64_t limbs[kLimbs], neg[kLimbs];
-#pragma unroll 1
-  for (int k = 0; k < kLimbs; ++k) limbs[k] = neg[k] = 0;
-#pragma unroll 1
-  for (int i = 0; i < s_count; ++i) exact::add_bin<T>(limbs, neg, s_bin[i], s_value[i]);
-  exact::subtract_limbs<kLimbs>(limbs, neg);
+  std::uint64_t limbs[kLimbs];
+  exact::sum_listed_bins<T>(s_value, s_bin, s_count, limbs);
   *d_out = exact::round_limbs<T>(limbs, *d_flags);
 }
 
