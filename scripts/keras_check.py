@@ -97,9 +97,9 @@ def v_remnant(distinct):
     if distinct == 1:
         return ("does not hold", "does not hold in the TensorFlow/Keras measured: identical bits from every "
                 "training=False and model.predict call")
-    return ("does not hold", "does not hold in driftlab's model by construction (its training=False path has no "
-            "dropout), so driftlab cannot test this claim; only real TensorFlow can (scripts/keras_check.py, "
-            "then --keras)")
+    # 0: nothing measured it; the opening must not read as a refutation.
+    return ("not tested", "not tested here: driftlab's model has no dropout on its training=False path by "
+            "construction, so only real TensorFlow can test this claim (scripts/keras_check.py, then --keras)")
 
 
 def v_init(unseeded, seeded):

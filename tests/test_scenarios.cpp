@@ -84,7 +84,11 @@ TEST(Scenarios, VerdictsOnHandMadeCounts) {
       << ex3.text;
   EXPECT_EQ(verdict_inference(1, 0).text.find("atomic"), std::string::npos);
   // Remnant dropout: driftlab's model cannot test it, and says so.
-  EXPECT_NE(verdict_remnant(0).text.find("cannot test"), std::string::npos);
+  // A count of 0 measured nothing: the opening is "not tested", never a refutation.
+  EXPECT_EQ(verdict_remnant(0).verdict, Verdict::not_tested);
+  EXPECT_EQ(verdict_remnant(0).text.rfind("not tested here", 0), 0u) << verdict_remnant(0).text;
+  EXPECT_NE(verdict_remnant(0).text.find("only real TensorFlow can test"), std::string::npos);
+  EXPECT_EQ(verdict_remnant(1).verdict, Verdict::does_not_hold);
   EXPECT_NE(verdict_remnant(1).text.find("TensorFlow/Keras measured"), std::string::npos);
   EXPECT_EQ(verdict_drift(0, 9, 0).verdict, Verdict::holds_only_when);
   EXPECT_NE(verdict_drift(0, 9, 0, "the 1-2-3 model").text.find("9 ULP under the seeded GPU-scheduler model (atomics, the "
@@ -345,6 +349,11 @@ TEST(Scenarios, DisagreementsAreExplained) {
   EXPECT_NE(why.find("fixed-order"), std::string::npos) << why;
   k.verdict = "holds only when";
   EXPECT_EQ(explain_disagreement(r, k), "");
+  // A claim driftlab's model cannot test: the Keras column is named as the only measurement.
+  r.key = "remnant_dropout";
+  r.verdict = Verdict::not_tested;
+  k.verdict = "does not hold";
+  EXPECT_NE(explain_disagreement(r, k).find("the only measurement"), std::string::npos) << explain_disagreement(r, k);
 }
 
 // The whole command as a user runs it (about ten seconds on 2 cores), with the Keras columns
@@ -383,7 +392,7 @@ TEST(Scenarios, EndToEndQuickRunOnTheCpu) {
   EXPECT_EQ(verdicts["example2_across_keras_seed"], "holds");
   EXPECT_EQ(verdicts["example3_disables"], "holds");
   EXPECT_EQ(verdicts["example3"], "holds");  // the article's model as written
-  EXPECT_EQ(verdicts["remnant_dropout"], "does not hold");
+  EXPECT_EQ(verdicts["remnant_dropout"], "not tested");  // driftlab's model has no dropout at training=False
   EXPECT_EQ(verdicts["restored"], "holds");
   EXPECT_EQ(verdicts["init"], "holds");
   EXPECT_EQ(verdicts["lesser"], "holds");

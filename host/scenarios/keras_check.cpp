@@ -53,7 +53,8 @@ KerasCheck parse_keras_check(std::string_view text, const std::string& path) {
     r.ran = str(s, "ran");
     r.verdict = str(s, "verdict");
     r.verdict_text = str(s, "verdict_text");
-    if (r.verdict != "holds" && r.verdict != "holds only when" && r.verdict != "does not hold")
+    if (r.verdict != "holds" && r.verdict != "holds only when" && r.verdict != "does not hold" &&
+        r.verdict != "not tested")
       throw std::runtime_error(where + "scenario " + npy::printable(r.key) + ": unknown verdict '" +
                                npy::printable(r.verdict) + "'");
     // The counts are whole numbers: 1.9 or 1e999 (read as inf) would become another count unseen.
@@ -106,6 +107,8 @@ std::string explain_disagreement(const ScenarioResult& r, const KerasRow& k) {
   if (k.verdict == verdict_name(r.verdict)) return "";
   const auto& d = r.numbers;
   const auto& t = k.numbers;
+  if (r.verdict == Verdict::not_tested)
+    return "driftlab's model cannot test this claim; the Keras column is the only measurement of it";
   if (r.key == "example3" && num(d, "deterministic") == 1 && num(t, "deterministic") == 1)
     return "both gave identical bits for the article's model; driftlab also counts its atomic kernels on the wide model "
            "under the seeded GPU-scheduler model (" + u(num(d, "atomic")) + " distinct), which TensorFlow's CPU kernels "

@@ -16,7 +16,7 @@
 
 namespace driftlab {
 
-enum class Verdict { holds, holds_only_when, does_not_hold };
+enum class Verdict { holds, holds_only_when, does_not_hold, not_tested };  // not_tested: no count measured it
 const char* verdict_name(Verdict v);  // the opening: "holds", "holds only when", "does not hold"
 
 // --- Verdicts: pure functions of counts.  A count of 0 means "not measured". -----------------

@@ -14,7 +14,7 @@ Runs the article's claims (Examples 1-3, Explanations 1-3, the Conclusion; one r
 sentence group, quoted verbatim with where it is) and others that are not in it, each for
 real -- calls within one process and separate child processes -- and prints the claim as the
 article words it, where it comes from, what was run, the measured counts and a verdict computed
-from them (holds / does not hold / holds only when ...; rules in docs/verdicts.md).
+from them (holds / does not hold / holds only when ... / not tested; rules in docs/verdicts.md).
 
 driftlab's model of Keras: a call with no training argument and model.predict run in inference
 mode (no dropout); layers built without a seed draw one from a source that tf.random.set_seed and

@@ -13,6 +13,7 @@ const char* verdict_name(Verdict v) {
     case Verdict::holds: return "holds";
     case Verdict::holds_only_when: return "holds only when";
     case Verdict::does_not_hold: return "does not hold";
+    case Verdict::not_tested: return "not tested";
   }
   return "?";
 }
@@ -99,9 +100,10 @@ VerdictText verdict_remnant(std::size_t distinct) {
   if (distinct == 1)
     return {Verdict::does_not_hold,
             "does not hold in the TensorFlow/Keras measured: identical bits from every training=False and model.predict call"};
-  return {Verdict::does_not_hold,
-          "does not hold in driftlab's model by construction (its training=False path has no dropout), so driftlab cannot "
-          "test this claim; only real TensorFlow can (scripts/keras_check.py, then --keras)"};
+  // Count 0: nothing measured it.  The opening must not read as a refutation.
+  return {Verdict::not_tested,
+          "not tested here: driftlab's model has no dropout on its training=False path by construction, so only real "
+          "TensorFlow can test this claim (scripts/keras_check.py, then --keras)"};
 }
 
 VerdictText verdict_init(std::size_t unseeded, std::size_t seeded) {
