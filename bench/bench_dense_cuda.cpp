@@ -1,5 +1,6 @@
 // CUDA dense benchmarks: every dense variant at 4096^3 with cublasSgemm (FP32) in the same run
-// (and invariant_prev, the invariant kernel of the first H200 run, at 4096^3: benchmark-only;
+// (and invariant_prev, the invariant kernel of the first H200 run, and invariant_1block, today's at
+// one block an SM, at 4096^3: benchmark-only;
 // invariant_tc, the tensor-core variant of 16-bit storage, beside cublasGemmEx bf16),
 // cudaEvents around each call (UseManualTime), and predict throughput on the GPU.  x, W and b
 // are N(0,1) values made on the device (bench_inputs.h), not uploaded; predict keeps its host
@@ -57,9 +58,10 @@ template <class T> DeviceBuffer device_normal(std::size_t n, GenType t, std::uin
   return p;
 }
 
-// prev (invariant only): the kernel of the first H200 run (dense.cuh's dense_invariant_prev),
-// benchmark-only, timed beside today's in the same step.
-void run_dense(benchmark::State& s, DenseVariant v, bool prev = false) {
+// tiles (invariant only): another tile kernel (dense.cuh's dense_invariant_tiles: prev, the kernel
+// of the first H200 run; one_block, today's at one block an SM), benchmark-only, timed beside
+// today's in the same step.
+void run_dense(benchmark::State& s, DenseVariant v, std::optional<cuda::InvariantTiles> tiles = std::nullopt) {
   if (!gpu_status().usable) {
     s.SkipWithError(gpu_status().reason.c_str());
     return;
@@ -76,9 +78,9 @@ void run_dense(benchmark::State& s, DenseVariant v, bool prev = false) {
   if (d.temp_bytes) d.temp.ensure(d.temp_bytes);
   if (!d.cublas_for(s, v)) return;
   auto call = [&] {
-    if (prev)
-      CUDA_CHECK(cuda::dense_invariant_prev(d.x.as<float>(), d.W.as<float>(), d.b.as<float>(), d.y.as<float>(), B, K, N,
-                                            dense::Activation::relu, nullptr));
+    if (tiles)
+      CUDA_CHECK(cuda::dense_invariant_tiles(*tiles, d.x.as<float>(), d.W.as<float>(), d.b.as<float>(), d.y.as<float>(),
+                                             B, K, N, dense::Activation::relu, nullptr));
     else
       CUDA_CHECK(cuda::dense(v, d.x.as<float>(), d.W.as<float>(), d.b.as<float>(), d.y.as<float>(), B, K, N,
                              dense::Activation::relu, S, d.temp.get(), d.temp_bytes, d.handle(), nullptr));
@@ -153,10 +155,18 @@ void register_cuda_dense_benchmarks() {
     b->ArgNames({"B", "K", "N"});
     b->UseManualTime()->Unit(benchmark::kMillisecond);
   }
-  benchmark::RegisterBenchmark("dense/cuda/invariant_prev",
-                               guarded([](benchmark::State& s) { run_dense(s, DenseVariant::invariant, /*prev=*/true); }))
+  benchmark::RegisterBenchmark("dense/cuda/invariant_prev", guarded([](benchmark::State& s) {
+                                 run_dense(s, DenseVariant::invariant, cuda::InvariantTiles::prev);
+                               }))
       ->Args({4096, 4096, 4096})
       ->Args({128, 4096, 4096})  // the tile kernel where `invariant` takes the small-batch one (not in the device plan)
+      ->ArgNames({"B", "K", "N"})
+      ->UseManualTime()
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("dense/cuda/invariant_1block", guarded([](benchmark::State& s) {
+                                 run_dense(s, DenseVariant::invariant, cuda::InvariantTiles::one_block);
+                               }))
+      ->Args({4096, 4096, 4096})
       ->ArgNames({"B", "K", "N"})
       ->UseManualTime()
       ->Unit(benchmark::kMillisecond);

@@ -77,7 +77,7 @@ done
 # exact_prev: the previous f32 exact kernel, measured beside exact on uniform input (issue 18: the
 # GPU decides; uniform only, so that the device plan stays within its 300 s)
 d_sum_head='^sum/cuda/f32/uniform/(tree|exact|exact_prev|cub|d2d_copy)/268435456/|^sum/cuda/f32/illcond/(tree|exact|cub)/268435456/'
-d_dense_head='^dense/cuda/(cublas|invariant|invariant_prev)/B:4096/K:4096/N:4096/manual_time'
+d_dense_head='^dense/cuda/(cublas|invariant|invariant_prev|invariant_1block)/B:4096/K:4096/N:4096/manual_time'
 d_attention='^attention/cuda/'
 # the rest of the sum: the other f32 variants at 2^28, a sweep of 3 sizes for the figures, f64 2^27, bf16 2^28
 d_sum_rest='^sum/cuda/f32/uniform/(atomic_element|atomic|thrust)/268435456/|^sum/cuda/f32/uniform/(atomic|tree|exact|cub|d2d_copy)/(65536|1048576|16777216)/|^sum/cuda/f64/uniform/(atomic|tree|exact|cub|thrust|d2d_copy)/134217728/|^sum/cuda/bf16/uniform/(tree|exact|cub|thrust|d2d_copy)/268435456/'

@@ -414,6 +414,13 @@ def check_bench_dense(s):
                 s.add(sec, f"dense invariant / invariant_prev (the previous kernel), B={B} {shape}",
                       f"{seconds(prev) / seconds(es['invariant']):.3f} (invariant_prev / {base} "
                       f"{seconds(es[base]) / seconds(prev):.3f})")
+            # today's kernel at one block an SM (no register cap) beside its two (measured, no
+            # target): above 1, the one-block build is the faster (dense.cu's kMinBlocks decides)
+            one = find_bench(entries, f"dense/cuda/invariant_1block/B:{B}/{shape}") if big else None
+            if one is not None:
+                s.add(sec, f"dense invariant (2 blocks an SM) / invariant_1block (1 block an SM) throughput, B={B} {shape}",
+                      f"{seconds(one) / seconds(es['invariant']):.3f} (invariant_1block / {base} "
+                      f"{seconds(es[base]) / seconds(one):.3f})")
     # bf16 storage, float32 accumulation (issue 11): measured, not asserted.  Device: invariant
     # against cublasGemmEx bf16 at 4096^3, the float32 ratio beside it; rehearsal: the CPU's bf16
     # invariant against its own float32 at 1024^3.
@@ -594,7 +601,7 @@ def device_names_listed(s):
     need += [f"sum/cuda/f32/illcond/{v}/{F32_N['device']}" for v in ("tree", "exact", "cub")]
     need += [f"sum/cuda/bf16/uniform/{v}/{F32_N['device']}" for v in ("tree", "exact", "cub", "thrust", "d2d_copy")]
     need += [f"dense/cuda/{v}/B:{b}/K:4096/N:4096" for v in ("cublas", "atomic", "tree", "invariant") for b in (1, 64, 4096)]
-    need += ["dense/cuda/invariant_prev/B:4096/K:4096/N:4096"]
+    need += ["dense/cuda/invariant_prev/B:4096/K:4096/N:4096", "dense/cuda/invariant_1block/B:4096/K:4096/N:4096"]
     need += [f"predict/cuda/784-4096-4096-10/{v}/batch:64" for v in ("atomic", "invariant")]
     need += [f"dense/cuda/{v}/B:4096/K:4096/N:4096/dtype:bf16" for v in ("cublas", "invariant")]
     need += ["predict/cuda/784-4096-4096-10/invariant/dtype:bf16/batch:64"]

@@ -24,8 +24,9 @@ Families and what each asserts (kernels are picked by name, mangled or demangled
              of the previous f32 kernel (exact_kernel<float>, benchmark-only exact_prev) are printed.
   dense      the dense `invariant` kernel (a kernel of dense.cu whose name contains "invariant",
              not a 16-bit or tensor-core one (bf16/f16/half/_tc/tensor in its name); failing that,
-             chain_gemm_vec_kernel<Epilogue::bias_act>, then chain_gemm_kernel<Epilogue::bias_act,
-             float>): its k-tile loop (the smallest loop holding a BAR.SYNC and FFMA) has no local
+             chain_gemm_vec_kernel<Epilogue::bias_act, 2> and its one-block build <bias_act, 1>
+             (benchmark-only invariant_1block), then chain_gemm_kernel<Epilogue::bias_act, float>):
+             its k-tile loop (the smallest loop holding a BAR.SYNC and FFMA) has no local
              memory among its k steps, no local store and at most 4 local loads a tile; not counting
              the loops nested in it (the short last tile's), LDS.128 for at least half of its shared
              loads, every tile copy (LDGSTS) 16 bytes wide, and FFMA at least 78% of its
@@ -307,7 +308,9 @@ def check_exact(kernels, rep, only=None):
 
 
 DENSE_INVARIANT = r"invariant"
-DENSE_VEC = r"chain_gemm_vec_kernelILNS1_8EpilogueE2EE|chain_gemm_vec_kernel<\([^)]*Epilogue\)2>"
+# both builds of the 16-byte kernel: two blocks an SM (dense(invariant)) and one (benchmark-only
+# invariant_1block, a candidate the GPU run may promote): each is asserted
+DENSE_VEC = r"chain_gemm_vec_kernelILNS1_8EpilogueE2ELi[12]EE|chain_gemm_vec_kernel<\([^)]*Epilogue\)2, (\(int\))?[12]>"
 DENSE_FALLBACK = r"chain_gemm_kernelILNS1_8EpilogueE2EfE|chain_gemm_kernel<\([^)]*Epilogue\)2, float>"
 DENSE_MIN_FFMA_SHARE = 0.78
 DENSE_MAX_TILE_LDL = 4

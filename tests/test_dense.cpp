@@ -19,6 +19,11 @@
 #include "host/model/model.h"
 #include "host/backends/model_backend.h"
 #include "tests/test_helpers.h"
+#if DRIFTLAB_HAVE_CUDA
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/dense.cuh"
+#include "kernels/cuda/device.h"
+#endif
 
 namespace driftlab {
 namespace {
@@ -335,6 +340,42 @@ TEST(DenseCuda, TreeAndInvariantBitwiseEqualToCpuCublasWithinBound) {
     }
   }
 }
+
+#if DRIFTLAB_HAVE_CUDA
+// The benchmark-only tile kernels (dense.cuh's dense_invariant_tiles: the first H200 run's kernel,
+// and today's 16-byte kernel at one block an SM) run the invariant chains too: bitwise the written
+// order, so that any of them can become dense(invariant) by a one-line change the next GPU run
+// decides.  one_block exists on the 16-byte path only (K, N multiples of 4, aligned) and says so.
+TEST(DenseCuda, EveryInvariantTileKernelGivesTheSameBits) {
+  if (!gpu_status().usable) GTEST_SKIP() << gpu_status().reason;
+  const Shape shapes[] = {{513, 784, 300}, {128, 64, 8192}, {1, 4096, 4096}, {7, 36, 40}, {64, 100, 31}, {17, 257, 129}};
+  for (const auto& sh : shapes) {
+    const Problem p = make_problem(sh.B, sh.K, sh.N, sh.B * 7 + sh.K);
+    const std::vector<float> want = invariant_by_the_book(p, Activation::relu);
+    cuda::DeviceBuffer x, W, b, y;
+    x.upload(p.x);
+    W.upload(p.W);
+    b.upload(p.b);
+    y.ensure(p.B * p.N * sizeof(float));
+    const bool vec = sh.K % 4 == 0 && sh.N % 4 == 0;  // cudaMalloc's buffers are 256-byte aligned
+    for (const auto which : {cuda::InvariantTiles::prev, cuda::InvariantTiles::one_block}) {
+      const char* name = which == cuda::InvariantTiles::prev ? "prev" : "one_block";
+      CUDA_CHECK(cudaMemset(y.get(), 0xff, p.B * p.N * sizeof(float)));
+      const cudaError_t e = cuda::dense_invariant_tiles(which, x.as<float>(), W.as<float>(), b.as<float>(), y.as<float>(),
+                                                        p.B, p.K, p.N, Activation::relu, nullptr);
+      if (which == cuda::InvariantTiles::one_block && !vec) {
+        EXPECT_EQ(e, cudaErrorInvalidValue) << name << " B=" << sh.B << " K=" << sh.K << " N=" << sh.N;
+        continue;
+      }
+      ASSERT_EQ(e, cudaSuccess) << name << ": " << cudaGetErrorString(e);
+      CUDA_CHECK(cudaDeviceSynchronize());
+      std::vector<float> got(p.B * p.N);
+      CUDA_CHECK(cudaMemcpy(got.data(), y.get(), got.size() * sizeof(float), cudaMemcpyDeviceToHost));
+      EXPECT_TRUE(same(got, want)) << name << " B=" << sh.B << " K=" << sh.K << " N=" << sh.N;
+    }
+  }
+}
+#endif
 
 // The GPU check's target: whole models, the article's and a wide one, at batch 1, 7, 64 and 513.
 TEST(DenseCuda, ModelsTreeAndInvariantBitwiseEqualToCpuAtBatches1_7_64_513) {

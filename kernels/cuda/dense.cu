@@ -10,8 +10,9 @@
 //              chain_gemm_vec_kernel  float, K and N multiples of 4, aligned: 128 x 128 tiles of
 //                                   8 x 8 a thread, A and B copied by 16 bytes (A row-major);
 //              chain_gemm_kernel    anything else (and 16-bit storage): the same tiles, A copied
-//                                   by 4 bytes (transposed).  dense_invariant_prev forces it
-//                                   (benchmark-only: the kernel of the first H200 run).
+//                                   by 4 bytes (transposed).  dense_invariant_tiles(prev) forces it
+//                                   (benchmark-only: the kernel of the first H200 run), and
+//                                   dense_invariant_tiles(one_block) the vec kernel at one block an SM.
 //   tree       a chain kernel with Epilogue::store, one grid z-slice per K-slice, partials to
 //              d_temp; tree_combine_kernel adds them in dense_order.h's fixed tree.  No atomics.
 //   atomic     bias_rows_kernel (y = b), a chain kernel with Epilogue::atomic_add: float atomics
@@ -205,12 +206,15 @@ __global__ void __launch_bounds__(kThreads)
 // 8 rows' 4 k values (eight 16-byte loads, each a broadcast to its quarter warp) and its B vectors,
 // then runs the 4 fma_steps in increasing k.  Same chains as chain_gemm_kernel: the same bits.
 // The copies' sources advance by kBK (A) and kBK rows (B) a tile from pointers made once.
-// Two blocks an SM (16 warps; 128 registers, 32 KiB shared each): the measured one-block kernel
-// reached 56% of the FP32 peak where its instruction count allowed 85%, the rest stalls at the
-// barrier and on shared loads that a second block's warps can fill.  At 128 registers ptxas keeps
-// 24 bytes of the copies' pointers in local memory: 4 L1 loads a tile, outside the k steps.
-template <Epilogue kEp>
-__global__ void __launch_bounds__(kThreads, 2)
+// kMinBlocks 2 (the one dense(invariant) runs): two blocks an SM (16 warps; 128 registers, 32 KiB
+// shared each): the measured one-block kernel reached 56% of the FP32 peak where its instruction
+// count allowed 85%, the rest stalls at the barrier and on shared loads that a second block's warps
+// can fill.  At 128 registers ptxas keeps 24 bytes of the copies' pointers in local memory: 4 L1
+// loads a tile, outside the k steps.  kMinBlocks 1 (benchmark-only, invariant_1block: no register
+// cap, one block an SM, as the measured kernel ran) is timed beside it, so that the GPU decides
+// which occupancy this tile wants; both run the same chains, the same bits.
+template <Epilogue kEp, int kMinBlocks = 2>
+__global__ void __launch_bounds__(kThreads, kMinBlocks)
     chain_gemm_vec_kernel(const float* __restrict__ A, const float* __restrict__ B, float* C, std::size_t M,
                           std::size_t N, std::size_t K, std::size_t S, const float* __restrict__ bias, Activation act,
                           float* matmul) {
@@ -604,22 +608,32 @@ cudaError_t launch_skinny(const T* A, const T* B, float* C, std::size_t M, std::
 // One chain product of any epilogue: chain_skinny_kernel for at most skinny::kMaxRows rows, or
 // kMaxMidRows when the tiles would leave most SMs idle (skinny::use for float, skinny::use16 for
 // 16-bit storage), else for float chain_gemm_vec_kernel
-// on the 16-byte path (tile::vec_copies); else chain_gemm_kernel.  `prev` forces the latter
-// (benchmark-only: the kernel of the first H200 run, kept to be timed beside the new one).
+// on the 16-byte path (tile::vec_copies); else chain_gemm_kernel.  `tiles` (benchmark-only,
+// dense_invariant_tiles) forces one tile kernel instead: prev, chain_gemm_kernel (the kernel of the
+// first H200 run), or one_block, chain_gemm_vec_kernel at one block an SM (the 16-byte path only).
+enum class Tiles { chosen, prev, one_block };
 template <Epilogue kEp, class T>
 cudaError_t launch_chain(const T* A, const T* B, float* C, std::size_t M, std::size_t N, std::size_t K, std::size_t S,
-                         const T* bias, Activation act, float* matmul, cudaStream_t stream, bool prev = false) {
+                         const T* bias, Activation act, float* matmul, cudaStream_t stream, Tiles tiles = Tiles::chosen) {
+  const bool forced = tiles != Tiles::chosen;  // a tile kernel named: never the small-batch one
   // the SM count (launch.h; 0 if unknown): for mid batches (skinny::rows_fit) and small grids (skinny::launch)
   const int sms = M > 1 && M <= static_cast<std::size_t>(sk::kMaxMidRows) ? sm_count() : 0;
   if constexpr (std::is_same_v<T, float>) {
-    if (!prev && sk::use(M, K, N, S, aligned16(A), sms))
+    if (!forced && sk::use(M, K, N, S, aligned16(A), sms))
       return launch_skinny<kEp>(A, B, C, M, N, K, S, bias, act, matmul, stream, sk::vec_w(N, aligned16(B)), sms);
-    if (!prev && tl::vec_copies(K, N, S, aligned16(A) && aligned16(B))) {
+    if (tiles != Tiles::prev && tl::vec_copies(K, N, S, aligned16(A) && aligned16(B))) {
+      if constexpr (kEp == Epilogue::bias_act) {  // the one-block build exists for invariant only
+        if (tiles == Tiles::one_block) {
+          chain_gemm_vec_kernel<kEp, 1><<<gemm_grid(M, N, S), kThreads, 0, stream>>>(A, B, C, M, N, K, S, bias, act, matmul);
+          return cudaGetLastError();
+        }
+      }
       chain_gemm_vec_kernel<kEp><<<gemm_grid(M, N, S), kThreads, 0, stream>>>(A, B, C, M, N, K, S, bias, act, matmul);
       return cudaGetLastError();
     }
+    if (tiles == Tiles::one_block) return cudaErrorInvalidValue;  // not on the 16-byte path: no such kernel
   } else {
-    if (!prev && sk::use16(M, K, N, S, aligned16(A), aligned4(B), sms))
+    if (!forced && sk::use16(M, K, N, S, aligned16(A), aligned4(B), sms))
       return launch_skinny<kEp>(A, B, C, M, N, K, S, bias, act, matmul, stream, sk::vec_w16(N, aligned16(B)), sms);
   }
   chain_gemm_kernel<kEp, T><<<gemm_grid(M, N, S), kThreads, 0, stream>>>(A, B, C, M, N, K, S, bias, act, matmul, vec_b(B, N));
@@ -702,11 +716,12 @@ cudaError_t dense(DenseVariant v, const float* d_x, const float* d_W, const floa
   return dense_any(v, d_x, d_W, d_b, d_y, B, K, N, act, S, d_temp, temp_bytes, handle, stream, d_matmul);
 }
 
-cudaError_t dense_invariant_prev(const float* d_x, const float* d_W, const float* d_b, float* d_y, std::size_t B,
-                                 std::size_t K, std::size_t N, Activation act, cudaStream_t stream) {
+cudaError_t dense_invariant_tiles(InvariantTiles which, const float* d_x, const float* d_W, const float* d_b, float* d_y,
+                                  std::size_t B, std::size_t K, std::size_t N, Activation act, cudaStream_t stream) {
   if (B * N == 0) return cudaSuccess;
   if (!tl::grid(B, N, 1).fits()) return cudaErrorInvalidValue;
-  return launch_chain<Epilogue::bias_act>(d_x, d_W, d_y, B, N, K, 1, d_b, act, nullptr, stream, /*prev=*/true);
+  const Tiles t = which == InvariantTiles::prev ? Tiles::prev : Tiles::one_block;
+  return launch_chain<Epilogue::bias_act>(d_x, d_W, d_y, B, N, K, 1, d_b, act, nullptr, stream, t);
 }
 
 template <class S16>

@@ -27,11 +27,18 @@ cudaError_t dense(DenseVariant v, const float* d_x, const float* d_W, const floa
                   std::size_t K, std::size_t N, dense::Activation act, std::size_t S, void* d_temp,
                   std::size_t temp_bytes, cublasHandle_t handle, cudaStream_t stream, float* d_matmul = nullptr);
 
-// Benchmark-only: `dense(invariant)` run by the kernel of the first H200 run (chain_gemm_kernel, A
-// copied by 4 bytes; 0.752x cuBLAS at 4096^3), timed beside today's (bench name
-// dense/cuda/invariant_prev/...).  Same order, same bits.
-cudaError_t dense_invariant_prev(const float* d_x, const float* d_W, const float* d_b, float* d_y, std::size_t B,
-                                 std::size_t K, std::size_t N, dense::Activation act, cudaStream_t stream);
+// Benchmark-only: `dense(invariant)` run by another tile kernel, timed beside today's.  Same order,
+// same bits (GPU test DenseCuda.EveryInvariantTileKernelGivesTheSameBits).
+//   prev       the kernel of the first H200 run (chain_gemm_kernel, A copied by 4 bytes; 0.752x
+//              cuBLAS at 4096^3; bench name dense/cuda/invariant_prev/...);
+//   one_block  today's 16-byte kernel (chain_gemm_vec_kernel) at one block an SM and no register
+//              cap instead of two blocks at 128 registers (dense/cuda/invariant_1block/...), so that
+//              the GPU decides the occupancy; cudaErrorInvalidValue off the 16-byte path (K or N not
+//              a multiple of 4, x or W not 16-byte aligned).
+enum class InvariantTiles { prev, one_block };
+cudaError_t dense_invariant_tiles(InvariantTiles which, const float* d_x, const float* d_W, const float* d_b, float* d_y,
+                                  std::size_t B, std::size_t K, std::size_t N, dense::Activation act,
+                                  cudaStream_t stream);
 
 // 16-bit storage (S = driftlab::bf16 or driftlab::f16, raw bit patterns in uint16_t): d_y32 [B x N]
 // = the float32 result of `dense` over the widened d_x, d_W, d_b (same kernels, same order, same
