@@ -357,6 +357,14 @@ TEST(Scenarios, DisagreementsAreExplained) {
   r.verdict = Verdict::not_tested;
   k.verdict = "does not hold";
   EXPECT_NE(explain_disagreement(r, k).find("the only measurement"), std::string::npos) << explain_disagreement(r, k);
+  // ... and the printed row does not call it a disagreement.
+  r.keras = k;
+  r.keras->verdict_text = "does not hold in the TensorFlow/Keras measured";
+  r.disagreement = explain_disagreement(r, k);
+  std::ostringstream printed;
+  print_scenarios({r}, printed, nullptr);
+  EXPECT_NE(printed.str().find("keras alone:"), std::string::npos) << printed.str();
+  EXPECT_EQ(printed.str().find("they disagree"), std::string::npos) << printed.str();
 }
 
 // The whole command as a user runs it (about ten seconds on 2 cores), with the Keras columns

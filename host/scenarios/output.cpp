@@ -65,7 +65,8 @@ void print_scenarios(const std::vector<ScenarioResult>& rs, std::ostream& out, c
         first = false;
       }
       out << "\n   keras verdict:     " << r.keras->verdict_text << "\n";
-      if (!r.disagreement.empty()) out << "   they disagree:     " << r.disagreement << "\n";
+      if (!r.disagreement.empty())  // a claim driftlab did not test is no disagreement: the Keras column alone answers
+        out << (r.verdict == Verdict::not_tested ? "   keras alone:       " : "   they disagree:     ") << r.disagreement << "\n";
     }
     out << "\n";
   }
