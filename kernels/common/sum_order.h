@@ -88,18 +88,23 @@ template <class T> inline T lanes_tree(T* lanes) {
 // Steps 2 and 3 for one tile of `count` <= kTileItems elements (the CPU twin's plain form; its
 // vector paths, kernels/cpu/sum_tile.cpp, make the same additions a block of lanes at a time,
 // each block held in registers across every row, and are tested bitwise against this order).
-template <class T> inline T reduce_tile(const T* x, std::size_t count) {
+// S: the stored type, widened to the accumulator T by `widen` as it is added (16-bit inputs: an
+// exact widening to float; float and double: the value itself).
+template <class T, class S, class Widen> inline T reduce_tile(const S* x, std::size_t count, Widen widen) {
   alignas(64) T lanes[kLanes];
   for (std::size_t j = 0; j < kLanes; ++j) lanes[j] = identity<T>();
   const std::size_t full_rows = count / kLanes;
   for (std::size_t r = 0; r < full_rows; ++r) {
-    const T* row = x + r * kLanes;
-    for (std::size_t j = 0; j < kLanes; ++j) lanes[j] = add(lanes[j], row[j]);
+    const S* row = x + r * kLanes;
+    for (std::size_t j = 0; j < kLanes; ++j) lanes[j] = add(lanes[j], widen(row[j]));
   }
   const std::size_t rest = count - full_rows * kLanes;
-  const T* row = x + full_rows * kLanes;
-  for (std::size_t j = 0; j < rest; ++j) lanes[j] = add(lanes[j], row[j]);
+  const S* row = x + full_rows * kLanes;
+  for (std::size_t j = 0; j < rest; ++j) lanes[j] = add(lanes[j], widen(row[j]));
   return lanes_tree(lanes);
+}
+template <class T> inline T reduce_tile(const T* x, std::size_t count) {
+  return reduce_tile<T>(x, count, [](T v) { return v; });
 }
 
 }  // namespace driftlab::order

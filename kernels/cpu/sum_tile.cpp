@@ -20,19 +20,9 @@ float widen1(f16 x) { return widen(x); }
 
 template <class S> using Acc = decltype(widen1(S{}));
 
+// The written order's own plain form (sum_order.h), widening 16-bit leaves as they are added.
 template <class S> Acc<S> tree_tile_plain(const S* x, std::size_t count) {
-  using T = Acc<S>;
-  alignas(64) T lanes[kLanes];
-  for (std::size_t j = 0; j < kLanes; ++j) lanes[j] = order::identity<T>();
-  const std::size_t full_rows = count / kLanes;
-  for (std::size_t r = 0; r < full_rows; ++r) {
-    const S* row = x + r * kLanes;
-    for (std::size_t j = 0; j < kLanes; ++j) lanes[j] = order::add(lanes[j], widen1(row[j]));
-  }
-  const std::size_t rest = count - full_rows * kLanes;
-  const S* row = x + full_rows * kLanes;
-  for (std::size_t j = 0; j < rest; ++j) lanes[j] = order::add(lanes[j], widen1(row[j]));
-  return order::lanes_tree(lanes);
+  return order::reduce_tile<Acc<S>>(x, count, [](S v) { return widen1(v); });
 }
 
 // 16 OR accumulators: compilers turn it into plain vector loads at the baseline width.
