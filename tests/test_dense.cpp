@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "kernels/common/rng.h"
 #include "host/io/data.h"
 #include "kernels/cpu/dense.h"
+#include "kernels/cpu/gemm.h"
 #include "host/backends/gpu.h"
 #include "host/model/model.h"
 #include "host/backends/model_backend.h"
@@ -203,6 +205,35 @@ TEST(Dense, SeededSchedulesMoveAtomicButNotTree) {
   }
   EXPECT_GE(atomic.size(), 2u);
   EXPECT_EQ(tree.size(), 1u);
+}
+
+// A layer under kSerialFmas multiply-adds runs atomic's tasks on the calling thread, as gemm_chain
+// does for tree and invariant (a pool's hand-off would be most of its time): no race, so every call
+// gives y = (((b + p_0) + p_1) + ...) in slice order, whatever the pool.  A layer at or above it
+// keeps racing (not asserted: timing).
+TEST(Dense, SmallAtomicLayersRunOnTheCallingThreadInSliceOrder) {
+  cpu::ThreadPool pool(2);
+  const std::size_t S = 4;
+  for (const Shape sh : {Shape{3, 40, 24}, Shape{64, 64, 60}, Shape{1, 1000, 200}}) {
+    ASSERT_LT(sh.B * sh.K * sh.N, cpu::kSerialFmas);
+    const Problem p = make_problem(sh.B, sh.K, sh.N, sh.K + 3);
+    std::vector<float> want(p.B * p.N);
+    for (std::size_t i = 0; i < p.B; ++i)
+      for (std::size_t j = 0; j < p.N; ++j) {
+        float acc = p.b[j];
+        for (std::size_t s = 0; s < S; ++s) {
+          float part = 0.0f;
+          for (std::size_t k = dense::slice_begin(p.K, S, s); k < dense::slice_end(p.K, S, s); ++k)
+            part = std::fma(p.x[i * p.K + k], p.W[k * p.N + j], part);
+          acc = acc + part;
+        }
+        want[i * p.N + j] = acc;
+      }
+    const cpu::DenseContext ctx{&pool, std::nullopt, S};
+    for (int call = 0; call < 500; ++call)
+      ASSERT_TRUE(same(run(DenseVariant::atomic, p, Activation::linear, ctx), want))
+          << "call " << call << " B=" << sh.B << " K=" << sh.K << " N=" << sh.N;
+  }
 }
 
 TEST(Dense, CublasAndBadSplitsAreRejectedOnTheCpu) {

@@ -88,13 +88,21 @@ void dense_tree(const float* x, const float* W, const float* b, float* y, std::s
 // add; a compare-and-swap loop per element cost ~2.4 ms per million adds, a fifth of a 1024^3
 // layer).  What stays nondeterministic is the point: the order in which the slices reach a tile is
 // the threads' race.  Tiles are whole packed panels wide, so no task packs W.
+// A layer under kSerialFmas multiply-adds runs its tasks on the calling thread, as gemm_chain does
+// for tree and invariant: the pool's hand-off (microseconds) would otherwise be most of atomic's
+// time on a small layer, and "cost vs atomic" would price determinism against that overhead.  Its
+// tasks are the same (the seeded model's order does not change); it does not race there.
 void dense_atomic(const float* x, const float* W, const float* b, float* y, std::size_t B, std::size_t K,
                   std::size_t N, std::size_t S, dense::Activation act, const DenseContext& ctx) {
+  ThreadPool* const pool = B * N * K >= kSerialFmas ? ctx.pool : nullptr;  // the tasks' runner
   for (std::size_t i = 0; i < B; ++i) std::copy(b, b + N, y + i * N);
   std::optional<PackedB> own;
   const PackedB* packed = ctx.packed_W;
-  if (!packed && B > kGemvMaxRows) packed = &own.emplace(W, N, K, N, ctx.pool);  // small B streams W unpacked
-  const std::size_t threads = ctx.pool ? static_cast<std::size_t>(ctx.pool->size()) : 1;
+  if (!packed && B > kGemvMaxRows) packed = &own.emplace(W, N, K, N, pool);  // small B streams W unpacked
+  // The tiles balance the threads that run them: the pool's, or one on the calling thread.  The
+  // seeded model keeps the pool's tiling at every size (its order of adds is a function of it).
+  ThreadPool* const tiler = ctx.shuffle_seed ? ctx.pool : pool;
+  const std::size_t threads = tiler ? static_cast<std::size_t>(tiler->size()) : 1;
   const std::size_t row_blocks = (B + kRowBlock - 1) / kRowBlock;
   // Column blocks of whole panels, enough tasks to balance the threads (4 per thread).
   const std::size_t align = packed ? packed->panel_cols() : 16;
@@ -125,7 +133,7 @@ void dense_atomic(const float* x, const float* W, const float* b, float* y, std:
   if (ctx.shuffle_seed) {  // the model: every task's partial, then adds in a seeded order
     std::vector<float> parts(tasks * tile_floats);
     auto run = [&](std::size_t t, int) { partial(t, parts.data() + t * tile_floats); };
-    if (ctx.pool) ctx.pool->parallel_for(tasks, run);
+    if (pool) pool->parallel_for(tasks, run);
     else for (std::size_t t = 0; t < tasks; ++t) run(t, 0);
     std::vector<std::size_t> order(tasks);
     std::iota(order.begin(), order.end(), std::size_t(0));
@@ -141,21 +149,26 @@ void dense_atomic(const float* x, const float* W, const float* b, float* y, std:
         }
     }
   } else {  // real races: each task adds its tile (under its lock) as soon as it is done
-    const int workers = ctx.pool ? ctx.pool->size() : 1;
-    std::vector<std::vector<float>> scratch(static_cast<std::size_t>(workers), std::vector<float>(tile_floats));
-    std::vector<std::mutex> tile_lock(tiles);
-    auto run = [&](std::size_t t, int w) {
-      float* part = scratch[static_cast<std::size_t>(w)].data();
-      const Tile tl = partial(t, part);
-      const std::lock_guard<std::mutex> hold(tile_lock[t % tiles]);
+    auto add_tile = [&](const Tile& tl, const float* part) {
       for (std::size_t i = 0; i < tl.rows; ++i) {
         float* dst = y + (tl.r0 + i) * N + tl.c0;
         const float* src = part + i * tl.cols;
         for (std::size_t j = 0; j < tl.cols; ++j) dst[j] = dense::add(dst[j], src[j]);
       }
     };
-    if (ctx.pool) ctx.pool->parallel_for(tasks, run);
-    else for (std::size_t t = 0; t < tasks; ++t) run(t, 0);
+    if (!pool) {  // one thread: the tasks in order, one scratch tile, nothing to lock
+      float* part = partials_scratch(tile_floats).data();
+      for (std::size_t t = 0; t < tasks; ++t) add_tile(partial(t, part), part);
+    } else {
+      std::vector<std::vector<float>> scratch(static_cast<std::size_t>(pool->size()), std::vector<float>(tile_floats));
+      std::vector<std::mutex> tile_lock(tiles);
+      pool->parallel_for(tasks, [&](std::size_t t, int w) {
+        float* part = scratch[static_cast<std::size_t>(w)].data();
+        const Tile tl = partial(t, part);
+        const std::lock_guard<std::mutex> hold(tile_lock[t % tiles]);
+        add_tile(tl, part);
+      });
+    }
   }
   if (ctx.matmul_out) std::copy(y, y + B * N, ctx.matmul_out);
   for (std::size_t e = 0; e < B * N; ++e) y[e] = activate(y[e], act);

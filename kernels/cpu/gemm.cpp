@@ -251,7 +251,6 @@ const KernelSet& kernels_for(detail::GemmIsa isa) {
 // sequence; C is reloaded once per k block, i.e. once for K <= 4096.  AVX-512 packs all of A once
 // per call (KernelSet::a_once: M x K floats, rows padded to 14, in the calling thread's scratch).
 constexpr std::size_t kMaxMcRows = 288;  // row block cap (packed A <= 306 KiB; AVX2 at kc 4096: 4.5 MiB)
-constexpr std::size_t kSerialFmas = std::size_t{1} << 18;  // below this, the pool costs more than it gives
 constexpr std::size_t kBSlack = 8 * 32;                    // floats past packed B the prefetches reach (8 steps of nr)
 
 // A 64-byte aligned scratch buffer that only grows; one per thread.

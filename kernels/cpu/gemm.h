@@ -69,6 +69,10 @@ void gemm_chain_cols(const float* A, std::size_t lda, const PackedB& B, std::siz
 // packing), four k steps per pass over the outputs, each output still one chain in increasing k.
 constexpr std::size_t kGemvMaxRows = 4;
 
+// Products of fewer multiply-adds (M * N * K) than this run on the calling thread: below it the
+// pool's hand-off costs more than it gives.  Every dense variant follows it (dense.cpp's atomic too).
+inline constexpr std::size_t kSerialFmas = std::size_t{1} << 18;
+
 namespace detail {
 
 using GemmIsa = Isa;  // the one dispatcher's levels (isa.h)
