@@ -37,7 +37,7 @@ const char* const kHelp = R"(usage: driftlab [COMMAND [options]]
 driftlab measures floating-point nondeterminism in reductions: why a model's predict can give
 different bits each time, and what it costs to stop it.
 
-With no command, driftlab runs the quick report (`report --quick`, about 2 minutes on 2 cores)
+With no command, driftlab runs the quick report (`report --quick`, under a minute on 2 cores)
 and prints its headline tables; the files go to ./driftlab-report/.
 
 commands:

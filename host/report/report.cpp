@@ -29,7 +29,7 @@ at hand; writes their JSON under DIR (default driftlab-report), renders the figu
 DIR/plots with plots/plot.py (matplotlib; scripts/setup.sh installs it) and writes DIR/REPORT.md
 with the headline tables, the figures and a description of the machine.
 
-  --quick   a small run: about 2 minutes on 2 CPU cores
+  --quick   a small run: under a minute on 2 CPU cores (30-45 s on a 2-core Xeon)
   (full)    sized for a GPU machine: several minutes there, longer on a CPU; it says how long
   --bench-json FILE
             take the benchmarks from FILE (driftlab_bench's JSON, e.g. from the GPU check)
