@@ -30,6 +30,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
+#include <optional>
 #include <type_traits>
 
 #include "kernels/common/dropout.h"
@@ -611,19 +612,19 @@ cudaError_t launch_skinny(const T* A, const T* B, float* C, std::size_t M, std::
 // on the 16-byte path (tile::vec_copies); else chain_gemm_kernel.  `tiles` (benchmark-only,
 // dense_invariant_tiles) forces one tile kernel instead: prev, chain_gemm_kernel (the kernel of the
 // first H200 run), or one_block, chain_gemm_vec_kernel at one block an SM (the 16-byte path only).
-enum class Tiles { chosen, prev, one_block };
 template <Epilogue kEp, class T>
 cudaError_t launch_chain(const T* A, const T* B, float* C, std::size_t M, std::size_t N, std::size_t K, std::size_t S,
-                         const T* bias, Activation act, float* matmul, cudaStream_t stream, Tiles tiles = Tiles::chosen) {
-  const bool forced = tiles != Tiles::chosen;  // a tile kernel named: never the small-batch one
+                         const T* bias, Activation act, float* matmul, cudaStream_t stream,
+                         std::optional<InvariantTiles> tiles = std::nullopt) {
+  const bool forced = tiles.has_value();  // a tile kernel named: never the small-batch one
   // the SM count (launch.h; 0 if unknown): for mid batches (skinny::rows_fit) and small grids (skinny::launch)
   const int sms = M > 1 && M <= static_cast<std::size_t>(sk::kMaxMidRows) ? sm_count() : 0;
   if constexpr (std::is_same_v<T, float>) {
     if (!forced && sk::use(M, K, N, S, aligned16(A), sms))
       return launch_skinny<kEp>(A, B, C, M, N, K, S, bias, act, matmul, stream, sk::vec_w(N, aligned16(B)), sms);
-    if (tiles != Tiles::prev && tl::vec_copies(K, N, S, aligned16(A) && aligned16(B))) {
+    if (tiles != InvariantTiles::prev && tl::vec_copies(K, N, S, aligned16(A) && aligned16(B))) {
       if constexpr (kEp == Epilogue::bias_act) {  // the one-block build exists for invariant only
-        if (tiles == Tiles::one_block) {
+        if (tiles == InvariantTiles::one_block) {
           chain_gemm_vec_kernel<kEp, 1><<<gemm_grid(M, N, S), kThreads, 0, stream>>>(A, B, C, M, N, K, S, bias, act, matmul);
           return cudaGetLastError();
         }
@@ -631,7 +632,7 @@ cudaError_t launch_chain(const T* A, const T* B, float* C, std::size_t M, std::s
       chain_gemm_vec_kernel<kEp><<<gemm_grid(M, N, S), kThreads, 0, stream>>>(A, B, C, M, N, K, S, bias, act, matmul);
       return cudaGetLastError();
     }
-    if (tiles == Tiles::one_block) return cudaErrorInvalidValue;  // not on the 16-byte path: no such kernel
+    if (tiles == InvariantTiles::one_block) return cudaErrorInvalidValue;  // not on the 16-byte path: no such kernel
   } else {
     if (!forced && sk::use16(M, K, N, S, aligned16(A), aligned4(B), sms))
       return launch_skinny<kEp>(A, B, C, M, N, K, S, bias, act, matmul, stream, sk::vec_w16(N, aligned16(B)), sms);
@@ -720,8 +721,7 @@ cudaError_t dense_invariant_tiles(InvariantTiles which, const float* d_x, const 
                                   std::size_t B, std::size_t K, std::size_t N, Activation act, cudaStream_t stream) {
   if (B * N == 0) return cudaSuccess;
   if (!tl::grid(B, N, 1).fits()) return cudaErrorInvalidValue;
-  const Tiles t = which == InvariantTiles::prev ? Tiles::prev : Tiles::one_block;
-  return launch_chain<Epilogue::bias_act>(d_x, d_W, d_y, B, N, K, 1, d_b, act, nullptr, stream, t);
+  return launch_chain<Epilogue::bias_act>(d_x, d_W, d_y, B, N, K, 1, d_b, act, nullptr, stream, which);
 }
 
 template <class S16>
