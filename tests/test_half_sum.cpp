@@ -13,6 +13,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "host/backends/backend.h"
@@ -318,6 +319,41 @@ class CudaHalfSum : public ::testing::Test {
     if (!gpu_status().usable) GTEST_SKIP() << gpu_status().reason;
   }
 };
+
+// NaN, infinities, -0 and subnormals inside the kernels' full steps (a step reads 4096 values or
+// more; the generated inputs above hold no bf16 special at all), bf16 and f16: the CPU's bits.
+TEST_F(CudaHalfSum, SpecialsInsideFullStepsGiveTheCpuBits) {
+  auto gpu = make_cuda_backend();
+  cpu::ThreadPool pool(0);
+  const cpu::SumContext ctx{&pool, std::nullopt};
+  for (const DType d : {DType::bf16, DType::f16}) {
+    const bool b = d == DType::bf16;
+    const std::uint16_t inf = b ? 0x7f80 : 0x7c00, ninf = b ? 0xff80 : 0xfc00, nan = b ? 0x7fc1 : 0x7e01;
+    const std::uint16_t nzero = 0x8000, tiny = 0x0001, ntiny = 0x8001, one = b ? 0x3f80 : 0x3c00;
+    struct Case {
+      const char* what;
+      std::size_t n;
+      std::uint16_t base;
+      std::vector<std::pair<std::size_t, std::uint16_t>> at;
+    };
+    const std::vector<Case> cases = {
+        {"5000 x -0", 5000, nzero, {}},
+        {"inf at 4100", 8192, one, {{4100, inf}}},
+        {"inf at 4100, -inf at 6000", 8192, one, {{4100, inf}, {6000, ninf}}},
+        {"NaN (a payload) at 4096", 8192, one, {{4096, nan}}},
+        {"subnormals inside -0s", 9000, nzero, {{4097, tiny}, {8191, tiny}, {8192, ntiny}, {8999, tiny}}},
+    };
+    for (const Case& c : cases) {
+      std::vector<std::uint16_t> bits(c.n, c.base);
+      for (const auto& [i, val] : c.at) bits[i] = val;
+      const HostArray x = half_array(d, std::move(bits));
+      gpu->set_input(x);
+      const float tree = half_sum(SumVariant::tree, x, ctx), exact = half_sum(SumVariant::exact, x, ctx);
+      EXPECT_EQ(gpu->run(SumVariant::tree, 0).bits, to_bits(tree)) << dtype_name(d) << " tree: " << c.what;
+      EXPECT_EQ(gpu->run(SumVariant::exact, 0).bits, to_bits(exact)) << dtype_name(d) << " exact: " << c.what;
+    }
+  }
+}
 
 TEST_F(CudaHalfSum, TreeAndExactBitwiseEqualToTheCpuTwin) {
   auto gpu = make_cuda_backend();

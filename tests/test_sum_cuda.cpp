@@ -6,6 +6,8 @@
 #include <cmath>
 #include <iostream>
 #include <iterator>
+#include <limits>
+#include <utility>
 #include <set>
 #include <string>
 #include <vector>
@@ -123,6 +125,46 @@ TEST_F(CudaSum, ExactHandlesSpecialsAndSignedZerosLikeTheCpu) {
     EXPECT_EQ(gpu->run(SumVariant::exact, 0).bits, to_bits(want)) << "case of size " << c.size();
   }
 }
+
+// The same specials inside the kernels' full steps (a block's step reads 4096 floats or more, and the
+// small cases above end in the tail): every NaN and infinity, -0 and subnormal placed past the
+// first step, and at the edges of a step, in float and double; tree and exact both the CPU's bits.
+template <class T> void specials_in_full_steps(DType dtype) {
+  auto gpu = make_cuda_backend();
+  cpu::ThreadPool pool(0);
+  const cpu::SumContext ctx{&pool, std::nullopt};
+  const T inf = std::numeric_limits<T>::infinity(), nan = std::numeric_limits<T>::quiet_NaN();
+  const T tiny = std::numeric_limits<T>::denorm_min(), big = std::numeric_limits<T>::max();
+  struct Case {
+    const char* what;
+    std::size_t n;
+    std::vector<std::pair<std::size_t, T>> at;  // positions set over a base of small values
+    bool zeros;                                 // base of -0 instead of values in [-1, 1)
+  };
+  const std::vector<Case> cases = {
+      {"5000 x -0", 5000, {}, true},
+      {"70000 x -0 and one +0 at 65536", 70000, {{65536, T(0)}}, true},
+      {"inf at 4100", 8192, {{4100, inf}}, false},
+      {"-inf at 4095 and 4096", 8193, {{4095, -inf}, {4096, -inf}}, false},
+      {"inf at 4100, -inf at 6000", 8192, {{4100, inf}, {6000, -inf}}, false},
+      {"NaN at 4096", 8192, {{4096, nan}}, false},
+      {"NaN at 16383 of 16384", 16384, {{16383, nan}}, false},
+      {"max, max, -max past a step", 12288, {{5000, big}, {9000, big}, {12000, -big}}, false},
+      {"subnormals inside -0s", 9000, {{4097, tiny}, {8191, tiny}, {8192, -tiny}, {8999, tiny}}, true},
+  };
+  for (const Case& c : cases) {
+    HostArray x = make_input(Dist::uniform, dtype, c.n, 91 + c.n);
+    auto& v = x.values<T>();
+    if (c.zeros) std::fill(v.begin(), v.end(), -T(0));
+    for (const auto& [i, val] : c.at) v[i] = val;
+    gpu->set_input(x);
+    const T cpu_tree = cpu::sum_tree(v.data(), c.n, ctx), cpu_exact = cpu::sum_exact(v.data(), c.n, ctx);
+    EXPECT_EQ(gpu->run(SumVariant::tree, 0).bits, to_bits(cpu_tree)) << dtype_name(dtype) << " tree: " << c.what;
+    EXPECT_EQ(gpu->run(SumVariant::exact, 0).bits, to_bits(cpu_exact)) << dtype_name(dtype) << " exact: " << c.what;
+  }
+}
+TEST_F(CudaSum, SpecialsInsideFullStepsGiveTheCpuBitsF32) { specials_in_full_steps<float>(DType::f32); }
+TEST_F(CudaSum, SpecialsInsideFullStepsGiveTheCpuBitsF64) { specials_in_full_steps<double>(DType::f64); }
 
 }  // namespace
 }  // namespace driftlab

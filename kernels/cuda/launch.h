@@ -76,4 +76,27 @@ template <class... Args> cudaError_t allow_dynamic_smem(void (*kernel)(Args...),
   return allow_dynamic_smem(reinterpret_cast<const void*>(kernel), bytes);
 }
 
+// How many blocks of `kernel` (launched with `threads` and `smem` bytes of dynamic shared memory,
+// already allowed) an SM of the current device holds, at most `wanted`: asked of the occupancy
+// calculator once per device and kept in `cache` (one per kernel and launch shape); `wanted` when it
+// cannot be read.  A kernel sized for sm_90's 228 KiB of shared memory an SM holds fewer blocks on
+// sm_80 (164 KiB) and sm_86/89/120 (100 KiB): a grid of `wanted` x SMs would run a second, partial wave.
+inline int resident_blocks(std::atomic<int> (&cache)[kMaxDevices], const void* kernel, int threads, std::size_t smem,
+                           int wanted) {
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) {
+    (void)cudaGetLastError();
+    return wanted;
+  }
+  if (const int kept = cache[device].load(std::memory_order_relaxed); kept > 0) return kept;
+  int blocks = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, smem) != cudaSuccess || blocks < 1) {
+    (void)cudaGetLastError();
+    return wanted;
+  }
+  blocks = blocks < wanted ? blocks : wanted;
+  cache[device].store(blocks, std::memory_order_relaxed);
+  return blocks;
+}
+
 }  // namespace driftlab::cuda

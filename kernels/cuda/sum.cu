@@ -548,8 +548,10 @@ cudaError_t sum_impl(SumVariant v, const S* d_in, std::size_t n, T* d_out, void*
                               kThreads, 0, stream>>>(d_in, n, d_bins, d_flags);
           } else {
             CUDA_RETURN_IF_ERROR(allow_dynamic_smem(exact_lanes_kernel<S>, kExactLanesSmem));
-            exact_lanes_kernel<S><<<grid_for(ceil_div(n, kThreads * kLanesPerThread * kExactLanesQuads),
-                                             kExactLanesBlocksPerSm),
+            static std::atomic<int> resident[kMaxDevices] = {};  // 2 on sm_80, 1 on sm_86/89/120
+            const int per_sm = resident_blocks(resident, reinterpret_cast<const void*>(exact_lanes_kernel<S>), kThreads,
+                                               kExactLanesSmem, kExactLanesBlocksPerSm);
+            exact_lanes_kernel<S><<<grid_for(ceil_div(n, kThreads * kLanesPerThread * kExactLanesQuads), per_sm),
                                     kThreads, kExactLanesSmem, stream>>>(d_in, n, d_bins, d_flags);
           }
         } else {
