@@ -343,11 +343,12 @@ TEST(DenseCuda, TreeAndInvariantBitwiseEqualToCpuCublasWithinBound) {
   // ... and the kernels' paths: chain_skinny_kernel (B <= 64 on the 16-byte path: 1 to 8
   // warps, split-K slices of a multiple of 4; B = 65-128 when the tiles would fill <= 1/4 of the
   // SMs: 65 x 132, 100 x 40, 128 x 256 on any GPU of 32 SMs or more), chain_gemm_vec_kernel (B = 513,
-  // and 128 x 8192: 64 tiles) at K, N multiples of 4.
+  // and 128 x 8192: 64 tiles) at K, N multiples of 4, and split into slices (tree, atomic: 129 x 256 x
+  // 8 in 8 slices, 200 x 2048 x 16 in 4).
   const Shape shapes[] = {{1, 10, 20}, {1, 1, 1}, {3, 1, 7}, {7, 33, 5}, {64, 100, 31}, {17, 257, 129},
                           {1, 4096, 10}, {513, 784, 300}, {130, 1000, 3}, {1, 4096, 4096}, {2, 36, 40}, {9, 36, 40},
                           {32, 260, 4}, {33, 64, 132}, {64, 512, 4096}, {65, 64, 132}, {8, 1024, 256}, {64, 4096, 10},
-                          {100, 36, 40}, {128, 512, 256}, {128, 64, 8192}};
+                          {100, 36, 40}, {128, 512, 256}, {128, 64, 8192}, {129, 256, 8}, {200, 2048, 16}};
   auto gpu = make_cuda_model_backend();
   auto cpu = make_cpu_model_backend(0);
   for (const auto& s : shapes) {

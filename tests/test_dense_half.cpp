@@ -358,7 +358,8 @@ TYPED_TEST(DenseHalf, CudaTreeAndInvariantMatchTheCpuBitwise) {
   if (!gpu_status().usable) GTEST_SKIP() << gpu_status().reason;
   const DType d = std::is_same_v<S, bf16> ? DType::bf16 : DType::f16;
   // The first model takes the 128 x 128 tiles (K, N not multiples of 8); the second the 16-bit
-  // small-batch kernel at B <= 64 (dense_order.h's skinny::use16; slices of 8 in tree at B = 1);
+  // small-batch kernel at B <= 64, and at B = 100 where the tiles would fill few SMs (dense_order.h's
+  // skinny::use16 and rows_fit; slices of 8 in tree at B = 1);
   // the third's last layer (N = 10) too, with W copied by 4 bytes (skinny::vec_w16 false).
   for (const std::vector<std::size_t>& dims : {std::vector<std::size_t>{300, 257, 33}, std::vector<std::size_t>{256, 64, 40},
                                               std::vector<std::size_t>{256, 64, 10}}) {
@@ -368,7 +369,7 @@ TYPED_TEST(DenseHalf, CudaTreeAndInvariantMatchTheCpuBitwise) {
     auto gpu = make_cuda_model_backend();
     cpu->set_model(m);
     gpu->set_model(m);
-    for (std::size_t B : {1, 5, 64, 129}) {
+    for (std::size_t B : {1, 5, 64, 100, 129}) {
       std::vector<float> x(B * m.inputs());
       SplitMix64 g(B);
       for (auto& v : x) v = static_cast<float>(g.uniform01() - 0.5);

@@ -31,8 +31,8 @@ cudaError_t dense(DenseVariant v, const float* d_x, const float* d_W, const floa
 // same bits (GPU test DenseCuda.EveryInvariantTileKernelGivesTheSameBits).
 //   prev       the kernel of the first H200 run (chain_gemm_kernel, A copied by 4 bytes; 0.752x
 //              cuBLAS at 4096^3; bench name dense/cuda/invariant_prev/...);
-//   one_block  today's 16-byte kernel (chain_gemm_vec_kernel) at one block an SM and no register
-//              cap instead of two blocks at 128 registers (dense/cuda/invariant_1block/...), so that
+//   one_block  today's 16-byte kernel (chain_gemm_vec_kernel) at one block an SM (up to 255
+//              registers; 168 on sm_90) instead of two blocks at 128 registers (dense/cuda/invariant_1block/...), so that
 //              the GPU decides the occupancy; cudaErrorInvalidValue off the 16-byte path (K or N not
 //              a multiple of 4, x or W not 16-byte aligned).
 enum class InvariantTiles { prev, one_block };
@@ -53,8 +53,9 @@ cudaError_t dense_half(DenseVariant v, const std::uint16_t* d_x, const std::uint
 // invariant_tc (dense_tc.cu; optional in issue 18, benchmark- and test-only): d_y32 [B x N] =
 // act(x . W + b) on tensor cores from 16-bit x, W, b (S = bf16 or f16), float32 accumulators, then
 // d_y (optional) = d_y32 rounded to S.  Batch-invariant and run to run on one GPU model (fixed
-// tiles, no split-K: dense_order.h's dense::tc); NOT the CPU twin's bits.  cudaErrorInvalidValue
-// for a shape or pointer dense::tc::supports refuses (K or N not a multiple of 8, unaligned).
+// tiles, no split-K: dense_order.h's dense::tc); NOT the CPU twin's bits.  B = 0: nothing to do,
+// cudaSuccess; cudaErrorInvalidValue for a shape or pointer dense::tc::supports refuses (K or N
+// under 8 or not a multiple of 8, x or W not 16-byte aligned).
 template <class S>
 cudaError_t dense_invariant_tc(const std::uint16_t* d_x, const std::uint16_t* d_W, const std::uint16_t* d_b, float* d_y32,
                                std::uint16_t* d_y, std::size_t B, std::size_t K, std::size_t N, dense::Activation act,

@@ -162,6 +162,7 @@ cudaError_t dense_invariant_tc(const std::uint16_t* d_x, const std::uint16_t* d_
                                std::uint16_t* d_y, std::size_t B, std::size_t K, std::size_t N, dense::Activation act,
                                cudaStream_t stream) {
   static_assert(std::is_same_v<S, bf16> || std::is_same_v<S, f16>, "16-bit storage only");
+  if (B == 0) return cudaSuccess;  // as dense() with no output: nothing launched
   if (!tc::supports(B, K, N, d_x, d_W) || !d_b || !d_y32) return cudaErrorInvalidValue;
   const dim3 grid(static_cast<unsigned>((N + tc::kBN - 1) / tc::kBN), static_cast<unsigned>((B + tc::kBM - 1) / tc::kBM));
   // above the default 48 KiB of dynamic shared memory: opt in, once per device (launch.h)
