@@ -135,8 +135,9 @@ def v_drift(max_ulp, model_max_ulp, argmax_flips, wide="the wide model"):
                          f"{argmax_flips} prediction(s) (argmax) changed")
     if model_max_ulp > 0:
         return ("holds only when", "holds only when the accumulation order changes between runs: up to "
-                f"{model_max_ulp} ULP under the seeded GPU-scheduler model (atomics, {wide}); no real run counted "
-                "here drifted (real 2-core atomic races depend on timing: reported, not counted)")
+                f"{model_max_ulp} ULP under the seeded GPU-scheduler model (atomics, {wide}); the real runs counted "
+                "here, of the fixed-order kernels, did not drift (real 2-core atomic races depend on timing: reported "
+                "beside this, not counted)")
     return "does not hold", "does not hold here: identical bits in every real run"
 
 

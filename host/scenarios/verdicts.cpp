@@ -144,7 +144,8 @@ VerdictText verdict_drift(std::uint64_t max_ulp, std::uint64_t model_max_ulp, st
     return {Verdict::holds_only_when,
             "holds only when the accumulation order changes between runs: up to " + std::to_string(model_max_ulp) +
                 " ULP under the seeded GPU-scheduler model (atomics, " + or_wide(wide) +
-                "); no real run counted here drifted (real 2-core atomic races depend on timing: reported, not counted)"};
+                "); the real runs counted here, of the fixed-order kernels, did not drift (real 2-core atomic races depend "
+                "on timing: reported beside this, not counted)"};
   return {Verdict::does_not_hold, "does not hold here: identical bits in every real run"};
 }
 
