@@ -20,6 +20,10 @@
 #include "host/backends/gpu.h"
 #include "tests/test_helpers.h"
 
+#if DRIFTLAB_HAVE_CUDA
+#include "kernels/cuda/sum.cuh"
+#endif
+
 namespace driftlab {
 namespace {
 
@@ -163,6 +167,34 @@ template <class T> void specials_in_full_steps(DType dtype) {
     EXPECT_EQ(gpu->run(SumVariant::exact, 0).bits, to_bits(cpu_exact)) << dtype_name(dtype) << " exact: " << c.what;
   }
 }
+#if DRIFTLAB_HAVE_CUDA
+// A misaligned input, scratch or result is refused before anything is launched or dereferenced (so
+// this runs without a GPU: the pointers are never used), for every variant and stored type.
+template <class S, class T> void refuses_misaligned(const char* type) {
+  alignas(256) static unsigned char arena[1024];
+  const auto at = [](std::size_t off) { return static_cast<void*>(arena + off); };
+  for (const auto& i : kSumVariants) {
+    if (!cuda::has_sum_variant(i.variant)) continue;
+    const auto call = [&](std::size_t in, std::size_t temp, std::size_t out) {
+      if constexpr (std::is_same_v<S, T>)
+        return cuda::sum<T>(i.variant, static_cast<const T*>(at(in)), 4, static_cast<T*>(at(out)), at(temp), 1 << 20, nullptr);
+      else
+        return cuda::sum_half<S>(i.variant, static_cast<const S*>(at(in)), 4, static_cast<float*>(at(out)), at(temp), 1 << 20,
+                                 nullptr);
+    };
+    EXPECT_EQ(call(4, 256, 512), cudaErrorMisalignedAddress) << type << " " << i.name << ": input 4 bytes off";
+    EXPECT_EQ(call(0, 264, 512), cudaErrorMisalignedAddress) << type << " " << i.name << ": scratch 8 bytes off";
+    EXPECT_EQ(call(0, 256, 513), cudaErrorMisalignedAddress) << type << " " << i.name << ": result 1 byte off";
+  }
+}
+TEST(CudaSumArgs, MisalignedPointersAreRefusedBeforeAnyLaunch) {
+  refuses_misaligned<float, float>("f32");
+  refuses_misaligned<double, double>("f64");
+  refuses_misaligned<bf16, float>("bf16");
+  refuses_misaligned<f16, float>("f16");
+}
+#endif
+
 TEST_F(CudaSum, SpecialsInsideFullStepsGiveTheCpuBitsF32) { specials_in_full_steps<float>(DType::f32); }
 TEST_F(CudaSum, SpecialsInsideFullStepsGiveTheCpuBitsF64) { specials_in_full_steps<double>(DType::f64); }
 

@@ -500,6 +500,10 @@ template <class S, class T = Acc<S>>
 cudaError_t sum_impl(SumVariant v, const S* d_in, std::size_t n, T* d_out, void* d_temp, std::size_t temp_bytes,
                      cudaStream_t stream, bool exact_prev = false) {
   if (reinterpret_cast<std::uintptr_t>(d_in) % 16 != 0) return cudaErrorMisalignedAddress;
+  // The scratch holds 64-bit atomic bins (exact) and T partials (tree); the result is a T: both as
+  // sum.cuh asks (cudaMalloc's alignment serves), so that a misuse is an error, not a fault.
+  if (reinterpret_cast<std::uintptr_t>(d_temp) % 16 != 0 || reinterpret_cast<std::uintptr_t>(d_out) % sizeof(T) != 0)
+    return cudaErrorMisalignedAddress;
   // tree and exact size their scratch by arithmetic; CUB checks its own (no query in the timed region).
   if (v != SumVariant::cub && temp_bytes < temp_bytes_impl<S>(v, n)) return cudaErrorInvalidValue;
   // CUB takes a null scratch as a size query and sums nothing: *d_out would keep its old bits.

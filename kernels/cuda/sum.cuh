@@ -23,7 +23,8 @@ bool has_sum_variant(SumVariant v);
 template <class T> std::size_t sum_temp_bytes(SumVariant v, std::size_t n);
 
 // Writes the sum of d_in[0, n) to *d_out (device memory), asynchronously on `stream`.
-// d_in must be 16-byte aligned (cudaMalloc's pointers are).  Launch errors are returned.
+// d_in and d_temp must be 16-byte aligned and d_out aligned to its type (cudaMalloc's pointers
+// are), else cudaErrorMisalignedAddress.  Launch errors are returned.
 template <class T>
 cudaError_t sum(SumVariant v, const T* d_in, std::size_t n, T* d_out, void* d_temp, std::size_t temp_bytes,
                 cudaStream_t stream);
