@@ -374,6 +374,46 @@ TEST(DenseCuda, TreeAndInvariantBitwiseEqualToCpuCublasWithinBound) {
 }
 
 #if DRIFTLAB_HAVE_CUDA
+// What the CUDA entry points refuse (or, with no output, accept) before anything is launched or
+// dereferenced, so this runs without a GPU: the pointers point into a host arena and are never used.
+TEST(DenseCudaArgs, RefusalsComeBeforeAnyLaunch) {
+  alignas(256) static float arena[256];
+  const float* x = arena;
+  float* y = arena + 64;
+  const auto dense = [&](DenseVariant v, std::size_t B, std::size_t K, std::size_t N, std::size_t S) {
+    return cuda::dense(v, x, x, x, y, B, K, N, Activation::linear, S, y, 1 << 20, nullptr, nullptr);
+  };
+  for (const DenseVariant v : {DenseVariant::tree, DenseVariant::atomic}) {
+    EXPECT_EQ(dense(v, 2, 8, 8, 0), cudaErrorInvalidValue) << info(v).name << ": 0 slices";
+    EXPECT_EQ(dense(v, 2, 8, 8, dense::kMaxSlices + 1), cudaErrorInvalidValue) << info(v).name << ": 33 slices";
+  }
+  for (const DenseVariant v : {DenseVariant::tree, DenseVariant::atomic, DenseVariant::invariant, DenseVariant::cublas}) {
+    EXPECT_EQ(dense(v, 0, 8, 8, 1), cudaSuccess) << info(v).name << ": B = 0 is nothing to do";
+    EXPECT_EQ(dense(v, 2, 8, 0, 1), cudaSuccess) << info(v).name << ": N = 0 is nothing to do";
+  }
+  // more row blocks than a grid holds (65535 of 128 rows)
+  EXPECT_EQ(dense(DenseVariant::invariant, 65535u * 128 + 1, 8, 8, 1), cudaErrorInvalidValue);
+  EXPECT_EQ(dense(DenseVariant::tree, 65535u * 128 + 1, 8, 8, 1), cudaErrorInvalidValue);
+  // the one-block build exists on the 16-byte path only
+  EXPECT_EQ(cuda::dense_invariant_tiles(cuda::InvariantTiles::one_block, x, x, x, y, 2, 3, 8, Activation::linear, nullptr),
+            cudaErrorInvalidValue);
+  EXPECT_EQ(cuda::dense_invariant_tiles(cuda::InvariantTiles::one_block, x, x, x, y, 2, 8, 6, Activation::linear, nullptr),
+            cudaErrorInvalidValue);
+  // invariant_tc: B = 0 is nothing to do; K and N at least 8 and multiples of 8; x and W 16-byte aligned
+  const auto* h = reinterpret_cast<const std::uint16_t*>(arena);
+  auto* h_out = reinterpret_cast<std::uint16_t*>(arena + 128);
+  const auto tc = [&](const std::uint16_t* hx, std::size_t B, std::size_t K, std::size_t N) {
+    return cuda::dense_invariant_tc<bf16>(hx, h, h, y, h_out, B, K, N, Activation::linear, nullptr);
+  };
+  EXPECT_EQ(tc(h, 0, 8, 8), cudaSuccess);
+  EXPECT_EQ(tc(h, 2, 4, 8), cudaErrorInvalidValue);
+  EXPECT_EQ(tc(h, 2, 0, 8), cudaErrorInvalidValue);
+  EXPECT_EQ(tc(h, 2, 8, 12), cudaErrorInvalidValue);
+  EXPECT_EQ(tc(h + 1, 2, 8, 8), cudaErrorInvalidValue);  // x 2 bytes off
+  EXPECT_EQ((cuda::dense_invariant_tc<f16>(h, h + 4, h, y, h_out, 2, 8, 8, Activation::linear, nullptr)),
+            cudaErrorInvalidValue);  // W 8 bytes off
+}
+
 // The benchmark-only tile kernels (dense.cuh's dense_invariant_tiles: the first H200 run's kernel,
 // and today's 16-byte kernel at one block an SM) run the invariant chains too: bitwise the written
 // order, so that any of them can become dense(invariant) by a one-line change the next GPU run
