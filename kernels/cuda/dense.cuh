@@ -20,7 +20,8 @@ std::size_t dense_temp_bytes(DenseVariant v, std::size_t B, std::size_t K, std::
 
 // d_y [B x N] = act(d_x [B x K] . d_W [K x N] + d_b), asynchronously on `stream`.  S: the slices
 // of the split-K variants (dense::split_k or forced), ignored by invariant and cublas.
-// `handle` is only used by cublas (its math mode is set to CUBLAS_DEFAULT_MATH: FP32, no TF32).
+// `handle` is only used by cublas (its math mode is set to CUBLAS_DEFAULT_MATH: FP32, no TF32), and
+// its stream and math mode are set on every call: one handle per host thread (each backend owns one).
 // d_matmul (the trace hook, null: none): receives [B x N], the accumulator before the epilogue, as
 // the CPU's DenseContext::matmul_out does (x.W; atomic: x.W + b, its accumulator starts at b).
 cudaError_t dense(DenseVariant v, const float* d_x, const float* d_W, const float* d_b, float* d_y, std::size_t B,
