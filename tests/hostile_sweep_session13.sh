@@ -12,10 +12,6 @@ BENCH=${BENCH:-$ROOT/build/driftlab_bench}
 PROBE=${PROBE:-$ROOT/build/driftlab_cpu_probe}
 . "$ROOT/tests/sweep_lib.sh"  # scratch folder, counts, want RC LINES DESC -- CMD...
 
-same() {  # same DESC FILE CONTENT: the file still holds CONTENT
-  if [ "$(cat "$2" 2>/dev/null)" = "$3" ]; then pass=$((pass + 1)); printf 'ok   %-70s\n' "$1"
-  else fail=$((fail + 1)); printf 'FAIL %-70s (%s changed)\n' "$1" "$2"; fi
-}
 no_temps() {  # no_temps DESC: no hidden temporary left in the scratch folder
   if ls -A | grep -q '\.tmp-'; then fail=$((fail + 1)); printf 'FAIL %-70s (%s)\n' "$1" "$(ls -A | grep '\.tmp-' | head -1)"
   else pass=$((pass + 1)); printf 'ok   %-70s\n' "$1"; fi

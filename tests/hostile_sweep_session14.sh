@@ -12,24 +12,7 @@ PY=${PY:-python3}
 . "$ROOT/tests/sweep_lib.sh"  # scratch folder, counts, want RC LINES DESC -- CMD...
 FIX=$ROOT/tests/fixtures/keras_check.json
 
-same() {  # same DESC FILE CONTENT: the file still holds CONTENT
-  if [ "$(cat "$2" 2>/dev/null)" = "$3" ]; then pass=$((pass + 1)); printf 'ok   %-70s\n' "$1"
-  else fail=$((fail + 1)); printf 'FAIL %-70s (%s changed)\n' "$1" "$2"; fi
-}
-has() {  # has DESC FILE TEXT: FILE contains TEXT
-  if grep -qF -- "$3" "$2"; then pass=$((pass + 1)); printf 'ok   %-70s\n' "$1"
-  else fail=$((fail + 1)); printf 'FAIL %-70s (no "%s" in %s)\n' "$1" "$3" "$2"; fi
-}
 # mutate NAME KEY PYTHON: a copy of the recorded cross-check with row KEY changed by PYTHON (r: the row)
-mutate() {
-  "$PY" - "$FIX" "$1" "$2" "$3" <<'EOF'
-import json, sys
-d = json.load(open(sys.argv[1]))
-r = [x for x in d["scenarios"] if x["key"] == sys.argv[3]][0]
-exec(sys.argv[4])
-json.dump(d, open(sys.argv[2], "w"))
-EOF
-}
 SCEN=("$DL" scenarios --quick --backend cpu)
 
 # --- the reader: "not tested" only where the rule gives it, spelled exactly

@@ -14,27 +14,6 @@ PY=${PY:-python3}
 FIX=$ROOT/tests/fixtures/keras_check.json
 NEW="the real runs counted here, of the fixed-order kernels, did not drift"
 
-same() {  # same DESC FILE CONTENT: the file still holds CONTENT
-  if [ "$(cat "$2" 2>/dev/null)" = "$3" ]; then pass=$((pass + 1)); printf 'ok   %-70s\n' "$1"
-  else fail=$((fail + 1)); printf 'FAIL %-70s (%s changed)\n' "$1" "$2"; fi
-}
-has() {  # has DESC FILE TEXT: FILE contains TEXT
-  if grep -qF -- "$3" "$2"; then pass=$((pass + 1)); printf 'ok   %-70s\n' "$1"
-  else fail=$((fail + 1)); printf 'FAIL %-70s (no "%s" in %s)\n' "$1" "$3" "$2"; fi
-}
-hasnt() {  # hasnt DESC FILE TEXT: FILE does not contain TEXT
-  if grep -qF -- "$3" "$2"; then fail=$((fail + 1)); printf 'FAIL %-70s ("%s" in %s)\n' "$1" "$3" "$2"
-  else pass=$((pass + 1)); printf 'ok   %-70s\n' "$1"; fi
-}
-mutate() {  # mutate NAME KEY PYTHON: the recorded cross-check with row KEY changed by PYTHON (r: the row)
-  "$PY" - "$FIX" "$1" "$2" "$3" <<'EOF'
-import json, sys
-d = json.load(open(sys.argv[1]))
-r = [x for x in d["scenarios"] if x["key"] == sys.argv[3]][0]
-exec(sys.argv[4])
-json.dump(d, open(sys.argv[2], "w"))
-EOF
-}
 SCEN=("$DL" scenarios --quick --backend cpu)
 
 # --- the drift verdict's wording, as printed, in the JSON and in the Python twin

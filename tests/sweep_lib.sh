@@ -2,7 +2,11 @@
 # a scratch folder as the working directory (removed on exit), the pass/fail counts, and
 #   want RC LINES DESC -- CMD...   runs CMD (120 s at most), wants exit status RC and, when LINES
 #                                  is "1", exactly one stderr line ("any": any number); out.txt and
-#                                  err.txt keep what it wrote.
+#                                  err.txt keep what it wrote;
+#   same DESC FILE CONTENT         the file still holds CONTENT;
+#   has DESC FILE TEXT / hasnt     FILE contains TEXT / does not;
+#   mutate NAME KEY PYTHON         NAME: a copy of the recorded cross-check $FIX with its row KEY
+#                                  changed by PYTHON (r: the row; $PY runs it).
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 cd "$W" || exit 1
@@ -17,4 +21,25 @@ want() {
     fail=$((fail + 1)); printf 'FAIL %-70s rc=%d (want %d) stderr=%d line(s) (want %s)\n' "$desc" "$got" "$rc" "$n" "$lines"
     head -3 err.txt | sed 's/^/     /'
   fi
+}
+same() {
+  if [ "$(cat "$2" 2>/dev/null)" = "$3" ]; then pass=$((pass + 1)); printf 'ok   %-70s\n' "$1"
+  else fail=$((fail + 1)); printf 'FAIL %-70s (%s changed)\n' "$1" "$2"; fi
+}
+has() {
+  if grep -qF -- "$3" "$2"; then pass=$((pass + 1)); printf 'ok   %-70s\n' "$1"
+  else fail=$((fail + 1)); printf 'FAIL %-70s (no "%s" in %s)\n' "$1" "$3" "$2"; fi
+}
+hasnt() {
+  if grep -qF -- "$3" "$2"; then fail=$((fail + 1)); printf 'FAIL %-70s ("%s" in %s)\n' "$1" "$3" "$2"
+  else pass=$((pass + 1)); printf 'ok   %-70s\n' "$1"; fi
+}
+mutate() {
+  "${PY:-python3}" - "$FIX" "$1" "$2" "$3" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+r = [x for x in d["scenarios"] if x["key"] == sys.argv[3]][0]
+exec(sys.argv[4])
+json.dump(d, open(sys.argv[2], "w"))
+EOF
 }
