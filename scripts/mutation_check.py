@@ -35,7 +35,7 @@ BACKUP = BUILD / "mutation-backup"
 #          are the only evidence for them on a machine without a GPU.
 GROUPS = {
     "kat": ("driftlab_kat_tests", "KnownAnswers.*"),
-    "replay": ("driftlab_tests", "DenseTileReplay.*:DenseTc.*:ExactMagnitudeWords.*:AttentionBlockReplay.*"),
+    "replay": ("driftlab_tests", "DenseTileReplay.*:DenseTc.*:ExactMagnitudeWords.*:ExactFinalize.*:AttentionBlockReplay.*"),
 }
 
 # (id, file, the line's text as it is, what it becomes, what the change means[, group]); group "kat"
@@ -226,6 +226,14 @@ MUTANTS = [
      "inline constexpr std::size_t kSmemB = kSmemA + static_cast<std::size_t>(kStages) * kBM * kLdA * 2;",
      "inline constexpr std::size_t kSmemB = kSmemA + static_cast<std::size_t>(kStages) * kBM * kLdA;",
      "tensor cores: B's stages start inside A's (values counted as bytes)", "replay"),
+    ("D29", "kernels/common/exact.h",
+     "    if (v != 0) {",
+     "    if (v > 0) {",
+     "exact finalize: negative bins left out of the list", "replay"),
+    ("D30", "kernels/common/exact.h",
+     "  for (int b = t; b < Layout<T>::kBins; b += threads) {",
+     "  for (int b = t; b + 1 < Layout<T>::kBins; b += threads) {",
+     "exact finalize: the last bin never listed", "replay"),
 ]
 
 

@@ -24,6 +24,7 @@
 #include <ios>
 #include <limits>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -1114,16 +1115,23 @@ template <class T> void check_random_bins(Rng& g) {
     std::vector<std::uint64_t> got(ex::Layout<T>::kLimbs);
     ex::sum_bins<T>(bins.data(), got.data());
     ASSERT_EQ(got, sum_bins_reference<T>(bins)) << type_name<T>() << ", round " << round << ", kind " << kind;
-    // sum.cu's exact_finalize_kernel: the nonzero bins listed in the order its threads' atomic count
-    // gave them (any order), summed by sum_listed_bins: the same limbs.
-    std::vector<std::uint16_t> listed;
-    for (int b = 0; b < kBins; ++b)
-      if (bins[static_cast<std::size_t>(b)] != 0) listed.push_back(static_cast<std::uint16_t>(b));
-    std::shuffle(listed.begin(), listed.end(), g);
-    std::vector<std::int64_t> values;
-    for (const std::uint16_t b : listed) values.push_back(bins[b]);
+    // sum.cu's exact_finalize_kernel, replayed: its 256 threads list the nonzero bins
+    // (list_nonzero_bins) in a shuffled order of threads, as its atomic count might, and
+    // sum_listed_bins adds the list: the same limbs.
+    std::vector<unsigned long long> device_bins(bins.size());
+    for (std::size_t b = 0; b < bins.size(); ++b) device_bins[b] = static_cast<unsigned long long>(bins[b]);
+    std::vector<int> threads(256);
+    std::iota(threads.begin(), threads.end(), 0);
+    std::shuffle(threads.begin(), threads.end(), g);
+    std::vector<std::int64_t> values(kBins, 0);
+    std::vector<std::uint16_t> listed(kBins, 0);
+    int listed_count = 0;
+    for (const int t : threads)
+      ex::list_nonzero_bins<T>(device_bins.data(), t, 256, &listed_count, values.data(), listed.data());
+    ASSERT_EQ(listed_count, static_cast<int>(std::count_if(bins.begin(), bins.end(), [](std::int64_t v) { return v != 0; })))
+        << type_name<T>() << ", round " << round << ": every nonzero bin listed once";
     std::vector<std::uint64_t> pos(ex::Layout<T>::kLimbs);
-    ex::sum_listed_bins<T>(values.data(), listed.data(), static_cast<int>(listed.size()), pos.data());
+    ex::sum_listed_bins<T>(values.data(), listed.data(), listed_count, pos.data());
     ASSERT_EQ(pos, got) << type_name<T>() << ", round " << round << ": the listed bins in another order";
     std::vector<std::uint64_t> rounded = got;
     ASSERT_TRUE(SameBits(ex::round_limbs<T>(rounded.data(), ex::kSeen | ex::kNotNegZero),

@@ -342,6 +342,31 @@ template <class T> DL_HD void sum_listed_bins(const std::int64_t* values, const 
   subtract_limbs<kLimbs>(limbs, neg);
 }
 
+// One slot of exact_finalize_kernel's list: an atomic counter in shared memory on the device; the
+// CPU replay (tests/test_exact.cpp) runs the threads one after another, in a shuffled order.
+DL_HD int claim_slot(int* count) {
+#if defined(__CUDA_ARCH__)
+  return atomicAdd(count, 1);
+#else
+  return (*count)++;
+#endif
+}
+
+// Thread t of `threads` in exact_finalize_kernel: reads bins t, t + threads, ... (coalesced) and
+// lists each nonzero one (its value and its bin) at a slot claim_slot gives it.  The list's order
+// is whatever the atomics give; sum_listed_bins does not depend on it.
+template <class T> DL_HD void list_nonzero_bins(const unsigned long long* bins, int t, int threads, int* count,
+                                                std::int64_t* values, std::uint16_t* where) {
+  for (int b = t; b < Layout<T>::kBins; b += threads) {
+    const auto v = static_cast<std::int64_t>(bins[b]);
+    if (v != 0) {
+      const int at = claim_slot(count);
+      values[at] = v;
+      where[at] = static_cast<std::uint16_t>(b);
+    }
+  }
+}
+
 // The specials (from flags), else sum_bins' number rounded once to nearest-even; `limbs` is
 // used up.
 template <class T> DL_HD T round_limbs(std::uint64_t* limbs, std::uint32_t flags) {

@@ -449,14 +449,7 @@ __global__ void __launch_bounds__(kFinalizeThreads)
   __shared__ int s_count;
   if (threadIdx.x == 0) s_count = 0;
   __syncthreads();
-  for (int b = static_cast<int>(threadIdx.x); b < kBins; b += kFinalizeThreads) {
-    const auto v = static_cast<std::int64_t>(d_bins[b]);
-    if (v != 0) {
-      const int at = atomicAdd(&s_count, 1);
-      s_value[at] = v;
-      s_bin[at] = static_cast<std::uint16_t>(b);
-    }
-  }
+  exact::list_nonzero_bins<T>(d_bins, static_cast<int>(threadIdx.x), kFinalizeThreads, &s_count, s_value, s_bin);
   __syncthreads();
   if (threadIdx.x != 0) return;
   std::uint64_t limbs[kLimbs];
