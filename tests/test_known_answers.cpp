@@ -5,7 +5,7 @@
 // header's prose (NumPy float scalars, Fraction fma and rounding), stored in
 // tests/fixtures/kat/kat.json.  Every comparison is bitwise (a NaN is checked as "is NaN": its
 // payload is not an order), on every CPU ISA level, for several thread counts, and on the CUDA
-// backend where a GPU is usable.  scripts/mutation_check.sh shows these tests catching one-line
+// backend where a GPU is usable.  scripts/mutation_check.py shows these tests catching one-line
 // changes of the orders (docs/mutation.md).
 #include <gtest/gtest.h>
 
