@@ -212,8 +212,8 @@ __global__ void __launch_bounds__(kThreads)
 // count allowed 85%, the rest stalls at the barrier and on shared loads that a second block's warps
 // can fill.  At 128 registers ptxas keeps 24 bytes of the copies' pointers in local memory: 4 L1
 // loads a tile, outside the k steps.  kMinBlocks 1 (benchmark-only, invariant_1block: registers up
-// to the 255 of one block an SM, 168 used on sm_90, as the measured kernel ran) is timed beside it, so that the GPU decides
-// which occupancy this tile wants; both run the same chains, the same bits.
+// to the 255 of one block an SM, 168 used on sm_90, as the measured kernel ran) is timed beside it,
+// so that the GPU decides which occupancy this tile wants; both run the same chains, the same bits.
 template <Epilogue kEp, int kMinBlocks = 2>
 __global__ void __launch_bounds__(kThreads, kMinBlocks)
     chain_gemm_vec_kernel(const float* __restrict__ A, const float* __restrict__ B, float* C, std::size_t M,

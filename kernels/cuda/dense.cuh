@@ -33,9 +33,10 @@ cudaError_t dense(DenseVariant v, const float* d_x, const float* d_W, const floa
 //   prev       the kernel of the first H200 run (chain_gemm_kernel, A copied by 4 bytes; 0.752x
 //              cuBLAS at 4096^3; bench name dense/cuda/invariant_prev/...);
 //   one_block  today's 16-byte kernel (chain_gemm_vec_kernel) at one block an SM (up to 255
-//              registers; 168 on sm_90) instead of two blocks at 128 registers (dense/cuda/invariant_1block/...), so that
-//              the GPU decides the occupancy; cudaErrorInvalidValue off the 16-byte path (K or N not
-//              a multiple of 4, x or W not 16-byte aligned).
+//              registers; 168 on sm_90) instead of two blocks at 128 registers
+//              (dense/cuda/invariant_1block/...), so that the GPU decides the occupancy;
+//              cudaErrorInvalidValue off the 16-byte path (K or N not a multiple of 4, x or W not
+//              16-byte aligned).
 enum class InvariantTiles { prev, one_block };
 cudaError_t dense_invariant_tiles(InvariantTiles which, const float* d_x, const float* d_W, const float* d_b, float* d_y,
                                   std::size_t B, std::size_t K, std::size_t N, dense::Activation act,

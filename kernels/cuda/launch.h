@@ -17,23 +17,32 @@ namespace driftlab::cuda {
 inline constexpr int kMaxDevices = 64;
 inline constexpr std::size_t kDefaultDynamicSmem = 48 * 1024;
 
-// An attribute of the current device, asked once per device and kept; 0 when it cannot be read
-// (the failed query's error is cleared, so that the launch after it reports its own).
-template <cudaDeviceAttr kAttr> int device_attribute() {
-  static std::atomic<int> cached[kMaxDevices] = {};
+// `ask(device)` for the current device, asked once per device and kept in `cache`: a positive value,
+// or 0 when it cannot be read (the failed query's error is cleared, so that the launch after it
+// reports its own).  `ask` returns 0 on failure.
+template <class Ask> int once_per_device(std::atomic<int> (&cache)[kMaxDevices], Ask ask) {
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) {
     (void)cudaGetLastError();
     return 0;
   }
-  int value = cached[device].load(std::memory_order_relaxed);
-  if (value > 0) return value;
-  if (cudaDeviceGetAttribute(&value, kAttr, device) != cudaSuccess || value < 1) {
+  if (const int kept = cache[device].load(std::memory_order_relaxed); kept > 0) return kept;
+  const int value = ask(device);
+  if (value < 1) {
     (void)cudaGetLastError();
     return 0;
   }
-  cached[device].store(value, std::memory_order_relaxed);
+  cache[device].store(value, std::memory_order_relaxed);
   return value;
+}
+
+// An attribute of the current device, asked once per device and kept; 0 when it cannot be read.
+template <cudaDeviceAttr kAttr> int device_attribute() {
+  static std::atomic<int> cached[kMaxDevices] = {};
+  return once_per_device(cached, [](int device) {
+    int value = 0;
+    return cudaDeviceGetAttribute(&value, kAttr, device) == cudaSuccess ? value : 0;
+  });
 }
 
 // The current device's SM count; 0 when it cannot be read.
@@ -78,25 +87,16 @@ template <class... Args> cudaError_t allow_dynamic_smem(void (*kernel)(Args...),
 
 // How many blocks of `kernel` (launched with `threads` and `smem` bytes of dynamic shared memory,
 // already allowed) an SM of the current device holds, at most `wanted`: asked of the occupancy
-// calculator once per device and kept in `cache` (one per kernel and launch shape); `wanted` when it
-// cannot be read.  A kernel sized for sm_90's 228 KiB of shared memory an SM holds fewer blocks on
+// calculator once per device (once_per_device, `cache`: one per kernel and launch shape); `wanted`
+// when it cannot be read.  A kernel sized for sm_90's 228 KiB of shared memory an SM holds fewer blocks on
 // sm_80 (164 KiB) and sm_86/89/120 (100 KiB): a grid of `wanted` x SMs would run a second, partial wave.
 inline int resident_blocks(std::atomic<int> (&cache)[kMaxDevices], const void* kernel, int threads, std::size_t smem,
                            int wanted) {
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) {
-    (void)cudaGetLastError();
-    return wanted;
-  }
-  if (const int kept = cache[device].load(std::memory_order_relaxed); kept > 0) return kept;
-  int blocks = 0;
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, smem) != cudaSuccess || blocks < 1) {
-    (void)cudaGetLastError();
-    return wanted;
-  }
-  blocks = blocks < wanted ? blocks : wanted;
-  cache[device].store(blocks, std::memory_order_relaxed);
-  return blocks;
+  const int blocks = once_per_device(cache, [&](int) {
+    int value = 0;
+    return cudaOccupancyMaxActiveBlocksPerMultiprocessor(&value, kernel, threads, smem) == cudaSuccess ? value : 0;
+  });
+  return blocks < 1 ? wanted : (blocks < wanted ? blocks : wanted);
 }
 
 }  // namespace driftlab::cuda
