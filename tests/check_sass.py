@@ -33,7 +33,8 @@ Families and what each asserts (kernels are picked by name, mangled or demangled
              instructions (the measured kernel: 69%).  The same figures of the previous kernel
              (chain_gemm_kernel<bias_act, float>, benchmark-only invariant_prev) are printed.  And the
              small-batch kernels (every chain_skinny_kernel): no local memory, 16-byte stage copies
-             (LDGSTS.*.128: x, and W when N % 4 == 0).
+             (LDGSTS.*.128: x, and W when N % 4 == 0).  And tree's combine (every
+             tree_combine_kernel): no local memory.
   attention  the K/V kernels of attention.cu (every kernel there whose name has none of
              merge/finish/combine): at least 2 16-byte global loads (LDG.E.128 or
              LDGSTS.*.128) inside loops (K and V), and __launch_bounds__ of >= 128 threads
@@ -315,6 +316,7 @@ DENSE_FALLBACK = r"chain_gemm_kernelILNS1_8EpilogueE2EfE|chain_gemm_kernel<\([^)
 DENSE_MIN_FFMA_SHARE = 0.78
 DENSE_MAX_TILE_LDL = 4
 DENSE_SKINNY = r"chain_skinny_kernel"
+DENSE_COMBINE = r"tree_combine_kernel"
 DENSE_TC = r"invariant_tc_kernel"
 
 
@@ -414,6 +416,16 @@ def check_dense(kernels, rep, only=None):
             "dense", f"{short(k)}: {len(local)} local-memory instructions, {len(copies)} stage copies (LDGSTS) of which "
                      f"{len(wide)} of 16 bytes (want 0 local, 16-byte copies of x and W; the 4-byte ones are W's "
                      f"path for N % 4 != 0, 16-bit N % 8 != 0)")
+    # tree's combine (every tree_combine_kernel): dense_order.h's tree_combine unrolled to constant
+    # indices, so its 32 partials stay in registers (bounded by S at run time they were a 128-byte
+    # local array: 5 STL and 3 LDL).
+    combines = pick(kernels, DENSE_COMBINE)
+    if not combines:
+        rep.fail("dense", "no split-K combine kernel (tree_combine_kernel)")
+    for k in combines:
+        local = [op for op in k.ops() if op.startswith(("LDL", "STL"))]
+        (rep.ok if not local else rep.fail)(
+            "dense", f"{short(k)}: {len(local)} local-memory instructions (want 0: the partials in registers)")
 
 
 def check_attention(kernels, max_threads, rep, only=None):
@@ -487,6 +499,10 @@ def self_test():
         ["@P0 BRA 0x10", "EXIT"]
     dense_thin = ["MOV R1, RZ"] + tile[:5] + ["FFMA R20, R4, R8, R20"] * 4 + ["IADD3 R2, R2, 0x4, RZ"] * 4 + \
         ["@P0 BRA 0x10", "EXIT"]
+    combine_good = ["MOV R1, RZ"] + ["@P0 LDG.E R4, desc[UR4][R2.64]", "@P1 FADD R4, R4, R5"] * 4 + ["EXIT"]
+    combine_local = ["MOV R1, RZ", "@P0 LDG.E R4, desc[UR4][R2.64]", "STL [R1], R4", "LDL R5, [R1+0x4]",
+                     "FADD R4, R4, R5", "EXIT"]
+    comb = {"tree_combine_kernelIfEvPKfPfPKT_mmmNS_5dense10ActivationES3_": combine_good}
     tc_good = ["MOV R1, RZ", "LDGSTS.E.BYPASS.128 [R9], desc[UR16][R4.64], P1", "BAR.SYNC.DEFER_BLOCKING 0x0",
                "LDSM.16.M88.4 R8, [R2]"] + ["HMMA.16816.F32 R16, R8, R12, R16"] * 32 + ["@P0 BRA 0x10", "EXIT"]
     tc_local = tc_good[:-2] + ["STL [R1], R16"] + tc_good[-2:]
@@ -505,19 +521,23 @@ def self_test():
         ("exact", {f"exact_kernel{i}": exact_good for i in range(4)}, None, 1),  # no f32 lanes kernel
         ("exact", {**{f"exact_kernel{i}": exact_good for i in range(3)}, f32: lanes_serial}, None, 2),  # 2 loads, 1 in a row
         ("exact", {**{f"exact_kernel{i}": exact_good for i in range(3)}, f32: lanes_local}, None, 1),
-        ("dense", {"invariant_tc_kernel1": tc_good, "dense_cu_invariant_kernel": dense_good, "chain_skinny_kernel1": skinny_good}, None, 0),
-        ("dense", {"invariant_tc_kernel1": tc_good, "dense_cu_invariant_kernel": dense_bad, "chain_skinny_kernel1": skinny_good}, None, 4),  # local, LDS, 4-byte copy, FFMA share
-        ("dense", {"invariant_tc_kernel1": tc_good, "dense_cu_invariant_kernel": dense_thin, "chain_skinny_kernel1": skinny_good}, None, 1),  # 4 FFMA of 13
-        ("dense", {"invariant_tc_kernel1": tc_good, "dense_cu_invariant_kernel": dense_ldl, "chain_skinny_kernel1": skinny_good}, None, 1),  # LDL in the k steps
-        ("dense", {"invariant_tc_kernel1": tc_good, "dense_cu_invariant_kernel": dense_tile_ldl, "chain_skinny_kernel1": skinny_good}, None, 0),  # 2 a tile
-        ("dense", {"invariant_tc_kernel1": tc_good, "dense_cu_invariant_kernel": dense_good}, None, 1),  # no small-batch kernel
-        ("dense", {"dense_cu_invariant_kernel": dense_good, "chain_skinny_kernel1": skinny_good}, None, 1),  # no tensor-core kernel
-        ("dense", {"invariant_tc_kernel1": tc_local, "dense_cu_invariant_kernel": dense_good, "chain_skinny_kernel1": skinny_good},
+        ("dense", {"invariant_tc_kernel1": tc_good, "dense_cu_invariant_kernel": dense_good, "chain_skinny_kernel1": skinny_good, **comb}, None, 0),
+        ("dense", {"invariant_tc_kernel1": tc_good, "dense_cu_invariant_kernel": dense_bad, "chain_skinny_kernel1": skinny_good, **comb}, None, 4),  # local, LDS, 4-byte copy, FFMA share
+        ("dense", {"invariant_tc_kernel1": tc_good, "dense_cu_invariant_kernel": dense_thin, "chain_skinny_kernel1": skinny_good, **comb}, None, 1),  # 4 FFMA of 13
+        ("dense", {"invariant_tc_kernel1": tc_good, "dense_cu_invariant_kernel": dense_ldl, "chain_skinny_kernel1": skinny_good, **comb}, None, 1),  # LDL in the k steps
+        ("dense", {"invariant_tc_kernel1": tc_good, "dense_cu_invariant_kernel": dense_tile_ldl, "chain_skinny_kernel1": skinny_good, **comb}, None, 0),  # 2 a tile
+        ("dense", {"invariant_tc_kernel1": tc_good, "dense_cu_invariant_kernel": dense_good, **comb}, None, 1),  # no small-batch kernel
+        ("dense", {"invariant_tc_kernel1": tc_good, "dense_cu_invariant_kernel": dense_good, "chain_skinny_kernel1": skinny_good},
+         None, 1),  # no combine kernel
+        ("dense", {"invariant_tc_kernel1": tc_good, "dense_cu_invariant_kernel": dense_good, "chain_skinny_kernel1": skinny_good,
+                   **comb, "tree_combine_kernel2": combine_local}, None, 1),  # a combine with its partials in local memory
+        ("dense", {"dense_cu_invariant_kernel": dense_good, "chain_skinny_kernel1": skinny_good, **comb}, None, 1),  # no tensor-core kernel
+        ("dense", {"invariant_tc_kernel1": tc_local, "dense_cu_invariant_kernel": dense_good, "chain_skinny_kernel1": skinny_good, **comb},
          None, 1),  # a spill
-        ("dense", {"invariant_tc_kernel1": tc_generic, "dense_cu_invariant_kernel": dense_good, "chain_skinny_kernel1": skinny_good},
+        ("dense", {"invariant_tc_kernel1": tc_generic, "dense_cu_invariant_kernel": dense_good, "chain_skinny_kernel1": skinny_good, **comb},
          None, 1),  # no ldmatrix
         ("dense", {"invariant_tc_kernel1": tc_good, "dense_cu_invariant_kernel": dense_good, "chain_skinny_kernel1": skinny_good,
-                   "chain_skinny_kernel2": skinny_bad}, None, 1),  # one with a 4-byte copy
+                   "chain_skinny_kernel2": skinny_bad, **comb}, None, 1),  # one with a 4-byte copy
         ("attention", {att: att_good}, elf(att, 128), 0),
         ("attention", {att: att_good}, elf(att, 32), 1),
         ("attention", {att: att_bad}, elf(att, 256), 1),

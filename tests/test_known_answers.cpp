@@ -380,6 +380,18 @@ TEST(KnownAnswers, HeaderFunctionsTheGpuCalls) {
   }
 }
 
+// dense::tree_combine pads its 32 slots with +0.0 and adds only where s + stride < S: the padding
+// never enters a sum.  Known by IEEE 754 alone: -0 + -0 = -0, so S partials of -0 combine to -0
+// at every S (a padding +0.0 added in would give +0), and the last partial always counts.
+TEST(KnownAnswers, TreeCombineAddsNoPadding) {
+  for (std::size_t S = 1; S <= dense::kMaxSlices; ++S) {
+    std::vector<float> p(S, -0.0f);
+    EXPECT_EQ(to_bits(dense::tree_combine(p.data(), S, 1)), 0x80000000u) << "S = " << S;
+    p.back() = 1.0f;
+    EXPECT_EQ(dense::tree_combine(p.data(), S, 1), 1.0f) << "S = " << S;
+  }
+}
+
 // ---- the CUDA backend ---------------------------------------------------------------------------
 
 class KnownAnswersCuda : public ::testing::Test {

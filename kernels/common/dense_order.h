@@ -58,12 +58,25 @@ DL_HD std::size_t slice_begin(std::size_t K, std::size_t S, std::size_t s) {
 }
 DL_HD std::size_t slice_end(std::size_t K, std::size_t S, std::size_t s) { return slice_begin(K, S, s + 1); }
 
-// The fixed pairwise tree over S partials p[0], p[stride_elems], ...; returns the combined p_0.
+// The fixed pairwise tree over S <= kMaxSlices partials p[0], p[stride_elems], ...; returns the
+// combined p_0.  The loops run to the compile-time kMaxSlices and the guards say which steps
+// happen (the same steps, in the same order, as loops bounded by S): on the GPU every index is a
+// constant once unrolled, so v stays in registers (with bounds of S it was a 128-byte local array).
 DL_HD float tree_combine(const float* p, std::size_t S, std::size_t stride_elems) {
   float v[kMaxSlices];
-  for (std::size_t s = 0; s < S; ++s) v[s] = p[s * stride_elems];
-  for (std::size_t stride = 1; stride < S; stride *= 2)
-    for (std::size_t s = 0; s + stride < S; s += 2 * stride) v[s] = add(v[s], v[s + stride]);
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+  for (std::size_t s = 0; s < kMaxSlices; ++s) v[s] = s < S ? p[s * stride_elems] : 0.0f;
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+  for (std::size_t stride = 1; stride < kMaxSlices; stride *= 2)
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+    for (std::size_t s = 0; s + stride < kMaxSlices; s += 2 * stride)
+      if (s + stride < S) v[s] = add(v[s], v[s + stride]);
   return v[0];
 }
 

@@ -504,11 +504,13 @@ cudaError_t sum_impl(SumVariant v, const S* d_in, std::size_t n, T* d_out, void*
   switch (v) {
     case SumVariant::atomic_element:
       CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_out, 0, sizeof(T), stream));
-      if (n) atomic_element_kernel<S><<<grid_for((n + kThreads - 1) / kThreads, kStreamBlocksPerSm), kThreads, 0, stream>>>(d_in, n, d_out);
+      if (n == 0) return cudaSuccess;  // nothing launched: cudaGetLastError would report an older call's error
+      atomic_element_kernel<S><<<grid_for((n + kThreads - 1) / kThreads, kStreamBlocksPerSm), kThreads, 0, stream>>>(d_in, n, d_out);
       return cudaGetLastError();
     case SumVariant::atomic:
       CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_out, 0, sizeof(T), stream));
-      if (n) tile_kernel<S, true><<<grid_for(num_tiles(n), kBlocksPerSm<T>), kThreads, 0, stream>>>(d_in, n, d_out);
+      if (n == 0) return cudaSuccess;
+      tile_kernel<S, true><<<grid_for(num_tiles(n), kBlocksPerSm<T>), kThreads, 0, stream>>>(d_in, n, d_out);
       return cudaGetLastError();
     case SumVariant::tree: {
       if (n == 0) return cudaMemsetAsync(d_out, 0, sizeof(T), stream);
@@ -540,10 +542,16 @@ cudaError_t sum_impl(SumVariant v, const S* d_in, std::size_t n, T* d_out, void*
       CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_temp, 0, temp_bytes_impl<S>(v, n), stream));
       if (n) {
         if constexpr (std::is_same_v<T, float>) {
-          if (exact_prev) {
-            exact_kernel<S><<<grid_for(ceil_div(n, kThreads * kLanesPerThread * kExactQuads), kExactBlocksPerSm<T>),
-                              kThreads, 0, stream>>>(d_in, n, d_bins, d_flags);
-          } else {
+          // exact_prev takes float input only (sum_exact_prev): exact_kernel<bf16|f16> is never built.
+          bool prev = false;
+          if constexpr (std::is_same_v<S, float>) {
+            if (exact_prev) {
+              exact_kernel<S><<<grid_for(ceil_div(n, kThreads * kLanesPerThread * kExactQuads), kExactBlocksPerSm<T>),
+                                kThreads, 0, stream>>>(d_in, n, d_bins, d_flags);
+              prev = true;
+            }
+          }
+          if (!prev) {
             CUDA_RETURN_IF_ERROR(allow_dynamic_smem(exact_lanes_kernel<S>, kExactLanesSmem));
             static std::atomic<int> resident[kMaxDevices] = {};  // 2 on sm_80, 1 on sm_86/89/120
             const int per_sm = resident_blocks(resident, reinterpret_cast<const void*>(exact_lanes_kernel<S>), kThreads,
@@ -555,8 +563,8 @@ cudaError_t sum_impl(SumVariant v, const S* d_in, std::size_t n, T* d_out, void*
           exact_kernel<S><<<grid_for(ceil_div(n, kThreads * kLanesPerThread * kExactQuads), kExactBlocksPerSm<T>),
                             kThreads, 0, stream>>>(d_in, n, d_bins, d_flags);
         }
+        CUDA_RETURN_IF_ERROR(cudaGetLastError());
       }
-      CUDA_RETURN_IF_ERROR(cudaGetLastError());
       exact_finalize_kernel<T><<<1, kFinalizeThreads, 0, stream>>>(d_bins, d_flags, d_out);
       return cudaGetLastError();
     }
