@@ -269,6 +269,49 @@ TEST(HalfSumCpu, ExactOnTheBitsEqualsExactOnTheWidenedValues) {
   }
 }
 
+// bf16's float32 fast block (exact_simd.cpp, AVX2 and AVX-512): a float32 lane takes 8 terms, exact while
+// the block's exponents lie within 13 binades (kF32Span) and below 251.  One tile of 8192 terms
+// (four streams of 2048): streams 0-1 hold +B (s = 255 at exponent T + 2) after a sample of +A (at
+// T, so that the window reaches T - 13), streams 2-3 the same negated, and one +B becomes a small
+// term (s = 129) d binades lower.  The bigs cancel, so the sum is -B + small exactly, and the lane
+// that holds the small term adds 7 B + small: 7 * 255 * 2^d + 129 units, below 2^24 at d = 13 (the
+// block taken in float32), over it and odd at d = 14 (a float32 lane would round it by one unit:
+// the block is redone with the small term in the packed bins), and at d = 17 under the window.  At the top, exponents 247 and 254: 8 terms a lane overflow float32
+// from exponent 251 on, and the block must not be taken there.
+TEST(HalfSumCpu, ExactFloat32FastBlocksAtTheirEdges) {
+  if (cpu::isa_level() < cpu::Isa::avx2) GTEST_SKIP() << "the float32 fast blocks are AVX2's and AVX-512's";
+  const cpu::SumContext one{};
+  auto bits_of = [](std::uint32_t e, std::uint32_t s) { return static_cast<std::uint16_t>((e << 7) | (s - 128)); };
+  auto value = [](std::uint32_t e, std::uint32_t s) { return std::ldexp(static_cast<double>(s), static_cast<int>(e) - 134); };
+  for (const std::uint32_t T : {14u, 127u, 245u, 252u})
+    for (const std::uint32_t d : {12u, 13u, 14u, 17u}) {
+      const std::uint32_t eb = std::min(T + 2, 254u);
+      if (eb <= d) continue;  // the small term would not be a normal bf16
+      const std::uint32_t es = eb - d;
+      std::vector<std::uint16_t> x(8192);
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        const std::uint16_t b = i % 4096 < 512 ? bits_of(T, 255) : bits_of(eb, 255);
+        x[i] = static_cast<std::uint16_t>(i < 4096 ? b : b | 0x8000);
+      }
+      const std::uint32_t ss = d > 16 ? 130 : 129;  // odd where the sum's float grid allows (d <= 16)
+      x[1024] = bits_of(es, ss);   // stream 0, its ninth block
+      x[1200] = 0x0001;            // the next block: a subnormal (under every window) and -0 for +B's
+      x[1201] = 0x8000;            // in streams 0-1, their negations for -B's across (the B's cancel)
+      x[1200 + 4096] = 0x8001;
+      x[1201 + 4096] = 0x0000;
+      const double want = -value(eb, 255) + value(es, ss);
+      ASSERT_EQ(static_cast<double>(static_cast<float>(want)), want) << "the test's sum is a float";
+      const HostArray h = half_array(DType::bf16, x);
+      for (int l = 0; l <= static_cast<int>(cpu::isa_level()); ++l) {
+        cpu::detail::force_isa(cpu::detail::IsaFamily::exact, static_cast<cpu::Isa>(l));
+        const float got = half_sum(SumVariant::exact, h, one);
+        EXPECT_TRUE(same_bits(static_cast<float>(want), got))
+            << "T = " << T << ", d = " << d << ", " << cpu::isa_name(static_cast<cpu::Isa>(l)) << ": " << want << " vs " << got;
+      }
+      cpu::detail::force_isa(cpu::detail::IsaFamily::exact, cpu::Isa::avx512);
+    }
+}
+
 // The tree and atomic tiles of 16-bit inputs at every ISA level (isa.h): the widening is inline in
 // the register-blocked passes, and each level gives the bits of the plain (scalar) tile.
 TEST(HalfSumCpu, EverySumIsaLevelGivesTheSameTreeAndAtomicBits) {

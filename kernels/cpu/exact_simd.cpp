@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <type_traits>
 
 #include "kernels/common/exact.h"
 #include "kernels/cpu/simd.h"
@@ -161,6 +162,39 @@ inline int block_window(std::uint32_t top, std::uint32_t low, std::uint32_t lo, 
   return low >= start - 1 ? static_cast<int>(w) : -1;
 }
 
+// bf16's fast block in float32 lanes (both levels).  A bf16 term is s * 2^(e - 134), s = 128..255 (e
+// its biased exponent, 1..254 when normal): a multiple of 2^(e_lo - 134) below 2^(8 + e - e_lo)
+// such units when e_lo <= e.  A float32 lane that takes kF32Terms = 8 terms of exponents within
+// [e_lo, e_lo + kF32Span] has every partial sum a multiple of that unit below 8 * 2^(8 + 13) =
+// 2^24 units: exact (the unit is at least 2^-133, a normal float).  32 terms a step at AVX-512, 16
+// at AVX2: a 32-bit word
+// holds an even term in its low half and an odd one in its high half, so `w << 16` and
+// `w & 0xffff0000` are both halves widened (exact), and the block's |bits| are tracked as 16-bit
+// lanes.  Half the uops of the double lanes' fast step per term, and no conversion until the block
+// is kept.
+constexpr int kF32Terms = 8;
+constexpr std::uint32_t kF32Span = 13;  // e_hi - e_lo at most: 8 terms of 8 bits plus 13 binades = 24 bits
+static_assert(kF32Terms == 8 && kF32Span + 8 + 3 == 24, "a float32 lane's sum of 8 bf16 terms stays exact");
+
+// A block's largest |bits| and smallest nonzero |bits| - 1, as float bits (block_range16*).
+struct BlockRange {
+  std::uint32_t top, low;
+};
+// Whether a block of bf16 terms with this range sums exactly in float32 lanes of kF32Terms terms:
+// every nonzero exponent within kF32Span of the largest (and the largest at most 250, so that
+// 8 terms stay below 2^128).  Only zeros: yes.
+inline bool block_fits_f32(BlockRange r) {
+  if (r.top == 0) return true;
+  const std::uint32_t e_top = r.top >> 23, e_low = (r.low + 1) >> 23;
+  return e_top <= 250 && e_top - e_low <= kF32Span;
+}
+
+// From the 16-bit lanes' largest |bits| and smallest nonzero |bits| - 1 (0xffff: only zeros), the
+// float bits block_window reads: top << 16, ((low + 1) << 16) - 1 (0xffffffff when all are zero).
+inline BlockRange block_range_of16(std::uint32_t top16, std::uint32_t low16) {
+  return {top16 << 16, low16 == 0xffffu ? 0xffffffffu : ((low16 + 1) << 16) - 1};
+}
+
 __attribute__((target("avx2"))) inline std::uint32_t hmax_epu32(__m256i v) {
   __m128i m = _mm_max_epu32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   m = _mm_max_epu32(m, _mm_shuffle_epi32(m, 0x4e));
@@ -172,6 +206,40 @@ __attribute__((target("avx2"))) inline std::uint32_t hmin_epu32(__m256i v) {
   m = _mm_min_epu32(m, _mm_shuffle_epi32(m, 0x4e));
   m = _mm_min_epu32(m, _mm_shuffle_epi32(m, 0xb1));
   return static_cast<std::uint32_t>(_mm_cvtsi128_si32(m));
+}
+
+// bf16's float32 fast block at AVX2 (see above): 16 terms a step.
+__attribute__((target("avx2"), always_inline)) inline void fast_step8_f32(const bf16* p, __m256i& mx, __m256i& mn,
+                                                                         __m256& even, __m256& odd) {
+  const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  const __m256i a = _mm256_and_si256(w, _mm256_set1_epi16(0x7fff));
+  mx = _mm256_max_epu16(mx, a);
+  mn = _mm256_min_epu16(mn, _mm256_sub_epi16(a, _mm256_set1_epi16(1)));  // |bits| - 1; a zero wraps to 0xffff
+  even = _mm256_add_ps(even, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
+  odd = _mm256_add_ps(odd, _mm256_castsi256_ps(_mm256_and_si256(w, _mm256_set1_epi32(static_cast<int>(0xffff0000u)))));
+}
+// The same with a floor (floor_step512_f32): terms with |bits| below it to the packed bins, zeroed.
+__attribute__((target("avx2"), always_inline)) inline void floor_step8_f32(const bf16* p, __m256i floor,
+                                                                          std::uint64_t* packed, int& outs,
+                                                                          __m256& even, __m256& odd) {
+  __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  const __m256i a = _mm256_and_si256(w, _mm256_set1_epi16(0x7fff));
+  const __m256i keep = _mm256_cmpeq_epi16(_mm256_max_epu16(a, floor), a);  // a >= floor (unsigned)
+  const __m256i zero = _mm256_cmpeq_epi16(a, _mm256_setzero_si256());
+  // one bit a byte: a term's two bits are set together
+  if (const auto out = static_cast<std::uint32_t>(~_mm256_movemask_epi8(_mm256_or_si256(keep, zero)))) [[unlikely]] {
+    outs += __builtin_popcount(out) / 2;
+    for (int k = 0; k < 16; ++k)
+      if ((out >> (2 * k)) & 1) exact::add_packed(packed, term_value(p[k]));
+    w = _mm256_and_si256(w, keep);
+  }
+  even = _mm256_add_ps(even, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
+  odd = _mm256_add_ps(odd, _mm256_castsi256_ps(_mm256_and_si256(w, _mm256_set1_epi32(static_cast<int>(0xffff0000u)))));
+}
+__attribute__((target("avx2"), always_inline)) inline BlockRange block_range16_avx2(__m256i mx, __m256i mn) {
+  const __m256i half = _mm256_set1_epi32(0xffff);
+  return block_range_of16(hmax_epu32(_mm256_max_epu32(_mm256_and_si256(mx, half), _mm256_srli_epi32(mx, 16))),
+                          hmin_epu32(_mm256_min_epu32(_mm256_and_si256(mn, half), _mm256_srli_epi32(mn, 16))));
 }
 
 // Eight terms, W windows of 24 binades.  g[w] = (|bits| > ((lo + 24w) << 23) - 1), i.e. the term's
@@ -339,6 +407,68 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
     for (std::size_t c = 0; c < q; c += kChunk) {
       const S* xs[4] = {x + c, x + q + c, x + 2 * q + c, x + 3 * q + c};
       if (skip == 0) {
+        if constexpr (std::is_same_v<S, bf16>) {
+          // bf16 first tries its float32 fast block, as at AVX-512: 4 float vectors, each lane 8
+          // terms (2 streams x 4 steps), widened into the block's 16 double lanes (16 terms each,
+          // as below) and flushed to the window's int64 lanes.
+          __m256 f[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+          __m256i mx = _mm256_setzero_si256(), mn = ones;
+          for (std::size_t j = 0; j < kChunk; j += 16) {
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; ++k) {
+              if (j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + 2048, _MM_HINT_T0);
+              fast_step8_f32(xs[k] + j, mx, mn, f[2 * (k >> 1)], f[2 * (k >> 1) + 1]);
+            }
+          }
+          const BlockRange r = block_range16_avx2(mx, mn);
+          int bw = block_fits_f32(r) ? block_window(r.top, r.low, lo, kWindowBinades2, W) : -1;
+          // Redone with a floor as at AVX-512 (one-window tiles only; many terms under it: backoff).
+          int outs = 0;
+          if (const std::uint32_t e_top = r.top >> 23; W == 1 && bw < 0 && e_top >= lo && e_top <= 250 &&
+                                                       (e_top - lo) / kWindowBinades2 < static_cast<std::uint32_t>(W)) {
+            bw = static_cast<int>((e_top - lo) / kWindowBinades2);
+            const std::uint32_t e_floor = std::max(e_top > kF32Span ? e_top - kF32Span : 0u,
+                                                   lo + kWindowBinades2 * static_cast<std::uint32_t>(bw));
+            const __m256i floor = _mm256_set1_epi16(static_cast<short>(e_floor << 7));
+            for (auto& v : f) v = _mm256_setzero_ps();
+            for (std::size_t j = 0; j < kChunk; j += 16) {
+#pragma GCC unroll 4
+              for (int k = 0; k < 4; ++k)
+                floor_step8_f32(xs[k] + j, floor, packed, outs, f[2 * (k >> 1)], f[2 * (k >> 1) + 1]);
+            }
+          }
+          if (bw >= 0) {
+#pragma GCC unroll 4
+            for (int w = 0; w < W; ++w)
+              if (w == bw) {
+                __m256d a0[1][2], a1[1][2];
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; ++h) {  // streams 0-1 into a0, 2-3 into a1
+                  __m256d(&a)[1][2] = h == 0 ? a0 : a1;
+                  const __m256 e = f[2 * h], o = f[2 * h + 1];
+                  a[0][0] = _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(e)), _mm256_cvtps_pd(_mm256_castps256_ps128(o)));
+                  a[0][1] = _mm256_add_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(o, 1)));
+                }
+                __m256i s0[1][2] = {{total0[w][0], total0[w][1]}}, s1[1][2] = {{total1[w][0], total1[w][1]}};
+                const __m256d m[1] = {magic[w]};
+                windows_flush<1>(m, a0, s0);
+                windows_flush<1>(m, a1, s1);
+                total0[w][0] = s0[0][0];
+                total0[w][1] = s0[0][1];
+                total1[w][0] = s1[0][0];
+                total1[w][1] = s1[0][1];
+              }
+            if (outs > 16) {
+              skip = backoff;
+              backoff = std::min(backoff * 2, 64);
+            } else {
+              backoff = 1;
+            }
+            continue;
+          }
+          // Its largest term in no window (or Inf, NaN, over 2^124): the double lanes' fast block
+          // below tries it.
+        }
         // Fast block (see exact_simd.h): every term into one set of double lanes, unmasked, with
         // the block's largest |bits| and smallest nonzero |bits| - 1; kept only when the whole
         // block lies in one window.
@@ -556,6 +686,44 @@ __attribute__((target("avx512f,avx512dq"), always_inline)) inline void fast_step
   t1 = _mm512_add_pd(t1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
 }
 
+__attribute__((target("avx512f,avx512bw"), always_inline)) inline void fast_step512_f32(const bf16* p, __m512i& mx,
+                                                                                       __m512i& mn, __m512& even,
+                                                                                       __m512& odd) {
+  const __m512i w = _mm512_loadu_si512(p);
+  const __m512i a = _mm512_and_si512(w, _mm512_set1_epi16(0x7fff));
+  mx = _mm512_max_epu16(mx, a);
+  mn = _mm512_min_epu16(mn, _mm512_sub_epi16(a, _mm512_set1_epi16(1)));  // |bits| - 1; a zero wraps to 0xffff
+  even = _mm512_add_ps(even, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
+  odd = _mm512_add_ps(odd, _mm512_castsi512_ps(_mm512_and_si512(w, _mm512_set1_epi32(static_cast<int>(0xffff0000u)))));
+}
+
+// The same step for a block redone with a floor: terms with |bits| below `floor` (exponents under
+// the block's float32 span, or under its window) go to the packed bins one by one and are zeroed;
+// `outs` counts them.
+__attribute__((target("avx512f,avx512bw"), always_inline)) inline void floor_step512_f32(const bf16* p, __m512i floor,
+                                                                                        std::uint64_t* packed, int& outs,
+                                                                                        __m512& even, __m512& odd) {
+  __m512i w = _mm512_loadu_si512(p);
+  const __m512i a = _mm512_and_si512(w, _mm512_set1_epi16(0x7fff));
+  const __mmask32 keep = _mm512_cmpge_epu16_mask(a, floor);
+  if (const auto out = static_cast<std::uint32_t>(~keep & _mm512_test_epi16_mask(a, a))) [[unlikely]] {
+    outs += __builtin_popcount(out);
+    for (int k = 0; k < 32; ++k)
+      if ((out >> k) & 1) exact::add_packed(packed, term_value(p[k]));
+    w = _mm512_maskz_mov_epi16(keep, w);
+  }
+  even = _mm512_add_ps(even, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
+  odd = _mm512_add_ps(odd, _mm512_castsi512_ps(_mm512_and_si512(w, _mm512_set1_epi32(static_cast<int>(0xffff0000u)))));
+}
+
+__attribute__((target("avx512f,avx512bw"), always_inline)) inline BlockRange block_range16(__m512i mx, __m512i mn) {
+  const __m512i half = _mm512_set1_epi32(0xffff);
+  const std::uint32_t top = _mm512_reduce_max_epu32(_mm512_max_epu32(_mm512_and_si512(mx, half), _mm512_srli_epi32(mx, 16)));
+  const std::uint32_t low = _mm512_reduce_min_epu32(_mm512_min_epu32(_mm512_and_si512(mn, half), _mm512_srli_epi32(mn, 16)));
+  return block_range_of16(top, low);
+}
+
+
 template <int W, class S>
 __attribute__((target("avx512f,avx512dq"), always_inline)) inline void windows_step512(const S* p, __m512i base,
                                                                                        __m512i limit,
@@ -609,7 +777,7 @@ __attribute__((target("avx512f,avx512dq"), always_inline)) inline void span_step
 }
 
 template <int W, class S>
-__attribute__((target("avx512f,avx512dq"))) void windows_tile_avx512(const S* x, std::size_t count,
+__attribute__((target("avx512f,avx512dq,avx512bw"))) void windows_tile_avx512(const S* x, std::size_t count,
                                                                      std::uint32_t lo, const Span& sp,
                                                                      std::int64_t* bins, std::uint64_t* packed) {
   const __m512i base = _mm512_set1_epi32(static_cast<int>(lo << 23));
@@ -636,6 +804,66 @@ __attribute__((target("avx512f,avx512dq"))) void windows_tile_avx512(const S* x,
     for (std::size_t c = 0; c < q; c += kChunk) {
       const S* xs[4] = {x + c, x + q + c, x + 2 * q + c, x + 3 * q + c};
       if (skip == 0) {
+        if constexpr (std::is_same_v<S, bf16>) {
+          // bf16 first tries its float32 fast block (fast_step512_f32): 4 float vectors, each lane 8
+          // terms (2 streams x 4 steps); kept when the block lies in one window and fits float32,
+          // then widened into the window's double lanes, 16 terms a double lane (as below).
+          __m512 f[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+          __m512i mx = _mm512_setzero_si512(), mn = ones;
+          for (std::size_t j = 0; j < kChunk; j += 32) {
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; ++k) {
+              _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + 2048, _MM_HINT_T0);
+              fast_step512_f32(xs[k] + j, mx, mn, f[2 * (k >> 1)], f[2 * (k >> 1) + 1]);
+            }
+          }
+          const BlockRange r = block_range16(mx, mn);
+          int bw = block_fits_f32(r) ? block_window(r.top, r.low, lo, kWindowBinades, W) : -1;
+          // A block whose largest term has a window, but whose smallest ones lie more than
+          // kF32Span binades lower or under that window (uniform data: about 1 block in 18; normal:
+          // 1 in 10): redone in float32 with a floor, the few terms under it to the packed bins.
+          // Only in one-window tiles (whose sample fits 16 binades); when the terms under the floor
+          // were not few even there (over 16), the next blocks skip the fast blocks as after a miss
+          // (a term into the packed bins costs about what a vector step of 32 does).
+          int outs = 0;
+          if (const std::uint32_t e_top = r.top >> 23; W == 1 && bw < 0 && e_top >= lo && e_top <= 250 &&
+                                                       (e_top - lo) / kWindowBinades < static_cast<std::uint32_t>(W)) {
+            bw = static_cast<int>((e_top - lo) / kWindowBinades);
+            const std::uint32_t e_floor = std::max(e_top > kF32Span ? e_top - kF32Span : 0u,
+                                                   lo + kWindowBinades * static_cast<std::uint32_t>(bw));
+            const __m512i floor = _mm512_set1_epi16(static_cast<short>(e_floor << 7));
+            for (auto& v : f) v = _mm512_setzero_ps();
+            for (std::size_t j = 0; j < kChunk; j += 32) {
+#pragma GCC unroll 4
+              for (int k = 0; k < 4; ++k)
+                floor_step512_f32(xs[k] + j, floor, packed, outs, f[2 * (k >> 1)], f[2 * (k >> 1) + 1]);
+            }
+          }
+          if (bw >= 0) {
+#pragma GCC unroll 4
+            for (int w = 0; w < W; ++w)
+              if (w == bw) {
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; ++h) {  // streams 0-1 into acc0, 2-3 into acc1
+                  __m512d(&acc)[2] = h == 0 ? acc0[w] : acc1[w];
+                  const __m512 e = f[2 * h], o = f[2 * h + 1];
+                  acc[0] = _mm512_add_pd(acc[0], _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+                  acc[1] = _mm512_add_pd(acc[1], _mm512_cvtps_pd(_mm512_extractf32x8_ps(e, 1)));
+                  acc[0] = _mm512_add_pd(acc[0], _mm512_cvtps_pd(_mm512_castps512_ps256(o)));
+                  acc[1] = _mm512_add_pd(acc[1], _mm512_cvtps_pd(_mm512_extractf32x8_ps(o, 1)));
+                }
+              }
+            if (outs > 16) {
+              skip = backoff;
+              backoff = std::min(backoff * 2, 64);
+            } else {
+              backoff = 1;
+            }
+            continue;
+          }
+          // Its largest term in no window (or Inf, NaN, over 2^124): the double lanes' fast block
+          // below tries it, and fails over to the span or the windows.
+        }
         // Fast block (see exact_simd.h): every term into one set of double lanes, unmasked, with
         // the block's largest |bits| and smallest nonzero |bits| - 1; kept only when the whole
         // block lies in one window.
@@ -729,7 +957,7 @@ __attribute__((target("avx512f,avx512dq"))) void windows_tile_avx512(const S* x,
 }
 
 template <class S>
-__attribute__((target("avx512f,avx512dq"))) bool exact_tile_windows_avx512(const S* x, std::size_t count,
+__attribute__((target("avx512f,avx512dq,avx512bw"))) bool exact_tile_windows_avx512(const S* x, std::size_t count,
                                                                             std::int64_t* bins, std::uint64_t* packed,
                                                                             std::uint32_t& flags) {
   const Sample sample = sample_of(x, count);
@@ -746,12 +974,12 @@ __attribute__((target("avx512f,avx512dq"))) bool exact_tile_windows_avx512(const
   return true;
 }
 
-__attribute__((target("avx512f,avx512dq"))) bool exact_tile_f32_avx512(const float* x, std::size_t count,
+__attribute__((target("avx512f,avx512dq,avx512bw"))) bool exact_tile_f32_avx512(const float* x, std::size_t count,
                                                                         std::int64_t* bins, std::uint64_t* packed,
                                                                         std::uint32_t& flags) {
   return exact_tile_windows_avx512(x, count, bins, packed, flags);
 }
-__attribute__((target("avx512f,avx512dq"))) bool exact_tile_bf16_windows_avx512(const bf16* x, std::size_t count,
+__attribute__((target("avx512f,avx512dq,avx512bw"))) bool exact_tile_bf16_windows_avx512(const bf16* x, std::size_t count,
                                                                                  std::int64_t* bins, std::uint64_t* packed,
                                                                                  std::uint32_t& flags) {
   return exact_tile_windows_avx512(x, count, bins, packed, flags);

@@ -66,8 +66,9 @@ Isa isa_detected() {
     // __builtin_cpu_supports also checks that the OS saves the vector registers (XGETBV).
     const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
                       __builtin_cpu_supports("popcnt") && f16c;
+    // BW: the bf16 exact sum's 16-bit lanes (every AVX-512 CPU with DQ and VL has it).
     const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-                        __builtin_cpu_supports("avx512vl");
+                        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
     return avx512 ? Isa::avx512 : avx2 ? Isa::avx2 : Isa::scalar;
   }();
   return best;
