@@ -24,6 +24,10 @@
 // lo = y - hi in double lanes.  At AVX2 a span block goes in unmasked and is kept only when it
 // raised no MXCSR flag (a term off the span's grid is inexact, one too large overflows a probe),
 // else it is redone with a range check per term.
+// bf16 tiles (both levels) first try a float32 fast block: 8 terms a float32 lane, exact while the
+// block's exponents lie within 13 binades and under 251 (two terms a 32-bit word, widened by a
+// shift and a mask); a block whose smallest terms lie lower is redone with a floor, those terms to
+// the packed bins (one-window tiles only, with the same backoff); else the double lanes' block.
 #pragma once
 
 #include <cstddef>
