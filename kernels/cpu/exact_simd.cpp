@@ -195,6 +195,38 @@ inline BlockRange block_range_of16(std::uint32_t top16, std::uint32_t low16) {
   return {top16 << 16, low16 == 0xffffu ? 0xffffffffu : ((low16 + 1) << 16) - 1};
 }
 
+// What a bf16 float32 fast block does next, from its range: kept in window `window` as it is; or
+// redone with a floor (`floor`: the smallest biased exponent kept; smaller terms go to the packed
+// bins) when its largest term has a window but its smallest ones lie more than kF32Span binades
+// lower or under that window (uniform data: about 1 block in 18; normal: 1 in 10) -- in
+// one-window tiles only (W == 1: whose sample fits one window); or neither (window -1): the
+// double lanes' fast block tries it.  `binades`: the level's window width.
+struct F32Block {
+  int window = -1;
+  std::uint32_t floor = 0;  // 0: kept as it is
+};
+inline F32Block plan_f32_block(BlockRange r, std::uint32_t lo, std::uint32_t binades, int W) {
+  F32Block p;
+  p.window = block_fits_f32(r) ? block_window(r.top, r.low, lo, binades, W) : -1;
+  if (const std::uint32_t e_top = r.top >> 23;
+      p.window < 0 && W == 1 && e_top >= lo && e_top <= 250 && (e_top - lo) / binades < 1) {
+    p.window = 0;
+    p.floor = std::max(e_top > kF32Span ? e_top - kF32Span : 0u, lo);
+  }
+  return p;
+}
+// After a kept block: when more than 16 terms fell under its floor (not few even in a one-window
+// tile), the next blocks skip the fast blocks as after a miss (a term into the packed bins costs
+// about what a vector step does); else the backoff resets.
+inline void after_f32_block(int outs, int& skip, int& backoff) {
+  if (outs > 16) {
+    skip = backoff;
+    backoff = std::min(backoff * 2, 64);
+  } else {
+    backoff = 1;
+  }
+}
+
 __attribute__((target("avx2"))) inline std::uint32_t hmax_epu32(__m256i v) {
   __m128i m = _mm_max_epu32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   m = _mm_max_epu32(m, _mm_shuffle_epi32(m, 0x4e));
@@ -420,16 +452,11 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
               fast_step8_f32(xs[k] + j, mx, mn, f[2 * (k >> 1)], f[2 * (k >> 1) + 1]);
             }
           }
-          const BlockRange r = block_range16_avx2(mx, mn);
-          int bw = block_fits_f32(r) ? block_window(r.top, r.low, lo, kWindowBinades2, W) : -1;
-          // Redone with a floor as at AVX-512 (one-window tiles only; many terms under it: backoff).
+          const F32Block plan = plan_f32_block(block_range16_avx2(mx, mn), lo, kWindowBinades2, W);
+          const int bw = plan.window;
           int outs = 0;
-          if (const std::uint32_t e_top = r.top >> 23; W == 1 && bw < 0 && e_top >= lo && e_top <= 250 &&
-                                                       (e_top - lo) / kWindowBinades2 < static_cast<std::uint32_t>(W)) {
-            bw = static_cast<int>((e_top - lo) / kWindowBinades2);
-            const std::uint32_t e_floor = std::max(e_top > kF32Span ? e_top - kF32Span : 0u,
-                                                   lo + kWindowBinades2 * static_cast<std::uint32_t>(bw));
-            const __m256i floor = _mm256_set1_epi16(static_cast<short>(e_floor << 7));
+          if (plan.floor) {  // redone with a floor (plan_f32_block)
+            const __m256i floor = _mm256_set1_epi16(static_cast<short>(plan.floor << 7));
             for (auto& v : f) v = _mm256_setzero_ps();
             for (std::size_t j = 0; j < kChunk; j += 16) {
 #pragma GCC unroll 4
@@ -458,12 +485,7 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
                 total1[w][0] = s1[0][0];
                 total1[w][1] = s1[0][1];
               }
-            if (outs > 16) {
-              skip = backoff;
-              backoff = std::min(backoff * 2, 64);
-            } else {
-              backoff = 1;
-            }
+            after_f32_block(outs, skip, backoff);
             continue;
           }
           // Its largest term in no window (or Inf, NaN, over 2^124): the double lanes' fast block
@@ -817,21 +839,11 @@ __attribute__((target("avx512f,avx512dq,avx512bw"))) void windows_tile_avx512(co
               fast_step512_f32(xs[k] + j, mx, mn, f[2 * (k >> 1)], f[2 * (k >> 1) + 1]);
             }
           }
-          const BlockRange r = block_range16(mx, mn);
-          int bw = block_fits_f32(r) ? block_window(r.top, r.low, lo, kWindowBinades, W) : -1;
-          // A block whose largest term has a window, but whose smallest ones lie more than
-          // kF32Span binades lower or under that window (uniform data: about 1 block in 18; normal:
-          // 1 in 10): redone in float32 with a floor, the few terms under it to the packed bins.
-          // Only in one-window tiles (whose sample fits 16 binades); when the terms under the floor
-          // were not few even there (over 16), the next blocks skip the fast blocks as after a miss
-          // (a term into the packed bins costs about what a vector step of 32 does).
+          const F32Block plan = plan_f32_block(block_range16(mx, mn), lo, kWindowBinades, W);
+          const int bw = plan.window;
           int outs = 0;
-          if (const std::uint32_t e_top = r.top >> 23; W == 1 && bw < 0 && e_top >= lo && e_top <= 250 &&
-                                                       (e_top - lo) / kWindowBinades < static_cast<std::uint32_t>(W)) {
-            bw = static_cast<int>((e_top - lo) / kWindowBinades);
-            const std::uint32_t e_floor = std::max(e_top > kF32Span ? e_top - kF32Span : 0u,
-                                                   lo + kWindowBinades * static_cast<std::uint32_t>(bw));
-            const __m512i floor = _mm512_set1_epi16(static_cast<short>(e_floor << 7));
+          if (plan.floor) {  // redone with a floor (plan_f32_block)
+            const __m512i floor = _mm512_set1_epi16(static_cast<short>(plan.floor << 7));
             for (auto& v : f) v = _mm512_setzero_ps();
             for (std::size_t j = 0; j < kChunk; j += 32) {
 #pragma GCC unroll 4
@@ -853,12 +865,7 @@ __attribute__((target("avx512f,avx512dq,avx512bw"))) void windows_tile_avx512(co
                   acc[1] = _mm512_add_pd(acc[1], _mm512_cvtps_pd(_mm512_extractf32x8_ps(o, 1)));
                 }
               }
-            if (outs > 16) {
-              skip = backoff;
-              backoff = std::min(backoff * 2, 64);
-            } else {
-              backoff = 1;
-            }
+            after_f32_block(outs, skip, backoff);
             continue;
           }
           // Its largest term in no window (or Inf, NaN, over 2^124): the double lanes' fast block
