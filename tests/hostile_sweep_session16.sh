@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Session 16 hostile sweep (docs/bad-input-session16.md): the bf16 exact sum's new float32 fast
-# blocks (kernels/cpu/exact_simd.cpp), tried through the command line as a hostile user would.
-# Every input is a bf16 .npy ('<V2', ml_dtypes' layout) built to sit on an edge of the new code:
+# blocks and f16's flags-only tiles (kernels/cpu/exact_simd.cpp), tried through the command line
+# as a hostile user would.
+# Every input is a bf16 .npy ('<V2', ml_dtypes' layout) or an f16 one built to sit on an edge of
+# the new code:
 # a float32 lane at and past its 13 binades, terms under the block's floor, the overflow guard at
 # the top of the range, specials inside fast blocks, zeros of both signs, subnormals, tile and
 # block boundaries.  Each is summed with `--variant exact` at DRIFTLAB_ISA=avx512, avx2 and scalar,
@@ -19,12 +21,12 @@ PY=${PY:-python3}
 # make NAME PYTHON-EXPR: NAME.npy holds the uint16 bits the expression gives (a NumPy array, with
 # np, rng = np.random.default_rng(16) and edge(T, d) in scope), saved as '<V2'; NAME.want its oracle.
 make() {
-  "$PY" - "$ROOT" "$1" "$2" <<'EOF'
+  "$PY" - "$ROOT" "$1" "$2" "${3:-bf16}" <<'EOF'
 import sys
 import numpy as np
 sys.path.insert(0, sys.argv[1] + "/tests/kat")
 import make_kat as K
-name, expr = sys.argv[2], sys.argv[3]
+name, expr, dt = sys.argv[2], sys.argv[3], sys.argv[4]
 rng = np.random.default_rng(16)
 
 def edge(T, d, n=8192):
@@ -39,21 +41,21 @@ def edge(T, d, n=8192):
 
 bits = np.asarray(eval(expr), dtype=np.uint16).ravel()
 with open(name + ".npy", "wb") as f:
-    h = "{'descr': '<V2', 'fortran_order': False, 'shape': (%d,), }" % bits.size
+    h = "{'descr': '%s', 'fortran_order': False, 'shape': (%d,), }" % ("<V2" if dt == "bf16" else "<f2", bits.size)
     h += " " * ((64 - (10 + len(h) + 1) % 64) % 64) + "\n"
     f.write(b"\x93NUMPY\x01\x00" + len(h).to_bytes(2, "little") + h.encode() + bits.astype("<u2").tobytes())
-v = K.exact_sum(K.widen([int(u) for u in bits], "bf16"), K.F32)
+v = K.exact_sum(K.widen([int(u) for u in bits], dt), K.F32)
 open(name + ".want", "w").write("nan" if np.isnan(v) else "0x%08x" % K.f32_bits(v))
 EOF
 }
 
-# exact NAME DESC: the six runs and the oracle.
+# exact NAME DESC [DTYPE]: the six runs and the oracle.
 exact() {
-  local name=$1 desc=$2 isa t got first="" bad=0 want
+  local name=$1 desc=$2 dt=${3:-bf16} isa t got first="" bad=0 want
   want=$(cat "$name.want")
   for isa in avx512 avx2 scalar; do
     for t in 1 2; do
-      DRIFTLAB_ISA=$isa timeout 120 "$DL" sum --backend cpu --input "$name.npy" --dtype bf16 --variant exact \
+      DRIFTLAB_ISA=$isa timeout 120 "$DL" sum --backend cpu --input "$name.npy" --dtype "$dt" --variant exact \
         --runs 2 --threads "$t" --json "$name.$isa.$t.json" >out.txt 2>err.txt || { bad=1; echo "     $isa/$t: exit $?"; }
       got=$("$PY" -c "import json,sys; r=json.load(open(sys.argv[1]))['rows'][0]; print(r['result_bits'] if r['result']!='nan' else 'nan')" \
         "$name.$isa.$t.json" 2>/dev/null)
@@ -104,6 +106,19 @@ make top "np.concatenate([np.full(4096, 0x7f7f), np.full(4096, 0xff7f)])"
 exact top "bf16's largest finite, +-, cancelling (float32 lanes would overflow)"
 make top2 "np.concatenate([np.full(4096, 0x7e80), np.full(4095, 0xfe80), [0x3f80]])"
 exact top2 "2^126 terms (exponent 253), +- cancelling, and a 1"
+# --- f16 tiles with Inf or NaN: their flags only, no bins (special_flags_f16_avx512)
+make f16inf "np.where(np.arange(1 << 17) == 70000, 0x7c00, 0x3c00 + rng.integers(0, 1024, 1 << 17))" f16
+exact f16inf "f16: +Inf in the second tile's vector loop" f16
+make f16infs "np.where(np.arange(1 << 17) == 100, 0xfc00, np.where(np.arange(1 << 17) == 70000, 0x7c00, 0x3c00))" f16
+exact f16infs "f16: -Inf in tile 0, +Inf in tile 1 (NaN)" f16
+make f16nan "np.where(np.arange(65536 + 40) == 65536 + 35, 0x7e01, 0xbc00)" f16
+exact f16nan "f16: a NaN in the last tile's tail, -1 elsewhere" f16
+make f16ovf "(np.ldexp(rng.standard_normal(1 << 18), rng.integers(-20, 21, 1 << 18)).astype(np.float16).view(np.uint16))" f16
+exact f16ovf "f16: illcond-like, a third overflowed to +-Inf" f16
+make f16big "np.concatenate([np.full(40000, 0x7bff), np.full(40000, 0xfbff), [0x3c00]])" f16
+exact f16big "f16: 65504 and -65504 x 40000 and a 1 (finite: every bin counts)" f16
+make f16neg "np.where(np.arange(4096) == 4000, 0xfc00, 0x8000)" f16
+exact f16neg "f16: -0 everywhere and one -Inf" f16
 # --- sizes at tile and block edges
 for n in 1 2 31 33 511 513 65535 65536 65537 262143; do
   make "n$n" "0x3f80 + rng.integers(0, 128, $n)"

@@ -1010,6 +1010,7 @@ __attribute__((target("avx512f"))) void exact_tile_half_avx512_impl(const std::u
   const __m512i sign = _mm512_set1_epi64(0x8000), zero = _mm512_setzero_si512();
   __m512i not_neg_zero = zero;  // OR of bits ^ 0x8000: nonzero once a term is not -0.0
   std::int64_t tail[G] = {};
+  __mmask8 nan_seen = 0, neg_seen = 0, pos_seen = 0;  // the lanes that met NaN, -Inf, +Inf
   std::size_t i = 0;
   for (; i + 8 <= count; i += 8) {
     // Two KiB ahead: this loop reads only 16 bytes per ~10 cycles, too few misses in flight for
@@ -1024,12 +1025,13 @@ __attribute__((target("avx512f"))) void exact_tile_half_avx512_impl(const std::u
     __m512i v = _mm512_sllv_epi64(m, _mm512_and_si512(ep, m31));
     v = _mm512_mask_sub_epi64(v, _mm512_test_epi64_mask(u, sign), zero, v);
     const __mmask8 special = _mm512_cmpeq_epi64_mask(e, emax);
-    if (special) {  // Inf and NaN: flags only
-      for (int k = 0; k < 8; ++k)
-        if ((special >> k) & 1) {
-          const std::uint32_t b = x[i + k];
-          flags |= (b & ((1u << F) - 1)) ? exact::kNaN : ((b & 0x8000u) ? exact::kNegInf : exact::kPosInf);
-        }
+    if (special) {  // Inf and NaN: flags only, from masks (a lane at a time cost 24x the tree's time
+                    // on f16 input that overflowed to Inf in a third of its terms)
+      const __mmask8 nan = special & _mm512_test_epi64_mask(u, fmask);
+      const __mmask8 neg = static_cast<__mmask8>(special & ~nan & _mm512_test_epi64_mask(u, sign));
+      nan_seen |= nan;
+      neg_seen |= neg;
+      pos_seen |= static_cast<__mmask8>(special & ~nan & ~neg);
       v = _mm512_maskz_mov_epi64(static_cast<__mmask8>(~special), v);
     }
     if constexpr (G == 1) {
@@ -1041,6 +1043,9 @@ __attribute__((target("avx512f"))) void exact_tile_half_avx512_impl(const std::u
         acc[k] = _mm512_mask_add_epi64(acc[k], _mm512_cmpeq_epi64_mask(g, _mm512_set1_epi64(k)), acc[k], v);
     }
   }
+  if (nan_seen) flags |= exact::kNaN;
+  if (neg_seen) flags |= exact::kNegInf;
+  if (pos_seen) flags |= exact::kPosInf;
   bool tail_not_neg_zero = false;
   for (; i < count; ++i) {
     const std::uint32_t b = x[i];
@@ -1069,10 +1074,39 @@ __attribute__((target("avx512f"))) void exact_tile_bf16_avx512(const std::uint16
                                                                std::int64_t* bins, std::uint32_t& flags) {
   exact_tile_half_avx512_impl<7, 0xff, 134>(x, count, bins, flags);
 }
+// A tile with an f16 Inf or NaN: its flags only (kNaN, kPosInf, kNegInf, kSeen, kNotNegZero), no
+// bins -- exact.h's round_limbs returns the special from the flags whatever the bins hold, so the
+// finite terms of such a sum cannot matter.  32 terms a step.
+__attribute__((target("avx512f,avx512bw"))) void special_flags_f16_avx512(const std::uint16_t* x, std::size_t count,
+                                                                          std::uint32_t& flags) {
+  const __m512i exp = _mm512_set1_epi16(0x7c00), frac = _mm512_set1_epi16(0x03ff);
+  const __m512i sign = _mm512_set1_epi16(static_cast<short>(0x8000));
+  __mmask32 nan = 0, neg = 0, pos = 0;
+  std::size_t i = 0;
+  for (; i + 32 <= count; i += 32) {
+    const __m512i h = _mm512_loadu_si512(x + i);
+    const __mmask32 special = _mm512_cmpeq_epi16_mask(_mm512_and_si512(h, exp), exp);
+    const __mmask32 n = special & _mm512_test_epi16_mask(h, frac);
+    const __mmask32 s = _mm512_test_epi16_mask(h, sign);
+    nan |= n;
+    neg |= special & ~n & s;
+    pos |= special & ~n & ~s;
+  }
+  for (; i < count; ++i) {
+    const std::uint32_t b = x[i];
+    if ((b & 0x7c00u) != 0x7c00u) continue;
+    flags |= (b & 0x03ffu) ? exact::kNaN : ((b & 0x8000u) ? exact::kNegInf : exact::kPosInf);
+  }
+  if (nan) flags |= exact::kNaN;
+  if (neg) flags |= exact::kNegInf;
+  if (pos) flags |= exact::kPosInf;
+  if (count) flags |= exact::kSeen | exact::kNotNegZero;  // an Inf or NaN is not -0
+}
+
 // f16 in double lanes: every f16 value is a multiple of 2^-24 below 2^16, so a lane's sum of at
 // most 2^11 terms stays below 2^51 steps of 2^-24 -- every double addition is exact.  A tile with
-// Inf or NaN (a non-finite lane) takes the int64 form above, which records their flags.
-__attribute__((target("avx512f"))) void exact_tile_f16_avx512(const std::uint16_t* x, std::size_t count,
+// Inf or NaN (a non-finite lane) records their flags and no bins (special_flags_f16_avx512).
+__attribute__((target("avx512f,avx512bw"))) void exact_tile_f16_avx512(const std::uint16_t* x, std::size_t count,
                                                               std::int64_t* bins, std::uint32_t& flags) {
   __m512d acc[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
   __m512i not_neg_zero = _mm512_setzero_si512();
@@ -1093,7 +1127,7 @@ __attribute__((target("avx512f"))) void exact_tile_f16_avx512(const std::uint16_
   for (int k = 0; k < 4; ++k) _mm512_store_pd(lanes + 8 * k, acc[k]);
   std::int64_t total = 0;  // in steps of 2^-24: below 2^56
   for (double l : lanes) {
-    if (!std::isfinite(l)) return exact_tile_half_avx512_impl<10, 0x1f, 25>(x, count, bins, flags);
+    if (!std::isfinite(l)) return special_flags_f16_avx512(x, count, flags);
     total += static_cast<std::int64_t>(std::ldexp(l, 24));
   }
   std::uint32_t tail_flags = 0;
