@@ -1147,6 +1147,33 @@ __attribute__((target("avx512f,avx512bw"))) void exact_tile_f16_avx512(const std
 // below 2^51 steps: every double addition is exact.  F16C widens (vcvtph2ps), then cvtps2pd.
 // Returns false, having changed nothing, when the tile holds an Inf or NaN (the caller's packed
 // path records their flags).
+// special_flags_f16_avx512's scan at AVX2, 16 terms a step: the flags of a tile that holds an
+// f16 Inf or NaN, and no bins.
+__attribute__((target("avx2"))) void special_flags_f16_avx2(const std::uint16_t* x, std::size_t count,
+                                                            std::uint32_t& flags) {
+  const __m256i exp = _mm256_set1_epi16(0x7c00), frac = _mm256_set1_epi16(0x03ff), zero = _mm256_setzero_si256();
+  __m256i nan = zero, neg = zero, pos = zero;
+  std::size_t i = 0;
+  for (; i + 16 <= count; i += 16) {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i));
+    const __m256i special = _mm256_cmpeq_epi16(_mm256_and_si256(h, exp), exp);
+    const __m256i no_frac = _mm256_cmpeq_epi16(_mm256_and_si256(h, frac), zero);
+    const __m256i inf = _mm256_and_si256(special, no_frac), minus = _mm256_srai_epi16(h, 15);
+    nan = _mm256_or_si256(nan, _mm256_andnot_si256(no_frac, special));
+    neg = _mm256_or_si256(neg, _mm256_and_si256(inf, minus));
+    pos = _mm256_or_si256(pos, _mm256_andnot_si256(minus, inf));
+  }
+  for (; i < count; ++i) {
+    const std::uint32_t b = x[i];
+    if ((b & 0x7c00u) != 0x7c00u) continue;
+    flags |= (b & 0x03ffu) ? exact::kNaN : ((b & 0x8000u) ? exact::kNegInf : exact::kPosInf);
+  }
+  if (!_mm256_testz_si256(nan, nan)) flags |= exact::kNaN;
+  if (!_mm256_testz_si256(neg, neg)) flags |= exact::kNegInf;
+  if (!_mm256_testz_si256(pos, pos)) flags |= exact::kPosInf;
+  if (count) flags |= exact::kSeen | exact::kNotNegZero;  // an Inf or NaN is not -0
+}
+
 __attribute__((target("avx2,f16c"))) bool exact_tile_f16_avx2(const std::uint16_t* x, std::size_t count,
                                                              std::int64_t* bins, std::uint32_t& flags) {
   __m256d acc[8];
@@ -1173,13 +1200,19 @@ __attribute__((target("avx2,f16c"))) bool exact_tile_f16_avx2(const std::uint16_
   for (int k = 0; k < 8; ++k) _mm256_store_pd(lanes + 4 * k, acc[k]);
   std::int64_t total = 0;  // in steps of 2^-24: below 2^56
   for (double l : lanes) {
-    if (!std::isfinite(l)) return false;
+    if (!std::isfinite(l)) {  // an Inf or NaN: the flags decide the sum (exact.h's round_limbs)
+      special_flags_f16_avx2(x, count, flags);
+      return true;
+    }
     total += static_cast<std::int64_t>(std::ldexp(l, 24));
   }
   bool tail_not_neg_zero = false;
   for (; i < count; ++i) {  // the last < 32 terms
     const std::uint32_t b = x[i];
-    if ((b & 0x7c00u) == 0x7c00u) return false;
+    if ((b & 0x7c00u) == 0x7c00u) {
+      special_flags_f16_avx2(x, count, flags);
+      return true;
+    }
     tail_not_neg_zero |= b != 0x8000u;
     total += static_cast<std::int64_t>(std::ldexp(static_cast<double>(widen(f16{static_cast<std::uint16_t>(b)})), 24));
   }

@@ -75,9 +75,12 @@ bool exact_tile_bf16_windows_avx512(const bf16* x, std::size_t count, std::int64
 // windows are not worth it).
 bool exact_tile_bf16_windows_avx2(const bf16* x, std::size_t count, std::int64_t* bins, std::uint64_t* packed,
                                   std::uint32_t& flags);
+// f16 in double lanes (every f16 is a multiple of 2^-24 below 2^16): the tile's exact sum to bins
+// and its flags; a tile with an Inf or NaN adds its flags only, no bins (the special decides the
+// sum: exact.h's round_limbs).
 void exact_tile_f16_avx512(const std::uint16_t* x, std::size_t count, std::int64_t* bins, std::uint32_t& flags);
-// f16 at AVX2 (F16C) in double lanes, no buffer: as exact_tile_f16_avx512, but returns false,
-// having changed nothing, when the tile holds an Inf or NaN (the caller's packed path takes it).
+// f16 at AVX2 (F16C) in double lanes, no buffer: as exact_tile_f16_avx512 (a tile with an Inf or
+// NaN adds its flags, no bins); false, having changed nothing, only where AVX2 is not compiled in.
 bool exact_tile_f16_avx2(const std::uint16_t* x, std::size_t count, std::int64_t* bins, std::uint32_t& flags);
 
 }  // namespace driftlab::cpu::detail

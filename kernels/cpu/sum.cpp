@@ -370,7 +370,7 @@ template <class S> void exact_tile_half(const S* x, std::size_t count, ExactHalf
     }
   if constexpr (std::is_same_v<S, f16>)
     if (level == Isa::avx2 && detail::exact_tile_f16_avx2(reinterpret_cast<const std::uint16_t*>(x), count, w.bins, w.flags))
-      return;  // f16 in double lanes, no buffer (a tile with Inf or NaN goes on below)
+      return;  // f16 in double lanes, no buffer (a tile with Inf or NaN: its flags only)
   constexpr int F = Half16<S>::kFracBits;
   constexpr std::uint64_t kOne = std::uint64_t(1) << 32, kFrac = (1u << F) - 1;
   std::size_t i = 0;
