@@ -167,10 +167,9 @@ inline int block_window(std::uint32_t top, std::uint32_t low, std::uint32_t lo, 
 // such units when e_lo <= e.  A float32 lane that takes kF32Terms = 8 terms of exponents within
 // [e_lo, e_lo + kF32Span] has every partial sum a multiple of that unit below 8 * 2^(8 + 13) =
 // 2^24 units: exact (the unit is at least 2^-133, a normal float).  32 terms a step at AVX-512, 16
-// at AVX2: a 32-bit word
-// holds an even term in its low half and an odd one in its high half, so `w << 16` and
-// `w & 0xffff0000` are both halves widened (exact), and the block's |bits| are tracked as 16-bit
-// lanes.  Half the uops of the double lanes' fast step per term, and no conversion until the block
+// at AVX2: a 32-bit word holds an even term in its low half and an odd one in its high half, so
+// `w << 16` and `w & 0xffff0000` are both halves widened (exact), and the block's |bits| are
+// tracked as 16-bit lanes.  Half the uops of the double lanes' fast step per term, and no conversion until the block
 // is kept.
 constexpr int kF32Terms = 8;
 constexpr std::uint32_t kF32Span = 13;  // e_hi - e_lo at most: 8 terms of 8 bits plus 13 binades = 24 bits
@@ -1092,11 +1091,7 @@ __attribute__((target("avx512f,avx512bw"))) void special_flags_f16_avx512(const 
     neg |= special & ~n & s;
     pos |= special & ~n & ~s;
   }
-  for (; i < count; ++i) {
-    const std::uint32_t b = x[i];
-    if ((b & 0x7c00u) != 0x7c00u) continue;
-    flags |= (b & 0x03ffu) ? exact::kNaN : ((b & 0x8000u) ? exact::kNegInf : exact::kPosInf);
-  }
+  for (; i < count; ++i) flags |= exact::term_flags(widen(f16{x[i]}));  // the last terms
   if (nan) flags |= exact::kNaN;
   if (neg) flags |= exact::kNegInf;
   if (pos) flags |= exact::kPosInf;
@@ -1163,11 +1158,7 @@ __attribute__((target("avx2"))) void special_flags_f16_avx2(const std::uint16_t*
     neg = _mm256_or_si256(neg, _mm256_and_si256(inf, minus));
     pos = _mm256_or_si256(pos, _mm256_andnot_si256(minus, inf));
   }
-  for (; i < count; ++i) {
-    const std::uint32_t b = x[i];
-    if ((b & 0x7c00u) != 0x7c00u) continue;
-    flags |= (b & 0x03ffu) ? exact::kNaN : ((b & 0x8000u) ? exact::kNegInf : exact::kPosInf);
-  }
+  for (; i < count; ++i) flags |= exact::term_flags(widen(f16{x[i]}));  // the last terms
   if (!_mm256_testz_si256(nan, nan)) flags |= exact::kNaN;
   if (!_mm256_testz_si256(neg, neg)) flags |= exact::kNegInf;
   if (!_mm256_testz_si256(pos, pos)) flags |= exact::kPosInf;
