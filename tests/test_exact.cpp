@@ -34,8 +34,13 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/cpu/exact_simd.h"
 #include "kernels/cpu/sum.h"
 #include "kernels/cpu/thread_pool.h"
+
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
 
 namespace {
 
@@ -584,6 +589,131 @@ TEST(ExactSum, SubnormalsAreExact) {
   Rng g(0x5eed0001);
   check_subnormals<float>(g);
   check_subnormals<double>(g);
+}
+
+// The flag-checked lanes of the vector tiles (exact_simd.h): every term into double lanes kept
+// over the tile, a block kept when no add raised inexact and redone by the windows or the span
+// otherwise; wide tiles split each term at 2^-15 into hi and lo lanes (AVX-512); at the tile's
+// end the lanes are summed into one vector when that is exact, else added one by one, and a lane
+// that took an Inf or NaN leaves the tile's special flags to a scan.  Each case is three tiles
+// (65536 terms each, read as four quarter streams), at every level on the calling thread, against
+// the oracle.
+TEST(ExactSum, FlagCheckedLanesKeepRedoAndFlushEachBlock) {
+  constexpr std::size_t T = 65536, Q = T / 4, N = 3 * T;
+  Rng g(0x1a4e5);
+  auto sig = [&] { return static_cast<float>((1u << 23) | static_cast<std::uint32_t>(below(g, 1u << 23))); };
+  auto signed_sig = [&] { return coin(g) ? -sig() : sig(); };
+  // Quarter streams 1 and 3 of each tile negate streams 0 and 2 term by term, so the sum is
+  // exactly that of the terms put in afterwards (each zeroes its partner): a term a lane lost
+  // would show in the result.
+  auto paired = [&](auto gen) {
+    std::vector<float> x(N);
+    for (std::size_t t = 0; t < N; t += T)
+      for (std::size_t h : {std::size_t(0), 2 * Q})
+        for (std::size_t p = 0; p < Q; ++p) {
+          x[t + h + p] = gen();
+          x[t + h + Q + p] = -x[t + h + p];
+        }
+    return x;
+  };
+  auto put = [&](std::vector<float>& x, std::size_t at, float v) {
+    x[at] = v;
+    x[(at % T) / Q % 2 ? at - Q : at + Q] = 0.0f;
+  };
+  auto one_window = [&] { return std::ldexp(signed_sig(), -24); };  // [0.5, 1), a 2^-24 grid
+  auto wide = [&] { return std::ldexp(signed_sig(), static_cast<int>(below(g, 40)) - 44); };  // 2^-21 .. 2^19
+  const float odd_tiny = std::ldexp(static_cast<float>((1u << 23) + 1), -83);  // 2^-60 (1 + 2^-23)
+  std::vector<std::pair<std::string, std::vector<float>>> cases;
+  cases.emplace_back("one window, every block kept", paired(one_window));
+  {
+    std::vector<float> x = paired(one_window);  // each of these makes its block inexact
+    for (std::size_t at : {std::size_t(3000), Q + 700, T + 2 * Q + 5, 2 * T + 3 * Q + 9999, N - 1})
+      put(x, at, at % 2 ? odd_tiny : -4.0f * odd_tiny);
+    cases.emplace_back("blocks redone", x);
+  }
+  for (const float special : {kInf<float>, -kInf<float>, std::numeric_limits<float>::quiet_NaN()}) {
+    std::vector<float> x = paired(one_window);
+    put(x, T + 2 * Q + 4000, special);
+    cases.emplace_back("one " + show(special), x);
+  }
+  {
+    std::vector<float> x = paired(one_window);
+    put(x, Q + 3000, kInf<float>);
+    put(x, 2 * T + 3 * Q + 100, -kInf<float>);
+    cases.emplace_back("+Inf and -Inf in two tiles", x);
+  }
+  {
+    // Lanes near 2^-118 (their ulp below 2^-149), subnormals among them.
+    std::vector<float> x = paired([&] { return std::ldexp(signed_sig(), -147); });
+    for (std::size_t at = 1000; at < N; at += 4099) put(x, at, std::ldexp(static_cast<float>(below(g, 1u << 23) + 1), -149));
+    cases.emplace_back("tiny lanes and subnormals", x);
+  }
+  {
+    std::vector<float> x(N);  // lanes up to 2^138: stream 0 positive, stream 1 its negation
+    for (std::size_t t = 0; t < N; t += T)
+      for (std::size_t p = 0; p < Q; ++p) {
+        x[t + p] = std::ldexp(sig(), 104);
+        x[t + Q + p] = -x[t + p];
+      }
+    x[N - 7] = 1.5f;
+    cases.emplace_back("lanes near 2^138", x);
+  }
+  {
+    std::vector<float> x(N);  // each lane exact, their sum not: the tile's lanes go in one by one
+    for (std::size_t t = 0; t < N; t += T)
+      for (std::size_t p = 0; p < Q; ++p) {
+        x[t + p] = std::ldexp(signed_sig(), 37);
+        x[t + Q + p] = std::ldexp(signed_sig(), -44);
+      }
+    cases.emplace_back("lanes whose sum is inexact", x);
+  }
+  cases.emplace_back("wide tiles", paired(wide));
+  {
+    // A lo part off every grid (2^-60 (1 + 2^-23)) and a hi part too wide for a lane
+    // (2^45 (1 + 3 * 2^-23), its negation in a later block): their blocks are redone.
+    std::vector<float> x = paired(wide);
+    put(x, 2 * Q + 1234, odd_tiny);
+    const float big = std::ldexp(static_cast<float>((1u << 23) + 3), 22);
+    put(x, T + 77, big);
+    put(x, T + 4000, -big);
+    cases.emplace_back("wide tiles, blocks redone", x);
+  }
+  {
+    std::vector<float> x = paired(wide);
+    put(x, 2 * T + Q + 5000, kInf<float>);
+    cases.emplace_back("wide tiles and an Inf", x);
+  }
+  using driftlab::cpu::detail::ExactSimd;
+  for (const auto& [what, x] : cases) {
+    const float want = Oracle<float>::sum(x);
+    for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2, ExactSimd::scalar}) {
+      driftlab::cpu::detail::force_exact_simd(level);
+      EXPECT_TRUE(SameBits(exact(x), want)) << what << " at " << driftlab::cpu::isa_name(level);
+    }
+  }
+#if defined(__x86_64__)
+  // MXCSR: the caller's flags (inexact and overflow) survive and its control bits are unchanged;
+  // under denormals-are-zero and flush-to-zero (which would drop a subnormal term from a lane
+  // silently) the lanes are not taken and the sum is the same.
+  const std::uint32_t csr = _mm_getcsr();
+  const std::vector<float>& x =
+      std::find_if(cases.begin(), cases.end(), [](const auto& c) { return c.first == "tiny lanes and subnormals"; })->second;
+  const float want = Oracle<float>::sum(x);
+  for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2}) {
+    driftlab::cpu::detail::force_exact_simd(level);
+    _mm_setcsr((csr & ~0x3fu) | 0x28u);
+    const float got = exact(x);
+    const std::uint32_t after = _mm_getcsr();
+    _mm_setcsr(csr | 0x8040u);
+    const float daz = exact(x);
+    _mm_setcsr(csr);
+    EXPECT_TRUE(SameBits(got, want)) << driftlab::cpu::isa_name(level);
+    EXPECT_EQ(after & 0x28u, 0x28u) << std::hex << after;
+    EXPECT_EQ(after & ~0x3fu, csr & ~0x3fu) << std::hex << after;
+    EXPECT_TRUE(SameBits(daz, want)) << "under DAZ and FTZ at " << driftlab::cpu::isa_name(level);
+  }
+#endif
+  driftlab::cpu::detail::force_exact_simd(ExactSimd::avx512);
 }
 
 // A single term and a two-term sum are rounded once by the hardware itself: x + y is the

@@ -93,6 +93,26 @@ void add_lanes(const double* lanes, int count, std::uint32_t lo, std::int64_t* b
   add_window(window, lo, bins);
 }
 
+// The flag-checked lanes' sums (exact_simd.h): each an exact double, a sum of float terms, so a
+// multiple of 2^-149 below 2^140.  Each goes in as its 53-bit significand in units of its own ulp
+// (or of 2^-149 when that is finer: the significand then shifts right exactly), at bins q+150 and
+// q+182 <= 269.  Per lane a bin grows by at most 2^32: 64 lanes a tile, 2^23 tiles a worker
+// (kMaxTermsPerBin), below 2^61.
+void add_exact_lanes(const double* lanes, int count, std::int64_t* bins) {
+  for (int i = 0; i < count; ++i) {
+    const std::uint64_t b = to_bits(lanes[i]);
+    const int e = static_cast<int>((b >> 52) & 0x7ffu);
+    if (e == 0) continue;  // +-0 (never subnormal: |lane| >= 2^-149 or 0)
+    std::int64_t m = static_cast<std::int64_t>((b & 0xfffffffffffffull) | (1ull << 52));
+    int q = e - 1075;  // lane = m * 2^q
+    if (q < -149) {
+      m >>= -149 - q;
+      q = -149;
+    }
+    add_window((b >> 63) ? -m : m, static_cast<std::uint32_t>(q + 150), bins);
+  }
+}
+
 // Integer lane sums in units of 2^(lo-150), whose magnitudes add up to less than 2^63.
 void add_int_lanes(const std::int64_t* lanes, int count, std::uint32_t lo, std::int64_t* bins) {
   std::int64_t window = 0;
@@ -348,8 +368,25 @@ __attribute__((target("avx2"), always_inline)) inline void span_step(const S* p,
 // Taken only when MXCSR is the default but for its flags (every exception masked, round to
 // nearest, no flush-to-zero, no denormals-are-zero: DAZ would drop subnormal terms silently); the
 // tile leaves MXCSR as it found it.
-constexpr std::uint32_t kCsrFlags = 0x3fu;
+constexpr std::uint32_t kCsrFlags = 0x3fu, kCsrInexact = 0x20u;
+// Where the AVX-512 flag-checked lanes split a term of a wide tile: lo = d - round(d, 2^-15).
+constexpr int kLaneSplit = 15;
 inline bool csr_is_default(std::uint32_t csr) { return (csr & ~kCsrFlags) == 0x1f80u; }
+
+// The flags of a float tile's Inf and NaN terms (kSeen and kNotNegZero with them), from a mask of
+// the specials among 16 terms at a time.
+inline std::uint32_t special_flags_of(const float* p, unsigned mask) {
+  std::uint32_t fl = 0;
+  for (int k = 0; k < 16; ++k)
+    if ((mask >> k) & 1) fl |= exact::term_flags(p[k]);
+  return fl;
+}
+inline std::uint32_t special_flags_tail(const float* x, std::size_t i, std::size_t count) {
+  std::uint32_t fl = 0;
+  for (; i < count; ++i)
+    if (exact::is_special(x[i])) fl |= exact::term_flags(x[i]);
+  return fl;
+}
 
 template <class S>
 __attribute__((target("avx2"), always_inline)) inline void span_step_flags(const S* p, __m256 scale, __m256 probe,
@@ -377,6 +414,21 @@ __attribute__((target("avx2"), always_inline)) inline void span_block_add(const 
   }
 }
 
+__attribute__((target("avx2"))) std::uint32_t special_flags_f32_avx2(const float* x, std::size_t count) {
+  const __m256i e = _mm256_set1_epi32(0x7f800000);
+  std::uint32_t fl = 0;
+  std::size_t i = 0;
+  for (; i + 16 <= count; i += 16) {
+    const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i));
+    const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i + 8));
+    const __m256i s0 = _mm256_cmpeq_epi32(_mm256_and_si256(b0, e), e), s1 = _mm256_cmpeq_epi32(_mm256_and_si256(b1, e), e);
+    if (!_mm256_testz_si256(_mm256_or_si256(s0, s1), _mm256_or_si256(s0, s1))) [[unlikely]]
+      fl |= special_flags_of(x + i, static_cast<unsigned>(_mm256_movemask_ps(_mm256_castsi256_ps(s0)) |
+                                                         _mm256_movemask_ps(_mm256_castsi256_ps(s1)) << 8));
+  }
+  return fl | special_flags_tail(x, i, count);
+}
+
 // Moves double lane sums (integers times 2^(lo_w-150), below 2^51 of them) into int64 lanes and
 // zeroes them: adding 1.5 * 2^52 units is exact and leaves the integer in the low mantissa bits.
 template <int W>
@@ -395,7 +447,8 @@ __attribute__((target("avx2"), always_inline)) inline void windows_flush(const _
 // which takes at most 2^12 terms per tile (below 2^59).
 template <int W, class S>
 __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t count, std::uint32_t lo,
-                                                       const Span& sp, std::int64_t* bins, std::uint64_t* packed) {
+                                                       const Span& sp, std::int64_t* bins, std::uint64_t* packed,
+                                                       std::uint32_t& flags) {
   __m256i starts[W + 1];
   for (int w = 0; w <= W; ++w)
     starts[w] = _mm256_set1_epi32(static_cast<int>(((lo + kWindowBinades2 * static_cast<std::uint32_t>(w)) << 23) - 1));
@@ -410,6 +463,12 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
       total0[w][h] = total1[w][h] = _mm256_setzero_si256();
     }
   constexpr std::size_t kFlushTerms = 16 * 16;  // 16 step pairs of 16 terms
+  // The flag-checked lanes (f32 only; exact_simd.h): 32 double lanes kept over the tile's blocks;
+  // MXCSR as found, and the same without its flags.
+  const std::uint32_t csr0 = std::is_same_v<S, float> ? _mm_getcsr() : 0u, clean_csr0 = csr0 & ~kCsrFlags;
+  const bool flag_lanes = std::is_same_v<S, float> && csr_is_default(csr0);
+  __m256d lanes[8];
+  for (auto& v : lanes) v = _mm256_setzero_pd();
   const std::size_t full = count / 8 * 8;
   std::size_t i = 0;
   {
@@ -435,8 +494,48 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
     const bool flag_span = sp.ok && csr_is_default(csr);
     const __m256 probe = _mm256_set1_ps(std::ldexp(1.0f, 128 - kSpanT2));
     int span_skip = 0, span_backoff = 1;
+    // The flag-checked lanes' state, as at AVX-512.
+    bool csr_dirty = true;
+    int lane_skip = skip, lane_backoff = backoff;
     for (std::size_t c = 0; c < q; c += kChunk) {
       const S* xs[4] = {x + c, x + q + c, x + 2 * q + c, x + 3 * q + c};
+      if constexpr (std::is_same_v<S, float>) {
+        if (flag_lanes && lane_skip == 0) {
+          // As at AVX-512: every term into the lanes, kept when no add raised inexact.
+          __m256d u[8];
+          for (int r = 0; r < 8; ++r) u[r] = lanes[r];
+          if (csr_dirty)
+            __asm__ volatile("ldmxcsr %8"
+                             : "+x"(u[0]), "+x"(u[1]), "+x"(u[2]), "+x"(u[3]), "+x"(u[4]), "+x"(u[5]), "+x"(u[6]),
+                               "+x"(u[7])
+                             : "m"(clean_csr0));
+          for (std::size_t j = 0; j < kChunk; j += 16) {
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; ++k) {
+              const float* g = xs[k] + j;
+              _mm_prefetch(reinterpret_cast<const char*>(g) + 2048, _MM_HINT_T0);
+              u[2 * k] = _mm256_add_pd(u[2 * k], _mm256_cvtps_pd(_mm_loadu_ps(g)));
+              u[2 * k + 1] = _mm256_add_pd(u[2 * k + 1], _mm256_cvtps_pd(_mm_loadu_ps(g + 4)));
+              u[2 * k] = _mm256_add_pd(u[2 * k], _mm256_cvtps_pd(_mm_loadu_ps(g + 8)));
+              u[2 * k + 1] = _mm256_add_pd(u[2 * k + 1], _mm256_cvtps_pd(_mm_loadu_ps(g + 12)));
+              __asm__("" : "+x"(u[2 * k]), "+x"(u[2 * k + 1]));  // as at AVX-512
+            }
+          }
+          std::uint32_t after;
+          __asm__ volatile("stmxcsr %0"
+                           : "=m"(after), "+x"(u[0]), "+x"(u[1]), "+x"(u[2]), "+x"(u[3]), "+x"(u[4]), "+x"(u[5]),
+                             "+x"(u[6]), "+x"(u[7]));
+          csr_dirty = (after & kCsrInexact) != 0;
+          if (!csr_dirty) {
+            for (int r = 0; r < 8; ++r) lanes[r] = u[r];
+            lane_backoff = 1;
+            continue;
+          }
+          lane_skip = lane_backoff;  // redo this block below; skip the next lane_backoff - 1 tries
+          lane_backoff = std::min(lane_backoff * 2, 64);
+        }
+        --lane_skip;
+      }
       if (skip == 0) {
         if constexpr (std::is_same_v<S, bf16>) {
           // bf16 first tries its float32 fast block, as at AVX-512: 4 float vectors, each lane 8
@@ -635,6 +734,16 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
     windows_flush<W>(magic, acc0, total0);
   }
   for (i = full; i < count; ++i) exact::add_packed(packed, term_value(x[i]));
+  if constexpr (std::is_same_v<S, float>) {
+    if (flag_lanes) {
+      __asm__ volatile("ldmxcsr %0" : : "m"(csr0));  // MXCSR as the tile found it
+      alignas(32) double v[32];
+      for (int r = 0; r < 8; ++r) _mm256_store_pd(v + 4 * r, lanes[r]);
+      // As at AVX-512: a non-finite lane took an Inf or NaN, which decides the sum.
+      if (std::all_of(v, v + 32, [](double d) { return std::isfinite(d); })) add_exact_lanes(v, 32, bins);
+      else flags |= special_flags_f32_avx2(x, count);
+    }
+  }
   for (int w = 0; w < W; ++w) {
     alignas(32) std::int64_t lanes[16];
     _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), total0[w][0]);
@@ -653,9 +762,9 @@ __attribute__((target("avx2"))) bool exact_tile_windows_avx2(const S* x, std::si
   Span sp = span_for(sample, kSpanT2, kSpanG2);
   sp.ok = sp.ok && span_rounds_to_nearest();
   switch (w.count) {
-    case 1: windows_tile_avx2<1>(x, count, w.lo, sp, bins, packed); break;
-    case 2: windows_tile_avx2<2>(x, count, w.lo, sp, bins, packed); break;
-    case 3: windows_tile_avx2<3>(x, count, w.lo, sp, bins, packed); break;
+    case 1: windows_tile_avx2<1>(x, count, w.lo, sp, bins, packed, flags); break;
+    case 2: windows_tile_avx2<2>(x, count, w.lo, sp, bins, packed, flags); break;
+    case 3: windows_tile_avx2<3>(x, count, w.lo, sp, bins, packed, flags); break;
     default: return false;
   }
   if (count) flags |= exact::kSeen;
@@ -744,6 +853,40 @@ __attribute__((target("avx512f,avx512bw"), always_inline)) inline BlockRange blo
   return block_range_of16(top, low);
 }
 
+__attribute__((target("avx512f"))) std::uint32_t special_flags_f32_avx512(const float* x, std::size_t count) {
+  const __m512i e = _mm512_set1_epi32(0x7f800000);
+  std::uint32_t fl = 0;
+  std::size_t i = 0;
+  for (; i + 16 <= count; i += 16)
+    if (const __mmask16 m = _mm512_cmpeq_epi32_mask(_mm512_and_si512(_mm512_loadu_si512(x + i), e), e)) [[unlikely]]
+      fl |= special_flags_of(x + i, m);
+  return fl | special_flags_tail(x, i, count);
+}
+
+// The flag-checked lanes at the end of a tile: eight vectors of exact double lane sums, added
+// into one (kept when no add raised inexact; else all 64 lanes go in one by one), then into the
+// bins (add_exact_lanes).  False, with no bins, when a lane is Inf or NaN: their sum is then not
+// finite either (finite lanes cannot overflow it).  Leaves MXCSR's flags dirty.
+__attribute__((target("avx512f"))) bool flush_lanes512(const __m512d* lanes, std::uint32_t clean_csr,
+                                                       std::int64_t* bins) {
+  __m512d t[4] = {lanes[0], lanes[1], lanes[2], lanes[3]};
+  const __m512d t4 = lanes[4], t5 = lanes[5], t6 = lanes[6], t7 = lanes[7];
+  __asm__ volatile("ldmxcsr %4" : "+v"(t[0]), "+v"(t[1]), "+v"(t[2]), "+v"(t[3]) : "m"(clean_csr));
+  __m512d sum = _mm512_add_pd(_mm512_add_pd(_mm512_add_pd(t[0], t4), _mm512_add_pd(t[1], t5)),
+                              _mm512_add_pd(_mm512_add_pd(t[2], t6), _mm512_add_pd(t[3], t7)));
+  std::uint32_t after;
+  __asm__ volatile("stmxcsr %0" : "=m"(after), "+v"(sum));
+  alignas(64) double v[64];
+  _mm512_store_pd(v, sum);
+  if (!std::all_of(v, v + 8, [](double d) { return std::isfinite(d); })) return false;
+  if ((after & kCsrInexact) == 0) {
+    add_exact_lanes(v, 8, bins);
+  } else {
+    for (int r = 0; r < 8; ++r) _mm512_store_pd(v + 8 * r, lanes[r]);
+    add_exact_lanes(v, 64, bins);
+  }
+  return true;
+}
 
 template <int W, class S>
 __attribute__((target("avx512f,avx512dq"), always_inline)) inline void windows_step512(const S* p, __m512i base,
@@ -800,11 +943,21 @@ __attribute__((target("avx512f,avx512dq"), always_inline)) inline void span_step
 template <int W, class S>
 __attribute__((target("avx512f,avx512dq,avx512bw"))) void windows_tile_avx512(const S* x, std::size_t count,
                                                                      std::uint32_t lo, const Span& sp,
-                                                                     std::int64_t* bins, std::uint64_t* packed) {
+                                                                     std::int64_t* bins, std::uint64_t* packed,
+                                                                     std::uint32_t& flags) {
   const __m512i base = _mm512_set1_epi32(static_cast<int>(lo << 23));
   const __m512i limit = _mm512_set1_epi32(static_cast<int>(static_cast<std::uint32_t>(W) << 27));
   __m512d acc0[W][2], acc1[W][2];  // 32 lanes per window, at most 2^11 terms each
   for (int w = 0; w < W; ++w) acc0[w][0] = acc0[w][1] = acc1[w][0] = acc1[w][1] = _mm512_setzero_pd();
+  // The flag-checked lanes (f32 only; exact_simd.h): 64 double lanes kept over the tile's blocks;
+  // MXCSR as found, and the same without its flags.
+  const std::uint32_t csr = std::is_same_v<S, float> ? _mm_getcsr() : 0u, clean_csr = csr & ~kCsrFlags;
+  const bool flag_lanes = std::is_same_v<S, float> && csr_is_default(csr);
+  // Tiles of more than one window split each term at 2^-kLaneSplit (exact_simd.h): lanes 0-7 the
+  // hi parts, 8-15 the lo parts.
+  constexpr bool kSplit = W > 1;
+  __m512d lanes[16];
+  for (auto& v : lanes) v = _mm512_setzero_pd();
   const std::size_t full = count / 16 * 16;
   std::size_t i = 0;
   {
@@ -822,8 +975,75 @@ __attribute__((target("avx512f,avx512dq,avx512bw"))) void windows_tile_avx512(co
     __m512i span_hi = _mm512_setzero_si512(), span_lo[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
     std::uint64_t span_blocks = 0;
     int skip = W > 1 ? 64 : 0, backoff = W > 1 ? 64 : 1;  // as the AVX2 loop
+    // The flag-checked lanes' state: whether MXCSR's flags must be cleared before the next try,
+    // and the blocks to skip the try after one that raised inexact (as skip and backoff).
+    bool csr_dirty = true;
+    int lane_skip = 0, lane_backoff = 1;
     for (std::size_t c = 0; c < q; c += kChunk) {
       const S* xs[4] = {x + c, x + q + c, x + 2 * q + c, x + 3 * q + c};
+      if constexpr (std::is_same_v<S, float>) {
+        if (flag_lanes && lane_skip == 0) {
+          // Every term into the lanes, unmasked; the block is kept when no add raised inexact
+          // (cvtps2pd, VREDUCEPD with its exception suppressed and d - lo are exact).  The asm
+          // statements take the lanes, so the block's adds stay between the flags' clear and
+          // their read.
+          __m512d u[8], v[8];  // u: the terms (one-window tiles) or their hi parts; v: lo parts
+          for (int r = 0; r < 8; ++r) u[r] = lanes[r];
+          if constexpr (kSplit)
+            for (int r = 0; r < 8; ++r) v[r] = lanes[8 + r];
+          if (csr_dirty)
+            __asm__ volatile("ldmxcsr %8"
+                             : "+v"(u[0]), "+v"(u[1]), "+v"(u[2]), "+v"(u[3]), "+v"(u[4]), "+v"(u[5]), "+v"(u[6]),
+                               "+v"(u[7])
+                             : "m"(clean_csr));
+          if constexpr (kSplit)  // v's adds after the clear too
+            __asm__("" : "+v"(v[0]), "+v"(v[1]), "+v"(v[2]), "+v"(v[3]), "+v"(v[4]), "+v"(v[5]), "+v"(v[6]), "+v"(v[7]) : "v"(u[0]));
+          for (std::size_t j = 0; j < kChunk; j += 16) {
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; ++k) {
+              const float* g = xs[k] + j;
+              _mm_prefetch(reinterpret_cast<const char*>(g) + 2048, _MM_HINT_T0);
+              const __m512d d0 = _mm512_cvtps_pd(_mm256_loadu_ps(g)), d1 = _mm512_cvtps_pd(_mm256_loadu_ps(g + 8));
+              if constexpr (kSplit) {
+                const __m512d l0 = _mm512_reduce_round_pd(d0, kLaneSplit << 4, _MM_FROUND_NO_EXC);
+                const __m512d l1 = _mm512_reduce_round_pd(d1, kLaneSplit << 4, _MM_FROUND_NO_EXC);
+                u[2 * k] = _mm512_add_pd(u[2 * k], _mm512_sub_pd(d0, l0));
+                u[2 * k + 1] = _mm512_add_pd(u[2 * k + 1], _mm512_sub_pd(d1, l1));
+                v[2 * k] = _mm512_add_pd(v[2 * k], l0);
+                v[2 * k + 1] = _mm512_add_pd(v[2 * k + 1], l1);
+                __asm__("" : "+v"(v[2 * k]), "+v"(v[2 * k + 1]));
+              } else {
+                u[2 * k] = _mm512_add_pd(u[2 * k], d0);
+                u[2 * k + 1] = _mm512_add_pd(u[2 * k + 1], d1);
+              }
+              // Keeps GCC from hoisting later steps' conversions above these adds (it then spills
+              // them, as at AVX2); no arithmetic changes.
+              __asm__("" : "+v"(u[2 * k]), "+v"(u[2 * k + 1]));
+            }
+          }
+          std::uint32_t after;
+          if constexpr (kSplit)
+            __asm__ volatile("stmxcsr %0"
+                             : "=m"(after), "+v"(u[0]), "+v"(u[1]), "+v"(u[2]), "+v"(u[3]), "+v"(u[4]), "+v"(u[5]),
+                               "+v"(u[6]), "+v"(u[7])
+                             : "v"(v[0]), "v"(v[1]), "v"(v[2]), "v"(v[3]), "v"(v[4]), "v"(v[5]), "v"(v[6]), "v"(v[7]));
+          else
+            __asm__ volatile("stmxcsr %0"
+                             : "=m"(after), "+v"(u[0]), "+v"(u[1]), "+v"(u[2]), "+v"(u[3]), "+v"(u[4]), "+v"(u[5]),
+                               "+v"(u[6]), "+v"(u[7]));
+          csr_dirty = (after & kCsrInexact) != 0;
+          if (!csr_dirty) {
+            for (int r = 0; r < 8; ++r) lanes[r] = u[r];
+            if constexpr (kSplit)
+              for (int r = 0; r < 8; ++r) lanes[8 + r] = v[r];
+            lane_backoff = 1;
+            continue;
+          }
+          lane_skip = lane_backoff;  // redo this block below; skip the next lane_backoff - 1 tries
+          lane_backoff = std::min(lane_backoff * 2, 64);
+        }
+        --lane_skip;
+      }
       if (skip == 0) {
         if constexpr (std::is_same_v<S, bf16>) {
           // bf16 first tries its float32 fast block (fast_step512_f32): 4 float vectors, each lane 8
@@ -952,6 +1172,15 @@ __attribute__((target("avx512f,avx512dq,avx512bw"))) void windows_tile_avx512(co
   }
   if (i < full) windows_step512<W>(x + i, base, limit, packed, acc0);
   for (i = full; i < count; ++i) exact::add_packed(packed, term_value(x[i]));
+  if constexpr (std::is_same_v<S, float>) {
+    if (flag_lanes) {
+      // A non-finite lane took an Inf or NaN (finite terms cannot overflow a double lane): the
+      // special decides the sum (exact.h's round_limbs), so the tile's flags say which, no bins.
+      const bool finite = flush_lanes512(lanes, clean_csr, bins) && (!kSplit || flush_lanes512(lanes + 8, clean_csr, bins));
+      __asm__ volatile("ldmxcsr %0" : : "m"(csr));  // MXCSR as the tile found it
+      if (!finite) flags |= special_flags_f32_avx512(x, count);
+    }
+  }
   for (int w = 0; w < W; ++w) {
     alignas(64) double lanes[32];
     _mm512_store_pd(lanes, acc0[w][0]);
@@ -970,10 +1199,10 @@ __attribute__((target("avx512f,avx512dq,avx512bw"))) bool exact_tile_windows_avx
   const Windows w = windows_for(sample, kWindowBinades, kMaxWindows);
   const Span sp = span_for(sample, kSpanT512, kSpanG512);
   switch (w.count) {
-    case 1: windows_tile_avx512<1>(x, count, w.lo, sp, bins, packed); break;
-    case 2: windows_tile_avx512<2>(x, count, w.lo, sp, bins, packed); break;
-    case 3: windows_tile_avx512<3>(x, count, w.lo, sp, bins, packed); break;
-    case 4: windows_tile_avx512<4>(x, count, w.lo, sp, bins, packed); break;
+    case 1: windows_tile_avx512<1>(x, count, w.lo, sp, bins, packed, flags); break;
+    case 2: windows_tile_avx512<2>(x, count, w.lo, sp, bins, packed, flags); break;
+    case 3: windows_tile_avx512<3>(x, count, w.lo, sp, bins, packed, flags); break;
+    case 4: windows_tile_avx512<4>(x, count, w.lo, sp, bins, packed, flags); break;
     default: return false;
   }
   if (count) flags |= exact::kSeen;
