@@ -51,10 +51,25 @@ struct Sample {
 template <class S> Sample sample_of(const S* x, std::size_t count) {
   Sample s;
   s.size = std::min<std::size_t>(count, 512);
-  std::uint16_t hist[256] = {};
-  for (std::size_t i = 0; i < s.size; ++i) {
+  // Eight histograms, term i into hist[i % 8]: one would chain most increments through one
+  // counter's store and load (most terms share a few exponents).
+  constexpr std::size_t kCopies = 8;
+  std::uint16_t counts[kCopies][256] = {};
+  std::size_t i = 0;
+  for (; i + kCopies <= s.size; i += kCopies)
+    for (std::size_t k = 0; k < kCopies; ++k) {
+      const std::uint32_t b = term_bits(x[i + k]) & 0x7fffffffu;
+      counts[k][b >> 23] += b != 0;
+    }
+  for (; i < s.size; ++i) {
     const std::uint32_t b = term_bits(x[i]) & 0x7fffffffu;
-    hist[b >> 23] += b != 0;
+    counts[0][b >> 23] += b != 0;
+  }
+  std::uint16_t hist[256];
+  for (std::uint32_t e = 0; e < 256; ++e) {
+    std::uint16_t h = 0;
+    for (std::size_t k = 0; k < kCopies; ++k) h = static_cast<std::uint16_t>(h + counts[k][e]);
+    hist[e] = h;
   }
   for (std::uint32_t e = 0; e < 256; ++e) s.below[e + 1] = static_cast<std::uint16_t>(s.below[e] + hist[e]);
   for (std::uint32_t e = 254; e > 0; --e)
