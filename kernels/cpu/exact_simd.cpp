@@ -108,11 +108,13 @@ void add_lanes(const double* lanes, int count, std::uint32_t lo, std::int64_t* b
   add_window(window, lo, bins);
 }
 
-// The flag-checked lanes' sums (exact_simd.h): each an exact double, a sum of float terms, so a
-// multiple of 2^-149 below 2^140.  Each goes in as its 53-bit significand in units of its own ulp
-// (or of 2^-149 when that is finer: the significand then shifts right exactly), at bins q+150 and
-// q+182 <= 269.  Per lane a bin grows by at most 2^32: 64 lanes a tile, 2^23 tiles a worker
-// (kMaxTermsPerBin), below 2^61.
+// The flag-checked lanes' sums (exact_simd.h): each an exact double, a sum of at most 2^13 float
+// terms (a tile's eight lane vectors summed), so a multiple of 2^-149 below 2^141.  Each goes in
+// as its 53-bit significand in units of its own ulp (or of 2^-149 when that is finer: the
+// significand then shifts right exactly), at bins q+150 and q+182 <= 270.  Per lane a bin grows
+// by less than 2^32: at most 128 lanes a tile (AVX-512's split lanes taken one by one), with the
+// windows' and the span's few, below 2^40 a tile; n < kMaxTermsPerBin = 2^39 terms make at most
+// 2^23 tiles, so a bin stays below 2^63.
 void add_exact_lanes(const double* lanes, int count, std::int64_t* bins) {
   for (int i = 0; i < count; ++i) {
     const std::uint64_t b = to_bits(lanes[i]);
