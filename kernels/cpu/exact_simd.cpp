@@ -480,10 +480,11 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
       total0[w][h] = total1[w][h] = _mm256_setzero_si256();
     }
   constexpr std::size_t kFlushTerms = 16 * 16;  // 16 step pairs of 16 terms
-  // The flag-checked lanes (f32 only; exact_simd.h): 32 double lanes kept over the tile's blocks;
-  // MXCSR as found, and the same without its flags.
-  const std::uint32_t csr0 = std::is_same_v<S, float> ? _mm_getcsr() : 0u, clean_csr0 = csr0 & ~kCsrFlags;
-  const bool flag_lanes = std::is_same_v<S, float> && csr_is_default(csr0);
+  // MXCSR as the tile found it, and the same without its flags: the flag-checked lanes (f32 only;
+  // exact_simd.h: 32 double lanes kept over the tile's blocks) and span clear and read its flags,
+  // and the tile's end restores it.
+  const std::uint32_t csr = _mm_getcsr(), clean_csr = csr & ~kCsrFlags;
+  const bool flag_lanes = std::is_same_v<S, float> && csr_is_default(csr);
   __m256d lanes[8];
   for (auto& v : lanes) v = _mm256_setzero_pd();
   const std::size_t full = count / 8 * 8;
@@ -505,9 +506,8 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
     // already needs more than one window (W > 1) a block of 256 terms rarely fits in one, so the
     // first try waits as long as the longest backoff (each failed try costs most of a block).
     int skip = W > 1 ? 64 : 0, backoff = W > 1 ? 64 : 1;
-    // The flag-checked span (span_step_flags): MXCSR as found, the same without flags, and the
-    // blocks to take the masked span after a flagged one, as skip and backoff.
-    const std::uint32_t csr = sp.ok ? _mm_getcsr() : 0u, clean_csr = csr & ~kCsrFlags;
+    // The flag-checked span (span_step_flags), and the blocks to take the masked span after a
+    // flagged one, as skip and backoff.
     const bool flag_span = sp.ok && csr_is_default(csr);
     const __m256 probe = _mm256_set1_ps(std::ldexp(1.0f, 128 - kSpanT2));
     int span_skip = 0, span_backoff = 1;
@@ -525,7 +525,7 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
             __asm__ volatile("ldmxcsr %8"
                              : "+x"(u[0]), "+x"(u[1]), "+x"(u[2]), "+x"(u[3]), "+x"(u[4]), "+x"(u[5]), "+x"(u[6]),
                                "+x"(u[7])
-                             : "m"(clean_csr0));
+                             : "m"(clean_csr));
           for (std::size_t j = 0; j < kChunk; j += 16) {
 #pragma GCC unroll 4
             for (int k = 0; k < 4; ++k) {
@@ -724,7 +724,6 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
       windows_flush<W>(magic, acc0, total0);
       windows_flush<W>(magic, acc1, total1);
     }
-    if (flag_span) __asm__ volatile("ldmxcsr %0" : : "m"(csr));  // MXCSR as the tile found it
     if (span_blocks) {
       alignas(32) std::int64_t hi_lanes[4], lo_lanes[8];
       _mm256_store_si256(reinterpret_cast<__m256i*>(hi_lanes), span_hi);
@@ -751,9 +750,9 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
     windows_flush<W>(magic, acc0, total0);
   }
   for (i = full; i < count; ++i) exact::add_packed(packed, term_value(x[i]));
+  if (csr_is_default(csr)) __asm__ volatile("ldmxcsr %0" : : "m"(csr));  // as the tile found it
   if constexpr (std::is_same_v<S, float>) {
     if (flag_lanes) {
-      __asm__ volatile("ldmxcsr %0" : : "m"(csr0));  // MXCSR as the tile found it
       alignas(32) double v[32];
       for (int r = 0; r < 8; ++r) _mm256_store_pd(v + 4 * r, lanes[r]);
       // As at AVX-512: a non-finite lane took an Inf or NaN, which decides the sum.
