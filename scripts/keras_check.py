@@ -165,7 +165,7 @@ def v_threads(kernels, atomic):
     if atomic > 1:
         return ("holds only when", "holds only when the kernels accumulate with atomics: fixed-order kernels "
                 "kept the bits")
-    return "does not hold", "does not hold: every kernel counted gave the same bits at every thread count"
+    return "does not hold", "does not hold: every kernel counted gave the same bits at every thread count tried"
 
 
 def v_ranks(order, exact):

@@ -4,6 +4,10 @@
 // command line's answers to bad input.
 #include <gtest/gtest.h>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include <cmath>
 #include <limits>
 #include <cstdint>
@@ -267,6 +271,115 @@ TEST(HalfSumCpu, ExactOnTheBitsEqualsExactOnTheWidenedValues) {
     }
     check(many, one, "257 tiles on one worker");
   }
+}
+
+// f16's split float32 lanes (exact_simd.cpp, AVX-512 and AVX2): each term split at 2^-4 into hi
+// and lo, 16 terms a float32 lane between flushes into int32 lanes, at most 2048 terms a lane per
+// tile.  Each case sits on one of those edges, at every level, against the int64 reference:
+//  - a lane's 16 hi parts at 15 x 65504 + 1/16 (24 bits: exact; a 17th term would round the 1/16
+//    away), the +65504 half of the tile cancelled by a -65504 half, so that only the 1/16s remain;
+//  - whole tiles of +-65504 (2048 x 65504 x 16 < 2^31 in every int32 lane);
+//  - lo parts at their largest under every rounding mode MXCSR can hold on the calling thread (the
+//    AVX2 split rounds by MXCSR; |lo| < 2^-4 whichever way);
+//  - signed zeros over whole steps (the lanes skip kNotNegZero: the zero sum is settled after);
+//  - Inf and NaN in the first and in a later flush, and lengths at the step and flush edges.
+TEST(HalfSumCpu, F16SplitLanesAtTheirEdges) {
+  constexpr std::uint16_t kMax = 0x7bff, kMinusMax = 0xfbff, kSixteenth = 0x2c00;  // 65504, -65504, 1/16
+  const cpu::SumContext one{};
+  cpu::ThreadPool pool(2);
+  const cpu::SumContext two{&pool, std::nullopt};
+  auto at_every_level = [&](const std::vector<std::uint16_t>& bits, float want, const std::string& what) {
+    const HostArray h = half_array(DType::f16, bits);
+    for (int l = 0; l <= static_cast<int>(cpu::isa_level()); ++l) {
+      cpu::detail::force_isa(cpu::detail::IsaFamily::exact, static_cast<cpu::Isa>(l));
+      for (const cpu::SumContext* ctx : {&one, &two}) {
+        const float got = half_sum(SumVariant::exact, h, *ctx);
+        EXPECT_TRUE(same_bits(want, got)) << what << " at " << cpu::isa_name(static_cast<cpu::Isa>(l)) << ": "
+                                          << want << " vs " << got;
+      }
+    }
+    cpu::detail::force_isa(cpu::detail::IsaFamily::exact, cpu::Isa::avx512);
+  };
+  auto check = [&](const std::vector<std::uint16_t>& bits, const std::string& what) {
+    at_every_level(bits, f16_exact_reference(bits), what);
+  };
+  {  // Every 16th 32-term step is 1/16s: each lane's flush window holds 15 x 65504 and one 1/16.
+    std::vector<std::uint16_t> bits(65536);
+    for (std::size_t i = 0; i < bits.size(); ++i)
+      bits[i] = (i / 32) % 16 == 15 ? kSixteenth : (i < bits.size() / 2 ? kMax : kMinusMax);
+    ASSERT_EQ(f16_exact_reference(bits), 256.0f);  // 4096 sixteenths; the bigs cancel
+    check(bits, "15 x 65504 and 1/16 a lane");
+    bits.resize(65536 + 1000, kSixteenth);  // and a second, short tile
+    check(bits, "15 x 65504 and 1/16 a lane, two tiles");
+  }
+  for (const std::uint16_t big : {kMax, kMinusMax}) {  // int32 lanes at 2048 x 65504 x 16
+    std::vector<std::uint16_t> bits(3 * 65536, big);
+    bits[5] = 0x0001;  // 2^-24: rounded away, but it must not disturb the rest
+    check(bits, big == kMax ? "three tiles of +65504" : "three tiles of -65504");
+  }
+  {  // lo at its largest: terms just off and just on the 2^-4 grid, under each rounding mode.
+    std::vector<std::uint16_t> bits;
+    for (int r = 0; r < 4096; ++r)
+      for (const std::uint16_t b : {std::uint16_t{0x0001}, std::uint16_t{0x2bff}, std::uint16_t{0x8001},
+                                    std::uint16_t{0xabff}, std::uint16_t{0x3c01}, std::uint16_t{0xbc01},
+                                    std::uint16_t{0x2a00}, std::uint16_t{0xaa00}})
+        bits.push_back(b);  // 2^-24, 1/16 - 2^-15, their negations, +-(1 + 2^-10), +-3/64
+    // They cancel: a lane that lost a 2^-24 would show in the sum.  (Under rounding down, -2^-24
+    // splits into -1/16 and lo = 1/16 - 2^-24, 16 of which are 2^24 - 16 steps: one more, and
+    // the lane would round.)
+    const float want = f16_exact_reference(bits);
+    ASSERT_TRUE(same_bits(want, 0.0f));
+    check(bits, "lo at its largest");
+#if defined(__x86_64__)
+    const std::uint32_t csr = _mm_getcsr();
+    for (const std::uint32_t rc : {0x2000u, 0x4000u, 0x6000u}) {  // down, up, toward zero
+      _mm_setcsr((csr & ~0x6000u) | rc);
+      const HostArray h = half_array(DType::f16, bits);
+      for (int l = 0; l <= static_cast<int>(cpu::isa_level()); ++l) {
+        cpu::detail::force_isa(cpu::detail::IsaFamily::exact, static_cast<cpu::Isa>(l));
+        const float got = half_sum(SumVariant::exact, h, one);  // on this thread, in this mode
+        EXPECT_TRUE(same_bits(want, got)) << "rounding " << std::hex << rc << std::dec << " at "
+                                          << cpu::isa_name(static_cast<cpu::Isa>(l)) << ": " << want << " vs " << got;
+      }
+      _mm_setcsr(csr);
+    }
+    cpu::detail::force_isa(cpu::detail::IsaFamily::exact, cpu::Isa::avx512);
+#endif
+  }
+  // Signed zeros over whole steps and flushes.
+  at_every_level(std::vector<std::uint16_t>(1000, 0x8000), -0.0f, "-0 only");
+  at_every_level(std::vector<std::uint16_t>(65536 + 64, 0x8000), -0.0f, "-0 only, two tiles");
+  std::vector<std::uint16_t> zeros(1000, 0x8000);
+  zeros[600] = 0x0000;
+  at_every_level(zeros, 0.0f, "-0 and one +0 in a later flush");
+  std::vector<std::uint16_t> pairs(2048);
+  for (std::size_t i = 0; i < pairs.size(); ++i) pairs[i] = i % 2 ? 0xbc00 : 0x3c00;  // 1, -1, ...
+  at_every_level(pairs, 0.0f, "cancelling to zero");
+  // Inf and NaN in the first flush window, in a later one, and +Inf and -Inf in two.
+  std::vector<std::uint16_t> finite(5000);
+  SplitMix64 g(11);
+  for (auto& b : finite) {
+    b = static_cast<std::uint16_t>(g.next());
+    if ((b & 0x7c00u) == 0x7c00u) b ^= 0x0400;
+  }
+  check(finite, "finite");
+  for (const std::size_t at : {std::size_t{3}, std::size_t{700}, std::size_t{4999}}) {
+    std::vector<std::uint16_t> v = finite;
+    v[at] = 0x7c00;
+    at_every_level(v, INFINITY, "+Inf at " + std::to_string(at));
+    v[at] = 0xfc00;
+    at_every_level(v, -INFINITY, "-Inf at " + std::to_string(at));
+    v[at] = 0x7e01;
+    at_every_level(v, std::numeric_limits<float>::quiet_NaN(), "NaN at " + std::to_string(at));
+  }
+  std::vector<std::uint16_t> both = finite;
+  both[10] = 0x7c00;
+  both[3000] = 0xfc00;
+  at_every_level(both, std::numeric_limits<float>::quiet_NaN(), "+Inf and -Inf in two flushes");
+  // Lengths at the edges of a step (32 terms) and a flush (512).
+  for (const std::size_t n : {31, 32, 33, 511, 512, 513, 544, 1023, 1024, 1025})
+    check(std::vector<std::uint16_t>(finite.begin(), finite.begin() + static_cast<std::ptrdiff_t>(n)),
+          "n = " + std::to_string(n));
 }
 
 // bf16's float32 fast block (exact_simd.cpp, AVX2 and AVX-512): a float32 lane takes 8 terms, exact while

@@ -105,7 +105,7 @@ TEST(Scenarios, VerdictsOnHandMadeCounts) {
   EXPECT_EQ(verdict_threads(1, 2).verdict, Verdict::holds_only_when);
   // The atomic kernel's real 2-core races are reported beside, not counted: the text speaks of
   // the kernels counted only, so that it does not contradict an atomic count in the measured text.
-  EXPECT_EQ(verdict_threads(1, 0).text, "does not hold: every kernel counted gave the same bits at every thread count");
+  EXPECT_EQ(verdict_threads(1, 0).text, "does not hold: every kernel counted gave the same bits at every thread count tried");
   EXPECT_EQ(verdict_restored(1, 3).verdict, Verdict::holds);
   EXPECT_EQ(verdict_restored(2, 3).verdict, Verdict::does_not_hold);
   EXPECT_EQ(verdict_lesser(0, 30, 40, 200, 2000000000, 1000000000).verdict, Verdict::holds);

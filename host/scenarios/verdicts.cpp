@@ -171,7 +171,7 @@ VerdictText verdict_threads(std::size_t kernels, std::size_t atomic) {
   if (kernels > 1) return {Verdict::holds, "holds: " + n(kernels) + " distinct outputs across thread counts"};
   if (atomic > 1)
     return {Verdict::holds_only_when, "holds only when the kernels accumulate with atomics: fixed-order kernels kept the bits"};
-  return {Verdict::does_not_hold, "does not hold: every kernel counted gave the same bits at every thread count"};
+  return {Verdict::does_not_hold, "does not hold: every kernel counted gave the same bits at every thread count tried"};
 }
 
 VerdictText verdict_ranks(std::size_t order, std::size_t exact) {

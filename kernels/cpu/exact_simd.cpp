@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <type_traits>
 
@@ -1343,50 +1344,69 @@ __attribute__((target("avx512f,avx512bw"))) void special_flags_f16_avx512(const 
   if (count) flags |= exact::kSeen | exact::kNotNegZero;  // an Inf or NaN is not -0
 }
 
-// f16 in double lanes: every f16 value is a multiple of 2^-24 below 2^16, so a lane's sum of at
-// most 2^11 terms stays below 2^51 steps of 2^-24 -- every double addition is exact.  A tile with
-// Inf or NaN (a non-finite lane) records their flags and no bins (special_flags_f16_avx512).
-__attribute__((target("avx512f,avx512bw"))) void exact_tile_f16_avx512(const std::uint16_t* x, std::size_t count,
-                                                              std::int64_t* bins, std::uint32_t& flags) {
-  __m512d acc[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
-  __m512i not_neg_zero = _mm512_setzero_si512();
-  const __m512i neg_zero = _mm512_set1_epi16(static_cast<short>(0x8000));
+// f16 in split float32 lanes (exact_simd.h), AVX-512.  a = an f16 widened (exact): a multiple of
+// 2^-24 with |a| <= 65504.  lo = VREDUCEPS(a, 4) = a - round(16 a) / 16, rounded to nearest even by
+// the instruction whatever MXCSR says, with no precision flag: a multiple of 2^-24, |lo| <= 2^-5.
+// hi = a - lo: a multiple of 2^-4, |hi| <= 65504.  Both exact.  A float32 lane adds 16 of either
+// exactly: 16 hi parts stay below 16 * 65504 < 2^20 steps of 2^-4, 16 lo parts at most 2^-1 = 2^23
+// steps of 2^-24 (24-bit significands; 17 terms would still be exact, as a term with a 1/16 bit is
+// below 128, but 18 would not: HalfSumCpu.F16SplitLanesAtTheirEdges).  Every 16 steps the lanes are scaled to those steps and
+// converted (both exact: integers below 2^24) into int32 lanes, each of which takes at most 2048
+// terms of a tile of kF16SplitMaxTerms: below 2048 * 65504 * 16 < 2^31 (hi) and 2^30 (lo).  An Inf
+// or NaN leaves its lane non-finite (Inf - 0, or NaN) until the flush, which checks the lanes
+// first: such a tile records its flags only (special_flags_f16_avx512).  Every lane's sum is exact
+// whatever the exponents, so no term is ever redone.  No kNotNegZero: the caller settles a zero sum.
+__attribute__((target("avx512f,avx512dq,avx512bw"))) void exact_tile_f16_avx512(const std::uint16_t* x, std::size_t count,
+                                                                         std::int64_t* bins, std::uint32_t& flags) {
+  constexpr int kSteps = 16;  // 32-term steps between flushes: 16 terms a float32 lane
+  const __m512 to_hi = _mm512_set1_ps(16.0f), to_lo = _mm512_set1_ps(0x1p24f);
+  __m512 hf[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()}, lf[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+  __m512i hi[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()}, lo[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+  const std::size_t full = std::min(count, kF16SplitMaxTerms) / 32 * 32;
   std::size_t i = 0;
-  for (; i + 32 <= count; i += 32) {
-    // One 64-byte line a step, 2 KiB ahead (measured: without it 10.3 ms against 5.3 at 2^26).
-    _mm_prefetch(reinterpret_cast<const char*>(x + i) + 2048, _MM_HINT_T0);
-    const __m512i h = _mm512_loadu_si512(x + i);
-    not_neg_zero = _mm512_or_si512(not_neg_zero, _mm512_xor_si512(h, neg_zero));
-    const __m512 a = _mm512_cvtph_ps(_mm512_castsi512_si256(h)), b = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1));
-    acc[0] = _mm512_add_pd(acc[0], _mm512_cvtps_pd(_mm512_castps512_ps256(a)));
-    acc[1] = _mm512_add_pd(acc[1], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1))));
-    acc[2] = _mm512_add_pd(acc[2], _mm512_cvtps_pd(_mm512_castps512_ps256(b)));
-    acc[3] = _mm512_add_pd(acc[3], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(b), 1))));
+  while (i < full) {
+    const std::size_t end = std::min(full, i + 32 * kSteps);
+    for (; i < end; i += 32) {
+      // One 64-byte line a step, 2 KiB ahead (measured with the double lanes: without it 10.3 ms
+      // against 5.3 at 2^26).
+      _mm_prefetch(reinterpret_cast<const char*>(x + i) + 2048, _MM_HINT_T0);
+#pragma GCC unroll 2
+      for (int k = 0; k < 2; ++k) {  // the loads fold into the conversions
+        const __m512 a = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i + 16 * k)));
+        const __m512 l = _mm512_reduce_round_ps(a, 4 << 4, _MM_FROUND_NO_EXC);  // a - round(16 a) / 16
+        hf[k] = _mm512_add_ps(hf[k], _mm512_sub_ps(a, l));
+        lf[k] = _mm512_add_ps(lf[k], l);
+      }
+    }
+    // The flush: any non-finite lane means an Inf or NaN, which decides the sum.
+    __mmask16 special = 0;
+    for (int k = 0; k < 2; ++k) special |= _mm512_fpclass_ps_mask(hf[k], 0x99) | _mm512_fpclass_ps_mask(lf[k], 0x99);
+    if (special) return special_flags_f16_avx512(x, count, flags);
+    for (int k = 0; k < 2; ++k) {
+      hi[k] = _mm512_add_epi32(hi[k], _mm512_cvtps_epi32(_mm512_mul_ps(hf[k], to_hi)));
+      lo[k] = _mm512_add_epi32(lo[k], _mm512_cvtps_epi32(_mm512_mul_ps(lf[k], to_lo)));
+      hf[k] = lf[k] = _mm512_setzero_ps();
+    }
   }
-  alignas(64) double lanes[32];
-  for (int k = 0; k < 4; ++k) _mm512_store_pd(lanes + 8 * k, acc[k]);
-  std::int64_t total = 0;  // in steps of 2^-24: below 2^56
-  for (double l : lanes) {
-    if (!std::isfinite(l)) return special_flags_f16_avx512(x, count, flags);
-    total += static_cast<std::int64_t>(std::ldexp(l, 24));
+  // The int32 lanes, widened: hi in steps of 2^-4, lo in steps of 2^-24.
+  std::int64_t his = 0, los = 0;
+  for (int k = 0; k < 2; ++k) {
+    his += _mm512_reduce_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(hi[k]))) +
+           _mm512_reduce_add_epi64(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(hi[k], 1)));
+    los += _mm512_reduce_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(lo[k]))) +
+           _mm512_reduce_add_epi64(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(lo[k], 1)));
   }
   std::uint32_t tail_flags = 0;
   std::int64_t tail_bins[exact::Layout<float>::kBins] = {};
   exact_tile_half_avx512_impl<10, 0x1f, 25>(x + i, count - i, tail_bins, tail_flags);  // the last < 32 terms
   for (int b = 0; b < exact::Layout<float>::kBins; ++b) bins[b] += tail_bins[b];
   flags |= tail_flags;
-  add_window(total, 126, bins);  // bin 126 counts steps of 2^(126 - 150) = 2^-24
+  add_window(his * (std::int64_t{1} << 20) + los, 126, bins);  // bin 126 counts steps of 2^(126 - 150) = 2^-24
   if (count) flags |= exact::kSeen;
-  if (_mm512_test_epi64_mask(not_neg_zero, not_neg_zero)) flags |= exact::kNotNegZero;
 }
 
 #pragma GCC diagnostic pop
 
-// f16 at AVX2 in double lanes, as exact_tile_f16_avx512: every f16 value is a multiple of 2^-24
-// below 2^16 (2^40 steps), so each of the 32 lanes (at most 2^11 terms of a 65536-term tile) stays
-// below 2^51 steps: every double addition is exact.  F16C widens (vcvtph2ps), then cvtps2pd.
-// Returns false, having changed nothing, when the tile holds an Inf or NaN (the caller's packed
-// path records their flags).
 // special_flags_f16_avx512's scan at AVX2, 16 terms a step: the flags of a tile that holds an
 // f16 Inf or NaN, and no bins.
 __attribute__((target("avx2"))) void special_flags_f16_avx2(const std::uint16_t* x, std::size_t count,
@@ -1410,51 +1430,78 @@ __attribute__((target("avx2"))) void special_flags_f16_avx2(const std::uint16_t*
   if (count) flags |= exact::kSeen | exact::kNotNegZero;  // an Inf or NaN is not -0
 }
 
+// f16 in split float32 lanes at AVX2 (F16C), as exact_tile_f16_avx512 without VREDUCEPS: t = a + M,
+// M = 1.5 * 2^19, rounds a to a multiple of 2^-4 (t stays in [2^19, 2^20) for |a| <= 65504, whose
+// ulp is 2^-4), so t's bits minus M's are 16 hi with hi = t - M, and lo = a - hi.  All exact, in
+// any rounding mode (MXCSR's: |lo| < 2^-4 whichever way t rounded); under DAZ and FTZ too (every
+// value is zero or a multiple of 2^-24, never subnormal in float32).  t's bits go straight into
+// int32 lanes (an integer add that wraps: the lane less its count of M's bits is the exact sum of
+// 16 hi, below 2048 * 65504 * 16 < 2^31); lo into float32 lanes, 16 terms a lane (below 2^0 = 2^24
+// steps of 2^-24), then scaled and converted into int32 lanes (below 2^31).  32 lanes: at most 2048
+// terms each in a tile of kF16SplitMaxTerms.  An Inf or NaN makes lo a NaN (Inf - Inf); the flush
+// checks the lanes first, and such a tile records its flags only.  No kNotNegZero (the caller
+// settles a zero sum); returns false only where AVX2 is not compiled in.
 __attribute__((target("avx2,f16c"))) bool exact_tile_f16_avx2(const std::uint16_t* x, std::size_t count,
                                                              std::int64_t* bins, std::uint32_t& flags) {
-  __m256d acc[8];
-  for (auto& a : acc) a = _mm256_setzero_pd();
-  __m256i not_neg_zero = _mm256_setzero_si256();
-  const __m256i neg_zero = _mm256_set1_epi16(static_cast<short>(0x8000));
-  std::size_t i = 0;
-  for (; i + 32 <= count; i += 32) {
-    // Every other line (measured: a prefetch per line was 8% slower here, the loop being compute-bound).
-    if (i % 64 == 0) _mm_prefetch(reinterpret_cast<const char*>(x + i) + 2048, _MM_HINT_T0);
-#pragma GCC unroll 2
-    for (int half = 0; half < 2; ++half) {
-      const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i + 16 * half));
-      not_neg_zero = _mm256_or_si256(not_neg_zero, _mm256_xor_si256(h, neg_zero));
-      const __m256 a = _mm256_cvtph_ps(_mm256_castsi256_si128(h)), b = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
-      __m256d* q = acc + 4 * half;
-      q[0] = _mm256_add_pd(q[0], _mm256_cvtps_pd(_mm256_castps256_ps128(a)));
-      q[1] = _mm256_add_pd(q[1], _mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)));
-      q[2] = _mm256_add_pd(q[2], _mm256_cvtps_pd(_mm256_castps256_ps128(b)));
-      q[3] = _mm256_add_pd(q[3], _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1)));
-    }
+  constexpr int kSteps = 16;  // 32-term steps between flushes: 16 terms a float32 lane
+  constexpr float kMagic = 0x1.8p19f;
+  const __m256 magic = _mm256_set1_ps(kMagic), to_lo = _mm256_set1_ps(0x1p24f);
+  __m256i tb[4], lo[4];
+  __m256 lf[4];
+  for (int k = 0; k < 4; ++k) {
+    tb[k] = lo[k] = _mm256_setzero_si256();
+    lf[k] = _mm256_setzero_ps();
   }
-  alignas(32) double lanes[32];
-  for (int k = 0; k < 8; ++k) _mm256_store_pd(lanes + 4 * k, acc[k]);
-  std::int64_t total = 0;  // in steps of 2^-24: below 2^56
-  for (double l : lanes) {
-    if (!std::isfinite(l)) {  // an Inf or NaN: the flags decide the sum (exact.h's round_limbs)
+  const std::size_t full = std::min(count, kF16SplitMaxTerms) / 32 * 32;
+  std::size_t i = 0;
+  while (i < full) {
+    const std::size_t end = std::min(full, i + 32 * kSteps);
+    for (; i < end; i += 32) {
+      // Every other line (measured with the double lanes: a prefetch per line was 8% slower).
+      if (i % 64 == 0) _mm_prefetch(reinterpret_cast<const char*>(x + i) + 2048, _MM_HINT_T0);
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) {
+        const __m256 a = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i + 8 * k)));
+        const __m256 t = _mm256_add_ps(a, magic);
+        tb[k] = _mm256_add_epi32(tb[k], _mm256_castps_si256(t));
+        lf[k] = _mm256_add_ps(lf[k], _mm256_sub_ps(a, _mm256_sub_ps(t, magic)));
+      }
+    }
+    // The flush: a NaN lane means an Inf or NaN term, which decides the sum.
+    __m256 nan = _mm256_setzero_ps();
+    for (int k = 0; k < 4; ++k) nan = _mm256_or_ps(nan, _mm256_cmp_ps(lf[k], lf[k], _CMP_UNORD_Q));
+    if (!_mm256_testz_ps(nan, nan)) {
       special_flags_f16_avx2(x, count, flags);
       return true;
     }
-    total += static_cast<std::int64_t>(std::ldexp(l, 24));
+    for (int k = 0; k < 4; ++k) {
+      lo[k] = _mm256_add_epi32(lo[k], _mm256_cvtps_epi32(_mm256_mul_ps(lf[k], to_lo)));
+      lf[k] = _mm256_setzero_ps();
+    }
   }
-  bool tail_not_neg_zero = false;
+  // Each t lane took i / 32 terms: less that many of M's bits (mod 2^32), 16 times its hi parts' sum.
+  const auto magics = static_cast<std::uint32_t>(i / 32) * std::bit_cast<std::uint32_t>(kMagic);
+  alignas(32) std::int32_t t_lanes[32], lo_lanes[32];
+  for (int k = 0; k < 4; ++k) {
+    _mm256_store_si256(reinterpret_cast<__m256i*>(t_lanes + 8 * k), tb[k]);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(lo_lanes + 8 * k), lo[k]);
+  }
+  std::int64_t his = 0, los = 0;  // steps of 2^-4 and 2^-24
+  for (int k = 0; k < 32; ++k) {
+    his += static_cast<std::int32_t>(static_cast<std::uint32_t>(t_lanes[k]) - magics);
+    los += lo_lanes[k];
+  }
+  std::int64_t total = his * (std::int64_t{1} << 20) + los;  // steps of 2^-24: below 2^56
   for (; i < count; ++i) {  // the last < 32 terms
     const std::uint32_t b = x[i];
     if ((b & 0x7c00u) == 0x7c00u) {
       special_flags_f16_avx2(x, count, flags);
       return true;
     }
-    tail_not_neg_zero |= b != 0x8000u;
     total += static_cast<std::int64_t>(std::ldexp(static_cast<double>(widen(f16{static_cast<std::uint16_t>(b)})), 24));
   }
   add_window(total, 126, bins);  // bin 126 counts steps of 2^(126 - 150) = 2^-24
   if (count) flags |= exact::kSeen;
-  if (tail_not_neg_zero || !_mm256_testz_si256(not_neg_zero, not_neg_zero)) flags |= exact::kNotNegZero;
   return true;
 }
 

@@ -88,12 +88,16 @@ bool exact_tile_bf16_windows_avx512(const bf16* x, std::size_t count, std::int64
 // windows are not worth it).
 bool exact_tile_bf16_windows_avx2(const bf16* x, std::size_t count, std::int64_t* bins, std::uint64_t* packed,
                                   std::uint32_t& flags);
-// f16 in double lanes (every f16 is a multiple of 2^-24 below 2^16): the tile's exact sum to bins
-// and its flags; a tile with an Inf or NaN adds its flags only, no bins (the special decides the
-// sum: exact.h's round_limbs).
+// f16 in split float32 lanes (every f16 is a multiple of 2^-24 below 2^16; each term split at
+// 2^-4 into a hi and a lo part, both added exactly; exact_simd.cpp): the tile's exact sum to bins
+// and its flags, but not kNotNegZero (the caller settles a zero sum); a tile with an Inf or NaN adds
+// its flags only, no bins (the special decides the sum: exact.h's round_limbs).  Tiles of at most
+// kF16SplitMaxTerms terms take the lanes (the int32 lanes' headroom); beyond it the rest is slow.
+inline constexpr std::size_t kF16SplitMaxTerms = 65536;
 void exact_tile_f16_avx512(const std::uint16_t* x, std::size_t count, std::int64_t* bins, std::uint32_t& flags);
-// f16 at AVX2 (F16C) in double lanes, no buffer: as exact_tile_f16_avx512 (a tile with an Inf or
-// NaN adds its flags, no bins); false, having changed nothing, only where AVX2 is not compiled in.
+// f16 at AVX2 (F16C) in split float32 lanes, as exact_tile_f16_avx512 (a tile with an Inf or NaN
+// adds its flags, no bins; no kNotNegZero); false, having changed nothing, only where AVX2 is not
+// compiled in.
 bool exact_tile_f16_avx2(const std::uint16_t* x, std::size_t count, std::int64_t* bins, std::uint32_t& flags);
 
 }  // namespace driftlab::cpu::detail

@@ -351,10 +351,12 @@ void exact_tile_half_avx512(const bf16* x, std::size_t count, ExactHalfWorker<bf
 }
 void exact_tile_half_avx512(const f16* x, std::size_t count, ExactHalfWorker<f16>& w) {
   detail::exact_tile_f16_avx512(reinterpret_cast<const std::uint16_t*>(x), count, w.bins, w.flags);
+  w.track_neg_zero = false;  // the split lanes skip kNotNegZero
 }
+static_assert(kTileItems <= detail::kF16SplitMaxTerms, "an f16 tile must fit the split lanes' int32 headroom");
 
 // One tile: AVX-512 reads the 16-bit bits (exact_simd.h); AVX2 reads bf16 bits through the float
-// windows and f16 in double lanes; else (or when the windows do not fit) the packed bins below.  All add the same
+// windows and f16 in split float32 lanes; else (or when the windows do not fit) the packed bins below.  All add the same
 // exact value to the bins, so every level gives the same bits.
 template <class S> void exact_tile_half(const S* x, std::size_t count, ExactHalfWorker<S>& w, Isa level) {
   if (!fp_exceptions_masked()) level = Isa::scalar;  // exact_simd.h: no trap
@@ -369,8 +371,10 @@ template <class S> void exact_tile_half(const S* x, std::size_t count, ExactHalf
       }
     }
   if constexpr (std::is_same_v<S, f16>)
-    if (level == Isa::avx2 && detail::exact_tile_f16_avx2(reinterpret_cast<const std::uint16_t*>(x), count, w.bins, w.flags))
-      return;  // f16 in double lanes, no buffer (a tile with Inf or NaN: its flags only)
+    if (level == Isa::avx2 && detail::exact_tile_f16_avx2(reinterpret_cast<const std::uint16_t*>(x), count, w.bins, w.flags)) {
+      w.track_neg_zero = false;  // f16 in split float32 lanes, no buffer, no kNotNegZero (a tile with Inf or NaN: its flags only)
+      return;
+    }
   constexpr int F = Half16<S>::kFracBits;
   constexpr std::uint64_t kOne = std::uint64_t(1) << 32, kFrac = (1u << F) - 1;
   std::size_t i = 0;
