@@ -2,7 +2,8 @@
 # Session 18 hostile sweep (docs/bad-input-session18.md): the f16 exact sum's split float32 lanes
 # (kernels/cpu/exact_simd.cpp: each term split at 2^-4 into hi and lo, 16 terms a float32 lane
 # between flushes into int32 lanes; AVX-512 splits by VREDUCEPS, AVX2 by a magic add under MXCSR's
-# rounding), tried through the command line as a hostile user would.
+# rounding), and bf16's AVX2 flag-checked lanes (float32 lanes of 8 terms, then the tile's double
+# lanes, kept when no add raised inexact), tried through the command line as a hostile user would.
 # Every input is a float16 .npy built to sit on an edge of the new code: lanes at their headroom
 # (15 x 65504 and a 1/16, whole tiles of +-65504), lo parts at their largest, Inf and NaN in the
 # first and in a later flush, signed zeros over whole steps, subnormals, step (32) and flush (512)
@@ -23,12 +24,13 @@ PY=${PY:-python3}
 # np.random.default_rng(18), T = 65536, MAX = 65504 and f16(bits) in scope); NAME.want holds the
 # oracle's bits.
 make() {
-  "$PY" - "$ROOT" "$1" "$2" <<'EOF'
+  "$PY" - "$ROOT" "$1" "$2" "${DTYPE:-f16}" <<'EOF'
 import sys
 import numpy as np
 sys.path.insert(0, sys.argv[1] + "/tests/kat")
 import make_kat as K
 name, expr = sys.argv[2], sys.argv[3]
+DTYPE = sys.argv[4] if len(sys.argv) > 4 else "f16"
 rng = np.random.default_rng(18)
 T, MAX = 65536, 65504.0
 
@@ -37,7 +39,10 @@ def f16(bits):
 
 np.seterr(all="ignore")  # the illcond recipe overflows float16 on purpose
 x = np.asarray(eval(expr)).ravel()
-if x.dtype != np.float16:
+if DTYPE == "bf16":
+    import ml_dtypes
+    x = x.astype(np.float32).astype(ml_dtypes.bfloat16)
+elif x.dtype != np.float16:
     x = x.astype(np.float16)
 np.save(name + ".npy", x)
 v = K.exact_sum([float(u) for u in x], K.F32)
@@ -51,7 +56,7 @@ exact() {
   want=$(cat "$name.want")
   for isa in avx512 avx2 scalar; do
     for t in 1 2; do
-      DRIFTLAB_ISA=$isa timeout 120 "$DL" sum --backend cpu --input "$name.npy" --variant exact \
+      DRIFTLAB_ISA=$isa timeout 120 "$DL" sum --backend cpu --input "$name.npy" --dtype "${DTYPE:-f16}" --variant exact \
         --runs 2 --threads "$t" --json "$name.$isa.$t.json" >out.txt 2>err.txt || { bad=1; echo "     $isa/$t: exit $?"; }
       got=$("$PY" -c "import json,sys; r=json.load(open(sys.argv[1]))['rows'][0]; print(r['result_bits'] if r['result']!='nan' else 'nan')" \
         "$name.$isa.$t.json" 2>/dev/null)
@@ -119,6 +124,25 @@ for n in 1 31 32 33 511 512 513 65535 65536 65537; do
   make "n$n" "rng.standard_normal($n) * 100"
   exact "n$n" "n = $n, normal x 100"
 done
+
+# --- bf16 (ml_dtypes' '<V2', --dtype bf16): its AVX2 tiles now take the flag-checked lanes
+# (float32 lanes of 8 terms, then the tile's double lanes)
+export DTYPE=bf16
+make b_uniform "rng.random(1 << 20)"
+exact b_uniform "bf16: uniform [0,1) 2^20"
+make b_normal "rng.standard_normal(1 << 20)"
+exact b_normal "bf16: standard normal 2^20"
+make b_over "(lambda x: (x.__setitem__(slice(T, T + 64, 16), 2.0 ** 127 * 1.5), x.__setitem__(slice(T + 2 * 16384, T + 2 * 16384 + 64, 16), -2.0 ** 127 * 1.5), x)[2])(rng.random(3 * T))"
+exact b_over "bf16: a float32 lane overflowing, cancelled in another lane"
+make b_tiny "np.concatenate([rng.random(T), rng.random(T) * 2.0 ** -60, rng.random(T)])"
+exact b_tiny "bf16: a tile of 2^-60-scaled terms between two of [0,1)"
+make b_subn "np.ldexp(rng.standard_normal(3 * T), -122) + np.where(np.arange(3 * T) % 4099 == 0, 2.0 ** -140, 0)"
+exact b_subn "bf16: lanes near 2^-122 with subnormals"
+make b_inf "(lambda x: (x.__setitem__(12345, np.inf), x.__setitem__(2 * T + 7, -np.inf), x)[2])(rng.random(3 * T))"
+exact b_inf "bf16: +Inf and -Inf in two tiles (NaN)"
+make b_negzero "np.full(100000, -0.0)"
+exact b_negzero "bf16: 100000 x -0 (the sum is -0)"
+unset DTYPE
 
 # --- bad files and flags (one stderr line; a bad file is exit 1, a bad flag exit 2; --json kept)
 echo '{"keep": 1}' >keep.json

@@ -34,6 +34,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/common/half.h"
 #include "kernels/cpu/exact_simd.h"
 #include "kernels/cpu/sum.h"
 #include "kernels/cpu/thread_pool.h"
@@ -710,6 +711,113 @@ TEST(ExactSum, FlagCheckedLanesKeepRedoAndFlushEachBlock) {
     EXPECT_TRUE(SameBits(got, want)) << driftlab::cpu::isa_name(level);
     EXPECT_EQ(after & 0x28u, 0x28u) << std::hex << after;
     EXPECT_EQ(after & ~0x3fu, csr & ~0x3fu) << std::hex << after;
+    EXPECT_TRUE(SameBits(daz, want)) << "under DAZ and FTZ at " << driftlab::cpu::isa_name(level);
+  }
+#endif
+  driftlab::cpu::detail::force_exact_simd(ExactSimd::avx512);
+}
+
+// bf16 at AVX2 takes the flag-checked lanes too (exact_simd.cpp): a block's terms go into 32
+// float32 lanes, 8 terms each, which then go into the tile's double lanes; the block is kept when
+// no add raised inexact.  Three tiles of paired quarter streams (1 and 3 negate 0 and 2), at every
+// level, against the oracle on the widened values: a term a lane lost, or a lane kept that should
+// not have been, shows in the result.
+TEST(ExactSum, Bf16FlagCheckedLanesKeepRedoAndFlush) {
+  using driftlab::bf16;
+  constexpr std::size_t T = 65536, Q = T / 4, N = 3 * T;
+  Rng g(0xbf16);
+  auto b16 = [](float v) { return bf16{static_cast<std::uint16_t>(std::bit_cast<std::uint32_t>(v) >> 16)}; };
+  auto wide = [](bf16 b) { return std::bit_cast<float>(std::uint32_t{b.bits} << 16); };
+  auto sig = [&] { return static_cast<float>(128 + below(g, 128)); };  // 8-bit significands
+  auto paired = [&](auto gen) {
+    std::vector<bf16> x(N);
+    for (std::size_t t = 0; t < N; t += T)
+      for (std::size_t h : {std::size_t(0), 2 * Q})
+        for (std::size_t p = 0; p < Q; ++p) {
+          x[t + h + p] = b16(gen());
+          x[t + h + Q + p] = b16(-wide(x[t + h + p]));
+        }
+    return x;
+  };
+  auto put = [&](std::vector<bf16>& x, std::size_t at, float v) {
+    x[at] = b16(v);
+    x[(at % T) / Q % 2 ? at - Q : at + Q] = b16(0.0f);
+  };
+  auto unit = [&] { return std::ldexp(coin(g) ? -sig() : sig(), -8); };  // [0.5, 1)
+  std::vector<std::pair<std::string, std::vector<bf16>>> cases;
+  cases.emplace_back("every block kept", paired(unit));
+  {
+    std::vector<bf16> x = paired(unit);  // a term 2^-40 (1 + 2^-7) makes its block inexact
+    for (std::size_t at : {std::size_t(5), Q + 300, T + 2 * Q + 77, 2 * T + 3 * Q + 4000, N - 1})
+      put(x, at, std::ldexp(129.0f, -47) * (at % 2 ? 1.0f : -3.0f));
+    cases.emplace_back("blocks redone", x);
+  }
+  {
+    // Four terms of 1.5 * 2^127 in one float32 lane (stream 0, steps 0-3 of the block, lane 0)
+    // overflow it; stream 2 holds their negations: the block is redone, and the sum is the 1.5.
+    std::vector<bf16> x = paired(unit);
+    for (std::size_t j : {0, 16, 32, 48}) {
+      x[T + j] = b16(std::ldexp(1.5f, 127));
+      x[T + Q + j] = b16(0.0f);
+      x[T + 2 * Q + j] = b16(-std::ldexp(1.5f, 127));
+      x[T + 3 * Q + j] = b16(0.0f);
+    }
+    put(x, T + 2000, 1.5f);
+    cases.emplace_back("a float32 lane overflowing", x);
+  }
+  for (const float special : {kInf<float>, -kInf<float>, std::numeric_limits<float>::quiet_NaN()}) {
+    std::vector<bf16> x = paired(unit);
+    put(x, T + 2 * Q + 4000, special);
+    cases.emplace_back("one " + show(special), x);
+  }
+  {
+    std::vector<bf16> x = paired(unit);
+    put(x, Q + 3000, kInf<float>);
+    put(x, 2 * T + 3 * Q + 100, -kInf<float>);
+    cases.emplace_back("+Inf and -Inf in two tiles", x);
+  }
+  {
+    // Lanes near 2^-120 with subnormals among them (bf16 keeps float32's exponent): each block
+    // exact, and kept.
+    std::vector<bf16> x = paired([&] { return std::ldexp(coin(g) ? -sig() : sig(), -128); });
+    for (std::size_t at = 700; at < N; at += 5003) put(x, at, std::ldexp(129.0f, -140));  // unpaired: they show
+    cases.emplace_back("subnormal lanes", x);
+  }
+  {
+    std::vector<bf16> x(N);  // each block exact, the double lanes' sums not: blocks redone
+    for (std::size_t t = 0; t < N; t += T)
+      for (std::size_t p = 0; p < Q; ++p) {
+        x[t + p] = b16(std::ldexp(sig(), 60));
+        x[t + 2 * Q + p] = b16(std::ldexp(sig(), -60));
+      }
+    cases.emplace_back("double lanes made inexact", x);
+  }
+  using driftlab::cpu::detail::ExactSimd;
+  const driftlab::cpu::SumContext one{};
+  for (const auto& [what, x] : cases) {
+    std::vector<float> w(x.size());
+    std::transform(x.begin(), x.end(), w.begin(), wide);
+    const float want = Oracle<float>::sum(w);
+    for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2, ExactSimd::scalar}) {
+      driftlab::cpu::detail::force_exact_simd(level);
+      EXPECT_TRUE(SameBits(driftlab::cpu::sum_half(driftlab::SumVariant::exact, x.data(), x.size(), one), want))
+          << what << " at " << driftlab::cpu::isa_name(level);
+    }
+  }
+#if defined(__x86_64__)
+  // Under DAZ and FTZ (which would drop a subnormal term from a lane silently) the lanes are not
+  // taken, and the sum is the same.
+  const std::uint32_t csr = _mm_getcsr();
+  const std::vector<bf16>& x =
+      std::find_if(cases.begin(), cases.end(), [](const auto& c) { return c.first == "subnormal lanes"; })->second;
+  std::vector<float> w(x.size());
+  std::transform(x.begin(), x.end(), w.begin(), wide);
+  const float want = Oracle<float>::sum(w);
+  for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2}) {
+    driftlab::cpu::detail::force_exact_simd(level);
+    _mm_setcsr(csr | 0x8040u);
+    const float daz = driftlab::cpu::sum_half(driftlab::SumVariant::exact, x.data(), x.size(), one);
+    _mm_setcsr(csr);
     EXPECT_TRUE(SameBits(daz, want)) << "under DAZ and FTZ at " << driftlab::cpu::isa_name(level);
   }
 #endif

@@ -405,6 +405,13 @@ inline std::uint32_t special_flags_tail(const float* x, std::size_t i, std::size
     if (exact::is_special(x[i])) fl |= exact::term_flags(x[i]);
   return fl;
 }
+// A bf16 tile's (AVX2 flag-checked lanes that took an Inf or NaN: rare, so one term at a time).
+inline std::uint32_t special_flags_tail(const bf16* x, std::size_t i, std::size_t count) {
+  std::uint32_t fl = 0;
+  for (; i < count; ++i)
+    if ((x[i].bits & 0x7f80u) == 0x7f80u) fl |= exact::term_flags(widen(x[i]));
+  return fl;
+}
 
 template <class S>
 __attribute__((target("avx2"), always_inline)) inline void span_step_flags(const S* p, __m256 scale, __m256 probe,
@@ -481,11 +488,11 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
       total0[w][h] = total1[w][h] = _mm256_setzero_si256();
     }
   constexpr std::size_t kFlushTerms = 16 * 16;  // 16 step pairs of 16 terms
-  // MXCSR as the tile found it, and the same without its flags: the flag-checked lanes (f32 only;
+  // MXCSR as the tile found it, and the same without its flags: the flag-checked lanes (f32 and bf16;
   // exact_simd.h: 32 double lanes kept over the tile's blocks) and span clear and read its flags,
   // and the tile's end restores it.
   const std::uint32_t csr = _mm_getcsr(), clean_csr = csr & ~kCsrFlags;
-  const bool flag_lanes = std::is_same_v<S, float> && csr_is_default(csr);
+  const bool flag_lanes = csr_is_default(csr);  // f32 and bf16
   __m256d lanes[8];
   for (auto& v : lanes) v = _mm256_setzero_pd();
   const std::size_t full = count / 8 * 8;
@@ -517,16 +524,37 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
     int lane_skip = skip, lane_backoff = backoff;
     for (std::size_t c = 0; c < q; c += kChunk) {
       const S* xs[4] = {x + c, x + q + c, x + 2 * q + c, x + 3 * q + c};
-      if constexpr (std::is_same_v<S, float>) {
+      {
         if (flag_lanes && lane_skip == 0) {
           // As at AVX-512: every term into the lanes, kept when no add raised inexact.
           __m256d u[8];
           for (int r = 0; r < 8; ++r) u[r] = lanes[r];
-          if (csr_dirty)
-            __asm__ volatile("ldmxcsr %8"
+          // bf16: the block's terms first go into 32 float32 lanes (8 terms each, as its fast block,
+          // without the range), which then go into the double lanes: 5 uops per 16 terms, against 9.
+          __m256 f[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+          if (csr_dirty)  // f and u as operands: no add moves above the clear
+            __asm__ volatile("ldmxcsr %12"
                              : "+x"(u[0]), "+x"(u[1]), "+x"(u[2]), "+x"(u[3]), "+x"(u[4]), "+x"(u[5]), "+x"(u[6]),
-                               "+x"(u[7])
+                               "+x"(u[7]), "+x"(f[0]), "+x"(f[1]), "+x"(f[2]), "+x"(f[3])
                              : "m"(clean_csr));
+          if constexpr (std::is_same_v<S, bf16>) {
+            for (std::size_t j = 0; j < kChunk; j += 16) {
+#pragma GCC unroll 4
+              for (int k = 0; k < 4; ++k) {  // streams 0-1 into f[0..1], 2-3 into f[2..3], as fast_step8_f32
+                if (j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + 2048, _MM_HINT_T0);
+                const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs[k] + j));
+                __m256& even = f[2 * (k >> 1)];
+                __m256& odd = f[2 * (k >> 1) + 1];
+                even = _mm256_add_ps(even, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
+                odd = _mm256_add_ps(odd, _mm256_castsi256_ps(_mm256_and_si256(w, _mm256_set1_epi32(static_cast<int>(0xffff0000u)))));
+              }
+            }
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; ++r) {
+              u[2 * r] = _mm256_add_pd(u[2 * r], _mm256_cvtps_pd(_mm256_castps256_ps128(f[r])));
+              u[2 * r + 1] = _mm256_add_pd(u[2 * r + 1], _mm256_cvtps_pd(_mm256_extractf128_ps(f[r], 1)));
+            }
+          } else
           for (std::size_t j = 0; j < kChunk; j += 16) {
 #pragma GCC unroll 4
             for (int k = 0; k < 4; ++k) {
@@ -752,13 +780,14 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
   }
   for (i = full; i < count; ++i) exact::add_packed(packed, term_value(x[i]));
   if (csr_is_default(csr)) __asm__ volatile("ldmxcsr %0" : : "m"(csr));  // as the tile found it
-  if constexpr (std::is_same_v<S, float>) {
+  {
     if (flag_lanes) {
       alignas(32) double v[32];
       for (int r = 0; r < 8; ++r) _mm256_store_pd(v + 4 * r, lanes[r]);
       // As at AVX-512: a non-finite lane took an Inf or NaN, which decides the sum.
       if (std::all_of(v, v + 32, [](double d) { return std::isfinite(d); })) add_exact_lanes(v, 32, bins);
-      else flags |= special_flags_f32_avx2(x, count);
+      else if constexpr (std::is_same_v<S, float>) flags |= special_flags_f32_avx2(x, count);
+      else flags |= special_flags_tail(x, 0, count);
     }
   }
   for (int w = 0; w < W; ++w) {
