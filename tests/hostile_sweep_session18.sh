@@ -2,7 +2,7 @@
 # Session 18 hostile sweep (docs/bad-input-session18.md): the f16 exact sum's split float32 lanes
 # (kernels/cpu/exact_simd.cpp: each term split at 2^-4 into hi and lo, 16 terms a float32 lane
 # between flushes into int32 lanes; AVX-512 splits by VREDUCEPS, AVX2 by a magic add under MXCSR's
-# rounding), and bf16's AVX2 flag-checked lanes (float32 lanes of 8 terms, then the tile's double
+# rounding), and bf16's flag-checked lanes (float32 lanes of 8 terms, then the tile's double
 # lanes, kept when no add raised inexact), tried through the command line as a hostile user would.
 # Every input is a float16 .npy built to sit on an edge of the new code: lanes at their headroom
 # (15 x 65504 and a 1/16, whole tiles of +-65504), lo parts at their largest, Inf and NaN in the
@@ -125,7 +125,7 @@ for n in 1 31 32 33 511 512 513 65535 65536 65537; do
   exact "n$n" "n = $n, normal x 100"
 done
 
-# --- bf16 (ml_dtypes' '<V2', --dtype bf16): its AVX2 tiles now take the flag-checked lanes
+# --- bf16 (ml_dtypes' '<V2', --dtype bf16): its tiles now take the flag-checked lanes
 # (float32 lanes of 8 terms, then the tile's double lanes)
 export DTYPE=bf16
 make b_uniform "rng.random(1 << 20)"

@@ -532,11 +532,13 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
           // bf16: the block's terms first go into 32 float32 lanes (8 terms each, as its fast block,
           // without the range), which then go into the double lanes: 5 uops per 16 terms, against 9.
           __m256 f[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-          if (csr_dirty)  // f and u as operands: no add moves above the clear
-            __asm__ volatile("ldmxcsr %12"
+          if (csr_dirty)
+            __asm__ volatile("ldmxcsr %8"
                              : "+x"(u[0]), "+x"(u[1]), "+x"(u[2]), "+x"(u[3]), "+x"(u[4]), "+x"(u[5]), "+x"(u[6]),
-                               "+x"(u[7]), "+x"(f[0]), "+x"(f[1]), "+x"(f[2]), "+x"(f[3])
+                               "+x"(u[7])
                              : "m"(clean_csr));
+          if constexpr (std::is_same_v<S, bf16>)  // f's adds after the clear too
+            __asm__("" : "+x"(f[0]), "+x"(f[1]), "+x"(f[2]), "+x"(f[3]) : "x"(u[0]));
           if constexpr (std::is_same_v<S, bf16>) {
             for (std::size_t j = 0; j < kChunk; j += 16) {
 #pragma GCC unroll 4
@@ -995,13 +997,14 @@ __attribute__((target("avx512f,avx512dq,avx512bw"))) void windows_tile_avx512(co
   const __m512i limit = _mm512_set1_epi32(static_cast<int>(static_cast<std::uint32_t>(W) << 27));
   __m512d acc0[W][2], acc1[W][2];  // 32 lanes per window, at most 2^11 terms each
   for (int w = 0; w < W; ++w) acc0[w][0] = acc0[w][1] = acc1[w][0] = acc1[w][1] = _mm512_setzero_pd();
-  // The flag-checked lanes (f32 only; exact_simd.h): 64 double lanes kept over the tile's blocks;
-  // MXCSR as found, and the same without its flags.
-  const std::uint32_t csr = std::is_same_v<S, float> ? _mm_getcsr() : 0u, clean_csr = csr & ~kCsrFlags;
-  const bool flag_lanes = std::is_same_v<S, float> && csr_is_default(csr);
+  // The flag-checked lanes (f32 and bf16; exact_simd.h): 64 double lanes kept over the tile's
+  // blocks; MXCSR as found, and the same without its flags.
   // Tiles of more than one window split each term at 2^-kLaneSplit (exact_simd.h): lanes 0-7 the
-  // hi parts, 8-15 the lo parts.
+  // hi parts, 8-15 the lo parts.  bf16 takes the lanes in one-window tiles only: its float32 lanes
+  // of 8 terms are rarely exact in wider ones (measured: illcond 0.96-1.09x with them).
   constexpr bool kSplit = W > 1;
+  const std::uint32_t csr = _mm_getcsr(), clean_csr = csr & ~kCsrFlags;
+  const bool flag_lanes = csr_is_default(csr) && (std::is_same_v<S, float> || !kSplit);
   __m512d lanes[16];
   for (auto& v : lanes) v = _mm512_setzero_pd();
   const std::size_t full = count / 16 * 16;
@@ -1027,7 +1030,7 @@ __attribute__((target("avx512f,avx512dq,avx512bw"))) void windows_tile_avx512(co
     int lane_skip = 0, lane_backoff = 1;
     for (std::size_t c = 0; c < q; c += kChunk) {
       const S* xs[4] = {x + c, x + q + c, x + 2 * q + c, x + 3 * q + c};
-      if constexpr (std::is_same_v<S, float>) {
+      {
         if (flag_lanes && lane_skip == 0) {
           // Every term into the lanes, unmasked; the block is kept when no add raised inexact
           // (cvtps2pd, VREDUCEPD with its exception suppressed and d - lo are exact).  The asm
@@ -1037,13 +1040,36 @@ __attribute__((target("avx512f,avx512dq,avx512bw"))) void windows_tile_avx512(co
           for (int r = 0; r < 8; ++r) u[r] = lanes[r];
           if constexpr (kSplit)
             for (int r = 0; r < 8; ++r) v[r] = lanes[8 + r];
+          // bf16: the block's terms first go into 64 float32 lanes, 8 terms each (as its fast
+          // block, without the range), whose sums then go into the double lanes (as f32 terms).
+          __m512 f[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
           if (csr_dirty)
             __asm__ volatile("ldmxcsr %8"
                              : "+v"(u[0]), "+v"(u[1]), "+v"(u[2]), "+v"(u[3]), "+v"(u[4]), "+v"(u[5]), "+v"(u[6]),
                                "+v"(u[7])
                              : "m"(clean_csr));
+          if constexpr (std::is_same_v<S, bf16>)  // f's adds after the clear too
+            __asm__("" : "+v"(f[0]), "+v"(f[1]), "+v"(f[2]), "+v"(f[3]) : "v"(u[0]));
           if constexpr (kSplit)  // v's adds after the clear too
             __asm__("" : "+v"(v[0]), "+v"(v[1]), "+v"(v[2]), "+v"(v[3]), "+v"(v[4]), "+v"(v[5]), "+v"(v[6]), "+v"(v[7]) : "v"(u[0]));
+          if constexpr (std::is_same_v<S, bf16>) {
+            for (std::size_t j = 0; j < kChunk; j += 32) {
+#pragma GCC unroll 4
+              for (int k = 0; k < 4; ++k) {  // streams 0-1 into f[0..1], 2-3 into f[2..3], as fast_step512_f32
+                _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + 2048, _MM_HINT_T0);
+                const __m512i w = _mm512_loadu_si512(xs[k] + j);
+                __m512& even = f[2 * (k >> 1)];
+                __m512& odd = f[2 * (k >> 1) + 1];
+                even = _mm512_add_ps(even, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
+                odd = _mm512_add_ps(odd, _mm512_castsi512_ps(_mm512_and_si512(w, _mm512_set1_epi32(static_cast<int>(0xffff0000u)))));
+              }
+            }
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; ++r) {  // one-window tiles only (flag_lanes): no split
+              u[2 * r] = _mm512_add_pd(u[2 * r], _mm512_cvtps_pd(_mm512_castps512_ps256(f[r])));
+              u[2 * r + 1] = _mm512_add_pd(u[2 * r + 1], _mm512_cvtps_pd(_mm512_extractf32x8_ps(f[r], 1)));
+            }
+          } else
           for (std::size_t j = 0; j < kChunk; j += 16) {
 #pragma GCC unroll 4
             for (int k = 0; k < 4; ++k) {
@@ -1218,13 +1244,14 @@ __attribute__((target("avx512f,avx512dq,avx512bw"))) void windows_tile_avx512(co
   }
   if (i < full) windows_step512<W>(x + i, base, limit, packed, acc0);
   for (i = full; i < count; ++i) exact::add_packed(packed, term_value(x[i]));
-  if constexpr (std::is_same_v<S, float>) {
-    if (flag_lanes) {
-      // A non-finite lane took an Inf or NaN (finite terms cannot overflow a double lane): the
-      // special decides the sum (exact.h's round_limbs), so the tile's flags say which, no bins.
-      const bool finite = flush_lanes512(lanes, clean_csr, bins) && (!kSplit || flush_lanes512(lanes + 8, clean_csr, bins));
-      __asm__ volatile("ldmxcsr %0" : : "m"(csr));  // MXCSR as the tile found it
-      if (!finite) flags |= special_flags_f32_avx512(x, count);
+  if (flag_lanes) {
+    // A non-finite lane took an Inf or NaN (finite terms cannot overflow a double lane): the
+    // special decides the sum (exact.h's round_limbs), so the tile's flags say which, no bins.
+    const bool finite = flush_lanes512(lanes, clean_csr, bins) && (!kSplit || flush_lanes512(lanes + 8, clean_csr, bins));
+    __asm__ volatile("ldmxcsr %0" : : "m"(csr));  // MXCSR as the tile found it
+    if (!finite) {
+      if constexpr (std::is_same_v<S, float>) flags |= special_flags_f32_avx512(x, count);
+      else flags |= special_flags_tail(x, 0, count);
     }
   }
   for (int w = 0; w < W; ++w) {

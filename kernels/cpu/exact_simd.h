@@ -24,9 +24,9 @@
 // lo = y - hi in double lanes.  At AVX2 a span block goes in unmasked and is kept only when it
 // raised no MXCSR flag (a term off the span's grid is inexact, one too large overflows a probe),
 // else it is redone with a range check per term.
-// float tiles (both levels), and bf16 tiles at AVX2, first try flag-checked lanes, when MXCSR is
-// the default but for its flags (bf16: a block's terms into float32 lanes of 8 terms, then those
-// into the double lanes, under the same flags): every term of a block goes unmasked into double lanes that are kept over the whole tile,
+// float tiles and bf16 tiles (both levels; bf16 at AVX-512 in one-window tiles only) first try
+// flag-checked lanes, when MXCSR is the default but for its flags (bf16: a block's terms into
+// float32 lanes of 8 terms, then those into the double lanes, under the same flags): every term of a block goes unmasked into double lanes that are kept over the whole tile,
 // and the block is kept when none of its adds raised inexact -- each lane then holds the exact
 // sum of its terms, whatever their exponents; else the lanes go back to where the block found
 // them and the block is taken as below (the next 1, 2, 4 .. 64 blocks skip the try).  In a tile of
