@@ -56,22 +56,7 @@ EOF
 }
 
 # exact NAME DESC: the six runs and the oracle.
-exact() {
-  local name=$1 desc=$2 isa t got bad=0 want
-  want=$(cat "$name.want")
-  for isa in avx512 avx2 scalar; do
-    for t in 1 2; do
-      DRIFTLAB_ISA=$isa timeout 120 "$DL" sum --backend cpu --input "$name.npy" --variant exact \
-        --runs 2 --threads "$t" --json "$name.$isa.$t.json" >out.txt 2>err.txt || { bad=1; echo "     $isa/$t: exit $?"; }
-      got=$("$PY" -c "import json,sys; r=json.load(open(sys.argv[1]))['rows'][0]; print(r['result_bits'] if r['result']!='nan' else 'nan')" \
-        "$name.$isa.$t.json" 2>/dev/null)
-      [ "$want" = nan ] && [[ "$got" =~ ^0x[7f]f[c-f8-9a-b] ]] && got=nan  # a NaN of any payload
-      [ "$got" = "$want" ] || { bad=1; echo "     $isa/$t: $got (want $want)"; }
-    done
-  done
-  if [ "$bad" -eq 0 ]; then pass=$((pass + 1)); printf 'ok   %-72s %s at 3 levels x 2 thread counts\n' "$desc" "$want"
-  else fail=$((fail + 1)); printf 'FAIL %-72s\n' "$desc"; fi
-}
+exact() { exact_sum_case "$1" "$2" f32; }
 
 ODD='np.ldexp(np.float32((1 << 23) + 1), -83)'  # 2^-60 (1 + 2^-23): off a lane's grid
 ONE='np.ldexp(sig(2 * T * 3), -24)'               # [0.5, 1): one window

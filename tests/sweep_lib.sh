@@ -5,6 +5,10 @@
 #                                  err.txt keep what it wrote;
 #   same DESC FILE CONTENT         the file still holds CONTENT;
 #   has DESC FILE TEXT / hasnt     FILE contains TEXT / does not;
+#   exact_sum_case NAME DESC DTYPE
+#                                  NAME.npy summed with --variant exact --dtype DTYPE at
+#                                  DRIFTLAB_ISA=avx512, avx2 and scalar, 1 and 2 threads: each
+#                                  run must exit 0 with the bits in NAME.want (a NaN: any NaN);
 #   mutate NAME KEY PYTHON         NAME: a copy of the recorded cross-check $FIX with its row KEY
 #                                  changed by PYTHON (r: the row; $PY runs it).
 W=$(mktemp -d)
@@ -42,4 +46,20 @@ r = [x for x in d["scenarios"] if x["key"] == sys.argv[3]][0]
 exec(sys.argv[4])
 json.dump(d, open(sys.argv[2], "w"))
 EOF
+}
+exact_sum_case() {
+  local name=$1 desc=$2 dt=$3 isa t got bad=0 want
+  want=$(cat "$name.want")
+  for isa in avx512 avx2 scalar; do
+    for t in 1 2; do
+      DRIFTLAB_ISA=$isa timeout 120 "$DL" sum --backend cpu --input "$name.npy" --dtype "$dt" --variant exact \
+        --runs 2 --threads "$t" --json "$name.$isa.$t.json" >out.txt 2>err.txt || { bad=1; echo "     $isa/$t: exit $?"; }
+      got=$("${PY:-python3}" -c "import json,sys; r=json.load(open(sys.argv[1]))['rows'][0]; print(r['result_bits'] if r['result']!='nan' else 'nan')" \
+        "$name.$isa.$t.json" 2>/dev/null)
+      [ "$want" = nan ] && [[ "$got" =~ ^0x[7f]f[c-f8-9a-b] ]] && got=nan  # a NaN of any payload
+      [ "$got" = "$want" ] || { bad=1; echo "     $isa/$t: $got (want $want)"; }
+    done
+  done
+  if [ "$bad" -eq 0 ]; then pass=$((pass + 1)); printf 'ok   %-72s %s at 3 levels x 2 thread counts\n' "$desc" "$want"
+  else fail=$((fail + 1)); printf 'FAIL %-72s\n' "$desc"; fi
 }
