@@ -277,6 +277,14 @@ __attribute__((target("avx2"))) inline std::uint32_t hmin_epu32(__m256i v) {
   return static_cast<std::uint32_t>(_mm_cvtsi128_si32(m));
 }
 
+// 16 bf16 terms (two to a 32-bit word) widened into float32 lanes: the even ones by `w << 16`, the
+// odd ones by `w & 0xffff0000` (both exact).  The float32 fast block's adds, and the flag-checked
+// lanes' for bf16.
+__attribute__((target("avx2"), always_inline)) inline void add_step8_f32(__m256i w, __m256& even, __m256& odd) {
+  even = _mm256_add_ps(even, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
+  odd = _mm256_add_ps(odd, _mm256_castsi256_ps(_mm256_and_si256(w, _mm256_set1_epi32(static_cast<int>(0xffff0000u)))));
+}
+
 // bf16's float32 fast block at AVX2 (see above): 16 terms a step.
 __attribute__((target("avx2"), always_inline)) inline void fast_step8_f32(const bf16* p, __m256i& mx, __m256i& mn,
                                                                          __m256& even, __m256& odd) {
@@ -284,8 +292,7 @@ __attribute__((target("avx2"), always_inline)) inline void fast_step8_f32(const 
   const __m256i a = _mm256_and_si256(w, _mm256_set1_epi16(0x7fff));
   mx = _mm256_max_epu16(mx, a);
   mn = _mm256_min_epu16(mn, _mm256_sub_epi16(a, _mm256_set1_epi16(1)));  // |bits| - 1; a zero wraps to 0xffff
-  even = _mm256_add_ps(even, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
-  odd = _mm256_add_ps(odd, _mm256_castsi256_ps(_mm256_and_si256(w, _mm256_set1_epi32(static_cast<int>(0xffff0000u)))));
+  add_step8_f32(w, even, odd);
 }
 // The same with a floor (floor_step512_f32): terms with |bits| below it to the packed bins, zeroed.
 __attribute__((target("avx2"), always_inline)) inline void floor_step8_f32(const bf16* p, __m256i floor,
@@ -302,8 +309,7 @@ __attribute__((target("avx2"), always_inline)) inline void floor_step8_f32(const
       if ((out >> (2 * k)) & 1) exact::add_packed(packed, term_value(p[k]));
     w = _mm256_and_si256(w, keep);
   }
-  even = _mm256_add_ps(even, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
-  odd = _mm256_add_ps(odd, _mm256_castsi256_ps(_mm256_and_si256(w, _mm256_set1_epi32(static_cast<int>(0xffff0000u)))));
+  add_step8_f32(w, even, odd);
 }
 __attribute__((target("avx2"), always_inline)) inline BlockRange block_range16_avx2(__m256i mx, __m256i mn) {
   const __m256i half = _mm256_set1_epi32(0xffff);
@@ -524,66 +530,60 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
     int lane_skip = skip, lane_backoff = backoff;
     for (std::size_t c = 0; c < q; c += kChunk) {
       const S* xs[4] = {x + c, x + q + c, x + 2 * q + c, x + 3 * q + c};
-      {
-        if (flag_lanes && lane_skip == 0) {
-          // As at AVX-512: every term into the lanes, kept when no add raised inexact.
-          __m256d u[8];
-          for (int r = 0; r < 8; ++r) u[r] = lanes[r];
-          // bf16: the block's terms first go into 32 float32 lanes (8 terms each, as its fast block,
-          // without the range), which then go into the double lanes: 5 uops per 16 terms, against 9.
-          __m256 f[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-          if (csr_dirty)
-            __asm__ volatile("ldmxcsr %8"
-                             : "+x"(u[0]), "+x"(u[1]), "+x"(u[2]), "+x"(u[3]), "+x"(u[4]), "+x"(u[5]), "+x"(u[6]),
-                               "+x"(u[7])
-                             : "m"(clean_csr));
-          if constexpr (std::is_same_v<S, bf16>)  // f's adds after the clear too
-            __asm__("" : "+x"(f[0]), "+x"(f[1]), "+x"(f[2]), "+x"(f[3]) : "x"(u[0]));
-          if constexpr (std::is_same_v<S, bf16>) {
-            for (std::size_t j = 0; j < kChunk; j += 16) {
-#pragma GCC unroll 4
-              for (int k = 0; k < 4; ++k) {  // streams 0-1 into f[0..1], 2-3 into f[2..3], as fast_step8_f32
-                if (j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + 2048, _MM_HINT_T0);
-                const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs[k] + j));
-                __m256& even = f[2 * (k >> 1)];
-                __m256& odd = f[2 * (k >> 1) + 1];
-                even = _mm256_add_ps(even, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
-                odd = _mm256_add_ps(odd, _mm256_castsi256_ps(_mm256_and_si256(w, _mm256_set1_epi32(static_cast<int>(0xffff0000u)))));
-              }
-            }
-#pragma GCC unroll 4
-            for (int r = 0; r < 4; ++r) {
-              u[2 * r] = _mm256_add_pd(u[2 * r], _mm256_cvtps_pd(_mm256_castps256_ps128(f[r])));
-              u[2 * r + 1] = _mm256_add_pd(u[2 * r + 1], _mm256_cvtps_pd(_mm256_extractf128_ps(f[r], 1)));
-            }
-          } else
+      if (flag_lanes && lane_skip == 0) {
+        // As at AVX-512: every term into the lanes, kept when no add raised inexact.
+        __m256d u[8];
+        for (int r = 0; r < 8; ++r) u[r] = lanes[r];
+        // bf16: the block's terms first go into 32 float32 lanes (8 terms each, as its fast block,
+        // without the range), which then go into the double lanes: 5 uops per 16 terms, against 9.
+        __m256 f[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        if (csr_dirty)
+          __asm__ volatile("ldmxcsr %8"
+                           : "+x"(u[0]), "+x"(u[1]), "+x"(u[2]), "+x"(u[3]), "+x"(u[4]), "+x"(u[5]), "+x"(u[6]),
+                             "+x"(u[7])
+                           : "m"(clean_csr));
+        if constexpr (std::is_same_v<S, bf16>)  // f's adds after the clear too
+          __asm__("" : "+x"(f[0]), "+x"(f[1]), "+x"(f[2]), "+x"(f[3]) : "x"(u[0]));
+        if constexpr (std::is_same_v<S, bf16>) {
           for (std::size_t j = 0; j < kChunk; j += 16) {
 #pragma GCC unroll 4
-            for (int k = 0; k < 4; ++k) {
-              const float* g = xs[k] + j;
-              _mm_prefetch(reinterpret_cast<const char*>(g) + 2048, _MM_HINT_T0);
-              u[2 * k] = _mm256_add_pd(u[2 * k], _mm256_cvtps_pd(_mm_loadu_ps(g)));
-              u[2 * k + 1] = _mm256_add_pd(u[2 * k + 1], _mm256_cvtps_pd(_mm_loadu_ps(g + 4)));
-              u[2 * k] = _mm256_add_pd(u[2 * k], _mm256_cvtps_pd(_mm_loadu_ps(g + 8)));
-              u[2 * k + 1] = _mm256_add_pd(u[2 * k + 1], _mm256_cvtps_pd(_mm_loadu_ps(g + 12)));
-              __asm__("" : "+x"(u[2 * k]), "+x"(u[2 * k + 1]));  // as at AVX-512
+            for (int k = 0; k < 4; ++k) {  // streams 0-1 into f[0..1], 2-3 into f[2..3], as fast_step8_f32
+              if (j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + 2048, _MM_HINT_T0);
+              add_step8_f32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs[k] + j)), f[2 * (k >> 1)], f[2 * (k >> 1) + 1]);
             }
           }
-          std::uint32_t after;
-          __asm__ volatile("stmxcsr %0"
-                           : "=m"(after), "+x"(u[0]), "+x"(u[1]), "+x"(u[2]), "+x"(u[3]), "+x"(u[4]), "+x"(u[5]),
-                             "+x"(u[6]), "+x"(u[7]));
-          csr_dirty = (after & kCsrInexact) != 0;
-          if (!csr_dirty) {
-            for (int r = 0; r < 8; ++r) lanes[r] = u[r];
-            lane_backoff = 1;
-            continue;
+#pragma GCC unroll 4
+          for (int r = 0; r < 4; ++r) {
+            u[2 * r] = _mm256_add_pd(u[2 * r], _mm256_cvtps_pd(_mm256_castps256_ps128(f[r])));
+            u[2 * r + 1] = _mm256_add_pd(u[2 * r + 1], _mm256_cvtps_pd(_mm256_extractf128_ps(f[r], 1)));
           }
-          lane_skip = lane_backoff;  // redo this block below; skip the next lane_backoff - 1 tries
-          lane_backoff = std::min(lane_backoff * 2, 64);
+        } else
+        for (std::size_t j = 0; j < kChunk; j += 16) {
+#pragma GCC unroll 4
+          for (int k = 0; k < 4; ++k) {
+            const float* g = xs[k] + j;
+            _mm_prefetch(reinterpret_cast<const char*>(g) + 2048, _MM_HINT_T0);
+            u[2 * k] = _mm256_add_pd(u[2 * k], _mm256_cvtps_pd(_mm_loadu_ps(g)));
+            u[2 * k + 1] = _mm256_add_pd(u[2 * k + 1], _mm256_cvtps_pd(_mm_loadu_ps(g + 4)));
+            u[2 * k] = _mm256_add_pd(u[2 * k], _mm256_cvtps_pd(_mm_loadu_ps(g + 8)));
+            u[2 * k + 1] = _mm256_add_pd(u[2 * k + 1], _mm256_cvtps_pd(_mm_loadu_ps(g + 12)));
+            __asm__("" : "+x"(u[2 * k]), "+x"(u[2 * k + 1]));  // as at AVX-512
+          }
         }
-        --lane_skip;
+        std::uint32_t after;
+        __asm__ volatile("stmxcsr %0"
+                         : "=m"(after), "+x"(u[0]), "+x"(u[1]), "+x"(u[2]), "+x"(u[3]), "+x"(u[4]), "+x"(u[5]),
+                           "+x"(u[6]), "+x"(u[7]));
+        csr_dirty = (after & kCsrInexact) != 0;
+        if (!csr_dirty) {
+          for (int r = 0; r < 8; ++r) lanes[r] = u[r];
+          lane_backoff = 1;
+          continue;
+        }
+        lane_skip = lane_backoff;  // redo this block below; skip the next lane_backoff - 1 tries
+        lane_backoff = std::min(lane_backoff * 2, 64);
       }
+      --lane_skip;
       if (skip == 0) {
         if constexpr (std::is_same_v<S, bf16>) {
           // bf16 first tries its float32 fast block, as at AVX-512: 4 float vectors, each lane 8
@@ -782,15 +782,13 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
   }
   for (i = full; i < count; ++i) exact::add_packed(packed, term_value(x[i]));
   if (csr_is_default(csr)) __asm__ volatile("ldmxcsr %0" : : "m"(csr));  // as the tile found it
-  {
-    if (flag_lanes) {
-      alignas(32) double v[32];
-      for (int r = 0; r < 8; ++r) _mm256_store_pd(v + 4 * r, lanes[r]);
-      // As at AVX-512: a non-finite lane took an Inf or NaN, which decides the sum.
-      if (std::all_of(v, v + 32, [](double d) { return std::isfinite(d); })) add_exact_lanes(v, 32, bins);
-      else if constexpr (std::is_same_v<S, float>) flags |= special_flags_f32_avx2(x, count);
-      else flags |= special_flags_tail(x, 0, count);
-    }
+  if (flag_lanes) {
+    alignas(32) double v[32];
+    for (int r = 0; r < 8; ++r) _mm256_store_pd(v + 4 * r, lanes[r]);
+    // As at AVX-512: a non-finite lane took an Inf or NaN, which decides the sum.
+    if (std::all_of(v, v + 32, [](double d) { return std::isfinite(d); })) add_exact_lanes(v, 32, bins);
+    else if constexpr (std::is_same_v<S, float>) flags |= special_flags_f32_avx2(x, count);
+    else flags |= special_flags_tail(x, 0, count);
   }
   for (int w = 0; w < W; ++w) {
     alignas(32) std::int64_t lanes[16];
@@ -864,6 +862,12 @@ __attribute__((target("avx512f,avx512dq"), always_inline)) inline void fast_step
   t1 = _mm512_add_pd(t1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
 }
 
+// 32 bf16 terms into float32 lanes, as add_step8_f32.
+__attribute__((target("avx512f"), always_inline)) inline void add_step512_f32(__m512i w, __m512& even, __m512& odd) {
+  even = _mm512_add_ps(even, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
+  odd = _mm512_add_ps(odd, _mm512_castsi512_ps(_mm512_and_si512(w, _mm512_set1_epi32(static_cast<int>(0xffff0000u)))));
+}
+
 __attribute__((target("avx512f,avx512bw"), always_inline)) inline void fast_step512_f32(const bf16* p, __m512i& mx,
                                                                                        __m512i& mn, __m512& even,
                                                                                        __m512& odd) {
@@ -871,8 +875,7 @@ __attribute__((target("avx512f,avx512bw"), always_inline)) inline void fast_step
   const __m512i a = _mm512_and_si512(w, _mm512_set1_epi16(0x7fff));
   mx = _mm512_max_epu16(mx, a);
   mn = _mm512_min_epu16(mn, _mm512_sub_epi16(a, _mm512_set1_epi16(1)));  // |bits| - 1; a zero wraps to 0xffff
-  even = _mm512_add_ps(even, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
-  odd = _mm512_add_ps(odd, _mm512_castsi512_ps(_mm512_and_si512(w, _mm512_set1_epi32(static_cast<int>(0xffff0000u)))));
+  add_step512_f32(w, even, odd);
 }
 
 // The same step for a block redone with a floor: terms with |bits| below `floor` (exponents under
@@ -890,8 +893,7 @@ __attribute__((target("avx512f,avx512bw"), always_inline)) inline void floor_ste
       if ((out >> k) & 1) exact::add_packed(packed, term_value(p[k]));
     w = _mm512_maskz_mov_epi16(keep, w);
   }
-  even = _mm512_add_ps(even, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
-  odd = _mm512_add_ps(odd, _mm512_castsi512_ps(_mm512_and_si512(w, _mm512_set1_epi32(static_cast<int>(0xffff0000u)))));
+  add_step512_f32(w, even, odd);
 }
 
 __attribute__((target("avx512f,avx512bw"), always_inline)) inline BlockRange block_range16(__m512i mx, __m512i mn) {
@@ -1030,92 +1032,86 @@ __attribute__((target("avx512f,avx512dq,avx512bw"))) void windows_tile_avx512(co
     int lane_skip = 0, lane_backoff = 1;
     for (std::size_t c = 0; c < q; c += kChunk) {
       const S* xs[4] = {x + c, x + q + c, x + 2 * q + c, x + 3 * q + c};
-      {
-        if (flag_lanes && lane_skip == 0) {
-          // Every term into the lanes, unmasked; the block is kept when no add raised inexact
-          // (cvtps2pd, VREDUCEPD with its exception suppressed and d - lo are exact).  The asm
-          // statements take the lanes, so the block's adds stay between the flags' clear and
-          // their read.
-          __m512d u[8], v[8];  // u: the terms (one-window tiles) or their hi parts; v: lo parts
-          for (int r = 0; r < 8; ++r) u[r] = lanes[r];
-          if constexpr (kSplit)
-            for (int r = 0; r < 8; ++r) v[r] = lanes[8 + r];
-          // bf16: the block's terms first go into 64 float32 lanes, 8 terms each (as its fast
-          // block, without the range), whose sums then go into the double lanes (as f32 terms).
-          __m512 f[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-          if (csr_dirty)
-            __asm__ volatile("ldmxcsr %8"
-                             : "+v"(u[0]), "+v"(u[1]), "+v"(u[2]), "+v"(u[3]), "+v"(u[4]), "+v"(u[5]), "+v"(u[6]),
-                               "+v"(u[7])
-                             : "m"(clean_csr));
-          if constexpr (std::is_same_v<S, bf16>)  // f's adds after the clear too
-            __asm__("" : "+v"(f[0]), "+v"(f[1]), "+v"(f[2]), "+v"(f[3]) : "v"(u[0]));
-          if constexpr (kSplit)  // v's adds after the clear too
-            __asm__("" : "+v"(v[0]), "+v"(v[1]), "+v"(v[2]), "+v"(v[3]), "+v"(v[4]), "+v"(v[5]), "+v"(v[6]), "+v"(v[7]) : "v"(u[0]));
-          if constexpr (std::is_same_v<S, bf16>) {
-            for (std::size_t j = 0; j < kChunk; j += 32) {
+      if (flag_lanes && lane_skip == 0) {
+        // Every term into the lanes, unmasked; the block is kept when no add raised inexact
+        // (cvtps2pd, VREDUCEPD with its exception suppressed and d - lo are exact).  The asm
+        // statements take the lanes, so the block's adds stay between the flags' clear and
+        // their read.
+        __m512d u[8], v[8];  // u: the terms (one-window tiles) or their hi parts; v: lo parts
+        for (int r = 0; r < 8; ++r) u[r] = lanes[r];
+        if constexpr (kSplit)
+          for (int r = 0; r < 8; ++r) v[r] = lanes[8 + r];
+        // bf16: the block's terms first go into 64 float32 lanes, 8 terms each (as its fast
+        // block, without the range), whose sums then go into the double lanes (as f32 terms).
+        __m512 f[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+        if (csr_dirty)
+          __asm__ volatile("ldmxcsr %8"
+                           : "+v"(u[0]), "+v"(u[1]), "+v"(u[2]), "+v"(u[3]), "+v"(u[4]), "+v"(u[5]), "+v"(u[6]),
+                             "+v"(u[7])
+                           : "m"(clean_csr));
+        if constexpr (std::is_same_v<S, bf16>)  // f's adds after the clear too
+          __asm__("" : "+v"(f[0]), "+v"(f[1]), "+v"(f[2]), "+v"(f[3]) : "v"(u[0]));
+        if constexpr (kSplit)  // v's adds after the clear too
+          __asm__("" : "+v"(v[0]), "+v"(v[1]), "+v"(v[2]), "+v"(v[3]), "+v"(v[4]), "+v"(v[5]), "+v"(v[6]), "+v"(v[7]) : "v"(u[0]));
+        if constexpr (std::is_same_v<S, bf16>) {
+          for (std::size_t j = 0; j < kChunk; j += 32) {
 #pragma GCC unroll 4
-              for (int k = 0; k < 4; ++k) {  // streams 0-1 into f[0..1], 2-3 into f[2..3], as fast_step512_f32
-                _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + 2048, _MM_HINT_T0);
-                const __m512i w = _mm512_loadu_si512(xs[k] + j);
-                __m512& even = f[2 * (k >> 1)];
-                __m512& odd = f[2 * (k >> 1) + 1];
-                even = _mm512_add_ps(even, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
-                odd = _mm512_add_ps(odd, _mm512_castsi512_ps(_mm512_and_si512(w, _mm512_set1_epi32(static_cast<int>(0xffff0000u)))));
-              }
-            }
-#pragma GCC unroll 4
-            for (int r = 0; r < 4; ++r) {  // one-window tiles only (flag_lanes): no split
-              u[2 * r] = _mm512_add_pd(u[2 * r], _mm512_cvtps_pd(_mm512_castps512_ps256(f[r])));
-              u[2 * r + 1] = _mm512_add_pd(u[2 * r + 1], _mm512_cvtps_pd(_mm512_extractf32x8_ps(f[r], 1)));
-            }
-          } else
-          for (std::size_t j = 0; j < kChunk; j += 16) {
-#pragma GCC unroll 4
-            for (int k = 0; k < 4; ++k) {
-              const float* g = xs[k] + j;
-              _mm_prefetch(reinterpret_cast<const char*>(g) + 2048, _MM_HINT_T0);
-              const __m512d d0 = _mm512_cvtps_pd(_mm256_loadu_ps(g)), d1 = _mm512_cvtps_pd(_mm256_loadu_ps(g + 8));
-              if constexpr (kSplit) {
-                const __m512d l0 = _mm512_reduce_round_pd(d0, kLaneSplit << 4, _MM_FROUND_NO_EXC);
-                const __m512d l1 = _mm512_reduce_round_pd(d1, kLaneSplit << 4, _MM_FROUND_NO_EXC);
-                u[2 * k] = _mm512_add_pd(u[2 * k], _mm512_sub_pd(d0, l0));
-                u[2 * k + 1] = _mm512_add_pd(u[2 * k + 1], _mm512_sub_pd(d1, l1));
-                v[2 * k] = _mm512_add_pd(v[2 * k], l0);
-                v[2 * k + 1] = _mm512_add_pd(v[2 * k + 1], l1);
-                __asm__("" : "+v"(v[2 * k]), "+v"(v[2 * k + 1]));
-              } else {
-                u[2 * k] = _mm512_add_pd(u[2 * k], d0);
-                u[2 * k + 1] = _mm512_add_pd(u[2 * k + 1], d1);
-              }
-              // Keeps GCC from hoisting later steps' conversions above these adds (it then spills
-              // them, as at AVX2); no arithmetic changes.
-              __asm__("" : "+v"(u[2 * k]), "+v"(u[2 * k + 1]));
+            for (int k = 0; k < 4; ++k) {  // streams 0-1 into f[0..1], 2-3 into f[2..3], as fast_step512_f32
+              _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + 2048, _MM_HINT_T0);
+              add_step512_f32(_mm512_loadu_si512(xs[k] + j), f[2 * (k >> 1)], f[2 * (k >> 1) + 1]);
             }
           }
-          std::uint32_t after;
-          if constexpr (kSplit)
-            __asm__ volatile("stmxcsr %0"
-                             : "=m"(after), "+v"(u[0]), "+v"(u[1]), "+v"(u[2]), "+v"(u[3]), "+v"(u[4]), "+v"(u[5]),
-                               "+v"(u[6]), "+v"(u[7])
-                             : "v"(v[0]), "v"(v[1]), "v"(v[2]), "v"(v[3]), "v"(v[4]), "v"(v[5]), "v"(v[6]), "v"(v[7]));
-          else
-            __asm__ volatile("stmxcsr %0"
-                             : "=m"(after), "+v"(u[0]), "+v"(u[1]), "+v"(u[2]), "+v"(u[3]), "+v"(u[4]), "+v"(u[5]),
-                               "+v"(u[6]), "+v"(u[7]));
-          csr_dirty = (after & kCsrInexact) != 0;
-          if (!csr_dirty) {
-            for (int r = 0; r < 8; ++r) lanes[r] = u[r];
-            if constexpr (kSplit)
-              for (int r = 0; r < 8; ++r) lanes[8 + r] = v[r];
-            lane_backoff = 1;
-            continue;
+#pragma GCC unroll 4
+          for (int r = 0; r < 4; ++r) {  // one-window tiles only (flag_lanes): no split
+            u[2 * r] = _mm512_add_pd(u[2 * r], _mm512_cvtps_pd(_mm512_castps512_ps256(f[r])));
+            u[2 * r + 1] = _mm512_add_pd(u[2 * r + 1], _mm512_cvtps_pd(_mm512_extractf32x8_ps(f[r], 1)));
           }
-          lane_skip = lane_backoff;  // redo this block below; skip the next lane_backoff - 1 tries
-          lane_backoff = std::min(lane_backoff * 2, 64);
+        } else
+        for (std::size_t j = 0; j < kChunk; j += 16) {
+#pragma GCC unroll 4
+          for (int k = 0; k < 4; ++k) {
+            const float* g = xs[k] + j;
+            _mm_prefetch(reinterpret_cast<const char*>(g) + 2048, _MM_HINT_T0);
+            const __m512d d0 = _mm512_cvtps_pd(_mm256_loadu_ps(g)), d1 = _mm512_cvtps_pd(_mm256_loadu_ps(g + 8));
+            if constexpr (kSplit) {
+              const __m512d l0 = _mm512_reduce_round_pd(d0, kLaneSplit << 4, _MM_FROUND_NO_EXC);
+              const __m512d l1 = _mm512_reduce_round_pd(d1, kLaneSplit << 4, _MM_FROUND_NO_EXC);
+              u[2 * k] = _mm512_add_pd(u[2 * k], _mm512_sub_pd(d0, l0));
+              u[2 * k + 1] = _mm512_add_pd(u[2 * k + 1], _mm512_sub_pd(d1, l1));
+              v[2 * k] = _mm512_add_pd(v[2 * k], l0);
+              v[2 * k + 1] = _mm512_add_pd(v[2 * k + 1], l1);
+              __asm__("" : "+v"(v[2 * k]), "+v"(v[2 * k + 1]));
+            } else {
+              u[2 * k] = _mm512_add_pd(u[2 * k], d0);
+              u[2 * k + 1] = _mm512_add_pd(u[2 * k + 1], d1);
+            }
+            // Keeps GCC from hoisting later steps' conversions above these adds (it then spills
+            // them, as at AVX2); no arithmetic changes.
+            __asm__("" : "+v"(u[2 * k]), "+v"(u[2 * k + 1]));
+          }
         }
-        --lane_skip;
+        std::uint32_t after;
+        if constexpr (kSplit)
+          __asm__ volatile("stmxcsr %0"
+                           : "=m"(after), "+v"(u[0]), "+v"(u[1]), "+v"(u[2]), "+v"(u[3]), "+v"(u[4]), "+v"(u[5]),
+                             "+v"(u[6]), "+v"(u[7])
+                           : "v"(v[0]), "v"(v[1]), "v"(v[2]), "v"(v[3]), "v"(v[4]), "v"(v[5]), "v"(v[6]), "v"(v[7]));
+        else
+          __asm__ volatile("stmxcsr %0"
+                           : "=m"(after), "+v"(u[0]), "+v"(u[1]), "+v"(u[2]), "+v"(u[3]), "+v"(u[4]), "+v"(u[5]),
+                             "+v"(u[6]), "+v"(u[7]));
+        csr_dirty = (after & kCsrInexact) != 0;
+        if (!csr_dirty) {
+          for (int r = 0; r < 8; ++r) lanes[r] = u[r];
+          if constexpr (kSplit)
+            for (int r = 0; r < 8; ++r) lanes[8 + r] = v[r];
+          lane_backoff = 1;
+          continue;
+        }
+        lane_skip = lane_backoff;  // redo this block below; skip the next lane_backoff - 1 tries
+        lane_backoff = std::min(lane_backoff * 2, 64);
       }
+      --lane_skip;
       if (skip == 0) {
         if constexpr (std::is_same_v<S, bf16>) {
           // bf16 first tries its float32 fast block (fast_step512_f32): 4 float vectors, each lane 8
