@@ -506,6 +506,9 @@ std::vector<float> replay_chain_kernel(const Problem& p, std::size_t S, bool vec
   std::vector<float> planes(S * M * N, std::nanf(""));
   // A's slot of (row r, k kk): transposed As[kk][kLdA], or row-major As[r][kLdAr] (vec_a).
   auto a_slot = [&](int r, int kk) { return vec_a ? r * tl::kLdAr + kk : kk * tl::kLdA + r; };
+  // A thread's output rows and columns: chain_gemm_vec_kernel's (vec_a) or chain_gemm_kernel's.
+  auto row_of = [&](int tid, int i) { return vec_a ? tl::vec_thread_row(tid, i) : tl::thread_row(tid, i); };
+  auto col_of = [&](int tid, int j) { return vec_a ? tl::vec_thread_col(tid, j) : tl::thread_col(tid, j); };
   std::vector<float> As(std::max(tl::kBK * tl::kLdA, tl::kBM * tl::kLdAr)), Bs(tl::kBK * tl::kBN);
   std::vector<int> a_hits(As.size()), b_hits(Bs.size());
   std::vector<float> acc(static_cast<std::size_t>(tl::kThreads) * tl::kTM * tl::kTN);
@@ -573,8 +576,8 @@ std::vector<float> replay_chain_kernel(const Problem& p, std::size_t S, bool vec
             auto& t_acc = *reinterpret_cast<float(*)[tl::kTM][tl::kTN]>(&acc[static_cast<std::size_t>(tid) * tl::kTM * tl::kTN]);
             for (int kk = 0; kk < n; ++kk) {
               float a[tl::kTM], b[tl::kTN];
-              for (int i = 0; i < tl::kTM; ++i) a[i] = As[a_slot(tl::thread_row(tid, i), kk)];
-              for (int j = 0; j < tl::kTN; ++j) b[j] = Bs[kk * tl::kBN + tl::thread_col(tid, j)];
+              for (int i = 0; i < tl::kTM; ++i) a[i] = As[a_slot(row_of(tid, i), kk)];
+              for (int j = 0; j < tl::kTN; ++j) b[j] = Bs[kk * tl::kBN + col_of(tid, j)];
               tl::fma_step(t_acc, a, b);
             }
           }
@@ -582,15 +585,15 @@ std::vector<float> replay_chain_kernel(const Problem& p, std::size_t S, bool vec
         for (int tid = 0; tid < tl::kThreads; ++tid)
           for (int i = 0; i < tl::kTM; ++i)
             for (int j = 0; j < tl::kTN; ++j) {
-              const std::size_t r = row0 + tl::thread_row(tid, i), c = col0 + tl::thread_col(tid, j);
+              const std::size_t r = row0 + row_of(tid, i), c = col0 + col_of(tid, j);
               if (r < M && c < N) planes[(s * M + r) * N + c] = acc[(static_cast<std::size_t>(tid) * tl::kTM + i) * tl::kTN + j];
             }
       }
   return planes;
 }
 
-// The kernel reads a thread's 8 rows (columns) as two 16-byte runs of 4; the threads cover the
-// block tile once; a warp's transposing A copies and its B fragment reads are bank-conflict-free.
+// chain_gemm_kernel reads a thread's 8 rows (columns) as two 16-byte runs of 4; the threads cover
+// the block tile once; a warp's transposing A copies and its B fragment reads are bank-conflict-free.
 TEST(DenseTileReplay, ThreadMappingCoversTheTileInRunsOfFourWithoutBankConflicts) {
   std::vector<int> hits(tl::kBM * tl::kBN, 0);
   for (int tid = 0; tid < tl::kThreads; ++tid)
@@ -613,26 +616,6 @@ TEST(DenseTileReplay, ThreadMappingCoversTheTileInRunsOfFourWithoutBankConflicts
       }
       EXPECT_EQ(banks.size(), 32u) << "warp " << w << " copy " << q;
     }
-  // The 16-byte path (chain_gemm_vec_kernel): each quarter warp's A copies write 128 distinct bytes
-  // of banks, and its 8 lanes read one A vector (the same row and k: a broadcast).
-  EXPECT_EQ(tl::kLdAr % 4, 0);
-  for (int w = 0; w < tl::kThreads / 32; ++w)
-    for (int quarter = 0; quarter < 4; ++quarter) {
-      for (int q = 0; q < tl::kACopiesVec; ++q) {
-        std::set<int> banks;
-        for (int lane = 8 * quarter; lane < 8 * quarter + 8; ++lane) {
-          int r, kk;
-          tl::a_copy_vec(32 * w + lane, q, r, kk);
-          for (int e = 0; e < 4; ++e) banks.insert((r * tl::kLdAr + kk + e) % 32);
-        }
-        EXPECT_EQ(banks.size(), 32u) << "warp " << w << " quarter " << quarter << " copy " << q;
-      }
-      for (int i = 0; i < tl::kTM; ++i) {
-        std::set<int> rows;
-        for (int lane = 8 * quarter; lane < 8 * quarter + 8; ++lane) rows.insert(tl::thread_row(32 * w + lane, i));
-        EXPECT_EQ(rows.size(), 1u) << "warp " << w << " quarter " << quarter << " row " << i;
-      }
-    }
   // B fragment reads of a warp: each quarter warp (8 lanes x 16 bytes) reads 128 distinct bytes.
   for (int w = 0; w < tl::kThreads / 32; ++w)
     for (int part = 0; part < 2; ++part)
@@ -642,6 +625,117 @@ TEST(DenseTileReplay, ThreadMappingCoversTheTileInRunsOfFourWithoutBankConflicts
           for (int e = 0; e < 4; ++e) banks.insert((tl::thread_col(32 * w + lane, 4 * part) + e) % 32);
         EXPECT_EQ(banks.size(), 32u);
       }
+}
+
+// A model of the shared-memory wavefronts of one warp-wide 16-byte load (LDS.128), addr[lane] its
+// byte offsets: when every lane pair (n, n ^ 1) or every pair (n, n ^ 2) reads one address, the
+// warp is served in two halves of 16 lanes, else in four quarters of 8; a part takes as many
+// wavefronts as the most distinct 16-byte vectors it reads from one 4-bank group (a wavefront
+// returns 128 bytes).  It reproduces the two patterns measured with Nsight Compute on an A10 and an
+// H100 (NVIDIA developer forum, "Discrepancy in LDS.128 Wavefronts: Does SMEM broadcast across
+// quarter-warps?"): lanes 0-15 on one vector and 16-31 on another, 2 wavefronts; 16 vectors 32
+// bytes apart each read by lanes n and n + 16, 8 wavefronts.  A model, not a measurement of this
+// kernel: the GPU check times it.
+int lds128_wavefronts(const int (&addr)[32]) {
+  bool pairs1 = true, pairs2 = true;
+  for (int lane = 0; lane < 32; ++lane) {
+    pairs1 = pairs1 && addr[lane] == addr[lane ^ 1];
+    pairs2 = pairs2 && addr[lane] == addr[lane ^ 2];
+  }
+  const int part = pairs1 || pairs2 ? 16 : 8;
+  int total = 0;
+  for (int first = 0; first < 32; first += part) {
+    const std::set<int> vectors(addr + first, addr + first + part);
+    int per_group[8] = {};
+    for (const int v : vectors) ++per_group[v / 16 % 8];
+    total += *std::max_element(per_group, per_group + 8);
+  }
+  return total;
+}
+
+TEST(DenseTileReplay, Lds128WavefrontModelReproducesThePublishedMeasurements) {
+  int contiguous[32], halves[32], conflicted[32];
+  for (int lane = 0; lane < 32; ++lane) {
+    contiguous[lane] = 16 * lane;
+    halves[lane] = lane < 16 ? 0 : 32;
+    conflicted[lane] = 32 * (lane % 16);
+  }
+  EXPECT_EQ(lds128_wavefronts(contiguous), 4);  // 512 distinct bytes: the ideal of a full load
+  EXPECT_EQ(lds128_wavefronts(halves), 2);      // measured: 2
+  EXPECT_EQ(lds128_wavefronts(conflicted), 8);  // measured: 8
+}
+
+// chain_gemm_vec_kernel's thread mapping (tile::vec_thread_row / vec_thread_col, a_copy_vec, rows of
+// kLdAr floats): the threads cover the tile once in runs of 4; every 16-byte fragment load of a warp
+// is shared by lane pairs (A: lanes n and n ^ 2, B: n and n ^ 1) and takes 2 wavefronts by the
+// model above, 128 a warp a tile where the thread_row / thread_col mapping on unpadded rows took
+// 192 (its B loads 4 each); the copies are what the kernel computes (copy 0 plus row steps), and a
+// quarter warp's A copies write 128 distinct bytes of banks.
+TEST(DenseTileReplay, VecMappingPairsEachFragmentLoadAcrossLanes) {
+  std::vector<int> hits(tl::kBM * tl::kBN, 0);
+  for (int tid = 0; tid < tl::kThreads; ++tid)
+    for (int i = 0; i < tl::kTM; ++i) {
+      EXPECT_EQ(tl::vec_thread_row(tid, i), tl::vec_thread_row(tid, i / 4 * 4) + i % 4);
+      EXPECT_EQ(tl::vec_thread_col(tid, i), tl::vec_thread_col(tid, i / 4 * 4) + i % 4);
+      EXPECT_EQ(tl::vec_thread_row(tid, i / 4 * 4) % 4, 0);
+      EXPECT_EQ(tl::vec_thread_col(tid, i / 4 * 4) % 4, 0);
+      for (int j = 0; j < tl::kTN; ++j) ++hits[tl::vec_thread_row(tid, i) * tl::kBN + tl::vec_thread_col(tid, j)];
+    }
+  for (const int h : hits) ASSERT_EQ(h, 1);
+  EXPECT_EQ(tl::kLdAr % 4, 0);  // 16-byte aligned rows of As
+  EXPECT_GE(tl::kLdAr, tl::kBK);
+  for (int w = 0; w < tl::kThreads / 32; ++w) {
+    int wavefronts = 0, wavefronts_old = 0;
+    for (int k4 = 0; k4 < tl::kBK; k4 += 4) {
+      for (int i = 0; i < tl::kTM; ++i) {  // A: row i's k4 .. k4+3, As[r][kLdAr] (old: unpadded rows of kBK)
+        int a[32], a_old[32];
+        for (int lane = 0; lane < 32; ++lane) {
+          a[lane] = 4 * (tl::vec_thread_row(32 * w + lane, i) * tl::kLdAr + k4);
+          a_old[lane] = 4 * (tl::thread_row(32 * w + lane, i) * tl::kBK + k4);
+        }
+        for (int lane = 0; lane < 32; ++lane) EXPECT_EQ(a[lane], a[lane ^ 2]);
+        EXPECT_EQ(lds128_wavefronts(a), 2) << "warp " << w << " A row " << i << " k " << k4;
+        wavefronts += lds128_wavefronts(a);
+        wavefronts_old += lds128_wavefronts(a_old);
+      }
+      for (int kk = k4; kk < k4 + 4; ++kk)
+        for (int run = 0; run < 2; ++run) {  // B: Bs[kk][c .. c+3]
+          int b[32], b_old[32];
+          for (int lane = 0; lane < 32; ++lane) {
+            b[lane] = 4 * (kk * tl::kBN + tl::vec_thread_col(32 * w + lane, 4 * run));
+            b_old[lane] = 4 * (kk * tl::kBN + tl::thread_col(32 * w + lane, 4 * run));
+          }
+          for (int lane = 0; lane < 32; ++lane) EXPECT_EQ(b[lane], b[lane ^ 1]);
+          EXPECT_EQ(lds128_wavefronts(b), 2) << "warp " << w << " B k " << kk << " run " << run;
+          wavefronts += lds128_wavefronts(b);
+          wavefronts_old += lds128_wavefronts(b_old);
+        }
+    }
+    EXPECT_EQ(wavefronts, 128);
+    EXPECT_EQ(wavefronts_old, 192);
+    for (int lane = 0; lane < 32; ++lane)  // the kernel keeps copy 0's addresses: copy q is q row steps on
+      for (int q = 0; q < std::max(tl::kACopiesVec, tl::kBCopiesVec); ++q) {
+        int r0, k0, r, kk;
+        tl::a_copy_vec(32 * w + lane, 0, r0, k0);
+        tl::a_copy_vec(32 * w + lane, q, r, kk);
+        EXPECT_EQ(r, r0 + q * tl::kARowStep);
+        EXPECT_EQ(kk, k0);
+        tl::b_copy_vec(32 * w + lane, 0, k0, r0);
+        tl::b_copy_vec(32 * w + lane, q, kk, r);
+        EXPECT_EQ(kk, k0 + q * tl::kBRowStep);
+        EXPECT_EQ(r, r0);
+      }
+    for (int quarter = 0; quarter < 4; ++quarter)
+      for (int q = 0; q < tl::kACopiesVec; ++q) {
+        std::set<int> banks;
+        for (int lane = 8 * quarter; lane < 8 * quarter + 8; ++lane) {
+          int r, kk;
+          tl::a_copy_vec(32 * w + lane, q, r, kk);
+          for (int e = 0; e < 4; ++e) banks.insert((r * tl::kLdAr + kk + e) % 32);
+        }
+        EXPECT_EQ(banks.size(), 32u) << "warp " << w << " quarter " << quarter << " copy " << q;
+      }
+  }
 }
 
 // The tile kernels' grid (tile::grid, the launch's own arithmetic): every output row and column

@@ -129,15 +129,37 @@ DL_HD void b_copy(int tid, int q, int& kk, int& c) {
 // x and W 16-byte aligned, every slice starting at a multiple of 4 (vec_copies below).  A's tile is
 // then kept row-major, As[r][kLdAr], and copied 16 bytes (4 k of one row) at a time, like B's; a
 // thread reads its 8 rows' next 4 k values as eight 16-byte loads, then runs those 4 k steps, each
-// one fma_step in increasing k: the same chains, the same bits.  A quarter warp (8 lanes) copies 2
-// rows x 16 k, 128 distinct bytes of banks; the 8 lanes of a quarter warp read one A vector
-// (one row: a broadcast), so neither side has a bank conflict, with no padding.
-inline constexpr int kLdAr = kBK;                               // row-major A: one row of kBK floats
+// one fma_step in increasing k: the same chains, the same bits.
+//
+// Its threads' outputs (vec_thread_row / vec_thread_col, since session 19) are laid out for the
+// shared-memory loads of the k steps, which every output's fmas wait on.  A warp covers 8 rows (lane
+// bit 0 picks one of 2 row runs of 4) x 64 columns (lane bits 1-4 pick one of 16 column runs of 4),
+// twice over (i / 4, j / 4).  So a warp's 16-byte fragment load is shared by lane pairs: lanes n and
+// n ^ 2 read the same A vector, lanes n and n ^ 1 the same B vector.  Such an LDS.128 takes 2
+// shared-memory wavefronts instead of 4 by the rule given on NVIDIA's developer forum for compute
+// capability 7.x, which also fits Nsight Compute counts published for an H100 (the model and its
+// sources: tests/test_dense.cpp, lds128_wavefronts); the thread_row / thread_col mapping above left
+// the B loads unpaired (4 each).  The two A vectors of a load (rows r and r + 4) lie in different
+// banks: rows are padded to kLdAr = kBK + 4 floats (80 bytes: row r + 4 starts 16 banks further).
+// A quarter warp's A copies write rows r and r + 4 (a_copy_vec): 128 distinct bytes of banks.
+// tests/test_dense.cpp checks each of these by the layout functions; the GPU times it (the bits do
+// not depend on which thread holds an output).
+inline constexpr int kLdAr = kBK + 4;                           // row-major A: kBK floats + 4 of padding
 inline constexpr int kACopiesVec = kBM * kBK / 4 / kThreads;    // 16-byte copies of A per thread per tile (2)
+DL_HD int vec_thread_row(int tid, int i) {
+  return (i / 4) * (kBM / 2) + (2 * (tid / 32) + (tid & 1)) * 4 + i % 4;
+}
+DL_HD int vec_thread_col(int tid, int j) { return (j / 4) * (kBN / 2) + ((tid % 32) / 2) * 4 + j % 4; }
+// Copy q of A: 16 bytes, row r, k kk .. kk+3.  Thread tid's copies take chunk tid % 4 of runs
+// t = tid / 4 + q * kARowStep; the runs t = 2m, 2m + 1 (one quarter warp) are rows R and R + 4 of
+// an 8-row group.  Copy q is copy 0 moved down q * kARowStep rows (B's: q * kBRowStep rows), so the
+// kernel keeps copy 0's addresses and adds compile-time offsets.
+inline constexpr int kARowStep = kThreads / (kBK / 4), kBRowStep = kThreads / (kBN / 4);  // 64, 8
+static_assert(kARowStep % 8 == 0, "a_copy_vec permutes rows within groups of 8");
 DL_HD void a_copy_vec(int tid, int q, int& r, int& kk) {
-  const int e = tid + kThreads * q;
-  r = e / (kBK / 4);
-  kk = 4 * (e % (kBK / 4));
+  const int t = tid / (kBK / 4);
+  r = (t / 8) * 8 + (t % 2) * 4 + (t / 2) % 4 + q * kARowStep;
+  kk = 4 * (tid % (kBK / 4));
 }
 // Whether a product takes the 16-byte path (aligned16: x and W start on 16-byte boundaries): a
 // 16-byte copy of A holds k .. k+3 of one slice only when every slice starts at a multiple of 4.

@@ -71,18 +71,20 @@ __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wai
 
 // A thread's kTM x kTN outputs of the block tile at (row0, col0), slice s: stored to its plane
 // (store), atomically added (atomic_add), or + bias and act (bias_act, with the trace hook).
-template <Epilogue kEp, class T>
+// kVecMap: the outputs of tile::vec_thread_row / vec_thread_col (chain_gemm_vec_kernel), else of
+// tile::thread_row / thread_col (chain_gemm_kernel).
+template <Epilogue kEp, bool kVecMap = false, class T>
 __device__ __forceinline__ void write_outputs(const float (&acc)[kTM][kTN], float* C, std::size_t M, std::size_t N,
                                               std::size_t s, std::size_t row0, std::size_t col0, int tid,
                                               const T* __restrict__ bias, Activation act, float* matmul) {
   float* plane = C + (kEp == Epilogue::store ? s * M * N : 0);
 #pragma unroll
   for (int i = 0; i < kTM; ++i) {
-    const std::size_t r = row0 + tl::thread_row(tid, i);
+    const std::size_t r = row0 + (kVecMap ? tl::vec_thread_row(tid, i) : tl::thread_row(tid, i));
     if (r >= M) continue;
 #pragma unroll
     for (int j = 0; j < kTN; ++j) {
-      const std::size_t c = col0 + tl::thread_col(tid, j);
+      const std::size_t c = col0 + (kVecMap ? tl::vec_thread_col(tid, j) : tl::thread_col(tid, j));
       if (c >= N) continue;
       if constexpr (kEp == Epilogue::store) plane[r * N + c] = acc[i][j];
       else if constexpr (kEp == Epilogue::atomic_add) atomicAdd(&plane[r * N + c], acc[i][j]);
@@ -204,10 +206,11 @@ __global__ void __launch_bounds__(kThreads)
 // starting at multiples of 4): the kernel above with A's tile row-major, As[r][kLdAr], so that A is
 // copied like B, by 16-byte cp.async (2 of A and 2 of B per thread per tile, was 8 + 2: the copies'
 // address arithmetic was about 150 of the 1300 instructions of a tile).  Per 4 k a thread reads its
-// 8 rows' 4 k values (eight 16-byte loads, each a broadcast to its quarter warp) and its B vectors,
-// then runs the 4 fma_steps in increasing k.  Same chains as chain_gemm_kernel: the same bits.
+// 8 rows' 4 k values (eight 16-byte loads, each shared by lanes n and n ^ 2) and its B vectors
+// (shared by lanes n and n ^ 1: tile::vec_thread_row / vec_thread_col), then runs the 4 fma_steps
+// in increasing k.  Same chains as chain_gemm_kernel: the same bits.
 // The copies' sources advance by kBK (A) and kBK rows (B) a tile from pointers made once.
-// kMinBlocks 2 (the one dense(invariant) runs): two blocks an SM (16 warps; 128 registers, 32 KiB
+// kMinBlocks 2 (the one dense(invariant) runs): two blocks an SM (16 warps; 128 registers, 36 KiB
 // shared each): the measured one-block kernel reached 56% of the FP32 peak where its instruction
 // count allowed 85%, the rest stalls at the barrier and on shared loads that a second block's warps
 // can fill.  At 128 registers ptxas keeps 24 bytes of the copies' pointers in local memory: 4 L1
@@ -226,58 +229,58 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
   const std::size_t k0 = dense::slice_begin(K, S, s), k1 = dense::slice_end(K, S, s);
   const std::size_t row0 = static_cast<std::size_t>(blockIdx.y) * kBM, col0 = static_cast<std::size_t>(blockIdx.x) * kBN;
   const int tid = threadIdx.x;
+  __builtin_assume(tid >= 0 && tid < kThreads);  // the block shape: signed divisions become shifts
 
-  // Copy q: A row ar[q], k ak[q] .. +3 (dense_order.h's a_copy_vec); B row bk[q], columns bc[q] .. +3.
-  // A row beyond M or B columns beyond N are never read: 0 bytes copied (zeros), from a source that
-  // stays inside x and W in every full tile (row 0 of A; columns 0..3 of B; N % 4 == 0 so N >= 4).
-  int ar[tl::kACopiesVec], ak[tl::kACopiesVec], bk[tl::kBCopiesVec], bc[tl::kBCopiesVec];
+  // Copy q: A row ar + q * kARowStep, k ak .. +3 (dense_order.h's a_copy_vec); B row bk + q *
+  // kBRowStep, columns bc .. +3 (b_copy_vec).  An A row beyond M or B columns beyond N are never
+  // read: 0 bytes copied (zeros), from a source that stays inside x and W in every full tile (row 0
+  // of A; columns 0..3 of B; N % 4 == 0 so N >= 4).  The B copies share their columns, so one
+  // source serves both (copy q at + q * kBRowStep rows).
+  int ar, ak, bk, bc;
+  tl::a_copy_vec(tid, 0, ar, ak);
+  tl::b_copy_vec(tid, 0, bk, bc);
   const float* a_src[tl::kACopiesVec];  // the next tile's sources: advanced by kBK (A), kBK rows (B)
-  const float* b_src[tl::kBCopiesVec];
-  unsigned in_mask = 0;  // bit q: A copy q's row is < M; bit kACopiesVec + q: B copy q's columns are < N
+  unsigned a_in = 0;                    // bit q: A copy q's row is < M
 #pragma unroll
   for (int q = 0; q < tl::kACopiesVec; ++q) {
-    tl::a_copy_vec(tid, q, ar[q], ak[q]);
-    const bool in = row0 + ar[q] < M;
-    in_mask |= in ? 1u << q : 0u;
-    a_src[q] = A + (in ? (row0 + ar[q]) * K : 0) + k0 + ak[q];
+    const std::size_t r = row0 + ar + q * tl::kARowStep;
+    a_in |= r < M ? 1u << q : 0u;
+    a_src[q] = A + (r < M ? r * K : 0) + k0 + ak;
   }
-#pragma unroll
-  for (int q = 0; q < tl::kBCopiesVec; ++q) {
-    tl::b_copy_vec(tid, q, bk[q], bc[q]);
-    const bool in = col0 + bc[q] < N;  // N % 4 == 0: the 4 columns are all in or all out
-    in_mask |= in ? 1u << (tl::kACopiesVec + q) : 0u;
-    b_src[q] = B + (k0 + bk[q]) * N + (in ? col0 + bc[q] : 0);
-  }
-  const std::size_t b_step = static_cast<std::size_t>(kBK) * N;
+  const bool b_in = col0 + bc < N;  // N % 4 == 0: the 4 columns are all in or all out
+  const float* b_src = B + (k0 + bk) * N + (b_in ? col0 + bc : 0);
+  const std::size_t b_step = static_cast<std::size_t>(kBK) * N, b_q = static_cast<std::size_t>(tl::kBRowStep) * N;
+  float* const a_dst = &As[0][ar][ak];  // copy q of stage st: + st * kBM * kLd + q * kARowStep * kLd
+  float* const b_dst = &Bs[0][bk][bc];  // + st * kBK * kBN + q * kBRowStep * kBN
 
-  // Stage `st` <- the next tile, k [kt, kt + kBK), then the sources advance.  A full tile (the
+  // Stage `st` <- the next tile, `real` k steps of it, then the sources advance.  A full tile (the
   // common case) copies with no test; the last, short one copies 0 bytes (zeros, from x or W
   // itself) at k >= k1: a 16-byte chunk never straddles k1 (every slice starts and ends at a
   // multiple of 4).
   auto load_tile = [&](int st, std::size_t kt) {
     const int real = tl::steps(kt, k1);
+    float* const ad = a_dst + st * (kBM * kLd);
+    float* const bd = b_dst + st * (kBK * kBN);
     if (real == kBK) {
 #pragma unroll
-      for (int q = 0; q < tl::kACopiesVec; ++q) cp_async16n(&As[st][ar[q]][ak[q]], a_src[q], in_mask >> q & 1 ? 16 : 0);
+      for (int q = 0; q < tl::kACopiesVec; ++q) cp_async16n(ad + q * tl::kARowStep * kLd, a_src[q], a_in >> q & 1 ? 16 : 0);
 #pragma unroll
-      for (int q = 0; q < tl::kBCopiesVec; ++q)
-        cp_async16n(&Bs[st][bk[q]][bc[q]], b_src[q], in_mask >> (tl::kACopiesVec + q) & 1 ? 16 : 0);
+      for (int q = 0; q < tl::kBCopiesVec; ++q) cp_async16n(bd + q * tl::kBRowStep * kBN, b_src + q * b_q, b_in ? 16 : 0);
     } else {
 #pragma unroll
       for (int q = 0; q < tl::kACopiesVec; ++q) {
-        const bool ok = (in_mask >> q & 1) && ak[q] < real;
-        cp_async16(&As[st][ar[q]][ak[q]], ok ? a_src[q] : A, ok);
+        const bool ok = (a_in >> q & 1) && ak < real;
+        cp_async16(ad + q * tl::kARowStep * kLd, ok ? a_src[q] : A, ok);
       }
 #pragma unroll
       for (int q = 0; q < tl::kBCopiesVec; ++q) {
-        const bool ok = (in_mask >> (tl::kACopiesVec + q) & 1) && bk[q] < real;
-        cp_async16(&Bs[st][bk[q]][bc[q]], ok ? b_src[q] : B, ok);
+        const bool ok = b_in && bk + q * tl::kBRowStep < real;
+        cp_async16(bd + q * tl::kBRowStep * kBN, ok ? b_src + q * b_q : B, ok);
       }
     }
 #pragma unroll
     for (int q = 0; q < tl::kACopiesVec; ++q) a_src[q] += kBK;
-#pragma unroll
-    for (int q = 0; q < tl::kBCopiesVec; ++q) b_src[q] += b_step;
+    b_src += b_step;
   };
 
   float acc[kTM][kTN];
@@ -288,8 +291,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
 
   int rows[kTM];
 #pragma unroll
-  for (int i = 0; i < kTM; ++i) rows[i] = tl::thread_row(tid, i);
-  const int cb0 = tl::thread_col(tid, 0), cb1 = tl::thread_col(tid, 4);
+  for (int i = 0; i < kTM; ++i) rows[i] = tl::vec_thread_row(tid, i);
+  const int cb0 = tl::vec_thread_col(tid, 0), cb1 = tl::vec_thread_col(tid, 4);
   auto b_step_k = [&](int st, int kk, const float (&a)[kTM]) {
     const float4 b0 = *reinterpret_cast<const float4*>(&Bs[st][kk][cb0]);
     const float4 b1 = *reinterpret_cast<const float4*>(&Bs[st][kk][cb1]);
@@ -349,7 +352,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
       }
     }
   }
-  write_outputs<kEp>(acc, C, M, N, s, row0, col0, tid, bias, act, matmul);
+  write_outputs<kEp, true>(acc, C, M, N, s, row0, col0, tid, bias, act, matmul);
 }
 
 // Small batches (dense_order.h's skinny::, M <= 64, x copied by 16 bytes): a thread owns one column
