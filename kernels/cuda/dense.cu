@@ -209,13 +209,16 @@ __global__ void __launch_bounds__(kThreads)
 // 8 rows' 4 k values (eight 16-byte loads, each shared by lanes n and n ^ 2) and its B vectors
 // (shared by lanes n and n ^ 1: tile::vec_thread_row / vec_thread_col), then runs the 4 fma_steps
 // in increasing k.  Same chains as chain_gemm_kernel: the same bits.
-// The copies' sources advance by kBK (A) and kBK rows (B) a tile from pointers made once.
+// The copies' sources advance by kBK (A) and kBK rows (B) a tile from pointers made once; copy q
+// is copy 0 plus compile-time row steps (tile::kARowStep, kBRowStep), which keeps the registers
+// below 128 without spilling the copies' indices (session 19).
 // kMinBlocks 2 (the one dense(invariant) runs): two blocks an SM (16 warps; 128 registers, 36 KiB
 // shared each): the measured one-block kernel reached 56% of the FP32 peak where its instruction
 // count allowed 85%, the rest stalls at the barrier and on shared loads that a second block's warps
-// can fill.  At 128 registers ptxas keeps 24 bytes of the copies' pointers in local memory: 4 L1
-// loads a tile, outside the k steps.  kMinBlocks 1 (benchmark-only, invariant_1block: registers up
-// to the 255 of one block an SM, 168 used on sm_90, as the measured kernel ran) is timed beside it,
+// can fill.  At 128 registers ptxas keeps 8 bytes in local memory in the bias_act build (1 L1
+// load a tile, outside the k steps; none in the others).  kMinBlocks 1 (benchmark-only,
+// invariant_1block: registers up to the 255 of one block an SM, 167 used on sm_90, as the measured
+// kernel ran) is timed beside it,
 // so that the GPU decides which occupancy this tile wants; both run the same chains, the same bits.
 template <Epilogue kEp, int kMinBlocks = 2>
 __global__ void __launch_bounds__(kThreads, kMinBlocks)
