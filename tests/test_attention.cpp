@@ -186,8 +186,10 @@ struct Case {
 };
 
 TEST(Attention, CpuFollowsTheWrittenOrderBitForBitAtEveryVectorWidth) {
-  const Case cases[] = {{{1}, 2, 128}, {{33}, 3, 64}, {{257, 1, 600}, 2, 128}, {{1000, 31}, 2, 1}, {{300}, 1, 256},
-                        {{70, 513}, 4, 33}};
+  // d: the vector tile update's groups of 8, 4 and 1 vectors at both widths (128, 256, 64, 112, 48,
+  // 8) and the plain loop (1, 33).
+  const Case cases[] = {{{1}, 2, 128}, {{33}, 3, 64},  {{257, 1, 600}, 2, 128}, {{1000, 31}, 2, 1}, {{300}, 1, 256},
+                        {{70, 513}, 4, 33}, {{97, 40}, 2, 112}, {{65}, 3, 48}, {{130, 3}, 2, 8}};
   using cpu::detail::GemmIsa;
   cpu::detail::force_attention_isa(GemmIsa::avx512);
   const GemmIsa best = cpu::detail::attention_isa();

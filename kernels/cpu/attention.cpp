@@ -29,8 +29,10 @@ constexpr std::size_t kTile = at::kTile;
 // every CPU kernel picks its path: through the one dispatcher, isa.h (DRIFTLAB_ISA caps it).
 #if defined(__GNUC__)
 #define DRIFTLAB_ALWAYS_INLINE __attribute__((always_inline)) inline
+#define DRIFTLAB_TILE_INLINE __attribute__((always_inline)) inline
 #else
 #define DRIFTLAB_ALWAYS_INLINE inline
+#define DRIFTLAB_TILE_INLINE inline
 #endif
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 // GCC 12 warns that the intrinsics' internal undefined vectors may be used uninitialized (a known
@@ -67,22 +69,103 @@ __attribute__((target("avx512f"))) void transpose_tile_avx512(const float* k, st
   for (std::size_t i0 = 0; i0 < d; i0 += 16)
     for (std::size_t t0 = 0; t0 < kTile; t0 += 16) transpose16(k + t0 * d + i0, d, kt + i0 * kTile + t0, kTile);
 }
+// The same at AVX2: 8 x 8 blocks (dst row c = column c of the block), d a multiple of 8.
+__attribute__((target("avx2"))) void transpose8(const float* src, std::size_t ld_src, float* dst, std::size_t ld_dst) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ld_src);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+  }
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);
+    t[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
+  }
+  for (int i = 0; i < 8; ++i) _mm256_storeu_ps(dst + i * ld_dst, t[i]);
+}
+__attribute__((target("avx2"))) void transpose_tile_avx2(const float* k, std::size_t d, float* kt) {
+  for (std::size_t i0 = 0; i0 < d; i0 += 8)
+    for (std::size_t t0 = 0; t0 < kTile; t0 += 8) transpose8(k + t0 * d + i0, d, kt + i0 * kTile + t0, kTile);
+}
+
+// Steps c and d for one tile with the accumulators in vector registers: the dims in blocks of one
+// vector, G blocks at a time, and for each block every token of the tile in increasing t.  Each
+// acc[i] still sees mul(acc[i], alpha) (when alpha != 1), then fma(p_t, v_t[i], acc[i]) for t = 0 ..
+// n-1 in order: the bits of the plain loop, which kept acc in memory (a store and a reload per
+// token and vector).  v: the tile's first V row (row t at v + t * d); d a multiple of the width.
+template <int G>
+__attribute__((target("avx512f"))) DRIFTLAB_TILE_INLINE void update_group_avx512(float* acc, const float* v, std::size_t d,
+                                                                               const float* p, std::size_t n, float alpha) {
+  __m512 a[G];
+  for (int g = 0; g < G; ++g) a[g] = _mm512_loadu_ps(acc + 16 * g);
+  if (alpha != 1.0f) {
+    const __m512 va = _mm512_set1_ps(alpha);
+    for (int g = 0; g < G; ++g) a[g] = _mm512_mul_ps(a[g], va);
+  }
+  for (std::size_t t = 0; t < n; ++t) {
+    const __m512 pt = _mm512_set1_ps(p[t]);
+    for (int g = 0; g < G; ++g) a[g] = _mm512_fmadd_ps(pt, _mm512_loadu_ps(v + t * d + 16 * g), a[g]);
+  }
+  for (int g = 0; g < G; ++g) _mm512_storeu_ps(acc + 16 * g, a[g]);
+}
+__attribute__((target("avx512f"))) void update_tile_avx512(float* acc, const float* v, std::size_t d, const float* p,
+                                                           std::size_t n, float alpha) {
+  std::size_t i = 0;
+  for (; i + 128 <= d; i += 128) update_group_avx512<8>(acc + i, v + i, d, p, n, alpha);
+  for (; i + 64 <= d; i += 64) update_group_avx512<4>(acc + i, v + i, d, p, n, alpha);
+  for (; i < d; i += 16) update_group_avx512<1>(acc + i, v + i, d, p, n, alpha);
+}
+template <int G>
+__attribute__((target("avx2,fma"))) DRIFTLAB_TILE_INLINE void update_group_avx2(float* acc, const float* v, std::size_t d,
+                                                                              const float* p, std::size_t n, float alpha) {
+  __m256 a[G];
+  for (int g = 0; g < G; ++g) a[g] = _mm256_loadu_ps(acc + 8 * g);
+  if (alpha != 1.0f) {
+    const __m256 va = _mm256_set1_ps(alpha);
+    for (int g = 0; g < G; ++g) a[g] = _mm256_mul_ps(a[g], va);
+  }
+  for (std::size_t t = 0; t < n; ++t) {
+    const __m256 pt = _mm256_set1_ps(p[t]);
+    for (int g = 0; g < G; ++g) a[g] = _mm256_fmadd_ps(pt, _mm256_loadu_ps(v + t * d + 8 * g), a[g]);
+  }
+  for (int g = 0; g < G; ++g) _mm256_storeu_ps(acc + 8 * g, a[g]);
+}
+__attribute__((target("avx2,fma"))) void update_tile_avx2(float* acc, const float* v, std::size_t d, const float* p,
+                                                          std::size_t n, float alpha) {
+  std::size_t i = 0;
+  for (; i + 64 <= d; i += 64) update_group_avx2<8>(acc + i, v + i, d, p, n, alpha);
+  for (; i + 32 <= d; i += 32) update_group_avx2<4>(acc + i, v + i, d, p, n, alpha);
+  for (; i < d; i += 8) update_group_avx2<1>(acc + i, v + i, d, p, n, alpha);
+}
 #else
 void transpose_tile_avx512(const float*, std::size_t, float*) {}  // never called off x86
+void transpose_tile_avx2(const float*, std::size_t, float*) {}
+void update_tile_avx512(float*, const float*, std::size_t, const float*, std::size_t, float) {}
+void update_tile_avx2(float*, const float*, std::size_t, const float*, std::size_t, float) {}
 #endif
 
-template <bool kAvx512Transpose>
+// Which vector code a build of chunk_partial_body runs (the same bits at every level).
+enum class TileIsa { baseline, avx2, avx512 };
+
+template <TileIsa kIsa>
 DRIFTLAB_ALWAYS_INLINE void chunk_partial_body(const float* q, const float* Kc, const float* Vc, std::size_t n_tokens,
                                                std::size_t d, float scale, float* m_out, float* l_out, float* acc) {
   alignas(64) float kt[at::kMaxHeadDim * kTile];
   alignas(64) float dot[kTile];
-  float s[kTile];
+  float s[kTile], p[kTile];
   float m = -INFINITY, l = 0.0f;
   for (std::size_t i = 0; i < d; ++i) acc[i] = 0.0f;
   for (std::size_t t0 = 0; t0 < n_tokens; t0 += kTile) {
     const std::size_t n = std::min(kTile, n_tokens - t0);
     const float* k = Kc + t0 * d;
-    if (kAvx512Transpose && n == kTile && d % 16 == 0) transpose_tile_avx512(k, d, kt);
+    if (kIsa == TileIsa::avx512 && n == kTile && d % 16 == 0) transpose_tile_avx512(k, d, kt);
+    else if (kIsa == TileIsa::avx2 && n == kTile && d % 8 == 0) transpose_tile_avx2(k, d, kt);
     else
       for (std::size_t t = 0; t < n; ++t)
         for (std::size_t i = 0; i < d; ++i) kt[i * kTile + t] = k[t * d + i];
@@ -101,15 +184,19 @@ DRIFTLAB_ALWAYS_INLINE void chunk_partial_body(const float* q, const float* Kc, 
       m_new = at::max(m_new, s[t]);
     }
     const float alpha = at::rescale(m, m_new);  // step c (a factor of exactly 1 changes nothing)
-    if (alpha != 1.0f) {
-      l = at::mul(l, alpha);
-      for (std::size_t i = 0; i < d; ++i) acc[i] = at::mul(acc[i], alpha);
+    if (alpha != 1.0f) l = at::mul(l, alpha);
+    for (std::size_t t = 0; t < n; ++t) {  // step d: the weights and l, in increasing t
+      p[t] = at::weight(s[t], m_new);
+      l = at::add(l, p[t]);
     }
-    for (std::size_t t = 0; t < n; ++t) {  // step d
-      const float p = at::weight(s[t], m_new);
-      l = at::add(l, p);
-      const float* v = Vc + (t0 + t) * d;
-      for (std::size_t i = 0; i < d; ++i) acc[i] = std::fma(p, v[i], acc[i]);
+    const float* v = Vc + t0 * d;
+    if (kIsa == TileIsa::avx512 && d % 16 == 0) update_tile_avx512(acc, v, d, p, n, alpha);
+    else if (kIsa == TileIsa::avx2 && d % 8 == 0) update_tile_avx2(acc, v, d, p, n, alpha);
+    else {
+      if (alpha != 1.0f)
+        for (std::size_t i = 0; i < d; ++i) acc[i] = at::mul(acc[i], alpha);
+      for (std::size_t t = 0; t < n; ++t)
+        for (std::size_t i = 0; i < d; ++i) acc[i] = std::fma(p[t], v[t * d + i], acc[i]);
     }
     m = m_new;
   }
@@ -119,18 +206,18 @@ DRIFTLAB_ALWAYS_INLINE void chunk_partial_body(const float* q, const float* Kc, 
 
 void chunk_partial_baseline(const float* q, const float* Kc, const float* Vc, std::size_t n, std::size_t d, float scale,
                             float* m, float* l, float* acc) {
-  chunk_partial_body<false>(q, Kc, Vc, n, d, scale, m, l, acc);
+  chunk_partial_body<TileIsa::baseline>(q, Kc, Vc, n, d, scale, m, l, acc);
 }
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target("avx2,fma"))) void chunk_partial_avx2(const float* q, const float* Kc, const float* Vc, std::size_t n,
                                                             std::size_t d, float scale, float* m, float* l, float* acc) {
-  chunk_partial_body<false>(q, Kc, Vc, n, d, scale, m, l, acc);
+  chunk_partial_body<TileIsa::avx2>(q, Kc, Vc, n, d, scale, m, l, acc);
 }
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void chunk_partial_avx512(const float* q, const float* Kc,
                                                                                const float* Vc, std::size_t n,
                                                                                std::size_t d, float scale, float* m,
                                                                                float* l, float* acc) {
-  chunk_partial_body<true>(q, Kc, Vc, n, d, scale, m, l, acc);
+  chunk_partial_body<TileIsa::avx512>(q, Kc, Vc, n, d, scale, m, l, acc);
 }
 #pragma GCC diagnostic pop  // (pushed before transpose16, which is inlined up to here)
 #endif
