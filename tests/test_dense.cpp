@@ -594,17 +594,27 @@ std::vector<float> replay_chain_kernel(const Problem& p, std::size_t S, bool vec
 
 // chain_gemm_kernel reads a thread's 8 rows (columns) as two 16-byte runs of 4; the threads cover
 // the block tile once; a warp's transposing A copies and its B fragment reads are bank-conflict-free.
-TEST(DenseTileReplay, ThreadMappingCoversTheTileInRunsOfFourWithoutBankConflicts) {
+// Whether a thread layout (row_of(tid, i), col_of(tid, j)) gives every output of the block tile to
+// exactly one thread, and each thread its 8 rows (columns) as two runs of 4 starting at multiples
+// of 4 (two 16-byte fragment loads).
+template <class Row, class Col>
+::testing::AssertionResult covers_tile_in_runs_of_four(Row row_of, Col col_of) {
   std::vector<int> hits(tl::kBM * tl::kBN, 0);
   for (int tid = 0; tid < tl::kThreads; ++tid)
     for (int i = 0; i < tl::kTM; ++i) {
-      EXPECT_EQ(tl::thread_row(tid, i), tl::thread_row(tid, i / 4 * 4) + i % 4);
-      EXPECT_EQ(tl::thread_col(tid, i), tl::thread_col(tid, i / 4 * 4) + i % 4);
-      EXPECT_EQ(tl::thread_row(tid, i / 4 * 4) % 4, 0);
-      EXPECT_EQ(tl::thread_col(tid, i / 4 * 4) % 4, 0);
-      for (int j = 0; j < tl::kTN; ++j) ++hits[tl::thread_row(tid, i) * tl::kBN + tl::thread_col(tid, j)];
+      const int run = i / 4 * 4;
+      if (row_of(tid, i) != row_of(tid, run) + i % 4 || col_of(tid, i) != col_of(tid, run) + i % 4 ||
+          row_of(tid, run) % 4 != 0 || col_of(tid, run) % 4 != 0)
+        return ::testing::AssertionFailure() << "thread " << tid << " output " << i << ": not in runs of 4";
+      for (int j = 0; j < tl::kTN; ++j) ++hits[row_of(tid, i) * tl::kBN + col_of(tid, j)];
     }
-  for (const int h : hits) ASSERT_EQ(h, 1);
+  for (std::size_t o = 0; o < hits.size(); ++o)
+    if (hits[o] != 1) return ::testing::AssertionFailure() << "output " << o << " held by " << hits[o] << " threads";
+  return ::testing::AssertionSuccess();
+}
+
+TEST(DenseTileReplay, ThreadMappingCoversTheTileInRunsOfFourWithoutBankConflicts) {
+  EXPECT_TRUE(covers_tile_in_runs_of_four(tl::thread_row, tl::thread_col));
   EXPECT_EQ(tl::kLdA % 4, 0);  // 16-byte aligned rows of As
   for (int w = 0; w < tl::kThreads / 32; ++w)
     for (int q = 0; q < tl::kACopies; ++q) {
@@ -672,16 +682,7 @@ TEST(DenseTileReplay, Lds128WavefrontModelReproducesThePublishedMeasurements) {
 // 192 (its B loads 4 each); the copies are what the kernel computes (copy 0 plus row steps), and a
 // quarter warp's A copies write 128 distinct bytes of banks.
 TEST(DenseTileReplay, VecMappingPairsEachFragmentLoadAcrossLanes) {
-  std::vector<int> hits(tl::kBM * tl::kBN, 0);
-  for (int tid = 0; tid < tl::kThreads; ++tid)
-    for (int i = 0; i < tl::kTM; ++i) {
-      EXPECT_EQ(tl::vec_thread_row(tid, i), tl::vec_thread_row(tid, i / 4 * 4) + i % 4);
-      EXPECT_EQ(tl::vec_thread_col(tid, i), tl::vec_thread_col(tid, i / 4 * 4) + i % 4);
-      EXPECT_EQ(tl::vec_thread_row(tid, i / 4 * 4) % 4, 0);
-      EXPECT_EQ(tl::vec_thread_col(tid, i / 4 * 4) % 4, 0);
-      for (int j = 0; j < tl::kTN; ++j) ++hits[tl::vec_thread_row(tid, i) * tl::kBN + tl::vec_thread_col(tid, j)];
-    }
-  for (const int h : hits) ASSERT_EQ(h, 1);
+  ASSERT_TRUE(covers_tile_in_runs_of_four(tl::vec_thread_row, tl::vec_thread_col));
   EXPECT_EQ(tl::kLdAr % 4, 0);  // 16-byte aligned rows of As
   EXPECT_GE(tl::kLdAr, tl::kBK);
   for (int w = 0; w < tl::kThreads / 32; ++w) {
