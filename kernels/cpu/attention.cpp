@@ -29,10 +29,8 @@ constexpr std::size_t kTile = at::kTile;
 // every CPU kernel picks its path: through the one dispatcher, isa.h (DRIFTLAB_ISA caps it).
 #if defined(__GNUC__)
 #define DRIFTLAB_ALWAYS_INLINE __attribute__((always_inline)) inline
-#define DRIFTLAB_TILE_INLINE __attribute__((always_inline)) inline
 #else
 #define DRIFTLAB_ALWAYS_INLINE inline
-#define DRIFTLAB_TILE_INLINE inline
 #endif
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 // GCC 12 warns that the intrinsics' internal undefined vectors may be used uninitialized (a known
@@ -100,7 +98,7 @@ __attribute__((target("avx2"))) void transpose_tile_avx2(const float* k, std::si
 // n-1 in order: the bits of the plain loop, which kept acc in memory (a store and a reload per
 // token and vector).  v: the tile's first V row (row t at v + t * d); d a multiple of the width.
 template <int G>
-__attribute__((target("avx512f"))) DRIFTLAB_TILE_INLINE void update_group_avx512(float* acc, const float* v, std::size_t d,
+__attribute__((target("avx512f"))) DRIFTLAB_ALWAYS_INLINE void update_group_avx512(float* acc, const float* v, std::size_t d,
                                                                                const float* p, std::size_t n, float alpha) {
   __m512 a[G];
   for (int g = 0; g < G; ++g) a[g] = _mm512_loadu_ps(acc + 16 * g);
@@ -122,7 +120,7 @@ __attribute__((target("avx512f"))) void update_tile_avx512(float* acc, const flo
   for (; i < d; i += 16) update_group_avx512<1>(acc + i, v + i, d, p, n, alpha);
 }
 template <int G>
-__attribute__((target("avx2,fma"))) DRIFTLAB_TILE_INLINE void update_group_avx2(float* acc, const float* v, std::size_t d,
+__attribute__((target("avx2,fma"))) DRIFTLAB_ALWAYS_INLINE void update_group_avx2(float* acc, const float* v, std::size_t d,
                                                                               const float* p, std::size_t n, float alpha) {
   __m256 a[G];
   for (int g = 0; g < G; ++g) a[g] = _mm256_loadu_ps(acc + 8 * g);
