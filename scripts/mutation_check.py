@@ -52,8 +52,8 @@ MUTANTS = [
      "  return add(l0, l1);", "  return add(add(a[0], a[1]), add(a[2], a[3]));",
      "sum tree: the in-thread halvings pair lanes (0,1),(2,3) instead of (0,2),(1,3) (GPU-only function)"),
     ("H4", "kernels/common/sum_order.h",
-     "  for (std::size_t j = 0; j < rest; ++j) lanes[j] = add(lanes[j], row[j]);",
-     "  for (std::size_t j = 0; j < rest; ++j) lanes[kLanes - rest + j] = add(lanes[kLanes - rest + j], row[j]);",
+     "  for (std::size_t j = 0; j < rest; ++j) lanes[j] = add(lanes[j], widen(row[j]));",
+     "  for (std::size_t j = 0; j < rest; ++j) lanes[kLanes - rest + j] = add(lanes[kLanes - rest + j], widen(row[j]));",
      "sum tree: a short last row goes to the last lanes"),
     ("H5", "kernels/common/dense_order.h",
      "  for (std::size_t stride = 1; stride < kMaxSlices; stride *= 2)",
@@ -111,18 +111,18 @@ MUTANTS = [
      "      for (std::size_t s = 0; s < steps; ++s) c = std::fma(A[r * lda + k0 + s], B[(k0 + s) * ldb + j], c);",
      "      for (std::size_t s = 0; s < steps; ++s) c = A[r * lda + k0 + s] * B[(k0 + s) * ldb + j] + c;",
      "cpu dense chain (scalar GEMV): mul + add instead of fma"),
-    ("K2", "kernels/cpu/sum_tile.cpp",
+    ("K2", "kernels/common/sum_order.h",
      "  for (std::size_t r = 0; r < full_rows; ++r) {",
      "  for (std::size_t r = full_rows; r-- > 0;) {",
-     "cpu sum tree, the scalar tile (every leaf type): a tile's rows added last to first"),
+     "cpu sum tree, the scalar tile (the header's reduce_tile, every leaf type): a tile's rows added last to first"),
     ("K3", "kernels/cpu/attention.cpp",
-     "      for (std::size_t i = 0; i < d; ++i) acc[i] = std::fma(p, v[i], acc[i]);",
-     "      for (std::size_t i = 0; i < d; ++i) acc[i] = p * v[i] + acc[i];",
-     "cpu attention (all ISA levels): mul + add instead of fma into acc"),
+     "        for (std::size_t i = 0; i < d; ++i) acc[i] = std::fma(p[t], v[t * d + i], acc[i]);",
+     "        for (std::size_t i = 0; i < d; ++i) acc[i] = p[t] * v[t * d + i] + acc[i];",
+     "cpu attention, the scalar tile: mul + add instead of fma into acc"),
     ("K4", "kernels/cpu/sum_tile.cpp",
-     "  for (std::size_t j = 0; j < rest; ++j) lanes[j] = order::add(lanes[j], widen1(row[j]));",
-     "  for (std::size_t j = 0; j < rest; ++j) lanes[kLanes - rest + j] = order::add(lanes[kLanes - rest + j], widen1(row[j]));",
-     "cpu sum tree, the scalar tile: a short last row goes to the last lanes"),
+     "      for (std::size_t r = 0; r < full_rows; ++r, p += kLanes) {                                     \\",
+     "      for (std::size_t r = 0; r + 1 < full_rows; ++r, p += kLanes) {                                 \\",
+     "cpu sum tree, the avx2/avx512 tiles: each pass drops the tile's last full row"),
     ("K5", "kernels/cpu/sum_tile.cpp",
      '    for (std::size_t j = 0; j < rest; ++j) lanes[j] = order::add(lanes[j], widen1(row[j]));          \\',
      '    for (std::size_t j = 0; j < rest; ++j) lanes[kLanes - rest + j] = order::add(lanes[kLanes - rest + j], widen1(row[j]));          \\',
@@ -347,9 +347,11 @@ def jobs_count(text):
 
 
 def main():
-    ap = OneLineParser(description=__doc__.split("\n")[0])
+    ap = OneLineParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     ap.add_argument("--only", help="comma-separated mutant ids")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--check-lines", action="store_true",
+                    help="only check that every mutant's line occurs once in its file (no build)")
     ap.add_argument("--jobs", type=jobs_count, default=2, help="build jobs, 1-256 (default 2)")
     ap.add_argument("--filter", help="gtest filter for the known-answer group (default: KnownAnswers.*)")
     args = ap.parse_args()
@@ -361,6 +363,18 @@ def main():
             print("mutation_check: unknown mutant %s (see --list)" % ", ".join(repr(i) for i in unknown), file=sys.stderr)
             return 2
         chosen = [m for m in MUTANTS if m[0] in ids]
+    if args.check_lines:  # a refactor that moves a mutant's line leaves the mutant unrunnable
+        stale = []
+        for m in chosen:
+            lines = (ROOT / m[1]).read_text().split("\n")
+            hits = sum(1 for l in lines if l == m[2])
+            if hits != 1:
+                stale.append("%s (%s: the line occurs %d times)" % (m[0], m[1], hits))
+        if stale:
+            print("mutation_check: stale mutants: %s" % "; ".join(stale), file=sys.stderr)
+            return 1
+        print("mutation_check: the lines of all %d mutants occur once each" % len(chosen))
+        return 0
     if args.list:
         for m in chosen:
             print("%-4s %-6s %-34s %s" % (m[0], group_of(m), m[1], m[4]))

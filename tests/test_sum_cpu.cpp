@@ -16,6 +16,7 @@
 #include "kernels/cpu/exact_simd.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/sum.h"
+#include "kernels/cpu/sum_tile.h"
 #include "host/io/data.h"
 #include "tests/test_helpers.h"
 
@@ -700,18 +701,24 @@ template <class T> void tree_levels_checks() {
     for (const cpu::Isa level : sum_levels()) {
       cpu::detail::force_isa(IsaFamily::sum, level);
       ASSERT_EQ(cpu::detail::isa_level(IsaFamily::sum), level);
-      const T got = cpu::sum_tree(x.data(), x.size(), ctx);
-      EXPECT_TRUE(same_bits(want, got)) << "n=" << x.size() << " " << cpu::isa_name(level) << ": " << want << " vs " << got;
-      const T atomic = cpu::sum_atomic(x.data(), x.size(), shuffled);  // a seeded schedule: reproducible
-      const std::uint64_t probe = cpu::read_probe(x.data(), x.size(), ctx);
-      if (level == cpu::Isa::scalar) {
-        want_atomic = atomic;
-        want_probe = probe;
+      // The tiles' linear touch (sum_tile.h) on every input, then on none: it changes no bit.
+      for (const std::size_t threshold : {std::size_t{0}, std::numeric_limits<std::size_t>::max()}) {
+        cpu::detail::force_touch_threshold(threshold);
+        const char* touch = threshold ? " no touch" : " touch";
+        const T got = cpu::sum_tree(x.data(), x.size(), ctx);
+        EXPECT_TRUE(same_bits(want, got)) << "n=" << x.size() << " " << cpu::isa_name(level) << touch << ": " << want << " vs " << got;
+        const T atomic = cpu::sum_atomic(x.data(), x.size(), shuffled);  // a seeded schedule: reproducible
+        const std::uint64_t probe = cpu::read_probe(x.data(), x.size(), ctx);
+        if (level == cpu::Isa::scalar && threshold == 0) {
+          want_atomic = atomic;
+          want_probe = probe;
+        }
+        EXPECT_TRUE(same_bits(want_atomic, atomic)) << "atomic n=" << x.size() << " " << cpu::isa_name(level) << touch;
+        EXPECT_EQ(want_probe, probe) << "probe n=" << x.size() << " " << cpu::isa_name(level) << touch;
       }
-      EXPECT_TRUE(same_bits(want_atomic, atomic)) << "atomic n=" << x.size() << " " << cpu::isa_name(level);
-      EXPECT_EQ(want_probe, probe) << "probe n=" << x.size() << " " << cpu::isa_name(level);
     }
   }
+  cpu::detail::force_touch_threshold(std::nullopt);
   cpu::detail::force_isa(IsaFamily::sum, cpu::Isa::avx512);
 }
 

@@ -53,16 +53,20 @@ Isa sum_isa() { return detail::isa_level(detail::IsaFamily::sum); }
 
 // One tile of the tree order (sum_order.h steps 2-3), at the given ISA level.
 // A tile's partial in the written order, a NaN made canonical (sum_order.h, step 5).
-template <class S> auto tile_sum(const S* x, std::size_t count, Isa isa) {
-  return order::canonical_nan(detail::tree_tile(x, count, isa));
+// touch: the input streams from memory (tree_tile's linear touch; no addition changes).
+template <class S> auto tile_sum(const S* x, std::size_t count, Isa isa, bool touch) {
+  return order::canonical_nan(detail::tree_tile(x, count, isa, touch));
 }
+
+// Whether an input of n elements of S is larger than the last-level cache (sum_tile.h).
+template <class S> bool from_memory(std::size_t n) { return n > detail::touch_threshold_bytes() / sizeof(S); }
 
 // Tree levels above the tiles: reduce the partials as if they were the input (step 4).
 template <class T> T reduce_levels(std::vector<T> level, Isa isa) {
   while (level.size() > 1) {
     std::vector<T> next(order::num_tiles(level.size()));
     for (std::size_t t = 0; t < next.size(); ++t)
-      next[t] = tile_sum(level.data() + t * kTileItems, tile_count(level.size(), t), isa);
+      next[t] = tile_sum(level.data() + t * kTileItems, tile_count(level.size(), t), isa, false);
     level.swap(next);
   }
   return level[0];
@@ -140,10 +144,11 @@ template <class T> T sum_atomic_element(const T* x, std::size_t n, const SumCont
 
 template <class T> T sum_atomic(const T* x, std::size_t n, const SumContext& ctx) {
   const Isa isa = sum_isa();
+  const bool touch = from_memory<T>(n);
   if (ctx.shuffle_seed) {
     std::vector<T> partials(order::num_tiles(n));
     for_each_tile(ctx, n, [&](std::size_t t, int) {
-      partials[t] = tile_sum(x + t * kTileItems, tile_count(n, t), isa);
+      partials[t] = tile_sum(x + t * kTileItems, tile_count(n, t), isa, touch);
     });
     T acc = T(0);
     for (std::uint32_t t : permutation(partials.size(), *ctx.shuffle_seed)) acc += partials[t];
@@ -151,17 +156,18 @@ template <class T> T sum_atomic(const T* x, std::size_t n, const SumContext& ctx
   }
   std::atomic<T> acc{T(0)};
   for_each_tile(ctx, n, [&](std::size_t t, int) {
-    acc.fetch_add(tile_sum(x + t * kTileItems, tile_count(n, t), isa), std::memory_order_relaxed);
+    acc.fetch_add(tile_sum(x + t * kTileItems, tile_count(n, t), isa, touch), std::memory_order_relaxed);
   });
   return acc.load();
 }
 
 template <class T> T sum_tree(const T* x, std::size_t n, const SumContext& ctx) {
   const Isa isa = sum_isa();
+  const bool touch = from_memory<T>(n);
   if (n == 0) return T(0);
   std::vector<T> partials(order::num_tiles(n));
   for_each_tile(ctx, n, [&](std::size_t t, int) {
-    partials[t] = tile_sum(x + t * kTileItems, tile_count(n, t), isa);
+    partials[t] = tile_sum(x + t * kTileItems, tile_count(n, t), isa, touch);
   });
   return reduce_levels(std::move(partials), isa);
 }
@@ -262,12 +268,14 @@ template <class S> float atomic_element_half(const S* x, std::size_t n, const Su
 // The tree order's tile partials (sum_order.h steps 2-3) of the widened input.
 template <class S> std::vector<float> tile_partials_half(const S* x, std::size_t n, const SumContext& ctx, Isa isa) {
   std::vector<float> partials(order::num_tiles(n));
-  for_each_tile(ctx, n, [&](std::size_t t, int) { partials[t] = tile_sum(x + t * kTileItems, tile_count(n, t), isa); });
+  const bool touch = from_memory<S>(n);
+  for_each_tile(ctx, n, [&](std::size_t t, int) { partials[t] = tile_sum(x + t * kTileItems, tile_count(n, t), isa, touch); });
   return partials;
 }
 
 template <class S> float atomic_half(const S* x, std::size_t n, const SumContext& ctx) {
   const Isa isa = sum_isa();
+  const bool touch = from_memory<S>(n);
   if (ctx.shuffle_seed) {
     const std::vector<float> partials = tile_partials_half(x, n, ctx, isa);
     float acc = 0.0f;
@@ -276,7 +284,7 @@ template <class S> float atomic_half(const S* x, std::size_t n, const SumContext
   }
   std::atomic<float> acc{0.0f};
   for_each_tile(ctx, n, [&](std::size_t t, int) {
-    acc.fetch_add(tile_sum(x + t * kTileItems, tile_count(n, t), isa), std::memory_order_relaxed);
+    acc.fetch_add(tile_sum(x + t * kTileItems, tile_count(n, t), isa, touch), std::memory_order_relaxed);
   });
   return acc.load();
 }

@@ -2,7 +2,10 @@
 // Compiled with -ffp-contract=off like the rest: every addition is one rounded addition.
 #include "kernels/cpu/sum_tile.h"
 
+#include <atomic>
+#include <cstdio>
 #include <cstring>
+#include <unistd.h>
 
 #include "kernels/common/sum_order.h"
 #include "kernels/cpu/simd.h"
@@ -50,19 +53,38 @@ std::uint32_t probe_tile_plain(const unsigned char* bytes, std::size_t words) {
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
+// One byte of every cache line of [p, p + bytes), read in increasing address order: a plain
+// linear stream, which the hardware prefetchers follow, brings the tile into L2 before the blocked
+// passes below walk it a column block at a time.  Those passes read 64 rows 4 KiB apart (one page
+// each), 512 B to 2 KiB of a row at a time; without this, on a Zen 4 EPYC the prefetchers did not
+// follow them and the tree read memory at 0.55x the read probe's rate on one thread, 0.75x on two
+// (with it: 0.94x and 0.99x at AVX-512; docs/perf-notes.md, session 20).  The bytes are read only
+// to touch the lines: their values are discarded (the asm keeps the loads), so the sum's
+// additions and their order do not change.
+inline void touch_lines(const void* p, std::size_t bytes) {
+  const unsigned char* q = static_cast<const unsigned char*>(p);
+  unsigned t = 0;
+  // One load instruction, rolled: an unrolled form (8 loads a step, stride 512 each) measured
+  // 1.2-1.4x slower, so the prefetcher that follows it is the per-instruction stride one.
+#pragma GCC unroll 1
+  for (std::size_t b = 0; b < bytes; b += 64) t |= q[b];
+  asm volatile("" : : "r"(t));
+}
+
 // The register-blocked form.  L loads W input elements widened into one vector V of the
 // accumulation type (acc = acc + load: the lane sum is the left operand, as in reduce_tile);
 // NV vectors are one block of W * NV lanes, held in registers across every full row.  Written once
 // as a macro and expanded inside each level's `#pragma GCC target` region, so that the intrinsics
 // and the template share that level's target.
 #define DRIFTLAB_TREE_TILE_BLOCKED                                                                   \
-  template <class L, int NV, class S> Acc<S> tree_tile_blocked(const S* x, std::size_t count) {      \
+  template <class L, int NV, class S> Acc<S> tree_tile_blocked(const S* x, std::size_t count, bool touch) { \
     using T = Acc<S>;                                                                                \
     using V = typename L::V;                                                                         \
     constexpr std::size_t kBlock = L::W * NV;                                                        \
     static_assert(kLanes % kBlock == 0, "a block divides the lanes");                                \
     alignas(64) T lanes[kLanes];                                                                     \
     const std::size_t full_rows = count / kLanes;                                                    \
+    if (touch) touch_lines(x, count * sizeof(S));                                                    \
     for (std::size_t j0 = 0; j0 < kLanes; j0 += kBlock) {                                            \
       V acc[NV];                                                                                     \
       _Pragma("GCC unroll 32") for (int v = 0; v < NV; ++v) acc[v] = L::identity();                 \
@@ -118,10 +140,10 @@ struct F16 {
 };
 // 32 zmm hold 512 float lanes (the adds take the row from memory, no temporaries); the widening
 // loads need temporaries, so the 16-bit paths take half that.
-float tree_tile(const float* x, std::size_t c) { return tree_tile_blocked<F32, 32>(x, c); }
-double tree_tile(const double* x, std::size_t c) { return tree_tile_blocked<F64, 32>(x, c); }
-float tree_tile(const bf16* x, std::size_t c) { return tree_tile_blocked<Bf16, 16>(x, c); }
-float tree_tile(const f16* x, std::size_t c) { return tree_tile_blocked<F16, 16>(x, c); }
+float tree_tile(const float* x, std::size_t c, bool t) { return tree_tile_blocked<F32, 32>(x, c, t); }
+double tree_tile(const double* x, std::size_t c, bool t) { return tree_tile_blocked<F64, 32>(x, c, t); }
+float tree_tile(const bf16* x, std::size_t c, bool t) { return tree_tile_blocked<Bf16, 16>(x, c, t); }
+float tree_tile(const f16* x, std::size_t c, bool t) { return tree_tile_blocked<F16, 16>(x, c, t); }
 
 std::uint32_t probe_tile(const unsigned char* bytes, std::size_t words) {
   __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
@@ -178,10 +200,10 @@ struct F16 {
   static V load(const f16* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 };
 // 16 ymm hold 128 float lanes; the 16-bit paths take half that.
-float tree_tile(const float* x, std::size_t c) { return tree_tile_blocked<F32, 16>(x, c); }
-double tree_tile(const double* x, std::size_t c) { return tree_tile_blocked<F64, 16>(x, c); }
-float tree_tile(const bf16* x, std::size_t c) { return tree_tile_blocked<Bf16, 8>(x, c); }
-float tree_tile(const f16* x, std::size_t c) { return tree_tile_blocked<F16, 8>(x, c); }
+float tree_tile(const float* x, std::size_t c, bool t) { return tree_tile_blocked<F32, 16>(x, c, t); }
+double tree_tile(const double* x, std::size_t c, bool t) { return tree_tile_blocked<F64, 16>(x, c, t); }
+float tree_tile(const bf16* x, std::size_t c, bool t) { return tree_tile_blocked<Bf16, 8>(x, c, t); }
+float tree_tile(const f16* x, std::size_t c, bool t) { return tree_tile_blocked<F16, 8>(x, c, t); }
 
 std::uint32_t probe_tile(const unsigned char* bytes, std::size_t words) {
   __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
@@ -205,25 +227,63 @@ std::uint32_t probe_tile(const unsigned char* bytes, std::size_t words) {
 #pragma GCC diagnostic pop
 #endif
 
-template <class S> Acc<S> dispatch(const S* x, std::size_t count, Isa level) {
+template <class S> Acc<S> dispatch(const S* x, std::size_t count, Isa level, bool touch) {
 #if DRIFTLAB_X86
   switch (level) {
-    case Isa::avx512: return a512::tree_tile(x, count);
-    case Isa::avx2: return a2::tree_tile(x, count);
+    case Isa::avx512: return a512::tree_tile(x, count, touch);
+    case Isa::avx2: return a2::tree_tile(x, count, touch);
     case Isa::scalar: break;
   }
 #else
   (void)level;
 #endif
+  (void)touch;  // the plain form walks the tile row by row, in address order
   return tree_tile_plain(x, count);
 }
 
+// The last-level cache this process's first CPU shares, in bytes, read once: sysfs first (a VM's
+// sysconf can report the whole chip's L3, 320 MiB on the Zen 4 EPYC where sysfs says the 32 MiB
+// that one core shares), then sysconf, then 32 MiB.
+std::size_t last_level_cache_bytes() {
+  static const std::size_t bytes = [] {
+    for (int index = 4; index >= 2; --index) {
+      char path[80];
+      std::snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", index);
+      if (std::FILE* f = std::fopen(path, "r")) {
+        unsigned long long v = 0;
+        char unit = 0;
+        const int got = std::fscanf(f, "%llu%c", &v, &unit);
+        std::fclose(f);
+        if (got >= 1 && v > 0) return static_cast<std::size_t>(v) * (unit == 'K' ? 1024u : unit == 'M' ? 1024u * 1024u : 1u);
+      }
+    }
+#if defined(_SC_LEVEL3_CACHE_SIZE)
+    if (const long v = sysconf(_SC_LEVEL3_CACHE_SIZE); v > 0) return static_cast<std::size_t>(v);
+#endif
+    return std::size_t{32} << 20;
+  }();
+  return bytes;
+}
+
+// The test hook's override (force_touch_threshold).
+std::atomic<bool> g_forced{false};
+std::atomic<std::size_t> g_forced_bytes{0};
+
 }  // namespace
 
-float tree_tile(const float* x, std::size_t count, Isa level) { return dispatch(x, count, level); }
-double tree_tile(const double* x, std::size_t count, Isa level) { return dispatch(x, count, level); }
-float tree_tile(const bf16* x, std::size_t count, Isa level) { return dispatch(x, count, level); }
-float tree_tile(const f16* x, std::size_t count, Isa level) { return dispatch(x, count, level); }
+std::size_t touch_threshold_bytes() {
+  return g_forced.load(std::memory_order_relaxed) ? g_forced_bytes.load(std::memory_order_relaxed) : last_level_cache_bytes();
+}
+
+void force_touch_threshold(std::optional<std::size_t> bytes) {
+  g_forced_bytes.store(bytes.value_or(0), std::memory_order_relaxed);
+  g_forced.store(bytes.has_value(), std::memory_order_relaxed);
+}
+
+float tree_tile(const float* x, std::size_t count, Isa level, bool touch) { return dispatch(x, count, level, touch); }
+double tree_tile(const double* x, std::size_t count, Isa level, bool touch) { return dispatch(x, count, level, touch); }
+float tree_tile(const bf16* x, std::size_t count, Isa level, bool touch) { return dispatch(x, count, level, touch); }
+float tree_tile(const f16* x, std::size_t count, Isa level, bool touch) { return dispatch(x, count, level, touch); }
 
 std::uint32_t probe_tile(const unsigned char* bytes, std::size_t words, Isa level) {
 #if DRIFTLAB_X86
