@@ -57,10 +57,10 @@ std::uint32_t probe_tile_plain(const unsigned char* bytes, std::size_t words) {
 // linear stream, which the hardware prefetchers follow, brings the tile into L2 before the blocked
 // passes below walk it a column block at a time.  Those passes read 64 rows 4 KiB apart (one page
 // each), 512 B to 2 KiB of a row at a time; without this, on a Zen 4 EPYC the prefetchers did not
-// follow them and the tree read memory at 0.55x the read probe's rate on one thread, 0.75x on two
-// (with it: 0.94x and 0.99x at AVX-512; docs/perf-notes.md, session 20).  The bytes are read only
-// to touch the lines: their values are discarded (the asm keeps the loads), so the sum's
-// additions and their order do not change.
+// follow them and the tree read memory at 0.5-0.75x the read probe's rate (with it, in the
+// benchmark at 2^26 f32: 0.75-0.87x at AVX-512, 0.89-0.93x at AVX2; docs/perf-notes.md, session 20).
+// The bytes are read only to touch the lines: their values are discarded (the asm keeps the
+// loads), so the sum's additions and their order do not change.
 inline void touch_lines(const void* p, std::size_t bytes) {
   const unsigned char* q = static_cast<const unsigned char*>(p);
   unsigned t = 0;
