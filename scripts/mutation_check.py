@@ -30,11 +30,13 @@ BUILD = ROOT / "build-mutation"
 BACKUP = BUILD / "mutation-backup"
 # Which tests judge a mutant: its group names a test binary and a gtest filter.
 #  kat:    the known-answer tests (the orders themselves, against tests/kat/make_kat.py's bits);
+#  sumtile: the CPU sum tiles at every ISA level, alignment and touch, against the plain order;
 #  replay: the CPU replays of the CUDA kernels' own per-thread steps (the GPU-only mapping
 #          functions: tile copies, fragment addresses, lane-private words, launch shapes), which
 #          are the only evidence for them on a machine without a GPU.
 GROUPS = {
     "kat": ("driftlab_kat_tests", "KnownAnswers.*"),
+    "sumtile": ("driftlab_tests", "SumCpu.TreeTile*:SumCpu.TreeAtomic*:HalfSumCpu.Every*"),
     "replay": ("driftlab_tests", "DenseTileReplay.*:DenseTc.*:ExactMagnitudeWords.*:ExactFinalize.*:AttentionBlockReplay.*"),
 }
 
@@ -120,13 +122,32 @@ MUTANTS = [
      "        for (std::size_t i = 0; i < d; ++i) acc[i] = p[t] * v[t * d + i] + acc[i];",
      "cpu attention, the scalar tile: mul + add instead of fma into acc"),
     ("K4", "kernels/cpu/sum_tile.cpp",
-     "      for (std::size_t r = 0; r < full_rows; ++r, p += kLanes) {                                     \\",
-     "      for (std::size_t r = 0; r + 1 < full_rows; ++r, p += kLanes) {                                 \\",
+     "      for (; r < full_rows; ++r, p += kLanes) {                                                      \\",
+     "      for (; r + 1 < full_rows; ++r, p += kLanes) {                                                  \\",
      "cpu sum tree, the avx2/avx512 tiles: each pass drops the tile's last full row"),
     ("K5", "kernels/cpu/sum_tile.cpp",
      '    for (std::size_t j = 0; j < rest; ++j) lanes[j] = order::add(lanes[j], widen1(row[j]));          \\',
      '    for (std::size_t j = 0; j < rest; ++j) lanes[kLanes - rest + j] = order::add(lanes[kLanes - rest + j], widen1(row[j]));          \\',
      "cpu sum tree, the avx2/avx512 tiles: a short last row goes to the last lanes"),
+    # The aligned loads of a tile that is not vector-aligned (session 21): block 0's first vector
+    # carries the previous row's last m lanes; SumCpu.TreeTileGivesTheSameBitsAtEveryAlignment judges.
+    ("K6", "kernels/cpu/sum_tile.cpp",
+     "        acc[0] = acc[0] + L::load(last);                                                             \\",
+     "        (void)last;                                                                                  \\",
+     "cpu sum tree, a tile off its vector alignment: the wrapped lanes miss the last full row", "sumtile"),
+    ("K7", "kernels/cpu/sum_tile.cpp",
+     "inline float neg_zero(float) { return -0.0f; }",
+     "inline float neg_zero(float) { return 0.0f; }",
+     "cpu sum tree, a tile off its vector alignment: the edge vectors' unused lanes add +0.0 (float)", "sumtile"),
+    ("K8", "kernels/cpu/sum_tile.cpp",
+     "    std::memcpy(lanes + kLanes - m, lanes - m, m * sizeof(T)); /* the wrapped lanes to their place */ \\",
+     "    /* the wrapped lanes left before lanes[0] */                                                      \\",
+     "cpu sum tree, a tile off its vector alignment: the wrapped lanes are never moved to their place", "sumtile"),
+    # The stream form (session 21): element i to lane i % kLanes, a cache line a step.
+    ("K9", "kernels/cpu/sum_tile.cpp",
+     "    T* const a = lanes + (i & (kLanes - 1));",
+     "    T* const a = lanes + ((i + kStep) & (kLanes - 1));",
+     "cpu sum tree, the stream form: each line's elements go to the lanes one line over", "sumtile"),
     # The GPU-only mapping functions (since session 11): a wrong copy, fragment address, word index or
     # launch shape breaks only the CUDA kernel's bits or speed; the CPU replay tests must see it.
     ("D1", "kernels/common/dense_order.h",

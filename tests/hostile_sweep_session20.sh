@@ -20,43 +20,19 @@ MC="$ROOT/scripts/mutation_check.py"
 L3=$(cat /sys/devices/system/cpu/cpu0/cache/index3/size 2>/dev/null || echo unknown)
 echo "last-level cache (sysfs cpu0 index3): $L3 -- inputs larger than this take the touch"
 
-# case DESC ARGS...: `sum --variant VARIANT ARGS` at every level and thread count; one result_bits.
-case_() {
-  local desc=$1 variant=$2 isa t bad=0 first="" got; shift 2
-  for isa in avx512 avx2 scalar; do
-    for t in 1 2; do
-      DRIFTLAB_ISA=$isa timeout 300 "$DL" sum --backend cpu --threads "$t" --runs 2 --variant "$variant" "$@" \
-        --json "r.json" >out.txt 2>err.txt || { bad=1; echo "     $isa/$t: exit $? $(head -1 err.txt)"; continue; }
-      got=$("$PY" -c '
-import json, sys
-r = json.load(open("r.json"))["rows"][0]
-if sys.argv[1] == "tree":
-    assert r["distinct_outputs"] == 1, r
-    print(r["result_bits"])
-else:  # the seeded schedule draws another order each run: the same runs at every level
-    print(r["result_bits"], r["distinct_outputs"], r["max_ulp"])' "$variant") \
-        || { bad=1; echo "     $isa/$t: drifted or unreadable JSON"; continue; }
-      if [ -z "$first" ]; then first=$got
-      elif [ "$got" != "$first" ]; then bad=1; echo "     $isa/$t: $got (avx512/1: $first)"; fi
-    done
-  done
-  if [ "$bad" -eq 0 ]; then pass=$((pass + 1)); printf 'ok   %-70s %s\n' "$desc" "$first"
-  else fail=$((fail + 1)); printf 'FAIL %-70s\n' "$desc"; fi
-}
-
 for v in tree atomic; do
   X=(); [ $v = atomic ] && X=(--schedule shuffle:5)
-  case_ "$v f32 uniform n=2^23 (32 MiB: at the threshold here, no touch)" $v --n 8388608 "${X[@]}"
-  case_ "$v f32 uniform n=2^23+1 (a 1-element last tile, touch)" $v --n 8388609 "${X[@]}"
-  case_ "$v f32 illcond n=2^23+65535 (a short last tile)" $v --n 8454143 --dist illcond "${X[@]}"
-  case_ "$v f32 normal n=2^24+1029 (a short last row)" $v --n 16778245 --dist normal "${X[@]}"
-  case_ "$v f32 illcond n=2^26" $v --n 2^26 --dist illcond "${X[@]}"
-  case_ "$v f64 uniform n=2^22+1" $v --n 4194305 --dtype f64 "${X[@]}"
-  case_ "$v f64 illcond n=2^25-3" $v --n 33554429 --dtype f64 --dist illcond "${X[@]}"
-  case_ "$v bf16 illcond n=2^24+1" $v --n 16777217 --dtype bf16 --dist illcond "${X[@]}"
-  case_ "$v f16 normal n=2^26-1" $v --n 67108863 --dtype f16 --dist normal "${X[@]}"
+  sum_case "$v f32 uniform n=2^23 (32 MiB: at the threshold here, no touch)" $v --n 8388608 "${X[@]}"
+  sum_case "$v f32 uniform n=2^23+1 (a 1-element last tile, touch)" $v --n 8388609 "${X[@]}"
+  sum_case "$v f32 illcond n=2^23+65535 (a short last tile)" $v --n 8454143 --dist illcond "${X[@]}"
+  sum_case "$v f32 normal n=2^24+1029 (a short last row)" $v --n 16778245 --dist normal "${X[@]}"
+  sum_case "$v f32 illcond n=2^26" $v --n 2^26 --dist illcond "${X[@]}"
+  sum_case "$v f64 uniform n=2^22+1" $v --n 4194305 --dtype f64 "${X[@]}"
+  sum_case "$v f64 illcond n=2^25-3" $v --n 33554429 --dtype f64 --dist illcond "${X[@]}"
+  sum_case "$v bf16 illcond n=2^24+1" $v --n 16777217 --dtype bf16 --dist illcond "${X[@]}"
+  sum_case "$v f16 normal n=2^26-1" $v --n 67108863 --dtype f16 --dist normal "${X[@]}"
 done
-case_ "tree f32 seed 9 n=3*2^23+7" tree --n 25165831 --seed 9 --dist normal
+sum_case "tree f32 seed 9 n=3*2^23+7" tree --n 25165831 --seed 9 --dist normal
 
 # mutation_check.py --check-lines: bad command lines end before anything is read.
 want 0 0 "mutation_check --check-lines" -- python3 "$MC" --check-lines

@@ -9,6 +9,7 @@
 #                                  NAME.npy summed with --variant exact --dtype DTYPE at
 #                                  DRIFTLAB_ISA=avx512, avx2 and scalar, 1 and 2 threads: each
 #                                  run must exit 0 with the bits in NAME.want (a NaN: any NaN);
+#   sum_case DESC VARIANT ARGS...  `$DL sum` at every ISA level and 1-2 threads, the same bits;
 #   mutate NAME KEY PYTHON         NAME: a copy of the recorded cross-check $FIX with its row KEY
 #                                  changed by PYTHON (r: the row; $PY runs it).
 W=$(mktemp -d)
@@ -62,4 +63,30 @@ exact_sum_case() {
   done
   if [ "$bad" -eq 0 ]; then pass=$((pass + 1)); printf 'ok   %-72s %s at 3 levels x 2 thread counts\n' "$desc" "$want"
   else fail=$((fail + 1)); printf 'FAIL %-72s\n' "$desc"; fi
+}
+# sum_case DESC VARIANT ARGS...: `$DL sum --variant VARIANT ARGS` at DRIFTLAB_ISA=avx512, avx2 and
+# scalar, 1 and 2 threads, 2 runs each: every run exits 0; tree gives one distinct output and the
+# same result_bits everywhere; any other variant (run it under --schedule shuffle:S) the same first
+# result, distinct count and max ulp everywhere.  Needs $DL and $PY.
+sum_case() {
+  local desc=$1 variant=$2 isa t bad=0 first="" got; shift 2
+  for isa in avx512 avx2 scalar; do
+    for t in 1 2; do
+      DRIFTLAB_ISA=$isa timeout 300 "$DL" sum --backend cpu --threads "$t" --runs 2 --variant "$variant" "$@" \
+        --json "r.json" >out.txt 2>err.txt || { bad=1; echo "     $isa/$t: exit $? $(head -1 err.txt)"; continue; }
+      got=$("$PY" -c '
+import json, sys
+r = json.load(open("r.json"))["rows"][0]
+if sys.argv[1] == "tree":
+    assert r["distinct_outputs"] == 1, r
+    print(r["result_bits"])
+else:  # the seeded schedule draws another order each run: the same runs at every level
+    print(r["result_bits"], r["distinct_outputs"], r["max_ulp"])' "$variant") \
+        || { bad=1; echo "     $isa/$t: drifted or unreadable JSON"; continue; }
+      if [ -z "$first" ]; then first=$got
+      elif [ "$got" != "$first" ]; then bad=1; echo "     $isa/$t: $got (avx512/1: $first)"; fi
+    done
+  done
+  if [ "$bad" -eq 0 ]; then pass=$((pass + 1)); printf 'ok   %-70s %s\n' "$desc" "$first"
+  else fail=$((fail + 1)); printf 'FAIL %-70s\n' "$desc"; fi
 }

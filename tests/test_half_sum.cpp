@@ -440,19 +440,19 @@ TEST(HalfSumCpu, EverySumIsaLevelGivesTheSameTreeAndAtomicBits) {
       const float want_tree = half_sum(SumVariant::tree, x, ctx), want_atomic = half_sum(SumVariant::atomic, x, shuffled);
       for (int l = 1; l <= static_cast<int>(cpu::isa_level()); ++l) {
         cpu::detail::force_isa(IsaFamily::sum, static_cast<cpu::Isa>(l));
-        // The tiles' linear touch (sum_tile.h) on every input, then on none: it changes no bit.
+        // The tiles' stream form (sum_tile.h) on every input, then the blocked form: the same bits.
         for (const std::size_t threshold : {std::size_t{0}, std::numeric_limits<std::size_t>::max()}) {
-          cpu::detail::force_touch_threshold(threshold);
-          const char* touch = threshold ? " no touch" : " touch";
+          cpu::detail::force_stream_threshold(threshold);
+          const char* form = threshold ? " blocked" : " stream";
           EXPECT_TRUE(same_bits(want_tree, half_sum(SumVariant::tree, x, ctx)))
-              << dtype_name(d) << " n=" << n << " " << cpu::isa_name(static_cast<cpu::Isa>(l)) << touch;
+              << dtype_name(d) << " n=" << n << " " << cpu::isa_name(static_cast<cpu::Isa>(l)) << form;
           EXPECT_TRUE(same_bits(want_atomic, half_sum(SumVariant::atomic, x, shuffled)))
-              << dtype_name(d) << " n=" << n << " " << cpu::isa_name(static_cast<cpu::Isa>(l)) << touch;
+              << dtype_name(d) << " n=" << n << " " << cpu::isa_name(static_cast<cpu::Isa>(l)) << form;
         }
       }
     }
   }
-  cpu::detail::force_touch_threshold(std::nullopt);
+  cpu::detail::force_stream_threshold(std::nullopt);
   cpu::detail::force_isa(IsaFamily::sum, cpu::Isa::avx512);
 }
 

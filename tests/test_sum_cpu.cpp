@@ -4,13 +4,16 @@
 #include <xmmintrin.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <numeric>
 #include <set>
+#include <type_traits>
 #include <vector>
 
+#include "kernels/common/half.h"
 #include "kernels/common/rng.h"
 #include "kernels/common/sum_order.h"
 #include "kernels/cpu/exact_simd.h"
@@ -701,29 +704,89 @@ template <class T> void tree_levels_checks() {
     for (const cpu::Isa level : sum_levels()) {
       cpu::detail::force_isa(IsaFamily::sum, level);
       ASSERT_EQ(cpu::detail::isa_level(IsaFamily::sum), level);
-      // The tiles' linear touch (sum_tile.h) on every input, then on none: it changes no bit.
+      // The tiles' stream form (sum_tile.h) on every input, then the blocked form: the same bits.
       for (const std::size_t threshold : {std::size_t{0}, std::numeric_limits<std::size_t>::max()}) {
-        cpu::detail::force_touch_threshold(threshold);
-        const char* touch = threshold ? " no touch" : " touch";
+        cpu::detail::force_stream_threshold(threshold);
+        const char* form = threshold ? " blocked" : " stream";
         const T got = cpu::sum_tree(x.data(), x.size(), ctx);
-        EXPECT_TRUE(same_bits(want, got)) << "n=" << x.size() << " " << cpu::isa_name(level) << touch << ": " << want << " vs " << got;
+        EXPECT_TRUE(same_bits(want, got)) << "n=" << x.size() << " " << cpu::isa_name(level) << form << ": " << want << " vs " << got;
         const T atomic = cpu::sum_atomic(x.data(), x.size(), shuffled);  // a seeded schedule: reproducible
         const std::uint64_t probe = cpu::read_probe(x.data(), x.size(), ctx);
         if (level == cpu::Isa::scalar && threshold == 0) {
           want_atomic = atomic;
           want_probe = probe;
         }
-        EXPECT_TRUE(same_bits(want_atomic, atomic)) << "atomic n=" << x.size() << " " << cpu::isa_name(level) << touch;
-        EXPECT_EQ(want_probe, probe) << "probe n=" << x.size() << " " << cpu::isa_name(level) << touch;
+        EXPECT_TRUE(same_bits(want_atomic, atomic)) << "atomic n=" << x.size() << " " << cpu::isa_name(level) << form;
+        EXPECT_EQ(want_probe, probe) << "probe n=" << x.size() << " " << cpu::isa_name(level) << form;
       }
     }
   }
-  cpu::detail::force_touch_threshold(std::nullopt);
+  cpu::detail::force_stream_threshold(std::nullopt);
   cpu::detail::force_isa(IsaFamily::sum, cpu::Isa::avx512);
 }
 
 TEST(SumCpu, TreeAtomicAndProbeGiveTheSameBitsAtEveryIsaLevelF32) { tree_levels_checks<float>(); }
 TEST(SumCpu, TreeAtomicAndProbeGiveTheSameBitsAtEveryIsaLevelF64) { tree_levels_checks<double>(); }
+
+// The vector tiles at every alignment.  The blocked form loads whole vectors at aligned addresses
+// whatever the input's alignment (sum_tile.cpp: a tile m elements past a vector boundary is read
+// in vectors that start m lanes early; block 0's first vector carries the previous row's last m
+// lanes and adds the last full row's in one extra step); the stream form maps element i to lane
+// i % kLanes a cache line at a time, with a scalar tail.  Every element offset from a 64-byte
+// boundary, at every ISA level, in both forms, gives the plain order's bits: on mixed-magnitude
+// values (a lane that adds a wrong row or misses one changes the sum) and on all -0.0 (an edge
+// lane that adds +0.0 instead of the identity turns the sum +0.0).  Counts below one row, at
+// one row and past it, short of a line at the end, and whole tiles.
+template <class S> void tree_tile_alignment_checks() {
+  using Acc = decltype(widen(S{}));
+  const auto from_float = [](float v) {
+    if constexpr (std::is_same_v<S, float> || std::is_same_v<S, double>) return S(v);
+    else return Narrow<S>::from(v);
+  };
+  const std::size_t counts[] = {1, 17, 1000, 1024, 1025, 3 * 1024 - 1, 63 * 1024 + 5, order::kTileItems - 1, order::kTileItems};
+  const std::size_t slack = 64 / sizeof(S);
+  std::vector<S> storage(order::kTileItems + 2 * slack + 64);
+  S* const base = reinterpret_cast<S*>((reinterpret_cast<std::uintptr_t>(storage.data()) + 63) & ~std::uintptr_t{63});
+  std::uint64_t seed = 0x9e3779b97f4a7c15ull;
+  const auto next = [&] {
+    seed += 0x9e3779b97f4a7c15ull;
+    std::uint64_t z = seed;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  };
+  for (int pattern = 0; pattern < 3; ++pattern) {
+    for (const std::size_t count : counts) {
+      for (std::size_t off = 0; off < slack; ++off) {
+        S* const x = base + off;
+        for (std::size_t i = 0; i < count; ++i) {
+          const std::uint64_t r = next();
+          const float mag = std::ldexp(static_cast<float>(r >> 40) / float(1 << 24), static_cast<int>(r % 41) - 20);
+          x[i] = pattern == 0 ? from_float(r & (1ull << 39) ? -mag : mag) : from_float(-0.0f);
+        }
+        // pattern 2: one +0.0, in the last full row's last lane (a wrapped lane for every m > 0), or
+        // the last element when there is no full row
+        if (pattern == 2) x[count < order::kLanes ? count - 1 : (count / order::kLanes) * order::kLanes - 1] = from_float(0.0f);
+        const Acc want = order::reduce_tile<Acc>(x, count, [](S v) { return widen(v); });
+        for (const cpu::Isa level : sum_levels()) {
+          for (const bool stream : {false, true}) {
+            const Acc got = cpu::detail::tree_tile(x, count, level, stream);
+            EXPECT_TRUE(same_bits(want, got)) << "pattern " << pattern << " count " << count << " offset " << off
+                                              << " elements, " << cpu::isa_name(level) << (stream ? " stream" : " blocked")
+                                              << ": " << want << " vs " << got;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(SumCpu, TreeTileGivesTheSameBitsAtEveryAlignment) {
+  tree_tile_alignment_checks<float>();
+  tree_tile_alignment_checks<double>();
+  tree_tile_alignment_checks<bf16>();
+  tree_tile_alignment_checks<f16>();
+}
 
 TEST(SumCpu, ReadProbeSeesEveryWord) {
   std::vector<float> x(3 * 65536 + 17, 0.0f);

@@ -53,13 +53,13 @@ Isa sum_isa() { return detail::isa_level(detail::IsaFamily::sum); }
 
 // One tile of the tree order (sum_order.h steps 2-3), at the given ISA level.
 // A tile's partial in the written order, a NaN made canonical (sum_order.h, step 5).
-// touch: the input streams from memory (tree_tile's linear touch; no addition changes).
-template <class S> auto tile_sum(const S* x, std::size_t count, Isa isa, bool touch) {
-  return order::canonical_nan(detail::tree_tile(x, count, isa, touch));
+// stream: the input streams from memory (tree_tile's stream form; the same additions).
+template <class S> auto tile_sum(const S* x, std::size_t count, Isa isa, bool stream) {
+  return order::canonical_nan(detail::tree_tile(x, count, isa, stream));
 }
 
 // Whether an input of n elements of S is larger than the last-level cache (sum_tile.h).
-template <class S> bool from_memory(std::size_t n) { return n > detail::touch_threshold_bytes() / sizeof(S); }
+template <class S> bool from_memory(std::size_t n) { return n > detail::stream_threshold_bytes() / sizeof(S); }
 
 // Tree levels above the tiles: reduce the partials as if they were the input (step 4).
 template <class T> T reduce_levels(std::vector<T> level, Isa isa) {
@@ -144,11 +144,11 @@ template <class T> T sum_atomic_element(const T* x, std::size_t n, const SumCont
 
 template <class T> T sum_atomic(const T* x, std::size_t n, const SumContext& ctx) {
   const Isa isa = sum_isa();
-  const bool touch = from_memory<T>(n);
+  const bool stream = from_memory<T>(n);
   if (ctx.shuffle_seed) {
     std::vector<T> partials(order::num_tiles(n));
     for_each_tile(ctx, n, [&](std::size_t t, int) {
-      partials[t] = tile_sum(x + t * kTileItems, tile_count(n, t), isa, touch);
+      partials[t] = tile_sum(x + t * kTileItems, tile_count(n, t), isa, stream);
     });
     T acc = T(0);
     for (std::uint32_t t : permutation(partials.size(), *ctx.shuffle_seed)) acc += partials[t];
@@ -156,18 +156,18 @@ template <class T> T sum_atomic(const T* x, std::size_t n, const SumContext& ctx
   }
   std::atomic<T> acc{T(0)};
   for_each_tile(ctx, n, [&](std::size_t t, int) {
-    acc.fetch_add(tile_sum(x + t * kTileItems, tile_count(n, t), isa, touch), std::memory_order_relaxed);
+    acc.fetch_add(tile_sum(x + t * kTileItems, tile_count(n, t), isa, stream), std::memory_order_relaxed);
   });
   return acc.load();
 }
 
 template <class T> T sum_tree(const T* x, std::size_t n, const SumContext& ctx) {
   const Isa isa = sum_isa();
-  const bool touch = from_memory<T>(n);
+  const bool stream = from_memory<T>(n);
   if (n == 0) return T(0);
   std::vector<T> partials(order::num_tiles(n));
   for_each_tile(ctx, n, [&](std::size_t t, int) {
-    partials[t] = tile_sum(x + t * kTileItems, tile_count(n, t), isa, touch);
+    partials[t] = tile_sum(x + t * kTileItems, tile_count(n, t), isa, stream);
   });
   return reduce_levels(std::move(partials), isa);
 }
@@ -211,13 +211,15 @@ template <class T> T sum(SumVariant v, const T* x, std::size_t n, const SumConte
   throw std::invalid_argument(std::string("variant '") + info(v).name + "' needs the cuda backend");
 }
 
-// The probe's tile (sum_tile.h): OR every 32-bit word, at the same ISA level as the tree's tile.
+// The probe's tile (sum_tile.h): OR every 32-bit word, at the same ISA level as the tree's tile,
+// in its fastest form for data from memory or in cache (the tree's stream threshold).
 template <class T> std::uint64_t read_probe(const T* x, std::size_t n, const SumContext& ctx) {
   const Isa isa = sum_isa();
+  const bool streaming = from_memory<T>(n);
   std::vector<std::uint64_t> per_worker(static_cast<std::size_t>(workers(ctx)), 0);
   for_each_tile(ctx, n, [&](std::size_t t, int w) {
     const auto* bytes = reinterpret_cast<const unsigned char*>(x + t * kTileItems);
-    per_worker[static_cast<std::size_t>(w)] |= detail::probe_tile(bytes, tile_count(n, t) * (sizeof(T) / 4), isa);
+    per_worker[static_cast<std::size_t>(w)] |= detail::probe_tile(bytes, tile_count(n, t) * (sizeof(T) / 4), isa, streaming);
   });
   std::uint64_t r = 0;
   for (std::uint64_t a : per_worker) r |= a;
@@ -268,14 +270,14 @@ template <class S> float atomic_element_half(const S* x, std::size_t n, const Su
 // The tree order's tile partials (sum_order.h steps 2-3) of the widened input.
 template <class S> std::vector<float> tile_partials_half(const S* x, std::size_t n, const SumContext& ctx, Isa isa) {
   std::vector<float> partials(order::num_tiles(n));
-  const bool touch = from_memory<S>(n);
-  for_each_tile(ctx, n, [&](std::size_t t, int) { partials[t] = tile_sum(x + t * kTileItems, tile_count(n, t), isa, touch); });
+  const bool stream = from_memory<S>(n);
+  for_each_tile(ctx, n, [&](std::size_t t, int) { partials[t] = tile_sum(x + t * kTileItems, tile_count(n, t), isa, stream); });
   return partials;
 }
 
 template <class S> float atomic_half(const S* x, std::size_t n, const SumContext& ctx) {
   const Isa isa = sum_isa();
-  const bool touch = from_memory<S>(n);
+  const bool stream = from_memory<S>(n);
   if (ctx.shuffle_seed) {
     const std::vector<float> partials = tile_partials_half(x, n, ctx, isa);
     float acc = 0.0f;
@@ -284,7 +286,7 @@ template <class S> float atomic_half(const S* x, std::size_t n, const SumContext
   }
   std::atomic<float> acc{0.0f};
   for_each_tile(ctx, n, [&](std::size_t t, int) {
-    acc.fetch_add(tile_sum(x + t * kTileItems, tile_count(n, t), isa, touch), std::memory_order_relaxed);
+    acc.fetch_add(tile_sum(x + t * kTileItems, tile_count(n, t), isa, stream), std::memory_order_relaxed);
   });
   return acc.load();
 }
@@ -438,11 +440,12 @@ template <class S> float sum_half(SumVariant v, const S* x, std::size_t n, const
 
 template <class S> std::uint64_t read_probe_half(const S* x, std::size_t n, const SumContext& ctx) {
   const Isa isa = sum_isa();
+  const bool streaming = from_memory<S>(n);
   std::vector<std::uint64_t> per_worker(static_cast<std::size_t>(workers(ctx)), 0);
   for_each_tile(ctx, n, [&](std::size_t t, int w) {
     const auto* bytes = reinterpret_cast<const unsigned char*>(x + t * kTileItems);
     const std::size_t c = tile_count(n, t);
-    std::uint64_t r = detail::probe_tile(bytes, c / 2, isa);  // whole 32-bit words
+    std::uint64_t r = detail::probe_tile(bytes, c / 2, isa, streaming);  // whole 32-bit words
     if (c % 2) r |= x[t * kTileItems + c - 1].bits;  // an odd tile's last 16-bit value
     per_worker[static_cast<std::size_t>(w)] |= r;
   });

@@ -3,6 +3,7 @@
 #include "kernels/cpu/sum_tile.h"
 
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <unistd.h>
@@ -53,22 +54,18 @@ std::uint32_t probe_tile_plain(const unsigned char* bytes, std::size_t words) {
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
-// One byte of every cache line of [p, p + bytes), read in increasing address order: a plain
-// linear stream, which the hardware prefetchers follow, brings the tile into L2 before the blocked
-// passes below walk it a column block at a time.  Those passes read 64 rows 4 KiB apart (one page
-// each), 512 B to 2 KiB of a row at a time; without this, on a Zen 4 EPYC the prefetchers did not
-// follow them and the tree read memory at 0.5-0.75x the read probe's rate (with it, in the
-// benchmark at 2^26 f32: 0.75-0.87x at AVX-512, 0.89-0.93x at AVX2; docs/perf-notes.md, session 20).
-// The bytes are read only to touch the lines: their values are discarded (the asm keeps the
-// loads), so the sum's additions and their order do not change.
-inline void touch_lines(const void* p, std::size_t bytes) {
-  const unsigned char* q = static_cast<const unsigned char*>(p);
-  unsigned t = 0;
-  // One load instruction, rolled: an unrolled form (8 loads a step, stride 512 each) measured
-  // 1.2-1.4x slower, so the prefetcher that follows it is the per-instruction stride one.
-#pragma GCC unroll 1
-  for (std::size_t b = 0; b < bytes; b += 64) t |= q[b];
-  asm volatile("" : : "r"(t));
+// The identity of addition in the storage type: widened, -0.0 (x + -0.0 == x bit for bit, NaN
+// payloads included), so a vector lane filled with it adds nothing.
+inline float neg_zero(float) { return -0.0f; }
+inline double neg_zero(double) { return -0.0; }
+inline bf16 neg_zero(bf16) { return bf16{0x8000}; }
+inline f16 neg_zero(f16) { return f16{0x8000}; }
+
+// out[lo, lo + n) = src[0, n); every other element of out the identity.  The edge vectors of a
+// rotated block (below) are built in it, so that nothing outside the tile's full rows is read.
+template <std::size_t W, class S> inline void edge_vector(S (&out)[W], std::size_t lo, const S* src, std::size_t n) {
+  for (std::size_t i = 0; i < W; ++i) out[i] = neg_zero(S{});
+  std::memcpy(out + lo, src, n * sizeof(S));
 }
 
 // The register-blocked form.  L loads W input elements widened into one vector V of the
@@ -76,25 +73,54 @@ inline void touch_lines(const void* p, std::size_t bytes) {
 // NV vectors are one block of W * NV lanes, held in registers across every full row.  Written once
 // as a macro and expanded inside each level's `#pragma GCC target` region, so that the intrinsics
 // and the template share that level's target.
+//
+// Loads are aligned to the vector's width whatever x's alignment (a std::vector's data is 16 bytes
+// past a page, for one): a tile that starts m elements past a vector boundary is read in vectors
+// that start m lanes early, so vector v of block j0 holds lanes j0 + v*W - m ... j0 + v*W - m + W - 1.
+// Each lane still adds its own column, row by row, and nothing else.  Block 0's first vector starts
+// m lanes before the row, on the previous row's last m lanes (kLanes - m ... kLanes - 1): those
+// lanes add the identity at row 0, row r - 1 at step r, and the last full row in one extra step,
+// in which the vector's other lanes add the identity.  So every lane sees the identity, its column
+// in increasing rows, and identities: the same bits.  (Split loads, a vector across two cache
+// lines, cost this form 10% from memory on a Zen 4: docs/perf-notes.md, session 21.)
 #define DRIFTLAB_TREE_TILE_BLOCKED                                                                   \
-  template <class L, int NV, class S> Acc<S> tree_tile_blocked(const S* x, std::size_t count, bool touch) { \
+  template <class L, int NV, class S> Acc<S> tree_tile_blocked(const S* x, std::size_t count) {     \
     using T = Acc<S>;                                                                                \
     using V = typename L::V;                                                                         \
-    constexpr std::size_t kBlock = L::W * NV;                                                        \
+    constexpr std::size_t W = L::W;                                                                  \
+    constexpr std::size_t kBlock = W * NV;                                                           \
     static_assert(kLanes % kBlock == 0, "a block divides the lanes");                                \
-    alignas(64) T lanes[kLanes];                                                                     \
     const std::size_t full_rows = count / kLanes;                                                    \
-    if (touch) touch_lines(x, count * sizeof(S));                                                    \
+    if (full_rows == 0) return tree_tile_plain(x, count); /* one short row: no vector pass */        \
+    alignas(64) T buf[W + kLanes];                                                                   \
+    T* const lanes = buf + W; /* buf[W - m, W): block 0's wrapped lanes before they are moved */      \
+    const std::uintptr_t addr = reinterpret_cast<std::uintptr_t>(x);                                 \
+    const std::size_t m = addr % sizeof(S) ? 0 : addr % (W * sizeof(S)) / sizeof(S);                \
     for (std::size_t j0 = 0; j0 < kLanes; j0 += kBlock) {                                            \
       V acc[NV];                                                                                     \
       _Pragma("GCC unroll 32") for (int v = 0; v < NV; ++v) acc[v] = L::identity();                 \
-      const S* p = x + j0;                                                                           \
-      for (std::size_t r = 0; r < full_rows; ++r, p += kLanes) {                                     \
-        _Pragma("GCC unroll 32") for (int v = 0; v < NV; ++v) acc[v] = acc[v] + L::load(p + v * L::W); \
+      const bool wraps = j0 == 0 && m != 0;                                                          \
+      std::size_t r = 0;                                                                             \
+      if (wraps) { /* row 0: vector 0's first m lanes have no previous row */                       \
+        S first[W];                                                                                  \
+        edge_vector(first, m, x, W - m);                                                             \
+        acc[0] = acc[0] + L::load(first);                                                            \
+        _Pragma("GCC unroll 32") for (int v = 1; v < NV; ++v) acc[v] = acc[v] + L::load(x + v * W - m); \
+        r = 1;                                                                                       \
+      }                                                                                              \
+      const S* p = x + (r * kLanes + j0 - m);                                                        \
+      for (; r < full_rows; ++r, p += kLanes) {                                                      \
+        _Pragma("GCC unroll 32") for (int v = 0; v < NV; ++v) acc[v] = acc[v] + L::load(p + v * W); \
+      }                                                                                              \
+      if (wraps) { /* the last full row's last m lanes */                                           \
+        S last[W];                                                                                   \
+        edge_vector(last, 0, x + full_rows * kLanes - m, m);                                         \
+        acc[0] = acc[0] + L::load(last);                                                             \
       }                                                                                              \
       _Pragma("GCC unroll 32") for (int v = 0; v < NV; ++v)                                         \
-          std::memcpy(lanes + j0 + v * L::W, &acc[v], sizeof(V));                                    \
+          std::memcpy(lanes + j0 + v * W - m, &acc[v], sizeof(V));                                   \
     }                                                                                                \
+    std::memcpy(lanes + kLanes - m, lanes - m, m * sizeof(T)); /* the wrapped lanes to their place */ \
     const std::size_t rest = count - full_rows * kLanes; /* the short last row */                   \
     const S* row = x + full_rows * kLanes;                                                           \
     for (std::size_t j = 0; j < rest; ++j) lanes[j] = order::add(lanes[j], widen1(row[j]));          \
@@ -140,10 +166,10 @@ struct F16 {
 };
 // 32 zmm hold 512 float lanes (the adds take the row from memory, no temporaries); the widening
 // loads need temporaries, so the 16-bit paths take half that.
-float tree_tile(const float* x, std::size_t c, bool t) { return tree_tile_blocked<F32, 32>(x, c, t); }
-double tree_tile(const double* x, std::size_t c, bool t) { return tree_tile_blocked<F64, 32>(x, c, t); }
-float tree_tile(const bf16* x, std::size_t c, bool t) { return tree_tile_blocked<Bf16, 16>(x, c, t); }
-float tree_tile(const f16* x, std::size_t c, bool t) { return tree_tile_blocked<F16, 16>(x, c, t); }
+float tree_tile(const float* x, std::size_t c) { return tree_tile_blocked<F32, 32>(x, c); }
+double tree_tile(const double* x, std::size_t c) { return tree_tile_blocked<F64, 32>(x, c); }
+float tree_tile(const bf16* x, std::size_t c) { return tree_tile_blocked<Bf16, 16>(x, c); }
+float tree_tile(const f16* x, std::size_t c) { return tree_tile_blocked<F16, 16>(x, c); }
 
 std::uint32_t probe_tile(const unsigned char* bytes, std::size_t words) {
   __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
@@ -200,10 +226,51 @@ struct F16 {
   static V load(const f16* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 };
 // 16 ymm hold 128 float lanes; the 16-bit paths take half that.
-float tree_tile(const float* x, std::size_t c, bool t) { return tree_tile_blocked<F32, 16>(x, c, t); }
-double tree_tile(const double* x, std::size_t c, bool t) { return tree_tile_blocked<F64, 16>(x, c, t); }
-float tree_tile(const bf16* x, std::size_t c, bool t) { return tree_tile_blocked<Bf16, 8>(x, c, t); }
-float tree_tile(const f16* x, std::size_t c, bool t) { return tree_tile_blocked<F16, 8>(x, c, t); }
+float tree_tile(const float* x, std::size_t c) { return tree_tile_blocked<F32, 16>(x, c); }
+double tree_tile(const double* x, std::size_t c) { return tree_tile_blocked<F64, 16>(x, c); }
+float tree_tile(const bf16* x, std::size_t c) { return tree_tile_blocked<Bf16, 8>(x, c); }
+float tree_tile(const f16* x, std::size_t c) { return tree_tile_blocked<F16, 8>(x, c); }
+
+// The streaming form, for inputs larger than the last-level cache: one pass over the tile in
+// address order, a cache line a step, each lane's sum loaded from and stored back to an array
+// that stays in L1 (4 KiB of float, 8 KiB of double lanes).  Element i goes to lane i % kLanes, so
+// lane j adds x[j], x[j + kLanes], ... in increasing rows and then the short last row's element j,
+// which comes last in address order too: reduce_tile's additions, in its order.  Why it exists: the
+// blocked passes above read 64 rows 4 KiB apart (one page each), which the hardware prefetchers
+// do not follow from memory; a linear walk with one step loop is what they follow.  256-bit
+// vectors at the AVX-512 level too: on the Zen 4 EPYC, 512-bit ones streamed this loop
+// 1.0-1.2x slower (docs/perf-notes.md, session 21).
+template <class L, class S> Acc<S> tree_tile_stream(const S* x, std::size_t count) {
+  using T = Acc<S>;
+  using V = typename L::V;
+  constexpr std::size_t W = L::W;
+  constexpr std::size_t kStep = 64 / sizeof(S);  // the elements of one cache line's width
+  static_assert(kStep % W == 0 && kLanes % kStep == 0, "a step is whole vectors, the lanes whole steps");
+  alignas(64) T lanes[kLanes];
+  for (std::size_t j = 0; j < kLanes; j += W) {
+    const V id = L::identity();
+    std::memcpy(lanes + j, &id, sizeof(V));
+  }
+  const std::size_t steps_end = count - count % kStep;
+  std::size_t i = 0;
+#pragma GCC unroll 1
+  for (; i < steps_end; i += kStep) {
+    T* const a = lanes + (i & (kLanes - 1));
+#pragma GCC unroll 8
+    for (std::size_t v = 0; v < kStep; v += W) {
+      V s;
+      std::memcpy(&s, a + v, sizeof(V));
+      s = s + L::load(x + i + v);
+      std::memcpy(a + v, &s, sizeof(V));
+    }
+  }
+  for (; i < count; ++i) lanes[i & (kLanes - 1)] = order::add(lanes[i & (kLanes - 1)], widen1(x[i]));  // < one line
+  return order::lanes_tree(lanes);
+}
+float tree_tile_stream(const float* x, std::size_t c) { return tree_tile_stream<F32>(x, c); }
+double tree_tile_stream(const double* x, std::size_t c) { return tree_tile_stream<F64>(x, c); }
+float tree_tile_stream(const bf16* x, std::size_t c) { return tree_tile_stream<Bf16>(x, c); }
+float tree_tile_stream(const f16* x, std::size_t c) { return tree_tile_stream<F16>(x, c); }
 
 std::uint32_t probe_tile(const unsigned char* bytes, std::size_t words) {
   __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
@@ -227,17 +294,18 @@ std::uint32_t probe_tile(const unsigned char* bytes, std::size_t words) {
 #pragma GCC diagnostic pop
 #endif
 
-template <class S> Acc<S> dispatch(const S* x, std::size_t count, Isa level, bool touch) {
+template <class S> Acc<S> dispatch(const S* x, std::size_t count, Isa level, bool stream) {
 #if DRIFTLAB_X86
+  if (stream && level != Isa::scalar) return a2::tree_tile_stream(x, count);  // both vector levels
   switch (level) {
-    case Isa::avx512: return a512::tree_tile(x, count, touch);
-    case Isa::avx2: return a2::tree_tile(x, count, touch);
+    case Isa::avx512: return a512::tree_tile(x, count);
+    case Isa::avx2: return a2::tree_tile(x, count);
     case Isa::scalar: break;
   }
 #else
   (void)level;
 #endif
-  (void)touch;  // the plain form walks the tile row by row, in address order
+  (void)stream;  // the plain form walks the tile row by row, in address order
   return tree_tile_plain(x, count);
 }
 
@@ -265,35 +333,39 @@ std::size_t last_level_cache_bytes() {
   return bytes;
 }
 
-// The test hook's override (force_touch_threshold).
+// The test hook's override (force_stream_threshold).
 std::atomic<bool> g_forced{false};
 std::atomic<std::size_t> g_forced_bytes{0};
 
 }  // namespace
 
-std::size_t touch_threshold_bytes() {
+std::size_t stream_threshold_bytes() {
   return g_forced.load(std::memory_order_relaxed) ? g_forced_bytes.load(std::memory_order_relaxed) : last_level_cache_bytes();
 }
 
-void force_touch_threshold(std::optional<std::size_t> bytes) {
+void force_stream_threshold(std::optional<std::size_t> bytes) {
   g_forced_bytes.store(bytes.value_or(0), std::memory_order_relaxed);
   g_forced.store(bytes.has_value(), std::memory_order_relaxed);
 }
 
-float tree_tile(const float* x, std::size_t count, Isa level, bool touch) { return dispatch(x, count, level, touch); }
-double tree_tile(const double* x, std::size_t count, Isa level, bool touch) { return dispatch(x, count, level, touch); }
-float tree_tile(const bf16* x, std::size_t count, Isa level, bool touch) { return dispatch(x, count, level, touch); }
-float tree_tile(const f16* x, std::size_t count, Isa level, bool touch) { return dispatch(x, count, level, touch); }
+float tree_tile(const float* x, std::size_t count, Isa level, bool stream) { return dispatch(x, count, level, stream); }
+double tree_tile(const double* x, std::size_t count, Isa level, bool stream) { return dispatch(x, count, level, stream); }
+float tree_tile(const bf16* x, std::size_t count, Isa level, bool stream) { return dispatch(x, count, level, stream); }
+float tree_tile(const f16* x, std::size_t count, Isa level, bool stream) { return dispatch(x, count, level, stream); }
 
-std::uint32_t probe_tile(const unsigned char* bytes, std::size_t words, Isa level) {
+std::uint32_t probe_tile(const unsigned char* bytes, std::size_t words, Isa level, bool streaming) {
 #if DRIFTLAB_X86
   switch (level) {
-    case Isa::avx512: return a512::probe_tile(bytes, words);
+    // The probe is the ceiling, so it reads as fast as this build knows how.  From memory that is
+    // 256-bit loads at the AVX-512 level too: on the Zen 4 EPYC they streamed 4-10% faster than
+    // 512-bit loads, which are 1.1-1.15x faster on data in L2 and L3 (docs/perf-notes.md, session 21).
+    case Isa::avx512: return streaming ? a2::probe_tile(bytes, words) : a512::probe_tile(bytes, words);
     case Isa::avx2: return a2::probe_tile(bytes, words);
     case Isa::scalar: break;
   }
 #else
   (void)level;
+  (void)streaming;
 #endif
   return probe_tile_plain(bytes, words);
 }

@@ -1,12 +1,14 @@
 // One tile of the tree order (kernels/common/sum_order.h steps 2-3) and the read probe's tile, at
 // each level of the ISA dispatcher (isa.h).  Used by sum.cpp's tree and atomic variants.
 //
-// The vector paths walk a tile in passes over blocks of lanes that fit in registers: lane j only
-// ever adds elements j, j + kLanes, j + 2*kLanes, ... (rows in increasing order), lanes are
-// independent until the halving combine, so a pass keeps a block of lanes in registers across
-// every full row of the tile and stores them once.  The additions are the same IEEE additions in
-// the same order as order::reduce_tile, so every level gives the same bits; only the speed differs
-// (no load-add-store of the lane sums through L1 per element, as the plain form has).
+// Every form adds the same IEEE additions in the same order as order::reduce_tile (lane j adds
+// elements j, j + kLanes, j + 2*kLanes, ... in increasing rows, lanes independent until the halving
+// combine), so every level and form gives the same bits; only the speed differs.  Two vector forms:
+// - blocked (data in cache): passes over blocks of lanes that fit in registers, each pass keeping
+//   its block in registers across every full row and storing it once; its loads are aligned to
+//   the vector width at any input alignment (a rotation of which register holds which lanes);
+// - stream (data from memory): one linear pass in address order, a cache line a step, the lane
+//   sums in an L1-resident array: the access pattern the hardware prefetchers follow.
 #pragma once
 
 #include <cstddef>
@@ -19,22 +21,23 @@
 namespace driftlab::cpu::detail {
 
 // Steps 2-3 for one tile of count <= kTileItems elements; 16-bit inputs are widened to float.
-// touch: read one byte of each of the tile's cache lines, in address order, before the vector
-// passes (a linear stream the hardware prefetchers follow; the passes then find the tile in L2).
-// It changes no addition.  The callers ask for it when the whole input is larger than
-// touch_threshold_bytes(): on data in cache it only costs (docs/perf-notes.md, session 20).
-float tree_tile(const float* x, std::size_t count, Isa level, bool touch);
-double tree_tile(const double* x, std::size_t count, Isa level, bool touch);
-float tree_tile(const bf16* x, std::size_t count, Isa level, bool touch);
-float tree_tile(const f16* x, std::size_t count, Isa level, bool touch);
+// stream: the stream form at the vector levels (above).  The callers ask for it when the whole
+// input is larger than stream_threshold_bytes(); on data in cache the blocked form is faster
+// (docs/perf-notes.md, session 21).
+float tree_tile(const float* x, std::size_t count, Isa level, bool stream);
+double tree_tile(const double* x, std::size_t count, Isa level, bool stream);
+float tree_tile(const bf16* x, std::size_t count, Isa level, bool stream);
+float tree_tile(const f16* x, std::size_t count, Isa level, bool stream);
 
 // The size above which an input streams from memory: the last-level cache one core shares (sysfs,
-// else sysconf, else 32 MiB), read once.  force_touch_threshold is a test hook (nullopt: no
-// override), so that tests run the same sums with and without the touch.
-std::size_t touch_threshold_bytes();
-void force_touch_threshold(std::optional<std::size_t> bytes);
+// else sysconf, else 32 MiB), read once.  force_stream_threshold is a test hook (nullopt: no
+// override), so that tests run the same sums in both forms.
+std::size_t stream_threshold_bytes();
+void force_stream_threshold(std::optional<std::size_t> bytes);
 
 // OR of `words` 32-bit words at bytes (the read probe's tile: every byte read once, no arithmetic).
-std::uint32_t probe_tile(const unsigned char* bytes, std::size_t words, Isa level);
+// streaming: the whole input is larger than stream_threshold_bytes() (the read's fastest form from
+// memory can differ from the one for cached data: sum_tile.cpp).
+std::uint32_t probe_tile(const unsigned char* bytes, std::size_t words, Isa level, bool streaming);
 
 }  // namespace driftlab::cpu::detail
