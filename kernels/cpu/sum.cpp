@@ -215,11 +215,11 @@ template <class T> T sum(SumVariant v, const T* x, std::size_t n, const SumConte
 // in its fastest form for data from memory or in cache (the tree's stream threshold).
 template <class T> std::uint64_t read_probe(const T* x, std::size_t n, const SumContext& ctx) {
   const Isa isa = sum_isa();
-  const bool streaming = from_memory<T>(n);
+  const bool stream = from_memory<T>(n);
   std::vector<std::uint64_t> per_worker(static_cast<std::size_t>(workers(ctx)), 0);
   for_each_tile(ctx, n, [&](std::size_t t, int w) {
     const auto* bytes = reinterpret_cast<const unsigned char*>(x + t * kTileItems);
-    per_worker[static_cast<std::size_t>(w)] |= detail::probe_tile(bytes, tile_count(n, t) * (sizeof(T) / 4), isa, streaming);
+    per_worker[static_cast<std::size_t>(w)] |= detail::probe_tile(bytes, tile_count(n, t) * (sizeof(T) / 4), isa, stream);
   });
   std::uint64_t r = 0;
   for (std::uint64_t a : per_worker) r |= a;
@@ -440,12 +440,12 @@ template <class S> float sum_half(SumVariant v, const S* x, std::size_t n, const
 
 template <class S> std::uint64_t read_probe_half(const S* x, std::size_t n, const SumContext& ctx) {
   const Isa isa = sum_isa();
-  const bool streaming = from_memory<S>(n);
+  const bool stream = from_memory<S>(n);
   std::vector<std::uint64_t> per_worker(static_cast<std::size_t>(workers(ctx)), 0);
   for_each_tile(ctx, n, [&](std::size_t t, int w) {
     const auto* bytes = reinterpret_cast<const unsigned char*>(x + t * kTileItems);
     const std::size_t c = tile_count(n, t);
-    std::uint64_t r = detail::probe_tile(bytes, c / 2, isa, streaming);  // whole 32-bit words
+    std::uint64_t r = detail::probe_tile(bytes, c / 2, isa, stream);  // whole 32-bit words
     if (c % 2) r |= x[t * kTileItems + c - 1].bits;  // an odd tile's last 16-bit value
     per_worker[static_cast<std::size_t>(w)] |= r;
   });

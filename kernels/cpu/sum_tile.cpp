@@ -82,7 +82,8 @@ template <std::size_t W, class S> inline void edge_vector(S (&out)[W], std::size
 // lanes add the identity at row 0, row r - 1 at step r, and the last full row in one extra step,
 // in which the vector's other lanes add the identity.  So every lane sees the identity, its column
 // in increasing rows, and identities: the same bits.  (Split loads, a vector across two cache
-// lines, cost this form 10% from memory on a Zen 4: docs/perf-notes.md, session 21.)
+// lines, made cached f32 and f64 tiles up to 1.2x slower at AVX-512 on a Zen 4: perf-notes,
+// session 21.)
 #define DRIFTLAB_TREE_TILE_BLOCKED                                                                   \
   template <class L, int NV, class S> Acc<S> tree_tile_blocked(const S* x, std::size_t count) {     \
     using T = Acc<S>;                                                                                \
@@ -238,8 +239,8 @@ float tree_tile(const f16* x, std::size_t c) { return tree_tile_blocked<F16, 8>(
 // which comes last in address order too: reduce_tile's additions, in its order.  Why it exists: the
 // blocked passes above read 64 rows 4 KiB apart (one page each), which the hardware prefetchers
 // do not follow from memory; a linear walk with one step loop is what they follow.  256-bit
-// vectors at the AVX-512 level too: on the Zen 4 EPYC, 512-bit ones streamed this loop
-// 1.0-1.2x slower (docs/perf-notes.md, session 21).
+// vectors at the AVX-512 level too: on the Zen 4 EPYC, 512-bit ones ran this loop 1.18x slower on
+// one thread and 0.91-1.03x its time on two (docs/perf-notes.md, session 21).
 template <class L, class S> Acc<S> tree_tile_stream(const S* x, std::size_t count) {
   using T = Acc<S>;
   using V = typename L::V;
@@ -353,19 +354,19 @@ double tree_tile(const double* x, std::size_t count, Isa level, bool stream) { r
 float tree_tile(const bf16* x, std::size_t count, Isa level, bool stream) { return dispatch(x, count, level, stream); }
 float tree_tile(const f16* x, std::size_t count, Isa level, bool stream) { return dispatch(x, count, level, stream); }
 
-std::uint32_t probe_tile(const unsigned char* bytes, std::size_t words, Isa level, bool streaming) {
+std::uint32_t probe_tile(const unsigned char* bytes, std::size_t words, Isa level, bool stream) {
 #if DRIFTLAB_X86
   switch (level) {
     // The probe is the ceiling, so it reads as fast as this build knows how.  From memory that is
-    // 256-bit loads at the AVX-512 level too: on the Zen 4 EPYC they streamed 4-10% faster than
+    // 256-bit loads at the AVX-512 level too: on the Zen 4 EPYC they streamed 4-12% faster than
     // 512-bit loads, which are 1.1-1.15x faster on data in L2 and L3 (docs/perf-notes.md, session 21).
-    case Isa::avx512: return streaming ? a2::probe_tile(bytes, words) : a512::probe_tile(bytes, words);
+    case Isa::avx512: return stream ? a2::probe_tile(bytes, words) : a512::probe_tile(bytes, words);
     case Isa::avx2: return a2::probe_tile(bytes, words);
     case Isa::scalar: break;
   }
 #else
   (void)level;
-  (void)streaming;
+  (void)stream;
 #endif
   return probe_tile_plain(bytes, words);
 }

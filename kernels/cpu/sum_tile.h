@@ -36,8 +36,8 @@ std::size_t stream_threshold_bytes();
 void force_stream_threshold(std::optional<std::size_t> bytes);
 
 // OR of `words` 32-bit words at bytes (the read probe's tile: every byte read once, no arithmetic).
-// streaming: the whole input is larger than stream_threshold_bytes() (the read's fastest form from
+// stream: the whole input is larger than stream_threshold_bytes() (the read's fastest form from
 // memory can differ from the one for cached data: sum_tile.cpp).
-std::uint32_t probe_tile(const unsigned char* bytes, std::size_t words, Isa level, bool streaming);
+std::uint32_t probe_tile(const unsigned char* bytes, std::size_t words, Isa level, bool stream);
 
 }  // namespace driftlab::cpu::detail
