@@ -31,12 +31,14 @@ BACKUP = BUILD / "mutation-backup"
 # Which tests judge a mutant: its group names a test binary and a gtest filter.
 #  kat:    the known-answer tests (the orders themselves, against tests/kat/make_kat.py's bits);
 #  sumtile: the CPU sum tiles at every ISA level, alignment and touch, against the plain order;
+#  exactsimd: the exact sum's vector tiles at every ISA level, against oracles and the scalar path;
 #  replay: the CPU replays of the CUDA kernels' own per-thread steps (the GPU-only mapping
 #          functions: tile copies, fragment addresses, lane-private words, launch shapes), which
 #          are the only evidence for them on a machine without a GPU.
 GROUPS = {
     "kat": ("driftlab_kat_tests", "KnownAnswers.*"),
     "sumtile": ("driftlab_tests", "SumCpu.TreeTile*:SumCpu.TreeAtomic*:HalfSumCpu.Every*"),
+    "exactsimd": ("driftlab_tests", "ExactSum.*:SumCpu.Exact*:HalfSumCpu.Exact*"),
     "replay": ("driftlab_tests", "DenseTileReplay.*:DenseTc.*:ExactMagnitudeWords.*:ExactFinalize.*:AttentionBlockReplay.*"),
 }
 
@@ -148,6 +150,20 @@ MUTANTS = [
      "    T* const a = lanes + (i & (kLanes - 1));",
      "    T* const a = lanes + ((i + kStep) & (kLanes - 1));",
      "cpu sum tree, the stream form: each line's elements go to the lanes one line over", "sumtile"),
+    # The flag-checked lanes' own loop (session 22, flag_blocks512): a block that raised inexact
+    # must be redone by the window paths, and only that block.
+    ("K10", "kernels/cpu/exact_simd.cpp",
+     "    break;  // this block raised inexact",
+     "    continue;  // this block raised inexact",
+     "cpu exact, AVX-512 flag-checked lanes: a block that raised inexact is dropped, not redone", "exactsimd"),
+    ("K11", "kernels/cpu/exact_simd.cpp",
+     "        c = stop;",
+     "        c = stop + kChunk;",
+     "cpu exact, AVX-512 flag-checked lanes: the block after the one that raised inexact is redone instead", "exactsimd"),
+    ("K12", "kernels/cpu/exact_simd.cpp",
+     "        if (stop >= q) break;",
+     "        if (stop > q) break;",
+     "cpu exact, AVX-512 flag-checked lanes: a run that reached the end takes one block more", "exactsimd"),
     # The GPU-only mapping functions (since session 11): a wrong copy, fragment address, word index or
     # launch shape breaks only the CUDA kernel's bits or speed; the CPU replay tests must see it.
     ("D1", "kernels/common/dense_order.h",

@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <fstream>
 #include <ios>
 #include <limits>
 #include <memory>
@@ -822,6 +823,64 @@ TEST(ExactSum, Bf16FlagCheckedLanesKeepRedoAndFlush) {
   }
 #endif
   driftlab::cpu::detail::force_exact_simd(ExactSimd::avx512);
+}
+
+// The software prefetch distance (exact_prefetch_bytes: 2048 on Intel, 0 elsewhere) is a hint:
+// at every distance and level, f32, bf16 and f16 inputs that take the flag-checked lanes, the
+// windows, the split span and the 16-bit paths give the oracle's bits (a distance that leaked
+// into a load's address would show).  And the detected distance follows /proc/cpuinfo's vendor.
+TEST(ExactSum, PrefetchDistanceChangesNoBits) {
+  using driftlab::bf16;
+  using driftlab::f16;
+  const std::size_t n = 3 * 65536 + 4097;
+  Rng g(0x9f0);
+  std::vector<std::pair<std::string, std::vector<float>>> cases;
+  for (const int span : {1, 30, 90}) {  // [0.5, 1); 30 binades; 90 binades, mixed signs
+    std::vector<float> x(n);
+    for (auto& v : x) v = std::ldexp(static_cast<float>(below(g, 1u << 24)), -24 - static_cast<int>(below(g, span))) * (span > 1 && coin(g) ? -1.0f : 1.0f);
+    cases.emplace_back("span " + std::to_string(span), x);
+  }
+  cases.back().second[n / 2] = kInf<float>;
+  ThreadPool pool(2);
+  SumContext ctx;
+  ctx.pool = &pool;
+  using driftlab::cpu::detail::ExactSimd;
+  const std::size_t detected = driftlab::cpu::detail::exact_prefetch_bytes();
+  for (const auto& [what, x] : cases) {
+    std::vector<bf16> b(n);
+    std::vector<f16> h(n);
+    std::vector<float> wb(n), wh(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      b[i] = driftlab::Narrow<bf16>::from(x[i]);
+      h[i] = driftlab::Narrow<f16>::from(x[i]);
+      wb[i] = driftlab::widen(b[i]);
+      wh[i] = driftlab::widen(h[i]);
+    }
+    const float want = Oracle<float>::sum(x), want_b = Oracle<float>::sum(wb), want_h = Oracle<float>::sum(wh);
+    for (const std::size_t bytes : {std::size_t(0), std::size_t(2048), std::size_t(8192)}) {
+      driftlab::cpu::detail::force_exact_prefetch_bytes(bytes);
+      for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2}) {
+        driftlab::cpu::detail::force_exact_simd(level);
+        const std::string at = what + ", " + std::to_string(bytes) + " bytes ahead at " + driftlab::cpu::isa_name(level);
+        EXPECT_TRUE(SameBits(sum_exact(x.data(), n, ctx), want)) << "f32, " << at;
+        EXPECT_TRUE(SameBits(driftlab::cpu::sum_half(driftlab::SumVariant::exact, b.data(), n, ctx), want_b)) << "bf16, " << at;
+        EXPECT_TRUE(SameBits(driftlab::cpu::sum_half(driftlab::SumVariant::exact, h.data(), n, ctx), want_h)) << "f16, " << at;
+      }
+    }
+  }
+  driftlab::cpu::detail::force_exact_prefetch_bytes(detected);
+  driftlab::cpu::detail::force_exact_simd(ExactSimd::avx512);
+#if defined(__x86_64__)
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line))
+    if (line.rfind("vendor_id", 0) == 0) {
+      const bool intel = line.find("GenuineIntel") != std::string::npos;
+      EXPECT_EQ(detected, intel ? 2048u : 0u) << line;
+      return;
+    }
+  GTEST_SKIP() << "no vendor_id in /proc/cpuinfo: the detected distance (" << detected << ") is not checked";
+#endif
 }
 
 // A single term and a two-term sum are rounded once by the hardware itself: x + y is the

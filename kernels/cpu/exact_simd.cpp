@@ -9,10 +9,15 @@
 #include <atomic>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <type_traits>
 
 #include "kernels/common/exact.h"
 #include "kernels/cpu/simd.h"
+
+#if DRIFTLAB_X86
+#include <cpuid.h>
+#endif
 
 namespace driftlab::cpu::detail {
 namespace {
@@ -183,6 +188,26 @@ void add_span(const std::int64_t* hi, int hi_count, const std::int64_t* lo, int 
 }
 
 }  // namespace
+
+namespace {
+std::size_t detected_prefetch_bytes() {
+#if DRIFTLAB_X86
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid(0, &a, &b, &c, &d)) {
+    char vendor[13] = {};
+    std::memcpy(vendor, &b, 4);
+    std::memcpy(vendor + 4, &d, 4);
+    std::memcpy(vendor + 8, &c, 4);
+    if (std::strcmp(vendor, "GenuineIntel") == 0) return 2048;
+  }
+#endif
+  return 0;
+}
+std::atomic<std::size_t> g_prefetch_bytes{detected_prefetch_bytes()};
+}  // namespace
+
+std::size_t exact_prefetch_bytes() { return g_prefetch_bytes.load(std::memory_order_relaxed); }
+void force_exact_prefetch_bytes(std::size_t bytes) { g_prefetch_bytes.store(bytes, std::memory_order_relaxed); }
 
 #if DRIFTLAB_X86
 
@@ -480,6 +505,7 @@ template <int W, class S>
 __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t count, std::uint32_t lo,
                                                        const Span& sp, std::int64_t* bins, std::uint64_t* packed,
                                                        std::uint32_t& flags) {
+  const std::size_t pf_bytes = exact_prefetch_bytes();
   __m256i starts[W + 1];
   for (int w = 0; w <= W; ++w)
     starts[w] = _mm256_set1_epi32(static_cast<int>(((lo + kWindowBinades2 * static_cast<std::uint32_t>(w)) << 23) - 1));
@@ -548,7 +574,7 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
           for (std::size_t j = 0; j < kChunk; j += 16) {
 #pragma GCC unroll 4
             for (int k = 0; k < 4; ++k) {  // streams 0-1 into f[0..1], 2-3 into f[2..3], as fast_step8_f32
-              if (j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + 2048, _MM_HINT_T0);
+              if (j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + pf_bytes, _MM_HINT_T0);
               add_step8_f32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs[k] + j)), f[2 * (k >> 1)], f[2 * (k >> 1) + 1]);
             }
           }
@@ -562,7 +588,7 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
 #pragma GCC unroll 4
           for (int k = 0; k < 4; ++k) {
             const float* g = xs[k] + j;
-            _mm_prefetch(reinterpret_cast<const char*>(g) + 2048, _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char*>(g) + pf_bytes, _MM_HINT_T0);
             u[2 * k] = _mm256_add_pd(u[2 * k], _mm256_cvtps_pd(_mm_loadu_ps(g)));
             u[2 * k + 1] = _mm256_add_pd(u[2 * k + 1], _mm256_cvtps_pd(_mm_loadu_ps(g + 4)));
             u[2 * k] = _mm256_add_pd(u[2 * k], _mm256_cvtps_pd(_mm_loadu_ps(g + 8)));
@@ -594,7 +620,7 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
           for (std::size_t j = 0; j < kChunk; j += 16) {
 #pragma GCC unroll 4
             for (int k = 0; k < 4; ++k) {
-              if (j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + 2048, _MM_HINT_T0);
+              if (j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + pf_bytes, _MM_HINT_T0);
               fast_step8_f32(xs[k] + j, mx, mn, f[2 * (k >> 1)], f[2 * (k >> 1) + 1]);
             }
           }
@@ -646,7 +672,7 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
 #pragma GCC unroll 4
           for (int k = 0; k < 4; ++k) {
             const S* f = xs[k] + j;
-            if (sizeof(S) == 4 || j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(f) + 2048, _MM_HINT_T0);
+            if (sizeof(S) == 4 || j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(f) + pf_bytes, _MM_HINT_T0);
             const __m256i b0 = load_bits8(f), b1 = load_bits8(f + 8);
             const __m256i a0 = _mm256_and_si256(b0, abs_mask), a1 = _mm256_and_si256(b1, abs_mask);
             mx = _mm256_max_epu32(mx, _mm256_max_epu32(a0, a1));
@@ -705,7 +731,7 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
             for (std::size_t j = 0; j < kChunk; j += 16) {
 #pragma GCC unroll 4
               for (int k = 0; k < 4; ++k) {
-                if (sizeof(S) == 4 || j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + 2048, _MM_HINT_T0);
+                if (sizeof(S) == 4 || j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + pf_bytes, _MM_HINT_T0);
                 __m256i& hk = h[k & 1];
                 __m256d &l0 = l[2 * (k & 1)], &l1 = l[2 * (k & 1) + 1];
                 span_step_flags(xs[k] + j, fscale, fprobe, hk, l0, l1, sink);
@@ -735,7 +761,7 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
         for (std::size_t j = 0; j < kChunk; j += 16) {
 #pragma GCC unroll 4
           for (int k = 0; k < 4; ++k) {
-            if (sizeof(S) == 4 || j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + 2048, _MM_HINT_T0);
+            if (sizeof(S) == 4 || j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + pf_bytes, _MM_HINT_T0);
             span_step(xs[k] + j, sbias, slimit, scale, packed, h[k & 1], l[2 * (k & 1)], l[2 * (k & 1) + 1]);
             span_step(xs[k] + j + 8, sbias, slimit, scale, packed, h[k & 1], l[2 * (k & 1)], l[2 * (k & 1) + 1]);
           }
@@ -747,7 +773,7 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
       for (std::size_t j = 0; j < kChunk; j += 8) {
 #pragma GCC unroll 4
         for (int k = 0; k < 4; ++k) {
-          if (j % (64 / sizeof(S)) == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + 2048, _MM_HINT_T0);
+          if (j % (64 / sizeof(S)) == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + pf_bytes, _MM_HINT_T0);
           if (k & 1) windows_step<W>(xs[k] + j, starts, packed, acc1);
           else windows_step<W>(xs[k] + j, starts, packed, acc0);
         }
@@ -769,7 +795,7 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
   while (i + 16 <= full) {
     const std::size_t end = std::min(full / 16 * 16, i + kFlushTerms);
     for (; i < end; i += 16) {
-      _mm_prefetch(reinterpret_cast<const char*>(x + i) + 2048, _MM_HINT_T0);  // as the AVX-512 loop
+      _mm_prefetch(reinterpret_cast<const char*>(x + i) + pf_bytes, _MM_HINT_T0);  // as the AVX-512 loop
       windows_step<W>(x + i, starts, packed, acc0);
       windows_step<W>(x + i + 8, starts, packed, acc1);
     }
@@ -990,11 +1016,98 @@ __attribute__((target("avx512f,avx512dq"), always_inline)) inline void span_step
   l1 = _mm512_add_pd(l1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(lo, 1)));
 }
 
+// The flag-checked lanes' blocks (windows_tile_avx512), from block c on while their adds stay
+// exact: returns the first block that raised inexact (the lanes as that block found them), or q.
+// A function of its own, not inlined into the tile: there GCC kept the tile's window, span and
+// lane state live across this loop and spilled the block's loads to the stack.
+template <class S, bool kSplit>
+__attribute__((target("avx512f,avx512dq,avx512bw"), noinline)) std::size_t flag_blocks512(
+    const S* x, std::size_t q, std::size_t c, __m512d* lanes, std::uint32_t clean_csr, bool& csr_dirty) {
+  const std::size_t pf_bytes = exact_prefetch_bytes();
+  constexpr std::size_t kChunk = 128;
+  for (; c < q; c += kChunk) {
+    const S* xs[4] = {x + c, x + q + c, x + 2 * q + c, x + 3 * q + c};
+    __m512d u[8], v[8];  // u: the terms (one-window tiles) or their hi parts; v: lo parts
+    for (int r = 0; r < 8; ++r) u[r] = lanes[r];
+    if constexpr (kSplit)
+      for (int r = 0; r < 8; ++r) v[r] = lanes[8 + r];
+    // bf16: the block's terms first go into 64 float32 lanes, 8 terms each (as its fast
+    // block, without the range), whose sums then go into the double lanes (as f32 terms).
+    __m512 f[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    if (csr_dirty)
+      __asm__ volatile("ldmxcsr %8"
+                       : "+v"(u[0]), "+v"(u[1]), "+v"(u[2]), "+v"(u[3]), "+v"(u[4]), "+v"(u[5]), "+v"(u[6]),
+                         "+v"(u[7])
+                       : "m"(clean_csr));
+    if constexpr (std::is_same_v<S, bf16>)  // f's adds after the clear too
+      __asm__("" : "+v"(f[0]), "+v"(f[1]), "+v"(f[2]), "+v"(f[3]) : "v"(u[0]));
+    if constexpr (kSplit)  // v's adds after the clear too
+      __asm__("" : "+v"(v[0]), "+v"(v[1]), "+v"(v[2]), "+v"(v[3]), "+v"(v[4]), "+v"(v[5]), "+v"(v[6]), "+v"(v[7]) : "v"(u[0]));
+    if constexpr (std::is_same_v<S, bf16>) {
+      for (std::size_t j = 0; j < kChunk; j += 32) {
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {  // streams 0-1 into f[0..1], 2-3 into f[2..3], as fast_step512_f32
+          _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + pf_bytes, _MM_HINT_T0);
+          add_step512_f32(_mm512_loadu_si512(xs[k] + j), f[2 * (k >> 1)], f[2 * (k >> 1) + 1]);
+        }
+      }
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; ++r) {  // one-window tiles only (flag_lanes): no split
+        u[2 * r] = _mm512_add_pd(u[2 * r], _mm512_cvtps_pd(_mm512_castps512_ps256(f[r])));
+        u[2 * r + 1] = _mm512_add_pd(u[2 * r + 1], _mm512_cvtps_pd(_mm512_extractf32x8_ps(f[r], 1)));
+      }
+    } else
+    for (std::size_t j = 0; j < kChunk; j += 16) {
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) {
+        const float* g = xs[k] + j;
+        _mm_prefetch(reinterpret_cast<const char*>(g) + pf_bytes, _MM_HINT_T0);
+        const __m512d d0 = _mm512_cvtps_pd(_mm256_loadu_ps(g)), d1 = _mm512_cvtps_pd(_mm256_loadu_ps(g + 8));
+        if constexpr (kSplit) {
+          const __m512d l0 = _mm512_reduce_round_pd(d0, kLaneSplit << 4, _MM_FROUND_NO_EXC);
+          const __m512d l1 = _mm512_reduce_round_pd(d1, kLaneSplit << 4, _MM_FROUND_NO_EXC);
+          u[2 * k] = _mm512_add_pd(u[2 * k], _mm512_sub_pd(d0, l0));
+          u[2 * k + 1] = _mm512_add_pd(u[2 * k + 1], _mm512_sub_pd(d1, l1));
+          v[2 * k] = _mm512_add_pd(v[2 * k], l0);
+          v[2 * k + 1] = _mm512_add_pd(v[2 * k + 1], l1);
+          __asm__("" : "+v"(v[2 * k]), "+v"(v[2 * k + 1]));
+        } else {
+          u[2 * k] = _mm512_add_pd(u[2 * k], d0);
+          u[2 * k + 1] = _mm512_add_pd(u[2 * k + 1], d1);
+        }
+        // Keeps GCC from hoisting later steps' conversions above these adds (it then spills
+        // them, as at AVX2); no arithmetic changes.
+        __asm__("" : "+v"(u[2 * k]), "+v"(u[2 * k + 1]));
+      }
+    }
+    std::uint32_t after;
+    if constexpr (kSplit)
+      __asm__ volatile("stmxcsr %0"
+                       : "=m"(after), "+v"(u[0]), "+v"(u[1]), "+v"(u[2]), "+v"(u[3]), "+v"(u[4]), "+v"(u[5]),
+                         "+v"(u[6]), "+v"(u[7])
+                       : "v"(v[0]), "v"(v[1]), "v"(v[2]), "v"(v[3]), "v"(v[4]), "v"(v[5]), "v"(v[6]), "v"(v[7]));
+    else
+      __asm__ volatile("stmxcsr %0"
+                       : "=m"(after), "+v"(u[0]), "+v"(u[1]), "+v"(u[2]), "+v"(u[3]), "+v"(u[4]), "+v"(u[5]),
+                         "+v"(u[6]), "+v"(u[7]));
+    csr_dirty = (after & kCsrInexact) != 0;
+    if (!csr_dirty) {
+      for (int r = 0; r < 8; ++r) lanes[r] = u[r];
+      if constexpr (kSplit)
+        for (int r = 0; r < 8; ++r) lanes[8 + r] = v[r];
+      continue;
+    }
+    break;  // this block raised inexact
+  }
+  return c;
+}
+
 template <int W, class S>
 __attribute__((target("avx512f,avx512dq,avx512bw"))) void windows_tile_avx512(const S* x, std::size_t count,
                                                                      std::uint32_t lo, const Span& sp,
                                                                      std::int64_t* bins, std::uint64_t* packed,
                                                                      std::uint32_t& flags) {
+  const std::size_t pf_bytes = exact_prefetch_bytes();
   const __m512i base = _mm512_set1_epi32(static_cast<int>(lo << 23));
   const __m512i limit = _mm512_set1_epi32(static_cast<int>(static_cast<std::uint32_t>(W) << 27));
   __m512d acc0[W][2], acc1[W][2];  // 32 lanes per window, at most 2^11 terms each
@@ -1031,86 +1144,18 @@ __attribute__((target("avx512f,avx512dq,avx512bw"))) void windows_tile_avx512(co
     bool csr_dirty = true;
     int lane_skip = 0, lane_backoff = 1;
     for (std::size_t c = 0; c < q; c += kChunk) {
-      const S* xs[4] = {x + c, x + q + c, x + 2 * q + c, x + 3 * q + c};
       if (flag_lanes && lane_skip == 0) {
-        // Every term into the lanes, unmasked; the block is kept when no add raised inexact
-        // (cvtps2pd, VREDUCEPD with its exception suppressed and d - lo are exact).  The asm
-        // statements take the lanes, so the block's adds stay between the flags' clear and
-        // their read.
-        __m512d u[8], v[8];  // u: the terms (one-window tiles) or their hi parts; v: lo parts
-        for (int r = 0; r < 8; ++r) u[r] = lanes[r];
-        if constexpr (kSplit)
-          for (int r = 0; r < 8; ++r) v[r] = lanes[8 + r];
-        // bf16: the block's terms first go into 64 float32 lanes, 8 terms each (as its fast
-        // block, without the range), whose sums then go into the double lanes (as f32 terms).
-        __m512 f[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-        if (csr_dirty)
-          __asm__ volatile("ldmxcsr %8"
-                           : "+v"(u[0]), "+v"(u[1]), "+v"(u[2]), "+v"(u[3]), "+v"(u[4]), "+v"(u[5]), "+v"(u[6]),
-                             "+v"(u[7])
-                           : "m"(clean_csr));
-        if constexpr (std::is_same_v<S, bf16>)  // f's adds after the clear too
-          __asm__("" : "+v"(f[0]), "+v"(f[1]), "+v"(f[2]), "+v"(f[3]) : "v"(u[0]));
-        if constexpr (kSplit)  // v's adds after the clear too
-          __asm__("" : "+v"(v[0]), "+v"(v[1]), "+v"(v[2]), "+v"(v[3]), "+v"(v[4]), "+v"(v[5]), "+v"(v[6]), "+v"(v[7]) : "v"(u[0]));
-        if constexpr (std::is_same_v<S, bf16>) {
-          for (std::size_t j = 0; j < kChunk; j += 32) {
-#pragma GCC unroll 4
-            for (int k = 0; k < 4; ++k) {  // streams 0-1 into f[0..1], 2-3 into f[2..3], as fast_step512_f32
-              _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + 2048, _MM_HINT_T0);
-              add_step512_f32(_mm512_loadu_si512(xs[k] + j), f[2 * (k >> 1)], f[2 * (k >> 1) + 1]);
-            }
-          }
-#pragma GCC unroll 4
-          for (int r = 0; r < 4; ++r) {  // one-window tiles only (flag_lanes): no split
-            u[2 * r] = _mm512_add_pd(u[2 * r], _mm512_cvtps_pd(_mm512_castps512_ps256(f[r])));
-            u[2 * r + 1] = _mm512_add_pd(u[2 * r + 1], _mm512_cvtps_pd(_mm512_extractf32x8_ps(f[r], 1)));
-          }
-        } else
-        for (std::size_t j = 0; j < kChunk; j += 16) {
-#pragma GCC unroll 4
-          for (int k = 0; k < 4; ++k) {
-            const float* g = xs[k] + j;
-            _mm_prefetch(reinterpret_cast<const char*>(g) + 2048, _MM_HINT_T0);
-            const __m512d d0 = _mm512_cvtps_pd(_mm256_loadu_ps(g)), d1 = _mm512_cvtps_pd(_mm256_loadu_ps(g + 8));
-            if constexpr (kSplit) {
-              const __m512d l0 = _mm512_reduce_round_pd(d0, kLaneSplit << 4, _MM_FROUND_NO_EXC);
-              const __m512d l1 = _mm512_reduce_round_pd(d1, kLaneSplit << 4, _MM_FROUND_NO_EXC);
-              u[2 * k] = _mm512_add_pd(u[2 * k], _mm512_sub_pd(d0, l0));
-              u[2 * k + 1] = _mm512_add_pd(u[2 * k + 1], _mm512_sub_pd(d1, l1));
-              v[2 * k] = _mm512_add_pd(v[2 * k], l0);
-              v[2 * k + 1] = _mm512_add_pd(v[2 * k + 1], l1);
-              __asm__("" : "+v"(v[2 * k]), "+v"(v[2 * k + 1]));
-            } else {
-              u[2 * k] = _mm512_add_pd(u[2 * k], d0);
-              u[2 * k + 1] = _mm512_add_pd(u[2 * k + 1], d1);
-            }
-            // Keeps GCC from hoisting later steps' conversions above these adds (it then spills
-            // them, as at AVX2); no arithmetic changes.
-            __asm__("" : "+v"(u[2 * k]), "+v"(u[2 * k + 1]));
-          }
-        }
-        std::uint32_t after;
-        if constexpr (kSplit)
-          __asm__ volatile("stmxcsr %0"
-                           : "=m"(after), "+v"(u[0]), "+v"(u[1]), "+v"(u[2]), "+v"(u[3]), "+v"(u[4]), "+v"(u[5]),
-                             "+v"(u[6]), "+v"(u[7])
-                           : "v"(v[0]), "v"(v[1]), "v"(v[2]), "v"(v[3]), "v"(v[4]), "v"(v[5]), "v"(v[6]), "v"(v[7]));
-        else
-          __asm__ volatile("stmxcsr %0"
-                           : "=m"(after), "+v"(u[0]), "+v"(u[1]), "+v"(u[2]), "+v"(u[3]), "+v"(u[4]), "+v"(u[5]),
-                             "+v"(u[6]), "+v"(u[7]));
-        csr_dirty = (after & kCsrInexact) != 0;
-        if (!csr_dirty) {
-          for (int r = 0; r < 8; ++r) lanes[r] = u[r];
-          if constexpr (kSplit)
-            for (int r = 0; r < 8; ++r) lanes[8 + r] = v[r];
-          lane_backoff = 1;
-          continue;
-        }
-        lane_skip = lane_backoff;  // redo this block below; skip the next lane_backoff - 1 tries
+        // Every term into the lanes, unmasked; a block is kept when no add raised inexact
+        // (flag_blocks512).  A block that was not: redo it below; skip the next lane_backoff - 1
+        // tries.
+        const std::size_t stop = flag_blocks512<S, kSplit>(x, q, c, lanes, clean_csr, csr_dirty);
+        if (stop != c) lane_backoff = 1;
+        if (stop >= q) break;
+        c = stop;
+        lane_skip = lane_backoff;
         lane_backoff = std::min(lane_backoff * 2, 64);
       }
+      const S* xs[4] = {x + c, x + q + c, x + 2 * q + c, x + 3 * q + c};
       --lane_skip;
       if (skip == 0) {
         if constexpr (std::is_same_v<S, bf16>) {
@@ -1122,7 +1167,7 @@ __attribute__((target("avx512f,avx512dq,avx512bw"))) void windows_tile_avx512(co
           for (std::size_t j = 0; j < kChunk; j += 32) {
 #pragma GCC unroll 4
             for (int k = 0; k < 4; ++k) {
-              _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + 2048, _MM_HINT_T0);
+              _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + pf_bytes, _MM_HINT_T0);
               fast_step512_f32(xs[k] + j, mx, mn, f[2 * (k >> 1)], f[2 * (k >> 1) + 1]);
             }
           }
@@ -1167,7 +1212,7 @@ __attribute__((target("avx512f,avx512dq,avx512bw"))) void windows_tile_avx512(co
 #pragma GCC unroll 4
           for (int k = 0; k < 4; ++k) {
             const S* f = xs[k] + j;
-            if (sizeof(S) == 4 || j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(f) + 2048, _MM_HINT_T0);
+            if (sizeof(S) == 4 || j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(f) + pf_bytes, _MM_HINT_T0);
             fast_step512(f, abs_mask, ones, mx, mn, t[2 * (k & 1)], t[2 * (k & 1) + 1]);
           }
         }
@@ -1196,7 +1241,7 @@ __attribute__((target("avx512f,avx512dq,avx512bw"))) void windows_tile_avx512(co
         for (std::size_t j = 0; j < kChunk; j += 16) {
 #pragma GCC unroll 4
           for (int k = 0; k < 4; ++k) {
-            if (sizeof(S) == 4 || j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + 2048, _MM_HINT_T0);
+            if (sizeof(S) == 4 || j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + pf_bytes, _MM_HINT_T0);
             span_step512(xs[k] + j, sbase, slimit, scale, packed, h[k], l[2 * k], l[2 * k + 1]);
           }
         }
@@ -1213,7 +1258,7 @@ __attribute__((target("avx512f,avx512dq,avx512bw"))) void windows_tile_avx512(co
       for (std::size_t j = 0; j < kChunk; j += 16) {
 #pragma GCC unroll 4
         for (int k = 0; k < 4; ++k) {
-          if (sizeof(S) == 4 || j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + 2048, _MM_HINT_T0);
+          if (sizeof(S) == 4 || j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + pf_bytes, _MM_HINT_T0);
           if (k & 1) windows_step512<W>(xs[k] + j, base, limit, packed, acc1);
           else windows_step512<W>(xs[k] + j, base, limit, packed, acc0);
         }
@@ -1231,8 +1276,9 @@ __attribute__((target("avx512f,avx512dq,avx512bw"))) void windows_tile_avx512(co
     i = 4 * q;
   }
   for (; i + 32 <= full; i += 32) {
-    // Software prefetch 2 KiB ahead: this loop's misses alone keep too few lines in flight.
-    const char* ahead = reinterpret_cast<const char*>(x + i) + 2048;
+    // Software prefetch pf_bytes ahead (exact_prefetch_bytes: on the Xeon this loop's misses alone
+    // kept too few lines in flight).
+    const char* ahead = reinterpret_cast<const char*>(x + i) + pf_bytes;
     _mm_prefetch(ahead, _MM_HINT_T0);
     if constexpr (sizeof(S) == 4) _mm_prefetch(ahead + 64, _MM_HINT_T0);
     windows_step512<W>(x + i, base, limit, packed, acc0);
@@ -1299,6 +1345,7 @@ __attribute__((target("avx512f,avx512dq,avx512bw"))) bool exact_tile_bf16_window
 template <int F, int kExpMax, int K>
 __attribute__((target("avx512f"))) void exact_tile_half_avx512_impl(const std::uint16_t* x, std::size_t count,
                                                                     std::int64_t* bins, std::uint32_t& flags) {
+  const std::size_t pf_bytes = exact_prefetch_bytes();
   constexpr int G = kExpMax / 32 + 1;  // bf16: 8 groups; f16: 1
   __m512i acc[G];
   for (int g = 0; g < G; ++g) acc[g] = _mm512_setzero_si512();
@@ -1310,9 +1357,9 @@ __attribute__((target("avx512f"))) void exact_tile_half_avx512_impl(const std::u
   __mmask8 nan_seen = 0, neg_seen = 0, pos_seen = 0;  // the lanes that met NaN, -Inf, +Inf
   std::size_t i = 0;
   for (; i + 8 <= count; i += 8) {
-    // Two KiB ahead: this loop reads only 16 bytes per ~10 cycles, too few misses in flight for
-    // the hardware prefetchers alone (measured: twice as slow without it on the loaded Xeon).
-    if (i % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(x + i) + 2048, _MM_HINT_T0);
+    // pf_bytes ahead (exact_prefetch_bytes): this loop reads only 16 bytes per ~10 cycles, too few
+    // misses in flight for the Xeon's hardware prefetchers alone (measured: twice as slow without).
+    if (i % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(x + i) + pf_bytes, _MM_HINT_T0);
     const __m512i u = _mm512_cvtepu16_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
     not_neg_zero = _mm512_or_si512(not_neg_zero, _mm512_xor_si512(u, sign));
     const __m512i e = _mm512_and_si512(_mm512_srli_epi64(u, F), emax);
@@ -1419,8 +1466,9 @@ __attribute__((target("avx512f,avx512dq,avx512bw"))) void exact_tile_f16_avx512(
   while (i < full) {
     const std::size_t end = std::min(full, i + 32 * kSteps);
     for (; i < end; i += 32) {
-      // One 64-byte line a step, 2 KiB ahead (measured with the double lanes: without it 10.3 ms
-      // against 5.3 at 2^26).
+      // One 64-byte line a step, 2 KiB ahead on every CPU (not exact_prefetch_bytes): measured with
+      // the double lanes on the Xeon, without it 10.3 ms against 5.3 at 2^26; on Zen 4 these split
+      // lanes take 0.96-0.97x the time with it (2^26, 1 and 2 threads), where the other loops lose.
       _mm_prefetch(reinterpret_cast<const char*>(x + i) + 2048, _MM_HINT_T0);
 #pragma GCC unroll 2
       for (int k = 0; k < 2; ++k) {  // the loads fold into the conversions
@@ -1495,6 +1543,7 @@ __attribute__((target("avx2"))) void special_flags_f16_avx2(const std::uint16_t*
 // settles a zero sum); returns false only where AVX2 is not compiled in.
 __attribute__((target("avx2,f16c"))) bool exact_tile_f16_avx2(const std::uint16_t* x, std::size_t count,
                                                              std::int64_t* bins, std::uint32_t& flags) {
+  const std::size_t pf_bytes = exact_prefetch_bytes();
   constexpr int kSteps = 16;  // 32-term steps between flushes: 16 terms a float32 lane
   constexpr float kMagic = 0x1.8p19f;
   const __m256 magic = _mm256_set1_ps(kMagic), to_lo = _mm256_set1_ps(0x1p24f);
@@ -1510,7 +1559,7 @@ __attribute__((target("avx2,f16c"))) bool exact_tile_f16_avx2(const std::uint16_
     const std::size_t end = std::min(full, i + 32 * kSteps);
     for (; i < end; i += 32) {
       // Every other line (measured with the double lanes: a prefetch per line was 8% slower).
-      if (i % 64 == 0) _mm_prefetch(reinterpret_cast<const char*>(x + i) + 2048, _MM_HINT_T0);
+      if (i % 64 == 0) _mm_prefetch(reinterpret_cast<const char*>(x + i) + pf_bytes, _MM_HINT_T0);
 #pragma GCC unroll 4
       for (int k = 0; k < 4; ++k) {
         const __m256 a = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i + 8 * k)));
