@@ -302,7 +302,7 @@ void print_attention_table(const AttentionReport& r, std::ostream& out) {
   const bool sweep = !r.rows.empty() && r.rows[0].batch_distinct.has_value();
   out << std::left << std::setw(13) << "variant" << std::setw(42) << "determinism" << std::right << std::setw(7) << "chunk"
       << std::setw(9) << "distinct" << std::setw(10) << "non_equal" << std::setw(9) << "max_ulp" << std::setw(10)
-      << "ref_err" << std::setw(11) << "median_ms" << std::setw(8) << "GB/s" << std::setw(8) << "cost";
+      << "ref_err" << std::setw(11) << "median_ms" << std::setw(10) << "GB/s" << std::setw(8) << "cost";
   if (sweep) out << std::setw(10) << "batch_dst" << std::setw(10) << "batch_ulp";
   out << "\n";
   for (const auto& row : r.rows) {
@@ -310,7 +310,7 @@ void print_attention_table(const AttentionReport& r, std::ostream& out) {
     out << std::left << std::setw(13) << info(row.variant).name << std::setw(42) << info(row.variant).determinism
         << std::right << std::setw(7) << chunk_text(row.chunk) << std::setw(9) << d.distinct_outputs << std::setw(10)
         << sig(d.ratio_non_equal, 2) << std::setw(9) << ulp_text(d.max_ulp) << std::setw(10)
-        << sig(row.ref_max_rel_err, 2) << std::setw(11) << sig(row.median_ms, 4) << std::setw(8) << sig(row.gbps, 3)
+        << sig(row.ref_max_rel_err, 2) << std::setw(11) << sig(row.median_ms, 4) << std::setw(10) << sig(row.gbps, 3)
         << std::setw(8) << (row.cost_vs_atomic ? sig(*row.cost_vs_atomic, 3) + "x" : std::string("-"));
     if (sweep) out << std::setw(10) << *row.batch_distinct << std::setw(10) << ulp_text(*row.batch_max_ulp);
     out << "\n";

@@ -296,7 +296,7 @@ void print_sum_table(const SumReport& r, std::ostream& out) {
       << ")\n\n";
   out << std::left << std::setw(16) << "variant" << std::setw(40) << "determinism" << std::right << std::setw(9)
       << "distinct" << std::setw(10) << "non_equal" << std::setw(9) << "max_ulp" << std::setw(10) << "error_ulp"
-      << std::setw(10) << "vs_max" << std::setw(26) << "result" << std::setw(11) << "median_ms" << std::setw(8)
+      << std::setw(10) << "vs_max" << std::setw(26) << "result" << std::setw(11) << "median_ms" << std::setw(10)
       << "GB/s" << std::setw(9) << "cost" << std::setw(11) << "vs_vendor" << "\n";
   for (const auto& row : r.rows) {
     const auto& d = row.drift;
@@ -304,7 +304,7 @@ void print_sum_table(const SumReport& r, std::ostream& out) {
         << std::right << std::setw(9) << d.distinct_outputs << std::setw(10) << sig(d.ratio_non_equal, 2)
         << std::setw(9) << ulp_text(d.max_ulp) << std::setw(10) << ulp_text(d.error_ulp) << std::setw(10)
         << sig(d.vs_max, 2) << std::setw(26) << value_text(r, d.result_bits) << std::setw(11)
-        << sig(row.median_ms, 4) << std::setw(8) << sig(row.gbps, 3) << std::setw(9)
+        << sig(row.median_ms, 4) << std::setw(10) << sig(row.gbps, 3) << std::setw(9)
         << (row.cost_vs_atomic ? sig(*row.cost_vs_atomic, 3) + "x" : std::string("-")) << std::setw(11)
         << (row.cost_vs_vendor ? sig(*row.cost_vs_vendor, 3) + "x" : std::string("-")) << "\n";
   }
