@@ -20,40 +20,9 @@ PY=${PY:-python3}
 [ -x "$ROOT/.venv/bin/python" ] && PY=${PY_OVERRIDE:-$ROOT/.venv/bin/python}
 . "$ROOT/tests/sweep_lib.sh"  # scratch folder, counts, want RC LINES DESC -- CMD...
 
-# make NAME PYTHON-EXPR: NAME.npy holds the float32 array the expression gives (with np,
-# rng = np.random.default_rng(17), T = 65536, Q = T / 4, sig(n) (random 24-bit significands),
-# paired(v) (each tile's quarter streams 1 and 3 the negation of 0 and 2) and put(x, at, v) (v at
-# `at`, its partner zeroed) in scope); NAME.want holds the oracle's bits.
-make() {
-  "$PY" - "$ROOT" "$1" "$2" <<'EOF'
-import sys
-import numpy as np
-sys.path.insert(0, sys.argv[1] + "/tests/kat")
-import make_kat as K
-name, expr = sys.argv[2], sys.argv[3]
-rng = np.random.default_rng(17)
-T, Q = 65536, 16384
-
-def sig(n):
-    return (rng.integers(1 << 23, 1 << 24, n) * np.where(rng.random(n) < 0.5, -1.0, 1.0)).astype(np.float64)
-
-def paired(v):
-    x = np.asarray(v, dtype=np.float32).reshape(-1, 2, Q).copy()  # tiles x {0, 2} x Q
-    out = np.empty((x.shape[0], 4, Q), dtype=np.float32)
-    out[:, 0], out[:, 1], out[:, 2], out[:, 3] = x[:, 0], -x[:, 0], x[:, 1], -x[:, 1]
-    return out.ravel()
-
-def put(x, at, v):
-    x[at] = v
-    x[at - Q if (at % T) // Q % 2 else at + Q] = 0
-    return x
-
-x = np.asarray(eval(expr), dtype=np.float32).ravel()
-np.save(name + ".npy", x)
-v = K.exact_sum([float(u) for u in x], K.F32)
-open(name + ".want", "w").write("nan" if np.isnan(v) else "0x%08x" % K.f32_bits(v))
-EOF
-}
+# make NAME PYTHON-EXPR: sweep_lib.sh's make_exact (float32, seed 17): NAME.npy holds the float32
+# array the expression gives, NAME.want the oracle's bits.
+make() { make_exact "$1" "$2" f32 17; }
 
 # exact NAME DESC: the six runs and the oracle.
 exact() { exact_sum_case "$1" "$2" f32; }

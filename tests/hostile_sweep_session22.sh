@@ -32,53 +32,8 @@ sum_case "exact bf16 illcond n=2^24+5" exact --n 16777221 --dtype bf16 --dist il
 sum_case "exact f16 normal n=2^25-1 (its own 2 KiB prefetch)" exact --n 33554431 --dtype f16 --dist normal
 sum_case "exact f64 uniform n=2^22+7 (the scalar path)" exact --n 4194311 --dtype f64
 
-# make NAME PYTHON-EXPR [DTYPE]: NAME.npy holds the array the expression gives (float32 values, or
-# for bf16 the float32 values' top halves, which must be exact bf16 values), NAME.want the oracle's
-# bits.  In scope: np, rng, T = 65536, Q = T / 4, sig(n) (random 24-bit significands, signed),
-# sig8(n) (8-bit ones), paired(v) (each tile's quarter streams 1 and 3 the negation of 0 and 2),
-# put(x, at, v) (v at `at`, its partner in the paired stream zeroed).
-make() {
-  "$PY" - "$ROOT" "$1" "$2" "${3:-f32}" <<'EOF'
-import sys
-import numpy as np
-sys.path.insert(0, sys.argv[1] + "/tests/kat")
-import make_kat as K
-name, expr, dt = sys.argv[2], sys.argv[3], sys.argv[4]
-rng = np.random.default_rng(22)
-T, Q = 65536, 16384
-
-def sig(n):
-    return (rng.integers(1 << 23, 1 << 24, n) * np.where(rng.random(n) < 0.5, -1.0, 1.0)).astype(np.float64)
-
-def sig8(n):
-    return (rng.integers(1 << 7, 1 << 8, n) * np.where(rng.random(n) < 0.5, -1.0, 1.0)).astype(np.float64)
-
-def paired(v):
-    x = np.asarray(v, dtype=np.float32).reshape(-1, 2, Q).copy()  # tiles x {0, 2} x Q
-    out = np.empty((x.shape[0], 4, Q), dtype=np.float32)
-    out[:, 0], out[:, 1], out[:, 2], out[:, 3] = x[:, 0], -x[:, 0], x[:, 1], -x[:, 1]
-    return out.ravel()
-
-def put(x, at, v):
-    x[at] = v
-    if at < (x.size // T) * T:
-        x[at - Q if (at % T) // Q % 2 else at + Q] = 0
-    return x
-
-x = np.asarray(eval(expr), dtype=np.float32).ravel()
-if dt == "bf16":
-    bits = (x.view(np.uint32) >> 16).astype("<u2")
-    assert np.array_equal((bits.astype(np.uint32) << 16).view(np.float32), x, equal_nan=True), "not bf16 values"
-    with open(name + ".npy", "wb") as f:
-        h = "{'descr': '<V2', 'fortran_order': False, 'shape': (%d,), }" % bits.size
-        h += " " * ((64 - (10 + len(h) + 1) % 64) % 64) + "\n"
-        f.write(b"\x93NUMPY\x01\x00" + len(h).to_bytes(2, "little") + h.encode() + bits.tobytes())
-else:
-    np.save(name + ".npy", x)
-v = K.exact_sum([float(u) for u in x], K.F32)
-open(name + ".want", "w").write("nan" if np.isnan(v) else "0x%08x" % K.f32_bits(v))
-EOF
-}
+# make NAME PYTHON-EXPR [DTYPE]: sweep_lib.sh's make_exact with this sweep's seed.
+make() { make_exact "$1" "$2" "${3:-f32}" 22; }
 exact() { exact_sum_case "$1" "$2" "${3:-f32}"; }
 
 ODD='np.ldexp(np.float32((1 << 23) + 1), -83)'  # 2^-60 (1 + 2^-23): off a lane's grid

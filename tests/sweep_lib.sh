@@ -10,6 +10,8 @@
 #                                  DRIFTLAB_ISA=avx512, avx2 and scalar, 1 and 2 threads: each
 #                                  run must exit 0 with the bits in NAME.want (a NaN: any NaN);
 #   sum_case DESC VARIANT ARGS...  `$DL sum` at every ISA level and 1-2 threads, the same bits;
+#   make_exact NAME EXPR DTYPE SEED
+#                                  NAME.npy from a NumPy expression and NAME.want its oracle (below);
 #   mutate NAME KEY PYTHON         NAME: a copy of the recorded cross-check $FIX with its row KEY
 #                                  changed by PYTHON (r: the row; $PY runs it).
 W=$(mktemp -d)
@@ -89,4 +91,53 @@ else:  # the seeded schedule draws another order each run: the same runs at ever
   done
   if [ "$bad" -eq 0 ]; then pass=$((pass + 1)); printf 'ok   %-70s %s\n' "$desc" "$first"
   else fail=$((fail + 1)); printf 'FAIL %-70s\n' "$desc"; fi
+}
+# make_exact NAME PYTHON-EXPR DTYPE SEED: NAME.npy holds the array the expression gives (float32
+# values, or for DTYPE bf16 the float32 values' top halves, which must be exact bf16 values),
+# NAME.want the oracle's bits (tests/kat/make_kat.py's exact_sum: fractions, rounded once; "nan").
+# In scope: np, rng = np.random.default_rng(SEED), T = 65536, Q = T / 4, sig(n) (random 24-bit
+# significands, signed), sig8(n) (8-bit ones), paired(v) (each tile's quarter streams 1 and 3 the
+# negation of 0 and 2), put(x, at, v) (v at `at`, its partner in the paired stream zeroed).
+# Needs $ROOT.
+make_exact() {
+  "${PY:-python3}" - "$ROOT" "$@" <<'EOF'
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[1] + "/tests/kat")
+import make_kat as K
+name, expr, dt = sys.argv[2], sys.argv[3], sys.argv[4]
+rng = np.random.default_rng(int(sys.argv[5]))
+T, Q = 65536, 16384
+
+def sig(n):
+    return (rng.integers(1 << 23, 1 << 24, n) * np.where(rng.random(n) < 0.5, -1.0, 1.0)).astype(np.float64)
+
+def sig8(n):
+    return (rng.integers(1 << 7, 1 << 8, n) * np.where(rng.random(n) < 0.5, -1.0, 1.0)).astype(np.float64)
+
+def paired(v):
+    x = np.asarray(v, dtype=np.float32).reshape(-1, 2, Q).copy()  # tiles x {0, 2} x Q
+    out = np.empty((x.shape[0], 4, Q), dtype=np.float32)
+    out[:, 0], out[:, 1], out[:, 2], out[:, 3] = x[:, 0], -x[:, 0], x[:, 1], -x[:, 1]
+    return out.ravel()
+
+def put(x, at, v):
+    x[at] = v
+    if at < (x.size // T) * T:
+        x[at - Q if (at % T) // Q % 2 else at + Q] = 0
+    return x
+
+x = np.asarray(eval(expr), dtype=np.float32).ravel()
+if dt == "bf16":
+    bits = (x.view(np.uint32) >> 16).astype("<u2")
+    assert np.array_equal((bits.astype(np.uint32) << 16).view(np.float32), x, equal_nan=True), "not bf16 values"
+    with open(name + ".npy", "wb") as f:
+        h = "{'descr': '<V2', 'fortran_order': False, 'shape': (%d,), }" % bits.size
+        h += " " * ((64 - (10 + len(h) + 1) % 64) % 64) + "\n"
+        f.write(b"\x93NUMPY\x01\x00" + len(h).to_bytes(2, "little") + h.encode() + bits.tobytes())
+else:
+    np.save(name + ".npy", x)
+v = K.exact_sum([float(u) for u in x], K.F32)
+open(name + ".want", "w").write("nan" if np.isnan(v) else "0x%08x" % K.f32_bits(v))
+EOF
 }
