@@ -164,6 +164,10 @@ MUTANTS = [
      "        if (stop >= q) break;",
      "        if (stop > q) break;",
      "cpu exact, AVX-512 flag-checked lanes: a run that reached the end takes one block more", "exactsimd"),
+    ("K13", "kernels/cpu/exact_simd.cpp",
+     "    break;  // this block raised inexact: the tile redoes it",
+     "    continue;  // this block raised inexact: the tile redoes it",
+     "cpu exact, AVX2 flag-checked lanes: a block that raised inexact is dropped, not redone", "exactsimd"),
     # The GPU-only mapping functions (since session 11): a wrong copy, fragment address, word index or
     # launch shape breaks only the CUDA kernel's bits or speed; the CPU replay tests must see it.
     ("D1", "kernels/common/dense_order.h",

@@ -501,6 +501,74 @@ __attribute__((target("avx2"), always_inline)) inline void windows_flush(const _
 // A window-w term is a multiple of 2^(lo_w-150) below 2^(lo_w-150+47); a double lane takes 16 of
 // them (below 2^51 units, where windows_flush is exact) before it is flushed to its int64 lane,
 // which takes at most 2^12 terms per tile (below 2^59).
+// The flag-checked lanes' blocks at AVX2 (windows_tile_avx2), as flag_blocks512: from block c on
+// while their adds stay exact; returns the first block that raised inexact (the lanes as that
+// block found them), or q.  Not inlined, for the same reason (the tile's state spilled its loads).
+template <class S>
+__attribute__((target("avx2"), noinline)) std::size_t flag_blocks256(const S* x, std::size_t q, std::size_t c,
+                                                                     __m256d* lanes, std::uint32_t clean_csr,
+                                                                     bool& csr_dirty) {
+  const std::size_t pf_bytes = exact_prefetch_bytes();
+  constexpr std::size_t kChunk = 64;
+  for (; c < q; c += kChunk) {
+    const S* xs[4] = {x + c, x + q + c, x + 2 * q + c, x + 3 * q + c};
+    __m256d u[8];
+    // bf16: the block's terms first go into 32 float32 lanes (8 terms each, as its fast block,
+    // without the range), which then go into the double lanes: 5 uops per 16 terms, against 9.
+    // The double lanes are loaded only for those adds (held over the whole block, they left 4 of
+    // the 16 registers and GCC spilled the block's terms), so the clear orders the float adds.
+    __m256 f[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    if constexpr (!std::is_same_v<S, bf16>) {
+      for (int r = 0; r < 8; ++r) u[r] = lanes[r];
+      if (csr_dirty)
+        __asm__ volatile("ldmxcsr %8"
+                         : "+x"(u[0]), "+x"(u[1]), "+x"(u[2]), "+x"(u[3]), "+x"(u[4]), "+x"(u[5]), "+x"(u[6]),
+                           "+x"(u[7])
+                         : "m"(clean_csr));
+    } else if (csr_dirty) {
+      __asm__ volatile("ldmxcsr %4" : "+x"(f[0]), "+x"(f[1]), "+x"(f[2]), "+x"(f[3]) : "m"(clean_csr));
+    }
+    if constexpr (std::is_same_v<S, bf16>) {
+      for (std::size_t j = 0; j < kChunk; j += 16) {
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {  // streams 0-1 into f[0..1], 2-3 into f[2..3], as fast_step8_f32
+          if (j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + pf_bytes, _MM_HINT_T0);
+          add_step8_f32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs[k] + j)), f[2 * (k >> 1)], f[2 * (k >> 1) + 1]);
+        }
+      }
+      for (int r = 0; r < 8; ++r) u[r] = lanes[r];
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; ++r) {
+        u[2 * r] = _mm256_add_pd(u[2 * r], _mm256_cvtps_pd(_mm256_castps256_ps128(f[r])));
+        u[2 * r + 1] = _mm256_add_pd(u[2 * r + 1], _mm256_cvtps_pd(_mm256_extractf128_ps(f[r], 1)));
+      }
+    } else
+    for (std::size_t j = 0; j < kChunk; j += 16) {
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) {
+        const float* g = xs[k] + j;
+        _mm_prefetch(reinterpret_cast<const char*>(g) + pf_bytes, _MM_HINT_T0);
+        u[2 * k] = _mm256_add_pd(u[2 * k], _mm256_cvtps_pd(_mm_loadu_ps(g)));
+        u[2 * k + 1] = _mm256_add_pd(u[2 * k + 1], _mm256_cvtps_pd(_mm_loadu_ps(g + 4)));
+        u[2 * k] = _mm256_add_pd(u[2 * k], _mm256_cvtps_pd(_mm_loadu_ps(g + 8)));
+        u[2 * k + 1] = _mm256_add_pd(u[2 * k + 1], _mm256_cvtps_pd(_mm_loadu_ps(g + 12)));
+        __asm__("" : "+x"(u[2 * k]), "+x"(u[2 * k + 1]));  // as at AVX-512
+      }
+    }
+    std::uint32_t after;
+    __asm__ volatile("stmxcsr %0"
+                     : "=m"(after), "+x"(u[0]), "+x"(u[1]), "+x"(u[2]), "+x"(u[3]), "+x"(u[4]), "+x"(u[5]),
+                       "+x"(u[6]), "+x"(u[7]));
+    csr_dirty = (after & kCsrInexact) != 0;
+    if (!csr_dirty) {
+      for (int r = 0; r < 8; ++r) lanes[r] = u[r];
+      continue;
+    }
+    break;  // this block raised inexact: the tile redoes it
+  }
+  return c;
+}
+
 template <int W, class S>
 __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t count, std::uint32_t lo,
                                                        const Span& sp, std::int64_t* bins, std::uint64_t* packed,
@@ -555,60 +623,16 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
     bool csr_dirty = true;
     int lane_skip = skip, lane_backoff = backoff;
     for (std::size_t c = 0; c < q; c += kChunk) {
-      const S* xs[4] = {x + c, x + q + c, x + 2 * q + c, x + 3 * q + c};
       if (flag_lanes && lane_skip == 0) {
-        // As at AVX-512: every term into the lanes, kept when no add raised inexact.
-        __m256d u[8];
-        for (int r = 0; r < 8; ++r) u[r] = lanes[r];
-        // bf16: the block's terms first go into 32 float32 lanes (8 terms each, as its fast block,
-        // without the range), which then go into the double lanes: 5 uops per 16 terms, against 9.
-        __m256 f[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-        if (csr_dirty)
-          __asm__ volatile("ldmxcsr %8"
-                           : "+x"(u[0]), "+x"(u[1]), "+x"(u[2]), "+x"(u[3]), "+x"(u[4]), "+x"(u[5]), "+x"(u[6]),
-                             "+x"(u[7])
-                           : "m"(clean_csr));
-        if constexpr (std::is_same_v<S, bf16>)  // f's adds after the clear too
-          __asm__("" : "+x"(f[0]), "+x"(f[1]), "+x"(f[2]), "+x"(f[3]) : "x"(u[0]));
-        if constexpr (std::is_same_v<S, bf16>) {
-          for (std::size_t j = 0; j < kChunk; j += 16) {
-#pragma GCC unroll 4
-            for (int k = 0; k < 4; ++k) {  // streams 0-1 into f[0..1], 2-3 into f[2..3], as fast_step8_f32
-              if (j % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(xs[k] + j) + pf_bytes, _MM_HINT_T0);
-              add_step8_f32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs[k] + j)), f[2 * (k >> 1)], f[2 * (k >> 1) + 1]);
-            }
-          }
-#pragma GCC unroll 4
-          for (int r = 0; r < 4; ++r) {
-            u[2 * r] = _mm256_add_pd(u[2 * r], _mm256_cvtps_pd(_mm256_castps256_ps128(f[r])));
-            u[2 * r + 1] = _mm256_add_pd(u[2 * r + 1], _mm256_cvtps_pd(_mm256_extractf128_ps(f[r], 1)));
-          }
-        } else
-        for (std::size_t j = 0; j < kChunk; j += 16) {
-#pragma GCC unroll 4
-          for (int k = 0; k < 4; ++k) {
-            const float* g = xs[k] + j;
-            _mm_prefetch(reinterpret_cast<const char*>(g) + pf_bytes, _MM_HINT_T0);
-            u[2 * k] = _mm256_add_pd(u[2 * k], _mm256_cvtps_pd(_mm_loadu_ps(g)));
-            u[2 * k + 1] = _mm256_add_pd(u[2 * k + 1], _mm256_cvtps_pd(_mm_loadu_ps(g + 4)));
-            u[2 * k] = _mm256_add_pd(u[2 * k], _mm256_cvtps_pd(_mm_loadu_ps(g + 8)));
-            u[2 * k + 1] = _mm256_add_pd(u[2 * k + 1], _mm256_cvtps_pd(_mm_loadu_ps(g + 12)));
-            __asm__("" : "+x"(u[2 * k]), "+x"(u[2 * k + 1]));  // as at AVX-512
-          }
-        }
-        std::uint32_t after;
-        __asm__ volatile("stmxcsr %0"
-                         : "=m"(after), "+x"(u[0]), "+x"(u[1]), "+x"(u[2]), "+x"(u[3]), "+x"(u[4]), "+x"(u[5]),
-                           "+x"(u[6]), "+x"(u[7]));
-        csr_dirty = (after & kCsrInexact) != 0;
-        if (!csr_dirty) {
-          for (int r = 0; r < 8; ++r) lanes[r] = u[r];
-          lane_backoff = 1;
-          continue;
-        }
+        // As at AVX-512 (flag_blocks256): every term into the lanes, kept when no add raised inexact.
+        const std::size_t stop = flag_blocks256<S>(x, q, c, lanes, clean_csr, csr_dirty);
+        if (stop != c) lane_backoff = 1;
+        if (stop >= q) break;  // every block kept
+        c = stop;  // the block to redo
         lane_skip = lane_backoff;  // redo this block below; skip the next lane_backoff - 1 tries
         lane_backoff = std::min(lane_backoff * 2, 64);
       }
+      const S* xs[4] = {x + c, x + q + c, x + 2 * q + c, x + 3 * q + c};
       --lane_skip;
       if (skip == 0) {
         if constexpr (std::is_same_v<S, bf16>) {
