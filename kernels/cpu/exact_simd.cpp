@@ -9,15 +9,10 @@
 #include <atomic>
 #include <bit>
 #include <cmath>
-#include <cstring>
 #include <type_traits>
 
 #include "kernels/common/exact.h"
 #include "kernels/cpu/simd.h"
-
-#if DRIFTLAB_X86
-#include <cpuid.h>
-#endif
 
 namespace driftlab::cpu::detail {
 namespace {
@@ -190,20 +185,7 @@ void add_span(const std::int64_t* hi, int hi_count, const std::int64_t* lo, int 
 }  // namespace
 
 namespace {
-std::size_t detected_prefetch_bytes() {
-#if DRIFTLAB_X86
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  if (__get_cpuid(0, &a, &b, &c, &d)) {
-    char vendor[13] = {};
-    std::memcpy(vendor, &b, 4);
-    std::memcpy(vendor + 4, &d, 4);
-    std::memcpy(vendor + 8, &c, 4);
-    if (std::strcmp(vendor, "GenuineIntel") == 0) return 2048;
-  }
-#endif
-  return 0;
-}
-std::atomic<std::size_t> g_prefetch_bytes{detected_prefetch_bytes()};
+std::atomic<std::size_t> g_prefetch_bytes{cpu_is_intel() ? std::size_t(2048) : std::size_t(0)};
 }  // namespace
 
 std::size_t exact_prefetch_bytes() { return g_prefetch_bytes.load(std::memory_order_relaxed); }

@@ -62,9 +62,10 @@ inline void force_exact_simd(ExactSimd cap) { force_isa(IsaFamily::exact, cap); 
 // How far ahead of its reads, in bytes, the exact sum's loops prefetch (software prefetch): 2048
 // on Intel CPUs, where the hardware prefetchers alone kept too few lines in flight (measured on the
 // Xeon, sessions 15-17: up to twice the time without it); 0 elsewhere (AMD), where those early
-// lines cost time instead (measured on Zen 4 at 2^26 with 2 threads: f32 0.89-0.92x the time
+// lines cost time instead (measured on Zen 4 at 2^26 with 2 threads: f32 0.86-0.92x the time
 // without them, bf16 0.82-0.88x, AVX-512 and AVX2; docs/perf-notes.md).  0 leaves the prefetch a
-// touch of the line being read.  Detected once from CPUID's vendor; it changes speed, never bits.
+// touch of the line being read.  Detected once from CPUID's vendor (cpu_is_intel, isa.h); it
+// changes speed, never bits.
 // (The f16 split lanes at AVX-512 prefetch 2 KiB ahead everywhere: faster on Zen 4 too.)
 std::size_t exact_prefetch_bytes();
 // Test hook: sets it (tests run both distances and compare the bits).

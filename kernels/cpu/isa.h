@@ -34,6 +34,10 @@ std::optional<Isa> parse_isa(const char* text);
 // The best level this CPU (and its OS) runs, detected once.
 Isa isa_detected();
 
+// Whether CPUID's vendor string is "GenuineIntel", read once (false off x86).  For speed tuning
+// only (the exact sum's prefetch distance, exact_simd.h), never for which path or which bits.
+bool cpu_is_intel();
+
 // DRIFTLAB_ISA, read once per process: the one-line message for a bad value, nullopt when it is
 // unset or valid.  The programs call this at startup, before any work, and exit 2 on a message.
 std::optional<std::string> isa_env_error();
