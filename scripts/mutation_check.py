@@ -168,6 +168,11 @@ MUTANTS = [
      "    break;  // this block raised inexact: the tile redoes it",
      "    continue;  // this block raised inexact: the tile redoes it",
      "cpu exact, AVX2 flag-checked lanes: a block that raised inexact is dropped, not redone", "exactsimd"),
+    # The split lanes' lo parts (session 23: the test's paired streams had cancelled them).
+    ("K14", "kernels/cpu/exact_simd.cpp",
+     "          v[2 * k] = _mm512_add_pd(v[2 * k], l0);",
+     "          v[2 * k] = _mm512_sub_pd(v[2 * k], l0);",
+     "cpu exact, AVX-512 split lanes: half the lo parts negated", "exactsimd"),
     # The GPU-only mapping functions (since session 11): a wrong copy, fragment address, word index or
     # launch shape breaks only the CUDA kernel's bits or speed; the CPU replay tests must see it.
     ("D1", "kernels/common/dense_order.h",

@@ -671,6 +671,21 @@ TEST(ExactSum, FlagCheckedLanesKeepRedoAndFlushEachBlock) {
   }
   cases.emplace_back("wide tiles", paired(wide));
   {
+    // Unpaired terms of 2^-35 .. 2^-17 among the pairs (whose hi and lo parts cancel in the lanes
+    // whatever a lane did with them), one in 37: a lo part lost or negated shows in the sum.  In wide
+    // tiles, and in tiles of 2^-33 .. 2^25, wider than AVX-512's span (54 binades) and inside the
+    // split lanes' 62, which take the split lanes whichever goes first.
+    auto small = [&] { return std::ldexp(signed_sig(), static_cast<int>(below(g, 19)) - 58); };
+    std::vector<float> x = paired(wide);
+    std::vector<float> y = paired([&] { return std::ldexp(signed_sig(), static_cast<int>(below(g, 58)) - 56); });
+    for (std::size_t at = 5; at < N; at += 37) {
+      put(x, at, small());
+      put(y, at, small());
+    }
+    cases.emplace_back("wide tiles, small terms unpaired", x);
+    cases.emplace_back("wide tiles past the span, small terms unpaired", y);
+  }
+  {
     // A lo part off every grid (2^-60 (1 + 2^-23)) and a hi part too wide for a lane
     // (2^45 (1 + 3 * 2^-23), its negation in a later block): their blocks are redone.
     std::vector<float> x = paired(wide);
@@ -686,13 +701,21 @@ TEST(ExactSum, FlagCheckedLanesKeepRedoAndFlushEachBlock) {
     cases.emplace_back("wide tiles and an Inf", x);
   }
   using driftlab::cpu::detail::ExactSimd;
+  // AVX-512's wide tiles take the split lanes first on Intel, the span first elsewhere
+  // (exact_split_lanes_first): both, whatever this CPU is.
+  const bool split_first = driftlab::cpu::detail::exact_split_lanes_first();
   for (const auto& [what, x] : cases) {
     const float want = Oracle<float>::sum(x);
     for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2, ExactSimd::scalar}) {
       driftlab::cpu::detail::force_exact_simd(level);
-      EXPECT_TRUE(SameBits(exact(x), want)) << what << " at " << driftlab::cpu::isa_name(level);
+      for (const bool split : {true, false}) {
+        driftlab::cpu::detail::force_exact_split_lanes_first(split);
+        EXPECT_TRUE(SameBits(exact(x), want))
+            << what << " at " << driftlab::cpu::isa_name(level) << (split ? ", split lanes first" : ", span first");
+      }
     }
   }
+  driftlab::cpu::detail::force_exact_split_lanes_first(split_first);
 #if defined(__x86_64__)
   // MXCSR: the caller's flags (inexact and overflow) survive and its control bits are unchanged;
   // under denormals-are-zero and flush-to-zero (which would drop a subnormal term from a lane
@@ -877,6 +900,7 @@ TEST(ExactSum, PrefetchDistanceChangesNoBits) {
     if (line.rfind("vendor_id", 0) == 0) {
       const bool intel = line.find("GenuineIntel") != std::string::npos;
       EXPECT_EQ(detected, intel ? 2048u : 0u) << line;
+      EXPECT_EQ(driftlab::cpu::detail::exact_split_lanes_first(), intel) << line;
       return;
     }
   GTEST_SKIP() << "no vendor_id in /proc/cpuinfo: the detected distance (" << detected << ") is not checked";

@@ -71,6 +71,16 @@ std::size_t exact_prefetch_bytes();
 // Test hook: sets it (tests run both distances and compare the bits).
 void force_exact_prefetch_bytes(std::size_t bytes);
 
+// Whether an AVX-512 float tile of more than one window tries the split flag-checked lanes
+// (exact_simd.cpp) even when the span covers it: true on Intel, where they beat the span (measured
+// on the Xeon, session 17: illcond 0.80x the time); false elsewhere (AMD), where the span is faster
+// (Zen 4 double-pumps the 512-bit conversions and VREDUCEPD: one illcond tile 0.86x the time with
+// the span), so the split lanes there take only the tiles the span does not cover.  Detected once
+// from CPUID's vendor (cpu_is_intel, isa.h); it changes speed, never bits.
+bool exact_split_lanes_first();
+// Test hook: sets it (tests run both and compare the bits).
+void force_exact_split_lanes_first(bool on);
+
 // The vector tiles below add terms in double or float lanes and redo a block whose adds were not
 // exact, so they raise and discard inexact (and the span's probe, overflow): with an exception
 // unmasked on the calling thread (a library caller's feenableexcept; fp_env.h's
