@@ -173,6 +173,10 @@ MUTANTS = [
      "          v[2 * k] = _mm512_add_pd(v[2 * k], l0);",
      "          v[2 * k] = _mm512_sub_pd(v[2 * k], l0);",
      "cpu exact, AVX-512 split lanes: half the lo parts negated", "exactsimd"),
+    ("K15", "kernels/cpu/exact_simd.cpp",
+     "          u[2 * k] = _mm512_add_pd(u[2 * k], _mm512_sub_pd(d0, l0));",
+     "          u[2 * k] = _mm512_sub_pd(u[2 * k], _mm512_sub_pd(d0, l0));",
+     "cpu exact, AVX-512 split lanes: half the hi parts negated", "exactsimd"),
     # The GPU-only mapping functions (since session 11): a wrong copy, fragment address, word index or
     # launch shape breaks only the CUDA kernel's bits or speed; the CPU replay tests must see it.
     ("D1", "kernels/common/dense_order.h",

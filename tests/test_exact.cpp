@@ -675,15 +675,19 @@ TEST(ExactSum, FlagCheckedLanesKeepRedoAndFlushEachBlock) {
     // whatever a lane did with them), one in 37: a lo part lost or negated shows in the sum.  In wide
     // tiles, and in tiles of 2^-33 .. 2^25, wider than AVX-512's span (54 binades) and inside the
     // split lanes' 62, which take the split lanes whichever goes first.
+    // And terms of 2^-14 .. 2^5 in their place: a hi part lost or negated shows.
     auto small = [&] { return std::ldexp(signed_sig(), static_cast<int>(below(g, 19)) - 58); };
-    std::vector<float> x = paired(wide);
-    std::vector<float> y = paired([&] { return std::ldexp(signed_sig(), static_cast<int>(below(g, 58)) - 56); });
-    for (std::size_t at = 5; at < N; at += 37) {
-      put(x, at, small());
-      put(y, at, small());
+    auto mid = [&] { return std::ldexp(signed_sig(), static_cast<int>(below(g, 20)) - 37); };
+    for (const bool lo : {true, false}) {
+      std::vector<float> x = paired(wide);
+      std::vector<float> y = paired([&] { return std::ldexp(signed_sig(), static_cast<int>(below(g, 58)) - 56); });
+      for (std::size_t at = 5; at < N; at += 37) {
+        put(x, at, lo ? small() : mid());
+        put(y, at, lo ? small() : mid());
+      }
+      cases.emplace_back(std::string("wide tiles, ") + (lo ? "small" : "mid") + " terms unpaired", x);
+      cases.emplace_back(std::string("wide tiles past the span, ") + (lo ? "small" : "mid") + " terms unpaired", y);
     }
-    cases.emplace_back("wide tiles, small terms unpaired", x);
-    cases.emplace_back("wide tiles past the span, small terms unpaired", y);
   }
   {
     // A lo part off every grid (2^-60 (1 + 2^-23)) and a hi part too wide for a lane
