@@ -37,6 +37,7 @@
 
 #include "kernels/common/half.h"
 #include "kernels/cpu/exact_simd.h"
+#include "tests/exact_modes.h"
 #include "kernels/cpu/sum.h"
 #include "kernels/cpu/thread_pool.h"
 
@@ -601,148 +602,150 @@ TEST(ExactSum, SubnormalsAreExact) {
 // (65536 terms each, read as four quarter streams), at every level on the calling thread, against
 // the oracle.
 TEST(ExactSum, FlagCheckedLanesKeepRedoAndFlushEachBlock) {
-  constexpr std::size_t T = 65536, Q = T / 4, N = 3 * T;
-  Rng g(0x1a4e5);
-  auto sig = [&] { return static_cast<float>((1u << 23) | static_cast<std::uint32_t>(below(g, 1u << 23))); };
-  auto signed_sig = [&] { return coin(g) ? -sig() : sig(); };
-  // Quarter streams 1 and 3 of each tile negate streams 0 and 2 term by term, so the sum is
-  // exactly that of the terms put in afterwards (each zeroes its partner): a term a lane lost
-  // would show in the result.
-  auto paired = [&](auto gen) {
-    std::vector<float> x(N);
-    for (std::size_t t = 0; t < N; t += T)
-      for (std::size_t h : {std::size_t(0), 2 * Q})
+  driftlab::testing::each_flag_mode([&] {
+    constexpr std::size_t T = 65536, Q = T / 4, N = 3 * T;
+    Rng g(0x1a4e5);
+    auto sig = [&] { return static_cast<float>((1u << 23) | static_cast<std::uint32_t>(below(g, 1u << 23))); };
+    auto signed_sig = [&] { return coin(g) ? -sig() : sig(); };
+    // Quarter streams 1 and 3 of each tile negate streams 0 and 2 term by term, so the sum is
+    // exactly that of the terms put in afterwards (each zeroes its partner): a term a lane lost
+    // would show in the result.
+    auto paired = [&](auto gen) {
+      std::vector<float> x(N);
+      for (std::size_t t = 0; t < N; t += T)
+        for (std::size_t h : {std::size_t(0), 2 * Q})
+          for (std::size_t p = 0; p < Q; ++p) {
+            x[t + h + p] = gen();
+            x[t + h + Q + p] = -x[t + h + p];
+          }
+      return x;
+    };
+    auto put = [&](std::vector<float>& x, std::size_t at, float v) {
+      x[at] = v;
+      x[(at % T) / Q % 2 ? at - Q : at + Q] = 0.0f;
+    };
+    auto one_window = [&] { return std::ldexp(signed_sig(), -24); };  // [0.5, 1), a 2^-24 grid
+    auto wide = [&] { return std::ldexp(signed_sig(), static_cast<int>(below(g, 40)) - 44); };  // 2^-21 .. 2^19
+    const float odd_tiny = std::ldexp(static_cast<float>((1u << 23) + 1), -83);  // 2^-60 (1 + 2^-23)
+    std::vector<std::pair<std::string, std::vector<float>>> cases;
+    cases.emplace_back("one window, every block kept", paired(one_window));
+    {
+      std::vector<float> x = paired(one_window);  // each of these makes its block inexact
+      for (std::size_t at : {std::size_t(3000), Q + 700, T + 2 * Q + 5, 2 * T + 3 * Q + 9999, N - 1})
+        put(x, at, at % 2 ? odd_tiny : -4.0f * odd_tiny);
+      cases.emplace_back("blocks redone", x);
+    }
+    for (const float special : {kInf<float>, -kInf<float>, std::numeric_limits<float>::quiet_NaN()}) {
+      std::vector<float> x = paired(one_window);
+      put(x, T + 2 * Q + 4000, special);
+      cases.emplace_back("one " + show(special), x);
+    }
+    {
+      std::vector<float> x = paired(one_window);
+      put(x, Q + 3000, kInf<float>);
+      put(x, 2 * T + 3 * Q + 100, -kInf<float>);
+      cases.emplace_back("+Inf and -Inf in two tiles", x);
+    }
+    {
+      // Lanes near 2^-118 (their ulp below 2^-149), subnormals among them.
+      std::vector<float> x = paired([&] { return std::ldexp(signed_sig(), -147); });
+      for (std::size_t at = 1000; at < N; at += 4099) put(x, at, std::ldexp(static_cast<float>(below(g, 1u << 23) + 1), -149));
+      cases.emplace_back("tiny lanes and subnormals", x);
+    }
+    {
+      std::vector<float> x(N);  // lanes up to 2^138: stream 0 positive, stream 1 its negation
+      for (std::size_t t = 0; t < N; t += T)
         for (std::size_t p = 0; p < Q; ++p) {
-          x[t + h + p] = gen();
-          x[t + h + Q + p] = -x[t + h + p];
+          x[t + p] = std::ldexp(sig(), 104);
+          x[t + Q + p] = -x[t + p];
         }
-    return x;
-  };
-  auto put = [&](std::vector<float>& x, std::size_t at, float v) {
-    x[at] = v;
-    x[(at % T) / Q % 2 ? at - Q : at + Q] = 0.0f;
-  };
-  auto one_window = [&] { return std::ldexp(signed_sig(), -24); };  // [0.5, 1), a 2^-24 grid
-  auto wide = [&] { return std::ldexp(signed_sig(), static_cast<int>(below(g, 40)) - 44); };  // 2^-21 .. 2^19
-  const float odd_tiny = std::ldexp(static_cast<float>((1u << 23) + 1), -83);  // 2^-60 (1 + 2^-23)
-  std::vector<std::pair<std::string, std::vector<float>>> cases;
-  cases.emplace_back("one window, every block kept", paired(one_window));
-  {
-    std::vector<float> x = paired(one_window);  // each of these makes its block inexact
-    for (std::size_t at : {std::size_t(3000), Q + 700, T + 2 * Q + 5, 2 * T + 3 * Q + 9999, N - 1})
-      put(x, at, at % 2 ? odd_tiny : -4.0f * odd_tiny);
-    cases.emplace_back("blocks redone", x);
-  }
-  for (const float special : {kInf<float>, -kInf<float>, std::numeric_limits<float>::quiet_NaN()}) {
-    std::vector<float> x = paired(one_window);
-    put(x, T + 2 * Q + 4000, special);
-    cases.emplace_back("one " + show(special), x);
-  }
-  {
-    std::vector<float> x = paired(one_window);
-    put(x, Q + 3000, kInf<float>);
-    put(x, 2 * T + 3 * Q + 100, -kInf<float>);
-    cases.emplace_back("+Inf and -Inf in two tiles", x);
-  }
-  {
-    // Lanes near 2^-118 (their ulp below 2^-149), subnormals among them.
-    std::vector<float> x = paired([&] { return std::ldexp(signed_sig(), -147); });
-    for (std::size_t at = 1000; at < N; at += 4099) put(x, at, std::ldexp(static_cast<float>(below(g, 1u << 23) + 1), -149));
-    cases.emplace_back("tiny lanes and subnormals", x);
-  }
-  {
-    std::vector<float> x(N);  // lanes up to 2^138: stream 0 positive, stream 1 its negation
-    for (std::size_t t = 0; t < N; t += T)
-      for (std::size_t p = 0; p < Q; ++p) {
-        x[t + p] = std::ldexp(sig(), 104);
-        x[t + Q + p] = -x[t + p];
+      x[N - 7] = 1.5f;
+      cases.emplace_back("lanes near 2^138", x);
+    }
+    {
+      std::vector<float> x(N);  // each lane exact, their sum not: the tile's lanes go in one by one
+      for (std::size_t t = 0; t < N; t += T)
+        for (std::size_t p = 0; p < Q; ++p) {
+          x[t + p] = std::ldexp(signed_sig(), 37);
+          x[t + Q + p] = std::ldexp(signed_sig(), -44);
+        }
+      cases.emplace_back("lanes whose sum is inexact", x);
+    }
+    cases.emplace_back("wide tiles", paired(wide));
+    {
+      // Unpaired terms of 2^-35 .. 2^-17 among the pairs (whose hi and lo parts cancel in the lanes
+      // whatever a lane did with them), one in 37: a lo part lost or negated shows in the sum.  In wide
+      // tiles, and in tiles of 2^-33 .. 2^25, wider than AVX-512's span (54 binades) and inside the
+      // split lanes' 62, which take the split lanes whichever goes first.
+      // And terms of 2^-14 .. 2^5 in their place: a hi part lost or negated shows.
+      auto small = [&] { return std::ldexp(signed_sig(), static_cast<int>(below(g, 19)) - 58); };
+      auto mid = [&] { return std::ldexp(signed_sig(), static_cast<int>(below(g, 20)) - 37); };
+      for (const bool lo : {true, false}) {
+        std::vector<float> x = paired(wide);
+        std::vector<float> y = paired([&] { return std::ldexp(signed_sig(), static_cast<int>(below(g, 58)) - 56); });
+        for (std::size_t at = 5; at < N; at += 37) {
+          put(x, at, lo ? small() : mid());
+          put(y, at, lo ? small() : mid());
+        }
+        cases.emplace_back(std::string("wide tiles, ") + (lo ? "small" : "mid") + " terms unpaired", x);
+        cases.emplace_back(std::string("wide tiles past the span, ") + (lo ? "small" : "mid") + " terms unpaired", y);
       }
-    x[N - 7] = 1.5f;
-    cases.emplace_back("lanes near 2^138", x);
-  }
-  {
-    std::vector<float> x(N);  // each lane exact, their sum not: the tile's lanes go in one by one
-    for (std::size_t t = 0; t < N; t += T)
-      for (std::size_t p = 0; p < Q; ++p) {
-        x[t + p] = std::ldexp(signed_sig(), 37);
-        x[t + Q + p] = std::ldexp(signed_sig(), -44);
-      }
-    cases.emplace_back("lanes whose sum is inexact", x);
-  }
-  cases.emplace_back("wide tiles", paired(wide));
-  {
-    // Unpaired terms of 2^-35 .. 2^-17 among the pairs (whose hi and lo parts cancel in the lanes
-    // whatever a lane did with them), one in 37: a lo part lost or negated shows in the sum.  In wide
-    // tiles, and in tiles of 2^-33 .. 2^25, wider than AVX-512's span (54 binades) and inside the
-    // split lanes' 62, which take the split lanes whichever goes first.
-    // And terms of 2^-14 .. 2^5 in their place: a hi part lost or negated shows.
-    auto small = [&] { return std::ldexp(signed_sig(), static_cast<int>(below(g, 19)) - 58); };
-    auto mid = [&] { return std::ldexp(signed_sig(), static_cast<int>(below(g, 20)) - 37); };
-    for (const bool lo : {true, false}) {
+    }
+    {
+      // A lo part off every grid (2^-60 (1 + 2^-23)) and a hi part too wide for a lane
+      // (2^45 (1 + 3 * 2^-23), its negation in a later block): their blocks are redone.
       std::vector<float> x = paired(wide);
-      std::vector<float> y = paired([&] { return std::ldexp(signed_sig(), static_cast<int>(below(g, 58)) - 56); });
-      for (std::size_t at = 5; at < N; at += 37) {
-        put(x, at, lo ? small() : mid());
-        put(y, at, lo ? small() : mid());
-      }
-      cases.emplace_back(std::string("wide tiles, ") + (lo ? "small" : "mid") + " terms unpaired", x);
-      cases.emplace_back(std::string("wide tiles past the span, ") + (lo ? "small" : "mid") + " terms unpaired", y);
+      put(x, 2 * Q + 1234, odd_tiny);
+      const float big = std::ldexp(static_cast<float>((1u << 23) + 3), 22);
+      put(x, T + 77, big);
+      put(x, T + 4000, -big);
+      cases.emplace_back("wide tiles, blocks redone", x);
     }
-  }
-  {
-    // A lo part off every grid (2^-60 (1 + 2^-23)) and a hi part too wide for a lane
-    // (2^45 (1 + 3 * 2^-23), its negation in a later block): their blocks are redone.
-    std::vector<float> x = paired(wide);
-    put(x, 2 * Q + 1234, odd_tiny);
-    const float big = std::ldexp(static_cast<float>((1u << 23) + 3), 22);
-    put(x, T + 77, big);
-    put(x, T + 4000, -big);
-    cases.emplace_back("wide tiles, blocks redone", x);
-  }
-  {
-    std::vector<float> x = paired(wide);
-    put(x, 2 * T + Q + 5000, kInf<float>);
-    cases.emplace_back("wide tiles and an Inf", x);
-  }
-  using driftlab::cpu::detail::ExactSimd;
-  // AVX-512's wide tiles take the split lanes first on Intel, the span first elsewhere
-  // (exact_split_lanes_first): both, whatever this CPU is.
-  const bool split_first = driftlab::cpu::detail::exact_split_lanes_first();
-  for (const auto& [what, x] : cases) {
-    const float want = Oracle<float>::sum(x);
-    for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2, ExactSimd::scalar}) {
-      driftlab::cpu::detail::force_exact_simd(level);
-      for (const bool split : {true, false}) {
-        driftlab::cpu::detail::force_exact_split_lanes_first(split);
-        EXPECT_TRUE(SameBits(exact(x), want))
-            << what << " at " << driftlab::cpu::isa_name(level) << (split ? ", split lanes first" : ", span first");
+    {
+      std::vector<float> x = paired(wide);
+      put(x, 2 * T + Q + 5000, kInf<float>);
+      cases.emplace_back("wide tiles and an Inf", x);
+    }
+    using driftlab::cpu::detail::ExactSimd;
+    // AVX-512's wide tiles take the split lanes first on Intel, the span first elsewhere
+    // (exact_split_lanes_first): both, whatever this CPU is.
+    const bool split_first = driftlab::cpu::detail::exact_split_lanes_first();
+    for (const auto& [what, x] : cases) {
+      const float want = Oracle<float>::sum(x);
+      for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2, ExactSimd::scalar}) {
+        driftlab::cpu::detail::force_exact_simd(level);
+        for (const bool split : {true, false}) {
+          driftlab::cpu::detail::force_exact_split_lanes_first(split);
+          EXPECT_TRUE(SameBits(exact(x), want))
+              << what << " at " << driftlab::cpu::isa_name(level) << (split ? ", split lanes first" : ", span first");
+        }
       }
     }
-  }
-  driftlab::cpu::detail::force_exact_split_lanes_first(split_first);
+    driftlab::cpu::detail::force_exact_split_lanes_first(split_first);
 #if defined(__x86_64__)
-  // MXCSR: the caller's flags (inexact and overflow) survive and its control bits are unchanged;
-  // under denormals-are-zero and flush-to-zero (which would drop a subnormal term from a lane
-  // silently) the lanes are not taken and the sum is the same.
-  const std::uint32_t csr = _mm_getcsr();
-  const std::vector<float>& x =
-      std::find_if(cases.begin(), cases.end(), [](const auto& c) { return c.first == "tiny lanes and subnormals"; })->second;
-  const float want = Oracle<float>::sum(x);
-  for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2}) {
-    driftlab::cpu::detail::force_exact_simd(level);
-    _mm_setcsr((csr & ~0x3fu) | 0x28u);
-    const float got = exact(x);
-    const std::uint32_t after = _mm_getcsr();
-    _mm_setcsr(csr | 0x8040u);
-    const float daz = exact(x);
-    _mm_setcsr(csr);
-    EXPECT_TRUE(SameBits(got, want)) << driftlab::cpu::isa_name(level);
-    EXPECT_EQ(after & 0x28u, 0x28u) << std::hex << after;
-    EXPECT_EQ(after & ~0x3fu, csr & ~0x3fu) << std::hex << after;
-    EXPECT_TRUE(SameBits(daz, want)) << "under DAZ and FTZ at " << driftlab::cpu::isa_name(level);
-  }
+    // MXCSR: the caller's flags (inexact and overflow) survive and its control bits are unchanged;
+    // under denormals-are-zero and flush-to-zero (which would drop a subnormal term from a lane
+    // silently) the lanes are not taken and the sum is the same.
+    const std::uint32_t csr = _mm_getcsr();
+    const std::vector<float>& x =
+        std::find_if(cases.begin(), cases.end(), [](const auto& c) { return c.first == "tiny lanes and subnormals"; })->second;
+    const float want = Oracle<float>::sum(x);
+    for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2}) {
+      driftlab::cpu::detail::force_exact_simd(level);
+      _mm_setcsr((csr & ~0x3fu) | 0x28u);
+      const float got = exact(x);
+      const std::uint32_t after = _mm_getcsr();
+      _mm_setcsr(csr | 0x8040u);
+      const float daz = exact(x);
+      _mm_setcsr(csr);
+      EXPECT_TRUE(SameBits(got, want)) << driftlab::cpu::isa_name(level);
+      EXPECT_EQ(after & 0x28u, 0x28u) << std::hex << after;
+      EXPECT_EQ(after & ~0x3fu, csr & ~0x3fu) << std::hex << after;
+      EXPECT_TRUE(SameBits(daz, want)) << "under DAZ and FTZ at " << driftlab::cpu::isa_name(level);
+    }
 #endif
-  driftlab::cpu::detail::force_exact_simd(ExactSimd::avx512);
+    driftlab::cpu::detail::force_exact_simd(ExactSimd::avx512);
+  });
 }
 
 // bf16 at AVX2 takes the flag-checked lanes too (exact_simd.cpp): a block's terms go into 32
@@ -751,105 +754,107 @@ TEST(ExactSum, FlagCheckedLanesKeepRedoAndFlushEachBlock) {
 // level, against the oracle on the widened values: a term a lane lost, or a lane kept that should
 // not have been, shows in the result.
 TEST(ExactSum, Bf16FlagCheckedLanesKeepRedoAndFlush) {
-  using driftlab::bf16;
-  constexpr std::size_t T = 65536, Q = T / 4, N = 3 * T;
-  Rng g(0xbf16);
-  auto b16 = [](float v) { return bf16{static_cast<std::uint16_t>(std::bit_cast<std::uint32_t>(v) >> 16)}; };
-  auto wide = [](bf16 b) { return std::bit_cast<float>(std::uint32_t{b.bits} << 16); };
-  auto sig = [&] { return static_cast<float>(128 + below(g, 128)); };  // 8-bit significands
-  auto paired = [&](auto gen) {
-    std::vector<bf16> x(N);
-    for (std::size_t t = 0; t < N; t += T)
-      for (std::size_t h : {std::size_t(0), 2 * Q})
-        for (std::size_t p = 0; p < Q; ++p) {
-          x[t + h + p] = b16(gen());
-          x[t + h + Q + p] = b16(-wide(x[t + h + p]));
-        }
-    return x;
-  };
-  auto put = [&](std::vector<bf16>& x, std::size_t at, float v) {
-    x[at] = b16(v);
-    x[(at % T) / Q % 2 ? at - Q : at + Q] = b16(0.0f);
-  };
-  auto unit = [&] { return std::ldexp(coin(g) ? -sig() : sig(), -8); };  // [0.5, 1)
-  std::vector<std::pair<std::string, std::vector<bf16>>> cases;
-  cases.emplace_back("every block kept", paired(unit));
-  {
-    std::vector<bf16> x = paired(unit);  // a term 2^-40 (1 + 2^-7) makes its block inexact
-    for (std::size_t at : {std::size_t(5), Q + 300, T + 2 * Q + 77, 2 * T + 3 * Q + 4000, N - 1})
-      put(x, at, std::ldexp(129.0f, -47) * (at % 2 ? 1.0f : -3.0f));
-    cases.emplace_back("blocks redone", x);
-  }
-  {
-    // Four terms of 1.5 * 2^127 in one float32 lane (stream 0, steps 0-3 of the block, lane 0)
-    // overflow it; stream 2 holds their negations: the block is redone, and the sum is the 1.5.
-    std::vector<bf16> x = paired(unit);
-    for (std::size_t j : {0, 16, 32, 48}) {
-      x[T + j] = b16(std::ldexp(1.5f, 127));
-      x[T + Q + j] = b16(0.0f);
-      x[T + 2 * Q + j] = b16(-std::ldexp(1.5f, 127));
-      x[T + 3 * Q + j] = b16(0.0f);
+  driftlab::testing::each_flag_mode([&] {
+    using driftlab::bf16;
+    constexpr std::size_t T = 65536, Q = T / 4, N = 3 * T;
+    Rng g(0xbf16);
+    auto b16 = [](float v) { return bf16{static_cast<std::uint16_t>(std::bit_cast<std::uint32_t>(v) >> 16)}; };
+    auto wide = [](bf16 b) { return std::bit_cast<float>(std::uint32_t{b.bits} << 16); };
+    auto sig = [&] { return static_cast<float>(128 + below(g, 128)); };  // 8-bit significands
+    auto paired = [&](auto gen) {
+      std::vector<bf16> x(N);
+      for (std::size_t t = 0; t < N; t += T)
+        for (std::size_t h : {std::size_t(0), 2 * Q})
+          for (std::size_t p = 0; p < Q; ++p) {
+            x[t + h + p] = b16(gen());
+            x[t + h + Q + p] = b16(-wide(x[t + h + p]));
+          }
+      return x;
+    };
+    auto put = [&](std::vector<bf16>& x, std::size_t at, float v) {
+      x[at] = b16(v);
+      x[(at % T) / Q % 2 ? at - Q : at + Q] = b16(0.0f);
+    };
+    auto unit = [&] { return std::ldexp(coin(g) ? -sig() : sig(), -8); };  // [0.5, 1)
+    std::vector<std::pair<std::string, std::vector<bf16>>> cases;
+    cases.emplace_back("every block kept", paired(unit));
+    {
+      std::vector<bf16> x = paired(unit);  // a term 2^-40 (1 + 2^-7) makes its block inexact
+      for (std::size_t at : {std::size_t(5), Q + 300, T + 2 * Q + 77, 2 * T + 3 * Q + 4000, N - 1})
+        put(x, at, std::ldexp(129.0f, -47) * (at % 2 ? 1.0f : -3.0f));
+      cases.emplace_back("blocks redone", x);
     }
-    put(x, T + 2000, 1.5f);
-    cases.emplace_back("a float32 lane overflowing", x);
-  }
-  for (const float special : {kInf<float>, -kInf<float>, std::numeric_limits<float>::quiet_NaN()}) {
-    std::vector<bf16> x = paired(unit);
-    put(x, T + 2 * Q + 4000, special);
-    cases.emplace_back("one " + show(special), x);
-  }
-  {
-    std::vector<bf16> x = paired(unit);
-    put(x, Q + 3000, kInf<float>);
-    put(x, 2 * T + 3 * Q + 100, -kInf<float>);
-    cases.emplace_back("+Inf and -Inf in two tiles", x);
-  }
-  {
-    // Lanes near 2^-120 with subnormals among them (bf16 keeps float32's exponent): each block
-    // exact, and kept.
-    std::vector<bf16> x = paired([&] { return std::ldexp(coin(g) ? -sig() : sig(), -128); });
-    for (std::size_t at = 700; at < N; at += 5003) put(x, at, std::ldexp(129.0f, -140));  // unpaired: they show
-    cases.emplace_back("subnormal lanes", x);
-  }
-  {
-    std::vector<bf16> x(N);  // each block exact, the double lanes' sums not: blocks redone
-    for (std::size_t t = 0; t < N; t += T)
-      for (std::size_t p = 0; p < Q; ++p) {
-        x[t + p] = b16(std::ldexp(sig(), 60));
-        x[t + 2 * Q + p] = b16(std::ldexp(sig(), -60));
+    {
+      // Four terms of 1.5 * 2^127 in one float32 lane (stream 0, steps 0-3 of the block, lane 0)
+      // overflow it; stream 2 holds their negations: the block is redone, and the sum is the 1.5.
+      std::vector<bf16> x = paired(unit);
+      for (std::size_t j : {0, 16, 32, 48}) {
+        x[T + j] = b16(std::ldexp(1.5f, 127));
+        x[T + Q + j] = b16(0.0f);
+        x[T + 2 * Q + j] = b16(-std::ldexp(1.5f, 127));
+        x[T + 3 * Q + j] = b16(0.0f);
       }
-    cases.emplace_back("double lanes made inexact", x);
-  }
-  using driftlab::cpu::detail::ExactSimd;
-  const driftlab::cpu::SumContext one{};
-  for (const auto& [what, x] : cases) {
+      put(x, T + 2000, 1.5f);
+      cases.emplace_back("a float32 lane overflowing", x);
+    }
+    for (const float special : {kInf<float>, -kInf<float>, std::numeric_limits<float>::quiet_NaN()}) {
+      std::vector<bf16> x = paired(unit);
+      put(x, T + 2 * Q + 4000, special);
+      cases.emplace_back("one " + show(special), x);
+    }
+    {
+      std::vector<bf16> x = paired(unit);
+      put(x, Q + 3000, kInf<float>);
+      put(x, 2 * T + 3 * Q + 100, -kInf<float>);
+      cases.emplace_back("+Inf and -Inf in two tiles", x);
+    }
+    {
+      // Lanes near 2^-120 with subnormals among them (bf16 keeps float32's exponent): each block
+      // exact, and kept.
+      std::vector<bf16> x = paired([&] { return std::ldexp(coin(g) ? -sig() : sig(), -128); });
+      for (std::size_t at = 700; at < N; at += 5003) put(x, at, std::ldexp(129.0f, -140));  // unpaired: they show
+      cases.emplace_back("subnormal lanes", x);
+    }
+    {
+      std::vector<bf16> x(N);  // each block exact, the double lanes' sums not: blocks redone
+      for (std::size_t t = 0; t < N; t += T)
+        for (std::size_t p = 0; p < Q; ++p) {
+          x[t + p] = b16(std::ldexp(sig(), 60));
+          x[t + 2 * Q + p] = b16(std::ldexp(sig(), -60));
+        }
+      cases.emplace_back("double lanes made inexact", x);
+    }
+    using driftlab::cpu::detail::ExactSimd;
+    const driftlab::cpu::SumContext one{};
+    for (const auto& [what, x] : cases) {
+      std::vector<float> w(x.size());
+      std::transform(x.begin(), x.end(), w.begin(), wide);
+      const float want = Oracle<float>::sum(w);
+      for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2, ExactSimd::scalar}) {
+        driftlab::cpu::detail::force_exact_simd(level);
+        EXPECT_TRUE(SameBits(driftlab::cpu::sum_half(driftlab::SumVariant::exact, x.data(), x.size(), one), want))
+            << what << " at " << driftlab::cpu::isa_name(level);
+      }
+    }
+#if defined(__x86_64__)
+    // Under DAZ and FTZ (which would drop a subnormal term from a lane silently) the lanes are not
+    // taken, and the sum is the same.
+    const std::uint32_t csr = _mm_getcsr();
+    const std::vector<bf16>& x =
+        std::find_if(cases.begin(), cases.end(), [](const auto& c) { return c.first == "subnormal lanes"; })->second;
     std::vector<float> w(x.size());
     std::transform(x.begin(), x.end(), w.begin(), wide);
     const float want = Oracle<float>::sum(w);
-    for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2, ExactSimd::scalar}) {
+    for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2}) {
       driftlab::cpu::detail::force_exact_simd(level);
-      EXPECT_TRUE(SameBits(driftlab::cpu::sum_half(driftlab::SumVariant::exact, x.data(), x.size(), one), want))
-          << what << " at " << driftlab::cpu::isa_name(level);
+      _mm_setcsr(csr | 0x8040u);
+      const float daz = driftlab::cpu::sum_half(driftlab::SumVariant::exact, x.data(), x.size(), one);
+      _mm_setcsr(csr);
+      EXPECT_TRUE(SameBits(daz, want)) << "under DAZ and FTZ at " << driftlab::cpu::isa_name(level);
     }
-  }
-#if defined(__x86_64__)
-  // Under DAZ and FTZ (which would drop a subnormal term from a lane silently) the lanes are not
-  // taken, and the sum is the same.
-  const std::uint32_t csr = _mm_getcsr();
-  const std::vector<bf16>& x =
-      std::find_if(cases.begin(), cases.end(), [](const auto& c) { return c.first == "subnormal lanes"; })->second;
-  std::vector<float> w(x.size());
-  std::transform(x.begin(), x.end(), w.begin(), wide);
-  const float want = Oracle<float>::sum(w);
-  for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2}) {
-    driftlab::cpu::detail::force_exact_simd(level);
-    _mm_setcsr(csr | 0x8040u);
-    const float daz = driftlab::cpu::sum_half(driftlab::SumVariant::exact, x.data(), x.size(), one);
-    _mm_setcsr(csr);
-    EXPECT_TRUE(SameBits(daz, want)) << "under DAZ and FTZ at " << driftlab::cpu::isa_name(level);
-  }
 #endif
-  driftlab::cpu::detail::force_exact_simd(ExactSimd::avx512);
+    driftlab::cpu::detail::force_exact_simd(ExactSimd::avx512);
+  });
 }
 
 // The software prefetch distance (exact_prefetch_bytes: 2048 on Intel, 0 elsewhere) is a hint:
@@ -1008,10 +1013,12 @@ template <class T> void check_random_vs_oracle(Rng& g, ThreadPool& pool) {
 }
 
 TEST(ExactSum, RandomAdversarialInputsMatchOracle) {
-  Rng g(0x5eed0004);
-  ThreadPool pool(4);
-  check_random_vs_oracle<float>(g, pool);
-  check_random_vs_oracle<double>(g, pool);
+  driftlab::testing::each_flag_mode([&] {
+    Rng g(0x5eed0004);
+    ThreadPool pool(4);
+    check_random_vs_oracle<float>(g, pool);
+    check_random_vs_oracle<double>(g, pool);
+  });
 }
 
 // Many small constructed ties (answers known by construction), all sizes 4..40.

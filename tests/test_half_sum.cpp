@@ -34,6 +34,7 @@
 #include "host/io/npy.h"
 #include "host/io/npz.h"
 #include "tests/test_helpers.h"
+#include "tests/exact_modes.h"
 
 namespace driftlab {
 namespace {
@@ -149,46 +150,84 @@ float f16_exact_reference(const std::vector<std::uint16_t>& bits) {
 }
 
 TEST(HalfSumCpu, ExactIsTheExactSumRoundedOnceToFloat32) {
-  std::mt19937 rng(7);
-  for (const std::size_t n : {std::size_t{1}, std::size_t{1000}, std::size_t{65537}, std::size_t{1} << 20}) {
-    // f16: random finite patterns, subnormals included, both signs: heavy cancellation.
-    std::vector<std::uint16_t> bits(n);
-    for (auto& b : bits) {
-      do b = static_cast<std::uint16_t>(rng()); while ((b & 0x7c00u) == 0x7c00u);
+  testing::each_flag_mode([&] {
+    std::mt19937 rng(7);
+    for (const std::size_t n : {std::size_t{1}, std::size_t{1000}, std::size_t{65537}, std::size_t{1} << 20}) {
+      // f16: random finite patterns, subnormals included, both signs: heavy cancellation.
+      std::vector<std::uint16_t> bits(n);
+      for (auto& b : bits) {
+        do b = static_cast<std::uint16_t>(rng()); while ((b & 0x7c00u) == 0x7c00u);
+      }
+      const HostArray x = half_array(DType::f16, bits);
+      const float want = f16_exact_reference(bits);
+      for (const int threads : {1, 2, 5}) {
+        cpu::ThreadPool pool(threads);
+        const float got = half_sum(SumVariant::exact, x, cpu::SumContext{&pool, std::nullopt});
+        ASSERT_TRUE(same_bits(want, got)) << "f16 n=" << n << " threads=" << threads << ": " << want << " vs " << got;
+      }
+      // bf16 with exponents in [-20, 12]: multiples of 2^-27 below 2^13, so int64 again.
+      for (auto& b : bits) {
+        const unsigned e = 127 - 20 + static_cast<unsigned>(rng() % 33);
+        b = static_cast<std::uint16_t>((rng() & 0x8000u) | (e << 7) | (rng() & 0x7fu));
+      }
+      std::int64_t steps = 0;
+      for (std::uint16_t h : bits) steps += static_cast<std::int64_t>(std::ldexp(static_cast<double>(bf16_to_f32(h)), 27));
+      const float want_bf16 = std::ldexp(static_cast<float>(steps), -27);
+      HostArray y = half_array(DType::bf16, bits);
+      cpu::ThreadPool pool(5);
+      const cpu::SumContext ctx{&pool, std::nullopt};
+      ASSERT_TRUE(same_bits(want_bf16, half_sum(SumVariant::exact, y, ctx))) << "bf16 n=" << n;
+      // Order-free: a permutation gives the same bits.
+      std::shuffle(y.u16.begin(), y.u16.end(), rng);
+      ASSERT_TRUE(same_bits(want_bf16, half_sum(SumVariant::exact, y, ctx))) << "bf16 permuted n=" << n;
     }
-    const HostArray x = half_array(DType::f16, bits);
-    const float want = f16_exact_reference(bits);
-    for (const int threads : {1, 2, 5}) {
-      cpu::ThreadPool pool(threads);
-      const float got = half_sum(SumVariant::exact, x, cpu::SumContext{&pool, std::nullopt});
-      ASSERT_TRUE(same_bits(want, got)) << "f16 n=" << n << " threads=" << threads << ": " << want << " vs " << got;
+    // Signed zeros and specials follow exact.h's rules on the widened values.
+    const cpu::SumContext one{};
+    EXPECT_TRUE(same_bits(-0.0f, half_sum(SumVariant::exact, half_array(DType::bf16, {0x8000, 0x8000}), one)));
+    EXPECT_TRUE(same_bits(0.0f, half_sum(SumVariant::exact, half_array(DType::f16, {0x8000, 0x0000}), one)));
+    EXPECT_TRUE(same_bits(0.0f, half_sum(SumVariant::exact, half_array(DType::f16, {0x3c00, 0xbc00}), one)));
+    EXPECT_TRUE(std::isnan(half_sum(SumVariant::exact, half_array(DType::f16, {0x7c00, 0xfc00}), one)));
+    EXPECT_TRUE(same_bits(INFINITY, half_sum(SumVariant::exact, half_array(DType::bf16, {0x7f80, 0x3f80}), one)));
+    // f16 sums pass 65504 (f16's largest) without overflow: the accumulator is float32.
+    EXPECT_EQ(half_sum(SumVariant::exact, half_array(DType::f16, {0x7bff, 0x7bff}), one), 131008.0f);
+    EXPECT_EQ(half_sum(SumVariant::tree, half_array(DType::f16, {0x7bff, 0x7bff}), one), 131008.0f);
+  });
+}
+
+// bf16 blocks of terms over 2^124 in one window: the float32 fast block refuses them (its lanes
+// could overflow), so the double lanes' fast block takes them (flag-checked paths off), or the redo
+// after the flag-checked lanes overflowed (on).  The big terms come in pairs that cancel, and one
+// term in 37 is unpaired, 2^114 .. 2^116 (inside the big terms' window): every lane's adds show.
+TEST(HalfSumCpu, ExactDoubleLaneFastBlocksTakeHugeBf16Terms) {
+  testing::each_flag_mode([&] {
+    constexpr std::size_t T = 65536, Q = T / 4, N = 3 * T;
+    std::mt19937 rng(23);
+    auto bf = [&](unsigned e) { return static_cast<std::uint16_t>((rng() & 0x8000u) | (e << 7) | (rng() & 0x7fu)); };
+    std::vector<std::uint16_t> bits(N);
+    for (std::size_t t = 0; t < N; t += T)
+      for (const std::size_t h : {std::size_t{0}, 2 * Q})
+        for (std::size_t p = 0; p < Q; ++p) {
+          bits[t + h + p] = bf(127 + 124 + rng() % 2);  // [2^124, 2^126)
+          bits[t + h + Q + p] = static_cast<std::uint16_t>(bits[t + h + p] ^ 0x8000u);
+        }
+    for (std::size_t at = 5; at < N; at += 37) {
+      bits[at] = bf(127 + 114 + rng() % 2);
+      bits[(at % T) / Q % 2 ? at - Q : at + Q] = 0;
     }
-    // bf16 with exponents in [-20, 12]: multiples of 2^-27 below 2^13, so int64 again.
-    for (auto& b : bits) {
-      const unsigned e = 127 - 20 + static_cast<unsigned>(rng() % 33);
-      b = static_cast<std::uint16_t>((rng() & 0x8000u) | (e << 7) | (rng() & 0x7fu));
-    }
+    // Every term is a multiple of 2^107 below 2^126: int64 steps, one rounding to float.
     std::int64_t steps = 0;
-    for (std::uint16_t h : bits) steps += static_cast<std::int64_t>(std::ldexp(static_cast<double>(bf16_to_f32(h)), 27));
-    const float want_bf16 = std::ldexp(static_cast<float>(steps), -27);
-    HostArray y = half_array(DType::bf16, bits);
-    cpu::ThreadPool pool(5);
-    const cpu::SumContext ctx{&pool, std::nullopt};
-    ASSERT_TRUE(same_bits(want_bf16, half_sum(SumVariant::exact, y, ctx))) << "bf16 n=" << n;
-    // Order-free: a permutation gives the same bits.
-    std::shuffle(y.u16.begin(), y.u16.end(), rng);
-    ASSERT_TRUE(same_bits(want_bf16, half_sum(SumVariant::exact, y, ctx))) << "bf16 permuted n=" << n;
-  }
-  // Signed zeros and specials follow exact.h's rules on the widened values.
-  const cpu::SumContext one{};
-  EXPECT_TRUE(same_bits(-0.0f, half_sum(SumVariant::exact, half_array(DType::bf16, {0x8000, 0x8000}), one)));
-  EXPECT_TRUE(same_bits(0.0f, half_sum(SumVariant::exact, half_array(DType::f16, {0x8000, 0x0000}), one)));
-  EXPECT_TRUE(same_bits(0.0f, half_sum(SumVariant::exact, half_array(DType::f16, {0x3c00, 0xbc00}), one)));
-  EXPECT_TRUE(std::isnan(half_sum(SumVariant::exact, half_array(DType::f16, {0x7c00, 0xfc00}), one)));
-  EXPECT_TRUE(same_bits(INFINITY, half_sum(SumVariant::exact, half_array(DType::bf16, {0x7f80, 0x3f80}), one)));
-  // f16 sums pass 65504 (f16's largest) without overflow: the accumulator is float32.
-  EXPECT_EQ(half_sum(SumVariant::exact, half_array(DType::f16, {0x7bff, 0x7bff}), one), 131008.0f);
-  EXPECT_EQ(half_sum(SumVariant::tree, half_array(DType::f16, {0x7bff, 0x7bff}), one), 131008.0f);
+    for (const std::uint16_t h : bits) steps += static_cast<std::int64_t>(std::ldexp(static_cast<double>(bf16_to_f32(h)), -107));
+    const float want = std::ldexp(static_cast<float>(steps), 107);
+    ASSERT_TRUE(std::isfinite(want));
+    const HostArray x = half_array(DType::bf16, bits);
+    const cpu::SumContext one{};
+    for (int l = 0; l <= static_cast<int>(cpu::isa_level()); ++l) {
+      cpu::detail::force_isa(cpu::detail::IsaFamily::exact, static_cast<cpu::Isa>(l));
+      const float got = half_sum(SumVariant::exact, x, one);
+      EXPECT_TRUE(same_bits(want, got)) << cpu::isa_name(static_cast<cpu::Isa>(l)) << ": " << want << " vs " << got;
+    }
+    cpu::detail::force_isa(cpu::detail::IsaFamily::exact, cpu::Isa::avx512);
+  });
 }
 
 // The conversion level (cpu/half_convert.h) changes speed only: every variant's bits are the same.
@@ -220,58 +259,60 @@ TEST(HalfSumCpu, EveryConversionLevelGivesTheSameSums) {
 // the widened values, on every 16-bit pattern (subnormals, signed zeros, Inf, NaN), on odd lengths
 // (the vector loop's tail) and across the packed bins' fold every 256 tiles of one worker.
 TEST(HalfSumCpu, ExactOnTheBitsEqualsExactOnTheWidenedValues) {
-  const cpu::SumContext one{};
-  cpu::ThreadPool pool(2);
-  for (const DType d : {DType::bf16, DType::f16}) {
-    auto check = [&](const std::vector<std::uint16_t>& bits, const cpu::SumContext& ctx, const std::string& what) {
-      std::vector<float> wide(bits.size());
-      for (std::size_t i = 0; i < bits.size(); ++i) wide[i] = d == DType::bf16 ? bf16_to_f32(bits[i]) : f16_to_f32(bits[i]);
-      const float want = cpu::sum_exact(wide.data(), wide.size(), ctx);
-      const HostArray h = half_array(d, bits);
-      for (int l = 0; l <= static_cast<int>(cpu::isa_level()); ++l) {  // AVX-512's group lanes, the packed bins
-        cpu::detail::force_isa(cpu::detail::IsaFamily::exact, static_cast<cpu::Isa>(l));
-        const float got = half_sum(SumVariant::exact, h, ctx);
-        EXPECT_TRUE(same_bits(want, got)) << dtype_name(d) << " " << what << " " << cpu::isa_name(static_cast<cpu::Isa>(l))
-                                          << ": " << want << " vs " << got;
+  testing::each_flag_mode([&] {
+    const cpu::SumContext one{};
+    cpu::ThreadPool pool(2);
+    for (const DType d : {DType::bf16, DType::f16}) {
+      auto check = [&](const std::vector<std::uint16_t>& bits, const cpu::SumContext& ctx, const std::string& what) {
+        std::vector<float> wide(bits.size());
+        for (std::size_t i = 0; i < bits.size(); ++i) wide[i] = d == DType::bf16 ? bf16_to_f32(bits[i]) : f16_to_f32(bits[i]);
+        const float want = cpu::sum_exact(wide.data(), wide.size(), ctx);
+        const HostArray h = half_array(d, bits);
+        for (int l = 0; l <= static_cast<int>(cpu::isa_level()); ++l) {  // AVX-512's group lanes, the packed bins
+          cpu::detail::force_isa(cpu::detail::IsaFamily::exact, static_cast<cpu::Isa>(l));
+          const float got = half_sum(SumVariant::exact, h, ctx);
+          EXPECT_TRUE(same_bits(want, got)) << dtype_name(d) << " " << what << " " << cpu::isa_name(static_cast<cpu::Isa>(l))
+                                            << ": " << want << " vs " << got;
+        }
+        cpu::detail::force_isa(cpu::detail::IsaFamily::exact, cpu::Isa::avx512);
+      };
+      std::vector<std::uint16_t> finite;  // every finite pattern once, then each alone with its negation
+      for (std::uint32_t b = 0; b < 65536; ++b) {
+        const std::uint32_t e = d == DType::bf16 ? (b >> 7) & 0xff : (b >> 10) & 0x1f;
+        if (e != (d == DType::bf16 ? 0xffu : 0x1fu)) finite.push_back(static_cast<std::uint16_t>(b));
       }
-      cpu::detail::force_isa(cpu::detail::IsaFamily::exact, cpu::Isa::avx512);
-    };
-    std::vector<std::uint16_t> finite;  // every finite pattern once, then each alone with its negation
-    for (std::uint32_t b = 0; b < 65536; ++b) {
-      const std::uint32_t e = d == DType::bf16 ? (b >> 7) & 0xff : (b >> 10) & 0x1f;
-      if (e != (d == DType::bf16 ? 0xffu : 0x1fu)) finite.push_back(static_cast<std::uint16_t>(b));
+      check(finite, one, "every finite pattern");
+      check(finite, cpu::SumContext{&pool, std::nullopt}, "every finite pattern, 2 threads");
+      const std::uint16_t inf = d == DType::bf16 ? 0x7f80 : 0x7c00, nan = d == DType::bf16 ? 0x7fc1 : 0x7e01;
+      for (const auto& v : std::vector<std::vector<std::uint16_t>>{{0x8000}, {0x8000, 0x8000}, {0x8000, 0x0000}, {0x0001, 0x8001},
+                                                                    {inf, 0x3c00}, {static_cast<std::uint16_t>(inf | 0x8000), inf},
+                                                                    {nan, 0x0000}, {static_cast<std::uint16_t>(inf | 0x8000)}})
+        check(v, one, "specials");
+      std::vector<std::uint16_t> odd(finite.begin(), finite.begin() + 1021);  // 127 vectors of 8 and a tail of 5
+      odd[1017] = inf;
+      check(odd, one, "a tail with Inf");
+      odd[3] = nan;
+      check(odd, one, "NaN in the vector loop");
+      std::vector<std::uint16_t> vec(finite.begin(), finite.begin() + 1021);  // specials only before the tail
+      vec[40] = inf;
+      check(vec, one, "Inf in the vector loop, a finite tail");
+      vec[41] = static_cast<std::uint16_t>(inf | 0x8000);
+      check(vec, one, "+Inf and -Inf in the vector loop");
+      vec[40] = finite[40];
+      vec[41] = finite[41];
+      vec[900] = nan;
+      check(vec, one, "NaN alone in the vector loop");
+      // One worker, 257 tiles and a short one: the packed bins fold after 256 tiles and at the end.
+      std::vector<std::uint16_t> many(257 * 65536 + 3);
+      SplitMix64 g(5);
+      for (auto& b : many) {
+        b = static_cast<std::uint16_t>(g.next());
+        const std::uint32_t e = d == DType::bf16 ? (b >> 7) & 0xff : (b >> 10) & 0x1f;
+        if (e == (d == DType::bf16 ? 0xffu : 0x1fu)) b ^= d == DType::bf16 ? 0x0080 : 0x0400;  // finite
+      }
+      check(many, one, "257 tiles on one worker");
     }
-    check(finite, one, "every finite pattern");
-    check(finite, cpu::SumContext{&pool, std::nullopt}, "every finite pattern, 2 threads");
-    const std::uint16_t inf = d == DType::bf16 ? 0x7f80 : 0x7c00, nan = d == DType::bf16 ? 0x7fc1 : 0x7e01;
-    for (const auto& v : std::vector<std::vector<std::uint16_t>>{{0x8000}, {0x8000, 0x8000}, {0x8000, 0x0000}, {0x0001, 0x8001},
-                                                                  {inf, 0x3c00}, {static_cast<std::uint16_t>(inf | 0x8000), inf},
-                                                                  {nan, 0x0000}, {static_cast<std::uint16_t>(inf | 0x8000)}})
-      check(v, one, "specials");
-    std::vector<std::uint16_t> odd(finite.begin(), finite.begin() + 1021);  // 127 vectors of 8 and a tail of 5
-    odd[1017] = inf;
-    check(odd, one, "a tail with Inf");
-    odd[3] = nan;
-    check(odd, one, "NaN in the vector loop");
-    std::vector<std::uint16_t> vec(finite.begin(), finite.begin() + 1021);  // specials only before the tail
-    vec[40] = inf;
-    check(vec, one, "Inf in the vector loop, a finite tail");
-    vec[41] = static_cast<std::uint16_t>(inf | 0x8000);
-    check(vec, one, "+Inf and -Inf in the vector loop");
-    vec[40] = finite[40];
-    vec[41] = finite[41];
-    vec[900] = nan;
-    check(vec, one, "NaN alone in the vector loop");
-    // One worker, 257 tiles and a short one: the packed bins fold after 256 tiles and at the end.
-    std::vector<std::uint16_t> many(257 * 65536 + 3);
-    SplitMix64 g(5);
-    for (auto& b : many) {
-      b = static_cast<std::uint16_t>(g.next());
-      const std::uint32_t e = d == DType::bf16 ? (b >> 7) & 0xff : (b >> 10) & 0x1f;
-      if (e == (d == DType::bf16 ? 0xffu : 0x1fu)) b ^= d == DType::bf16 ? 0x0080 : 0x0400;  // finite
-    }
-    check(many, one, "257 tiles on one worker");
-  }
+  });
 }
 
 // f16's split float32 lanes (exact_simd.cpp, AVX-512 and AVX2): each term split at 2^-4 into hi
@@ -393,37 +434,39 @@ TEST(HalfSumCpu, F16SplitLanesAtTheirEdges) {
 // the block is redone with the small term in the packed bins), and at d = 17 under the window.  At the top, exponents 247 and 254: 8 terms a lane overflow float32
 // from exponent 251 on, and the block must not be taken there.
 TEST(HalfSumCpu, ExactFloat32FastBlocksAtTheirEdges) {
-  if (cpu::isa_level() < cpu::Isa::avx2) GTEST_SKIP() << "the float32 fast blocks are AVX2's and AVX-512's";
-  const cpu::SumContext one{};
-  auto bits_of = [](std::uint32_t e, std::uint32_t s) { return static_cast<std::uint16_t>((e << 7) | (s - 128)); };
-  auto value = [](std::uint32_t e, std::uint32_t s) { return std::ldexp(static_cast<double>(s), static_cast<int>(e) - 134); };
-  for (const std::uint32_t T : {14u, 127u, 245u, 252u})
-    for (const std::uint32_t d : {12u, 13u, 14u, 17u}) {
-      const std::uint32_t eb = std::min(T + 2, 254u);
-      if (eb <= d) continue;  // the small term would not be a normal bf16
-      const std::uint32_t es = eb - d;
-      std::vector<std::uint16_t> x(8192);
-      for (std::size_t i = 0; i < x.size(); ++i) {
-        const std::uint16_t b = i % 4096 < 512 ? bits_of(T, 255) : bits_of(eb, 255);
-        x[i] = static_cast<std::uint16_t>(i < 4096 ? b : b | 0x8000);
+  testing::each_flag_mode([&] {
+    if (cpu::isa_level() < cpu::Isa::avx2) GTEST_SKIP() << "the float32 fast blocks are AVX2's and AVX-512's";
+    const cpu::SumContext one{};
+    auto bits_of = [](std::uint32_t e, std::uint32_t s) { return static_cast<std::uint16_t>((e << 7) | (s - 128)); };
+    auto value = [](std::uint32_t e, std::uint32_t s) { return std::ldexp(static_cast<double>(s), static_cast<int>(e) - 134); };
+    for (const std::uint32_t T : {14u, 127u, 245u, 252u})
+      for (const std::uint32_t d : {12u, 13u, 14u, 17u}) {
+        const std::uint32_t eb = std::min(T + 2, 254u);
+        if (eb <= d) continue;  // the small term would not be a normal bf16
+        const std::uint32_t es = eb - d;
+        std::vector<std::uint16_t> x(8192);
+        for (std::size_t i = 0; i < x.size(); ++i) {
+          const std::uint16_t b = i % 4096 < 512 ? bits_of(T, 255) : bits_of(eb, 255);
+          x[i] = static_cast<std::uint16_t>(i < 4096 ? b : b | 0x8000);
+        }
+        const std::uint32_t ss = d > 16 ? 130 : 129;  // odd where the sum's float grid allows (d <= 16)
+        x[1024] = bits_of(es, ss);   // stream 0, its ninth block
+        x[1200] = 0x0001;            // the next block: a subnormal (under every window) and -0 for +B's
+        x[1201] = 0x8000;            // in streams 0-1, their negations for -B's across (the B's cancel)
+        x[1200 + 4096] = 0x8001;
+        x[1201 + 4096] = 0x0000;
+        const double want = -value(eb, 255) + value(es, ss);
+        ASSERT_EQ(static_cast<double>(static_cast<float>(want)), want) << "the test's sum is a float";
+        const HostArray h = half_array(DType::bf16, x);
+        for (int l = 0; l <= static_cast<int>(cpu::isa_level()); ++l) {
+          cpu::detail::force_isa(cpu::detail::IsaFamily::exact, static_cast<cpu::Isa>(l));
+          const float got = half_sum(SumVariant::exact, h, one);
+          EXPECT_TRUE(same_bits(static_cast<float>(want), got))
+              << "T = " << T << ", d = " << d << ", " << cpu::isa_name(static_cast<cpu::Isa>(l)) << ": " << want << " vs " << got;
+        }
+        cpu::detail::force_isa(cpu::detail::IsaFamily::exact, cpu::Isa::avx512);
       }
-      const std::uint32_t ss = d > 16 ? 130 : 129;  // odd where the sum's float grid allows (d <= 16)
-      x[1024] = bits_of(es, ss);   // stream 0, its ninth block
-      x[1200] = 0x0001;            // the next block: a subnormal (under every window) and -0 for +B's
-      x[1201] = 0x8000;            // in streams 0-1, their negations for -B's across (the B's cancel)
-      x[1200 + 4096] = 0x8001;
-      x[1201 + 4096] = 0x0000;
-      const double want = -value(eb, 255) + value(es, ss);
-      ASSERT_EQ(static_cast<double>(static_cast<float>(want)), want) << "the test's sum is a float";
-      const HostArray h = half_array(DType::bf16, x);
-      for (int l = 0; l <= static_cast<int>(cpu::isa_level()); ++l) {
-        cpu::detail::force_isa(cpu::detail::IsaFamily::exact, static_cast<cpu::Isa>(l));
-        const float got = half_sum(SumVariant::exact, h, one);
-        EXPECT_TRUE(same_bits(static_cast<float>(want), got))
-            << "T = " << T << ", d = " << d << ", " << cpu::isa_name(static_cast<cpu::Isa>(l)) << ": " << want << " vs " << got;
-      }
-      cpu::detail::force_isa(cpu::detail::IsaFamily::exact, cpu::Isa::avx512);
-    }
+  });
 }
 
 // The tree and atomic tiles of 16-bit inputs at every ISA level (isa.h): the widening is inline in

@@ -22,6 +22,7 @@
 #include "kernels/cpu/sum_tile.h"
 #include "host/io/data.h"
 #include "tests/test_helpers.h"
+#include "tests/exact_modes.h"
 
 namespace driftlab {
 namespace {
@@ -203,29 +204,31 @@ TEST(SumCpu, ExactOverManyTilesMatchesAnIntegerOracle) {
 // Inputs spanning 8 to 80 binades: the vectorized path takes 1 to 4 exponent windows per tile, or
 // the scalar path; every level must give the integer oracle's bits.
 TEST(SumCpu, ExactOnWideRangesMatchesAnIntegerOracle) {
-  cpu::ThreadPool pool(2);
-  using cpu::detail::ExactSimd;
-  for (const int span : {8, 20, 30, 45, 60, 80}) {
-    const std::size_t n = (std::size_t(1) << 19) + 5;
-    std::vector<float> x(n);
-    SplitMix64 g(1000 + static_cast<std::uint64_t>(span));
-    __int128 units = 0;  // in units of 2^-40
-    for (auto& v : x) {
-      auto k = static_cast<std::int64_t>(g.next() >> 40);  // 24 bits
-      if (g.below(2)) k = -k;
-      const int j = static_cast<int>(g.below(static_cast<std::uint64_t>(span)));
-      v = std::ldexp(static_cast<float>(k), j - 40);
-      units += static_cast<__int128>(k) << j;
+  testing::each_flag_mode([&] {
+    cpu::ThreadPool pool(2);
+    using cpu::detail::ExactSimd;
+    for (const int span : {8, 20, 30, 45, 60, 80}) {
+      const std::size_t n = (std::size_t(1) << 19) + 5;
+      std::vector<float> x(n);
+      SplitMix64 g(1000 + static_cast<std::uint64_t>(span));
+      __int128 units = 0;  // in units of 2^-40
+      for (auto& v : x) {
+        auto k = static_cast<std::int64_t>(g.next() >> 40);  // 24 bits
+        if (g.below(2)) k = -k;
+        const int j = static_cast<int>(g.below(static_cast<std::uint64_t>(span)));
+        v = std::ldexp(static_cast<float>(k), j - 40);
+        units += static_cast<__int128>(k) << j;
+      }
+      const float want = std::ldexp(static_cast<float>(units), -40);
+      for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2, ExactSimd::scalar}) {
+        cpu::detail::force_exact_simd(level);
+        const float got = cpu::sum_exact(x.data(), n, {&pool, std::nullopt});
+        EXPECT_TRUE(same_bits(got, want)) << cpu::isa_name(cpu::detail::exact_simd_level())
+                                          << " span " << span << ": " << got << " vs " << want;
+      }
     }
-    const float want = std::ldexp(static_cast<float>(units), -40);
-    for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2, ExactSimd::scalar}) {
-      cpu::detail::force_exact_simd(level);
-      const float got = cpu::sum_exact(x.data(), n, {&pool, std::nullopt});
-      EXPECT_TRUE(same_bits(got, want)) << cpu::isa_name(cpu::detail::exact_simd_level())
-                                        << " span " << span << ": " << got << " vs " << want;
-    }
-  }
-  cpu::detail::force_exact_simd(ExactSimd::avx512);
+    cpu::detail::force_exact_simd(ExactSimd::avx512);
+  });
 }
 
 // The AVX2 path's windows are 24 binades wide and its double lanes are flushed to int64 lanes
@@ -233,27 +236,29 @@ TEST(SumCpu, ExactOnWideRangesMatchesAnIntegerOracle) {
 // eight terms carry a full significand at the top of the lower of two windows, all of one sign,
 // so each lane ends a flush just under 2^51 units.  Oracle: integers in units of 2^-35.
 TEST(SumCpu, ExactAtTheTopOfWideWindowsMatchesAnIntegerOracle) {
-  const std::size_t n = (std::size_t(1) << 20) + 9;
-  cpu::ThreadPool pool(2);
-  using cpu::detail::ExactSimd;
-  for (const float sign : {1.0f, -1.0f}) {
-    std::vector<float> x(n);
-    __int128 units = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      const bool big = i % 8 == 0;                  // 2^10: sets the top window [2^-11, 2^13)
-      const std::int64_t k = big ? (std::int64_t(1) << 45) : 0xffffff;  // else just below 2^-11
-      x[i] = sign * std::ldexp(static_cast<float>(k), -35);
-      units += k;
+  testing::each_flag_mode([&] {
+    const std::size_t n = (std::size_t(1) << 20) + 9;
+    cpu::ThreadPool pool(2);
+    using cpu::detail::ExactSimd;
+    for (const float sign : {1.0f, -1.0f}) {
+      std::vector<float> x(n);
+      __int128 units = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        const bool big = i % 8 == 0;                  // 2^10: sets the top window [2^-11, 2^13)
+        const std::int64_t k = big ? (std::int64_t(1) << 45) : 0xffffff;  // else just below 2^-11
+        x[i] = sign * std::ldexp(static_cast<float>(k), -35);
+        units += k;
+      }
+      const float want = sign * std::ldexp(static_cast<float>(units), -35);
+      for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2, ExactSimd::scalar}) {
+        cpu::detail::force_exact_simd(level);
+        const float got = cpu::sum_exact(x.data(), n, {&pool, std::nullopt});
+        EXPECT_TRUE(same_bits(got, want)) << cpu::isa_name(cpu::detail::exact_simd_level())
+                                          << " sign " << sign << ": " << got << " vs " << want;
+      }
     }
-    const float want = sign * std::ldexp(static_cast<float>(units), -35);
-    for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2, ExactSimd::scalar}) {
-      cpu::detail::force_exact_simd(level);
-      const float got = cpu::sum_exact(x.data(), n, {&pool, std::nullopt});
-      EXPECT_TRUE(same_bits(got, want)) << cpu::isa_name(cpu::detail::exact_simd_level())
-                                        << " sign " << sign << ": " << got << " vs " << want;
-    }
-  }
-  cpu::detail::force_exact_simd(ExactSimd::avx512);
+    cpu::detail::force_exact_simd(ExactSimd::avx512);
+  });
 }
 
 // The window tiles' fast blocks (exact_simd.cpp): each tile is read as four quarter streams, a
@@ -264,62 +269,95 @@ TEST(SumCpu, ExactAtTheTopOfWideWindowsMatchesAnIntegerOracle) {
 // window, zeros-only runs) make single blocks fall back.  Every level against an integer oracle
 // (clean input) and against the scalar packed path (sprinkled).
 TEST(SumCpu, ExactFastBlocksInEveryWindowAndTheirFallbacks) {
-  cpu::ThreadPool pool(2);
-  using cpu::detail::ExactSimd;
-  constexpr std::size_t T = order::kTileItems, Q = T / 4;
-  const std::size_t n = 3 * T + 12345;
-  SplitMix64 rng{2121};
-  std::vector<float> x(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    const int scale = static_cast<int>((i % T % Q / 128 + i / T) % 3) * 12;  // 2^0, 2^12, 2^24
-    const std::int64_t m = (std::int64_t(1) << 23) + static_cast<std::int64_t>(rng.below(1u << 23));
-    x[i] = std::ldexp(static_cast<float>(rng.below(2) ? -m : m), scale - 23);
-  }
-  // Quarters 1 and 3 of every full tile are quarters 0 and 2 negated, term by term (the same
-  // blocks), and the tail cancels pairwise: the clean sum is zero, so every sprinkled term below
-  // shows in the result.
-  for (std::size_t t = 0; t < 3; ++t)
-    for (std::size_t p = 0; p < Q; ++p) {
-      x[t * T + Q + p] = -x[t * T + p];
-      x[t * T + 3 * Q + p] = -x[t * T + 2 * Q + p];
+  testing::each_flag_mode([&] {
+    cpu::ThreadPool pool(2);
+    using cpu::detail::ExactSimd;
+    constexpr std::size_t T = order::kTileItems, Q = T / 4;
+    const std::size_t n = 3 * T + 12345;
+    SplitMix64 rng{2121};
+    std::vector<float> x(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const int scale = static_cast<int>((i % T % Q / 128 + i / T) % 3) * 12;  // 2^0, 2^12, 2^24
+      const std::int64_t m = (std::int64_t(1) << 23) + static_cast<std::int64_t>(rng.below(1u << 23));
+      x[i] = std::ldexp(static_cast<float>(rng.below(2) ? -m : m), scale - 23);
     }
-  for (std::size_t i = 3 * T; i + 1 < n; i += 2) x[i + 1] = -x[i];
-  x[n - 1] = 0.0f;
-  auto oracle = [](const std::vector<float>& v) {
-    __int128 units = 0;  // in units of 2^-23
-    for (float f : v) units += static_cast<std::int64_t>(std::ldexp(static_cast<double>(f), 23));
-    return std::ldexp(static_cast<float>(units), -23);  // one rounding (|units| < 2^70)
-  };
-  for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2, ExactSimd::scalar}) {
-    cpu::detail::force_exact_simd(level);
-    const float got = cpu::sum_exact(x.data(), n, {&pool, std::nullopt});
-    EXPECT_TRUE(same_bits(got, oracle(x))) << cpu::isa_name(cpu::detail::exact_simd_level()) << ": " << got;
-  }
-  // Sprinkled terms in quarter 0 (their partners in quarter 1 zeroed): below every window, a
-  // subnormal, a canceling pair above every window, a zeros-only run; each makes its block fall back.
-  std::vector<float> sprinkled = x;
-  for (std::size_t t = 0; t < 3; ++t)
-    for (std::size_t p = 1000; p < Q; p += 3001) {
-      const int kind = static_cast<int>(p / 3001 % 3);
-      sprinkled[t * T + p] = kind == 0 ? 0x1p-40f : (kind == 1 ? -1e-42f : 0x1.8p70f);
-      sprinkled[t * T + Q + p] = kind == 2 ? -0x1.8p70f : 0.0f;
-    }
-  for (std::size_t i = T + 2 * Q; i < T + 2 * Q + 1024; ++i) sprinkled[i] = sprinkled[i + Q] = i % 2 ? 0.0f : -0.0f;
-  std::vector<std::vector<float>> cases = {sprinkled};
-  sprinkled[100000] = -INFINITY;
-  cases.push_back(sprinkled);
-  for (const auto& c : cases) {
-    cpu::detail::force_exact_simd(ExactSimd::scalar);
-    const float scalar = cpu::sum_exact(c.data(), c.size(), {&pool, std::nullopt});
-    EXPECT_NE(scalar, 0.0f);
-    for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2}) {
+    // Quarters 1 and 3 of every full tile are quarters 0 and 2 negated, term by term (the same
+    // blocks), and the tail cancels pairwise: the clean sum is zero, so every sprinkled term below
+    // shows in the result.
+    for (std::size_t t = 0; t < 3; ++t)
+      for (std::size_t p = 0; p < Q; ++p) {
+        x[t * T + Q + p] = -x[t * T + p];
+        x[t * T + 3 * Q + p] = -x[t * T + 2 * Q + p];
+      }
+    for (std::size_t i = 3 * T; i + 1 < n; i += 2) x[i + 1] = -x[i];
+    x[n - 1] = 0.0f;
+    auto oracle = [](const std::vector<float>& v) {
+      __int128 units = 0;  // in units of 2^-23
+      for (float f : v) units += static_cast<std::int64_t>(std::ldexp(static_cast<double>(f), 23));
+      return std::ldexp(static_cast<float>(units), -23);  // one rounding (|units| < 2^70)
+    };
+    for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2, ExactSimd::scalar}) {
       cpu::detail::force_exact_simd(level);
-      const float vec = cpu::sum_exact(c.data(), c.size(), {&pool, std::nullopt});
-      EXPECT_TRUE(same_bits(scalar, vec)) << cpu::isa_name(cpu::detail::exact_simd_level()) << ": scalar " << scalar
-                                          << ", vector " << vec;
+      const float got = cpu::sum_exact(x.data(), n, {&pool, std::nullopt});
+      EXPECT_TRUE(same_bits(got, oracle(x))) << cpu::isa_name(cpu::detail::exact_simd_level()) << ": " << got;
     }
-  }
-  cpu::detail::force_exact_simd(ExactSimd::avx512);
+    // Sprinkled terms in quarter 0 (their partners in quarter 1 zeroed): below every window, a
+    // subnormal, a canceling pair above every window, a zeros-only run; each makes its block fall back.
+    std::vector<float> sprinkled = x;
+    for (std::size_t t = 0; t < 3; ++t)
+      for (std::size_t p = 1000; p < Q; p += 3001) {
+        const int kind = static_cast<int>(p / 3001 % 3);
+        sprinkled[t * T + p] = kind == 0 ? 0x1p-40f : (kind == 1 ? -1e-42f : 0x1.8p70f);
+        sprinkled[t * T + Q + p] = kind == 2 ? -0x1.8p70f : 0.0f;
+      }
+    for (std::size_t i = T + 2 * Q; i < T + 2 * Q + 1024; ++i) sprinkled[i] = sprinkled[i + Q] = i % 2 ? 0.0f : -0.0f;
+    std::vector<std::vector<float>> cases = {sprinkled};
+    sprinkled[100000] = -INFINITY;
+    cases.push_back(sprinkled);
+    for (const auto& c : cases) {
+      cpu::detail::force_exact_simd(ExactSimd::scalar);
+      const float scalar = cpu::sum_exact(c.data(), c.size(), {&pool, std::nullopt});
+      EXPECT_NE(scalar, 0.0f);
+      for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2}) {
+        cpu::detail::force_exact_simd(level);
+        const float vec = cpu::sum_exact(c.data(), c.size(), {&pool, std::nullopt});
+        EXPECT_TRUE(same_bits(scalar, vec)) << cpu::isa_name(cpu::detail::exact_simd_level()) << ": scalar " << scalar
+                                            << ", vector " << vec;
+      }
+    }
+    cpu::detail::force_exact_simd(ExactSimd::avx512);
+  });
+}
+
+// A fast block is kept only when its smallest nonzero term lies in the block's window: a term one
+// binade below the window with every significand bit set (the largest such, its last bit half the
+// window's unit) must send its block to the masked path.  AVX-512's windows are 16 binades, AVX2's
+// 24: [E - 13, E + 2] and [E - 21, E + 2] for a tile whose sample tops at biased exponent E.  The
+// paired terms in [1, 2) cancel, and the term that the small one replaced is added back in a tile
+// of its own (a zero in the block would send it to the masked path on its own), so the small term
+// is the sum.
+TEST(SumCpu, ExactFastBlocksRefuseATermJustBelowTheirWindow) {
+  testing::each_flag_mode([&] {
+    constexpr std::size_t T = order::kTileItems, Q = T / 4;
+    using cpu::detail::ExactSimd;
+    const cpu::SumContext one{};
+    SplitMix64 rng{77};
+    for (const auto& [level, below] : {std::pair{ExactSimd::avx512, 14u}, std::pair{ExactSimd::avx2, 22u}}) {
+      std::vector<float> x(T + 1);
+      for (const std::size_t h : {std::size_t{0}, 2 * Q})
+        for (std::size_t p = 0; p < Q; ++p) {
+          x[h + p] = from_bits<float>((127u << 23) | static_cast<std::uint32_t>(rng.below(1u << 23)));
+          x[h + Q + p] = -x[h + p];
+        }
+      const float t = from_bits<float>(((127u - below) << 23) | 0x7fffffu);
+      x[T] = x[4096 + 7];
+      x[4096 + 7] = t;  // quarter 0, past the tile's 512-term sample
+      cpu::detail::force_exact_simd(level);
+      const float got = cpu::sum_exact(x.data(), x.size(), one);
+      EXPECT_TRUE(same_bits(got, t)) << cpu::isa_name(level) << ": " << got << " vs " << t;
+    }
+    cpu::detail::force_exact_simd(ExactSimd::avx512);
+  });
 }
 
 // The split span (exact_simd.cpp, the fallback for blocks that miss one window) at its edges.
@@ -350,157 +388,159 @@ float oracle_sum(const std::vector<float>& x) {
   return std::ldexp(static_cast<float>(units), emin - 150);  // one rounding; the sums here stay normal
 }
 TEST(SumCpu, ExactSplitSpanEdgesMatchTheScalarPathAndAnOracle) {
-  cpu::ThreadPool pool(2);
-  using cpu::detail::ExactSimd;
-  constexpr std::size_t T = order::kTileItems, Q = T / 4;
-  SplitMix64 rng{2103};
-  // One tile with top exponent E: random terms in [E - 50, E] (not below 1), quarters 1 and 3
-  // negating 0 and 2.
-  auto tile = [&](std::vector<float>& x, std::size_t t, int E) {
+  testing::each_flag_mode([&] {
+    cpu::ThreadPool pool(2);
+    using cpu::detail::ExactSimd;
+    constexpr std::size_t T = order::kTileItems, Q = T / 4;
+    SplitMix64 rng{2103};
+    // One tile with top exponent E: random terms in [E - 50, E] (not below 1), quarters 1 and 3
+    // negating 0 and 2.
+    auto tile = [&](std::vector<float>& x, std::size_t t, int E) {
+      for (std::size_t p = 0; p < Q; ++p)
+        for (std::size_t h : {std::size_t(0), 2 * Q}) {
+          const auto e = static_cast<std::uint32_t>(std::max(E - static_cast<int>(rng.below(51)), 1));
+          x[t * T + h + p] = bits_float(p == 0 ? static_cast<std::uint32_t>(E) : e, static_cast<std::uint32_t>(rng.below(1u << 23)), rng.below(2));
+          x[t * T + h + Q + p] = -x[t * T + h + p];
+        }
+    };
+    // Unpaired terms at the span's edges, after each tile's sample (the sample sets E).
+    // (Exponents outside 0..254 are left out; a top below 52 clamps the span to start at 1.)
+    auto edges = [&](std::vector<float>& x, std::size_t t, int E) {
+      std::size_t p = t * T + 1000;
+      const int e_hi = std::max(E + 2, 54), e_hi2 = std::max(E + 2, 52);  // AVX-512, AVX2
+      auto term = [](int e, std::uint32_t mant, bool negative) {
+        return e < 0 || e > 254 ? 0.0f : bits_float(static_cast<std::uint32_t>(e), mant, negative);
+      };
+      for (const int e : {e_hi, e_hi + 1, e_hi - 53, e_hi - 54, e_hi2 - 51, e_hi2 - 52, e_hi - 16, e_hi - 17})
+        for (const std::uint32_t mant : {0u, 0x7fffffu, 1u, 0x400000u}) {
+          x[p] = term(e, mant, rng.below(2));
+          x[p + Q] = 0.0f;  // its partner, so that the term stays unpaired
+          p += 37;
+        }
+      // Eight terms of the largest magnitude in the span, one sign, in one lane of one stream's block
+      // (AVX-512: 16 terms apart) and the same in quarter 2 (AVX2 adds streams 0 and 2 in one lane):
+      // the int32 hi lanes at their headroom.  The block also holds smaller terms, so it misses one
+      // window.  Their partners in quarters 1 and 3 cancel them in the end, lane by lane elsewhere.
+      for (std::size_t h : {std::size_t(0), 2 * Q})
+        for (std::size_t k = 0; k < 8; ++k) {
+          x[t * T + h + 4096 + 16 * k + 3] = term(E + 2, 0x7fffffu, false);
+          x[t * T + h + Q + 4096 + 16 * k + 3] = term(E + 2, 0x7fffffu, true);
+        }
+      // Ties of y = x * 2^k at 1/2 (the lo parts at their bound) and odd units at the finest grid,
+      // eight a lane, one sign, unpaired.
+      for (std::size_t k = 0; k < 8; ++k) {
+        x[t * T + 8192 + 16 * k + 5] = term(e_hi - 27, 0x400000u, false);  // y = 1.5 at AVX-512
+        x[t * T + Q + 8192 + 16 * k + 5] = 0.0f;
+        x[t * T + 8192 + 16 * k + 6] = term(e_hi - 53, 0x7fffffu, false);
+        x[t * T + Q + 8192 + 16 * k + 6] = 0.0f;
+        x[t * T + 8192 + 16 * k + 7] = term(e_hi2 - 26, 0x400000u, false);  // y = 1.5 at AVX2
+        x[t * T + Q + 8192 + 16 * k + 7] = 0.0f;
+        x[t * T + 8192 + 16 * k + 8] = term(e_hi2 - 51, 0x7fffffu, false);
+        x[t * T + Q + 8192 + 16 * k + 8] = 0.0f;
+      }
+    };
+    const std::size_t n = 4 * T + 777;
+    std::vector<float> base(n, 0.0f);
+    const int tops[] = {149, 127, 135, 140};  // 77 binades in all, edges included: the oracle holds them
+    for (std::size_t t = 0; t < 4; ++t) tile(base, t, tops[t]);
+    for (std::size_t i = 4 * T; i + 1 < n; i += 2) {  // the odd tail: pairs that cancel
+      base[i] = bits_float(110 + static_cast<std::uint32_t>(i % 40), 12345u, i % 4 == 0);
+      base[i + 1] = -base[i];
+    }
+    std::vector<float> a = base;
+    for (std::size_t t = 0; t < 4; ++t) edges(a, t, tops[t]);
+    auto check = [&](const std::vector<float>& x, bool with_oracle, const char* what) {
+      cpu::detail::force_exact_simd(ExactSimd::scalar);
+      const float scalar = cpu::sum_exact(x.data(), x.size(), {&pool, std::nullopt});
+      if (with_oracle) {
+        EXPECT_TRUE(same_bits(scalar, oracle_sum(x))) << what << ": scalar " << scalar;
+      }
+      for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2}) {
+        cpu::detail::force_exact_simd(level);
+        const float vec = cpu::sum_exact(x.data(), x.size(), {&pool, std::nullopt});
+        EXPECT_TRUE(same_bits(scalar, vec)) << what << ", " << cpu::isa_name(cpu::detail::exact_simd_level())
+                                            << ": scalar " << scalar << ", vector " << vec;
+      }
+    };
+    check(a, true, "edges");
+    // One unpaired term on a sum that cancels exactly, so the result is that term: each side of each
+    // edge of tile 0's span (E = 149) at both levels, with the finest and the coarsest fraction.
+    for (const int e : {152, 151, 98, 97, 100, 99})
+      for (const std::uint32_t mant : {1u, 0x7fffffu}) {
+        std::vector<float> probe = base;
+        probe[10000] = bits_float(static_cast<std::uint32_t>(e), mant, e % 2);  // quarter 0
+        probe[Q + 10000] = 0.0f;
+        check(probe, true, "probe");
+        EXPECT_TRUE(same_bits(oracle_sum(probe), probe[10000]));
+      }
+    // The int32 hi lanes at their headroom: sixteen terms of the span's largest magnitude, one sign,
+    // in one lane (AVX-512: 8 in one stream's block and 8 in another's; AVX2: 16 in one lane of
+    // streams 0 and 2), canceled by one term above the span (the packed bins take it), so that a
+    // lane that wrapped shows; plus 2^-40 to show.
+    {
+      std::vector<float> lanes = base;
+      for (std::size_t h : {std::size_t(0), 2 * Q})
+        for (std::size_t k = 0; k < 8; ++k) {
+          lanes[h + 4096 + 16 * k + 3] = bits_float(151, 0x7fffffu, false);
+          lanes[h + Q + 4096 + 16 * k + 3] = 0.0f;
+        }
+      lanes[Q + 12000] = bits_float(155, 0x7fffffu, true);  // -16 * (2 - 2^-23) * 2^24
+      lanes[12000] = 0.0f;
+      lanes[4 * T] = 0x1p-40f;
+      lanes[4 * T + 1] = 0.0f;
+      check(lanes, true, "hi lanes");
+      EXPECT_TRUE(same_bits(oracle_sum(lanes), 0x1p-40f));
+    }
+    // Tiles at the ends of the range: top 253 (the span ends at 254, below Inf and NaN), top 20 (the
+    // span is clamped to start at exponent 1; subnormals and zeros of both signs go around it), in
+    // place of tiles 2 and 3.
+    std::vector<float> b = a;
+    tile(b, 2, 253);
+    edges(b, 2, 253);
+    tile(b, 3, 20);
+    edges(b, 3, 20);
+    for (std::size_t p = 3 * T + 700; p < 3 * T + Q; p += 1001) {
+      b[p] = p % 2 ? 1e-42f : -0x1p-149f;
+      b[p + Q] = p % 3 ? -0.0f : 0.0f;
+    }
+    check(b, false, "range ends");
+    for (const float special : {INFINITY, NAN}) {
+      std::vector<float> c = b;
+      c[2 * T + 3000] = special;  // in the tile whose span ends at 254
+      c[2 * T + Q + 3000] = 0.0f;
+      check(c, false, "special at the top");
+    }
+    // Specials inside span blocks: each decides the result.
+    for (const float special : {INFINITY, -INFINITY, NAN}) {
+      std::vector<float> c = a;
+      c[T + 2 * Q + 5000] = special;
+      c[T + 3 * Q + 5000] = 0.0f;
+      check(c, false, "special");
+    }
+    std::vector<float> both = a;
+    both[5000] = INFINITY;
+    both[2 * T + 9000] = -INFINITY;
+    check(both, false, "+inf and -inf");
+    // Spans too wide: a tile whose sample spans 120 binades (the windows or the scalar path take
+    // it), and a tile whose sample fits the span but whose later terms spread over 150 binades (every
+    // block sends terms around the span).
+    std::vector<float> wide = a;
     for (std::size_t p = 0; p < Q; ++p)
       for (std::size_t h : {std::size_t(0), 2 * Q}) {
-        const auto e = static_cast<std::uint32_t>(std::max(E - static_cast<int>(rng.below(51)), 1));
-        x[t * T + h + p] = bits_float(p == 0 ? static_cast<std::uint32_t>(E) : e, static_cast<std::uint32_t>(rng.below(1u << 23)), rng.below(2));
-        x[t * T + h + Q + p] = -x[t * T + h + p];
+        const std::size_t i = T + h + p;
+        const auto e = static_cast<std::uint32_t>(p < 512 ? 60 + rng.below(121) : 20 + rng.below(151));
+        wide[i] = bits_float(e, static_cast<std::uint32_t>(rng.below(1u << 23)), rng.below(2));
+        wide[i + Q] = -wide[i];
+        const std::size_t j = 2 * T + h + p;
+        const auto f = static_cast<std::uint32_t>(p < 512 ? 140 : 20 + rng.below(151));
+        wide[j] = bits_float(f, static_cast<std::uint32_t>(rng.below(1u << 23)), rng.below(2));
+        wide[j + Q] = -wide[j];
       }
-  };
-  // Unpaired terms at the span's edges, after each tile's sample (the sample sets E).
-  // (Exponents outside 0..254 are left out; a top below 52 clamps the span to start at 1.)
-  auto edges = [&](std::vector<float>& x, std::size_t t, int E) {
-    std::size_t p = t * T + 1000;
-    const int e_hi = std::max(E + 2, 54), e_hi2 = std::max(E + 2, 52);  // AVX-512, AVX2
-    auto term = [](int e, std::uint32_t mant, bool negative) {
-      return e < 0 || e > 254 ? 0.0f : bits_float(static_cast<std::uint32_t>(e), mant, negative);
-    };
-    for (const int e : {e_hi, e_hi + 1, e_hi - 53, e_hi - 54, e_hi2 - 51, e_hi2 - 52, e_hi - 16, e_hi - 17})
-      for (const std::uint32_t mant : {0u, 0x7fffffu, 1u, 0x400000u}) {
-        x[p] = term(e, mant, rng.below(2));
-        x[p + Q] = 0.0f;  // its partner, so that the term stays unpaired
-        p += 37;
-      }
-    // Eight terms of the largest magnitude in the span, one sign, in one lane of one stream's block
-    // (AVX-512: 16 terms apart) and the same in quarter 2 (AVX2 adds streams 0 and 2 in one lane):
-    // the int32 hi lanes at their headroom.  The block also holds smaller terms, so it misses one
-    // window.  Their partners in quarters 1 and 3 cancel them in the end, lane by lane elsewhere.
-    for (std::size_t h : {std::size_t(0), 2 * Q})
-      for (std::size_t k = 0; k < 8; ++k) {
-        x[t * T + h + 4096 + 16 * k + 3] = term(E + 2, 0x7fffffu, false);
-        x[t * T + h + Q + 4096 + 16 * k + 3] = term(E + 2, 0x7fffffu, true);
-      }
-    // Ties of y = x * 2^k at 1/2 (the lo parts at their bound) and odd units at the finest grid,
-    // eight a lane, one sign, unpaired.
-    for (std::size_t k = 0; k < 8; ++k) {
-      x[t * T + 8192 + 16 * k + 5] = term(e_hi - 27, 0x400000u, false);  // y = 1.5 at AVX-512
-      x[t * T + Q + 8192 + 16 * k + 5] = 0.0f;
-      x[t * T + 8192 + 16 * k + 6] = term(e_hi - 53, 0x7fffffu, false);
-      x[t * T + Q + 8192 + 16 * k + 6] = 0.0f;
-      x[t * T + 8192 + 16 * k + 7] = term(e_hi2 - 26, 0x400000u, false);  // y = 1.5 at AVX2
-      x[t * T + Q + 8192 + 16 * k + 7] = 0.0f;
-      x[t * T + 8192 + 16 * k + 8] = term(e_hi2 - 51, 0x7fffffu, false);
-      x[t * T + Q + 8192 + 16 * k + 8] = 0.0f;
-    }
-  };
-  const std::size_t n = 4 * T + 777;
-  std::vector<float> base(n, 0.0f);
-  const int tops[] = {149, 127, 135, 140};  // 77 binades in all, edges included: the oracle holds them
-  for (std::size_t t = 0; t < 4; ++t) tile(base, t, tops[t]);
-  for (std::size_t i = 4 * T; i + 1 < n; i += 2) {  // the odd tail: pairs that cancel
-    base[i] = bits_float(110 + static_cast<std::uint32_t>(i % 40), 12345u, i % 4 == 0);
-    base[i + 1] = -base[i];
-  }
-  std::vector<float> a = base;
-  for (std::size_t t = 0; t < 4; ++t) edges(a, t, tops[t]);
-  auto check = [&](const std::vector<float>& x, bool with_oracle, const char* what) {
-    cpu::detail::force_exact_simd(ExactSimd::scalar);
-    const float scalar = cpu::sum_exact(x.data(), x.size(), {&pool, std::nullopt});
-    if (with_oracle) {
-      EXPECT_TRUE(same_bits(scalar, oracle_sum(x))) << what << ": scalar " << scalar;
-    }
-    for (const ExactSimd level : {ExactSimd::avx512, ExactSimd::avx2}) {
-      cpu::detail::force_exact_simd(level);
-      const float vec = cpu::sum_exact(x.data(), x.size(), {&pool, std::nullopt});
-      EXPECT_TRUE(same_bits(scalar, vec)) << what << ", " << cpu::isa_name(cpu::detail::exact_simd_level())
-                                          << ": scalar " << scalar << ", vector " << vec;
-    }
-  };
-  check(a, true, "edges");
-  // One unpaired term on a sum that cancels exactly, so the result is that term: each side of each
-  // edge of tile 0's span (E = 149) at both levels, with the finest and the coarsest fraction.
-  for (const int e : {152, 151, 98, 97, 100, 99})
-    for (const std::uint32_t mant : {1u, 0x7fffffu}) {
-      std::vector<float> probe = base;
-      probe[10000] = bits_float(static_cast<std::uint32_t>(e), mant, e % 2);  // quarter 0
-      probe[Q + 10000] = 0.0f;
-      check(probe, true, "probe");
-      EXPECT_TRUE(same_bits(oracle_sum(probe), probe[10000]));
-    }
-  // The int32 hi lanes at their headroom: sixteen terms of the span's largest magnitude, one sign,
-  // in one lane (AVX-512: 8 in one stream's block and 8 in another's; AVX2: 16 in one lane of
-  // streams 0 and 2), canceled by one term above the span (the packed bins take it), so that a
-  // lane that wrapped shows; plus 2^-40 to show.
-  {
-    std::vector<float> lanes = base;
-    for (std::size_t h : {std::size_t(0), 2 * Q})
-      for (std::size_t k = 0; k < 8; ++k) {
-        lanes[h + 4096 + 16 * k + 3] = bits_float(151, 0x7fffffu, false);
-        lanes[h + Q + 4096 + 16 * k + 3] = 0.0f;
-      }
-    lanes[Q + 12000] = bits_float(155, 0x7fffffu, true);  // -16 * (2 - 2^-23) * 2^24
-    lanes[12000] = 0.0f;
-    lanes[4 * T] = 0x1p-40f;
-    lanes[4 * T + 1] = 0.0f;
-    check(lanes, true, "hi lanes");
-    EXPECT_TRUE(same_bits(oracle_sum(lanes), 0x1p-40f));
-  }
-  // Tiles at the ends of the range: top 253 (the span ends at 254, below Inf and NaN), top 20 (the
-  // span is clamped to start at exponent 1; subnormals and zeros of both signs go around it), in
-  // place of tiles 2 and 3.
-  std::vector<float> b = a;
-  tile(b, 2, 253);
-  edges(b, 2, 253);
-  tile(b, 3, 20);
-  edges(b, 3, 20);
-  for (std::size_t p = 3 * T + 700; p < 3 * T + Q; p += 1001) {
-    b[p] = p % 2 ? 1e-42f : -0x1p-149f;
-    b[p + Q] = p % 3 ? -0.0f : 0.0f;
-  }
-  check(b, false, "range ends");
-  for (const float special : {INFINITY, NAN}) {
-    std::vector<float> c = b;
-    c[2 * T + 3000] = special;  // in the tile whose span ends at 254
-    c[2 * T + Q + 3000] = 0.0f;
-    check(c, false, "special at the top");
-  }
-  // Specials inside span blocks: each decides the result.
-  for (const float special : {INFINITY, -INFINITY, NAN}) {
-    std::vector<float> c = a;
-    c[T + 2 * Q + 5000] = special;
-    c[T + 3 * Q + 5000] = 0.0f;
-    check(c, false, "special");
-  }
-  std::vector<float> both = a;
-  both[5000] = INFINITY;
-  both[2 * T + 9000] = -INFINITY;
-  check(both, false, "+inf and -inf");
-  // Spans too wide: a tile whose sample spans 120 binades (the windows or the scalar path take
-  // it), and a tile whose sample fits the span but whose later terms spread over 150 binades (every
-  // block sends terms around the span).
-  std::vector<float> wide = a;
-  for (std::size_t p = 0; p < Q; ++p)
-    for (std::size_t h : {std::size_t(0), 2 * Q}) {
-      const std::size_t i = T + h + p;
-      const auto e = static_cast<std::uint32_t>(p < 512 ? 60 + rng.below(121) : 20 + rng.below(151));
-      wide[i] = bits_float(e, static_cast<std::uint32_t>(rng.below(1u << 23)), rng.below(2));
-      wide[i + Q] = -wide[i];
-      const std::size_t j = 2 * T + h + p;
-      const auto f = static_cast<std::uint32_t>(p < 512 ? 140 : 20 + rng.below(151));
-      wide[j] = bits_float(f, static_cast<std::uint32_t>(rng.below(1u << 23)), rng.below(2));
-      wide[j + Q] = -wide[j];
-    }
-  wide[T + 777] = 0x1p-60f;  // unpaired, so that the canceled rest must be exact to show it
-  wide[T + Q + 777] = 0.0f;
-  check(wide, false, "wide");
-  cpu::detail::force_exact_simd(ExactSimd::avx512);
+    wide[T + 777] = 0x1p-60f;  // unpaired, so that the canceled rest must be exact to show it
+    wide[T + Q + 777] = 0.0f;
+    check(wide, false, "wide");
+    cpu::detail::force_exact_simd(ExactSimd::avx512);
+  });
 }
 
 // The AVX2 span's flag check (exact_simd.cpp, span_step_flags): a span block goes in unmasked and
@@ -512,101 +552,105 @@ TEST(SumCpu, ExactSplitSpanEdgesMatchTheScalarPathAndAnOracle) {
 // caller had set stay set and its control bits are unchanged; under denormals-are-zero and
 // flush-to-zero the tile takes the masked span and still gives the same bits.
 TEST(SumCpu, ExactFlagCheckedSpanCatchesWhatTheRangeCheckDid) {
-  using cpu::detail::ExactSimd;
-  constexpr std::size_t T = order::kTileItems, Q = T / 4;
-  SplitMix64 rng{77};
-  std::vector<float> base(T);
-  for (std::size_t p = 0; p < Q; ++p)
-    for (std::size_t h : {std::size_t(0), 2 * Q}) {
-      const auto e = static_cast<std::uint32_t>(p == 0 ? 149 : 149 - rng.below(40));
-      base[h + p] = bits_float(e, static_cast<std::uint32_t>(rng.below(1u << 23)), rng.below(2));
-      base[h + Q + p] = -base[h + p];
-    }
-  const cpu::SumContext alone{};  // the calling thread: its MXCSR is the one the test sets
-  auto exact_at = [&](const std::vector<float>& x, ExactSimd level) {
-    cpu::detail::force_exact_simd(level);
-    const float r = cpu::sum_exact(x.data(), x.size(), alone);
-    cpu::detail::force_exact_simd(ExactSimd::avx512);
-    return r;
-  };
-  auto unpaired = [&](std::size_t at, float v) {
-    std::vector<float> x = base;
-    x[at] = v;
-    x[at + Q] = 0.0f;
-    return x;
-  };
-  ASSERT_TRUE(same_bits(exact_at(base, ExactSimd::avx2), 0.0f));
-  // Below the span, off its grid: y = x * 2^2 = 2^-26 + 2^-49.
-  for (const std::uint32_t e : {99u, 90u}) {
-    const float t = bits_float(e, 1u, false);
-    EXPECT_TRUE(same_bits(exact_at(unpaired(5000, t), ExactSimd::avx2), t)) << "exponent " << e;
-  }
-  // Eight terms of (2 - 2^-23) * 2^28 (y just below 2^31) in one lane: 4 in stream 0 and 4 in
-  // stream 2 of one block, in the first or else the second of each pair of 8-term steps (the loop
-  // is unrolled by pairs: a probe lost in either shows).
-  for (const std::size_t second : {std::size_t(0), std::size_t(8)}) {
-    std::vector<float> x = base;
-    const float big = bits_float(155, 0x7fffffu, false);
-    for (std::size_t h : {std::size_t(0), 2 * Q})
-      for (std::size_t m = 0; m < 4; ++m) {
-        x[h + 4096 + 16 * m + second + 3] = big;
-        x[h + Q + 4096 + 16 * m + second + 3] = 0.0f;
+  testing::each_flag_mode([&] {
+    using cpu::detail::ExactSimd;
+    constexpr std::size_t T = order::kTileItems, Q = T / 4;
+    SplitMix64 rng{77};
+    std::vector<float> base(T);
+    for (std::size_t p = 0; p < Q; ++p)
+      for (std::size_t h : {std::size_t(0), 2 * Q}) {
+        const auto e = static_cast<std::uint32_t>(p == 0 ? 149 : 149 - rng.below(40));
+        base[h + p] = bits_float(e, static_cast<std::uint32_t>(rng.below(1u << 23)), rng.below(2));
+        base[h + Q + p] = -base[h + p];
       }
-    EXPECT_TRUE(same_bits(exact_at(x, ExactSimd::avx2), 8.0f * big)) << (second ? "second" : "first") << " steps";
-  }
-  EXPECT_TRUE(same_bits(exact_at(unpaired(7000, 0x1p-149f), ExactSimd::avx2), 0x1p-149f));
-  EXPECT_EQ(exact_at(unpaired(7000, INFINITY), ExactSimd::avx2), INFINITY);
-  // MXCSR: the caller's flags (overflow, here) survive; its control bits are unchanged.
-  const std::uint32_t csr = _mm_getcsr();
-  const std::vector<float> mixed = unpaired(6000, bits_float(90, 1u, true));
-  const float want = exact_at(mixed, ExactSimd::scalar);
-  _mm_setcsr((csr & ~0x3fu) | 0x08u);
-  const float got = exact_at(mixed, ExactSimd::avx2);
-  const std::uint32_t after = _mm_getcsr();
-  _mm_setcsr(csr);
-  EXPECT_TRUE(same_bits(got, want));
-  EXPECT_EQ(after & 0x08u, 0x08u) << std::hex << after;
-  EXPECT_EQ(after & ~0x3fu, csr & ~0x3fu) << std::hex << after;
-  // Denormals-are-zero and flush-to-zero (which would drop a subnormal term from the unmasked
-  // block without a flag): the masked span, the same bits.
-  {
-    const std::vector<float> x = unpaired(8000, -0x1p-140f);
-    _mm_setcsr(csr | 0x8040u);
-    const float r = exact_at(x, ExactSimd::avx2);
+    const cpu::SumContext alone{};  // the calling thread: its MXCSR is the one the test sets
+    auto exact_at = [&](const std::vector<float>& x, ExactSimd level) {
+      cpu::detail::force_exact_simd(level);
+      const float r = cpu::sum_exact(x.data(), x.size(), alone);
+      cpu::detail::force_exact_simd(ExactSimd::avx512);
+      return r;
+    };
+    auto unpaired = [&](std::size_t at, float v) {
+      std::vector<float> x = base;
+      x[at] = v;
+      x[at + Q] = 0.0f;
+      return x;
+    };
+    ASSERT_TRUE(same_bits(exact_at(base, ExactSimd::avx2), 0.0f));
+    // Below the span, off its grid: y = x * 2^2 = 2^-26 + 2^-49.
+    for (const std::uint32_t e : {99u, 90u}) {
+      const float t = bits_float(e, 1u, false);
+      EXPECT_TRUE(same_bits(exact_at(unpaired(5000, t), ExactSimd::avx2), t)) << "exponent " << e;
+    }
+    // Eight terms of (2 - 2^-23) * 2^28 (y just below 2^31) in one lane: 4 in stream 0 and 4 in
+    // stream 2 of one block, in the first or else the second of each pair of 8-term steps (the loop
+    // is unrolled by pairs: a probe lost in either shows).
+    for (const std::size_t second : {std::size_t(0), std::size_t(8)}) {
+      std::vector<float> x = base;
+      const float big = bits_float(155, 0x7fffffu, false);
+      for (std::size_t h : {std::size_t(0), 2 * Q})
+        for (std::size_t m = 0; m < 4; ++m) {
+          x[h + 4096 + 16 * m + second + 3] = big;
+          x[h + Q + 4096 + 16 * m + second + 3] = 0.0f;
+        }
+      EXPECT_TRUE(same_bits(exact_at(x, ExactSimd::avx2), 8.0f * big)) << (second ? "second" : "first") << " steps";
+    }
+    EXPECT_TRUE(same_bits(exact_at(unpaired(7000, 0x1p-149f), ExactSimd::avx2), 0x1p-149f));
+    EXPECT_EQ(exact_at(unpaired(7000, INFINITY), ExactSimd::avx2), INFINITY);
+    // MXCSR: the caller's flags (overflow, here) survive; its control bits are unchanged.
+    const std::uint32_t csr = _mm_getcsr();
+    const std::vector<float> mixed = unpaired(6000, bits_float(90, 1u, true));
+    const float want = exact_at(mixed, ExactSimd::scalar);
+    _mm_setcsr((csr & ~0x3fu) | 0x08u);
+    const float got = exact_at(mixed, ExactSimd::avx2);
+    const std::uint32_t after = _mm_getcsr();
     _mm_setcsr(csr);
-    EXPECT_TRUE(same_bits(r, -0x1p-140f)) << "under DAZ and FTZ: " << r;
-  }
+    EXPECT_TRUE(same_bits(got, want));
+    EXPECT_EQ(after & 0x08u, 0x08u) << std::hex << after;
+    EXPECT_EQ(after & ~0x3fu, csr & ~0x3fu) << std::hex << after;
+    // Denormals-are-zero and flush-to-zero (which would drop a subnormal term from the unmasked
+    // block without a flag): the masked span, the same bits.
+    {
+      const std::vector<float> x = unpaired(8000, -0x1p-140f);
+      _mm_setcsr(csr | 0x8040u);
+      const float r = exact_at(x, ExactSimd::avx2);
+      _mm_setcsr(csr);
+      EXPECT_TRUE(same_bits(r, -0x1p-140f)) << "under DAZ and FTZ: " << r;
+    }
+  });
 }
 
 // The vectorized and scalar paths of exact agree bit for bit, specials and zeros included.
 TEST(SumCpu, ExactVectorAndScalarPathsAgree) {
-  cpu::ThreadPool pool(2);
-  std::vector<std::vector<float>> inputs;
-  for (const Dist d : {Dist::uniform, Dist::normal, Dist::illcond})
-    for (const std::size_t n : {std::size_t(0), std::size_t(7), std::size_t(513), std::size_t(65537), std::size_t(400009)})
-      inputs.push_back(input<float>(d, n, 5 + n));
-  std::vector<float> mixed = input<float>(Dist::normal, 200003, 8);
-  for (std::size_t i = 0; i < mixed.size(); i += 97) mixed[i] = 0.0f;
-  for (std::size_t i = 5; i < mixed.size(); i += 1013) mixed[i] = -0.0f;
-  for (std::size_t i = 11; i < mixed.size(); i += 4099) mixed[i] = 1e-42f;  // subnormal
-  for (std::size_t i = 13; i < mixed.size(); i += 7919) mixed[i] = 3e38f;
-  inputs.push_back(mixed);
-  mixed[70001] = INFINITY;
-  inputs.push_back(mixed);
-  inputs.push_back(std::vector<float>(100000, -0.0f));
-  inputs.push_back(std::vector<float>(100000, 0.0f));
-  using cpu::detail::ExactSimd;
-  for (const auto& x : inputs) {
-    cpu::detail::force_exact_simd(ExactSimd::scalar);
-    const float scalar = cpu::sum_exact(x.data(), x.size(), {&pool, std::nullopt});
-    for (const ExactSimd level : {ExactSimd::avx2, ExactSimd::avx512}) {
-      cpu::detail::force_exact_simd(level);
-      const float vec = cpu::sum_exact(x.data(), x.size(), {&pool, std::nullopt});
-      EXPECT_TRUE(same_bits(scalar, vec)) << cpu::isa_name(cpu::detail::exact_simd_level())
-                                          << " n=" << x.size() << ": scalar " << scalar << ", vector " << vec;
+  testing::each_flag_mode([&] {
+    cpu::ThreadPool pool(2);
+    std::vector<std::vector<float>> inputs;
+    for (const Dist d : {Dist::uniform, Dist::normal, Dist::illcond})
+      for (const std::size_t n : {std::size_t(0), std::size_t(7), std::size_t(513), std::size_t(65537), std::size_t(400009)})
+        inputs.push_back(input<float>(d, n, 5 + n));
+    std::vector<float> mixed = input<float>(Dist::normal, 200003, 8);
+    for (std::size_t i = 0; i < mixed.size(); i += 97) mixed[i] = 0.0f;
+    for (std::size_t i = 5; i < mixed.size(); i += 1013) mixed[i] = -0.0f;
+    for (std::size_t i = 11; i < mixed.size(); i += 4099) mixed[i] = 1e-42f;  // subnormal
+    for (std::size_t i = 13; i < mixed.size(); i += 7919) mixed[i] = 3e38f;
+    inputs.push_back(mixed);
+    mixed[70001] = INFINITY;
+    inputs.push_back(mixed);
+    inputs.push_back(std::vector<float>(100000, -0.0f));
+    inputs.push_back(std::vector<float>(100000, 0.0f));
+    using cpu::detail::ExactSimd;
+    for (const auto& x : inputs) {
+      cpu::detail::force_exact_simd(ExactSimd::scalar);
+      const float scalar = cpu::sum_exact(x.data(), x.size(), {&pool, std::nullopt});
+      for (const ExactSimd level : {ExactSimd::avx2, ExactSimd::avx512}) {
+        cpu::detail::force_exact_simd(level);
+        const float vec = cpu::sum_exact(x.data(), x.size(), {&pool, std::nullopt});
+        EXPECT_TRUE(same_bits(scalar, vec)) << cpu::isa_name(cpu::detail::exact_simd_level())
+                                            << " n=" << x.size() << ": scalar " << scalar << ", vector " << vec;
+      }
     }
-  }
-  cpu::detail::force_exact_simd(ExactSimd::avx512);
+    cpu::detail::force_exact_simd(ExactSimd::avx512);
+  });
 }
 
 // A caller that unmasks floating-point exceptions (feenableexcept, or MXCSR as here; inexact

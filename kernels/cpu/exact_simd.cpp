@@ -187,12 +187,15 @@ void add_span(const std::int64_t* hi, int hi_count, const std::int64_t* lo, int 
 namespace {
 std::atomic<std::size_t> g_prefetch_bytes{cpu_is_intel() ? std::size_t(2048) : std::size_t(0)};
 std::atomic<bool> g_split_lanes_first{cpu_is_intel()};
+std::atomic<bool> g_flag_paths{true};
 }  // namespace
 
 std::size_t exact_prefetch_bytes() { return g_prefetch_bytes.load(std::memory_order_relaxed); }
 void force_exact_prefetch_bytes(std::size_t bytes) { g_prefetch_bytes.store(bytes, std::memory_order_relaxed); }
 bool exact_split_lanes_first() { return g_split_lanes_first.load(std::memory_order_relaxed); }
 void force_exact_split_lanes_first(bool on) { g_split_lanes_first.store(on, std::memory_order_relaxed); }
+bool exact_flag_paths() { return g_flag_paths.load(std::memory_order_relaxed); }
+void force_exact_flag_paths(bool on) { g_flag_paths.store(on, std::memory_order_relaxed); }
 
 #if DRIFTLAB_X86
 
@@ -577,7 +580,7 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
   // exact_simd.h: 32 double lanes kept over the tile's blocks) and span clear and read its flags,
   // and the tile's end restores it.
   const std::uint32_t csr = _mm_getcsr(), clean_csr = csr & ~kCsrFlags;
-  const bool flag_lanes = csr_is_default(csr);  // f32 and bf16
+  const bool flag_lanes = csr_is_default(csr) && exact_flag_paths();  // f32 and bf16
   __m256d lanes[8];
   for (auto& v : lanes) v = _mm256_setzero_pd();
   const std::size_t full = count / 8 * 8;
@@ -601,7 +604,7 @@ __attribute__((target("avx2"))) void windows_tile_avx2(const S* x, std::size_t c
     int skip = W > 1 ? 64 : 0, backoff = W > 1 ? 64 : 1;
     // The flag-checked span (span_step_flags), and the blocks to take the masked span after a
     // flagged one, as skip and backoff.
-    const bool flag_span = sp.ok && csr_is_default(csr);
+    const bool flag_span = sp.ok && csr_is_default(csr) && exact_flag_paths();
     const __m256 probe = _mm256_set1_ps(std::ldexp(1.0f, 128 - kSpanT2));
     int span_skip = 0, span_backoff = 1;
     // The flag-checked lanes' state, as at AVX-512.
@@ -881,7 +884,7 @@ __attribute__((target("avx512f,avx512dq"), always_inline)) inline void fast_step
                                                                                    __m512d& t0, __m512d& t1) {
   const __m512i a = _mm512_and_si512(_mm512_loadu_si512(p), abs_mask);
   mx = _mm512_max_epu32(mx, a);
-  mn = _mm512_min_epu32(mn, _mm512_add_epi32(a, ones));
+  mn = _mm512_min_epu32(mn, _mm512_add_epi32(a, ones));  // |bits| - 1: a zero wraps to the top
   t0 = _mm512_add_pd(t0, _mm512_cvtps_pd(_mm256_loadu_ps(p)));  // the loads fold into the conversions
   t1 = _mm512_add_pd(t1, _mm512_cvtps_pd(_mm256_loadu_ps(p + 8)));
 }
@@ -1132,7 +1135,8 @@ __attribute__((target("avx512f,avx512dq,avx512bw"), noinline)) void windows_tile
   // of 8 terms are rarely exact in wider ones (measured: illcond 0.96-1.09x with them).
   constexpr bool kSplit = W > 1;
   const std::uint32_t csr = _mm_getcsr(), clean_csr = csr & ~kCsrFlags;
-  const bool flag_lanes = csr_is_default(csr) && (std::is_same_v<S, float> ? kSplitLanes || !kSplit : !kSplit);
+  const bool flag_lanes = csr_is_default(csr) && exact_flag_paths() &&
+                          (std::is_same_v<S, float> ? kSplitLanes || !kSplit : !kSplit);
   __m512d lanes[16];
   for (auto& v : lanes) v = _mm512_setzero_pd();
   const std::size_t full = count / 16 * 16;

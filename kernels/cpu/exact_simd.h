@@ -81,6 +81,13 @@ bool exact_split_lanes_first();
 // Test hook: sets it (tests run both and compare the bits).
 void force_exact_split_lanes_first(bool on);
 
+// Whether the vector tiles take their flag-checked paths (the lanes, and AVX2's span) where MXCSR
+// allows: always, but for tests, which turn them off to reach the masked paths (the fast blocks,
+// the windows, the masked span) that otherwise run only for blocks the flags refused, or under a
+// caller's MXCSR that is not the default.
+bool exact_flag_paths();
+void force_exact_flag_paths(bool on);
+
 // The vector tiles below add terms in double or float lanes and redo a block whose adds were not
 // exact, so they raise and discard inexact (and the span's probe, overflow): with an exception
 // unmasked on the calling thread (a library caller's feenableexcept; fp_env.h's
