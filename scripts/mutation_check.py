@@ -203,6 +203,14 @@ MUTANTS = [
      "              u1 = _mm256_add_pd(u1, _mm256_cvtps_pd(_mm256_extractf128_ps(v0, 1)));",
      "              u1 = _mm256_sub_pd(u1, _mm256_cvtps_pd(_mm256_extractf128_ps(v0, 1)));",
      "cpu exact, AVX2 bf16 double-lane fast block: a quarter of its terms negated", "exactsimd"),
+    ("K22", "kernels/cpu/exact_simd.cpp",
+     "          u[2 * k + 1] = _mm512_add_pd(u[2 * k + 1], _mm512_sub_pd(d1, l1));",
+     "          u[2 * k + 1] = _mm512_add_pd(u[2 * k + 1], _mm512_add_pd(d1, l1));",
+     "cpu exact, AVX-512 split lanes: a hi part takes d + lo, not d - lo", "exactsimd"),
+    ("K23", "kernels/cpu/exact_simd.cpp",
+     "  mn = _mm512_min_epu32(mn, _mm512_add_epi32(a, ones));",
+     "  mn = _mm512_max_epu32(mn, _mm512_add_epi32(a, ones));",
+     "cpu exact, AVX-512 bf16 double-lane fast block: the block's largest term taken for its smallest", "exactsimd"),
     # The GPU-only mapping functions (since session 11): a wrong copy, fragment address, word index or
     # launch shape breaks only the CUDA kernel's bits or speed; the CPU replay tests must see it.
     ("D1", "kernels/common/dense_order.h",

@@ -690,6 +690,11 @@ TEST(ExactSum, FlagCheckedLanesKeepRedoAndFlushEachBlock) {
         cases.emplace_back(std::string("wide tiles, ") + (lo ? "small" : "mid") + " terms unpaired", x);
         cases.emplace_back(std::string("wide tiles past the span, ") + (lo ? "small" : "mid") + " terms unpaired", y);
       }
+      // Two-window tiles of 2^-14 .. 2^5 only, mid terms unpaired: narrow enough that a hi lane stays
+      // exact even when it takes a term's lo part too (d + lo, not d - lo), so that shows as well.
+      std::vector<float> z = paired(mid);
+      for (std::size_t at = 5; at < N; at += 37) put(z, at, mid());
+      cases.emplace_back("two-window tiles of 2^-14 .. 2^5, mid terms unpaired", z);
     }
     {
       // A lo part off every grid (2^-60 (1 + 2^-23)) and a hi part too wide for a lane

@@ -198,6 +198,7 @@ TEST(HalfSumCpu, ExactIsTheExactSumRoundedOnceToFloat32) {
 // could overflow), so the double lanes' fast block takes them (flag-checked paths off), or the redo
 // after the flag-checked lanes overflowed (on).  The big terms come in pairs that cancel, and one
 // term in 37 is unpaired, 2^114 .. 2^116 (inside the big terms' window): every lane's adds show.
+// Then a block with one term far below its window, which the fast block must refuse.
 TEST(HalfSumCpu, ExactDoubleLaneFastBlocksTakeHugeBf16Terms) {
   testing::each_flag_mode([&] {
     constexpr std::size_t T = 65536, Q = T / 4, N = 3 * T;
@@ -219,12 +220,24 @@ TEST(HalfSumCpu, ExactDoubleLaneFastBlocksTakeHugeBf16Terms) {
     for (const std::uint16_t h : bits) steps += static_cast<std::int64_t>(std::ldexp(static_cast<double>(bf16_to_f32(h)), -107));
     const float want = std::ldexp(static_cast<float>(steps), 107);
     ASSERT_TRUE(std::isfinite(want));
-    const HostArray x = half_array(DType::bf16, bits);
+    // And the big pairs alone with one term of 2^-100 (its partner zeroed, in the same block): far
+    // below the block's window, so the block must not be kept; the sum is that term.
+    std::vector<std::uint16_t> tiny(N);
+    for (std::size_t i = 0; i < N; ++i)
+      tiny[i] = (i % T) / Q % 2 ? static_cast<std::uint16_t>(tiny[i - Q] ^ 0x8000u) : bf(127 + 124 + rng() % 2);
+    tiny[T + 4096 + 3] = static_cast<std::uint16_t>((127 - 100) << 7);
+    tiny[T + Q + 4096 + 3] = 0;
+    const std::pair<const char*, std::pair<std::vector<std::uint16_t>, float>> inputs[] = {
+        {"unpaired terms of 2^114 .. 2^116", {bits, want}}, {"one term of 2^-100", {tiny, 0x1p-100f}}};
     const cpu::SumContext one{};
-    for (int l = 0; l <= static_cast<int>(cpu::isa_level()); ++l) {
-      cpu::detail::force_isa(cpu::detail::IsaFamily::exact, static_cast<cpu::Isa>(l));
-      const float got = half_sum(SumVariant::exact, x, one);
-      EXPECT_TRUE(same_bits(want, got)) << cpu::isa_name(static_cast<cpu::Isa>(l)) << ": " << want << " vs " << got;
+    for (const auto& [what, input] : inputs) {
+      const HostArray x = half_array(DType::bf16, input.first);
+      for (int l = 0; l <= static_cast<int>(cpu::isa_level()); ++l) {
+        cpu::detail::force_isa(cpu::detail::IsaFamily::exact, static_cast<cpu::Isa>(l));
+        const float got = half_sum(SumVariant::exact, x, one);
+        EXPECT_TRUE(same_bits(input.second, got))
+            << what << ", " << cpu::isa_name(static_cast<cpu::Isa>(l)) << ": " << input.second << " vs " << got;
+      }
     }
     cpu::detail::force_isa(cpu::detail::IsaFamily::exact, cpu::Isa::avx512);
   });
