@@ -74,7 +74,7 @@ void force_exact_prefetch_bytes(std::size_t bytes);
 // Whether an AVX-512 float tile of more than one window tries the split flag-checked lanes
 // (exact_simd.cpp) even when the span covers it: true on Intel, where they beat the span (measured
 // on the Xeon, session 17: illcond 0.80x the time); false elsewhere (AMD), where the span is faster
-// (Zen 4 double-pumps the 512-bit conversions and VREDUCEPD: one illcond tile 0.86x the time with
+// (Zen 4 double-pumps the 512-bit conversions and VREDUCEPD: one illcond tile 0.85x the time with
 // the span), so the split lanes there take only the tiles the span does not cover.  Detected once
 // from CPUID's vendor (cpu_is_intel, isa.h); it changes speed, never bits.
 bool exact_split_lanes_first();
