@@ -9,12 +9,13 @@ mutant whose object file comes out byte-identical to the unmutated one is "same 
 compiler proved it equivalent) and is not tested.
 
 It works on a copy: a git worktree of HEAD under build-sweep/src (uncommitted changes are not in
-it), built in build-sweep/build (CPU only, ccache when there is one), so the working tree is never
-touched and the copy is reused by the next sweep.
+it), built in build-sweep/build (CPU only, ccache when there is one; build-sweep/build-asan with
+--sanitize), so the working tree is never touched and the copy is reused by the next sweep.
 
   scripts/mutation_sweep.py kernels/cpu/sum_tile.cpp --filter 'SumCpu.*:HalfSumCpu.*'
   scripts/mutation_sweep.py kernels/cpu/half_convert.cpp --filter 'Levels*' --list
   scripts/mutation_sweep.py FILE --filter F --lines 40-120 --ops cmp,arith
+  scripts/mutation_sweep.py FILE --filter F --only S6,S10   # rerun an earlier sweep's survivors
 
 Prints a Markdown table of the survivors and the counts.  Exit status: 0 when no mutant survived,
 1 when one did or the unmutated tests fail, 2 for a bad command line.  A survivor is a question,
@@ -150,7 +151,7 @@ def run(cmd, log, cwd):
             raise
 
 
-def prepare(jobs, target):
+def prepare(jobs, target, sanitize):
     """The worktree at HEAD and its build; 0 on success."""
     WORK.mkdir(exist_ok=True)
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
@@ -165,7 +166,7 @@ def prepare(jobs, target):
             return 1
     if not (BUILD / "CMakeCache.txt").exists():
         cmd = ["cmake", "-S", str(SRC), "-B", str(BUILD), "-DCMAKE_BUILD_TYPE=Release", "-DDRIFTLAB_CUDA=OFF",
-               "-DDRIFTLAB_BUILD_BENCH=OFF"]
+               "-DDRIFTLAB_BUILD_BENCH=OFF", "-DDRIFTLAB_SANITIZE=" + (sanitize or "")]
         if shutil.which("ccache"):
             cmd.append("-DCMAKE_CXX_COMPILER_LAUNCHER=ccache")
         if run(cmd, WORK / "configure.log", SRC) != 0:
@@ -230,6 +231,11 @@ def main():
     ap.add_argument("--target", default="driftlab_tests", help="test binary (default driftlab_tests)")
     ap.add_argument("--ops", default=",".join(KINDS), help="operator kinds: " + ",".join(KINDS) + " (default all)")
     ap.add_argument("--lines", type=line_range, help="only lines A-B (one file only)")
+    ap.add_argument("--only", help="comma-separated ids of an earlier sweep with the same files, --ops and --lines "
+                                   "(a survivor list, rerun after a new test)")
+    ap.add_argument("--sanitize", choices=["address,undefined"],
+                    help="judge with a sanitized build (build-sweep/build-asan): a survivor that writes or "
+                         "reads out of bounds is killed there")
     ap.add_argument("--list", action="store_true", help="print the mutants; nothing built")
     ap.add_argument("--jobs", type=lambda t: positive(t, 256), default=2, help="build jobs (default 2)")
     ap.add_argument("--timeout", type=lambda t: positive(t, 3600),
@@ -257,6 +263,12 @@ def main():
         found = mutants_of(rel, path.read_text(), kinds, lo, hi)
         mutants += found
     mutants = [("S%d" % (i + 1),) + m[1:] for i, m in enumerate(mutants)]
+    if args.only is not None:
+        ids = args.only.split(",")
+        unknown = [i for i in ids if i not in {m[0] for m in mutants}]
+        if unknown:
+            ap.error("unknown mutant %s" % ", ".join(repr(i) for i in unknown))
+        mutants = [m for m in mutants if m[0] in ids]
     if args.list:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends the listing quietly
         for mid, rel, no, _old, new, kind in mutants:
@@ -264,6 +276,9 @@ def main():
         print("mutation_sweep: %d mutants" % len(mutants), file=sys.stderr)
         return 0
 
+    global BUILD
+    if args.sanitize:
+        BUILD = WORK / "build-asan"
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, on_signal)
     WORK.mkdir(exist_ok=True)
@@ -275,7 +290,7 @@ def main():
         return 1
     t0 = time.time()
     try:
-        if prepare(args.jobs, args.target) != 0:
+        if prepare(args.jobs, args.target, args.sanitize) != 0:
             print("mutation_sweep: the unmutated copy does not build (see %s)" % WORK, file=sys.stderr)
             return 1
         for rel in sorted({m[1] for m in mutants}):

@@ -190,6 +190,39 @@ TEST_P(HalfConvertLevels, NarrowDenseAndRandomFloatsBitwiseAsHalfH) {
   for (std::size_t i = 7; i < guard.size(); ++i) ASSERT_EQ(guard[i], 0xabcdu);
 }
 
+// Every length's tail: the n outputs are the scalar ones and nothing past them is written.  (A
+// scalar loop running to i <= n wrote one element past the end unnoticed by the tests above, whose
+// outputs are exactly n long: the operator sweep of session 24.)
+TEST_P(HalfConvertLevels, EveryLengthWritesExactlyItsOutputs) {
+  constexpr std::size_t kGuard = 24;
+  const std::vector<float> all = narrowing_inputs(100);
+  const std::vector<float> xs(all.end() - 100, all.end());  // the random floats
+  std::vector<std::uint16_t> hs(xs.size());
+  for (std::size_t i = 0; i < hs.size(); ++i) hs[i] = static_cast<std::uint16_t>(0x3c01u + 977u * i);
+  for (std::size_t n = 0; n <= 70; ++n) {
+    for (std::size_t offset : {std::size_t{0}, std::size_t{1}}) {
+      const std::uint16_t* h = hs.data() + offset;
+      const float* x = xs.data() + offset;
+      std::vector<float> wide(n + kGuard, -1234.5f);
+      cpu::widen_bf16(h, wide.data(), n);
+      for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(to_bits(wide[i]), to_bits(bf16_to_f32(h[i]))) << "bf16 n=" << n;
+      for (std::size_t i = n; i < wide.size(); ++i) ASSERT_EQ(wide[i], -1234.5f) << "widen_bf16 wrote past n=" << n;
+      std::fill(wide.begin(), wide.end(), -1234.5f);
+      cpu::widen_f16(h, wide.data(), n);
+      for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(to_bits(wide[i]), to_bits(f16_to_f32(h[i]))) << "f16 n=" << n;
+      for (std::size_t i = n; i < wide.size(); ++i) ASSERT_EQ(wide[i], -1234.5f) << "widen_f16 wrote past n=" << n;
+      std::vector<std::uint16_t> narrow(n + kGuard, 0xabcd);
+      cpu::narrow_bf16(x, narrow.data(), n);
+      for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(narrow[i], f32_to_bf16(x[i])) << "bf16 n=" << n;
+      for (std::size_t i = n; i < narrow.size(); ++i) ASSERT_EQ(narrow[i], 0xabcdu) << "narrow_bf16 wrote past n=" << n;
+      std::fill(narrow.begin(), narrow.end(), 0xabcd);
+      cpu::narrow_f16(x, narrow.data(), n);
+      for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(narrow[i], f32_to_f16(x[i])) << "f16 n=" << n;
+      for (std::size_t i = n; i < narrow.size(); ++i) ASSERT_EQ(narrow[i], 0xabcdu) << "narrow_f16 wrote past n=" << n;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Levels, HalfConvertLevels, ::testing::Values(HalfIsa::scalar, HalfIsa::avx2, HalfIsa::avx512),
                          [](const auto& info) { return std::string(cpu::isa_name(info.param)); });
 

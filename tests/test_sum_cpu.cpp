@@ -1,12 +1,16 @@
 // CPU summation variants: deterministic ones bitwise, atomic ones within the error bound, and
 // the seeded shuffle schedule showing (reproducibly) that atomic order changes the bits.
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <xmmintrin.h>
 
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
 #include <limits>
 #include <numeric>
 #include <set>
@@ -830,6 +834,75 @@ TEST(SumCpu, TreeTileGivesTheSameBitsAtEveryAlignment) {
   tree_tile_alignment_checks<double>();
   tree_tile_alignment_checks<bf16>();
   tree_tile_alignment_checks<f16>();
+}
+
+// The probe is the benchmark's read ceiling: a tile that skipped a word (or read one twice, or past
+// its end) would still OR random data to all ones, so each word is tested alone: one word set,
+// every other zero, at every length up to a few vector blocks, at every level and form, from an
+// aligned and an unaligned start.  (The operator sweep of session 24 found the probe's index
+// arithmetic untested.)
+TEST(SumCpu, ReadProbeTileSeesEachWordAloneAtEveryLevel) {
+  constexpr std::size_t kMax = 3 * 64 + 5;  // past three AVX-512 blocks of 64 words
+  std::vector<std::uint32_t> words(kMax + 2, 0);
+  for (const cpu::Isa level : sum_levels())
+    for (const bool stream : {false, true})
+      for (const std::size_t offset : {std::size_t{0}, std::size_t{1}})
+        for (std::size_t n = 0; n <= kMax; ++n) {
+          const auto* bytes = reinterpret_cast<const unsigned char*>(words.data() + offset);
+          ASSERT_EQ(cpu::detail::probe_tile(bytes, n, level, stream), 0u) << "all zero, n=" << n;
+          words[offset + n] = 0xffffffffu;  // just past the end: never seen
+          for (std::size_t p = 0; p < n; ++p) {
+            const std::uint32_t bit = 1u << (p % 31);
+            words[offset + p] = bit;
+            ASSERT_EQ(cpu::detail::probe_tile(bytes, n, level, stream), bit)
+                << cpu::isa_name(level) << (stream ? " stream" : " blocked") << " offset " << offset << " n=" << n
+                << " word " << p;
+            words[offset + p] = 0;
+          }
+          words[offset + n] = 0;
+        }
+}
+
+// The stream threshold is the last-level cache that sysfs lists: a misread size moves no bit but
+// puts every sum on the wrong side of it (the operator sweep of session 24).
+TEST(SumCpu, CacheSizeComesFromTheHighestSysfsLevel) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("driftlab_cache_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  auto level = [&](int index, const char* text) {
+    fs::create_directories(dir / ("index" + std::to_string(index)));
+    std::ofstream(dir / ("index" + std::to_string(index)) / "size") << text;
+  };
+  auto read = [&] { return cpu::detail::cache_bytes_from_sysfs(dir.c_str()); };
+  EXPECT_EQ(read(), 0u) << "no folder";
+  fs::create_directories(dir);
+  EXPECT_EQ(read(), 0u) << "no levels";
+  level(0, "32K\n");
+  level(1, "32K\n");
+  EXPECT_EQ(read(), 0u) << "L1 only: not a last-level cache";
+  level(2, "1024K\n");
+  EXPECT_EQ(read(), std::size_t{1} << 20) << "L2 when there is no L3";
+  level(3, "32768K\n");
+  EXPECT_EQ(read(), std::size_t{32} << 20) << "L3 over L2";
+  level(3, "96M");
+  EXPECT_EQ(read(), std::size_t{96} << 20) << "a size in MiB";
+  level(3, "4096");
+  EXPECT_EQ(read(), 4096u) << "a size in bytes";
+  level(3, "0K");
+  EXPECT_EQ(read(), std::size_t{1} << 20) << "a zero L3 falls back to L2";
+  level(3, "lots");
+  EXPECT_EQ(read(), std::size_t{1} << 20) << "an unreadable L3 falls back to L2";
+  level(4, "2M");
+  EXPECT_EQ(read(), std::size_t{2} << 20) << "index4 first";
+  fs::remove_all(dir);
+  EXPECT_EQ(cpu::detail::cache_bytes_from_sysfs(std::string(300, 'a').c_str()), 0u) << "a path too long";
+  // This machine: the threshold without the hook is what its sysfs says (or sysconf's, or 32 MiB).
+  cpu::detail::force_stream_threshold(std::nullopt);
+  const std::size_t here = cpu::detail::cache_bytes_from_sysfs("/sys/devices/system/cpu/cpu0/cache");
+  if (here) {
+    EXPECT_EQ(cpu::detail::stream_threshold_bytes(), here);
+  }
+  EXPECT_GT(cpu::detail::stream_threshold_bytes(), 0u);
 }
 
 TEST(SumCpu, ReadProbeSeesEveryWord) {

@@ -315,17 +315,7 @@ template <class S> Acc<S> dispatch(const S* x, std::size_t count, Isa level, boo
 // that one core shares), then sysconf, then 32 MiB.
 std::size_t last_level_cache_bytes() {
   static const std::size_t bytes = [] {
-    for (int index = 4; index >= 2; --index) {
-      char path[80];
-      std::snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", index);
-      if (std::FILE* f = std::fopen(path, "r")) {
-        unsigned long long v = 0;
-        char unit = 0;
-        const int got = std::fscanf(f, "%llu%c", &v, &unit);
-        std::fclose(f);
-        if (got >= 1 && v > 0) return static_cast<std::size_t>(v) * (unit == 'K' ? 1024u : unit == 'M' ? 1024u * 1024u : 1u);
-      }
-    }
+    if (const std::size_t v = cache_bytes_from_sysfs("/sys/devices/system/cpu/cpu0/cache")) return v;
 #if defined(_SC_LEVEL3_CACHE_SIZE)
     if (const long v = sysconf(_SC_LEVEL3_CACHE_SIZE); v > 0) return static_cast<std::size_t>(v);
 #endif
@@ -339,6 +329,22 @@ std::atomic<bool> g_forced{false};
 std::atomic<std::size_t> g_forced_bytes{0};
 
 }  // namespace
+
+std::size_t cache_bytes_from_sysfs(const char* dir) {
+  for (int index = 4; index >= 2; --index) {  // the highest level sysfs lists: L3, or L2 where there is none
+    char path[256];
+    if (std::snprintf(path, sizeof path, "%s/index%d/size", dir, index) >= static_cast<int>(sizeof path)) return 0;
+    if (std::FILE* f = std::fopen(path, "r")) {
+      unsigned long long v = 0;
+      char unit = 0;
+      const int got = std::fscanf(f, "%llu%c", &v, &unit);
+      std::fclose(f);
+      if (got >= 1 && v > 0 && v < (1ull << 40))
+        return static_cast<std::size_t>(v) * (unit == 'K' ? 1024u : unit == 'M' ? 1024u * 1024u : 1u);
+    }
+  }
+  return 0;
+}
 
 std::size_t stream_threshold_bytes() {
   return g_forced.load(std::memory_order_relaxed) ? g_forced_bytes.load(std::memory_order_relaxed) : last_level_cache_bytes();

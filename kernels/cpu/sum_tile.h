@@ -34,6 +34,10 @@ float tree_tile(const f16* x, std::size_t count, Isa level, bool stream);
 // override), so that tests run the same sums in both forms.
 std::size_t stream_threshold_bytes();
 void force_stream_threshold(std::optional<std::size_t> bytes);
+// The size in bytes of the highest cache level that a sysfs cache folder (cpu0's:
+// /sys/devices/system/cpu/cpu0/cache) lists among index4, index3, index2 ("32768K", "1M", "512"),
+// or 0 when none can be read.  Exposed for its test.
+std::size_t cache_bytes_from_sysfs(const char* dir);
 
 // OR of `words` 32-bit words at bytes (the read probe's tile: every byte read once, no arithmetic).
 // stream: the whole input is larger than stream_threshold_bytes() (the read's fastest form from
