@@ -109,6 +109,28 @@ template <class T> void canonical_nan_checks() {
   EXPECT_EQ(to_bits(order::canonical_nan(T(1.5))), to_bits(T(1.5)));
   EXPECT_EQ(to_bits(order::canonical_nan(-inf)), to_bits(-inf));
 }
+// Step 4's levels past the first: sum_tree reaches a second level only past 2^32 elements, so the
+// partials are given directly (the operator sweep of session 24: a wrong offset of tile t > 0 in
+// the levels survived every test).  Up to 3 * 65536 + 1029 partials: four tiles, then one, at
+// every ISA level.
+template <class T> void reduce_partials_checks() {
+  for (const std::size_t n : {std::size_t{2}, std::size_t{65537}, std::size_t{3 * 65536 + 1029}}) {
+    for (const Dist d : {Dist::uniform, Dist::illcond}) {
+      const auto partials = input<T>(d, n, 11);
+      const T want = tree_by_the_book(partials);
+      for (int l = 0; l <= static_cast<int>(cpu::isa_level()); ++l) {
+        cpu::detail::force_isa(cpu::detail::IsaFamily::sum, static_cast<cpu::Isa>(l));
+        const T got = cpu::detail::reduce_partials(partials);
+        EXPECT_TRUE(same_bits(want, got)) << dist_name(d) << " n=" << n << " level " << l << ": " << want << " vs " << got;
+      }
+    }
+  }
+  cpu::detail::force_isa(cpu::detail::IsaFamily::sum, cpu::Isa::avx512);
+  EXPECT_THROW(cpu::detail::reduce_partials(std::vector<T>{}), std::invalid_argument);
+}
+TEST(SumCpu, TreeLevelsAboveTheFirstFollowTheWrittenOrderF32) { reduce_partials_checks<float>(); }
+TEST(SumCpu, TreeLevelsAboveTheFirstFollowTheWrittenOrderF64) { reduce_partials_checks<double>(); }
+
 TEST(SumCpu, TreeReturnsTheCanonicalNaNF32) { canonical_nan_checks<float>(); }
 TEST(SumCpu, TreeReturnsTheCanonicalNaNF64) { canonical_nan_checks<double>(); }
 

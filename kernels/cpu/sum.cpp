@@ -454,6 +454,13 @@ template <class S> std::uint64_t read_probe_half(const S* x, std::size_t n, cons
   return r;
 }
 
+template <class T> T detail::reduce_partials(std::vector<T> partials) {
+  if (partials.empty()) throw std::invalid_argument("reduce_partials: no partials");
+  return reduce_levels(std::move(partials), sum_isa());
+}
+template float detail::reduce_partials<float>(std::vector<float>);
+template double detail::reduce_partials<double>(std::vector<double>);
+
 template float sum_half<bf16>(SumVariant, const bf16*, std::size_t, const SumContext&);
 template float sum_half<f16>(SumVariant, const f16*, std::size_t, const SumContext&);
 template std::uint64_t read_probe_half<bf16>(const bf16*, std::size_t, const SumContext&);

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "kernels/common/half.h"
 #include "kernels/common/sum_variant.h"
@@ -57,5 +58,12 @@ template <class T> std::uint64_t read_probe(const T* x, std::size_t n, const Sum
 template <class S> float sum_half(SumVariant v, const S* x, std::size_t n, const SumContext& ctx);
 // The read probe over the 16-bit input's bytes (n * 2).
 template <class S> std::uint64_t read_probe_half(const S* x, std::size_t n, const SumContext& ctx);
+
+namespace detail {
+// sum_order.h's step 4 alone: tile partials reduced as if they were the input, level after level,
+// at the sum's ISA level.  Exposed for its test: through sum_tree a second level needs more than
+// 2^32 elements (65536 tiles of 65536).
+template <class T> T reduce_partials(std::vector<T> partials);
+}  // namespace detail
 
 }  // namespace driftlab::cpu
