@@ -86,6 +86,33 @@ HostArray half_array(DType d, std::vector<std::uint16_t> bits) {
   return a;
 }
 
+// Small integers (exact in bf16 and f16) sum exactly in float32 in every order, so every variant
+// under every schedule must give the integer sum itself: a schedule that loses, repeats or negates
+// a warp or tile cannot hide behind an error bound (the operator sweep of session 24).
+TEST(HalfSumCpu, EveryVariantUnderEveryScheduleSumsSmallIntegersExactly) {
+  const std::size_t n = 5 * 65536 + 37;
+  SplitMix64 g(8);
+  std::vector<float> values(n);
+  double want = 0;
+  for (auto& v : values) {
+    v = static_cast<float>(g.below(16));
+    want += v;
+  }
+  cpu::ThreadPool pool(3);
+  std::vector<cpu::SumContext> contexts = {{nullptr, std::nullopt}, {&pool, std::nullopt}};
+  for (std::uint64_t seed = 1; seed <= 3; ++seed) contexts.push_back({&pool, seed});
+  for (const DType d : {DType::bf16, DType::f16}) {
+    std::vector<std::uint16_t> bits(n);
+    for (std::size_t i = 0; i < n; ++i) bits[i] = d == DType::bf16 ? f32_to_bf16(values[i]) : f32_to_f16(values[i]);
+    const HostArray x = half_array(d, std::move(bits));
+    for (const SumVariant v : {SumVariant::serial, SumVariant::atomic_element, SumVariant::atomic, SumVariant::tree,
+                               SumVariant::exact})
+      for (std::size_t c = 0; c < contexts.size(); ++c)
+        EXPECT_EQ(static_cast<double>(half_sum(v, x, contexts[c])), want)
+            << dtype_name(d) << " " << info(v).name << " context " << c;
+  }
+}
+
 TEST(HalfInput, GeneratedInputIsTheFloat32InputRoundedToNearestEven) {
   const HostArray f = make_input(Dist::normal, DType::f32, 5000, 9);
   for (const DType d : {DType::bf16, DType::f16}) {

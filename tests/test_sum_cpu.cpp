@@ -185,6 +185,33 @@ template <class T> void shuffle_checks() {
 TEST(SumCpu, ShuffleSchedulesMoveAtomicsNotTreeOrExactF32) { shuffle_checks<float>(); }
 TEST(SumCpu, ShuffleSchedulesMoveAtomicsNotTreeOrExactF64) { shuffle_checks<double>(); }
 
+// Small integers sum exactly in every order (every partial sum is below 2^24), so every variant under
+// every schedule -- no pool, real threads, seeded schedules -- must give the integer sum itself.  The
+// bound checks above cannot see a schedule that loses or repeats a tile or warp, or negates the
+// sum, on an ill-conditioned input whose sum is near 0 (the operator sweep of session 24 found
+// such mutants surviving every test).
+template <class T> void small_integer_checks() {
+  const std::size_t n = 5 * 65536 + 37;  // tiles, warps and a short tail of each
+  std::vector<T> x(n);
+  SplitMix64 g(7);
+  double want = 0;
+  for (auto& v : x) {
+    v = static_cast<T>(g.below(16));
+    want += static_cast<double>(v);
+  }
+  ASSERT_LT(want, 16777216.0);
+  cpu::ThreadPool pool(3);
+  std::vector<cpu::SumContext> contexts = {{nullptr, std::nullopt}, {&pool, std::nullopt}};
+  for (std::uint64_t seed = 1; seed <= 3; ++seed) contexts.push_back({&pool, seed});
+  for (const SumVariant v : {SumVariant::serial, SumVariant::atomic_element, SumVariant::atomic, SumVariant::tree,
+                             SumVariant::exact})
+    for (std::size_t c = 0; c < contexts.size(); ++c)
+      for (int rep = 0; rep < 2; ++rep)
+        EXPECT_EQ(static_cast<double>(cpu::sum(v, x.data(), n, contexts[c])), want) << info(v).name << " context " << c;
+}
+TEST(SumCpu, EveryVariantUnderEveryScheduleSumsSmallIntegersExactlyF32) { small_integer_checks<float>(); }
+TEST(SumCpu, EveryVariantUnderEveryScheduleSumsSmallIntegersExactlyF64) { small_integer_checks<double>(); }
+
 // Real threads: the drift is measured elsewhere; here only the error bound is asserted.
 TEST(SumCpu, RacingAtomicsStayWithinTheBound) {
   const std::size_t n = 8 * 65536 + 3;
@@ -925,6 +952,17 @@ TEST(SumCpu, CacheSizeComesFromTheHighestSysfsLevel) {
     EXPECT_EQ(cpu::detail::stream_threshold_bytes(), here);
   }
   EXPECT_GT(cpu::detail::stream_threshold_bytes(), 0u);
+}
+
+// A double's high word alone, in the last element of several tiles: the probe reads n * 2 words.
+TEST(SumCpu, ReadProbeSeesEveryWordOfDoubles) {
+  std::vector<double> x(3 * 65536 + 17, 0.0);
+  x.back() = -0.0;  // only the sign bit: the last word of the last, short tile
+  cpu::ThreadPool pool(3);
+  EXPECT_EQ(cpu::read_probe(x.data(), x.size(), {&pool, std::nullopt}), 0x80000000u);
+  x.back() = 0.0;
+  x[65536 + 70000 % 65536] = from_bits<double>(std::uint64_t{1} << 40);  // a high word in a middle tile
+  EXPECT_EQ(cpu::read_probe(x.data(), x.size(), {&pool, std::nullopt}), 0x100u);
 }
 
 TEST(SumCpu, ReadProbeSeesEveryWord) {
