@@ -540,7 +540,7 @@ TEST(HalfSumCpu, EverySumIsaLevelGivesTheSameTreeAndAtomicBits) {
 }
 
 TEST(HalfSumCpu, ReadProbeReadsEveryByte) {
-  for (const std::size_t n : {std::size_t{1}, std::size_t{7}, std::size_t{65537}, std::size_t{3 * 65536 + 5}}) {
+  for (const std::size_t n : {std::size_t{1}, std::size_t{7}, std::size_t{9}, std::size_t{65537}, std::size_t{3 * 65536 + 5}}) {
     std::vector<std::uint16_t> bits(n, 0);
     bits[n - 1] = 0x0100;                // the last value of an odd-length input
     if (n > 2) bits[n / 2 | 1] = 0x0002;  // an odd index: the high half of its word
