@@ -34,12 +34,16 @@ BACKUP = BUILD / "mutation-backup"
 #  exactsimd: the exact sum's vector tiles at every ISA level, against oracles and the scalar path;
 #  replay: the CPU replays of the CUDA kernels' own per-thread steps (the GPU-only mapping
 #          functions: tile copies, fragment addresses, lane-private words, launch shapes), which
-#          are the only evidence for them on a machine without a GPU.
+#          are the only evidence for them on a machine without a GPU;
+#  sweep:  the CPU sums, the read probe and the 16-bit conversions as a whole: the mutants that
+#          scripts/mutation_sweep.py found surviving (session 24), each killed by a test added for it.
 GROUPS = {
     "kat": ("driftlab_kat_tests", "KnownAnswers.*"),
     "sumtile": ("driftlab_tests", "SumCpu.TreeTile*:SumCpu.TreeAtomic*:HalfSumCpu.Every*"),
     "exactsimd": ("driftlab_tests", "ExactSum.*:SumCpu.Exact*:HalfSumCpu.Exact*"),
     "replay": ("driftlab_tests", "DenseTileReplay.*:DenseTc.*:ExactMagnitudeWords.*:ExactFinalize.*:AttentionBlockReplay.*"),
+    # sweep: the CPU sums, probe and 16-bit conversions as a whole (the operator sweep's kills).
+    "sweep": ("driftlab_tests", "SumCpu.*:HalfSumCpu.*:ExactSum.*:HalfH.*:Levels/HalfConvertLevels.*"),
 }
 
 # (id, file, the line's text as it is, what it becomes, what the change means[, group]); group "kat"
@@ -336,6 +340,39 @@ MUTANTS = [
     ("D34", "kernels/common/dense_order.h",
      "  r = (t / 8) * 8 + (t % 2) * 4 + (t / 2) % 4 + q * kARowStep;", "  r = (t / 8) * 8 + (t % 2) * 4 + (t / 2) % 4;",
      "dense 16-byte tile: A copy 1 rewrites copy 0's rows (rows 64..127 never copied)", "replay"),
+    # Found by scripts/mutation_sweep.py (session 24): each survived every test until a new one.
+    ("W1", "kernels/cpu/half_convert.cpp",
+     "  for (std::size_t i = 0; i < n; ++i) out[i] = f16_to_f32(in[i]);",
+     "  for (std::size_t i = 0; i <= n; ++i) out[i] = f16_to_f32(in[i]);",
+     "f16 widening, scalar loop (every vector path's tail): one element written past n", "sweep"),
+    ("W2", "kernels/cpu/sum_tile.cpp",
+     "  const __m512i all = _mm512_or_si512(_mm512_or_si512(acc[0], acc[1]), _mm512_or_si512(acc[2], acc[3]));",
+     "  const __m512i all = _mm512_or_si512(_mm512_or_si512(acc[0], acc[2]), _mm512_or_si512(acc[2], acc[3]));",
+     "read probe, AVX-512: one accumulator's words (a quarter of each block) dropped", "sweep"),
+    ("W3", "kernels/cpu/sum.cpp",
+     "      next[t] = tile_sum(level.data() + t * kTileItems, tile_count(level.size(), t), isa, false);",
+     "      next[t] = tile_sum(level.data() + t / kTileItems, tile_count(level.size(), t), isa, false);",
+     "sum tree, levels above the first: tile t > 0 read from the wrong place (needs 2^32 elements through sum_tree)", "sweep"),
+    ("W4", "kernels/cpu/sum.cpp",
+     "      for (std::size_t i = w * kWarp, end = std::min(n, i + kWarp); i < end; ++i) acc += x[i];",
+     "      for (std::size_t i = w * kWarp, end = std::min(n, i + kWarp); i < end; ++i) acc -= x[i];",
+     "atomic_element under a seeded schedule: the sum negated (inside the bound of an ill-conditioned input)", "sweep"),
+    ("W5", "kernels/cpu/sum.cpp",
+     "    const T* tile = x + t * kTileItems;",
+     "    const T* tile = x + t / kTileItems;",
+     "atomic_element on real threads: every tile reads tile 0", "sweep"),
+    ("W6", "kernels/cpu/sum.cpp",
+     "    w.track_neg_zero = false;",
+     "    w.track_neg_zero = true;",
+     "16-bit exact, AVX-512 bf16 windows: -0.0 not settled after them (v, -v pairs sum to -0.0)", "sweep"),
+    ("W7", "kernels/cpu/sum.cpp",
+     "    per_worker[static_cast<std::size_t>(w)] |= detail::probe_tile(bytes, tile_count(n, t) * (sizeof(T) / 4), isa, stream);",
+     "    per_worker[static_cast<std::size_t>(w)] |= detail::probe_tile(bytes, tile_count(n, t) / (sizeof(T) / 4), isa, stream);",
+     "read probe of doubles: half of each tile's words read", "sweep"),
+    ("W8", "kernels/cpu/sum_tile.cpp",
+     "  for (int index = 4; index >= 2; --index) {  // the highest level sysfs lists: L3, or L2 where there is none",
+     "  for (int index = 4; index > 2; --index) {  // the highest level sysfs lists: L3, or L2 where there is none",
+     "stream threshold: a machine without an L3 falls to sysconf, not its L2", "sweep"),
 ]
 
 

@@ -253,7 +253,7 @@ def main():
         ap.error("bad --target %r" % args.target)
     lo, hi = args.lines or (1, 1 << 30)
     mutants = []
-    for rel in args.files:
+    for rel in dict.fromkeys(args.files):  # a file named twice is swept once
         path = (ROOT / rel).resolve()
         if not path.is_file() or ROOT not in path.parents:
             ap.error("not a file in the repository: %s" % rel)
@@ -299,6 +299,10 @@ def main():
                       file=sys.stderr)
         t1 = time.time()
         ok, failed = test(args.target, args.filter, args.timeout or 3600)
+        ran = re.findall(r"\[==========\] (\d+) tests? from", (WORK / "test.log").read_text(errors="replace"))
+        if ok and (not ran or int(ran[0]) == 0):
+            print("mutation_sweep: --filter %r runs no test of %s" % (args.filter, args.target), file=sys.stderr)
+            return 1
         timeout = args.timeout or int(10 + 4 * (time.time() - t1))
         if not ok:
             print("mutation_sweep: the unmutated tests fail (%s)" % " ".join(failed), file=sys.stderr)

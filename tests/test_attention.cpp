@@ -319,6 +319,12 @@ TEST(Attention, BadShapesAreRejected) {
   EXPECT_THROW(cpu::attention(AttentionVariant::single, p, out.data(), {}), std::invalid_argument);
   const cpu::AttentionProblem wide{in.q.data(), in.K.data(), in.V.data(), 1, 1, 257, in.kv_len.data()};
   EXPECT_THROW(cpu::attention(AttentionVariant::single, wide, out.data(), {}), std::invalid_argument);
+  // fixed_split with C = 0 (the operator sweep of session 24: accepted by a mutant unnoticed).
+  const cpu::AttentionProblem good{in.q.data(), in.K.data(), in.V.data(), 1, 1, 4, in.kv_len.data()};
+  cpu::AttentionContext no_split;
+  no_split.split_size = 0;
+  EXPECT_THROW(cpu::attention(AttentionVariant::fixed_split, good, out.data(), no_split), std::invalid_argument);
+  EXPECT_NO_THROW(cpu::attention(AttentionVariant::single, good, out.data(), no_split));  // C is fixed_split's alone
 }
 
 // --- The command line ---------------------------------------------------------------------
