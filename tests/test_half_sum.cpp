@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -90,7 +91,7 @@ HostArray half_array(DType d, std::vector<std::uint16_t> bits) {
 // under every schedule must give the integer sum itself: a schedule that loses, repeats or negates
 // a warp or tile cannot hide behind an error bound (the operator sweep of session 24).
 TEST(HalfSumCpu, EveryVariantUnderEveryScheduleSumsSmallIntegersExactly) {
-  const std::size_t n = 5 * 65536 + 37;
+  const std::size_t n = 5 * 65536 + 33;  // the last warp one element
   SplitMix64 g(8);
   std::vector<float> values(n);
   double want = 0;
@@ -162,6 +163,22 @@ TEST(HalfSumCpu, FixedOrderVariantsAreTheirFoldsOnWidenedValues) {
       EXPECT_TRUE(same_bits(half_sum(SumVariant::atomic_element, x, shuffled),
                             half_sum(SumVariant::atomic_element, x, shuffled)));
     }
+}
+
+// A seeded schedule moves the atomics' bits, as on float32 (SumCpu.ShuffleSchedulesMove...): a
+// schedule that had become the fixed order would still repeat and still sum right (the operator
+// sweep of session 24: a warp range that swallowed the whole input survived).
+TEST(HalfSumCpu, ShuffleSchedulesMoveTheAtomics) {
+  cpu::ThreadPool pool(2);
+  for (const DType d : {DType::bf16, DType::f16}) {
+    // On f16 the illcond input gave one result under all 8 schedules (session 24); normal moves.
+    const HostArray x = make_input(d == DType::bf16 ? Dist::illcond : Dist::normal, d, 8 * 65536 + 5, 11);
+    for (const SumVariant v : {SumVariant::atomic, SumVariant::atomic_element}) {
+      std::set<std::uint32_t> bits;
+      for (std::uint64_t seed = 1; seed <= 8; ++seed) bits.insert(to_bits(half_sum(v, x, cpu::SumContext{&pool, seed})));
+      EXPECT_GE(bits.size(), 2u) << dtype_name(d) << " " << info(v).name << " gave one result under 8 schedules";
+    }
+  }
 }
 
 // The exact sum of 16-bit values as an integer count of their finest step, rounded once to float.
