@@ -301,6 +301,22 @@ TEST(Dense, PackedWeightsGiveTheSameBitsForEveryVariantAndBatch) {
   cpu::DenseContext wrong{nullptr, std::nullopt, 0};
   wrong.packed_W = &other;
   EXPECT_THROW(run(DenseVariant::invariant, p, Activation::linear, wrong), std::invalid_argument);
+  // The same matrix packed at another shape: K rows of W read as K - 1 (or N columns as N - 1) is
+  // refused too, one dimension at a time (the operator sweep of session 24: a check that needed
+  // both to differ survived).
+  const cpu::PackedB own(p.W.data(), p.N, p.K, p.N);
+  cpu::DenseContext stale{nullptr, std::nullopt, 0};
+  stale.packed_W = &own;
+  std::vector<float> y(p.B * p.N);
+  for (const DenseVariant v : {DenseVariant::invariant, DenseVariant::tree, DenseVariant::atomic}) {
+    EXPECT_NO_THROW(cpu::dense(v, p.x.data(), p.W.data(), p.b.data(), y.data(), p.B, p.K, p.N, Activation::linear, stale));
+    EXPECT_THROW(cpu::dense(v, p.x.data(), p.W.data(), p.b.data(), y.data(), p.B, p.K - 1, p.N, Activation::linear, stale),
+                 std::invalid_argument)
+        << info(v).name << ": K - 1";
+    EXPECT_THROW(cpu::dense(v, p.x.data(), p.W.data(), p.b.data(), y.data(), p.B, p.K, p.N - 1, Activation::linear, stale),
+                 std::invalid_argument)
+        << info(v).name << ": N - 1";
+  }
 }
 
 TEST(Dense, ModelBackendRepacksWhenTheWeightsChange) {
