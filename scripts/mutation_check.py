@@ -35,7 +35,7 @@ BACKUP = BUILD / "mutation-backup"
 #  replay: the CPU replays of the CUDA kernels' own per-thread steps (the GPU-only mapping
 #          functions: tile copies, fragment addresses, lane-private words, launch shapes), which
 #          are the only evidence for them on a machine without a GPU;
-#  sweep:  the CPU sums, the read probe and the 16-bit conversions as a whole: the mutants that
+#  sweep:  the CPU sums, the read probe and the 16-bit conversions as a whole: mutants that
 #          scripts/mutation_sweep.py found surviving (session 24), each killed by a test added for it.
 GROUPS = {
     "kat": ("driftlab_kat_tests", "KnownAnswers.*"),
@@ -340,7 +340,7 @@ MUTANTS = [
     ("D34", "kernels/common/dense_order.h",
      "  r = (t / 8) * 8 + (t % 2) * 4 + (t / 2) % 4 + q * kARowStep;", "  r = (t / 8) * 8 + (t % 2) * 4 + (t / 2) % 4;",
      "dense 16-byte tile: A copy 1 rewrites copy 0's rows (rows 64..127 never copied)", "replay"),
-    # Found by scripts/mutation_sweep.py (session 24): each survived every test until a new one.
+    # Found by scripts/mutation_sweep.py (session 24): each survived its file's sweep filter until a new test.
     ("W1", "kernels/cpu/half_convert.cpp",
      "  for (std::size_t i = 0; i < n; ++i) out[i] = f16_to_f32(in[i]);",
      "  for (std::size_t i = 0; i <= n; ++i) out[i] = f16_to_f32(in[i]);",
