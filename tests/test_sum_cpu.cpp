@@ -941,6 +941,10 @@ TEST(SumCpu, CacheSizeComesFromTheHighestSysfsLevel) {
   EXPECT_EQ(read(), std::size_t{1} << 20) << "a zero L3 falls back to L2";
   level(3, "lots");
   EXPECT_EQ(read(), std::size_t{1} << 20) << "an unreadable L3 falls back to L2";
+  for (const char* bad : {"", "-5K", "99999999999999999999999K", "2199023255552"}) {  // the last: 2^41 bytes
+    level(3, bad);
+    EXPECT_EQ(read(), std::size_t{1} << 20) << "'" << bad << "' falls back to L2";
+  }
   level(4, "2M");
   EXPECT_EQ(read(), std::size_t{2} << 20) << "index4 first";
   fs::remove_all(dir);
