@@ -341,7 +341,7 @@ def main():
                                                                  time.time() - t), file=sys.stderr, flush=True)
         build(args.jobs, args.target)  # leave the copy built unmutated
     except Interrupted as e:
-        print("mutation_sweep: interrupted (%s); the copy is restored at the next sweep" % e, file=sys.stderr)
+        print("mutation_sweep: interrupted (%s); the mutated file was put back (a killed sweep's is, at the next start)" % e, file=sys.stderr)
         return 1
     print("| id | line | kind | the mutated line |")
     print("|---|---|---|---|")
