@@ -396,11 +396,11 @@ def restore_leftovers():
             saved.unlink()
 
 
-def run(cmd, log):
+def run(cmd, log, cwd=ROOT):
     """Runs cmd in a process group of its own; on an interruption the whole group (make and its
-    compilers too) is ended before the sources are restored."""
+    compilers too) is ended before the sources are restored.  (mutation_sweep.py uses it too.)"""
     with open(log, "w") as f:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             return proc.wait()
         except BaseException:

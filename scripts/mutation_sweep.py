@@ -25,7 +25,6 @@ only reading it tells which.
 import argparse
 import fcntl
 import hashlib
-import os
 import re
 import shutil
 import signal
@@ -33,6 +32,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mutation_check import Interrupted, on_signal, run  # noqa: E402  (one process-group runner for both)
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "build-sweep"
@@ -127,28 +129,6 @@ def mutants_of(rel, text, kinds, lo, hi):
                 mutated = line[:m.start()] + new + line[m.end():]
                 found.append((rel, no, line, mutated, kind))
     return [("S%d" % (i + 1),) + f for i, f in enumerate(found)]
-
-
-class Interrupted(Exception):
-    pass
-
-
-def on_signal(signum, _frame):
-    raise Interrupted("signal %d" % signum)
-
-
-def run(cmd, log, cwd):
-    with open(log, "w") as f:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            return proc.wait()
-        except BaseException:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            proc.wait()
-            raise
 
 
 def prepare(jobs, target, sanitize):
