@@ -449,6 +449,22 @@ def apply(path, old, new):
     return "\n".join(lines)
 
 
+def start_run(lock_path, busy_message):
+    """SIGINT/SIGTERM/SIGHUP raise Interrupted from here on; then the run's lock file, held for as
+    long as the returned file is open, or None (and busy_message % lock_path on stderr) when
+    another run holds it.  (mutation_sweep.py uses it too.)"""
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, on_signal)
+    lock_path.parent.mkdir(exist_ok=True)
+    lock = open(lock_path, "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        print(busy_message % lock_path, file=sys.stderr)
+        return None
+    return lock
+
+
 class OneLineParser(argparse.ArgumentParser):
     """A bad command line is one line on stderr and exit status 2 (not argparse's usage block)."""
 
@@ -501,15 +517,9 @@ def main():
             print("%-4s %-6s %-34s %s" % (m[0], group_of(m), m[1], m[4]))
         return 0
 
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, on_signal)
-    BUILD.mkdir(exist_ok=True)
     # One run at a time: a second one would mutate the same sources and share the backups.
-    lock = open(BUILD / "mutation.lock", "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        print("mutation_check: another run holds %s; wait for it to end" % (BUILD / "mutation.lock"), file=sys.stderr)
+    lock = start_run(BUILD / "mutation.lock", "mutation_check: another run holds %s; wait for it to end")
+    if lock is None:
         return 1
     restore_leftovers()
     if configure() != 0:

@@ -23,7 +23,6 @@ not a verdict: it is a missing test or an equivalent mutant (one that changes sp
 only reading it tells which.
 """
 import argparse
-import fcntl
 import hashlib
 import re
 import shutil
@@ -34,7 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mutation_check import Interrupted, on_signal, run  # noqa: E402  (one process-group runner for both)
+from mutation_check import Interrupted, run, start_run  # noqa: E402  (one runner and one lock for both)
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "build-sweep"
@@ -259,14 +258,8 @@ def main():
     global BUILD
     if args.sanitize:
         BUILD = WORK / "build-asan"
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, on_signal)
-    WORK.mkdir(exist_ok=True)
-    lock = open(WORK / "sweep.lock", "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        print("mutation_sweep: another sweep holds %s" % (WORK / "sweep.lock"), file=sys.stderr)
+    lock = start_run(WORK / "sweep.lock", "mutation_sweep: another sweep holds %s")
+    if lock is None:
         return 1
     t0 = time.time()
     try:
