@@ -71,7 +71,7 @@ for v in "0" "33" "-1" "2^6" "1e1" " 4" "4 " "0x4" "4.0" "" "9999999999999999999
   want 2 1 "predict --split-k '$v'" -- "$DL" predict --variant tree --split-k "$v"
 done
 want 0 0 "predict --split-k 2^5 (32) with tree" -- "$DL" predict --variant tree --split-k 2^5 --runs 2
-want 0 0 "predict --split-k 4 with invariant (no slices: accepted, nothing split)" -- "$DL" predict --variant invariant --split-k 4 --runs 2
+want 2 1 "predict --split-k 4 with invariant (refused since session 25: it splits nothing)" -- "$DL" predict --variant invariant --split-k 4 --runs 2
 want 0 0 "predict --split-k 1 with atomic" -- "$DL" predict --variant atomic --split-k 1 --runs 2
 
 # --- the GPU check's own arguments

@@ -67,6 +67,55 @@ TEST(Cli, BadCommandLines) {
   expect_one_line_error(cli({"sum", "stray"}), "unexpected argument");
 }
 
+// A flag that changes only some variants (--split-k: those that cut K; --schedule: those whose adds
+// race; attention's --split-size: fixed_split), given when the command runs none of them, would
+// change nothing: refused in one line that names what it applies to.  With one of them, or all
+// variants, it is accepted.
+TEST(Cli, FlagsThatChangeNoChosenVariantAreRefused) {
+  expect_one_line_error(cli({"predict", "--variant", "invariant", "--split-k", "4"}),
+                        "--split-k: variant 'invariant' has no slices of K (--split-k applies to atomic, tree)");
+  expect_one_line_error(cli({"predict", "--variant", "cublas", "--split-k", "2"}), "variant 'cublas' has no slices of K");
+  expect_one_line_error(cli({"predict", "--variant", "tree", "--schedule", "shuffle:3"}),
+                        "--schedule: variant 'tree' has no atomic adds to reorder (--schedule applies to atomic)");
+  expect_one_line_error(cli({"predict", "--variant", "invariant", "--schedule", "shuffle:3"}), "variant 'invariant' has no");
+  expect_one_line_error(cli({"trace", "--compare", "runs:0,1", "--schedule", "shuffle:1"}),
+                        "--schedule: variant 'tree' (trace's default) has no atomic adds");
+  expect_one_line_error(cli({"trace", "--compare", "batch:1,4", "--variant", "invariant", "--split-k", "4"}),
+                        "--split-k: variant 'invariant' has no slices of K");
+  expect_one_line_error(cli({"trace", "--compare", "variant:tree,invariant", "--schedule", "shuffle:1"}),
+                        "--schedule: variants 'tree' and 'invariant' have no atomic adds to reorder");
+  expect_one_line_error(cli({"trace", "--compare", "variant:invariant,cublas", "--split-k", "2"}),
+                        "variants 'invariant' and 'cublas' have no slices of K");
+  for (const char* v : {"serial", "tree", "exact"})
+    expect_one_line_error(cli({"sum", "--variant", v, "--schedule", "shuffle:3"}),
+                          "--schedule: variant '" + std::string(v) +
+                              "' has no atomic adds to reorder (--schedule applies to atomic_element, atomic)");
+  for (const char* v : {"split_count", "fixed_split", "single"})
+    expect_one_line_error(cli({"attention", "--variant", v, "--schedule", "shuffle:2"}),
+                          "variant '" + std::string(v) + "' has no atomic adds to reorder");
+  for (const char* v : {"split_count", "atomic", "single"})
+    expect_one_line_error(cli({"attention", "--variant", v, "--split-size", "64"}),
+                          "--split-size: variant '" + std::string(v) +
+                              "' has no fixed chunk (--split-size applies to fixed_split)");
+
+  const std::vector<std::vector<std::string>> accepted = {
+      {"predict", "--variant", "atomic", "--split-k", "4", "--schedule", "shuffle:1", "--runs", "1"},
+      {"predict", "--variant", "tree", "--split-k", "3", "--runs", "1"},
+      {"predict", "--variant", "all", "--split-k", "3", "--schedule", "shuffle:1", "--runs", "1"},
+      {"trace", "--compare", "variant:tree,invariant", "--split-k", "3", "--init-seed", "1"},
+      {"trace", "--compare", "variant:atomic,invariant", "--schedule", "shuffle:1", "--init-seed", "1"},
+      {"sum", "--variant", "atomic_element", "--schedule", "shuffle:3", "--n", "100", "--runs", "2"},
+      {"sum", "--variant", "all", "--backend", "cpu", "--schedule", "shuffle:3", "--n", "100", "--runs", "2"},
+      {"attention", "--variant", "fixed_split", "--split-size", "16", "--batch", "1", "--heads", "1", "--head-dim", "8",
+       "--kv-len", "64", "--runs", "1", "--batch-sweep", "off"},
+      {"attention", "--variant", "atomic", "--schedule", "shuffle:2", "--batch", "1", "--heads", "1", "--head-dim", "8",
+       "--kv-len", "64", "--runs", "1", "--batch-sweep", "off"}};
+  for (const auto& args : accepted) {
+    const CliResult r = cli(args);
+    EXPECT_EQ(r.code, 0) << args[0] << " " << args[2] << ": " << r.err;
+  }
+}
+
 TEST(Cli, NBeyondMemoryIsAnErrorNotACrash) {
   expect_one_line_error(cli({"sum", "--backend", "cpu", "--n", "2^50"}), "memory");
 }

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <iomanip>
+#include <span>
 #include <sstream>
+#include <vector>
 
 #include "host/backends/attention_backend.h"
 #include "host/common/cli_args.h"
@@ -29,7 +31,7 @@ shape:
   --head-dim D          head dim, 1 to 256 (default 128)
   --kv-len L            KV length of every sequence (default 1024)
   --kv-lens L0,L1,...   one KV length per sequence (sets B)
-  --split-size S        fixed_split's chunk in tokens (default 256)
+  --split-size S        fixed_split's chunk in tokens (default 256; refused without fixed_split)
   --seed S              seed of q, K, V (standard normal; default 1)
 runs:
   --variant NAME|all    )") + variant_choices(kAttentionVariants) + R"(, or all (default)
@@ -39,6 +41,7 @@ runs:
   --schedule shuffle:SEED
                         cpu backend: add atomic's chunk contributions in a seeded random order per
                         run -- a reproducible MODEL of a GPU scheduler -- instead of racing threads
+                        (refused when --variant does not run atomic)
   --batch-sweep LIST    run sequence 0 inside batches of these sizes (default 1,2,3,4,8,16; 'off'
                         for none), the other sequences as long as sequence 0
   --other-kv-lens LIST  and inside a batch of B whose other sequences have these KV lengths
@@ -75,7 +78,7 @@ std::vector<std::size_t> AttentionArgs::lens() const {
 AttentionArgs parse_attention_args(std::span<const std::string_view> argv) {
   AttentionArgs a;
   ArgReader r(argv);
-  bool batch_given = false, len_given = false;
+  bool batch_given = false, len_given = false, split_size_given = false;
   while (!r.done()) {
     const std::string_view f = r.flag();
     if (f == "--help" || f == "-h") a.help = true;
@@ -88,7 +91,10 @@ AttentionArgs parse_attention_args(std::span<const std::string_view> argv) {
       a.kv_len = bounded(r.value(), "--kv-len", 1, kMaxLen);
       len_given = true;
     } else if (f == "--kv-lens") a.kv_lens = parse_list(r.value(), "--kv-lens", 1, kMaxLen, {}, Repeats::allowed);
-    else if (f == "--split-size") a.split_size = bounded(r.value(), "--split-size", 1, kMaxLen);
+    else if (f == "--split-size") {
+      a.split_size = bounded(r.value(), "--split-size", 1, kMaxLen);
+      split_size_given = true;
+    }
     else if (f == "--seed") a.seed = parse_count(r.value(), "--seed");
     else if (f == "--variant") {
       a.variant = r.value();
@@ -121,6 +127,12 @@ AttentionArgs parse_attention_args(std::span<const std::string_view> argv) {
     throw UsageError("--other-kv-lens: a batch of 1 has no other sequences (give --batch 2 or more, or --kv-lens)");
   for (const std::size_t bs : a.batch_sweep)
     if (bs * a.heads > 65535) throw UsageError("--batch-sweep: batch x heads at most 65535");
+  std::vector<AttentionVariant> chosen;  // empty: all
+  if (a.variant != "all") chosen.push_back(*parse_attention_variant(a.variant));
+  check_flag_applies(a.shuffle_seed.has_value(), "--schedule", std::span<const AttentionVariant>(chosen),
+                     kAttentionVariants, races, "no atomic adds to reorder");
+  check_flag_applies(split_size_given, "--split-size", std::span<const AttentionVariant>(chosen), kAttentionVariants,
+                     [](const auto& r) { return r.variant == AttentionVariant::fixed_split; }, "no fixed chunk");
   return a;
 }
 

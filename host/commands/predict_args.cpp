@@ -3,6 +3,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "host/common/cli_args.h"
 #include "kernels/common/dense_variant.h"
@@ -46,12 +47,14 @@ runs:
                         every process repeats the same sequence (Keras's SeedGenerator);
                         unseeded: std::random_device per process
   --variant NAME|all    )") + variant_choices(kDenseVariants) + R"(, or all (default)
-  --split-k S           force S slices (1..32) for atomic and tree
+  --split-k S           force S slices (1..32) for atomic and tree (refused when --variant runs
+                        neither of them)
   --backend cpu|cuda|auto
   --threads T           cpu backend: worker threads, 0 to 4096 (default 0: every hardware thread)
   --schedule shuffle:SEED
                         cpu backend: add atomic partials in a seeded random order per call -- a
                         reproducible MODEL of a GPU scheduler -- instead of racing real threads
+                        (refused when --variant does not run atomic)
   --batch-sweep LIST    also run row 0 inside batches of these sizes (e.g. 1,7,64,513) and report
                         batch_distinct and batch_max_ulp for row 0's output
 tensor parallelism (Open MPI; cpu, f32, inference only; kernels/common/tp_order.h):
@@ -149,6 +152,13 @@ void check_model_flags(const PredictArgs& a, bool batch_given) {
                      " layers");
 }
 
+void check_dense_variant_flags(const PredictArgs& a, std::span<const DenseVariant> chosen, std::string_view note) {
+  check_flag_applies(a.split_k != 0, "--split-k", chosen, kDenseVariants, [](const auto& r) { return r.splits_k; },
+                     "no slices of K", note);
+  check_flag_applies(a.shuffle_seed.has_value(), "--schedule", chosen, kDenseVariants, races,
+                     "no atomic adds to reorder", note);
+}
+
 PredictArgs parse_predict_args(std::span<const std::string_view> argv) {
   PredictArgs a;
   ArgReader r(argv);
@@ -175,6 +185,9 @@ PredictArgs parse_predict_args(std::span<const std::string_view> argv) {
   }
   check_model_flags(a, batch_given);
   check_tp_flags(a);
+  std::vector<DenseVariant> chosen;  // empty: all
+  if (a.variant != "all") chosen.push_back(*parse_dense_variant(a.variant));
+  check_dense_variant_flags(a, chosen);
   return a;
 }
 

@@ -58,6 +58,9 @@ std::vector<std::string> to_argv(const PredictArgs& a);
 // false when f is none of them.  check_model_flags: the checks across them, after the last flag.
 bool parse_model_flag(std::string_view f, ArgReader& r, PredictArgs& a, bool& batch_given);
 void check_model_flags(const PredictArgs& a, bool batch_given);
+// --split-k and --schedule when none of the variants run (chosen; empty: all) splits K or races:
+// a UsageError, as the flag would change nothing (note: said after the variants' names).
+void check_dense_variant_flags(const PredictArgs& a, std::span<const DenseVariant> chosen, std::string_view note = {});
 
 // What a model command runs, built as predict builds it: the backend (--backend, refusing cpu-only
 // flags on cuda), the model (--weights or --layers from init_seed), the input x [B x K] (--input

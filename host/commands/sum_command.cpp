@@ -6,7 +6,9 @@
 #include <cstdio>
 #include <fstream>
 #include <iomanip>
+#include <span>
 #include <sstream>
+#include <vector>
 
 #include "host/backends/backend.h"
 #include "host/common/cli_args.h"
@@ -65,7 +67,7 @@ options:
   --schedule shuffle:SEED
                         cpu backend: replay block completions of the atomic variants in a
                         seeded random order -- a reproducible MODEL of a GPU's scheduler --
-                        instead of racing real threads
+                        instead of racing real threads (refused when --variant runs no atomic one)
   --json FILE           also write the rows as JSON
   --help                this text
 
@@ -124,6 +126,10 @@ SumArgs parse_sum_args(std::span<const std::string_view> argv) {
     }
   }
   if (a.input && a.n_given) throw UsageError("--n and --input cannot be used together");
+  std::vector<SumVariant> chosen;  // empty: all
+  if (a.variant != "all") chosen.push_back(*parse_sum_variant(a.variant));
+  check_flag_applies(a.shuffle_seed.has_value(), "--schedule", std::span<const SumVariant>(chosen), kSumVariants, races,
+                     "no atomic adds to reorder");
   return a;
 }
 

@@ -1,5 +1,6 @@
 // `driftlab trace`'s flags: the help, --compare KIND:A,B and the model flags it shares with predict.
 #include <string>
+#include <vector>
 
 #include "host/common/cli_args.h"
 #include "kernels/common/dense_variant.h"
@@ -131,6 +132,10 @@ TraceArgs parse_trace_args(std::span<const std::string_view> argv) {
   }
   if (t.kind == TraceKind::variant && variant_given)
     throw UsageError("--variant and --compare variant:A,B cannot be used together (the sides set the variant)");
+  std::vector<DenseVariant> sides;  // the variants the two sides run
+  if (t.kind == TraceKind::variant) sides = {*parse_dense_variant(t.a), *parse_dense_variant(t.b)};
+  else sides = {*parse_dense_variant(t.variant)};
+  check_dense_variant_flags(t.model, sides, t.kind != TraceKind::variant && !variant_given ? "trace's default" : "");
   if (t.kind == TraceKind::threads) {
     if (t.model.threads) throw UsageError("--threads and --compare threads:A,B cannot be used together");
     if (t.model.backend == "cuda") throw UsageError("--compare threads:A,B compares cpu thread counts; use --backend cpu");
