@@ -29,6 +29,11 @@ fi
 for pkg in openmpi-bin libopenmpi-dev; do
   have_pkg "$pkg" || need+=("$pkg")
 done
+# QEMU's user-mode emulator for ctest EndToEnd.IsaEmulatedCpus (tests/check_isa_emulated.py): the
+# kernels on an AVX2-only and a pre-AVX2 CPU model, whatever CPU this is.
+if [ "$(uname -m)" = x86_64 ]; then
+  have_pkg qemu-user || need+=(qemu-user)
+fi
 if [ "$fuzz" -eq 1 ]; then
   for pkg in clang libclang-rt-dev; do
     have_pkg "$pkg" || need+=("$pkg")

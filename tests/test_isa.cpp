@@ -5,8 +5,9 @@
 
 #include <sys/wait.h>
 
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <regex>
@@ -96,6 +97,15 @@ TEST(Isa, NamesLevelsAndFamilyCaps) {
   EXPECT_EQ(cpu::detail::isa_level(IsaFamily::gemm), level);
   cpu::detail::force_isa(IsaFamily::sum, cpu::Isa::avx512);
   EXPECT_EQ(cpu::detail::isa_level(IsaFamily::sum), level);
+}
+
+// Detection on a CPU whose level the runner knows: tests/check_isa_emulated.py runs these tests
+// under QEMU's emulated CPUs and sets DRIFTLAB_EXPECT_ISA (Haswell, AVX2 without AVX-512: avx2;
+// IvyBridge, AVX and F16C without AVX2 or FMA: scalar).  Skipped elsewhere: the machines vary.
+TEST(Isa, DetectionGivesTheLevelTheRunnerExpects) {
+  const char* want = std::getenv("DRIFTLAB_EXPECT_ISA");
+  if (!want || !*want) GTEST_SKIP() << "DRIFTLAB_EXPECT_ISA is not set (tests/check_isa_emulated.py sets it)";
+  EXPECT_STREQ(cpu::isa_name(cpu::isa_detected()), want);
 }
 
 // Every command and every CPU kernel family obeys it: attention (which had its own dispatcher and
