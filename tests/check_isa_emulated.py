@@ -31,7 +31,14 @@ import subprocess
 import sys
 import time
 
+if len(sys.argv) != 4:
+    print("usage: check_isa_emulated.py DRIFTLAB_TESTS DRIFTLAB WORK_DIR", file=sys.stderr)
+    sys.exit(2)
 tests_exe, driftlab, work = sys.argv[1:4]
+for exe in (tests_exe, driftlab):
+    if not (os.path.isfile(exe) and os.access(exe, os.X_OK)):
+        print(f"check_isa_emulated.py: '{exe}' is not an executable file", file=sys.stderr)
+        sys.exit(2)
 
 qemu = shutil.which("qemu-x86_64")
 if platform.machine() not in ("x86_64", "AMD64"):
@@ -146,4 +153,8 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (OSError, RuntimeError, subprocess.TimeoutExpired, ValueError, KeyError) as e:
+        print(f"check_isa_emulated.py: {e}", file=sys.stderr)
+        sys.exit(1)
