@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -19,6 +20,7 @@
 
 #include "host/backends/attention_backend.h"
 #include "host/commands/attention_command.h"
+#include "host/io/npy.h"
 #include "host/scenarios/attention_scenario.h"
 #include "tests/cli_helpers.h"
 #include "tests/test_helpers.h"
@@ -387,6 +389,55 @@ TEST(AttentionCli, JsonRowsUsePredictsMetricNames) {
                           "\"batch_max_ulp\"", "\"median_ms\"", "\"gbps\"", "\"cost_vs_atomic\"", "\"sweep\"",
                           "\"fixed_split\"", "\"single\"", "\"atomic\""})
     EXPECT_NE(j.find(key), std::string::npos) << key;
+}
+
+// --save-output: run 0's output [B x H x D] per variant (FILE.<variant>.npy with several, FILE
+// itself with one), bitwise the kernel's own output on the command's input for the run-to-run
+// variants; refused up front (one line, nothing written) where it would clash or cannot be written.
+TEST(AttentionCli, SaveOutputWritesRunZeroOfEachVariant) {
+  const std::string dir = std::string(DRIFTLAB_TEST_TMP), stem = dir + "/attention-save";
+  const std::vector<std::size_t> lens = {300, 17, 129};
+  const std::vector<std::string> shape = {"--backend", "cpu", "--batch", "3", "--heads", "2", "--head-dim", "16",
+                                          "--kv-lens", "300,17,129", "--split-size", "64", "--runs", "2",
+                                          "--batch-sweep", "off"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> v = {"attention"};
+    v.insert(v.end(), shape.begin(), shape.end());
+    v.insert(v.end(), extra.begin(), extra.end());
+    return v;
+  };
+  for (const auto& i : kAttentionVariants) std::remove((stem + "." + i.name + ".npy").c_str());
+  const auto r = cli(with({"--save-output", stem + ".npy"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const AttentionInput in = make_attention_input(3, 2, 16, lens, 1);  // the command's default --seed 1
+  const std::vector<float> fixed = run_cpu(AttentionVariant::fixed_split, in, nullptr, std::nullopt, 64);
+  for (const auto& i : kAttentionVariants) {
+    const HostArray y = npy::read(stem + "." + i.name + ".npy");
+    ASSERT_EQ(y.shape, (std::vector<std::size_t>{3, 2, 16})) << i.name;
+    if (i.variant == AttentionVariant::atomic) {  // real threads: near fixed_split, bits free to move
+      for (std::size_t e = 0; e < fixed.size(); ++e) EXPECT_NEAR(y.f32[e], fixed[e], 1e-5) << i.name;
+    } else {
+      EXPECT_TRUE(same(y.f32, run_cpu(i.variant, in, nullptr, std::nullopt, 64))) << i.name;
+    }
+  }
+  // One variant: FILE itself.
+  const std::string one = dir + "/attention-save-fixed.npy";
+  std::remove(one.c_str());
+  ASSERT_EQ(cli(with({"--variant", "fixed_split", "--save-output", one})).code, 0);
+  EXPECT_TRUE(same(npy::read(one).f32, run_cpu(AttentionVariant::fixed_split, in, nullptr, std::nullopt, 64)));
+  // Refusals: the same file as --json; a folder that does not exist; a refused run leaves FILE as it was.
+  expect_one_line_error(cli(with({"--variant", "fixed_split", "--save-output", one, "--json", one})), "the same file");
+  expect_one_line_error(cli(with({"--save-output", dir + "/no-such-folder/x.npy"})), "--save-output");
+  {
+    std::ofstream f(one, std::ios::binary | std::ios::trunc);
+    f << "keep";
+  }
+  expect_one_line_error(cli(with({"--variant", "fixed_split", "--schedule", "shuffle:1", "--save-output", one})),
+                        "--schedule");
+  std::ifstream f(one, std::ios::binary);
+  std::stringstream kept;
+  kept << f.rdbuf();
+  EXPECT_EQ(kept.str(), "keep");
 }
 
 // --- The scenario ---------------------------------------------------------------------------

@@ -11,7 +11,10 @@
 #include "kernels/common/attention_order.h"
 #include "kernels/common/rng.h"
 #include "host/backends/gpu.h"
+#include "host/io/atomic_file.h"
+#include "host/io/input_file.h"
 #include "host/io/json.h"
+#include "host/io/npy.h"
 #include "host/common/memory_bound.h"
 #include "host/commands/row_json.h"
 #include "host/commands/variants_command.h"
@@ -47,6 +50,8 @@ runs:
   --other-kv-lens LIST  and inside a batch of B whose other sequences have these KV lengths
                         (default 1 and 4 L0)
 outputs:
+  --save-output FILE.npy  run 0's output [B x H x D], float32 (with several variants:
+                        FILE.<variant>.npy each)
   --json FILE           the rows as JSON
   --help                this text
 
@@ -112,6 +117,7 @@ AttentionArgs parse_attention_args(std::span<const std::string_view> argv) {
       a.batch_sweep = v == "off" ? std::vector<std::size_t>{} : parse_list(v, "--batch-sweep", 1, 4096);
     } else if (f == "--other-kv-lens") a.other_kv_lens = parse_list(r.value(), "--other-kv-lens", 1, kMaxLen);
     else if (f == "--json") a.json = parse_path(r.value(), "--json");
+    else if (f == "--save-output") a.save_output = parse_path(r.value(), "--save-output");
     else throw UsageError("unknown option '" + std::string(f) + "' (see driftlab attention --help)");
   }
   if (!a.kv_lens.empty()) {
@@ -282,6 +288,7 @@ AttentionReport run_attention(const AttentionArgs& a) {
     }
     row.drift = drift.result();
     row.ref_max_rel_err = max_rel_err(drift.first(), ref);
+    if (a.save_output) row.first_output = drift.first();
     row.median_ms = median(ms);
     row.gbps = row.median_ms > 0 ? rep.kv_bytes / (row.median_ms * 1e-3) / 1e9 : 0;
     rep.rows.push_back(std::move(row));
@@ -397,10 +404,38 @@ int attention_main(std::span<const std::string_view> args, std::ostream& out) {
     out << kAttentionHelp;
     return 0;
   }
-  if (a.json) check_output_path(*a.json, "--json");  // before the work, not after it
+  // Every output checked before the work, not after it; with several variants --save-output is
+  // FILE.<variant>.npy each (atomic_file.h's variant_path), and none may be --json.
+  const std::vector<AttentionVariant> variants = pick_variants(a);
+  const auto save_path = [&](AttentionVariant v) {
+    return variants.size() > 1 ? variant_path(*a.save_output, info(v).name) : *a.save_output;
+  };
+  if (a.json) check_output_path(*a.json, "--json");
+  if (a.save_output)
+    for (const AttentionVariant v : variants) {
+      check_output_path(save_path(v), "--save-output");
+      if (a.json && same_output(save_path(v), *a.json))
+        throw UsageError("--json and --save-output name the same file (" + shown_path(save_path(v)) +
+                         "): one would replace the other");
+    }
+  // The .npy files and --json are replaced together or not at all (atomic_file.h).
+  OutputGroup outputs;
   const AttentionReport rep = run_attention(a);
   print_attention_table(rep, out);
+  if (a.save_output)
+    for (const AttentionRow& row : rep.rows) {
+      HostArray o;
+      o.dtype = DType::f32;
+      o.shape = {rep.batch, rep.heads, rep.head_dim};
+      o.f32 = row.first_output;
+      try {
+        npy::write(save_path(row.variant), o);
+      } catch (const npy::NpyError& e) {
+        throw std::runtime_error(std::string("--save-output ") + e.what());
+      }
+    }
   if (a.json) write_json_file(*a.json, [&](std::ostream& f) { write_attention_json(rep, f); });
+  outputs.commit();
   return 0;
 }
 

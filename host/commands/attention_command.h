@@ -28,7 +28,7 @@ struct AttentionArgs {
   std::string backend = "auto";
   int threads = 0;
   std::optional<std::uint64_t> shuffle_seed;
-  std::optional<std::string> json;
+  std::optional<std::string> json, save_output;
   std::uint64_t seed = 1;
   bool help = false;
   std::vector<std::size_t> lens() const;  // the KV length of every sequence
@@ -54,6 +54,7 @@ struct AttentionRow {
   std::optional<std::size_t> batch_distinct;
   std::optional<std::uint64_t> batch_max_ulp;
   std::vector<SweepPoint> sweep;
+  std::vector<float> first_output;  // run 0's output [B x H x D], kept only for --save-output
 };
 
 struct AttentionReport {

@@ -14,6 +14,7 @@
 
 #include "host/common/cli_args.h"
 #include "kernels/common/rng.h"
+#include "host/io/atomic_file.h"
 #include "host/io/data.h"
 #include "host/io/input_file.h"
 #include "host/io/json.h"
@@ -127,13 +128,6 @@ void batch_sweep(const PredictArgs& a, PredictReport& rep) {
   }
 }
 
-// --save-output FILE with several variants: FILE.<variant>.npy, always in FILE's own folder.
-std::string variant_path(const std::string& path, const char* variant) {
-  const std::string folder = parent_folder(path), name = file_name(path);
-  const std::string stem = name.size() > 4 && name.ends_with(".npy") ? name.substr(0, name.size() - 4) : name;
-  return (path.find('/') == std::string::npos ? std::string() : folder + (folder == "/" ? "" : "/")) + stem + "." +
-         variant + ".npy";
-}
 
 }  // namespace
 

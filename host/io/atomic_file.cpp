@@ -236,4 +236,11 @@ void write_file_atomic(const std::string& given, std::string_view bytes, std::st
   rename_into_place(tmp, path, where);
 }
 
+std::string variant_path(const std::string& path, const char* variant) {
+  const std::string folder = parent_folder(path), name = file_name(path);
+  const std::string stem = name.size() > 4 && name.ends_with(".npy") ? name.substr(0, name.size() - 4) : name;
+  return (path.find('/') == std::string::npos ? std::string() : folder + (folder == "/" ? "" : "/")) + stem + "." +
+         variant + ".npy";
+}
+
 }  // namespace driftlab

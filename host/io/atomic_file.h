@@ -55,5 +55,8 @@ bool same_output(const std::string& a, const std::string& b);
 // The folder part of `path` ("." when it has none) and the file name part.
 std::string parent_folder(const std::string& path);
 std::string file_name(const std::string& path);
+// --save-output FILE with several variants: FILE.<variant>.npy (FILE's ".npy" replaced), always in
+// FILE's own folder.
+std::string variant_path(const std::string& path, const char* variant);
 
 }  // namespace driftlab
