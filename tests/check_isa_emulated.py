@@ -13,9 +13,9 @@ them with SIGILL (AVX-512 is never emulated; AVX2 and FMA only where the model h
 
 On each, in parallel: (1) the kernel tests (every family at the detected level, the same bits as
 the lower levels, Isa.DetectionGivesTheLevelTheRunnerExpects with DRIFTLAB_EXPECT_ISA), and
-(2) driftlab itself: sums of ill-conditioned input (f32, f64, bf16, f16) and predict outputs
-(f32, bf16, f16; batch 1, 5 and 64: the GEMV, small and tiled paths), whose deterministic variants'
-bits must equal this machine's native run.
+(2) driftlab itself: sums of ill-conditioned input (f32, f64, bf16, f16), predict outputs (f32,
+bf16, f16; batch 1, 5 and 64: the GEMV, small and tiled paths) and attention outputs (head dims
+64 and 80), whose deterministic variants' bits must equal this machine's native run.
 
 Exits 77 (ctest: skipped, with the reason) where qemu-x86_64 is missing or the host is not
 x86-64; scripts/setup.sh installs QEMU (Debian: qemu-user).
@@ -70,6 +70,8 @@ SUM_DETERMINISTIC = ("serial", "tree", "exact")
 PREDICT_DETERMINISTIC = ("tree", "invariant")
 SUMS = [(dtype, n) for dtype in ("f32", "f64", "bf16", "f16") for n in (200003,)]
 PREDICTS = [(dtype, batch) for dtype in ("f32", "bf16", "f16") for batch in (1, 5, 64)]
+ATTENTION_DETERMINISTIC = ("split_count", "fixed_split", "single")
+ATTENTIONS = [64, 80]  # head dims: whole vectors at every level, and a tail past 16 lanes
 
 
 def run(cmd, env, timeout):
@@ -102,6 +104,16 @@ def driftlab_runs(prefix, out, env):
         for v in PREDICT_DETERMINISTIC:
             with open(stem[:-4] + f".{v}.npy", "rb") as f:
                 bits[f"predict {dtype} batch {batch} {v}"] = f.read().hex()
+    for d in ATTENTIONS:
+        stem = os.path.join(out, f"attention_{d}.npy")
+        p, _ = run(prefix + [driftlab, "attention", "--backend", "cpu", "--batch", "3", "--heads", "2", "--head-dim",
+                             str(d), "--kv-lens", "300,17,1100", "--runs", "2", "--batch-sweep", "off", "--variant",
+                             "all", "--save-output", stem], env, 600)
+        if p.returncode != 0:
+            raise RuntimeError(f"driftlab attention --head-dim {d} exited {p.returncode}: {p.stderr.strip()[-400:]}")
+        for v in ATTENTION_DETERMINISTIC:
+            with open(stem[:-4] + f".{v}.npy", "rb") as f:
+                bits[f"attention head dim {d} {v}"] = f.read().hex()
     return bits
 
 
@@ -132,8 +144,8 @@ def emulated(model, level, native):
         return False, lines + [f"{model.split(',')[0]} ({level}): bits differ from the native run in {len(differ)} of "
                                f"{len(native)}: " + "; ".join(differ[:6])]
     lines.append(f"{model.split(',')[0]} ({level}): driftlab's {len(native)} deterministic results (sums: "
-                 f"{', '.join(SUM_DETERMINISTIC)}; predict: {', '.join(PREDICT_DETERMINISTIC)}) bitwise equal to the "
-                 f"native run ({time.monotonic() - t:.0f} s)")
+                 f"{', '.join(SUM_DETERMINISTIC)}; predict: {', '.join(PREDICT_DETERMINISTIC)}; attention: "
+                 f"{', '.join(ATTENTION_DETERMINISTIC)}) bitwise equal to the native run ({time.monotonic() - t:.0f} s)")
     return True, lines
 
 
