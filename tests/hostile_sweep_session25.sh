@@ -64,6 +64,17 @@ want 0 0 "sum --schedule shuffle:3 (all variants)" -- "$DL" sum --backend cpu --
 want 0 0 "attention --split-size 16 (all variants)" -- "$DL" attention --backend cpu --batch 2 --heads 1 --head-dim 8 --kv-len 70 --split-size 16 --runs 1 --batch-sweep off
 want 0 0 "predict --split-k 32 --schedule shuffle:4 (all variants)" -- "$DL" predict --split-k 32 --schedule shuffle:4 --runs 2
 
+# attention --save-output (new this session): refused up front, nothing replaced
+A=(attention --backend cpu --batch 2 --heads 1 --head-dim 8 --kv-len 64 --runs 1 --batch-sweep off)
+want 2 1 "attention --save-output = --json" -- "$DL" "${A[@]}" --variant atomic --save-output keep.json --json keep.json
+same "  keep.json unchanged" keep.json '{"keep": 1}'
+want 1 1 "attention --save-output in a missing folder" -- "$DL" "${A[@]}" --save-output nofolder/x.npy
+want 1 1 "attention --save-output a folder" -- "$DL" "${A[@]}" --variant single --save-output "$W"
+printf 'keep' >sv.atomic.npy; mkdir -p sv.single.npy
+want 1 1 "attention --save-output sv.npy, sv.single.npy a folder" -- "$DL" "${A[@]}" --save-output sv.npy
+same "  sv.atomic.npy unchanged (checked before any is written)" sv.atomic.npy 'keep'
+want 2 1 "attention --save-output '' (empty path)" -- "$DL" "${A[@]}" --save-output ''
+
 # --- 2. emulated CPUs
 CHECK="$ROOT/tests/check_isa_emulated.py"
 want 2 1 "check_isa_emulated.py: no arguments" -- "$PY" "$CHECK"
