@@ -350,5 +350,42 @@ TEST(Gemm, PackedBMatchesTheChainBitwise) {
   }
 }
 
+// gemm_chain_cols' contract: a range of whole panels [col_begin, col_end) within the packed matrix.
+// Each way to break it is refused on its own (a misaligned start, an end past the matrix, a start
+// after the end: std::invalid_argument, C untouched); an empty range is no work; k_end past the
+// packed rows is std::out_of_range; a good range gives the chain's bits on its columns only.
+TEST(Gemm, ChainColsRefusesEachBadRangeOnItsOwn) {
+  std::mt19937_64 rng(12);
+  const std::size_t K = 40, N = 70, M = 9;  // M > kGemvMaxRows: the packed path, not the fallback
+  const std::vector<float> B = random_matrix(K * N, rng), A = random_matrix(M * K, rng);
+  IsaGuard guard;
+  for (GemmIsa isa : available_isas()) {
+    detail::force_gemm_isa(isa);
+    const PackedB packed(B.data(), N, K, N);
+    const std::size_t nr = packed.panel_cols();
+    ASSERT_GT(nr, 1u);
+    ASSERT_LT(nr, N);
+    std::vector<float> C(M * N, sentinel());
+    const auto untouched = [&] {
+      for (float c : C)
+        if (std::memcmp(&c, &kSentinelBits, sizeof c) != 0) return false;
+      return true;
+    };
+    const auto cols = [&](std::size_t b, std::size_t e, std::size_t k_end) {
+      gemm_chain_cols(A.data(), K, packed, b, e, C.data(), N, M, 0, k_end, nullptr);
+    };
+    EXPECT_THROW(cols(1, nr, K), std::invalid_argument) << "a misaligned start, " << isa_name(isa);
+    EXPECT_THROW(cols(0, N + 1, K), std::invalid_argument) << "an end past the matrix, " << isa_name(isa);
+    EXPECT_THROW(cols(nr, 0, K), std::invalid_argument) << "a start after the end, " << isa_name(isa);
+    EXPECT_NO_THROW(cols(nr, nr, K)) << "an empty range, " << isa_name(isa);
+    EXPECT_TRUE(untouched()) << isa_name(isa);
+    EXPECT_THROW(cols(0, N, K + 1), std::out_of_range) << isa_name(isa);
+    std::vector<float> want(M * N, sentinel());
+    reference_chain(A.data(), K, B.data() + nr, N, want.data() + nr, N, M, N - nr, 0, K);
+    gemm_chain_cols(A.data(), K, packed, nr, N, C.data() + nr, N, M, 0, K, nullptr);
+    EXPECT_EQ(std::memcmp(C.data(), want.data(), C.size() * sizeof(float)), 0) << isa_name(isa);
+  }
+}
+
 }  // namespace
 }  // namespace driftlab::cpu
