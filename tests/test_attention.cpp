@@ -189,9 +189,10 @@ struct Case {
 
 TEST(Attention, CpuFollowsTheWrittenOrderBitForBitAtEveryVectorWidth) {
   // d: the vector tile update's groups of 8, 4 and 1 vectors at both widths (128, 256, 64, 112, 48,
-  // 8) and the plain loop (1, 33).
+  // 8; 240: a group of 4 after a group of 8 at both widths, at AVX-512 the only such d) and the
+  // plain loop (1, 33).
   const Case cases[] = {{{1}, 2, 128}, {{33}, 3, 64},  {{257, 1, 600}, 2, 128}, {{1000, 31}, 2, 1}, {{300}, 1, 256},
-                        {{70, 513}, 4, 33}, {{97, 40}, 2, 112}, {{65}, 3, 48}, {{130, 3}, 2, 8}};
+                        {{70, 513}, 4, 33}, {{97, 40}, 2, 112}, {{65}, 3, 48}, {{130, 3}, 2, 8}, {{150, 9}, 2, 240}};
   using cpu::detail::GemmIsa;
   cpu::detail::force_attention_isa(GemmIsa::avx512);
   const GemmIsa best = cpu::detail::attention_isa();
