@@ -36,7 +36,8 @@ BACKUP = BUILD / "mutation-backup"
 #          functions: tile copies, fragment addresses, lane-private words, launch shapes), which
 #          are the only evidence for them on a machine without a GPU;
 #  sweep:  the CPU sums, the read probe and the 16-bit conversions as a whole: mutants that
-#          scripts/mutation_sweep.py found surviving (session 24), each killed by a test added for it.
+#          scripts/mutation_sweep.py found surviving (session 24), each killed by a test added for it;
+#  sweepmm: the same for the CPU GEMM and attention (session 25).
 GROUPS = {
     "kat": ("driftlab_kat_tests", "KnownAnswers.*"),
     "sumtile": ("driftlab_tests", "SumCpu.TreeTile*:SumCpu.TreeAtomic*:HalfSumCpu.Every*"),
@@ -44,6 +45,8 @@ GROUPS = {
     "replay": ("driftlab_tests", "DenseTileReplay.*:DenseTc.*:ExactMagnitudeWords.*:ExactFinalize.*:AttentionBlockReplay.*"),
     # sweep: the CPU sums, probe and 16-bit conversions as a whole (the operator sweep's kills).
     "sweep": ("driftlab_tests", "SumCpu.*:HalfSumCpu.*:ExactSum.*:HalfH.*:Levels/HalfConvertLevels.*"),
+    # sweepmm: the CPU GEMM and attention as a whole (the session 25 sweep's kills).
+    "sweepmm": ("driftlab_tests", "Gemm.*:Dense.*:Attention.*:AttentionBlockReplay.*:AttentionCli.*"),
 }
 
 # (id, file, the line's text as it is, what it becomes, what the change means[, group]); group "kat"
@@ -373,6 +376,19 @@ MUTANTS = [
      "  for (int index = 4; index >= 2; --index) {  // the highest level sysfs lists: L3, or L2 where there is none",
      "  for (int index = 4; index > 2; --index) {  // the highest level sysfs lists: L3, or L2 where there is none",
      "stream threshold: a machine without an L3 falls to sysconf, not its L2", "sweep"),
+    ("W9", "kernels/cpu/gemm.cpp",
+     "  if (B.nr_ == 0 || col_begin % B.nr_ != 0 || col_end > B.N_ || col_begin > col_end)",
+     "  if (B.nr_ == 0 || col_begin % B.nr_ != 0 && col_end > B.N_ || col_begin > col_end)",
+     "gemm_chain_cols: a misaligned start refused only when the end is past the matrix too", "sweepmm"),
+    ("W10", "kernels/cpu/gemm.cpp",
+     "  if (B.nr_ == 0 || col_begin % B.nr_ != 0 || col_end > B.N_ || col_begin > col_end)",
+     "  if (B.nr_ == 0 || col_begin % B.nr_ != 0 || col_end > B.N_ && col_begin > col_end)",
+     "gemm_chain_cols: an end past the matrix, or a start after the end, accepted alone", "sweepmm"),
+    ("W11", "kernels/cpu/attention.cpp",
+     "  for (; i + 64 <= d; i += 64) update_group_avx512<4>(acc + i, v + i, d, p, n, alpha);",
+     "  for (; i + 64 <= d; i += 64) update_group_avx512<4>(acc - i, v + i, d, p, n, alpha);",
+     "attention, AVX-512 V update: a group of 4 vectors after a group of 8 writes the wrong outputs (d 192..255)",
+     "sweepmm"),
 ]
 
 
