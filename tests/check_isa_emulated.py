@@ -14,7 +14,7 @@ them with SIGILL (AVX-512 is never emulated; AVX2 and FMA only where the model h
 On each, in parallel: (1) the kernel tests (every family at the detected level, the same bits as
 the lower levels, Isa.DetectionGivesTheLevelTheRunnerExpects with DRIFTLAB_EXPECT_ISA), and
 (2) driftlab itself: sums of ill-conditioned input (f32, f64, bf16, f16), predict outputs (f32,
-bf16, f16; batch 1, 5 and 64: the GEMV, small and tiled paths) and attention outputs (head dims
+bf16, f16; batch 1 and 64: the GEMV and the tiled paths) and attention outputs (head dims
 64 and 80), whose deterministic variants' bits must equal this machine's native run.
 
 Exits 77 (ctest: skipped, with the reason) where qemu-x86_64 is missing or the host is not
@@ -54,22 +54,29 @@ MODELS = [
     ("IvyBridge,-x2apic,-tsc-deadline", "scalar"),
 ]
 
-# Every CPU kernel family's tests, less seven slow ones whose paths others here cover or that test
-# threads and schedules rather than the ISA (together about 150 of the emulated 350 s, session 25).
+# Every CPU kernel family's tests at the detected level, less the slow ones whose paths others here
+# cover or that test schedules and accuracy rather than the ISA paths (the semantics are tested
+# natively at every forced level): about 60-70 s a model on 2 cores, both at once (session 25; the
+# whole filter took 87 and 102 s).
 FILTER = ":".join([
     "Isa.*", "SumCpu.*", "HalfSumCpu.*", "ExactSum.*", "SumOrder.*", "HalfH.*", "Levels/*", "BitCompare.*",
     "Gemm.*", "Dense.*", "DenseHalf/*", "GemvHalf.*", "Attention.*", "KnownAnswers.*",
 ]) + "-" + ":".join([
     "Attention.SplitCountChangesBitsWithTheBatch", "Attention.FixedSplitAndSingleAreBitwiseBatchInvariant",
-    "Gemm.LargeShapeMatchesTheChainBitwise", "HalfH.NarrowEqualsTheNearestEvenReferenceOnADenseSetOfFloats",
+    "Attention.EveryVariantIsWithinTheStatedBoundOfFloat64", "Attention.ExpOfTheOrderIsWithinFourUlpsOfFloat64",
+    "Gemm.LargeShapeMatchesTheChainBitwise", "Gemm.PackedBMatchesTheChainBitwise",
+    "HalfH.NarrowEqualsTheNearestEvenReferenceOnADenseSetOfFloats",
     "Dense.SmallAtomicLayersRunOnTheCallingThreadInSliceOrder", "Dense.SeededSchedulesMoveAtomicButNotTree",
     "Dense.TreeChangesBitsAcrossBatchSizesBecauseSDoes",
+    "SumCpu.ExactOverManyTilesMatchesAnIntegerOracle", "SumCpu.TreeTileGivesTheSameBitsAtEveryAlignment",
+    "SumCpu.ShuffleSchedulesMoveAtomicsNotTreeOrExactF32", "SumCpu.ShuffleSchedulesMoveAtomicsNotTreeOrExactF64",
+    "ExactSum.PairsMatchHardwareAddition",
 ])
 
 SUM_DETERMINISTIC = ("serial", "tree", "exact")
 PREDICT_DETERMINISTIC = ("tree", "invariant")
 SUMS = [(dtype, n) for dtype in ("f32", "f64", "bf16", "f16") for n in (200003,)]
-PREDICTS = [(dtype, batch) for dtype in ("f32", "bf16", "f16") for batch in (1, 5, 64)]
+PREDICTS = [(dtype, batch) for dtype in ("f32", "bf16", "f16") for batch in (1, 64)]
 ATTENTION_DETERMINISTIC = ("split_count", "fixed_split", "single")
 ATTENTIONS = [64, 80]  # head dims: whole vectors at every level, and a tail past 16 lanes
 
