@@ -423,17 +423,8 @@ int attention_main(std::span<const std::string_view> args, std::ostream& out) {
   const AttentionReport rep = run_attention(a);
   print_attention_table(rep, out);
   if (a.save_output)
-    for (const AttentionRow& row : rep.rows) {
-      HostArray o;
-      o.dtype = DType::f32;
-      o.shape = {rep.batch, rep.heads, rep.head_dim};
-      o.f32 = row.first_output;
-      try {
-        npy::write(save_path(row.variant), o);
-      } catch (const npy::NpyError& e) {
-        throw std::runtime_error(std::string("--save-output ") + e.what());
-      }
-    }
+    for (const AttentionRow& row : rep.rows)
+      npy::write_output(save_path(row.variant), {rep.batch, rep.heads, rep.head_dim}, row.first_output, "--save-output");
   if (a.json) write_json_file(*a.json, [&](std::ostream& f) { write_attention_json(rep, f); });
   outputs.commit();
   return 0;

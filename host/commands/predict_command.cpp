@@ -195,18 +195,8 @@ PredictReport run_predict(const PredictArgs& a) {
       return c.variants().size() > 1 ? variant_path(*a.save_output, info(v.variant).name) : *a.save_output;
     };
     for (const VariantState& v : c.variants()) check_output_path(path_of(v), "--save-output");
-    for (const VariantState& v : c.variants()) {
-      const std::string path = path_of(v);
-      HostArray o;
-      o.dtype = DType::f32;
-      o.shape = {first.B, first.N};
-      o.f32 = v.drift->first();
-      try {
-        npy::write(path, o);
-      } catch (const npy::NpyError& e) {
-        throw std::runtime_error(std::string("--save-output ") + e.what());
-      }
-    }
+    for (const VariantState& v : c.variants())
+      npy::write_output(path_of(v), {first.B, first.N}, v.drift->first(), "--save-output");
   }
   return rep;
 }

@@ -313,4 +313,17 @@ std::string printable(std::string_view s, std::size_t max_len) {
   return out;
 }
 
+void write_output(const std::string& path, std::vector<std::size_t> shape, std::vector<float> values,
+                  std::string_view flag) {
+  HostArray o;
+  o.dtype = DType::f32;
+  o.shape = std::move(shape);
+  o.f32 = std::move(values);
+  try {
+    write(path, o);
+  } catch (const NpyError& e) {
+    throw std::runtime_error(std::string(flag) + " " + e.what());
+  }
+}
+
 }  // namespace driftlab::npy

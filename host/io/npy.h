@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "host/io/array.h"
 
@@ -39,5 +40,10 @@ std::string printable(std::string_view s, std::size_t max_len = 60);
 // Writes `a` as a version 1.0 .npy in little-endian C order (shape from a.shape, or 1-D); f16 as
 // '<f2', bf16 as '<V2' (what ml_dtypes writes; np.load(...).view(ml_dtypes.bfloat16) reads it).
 void write(const std::string& path, const HostArray& a);
+
+// A command's float32 output (--save-output): `values` as an array of `shape`, written by write();
+// an NpyError becomes a std::runtime_error whose line starts with `flag`.
+void write_output(const std::string& path, std::vector<std::size_t> shape, std::vector<float> values,
+                  std::string_view flag);
 
 }  // namespace driftlab::npy
