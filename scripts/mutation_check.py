@@ -47,6 +47,9 @@ GROUPS = {
     "sweep": ("driftlab_tests", "SumCpu.*:HalfSumCpu.*:ExactSum.*:HalfH.*:Levels/HalfConvertLevels.*"),
     # sweepmm: the CPU GEMM and attention as a whole (the session 25 sweep's kills).
     "sweepmm": ("driftlab_tests", "Gemm.*:Dense.*:Attention.*:AttentionBlockReplay.*:AttentionCli.*"),
+    # dispatch: which level's path each CPU kernel family ran (isa.h's note_path, session 26): a
+    # dispatcher that runs another level's or another family's path gives the same bits.
+    "dispatch": ("driftlab_tests", "Dispatch.*"),
 }
 
 # (id, file, the line's text as it is, what it becomes, what the change means[, group]); group "kat"
@@ -389,6 +392,28 @@ MUTANTS = [
      "  for (; i + 64 <= d; i += 64) update_group_avx512<4>(acc - i, v + i, d, p, n, alpha);",
      "attention, AVX-512 V update: a group of 4 vectors after a group of 8 writes the wrong outputs (d 192..255)",
      "sweepmm"),
+    # Which level's path ran (session 26): same bits at every level, so only Dispatch.* can tell.
+    ("P1", "kernels/cpu/gemv_half.cpp",
+     "  level = std::min(level, static_cast<int>(detail::half_isa_level()));  // avx2 there means AVX2 and F16C",
+     "  level = std::max(level, static_cast<int>(detail::half_isa_level()));  // avx2 there means AVX2 and F16C",
+     "16-bit GEMV: runs the higher of the gemm and half caps (F16C code where half is capped below it)",
+     "dispatch"),
+    ("P2", "kernels/cpu/bit_compare.cpp",
+     "  level = static_cast<CompareIsa>(std::min(static_cast<int>(level), static_cast<int>(compare_isa_level())));",
+     "  level = static_cast<CompareIsa>(std::max(static_cast<int>(level), static_cast<int>(compare_isa_level())));",
+     "bit compare: a level asked above the family's cap runs, not the cap", "dispatch"),
+    ("P3", "kernels/cpu/sum.cpp",
+     "  if (level == detail::ExactSimd::avx512) {",
+     "  if (level != detail::ExactSimd::avx512) {",
+     "exact sum, float tiles: the AVX-512 tile below AVX-512, the scalar bins at it", "dispatch"),
+    ("P4", "kernels/cpu/attention.cpp",
+     "  switch (detail::attention_isa()) {",
+     "  switch (detail::gemm_isa()) {",
+     "attention: its tiles follow the gemm family's cap, not its own", "dispatch"),
+    ("P5", "kernels/cpu/gemm.cpp",
+     "    return gemv_run(gemv_for(isa), A + k_begin, lda, B + k_begin * ldb, ldb, C, ldc, M, N, k_end - k_begin, pool);",
+     "    return gemv_run(gemv_for(detail::GemmIsa::avx2), A + k_begin, lda, B + k_begin * ldb, ldb, C, ldc, M, N, k_end - k_begin, pool);",
+     "GEMV (batch <= 4): the AVX2 path whatever the level", "dispatch"),
 ]
 
 

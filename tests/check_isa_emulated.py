@@ -12,7 +12,8 @@ them with SIGILL (AVX-512 is never emulated; AVX2 and FMA only where the model h
   IvyBridge  AVX and F16C, no AVX2, FMA or AVX-512 -> scalar
 
 On each, in parallel: (1) the kernel tests (every family at the detected level, the same bits as
-the lower levels, Isa.DetectionGivesTheLevelTheRunnerExpects with DRIFTLAB_EXPECT_ISA), and
+the lower levels, Isa.DetectionGivesTheLevelTheRunnerExpects with DRIFTLAB_EXPECT_ISA, and
+Dispatch.*: each family ran its detected level's path, not another's), and
 (2) driftlab itself: sums of ill-conditioned input (f32, f64, bf16, f16), predict outputs (f32,
 bf16, f16; batch 1 and 64: the GEMV and the tiled paths) and attention outputs (head dims
 64 and 80), whose deterministic variants' bits must equal this machine's native run.
@@ -59,7 +60,7 @@ MODELS = [
 # natively at every forced level): about 60-70 s a model on 2 cores, both at once (session 25; the
 # whole filter took 87 and 102 s).
 FILTER = ":".join([
-    "Isa.*", "SumCpu.*", "HalfSumCpu.*", "ExactSum.*", "SumOrder.*", "HalfH.*", "Levels/*", "BitCompare.*",
+    "Isa.*", "Dispatch.*", "SumCpu.*", "HalfSumCpu.*", "ExactSum.*", "SumOrder.*", "HalfH.*", "Levels/*", "BitCompare.*",
     "Gemm.*", "Dense.*", "DenseHalf/*", "GemvHalf.*", "Attention.*", "KnownAnswers.*",
 ]) + "-" + ":".join([
     "Attention.SplitCountChangesBitsWithTheBatch", "Attention.FixedSplitAndSingleAreBitwiseBatchInvariant",

@@ -32,6 +32,7 @@
 #include "kernels/cpu/exact_simd.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/half_convert.h"
+#include "kernels/cpu/isa.h"
 #include "kernels/cpu/sum.h"
 #include "host/backends/gpu.h"
 #include "host/io/json_read.h"
@@ -139,9 +140,17 @@ template <class F> void every_cpu_config(F body) {
   IsaReset reset;
   for (int level = 0; level < 3; ++level) {
     force_cpu_isa(level);
+    // The level's own paths ran, no other (isa.h's note_path: the bits cannot tell).
+    const unsigned own = 1u << std::min(level, static_cast<int>(cpu::isa_level()));
     for (const int threads : kThreadCounts) {
       auto pool = pool_of(threads);
-      body(pool.get(), std::string(" [isa ") + kIsaNames[level] + ", threads " + std::to_string(threads) + "]");
+      const std::string where = std::string(" [isa ") + kIsaNames[level] + ", threads " + std::to_string(threads) + "]";
+      cpu::detail::reset_paths();
+      body(pool.get(), where);
+      for (int f = 0; f < static_cast<int>(cpu::detail::IsaFamily::count); ++f) {
+        const unsigned marks = cpu::detail::paths_run(static_cast<cpu::detail::IsaFamily>(f));
+        EXPECT_TRUE(marks == 0 || marks == own) << "family " << f << " ran paths " << marks << ", not " << own << where;
+      }
     }
   }
 }

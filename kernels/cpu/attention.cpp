@@ -224,10 +224,16 @@ void chunk_partial(const float* q, const float* Kc, const float* Vc, std::size_t
                    float* l, float* acc) {
   switch (detail::attention_isa()) {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-    case detail::GemmIsa::avx512: return chunk_partial_avx512(q, Kc, Vc, n, d, scale, m, l, acc);
-    case detail::GemmIsa::avx2: return chunk_partial_avx2(q, Kc, Vc, n, d, scale, m, l, acc);
+    case detail::GemmIsa::avx512:
+      detail::note_path(detail::IsaFamily::attention, Isa::avx512);
+      return chunk_partial_avx512(q, Kc, Vc, n, d, scale, m, l, acc);
+    case detail::GemmIsa::avx2:
+      detail::note_path(detail::IsaFamily::attention, Isa::avx2);
+      return chunk_partial_avx2(q, Kc, Vc, n, d, scale, m, l, acc);
 #endif
-    default: return chunk_partial_baseline(q, Kc, Vc, n, d, scale, m, l, acc);
+    default:
+      detail::note_path(detail::IsaFamily::attention, Isa::scalar);
+      return chunk_partial_baseline(q, Kc, Vc, n, d, scale, m, l, acc);
   }
 }
 

@@ -157,10 +157,17 @@ BitCompare compare_bits_at(CompareIsa level, const float* a, const float* b, std
   level = static_cast<CompareIsa>(std::min(static_cast<int>(level), static_cast<int>(compare_isa_level())));
   Acc s;
   std::size_t done = 0;
+  CompareIsa ran = CompareIsa::scalar;
 #if DRIFTLAB_X86
-  if (level == CompareIsa::avx512) done = run_avx512(a, b, n, s);
-  else if (level == CompareIsa::avx2) done = run_avx2(a, b, n, s);
+  if (level == CompareIsa::avx512) {
+    done = run_avx512(a, b, n, s);
+    ran = CompareIsa::avx512;
+  } else if (level == CompareIsa::avx2) {
+    done = run_avx2(a, b, n, s);
+    ran = CompareIsa::avx2;
+  }
 #endif
+  note_path(IsaFamily::compare, ran);
   run_scalar(a + done, b + done, n - done, s);
   BitCompare r;
   r.differ = s.differ;

@@ -234,11 +234,18 @@ const KernelSet& kernels_for(detail::GemmIsa isa) {
 #if DRIFTLAB_X86
   static const KernelSet avx2 = avx2_kernels();
   static const KernelSet avx512 = avx512_kernels();
-  if (isa == detail::GemmIsa::avx512) return avx512;
-  if (isa == detail::GemmIsa::avx2) return avx2;
+  if (isa == detail::GemmIsa::avx512) {
+    detail::note_path(detail::IsaFamily::gemm, Isa::avx512);
+    return avx512;
+  }
+  if (isa == detail::GemmIsa::avx2) {
+    detail::note_path(detail::IsaFamily::gemm, Isa::avx2);
+    return avx2;
+  }
 #else
   (void)isa;
 #endif
+  detail::note_path(detail::IsaFamily::gemm, Isa::scalar);
   return scalar;
 }
 
@@ -455,11 +462,18 @@ __attribute__((target("avx512f"))) void gemv_avx512(const float* A, std::size_t 
 
 GemvKernel gemv_for(detail::GemmIsa isa) {
 #if DRIFTLAB_X86
-  if (isa == detail::GemmIsa::avx512) return &gemv_avx512;
-  if (isa == detail::GemmIsa::avx2) return &gemv_avx2;
+  if (isa == detail::GemmIsa::avx512) {
+    detail::note_path(detail::IsaFamily::gemm, Isa::avx512);
+    return &gemv_avx512;
+  }
+  if (isa == detail::GemmIsa::avx2) {
+    detail::note_path(detail::IsaFamily::gemm, Isa::avx2);
+    return &gemv_avx2;
+  }
 #else
   (void)isa;
 #endif
+  detail::note_path(detail::IsaFamily::gemm, Isa::scalar);
   return &gemv_scalar;
 }
 

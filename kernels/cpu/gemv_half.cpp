@@ -143,9 +143,16 @@ template <HalfKind Kind> Kernel kernel_for() {
   int level = static_cast<int>(detail::gemm_isa());
   level = std::min(level, static_cast<int>(detail::half_isa_level()));  // avx2 there means AVX2 and F16C
 #if DRIFTLAB_X86
-  if (level == static_cast<int>(detail::GemmIsa::avx512)) return &gemv_avx512<Kind>;
-  if (level == static_cast<int>(detail::GemmIsa::avx2)) return &gemv_avx2<Kind>;
+  if (level == static_cast<int>(detail::GemmIsa::avx512)) {
+    detail::note_path(detail::IsaFamily::half, Isa::avx512);
+    return &gemv_avx512<Kind>;
+  }
+  if (level == static_cast<int>(detail::GemmIsa::avx2)) {
+    detail::note_path(detail::IsaFamily::half, Isa::avx2);
+    return &gemv_avx2<Kind>;
+  }
 #endif
+  detail::note_path(detail::IsaFamily::half, Isa::scalar);
   return &gemv_scalar<Kind>;
 }
 

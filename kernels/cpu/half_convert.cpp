@@ -118,41 +118,61 @@ __attribute__((target("avx512f"))) void narrow_f16_avx512(const float* in, std::
 void widen_bf16(const std::uint16_t* in, float* out, std::size_t n) {
 #if DRIFTLAB_X86
   switch (detail::half_isa_level()) {
-    case HalfIsa::avx512: return widen_bf16_avx512(in, out, n);
-    case HalfIsa::avx2: return widen_bf16_avx2(in, out, n);
+    case HalfIsa::avx512:
+      detail::note_path(detail::IsaFamily::half, HalfIsa::avx512);
+      return widen_bf16_avx512(in, out, n);
+    case HalfIsa::avx2:
+      detail::note_path(detail::IsaFamily::half, HalfIsa::avx2);
+      return widen_bf16_avx2(in, out, n);
     case HalfIsa::scalar: break;
   }
 #endif
+  detail::note_path(detail::IsaFamily::half, HalfIsa::scalar);
   widen_bf16_scalar(in, out, n);
 }
 void widen_f16(const std::uint16_t* in, float* out, std::size_t n) {
 #if DRIFTLAB_X86
   switch (detail::half_isa_level()) {
-    case HalfIsa::avx512: return widen_f16_avx512(in, out, n);
-    case HalfIsa::avx2: return widen_f16_avx2(in, out, n);
+    case HalfIsa::avx512:
+      detail::note_path(detail::IsaFamily::half, HalfIsa::avx512);
+      return widen_f16_avx512(in, out, n);
+    case HalfIsa::avx2:
+      detail::note_path(detail::IsaFamily::half, HalfIsa::avx2);
+      return widen_f16_avx2(in, out, n);
     case HalfIsa::scalar: break;
   }
 #endif
+  detail::note_path(detail::IsaFamily::half, HalfIsa::scalar);
   widen_f16_scalar(in, out, n);
 }
 void narrow_bf16(const float* in, std::uint16_t* out, std::size_t n) {
 #if DRIFTLAB_X86
   switch (detail::half_isa_level()) {
-    case HalfIsa::avx512: return narrow_bf16_avx512(in, out, n);
-    case HalfIsa::avx2: return narrow_bf16_avx2(in, out, n);
+    case HalfIsa::avx512:
+      detail::note_path(detail::IsaFamily::half, HalfIsa::avx512);
+      return narrow_bf16_avx512(in, out, n);
+    case HalfIsa::avx2:
+      detail::note_path(detail::IsaFamily::half, HalfIsa::avx2);
+      return narrow_bf16_avx2(in, out, n);
     case HalfIsa::scalar: break;
   }
 #endif
+  detail::note_path(detail::IsaFamily::half, HalfIsa::scalar);
   narrow_bf16_scalar(in, out, n);
 }
 void narrow_f16(const float* in, std::uint16_t* out, std::size_t n) {
 #if DRIFTLAB_X86
   switch (detail::half_isa_level()) {
-    case HalfIsa::avx512: return narrow_f16_avx512(in, out, n);
-    case HalfIsa::avx2: return narrow_f16_avx2(in, out, n);
+    case HalfIsa::avx512:
+      detail::note_path(detail::IsaFamily::half, HalfIsa::avx512);
+      return narrow_f16_avx512(in, out, n);
+    case HalfIsa::avx2:
+      detail::note_path(detail::IsaFamily::half, HalfIsa::avx2);
+      return narrow_f16_avx2(in, out, n);
     case HalfIsa::scalar: break;
   }
 #endif
+  detail::note_path(detail::IsaFamily::half, HalfIsa::scalar);
   narrow_f16_scalar(in, out, n);
 }
 

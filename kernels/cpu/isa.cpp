@@ -40,6 +40,8 @@ std::atomic<int> g_caps[static_cast<int>(detail::IsaFamily::count)] = {
     2, 2, 2, 2, 2, 2};
 static_assert(static_cast<int>(detail::IsaFamily::count) == 6, "one initial cap per family");
 
+std::atomic<unsigned> g_paths[static_cast<int>(detail::IsaFamily::count)] = {};
+
 }  // namespace
 
 const char* isa_name(Isa level) {
@@ -108,6 +110,18 @@ void force_isa(IsaFamily family, Isa cap) { g_caps[static_cast<int>(family)].sto
 Isa isa_level(IsaFamily family) {
   const Isa cap = static_cast<Isa>(g_caps[static_cast<int>(family)].load(std::memory_order_relaxed));
   return std::min(cpu::isa_level(), cap);
+}
+
+void note_path(IsaFamily family, Isa path) {
+  std::atomic<unsigned>& marks = g_paths[static_cast<int>(family)];
+  const unsigned bit = 1u << static_cast<int>(path);
+  if (!(marks.load(std::memory_order_relaxed) & bit)) marks.fetch_or(bit, std::memory_order_relaxed);
+}
+
+unsigned paths_run(IsaFamily family) { return g_paths[static_cast<int>(family)].load(std::memory_order_relaxed); }
+
+void reset_paths() {
+  for (auto& marks : g_paths) marks.store(0, std::memory_order_relaxed);
 }
 }  // namespace detail
 

@@ -53,6 +53,17 @@ namespace detail {
 enum class IsaFamily { gemm, half, exact, sum, compare, attention, count };
 void force_isa(IsaFamily family, Isa cap);
 Isa isa_level(IsaFamily family);
+
+// Which level's path each family ran, for tests.  Every path gives the same bits, so a dispatcher
+// that takes another level's path is invisible in every result: a lower one only costs speed, a
+// higher one crashes only on a CPU without it (tests/check_isa_emulated.py).  Each dispatcher
+// notes the level whose path it took (the exact sum's float tiles: the level's tile was called,
+// whether or not it then gives the tile to the scalar bins); tests reset the marks, run a family
+// under a cap and read back that only that level's path ran.  A relaxed load a call, and an
+// atomic OR the first time a level is noted after a reset.
+void note_path(IsaFamily family, Isa path);
+unsigned paths_run(IsaFamily family);  // bit 1 << level for each level noted since reset_paths()
+void reset_paths();
 }  // namespace detail
 
 }  // namespace driftlab::cpu

@@ -86,9 +86,16 @@ template <class T> struct ExactWorker {
 
 void exact_tile(const float* x, std::size_t count, ExactWorker<float>& w, detail::ExactSimd level) {
   if (!fp_exceptions_masked()) level = detail::ExactSimd::scalar;  // exact_simd.h: no trap
-  const bool vectorized =
-      (level == detail::ExactSimd::avx512 && detail::exact_tile_f32_avx512(x, count, w.bins[0], w.packed[0], w.flags)) ||
-      (level == detail::ExactSimd::avx2 && detail::exact_tile_f32_avx2(x, count, w.bins[0], w.packed[0], w.flags));
+  bool vectorized = false;  // the vector tile took it (it may leave a tile to the packed bins below)
+  if (level == detail::ExactSimd::avx512) {
+    detail::note_path(detail::IsaFamily::exact, Isa::avx512);
+    vectorized = detail::exact_tile_f32_avx512(x, count, w.bins[0], w.packed[0], w.flags);
+  } else if (level == detail::ExactSimd::avx2) {
+    detail::note_path(detail::IsaFamily::exact, Isa::avx2);
+    vectorized = detail::exact_tile_f32_avx2(x, count, w.bins[0], w.packed[0], w.flags);
+  } else {
+    detail::note_path(detail::IsaFamily::exact, Isa::scalar);
+  }
   if (vectorized) {
     exact::fold_packed(w.packed[0], w.bins[0], w.flags);
     std::fill(std::begin(w.packed[0]), std::end(w.packed[0]), 0);
@@ -370,9 +377,15 @@ static_assert(kTileItems <= detail::kF16SplitMaxTerms, "an f16 tile must fit the
 // exact value to the bins, so every level gives the same bits.
 template <class S> void exact_tile_half(const S* x, std::size_t count, ExactHalfWorker<S>& w, Isa level) {
   if (!fp_exceptions_masked()) level = Isa::scalar;  // exact_simd.h: no trap
-  if (level == Isa::avx512) return exact_tile_half_avx512(x, count, w);
+  constexpr detail::IsaFamily kExact = detail::IsaFamily::exact;
+  if (level == Isa::avx512) {
+    detail::note_path(kExact, Isa::avx512);
+    return exact_tile_half_avx512(x, count, w);
+  }
+  if (level == Isa::scalar) detail::note_path(kExact, Isa::scalar);
   if constexpr (std::is_same_v<S, bf16>)
     if (level == Isa::avx2) {  // bf16 bits through the AVX2 windows, no buffer
+      detail::note_path(kExact, Isa::avx2);
       if (detail::exact_tile_bf16_windows_avx2(x, count, w.bins, w.fpacked, w.flags)) {
         exact::fold_packed(w.fpacked, w.bins, w.flags);
         std::fill(std::begin(w.fpacked), std::end(w.fpacked), 0);
@@ -381,9 +394,12 @@ template <class S> void exact_tile_half(const S* x, std::size_t count, ExactHalf
       }
     }
   if constexpr (std::is_same_v<S, f16>)
-    if (level == Isa::avx2 && detail::exact_tile_f16_avx2(reinterpret_cast<const std::uint16_t*>(x), count, w.bins, w.flags)) {
-      w.track_neg_zero = false;  // f16 in split float32 lanes, no buffer, no kNotNegZero (a tile with Inf or NaN: its flags only)
-      return;
+    if (level == Isa::avx2) {
+      detail::note_path(kExact, Isa::avx2);
+      if (detail::exact_tile_f16_avx2(reinterpret_cast<const std::uint16_t*>(x), count, w.bins, w.flags)) {
+        w.track_neg_zero = false;  // f16 in split float32 lanes, no buffer, no kNotNegZero (a tile with Inf or NaN: its flags only)
+        return;
+      }
     }
   constexpr int F = Half16<S>::kFracBits;
   constexpr std::uint64_t kOne = std::uint64_t(1) << 32, kFrac = (1u << F) - 1;

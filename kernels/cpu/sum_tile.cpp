@@ -296,17 +296,26 @@ std::uint32_t probe_tile(const unsigned char* bytes, std::size_t words) {
 #endif
 
 template <class S> Acc<S> dispatch(const S* x, std::size_t count, Isa level, bool stream) {
+  constexpr IsaFamily kSum = IsaFamily::sum;
 #if DRIFTLAB_X86
-  if (stream && level != Isa::scalar) return a2::tree_tile_stream(x, count);  // both vector levels
+  if (stream && level != Isa::scalar) {  // both vector levels
+    note_path(kSum, level);
+    return a2::tree_tile_stream(x, count);
+  }
   switch (level) {
-    case Isa::avx512: return a512::tree_tile(x, count);
-    case Isa::avx2: return a2::tree_tile(x, count);
+    case Isa::avx512:
+      note_path(kSum, Isa::avx512);
+      return a512::tree_tile(x, count);
+    case Isa::avx2:
+      note_path(kSum, Isa::avx2);
+      return a2::tree_tile(x, count);
     case Isa::scalar: break;
   }
 #else
   (void)level;
 #endif
   (void)stream;  // the plain form walks the tile row by row, in address order
+  note_path(kSum, Isa::scalar);
   return tree_tile_plain(x, count);
 }
 
@@ -366,14 +375,19 @@ std::uint32_t probe_tile(const unsigned char* bytes, std::size_t words, Isa leve
     // The probe is the ceiling, so it reads as fast as this build knows how.  From memory that is
     // 256-bit loads at the AVX-512 level too: on the Zen 4 EPYC they streamed 4-12% faster than
     // 512-bit loads, which are 1.1-1.15x faster on data in L2 and L3 (docs/perf-notes.md, session 21).
-    case Isa::avx512: return stream ? a2::probe_tile(bytes, words) : a512::probe_tile(bytes, words);
-    case Isa::avx2: return a2::probe_tile(bytes, words);
+    case Isa::avx512:
+      note_path(IsaFamily::sum, Isa::avx512);
+      return stream ? a2::probe_tile(bytes, words) : a512::probe_tile(bytes, words);
+    case Isa::avx2:
+      note_path(IsaFamily::sum, Isa::avx2);
+      return a2::probe_tile(bytes, words);
     case Isa::scalar: break;
   }
 #else
   (void)level;
   (void)stream;
 #endif
+  note_path(IsaFamily::sum, Isa::scalar);
   return probe_tile_plain(bytes, words);
 }
 
