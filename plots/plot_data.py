@@ -301,6 +301,7 @@ def parse_machine(doc, path: Path):
     return {
         "cpu": string(doc.get("cpu"), where + ": cpu", allow_null=True),
         "threads": integer(threads, where + ": threads", allow_null=True),
+        "cpu_kernels": string(doc.get("cpu_kernels"), where + ": cpu_kernels", allow_null=True),
         "gpu": string(doc.get("gpu"), where + ": gpu", allow_null=True),
         "date": string(doc.get("date"), where + ": date", allow_null=True),
     }
@@ -428,6 +429,8 @@ class Labels:
             cpu = m["cpu"]
             if m.get("threads") and "thread" not in cpu:
                 cpu += f", {m['threads']} threads"
+            if m.get("cpu_kernels") and "kernels" not in cpu:
+                cpu += f", {m['cpu_kernels']} kernels"
             return cpu
         if backend == "cuda" and m.get("gpu"):
             return m["gpu"]

@@ -131,5 +131,30 @@ TEST(Isa, AttentionObeysTheCeiling) {
   }
 }
 
+// Every CPU row's device names the level its kernels ran ("MODEL, N threads, LEVEL kernels",
+// cpu_device in host/backends/backend.h), so a timing says which code made it: sum, predict and
+// attention under each ceiling this CPU allows.
+TEST(Isa, CpuRowsNameTheLevelTheirKernelsRan) {
+  for (const std::string& isa : ceilings()) {
+    for (const std::string& cmd : {std::string("sum --n 70000 --runs 2"), std::string("predict --layers 16,32,4 --runs 2"),
+                                   std::string("attention --batch 1 --heads 1 --kv-len 64 --runs 2 --batch-sweep off")}) {
+      const std::string json = tmp(isa + "_device.json");
+      std::remove(json.c_str());
+      const std::string line = "DRIFTLAB_ISA=" + isa + " " + DRIFTLAB_EXE + " " + cmd + " --backend cpu --json " + json + " >/dev/null";
+      ASSERT_EQ(run(line), 0) << line;
+      const std::string text = slurp(json);
+      const std::regex device("\"device\": \"([^\"]*)\"");
+      int rows = 0;
+      for (auto it = std::sregex_iterator(text.begin(), text.end(), device); it != std::sregex_iterator(); ++it, ++rows) {
+        const std::string d = (*it)[1];
+        const std::string want = ", " + isa + " kernels";
+        EXPECT_TRUE(d.size() > want.size() && d.compare(d.size() - want.size(), want.size(), want) == 0)
+            << line << ": device \"" << d << "\"";
+      }
+      EXPECT_GT(rows, 0) << line << ": no rows";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace driftlab

@@ -88,7 +88,7 @@ class CpuAttentionBackend final : public AttentionBackend {
  public:
   explicit CpuAttentionBackend(int threads) : pool_(threads) {}
   std::string name() const override { return "cpu"; }
-  std::string device() const override { return cpu_model() + ", " + std::to_string(pool_.size()) + " threads"; }
+  std::string device() const override { return cpu_device(static_cast<std::size_t>(pool_.size())); }
   std::string atomic_note(bool shuffle) const override {
     return shuffle ? "atomic order: MODEL -- chunk contributions added in a seeded random order per run, reproducible"
                    : "atomic order: real atomic adds racing on " + std::to_string(pool_.size()) +

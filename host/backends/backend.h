@@ -50,5 +50,9 @@ std::unique_ptr<SumBackend> make_cpu_backend(const CpuOptions& opts);
 std::unique_ptr<SumBackend> make_cuda_backend();
 
 std::string cpu_model();
+// Every CPU backend's device(): "MODEL, N threads, LEVEL kernels", LEVEL the instruction set its
+// kernels run (kernels/cpu/isa.h: the CPU's best, capped by DRIFTLAB_ISA), so that a timing
+// names the code that made it.
+std::string cpu_device(std::size_t threads);
 
 }  // namespace driftlab

@@ -4,6 +4,7 @@
 #include "host/backends/backend.h"
 #include "kernels/common/float_bits.h"
 #include "kernels/common/rng.h"
+#include "kernels/cpu/isa.h"
 #include "kernels/cpu/sum.h"
 
 namespace driftlab {
@@ -18,6 +19,10 @@ std::string cpu_model() {
   return "unknown CPU";
 }
 
+std::string cpu_device(std::size_t threads) {
+  return cpu_model() + ", " + std::to_string(threads) + " threads, " + cpu::isa_name(cpu::isa_level()) + " kernels";
+}
+
 namespace {
 
 class CpuBackend final : public SumBackend {
@@ -25,9 +30,7 @@ class CpuBackend final : public SumBackend {
   explicit CpuBackend(const CpuOptions& o) : opts_(o), pool_(o.threads) {}
 
   std::string name() const override { return "cpu"; }
-  std::string device() const override {
-    return cpu_model() + ", " + std::to_string(pool_.size()) + " threads";
-  }
+  std::string device() const override { return cpu_device(static_cast<std::size_t>(pool_.size())); }
   bool has(SumVariant v) const override { return !cuda_only(v); }
   std::string atomic_note() const override {
     if (opts_.shuffle_seed)

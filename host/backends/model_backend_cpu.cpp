@@ -36,7 +36,7 @@ class CpuModelBackend final : public ModelBackend {
  public:
   explicit CpuModelBackend(int threads) : pool_(threads) {}
   std::string name() const override { return "cpu"; }
-  std::string device() const override { return cpu_model() + ", " + std::to_string(pool_.size()) + " threads"; }
+  std::string device() const override { return cpu_device(static_cast<std::size_t>(pool_.size())); }
   bool has(DenseVariant v) const override { return !cuda_only(v); }
   std::string atomic_note(bool shuffle) const override {
     return shuffle ? "atomic order: MODEL -- slice partials added in a seeded random order per call, reproducible"

@@ -27,7 +27,8 @@ void ReportRun::report_md(const Progress& prog) {
      << (o.quick ? "A quick run" : "A full run") << " on " << backend << ", " << date << ", in " << mmss(prog.elapsed())
      << ". Every number below was measured in this run; the JSON it came from is beside this file "
         "(docs/report-files.md says what each holds).\n\n"
-     << "## Machine\n\n- CPU: " << cpu_name << ", " << threads << " threads\n- GPU: "
+     << "## Machine\n\n- CPU: " << cpu_name << ", " << threads << " threads, " << cpu_kernels
+     << " kernels (the instruction set of the CPU code: the best this CPU runs, capped by DRIFTLAB_ISA)\n- GPU: "
      << (gpu_status().usable ? gpu_status().name : "none (" + gpu_status().reason + ")") << "\n\n"
      << "## Summation: drift and its price\n\n" << h.sum << "\n"
      << "## predict\n\n" << h.predict << "\n"

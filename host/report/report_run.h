@@ -106,7 +106,7 @@ struct ReportRun {
 
   // What the steps share: the machine's description, the headline tables, the trace files the
   // figures read, and why the benchmarks or the figures are missing (empty: they are not).
-  std::string date{}, cpu_name{};
+  std::string date{}, cpu_name{}, cpu_kernels{};
   int threads = 0;
   Headlines h{};
   std::vector<fs::path> trace_files{};

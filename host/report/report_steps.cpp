@@ -19,6 +19,7 @@
 #include "host/report/report_run.h"
 #include "host/scenarios/tp_scenario.h"
 #include "kernels/common/float_bits.h"
+#include "kernels/cpu/isa.h"
 #include "kernels/cpu/thread_pool.h"
 
 namespace driftlab::report_parts {
@@ -68,11 +69,12 @@ BatchInvariance batch_invariance(ModelBackend& backend, const std::vector<std::s
 void ReportRun::machine(const Progress&) {
   date = iso_date();
   cpu_name = cpu_model();
+  cpu_kernels = cpu::isa_name(cpu::isa_level());
   threads = o.threads ? o.threads : cpu::ThreadPool::hardware_threads();
   {
     std::ostringstream s;
     JsonWriter j(s);
-    j.begin_object().field("cpu", cpu_name).field("threads", threads).key("gpu");
+    j.begin_object().field("cpu", cpu_name).field("threads", threads).field("cpu_kernels", cpu_kernels).key("gpu");
     gpu_status().usable ? j.value(gpu_status().name) : j.null();
     j.field("gpu_note", gpu_status().usable ? std::string() : gpu_status().reason)
         .field("date", date)

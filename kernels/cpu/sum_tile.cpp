@@ -298,17 +298,13 @@ std::uint32_t probe_tile(const unsigned char* bytes, std::size_t words) {
 template <class S> Acc<S> dispatch(const S* x, std::size_t count, Isa level, bool stream) {
   constexpr IsaFamily kSum = IsaFamily::sum;
 #if DRIFTLAB_X86
-  if (stream && level != Isa::scalar) {  // both vector levels
-    note_path(kSum, level);
-    return a2::tree_tile_stream(x, count);
-  }
-  switch (level) {
+  switch (level) {  // the stream form: 256-bit at both vector levels (sum_tile.h)
     case Isa::avx512:
       note_path(kSum, Isa::avx512);
-      return a512::tree_tile(x, count);
+      return stream ? a2::tree_tile_stream(x, count) : a512::tree_tile(x, count);
     case Isa::avx2:
       note_path(kSum, Isa::avx2);
-      return a2::tree_tile(x, count);
+      return stream ? a2::tree_tile_stream(x, count) : a2::tree_tile(x, count);
     case Isa::scalar: break;
   }
 #else
