@@ -113,67 +113,45 @@ __attribute__((target("avx512f"))) void narrow_f16_avx512(const float* in, std::
 #pragma GCC diagnostic pop
 #endif
 
+// Each conversion's three paths; run() takes the half family's level and notes it (isa.h).
+template <class In, class Out> struct Paths {
+  using Fn = void (*)(const In*, Out*, std::size_t);
+  Fn avx512, avx2, scalar;  // the vector ones null where DRIFTLAB_X86 is 0
+};
+#if DRIFTLAB_X86
+#define DRIFTLAB_HALF_PATHS(name) {&name##_avx512, &name##_avx2, &name##_scalar}
+#else
+#define DRIFTLAB_HALF_PATHS(name) {nullptr, nullptr, &name##_scalar}
+#endif
+
+template <class In, class Out> void run(const Paths<In, Out>& p, const In* in, Out* out, std::size_t n) {
+  const HalfIsa level = detail::half_isa_level();  // scalar off x86 (isa.h)
+  if (level == HalfIsa::avx512) {
+    detail::note_path(detail::IsaFamily::half, HalfIsa::avx512);
+    return p.avx512(in, out, n);
+  }
+  if (level == HalfIsa::avx2) {
+    detail::note_path(detail::IsaFamily::half, HalfIsa::avx2);
+    return p.avx2(in, out, n);
+  }
+  detail::note_path(detail::IsaFamily::half, HalfIsa::scalar);
+  p.scalar(in, out, n);
+}
+
 }  // namespace
 
 void widen_bf16(const std::uint16_t* in, float* out, std::size_t n) {
-#if DRIFTLAB_X86
-  switch (detail::half_isa_level()) {
-    case HalfIsa::avx512:
-      detail::note_path(detail::IsaFamily::half, HalfIsa::avx512);
-      return widen_bf16_avx512(in, out, n);
-    case HalfIsa::avx2:
-      detail::note_path(detail::IsaFamily::half, HalfIsa::avx2);
-      return widen_bf16_avx2(in, out, n);
-    case HalfIsa::scalar: break;
-  }
-#endif
-  detail::note_path(detail::IsaFamily::half, HalfIsa::scalar);
-  widen_bf16_scalar(in, out, n);
+  run(Paths<std::uint16_t, float>DRIFTLAB_HALF_PATHS(widen_bf16), in, out, n);
 }
 void widen_f16(const std::uint16_t* in, float* out, std::size_t n) {
-#if DRIFTLAB_X86
-  switch (detail::half_isa_level()) {
-    case HalfIsa::avx512:
-      detail::note_path(detail::IsaFamily::half, HalfIsa::avx512);
-      return widen_f16_avx512(in, out, n);
-    case HalfIsa::avx2:
-      detail::note_path(detail::IsaFamily::half, HalfIsa::avx2);
-      return widen_f16_avx2(in, out, n);
-    case HalfIsa::scalar: break;
-  }
-#endif
-  detail::note_path(detail::IsaFamily::half, HalfIsa::scalar);
-  widen_f16_scalar(in, out, n);
+  run(Paths<std::uint16_t, float>DRIFTLAB_HALF_PATHS(widen_f16), in, out, n);
 }
 void narrow_bf16(const float* in, std::uint16_t* out, std::size_t n) {
-#if DRIFTLAB_X86
-  switch (detail::half_isa_level()) {
-    case HalfIsa::avx512:
-      detail::note_path(detail::IsaFamily::half, HalfIsa::avx512);
-      return narrow_bf16_avx512(in, out, n);
-    case HalfIsa::avx2:
-      detail::note_path(detail::IsaFamily::half, HalfIsa::avx2);
-      return narrow_bf16_avx2(in, out, n);
-    case HalfIsa::scalar: break;
-  }
-#endif
-  detail::note_path(detail::IsaFamily::half, HalfIsa::scalar);
-  narrow_bf16_scalar(in, out, n);
+  run(Paths<float, std::uint16_t>DRIFTLAB_HALF_PATHS(narrow_bf16), in, out, n);
 }
 void narrow_f16(const float* in, std::uint16_t* out, std::size_t n) {
-#if DRIFTLAB_X86
-  switch (detail::half_isa_level()) {
-    case HalfIsa::avx512:
-      detail::note_path(detail::IsaFamily::half, HalfIsa::avx512);
-      return narrow_f16_avx512(in, out, n);
-    case HalfIsa::avx2:
-      detail::note_path(detail::IsaFamily::half, HalfIsa::avx2);
-      return narrow_f16_avx2(in, out, n);
-    case HalfIsa::scalar: break;
-  }
-#endif
-  detail::note_path(detail::IsaFamily::half, HalfIsa::scalar);
-  narrow_f16_scalar(in, out, n);
+  run(Paths<float, std::uint16_t>DRIFTLAB_HALF_PATHS(narrow_f16), in, out, n);
 }
+#undef DRIFTLAB_HALF_PATHS
 
 }  // namespace driftlab::cpu
