@@ -82,9 +82,7 @@ want 2 1 "check_isa_emulated.py: a missing test binary" -- "$PY" "$CHECK" /nope 
 want 2 1 "check_isa_emulated.py: a folder as driftlab" -- "$PY" "$CHECK" "$DL" "$ROOT" emu
 want 1 1 "check_isa_emulated.py: WORK_DIR is a file" -- "$PY" "$CHECK" "$ROOT/build/driftlab_tests" "$DL" keep.json
 same "  keep.json unchanged" keep.json '{"keep": 1}'
-if command -v qemu-x86_64 >/dev/null; then
-  HAS="qemu-x86_64 -cpu Haswell,-pcid,-x2apic,-tsc-deadline,-hle,-invpcid,-rtm"
-  IVY="qemu-x86_64 -cpu IvyBridge,-x2apic,-tsc-deadline"
+if command -v qemu-x86_64 >/dev/null; then  # $HAS, $IVY: sweep_lib.sh
   for cpu in HAS IVY; do
     Q=${!cpu}
     want 0 0 "$cpu: DRIFTLAB_ISA=avx512 above the CPU: capped, runs" -- env DRIFTLAB_ISA=avx512 $Q "$DL" sum --backend cpu --n 100000 --runs 2 --variant exact

@@ -95,9 +95,7 @@ done
 want 0 any "Dispatch.*, DRIFTLAB_ISA=bogus: skipped with the reason" -- env DRIFTLAB_ISA=bogus "$TESTS" --gtest_filter='Dispatch.EachFamily*'
 has "  the reason" out.txt "bad DRIFTLAB_ISA"
 
-if command -v qemu-x86_64 >/dev/null; then
-  HAS="qemu-x86_64 -cpu Haswell,-pcid,-x2apic,-tsc-deadline,-hle,-invpcid,-rtm"
-  IVY="qemu-x86_64 -cpu IvyBridge,-x2apic,-tsc-deadline"
+if command -v qemu-x86_64 >/dev/null; then  # $HAS, $IVY: sweep_lib.sh
   for cpu in HAS IVY; do
     Q=${!cpu}
     lvl=$([ $cpu = HAS ] && echo avx2 || echo scalar)

@@ -14,6 +14,11 @@
 #                                  NAME.npy from a NumPy expression and NAME.want its oracle (below);
 #   mutate NAME KEY PYTHON         NAME: a copy of the recorded cross-check $FIX with its row KEY
 #                                  changed by PYTHON (r: the row; $PY runs it).
+#   HAS, IVY                       the QEMU user-mode command lines of the emulated CPUs
+#                                  (tests/check_isa_emulated.py's models): prefix a binary with
+#                                  $HAS or $IVY when qemu-x86_64 is installed.
+HAS="qemu-x86_64 -cpu Haswell,-pcid,-x2apic,-tsc-deadline,-hle,-invpcid,-rtm"  # AVX2, no AVX-512
+IVY="qemu-x86_64 -cpu IvyBridge,-x2apic,-tsc-deadline"                       # no AVX2
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 cd "$W" || exit 1
