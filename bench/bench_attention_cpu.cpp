@@ -9,6 +9,7 @@
 #include <tuple>
 #include <vector>
 
+#include "bench/bench_common.h"
 #include "host/backends/attention_backend.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/sum.h"
@@ -76,9 +77,9 @@ void args(benchmark::internal::Benchmark* b) {
 }
 
 const bool registered = [] {
-  args(benchmark::RegisterBenchmark("attention/cpu/read_probe", run_probe));
+  args(register_cpu("attention/cpu/read_probe", run_probe));
   for (const auto& i : kAttentionVariants)
-    args(benchmark::RegisterBenchmark((std::string("attention/cpu/") + i.name).c_str(),
+    args(register_cpu(std::string("attention/cpu/") + i.name,
                                       [v = i.variant](benchmark::State& s) { run_variant(s, v); }));
   return true;
 }();

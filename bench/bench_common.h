@@ -2,11 +2,15 @@
 // variant is one path component: sum/<backend>/<dtype>/<dist>/<variant>/<n>) and cached inputs.
 #pragma once
 
+#include <benchmark/benchmark.h>
+
 #include <cstddef>
 #include <string>
+#include <utility>
 
 #include "host/io/array.h"
 #include "host/io/data.h"
+#include "kernels/cpu/isa.h"
 
 namespace driftlab::bench {
 
@@ -20,6 +24,21 @@ inline std::string sum_name(const char* backend, DType d, Dist dist, const char*
 inline constexpr Dist kSumDists[] = {Dist::uniform, Dist::normal, Dist::illcond};
 inline bool sum_dist_at(Dist dist, std::size_t n, std::size_t largest) {
   return dist == Dist::uniform || n == largest;
+}
+
+// Which code a CPU benchmark timed.  The context's driftlab_isa is the process's level; a kernel
+// family's cap or a dispatcher's own choice can run another.  Every CPU benchmark is registered
+// through register_cpu, which clears the dispatchers' notes (kernels/cpu/isa.h) before the run and
+// labels the run with the levels whose paths were noted: "kernels=avx512", or "kernels=avx2+scalar"
+// where two ran.  A library baseline (OpenBLAS) notes nothing and gets no label.
+std::string kernels_label();  // bench_main.cpp: "" when nothing was noted since the last reset
+
+template <class F> benchmark::internal::Benchmark* register_cpu(const std::string& name, F fn) {
+  return benchmark::RegisterBenchmark(name.c_str(), [fn = std::move(fn)](benchmark::State& s) {
+    cpu::detail::reset_paths();
+    fn(s);
+    if (const std::string label = kernels_label(); !label.empty()) s.SetLabel(label);
+  });
 }
 
 // An input of n elements (never all zeros), generated once per (dtype, dist, n).

@@ -178,16 +178,16 @@ void dense_args(benchmark::internal::Benchmark* b) {
 }
 
 void register_cpu_dense_benchmarks() {
-  dense_args(benchmark::RegisterBenchmark("dense/cpu/openblas", run_openblas));
+  dense_args(register_cpu("dense/cpu/openblas", run_openblas));
   for (const auto& i : kDenseVariants) {
     if (cuda_only(i)) continue;
-    dense_args(benchmark::RegisterBenchmark((std::string("dense/cpu/") + i.name).c_str(),
+    dense_args(register_cpu(std::string("dense/cpu/") + i.name,
                                             [v = i.variant](benchmark::State& s) { run_dense(s, v); }));
   }
   for (const auto& sizes : {std::vector<std::size_t>{10, 20, 10}, std::vector<std::size_t>{784, 4096, 4096, 10}})
     for (const auto& i : kDenseVariants) {
       if (cuda_only(i)) continue;
-      auto* b = benchmark::RegisterBenchmark(("predict/cpu/" + shape_name(sizes) + "/" + i.name).c_str(),
+      auto* b = register_cpu("predict/cpu/" + shape_name(sizes) + "/" + i.name,
                                              [sizes, v = i.variant](benchmark::State& s) { run_predict(s, sizes, v); });
       for (const int batch : {1, 64, 4096}) b->Arg(batch);
       b->ArgName("batch")->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -201,19 +201,19 @@ void register_cpu_dense_benchmarks() {
     for (const auto& i : kDenseVariants) {
       if (cuda_only(i)) continue;
       const std::string dims = "/B:" + std::to_string(sh.B) + "/K:" + std::to_string(sh.K) + "/N:" + std::to_string(sh.N);
-      benchmark::RegisterBenchmark((std::string("dense/cpu/") + i.name + dims + "/dtype:bf16").c_str(),
+      register_cpu(std::string("dense/cpu/") + i.name + dims + "/dtype:bf16",
                                    [v = i.variant, sh](benchmark::State& s) { run_dense_half<bf16>(s, v, sh.B, sh.K, sh.N); })
           ->Unit(benchmark::kMillisecond)
           ->UseRealTime();
       if (i.variant == DenseVariant::invariant && sh.B == 1024)
-        benchmark::RegisterBenchmark((std::string("dense/cpu/") + i.name + dims + "/dtype:f16").c_str(),
+        register_cpu(std::string("dense/cpu/") + i.name + dims + "/dtype:f16",
                                      [v = i.variant, sh](benchmark::State& s) { run_dense_half<f16>(s, v, sh.B, sh.K, sh.N); })
             ->Unit(benchmark::kMillisecond)
             ->UseRealTime();
     }
   const std::vector<std::size_t> wide{784, 4096, 4096, 10};
   for (const DenseVariant v : {DenseVariant::atomic, DenseVariant::invariant}) {
-    auto* b = benchmark::RegisterBenchmark(("predict/cpu/" + shape_name(wide) + "/" + info(v).name + "/dtype:bf16").c_str(),
+    auto* b = register_cpu("predict/cpu/" + shape_name(wide) + "/" + info(v).name + "/dtype:bf16",
                                            [wide, v](benchmark::State& s) { run_predict(s, wide, v, DType::bf16); });
     for (const int batch : {1, 64}) b->Arg(batch);
     b->ArgName("batch")->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -43,6 +43,16 @@ const HostArray& cached_input(DType d, Dist dist, std::size_t n) {
   return it->second;
 }
 
+std::string kernels_label() {
+  unsigned ran = 0;
+  for (int f = 0; f < static_cast<int>(cpu::detail::IsaFamily::count); ++f)
+    ran |= cpu::detail::paths_run(static_cast<cpu::detail::IsaFamily>(f));
+  std::string label;
+  for (const cpu::Isa level : {cpu::Isa::avx512, cpu::Isa::avx2, cpu::Isa::scalar})
+    if (ran & (1u << static_cast<unsigned>(level))) label += (label.empty() ? "kernels=" : "+") + std::string(cpu::isa_name(level));
+  return label;
+}
+
 }  // namespace driftlab::bench
 
 // --benchmark_out gets driftlab's output treatment (atomic_file.h): Google Benchmark writes a

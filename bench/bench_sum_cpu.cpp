@@ -66,14 +66,14 @@ template <class S> void run_probe_half(benchmark::State& state, DType d, Dist di
 
 template <class S> void register_half(DType d, Dist dist) {
   const std::size_t largest = cpu_sizes().back();
-  auto* probe = benchmark::RegisterBenchmark(sum_name("cpu", d, dist, "read_probe").c_str(),
+  auto* probe = register_cpu(sum_name("cpu", d, dist, "read_probe"),
                                              [d, dist](benchmark::State& s) { run_probe_half<S>(s, d, dist); });
   for (std::size_t n : cpu_sizes())
     if (sum_dist_at(dist, n, largest)) probe->Arg(static_cast<std::int64_t>(n));
   probe->Unit(benchmark::kMillisecond)->UseRealTime();
   for (const auto& i : kSumVariants) {
     if (cuda_only(i.variant)) continue;
-    auto* b = benchmark::RegisterBenchmark(sum_name("cpu", d, dist, i.name).c_str(),
+    auto* b = register_cpu(sum_name("cpu", d, dist, i.name),
                                            [d, dist, v = i.variant](benchmark::State& s) { run_sum_half<S>(s, d, dist, v); });
     for (std::size_t n : cpu_sizes())
       if (sum_dist_at(dist, n, largest)) b->Arg(static_cast<std::int64_t>(n));
@@ -83,14 +83,14 @@ template <class S> void register_half(DType d, Dist dist) {
 
 template <class T> void register_dtype(DType d, Dist dist) {
   const std::size_t largest = cpu_sizes().back();
-  auto* probe = benchmark::RegisterBenchmark(sum_name("cpu", d, dist, "read_probe").c_str(),
+  auto* probe = register_cpu(sum_name("cpu", d, dist, "read_probe"),
                                              [dist](benchmark::State& s) { run_probe<T>(s, dist); });
   for (std::size_t n : cpu_sizes())
     if (sum_dist_at(dist, n, largest)) probe->Arg(static_cast<std::int64_t>(n));
   probe->Unit(benchmark::kMillisecond)->UseRealTime();
   for (const auto& i : kSumVariants) {
     if (cuda_only(i.variant)) continue;  // cub and thrust (registering thrust here crashed the run)
-    auto* b = benchmark::RegisterBenchmark(sum_name("cpu", d, dist, i.name).c_str(),
+    auto* b = register_cpu(sum_name("cpu", d, dist, i.name),
                                            [dist, v = i.variant](benchmark::State& s) { run_sum<T>(s, dist, v); });
     for (std::size_t n : cpu_sizes())
       if (sum_dist_at(dist, n, largest)) b->Arg(static_cast<std::int64_t>(n));

@@ -90,7 +90,7 @@ void register_cpu_trace_benchmarks() {
   for (const TraceCase& c : kCases) {
     const std::string name = case_name(c);
     for (const bool traced : {false, true}) {
-      auto* b = benchmark::RegisterBenchmark((name + (traced ? "/traced" : "/plain")).c_str(),
+      auto* b = register_cpu(name + (traced ? "/traced" : "/plain"),
                                              [c, traced](benchmark::State& s) { traced ? run_traced(s, c) : run_plain(s, c); });
       b->Unit(benchmark::kMicrosecond)->UseRealTime();
     }

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -16,7 +17,9 @@
 #include "kernels/common/sum_variant.h"
 #include "host/backends/gpu.h"
 #include "host/backends/openblas_kernels.h"
+#include "host/io/json_read.h"
 #include "host/report/report.h"
+#include "kernels/cpu/isa.h"
 
 namespace driftlab {
 namespace {
@@ -147,6 +150,48 @@ TEST(Bench, TraceCostPairsRun) {
   }
   EXPECT_GE(plain, 5u) << text;
   EXPECT_EQ(plain, traced) << text;
+#endif
+}
+
+// Which code each CPU benchmark timed (bench_common.h's register_cpu): under every DRIFTLAB_ISA
+// this CPU runs, every benchmark of a kernel with per-level paths is labelled with that level and
+// no other, and only the benchmarks without such paths (the OpenBLAS baseline, the plain serial
+// loops) are unlabelled.  One small size of every CPU family.
+TEST(Bench, EveryCpuBenchmarkNamesTheKernelsItRan) {
+#ifndef DRIFTLAB_BENCH_EXE
+  GTEST_SKIP() << "built without the benchmark binary (DRIFTLAB_BUILD_BENCH=OFF)";
+#else
+  const std::string out = std::string(DRIFTLAB_TEST_TMP) + "/bench_kernels.json";
+  const std::string filter =
+      "^(sum/cpu/(f32|bf16)/uniform/[a-z_]+/1024/|dense/cpu/[a-z]+/B:1/K:10/|predict/cpu/10-20-10/[a-z]+/batch:1/|"
+      "attention/cpu/[a-z_]+/B:1/|trace/cpu/10-20-10/batch:1,64/tree/)";
+  const std::set<std::string> unlabelled = {"sum/cpu/f32/uniform/serial/1024/real_time",
+                                            "sum/cpu/f32/uniform/atomic_element/1024/real_time",
+                                            "dense/cpu/openblas/B:1/K:10/N:20/real_time"};
+  for (const cpu::Isa level : {cpu::Isa::avx512, cpu::Isa::avx2, cpu::Isa::scalar}) {
+    if (level > cpu::isa_detected()) continue;
+    const std::string name = cpu::isa_name(level);
+    ASSERT_EQ(run("DRIFTLAB_ISA=" + name + " " + std::string(DRIFTLAB_BENCH_EXE) + " --benchmark_filter='" + filter +
+                  "' --benchmark_min_time=0.001 --benchmark_format=json > " + out + " 2>/dev/null"),
+              0)
+        << name;
+    const JsonValue doc = parse_json(slurp(out));
+    const JsonValue* rows = doc.find("benchmarks");
+    ASSERT_NE(rows, nullptr) << name;
+    std::set<std::string> families, bare;
+    for (const JsonValue& row : rows->items) {
+      const std::string bench = row.find("name")->str;
+      const JsonValue* label = row.find("label");
+      families.insert(bench.substr(0, bench.find('/', bench.find('/') + 1)));
+      if (!label) {
+        bare.insert(bench);
+        continue;
+      }
+      EXPECT_EQ(label->str, "kernels=" + name) << bench;
+    }
+    EXPECT_EQ(bare, unlabelled) << name;
+    EXPECT_EQ(families, (std::set<std::string>{"attention/cpu", "dense/cpu", "predict/cpu", "sum/cpu", "trace/cpu"})) << name;
+  }
 #endif
 }
 

@@ -60,7 +60,8 @@ Isa isa_level(IsaFamily family);
 // notes the level whose path it took (the exact sum's float tiles: the level's tile was called,
 // whether or not it then gives the tile to the scalar bins); tests reset the marks, run a family
 // under a cap and read back that only that level's path ran.  A relaxed load a call, and an
-// atomic OR the first time a level is noted after a reset.
+// atomic OR the first time a level is noted after a reset.  driftlab_bench reads them too: each
+// CPU benchmark is labelled with the levels it ran (bench/bench_common.h's register_cpu).
 void note_path(IsaFamily family, Isa path);
 unsigned paths_run(IsaFamily family);  // bit 1 << level for each level noted since reset_paths()
 void reset_paths();
