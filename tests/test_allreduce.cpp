@@ -290,6 +290,7 @@ TEST(AllreduceExact, LocalPassesMatchTheOrderOnEveryPath) {
       want_zero |= static_cast<std::uint64_t>(want[o] == 0) << o;
     }
     for (const cpu::Isa isa : paths) {
+      cpu::detail::reset_paths();
       EXPECT_EQ(allreduce::local::block_max(isa, x.data(), count), E) << cpu::isa_name(isa);
       std::vector<std::int32_t> acc(count, 0);
       EXPECT_EQ(allreduce::local::narrow(isa, x.data(), count, lsb1, acc.data()), want_esc) << cpu::isa_name(isa);
@@ -306,6 +307,8 @@ TEST(AllreduceExact, LocalPassesMatchTheOrderOnEveryPath) {
           ASSERT_TRUE(testing::same_bits(out[o], allreduce::round_fixed(want[o], lsb1))) << cpu::isa_name(isa);
         }
       }
+      // Each path compared is the one asked for (isa.h's notes), not the scalar one twice.
+      EXPECT_EQ(cpu::detail::paths_run(cpu::detail::IsaFamily::allreduce), 1u << static_cast<int>(isa)) << cpu::isa_name(isa);
     }
   }
 }

@@ -25,6 +25,7 @@
 #include "kernels/cpu/sum.h"
 #include "kernels/cpu/sum_tile.h"
 #include "kernels/cpu/thread_pool.h"
+#include "host/distributed/allreduce_exact_local.h"
 
 namespace driftlab {
 namespace {
@@ -33,7 +34,10 @@ using cpu::Isa;
 using cpu::detail::IsaFamily;
 
 constexpr int kFamilies = static_cast<int>(IsaFamily::count);
-const char* const kFamilyNames[kFamilies] = {"gemm", "half", "exact", "sum", "compare", "attention"};
+const char* const kFamilyNames[kFamilies] = {"gemm", "half", "exact", "sum", "compare", "attention", "allreduce"};
+
+// The highest path a family has: the all-reduce's local passes stop at AVX2.
+Isa top_path(IsaFamily f) { return f == IsaFamily::allreduce ? Isa::avx2 : Isa::avx512; }
 
 void cap_every_family(Isa cap) {
   for (int f = 0; f < kFamilies; ++f) cpu::detail::force_isa(static_cast<IsaFamily>(f), cap);
@@ -120,6 +124,16 @@ void run_family(IsaFamily f, Work& w, cpu::ThreadPool* pool) {
         cpu::attention(v, p, w.out.data(), cpu::AttentionContext{pool, std::nullopt});
       break;
     }
+    case IsaFamily::allreduce: {  // the three local passes at the family's level, as allreduce_mpi.cpp runs them
+      const Isa level = cpu::detail::isa_level(IsaFamily::allreduce);
+      std::vector<std::int32_t> acc(64, 0);
+      std::vector<float> out(64);
+      const std::uint32_t E = allreduce::local::block_max(level, w.x.data(), 64);
+      const int lsb1 = allreduce::window_lsb(static_cast<std::uint8_t>(E), allreduce::narrow_window_bits(2));
+      (void)allreduce::local::narrow(level, w.x.data(), 64, lsb1, acc.data());
+      (void)allreduce::local::round_block(level, acc.data(), 64, lsb1, out.data());
+      break;
+    }
     case IsaFamily::count: break;
   }
 }
@@ -135,7 +149,7 @@ TEST(Dispatch, EachFamilyRunsThePathOfItsCapAndNoOther) {
   const Isa best = cpu::isa_level();
   for (int f = 0; f < kFamilies; ++f)
     for (int c = 0; c <= 2; ++c) {
-      const Isa cap = static_cast<Isa>(c), level = std::min(cap, best);
+      const Isa cap = static_cast<Isa>(c), level = std::min({cap, best, top_path(static_cast<IsaFamily>(f))});
       cap_every_family(Isa::avx512);
       cpu::detail::force_isa(static_cast<IsaFamily>(f), cap);
       for (cpu::ThreadPool* p : {static_cast<cpu::ThreadPool*>(nullptr), &pool}) {
@@ -149,7 +163,7 @@ TEST(Dispatch, EachFamilyRunsThePathOfItsCapAndNoOther) {
         for (int g = 0; g < kFamilies; ++g) {
           if (g == f) continue;
           const unsigned marks = cpu::detail::paths_run(static_cast<IsaFamily>(g));
-          EXPECT_TRUE(marks == 0 || marks == 1u << static_cast<int>(best))
+          EXPECT_TRUE(marks == 0 || marks == 1u << static_cast<int>(std::min(best, top_path(static_cast<IsaFamily>(g)))))
               << where << ": uncapped " << kFamilyNames[g] << " ran " << marks_text(marks);
         }
       }

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "kernels/common/allreduce_order.h"
+#include "kernels/cpu/isa.h"
 #include "kernels/cpu/simd.h"
 
 namespace driftlab::allreduce::local {
@@ -122,26 +123,39 @@ __attribute__((target("avx2"))) inline std::uint64_t round_avx2(const std::int32
 }
 #endif
 
-// The three at the ISA level given (cpu::Isa::avx2 or above takes the AVX2 path where compiled).
+// The three at the ISA level given (cpu::Isa::avx2 or above takes the AVX2 path where compiled);
+// allreduce_mpi.cpp gives the allreduce family's level (isa.h), and each notes the path it took.
 inline std::uint32_t block_max(cpu::Isa isa, const float* x, std::size_t count) {
 #if DRIFTLAB_X86
-  if (isa >= cpu::Isa::avx2) return block_max_avx2(x, count);
+  if (isa >= cpu::Isa::avx2) {
+    cpu::detail::note_path(cpu::detail::IsaFamily::allreduce, cpu::Isa::avx2);
+    return block_max_avx2(x, count);
+  }
 #endif
   (void)isa;
+  cpu::detail::note_path(cpu::detail::IsaFamily::allreduce, cpu::Isa::scalar);
   return block_max_scalar(x, count);
 }
 inline std::uint64_t narrow(cpu::Isa isa, const float* x, std::size_t count, int lsb1, std::int32_t* acc) {
 #if DRIFTLAB_X86
-  if (isa >= cpu::Isa::avx2) return narrow_avx2(x, count, lsb1, acc);
+  if (isa >= cpu::Isa::avx2) {
+    cpu::detail::note_path(cpu::detail::IsaFamily::allreduce, cpu::Isa::avx2);
+    return narrow_avx2(x, count, lsb1, acc);
+  }
 #endif
   (void)isa;
+  cpu::detail::note_path(cpu::detail::IsaFamily::allreduce, cpu::Isa::scalar);
   return narrow_scalar(x, count, lsb1, acc);
 }
 inline std::uint64_t round_block(cpu::Isa isa, const std::int32_t* a, std::size_t count, int lsb1, float* out) {
 #if DRIFTLAB_X86
-  if (isa >= cpu::Isa::avx2) return round_avx2(a, count, lsb1, out);
+  if (isa >= cpu::Isa::avx2) {
+    cpu::detail::note_path(cpu::detail::IsaFamily::allreduce, cpu::Isa::avx2);
+    return round_avx2(a, count, lsb1, out);
+  }
 #endif
   (void)isa;
+  cpu::detail::note_path(cpu::detail::IsaFamily::allreduce, cpu::Isa::scalar);
   return round_scalar(a, count, lsb1, out);
 }
 

@@ -152,7 +152,7 @@ void tree(Rank& rk, const std::vector<float>& x, std::vector<float>& out) {
 void exact(Rank& rk, const std::vector<const float*>& mine, std::size_t n, std::size_t M, std::vector<float>& out,
            std::size_t fusion) {
   const int W1 = narrow_window_bits(M), W2 = window_bits(M);
-  const cpu::Isa isa = cpu::isa_level();
+  const cpu::Isa isa = cpu::detail::isa_level(cpu::detail::IsaFamily::allreduce);
   out.resize(n);  // every element is written below
   // Scratch kept between calls: fresh pages on every call would cost page faults that mpi's
   // MPI_Allreduce (which reuses the caller's buffers) does not pay.

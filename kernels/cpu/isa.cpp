@@ -37,8 +37,8 @@ const EnvSetting& env_setting() {
 }
 
 std::atomic<int> g_caps[static_cast<int>(detail::IsaFamily::count)] = {
-    2, 2, 2, 2, 2, 2};
-static_assert(static_cast<int>(detail::IsaFamily::count) == 6, "one initial cap per family");
+    2, 2, 2, 2, 2, 2, 2};
+static_assert(static_cast<int>(detail::IsaFamily::count) == 7, "one initial cap per family");
 
 std::atomic<unsigned> g_paths[static_cast<int>(detail::IsaFamily::count)] = {};
 

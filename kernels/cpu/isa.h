@@ -49,8 +49,10 @@ Isa isa_level();
 namespace detail {
 // Test hooks: each kernel family can be capped below isa_level() on its own, so the tests run
 // every path on one machine (and cross the levels of two families, as gemv_half's tests do).
-// The default cap is avx512 (no cap).  A family's level is min(isa_level(), its cap).
-enum class IsaFamily { gemm, half, exact, sum, compare, attention, count };
+// The default cap is avx512 (no cap).  A family's level is min(isa_level(), its cap).  allreduce:
+// the MPI exact all-reduce's local passes (host/distributed/allreduce_exact_local.h), whose paths
+// are scalar and AVX2 only (avx512 runs the AVX2 path, and notes avx2).
+enum class IsaFamily { gemm, half, exact, sum, compare, attention, allreduce, count };
 void force_isa(IsaFamily family, Isa cap);
 Isa isa_level(IsaFamily family);
 
