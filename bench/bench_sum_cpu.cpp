@@ -2,10 +2,13 @@
 // probe (the same threads and tiles, OR-folding the words) as the bandwidth ceiling.
 #include <benchmark/benchmark.h>
 
+#include <cstdint>
+#include <string>
 #include <vector>
 
 #include "bench/bench_common.h"
 #include "kernels/cpu/sum.h"
+#include "kernels/cpu/sum_tile.h"
 
 namespace driftlab::bench {
 namespace {
@@ -98,6 +101,31 @@ template <class T> void register_dtype(DType d, Dist dist) {
   }
 }
 
+// The tree's and the probe's two forms (sum_tile.h) on each side of the stream threshold: the
+// callers stream an input larger than stream_threshold_bytes() and run the blocked form below it.
+// These force one form at every size, so the crossover that threshold stands for is measured, not
+// assumed: tune/cpu/stream_form/<f32|bf16>/<sum|probe>/<blocked|stream>/<n>, n from 4 MiB to 256
+// MiB of input.  Speed only: both forms give the same bits (SumCpu tests); the scalar level has one.
+void run_stream_form(benchmark::State& state, DType d, bool probe, bool stream) {
+  const std::size_t n = static_cast<std::size_t>(state.range(0));
+  const HostArray& in = cached_input(d, Dist::uniform, n);
+  const cpu::SumContext ctx{&pool(), std::nullopt};
+  // 0: every input streams; SIZE_MAX: none does.  Put back when the benchmark ends.
+  cpu::detail::force_stream_threshold(stream ? std::size_t{0} : SIZE_MAX);
+  if (d == DType::f32) {
+    const float* x = in.values<float>().data();
+    for (auto _ : state) benchmark::DoNotOptimize(probe ? cpu::read_probe(x, n, ctx) : cpu::sum(SumVariant::tree, x, n, ctx));
+  } else {
+    const auto* x = reinterpret_cast<const bf16*>(in.u16.data());
+    for (auto _ : state)
+      benchmark::DoNotOptimize(probe ? cpu::read_probe_half(x, n, ctx) : cpu::sum_half(SumVariant::tree, x, n, ctx));
+  }
+  cpu::detail::force_stream_threshold(std::nullopt);
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * n * dtype_size(d)));
+  state.counters["threads"] = pool().size();
+  state.counters["threshold_MiB"] = static_cast<double>(cpu::detail::stream_threshold_bytes()) / (1 << 20);
+}
+
 }  // namespace
 
 void register_cpu_sum_benchmarks() {
@@ -109,6 +137,20 @@ void register_cpu_sum_benchmarks() {
     register_half<bf16>(DType::bf16, dist);
     register_half<f16>(DType::f16, dist);
   }
+  for (const DType d : {DType::f32, DType::bf16})
+    for (const bool probe : {false, true})
+      for (const bool stream : {false, true}) {
+        if (d == DType::bf16 && probe) continue;  // the probe reads bytes: f32's is the same code
+        auto* b = register_cpu(std::string("tune/cpu/stream_form/") + dtype_name(d) + (probe ? "/probe/" : "/sum/") +
+                                   (stream ? "stream" : "blocked"),
+                               [d, probe, stream](benchmark::State& s) { run_stream_form(s, d, probe, stream); });
+        for (int k = 22; k <= 28; ++k) {  // 4 MiB ... 256 MiB of input, and 1.5x each power below
+          const std::int64_t bytes = std::int64_t{1} << k, elem = static_cast<std::int64_t>(dtype_size(d));
+          b->Arg(bytes / elem);
+          if (k < 28) b->Arg(3 * bytes / 2 / elem);
+        }
+        b->Unit(benchmark::kMillisecond)->UseRealTime();
+      }
 }
 
 }  // namespace driftlab::bench

@@ -75,6 +75,10 @@ TEST(Bench, ListsEveryFamily) {
   EXPECT_TRUE(has("predict/cpu/10-20-10/invariant/batch:4096/"));
   EXPECT_TRUE(has("predict/cpu/784-4096-4096-10/atomic/batch:1/"));
   EXPECT_TRUE(has("trace/cpu/784-4096-4096-10/batch:1,64/tree/batch:1,64/traced/"));
+  for (const char* what : {"sum", "probe"})  // both forms of each, on both sides of the stream threshold
+    for (const char* form : {"blocked", "stream"})
+      for (const char* n : {"1048576", "67108864"})
+        EXPECT_TRUE(has(std::string("tune/cpu/stream_form/f32/") + what + "/" + form + "/" + n + "/")) << what << form << n;
   if (built_with_cuda()) {  // registered (and skipped with the reason when no GPU is there)
     for (const auto& v : kSumVariants)
       if (v.variant != SumVariant::serial) {
@@ -164,7 +168,7 @@ TEST(Bench, EveryCpuBenchmarkNamesTheKernelsItRan) {
   const std::string out = std::string(DRIFTLAB_TEST_TMP) + "/bench_kernels.json";
   const std::string filter =
       "^(sum/cpu/(f32|bf16)/uniform/[a-z_]+/1024/|dense/cpu/[a-z]+/B:1/K:10/|predict/cpu/10-20-10/[a-z]+/batch:1/|"
-      "attention/cpu/[a-z_]+/B:1/|trace/cpu/10-20-10/batch:1,64/tree/)";
+      "attention/cpu/[a-z_]+/B:1/|trace/cpu/10-20-10/batch:1,64/tree/|tune/cpu/stream_form/f32/[a-z]+/[a-z]+/1048576/)";
   const std::set<std::string> unlabelled = {"sum/cpu/f32/uniform/serial/1024/real_time",
                                             "sum/cpu/f32/uniform/atomic_element/1024/real_time",
                                             "dense/cpu/openblas/B:1/K:10/N:20/real_time"};
@@ -190,7 +194,7 @@ TEST(Bench, EveryCpuBenchmarkNamesTheKernelsItRan) {
       EXPECT_EQ(label->str, "kernels=" + name) << bench;
     }
     EXPECT_EQ(bare, unlabelled) << name;
-    EXPECT_EQ(families, (std::set<std::string>{"attention/cpu", "dense/cpu", "predict/cpu", "sum/cpu", "trace/cpu"})) << name;
+    EXPECT_EQ(families, (std::set<std::string>{"attention/cpu", "dense/cpu", "predict/cpu", "sum/cpu", "trace/cpu", "tune/cpu"})) << name;
   }
 #endif
 }

@@ -352,7 +352,8 @@ std::size_t cache_bytes_from_sysfs(const char* dir) {
 }
 
 std::size_t stream_threshold_bytes() {
-  return g_forced.load(std::memory_order_relaxed) ? g_forced_bytes.load(std::memory_order_relaxed) : last_level_cache_bytes();
+  return g_forced.load(std::memory_order_relaxed) ? g_forced_bytes.load(std::memory_order_relaxed)
+                                                  : last_level_cache_bytes() / 2;
 }
 
 void force_stream_threshold(std::optional<std::size_t> bytes) {

@@ -29,9 +29,12 @@ double tree_tile(const double* x, std::size_t count, Isa level, bool stream);
 float tree_tile(const bf16* x, std::size_t count, Isa level, bool stream);
 float tree_tile(const f16* x, std::size_t count, Isa level, bool stream);
 
-// The size above which an input streams from memory: the last-level cache one core shares (sysfs,
-// else sysconf, else 32 MiB), read once.  force_stream_threshold is a test hook (nullopt: no
-// override), so that tests run the same sums in both forms.
+// The size above which an input streams from memory: half the last-level cache one core shares
+// (sysfs, else sysconf, else 32 MiB), read once.  Half, not all: on the Zen 4 EPYC (32 MiB L3 by
+// sysfs) the tree's stream form was already 1.5-1.7x faster at 32 MiB and level with the blocked
+// form at 16 MiB (bench tune/cpu/stream_form/, docs/perf-notes.md, session 27): an input the size
+// of the cache does not stay in it between calls.  force_stream_threshold is a test hook (nullopt:
+// no override), so that tests run the same sums in both forms.
 std::size_t stream_threshold_bytes();
 void force_stream_threshold(std::optional<std::size_t> bytes);
 // The size in bytes of the highest cache level that a sysfs cache folder (cpu0's:
