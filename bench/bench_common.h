@@ -30,7 +30,9 @@ inline bool sum_dist_at(Dist dist, std::size_t n, std::size_t largest) {
 // family's cap or a dispatcher's own choice can run another.  Every CPU benchmark is registered
 // through register_cpu, which clears the dispatchers' notes (kernels/cpu/isa.h) before the run and
 // labels the run with the levels whose paths were noted: "kernels=avx512", or "kernels=avx2+scalar"
-// where two ran.  A library baseline (OpenBLAS) notes nothing and gets no label.
+// where two ran; and the sum tiles' form where their level has two ("kernels=avx512 form=stream",
+// isa.h's note_form; "stream" when the input's tiles streamed, whatever the tree's small level of
+// tile partials ran).  A library baseline (OpenBLAS) notes nothing and gets no label.
 std::string kernels_label();  // bench_main.cpp: "" when nothing was noted since the last reset
 
 template <class F> benchmark::internal::Benchmark* register_cpu(const std::string& name, F fn) {

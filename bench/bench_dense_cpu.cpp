@@ -139,6 +139,7 @@ void run_predict(benchmark::State& s, const std::vector<std::size_t>& sizes, Den
   const std::vector<float> x = make_input(Dist::uniform, DType::f32, B * sizes.front(), 4).f32;
   std::vector<float> y(B * sizes.back());
   const double bw = probe_bandwidth();
+  cpu::detail::reset_paths();  // the label (register_cpu) names predict's kernels, not the probe's
   const auto t0 = std::chrono::steady_clock::now();
   for (auto _ : s) {
     backend->predict({v, false, 0, 0, 0, std::nullopt}, x.data(), B, y.data());

@@ -50,6 +50,11 @@ std::string kernels_label() {
   std::string label;
   for (const cpu::Isa level : {cpu::Isa::avx512, cpu::Isa::avx2, cpu::Isa::scalar})
     if (ran & (1u << static_cast<unsigned>(level))) label += (label.empty() ? "kernels=" : "+") + std::string(cpu::isa_name(level));
+  // The sum tiles' form, where their level has two: "stream" when the input's tiles streamed (the
+  // tree's level of tile partials, a few KiB in cache, is then still read blocked), else "blocked".
+  const unsigned forms = cpu::detail::forms_run();
+  if (forms & 1u << static_cast<int>(cpu::detail::TileForm::stream)) label += " form=stream";
+  else if (forms) label += " form=blocked";
   return label;
 }
 

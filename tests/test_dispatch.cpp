@@ -3,7 +3,7 @@
 // one only costs speed (an AVX-512 machine running AVX2 code), a higher one only crashes on a CPU
 // without it.  These tests run each family under each cap this CPU allows and read back that the
 // level's own path ran, and no other.  On QEMU's emulated CPUs (tests/check_isa_emulated.py) they
-// run at the levels those CPUs have.
+// run at the levels those CPUs have.  The sum tiles' form (stream or blocked) is checked the same way.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -215,9 +215,55 @@ TEST(Dispatch, MarksAreSetByNotesAndClearedByReset) {
   EXPECT_EQ(cpu::detail::paths_run(IsaFamily::sum), 2u);
   EXPECT_EQ(cpu::detail::paths_run(IsaFamily::compare), 5u);
   EXPECT_EQ(cpu::detail::paths_run(IsaFamily::gemm), 0u);
+  EXPECT_EQ(cpu::detail::forms_run(), 0u);
+  cpu::detail::note_form(cpu::detail::TileForm::stream);
+  cpu::detail::note_form(cpu::detail::TileForm::stream);
+  EXPECT_EQ(cpu::detail::forms_run(), 2u);
+  cpu::detail::note_form(cpu::detail::TileForm::blocked);
+  EXPECT_EQ(cpu::detail::forms_run(), 3u);
   cpu::detail::reset_paths();
   EXPECT_EQ(cpu::detail::paths_run(IsaFamily::sum), 0u);
   EXPECT_EQ(cpu::detail::paths_run(IsaFamily::compare), 0u);
+  EXPECT_EQ(cpu::detail::forms_run(), 0u);
+}
+
+// The sum tiles' form (isa.h's note_form), a speed-only choice the bits cannot show: an input
+// larger than the stream threshold runs the stream form and one at the threshold the blocked
+// form, at each vector level, in the tree, the atomic variant and the 16-bit tree (whose level of
+// tile partials is always blocked); the probe likewise at AVX-512.  The scalar tiles and the AVX2 probe have one form and note none.
+TEST(Dispatch, SumTilesStreamOnlyAboveTheThreshold) {
+  if (cpu::isa_env_error()) GTEST_SKIP() << "this process runs under a bad DRIFTLAB_ISA";
+  Restore restore;
+  Work w;
+  cpu::ThreadPool pool(2);
+  const cpu::SumContext ctx{&pool, std::nullopt};
+  const unsigned blocked = 1u << static_cast<int>(cpu::detail::TileForm::blocked),
+                 stream = 1u << static_cast<int>(cpu::detail::TileForm::stream);
+  for (int c = 0; c <= 2; ++c) {
+    const Isa level = std::min(static_cast<Isa>(c), cpu::isa_level());
+    cpu::detail::force_isa(IsaFamily::sum, static_cast<Isa>(c));
+    for (const bool above : {false, true}) {
+      const unsigned want = level == Isa::scalar ? 0u : above ? stream : blocked;
+      const unsigned want_probe = level == Isa::avx512 ? want : 0u;
+      // The tree then adds its 4 tile partials, in cache, in the blocked form.
+      const unsigned want_tree = level == Isa::scalar ? 0u : above ? stream | blocked : blocked;
+      // The input's bytes, or one byte fewer: the input is then larger than the threshold.
+      auto at = [&](std::size_t bytes) { cpu::detail::force_stream_threshold(above ? bytes - 1 : bytes); };
+      auto forms = [&](auto run) {
+        cpu::detail::reset_paths();
+        run();
+        return cpu::detail::forms_run();
+      };
+      const std::string where = std::string(cpu::isa_name(level)) + (above ? ", above the threshold" : ", at the threshold");
+      at(w.x.size() * sizeof(float));
+      EXPECT_EQ(forms([&] { (void)cpu::sum(SumVariant::tree, w.x.data(), w.x.size(), ctx); }), want_tree) << "tree, " << where;
+      EXPECT_EQ(forms([&] { (void)cpu::sum(SumVariant::atomic, w.x.data(), w.x.size(), ctx); }), want) << "atomic, " << where;
+      EXPECT_EQ(forms([&] { (void)cpu::read_probe(w.x.data(), w.x.size(), ctx); }), want_probe) << "probe, " << where;
+      at(w.xb.size() * sizeof(bf16));
+      EXPECT_EQ(forms([&] { (void)cpu::sum_half(SumVariant::tree, w.xb.data(), w.xb.size(), ctx); }), want_tree)
+          << "bf16 tree, " << where;
+    }
+  }
 }
 
 }  // namespace

@@ -191,7 +191,16 @@ TEST(Bench, EveryCpuBenchmarkNamesTheKernelsItRan) {
         bare.insert(bench);
         continue;
       }
-      EXPECT_EQ(label->str, "kernels=" + name) << bench;
+      // The sum tiles' form follows: blocked at these sizes, each forced form in the tune rows.
+      // None outside the tiled sums (serial, atomic_element and exact have their own loops), and
+      // none where the level has one form (the scalar tiles, the AVX2 probe).
+      std::string form = bench.find("/stream/") != std::string::npos ? " form=stream" : " form=blocked";
+      const bool probe = bench.find("read_probe") != std::string::npos || bench.find("/probe/") != std::string::npos;
+      bool tiled = bench.rfind("tune/cpu/", 0) == 0 || bench.rfind("attention/cpu/read_probe/", 0) == 0;
+      for (const char* v : {"/tree/", "/atomic/", "/read_probe/"})
+        tiled = tiled || (bench.rfind("sum/cpu/", 0) == 0 && bench.find(v) != std::string::npos);
+      if (!tiled || level == cpu::Isa::scalar || (probe && level == cpu::Isa::avx2)) form.clear();
+      EXPECT_EQ(label->str, "kernels=" + name + form) << bench;
     }
     EXPECT_EQ(bare, unlabelled) << name;
     EXPECT_EQ(families, (std::set<std::string>{"attention/cpu", "dense/cpu", "predict/cpu", "sum/cpu", "trace/cpu", "tune/cpu"})) << name;

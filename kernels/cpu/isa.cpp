@@ -41,6 +41,7 @@ std::atomic<int> g_caps[static_cast<int>(detail::IsaFamily::count)] = {
 static_assert(static_cast<int>(detail::IsaFamily::count) == 7, "one initial cap per family");
 
 std::atomic<unsigned> g_paths[static_cast<int>(detail::IsaFamily::count)] = {};
+std::atomic<unsigned> g_forms{0};
 
 }  // namespace
 
@@ -120,7 +121,15 @@ void note_path(IsaFamily family, Isa path) {
 
 unsigned paths_run(IsaFamily family) { return g_paths[static_cast<int>(family)].load(std::memory_order_relaxed); }
 
+void note_form(TileForm form) {
+  const unsigned bit = 1u << static_cast<int>(form);
+  if (!(g_forms.load(std::memory_order_relaxed) & bit)) g_forms.fetch_or(bit, std::memory_order_relaxed);
+}
+
+unsigned forms_run() { return g_forms.load(std::memory_order_relaxed); }
+
 void reset_paths() {
+  g_forms.store(0, std::memory_order_relaxed);
   for (auto& marks : g_paths) marks.store(0, std::memory_order_relaxed);
 }
 }  // namespace detail

@@ -66,7 +66,15 @@ Isa isa_level(IsaFamily family);
 // CPU benchmark is labelled with the levels it ran (bench/bench_common.h's register_cpu).
 void note_path(IsaFamily family, Isa path);
 unsigned paths_run(IsaFamily family);  // bit 1 << level for each level noted since reset_paths()
-void reset_paths();
+void reset_paths();                    // clears the forms' marks too
+
+// A speed-only choice within one level, noted the same way: the sum's tiles run a stream form or a
+// blocked form where their level has both (sum_tile.h: the tree's at avx512 and avx2, the probe's
+// at avx512), picked by the input's size against stream_threshold_bytes().  The scalar tiles and
+// the AVX2 probe have one form and note none.
+enum class TileForm { blocked = 0, stream = 1 };
+void note_form(TileForm form);
+unsigned forms_run();  // bit 1 << form for each form noted since reset_paths()
 }  // namespace detail
 
 }  // namespace driftlab::cpu

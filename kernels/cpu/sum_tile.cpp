@@ -301,10 +301,20 @@ template <class S> Acc<S> dispatch(const S* x, std::size_t count, Isa level, boo
   switch (level) {  // the stream form: 256-bit at both vector levels (sum_tile.h)
     case Isa::avx512:
       note_path(kSum, Isa::avx512);
-      return stream ? a2::tree_tile_stream(x, count) : a512::tree_tile(x, count);
+      if (stream) {
+        note_form(TileForm::stream);
+        return a2::tree_tile_stream(x, count);
+      }
+      note_form(TileForm::blocked);
+      return a512::tree_tile(x, count);
     case Isa::avx2:
       note_path(kSum, Isa::avx2);
-      return stream ? a2::tree_tile_stream(x, count) : a2::tree_tile(x, count);
+      if (stream) {
+        note_form(TileForm::stream);
+        return a2::tree_tile_stream(x, count);
+      }
+      note_form(TileForm::blocked);
+      return a2::tree_tile(x, count);
     case Isa::scalar: break;
   }
 #else
@@ -374,7 +384,12 @@ std::uint32_t probe_tile(const unsigned char* bytes, std::size_t words, Isa leve
     // 512-bit loads, which are 1.1-1.15x faster on data in L2 and L3 (docs/perf-notes.md, session 21).
     case Isa::avx512:
       note_path(IsaFamily::sum, Isa::avx512);
-      return stream ? a2::probe_tile(bytes, words) : a512::probe_tile(bytes, words);
+      if (stream) {
+        note_form(TileForm::stream);
+        return a2::probe_tile(bytes, words);
+      }
+      note_form(TileForm::blocked);
+      return a512::probe_tile(bytes, words);
     case Isa::avx2:
       note_path(IsaFamily::sum, Isa::avx2);
       return a2::probe_tile(bytes, words);
