@@ -19,6 +19,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -117,14 +119,34 @@ int main(int argc, char** argv) {
   const std::size_t n = env_count("DRIFTLAB_BENCH_ALLREDUCE_N", std::size_t(1) << 22);
   const std::size_t rounds = env_count("DRIFTLAB_BENCH_ALLREDUCE_ROUNDS", 5);
   State s;
-  s.shards = static_cast<std::size_t>(size);
-  s.data = driftlab::allreduce::make_data(driftlab::Dist::uniform, n, s.shards, 12345);
-  const auto g = driftlab::allreduce::rank_shards(s.shards, s.shards, static_cast<std::size_t>(rank));
-  s.mine.assign(s.data.shard_ptrs.begin() + static_cast<std::ptrdiff_t>(g.first),
-                s.data.shard_ptrs.begin() + static_cast<std::ptrdiff_t>(g.first + g.count));
-  s.range = {0, g.count};
-  s.x.resize(n);
-  for (std::size_t i = 0; i < n; ++i) s.x[i] = driftlab::allreduce::local_sum(s.data.shard_ptrs.data(), g, i);
+  // Every rank makes the whole data set (n floats a shard, one shard a rank).  A size that does not
+  // fit (std::bad_alloc) ended every rank in std::terminate's abort, dozens of lines; now the ranks
+  // agree that one failed and end together: one line from rank 0, exit 1 (mpirun may add its own
+  // report of the exit status).
+  std::string failed;
+  try {
+    s.shards = static_cast<std::size_t>(size);
+    s.data = driftlab::allreduce::make_data(driftlab::Dist::uniform, n, s.shards, 12345);
+    const auto g = driftlab::allreduce::rank_shards(s.shards, s.shards, static_cast<std::size_t>(rank));
+    s.mine.assign(s.data.shard_ptrs.begin() + static_cast<std::ptrdiff_t>(g.first),
+                  s.data.shard_ptrs.begin() + static_cast<std::ptrdiff_t>(g.first + g.count));
+    s.range = {0, g.count};
+    s.x.resize(n);
+    for (std::size_t i = 0; i < n; ++i) s.x[i] = driftlab::allreduce::local_sum(s.data.shard_ptrs.data(), g, i);
+  } catch (const std::bad_alloc&) {
+    failed = "out of memory making " + std::to_string(size) + " shards of " + std::to_string(n) +
+             " floats (DRIFTLAB_BENCH_ALLREDUCE_N)";
+  } catch (const std::exception& e) {
+    failed = e.what();
+  }
+  int any_failed = failed.empty() ? 0 : 1;
+  MPI_Allreduce(MPI_IN_PLACE, &any_failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  if (any_failed) {
+    if (rank == 0)
+      std::fprintf(stderr, "driftlab_bench_mpi: %s\n", failed.empty() ? "another rank could not make its data" : failed.c_str());
+    MPI_Finalize();
+    return 1;
+  }
   g_state = &s;
 
   const std::string tail = "/n:" + std::to_string(n) + "/ranks:" + std::to_string(size);

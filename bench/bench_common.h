@@ -5,6 +5,8 @@
 #include <benchmark/benchmark.h>
 
 #include <cstddef>
+#include <exception>
+#include <new>
 #include <string>
 #include <utility>
 
@@ -33,12 +35,26 @@ inline bool sum_dist_at(Dist dist, std::size_t n, std::size_t largest) {
 // where two ran; and the sum tiles' form where their level has two ("kernels=avx512 form=stream",
 // isa.h's note_form; "stream" when the input's tiles streamed, whatever the tree's small level of
 // tile partials ran).  A library baseline (OpenBLAS) notes nothing and gets no label.
+// An exception in the body (an input too large for the address space: std::bad_alloc) skips that
+// benchmark with the reason, the others still run, and the process then fails: one line, exit 1,
+// an existing --benchmark_out unchanged (bench_main.cpp).
 std::string kernels_label();  // bench_main.cpp: "" when nothing was noted since the last reset
+void note_failure(const std::string& benchmark, const char* what);  // bench_main.cpp
 
 template <class F> benchmark::internal::Benchmark* register_cpu(const std::string& name, F fn) {
-  return benchmark::RegisterBenchmark(name.c_str(), [fn = std::move(fn)](benchmark::State& s) {
+  return benchmark::RegisterBenchmark(name.c_str(), [name, fn = std::move(fn)](benchmark::State& s) {
     cpu::detail::reset_paths();
-    fn(s);
+    try {
+      fn(s);
+    } catch (const std::bad_alloc&) {
+      note_failure(name, "out of memory (std::bad_alloc)");
+      s.SkipWithError("out of memory (std::bad_alloc)");
+      return;
+    } catch (const std::exception& e) {
+      note_failure(name, e.what());
+      s.SkipWithError(e.what());
+      return;
+    }
     if (const std::string label = kernels_label(); !label.empty()) s.SetLabel(label);
   });
 }

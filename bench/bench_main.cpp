@@ -19,7 +19,9 @@
 #include <utility>
 
 #include <cstdio>
+#include <exception>
 #include <fstream>
+#include <new>
 #include <iostream>
 #include <iterator>
 
@@ -41,6 +43,15 @@ const HostArray& cached_input(DType d, Dist dist, std::size_t n) {
   auto it = cache.find(key);
   if (it == cache.end()) it = cache.emplace(key, make_input(dist, d, n, 12345)).first;
   return it->second;
+}
+
+namespace {
+std::string g_first_failure;  // "NAME: what" of the first CPU benchmark that threw
+std::size_t g_failures = 0;
+}  // namespace
+
+void note_failure(const std::string& benchmark, const char* what) {
+  if (g_failures++ == 0) g_first_failure = benchmark + ": " + what;
 }
 
 std::string kernels_label() {
@@ -73,6 +84,25 @@ void (*g_before[NSIG])(int) = {};  // each signal's handler before ours: the sto
 void remove_tmp_and_die(int sig) {
   if (g_tmp[0]) ::unlink(g_tmp);
   driftlab::chain_to_before(sig, remove_tmp_and_die, g_before);  // one line and exit 1
+}
+
+// The last resort for an exception no benchmark body caught (register_cpu and the CUDA bodies'
+// guarded() catch theirs): one line and exit 1, never std::terminate's abort.
+[[noreturn]] void one_line_terminate() {
+  std::string what = "an unexpected error";
+  if (const std::exception_ptr e = std::current_exception()) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::bad_alloc&) {
+      what = "out of memory (std::bad_alloc)";
+    } catch (const std::exception& x) {
+      what = x.what();
+    } catch (...) {
+    }
+  }
+  if (g_tmp[0]) ::unlink(g_tmp);
+  std::fprintf(stderr, "driftlab_bench: %s\n", what.c_str());
+  std::_Exit(1);
 }
 
 [[noreturn]] void die(const std::string& line) {
@@ -158,6 +188,7 @@ int main(int argc, char** argv) {
   }
   driftlab::restart_with_best_openblas_kernels(argv);  // the fair CPU baseline (openblas_kernels.h)
   driftlab::install_stop_line("driftlab_bench");  // a signal: one line, exit 1 (signals.h)
+  std::set_terminate(one_line_terminate);
   std::string out_file, tmp_arg;
   int out_index = -1;
   bool out_format_json = true;  // Google Benchmark's default for --benchmark_out
@@ -215,6 +246,10 @@ int main(int argc, char** argv) {
   // Google Benchmark exits 0 when the filter matches nothing; a caller (driftlab report) must see
   // a failure, and the old output must stay.
   if (ran == 0) die("no benchmark matches --benchmark_filter=" + driftlab::shown_path(filter) + " (see --benchmark_list_tests)");
+  // A CPU benchmark that threw (bench_common.h's register_cpu): the run failed, whatever else ran.
+  if (driftlab::bench::g_failures)
+    die(driftlab::bench::g_first_failure +
+        (driftlab::bench::g_failures > 1 ? " (and " + std::to_string(driftlab::bench::g_failures - 1) + " more)" : ""));
   // The console table is a result too (/dev/full, a closed pipe: SIGPIPE is a failed write here, signals.h).
   std::fflush(stdout);
   std::cout.flush();

@@ -438,6 +438,21 @@ TEST(BadInput, BenchOutputIsKeptWhenNothingRanOrTheRunWasStopped) {
   EXPECT_NE(r.code, 0);
   EXPECT_EQ(snapshot(d), before) << "the old --benchmark_out file or a temporary changed";
 }
+
+// A CPU benchmark whose input does not fit the address space (session 27): std::bad_alloc ended
+// the process in std::terminate's abort (exit 134, two lines, the temporary left behind).  Now that
+// benchmark is skipped with the reason, the others run, and the process fails with one line.
+TEST(BadInput, BenchOutOfMemoryIsOneLineAndKeepsTheOldOutput) {
+  if (kSanitized) GTEST_SKIP() << "a sanitizer's shadow memory does not fit under ulimit -v";
+  const std::string bench = std::string("'") + DRIFTLAB_BENCH_EXE + "'";
+  auto old = [](const fs::path& d) { std::ofstream(d / "b.json") << "{\"k\":1}\n"; };
+  // 2^26 floats (256 MiB) under a 300 MB address space; the 1024-element benchmark still runs.
+  expect_refused_by("bench_oom",
+                    "{ ulimit -v 300000; " + bench +
+                        " --benchmark_filter='^sum/cpu/f32/uniform/tree/(1024|67108864)/' --benchmark_min_time=0.01 "
+                        "--benchmark_out=b.json >out.txt; rc=$?; grep -q 'tree/1024/real_time ' out.txt || rc=9; rm out.txt; exit $rc; }",
+                    1, "sum/cpu/f32/uniform/tree: out of memory", old, "driftlab_bench: ");
+}
 #endif
 
 // Issue 20, class 2: driftlab_cpu_probe has the one memory bound, up front.
