@@ -102,10 +102,10 @@ template <class T> void register_dtype(DType d, Dist dist) {
 }
 
 // The tree's and the probe's two forms (sum_tile.h) on each side of the stream threshold: the
-// callers stream an input larger than stream_threshold_bytes() and run the blocked form below it.
+// callers stream an input of at least stream_threshold_bytes() and run the blocked form below it.
 // These force one form at every size, so the crossover that threshold stands for is measured, not
-// assumed: tune/cpu/stream_form/<f32|bf16>/<sum|probe>/<blocked|stream>/<n>, n from 4 MiB to 256
-// MiB of input.  Speed only: both forms give the same bits (SumCpu tests); the scalar level has one.
+// assumed: tune/cpu/stream_form/<f32|bf16>/<sum|probe>/<blocked|stream>/<n>, n from 256 KiB to
+// 256 MiB of input.  Speed only: both forms give the same bits (SumCpu tests); the scalar level has one.
 void run_stream_form(benchmark::State& state, DType d, bool probe, bool stream) {
   const std::size_t n = static_cast<std::size_t>(state.range(0));
   const HostArray& in = cached_input(d, Dist::uniform, n);
@@ -144,7 +144,7 @@ void register_cpu_sum_benchmarks() {
         auto* b = register_cpu(std::string("tune/cpu/stream_form/") + dtype_name(d) + (probe ? "/probe/" : "/sum/") +
                                    (stream ? "stream" : "blocked"),
                                [d, probe, stream](benchmark::State& s) { run_stream_form(s, d, probe, stream); });
-        for (int k = 22; k <= 28; ++k) {  // 4 MiB ... 256 MiB of input, and 1.5x each power below
+        for (int k = 18; k <= 28; ++k) {  // 256 KiB ... 256 MiB of input, and 1.5x each power below
           const std::int64_t bytes = std::int64_t{1} << k, elem = static_cast<std::int64_t>(dtype_size(d));
           b->Arg(bytes / elem);
           if (k < 28) b->Arg(3 * bytes / 2 / elem);

@@ -227,11 +227,12 @@ TEST(Dispatch, MarksAreSetByNotesAndClearedByReset) {
   EXPECT_EQ(cpu::detail::forms_run(), 0u);
 }
 
-// The sum tiles' form (isa.h's note_form), a speed-only choice the bits cannot show: an input
-// larger than the stream threshold runs the stream form and one at the threshold the blocked
-// form, at each vector level, in the tree, the atomic variant and the 16-bit tree (whose level of
-// tile partials is always blocked); the probe likewise at AVX-512.  The scalar tiles and the AVX2 probe have one form and note none.
-TEST(Dispatch, SumTilesStreamOnlyAboveTheThreshold) {
+// The sum tiles' form (isa.h's note_form), a speed-only choice the bits cannot show: an input of
+// the stream threshold's size runs the stream form and one a byte under it the blocked form, at
+// each vector level, in the tree, the atomic variant and the 16-bit tree (whose level of tile
+// partials is always blocked); the probe likewise at AVX-512.  The scalar tiles and the AVX2 probe
+// have one form and note none.
+TEST(Dispatch, SumTilesStreamFromTheThresholdUp) {
   if (cpu::isa_env_error()) GTEST_SKIP() << "this process runs under a bad DRIFTLAB_ISA";
   Restore restore;
   Work w;
@@ -247,14 +248,14 @@ TEST(Dispatch, SumTilesStreamOnlyAboveTheThreshold) {
       const unsigned want_probe = level == Isa::avx512 ? want : 0u;
       // The tree then adds its 4 tile partials, in cache, in the blocked form.
       const unsigned want_tree = level == Isa::scalar ? 0u : above ? stream | blocked : blocked;
-      // The input's bytes, or one byte fewer: the input is then larger than the threshold.
-      auto at = [&](std::size_t bytes) { cpu::detail::force_stream_threshold(above ? bytes - 1 : bytes); };
+      // The threshold at the input's bytes (it streams), or a byte more (it does not).
+      auto at = [&](std::size_t bytes) { cpu::detail::force_stream_threshold(above ? bytes : bytes + 1); };
       auto forms = [&](auto run) {
         cpu::detail::reset_paths();
         run();
         return cpu::detail::forms_run();
       };
-      const std::string where = std::string(cpu::isa_name(level)) + (above ? ", above the threshold" : ", at the threshold");
+      const std::string where = std::string(cpu::isa_name(level)) + (above ? ", at the threshold" : ", a byte under the threshold");
       at(w.x.size() * sizeof(float));
       EXPECT_EQ(forms([&] { (void)cpu::sum(SumVariant::tree, w.x.data(), w.x.size(), ctx); }), want_tree) << "tree, " << where;
       EXPECT_EQ(forms([&] { (void)cpu::sum(SumVariant::atomic, w.x.data(), w.x.size(), ctx); }), want) << "atomic, " << where;

@@ -912,7 +912,7 @@ TEST(SumCpu, ReadProbeTileSeesEachWordAloneAtEveryLevel) {
         }
 }
 
-// The stream threshold is the last-level cache that sysfs lists: a misread size moves no bit but
+// The stream threshold is half the last-level cache that sysfs lists: a misread size moves no bit but
 // puts every sum on the wrong side of it (the operator sweep of session 24).
 TEST(SumCpu, CacheSizeComesFromTheHighestSysfsLevel) {
   namespace fs = std::filesystem;

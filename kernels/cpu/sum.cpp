@@ -58,8 +58,12 @@ template <class S> auto tile_sum(const S* x, std::size_t count, Isa isa, bool st
   return order::canonical_nan(detail::tree_tile(x, count, isa, stream));
 }
 
-// Whether an input of n elements of S is larger than the last-level cache (sum_tile.h).
-template <class S> bool from_memory(std::size_t n) { return n > detail::stream_threshold_bytes() / sizeof(S); }
+// Whether an input of n elements of S streams from memory: at least stream_threshold_bytes()
+// (sum_tile.h), with no overflow at the test hook's SIZE_MAX.
+template <class S> bool from_memory(std::size_t n) {
+  const std::size_t t = detail::stream_threshold_bytes();
+  return n >= t / sizeof(S) + (t % sizeof(S) != 0);
+}
 
 // Tree levels above the tiles: reduce the partials as if they were the input (step 4).
 template <class T> T reduce_levels(std::vector<T> level, Isa isa) {
