@@ -21,16 +21,7 @@ PY=${PY:-python3}
 [ -x "$ROOT/.venv/bin/python" ] && PY=${PY_OVERRIDE:-$ROOT/.venv/bin/python}
 . "$ROOT/tests/sweep_lib.sh"  # scratch folder, counts, want RC LINES DESC -- CMD...
 
-best=$("$PY" - <<'EOF'
-flags = set()
-for line in open("/proc/cpuinfo"):
-    if line.startswith("flags"):
-        flags = set(line.split(":", 1)[1].split())
-        break
-avx2 = {"avx2", "fma", "popcnt", "f16c"} <= flags
-print("avx512" if avx2 and {"avx512f", "avx512dq", "avx512vl", "avx512bw"} <= flags else "avx2" if avx2 else "scalar")
-EOF
-)
+best=$(best_isa)
 echo "this CPU by /proc/cpuinfo: $best"
 ok() { pass=$((pass + 1)); printf 'ok   %-70s\n' "$1"; }
 bad() { fail=$((fail + 1)); printf 'FAIL %-70s %s\n' "$1" "$2"; }
@@ -85,7 +76,7 @@ ls -a | grep -q '\.tmp-' && bad "no temporary left" "$(ls -a | grep tmp)" || ok 
 # --- 2. the tune benchmarks
 want 0 0 "bench --benchmark_list_tests lists the tune family" -- "$BENCH" --benchmark_list_tests
 n=$(grep -c '^tune/cpu/stream_form/' out.txt)
-[ "$n" = 78 ] && ok "  78 tune benchmarks (f32 sum and probe, bf16 sum; 2 forms; 13 sizes)" || bad "  tune count" "$n (want 78)"
+[ "$n" = 126 ] && ok "  126 tune benchmarks (f32 sum and probe, bf16 sum; 2 forms; 21 sizes)" || bad "  tune count" "$n (want 126)"
 for isa in avx512 avx2 scalar; do
   want 0 0 "tune at 4 MiB, DRIFTLAB_ISA=$isa" -- env DRIFTLAB_ISA="$isa" "$BENCH" --benchmark_filter='^tune/cpu/stream_form/(f32/[a-z]+/[a-z]+/1048576|bf16/sum/[a-z]+/2097152)/' --benchmark_min_time=0.001 --benchmark_format=json
   "$PY" -c '

@@ -17,6 +17,19 @@
 #   HAS, IVY                       the QEMU user-mode command lines of the emulated CPUs
 #                                  (tests/check_isa_emulated.py's models): prefix a binary with
 #                                  $HAS or $IVY when qemu-x86_64 is installed.
+#   best_isa                       the best DRIFTLAB_ISA level this CPU has, by /proc/cpuinfo
+#                                  (as kernels/cpu/isa.cpp detects it); needs $PY.
+best_isa() {
+  "${PY:-python3}" - <<'EOF'
+flags = set()
+for line in open("/proc/cpuinfo"):
+    if line.startswith("flags"):
+        flags = set(line.split(":", 1)[1].split())
+        break
+avx2 = {"avx2", "fma", "popcnt", "f16c"} <= flags
+print("avx512" if avx2 and {"avx512f", "avx512dq", "avx512vl", "avx512bw"} <= flags else "avx2" if avx2 else "scalar")
+EOF
+}
 HAS="qemu-x86_64 -cpu Haswell,-pcid,-x2apic,-tsc-deadline,-hle,-invpcid,-rtm"  # AVX2, no AVX-512
 IVY="qemu-x86_64 -cpu IvyBridge,-x2apic,-tsc-deadline"                       # no AVX2
 W=$(mktemp -d)
