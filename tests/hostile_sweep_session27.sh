@@ -65,6 +65,8 @@ form=" form=blocked"; [ "$best" = scalar ] && form=""
 has "  csv: kernels=$best$form" out.txt "\"kernels=$best$form\""
 want 0 0 "bench: the OpenBLAS baseline alone (no label, no error)" -- "$BENCH" --benchmark_filter='^dense/cpu/openblas/B:1/K:10/' --benchmark_min_time=0.001
 hasnt "  no kernels= on the baseline" out.txt "kernels="
+want 1 1 "bench: the OpenBLAS baseline without room for its threads (ulimit -v 400000)" -- bash -c "ulimit -v 400000; \"\$1\" --benchmark_filter='^dense/cpu/(openblas|tree)/B:1/K:10/' --benchmark_min_time=0.001" _ "$BENCH"
+has "  the line names the baseline and the reason" err.txt "driftlab_bench: dense/cpu/openblas: OpenBLAS with "
 echo '{"keep": 1}' >keep.json
 for v in AVX2 "avx2 " sse2 "$(printf 'avx\n2')" ""; do
   [ -z "$v" ] && continue

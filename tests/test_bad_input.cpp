@@ -23,6 +23,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kernels/cpu/thread_pool.h"
@@ -452,6 +453,14 @@ TEST(BadInput, BenchOutOfMemoryIsOneLineAndKeepsTheOldOutput) {
                         " --benchmark_filter='^sum/cpu/f32/uniform/tree/(1024|67108864)/' --benchmark_min_time=0.01 "
                         "--benchmark_out=b.json >out.txt; rc=$?; grep -q 'tree/1024/real_time ' out.txt || rc=9; rm out.txt; exit $rc; }",
                     1, "sum/cpu/f32/uniform/tree: out of memory", old, "driftlab_bench: ");
+  // The OpenBLAS baseline without the room for its threads: an error row and exit 0 before; a run
+  // without its baseline is a failed run.  (Two threads or more need 512 MiB, which 400 MB does not leave.)
+  if (std::thread::hardware_concurrency() < 2) return;
+  expect_refused_by("bench_openblas_room",
+                    "{ ulimit -v 400000; " + bench +
+                        " --benchmark_filter='^dense/cpu/(openblas|tree)/B:1/K:10/' --benchmark_min_time=0.01 "
+                        "--benchmark_out=b.json >/dev/null; }",
+                    1, "dense/cpu/openblas: OpenBLAS with ", old, "driftlab_bench: ");
 }
 #endif
 
