@@ -41,18 +41,20 @@ inline bool sum_dist_at(Dist dist, std::size_t n, std::size_t largest) {
 std::string kernels_label();  // bench_main.cpp: "" when nothing was noted since the last reset
 void note_failure(const std::string& benchmark, const char* what);  // bench_main.cpp
 
+// An exception's line: its what(), or "out of memory (std::bad_alloc)" (whose what() says only
+// "std::bad_alloc").
+inline const char* failure_text(const std::exception& e) {
+  return dynamic_cast<const std::bad_alloc*>(&e) ? "out of memory (std::bad_alloc)" : e.what();
+}
+
 template <class F> benchmark::internal::Benchmark* register_cpu(const std::string& name, F fn) {
   return benchmark::RegisterBenchmark(name.c_str(), [name, fn = std::move(fn)](benchmark::State& s) {
     cpu::detail::reset_paths();
     try {
       fn(s);
-    } catch (const std::bad_alloc&) {
-      note_failure(name, "out of memory (std::bad_alloc)");
-      s.SkipWithError("out of memory (std::bad_alloc)");
-      return;
     } catch (const std::exception& e) {
-      note_failure(name, e.what());
-      s.SkipWithError(e.what());
+      note_failure(name, failure_text(e));
+      s.SkipWithError(failure_text(e));
       return;
     }
     if (const std::string label = kernels_label(); !label.empty()) s.SetLabel(label);

@@ -93,10 +93,8 @@ void remove_tmp_and_die(int sig) {
   if (const std::exception_ptr e = std::current_exception()) {
     try {
       std::rethrow_exception(e);
-    } catch (const std::bad_alloc&) {
-      what = "out of memory (std::bad_alloc)";
     } catch (const std::exception& x) {
-      what = x.what();
+      what = driftlab::bench::failure_text(x);
     } catch (...) {
     }
   }

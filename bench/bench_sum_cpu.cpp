@@ -110,8 +110,13 @@ void run_stream_form(benchmark::State& state, DType d, bool probe, bool stream) 
   const std::size_t n = static_cast<std::size_t>(state.range(0));
   const HostArray& in = cached_input(d, Dist::uniform, n);
   const cpu::SumContext ctx{&pool(), std::nullopt};
-  // 0: every input streams; SIZE_MAX: none does.  Put back when the benchmark ends.
-  cpu::detail::force_stream_threshold(stream ? std::size_t{0} : SIZE_MAX);
+  const double threshold_mib = static_cast<double>(cpu::detail::stream_threshold_bytes()) / (1 << 20);  // the real one
+  // 0: every input streams; SIZE_MAX: none does.  Put back when the benchmark ends, by an exception
+  // too (register_cpu lets the other benchmarks run: they must not inherit the forced form).
+  struct Forced {
+    explicit Forced(std::size_t t) { cpu::detail::force_stream_threshold(t); }
+    ~Forced() { cpu::detail::force_stream_threshold(std::nullopt); }
+  } forced(stream ? std::size_t{0} : SIZE_MAX);
   if (d == DType::f32) {
     const float* x = in.values<float>().data();
     for (auto _ : state) benchmark::DoNotOptimize(probe ? cpu::read_probe(x, n, ctx) : cpu::sum(SumVariant::tree, x, n, ctx));
@@ -120,10 +125,9 @@ void run_stream_form(benchmark::State& state, DType d, bool probe, bool stream) 
     for (auto _ : state)
       benchmark::DoNotOptimize(probe ? cpu::read_probe_half(x, n, ctx) : cpu::sum_half(SumVariant::tree, x, n, ctx));
   }
-  cpu::detail::force_stream_threshold(std::nullopt);
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * n * dtype_size(d)));
   state.counters["threads"] = pool().size();
-  state.counters["threshold_MiB"] = static_cast<double>(cpu::detail::stream_threshold_bytes()) / (1 << 20);
+  state.counters["threshold_MiB"] = threshold_mib;
 }
 
 }  // namespace
