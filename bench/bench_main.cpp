@@ -64,8 +64,14 @@ std::string kernels_label() {
   // The sum tiles' form, where their level has two: "stream" when the input's tiles streamed (the
   // tree's level of tile partials, a few KiB in cache, is then still read blocked), else "blocked".
   const unsigned forms = cpu::detail::forms_run();
-  if (forms & 1u << static_cast<int>(cpu::detail::TileForm::stream)) label += " form=stream";
-  else if (forms) label += " form=blocked";
+  auto has = [&](cpu::detail::TileForm f) { return (forms & 1u << static_cast<int>(f)) != 0; };
+  if (has(cpu::detail::TileForm::stream)) label += " form=stream";
+  else if (has(cpu::detail::TileForm::blocked)) label += " form=blocked";
+  // The exact sum's tiles: kept in the level's vector form, handed to the scalar packed bins, or both.
+  if (has(cpu::detail::TileForm::vector) || has(cpu::detail::TileForm::packed))
+    label += std::string(" form=") + (has(cpu::detail::TileForm::vector) ? "vector" : "") +
+             (has(cpu::detail::TileForm::vector) && has(cpu::detail::TileForm::packed) ? "+" : "") +
+             (has(cpu::detail::TileForm::packed) ? "packed" : "");
   return label;
 }
 

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "kernels/common/attention_variant.h"
+#include "kernels/common/float_bits.h"
 #include "kernels/common/half.h"
 #include "kernels/common/sum_variant.h"
 #include "kernels/cpu/attention.h"
@@ -264,6 +266,54 @@ TEST(Dispatch, SumTilesStreamFromTheThresholdUp) {
       EXPECT_EQ(forms([&] { (void)cpu::sum_half(SumVariant::tree, w.xb.data(), w.xb.size(), ctx); }), want_tree)
           << "bf16 tree, " << where;
     }
+  }
+}
+
+// The exact sum's tile form (isa.h's note_form), speed only like the levels: at a vector level a
+// tile whose exponents the windows cover stays in the level's vector form, and one spanning 200
+// binades goes to the scalar packed bins, except where the level has a vector form for any range
+// (bf16's int64 groups at AVX-512; f16's split lanes, whose 40 binades always fit).  The scalar
+// level notes neither.  A dispatcher that gave every tile to the packed bins, or a window rule
+// that never took a wide tile out of the windows, gives the same bits and fails here.
+TEST(Dispatch, ExactTilesKeepTheirVectorFormWhereTheWindowsCoverTheRange) {
+  if (cpu::isa_env_error()) GTEST_SKIP() << "this process runs under a bad DRIFTLAB_ISA";
+  Restore restore;
+  Work w;
+  std::vector<float> wide(2 * 65536 + 5);
+  for (std::size_t i = 0; i < wide.size(); ++i)
+    wide[i] = std::ldexp(1.0f + static_cast<float>(i % 7) / 8.0f, static_cast<int>(i * 37 % 200) - 100) * (i % 3 ? 1.0f : -1.0f);
+  std::vector<bf16> wide_b(wide.size());
+  cpu::narrow(wide.data(), wide_b.data(), wide.size());
+  cpu::ThreadPool pool(2);
+  const cpu::SumContext ctx{&pool, std::nullopt};
+  const unsigned vector = 1u << static_cast<int>(cpu::detail::TileForm::vector),
+                 packed = 1u << static_cast<int>(cpu::detail::TileForm::packed);
+  auto forms = [&](auto run) {
+    cpu::detail::reset_paths();
+    run();
+    return cpu::detail::forms_run();
+  };
+  for (int c = 0; c <= 2; ++c) {
+    const Isa level = std::min(static_cast<Isa>(c), cpu::isa_level());
+    cpu::detail::force_isa(IsaFamily::exact, static_cast<Isa>(c));
+    const bool vec = level != Isa::scalar;
+    const std::string where = cpu::isa_name(level);
+    EXPECT_EQ(forms([&] { (void)cpu::sum(SumVariant::exact, w.x.data(), w.x.size(), ctx); }), vec ? vector : 0u)
+        << "f32, a few binades, " << where;
+    EXPECT_EQ(forms([&] { (void)cpu::sum(SumVariant::exact, wide.data(), wide.size(), ctx); }), vec ? packed : 0u)
+        << "f32, 200 binades, " << where;
+    EXPECT_EQ(forms([&] { (void)cpu::sum_half(SumVariant::exact, w.xb.data(), w.xb.size(), ctx); }), vec ? vector : 0u)
+        << "bf16, a few binades, " << where;
+    EXPECT_EQ(forms([&] { (void)cpu::sum_half(SumVariant::exact, wide_b.data(), wide_b.size(), ctx); }),
+              level == Isa::avx512 ? vector : vec ? packed : 0u)
+        << "bf16, 200 binades, " << where;
+    EXPECT_EQ(forms([&] { (void)cpu::sum_half(SumVariant::exact, w.xh.data(), w.xh.size(), ctx); }), vec ? vector : 0u)
+        << "f16, " << where;
+    // The same bits whichever form took the tiles (every level, every form: integer bins).
+    cpu::detail::force_isa(IsaFamily::exact, Isa::scalar);
+    const float want = cpu::sum(SumVariant::exact, wide.data(), wide.size(), ctx);
+    cpu::detail::force_isa(IsaFamily::exact, static_cast<Isa>(c));
+    EXPECT_EQ(to_bits(cpu::sum(SumVariant::exact, wide.data(), wide.size(), ctx)), to_bits(want)) << where;
   }
 }
 

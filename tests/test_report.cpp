@@ -192,14 +192,17 @@ TEST(Bench, EveryCpuBenchmarkNamesTheKernelsItRan) {
         continue;
       }
       // The sum tiles' form follows: blocked at these sizes, each forced form in the tune rows.
-      // None outside the tiled sums (serial, atomic_element and exact have their own loops), and
-      // none where the level has one form (the scalar tiles, the AVX2 probe).
+      // None outside the tiled sums (serial and atomic_element have their own loops), and none
+      // where the level has one form (the scalar tiles, the AVX2 probe).
       std::string form = bench.find("/stream/") != std::string::npos ? " form=stream" : " form=blocked";
       const bool probe = bench.find("read_probe") != std::string::npos || bench.find("/probe/") != std::string::npos;
       bool tiled = bench.rfind("tune/cpu/", 0) == 0 || bench.rfind("attention/cpu/read_probe/", 0) == 0;
       for (const char* v : {"/tree/", "/atomic/", "/read_probe/"})
         tiled = tiled || (bench.rfind("sum/cpu/", 0) == 0 && bench.find(v) != std::string::npos);
       if (!tiled || level == cpu::Isa::scalar || (probe && level == cpu::Isa::avx2)) form.clear();
+      // The exact sum's tiles at a vector level: uniform input suits the vector form.
+      if (bench.rfind("sum/cpu/", 0) == 0 && bench.find("/exact/") != std::string::npos && level != cpu::Isa::scalar)
+        form = " form=vector";
       EXPECT_EQ(label->str, "kernels=" + name + form) << bench;
     }
     EXPECT_EQ(bare, unlabelled) << name;

@@ -244,7 +244,7 @@ void ReportRun::predict(const Progress&) {
     h.predict += "\nThe same question with bf16 storage (float32 accumulation), model " + rep.model + ", batch " +
                  std::to_string(rep.batch) + ", split-K 8 on every layer, " + std::to_string(rep.runs) +
                  " calls: the last layer's float32 output before the rounding -> the stored bf16 output\n\n";
-    h.predict += md_row({"variant", "distinct", "elements differing", "max ULP (f32 -> bf16)", "argmax flips"});
+    h.predict += md_row({"variant", "distinct", "fraction of elements differing", "max ULP (f32 -> bf16)", "argmax flips"});
     h.predict += md_row({"---", "---", "---", "---", "---"});
     for (const auto& r : rep.rows)
       if (r.before)
@@ -273,7 +273,7 @@ void ReportRun::trace(const Progress&) {
             " model (init seed 1) on " + backend +
             ": every layer's output compared at every stage, and the first layer and stage whose bits differ\n\n";
   h.trace += md_row({"compare", "variant", "first divergence", "output: max ULP", "output: max |diff| / scale",
-                     "output: elements differing"});
+                     "output: fraction of elements differing"});
   h.trace += md_row({"---", "---", "---", "---", "---", "---"});
   for (const TraceCase& c : cases) {
     std::vector<std::string> args = {"--backend", backend, "--layers", layers, "--init-seed", "1"};

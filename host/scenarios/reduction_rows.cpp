@@ -197,7 +197,7 @@ void Scenarios::bf16() {
   auto words = [](const PredictRow& r) {
     const OutputDrift& b = *r.before;
     const OutputDrift& d = r.drift;
-    return n(b.distinct_outputs) + " -> " + n(d.distinct_outputs) + " distinct outputs, elements differing from run 0 " +
+    return n(b.distinct_outputs) + " -> " + n(d.distinct_outputs) + " distinct outputs, fraction of elements differing from run 0 " +
            g2(b.ratio_non_equal) + " -> " + g2(d.ratio_non_equal) + ", max " + std::to_string(b.max_ulp) +
            " float32 ULP -> " + std::to_string(d.max_ulp) + " bf16 ULP, argmax changed in " + n(b.argmax_flips) +
            " -> " + n(d.argmax_flips) + " of 64 rows";

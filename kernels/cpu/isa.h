@@ -71,8 +71,11 @@ void reset_paths();                    // clears the forms' marks too
 // A speed-only choice within one level, noted the same way: the sum's tiles run a stream form or a
 // blocked form where their level has both (sum_tile.h: the tree's at avx512 and avx2, the probe's
 // at avx512), picked by the input's size against stream_threshold_bytes().  The scalar tiles and
-// the AVX2 probe have one form and note none.
-enum class TileForm { blocked = 0, stream = 1 };
+// the AVX2 probe have one form and note none.  The exact sum's tiles at a vector level either keep
+// a tile in their vector form (`vector`: the float windows, bf16's windows or int64 groups, f16's
+// split lanes) or hand it to the scalar packed bins (`packed`) when its exponents span more
+// binades than the windows cover (exact_simd.h); the scalar level and f64 note neither.
+enum class TileForm { blocked = 0, stream = 1, vector = 2, packed = 3 };
 void note_form(TileForm form);
 unsigned forms_run();  // bit 1 << form for each form noted since reset_paths()
 }  // namespace detail

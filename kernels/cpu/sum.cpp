@@ -101,10 +101,12 @@ void exact_tile(const float* x, std::size_t count, ExactWorker<float>& w, detail
     detail::note_path(detail::IsaFamily::exact, Isa::scalar);
   }
   if (vectorized) {
+    detail::note_form(detail::TileForm::vector);
     exact::fold_packed(w.packed[0], w.bins[0], w.flags);
     std::fill(std::begin(w.packed[0]), std::end(w.packed[0]), 0);
     return;
   }
+  if (level != detail::ExactSimd::scalar) detail::note_form(detail::TileForm::packed);
   std::size_t i = 0;
   for (; i + kCopies <= count; i += kCopies)
     for (int c = 0; c < kCopies; ++c) exact::add_packed(w.packed[c], x[i + c]);
@@ -362,6 +364,7 @@ template <class S> struct ExactHalfWorker {
 
 void exact_tile_half_avx512(const bf16* x, std::size_t count, ExactHalfWorker<bf16>& w) {
   // The float windows on bf16 bits when the tile's range suits them, else the int64 groups.
+  detail::note_form(detail::TileForm::vector);
   if (detail::exact_tile_bf16_windows_avx512(x, count, w.bins, w.fpacked, w.flags)) {
     exact::fold_packed(w.fpacked, w.bins, w.flags);
     std::fill(std::begin(w.fpacked), std::end(w.fpacked), 0);
@@ -371,6 +374,7 @@ void exact_tile_half_avx512(const bf16* x, std::size_t count, ExactHalfWorker<bf
   detail::exact_tile_bf16_avx512(reinterpret_cast<const std::uint16_t*>(x), count, w.bins, w.flags);
 }
 void exact_tile_half_avx512(const f16* x, std::size_t count, ExactHalfWorker<f16>& w) {
+  detail::note_form(detail::TileForm::vector);
   detail::exact_tile_f16_avx512(reinterpret_cast<const std::uint16_t*>(x), count, w.bins, w.flags);
   w.track_neg_zero = false;  // the split lanes skip kNotNegZero
 }
@@ -391,6 +395,7 @@ template <class S> void exact_tile_half(const S* x, std::size_t count, ExactHalf
     if (level == Isa::avx2) {  // bf16 bits through the AVX2 windows, no buffer
       detail::note_path(kExact, Isa::avx2);
       if (detail::exact_tile_bf16_windows_avx2(x, count, w.bins, w.fpacked, w.flags)) {
+        detail::note_form(detail::TileForm::vector);
         exact::fold_packed(w.fpacked, w.bins, w.flags);
         std::fill(std::begin(w.fpacked), std::end(w.fpacked), 0);
         w.track_neg_zero = false;
@@ -401,10 +406,12 @@ template <class S> void exact_tile_half(const S* x, std::size_t count, ExactHalf
     if (level == Isa::avx2) {
       detail::note_path(kExact, Isa::avx2);
       if (detail::exact_tile_f16_avx2(reinterpret_cast<const std::uint16_t*>(x), count, w.bins, w.flags)) {
+        detail::note_form(detail::TileForm::vector);
         w.track_neg_zero = false;  // f16 in split float32 lanes, no buffer, no kNotNegZero (a tile with Inf or NaN: its flags only)
         return;
       }
     }
+  if (level != Isa::scalar) detail::note_form(detail::TileForm::packed);
   constexpr int F = Half16<S>::kFracBits;
   constexpr std::uint64_t kOne = std::uint64_t(1) << 32, kFrac = (1u << F) - 1;
   std::size_t i = 0;
