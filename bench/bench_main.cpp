@@ -67,11 +67,11 @@ std::string kernels_label() {
   auto has = [&](cpu::detail::TileForm f) { return (forms & 1u << static_cast<int>(f)) != 0; };
   if (has(cpu::detail::TileForm::stream)) label += " form=stream";
   else if (has(cpu::detail::TileForm::blocked)) label += " form=blocked";
-  // The exact sum's tiles: kept in the level's vector form, handed to the scalar packed bins, or both.
-  if (has(cpu::detail::TileForm::vector) || has(cpu::detail::TileForm::packed))
+  // The exact sum's tiles: kept in the level's vector form, handed to the scalar code, or both.
+  if (has(cpu::detail::TileForm::vector) || has(cpu::detail::TileForm::scalar))
     label += std::string(" form=") + (has(cpu::detail::TileForm::vector) ? "vector" : "") +
-             (has(cpu::detail::TileForm::vector) && has(cpu::detail::TileForm::packed) ? "+" : "") +
-             (has(cpu::detail::TileForm::packed) ? "packed" : "");
+             (has(cpu::detail::TileForm::vector) && has(cpu::detail::TileForm::scalar) ? "+" : "") +
+             (has(cpu::detail::TileForm::scalar) ? "scalar" : "");
   return label;
 }
 

@@ -271,10 +271,11 @@ TEST(Dispatch, SumTilesStreamFromTheThresholdUp) {
 
 // The exact sum's tile form (isa.h's note_form), speed only like the levels: at a vector level a
 // tile whose exponents the windows cover stays in the level's vector form, and one spanning 200
-// binades goes to the scalar packed bins, except where the level has a vector form for any range
-// (bf16's int64 groups at AVX-512; f16's split lanes, whose 40 binades always fit).  The scalar
-// level notes neither.  A dispatcher that gave every tile to the packed bins, or a window rule
-// that never took a wide tile out of the windows, gives the same bits and fails here.
+// binades goes to the scalar code (packed bins, f64's loop), except where the level has a vector
+// form for any range (bf16's int64 groups at AVX-512; f16's split lanes, whose 40 binades always
+// fit); f64 likewise (exact_f64.h).  The scalar level notes neither.  A dispatcher that gave every
+// tile to the scalar code, or a window rule that never took a wide tile out of the windows, gives
+// the same bits and fails here.
 TEST(Dispatch, ExactTilesKeepTheirVectorFormWhereTheWindowsCoverTheRange) {
   if (cpu::isa_env_error()) GTEST_SKIP() << "this process runs under a bad DRIFTLAB_ISA";
   Restore restore;
@@ -282,12 +283,13 @@ TEST(Dispatch, ExactTilesKeepTheirVectorFormWhereTheWindowsCoverTheRange) {
   std::vector<float> wide(2 * 65536 + 5);
   for (std::size_t i = 0; i < wide.size(); ++i)
     wide[i] = std::ldexp(1.0f + static_cast<float>(i % 7) / 8.0f, static_cast<int>(i * 37 % 200) - 100) * (i % 3 ? 1.0f : -1.0f);
+  const std::vector<double> x64(w.x.begin(), w.x.end()), wide64(wide.begin(), wide.end());
   std::vector<bf16> wide_b(wide.size());
   cpu::narrow(wide.data(), wide_b.data(), wide.size());
   cpu::ThreadPool pool(2);
   const cpu::SumContext ctx{&pool, std::nullopt};
   const unsigned vector = 1u << static_cast<int>(cpu::detail::TileForm::vector),
-                 packed = 1u << static_cast<int>(cpu::detail::TileForm::packed);
+                 scalar = 1u << static_cast<int>(cpu::detail::TileForm::scalar);
   auto forms = [&](auto run) {
     cpu::detail::reset_paths();
     run();
@@ -300,15 +302,19 @@ TEST(Dispatch, ExactTilesKeepTheirVectorFormWhereTheWindowsCoverTheRange) {
     const std::string where = cpu::isa_name(level);
     EXPECT_EQ(forms([&] { (void)cpu::sum(SumVariant::exact, w.x.data(), w.x.size(), ctx); }), vec ? vector : 0u)
         << "f32, a few binades, " << where;
-    EXPECT_EQ(forms([&] { (void)cpu::sum(SumVariant::exact, wide.data(), wide.size(), ctx); }), vec ? packed : 0u)
+    EXPECT_EQ(forms([&] { (void)cpu::sum(SumVariant::exact, wide.data(), wide.size(), ctx); }), vec ? scalar : 0u)
         << "f32, 200 binades, " << where;
     EXPECT_EQ(forms([&] { (void)cpu::sum_half(SumVariant::exact, w.xb.data(), w.xb.size(), ctx); }), vec ? vector : 0u)
         << "bf16, a few binades, " << where;
     EXPECT_EQ(forms([&] { (void)cpu::sum_half(SumVariant::exact, wide_b.data(), wide_b.size(), ctx); }),
-              level == Isa::avx512 ? vector : vec ? packed : 0u)
+              level == Isa::avx512 ? vector : vec ? scalar : 0u)
         << "bf16, 200 binades, " << where;
     EXPECT_EQ(forms([&] { (void)cpu::sum_half(SumVariant::exact, w.xh.data(), w.xh.size(), ctx); }), vec ? vector : 0u)
         << "f16, " << where;
+    EXPECT_EQ(forms([&] { (void)cpu::sum(SumVariant::exact, x64.data(), x64.size(), ctx); }), vec ? vector : 0u)
+        << "f64, a few binades, " << where;
+    EXPECT_EQ(forms([&] { (void)cpu::sum(SumVariant::exact, wide64.data(), wide64.size(), ctx); }), vec ? scalar : 0u)
+        << "f64, 200 binades, " << where;
     // The same bits whichever form took the tiles (every level, every form: integer bins).
     cpu::detail::force_isa(IsaFamily::exact, Isa::scalar);
     const float want = cpu::sum(SumVariant::exact, wide.data(), wide.size(), ctx);

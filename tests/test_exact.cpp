@@ -1119,6 +1119,134 @@ TEST(ExactSum, BitwiseInvariantUnderPermutationsAndThreadCounts) {
   check_invariance<double>(g);
 }
 
+// The float64 vector tile (exact_f64.h): one window of 30 binades (or 60, for inputs like
+// illcond), each term cut into int64 parts.  Every input below runs at the scalar level, at AVX2 and
+// at AVX-512 (as far as this CPU goes), on the calling thread under five MXCSR settings (the
+// default, the three directed roundings, DAZ and FTZ), and every result must have the oracle's
+// bits.  The inputs reach each edge of the windows: the top two binades above the sample, one
+// binade past them, the bottom of each window and one below, each window's largest terms 65536 a
+// tile (the int64 lanes' headroom), tails of 1 to 31 terms, zeros, subnormals, specials, the
+// top of the exponent range (windows clamped below it) and the bottom (windows start at 52).
+TEST(ExactSum, F64WindowsMatchTheScalarLoopAndTheOracleAtEveryLevelAndRounding) {
+  using driftlab::cpu::detail::ExactSimd;
+  Rng g(0x5eedf064);
+  std::vector<std::pair<std::string, std::vector<double>>> inputs;
+  auto add = [&](std::string name, std::vector<double> x) { inputs.emplace_back(std::move(name), std::move(x)); };
+  auto fill = [&](std::size_t n, auto gen) {
+    std::vector<double> x(n);
+    for (std::size_t i = 0; i < n; ++i) x[i] = gen(i);
+    return x;
+  };
+  const double big_in = std::ldexp(2.0 - 0x1p-52, 2);  // exponent 1025: the top of the window over 1.0's sample
+  for (const std::size_t n : {std::size_t(1), std::size_t(31), std::size_t(33), std::size_t(513), std::size_t(65535),
+                              std::size_t(65537), std::size_t(3 * 65536 + 17)})
+    add("uniform n=" + std::to_string(n),
+        fill(n, [&](std::size_t) { return static_cast<double>(g() >> 11) * 0x1p-53 * (coin(g) ? 1 : -1); }));
+  // illcond's shape: normal-ish values times 2^-20 .. 2^20, and their near negatives.
+  add("illcond-like", fill(2 * 65536 + 5, [&](std::size_t) {
+        return std::ldexp(static_cast<double>(g() >> 11) * 0x1p-53 + 0.25, uniform_int(g, -20, 20)) * (coin(g) ? 1 : -1);
+      }));
+  add("200 binades (no window)", fill(65536 + 9, [&](std::size_t i) { return std::ldexp(1.5, static_cast<int>(i * 37 % 200) - 100); }));
+  // A sample of 1.0s, then the window's edges: 2^-27 (its bottom, exponent 996) and just below it,
+  // the top (exponent 1025) and 8.0 (1026, just above).
+  {
+    std::vector<double> x(65536 + 100, 1.0);
+    const double edges[] = {0x1p-27, std::ldexp(2.0 - 0x1p-52, -28), big_in, 8.0, -0x1p-27, -big_in, -8.0, 0x1.fffffffffffffp-27};
+    for (std::size_t i = 512; i < x.size(); ++i) x[i] = edges[i % 8] * (i % 3 ? 1.0 : -1.0);
+    add("30-binade window edges", std::move(x));
+  }
+  // The lanes' headroom: whole tiles of the window's largest term, one sign.
+  // The lanes' headroom: tiles of the window's largest term (its sample 1.0), one sign.
+  for (const double sign : {1.0, -1.0}) {
+    std::vector<double> x(2 * 65536, sign * big_in);
+    std::fill(x.begin(), x.begin() + 512, 1.0);
+    std::fill(x.begin() + 65536, x.begin() + 65536 + 512, 1.0);
+    add(sign > 0 ? "tiles of the top term" : "tiles of minus the top term", std::move(x));
+  }
+  // The 60-binade form: a sample over 58 binades up to 2.5 (window [2^-56, 16)), then its largest
+  // terms (the lanes' headroom) and its edges.
+  {
+    std::vector<double> x(2 * 65536);
+    const double top3 = std::ldexp(2.0 - 0x1p-52, 3);
+    for (std::size_t i = 0; i < 512; ++i) x[i] = std::ldexp(1.25, 1 - static_cast<int>(i % 58));
+    for (std::size_t i = 512; i < 65536; ++i) x[i] = top3;
+    const double edges[] = {0x1p-56, std::ldexp(2.0 - 0x1p-52, -57), top3, 16.0};
+    for (std::size_t i = 65536; i < x.size(); ++i)
+      x[i] = i < 65536 + 512 ? std::ldexp(1.25, 1 - static_cast<int>(i % 58)) : edges[i % 4] * (i % 5 ? 1.0 : -1.0);
+    add("60-binade window: top terms and edges", std::move(x));
+  }
+  // Zeros, subnormals and specials among window terms.
+  {
+    std::vector<double> x = fill(65536 + 77, [&](std::size_t) { return static_cast<double>(g() >> 11) * 0x1p-53; });
+    for (std::size_t i = 0; i < x.size(); i += 97) x[i] = 0.0;
+    for (std::size_t i = 5; i < x.size(); i += 1013) x[i] = -0.0;
+    for (std::size_t i = 11; i < x.size(); i += 4099) x[i] = 0x1p-1070;  // subnormal
+    add("zeros and subnormals", x);
+    x[40001] = kInf<double>;
+    add("one Inf", x);
+    x[50001] = -kInf<double>;
+    add("Inf and -Inf", x);
+    x[40001] = std::numeric_limits<double>::quiet_NaN();
+    add("a NaN", x);
+  }
+  add("all -0.0", std::vector<double>(70000, -0.0));
+  add("all +0.0 and one -0.0", fill(70000, [](std::size_t i) { return i == 3 ? -0.0 : 0.0; }));
+  // The top of the range: a sample near 2^1000 and terms up to the largest double (windows are
+  // clamped below it), with an overflowing sum and one that cancels back.
+  add("near the top", fill(65536 + 3, [&](std::size_t i) { return std::ldexp(1.0 + (i % 13) / 16.0, 990 + static_cast<int>(i % 34)) * (i % 2 ? 1 : -1); }));
+  // A window at its highest (lo clamped to 1989, top 2018, about 2^995): the sample up to 2^994,
+  // then terms at the window's top exponent (in) and one above it (out, though within top + 2).
+  add("the highest window", fill(65536 + 40, [&](std::size_t i) {
+        if (i % 65536 < 512) return std::ldexp(1.5, 967 + static_cast<int>(i % 28));
+        const double v[] = {std::ldexp(2.0 - 0x1p-52, 995), std::ldexp(1.0, 996), std::ldexp(1.25, 980), 0x1p-40};
+        return v[i % 4] * (i % 3 ? 1.0 : -1.0);
+      }));
+  // Sums that cancel exactly to 2^-1000, so that no error in the windows hides under the final
+  // rounding: a tile of terms with full random significands over 28 binades (the 30-binade form)
+  // or 57 (the 60-binade form, its lowest terms a binade above the window's bottom, where a cut
+  // rounded up would leave a rest of 62 bits), then their negated top halves and bottom halves
+  // (the significand cut at bit 26) in the tiles after.
+  for (const int spread : {28, 57}) {
+    std::vector<double> x, hi, lo;
+    for (std::size_t i = 0; i < 65536; ++i) x.push_back(random_with_exp<double>(g, 3 - static_cast<int>(i % spread)));
+    for (const double v : x) {
+      const double h = of_bits<double>(bits_of(v) & ~((std::uint64_t{1} << 26) - 1));
+      hi.push_back(-h);
+      lo.push_back(-(v - h));
+    }
+    x.insert(x.end(), hi.begin(), hi.end());
+    x.insert(x.end(), lo.begin(), lo.end());
+    x.push_back(0x1p-1000);
+    add("cancelling to 2^-1000 over " + std::to_string(spread) + " binades", std::move(x));
+  }
+  add("overflow", std::vector<double>(1000, kMax<double>));
+  // The bottom: windows start at biased exponent 52, so tiny terms go to the scalar loop.
+  add("tiny", fill(65536 + 3, [&](std::size_t i) { return std::ldexp(1.0 + (i % 7) / 8.0, -1020 + static_cast<int>(i % 60)); }));
+  add("random bits", fill(65536 + 11, [&](std::size_t) {
+        for (;;) {
+          const double v = of_bits<double>(g());
+          if (std::isfinite(v)) return v;
+        }
+      }));
+
+  const unsigned csr0 = _mm_getcsr();
+  const unsigned modes[] = {csr0, (csr0 & ~0x6000u) | 0x2000u, (csr0 & ~0x6000u) | 0x4000u, csr0 | 0x6000u, csr0 | 0x8040u};
+  const char* mode_names[] = {"default", "round down", "round up", "toward zero", "DAZ+FTZ"};
+  for (const auto& [name, x] : inputs) {
+    const double want = Oracle<double>::sum(x);
+    for (int m = 0; m < 5; ++m)
+      for (const ExactSimd level : {ExactSimd::scalar, ExactSimd::avx2, ExactSimd::avx512}) {
+        driftlab::cpu::detail::force_exact_simd(level);
+        _mm_setcsr(modes[m]);
+        const double got = exact(x);
+        _mm_setcsr(csr0);
+        EXPECT_TRUE(SameBits(got, want)) << name << ", " << mode_names[m] << ", "
+                                         << driftlab::cpu::isa_name(driftlab::cpu::detail::exact_simd_level());
+      }
+  }
+  driftlab::cpu::detail::force_exact_simd(ExactSimd::avx512);
+}
+
 TEST(ExactSum, OracleSelfChecks) {
   // The oracle's arithmetic on values whose sums are known.
   using O = Oracle<double>;

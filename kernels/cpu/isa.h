@@ -73,9 +73,10 @@ void reset_paths();                    // clears the forms' marks too
 // at avx512), picked by the input's size against stream_threshold_bytes().  The scalar tiles and
 // the AVX2 probe have one form and note none.  The exact sum's tiles at a vector level either keep
 // a tile in their vector form (`vector`: the float windows, bf16's windows or int64 groups, f16's
-// split lanes) or hand it to the scalar packed bins (`packed`) when its exponents span more
-// binades than the windows cover (exact_simd.h); the scalar level and f64 note neither.
-enum class TileForm { blocked = 0, stream = 1, vector = 2, packed = 3 };
+// split lanes, f64's window) or hand it to the scalar code (`scalar`: float and bf16's packed bins,
+// f64's term-by-term loop) when its exponents span more binades than the windows cover
+// (exact_simd.h, exact_f64.h); the scalar level notes neither.
+enum class TileForm { blocked = 0, stream = 1, vector = 2, scalar = 3 };
 void note_form(TileForm form);
 unsigned forms_run();  // bit 1 << form for each form noted since reset_paths()
 }  // namespace detail

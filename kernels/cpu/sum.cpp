@@ -14,6 +14,7 @@
 #include "kernels/common/exact.h"
 #include "kernels/common/rng.h"
 #include "kernels/common/sum_order.h"
+#include "kernels/cpu/exact_f64.h"
 #include "kernels/cpu/exact_simd.h"
 #include "kernels/cpu/fp_env.h"
 #include "kernels/cpu/half_convert.h"
@@ -106,7 +107,7 @@ void exact_tile(const float* x, std::size_t count, ExactWorker<float>& w, detail
     std::fill(std::begin(w.packed[0]), std::end(w.packed[0]), 0);
     return;
   }
-  if (level != detail::ExactSimd::scalar) detail::note_form(detail::TileForm::packed);
+  if (level != detail::ExactSimd::scalar) detail::note_form(detail::TileForm::scalar);
   std::size_t i = 0;
   for (; i + kCopies <= count; i += kCopies)
     for (int c = 0; c < kCopies; ++c) exact::add_packed(w.packed[c], x[i + c]);
@@ -117,7 +118,21 @@ void exact_tile(const float* x, std::size_t count, ExactWorker<float>& w, detail
   }
 }
 
-void exact_tile(const double* x, std::size_t count, ExactWorker<double>& w, detail::ExactSimd) {
+void exact_tile(const double* x, std::size_t count, ExactWorker<double>& w, detail::ExactSimd level) {
+  if (!fp_exceptions_masked()) level = detail::ExactSimd::scalar;  // exact_simd.h: no trap
+  // The vector tile (exact_f64.h) when the tile's sample fits its window; else the loop below.
+  bool vectorized = false;
+  if (level == detail::ExactSimd::avx512) {
+    detail::note_path(detail::IsaFamily::exact, Isa::avx512);
+    vectorized = detail::exact_tile_f64_avx512(x, count, w.bins[0], w.bins[1], w.flags);
+  } else if (level == detail::ExactSimd::avx2) {
+    detail::note_path(detail::IsaFamily::exact, Isa::avx2);
+    vectorized = detail::exact_tile_f64_avx2(x, count, w.bins[0], w.bins[1], w.flags);
+  } else {
+    detail::note_path(detail::IsaFamily::exact, Isa::scalar);
+  }
+  if (vectorized) return detail::note_form(detail::TileForm::vector);
+  if (level != detail::ExactSimd::scalar) detail::note_form(detail::TileForm::scalar);
   using U = std::uint64_t;
   constexpr U kNegZero = U(1) << 63;
   U not_neg_zero = 0;  // OR of (bits ^ -0.0): nonzero once any term is not -0.0
@@ -411,7 +426,7 @@ template <class S> void exact_tile_half(const S* x, std::size_t count, ExactHalf
         return;
       }
     }
-  if (level != Isa::scalar) detail::note_form(detail::TileForm::packed);
+  if (level != Isa::scalar) detail::note_form(detail::TileForm::scalar);
   constexpr int F = Half16<S>::kFracBits;
   constexpr std::uint64_t kOne = std::uint64_t(1) << 32, kFrac = (1u << F) - 1;
   std::size_t i = 0;
