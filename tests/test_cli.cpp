@@ -4,6 +4,7 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -155,6 +156,41 @@ TEST(Cli, AllVariantsTableAndJson) {
   ASSERT_NE(exact_row, std::string::npos);
   EXPECT_NE(text.find("\"distinct_outputs\": 1", exact_row), std::string::npos);
   EXPECT_NE(text.find("\"error_ulp\": 0", exact_row), std::string::npos);
+}
+
+// The table's columns never run together: a float64 ill-conditioned sum's ULP counts (the serial
+// sum's error is billions of ULPs; the shuffled atomics' spread likewise) widen their columns, so
+// every row ends in the header's ten numeric fields, each its own word.
+TEST(Cli, SumTableKeepsWideUlpCountsApart) {
+  const CliResult r = cli({"sum", "--backend", "cpu", "--dtype", "f64", "--n", "100003", "--runs", "3", "--threads", "2",
+                           "--dist", "illcond", "--schedule", "shuffle:4"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string line;
+  bool header = false;
+  int rows = 0;
+  std::size_t widest = 0;
+  while (std::getline(lines, line)) {
+    std::istringstream words(line);
+    std::vector<std::string> w;
+    for (std::string t; words >> t;) w.push_back(t);
+    if (!w.empty() && w[0] == "variant") {
+      header = true;
+      ASSERT_GE(w.size(), 12u) << line;
+      EXPECT_EQ(w[w.size() - 8], "max_ulp") << line;
+      EXPECT_EQ(w[w.size() - 7], "error_ulp") << line;
+      continue;
+    }
+    if (!header || w.size() < 12 || line.find("cost =") != std::string::npos) continue;
+    ++rows;
+    // From the right: vs_vendor, cost, GB/s, median_ms, result, vs_max, error_ulp, max_ulp, non_equal, distinct.
+    for (const std::size_t k : {w.size() - 8, w.size() - 7, w.size() - 10}) {
+      EXPECT_EQ(w[k].find_first_not_of("0123456789"), std::string::npos) << "not one count: '" << w[k] << "' in " << line;
+      widest = std::max(widest, w[k].size());
+    }
+  }
+  EXPECT_EQ(rows, 5) << r.out;
+  EXPECT_GE(widest, 10u) << "no ULP count wider than the old columns: the case tests nothing\n" << r.out;
 }
 
 TEST(Cli, NpyInputGoodAndBad) {

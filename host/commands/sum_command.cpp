@@ -300,15 +300,22 @@ void print_sum_table(const SumReport& r, std::ostream& out) {
       << r.atomic_note << "\n"
       << "exact sum: " << value_text(r, r.exact_bits) << " (" << hex_bits(r.exact_bits, result_size(r))
       << ")\n\n";
+  // The ULP columns widen to their longest entry (a float64 sum's ULPs run to 19 digits), so that
+  // neighbouring numbers never run together.
+  int ulp_w = 9, err_w = 10;
+  for (const auto& row : r.rows) {
+    ulp_w = std::max(ulp_w, static_cast<int>(ulp_text(row.drift.max_ulp).size()) + 2);
+    err_w = std::max(err_w, static_cast<int>(ulp_text(row.drift.error_ulp).size()) + 2);
+  }
   out << std::left << std::setw(16) << "variant" << std::setw(40) << "determinism" << std::right << std::setw(9)
-      << "distinct" << std::setw(10) << "non_equal" << std::setw(9) << "max_ulp" << std::setw(10) << "error_ulp"
+      << "distinct" << std::setw(10) << "non_equal" << std::setw(ulp_w) << "max_ulp" << std::setw(err_w) << "error_ulp"
       << std::setw(10) << "vs_max" << std::setw(26) << "result" << std::setw(11) << "median_ms" << std::setw(10)
       << "GB/s" << std::setw(9) << "cost" << std::setw(11) << "vs_vendor" << "\n";
   for (const auto& row : r.rows) {
     const auto& d = row.drift;
     out << std::left << std::setw(16) << info(row.variant).name << std::setw(40) << info(row.variant).determinism
         << std::right << std::setw(9) << d.distinct_outputs << std::setw(10) << sig(d.ratio_non_equal, 2)
-        << std::setw(9) << ulp_text(d.max_ulp) << std::setw(10) << ulp_text(d.error_ulp) << std::setw(10)
+        << std::setw(ulp_w) << ulp_text(d.max_ulp) << std::setw(err_w) << ulp_text(d.error_ulp) << std::setw(10)
         << sig(d.vs_max, 2) << std::setw(26) << value_text(r, d.result_bits) << std::setw(11)
         << sig(row.median_ms, 4) << std::setw(10) << sig(row.gbps, 3) << std::setw(9)
         << (row.cost_vs_atomic ? sig(*row.cost_vs_atomic, 3) + "x" : std::string("-")) << std::setw(11)
