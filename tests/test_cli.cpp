@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "host/cli/cli.h"
+#include "host/common/columns.h"
 #include "tests/cli_helpers.h"
 #include "host/backends/gpu.h"
 #include "host/io/npy.h"
@@ -191,6 +192,15 @@ TEST(Cli, SumTableKeepsWideUlpCountsApart) {
   }
   EXPECT_EQ(rows, 5) << r.out;
   EXPECT_GE(widest, 10u) << "no ULP count wider than the old columns: the case tests nothing\n" << r.out;
+}
+
+// The other commands' tables (predict, attention, allreduce, predict --tp) right-align their
+// numbers with Col (host/common/columns.h): the same width as std::setw when the value fits, and
+// one space before a value that does not.
+TEST(Cli, TableColumnsKeepASpaceBeforeAValueWiderThanThem) {
+  std::ostringstream o;
+  o << "x" << Col{6} << "12345" << Col{6} << "1234567890" << Col{6} << "7";
+  EXPECT_EQ(o.str(), "x 12345 1234567890     7");
 }
 
 TEST(Cli, NpyInputGoodAndBad) {

@@ -1,6 +1,7 @@
 // `driftlab allreduce`'s output: the table on the terminal and the JSON rows (allreduce_command.h).
 #include <iomanip>
 
+#include "host/common/columns.h"
 #include "host/commands/allreduce_command.h"
 #include "host/common/cli_args.h"
 #include "host/io/json.h"
@@ -25,13 +26,13 @@ void print_allreduce_table(const AllreduceReport& r, std::ostream& out) {
       << "median_ms" << std::setw(12) << "bytes" << std::setw(8) << "cost" << "\n";
   for (const auto& row : r.rows) {
     out << std::left << std::setw(8) << allreduce::info(row.variant).name << std::setw(46)
-        << allreduce::info(row.variant).determinism << std::right << std::setw(7) << row.configs << std::setw(9)
-        << row.distinct_outputs << std::setw(13) << row.ranks_distinct << std::setw(14) << ulp_text(row.ranks_max_ulp)
-        << std::setw(9) << ulp_text(row.max_ulp) << std::setw(10) << ulp_text(row.error_ulp) << std::setw(7)
-        << (row.equals_exact ? "yes" : "no") << std::setw(8)
+        << allreduce::info(row.variant).determinism << std::right << Col{7} << row.configs << Col{9}
+        << row.distinct_outputs << Col{13} << row.ranks_distinct << Col{14} << ulp_text(row.ranks_max_ulp)
+        << Col{9} << ulp_text(row.max_ulp) << Col{10} << ulp_text(row.error_ulp) << Col{7}
+        << (row.equals_exact ? "yes" : "no") << Col{8}
         << (row.sim_equal ? std::to_string(*row.sim_equal) + "/" + std::to_string(row.configs) : std::string("-"))
-        << std::setw(11) << (row.median_ms ? sig(*row.median_ms, 4) : std::string("-")) << std::setw(12)
-        << (r.mode == "mpi" ? std::to_string(row.payload_bytes) : std::string("-")) << std::setw(8)
+        << Col{11} << (row.median_ms ? sig(*row.median_ms, 4) : std::string("-")) << Col{12}
+        << (r.mode == "mpi" ? std::to_string(row.payload_bytes) : std::string("-")) << Col{8}
         << (row.cost_vs_mpi ? sig(*row.cost_vs_mpi, 3) + "x" : std::string("-")) << "\n";
   }
   out << "\ndistinct = distinct result vectors over every execution; ranks_* over the rank counts; exact = every\n"

@@ -1,3 +1,4 @@
+#include "host/common/columns.h"
 #include "host/commands/attention_command.h"
 
 #include <algorithm>
@@ -327,11 +328,11 @@ void print_attention_table(const AttentionReport& r, std::ostream& out) {
   for (const auto& row : r.rows) {
     const auto& d = row.drift;
     out << std::left << std::setw(13) << info(row.variant).name << std::setw(42) << info(row.variant).determinism
-        << std::right << std::setw(7) << chunk_text(row.chunk) << std::setw(9) << d.distinct_outputs << std::setw(10)
-        << sig(d.ratio_non_equal, 2) << std::setw(9) << ulp_text(d.max_ulp) << std::setw(10)
-        << sig(row.ref_max_rel_err, 2) << std::setw(11) << sig(row.median_ms, 4) << std::setw(10) << sig(row.gbps, 3)
-        << std::setw(8) << (row.cost_vs_atomic ? sig(*row.cost_vs_atomic, 3) + "x" : std::string("-"));
-    if (sweep) out << std::setw(10) << *row.batch_distinct << std::setw(10) << ulp_text(*row.batch_max_ulp);
+        << std::right << Col{7} << chunk_text(row.chunk) << Col{9} << d.distinct_outputs << Col{10}
+        << sig(d.ratio_non_equal, 2) << Col{9} << ulp_text(d.max_ulp) << Col{10}
+        << sig(row.ref_max_rel_err, 2) << Col{11} << sig(row.median_ms, 4) << Col{10} << sig(row.gbps, 3)
+        << Col{8} << (row.cost_vs_atomic ? sig(*row.cost_vs_atomic, 3) + "x" : std::string("-"));
+    if (sweep) out << Col{10} << *row.batch_distinct << Col{10} << ulp_text(*row.batch_max_ulp);
     out << "\n";
   }
   out << "\nchunk = tokens per chunk at this batch (L_b: the whole KV).  distinct = distinct bit patterns of the whole "

@@ -3,6 +3,7 @@
 #include <iomanip>
 #include <string>
 
+#include "host/common/columns.h"
 #include "host/common/cli_args.h"
 #include "host/io/data.h"
 #include "host/io/json.h"
@@ -14,10 +15,6 @@ namespace {
 
 // A right-aligned table column of width w that always keeps one blank before its text, so a value
 // wider than its column pushes the row right instead of running into its neighbour.
-struct Col {
-  int w;
-};
-std::ostream& operator<<(std::ostream& o, Col c) { return o << ' ' << std::setw(c.w - 1); }
 
 }  // namespace
 

@@ -1,6 +1,7 @@
 // `driftlab predict --tp`: the table and the JSON rows (predict_tp.h).
 #include <iomanip>
 
+#include "host/common/columns.h"
 #include "host/commands/predict_tp.h"
 #include "host/common/cli_args.h"
 #include "host/io/json.h"
@@ -34,12 +35,12 @@ void print_tp_table(const TpReport& r, std::ostream& out) {
       << "  median_ms per execution\n";
   for (const auto& row : r.rows) {
     out << std::left << std::setw(10) << tp::info(row.variant).name << std::setw(32) << tp::info(row.variant).determinism
-        << std::right << std::setw(12) << row.drift.distinct_outputs << std::setw(11) << ulp_text(row.drift.max_ulp)
-        << std::setw(13) << sig(row.drift.max_abs_diff, 3) << std::setw(8) << row.drift.argmax_flips << std::setw(12)
-        << sig(row.ref_max_rel_err, 3) << std::setw(8)
-        << (row.equals_single ? (*row.equals_single ? "yes" : "NO") : "-") << std::setw(8)
+        << std::right << Col{12} << row.drift.distinct_outputs << Col{11} << ulp_text(row.drift.max_ulp)
+        << Col{13} << sig(row.drift.max_abs_diff, 3) << Col{8} << row.drift.argmax_flips << Col{12}
+        << sig(row.ref_max_rel_err, 3) << Col{8}
+        << (row.equals_single ? (*row.equals_single ? "yes" : "NO") : "-") << Col{8}
         << (row.sim_equal ? std::to_string(*row.sim_equal) + "/" + std::to_string(r.tp.size() * r.algorithms.size()) : std::string("-"))
-        << std::setw(10) << (r.mode == "mpi" ? std::to_string(row.runs_non_equal) : std::string("-")) << "  "
+        << Col{10} << (r.mode == "mpi" ? std::to_string(row.runs_non_equal) : std::string("-")) << "  "
         << times_text(row.median_ms) << "\n";
   }
   out << "\ntp_distinct = distinct outputs [B x N] across the TP sizes (and algorithms); tp_max_ulp = largest ULP\n"
