@@ -76,6 +76,37 @@ TEST(DriftCompare, RangeMetricsOfOneElementFollowTheHostRules) {
   EXPECT_FALSE(m.mixed);
 }
 
+// An element's range starts at its first number, whatever lo and hi held before (the host's
+// arrays start at 0, so an element seen only as negative numbers must not keep hi = 0); the
+// metrics' maximum keeps "mixed" from either side; argmax is the first largest, never reads past
+// the row, and a NaN is never the larger.
+TEST(DriftCompare, RangesStartAtTheFirstNumberAndArgmaxIsTheFirstLargest) {
+  float lo = 0, hi = 0;
+  std::uint8_t seen = 0;
+  compare::range_add(-2.0f, lo, hi, seen);
+  compare::range_add(std::nextafter(-2.0f, -3.0f), lo, hi, seen);
+  EXPECT_EQ(compare::range_metrics(lo, hi, seen).max_ulp, 1u) << "lo " << lo << ", hi " << hi;
+  lo = hi = 5.0f;  // stale values from another element
+  seen = 0;
+  compare::range_add(1.0f, lo, hi, seen);
+  compare::range_add(2.0f, lo, hi, seen);
+  EXPECT_EQ(lo, 1.0f);
+  EXPECT_EQ(hi, 2.0f);
+  EXPECT_EQ(compare::range_metrics(lo, hi, seen).max_ulp, 1u << 23);
+  compare::RangeMetrics mixed, plain;
+  mixed.mixed = true;
+  plain.max_ulp = 7;
+  EXPECT_TRUE(compare::range_max(mixed, plain).mixed);
+  EXPECT_TRUE(compare::range_max(plain, mixed).mixed);
+  EXPECT_EQ(compare::range_max(mixed, plain).max_ulp, 7u);
+  const float ties[] = {1, 3, 3, 2}, second[] = {0, 5, 1}, past[] = {1, 2, 9}, nan_first[] = {NAN, 1, 2}, nan_mid[] = {1, NAN, 0};
+  EXPECT_EQ(compare::argmax_row(ties, 4), 1u);
+  EXPECT_EQ(compare::argmax_row(second, 3), 1u);
+  EXPECT_EQ(compare::argmax_row(past, 2), 1u);
+  EXPECT_EQ(compare::argmax_row(nan_first, 3), 0u);
+  EXPECT_EQ(compare::argmax_row(nan_mid, 3), 0u);
+}
+
 TEST(DriftCompare, HashIsASumSoAnySplitOfTheOutputGivesTheSameHash) {
   std::mt19937 gen(3);
   std::vector<std::uint32_t> bits(1000);
