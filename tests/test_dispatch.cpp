@@ -102,11 +102,14 @@ void run_family(IsaFamily f, Work& w, cpu::ThreadPool* pool) {
       cpu::gemv_chain_half(cpu::HalfKind::bf16, w.A.data(), 96, w.Bh.data(), 72, w.C.data(), 72, 3, 72, 0, 96, pool);
       break;
     }
-    case IsaFamily::exact:  // the exact sum's float and 16-bit tiles (f64 has no vector tile)
+    case IsaFamily::exact: {  // the exact sum's float, float64 and 16-bit tiles
       (void)cpu::sum(SumVariant::exact, w.x.data(), w.x.size(), ctx);
+      const std::vector<double> x64(w.x.begin(), w.x.end());
+      (void)cpu::sum(SumVariant::exact, x64.data(), x64.size(), ctx);
       (void)cpu::sum_half(SumVariant::exact, w.xb.data(), w.xb.size(), ctx);
       (void)cpu::sum_half(SumVariant::exact, w.xh.data(), w.xh.size(), ctx);
       break;
+    }
     case IsaFamily::sum:  // the tree's blocked and stream tiles, the atomic variant's, the probe's
       for (const std::optional<std::size_t> threshold : {std::optional<std::size_t>{}, std::optional<std::size_t>{0}}) {
         cpu::detail::force_stream_threshold(threshold);

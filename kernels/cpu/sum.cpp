@@ -122,10 +122,10 @@ void exact_tile(const double* x, std::size_t count, ExactWorker<double>& w, deta
   if (!fp_exceptions_masked()) level = detail::ExactSimd::scalar;  // exact_simd.h: no trap
   // The vector tile (exact_f64.h) when the tile's sample fits its window; else the loop below.
   bool vectorized = false;
-  if (level == detail::ExactSimd::avx512) {
+  if (level == Isa::avx512) {  // the float64 window (exact_f64.h)
     detail::note_path(detail::IsaFamily::exact, Isa::avx512);
     vectorized = detail::exact_tile_f64_avx512(x, count, w.bins[0], w.bins[1], w.flags);
-  } else if (level == detail::ExactSimd::avx2) {
+  } else if (level == Isa::avx2) {
     detail::note_path(detail::IsaFamily::exact, Isa::avx2);
     vectorized = detail::exact_tile_f64_avx2(x, count, w.bins[0], w.bins[1], w.flags);
   } else {
