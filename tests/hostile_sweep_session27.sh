@@ -23,8 +23,6 @@ PY=${PY:-python3}
 
 best=$(best_isa)
 echo "this CPU by /proc/cpuinfo: $best"
-ok() { pass=$((pass + 1)); printf 'ok   %-70s\n' "$1"; }
-bad() { fail=$((fail + 1)); printf 'FAIL %-70s %s\n' "$1" "$2"; }
 labels() {  # FILE LEVEL: every row of ours says kernels=LEVEL (and the tiled sums their form);
             # only OpenBLAS and the plain loops have none
   "$PY" - "$1" "$2" <<'EOF'

@@ -23,11 +23,9 @@ PY=${PY:-python3}
 
 best=$(best_isa)
 echo "this CPU by /proc/cpuinfo: $best"
-ok() { pass=$((pass + 1)); printf 'ok   %-70s\n' "$1"; }
-bad() { fail=$((fail + 1)); printf 'FAIL %-70s %s\n' "$1" "$2"; }
 
 # make64 NAME PYTHON: NAME.npy (float64) from the expression's array, NAME.want the oracle's bits
-# ("nan" for a NaN).  In scope: np, rng, T = 65536, fill(n, f) (f(i) per element).
+# ("nan" for a NaN).  In scope: np, rng (seeded from NAME), T = 65536.
 make64() {
   "$PY" - "$1" "$2" <<'EOF'
 import math, struct, sys, zlib

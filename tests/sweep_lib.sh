@@ -19,6 +19,7 @@
 #                                  $HAS or $IVY when qemu-x86_64 is installed.
 #   best_isa                       the best DRIFTLAB_ISA level this CPU has, by /proc/cpuinfo
 #                                  (as kernels/cpu/isa.cpp detects it); needs $PY.
+#   ok DESC / bad DESC WHY         count a check the script made itself as passed / failed.
 best_isa() {
   "${PY:-python3}" - <<'EOF'
 flags = set()
@@ -47,6 +48,8 @@ want() {
     head -3 err.txt | sed 's/^/     /'
   fi
 }
+ok() { pass=$((pass + 1)); printf 'ok   %-70s\n' "$1"; }
+bad() { fail=$((fail + 1)); printf 'FAIL %-70s %s\n' "$1" "$2"; }
 same() {
   if [ "$(cat "$2" 2>/dev/null)" = "$3" ]; then pass=$((pass + 1)); printf 'ok   %-70s\n' "$1"
   else fail=$((fail + 1)); printf 'FAIL %-70s (%s changed)\n' "$1" "$2"; fi
