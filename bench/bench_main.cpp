@@ -68,10 +68,8 @@ std::string kernels_label() {
   if (has(cpu::detail::TileForm::stream)) label += " form=stream";
   else if (has(cpu::detail::TileForm::blocked)) label += " form=blocked";
   // The exact sum's tiles: kept in the level's vector form, handed to the scalar code, or both.
-  if (has(cpu::detail::TileForm::vector) || has(cpu::detail::TileForm::scalar))
-    label += std::string(" form=") + (has(cpu::detail::TileForm::vector) ? "vector" : "") +
-             (has(cpu::detail::TileForm::vector) && has(cpu::detail::TileForm::scalar) ? "+" : "") +
-             (has(cpu::detail::TileForm::scalar) ? "scalar" : "");
+  const bool vec = has(cpu::detail::TileForm::vector), scal = has(cpu::detail::TileForm::scalar);
+  if (vec || scal) label += vec && scal ? " form=vector+scalar" : vec ? " form=vector" : " form=scalar";
   return label;
 }
 

@@ -131,7 +131,10 @@ void exact_tile(const double* x, std::size_t count, ExactWorker<double>& w, deta
   } else {
     detail::note_path(detail::IsaFamily::exact, Isa::scalar);
   }
-  if (vectorized) return detail::note_form(detail::TileForm::vector);
+  if (vectorized) {
+    detail::note_form(detail::TileForm::vector);
+    return;
+  }
   if (level != detail::ExactSimd::scalar) detail::note_form(detail::TileForm::scalar);
   using U = std::uint64_t;
   constexpr U kNegZero = U(1) << 63;
