@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <memory>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -77,15 +78,69 @@ template <class T> T reduce_levels(std::vector<T> level, Isa isa) {
   return level[0];
 }
 
+// Per-worker accumulators, each made (zeroed) on its worker's first tile, on that worker's thread:
+// a sum of one tile zeroes one worker's bins, not every worker's, and the merge reads only the
+// workers that ran.  A worker touches only its own slot.
+template <class W> class WorkerSlots {
+ public:
+  explicit WorkerSlots(int workers) : slots_(static_cast<std::size_t>(workers)) {}
+  W& at(int w) {
+    auto& slot = slots_[static_cast<std::size_t>(w)];
+    if (!slot) slot = std::make_unique<W>();
+    return *slot;
+  }
+  template <class Fn> void for_each(Fn&& fn) {
+    for (auto& slot : slots_)
+      if (slot) fn(*slot);
+  }
+
+ private:
+  std::vector<std::unique_ptr<W>> slots_;
+};
+
+// into[b] += from[b] for b < count, eight bins at a time, skipping blocks of zeros (most are: one
+// tile's terms fill a few dozen of the f64 layout's 2074 bins).
+void add_bins(std::int64_t* into, const std::int64_t* from, int count) {
+  constexpr int kBlock = 8;
+  for (int b0 = 0; b0 < count; b0 += kBlock) {
+    const int end = std::min(b0 + kBlock, count);
+    std::int64_t any = 0;
+    for (int b = b0; b < end; ++b) any |= from[b];
+    if (any != 0)
+      for (int b = b0; b < end; ++b) into[b] += from[b];
+  }
+}
+
+// The workers' bins added into the first one's (integers: any order gives the same bins), or
+// zeros when no worker ran (n == 0).  add_worker(w, into) adds w's bins into `into` and returns
+// it, or, given nullptr (the first worker), returns w's own bins to add the others to.
+template <class W, class Add> std::int64_t* merge_workers(WorkerSlots<W>& slots, std::vector<std::int64_t>& zeros,
+                                                          int count, Add&& add_worker) {
+  std::int64_t* bins = nullptr;
+  slots.for_each([&](W& w) { bins = add_worker(w, bins); });
+  if (!bins) {
+    zeros.assign(static_cast<std::size_t>(count), 0);
+    bins = zeros.data();
+  }
+  return bins;
+}
+
 // --- exact: per-worker wide bins.  float terms go through packed bins (exact.h), several copies
-// so that consecutive terms of one exponent do not wait on each other's store; double terms are
-// added to the wide bins directly (two copies).
+// so that consecutive terms of one exponent do not wait on each other's store, folded into one
+// copy of the wide bins; double terms are added to the wide bins directly (two copies).
 constexpr int kCopies = 4;
 static_assert(kTileItems / kCopies <= exact::kPackedMaxTerms, "a tile must fit the packed bins' headroom");
 
-template <class T> struct ExactWorker {
-  std::int64_t bins[kCopies][exact::Layout<T>::kBins] = {};
-  std::uint64_t packed[kCopies][exact::kPackedBinsF32] = {};  // float only
+template <class T> struct ExactWorker;
+template <> struct ExactWorker<float> {
+  static constexpr int kBinCopies = 1;
+  std::int64_t bins[kBinCopies][exact::Layout<float>::kBins] = {};
+  std::uint64_t packed[kCopies][exact::kPackedBinsF32] = {};
+  std::uint32_t flags = 0;
+};
+template <> struct ExactWorker<double> {
+  static constexpr int kBinCopies = 2;
+  std::int64_t bins[kBinCopies][exact::Layout<double>::kBins] = {};
   std::uint32_t flags = 0;
 };
 
@@ -206,25 +261,29 @@ template <class T> T sum_tree(const T* x, std::size_t n, const SumContext& ctx) 
 template <class T> T sum_exact(const T* x, std::size_t n, const SumContext& ctx) {
   if (n >= exact::Layout<T>::kMaxTermsPerBin)
     throw std::length_error("exact sum: n is beyond the accumulator's headroom");
-  std::vector<ExactWorker<T>> per_worker(static_cast<std::size_t>(workers(ctx)));
+  using W = ExactWorker<T>;
+  constexpr int kBins = exact::Layout<T>::kBins;
+  WorkerSlots<W> per_worker(workers(ctx));
   const detail::ExactSimd level = detail::exact_simd_level();  // on the caller's thread (DRIFTLAB_ISA)
   for_each_tile(ctx, n, [&](std::size_t t, int w) {
-    exact_tile(x + t * kTileItems, tile_count(n, t), per_worker[static_cast<std::size_t>(w)], level);
+    exact_tile(x + t * kTileItems, tile_count(n, t), per_worker.at(w), level);
   });
-  std::vector<std::int64_t> bins(exact::Layout<T>::kBins, 0);
   std::uint32_t flags = 0;
-  for (const auto& w : per_worker) {
+  std::vector<std::int64_t> zeros;
+  const std::int64_t* bins = merge_workers(per_worker, zeros, kBins, [&](W& w, std::int64_t* into) {
     flags |= w.flags;
-    for (int c = 0; c < kCopies; ++c)
-      for (int b = 0; b < exact::Layout<T>::kBins; ++b) bins[b] += w.bins[c][b];
-  }
-  T result = exact::finalize<T>(bins.data(), flags);
+    const int first = into ? 0 : 1;  // the first worker's copy 0 is the sum's bins
+    if (!into) into = w.bins[0];
+    for (int c = first; c < W::kBinCopies; ++c) add_bins(into, w.bins[c], kBins);
+    return into;
+  });
+  T result = exact::finalize<T>(bins, flags);
   // An exact zero is -0.0 only if every term was -0.0.  The vectorized path does not track that
   // flag per term (it would cost the hot loop two instructions), so settle it here, rarely.
   if (result == T(0) && (flags & exact::kSeen) && !(flags & exact::kNotNegZero)) {
     const auto neg_zero = to_bits(T(-0.0));
     if (std::any_of(x, x + n, [&](T v) { return to_bits(v) != neg_zero; }))
-      result = exact::finalize<T>(bins.data(), flags | exact::kNotNegZero);
+      result = exact::finalize<T>(bins, flags | exact::kNotNegZero);
   }
   return result;
 }
@@ -445,26 +504,29 @@ template <class S> void exact_tile_half(const S* x, std::size_t count, ExactHalf
 template <class S> float exact_half(const S* x, std::size_t n, const SumContext& ctx) {
   if (n >= exact::Layout<float>::kMaxTermsPerBin)
     throw std::length_error("exact sum: n is beyond the accumulator's headroom");
-  std::vector<ExactHalfWorker<S>> per_worker(static_cast<std::size_t>(workers(ctx)));
+  constexpr int kBins = exact::Layout<float>::kBins;
+  WorkerSlots<ExactHalfWorker<S>> per_worker(workers(ctx));
   const Isa level = detail::exact_simd_level();  // on the caller's thread (DRIFTLAB_ISA)
   for_each_tile(ctx, n, [&](std::size_t t, int w) {
-    exact_tile_half(x + t * kTileItems, tile_count(n, t), per_worker[static_cast<std::size_t>(w)], level);
+    exact_tile_half(x + t * kTileItems, tile_count(n, t), per_worker.at(w), level);
   });
-  std::vector<std::int64_t> bins(exact::Layout<float>::kBins, 0);
   std::uint32_t flags = 0;
   bool rescan = false;
-  for (auto& w : per_worker) {
+  std::vector<std::int64_t> zeros;
+  const std::int64_t* bins = merge_workers(per_worker, zeros, kBins, [&](ExactHalfWorker<S>& w, std::int64_t* into) {
     w.fold();
     flags |= w.flags;
     rescan |= !w.track_neg_zero;
-    for (int b = 0; b < exact::Layout<float>::kBins; ++b) bins[b] += w.bins[b];
-  }
-  float result = exact::finalize<float>(bins.data(), flags);
+    if (!into) return w.bins;  // the first worker's bins are the sum's bins
+    add_bins(into, w.bins, kBins);
+    return into;
+  });
+  float result = exact::finalize<float>(bins, flags);
   // As sum_exact: an exact zero is -0.0 only if every term was -0.0 (0x8000 in both formats); the
   // float windows do not track that, so settle it here, rarely.
   if (rescan && result == 0.0f && (flags & exact::kSeen) && !(flags & exact::kNotNegZero)) {
     if (std::any_of(x, x + n, [](S v) { return v.bits != 0x8000u; }))
-      result = exact::finalize<float>(bins.data(), flags | exact::kNotNegZero);
+      result = exact::finalize<float>(bins, flags | exact::kNotNegZero);
   }
   return result;
 }
