@@ -24,35 +24,6 @@ PY=${PY:-python3}
 best=$(best_isa)
 echo "this CPU by /proc/cpuinfo: $best"
 
-# make64 NAME PYTHON: NAME.npy (float64) from the expression's array, NAME.want the oracle's bits
-# ("nan" for a NaN).  In scope: np, rng (seeded from NAME), T = 65536.
-make64() {
-  "$PY" - "$1" "$2" <<'EOF'
-import math, struct, sys, zlib
-from fractions import Fraction
-import numpy as np
-name, expr = sys.argv[1], sys.argv[2]
-rng = np.random.default_rng(zlib.crc32(name.encode()))
-T = 65536
-x = np.asarray(eval(expr), dtype=np.float64)
-np.save(name + ".npy", x)
-if np.isnan(x).any() or (np.isposinf(x).any() and np.isneginf(x).any()):
-    want = "nan"
-elif np.isinf(x).any():
-    want = "0x7ff0000000000000" if np.isposinf(x).any() else "0xfff0000000000000"
-else:
-    s = sum((Fraction(float(v)) for v in x), Fraction(0))
-    if s == 0:
-        r = -0.0 if len(x) and all(math.copysign(1, v) < 0 and v == 0 for v in x) else 0.0
-    else:
-        try:
-            r = float(s)  # correctly rounded, ties to even
-        except OverflowError:
-            r = math.inf if s > 0 else -math.inf
-    want = "0x%016x" % struct.unpack("<Q", struct.pack("<d", r))[0]
-open(name + ".want", "w").write(want)
-EOF
-}
 case64() {  # NAME DESC PYTHON
   make64 "$1" "$3" || { fail=$((fail + 1)); echo "FAIL $2: could not make the input"; return; }
   exact_sum_case "$1" "$2" f64

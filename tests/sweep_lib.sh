@@ -12,6 +12,7 @@
 #   sum_case DESC VARIANT ARGS...  `$DL sum` at every ISA level and 1-2 threads, the same bits;
 #   make_exact NAME EXPR DTYPE SEED
 #                                  NAME.npy from a NumPy expression and NAME.want its oracle (below);
+#   make64 NAME EXPR               the same for float64 (below);
 #   mutate NAME KEY PYTHON         NAME: a copy of the recorded cross-check $FIX with its row KEY
 #                                  changed by PYTHON (r: the row; $PY runs it).
 #   HAS, IVY                       the QEMU user-mode command lines of the emulated CPUs
@@ -160,5 +161,34 @@ else:
     np.save(name + ".npy", x)
 v = K.exact_sum([float(u) for u in x], K.F32)
 open(name + ".want", "w").write("nan" if np.isnan(v) else "0x%08x" % K.f32_bits(v))
+EOF
+}
+# make64 NAME PYTHON: NAME.npy (float64) from the expression's array, NAME.want the oracle's bits
+# ("nan" for a NaN).  In scope: np, rng (seeded from NAME), T = 65536.
+make64() {
+  "$PY" - "$1" "$2" <<'EOF'
+import math, struct, sys, zlib
+from fractions import Fraction
+import numpy as np
+name, expr = sys.argv[1], sys.argv[2]
+rng = np.random.default_rng(zlib.crc32(name.encode()))
+T = 65536
+x = np.asarray(eval(expr), dtype=np.float64)
+np.save(name + ".npy", x)
+if np.isnan(x).any() or (np.isposinf(x).any() and np.isneginf(x).any()):
+    want = "nan"
+elif np.isinf(x).any():
+    want = "0x7ff0000000000000" if np.isposinf(x).any() else "0xfff0000000000000"
+else:
+    s = sum((Fraction(float(v)) for v in x), Fraction(0))
+    if s == 0:
+        r = -0.0 if len(x) and all(math.copysign(1, v) < 0 and v == 0 for v in x) else 0.0
+    else:
+        try:
+            r = float(s)  # correctly rounded, ties to even
+        except OverflowError:
+            r = math.inf if s > 0 else -math.inf
+    want = "0x%016x" % struct.unpack("<Q", struct.pack("<d", r))[0]
+open(name + ".want", "w").write(want)
 EOF
 }

@@ -29,6 +29,8 @@ BitCompare reference(const std::vector<float>& a, const std::vector<float>& b) {
     if (std::isfinite(b[i])) scale_b = std::max(scale_b, std::fabs(double(b[i])));
     if (std::bit_cast<std::uint32_t>(a[i]) == std::bit_cast<std::uint32_t>(b[i])) continue;
     if (r.differ++ == 0) r.first = i;
+    auto sign = [](float v) { return (v > 0) - (v < 0); };  // -1, 0 (either zero) or 1; NaN: none
+    r.sign_changes += !std::isnan(a[i]) && !std::isnan(b[i]) && sign(a[i]) != sign(b[i]);
     const std::uint64_t u = compare::ulp_distance(a[i], b[i]);
     if (u == compare::kUnorderedUlp) r.one_nan = true;
     else r.max_ulp = std::max<std::uint32_t>(r.max_ulp, static_cast<std::uint32_t>(u));
@@ -45,6 +47,7 @@ BitCompare reference(const std::vector<float>& a, const std::vector<float>& b) {
 
 void expect_same(const BitCompare& got, const BitCompare& want, const std::string& where) {
   EXPECT_EQ(got.differ, want.differ) << where;
+  EXPECT_EQ(got.sign_changes, want.sign_changes) << where;
   EXPECT_EQ(got.first, want.first) << where;
   EXPECT_EQ(got.max_ulp, want.max_ulp) << where;
   EXPECT_EQ(got.one_nan, want.one_nan) << where;
@@ -76,7 +79,7 @@ TEST(BitCompare, EveryLevelEqualsThePlainDefinition) {
       default: return static_cast<float>(static_cast<int>(g() % 2001) - 1000) / 7.0f;
     }
   };
-  std::size_t nan_diffs = 0, one_nans = 0, checked = 0;
+  std::size_t nan_diffs = 0, one_nans = 0, changes = 0, checked = 0;
   for (int trial = 0; trial < 4000; ++trial) {
     // Lengths around the vector widths (8, 16) and the first-difference scan's blocks (16, 256).
     const std::size_t n = trial < 3000 ? g() % 70 : 200 + g() % 700;
@@ -88,6 +91,7 @@ TEST(BitCompare, EveryLevelEqualsThePlainDefinition) {
     const BitCompare want = reference(a, b);
     nan_diffs += want.max_diff_bits > 0x7ff0000000000000ull;
     one_nans += want.one_nan;
+    changes += want.sign_changes;
     for (CompareIsa l : levels()) {
       expect_same(cpu::detail::compare_bits_at(l, a.data(), b.data(), n), want,
                   std::string(cpu::isa_name(l)) + " trial " + std::to_string(trial));
@@ -97,6 +101,7 @@ TEST(BitCompare, EveryLevelEqualsThePlainDefinition) {
   }
   EXPECT_GT(nan_diffs, 100u);  // both kinds of NaN outcome were exercised
   EXPECT_GT(one_nans, 100u);
+  EXPECT_GT(changes, 1000u);  // sign changes were exercised
   EXPECT_GE(checked, 4000u * levels().size());
 }
 
@@ -111,11 +116,31 @@ TEST(BitCompare, KnownPairs) {
     a[12] = -3.0f, b[12] = 3.0f;                         // across zero: 2 * bits(3)
     BitCompare c = cpu::detail::compare_bits_at(l, a.data(), b.data(), a.size());
     EXPECT_EQ(c.differ, 4u) << where;
+    EXPECT_EQ(c.sign_changes, 2u) << where;  // -3 against 3, -0 against 1e-45; not -0 against 0
     EXPECT_EQ(c.first, 3u) << where;
     EXPECT_EQ(c.max_ulp, 2 * std::bit_cast<std::uint32_t>(3.0f)) << where;
     EXPECT_FALSE(c.one_nan) << where;
     EXPECT_EQ(std::bit_cast<double>(c.max_diff_bits), 6.0) << where;
     EXPECT_EQ(c.scale_a, std::bit_cast<std::uint32_t>(3.0f)) << where;
+    // Sign changes in the vector bodies and the tails: 9 (opposite signs, infinities and
+    // subnormals among them, and a zero of either sign against a number); a NaN, -0 against +0, or
+    // one sign on both sides is none.
+    std::vector<float> fa(40, 1.0f), fb(40, 1.0f);
+    const std::size_t change_at[] = {0, 7, 8, 15, 16, 31, 39};
+    const float change_a[] = {-1e-30f, 2.0f, -INFINITY, 2.8e-45f, -3.4028235e38f, 5.0f, -1e-38f};
+    for (std::size_t k = 0; k < std::size(change_at); ++k) {
+      fa[change_at[k]] = change_a[k];
+      fb[change_at[k]] = -change_a[k] * 0.5f;
+    }
+    fb[7] = -INFINITY;
+    fa[2] = std::nanf(""), fb[2] = -1.0f;
+    fa[3] = -0.0f, fb[3] = 5.0f;   // a change: zero against positive
+    fa[20] = 0.0f, fb[20] = -5.0f; // a change
+    fa[21] = -2.0f, fb[21] = -4.0f;
+    fa[22] = -0.0f, fb[22] = 0.0f;
+    c = cpu::detail::compare_bits_at(l, fa.data(), fb.data(), fa.size());
+    EXPECT_EQ(c.sign_changes, 9u) << where;
+    EXPECT_EQ(c.differ, 12u) << where;
     // A NaN against a number: no distance; identical NaNs: no difference at all.
     a.assign(17, std::nanf("")), b = a;
     b[5] = 1.0f;

@@ -296,7 +296,7 @@ TEST(Trace, JsonHasARowPerLayerAndStageAndTheFirstDivergence) {
   std::ifstream f(json);
   const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   const std::regex row("\\{\\s*\"layer\": [0-9]+,\\s*\"stage\": \"(matmul|bias_act|dropout)\",\\s*\"elements\": [0-9]+,"
-                       "\\s*\"max_ulp\": [0-9]+,\\s*\"frac_differ\": [-0-9.e]+,\\s*\"max_rel_diff\": [-0-9.e]+\\s*\\}");
+                       "\\s*\"max_ulp\": [0-9]+,\\s*\"sign_changes\": [0-9]+,\\s*\"frac_differ\": [-0-9.e]+,\\s*\"max_rel_diff\": [-0-9.e]+\\s*\\}");
   EXPECT_EQ(std::distance(std::sregex_iterator(text.begin(), text.end(), row), std::sregex_iterator()), 8) << text;
   const std::regex first("\"first_divergence\": \\{\\s*\"layer\": 0,\\s*\"stage\": \"matmul\",\\s*\"index\": [0-9]+,"
                          "\\s*\"a\": \"[^\"]+\",\\s*\"b\": \"[^\"]+\"");
@@ -385,6 +385,25 @@ TEST(Trace, DtypeComparisonStartsAtLayer0AndEndsOnPredictsOutput) {
   EXPECT_NE(text.find("\"ulp_unit\": \"f32\""), std::string::npos) << text;
   EXPECT_NE(text.find("\"stage\": \"round\""), std::string::npos) << text;
   EXPECT_NE(c.out.find("max_ulp in f32 ULPs"), std::string::npos) << c.out;
+  // sign_changes: the last row's count is the final values' (sign -, 0 or + differs), and the
+  // table explains the column when a row has any, as rounding to bf16 gives here.
+  std::size_t changes = 0;
+  auto sign = [](float v) { return (v > 0) - (v < 0); };
+  for (std::size_t i = 0; i < r.final_a.size(); ++i) changes += sign(r.final_a[i]) != sign(r.final_b[i]);
+  EXPECT_EQ(r.rows.back().sign_changes, changes);
+  std::size_t rows_with = 0;
+  for (const StageDiff& d : r.rows) rows_with += d.sign_changes > 0;
+  EXPECT_GT(rows_with, 0u);
+  EXPECT_NE(c.out.find("sign_changes"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("ULPs are counted\nfrom zero and through it"), std::string::npos) << c.out;
+  EXPECT_NE(text.find("\"sign_changes\": "), std::string::npos) << text;
+  // No sign changes, no note: invariant at batch 1 and 64 has the same bits everywhere.
+  std::vector<std::string> same = with({"--variant", "invariant", "--compare", "batch:1,64"});
+  same.insert(same.begin(), "trace");
+  const auto s = cli(same);
+  ASSERT_EQ(s.code, 0) << s.err;
+  EXPECT_NE(s.out.find("sign_changes"), std::string::npos) << s.out;  // the column
+  EXPECT_EQ(s.out.find("ULPs are counted"), std::string::npos) << s.out;  // not the note
 }
 
 // --dtype with another kind: both sides 16-bit; invariant never diverges between batch 1 and 64,

@@ -71,6 +71,7 @@ StageDiff compare_stage(std::span<const float> a, std::span<const float> b) {
   const cpu::BitCompare c = cpu::compare_bits(a.data(), b.data(), n);
   if (c.differ) d.first_index = c.first;
   d.differ = c.differ;
+  d.sign_changes = c.sign_changes;
   d.max_ulp = c.one_nan ? kUnorderedUlp : c.max_ulp;
   d.frac_differ = n == 0 ? 0.0 : static_cast<double>(c.differ) / static_cast<double>(n);
   const double sa = std::bit_cast<float>(c.scale_a), sb = std::bit_cast<float>(c.scale_b);

@@ -20,11 +20,19 @@ void print_trace_table(const TraceReport& r, std::ostream& out) {
         << ")" << (s->slices.empty() ? std::string() : ", split-K slices per layer " + join(s->slices, "/")) << "\n";
   out << "\n"
       << std::left << std::setw(7) << "layer" << std::setw(10) << "stage" << std::right << std::setw(10) << "elements"
-      << std::setw(12) << "max_ulp" << std::setw(13) << "frac_differ" << std::setw(14) << "max_rel_diff" << "\n";
-  for (const StageDiff& d : r.rows)
+      << std::setw(12) << "max_ulp" << std::setw(14) << "sign_changes" << std::setw(13) << "frac_differ" << std::setw(14)
+      << "max_rel_diff" << "\n";
+  bool changes = false;
+  for (const StageDiff& d : r.rows) {
     out << std::left << std::setw(7) << d.layer << std::setw(10) << stage_name(d.stage) << std::right << std::setw(10)
-        << d.elements << std::setw(12) << ulp_text(d.max_ulp) << std::setw(13) << sig(d.frac_differ, 3) << std::setw(14)
-        << sig(d.max_rel_diff, 3) << "\n";
+        << d.elements << std::setw(12) << ulp_text(d.max_ulp) << std::setw(14) << d.sign_changes << std::setw(13)
+        << sig(d.frac_differ, 3) << std::setw(14) << sig(d.max_rel_diff, 3) << "\n";
+    changes = changes || d.sign_changes > 0;
+  }
+  if (changes)
+    out << "\nsign_changes: elements whose sign (negative, zero, positive) differs in A and B.  ULPs are counted\n"
+           "from zero and through it (0 and 1e-4 are 9.5e8 ULPs apart, 1e-8 and -1e-8 1.7e9), so a row with\n"
+           "sign changes can owe its max_ulp to one value at or near zero: read max_rel_diff there.\n";
   out << "\n";
   if (!r.first) {
     out << "first divergence: none -- every stage of every layer has the same bits in A and B\n";
@@ -73,7 +81,10 @@ void write_trace_json(const TraceReport& r, std::ostream& out) {
         .field("elements", static_cast<std::uint64_t>(d.elements))
         .key("max_ulp");
     j.value_or_null(d.max_ulp, kUnorderedUlp);
-    j.field("frac_differ", d.frac_differ).field("max_rel_diff", d.max_rel_diff).end_object();
+    j.field("sign_changes", static_cast<std::uint64_t>(d.sign_changes))
+        .field("frac_differ", d.frac_differ)
+        .field("max_rel_diff", d.max_rel_diff)
+        .end_object();
   }
   j.end_array().key("first_divergence");
   if (!r.first) {

@@ -21,7 +21,7 @@ constexpr std::uint64_t kAbs64 = 0x7fffffffffffffffull;
 
 // What a pass accumulates (BitCompare less `first`).
 struct Acc {
-  std::uint64_t differ = 0;
+  std::uint64_t differ = 0, changes = 0;
   std::uint32_t max_ulp = 0, scale_a = 0, scale_b = 0;
   bool one_nan = false;
   std::uint64_t max_diff = 0;
@@ -37,6 +37,8 @@ inline void step(float fa, float fb, Acc& s) {
   ++s.differ;
   const bool na = ma > kInf, nb = mb > kInf;
   if (na != nb) s.one_nan = true;
+  const bool za = ma == 0, zb = mb == 0;
+  s.changes += !na && !nb && (za != zb || (!za && (ua ^ ub) >> 31));
   if (!na && !nb) s.max_ulp = std::max(s.max_ulp, (ua ^ ub) >> 31 ? ma + mb : (ma > mb ? ma - mb : mb - ma));
   const std::uint64_t d = std::bit_cast<std::uint64_t>(static_cast<double>(fa) - static_cast<double>(fb)) & kAbs64;
   s.max_diff = std::max(s.max_diff, d);
@@ -57,7 +59,8 @@ __attribute__((target("avx2,popcnt"))) std::size_t run_avx2(const float* a, cons
   const __m256i abs = _mm256_set1_epi32(static_cast<int>(kAbs)), inf = _mm256_set1_epi32(static_cast<int>(kInf));
   const __m256i abs64 = _mm256_set1_epi64x(static_cast<long long>(kAbs64));
   __m256i sa = _mm256_setzero_si256(), sb = sa, mu = sa, on = sa, md = sa;
-  std::uint64_t cnt = 0;
+  const __m256i zero = _mm256_setzero_si256();
+  std::uint64_t cnt = 0, changes = 0;
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m256 fa = _mm256_loadu_ps(a + i), fb = _mm256_loadu_ps(b + i);
@@ -72,7 +75,12 @@ __attribute__((target("avx2,popcnt"))) std::size_t run_avx2(const float* a, cons
     const __m256i signs_differ = _mm256_srai_epi32(_mm256_xor_si256(ua, ub), 31);
     const __m256i same_sign = _mm256_sub_epi32(_mm256_max_epi32(ma, mb), _mm256_min_epi32(ma, mb));
     __m256i dist = _mm256_blendv_epi8(same_sign, _mm256_add_epi32(ma, mb), signs_differ);
-    dist = _mm256_andnot_si256(_mm256_or_si256(na, nb), dist);
+    const __m256i no_nan = _mm256_andnot_si256(_mm256_or_si256(na, nb), _mm256_cmpeq_epi32(zero, zero));
+    const __m256i za = _mm256_cmpeq_epi32(ma, zero), zb = _mm256_cmpeq_epi32(mb, zero);
+    const __m256i across = _mm256_or_si256(_mm256_xor_si256(za, zb), _mm256_andnot_si256(_mm256_or_si256(za, zb), signs_differ));
+    const __m256i change = _mm256_and_si256(no_nan, across);
+    changes += static_cast<unsigned>(_mm_popcnt_u32(static_cast<unsigned>(_mm256_movemask_ps(_mm256_castsi256_ps(change)))));
+    dist = _mm256_and_si256(no_nan, dist);
     mu = _mm256_max_epu32(mu, dist);
     const __m256d lo = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(fa)), _mm256_cvtps_pd(_mm256_castps256_ps128(fb)));
     const __m256d hi = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(fa, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(fb, 1)));
@@ -96,6 +104,7 @@ __attribute__((target("avx2,popcnt"))) std::size_t run_avx2(const float* a, cons
   }
   for (int l = 0; l < 4; ++l) s.max_diff = std::max(s.max_diff, v_md[l]);
   s.differ += cnt;
+  s.changes += changes;
   return i;
 }
 
@@ -106,7 +115,7 @@ __attribute__((target("avx512f,popcnt"))) std::size_t run_avx512(const float* a,
   const __m512i abs64 = _mm512_set1_epi64(static_cast<long long>(kAbs64)), zero = _mm512_setzero_si512();
   __m512i sa = zero, sb = zero, mu = zero, md = zero;
   unsigned on = 0;
-  std::uint64_t cnt = 0;
+  std::uint64_t cnt = 0, changes = 0;
   std::size_t i = 0;
   for (; i + 16 <= n; i += 16) {
     const __m512 fa = _mm512_loadu_ps(a + i), fb = _mm512_loadu_ps(b + i);
@@ -121,7 +130,11 @@ __attribute__((target("avx512f,popcnt"))) std::size_t run_avx512(const float* a,
     const __mmask16 signs_differ = _mm512_cmplt_epi32_mask(_mm512_xor_si512(ua, ub), zero);
     const __m512i same_sign = _mm512_sub_epi32(_mm512_max_epu32(ma, mb), _mm512_min_epu32(ma, mb));
     const __m512i dist = _mm512_mask_add_epi32(same_sign, signs_differ, ma, mb);
-    mu = _mm512_mask_max_epu32(mu, static_cast<__mmask16>(~(na | nb)), mu, dist);
+    const __mmask16 no_nan = static_cast<__mmask16>(~(na | nb));
+    const __mmask16 za = _mm512_testn_epi32_mask(ma, ma), zb = _mm512_testn_epi32_mask(mb, mb);
+    const __mmask16 across = static_cast<__mmask16>((za ^ zb) | (~(za | zb) & signs_differ));
+    changes += static_cast<unsigned>(_mm_popcnt_u32(static_cast<unsigned>(across & no_nan)));
+    mu = _mm512_mask_max_epu32(mu, no_nan, mu, dist);
     const __m256 fa_hi = _mm256_castsi256_ps(_mm512_extracti64x4_epi64(ua, 1));
     const __m256 fb_hi = _mm256_castsi256_ps(_mm512_extracti64x4_epi64(ub, 1));
     const __m512d lo = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(fa)), _mm512_cvtps_pd(_mm512_castps512_ps256(fb)));
@@ -135,6 +148,7 @@ __attribute__((target("avx512f,popcnt"))) std::size_t run_avx512(const float* a,
   s.max_diff = std::max(s.max_diff, static_cast<std::uint64_t>(_mm512_reduce_max_epu64(md)));
   s.one_nan = s.one_nan || on != 0;
   s.differ += cnt;
+  s.changes += changes;
   return i;
 }
 #endif
@@ -171,6 +185,7 @@ BitCompare compare_bits_at(CompareIsa level, const float* a, const float* b, std
   run_scalar(a + done, b + done, n - done, s);
   BitCompare r;
   r.differ = s.differ;
+  r.sign_changes = s.changes;
   r.first = s.differ ? first_difference(a, b, n) : n;
   r.max_ulp = s.max_ulp;
   r.one_nan = s.one_nan;

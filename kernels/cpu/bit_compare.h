@@ -15,6 +15,10 @@
 //   ulp        on the ordered-integer mapping (kernels/common/output_compare.h: -0 and +0 both 0):
 //              |ma - mb| when the signs agree, ma + mb when they differ (< 2^32 for non-NaNs); a
 //              pair with exactly one NaN has no distance (one_nan), two NaNs are 0 apart;
+//   change     a pair without a NaN whose signs differ, a sign being negative, zero (either zero)
+//              or positive: the pairs whose ULP distance is counted from or through zero (0 and
+//              1e-4 are 9.5e8 ULPs apart, 1e-8 and -1e-8 1.7e9), so that a ReLU that switched or a
+//              value near zero that changed sign reads as a billion ULPs;
 //   diff       |double(a) - double(b)| for pairs that differ in bits, as the double's bits with the
 //              sign cleared: those also order as the value, and a NaN (inf - inf, a NaN against
 //              anything) lies above every number.
@@ -29,6 +33,7 @@ namespace driftlab::cpu {
 
 struct BitCompare {
   std::size_t differ = 0;          // elements whose bits differ
+  std::size_t sign_changes = 0;    // pairs whose signs (negative, zero, positive) differ
   std::size_t first = 0;           // the first of them; n when none
   std::uint32_t max_ulp = 0;       // over pairs without a NaN
   bool one_nan = false;            // some pair has exactly one NaN

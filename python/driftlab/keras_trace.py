@@ -7,7 +7,7 @@ The Keras counterpart of `driftlab trace`: the model (a Keras 3 `.keras` file or
 functional or Sequential; nested models are flattened, each layer named outer/inner) is rebuilt as
 a functional model that outputs every layer's output, run under configuration A and B, and each
 layer's outputs are compared with driftlab.compare (the C++ comparison `driftlab trace` uses):
-max_ulp, frac_differ, max_rel_diff, and the first layer whose bits differ -- "none" when none do.
+max_ulp, sign_changes, frac_differ, max_rel_diff, and the first layer whose bits differ -- "none" when none do.
 
 comparisons (--compare KIND:A,B):
   batch:A,B          row R inside a batch of A rows against inside a batch of B rows (batch:1,64:
@@ -284,7 +284,7 @@ def keras_trace(model, x, compare="batch:1,64", row=0, training=False, reps=3, j
                 figure=None):
     """Runs `model` (a keras.Model or a .keras path) on `x` under the two sides of `compare` and
     compares every layer's output.  Returns a dict shaped like `driftlab trace --json`: rows (one per
-    layer: name, class, shape, elements, max_ulp, frac_differ, max_rel_diff), first_divergence
+    layer: name, class, shape, elements, max_ulp, sign_changes, frac_differ, max_rel_diff), first_divergence
     (None: every layer has the same bits), final_matches_predict, predict_ms, trace_ms, sides a and b.
     json_path: also write it there (atomically).  verbose: print the table.  figure: a folder for
     the figure (keras_trace_ulp.png and .svg, as `driftlab trace`'s; needs matplotlib)."""
@@ -348,12 +348,14 @@ def keras_trace(model, x, compare="batch:1,64", row=0, training=False, reps=3, j
             a, b = a[positions[0]], b[positions[1]]
         ra, rb = _row_values(a), _row_values(b)
         r = {"layer": name, "index": i, "class": classes[i], "shape": list(a.shape), "dtype": str(a.dtype),
-             "elements": int(a.size), "max_ulp": None, "frac_differ": None, "max_rel_diff": None}
+             "elements": int(a.size), "max_ulp": None, "sign_changes": None, "frac_differ": None,
+             "max_rel_diff": None}
         if ra is None or rb is None or ra.shape != rb.shape:
             r["note"] = f"not compared ({a.dtype})"
         else:
             c = driftlab.compare(ra, rb)
-            r.update(max_ulp=c["max_ulp"], frac_differ=c["frac_differ"], max_rel_diff=c["max_rel_diff"])
+            r.update(max_ulp=c["max_ulp"], sign_changes=c["sign_changes"], frac_differ=c["frac_differ"],
+                     max_rel_diff=c["max_rel_diff"])
             f = c["first_difference"]
             if f is not None and first is None:
                 first = {"layer": name, "index_layer": i, "element": f["index"], "position": list(f["position"]),
@@ -448,11 +450,17 @@ def print_table(r, out=sys.stdout):
               f"{', training=True' if r['training'] else ''}\n{r['framework']}; max_ulp in float32 ULPs "
               "(16-bit values compared widened to float32)\n")
     out.write(f"A: {r['a']['label']}\nB: {r['b']['label']}\n\n")
-    out.write(f"{'layer':<{w}}{'class':<22}{'elements':>10}{'max_ulp':>12}{'frac_differ':>13}{'max_rel_diff':>14}\n")
+    out.write(f"{'layer':<{w}}{'class':<22}{'elements':>10}{'max_ulp':>12}{'sign_changes':>14}{'frac_differ':>13}"
+              f"{'max_rel_diff':>14}\n")
     for x in r["rows"]:
         ulp = "-" if x["frac_differ"] is None else ("nan" if x["max_ulp"] is None else str(x["max_ulp"]))
-        out.write(f"{x['layer']:<{w}}{x['class']:<22}{x['elements']:>10}{ulp:>12}{_sig(x['frac_differ']):>13}"
+        changes = "-" if x["sign_changes"] is None else str(x["sign_changes"])
+        out.write(f"{x['layer']:<{w}}{x['class']:<22}{x['elements']:>10}{ulp:>12}{changes:>14}{_sig(x['frac_differ']):>13}"
                   f"{_sig(x['max_rel_diff']):>14}{'  ' + x['note'] if 'note' in x else ''}\n")
+    if any(x["sign_changes"] for x in r["rows"]):
+        out.write("\nsign_changes: elements whose sign (negative, zero, positive) differs in A and B.  ULPs are counted\n"
+                  "from zero and through it (0 and 1e-4 are 9.5e8 ULPs apart, 1e-8 and -1e-8 1.7e9), so a row with\n"
+                  "sign changes can owe its max_ulp to one value at or near zero: read max_rel_diff there.\n")
     f = r["first_divergence"]
     out.write("\n")
     if f is None:

@@ -194,6 +194,7 @@ nb::dict py_compare(const In& a, const In& b) {
   r["elements"] = d.elements;
   r["differ"] = d.differ;
   r["max_ulp"] = ulp_or_none(d.max_ulp);
+  r["sign_changes"] = d.sign_changes;
   r["frac_differ"] = d.frac_differ;
   r["max_rel_diff"] = d.max_rel_diff;
   if (d.first_index) {

@@ -130,7 +130,7 @@ check(last["stage"] == "bias_act", f"trace's last row is {last}")
 alone = driftlab.dense(X[:1], W0, np.zeros(H, np.float32), variant="tree", act="linear")
 among = driftlab.dense(X, W0, np.zeros(H, np.float32), variant="tree", act="linear")[:1]
 c = driftlab.compare(alone, among)
-check(c["max_ulp"] == last["max_ulp"] and c["frac_differ"] == last["frac_differ"]
+check(c["max_ulp"] == last["max_ulp"] and c["sign_changes"] == last["sign_changes"] and c["frac_differ"] == last["frac_differ"]
       and c["max_rel_diff"] == last["max_rel_diff"] and c["elements"] == last["elements"],
       f"compare {c} vs trace's row {last}")
 check(c["differ"] > 0, "compare: tree at batch 1 and 64 should differ on this model (K = 1000)")
@@ -140,8 +140,11 @@ check(first is not None and f is not None and f["index"] == first["index"] and f
 check(driftlab.compare(alone, alone)["first_difference"] is None, "compare: equal arrays have no first difference")
 neg = np.array([0.0, 1.0, np.nan], np.float32)
 c2 = driftlab.compare(neg, np.array([-0.0, 1.0, 2.0], np.float32))
-check(c2["differ"] == 2 and c2["max_ulp"] is None and c2["first_difference"]["index"] == 0,
-      f"compare: -0 vs +0 differs in bits, one NaN has no ULP distance: {c2}")
+check(c2["differ"] == 2 and c2["max_ulp"] is None and c2["first_difference"]["index"] == 0 and c2["sign_changes"] == 0,
+      f"compare: -0 vs +0 differs in bits (no sign change), one NaN has no ULP distance: {c2}")
+c3 = driftlab.compare(np.array([1e-8, -2.0, 3.0, 0.0], np.float32), np.array([-1e-8, -2.0, 3.5, 1e-4], np.float32))
+check(c3["sign_changes"] == 2 and c3["max_ulp"] == 2 * int(np.float32(1e-8).view(np.uint32)),
+      f"compare: 1e-8 against -1e-8 and 0 against 1e-4 are sign changes, ULPs counted through zero: {c3}")
 print("compare: checked against driftlab trace")
 
 # --- the caller's floating-point environment (kernels/cpu/fp_env.h) ---------------------------
