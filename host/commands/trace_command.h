@@ -40,7 +40,7 @@ struct StageDiff {
   TraceStage stage{};
   std::size_t elements = 0;
   std::size_t differ = 0;        // elements whose bits differ
-  std::size_t sign_changes = 0;    // elements whose sign (-, 0, +) differs in A and B (their ULPs count from or through zero)
+  std::size_t sign_changes = 0;  // elements whose sign (-, 0, +) differs (their ULPs count from or through 0)
   std::uint64_t max_ulp = 0;     // kUnorderedUlp when exactly one of a pair is NaN
   double frac_differ = 0;        // elements whose bits differ / elements
   double max_rel_diff = 0;       // max |a - b| / max |a| (the layer's scale; max |b| if A is all 0)

@@ -77,9 +77,11 @@ __attribute__((target("avx2,popcnt"))) std::size_t run_avx2(const float* a, cons
     __m256i dist = _mm256_blendv_epi8(same_sign, _mm256_add_epi32(ma, mb), signs_differ);
     const __m256i no_nan = _mm256_andnot_si256(_mm256_or_si256(na, nb), _mm256_cmpeq_epi32(zero, zero));
     const __m256i za = _mm256_cmpeq_epi32(ma, zero), zb = _mm256_cmpeq_epi32(mb, zero);
-    const __m256i across = _mm256_or_si256(_mm256_xor_si256(za, zb), _mm256_andnot_si256(_mm256_or_si256(za, zb), signs_differ));
+    const __m256i across =
+        _mm256_or_si256(_mm256_xor_si256(za, zb), _mm256_andnot_si256(_mm256_or_si256(za, zb), signs_differ));
     const __m256i change = _mm256_and_si256(no_nan, across);
-    changes += static_cast<unsigned>(_mm_popcnt_u32(static_cast<unsigned>(_mm256_movemask_ps(_mm256_castsi256_ps(change)))));
+    const int change_bits = _mm256_movemask_ps(_mm256_castsi256_ps(change));
+    changes += static_cast<unsigned>(_mm_popcnt_u32(static_cast<unsigned>(change_bits)));
     dist = _mm256_and_si256(no_nan, dist);
     mu = _mm256_max_epu32(mu, dist);
     const __m256d lo = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(fa)), _mm256_cvtps_pd(_mm256_castps256_ps128(fb)));

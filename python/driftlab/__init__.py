@@ -113,10 +113,10 @@ def compare(a, b):
     """`driftlab trace`'s comparison of two float32 arrays of the same shape, element by element by bits.
 
     Returns a dict: elements, differ (elements whose bits differ), frac_differ, max_ulp (float32
-    ULPs; None when exactly one of a pair is NaN), sign_changes (elements whose sign -- negative, zero,
-    positive -- differs: their ULPs count from or through zero, so one ReLU that switched or one value
-    near zero that changed sign makes max_ulp huge), max_rel_diff
-    (max |a - b| / max |a|), and
+    ULPs; None when exactly one of a pair is NaN), sign_changes (elements whose sign -- negative,
+    zero, positive -- differs: their ULPs count from or through zero, so one ReLU that switched or
+    one value near zero that changed sign makes max_ulp huge), max_rel_diff (max |a - b| / max |a|),
+    and
     first_difference: None, or the first differing element's index (flat), position (a tuple),
     a and b (values, round-trip text, IEEE bits) and their ULP distance.
     float16 and bfloat16 arrays are widened to float32 first (a copy; widening is exact).

@@ -7,7 +7,8 @@ The Keras counterpart of `driftlab trace`: the model (a Keras 3 `.keras` file or
 functional or Sequential; nested models are flattened, each layer named outer/inner) is rebuilt as
 a functional model that outputs every layer's output, run under configuration A and B, and each
 layer's outputs are compared with driftlab.compare (the C++ comparison `driftlab trace` uses):
-max_ulp, sign_changes, frac_differ, max_rel_diff, and the first layer whose bits differ -- "none" when none do.
+max_ulp, sign_changes, frac_differ, max_rel_diff, and the first layer whose bits differ -- "none"
+when none do.
 
 comparisons (--compare KIND:A,B):
   batch:A,B          row R inside a batch of A rows against inside a batch of B rows (batch:1,64:
