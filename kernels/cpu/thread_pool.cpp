@@ -1,7 +1,12 @@
 #include "kernels/cpu/thread_pool.h"
 
+#include <chrono>
 #include <string>
 #include <system_error>
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 #include "kernels/cpu/fp_env.h"
 
@@ -12,8 +17,51 @@ int ThreadPool::hardware_threads() {
   return n ? static_cast<int>(n) : 1;
 }
 
+namespace {
+
+// The CPUs this process may run on (its affinity mask), or the hardware threads where that is
+// unknown.
+int usable_cpus() {
+#if defined(__linux__)
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+#endif
+  return ThreadPool::hardware_threads();
+}
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+}  // namespace
+
+// True as soon as ready() is; false after about kSpinMicros without it (at once when the pool
+// does not spin): the caller then sleeps on its condition variable.
+template <class Ready>
+bool ThreadPool::spin_until(Ready ready) const {
+  if (ready()) return true;
+  if (!spin_) return false;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      cpu_relax();
+      if (ready()) return true;
+    }
+    if (std::chrono::steady_clock::now() >= until) return false;
+  }
+}
+
 ThreadPool::ThreadPool(int threads) {
   const int total = threads > 0 ? threads : hardware_threads();
+  spin_ = total > 1 && total <= usable_cpus();
   try {
     workers_.reserve(static_cast<std::size_t>(total - 1));
     // A worker computes in the default floating-point environment, whatever its creator's (fp_env.h).
@@ -37,7 +85,7 @@ ThreadPool::~ThreadPool() { stop_and_join(); }
 void ThreadPool::stop_and_join() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    stop_.store(true, std::memory_order_release);
   }
   start_cv_.notify_all();
   for (auto& t : workers_)
@@ -59,17 +107,24 @@ void ThreadPool::drain(int worker) {
 
 void ThreadPool::work(int worker) {
   std::uint64_t seen = 0;
+  const auto ready = [&] {
+    return stop_.load(std::memory_order_acquire) || generation_.load(std::memory_order_acquire) != seen;
+  };
   for (;;) {
-    {
+    if (!spin_until(ready)) {
       std::unique_lock<std::mutex> lock(mu_);
-      start_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
+      start_cv_.wait(lock, ready);
     }
+    if (stop_.load(std::memory_order_acquire)) return;
+    // The caller waits for every worker before it returns, so no generation is skipped: this is
+    // the call after `seen`.
+    seen = generation_.load(std::memory_order_acquire);
     drain(worker);
-    {
+    if (busy_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      // The caller may be between its last look at busy_ and its wait: take the lock so the
+      // notification cannot fall between the two.
       std::lock_guard<std::mutex> lock(mu_);
-      if (--busy_ == 0) done_cv_.notify_one();
+      done_cv_.notify_one();
     }
   }
 }
@@ -85,16 +140,20 @@ void ThreadPool::parallel_for(std::size_t num_tasks, const std::function<void(st
     fn_ = &fn;
     num_tasks_ = num_tasks;
     next_.store(0, std::memory_order_relaxed);
-    busy_ = static_cast<int>(workers_.size());
+    busy_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
     error_ = nullptr;
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
   }
-  start_cv_.notify_all();
+  start_cv_.notify_all();  // no system call when every worker is spinning
   drain(0);
+  const auto done = [&] { return busy_.load(std::memory_order_acquire) == 0; };
+  if (!spin_until(done)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    done_cv_.wait(lock, done);
+  }
   std::exception_ptr error;
   {
-    std::unique_lock<std::mutex> lock(mu_);
-    done_cv_.wait(lock, [&] { return busy_ == 0; });
+    std::lock_guard<std::mutex> lock(mu_);
     fn_ = nullptr;
     std::lock_guard<std::mutex> elock(error_mu_);
     error = error_;

@@ -1,5 +1,12 @@
 // A small persistent pool: the CPU backend's "blocks" are tasks taken dynamically by workers,
 // as a GPU's block scheduler hands tiles to SMs.
+//
+// Waiting.  A worker that finished its part of a call, and a caller waiting for its workers, first
+// spin on an atomic for up to kSpinMicros, then sleep on a condition variable.  Waking a sleeping
+// thread costs tens of microseconds on a VM, more than the work of a small call; a run of calls
+// (a predict's layers, a benchmark's loop) finds the workers awake.  A pool with more threads than
+// the process may run on (its CPU affinity) never spins: a spinning thread would take the core a
+// working one needs.
 #pragma once
 
 #include <atomic>
@@ -39,20 +46,31 @@ class ThreadPool {
 
   static int hardware_threads();
 
+  // How long a waiting thread spins before it sleeps; whether this pool spins at all.
+  static constexpr int kSpinMicros = 100;
+  bool spins() const { return spin_; }
+
  private:
   void work(int worker);
   void drain(int worker);
   void stop_and_join();
+  template <class Ready>
+  bool spin_until(Ready ready) const;
 
   std::vector<std::thread> workers_;
+  bool spin_ = false;
   std::mutex mu_;
   std::condition_variable start_cv_, done_cv_;
-  std::uint64_t generation_ = 0;
-  int busy_ = 0;
-  bool stop_ = false;
+  // Written under mu_, read by spinning threads without it: atomics.  generation_ is stored with
+  // release after fn_, num_tasks_ and next_, so a worker that sees a new generation sees the call.
+  // Each on a cache line of its own, so that a spinning thread's reads do not take the line a
+  // working one writes (next_ at every task).
+  alignas(64) std::atomic<std::uint64_t> generation_{0};
+  std::atomic<bool> stop_{false};
+  alignas(64) std::atomic<int> busy_{0};
   const std::function<void(std::size_t, int)>* fn_ = nullptr;
   std::size_t num_tasks_ = 0;
-  std::atomic<std::size_t> next_{0};
+  alignas(64) std::atomic<std::size_t> next_{0};
   std::mutex error_mu_;
   std::exception_ptr error_;
 };
