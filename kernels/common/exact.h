@@ -315,21 +315,26 @@ template <int kLimbs> DL_HD void subtract_limbs(std::uint64_t* pos, const std::u
 // positive bins and the magnitudes of the negative ones are summed apart, so that no add carries a
 // sign extension through every limb above it (the f64 layout has 34 limbs), then subtracted.
 // Integer arithmetic mod 2^(64 kLimbs): the same limbs whatever the grouping or the order.
-template <class T> DL_HD void sum_bins(const std::int64_t* bins, std::uint64_t* limbs) {
-  constexpr int kLimbs = Layout<T>::kLimbs;
-  std::uint64_t neg[kLimbs];
-  for (int k = 0; k < kLimbs; ++k) limbs[k] = neg[k] = 0;
-  // Eight bins at a time: most are zero (one tile's terms fill a few dozen of the f64 layout's
-  // 2074), and an OR of eight is one test where a bin at a time is eight.
-  constexpr int kBins = Layout<T>::kBins, kBlock = 8;
-  for (int b0 = 0; b0 < kBins; b0 += kBlock) {
-    const int end = b0 + kBlock < kBins ? b0 + kBlock : kBins;
+// Calls f(b, bins[b]) for every nonzero bin b < count, in increasing b.  Eight bins at a time:
+// most are zero (one tile's terms fill a few dozen of the f64 layout's 2074), and an OR of eight
+// is one test where a bin at a time is eight.  sum_bins and the CPU's merge of workers' bins.
+template <class F> DL_HD void for_each_nonzero_bin(const std::int64_t* bins, int count, F&& f) {
+  constexpr int kBlock = 8;
+  for (int b0 = 0; b0 < count; b0 += kBlock) {
+    const int end = b0 + kBlock < count ? b0 + kBlock : count;
     std::int64_t any = 0;
     for (int b = b0; b < end; ++b) any |= bins[b];
     if (any == 0) continue;
     for (int b = b0; b < end; ++b)
-      if (bins[b] != 0) add_bin<T>(limbs, neg, b, bins[b]);
+      if (bins[b] != 0) f(b, bins[b]);
   }
+}
+
+template <class T> DL_HD void sum_bins(const std::int64_t* bins, std::uint64_t* limbs) {
+  constexpr int kLimbs = Layout<T>::kLimbs;
+  std::uint64_t neg[kLimbs];
+  for (int k = 0; k < kLimbs; ++k) limbs[k] = neg[k] = 0;
+  for_each_nonzero_bin(bins, Layout<T>::kBins, [&](int b, std::int64_t v) { add_bin<T>(limbs, neg, b, v); });
   subtract_limbs<kLimbs>(limbs, neg);
 }
 

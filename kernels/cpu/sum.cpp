@@ -98,17 +98,9 @@ template <class W> class WorkerSlots {
   std::vector<std::unique_ptr<W>> slots_;
 };
 
-// into[b] += from[b] for b < count, eight bins at a time, skipping blocks of zeros (most are: one
-// tile's terms fill a few dozen of the f64 layout's 2074 bins).
+// into[b] += from[b] for b < count, the zero bins skipped (most are).
 void add_bins(std::int64_t* into, const std::int64_t* from, int count) {
-  constexpr int kBlock = 8;
-  for (int b0 = 0; b0 < count; b0 += kBlock) {
-    const int end = std::min(b0 + kBlock, count);
-    std::int64_t any = 0;
-    for (int b = b0; b < end; ++b) any |= from[b];
-    if (any != 0)
-      for (int b = b0; b < end; ++b) into[b] += from[b];
-  }
+  exact::for_each_nonzero_bin(from, count, [into](int b, std::int64_t v) { into[b] += v; });
 }
 
 // The workers' bins added into the first one's (integers: any order gives the same bins), or
