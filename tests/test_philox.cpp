@@ -69,10 +69,8 @@ constexpr std::uint64_t kN = 1000000;
 TEST(Dropout, WordIsOnePhiloxBlockPerFourElements) {
   const std::uint64_t seed = 0x0123456789abcdefull, call = 0x0000'abcd'1234'5678ull;
   const std::uint32_t layer = 7;
-  const std::uint64_t e0 = (0x3ull << 32) + 40;  // block index above 2^32 uses ctr[1]
-  const std::uint64_t block = e0 / 4;
-  const std::uint32_t ctr[4] = {static_cast<std::uint32_t>(block), static_cast<std::uint32_t>(block >> 32),
-                                0x12345678u, 0xabcdu | (7u << 16)};
+  const std::uint64_t e0 = (0x3ull << 34) + 40;  // block index 3 * 2^32 + 10: above 2^32, so ctr[1] = 3
+  const std::uint32_t ctr[4] = {10u, 3u, 0x12345678u, 0xabcdu | (7u << 16)};  // literals: the packing by hand
   const std::uint32_t key[2] = {0x89abcdefu, 0x01234567u};
   std::uint32_t out[4];
   philox4x32_10(ctr, key, out);
