@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include <sched.h>
+
 #include "kernels/cpu/thread_pool.h"
 
 namespace driftlab {
@@ -117,13 +119,29 @@ TEST(ThreadPool, AWorkersExceptionReachesTheCallerAndThePoolGoesOn) {
   }
 }
 
+TEST(ThreadPool, HasTheThreadsAskedFor) {
+  for (int threads : {1, 2, 3, 7}) EXPECT_EQ(ThreadPool(threads).size(), threads);
+  EXPECT_EQ(ThreadPool(0).size(), ThreadPool::hardware_threads());  // 0: every hardware thread
+  EXPECT_EQ(ThreadPool().size(), ThreadPool::hardware_threads());
+}
+
+// The CPUs this process may run on, as the pool counts them.
+int affinity_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : ThreadPool::hardware_threads();
+}
+
 TEST(ThreadPool, SpinsOnlyWhenEveryThreadHasACpu) {
-  const int cpus = ThreadPool::hardware_threads();
+  const int cpus = affinity_cpus();
   EXPECT_FALSE(ThreadPool(1).spins());  // no worker to wait for
-  // More threads than hardware threads: a spinning thread would take the core a working one needs.
+  // More threads than CPUs: a spinning thread would take the core a working one needs.
   EXPECT_FALSE(ThreadPool(cpus + 1).spins());
   ThreadPool oversubscribed(cpus + 1);
   EXPECT_TRUE(every_task_once(oversubscribed, 64));
+  if (cpus < 2) GTEST_SKIP() << "this process may run on " << cpus << " CPU: no pool of 2 or more spins";
+  EXPECT_TRUE(ThreadPool(2).spins());
+  EXPECT_TRUE(ThreadPool(cpus).spins());
 }
 
 }  // namespace
