@@ -10,8 +10,6 @@
 #include <thread>
 #include <vector>
 
-#include <sched.h>
-
 #include "kernels/cpu/thread_pool.h"
 
 namespace driftlab {
@@ -125,15 +123,8 @@ TEST(ThreadPool, HasTheThreadsAskedFor) {
   EXPECT_EQ(ThreadPool().size(), ThreadPool::hardware_threads());
 }
 
-// The CPUs this process may run on, as the pool counts them.
-int affinity_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : ThreadPool::hardware_threads();
-}
-
 TEST(ThreadPool, SpinsOnlyWhenEveryThreadHasACpu) {
-  const int cpus = affinity_cpus();
+  const int cpus = ThreadPool::usable_cpus();
   EXPECT_FALSE(ThreadPool(1).spins());  // no worker to wait for
   // More threads than CPUs: a spinning thread would take the core a working one needs.
   EXPECT_FALSE(ThreadPool(cpus + 1).spins());

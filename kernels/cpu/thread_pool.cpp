@@ -17,11 +17,7 @@ int ThreadPool::hardware_threads() {
   return n ? static_cast<int>(n) : 1;
 }
 
-namespace {
-
-// The CPUs this process may run on (its affinity mask), or the hardware threads where that is
-// unknown.
-int usable_cpus() {
+int ThreadPool::usable_cpus() {
 #if defined(__linux__)
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -30,8 +26,10 @@ int usable_cpus() {
     if (n > 0) return n;
   }
 #endif
-  return ThreadPool::hardware_threads();
+  return hardware_threads();
 }
+
+namespace {
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)

@@ -45,6 +45,8 @@ class ThreadPool {
   void parallel_for(std::size_t num_tasks, const std::function<void(std::size_t, int)>& fn);
 
   static int hardware_threads();
+  // The CPUs this process may run on (its affinity mask), or hardware_threads() where unknown.
+  static int usable_cpus();
 
   // How long a waiting thread spins before it sleeps; whether this pool spins at all.
   static constexpr int kSpinMicros = 100;
